@@ -1,0 +1,35 @@
+#!/bin/sh
+# Installs every Debian 12 package needed to build, test and run D4 (server stack, client, analyzers).
+# Idempotent; run as root (or through sudo). Boost is the 1.81 line only: it conflicts with 1.74's -dev
+# packages, and gives Asio 1.26 / Beast 345 without the GCC 12 coroutine workaround.
+set -eu
+SUDO=""
+if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+PKGS="build-essential cmake ninja-build pkg-config ccache git
+libboost1.81-dev
+libssl-dev openssl libhiredis-dev libpcap-dev zlib1g-dev libzstd-dev
+nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libsodium-dev
+googletest libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
+clang-14 libclang-rt-14-dev clang-format
+redis-server redis-tools python3 python3-redis tcpdump tshark socat procps iproute2"
+if [ "${D4_INSTALL_BROWSER:-1}" = "1" ]; then
+  PKGS="$PKGS chromium chromium-driver"
+  # Node.js may already come from elsewhere (the Debian package conflicts with other builds).
+  command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
+fi
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  $SUDO apt-get update -q
+  # shellcheck disable=SC2086
+  $SUDO apt-get install -y -q --no-install-recommends $missing
+fi
+# Debian starts redis-server as a system service on install; the project always runs its own
+# instances on chosen loopback ports, so the system one is not needed.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet redis-server 2>/dev/null; then
+  $SUDO systemctl stop redis-server || true
+fi
+echo "install-deps: all packages present"
