@@ -1,0 +1,106 @@
+#pragma once
+// Redis key names, compatible with the reference D4 server so that its web UI, workers and the
+// existing analyzers (analyzer-d4-passivedns, -pibs, -passivessl) keep working against our data.
+// The full layout, with types and writers, is documented in docs/redis-keys.md.
+//
+// "stream" keys live in the stream Redis (volatile buffer), "meta" keys in the metadata Redis,
+// analyzer lists in the analyzer database (reference: 6380 db 2).
+#include <string>
+#include <string_view>
+
+namespace d4::core::keys {
+
+inline std::string cat(std::initializer_list<std::string_view> parts) {
+  std::string s;
+  for (auto p : parts) s.append(p);
+  return s;
+}
+
+// ---- stream Redis: packets and live-connection state ----
+inline std::string stream(std::string_view type, std::string_view session) {
+  return cat({"stream:", type, ":", session});
+}
+inline std::string sessions_of_type(std::string_view type) { return cat({"session_uuid:", type}); }
+inline std::string working_sessions(std::string_view type) { return cat({"working_session_uuid:", type}); }
+inline constexpr std::string_view kEndedSessions = "ended_session";
+inline constexpr std::string_view kActiveConnection = "active_connection";
+inline std::string active_connection_type(std::string_view type) { return cat({"active_connection:", type}); }
+inline std::string active_connection_by_uuid(std::string_view uuid) {
+  return cat({"active_connection_by_uuid:", uuid});
+}
+inline std::string active_uuid_type2(std::string_view uuid) { return cat({"active_uuid_type2:", uuid}); }
+inline std::string active_uuid_type254(std::string_view uuid) { return cat({"active_uuid_type254:", uuid}); }
+inline std::string sessions_of_sensor(std::string_view uuid) {
+  return cat({"map:active_connection-uuid-session_uuid:", uuid});
+}
+inline std::string active_extended_types(std::string_view uuid) {
+  return cat({"active_connection_extended_type:", uuid});
+}
+inline constexpr std::string_view kSessionExtendedType = "map:session-uuid_active_extended_type";
+inline constexpr std::string_view kSensorsToKick = "server:sensor_to_kick";
+inline std::string temp_blocklist_uuid(std::string_view uuid) { return cat({"temp_blacklist_uuid:", uuid}); }
+inline constexpr std::string_view kIncorrectTypeSessions = "Error:IncorrectType";
+
+// ---- meta Redis: configuration, sensors, statistics ----
+inline constexpr std::string_view kDefaultHmacKey = "server:hmac_default_key";
+inline constexpr std::string_view kAcceptedTypes = "server:accepted_type";
+inline constexpr std::string_view kAcceptedExtendedTypes = "server:accepted_extended_type";
+inline constexpr std::string_view kFirstDate = "first_date";
+inline constexpr std::string_view kBlocklistIp = "blacklist_ip";  // IPs and (ours) CIDR ranges
+inline constexpr std::string_view kBlocklistUuid = "blacklist_uuid";
+inline constexpr std::string_view kBlocklistIpByUuid = "blacklist_ip_by_uuid";
+inline constexpr std::string_view kRegisteredUuids = "registered_uuid";
+inline constexpr std::string_view kPendingRegistrations = "sensor_pending_registration";
+inline std::string sensor_metadata(std::string_view uuid) { return cat({"metadata_uuid:", uuid}); }
+inline std::string sensor_type_metadata(std::string_view uuid, std::string_view type) {
+  return cat({"metadata_type_by_uuid:", uuid, ":", type});
+}
+inline std::string sensor_extended_type_metadata(std::string_view uuid, std::string_view ext) {
+  return cat({"metadata_extended_type_by_uuid:", uuid, ":", ext});
+}
+inline std::string sensor_all_types(std::string_view uuid) { return cat({"all_types_by_uuid:", uuid}); }
+inline std::string sensor_all_extended_types(std::string_view uuid) {
+  return cat({"all_extended_types_by_uuid:", uuid});
+}
+inline std::string sensor_last_ips(std::string_view uuid) { return cat({"list_uuid_ip:", uuid}); }
+inline constexpr std::string_view kStreamMaxSizeByUuid = "stream_max_size_by_uuid";
+// Daily packet counters (date = YYYYMMDD, server local time).
+inline std::string stat_uuid_ip(std::string_view date, std::string_view uuid) {
+  return cat({"stat_uuid_ip:", date, ":", uuid});
+}
+inline std::string stat_ip_uuid(std::string_view date, std::string_view ip) {
+  return cat({"stat_ip_uuid:", date, ":", ip});
+}
+inline std::string daily_uuid(std::string_view date) { return cat({"daily_uuid:", date}); }
+inline std::string daily_ip(std::string_view date) { return cat({"daily_ip:", date}); }
+inline std::string daily_type(std::string_view date) { return cat({"daily_type:", date}); }
+inline std::string stat_type_uuid(std::string_view date, std::string_view type) {
+  return cat({"stat_type_uuid:", date, ":", type});
+}
+inline std::string stat_uuid_type(std::string_view date, std::string_view uuid) {
+  return cat({"stat_uuid_type:", date, ":", uuid});
+}
+// Sensor monitoring.
+inline constexpr std::string_view kMonitoredSensors = "to_monitor:sensors";
+inline std::string monitored_sensor(std::string_view uuid) { return cat({"to_monitor:sensor:", uuid}); }
+inline constexpr std::string_view kMonitoringLastUpdated = "sensors_monitoring:last_updated";
+inline constexpr std::string_view kSensorsInError = "sensors_monitoring:sensors_error";
+
+// ---- analyzer queues (metadata in meta db, lists in the analyzer db) ----
+inline std::string analyzer_queue_meta(std::string_view queue) { return cat({"analyzer:", queue}); }
+inline std::string analyzer_queues_of_type(std::string_view type) { return cat({"analyzer:", type}); }
+inline std::string analyzer_queues_of_extended_type(std::string_view ext) { return cat({"analyzer:254:", ext}); }
+inline std::string analyzer_group_queues(std::string_view type_or_254_ext) {
+  return cat({"analyzer_uuid_group:", type_or_254_ext});
+}
+inline std::string analyzer_sensor_group(std::string_view queue) { return cat({"analyzer_sensor_group:", queue}); }
+inline std::string sensor_group_queues(std::string_view type_or_ext, std::string_view sensor) {
+  return cat({"sensor:queues:", type_or_ext, ":", sensor});
+}
+inline constexpr std::string_view kAllAnalyzerQueues = "all_analyzer_queues";
+// The list an analyzer pops: analyzer:<type>:<queue> or analyzer:<extended type>:<queue>.
+inline std::string analyzer_list(std::string_view type_or_ext, std::string_view queue) {
+  return cat({"analyzer:", type_or_ext, ":", queue});
+}
+
+}  // namespace d4::core::keys

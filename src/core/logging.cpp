@@ -1,0 +1,59 @@
+#include "core/logging.hpp"
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+
+#include <vector>
+
+namespace d4::core {
+
+bool parse_log_format(std::string_view text, LogFormat& out) {
+  if (text == "text") out = LogFormat::Text;
+  else if (text == "json") out = LogFormat::Json;
+  else return false;
+  return true;
+}
+
+void init_logging(std::string_view component, const LogOptions& options) {
+  std::vector<spdlog::sink_ptr> sinks;
+  sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  if (!options.file.empty()) sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.file));
+  auto logger = std::make_shared<spdlog::logger>(std::string(component), sinks.begin(), sinks.end());
+  if (options.format == LogFormat::Json) {
+    // Messages are pre-escaped by callers only where they embed raw data; the payload here is
+    // the formatted message, escaped by a custom flag would cost more than it buys.
+    logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%f%z","level":"%l","component":"%n","pid":%P,"msg":"%v"})");
+  } else {
+    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %n[%P] %v");
+  }
+  logger->set_level(spdlog::level::from_str(options.level));
+  logger->flush_on(spdlog::level::warn);
+  spdlog::set_default_logger(logger);
+  spdlog::flush_every(std::chrono::seconds(1));
+}
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          static const char* hex = "0123456789abcdef";
+          out += "\\u00";
+          out += hex[c >> 4];
+          out += hex[c & 15];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out;
+}
+
+}  // namespace d4::core

@@ -1,0 +1,75 @@
+#pragma once
+// Blocking Redis client (hiredis redisContext) for workers, analyzers, tools and the web tier.
+// Connects lazily, reconnects on the next command after a failure, selects the endpoint's db and
+// authenticates. Connection failures throw RedisError; Redis error replies are returned as values
+// (RedisReply::Type::Error) unless command_ok() is used.
+#include <chrono>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/redis_endpoint.hpp"
+#include "core/redis_reply.hpp"
+
+struct redisContext;
+
+namespace d4::core {
+
+class RedisClient {
+ public:
+  struct Options {
+    std::chrono::milliseconds connect_timeout{2000};
+    // Socket timeout for replies; must exceed the BLOCK/timeout of any blocking command used.
+    std::chrono::milliseconds command_timeout{10000};
+  };
+
+  explicit RedisClient(RedisEndpoint endpoint);
+  RedisClient(RedisEndpoint endpoint, Options options);
+  RedisClient(RedisClient&&) noexcept;
+  RedisClient& operator=(RedisClient&&) noexcept;
+  ~RedisClient();
+
+  const RedisEndpoint& endpoint() const { return endpoint_; }
+  bool connected() const { return ctx_ != nullptr; }
+  void connect();  // throws RedisError
+  void disconnect();
+
+  RedisReply command(std::initializer_list<std::string_view> args);
+  RedisReply command(const std::vector<std::string>& args);
+  RedisReply command(const std::vector<std::string_view>& args);
+  // As command(), but an error reply throws RedisError too.
+  RedisReply command_ok(std::initializer_list<std::string_view> args);
+  // Sends all commands in one round trip and returns their replies in order.
+  std::vector<RedisReply> pipeline(const std::vector<std::vector<std::string>>& commands);
+  bool ping() noexcept;
+
+ private:
+  RedisReply run(int argc, const char** argv, const std::size_t* lens);
+  void fail_connection(const std::string& what);
+
+  RedisEndpoint endpoint_;
+  Options options_;
+  struct Deleter {
+    void operator()(redisContext* c) const;
+  };
+  std::unique_ptr<redisContext, Deleter> ctx_;
+};
+
+// Exponential backoff with full jitter, for reconnect loops everywhere.
+class Backoff {
+ public:
+  Backoff(std::chrono::milliseconds min = std::chrono::milliseconds(100),
+          std::chrono::milliseconds max = std::chrono::milliseconds(10000))
+      : min_(min), max_(max) {}
+  std::chrono::milliseconds next();  // the delay to wait before the next attempt
+  void reset() { attempt_ = 0; }
+  int attempts() const { return attempt_; }
+
+ private:
+  std::chrono::milliseconds min_, max_;
+  int attempt_ = 0;
+};
+
+}  // namespace d4::core

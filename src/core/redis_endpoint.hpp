@@ -1,0 +1,27 @@
+#pragma once
+// Where a Redis database lives: "host:port/db", "[v6]:port/db", "unix:/path.sock/db" or
+// "redis://[:password@]host:port/db".
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace d4::core {
+
+struct RedisEndpoint {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::string unix_socket;  // when set, host/port are ignored
+  int db = 0;
+  std::string password;
+
+  static std::optional<RedisEndpoint> parse(std::string_view text, std::string* error = nullptr);
+  std::string to_string() const;  // without the password
+  RedisEndpoint with_db(int other_db) const {
+    RedisEndpoint e = *this;
+    e.db = other_db;
+    return e;
+  }
+  friend bool operator==(const RedisEndpoint&, const RedisEndpoint&) = default;
+};
+
+}  // namespace d4::core

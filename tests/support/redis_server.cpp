@@ -1,0 +1,63 @@
+#include "support/redis_server.hpp"
+
+#include <array>
+#include <cstdio>
+#include <stdexcept>
+
+namespace d4::test {
+
+RedisServer::RedisServer(bool persistent) : persistent_(persistent), port_(free_port()) { start(); }
+
+RedisServer::~RedisServer() { stop(); }
+
+void RedisServer::start() {
+  if (proc_.running()) return;
+  std::vector<std::string> argv = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                   "--dir", dir_.path().string(), "--daemonize", "no", "--loglevel", "warning",
+                                   "--logfile", (dir_.path() / "redis.log").string()};
+  if (persistent_) {
+    argv.insert(argv.end(), {"--appendonly", "yes", "--appendfsync", "always", "--save", ""});
+  } else {
+    argv.insert(argv.end(), {"--save", "", "--appendonly", "no"});
+  }
+  proc_ = Process(argv);
+  bool up = eventually([&] { return cli({"PING"}) == "PONG\n"; }, std::chrono::milliseconds(10000),
+                       std::chrono::milliseconds(10));
+  if (!up) throw std::runtime_error("redis-server did not start on port " + std::to_string(port_));
+}
+
+void RedisServer::stop() {
+  if (proc_.running()) proc_.stop();
+}
+
+void RedisServer::kill_hard() {
+  if (proc_.running()) {
+    proc_.signal(9);
+    proc_.wait(std::chrono::milliseconds(5000));
+  }
+}
+
+bool RedisServer::running() { return proc_.running(); }
+
+std::string RedisServer::cli(const std::vector<std::string>& args, int db) {
+  std::string cmd = "redis-cli -p " + std::to_string(port_) + " -n " + std::to_string(db);
+  for (const auto& a : args) {
+    cmd += " '";
+    for (char c : a) {
+      if (c == '\'') cmd += "'\\''";
+      else cmd += c;
+    }
+    cmd += "'";
+  }
+  cmd += " 2>/dev/null";
+  std::string out;
+  FILE* f = popen(cmd.c_str(), "r");
+  if (!f) return out;
+  std::array<char, 4096> buf{};
+  std::size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), f)) > 0) out.append(buf.data(), n);
+  pclose(f);
+  return out;
+}
+
+}  // namespace d4::test

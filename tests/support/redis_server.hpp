@@ -1,0 +1,34 @@
+#pragma once
+// A real redis-server for tests: started on a free loopback port with its data in a temporary
+// directory, no persistence unless asked; can be stopped and restarted on the same port to
+// inject faults.
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "support/process.hpp"
+
+namespace d4::test {
+
+class RedisServer {
+ public:
+  explicit RedisServer(bool persistent = false);
+  ~RedisServer();
+
+  int port() const { return port_; }
+  std::string endpoint(int db = 0) const { return "127.0.0.1:" + std::to_string(port_) + "/" + std::to_string(db); }
+  void start();             // (re)start on the same port; waits until it answers PING
+  void stop();              // SIGTERM and wait
+  void kill_hard();         // SIGKILL: no chance to save
+  bool running();
+  // Runs redis-cli against this server and returns its stdout (for assertions).
+  std::string cli(const std::vector<std::string>& args, int db = 0);
+
+ private:
+  bool persistent_;
+  int port_;
+  TempDir dir_;
+  Process proc_;
+};
+
+}  // namespace d4::test
