@@ -103,4 +103,25 @@ inline std::string analyzer_list(std::string_view type_or_ext, std::string_view 
   return cat({"analyzer:", type_or_ext, ":", queue});
 }
 
+// ---- workers/queues (ours) ----
+// Per-sensor error reporting shared with the ingest server: capped list of "<epoch> <reason>"
+// (newest first) and a counter per reason.
+inline std::string sensor_errors(std::string_view uuid) { return cat({"sensor:errors:", uuid}); }
+inline std::string sensor_rejects(std::string_view uuid) { return cat({"sensor:rejects:", uuid}); }
+// Per-queue statistics (analyzer db, next to the lists): pushed, dropped, consumed, length,
+// last_push, last_consumer_activity.
+inline std::string analyzer_queue_stats(std::string_view queue) { return cat({"d4:queue_stats:", queue}); }
+// Worker bookkeeping (analyzer db, so that progress is committed in the same transaction as the
+// queue pushes): the lease that gives one worker process a session, and the session's progress.
+inline std::string worker_lease(std::string_view type, std::string_view session) {
+  return cat({"d4:worker:lease:", type, ":", session});
+}
+inline std::string worker_progress(std::string_view type, std::string_view session) {
+  return cat({"d4:worker:progress:", type, ":", session});
+}
+// Short-lived locks so that only one worker process runs a periodic task at a time.
+inline std::string worker_task_lock(std::string_view task) { return cat({"d4:worker:lock:", task}); }
+// Elements an exporter has popped but not yet delivered (re-sent first on restart).
+inline std::string exporter_processing(std::string_view name) { return cat({"d4:export:processing:", name}); }
+
 }  // namespace d4::core::keys
