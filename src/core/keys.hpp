@@ -124,4 +124,47 @@ inline std::string worker_task_lock(std::string_view task) { return cat({"d4:wor
 // Elements an exporter has popped but not yet delivered (re-sent first on restart).
 inline std::string exporter_processing(std::string_view name) { return cat({"d4:export:processing:", name}); }
 
+// ---- keys added by this implementation (not read by the reference tools) ----
+// Server instances sharing one stream Redis (stream Redis). Each live d4-server has a random
+// instance id, refreshes a heartbeat key with a TTL and records its live sessions, so another
+// instance can release the (uuid, type) slots and end the sessions of an instance that died.
+inline constexpr std::string_view kServerInstances = "server:instances";
+inline std::string server_instance(std::string_view id) { return cat({"server:instance:", id}); }
+inline std::string server_instance_sessions(std::string_view id) { return cat({"server:instance_sessions:", id}); }
+// Owner instance of each (uuid, type) slot in active_connection:<type> (uuid -> instance id).
+inline std::string slot_owners(std::string_view type) { return cat({"server:claims:", type}); }
+// Kicks every instance applies: member "uuid:<uuid>" or "type:<type>", score = kick time (ms);
+// sessions of that sensor/type opened before the score are closed. Entries expire after a minute.
+inline constexpr std::string_view kKicks = "server:kicks";
+
+// Meta Redis.
+inline constexpr std::string_view kServerMode = "server:mode";  // informative copy of [server] mode
+// Rejects of authenticated connections, per sensor: reason -> count, and the last errors (JSON
+// objects, newest first, capped).
+inline std::string sensor_rejects(std::string_view uuid) { return cat({"sensor:rejects:", uuid}); }
+inline std::string sensor_errors(std::string_view uuid) { return cat({"sensor:errors:", uuid}); }
+// Rejects before any HMAC verified that name an already known sensor (metadata exists): shown to
+// the operator, never creating sensor state.
+inline std::string sensor_unauth_errors(std::string_view uuid) { return cat({"sensor:unauth_errors:", uuid}); }
+// Rejects before authentication, per peer IP (expire after a week without rejects).
+inline std::string ip_rejects(std::string_view ip) { return cat({"ip:rejects:", ip}); }
+inline std::string ip_errors(std::string_view ip) { return cat({"ip:errors:", ip}); }
+// Global reject counters: reason -> count, overall and per day (YYYYMMDD).
+inline constexpr std::string_view kServerRejects = "server:rejects";
+inline std::string daily_rejects(std::string_view date) { return cat({"server:rejects:", date}); }
+inline std::string sensor_tags(std::string_view uuid) { return cat({"sensor:tags:", uuid}); }
+// Per-sensor ingest rate limit in bytes per second (uuid -> limit), overriding [server] rate_limit.
+inline constexpr std::string_view kRateLimitByUuid = "rate_limit_by_uuid";
+// Daily byte counters next to the reference's packet counters.
+inline std::string daily_uuid_bytes(std::string_view date) { return cat({"daily_uuid_bytes:", date}); }
+inline std::string daily_ip_bytes(std::string_view date) { return cat({"daily_ip_bytes:", date}); }
+inline std::string daily_type_bytes(std::string_view date) { return cat({"daily_type_bytes:", date}); }
+inline std::string stat_uuid_type_bytes(std::string_view date, std::string_view uuid) {
+  return cat({"stat_uuid_type_bytes:", date, ":", uuid});
+}
+// Idempotency markers of the servers' batched metadata/statistics flushes (TTL one hour).
+inline std::string flush_marker(std::string_view instance, std::string_view seq) {
+  return cat({"server:flush:", instance, ":", seq});
+}
+
 }  // namespace d4::core::keys

@@ -1,0 +1,415 @@
+#include "core/http_server.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <thread>
+
+namespace d4::core::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+bool CaseInsensitiveLess::operator()(const std::string& a, const std::string& b) const {
+  return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) < std::tolower(static_cast<unsigned char>(y));
+  });
+}
+
+// ---------------------------------------------------------------- helpers
+
+std::string url_decode(std::string_view s, bool plus_as_space) {
+  std::string out;
+  out.reserve(s.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else if (s[i] == '+' && plus_as_space) {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::string url_encode(std::string_view s) {
+  static const char* hexd = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hexd[c >> 4];
+      out += hexd[c & 15];
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> parse_query(std::string_view qs) {
+  std::map<std::string, std::string> out;
+  while (!qs.empty()) {
+    auto amp = qs.find('&');
+    auto part = qs.substr(0, amp);
+    if (!part.empty()) {
+      auto eq = part.find('=');
+      if (eq == std::string_view::npos) out[url_decode(part)] = "";
+      else out[url_decode(part.substr(0, eq))] = url_decode(part.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    qs.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
+std::string html_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+namespace {
+std::vector<std::string> split_path(std::string_view p) {
+  std::vector<std::string> out;
+  while (!p.empty()) {
+    if (p.front() == '/') {
+      p.remove_prefix(1);
+      continue;
+    }
+    auto slash = p.find('/');
+    out.emplace_back(p.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    p.remove_prefix(slash);
+  }
+  return out;
+}
+}  // namespace
+
+std::string Request::header(const std::string& name) const {
+  auto it = headers.find(name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+std::optional<std::string> Request::param(const std::string& name) const {
+  if (auto it = params.find(name); it != params.end()) return it->second;
+  if (auto it = query.find(name); it != query.end()) return it->second;
+  return std::nullopt;
+}
+
+std::optional<std::string> Request::cookie(const std::string& name) const {
+  std::string_view c = [&]() -> std::string_view {
+    auto it = headers.find("Cookie");
+    return it == headers.end() ? std::string_view{} : std::string_view(it->second);
+  }();
+  while (!c.empty()) {
+    while (!c.empty() && (c.front() == ' ' || c.front() == ';')) c.remove_prefix(1);
+    auto semi = c.find(';');
+    auto part = c.substr(0, semi);
+    auto eq = part.find('=');
+    if (eq != std::string_view::npos && part.substr(0, eq) == name) return std::string(part.substr(eq + 1));
+    if (semi == std::string_view::npos) break;
+    c.remove_prefix(semi + 1);
+  }
+  return std::nullopt;
+}
+
+std::map<std::string, std::string> Request::form() const { return parse_query(body); }
+
+Response Response::json(int status, const nlohmann::json& body) {
+  Response r;
+  r.status = status;
+  r.content_type = "application/json";
+  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return r;
+}
+
+Response Response::text(int status, std::string body, std::string content_type) {
+  Response r;
+  r.status = status;
+  r.content_type = std::move(content_type);
+  r.body = std::move(body);
+  return r;
+}
+
+Response Response::error(int status, std::string_view reason) {
+  return json(status, {{"status", "error"}, {"reason", reason}});
+}
+
+Response Response::redirect(std::string location, int status) {
+  Response r;
+  r.status = status;
+  r.content_type = "text/plain; charset=utf-8";
+  r.headers.emplace_back("Location", std::move(location));
+  return r;
+}
+
+// ---------------------------------------------------------------- router
+
+void Router::add(std::string method, std::string pattern, Handler handler) {
+  Route r;
+  r.method = std::move(method);
+  r.segments = split_path(pattern);
+  if (!r.segments.empty() && r.segments.back() == "*") {
+    r.prefix = true;
+    r.segments.pop_back();
+  }
+  r.handler = std::move(handler);
+  routes_.push_back(std::move(r));
+}
+
+bool Router::match(const Route& r, const std::vector<std::string>& path, std::map<std::string, std::string>& params) {
+  if (r.prefix ? path.size() < r.segments.size() : path.size() != r.segments.size()) return false;
+  std::map<std::string, std::string> caps;
+  for (std::size_t i = 0; i < r.segments.size(); ++i) {
+    const auto& s = r.segments[i];
+    if (s.size() >= 2 && s.front() == '{' && s.back() == '}') caps[s.substr(1, s.size() - 2)] = path[i];
+    else if (s != path[i]) return false;
+  }
+  if (r.prefix) {
+    std::string rest;
+    for (std::size_t i = r.segments.size(); i < path.size(); ++i) {
+      if (!rest.empty()) rest += '/';
+      rest += path[i];
+    }
+    caps["*"] = rest;
+  }
+  params = std::move(caps);
+  return true;
+}
+
+Response Router::dispatch(Request& req) const {
+  Response resp;
+  bool done = false;
+  if (middleware_) {
+    if (auto r = middleware_(req)) {
+      resp = std::move(*r);
+      done = true;
+    }
+  }
+  if (!done) {
+    auto path = split_path(req.path);
+    bool path_matched = false;
+    for (const auto& r : routes_) {
+      std::map<std::string, std::string> params;
+      if (!match(r, path, params)) continue;
+      path_matched = true;
+      if (r.method != req.method && !(req.method == "HEAD" && r.method == "GET")) continue;
+      req.params = std::move(params);
+      try {
+        resp = r.handler(req);
+      } catch (const std::exception& e) {
+        spdlog::error("http {} {}: handler failed: {}", req.method, req.path, e.what());
+        resp = Response::error(500, "internal error");
+      }
+      done = true;
+      break;
+    }
+    if (!done) {
+      if (path_matched) resp = Response::error(405, "method not allowed");
+      else if (not_found_) resp = not_found_(req);
+      else resp = Response::error(404, "not found");
+    }
+  }
+  if (finalizer_) finalizer_(req, resp);
+  return resp;
+}
+
+// ---------------------------------------------------------------- server
+
+struct Server::Impl {
+  Router router;
+  ServerOptions options;
+  asio::io_context io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  asio::thread_pool handlers;
+  std::optional<asio::ssl::context> ssl;
+  tcp::acceptor acceptor{io};
+  std::vector<std::thread> threads;
+  std::atomic<std::size_t> connections{0};
+  std::atomic<bool> stopping{false};
+  std::uint16_t bound_port = 0;
+
+  Impl(Router r, ServerOptions o) : router(std::move(r)), options(std::move(o)), handlers(o_threads()) {}
+  std::size_t o_threads() const { return std::max<std::size_t>(1, options.handler_threads); }
+
+  template <typename Stream>
+  asio::awaitable<void> serve(Stream& stream, std::string remote, bool tls) {
+    beast::flat_buffer buffer;
+    for (;;) {
+      bhttp::request_parser<bhttp::string_body> parser;
+      parser.body_limit(options.max_body_bytes);
+      parser.header_limit(64 * 1024);
+      beast::error_code ec;
+      if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+        stream.expires_after(options.idle_timeout);
+      } else {
+        beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
+      }
+      co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == bhttp::error::body_limit) {
+        bhttp::response<bhttp::string_body> res{bhttp::status::payload_too_large, 11};
+        res.set(bhttp::field::content_type, "application/json");
+        res.body() = R"({"status":"error","reason":"request body too large"})";
+        res.prepare_payload();
+        res.keep_alive(false);
+        co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+        co_return;
+      }
+      if (ec) co_return;
+      auto& msg = parser.get();
+      Request req;
+      req.method = std::string(msg.method_string());
+      req.target = std::string(msg.target());
+      auto q = req.target.find('?');
+      req.path = url_decode(std::string_view(req.target).substr(0, q), false);
+      if (q != std::string::npos) {
+        req.query_string = req.target.substr(q + 1);
+        req.query = parse_query(req.query_string);
+      }
+      for (const auto& f : msg) req.headers[std::string(f.name_string())] = std::string(f.value());
+      req.body = std::move(msg.body());
+      req.remote_ip = remote;
+      req.tls = tls;
+      bool keep_alive = msg.keep_alive();
+      unsigned version = msg.version();
+
+      // Run the handler on the pool, then come back to the connection's executor.
+      auto exec = co_await asio::this_coro::executor;
+      co_await asio::post(handlers, asio::use_awaitable);
+      Response resp = router.dispatch(req);
+      co_await asio::post(exec, asio::use_awaitable);
+
+      bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(resp.status), version};
+      res.set(bhttp::field::server, options.server_header);
+      if (!resp.content_type.empty()) res.set(bhttp::field::content_type, resp.content_type);
+      for (const auto& [k, v] : resp.headers) res.insert(k, v);
+      if (req.method != "HEAD") res.body() = std::move(resp.body);
+      res.keep_alive(keep_alive && !stopping);
+      res.prepare_payload();
+      co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || !res.keep_alive()) break;
+    }
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      beast::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    } else {
+      beast::error_code ignored;
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+      co_await stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ignored));
+    }
+  }
+
+  asio::awaitable<void> session(tcp::socket socket) {
+    struct Counter {
+      std::atomic<std::size_t>& c;
+      ~Counter() { --c; }
+    } counter{connections};
+    beast::error_code ec;
+    auto ep = socket.remote_endpoint(ec);
+    std::string remote = ec ? std::string("?") : ep.address().to_string();
+    if (ssl) {
+      beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *ssl);
+      beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
+      co_await stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;
+      co_await serve(stream, remote, true);
+    } else {
+      beast::tcp_stream stream(std::move(socket));
+      co_await serve(stream, remote, false);
+    }
+  }
+
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      beast::error_code ec;
+      tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        if (stopping || ec == asio::error::operation_aborted) co_return;
+        continue;
+      }
+      if (connections.load() >= options.max_connections) {
+        socket.close(ec);
+        continue;
+      }
+      ++connections;
+      asio::co_spawn(io, session(std::move(socket)), asio::detached);
+    }
+  }
+};
+
+Server::Server(Router router, ServerOptions options) : impl_(std::make_unique<Impl>(std::move(router), std::move(options))) {}
+
+Server::~Server() { stop(); }
+
+void Server::start() {
+  auto& im = *impl_;
+  if (!im.options.tls_cert_file.empty() || !im.options.tls_key_file.empty()) {
+    im.ssl.emplace(asio::ssl::context::tls_server);
+    im.ssl->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                        asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+    im.ssl->use_certificate_chain_file(im.options.tls_cert_file);
+    im.ssl->use_private_key_file(im.options.tls_key_file, asio::ssl::context::pem);
+  }
+  auto addr = asio::ip::make_address(im.options.address);
+  tcp::endpoint ep(addr, im.options.port);
+  im.acceptor.open(ep.protocol());
+  im.acceptor.set_option(asio::socket_base::reuse_address(true));
+  if (addr.is_v6()) im.acceptor.set_option(asio::ip::v6_only(false));
+  im.acceptor.bind(ep);
+  im.acceptor.listen(asio::socket_base::max_listen_connections);
+  im.bound_port = im.acceptor.local_endpoint().port();
+  im.work.emplace(im.io.get_executor());
+  asio::co_spawn(im.io, im.accept_loop(), asio::detached);
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, im.options.io_threads); ++i)
+    im.threads.emplace_back([&im] { im.io.run(); });
+}
+
+void Server::stop() {
+  if (!impl_) return;
+  auto& im = *impl_;
+  if (im.threads.empty()) return;
+  im.stopping = true;
+  asio::post(im.io, [&im] {
+    beast::error_code ec;
+    im.acceptor.close(ec);
+  });
+  im.work.reset();
+  im.io.stop();
+  for (auto& t : im.threads)
+    if (t.joinable()) t.join();
+  im.threads.clear();
+  im.handlers.join();
+}
+
+std::uint16_t Server::port() const { return impl_->bound_port; }
+const ServerOptions& Server::options() const { return impl_->options; }
+
+}  // namespace d4::core::http
