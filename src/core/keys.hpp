@@ -104,10 +104,7 @@ inline std::string analyzer_list(std::string_view type_or_ext, std::string_view 
 }
 
 // ---- workers/queues (ours) ----
-// Per-sensor error reporting shared with the ingest server: capped list of "<epoch> <reason>"
-// (newest first) and a counter per reason.
-inline std::string sensor_errors(std::string_view uuid) { return cat({"sensor:errors:", uuid}); }
-inline std::string sensor_rejects(std::string_view uuid) { return cat({"sensor:rejects:", uuid}); }
+// Per-sensor errors: the workers use sensor_errors()/sensor_rejects() defined by the server below.
 // Per-queue statistics (analyzer db, next to the lists): pushed, dropped, consumed, length,
 // last_push, last_consumer_activity.
 inline std::string analyzer_queue_stats(std::string_view queue) { return cat({"d4:queue_stats:", queue}); }
