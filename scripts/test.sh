@@ -1,0 +1,52 @@
+#!/bin/sh
+# Builds D4 and runs the whole test suite on a fresh Debian 12 machine:
+#   1. installs the Debian packages (scripts/install-deps.sh),
+#   2. release build with -Werror + every test (real redis-server, TLS on loopback, browser),
+#   3. the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer,
+#   4. the libFuzzer targets (clang) for a bounded time.
+# Options: --quick (step 2 only), --no-install, --jobs N. Build trees: build/, build-asan/, build-fuzz/.
+set -eu
+cd "$(dirname "$0")/.."
+QUICK=0; INSTALL=1; JOBS=$(nproc)
+FUZZ_SECONDS=${D4_FUZZ_SECONDS:-30}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --no-install) INSTALL=0 ;;
+    --jobs) JOBS=$2; shift ;;
+    *) echo "usage: $0 [--quick] [--no-install] [--jobs N]" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ "$INSTALL" = 1 ] && ./scripts/install-deps.sh
+if [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules ]; then
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+step() { printf '\n==== %s ====\n' "$*"; }
+
+step "release build (-Werror)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DD4_WERROR=ON
+cmake --build build -j "$JOBS"
+step "tests (release build)"
+ctest --test-dir build --output-on-failure -j "$JOBS" --timeout 600
+
+if [ "$QUICK" = 0 ]; then
+  step "ASan/UBSan build"
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DD4_WERROR=ON \
+        -DD4_SANITIZE=address,undefined -DD4_BUILD_BENCH=OFF
+  cmake --build build-asan -j "$JOBS"
+  step "tests (ASan/UBSan)"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j "$JOBS" --timeout 900 -LE browser
+
+  step "fuzzing (libFuzzer, ${FUZZ_SECONDS}s per target)"
+  cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DD4_FUZZ=ON -DD4_CLIENT_ONLY=ON \
+        -DD4_BUILD_TESTS=OFF -DD4_BUILD_BENCH=OFF
+  cmake --build build-fuzz -j "$JOBS" --target d4_fuzz_framer
+  corpus=$(mktemp -d)
+  cp tests/data/vectors/*.d4 "$corpus/"
+  ./build-fuzz/bin/d4_fuzz_framer -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 "$corpus" 2>&1 | tail -n 12
+  rm -rf "$corpus"
+fi
+step "all tests passed"
