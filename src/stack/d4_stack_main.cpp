@@ -1,0 +1,146 @@
+// d4-stack: runs the whole D4 server stack on one machine with an embedded default.
+// On first run it creates <data>/d4.toml, a self-signed certificate and a random default HMAC
+// key; then it starts two redis-server instances (volatile stream buffer, persisted metadata),
+// d4-server, d4-worker and d4-web, supervises them, prints where sensors and operators connect,
+// and stops everything in order on SIGINT/SIGTERM.
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "core/config.hpp"
+#include "core/logging.hpp"
+#include "core/redis_client.hpp"
+#include "stack/first_run.hpp"
+#include "stack/self_signed.hpp"
+#include "stack/supervisor.hpp"
+
+namespace fs = std::filesystem;
+using namespace d4;
+
+namespace {
+
+volatile sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+fs::path self_dir() {
+  std::error_code ec;
+  auto p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::current_path() : p.parent_path();
+}
+
+// Executables are looked up next to d4-stack first (the build tree or install prefix).
+std::string exe(const std::string& name) {
+  auto p = self_dir() / name;
+  return fs::exists(p) ? p.string() : name;
+}
+
+stack::ChildSpec redis_child(const std::string& name, const core::RedisEndpoint& ep, const fs::path& dir,
+                             bool persistent, const std::string& redis_server, const fs::path& logs) {
+  fs::create_directories(dir);
+  stack::ChildSpec c;
+  c.name = name;
+  c.argv = {redis_server, "--port", std::to_string(ep.port), "--bind", ep.host, "--dir", dir.string(),
+            "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "notice"};
+  if (persistent) {
+    // Metadata, users and analyzer queues survive restarts: AOF (fsync every second) plus RDB.
+    c.argv.insert(c.argv.end(), {"--appendonly", "yes", "--appendfsync", "everysec", "--save", "900 1",
+                                 "--save", "60 1000"});
+  } else {
+    // The stream buffer is volatile like the reference's: workers drain it continuously.
+    c.argv.insert(c.argv.end(), {"--appendonly", "no", "--save", ""});
+  }
+  if (!ep.password.empty()) c.argv.insert(c.argv.end(), {"--requirepass", ep.password});
+  c.log_file = logs / (name + ".log");
+  c.ready = [ep] {
+    core::RedisClient client(ep.with_db(0), {std::chrono::milliseconds(200), std::chrono::milliseconds(500)});
+    return client.ping();
+  };
+  return c;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"d4-stack: run the whole D4 server stack (Redis, ingest server, workers, web UI) with an embedded "
+               "default configuration"};
+  std::string data_dir = "d4-data";
+  std::string config_file;
+  bool no_web = false;
+  bool init_only = false;
+  std::string redis_server = "redis-server";
+  app.add_option("-d,--data-dir", data_dir, "Data directory (configuration, certificates, Redis data, archives)")
+      ->capture_default_str();
+  app.add_option("-c,--config", config_file, "Configuration file (default: <data-dir>/d4.toml, created on first run)");
+  app.add_option("--redis-server", redis_server, "redis-server executable")->capture_default_str();
+  app.add_flag("--no-web", no_web, "Do not start the web interface");
+  app.add_flag("--init-only", init_only, "Create the data directory and configuration, then exit");
+  CLI11_PARSE(app, argc, argv);
+
+  core::init_logging("d4-stack", {});
+  stack::Supervisor sup;
+  try {
+    fs::path data = fs::absolute(data_dir);
+    fs::path cfg_path = config_file.empty() ? data / "d4.toml" : fs::absolute(config_file);
+    auto first = stack::prepare_data_dir(data, cfg_path);
+    if (init_only) {
+      std::cout << "configuration written to " << cfg_path << "\n";
+      return 0;
+    }
+    auto root = core::load_toml_file(cfg_path);
+    auto common = core::read_common_config(root, cfg_path.parent_path());
+    auto settings = stack::read_stack_settings(root, cfg_path.parent_path());
+    fs::path logs = data / "logs";
+    fs::create_directories(logs);
+
+    sigset_t block;
+    sigemptyset(&block);
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (settings.start_redis) {
+      sup.start(redis_child("redis-stream", common.redis.stream, data / "redis" / "stream", false, redis_server, logs));
+      if (common.redis.meta.port != common.redis.stream.port || common.redis.meta.host != common.redis.stream.host)
+        sup.start(redis_child("redis-meta", common.redis.meta, data / "redis" / "meta", true, redis_server, logs));
+    }
+    auto component = [&](const std::string& name, bool required) {
+      std::string path = exe(name);
+      if (!required && !fs::exists(path)) {
+        spdlog::warn("{} is not built; skipping it", name);
+        return;
+      }
+      stack::ChildSpec c;
+      c.name = name;
+      c.argv = {path, "--config", cfg_path.string()};
+      c.log_file = logs / (name + ".log");
+      c.ready = settings.readiness(name, common);
+      sup.start(std::move(c));
+    };
+    component("d4-server", true);
+    component("d4-worker", false);
+    if (!no_web && settings.start_web) component("d4-web", false);
+
+    stack::print_summary(std::cout, data, cfg_path, root, common, settings, first);
+
+    while (!g_stop) {
+      sup.poll();
+      usleep(200 * 1000);
+    }
+    spdlog::info("stopping the D4 stack");
+    sup.stop_all();
+    return 0;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    sup.stop_all();
+    return 1;
+  }
+}

@@ -1,0 +1,45 @@
+#pragma once
+// First-run preparation of the embedded stack (data directory, configuration, certificate,
+// random default key) and the summary printed for operators.
+#include <filesystem>
+#include <functional>
+#include <ostream>
+#include <string>
+
+#include <toml++/toml.h>
+
+#include "core/config.hpp"
+
+namespace d4::stack {
+
+struct FirstRun {
+  bool created_config = false;
+  bool created_certificate = false;
+};
+
+// Creates the data directory layout; on first run writes the configuration (free loopback
+// ports near the reference defaults, a random default HMAC key) and a self-signed certificate.
+FirstRun prepare_data_dir(const std::filesystem::path& data, const std::filesystem::path& config_file);
+
+struct StackSettings {
+  bool start_redis = true;
+  bool start_web = true;
+  std::string sensor_listen;  // host:port of the sensor TLS listener
+  std::string web_listen;     // host:port of the web interface
+  std::string metrics_listen;
+  std::filesystem::path tls_cert;
+  // A readiness probe per component (empty function: no probe).
+  std::function<std::function<bool()>(const std::string&, const core::CommonConfig&)> readiness;
+};
+
+StackSettings read_stack_settings(const toml::table& root, const std::filesystem::path& base_dir);
+
+void print_summary(std::ostream& out, const std::filesystem::path& data, const std::filesystem::path& config_file,
+                   const toml::table& root, const core::CommonConfig& common, const StackSettings& settings,
+                   const FirstRun& first);
+
+// Picks `preferred` if nothing listens there on loopback, else the next free port above it.
+int pick_free_port(int preferred, const std::vector<int>& taken = {});
+bool tcp_port_open(const std::string& host, int port);
+
+}  // namespace d4::stack
