@@ -1,0 +1,165 @@
+// d4-client: the D4 sensor client. See docs/client.md.
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <thread>
+
+#include "client/config.hpp"
+#include "client/log.hpp"
+#include "client/options.hpp"
+#include "client/reader.hpp"
+#include "client/sender.hpp"
+#include "client/sink_stdout.hpp"
+#include "client/source.hpp"
+#include "client/spool.hpp"
+#include "client/stats.hpp"
+#include "client/stop.hpp"
+
+using namespace d4::client;
+
+namespace {
+
+void write_stdout(const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+std::string ms_text(Millis ms) {
+  if (ms.count() % 1000 == 0) return std::to_string(ms.count() / 1000) + "s";
+  return std::to_string(ms.count()) + "ms";
+}
+
+void signal_eventfd(int fd) {
+  std::uint64_t one = 1;
+  [[maybe_unused]] ssize_t w = ::write(fd, &one, sizeof one);
+}
+
+// Handles SIGINT/SIGTERM (blocked in every other thread): the first one asks for a clean stop
+// within the grace time; a second one, or the grace time running out (+2 s), ends the process.
+void signal_thread(sigset_t set, StopState* stop, Spool* spool, int stop_fd, int wake_fd, Millis grace) {
+  int sig = 0;
+  if (sigwait(&set, &sig) != 0) return;
+  log_info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+           ": stopping, flushing for up to " + ms_text(grace));
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  stop->deadline_ns.store(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count());
+  stop->level.store(1);
+  signal_eventfd(stop_fd);
+  signal_eventfd(wake_fd);
+  spool->interrupt_producer();
+  timespec ts{};
+  auto total = grace + std::chrono::seconds(2);
+  ts.tv_sec = static_cast<time_t>(total.count() / 1000);
+  ts.tv_nsec = static_cast<long>((total.count() % 1000) * 1'000'000);
+  siginfo_t info{};
+  int r = sigtimedwait(&set, &info, &ts);
+  if (r > 0)
+    log_error("second signal: exiting now, unsent data is lost");
+  else
+    log_error("shutdown did not complete in time: exiting, unsent data is lost");
+  _exit(1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CommandLine cl;
+  Settings s;
+  try {
+    cl = parse_command_line(argc, argv);
+    if (cl.help) {
+      write_stdout(help_text());
+      return 0;
+    }
+    if (cl.show_version) {
+      write_stdout(std::string(client_version()) + "\n");
+      return 0;
+    }
+    s = resolve_settings(cl);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "d4-client: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "d4-client: %s\n", e.what());
+    return 1;
+  }
+  set_log_level(s.log_level);
+  if (s.uuid_generated)
+    log_info("generated sensor UUID " + s.uuid.dashed() + ", saved in " + s.config_dir + "/uuid");
+
+  // Signals: SIGPIPE ignored (write errors are handled); SIGINT/SIGTERM handled by one thread.
+  ::signal(SIGPIPE, SIG_IGN);
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  int stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  int wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (stop_fd < 0 || wake_fd < 0) {
+    log_error(std::string("eventfd: ") + std::strerror(errno));
+    return 1;
+  }
+
+  Stats stats;
+  StopState stop;
+  SessionInfo session;
+  Spool::Options so;
+  so.memory = static_cast<std::size_t>(s.spool_memory);
+  so.max_payload = s.snaplen;
+  so.disk_dir = s.spool_dir;
+  so.disk_max = s.spool_disk_max;
+  if (s.to_stdout) {
+    // Only a pipeline buffer between the reader and the writer is needed.
+    so.memory = std::min<std::size_t>(so.memory, std::max<std::size_t>(8u << 20, 8 * (s.snaplen + 256)));
+    so.disk_dir.clear();
+  }
+  Spool spool(so);
+  spool.set_wakeup_fd(wake_fd);
+
+  std::unique_ptr<Source> source;
+  std::unique_ptr<NetworkSender> sender;
+  try {
+    source = make_source(s, stop_fd);
+    if (!s.to_stdout) sender = std::make_unique<NetworkSender>(s, spool, stats, session, stop, wake_fd);
+  } catch (const UsageError& e) {
+    log_error(e.what());
+    return 2;
+  }
+  log_debug("sensor " + s.uuid.dashed() + " type " + std::to_string(s.type) + " snaplen " +
+            std::to_string(s.snaplen) + " source " + source->describe() + " destination " +
+            s.destination_text());
+
+  std::thread(signal_thread, sigs, &stop, &spool, stop_fd, wake_fd, s.grace).detach();
+
+  Reader reader(s, *source, spool, stats, session, stop_fd);
+  std::thread reader_thread([&] { reader.run(); });
+
+  int rc = 0;
+  try {
+    rc = sender ? sender->run() : run_stdout_sink(s, spool, stats, stop, STDOUT_FILENO);
+  } catch (const std::exception& e) {
+    log_error(e.what());
+    rc = 1;
+  }
+  // The destination is done (or failed): make sure the reader stops too.
+  signal_eventfd(stop_fd);
+  spool.interrupt_producer();
+  reader_thread.join();
+  sender.reset();
+  source->log_summary();
+  if (reader.failed()) rc = rc ? rc : 1;
+  if (spool.disk_errors() > 0) {
+    log_error(std::to_string(spool.disk_errors()) + " packets lost to disk spool errors");
+    rc = rc ? rc : 1;
+  }
+  log_info(stats.line(spool.memory_used(), spool.disk_used(), !s.to_stdout));
+  return rc;
+}

@@ -1,0 +1,112 @@
+#include "client/net.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace d4::client {
+namespace {
+
+std::string addr_text(const sockaddr* sa) {
+  char host[INET6_ADDRSTRLEN] = {};
+  if (sa->sa_family == AF_INET6) {
+    const auto* s6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
+    return "[" + std::string(host) + "]:" + std::to_string(ntohs(s6->sin6_port));
+  }
+  const auto* s4 = reinterpret_cast<const sockaddr_in*>(sa);
+  inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
+  return std::string(host) + ":" + std::to_string(ntohs(s4->sin_port));
+}
+
+}  // namespace
+
+std::vector<Address> resolve(const std::string& host, const std::string& port, std::string* error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_protocol = IPPROTO_TCP;
+  hints.ai_flags = AI_ADDRCONFIG;
+  addrinfo* res = nullptr;
+  int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
+  if (rc == EAI_BADFLAGS || (rc != 0 && rc != EAI_SYSTEM)) {
+    // AI_ADDRCONFIG hides loopback-only setups on some systems: retry without it.
+    hints.ai_flags = 0;
+    rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
+  }
+  std::vector<Address> out;
+  if (rc != 0) {
+    if (error)
+      *error = "cannot resolve " + host + ": " + (rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc));
+    return out;
+  }
+  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+    if (ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
+    Address a;
+    std::memcpy(&a.addr, ai->ai_addr, ai->ai_addrlen);
+    a.len = ai->ai_addrlen;
+    a.text = addr_text(ai->ai_addr);
+    bool dup = std::any_of(out.begin(), out.end(), [&](const Address& b) { return b.text == a.text; });
+    if (!dup) out.push_back(a);
+  }
+  ::freeaddrinfo(res);
+  if (out.empty() && error) *error = "no address for " + host;
+  return out;
+}
+
+int start_connect(const Address& a, std::string* error) {
+  int fd = ::socket(a.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+  if (fd < 0) {
+    if (error) *error = std::string("socket: ") + std::strerror(errno);
+    return -1;
+  }
+  int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.len);
+  if (rc != 0 && errno != EINPROGRESS) {
+    if (error) *error = std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int connect_result(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+  return err;
+}
+
+void configure_socket(int fd, const SocketOptions& o) {
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (o.keepalive.count() > 0) {
+    ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    int idle = std::max(1, static_cast<int>(o.keepalive.count() / 1000));
+    int intvl = std::max(1, idle / 3);
+    int cnt = 3;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+  }
+  if (o.user_timeout.count() > 0) {
+    auto ms = static_cast<unsigned int>(o.user_timeout.count());
+    ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+  }
+}
+
+long unacked_bytes(int fd) {
+  int n = 0;
+  if (::ioctl(fd, SIOCOUTQ, &n) != 0) return -1;
+  return n;
+}
+
+}  // namespace d4::client

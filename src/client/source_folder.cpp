@@ -1,0 +1,257 @@
+// Folder watcher (the Go client's "folder" source): every file written into the folder (or any
+// subfolder) is sent whole once it is closed after writing (or moved in), followed by one "\n"
+// separator. With -json the bytes are sent as they are; otherwise the file is base64-encoded
+// (standard alphabet, padded) so that the separator is unambiguous. With -daily the watched folder
+// is FOLDER/YYYYMMDD (local date), re-targeted when the date changes.
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <map>
+#include <vector>
+
+#include "client/log.hpp"
+#include "client/source.hpp"
+
+namespace d4::client {
+
+std::string base64_encode(const std::uint8_t* data, std::size_t n);
+
+std::string base64_encode(const std::uint8_t* data, std::size_t n) {
+  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((n + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 3 <= n; i += 3) {
+    std::uint32_t v = std::uint32_t{data[i]} << 16 | std::uint32_t{data[i + 1]} << 8 | data[i + 2];
+    out += k[v >> 18];
+    out += k[(v >> 12) & 63];
+    out += k[(v >> 6) & 63];
+    out += k[v & 63];
+  }
+  if (i < n) {
+    std::uint32_t v = std::uint32_t{data[i]} << 16 | (i + 1 < n ? std::uint32_t{data[i + 1]} << 8 : 0);
+    out += k[v >> 18];
+    out += k[(v >> 12) & 63];
+    out += i + 1 < n ? k[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+namespace {
+
+constexpr std::size_t kBase64Block = 3072;  // encodes to 4096 characters
+
+std::string today_folder(const std::string& root) {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char d[16];
+  std::strftime(d, sizeof d, "%Y%m%d", &tm);
+  return root + "/" + d;
+}
+
+bool is_dir(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+class FolderSource final : public Source {
+ public:
+  FolderSource(const Settings& s, int stop_fd)
+      : root_(s.folder), json_(s.folder_json), daily_(s.folder_daily), stop_fd_(stop_fd) {
+    while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
+    if (!is_dir(root_)) throw UsageError("folder source: " + root_ + " is not a directory");
+    inotify_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (inotify_ < 0) throw UsageError(std::string("folder source: inotify: ") + std::strerror(errno));
+    retarget();
+  }
+  ~FolderSource() override {
+    if (file_fd_ >= 0) ::close(file_fd_);
+    if (inotify_ >= 0) ::close(inotify_);
+  }
+
+  ReadResult read(std::span<std::uint8_t> buf, int timeout_ms) override {
+    auto start = std::chrono::steady_clock::now();
+    for (;;) {
+      if (out_off_ < out_.size()) {
+        std::size_t n = std::min(buf.size(), out_.size() - out_off_);
+        std::memcpy(buf.data(), out_.data() + out_off_, n);
+        out_off_ += n;
+        return {ReadStatus::Data, n, {}};
+      }
+      out_.clear();
+      out_off_ = 0;
+      if (file_fd_ >= 0) {
+        produce_from_file();
+        continue;
+      }
+      drain_events();
+      if (!queue_.empty()) {
+        open_next();
+        continue;
+      }
+      if (daily_ && today_folder(root_) != watched_) retarget();
+      int wait = 1000;
+      if (timeout_ms >= 0) {
+        auto elapsed =
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+        if (elapsed.count() >= timeout_ms) return {ReadStatus::Timeout, 0, {}};
+        wait = std::min<int>(wait, timeout_ms - static_cast<int>(elapsed.count()));
+      }
+      bool stopped = false;
+      wait_readable(inotify_, stop_fd_, wait, &stopped);
+      if (stopped) return {ReadStatus::Interrupted, 0, {}};
+    }
+  }
+
+  std::string describe() const override { return "folder " + root_; }
+
+ private:
+  void retarget() {
+    for (auto& [wd, path] : watches_) ::inotify_rm_watch(inotify_, wd);
+    watches_.clear();
+    std::string target = daily_ ? today_folder(root_) : root_;
+    watched_ = target;
+    if (!is_dir(target)) {
+      if (!missing_logged_) log_warn("folder source: waiting for " + target + " to exist");
+      missing_logged_ = true;
+      watched_ = "";  // retried every second
+      return;
+    }
+    missing_logged_ = false;
+    add_tree(target, false);
+    log_info("watching " + target + (json_ ? " (files sent raw)" : " (files sent base64-encoded)"));
+  }
+
+  // Watches dir and its subfolders; with enqueue_existing, files already there are queued (a
+  // folder moved or created with content before its watch existed).
+  void add_tree(const std::string& dir, bool enqueue_existing) {
+    int wd = ::inotify_add_watch(inotify_, dir.c_str(),
+                                 IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_ONLYDIR | IN_DELETE_SELF);
+    if (wd < 0) {
+      log_warn("folder source: cannot watch " + dir + ": " + std::strerror(errno));
+      return;
+    }
+    watches_[wd] = dir;
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return;
+    std::vector<std::string> files;
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      std::string p = dir + "/" + name;
+      if (is_dir(p))
+        add_tree(p, enqueue_existing);
+      else if (enqueue_existing)
+        files.push_back(p);
+    }
+    ::closedir(d);
+    std::sort(files.begin(), files.end());
+    for (auto& f : files) queue_.push_back(f);
+  }
+
+  void drain_events() {
+    alignas(inotify_event) char buf[16384];
+    for (;;) {
+      ssize_t n = ::read(inotify_, buf, sizeof buf);
+      if (n <= 0) return;
+      for (char* p = buf; p < buf + n;) {
+        auto* ev = reinterpret_cast<inotify_event*>(p);
+        p += sizeof(inotify_event) + ev->len;
+        if (ev->mask & IN_Q_OVERFLOW) {
+          log_warn("folder source: inotify queue overflow, some files may have been missed");
+          continue;
+        }
+        auto it = watches_.find(ev->wd);
+        if (it == watches_.end()) continue;
+        if (ev->mask & IN_DELETE_SELF) {
+          watches_.erase(it);
+          continue;
+        }
+        if (ev->len == 0) continue;
+        std::string path = it->second + "/" + ev->name;
+        if (ev->mask & IN_ISDIR) {
+          if (ev->mask & (IN_CREATE | IN_MOVED_TO)) add_tree(path, true);
+        } else if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
+          queue_.push_back(path);
+        }
+      }
+    }
+  }
+
+  void open_next() {
+    std::string path = queue_.front();
+    queue_.pop_front();
+    file_fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (file_fd_ < 0) {
+      log_warn("folder source: cannot open " + path + ": " + std::strerror(errno));
+      return;
+    }
+    log_debug("folder source: sending " + path);
+    current_ = path;
+  }
+
+  void produce_from_file() {
+    std::size_t want = json_ ? 65536 : kBase64Block;
+    std::vector<std::uint8_t> tmp(want);
+    std::size_t got = 0;
+    while (got < want) {
+      ssize_t n = ::read(file_fd_, tmp.data() + got, want - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        log_warn("folder source: read " + current_ + ": " + std::strerror(errno));
+        break;
+      }
+      if (n == 0) break;
+      got += static_cast<std::size_t>(n);
+      if (json_) break;
+    }
+    if (got > 0) {
+      if (json_)
+        out_.assign(tmp.begin(), tmp.begin() + static_cast<std::ptrdiff_t>(got));
+      else {
+        std::string enc = base64_encode(tmp.data(), got);
+        out_.assign(enc.begin(), enc.end());
+      }
+    }
+    if (got < want && !(json_ && got > 0)) {
+      // End of the file: the separator, then the next file.
+      out_.push_back('\n');
+      ::close(file_fd_);
+      file_fd_ = -1;
+    }
+  }
+
+  std::string root_;
+  bool json_;
+  bool daily_;
+  int stop_fd_;
+  int inotify_ = -1;
+  std::map<int, std::string> watches_;
+  std::string watched_;
+  bool missing_logged_ = false;
+  std::deque<std::string> queue_;
+  int file_fd_ = -1;
+  std::string current_;
+  std::vector<std::uint8_t> out_;
+  std::size_t out_off_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Source> make_folder_source(const Settings& settings, int stop_fd) {
+  return std::make_unique<FolderSource>(settings, stop_fd);
+}
+
+}  // namespace d4::client
