@@ -1,0 +1,144 @@
+#include "analyzers/common/queue_consumer.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "analyzers/common/stop_signal.hpp"
+
+namespace d4::analyzers {
+namespace {
+
+// Moves up to ARGV[1] of the oldest elements (the tail: the server LPUSHes at the head) into the
+// processing list, atomically, and returns them newest first. unpack() is bounded by Lua's C stack,
+// hence the slices.
+constexpr std::string_view kTakeScript = R"lua(
+local items = redis.call('LRANGE', KEYS[1], -tonumber(ARGV[1]), -1)
+local n = #items
+if n == 0 then return items end
+redis.call('LTRIM', KEYS[1], 0, -n - 1)
+for i = 1, n, 1000 do
+  redis.call('RPUSH', KEYS[2], unpack(items, i, math.min(i + 999, n)))
+end
+return items
+)lua";
+
+bool sleep_interruptible(std::chrono::milliseconds d, const std::atomic<bool>& stop) {
+  auto deadline = std::chrono::steady_clock::now() + d;
+  while (!stop.load(std::memory_order_relaxed)) {
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return true;
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(deadline - now, std::chrono::milliseconds(50)));
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string processing_list_key(std::string_view consumer) {
+  return "d4:analyzer:processing:" + std::string(consumer);
+}
+std::string failed_list_key(std::string_view consumer) { return "d4:analyzer:failed:" + std::string(consumer); }
+
+QueueConsumer::QueueConsumer(QueueConsumerOptions options)
+    : options_(std::move(options)),
+      processing_key_(processing_list_key(options_.consumer_name)),
+      failed_key_(failed_list_key(options_.consumer_name)),
+      redis_(options_.endpoint,
+             core::RedisClient::Options{std::chrono::milliseconds(2000),
+                                        std::chrono::milliseconds(options_.block_timeout) + std::chrono::seconds(10)}) {
+  if (options_.batch_size == 0) options_.batch_size = 1;
+}
+
+void QueueConsumer::handle(const BatchHandler& handler, const std::vector<std::string>& batch) {
+  stats_.elements += batch.size();
+  ++stats_.batches;
+  try {
+    handler(batch);
+  } catch (const core::RedisError&) {
+    throw;  // storage unavailable: the batch stays in the processing list and is retried
+  } catch (const std::exception& e) {
+    // Not retryable (the handler counts per-element rejects itself; this is a whole-batch failure):
+    // keep the elements in a capped dead-letter list so that nothing disappears unseen.
+    ++stats_.failed_batches;
+    spdlog::error("queue {}: batch of {} element(s) failed, kept in {}: {}", options_.list_key, batch.size(),
+                  failed_key_, e.what());
+    std::vector<std::vector<std::string>> cmds;
+    for (const auto& el : batch) cmds.push_back({"LPUSH", failed_key_, el});
+    cmds.push_back({"LTRIM", failed_key_, "0", "9999"});
+    redis_.pipeline(cmds);
+  }
+}
+
+bool QueueConsumer::drain_processing_list(const BatchHandler& handler) {
+  auto r = redis_.command({"LRANGE", processing_key_, "0", "-1"});
+  if (r.is_error()) throw core::RedisError("LRANGE " + processing_key_ + ": " + r.str);
+  auto items = r.as_strings();
+  if (items.empty()) return false;
+  // The processing list holds the batch newest first (see kTakeScript, BRPOPLPUSH pushes single items).
+  std::reverse(items.begin(), items.end());
+  stats_.redeliveries += items.size();
+  spdlog::warn("queue {}: handling again {} element(s) left in {} by an interrupted run", options_.list_key,
+               items.size(), processing_key_);
+  handle(handler, items);
+  finish_batch();
+  return true;
+}
+
+std::vector<std::string> QueueConsumer::take_batch() {
+  auto count = std::to_string(options_.batch_size);
+  auto r = redis_.command({"EVAL", kTakeScript, "2", options_.list_key, processing_key_, count});
+  if (r.is_error()) throw core::RedisError("queue take script: " + r.str);
+  auto items = r.as_strings();
+  std::reverse(items.begin(), items.end());
+  return items;
+}
+
+void QueueConsumer::finish_batch() {
+  auto r = redis_.command({"DEL", processing_key_});
+  if (r.is_error()) throw core::RedisError("DEL " + processing_key_ + ": " + r.str);
+}
+
+std::uint64_t QueueConsumer::run(const BatchHandler& handler, const std::atomic<bool>& stop) {
+  core::Backoff backoff(options_.backoff_min, options_.backoff_max);
+  bool check_processing = true;  // at start and after every failure
+  bool in_outage = false;
+  std::uint64_t before = stats_.elements;
+  auto timeout = std::to_string(options_.block_timeout.count());
+  while (!stop.load(std::memory_order_relaxed)) {
+    try {
+      if (check_processing) {
+        drain_processing_list(handler);
+        check_processing = false;
+      }
+      if (in_outage) {
+        spdlog::info("queue {}: Redis available again", options_.list_key);
+        in_outage = false;
+      }
+      backoff.reset();
+      auto batch = take_batch();
+      if (batch.empty()) {
+        if (options_.exit_when_empty) break;
+        auto r = redis_.command({"BRPOPLPUSH", options_.list_key, processing_key_, timeout});
+        if (r.is_error()) throw core::RedisError("BRPOPLPUSH: " + r.str);
+        if (r.is_nil()) continue;
+        batch.push_back(r.str);
+      }
+      check_processing = true;  // until finish_batch succeeds
+      handle(handler, batch);
+      finish_batch();
+      check_processing = false;
+    } catch (const core::RedisError& e) {
+      ++stats_.redis_errors;
+      if (!in_outage) spdlog::warn("queue {}: {}; retrying with backoff", options_.list_key, e.what());
+      in_outage = true;
+      redis_.disconnect();
+      check_processing = true;
+      if (!sleep_interruptible(backoff.next(), stop)) break;
+    }
+  }
+  return stats_.elements - before;
+}
+
+}  // namespace d4::analyzers

@@ -1,0 +1,76 @@
+#pragma once
+// Consumes a D4 analyzer queue (Redis list `analyzer:<type>:<queue>` on the analyzer database,
+// LPUSHed by the server) without losing elements:
+//   * elements are moved atomically (Lua, or BRPOPLPUSH when waiting) from the queue into a
+//     per-consumer processing list `d4:analyzer:processing:<consumer>`, oldest first (FIFO; the
+//     reference passive SSL analyzer used LPOP, i.e. newest first);
+//   * the processing list is deleted only after the handler returned, so elements of a batch
+//     interrupted by a crash or a Redis outage are handled again at the next start (at-least-once);
+//   * when the queue is empty the consumer blocks (BRPOPLPUSH with a timeout) instead of exiting;
+//   * Redis errors (queue or storage) are logged once per outage and retried with exponential
+//     backoff; the loop ends only when the stop flag is set (or, optionally, when the queue is empty).
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/redis_client.hpp"
+#include "core/redis_endpoint.hpp"
+
+namespace d4::analyzers {
+
+// d4:analyzer:processing:<consumer>, on the analyzer database next to the queue.
+std::string processing_list_key(std::string_view consumer);
+// d4:analyzer:failed:<consumer>: elements of batches whose handler failed for a reason other than
+// Redis (newest first, capped at 10,000), kept for inspection instead of being dropped.
+std::string failed_list_key(std::string_view consumer);
+
+struct QueueConsumerOptions {
+  core::RedisEndpoint endpoint;  // the D4 server's analyzer database (reference: 127.0.0.1:6380/2)
+  std::string list_key;          // analyzer:<type-or-ext>:<queue>
+  std::string consumer_name;     // names the processing list; unique per running consumer
+  std::size_t batch_size = 256;  // elements moved per round trip when the queue has a backlog
+  std::chrono::seconds block_timeout{1};
+  bool exit_when_empty = false;  // batch mode: return once the queue is drained
+  std::chrono::milliseconds backoff_min{100};
+  std::chrono::milliseconds backoff_max{10000};
+};
+
+struct QueueConsumerStats {
+  std::uint64_t elements = 0;      // elements handed to the handler (re-deliveries included)
+  std::uint64_t batches = 0;
+  std::uint64_t redeliveries = 0;  // elements found in the processing list at (re)start
+  std::uint64_t redis_errors = 0;
+  std::uint64_t failed_batches = 0;
+};
+
+// Handles a batch, oldest element first. Throwing core::RedisError means "retry this batch later"
+// (storage unavailable); any other exception is a permanent failure of the batch: it is logged and
+// its elements are kept in the failed list.
+using BatchHandler = std::function<void(const std::vector<std::string>& elements)>;
+
+class QueueConsumer {
+ public:
+  explicit QueueConsumer(QueueConsumerOptions options);
+  // Runs until `stop` is set (or the queue is empty with exit_when_empty). Returns the number of
+  // elements handled.
+  std::uint64_t run(const BatchHandler& handler, const std::atomic<bool>& stop);
+  const QueueConsumerStats& stats() const { return stats_; }
+  const QueueConsumerOptions& options() const { return options_; }
+
+ private:
+  bool drain_processing_list(const BatchHandler& handler);
+  std::vector<std::string> take_batch();
+  void finish_batch();
+  void handle(const BatchHandler& handler, const std::vector<std::string>& batch);
+
+  QueueConsumerOptions options_;
+  std::string processing_key_;
+  std::string failed_key_;
+  core::RedisClient redis_;
+  QueueConsumerStats stats_;
+};
+
+}  // namespace d4::analyzers
