@@ -1,0 +1,588 @@
+#include "workers/runner.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <ctime>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
+#include "core/keys.hpp"
+#include "protocol/uuid.hpp"
+
+namespace d4::workers {
+namespace keys = core::keys;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Renews a lease only if it still holds our token.
+constexpr std::string_view kRenewScript = R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+)lua";
+constexpr std::string_view kReleaseScript = R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+)lua";
+
+constexpr std::chrono::seconds kFailureCooldown{5};
+
+std::pair<std::uint64_t, std::uint64_t> parse_id(std::string_view id) {
+  std::uint64_t ms = 0, seq = 0;
+  auto dash = id.find('-');
+  std::from_chars(id.data(), id.data() + (dash == std::string_view::npos ? id.size() : dash), ms);
+  if (dash != std::string_view::npos) std::from_chars(id.data() + dash + 1, id.data() + id.size(), seq);
+  return {ms, seq};
+}
+
+// The smallest id after `id` (XTRIM MINID removes entries strictly below it).
+std::string next_id(std::string_view id) {
+  auto [ms, seq] = parse_id(id);
+  if (seq == UINT64_MAX) return fmt::format("{}-0", ms + 1);
+  return fmt::format("{}-{}", ms, seq + 1);
+}
+
+std::string field(const Fields& f, const std::string& k, std::string def = {}) {
+  auto it = f.find(k);
+  return it == f.end() ? def : it->second;
+}
+
+std::vector<std::string> split_lines(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos < s.size()) {
+    auto nl = s.find('\n', pos);
+    if (nl == std::string::npos) nl = s.size();
+    if (nl > pos) out.push_back(s.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  return out;
+}
+
+queues::QueueTarget target_of(const std::string& t) {
+  bool numeric = !t.empty() && t.find_first_not_of("0123456789") == std::string::npos;
+  return numeric ? queues::QueueTarget::numeric(std::stoi(t)) : queues::QueueTarget::extended(t);
+}
+
+struct LeaseLost : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace
+
+struct TypeRunner::Session {
+  std::string id, sensor, ext;
+  std::unique_ptr<SessionHandler> handler;
+  std::map<int, std::string> last_id;  // stream type -> last processed entry id
+  std::vector<std::string> pending;    // closed archives awaiting compression (committed)
+  std::set<std::string> submitted;     // of which handed to the compressor by this runner
+  bool ending = false;
+  bool got_data = false;
+  Clock::time_point last_end_check{};
+  std::uint64_t discarded_bytes = 0;
+};
+
+class TypeRunner::Context : public SessionContext {
+ public:
+  Context(TypeRunner& r, Session& s) : r_(r), s_(s) {}
+  const WorkerSettings& settings() const override { return r_.settings_; }
+  const std::string& session() const override { return s_.id; }
+  const std::string& sensor() const override { return s_.sensor; }
+  std::time_t now() const override { return std::time(nullptr); }
+  bool is_accepted_extended_type(const std::string& ext) override {
+    auto now = Clock::now();
+    if (now - r_.ext_cache_loaded_ > std::chrono::seconds(5)) {
+      r_.accepted_ext_cache_.clear();
+      r_.ext_cache_loaded_ = now;
+    }
+    auto it = r_.accepted_ext_cache_.find(ext);
+    if (it != r_.accepted_ext_cache_.end()) return it->second;
+    auto rep = r_.meta_.command({"SISMEMBER", keys::kAcceptedExtendedTypes, ext});
+    bool ok = rep.integer == 1;
+    r_.accepted_ext_cache_[ext] = ok;
+    return ok;
+  }
+  void record_extended_type(const std::string& ext) override {
+    s_.ext = ext;
+    auto now_text = std::to_string(now());
+    r_.stream_.pipeline({{"SADD", keys::active_extended_types(s_.sensor), ext},
+                         {"HSET", std::string(keys::kSessionExtendedType), s_.id, ext}});
+    auto meta_key = keys::sensor_extended_type_metadata(s_.sensor, ext);
+    r_.meta_.pipeline({{"SADD", keys::sensor_all_extended_types(s_.sensor), ext},
+                       {"HSETNX", meta_key, "first_seen", now_text},
+                       {"HSET", meta_key, "last_seen", now_text}});
+  }
+
+ private:
+  TypeRunner& r_;
+  Session& s_;
+};
+
+TypeRunner::TypeRunner(RunnerOptions options, WorkerSettings settings, RedisEndpoints endpoints,
+                       Compressor& compressor, RunnerCounters& counters)
+    : opt_(std::move(options)),
+      settings_(std::move(settings)),
+      type_(std::to_string(opt_.type)),
+      stream_(endpoints.stream, core::RedisClient::Options{std::chrono::milliseconds(2000),
+                                                           opt_.block + std::chrono::milliseconds(10000)}),
+      meta_(endpoints.meta),
+      analyzer_(endpoints.analyzer),
+      router_(meta_, opt_.default_queue_max_size),
+      compressor_(compressor),
+      counters_(counters),
+      inbox_(std::make_shared<CompressionInbox>()) {}
+
+TypeRunner::~TypeRunner() = default;
+
+void TypeRunner::run(const std::atomic<bool>& stop) {
+  core::Backoff backoff(std::chrono::milliseconds(200), std::chrono::milliseconds(5000));
+  while (!stop.load()) {
+    try {
+      step();
+      backoff.reset();
+    } catch (const std::exception& e) {
+      // Redis unreachable or a reply lost mid-commit: forget the in-memory state of every session;
+      // the committed progress is the truth and the leases (our token) let us resume them.
+      spdlog::error("type {} worker {}: {}; retrying", type_, opt_.consumer, e.what());
+      sessions_.clear();
+      auto delay = backoff.next();
+      auto until = Clock::now() + delay;
+      while (!stop.load() && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  // Leave the leases to expire? No: release them so that another worker resumes at once.
+  for (auto& [id, s] : sessions_) {
+    try {
+      s->handler->flush();
+      analyzer_.command({"EVAL", kReleaseScript, "1", keys::worker_lease(type_, id), opt_.consumer});
+    } catch (...) {
+    }
+  }
+  sessions_.clear();
+}
+
+void TypeRunner::step() {
+  auto now = Clock::now();
+  if (now - last_discover_ >= opt_.discover_interval) {
+    last_discover_ = now;
+    discover();
+  }
+  if (now - last_renew_ >= opt_.lease / 3) {
+    last_renew_ = now;
+    renew_leases();
+  }
+  commit_compression_results();
+  read_streams();
+  check_idle_and_ended();
+}
+
+void TypeRunner::discover() {
+  auto members = stream_.command({"SMEMBERS", keys::sessions_of_type(type_)});
+  if (members.is_error()) throw core::RedisError("SMEMBERS: " + members.str);
+  auto now = Clock::now();
+  for (const auto& id : members.as_strings()) {
+    if (sessions_.size() >= opt_.max_sessions) break;
+    if (sessions_.count(id)) continue;
+    auto cd = cooldown_.find(id);
+    if (cd != cooldown_.end()) {
+      if (now < cd->second) continue;
+      cooldown_.erase(cd);
+    }
+    try_claim(id);
+  }
+}
+
+void TypeRunner::try_claim(const std::string& id) {
+  std::string lease_key = keys::worker_lease(type_, id);
+  std::string ms = std::to_string(opt_.lease.count());
+  auto r = analyzer_.command({"SET", lease_key, opt_.consumer, "NX", "PX", ms});
+  if (r.is_nil()) {
+    // Held by someone: maybe by us before a Redis error made us forget the session.
+    auto holder = analyzer_.command({"GET", lease_key});
+    if (holder.str != opt_.consumer) return;
+    analyzer_.command({"PEXPIRE", lease_key, ms});
+  } else if (r.is_error()) {
+    throw core::RedisError("SET lease: " + r.str);
+  }
+
+  auto s = std::make_unique<Session>();
+  s->id = id;
+  s->handler = make_session_handler(opt_.type, settings_);
+  auto h = analyzer_.command({"HGETALL", keys::worker_progress(type_, id)});
+  Fields f;
+  for (std::size_t i = 0; i + 1 < h.elements.size(); i += 2) f[h.elements[i].str] = h.elements[i + 1].str;
+  s->sensor = field(f, "sensor");
+  s->ext = field(f, "ext");
+  for (int t : s->handler->streams()) s->last_id[t] = field(f, "last_id:" + std::to_string(t), "0-0");
+  s->pending = split_lines(field(f, "pending"));
+  s->ending = field(f, "state") == "ending";
+  BatchOutput out;
+  Context ctx(*this, *s);
+  try {
+    s->handler->load(f, ctx, out);
+  } catch (const std::exception& e) {
+    spdlog::error("type {} session {}: cannot restore progress: {}", type_, id, e.what());
+    analyzer_.command({"EVAL", kReleaseScript, "1", lease_key, opt_.consumer});
+    cooldown_[id] = Clock::now() + kFailureCooldown;
+    return;
+  }
+  stream_.command({"SADD", keys::working_sessions(type_), id});
+  // Entries processed before a crash but not yet trimmed.
+  std::vector<std::vector<std::string>> trims;
+  for (auto& [t, last] : s->last_id)
+    if (last != "0-0")
+      trims.push_back({"XTRIM", keys::stream(std::to_string(t), id), "MINID", next_id(last)});
+  if (!trims.empty()) stream_.pipeline(trims);
+  if (!f.empty())
+    spdlog::info("type {} session {}: resumed (sensor {}, {} archive(s) to compress)", type_, id, s->sensor,
+                 s->pending.size());
+  Session& ref = *s;
+  sessions_[id] = std::move(s);
+  for (const auto& p : ref.pending) {
+    ref.submitted.insert(p);
+    compressor_.submit(id, p, inbox_);
+  }
+  if (!out.empty()) commit(ref, out, {});
+}
+
+void TypeRunner::renew_leases() {
+  if (sessions_.empty()) return;
+  std::vector<std::vector<std::string>> cmds;
+  std::vector<std::string> ids;
+  std::string ms = std::to_string(opt_.lease.count());
+  for (auto& [id, s] : sessions_) {
+    cmds.push_back(
+        {"EVAL", std::string(kRenewScript), "1", keys::worker_lease(type_, id), opt_.consumer, ms});
+    ids.push_back(id);
+  }
+  auto replies = analyzer_.pipeline(cmds);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (replies[i].integer != 1) {
+      spdlog::warn("type {} session {}: lease lost to another worker; dropping it", type_, ids[i]);
+      sessions_.erase(ids[i]);
+    }
+  }
+}
+
+void TypeRunner::read_streams() {
+  std::vector<std::pair<Session*, int>> active;
+  for (auto& [id, s] : sessions_) {
+    s->got_data = false;
+    if (!s->ending) active.emplace_back(s.get(), s->handler->current_stream());
+  }
+  if (active.empty()) {
+    std::this_thread::sleep_for(opt_.block);
+    return;
+  }
+  std::vector<std::string> cmd{
+      "XREAD",  "COUNT", std::to_string(opt_.read_count), "BLOCK", std::to_string(opt_.block.count()),
+      "STREAMS"};
+  std::map<std::string, std::pair<Session*, int>> by_key;
+  for (auto& [s, t] : active) {
+    auto key = keys::stream(std::to_string(t), s->id);
+    by_key[key] = {s, t};
+    cmd.push_back(key);
+  }
+  for (auto& [s, t] : active) cmd.push_back(s->last_id[t]);
+  auto reply = stream_.command(cmd);
+  if (reply.is_error()) throw core::RedisError("XREAD: " + reply.str);
+  if (reply.is_nil()) return;
+  for (const auto& stream : reply.elements) {
+    if (stream.elements.size() != 2) continue;
+    auto it = by_key.find(stream.elements[0].str);
+    if (it == by_key.end()) continue;
+    Session& s = *it->second.first;
+    s.got_data = true;
+    std::string id = s.id;
+    try {
+      process_entries(s, it->second.second, stream.elements[1]);
+    } catch (const core::RedisError&) {
+      throw;
+    } catch (const LeaseLost& e) {
+      spdlog::warn("type {} session {}: {}", type_, id, e.what());
+      sessions_.erase(id);
+    } catch (const std::exception& e) {
+      spdlog::error("type {} session {}: {}; will retry from the last commit", type_, id, e.what());
+      release(id, e.what());
+    }
+  }
+}
+
+void TypeRunner::process_entries(Session& s, int stream_type, const core::RedisReply& entries) {
+  BatchOutput out;
+  Context ctx(*this, s);
+  std::string last = s.last_id[stream_type];
+  for (const auto& e : entries.elements) {
+    if (e.elements.size() != 2) continue;
+    const std::string& id = e.elements[0].str;
+    const std::string* message = nullptr;
+    const std::string* uuid = nullptr;
+    const auto& kv = e.elements[1].elements;
+    for (std::size_t i = 0; i + 1 < kv.size(); i += 2) {
+      if (kv[i].str == "message")
+        message = &kv[i + 1].str;
+      else if (kv[i].str == "uuid")
+        uuid = &kv[i + 1].str;
+    }
+    if (s.sensor.empty() && uuid) {
+      // The server writes the dashless id; normalising keeps any other spelling out of paths.
+      auto n = protocol::normalize_uuid(*uuid);
+      if (!n) throw std::runtime_error("stream entry with an invalid sensor uuid \"" + *uuid + "\"");
+      s.sensor = *n;
+    }
+    last = id;
+    if (!message) continue;
+    counters_.entries++;
+    counters_.bytes += message->size();
+    if (s.handler->failed())
+      s.discarded_bytes += message->size();
+    else
+      s.handler->on_entry(stream_type, *message, ctx, out);
+  }
+  s.last_id[stream_type] = last;
+  if (!commit(s, out, {{stream_type, last}})) throw LeaseLost("lease lost before commit; dropped the batch");
+}
+
+bool TypeRunner::lease_is_mine(Session& s) {
+  auto key = keys::worker_lease(type_, s.id);
+  auto r = analyzer_.pipeline({{"WATCH", key}, {"GET", key}});
+  if (r[1].str == opt_.consumer) return true;
+  analyzer_.command({"UNWATCH"});
+  return false;
+}
+
+bool TypeRunner::commit(Session& s, BatchOutput& out, const std::map<int, std::string>& trim_after) {
+  s.handler->flush();
+  if (!out.rejects.empty() || out.fatal) record_rejects(s, out.rejects, out.fatal, out.fatal_text);
+
+  std::vector<std::string> pending = s.pending;
+  for (const auto& p : out.closed_files) pending.push_back(p.string());
+  Fields f;
+  s.handler->save(f);
+  f["sensor"] = s.sensor;
+  f["ext"] = s.ext;
+  for (const auto& [t, id] : s.last_id) f["last_id:" + std::to_string(t)] = id;
+  std::string pending_text;
+  for (const auto& p : pending) pending_text += p + "\n";
+  f["pending"] = pending_text;
+  f["state"] = s.ending ? "ending" : "active";
+  f["owner"] = opt_.consumer;
+
+  if (!lease_is_mine(s)) return false;
+  double now = queues::epoch_now();
+  std::vector<std::vector<std::string>> cmds{{"MULTI"}};
+  std::set<std::string> used;
+  std::size_t items = 0;
+  for (const auto& [target, list] : out.items) {
+    for (const auto& d : router_.destinations(target_of(target), s.sensor)) {
+      queues::append_push_commands(cmds, d, list, now);
+      used.insert(d.id);
+      items += list.size();
+    }
+  }
+  std::vector<std::string> hset{"HSET", keys::worker_progress(type_, s.id)};
+  for (auto& [k, v] : f) {
+    hset.push_back(k);
+    hset.push_back(std::move(v));
+  }
+  cmds.push_back(std::move(hset));
+  cmds.push_back({"EXEC"});
+  auto replies = analyzer_.pipeline(cmds);
+  const auto& exec = replies.back();
+  if (exec.is_nil()) return false;  // the lease changed hands between WATCH and EXEC
+  if (exec.is_error()) throw core::RedisError("EXEC: " + exec.str);
+  for (const auto& r : exec.elements)
+    if (r.is_error()) spdlog::error("type {} session {}: queue push failed: {}", type_, s.id, r.str);
+
+  s.pending = std::move(pending);
+  counters_.items += items;
+  for (const auto& p : out.closed_files) {
+    s.submitted.insert(p.string());
+    compressor_.submit(s.id, p, inbox_);
+  }
+  std::vector<std::vector<std::string>> trims;
+  for (const auto& [t, id] : trim_after)
+    if (id != "0-0") trims.push_back({"XTRIM", keys::stream(std::to_string(t), s.id), "MINID", next_id(id)});
+  if (!trims.empty()) stream_.pipeline(trims);
+  if (!used.empty()) {
+    std::vector<std::vector<std::string>> touch;
+    auto now_text = fmt::format("{:.6f}", now);
+    for (const auto& q : used)
+      touch.push_back({"HSET", keys::analyzer_queue_meta(q), "last_updated", now_text});
+    meta_.pipeline(touch);
+  }
+  if (!s.ext.empty() && !trim_after.empty() && trim_after.begin()->first == 254)
+    meta_.command({"HSET", keys::sensor_extended_type_metadata(s.sensor, s.ext), "last_seen",
+                   std::to_string(std::time(nullptr))});
+  if (opt_.commit_delay.count() > 0) std::this_thread::sleep_for(opt_.commit_delay);
+  return true;
+}
+
+void TypeRunner::record_rejects(Session& s, const std::vector<Reject>& rejects,
+                                const std::optional<Reject>& fatal, const std::string& fatal_text) {
+  // Reported before the commit: after a crash a reject may be counted twice, never lost.
+  std::map<std::string, std::vector<const Reject*>> by_reason;
+  for (const auto& r : rejects) by_reason[r.reason].push_back(&r);
+  if (fatal) by_reason[fatal->reason].push_back(&*fatal);
+  std::string sensor = s.sensor.empty() ? "unknown" : s.sensor;
+  std::vector<std::vector<std::string>> meta_cmds;
+  auto errors_key = keys::sensor_errors(sensor);
+  auto now = std::time(nullptr);
+  for (const auto& [reason, list] : by_reason) {
+    counters_.rejects += list.size();
+    meta_cmds.push_back({"HINCRBY", keys::sensor_rejects(sensor), reason, std::to_string(list.size())});
+    // A flood of identical rejects keeps a few examples and the count.
+    for (std::size_t i = 0; i < std::min<std::size_t>(list.size(), 3); ++i) {
+      nlohmann::json j{{"time", now},         {"reason", reason},  {"detail", list[i]->detail},
+                       {"session", s.id},     {"type", opt_.type}, {"source", "worker"},
+                       {"count", list.size()}};
+      meta_cmds.push_back({"LPUSH", errors_key, j.dump()});
+    }
+    spdlog::warn("type {} session {} sensor {}: {} x {}: {}", type_, s.id, sensor, list.size(), reason,
+                 list.front()->detail);
+  }
+  meta_cmds.push_back({"LTRIM", errors_key, "0", std::to_string(opt_.sensor_error_list_size - 1)});
+  if (fatal) {
+    meta_cmds.push_back({"HSET", keys::sensor_metadata(sensor), "Error", fatal_text});
+    // The server closes the connection of a session listed here (reference handshake).
+    stream_.command({"SADD", keys::kIncorrectTypeSessions, s.id});
+  }
+  meta_.pipeline(meta_cmds);
+}
+
+void TypeRunner::commit_compression_results() {
+  for (auto& r : inbox_->take()) {
+    auto it = sessions_.find(r.session);
+    if (it == sessions_.end()) continue;  // session dropped; its next owner redoes the work
+    Session& s = *it->second;
+    s.submitted.erase(r.source.string());
+    auto pos = std::find(s.pending.begin(), s.pending.end(), r.source.string());
+    if (pos == s.pending.end()) continue;  // already committed by an earlier, duplicate job
+    BatchOutput out;
+    std::filesystem::path result = r.result;
+    if (!r.error.empty()) {
+      std::error_code ec;
+      if (std::filesystem::exists(r.source, ec)) {
+        out.rejects.push_back({"compression-failed", r.error + "; the file is queued uncompressed"});
+        result = r.source;
+      } else {
+        out.rejects.push_back({"archive-lost", r.error});
+        result.clear();
+      }
+    }
+    if (auto target = s.handler->compressed_file_target(); target && !result.empty())
+      out.items[*target].push_back(std::filesystem::absolute(result).string());
+    counters_.files++;
+    s.pending.erase(pos);
+    std::string id = s.id;
+    try {
+      if (!commit(s, out, {})) {
+        sessions_.erase(id);
+        continue;
+      }
+    } catch (const core::RedisError&) {
+      throw;
+    }
+  }
+}
+
+void TypeRunner::check_idle_and_ended() {
+  auto now = Clock::now();
+  std::vector<std::string> ids;
+  for (auto& [id, s] : sessions_) ids.push_back(id);
+  for (const auto& id : ids) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) continue;
+    Session& s = *it->second;
+    if (s.got_data) continue;
+    try {
+      if (s.ending) {
+        if (s.pending.empty() && s.submitted.empty()) cleanup(s);
+        continue;
+      }
+      if (now - s.last_end_check < opt_.end_check_interval) continue;
+      s.last_end_check = now;
+      BatchOutput out;
+      Context ctx(*this, s);
+      s.handler->on_idle(ctx, out);
+      if (!out.empty() && !commit(s, out, {})) {
+        sessions_.erase(id);
+        continue;
+      }
+      int t = s.handler->current_stream();
+      auto replies = stream_.pipeline(
+          {{"SISMEMBER", std::string(keys::kEndedSessions), s.id},
+           {"SISMEMBER", keys::sessions_of_type(type_), s.id},
+           {"XRANGE", keys::stream(std::to_string(t), s.id), "(" + s.last_id[t], "+", "COUNT", "1"}});
+      bool ended = replies[0].integer == 1 || replies[1].integer == 0;
+      if (ended && replies[2].elements.empty()) finish(s);
+    } catch (const core::RedisError&) {
+      throw;
+    } catch (const std::exception& e) {
+      spdlog::error("type {} session {}: {}; will retry from the last commit", type_, id, e.what());
+      release(id, e.what());
+    }
+  }
+}
+
+void TypeRunner::finish(Session& s) {
+  BatchOutput out;
+  Context ctx(*this, s);
+  s.handler->on_end(ctx, out);
+  if (s.discarded_bytes > 0)
+    out.rejects.push_back(
+        {"session-data-discarded",
+         fmt::format("{} bytes received after the stream error were discarded", s.discarded_bytes)});
+  for (int t : s.handler->streams()) {
+    if (t == s.handler->current_stream() || t == 2) continue;
+    auto n = stream_.command({"XLEN", keys::stream(std::to_string(t), s.id)});
+    if (n.integer > 0)
+      out.rejects.push_back(
+          {"session-data-discarded",
+           fmt::format("{} type-{} packets discarded: no valid meta header", n.integer, t)});
+  }
+  s.ending = true;
+  if (!commit(s, out, {})) {
+    std::string id = s.id;
+    sessions_.erase(id);
+    return;
+  }
+  if (s.pending.empty() && s.submitted.empty()) cleanup(s);
+}
+
+void TypeRunner::cleanup(Session& s) {
+  std::string id = s.id;
+  std::vector<std::vector<std::string>> cmds{{"SREM", keys::sessions_of_type(type_), id},
+                                             {"SREM", std::string(keys::kEndedSessions), id},
+                                             {"SREM", keys::working_sessions(type_), id},
+                                             {"SREM", std::string(keys::kIncorrectTypeSessions), id}};
+  for (int t : s.handler->streams()) cmds.push_back({"DEL", keys::stream(std::to_string(t), id)});
+  if (opt_.type == 2) {
+    cmds.push_back({"SREM", keys::sessions_of_type("254"), id});
+    cmds.push_back({"HDEL", std::string(keys::kSessionExtendedType), id});
+    if (!s.ext.empty() && !s.sensor.empty())
+      cmds.push_back({"SREM", keys::active_extended_types(s.sensor), s.ext});
+  }
+  stream_.pipeline(cmds);
+  analyzer_.pipeline(
+      {{"DEL", keys::worker_progress(type_, id)},
+       {"EVAL", std::string(kReleaseScript), "1", keys::worker_lease(type_, id), opt_.consumer}});
+  counters_.sessions_done++;
+  spdlog::info("type {} session {} (sensor {}) finished", type_, id, s.sensor);
+  sessions_.erase(id);
+}
+
+void TypeRunner::release(const std::string& id, const std::string& why) {
+  spdlog::warn("type {} session {}: released ({})", type_, id, why);
+  sessions_.erase(id);
+  cooldown_[id] = Clock::now() + kFailureCooldown;
+  try {
+    analyzer_.command({"EVAL", kReleaseScript, "1", keys::worker_lease(type_, id), opt_.consumer});
+  } catch (...) {
+  }
+}
+
+}  // namespace d4::workers

@@ -1,0 +1,92 @@
+#pragma once
+// A TypeRunner serves the sessions of one D4 type on one thread: it discovers sessions in
+// session_uuid:<type>, claims each with a lease so that several threads and processes share the
+// load without two of them touching one session, reads the session streams in batches
+// (XREAD BLOCK over every claimed session at once), lets the session's handler rebuild the data,
+// and commits each batch with one MULTI/EXEC on the analyzer database: the queue pushes and the
+// session progress (last entry id, archive file and size, partial record) together. Only then are
+// the processed entries trimmed from the stream. After a crash the next owner restores the
+// progress, truncates the archive back to the committed size and continues after the committed
+// entry: nothing is lost, nothing is queued twice.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "core/redis_client.hpp"
+#include "queues/queue_store.hpp"
+#include "workers/compressor.hpp"
+#include "workers/session.hpp"
+
+namespace d4::workers {
+
+struct RunnerOptions {
+  int type = 1;
+  std::string consumer = "worker";  // unique per thread: host:pid:type:index
+  std::chrono::milliseconds lease{30000};
+  std::size_t max_sessions = 256;  // sessions one runner holds at a time
+  std::size_t read_count = 256;    // entries per stream per XREAD
+  std::chrono::milliseconds block{200};
+  std::chrono::milliseconds discover_interval{500};
+  std::chrono::milliseconds end_check_interval{250};
+  long long default_queue_max_size = 100'000'000;
+  std::size_t sensor_error_list_size = 100;
+  std::chrono::milliseconds commit_delay{0};  // testing: slow the worker down to crash it mid-session
+};
+
+struct RedisEndpoints {
+  core::RedisEndpoint stream, meta, analyzer;
+};
+
+struct RunnerCounters {
+  std::atomic<std::uint64_t> entries{0}, bytes{0}, items{0}, files{0}, rejects{0}, sessions_done{0};
+};
+
+class TypeRunner {
+ public:
+  TypeRunner(RunnerOptions options, WorkerSettings settings, RedisEndpoints endpoints, Compressor& compressor,
+             RunnerCounters& counters);
+  ~TypeRunner();
+  // Serves sessions until `stop` becomes true; Redis outages are retried with backoff.
+  void run(const std::atomic<bool>& stop);
+  // One iteration of the loop (tests).
+  void step();
+  std::size_t sessions_held() const { return sessions_.size(); }
+
+ private:
+  struct Session;
+  class Context;
+
+  void discover();
+  void try_claim(const std::string& id);
+  void renew_leases();
+  void read_streams();
+  void check_idle_and_ended();
+  void process_entries(Session& s, int stream_type, const core::RedisReply& entries);
+  bool commit(Session& s, BatchOutput& out, const std::map<int, std::string>& trim_after);
+  void commit_compression_results();
+  void finish(Session& s);
+  void cleanup(Session& s);
+  void release(const std::string& id, const std::string& why);
+  void record_rejects(Session& s, const std::vector<Reject>& rejects, const std::optional<Reject>& fatal,
+                      const std::string& fatal_text);
+  bool lease_is_mine(Session& s);
+
+  RunnerOptions opt_;
+  WorkerSettings settings_;
+  std::string type_;
+  core::RedisClient stream_, meta_, analyzer_;
+  queues::QueueRouter router_;
+  Compressor& compressor_;
+  RunnerCounters& counters_;
+  std::shared_ptr<CompressionInbox> inbox_;
+  std::map<std::string, std::unique_ptr<Session>> sessions_;
+  std::map<std::string, std::chrono::steady_clock::time_point> cooldown_;
+  std::map<std::string, bool> accepted_ext_cache_;
+  std::chrono::steady_clock::time_point last_discover_{}, last_renew_{}, ext_cache_loaded_{};
+};
+
+}  // namespace d4::workers
