@@ -1,0 +1,130 @@
+#include "analyzers/common/app.hpp"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "core/logging.hpp"
+#include "core/redis_client.hpp"
+#include "core/redis_reply.hpp"
+
+namespace d4::analyzers {
+
+AppConfig load_app_config(const std::string& path) {
+  AppConfig c;
+  if (path.empty()) return c;
+  c.root = core::load_toml_file(path);
+  c.from_file = true;
+  c.common = core::read_common_config(c.root, std::filesystem::absolute(path).parent_path());
+  return c;
+}
+
+core::RedisEndpoint parse_endpoint(const std::string& text, std::string_view what) {
+  std::string err;
+  auto e = core::RedisEndpoint::parse(text, &err);
+  if (!e) throw core::ConfigError(std::string(what) + ": invalid Redis endpoint '" + text + "': " + err);
+  return *e;
+}
+
+std::vector<std::string> get_string_array(const toml::table& root, std::string_view section, std::string_view key) {
+  std::vector<std::string> out;
+  const toml::table* t = core::get_table(root, section);
+  if (!t) return out;
+  const toml::node* n = t->get(key);
+  if (!n) return out;
+  const toml::array* a = n->as_array();
+  if (!a) throw core::ConfigError("option " + std::string(section) + "." + std::string(key) + " must be an array of strings");
+  for (const auto& el : *a) {
+    auto s = el.value<std::string>();
+    if (!s) throw core::ConfigError("option " + std::string(section) + "." + std::string(key) + " must be an array of strings");
+    out.push_back(*s);
+  }
+  return out;
+}
+
+std::vector<long long> get_int_array(const toml::table& root, std::string_view section, std::string_view key) {
+  std::vector<long long> out;
+  const toml::table* t = core::get_table(root, section);
+  if (!t) return out;
+  const toml::node* n = t->get(key);
+  if (!n) return out;
+  const toml::array* a = n->as_array();
+  if (!a) throw core::ConfigError("option " + std::string(section) + "." + std::string(key) + " must be an array of integers");
+  for (const auto& el : *a) {
+    if (!el.is_integer()) throw core::ConfigError("option " + std::string(section) + "." + std::string(key) + " must be an array of integers");
+    out.push_back(*el.value<long long>());
+  }
+  return out;
+}
+
+void init_analyzer_logging(std::string_view component, const core::CommonConfig& common, const std::string& level,
+                           const std::string& format) {
+  core::LogOptions o = common.log;
+  if (!level.empty()) o.level = level;
+  if (!format.empty() && !core::parse_log_format(format, o.format))
+    throw core::ConfigError("log format must be text or json");
+  core::init_logging(component, o);
+}
+
+bool retry_redis(const std::function<void()>& fn, const std::atomic<bool>& stop, std::string_view what) {
+  core::Backoff backoff;
+  bool warned = false;
+  for (;;) {
+    try {
+      fn();
+      if (warned) spdlog::info("{}: Redis available again", what);
+      return true;
+    } catch (const core::RedisError& e) {
+      if (!warned) spdlog::warn("{}: {}; retrying with backoff", what, e.what());
+      warned = true;
+    }
+    auto deadline = std::chrono::steady_clock::now() + backoff.next();
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (stop.load(std::memory_order_relaxed)) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+}
+
+std::optional<std::string> sensor_id_from_path(std::string_view path) {
+  auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); };
+  std::size_t pos = 0;
+  while (pos < path.size()) {
+    std::size_t slash = path.find('/', pos);
+    std::string_view part = path.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
+    std::string id;
+    for (char c : part) {
+      if (c == '-') continue;
+      if (!hex(c)) break;
+      id += static_cast<char>(c >= 'A' && c <= 'F' ? c + 32 : c);
+    }
+    if (id.size() == 32 && (part.size() == 32 || part.size() == 36)) return id;
+    if (slash == std::string_view::npos) break;
+    pos = slash + 1;
+  }
+  return std::nullopt;
+}
+
+std::string default_consumer_name(std::string_view analyzer, std::string_view queue) {
+  char host[256] = {0};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return std::string(analyzer) + ":" + std::string(queue) + ":" + host;
+}
+
+std::pair<std::string, std::uint16_t> parse_listen(const std::string& text) {
+  std::size_t colon = text.rfind(':');
+  if (colon == std::string::npos) throw core::ConfigError("listen address must be host:port: " + text);
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  unsigned port = 0;
+  auto ps = std::string_view(text).substr(colon + 1);
+  auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), port);
+  if (ec != std::errc() || p != ps.data() + ps.size() || port > 65535)
+    throw core::ConfigError("invalid port in listen address: " + text);
+  return {host.empty() ? "127.0.0.1" : host, static_cast<std::uint16_t>(port)};
+}
+
+}  // namespace d4::analyzers

@@ -1,0 +1,217 @@
+#include "analyzers/pdns/store.hpp"
+
+#include <openssl/sha.h>
+
+#include <algorithm>
+
+#include "analyzers/pdns/dns_message.hpp"
+
+namespace d4::analyzers::pdns {
+namespace {
+
+// One call writes a slice of distinct records: 5 keys (r, v, s, l, o) and 6 arguments (rdata,
+// rrname, first, last, count, ttl) per record. First/last seen are min/max-updated atomically.
+constexpr std::string_view kWriteScript = R"lua(
+local a = 1
+for k = 1, #KEYS, 5 do
+  redis.call('SADD', KEYS[k], ARGV[a])
+  redis.call('SADD', KEYS[k + 1], ARGV[a + 1])
+  local s = tonumber(redis.call('GET', KEYS[k + 2]) or '')
+  if not s or s > tonumber(ARGV[a + 2]) then redis.call('SET', KEYS[k + 2], ARGV[a + 2]) end
+  local l = tonumber(redis.call('GET', KEYS[k + 3]) or '')
+  if not l or l < tonumber(ARGV[a + 3]) then redis.call('SET', KEYS[k + 3], ARGV[a + 3]) end
+  redis.call('INCRBY', KEYS[k + 4], ARGV[a + 4])
+  local ttl = tonumber(ARGV[a + 5])
+  if ttl > 0 then
+    for j = 0, 4 do redis.call('EXPIRE', KEYS[k + j], ttl) end
+  end
+  a = a + 6
+end
+return #KEYS / 5
+)lua";
+
+constexpr std::size_t kRecordsPerCall = 400;
+
+std::string sha1_hex(std::string_view s) {
+  unsigned char d[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d);
+  std::string out;
+  dns::append_hex(out, {d, sizeof d});
+  return out;
+}
+
+std::string triple(char prefix, std::string_view q, std::string_view v, std::uint16_t t) {
+  std::string k;
+  k.reserve(q.size() + v.size() + 12);
+  k += prefix;
+  k += ':';
+  k.append(q);
+  k += ':';
+  k.append(v);
+  k += ':';
+  k += std::to_string(t);
+  return k;
+}
+
+}  // namespace
+
+namespace keys {
+std::string forward(std::string_view q, std::uint16_t t) { return "r:" + std::string(q) + ":" + std::to_string(t); }
+std::string reverse(std::string_view v, std::uint16_t t) { return "v:" + std::string(v) + ":" + std::to_string(t); }
+std::string first_seen(std::string_view q, std::string_view v, std::uint16_t t) { return triple('s', q, v, t); }
+std::string last_seen(std::string_view q, std::string_view v, std::uint16_t t) { return triple('l', q, v, t); }
+std::string occurrences(std::string_view q, std::string_view v, std::uint16_t t) { return triple('o', q, v, t); }
+std::string sensors_of(std::string_view q, std::string_view v, std::uint16_t t) {
+  return "sid:" + std::string(q) + ":" + std::string(v) + ":" + std::to_string(t);
+}
+}  // namespace keys
+
+std::size_t PdnsStore::KeyHash::operator()(const std::pair<std::string, std::string>& k) const noexcept {
+  std::hash<std::string> h;
+  return h(k.first) * 31 + h(k.second);
+}
+
+PdnsStore::PdnsStore(core::RedisClient& redis, StoreOptions options)
+    : redis_(redis), options_(std::move(options)), script_sha_(sha1_hex(kWriteScript)) {
+  if (options_.batch_records == 0) options_.batch_records = 1;
+}
+
+bool PdnsStore::excluded(std::string_view rrname) const {
+  for (const auto& sub : options_.exclude_substrings)
+    if (!sub.empty() && rrname.find(sub) != std::string_view::npos) return true;
+  return false;
+}
+
+bool PdnsStore::add(const PdnsRecord& r) {
+  if (excluded(r.rrname)) {
+    ++stats_.excluded;
+    ++excluded_pending_;
+    return false;
+  }
+  auto& slot = by_type_[r.rrtype];
+  auto [it, inserted] = slot.try_emplace({r.rrname, r.rdata});
+  Aggregate& a = it->second;
+  if (inserted) {
+    a.first = r.time_first;
+    a.last = r.time_last;
+    ++distinct_pending_;
+  } else {
+    a.first = std::min(a.first, r.time_first);
+    a.last = std::max(a.last, r.time_last);
+  }
+  a.count += r.count == 0 ? 1 : r.count;
+  if (!r.sensor_id.empty()) {
+    if (std::find(a.sensors.begin(), a.sensors.end(), r.sensor_id) == a.sensors.end()) a.sensors.push_back(r.sensor_id);
+    ++sensors_[r.sensor_id];
+  }
+  if (r.ttl >= 0) ++dist_ttl_[std::to_string(r.ttl)];
+  if (!r.klass.empty()) ++dist_class_[r.klass];
+  ++dist_type_[std::to_string(r.rrtype)];
+  ++processed_;
+  ++stats_.records;
+  if (distinct_pending_ >= options_.batch_records) flush();
+  return true;
+}
+
+void PdnsStore::reject(std::string_view reason, std::string_view input) {
+  ++stats_.rejected;
+  // Samples are truncated so a pathological input cannot bloat Redis.
+  rejects_.emplace_back(std::string(reason), std::string(input.substr(0, 1024)));
+}
+
+void PdnsStore::flush() {
+  if (processed_ == 0 && rejects_.empty() && excluded_pending_ == 0) return;
+  std::vector<std::vector<std::string>> cmds;
+  cmds.push_back({"SCRIPT", "LOAD", std::string(kWriteScript)});
+  std::vector<std::string> call;
+  std::size_t in_call = 0;
+  auto start_call = [&] {
+    call = {"EVALSHA", script_sha_, "0"};
+    in_call = 0;
+  };
+  auto end_call = [&] {
+    if (in_call == 0) return;
+    call[2] = std::to_string(in_call * 5);
+    cmds.push_back(std::move(call));
+  };
+  std::vector<std::string> args;
+  for (auto& [type, records] : by_type_) {
+    auto ttl_it = options_.expiry_seconds.find(type);
+    std::string ttl = ttl_it == options_.expiry_seconds.end() ? "0" : std::to_string(ttl_it->second);
+    std::string type_text = std::to_string(type);
+    for (auto& [qv, a] : records) {
+      const std::string& q = qv.first;
+      const std::string& v = qv.second;
+      if (in_call == 0) {
+        start_call();
+        args.clear();
+      }
+      call.push_back(keys::forward(q, type));
+      call.push_back(keys::reverse(v, type));
+      call.push_back(keys::first_seen(q, v, type));
+      call.push_back(keys::last_seen(q, v, type));
+      call.push_back(keys::occurrences(q, v, type));
+      args.push_back(v);
+      args.push_back(q);
+      args.push_back(std::to_string(a.first));
+      args.push_back(std::to_string(a.last));
+      args.push_back(std::to_string(a.count));
+      args.push_back(ttl);
+      ++in_call;
+      if (!a.sensors.empty()) {
+        std::vector<std::string> sadd{"SADD", keys::sensors_of(q, v, type)};
+        sadd.insert(sadd.end(), a.sensors.begin(), a.sensors.end());
+        std::string key = sadd[1];
+        cmds.push_back(std::move(sadd));
+        if (ttl != "0") cmds.push_back({"EXPIRE", key, ttl});
+      }
+      if (in_call == kRecordsPerCall) {
+        call.insert(call.end(), std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
+        end_call();
+        in_call = 0;
+      }
+    }
+  }
+  if (in_call > 0) {
+    call.insert(call.end(), std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
+    end_call();
+  }
+  for (auto& [k, n] : dist_ttl_) cmds.push_back({"HINCRBY", std::string(keys::kDistTtl), k, std::to_string(n)});
+  for (auto& [k, n] : dist_class_) cmds.push_back({"HINCRBY", std::string(keys::kDistClass), k, std::to_string(n)});
+  for (auto& [k, n] : dist_type_) cmds.push_back({"HINCRBY", std::string(keys::kDistType), k, std::to_string(n)});
+  for (auto& [k, n] : sensors_) {
+    cmds.push_back({"ZINCRBY", std::string(keys::kSensors), std::to_string(n), k});
+    cmds.push_back({"SADD", std::string(keys::kSensorsSeen), k});
+  }
+  if (processed_) cmds.push_back({"INCRBY", std::string(keys::kProcessed), std::to_string(processed_)});
+  if (excluded_pending_) cmds.push_back({"INCRBY", std::string(keys::kExcluded), std::to_string(excluded_pending_)});
+  if (!rejects_.empty()) {
+    std::map<std::string, std::uint64_t> by_reason;
+    std::vector<std::string> push{"LPUSH", std::string(keys::kRejectedSamples)};
+    for (auto& [reason, input] : rejects_) {
+      ++by_reason[reason];
+      push.push_back(reason + " " + input);
+    }
+    for (auto& [reason, n] : by_reason)
+      cmds.push_back({"HINCRBY", std::string(keys::kRejected), reason, std::to_string(n)});
+    cmds.push_back(std::move(push));
+    cmds.push_back({"LTRIM", std::string(keys::kRejectedSamples), "0",
+                    std::to_string(options_.rejected_samples == 0 ? 0 : options_.rejected_samples - 1)});
+  }
+  auto replies = redis_.pipeline(cmds);
+  for (std::size_t i = 0; i < replies.size(); ++i)
+    if (replies[i].is_error()) throw core::RedisError("pdns write (" + cmds[i][0] + "): " + replies[i].str);
+  ++stats_.writes;
+  stats_.distinct_written += distinct_pending_;
+  by_type_.clear();
+  distinct_pending_ = 0;
+  dist_ttl_.clear();
+  dist_class_.clear();
+  dist_type_.clear();
+  sensors_.clear();
+  processed_ = 0;
+  excluded_pending_ = 0;
+  rejects_.clear();
+}
+
+}  // namespace d4::analyzers::pdns
