@@ -1,0 +1,187 @@
+// d4-export: forwards the elements of an analyzer queue to stdout, a file, TCP, TLS, UDP, a Unix
+// socket or syslog. Elements are moved atomically (LMOVE) from the queue to a processing list
+// owned by this exporter and removed from it only after they were sent, so an element popped is
+// never lost: after a crash or a failed send it is sent again (at-least-once delivery).
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+
+#include "core/config.hpp"
+#include "core/keys.hpp"
+#include "queues/export/sinks.hpp"
+#include "queues/queue_store.hpp"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_signal(int) {
+  g_stop.store(true);
+}
+
+void sleep_interruptible(std::chrono::milliseconds d) {
+  auto until = std::chrono::steady_clock::now() + d;
+  while (!g_stop.load() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Export a D4 analyzer queue to stdout, a file, TCP, TLS, UDP, a Unix socket or syslog"};
+  std::string config_path, meta_ep, analyzer_ep, queue, type, list, destination, name, severity = "info";
+  d4::queues::SinkOptions so;
+  bool no_newline = false, once = false;
+  int batch = 0;
+  long long reconnect_max_ms = 0;
+  app.add_option("-c,--config", config_path, "D4 configuration file (TOML): [redis], [export]");
+  app.add_option("--meta", meta_ep, "metadata Redis (to look the queue up), host:port/db");
+  app.add_option("--analyzer", analyzer_ep, "analyzer-queue Redis, host:port/db (default 127.0.0.1:6380/2)");
+  app.add_option("-u,--queue", queue, "queue UUID");
+  app.add_option("-t,--type", type, "queue type or extended type (skips the metadata lookup)");
+  app.add_option("--list", list, "full list key instead of --queue, e.g. analyzer:8:<uuid>");
+  app.add_option(
+         "-d,--to", destination,
+         "stdout | file:PATH | tcp:HOST:PORT | tls:HOST:PORT | udp:HOST:PORT | unix:PATH | unixgram:PATH | "
+         "syslog-udp:HOST:PORT | syslog-tcp:HOST:PORT")
+      ->required();
+  app.add_option("--name", name, "exporter name, keys its processing list (default: list and destination)");
+  app.add_flag("--no-newline", no_newline, "do not append a newline to each element");
+  app.add_flag("-f,--files", so.file_contents, "elements are file paths: send the files' contents");
+  app.add_option("--ca", so.ca_file, "TLS: CA certificates (PEM) to verify the server with");
+  app.add_flag("--insecure", so.insecure, "TLS: do not verify the server certificate");
+  app.add_option("--server-name", so.server_name,
+                 "TLS: name expected in the certificate (default: the host)");
+  app.add_option("--facility", so.syslog_facility, "syslog facility number (default 16, local0)")
+      ->check(CLI::Range(0, 23));
+  app.add_option("--severity", severity, "syslog severity: emerg alert crit err warning notice info debug");
+  app.add_option("--app-name", so.syslog_app, "syslog APP-NAME");
+  app.add_option("--batch", batch, "elements moved per round trip (default [export] batch, 100)");
+  app.add_flag("--once", once, "exit when the queue is empty instead of waiting");
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    toml::table root;
+    std::filesystem::path base;
+    if (!config_path.empty()) {
+      root = d4::core::load_toml_file(config_path);
+      base = std::filesystem::path(config_path).parent_path();
+    }
+    auto common = d4::core::read_common_config(root, base);
+    d4::core::init_logging("d4-export", common.log);
+    if (batch <= 0) batch = static_cast<int>(d4::core::get_int(root, "export", "batch", 100));
+    if (reconnect_max_ms <= 0)
+      reconnect_max_ms = d4::core::get_int(root, "export", "reconnect_max_ms", 10000);
+    const std::vector<std::string> severities{"emerg",   "alert",  "crit", "err",
+                                              "warning", "notice", "info", "debug"};
+    auto sev = std::find(severities.begin(), severities.end(), severity);
+    if (sev == severities.end()) throw std::invalid_argument("unknown severity " + severity);
+    so.syslog_severity = static_cast<int>(sev - severities.begin());
+    so.newline = !no_newline && !so.file_contents;
+
+    auto endpoint = [](const std::string& text, const d4::core::RedisEndpoint& def) {
+      if (text.empty()) return def;
+      std::string err;
+      auto e = d4::core::RedisEndpoint::parse(text, &err);
+      if (!e) throw std::invalid_argument("bad Redis endpoint \"" + text + "\": " + err);
+      return *e;
+    };
+    d4::core::RedisClient analyzer(endpoint(analyzer_ep, common.redis.analyzer),
+                                   {std::chrono::milliseconds(2000), std::chrono::milliseconds(15000)});
+    if (list.empty()) {
+      if (queue.empty()) throw std::invalid_argument("give --queue (with or without --type) or --list");
+      if (!type.empty()) {
+        list = d4::core::keys::analyzer_list(d4::queues::QueueTarget::parse(type).list_part(), queue);
+      } else {
+        d4::core::RedisClient meta(endpoint(meta_ep, common.redis.meta));
+        d4::queues::QueueStore store(meta, analyzer, 0);
+        list = store.require(queue).list_key();
+      }
+    }
+    if (so.syslog_msgid == "-") so.syslog_msgid = "d4";
+    if (name.empty()) name = list + "|" + destination;
+    std::string processing = d4::core::keys::exporter_processing(name);
+    std::string dead_letters = "d4:export:failed:" + name;
+
+    auto sink = d4::queues::make_sink(destination, so);
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGPIPE, SIG_IGN);
+    spdlog::info("exporting {} to {} (processing list {})", list, sink->describe(), processing);
+
+    d4::core::Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(reconnect_max_ms));
+    std::uint64_t sent = 0;
+    bool connected = false;
+    while (!g_stop.load()) {
+      try {
+        if (!connected) {
+          sink->connect();
+          connected = true;
+          backoff.reset();
+        }
+        // Elements left by an earlier run or a failed send go first, oldest (tail) first.
+        auto pending = analyzer.command({"LRANGE", processing, "0", "-1"});
+        if (pending.is_error()) throw d4::core::RedisError(pending.str);
+        std::vector<std::string> elements = pending.as_strings();
+        std::reverse(elements.begin(), elements.end());
+        if (elements.empty()) {
+          // Block for the first element, then take what else is there in one round trip.
+          auto first = analyzer.command({"BLMOVE", list, processing, "RIGHT", "LEFT", "1"});
+          if (first.is_error()) throw d4::core::RedisError(first.str);
+          if (first.is_nil()) {
+            if (once) break;
+            continue;
+          }
+          elements.push_back(first.str);
+          std::vector<std::vector<std::string>> more(static_cast<std::size_t>(std::max(0, batch - 1)),
+                                                     {"LMOVE", list, processing, "RIGHT", "LEFT"});
+          if (!more.empty())
+            for (auto& r : analyzer.pipeline(more))
+              if (r.is_string()) elements.push_back(r.str);
+        }
+        std::size_t done = 0;
+        try {
+          for (const auto& e : elements) {
+            try {
+              sink->send(e);
+            } catch (const d4::queues::PermanentSinkError& pe) {
+              // Can never be delivered: kept aside, counted and logged, not dropped.
+              spdlog::error("element of {} bytes cannot be sent ({}); moved to {}", e.size(), pe.what(),
+                            dead_letters);
+              analyzer.command({"LPUSH", dead_letters, e});
+            }
+            ++done;
+          }
+          sink->flush();
+        } catch (const d4::queues::SinkError&) {
+          if (done > 0) analyzer.command({"RPOP", processing, std::to_string(done)});
+          sent += done;
+          throw;
+        }
+        analyzer.command({"RPOP", processing, std::to_string(done)});
+        sent += done;
+      } catch (const d4::queues::SinkError& e) {
+        sink->close();
+        connected = false;
+        auto d = backoff.next();
+        spdlog::warn("{}: {}; retrying in {} ms", sink->describe(), e.what(), d.count());
+        sleep_interruptible(d);
+      } catch (const d4::core::RedisError& e) {
+        auto d = backoff.next();
+        spdlog::warn("Redis: {}; retrying in {} ms", e.what(), d.count());
+        sleep_interruptible(d);
+      }
+    }
+    sink->close();
+    spdlog::info("exported {} elements", sent);
+  } catch (const std::exception& e) {
+    std::cerr << "d4-export: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
