@@ -61,7 +61,7 @@ struct Settings {
   Millis retry_max{30'000};
   bool exit_on_connect_failure = false;  // -rt 0
   Millis user_timeout{60'000};
-  std::uint64_t resend_acked = 0;
+  std::uint64_t resend_acked = 4ULL << 20;
 
   // Spool and flow control.
   std::uint64_t spool_memory = 16ULL << 20;

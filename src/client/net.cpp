@@ -3,14 +3,15 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/sockios.h>
+#include <linux/tcp.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 namespace d4::client {
@@ -103,10 +104,23 @@ void configure_socket(int fd, const SocketOptions& o) {
   }
 }
 
-long unacked_bytes(int fd) {
-  int n = 0;
-  if (::ioctl(fd, SIOCOUTQ, &n) != 0) return -1;
-  return n;
+long long peer_acked_bytes(int fd, std::uint64_t written) {
+  tcp_info ti{};
+  socklen_t len = sizeof ti;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) return -1;
+  if (len >= offsetof(tcp_info, tcpi_bytes_acked) + sizeof ti.tcpi_bytes_acked) {
+    // Counts the SYN as one byte. Unlike SIOCOUTQ it is not affected by a reset purging the
+    // send queue.
+    std::uint64_t acked = ti.tcpi_bytes_acked > 0 ? ti.tcpi_bytes_acked - 1 : 0;
+    return static_cast<long long>(std::min<std::uint64_t>(acked, written));
+  }
+  // Older kernels: written minus what is still queued, only while the queue is meaningful.
+  constexpr std::uint8_t kEstablished = 1, kCloseWait = 8;  // TCP_ESTABLISHED, TCP_CLOSE_WAIT
+  if (ti.tcpi_state != kEstablished && ti.tcpi_state != kCloseWait) return -1;
+  int queued = 0;
+  if (::ioctl(fd, SIOCOUTQ, &queued) != 0 || queued < 0) return -1;
+  auto q = static_cast<std::uint64_t>(queued);
+  return static_cast<long long>(written > q ? written - q : 0);
 }
 
 }  // namespace d4::client

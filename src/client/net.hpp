@@ -1,10 +1,11 @@
 #pragma once
 // TCP plumbing of the network destination: name resolution (every A and AAAA record), non-blocking
 // connect, socket options (keepalive, TCP_USER_TIMEOUT, TCP_NODELAY) and the count of bytes the
-// peer has not acknowledged yet (SIOCOUTQ).
+// peer's TCP has acknowledged.
 #include <sys/socket.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -30,8 +31,8 @@ struct SocketOptions {
 };
 void configure_socket(int fd, const SocketOptions& o);
 
-// Bytes written to the socket that the peer has not acknowledged (or that are not sent yet).
-// Returns -1 when unknown.
-long unacked_bytes(int fd);
+// How many of the `written` bytes the peer's TCP has acknowledged (TCP_INFO tcpi_bytes_acked, or
+// written minus SIOCOUTQ on kernels without it). Returns -1 when unknown.
+long long peer_acked_bytes(int fd, std::uint64_t written);
 
 }  // namespace d4::client

@@ -344,9 +344,10 @@ Destination (network):
       --user-timeout DURATION
                             drop a connection whose sent data stays unacknowledged this long
                             (TCP_USER_TIMEOUT, default 60s, 0 = system default)
-      --resend-acked SIZE   after a connection is lost, also resend up to SIZE bytes of packets
-                            the server's TCP had acknowledged (data a crashing server had not
-                            read yet); default 0: resend only unacknowledged packets
+      --resend-acked SIZE   when the server resets the connection (a server that dies with unread
+                            data does), also resend up to SIZE bytes of packets its TCP had already
+                            acknowledged (default 4M, at most a quarter of --spool-memory; 0
+                            disables); otherwise only packets not acknowledged are re-sent
 
 Spool, flow control, shutdown:
       --spool-memory SIZE   memory for packets not yet acknowledged (default 16M)

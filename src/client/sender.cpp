@@ -15,7 +15,7 @@ namespace d4::client {
 namespace {
 
 constexpr std::size_t kOutHighWater = 256 * 1024;  // bytes queued for the socket before pausing
-constexpr int kAckPollMs = 10;                     // SIOCOUTQ polling while data is in flight
+constexpr int kAckPollMs = 10;                     // acknowledgement polling while data is in flight
 constexpr auto kStableConnection = std::chrono::seconds(10);
 
 int ms_until(std::chrono::steady_clock::time_point t, std::chrono::steady_clock::time_point now) {
@@ -39,6 +39,8 @@ NetworkSender::NetworkSender(const Settings& s, Spool& spool, Stats& stats, Sess
       limiter_(s.rate_limit),
       rng_(std::random_device{}()) {
   if (s_.tls) tls_ctx_.emplace(s_);
+  // The retained acknowledged packets must never fill the spool.
+  resend_window_ = std::min<std::uint64_t>(s_.resend_acked, spool_.capacity() / 4);
 }
 
 NetworkSender::~NetworkSender() {
@@ -70,9 +72,8 @@ void NetworkSender::begin_connect(Clock::time_point now) {
   addr_idx_ = 0;
   connect_errors_.clear();
   if (addrs_.empty()) {
-    log_warn("cannot connect to " + s_.destination_text() + ": " + err);
     stats_.connect_failures.fetch_add(1);
-    schedule_retry(now);
+    schedule_retry(now, "cannot connect to " + s_.destination_text() + ": " + err);
     return;
   }
   try_address(now);
@@ -91,10 +92,9 @@ void NetworkSender::try_address(Clock::time_point now) {
     connect_errors_ += (connect_errors_.empty() ? "" : "; ") + addrs_[addr_idx_].text + ": " + err;
     ++addr_idx_;
   }
-  log_warn("cannot connect to " + s_.destination_text() + ": " + connect_errors_);
   stats_.connect_failures.fetch_add(1);
   state_ = State::Idle;
-  schedule_retry(now);
+  schedule_retry(now, "cannot connect to " + s_.destination_text() + ": " + connect_errors_);
 }
 
 void NetworkSender::address_failed(const std::string& why, Clock::time_point now) {
@@ -147,32 +147,48 @@ void NetworkSender::on_up(Clock::time_point now) {
 }
 
 void NetworkSender::disconnect(const std::string& reason, Clock::time_point now) {
+  update_acks();  // last look at what the server's TCP acknowledged
+  // Where the next connection starts. After a reset, everything still retained (the
+  // --resend-acked window): a peer that dies with unread data in its socket resets the connection,
+  // and that data was acknowledged but never read. Otherwise only what was not acknowledged, from
+  // the last record boundary at or before it.
   std::uint64_t tail = spool_.tail();
+  std::uint64_t start = tail;
+  if (!reset_) {
+    // The last record boundary at or before ack_pos_ (the head itself does not count: the next
+    // packet may continue a record).
+    for (std::uint64_t p = tail; p != ack_pos_;) {
+      p = spool_.at(p).next;
+      if (p != known_head_ && (spool_.at(p).desc->flags & PacketDesc::kBoundary)) start = p;
+    }
+  }
   std::uint64_t in_flight = 0;
-  for (std::uint64_t p = tail; p != sent_pos_;) {
+  for (std::uint64_t p = start; p != sent_pos_;) {
     p = spool_.at(p).next;
     ++in_flight;
   }
-  log_warn("connection to " + s_.destination_text() + " lost: " + reason +
-           (in_flight
-                ? "; " + std::to_string(in_flight) + " packets not known to be delivered will be re-sent"
-                : std::string()));
+  std::string what =
+      "connection to " + s_.destination_text() + " lost: " + reason +
+      (in_flight ? "; " + std::to_string(in_flight) + " packets not known to be delivered will be re-sent"
+                 : std::string());
   close_socket();
   out_.clear();
   out_off_ = 0;
   stream_bytes_ = written_ = 0;
   resend_until_ = std::max(resend_until_, sent_pos_);
-  sent_pos_ = ack_pos_ = tail;
+  if (start != tail) spool_.release(start);
+  sent_pos_ = ack_pos_ = start;
   retained_bytes_ = 0;
+  reset_ = false;
   stats_.disconnects.fetch_add(1);
   if (now - up_since_ >= kStableConnection) attempts_ = 0;
   state_ = State::Idle;
-  schedule_retry(now);
+  schedule_retry(now, what);
 }
 
-void NetworkSender::schedule_retry(Clock::time_point now) {
+void NetworkSender::schedule_retry(Clock::time_point now, const std::string& what) {
   if (s_.exit_on_connect_failure) {
-    log_error("giving up (-rt 0)");
+    log_error(what + "; giving up (-rt 0)");
     fatal_ = true;
     return;
   }
@@ -183,7 +199,7 @@ void NetworkSender::schedule_retry(Clock::time_point now) {
   auto delay = std::chrono::milliseconds(static_cast<long long>(base * jitter(rng_)));
   ++attempts_;
   retry_at_ = now + delay;
-  log_info("next connection attempt in " + std::to_string(delay.count()) + " ms");
+  log_warn(what + "; retrying in " + std::to_string(delay.count()) + " ms");
 }
 
 // ---- data path ----
@@ -250,6 +266,7 @@ bool NetworkSender::flush_output() {
     }
     if (w < 0 && errno == EINTR) continue;
     if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (w < 0 && (errno == ECONNRESET || errno == EPIPE)) reset_ = true;
     reason_ = std::string("write: ") + (w < 0 ? std::strerror(errno) : "no progress");
     return false;
   }
@@ -279,6 +296,7 @@ bool NetworkSender::read_input() {
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    if (errno == ECONNRESET) reset_ = true;
     reason_ = std::string("read: ") + std::strerror(errno);
     return false;
   }
@@ -294,10 +312,9 @@ bool NetworkSender::read_input() {
 
 void NetworkSender::update_acks() {
   if (fd_ < 0) return;
-  long q = unacked_bytes(fd_);
-  if (q < 0) return;
-  std::uint64_t unacked = static_cast<std::uint64_t>(q);
-  std::uint64_t acked = written_ > unacked ? written_ - unacked : 0;
+  long long a = peer_acked_bytes(fd_, written_);
+  if (a < 0) return;
+  auto acked = static_cast<std::uint64_t>(a);
   bool progressed = false;
   while (ack_pos_ != sent_pos_) {
     Spool::Ref r = spool_.at(ack_pos_);
@@ -319,7 +336,7 @@ void NetworkSender::release_acked() {
   while (p != ack_pos_) {
     Spool::Ref r = spool_.at(p);
     std::uint64_t w = protocol::kHeaderSize + r.desc->size;
-    if (bytes - w < s_.resend_acked) break;
+    if (bytes - w < resend_window_) break;
     bytes -= w;
     p = r.next;
     if (p == known_head_) break;

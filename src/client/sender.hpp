@@ -3,10 +3,12 @@
 //
 // Delivery: every spooled packet stays in the spool until the server's TCP has acknowledged all
 // the bytes that carried it: the sender counts the bytes it wrote to the socket, asks the kernel
-// how many are still unacknowledged (SIOCOUTQ), and maps that onto the packets (with TLS, onto the
-// ciphertext offsets recorded when each packet was encrypted). When a connection fails, the
-// packets not acknowledged (plus, with --resend-acked, the last acknowledged ones) are sent again
-// on the next connection: at-least-once delivery, duplicates being whole packets.
+// how many the peer acknowledged (TCP_INFO tcpi_bytes_acked; SIOCOUTQ on old kernels), and maps
+// that onto the packets (with TLS, onto the ciphertext offsets recorded when each packet was
+// encrypted). When a connection fails, the packets not acknowledged are sent again on the next
+// connection. When the peer *reset* the connection (what a server that dies with unread data in
+// its socket does), the last --resend-acked bytes of acknowledged packets are sent again too.
+// At-least-once delivery; duplicates are always whole packets.
 //
 // Every new connection starts like a new D4 session: the meta header first (types 2/254); for
 // type 1 a copy of the pcap global header before the first record; and data resumes on a record
@@ -51,7 +53,7 @@ class NetworkSender {
   void step_handshake(Clock::time_point now);
   void on_up(Clock::time_point now);
   void disconnect(const std::string& reason, Clock::time_point now);
-  void schedule_retry(Clock::time_point now);
+  void schedule_retry(Clock::time_point now, const std::string& what);
   void close_socket();
 
   void append_plain(const std::uint8_t* data, std::size_t n);
@@ -87,6 +89,9 @@ class NetworkSender {
   int attempts_ = 0;
   bool fatal_ = false;
   std::string reason_;
+  bool reset_ = false;
+  std::uint64_t resend_window_ = 0;  // --resend-acked, at most a quarter of the memory spool  // the current
+                                     // connection was reset by the peer
 
   std::vector<std::uint8_t> out_;
   std::size_t out_off_ = 0;
