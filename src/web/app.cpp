@@ -1,0 +1,481 @@
+#include "web/app.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <charconv>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+
+#include "protocol/uuid.hpp"
+#include "web/assets.hpp"
+#include "web/html.hpp"
+#include "web/security.hpp"
+
+namespace d4::web {
+
+namespace fs = std::filesystem;
+
+Db::Db(const WebConfig& c)
+    : meta(c.common.redis.meta),
+      stream(c.common.redis.stream),
+      users(c.common.redis.users),
+      analyzer(c.common.redis.analyzer),
+      cache(c.common.redis.cache),
+      policy(meta, stream),
+      user_store(users),
+      queue_store(meta, analyzer, c.queue_default_max_size),
+      sessions(cache, c.session_ttl),
+      throttle(cache, c.login_max_failures, c.login_failure_window) {}
+
+// ---------------------------------------------------------------- helpers
+
+std::string safe_redirect_target(const std::string& next) {
+  if (next.empty() || next.front() != '/' || next.size() > 2000) return "/";
+  if (next.size() > 1 && (next[1] == '/' || next[1] == '\\')) return "/";
+  for (unsigned char c : next)
+    if (c < 0x20 || c == 0x7f || c == '\\') return "/";
+  return next;
+}
+
+std::string today(int days_ago) {
+  std::time_t t = std::time(nullptr) - static_cast<std::time_t>(days_ago) * 86400;
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%Y%m%d", &tm);
+  return buf;
+}
+
+std::string require_uuid(const std::string& text) {
+  auto u = core::normalize_sensor_uuid(text);
+  if (!u) throw ApiError(400, "Invalid uuid");
+  return *u;
+}
+
+json result_or_throw(const core::PolicyResult& r) {
+  using C = core::PolicyResult::Code;
+  switch (r.code) {
+    case C::Ok: break;
+    case C::Invalid: throw ApiError(400, r.message);
+    case C::NotFound: throw ApiError(404, r.message);
+    case C::Conflict: throw ApiError(409, r.message);
+  }
+  json j = {{"status", "ok"}};
+  if (!r.value.empty()) j["value"] = r.value;
+  return j;
+}
+
+Input::Input(const http::Request& req) {
+  for (const auto& [k, v] : req.query) body_[k] = v;
+  auto type = req.header("Content-Type");
+  if (req.body.empty()) return;
+  if (type.rfind("application/json", 0) == 0) {
+    auto j = json::parse(req.body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) throw ApiError(400, "the body must be a JSON object");
+    for (auto& [k, v] : j.items()) body_[k] = v;
+  } else if (type.rfind("application/x-www-form-urlencoded", 0) == 0) {
+    for (const auto& [k, v] : req.form()) body_[k] = v;
+  } else {
+    throw ApiError(415, "unsupported Content-Type (use application/json)");
+  }
+}
+
+bool Input::has(const std::string& k) const { return body_.contains(k) && !body_[k].is_null(); }
+
+std::string Input::str(const std::string& k, const std::string& def) const {
+  if (!has(k)) return def;
+  const auto& v = body_[k];
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_number()) return v.dump();
+  throw ApiError(400, "parameter '" + k + "' must be a string");
+}
+
+std::string Input::required(const std::string& k) const {
+  auto s = str(k);
+  if (s.empty()) throw ApiError(400, "parameter '" + k + "' is required");
+  return s;
+}
+
+std::optional<long long> Input::integer(const std::string& k) const {
+  if (!has(k)) return std::nullopt;
+  const auto& v = body_[k];
+  if (v.is_number_integer()) return v.get<long long>();
+  if (v.is_string()) {
+    auto s = v.get<std::string>();
+    if (s.empty()) return std::nullopt;
+    long long n = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (ec == std::errc() && p == s.data() + s.size()) return n;
+  }
+  throw ApiError(400, "parameter '" + k + "' must be an integer");
+}
+
+bool Input::flag(const std::string& k) const {
+  if (!has(k)) return false;
+  const auto& v = body_[k];
+  if (v.is_boolean()) return v.get<bool>();
+  if (v.is_number()) return v.get<double>() != 0;
+  if (v.is_string()) {
+    auto s = v.get<std::string>();
+    return !(s.empty() || s == "0" || s == "false" || s == "False" || s == "off" || s == "no");
+  }
+  return false;
+}
+
+std::vector<std::string> Input::list(const std::string& k) const {
+  std::vector<std::string> out;
+  if (!has(k)) return out;
+  const auto& v = body_[k];
+  if (v.is_array()) {
+    for (const auto& e : v) {
+      if (!e.is_string()) throw ApiError(400, "parameter '" + k + "' must be a list of strings");
+      if (!e.get<std::string>().empty()) out.push_back(e.get<std::string>());
+    }
+    return out;
+  }
+  std::string cur;
+  for (char c : str(k)) {
+    if (c == ',' || c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
+// ---------------------------------------------------------------- app
+
+WebApp::WebApp(WebConfig config) : cfg_(std::move(config)) {}
+
+Db& WebApp::db() {
+  // Handler threads belong to the HTTP server's pool; each gets its own blocking connections.
+  thread_local std::unique_ptr<Db> conns;
+  thread_local const WebApp* owner = nullptr;
+  if (!conns || owner != this) {
+    conns = std::make_unique<Db>(cfg_);
+    owner = this;
+  }
+  return *conns;
+}
+
+void WebApp::first_run() {
+  auto& d = db();
+  d.user_store.ensure_roles();
+  if (d.user_store.exists(cfg_.admin_email)) return;
+  // Only the very first start creates an admin: an installation whose admin was renamed or
+  // deleted on purpose does not get a new one behind the operator's back.
+  if (d.users.command({"HLEN", "user:all"}).integer > 0) return;
+  bool generated = cfg_.admin_password.empty();
+  std::string password = generated ? generate_password() : cfg_.admin_password;
+  if (!generated) {
+    if (auto why = password_policy_violation(password))
+      throw core::ConfigError("[web] admin_password: " + *why);
+  }
+  d.user_store.upsert(cfg_.admin_email, Role::Admin, password, true);
+  if (generated) {
+    fs::create_directories(cfg_.state_dir);
+    fs::path file = cfg_.state_dir / "ADMIN_PASSWORD";
+    mode_t old = umask(0077);
+    {
+      std::ofstream f(file, std::ios::trunc);
+      f << cfg_.admin_email << " " << password << "\n";
+    }
+    umask(old);
+    fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+    spdlog::warn("first run: created the web admin {} with password {} (also in {}); it must be changed at "
+                 "first login",
+                 cfg_.admin_email, password, file.string());
+  } else {
+    spdlog::info("first run: created the web admin {} with the password from [web] admin_password",
+                 cfg_.admin_email);
+  }
+}
+
+std::string WebApp::session_cookie(const std::string& value, std::chrono::seconds max_age) const {
+  std::string c = "d4_session=" + value + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
+                  std::to_string(max_age.count());
+  if (cfg_.https()) c += "; Secure";
+  return c;
+}
+
+std::optional<Identity> WebApp::authenticate(http::Request& req, bool& bad_token, std::string& error, int& status) {
+  auto& d = db();
+  bad_token = false;
+  auto auth = req.header("Authorization");
+  if (!auth.empty()) {
+    // "Bearer <token>" or the reference's bare "<token>" (spaces stripped).
+    std::string token;
+    std::string_view a = auth;
+    if (a.size() > 7 && (a.substr(0, 7) == "Bearer " || a.substr(0, 7) == "bearer ")) a.remove_prefix(7);
+    for (char c : a)
+      if (c != ' ') token += c;
+    if (long long wait = d.throttle.api_blocked_for(req.remote_ip)) {
+      status = 401;
+      error = "Max Connection Attempts reached, Please wait " + std::to_string(wait) + "s";
+      return std::nullopt;
+    }
+    auto user = d.user_store.user_for_token(token);
+    std::optional<UserInfo> info;
+    if (user) info = d.user_store.get(*user);
+    if (!info) {
+      d.throttle.record_api_failure(req.remote_ip);
+      bad_token = true;
+      status = 401;
+      error = "Authentication failed";
+      return std::nullopt;
+    }
+    return Identity{info->email, info->role, false, false, {}};
+  }
+  if (auto cookie = req.cookie("d4_session")) {
+    if (auto s = d.sessions.find(*cookie)) {
+      if (auto info = d.user_store.get(s->user))
+        return Identity{info->email, info->role, true, info->must_change_password, s->csrf};
+    }
+  }
+  status = 401;
+  error = "Authentication needed";
+  return std::nullopt;
+}
+
+namespace {
+bool is_form(const http::Request& req) {
+  return req.header("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0 &&
+         req.header("Accept").find("application/json") == std::string::npos;
+}
+bool state_changing(const std::string& m) { return m != "GET" && m != "HEAD" && m != "OPTIONS"; }
+
+bool csrf_ok(const http::Request& req, const Identity& id) {
+  std::string sent = req.header("X-CSRF-Token");
+  if (sent.empty() && is_form(req)) {
+    auto f = req.form();
+    if (auto it = f.find("csrf_token"); it != f.end()) sent = it->second;
+  }
+  return !sent.empty() && constant_time_equal(sent, id.csrf);
+}
+
+// A plain form post (no JavaScript) gets a redirect back with a message instead of JSON.
+http::Response form_reply(const http::Request& req, int status, const std::string& message) {
+  auto f = req.form();
+  std::string next = safe_redirect_target(f.count("next") ? f["next"] : "/");
+  next += next.find('?') == std::string::npos ? "?" : "&";
+  next += (status < 400 ? "flash=" : "error=") + http::url_encode(message);
+  return http::Response::redirect(next);
+}
+}  // namespace
+
+void WebApp::api(http::Router& r, const std::string& method, const std::string& pattern, Role role, ApiHandler h) {
+  r.add(method, pattern, [this, role, h = std::move(h), pattern](http::Request& req) -> http::Response {
+    bool bad = false;
+    std::string err;
+    int status = 401;
+    std::optional<Identity> id;
+    try {
+      id = authenticate(req, bad, err, status);
+    } catch (const std::exception& e) {
+      spdlog::warn("authentication failed: {}", e.what());
+      return http::Response::error(503, "service unavailable (database)");
+    }
+    if (!id) return http::Response::error(status, err);
+    if (!role_allows(id->role, role)) return http::Response::error(403, "Access Forbidden");
+    if (id->via_session && id->must_change_password && pattern != "/api/v1/me/password")
+      return http::Response::error(403, "Password change required");
+    if (id->via_session && state_changing(req.method) && !csrf_ok(req, *id))
+      return http::Response::error(403, "CSRF token missing or invalid");
+    const bool form = is_form(req);
+    try {
+      json result = h(req, *id);
+      if (form) return form_reply(req, 200, result.value("message", std::string("done")));
+      return http::Response::json(200, result);
+    } catch (const ApiError& e) {
+      if (form) return form_reply(req, e.status, e.what());
+      return http::Response::error(e.status, e.what());
+    } catch (const queues::QueueError& e) {
+      if (form) return form_reply(req, 400, e.what());
+      return http::Response::error(400, e.what());
+    } catch (const std::invalid_argument& e) {
+      if (form) return form_reply(req, 400, e.what());
+      return http::Response::error(400, e.what());
+    } catch (const core::RedisError& e) {
+      spdlog::error("{} {}: redis: {}", req.method, req.path, e.what());
+      return http::Response::error(503, "service unavailable (database)");
+    }
+  });
+}
+
+void WebApp::page(http::Router& r, const std::string& pattern, Role role, PageHandler h) {
+  r.get(pattern, [this, role, h = std::move(h), pattern](http::Request& req) -> http::Response {
+    bool bad = false;
+    std::string err;
+    int status = 401;
+    std::optional<Identity> id;
+    try {
+      // Pages authenticate with the session cookie only.
+      req.headers.erase("Authorization");
+      id = authenticate(req, bad, err, status);
+    } catch (const std::exception& e) {
+      return html::error_page(503, "The database is not reachable: " + std::string(e.what()));
+    }
+    if (!id) return http::Response::redirect("/login?next=" + http::url_encode(req.target));
+    if (id->must_change_password && pattern != "/change_password") return http::Response::redirect("/change_password");
+    if (!role_allows(id->role, role)) return html::error_page(403, "Your role does not allow this page.", &*id);
+    try {
+      return h(req, *id);
+    } catch (const ApiError& e) {
+      return html::error_page(e.status, e.what(), &*id);
+    } catch (const core::RedisError& e) {
+      return html::error_page(503, "The database is not reachable: " + std::string(e.what()), &*id);
+    }
+  });
+}
+
+http::Router WebApp::build_router() {
+  http::Router r;
+  // HTML forms can only GET or POST: a form posting "_method" asks for PUT or DELETE.
+  r.set_middleware([](http::Request& req) -> std::optional<http::Response> {
+    if (req.method == "POST" && is_form(req)) {
+      auto f = req.form();
+      if (auto it = f.find("_method"); it != f.end() && (it->second == "PUT" || it->second == "DELETE"))
+        req.method = it->second;
+    }
+    return std::nullopt;
+  });
+  const bool https = cfg_.https();
+  r.set_finalizer([https](const http::Request& req, http::Response& resp) {
+    bool api = req.path.rfind("/api/", 0) == 0;
+    if (api && resp.status == 405)
+      resp = http::Response::json(405, {{"status", "error"},
+                                        {"reason", "Method Not Allowed: " + req.method + " " + req.path},
+                                        {"documentation", "/api/v1/openapi.json"}});
+    resp.with_header("X-Content-Type-Options", "nosniff")
+        .with_header("X-Frame-Options", "DENY")
+        .with_header("Referrer-Policy", "same-origin")
+        .with_header("Content-Security-Policy",
+                     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+    if (https) resp.with_header("Strict-Transport-Security", "max-age=31536000");
+    if (req.path.rfind("/static/", 0) != 0) resp.with_header("Cache-Control", "no-store");
+  });
+  r.set_not_found([](http::Request& req) {
+    if (req.path.rfind("/api/", 0) == 0) return http::Response::error(404, "404 Not Found");
+    return html::error_page(404, "There is no page at this address.");
+  });
+
+  r.get("/static/*", [](http::Request& req) {
+    const auto* a = find_asset(req.params["*"]);
+    if (!a || a->name == "openapi.json") return html::error_page(404, "No such file.");
+    if (req.header("If-None-Match") == a->etag) {
+      http::Response nm;
+      nm.status = 304;
+      nm.content_type.clear();
+      return nm.with_header("ETag", std::string(a->etag));
+    }
+    auto resp = http::Response::text(200, std::string(a->data), std::string(a->content_type));
+    return resp.with_header("ETag", std::string(a->etag)).with_header("Cache-Control", "no-cache");
+  });
+  r.get("/api/v1/openapi.json", [](http::Request&) {
+    const auto* a = find_asset("openapi.json");
+    return http::Response::text(200, std::string(a->data), "application/json");
+  });
+  add_auth_routes(r);
+  add_api_routes(r);
+  add_page_routes(r);
+  return r;
+}
+
+// ---------------------------------------------------------------- login, logout, password
+
+void WebApp::add_auth_routes(http::Router& r) {
+  r.get("/login", [this](http::Request& req) {
+    std::string csrf = random_token(32);
+    auto next = safe_redirect_target(req.query.count("next") ? req.query["next"] : "/");
+    auto resp = html::login_page(next, csrf, req.query.count("error") ? req.query["error"] : "");
+    std::string c = "d4_login=" + csrf + "; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600";
+    if (cfg_.https()) c += "; Secure";
+    return resp.with_header("Set-Cookie", c);
+  });
+
+  r.post("/login", [this](http::Request& req) {
+    auto f = req.form();
+    std::string user = f["username"], password = f["password"];
+    std::string next = safe_redirect_target(f["next"]);
+    auto fail = [&](const std::string& why) {
+      return http::Response::redirect("/login?next=" + http::url_encode(next) + "&error=" + http::url_encode(why));
+    };
+    // Login CSRF: the form's token must match the cookie set with the form (double submit).
+    auto cookie = req.cookie("d4_login");
+    if (!cookie || f["csrf_token"].empty() || !constant_time_equal(*cookie, f["csrf_token"]))
+      return fail("The login form expired; please try again.");
+    auto& d = db();
+    if (long long wait = d.throttle.blocked_for(req.remote_ip, user))
+      return fail("Too many failed logins; please wait " + std::to_string(wait) + " s.");
+    if (!d.user_store.check_password(user, password)) {
+      d.throttle.record_failure(req.remote_ip, user);
+      spdlog::info("failed web login for \"{}\" from {}", user, req.remote_ip);
+      return fail("Wrong user name or password.");
+    }
+    auto info = d.user_store.get(user);
+    // Like the reference, a sensor-registration account may use the API but not the interface.
+    if (!info || !role_allows(info->role, Role::User)) return fail("This account may only use the API.");
+    d.throttle.clear_user(user);
+    auto s = d.sessions.create(user);
+    spdlog::info("web login: {} from {}", user, req.remote_ip);
+    auto resp = http::Response::redirect(info->must_change_password ? "/change_password" : next);
+    resp.with_header("Set-Cookie", session_cookie(s.id, cfg_.session_ttl));
+    resp.with_header("Set-Cookie", "d4_login=; Path=/login; Max-Age=0");
+    return resp;
+  });
+
+  r.post("/logout", [this](http::Request& req) {
+    auto& d = db();
+    if (auto cookie = req.cookie("d4_session")) {
+      if (auto s = d.sessions.find(*cookie)) {
+        auto f = req.form();
+        if (!constant_time_equal(f["csrf_token"], s->csrf) && !constant_time_equal(req.header("X-CSRF-Token"), s->csrf))
+          return html::error_page(403, "CSRF token missing or invalid.");
+        d.sessions.destroy(*cookie);
+      }
+    }
+    auto resp = http::Response::redirect("/login");
+    return resp.with_header("Set-Cookie", session_cookie("", std::chrono::seconds(0)));
+  });
+
+  page(r, "/change_password", Role::User, [](http::Request& req, const Identity& id) {
+    return html::change_password_page(id, req.query.count("error") ? req.query["error"] : "");
+  });
+
+  r.post("/change_password", [this](http::Request& req) {
+    bool bad = false;
+    std::string err;
+    int status = 401;
+    auto id = authenticate(req, bad, err, status);
+    if (!id || !id->via_session) return http::Response::redirect("/login");
+    auto f = req.form();
+    if (!constant_time_equal(f["csrf_token"], id->csrf)) return html::error_page(403, "CSRF token missing or invalid.");
+    auto back = [](const std::string& why) {
+      return http::Response::redirect("/change_password?error=" + http::url_encode(why));
+    };
+    auto& d = db();
+    if (!d.user_store.check_password(id->user, f["current_password"])) return back("The current password is wrong.");
+    if (f["password1"] != f["password2"]) return back("The two new passwords differ.");
+    if (auto why = password_policy_violation(f["password1"])) return back(*why);
+    if (f["password1"] == f["current_password"]) return back("The new password must differ from the current one.");
+    d.user_store.set_password(id->user, f["password1"], false);
+    if (id->user == cfg_.admin_email) {
+      std::error_code ec;
+      fs::remove(cfg_.state_dir / "ADMIN_PASSWORD", ec);
+    }
+    // Every other session of this user ends; this browser gets a fresh one.
+    d.sessions.destroy_all_of(id->user);
+    auto s = d.sessions.create(id->user);
+    auto resp = http::Response::redirect("/?flash=" + http::url_encode("Password changed."));
+    return resp.with_header("Set-Cookie", session_cookie(s.id, cfg_.session_ttl));
+  });
+}
+
+}  // namespace d4::web

@@ -1,0 +1,117 @@
+#pragma once
+// d4-web: the operators' web interface and REST API, served by d4::core::http::Server.
+//
+// Every route is declared with the least role it needs; the route wrapper authenticates the
+// request (API token in the Authorization header, or session cookie), checks the role and, for
+// session-authenticated state changes, the CSRF token, before the handler runs. Handlers run on
+// the HTTP server's worker pool and use per-thread Redis connections.
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/http_server.hpp"
+#include "core/redis_client.hpp"
+#include "core/sensors.hpp"
+#include "queues/queue_store.hpp"
+#include "web/sessions.hpp"
+#include "web/users.hpp"
+#include "web/web_config.hpp"
+
+namespace d4::web {
+
+namespace http = d4::core::http;
+using json = nlohmann::json;
+
+// The Redis connections of one handler thread.
+struct Db {
+  core::RedisClient meta, stream, users, analyzer, cache;
+  core::SensorPolicy policy;
+  UserStore user_store;
+  queues::QueueStore queue_store;
+  SessionStore sessions;
+  LoginThrottle throttle;
+  explicit Db(const WebConfig& c);
+};
+
+// Who is making a request.
+struct Identity {
+  std::string user;
+  Role role = Role::User;
+  bool via_session = false;  // false: API token
+  bool must_change_password = false;
+  std::string csrf;          // the session's synchronizer token
+};
+
+// An API error carried to the route wrapper: {"status":"error","reason":...} with `status`.
+struct ApiError : std::runtime_error {
+  int status;
+  ApiError(int s, const std::string& reason) : std::runtime_error(reason), status(s) {}
+};
+
+// Request input: a JSON object body, or form fields, plus the query string as a fallback.
+class Input {
+ public:
+  explicit Input(const http::Request& req);
+  bool has(const std::string& k) const;
+  std::string str(const std::string& k, const std::string& def = {}) const;
+  std::string required(const std::string& k) const;  // throws ApiError 400
+  std::optional<long long> integer(const std::string& k) const;  // throws ApiError 400 if not a number
+  bool flag(const std::string& k) const;
+  std::vector<std::string> list(const std::string& k) const;  // JSON array, or comma/space/newline separated text
+  const json& body() const { return body_; }
+
+ private:
+  json body_ = json::object();
+};
+
+class WebApp {
+ public:
+  explicit WebApp(WebConfig config);
+  // Creates the roles and, on first run, the admin account (see docs/web.md).
+  void first_run();
+  http::Router build_router();
+  const WebConfig& config() const { return cfg_; }
+  Db& db();  // this thread's connections
+
+  // Used by the route table (app.cpp, api.cpp, pages.cpp).
+  using ApiHandler = std::function<json(http::Request&, const Identity&)>;
+  using PageHandler = std::function<http::Response(http::Request&, const Identity&)>;
+  void api(http::Router& r, const std::string& method, const std::string& pattern, Role role, ApiHandler h);
+  void page(http::Router& r, const std::string& pattern, Role role, PageHandler h);
+
+  std::optional<Identity> authenticate(http::Request& req, bool& bad_token, std::string& error, int& error_status);
+  std::string session_cookie(const std::string& value, std::chrono::seconds max_age) const;
+
+  // Routes by area.
+  void add_auth_routes(http::Router& r);
+  void add_api_routes(http::Router& r);
+  void add_page_routes(http::Router& r);
+
+  // Shared data (JSON), used by the API and the pages.
+  json dashboard(Db& db);
+  json daily_stats(Db& db, int days);
+  json health(Db& db);
+  json sensors(Db& db, const std::string& q, const std::string& status, long long page, long long per_page);
+  json sensor(Db& db, const std::string& uuid);
+  json sensor_stats(Db& db, const std::string& uuid, int days);
+  json server_info(Db& db);
+  json blocklist(Db& db, bool ips, const std::string& q, long long page, long long per_page);
+  json queue_json(Db& db, const queues::QueueInfo& q);
+  json user_json(const UserInfo& u);
+  void delete_sensor(Db& db, const std::string& uuid);
+
+ private:
+  WebConfig cfg_;
+};
+
+// Only same-site relative paths ("/x", not "//x", "/\x" or "http:..."): anything else gives "/".
+std::string safe_redirect_target(const std::string& next);
+std::string today(int days_ago = 0);  // YYYYMMDD, server local time (like the reference)
+std::string require_uuid(const std::string& text);  // dashless; throws ApiError 400 "Invalid uuid"
+json result_or_throw(const core::PolicyResult& r);
+
+}  // namespace d4::web

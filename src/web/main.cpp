@@ -1,0 +1,75 @@
+// d4-web: the operators' web interface and REST API.
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/config.hpp"
+#include "core/logging.hpp"
+#include "web/app.hpp"
+
+namespace {
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"d4-web: web interface and REST API of the D4 server (HTTPS by default, see docs/web.md)"};
+  std::string config_file;
+  app.add_option("-c,--config", config_file, "Configuration file (TOML)")->required();
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    namespace fs = std::filesystem;
+    fs::path cfg_path = fs::absolute(config_file);
+    auto root = d4::core::load_toml_file(cfg_path);
+    auto cfg = d4::web::read_web_config(root, cfg_path.parent_path());
+    d4::core::init_logging("d4-web", cfg.common.log);
+    if (!cfg.https())
+      spdlog::warn("[web] tls_cert and tls_key are empty: serving plain HTTP; passwords and session cookies travel "
+                   "in clear (use this only behind a TLS proxy or on loopback)");
+
+    d4::web::WebApp web(cfg);
+    // Redis may still be starting (d4-stack starts everything at once): retry for a while.
+    for (int attempt = 0;; ++attempt) {
+      try {
+        web.first_run();
+        break;
+      } catch (const d4::core::RedisError& e) {
+        if (attempt >= 50) throw;
+        if (attempt == 0) spdlog::warn("waiting for Redis: {}", e.what());
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+    }
+
+    d4::core::http::ServerOptions opt;
+    opt.address = cfg.address;
+    opt.port = cfg.port;
+    opt.tls_cert_file = cfg.tls_cert.string();
+    opt.tls_key_file = cfg.tls_key.string();
+    opt.handler_threads = cfg.handler_threads;
+    opt.io_threads = 1;
+    opt.server_header = "d4-web";
+    d4::core::http::Server server(web.build_router(), opt);
+
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    server.start();
+    spdlog::info("d4-web listening on {}://{}:{}/", cfg.https() ? "https" : "http", cfg.address, server.port());
+    while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    spdlog::info("d4-web stopping");
+    server.stop();
+    return 0;
+  } catch (const std::exception& e) {
+    spdlog::error("d4-web: {}", e.what());
+    std::cerr << "d4-web: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,124 @@
+#include "web/security.hpp"
+
+#include <crypt.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <sodium.h>
+
+#include <cctype>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+
+namespace d4::web {
+
+namespace {
+void init_sodium() {
+  static const bool ok = sodium_init() >= 0;
+  if (!ok) throw std::runtime_error("libsodium initialisation failed");
+}
+void random_bytes(unsigned char* p, std::size_t n) {
+  if (RAND_bytes(p, static_cast<int>(n)) != 1) throw std::runtime_error("RAND_bytes failed");
+}
+}  // namespace
+
+std::string random_token(std::size_t n) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  out.reserve(n);
+  unsigned char buf[64];
+  while (out.size() < n) {
+    random_bytes(buf, sizeof buf);
+    for (unsigned char c : buf)
+      if (out.size() < n) out += kAlphabet[c & 63];
+  }
+  return out;
+}
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("SHA-256 failed");
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
+  }
+  return out;
+}
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string hash_password(std::string_view password) {
+  init_sodium();
+  char out[crypto_pwhash_STRBYTES];
+  if (crypto_pwhash_str_alg(out, password.data(), password.size(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                            crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13) != 0)
+    throw std::runtime_error("password hashing failed (out of memory?)");
+  return out;
+}
+
+PasswordCheck verify_password(std::string_view password, const std::string& stored) {
+  PasswordCheck r;
+  if (stored.rfind("$argon2", 0) == 0) {
+    init_sodium();
+    r.ok = crypto_pwhash_str_verify(stored.c_str(), password.data(), password.size()) == 0;
+    r.needs_rehash = r.ok && crypto_pwhash_str_needs_rehash(stored.c_str(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                                                            crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0;
+    return r;
+  }
+  // Users imported from the reference server carry bcrypt hashes ("$2b$..."): libxcrypt checks
+  // them; the caller replaces them by an Argon2id hash after a successful login.
+  if (stored.rfind("$2", 0) == 0 && password.find('\0') == std::string_view::npos) {
+    auto data = std::make_unique<crypt_data>();
+    std::memset(data.get(), 0, sizeof(crypt_data));
+    std::string pw(password);
+    const char* h = crypt_r(pw.c_str(), stored.c_str(), data.get());
+    r.ok = h != nullptr && h[0] != '*' && constant_time_equal(h, stored);
+    r.needs_rehash = r.ok;
+  }
+  return r;
+}
+
+std::optional<std::string> password_policy_violation(std::string_view password) {
+  if (password.size() < 10 || password.size() > 100) return "the password must have 10 to 100 characters";
+  int digits = 0, lower = 0, upper = 0;
+  for (unsigned char c : password) {
+    if (std::isdigit(c)) ++digits;
+    else if (std::islower(c)) ++lower;
+    else if (std::isupper(c)) ++upper;
+  }
+  if (digits < 2 || lower < 1 || upper < 1)
+    return "the password must contain at least 2 digits, 1 lower-case and 1 upper-case letter";
+  return std::nullopt;
+}
+
+std::string generate_password() {
+  for (;;) {
+    std::string p = random_token(30);
+    if (!password_policy_violation(p)) return p;
+  }
+}
+
+std::string random_uuid4() {
+  unsigned char b[16];
+  random_bytes(b, sizeof b);
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    out += kHex[b[i] >> 4];
+    out += kHex[b[i] & 15];
+  }
+  return out;
+}
+
+}  // namespace d4::web

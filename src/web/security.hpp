@@ -1,0 +1,35 @@
+#pragma once
+// Cryptographic helpers of the web tier: random tokens, SHA-256, password hashing (Argon2id via
+// libsodium, with verification of legacy bcrypt hashes from the reference server) and the
+// password policy.
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace d4::web {
+
+// `n` characters from [A-Za-z0-9_-] (6 bits each, no modulo bias).
+std::string random_token(std::size_t n);
+std::string sha256_hex(std::string_view data);
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+struct PasswordCheck {
+  bool ok = false;
+  bool needs_rehash = false;  // a legacy (bcrypt) or weaker Argon2id hash: rehash on login
+};
+
+// Argon2id, libsodium's interactive limits; the result is the self-describing "$argon2id$..."
+// string stored in user:all.
+std::string hash_password(std::string_view password);
+PasswordCheck verify_password(std::string_view password, const std::string& stored_hash);
+
+// The reference policy: 10..100 characters, >= 2 digits, >= 1 lower case and >= 1 upper case
+// letter. Returns the reason when the password is refused.
+std::optional<std::string> password_policy_violation(std::string_view password);
+// A random password that satisfies the policy.
+std::string generate_password();
+
+// A dashed lowercase random UUID v4.
+std::string random_uuid4();
+
+}  // namespace d4::web
