@@ -22,6 +22,7 @@ class Process {
  public:
   // stdin_path: a file to redirect from; empty: a pipe written with write_stdin().
   Process(const std::vector<std::string>& args, const std::string& stdin_path = "") {
+    ::signal(SIGPIPE, SIG_IGN);  // a client that exited early must not kill the test
     int in[2] = {-1, -1}, out[2], err[2];
     int file_in = -1;
     if (stdin_path.empty()) {

@@ -8,6 +8,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -84,6 +85,7 @@ struct Session {
 class Receiver {
  public:
   explicit Receiver(ReceiverOptions o) : opts_(std::move(o)) {
+    ::signal(SIGPIPE, SIG_IGN);  // writes to a client that went away must not kill the test
     if (opts_.tls) {
       ctx_ = SSL_CTX_new(TLS_server_method());
       if (SSL_CTX_use_certificate_chain_file(ctx_, opts_.cert_file.c_str()) != 1 ||
