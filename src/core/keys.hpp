@@ -136,8 +136,12 @@ inline constexpr std::string_view kKicks = "server:kicks";
 
 // Meta Redis.
 inline constexpr std::string_view kServerMode = "server:mode";  // informative copy of [server] mode
-// Rejects of authenticated connections, per sensor: reason -> count, and the last errors (JSON
-// objects, newest first, capped).
+// Per-sensor error reporting (server rejects of authenticated connections, and worker errors):
+// sensor:rejects:<uuid> is a hash reason -> count (HINCRBY); sensor:errors:<uuid> a list, newest
+// first, capped (LPUSH + LTRIM 0 49), of JSON objects
+//   {"time": <epoch seconds>, "reason": "<reason>", "detail": "<text>", "ip": "<peer>",
+//    "source": "server" | "worker:<type>", "session": "<session uuid>"}
+// (ip/session optional). Reasons are short snake_case words, listed in docs/redis-keys.md.
 inline std::string sensor_rejects(std::string_view uuid) { return cat({"sensor:rejects:", uuid}); }
 inline std::string sensor_errors(std::string_view uuid) { return cat({"sensor:errors:", uuid}); }
 // Rejects before any HMAC verified that name an already known sensor (metadata exists): shown to

@@ -1,0 +1,2 @@
+// d4-admin: placeholder replaced below.
+int main() { return 0; }

@@ -1,0 +1,542 @@
+#include "server/server.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include "core/http_server.hpp"
+#include "core/keys.hpp"
+#include "server/scripts.hpp"
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using asio::ip::tcp;
+
+namespace d4::server {
+
+namespace keys = core::keys;
+
+namespace {
+
+long long wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  t.expires_after(d);
+  error_code ec;
+  co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+std::string eval_request(std::string_view script, std::initializer_list<std::string_view> argv) {
+  std::string req;
+  core::RespWriter w(req);
+  w.begin(3 + argv.size()).arg("EVAL").arg(script).arg(std::uint64_t{0});
+  for (auto a : argv) w.arg(a);
+  return req;
+}
+
+// Rejects decided at accept time, before any session exists (unauthenticated: per IP).
+void record_peer_reject(Worker& w, Reject reason, const std::string& ip, const std::string& detail) {
+  w.metrics().rejects[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+  std::string name(reject_name(reason));
+  std::string entry = core::format_sensor_error(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count(), name,
+      detail, ip, "server", "");
+  std::string cap = std::to_string(w.runtime().error_list_size);
+  auto& b = w.meta_batch();
+  b.op({"h", keys::kServerRejects, name, "1"});
+  b.op({"h", keys::daily_rejects(w.today()), name, "1"});
+  b.op({"h", keys::ip_rejects(ip), name, "1"});
+  b.op({"e", keys::ip_rejects(ip), "604800"});
+  b.op({"l", keys::ip_errors(ip), entry, cap});
+  b.op({"e", keys::ip_errors(ip), "604800"});
+  spdlog::info("connection from {} refused: {} ({})", ip, name, detail);
+}
+
+void set_keepalive(tcp::socket& s, const ServerConfig& c) {
+  int fd = s.native_handle();
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &c.keepalive_idle, sizeof c.keepalive_idle);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &c.keepalive_interval, sizeof c.keepalive_interval);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &c.keepalive_count, sizeof c.keepalive_count);
+}
+
+}  // namespace
+
+Server::Server(ServerConfig config)
+    : config_(std::move(config)),
+      instance_(protocol::Uuid::generate_v4().dashless()),
+      runtime_(std::make_shared<RuntimeOptions>(config_.runtime)),
+      policy_(std::make_shared<Policy>()) {
+  unsigned n = config_.threads ? config_.threads : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  nlohmann::json info;
+  info["host"] = host;
+  info["pid"] = getpid();
+  info["started"] = wall_ms() / 1000;
+  std::vector<std::string> l;
+  for (const auto& a : config_.listen) l.push_back(a.to_string() + " tls");
+  for (const auto& a : config_.plain_listen) l.push_back(a.to_string() + " tcp");
+  info["listen"] = l;
+  info["threads"] = n;
+  instance_info_ = info.dump();
+}
+
+Server::~Server() {
+  for (auto& w : workers_) w->stop_loop();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+}
+
+TlsContext Server::current_tls() {
+  std::lock_guard lock(tls_mutex_);
+  return tls_;
+}
+
+Worker& Server::pick_worker() {
+  Worker* best = workers_.front().get();
+  for (auto& w : workers_)
+    if (w->session_count() < best->session_count()) best = w.get();
+  return *best;
+}
+
+int Server::run() {
+  started_at_ = std::chrono::steady_clock::now();
+  if (!config_.listen.empty()) {
+    try {
+      tls_ = make_tls_context({config_.tls_cert, config_.tls_key, config_.tls_client_ca, config_.tls_require_client_cert,
+                               config_.tls_min_version});
+    } catch (const std::exception& e) {
+      spdlog::critical("{} (create one with: d4-server --generate-cert <dir>)", e.what());
+      return 1;
+    }
+  }
+  for (auto& w : workers_) w->start();
+  Worker& w0 = *workers_.front();
+  asio::signal_set signals(w0.ioc(), SIGINT, SIGTERM);
+  signals.add(SIGHUP);
+  std::function<void()> arm;
+  arm = [&] {
+    signals.async_wait([&](error_code ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        reload();
+      } else {
+        spdlog::info("signal {}: shutting down", sig);
+        begin_shutdown(0);
+      }
+      arm();
+    });
+  };
+  arm();
+  asio::co_spawn(w0.ioc(), startup(), [this](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::critical("start-up failed: {}", ex.what());
+      }
+      begin_shutdown(1);
+    }
+  });
+  for (auto& w : workers_) threads_.emplace_back([wp = w.get()] { wp->run(); });
+  {
+    std::unique_lock lock(done_mutex_);
+    done_cv_.wait(lock, [&] { return done_; });
+  }
+  signals.cancel();
+  for (auto& w : workers_) w->stop_loop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  if (http_) http_->stop();
+  return exit_code_;
+}
+
+void Server::finish(int exit_code) {
+  std::lock_guard lock(done_mutex_);
+  exit_code_ = exit_code;
+  done_ = true;
+  done_cv_.notify_all();
+}
+
+asio::awaitable<void> Server::startup() {
+  Worker& w0 = *workers_.front();
+  const auto& redis = config_.common.redis;
+  if (!co_await w0.stream().wait_connected(std::chrono::seconds(30)))
+    throw std::runtime_error("cannot reach the stream Redis at " + redis.stream.to_string());
+  if (!co_await w0.meta().wait_connected(std::chrono::seconds(30)))
+    throw std::runtime_error("cannot reach the metadata Redis at " + redis.meta.to_string());
+  co_await write_startup_state();
+  // Heartbeat first, so that our own claims are never mistaken for a dead instance's.
+  std::vector<std::string> beat_args = {
+      "EVAL", std::string(scripts::kHeartbeatScript), "0", instance_,
+      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(config_.instance_ttl).count()), instance_info_};
+  auto beat = co_await w0.stream().command(std::move(beat_args));
+  if (beat.is_error()) throw std::runtime_error("heartbeat: " + beat.str);
+  heartbeat_known_ = true;
+  if (!co_await refresh_policy()) throw std::runtime_error("cannot load the sensor policy from Redis");
+  // Listeners: a bind failure is fatal (port in use, address not available...).
+  for (const auto& a : config_.listen) open_listener(a, true);
+  for (const auto& a : config_.plain_listen) open_listener(a, false);
+  start_metrics();
+  listening_ = true;
+  spdlog::info("d4-server instance {} ready: mode {}, {} worker threads, stream Redis {}, meta Redis {}", instance_,
+               core::to_string(runtime_->mode), workers_.size(), redis.stream.to_string(), redis.meta.to_string());
+  asio::co_spawn(w0.ioc(), policy_loop(), asio::detached);
+  asio::co_spawn(w0.ioc(), heartbeat_loop(), asio::detached);
+}
+
+void Server::open_listener(const ListenAddress& a, bool tls) {
+  Worker& w0 = *workers_.front();
+  error_code ec;
+  auto addr = asio::ip::make_address(a.host, ec);
+  if (ec) throw std::runtime_error("listen address " + a.to_string() + ": " + ec.message());
+  tcp::endpoint ep(addr, a.port);
+  auto acc = std::make_shared<tcp::acceptor>(w0.ioc());
+  acc->open(ep.protocol(), ec);
+  if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && addr.is_v6() && addr.to_v6().is_unspecified()) acc->set_option(asio::ip::v6_only(false), ec);
+  if (!ec) acc->bind(ep, ec);
+  if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw std::runtime_error("cannot listen on " + a.to_string() + ": " + ec.message());
+  acceptors_.push_back(acc);
+  auto local = acc->local_endpoint();
+  spdlog::info("listening on {} ({})", ListenAddress{local.address().to_string(), local.port()}.to_string(),
+               tls ? "TLS" : "plain TCP");
+  asio::co_spawn(w0.ioc(), accept_loop(acc, tls), asio::detached);
+}
+
+asio::awaitable<void> Server::write_startup_state() {
+  Worker& w0 = *workers_.front();
+  std::vector<std::string> args = {"EVAL", std::string(scripts::kStartupScript), "0", runtime_->default_hmac_key,
+                                   std::string(core::to_string(runtime_->mode)),
+                                   local_date(wall_ms() / 1000)};
+  for (int t : config_.default_accepted_types) args.push_back("t:" + std::to_string(t));
+  for (const auto& e : config_.default_accepted_extended_types) args.push_back("e:" + e);
+  auto r = co_await w0.meta().command(args, true);
+  if (r.is_error()) throw std::runtime_error("writing the server defaults: " + r.str);
+  if (r.elements.size() == 2 && r.elements[0].integer == 1)
+    spdlog::info("server:accepted_type created with the configured defaults");
+}
+
+asio::awaitable<bool> Server::refresh_policy() {
+  Worker& w0 = *workers_.front();
+  std::string meta_req;
+  core::RespWriter mw(meta_req);
+  mw.command({"GET", keys::kDefaultHmacKey})
+      .command({"SMEMBERS", keys::kAcceptedTypes})
+      .command({"SMEMBERS", keys::kAcceptedExtendedTypes})
+      .command({"SMEMBERS", keys::kBlocklistIp})
+      .command({"SMEMBERS", keys::kBlocklistUuid})
+      .command({"SMEMBERS", keys::kBlocklistIpByUuid});
+  std::uint32_t n = 6;
+  bool registration = runtime_->mode == core::ServerMode::Registration;
+  if (registration) {
+    mw.command({"SMEMBERS", keys::kRegisteredUuids});
+    ++n;
+  }
+  std::string stream_req = eval_request(scripts::kPolicyStreamScript, {std::string_view("30"), std::string_view("60000")});
+  error_code ec1, ec2;
+  auto meta = co_await w0.meta().async_exec(std::move(meta_req), n, false, asio::redirect_error(asio::use_awaitable, ec1));
+  auto stream = co_await w0.stream().async_exec(std::move(stream_req), 1, false, asio::redirect_error(asio::use_awaitable, ec2));
+  if (ec1 || ec2 || meta.size() != n || stream.size() != 1) co_return false;
+  for (const auto& r : meta)
+    if (r.is_error()) {
+      spdlog::warn("policy refresh: {}", r.str);
+      co_return false;
+    }
+  if (stream[0].is_error()) {
+    spdlog::warn("policy refresh: {}", stream[0].str);
+    co_return false;
+  }
+  std::vector<std::string> warnings;
+  auto p = build_policy(runtime_->mode, meta, stream[0], &warnings);
+  if (p->default_key.empty()) p->default_key = runtime_->default_hmac_key;
+  p->version = ++policy_version_;
+  if (warnings != last_policy_warnings_) {
+    for (const auto& w : warnings) spdlog::warn("policy: {}", w);
+    last_policy_warnings_ = warnings;
+  }
+  std::shared_ptr<const Policy> snapshot = std::move(p);
+  policy_ = snapshot;
+  for (auto& w : workers_) w->post_policy(snapshot);
+  policy_loaded_ = true;
+  policy_loaded_at_ms_ = wall_ms();
+  policy_version_pub_ = policy_version_;
+  co_return true;
+}
+
+asio::awaitable<void> Server::policy_loop() {
+  bool failing = false;
+  while (!stopping_) {
+    co_await sleep_for(config_.policy_refresh);
+    if (stopping_) break;
+    bool ok = co_await refresh_policy();
+    if (!ok && !failing) spdlog::warn("policy refresh failed (Redis unavailable?); keeping the last policy");
+    if (ok && failing) spdlog::info("policy refresh works again");
+    failing = !ok;
+  }
+}
+
+asio::awaitable<void> Server::heartbeat_loop() {
+  Worker& w0 = *workers_.front();
+  std::string ttl = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(config_.instance_ttl).count());
+  while (!stopping_) {
+    co_await sleep_for(config_.heartbeat_interval);
+    if (stopping_) break;
+    error_code ec;
+    std::string beat = eval_request(scripts::kHeartbeatScript, {instance_, ttl, instance_info_});
+    auto r = co_await w0.stream().async_exec(std::move(beat), 1, false, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || r.empty() || r[0].is_error()) continue;
+    if (r[0].integer == 0 && heartbeat_known_) {
+      // Our live-session records are gone: another instance reaped us after missed heartbeats, or
+      // the stream Redis lost its data. Sessions restart cleanly rather than write into state
+      // nobody tracks.
+      spdlog::warn("this instance's state was removed from the stream Redis; closing its sessions so sensors reconnect");
+      for (auto& w : workers_) w->post_close_all(Reject::session_lost, "server state lost in Redis");
+    }
+    heartbeat_known_ = true;
+    // Reap instances whose heartbeat expired: end their sessions and release their slots.
+    std::string smembers;
+    core::RespWriter(smembers).command({"SMEMBERS", keys::kServerInstances});
+    auto members =
+        co_await w0.stream().async_exec(std::move(smembers), 1, false, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || members.empty()) continue;
+    for (const auto& id : members[0].as_strings()) {
+      if (id == instance_) continue;
+      std::string exists;
+      core::RespWriter(exists).command({"EXISTS", keys::server_instance(id)});
+      auto alive =
+          co_await w0.stream().async_exec(std::move(exists), 1, false, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || alive.empty() || alive[0].integer != 0) continue;
+      std::string reap = eval_request(scripts::reap_script(), {id});
+      auto reaped = co_await w0.stream().async_exec(std::move(reap), 1, false, asio::redirect_error(asio::use_awaitable, ec));
+      if (!ec && !reaped.empty() && reaped[0].integer >= 0)
+        spdlog::warn("instance {} stopped sending heartbeats: ended its {} sessions and released their slots", id,
+                     reaped[0].integer);
+    }
+  }
+}
+
+asio::awaitable<void> Server::accept_loop(std::shared_ptr<tcp::acceptor> acceptor, bool tls) {
+  Worker& w0 = *workers_.front();
+  auto last_error_log = std::chrono::steady_clock::time_point{};
+  while (!stopping_) {
+    Worker& target = pick_worker();
+    error_code ec;
+    tcp::socket socket = co_await acceptor->async_accept(target.ioc(), asio::redirect_error(asio::use_awaitable, ec));
+    if (stopping_) break;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) break;
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_error_log > std::chrono::seconds(5)) {
+        spdlog::error("accept: {}", ec.message());
+        last_error_log = now;
+      }
+      // Out of descriptors: give connections time to close instead of spinning.
+      co_await sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    auto remote = socket.remote_endpoint(ec);
+    if (ec) continue;
+    Peer peer;
+    auto a = remote.address();
+    peer.address = a.is_v4() ? core::IpAddress::from_v4(a.to_v4().to_uint()) : core::IpAddress::from_v6(a.to_v6().to_bytes());
+    peer.ip = peer.address.to_string();
+    peer.port = remote.port();
+    peer.tls = tls;
+    if (auto m = policy_->blocked_ips.match(peer.address)) {
+      record_peer_reject(w0, Reject::blocked_ip, peer.ip, peer.ip + " matches blacklist_ip entry " + *m);
+      continue;  // the socket closes here
+    }
+    if (auto r = limiter_.try_acquire(peer.ip, runtime_->max_connections, runtime_->max_connections_per_ip)) {
+      record_peer_reject(w0, *r, peer.ip,
+                         *r == Reject::connection_limit
+                             ? "server at max_connections (" + std::to_string(runtime_->max_connections) + ")"
+                             : "peer at max_connections_per_ip (" + std::to_string(runtime_->max_connections_per_ip) + ")");
+      continue;
+    }
+    set_keepalive(socket, config_);
+    target.post_session(std::move(socket), tls ? current_tls() : nullptr, std::move(peer));
+  }
+}
+
+void Server::reload() {
+  if (config_.config_file.empty()) {
+    spdlog::info("SIGHUP: no configuration file to reload");
+    return;
+  }
+  ServerConfig fresh;
+  try {
+    fresh = load_server_config(config_.config_file);
+  } catch (const std::exception& e) {
+    spdlog::error("SIGHUP: configuration not reloaded: {}", e.what());
+    return;
+  }
+  spdlog::set_level(spdlog::level::from_str(fresh.common.log.level));
+  if (!config_.listen.empty()) {
+    try {
+      auto ctx = make_tls_context({fresh.tls_cert, fresh.tls_key, fresh.tls_client_ca, fresh.tls_require_client_cert,
+                                   fresh.tls_min_version});
+      std::lock_guard lock(tls_mutex_);
+      tls_ = std::move(ctx);
+    } catch (const std::exception& e) {
+      spdlog::error("SIGHUP: keeping the current TLS certificate: {}", e.what());
+    }
+  }
+  auto rt = std::make_shared<const RuntimeOptions>(fresh.runtime);
+  bool key_or_mode_changed = rt->default_hmac_key != runtime_->default_hmac_key || rt->mode != runtime_->mode;
+  runtime_ = rt;
+  for (auto& w : workers_) w->post_runtime(rt);
+  if (key_or_mode_changed) {
+    asio::co_spawn(workers_.front()->ioc(), write_startup_state(), [](std::exception_ptr e) {
+      if (e) spdlog::error("SIGHUP: could not write the default key/mode to Redis");
+    });
+  }
+  auto listeners = [](const ServerConfig& c) {
+    std::string s;
+    for (const auto& a : c.listen) s += a.to_string() + ",";
+    for (const auto& a : c.plain_listen) s += a.to_string() + ";";
+    return s + c.metrics_listen;
+  };
+  if (listeners(fresh) != listeners(config_) || fresh.threads != config_.threads ||
+      !(fresh.common.redis.stream == config_.common.redis.stream) || !(fresh.common.redis.meta == config_.common.redis.meta))
+    spdlog::warn("SIGHUP: listeners, threads and Redis endpoints only change on restart");
+  spdlog::info("SIGHUP: configuration reloaded (mode {})", core::to_string(rt->mode));
+}
+
+void Server::begin_shutdown(int exit_code) {
+  if (stopping_.exchange(true)) return;
+  asio::co_spawn(workers_.front()->ioc(),
+                 [this, exit_code]() -> asio::awaitable<void> {
+                   co_await shutdown_sequence();
+                   finish(exit_code);
+                 },
+                 asio::detached);
+}
+
+asio::awaitable<void> Server::shutdown_sequence() {
+  listening_ = false;
+  for (auto& a : acceptors_) {
+    error_code ec;
+    a->close(ec);
+  }
+  for (auto& w : workers_) w->post_shutdown();
+  // Wait until every session stored what it accepted and ended, and statistics are flushed.
+  auto deadline = std::chrono::steady_clock::now() + config_.shutdown_timeout;
+  for (;;) {
+    bool all = true;
+    for (auto& w : workers_) all = all && w->drained();
+    if (all || std::chrono::steady_clock::now() > deadline) break;
+    co_await sleep_for(std::chrono::milliseconds(20));
+  }
+  bool clean = true;
+  for (auto& w : workers_) clean = clean && w->drained();
+  Worker& w0 = *workers_.front();
+  if (w0.stream().connected()) {
+    error_code ec;
+    std::string req;
+    core::RespWriter(req)
+        .command({"DEL", keys::server_instance(instance_)})
+        .command({"SREM", keys::kServerInstances, instance_});
+    // Sessions still recorded (forced shutdown) are ended by the reaper of another instance, or
+    // by the next start of any instance.
+    if (clean) core::RespWriter(req).command({"DEL", keys::server_instance_sessions(instance_)});
+    co_await w0.stream().async_exec(std::move(req), clean ? 3 : 2, false, asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (!clean) {
+    std::int64_t pending = 0;
+    for (auto& w : workers_) pending += w->metrics().pending_bytes.load();
+    spdlog::error("shutdown timeout ({} s): {} accepted payload bytes not confirmed stored (Redis unavailable?)",
+                  config_.shutdown_timeout.count(), pending);
+  } else {
+    spdlog::info("shutdown complete: every accepted packet is stored");
+  }
+}
+
+void Server::start_metrics() {
+  if (config_.metrics_listen.empty()) return;
+  auto a = parse_listen_address(config_.metrics_listen);
+  core::http::Router router;
+  router.get("/metrics", [this](core::http::Request&) {
+    return core::http::Response::text(200, metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  router.get("/health", [this](core::http::Request&) {
+    bool healthy = false;
+    std::string body = health_json(healthy);
+    core::http::Response r;
+    r.status = healthy ? 200 : 503;
+    r.content_type = "application/json";
+    r.body = std::move(body);
+    return r;
+  });
+  core::http::ServerOptions o;
+  o.address = a.host;
+  o.port = a.port;
+  o.io_threads = 1;
+  o.handler_threads = 1;
+  o.max_connections = 64;
+  o.server_header = "d4-server";
+  http_ = std::make_unique<core::http::Server>(std::move(router), o);
+  http_->start();
+  spdlog::info("metrics on http://{}/metrics, health on /health", ListenAddress{a.host, http_->port()}.to_string());
+}
+
+std::string Server::metrics_text() {
+  std::vector<const WorkerMetrics*> ms;
+  std::vector<RedisGauge> redis;
+  for (auto& w : workers_) {
+    ms.push_back(&w->metrics());
+    auto g = w->redis_gauges();
+    redis.insert(redis.end(), g.begin(), g.end());
+  }
+  ServerGauges s;
+  s.instance = instance_;
+  s.policy_loaded = policy_loaded_;
+  s.policy_version = policy_version_pub_;
+  s.policy_age_seconds = policy_loaded_ ? static_cast<double>(wall_ms() - policy_loaded_at_ms_) / 1000.0 : 0;
+  s.listening = listening_;
+  s.uptime_seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_).count();
+  return render_prometheus(ms, redis, s);
+}
+
+std::string Server::health_json(bool& healthy) {
+  nlohmann::json j;
+  bool stream_up = true, meta_up = true;
+  long long connections = 0;
+  for (auto& w : workers_) {
+    for (const auto& g : w->redis_gauges()) (g.name == "stream" ? stream_up : meta_up) &= g.connected;
+    connections += w->metrics().connections_open.load();
+  }
+  double age = policy_loaded_ ? static_cast<double>(wall_ms() - policy_loaded_at_ms_) / 1000.0 : -1;
+  bool policy_fresh = policy_loaded_ && age < 10 * std::chrono::duration<double>(config_.policy_refresh).count() + 5;
+  healthy = listening_ && stream_up && meta_up && policy_fresh;
+  j["status"] = healthy ? "ok" : "degraded";
+  j["instance"] = instance_;
+  j["listening"] = listening_.load();
+  j["redis"] = {{"stream", stream_up}, {"meta", meta_up}};
+  j["policy_age_seconds"] = age;
+  j["connections"] = connections;
+  return j.dump();
+}
+
+}  // namespace d4::server

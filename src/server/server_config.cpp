@@ -1,0 +1,197 @@
+#include "server/server_config.hpp"
+
+#include <charconv>
+
+namespace d4::server {
+namespace {
+
+using core::ConfigError;
+
+constexpr std::string_view kSection = "server";
+
+[[noreturn]] void bad(std::string_view key, const std::string& why) {
+  throw ConfigError("option server." + std::string(key) + ": " + why);
+}
+
+long long int_in(const toml::table& t, std::string_view key, long long def, long long min, long long max) {
+  long long v = core::get_int(t, kSection, key, def);
+  if (v < min || v > max) bad(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+  return v;
+}
+
+std::chrono::seconds seconds_opt(const toml::table& t, std::string_view key, std::chrono::seconds def) {
+  return std::chrono::seconds(int_in(t, key, def.count(), 0, 365LL * 24 * 3600));
+}
+
+std::vector<std::string> string_array(const toml::table& t, std::string_view key, std::vector<std::string> def) {
+  const toml::table* s = core::get_table(t, kSection);
+  if (!s) return def;
+  const toml::node* n = s->get(key);
+  if (!n) return def;
+  const toml::array* a = n->as_array();
+  if (!a) bad(key, "must be an array of strings");
+  std::vector<std::string> out;
+  for (const auto& e : *a) {
+    auto v = e.value<std::string>();
+    if (!v) bad(key, "must be an array of strings");
+    out.push_back(*v);
+  }
+  return out;
+}
+
+std::vector<int> int_array(const toml::table& t, std::string_view key, std::vector<int> def, int min, int max) {
+  const toml::table* s = core::get_table(t, kSection);
+  if (!s) return def;
+  const toml::node* n = s->get(key);
+  if (!n) return def;
+  const toml::array* a = n->as_array();
+  if (!a) bad(key, "must be an array of integers");
+  std::vector<int> out;
+  for (const auto& e : *a) {
+    auto v = e.value<long long>();
+    if (!v || !e.is_integer() || *v < min || *v > max)
+      bad(key, "must be an array of integers between " + std::to_string(min) + " and " + std::to_string(max));
+    out.push_back(static_cast<int>(*v));
+  }
+  return out;
+}
+
+std::vector<ListenAddress> listen_array(const toml::table& t, std::string_view key, std::vector<ListenAddress> def) {
+  auto texts = string_array(t, key, {});
+  const toml::table* s = core::get_table(t, kSection);
+  if (!s || !s->get(key)) return def;
+  std::vector<ListenAddress> out;
+  for (const auto& x : texts) {
+    try {
+      out.push_back(parse_listen_address(x));
+    } catch (const ConfigError& e) {
+      bad(key, e.what());
+    }
+  }
+  return out;
+}
+
+bool is_loopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0;
+}
+
+}  // namespace
+
+std::string ListenAddress::to_string() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+ListenAddress parse_listen_address(std::string_view text) {
+  ListenAddress a;
+  std::string_view port_text;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      throw ConfigError("\"" + std::string(text) + "\" is not [address]:port");
+    a.host = std::string(text.substr(1, close - 1));
+    port_text = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) throw ConfigError("\"" + std::string(text) + "\" is not address:port");
+    a.host = std::string(text.substr(0, colon));
+    port_text = text.substr(colon + 1);
+    if (a.host.find(':') != std::string::npos)
+      throw ConfigError("IPv6 addresses need brackets: \"[" + a.host + "]:port\"");
+  }
+  if (a.host.empty()) a.host = "::";
+  int port = -1;
+  auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || p != port_text.data() + port_text.size() || port < 0 || port > 65535)
+    throw ConfigError("bad port in \"" + std::string(text) + "\"");
+  a.port = static_cast<std::uint16_t>(port);
+  return a;
+}
+
+ServerConfig read_server_config(const toml::table& root, const std::filesystem::path& base_dir) {
+  ServerConfig c;
+  c.common = core::read_common_config(root, base_dir);
+  auto path_opt = [&](std::string_view key, const std::filesystem::path& def) {
+    std::filesystem::path p = core::get_string(root, kSection, key, def.string());
+    if (!p.empty() && p.is_relative() && !base_dir.empty()) p = base_dir / p;
+    return p;
+  };
+  c.listen = listen_array(root, "listen", c.listen);
+  c.plain_listen = listen_array(root, "plain_listen", c.plain_listen);
+  c.plain_allow_remote = core::get_bool(root, kSection, "plain_allow_remote", c.plain_allow_remote);
+  if (!c.plain_allow_remote)
+    for (const auto& l : c.plain_listen)
+      if (!is_loopback(l.host))
+        bad("plain_listen", l.to_string() + " is not a loopback address (set plain_allow_remote = true to allow it)");
+  if (c.listen.empty() && c.plain_listen.empty()) bad("listen", "no listener configured");
+  c.tls_cert = path_opt("tls_cert", c.tls_cert);
+  c.tls_key = path_opt("tls_key", c.tls_key);
+  c.tls_client_ca = path_opt("tls_client_ca", c.tls_client_ca);
+  c.tls_require_client_cert = core::get_bool(root, kSection, "tls_require_client_cert", c.tls_require_client_cert);
+  if (c.tls_require_client_cert && c.tls_client_ca.empty())
+    bad("tls_require_client_cert", "needs tls_client_ca (the CA that signs sensor certificates)");
+  c.tls_min_version = core::get_string(root, kSection, "tls_min_version", c.tls_min_version);
+  if (c.tls_min_version != "1.2" && c.tls_min_version != "1.3") bad("tls_min_version", "must be \"1.2\" or \"1.3\"");
+  c.default_accepted_types = int_array(root, "accepted_types", c.default_accepted_types, 1, 254);
+  c.default_accepted_extended_types =
+      string_array(root, "accepted_extended_types", c.default_accepted_extended_types);
+
+  auto& r = c.runtime;
+  std::string mode = core::get_string(root, kSection, "mode", std::string(core::to_string(r.mode)));
+  auto m = core::parse_server_mode(mode);
+  if (!m) bad("mode", "must be \"registration\" or \"shared-secret\"");
+  r.mode = *m;
+  r.default_hmac_key = core::get_string(root, kSection, "default_hmac_key", r.default_hmac_key);
+  if (r.default_hmac_key.empty()) bad("default_hmac_key", "must not be empty");
+  r.accept_any_version = core::get_bool(root, kSection, "accept_any_version", r.accept_any_version);
+  r.max_payload = static_cast<std::uint32_t>(int_in(root, "max_payload", r.max_payload, 0, 0xFFFFFFFFLL));
+  r.default_backlog = int_in(root, "default_backlog", r.default_backlog, 1, 1LL << 40);
+  r.handshake_timeout = seconds_opt(root, "handshake_timeout", r.handshake_timeout);
+  r.unidentified_timeout = seconds_opt(root, "unidentified_timeout", r.unidentified_timeout);
+  r.idle_timeout = seconds_opt(root, "idle_timeout", r.idle_timeout);
+  r.header_timeout = seconds_opt(root, "header_timeout", r.header_timeout);
+  r.packet_timeout = seconds_opt(root, "packet_timeout", r.packet_timeout);
+  r.max_clock_skew = seconds_opt(root, "max_clock_skew", r.max_clock_skew);
+  r.rate_limit = static_cast<std::uint64_t>(int_in(root, "rate_limit", 0, 0, 1LL << 50));
+  r.rate_limit_burst = static_cast<std::uint64_t>(int_in(root, "rate_limit_burst", 0, 0, 1LL << 50));
+  r.max_connections = static_cast<std::size_t>(int_in(root, "max_connections", static_cast<long long>(r.max_connections), 1, 10'000'000));
+  r.max_connections_per_ip = static_cast<std::size_t>(
+      int_in(root, "max_connections_per_ip", static_cast<long long>(r.max_connections_per_ip), 0, 10'000'000));
+  r.redis_outage_close_after = seconds_opt(root, "redis_outage_close_after", r.redis_outage_close_after);
+  r.error_list_size = static_cast<std::size_t>(int_in(root, "error_list_size", static_cast<long long>(r.error_list_size), 1, 10'000));
+
+  c.read_size = static_cast<std::size_t>(int_in(root, "read_size", static_cast<long long>(c.read_size), 1024, 16 << 20));
+  c.max_session_pending_bytes = static_cast<std::size_t>(
+      int_in(root, "max_session_pending_bytes", static_cast<long long>(c.max_session_pending_bytes), 64 * 1024, 1LL << 32));
+  c.flush_interval = std::chrono::milliseconds(int_in(root, "flush_interval_ms", c.flush_interval.count(), 10, 60'000));
+  c.policy_refresh = std::chrono::milliseconds(int_in(root, "policy_refresh_ms", c.policy_refresh.count(), 50, 60'000));
+  c.sweep_interval = std::chrono::milliseconds(int_in(root, "sweep_interval_ms", c.sweep_interval.count(), 10, 10'000));
+  c.redis_reply_timeout =
+      std::chrono::milliseconds(int_in(root, "redis_reply_timeout_ms", c.redis_reply_timeout.count(), 100, 600'000));
+  c.shutdown_timeout = seconds_opt(root, "shutdown_timeout", c.shutdown_timeout);
+  c.heartbeat_interval = std::chrono::seconds(int_in(root, "heartbeat_interval", c.heartbeat_interval.count(), 1, 3600));
+  c.instance_ttl = std::chrono::seconds(int_in(root, "instance_ttl", c.instance_ttl.count(), 2, 86400));
+  if (c.instance_ttl <= c.heartbeat_interval) bad("instance_ttl", "must be longer than heartbeat_interval");
+  c.metrics_listen = core::get_string(root, kSection, "metrics_listen", c.metrics_listen);
+  if (!c.metrics_listen.empty()) {
+    try {
+      parse_listen_address(c.metrics_listen);
+    } catch (const ConfigError& e) {
+      bad("metrics_listen", e.what());
+    }
+  }
+  c.threads = static_cast<unsigned>(int_in(root, "threads", 0, 0, 256));
+  c.keepalive_idle = static_cast<int>(int_in(root, "keepalive_idle", c.keepalive_idle, 1, 86400));
+  c.keepalive_interval = static_cast<int>(int_in(root, "keepalive_interval", c.keepalive_interval, 1, 3600));
+  c.keepalive_count = static_cast<int>(int_in(root, "keepalive_count", c.keepalive_count, 1, 100));
+  return c;
+}
+
+ServerConfig load_server_config(const std::filesystem::path& file) {
+  auto root = core::load_toml_file(file);
+  auto c = read_server_config(root, file.parent_path());
+  c.config_file = file;
+  return c;
+}
+
+}  // namespace d4::server

@@ -1,0 +1,52 @@
+#pragma once
+// One sensor connection's byte stream: a TCP socket, optionally with TLS (OpenSSL on the socket's
+// descriptor, readiness through Asio). Only reads: the server never sends application data.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "server/tls.hpp"
+
+struct ssl_st;
+
+namespace d4::server {
+
+class Transport {
+ public:
+  // `tls` null: plain TCP.
+  Transport(boost::asio::ip::tcp::socket socket, TlsContext tls);
+  ~Transport();
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  // TLS handshake (no-op for plain TCP). False on failure, with the reason in error().
+  boost::asio::awaitable<bool> handshake();
+  // Waits for data, then returns everything available up to buf.size() without waiting again.
+  // 0 means end of stream: clean if error() is empty, otherwise a transport error or close().
+  boost::asio::awaitable<std::size_t> read_some(std::span<std::uint8_t> buf);
+  // Closes the socket at once; a pending handshake/read returns. Idempotent.
+  void close();
+
+  bool closed() const { return closed_; }
+  bool is_tls() const { return ssl_ != nullptr; }
+  const std::string& error() const { return error_; }
+  std::string tls_version() const;        // "TLSv1.3", empty for plain TCP
+  std::string peer_certificate() const;   // subject of a verified client certificate, if any
+  boost::asio::ip::tcp::socket& socket() { return socket_; }
+
+ private:
+  boost::asio::awaitable<bool> wait_readable();
+  boost::asio::awaitable<bool> wait_writable();
+
+  boost::asio::ip::tcp::socket socket_;
+  TlsContext ctx_;
+  ssl_st* ssl_ = nullptr;
+  bool closed_ = false;
+  std::string error_;
+};
+
+}  // namespace d4::server
