@@ -1,0 +1,825 @@
+// d4-web API tests: the real binary over real HTTPS against a real redis-server. Every endpoint
+// is checked for every role and for CSRF; the flows check the data written to Redis.
+#include <crypt.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "support/bytes.hpp"
+#include "web_instance.hpp"
+
+using d4::webtest::Client;
+using d4::webtest::HttpResult;
+using d4::webtest::WebInstance;
+using d4::webtest::WebOptions;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kAdmin = "admin@admin.test";
+constexpr const char* kAdminFirstPassword = "First-Pass-0042";
+constexpr const char* kAdminPassword = "Second-Pass-0042";
+constexpr const char* kSensor = "0123456789ab4def8123456789abcdef";
+constexpr const char* kSensorDashed = "01234567-89AB-4DEF-8123-456789ABCDEF";
+
+std::string cli_str(d4::core::RedisClient& c, std::initializer_list<std::string_view> args) {
+  return c.command(args).as_string().value_or("<nil>");
+}
+
+// An instance whose admin changed the forced first password, plus API tokens for every role.
+class WebApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WebOptions o;
+    o.admin_password = kAdminFirstPassword;
+    web = std::make_unique<WebInstance>(o);
+    admin = web->client();
+    auto r = admin.login(kAdmin, kAdminFirstPassword);
+    ASSERT_EQ(r.status, 303) << r.body;
+    ASSERT_EQ(r.header("Location"), "/change_password");
+    admin.refresh_csrf();
+    auto ch = admin.call("POST", "/api/v1/me/password",
+                         {{"current_password", kAdminFirstPassword}, {"new_password", kAdminPassword}});
+    ASSERT_EQ(ch.status, 200) << ch.body;
+    ASSERT_EQ(admin.login(kAdmin, kAdminPassword).header("Location"), "/");
+    admin.refresh_csrf();
+    ASSERT_FALSE(admin.csrf.empty());
+    admin_token = token_for(kAdmin);
+    user_token = make_user("user@example.test", "user");
+    reg_token = make_user("register@example.test", "sensor_register");
+  }
+
+  std::string token_for(const std::string& email) {
+    auto r = admin.call("POST", "/api/v1/users/" + email + "/tokens", {{"name", "test"}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.json().value("token", "");
+  }
+  std::string make_user(const std::string& email, const std::string& role) {
+    auto r = admin.call("POST", "/api/v1/users", {{"email", email}, {"role", role}, {"password", "User-Pass-0042"}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    return token_for(email);
+  }
+  Client with_token(const std::string& token) {
+    Client c = web->client();
+    c.bearer = token;
+    return c;
+  }
+
+  std::unique_ptr<WebInstance> web;
+  Client admin{0, true};
+  std::string admin_token, user_token, reg_token;
+};
+
+// ---------------------------------------------------------------- first run and login
+
+TEST(WebFirstRun, AdminPasswordFileForcedChangeAndRemoval) {
+  WebInstance web;  // random admin password
+  fs::path file = web.state_dir() / "ADMIN_PASSWORD";
+  ASSERT_TRUE(fs::exists(file)) << web.log();
+  struct stat st {};
+  ASSERT_EQ(stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::string content = d4::test::read_text(file);
+  auto space = content.find(' ');
+  ASSERT_NE(space, std::string::npos);
+  EXPECT_EQ(content.substr(0, space), kAdmin);
+  std::string password = content.substr(space + 1);
+  while (!password.empty() && password.back() == '\n') password.pop_back();
+  EXPECT_GE(password.size(), 20u);
+  // Stored hashed with Argon2id, never in clear.
+  auto hash = cli_str(web.users(), {"HGET", "user:all", kAdmin});
+  EXPECT_EQ(hash.rfind("$argon2id$", 0), 0u) << hash;
+  EXPECT_EQ(hash.find(password), std::string::npos);
+  EXPECT_EQ(cli_str(web.users(), {"HGET", "user_metadata:" + std::string(kAdmin), "role"}), "admin");
+  EXPECT_EQ(web.users().command({"SISMEMBER", "user_role:sensor_register", kAdmin}).integer, 1);
+
+  Client c = web.client();
+  EXPECT_EQ(c.login(kAdmin, "wrong-Password-99").header("Location").find("/login?"), 0u);
+  auto r = c.login(kAdmin, password, "/sensors");
+  ASSERT_EQ(r.status, 303);
+  EXPECT_EQ(r.header("Location"), "/change_password");
+  // Until the password is changed every page leads to the change form and the API refuses.
+  EXPECT_EQ(c.get("/sensors").header("Location"), "/change_password");
+  c.refresh_csrf();
+  EXPECT_EQ(c.call("GET", "/api/v1/sensors").status, 403);
+  // Change through the HTML form: wrong current password, mismatch, weak password, then right.
+  auto bad = c.form("/change_password", {{"csrf_token", c.csrf}, {"current_password", "nope"},
+                                         {"password1", "New-Pass-0099"}, {"password2", "New-Pass-0099"}});
+  EXPECT_NE(bad.header("Location").find("error="), std::string::npos);
+  auto weak = c.form("/change_password", {{"csrf_token", c.csrf}, {"current_password", password},
+                                          {"password1", "short"}, {"password2", "short"}});
+  EXPECT_NE(weak.header("Location").find("error="), std::string::npos);
+  auto nocsrf = c.form("/change_password", {{"current_password", password}, {"password1", "New-Pass-0099"},
+                                            {"password2", "New-Pass-0099"}});
+  EXPECT_EQ(nocsrf.status, 403);
+  EXPECT_TRUE(fs::exists(file));
+  auto ok = c.form("/change_password", {{"csrf_token", c.csrf}, {"current_password", password},
+                                        {"password1", "New-Pass-0099"}, {"password2", "New-Pass-0099"}});
+  ASSERT_EQ(ok.status, 303);
+  EXPECT_EQ(ok.header("Location").rfind("/?flash=", 0), 0u);
+  EXPECT_FALSE(fs::exists(file));
+  EXPECT_EQ(c.get("/sensors").status, 200);
+  Client other = web.client();
+  EXPECT_NE(other.login(kAdmin, password).header("Location"), "/");
+  EXPECT_EQ(other.login(kAdmin, "New-Pass-0099").header("Location"), "/");
+  // A restart does not create a second admin nor a new password file.
+  EXPECT_EQ(web.stop(), 0);
+}
+
+TEST_F(WebApiTest, CookieFlagsAndSecurityHeaders) {
+  Client c = web->client();
+  auto r = c.login(kAdmin, kAdminPassword);
+  std::string session;
+  for (const auto& sc : r.headers_named("Set-Cookie"))
+    if (sc.rfind("d4_session=", 0) == 0) session = sc;
+  ASSERT_FALSE(session.empty());
+  EXPECT_NE(session.find("HttpOnly"), std::string::npos);
+  EXPECT_NE(session.find("Secure"), std::string::npos);
+  EXPECT_NE(session.find("SameSite=Strict"), std::string::npos);
+  EXPECT_NE(session.find("Path=/"), std::string::npos);
+  // >= 128 random bits, stored only hashed in the cache db.
+  auto id = c.cookies["d4_session"];
+  EXPECT_GE(id.size(), 22u);
+  auto stored = web->cache().command({"KEYS", "d4:web:session:*"}).as_strings();
+  ASSERT_FALSE(stored.empty());
+  for (const auto& k : stored) EXPECT_EQ(k.find(id), std::string::npos);
+  EXPECT_GT(web->cache().command({"TTL", stored[0]}).integer, 0);
+  auto page = c.get("/");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_NE(page.header("Content-Security-Policy").find("script-src 'self'"), std::string::npos);
+  EXPECT_EQ(page.header("Content-Security-Policy").find("unsafe-inline"), std::string::npos);
+  EXPECT_EQ(page.header("X-Frame-Options"), "DENY");
+  EXPECT_EQ(page.header("X-Content-Type-Options"), "nosniff");
+  EXPECT_NE(page.header("Strict-Transport-Security"), "");
+  EXPECT_EQ(page.body.find("<script>"), std::string::npos) << "no inline script";
+  // Logout needs the CSRF token and ends the session server-side.
+  c.refresh_csrf();
+  EXPECT_EQ(c.form("/logout", {}).status, 403);
+  EXPECT_EQ(c.form("/logout", {{"csrf_token", c.csrf}}).header("Location"), "/login");
+  Client replay = web->client();
+  replay.cookies["d4_session"] = id;
+  EXPECT_EQ(replay.get("/").status, 303);
+}
+
+TEST_F(WebApiTest, LoginFormNeedsItsCsrfCookie) {
+  Client c = web->client();
+  auto r = c.form("/login", {{"username", kAdmin}, {"password", kAdminPassword}, {"csrf_token", "forged"}});
+  EXPECT_EQ(r.status, 303);
+  EXPECT_NE(r.header("Location").find("error="), std::string::npos);
+  EXPECT_EQ(c.cookies.count("d4_session"), 0u);
+}
+
+TEST_F(WebApiTest, NoOpenRedirect) {
+  for (const char* evil : {"//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)",
+                                  "http:/evil", "/%0d%0aSet-Cookie:x=1", ""}) {
+    Client c = web->client();
+    auto r = c.login(kAdmin, kAdminPassword, evil);
+    ASSERT_EQ(r.status, 303) << evil;
+    auto loc = r.header("Location");
+    EXPECT_TRUE(loc == "/" || (loc.rfind("/", 0) == 0 && loc.rfind("//", 0) != 0 && loc.find('\r') == std::string::npos))
+        << evil << " -> " << loc;
+    EXPECT_EQ(loc.find("evil.example"), std::string::npos) << evil << " -> " << loc;
+  }
+  Client ok = web->client();
+  EXPECT_EQ(ok.login(kAdmin, kAdminPassword, "/sensors?status=pending").header("Location"), "/sensors?status=pending");
+  // Pages redirect anonymous users to the login with the page as next.
+  Client anon = web->client();
+  EXPECT_EQ(anon.get("/server").header("Location"), "/login?next=%2Fserver");
+}
+
+TEST_F(WebApiTest, SensorRegisterAccountMayNotUseTheInterface) {
+  Client c = web->client();
+  auto r = c.login("register@example.test", "User-Pass-0042");
+  EXPECT_NE(r.header("Location").find("error="), std::string::npos);
+  EXPECT_EQ(c.cookies.count("d4_session"), 0u);
+}
+
+// ---------------------------------------------------------------- reference API contract
+
+TEST_F(WebApiTest, ReferenceErrorsForAuthentication) {
+  Client anon = web->client();
+  auto r = anon.get("/api/v1/sensors/monitoring/errors");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.json(), json({{"status", "error"}, {"reason", "Authentication needed"}}));
+  auto bad = anon.get("/api/v1/sensors/monitoring/errors", {{"Authorization", std::string(41, 'x')}});
+  EXPECT_EQ(bad.status, 401);
+  EXPECT_EQ(bad.json()["reason"], "Authentication failed");
+  auto nf = with_token(user_token).get("/api/v1/nothing/here");
+  EXPECT_EQ(nf.status, 404);
+  EXPECT_EQ(nf.json(), json({{"status", "error"}, {"reason", "404 Not Found"}}));
+  auto m = with_token(user_token).request("PATCH", "/api/v1/sensors/monitoring/errors");
+  EXPECT_EQ(m.status, 405);
+  EXPECT_EQ(m.json()["reason"].get<std::string>().rfind("Method Not Allowed", 0), 0u);
+  // The reference's bare "Authorization: <token>" form works too.
+  Client bare = web->client();
+  EXPECT_EQ(bare.get("/api/v1/sensors/monitoring/errors", {{"Authorization", user_token}}).status, 200);
+}
+
+TEST_F(WebApiTest, SensorSelfRegistrationLikeTheReference) {
+  Client reg = with_token(reg_token);
+  std::string key = "k<e>y&'\"  with spaces";
+  auto r = reg.call("POST", "/api/v1/add/sensor/register",
+                    {{"uuid", kSensorDashed}, {"hmac_key", key}, {"mail", "ops@example.test"}, {"third_party", true}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json(), json({{"uuid", kSensor}}));
+  // Stored verbatim (the reference HTML-escaped and truncated it), pending approval.
+  EXPECT_EQ(cli_str(web->meta(), {"HGET", "metadata_uuid:" + std::string(kSensor), "hmac_key"}), key);
+  EXPECT_EQ(cli_str(web->meta(), {"HGET", "metadata_uuid:" + std::string(kSensor), "user_mail"}), "ops@example.test");
+  EXPECT_EQ(web->meta().command({"SISMEMBER", "sensor_pending_registration", kSensor}).integer, 1);
+  auto again = reg.call("POST", "/api/v1/add/sensor/register", {{"uuid", kSensor}, {"hmac_key", "x"}});
+  EXPECT_EQ(again.status, 409);
+  EXPECT_EQ(again.json()["reason"], "Sensor already registered");
+  auto invalid = reg.call("POST", "/api/v1/add/sensor/register", {{"uuid", "not-a-uuid"}, {"hmac_key", "x"}});
+  EXPECT_EQ(invalid.status, 400);
+  EXPECT_EQ(invalid.json()["reason"], "Invalid uuid");
+  auto v1 = reg.call("POST", "/api/v1/add/sensor/register",
+                     {{"uuid", "0123456789ab1def8123456789abcdef"}, {"hmac_key", "x"}});
+  EXPECT_EQ(v1.status, 400) << "only UUID v4";
+  auto missing = reg.call("POST", "/api/v1/add/sensor/register", {{"uuid", "1123456789ab4def8123456789abcdef"}});
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_EQ(missing.json()["reason"], "Mandatory parameter(s) not provided");
+  auto notjson = reg.request("POST", "/api/v1/add/sensor/register", "{oops", "application/json");
+  EXPECT_EQ(notjson.status, 400);
+  // The sensor_register role may not read anything else.
+  EXPECT_EQ(reg.get("/api/v1/sensors").status, 403);
+}
+
+TEST_F(WebApiTest, MonitoringErrorsEndpoint) {
+  web->meta().command({"SADD", "sensors_monitoring:sensors_error", kSensor, "2123456789ab4def8123456789abcdef"});
+  auto r = with_token(user_token).get("/api/v1/sensors/monitoring/errors");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.json(), json({kSensor, "2123456789ab4def8123456789abcdef"}));
+}
+
+// ---------------------------------------------------------------- roles and CSRF on every endpoint
+
+struct Endpoint {
+  std::string method, path;
+  std::string role;  // least role: "admin", "user", "sensor_register"
+  json body = nullptr;
+};
+
+std::vector<Endpoint> all_endpoints() {
+  std::string s = std::string("/api/v1/sensors/") + kSensor;
+  return {
+      {"POST", "/api/v1/add/sensor/register", "sensor_register", json::object()},
+      {"GET", "/api/v1/sensors/monitoring/errors", "user"},
+      {"GET", "/api/v1/dashboard", "user"},
+      {"GET", "/api/v1/health", "user"},
+      {"GET", "/api/v1/stats/daily?days=3", "user"},
+      {"GET", "/api/v1/uuid", "user"},
+      {"GET", "/api/v1/sensors", "user"},
+      {"GET", s, "user"},
+      {"GET", s + "/stats", "user"},
+      {"DELETE", s, "admin"},
+      {"POST", s + "/approve", "admin"},
+      {"POST", s + "/reject", "admin"},
+      {"POST", s + "/unregister", "admin"},
+      {"GET", s + "/key", "admin"},
+      {"PUT", s + "/key", "admin", {{"key", "abc"}}},
+      {"POST", s + "/key/rotate", "admin"},
+      {"DELETE", s + "/key", "admin"},
+      {"PUT", s + "/backlog", "user", {{"limit", 100}}},
+      {"PUT", s + "/rate-limit", "user", {{"bytes_per_second", 1000}}},
+      {"PUT", s + "/description", "user", {{"description", "x"}}},
+      {"PUT", s + "/tags", "user", {{"tags", json::array({"a"})}}},
+      {"PUT", s + "/monitoring", "user", {{"delta_time", 60}}},
+      {"DELETE", s + "/monitoring", "user"},
+      {"POST", s + "/kick", "user"},
+      {"POST", s + "/block", "user"},
+      {"DELETE", s + "/block", "user"},
+      {"POST", s + "/block-ips", "user"},
+      {"DELETE", s + "/block-ips", "user"},
+      {"DELETE", s + "/errors", "user"},
+      {"GET", "/api/v1/server", "user"},
+      {"POST", "/api/v1/server/types", "admin", {{"type", 3}}},
+      {"DELETE", "/api/v1/server/types/3", "admin"},
+      {"POST", "/api/v1/server/extended-types", "admin", {{"name", "x-test"}}},
+      {"DELETE", "/api/v1/server/extended-types/x-test", "admin"},
+      {"POST", "/api/v1/server/kick-type/3", "admin"},
+      {"GET", "/api/v1/server/blocklist/ips", "user"},
+      {"POST", "/api/v1/server/blocklist/ips", "user", {{"ip", "192.0.2.1"}}},
+      {"DELETE", "/api/v1/server/blocklist/ips?ip=192.0.2.1", "user"},
+      {"GET", "/api/v1/server/blocklist/uuids", "user"},
+      {"POST", "/api/v1/server/blocklist/uuids", "user", {{"uuid", kSensor}}},
+      {"DELETE", std::string("/api/v1/server/blocklist/uuids?uuid=") + kSensor, "user"},
+      {"GET", "/api/v1/queues", "user"},
+      {"POST", "/api/v1/queues", "user", {{"type", 3}}},
+      {"GET", "/api/v1/queues/00000000-0000-4000-8000-000000000000", "user"},
+      {"PUT", "/api/v1/queues/00000000-0000-4000-8000-000000000000", "user", {{"description", "x"}}},
+      {"DELETE", "/api/v1/queues/00000000-0000-4000-8000-000000000000", "user"},
+      {"POST", "/api/v1/queues/00000000-0000-4000-8000-000000000000/empty", "user"},
+      {"GET", "/api/v1/queues/00000000-0000-4000-8000-000000000000/preview", "user"},
+      {"GET", "/api/v1/me", "sensor_register"},
+      {"POST", "/api/v1/me/password", "sensor_register", {{"current_password", "x"}, {"new_password", "y"}}},
+      {"POST", "/api/v1/me/tokens", "sensor_register", {{"name", "t"}}},
+      {"DELETE", "/api/v1/me/tokens/000000000000", "sensor_register"},
+      {"GET", "/api/v1/users", "admin"},
+      {"POST", "/api/v1/users", "admin", json::object()},
+      {"GET", "/api/v1/users/nobody@example.test", "admin"},
+      {"PUT", "/api/v1/users/nobody@example.test", "admin", {{"role", "user"}}},
+      {"DELETE", "/api/v1/users/nobody@example.test", "admin"},
+      {"POST", "/api/v1/users/nobody@example.test/tokens", "admin"},
+      {"DELETE", "/api/v1/users/nobody@example.test/tokens/000000000000", "admin"},
+  };
+}
+
+int level(const std::string& role) { return role == "admin" ? 1 : role == "user" ? 2 : 20; }
+
+TEST_F(WebApiTest, EveryEndpointChecksTheRole) {
+  std::map<std::string, std::string> tokens = {{"admin", admin_token}, {"user", user_token}, {"sensor_register", reg_token}};
+  for (const auto& e : all_endpoints()) {
+    Client anon = web->client();
+    auto a = anon.call(e.method, e.path, e.body);
+    EXPECT_EQ(a.status, 401) << "anonymous " << e.method << " " << e.path;
+    for (const auto& [role, token] : tokens) {
+      auto r = with_token(token).call(e.method, e.path, e.body);
+      bool allowed = level(role) <= level(e.role);
+      if (allowed) {
+        EXPECT_NE(r.status, 401) << role << " " << e.method << " " << e.path << " " << r.body;
+        EXPECT_NE(r.status, 403) << role << " " << e.method << " " << e.path << " " << r.body;
+        EXPECT_LT(r.status, 500) << role << " " << e.method << " " << e.path << " " << r.body;
+      } else {
+        EXPECT_EQ(r.status, 403) << role << " " << e.method << " " << e.path << " " << r.body;
+        EXPECT_EQ(r.json()["reason"], "Access Forbidden");
+      }
+    }
+  }
+}
+
+TEST_F(WebApiTest, EveryStateChangeNeedsTheCsrfTokenWithASession) {
+  for (const auto& e : all_endpoints()) {
+    if (e.method == "GET") continue;
+    Client c = admin;  // same session cookie
+    c.csrf.clear();
+    auto missing = c.call(e.method, e.path, e.body);
+    EXPECT_EQ(missing.status, 403) << e.method << " " << e.path;
+    EXPECT_EQ(missing.json()["reason"], "CSRF token missing or invalid") << e.method << " " << e.path;
+    c.csrf = std::string(43, 'A');
+    EXPECT_EQ(c.call(e.method, e.path, e.body).status, 403) << e.method << " " << e.path;
+  }
+  // With the token the same session may act; GETs never need it.
+  Client c = admin;
+  EXPECT_EQ(c.call("POST", "/api/v1/server/blocklist/ips", {{"ip", "198.51.100.7"}}).status, 200);
+  c.csrf.clear();
+  EXPECT_EQ(c.call("GET", "/api/v1/server/blocklist/ips").status, 200);
+}
+
+TEST_F(WebApiTest, OpenApiDocumentsEveryEndpoint) {
+  Client anon = web->client();
+  auto r = anon.get("/api/v1/openapi.json");
+  ASSERT_EQ(r.status, 200);
+  auto doc = r.json();
+  EXPECT_EQ(doc["openapi"].get<std::string>().rfind("3.", 0), 0u);
+  // The document served is the one in docs/.
+  std::ifstream f(std::string(D4_SOURCE_DIR) + "/docs/api/openapi.json");
+  std::string disk((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(json::parse(disk), doc);
+  for (const auto& e : all_endpoints()) {
+    std::string p = e.path.substr(std::string("/api/v1").size());
+    p = p.substr(0, p.find('?'));
+    // Map concrete values back to the templated path.
+    auto replace = [&](const std::string& from, const std::string& to) {
+      auto pos = p.find(from);
+      if (pos != std::string::npos) p.replace(pos, from.size(), to);
+    };
+    replace(kSensor, "{uuid}");
+    replace("00000000-0000-4000-8000-000000000000", "{id}");
+    replace("nobody@example.test", "{email}");
+    replace("000000000000", "{token_id}");
+    replace("/types/3", "/types/{type}");
+    replace("/kick-type/3", "/kick-type/{type}");
+    replace("/extended-types/x-test", "/extended-types/{name}");
+    std::string m = e.method;
+    for (auto& ch : m) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    EXPECT_TRUE(doc["paths"].contains(p) && doc["paths"][p].contains(m)) << e.method << " " << p;
+  }
+}
+
+// ---------------------------------------------------------------- sensors
+
+TEST_F(WebApiTest, SensorActionsWriteTheReferenceKeys) {
+  Client reg = with_token(reg_token);
+  ASSERT_EQ(reg.call("POST", "/api/v1/add/sensor/register", {{"uuid", kSensor}, {"hmac_key", "k1"}}).status, 200);
+  Client a = with_token(admin_token);
+  auto list = a.get("/api/v1/sensors?status=pending");
+  ASSERT_EQ(list.status, 200);
+  ASSERT_EQ(list.json()["total"], 1);
+  EXPECT_EQ(list.json()["items"][0]["uuid"], kSensor);
+  // Approve with the dashed, upper-case spelling: stored normalised.
+  ASSERT_EQ(a.call("POST", std::string("/api/v1/sensors/") + kSensorDashed + "/approve").status, 200);
+  EXPECT_EQ(a.call("POST", std::string("/api/v1/sensors/") + kSensor + "/approve").status, 409);
+  EXPECT_EQ(web->meta().command({"SISMEMBER", "registered_uuid", kSensor}).integer, 1);
+  EXPECT_EQ(web->meta().command({"SISMEMBER", "sensor_pending_registration", kSensor}).integer, 0);
+  EXPECT_EQ(a.call("POST", std::string("/api/v1/sensors/") + kSensor + "/reject").status, 409);
+
+  std::string s = std::string("/api/v1/sensors/") + kSensor;
+  std::string key = "<b>&amp; \"verbatim\" key</b>";
+  ASSERT_EQ(a.call("PUT", s + "/key", {{"key", key}}).status, 200);
+  EXPECT_EQ(cli_str(web->meta(), {"HGET", "metadata_uuid:" + std::string(kSensor), "hmac_key"}), key);
+  EXPECT_EQ(a.get(s + "/key").json()["key"], key);
+  EXPECT_EQ(a.call("PUT", s + "/key", {{"key", ""}}).status, 400);
+  EXPECT_EQ(a.call("PUT", s + "/key", {{"key", "line\n"}}).status, 400);
+  auto rot = a.call("POST", s + "/key/rotate");
+  ASSERT_EQ(rot.status, 200);
+  std::string rotated = rot.json()["key"];
+  EXPECT_EQ(rotated.size(), 40u);
+  EXPECT_EQ(cli_str(web->meta(), {"HGET", "metadata_uuid:" + std::string(kSensor), "hmac_key"}), rotated);
+  ASSERT_EQ(a.call("DELETE", s + "/key").status, 200);
+  EXPECT_EQ(a.get(s + "/key").json()["uses_default_key"], true);
+
+  ASSERT_EQ(a.call("PUT", s + "/backlog", {{"limit", 5000}}).status, 200);
+  EXPECT_EQ(cli_str(web->meta(), {"HGET", "stream_max_size_by_uuid", kSensor}), "5000");
+  EXPECT_EQ(a.call("PUT", s + "/backlog", {{"limit", 0}}).status, 400);
+  EXPECT_EQ(a.call("PUT", s + "/backlog", {{"limit", "many"}}).status, 400);
+  ASSERT_EQ(a.call("PUT", s + "/backlog", {{"limit", nullptr}}).status, 200);
+  EXPECT_EQ(cli_str(web->meta(), {"HGET", "stream_max_size_by_uuid", kSensor}), "<nil>");
+
+  ASSERT_EQ(a.call("PUT", s + "/description", {{"description", "<script>alert(1)</script>"}}).status, 200);
+  ASSERT_EQ(a.call("PUT", s + "/tags", {{"tags", "dmz, lab"}}).status, 200);
+  ASSERT_EQ(a.call("PUT", s + "/tags", {{"tags", json::array({"lab", "paris"})}}).status, 200);
+  auto tags = web->meta().command({"SMEMBERS", "sensor:tags:" + std::string(kSensor)}).as_strings();
+  EXPECT_EQ(std::set<std::string>(tags.begin(), tags.end()), (std::set<std::string>{"lab", "paris"}));
+
+  ASSERT_EQ(a.call("PUT", s + "/monitoring", {{"delta_time", 120}}).status, 200);
+  EXPECT_EQ(web->meta().command({"SISMEMBER", "to_monitor:sensors", kSensor}).integer, 1);
+  EXPECT_EQ(cli_str(web->meta(), {"HGET", "to_monitor:sensor:" + std::string(kSensor), "delta_time"}), "120");
+  EXPECT_NE(cli_str(web->meta(), {"GET", "sensors_monitoring:last_updated"}), "<nil>");
+  EXPECT_EQ(a.call("PUT", s + "/monitoring", {{"delta_time", 0}}).status, 400);
+
+  ASSERT_EQ(a.call("POST", s + "/kick").status, 200);
+  EXPECT_EQ(web->stream().command({"EXISTS", "temp_blacklist_uuid:" + std::string(kSensor)}).integer, 1);
+  ASSERT_EQ(a.call("POST", s + "/block").status, 200);
+  EXPECT_EQ(web->meta().command({"SISMEMBER", "blacklist_uuid", kSensor}).integer, 1);
+  ASSERT_EQ(a.call("POST", s + "/block-ips").status, 200);
+  EXPECT_EQ(web->meta().command({"SISMEMBER", "blacklist_ip_by_uuid", kSensor}).integer, 1);
+
+  // Errors and rejects written by the server/workers are shown with their reasons.
+  web->meta().command({"HINCRBY", "sensor:rejects:" + std::string(kSensor), "bad_hmac", "3"});
+  web->meta().command({"LPUSH", "sensor:errors:" + std::string(kSensor),
+                       R"({"time":1700000000,"reason":"bad_hmac","detail":"HMAC mismatch","ip":"192.0.2.9","source":"server"})"});
+  web->meta().command({"LPUSH", "list_uuid_ip:" + std::string(kSensor), "192.0.2.9-20240101120000"});
+  auto info = a.get(s).json();
+  EXPECT_EQ(info["registered"], true);
+  EXPECT_EQ(info["blocked"], true);
+  EXPECT_EQ(info["ips_blocked"], true);
+  EXPECT_EQ(info["rejects"]["bad_hmac"], 3);
+  EXPECT_EQ(info["errors"][0]["reason"], "bad_hmac");
+  EXPECT_EQ(info["connection_history"][0]["ip"], "192.0.2.9");
+  EXPECT_EQ(info["connection_history"][0]["time"], "2024-01-01 12:00:00");
+  EXPECT_EQ(info["monitoring"]["delta_time"], 120);
+
+  // The sensor page escapes what sensors and users typed.
+  Client page = admin;
+  auto html = page.get(std::string("/sensors/") + kSensor);
+  ASSERT_EQ(html.status, 200);
+  EXPECT_EQ(html.body.find("<script>alert(1)</script>"), std::string::npos);
+  EXPECT_NE(html.body.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);
+  EXPECT_NE(html.body.find("HMAC mismatch"), std::string::npos);
+  // Search finds it by description, tag and dashed UUID.
+  EXPECT_EQ(a.get("/api/v1/sensors?q=paris").json()["total"], 1);
+  EXPECT_EQ(a.get("/api/v1/sensors?q=01234567-89ab").json()["total"], 1);
+  EXPECT_EQ(a.get("/api/v1/sensors?q=nothing-like-this").json()["total"], 0);
+  EXPECT_EQ(a.get("/api/v1/sensors?status=blocked").json()["total"], 1);
+
+  ASSERT_EQ(a.call("DELETE", s + "/errors").status, 200);
+  EXPECT_EQ(web->meta().command({"EXISTS", "sensor:rejects:" + std::string(kSensor)}).integer, 0);
+  ASSERT_EQ(a.call("DELETE", s + "/block").status, 200);
+  ASSERT_EQ(a.call("DELETE", s + "/block-ips").status, 200);
+  ASSERT_EQ(a.call("DELETE", s + "/monitoring").status, 200);
+  EXPECT_EQ(web->meta().command({"SISMEMBER", "to_monitor:sensors", kSensor}).integer, 0);
+  ASSERT_EQ(a.call("DELETE", s).status, 200);
+  EXPECT_EQ(web->meta().command({"EXISTS", "metadata_uuid:" + std::string(kSensor)}).integer, 0);
+  EXPECT_EQ(web->meta().command({"SISMEMBER", "registered_uuid", kSensor}).integer, 0);
+  EXPECT_EQ(a.get("/api/v1/sensors/not-a-uuid").status, 400);
+}
+
+TEST_F(WebApiTest, PendingRegistrationCanBeRejected) {
+  ASSERT_EQ(with_token(reg_token).call("POST", "/api/v1/add/sensor/register", {{"uuid", kSensor}, {"hmac_key", "k"}}).status, 200);
+  Client a = with_token(admin_token);
+  ASSERT_EQ(a.call("POST", std::string("/api/v1/sensors/") + kSensor + "/reject").status, 200);
+  EXPECT_EQ(web->meta().command({"SISMEMBER", "sensor_pending_registration", kSensor}).integer, 0);
+  EXPECT_EQ(web->meta().command({"SISMEMBER", "registered_uuid", kSensor}).integer, 0);
+  EXPECT_EQ(a.call("POST", std::string("/api/v1/sensors/") + kSensor + "/unregister").status, 404);
+}
+
+// ---------------------------------------------------------------- server management
+
+TEST_F(WebApiTest, BlocklistsStoreNetworksWithoutExpansionAndPaginate) {
+  Client u = with_token(user_token);
+  auto r = u.call("POST", "/api/v1/server/blocklist/ips", {{"ip", "10.1.2.3/8"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["value"], "10.0.0.0/8");
+  ASSERT_EQ(u.call("POST", "/api/v1/server/blocklist/ips", {{"ip", "2001:db8::/32"}}).status, 200);
+  EXPECT_EQ(web->meta().command({"SCARD", "blacklist_ip"}).integer, 2) << "a CIDR is one entry";
+  auto bad = u.call("POST", "/api/v1/server/blocklist/ips", {{"ip", "10.0.0.300"}});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_FALSE(bad.json()["reason"].get<std::string>().empty());
+  EXPECT_EQ(u.call("POST", "/api/v1/server/blocklist/ips", json::object()).status, 400);
+  for (int i = 0; i < 150; ++i) web->meta().command({"SADD", "blacklist_ip", "192.0.2." + std::to_string(i)});
+  auto p1 = u.get("/api/v1/server/blocklist/ips?per_page=100").json();
+  EXPECT_EQ(p1["total"], 152);
+  EXPECT_EQ(p1["items"].size(), 100u);
+  auto p2 = u.get("/api/v1/server/blocklist/ips?per_page=100&page=2").json();
+  EXPECT_EQ(p2["items"].size(), 52u);
+  auto search = u.get("/api/v1/server/blocklist/ips?q=192.0.2.14").json();
+  EXPECT_EQ(search["total"], 11);  // 14, 140..149
+  ASSERT_EQ(u.call("DELETE", "/api/v1/server/blocklist/ips?ip=10.0.0.0%2F8").status, 200);
+  EXPECT_EQ(u.call("DELETE", "/api/v1/server/blocklist/ips?ip=10.0.0.0%2F8").status, 404);
+  // UUID blocklist: normalised, no duplicates.
+  ASSERT_EQ(u.call("POST", "/api/v1/server/blocklist/uuids", {{"uuid", kSensorDashed}}).status, 200);
+  EXPECT_EQ(u.call("POST", "/api/v1/server/blocklist/uuids", {{"uuid", kSensor}}).status, 409);
+  EXPECT_EQ(u.get("/api/v1/server/blocklist/uuids").json()["items"], json::array({kSensor}));
+  EXPECT_EQ(u.call("POST", "/api/v1/server/blocklist/uuids", {{"uuid", "xyz"}}).status, 400);
+  // The HTML form path without JavaScript: form post with the CSRF field, redirect with a message.
+  Client s = admin;
+  auto f = s.form("/api/v1/server/blocklist/ips", {{"ip", "203.0.113.0/24"}, {"csrf_token", s.csrf}, {"next", "/server"}});
+  EXPECT_EQ(f.status, 303);
+  EXPECT_EQ(f.header("Location").rfind("/server?flash=", 0), 0u);
+  EXPECT_EQ(web->meta().command({"SISMEMBER", "blacklist_ip", "203.0.113.0/24"}).integer, 1);
+  auto del = s.form("/api/v1/server/blocklist/ips",
+                    {{"ip", "203.0.113.0/24"}, {"_method", "DELETE"}, {"csrf_token", s.csrf}, {"next", "https://evil.example/"}});
+  EXPECT_EQ(del.header("Location").rfind("/?flash=", 0), 0u);
+  EXPECT_EQ(web->meta().command({"SISMEMBER", "blacklist_ip", "203.0.113.0/24"}).integer, 0);
+  auto page = s.get("/server?ipq=192.0.2.14");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find("192.0.2.149"), std::string::npos);
+  EXPECT_EQ(page.body.find("192.0.2.150"), std::string::npos);
+}
+
+TEST_F(WebApiTest, AcceptedTypesServerInfoAndKicks) {
+  Client a = with_token(admin_token);
+  ASSERT_EQ(a.call("POST", "/api/v1/server/types", {{"type", 3}}).status, 200);
+  ASSERT_EQ(a.call("POST", "/api/v1/server/types", {{"type", 254}, {"extended_type", "maltrail"}}).status, 200);
+  ASSERT_EQ(a.call("POST", "/api/v1/server/extended-types", {{"name", "ja3-jl"}}).status, 200);
+  EXPECT_EQ(a.call("POST", "/api/v1/server/types", {{"type", 300}}).status, 400);
+  EXPECT_EQ(a.call("POST", "/api/v1/server/types", {{"type", "three"}}).status, 400);
+  EXPECT_EQ(web->meta().command({"SISMEMBER", "server:accepted_type", "3"}).integer, 1);
+  EXPECT_EQ(web->meta().command({"SISMEMBER", "server:accepted_extended_type", "maltrail"}).integer, 1);
+  web->meta().command({"SET", "server:hmac_default_key", "private key to change"});
+  auto info = a.get("/api/v1/server").json();
+  EXPECT_EQ(info["default_key"]["is_reference_default"], true);
+  EXPECT_NE(std::find(info["accepted_types"].begin(), info["accepted_types"].end(), 3), info["accepted_types"].end());
+  EXPECT_EQ(info["accepted_extended_types"], json::array({"ja3-jl", "maltrail"}));
+  ASSERT_EQ(a.call("DELETE", "/api/v1/server/types/3").status, 200);
+  ASSERT_EQ(a.call("DELETE", "/api/v1/server/extended-types/maltrail").status, 200);
+  EXPECT_EQ(web->meta().command({"SISMEMBER", "server:accepted_type", "3"}).integer, 0);
+  ASSERT_EQ(a.call("POST", "/api/v1/server/kick-type/8").status, 200);
+  EXPECT_EQ(web->stream().command({"ZSCORE", "server:kicks", "type:8"}).is_nil(), false);
+}
+
+// ---------------------------------------------------------------- analyzer queues
+
+TEST_F(WebApiTest, AnalyzerQueuesCreateEditPreviewEmptyDelete) {
+  Client a = with_token(admin_token);
+  a.call("POST", "/api/v1/server/types", {{"type", 8}});
+  a.call("POST", "/api/v1/server/extended-types", {{"name", "ja3-jl"}});
+  Client u = with_token(user_token);
+  auto q8 = u.call("POST", "/api/v1/queues", {{"type", 8}, {"description", "pdns"}, {"max_size", 3}});
+  ASSERT_EQ(q8.status, 200) << q8.body;
+  std::string id = q8.json()["queue"]["id"];
+  EXPECT_EQ(q8.json()["queue"]["list_key"], "analyzer:8:" + id);
+  EXPECT_EQ(cli_str(web->meta(), {"HGET", "analyzer:" + id, "description"}), "pdns");
+  auto ext = u.call("POST", "/api/v1/queues", {{"extended_type", "ja3-jl"}});
+  ASSERT_EQ(ext.status, 200) << ext.body;
+  EXPECT_EQ(ext.json()["queue"]["list_key"].get<std::string>().rfind("analyzer:ja3-jl:", 0), 0u);
+  auto group = u.call("POST", "/api/v1/queues", {{"type", 8}, {"sensors", kSensorDashed}});
+  ASSERT_EQ(group.status, 200) << group.body;
+  EXPECT_EQ(group.json()["queue"]["group"], true);
+  EXPECT_EQ(group.json()["queue"]["sensors"], json::array({kSensor}));
+  EXPECT_EQ(u.call("POST", "/api/v1/queues", {{"type", 99}}).status, 400) << "type not accepted";
+  EXPECT_EQ(u.call("POST", "/api/v1/queues", {{"extended_type", "nope"}}).status, 400);
+  EXPECT_EQ(u.call("POST", "/api/v1/queues", {{"type", 8}, {"max_size", 0}}).status, 400);
+  EXPECT_EQ(u.call("POST", "/api/v1/queues", json::object()).status, 400);
+  EXPECT_EQ(u.get("/api/v1/queues").json()["items"].size(), 3u);
+
+  ASSERT_EQ(u.call("PUT", "/api/v1/queues/" + id, {{"description", "passive DNS"}, {"max_size", 5}}).status, 200);
+  EXPECT_EQ(cli_str(web->meta(), {"HGET", "analyzer:" + id, "max_size"}), "5");
+  for (int i = 0; i < 4; ++i) web->analyzer().command({"LPUSH", "analyzer:8:" + id, "line " + std::to_string(i) + std::string(50, 'x')});
+  auto prev = u.get("/api/v1/queues/" + id + "/preview?count=2&max_line_len=20").json();
+  ASSERT_EQ(prev["newest_first"].size(), 2u);
+  EXPECT_EQ(prev["newest_first"][0]["value"], "line 3" + std::string(14, 'x'));
+  EXPECT_EQ(prev["newest_first"][0]["truncated"], true);
+  auto one = u.get("/api/v1/queues/" + id).json();
+  EXPECT_EQ(one["stats"]["length"], 4);
+  EXPECT_EQ(one["description"], "passive DNS");
+  auto emptied = u.call("POST", "/api/v1/queues/" + id + "/empty");
+  ASSERT_EQ(emptied.status, 200);
+  EXPECT_EQ(emptied.json()["deleted"], 4);
+  EXPECT_EQ(web->analyzer().command({"LLEN", "analyzer:8:" + id}).integer, 0);
+  std::string gid = group.json()["queue"]["id"];
+  ASSERT_EQ(u.call("PUT", "/api/v1/queues/" + gid, {{"sensors", "2123456789ab4def8123456789abcdef"}}).status, 200);
+  EXPECT_EQ(u.get("/api/v1/queues/" + gid).json()["sensors"], json::array({"2123456789ab4def8123456789abcdef"}));
+  EXPECT_EQ(u.call("PUT", "/api/v1/queues/" + gid, {{"sensors", "bad"}}).status, 400);
+  ASSERT_EQ(u.call("DELETE", "/api/v1/queues/" + id).status, 200);
+  EXPECT_EQ(web->meta().command({"EXISTS", "analyzer:" + id}).integer, 0);
+  EXPECT_EQ(u.get("/api/v1/queues/" + id).status, 404);
+  // Pages.
+  Client s = admin;
+  EXPECT_EQ(s.get("/queues").status, 200);
+  EXPECT_EQ(s.get("/queues/new").status, 200);
+  auto qp = s.get("/queues/" + gid);
+  EXPECT_EQ(qp.status, 200);
+  EXPECT_NE(qp.body.find("2123456789ab4def8123456789abcdef"), std::string::npos);
+  EXPECT_EQ(s.get("/queues/00000000-0000-4000-8000-000000000000").status, 404);
+}
+
+// ---------------------------------------------------------------- users and tokens
+
+TEST_F(WebApiTest, UsersAndTokens) {
+  Client a = with_token(admin_token);
+  auto created = a.call("POST", "/api/v1/users", {{"email", "new@example.test"}, {"role", "user"}});
+  ASSERT_EQ(created.status, 200) << created.body;
+  std::string pw = created.json()["password"];
+  EXPECT_GE(pw.size(), 20u);
+  EXPECT_EQ(created.json()["user"]["must_change_password"], true);
+  EXPECT_EQ(a.call("POST", "/api/v1/users", {{"email", "new@example.test"}}).status, 409);
+  EXPECT_EQ(a.call("POST", "/api/v1/users", {{"email", "not-an-email"}}).status, 400);
+  EXPECT_EQ(a.call("POST", "/api/v1/users", {{"email", "x@example.test"}, {"password", "weak"}}).status, 400);
+  EXPECT_EQ(a.call("POST", "/api/v1/users", {{"email", "x@example.test"}, {"role", "root"}}).status, 400);
+  // Cumulative roles, as in the reference.
+  EXPECT_EQ(web->users().command({"SISMEMBER", "user_role:user", "new@example.test"}).integer, 1);
+  EXPECT_EQ(web->users().command({"SISMEMBER", "user_role:sensor_register", "new@example.test"}).integer, 1);
+  EXPECT_EQ(web->users().command({"SISMEMBER", "user_role:admin", "new@example.test"}).integer, 0);
+  ASSERT_EQ(a.call("PUT", "/api/v1/users/new@example.test", {{"role", "admin"}}).status, 200);
+  EXPECT_EQ(web->users().command({"SISMEMBER", "user_role:admin", "new@example.test"}).integer, 1);
+  EXPECT_EQ(a.call("PUT", std::string("/api/v1/users/") + kAdmin, {{"role", "user"}}).status, 400);
+  EXPECT_EQ(a.call("DELETE", std::string("/api/v1/users/") + kAdmin).status, 400);
+  auto reset = a.call("PUT", "/api/v1/users/new@example.test", {{"reset_password", true}});
+  ASSERT_EQ(reset.status, 200);
+  EXPECT_NE(reset.json()["password"], pw);
+
+  // Tokens: shown once, stored hashed, revocable.
+  Client u = with_token(user_token);
+  auto t = u.call("POST", "/api/v1/me/tokens", {{"name", "ci"}});
+  ASSERT_EQ(t.status, 200);
+  std::string token = t.json()["token"], tid = t.json()["id"];
+  EXPECT_EQ(token.size(), 41u);
+  EXPECT_EQ(web->users().command({"HEXISTS", "user:tokens", token}).integer, 0) << "never stored in clear";
+  auto me = with_token(token).get("/api/v1/me");
+  ASSERT_EQ(me.status, 200);
+  EXPECT_EQ(me.json()["email"], "user@example.test");
+  bool listed = false;
+  for (const auto& x : me.json()["tokens"]) listed |= x["id"] == tid && x["name"] == "ci" && !x.contains("token");
+  EXPECT_TRUE(listed);
+  ASSERT_EQ(u.call("DELETE", "/api/v1/me/tokens/" + tid).status, 200);
+  EXPECT_EQ(with_token(token).get("/api/v1/me").status, 401);
+  EXPECT_EQ(u.call("DELETE", "/api/v1/me/tokens/" + tid).status, 404);
+  EXPECT_EQ(u.get("/api/v1/users").status, 403);
+
+  ASSERT_EQ(a.call("DELETE", "/api/v1/users/user@example.test").status, 200);
+  EXPECT_EQ(with_token(user_token).get("/api/v1/me").status, 401) << "a deleted user's tokens die with it";
+  EXPECT_EQ(web->users().command({"HEXISTS", "user:all", "user@example.test"}).integer, 0);
+  auto all = a.get("/api/v1/users").json()["items"];
+  for (const auto& x : all) EXPECT_NE(x["email"], "user@example.test");
+  // Pages: admin only.
+  Client s = admin;
+  auto up = s.get("/users");
+  EXPECT_EQ(up.status, 200);
+  EXPECT_NE(up.body.find("new@example.test"), std::string::npos);
+  EXPECT_EQ(up.body.find(token), std::string::npos);
+}
+
+TEST_F(WebApiTest, UserRoleCannotOpenAdminPages) {
+  Client c = web->client();
+  ASSERT_EQ(c.login("user@example.test", "User-Pass-0042").header("Location"), "/");
+  EXPECT_EQ(c.get("/users").status, 403);
+  for (const char* p : {"/", "/sensors", "/server", "/queues", "/queues/new", "/profile"})
+    EXPECT_EQ(c.get(p).status, 200) << p;
+  // The user's sensor page has no key section.
+  auto sp = c.get(std::string("/sensors/") + kSensor);
+  EXPECT_EQ(sp.status, 200);
+  EXPECT_EQ(sp.body.find("data-reveal-key"), std::string::npos);
+}
+
+TEST_F(WebApiTest, LegacyBcryptPasswordAndClearTokenAreMigrated) {
+  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+  ASSERT_NE(crypt_gensalt_rn("$2b$", 4, nullptr, 0, salt, sizeof salt), nullptr);
+  crypt_data data{};
+  std::string bcrypt = crypt_r("Legacy-Pass-0042", salt, &data);
+  ASSERT_EQ(bcrypt.rfind("$2b$", 0), 0u);
+  web->users().command({"HSET", "user:all", "old@example.test", bcrypt});
+  web->users().command({"HSET", "user_metadata:old@example.test", "role", "user"});
+  web->users().command({"SADD", "user_role:user", "old@example.test"});
+  web->users().command({"SADD", "user_role:sensor_register", "old@example.test"});
+  std::string legacy_token = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ-_012";
+  ASSERT_EQ(legacy_token.size(), 41u);
+  web->users().command({"HSET", "user:tokens", legacy_token, "old@example.test"});
+  web->users().command({"HSET", "user_metadata:old@example.test", "token", legacy_token});
+
+  Client c = web->client();
+  ASSERT_EQ(c.login("old@example.test", "Legacy-Pass-0042").header("Location"), "/");
+  EXPECT_EQ(cli_str(web->users(), {"HGET", "user:all", "old@example.test"}).rfind("$argon2id$", 0), 0u);
+  Client c2 = web->client();
+  EXPECT_EQ(c2.login("old@example.test", "Legacy-Pass-0042").header("Location"), "/") << "the new hash works";
+
+  Client t = web->client();
+  EXPECT_EQ(t.get("/api/v1/me", {{"Authorization", legacy_token}}).status, 200);
+  EXPECT_EQ(web->users().command({"HEXISTS", "user:tokens", legacy_token}).integer, 0) << "re-keyed";
+  EXPECT_EQ(t.get("/api/v1/me", {{"Authorization", legacy_token}}).status, 200) << "still valid";
+}
+
+// ---------------------------------------------------------------- throttling
+
+TEST(WebThrottle, LoginFailuresPerUserAndIpAreLimited) {
+  WebOptions o;
+  o.admin_password = "Admin-Pass-0042";
+  WebInstance web(o);
+  for (int i = 0; i < 5; ++i) {
+    Client c = web.client();
+    auto r = c.login(kAdmin, "Wrong-Pass-" + std::to_string(i) + "00");
+    EXPECT_NE(r.header("Location").find("Wrong"), std::string::npos) << r.header("Location");
+  }
+  Client c = web.client();
+  auto blocked = c.login(kAdmin, "Admin-Pass-0042");
+  EXPECT_NE(blocked.header("Location").find("Too%20many"), std::string::npos) << blocked.header("Location");
+  EXPECT_EQ(c.cookies.count("d4_session"), 0u) << "even the right password is refused while blocked";
+  EXPECT_EQ(web.cache().command({"GET", std::string("failed_login_user_id:") + kAdmin}).as_string(), "5");
+  EXPECT_GT(web.cache().command({"TTL", "failed_login_ip:127.0.0.1"}).integer, 200);
+  // Once the window passes (expire the counters), the login works.
+  web.cache().command({"DEL", "failed_login_ip:127.0.0.1", std::string("failed_login_user_id:") + kAdmin});
+  EXPECT_EQ(web.client().login(kAdmin, "Admin-Pass-0042").header("Location"), "/change_password");
+}
+
+TEST(WebThrottle, ApiTokenFailuresAreLimitedPerIp) {
+  WebOptions o;
+  o.admin_password = "Admin-Pass-0042";
+  o.tls = false;  // also covers the plain-HTTP mode (no Secure cookies)
+  WebInstance web(o);
+  Client c = web.client();
+  auto login = c.login(kAdmin, "Admin-Pass-0042");
+  for (const auto& sc : login.headers_named("Set-Cookie"))
+    if (sc.rfind("d4_session=", 0) == 0) {
+      EXPECT_EQ(sc.find("Secure"), std::string::npos);
+    }
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(c.get("/api/v1/me", {{"Authorization", std::string(41, 'z')}}).status, 401);
+  auto r = c.get("/api/v1/me", {{"Authorization", std::string(41, 'z')}});
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.json()["reason"].get<std::string>().rfind("Max Connection Attempts reached, Please wait ", 0), 0u);
+}
+
+// ---------------------------------------------------------------- statistics and pages
+
+TEST_F(WebApiTest, DashboardAndStatisticsComeFromTheDailyCounters) {
+  char buf[16];
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  std::strftime(buf, sizeof buf, "%Y%m%d", &tm);
+  std::string today = buf;
+  web->meta().command({"ZINCRBY", "daily_type:" + today, "42", "8"});
+  web->meta().command({"ZINCRBY", "daily_type_bytes:" + today, "4200", "8"});
+  web->meta().command({"ZINCRBY", "daily_uuid:" + today, "42", kSensor});
+  web->meta().command({"ZINCRBY", "stat_uuid_type:" + today + ":" + kSensor, "42", "8"});
+  web->meta().command({"ZINCRBY", "stat_uuid_type_bytes:" + today + ":" + kSensor, "4200", "8"});
+  web->stream().command({"SADD", "active_connection", kSensor});
+  Client u = with_token(user_token);
+  auto d = u.get("/api/v1/dashboard").json();
+  EXPECT_EQ(d["connected_sensors"], json::array({kSensor}));
+  ASSERT_EQ(d["types_today"].size(), 1u);
+  EXPECT_EQ(d["types_today"][0], json({{"type", "8"}, {"packets", 42}, {"bytes", 4200}}));
+  EXPECT_EQ(d["health"]["redis"]["meta"]["ok"], true);
+  auto st = u.get("/api/v1/stats/daily?days=5").json();
+  ASSERT_EQ(st["dates"].size(), 5u);
+  EXPECT_EQ(st["packets_by_type"]["8"], json::array({0, 0, 0, 0, 42}));
+  EXPECT_EQ(st["packets_by_sensor"][kSensor].back(), 42);
+  auto ss = u.get(std::string("/api/v1/sensors/") + kSensor + "/stats?days=2").json();
+  EXPECT_EQ(ss["bytes_by_type"]["8"], json::array({0, 4200}));
+  auto list = u.get("/api/v1/sensors?status=connected").json();
+  EXPECT_EQ(list["total"], 1);
+  Client s = admin;
+  auto page = s.get("/");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find(kSensor), std::string::npos);
+  EXPECT_LT(page.body.size(), 100u * 1024u);
+  // Static assets are embedded and cacheable with an ETag.
+  auto js = s.get("/static/app.js");
+  EXPECT_EQ(js.status, 200);
+  EXPECT_EQ(js.header("Content-Type").rfind("text/javascript", 0), 0u);
+  auto again = s.get("/static/app.js", {{"If-None-Match", js.header("ETag")}});
+  EXPECT_EQ(again.status, 304);
+  EXPECT_EQ(s.get("/static/../../etc/passwd").status, 404);
+  EXPECT_EQ(s.get("/static/charts.js").status, 200);
+  EXPECT_EQ(s.get("/static/style.css").status, 200);
+}
+
+TEST_F(WebApiTest, RedisDownGivesServiceUnavailableAndRecovers) {
+  Client u = with_token(user_token);
+  web->redis().stop();
+  auto r = u.get("/api/v1/server");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.json()["status"], "error");
+  web->redis().start();
+  // The data was in memory only (no persistence in this test Redis): the token is gone, but
+  // the server answers again instead of hanging or crashing.
+  EXPECT_TRUE(d4::test::eventually([&] { return u.get("/api/v1/server").status == 401; }));
+}
+
+TEST_F(WebApiTest, SigtermStopsCleanly) { EXPECT_EQ(web->stop(), 0); }
+
+}  // namespace
