@@ -53,16 +53,25 @@ void signal_thread(sigset_t set, StopState* stop, Spool* spool, int stop_fd, int
   signal_eventfd(stop_fd);
   signal_eventfd(wake_fd);
   spool->interrupt_producer();
-  timespec ts{};
-  auto total = grace + std::chrono::seconds(2);
-  ts.tv_sec = static_cast<time_t>(total.count() / 1000);
-  ts.tv_nsec = static_cast<long>((total.count() % 1000) * 1'000'000);
-  siginfo_t info{};
-  int r = sigtimedwait(&set, &info, &ts);
-  if (r > 0)
-    log_error("second signal: exiting now, unsent data is lost");
-  else
-    log_error("shutdown did not complete in time: exiting, unsent data is lost");
+  // Watchdog: a second signal, or the grace time (+2 s) running out, ends the process.
+  auto watchdog = deadline + std::chrono::seconds(2);
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(watchdog - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      log_error("shutdown did not complete in time: exiting, unsent data is lost");
+      break;
+    }
+    timespec ts{};
+    ts.tv_sec = static_cast<time_t>(left.count() / 1'000'000'000);
+    ts.tv_nsec = static_cast<long>(left.count() % 1'000'000'000);
+    siginfo_t info{};
+    int r = sigtimedwait(&set, &info, &ts);
+    if (r > 0) {
+      log_error("second signal: exiting now, unsent data is lost");
+      break;
+    }
+    // EINTR (another signal, e.g. used by a debugger or sanitizer) or EAGAIN: check the time.
+  }
   _exit(1);
 }
 
