@@ -4,6 +4,7 @@
 
 #include <ctime>
 
+#include "analyzers/common/encoding.hpp"
 #include "analyzers/pdns/rrtype.hpp"
 
 namespace d4::analyzers::dns {
@@ -473,31 +474,10 @@ std::string_view to_string(ParseStatus s) {
 }
 
 void append_hex(std::string& out, std::span<const std::uint8_t> bytes, bool upper) {
-  const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
-  for (auto b : bytes) {
-    out += digits[b >> 4];
-    out += digits[b & 15];
-  }
+  d4::analyzers::append_hex(out, bytes, upper);
 }
 
-void append_base64(std::string& out, std::span<const std::uint8_t> b) {
-  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::size_t i = 0;
-  for (; i + 3 <= b.size(); i += 3) {
-    std::uint32_t v = static_cast<std::uint32_t>(b[i]) << 16 | static_cast<std::uint32_t>(b[i + 1]) << 8 | b[i + 2];
-    out += k[v >> 18];
-    out += k[(v >> 12) & 63];
-    out += k[(v >> 6) & 63];
-    out += k[v & 63];
-  }
-  if (std::size_t rest = b.size() - i) {
-    std::uint32_t v = static_cast<std::uint32_t>(b[i]) << 16 | (rest == 2 ? static_cast<std::uint32_t>(b[i + 1]) << 8 : 0);
-    out += k[v >> 18];
-    out += k[(v >> 12) & 63];
-    out += rest == 2 ? k[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-}
+void append_base64(std::string& out, std::span<const std::uint8_t> b) { d4::analyzers::append_base64(out, b); }
 
 ParseStatus read_name(std::span<const std::uint8_t> msg, std::size_t offset, std::string& out, std::size_t& next,
                       bool lowercase) {
