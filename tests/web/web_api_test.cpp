@@ -665,7 +665,8 @@ TEST_F(WebApiTest, UsersAndTokens) {
   ASSERT_EQ(me.status, 200);
   EXPECT_EQ(me.json()["email"], "user@example.test");
   bool listed = false;
-  for (const auto& x : me.json()["tokens"]) listed |= x["id"] == tid && x["name"] == "ci" && !x.contains("token");
+  auto me_json = me.json();
+  for (const auto& x : me_json["tokens"]) listed |= x["id"] == tid && x["name"] == "ci" && !x.contains("token");
   EXPECT_TRUE(listed);
   ASSERT_EQ(u.call("DELETE", "/api/v1/me/tokens/" + tid).status, 200);
   EXPECT_EQ(with_token(token).get("/api/v1/me").status, 401);
