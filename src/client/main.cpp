@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "client/config.hpp"
@@ -39,24 +40,41 @@ void signal_eventfd(int fd) {
   [[maybe_unused]] ssize_t w = ::write(fd, &one, sizeof one);
 }
 
+// What the signal thread may touch. Leaked on purpose: the detached thread can outlive main's
+// locals, so main clears `alive` (under the mutex) before they are destroyed.
+struct SignalTargets {
+  std::mutex mu;
+  bool alive = false;
+  StopState* stop = nullptr;
+  Spool* spool = nullptr;
+  int stop_fd = -1;
+  int wake_fd = -1;
+};
+SignalTargets* g_targets = new SignalTargets;
+
 // Handles SIGINT/SIGTERM (blocked in every other thread): the first one asks for a clean stop
 // within the grace time; a second one, or the grace time running out (+2 s), ends the process.
-void signal_thread(sigset_t set, StopState* stop, Spool* spool, int stop_fd, int wake_fd, Millis grace) {
+void signal_thread(sigset_t set, Millis grace) {
   int sig = 0;
   if (sigwait(&set, &sig) != 0) return;
-  log_info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-           ": stopping, flushing for up to " + ms_text(grace));
   auto deadline = std::chrono::steady_clock::now() + grace;
-  stop->deadline_ns.store(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count());
-  stop->level.store(1);
-  signal_eventfd(stop_fd);
-  signal_eventfd(wake_fd);
-  spool->interrupt_producer();
+  {
+    std::lock_guard lock(g_targets->mu);
+    if (!g_targets->alive) return;
+    log_info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+             ": stopping, flushing for up to " + ms_text(grace));
+    g_targets->stop->deadline_ns.store(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count());
+    g_targets->stop->level.store(1);
+    signal_eventfd(g_targets->stop_fd);
+    signal_eventfd(g_targets->wake_fd);
+    g_targets->spool->interrupt_producer();
+  }
   // Watchdog: a second signal, or the grace time (+2 s) running out, ends the process.
   auto watchdog = deadline + std::chrono::seconds(2);
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(watchdog - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(watchdog - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       log_error("shutdown did not complete in time: exiting, unsent data is lost");
       break;
@@ -146,7 +164,15 @@ int main(int argc, char** argv) {
             std::to_string(s.snaplen) + " source " + source->describe() + " destination " +
             s.destination_text());
 
-  std::thread(signal_thread, sigs, &stop, &spool, stop_fd, wake_fd, s.grace).detach();
+  {
+    std::lock_guard lock(g_targets->mu);
+    g_targets->alive = true;
+    g_targets->stop = &stop;
+    g_targets->spool = &spool;
+    g_targets->stop_fd = stop_fd;
+    g_targets->wake_fd = wake_fd;
+  }
+  std::thread(signal_thread, sigs, s.grace).detach();
 
   Reader reader(s, *source, spool, stats, session, stop_fd);
   std::thread reader_thread([&] { reader.run(); });
@@ -170,5 +196,7 @@ int main(int argc, char** argv) {
     rc = rc ? rc : 1;
   }
   log_info(stats.line(spool.memory_used(), spool.disk_used(), !s.to_stdout));
+  std::lock_guard lock(g_targets->mu);
+  g_targets->alive = false;
   return rc;
 }

@@ -26,7 +26,9 @@ const VectorCase kVectors[] = {
     {"c-client-type8-passivedns.d4", "dns.passivedns.csv", 8, 4096},
 };
 
-void PrintTo(const VectorCase& c, std::ostream* os) { *os << c.stream; }
+void PrintTo(const VectorCase& c, std::ostream* os) {
+  *os << c.stream;
+}
 
 std::uint64_t first_timestamp(const std::vector<std::uint8_t>& stream) {
   return d4::protocol::load_le64(stream.data() + 18);
