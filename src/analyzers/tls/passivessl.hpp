@@ -1,0 +1,107 @@
+#pragma once
+// Passive SSL: stores the TLS sessions of ja3-jl records (from d4-tls-fingerprint or the reference
+// Go sensor, delivered through the D4 server's `analyzer:ja3-jl:<queue>` list as JSON file paths)
+// in Redis, deduplicated, and answers queries by JA3, JA3S, certificate, SNI and IP over HTTP.
+// The reference analyzer wrote to a PostgreSQL schema; this implementation keeps the same facts
+// in Redis (all keys prefixed, default "pssl:"):
+//
+//   pssl:session:<id>        hash  server_ip, server_port, client_ip, client_port (last), ja3, ja3s,
+//                                  sni, alpn, tls_version, certs (SHA-1s, leaf first), tlsh,
+//                                  count, first_seen, last_seen
+//        <id> = first 20 hex digits of SHA-1(server ip|server port|client ip|ja3|ja3s|sni|certs):
+//        the same client meeting the same server the same way is one session (client port excluded)
+//   pssl:ja3:<md5>, pssl:ja3s:<md5>  hash  raw, count, first_seen, last_seen
+//   pssl:cert:<sha1>         hash  sha256, subject, issuer, not_before, not_after, is_ca,
+//                                  self_signed, dns_names (JSON), serial, key_algorithm, key_bits,
+//                                  spki_sha256, issuer_sha1 (when the chain showed it), raw (base64
+//                                  DER), count, first_seen, last_seen
+//   pssl:idx:{ja3,ja3s,cert,sni,ip}:<value>  zset  session id -> last seen
+//   pssl:ja3s_of_ja3:<md5>   zset  server fingerprints answering a client fingerprint -> sessions
+//   pssl:all:{ja3,ja3s,cert} zset  value -> sessions seen
+//   pssl:stats               hash  records, sessions_new, rejected:<reason>...
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/http_server.hpp"
+#include "core/redis_client.hpp"
+
+namespace d4::analyzers::tls {
+
+struct SslCertificate {
+  std::string sha1, sha256, subject, issuer, not_before, not_after, serial, key_algorithm, spki_sha256;
+  int key_bits = 0;
+  bool is_ca = false, self_signed = false;
+  std::vector<std::string> dns_names;
+  std::string raw_b64;
+};
+
+struct SslSessionRecord {
+  std::string server_ip, client_ip;
+  std::uint16_t server_port = 0, client_port = 0;
+  std::int64_t ts = 0;  // epoch seconds
+  std::string ja3, ja3_md5, ja3s, ja3s_md5, tlsh, sni, tls_version;
+  std::vector<std::string> alpn;
+  std::vector<SslCertificate> certificates;
+  std::string session_id() const;
+};
+
+enum class RecordStatus { Ok, Empty, BadJson, MissingField, BadTimestamp, CertificateMismatch };
+std::string_view to_string(RecordStatus s);
+
+// Parses one ja3-jl line. Certificates with a Raw DER are decoded again (authoritative); a
+// CertHash that differs from SHA-1(Raw) rejects the record.
+RecordStatus parse_ja3jl(std::string_view line, SslSessionRecord& out);
+
+// RFC 3339 (with optional fraction and offset) to epoch seconds.
+std::optional<std::int64_t> parse_rfc3339(std::string_view text);
+
+struct PassiveSslOptions {
+  std::string prefix = "pssl:";
+  bool store_raw_certificates = true;
+};
+
+class PassiveSslStore {
+ public:
+  PassiveSslStore(core::RedisClient& redis, PassiveSslOptions options = {});
+  // Queues a record; written by flush() (throws core::RedisError, pending records kept).
+  void add(const SslSessionRecord& r);
+  void reject(std::string_view reason);
+  void flush();
+  std::size_t pending() const { return pending_.size() + rejects_.size(); }
+
+ private:
+  core::RedisClient& redis_;
+  PassiveSslOptions options_;
+  std::vector<SslSessionRecord> pending_;
+  std::vector<std::string> rejects_;
+};
+
+class PassiveSslQuery {
+ public:
+  PassiveSslQuery(core::RedisClient& redis, std::string prefix = "pssl:") : redis_(redis), prefix_(std::move(prefix)) {}
+  // kind: ja3, ja3s, cert, sni, ip. Returns {"<kind>": details or null, "total": N, "sessions": [...]}.
+  nlohmann::json lookup(const std::string& kind, const std::string& value, std::size_t limit, std::size_t offset);
+  nlohmann::json session(const std::string& id);
+  nlohmann::json info();
+
+ private:
+  nlohmann::json hash_object(const std::string& key);
+  core::RedisClient& redis_;
+  std::string prefix_;
+};
+
+struct PassiveSslApiOptions {
+  std::vector<std::string> tokens;
+  std::string prefix = "pssl:";
+  std::size_t max_limit = 10000;
+};
+
+// GET /ja3/<md5>, /ja3s/<md5>, /cert/<sha1>, /sni/<name>, /ip/<ip>, /session/<id>, /info.
+void mount_passivessl_api(core::http::Router& router, const core::RedisEndpoint& storage, PassiveSslApiOptions options);
+
+}  // namespace d4::analyzers::tls

@@ -1,0 +1,204 @@
+// d4-passivessl: consumes ja3-jl records (queue `analyzer:ja3-jl:<queue>`: paths of the JSON files
+// written by the D4 server; or files given on the command line), stores deduplicated sessions,
+// fingerprints and certificates in Redis, and serves queries over HTTP. See docs/analyzers.md.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "analyzers/common/app.hpp"
+#include "analyzers/common/queue_consumer.hpp"
+#include "analyzers/common/stop_signal.hpp"
+#include "analyzers/tls/passivessl.hpp"
+#include "core/keys.hpp"
+
+namespace {
+
+using namespace d4::analyzers;
+using namespace d4::analyzers::tls;
+namespace core = d4::core;
+namespace fs = std::filesystem;
+
+constexpr std::string_view kSection = "analyzers.tls";
+
+struct Settings {
+  std::string config_path, log_level, log_format;
+  std::string storage, analyzer_redis, queue, consumer, listen;
+  std::vector<std::string> inputs, tokens;
+  bool exit_when_empty = false;
+  int threads = 0;
+};
+
+struct Counters {
+  std::uint64_t records = 0, rejected = 0, files = 0, unreadable = 0;
+};
+
+// Handles one queue element or input: a JSON line, a JSON/NDJSON file, or a directory of them.
+void process_input(const std::string& input, PassiveSslStore& store, Counters& n) {
+  auto handle_line = [&](std::string_view line) {
+    SslSessionRecord r;
+    auto st = parse_ja3jl(line, r);
+    if (st == RecordStatus::Ok) {
+      store.add(r);
+      ++n.records;
+    } else if (st != RecordStatus::Empty) {
+      store.reject(to_string(st));
+      ++n.rejected;
+      spdlog::warn("{}: rejected record ({})", input.size() > 200 ? input.substr(0, 200) + "..." : input, to_string(st));
+    }
+  };
+  if (!input.empty() && input.front() == '{') {
+    handle_line(input);
+    return;
+  }
+  std::error_code ec;
+  std::vector<fs::path> files;
+  if (fs::is_directory(input, ec)) {
+    for (auto it = fs::recursive_directory_iterator(input, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+      if (it->is_regular_file(ec)) files.push_back(it->path());
+    std::sort(files.begin(), files.end());
+  } else {
+    files.emplace_back(input);
+  }
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    if (!in) {
+      ++n.unreadable;
+      store.reject("unreadable_file");
+      spdlog::error("{}: cannot open", f.string());
+      continue;
+    }
+    ++n.files;
+    std::string line;
+    while (std::getline(in, line)) handle_line(line);
+  }
+}
+
+PassiveSslOptions store_options(const AppConfig& cfg) {
+  PassiveSslOptions o;
+  o.prefix = core::get_string(cfg.root, kSection, "key_prefix", "pssl:");
+  o.store_raw_certificates = core::get_bool(cfg.root, kSection, "store_raw_certificates", true);
+  return o;
+}
+
+core::RedisEndpoint storage_endpoint(const Settings& s, const AppConfig& cfg) {
+  return parse_endpoint(!s.storage.empty() ? s.storage : core::get_string(cfg.root, kSection, "storage", "127.0.0.1:6400/0"),
+                        "passive SSL storage");
+}
+
+int run_import(const Settings& s) {
+  AppConfig cfg = load_app_config(s.config_path);
+  init_analyzer_logging("d4-passivessl", cfg.common, s.log_level, s.log_format);
+  core::RedisClient redis(storage_endpoint(s, cfg));
+  PassiveSslStore store(redis, store_options(cfg));
+  Counters n;
+  for (const auto& in : s.inputs) {
+    if (stop_requested()) break;
+    if (in == "-") {
+      std::string line;
+      while (std::getline(std::cin, line)) process_input(line.empty() || line.front() != '{' ? std::string() : line, store, n);
+    } else {
+      process_input(in, store, n);
+    }
+    if (!retry_redis([&] { store.flush(); }, stop_flag(), "passive SSL storage")) return 3;
+  }
+  spdlog::info("{} record(s) stored, {} rejected, {} file(s), {} unreadable", n.records, n.rejected, n.files, n.unreadable);
+  return n.unreadable ? 2 : 0;
+}
+
+int run_ingest(const Settings& s) {
+  AppConfig cfg = load_app_config(s.config_path);
+  init_analyzer_logging("d4-passivessl", cfg.common, s.log_level, s.log_format);
+  std::string queue = !s.queue.empty() ? s.queue : core::get_string(cfg.root, kSection, "queue", "");
+  if (queue.empty()) throw core::ConfigError("no analyzer queue: set --queue or analyzers.tls.queue");
+  QueueConsumerOptions qo;
+  qo.endpoint = !s.analyzer_redis.empty() ? parse_endpoint(s.analyzer_redis, "analyzer redis") : cfg.common.redis.analyzer;
+  qo.list_key = core::keys::analyzer_list("ja3-jl", queue);
+  qo.consumer_name = !s.consumer.empty() ? s.consumer
+                                         : core::get_string(cfg.root, kSection, "consumer_name",
+                                                            default_consumer_name("d4-passivessl", queue));
+  qo.batch_size = 100;
+  qo.exit_when_empty = s.exit_when_empty;
+  auto endpoint = storage_endpoint(s, cfg);
+  core::RedisClient redis(endpoint);
+  PassiveSslStore store(redis, store_options(cfg));
+  Counters n;
+  spdlog::info("consuming {} on {} into {}", qo.list_key, qo.endpoint.to_string(), endpoint.to_string());
+  QueueConsumer consumer(qo);
+  consumer.run(
+      [&](const std::vector<std::string>& batch) {
+        for (const auto& el : batch) process_input(el, store, n);
+        store.flush();  // before the batch is acknowledged
+      },
+      stop_flag());
+  retry_redis([&] { store.flush(); }, stop_flag(), "passive SSL storage");
+  spdlog::info("{} record(s) stored, {} rejected, {} file(s), {} unreadable", n.records, n.rejected, n.files, n.unreadable);
+  return 0;
+}
+
+int run_serve(const Settings& s) {
+  AppConfig cfg = load_app_config(s.config_path);
+  init_analyzer_logging("d4-passivessl", cfg.common, s.log_level, s.log_format);
+  auto [host, port] = parse_listen(!s.listen.empty() ? s.listen : core::get_string(cfg.root, kSection, "listen", "127.0.0.1:8401"));
+  core::http::Router router;
+  PassiveSslApiOptions api;
+  api.tokens = !s.tokens.empty() ? s.tokens : get_string_array(cfg.root, kSection, "api_tokens");
+  api.prefix = store_options(cfg).prefix;
+  auto endpoint = storage_endpoint(s, cfg);
+  mount_passivessl_api(router, endpoint, api);
+  core::http::ServerOptions so;
+  so.address = host;
+  so.port = port;
+  so.handler_threads = static_cast<std::size_t>(
+      std::max<long long>(1, s.threads > 0 ? s.threads : core::get_int(cfg.root, kSection, "http_threads", 4)));
+  so.server_header = "d4-passivessl";
+  so.tls_cert_file = core::get_string(cfg.root, kSection, "tls_cert_file", "");
+  so.tls_key_file = core::get_string(cfg.root, kSection, "tls_key_file", "");
+  core::http::Server server(std::move(router), so);
+  server.start();
+  std::cout << "listening on " << host << ":" << server.port() << std::endl;
+  spdlog::info("query API on {}:{}, storage {}", host, server.port(), endpoint.to_string());
+  while (!stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  server.stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  install_stop_handlers();
+  Settings s;
+  CLI::App app{"d4-passivessl: passive SSL analyzer (ja3-jl sessions, fingerprints and certificates in Redis)"};
+  app.require_subcommand(1);
+  app.add_option("-c,--config", s.config_path, "D4 configuration file (TOML)");
+  app.add_option("--storage", s.storage, "Redis host:port/db for the passive SSL data (default 127.0.0.1:6400/0)");
+  app.add_option("--log-level", s.log_level, "trace, debug, info, warn, error");
+  app.add_option("--log-format", s.log_format, "text or json");
+  auto* ingest = app.add_subcommand("ingest", "consume the ja3-jl analyzer queue");
+  ingest->add_option("-u,--queue", s.queue, "analyzer queue UUID");
+  ingest->add_option("--analyzer-redis", s.analyzer_redis, "D4 analyzer queues host:port/db (default [redis] analyzer)");
+  ingest->add_option("--consumer", s.consumer, "consumer name (names the processing list)");
+  ingest->add_flag("--exit-when-empty", s.exit_when_empty, "return once the queue is drained");
+  auto* import = app.add_subcommand("import", "store ja3-jl files, NDJSON files or directories of them");
+  import->add_option("inputs", s.inputs, "files or directories, - for stdin")->required();
+  auto* serve = app.add_subcommand("serve", "serve the query API");
+  serve->add_option("-l,--listen", s.listen, "host:port (default 127.0.0.1:8401)");
+  serve->add_option("--token", s.tokens, "accepted bearer token (repeatable)");
+  serve->add_option("--threads", s.threads, "request handler threads");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (*ingest) return run_ingest(s);
+    if (*import) return run_import(s);
+    if (*serve) return run_serve(s);
+  } catch (const core::ConfigError& e) {
+    std::cerr << "d4-passivessl: configuration error: " << e.what() << std::endl;
+    return 64;
+  } catch (const std::exception& e) {
+    std::cerr << "d4-passivessl: " << e.what() << std::endl;
+    return 1;
+  }
+  return 0;
+}
