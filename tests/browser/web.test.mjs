@@ -1,0 +1,250 @@
+// End-to-end tests of the web interface in Debian's headless Chromium (playwright-core).
+// The stack comes from `d4-stack --data-dir <tmp>` (Redis, d4-server, d4-worker, d4-web from one
+// generated configuration); without d4-stack, redis-server and d4-web are started directly and the
+// test that needs the ingest server and client is skipped with the reason.
+// Screenshots are written to $D4_ARTIFACTS (default: <tmp>/d4-browser-artifacts).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const binDir = process.env.D4_BIN_DIR ?? path.resolve('build/bin');
+const chromiumPath = process.env.D4_CHROMIUM ?? '/usr/bin/chromium';
+const artifacts = process.env.D4_ARTIFACTS ?? path.join(os.tmpdir(), 'd4-browser-artifacts');
+const vectors = process.env.D4_VECTORS ?? path.resolve('tests/data/vectors');
+const exe = (name) => path.join(binDir, name);
+const has = (name) => fs.existsSync(exe(name));
+
+const children = [];
+let dataDir;
+let webUrl;
+let sensorPort;
+let defaultKey;
+let adminEmail;
+let adminPassword;
+let context;
+let page;
+let apiToken;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what, fn, timeoutMs = 30000, stepMs = 200) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(stepMs);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+function start(name, args, logName) {
+  const log = fs.openSync(path.join(dataDir, logName ?? `${path.basename(name)}.out`), 'a');
+  const child = spawn(name, args, { stdio: ['ignore', log, log], cwd: dataDir });
+  children.push(child);
+  return child;
+}
+
+async function stopAll() {
+  for (const child of children.reverse()) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGINT');
+    const t = setTimeout(() => child.kill('SIGKILL'), 20000);
+    await exited;
+    clearTimeout(t);
+  }
+}
+
+async function shot(name) {
+  fs.mkdirSync(artifacts, { recursive: true });
+  await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
+}
+
+async function startWithStack() {
+  const stack = start(exe('d4-stack'), ['--data-dir', dataDir], 'd4-stack.out');
+  const out = path.join(dataDir, 'd4-stack.out');
+  const summary = await until('the d4-stack summary', () => {
+    if (stack.exitCode !== null) throw new Error(`d4-stack exited: ${fs.readFileSync(out, 'utf8')}`);
+    const text = fs.readFileSync(out, 'utf8');
+    return text.includes('Press Ctrl-C to stop.') ? text : null;
+  }, 90000);
+  webUrl = summary.match(/web interface\s+(https?:\/\/\S+)/)?.[1]?.replace(/\/$/, '');
+  sensorPort = Number(summary.match(/sensors connect to\s+tls:\/\/\S+:(\d+)/)?.[1]);
+  defaultKey = summary.match(/default HMAC key\s+(\S+)/)?.[1];
+  assert.ok(webUrl, `no web URL in the summary:\n${summary}`);
+}
+
+async function startWebOnly() {
+  const redisPort = await freePort();
+  const webPort = await freePort();
+  start('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--dir', dataDir], 'redis.out');
+  fs.writeFileSync(path.join(dataDir, 'd4.toml'), [
+    '[redis]', `stream = "127.0.0.1:${redisPort}/0"`, `meta = "127.0.0.1:${redisPort}/4"`, '',
+    '[web]', `listen = "127.0.0.1:${webPort}"`, 'tls_cert = ""', 'tls_key = ""', ''].join('\n'));
+  await sleep(300);
+  start(exe('d4-web'), ['--config', path.join(dataDir, 'd4.toml')], 'd4-web.out');
+  webUrl = `http://127.0.0.1:${webPort}`;
+}
+
+before(async () => {
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'd4-browser-'));
+  if (has('d4-stack') && has('d4-server')) await startWithStack();
+  else await startWebOnly();
+  const pwFile = path.join(dataDir, 'web', 'ADMIN_PASSWORD');
+  const line = await until('the first-run admin password file', () =>
+    fs.existsSync(pwFile) ? fs.readFileSync(pwFile, 'utf8').trim() : null, 60000);
+  [adminEmail, adminPassword] = line.split(' ');
+  context = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(os.tmpdir(), 'd4-chromium-')), {
+    executablePath: chromiumPath,
+    headless: true,
+    ignoreHTTPSErrors: true,
+    viewport: { width: 1366, height: 850 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('dialog', (d) => d.accept());
+  await until('d4-web', async () => (await context.request.get(`${webUrl}/login`)).ok(), 60000);
+});
+
+after(async () => {
+  if (context) await context.close();
+  await stopAll();
+});
+
+test('first login forces a password change, then shows the dashboard', async () => {
+  await page.goto(`${webUrl}/sensors`);
+  assert.match(page.url(), /\/login\?next=%2Fsensors/);
+  await page.getByLabel('E-mail').fill(adminEmail);
+  await page.getByLabel('Password').fill(adminPassword);
+  await shot('01-login');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(/\/change_password/);
+  await page.getByLabel('Current password').fill(adminPassword);
+  await page.getByLabel('New password', { exact: true }).fill('Browser-Pass-2024');
+  await page.getByLabel('New password again').fill('Browser-Pass-2024');
+  await shot('02-change-password');
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await page.waitForURL((u) => new URL(u).pathname === '/');
+  await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+  assert.ok(!fs.existsSync(path.join(dataDir, 'web', 'ADMIN_PASSWORD')), 'the password file is deleted');
+  await shot('03-dashboard');
+});
+
+test('an API token created in the profile page works', async () => {
+  await page.goto(`${webUrl}/profile`);
+  await page.getByLabel('Token name').fill('browser-test');
+  await page.getByRole('button', { name: 'Create a token' }).click();
+  const secret = page.locator('#secret');
+  await secret.waitFor({ state: 'visible' });
+  apiToken = (await secret.textContent()).split(': ').pop().trim();
+  assert.equal(apiToken.length, 41);
+  const me = await context.request.get(`${webUrl}/api/v1/me`, { headers: { Authorization: `Bearer ${apiToken}` } });
+  assert.equal(me.status(), 200);
+  assert.equal((await me.json()).email, adminEmail);
+  await shot('04-profile-token');
+});
+
+test('a pending sensor registration is approved from the server page', async () => {
+  const uuid = 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee';
+  const reg = await context.request.post(`${webUrl}/api/v1/add/sensor/register`, {
+    headers: { Authorization: apiToken }, data: { uuid, hmac_key: 'browser <key> & "quotes"' } });
+  assert.equal(reg.status(), 200, await reg.text());
+  await page.goto(`${webUrl}/server`);
+  const row = page.locator('tr', { has: page.locator(`a[href="/sensors/${uuid.replaceAll('-', '')}"]`) });
+  await row.getByRole('button', { name: 'Approve' }).click();
+  await page.waitForURL(/flash=/);
+  await page.locator('#status.ok').waitFor();
+  await page.goto(`${webUrl}/sensors/${uuid.replaceAll('-', '')}`);
+  await page.locator('.badge', { hasText: 'registered' }).first().waitFor();
+  await page.getByRole('button', { name: 'Reveal key' }).click();
+  await page.locator('#key-value.revealed').waitFor();
+  assert.equal(await page.locator('#key-value').textContent(), 'browser <key> & "quotes"', 'the key is shown verbatim');
+  await shot('05-sensor-approved');
+});
+
+test('a CIDR network is blocked from the server page', async () => {
+  await page.goto(`${webUrl}/server`);
+  await page.getByLabel('Block an IP or CIDR network').fill('198.51.100.77/24');
+  await page.getByRole('button', { name: 'Block', exact: true }).first().click();
+  await page.waitForURL(/flash=/);
+  await page.locator('#blocked-ips', { hasText: '198.51.100.0/24' }).waitFor();
+  await shot('06-cidr-blocked');
+  // A malformed network is refused with a clear message and nothing stored.
+  await page.getByLabel('Block an IP or CIDR network').fill('198.51.100.0/99');
+  await page.getByRole('button', { name: 'Block', exact: true }).first().click();
+  await page.locator('#status.error').waitFor();
+  assert.ok((await page.locator('#status').textContent()).length > 5);
+});
+
+test('an analyzer queue is created', async () => {
+  const types = await context.request.post(`${webUrl}/api/v1/server/types`, {
+    headers: { Authorization: `Bearer ${apiToken}` }, data: { type: 8 } });
+  assert.equal(types.status(), 200, await types.text());
+  await page.goto(`${webUrl}/queues/new`);
+  await page.getByLabel('Type', { exact: true }).selectOption('8');
+  await page.getByLabel('Description').fill('passive DNS from the browser test');
+  await page.getByLabel(/Max size/).fill('1000');
+  await page.getByRole('button', { name: 'Create queue' }).click();
+  await page.waitForURL(/\/queues\/[0-9a-f-]{36}$/);
+  assert.equal(await page.getByLabel('Description').inputValue(), 'passive DNS from the browser test');
+  await page.locator('pre.preview', { hasText: '(empty)' }).waitFor();
+  await shot('07-queue-created');
+  await page.goto(`${webUrl}/queues`);
+  await page.locator('td', { hasText: 'passive DNS from the browser test' }).waitFor();
+});
+
+test('a connected sensor\'s statistics appear after the client sends the vectors', async (t) => {
+  if (!has('d4-stack') || !has('d4-server') || !has('d4-client') || !sensorPort || !defaultKey) {
+    t.skip(`needs d4-stack, d4-server and d4-client in ${binDir}`);
+    return;
+  }
+  const uuid = '5a0b6f5e-3c1d-4e2f-9a8b-7c6d5e4f3a2b';
+  const dashless = uuid.replaceAll('-', '');
+  const keyFile = path.join(dataDir, 'sensor.key');
+  fs.writeFileSync(keyFile, defaultKey);
+  // Shared-secret mode (the stack's default): the default key authenticates any v4 UUID.
+  const client = start(exe('d4-client'), ['--uuid', uuid, '--key-file', keyFile, '--type', '8', '--source', 'file',
+    '--file', path.join(vectors, 'dns.passivedns.csv'), '--destination', `127.0.0.1:${sensorPort}`, '--eof', 'poll'],
+  'd4-client.out');
+  try {
+    await until('the sensor to show statistics', async () => {
+      const r = await context.request.get(`${webUrl}/api/v1/sensors/${dashless}/stats?days=1`,
+        { headers: { Authorization: `Bearer ${apiToken}` } });
+      const s = await r.json();
+      return (s.packets_by_type?.['8']?.[0] ?? 0) > 0;
+    }, 60000, 500);
+    await page.goto(`${webUrl}/sensors/${dashless}`);
+    await page.locator('.badge', { hasText: 'connected' }).first().waitFor();
+    await page.locator('figure.chart').first().locator('svg').waitFor();
+    await page.locator('figure.chart').first().locator('.legend li', { hasText: '8' }).waitFor();
+    await shot('08-sensor-statistics');
+    await page.goto(`${webUrl}/`);
+    await page.locator(`a[href="/sensors/${dashless}"]`).first().waitFor();
+    await page.locator('figure.chart svg').first().waitFor();
+    await shot('09-dashboard-with-sensor');
+  } finally {
+    client.kill('SIGINT');
+  }
+});
