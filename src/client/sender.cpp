@@ -291,7 +291,13 @@ bool NetworkSender::read_input() {
     }
     if (n == 0) {
       reason_ = "closed by the server";
-      if (tls_ && state_ == State::Up && !tls_->discard_input()) reason_ += " (" + tls_->error() + ")";
+      if (tls_ && state_ == State::Up) {
+        if (!tls_->discard_input()) reason_ += " (" + tls_->error() + ")";
+        // Without close_notify the server went away abruptly (or refused us with an alert, e.g.
+        // a TLS 1.3 client certificate it rejects after our handshake completed): what its TCP
+        // acknowledged may never have been processed.
+        if (!tls_->peer_closed_cleanly()) reset_ = true;
+      }
       return false;
     }
     if (errno == EINTR) continue;
@@ -303,6 +309,7 @@ bool NetworkSender::read_input() {
   if (tls_ && state_ == State::Up) {
     if (!tls_->discard_input()) {
       reason_ = tls_->error();
+      if (!tls_->peer_closed_cleanly()) reset_ = true;
       return false;
     }
     stream_bytes_ += tls_->drain(out_);

@@ -51,6 +51,8 @@ class TlsSession {
   // closed the TLS session or sent a fatal alert (see error()).
   bool discard_input();
   void close_notify();
+  // The peer ended the TLS session with close_notify (not with an alert or a bare TCP close).
+  bool peer_closed_cleanly() const;
   const std::string& error() const { return error_; }
   std::string describe() const;  // protocol and cipher
 
