@@ -116,6 +116,7 @@ ArchiveFile& ArchiveFile::operator=(ArchiveFile&& o) noexcept {
     opened_at_ = o.opened_at_;
     last_byte_ = o.last_byte_;
     buffer_ = std::move(o.buffer_);
+    day_end_ = o.day_end_;
     o.fd_ = -1;
   }
   return *this;
@@ -139,6 +140,7 @@ void ArchiveFile::create(const fs::path& path, std::time_t opened_at) {
   path_ = path;
   offset_ = 0;
   opened_at_ = opened_at;
+  day_end_ = 0;
   last_byte_ = '\n';
   buffer_.reserve(kWriteBuffer);
 }
@@ -163,6 +165,7 @@ void ArchiveFile::reopen(const fs::path& path, std::uint64_t offset, std::time_t
   path_ = path;
   offset_ = offset;
   opened_at_ = opened_at;
+  day_end_ = 0;
   buffer_.reserve(kWriteBuffer);
 }
 
@@ -202,8 +205,14 @@ bool ArchiveFile::rotation_due(const RotationPolicy& p, std::time_t now, bool ut
   if (p.max_seconds > 0 && now - opened_at_ >= p.max_seconds) return true;
   if (p.max_bytes > 0 && offset_ > 0 && offset_ + next_write > p.max_bytes) return true;
   if (p.rotate_at_midnight) {
-    std::tm a = broken_down(opened_at_, utc), b = broken_down(now, utc);
-    if (a.tm_mday != b.tm_mday || a.tm_mon != b.tm_mon || a.tm_year != b.tm_year) return true;
+    if (day_end_ == 0) {
+      std::tm tm = broken_down(opened_at_, utc);
+      tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+      tm.tm_mday += 1;
+      tm.tm_isdst = -1;
+      day_end_ = utc ? timegm(&tm) : mktime(&tm);
+    }
+    if (now >= day_end_) return true;
   }
   return false;
 }

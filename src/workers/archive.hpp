@@ -65,6 +65,8 @@ class ArchiveFile {
   std::time_t opened_at_ = 0;
   char last_byte_ = '\n';
   std::vector<char> buffer_;
+  // Start of the day after opened_at_ (computed once: localtime per record is costly).
+  mutable std::time_t day_end_ = 0;
 };
 
 // Compresses `path` to `path<suffix>` (through a temporary file renamed at the end, then removes

@@ -98,17 +98,17 @@ bool PcapReassembler::check_record(std::string_view h, std::uint32_t& caplen) {
   std::uint32_t frac = u32(h.data() + 4);
   caplen = u32(h.data() + 8);
   std::uint32_t len = u32(h.data() + 12);
-  std::string where = fmt::format("libpcap record {}", records_ + 1);
+  auto where = [&] { return fmt::format("libpcap record {}", records_ + 1); };
   if (frac >= (nanos_ ? 1'000'000'000u : 1'000'000u)) {
-    error_ = fmt::format("{}: sub-second timestamp {} out of range", where, frac);
+    error_ = fmt::format("{}: sub-second timestamp {} out of range", where(), frac);
     return false;
   }
   if (caplen > snaplen_) {
-    error_ = fmt::format("{}: captured length {} exceeds snaplen {}", where, caplen, snaplen_);
+    error_ = fmt::format("{}: captured length {} exceeds snaplen {}", where(), caplen, snaplen_);
     return false;
   }
   if (len < caplen) {
-    error_ = fmt::format("{}: original length {} is below captured length {}", where, len, caplen);
+    error_ = fmt::format("{}: original length {} is below captured length {}", where(), len, caplen);
     return false;
   }
   return true;
