@@ -47,7 +47,8 @@ struct Interface {
 struct CaptureReader::Impl {
   std::string name;
   gzFile gz = nullptr;
-  const std::uint8_t* memory = nullptr;  // memory mode: the whole capture is the window
+  bool in_memory = false;                // memory mode: the whole capture is the window
+  const std::uint8_t* memory = nullptr;
   std::vector<std::uint8_t> buffer;
   std::size_t pos = 0, end = 0;
   bool source_eof = false;
@@ -69,13 +70,13 @@ struct CaptureReader::Impl {
     if (gz) gzclose(gz);
   }
 
-  const std::uint8_t* data() const { return memory ? memory : buffer.data(); }
+  const std::uint8_t* data() const { return in_memory ? memory : buffer.data(); }
   std::size_t available() const { return end - pos; }
 
   // Makes at least n bytes available from pos; false if the input ends first.
   bool ensure(std::size_t n) {
     if (end - pos >= n) return true;
-    if (memory || source_eof) return false;
+    if (in_memory || source_eof || !gz) return false;
     if (pos > 0) {
       std::memmove(buffer.data(), buffer.data() + pos, end - pos);
       end -= pos;
@@ -348,6 +349,7 @@ CaptureReader CaptureReader::open(const std::filesystem::path& path) {
 CaptureReader CaptureReader::from_memory(std::span<const std::uint8_t> data, std::string name) {
   auto impl = std::make_unique<Impl>();
   impl->name = std::move(name);
+  impl->in_memory = true;
   impl->memory = data.data();
   impl->end = data.size();
   impl->read_file_header();

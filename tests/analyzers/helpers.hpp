@@ -1,0 +1,311 @@
+#pragma once
+// Test helpers for the analyzers: building frames (Ethernet/VLAN/SLL, IPv4/IPv6, TCP/UDP) and
+// capture files byte by byte, running the analyzer executables, and plain HTTP requests.
+#include <arpa/inet.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support/bytes.hpp"
+#include "support/process.hpp"
+
+namespace d4::test::an {
+
+using Bytes = std::vector<std::uint8_t>;
+
+inline void put16(Bytes& b, std::uint16_t v) {
+  b.push_back(static_cast<std::uint8_t>(v >> 8));
+  b.push_back(static_cast<std::uint8_t>(v));
+}
+inline void put32(Bytes& b, std::uint32_t v) {
+  put16(b, static_cast<std::uint16_t>(v >> 16));
+  put16(b, static_cast<std::uint16_t>(v));
+}
+inline void append(Bytes& b, const Bytes& x) { b.insert(b.end(), x.begin(), x.end()); }
+inline Bytes text_bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
+
+inline Bytes addr4(const std::string& s) {
+  Bytes b(4);
+  inet_pton(AF_INET, s.c_str(), b.data());
+  return b;
+}
+inline Bytes addr6(const std::string& s) {
+  Bytes b(16);
+  inet_pton(AF_INET6, s.c_str(), b.data());
+  return b;
+}
+
+struct Tcp {
+  std::uint16_t sport = 1234, dport = 80;
+  std::uint32_t seq = 1000, ack = 0;
+  std::uint8_t flags = 0x18;
+  Bytes payload;
+  Bytes options;  // padded to 4 bytes by the caller
+};
+
+inline Bytes tcp(const Tcp& t) {
+  Bytes b;
+  put16(b, t.sport);
+  put16(b, t.dport);
+  put32(b, t.seq);
+  put32(b, t.ack);
+  b.push_back(static_cast<std::uint8_t>((20 + t.options.size()) / 4 << 4));
+  b.push_back(t.flags);
+  put16(b, 65535);
+  put16(b, 0);  // checksum: not verified by the analyzers
+  put16(b, 0);
+  append(b, t.options);
+  append(b, t.payload);
+  return b;
+}
+
+inline Bytes tcp_seg(std::uint16_t sport, std::uint16_t dport, std::uint32_t seq, std::uint8_t flags,
+                     Bytes payload = {}, std::uint32_t ack = 0) {
+  Tcp t;
+  t.sport = sport;
+  t.dport = dport;
+  t.seq = seq;
+  t.ack = ack;
+  t.flags = flags;
+  t.payload = std::move(payload);
+  return tcp(t);
+}
+
+inline Bytes udp(std::uint16_t sport, std::uint16_t dport, const Bytes& payload) {
+  Bytes b;
+  put16(b, sport);
+  put16(b, dport);
+  put16(b, static_cast<std::uint16_t>(8 + payload.size()));
+  put16(b, 0);
+  append(b, payload);
+  return b;
+}
+
+inline Bytes ipv4(const std::string& src, const std::string& dst, std::uint8_t proto, const Bytes& l4,
+                  const Bytes& options = {}, std::uint16_t frag = 0) {
+  Bytes b;
+  std::size_t ihl = 20 + options.size();
+  b.push_back(static_cast<std::uint8_t>(0x40 | ihl / 4));
+  b.push_back(0);
+  put16(b, static_cast<std::uint16_t>(ihl + l4.size()));
+  put16(b, 0x1234);
+  put16(b, frag);
+  b.push_back(64);
+  b.push_back(proto);
+  put16(b, 0);
+  append(b, addr4(src));
+  append(b, addr4(dst));
+  append(b, options);
+  append(b, l4);
+  return b;
+}
+
+// `ext` is a list of (header type, body) extension headers placed before the transport header;
+// bodies must make each header a multiple of 8 bytes once the 2 leading bytes are added.
+inline Bytes ipv6(const std::string& src, const std::string& dst, std::uint8_t proto, const Bytes& l4,
+                  const std::vector<std::pair<std::uint8_t, Bytes>>& ext = {}) {
+  Bytes exts;
+  for (std::size_t i = 0; i < ext.size(); ++i) {
+    std::uint8_t next = i + 1 < ext.size() ? ext[i + 1].first : proto;
+    const Bytes& body = ext[i].second;
+    exts.push_back(next);
+    if (ext[i].first == 44) exts.push_back(0);  // fragment header: reserved byte, fixed 8 bytes
+    else exts.push_back(static_cast<std::uint8_t>((body.size() + 2) / 8 - 1));
+    append(exts, body);
+  }
+  Bytes b;
+  put32(b, 0x60000000);
+  put16(b, static_cast<std::uint16_t>(exts.size() + l4.size()));
+  b.push_back(ext.empty() ? proto : ext[0].first);
+  b.push_back(64);
+  append(b, addr6(src));
+  append(b, addr6(dst));
+  append(b, exts);
+  append(b, l4);
+  return b;
+}
+
+inline Bytes ethernet(std::uint16_t ethertype, const Bytes& payload, const std::vector<std::uint16_t>& vlans = {}) {
+  Bytes b = {0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2};
+  for (auto v : vlans) {
+    put16(b, 0x8100);
+    put16(b, v);
+  }
+  put16(b, ethertype);
+  append(b, payload);
+  return b;
+}
+
+inline Bytes sll(std::uint16_t protocol, const Bytes& payload) {
+  Bytes b;
+  put16(b, 0);  // packet type: to us
+  put16(b, 1);  // ARPHRD_ETHER
+  put16(b, 6);
+  for (int i = 0; i < 8; ++i) b.push_back(static_cast<std::uint8_t>(i < 6 ? 0xAA : 0));
+  put16(b, protocol);
+  append(b, payload);
+  return b;
+}
+
+inline Bytes sll2(std::uint16_t protocol, const Bytes& payload) {
+  Bytes b;
+  put16(b, protocol);
+  put16(b, 0);
+  put32(b, 2);  // interface index
+  put16(b, 1);  // ARPHRD_ETHER
+  b.push_back(0);
+  b.push_back(6);
+  for (int i = 0; i < 8; ++i) b.push_back(static_cast<std::uint8_t>(i < 6 ? 0xBB : 0));
+  append(b, payload);
+  return b;
+}
+
+struct CaptureFile {
+  std::uint32_t linktype = 1;
+  std::vector<std::pair<std::int64_t, Bytes>> frames;  // (ts ns, frame)
+
+  void add(std::int64_t ts_ns, Bytes frame) { frames.emplace_back(ts_ns, std::move(frame)); }
+  Bytes pcap(bool nanoseconds = false, bool big_endian = false) const {
+    Bytes b;
+    auto p32 = [&](std::uint32_t v) {
+      if (big_endian) put32(b, v);
+      else
+        for (int i = 0; i < 4; ++i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+    };
+    auto p16 = [&](std::uint16_t v) {
+      if (big_endian) put16(b, v);
+      else {
+        b.push_back(static_cast<std::uint8_t>(v));
+        b.push_back(static_cast<std::uint8_t>(v >> 8));
+      }
+    };
+    p32(nanoseconds ? 0xa1b23c4d : 0xa1b2c3d4);
+    p16(2);
+    p16(4);
+    p32(0);
+    p32(0);
+    p32(262144);
+    p32(linktype);
+    for (const auto& [ts, f] : frames) {
+      p32(static_cast<std::uint32_t>(ts / 1000000000));
+      p32(static_cast<std::uint32_t>(nanoseconds ? ts % 1000000000 : ts % 1000000000 / 1000));
+      p32(static_cast<std::uint32_t>(f.size()));
+      p32(static_cast<std::uint32_t>(f.size()));
+      append(b, f);
+    }
+    return b;
+  }
+  void write(const std::filesystem::path& p, bool nanoseconds = false, bool big_endian = false) const {
+    auto b = pcap(nanoseconds, big_endian);
+    std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+  }
+};
+
+inline void write_bytes(const std::filesystem::path& p, const Bytes& b) {
+  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+inline std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string l;
+  while (std::getline(in, l)) out.push_back(l);
+  return out;
+}
+
+struct RunResult {
+  int status = -1;
+  std::string out, err;
+};
+
+// Runs one of the project's executables to completion (bounded), capturing stdout and stderr.
+inline RunResult run_tool(const std::string& tool, const std::vector<std::string>& args, const TempDir& dir,
+                          std::chrono::milliseconds timeout = std::chrono::milliseconds(60000),
+                          const std::filesystem::path& stdin_file = {}) {
+  static int counter = 0;
+  ++counter;
+  auto out = dir / ("out" + std::to_string(counter) + ".txt");
+  auto err = dir / ("err" + std::to_string(counter) + ".txt");
+  std::vector<std::string> argv{(bin_dir() / tool).string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Process::Options o;
+  o.stdout_file = out;
+  o.stderr_file = err;
+  o.stdin_file = stdin_file;
+  Process p(argv, o);
+  RunResult r;
+  r.status = p.wait(timeout);
+  if (r.status < 0) p.stop();
+  r.out = read_text(out);
+  r.err = read_text(err);
+  return r;
+}
+
+struct HttpResult {
+  int status = 0;
+  std::string body;
+  std::map<std::string, std::string> headers;
+  std::string content_type;
+};
+
+inline HttpResult http_get(std::uint16_t port, const std::string& target, const std::string& bearer = {}) {
+  namespace asio = boost::asio;
+  namespace beast = boost::beast;
+  namespace bhttp = boost::beast::http;
+  asio::io_context io;
+  asio::ip::tcp::resolver resolver(io);
+  auto results = resolver.resolve("127.0.0.1", std::to_string(port));
+  bhttp::request<bhttp::string_body> req{bhttp::verb::get, target, 11};
+  req.set(bhttp::field::host, "127.0.0.1");
+  if (!bearer.empty()) req.set(bhttp::field::authorization, "Bearer " + bearer);
+  beast::tcp_stream s(io);
+  s.expires_after(std::chrono::seconds(30));
+  s.connect(results);
+  bhttp::write(s, req);
+  beast::flat_buffer buf;
+  bhttp::response<bhttp::string_body> res;
+  bhttp::read(s, buf, res);
+  HttpResult r;
+  r.status = static_cast<int>(res.result_int());
+  r.body = res.body();
+  for (const auto& f : res) r.headers[std::string(f.name_string())] = std::string(f.value());
+  r.content_type = std::string(res[bhttp::field::content_type]);
+  return r;
+}
+
+// Starts a "serve" subcommand on a free port and waits until it answers.
+inline Process start_server(const std::string& tool, std::vector<std::string> args, int& port, const TempDir& dir) {
+  port = free_port();
+  args.push_back("--listen");
+  args.push_back("127.0.0.1:" + std::to_string(port));
+  std::vector<std::string> argv{(bin_dir() / tool).string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Process::Options o;
+  o.stdout_file = dir / (tool + "-serve.out");
+  o.stderr_file = dir / (tool + "-serve.err");
+  Process p(argv, o);
+  int the_port = port;
+  bool up = eventually(
+      [&] {
+        try {
+          http_get(static_cast<std::uint16_t>(the_port), "/info");
+          return true;
+        } catch (...) {
+          return false;
+        }
+      },
+      std::chrono::milliseconds(15000), std::chrono::milliseconds(50));
+  if (!up) throw std::runtime_error(tool + " serve did not start: " + read_text(dir / (tool + "-serve.err")));
+  return p;
+}
+
+}  // namespace d4::test::an
