@@ -253,6 +253,18 @@ TEST_F(Network, PlainTcp) {
   EXPECT_EQ(concat_payloads(rx.sessions()[0].packets), read_file(vector_path("auth.log")));
 }
 
+TEST_F(Network, Ipv6LiteralDestination) {
+  ReceiverOptions o;
+  o.tls = false;
+  o.ipv6 = true;
+  Receiver rx(o);
+  make_config(tmp / "conf", 3, 4096);
+  Process p(args(tmp / "conf", rx.destination(), {"-ce=false"}), vector_path("auth.log"));
+  ASSERT_EQ(p.wait(30s), 0) << p.err();
+  ASSERT_TRUE(rx.wait_sessions_ended());
+  EXPECT_EQ(concat_payloads(rx.sessions().at(0).packets), read_file(vector_path("auth.log")));
+}
+
 TEST_F(Network, ReceiverCrashMidStreamNothingLost) {
   Receiver rx(tls_receiver());
   rx.crash_after(1'000'000, 300ms);

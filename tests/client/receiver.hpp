@@ -69,6 +69,7 @@ struct ReceiverOptions {
   std::string cert_file, key_file;
   std::string client_ca_file;  // when set, a client certificate signed by this CA is required
   int port = 0;                // 0: any free port
+  bool ipv6 = false;           // listen on [::1] instead of 127.0.0.1
 };
 
 struct Session {
@@ -109,7 +110,7 @@ class Receiver {
   Receiver& operator=(const Receiver&) = delete;
 
   int port() const { return port_; }
-  std::string destination() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string destination() const { return (opts_.ipv6 ? "[::1]:" : "127.0.0.1:") + std::to_string(port_); }
 
   // After `bytes` payload bytes in the next session, crash: reset the connection, stay away for
   // `down`, then listen again on the same port.
@@ -153,21 +154,33 @@ class Receiver {
 
  private:
   void listen_on(int port) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int family = opts_.ipv6 ? AF_INET6 : AF_INET;
+    listen_fd_ = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    sockaddr_storage ss{};
+    socklen_t len;
+    if (opts_.ipv6) {
+      auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+      a6->sin6_family = AF_INET6;
+      a6->sin6_addr = in6addr_loopback;
+      a6->sin6_port = htons(static_cast<std::uint16_t>(port));
+      len = sizeof(sockaddr_in6);
+    } else {
+      auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
+      a4->sin_family = AF_INET;
+      a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a4->sin_port = htons(static_cast<std::uint16_t>(port));
+      len = sizeof(sockaddr_in);
+    }
     for (int i = 0; i < 200; ++i) {
-      if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) break;
+      if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&ss), len) == 0) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     if (::listen(listen_fd_, 8) != 0) throw std::runtime_error("receiver: listen failed");
-    socklen_t len = sizeof a;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len);
+    port_ = opts_.ipv6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
+                       : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
   }
 
   void loop() {
