@@ -40,6 +40,7 @@ async function until(what, fn, timeoutMs = 30000, stepMs = 200) {
       const v = await fn();
       if (v) return v;
     } catch (err) {
+      if (err.fatal) throw err;
       last = err;
     }
     await sleep(stepMs);
@@ -81,16 +82,31 @@ async function shot(name) {
   await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
 }
 
+function fatal(message) {
+  const err = new Error(message);
+  err.fatal = true;
+  return err;
+}
+
 async function startWithStack() {
+  // First run only writes the configuration; the sensor listener is then moved to loopback
+  // (tests never listen on other addresses) before the stack starts.
+  const init = spawn(exe('d4-stack'), ['--data-dir', dataDir, '--init-only'], { stdio: 'ignore' });
+  const code = await new Promise((r) => init.once('exit', r));
+  assert.equal(code, 0, 'd4-stack --init-only');
+  const cfgPath = path.join(dataDir, 'd4.toml');
+  const port = await freePort();
+  const cfg = fs.readFileSync(cfgPath, 'utf8').replace(/^listen = \[.*\]$/m, `listen = ["127.0.0.1:${port}"]`);
+  fs.writeFileSync(cfgPath, cfg);
   const stack = start(exe('d4-stack'), ['--data-dir', dataDir], 'd4-stack.out');
   const out = path.join(dataDir, 'd4-stack.out');
   const summary = await until('the d4-stack summary', () => {
-    if (stack.exitCode !== null) throw new Error(`d4-stack exited: ${fs.readFileSync(out, 'utf8')}`);
+    if (stack.exitCode !== null) throw fatal(`d4-stack exited: ${fs.readFileSync(out, 'utf8')}`);
     const text = fs.readFileSync(out, 'utf8');
     return text.includes('Press Ctrl-C to stop.') ? text : null;
   }, 90000);
   webUrl = summary.match(/web interface\s+(https?:\/\/\S+)/)?.[1]?.replace(/\/$/, '');
-  sensorPort = Number(summary.match(/sensors connect to\s+tls:\/\/\S+:(\d+)/)?.[1]);
+  sensorPort = Number(summary.match(/sensors connect to\s+tls:\/\/.*?:(\d+)/)?.[1]);
   defaultKey = summary.match(/default HMAC key\s+(\S+)/)?.[1];
   assert.ok(webUrl, `no web URL in the summary:\n${summary}`);
 }
@@ -226,7 +242,7 @@ test('a connected sensor\'s statistics appear after the client sends the vectors
   fs.writeFileSync(keyFile, defaultKey);
   // Shared-secret mode (the stack's default): the default key authenticates any v4 UUID.
   const client = start(exe('d4-client'), ['--uuid', uuid, '--key-file', keyFile, '--type', '8', '--source', 'file',
-    '--file', path.join(vectors, 'dns.passivedns.csv'), '--destination', `127.0.0.1:${sensorPort}`, '--eof', 'poll'],
+    '--file', path.join(vectors, 'dns.passivedns.csv'), '--destination', `127.0.0.1:${sensorPort}`, '--ca-file', path.join(dataDir, 'tls', 'server.crt'), '--eof', 'poll'],
   'd4-client.out');
   try {
     await until('the sensor to show statistics', async () => {
