@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/keys.hpp"
+#include "core/sensors.hpp"
 #include "protocol/uuid.hpp"
 
 namespace d4::workers {
@@ -436,10 +437,11 @@ void TypeRunner::record_rejects(Session& s, const std::vector<Reject>& rejects,
     meta_cmds.push_back({"HINCRBY", keys::sensor_rejects(sensor), reason, std::to_string(list.size())});
     // A flood of identical rejects keeps a few examples and the count.
     for (std::size_t i = 0; i < std::min<std::size_t>(list.size(), 3); ++i) {
-      nlohmann::json j{{"time", now},         {"reason", reason},  {"detail", list[i]->detail},
-                       {"session", s.id},     {"type", opt_.type}, {"source", "worker"},
-                       {"count", list.size()}};
-      meta_cmds.push_back({"LPUSH", errors_key, j.dump()});
+      std::string detail = list[i]->detail;
+      if (list.size() > 1) detail += fmt::format(" ({} such rejects in this batch)", list.size());
+      // The entry format shared with d4-server, read by the web UI (core/sensors.hpp).
+      std::string entry = core::format_sensor_error(now, reason, detail, "", "worker:" + type_, s.id);
+      meta_cmds.push_back({"LPUSH", errors_key, entry});
     }
     spdlog::warn("type {} session {} sensor {}: {} x {}: {}", type_, s.id, sensor, list.size(), reason,
                  list.front()->detail);
