@@ -296,6 +296,8 @@ int run_queue(const Settings& s) {
   QueueConsumer consumer(qo);
   consumer.run(
       [&](const std::vector<std::string>& batch) {
+        // Anything still pending belongs to a batch whose write failed: it is delivered again now.
+        store.discard();
         for (const auto& el : batch) {
           if (type == "8") {
             handle_csv_line(store, rt.csv, el);

@@ -119,6 +119,18 @@ void PdnsStore::reject(std::string_view reason, std::string_view input) {
   rejects_.emplace_back(std::string(reason), std::string(input.substr(0, 1024)));
 }
 
+void PdnsStore::discard() {
+  by_type_.clear();
+  distinct_pending_ = 0;
+  dist_ttl_.clear();
+  dist_class_.clear();
+  dist_type_.clear();
+  sensors_.clear();
+  processed_ = 0;
+  excluded_pending_ = 0;
+  rejects_.clear();
+}
+
 void PdnsStore::flush() {
   if (processed_ == 0 && rejects_.empty() && excluded_pending_ == 0) return;
   std::vector<std::vector<std::string>> cmds;
@@ -203,15 +215,7 @@ void PdnsStore::flush() {
     if (replies[i].is_error()) throw core::RedisError("pdns write (" + cmds[i][0] + "): " + replies[i].str);
   ++stats_.writes;
   stats_.distinct_written += distinct_pending_;
-  by_type_.clear();
-  distinct_pending_ = 0;
-  dist_ttl_.clear();
-  dist_class_.clear();
-  dist_type_.clear();
-  sensors_.clear();
-  processed_ = 0;
-  excluded_pending_ = 0;
-  rejects_.clear();
+  discard();
 }
 
 }  // namespace d4::analyzers::pdns

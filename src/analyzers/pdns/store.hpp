@@ -78,6 +78,8 @@ class PdnsStore {
   // is lost then, the next flush() retries.
   void flush();
   // Observations and rejects not yet written.
+  // Drops everything pending (a queue batch about to be delivered again after a failed write).
+  void discard();
   std::size_t pending() const { return static_cast<std::size_t>(processed_) + rejects_.size() + excluded_pending_; }
   const StoreStats& stats() const { return stats_; }
   bool excluded(std::string_view rrname) const;

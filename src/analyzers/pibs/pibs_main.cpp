@@ -247,6 +247,11 @@ int run(const Settings& s) {
     QueueConsumer consumer(qo);
     consumer.run(
         [&](const std::vector<std::string>& batch) {
+          if (writer) {
+            // A delta still here belongs to a file whose write failed: it is processed again now.
+            delta.clear();
+            written = classifier.stats();
+          }
           for (const auto& path : batch) {
             spdlog::info("processing {}", path);
             if (!for_each_frame_in_file(path, handle, cs, stop_flag())) ++failures;

@@ -72,6 +72,11 @@ class PassiveSslStore {
   void add(const SslSessionRecord& r);
   void reject(std::string_view reason);
   void flush();
+  // Drops everything pending (a queue batch about to be delivered again after a failed write).
+  void discard() {
+    pending_.clear();
+    rejects_.clear();
+  }
   std::size_t pending() const { return pending_.size() + rejects_.size(); }
 
  private:

@@ -130,6 +130,7 @@ int run_ingest(const Settings& s) {
   QueueConsumer consumer(qo);
   consumer.run(
       [&](const std::vector<std::string>& batch) {
+        store.discard();  // pending records of a failed write: their batch is delivered again
         for (const auto& el : batch) process_input(el, store, n);
         store.flush();  // before the batch is acknowledged
       },
