@@ -12,8 +12,12 @@ namespace d4::web {
 namespace keys = core::keys;
 
 namespace {
-long long page_of(const Input& in) { return in.integer("page").value_or(1); }
-long long per_page_of(const Input& in, long long def) { return in.integer("per_page").value_or(def); }
+long long page_of(const Input& in) {
+  return in.integer("page").value_or(1);
+}
+long long per_page_of(const Input& in, long long def) {
+  return in.integer("per_page").value_or(def);
+}
 
 int type_param(const std::string& text) {
   int t = 0;
@@ -46,14 +50,16 @@ queues::QueueTarget target_of(const Input& in) {
 
 void WebApp::add_api_routes(http::Router& r) {
   // ---- reference endpoints ----
-  api(r, "POST", "/api/v1/add/sensor/register", Role::SensorRegister, [this](http::Request& req, const Identity&) {
-    Input in(req);
-    if (!in.has("uuid") || !in.has("hmac_key")) throw ApiError(400, "Mandatory parameter(s) not provided");
-    auto res = db().policy.register_sensor(in.str("uuid"), in.str("hmac_key"), in.str("mail"), in.str("description"),
-                                           in.flag("third_party"));
-    result_or_throw(res);
-    return json{{"uuid", res.value}};
-  });
+  api(r, "POST", "/api/v1/add/sensor/register", Role::SensorRegister,
+      [this](http::Request& req, const Identity&) {
+        Input in(req);
+        if (!in.has("uuid") || !in.has("hmac_key"))
+          throw ApiError(400, "Mandatory parameter(s) not provided");
+        auto res = db().policy.register_sensor(in.str("uuid"), in.str("hmac_key"), in.str("mail"),
+                                               in.str("description"), in.flag("third_party"));
+        result_or_throw(res);
+        return json{{"uuid", res.value}};
+      });
   api(r, "GET", "/api/v1/sensors/monitoring/errors", Role::User, [this](http::Request&, const Identity&) {
     auto v = db().meta.command({"SMEMBERS", keys::kSensorsInError}).as_strings();
     std::sort(v.begin(), v.end());
@@ -61,23 +67,27 @@ void WebApp::add_api_routes(http::Router& r) {
   });
 
   // ---- dashboard and statistics ----
-  api(r, "GET", "/api/v1/dashboard", Role::User, [this](http::Request&, const Identity&) { return dashboard(db()); });
-  api(r, "GET", "/api/v1/health", Role::User, [this](http::Request&, const Identity&) { return health(db()); });
+  api(r, "GET", "/api/v1/dashboard", Role::User,
+      [this](http::Request&, const Identity&) { return dashboard(db()); });
+  api(r, "GET", "/api/v1/health", Role::User,
+      [this](http::Request&, const Identity&) { return health(db()); });
   api(r, "GET", "/api/v1/stats/daily", Role::User, [this](http::Request& req, const Identity&) {
     return daily_stats(db(), static_cast<int>(Input(req).integer("days").value_or(14)));
   });
-  api(r, "GET", "/api/v1/uuid", Role::User, [](http::Request&, const Identity&) { return json{{"uuid", random_uuid4()}}; });
+  api(r, "GET", "/api/v1/uuid", Role::User, [](http::Request&, const Identity&) {
+    return json{{"uuid", random_uuid4()}};
+  });
 
   // ---- sensors ----
   api(r, "GET", "/api/v1/sensors", Role::User, [this](http::Request& req, const Identity&) {
     Input in(req);
     return sensors(db(), in.str("q"), in.str("status"), page_of(in), per_page_of(in, 50));
   });
-  api(r, "GET", "/api/v1/sensors/{uuid}", Role::User, [this](http::Request& req, const Identity&) {
-    return sensor(db(), require_uuid(req.params["uuid"]));
-  });
+  api(r, "GET", "/api/v1/sensors/{uuid}", Role::User,
+      [this](http::Request& req, const Identity&) { return sensor(db(), require_uuid(req.params["uuid"])); });
   api(r, "GET", "/api/v1/sensors/{uuid}/stats", Role::User, [this](http::Request& req, const Identity&) {
-    return sensor_stats(db(), require_uuid(req.params["uuid"]), static_cast<int>(Input(req).integer("days").value_or(7)));
+    return sensor_stats(db(), require_uuid(req.params["uuid"]),
+                        static_cast<int>(Input(req).integer("days").value_or(7)));
   });
   api(r, "DELETE", "/api/v1/sensors/{uuid}", Role::Admin, [this](http::Request& req, const Identity&) {
     auto u = require_uuid(req.params["uuid"]);
@@ -92,10 +102,11 @@ void WebApp::add_api_routes(http::Router& r) {
     result_or_throw(db().policy.reject_pending(req.params["uuid"]));
     return ok("pending registration rejected");
   });
-  api(r, "POST", "/api/v1/sensors/{uuid}/unregister", Role::Admin, [this](http::Request& req, const Identity&) {
-    result_or_throw(db().policy.unregister(req.params["uuid"]));
-    return ok("sensor unregistered");
-  });
+  api(r, "POST", "/api/v1/sensors/{uuid}/unregister", Role::Admin,
+      [this](http::Request& req, const Identity&) {
+        result_or_throw(db().policy.unregister(req.params["uuid"]));
+        return ok("sensor unregistered");
+      });
   // Keys: reading or changing a sensor's HMAC key is an admin matter (the reference showed it to
   // every user in a text box).
   api(r, "GET", "/api/v1/sensors/{uuid}/key", Role::Admin, [this](http::Request& req, const Identity&) {
@@ -109,11 +120,12 @@ void WebApp::add_api_routes(http::Router& r) {
     result_or_throw(db().policy.set_key(req.params["uuid"], in.str("key")));
     return ok("key set");
   });
-  api(r, "POST", "/api/v1/sensors/{uuid}/key/rotate", Role::Admin, [this](http::Request& req, const Identity&) {
-    auto res = db().policy.rotate_key(req.params["uuid"]);
-    result_or_throw(res);
-    return ok("new key generated", {{"key", res.value}});
-  });
+  api(r, "POST", "/api/v1/sensors/{uuid}/key/rotate", Role::Admin,
+      [this](http::Request& req, const Identity&) {
+        auto res = db().policy.rotate_key(req.params["uuid"]);
+        result_or_throw(res);
+        return ok("new key generated", {{"key", res.value}});
+      });
   api(r, "DELETE", "/api/v1/sensors/{uuid}/key", Role::Admin, [this](http::Request& req, const Identity&) {
     result_or_throw(db().policy.clear_key(req.params["uuid"]));
     return ok("the sensor now uses the default key");
@@ -138,13 +150,14 @@ void WebApp::add_api_routes(http::Router& r) {
     result_or_throw(db().policy.set_rate_limit(req.params["uuid"], *limit));
     return ok("rate limit set");
   });
-  api(r, "PUT", "/api/v1/sensors/{uuid}/description", Role::User, [this](http::Request& req, const Identity&) {
-    Input in(req);
-    auto d = in.str("description");
-    if (d.size() > 1000) throw ApiError(400, "the description is longer than 1000 characters");
-    result_or_throw(db().policy.set_description(req.params["uuid"], d));
-    return ok("description saved");
-  });
+  api(r, "PUT", "/api/v1/sensors/{uuid}/description", Role::User,
+      [this](http::Request& req, const Identity&) {
+        Input in(req);
+        auto d = in.str("description");
+        if (d.size() > 1000) throw ApiError(400, "the description is longer than 1000 characters");
+        result_or_throw(db().policy.set_description(req.params["uuid"], d));
+        return ok("description saved");
+      });
   api(r, "PUT", "/api/v1/sensors/{uuid}/tags", Role::User, [this](http::Request& req, const Identity&) {
     Input in(req);
     auto u = require_uuid(req.params["uuid"]);
@@ -154,7 +167,8 @@ void WebApp::add_api_routes(http::Router& r) {
     auto& d = db();
     auto current = d.meta.command({"SMEMBERS", keys::sensor_tags(u)}).as_strings();
     for (const auto& t : current)
-      if (std::find(wanted.begin(), wanted.end(), t) == wanted.end()) result_or_throw(d.policy.remove_tag(u, t));
+      if (std::find(wanted.begin(), wanted.end(), t) == wanted.end())
+        result_or_throw(d.policy.remove_tag(u, t));
     for (const auto& t : wanted) result_or_throw(d.policy.add_tag(u, t));
     return ok("tags saved", {{"tags", wanted}});
   });
@@ -163,19 +177,22 @@ void WebApp::add_api_routes(http::Router& r) {
     auto u = require_uuid(req.params["uuid"]);
     auto delta = in.integer("delta_time");
     if (!delta || *delta < 1) throw ApiError(400, "parameter 'delta_time' must be an integer >= 1 (seconds)");
-    db().meta.pipeline({{"SADD", std::string(keys::kMonitoredSensors), u},
-                        {"HSET", keys::monitored_sensor(u), "delta_time", std::to_string(*delta)},
-                        {"SET", std::string(keys::kMonitoringLastUpdated), std::to_string(std::time(nullptr))}});
+    db().meta.pipeline(
+        {{"SADD", std::string(keys::kMonitoredSensors), u},
+         {"HSET", keys::monitored_sensor(u), "delta_time", std::to_string(*delta)},
+         {"SET", std::string(keys::kMonitoringLastUpdated), std::to_string(std::time(nullptr))}});
     return ok("monitoring enabled");
   });
-  api(r, "DELETE", "/api/v1/sensors/{uuid}/monitoring", Role::User, [this](http::Request& req, const Identity&) {
-    auto u = require_uuid(req.params["uuid"]);
-    db().meta.pipeline({{"SREM", std::string(keys::kMonitoredSensors), u},
-                        {"DEL", keys::monitored_sensor(u)},
-                        {"SREM", std::string(keys::kSensorsInError), u},
-                        {"SET", std::string(keys::kMonitoringLastUpdated), std::to_string(std::time(nullptr))}});
-    return ok("monitoring disabled");
-  });
+  api(r, "DELETE", "/api/v1/sensors/{uuid}/monitoring", Role::User,
+      [this](http::Request& req, const Identity&) {
+        auto u = require_uuid(req.params["uuid"]);
+        db().meta.pipeline(
+            {{"SREM", std::string(keys::kMonitoredSensors), u},
+             {"DEL", keys::monitored_sensor(u)},
+             {"SREM", std::string(keys::kSensorsInError), u},
+             {"SET", std::string(keys::kMonitoringLastUpdated), std::to_string(std::time(nullptr))}});
+        return ok("monitoring disabled");
+      });
   api(r, "POST", "/api/v1/sensors/{uuid}/kick", Role::User, [this](http::Request& req, const Identity&) {
     result_or_throw(db().policy.kick_sensor(req.params["uuid"]));
     return ok("sensor kicked");
@@ -192,17 +209,19 @@ void WebApp::add_api_routes(http::Router& r) {
     result_or_throw(db().policy.block_ips_of_uuid(req.params["uuid"]));
     return ok("every IP presenting this sensor will be blocked");
   });
-  api(r, "DELETE", "/api/v1/sensors/{uuid}/block-ips", Role::User, [this](http::Request& req, const Identity&) {
-    result_or_throw(db().policy.unblock_ips_of_uuid(req.params["uuid"]));
-    return ok("IPs of this sensor are no longer blocked automatically");
-  });
+  api(r, "DELETE", "/api/v1/sensors/{uuid}/block-ips", Role::User,
+      [this](http::Request& req, const Identity&) {
+        result_or_throw(db().policy.unblock_ips_of_uuid(req.params["uuid"]));
+        return ok("IPs of this sensor are no longer blocked automatically");
+      });
   api(r, "DELETE", "/api/v1/sensors/{uuid}/errors", Role::User, [this](http::Request& req, const Identity&) {
     result_or_throw(db().policy.clear_errors(req.params["uuid"]));
     return ok("errors cleared");
   });
 
   // ---- server management ----
-  api(r, "GET", "/api/v1/server", Role::User, [this](http::Request&, const Identity&) { return server_info(db()); });
+  api(r, "GET", "/api/v1/server", Role::User,
+      [this](http::Request&, const Identity&) { return server_info(db()); });
   api(r, "POST", "/api/v1/server/types", Role::Admin, [this](http::Request& req, const Identity&) {
     Input in(req);
     int t = type_param(in.required("type"));
@@ -220,10 +239,11 @@ void WebApp::add_api_routes(http::Router& r) {
     result_or_throw(db().policy.add_accepted_extended_type(Input(req).required("name")));
     return ok("extended type accepted");
   });
-  api(r, "DELETE", "/api/v1/server/extended-types/{name}", Role::Admin, [this](http::Request& req, const Identity&) {
-    result_or_throw(db().policy.remove_accepted_extended_type(req.params["name"]));
-    return ok("extended type removed");
-  });
+  api(r, "DELETE", "/api/v1/server/extended-types/{name}", Role::Admin,
+      [this](http::Request& req, const Identity&) {
+        result_or_throw(db().policy.remove_accepted_extended_type(req.params["name"]));
+        return ok("extended type removed");
+      });
   api(r, "POST", "/api/v1/server/kick-type/{type}", Role::Admin, [this](http::Request& req, const Identity&) {
     result_or_throw(db().policy.kick_type(type_param(req.params["type"])));
     return ok("every connection of this type was kicked");
@@ -291,7 +311,8 @@ void WebApp::add_api_routes(http::Router& r) {
     auto q = d.queue_store.get(req.params["id"]);
     if (!q) throw ApiError(404, "no such queue");
     if (in.has("description")) {
-      if (in.str("description").size() > 1000) throw ApiError(400, "the description is longer than 1000 characters");
+      if (in.str("description").size() > 1000)
+        throw ApiError(400, "the description is longer than 1000 characters");
       d.queue_store.set_description(q->id, in.str("description"));
     }
     if (in.has("max_size")) {
@@ -370,10 +391,11 @@ void WebApp::add_api_routes(http::Router& r) {
     auto t = db().user_store.create_token(id.user, name);
     return ok("token created; copy it now, it is not shown again", {{"id", t.id}, {"token", t.token}});
   });
-  api(r, "DELETE", "/api/v1/me/tokens/{id}", Role::SensorRegister, [this](http::Request& req, const Identity& id) {
-    if (!db().user_store.revoke_token(id.user, req.params["id"])) throw ApiError(404, "no such token");
-    return ok("token revoked");
-  });
+  api(r, "DELETE", "/api/v1/me/tokens/{id}", Role::SensorRegister,
+      [this](http::Request& req, const Identity& id) {
+        if (!db().user_store.revoke_token(id.user, req.params["id"])) throw ApiError(404, "no such token");
+        return ok("token revoked");
+      });
   api(r, "GET", "/api/v1/users", Role::Admin, [this](http::Request&, const Identity&) {
     json a = json::array();
     for (const auto& u : db().user_store.list()) a.push_back(user_json(u));
@@ -389,8 +411,10 @@ void WebApp::add_api_routes(http::Router& r) {
     if (d.user_store.exists(email)) throw ApiError(409, "this user already exists");
     std::string pw = in.str("password");
     bool generated = pw.empty();
-    if (generated) pw = generate_password();
-    else if (auto why = password_policy_violation(pw)) throw ApiError(400, *why);
+    if (generated)
+      pw = generate_password();
+    else if (auto why = password_policy_violation(pw))
+      throw ApiError(400, *why);
     // A generated password is a one-time secret: the user must replace it at first login.
     d.user_store.upsert(email, *role, pw, generated || in.flag("must_change_password"));
     json extra = {{"user", user_json(*d.user_store.get(email))}};
@@ -412,14 +436,17 @@ void WebApp::add_api_routes(http::Router& r) {
     if (in.has("role")) {
       auto role = parse_role(in.str("role"));
       if (!role) throw ApiError(400, "role must be admin, user or sensor_register");
-      if (email == id.user && *role != Role::Admin) throw ApiError(400, "you cannot remove your own admin role");
+      if (email == id.user && *role != Role::Admin)
+        throw ApiError(400, "you cannot remove your own admin role");
       d.user_store.set_role(email, *role);
     }
     if (in.flag("reset_password") || in.has("password")) {
       std::string pw = in.str("password");
       bool generated = pw.empty();
-      if (generated) pw = generate_password();
-      else if (auto why = password_policy_violation(pw)) throw ApiError(400, *why);
+      if (generated)
+        pw = generate_password();
+      else if (auto why = password_policy_violation(pw))
+        throw ApiError(400, *why);
       d.user_store.set_password(email, pw, true);
       d.sessions.destroy_all_of(email);
       if (generated) extra["password"] = pw;
@@ -444,10 +471,12 @@ void WebApp::add_api_routes(http::Router& r) {
     auto t = d.user_store.create_token(email, in.str("name", "api"));
     return ok("token created; copy it now, it is not shown again", {{"id", t.id}, {"token", t.token}});
   });
-  api(r, "DELETE", "/api/v1/users/{email}/tokens/{id}", Role::Admin, [this](http::Request& req, const Identity&) {
-    if (!db().user_store.revoke_token(req.params["email"], req.params["id"])) throw ApiError(404, "no such token");
-    return ok("token revoked");
-  });
+  api(r, "DELETE", "/api/v1/users/{email}/tokens/{id}", Role::Admin,
+      [this](http::Request& req, const Identity&) {
+        if (!db().user_store.revoke_token(req.params["email"], req.params["id"]))
+          throw ApiError(404, "no such token");
+        return ok("token revoked");
+      });
 }
 
 }  // namespace d4::web

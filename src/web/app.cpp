@@ -57,10 +57,14 @@ std::string require_uuid(const std::string& text) {
 json result_or_throw(const core::PolicyResult& r) {
   using C = core::PolicyResult::Code;
   switch (r.code) {
-    case C::Ok: break;
-    case C::Invalid: throw ApiError(400, r.message);
-    case C::NotFound: throw ApiError(404, r.message);
-    case C::Conflict: throw ApiError(409, r.message);
+    case C::Ok:
+      break;
+    case C::Invalid:
+      throw ApiError(400, r.message);
+    case C::NotFound:
+      throw ApiError(404, r.message);
+    case C::Conflict:
+      throw ApiError(409, r.message);
   }
   json j = {{"status", "ok"}};
   if (!r.value.empty()) j["value"] = r.value;
@@ -82,7 +86,9 @@ Input::Input(const http::Request& req) {
   }
 }
 
-bool Input::has(const std::string& k) const { return body_.contains(k) && !body_[k].is_null(); }
+bool Input::has(const std::string& k) const {
+  return body_.contains(k) && !body_[k].is_null();
+}
 
 std::string Input::str(const std::string& k, const std::string& def) const {
   if (!has(k)) return def;
@@ -188,9 +194,10 @@ void WebApp::first_run() {
     }
     umask(old);
     fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
-    spdlog::warn("first run: created the web admin {} with password {} (also in {}); it must be changed at "
-                 "first login",
-                 cfg_.admin_email, password, file.string());
+    spdlog::warn(
+        "first run: created the web admin {} with password {} (also in {}); it must be changed at "
+        "first login",
+        cfg_.admin_email, password, file.string());
   } else {
     spdlog::info("first run: created the web admin {} with the password from [web] admin_password",
                  cfg_.admin_email);
@@ -198,13 +205,14 @@ void WebApp::first_run() {
 }
 
 std::string WebApp::session_cookie(const std::string& value, std::chrono::seconds max_age) const {
-  std::string c = "d4_session=" + value + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
-                  std::to_string(max_age.count());
+  std::string c = "d4_session=" + value +
+                  "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" + std::to_string(max_age.count());
   if (cfg_.https()) c += "; Secure";
   return c;
 }
 
-std::optional<Identity> WebApp::authenticate(http::Request& req, bool& bad_token, std::string& error, int& status) {
+std::optional<Identity> WebApp::authenticate(http::Request& req, bool& bad_token, std::string& error,
+                                             int& status) {
   auto& d = db();
   bad_token = false;
   auto auth = req.header("Authorization");
@@ -248,7 +256,9 @@ bool is_form(const http::Request& req) {
   return req.header("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0 &&
          req.header("Accept").find("application/json") == std::string::npos;
 }
-bool state_changing(const std::string& m) { return m != "GET" && m != "HEAD" && m != "OPTIONS"; }
+bool state_changing(const std::string& m) {
+  return m != "GET" && m != "HEAD" && m != "OPTIONS";
+}
 
 bool csrf_ok(const http::Request& req, const Identity& id) {
   std::string sent = req.header("X-CSRF-Token");
@@ -269,7 +279,8 @@ http::Response form_reply(const http::Request& req, int status, const std::strin
 }
 }  // namespace
 
-void WebApp::api(http::Router& r, const std::string& method, const std::string& pattern, Role role, ApiHandler h) {
+void WebApp::api(http::Router& r, const std::string& method, const std::string& pattern, Role role,
+                 ApiHandler h) {
   r.add(method, pattern, [this, role, h = std::move(h), pattern](http::Request& req) -> http::Response {
     bool bad = false;
     std::string err;
@@ -322,8 +333,10 @@ void WebApp::page(http::Router& r, const std::string& pattern, Role role, PageHa
       return html::error_page(503, "The database is not reachable: " + std::string(e.what()));
     }
     if (!id) return http::Response::redirect("/login?next=" + http::url_encode(req.target));
-    if (id->must_change_password && pattern != "/change_password") return http::Response::redirect("/change_password");
-    if (!role_allows(id->role, role)) return html::error_page(403, "Your role does not allow this page.", &*id);
+    if (id->must_change_password && pattern != "/change_password")
+      return http::Response::redirect("/change_password");
+    if (!role_allows(id->role, role))
+      return html::error_page(403, "Your role does not allow this page.", &*id);
     try {
       return h(req, *id);
     } catch (const ApiError& e) {
@@ -405,7 +418,8 @@ void WebApp::add_auth_routes(http::Router& r) {
     std::string user = f["username"], password = f["password"];
     std::string next = safe_redirect_target(f["next"]);
     auto fail = [&](const std::string& why) {
-      return http::Response::redirect("/login?next=" + http::url_encode(next) + "&error=" + http::url_encode(why));
+      return http::Response::redirect("/login?next=" + http::url_encode(next) +
+                                      "&error=" + http::url_encode(why));
     };
     // Login CSRF: the form's token must match the cookie set with the form (double submit).
     auto cookie = req.cookie("d4_login");
@@ -436,7 +450,8 @@ void WebApp::add_auth_routes(http::Router& r) {
     if (auto cookie = req.cookie("d4_session")) {
       if (auto s = d.sessions.find(*cookie)) {
         auto f = req.form();
-        if (!constant_time_equal(f["csrf_token"], s->csrf) && !constant_time_equal(req.header("X-CSRF-Token"), s->csrf))
+        if (!constant_time_equal(f["csrf_token"], s->csrf) &&
+            !constant_time_equal(req.header("X-CSRF-Token"), s->csrf))
           return html::error_page(403, "CSRF token missing or invalid.");
         d.sessions.destroy(*cookie);
       }
@@ -456,15 +471,18 @@ void WebApp::add_auth_routes(http::Router& r) {
     auto id = authenticate(req, bad, err, status);
     if (!id || !id->via_session) return http::Response::redirect("/login");
     auto f = req.form();
-    if (!constant_time_equal(f["csrf_token"], id->csrf)) return html::error_page(403, "CSRF token missing or invalid.");
+    if (!constant_time_equal(f["csrf_token"], id->csrf))
+      return html::error_page(403, "CSRF token missing or invalid.");
     auto back = [](const std::string& why) {
       return http::Response::redirect("/change_password?error=" + http::url_encode(why));
     };
     auto& d = db();
-    if (!d.user_store.check_password(id->user, f["current_password"])) return back("The current password is wrong.");
+    if (!d.user_store.check_password(id->user, f["current_password"]))
+      return back("The current password is wrong.");
     if (f["password1"] != f["password2"]) return back("The two new passwords differ.");
     if (auto why = password_policy_violation(f["password1"])) return back(*why);
-    if (f["password1"] == f["current_password"]) return back("The new password must differ from the current one.");
+    if (f["password1"] == f["current_password"])
+      return back("The new password must differ from the current one.");
     d.user_store.set_password(id->user, f["password1"], false);
     if (id->user == cfg_.admin_email) {
       std::error_code ec;

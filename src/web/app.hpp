@@ -43,7 +43,7 @@ struct Identity {
   Role role = Role::User;
   bool via_session = false;  // false: API token
   bool must_change_password = false;
-  std::string csrf;          // the session's synchronizer token
+  std::string csrf;  // the session's synchronizer token
 };
 
 // An API error carried to the route wrapper: {"status":"error","reason":...} with `status`.
@@ -58,10 +58,11 @@ class Input {
   explicit Input(const http::Request& req);
   bool has(const std::string& k) const;
   std::string str(const std::string& k, const std::string& def = {}) const;
-  std::string required(const std::string& k) const;  // throws ApiError 400
+  std::string required(const std::string& k) const;              // throws ApiError 400
   std::optional<long long> integer(const std::string& k) const;  // throws ApiError 400 if not a number
   bool flag(const std::string& k) const;
-  std::vector<std::string> list(const std::string& k) const;  // JSON array, or comma/space/newline separated text
+  std::vector<std::string> list(
+      const std::string& k) const;  // JSON array, or comma/space/newline separated text
   const json& body() const { return body_; }
 
  private:
@@ -83,7 +84,8 @@ class WebApp {
   void api(http::Router& r, const std::string& method, const std::string& pattern, Role role, ApiHandler h);
   void page(http::Router& r, const std::string& pattern, Role role, PageHandler h);
 
-  std::optional<Identity> authenticate(http::Request& req, bool& bad_token, std::string& error, int& error_status);
+  std::optional<Identity> authenticate(http::Request& req, bool& bad_token, std::string& error,
+                                       int& error_status);
   std::string session_cookie(const std::string& value, std::chrono::seconds max_age) const;
 
   // Routes by area.
@@ -110,7 +112,7 @@ class WebApp {
 
 // Only same-site relative paths ("/x", not "//x", "/\x" or "http:..."): anything else gives "/".
 std::string safe_redirect_target(const std::string& next);
-std::string today(int days_ago = 0);  // YYYYMMDD, server local time (like the reference)
+std::string today(int days_ago = 0);                // YYYYMMDD, server local time (like the reference)
 std::string require_uuid(const std::string& text);  // dashless; throws ApiError 400 "Invalid uuid"
 json result_or_throw(const core::PolicyResult& r);
 

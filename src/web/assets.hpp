@@ -7,10 +7,10 @@
 namespace d4::web {
 
 struct EmbeddedAsset {
-  std::string_view name;          // "app.js", "openapi.json"
+  std::string_view name;  // "app.js", "openapi.json"
   std::string_view content_type;
   std::string_view data;
-  std::string_view etag;          // quoted SHA-256 prefix of the content
+  std::string_view etag;  // quoted SHA-256 prefix of the content
 };
 
 std::span<const EmbeddedAsset> embedded_assets();

@@ -38,9 +38,13 @@ std::string iso_day(const std::string& yyyymmdd) {
   return yyyymmdd.substr(0, 4) + "-" + yyyymmdd.substr(4, 2) + "-" + yyyymmdd.substr(6, 2);
 }
 
-json opt(const std::optional<long long>& v) { return v ? json(*v) : json(nullptr); }
+json opt(const std::optional<long long>& v) {
+  return v ? json(*v) : json(nullptr);
+}
 
-long long to_ll(const std::string& s) { return std::strtoll(s.c_str(), nullptr, 10); }
+long long to_ll(const std::string& s) {
+  return std::strtoll(s.c_str(), nullptr, 10);
+}
 
 // GET of a plain-HTTP metrics URL with short timeouts; empty on any failure.
 std::string fetch_metrics(const std::string& url, std::chrono::milliseconds timeout) {
@@ -62,7 +66,8 @@ std::string fetch_metrics(const std::string& url, std::chrono::milliseconds time
   int fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK, res->ai_protocol);
   auto deadline = std::chrono::steady_clock::now() + timeout;
   auto wait = [&](short ev) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
     pollfd p{fd, ev, 0};
     return poll(&p, 1, static_cast<int>(left.count())) == 1;
@@ -135,7 +140,9 @@ json WebApp::daily_stats(Db& db, int days) {
     cmds.push_back({"ZREVRANGE", keys::daily_uuid(d), "0", "9", "WITHSCORES"});
   }
   auto r = db.meta.pipeline(cmds);
-  json out = {{"dates", json::array()}, {"packets_by_type", json::object()}, {"bytes_by_type", json::object()},
+  json out = {{"dates", json::array()},
+              {"packets_by_type", json::object()},
+              {"bytes_by_type", json::object()},
               {"packets_by_sensor", json::object()}};
   std::set<std::string> types, sensors;
   for (std::size_t i = 0; i < dates.size(); ++i) {
@@ -163,7 +170,8 @@ json WebApp::daily_stats(Db& db, int days) {
     }
     for (const auto& u : sensors) {
       const auto& rep = sr[k++];
-      out["packets_by_sensor"][u].push_back(rep.is_nil() ? 0LL : static_cast<long long>(std::strtod(rep.str.c_str(), nullptr)));
+      out["packets_by_sensor"][u].push_back(
+          rep.is_nil() ? 0LL : static_cast<long long>(std::strtod(rep.str.c_str(), nullptr)));
     }
   }
   return out;
@@ -174,8 +182,10 @@ json WebApp::health(Db& db) {
   auto probe = [&](const char* name, core::RedisClient& c) {
     auto t0 = std::chrono::steady_clock::now();
     bool ok = c.ping();
-    auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
-    redis[name] = {{"ok", ok}, {"latency_ms", static_cast<double>(us) / 1000.0}, {"endpoint", c.endpoint().to_string()}};
+    auto us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+    redis[name] = {
+        {"ok", ok}, {"latency_ms", static_cast<double>(us) / 1000.0}, {"endpoint", c.endpoint().to_string()}};
   };
   probe("stream", db.stream);
   probe("meta", db.meta);
@@ -229,7 +239,8 @@ json WebApp::health(Db& db) {
   return {{"redis", redis}, {"workers", workers}, {"backlog_packets", backlog_total}, {"ingest", ingest}};
 }
 
-json WebApp::sensors(Db& db, const std::string& q, const std::string& status, long long page, long long per_page) {
+json WebApp::sensors(Db& db, const std::string& q, const std::string& status, long long page,
+                     long long per_page) {
   per_page = std::clamp<long long>(per_page, 1, 1000);
   page = std::max<long long>(page, 1);
   // Every sensor the server knows: metadata hashes (bounded SCAN), plus registration sets.
@@ -239,7 +250,8 @@ json WebApp::sensors(Db& db, const std::string& q, const std::string& status, lo
     auto r = db.meta.command({"SCAN", cursor, "MATCH", "metadata_uuid:*", "COUNT", "1000"});
     if (r.elements.size() != 2) break;
     cursor = r.elements[0].str;
-    for (const auto& k : r.elements[1].as_strings()) all.insert(k.substr(std::string_view("metadata_uuid:").size()));
+    for (const auto& k : r.elements[1].as_strings())
+      all.insert(k.substr(std::string_view("metadata_uuid:").size()));
     if (cursor == "0") break;
   }
   for (auto& u : db.policy.registered()) all.insert(u);
@@ -266,7 +278,8 @@ json WebApp::sensors(Db& db, const std::string& q, const std::string& status, lo
     return std::set<std::string>(v.begin(), v.end());
   };
   std::size_t base = ids.size() * 4;
-  auto registered = set_of(base), pending = set_of(base + 1), blocked = set_of(base + 2), in_error = set_of(base + 3);
+  auto registered = set_of(base), pending = set_of(base + 1), blocked = set_of(base + 2),
+       in_error = set_of(base + 3);
 
   auto lower = [](std::string s) {
     for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -303,8 +316,10 @@ json WebApp::sensors(Db& db, const std::string& q, const std::string& status, lo
       if (!keep) continue;
     }
     if (!needle.empty()) {
-      std::string hay = u + " " + lower(field(2)) + " " + lower(row["tags"].dump()) + " " + lower(row["last_ip"].get<std::string>());
-      if (hay.find(needle) == std::string::npos && (needle_dashless.empty() || hay.find(needle_dashless) == std::string::npos))
+      std::string hay = u + " " + lower(field(2)) + " " + lower(row["tags"].dump()) + " " +
+                        lower(row["last_ip"].get<std::string>());
+      if (hay.find(needle) == std::string::npos &&
+          (needle_dashless.empty() || hay.find(needle_dashless) == std::string::npos))
         continue;
     }
     rows.push_back(std::move(row));
@@ -317,7 +332,8 @@ json WebApp::sensors(Db& db, const std::string& q, const std::string& status, lo
   });
   long long total = static_cast<long long>(rows.size());
   json items = json::array();
-  for (long long i = (page - 1) * per_page; i < total && i < page * per_page; ++i) items.push_back(rows[static_cast<std::size_t>(i)]);
+  for (long long i = (page - 1) * per_page; i < total && i < page * per_page; ++i)
+    items.push_back(rows[static_cast<std::size_t>(i)]);
   return {{"total", total}, {"page", page}, {"per_page", per_page}, {"items", items}};
 }
 
@@ -328,16 +344,22 @@ json WebApp::sensor(Db& db, const std::string& uuid) {
   auto errors_json = [](const std::vector<core::SensorError>& v) {
     json a = json::array();
     for (const auto& e : v)
-      a.push_back({{"time", e.time}, {"reason", e.reason}, {"detail", e.detail}, {"ip", e.ip}, {"source", e.source},
+      a.push_back({{"time", e.time},
+                   {"reason", e.reason},
+                   {"detail", e.detail},
+                   {"ip", e.ip},
+                   {"source", e.source},
                    {"session", e.session}});
     return a;
   };
   // Types and extended types with their first/last seen.
   std::vector<std::vector<std::string>> cmds;
-  for (const auto& t : info->types) cmds.push_back({"HMGET", keys::sensor_type_metadata(u, t), "first_seen", "last_seen"});
+  for (const auto& t : info->types)
+    cmds.push_back({"HMGET", keys::sensor_type_metadata(u, t), "first_seen", "last_seen"});
   auto ext = db.meta.command({"SMEMBERS", keys::sensor_all_extended_types(u)}).as_strings();
   std::sort(ext.begin(), ext.end());
-  for (const auto& e : ext) cmds.push_back({"HMGET", keys::sensor_extended_type_metadata(u, e), "first_seen", "last_seen"});
+  for (const auto& e : ext)
+    cmds.push_back({"HMGET", keys::sensor_extended_type_metadata(u, e), "first_seen", "last_seen"});
   cmds.push_back({"SISMEMBER", std::string(keys::kMonitoredSensors), u});
   cmds.push_back({"HGET", keys::monitored_sensor(u), "delta_time"});
   cmds.push_back({"SISMEMBER", std::string(keys::kSensorsInError), u});
@@ -356,7 +378,8 @@ json WebApp::sensor(Db& db, const std::string& uuid) {
   for (const auto& t : info->types) {
     json o = seen(r[k++]);
     o["type"] = t;
-    o["connected"] = std::find(info->connected_types.begin(), info->connected_types.end(), t) != info->connected_types.end();
+    o["connected"] = std::find(info->connected_types.begin(), info->connected_types.end(), t) !=
+                     info->connected_types.end();
     types.push_back(o);
   }
   json ext_types = json::array();
@@ -375,35 +398,36 @@ json WebApp::sensor(Db& db, const std::string& uuid) {
     std::string ip = dash == std::string::npos ? entry : entry.substr(0, dash);
     std::string when = dash == std::string::npos ? "" : entry.substr(dash + 1);
     if (when.size() == 14)
-      when = when.substr(0, 4) + "-" + when.substr(4, 2) + "-" + when.substr(6, 2) + " " + when.substr(8, 2) + ":" +
-             when.substr(10, 2) + ":" + when.substr(12, 2);
+      when = when.substr(0, 4) + "-" + when.substr(4, 2) + "-" + when.substr(6, 2) + " " + when.substr(8, 2) +
+             ":" + when.substr(10, 2) + ":" + when.substr(12, 2);
     history.push_back({{"ip", ip}, {"time", when}});
   }
-  return {{"uuid", u},
-          {"registered", info->registered},
-          {"pending", info->pending},
-          {"blocked", info->blocked},
-          {"ips_blocked", info->ips_blocked},
-          {"temp_blocked", info->temp_blocked},
-          {"connected", !info->connected_types.empty()},
-          {"has_own_key", info->has_own_key},
-          {"first_seen", opt(info->first_seen)},
-          {"last_seen", opt(info->last_seen)},
-          {"description", info->description},
-          {"error", info->error},
-          {"user_mail", info->user_mail},
-          {"third_party", info->third_party},
-          {"tags", info->tags},
-          {"backlog_limit", opt(info->backlog_limit)},
-          {"rate_limit", opt(info->rate_limit)},
-          {"types", types},
-          {"extended_types", ext_types},
-          {"connected_types", info->connected_types},
-          {"connection_history", history},
-          {"rejects", info->rejects},
-          {"errors", errors_json(info->errors)},
-          {"unauthenticated_errors", errors_json(info->unauthenticated_errors)},
-          {"monitoring", {{"enabled", monitored}, {"delta_time", opt(delta)}, {"in_error", monitoring_error}}}};
+  return {
+      {"uuid", u},
+      {"registered", info->registered},
+      {"pending", info->pending},
+      {"blocked", info->blocked},
+      {"ips_blocked", info->ips_blocked},
+      {"temp_blocked", info->temp_blocked},
+      {"connected", !info->connected_types.empty()},
+      {"has_own_key", info->has_own_key},
+      {"first_seen", opt(info->first_seen)},
+      {"last_seen", opt(info->last_seen)},
+      {"description", info->description},
+      {"error", info->error},
+      {"user_mail", info->user_mail},
+      {"third_party", info->third_party},
+      {"tags", info->tags},
+      {"backlog_limit", opt(info->backlog_limit)},
+      {"rate_limit", opt(info->rate_limit)},
+      {"types", types},
+      {"extended_types", ext_types},
+      {"connected_types", info->connected_types},
+      {"connection_history", history},
+      {"rejects", info->rejects},
+      {"errors", errors_json(info->errors)},
+      {"unauthenticated_errors", errors_json(info->unauthenticated_errors)},
+      {"monitoring", {{"enabled", monitored}, {"delta_time", opt(delta)}, {"in_error", monitoring_error}}}};
 }
 
 json WebApp::sensor_stats(Db& db, const std::string& uuid, int days) {
@@ -420,7 +444,10 @@ json WebApp::sensor_stats(Db& db, const std::string& uuid, int days) {
   std::set<std::string> types;
   for (std::size_t i = 0; i < dates.size(); ++i)
     for (auto& [t, n] : zset_pairs(r[2 * i])) types.insert(t);
-  json out = {{"uuid", uuid}, {"dates", json::array()}, {"packets_by_type", json::object()}, {"bytes_by_type", json::object()}};
+  json out = {{"uuid", uuid},
+              {"dates", json::array()},
+              {"packets_by_type", json::object()},
+              {"bytes_by_type", json::object()}};
   for (const auto& t : types) {
     out["packets_by_type"][t] = json::array();
     out["bytes_by_type"][t] = json::array();
@@ -447,7 +474,9 @@ json WebApp::server_info(Db& db) {
                              {"SMEMBERS", std::string(keys::kBlocklistIpByUuid)},
                              {"GET", std::string(keys::kFirstDate)}});
   auto key = r[0].as_string();
-  std::string key_status = !key ? "missing" : *key == "private key to change" ? "reference default (change it)" : "set";
+  std::string key_status = !key                              ? "missing"
+                           : *key == "private key to change" ? "reference default (change it)"
+                                                             : "set";
   auto pending = db.policy.pending();
   std::sort(pending.begin(), pending.end());
   auto registered = db.policy.registered();
@@ -457,7 +486,10 @@ json WebApp::server_info(Db& db) {
   auto by_uuid = r[6].as_strings();
   std::sort(by_uuid.begin(), by_uuid.end());
   return {{"mode", r[1].as_string().value_or(cfg_.server_mode)},
-          {"default_key", {{"status", key_status}, {"set", key.has_value()}, {"is_reference_default", key && *key == "private key to change"}}},
+          {"default_key",
+           {{"status", key_status},
+            {"set", key.has_value()},
+            {"is_reference_default", key && *key == "private key to change"}}},
           {"registered_count", r[2].integer},
           {"pending_count", r[3].integer},
           {"registered", registered},
@@ -480,7 +512,8 @@ json WebApp::blocklist(Db& db, bool ips, const std::string& q, long long page, l
     if (q.empty() || e.find(q) != std::string::npos) hits.push_back(e);
   json items = json::array();
   auto total = static_cast<long long>(hits.size());
-  for (long long i = (page - 1) * per_page; i < total && i < page * per_page; ++i) items.push_back(hits[static_cast<std::size_t>(i)]);
+  for (long long i = (page - 1) * per_page; i < total && i < page * per_page; ++i)
+    items.push_back(hits[static_cast<std::size_t>(i)]);
   return {{"total", total}, {"page", page}, {"per_page", per_page}, {"items", items}};
 }
 
@@ -509,7 +542,10 @@ json WebApp::queue_json(Db& db, const queues::QueueInfo& q) {
 json WebApp::user_json(const UserInfo& u) {
   json tokens = json::array();
   for (const auto& t : u.tokens) tokens.push_back({{"id", t.id}, {"name", t.name}, {"created", t.created}});
-  return {{"email", u.email}, {"role", to_string(u.role)}, {"must_change_password", u.must_change_password}, {"tokens", tokens}};
+  return {{"email", u.email},
+          {"role", to_string(u.role)},
+          {"must_change_password", u.must_change_password},
+          {"tokens", tokens}};
 }
 
 void WebApp::delete_sensor(Db& db, const std::string& u) {
@@ -524,9 +560,9 @@ void WebApp::delete_sensor(Db& db, const std::string& u) {
       {"HDEL", std::string(keys::kRateLimitByUuid), u},
       {"SREM", std::string(keys::kMonitoredSensors), u},
       {"SREM", std::string(keys::kSensorsInError), u},
-      {"DEL", keys::sensor_metadata(u), keys::sensor_tags(u), keys::sensor_all_types(u), keys::sensor_all_extended_types(u),
-       keys::sensor_last_ips(u), keys::monitored_sensor(u), keys::sensor_rejects(u), keys::sensor_errors(u),
-       keys::sensor_unauth_errors(u)},
+      {"DEL", keys::sensor_metadata(u), keys::sensor_tags(u), keys::sensor_all_types(u),
+       keys::sensor_all_extended_types(u), keys::sensor_last_ips(u), keys::monitored_sensor(u),
+       keys::sensor_rejects(u), keys::sensor_errors(u), keys::sensor_unauth_errors(u)},
       {"SET", std::string(keys::kMonitoringLastUpdated), std::to_string(std::time(nullptr))}};
   for (const auto& t : types) cmds.push_back({"DEL", keys::sensor_type_metadata(u, t)});
   for (const auto& e : ext) cmds.push_back({"DEL", keys::sensor_extended_type_metadata(u, e)});

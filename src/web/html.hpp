@@ -9,15 +9,17 @@
 
 namespace d4::web::html {
 
-inline std::string esc(std::string_view s) { return core::http::html_escape(s); }
+inline std::string esc(std::string_view s) {
+  return core::http::html_escape(s);
+}
 std::string format_time(long long epoch_seconds);  // "YYYY-MM-DD HH:MM:SS" local time, "" for 0
 std::string format_time(const json& v);            // null -> "never"
 
 struct PageOptions {
   std::string title;
-  std::string active;   // nav entry to highlight
-  std::string flash;    // success message
-  std::string error;    // error message
+  std::string active;  // nav entry to highlight
+  std::string flash;   // success message
+  std::string error;   // error message
 };
 
 // The full document around `body` (navigation for the identity's role, CSRF meta tag).

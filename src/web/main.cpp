@@ -4,8 +4,8 @@
 #include <iostream>
 #include <thread>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "core/config.hpp"
 #include "core/logging.hpp"
@@ -13,7 +13,9 @@
 
 namespace {
 volatile std::sig_atomic_t g_stop = 0;
-void on_signal(int) { g_stop = 1; }
+void on_signal(int) {
+  g_stop = 1;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -29,8 +31,9 @@ int main(int argc, char** argv) {
     auto cfg = d4::web::read_web_config(root, cfg_path.parent_path());
     d4::core::init_logging("d4-web", cfg.common.log);
     if (!cfg.https())
-      spdlog::warn("[web] tls_cert and tls_key are empty: serving plain HTTP; passwords and session cookies travel "
-                   "in clear (use this only behind a TLS proxy or on loopback)");
+      spdlog::warn(
+          "[web] tls_cert and tls_key are empty: serving plain HTTP; passwords and session cookies travel "
+          "in clear (use this only behind a TLS proxy or on loopback)");
 
     d4::web::WebApp web(cfg);
     // Redis may still be starting (d4-stack starts everything at once): retry for a while.
@@ -62,7 +65,8 @@ int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
 
     server.start();
-    spdlog::info("d4-web listening on {}://{}:{}/", cfg.https() ? "https" : "http", cfg.address, server.port());
+    spdlog::info("d4-web listening on {}://{}:{}/", cfg.https() ? "https" : "http", cfg.address,
+                 server.port());
     while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     spdlog::info("d4-web stopping");
     server.stop();

@@ -24,8 +24,10 @@ std::string format_time(const json& v) {
 }
 
 namespace {
-std::string nav_link(const std::string& href, const std::string& label, const std::string& key, const std::string& active) {
-  return "<li><a href=\"" + href + "\"" + (key == active ? " aria-current=\"page\"" : "") + ">" + label + "</a></li>";
+std::string nav_link(const std::string& href, const std::string& label, const std::string& key,
+                     const std::string& active) {
+  return "<li><a href=\"" + href + "\"" + (key == active ? " aria-current=\"page\"" : "") + ">" + label +
+         "</a></li>";
 }
 std::string badge(const std::string& text, const std::string& kind) {
   return "<span class=\"badge " + kind + "\">" + esc(text) + "</span>";
@@ -37,11 +39,14 @@ http::Response layout(const PageOptions& o, const Identity* id, const std::strin
   h.reserve(body.size() + 4096);
   h += "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-       "<title>" + esc(o.title) + " · D4</title>"
+       "<title>" +
+       esc(o.title) +
+       " · D4</title>"
        "<link rel=\"stylesheet\" href=\"/static/style.css\">";
   if (id && id->via_session) h += "<meta name=\"csrf-token\" content=\"" + esc(id->csrf) + "\">";
   h += "<script type=\"module\" src=\"/static/app.js\"></script></head><body>"
-       "<a class=\"skip\" href=\"#main\">Skip to content</a><header class=\"top\"><a class=\"brand\" href=\"/\">D4</a>";
+       "<a class=\"skip\" href=\"#main\">Skip to content</a><header class=\"top\"><a class=\"brand\" "
+       "href=\"/\">D4</a>";
   if (id && !id->must_change_password) {
     h += "<nav aria-label=\"Main\"><ul>";
     h += nav_link("/", "Dashboard", "dashboard", o.active);
@@ -53,30 +58,44 @@ http::Response layout(const PageOptions& o, const Identity* id, const std::strin
     h += "</ul></nav>";
   }
   if (id && id->via_session)
-    h += "<form class=\"logout\" method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf_token\" value=\"" +
-         esc(id->csrf) + "\"><span class=\"who\">" + esc(id->user) + " (" + esc(std::string(to_string(id->role))) +
+    h += "<form class=\"logout\" method=\"post\" action=\"/logout\"><input type=\"hidden\" "
+         "name=\"csrf_token\" value=\"" +
+         esc(id->csrf) + "\"><span class=\"who\">" + esc(id->user) + " (" +
+         esc(std::string(to_string(id->role))) +
          ")</span> <button type=\"submit\" class=\"btn small\">Sign out</button></form>";
   h += "</header><main id=\"main\"><h1>" + esc(o.title) + "</h1>";
   h += "<div id=\"status\" role=\"status\" aria-live=\"polite\" class=\"status";
-  if (!o.error.empty()) h += " error\">" + esc(o.error);
-  else if (!o.flash.empty()) h += " ok\">" + esc(o.flash);
-  else h += "\">";
+  if (!o.error.empty())
+    h += " error\">" + esc(o.error);
+  else if (!o.flash.empty())
+    h += " ok\">" + esc(o.flash);
+  else
+    h += "\">";
   h += "</div>" + body + "</main></body></html>";
   return http::Response::text(status, std::move(h), "text/html; charset=utf-8");
 }
 
 http::Response error_page(int status, const std::string& message, const Identity* id) {
-  std::string title = status == 403 ? "Forbidden" : status == 404 ? "Not found" : "Error " + std::to_string(status);
-  return layout({title, "", "", ""}, id, "<p>" + esc(message) + "</p><p><a href=\"/\">Back to the dashboard</a></p>", status);
+  std::string title = status == 403   ? "Forbidden"
+                      : status == 404 ? "Not found"
+                                      : "Error " + std::to_string(status);
+  return layout({title, "", "", ""}, id,
+                "<p>" + esc(message) + "</p><p><a href=\"/\">Back to the dashboard</a></p>", status);
 }
 
 http::Response login_page(const std::string& next, const std::string& csrf, const std::string& error) {
   std::string b =
       "<form class=\"card narrow\" method=\"post\" action=\"/login\">"
-      "<input type=\"hidden\" name=\"csrf_token\" value=\"" + esc(csrf) + "\">"
-      "<input type=\"hidden\" name=\"next\" value=\"" + esc(next) + "\">"
-      "<label for=\"username\">E-mail</label><input id=\"username\" name=\"username\" type=\"email\" autocomplete=\"username\" required autofocus>"
-      "<label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>"
+      "<input type=\"hidden\" name=\"csrf_token\" value=\"" +
+      esc(csrf) +
+      "\">"
+      "<input type=\"hidden\" name=\"next\" value=\"" +
+      esc(next) +
+      "\">"
+      "<label for=\"username\">E-mail</label><input id=\"username\" name=\"username\" type=\"email\" "
+      "autocomplete=\"username\" required autofocus>"
+      "<label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" "
+      "autocomplete=\"current-password\" required>"
       "<button class=\"btn primary\" type=\"submit\">Sign in</button></form>";
   return layout({"Sign in", "", "", error}, nullptr, b);
 }
@@ -85,30 +104,39 @@ http::Response change_password_page(const Identity& id, const std::string& error
   std::string b;
   if (id.must_change_password) b += "<p>You must choose a new password before going on.</p>";
   b += "<form class=\"card narrow\" method=\"post\" action=\"/change_password\">"
-       "<input type=\"hidden\" name=\"csrf_token\" value=\"" + esc(id.csrf) + "\">"
-       "<label for=\"current_password\">Current password</label><input id=\"current_password\" name=\"current_password\" type=\"password\" autocomplete=\"current-password\" required>"
-       "<label for=\"password1\">New password</label><input id=\"password1\" name=\"password1\" type=\"password\" autocomplete=\"new-password\" minlength=\"10\" maxlength=\"100\" required aria-describedby=\"pwrule\">"
-       "<p id=\"pwrule\" class=\"hint\">10 to 100 characters, with at least 2 digits, 1 lower-case and 1 upper-case letter.</p>"
-       "<label for=\"password2\">New password again</label><input id=\"password2\" name=\"password2\" type=\"password\" autocomplete=\"new-password\" required>"
+       "<input type=\"hidden\" name=\"csrf_token\" value=\"" +
+       esc(id.csrf) +
+       "\">"
+       "<label for=\"current_password\">Current password</label><input id=\"current_password\" "
+       "name=\"current_password\" type=\"password\" autocomplete=\"current-password\" required>"
+       "<label for=\"password1\">New password</label><input id=\"password1\" name=\"password1\" "
+       "type=\"password\" autocomplete=\"new-password\" minlength=\"10\" maxlength=\"100\" required "
+       "aria-describedby=\"pwrule\">"
+       "<p id=\"pwrule\" class=\"hint\">10 to 100 characters, with at least 2 digits, 1 lower-case and 1 "
+       "upper-case letter.</p>"
+       "<label for=\"password2\">New password again</label><input id=\"password2\" name=\"password2\" "
+       "type=\"password\" autocomplete=\"new-password\" required>"
        "<button class=\"btn primary\" type=\"submit\">Change password</button></form>";
   return layout({"Change password", "profile", "", error}, &id, b);
 }
 
 std::string api_form_open(const Identity& id, const std::string& method, const std::string& action,
                           const std::string& next, const std::string& extra) {
-  std::string f = "<form method=\"post\" class=\"api\" action=\"" + esc(action) + "\" data-method=\"" + esc(method) + "\"" +
-                  (extra.empty() ? "" : " " + extra) + "><input type=\"hidden\" name=\"csrf_token\" value=\"" + esc(id.csrf) +
+  std::string f = "<form method=\"post\" class=\"api\" action=\"" + esc(action) + "\" data-method=\"" +
+                  esc(method) + "\"" + (extra.empty() ? "" : " " + extra) +
+                  "><input type=\"hidden\" name=\"csrf_token\" value=\"" + esc(id.csrf) +
                   "\"><input type=\"hidden\" name=\"next\" value=\"" + esc(next) + "\">";
   if (method != "POST") f += "<input type=\"hidden\" name=\"_method\" value=\"" + esc(method) + "\">";
   return f;
 }
 
-std::string api_button(const Identity& id, const std::string& method, const std::string& action, const std::string& next,
-                       const std::string& label, const std::string& confirm, const std::string& css_class) {
+std::string api_button(const Identity& id, const std::string& method, const std::string& action,
+                       const std::string& next, const std::string& label, const std::string& confirm,
+                       const std::string& css_class) {
   std::string extra = "data-reload";
   if (!confirm.empty()) extra += " data-confirm=\"" + esc(confirm) + "\"";
-  return api_form_open(id, method, action, next, extra) + "<button type=\"submit\" class=\"" + esc(css_class) + "\">" +
-         esc(label) + "</button></form>";
+  return api_form_open(id, method, action, next, extra) + "<button type=\"submit\" class=\"" +
+         esc(css_class) + "\">" + esc(label) + "</button></form>";
 }
 
 std::string pager(const std::string& base, long long page, long long per_page, long long total) {
@@ -133,7 +161,9 @@ html::PageOptions opts(const http::Request& req, std::string title, std::string 
   if (auto it = req.query.find("error"); it != req.query.end()) o.error = it->second;
   return o;
 }
-std::string s(const json& v) { return v.is_string() ? v.get<std::string>() : v.is_null() ? "" : v.dump(); }
+std::string s(const json& v) {
+  return v.is_string() ? v.get<std::string>() : v.is_null() ? "" : v.dump();
+}
 std::string n(const json& v) {
   if (v.is_number_integer()) return std::to_string(v.get<long long>());
   if (v.is_number()) return std::to_string(static_cast<long long>(v.get<double>()));
@@ -151,7 +181,9 @@ std::string human_bytes(long long b) {
   std::snprintf(buf, sizeof buf, i == 0 ? "%.0f %s" : "%.1f %s", v, units[i]);
   return buf;
 }
-std::string yesno(bool b) { return b ? "yes" : "no"; }
+std::string yesno(bool b) {
+  return b ? "yes" : "no";
+}
 std::string sensor_link(const std::string& u) {
   return "<a class=\"mono\" href=\"/sensors/" + esc(u) + "\">" + esc(u) + "</a>";
 }
@@ -167,10 +199,13 @@ long long int_param(const http::Request& req, const std::string& k, long long de
     return def;
   }
 }
-std::string chart(const std::string& url, const std::string& field, const std::string& label, const std::string& kind = "line") {
-  return "<figure class=\"chart\" data-chart=\"" + esc(url) + "\" data-field=\"" + esc(field) + "\" data-kind=\"" + kind +
-         "\"><figcaption>" + esc(label) + "</figcaption><div class=\"plot\" aria-hidden=\"true\"></div>"
-         "<noscript>Charts need JavaScript; the same data is at <a href=\"" + esc(url) + "\">" + esc(url) + "</a>.</noscript></figure>";
+std::string chart(const std::string& url, const std::string& field, const std::string& label,
+                  const std::string& kind = "line") {
+  return "<figure class=\"chart\" data-chart=\"" + esc(url) + "\" data-field=\"" + esc(field) +
+         "\" data-kind=\"" + kind + "\"><figcaption>" + esc(label) +
+         "</figcaption><div class=\"plot\" aria-hidden=\"true\"></div>"
+         "<noscript>Charts need JavaScript; the same data is at <a href=\"" +
+         esc(url) + "\">" + esc(url) + "</a>.</noscript></figure>";
 }
 }  // namespace
 
@@ -179,41 +214,55 @@ void WebApp::add_page_routes(http::Router& r) {
   page(r, "/", Role::User, [this](http::Request& req, const Identity& id) {
     auto d = dashboard(db());
     std::string b = "<section class=\"cards\">";
-    b += "<div class=\"card stat\"><span class=\"value\" id=\"connected-count\">" + std::to_string(d["connected_sensors"].size()) +
+    b += "<div class=\"card stat\"><span class=\"value\" id=\"connected-count\">" +
+         std::to_string(d["connected_sensors"].size()) +
          "</span><span class=\"label\">connected sensors</span></div>";
-    b += "<div class=\"card stat\"><span class=\"value\">" + n(d["sensors_seen_today"]) + "</span><span class=\"label\">sensors seen today</span></div>";
-    b += "<div class=\"card stat\"><span class=\"value\">" + n(d["registered_sensors"]) + " / " + n(d["pending_sensors"]) +
-         "</span><span class=\"label\">registered / pending</span></div>";
-    b += "<div class=\"card stat\"><span class=\"value\">" + n(d["health"]["backlog_packets"]) + "</span><span class=\"label\">packets waiting for workers</span></div></section>";
+    b += "<div class=\"card stat\"><span class=\"value\">" + n(d["sensors_seen_today"]) +
+         "</span><span class=\"label\">sensors seen today</span></div>";
+    b += "<div class=\"card stat\"><span class=\"value\">" + n(d["registered_sensors"]) + " / " +
+         n(d["pending_sensors"]) + "</span><span class=\"label\">registered / pending</span></div>";
+    b += "<div class=\"card stat\"><span class=\"value\">" + n(d["health"]["backlog_packets"]) +
+         "</span><span class=\"label\">packets waiting for workers</span></div></section>";
 
-    b += "<section><h2>Today by type (" + esc(s(d["date"])) + ")</h2><table><thead><tr><th scope=\"col\">Type</th><th scope=\"col\">Packets</th><th scope=\"col\">Bytes</th></tr></thead><tbody>";
+    b += "<section><h2>Today by type (" + esc(s(d["date"])) +
+         ")</h2><table><thead><tr><th scope=\"col\">Type</th><th scope=\"col\">Packets</th><th "
+         "scope=\"col\">Bytes</th></tr></thead><tbody>";
     for (const auto& t : d["types_today"])
-      b += "<tr><td>" + esc(s(t["type"])) + "</td><td class=\"num\">" + n(t["packets"]) + "</td><td class=\"num\">" +
-           human_bytes(t["bytes"].get<long long>()) + "</td></tr>";
+      b += "<tr><td>" + esc(s(t["type"])) + "</td><td class=\"num\">" + n(t["packets"]) +
+           "</td><td class=\"num\">" + human_bytes(t["bytes"].get<long long>()) + "</td></tr>";
     if (d["types_today"].empty()) b += "<tr><td colspan=\"3\">No data received today.</td></tr>";
     b += "</tbody></table></section>";
-    b += "<section class=\"charts\">" + chart("/api/v1/stats/daily?days=14", "packets_by_type", "Packets per type, last 14 days") +
+    b += "<section class=\"charts\">" +
+         chart("/api/v1/stats/daily?days=14", "packets_by_type", "Packets per type, last 14 days") +
          chart("/api/v1/stats/daily?days=14", "bytes_by_type", "Bytes per type, last 14 days") +
-         chart("/api/v1/stats/daily?days=14", "packets_by_sensor", "Packets per sensor (top sensors), last 14 days") + "</section>";
+         chart("/api/v1/stats/daily?days=14", "packets_by_sensor",
+               "Packets per sensor (top sensors), last 14 days") +
+         "</section>";
 
     b += "<section><h2>Connected sensors</h2><ul class=\"plain\">";
     for (const auto& u : d["connected_sensors"]) b += "<li>" + sensor_link(s(u)) + "</li>";
     if (d["connected_sensors"].empty()) b += "<li>None.</li>";
     b += "</ul><h2>Sensors in error</h2><ul class=\"plain\">";
-    for (const auto& u : d["sensors_in_error"]) b += "<li>" + sensor_link(s(u)) + " " + html::badge("silent", "bad") + "</li>";
+    for (const auto& u : d["sensors_in_error"])
+      b += "<li>" + sensor_link(s(u)) + " " + html::badge("silent", "bad") + "</li>";
     if (d["sensors_in_error"].empty()) b += "<li>None.</li>";
     b += "</ul></section>";
 
     const auto& h = d["health"];
-    b += "<section><h2>Server health</h2><table><thead><tr><th scope=\"col\">Component</th><th scope=\"col\">State</th><th scope=\"col\">Detail</th></tr></thead><tbody>";
+    b += "<section><h2>Server health</h2><table><thead><tr><th scope=\"col\">Component</th><th "
+         "scope=\"col\">State</th><th scope=\"col\">Detail</th></tr></thead><tbody>";
     for (auto& [name, v] : h["redis"].items())
-      b += "<tr><td>Redis " + esc(name) + "</td><td>" + (v["ok"].get<bool>() ? "<span class=\"badge ok\">up</span>" : "<span class=\"badge bad\">down</span>") +
-           "</td><td>" + esc(s(v["endpoint"])) + ", ping " + std::to_string(v["latency_ms"].get<double>()).substr(0, 5) + " ms</td></tr>";
+      b += "<tr><td>Redis " + esc(name) + "</td><td>" +
+           (v["ok"].get<bool>() ? "<span class=\"badge ok\">up</span>"
+                                : "<span class=\"badge bad\">down</span>") +
+           "</td><td>" + esc(s(v["endpoint"])) + ", ping " +
+           std::to_string(v["latency_ms"].get<double>()).substr(0, 5) + " ms</td></tr>";
     for (const auto& w : h["workers"])
-      b += "<tr><td>Workers type " + n(w["type"]) + "</td><td>" + n(w["working_sessions"]) + " working / " + n(w["sessions"]) +
-           " sessions</td><td>" + n(w["backlog_packets"]) + " packets waiting</td></tr>";
+      b += "<tr><td>Workers type " + n(w["type"]) + "</td><td>" + n(w["working_sessions"]) + " working / " +
+           n(w["sessions"]) + " sessions</td><td>" + n(w["backlog_packets"]) + " packets waiting</td></tr>";
     b += "<tr><td>Ingest server metrics</td><td>" +
-         std::string(h["ingest"]["reachable"].get<bool>() ? "<span class=\"badge ok\">reachable</span>" : "<span class=\"badge\">not reachable</span>") +
+         std::string(h["ingest"]["reachable"].get<bool>() ? "<span class=\"badge ok\">reachable</span>"
+                                                          : "<span class=\"badge\">not reachable</span>") +
          "</td><td>" + esc(s(h["ingest"]["url"])) + "</td></tr></tbody></table></section>";
     return html::layout(opts(req, "Dashboard", "dashboard"), &id, b);
   });
@@ -223,14 +272,22 @@ void WebApp::add_page_routes(http::Router& r) {
     std::string q = param(req, "q"), status = param(req, "status", "all");
     long long pg = int_param(req, "page", 1);
     auto list = sensors(db(), q, status, pg, 50);
-    std::string b = "<form class=\"search\" method=\"get\" action=\"/sensors\" role=\"search\"><label for=\"q\">Search</label>"
-                    "<input id=\"q\" name=\"q\" type=\"search\" value=\"" + esc(q) + "\" placeholder=\"UUID, description, tag, IP\">"
-                    "<label for=\"status\">Status</label><select id=\"status\" name=\"status\">";
+    std::string b =
+        "<form class=\"search\" method=\"get\" action=\"/sensors\" role=\"search\"><label "
+        "for=\"q\">Search</label>"
+        "<input id=\"q\" name=\"q\" type=\"search\" value=\"" +
+        esc(q) +
+        "\" placeholder=\"UUID, description, tag, IP\">"
+        "<label for=\"status\">Status</label><select id=\"status\" name=\"status\">";
     for (const char* st : {"all", "connected", "registered", "pending", "blocked", "error"})
       b += std::string("<option") + (status == st ? " selected" : "") + ">" + st + "</option>";
     b += "</select><button class=\"btn\" type=\"submit\">Filter</button></form>";
-    b += "<p>" + n(list["total"]) + " sensors.</p><div class=\"scroll\"><table class=\"sensors\"><thead><tr><th scope=\"col\">UUID</th><th scope=\"col\">Description / tags</th>"
-         "<th scope=\"col\">Status</th><th scope=\"col\">First seen</th><th scope=\"col\">Last seen</th><th scope=\"col\">Types</th><th scope=\"col\">Last IP</th><th scope=\"col\">Error</th></tr></thead><tbody>";
+    b += "<p>" + n(list["total"]) +
+         " sensors.</p><div class=\"scroll\"><table class=\"sensors\"><thead><tr><th "
+         "scope=\"col\">UUID</th><th scope=\"col\">Description / tags</th>"
+         "<th scope=\"col\">Status</th><th scope=\"col\">First seen</th><th scope=\"col\">Last seen</th><th "
+         "scope=\"col\">Types</th><th scope=\"col\">Last IP</th><th "
+         "scope=\"col\">Error</th></tr></thead><tbody>";
     for (const auto& row : list["items"]) {
       std::string st;
       if (row["connected"].get<bool>()) st += html::badge("connected", "ok");
@@ -242,11 +299,14 @@ void WebApp::add_page_routes(http::Router& r) {
       for (const auto& t : row["tags"]) tags += html::badge(s(t), "tag");
       std::string types;
       for (const auto& t : row["types"]) types += (types.empty() ? "" : ", ") + esc(s(t));
-      b += "<tr><td>" + sensor_link(s(row["uuid"])) + "</td><td>" + esc(s(row["description"])) + " " + tags + "</td><td>" + st +
-           "</td><td>" + html::format_time(row["first_seen"]) + "</td><td>" + html::format_time(row["last_seen"]) + "</td><td>" +
-           types + "</td><td class=\"mono\">" + esc(s(row["last_ip"])) + "</td><td>" + esc(s(row["error"])) + "</td></tr>";
+      b += "<tr><td>" + sensor_link(s(row["uuid"])) + "</td><td>" + esc(s(row["description"])) + " " + tags +
+           "</td><td>" + st + "</td><td>" + html::format_time(row["first_seen"]) + "</td><td>" +
+           html::format_time(row["last_seen"]) + "</td><td>" + types + "</td><td class=\"mono\">" +
+           esc(s(row["last_ip"])) + "</td><td>" + esc(s(row["error"])) + "</td></tr>";
     }
-    b += "</tbody></table></div>" + html::pager("/sensors?q=" + http::url_encode(q) + "&status=" + http::url_encode(status), pg, 50, list["total"].get<long long>());
+    b += "</tbody></table></div>" +
+         html::pager("/sensors?q=" + http::url_encode(q) + "&status=" + http::url_encode(status), pg, 50,
+                     list["total"].get<long long>());
     return html::layout(opts(req, "Sensors", "sensors"), &id, b);
   });
 
@@ -258,11 +318,14 @@ void WebApp::add_page_routes(http::Router& r) {
     const bool admin = role_allows(id.role, Role::Admin);
     std::string b = "<p class=\"mono big\">" + esc(u) + "</p><section class=\"cards\">";
     auto fact = [&](const std::string& label, const std::string& value) {
-      b += "<div class=\"card stat\"><span class=\"value small\">" + value + "</span><span class=\"label\">" + label + "</span></div>";
+      b += "<div class=\"card stat\"><span class=\"value small\">" + value + "</span><span class=\"label\">" +
+           label + "</span></div>";
     };
     std::string st;
-    if (d["connected"].get<bool>()) st += html::badge("connected", "ok");
-    else st += html::badge("not connected", "");
+    if (d["connected"].get<bool>())
+      st += html::badge("connected", "ok");
+    else
+      st += html::badge("not connected", "");
     if (d["pending"].get<bool>()) st += html::badge("pending approval", "warn");
     if (d["registered"].get<bool>()) st += html::badge("registered", "");
     if (d["blocked"].get<bool>()) st += html::badge("UUID blocked", "bad");
@@ -279,85 +342,122 @@ void WebApp::add_page_routes(http::Router& r) {
     b += "<section><h2>Actions</h2><div class=\"actions\">";
     if (d["pending"].get<bool>() && admin) {
       b += html::api_button(id, "POST", base + "/approve", here, "Approve registration", "", "btn primary");
-      b += html::api_button(id, "POST", base + "/reject", here, "Reject registration", "Reject this pending registration?", "btn danger");
+      b += html::api_button(id, "POST", base + "/reject", here, "Reject registration",
+                            "Reject this pending registration?", "btn danger");
     } else if (!d["registered"].get<bool>() && admin) {
       b += html::api_button(id, "POST", base + "/approve", here, "Register (approve)", "", "btn");
     } else if (admin) {
-      b += html::api_button(id, "POST", base + "/unregister", here, "Unregister", "Unregister this sensor?", "btn");
+      b += html::api_button(id, "POST", base + "/unregister", here, "Unregister", "Unregister this sensor?",
+                            "btn");
     }
-    if (d["connected"].get<bool>()) b += html::api_button(id, "POST", base + "/kick", here, "Kick", "Close this sensor's connections?", "btn");
+    if (d["connected"].get<bool>())
+      b += html::api_button(id, "POST", base + "/kick", here, "Kick", "Close this sensor's connections?",
+                            "btn");
     b += d["blocked"].get<bool>() ? html::api_button(id, "DELETE", base + "/block", here, "Unblock UUID")
-                                  : html::api_button(id, "POST", base + "/block", here, "Block UUID", "Refuse this sensor?", "btn danger");
-    b += d["ips_blocked"].get<bool>() ? html::api_button(id, "DELETE", base + "/block-ips", here, "Stop blocking its IPs")
-                                      : html::api_button(id, "POST", base + "/block-ips", here, "Block its IPs", "Block every IP presenting this UUID?", "btn danger");
-    if (!d["errors"].empty() || !d["rejects"].empty()) b += html::api_button(id, "DELETE", base + "/errors", here, "Clear errors");
-    if (admin) b += html::api_button(id, "DELETE", base, "/sensors", "Delete sensor", "Delete this sensor's registration, key and metadata?", "btn danger");
+                                  : html::api_button(id, "POST", base + "/block", here, "Block UUID",
+                                                     "Refuse this sensor?", "btn danger");
+    b += d["ips_blocked"].get<bool>()
+             ? html::api_button(id, "DELETE", base + "/block-ips", here, "Stop blocking its IPs")
+             : html::api_button(id, "POST", base + "/block-ips", here, "Block its IPs",
+                                "Block every IP presenting this UUID?", "btn danger");
+    if (!d["errors"].empty() || !d["rejects"].empty())
+      b += html::api_button(id, "DELETE", base + "/errors", here, "Clear errors");
+    if (admin)
+      b += html::api_button(id, "DELETE", base, "/sensors", "Delete sensor",
+                            "Delete this sensor's registration, key and metadata?", "btn danger");
     b += "</div></section>";
 
     // Settings.
     b += "<section class=\"grid2\"><div class=\"card\"><h2>Description and tags</h2>";
     b += html::api_form_open(id, "PUT", base + "/description", here, "data-reload") +
-         "<label for=\"description\">Description</label><input id=\"description\" name=\"description\" maxlength=\"1000\" value=\"" +
-         esc(s(d["description"])) + "\"><button class=\"btn\" type=\"submit\">Save description</button></form>";
+         "<label for=\"description\">Description</label><input id=\"description\" name=\"description\" "
+         "maxlength=\"1000\" value=\"" +
+         esc(s(d["description"])) +
+         "\"><button class=\"btn\" type=\"submit\">Save description</button></form>";
     std::string tags;
     for (const auto& t : d["tags"]) tags += (tags.empty() ? "" : ", ") + s(t);
     b += html::api_form_open(id, "PUT", base + "/tags", here, "data-reload") +
-         "<label for=\"tags\">Tags (comma separated)</label><input id=\"tags\" name=\"tags\" value=\"" + esc(tags) +
-         "\"><button class=\"btn\" type=\"submit\">Save tags</button></form></div>";
+         "<label for=\"tags\">Tags (comma separated)</label><input id=\"tags\" name=\"tags\" value=\"" +
+         esc(tags) + "\"><button class=\"btn\" type=\"submit\">Save tags</button></form></div>";
 
     b += "<div class=\"card\"><h2>Limits and monitoring</h2>";
     b += html::api_form_open(id, "PUT", base + "/backlog", here, "data-reload") +
-         "<label for=\"limit\">Backlog limit (packets per session; empty: server default)</label><input id=\"limit\" name=\"limit\" type=\"number\" min=\"1\" value=\"" +
+         "<label for=\"limit\">Backlog limit (packets per session; empty: server default)</label><input "
+         "id=\"limit\" name=\"limit\" type=\"number\" min=\"1\" value=\"" +
          n(d["backlog_limit"]) + "\"><button class=\"btn\" type=\"submit\">Save limit</button></form>";
     b += html::api_form_open(id, "PUT", base + "/monitoring", here, "data-reload") +
-         "<label for=\"delta_time\">Alert when silent for more than (seconds)</label><input id=\"delta_time\" name=\"delta_time\" type=\"number\" min=\"1\" required value=\"" +
+         "<label for=\"delta_time\">Alert when silent for more than (seconds)</label><input "
+         "id=\"delta_time\" name=\"delta_time\" type=\"number\" min=\"1\" required value=\"" +
          n(d["monitoring"]["delta_time"]) + "\"><button class=\"btn\" type=\"submit\">" +
          (d["monitoring"]["enabled"].get<bool>() ? "Update monitoring" : "Monitor") + "</button></form>";
-    if (d["monitoring"]["enabled"].get<bool>()) b += html::api_button(id, "DELETE", base + "/monitoring", here, "Stop monitoring");
+    if (d["monitoring"]["enabled"].get<bool>())
+      b += html::api_button(id, "DELETE", base + "/monitoring", here, "Stop monitoring");
     b += "</div></section>";
 
     if (admin) {
       b += "<section class=\"card\"><h2>HMAC key</h2><p>" +
-           std::string(d["has_own_key"].get<bool>() ? "This sensor has its own key." : "This sensor uses the server's default key.") + "</p>";
-      b += "<p><button type=\"button\" class=\"btn\" data-reveal-key=\"" + esc(base + "/key") + "\" aria-controls=\"key-value\">Reveal key</button> "
+           std::string(d["has_own_key"].get<bool>() ? "This sensor has its own key."
+                                                    : "This sensor uses the server's default key.") +
+           "</p>";
+      b += "<p><button type=\"button\" class=\"btn\" data-reveal-key=\"" + esc(base + "/key") +
+           "\" aria-controls=\"key-value\">Reveal key</button> "
            "<output id=\"key-value\" class=\"mono secret\">••••••••</output></p>";
       b += html::api_form_open(id, "PUT", base + "/key", here, "data-reload") +
-           "<label for=\"key\">New key (stored exactly as typed)</label><input id=\"key\" name=\"key\" autocomplete=\"off\" required>"
+           "<label for=\"key\">New key (stored exactly as typed)</label><input id=\"key\" name=\"key\" "
+           "autocomplete=\"off\" required>"
            "<button class=\"btn\" type=\"submit\">Set key</button></form>";
-      b += "<div class=\"actions\">" + html::api_form_open(id, "POST", base + "/key/rotate", here, "data-show-secret=\"key\"") +
+      b += "<div class=\"actions\">" +
+           html::api_form_open(id, "POST", base + "/key/rotate", here, "data-show-secret=\"key\"") +
            "<button class=\"btn\" type=\"submit\">Generate a new random key</button></form>";
-      if (d["has_own_key"].get<bool>()) b += html::api_button(id, "DELETE", base + "/key", here, "Use the default key", "Switch this sensor to the default key?");
+      if (d["has_own_key"].get<bool>())
+        b += html::api_button(id, "DELETE", base + "/key", here, "Use the default key",
+                              "Switch this sensor to the default key?");
       b += "</div></section>";
     }
 
-    b += "<section class=\"charts\">" + chart(base + "/stats?days=7", "packets_by_type", "Packets per type, last 7 days", "bar") +
+    b += "<section class=\"charts\">" +
+         chart(base + "/stats?days=7", "packets_by_type", "Packets per type, last 7 days", "bar") +
          chart(base + "/stats?days=7", "bytes_by_type", "Bytes per type, last 7 days", "bar") + "</section>";
 
-    b += "<section class=\"grid2\"><div><h2>Types</h2><table><thead><tr><th scope=\"col\">Type</th><th scope=\"col\">Connected</th><th scope=\"col\">First seen</th><th scope=\"col\">Last seen</th></tr></thead><tbody>";
+    b += "<section class=\"grid2\"><div><h2>Types</h2><table><thead><tr><th scope=\"col\">Type</th><th "
+         "scope=\"col\">Connected</th><th scope=\"col\">First seen</th><th scope=\"col\">Last "
+         "seen</th></tr></thead><tbody>";
     for (const auto& t : d["types"])
-      b += "<tr><td>" + esc(s(t["type"])) + "</td><td>" + yesno(t["connected"].get<bool>()) + "</td><td>" + html::format_time(t["first_seen"]) +
-           "</td><td>" + html::format_time(t["last_seen"]) + "</td></tr>";
+      b += "<tr><td>" + esc(s(t["type"])) + "</td><td>" + yesno(t["connected"].get<bool>()) + "</td><td>" +
+           html::format_time(t["first_seen"]) + "</td><td>" + html::format_time(t["last_seen"]) +
+           "</td></tr>";
     for (const auto& t : d["extended_types"])
-      b += "<tr><td>254: " + esc(s(t["name"])) + "</td><td>" + yesno(t["connected"].get<bool>()) + "</td><td>" + html::format_time(t["first_seen"]) +
-           "</td><td>" + html::format_time(t["last_seen"]) + "</td></tr>";
-    if (d["types"].empty() && d["extended_types"].empty()) b += "<tr><td colspan=\"4\">No data yet.</td></tr>";
-    b += "</tbody></table></div><div><h2>Connection history</h2><table><thead><tr><th scope=\"col\">IP</th><th scope=\"col\">Time</th></tr></thead><tbody>";
+      b += "<tr><td>254: " + esc(s(t["name"])) + "</td><td>" + yesno(t["connected"].get<bool>()) +
+           "</td><td>" + html::format_time(t["first_seen"]) + "</td><td>" +
+           html::format_time(t["last_seen"]) + "</td></tr>";
+    if (d["types"].empty() && d["extended_types"].empty())
+      b += "<tr><td colspan=\"4\">No data yet.</td></tr>";
+    b += "</tbody></table></div><div><h2>Connection history</h2><table><thead><tr><th "
+         "scope=\"col\">IP</th><th scope=\"col\">Time</th></tr></thead><tbody>";
     for (const auto& c : d["connection_history"])
       b += "<tr><td class=\"mono\">" + esc(s(c["ip"])) + "</td><td>" + esc(s(c["time"])) + "</td></tr>";
     if (d["connection_history"].empty()) b += "<tr><td colspan=\"2\">No connection recorded.</td></tr>";
     b += "</tbody></table></div></section>";
 
-    b += "<section><h2>Rejects and errors</h2><table><thead><tr><th scope=\"col\">Reason</th><th scope=\"col\">Count</th></tr></thead><tbody>";
-    for (auto& [reason, count] : d["rejects"].items()) b += "<tr><td>" + esc(reason) + "</td><td class=\"num\">" + n(count) + "</td></tr>";
+    b += "<section><h2>Rejects and errors</h2><table><thead><tr><th scope=\"col\">Reason</th><th "
+         "scope=\"col\">Count</th></tr></thead><tbody>";
+    for (auto& [reason, count] : d["rejects"].items())
+      b += "<tr><td>" + esc(reason) + "</td><td class=\"num\">" + n(count) + "</td></tr>";
     if (d["rejects"].empty()) b += "<tr><td colspan=\"2\">No rejects.</td></tr>";
-    b += "</tbody></table><div class=\"scroll\"><table><thead><tr><th scope=\"col\">Time</th><th scope=\"col\">Reason</th><th scope=\"col\">Detail</th><th scope=\"col\">IP</th><th scope=\"col\">Source</th></tr></thead><tbody>";
+    b += "</tbody></table><div class=\"scroll\"><table><thead><tr><th scope=\"col\">Time</th><th "
+         "scope=\"col\">Reason</th><th scope=\"col\">Detail</th><th scope=\"col\">IP</th><th "
+         "scope=\"col\">Source</th></tr></thead><tbody>";
     for (const auto* list : {&d["errors"], &d["unauthenticated_errors"]})
       for (const auto& e : *list)
-        b += "<tr><td>" + html::format_time(e["time"]) + "</td><td>" + esc(s(e["reason"])) + "</td><td>" + esc(s(e["detail"])) + "</td><td class=\"mono\">" +
-             esc(s(e["ip"])) + "</td><td>" + esc(s(e["source"])) + "</td></tr>";
-    if (d["errors"].empty() && d["unauthenticated_errors"].empty()) b += "<tr><td colspan=\"5\">No errors.</td></tr>";
+        b += "<tr><td>" + html::format_time(e["time"]) + "</td><td>" + esc(s(e["reason"])) + "</td><td>" +
+             esc(s(e["detail"])) + "</td><td class=\"mono\">" + esc(s(e["ip"])) + "</td><td>" +
+             esc(s(e["source"])) + "</td></tr>";
+    if (d["errors"].empty() && d["unauthenticated_errors"].empty())
+      b += "<tr><td colspan=\"5\">No errors.</td></tr>";
     b += "</tbody></table></div></section>";
-    if (!s(d["user_mail"]).empty()) b += "<p>Registered by " + esc(s(d["user_mail"])) + (d["third_party"].get<bool>() ? " (third party)" : "") + ".</p>";
+    if (!s(d["user_mail"]).empty())
+      b += "<p>Registered by " + esc(s(d["user_mail"])) +
+           (d["third_party"].get<bool>() ? " (third party)" : "") + ".</p>";
     return html::layout(opts(req, "Sensor", "sensors"), &id, b);
   });
 
@@ -371,76 +471,103 @@ void WebApp::add_page_routes(http::Router& r) {
     auto ips = blocklist(d, true, ipq, ipp, 100);
     auto uuids = blocklist(d, false, uq, up, 100);
     std::string b = "<section class=\"cards\">";
-    b += "<div class=\"card stat\"><span class=\"value small\">" + esc(s(info["mode"])) + "</span><span class=\"label\">server mode</span></div>";
-    b += "<div class=\"card stat\"><span class=\"value small\">" + esc(s(info["default_key"]["status"])) + "</span><span class=\"label\">default HMAC key</span></div>";
-    b += "<div class=\"card stat\"><span class=\"value\">" + n(info["registered_count"]) + "</span><span class=\"label\">registered sensors</span></div>";
-    b += "<div class=\"card stat\"><span class=\"value\">" + n(info["pending_count"]) + "</span><span class=\"label\">pending registrations</span></div></section>";
+    b += "<div class=\"card stat\"><span class=\"value small\">" + esc(s(info["mode"])) +
+         "</span><span class=\"label\">server mode</span></div>";
+    b += "<div class=\"card stat\"><span class=\"value small\">" + esc(s(info["default_key"]["status"])) +
+         "</span><span class=\"label\">default HMAC key</span></div>";
+    b += "<div class=\"card stat\"><span class=\"value\">" + n(info["registered_count"]) +
+         "</span><span class=\"label\">registered sensors</span></div>";
+    b += "<div class=\"card stat\"><span class=\"value\">" + n(info["pending_count"]) +
+         "</span><span class=\"label\">pending registrations</span></div></section>";
 
-    b += "<section><h2>Pending registrations</h2><table><thead><tr><th scope=\"col\">UUID</th><th scope=\"col\">Actions</th></tr></thead><tbody>";
+    b += "<section><h2>Pending registrations</h2><table><thead><tr><th scope=\"col\">UUID</th><th "
+         "scope=\"col\">Actions</th></tr></thead><tbody>";
     for (const auto& u : info["pending"]) {
       std::string base = "/api/v1/sensors/" + s(u);
       b += "<tr><td>" + sensor_link(s(u)) + "</td><td class=\"actions\">";
       if (admin)
         b += html::api_button(id, "POST", base + "/approve", "/server", "Approve", "", "btn primary") +
-             html::api_button(id, "POST", base + "/reject", "/server", "Reject", "Reject this registration?", "btn danger");
+             html::api_button(id, "POST", base + "/reject", "/server", "Reject", "Reject this registration?",
+                              "btn danger");
       b += "</td></tr>";
     }
     if (info["pending"].empty()) b += "<tr><td colspan=\"2\">None.</td></tr>";
     b += "</tbody></table>";
     if (admin)
-      b += html::api_form_open(id, "POST", "/api/v1/sensors/{uuid}/approve", "/server", "data-reload data-path-field=\"uuid\"") +
-           "<label for=\"approve-uuid\">Approve a sensor by UUID</label><input id=\"approve-uuid\" name=\"uuid\" required pattern=\"[0-9A-Fa-f-]{32,36}\">"
+      b += html::api_form_open(id, "POST", "/api/v1/sensors/{uuid}/approve", "/server",
+                               "data-reload data-path-field=\"uuid\"") +
+           "<label for=\"approve-uuid\">Approve a sensor by UUID</label><input id=\"approve-uuid\" "
+           "name=\"uuid\" required pattern=\"[0-9A-Fa-f-]{32,36}\">"
            "<button class=\"btn\" type=\"submit\">Approve</button></form>";
     b += "</section>";
 
     b += "<section class=\"grid2\"><div class=\"card\"><h2>Accepted types</h2><ul class=\"plain\">";
     for (const auto& t : info["accepted_types"]) {
       b += "<li>" + n(t);
-      if (admin) b += html::api_button(id, "DELETE", "/api/v1/server/types/" + n(t), "/server", "Remove", "Stop accepting this type?", "btn small");
+      if (admin)
+        b += html::api_button(id, "DELETE", "/api/v1/server/types/" + n(t), "/server", "Remove",
+                              "Stop accepting this type?", "btn small");
       b += "</li>";
     }
     b += "</ul>";
     if (admin)
       b += html::api_form_open(id, "POST", "/api/v1/server/types", "/server", "data-reload") +
-           "<label for=\"new-type\">Add a type (1–255)</label><input id=\"new-type\" name=\"type\" type=\"number\" min=\"1\" max=\"255\" required>"
+           "<label for=\"new-type\">Add a type (1–255)</label><input id=\"new-type\" name=\"type\" "
+           "type=\"number\" min=\"1\" max=\"255\" required>"
            "<button class=\"btn\" type=\"submit\">Add type</button></form>";
     b += "</div><div class=\"card\"><h2>Accepted extended types</h2><ul class=\"plain\">";
     for (const auto& t : info["accepted_extended_types"]) {
       b += "<li>" + esc(s(t));
-      if (admin) b += html::api_button(id, "DELETE", "/api/v1/server/extended-types/" + http::url_encode(s(t)), "/server", "Remove", "Stop accepting this extended type?", "btn small");
+      if (admin)
+        b += html::api_button(id, "DELETE", "/api/v1/server/extended-types/" + http::url_encode(s(t)),
+                              "/server", "Remove", "Stop accepting this extended type?", "btn small");
       b += "</li>";
     }
     b += "</ul>";
     if (admin)
       b += html::api_form_open(id, "POST", "/api/v1/server/extended-types", "/server", "data-reload") +
-           "<label for=\"new-ext\">Add an extended type</label><input id=\"new-ext\" name=\"name\" required maxlength=\"64\">"
+           "<label for=\"new-ext\">Add an extended type</label><input id=\"new-ext\" name=\"name\" required "
+           "maxlength=\"64\">"
            "<button class=\"btn\" type=\"submit\">Add extended type</button></form>";
     b += "</div></section>";
 
-    b += "<section class=\"grid2\"><div class=\"card\"><h2>Blocked IPs and networks (" + n(ips["total"]) + ")</h2>";
+    b += "<section class=\"grid2\"><div class=\"card\"><h2>Blocked IPs and networks (" + n(ips["total"]) +
+         ")</h2>";
     b += html::api_form_open(id, "POST", "/api/v1/server/blocklist/ips", "/server", "data-reload") +
-         "<label for=\"block-ip\">Block an IP or CIDR network</label><input id=\"block-ip\" name=\"ip\" required placeholder=\"192.0.2.0/24 or 2001:db8::/32\">"
+         "<label for=\"block-ip\">Block an IP or CIDR network</label><input id=\"block-ip\" name=\"ip\" "
+         "required placeholder=\"192.0.2.0/24 or 2001:db8::/32\">"
          "<button class=\"btn danger\" type=\"submit\">Block</button></form>";
-    b += "<form method=\"get\" action=\"/server\" role=\"search\"><label for=\"ipq\">Search</label><input id=\"ipq\" name=\"ipq\" type=\"search\" value=\"" +
-         esc(ipq) + "\"><button class=\"btn small\" type=\"submit\">Search</button></form><ul class=\"plain\" id=\"blocked-ips\">";
+    b += "<form method=\"get\" action=\"/server\" role=\"search\"><label for=\"ipq\">Search</label><input "
+         "id=\"ipq\" name=\"ipq\" type=\"search\" value=\"" +
+         esc(ipq) +
+         "\"><button class=\"btn small\" type=\"submit\">Search</button></form><ul class=\"plain\" "
+         "id=\"blocked-ips\">";
     for (const auto& ip : ips["items"]) {
       b += "<li><span class=\"mono\">" + esc(s(ip)) + "</span> ";
       b += html::api_form_open(id, "DELETE", "/api/v1/server/blocklist/ips", "/server", "data-reload") +
-           "<input type=\"hidden\" name=\"ip\" value=\"" + esc(s(ip)) + "\"><button class=\"btn small\" type=\"submit\">Unblock</button></form></li>";
+           "<input type=\"hidden\" name=\"ip\" value=\"" + esc(s(ip)) +
+           "\"><button class=\"btn small\" type=\"submit\">Unblock</button></form></li>";
     }
-    b += "</ul>" + html::pager("/server?ipq=" + http::url_encode(ipq), ipp, 100, ips["total"].get<long long>()) + "</div>";
+    b += "</ul>" +
+         html::pager("/server?ipq=" + http::url_encode(ipq), ipp, 100, ips["total"].get<long long>()) +
+         "</div>";
     b += "<div class=\"card\"><h2>Blocked sensor UUIDs (" + n(uuids["total"]) + ")</h2>";
     b += html::api_form_open(id, "POST", "/api/v1/server/blocklist/uuids", "/server", "data-reload") +
-         "<label for=\"block-uuid\">Block a sensor UUID</label><input id=\"block-uuid\" name=\"uuid\" required>"
+         "<label for=\"block-uuid\">Block a sensor UUID</label><input id=\"block-uuid\" name=\"uuid\" "
+         "required>"
          "<button class=\"btn danger\" type=\"submit\">Block</button></form>";
-    b += "<form method=\"get\" action=\"/server\" role=\"search\"><label for=\"uq\">Search</label><input id=\"uq\" name=\"uq\" type=\"search\" value=\"" +
-         esc(uq) + "\"><button class=\"btn small\" type=\"submit\">Search</button></form><ul class=\"plain\">";
+    b += "<form method=\"get\" action=\"/server\" role=\"search\"><label for=\"uq\">Search</label><input "
+         "id=\"uq\" name=\"uq\" type=\"search\" value=\"" +
+         esc(uq) +
+         "\"><button class=\"btn small\" type=\"submit\">Search</button></form><ul class=\"plain\">";
     for (const auto& u : uuids["items"]) {
       b += "<li>" + sensor_link(s(u)) + " ";
       b += html::api_form_open(id, "DELETE", "/api/v1/server/blocklist/uuids", "/server", "data-reload") +
-           "<input type=\"hidden\" name=\"uuid\" value=\"" + esc(s(u)) + "\"><button class=\"btn small\" type=\"submit\">Unblock</button></form></li>";
+           "<input type=\"hidden\" name=\"uuid\" value=\"" + esc(s(u)) +
+           "\"><button class=\"btn small\" type=\"submit\">Unblock</button></form></li>";
     }
-    b += "</ul>" + html::pager("/server?uq=" + http::url_encode(uq), up, 100, uuids["total"].get<long long>());
+    b +=
+        "</ul>" + html::pager("/server?uq=" + http::url_encode(uq), up, 100, uuids["total"].get<long long>());
     if (!info["ips_blocked_by_uuid"].empty()) {
       b += "<h3>Sensors whose IPs get blocked</h3><ul class=\"plain\">";
       for (const auto& u : info["ips_blocked_by_uuid"]) b += "<li>" + sensor_link(s(u)) + "</li>";
@@ -449,8 +576,11 @@ void WebApp::add_page_routes(http::Router& r) {
     b += "</div></section>";
     if (admin) {
       b += "<section class=\"card\"><h2>Kick every connection of a type</h2>" +
-           html::api_form_open(id, "POST", "/api/v1/server/kick-type/{type}", "/server", "data-reload data-path-field=\"type\" data-confirm=\"Close every connection of this type?\"") +
-           "<label for=\"kick-type\">Type</label><input id=\"kick-type\" name=\"type\" type=\"number\" min=\"1\" max=\"255\" required>"
+           html::api_form_open(
+               id, "POST", "/api/v1/server/kick-type/{type}", "/server",
+               "data-reload data-path-field=\"type\" data-confirm=\"Close every connection of this type?\"") +
+           "<label for=\"kick-type\">Type</label><input id=\"kick-type\" name=\"type\" type=\"number\" "
+           "min=\"1\" max=\"255\" required>"
            "<button class=\"btn danger\" type=\"submit\">Kick</button></form></section>";
     }
     return html::layout(opts(req, "Server management", "server"), &id, b);
@@ -459,17 +589,22 @@ void WebApp::add_page_routes(http::Router& r) {
   // ---- analyzer queues ----
   page(r, "/queues", Role::User, [this](http::Request& req, const Identity& id) {
     auto& d = db();
-    std::string b = "<p><a class=\"btn primary\" href=\"/queues/new\">Create a queue</a></p><div class=\"scroll\"><table><thead><tr>"
-                    "<th scope=\"col\">Queue</th><th scope=\"col\">Receives</th><th scope=\"col\">Group</th><th scope=\"col\">Description</th>"
-                    "<th scope=\"col\">Length</th><th scope=\"col\">Max size</th><th scope=\"col\">Pushed</th><th scope=\"col\">Dropped</th><th scope=\"col\">Last push</th></tr></thead><tbody>";
+    std::string b =
+        "<p><a class=\"btn primary\" href=\"/queues/new\">Create a queue</a></p><div "
+        "class=\"scroll\"><table><thead><tr>"
+        "<th scope=\"col\">Queue</th><th scope=\"col\">Receives</th><th scope=\"col\">Group</th><th "
+        "scope=\"col\">Description</th>"
+        "<th scope=\"col\">Length</th><th scope=\"col\">Max size</th><th scope=\"col\">Pushed</th><th "
+        "scope=\"col\">Dropped</th><th scope=\"col\">Last push</th></tr></thead><tbody>";
     auto list = d.queue_store.list();
     for (const auto& q : list) {
       auto j = queue_json(d, q);
       b += "<tr><td><a class=\"mono\" href=\"/queues/" + esc(q.id) + "\">" + esc(q.id) + "</a></td><td>" +
-           esc(q.target.type == 254 ? "254: " + q.target.extended_type : std::to_string(q.target.type)) + "</td><td>" +
-           (q.group ? std::to_string(q.sensors.size()) + " sensors" : "all sensors") + "</td><td>" + esc(q.description) +
-           "</td><td class=\"num\">" + n(j["stats"]["length"]) + "</td><td class=\"num\">" + n(j["effective_max_size"]) +
-           "</td><td class=\"num\">" + n(j["stats"]["pushed"]) + "</td><td class=\"num\">" + n(j["stats"]["dropped"]) + "</td><td>" +
+           esc(q.target.type == 254 ? "254: " + q.target.extended_type : std::to_string(q.target.type)) +
+           "</td><td>" + (q.group ? std::to_string(q.sensors.size()) + " sensors" : "all sensors") +
+           "</td><td>" + esc(q.description) + "</td><td class=\"num\">" + n(j["stats"]["length"]) +
+           "</td><td class=\"num\">" + n(j["effective_max_size"]) + "</td><td class=\"num\">" +
+           n(j["stats"]["pushed"]) + "</td><td class=\"num\">" + n(j["stats"]["dropped"]) + "</td><td>" +
            html::format_time(j["stats"]["last_push"]) + "</td></tr>";
     }
     if (list.empty()) b += "<tr><td colspan=\"9\">No analyzer queue yet.</td></tr>";
@@ -479,18 +614,25 @@ void WebApp::add_page_routes(http::Router& r) {
 
   page(r, "/queues/new", Role::User, [this](http::Request& req, const Identity& id) {
     auto info = server_info(db());
-    std::string b = html::api_form_open(id, "POST", "/api/v1/queues", "/queues", "data-goto=\"/queues/{queue.id}\" class=\"card\"");
-    b += "<label for=\"type\">Type</label><select id=\"type\" name=\"type\"><option value=\"\">(extended type below)</option>";
+    std::string b = html::api_form_open(id, "POST", "/api/v1/queues", "/queues",
+                                        "data-goto=\"/queues/{queue.id}\" class=\"card\"");
+    b += "<label for=\"type\">Type</label><select id=\"type\" name=\"type\"><option value=\"\">(extended "
+         "type below)</option>";
     for (const auto& t : info["accepted_types"])
       if (t.get<int>() != 2 && t.get<int>() != 254) b += "<option>" + n(t) + "</option>";
-    b += "</select><label for=\"extended_type\">or extended type (type 254)</label><select id=\"extended_type\" name=\"extended_type\"><option value=\"\">(none)</option>";
+    b += "</select><label for=\"extended_type\">or extended type (type 254)</label><select "
+         "id=\"extended_type\" name=\"extended_type\"><option value=\"\">(none)</option>";
     for (const auto& t : info["accepted_extended_types"]) b += "<option>" + esc(s(t)) + "</option>";
-    b += "</select><label for=\"qid\">Queue UUID (empty: random)</label><input id=\"qid\" name=\"id\" pattern=\"[0-9A-Fa-f-]{32,36}\">"
-         "<label for=\"qdesc\">Description</label><input id=\"qdesc\" name=\"description\" maxlength=\"1000\">"
-         "<label for=\"qmax\">Max size (elements; empty: default)</label><input id=\"qmax\" name=\"max_size\" type=\"number\" min=\"1\">"
-         "<label for=\"qsensors\">Sensor group: only these sensor UUIDs (comma or newline separated; empty: every sensor)</label>"
-         "<textarea id=\"qsensors\" name=\"sensors\" rows=\"3\"></textarea>"
-         "<button class=\"btn primary\" type=\"submit\">Create queue</button></form>";
+    b +=
+        "</select><label for=\"qid\">Queue UUID (empty: random)</label><input id=\"qid\" name=\"id\" "
+        "pattern=\"[0-9A-Fa-f-]{32,36}\">"
+        "<label for=\"qdesc\">Description</label><input id=\"qdesc\" name=\"description\" maxlength=\"1000\">"
+        "<label for=\"qmax\">Max size (elements; empty: default)</label><input id=\"qmax\" name=\"max_size\" "
+        "type=\"number\" min=\"1\">"
+        "<label for=\"qsensors\">Sensor group: only these sensor UUIDs (comma or newline separated; empty: "
+        "every sensor)</label>"
+        "<textarea id=\"qsensors\" name=\"sensors\" rows=\"3\"></textarea>"
+        "<button class=\"btn primary\" type=\"submit\">Create queue</button></form>";
     return html::layout(opts(req, "Create an analyzer queue", "queues"), &id, b);
   });
 
@@ -500,54 +642,80 @@ void WebApp::add_page_routes(http::Router& r) {
     if (!q) throw ApiError(404, "There is no such analyzer queue.");
     auto j = queue_json(d, *q);
     std::string base = "/api/v1/queues/" + q->id, here = "/queues/" + q->id;
-    std::string b = "<p class=\"mono big\">" + esc(q->id) + "</p><p>Analyzers pop <code>" + esc(q->list_key()) +
-                    "</code> in the analyzer database.</p><section class=\"cards\">";
+    std::string b = "<p class=\"mono big\">" + esc(q->id) + "</p><p>Analyzers pop <code>" +
+                    esc(q->list_key()) + "</code> in the analyzer database.</p><section class=\"cards\">";
     for (const char* k : {"length", "pushed", "dropped", "consumed"})
-      b += std::string("<div class=\"card stat\"><span class=\"value\">") + n(j["stats"][k]) + "</span><span class=\"label\">" + k + "</span></div>";
-    b += "<div class=\"card stat\"><span class=\"value small\">" + esc(html::format_time(j["stats"]["last_push"])) + "</span><span class=\"label\">last push</span></div></section>";
+      b += std::string("<div class=\"card stat\"><span class=\"value\">") + n(j["stats"][k]) +
+           "</span><span class=\"label\">" + k + "</span></div>";
+    b += "<div class=\"card stat\"><span class=\"value small\">" +
+         esc(html::format_time(j["stats"]["last_push"])) +
+         "</span><span class=\"label\">last push</span></div></section>";
     std::string sensors;
     for (const auto& sn : q->sensors) sensors += sn + "\n";
     b += html::api_form_open(id, "PUT", base, here, "data-reload class=\"card\"") +
-         "<label for=\"qdesc\">Description</label><input id=\"qdesc\" name=\"description\" maxlength=\"1000\" value=\"" + esc(q->description) +
-         "\"><label for=\"qmax\">Max size (empty: default " + std::to_string(d.queue_store.default_max_size()) +
-         ")</label><input id=\"qmax\" name=\"max_size\" type=\"number\" min=\"1\" value=\"" + n(j["max_size"]) + "\">";
+         "<label for=\"qdesc\">Description</label><input id=\"qdesc\" name=\"description\" "
+         "maxlength=\"1000\" value=\"" +
+         esc(q->description) + "\"><label for=\"qmax\">Max size (empty: default " +
+         std::to_string(d.queue_store.default_max_size()) +
+         ")</label><input id=\"qmax\" name=\"max_size\" type=\"number\" min=\"1\" value=\"" +
+         n(j["max_size"]) + "\">";
     if (q->group)
-      b += "<label for=\"qsensors\">Sensors of the group</label><textarea id=\"qsensors\" name=\"sensors\" rows=\"4\">" + esc(sensors) + "</textarea>";
+      b += "<label for=\"qsensors\">Sensors of the group</label><textarea id=\"qsensors\" name=\"sensors\" "
+           "rows=\"4\">" +
+           esc(sensors) + "</textarea>";
     b += "<button class=\"btn primary\" type=\"submit\">Save</button></form><div class=\"actions\">";
-    b += html::api_button(id, "POST", base + "/empty", here, "Empty the queue", "Delete every element waiting in this queue?", "btn danger");
-    b += html::api_button(id, "DELETE", base, "/queues", "Delete the queue", "Delete this queue and its data?", "btn danger");
-    b += "</div><section><h2>Newest elements</h2><div data-preview=\"" + esc(base + "/preview?count=11&max_line_len=500") +
+    b += html::api_button(id, "POST", base + "/empty", here, "Empty the queue",
+                          "Delete every element waiting in this queue?", "btn danger");
+    b += html::api_button(id, "DELETE", base, "/queues", "Delete the queue",
+                          "Delete this queue and its data?", "btn danger");
+    b += "</div><section><h2>Newest elements</h2><div data-preview=\"" +
+         esc(base + "/preview?count=11&max_line_len=500") +
          "\"><pre class=\"preview\">Loading…</pre></div></section>";
     return html::layout(opts(req, "Analyzer queue", "queues"), &id, b);
   });
 
   // ---- users ----
   page(r, "/users", Role::Admin, [this](http::Request& req, const Identity& id) {
-    std::string b = "<div class=\"scroll\"><table><thead><tr><th scope=\"col\">User</th><th scope=\"col\">Role</th><th scope=\"col\">Must change password</th>"
-                    "<th scope=\"col\">API tokens</th><th scope=\"col\">Actions</th></tr></thead><tbody>";
+    std::string b =
+        "<div class=\"scroll\"><table><thead><tr><th scope=\"col\">User</th><th scope=\"col\">Role</th><th "
+        "scope=\"col\">Must change password</th>"
+        "<th scope=\"col\">API tokens</th><th scope=\"col\">Actions</th></tr></thead><tbody>";
     for (const auto& u : db().user_store.list()) {
       std::string base = "/api/v1/users/" + http::url_encode(u.email);
-      b += "<tr><td>" + esc(u.email) + "</td><td>" + html::api_form_open(id, "PUT", base, "/users", "data-reload class=\"inline\"") +
-           "<label class=\"sr\" for=\"role-" + esc(u.email) + "\">Role</label><select id=\"role-" + esc(u.email) + "\" name=\"role\">";
+      b += "<tr><td>" + esc(u.email) + "</td><td>" +
+           html::api_form_open(id, "PUT", base, "/users", "data-reload class=\"inline\"") +
+           "<label class=\"sr\" for=\"role-" + esc(u.email) + "\">Role</label><select id=\"role-" +
+           esc(u.email) + "\" name=\"role\">";
       for (Role r2 : {Role::Admin, Role::User, Role::SensorRegister})
-        b += std::string("<option") + (r2 == u.role ? " selected" : "") + ">" + std::string(to_string(r2)) + "</option>";
-      b += "</select><button class=\"btn small\" type=\"submit\">Save</button></form></td><td>" + yesno(u.must_change_password) + "</td><td><ul class=\"plain\">";
+        b += std::string("<option") + (r2 == u.role ? " selected" : "") + ">" + std::string(to_string(r2)) +
+             "</option>";
+      b += "</select><button class=\"btn small\" type=\"submit\">Save</button></form></td><td>" +
+           yesno(u.must_change_password) + "</td><td><ul class=\"plain\">";
       for (const auto& t : u.tokens)
         b += "<li>" + esc(t.name) + " <span class=\"mono\">" + esc(t.id) + "</span> " +
-             html::api_button(id, "DELETE", base + "/tokens/" + t.id, "/users", "Revoke", "Revoke this token?", "btn small") + "</li>";
+             html::api_button(id, "DELETE", base + "/tokens/" + t.id, "/users", "Revoke",
+                              "Revoke this token?", "btn small") +
+             "</li>";
       b += "</ul></td><td class=\"actions\">" +
            html::api_form_open(id, "PUT", base, "/users", "data-show-secret=\"password\"") +
-           "<input type=\"hidden\" name=\"reset_password\" value=\"1\"><button class=\"btn small\" type=\"submit\">Reset password</button></form>" +
+           "<input type=\"hidden\" name=\"reset_password\" value=\"1\"><button class=\"btn small\" "
+           "type=\"submit\">Reset password</button></form>" +
            html::api_form_open(id, "POST", base + "/tokens", "/users", "data-show-secret=\"token\"") +
-           "<input type=\"hidden\" name=\"name\" value=\"issued by admin\"><button class=\"btn small\" type=\"submit\">New token</button></form>";
-      if (u.email != id.user) b += html::api_button(id, "DELETE", base, "/users", "Delete", "Delete this user?", "btn small danger");
+           "<input type=\"hidden\" name=\"name\" value=\"issued by admin\"><button class=\"btn small\" "
+           "type=\"submit\">New token</button></form>";
+      if (u.email != id.user)
+        b +=
+            html::api_button(id, "DELETE", base, "/users", "Delete", "Delete this user?", "btn small danger");
       b += "</td></tr>";
     }
     b += "</tbody></table></div><section class=\"card\"><h2>Create a user</h2>" +
          html::api_form_open(id, "POST", "/api/v1/users", "/users", "data-show-secret=\"password\"") +
-         "<label for=\"email\">E-mail</label><input id=\"email\" name=\"email\" type=\"email\" required maxlength=\"299\">"
-         "<label for=\"role\">Role</label><select id=\"role\" name=\"role\"><option>user</option><option>admin</option><option>sensor_register</option></select>"
-         "<label for=\"upw\">Password (empty: generated and shown once; the user must change it)</label><input id=\"upw\" name=\"password\" type=\"password\" autocomplete=\"new-password\">"
+         "<label for=\"email\">E-mail</label><input id=\"email\" name=\"email\" type=\"email\" required "
+         "maxlength=\"299\">"
+         "<label for=\"role\">Role</label><select id=\"role\" "
+         "name=\"role\"><option>user</option><option>admin</option><option>sensor_register</option></select>"
+         "<label for=\"upw\">Password (empty: generated and shown once; the user must change "
+         "it)</label><input id=\"upw\" name=\"password\" type=\"password\" autocomplete=\"new-password\">"
          "<button class=\"btn primary\" type=\"submit\">Create user</button></form></section>"
          "<output id=\"secret\" class=\"secret-box\" hidden></output>";
     return html::layout(opts(req, "Users", "users"), &id, b);
@@ -556,16 +724,25 @@ void WebApp::add_page_routes(http::Router& r) {
   page(r, "/profile", Role::User, [this](http::Request& req, const Identity& id) {
     auto u = db().user_store.get(id.user);
     if (!u) throw ApiError(404, "no such user");
-    std::string b = "<p>Signed in as <strong>" + esc(u->email) + "</strong>, role <strong>" + esc(std::string(to_string(u->role))) +
-                    "</strong>. <a href=\"/change_password\">Change password</a></p><section class=\"card\"><h2>API tokens</h2>"
-                    "<p>Send a token as <code>Authorization: Bearer &lt;token&gt;</code>. A token is shown once, when it is created.</p><ul class=\"plain\">";
+    std::string b = "<p>Signed in as <strong>" + esc(u->email) + "</strong>, role <strong>" +
+                    esc(std::string(to_string(u->role))) +
+                    "</strong>. <a href=\"/change_password\">Change password</a></p><section "
+                    "class=\"card\"><h2>API tokens</h2>"
+                    "<p>Send a token as <code>Authorization: Bearer &lt;token&gt;</code>. A token is shown "
+                    "once, when it is created.</p><ul class=\"plain\">";
     for (const auto& t : u->tokens)
-      b += "<li>" + esc(t.name) + " <span class=\"mono\">" + esc(t.id) + "</span> created " + esc(html::format_time(t.created)) + " " +
-           html::api_button(id, "DELETE", "/api/v1/me/tokens/" + t.id, "/profile", "Revoke", "Revoke this token?", "btn small") + "</li>";
+      b += "<li>" + esc(t.name) + " <span class=\"mono\">" + esc(t.id) + "</span> created " +
+           esc(html::format_time(t.created)) + " " +
+           html::api_button(id, "DELETE", "/api/v1/me/tokens/" + t.id, "/profile", "Revoke",
+                            "Revoke this token?", "btn small") +
+           "</li>";
     if (u->tokens.empty()) b += "<li>No token.</li>";
-    b += "</ul>" + html::api_form_open(id, "POST", "/api/v1/me/tokens", "/profile", "data-show-secret=\"token\"") +
-         "<label for=\"tname\">Token name</label><input id=\"tname\" name=\"name\" maxlength=\"100\" value=\"api\">"
-         "<button class=\"btn primary\" type=\"submit\">Create a token</button></form><output id=\"secret\" class=\"secret-box\" hidden></output></section>"
+    b += "</ul>" +
+         html::api_form_open(id, "POST", "/api/v1/me/tokens", "/profile", "data-show-secret=\"token\"") +
+         "<label for=\"tname\">Token name</label><input id=\"tname\" name=\"name\" maxlength=\"100\" "
+         "value=\"api\">"
+         "<button class=\"btn primary\" type=\"submit\">Create a token</button></form><output id=\"secret\" "
+         "class=\"secret-box\" hidden></output></section>"
          "<p>The API is described by <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p>";
     return html::layout(opts(req, "My account", "profile"), &id, b);
   });

@@ -69,8 +69,9 @@ PasswordCheck verify_password(std::string_view password, const std::string& stor
   if (stored.rfind("$argon2", 0) == 0) {
     init_sodium();
     r.ok = crypto_pwhash_str_verify(stored.c_str(), password.data(), password.size()) == 0;
-    r.needs_rehash = r.ok && crypto_pwhash_str_needs_rehash(stored.c_str(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                                                            crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0;
+    r.needs_rehash =
+        r.ok && crypto_pwhash_str_needs_rehash(stored.c_str(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                                               crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0;
     return r;
   }
   // Users imported from the reference server carry bcrypt hashes ("$2b$..."): libxcrypt checks
@@ -90,9 +91,12 @@ std::optional<std::string> password_policy_violation(std::string_view password) 
   if (password.size() < 10 || password.size() > 100) return "the password must have 10 to 100 characters";
   int digits = 0, lower = 0, upper = 0;
   for (unsigned char c : password) {
-    if (std::isdigit(c)) ++digits;
-    else if (std::islower(c)) ++lower;
-    else if (std::isupper(c)) ++upper;
+    if (std::isdigit(c))
+      ++digits;
+    else if (std::islower(c))
+      ++lower;
+    else if (std::isupper(c))
+      ++upper;
   }
   if (digits < 2 || lower < 1 || upper < 1)
     return "the password must contain at least 2 digits, 1 lower-case and 1 upper-case letter";

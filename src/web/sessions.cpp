@@ -7,8 +7,12 @@
 namespace d4::web {
 
 namespace {
-std::string session_key(std::string_view hash) { return "d4:web:session:" + std::string(hash); }
-std::string user_sessions_key(std::string_view user) { return "d4:web:user_sessions:" + std::string(user); }
+std::string session_key(std::string_view hash) {
+  return "d4:web:session:" + std::string(hash);
+}
+std::string user_sessions_key(std::string_view user) {
+  return "d4:web:user_sessions:" + std::string(user);
+}
 long long now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -71,15 +75,21 @@ long long LoginThrottle::blocked_for(std::string_view ip, std::string_view user)
   return std::max(a, b);
 }
 
-long long LoginThrottle::api_blocked_for(std::string_view ip) { return blocked("failed_login_ip_api:" + std::string(ip)); }
+long long LoginThrottle::api_blocked_for(std::string_view ip) {
+  return blocked("failed_login_ip_api:" + std::string(ip));
+}
 
 void LoginThrottle::record_failure(std::string_view ip, std::string_view user) {
   incr("failed_login_ip:" + std::string(ip));
   if (!user.empty()) incr("failed_login_user_id:" + std::string(user));
 }
 
-void LoginThrottle::record_api_failure(std::string_view ip) { incr("failed_login_ip_api:" + std::string(ip)); }
+void LoginThrottle::record_api_failure(std::string_view ip) {
+  incr("failed_login_ip_api:" + std::string(ip));
+}
 
-void LoginThrottle::clear_user(std::string_view user) { db_.command({"DEL", "failed_login_user_id:" + std::string(user)}); }
+void LoginThrottle::clear_user(std::string_view user) {
+  db_.command({"DEL", "failed_login_user_id:" + std::string(user)});
+}
 
 }  // namespace d4::web

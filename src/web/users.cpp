@@ -15,9 +15,15 @@ namespace {
 constexpr std::string_view kAllUsers = "user:all";
 constexpr std::string_view kTokens = "user:tokens";
 constexpr std::string_view kRoles = "d4:all_role";
-std::string metadata_key(std::string_view email) { return "user_metadata:" + std::string(email); }
-std::string role_key(Role r) { return "user_role:" + std::string(to_string(r)); }
-std::string tokens_key(std::string_view email) { return "d4:user_tokens:" + std::string(email); }
+std::string metadata_key(std::string_view email) {
+  return "user_metadata:" + std::string(email);
+}
+std::string role_key(Role r) {
+  return "user_role:" + std::string(to_string(r));
+}
+std::string tokens_key(std::string_view email) {
+  return "d4:user_tokens:" + std::string(email);
+}
 constexpr Role kAllRoles[] = {Role::Admin, Role::User, Role::SensorRegister};
 
 void check(const std::vector<core::RedisReply>& replies, const char* what) {
@@ -39,9 +45,12 @@ std::optional<Role> parse_role(std::string_view text) {
 
 std::string_view to_string(Role r) {
   switch (r) {
-    case Role::Admin: return "admin";
-    case Role::User: return "user";
-    case Role::SensorRegister: return "sensor_register";
+    case Role::Admin:
+      return "admin";
+    case Role::User:
+      return "user";
+    case Role::SensorRegister:
+      return "sensor_register";
   }
   return "user";
 }
@@ -50,10 +59,12 @@ std::optional<std::string> email_violation(std::string_view email) {
   if (email.empty()) return "the user name (an e-mail address) is required";
   if (email.size() >= 300) return "the e-mail address must be shorter than 300 characters";
   auto at = email.find('@');
-  if (at == std::string_view::npos || at == 0 || at + 1 == email.size() || email.find('@', at + 1) != std::string_view::npos)
+  if (at == std::string_view::npos || at == 0 || at + 1 == email.size() ||
+      email.find('@', at + 1) != std::string_view::npos)
     return "the user name must be an e-mail address (name@domain)";
   for (unsigned char c : email)
-    if (c <= 0x20 || c == 0x7f || c == '"' || c == '<' || c == '>' || c == '\\' || c == ',' || c == ';' || c == ':')
+    if (c <= 0x20 || c == 0x7f || c == '"' || c == '<' || c == '>' || c == '\\' || c == ',' || c == ';' ||
+        c == ':')
       return "the e-mail address contains a character that is not allowed";
   return std::nullopt;
 }
@@ -79,8 +90,10 @@ std::optional<UserInfo> UserStore::get(std::string_view email) {
   u.email = email;
   auto meta = r[1].as_strings();
   for (std::size_t i = 0; i + 1 < meta.size(); i += 2) {
-    if (meta[i] == "role") u.role = parse_role(meta[i + 1]).value_or(Role::User);
-    else if (meta[i] == "change_passwd") u.must_change_password = meta[i + 1] == "True";
+    if (meta[i] == "role")
+      u.role = parse_role(meta[i + 1]).value_or(Role::User);
+    else if (meta[i] == "change_passwd")
+      u.must_change_password = meta[i + 1] == "True";
   }
   auto toks = r[2].as_strings();
   for (std::size_t i = 0; i + 1 < toks.size(); i += 2) {
@@ -93,7 +106,8 @@ std::optional<UserInfo> UserStore::get(std::string_view email) {
     }
     u.tokens.push_back(std::move(t));
   }
-  std::sort(u.tokens.begin(), u.tokens.end(), [](const auto& a, const auto& b) { return a.created < b.created; });
+  std::sort(u.tokens.begin(), u.tokens.end(),
+            [](const auto& a, const auto& b) { return a.created < b.created; });
   return u;
 }
 
@@ -109,8 +123,10 @@ std::vector<UserInfo> UserStore::list() {
 void UserStore::write_roles(std::string_view email, Role role) {
   std::vector<std::vector<std::string>> cmds;
   for (Role r : kAllRoles) {
-    if (role_allows(role, r)) cmds.push_back({"SADD", role_key(r), std::string(email)});
-    else cmds.push_back({"SREM", role_key(r), std::string(email)});
+    if (role_allows(role, r))
+      cmds.push_back({"SADD", role_key(r), std::string(email)});
+    else
+      cmds.push_back({"SREM", role_key(r), std::string(email)});
   }
   cmds.push_back({"HSET", metadata_key(email), "role", std::string(to_string(role))});
   check(db_.pipeline(cmds), "write roles");
@@ -120,19 +136,25 @@ void UserStore::upsert(std::string_view email, Role role, std::string_view passw
   if (auto why = email_violation(email)) throw std::invalid_argument(*why);
   std::string hash = hash_password(password);
   std::vector<std::vector<std::string>> cmds = {{"HSET", std::string(kAllUsers), std::string(email), hash}};
-  if (must_change) cmds.push_back({"HSET", metadata_key(email), "change_passwd", "True"});
-  else cmds.push_back({"HDEL", metadata_key(email), "change_passwd"});
+  if (must_change)
+    cmds.push_back({"HSET", metadata_key(email), "change_passwd", "True"});
+  else
+    cmds.push_back({"HDEL", metadata_key(email), "change_passwd"});
   check(db_.pipeline(cmds), "upsert user");
   write_roles(email, role);
 }
 
-void UserStore::set_role(std::string_view email, Role role) { write_roles(email, role); }
+void UserStore::set_role(std::string_view email, Role role) {
+  write_roles(email, role);
+}
 
 void UserStore::set_password(std::string_view email, std::string_view password, bool must_change) {
   std::string hash = hash_password(password);
   std::vector<std::vector<std::string>> cmds = {{"HSET", std::string(kAllUsers), std::string(email), hash}};
-  if (must_change) cmds.push_back({"HSET", metadata_key(email), "change_passwd", "True"});
-  else cmds.push_back({"HDEL", metadata_key(email), "change_passwd"});
+  if (must_change)
+    cmds.push_back({"HSET", metadata_key(email), "change_passwd", "True"});
+  else
+    cmds.push_back({"HDEL", metadata_key(email), "change_passwd"});
   check(db_.pipeline(cmds), "set password");
 }
 
@@ -183,7 +205,8 @@ bool UserStore::revoke_token(std::string_view email, std::string_view id) {
   if (!raw) return false;
   auto j = nlohmann::json::parse(*raw, nullptr, false);
   std::vector<std::vector<std::string>> cmds = {{"HDEL", tokens_key(email), std::string(id)}};
-  if (j.is_object() && j.contains("hash")) cmds.push_back({"HDEL", std::string(kTokens), "sha256:" + j.value("hash", "")});
+  if (j.is_object() && j.contains("hash"))
+    cmds.push_back({"HDEL", std::string(kTokens), "sha256:" + j.value("hash", "")});
   check(db_.pipeline(cmds), "revoke token");
   return true;
 }

@@ -22,7 +22,9 @@ enum class Role { Admin = 1, User = 2, SensorRegister = 20 };
 std::optional<Role> parse_role(std::string_view text);
 std::string_view to_string(Role r);
 // Cumulative roles like the reference: a lower level holds every role of a higher level.
-inline bool role_allows(Role held, Role required) { return static_cast<int>(held) <= static_cast<int>(required); }
+inline bool role_allows(Role held, Role required) {
+  return static_cast<int>(held) <= static_cast<int>(required);
+}
 
 struct TokenInfo {
   std::string id;

@@ -40,14 +40,17 @@ WebConfig read_web_config(const toml::table& root, const std::filesystem::path& 
   c.tls_cert = resolve(base_dir, core::get_string(root, "web", "tls_cert", ""));
   c.tls_key = resolve(base_dir, core::get_string(root, "web", "tls_key", ""));
   if (c.tls_cert.empty() != c.tls_key.empty())
-    throw core::ConfigError("[web] tls_cert and tls_key must both be set (HTTPS) or both be empty (plain HTTP)");
+    throw core::ConfigError(
+        "[web] tls_cert and tls_key must both be set (HTTPS) or both be empty (plain HTTP)");
   c.state_dir = resolve(base_dir, core::get_string(root, "web", "state_dir", "web"));
   c.admin_email = core::get_string(root, "web", "admin_email", c.admin_email);
   c.admin_password = core::get_string(root, "web", "admin_password", "");
   c.session_ttl = std::chrono::seconds(positive(root, "session_ttl", c.session_ttl.count()));
   c.login_max_failures = positive(root, "login_max_failures", c.login_max_failures);
-  c.login_failure_window = std::chrono::seconds(positive(root, "login_failure_window", c.login_failure_window.count()));
-  c.handler_threads = static_cast<std::size_t>(positive(root, "threads", static_cast<long long>(c.handler_threads)));
+  c.login_failure_window =
+      std::chrono::seconds(positive(root, "login_failure_window", c.login_failure_window.count()));
+  c.handler_threads =
+      static_cast<std::size_t>(positive(root, "threads", static_cast<long long>(c.handler_threads)));
   c.ingest_metrics_url = core::get_string(root, "web", "ingest_metrics_url", "");
   if (c.ingest_metrics_url.empty()) {
     auto m = core::get_string(root, "server", "metrics_listen", "");

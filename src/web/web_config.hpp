@@ -24,7 +24,7 @@ struct WebConfig {
   long long login_max_failures = 5;                // per IP and per user
   std::chrono::seconds login_failure_window{300};  // reference: 5 failures / 300 s
   std::size_t handler_threads = 4;
-  std::string ingest_metrics_url;      // http://host:port/metrics of d4-server ([server] metrics_listen)
+  std::string ingest_metrics_url;  // http://host:port/metrics of d4-server ([server] metrics_listen)
   long long queue_default_max_size = 100000000;  // [queues] default_max_size (reference default)
   std::string server_mode = "registration";      // [server] mode, shown on the server page
 

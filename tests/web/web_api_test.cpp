@@ -60,7 +60,8 @@ class WebApiTest : public ::testing::Test {
     return r.json().value("token", "");
   }
   std::string make_user(const std::string& email, const std::string& role) {
-    auto r = admin.call("POST", "/api/v1/users", {{"email", email}, {"role", role}, {"password", "User-Pass-0042"}});
+    auto r = admin.call("POST", "/api/v1/users",
+                        {{"email", email}, {"role", role}, {"password", "User-Pass-0042"}});
     EXPECT_EQ(r.status, 200) << r.body;
     return token_for(email);
   }
@@ -108,18 +109,25 @@ TEST(WebFirstRun, AdminPasswordFileForcedChangeAndRemoval) {
   c.refresh_csrf();
   EXPECT_EQ(c.call("GET", "/api/v1/sensors").status, 403);
   // Change through the HTML form: wrong current password, mismatch, weak password, then right.
-  auto bad = c.form("/change_password", {{"csrf_token", c.csrf}, {"current_password", "nope"},
-                                         {"password1", "New-Pass-0099"}, {"password2", "New-Pass-0099"}});
+  auto bad = c.form("/change_password", {{"csrf_token", c.csrf},
+                                         {"current_password", "nope"},
+                                         {"password1", "New-Pass-0099"},
+                                         {"password2", "New-Pass-0099"}});
   EXPECT_NE(bad.header("Location").find("error="), std::string::npos);
-  auto weak = c.form("/change_password", {{"csrf_token", c.csrf}, {"current_password", password},
-                                          {"password1", "short"}, {"password2", "short"}});
+  auto weak = c.form("/change_password", {{"csrf_token", c.csrf},
+                                          {"current_password", password},
+                                          {"password1", "short"},
+                                          {"password2", "short"}});
   EXPECT_NE(weak.header("Location").find("error="), std::string::npos);
-  auto nocsrf = c.form("/change_password", {{"current_password", password}, {"password1", "New-Pass-0099"},
-                                            {"password2", "New-Pass-0099"}});
+  auto nocsrf = c.form(
+      "/change_password",
+      {{"current_password", password}, {"password1", "New-Pass-0099"}, {"password2", "New-Pass-0099"}});
   EXPECT_EQ(nocsrf.status, 403);
   EXPECT_TRUE(fs::exists(file));
-  auto ok = c.form("/change_password", {{"csrf_token", c.csrf}, {"current_password", password},
-                                        {"password1", "New-Pass-0099"}, {"password2", "New-Pass-0099"}});
+  auto ok = c.form("/change_password", {{"csrf_token", c.csrf},
+                                        {"current_password", password},
+                                        {"password1", "New-Pass-0099"},
+                                        {"password2", "New-Pass-0099"}});
   ASSERT_EQ(ok.status, 303);
   EXPECT_EQ(ok.header("Location").rfind("/?flash=", 0), 0u);
   EXPECT_FALSE(fs::exists(file));
@@ -175,18 +183,20 @@ TEST_F(WebApiTest, LoginFormNeedsItsCsrfCookie) {
 }
 
 TEST_F(WebApiTest, NoOpenRedirect) {
-  for (const char* evil : {"//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)",
-                                  "http:/evil", "/%0d%0aSet-Cookie:x=1", ""}) {
+  for (const char* evil : {"//evil.example/", "https://evil.example/", "/\\evil.example",
+                           "javascript:alert(1)", "http:/evil", "/%0d%0aSet-Cookie:x=1", ""}) {
     Client c = web->client();
     auto r = c.login(kAdmin, kAdminPassword, evil);
     ASSERT_EQ(r.status, 303) << evil;
     auto loc = r.header("Location");
-    EXPECT_TRUE(loc == "/" || (loc.rfind("/", 0) == 0 && loc.rfind("//", 0) != 0 && loc.find('\r') == std::string::npos))
+    EXPECT_TRUE(loc == "/" ||
+                (loc.rfind("/", 0) == 0 && loc.rfind("//", 0) != 0 && loc.find('\r') == std::string::npos))
         << evil << " -> " << loc;
     EXPECT_EQ(loc.find("evil.example"), std::string::npos) << evil << " -> " << loc;
   }
   Client ok = web->client();
-  EXPECT_EQ(ok.login(kAdmin, kAdminPassword, "/sensors?status=pending").header("Location"), "/sensors?status=pending");
+  EXPECT_EQ(ok.login(kAdmin, kAdminPassword, "/sensors?status=pending").header("Location"),
+            "/sensors?status=pending");
   // Pages redirect anonymous users to the login with the page as next.
   Client anon = web->client();
   EXPECT_EQ(anon.get("/server").header("Location"), "/login?next=%2Fserver");
@@ -223,13 +233,15 @@ TEST_F(WebApiTest, ReferenceErrorsForAuthentication) {
 TEST_F(WebApiTest, SensorSelfRegistrationLikeTheReference) {
   Client reg = with_token(reg_token);
   std::string key = "k<e>y&'\"  with spaces";
-  auto r = reg.call("POST", "/api/v1/add/sensor/register",
-                    {{"uuid", kSensorDashed}, {"hmac_key", key}, {"mail", "ops@example.test"}, {"third_party", true}});
+  auto r = reg.call(
+      "POST", "/api/v1/add/sensor/register",
+      {{"uuid", kSensorDashed}, {"hmac_key", key}, {"mail", "ops@example.test"}, {"third_party", true}});
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.json(), json({{"uuid", kSensor}}));
   // Stored verbatim (the reference HTML-escaped and truncated it), pending approval.
   EXPECT_EQ(cli_str(web->meta(), {"HGET", "metadata_uuid:" + std::string(kSensor), "hmac_key"}), key);
-  EXPECT_EQ(cli_str(web->meta(), {"HGET", "metadata_uuid:" + std::string(kSensor), "user_mail"}), "ops@example.test");
+  EXPECT_EQ(cli_str(web->meta(), {"HGET", "metadata_uuid:" + std::string(kSensor), "user_mail"}),
+            "ops@example.test");
   EXPECT_EQ(web->meta().command({"SISMEMBER", "sensor_pending_registration", kSensor}).integer, 1);
   auto again = reg.call("POST", "/api/v1/add/sensor/register", {{"uuid", kSensor}, {"hmac_key", "x"}});
   EXPECT_EQ(again.status, 409);
@@ -240,7 +252,8 @@ TEST_F(WebApiTest, SensorSelfRegistrationLikeTheReference) {
   auto v1 = reg.call("POST", "/api/v1/add/sensor/register",
                      {{"uuid", "0123456789ab1def8123456789abcdef"}, {"hmac_key", "x"}});
   EXPECT_EQ(v1.status, 400) << "only UUID v4";
-  auto missing = reg.call("POST", "/api/v1/add/sensor/register", {{"uuid", "1123456789ab4def8123456789abcdef"}});
+  auto missing =
+      reg.call("POST", "/api/v1/add/sensor/register", {{"uuid", "1123456789ab4def8123456789abcdef"}});
   EXPECT_EQ(missing.status, 400);
   EXPECT_EQ(missing.json()["reason"], "Mandatory parameter(s) not provided");
   auto notjson = reg.request("POST", "/api/v1/add/sensor/register", "{oops", "application/json");
@@ -250,7 +263,8 @@ TEST_F(WebApiTest, SensorSelfRegistrationLikeTheReference) {
 }
 
 TEST_F(WebApiTest, MonitoringErrorsEndpoint) {
-  web->meta().command({"SADD", "sensors_monitoring:sensors_error", kSensor, "2123456789ab4def8123456789abcdef"});
+  web->meta().command(
+      {"SADD", "sensors_monitoring:sensors_error", kSensor, "2123456789ab4def8123456789abcdef"});
   auto r = with_token(user_token).get("/api/v1/sensors/monitoring/errors");
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(r.json(), json({kSensor, "2123456789ab4def8123456789abcdef"}));
@@ -329,10 +343,13 @@ std::vector<Endpoint> all_endpoints() {
   };
 }
 
-int level(const std::string& role) { return role == "admin" ? 1 : role == "user" ? 2 : 20; }
+int level(const std::string& role) {
+  return role == "admin" ? 1 : role == "user" ? 2 : 20;
+}
 
 TEST_F(WebApiTest, EveryEndpointChecksTheRole) {
-  std::map<std::string, std::string> tokens = {{"admin", admin_token}, {"user", user_token}, {"sensor_register", reg_token}};
+  std::map<std::string, std::string> tokens = {
+      {"admin", admin_token}, {"user", user_token}, {"sensor_register", reg_token}};
   for (const auto& e : all_endpoints()) {
     Client anon = web->client();
     auto a = anon.call(e.method, e.path, e.body);
@@ -405,7 +422,8 @@ TEST_F(WebApiTest, OpenApiDocumentsEveryEndpoint) {
 
 TEST_F(WebApiTest, SensorActionsWriteTheReferenceKeys) {
   Client reg = with_token(reg_token);
-  ASSERT_EQ(reg.call("POST", "/api/v1/add/sensor/register", {{"uuid", kSensor}, {"hmac_key", "k1"}}).status, 200);
+  ASSERT_EQ(reg.call("POST", "/api/v1/add/sensor/register", {{"uuid", kSensor}, {"hmac_key", "k1"}}).status,
+            200);
   Client a = with_token(admin_token);
   auto list = a.get("/api/v1/sensors?status=pending");
   ASSERT_EQ(list.status, 200);
@@ -461,8 +479,9 @@ TEST_F(WebApiTest, SensorActionsWriteTheReferenceKeys) {
 
   // Errors and rejects written by the server/workers are shown with their reasons.
   web->meta().command({"HINCRBY", "sensor:rejects:" + std::string(kSensor), "bad_hmac", "3"});
-  web->meta().command({"LPUSH", "sensor:errors:" + std::string(kSensor),
-                       R"({"time":1700000000,"reason":"bad_hmac","detail":"HMAC mismatch","ip":"192.0.2.9","source":"server"})"});
+  web->meta().command(
+      {"LPUSH", "sensor:errors:" + std::string(kSensor),
+       R"({"time":1700000000,"reason":"bad_hmac","detail":"HMAC mismatch","ip":"192.0.2.9","source":"server"})"});
   web->meta().command({"LPUSH", "list_uuid_ip:" + std::string(kSensor), "192.0.2.9-20240101120000"});
   auto info = a.get(s).json();
   EXPECT_EQ(info["registered"], true);
@@ -500,7 +519,10 @@ TEST_F(WebApiTest, SensorActionsWriteTheReferenceKeys) {
 }
 
 TEST_F(WebApiTest, PendingRegistrationCanBeRejected) {
-  ASSERT_EQ(with_token(reg_token).call("POST", "/api/v1/add/sensor/register", {{"uuid", kSensor}, {"hmac_key", "k"}}).status, 200);
+  ASSERT_EQ(with_token(reg_token)
+                .call("POST", "/api/v1/add/sensor/register", {{"uuid", kSensor}, {"hmac_key", "k"}})
+                .status,
+            200);
   Client a = with_token(admin_token);
   ASSERT_EQ(a.call("POST", std::string("/api/v1/sensors/") + kSensor + "/reject").status, 200);
   EXPECT_EQ(web->meta().command({"SISMEMBER", "sensor_pending_registration", kSensor}).integer, 0);
@@ -538,12 +560,15 @@ TEST_F(WebApiTest, BlocklistsStoreNetworksWithoutExpansionAndPaginate) {
   EXPECT_EQ(u.call("POST", "/api/v1/server/blocklist/uuids", {{"uuid", "xyz"}}).status, 400);
   // The HTML form path without JavaScript: form post with the CSRF field, redirect with a message.
   Client s = admin;
-  auto f = s.form("/api/v1/server/blocklist/ips", {{"ip", "203.0.113.0/24"}, {"csrf_token", s.csrf}, {"next", "/server"}});
+  auto f = s.form("/api/v1/server/blocklist/ips",
+                  {{"ip", "203.0.113.0/24"}, {"csrf_token", s.csrf}, {"next", "/server"}});
   EXPECT_EQ(f.status, 303);
   EXPECT_EQ(f.header("Location").rfind("/server?flash=", 0), 0u);
   EXPECT_EQ(web->meta().command({"SISMEMBER", "blacklist_ip", "203.0.113.0/24"}).integer, 1);
-  auto del = s.form("/api/v1/server/blocklist/ips",
-                    {{"ip", "203.0.113.0/24"}, {"_method", "DELETE"}, {"csrf_token", s.csrf}, {"next", "https://evil.example/"}});
+  auto del = s.form("/api/v1/server/blocklist/ips", {{"ip", "203.0.113.0/24"},
+                                                     {"_method", "DELETE"},
+                                                     {"csrf_token", s.csrf},
+                                                     {"next", "https://evil.example/"}});
   EXPECT_EQ(del.header("Location").rfind("/?flash=", 0), 0u);
   EXPECT_EQ(web->meta().command({"SISMEMBER", "blacklist_ip", "203.0.113.0/24"}).integer, 0);
   auto page = s.get("/server?ipq=192.0.2.14");
@@ -555,7 +580,8 @@ TEST_F(WebApiTest, BlocklistsStoreNetworksWithoutExpansionAndPaginate) {
 TEST_F(WebApiTest, AcceptedTypesServerInfoAndKicks) {
   Client a = with_token(admin_token);
   ASSERT_EQ(a.call("POST", "/api/v1/server/types", {{"type", 3}}).status, 200);
-  ASSERT_EQ(a.call("POST", "/api/v1/server/types", {{"type", 254}, {"extended_type", "maltrail"}}).status, 200);
+  ASSERT_EQ(a.call("POST", "/api/v1/server/types", {{"type", 254}, {"extended_type", "maltrail"}}).status,
+            200);
   ASSERT_EQ(a.call("POST", "/api/v1/server/extended-types", {{"name", "ja3-jl"}}).status, 200);
   EXPECT_EQ(a.call("POST", "/api/v1/server/types", {{"type", 300}}).status, 400);
   EXPECT_EQ(a.call("POST", "/api/v1/server/types", {{"type", "three"}}).status, 400);
@@ -564,7 +590,8 @@ TEST_F(WebApiTest, AcceptedTypesServerInfoAndKicks) {
   web->meta().command({"SET", "server:hmac_default_key", "private key to change"});
   auto info = a.get("/api/v1/server").json();
   EXPECT_EQ(info["default_key"]["is_reference_default"], true);
-  EXPECT_NE(std::find(info["accepted_types"].begin(), info["accepted_types"].end(), 3), info["accepted_types"].end());
+  EXPECT_NE(std::find(info["accepted_types"].begin(), info["accepted_types"].end(), 3),
+            info["accepted_types"].end());
   EXPECT_EQ(info["accepted_extended_types"], json::array({"ja3-jl", "maltrail"}));
   ASSERT_EQ(a.call("DELETE", "/api/v1/server/types/3").status, 200);
   ASSERT_EQ(a.call("DELETE", "/api/v1/server/extended-types/maltrail").status, 200);
@@ -598,9 +625,12 @@ TEST_F(WebApiTest, AnalyzerQueuesCreateEditPreviewEmptyDelete) {
   EXPECT_EQ(u.call("POST", "/api/v1/queues", json::object()).status, 400);
   EXPECT_EQ(u.get("/api/v1/queues").json()["items"].size(), 3u);
 
-  ASSERT_EQ(u.call("PUT", "/api/v1/queues/" + id, {{"description", "passive DNS"}, {"max_size", 5}}).status, 200);
+  ASSERT_EQ(u.call("PUT", "/api/v1/queues/" + id, {{"description", "passive DNS"}, {"max_size", 5}}).status,
+            200);
   EXPECT_EQ(cli_str(web->meta(), {"HGET", "analyzer:" + id, "max_size"}), "5");
-  for (int i = 0; i < 4; ++i) web->analyzer().command({"LPUSH", "analyzer:8:" + id, "line " + std::to_string(i) + std::string(50, 'x')});
+  for (int i = 0; i < 4; ++i)
+    web->analyzer().command(
+        {"LPUSH", "analyzer:8:" + id, "line " + std::to_string(i) + std::string(50, 'x')});
   auto prev = u.get("/api/v1/queues/" + id + "/preview?count=2&max_line_len=20").json();
   ASSERT_EQ(prev["newest_first"].size(), 2u);
   EXPECT_EQ(prev["newest_first"][0]["value"], "line 3" + std::string(14, 'x'));
@@ -613,8 +643,10 @@ TEST_F(WebApiTest, AnalyzerQueuesCreateEditPreviewEmptyDelete) {
   EXPECT_EQ(emptied.json()["deleted"], 4);
   EXPECT_EQ(web->analyzer().command({"LLEN", "analyzer:8:" + id}).integer, 0);
   std::string gid = group.json()["queue"]["id"];
-  ASSERT_EQ(u.call("PUT", "/api/v1/queues/" + gid, {{"sensors", "2123456789ab4def8123456789abcdef"}}).status, 200);
-  EXPECT_EQ(u.get("/api/v1/queues/" + gid).json()["sensors"], json::array({"2123456789ab4def8123456789abcdef"}));
+  ASSERT_EQ(u.call("PUT", "/api/v1/queues/" + gid, {{"sensors", "2123456789ab4def8123456789abcdef"}}).status,
+            200);
+  EXPECT_EQ(u.get("/api/v1/queues/" + gid).json()["sensors"],
+            json::array({"2123456789ab4def8123456789abcdef"}));
   EXPECT_EQ(u.call("PUT", "/api/v1/queues/" + gid, {{"sensors", "bad"}}).status, 400);
   ASSERT_EQ(u.call("DELETE", "/api/v1/queues/" + id).status, 200);
   EXPECT_EQ(web->meta().command({"EXISTS", "analyzer:" + id}).integer, 0);
@@ -666,7 +698,8 @@ TEST_F(WebApiTest, UsersAndTokens) {
   EXPECT_EQ(me.json()["email"], "user@example.test");
   bool listed = false;
   auto me_json = me.json();
-  for (const auto& x : me_json["tokens"]) listed |= x["id"] == tid && x["name"] == "ci" && !x.contains("token");
+  for (const auto& x : me_json["tokens"])
+    listed |= x["id"] == tid && x["name"] == "ci" && !x.contains("token");
   EXPECT_TRUE(listed);
   ASSERT_EQ(u.call("DELETE", "/api/v1/me/tokens/" + tid).status, 200);
   EXPECT_EQ(with_token(token).get("/api/v1/me").status, 401);
@@ -758,10 +791,12 @@ TEST(WebThrottle, ApiTokenFailuresAreLimitedPerIp) {
     if (sc.rfind("d4_session=", 0) == 0) {
       EXPECT_EQ(sc.find("Secure"), std::string::npos);
     }
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(c.get("/api/v1/me", {{"Authorization", std::string(41, 'z')}}).status, 401);
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(c.get("/api/v1/me", {{"Authorization", std::string(41, 'z')}}).status, 401);
   auto r = c.get("/api/v1/me", {{"Authorization", std::string(41, 'z')}});
   EXPECT_EQ(r.status, 401);
-  EXPECT_EQ(r.json()["reason"].get<std::string>().rfind("Max Connection Attempts reached, Please wait ", 0), 0u);
+  EXPECT_EQ(r.json()["reason"].get<std::string>().rfind("Max Connection Attempts reached, Please wait ", 0),
+            0u);
 }
 
 // ---------------------------------------------------------------- statistics and pages
@@ -821,6 +856,8 @@ TEST_F(WebApiTest, RedisDownGivesServiceUnavailableAndRecovers) {
   EXPECT_TRUE(d4::test::eventually([&] { return u.get("/api/v1/server").status == 401; }));
 }
 
-TEST_F(WebApiTest, SigtermStopsCleanly) { EXPECT_EQ(web->stop(), 0); }
+TEST_F(WebApiTest, SigtermStopsCleanly) {
+  EXPECT_EQ(web->stop(), 0);
+}
 
 }  // namespace

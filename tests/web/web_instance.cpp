@@ -22,7 +22,8 @@ namespace {
 bool iequals(const std::string& a, const std::string& b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
   return true;
 }
 }  // namespace
@@ -50,7 +51,8 @@ std::string form_encode(const std::map<std::string, std::string>& fields) {
 }
 
 HttpResult Client::request(const std::string& method, const std::string& target, const std::string& body,
-                           const std::string& content_type, const std::map<std::string, std::string>& headers) {
+                           const std::string& content_type,
+                           const std::map<std::string, std::string>& headers) {
   asio::io_context io;
   asio::ip::tcp::resolver resolver(io);
   auto results = resolver.resolve("127.0.0.1", std::to_string(port_));
@@ -96,8 +98,10 @@ HttpResult Client::request(const std::string& method, const std::string& target,
     auto eq = nv.find('=');
     if (eq == std::string::npos) continue;
     std::string name = nv.substr(0, eq), value = nv.substr(eq + 1);
-    if (value.empty() || sc.find("Max-Age=0") != std::string::npos) cookies.erase(name);
-    else cookies[name] = value;
+    if (value.empty() || sc.find("Max-Age=0") != std::string::npos)
+      cookies.erase(name);
+    else
+      cookies[name] = value;
   }
   return r;
 }
@@ -160,10 +164,13 @@ WebInstance::WebInstance(WebOptions options) : options_(std::move(options)) {
   cfg += "meta = \"127.0.0.1:" + std::to_string(redis_->port()) + "/0\"\n\n[web]\n";
   cfg += "listen = \"127.0.0.1:" + std::to_string(port_) + "\"\n";
   if (options_.tls) {
-    std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost "
-                      "-days 2 -keyout '" + (dir_.path() / "key.pem").string() + "' -out '" +
-                      (dir_.path() / "cert.pem").string() + "' >/dev/null 2>&1";
-    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("openssl could not create a test certificate");
+    std::string cmd =
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost "
+        "-days 2 -keyout '" +
+        (dir_.path() / "key.pem").string() + "' -out '" + (dir_.path() / "cert.pem").string() +
+        "' >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0)
+      throw std::runtime_error("openssl could not create a test certificate");
     cfg += "tls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n";
   } else {
     cfg += "tls_cert = \"\"\ntls_key = \"\"\n";
@@ -191,7 +198,9 @@ WebInstance::~WebInstance() {
   if (proc_.running()) proc_.stop();
 }
 
-int WebInstance::stop() { return proc_.stop(); }
+int WebInstance::stop() {
+  return proc_.stop();
+}
 
 std::string WebInstance::log() const {
   std::string s;

@@ -29,7 +29,8 @@ class Client {
  public:
   Client(int port, bool tls) : port_(port), tls_(tls) {}
   HttpResult request(const std::string& method, const std::string& target, const std::string& body = {},
-                     const std::string& content_type = {}, const std::map<std::string, std::string>& headers = {});
+                     const std::string& content_type = {},
+                     const std::map<std::string, std::string>& headers = {});
   HttpResult get(const std::string& target, const std::map<std::string, std::string>& h = {}) {
     return request("GET", target, {}, {}, h);
   }
@@ -69,12 +70,12 @@ class WebInstance {
   std::filesystem::path config_path() const { return dir_.path() / "d4.toml"; }
   std::string log() const;
   test::RedisServer& redis() { return *redis_; }
-  core::RedisClient& meta() { return *meta_; }      // db 0
-  core::RedisClient& stream() { return *stream_; }  // db 5 (tests keep the dbs apart)
-  core::RedisClient& users() { return *users_; }    // db 1
+  core::RedisClient& meta() { return *meta_; }          // db 0
+  core::RedisClient& stream() { return *stream_; }      // db 5 (tests keep the dbs apart)
+  core::RedisClient& users() { return *users_; }        // db 1
   core::RedisClient& analyzer() { return *analyzer_; }  // db 2
-  core::RedisClient& cache() { return *cache_; }    // db 3
-  int stop();  // SIGTERM; returns the exit status
+  core::RedisClient& cache() { return *cache_; }        // db 3
+  int stop();                                           // SIGTERM; returns the exit status
 
  private:
   WebOptions options_;

@@ -15,7 +15,7 @@ export function formatValue(v, bytes) {
     if (v >= 1e9) return (v / 1e9).toFixed(1) + 'G';
     if (v >= 1e6) return (v / 1e6).toFixed(1) + 'M';
     if (v >= 1e3) return (v / 1e3).toFixed(1) + 'k';
-    return String(Math.round(v));
+    return Number.isInteger(v) ? String(v) : v.toFixed(1);
   }
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
@@ -42,7 +42,8 @@ export function renderChart(container, labels, seriesByName, { kind = 'line', by
   const pw = W - L - R, ph = H - T - B;
   let max = 0;
   for (const n of names) for (const v of seriesByName[n]) max = Math.max(max, v);
-  const top = niceMax(max);
+  // Packet counts are integers: at least 4 so that the 4 grid steps fall on whole numbers.
+  const top = bytes ? niceMax(max) : Math.max(4, niceMax(max));
   const svg = el('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', class: 'chart-svg' });
   svg.append(el('title', {}, `${names.length} series over ${labels.length} days, maximum ${formatValue(max, bytes)}`));
   for (let i = 0; i <= 4; i += 1) {
