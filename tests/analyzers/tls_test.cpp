@@ -184,7 +184,9 @@ TEST(TlsVectors, Ja3JlSessionsCarryFingerprintsAndTheCertificate) {
     EXPECT_EQ(j["JA3SDigest"], by_port[port].second);
     EXPECT_EQ(md5_hex(j["JA3"].get<std::string>()), j["JA3Digest"]);
     // One client of the capture sent no server_name extension (0).
-    bool has_sni_ext = j["JA3"].get<std::string>().find(",0-") != std::string::npos;
+    std::string ja3 = j["JA3"];
+    std::string exts = ja3.substr(ja3.find(',', ja3.find(',') + 1) + 1);
+    bool has_sni_ext = exts.rfind("0-", 0) == 0;
     EXPECT_EQ(j["SNI"], has_sni_ext ? "test.d4.example" : "");
     EXPECT_FALSE(j["Partial"].get<bool>());
     std::string ts = j["Timestamp"];
