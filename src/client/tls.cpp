@@ -171,7 +171,9 @@ void TlsSession::close_notify() {
   SSL_shutdown(ssl_);
 }
 
-bool TlsSession::peer_closed_cleanly() const { return (SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN) != 0; }
+bool TlsSession::peer_closed_cleanly() const {
+  return (SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN) != 0;
+}
 
 std::string TlsSession::describe() const {
   const char* v = SSL_get_version(ssl_);
