@@ -1,0 +1,205 @@
+// End to end through the real ingest server: D4 streams sent to d4-server (plain loopback
+// listener), stored in Redis by it, rebuilt by d4-worker into archives and analyzer queues.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "core/keys.hpp"
+#include "protocol/encoder.hpp"
+#include "support/bytes.hpp"
+#include "workers/worker_fixture.hpp"
+
+namespace d4::test {
+namespace {
+namespace fs = std::filesystem;
+namespace keys = core::keys;
+
+// A raw TCP connection to the server's plain (loopback) listener.
+class Connection {
+ public:
+  explicit Connection(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval tv{10, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+      throw std::runtime_error("connect failed");
+  }
+  ~Connection() { close(); }
+  bool send(const std::vector<std::uint8_t>& data) {
+    std::size_t off = 0;
+    while (off < data.size()) {
+      ssize_t n = ::send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      off += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+  // True when the server closes the connection (the server never sends data).
+  bool closed_by_server() {
+    char c;
+    return ::recv(fd_, &c, 1, 0) == 0;
+  }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+class ServerEndToEnd : public WorkerTest {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(bin_dir() / "d4-server")) GTEST_SKIP() << "d4-server is not built in " << bin_dir();
+    Process gen({(bin_dir() / "d4-server").string(), "--generate-cert", (dir / "certs").string()});
+    ASSERT_EQ(gen.wait(std::chrono::seconds(30)), 0);
+    plain_port = free_port();
+    std::ofstream f(dir / "server.toml");
+    f << "[general]\nlog_level = \"info\"\n\n[redis]\nstream = \"" << stream_ep() << "\"\nmeta = \""
+      << meta_ep() << "\"\n\n[server]\nlisten = [\"127.0.0.1:" << free_port()
+      << "\"]\nplain_listen = [\"127.0.0.1:" << plain_port
+      << "\"]\nmetrics_listen = \"127.0.0.1:" << free_port()
+      << "\"\ntls_cert = \"certs/server.crt\"\ntls_key = \"certs/server.key\"\n"
+      << "mode = \"shared-secret\"\ndefault_hmac_key = \"d4-test-key\"\nthreads = 1\n"
+      << "policy_refresh_ms = 100\nflush_interval_ms = 50\n";
+    f.close();
+    Process::Options o;
+    o.stderr_file = dir / "server.log";
+    o.cwd = dir.path();
+    server = Process({(bin_dir() / "d4-server").string(), "-c", (dir / "server.toml").string()}, o);
+    ASSERT_TRUE(eventually(
+        [&] {
+          if (!server.running()) return false;
+          try {
+            Connection c(plain_port);
+            return true;
+          } catch (...) {
+            return false;
+          }
+        },
+        std::chrono::seconds(20)))
+        << read_text(dir / "server.log");
+    ASSERT_TRUE(server.running()) << read_text(dir / "server.log");
+  }
+  std::string session_of(int type) {
+    auto s = stream.command({"SMEMBERS", keys::sessions_of_type(std::to_string(type))}).as_strings();
+    return s.empty() ? std::string() : s.front();
+  }
+  int plain_port = 0;
+  Process server;
+};
+
+std::vector<std::uint8_t> bytes_of(const std::string& name) {
+  return read_file(vector_path(name));
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    auto nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    if (nl > pos) out.push_back(text.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  return out;
+}
+
+TEST_F(ServerEndToEnd, ReferenceClientVectorsBecomeArchivesAndQueueItems) {
+  std::string q1 = create_queue("1"), q8 = create_queue("8"), q3 = create_queue("3");
+  auto worker = start_worker();
+  for (const char* v : {"c-client-type1-dns.d4", "c-client-type8-passivedns.d4", "c-client-type3-log.d4"}) {
+    Connection c(plain_port);
+    ASSERT_TRUE(c.send(bytes_of(v)));
+    c.close();
+  }
+  auto csv = read_text(vector_path("dns.passivedns.csv"));
+  auto log = read_text(vector_path("auth.log"));
+  ASSERT_TRUE(
+      eventually([&] { return queue_items("8", q8).size() == 60 && queue_items("1", q1).size() == 1; },
+                 std::chrono::seconds(30)))
+      << read_text(dir / "server.log");
+  EXPECT_EQ(queue_items("8", q8), lines_of(csv));
+  EXPECT_EQ(queue_items("3", q3), lines_of(log));
+  auto pcap = queue_items("1", q1);
+  ASSERT_EQ(pcap.size(), 1u);
+  EXPECT_EQ(gunzip_file(pcap[0]), read_text(vector_path("dns.pcap")));
+  // Sessions are cleaned up once the server ended them.
+  ASSERT_TRUE(eventually([&] {
+    return stream.command({"SCARD", keys::sessions_of_type("1")}).integer == 0 &&
+           stream.command({"SCARD", keys::sessions_of_type("8")}).integer == 0 &&
+           stream.command({"SCARD", keys::sessions_of_type("3")}).integer == 0;
+  }));
+  worker.stop();
+}
+
+TEST_F(ServerEndToEnd, MalformedPcapMakesTheServerCloseTheSensor) {
+  auto uuid = protocol::Uuid::parse("8bd5b2b2-3c8a-4a39-9a5e-1a4f1f2b7c01").value();
+  protocol::PacketEncoder enc(1, 1, uuid, "d4-test-key");
+  auto worker = start_worker("", {"--types", "1"});
+  Connection c(plain_port);
+  std::string junk(200, 'j');
+  std::vector<std::uint8_t> pkt;
+  enc.append_packet(pkt, std::span(reinterpret_cast<const std::uint8_t*>(junk.data()), junk.size()),
+                    1700000000);
+  ASSERT_TRUE(c.send(pkt));
+  ASSERT_TRUE(eventually(
+      [&] {
+        return meta.command({"HGET", keys::sensor_rejects(kSensor), "pcap-invalid"}).str == "1";
+      },
+      std::chrono::seconds(20)));
+  // The server drops the session on its next packet.
+  bool closed = eventually(
+      [&] {
+        std::vector<std::uint8_t> more;
+        enc.append_packet(more, std::span(reinterpret_cast<const std::uint8_t*>(junk.data()), junk.size()),
+                          1700000000);
+        return !c.send(more) || c.closed_by_server();
+      },
+      std::chrono::seconds(20), std::chrono::milliseconds(200));
+  EXPECT_TRUE(closed);
+  // Both sides are visible in the sensor's error list: the worker's reason and the server's close.
+  auto errors = meta.command({"LRANGE", keys::sensor_errors(kSensor), "0", "-1"}).as_strings();
+  bool worker_entry = false;
+  for (const auto& e : errors)
+    worker_entry |= e.find("pcap-invalid") != std::string::npos && e.find("worker:1") != std::string::npos;
+  EXPECT_TRUE(worker_entry);
+  EXPECT_TRUE(eventually([&] { return meta.command({"LLEN", keys::sensor_errors(kSensor)}).integer >= 2; }));
+  worker.stop();
+}
+
+TEST_F(ServerEndToEnd, MetaHeaderSplitAcrossPacketsThenExtendedData) {
+  std::string q = create_queue("maltrail");
+  auto uuid = protocol::Uuid::parse("8bd5b2b2-3c8a-4a39-9a5e-1a4f1f2b7c01").value();
+  protocol::PacketEncoder enc(1, 2, uuid, "d4-test-key");
+  std::vector<std::uint8_t> out;
+  auto add = [&](std::string_view payload) {
+    enc.append_packet(out, std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()),
+                      1700000000);
+  };
+  add("{\"type\": \"malt");
+  add("rail\", \"tags\": [\"tlp:green\"]}");
+  enc.set_type(254);
+  add("trail-1\ntrai");
+  add("l-2\n");
+  auto worker = start_worker("", {"--types", "2"});
+  Connection c(plain_port);
+  ASSERT_TRUE(c.send(out));
+  c.close();
+  ASSERT_TRUE(eventually([&] { return queue_items("maltrail", q).size() == 2; }, std::chrono::seconds(20)))
+      << read_text(dir / "server.log");
+  EXPECT_EQ(queue_items("maltrail", q), (std::vector<std::string>{"trail-1", "trail-2"}));
+  worker.stop();
+}
+
+}  // namespace
+}  // namespace d4::test
