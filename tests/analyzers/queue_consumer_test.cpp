@@ -1,0 +1,115 @@
+// The analyzer-queue consumer: FIFO order, batches, redelivery after a failed batch or a crash,
+// dead-lettering of permanently failing batches, waiting on an empty queue, and stopping.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "analyzers/common/queue_consumer.hpp"
+#include "support/redis_server.hpp"
+
+using d4::analyzers::QueueConsumer;
+using d4::analyzers::QueueConsumerOptions;
+using d4::test::RedisServer;
+
+namespace {
+
+QueueConsumerOptions options(const RedisServer& r, std::string list, std::string name, std::size_t batch = 3) {
+  QueueConsumerOptions o;
+  o.endpoint = *d4::core::RedisEndpoint::parse(r.endpoint(2));
+  o.list_key = std::move(list);
+  o.consumer_name = std::move(name);
+  o.batch_size = batch;
+  o.exit_when_empty = true;
+  o.backoff_min = std::chrono::milliseconds(10);
+  o.backoff_max = std::chrono::milliseconds(50);
+  return o;
+}
+
+}  // namespace
+
+TEST(QueueConsumer, DeliversInFifoOrderInBatches) {
+  RedisServer redis;
+  for (int i = 0; i < 10; ++i) redis.cli({"LPUSH", "analyzer:8:q", "item" + std::to_string(i)}, 2);
+  QueueConsumer c(options(redis, "analyzer:8:q", "fifo"));
+  std::vector<std::string> got;
+  std::vector<std::size_t> sizes;
+  std::atomic<bool> stop{false};
+  EXPECT_EQ(c.run(
+                [&](const std::vector<std::string>& b) {
+                  sizes.push_back(b.size());
+                  got.insert(got.end(), b.begin(), b.end());
+                },
+                stop),
+            10u);
+  ASSERT_EQ(got.size(), 10u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)], "item" + std::to_string(i));
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{3, 3, 3, 1}));
+  EXPECT_EQ(redis.cli({"EXISTS", "d4:analyzer:processing:fifo"}, 2), "0\n");
+}
+
+TEST(QueueConsumer, RedisFailureInTheHandlerRedeliversTheSameBatch) {
+  RedisServer redis;
+  for (int i = 0; i < 4; ++i) redis.cli({"LPUSH", "analyzer:8:q", "x" + std::to_string(i)}, 2);
+  QueueConsumer c(options(redis, "analyzer:8:q", "retry", 2));
+  std::vector<std::string> seen;
+  int failures = 1;
+  std::atomic<bool> stop{false};
+  c.run(
+      [&](const std::vector<std::string>& b) {
+        seen.insert(seen.end(), b.begin(), b.end());
+        if (failures-- > 0) throw d4::core::RedisError("storage down");
+      },
+      stop);
+  EXPECT_EQ(seen, (std::vector<std::string>{"x0", "x1", "x0", "x1", "x2", "x3"}));
+  EXPECT_EQ(c.stats().redeliveries, 2u);
+  EXPECT_EQ(c.stats().redis_errors, 1u);
+}
+
+TEST(QueueConsumer, PermanentFailuresAreKeptInTheFailedList) {
+  RedisServer redis;
+  redis.cli({"LPUSH", "analyzer:1:q", "/no/such/file"}, 2);
+  QueueConsumer c(options(redis, "analyzer:1:q", "dead", 1));
+  std::atomic<bool> stop{false};
+  c.run([&](const std::vector<std::string>&) { throw std::runtime_error("cannot parse"); }, stop);
+  EXPECT_EQ(c.stats().failed_batches, 1u);
+  EXPECT_EQ(redis.cli({"LRANGE", "d4:analyzer:failed:dead", "0", "-1"}, 2), "/no/such/file\n");
+  EXPECT_EQ(redis.cli({"LLEN", "analyzer:1:q"}, 2), "0\n");
+}
+
+TEST(QueueConsumer, WaitsOnAnEmptyQueueAndStopsWhenAsked) {
+  RedisServer redis;
+  auto o = options(redis, "analyzer:8:w", "wait", 10);
+  o.exit_when_empty = false;
+  QueueConsumer c(o);
+  std::atomic<bool> stop{false};
+  std::vector<std::string> got;
+  std::thread t([&] { c.run([&](const std::vector<std::string>& b) { got.insert(got.end(), b.begin(), b.end()); }, stop); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  redis.cli({"LPUSH", "analyzer:8:w", "late"}, 2);
+  ASSERT_TRUE(d4::test::eventually([&] { return redis.cli({"LLEN", "analyzer:8:w"}, 2) == "0\n"; }));
+  auto asked = std::chrono::steady_clock::now();
+  stop = true;
+  t.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(3));  // bounded by the block timeout
+  EXPECT_EQ(got, (std::vector<std::string>{"late"}));
+}
+
+TEST(QueueConsumer, KeepsRetryingWhileRedisIsDown) {
+  RedisServer redis;
+  auto o = options(redis, "analyzer:8:d", "down", 10);
+  o.exit_when_empty = false;
+  redis.stop();
+  QueueConsumer c(o);
+  std::atomic<bool> stop{false};
+  std::vector<std::string> got;
+  std::thread t([&] { c.run([&](const std::vector<std::string>& b) { got.insert(got.end(), b.begin(), b.end()); }, stop); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  redis.start();
+  redis.cli({"LPUSH", "analyzer:8:d", "after-restart"}, 2);
+  ASSERT_TRUE(d4::test::eventually([&] { return redis.cli({"LLEN", "analyzer:8:d"}, 2) == "0\n"; }));
+  stop = true;
+  t.join();
+  EXPECT_EQ(got, (std::vector<std::string>{"after-restart"}));
+  EXPECT_GT(c.stats().redis_errors, 0u);
+}
