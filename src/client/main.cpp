@@ -174,7 +174,7 @@ int main(int argc, char** argv) {
   }
   std::thread(signal_thread, sigs, s.grace).detach();
 
-  Reader reader(s, *source, spool, stats, session, stop_fd);
+  Reader reader(s, *source, spool, stats, session, stop, stop_fd);
   std::thread reader_thread([&] { reader.run(); });
 
   int rc = 0;

@@ -11,8 +11,14 @@
 namespace d4::client {
 
 Reader::Reader(const Settings& settings, Source& source, Spool& spool, Stats& stats, SessionInfo& session,
-               int stop_fd)
-    : s_(settings), source_(source), spool_(spool), stats_(stats), session_(session), stop_fd_(stop_fd) {}
+               const StopState& stop, int stop_fd)
+    : s_(settings),
+      source_(source),
+      spool_(spool),
+      stats_(stats),
+      session_(session),
+      stop_(stop),
+      stop_fd_(stop_fd) {}
 
 std::uint64_t Reader::timestamp() const {
   return s_.fixed_timestamp ? *s_.fixed_timestamp : protocol::unix_seconds();
@@ -40,6 +46,8 @@ void Reader::run_read_chunking() {
   const bool block = s_.overflow == Overflow::Block;
   scratch_.resize(protocol::kHeaderSize + s_.snaplen);
   for (;;) {
+    // Checked every time: a regular file never blocks, so its reads never see the stop fd.
+    if (stop_.requested()) return;
     std::uint8_t* area = nullptr;
     auto a = spool_.acquire(&area, block);
     if (a == Spool::Acquire::Interrupted) return;
@@ -116,6 +124,11 @@ void Reader::run_record_chunking() {
                   [this](std::span<const std::uint8_t> p, std::uint32_t f) { emit(p, f); });
   constexpr int kIdleFlushMs = 1000;  // an incomplete line or record waits at most this long
   for (;;) {
+    if (stop_.requested()) {
+      ts_ = timestamp();
+      chunker.flush();
+      return;
+    }
     auto buf = chunker.prepare(std::max<std::size_t>(s_.snaplen, 65536));
     auto r = source_.read(buf, chunker.pending() ? kIdleFlushMs : -1);
     switch (r.status) {

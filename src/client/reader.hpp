@@ -10,6 +10,7 @@
 #include "client/source.hpp"
 #include "client/spool.hpp"
 #include "client/stats.hpp"
+#include "client/stop.hpp"
 
 namespace d4::client {
 
@@ -34,7 +35,7 @@ class SessionInfo {
 class Reader {
  public:
   Reader(const Settings& settings, Source& source, Spool& spool, Stats& stats, SessionInfo& session,
-         int stop_fd);
+         const StopState& stop, int stop_fd);
 
   // Thread body: returns at end of input (--eof=exit), on a source error, or once the stop fd fires.
   // Always calls spool.finish() before returning.
@@ -54,6 +55,7 @@ class Reader {
   Spool& spool_;
   Stats& stats_;
   SessionInfo& session_;
+  const StopState& stop_;
   int stop_fd_;
   std::atomic<bool> failed_{false};
   std::atomic<bool> eof_{false};
