@@ -124,9 +124,12 @@ TEST_F(ServerEndToEnd, ReferenceClientVectorsBecomeArchivesAndQueueItems) {
   }
   auto csv = read_text(vector_path("dns.passivedns.csv"));
   auto log = read_text(vector_path("auth.log"));
-  ASSERT_TRUE(
-      eventually([&] { return queue_items("8", q8).size() == 60 && queue_items("1", q1).size() == 1; },
-                 std::chrono::seconds(30)))
+  ASSERT_TRUE(eventually(
+      [&] {
+        return queue_items("8", q8).size() == 60 && queue_items("1", q1).size() == 1 &&
+               queue_items("3", q3).size() == 2;
+      },
+      std::chrono::seconds(30)))
       << read_text(dir / "server.log");
   EXPECT_EQ(queue_items("8", q8), lines_of(csv));
   EXPECT_EQ(queue_items("3", q3), lines_of(log));
