@@ -362,7 +362,7 @@ Spool, flow control, shutdown:
 
 General:
   -v, --verbose             debug logging
-  -q, --quiet               warnings and errors only (-qq: errors only)
+  -q, --quiet               warnings and errors only (twice: errors only)
   -V, --version             print the version and exit
   -h, --help                this help
 
