@@ -293,9 +293,9 @@ PolicyResult SensorPolicy::unblock_uuid(std::string_view uuid_text) {
   auto uuid = normalize_sensor_uuid(uuid_text);
   if (!uuid) return invalid_uuid();
   // Also drop entries the reference UI stored as typed (dashed).
-  meta_.command_ok({"SREM", keys::kBlocklistUuid, uuid_text});
-  if (meta_.command_ok({"SREM", keys::kBlocklistUuid, *uuid}).integer == 0 && uuid_text == *uuid)
-    return PolicyResult::fail(Code::NotFound, "not blocked");
+  long long removed = meta_.command_ok({"SREM", keys::kBlocklistUuid, *uuid}).integer;
+  if (uuid_text != *uuid) removed += meta_.command_ok({"SREM", keys::kBlocklistUuid, uuid_text}).integer;
+  if (removed == 0) return PolicyResult::fail(Code::NotFound, "not blocked");
   return PolicyResult::ok(*uuid);
 }
 
@@ -316,9 +316,9 @@ PolicyResult SensorPolicy::block_ips_of_uuid(std::string_view uuid_text) {
 PolicyResult SensorPolicy::unblock_ips_of_uuid(std::string_view uuid_text) {
   auto uuid = normalize_sensor_uuid(uuid_text);
   if (!uuid) return invalid_uuid();
-  meta_.command_ok({"SREM", keys::kBlocklistIpByUuid, uuid_text});
-  if (meta_.command_ok({"SREM", keys::kBlocklistIpByUuid, *uuid}).integer == 0 && uuid_text == *uuid)
-    return PolicyResult::fail(Code::NotFound, "not blocked");
+  long long removed = meta_.command_ok({"SREM", keys::kBlocklistIpByUuid, *uuid}).integer;
+  if (uuid_text != *uuid) removed += meta_.command_ok({"SREM", keys::kBlocklistIpByUuid, uuid_text}).integer;
+  if (removed == 0) return PolicyResult::fail(Code::NotFound, "not blocked");
   return PolicyResult::ok(*uuid);
 }
 

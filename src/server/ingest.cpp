@@ -160,6 +160,12 @@ asio::awaitable<void> Session::main() {
       if (partial_) partial_since_ = last_activity_;
       continue;
     }
+    if (hold_) {
+      // Packets left in the buffer when the backlog limit was reached come first.
+      hold_ = false;
+      co_await process();
+      continue;
+    }
     // Unidentified connections read little until their first packet has been checked.
     std::size_t want = identified_ ? read_size : std::min<std::size_t>(read_size, 4096);
     auto buf = framer_.prepare(want);
@@ -192,9 +198,7 @@ unsigned Session::pause_causes(SteadyClock::time_point now) {
   std::size_t pending = batch_.resp.size() + pending_in_flight_size_;
   if (pending >= worker_.config().max_session_pending_bytes) c |= kPausePending;
   if (!worker_.stream().connected()) c |= kPauseRedis;
-  if (identified_ && backlog_limit_ > 0 &&
-      xlen_ + static_cast<long long>(batch_.packets) >= backlog_limit_)
-    c |= kPauseBacklog;
+  if (identified_ && backlog_limit_ > 0 && backlog_estimate() >= backlog_limit_) c |= kPauseBacklog;
   if (rate_limit_ > 0 && rate_tokens_ < 0) {
     double dt = std::chrono::duration<double>(now - rate_last_).count();
     const auto& rt = worker_.runtime();
@@ -216,17 +220,27 @@ void Session::set_paused(unsigned causes) {
   flip(kPauseRedis, m.paused_redis);
   flip(kPausePending, m.paused_pending);
   flip(kPauseRate, m.paused_rate);
-  if ((causes & kPauseRedis) && !(paused_ & kPauseRedis)) redis_pause_since_ = SteadyClock::now();
   paused_ = causes;
 }
 
 void Session::wake() { wake_timer_.cancel(); }
+
+long long Session::backlog_estimate() const {
+  // xlen_ is the stream length confirmed with the last batch (it includes that batch).
+  return xlen_ + static_cast<long long>((batch_in_flight_ ? in_flight_.packets : 0) + batch_.packets);
+}
 
 asio::awaitable<void> Session::process() {
   std::uint32_t completed = 0;
   const auto read_time = SteadyClock::now();
   for (;;) {
     if (closing_) co_return;
+    if (identified_ && backlog_limit_ > 0 && backlog_estimate() >= backlog_limit_) {
+      // The session's backlog is full: leave further packets in the buffer (and stop reading)
+      // until the worker consumed some, instead of refusing them like the reference.
+      hold_ = framer_.buffered() > 0;
+      break;
+    }
     protocol::Packet pkt;
     auto st = framer_.next(pkt);
     if (st == protocol::Framer::Status::Error) {
@@ -625,12 +639,7 @@ void Session::check_timeouts(SteadyClock::time_point now) {
       abort(Reject::handshake_timeout, "TLS handshake not completed in " + std::to_string(rt.handshake_timeout.count()) + " s");
     return;
   }
-  if (paused_) {
-    if ((paused_ & kPauseRedis) && over(redis_pause_since_, rt.redis_outage_close_after))
-      abort(Reject::redis_unavailable,
-            "Redis unavailable for more than " + std::to_string(rt.redis_outage_close_after.count()) + " s");
-    return;  // not reading: idle and slowloris timers do not run
-  }
+  if (paused_) return;  // not reading: idle and slowloris timers do not run
   if (!identified_ && over(ready_at_, rt.unidentified_timeout)) {
     abort(Reject::unidentified_timeout,
           "no authenticated packet within " + std::to_string(rt.unidentified_timeout.count()) + " s");
@@ -813,6 +822,8 @@ ConnectionLimiter& Worker::limiter() { return server_.limiter(); }
 void Worker::start() {
   stream_.on_state_change([this](bool up) {
     stream_up_ = up;
+    if (up) ever_connected_ = true;
+    stream_down_since_ = SteadyClock::now();
     if (up)
       for (auto* s : sessions_) s->wake();
   });
@@ -897,7 +908,14 @@ void Worker::update_drained() {
 void Worker::sweep() {
   update_clock();
   auto now = SteadyClock::now();
+  // A long stream-Redis outage ends every session (paused or waiting for data): sensors reconnect
+  // and resend; what was accepted stays queued here and is stored once Redis is back.
+  auto outage_limit = runtime().redis_outage_close_after;
+  bool outage = !stream_up_ && ever_connected_ && outage_limit.count() > 0 && now - stream_down_since_ > outage_limit;
   for (auto* s : sessions_) {
+    if (outage)
+      s->abort(Reject::redis_unavailable,
+               "Redis unavailable for more than " + std::to_string(outage_limit.count()) + " s");
     s->check_timeouts(now);
     s->poll_backlog();
   }

@@ -94,6 +94,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_batch_done(boost::system::error_code ec, core::RedisReplies&& replies, std::string&& request);
   void switch_to_254();
   unsigned pause_causes(SteadyClock::time_point now);
+  long long backlog_estimate() const;
   void set_paused(unsigned causes);
   bool check_clock_skew(const protocol::Header& h);
   void record_reject(Reject reason, const std::string& detail);
@@ -164,8 +165,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // Timing.
   SteadyClock::time_point accepted_at_, ready_at_, last_activity_, partial_since_;
   bool partial_ = false;
+  bool hold_ = false;  // complete packets wait in the buffer (backlog limit reached)
   unsigned paused_ = 0;
-  SteadyClock::time_point redis_pause_since_{};
 
   // Closing.
   bool closing_ = false;
@@ -243,6 +244,8 @@ class Worker {
   bool shutting_down_ = false;
   // Gauges copied for the metrics thread.
   std::atomic<bool> stream_up_{false}, meta_up_{false};
+  bool ever_connected_ = false;
+  SteadyClock::time_point stream_down_since_{};
   std::atomic<std::size_t> stream_pending_{0}, meta_pending_{0};
 };
 

@@ -41,8 +41,9 @@ void MetaBatch::count_stored(const std::string& uuid, const std::string& ip, std
 }
 
 std::string MetaBatch::take_request(const std::string& marker, const std::string& date, long long now) {
-  std::vector<std::string> argv = std::move(ops_);
-  ops_.clear();
+  // Statistics first, then the recorded ops (rejects...): a reject's Error text, recorded after
+  // the packets stored earlier in the interval, must survive the "stored => clear Error" rule.
+  std::vector<std::string> argv;
   auto add = [&](std::initializer_list<std::string_view> a) {
     for (auto x : a) argv.emplace_back(x);
   };
@@ -82,6 +83,8 @@ std::string MetaBatch::take_request(const std::string& marker, const std::string
     add({"n", meta, "first_seen", now_s});
     add({"s", meta, "last_seen", now_s});
   }
+  argv.insert(argv.end(), std::make_move_iterator(ops_.begin()), std::make_move_iterator(ops_.end()));
+  ops_.clear();
   std::string resp;
   core::RespWriter w(resp);
   w.begin(4 + argv.size()).arg("EVAL").arg(scripts::kFlushScript).arg(std::uint64_t{1}).arg(marker);

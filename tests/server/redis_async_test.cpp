@@ -141,8 +141,11 @@ TEST(AsyncRedis, PipelinesInOrderWithBinaryPayloadsAndErrorReplies) {
   auto fut = asio::co_spawn(
       loop.ioc,
       [&]() -> asio::awaitable<std::string> {
-        co_await r.command({"RPUSH", "list", "x", "y"});
-        auto replies = co_await r.pipeline({{"LLEN", "list"}, {"LRANGE", "list", "0", "-1"}});
+        // Arguments are built outside co_await expressions: GCC 12 miscompiles braced lists there.
+        std::vector<std::string> push = {"RPUSH", "list", "x", "y"};
+        co_await r.command(push);
+        std::vector<std::vector<std::string>> cmds = {{"LLEN", "list"}, {"LRANGE", "list", "0", "-1"}};
+        auto replies = co_await r.pipeline(cmds);
         co_return std::to_string(replies[0].integer) + ":" + replies[1].as_strings()[1];
       },
       asio::use_future);

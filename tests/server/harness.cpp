@@ -1,0 +1,312 @@
+#include "server/harness.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace d4::test {
+
+namespace {
+// Writing to a connection the server closed (the point of most reject tests) must fail with
+// EPIPE, not kill the test process.
+const bool kSigpipeIgnored = [] {
+  std::signal(SIGPIPE, SIG_IGN);
+  return true;
+}();
+}  // namespace
+
+protocol::Uuid random_uuid() { return protocol::Uuid::generate_v4(); }
+
+std::vector<std::uint8_t> make_packet(const protocol::Uuid& uuid, std::uint8_t type, std::string_view key,
+                                      std::span<const std::uint8_t> payload, std::uint64_t timestamp,
+                                      std::uint8_t version) {
+  protocol::PacketEncoder enc(version, type, uuid, key);
+  std::vector<std::uint8_t> out;
+  enc.append_packet(out, payload, timestamp ? timestamp : protocol::unix_seconds());
+  return out;
+}
+
+std::vector<std::uint8_t> make_packet(const protocol::Uuid& uuid, std::uint8_t type, std::string_view key,
+                                      std::string_view payload, std::uint64_t timestamp) {
+  return make_packet(uuid, type, key,
+                     std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()),
+                     timestamp);
+}
+
+namespace {
+
+int connect_loopback(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("socket");
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    throw std::runtime_error("connect to port " + std::to_string(port) + " failed: " + std::strerror(errno));
+  }
+  return fd;
+}
+
+SSL_CTX* client_ctx(const std::string& cert, const std::string& key) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);  // sensors commonly skip verification
+  if (!cert.empty()) {
+    SSL_CTX_use_certificate_chain_file(ctx, cert.c_str());
+    SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM);
+  }
+  return ctx;
+}
+
+}  // namespace
+
+SensorConnection::SensorConnection(int port, bool tls, const std::string& client_cert, const std::string& client_key) {
+  fd_ = connect_loopback(port);
+  if (!tls) return;
+  ctx_ = client_ctx(client_cert, client_key);
+  ssl_ = SSL_new(ctx_);
+  SSL_set_fd(ssl_, fd_);
+  if (SSL_connect(ssl_) != 1) {
+    ERR_clear_error();
+    close();
+    throw std::runtime_error("TLS handshake failed");
+  }
+}
+
+SensorConnection::~SensorConnection() { close(); }
+
+bool SensorConnection::send(std::span<const std::uint8_t> data) {
+  if (fd_ < 0) return false;
+  std::size_t off = 0;
+  while (off < data.size()) {
+    if (ssl_) {
+      std::size_t n = 0;
+      if (SSL_write_ex(ssl_, data.data() + off, data.size() - off, &n) != 1) {
+        ERR_clear_error();
+        return false;
+      }
+      off += n;
+    } else {
+      ssize_t n = ::send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      off += static_cast<std::size_t>(n);
+    }
+  }
+  return true;
+}
+
+bool SensorConnection::wait_closed(std::chrono::milliseconds timeout) {
+  if (fd_ < 0) return true;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[4096];
+  // Non-blocking while waiting: a TLS record (session ticket) must not make SSL_read wait for more.
+  int flags = fcntl(fd_, F_GETFL, 0);
+  fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
+  struct Restore {
+    int fd, flags;
+    ~Restore() { fcntl(fd, F_SETFL, flags); }
+  } restore{fd_, flags};
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd_, POLLIN, 0};
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    int r = ::poll(&p, 1, static_cast<int>(std::max<long long>(1, left.count())));
+    if (r <= 0) continue;
+    // The server never sends data: anything readable is session tickets, EOF or an error.
+    if (ssl_) {
+      std::size_t n = 0;
+      if (SSL_read_ex(ssl_, buf, sizeof buf, &n) == 1) continue;
+      int err = SSL_get_error(ssl_, 0);
+      ERR_clear_error();
+      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) continue;
+      return true;
+    }
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
+    if (n <= 0) return true;
+  }
+  return false;
+}
+
+void SensorConnection::close() {
+  if (ssl_) {
+    SSL_shutdown(ssl_);
+    SSL_free(ssl_);
+    ssl_ = nullptr;
+  }
+  if (ctx_) {
+    SSL_CTX_free(ctx_);
+    ctx_ = nullptr;
+  }
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+void SensorConnection::abort() {
+  if (fd_ >= 0) {
+    linger l{1, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    ::close(fd_);
+    fd_ = -1;
+  }
+  if (ssl_) {
+    SSL_free(ssl_);
+    ssl_ = nullptr;
+  }
+  if (ctx_) {
+    SSL_CTX_free(ctx_);
+    ctx_ = nullptr;
+  }
+}
+
+bool tls_handshake_ok(int port, const std::string& client_cert, const std::string& client_key) {
+  try {
+    SensorConnection c(port, true, client_cert, client_key);
+    // TLS 1.3 reports a refused client certificate after the handshake: the server closes.
+    return !c.wait_closed(300ms);
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+std::optional<HttpResponse> http_get(int port, const std::string& path) {
+  int fd;
+  try {
+    fd = connect_loopback(port);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  std::string req = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+  std::string resp;
+  char buf[8192];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) resp.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  if (resp.rfind("HTTP/1.", 0) != 0) return std::nullopt;
+  HttpResponse r;
+  r.status = std::stoi(resp.substr(9, 3));
+  auto body = resp.find("\r\n\r\n");
+  if (body != std::string::npos) r.body = resp.substr(body + 4);
+  return r;
+}
+
+std::optional<double> metric(int metrics_port, const std::string& sample) {
+  auto r = http_get(metrics_port, "/metrics");
+  if (!r || r->status != 200) return std::nullopt;
+  std::istringstream in(r->body);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(sample + " ", 0) == 0) return std::stod(line.substr(sample.size() + 1));
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+ServerProcess::ServerProcess(RedisServer& redis, ServerOptions options)
+    : redis_(redis), options_(std::move(options)), tls_port_(free_port()), plain_port_(free_port()),
+      metrics_port_(free_port()) {
+  Process gen({(bin_dir() / "d4-server").string(), "--generate-cert", (dir_.path() / "certs").string()},
+              Process::Options{{}, dir_.path() / "gen.out", dir_.path() / "gen.err", {}, {}});
+  if (gen.wait(30s) != 0) throw std::runtime_error("d4-server --generate-cert failed");
+  write_config(options_);
+  start();
+}
+
+void ServerProcess::write_config(const ServerOptions& o) {
+  options_ = o;
+  std::ofstream f(config_path());
+  f << "[general]\nlog_level = \"debug\"\n\n"
+    << "[redis]\nstream = \"127.0.0.1:" << redis_.port() << "/0\"\nmeta = \"127.0.0.1:" << redis_.port() << "/1\"\n\n"
+    << "[server]\n"
+    << "listen = [\"127.0.0.1:" << tls_port_ << "\"]\n"
+    << "plain_listen = [\"127.0.0.1:" << plain_port_ << "\"]\n"
+    << "metrics_listen = \"127.0.0.1:" << metrics_port_ << "\"\n"
+    << "tls_cert = \"certs/server.crt\"\ntls_key = \"certs/server.key\"\n"
+    << "mode = \"" << o.mode << "\"\n"
+    << "default_hmac_key = \"" << o.default_key << "\"\n"
+    << "threads = " << o.threads << "\n"
+    << "policy_refresh_ms = 200\nsweep_interval_ms = 50\nflush_interval_ms = 100\n"
+    << "heartbeat_interval = 1\ninstance_ttl = 3\n"
+    << o.extra_server_toml << "\n";
+}
+
+ServerProcess::~ServerProcess() {
+  if (proc_.running()) proc_.stop(5s);
+}
+
+void ServerProcess::start() {
+  proc_ = Process({(bin_dir() / "d4-server").string(), "-c", config_path().string()},
+                  Process::Options{{}, {}, dir_.path() / "server.log", {}, dir_.path()});
+  bool up = eventually(
+      [&] {
+        auto r = http_get(metrics_port_, "/health");
+        return r && r->status == 200;
+      },
+      30s, 20ms);
+  if (!up) throw std::runtime_error("d4-server did not become healthy:\n" + log());
+}
+
+int ServerProcess::stop(std::chrono::milliseconds grace) { return proc_.stop(grace); }
+void ServerProcess::kill_hard() {
+  proc_.signal(9);
+  proc_.wait(5s);
+}
+void ServerProcess::signal(int sig) { proc_.signal(sig); }
+bool ServerProcess::running() { return proc_.running(); }
+
+std::string ServerProcess::log() const { return read_text(dir_.path() / "server.log"); }
+
+core::RedisClient ServerProcess::stream() { return core::RedisClient(*core::RedisEndpoint::parse(redis_.endpoint(0))); }
+core::RedisClient ServerProcess::meta() { return core::RedisClient(*core::RedisEndpoint::parse(redis_.endpoint(1))); }
+
+std::string stream_payloads(core::RedisClient& stream, const std::string& key, std::size_t* entries) {
+  std::string out;
+  std::size_t n = 0;
+  std::string start = "-";
+  for (;;) {
+    auto r = stream.command({"XRANGE", key, start, "+", "COUNT", "1000"});
+    if (r.type != core::RedisReply::Type::Array || r.elements.empty()) break;
+    for (const auto& e : r.elements) {
+      const auto& fields = e.elements.at(1).elements;
+      for (std::size_t i = 0; i + 1 < fields.size(); i += 2)
+        if (fields[i].str == "message") out += fields[i + 1].str;
+      ++n;
+    }
+    start = "(" + r.elements.back().elements.at(0).str;
+  }
+  if (entries) *entries = n;
+  return out;
+}
+
+std::vector<std::string> stream_keys(core::RedisClient& stream, int type) {
+  std::vector<std::string> keys;
+  std::string cursor = "0";
+  do {
+    auto r = stream.command({"SCAN", cursor, "MATCH", "stream:" + std::to_string(type) + ":*", "COUNT", "1000"});
+    cursor = r.elements.at(0).str;
+    for (const auto& k : r.elements.at(1).elements) keys.push_back(k.str);
+  } while (cursor != "0");
+  return keys;
+}
+
+}  // namespace d4::test

@@ -1,0 +1,112 @@
+#pragma once
+// Test harness for d4-server: the real binary as a subprocess against a real redis-server, a
+// minimal blocking TLS/plain D4 sender (OpenSSL), and small HTTP/Redis helpers.
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/redis_client.hpp"
+#include "protocol/encoder.hpp"
+#include "protocol/uuid.hpp"
+#include "support/process.hpp"
+#include "support/redis_server.hpp"
+
+struct ssl_st;
+struct ssl_ctx_st;
+
+namespace d4::test {
+
+using namespace std::chrono_literals;
+
+// A random v4 sensor UUID.
+protocol::Uuid random_uuid();
+
+// Builds one signed D4 packet.
+std::vector<std::uint8_t> make_packet(const protocol::Uuid& uuid, std::uint8_t type, std::string_view key,
+                                      std::span<const std::uint8_t> payload, std::uint64_t timestamp = 0,
+                                      std::uint8_t version = 1);
+std::vector<std::uint8_t> make_packet(const protocol::Uuid& uuid, std::uint8_t type, std::string_view key,
+                                      std::string_view payload, std::uint64_t timestamp = 0);
+
+// A blocking sensor connection with socket timeouts.
+class SensorConnection {
+ public:
+  // Connects (and completes the TLS handshake when tls). Throws on failure.
+  SensorConnection(int port, bool tls, const std::string& client_cert = {}, const std::string& client_key = {});
+  ~SensorConnection();
+  SensorConnection(const SensorConnection&) = delete;
+  SensorConnection& operator=(const SensorConnection&) = delete;
+
+  // False once the server closed the connection (or the timeout of 10 s passed while blocked).
+  bool send(std::span<const std::uint8_t> data);
+  bool send(const std::vector<std::uint8_t>& data) { return send(std::span<const std::uint8_t>(data)); }
+  // True if the server closes the connection within `timeout`.
+  bool wait_closed(std::chrono::milliseconds timeout);
+  void close();  // orderly close (close_notify + FIN)
+  // Closes with RST (SO_LINGER 0) without TLS close_notify: a sensor that vanished.
+  void abort();
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+  ssl_ctx_st* ctx_ = nullptr;
+  ssl_st* ssl_ = nullptr;
+};
+
+// True if a TLS handshake with the server succeeds (client certificate optional).
+bool tls_handshake_ok(int port, const std::string& client_cert = {}, const std::string& client_key = {});
+
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+};
+std::optional<HttpResponse> http_get(int port, const std::string& path);
+// Sum of a Prometheus sample (exact name with labels, e.g. d4_server_rejects_total{reason="x"}).
+std::optional<double> metric(int metrics_port, const std::string& sample);
+
+struct ServerOptions {
+  std::string extra_server_toml;  // lines appended to [server]
+  std::string mode = "shared-secret";
+  std::string default_key = "d4-test-key";
+  int threads = 2;
+};
+
+// A d4-server process: stream Redis = db 0, meta Redis = db 1 of `redis`.
+class ServerProcess {
+ public:
+  ServerProcess(RedisServer& redis, ServerOptions options = {});
+  ~ServerProcess();
+  void start();  // waits until /health answers
+  int stop(std::chrono::milliseconds grace = 20s);  // SIGTERM, returns the exit status
+  void kill_hard();
+  void signal(int sig);
+  bool running();
+  int tls_port() const { return tls_port_; }
+  int plain_port() const { return plain_port_; }
+  int metrics_port() const { return metrics_port_; }
+  std::string log() const;
+  const std::filesystem::path& dir() const { return dir_.path(); }
+  std::filesystem::path config_path() const { return dir_.path() / "d4.toml"; }
+  void write_config(const ServerOptions& options);
+  core::RedisClient stream();
+  core::RedisClient meta();
+
+ private:
+  RedisServer& redis_;
+  ServerOptions options_;
+  TempDir dir_;
+  int tls_port_, plain_port_, metrics_port_;
+  Process proc_;
+};
+
+// Concatenated `message` fields of a stream (binary safe) and its length.
+std::string stream_payloads(core::RedisClient& stream, const std::string& key, std::size_t* entries = nullptr);
+// Stream keys of all sessions of a type.
+std::vector<std::string> stream_keys(core::RedisClient& stream, int type);
+
+}  // namespace d4::test
