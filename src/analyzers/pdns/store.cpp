@@ -11,7 +11,30 @@ namespace {
 
 // One call writes a slice of distinct records: 5 keys (r, v, s, l, o) and 6 arguments (rdata,
 // rrname, first, last, count, ttl) per record. First/last seen are min/max-updated atomically.
+// Redis >= 7 lets SET report the previous value while setting (NX + GET), so the common cases (new
+// record, or times moving forward) cost one call per key.
 constexpr std::string_view kWriteScript = R"lua(
+local a = 1
+for k = 1, #KEYS, 5 do
+  redis.call('SADD', KEYS[k], ARGV[a])
+  redis.call('SADD', KEYS[k + 1], ARGV[a + 1])
+  local first, last = ARGV[a + 2], ARGV[a + 3]
+  local s = redis.call('SET', KEYS[k + 2], first, 'NX', 'GET')
+  if s and (tonumber(s) or math.huge) > tonumber(first) then redis.call('SET', KEYS[k + 2], first, 'KEEPTTL') end
+  local l = redis.call('SET', KEYS[k + 3], last, 'GET', 'KEEPTTL')
+  if l and tonumber(l) and tonumber(l) > tonumber(last) then redis.call('SET', KEYS[k + 3], l, 'KEEPTTL') end
+  redis.call('INCRBY', KEYS[k + 4], ARGV[a + 4])
+  local ttl = tonumber(ARGV[a + 5])
+  if ttl > 0 then
+    for j = 0, 4 do redis.call('EXPIRE', KEYS[k + j], ttl) end
+  end
+  a = a + 6
+end
+return #KEYS / 5
+)lua";
+
+// The same without SET ... GET, for servers that lack it (Redis < 7, some Redis-protocol stores).
+constexpr std::string_view kWriteScriptCompat = R"lua(
 local a = 1
 for k = 1, #KEYS, 5 do
   redis.call('SADD', KEYS[k], ARGV[a])
@@ -29,6 +52,22 @@ for k = 1, #KEYS, 5 do
 end
 return #KEYS / 5
 )lua";
+
+// Corrections after a pipelined write, for the rare observations that arrive out of order: keep
+// the smaller (KEYS[1] first seen, ARGV[1]) or the larger (KEYS[2] last seen, ARGV[2]) value.
+constexpr std::string_view kFixScript = R"lua(
+if KEYS[1] ~= '' then
+  local c = tonumber(redis.call('GET', KEYS[1]) or '')
+  if not c or c > tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL') end
+end
+if KEYS[2] ~= '' then
+  local c = tonumber(redis.call('GET', KEYS[2]) or '')
+  if not c or c < tonumber(ARGV[2]) then redis.call('SET', KEYS[2], ARGV[2], 'KEEPTTL') end
+end
+return 1
+)lua";
+
+std::optional<std::int64_t> reply_int(const core::RedisReply& r) { return r.is_nil() ? std::nullopt : r.as_integer(); }
 
 constexpr std::size_t kRecordsPerCall = 400;
 
@@ -72,7 +111,7 @@ std::size_t PdnsStore::KeyHash::operator()(const std::pair<std::string, std::str
 }
 
 PdnsStore::PdnsStore(core::RedisClient& redis, StoreOptions options)
-    : redis_(redis), options_(std::move(options)), script_sha_(sha1_hex(kWriteScript)) {
+    : redis_(redis), options_(std::move(options)) {
   if (options_.batch_records == 0) options_.batch_records = 1;
 }
 
@@ -134,7 +173,58 @@ void PdnsStore::discard() {
 void PdnsStore::flush() {
   if (processed_ == 0 && rejects_.empty() && excluded_pending_ == 0) return;
   std::vector<std::vector<std::string>> cmds;
-  cmds.push_back({"SCRIPT", "LOAD", std::string(kWriteScript)});
+  if (mode_ == WriteMode::Unknown) {
+    // SET with both NX and GET needs Redis 7; older servers and other Redis-protocol stores get the
+    // script that reads before writing.
+    auto probe = redis_.command({"SET", "d4:pdns:probe", "1", "NX", "GET"});
+    redis_.command({"DEL", "d4:pdns:probe"});
+    if (probe.is_error()) {
+      mode_ = WriteMode::Script;
+      script_ = kWriteScriptCompat;
+    } else {
+      mode_ = options_.write_mode == "script" ? WriteMode::Script : WriteMode::Pipeline;
+      script_ = kWriteScript;
+    }
+    script_sha_ = sha1_hex(script_);
+  }
+  // Pipelined plain commands: Redis executes them faster than the same calls inside a script.
+  struct Check {
+    std::size_t first_reply, last_reply;
+    std::string first_key, last_key;
+    std::int64_t first, last;
+  };
+  std::vector<Check> checks;
+  if (mode_ == WriteMode::Pipeline) {
+    for (auto& [type, records] : by_type_) {
+      auto ttl_it = options_.expiry_seconds.find(type);
+      std::string ttl = ttl_it == options_.expiry_seconds.end() ? "" : std::to_string(ttl_it->second);
+      for (auto& [qv, a] : records) {
+        const std::string& q = qv.first;
+        const std::string& v = qv.second;
+        std::string r = keys::forward(q, type), rv = keys::reverse(v, type), f = keys::first_seen(q, v, type),
+                    l = keys::last_seen(q, v, type), o = keys::occurrences(q, v, type);
+        cmds.push_back({"SADD", r, v});
+        cmds.push_back({"SADD", rv, q});
+        Check c{cmds.size(), cmds.size() + 1, f, l, a.first, a.last};
+        cmds.push_back({"SET", f, std::to_string(a.first), "NX", "GET"});
+        cmds.push_back({"SET", l, std::to_string(a.last), "GET", "KEEPTTL"});
+        cmds.push_back({"INCRBY", o, std::to_string(a.count)});
+        if (!ttl.empty())
+          for (const std::string* k : {&r, &rv, &f, &l, &o}) cmds.push_back({"EXPIRE", *k, ttl});
+        if (!a.sensors.empty()) {
+          std::vector<std::string> sadd{"SADD", keys::sensors_of(q, v, type)};
+          sadd.insert(sadd.end(), a.sensors.begin(), a.sensors.end());
+          std::string key = sadd[1];
+          cmds.push_back(std::move(sadd));
+          if (!ttl.empty()) cmds.push_back({"EXPIRE", key, ttl});
+        }
+        checks.push_back(std::move(c));
+      }
+    }
+    by_type_.clear();  // written below; the statistics follow in the same pipeline
+  } else {
+    cmds.push_back({"SCRIPT", "LOAD", std::string(script_)});
+  }
   std::vector<std::string> call;
   std::size_t in_call = 0;
   auto start_call = [&] {
@@ -213,6 +303,21 @@ void PdnsStore::flush() {
   auto replies = redis_.pipeline(cmds);
   for (std::size_t i = 0; i < replies.size(); ++i)
     if (replies[i].is_error()) throw core::RedisError("pdns write (" + cmds[i][0] + "): " + replies[i].str);
+  std::vector<std::vector<std::string>> fixes;
+  for (const auto& c : checks) {
+    auto old_first = reply_int(replies[c.first_reply]);
+    auto old_last = reply_int(replies[c.last_reply]);
+    bool fix_first = old_first && *old_first > c.first;
+    bool fix_last = old_last && *old_last > c.last;  // we overwrote a later last seen: put it back
+    if (!fix_first && !fix_last) continue;
+    fixes.push_back({"EVAL", std::string(kFixScript), "2", fix_first ? c.first_key : "", fix_last ? c.last_key : "",
+                     std::to_string(c.first), std::to_string(fix_last ? *old_last : c.last)});
+  }
+  if (!fixes.empty()) {
+    auto fr = redis_.pipeline(fixes);
+    for (const auto& r : fr)
+      if (r.is_error()) throw core::RedisError("pdns write (first/last seen correction): " + r.str);
+  }
   ++stats_.writes;
   stats_.distinct_written += distinct_pending_;
   discard();

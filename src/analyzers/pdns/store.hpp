@@ -22,6 +22,7 @@
 // batch and written in one pipelined script call.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -55,6 +56,9 @@ struct StoreOptions {
   std::vector<std::string> exclude_substrings;            // skip names containing any of these
   std::size_t batch_records = 2000;                       // distinct records per write
   std::size_t rejected_samples = 1000;                    // cap of stats:rejected:samples
+  // "pipeline" (plain pipelined commands, Redis >= 7) or "script" (one Lua call per slice of
+  // records); servers without SET ... NX GET always use a script.
+  std::string write_mode = "pipeline";
 };
 
 struct StoreStats {
@@ -103,6 +107,9 @@ class PdnsStore {
   std::unordered_map<std::string, std::uint64_t> dist_ttl_, dist_class_, dist_type_, sensors_;
   std::uint64_t processed_ = 0, excluded_pending_ = 0;
   std::vector<std::pair<std::string, std::string>> rejects_;
+  enum class WriteMode { Unknown, Pipeline, Script };
+  WriteMode mode_ = WriteMode::Unknown;  // chosen at the first write (see store.cpp)
+  std::string_view script_;
   std::string script_sha_;
 };
 
