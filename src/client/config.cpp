@@ -166,9 +166,9 @@ Settings resolve_settings(const CommandLine& cl) {
   else if (source == "folder")
     s.source = SourceKind::Folder;
   else if (source == "d4server")
-    throw UsageError("source d4server (Redis queue) is not available in this version");
+    s.source = SourceKind::D4Server;
   else
-    throw UsageError("source '" + source + "' is unknown (stdin, file, pcap, folder)");
+    throw UsageError("source '" + source + "' is unknown (stdin, file, pcap, folder, d4server)");
 
   if (auto v = lk.get("file", "file", &origin)) s.file = *v;
   if (auto v = lk.get("interface", "interface", &origin)) s.interface = trim_spaces(*v);
@@ -185,6 +185,31 @@ Settings resolve_settings(const CommandLine& cl) {
     throw UsageError("source pcap needs --interface IFACE (or DIR/interface)");
   if (s.source == SourceKind::Folder && s.folder.empty())
     throw UsageError("source folder needs --folder DIR (or DIR/folder)");
+  if (s.source == SourceKind::D4Server) {
+    auto addr = lk.get("redis-d4", "redis_d4", &origin);
+    if (!addr) throw UsageError("source d4server needs --redis-d4 HOST:PORT/DB (or DIR/redis_d4)");
+    s.redis_address = parse_redis_address(trim_spaces(*addr), origin);
+    auto queue = lk.get("redis-queue", "redis_queue", &origin);
+    if (!queue || trim_spaces(*queue).empty())
+      throw UsageError(
+          "source d4server needs --redis-queue KEY (or DIR/redis_queue), e.g. analyzer:3:<queue uuid>");
+    s.redis_queue = trim_spaces(*queue);
+    if (auto v = lk.get("forwarder-id", "forwarder_id", &origin))
+      s.forwarder_id = trim_spaces(*v);
+    else
+      s.forwarder_id = s.uuid.dashless();
+    if (s.forwarder_id.empty()) throw UsageError(origin + ": empty forwarder id");
+    if (auto v = cl.get("redis-timeout")) {
+      s.redis_timeout = Millis(parse_duration_ms(*v, "--redis-timeout"));
+      if (s.redis_timeout.count() <= 0) throw UsageError("--redis-timeout must be positive");
+    }
+    // Queue elements are records; only line-based types carry them as they are.
+    if (s.data_type != 3 && s.data_type != 6 && s.data_type != 8 && s.data_type != 254)
+      throw UsageError(
+          "source d4server forwards queues of records as lines: type 3, 6, 8 or 2/254 (type " +
+          std::to_string(s.type) +
+          " queues hold file paths or binary data; forward pcap archives with the folder source)");
+  }
 
   if (auto v = cl.get("eof")) {
     std::string m = lower(*v);
@@ -282,6 +307,9 @@ Settings resolve_settings(const CommandLine& cl) {
     else
       throw UsageError("--overflow: '" + *v + "' must be block or drop");
   }
+  if (s.source == SourceKind::D4Server && s.overflow == Overflow::Drop)
+    throw UsageError(
+        "--overflow drop cannot be used with source d4server (queue elements are never dropped)");
   if (auto v = cl.get("rate-limit")) s.rate_limit = parse_size(*v, "--rate-limit");
   if (auto v = cl.get("grace")) s.grace = Millis(parse_duration_ms(*v, "--grace"));
   if (auto v = cl.get("stats-interval")) s.stats_interval = Millis(parse_duration_ms(*v, "--stats-interval"));

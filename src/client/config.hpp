@@ -7,13 +7,14 @@
 
 #include "client/log.hpp"
 #include "client/options.hpp"
+#include "client/resp.hpp"
 #include "protocol/uuid.hpp"
 
 namespace d4::client {
 
 using Millis = std::chrono::milliseconds;
 
-enum class SourceKind { Stdin, File, Pcap, Folder };
+enum class SourceKind { Stdin, File, Pcap, Folder, D4Server };
 enum class EofMode { Exit, Poll };
 enum class Overflow { Block, Drop };
 enum class Chunking { Read, Record };
@@ -42,6 +43,11 @@ struct Settings {
   std::string folder;
   bool folder_json = false;
   bool folder_daily = false;
+  // d4server source: the Redis list (analyzer queue) forwarded, and where it is.
+  RedisAddress redis_address;
+  std::string redis_queue;
+  std::string forwarder_id;  // names the processing list; default: the sensor UUID (dashless)
+  Millis redis_timeout{5'000};
   EofMode eof = EofMode::Exit;
   Millis eof_poll{200};
 

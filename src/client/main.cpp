@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<Source> source;
   std::unique_ptr<NetworkSender> sender;
   try {
-    source = make_source(s, stop_fd);
+    source = make_source(s, stop_fd, &stats.payload_delivered);
     if (!s.to_stdout) sender = std::make_unique<NetworkSender>(s, spool, stats, session, stop, wake_fd);
   } catch (const UsageError& e) {
     log_error(e.what());

@@ -51,6 +51,10 @@ constexpr OptionSpec kOptions[] = {
     {"folder", "folder", Arg::Required},
     {"json", "json", Arg::OptionalBool},
     {"daily", "daily", Arg::OptionalBool},
+    {"redis-d4", "redis-d4", Arg::Required},
+    {"redis-queue", "redis-queue", Arg::Required},
+    {"forwarder-id", "forwarder-id", Arg::Required},
+    {"redis-timeout", "redis-timeout", Arg::Required},
     {"eof", "eof", Arg::Required},
     {"rl", "eof-poll-interval", Arg::Required},
     {"eof-poll-interval", "eof-poll-interval", Arg::Required},
@@ -285,13 +289,14 @@ Configuration directory (one value per file; trailing CR/LF is ignored):
                             8 passivedns CSV, 2 or 254 extended type (needs metaheader.json)
       version               protocol version byte (default 1)
       snaplen               maximum payload bytes per packet (default 4096, at most 1000000)
-      source                stdin (default), file, pcap, folder
+      source                stdin (default), file, pcap, folder, d4server
       destination           stdout (default), HOST:PORT, IPV4:PORT or [IPV6]:PORT
       metaheader.json       JSON object with a string "type", sent as type 2 before type 254 data
       rootCA.crt            CA certificate(s) trusted for the server (default CA when present)
       file, interface, filter, folder
                             parameters of the file, pcap and folder sources
-      redis_d4, redis_queue reserved for the Redis queue source (not available yet)
+      redis_d4, redis_queue, forwarder_id
+                            d4server source: Redis server (HOST:PORT/DB), list key, forwarder id
 
 Identity and framing:
       --uuid UUID           sensor UUID (overrides DIR/uuid; never written to disk)
@@ -308,7 +313,7 @@ Identity and framing:
                             record for network destinations
 
 Sources:
-      --source NAME         stdin | file | pcap | folder (overrides DIR/source)
+      --source NAME         stdin | file | pcap | folder | d4server (overrides DIR/source)
       --file PATH           input file of the file source (DIR/file)
   -i, --interface IFACE     capture interface of the pcap source (DIR/interface)
       --filter BPF          capture filter of the pcap source (DIR/filter)
@@ -317,6 +322,14 @@ Sources:
       --folder DIR          folder watched by the folder source (DIR/folder)
   -json[=BOOL]              folder source: send files raw (JSON) instead of base64
   -daily[=BOOL]             folder source: watch FOLDER/YYYYMMDD/ and switch at midnight
+      --redis-d4 ADDR       d4server source: Redis with the queue: HOST:PORT/DB, [IPV6]:PORT/DB,
+                            unix:/PATH/DB, redis://[USER]:PASSWORD@HOST:PORT/DB (DIR/redis_d4)
+      --redis-queue KEY     d4server source: the list forwarded, oldest element first, one line
+                            per element, e.g. analyzer:3:<queue uuid> (DIR/redis_queue)
+      --forwarder-id ID     d4server source: elements in transit wait in
+                            KEY:processing:ID (default: the sensor UUID without dashes)
+      --redis-timeout DURATION
+                            d4server source: Redis connect and command timeout (default 5s)
       --eof MODE            at end of input: exit (default; sends a final empty packet like the
                             C client) or poll (keep reading, like the Go client)
   -rl, --eof-poll-interval DURATION

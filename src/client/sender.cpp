@@ -327,6 +327,11 @@ void NetworkSender::update_acks() {
     Spool::Ref r = spool_.at(ack_pos_);
     if (r.desc->stream_end > acked) break;
     retained_bytes_ += protocol::kHeaderSize + r.desc->size;
+    if (r.pos >= delivered_pos_) {
+      // First acknowledgement of this packet (a re-sent one was counted before).
+      stats_.payload_delivered.fetch_add(r.desc->size, std::memory_order_release);
+      delivered_pos_ = r.next;
+    }
     ack_pos_ = r.next;
     stats_.packets_acked.fetch_add(1, std::memory_order_relaxed);
     progressed = true;

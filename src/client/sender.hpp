@@ -103,6 +103,7 @@ class NetworkSender {
   std::uint64_t sent_pos_ = 0;
   std::uint64_t ack_pos_ = 0;
   std::uint64_t resend_until_ = 0;
+  std::uint64_t delivered_pos_ = 0;   // spool position up to which Stats::payload_delivered counted
   std::uint64_t retained_bytes_ = 0;  // acknowledged bytes kept between the spool tail and ack_pos_
 };
 

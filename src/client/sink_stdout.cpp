@@ -121,6 +121,7 @@ int run_stdout_sink(const Settings& s, Spool& spool, Stats& stats, const StopSta
     pos = p;
     stats.packets_sent.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
     stats.bytes_sent.fetch_add(payload, std::memory_order_relaxed);
+    stats.payload_delivered.fetch_add(payload, std::memory_order_release);
     stats.wire_bytes.fetch_add(bytes, std::memory_order_relaxed);
   }
 }

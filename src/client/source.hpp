@@ -2,7 +2,8 @@
 // Data sources. A source hands out bytes; the reader thread turns them into D4 packets. Every
 // blocking wait of a source also watches the stop descriptor (an eventfd that becomes readable on
 // shutdown), so a source never keeps the process from exiting. New sources (e.g. a Redis analyzer
-// queue, the Go client's "d4server" source) only need to implement this interface.
+// queue: the "d4server" source) only need to implement this interface.
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -37,13 +38,18 @@ class Source {
   virtual void log_summary() {}
 };
 
-// Opens the configured source. Throws UsageError when it cannot be opened.
-std::unique_ptr<Source> make_source(const Settings& settings, int stop_fd);
+// Opens the configured source. Throws UsageError when it cannot be opened. `delivered` counts the
+// payload bytes the destination acknowledged (Stats::payload_delivered); the d4server source needs
+// it to release queue elements.
+std::unique_ptr<Source> make_source(const Settings& settings, int stop_fd,
+                                    const std::atomic<std::uint64_t>* delivered = nullptr);
 
 // Building blocks, also used by tests.
 std::unique_ptr<Source> make_fd_source(int fd, std::string name, int stop_fd, bool owns_fd);
 std::unique_ptr<Source> make_pcap_source(const Settings& settings, int stop_fd);
 std::unique_ptr<Source> make_folder_source(const Settings& settings, int stop_fd);
+std::unique_ptr<Source> make_d4server_source(const Settings& settings, int stop_fd,
+                                             const std::atomic<std::uint64_t>* delivered);
 
 // Waits until fd is readable (true), or the stop fd fires / timeout passes (false; *stopped set).
 bool wait_readable(int fd, int stop_fd, int timeout_ms, bool* stopped);

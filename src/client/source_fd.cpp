@@ -97,7 +97,8 @@ std::unique_ptr<Source> make_fd_source(int fd, std::string name, int stop_fd, bo
   return std::make_unique<FdSource>(fd, std::move(name), stop_fd, owns_fd);
 }
 
-std::unique_ptr<Source> make_source(const Settings& s, int stop_fd) {
+std::unique_ptr<Source> make_source(const Settings& s, int stop_fd,
+                                    const std::atomic<std::uint64_t>* delivered) {
   switch (s.source) {
     case SourceKind::Stdin:
       return make_fd_source(STDIN_FILENO, "stdin", stop_fd, false);
@@ -110,6 +111,9 @@ std::unique_ptr<Source> make_source(const Settings& s, int stop_fd) {
       return make_pcap_source(s, stop_fd);
     case SourceKind::Folder:
       return make_folder_source(s, stop_fd);
+    case SourceKind::D4Server:
+      if (!delivered) throw UsageError("source d4server needs the delivery count of the destination");
+      return make_d4server_source(s, stop_fd, delivered);
   }
   throw UsageError("unknown source");
 }

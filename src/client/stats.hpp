@@ -15,7 +15,10 @@ struct Stats {
   std::atomic<std::uint64_t> bytes_sent{0};      // payload bytes written (first time)
   std::atomic<std::uint64_t> packets_resent{0};  // written again after a reconnect
   std::atomic<std::uint64_t> packets_acked{0};   // acknowledged by the peer's TCP
-  std::atomic<std::uint64_t> wire_bytes{0};      // everything written to the destination
+  // Payload bytes delivered, counted once each and in stream order: acknowledged by the server's
+  // TCP (network) or written (stdout). The d4server source removes queue elements behind it.
+  std::atomic<std::uint64_t> payload_delivered{0};
+  std::atomic<std::uint64_t> wire_bytes{0};  // everything written to the destination
   std::atomic<std::uint64_t> connections{0};
   std::atomic<std::uint64_t> connect_failures{0};
   std::atomic<std::uint64_t> disconnects{0};

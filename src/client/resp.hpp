@@ -1,0 +1,101 @@
+#pragma once
+// A small blocking Redis client for the d4server source (forwarding an analyzer queue). The client
+// keeps its runtime dependencies to OpenSSL and libpcap, so it speaks RESP itself: TCP (IPv4/IPv6)
+// or a Unix socket, connect and command timeouts, AUTH and SELECT on every (re)connection,
+// pipelined commands. Every wait also watches a stop descriptor.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace d4::client {
+
+// Where the Redis server is: "host:port/db", "[v6]:port/db", "host:port" (db 0),
+// "unix:/path/to/socket/db", "unix:/path/to/socket", or URL forms "redis://[[user]:password@]host:port/db"
+// and "unix://[[user]:password@]/path/to/socket?db=N".
+struct RedisAddress {
+  bool unix_socket = false;
+  std::string host;  // without brackets
+  std::string port;
+  std::string path;  // unix socket
+  int db = 0;
+  std::string user;  // empty: AUTH password (default user)
+  std::string password;
+
+  std::string describe() const;  // without the password
+};
+
+// Throws UsageError naming `what` when the text cannot be parsed.
+RedisAddress parse_redis_address(std::string_view text, std::string_view what);
+
+struct RespReply {
+  enum class Kind { Status, Error, Integer, Bulk, Nil, Array };
+  Kind kind = Kind::Nil;
+  std::string text;  // Status, Error, Bulk
+  long long integer = 0;
+  std::vector<RespReply> elements;
+
+  bool is_error() const { return kind == Kind::Error; }
+};
+
+// Incremental RESP parser: feed bytes, take complete replies.
+class RespParser {
+ public:
+  void feed(const char* data, std::size_t n) { buf_.append(data, n); }
+  // A complete reply, or nullopt when more bytes are needed. Throws std::runtime_error on a
+  // protocol violation.
+  std::optional<RespReply> next();
+  void clear() { buf_.clear(), off_ = 0; }
+
+ private:
+  // Parses one reply at pos; returns false when incomplete.
+  bool parse(std::size_t& pos, RespReply& out, int depth);
+  std::string buf_;
+  std::size_t off_ = 0;
+};
+
+// Encodes a command as a RESP array of bulk strings.
+void encode_resp_command(std::string& out, const std::vector<std::string>& args);
+
+class RespClient {
+ public:
+  RespClient(RedisAddress address, int stop_fd, int timeout_ms);
+  ~RespClient();
+  RespClient(const RespClient&) = delete;
+  RespClient& operator=(const RespClient&) = delete;
+
+  // Connects (TCP or Unix socket, within the timeout), then AUTH and SELECT. Returns false with
+  // error() set; stopped() tells whether the stop descriptor fired.
+  bool connect();
+  bool connected() const { return fd_ >= 0; }
+  void close();
+
+  // Sends the commands in one write and reads one reply per command. extra_wait_ms is added to the
+  // timeout (for blocking commands). On failure (I/O, timeout, stop) the connection is closed and
+  // nullopt is returned: the caller cannot know which commands ran. Error replies are returned as
+  // replies.
+  std::optional<std::vector<RespReply>> pipeline(const std::vector<std::vector<std::string>>& commands,
+                                                 int extra_wait_ms = 0);
+  std::optional<RespReply> command(const std::vector<std::string>& args, int extra_wait_ms = 0);
+
+  const std::string& error() const { return error_; }
+  bool stopped() const { return stopped_; }
+  const RedisAddress& address() const { return addr_; }
+  // -1: waits no longer watch a stop descriptor (last acknowledgements at exit).
+  void set_stop_fd(int fd) { stop_fd_ = fd; }
+
+ private:
+  bool fail(std::string why);
+  bool wait_fd(short events, long long deadline_ms);
+
+  RedisAddress addr_;
+  int stop_fd_;
+  int timeout_ms_;
+  int fd_ = -1;
+  RespParser parser_;
+  std::string error_;
+  bool stopped_ = false;
+};
+
+}  // namespace d4::client
