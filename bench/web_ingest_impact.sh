@@ -25,7 +25,7 @@ trap cleanup EXIT INT TERM
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 bash "$TOOLS/mkbench.sh" "$TMP/streams" "$STREAMS" "$MB" >/dev/null
-PACKETS=$(python3 - "$TMP"/streams/* <<'PY'
+PACKETS=$(python3 - "$TMP"/streams/s*.d4 <<'PY'
 import struct, sys
 n = 0
 for f in sys.argv[1:]:
@@ -51,9 +51,13 @@ accepted() { curl -s "$METRICS" | awk '/^d4_server_packets_total/ {s += $NF} END
 one_run() {
   base=$(accepted); target=$((base + PACKETS))
   t0=$(date +%s.%N)
-  python3 "$TOOLS/send.py" 127.0.0.1 "$SP" 0 "$TMP"/streams/* >/dev/null 2>&1 &
+  python3 "$TOOLS/send.py" 127.0.0.1 "$SP" 5 "$TMP"/streams/s*.d4 >/dev/null 2>&1 &
   SEND=$!
-  while [ "$(accepted)" -lt "$target" ]; do sleep 0.05; done
+  deadline=$(($(date +%s) + 300))
+  while [ "$(accepted)" -lt "$target" ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || { echo "timed out: $(($(accepted) - base))/$PACKETS packets accepted"; return 1; }
+    sleep 0.05
+  done
   t1=$(date +%s.%N)
   wait $SEND || true
   python3 -c "import sys; dt=$t1-$t0; print(f'{dt:.2f} s, {$PACKETS/dt:.0f} packets/s, {$STREAMS*$MB/dt:.1f} MB/s')"
@@ -65,5 +69,7 @@ wrk -t1 -c"$CONNS" -d600s -H "Authorization: Bearer $TOKEN" "$WEB/api/v1/dashboa
 WRK_PID=$!
 sleep 1
 printf 'ingest with UI load:     '; one_run
-kill "$WRK_PID" 2>/dev/null; wait "$WRK_PID" 2>/dev/null || true; WRK_PID=""
-echo "(UI load: wrk -t1 -c$CONNS on /api/v1/dashboard during the second run)"
+kill -INT "$WRK_PID" 2>/dev/null; wait "$WRK_PID" 2>/dev/null || true; WRK_PID=""
+sleep 2
+printf 'ingest without UI load:  '; one_run
+echo "UI load during the second run: wrk -t1 -c$CONNS on /api/v1/dashboard: $(grep -E 'Requests/sec' "$TMP/wrk1.out" | tr -s ' ')"
