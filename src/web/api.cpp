@@ -95,7 +95,9 @@ void WebApp::add_api_routes(http::Router& r) {
     return ok("sensor " + u + " deleted");
   });
   api(r, "POST", "/api/v1/sensors/{uuid}/approve", Role::Admin, [this](http::Request& req, const Identity&) {
-    result_or_throw(db().policy.approve(req.params["uuid"]));
+    // A form without JavaScript posts to the literal "{uuid}" path with the UUID as a field.
+    std::string uuid = req.params["uuid"] == "{uuid}" ? Input(req).required("uuid") : req.params["uuid"];
+    result_or_throw(db().policy.approve(uuid));
     return ok("sensor approved");
   });
   api(r, "POST", "/api/v1/sensors/{uuid}/reject", Role::Admin, [this](http::Request& req, const Identity&) {
@@ -245,7 +247,8 @@ void WebApp::add_api_routes(http::Router& r) {
         return ok("extended type removed");
       });
   api(r, "POST", "/api/v1/server/kick-type/{type}", Role::Admin, [this](http::Request& req, const Identity&) {
-    result_or_throw(db().policy.kick_type(type_param(req.params["type"])));
+    std::string type = req.params["type"] == "{type}" ? Input(req).required("type") : req.params["type"];
+    result_or_throw(db().policy.kick_type(type_param(type)));
     return ok("every connection of this type was kicked");
   });
   api(r, "GET", "/api/v1/server/blocklist/ips", Role::User, [this](http::Request& req, const Identity&) {

@@ -512,8 +512,8 @@ void WebApp::add_page_routes(http::Router& r) {
     b += "</ul>";
     if (admin)
       b += html::api_form_open(id, "POST", "/api/v1/server/types", "/server", "data-reload") +
-           "<label for=\"new-type\">Add a type (1–255)</label><input id=\"new-type\" name=\"type\" "
-           "type=\"number\" min=\"1\" max=\"255\" required>"
+           "<label for=\"new-type\">Add a type (1–254)</label><input id=\"new-type\" name=\"type\" "
+           "type=\"number\" min=\"1\" max=\"254\" required>"
            "<button class=\"btn\" type=\"submit\">Add type</button></form>";
     b += "</div><div class=\"card\"><h2>Accepted extended types</h2><ul class=\"plain\">";
     for (const auto& t : info["accepted_extended_types"]) {

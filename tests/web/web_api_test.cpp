@@ -861,3 +861,25 @@ TEST_F(WebApiTest, SigtermStopsCleanly) {
 }
 
 }  // namespace
+
+namespace {
+TEST_F(WebApiTest, ApproveByUuidFormWorksWithoutJavaScript) {
+  ASSERT_EQ(with_token(reg_token)
+                .call("POST", "/api/v1/add/sensor/register", {{"uuid", kSensor}, {"hmac_key", "k"}})
+                .status,
+            200);
+  Client s = admin;
+  auto r = s.form("/api/v1/sensors/%7Buuid%7D/approve",
+                  {{"uuid", kSensorDashed}, {"csrf_token", s.csrf}, {"next", "/server"}});
+  EXPECT_EQ(r.status, 303);
+  EXPECT_EQ(r.header("Location").rfind("/server?flash=", 0), 0u) << r.header("Location");
+  EXPECT_EQ(web->meta().command({"SISMEMBER", "registered_uuid", kSensor}).integer, 1);
+  auto bad = s.form("/api/v1/sensors/%7Buuid%7D/approve",
+                    {{"uuid", "nope"}, {"csrf_token", s.csrf}, {"next", "/server"}});
+  EXPECT_EQ(bad.header("Location").rfind("/server?error=", 0), 0u) << bad.header("Location");
+  auto kick = s.form("/api/v1/server/kick-type/%7Btype%7D",
+                     {{"type", "4"}, {"csrf_token", s.csrf}, {"next", "/server"}});
+  EXPECT_EQ(kick.header("Location").rfind("/server?flash=", 0), 0u) << kick.header("Location");
+  EXPECT_FALSE(web->stream().command({"ZSCORE", "server:kicks", "type:4"}).is_nil());
+}
+}  // namespace
