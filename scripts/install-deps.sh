@@ -12,7 +12,7 @@ libssl-dev openssl libhiredis-dev libpcap-dev zlib1g-dev libzstd-dev
 nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libsodium-dev
 googletest libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
 clang-14 libclang-rt-14-dev clang-format
-redis-server redis-tools python3 python3-redis tcpdump tshark socat procps iproute2 curl"
+redis-server redis-tools python3 python3-redis tcpdump tshark socat procps iproute2 curl wrk hyperfine"
 if [ "${D4_INSTALL_BROWSER:-1}" = "1" ]; then
   PKGS="$PKGS chromium chromium-driver"
   # Node.js may already come from elsewhere (the Debian package conflicts with other builds).

@@ -45,6 +45,18 @@ bool port_free(int port) {
   return ok;
 }
 
+bool ipv6_available() {
+  int fd = socket(AF_INET6, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_addr = in6addr_any;
+  a.sin6_port = 0;
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  close(fd);
+  return ok;
+}
+
 std::pair<std::string, int> split_host_port(const std::string& s) {
   auto colon = s.rfind(':');
   if (colon == std::string::npos) return {s, 0};
@@ -129,7 +141,8 @@ FirstRun prepare_data_dir(const fs::path& data, const fs::path& config_file) {
          "start_redis = true\n"
          "start_web = true\n\n"
          "[server]\n"
-      << "listen = [\"0.0.0.0:" << sensor_port << "\", \"[::]:" << sensor_port << "\"]\n"
+      << "# \"[::]:port\" is dual-stack (IPv4 and IPv6) where the host has IPv6.\n"
+      << "listen = [\"" << (ipv6_available() ? "[::]:" : "0.0.0.0:") << sensor_port << "\"]\n"
       << "tls_cert = \"tls/server.crt\"\n"
          "tls_key = \"tls/server.key\"\n"
          "# shared-secret: any v4 UUID may connect with the default key (or its own key);\n"
