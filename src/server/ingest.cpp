@@ -30,6 +30,7 @@ constexpr std::size_t kMaxBatchBytes = 1 << 20;  // a session submits once its b
 constexpr std::chrono::seconds kIpRecordTtl{7 * 24 * 3600};
 constexpr std::chrono::milliseconds kBacklogPoll{200};
 constexpr std::chrono::seconds kWriteRetryDelay{1};
+constexpr std::chrono::milliseconds kIdleBufferRelease{1000};
 
 long long wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -165,6 +166,17 @@ asio::awaitable<void> Session::main() {
       hold_ = false;
       co_await process();
       continue;
+    }
+    if (framer_.buffered() == 0) {
+      // Wait for data before taking a read buffer; a session idle for a while gives its buffer
+      // back, so thousands of quiet sensors cost a few KB each.
+      auto w = co_await transport_.wait_readable(kIdleBufferRelease);
+      if (closing_) break;
+      if (w == Transport::Wait::Timeout) {
+        framer_ = protocol::Framer(framer_.options());
+        w = co_await transport_.wait_readable();
+        if (closing_) break;
+      }
     }
     // Unidentified connections read little until their first packet has been checked.
     std::size_t want = identified_ ? read_size : std::min<std::size_t>(read_size, 4096);
@@ -603,8 +615,10 @@ void Session::on_batch_done(error_code ec, core::RedisReplies&& replies, std::st
   batch_in_flight_ = false;
   pending_in_flight_size_ = 0;
   in_flight_.clear();
-  // Reuse the request buffer's capacity for the next batch.
-  if (batch_.resp.empty() && request.capacity() > batch_.resp.capacity()) {
+  // Reuse the request buffer's capacity for the next batch, but only while the sensor is sending:
+  // an idle session must not keep a batch-sized buffer.
+  if (batch_.resp.empty() && request.capacity() > batch_.resp.capacity() &&
+      SteadyClock::now() - last_activity_ < std::chrono::milliseconds(100)) {
     request.clear();
     batch_.resp.swap(request);
   }

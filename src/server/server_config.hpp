@@ -58,7 +58,7 @@ struct ServerConfig {
   RuntimeOptions runtime;
   // Batching and pacing.
   std::size_t read_size = 64 * 1024;                  // bytes per read into a session buffer
-  std::size_t max_session_pending_bytes = 4 << 20;    // unconfirmed bytes per session before pausing reads
+  std::size_t max_session_pending_bytes = 256 << 10;  // unconfirmed bytes per session before pausing reads
   std::chrono::milliseconds flush_interval{1000};     // statistics/metadata flush
   std::chrono::milliseconds policy_refresh{1000};
   std::chrono::milliseconds sweep_interval{250};      // timeouts, backlog polls

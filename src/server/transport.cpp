@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <cstring>
@@ -38,16 +39,66 @@ void Transport::close() {
   socket_.close(ec);  // completes pending waits with operation_aborted
 }
 
-asio::awaitable<bool> Transport::wait_readable() {
-  boost::system::error_code ec;
-  co_await socket_.async_wait(asio::socket_base::wait_read, asio::redirect_error(asio::use_awaitable, ec));
-  co_return !ec && !closed_;
+// A wait aborted while the socket is still open (a cancel meant for another wait) is retried.
+asio::awaitable<bool> Transport::wait_read_ready() {
+  for (;;) {
+    boost::system::error_code ec;
+    co_await socket_.async_wait(asio::socket_base::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+    if (closed_) co_return false;
+    if (ec == asio::error::operation_aborted) continue;
+    co_return !ec;
+  }
 }
 
-asio::awaitable<bool> Transport::wait_writable() {
+asio::awaitable<bool> Transport::wait_write_ready() {
+  for (;;) {
+    boost::system::error_code ec;
+    co_await socket_.async_wait(asio::socket_base::wait_write, asio::redirect_error(asio::use_awaitable, ec));
+    if (closed_) co_return false;
+    if (ec == asio::error::operation_aborted) continue;
+    co_return !ec;
+  }
+}
+
+bool Transport::readable_now() {
+  if (closed_) return true;
+  if (ssl_ && SSL_pending(ssl_) > 0) return true;
+  char c;
+  ssize_t r = ::recv(socket_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (r >= 0) return true;  // data, or EOF for the reader to report
+  return !(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+}
+
+asio::awaitable<Transport::Wait> Transport::wait_readable(std::chrono::milliseconds timeout) {
+  if (readable_now()) co_return closed_ ? Wait::Closed : Wait::Ready;
+  // The timer cancels this socket wait only: its handler may run after the wait completed (both
+  // were already queued), and must then not cancel a later operation on the socket.
+  struct TimerState {
+    explicit TimerState(const asio::any_io_executor& ex) : timer(ex) {}
+    asio::steady_timer timer;
+    bool waiting = true;
+    bool fired = false;
+  };
+  std::shared_ptr<TimerState> t;
+  if (timeout.count() > 0) {
+    t = std::make_shared<TimerState>(socket_.get_executor());
+    t->timer.expires_after(timeout);
+    t->timer.async_wait([t, this](boost::system::error_code ec) {
+      if (ec || !t->waiting || closed_) return;
+      t->fired = true;
+      boost::system::error_code ignored;
+      socket_.cancel(ignored);
+    });
+  }
   boost::system::error_code ec;
-  co_await socket_.async_wait(asio::socket_base::wait_write, asio::redirect_error(asio::use_awaitable, ec));
-  co_return !ec && !closed_;
+  co_await socket_.async_wait(asio::socket_base::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+  if (t) {
+    t->waiting = false;
+    t->timer.cancel();
+  }
+  if (closed_) co_return Wait::Closed;
+  if (t && t->fired) co_return Wait::Timeout;
+  co_return Wait::Ready;
 }
 
 asio::awaitable<bool> Transport::handshake() {
@@ -59,9 +110,9 @@ asio::awaitable<bool> Transport::handshake() {
     if (r == 1) co_return true;
     int err = SSL_get_error(ssl_, r);
     if (err == SSL_ERROR_WANT_READ) {
-      if (!co_await wait_readable()) break;
+      if (!co_await wait_read_ready()) break;
     } else if (err == SSL_ERROR_WANT_WRITE) {
-      if (!co_await wait_writable()) break;
+      if (!co_await wait_write_ready()) break;
     } else {
       if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
         error_ = errno ? std::string("TLS handshake: ") + std::strerror(errno) : "TLS handshake: connection closed";
@@ -89,7 +140,7 @@ asio::awaitable<std::size_t> Transport::read_some(std::span<std::uint8_t> buf) {
       int err = SSL_get_error(ssl_, r);
       if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
         if (total > 0) break;  // hand over what we have rather than wait
-        bool ok = err == SSL_ERROR_WANT_READ ? co_await wait_readable() : co_await wait_writable();
+        bool ok = err == SSL_ERROR_WANT_READ ? co_await wait_read_ready() : co_await wait_write_ready();
         if (!ok) break;
         continue;
       }
@@ -109,7 +160,7 @@ asio::awaitable<std::size_t> Transport::read_some(std::span<std::uint8_t> buf) {
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       if (total > 0) break;
-      if (!co_await wait_readable()) break;
+      if (!co_await wait_read_ready()) break;
       continue;
     }
     error_ = std::string("read: ") + std::strerror(errno);

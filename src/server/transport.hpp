@@ -1,6 +1,7 @@
 #pragma once
 // One sensor connection's byte stream: a TCP socket, optionally with TLS (OpenSSL on the socket's
 // descriptor, readiness through Asio). Only reads: the server never sends application data.
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -28,6 +29,12 @@ class Transport {
   // Waits for data, then returns everything available up to buf.size() without waiting again.
   // 0 means end of stream: clean if error() is empty, otherwise a transport error or close().
   boost::asio::awaitable<std::size_t> read_some(std::span<std::uint8_t> buf);
+  // Whether a read would find data (or EOF/error) now, without consuming anything.
+  bool readable_now();
+  enum class Wait { Ready, Timeout, Closed };
+  // Waits until readable_now() without holding a read buffer (idle sessions hold none). With a
+  // timeout, returns Timeout when nothing arrived in time.
+  boost::asio::awaitable<Wait> wait_readable(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   // Closes the socket at once; a pending handshake/read returns. Idempotent.
   void close();
 
@@ -39,8 +46,8 @@ class Transport {
   boost::asio::ip::tcp::socket& socket() { return socket_; }
 
  private:
-  boost::asio::awaitable<bool> wait_readable();
-  boost::asio::awaitable<bool> wait_writable();
+  boost::asio::awaitable<bool> wait_read_ready();
+  boost::asio::awaitable<bool> wait_write_ready();
 
   boost::asio::ip::tcp::socket socket_;
   TlsContext ctx_;

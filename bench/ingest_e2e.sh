@@ -1,0 +1,91 @@
+#!/bin/bash
+# End-to-end ingest benchmark of d4-server (issue 3): SENSORS concurrent TLS sensors each sending
+# MB megabytes of pcap in 4 KB packets (streams made by the independent ../shared/tools/mkbench.sh),
+# measured until every packet is in Redis. Starts its own redis-server (no persistence, like the
+# reference's stream Redis) and d4-server on free loopback ports; everything shares this machine.
+#
+#   bench/ingest_e2e.sh BUILD_DIR [SENSORS=20] [MB=20] [THREADS=2] [--plain] [--python]
+#
+# BUILD_DIR must hold bin/d4-server and bin/d4-ingest-bench (configure with -DD4_BUILD_BENCH=ON,
+# build targets d4-server d4-ingest-bench). --plain uses the loopback plain-TCP listener instead of
+# TLS; --python also runs the shared ingest_bench.py on the same data for a cross-check.
+# Workload files are cached in ${D4_BENCH_DATA:-/tmp/d4-ingest-bench-data}. D4_SERVER_EXTRA adds
+# lines to the server's [server] section (e.g. "max_session_pending_bytes = 1048576");
+# D4_SEND_RATE=MB/s paces the senders (total rate) to measure latency below saturation.
+set -euo pipefail
+build=$(cd "${1:?usage: $0 BUILD_DIR [SENSORS] [MB] [THREADS] [--plain] [--python]}" && pwd)
+shift
+n=20; mb=20; threads=2; plain=0; python=0; pos=0
+for a in "$@"; do
+  case "$a" in
+    --plain) plain=1 ;;
+    --python) python=1 ;;
+    *) pos=$((pos + 1)); case $pos in 1) n=$a ;; 2) mb=$a ;; 3) threads=$a ;; esac ;;
+  esac
+done
+here=$(cd "$(dirname "$0")" && pwd)
+tools=${D4_SHARED_TOOLS:-$(cd "$here/../.." && pwd)/shared/tools}
+data=${D4_BENCH_DATA:-/tmp/d4-ingest-bench-data}/w${n}x${mb}
+if [ ! -f "$data/s$n.d4" ]; then
+  echo "generating $n x $mb MB of D4 streams in $data (once)..." >&2
+  "$tools/mkbench.sh" "$data" "$n" "$mb" >&2
+fi
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+work=$(mktemp -d)
+rport=$(free_port); sport=$(free_port); pport=$(free_port); mport=$(free_port)
+cleanup() {
+  [ -n "${spid:-}" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null || true
+  redis-cli -p "$rport" shutdown nosave >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" --daemonize yes \
+  --logfile "$work/redis.log" >/dev/null
+for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.05; done
+"$build/bin/d4-server" --generate-cert "$work/certs" >/dev/null
+cat > "$work/d4.toml" <<EOF
+[general]
+log_level = "warn"
+[redis]
+stream = "127.0.0.1:$rport/0"
+meta = "127.0.0.1:$rport/1"
+[server]
+listen = ["127.0.0.1:$sport"]
+plain_listen = ["127.0.0.1:$pport"]
+metrics_listen = "127.0.0.1:$mport"
+tls_cert = "certs/server.crt"
+tls_key = "certs/server.key"
+mode = "shared-secret"
+default_hmac_key = "d4-test-key"
+threads = $threads
+max_connections_per_ip = 0
+${D4_SERVER_EXTRA:-}
+EOF
+"$build/bin/d4-server" -c "$work/d4.toml" 2> "$work/server.log" &
+spid=$!
+for _ in $(seq 200); do curl -sf "http://127.0.0.1:$mport/health" >/dev/null 2>&1 && break; sleep 0.05; done
+port=$sport; [ "$plain" = 1 ] && port=$pport
+echo "== d4-server ingest: $n sensors x $mb MB, 4 KB packets, $([ "$plain" = 1 ] && echo plain TCP || echo TLS), $threads server threads, $(nproc) cores"
+echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+args=(send --port "$port" --redis "127.0.0.1:$rport/0" --metrics-port "$mport" --server-pid "$spid")
+[ "$plain" = 1 ] && args+=(--plain)
+[ -n "${D4_SEND_RATE:-}" ] && args+=(--rate "$D4_SEND_RATE")
+"$build/bin/d4-ingest-bench" "${args[@]}" "$data"/s*.d4
+echo "   redis used_memory: $(redis-cli -p "$rport" info memory | grep '^used_memory_human' | cut -d: -f2 | tr -d '\r')"
+echo "   server peak RSS: $(grep VmHWM /proc/$spid/status | awk '{print $2/1024 " MB"}')"
+if [ "$python" = 1 ]; then
+  redis-cli -p "$rport" -n 0 flushdb >/dev/null
+  total=0
+  for f in "$data"/s*.d4; do
+    total=$((total + $(python3 - "$f" <<'PY'
+import struct, sys
+d = open(sys.argv[1], 'rb').read(); o = n = 0
+while o + 62 <= len(d): o += 62 + struct.unpack('<I', d[o+58:o+62])[0]; n += 1
+print(n)
+PY
+)))
+  done
+  echo "== cross-check with the shared python sender (ingest_bench.py):"
+  python3 "$tools/ingest_bench.py" 127.0.0.1 "$sport" "$rport" "$total" "$data"/s*.d4
+fi
+grep -E "error|critical" "$work/server.log" | head -5 || true

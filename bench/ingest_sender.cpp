@@ -1,0 +1,394 @@
+// d4-ingest-bench: load generator for d4-server (or any D4 server storing into Redis streams).
+//
+//   d4-ingest-bench send --port P --redis HOST:PORT/DB [--plain] [--metrics-port M] FILE...
+//     One sensor connection per file (pre-encapsulated D4 streams, e.g. from mkbench.sh), all
+//     connected before the clock starts, then sent at once as fast as possible, one thread per
+//     connection. The clock stops when the Redis streams (sum of XLEN over stream:*) hold every
+//     packet of the files. Prints MB/s, packets/s and, with --metrics-port, the server's p50/p99
+//     socket-to-Redis latency and its CPU time per MB.
+//
+//   d4-ingest-bench idle --port P --connections N [--hold S] [--key K]
+//     Opens N TLS sensor connections, each sending one small packet (distinct sensor UUIDs), then
+//     keeps them open for S seconds (or until SIGINT/SIGTERM) so the server's memory can be read.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/redis_client.hpp"
+#include "protocol/encoder.hpp"
+#include "protocol/header.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::atomic<bool> g_stop{false};
+
+[[noreturn]] void die(const std::string& msg) {
+  std::cerr << "d4-ingest-bench: " << msg << "\n";
+  std::exit(1);
+}
+
+int connect_to(const std::string& host, int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1) die("bad IPv4 address " + host);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+struct Conn {
+  int fd = -1;
+  SSL* ssl = nullptr;
+};
+
+Conn open_conn(SSL_CTX* ctx, const std::string& host, int port) {
+  Conn c;
+  c.fd = connect_to(host, port);
+  if (c.fd < 0) return c;
+  if (ctx) {
+    c.ssl = SSL_new(ctx);
+    SSL_set_fd(c.ssl, c.fd);
+    if (SSL_connect(c.ssl) != 1) {
+      ERR_clear_error();
+      SSL_free(c.ssl);
+      ::close(c.fd);
+      return Conn{};
+    }
+  }
+  return c;
+}
+
+bool write_all(Conn& c, const std::uint8_t* p, std::size_t n) {
+  while (n) {
+    std::size_t w = 0;
+    if (c.ssl) {
+      if (SSL_write_ex(c.ssl, p, n, &w) != 1) return false;
+    } else {
+      ssize_t r = ::send(c.fd, p, n, MSG_NOSIGNAL);
+      if (r <= 0) return false;
+      w = static_cast<std::size_t>(r);
+    }
+    p += w;
+    n -= w;
+  }
+  return true;
+}
+
+void close_conn(Conn& c) {
+  if (c.ssl) {
+    SSL_shutdown(c.ssl);
+    SSL_free(c.ssl);
+  }
+  if (c.fd >= 0) ::close(c.fd);
+  c = Conn{};
+}
+
+std::vector<std::uint8_t> read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) die("cannot read " + path);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+// Number of D4 packets in a stream, checking the framing.
+std::uint64_t count_packets(const std::vector<std::uint8_t>& d, const std::string& name) {
+  std::uint64_t n = 0;
+  std::size_t off = 0;
+  while (off + d4::protocol::kHeaderSize <= d.size()) {
+    std::uint32_t size = d4::protocol::load_le32(d.data() + off + d4::protocol::kSizeOffset);
+    off += d4::protocol::kHeaderSize + size;
+    ++n;
+  }
+  if (off != d.size()) die(name + " is not a whole number of D4 packets");
+  return n;
+}
+
+long long stored_packets(d4::core::RedisClient& r) {
+  std::vector<std::string> keys;
+  std::string cursor = "0";
+  do {
+    auto rep = r.command({"SCAN", cursor, "MATCH", "stream:*", "COUNT", "1000"});
+    cursor = rep.elements.at(0).str;
+    for (const auto& k : rep.elements.at(1).elements) keys.push_back(k.str);
+  } while (cursor != "0");
+  if (keys.empty()) return 0;
+  std::vector<std::vector<std::string>> cmds;
+  for (const auto& k : keys) cmds.push_back({"XLEN", k});
+  long long total = 0;
+  for (const auto& rep : r.pipeline(cmds)) total += rep.integer;
+  return total;
+}
+
+// Minimal HTTP GET on loopback (the server's /metrics).
+std::string http_get(int port, const std::string& path) {
+  int fd = connect_to("127.0.0.1", port);
+  if (fd < 0) return {};
+  std::string req = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+  std::string resp;
+  char buf[16384];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) resp.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  auto body = resp.find("\r\n\r\n");
+  return body == std::string::npos ? std::string() : resp.substr(body + 4);
+}
+
+struct Histogram {
+  std::vector<std::pair<double, double>> buckets;  // (le, cumulative count)
+  double quantile(double q) const {
+    if (buckets.empty() || buckets.back().second <= 0) return 0;
+    double rank = q * buckets.back().second;
+    double prev_le = 0, prev_c = 0;
+    for (const auto& [le, c] : buckets) {
+      if (c >= rank) {
+        if (std::isinf(le)) return prev_le;
+        double frac = c > prev_c ? (rank - prev_c) / (c - prev_c) : 1;
+        return prev_le + (le - prev_le) * frac;
+      }
+      prev_le = le;
+      prev_c = c;
+    }
+    return prev_le;
+  }
+};
+
+Histogram parse_histogram(const std::string& metrics, const std::string& name) {
+  Histogram h;
+  std::istringstream in(metrics);
+  std::string line;
+  std::string prefix = name + "_bucket{le=\"";
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) != 0) continue;
+    auto q = line.find('"', prefix.size());
+    std::string le = line.substr(prefix.size(), q - prefix.size());
+    double v = std::stod(line.substr(line.rfind(' ') + 1));
+    h.buckets.emplace_back(le == "+Inf" ? INFINITY : std::stod(le), v);
+  }
+  return h;
+}
+
+double cpu_seconds(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto p = s.rfind(')');
+  if (p == std::string::npos) return 0;
+  std::istringstream in(s.substr(p + 2));
+  std::string field;
+  std::vector<std::string> v;
+  while (in >> field) v.push_back(field);
+  // Fields after the command: state(0) ... utime(11) stime(12).
+  if (v.size() < 13) return 0;
+  return (std::stod(v[11]) + std::stod(v[12])) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double redis_cpu(d4::core::RedisClient& r) {
+  auto info = r.command({"INFO", "cpu"}).str;
+  double total = 0;
+  for (const char* k : {"used_cpu_sys:", "used_cpu_user:"}) {
+    auto p = info.find(k);
+    if (p != std::string::npos) total += std::stod(info.substr(p + std::strlen(k)));
+  }
+  return total;
+}
+
+int cmd_send(int argc, char** argv) {
+  std::string host = "127.0.0.1", redis_ep;
+  int port = 0, metrics_port = 0;
+  pid_t server_pid = 0;
+  bool plain = false;
+  double timeout_s = 600;
+  double rate_mbps = 0;  // total pacing over all connections (0: as fast as possible)
+  std::vector<std::string> files;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) die(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--host") host = next();
+    else if (a == "--port") port = std::stoi(next());
+    else if (a == "--redis") redis_ep = next();
+    else if (a == "--plain") plain = true;
+    else if (a == "--metrics-port") metrics_port = std::stoi(next());
+    else if (a == "--server-pid") server_pid = std::stoi(next());
+    else if (a == "--timeout") timeout_s = std::stod(next());
+    else if (a == "--rate") rate_mbps = std::stod(next());
+    else files.push_back(a);
+  }
+  if (!port || redis_ep.empty() || files.empty()) die("usage: send --port P --redis HOST:PORT/DB [--plain] FILE...");
+  auto ep = d4::core::RedisEndpoint::parse(redis_ep);
+  if (!ep) die("bad --redis endpoint");
+  d4::core::RedisClient redis(*ep);
+  std::vector<std::vector<std::uint8_t>> data;
+  std::uint64_t packets = 0, bytes = 0;
+  for (const auto& f : files) {
+    data.push_back(read_file(f));
+    packets += count_packets(data.back(), f);
+    bytes += data.back().size();
+  }
+  long long already = stored_packets(redis);
+  SSL_CTX* ctx = nullptr;
+  if (!plain) {
+    ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  }
+  std::vector<Conn> conns;
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    conns.push_back(open_conn(ctx, host, port));
+    if (conns.back().fd < 0) die("cannot connect to " + host + ":" + std::to_string(port));
+  }
+  std::string metrics_before = metrics_port ? http_get(metrics_port, "/metrics") : "";
+  double server_cpu0 = server_pid ? cpu_seconds(server_pid) : 0;
+  double redis_cpu0 = redis_cpu(redis);
+  double self_cpu0 = cpu_seconds(getpid());
+  auto t0 = Clock::now();
+  std::vector<std::thread> threads;
+  std::vector<double> sent_at(data.size(), 0);
+  std::atomic<int> failed{0};
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    threads.emplace_back([&, i] {
+      const auto& d = data[i];
+      // Paced senders write small chunks on schedule; unpaced ones write as fast as possible.
+      const std::size_t chunk = rate_mbps > 0 ? 16 * 1024 : 256 * 1024;
+      double per_conn = rate_mbps * 1e6 / static_cast<double>(data.size());
+      for (std::size_t off = 0; off < d.size(); off += chunk) {
+        if (per_conn > 0) {
+          auto due = t0 + std::chrono::duration_cast<Clock::duration>(
+                              std::chrono::duration<double>(static_cast<double>(off) / per_conn));
+          std::this_thread::sleep_until(due);
+        }
+        if (!write_all(conns[i], d.data() + off, std::min(chunk, d.size() - off))) {
+          ++failed;
+          return;
+        }
+      }
+      sent_at[i] = std::chrono::duration<double>(Clock::now() - t0).count();
+    });
+  }
+  long long stored = 0;
+  double t_stored = 0;
+  for (;;) {
+    stored = stored_packets(redis) - already;
+    t_stored = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (stored >= static_cast<long long>(packets) || t_stored > timeout_s || failed) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (auto& t : threads) t.join();
+  double server_cpu = server_pid ? cpu_seconds(server_pid) - server_cpu0 : 0;
+  double redis_cpu_used = redis_cpu(redis) - redis_cpu0;
+  double self_cpu = cpu_seconds(getpid()) - self_cpu0;
+  double t_sent = 0;
+  for (double s : sent_at) t_sent = std::max(t_sent, s);
+  for (auto& c : conns) close_conn(c);
+  double mb = static_cast<double>(bytes) / 1e6;
+  std::printf("connections %zu  %s%s\n", data.size(), plain ? "plain TCP" : "TLS",
+              rate_mbps > 0 ? (", paced at " + std::to_string(static_cast<int>(rate_mbps)) + " MB/s in total").c_str() : "");
+  std::printf("sent         %.1f MB, %llu packets, in %.2f s\n", mb, static_cast<unsigned long long>(packets), t_sent);
+  std::printf("stored       %lld/%llu packets in Redis after %.2f s\n", stored, static_cast<unsigned long long>(packets), t_stored);
+  std::printf("throughput   %.1f MB/s, %.0f packets/s (until every packet is in Redis)\n", mb / t_stored,
+              static_cast<double>(stored) / t_stored);
+  std::printf("cpu          sender %.2f s, redis %.2f s (%.2f ms/MB)", self_cpu, redis_cpu_used, 1000 * redis_cpu_used / mb);
+  if (server_pid) std::printf(", d4-server %.2f s (%.2f ms/MB)", server_cpu, 1000 * server_cpu / mb);
+  std::printf("\n");
+  if (metrics_port) {
+    auto before = parse_histogram(metrics_before, "d4_server_ingest_latency_seconds");
+    auto after = parse_histogram(http_get(metrics_port, "/metrics"), "d4_server_ingest_latency_seconds");
+    Histogram delta = after;
+    for (std::size_t i = 0; i < delta.buckets.size() && i < before.buckets.size(); ++i)
+      delta.buckets[i].second -= before.buckets[i].second;
+    std::printf("latency      socket-to-Redis p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms (server histogram)\n",
+                1000 * delta.quantile(0.5), 1000 * delta.quantile(0.99), 1000 * delta.quantile(0.999));
+  }
+  if (failed) die(std::to_string(failed.load()) + " connections failed while sending");
+  return stored >= static_cast<long long>(packets) ? 0 : 1;
+}
+
+int cmd_idle(int argc, char** argv) {
+  std::string host = "127.0.0.1", key = "d4-test-key";
+  int port = 0, n = 1000, hold = 30;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) die(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--host") host = next();
+    else if (a == "--port") port = std::stoi(next());
+    else if (a == "--connections") n = std::stoi(next());
+    else if (a == "--hold") hold = std::stoi(next());
+    else if (a == "--key") key = next();
+    else die("unknown option " + a);
+  }
+  if (!port) die("usage: idle --port P --connections N [--hold S]");
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  // Keep the client side small too: no buffers kept while idle.
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  std::vector<Conn> conns;
+  conns.reserve(static_cast<std::size_t>(n));
+  auto t0 = Clock::now();
+  for (int i = 0; i < n && !g_stop; ++i) {
+    Conn c = open_conn(ctx, host, port);
+    if (c.fd < 0) die("connection " + std::to_string(i) + " failed");
+    auto uuid = d4::protocol::Uuid::generate_v4();
+    d4::protocol::PacketEncoder enc(1, 3, uuid, key);
+    std::vector<std::uint8_t> pk;
+    std::string line = "idle sensor " + std::to_string(i) + "\n";
+    enc.append_packet(pk, std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(line.data()), line.size()),
+                      d4::protocol::unix_seconds());
+    if (!write_all(c, pk.data(), pk.size())) die("send on connection " + std::to_string(i) + " failed");
+    conns.push_back(c);
+    if ((i + 1) % 1000 == 0) std::fprintf(stderr, "%d connections\n", i + 1);
+  }
+  std::printf("%zu connections open and identified in %.1f s; holding for %d s\n", conns.size(),
+              std::chrono::duration<double>(Clock::now() - t0).count(), hold);
+  std::fflush(stdout);
+  for (int s = 0; s < hold * 10 && !g_stop; ++s) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (auto& c : conns) close_conn(c);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGINT, [](int) { g_stop = true; });
+  signal(SIGTERM, [](int) { g_stop = true; });
+  std::string cmd = argc > 1 ? argv[1] : "";
+  if (cmd == "send") return cmd_send(argc, argv);
+  if (cmd == "idle") return cmd_idle(argc, argv);
+  std::cerr << "usage: d4-ingest-bench send --port P --redis HOST:PORT/DB [--plain] [--metrics-port M] [--server-pid PID] FILE...\n"
+               "       d4-ingest-bench idle --port P --connections N [--hold SECONDS] [--key KEY]\n";
+  return 2;
+}
