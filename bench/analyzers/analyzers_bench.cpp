@@ -96,7 +96,8 @@ const Bytes& backscatter_capture() {
                       static_cast<std::uint16_t>(rng()), 80, 0x02);
       else
         add_tcp_frame(c, 1700000000 + i / 10000, 0xCB000000 | (rng() % 10000), 0x64400000 | (rng() & 0xFFFF),
-                      static_cast<std::uint16_t>(80 + rng() % 3), static_cast<std::uint16_t>(rng()), kFlags[rng() % 4]);
+                      static_cast<std::uint16_t>(80 + rng() % 3), static_cast<std::uint16_t>(rng()),
+                      kFlags[rng() % 4]);
     }
     return c;
   }();
@@ -267,7 +268,8 @@ void BM_TlsTracker(benchmark::State& state) {
     t.finish();
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(packets));
-  state.counters["sessions/s"] = benchmark::Counter(static_cast<double>(sessions), benchmark::Counter::kIsRate);
+  state.counters["sessions/s"] =
+      benchmark::Counter(static_cast<double>(sessions), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_TlsTracker)->Unit(benchmark::kMillisecond);
 

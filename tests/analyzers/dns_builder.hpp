@@ -59,7 +59,8 @@ class DnsBuilder {
     put16(b_, 1);
   }
   // Resource record header with the owner given as a pointer; returns the rdata offset.
-  std::size_t rr_header_ptr(std::size_t owner, std::uint16_t type, std::uint32_t ttl, std::uint16_t rdlength) {
+  std::size_t rr_header_ptr(std::size_t owner, std::uint16_t type, std::uint32_t ttl,
+                            std::uint16_t rdlength) {
     pointer(owner);
     put16(b_, type);
     put16(b_, 1);
@@ -96,8 +97,8 @@ inline Bytes wire_name(const std::string& n) {
 }
 
 // A response with one question and one answer of the given type and rdata.
-inline Bytes simple_response(const std::string& qname, std::uint16_t type, const Bytes& rdata, std::uint32_t ttl = 300,
-                             std::uint16_t id = 1) {
+inline Bytes simple_response(const std::string& qname, std::uint16_t type, const Bytes& rdata,
+                             std::uint32_t ttl = 300, std::uint16_t id = 1) {
   DnsBuilder b(id, 0x8180, 1, 1);
   std::size_t q = b.size();
   b.question(qname, type);

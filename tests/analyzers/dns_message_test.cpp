@@ -35,7 +35,8 @@ TEST(DnsMessage, HeaderQuestionsAndCompressedAnswers) {
   DnsBuilder b(0xBEEF, 0x8580, 1, 2);
   std::size_t q = b.size();
   b.question("WWW.Example.ORG", rrtype::kA);
-  b.rr_with(q, rrtype::kCname, 60, [&](DnsBuilder& x) { x.name_then_pointer("edge", q + 4); });  // edge.example.org
+  b.rr_with(q, rrtype::kCname, 60,
+            [&](DnsBuilder& x) { x.name_then_pointer("edge", q + 4); });  // edge.example.org
   b.rr(q + 4, rrtype::kA, 30, {93, 184, 216, 34});  // owner example.org via pointer into the question
   Message m;
   ASSERT_EQ(m.parse(b.bytes()), ParseStatus::Ok);
@@ -106,7 +107,8 @@ TEST(DnsMessage, CompressionLoopsForwardPointersAndOverlongNamesAreRejected) {
   Bytes full = simple_response("www.example.org", rrtype::kA, {1, 2, 3, 4});
   for (std::size_t n = 0; n < full.size(); ++n) {
     Message m;
-    EXPECT_NE(m.parse(Bytes(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(n))), ParseStatus::Ok) << n;
+    EXPECT_NE(m.parse(Bytes(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(n))), ParseStatus::Ok)
+        << n;
   }
 }
 
@@ -114,7 +116,8 @@ TEST(DnsMessage, LabelEscapes) {
   DnsBuilder b(1, 0x8180, 1, 1);
   std::size_t q = b.size();
   Bytes& raw = b.bytes();
-  for (std::string label : {std::string("A.B"), std::string("c d"), std::string("x\\y"), std::string("example")}) {
+  for (std::string label :
+       {std::string("A.B"), std::string("c d"), std::string("x\\y"), std::string("example")}) {
     raw.push_back(static_cast<std::uint8_t>(label.size()));
     raw.insert(raw.end(), label.begin(), label.end());
   }
@@ -157,11 +160,13 @@ TEST(DnsMessage, RendersCommonTypesInBothStyles) {
   append(srv, u16b(5060));
   append(srv, wire_name("sip.example.org"));
   EXPECT_EQ(render_first(simple_response("_sip._tcp.example.org", rrtype::kSrv, srv), P), "sip.example.org");
-  EXPECT_EQ(render_first(simple_response("_sip._tcp.example.org", rrtype::kSrv, srv), F), "10 60 5060 sip.example.org");
+  EXPECT_EQ(render_first(simple_response("_sip._tcp.example.org", rrtype::kSrv, srv), F),
+            "10 60 5060 sip.example.org");
 
   Bytes caa = {0, 5, 'i', 's', 's', 'u', 'e'};
   append(caa, text_bytes("letsencrypt.org"));
-  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kCaa, caa), P), "0 issue \"letsencrypt.org\"");
+  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kCaa, caa), P),
+            "0 issue \"letsencrypt.org\"");
 
   Bytes ds = u16b(60485);
   ds.push_back(5);
@@ -192,7 +197,8 @@ TEST(DnsMessage, RendersCommonTypesInBothStyles) {
   Bytes nsec = wire_name("host.example.org");
   // window 0, 6 bytes of bitmap: A (1), MX (15), RRSIG (46), NSEC (47)
   append(nsec, {0, 6, 0x40, 0x01, 0, 0, 0, 0x03});
-  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kNsec, nsec), P), "host.example.org A MX RRSIG NSEC");
+  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kNsec, nsec), P),
+            "host.example.org A MX RRSIG NSEC");
 
   Bytes nsec3 = {1, 0};
   append(nsec3, u16b(10));
@@ -219,11 +225,13 @@ TEST(DnsMessage, RendersCommonTypesInBothStyles) {
 
 TEST(DnsMessage, UnknownTypesUseTheGenericFormAndMalformedDataIsFlagged) {
   bool ok = false;
-  EXPECT_EQ(render_first(simple_response("x.example.org", 65280, {1, 2}), RdataStyle::Passivedns, &ok), "\\# 2 0102");
+  EXPECT_EQ(render_first(simple_response("x.example.org", 65280, {1, 2}), RdataStyle::Passivedns, &ok),
+            "\\# 2 0102");
   EXPECT_TRUE(ok);  // unknown type: the generic form is the right presentation
-  EXPECT_EQ(render_first(simple_response("x.example.org", rrtype::kA, {1, 2, 3, 4, 5}), RdataStyle::Passivedns, &ok),
+  EXPECT_EQ(render_first(simple_response("x.example.org", rrtype::kA, {1, 2, 3, 4, 5}),
+                         RdataStyle::Passivedns, &ok),
             "\\# 5 0102030405");
-  EXPECT_FALSE(ok);  // an A record of 5 bytes is malformed
+  EXPECT_FALSE(ok);                     // an A record of 5 bytes is malformed
   Bytes mx_cut = {0, 10, 3, 'm', 'x'};  // name runs past the rdata
   EXPECT_EQ(render_first(simple_response("example.org", rrtype::kMx, mx_cut), RdataStyle::Passivedns, &ok),
             "\\# 5 000A036D78");

@@ -29,8 +29,8 @@ std::vector<std::vector<std::uint8_t>> payloads(const std::string& capture) {
   return out;
 }
 
-void mutate_and_run(int (*entry)(const std::uint8_t*, std::size_t), const std::vector<std::vector<std::uint8_t>>& corpus,
-                    int rounds, std::uint32_t seed) {
+void mutate_and_run(int (*entry)(const std::uint8_t*, std::size_t),
+                    const std::vector<std::vector<std::uint8_t>>& corpus, int rounds, std::uint32_t seed) {
   std::mt19937 rng(seed);
   for (const auto& c : corpus) entry(c.data(), c.size());
   for (int i = 0; i < rounds; ++i) {
@@ -38,7 +38,8 @@ void mutate_and_run(int (*entry)(const std::uint8_t*, std::size_t), const std::v
     if (in.empty()) continue;
     switch (rng() % 4) {
       case 0:  // flip bytes
-        for (int k = 1 + static_cast<int>(rng() % 6); k > 0; --k) in[rng() % in.size()] ^= static_cast<std::uint8_t>(1 + rng() % 255);
+        for (int k = 1 + static_cast<int>(rng() % 6); k > 0; --k)
+          in[rng() % in.size()] ^= static_cast<std::uint8_t>(1 + rng() % 255);
         break;
       case 1:  // truncate
         in.resize(rng() % in.size());

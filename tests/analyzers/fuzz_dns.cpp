@@ -38,5 +38,7 @@ int d4_fuzz_dns(const std::uint8_t* data, std::size_t size) {
 }
 
 #ifdef D4_LIBFUZZER_MAIN
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) { return d4_fuzz_dns(data, size); }
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  return d4_fuzz_dns(data, size);
+}
 #endif

@@ -11,19 +11,54 @@
 
 namespace {
 
-std::vector<std::uint8_t> tcp_frame(bool from_client, std::uint32_t seq, std::span<const std::uint8_t> payload) {
+std::vector<std::uint8_t> tcp_frame(bool from_client, std::uint32_t seq,
+                                    std::span<const std::uint8_t> payload) {
   // Ethernet + IPv4 + TCP between 10.0.0.1:40000 and 10.0.0.2:443.
   std::vector<std::uint8_t> f = {0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x08, 0x00};
   std::size_t total = 20 + 20 + payload.size();
   std::uint8_t a = from_client ? 1 : 2, b = from_client ? 2 : 1;
   std::uint16_t sp = from_client ? 40000 : 443, dp = from_client ? 443 : 40000;
-  std::uint8_t ip[20] = {0x45, 0, static_cast<std::uint8_t>(total >> 8), static_cast<std::uint8_t>(total), 0, 0, 0, 0, 64, 6, 0, 0,
-                         10, 0, 0, a, 10, 0, 0, b};
+  std::uint8_t ip[20] = {0x45,
+                         0,
+                         static_cast<std::uint8_t>(total >> 8),
+                         static_cast<std::uint8_t>(total),
+                         0,
+                         0,
+                         0,
+                         0,
+                         64,
+                         6,
+                         0,
+                         0,
+                         10,
+                         0,
+                         0,
+                         a,
+                         10,
+                         0,
+                         0,
+                         b};
   f.insert(f.end(), ip, ip + 20);
-  std::uint8_t tcp[20] = {static_cast<std::uint8_t>(sp >> 8), static_cast<std::uint8_t>(sp), static_cast<std::uint8_t>(dp >> 8),
-                          static_cast<std::uint8_t>(dp), static_cast<std::uint8_t>(seq >> 24), static_cast<std::uint8_t>(seq >> 16),
-                          static_cast<std::uint8_t>(seq >> 8), static_cast<std::uint8_t>(seq), 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff,
-                          0, 0, 0, 0};
+  std::uint8_t tcp[20] = {static_cast<std::uint8_t>(sp >> 8),
+                          static_cast<std::uint8_t>(sp),
+                          static_cast<std::uint8_t>(dp >> 8),
+                          static_cast<std::uint8_t>(dp),
+                          static_cast<std::uint8_t>(seq >> 24),
+                          static_cast<std::uint8_t>(seq >> 16),
+                          static_cast<std::uint8_t>(seq >> 8),
+                          static_cast<std::uint8_t>(seq),
+                          0,
+                          0,
+                          0,
+                          0,
+                          0x50,
+                          0x18,
+                          0xff,
+                          0xff,
+                          0,
+                          0,
+                          0,
+                          0};
   f.insert(f.end(), tcp, tcp + 20);
   f.insert(f.end(), payload.begin(), payload.end());
   return f;
@@ -60,7 +95,8 @@ int d4_fuzz_tls(const std::uint8_t* data, std::size_t size) {
   // The record layer in chunks of 1..16 bytes.
   std::size_t chunk = 1 + (selector >> 4);
   tls::HandshakeStream stream([](std::uint8_t, std::span<const std::uint8_t>, std::uint64_t) {});
-  for (std::size_t off = 0; off < in.size(); off += chunk) stream.feed(in.subspan(off, std::min(chunk, in.size() - off)), off);
+  for (std::size_t off = 0; off < in.size(); off += chunk)
+    stream.feed(in.subspan(off, std::min(chunk, in.size() - off)), off);
 
   // The same bytes as both directions of a TCP flow through the tracker.
   tls::TlsTracker tracker([](const tls::TlsSession& s) { tls::session_json(s).dump(); }, nullptr);
@@ -80,5 +116,7 @@ int d4_fuzz_tls(const std::uint8_t* data, std::size_t size) {
 }
 
 #ifdef D4_LIBFUZZER_MAIN
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) { return d4_fuzz_tls(data, size); }
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  return d4_fuzz_tls(data, size);
+}
 #endif

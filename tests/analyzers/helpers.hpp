@@ -30,8 +30,12 @@ inline void put32(Bytes& b, std::uint32_t v) {
   put16(b, static_cast<std::uint16_t>(v >> 16));
   put16(b, static_cast<std::uint16_t>(v));
 }
-inline void append(Bytes& b, const Bytes& x) { b.insert(b.end(), x.begin(), x.end()); }
-inline Bytes text_bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
+inline void append(Bytes& b, const Bytes& x) {
+  b.insert(b.end(), x.begin(), x.end());
+}
+inline Bytes text_bytes(std::string_view s) {
+  return Bytes(s.begin(), s.end());
+}
 
 inline Bytes addr4(const std::string& s) {
   Bytes b(4);
@@ -118,8 +122,10 @@ inline Bytes ipv6(const std::string& src, const std::string& dst, std::uint8_t p
     std::uint8_t next = i + 1 < ext.size() ? ext[i + 1].first : proto;
     const Bytes& body = ext[i].second;
     exts.push_back(next);
-    if (ext[i].first == 44) exts.push_back(0);  // fragment header: reserved byte, fixed 8 bytes
-    else exts.push_back(static_cast<std::uint8_t>((body.size() + 2) / 8 - 1));
+    if (ext[i].first == 44)
+      exts.push_back(0);  // fragment header: reserved byte, fixed 8 bytes
+    else
+      exts.push_back(static_cast<std::uint8_t>((body.size() + 2) / 8 - 1));
     append(exts, body);
   }
   Bytes b;
@@ -134,7 +140,8 @@ inline Bytes ipv6(const std::string& src, const std::string& dst, std::uint8_t p
   return b;
 }
 
-inline Bytes ethernet(std::uint16_t ethertype, const Bytes& payload, const std::vector<std::uint16_t>& vlans = {}) {
+inline Bytes ethernet(std::uint16_t ethertype, const Bytes& payload,
+                      const std::vector<std::uint16_t>& vlans = {}) {
   Bytes b = {0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2};
   for (auto v : vlans) {
     put16(b, 0x8100);
@@ -177,12 +184,14 @@ struct CaptureFile {
   Bytes pcap(bool nanoseconds = false, bool big_endian = false) const {
     Bytes b;
     auto p32 = [&](std::uint32_t v) {
-      if (big_endian) put32(b, v);
+      if (big_endian)
+        put32(b, v);
       else
         for (int i = 0; i < 4; ++i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
     };
     auto p16 = [&](std::uint16_t v) {
-      if (big_endian) put16(b, v);
+      if (big_endian)
+        put16(b, v);
       else {
         b.push_back(static_cast<std::uint8_t>(v));
         b.push_back(static_cast<std::uint8_t>(v >> 8));
@@ -206,12 +215,14 @@ struct CaptureFile {
   }
   void write(const std::filesystem::path& p, bool nanoseconds = false, bool big_endian = false) const {
     auto b = pcap(nanoseconds, big_endian);
-    std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+    std::ofstream(p, std::ios::binary)
+        .write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
   }
 };
 
 inline void write_bytes(const std::filesystem::path& p, const Bytes& b) {
-  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+  std::ofstream(p, std::ios::binary)
+      .write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
 }
 
 inline std::vector<std::string> lines_of(const std::string& text) {
@@ -283,7 +294,8 @@ inline HttpResult http_get(std::uint16_t port, const std::string& target, const 
 }
 
 // Starts a "serve" subcommand on a free port and waits until it answers.
-inline Process start_server(const std::string& tool, std::vector<std::string> args, int& port, const TempDir& dir) {
+inline Process start_server(const std::string& tool, std::vector<std::string> args, int& port,
+                            const TempDir& dir) {
   port = free_port();
   args.push_back("--listen");
   args.push_back("127.0.0.1:" + std::to_string(port));

@@ -64,7 +64,8 @@ TEST(CaptureReader, GzipAndPcapngGiveTheSameFrames) {
   EXPECT_EQ(gz.data, plain.data);
   EXPECT_EQ(gz.ts, plain.ts);
   // editcap (Wireshark) writes an independent pcapng encoding of the same frames.
-  std::string cmd = "editcap -F pcapng '" + vector_path("tls.pcap") + "' '" + (dir / "tls.pcapng").string() + "'";
+  std::string cmd =
+      "editcap -F pcapng '" + vector_path("tls.pcap") + "' '" + (dir / "tls.pcapng").string() + "'";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << "editcap is required (tshark package)";
   auto reader = CaptureReader::open(dir / "tls.pcapng");
   EXPECT_EQ(reader.format(), CaptureReader::Format::PcapNg);
@@ -146,13 +147,16 @@ TEST(CaptureReader, PcapngSkipsUnknownBlocksAndHonoursTimestampResolution) {
     b.push_back(static_cast<std::uint8_t>(v));
     b.push_back(static_cast<std::uint8_t>(v >> 8));
   };
-  le32(0x0A0D0D0A), le32(28), le32(0x1A2B3C4D), le16(1), le16(0), le32(0xffffffff), le32(0xffffffff), le32(28);
-  le32(1), le32(32), le16(1), le16(0), le32(65535), le16(9), le16(1), b.insert(b.end(), {9, 0, 0, 0}), le16(0), le16(0), le32(32);
+  le32(0x0A0D0D0A), le32(28), le32(0x1A2B3C4D), le16(1), le16(0), le32(0xffffffff), le32(0xffffffff),
+      le32(28);
+  le32(1), le32(32), le16(1), le16(0), le32(65535), le16(9), le16(1), b.insert(b.end(), {9, 0, 0, 0}),
+      le16(0), le16(0), le32(32);
   le32(0x00000BAD), le32(16), le32(0xdeadbeef), le32(16);
   Bytes frame = ethernet(0x0800, ipv4("10.0.0.1", "10.0.0.2", 17, udp(5, 6, text_bytes("abc"))));
   std::uint64_t ts = 1700000000123456789ULL;
   std::uint32_t padded = static_cast<std::uint32_t>((frame.size() + 3) & ~3u);
-  le32(6), le32(32 + padded), le32(0), le32(static_cast<std::uint32_t>(ts >> 32)), le32(static_cast<std::uint32_t>(ts));
+  le32(6), le32(32 + padded), le32(0), le32(static_cast<std::uint32_t>(ts >> 32)),
+      le32(static_cast<std::uint32_t>(ts));
   le32(static_cast<std::uint32_t>(frame.size())), le32(static_cast<std::uint32_t>(frame.size()));
   append(b, frame);
   b.resize(b.size() + (padded - frame.size()), 0);
@@ -238,7 +242,7 @@ TEST(Decode, Ipv4OptionsFragmentsAndBoundaries) {
 
 TEST(Decode, Ipv6ExtensionHeaders) {
   Bytes l4 = udp(53, 4000, text_bytes("dns"));
-  Bytes hbh(6, 0);  // hop-by-hop: 2 + 6 = 8 bytes
+  Bytes hbh(6, 0);   // hop-by-hop: 2 + 6 = 8 bytes
   Bytes dst(14, 0);  // destination options: 16 bytes
   Packet p;
   ASSERT_EQ(decode(linktype::kIpv6, ipv6("2001:db8::1", "2001:db8::2", 17, l4, {{0, hbh}, {60, dst}}), p),
@@ -293,12 +297,12 @@ TEST(TcpReassembly, OutOfOrderRetransmittedAndOverlappingSegments) {
   // Server SYN-ACK arrives before the SYN (capture reordering): the client is still the initiator.
   pkts.push_back(s(5000, "", 0x12));
   pkts.push_back(c(100, "", 0x02));
-  pkts.push_back(c(101 + 10, client.substr(10, 10)));           // ahead: held back
-  pkts.push_back(c(101, client.substr(0, 15)));                 // fills the hole and overlaps
-  pkts.push_back(c(101, client.substr(0, 5)));                  // retransmission
+  pkts.push_back(c(101 + 10, client.substr(10, 10)));  // ahead: held back
+  pkts.push_back(c(101, client.substr(0, 15)));        // fills the hole and overlaps
+  pkts.push_back(c(101, client.substr(0, 5)));         // retransmission
   pkts.push_back(c(101 + 20, client.substr(20)));
   pkts.push_back(s(5001, server));
-  pkts.push_back(s(5001, server.substr(0, 7)));                 // retransmission
+  pkts.push_back(s(5001, server.substr(0, 7)));  // retransmission
   pkts.push_back(c(101 + static_cast<std::uint32_t>(client.size()), "", 0x11));
   pkts.push_back(s(5001 + static_cast<std::uint32_t>(server.size()), "", 0x11));
   Collected col;

@@ -11,9 +11,9 @@
 using namespace d4::analyzers::tls;
 using namespace d4::test::an;
 using d4::test::Process;
+using d4::test::read_text;
 using d4::test::RedisServer;
 using d4::test::TempDir;
-using d4::test::read_text;
 using d4::test::vector_path;
 
 namespace {
@@ -40,12 +40,13 @@ TEST(PassiveSslParse, OurLinesAndReferenceShapedLines) {
   EXPECT_EQ(r.certificates[0].subject, "O=D4 Test,CN=test.d4.example");
   EXPECT_TRUE(r.certificates[0].self_signed);
   // The reference Go sensor: Timestamp with a local offset, no SubjectString, Go name objects, no Raw.
-  std::string go = R"({"ServerIP":"192.0.2.1","ServerPort":"443","ClientIP":"192.168.1.10","ClientPort":"51234",)"
-                   R"("TLSH":"abc","Timestamp":"2019-06-12T15:09:35.123456789+02:00","JA3":"771,1-2,0,29,0",)"
-                   R"("JA3Digest":"0123456789abcdef0123456789abcdef","JA3S":"771,1,0","JA3SDigest":"fedcba9876543210fedcba9876543210",)"
-                   R"("Certificates":[{"CertHash":"be99e1612d9f71b3c1a88a336938ce912b418804","IsCA":false,)"
-                   R"("Subject":{"CommonName":"localhost","Names":[{"Type":[2,5,4,6],"Value":"LU"},{"Type":[2,5,4,3],"Value":"localhost"}]},)"
-                   R"("Issuer":{"Names":[{"Type":[2,5,4,6],"Value":"LU"},{"Type":[2,5,4,10],"Value":"SMILE"}]}}]})";
+  std::string go =
+      R"({"ServerIP":"192.0.2.1","ServerPort":"443","ClientIP":"192.168.1.10","ClientPort":"51234",)"
+      R"("TLSH":"abc","Timestamp":"2019-06-12T15:09:35.123456789+02:00","JA3":"771,1-2,0,29,0",)"
+      R"("JA3Digest":"0123456789abcdef0123456789abcdef","JA3S":"771,1,0","JA3SDigest":"fedcba9876543210fedcba9876543210",)"
+      R"("Certificates":[{"CertHash":"be99e1612d9f71b3c1a88a336938ce912b418804","IsCA":false,)"
+      R"("Subject":{"CommonName":"localhost","Names":[{"Type":[2,5,4,6],"Value":"LU"},{"Type":[2,5,4,3],"Value":"localhost"}]},)"
+      R"("Issuer":{"Names":[{"Type":[2,5,4,6],"Value":"LU"},{"Type":[2,5,4,10],"Value":"SMILE"}]}}]})";
   ASSERT_EQ(parse_ja3jl(go, r), RecordStatus::Ok);
   EXPECT_EQ(r.ts, 1560344975);  // 13:09:35 UTC
   EXPECT_EQ(r.certificates[0].subject, "CN=localhost,C=LU");
@@ -53,10 +54,16 @@ TEST(PassiveSslParse, OurLinesAndReferenceShapedLines) {
   EXPECT_FALSE(r.certificates[0].self_signed);
   EXPECT_EQ(parse_ja3jl("", r), RecordStatus::Empty);
   EXPECT_EQ(parse_ja3jl("{broken", r), RecordStatus::BadJson);
-  EXPECT_EQ(parse_ja3jl(R"({"ServerIP":"1.1.1.1","ServerPort":"443","ClientIP":"2.2.2.2","ClientPort":"1","JA3Digest":"x"})", r),
-            RecordStatus::BadTimestamp);
-  EXPECT_EQ(parse_ja3jl(R"({"ServerIP":"1.1.1.1","ClientIP":"2.2.2.2","ClientPort":"1","JA3Digest":"x","Timestamp":"2020-01-01T00:00:00Z"})", r),
-            RecordStatus::MissingField);
+  EXPECT_EQ(
+      parse_ja3jl(
+          R"({"ServerIP":"1.1.1.1","ServerPort":"443","ClientIP":"2.2.2.2","ClientPort":"1","JA3Digest":"x"})",
+          r),
+      RecordStatus::BadTimestamp);
+  EXPECT_EQ(
+      parse_ja3jl(
+          R"({"ServerIP":"1.1.1.1","ClientIP":"2.2.2.2","ClientPort":"1","JA3Digest":"x","Timestamp":"2020-01-01T00:00:00Z"})",
+          r),
+      RecordStatus::MissingField);
   // A CertHash that does not match its Raw DER is rejected, not stored under a wrong key.
   auto tampered = nlohmann::json::parse(lines[0]);
   tampered["Certificates"][0]["CertHash"] = "0000000000000000000000000000000000000000";
@@ -79,8 +86,9 @@ TEST(PassiveSslQueue, StoresDeduplicatedSessionsAndAnswersQueries) {
   }
   redis.cli({"LPUSH", "analyzer:ja3-jl:qq", (dir / "jsons" / "missing.json").string()}, 2);
   redis.cli({"LPUSH", "analyzer:ja3-jl:qq", "{not json"}, 2);
-  auto r = run_tool("d4-passivessl", {"--storage", redis.endpoint(0), "ingest", "-u", "qq", "--analyzer-redis",
-                                      redis.endpoint(2), "--exit-when-empty"},
+  auto r = run_tool("d4-passivessl",
+                    {"--storage", redis.endpoint(0), "ingest", "-u", "qq", "--analyzer-redis",
+                     redis.endpoint(2), "--exit-when-empty"},
                     dir);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(redis.cli({"LLEN", "analyzer:ja3-jl:qq"}, 2), "0\n");
@@ -96,7 +104,8 @@ TEST(PassiveSslQueue, StoresDeduplicatedSessionsAndAnswersQueries) {
   std::string all;
   for (const auto& l : lines) all += l + "\n";
   d4::test::write_text(dir / "all.ndjson", all);
-  r = run_tool("d4-passivessl", {"--storage", redis.endpoint(0), "import", (dir / "all.ndjson").string()}, dir);
+  r = run_tool("d4-passivessl", {"--storage", redis.endpoint(0), "import", (dir / "all.ndjson").string()},
+               dir);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(redis.cli({"ZCARD", std::string("pssl:idx:cert:") + kCertSha1}), "2\n");
   EXPECT_EQ(redis.cli({"HGET", std::string("pssl:cert:") + kCertSha1, "count"}), "6\n");

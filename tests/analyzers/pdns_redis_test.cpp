@@ -13,11 +13,11 @@
 
 using namespace d4::analyzers::pdns;
 using namespace d4::test::an;
+using d4::test::eventually;
 using d4::test::Process;
+using d4::test::read_text;
 using d4::test::RedisServer;
 using d4::test::TempDir;
-using d4::test::eventually;
-using d4::test::read_text;
 using d4::test::vector_path;
 
 namespace {
@@ -31,7 +31,8 @@ d4::core::RedisEndpoint endpoint(const RedisServer& r, int db = 0) {
   return *d4::core::RedisEndpoint::parse(r.endpoint(db));
 }
 
-std::map<std::tuple<std::string, std::string, std::string>, nlohmann::json> by_key(const std::string& ndjson) {
+std::map<std::tuple<std::string, std::string, std::string>, nlohmann::json> by_key(
+    const std::string& ndjson) {
   std::map<std::tuple<std::string, std::string, std::string>, nlohmann::json> m;
   for (const auto& l : lines_of(ndjson)) {
     if (l.empty()) continue;
@@ -48,9 +49,10 @@ TEST(PdnsStore, ReferenceKeySchemaForTheSampleLine) {
   d4::core::RedisClient client(endpoint(redis));
   PdnsStore store(client, {});
   PdnsRecord r;
-  ASSERT_EQ(parse_passivedns_line("1548624738.280922||192.168.1.12||8.8.8.8||IN||www-google-analytics.l.google.com.||"
-                                  "AAAA||2a00:1450:400e:801::200e||299||12",
-                                  r, CsvOptions{{}, false}),
+  ASSERT_EQ(parse_passivedns_line(
+                "1548624738.280922||192.168.1.12||8.8.8.8||IN||www-google-analytics.l.google.com.||"
+                "AAAA||2a00:1450:400e:801::200e||299||12",
+                r, CsvOptions{{}, false}),
             CsvStatus::Ok);
   store.add(r);
   store.flush();
@@ -75,7 +77,8 @@ TEST(PdnsStore, FirstLastMinMaxExpiryAndExclusions) {
   o.exclude_substrings = {"spamhaus.org", "asn.cymru.com"};
   o.batch_records = 2;  // exercise intermediate writes
   PdnsStore store(client, o);
-  auto rec = [](std::string name, std::uint16_t type, std::string rdata, std::int64_t t, std::uint64_t count = 1) {
+  auto rec = [](std::string name, std::uint16_t type, std::string rdata, std::int64_t t,
+                std::uint64_t count = 1) {
     PdnsRecord r;
     r.rrname = std::move(name);
     r.rrtype = type;
@@ -126,7 +129,8 @@ TEST(PdnsStore, RedisDownKeepsPendingRecordsForTheNextFlush) {
 class PdnsApi : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto r = run_tool("d4-pdns", {"--backend", redis.endpoint(), "csv", vector_path("dns.passivedns.csv")}, dir);
+    auto r =
+        run_tool("d4-pdns", {"--backend", redis.endpoint(), "csv", vector_path("dns.passivedns.csv")}, dir);
     ASSERT_EQ(r.status, 0) << r.err;
     // Extra records to exercise filters, IPv6 normalisation and pagination.
     d4::test::write_text(dir / "extra.csv",
@@ -153,7 +157,8 @@ TEST_F(PdnsApi, QueryAnswersTheExpectedRecordsInCofNdjson) {
   for (const auto& line : lines_of(read_text(vector_path("dns.expected-records.ndjson")))) {
     if (line.empty()) continue;
     auto want = nlohmann::json::parse(line);
-    auto res = get("/query/" + want["rrname"].get<std::string>() + "?rrtype=" + want["rrtype"].get<std::string>());
+    auto res =
+        get("/query/" + want["rrname"].get<std::string>() + "?rrtype=" + want["rrtype"].get<std::string>());
     ASSERT_EQ(res.status, 200) << res.body;
     EXPECT_EQ(res.content_type, "application/x-ndjson");
     auto got = by_key(res.body);
@@ -210,7 +215,8 @@ TEST_F(PdnsApi, FiltersPaginationAndTruncationHeaders) {
     EXPECT_EQ(res.headers["X-Total-Count"], "3");
     if (off < 2) {
       EXPECT_EQ(res.headers["X-Truncated"], "true");
-      EXPECT_NE(res.headers["Link"].find("offset=" + std::to_string(off + 1)), std::string::npos) << res.headers["Link"];
+      EXPECT_NE(res.headers["Link"].find("offset=" + std::to_string(off + 1)), std::string::npos)
+          << res.headers["Link"];
     } else {
       EXPECT_EQ(res.headers.count("X-Truncated"), 0u);
     }
@@ -237,8 +243,8 @@ TEST(PdnsApiAuth, BearerTokensAreRequiredWhenConfigured) {
   d4::test::write_text(dir / "d4.toml", "[analyzers.pdns]\napi_tokens = [\"s3cret\", \"other\"]\n");
   int port = 0;
   // start_server probes /info without a token: it answers 401, which proves the server is up.
-  Process server = start_server("d4-pdns", {"-c", (dir / "d4.toml").string(), "--backend", redis.endpoint(), "serve"},
-                                port, dir);
+  Process server = start_server(
+      "d4-pdns", {"-c", (dir / "d4.toml").string(), "--backend", redis.endpoint(), "serve"}, port, dir);
   auto p = static_cast<std::uint16_t>(port);
   EXPECT_EQ(http_get(p, "/query/x.org").status, 401);
   EXPECT_EQ(http_get(p, "/query/x.org", "wrong").status, 401);
@@ -254,11 +260,13 @@ TEST(PdnsQueue, IngestsCsvLinesFromTheAnalyzerQueueAndCountsBadLines) {
   const std::string queue = "6a2461ce-c29d-44fc-b4fa-947d68826639";
   const std::string list = "analyzer:8:" + queue;
   // The server LPUSHes: push the file's lines in order, plus two malformed ones.
-  for (const auto& line : lines_of(read_text(vector_path("dns.passivedns.csv")))) queues.cli({"LPUSH", list, line}, 2);
+  for (const auto& line : lines_of(read_text(vector_path("dns.passivedns.csv"))))
+    queues.cli({"LPUSH", list, line}, 2);
   queues.cli({"LPUSH", list, "garbage"}, 2);
   queues.cli({"LPUSH", list, "1||c||s||IN||q.org||A||999.0.0.1||60||1"}, 2);
-  auto r = run_tool("d4-pdns", {"--backend", backend.endpoint(), "ingest", "-u", queue, "--analyzer-redis",
-                                queues.endpoint(2), "--exit-when-empty", "--consumer", "test"},
+  auto r = run_tool("d4-pdns",
+                    {"--backend", backend.endpoint(), "ingest", "-u", queue, "--analyzer-redis",
+                     queues.endpoint(2), "--exit-when-empty", "--consumer", "test"},
                     dir);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(queues.cli({"LLEN", list}, 2), "0\n");
@@ -275,9 +283,11 @@ TEST(PdnsQueue, ElementsLeftInTheProcessingListAreHandledAgainAtStart) {
   RedisServer redis;
   TempDir dir;
   // A previous run popped these and died before acknowledging them.
-  redis.cli({"RPUSH", "d4:analyzer:processing:crashed", "100||c||s||IN||left.over.org||A||10.1.1.1||60||1"}, 2);
-  auto r = run_tool("d4-pdns", {"--backend", redis.endpoint(0), "ingest", "-u", "q1", "--analyzer-redis",
-                                redis.endpoint(2), "--exit-when-empty", "--consumer", "crashed"},
+  redis.cli({"RPUSH", "d4:analyzer:processing:crashed", "100||c||s||IN||left.over.org||A||10.1.1.1||60||1"},
+            2);
+  auto r = run_tool("d4-pdns",
+                    {"--backend", redis.endpoint(0), "ingest", "-u", "q1", "--analyzer-redis",
+                     redis.endpoint(2), "--exit-when-empty", "--consumer", "crashed"},
                     dir);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(redis.cli({"GET", "o:left.over.org:10.1.1.1:1"}), "1\n");
@@ -288,8 +298,16 @@ TEST(PdnsQueue, SurvivesRedisRestartsAndWaitsForData) {
   RedisServer redis(true);  // persistent, so data written before the restart survives it
   TempDir dir;
   const std::string list = "analyzer:8:q2";
-  std::vector<std::string> argv{(d4::test::bin_dir() / "d4-pdns").string(), "--backend", redis.endpoint(0), "ingest",
-                                "-u", "q2", "--analyzer-redis", redis.endpoint(2), "--consumer", "restart"};
+  std::vector<std::string> argv{(d4::test::bin_dir() / "d4-pdns").string(),
+                                "--backend",
+                                redis.endpoint(0),
+                                "ingest",
+                                "-u",
+                                "q2",
+                                "--analyzer-redis",
+                                redis.endpoint(2),
+                                "--consumer",
+                                "restart"};
   Process::Options o;
   o.stdout_file = dir / "out.txt";
   o.stderr_file = dir / "err.txt";
@@ -301,8 +319,11 @@ TEST(PdnsQueue, SurvivesRedisRestartsAndWaitsForData) {
   EXPECT_TRUE(consumer.running());
   redis.start();
   redis.cli({"LPUSH", list, "200||c||s||IN||after.org||A||10.0.0.2||60||1"}, 2);
-  ASSERT_TRUE(eventually([&] { return redis.cli({"GET", "o:after.org:10.0.0.2:1"}) == "1\n"; },
-                         std::chrono::milliseconds(20000)))
+  ASSERT_TRUE(eventually(
+      [&] {
+        return redis.cli({"GET", "o:after.org:10.0.0.2:1"}) == "1\n";
+      },
+      std::chrono::milliseconds(20000)))
       << read_text(dir / "err.txt");
   EXPECT_EQ(redis.cli({"GET", "stats:processed"}), "2\n");
   EXPECT_EQ(consumer.stop(), 0);  // SIGTERM: clean exit
@@ -322,8 +343,9 @@ TEST(PdnsQueue, PcapPathsFromTheType1QueueCarryTheSensorId) {
   gzclose(gz);
   redis.cli({"LPUSH", "analyzer:1:q3", path.string()}, 2);
   redis.cli({"LPUSH", "analyzer:1:q3", (dir / "missing.cap.gz").string()}, 2);
-  auto r = run_tool("d4-pdns", {"--backend", redis.endpoint(0), "ingest", "-t", "1", "-u", "q3", "--analyzer-redis",
-                                redis.endpoint(2), "--exit-when-empty"},
+  auto r = run_tool("d4-pdns",
+                    {"--backend", redis.endpoint(0), "ingest", "-t", "1", "-u", "q3", "--analyzer-redis",
+                     redis.endpoint(2), "--exit-when-empty"},
                     dir);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(redis.cli({"GET", "o:example.org:mx1.example.org:15"}), "6\n");
@@ -344,7 +366,8 @@ TEST(PdnsCli, ExtractAndImportCofRoundTrip) {
   auto r = run_tool("d4-pdns", {"extract", "--format", "cof", vector_path("dns.pcap")}, dir);
   ASSERT_EQ(r.status, 0) << r.err;
   d4::test::write_text(dir / "records.ndjson", r.out);
-  r = run_tool("d4-pdns", {"--backend", redis.endpoint(), "import-cof", (dir / "records.ndjson").string()}, dir);
+  r = run_tool("d4-pdns", {"--backend", redis.endpoint(), "import-cof", (dir / "records.ndjson").string()},
+               dir);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(redis.cli({"GET", "o:www.example.org:93.184.216.34:1"}), "6\n");
   EXPECT_EQ(redis.cli({"GET", "l:www.example.org:93.184.216.34:1"}), "1700000001\n");

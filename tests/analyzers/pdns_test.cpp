@@ -30,7 +30,8 @@ struct Agg {
 using Key = std::tuple<std::string, std::string, std::string>;  // rrname, rrtype mnemonic, rdata
 
 void aggregate(std::map<Key, Agg>& m, const PdnsRecord& r) {
-  auto [it, inserted] = m.try_emplace(Key{r.rrname, dns::type_name(r.rrtype), r.rdata}, Agg{r.time_first, r.time_last, 0});
+  auto [it, inserted] =
+      m.try_emplace(Key{r.rrname, dns::type_name(r.rrtype), r.rdata}, Agg{r.time_first, r.time_last, 0});
   it->second.first = std::min(it->second.first, r.time_first);
   it->second.last = std::max(it->second.last, r.time_last);
   it->second.count += r.count;
@@ -94,9 +95,10 @@ TEST(PdnsVectors, RecordsParsedFromThePassivednsCsvMatchTheExpectedFile) {
 
 TEST(PassivednsCsv, ReferenceSampleAndNormalisation) {
   PdnsRecord r;
-  ASSERT_EQ(parse_passivedns_line("1548624738.280922||192.168.1.12||8.8.8.8||IN||www-google-analytics.L.google.com.||AAAA||"
-                                  "2A00:1450:400e:801:0:0:0:200E||299||12",
-                                  r),
+  ASSERT_EQ(parse_passivedns_line(
+                "1548624738.280922||192.168.1.12||8.8.8.8||IN||www-google-analytics.L.google.com.||AAAA||"
+                "2A00:1450:400e:801:0:0:0:200E||299||12",
+                r),
             CsvStatus::Ok);
   EXPECT_EQ(r.rrname, "www-google-analytics.l.google.com");
   EXPECT_EQ(r.rrtype, 28);
@@ -109,7 +111,8 @@ TEST(PassivednsCsv, ReferenceSampleAndNormalisation) {
   EXPECT_EQ(r.rrtype, 16);
   EXPECT_EQ(r.rdata, "Hello World");
   EXPECT_EQ(r.count, 1u);
-  ASSERT_EQ(parse_passivedns_line("1||c||s||IN||example.org.||CNAME||Target.Example.NET.||60||1", r), CsvStatus::Ok);
+  ASSERT_EQ(parse_passivedns_line("1||c||s||IN||example.org.||CNAME||Target.Example.NET.||60||1", r),
+            CsvStatus::Ok);
   EXPECT_EQ(r.rdata, "target.example.net");
 }
 
@@ -139,10 +142,12 @@ TEST(PdnsExtraction, DnsOverTcpIpv6AndVlan) {
   append(stream, b.bytes());
   std::size_t third = stream.size() / 3;
   Bytes p1(stream.begin(), stream.begin() + static_cast<std::ptrdiff_t>(third));
-  Bytes p2(stream.begin() + static_cast<std::ptrdiff_t>(third), stream.begin() + static_cast<std::ptrdiff_t>(2 * third));
+  Bytes p2(stream.begin() + static_cast<std::ptrdiff_t>(third),
+           stream.begin() + static_cast<std::ptrdiff_t>(2 * third));
   Bytes p3(stream.begin() + static_cast<std::ptrdiff_t>(2 * third), stream.end());
   auto frame = [&](std::uint32_t seq, const Bytes& payload, std::uint8_t flags = 0x18) {
-    return ethernet(0x86DD, ipv6("2001:db8::53", "2001:db8::c", 6, tcp_seg(53, 40001, seq, flags, payload)), {42});
+    return ethernet(0x86DD, ipv6("2001:db8::53", "2001:db8::c", 6, tcp_seg(53, 40001, seq, flags, payload)),
+                    {42});
   };
   CaptureFile c;
   c.add(1700000100LL * 1000000000, frame(999, {}, 0x12));  // SYN-ACK from the server
@@ -151,9 +156,10 @@ TEST(PdnsExtraction, DnsOverTcpIpv6AndVlan) {
   c.add(1700000102LL * 1000000000, frame(1000 + static_cast<std::uint32_t>(third), p2));
   // And a UDP response over IPv6 with an extension header.
   c.add(1700000103LL * 1000000000,
-        ethernet(0x86DD, ipv6("2001:db8::53", "2001:db8::c", 17,
-                              udp(53, 5353, simple_response("v6.example.org", dns::rrtype::kAaaa, Bytes(16, 0x11))),
-                              {{60, Bytes(6, 0)}})));
+        ethernet(0x86DD,
+                 ipv6("2001:db8::53", "2001:db8::c", 17,
+                      udp(53, 5353, simple_response("v6.example.org", dns::rrtype::kAaaa, Bytes(16, 0x11))),
+                      {{60, Bytes(6, 0)}})));
   auto records = extract(c.pcap());
   ASSERT_EQ(records.size(), 41u);
   std::set<std::string> rdata;
@@ -170,12 +176,13 @@ TEST(PdnsExtraction, DnsOverTcpIpv6AndVlan) {
 TEST(PdnsExtraction, QueriesMalformedMessagesAndOtherPortsAreIgnoredAndCounted) {
   CaptureFile c;
   Bytes query = simple_response("q.example.org", 1, {1, 2, 3, 4});
-  query[2] &= 0x7F;  // QR = 0
+  query[2] &= 0x7F;                                                                   // QR = 0
   c.add(0, ethernet(0x0800, ipv4("10.0.0.1", "10.0.0.53", 17, udp(53, 53, query))));  // resolver to server
   Bytes broken = simple_response("b.example.org", 1, {1, 2, 3, 4});
   broken.resize(broken.size() - 3);
   c.add(0, ethernet(0x0800, ipv4("10.0.0.53", "10.0.0.1", 17, udp(53, 5000, broken))));
-  c.add(0, ethernet(0x0800, ipv4("10.0.0.53", "10.0.0.1", 17, udp(5353, 5000, simple_response("m.local", 1, {1, 1, 1, 1})))));
+  c.add(0, ethernet(0x0800, ipv4("10.0.0.53", "10.0.0.1", 17,
+                                 udp(5353, 5000, simple_response("m.local", 1, {1, 1, 1, 1})))));
   std::vector<PdnsRecord> out;
   DnsExtractor ex([&](PdnsRecord&& r, const auto&, const auto&) { out.push_back(std::move(r)); });
   auto bytes = c.pcap();
@@ -237,16 +244,23 @@ TEST(CofImport, RecordsArraysAndErrors) {
   EXPECT_EQ(out[0].count, 7u);
   EXPECT_EQ(out[0].sensor_id, "abc");
   out.clear();
-  EXPECT_EQ(parse_cof_line(R"({"rrname":"x.org","rrtype":28,"rdata":"2001:DB8::0:1","zone_time_first":5,"zone_time_last":6})", out),
-            CofStatus::Ok);
+  EXPECT_EQ(
+      parse_cof_line(
+          R"({"rrname":"x.org","rrtype":28,"rdata":"2001:DB8::0:1","zone_time_first":5,"zone_time_last":6})",
+          out),
+      CofStatus::Ok);
   EXPECT_EQ(out[0].rdata, "2001:db8::1");
   EXPECT_EQ(parse_cof_line("{not json", out), CofStatus::BadJson);
   EXPECT_EQ(parse_cof_line(R"({"rrname":"x.org","rdata":"1.2.3.4","time_first":1,"time_last":2})", out),
             CofStatus::MissingField);
-  EXPECT_EQ(parse_cof_line(R"({"rrname":"x.org","rrtype":"NOPE","rdata":"1.2.3.4","time_first":1,"time_last":2})", out),
+  EXPECT_EQ(parse_cof_line(
+                R"({"rrname":"x.org","rrtype":"NOPE","rdata":"1.2.3.4","time_first":1,"time_last":2})", out),
             CofStatus::BadType);
-  EXPECT_EQ(parse_cof_line(R"({"rrname":"x.org","rrtype":"A","rdata":"1.2.3.4","time_first":"yesterday","time_last":2})", out),
-            CofStatus::BadTime);
-  EXPECT_EQ(parse_cof_line(R"({"rrname":"x.org","rrtype":"A","rdata":"999.1.1.1","time_first":1,"time_last":2})", out),
+  EXPECT_EQ(
+      parse_cof_line(
+          R"({"rrname":"x.org","rrtype":"A","rdata":"1.2.3.4","time_first":"yesterday","time_last":2})", out),
+      CofStatus::BadTime);
+  EXPECT_EQ(parse_cof_line(
+                R"({"rrname":"x.org","rrtype":"A","rdata":"999.1.1.1","time_first":1,"time_last":2})", out),
             CofStatus::BadRdata);
 }

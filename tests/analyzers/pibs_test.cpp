@@ -18,9 +18,9 @@
 using namespace d4::analyzers;
 using namespace d4::analyzers::pibs;
 using namespace d4::test::an;
+using d4::test::read_text;
 using d4::test::RedisServer;
 using d4::test::TempDir;
-using d4::test::read_text;
 using d4::test::vector_path;
 
 namespace {
@@ -67,7 +67,8 @@ TEST(PibsVectors, CsvOutputReproducesTheExpectedFileByteForByte) {
 TEST(PibsVectors, GzipPcapngAndTheQueueGiveTheSameOutput) {
   TempDir dir;
   auto bytes = d4::test::read_file(vector_path("backscatter.pcap"));
-  std::string cmd = "editcap -F pcapng '" + vector_path("backscatter.pcap") + "' '" + (dir / "b.pcapng").string() + "'";
+  std::string cmd =
+      "editcap -F pcapng '" + vector_path("backscatter.pcap") + "' '" + (dir / "b.pcapng").string() + "'";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   auto ng = d4::test::read_file((dir / "b.pcapng").string());
   gzFile gz = gzopen((dir / "b.pcapng.gz").c_str(), "wb");
@@ -80,20 +81,23 @@ TEST(PibsVectors, GzipPcapngAndTheQueueGiveTheSameOutput) {
   // The D4 type-1 queue holds paths of compressed captures.
   RedisServer redis;
   redis.cli({"LPUSH", "analyzer:1:pq", (dir / "b.pcapng.gz").string()}, 2);
-  r = run_tool("d4-pibs", {"-u", "pq", "--analyzer-redis", redis.endpoint(2), "--exit-when-empty", "-b"}, dir);
+  r = run_tool("d4-pibs", {"-u", "pq", "--analyzer-redis", redis.endpoint(2), "--exit-when-empty", "-b"},
+               dir);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, expected);
   EXPECT_EQ(redis.cli({"LLEN", "analyzer:1:pq"}, 2), "0\n");
   // Reference-style queue options -z/-p/-y.
   redis.cli({"LPUSH", "analyzer:1:pq", vector_path("backscatter.pcap")}, 2);
-  r = run_tool("d4-pibs", {"-u", "pq", "-z", "127.0.0.1", "-p", std::to_string(redis.port()), "-y", "2",
-                           "--exit-when-empty", "-b"},
+  r = run_tool("d4-pibs",
+               {"-u", "pq", "-z", "127.0.0.1", "-p", std::to_string(redis.port()), "-y", "2",
+                "--exit-when-empty", "-b"},
                dir);
   EXPECT_EQ(r.out, expected);
 }
 
 TEST(SynTable, BehavesLikeAMapThroughGrowthAndDeletion) {
-  rc::check([](const std::vector<std::pair<std::uint32_t, std::uint32_t>>& ops, const std::vector<std::uint32_t>& erases) {
+  rc::check([](const std::vector<std::pair<std::uint32_t, std::uint32_t>>& ops,
+               const std::vector<std::uint32_t>& erases) {
     SynTable<std::uint32_t> t(16);
     std::unordered_map<std::uint32_t, std::uint32_t> m;
     for (const auto& [k, v] : ops) {
@@ -125,19 +129,23 @@ TEST(SynTable, HoldsMillionsOfAddressesWithoutAFixedCapacity) {
 TEST(PibsClassifier, Ipv6VlanCookedAndIpOptions) {
   CaptureFile eth;
   // A victim over IPv6 in a VLAN answers with SYN-ACK: backscatter.
-  eth.add(1000000000, ethernet(0x86DD, ipv6("2001:db8::80", "2001:db8:ffff::1", 6, tcp_seg(443, 5555, 1, 0x12)), {7}));
+  eth.add(1000000000,
+          ethernet(0x86DD, ipv6("2001:db8::80", "2001:db8:ffff::1", 6, tcp_seg(443, 5555, 1, 0x12)), {7}));
   // A client sends a pure SYN, then its SYN-ACK-looking packets are not backscatter.
-  eth.add(2000000000, ethernet(0x0800, ipv4("198.51.100.1", "203.0.113.1", 6, tcp_seg(40000, 80, 1, 0x02), {1, 1, 1, 1})));
-  eth.add(3000000000, ethernet(0x0800, ipv4("198.51.100.1", "203.0.113.1", 6, tcp_seg(40000, 80, 1, 0x10), {1, 1, 1, 1})));
+  eth.add(2000000000, ethernet(0x0800, ipv4("198.51.100.1", "203.0.113.1", 6, tcp_seg(40000, 80, 1, 0x02),
+                                            {1, 1, 1, 1})));
+  eth.add(3000000000, ethernet(0x0800, ipv4("198.51.100.1", "203.0.113.1", 6, tcp_seg(40000, 80, 1, 0x10),
+                                            {1, 1, 1, 1})));
   // SYN with ECE|CWR is not a pure SYN (reference rule): its sender stays unknown.
   eth.add(4000000000, ethernet(0x0800, ipv4("198.51.100.2", "203.0.113.1", 6, tcp_seg(40001, 80, 1, 0xC2))));
   eth.add(5000000000, ethernet(0x0800, ipv4("198.51.100.2", "203.0.113.1", 6, tcp_seg(40001, 80, 1, 0x14))));
   // UDP and a later fragment are not TCP decisions.
   eth.add(6000000000, ethernet(0x0800, ipv4("198.51.100.3", "203.0.113.1", 17, udp(53, 53, {}))));
-  eth.add(7000000000, ethernet(0x0800, ipv4("198.51.100.4", "203.0.113.1", 6, tcp_seg(1, 2, 3, 0x12), {}, 0x0008)));
+  eth.add(7000000000,
+          ethernet(0x0800, ipv4("198.51.100.4", "203.0.113.1", 6, tcp_seg(1, 2, 3, 0x12), {}, 0x0008)));
   Classifier c;
   auto v = classify_all(eth.pcap(), c);
-  std::vector<Verdict> want{Verdict::Backscatter, Verdict::Syn,    Verdict::Normal, Verdict::Backscatter,
+  std::vector<Verdict> want{Verdict::Backscatter, Verdict::Syn,    Verdict::Normal,     Verdict::Backscatter,
                             Verdict::Backscatter, Verdict::NotTcp, Verdict::Undecodable};
   EXPECT_EQ(v, want);
   EXPECT_EQ(c.stats().undecodable.at("fragment"), 1u);
@@ -148,7 +156,8 @@ TEST(PibsClassifier, Ipv6VlanCookedAndIpOptions) {
   cooked.add(0, sll(0x86DD, ipv6("2001:db8::1", "2001:db8::2", 6, tcp_seg(80, 1, 1, 0x02))));
   cooked.add(0, sll(0x86DD, ipv6("2001:db8::1", "2001:db8::2", 6, tcp_seg(80, 1, 1, 0x12))));
   Classifier c2;
-  EXPECT_EQ(classify_all(cooked.pcap(), c2), (std::vector<Verdict>{Verdict::Backscatter, Verdict::Syn, Verdict::Normal}));
+  EXPECT_EQ(classify_all(cooked.pcap(), c2),
+            (std::vector<Verdict>{Verdict::Backscatter, Verdict::Syn, Verdict::Normal}));
 }
 
 TEST(PibsClassifier, SynSendersExpireAfterTheWindow) {
@@ -161,10 +170,12 @@ TEST(PibsClassifier, SynSendersExpireAfterTheWindow) {
   ClassifierOptions windowed;
   windowed.syn_window_seconds = 60;
   Classifier w(windowed);
-  EXPECT_EQ(classify_all(c.pcap(), w), (std::vector<Verdict>{Verdict::Syn, Verdict::Normal, Verdict::Backscatter}));
+  EXPECT_EQ(classify_all(c.pcap(), w),
+            (std::vector<Verdict>{Verdict::Syn, Verdict::Normal, Verdict::Backscatter}));
   EXPECT_EQ(w.known_clients(), 0u);
   Classifier forever;  // reference: never forgotten
-  EXPECT_EQ(classify_all(c.pcap(), forever), (std::vector<Verdict>{Verdict::Syn, Verdict::Normal, Verdict::Normal}));
+  EXPECT_EQ(classify_all(c.pcap(), forever),
+            (std::vector<Verdict>{Verdict::Syn, Verdict::Normal, Verdict::Normal}));
 }
 
 TEST(PibsVictims, AggregatesMatchTheExpectedRows) {
@@ -211,7 +222,8 @@ TEST(PibsVictims, AggregatesMatchTheExpectedRows) {
     EXPECT_EQ(v.flags[static_cast<int>(FlagClass::RstAck)], rst_ack) << ip;
     EXPECT_EQ(v.flags[static_cast<int>(FlagClass::Ack)], ack) << ip;
     EXPECT_EQ(v.ece, ece) << ip;
-    for (auto [port, n] : w.ports) EXPECT_EQ(v.ports.at(static_cast<std::uint16_t>(port)), n) << ip << ":" << port;
+    for (auto [port, n] : w.ports)
+      EXPECT_EQ(v.ports.at(static_cast<std::uint16_t>(port)), n) << ip << ":" << port;
     std::uint64_t in_buckets = 0;
     for (auto [b, n] : v.buckets) in_buckets += n;
     EXPECT_EQ(in_buckets, w.packets);
@@ -228,9 +240,10 @@ TEST(PibsVictims, AggregatesMatchTheExpectedRows) {
 TEST(PibsOutputs, JsonPcapRedisSummaryAndTopTargets) {
   RedisServer redis;
   TempDir dir;
-  auto r = run_tool("d4-pibs", {"-r", vector_path("backscatter.pcap"), "--json", (dir / "bs.ndjson").string(), "-w",
-                                (dir / "bs.pcap").string(), "--redis-endpoint", redis.endpoint(0), "--summary",
-                                (dir / "victims.ndjson").string(), "--top", "2"},
+  auto r = run_tool("d4-pibs",
+                    {"-r", vector_path("backscatter.pcap"), "--json", (dir / "bs.ndjson").string(), "-w",
+                     (dir / "bs.pcap").string(), "--redis-endpoint", redis.endpoint(0), "--summary",
+                     (dir / "victims.ndjson").string(), "--top", "2"},
                     dir);
   ASSERT_EQ(r.status, 0) << r.err;
   auto rows = expected_rows();
@@ -258,7 +271,8 @@ TEST(PibsOutputs, JsonPcapRedisSummaryAndTopTargets) {
   EXPECT_EQ(redis.cli({"HGET", "pibs:victim:203.0.113.10", "first_seen"}), "1700001000\n");
   // A second run over the same capture doubles the counts (aggregates accumulate across runs).
   run_tool("d4-pibs", {"-r", vector_path("backscatter.pcap"), "--redis-endpoint", redis.endpoint(0)}, dir);
-  EXPECT_EQ(redis.cli({"HGET", "pibs:victim:203.0.113.10", "packets"}), std::to_string(2 * packets["203.0.113.10"]) + "\n");
+  EXPECT_EQ(redis.cli({"HGET", "pibs:victim:203.0.113.10", "packets"}),
+            std::to_string(2 * packets["203.0.113.10"]) + "\n");
   auto summary = lines_of(read_text(dir / "victims.ndjson"));
   EXPECT_EQ(summary.size(), packets.size());
   auto first = nlohmann::json::parse(summary.at(0));
@@ -290,8 +304,9 @@ TEST(PibsCli, BadInputsAreReportedWithoutCrashing) {
   auto bytes = d4::test::read_file(vector_path("backscatter.pcap"));
   write_bytes(dir / "cut.pcap", Bytes(bytes.begin(), bytes.begin() + 20000));
   write_bytes(dir / "junk.pcap", text_bytes("definitely not a capture"));
-  auto r = run_tool("d4-pibs", {"-r", (dir / "cut.pcap").string(), "-r", (dir / "junk.pcap").string(), "-r",
-                                (dir / "missing.pcap").string(), "-b"},
+  auto r = run_tool("d4-pibs",
+                    {"-r", (dir / "cut.pcap").string(), "-r", (dir / "junk.pcap").string(), "-r",
+                     (dir / "missing.pcap").string(), "-b"},
                     dir);
   EXPECT_EQ(r.status, 2);  // some inputs failed
   EXPECT_NE(r.err.find("truncated"), std::string::npos) << r.err;

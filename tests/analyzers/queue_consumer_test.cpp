@@ -14,7 +14,8 @@ using d4::test::RedisServer;
 
 namespace {
 
-QueueConsumerOptions options(const RedisServer& r, std::string list, std::string name, std::size_t batch = 3) {
+QueueConsumerOptions options(const RedisServer& r, std::string list, std::string name,
+                             std::size_t batch = 3) {
   QueueConsumerOptions o;
   o.endpoint = *d4::core::RedisEndpoint::parse(r.endpoint(2));
   o.list_key = std::move(list);
@@ -84,14 +85,17 @@ TEST(QueueConsumer, WaitsOnAnEmptyQueueAndStopsWhenAsked) {
   QueueConsumer c(o);
   std::atomic<bool> stop{false};
   std::vector<std::string> got;
-  std::thread t([&] { c.run([&](const std::vector<std::string>& b) { got.insert(got.end(), b.begin(), b.end()); }, stop); });
+  std::thread t([&] {
+    c.run([&](const std::vector<std::string>& b) { got.insert(got.end(), b.begin(), b.end()); }, stop);
+  });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   redis.cli({"LPUSH", "analyzer:8:w", "late"}, 2);
   ASSERT_TRUE(d4::test::eventually([&] { return redis.cli({"LLEN", "analyzer:8:w"}, 2) == "0\n"; }));
   auto asked = std::chrono::steady_clock::now();
   stop = true;
   t.join();
-  EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(3));  // bounded by the block timeout
+  EXPECT_LT(std::chrono::steady_clock::now() - asked,
+            std::chrono::seconds(3));  // bounded by the block timeout
   EXPECT_EQ(got, (std::vector<std::string>{"late"}));
 }
 
@@ -103,7 +107,9 @@ TEST(QueueConsumer, KeepsRetryingWhileRedisIsDown) {
   QueueConsumer c(o);
   std::atomic<bool> stop{false};
   std::vector<std::string> got;
-  std::thread t([&] { c.run([&](const std::vector<std::string>& b) { got.insert(got.end(), b.begin(), b.end()); }, stop); });
+  std::thread t([&] {
+    c.run([&](const std::vector<std::string>& b) { got.insert(got.end(), b.begin(), b.end()); }, stop);
+  });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   redis.start();
   redis.cli({"LPUSH", "analyzer:8:d", "after-restart"}, 2);

@@ -19,8 +19,8 @@
 using namespace d4::analyzers;
 using namespace d4::analyzers::tls;
 using namespace d4::test::an;
-using d4::test::TempDir;
 using d4::test::read_text;
+using d4::test::TempDir;
 using d4::test::vector_path;
 
 namespace {
@@ -53,8 +53,8 @@ struct Run {
 Run track(const std::vector<std::tuple<std::uint64_t, std::int64_t, Bytes>>& frames, std::uint32_t linktype,
           TrackerOptions o = {}) {
   Run run;
-  TlsTracker t([&](const TlsSession& s) { run.sessions.push_back(s); }, [&](const HelloEvent& e) { run.hellos.push_back(e); },
-               o);
+  TlsTracker t([&](const TlsSession& s) { run.sessions.push_back(s); },
+               [&](const HelloEvent& e) { run.hellos.push_back(e); }, o);
   for (const auto& [n, ts, b] : frames) {
     packet::Frame f;
     f.number = n;
@@ -71,7 +71,8 @@ Run track(const std::vector<std::tuple<std::uint64_t, std::int64_t, Bytes>>& fra
 
 std::vector<std::tuple<std::uint64_t, std::int64_t, Bytes>> numbered(const Frames& f) {
   std::vector<std::tuple<std::uint64_t, std::int64_t, Bytes>> out;
-  for (std::size_t i = 0; i < f.frames.size(); ++i) out.emplace_back(i + 1, f.frames[i].first, f.frames[i].second);
+  for (std::size_t i = 0; i < f.frames.size(); ++i)
+    out.emplace_back(i + 1, f.frames[i].first, f.frames[i].second);
   return out;
 }
 
@@ -86,9 +87,9 @@ std::multiset<std::string> session_keys(const std::vector<TlsSession>& v) {
 }
 
 std::string psv(const HelloEvent& e) {
-  return std::to_string(e.frame) + "|" + e.src.to_string() + "|" + std::to_string(e.sport) + "|" + e.dst.to_string() + "|" +
-         std::to_string(e.dport) + "|" + e.handshake_types + "|" + e.ja3 + "|" + e.ja3_md5 + "|" + e.ja3s + "|" +
-         e.ja3s_md5;
+  return std::to_string(e.frame) + "|" + e.src.to_string() + "|" + std::to_string(e.sport) + "|" +
+         e.dst.to_string() + "|" + std::to_string(e.dport) + "|" + e.handshake_types + "|" + e.ja3 + "|" +
+         e.ja3_md5 + "|" + e.ja3s + "|" + e.ja3s_md5;
 }
 
 // A ClientHello body with the given lists (extensions carry minimal valid data).
@@ -167,8 +168,10 @@ TEST(TlsVectors, Ja3JlSessionsCarryFingerprintsAndTheCertificate) {
       if (c == std::string::npos) break;
       pos = c + 1;
     }
-    if (f[5] == "1") by_port[f[2]].first = f[7];
-    else by_port[f[4]].second = f[9];
+    if (f[5] == "1")
+      by_port[f[2]].first = f[7];
+    else
+      by_port[f[4]].second = f[9];
   }
   int with_certs = 0;
   for (const auto& line : lines) {
@@ -237,7 +240,8 @@ TEST(TlsVectors, JsonDirectoryOutputAndPartialSessions) {
   EXPECT_EQ(files, 5u);
   // Only the client's side of a handshake: a partial session at flow end, unless disabled.
   CaptureFile c;
-  Bytes ch = handshake_record(1, client_hello(0x0303, {0x1301, 0x002f}, {0, 10, 11}, {29}, {0}, "only.client.example"));
+  Bytes ch = handshake_record(
+      1, client_hello(0x0303, {0x1301, 0x002f}, {0, 10, 11}, {29}, {0}, "only.client.example"));
   c.add(1000, ethernet(0x0800, ipv4("10.0.0.1", "10.0.0.2", 6, tcp_seg(50000, 443, 100, 0x02))));
   c.add(2000, ethernet(0x0800, ipv4("10.0.0.1", "10.0.0.2", 6, tcp_seg(50000, 443, 101, 0x18, ch))));
   c.write(dir / "partial.pcap");
@@ -254,7 +258,8 @@ TEST(TlsVectors, JsonDirectoryOutputAndPartialSessions) {
 
 TEST(Ja3, GreaseIsRemovedWithoutTrailingSeparators) {
   // GREASE first in ciphers, last in extensions, in the middle of groups.
-  Bytes body = client_hello(0x0303, {0x0a0a, 0x1301, 0x1302}, {0, 10, 11, 0x2a2a}, {29, 0xfafa, 23}, {0}, "g.example");
+  Bytes body =
+      client_hello(0x0303, {0x0a0a, 0x1301, 0x1302}, {0, 10, 11, 0x2a2a}, {29, 0xfafa, 23}, {0}, "g.example");
   ClientHello ch;
   ASSERT_TRUE(parse_client_hello(body, ch));
   EXPECT_EQ(ch.sni, "g.example");
@@ -267,7 +272,8 @@ TEST(Ja3, GreaseIsRemovedWithoutTrailingSeparators) {
   // JA3 of the sensor unit-test vector in the reference description.
   ClientHello v;
   v.legacy_version = 771;
-  v.ciphers = {49199, 49200, 49195, 49196, 52392, 52393, 49171, 49161, 49172, 49162, 156, 157, 47, 53, 49170, 10};
+  v.ciphers = {49199, 49200, 49195, 49196, 52392, 52393, 49171, 49161,
+               49172, 49162, 156,   157,   47,    53,    49170, 10};
   v.extensions = {5, 10, 11, 13, 65281, 18};
   v.groups = {29, 23, 24, 25};
   v.point_formats = {0};
@@ -308,16 +314,19 @@ TEST(TlsReassembly, OneByteSegmentsAndRecordsSplitAcrossSegments) {
     std::size_t end = cut == 0 ? hs.size() / 2 : hs.size();
     Bytes rec{22, 3, 1};
     put16(rec, static_cast<std::uint16_t>(end - cut));
-    rec.insert(rec.end(), hs.begin() + static_cast<std::ptrdiff_t>(cut), hs.begin() + static_cast<std::ptrdiff_t>(end));
+    rec.insert(rec.end(), hs.begin() + static_cast<std::ptrdiff_t>(cut),
+               hs.begin() + static_cast<std::ptrdiff_t>(end));
     append(split, rec);
   }
   std::vector<std::tuple<std::uint64_t, std::int64_t, Bytes>> frames;
   std::uint64_t n = 0;
-  frames.emplace_back(++n, 0, ethernet(0x0800, ipv4("10.0.0.1", "10.0.0.2", 6, tcp_seg(40000, 8443, 1000, 0x02))));
+  frames.emplace_back(++n, 0,
+                      ethernet(0x0800, ipv4("10.0.0.1", "10.0.0.2", 6, tcp_seg(40000, 8443, 1000, 0x02))));
   for (std::size_t i = 0; i < split.size(); ++i)
-    frames.emplace_back(++n, 0, ethernet(0x0800, ipv4("10.0.0.1", "10.0.0.2", 6,
-                                                      tcp_seg(40000, 8443, 1001 + static_cast<std::uint32_t>(i), 0x18,
-                                                              Bytes{split[i]}))));
+    frames.emplace_back(++n, 0,
+                        ethernet(0x0800, ipv4("10.0.0.1", "10.0.0.2", 6,
+                                              tcp_seg(40000, 8443, 1001 + static_cast<std::uint32_t>(i), 0x18,
+                                                      Bytes{split[i]}))));
   auto run = track(frames, 1);
   ASSERT_EQ(run.hellos.size(), 1u);
   EXPECT_EQ(run.hellos[0].frame, n);  // completed by the last byte
@@ -349,13 +358,20 @@ TEST(TlsReassembly, Ipv6GivesTheSameFingerprints) {
 
 TEST(TlsTracker, NonTlsStreamsAndGarbageAreCountedNotParsed) {
   std::vector<std::tuple<std::uint64_t, std::int64_t, Bytes>> frames;
-  frames.emplace_back(1, 0, ethernet(0x0800, ipv4("10.0.0.1", "10.0.0.2", 6, tcp_seg(40000, 80, 10, 0x18, text_bytes("GET / HTTP/1.1\r\n\r\n")))));
+  frames.emplace_back(
+      1, 0,
+      ethernet(0x0800, ipv4("10.0.0.1", "10.0.0.2", 6,
+                            tcp_seg(40000, 80, 10, 0x18, text_bytes("GET / HTTP/1.1\r\n\r\n")))));
   // A record header announcing a huge length: not TLS.
-  frames.emplace_back(2, 0, ethernet(0x0800, ipv4("10.0.0.3", "10.0.0.4", 6, tcp_seg(40001, 443, 10, 0x18, Bytes{22, 3, 1, 0xff, 0xff, 1}))));
+  frames.emplace_back(2, 0,
+                      ethernet(0x0800, ipv4("10.0.0.3", "10.0.0.4", 6,
+                                            tcp_seg(40001, 443, 10, 0x18, Bytes{22, 3, 1, 0xff, 0xff, 1}))));
   // A ClientHello whose extension lengths lie.
   Bytes body = client_hello(0x0303, {0x1301}, {0, 10}, {29}, {}, "x");
   body[body.size() - 3] = 0x7f;
-  frames.emplace_back(3, 0, ethernet(0x0800, ipv4("10.0.0.5", "10.0.0.6", 6, tcp_seg(40002, 443, 10, 0x18, handshake_record(1, body)))));
+  frames.emplace_back(3, 0,
+                      ethernet(0x0800, ipv4("10.0.0.5", "10.0.0.6", 6,
+                                            tcp_seg(40002, 443, 10, 0x18, handshake_record(1, body)))));
   auto run = track(frames, 1);
   EXPECT_TRUE(run.sessions.empty());
   EXPECT_EQ(run.stats.not_tls_streams, 2u);

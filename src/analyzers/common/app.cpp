@@ -29,39 +29,49 @@ core::RedisEndpoint parse_endpoint(const std::string& text, std::string_view wha
   return *e;
 }
 
-std::vector<std::string> get_string_array(const toml::table& root, std::string_view section, std::string_view key) {
+std::vector<std::string> get_string_array(const toml::table& root, std::string_view section,
+                                          std::string_view key) {
   std::vector<std::string> out;
   const toml::table* t = core::get_table(root, section);
   if (!t) return out;
   const toml::node* n = t->get(key);
   if (!n) return out;
   const toml::array* a = n->as_array();
-  if (!a) throw core::ConfigError("option " + std::string(section) + "." + std::string(key) + " must be an array of strings");
+  if (!a)
+    throw core::ConfigError("option " + std::string(section) + "." + std::string(key) +
+                            " must be an array of strings");
   for (const auto& el : *a) {
     auto s = el.value<std::string>();
-    if (!s) throw core::ConfigError("option " + std::string(section) + "." + std::string(key) + " must be an array of strings");
+    if (!s)
+      throw core::ConfigError("option " + std::string(section) + "." + std::string(key) +
+                              " must be an array of strings");
     out.push_back(*s);
   }
   return out;
 }
 
-std::vector<long long> get_int_array(const toml::table& root, std::string_view section, std::string_view key) {
+std::vector<long long> get_int_array(const toml::table& root, std::string_view section,
+                                     std::string_view key) {
   std::vector<long long> out;
   const toml::table* t = core::get_table(root, section);
   if (!t) return out;
   const toml::node* n = t->get(key);
   if (!n) return out;
   const toml::array* a = n->as_array();
-  if (!a) throw core::ConfigError("option " + std::string(section) + "." + std::string(key) + " must be an array of integers");
+  if (!a)
+    throw core::ConfigError("option " + std::string(section) + "." + std::string(key) +
+                            " must be an array of integers");
   for (const auto& el : *a) {
-    if (!el.is_integer()) throw core::ConfigError("option " + std::string(section) + "." + std::string(key) + " must be an array of integers");
+    if (!el.is_integer())
+      throw core::ConfigError("option " + std::string(section) + "." + std::string(key) +
+                              " must be an array of integers");
     out.push_back(*el.value<long long>());
   }
   return out;
 }
 
-void init_analyzer_logging(std::string_view component, const core::CommonConfig& common, const std::string& level,
-                           const std::string& format) {
+void init_analyzer_logging(std::string_view component, const core::CommonConfig& common,
+                           const std::string& level, const std::string& format) {
   core::LogOptions o = common.log;
   if (!level.empty()) o.level = level;
   if (!format.empty() && !core::parse_log_format(format, o.format))
@@ -90,11 +100,14 @@ bool retry_redis(const std::function<void()>& fn, const std::atomic<bool>& stop,
 }
 
 std::optional<std::string> sensor_id_from_path(std::string_view path) {
-  auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); };
+  auto hex = [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  };
   std::size_t pos = 0;
   while (pos < path.size()) {
     std::size_t slash = path.find('/', pos);
-    std::string_view part = path.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
+    std::string_view part =
+        path.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
     std::string id;
     for (char c : part) {
       if (c == '-') continue;

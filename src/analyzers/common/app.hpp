@@ -30,12 +30,13 @@ AppConfig load_app_config(const std::string& path);
 core::RedisEndpoint parse_endpoint(const std::string& text, std::string_view what);
 
 // A TOML array of strings; throws core::ConfigError on other element types.
-std::vector<std::string> get_string_array(const toml::table& root, std::string_view section, std::string_view key);
+std::vector<std::string> get_string_array(const toml::table& root, std::string_view section,
+                                          std::string_view key);
 std::vector<long long> get_int_array(const toml::table& root, std::string_view section, std::string_view key);
 
 // Initialises logging from the configuration, with command-line overrides when not empty.
-void init_analyzer_logging(std::string_view component, const core::CommonConfig& common, const std::string& level,
-                           const std::string& format);
+void init_analyzer_logging(std::string_view component, const core::CommonConfig& common,
+                           const std::string& level, const std::string& format);
 
 // Calls `fn` until it returns without core::RedisError, backing off between attempts. Returns
 // false if a stop was requested first.

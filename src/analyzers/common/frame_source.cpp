@@ -32,7 +32,8 @@ bool for_each_frame_in_file(const std::string& path, const FrameHandler& handler
 }
 
 void for_each_live_frame(const packet::LiveCapture::Options& options, const FrameHandler& handler,
-                         const std::function<void()>& on_idle, CaptureStats& stats, const std::atomic<bool>& stop) {
+                         const std::function<void()>& on_idle, CaptureStats& stats,
+                         const std::atomic<bool>& stop) {
   packet::LiveCapture capture(options);
   spdlog::info("capturing on {} (link type {}){}", options.interface, capture.linktype(),
                options.bpf_filter.empty() ? "" : " filter: " + options.bpf_filter);
@@ -54,7 +55,8 @@ void for_each_live_frame(const packet::LiveCapture::Options& options, const Fram
       last_idle = now;
     }
   }
-  if (auto dropped = capture.dropped()) spdlog::warn("{}: {} packets dropped by the kernel", options.interface, dropped);
+  if (auto dropped = capture.dropped())
+    spdlog::warn("{}: {} packets dropped by the kernel", options.interface, dropped);
 }
 
 }  // namespace d4::analyzers

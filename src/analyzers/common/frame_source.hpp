@@ -29,6 +29,7 @@ bool for_each_frame_in_file(const std::string& path, const FrameHandler& handler
 // Captures until `stop` is set; `on_idle` runs at every read timeout (periodic flushes).
 // Throws packet::CaptureError if the interface cannot be opened.
 void for_each_live_frame(const packet::LiveCapture::Options& options, const FrameHandler& handler,
-                         const std::function<void()>& on_idle, CaptureStats& stats, const std::atomic<bool>& stop);
+                         const std::function<void()>& on_idle, CaptureStats& stats,
+                         const std::atomic<bool>& stop);
 
 }  // namespace d4::analyzers

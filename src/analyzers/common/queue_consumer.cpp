@@ -29,7 +29,8 @@ bool sleep_interruptible(std::chrono::milliseconds d, const std::atomic<bool>& s
   while (!stop.load(std::memory_order_relaxed)) {
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) return true;
-    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(deadline - now, std::chrono::milliseconds(50)));
+    std::this_thread::sleep_for(
+        std::min<std::chrono::steady_clock::duration>(deadline - now, std::chrono::milliseconds(50)));
   }
   return false;
 }
@@ -39,15 +40,17 @@ bool sleep_interruptible(std::chrono::milliseconds d, const std::atomic<bool>& s
 std::string processing_list_key(std::string_view consumer) {
   return "d4:analyzer:processing:" + std::string(consumer);
 }
-std::string failed_list_key(std::string_view consumer) { return "d4:analyzer:failed:" + std::string(consumer); }
+std::string failed_list_key(std::string_view consumer) {
+  return "d4:analyzer:failed:" + std::string(consumer);
+}
 
 QueueConsumer::QueueConsumer(QueueConsumerOptions options)
     : options_(std::move(options)),
       processing_key_(processing_list_key(options_.consumer_name)),
       failed_key_(failed_list_key(options_.consumer_name)),
-      redis_(options_.endpoint,
-             core::RedisClient::Options{std::chrono::milliseconds(2000),
-                                        std::chrono::milliseconds(options_.block_timeout) + std::chrono::seconds(10)}) {
+      redis_(options_.endpoint, core::RedisClient::Options{std::chrono::milliseconds(2000),
+                                                           std::chrono::milliseconds(options_.block_timeout) +
+                                                               std::chrono::seconds(10)}) {
   if (options_.batch_size == 0) options_.batch_size = 1;
 }
 

@@ -39,7 +39,7 @@ struct QueueConsumerOptions {
 };
 
 struct QueueConsumerStats {
-  std::uint64_t elements = 0;      // elements handed to the handler (re-deliveries included)
+  std::uint64_t elements = 0;  // elements handed to the handler (re-deliveries included)
   std::uint64_t batches = 0;
   std::uint64_t redeliveries = 0;  // elements found in the processing list at (re)start
   std::uint64_t redis_errors = 0;

@@ -6,7 +6,9 @@
 namespace d4::analyzers {
 namespace {
 std::atomic<bool> g_stop{false};
-extern "C" void on_stop_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
+extern "C" void on_stop_signal(int) {
+  g_stop.store(true, std::memory_order_relaxed);
+}
 }  // namespace
 
 void install_stop_handlers() {
@@ -19,16 +21,23 @@ void install_stop_handlers() {
   std::signal(SIGPIPE, SIG_IGN);
 }
 
-bool stop_requested() { return g_stop.load(std::memory_order_relaxed); }
-void request_stop() { g_stop.store(true, std::memory_order_relaxed); }
-const std::atomic<bool>& stop_flag() { return g_stop; }
+bool stop_requested() {
+  return g_stop.load(std::memory_order_relaxed);
+}
+void request_stop() {
+  g_stop.store(true, std::memory_order_relaxed);
+}
+const std::atomic<bool>& stop_flag() {
+  return g_stop;
+}
 
 bool sleep_unless_stopped(std::chrono::milliseconds d) {
   auto deadline = std::chrono::steady_clock::now() + d;
   while (!stop_requested()) {
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) return true;
-    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(deadline - now, std::chrono::milliseconds(50)));
+    std::this_thread::sleep_for(
+        std::min<std::chrono::steady_clock::duration>(deadline - now, std::chrono::milliseconds(50)));
   }
   return false;
 }

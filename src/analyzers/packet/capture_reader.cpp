@@ -21,7 +21,8 @@ constexpr std::uint32_t kNgSimplePacket = 3;
 constexpr std::uint32_t kNgEnhancedPacket = 6;
 
 inline std::uint16_t load16(const std::uint8_t* p, bool big_endian) {
-  return big_endian ? static_cast<std::uint16_t>(p[0] << 8 | p[1]) : static_cast<std::uint16_t>(p[1] << 8 | p[0]);
+  return big_endian ? static_cast<std::uint16_t>(p[0] << 8 | p[1])
+                    : static_cast<std::uint16_t>(p[1] << 8 | p[0]);
 }
 inline std::uint32_t load32(const std::uint8_t* p, bool big_endian) {
   if (big_endian)
@@ -47,7 +48,7 @@ struct Interface {
 struct CaptureReader::Impl {
   std::string name;
   gzFile gz = nullptr;
-  bool in_memory = false;                // memory mode: the whole capture is the window
+  bool in_memory = false;  // memory mode: the whole capture is the window
   const std::uint8_t* memory = nullptr;
   std::vector<std::uint8_t> buffer;
   std::size_t pos = 0, end = 0;
@@ -117,7 +118,8 @@ struct CaptureReader::Impl {
   }
 
   void read_file_header() {
-    if (!ensure(4)) throw CaptureError(name + ": empty or unreadable capture" + (error.empty() ? "" : " (" + error + ")"));
+    if (!ensure(4))
+      throw CaptureError(name + ": empty or unreadable capture" + (error.empty() ? "" : " (" + error + ")"));
     const std::uint8_t* p = data() + pos;
     std::uint32_t le = load32(p, false), be = load32(p, true);
     if (le == kNgSectionHeader) {
@@ -162,7 +164,8 @@ struct CaptureReader::Impl {
       return false;
     }
     p = data() + pos;
-    f.ts_ns = static_cast<std::int64_t>(sec) * 1000000000 + static_cast<std::int64_t>(frac) * (nanoseconds ? 1 : 1000);
+    f.ts_ns = static_cast<std::int64_t>(sec) * 1000000000 +
+              static_cast<std::int64_t>(frac) * (nanoseconds ? 1 : 1000);
     f.caplen = caplen;
     f.origlen = origlen;
     f.linktype = pcap_linktype;
@@ -228,8 +231,10 @@ struct CaptureReader::Impl {
       if (load32(b, false) == kNgSectionHeader) {
         type = kNgSectionHeader;
         std::uint32_t bom = load32(b + 8, false);
-        if (bom == kNgByteOrderMagic) big_endian = false;
-        else if (load32(b + 8, true) == kNgByteOrderMagic) big_endian = true;
+        if (bom == kNgByteOrderMagic)
+          big_endian = false;
+        else if (load32(b + 8, true) == kNgByteOrderMagic)
+          big_endian = true;
         else {
           fail("corrupt pcapng section header (byte-order magic)");
           return false;
@@ -279,7 +284,8 @@ struct CaptureReader::Impl {
             break;
           }
           const Interface& itf = interfaces[itf_id];
-          std::uint64_t ts = static_cast<std::uint64_t>(load32(b + 12, big_endian)) << 32 | load32(b + 16, big_endian);
+          std::uint64_t ts =
+              static_cast<std::uint64_t>(load32(b + 12, big_endian)) << 32 | load32(b + 16, big_endian);
           f.ts_ns = to_ns(itf, ts);
           f.caplen = caplen;
           f.origlen = origlen;
@@ -362,11 +368,23 @@ bool CaptureReader::next(Frame& frame) {
   return i.format == Format::Pcap ? i.next_pcap(frame) : i.next_pcapng(frame);
 }
 
-CaptureReader::Format CaptureReader::format() const { return impl_->format; }
-const std::string& CaptureReader::name() const { return impl_->name; }
-const std::string& CaptureReader::error() const { return impl_->error; }
-bool CaptureReader::truncated() const { return impl_->truncated; }
-std::uint64_t CaptureReader::frames() const { return impl_->frames; }
-std::uint64_t CaptureReader::skipped_blocks() const { return impl_->skipped; }
+CaptureReader::Format CaptureReader::format() const {
+  return impl_->format;
+}
+const std::string& CaptureReader::name() const {
+  return impl_->name;
+}
+const std::string& CaptureReader::error() const {
+  return impl_->error;
+}
+bool CaptureReader::truncated() const {
+  return impl_->truncated;
+}
+std::uint64_t CaptureReader::frames() const {
+  return impl_->frames;
+}
+std::uint64_t CaptureReader::skipped_blocks() const {
+  return impl_->skipped;
+}
 
 }  // namespace d4::analyzers::packet

@@ -35,10 +35,12 @@ struct Frame {
   std::uint32_t caplen = 0;
   std::uint32_t origlen = 0;
   std::uint32_t linktype = 0;
-  std::uint64_t number = 0;  // 1-based position in the capture, as Wireshark numbers frames
+  std::uint64_t number = 0;            // 1-based position in the capture, as Wireshark numbers frames
   const std::uint8_t* data = nullptr;  // valid until the next call to next()
 
-  std::int64_t ts_seconds() const { return ts_ns >= 0 ? ts_ns / 1000000000 : -((-ts_ns + 999999999) / 1000000000); }
+  std::int64_t ts_seconds() const {
+    return ts_ns >= 0 ? ts_ns / 1000000000 : -((-ts_ns + 999999999) / 1000000000);
+  }
   std::span<const std::uint8_t> bytes() const { return {data, caplen}; }
 };
 

@@ -18,13 +18,16 @@ constexpr std::uint16_t kEtherPppoeSession = 0x8864;
 constexpr int kMaxLinkLayers = 8;  // VLAN/MPLS stacking bound
 constexpr int kMaxIpv6ExtensionHeaders = 16;
 
-inline std::uint16_t be16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
+inline std::uint16_t be16(const std::uint8_t* p) {
+  return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
+}
 inline std::uint32_t be32(const std::uint8_t* p) {
   return static_cast<std::uint32_t>(p[0]) << 24 | static_cast<std::uint32_t>(p[1]) << 16 |
          static_cast<std::uint32_t>(p[2]) << 8 | p[3];
 }
 
-DecodeStatus decode_transport(std::span<const std::uint8_t> f, std::uint32_t off, std::uint32_t ip_end, Packet& out) {
+DecodeStatus decode_transport(std::span<const std::uint8_t> f, std::uint32_t off, std::uint32_t ip_end,
+                              Packet& out) {
   out.l4_offset = off;
   const std::uint8_t* d = f.data();
   if (out.protocol == ipproto::kTcp) {
@@ -93,8 +96,10 @@ DecodeStatus decode_ipv4(std::span<const std::uint8_t> f, std::uint32_t off, Pac
   std::uint32_t ip_end = static_cast<std::uint32_t>(f.size());
   if (total != 0) {
     if (total < ihl) return DecodeStatus::BadIpHeader;
-    if (static_cast<std::size_t>(off) + total <= f.size()) ip_end = off + total;
-    else out.payload_truncated = true;
+    if (static_cast<std::size_t>(off) + total <= f.size())
+      ip_end = off + total;
+    else
+      out.payload_truncated = true;
   }
   if (frag_offset != 0) {
     out.l4_offset = off + ihl;
@@ -116,17 +121,19 @@ DecodeStatus decode_ipv6(std::span<const std::uint8_t> f, std::uint32_t off, Pac
   out.dst = IpAddress::v6(ip + 24);
   std::uint32_t ip_end = static_cast<std::uint32_t>(f.size());
   if (payload_len != 0) {  // 0: jumbogram (hop-by-hop option); bounded by the capture
-    if (static_cast<std::size_t>(off) + 40 + payload_len <= f.size()) ip_end = off + 40 + payload_len;
-    else out.payload_truncated = true;
+    if (static_cast<std::size_t>(off) + 40 + payload_len <= f.size())
+      ip_end = off + 40 + payload_len;
+    else
+      out.payload_truncated = true;
   }
   std::uint32_t p = off + 40;
   for (int i = 0; i < kMaxIpv6ExtensionHeaders; ++i) {
     switch (next) {
-      case 0:    // hop-by-hop options
-      case 43:   // routing
-      case 60:   // destination options
-      case 135:  // mobility
-      case 139:  // HIP
+      case 0:      // hop-by-hop options
+      case 43:     // routing
+      case 60:     // destination options
+      case 135:    // mobility
+      case 139:    // HIP
       case 140: {  // shim6
         if (static_cast<std::size_t>(p) + 8 > f.size()) return DecodeStatus::Truncated;
         std::uint32_t len = (static_cast<std::uint32_t>(f[p + 1]) + 1) * 8;
@@ -168,7 +175,8 @@ DecodeStatus decode_ipv6(std::span<const std::uint8_t> f, std::uint32_t off, Pac
   return decode_transport(f, p, ip_end, out);
 }
 
-DecodeStatus decode_ethertype(std::span<const std::uint8_t> f, std::uint16_t type, std::uint32_t off, Packet& out) {
+DecodeStatus decode_ethertype(std::span<const std::uint8_t> f, std::uint16_t type, std::uint32_t off,
+                              Packet& out) {
   for (int layer = 0; layer < kMaxLinkLayers; ++layer) {
     switch (type) {
       case kEtherIpv4:
@@ -198,18 +206,24 @@ DecodeStatus decode_ethertype(std::span<const std::uint8_t> f, std::uint16_t typ
         }
         if (off >= f.size()) return DecodeStatus::Truncated;
         std::uint8_t v = f[off] >> 4;
-        if (v == 4) type = kEtherIpv4;
-        else if (v == 6) type = kEtherIpv6;
-        else return DecodeStatus::NotIp;
+        if (v == 4)
+          type = kEtherIpv4;
+        else if (v == 6)
+          type = kEtherIpv6;
+        else
+          return DecodeStatus::NotIp;
         continue;
       }
       case kEtherPppoeSession: {
         if (static_cast<std::size_t>(off) + 8 > f.size()) return DecodeStatus::Truncated;
         std::uint16_t ppp = be16(f.data() + off + 6);
         off += 8;
-        if (ppp == 0x0021) type = kEtherIpv4;
-        else if (ppp == 0x0057) type = kEtherIpv6;
-        else return DecodeStatus::NotIp;
+        if (ppp == 0x0021)
+          type = kEtherIpv4;
+        else if (ppp == 0x0057)
+          type = kEtherIpv6;
+        else
+          return DecodeStatus::NotIp;
         continue;
       }
       default:
@@ -232,13 +246,20 @@ DecodeStatus decode_by_version(std::span<const std::uint8_t> f, std::uint32_t of
 
 std::string_view to_string(DecodeStatus s) {
   switch (s) {
-    case DecodeStatus::Ok: return "ok";
-    case DecodeStatus::Truncated: return "truncated";
-    case DecodeStatus::UnsupportedLink: return "unsupported_link_type";
-    case DecodeStatus::NotIp: return "not_ip";
-    case DecodeStatus::BadIpHeader: return "bad_ip_header";
-    case DecodeStatus::Fragment: return "fragment";
-    case DecodeStatus::BadTransport: return "bad_transport_header";
+    case DecodeStatus::Ok:
+      return "ok";
+    case DecodeStatus::Truncated:
+      return "truncated";
+    case DecodeStatus::UnsupportedLink:
+      return "unsupported_link_type";
+    case DecodeStatus::NotIp:
+      return "not_ip";
+    case DecodeStatus::BadIpHeader:
+      return "bad_ip_header";
+    case DecodeStatus::Fragment:
+      return "fragment";
+    case DecodeStatus::BadTransport:
+      return "bad_transport_header";
   }
   return "unknown";
 }

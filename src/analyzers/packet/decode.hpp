@@ -51,7 +51,7 @@ struct TcpHeader {
 struct Packet {
   // Link layer
   std::uint8_t vlan_depth = 0;
-  std::uint16_t vlan_id = 0;  // outermost VLAN id when vlan_depth > 0
+  std::uint16_t vlan_id = 0;    // outermost VLAN id when vlan_depth > 0
   std::uint32_t l3_offset = 0;  // offset of the IP header in the frame
 
   // Network layer
@@ -59,7 +59,7 @@ struct Packet {
   IpAddress src, dst;
   std::uint8_t protocol = 0;  // transport protocol after IPv6 extension headers
   std::uint8_t ttl = 0;       // hop limit for IPv6
-  bool fragmented = false;     // part of a fragmented datagram (first or later fragment)
+  bool fragmented = false;    // part of a fragmented datagram (first or later fragment)
   bool has_ip_options = false;
   std::uint32_t l4_offset = 0;
 

@@ -40,8 +40,10 @@ PcapWriter::PcapWriter(const std::filesystem::path& path, std::uint32_t linktype
 }
 
 PcapWriter::~PcapWriter() {
-  if (file_ && owned_) std::fclose(file_);
-  else if (file_) std::fflush(file_);
+  if (file_ && owned_)
+    std::fclose(file_);
+  else if (file_)
+    std::fflush(file_);
 }
 
 void PcapWriter::write(std::int64_t ts_ns, std::span<const std::uint8_t> data, std::uint32_t origlen) {
@@ -61,6 +63,8 @@ void PcapWriter::write(std::int64_t ts_ns, std::span<const std::uint8_t> data, s
   ++frames_;
 }
 
-void PcapWriter::flush() { std::fflush(file_); }
+void PcapWriter::flush() {
+  std::fflush(file_);
+}
 
 }  // namespace d4::analyzers::packet

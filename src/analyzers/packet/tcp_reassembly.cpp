@@ -20,7 +20,9 @@ FlowKey canonical(const Packet& p) {
   return k;
 }
 
-inline std::int32_t seq_diff(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a - b); }
+inline std::int32_t seq_diff(std::uint32_t a, std::uint32_t b) {
+  return static_cast<std::int32_t>(a - b);
+}
 
 }  // namespace
 
@@ -110,8 +112,8 @@ void TcpReassembler::process(const Packet& p, std::int64_t ts, std::uint64_t fra
   }
 }
 
-void TcpReassembler::deliver(TcpFlow& flow, int d, const std::uint8_t* data, std::size_t len, std::uint32_t seq,
-                             std::int64_t ts, std::uint64_t frame) {
+void TcpReassembler::deliver(TcpFlow& flow, int d, const std::uint8_t* data, std::size_t len,
+                             std::uint32_t seq, std::int64_t ts, std::uint64_t frame) {
   auto& dir = flow.dir[d];
   std::int32_t diff = seq_diff(seq, dir.next_seq);
   if (diff < 0) {

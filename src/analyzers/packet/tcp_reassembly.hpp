@@ -69,7 +69,7 @@ struct TcpReassemblyOptions {
   std::size_t max_flows = 200000;
   std::size_t max_pending_bytes_per_direction = 256 * 1024;
   std::int64_t idle_timeout_ns = 300LL * 1000000000;  // capture time
-  std::uint32_t max_window = 1u << 24;                 // segments further ahead are ignored
+  std::uint32_t max_window = 1u << 24;                // segments further ahead are ignored
 };
 
 struct TcpReassemblyStats {
@@ -99,8 +99,8 @@ class TcpReassembler {
   const TcpReassemblyStats& stats() const { return stats_; }
 
  private:
-  void deliver(TcpFlow& flow, int d, const std::uint8_t* data, std::size_t len, std::uint32_t seq, std::int64_t ts,
-               std::uint64_t frame);
+  void deliver(TcpFlow& flow, int d, const std::uint8_t* data, std::size_t len, std::uint32_t seq,
+               std::int64_t ts, std::uint64_t frame);
   void drain_pending(TcpFlow& flow, int d, std::int64_t ts, std::uint64_t frame);
   void close(std::unordered_map<FlowKey, TcpFlow, FlowKeyHash>::iterator it);
 

@@ -9,8 +9,10 @@ namespace {
 
 bool get_time(const nlohmann::json& j, const char* key, const char* alt, std::int64_t& out) {
   const nlohmann::json* v = nullptr;
-  if (auto it = j.find(key); it != j.end()) v = &*it;
-  else if (auto it2 = j.find(alt); it2 != j.end()) v = &*it2;
+  if (auto it = j.find(key); it != j.end())
+    v = &*it;
+  else if (auto it2 = j.find(alt); it2 != j.end())
+    v = &*it2;
   if (!v) return false;
   if (v->is_number_integer()) {
     out = v->get<std::int64_t>();
@@ -27,19 +29,28 @@ bool get_time(const nlohmann::json& j, const char* key, const char* alt, std::in
 
 std::string_view to_string(CofStatus s) {
   switch (s) {
-    case CofStatus::Ok: return "ok";
-    case CofStatus::Empty: return "empty";
-    case CofStatus::BadJson: return "bad_json";
-    case CofStatus::MissingField: return "missing_field";
-    case CofStatus::BadType: return "bad_rrtype";
-    case CofStatus::BadRdata: return "bad_rdata";
-    case CofStatus::BadTime: return "bad_time";
+    case CofStatus::Ok:
+      return "ok";
+    case CofStatus::Empty:
+      return "empty";
+    case CofStatus::BadJson:
+      return "bad_json";
+    case CofStatus::MissingField:
+      return "missing_field";
+    case CofStatus::BadType:
+      return "bad_rrtype";
+    case CofStatus::BadRdata:
+      return "bad_rdata";
+    case CofStatus::BadTime:
+      return "bad_time";
   }
   return "unknown";
 }
 
-CofStatus parse_cof_line(std::string_view line, std::vector<PdnsRecord>& out, const NormalizeOptions& normalize) {
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+CofStatus parse_cof_line(std::string_view line, std::vector<PdnsRecord>& out,
+                         const NormalizeOptions& normalize) {
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r' || line.back() == ' '))
+    line.remove_suffix(1);
   while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
   if (line.empty()) return CofStatus::Empty;
   nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
@@ -47,7 +58,8 @@ CofStatus parse_cof_line(std::string_view line, std::vector<PdnsRecord>& out, co
   auto name = j.find("rrname");
   auto type = j.find("rrtype");
   auto rdata = j.find("rdata");
-  if (name == j.end() || type == j.end() || rdata == j.end() || !name->is_string()) return CofStatus::MissingField;
+  if (name == j.end() || type == j.end() || rdata == j.end() || !name->is_string())
+    return CofStatus::MissingField;
   PdnsRecord base;
   base.rrname = name->get<std::string>();
   if (!normalize_name(base.rrname)) return CofStatus::MissingField;

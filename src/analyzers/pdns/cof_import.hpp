@@ -17,6 +17,7 @@ enum class CofStatus { Ok, Empty, BadJson, MissingField, BadType, BadRdata, BadT
 std::string_view to_string(CofStatus s);
 
 // Appends one record per rdata value to `out`.
-CofStatus parse_cof_line(std::string_view line, std::vector<PdnsRecord>& out, const NormalizeOptions& normalize = {});
+CofStatus parse_cof_line(std::string_view line, std::vector<PdnsRecord>& out,
+                         const NormalizeOptions& normalize = {});
 
 }  // namespace d4::analyzers::pdns

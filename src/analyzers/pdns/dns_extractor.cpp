@@ -23,7 +23,9 @@ DnsExtractor::DnsExtractor(Sink sink, ExtractOptions options)
 
 DnsExtractor::~DnsExtractor() = default;
 
-bool DnsExtractor::is_dns_port(std::uint16_t port) const { return port_map_[port]; }
+bool DnsExtractor::is_dns_port(std::uint16_t port) const {
+  return port_map_[port];
+}
 
 void DnsExtractor::process(const packet::Frame& frame) {
   ++stats_.frames;
@@ -41,15 +43,17 @@ void DnsExtractor::process(const packet::Frame& frame) {
   }
 }
 
-void DnsExtractor::finish() { tcp_.flush(); }
+void DnsExtractor::finish() {
+  tcp_.flush();
+}
 
 void DnsExtractor::on_gap(packet::TcpFlow& flow, int direction) {
   if (auto* st = dynamic_cast<DnsTcpState*>(flow.state.get())) st->buffer[direction].clear();
   ++stats_.tcp_resyncs;
 }
 
-void DnsExtractor::on_data(packet::TcpFlow& flow, int d, std::span<const std::uint8_t> data, std::int64_t ts_ns,
-                           std::uint64_t) {
+void DnsExtractor::on_data(packet::TcpFlow& flow, int d, std::span<const std::uint8_t> data,
+                           std::int64_t ts_ns, std::uint64_t) {
   if (!is_dns_port(flow.key.port[d])) return;  // queries: not recorded
   if (!flow.state) flow.state = std::make_unique<DnsTcpState>();
   auto& buf = static_cast<DnsTcpState&>(*flow.state).buffer[d];
@@ -88,7 +92,8 @@ void DnsExtractor::process_message(std::span<const std::uint8_t> wire, std::int6
   if (!h.qr() || h.opcode() != 0) return;
   ++stats_.responses;
   auto emit = [&](const dns::ResourceRecord& rr) {
-    if (rr.type == dns::rrtype::kOpt || rr.type == dns::rrtype::kTsig || rr.type == dns::rrtype::kTkey) return;
+    if (rr.type == dns::rrtype::kOpt || rr.type == dns::rrtype::kTsig || rr.type == dns::rrtype::kTkey)
+      return;
     rdata_.clear();
     if (!message_.render_rdata(rr, options_.style, rdata_)) ++stats_.malformed_rdata;
     PdnsRecord r;

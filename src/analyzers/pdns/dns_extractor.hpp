@@ -33,7 +33,7 @@ struct ExtractStats {
   std::uint64_t records = 0;
   std::uint64_t malformed_rdata = 0;  // stored in the RFC 3597 generic form
   std::uint64_t tcp_messages = 0;
-  std::uint64_t tcp_resyncs = 0;      // TCP streams abandoned after a gap or an implausible length
+  std::uint64_t tcp_resyncs = 0;  // TCP streams abandoned after a gap or an implausible length
   std::map<std::string, std::uint64_t> decode_errors;  // link/IP/transport decoding, by reason
   std::map<std::string, std::uint64_t> parse_errors;   // DNS messages that did not parse, by reason
 };

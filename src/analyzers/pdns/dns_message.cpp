@@ -13,7 +13,9 @@ namespace {
 constexpr std::size_t kMaxNameWireLength = 255;
 constexpr int kMaxPointerJumps = 64;
 
-inline std::uint16_t be16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
+inline std::uint16_t be16(const std::uint8_t* p) {
+  return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
+}
 inline std::uint32_t be32(const std::uint8_t* p) {
   return static_cast<std::uint32_t>(p[0]) << 24 | static_cast<std::uint32_t>(p[1]) << 16 |
          static_cast<std::uint32_t>(p[2]) << 8 | p[3];
@@ -160,7 +162,8 @@ bool append_svc_params(std::string& out, RdataReader& r) {
         for (std::size_t i = 0; i < v.size(); i += 2) {
           if (i) out += ',';
           std::uint16_t k = be16(v.data() + i);
-          static const char* names[] = {"mandatory", "alpn", "no-default-alpn", "port", "ipv4hint", "ech", "ipv6hint"};
+          static const char* names[] = {"mandatory", "alpn", "no-default-alpn", "port",
+                                        "ipv4hint",  "ech",  "ipv6hint"};
           out += k < 7 ? names[k] : "key" + std::to_string(k);
         }
         break;
@@ -260,8 +263,8 @@ bool render(std::span<const std::uint8_t> msg, const ResourceRecord& rr, RdataSt
       return true;
     }
     case rrtype::kMx:
-    case 18:  // AFSDB
-    case 21:  // RT
+    case 18:    // AFSDB
+    case 21:    // RT
     case 36: {  // KX
       std::uint16_t pref;
       if (!r.u16(pref)) return false;
@@ -306,8 +309,11 @@ bool render(std::span<const std::uint8_t> msg, const ResourceRecord& rr, RdataSt
       std::uint16_t prio, weight, port;
       std::string target;
       if (!r.u16(prio) || !r.u16(weight) || !r.u16(port) || !r.name(target) || !r.done()) return false;
-      if (compat) out += target;
-      else out += std::to_string(prio) + ' ' + std::to_string(weight) + ' ' + std::to_string(port) + ' ' + target;
+      if (compat)
+        out += target;
+      else
+        out +=
+            std::to_string(prio) + ' ' + std::to_string(weight) + ' ' + std::to_string(port) + ' ' + target;
       return true;
     }
     case rrtype::kNaptr: {
@@ -374,11 +380,14 @@ bool render(std::span<const std::uint8_t> msg, const ResourceRecord& rr, RdataSt
       std::uint8_t hash_alg, flags, salt_len;
       std::uint16_t iterations;
       std::span<const std::uint8_t> salt;
-      if (!r.u8(hash_alg) || !r.u8(flags) || !r.u16(iterations) || !r.u8(salt_len) || !r.bytes(salt_len, salt))
+      if (!r.u8(hash_alg) || !r.u8(flags) || !r.u16(iterations) || !r.u8(salt_len) ||
+          !r.bytes(salt_len, salt))
         return false;
       out += std::to_string(hash_alg) + ' ' + std::to_string(flags) + ' ' + std::to_string(iterations) + ' ';
-      if (salt.empty()) out += '-';
-      else append_hex(out, salt, true);
+      if (salt.empty())
+        out += '-';
+      else
+        append_hex(out, salt, true);
       if (rr.type == rrtype::kNsec3param) return r.done();
       std::uint8_t hash_len;
       std::span<const std::uint8_t> hash;
@@ -440,13 +449,49 @@ bool render(std::span<const std::uint8_t> msg, const ResourceRecord& rr, RdataSt
 
 bool has_renderer(std::uint16_t type) {
   switch (type) {
-    case rrtype::kA: case rrtype::kAaaa: case rrtype::kNs: case 3: case 4: case rrtype::kCname: case 7: case 8:
-    case 9: case rrtype::kPtr: case rrtype::kDname: case rrtype::kSoa: case rrtype::kMx: case 18: case 21: case 36:
-    case rrtype::kTxt: case rrtype::kSpf: case rrtype::kHinfo: case rrtype::kRp: case 14: case rrtype::kSrv:
-    case rrtype::kNaptr: case rrtype::kDs: case rrtype::kCds: case 32768: case rrtype::kDlv: case rrtype::kDnskey:
-    case rrtype::kCdnskey: case 25: case rrtype::kRrsig: case 24: case rrtype::kNsec: case rrtype::kNsec3:
-    case rrtype::kNsec3param: case rrtype::kSshfp: case rrtype::kTlsa: case rrtype::kSmimea:
-    case rrtype::kOpenpgpkey: case rrtype::kCaa: case rrtype::kUri: case rrtype::kSvcb: case rrtype::kHttps:
+    case rrtype::kA:
+    case rrtype::kAaaa:
+    case rrtype::kNs:
+    case 3:
+    case 4:
+    case rrtype::kCname:
+    case 7:
+    case 8:
+    case 9:
+    case rrtype::kPtr:
+    case rrtype::kDname:
+    case rrtype::kSoa:
+    case rrtype::kMx:
+    case 18:
+    case 21:
+    case 36:
+    case rrtype::kTxt:
+    case rrtype::kSpf:
+    case rrtype::kHinfo:
+    case rrtype::kRp:
+    case 14:
+    case rrtype::kSrv:
+    case rrtype::kNaptr:
+    case rrtype::kDs:
+    case rrtype::kCds:
+    case 32768:
+    case rrtype::kDlv:
+    case rrtype::kDnskey:
+    case rrtype::kCdnskey:
+    case 25:
+    case rrtype::kRrsig:
+    case 24:
+    case rrtype::kNsec:
+    case rrtype::kNsec3:
+    case rrtype::kNsec3param:
+    case rrtype::kSshfp:
+    case rrtype::kTlsa:
+    case rrtype::kSmimea:
+    case rrtype::kOpenpgpkey:
+    case rrtype::kCaa:
+    case rrtype::kUri:
+    case rrtype::kSvcb:
+    case rrtype::kHttps:
       return true;
     default:
       return false;
@@ -465,10 +510,14 @@ void append_generic(std::span<const std::uint8_t> msg, const ResourceRecord& rr,
 
 std::string_view to_string(ParseStatus s) {
   switch (s) {
-    case ParseStatus::Ok: return "ok";
-    case ParseStatus::Truncated: return "truncated";
-    case ParseStatus::BadName: return "bad_name";
-    case ParseStatus::TooManyRecords: return "too_many_records";
+    case ParseStatus::Ok:
+      return "ok";
+    case ParseStatus::Truncated:
+      return "truncated";
+    case ParseStatus::BadName:
+      return "bad_name";
+    case ParseStatus::TooManyRecords:
+      return "too_many_records";
   }
   return "unknown";
 }
@@ -477,10 +526,12 @@ void append_hex(std::string& out, std::span<const std::uint8_t> bytes, bool uppe
   d4::analyzers::append_hex(out, bytes, upper);
 }
 
-void append_base64(std::string& out, std::span<const std::uint8_t> b) { d4::analyzers::append_base64(out, b); }
+void append_base64(std::string& out, std::span<const std::uint8_t> b) {
+  d4::analyzers::append_base64(out, b);
+}
 
-ParseStatus read_name(std::span<const std::uint8_t> msg, std::size_t offset, std::string& out, std::size_t& next,
-                      bool lowercase) {
+ParseStatus read_name(std::span<const std::uint8_t> msg, std::size_t offset, std::string& out,
+                      std::size_t& next, bool lowercase) {
   std::size_t pos = offset;
   std::size_t run_start = offset;  // start of the label run being read; pointers must go before it
   std::size_t wire_len = 0;
@@ -536,7 +587,8 @@ ParseStatus Message::parse_records(std::size_t& off, std::uint16_t count, std::v
     rr.ttl = be32(p + 4);
     rr.rdata_length = be16(p + 8);
     rr.rdata_offset = static_cast<std::uint32_t>(next + 10);
-    if (static_cast<std::size_t>(rr.rdata_offset) + rr.rdata_length > wire_.size()) return ParseStatus::Truncated;
+    if (static_cast<std::size_t>(rr.rdata_offset) + rr.rdata_length > wire_.size())
+      return ParseStatus::Truncated;
     off = rr.rdata_offset + rr.rdata_length;
     out.push_back(std::move(rr));
   }

@@ -15,9 +15,9 @@ namespace d4::analyzers::dns {
 
 enum class ParseStatus : std::uint8_t {
   Ok,
-  Truncated,        // a field extends past the end of the message
-  BadName,          // reserved label type, name too long, pointer loop or forward pointer
-  TooManyRecords,   // more records than the configured bound
+  Truncated,       // a field extends past the end of the message
+  BadName,         // reserved label type, name too long, pointer loop or forward pointer
+  TooManyRecords,  // more records than the configured bound
 };
 std::string_view to_string(ParseStatus s);
 
@@ -90,8 +90,8 @@ class Message {
 // Reads the (possibly compressed) name at `offset` of `msg` into `out` (appended, presentation
 // form, no trailing dot; "." for the root). `next` receives the offset just after the name as
 // stored at `offset`.
-ParseStatus read_name(std::span<const std::uint8_t> msg, std::size_t offset, std::string& out, std::size_t& next,
-                      bool lowercase = true);
+ParseStatus read_name(std::span<const std::uint8_t> msg, std::size_t offset, std::string& out,
+                      std::size_t& next, bool lowercase = true);
 
 // Helpers shared with other parsers.
 void append_hex(std::string& out, std::span<const std::uint8_t> bytes, bool upper = false);

@@ -47,8 +47,9 @@ bool parse_int(std::string_view s, std::int64_t& v) {
 bool parse_time(std::string_view date, std::string_view time, std::int64_t& out) {
   std::int64_t y, mo, d, h, mi, s;
   if (date.size() != 10 || time.size() < 8) return false;
-  if (!parse_int(date.substr(0, 4), y) || !parse_int(date.substr(5, 2), mo) || !parse_int(date.substr(8, 2), d) ||
-      !parse_int(time.substr(0, 2), h) || !parse_int(time.substr(3, 2), mi) || !parse_int(time.substr(6, 2), s))
+  if (!parse_int(date.substr(0, 4), y) || !parse_int(date.substr(5, 2), mo) ||
+      !parse_int(date.substr(8, 2), d) || !parse_int(time.substr(0, 2), h) ||
+      !parse_int(time.substr(3, 2), mi) || !parse_int(time.substr(6, 2), s))
     return false;
   std::tm tm{};
   tm.tm_year = static_cast<int>(y - 1900);
@@ -152,7 +153,8 @@ void DnscapParser::parse_message(std::string_view message) {
     return;
   }
   i += 1 + static_cast<std::size_t>(count);
-  if (i >= t.size() || !parse_int(t[i], count) || count < 0 || i + 1 + static_cast<std::size_t>(count) > t.size()) {
+  if (i >= t.size() || !parse_int(t[i], count) || count < 0 ||
+      i + 1 + static_cast<std::size_t>(count) > t.size()) {
     ++stats_.malformed;
     return;
   }
@@ -179,8 +181,10 @@ void DnscapParser::parse_message(std::string_view message) {
     std::int64_t ttl = 0;
     r.ttl = parse_int(f[3], ttl) ? ttl : -1;
     // MX: pref,exchange; SOA: mname,rname,serial,... -> the passivedns form (one name).
-    if (*type == dns::rrtype::kMx && f.size() >= 6) r.rdata = std::string(f[5]);
-    else r.rdata = std::string(f[4]);
+    if (*type == dns::rrtype::kMx && f.size() >= 6)
+      r.rdata = std::string(f[5]);
+    else
+      r.rdata = std::string(f[4]);
     if (!normalize_name(r.rrname) || !normalize_rdata(r.rrtype, r.rdata, normalize_)) {
       ++stats_.malformed;
       continue;

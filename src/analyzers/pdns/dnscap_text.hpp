@@ -28,7 +28,8 @@ struct DnscapStats {
 class DnscapParser {
  public:
   using Sink = std::function<void(PdnsRecord&&)>;
-  explicit DnscapParser(Sink sink, NormalizeOptions normalize = {}) : sink_(std::move(sink)), normalize_(normalize) {}
+  explicit DnscapParser(Sink sink, NormalizeOptions normalize = {})
+      : sink_(std::move(sink)), normalize_(normalize) {}
 
   // Feeds text in arbitrary chunks; complete messages are parsed as they end.
   void feed(std::string_view text);

@@ -27,15 +27,24 @@ bool parse_int(std::string_view s, T& v) {
 
 std::string_view to_string(CsvStatus s) {
   switch (s) {
-    case CsvStatus::Ok: return "ok";
-    case CsvStatus::Empty: return "empty";
-    case CsvStatus::FieldCount: return "field_count";
-    case CsvStatus::BadTimestamp: return "bad_timestamp";
-    case CsvStatus::EmptyName: return "empty_name";
-    case CsvStatus::UnknownType: return "unknown_type";
-    case CsvStatus::BadAnswer: return "bad_answer";
-    case CsvStatus::BadTtl: return "bad_ttl";
-    case CsvStatus::BadCount: return "bad_count";
+    case CsvStatus::Ok:
+      return "ok";
+    case CsvStatus::Empty:
+      return "empty";
+    case CsvStatus::FieldCount:
+      return "field_count";
+    case CsvStatus::BadTimestamp:
+      return "bad_timestamp";
+    case CsvStatus::EmptyName:
+      return "empty_name";
+    case CsvStatus::UnknownType:
+      return "unknown_type";
+    case CsvStatus::BadAnswer:
+      return "bad_answer";
+    case CsvStatus::BadTtl:
+      return "bad_ttl";
+    case CsvStatus::BadCount:
+      return "bad_count";
   }
   return "unknown";
 }
@@ -85,7 +94,8 @@ CsvStatus parse_passivedns_line(std::string_view line, PdnsRecord& out, const Cs
   return CsvStatus::Ok;
 }
 
-std::string format_passivedns_line(const PdnsRecord& r, std::string_view client_ip, std::string_view server_ip) {
+std::string format_passivedns_line(const PdnsRecord& r, std::string_view client_ip,
+                                   std::string_view server_ip) {
   std::string s;
   s.reserve(96 + r.rrname.size() + r.rdata.size());
   s += std::to_string(r.time_last);

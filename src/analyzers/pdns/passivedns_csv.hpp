@@ -12,12 +12,12 @@ namespace d4::analyzers::pdns {
 
 enum class CsvStatus {
   Ok,
-  Empty,         // blank line (skipped, not an error)
-  FieldCount,    // not 8 or 9 fields
+  Empty,       // blank line (skipped, not an error)
+  FieldCount,  // not 8 or 9 fields
   BadTimestamp,
   EmptyName,
-  UnknownType,   // neither a mnemonic nor a number
-  BadAnswer,     // empty, or not valid for its type (e.g. an A record that is not an IPv4 address)
+  UnknownType,  // neither a mnemonic nor a number
+  BadAnswer,    // empty, or not valid for its type (e.g. an A record that is not an IPv4 address)
   BadTtl,
   BadCount,
 };
@@ -34,6 +34,7 @@ CsvStatus parse_passivedns_line(std::string_view line, PdnsRecord& out, const Cs
 
 // Formats a record as a passivedns line (count field included), the inverse of the parser for
 // the fields it keeps; client/server addresses are written as given.
-std::string format_passivedns_line(const PdnsRecord& r, std::string_view client_ip, std::string_view server_ip);
+std::string format_passivedns_line(const PdnsRecord& r, std::string_view client_ip,
+                                   std::string_view server_ip);
 
 }  // namespace d4::analyzers::pdns

@@ -1,8 +1,8 @@
 // d4-pdns: passive DNS analyzer. Ingests passivedns CSV (D4 type 8), DNS traffic in captures
 // (type 1 or files, live capture) and dnscap text (type 4) into the analyzer-d4-passivedns Redis
 // schema, imports COF NDJSON, and serves the COF query API. See docs/analyzers.md.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <fstream>
 #include <iostream>
@@ -68,7 +68,8 @@ Runtime build_runtime(const Settings& s) {
   rt.config = load_app_config(s.config_path);
   const auto& root = rt.config.root;
   rt.backend = parse_endpoint(
-      !s.backend.empty() ? s.backend : core::get_string(root, kSection, "backend", "127.0.0.1:6400/0"), "backend");
+      !s.backend.empty() ? s.backend : core::get_string(root, kSection, "backend", "127.0.0.1:6400/0"),
+      "backend");
   rt.store.batch_records = static_cast<std::size_t>(core::get_int(root, kSection, "batch_records", 2000));
   rt.store.exclude_substrings = get_string_array(root, kSection, "exclude_substrings");
   if (const auto* exp = core::get_table(root, std::string(kSection) + ".expiration")) {
@@ -85,10 +86,14 @@ Runtime build_runtime(const Settings& s) {
   rt.csv.normalize.lowercase_txt = lower_txt;
   rt.csv.use_count_field = core::get_bool(root, kSection, "use_count_field", true);
   rt.extract.normalize.lowercase_txt = lower_txt;
-  std::string style = !s.rdata_style.empty() ? s.rdata_style : core::get_string(root, kSection, "rdata_style", "passivedns");
-  if (style == "passivedns") rt.extract.style = d4::analyzers::dns::RdataStyle::Passivedns;
-  else if (style == "presentation") rt.extract.style = d4::analyzers::dns::RdataStyle::Presentation;
-  else throw core::ConfigError("rdata_style must be passivedns or presentation");
+  std::string style =
+      !s.rdata_style.empty() ? s.rdata_style : core::get_string(root, kSection, "rdata_style", "passivedns");
+  if (style == "passivedns")
+    rt.extract.style = d4::analyzers::dns::RdataStyle::Passivedns;
+  else if (style == "presentation")
+    rt.extract.style = d4::analyzers::dns::RdataStyle::Presentation;
+  else
+    throw core::ConfigError("rdata_style must be passivedns or presentation");
   auto ports = get_int_array(root, kSection, "dns_ports");
   if (!ports.empty()) {
     rt.extract.ports.clear();
@@ -98,10 +103,12 @@ Runtime build_runtime(const Settings& s) {
     }
   }
   rt.extract.include_authority = core::get_bool(root, kSection, "include_authority", false);
-  rt.origin = !s.origin.empty() ? s.origin : core::get_string(root, kSection, "origin", "origin not configured");
+  rt.origin =
+      !s.origin.empty() ? s.origin : core::get_string(root, kSection, "origin", "origin not configured");
   rt.tokens = !s.tokens.empty() ? s.tokens : get_string_array(root, kSection, "api_tokens");
   rt.listen = !s.listen.empty() ? s.listen : core::get_string(root, kSection, "listen", "127.0.0.1:8400");
-  rt.http_threads = s.http_threads > 0 ? s.http_threads : static_cast<int>(core::get_int(root, kSection, "http_threads", 4));
+  rt.http_threads = s.http_threads > 0 ? s.http_threads
+                                       : static_cast<int>(core::get_int(root, kSection, "http_threads", 4));
   return rt;
 }
 
@@ -113,18 +120,22 @@ void log_store_stats(const PdnsStore& store) {
 
 void log_extract_stats(const DnsExtractor& ex) {
   const auto& st = ex.stats();
-  spdlog::info("{} frame(s), {} DNS message(s), {} response(s), {} record(s), {} TCP message(s), {} malformed rdata",
-               st.frames, st.dns_messages, st.responses, st.records, st.tcp_messages, st.malformed_rdata);
+  spdlog::info(
+      "{} frame(s), {} DNS message(s), {} response(s), {} record(s), {} TCP message(s), {} malformed rdata",
+      st.frames, st.dns_messages, st.responses, st.records, st.tcp_messages, st.malformed_rdata);
   for (const auto& [reason, n] : st.decode_errors) spdlog::info("  frames not decoded ({}): {}", reason, n);
-  for (const auto& [reason, n] : st.parse_errors) spdlog::info("  DNS messages not parsed ({}): {}", reason, n);
+  for (const auto& [reason, n] : st.parse_errors)
+    spdlog::info("  DNS messages not parsed ({}): {}", reason, n);
 }
 
 // Adds a parsed observation, or counts the rejected input.
 void handle_csv_line(PdnsStore& store, const CsvOptions& options, std::string_view line) {
   PdnsRecord r;
   auto st = parse_passivedns_line(line, r, options);
-  if (st == CsvStatus::Ok) store.add(r);
-  else if (st != CsvStatus::Empty) store.reject(to_string(st), line);
+  if (st == CsvStatus::Ok)
+    store.add(r);
+  else if (st != CsvStatus::Empty)
+    store.reject(to_string(st), line);
 }
 
 // Reads a file (or stdin) line by line.
@@ -149,9 +160,7 @@ int run_files(const Settings& s, const std::string& kind) {
   init_analyzer_logging("d4-pdns", rt.config.common, s.log_level, s.log_format);
   core::RedisClient redis(rt.backend);
   PdnsStore store(redis, rt.store);
-  auto add = [&](const PdnsRecord& r) {
-    retry_redis([&] { store.add(r); }, stop_flag(), "pdns storage");
-  };
+  auto add = [&](const PdnsRecord& r) { retry_redis([&] { store.add(r); }, stop_flag(), "pdns storage"); };
   int failures = 0;
   if (kind == "csv") {
     for (const auto& path : s.inputs)
@@ -170,8 +179,8 @@ int run_files(const Settings& s, const std::string& kind) {
     }
     parser.finish();
     spdlog::info("dnscap: {} message(s), {} response(s), {} record(s), {} malformed, {} unrendered",
-                 parser.stats().messages, parser.stats().responses, parser.stats().records, parser.stats().malformed,
-                 parser.stats().unrendered);
+                 parser.stats().messages, parser.stats().responses, parser.stats().records,
+                 parser.stats().malformed, parser.stats().unrendered);
     for (std::uint64_t i = 0; i < parser.stats().malformed; ++i) store.reject("dnscap_malformed", "");
   } else if (kind == "cof") {
     std::vector<PdnsRecord> recs;
@@ -182,8 +191,8 @@ int run_files(const Settings& s, const std::string& kind) {
             if (st == CofStatus::Ok) {
               for (const auto& r : recs) add(r);
             } else if (st != CofStatus::Empty) {
-              retry_redis([&] { store.reject(std::string("cof_") + std::string(to_string(st)), line); }, stop_flag(),
-                          "pdns storage");
+              retry_redis([&] { store.reject(std::string("cof_") + std::string(to_string(st)), line); },
+                          stop_flag(), "pdns storage");
             }
           }))
         ++failures;
@@ -200,12 +209,15 @@ int run_files(const Settings& s, const std::string& kind) {
       d4::analyzers::packet::LiveCapture::Options lo;
       lo.interface = s.interface;
       lo.bpf_filter = s.bpf;
-      for_each_live_frame(lo, [&](const auto& f) { extractor.process(f); },
-                          [&] { retry_redis([&] { store.flush(); }, stop_flag(), "pdns storage"); }, cs, stop_flag());
+      for_each_live_frame(
+          lo, [&](const auto& f) { extractor.process(f); },
+          [&] { retry_redis([&] { store.flush(); }, stop_flag(), "pdns storage"); }, cs, stop_flag());
     }
     for (const auto& path : s.inputs) {
       current_sensor = sensor_id_from_path(path).value_or("");
-      if (!for_each_frame_in_file(path, [&](const auto& f) { extractor.process(f); }, cs, stop_flag())) ++failures;
+      if (!for_each_frame_in_file(
+              path, [&](const auto& f) { extractor.process(f); }, cs, stop_flag()))
+        ++failures;
       extractor.finish();
     }
     log_extract_stats(extractor);
@@ -235,12 +247,14 @@ int run_extract(const Settings& s) {
   };
   std::map<Key, Agg> agg;
   DnsExtractor extractor(
-      [&](PdnsRecord&& r, const d4::analyzers::packet::IpAddress& client, const d4::analyzers::packet::IpAddress& server) {
+      [&](PdnsRecord&& r, const d4::analyzers::packet::IpAddress& client,
+          const d4::analyzers::packet::IpAddress& server) {
         if (s.format == "csv") {
           std::cout << format_passivedns_line(r, client.to_string(), server.to_string()) << '\n';
           return;
         }
-        auto [it, inserted] = agg.try_emplace(Key{r.rrname, r.rrtype, r.rdata}, Agg{r.time_first, r.time_last, 0, agg.size()});
+        auto [it, inserted] =
+            agg.try_emplace(Key{r.rrname, r.rrtype, r.rdata}, Agg{r.time_first, r.time_last, 0, agg.size()});
         it->second.first = std::min(it->second.first, r.time_first);
         it->second.last = std::max(it->second.last, r.time_last);
         it->second.count += r.count;
@@ -249,12 +263,15 @@ int run_extract(const Settings& s) {
   CaptureStats cs;
   int failures = 0;
   for (const auto& path : s.inputs) {
-    if (!for_each_frame_in_file(path, [&](const auto& f) { extractor.process(f); }, cs, stop_flag())) ++failures;
+    if (!for_each_frame_in_file(
+            path, [&](const auto& f) { extractor.process(f); }, cs, stop_flag()))
+      ++failures;
     extractor.finish();
   }
   if (s.format == "cof") {
     std::vector<std::pair<Key, Agg>> rows(agg.begin(), agg.end());
-    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.order < b.second.order; });
+    std::sort(rows.begin(), rows.end(),
+              [](const auto& a, const auto& b) { return a.second.order < b.second.order; });
     for (const auto& [k, a] : rows) {
       CofRecord c{k.name, k.type, k.rdata, a.first, a.last, static_cast<std::int64_t>(a.count), {}};
       std::cout << format_cof(c, "") << '\n';
@@ -274,7 +291,8 @@ int run_queue(const Settings& s) {
   if (type != "8" && type != "1" && type != "4")
     throw core::ConfigError("queue type must be 8 (passivedns CSV), 1 (pcap file paths) or 4 (dnscap)");
   QueueConsumerOptions qo;
-  qo.endpoint = !s.analyzer_redis.empty() ? parse_endpoint(s.analyzer_redis, "analyzer redis") : rt.config.common.redis.analyzer;
+  qo.endpoint = !s.analyzer_redis.empty() ? parse_endpoint(s.analyzer_redis, "analyzer redis")
+                                          : rt.config.common.redis.analyzer;
   qo.list_key = core::keys::analyzer_list(type, queue);
   qo.consumer_name = !s.consumer.empty() ? s.consumer
                                          : core::get_string(rt.config.root, kSection, "consumer_name",
@@ -303,7 +321,8 @@ int run_queue(const Settings& s) {
             handle_csv_line(store, rt.csv, el);
           } else if (type == "1") {
             sensor_for_records = sensor_id_from_path(el).value_or("");
-            if (!for_each_frame_in_file(el, [&](const auto& f) { extractor.process(f); }, cs, stop_flag()))
+            if (!for_each_frame_in_file(
+                    el, [&](const auto& f) { extractor.process(f); }, cs, stop_flag()))
               store.reject("unreadable_capture", el);
             extractor.finish();
           } else {
@@ -368,13 +387,15 @@ int main(int argc, char** argv) {
   app.add_option("--backend", s.backend, "passive DNS storage host:port/db (default 127.0.0.1:6400/0)");
   app.add_option("--log-level", s.log_level, "trace, debug, info, warn, error");
   app.add_option("--log-format", s.log_format, "text or json");
-  app.add_option("--rdata-style", s.rdata_style, "passivedns (default) or presentation, for DNS parsed from packets");
+  app.add_option("--rdata-style", s.rdata_style,
+                 "passivedns (default) or presentation, for DNS parsed from packets");
 
   auto* ingest = app.add_subcommand("ingest", "consume a D4 analyzer queue");
   ingest->add_option("-u,--queue", s.queue, "analyzer queue UUID");
   ingest->add_option("-t,--type", s.queue_type, "8: passivedns CSV lines, 1: pcap file paths, 4: dnscap text")
       ->check(CLI::IsMember({"1", "4", "8"}));
-  ingest->add_option("--analyzer-redis", s.analyzer_redis, "D4 analyzer queues host:port/db (default [redis] analyzer)");
+  ingest->add_option("--analyzer-redis", s.analyzer_redis,
+                     "D4 analyzer queues host:port/db (default [redis] analyzer)");
   ingest->add_option("--consumer", s.consumer, "consumer name (names the processing list)");
   ingest->add_option("--batch", s.batch, "queue elements per batch")->check(CLI::Range(1, 100000));
   ingest->add_flag("--exit-when-empty", s.exit_when_empty, "return once the queue is drained");
@@ -398,7 +419,8 @@ int main(int argc, char** argv) {
 
   auto* serve = app.add_subcommand("serve", "serve the COF query API");
   serve->add_option("-l,--listen", s.listen, "host:port (default 127.0.0.1:8400)");
-  serve->add_option("--token", s.tokens, "accepted bearer token (repeatable; default: analyzers.pdns.api_tokens)");
+  serve->add_option("--token", s.tokens,
+                    "accepted bearer token (repeatable; default: analyzers.pdns.api_tokens)");
   serve->add_option("--origin", s.origin, "origin field of the records");
   serve->add_option("--threads", s.http_threads, "request handler threads");
 
@@ -406,7 +428,8 @@ int main(int argc, char** argv) {
   try {
     if (*ingest) return run_queue(s);
     if (*pcap) {
-      if (s.inputs.empty() && s.interface.empty()) throw core::ConfigError("give capture files or --interface");
+      if (s.inputs.empty() && s.interface.empty())
+        throw core::ConfigError("give capture files or --interface");
       return run_files(s, "pcap");
     }
     if (*csv) return run_files(s, "csv");

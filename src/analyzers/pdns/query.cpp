@@ -29,7 +29,8 @@ std::optional<std::int64_t> to_int(const std::optional<std::string>& s) {
 }
 
 std::int64_t now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 struct Candidate {
@@ -112,8 +113,10 @@ QueryResult PdnsQuery::records_of(const std::vector<std::string>& names, const Q
   QueryResult result;
   result.capped = capped;
   std::vector<std::uint16_t> types;
-  if (!o.rrtypes.empty()) types.assign(o.rrtypes.begin(), o.rrtypes.end());
-  else types = candidate_types();
+  if (!o.rrtypes.empty())
+    types.assign(o.rrtypes.begin(), o.rrtypes.end());
+  else
+    types = candidate_types();
 
   // 1. Sizes of every (name, type) set.
   std::vector<std::pair<const std::string*, std::uint16_t>> keys_probed;
@@ -177,7 +180,8 @@ QueryResult PdnsQuery::records_of(const std::vector<std::string>& names, const Q
   };
 
   std::vector<std::size_t> page;
-  const bool time_filtered = o.time_first_after || o.time_first_before || o.time_last_after || o.time_last_before;
+  const bool time_filtered =
+      o.time_first_after || o.time_first_before || o.time_last_after || o.time_last_before;
   if (time_filtered) {
     for (std::size_t i = 0; i < cands.size(); i += 5000) load_times(i, std::min(cands.size(), i + 5000));
     std::size_t matched = 0;
@@ -259,27 +263,27 @@ nlohmann::json PdnsQuery::info() {
   nlohmann::json rejected = nlohmann::json::object();
   auto h = replies[2].as_strings();
   for (std::size_t i = 0; i + 1 < h.size(); i += 2) rejected[h[i]] = to_int(h[i + 1]).value_or(0);
-  return {{"version", "d4-cpp"},
-          {"software", "d4-pdns"},
-          {"stats", replies[0].as_integer().value_or(0)},
-          {"sensors", sensors},
-          {"rejected", rejected},
-          {"excluded", replies[3].as_integer().value_or(0)}};
+  return {{"version", "d4-cpp"}, {"software", "d4-pdns"}, {"stats", replies[0].as_integer().value_or(0)},
+          {"sensors", sensors},  {"rejected", rejected},  {"excluded", replies[3].as_integer().value_or(0)}};
 }
 
 std::string format_cof(const CofRecord& r, const std::string& origin) {
   nlohmann::ordered_json j;
   j["rrname"] = r.rrname;
   std::string tn = dns::type_name(r.rrtype);
-  if (tn.rfind("TYPE", 0) == 0) j["rrtype"] = r.rrtype;  // COF: unknown types as numbers
-  else j["rrtype"] = tn;
+  if (tn.rfind("TYPE", 0) == 0)
+    j["rrtype"] = r.rrtype;  // COF: unknown types as numbers
+  else
+    j["rrtype"] = tn;
   j["rdata"] = r.rdata;
   j["time_first"] = r.time_first;
   j["time_last"] = r.time_last;
   j["count"] = r.count;
   if (!origin.empty()) j["origin"] = origin;
-  if (r.sensors.size() == 1) j["sensor_id"] = r.sensors[0];
-  else if (!r.sensors.empty()) j["sensor_id"] = r.sensors;
+  if (r.sensors.size() == 1)
+    j["sensor_id"] = r.sensors[0];
+  else if (!r.sensors.empty())
+    j["sensor_id"] = r.sensors;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -318,7 +322,8 @@ std::optional<std::string> parse_query_options(const core::http::Request& req, Q
   if (auto v = get("limit")) {
     auto n = to_int(v);
     if (!n || *n < 1) return "limit must be a positive integer";
-    out.limit = static_cast<std::size_t>(std::min<std::int64_t>(*n, static_cast<std::int64_t>(limits.max_limit)));
+    out.limit =
+        static_cast<std::size_t>(std::min<std::int64_t>(*n, static_cast<std::int64_t>(limits.max_limit)));
   }
   if (auto v = get("offset")) {
     auto n = to_int(v);
@@ -338,7 +343,8 @@ void mount_pdns_api(core::http::Router& router, const core::RedisEndpoint& backe
       if (auth.size() > kBearer.size() && auth.compare(0, kBearer.size(), kBearer) == 0) {
         std::string token = auth.substr(kBearer.size());
         for (const auto& t : opts->tokens)
-          if (t.size() == token.size() && CRYPTO_memcmp(t.data(), token.data(), t.size()) == 0) return std::nullopt;
+          if (t.size() == token.size() && CRYPTO_memcmp(t.data(), token.data(), t.size()) == 0)
+            return std::nullopt;
       }
       return core::http::Response::error(401, "missing or invalid bearer token")
           .with_header("WWW-Authenticate", "Bearer");

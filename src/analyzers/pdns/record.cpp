@@ -14,7 +14,15 @@ void lower(std::string& s) {
 bool is_name_type(std::uint16_t t) {
   using namespace dns::rrtype;
   switch (t) {
-    case kNs: case 3: case 4: case kCname: case 7: case 8: case 9: case kPtr: case kDname:
+    case kNs:
+    case 3:
+    case 4:
+    case kCname:
+    case 7:
+    case 8:
+    case 9:
+    case kPtr:
+    case kDname:
       return true;
     default:
       return false;

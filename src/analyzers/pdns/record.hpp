@@ -15,7 +15,7 @@ struct PdnsRecord {
   std::int64_t time_first = 0;  // epoch seconds
   std::int64_t time_last = 0;
   std::uint64_t count = 1;
-  std::int64_t ttl = -1;    // -1: unknown (COF imports)
+  std::int64_t ttl = -1;     // -1: unknown (COF imports)
   std::string klass = "IN";  // for dist:class; empty: unknown
   std::string sensor_id;     // dashless sensor UUID when known
 };

@@ -10,12 +10,12 @@
 namespace d4::analyzers::dns {
 
 namespace rrtype {
-inline constexpr std::uint16_t kA = 1, kNs = 2, kCname = 5, kSoa = 6, kPtr = 12, kHinfo = 13, kMx = 15, kTxt = 16,
-                               kRp = 17, kAaaa = 28, kSrv = 33, kNaptr = 35, kDname = 39, kOpt = 41, kDs = 43,
-                               kSshfp = 44, kRrsig = 46, kNsec = 47, kDnskey = 48, kNsec3 = 50, kNsec3param = 51,
-                               kTlsa = 52, kSmimea = 53, kCds = 59, kCdnskey = 60, kOpenpgpkey = 61, kSvcb = 64,
-                               kHttps = 65, kSpf = 99, kTkey = 249, kTsig = 250, kAny = 255, kUri = 256,
-                               kCaa = 257, kDlv = 32769;
+inline constexpr std::uint16_t kA = 1, kNs = 2, kCname = 5, kSoa = 6, kPtr = 12, kHinfo = 13, kMx = 15,
+                               kTxt = 16, kRp = 17, kAaaa = 28, kSrv = 33, kNaptr = 35, kDname = 39,
+                               kOpt = 41, kDs = 43, kSshfp = 44, kRrsig = 46, kNsec = 47, kDnskey = 48,
+                               kNsec3 = 50, kNsec3param = 51, kTlsa = 52, kSmimea = 53, kCds = 59,
+                               kCdnskey = 60, kOpenpgpkey = 61, kSvcb = 64, kHttps = 65, kSpf = 99,
+                               kTkey = 249, kTsig = 250, kAny = 255, kUri = 256, kCaa = 257, kDlv = 32769;
 }
 
 // "A", "AAAA", ... or "TYPE<n>" for numbers without a mnemonic.

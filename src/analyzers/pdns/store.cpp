@@ -67,7 +67,9 @@ end
 return 1
 )lua";
 
-std::optional<std::int64_t> reply_int(const core::RedisReply& r) { return r.is_nil() ? std::nullopt : r.as_integer(); }
+std::optional<std::int64_t> reply_int(const core::RedisReply& r) {
+  return r.is_nil() ? std::nullopt : r.as_integer();
+}
 
 constexpr std::size_t kRecordsPerCall = 400;
 
@@ -95,11 +97,21 @@ std::string triple(char prefix, std::string_view q, std::string_view v, std::uin
 }  // namespace
 
 namespace keys {
-std::string forward(std::string_view q, std::uint16_t t) { return "r:" + std::string(q) + ":" + std::to_string(t); }
-std::string reverse(std::string_view v, std::uint16_t t) { return "v:" + std::string(v) + ":" + std::to_string(t); }
-std::string first_seen(std::string_view q, std::string_view v, std::uint16_t t) { return triple('s', q, v, t); }
-std::string last_seen(std::string_view q, std::string_view v, std::uint16_t t) { return triple('l', q, v, t); }
-std::string occurrences(std::string_view q, std::string_view v, std::uint16_t t) { return triple('o', q, v, t); }
+std::string forward(std::string_view q, std::uint16_t t) {
+  return "r:" + std::string(q) + ":" + std::to_string(t);
+}
+std::string reverse(std::string_view v, std::uint16_t t) {
+  return "v:" + std::string(v) + ":" + std::to_string(t);
+}
+std::string first_seen(std::string_view q, std::string_view v, std::uint16_t t) {
+  return triple('s', q, v, t);
+}
+std::string last_seen(std::string_view q, std::string_view v, std::uint16_t t) {
+  return triple('l', q, v, t);
+}
+std::string occurrences(std::string_view q, std::string_view v, std::uint16_t t) {
+  return triple('o', q, v, t);
+}
 std::string sensors_of(std::string_view q, std::string_view v, std::uint16_t t) {
   return "sid:" + std::string(q) + ":" + std::string(v) + ":" + std::to_string(t);
 }
@@ -140,7 +152,8 @@ bool PdnsStore::add(const PdnsRecord& r) {
   }
   a.count += r.count == 0 ? 1 : r.count;
   if (!r.sensor_id.empty()) {
-    if (std::find(a.sensors.begin(), a.sensors.end(), r.sensor_id) == a.sensors.end()) a.sensors.push_back(r.sensor_id);
+    if (std::find(a.sensors.begin(), a.sensors.end(), r.sensor_id) == a.sensors.end())
+      a.sensors.push_back(r.sensor_id);
     ++sensors_[r.sensor_id];
   }
   if (r.ttl >= 0) ++dist_ttl_[std::to_string(r.ttl)];
@@ -278,15 +291,19 @@ void PdnsStore::flush() {
     call.insert(call.end(), std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
     end_call();
   }
-  for (auto& [k, n] : dist_ttl_) cmds.push_back({"HINCRBY", std::string(keys::kDistTtl), k, std::to_string(n)});
-  for (auto& [k, n] : dist_class_) cmds.push_back({"HINCRBY", std::string(keys::kDistClass), k, std::to_string(n)});
-  for (auto& [k, n] : dist_type_) cmds.push_back({"HINCRBY", std::string(keys::kDistType), k, std::to_string(n)});
+  for (auto& [k, n] : dist_ttl_)
+    cmds.push_back({"HINCRBY", std::string(keys::kDistTtl), k, std::to_string(n)});
+  for (auto& [k, n] : dist_class_)
+    cmds.push_back({"HINCRBY", std::string(keys::kDistClass), k, std::to_string(n)});
+  for (auto& [k, n] : dist_type_)
+    cmds.push_back({"HINCRBY", std::string(keys::kDistType), k, std::to_string(n)});
   for (auto& [k, n] : sensors_) {
     cmds.push_back({"ZINCRBY", std::string(keys::kSensors), std::to_string(n), k});
     cmds.push_back({"SADD", std::string(keys::kSensorsSeen), k});
   }
   if (processed_) cmds.push_back({"INCRBY", std::string(keys::kProcessed), std::to_string(processed_)});
-  if (excluded_pending_) cmds.push_back({"INCRBY", std::string(keys::kExcluded), std::to_string(excluded_pending_)});
+  if (excluded_pending_)
+    cmds.push_back({"INCRBY", std::string(keys::kExcluded), std::to_string(excluded_pending_)});
   if (!rejects_.empty()) {
     std::map<std::string, std::uint64_t> by_reason;
     std::vector<std::string> push{"LPUSH", std::string(keys::kRejectedSamples)};
@@ -310,8 +327,9 @@ void PdnsStore::flush() {
     bool fix_first = old_first && *old_first > c.first;
     bool fix_last = old_last && *old_last > c.last;  // we overwrote a later last seen: put it back
     if (!fix_first && !fix_last) continue;
-    fixes.push_back({"EVAL", std::string(kFixScript), "2", fix_first ? c.first_key : "", fix_last ? c.last_key : "",
-                     std::to_string(c.first), std::to_string(fix_last ? *old_last : c.last)});
+    fixes.push_back({"EVAL", std::string(kFixScript), "2", fix_first ? c.first_key : "",
+                     fix_last ? c.last_key : "", std::to_string(c.first),
+                     std::to_string(fix_last ? *old_last : c.last)});
   }
   if (!fixes.empty()) {
     auto fr = redis_.pipeline(fixes);

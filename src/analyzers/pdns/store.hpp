@@ -34,12 +34,12 @@
 namespace d4::analyzers::pdns {
 
 namespace keys {
-std::string forward(std::string_view rrname, std::uint16_t type);                            // r:
-std::string reverse(std::string_view rdata, std::uint16_t type);                             // v:
-std::string first_seen(std::string_view rrname, std::string_view rdata, std::uint16_t type);  // s:
-std::string last_seen(std::string_view rrname, std::string_view rdata, std::uint16_t type);   // l:
+std::string forward(std::string_view rrname, std::uint16_t type);                              // r:
+std::string reverse(std::string_view rdata, std::uint16_t type);                               // v:
+std::string first_seen(std::string_view rrname, std::string_view rdata, std::uint16_t type);   // s:
+std::string last_seen(std::string_view rrname, std::string_view rdata, std::uint16_t type);    // l:
 std::string occurrences(std::string_view rrname, std::string_view rdata, std::uint16_t type);  // o:
-std::string sensors_of(std::string_view rrname, std::string_view rdata, std::uint16_t type);  // sid:
+std::string sensors_of(std::string_view rrname, std::string_view rdata, std::uint16_t type);   // sid:
 inline constexpr std::string_view kDistTtl = "dist:ttl";
 inline constexpr std::string_view kDistClass = "dist:class";
 inline constexpr std::string_view kDistType = "dist:type";
@@ -53,19 +53,19 @@ inline constexpr std::string_view kExcluded = "stats:excluded";
 
 struct StoreOptions {
   std::map<std::uint16_t, std::int64_t> expiry_seconds;  // per rrtype
-  std::vector<std::string> exclude_substrings;            // skip names containing any of these
-  std::size_t batch_records = 2000;                       // distinct records per write
-  std::size_t rejected_samples = 1000;                    // cap of stats:rejected:samples
+  std::vector<std::string> exclude_substrings;           // skip names containing any of these
+  std::size_t batch_records = 2000;                      // distinct records per write
+  std::size_t rejected_samples = 1000;                   // cap of stats:rejected:samples
   // "pipeline" (plain pipelined commands, Redis >= 7) or "script" (one Lua call per slice of
   // records); servers without SET ... NX GET always use a script.
   std::string write_mode = "pipeline";
 };
 
 struct StoreStats {
-  std::uint64_t records = 0;   // accepted observations
+  std::uint64_t records = 0;  // accepted observations
   std::uint64_t excluded = 0;
   std::uint64_t rejected = 0;
-  std::uint64_t writes = 0;    // batches written
+  std::uint64_t writes = 0;  // batches written
   std::uint64_t distinct_written = 0;
 };
 
@@ -84,7 +84,9 @@ class PdnsStore {
   // Observations and rejects not yet written.
   // Drops everything pending (a queue batch about to be delivered again after a failed write).
   void discard();
-  std::size_t pending() const { return static_cast<std::size_t>(processed_) + rejects_.size() + excluded_pending_; }
+  std::size_t pending() const {
+    return static_cast<std::size_t>(processed_) + rejects_.size() + excluded_pending_;
+  }
   const StoreStats& stats() const { return stats_; }
   bool excluded(std::string_view rrname) const;
 
@@ -102,7 +104,9 @@ class PdnsStore {
   StoreOptions options_;
   StoreStats stats_;
   // (rrname, rdata) per type, aggregated until written.
-  std::unordered_map<std::uint16_t, std::unordered_map<std::pair<std::string, std::string>, Aggregate, KeyHash>> by_type_;
+  std::unordered_map<std::uint16_t,
+                     std::unordered_map<std::pair<std::string, std::string>, Aggregate, KeyHash>>
+      by_type_;
   std::size_t distinct_pending_ = 0;
   std::unordered_map<std::string, std::uint64_t> dist_ttl_, dist_class_, dist_type_, sensors_;
   std::uint64_t processed_ = 0, excluded_pending_ = 0;

@@ -9,7 +9,8 @@ Verdict Classifier::classify(const packet::Frame& frame, packet::Packet& p) {
   auto status = packet::decode(frame.linktype, frame.bytes(), p);
   if (status != packet::DecodeStatus::Ok) {
     if (status == packet::DecodeStatus::NotIp) return Verdict::NotTcp;
-    if (status == packet::DecodeStatus::Fragment && p.protocol != packet::ipproto::kTcp) return Verdict::NotTcp;
+    if (status == packet::DecodeStatus::Fragment && p.protocol != packet::ipproto::kTcp)
+      return Verdict::NotTcp;
     ++stats_.undecodable[std::string(packet::to_string(status))];
     return Verdict::Undecodable;
   }
@@ -23,20 +24,25 @@ Verdict Classifier::classify_tcp(const packet::Packet& p, std::int64_t ts) {
   const bool v4 = p.ip_version == 4;
   if (p.tcp.flags == packet::tcpflag::kSyn) {
     ++stats_.syn;
-    if (v4) v4_.put(p.src.v4_value(), ts32);
-    else v6_.put(p.src.bytes, ts32);
+    if (v4)
+      v4_.put(p.src.v4_value(), ts32);
+    else
+      v6_.put(p.src.bytes, ts32);
     return Verdict::Syn;
   }
   const std::uint32_t* seen = v4 ? v4_.find(p.src.v4_value()) : v6_.find(p.src.bytes);
   if (seen) {
-    if (options_.syn_window_seconds <= 0 || ts - static_cast<std::int64_t>(*seen) <= options_.syn_window_seconds) {
+    if (options_.syn_window_seconds <= 0 ||
+        ts - static_cast<std::int64_t>(*seen) <= options_.syn_window_seconds) {
       ++stats_.normal;
       return Verdict::Normal;
     }
     // Too old: forget the sender, and now and then sweep the table so memory follows the window.
     ++stats_.expired_senders;
-    if (v4) v4_.erase(p.src.v4_value());
-    else v6_.erase(p.src.bytes);
+    if (v4)
+      v4_.erase(p.src.v4_value());
+    else
+      v6_.erase(p.src.bytes);
   }
   if (options_.syn_window_seconds > 0 && ts - last_sweep_ > options_.syn_window_seconds) {
     auto oldest = static_cast<std::uint32_t>(std::max<std::int64_t>(0, ts - options_.syn_window_seconds));
@@ -59,11 +65,16 @@ FlagClass classify_flags(std::uint8_t f) {
 
 const char* to_string(FlagClass c) {
   switch (c) {
-    case FlagClass::SynAck: return "syn_ack";
-    case FlagClass::Rst: return "rst";
-    case FlagClass::RstAck: return "rst_ack";
-    case FlagClass::Ack: return "ack";
-    case FlagClass::Other: return "other";
+    case FlagClass::SynAck:
+      return "syn_ack";
+    case FlagClass::Rst:
+      return "rst";
+    case FlagClass::RstAck:
+      return "rst_ack";
+    case FlagClass::Ack:
+      return "ack";
+    case FlagClass::Other:
+      return "other";
   }
   return "other";
 }

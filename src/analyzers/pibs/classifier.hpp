@@ -37,7 +37,7 @@ struct ClassifierStats {
   std::uint64_t syn = 0;
   std::uint64_t normal = 0;
   std::uint64_t backscatter = 0;
-  std::uint64_t expired_senders = 0;  // SYN senders forgotten by the window
+  std::uint64_t expired_senders = 0;                 // SYN senders forgotten by the window
   std::map<std::string, std::uint64_t> undecodable;  // by reason
 };
 

@@ -1,8 +1,8 @@
 // d4-pibs: passive identification of backscatter (analyzer-d4-pibs), plus the ISN == destination
 // address scanner detector (pibs-isn). Inputs: capture files (pcap/pcapng, gzip), the D4 type-1
 // analyzer queue (paths of .cap.gz files), or live capture. See docs/analyzers.md.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <fstream>
@@ -31,16 +31,16 @@ struct Settings {
   std::string config_path, log_level, log_format;
   std::vector<std::string> files;
   std::string interface, bpf;
-  bool csv = false;           // -b
-  std::string json_out;       // per-packet JSON lines
-  std::string pcap_out;       // -w
-  bool table_stats = false;   // -s
+  bool csv = false;          // -b
+  std::string json_out;      // per-packet JSON lines
+  std::string pcap_out;      // -w
+  bool table_stats = false;  // -s
   bool isn = false;
   std::string isn_format = "hex";
   std::string queue, analyzer_redis, consumer;
   std::string queue_host, queue_port, queue_db;  // reference -z/-p/-y
   bool exit_when_empty = false;
-  std::string redis_out;      // results in Redis
+  std::string redis_out;  // results in Redis
   bool redis_results = false;
   std::int64_t syn_window = -1;
   std::int64_t bucket = -1;
@@ -55,8 +55,10 @@ class Outputs {
   explicit Outputs(const Settings& s) : s_(s) {
     if (s.csv) std::fputs("#timestamp, source IP, TCP flags, source port\n", stdout);
     if (!s.json_out.empty()) {
-      if (s.json_out == "-") json_ = stdout;
-      else if (!(json_ = std::fopen(s.json_out.c_str(), "w"))) throw std::runtime_error(s.json_out + ": cannot create");
+      if (s.json_out == "-")
+        json_ = stdout;
+      else if (!(json_ = std::fopen(s.json_out.c_str(), "w")))
+        throw std::runtime_error(s.json_out + ": cannot create");
     }
   }
   ~Outputs() {
@@ -119,7 +121,9 @@ int run_isn(const Settings& s) {
   packet::Packet p;
   std::uint64_t hits = 0;
   auto handle = [&](const packet::Frame& f) {
-    if (packet::decode(f.linktype, f.bytes(), p) != packet::DecodeStatus::Ok || !p.is_tcp() || p.ip_version != 4) return;
+    if (packet::decode(f.linktype, f.bytes(), p) != packet::DecodeStatus::Ok || !p.is_tcp() ||
+        p.ip_version != 4)
+      return;
     // Raw sequence number == raw destination address: a stateless scanner (e.g. Mirai) encoding
     // its target in the ISN.
     if (p.tcp.seq != p.dst.v4_value()) return;
@@ -127,8 +131,8 @@ int run_isn(const Settings& s) {
     if (s.isn_format == "hex") {
       std::printf("%x\n", p.tcp.seq);
     } else {
-      nlohmann::ordered_json j{{"ts", f.ts_seconds()}, {"src", p.src.to_string()}, {"sport", p.sport},
-                               {"dst", p.dst.to_string()}, {"dport", p.dport}, {"seq", p.tcp.seq},
+      nlohmann::ordered_json j{{"ts", f.ts_seconds()},     {"src", p.src.to_string()}, {"sport", p.sport},
+                               {"dst", p.dst.to_string()}, {"dport", p.dport},         {"seq", p.tcp.seq},
                                {"flags", p.tcp.flags}};
       std::printf("%s\n", j.dump().c_str());
     }
@@ -140,7 +144,8 @@ int run_isn(const Settings& s) {
     packet::LiveCapture::Options lo;
     lo.interface = s.interface;
     lo.bpf_filter = s.bpf;
-    for_each_live_frame(lo, handle, [] { std::fflush(stdout); }, cs, stop_flag());
+    for_each_live_frame(
+        lo, handle, [] { std::fflush(stdout); }, cs, stop_flag());
   }
   std::fflush(stdout);
   spdlog::info("{} frame(s), {} ISN == destination address", cs.frames, hits);
@@ -154,7 +159,8 @@ int run(const Settings& s) {
   const auto& root = cfg.root;
 
   ClassifierOptions co;
-  co.syn_window_seconds = s.syn_window >= 0 ? s.syn_window : core::get_int(root, kSection, "syn_window_seconds", 0);
+  co.syn_window_seconds =
+      s.syn_window >= 0 ? s.syn_window : core::get_int(root, kSection, "syn_window_seconds", 0);
   Classifier classifier(co);
   VictimOptions vo;
   vo.bucket_seconds = s.bucket > 0 ? s.bucket : core::get_int(root, kSection, "bucket_seconds", 60);
@@ -165,10 +171,13 @@ int run(const Settings& s) {
 
   std::unique_ptr<core::RedisClient> redis;
   std::unique_ptr<RedisVictimWriter> writer;
-  bool to_redis = s.redis_results || !s.redis_out.empty() || core::get_bool(root, kSection, "redis_output", false);
+  bool to_redis =
+      s.redis_results || !s.redis_out.empty() || core::get_bool(root, kSection, "redis_output", false);
   if (to_redis) {
     auto endpoint = parse_endpoint(
-        !s.redis_out.empty() ? s.redis_out : core::get_string(root, kSection, "results_redis", cfg.common.redis.meta.with_db(4).to_string()),
+        !s.redis_out.empty()
+            ? s.redis_out
+            : core::get_string(root, kSection, "results_redis", cfg.common.redis.meta.with_db(4).to_string()),
         "results redis");
     redis = std::make_unique<core::RedisClient>(endpoint);
     RedisVictimOptions ro;
@@ -271,9 +280,10 @@ int run(const Settings& s) {
   bool flushed = flush_redis();
 
   const auto& st = classifier.stats();
-  spdlog::info("{} frame(s): {} TCP, {} pure SYN, {} normal, {} backscatter from {} victim(s); {} known client(s)",
-               st.frames, st.tcp, st.syn, st.normal, st.backscatter, victims.victims().size(),
-               classifier.known_clients());
+  spdlog::info(
+      "{} frame(s): {} TCP, {} pure SYN, {} normal, {} backscatter from {} victim(s); {} known client(s)",
+      st.frames, st.tcp, st.syn, st.normal, st.backscatter, victims.victims().size(),
+      classifier.known_clients());
   for (const auto& [reason, n] : st.undecodable) spdlog::info("  undecodable frames ({}): {}", reason, n);
   if (out.pcap_linktype_mismatch())
     spdlog::warn("{} backscatter frame(s) not written to {}: link type differs from the first frame",
@@ -285,7 +295,8 @@ int run(const Settings& s) {
   if (!s.summary_out.empty()) {
     std::FILE* f = s.summary_out == "-" ? stdout : std::fopen(s.summary_out.c_str(), "w");
     if (!f) throw std::runtime_error(s.summary_out + ": cannot create");
-    for (const auto* v : victims.top(victims.victims().size(), latest_ts, 0)) std::fprintf(f, "%s\n", v->to_json().dump().c_str());
+    for (const auto* v : victims.top(victims.victims().size(), latest_ts, 0))
+      std::fprintf(f, "%s\n", v->to_json().dump().c_str());
     if (f != stdout) std::fclose(f);
   }
   if (s.top > 0) {
@@ -295,8 +306,10 @@ int run(const Settings& s) {
     for (const auto* v : victims.top(s.top, latest_ts, s.top_window)) {
       std::uint64_t recent = 0;
       if (s.top_window > 0)
-        for (auto b = v->buckets.lower_bound(latest_ts - s.top_window); b != v->buckets.end(); ++b) recent += b->second;
-      else recent = v->packets;
+        for (auto b = v->buckets.lower_bound(latest_ts - s.top_window); b != v->buckets.end(); ++b)
+          recent += b->second;
+      else
+        recent = v->packets;
       std::uint16_t top_port = 0;
       std::uint64_t best = 0;
       for (const auto& [port, n] : v->ports)
@@ -323,24 +336,31 @@ int main(int argc, char** argv) {
   app.add_option("-i,--interface", s.interface, "live capture interface");
   app.add_option("-f,--filter", s.bpf, "BPF filter for live capture");
   app.add_flag("-b,--csv", s.csv, "print potential backscatter as CSV on stdout (reference format)");
-  app.add_option("--json", s.json_out, "write one JSON line per backscatter packet to this file (- for stdout)");
+  app.add_option("--json", s.json_out,
+                 "write one JSON line per backscatter packet to this file (- for stdout)");
   app.add_option("-w,--write", s.pcap_out, "write the backscatter frames to this pcap file");
   app.add_flag("-s,--stats", s.table_stats, "print SYN table statistics at the end");
-  app.add_flag("--isn", s.isn, "ISN detector (pibs-isn): print sequence numbers equal to the destination address");
-  app.add_option("--isn-format", s.isn_format, "hex (reference) or json")->check(CLI::IsMember({"hex", "json"}));
+  app.add_flag("--isn", s.isn,
+               "ISN detector (pibs-isn): print sequence numbers equal to the destination address");
+  app.add_option("--isn-format", s.isn_format, "hex (reference) or json")
+      ->check(CLI::IsMember({"hex", "json"}));
   app.add_option("-u,--queue", s.queue, "consume the type-1 analyzer queue with this UUID");
-  app.add_option("--analyzer-redis", s.analyzer_redis, "D4 analyzer queues host:port/db (default [redis] analyzer)");
+  app.add_option("--analyzer-redis", s.analyzer_redis,
+                 "D4 analyzer queues host:port/db (default [redis] analyzer)");
   app.add_option("-z", s.queue_host, "analyzer Redis host (reference option)");
   app.add_option("-p", s.queue_port, "analyzer Redis port (reference option)");
   app.add_option("-y", s.queue_db, "analyzer Redis database (reference option)");
   app.add_option("--consumer", s.consumer, "consumer name (names the processing list)");
   app.add_flag("--exit-when-empty", s.exit_when_empty, "return once the queue is drained");
-  app.add_flag("--redis", s.redis_results, "write per-victim aggregates to Redis (analyzers.pibs.results_redis)");
-  app.add_option("--redis-endpoint", s.redis_out, "Redis host:port/db for the per-victim aggregates (implies --redis)");
+  app.add_flag("--redis", s.redis_results,
+               "write per-victim aggregates to Redis (analyzers.pibs.results_redis)");
+  app.add_option("--redis-endpoint", s.redis_out,
+                 "Redis host:port/db for the per-victim aggregates (implies --redis)");
   app.add_option("--syn-window", s.syn_window, "seconds after which a SYN sender is forgotten (0: never)");
   app.add_option("--bucket", s.bucket, "seconds per intensity bucket (default 60)");
   app.add_option("--top", s.top, "print the N most hit victims at the end");
-  app.add_option("--top-window", s.top_window, "rank by packets in the last N seconds of capture time (0: all)");
+  app.add_option("--top-window", s.top_window,
+                 "rank by packets in the last N seconds of capture time (0: all)");
   app.add_option("--summary", s.summary_out, "write one JSON line per victim at the end (- for stdout)");
   app.add_option("--flush-interval", s.flush_seconds, "seconds between output/Redis flushes");
   app.add_option("--log-level", s.log_level, "trace, debug, info, warn, error");
@@ -350,7 +370,8 @@ int main(int argc, char** argv) {
     AppConfig probe = load_app_config(s.config_path);
     if (s.files.empty() && s.interface.empty() && s.queue.empty() &&
         core::get_string(probe.root, kSection, "queue", "").empty()) {
-      std::cerr << app.help() << std::endl << "d4-pibs: give capture files, --interface or --queue" << std::endl;
+      std::cerr << app.help() << std::endl
+                << "d4-pibs: give capture files, --interface or --queue" << std::endl;
       return 64;
     }
     return run(s);

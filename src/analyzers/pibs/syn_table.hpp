@@ -37,7 +37,9 @@ struct KeyTraits<std::array<std::uint8_t, 16>> {
 template <typename Key>
 class SynTable {
  public:
-  explicit SynTable(std::size_t initial_capacity = 1024) { rehash(std::bit_ceil(std::max<std::size_t>(initial_capacity, 16))); }
+  explicit SynTable(std::size_t initial_capacity = 1024) {
+    rehash(std::bit_ceil(std::max<std::size_t>(initial_capacity, 16)));
+  }
 
   // Records a pure SYN from `key` at `ts` (insert or overwrite, as the reference does).
   void put(const Key& key, std::uint32_t ts) {
@@ -126,7 +128,9 @@ class SynTable {
     bool used = false;
   };
 
-  std::size_t index(const Key& k) const { return static_cast<std::size_t>(KeyTraits<Key>::hash(k) >> shift_); }
+  std::size_t index(const Key& k) const {
+    return static_cast<std::size_t>(KeyTraits<Key>::hash(k) >> shift_);
+  }
 
   void rehash(std::size_t capacity) {
     std::vector<Slot> old;

@@ -49,9 +49,12 @@ void VictimTable::add(const packet::Packet& p, std::int64_t ts) {
   ++v.flags[static_cast<int>(classify_flags(p.tcp.flags))];
   if (p.tcp.flags & packet::tcpflag::kEce) ++v.ece;
   auto port = v.ports.find(p.sport);
-  if (port != v.ports.end()) ++port->second;
-  else if (v.ports.size() < options_.max_ports_per_victim) v.ports.emplace(p.sport, 1);
-  else ++v.ports_overflow;
+  if (port != v.ports.end())
+    ++port->second;
+  else if (v.ports.size() < options_.max_ports_per_victim)
+    v.ports.emplace(p.sport, 1);
+  else
+    ++v.ports_overflow;
   std::int64_t b = options_.bucket_seconds > 0 ? ts - (ts % options_.bucket_seconds) : 0;
   ++v.buckets[b];
   if (v.buckets.size() > options_.max_buckets_per_victim) v.buckets.erase(v.buckets.begin());
@@ -88,9 +91,12 @@ nlohmann::ordered_json VictimStats::to_json(std::size_t top_ports) const {
   flagmix["ece"] = ece;
   j["flags"] = flagmix;
   std::vector<std::pair<std::uint16_t, std::uint64_t>> p(ports.begin(), ports.end());
-  std::sort(p.begin(), p.end(), [](const auto& a, const auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; });
+  std::sort(p.begin(), p.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
   nlohmann::ordered_json pj = nlohmann::ordered_json::array();
-  for (std::size_t i = 0; i < p.size() && i < top_ports; ++i) pj.push_back({{"port", p[i].first}, {"packets", p[i].second}});
+  for (std::size_t i = 0; i < p.size() && i < top_ports; ++i)
+    pj.push_back({{"port", p[i].first}, {"packets", p[i].second}});
   j["source_ports"] = pj;
   j["distinct_source_ports"] = ports.size();
   nlohmann::ordered_json series = nlohmann::ordered_json::array();
@@ -115,9 +121,19 @@ void RedisVictimWriter::write(const VictimTable& delta, const ClassifierStats& s
   for (const auto& [ip, v] : delta.victims()) {
     std::string member = ip.to_string();
     std::string base = options_.prefix + "victim:" + member;
-    std::vector<std::string> c{"EVALSHA", sha, "5", base, base + ":ports", base + ":series", victims_key, last_key,
-                               member, std::to_string(v.packets), std::to_string(v.first_seen),
-                               std::to_string(v.last_seen), ttl};
+    std::vector<std::string> c{"EVALSHA",
+                               sha,
+                               "5",
+                               base,
+                               base + ":ports",
+                               base + ":series",
+                               victims_key,
+                               last_key,
+                               member,
+                               std::to_string(v.packets),
+                               std::to_string(v.first_seen),
+                               std::to_string(v.last_seen),
+                               ttl};
     for (int i = 0; i < 5; ++i)
       if (v.flags[i]) {
         c.push_back(to_string(static_cast<FlagClass>(i)));
@@ -129,7 +145,8 @@ void RedisVictimWriter::write(const VictimTable& delta, const ClassifierStats& s
     }
     for (const auto& [port, n] : v.ports)
       cmds.push_back({"ZINCRBY", base + ":ports", std::to_string(n), std::to_string(port)});
-    for (const auto& [b, n] : v.buckets) cmds.push_back({"HINCRBY", base + ":series", std::to_string(b), std::to_string(n)});
+    for (const auto& [b, n] : v.buckets)
+      cmds.push_back({"HINCRBY", base + ":series", std::to_string(b), std::to_string(n)});
     cmds.push_back(std::move(c));  // after the ports so that the distinct-port count is current
   }
   const std::string stats_key = options_.prefix + "stats";

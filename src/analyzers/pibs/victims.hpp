@@ -34,7 +34,7 @@ struct VictimStats {
   std::uint64_t flags[5] = {0, 0, 0, 0, 0};  // indexed by FlagClass
   std::uint64_t ece = 0;                     // packets with ECE set (SYN-ACK-ECE from ECN stacks)
   std::unordered_map<std::uint16_t, std::uint64_t> ports;
-  std::uint64_t ports_overflow = 0;  // packets from ports beyond the per-victim bound
+  std::uint64_t ports_overflow = 0;               // packets from ports beyond the per-victim bound
   std::map<std::int64_t, std::uint64_t> buckets;  // bucket start -> packets
 
   nlohmann::ordered_json to_json(std::size_t top_ports = 10) const;
@@ -73,7 +73,8 @@ struct RedisVictimOptions {
 // Writes the deltas accumulated in a VictimTable (then cleared by the caller) in one pipeline.
 class RedisVictimWriter {
  public:
-  RedisVictimWriter(core::RedisClient& redis, RedisVictimOptions options) : redis_(redis), options_(std::move(options)) {}
+  RedisVictimWriter(core::RedisClient& redis, RedisVictimOptions options)
+      : redis_(redis), options_(std::move(options)) {}
   // Throws core::RedisError; the table is left untouched then, so the caller can retry.
   void write(const VictimTable& delta, const ClassifierStats& stats_delta);
 

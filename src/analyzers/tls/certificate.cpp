@@ -231,22 +231,32 @@ std::optional<CertificateInfo> parse_certificate(std::span<const std::uint8_t> d
     for (int i = 0; i < sk_GENERAL_NAME_num(sans.get()); ++i) {
       const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans.get(), i);
       auto str = [](const ASN1_IA5STRING* s) {
-        return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)), static_cast<std::size_t>(ASN1_STRING_length(s)));
+        return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                           static_cast<std::size_t>(ASN1_STRING_length(s)));
       };
       switch (gn->type) {
-        case GEN_DNS: c.dns_names.push_back(str(gn->d.dNSName)); break;
-        case GEN_EMAIL: c.email_addresses.push_back(str(gn->d.rfc822Name)); break;
-        case GEN_URI: c.uris.push_back(str(gn->d.uniformResourceIdentifier)); break;
+        case GEN_DNS:
+          c.dns_names.push_back(str(gn->d.dNSName));
+          break;
+        case GEN_EMAIL:
+          c.email_addresses.push_back(str(gn->d.rfc822Name));
+          break;
+        case GEN_URI:
+          c.uris.push_back(str(gn->d.uniformResourceIdentifier));
+          break;
         case GEN_IPADD: {
           const ASN1_OCTET_STRING* ip = gn->d.iPAddress;
           char buf[INET6_ADDRSTRLEN] = {0};
           int len = ASN1_STRING_length(ip);
-          if (len == 4) inet_ntop(AF_INET, ASN1_STRING_get0_data(ip), buf, sizeof buf);
-          else if (len == 16) inet_ntop(AF_INET6, ASN1_STRING_get0_data(ip), buf, sizeof buf);
+          if (len == 4)
+            inet_ntop(AF_INET, ASN1_STRING_get0_data(ip), buf, sizeof buf);
+          else if (len == 16)
+            inet_ntop(AF_INET6, ASN1_STRING_get0_data(ip), buf, sizeof buf);
           if (buf[0]) c.ip_addresses.push_back(buf);
           break;
         }
-        default: break;
+        default:
+          break;
       }
     }
   }

@@ -13,17 +13,17 @@
 namespace d4::analyzers::tls {
 
 struct NameAttribute {
-  std::vector<int> oid;  // e.g. {2, 5, 4, 3}
+  std::vector<int> oid;    // e.g. {2, 5, 4, 3}
   std::string short_name;  // CN, O, OU, C, L, ST...
   std::string value;       // UTF-8
 };
 
 struct CertificateInfo {
   std::vector<std::uint8_t> der;
-  std::string sha1, sha256;  // lower-case hex
+  std::string sha1, sha256;     // lower-case hex
   std::string subject, issuer;  // RFC 2253 (most specific first, as Go's pkix.Name.String())
   std::vector<NameAttribute> subject_attributes, issuer_attributes;  // in certificate order
-  std::string not_before, not_after;  // RFC 3339, UTC ("2019-01-18T08:37:26Z")
+  std::string not_before, not_after;                                 // RFC 3339, UTC ("2019-01-18T08:37:26Z")
   std::int64_t not_before_epoch = 0, not_after_epoch = 0;
   std::vector<std::string> dns_names, email_addresses, ip_addresses, uris;
   bool basic_constraints_valid = false;
@@ -39,7 +39,8 @@ struct CertificateInfo {
 };
 
 // Parses one DER certificate; nullopt (with a reason in *error) if OpenSSL rejects it.
-std::optional<CertificateInfo> parse_certificate(std::span<const std::uint8_t> der, std::string* error = nullptr);
+std::optional<CertificateInfo> parse_certificate(std::span<const std::uint8_t> der,
+                                                 std::string* error = nullptr);
 
 // The ja3-jl "Certificates" element: CertHash, Raw, RawSubjectPublicKeyInfo, Subject/Issuer objects
 // shaped like Go's pkix.Name (Country, Organization, OrganizationalUnit, Locality, Province,

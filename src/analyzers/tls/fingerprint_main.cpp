@@ -2,8 +2,8 @@
 // JSON line per TLS session (for `d4-client` with type 254 and meta header {"type":"ja3-jl"}), or
 // lists the JA3/JA3S of every hello (--format psv). Inputs: capture files, live capture, or the
 // D4 type-1 analyzer queue. See docs/analyzers.md.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <filesystem>
@@ -58,15 +58,16 @@ class SessionWriter {
       // <Timestamp>.json as the reference, with a counter when two sessions share a timestamp.
       std::string base = rfc3339_nano(session.ts_ns);
       fs::path p = fs::path(s_.json_dir) / (base + ".json");
-      for (int i = 1; fs::exists(p); ++i) p = fs::path(s_.json_dir) / (base + "-" + std::to_string(i) + ".json");
+      for (int i = 1; fs::exists(p); ++i)
+        p = fs::path(s_.json_dir) / (base + "-" + std::to_string(i) + ".json");
       std::ofstream(p, std::ios::binary) << line << '\n';
     }
     if (!s_.cert_dir.empty()) {
       for (const auto& c : session.certificates) {
         fs::path p = fs::path(s_.cert_dir) / (c.sha1 + ".crt");
         if (written_certs_.insert(c.sha1).second && !fs::exists(p))
-          std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(c.der.data()),
-                                                   static_cast<std::streamsize>(c.der.size()));
+          std::ofstream(p, std::ios::binary)
+              .write(reinterpret_cast<const char*>(c.der.data()), static_cast<std::streamsize>(c.der.size()));
       }
     }
   }
@@ -95,8 +96,9 @@ int run(const Settings& s) {
       [&](const HelloEvent& e) {
         if (!psv) return;
         std::printf("%llu|%s|%u|%s|%u|%s|%s|%s|%s|%s\n", static_cast<unsigned long long>(e.frame),
-                    e.src.to_string().c_str(), e.sport, e.dst.to_string().c_str(), e.dport, e.handshake_types.c_str(),
-                    e.ja3.c_str(), e.ja3_md5.c_str(), e.ja3s.c_str(), e.ja3s_md5.c_str());
+                    e.src.to_string().c_str(), e.sport, e.dst.to_string().c_str(), e.dport,
+                    e.handshake_types.c_str(), e.ja3.c_str(), e.ja3_md5.c_str(), e.ja3s.c_str(),
+                    e.ja3s_md5.c_str());
       },
       to);
   auto handle = [&](const d4::analyzers::packet::Frame& f) { tracker.process(f); };
@@ -108,12 +110,14 @@ int run(const Settings& s) {
     d4::analyzers::packet::LiveCapture::Options lo;
     lo.interface = s.interface;
     lo.bpf_filter = s.bpf;
-    for_each_live_frame(lo, handle, [] { std::fflush(stdout); }, cs, stop_flag());
+    for_each_live_frame(
+        lo, handle, [] { std::fflush(stdout); }, cs, stop_flag());
   }
   std::string queue = !s.queue.empty() ? s.queue : core::get_string(root, kSection, "queue", "");
   if (!queue.empty()) {
     QueueConsumerOptions qo;
-    qo.endpoint = !s.analyzer_redis.empty() ? parse_endpoint(s.analyzer_redis, "analyzer redis") : cfg.common.redis.analyzer;
+    qo.endpoint = !s.analyzer_redis.empty() ? parse_endpoint(s.analyzer_redis, "analyzer redis")
+                                            : cfg.common.redis.analyzer;
     qo.list_key = core::keys::analyzer_list("1", queue);
     qo.consumer_name = !s.consumer.empty() ? s.consumer : default_consumer_name("d4-tls-fingerprint", queue);
     qo.batch_size = 1;
@@ -130,10 +134,12 @@ int run(const Settings& s) {
   tracker.finish();
   std::fflush(stdout);
   const auto& st = tracker.stats();
-  spdlog::info("{} frame(s), {} ClientHello, {} ServerHello, {} certificate(s) ({} unparsed), {} session(s) ({} partial), "
-               "{} non-TLS stream(s), {} malformed hello(s)",
-               st.frames, st.client_hellos, st.server_hellos, st.certificates, st.unparsed_certificates, st.sessions,
-               st.partial_sessions, st.not_tls_streams, st.bad_hellos);
+  spdlog::info(
+      "{} frame(s), {} ClientHello, {} ServerHello, {} certificate(s) ({} unparsed), {} session(s) ({} "
+      "partial), "
+      "{} non-TLS stream(s), {} malformed hello(s)",
+      st.frames, st.client_hellos, st.server_hellos, st.certificates, st.unparsed_certificates, st.sessions,
+      st.partial_sessions, st.not_tls_streams, st.bad_hellos);
   const auto& ts = tracker.tcp_stats();
   spdlog::info("TCP: {} segment(s), {} out of order, {} gap(s), {} flow(s) expired, {} rejected (table full)",
                ts.segments, ts.out_of_order_segments, ts.gaps, ts.flows_expired, ts.flows_rejected);
@@ -145,20 +151,26 @@ int run(const Settings& s) {
 int main(int argc, char** argv) {
   install_stop_handlers();
   Settings s;
-  CLI::App app{"d4-tls-fingerprint: TLS fingerprinting sensor (JA3/JA3S, certificates) producing ja3-jl lines"};
+  CLI::App app{
+      "d4-tls-fingerprint: TLS fingerprinting sensor (JA3/JA3S, certificates) producing ja3-jl lines"};
   app.add_option("-c,--config", s.config_path, "D4 configuration file (TOML)");
   app.add_option("-r,--read", s.files, "capture file (pcap/pcapng, gzip allowed, - for stdin); repeatable");
   app.add_option("files", s.files, "more capture files");
   app.add_option("-i,--interface", s.interface, "live capture interface");
   app.add_option("-f,--filter", s.bpf, "BPF filter for live capture");
-  app.add_option("--format", s.format, "ja3-jl (sessions) or psv (one line per hello: frame|src|sport|dst|dport|types|ja3|md5|ja3s|md5)")
+  app.add_option(
+         "--format", s.format,
+         "ja3-jl (sessions) or psv (one line per hello: frame|src|sport|dst|dport|types|ja3|md5|ja3s|md5)")
       ->check(CLI::IsMember({"ja3-jl", "psv"}));
-  app.add_option("-j,--json-dir", s.json_dir, "write each session to <dir>/<Timestamp>.json instead of stdout");
+  app.add_option("-j,--json-dir", s.json_dir,
+                 "write each session to <dir>/<Timestamp>.json instead of stdout");
   app.add_option("-w,--cert-dir", s.cert_dir, "write each certificate as DER to <dir>/<sha1>.crt");
   app.add_flag("--no-partial", s.no_partial, "do not emit sessions with only one hello at flow end");
-  app.add_flag("--ja3-grease-quirk", s.ja3_quirk, "reproduce the reference sensor's trailing '-' after a final GREASE value");
+  app.add_flag("--ja3-grease-quirk", s.ja3_quirk,
+               "reproduce the reference sensor's trailing '-' after a final GREASE value");
   app.add_option("-u,--queue", s.queue, "consume the type-1 analyzer queue with this UUID (pcap file paths)");
-  app.add_option("--analyzer-redis", s.analyzer_redis, "D4 analyzer queues host:port/db (default [redis] analyzer)");
+  app.add_option("--analyzer-redis", s.analyzer_redis,
+                 "D4 analyzer queues host:port/db (default [redis] analyzer)");
   app.add_option("--consumer", s.consumer, "consumer name (names the processing list)");
   app.add_flag("--exit-when-empty", s.exit_when_empty, "return once the queue is drained");
   app.add_option("--flow-timeout", s.flow_timeout, "seconds of capture time after which an idle flow ends");
@@ -168,7 +180,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (s.files.empty() && s.interface.empty() && s.queue.empty()) {
-      std::cerr << app.help() << std::endl << "d4-tls-fingerprint: give capture files, --interface or --queue" << std::endl;
+      std::cerr << app.help() << std::endl
+                << "d4-tls-fingerprint: give capture files, --interface or --queue" << std::endl;
       return 64;
     }
     return run(s);

@@ -55,8 +55,9 @@ std::optional<std::uint16_t> port_field(const nlohmann::json& j, const char* key
 // RFC 2253-like text from a Go pkix.Name object (Names in certificate order, printed reversed).
 std::string name_from_go(const nlohmann::json& name) {
   static const std::pair<std::string_view, const char*> kShort[] = {
-      {"2.5.4.3", "CN"}, {"2.5.4.6", "C"}, {"2.5.4.7", "L"}, {"2.5.4.8", "ST"}, {"2.5.4.10", "O"},
-      {"2.5.4.11", "OU"}, {"2.5.4.9", "STREET"}, {"2.5.4.17", "postalCode"}, {"2.5.4.5", "serialNumber"}};
+      {"2.5.4.3", "CN"},     {"2.5.4.6", "C"},           {"2.5.4.7", "L"},
+      {"2.5.4.8", "ST"},     {"2.5.4.10", "O"},          {"2.5.4.11", "OU"},
+      {"2.5.4.9", "STREET"}, {"2.5.4.17", "postalCode"}, {"2.5.4.5", "serialNumber"}};
   std::vector<std::string> parts;
   auto names = name.find("Names");
   if (names == name.end() || !names->is_array()) return {};
@@ -71,7 +72,8 @@ std::string name_from_go(const nlohmann::json& name) {
     std::string label = oid;
     for (const auto& [o, s] : kShort)
       if (o == oid) label = s;
-    parts.push_back(label + "=" + (n.contains("Value") && n["Value"].is_string() ? n["Value"].get<std::string>() : ""));
+    parts.push_back(label + "=" +
+                    (n.contains("Value") && n["Value"].is_string() ? n["Value"].get<std::string>() : ""));
   }
   std::string out;
   for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
@@ -107,12 +109,18 @@ class ClientPool {
 
 std::string_view to_string(RecordStatus s) {
   switch (s) {
-    case RecordStatus::Ok: return "ok";
-    case RecordStatus::Empty: return "empty";
-    case RecordStatus::BadJson: return "bad_json";
-    case RecordStatus::MissingField: return "missing_field";
-    case RecordStatus::BadTimestamp: return "bad_timestamp";
-    case RecordStatus::CertificateMismatch: return "certificate_mismatch";
+    case RecordStatus::Ok:
+      return "ok";
+    case RecordStatus::Empty:
+      return "empty";
+    case RecordStatus::BadJson:
+      return "bad_json";
+    case RecordStatus::MissingField:
+      return "missing_field";
+    case RecordStatus::BadTimestamp:
+      return "bad_timestamp";
+    case RecordStatus::CertificateMismatch:
+      return "certificate_mismatch";
   }
   return "unknown";
 }
@@ -120,15 +128,15 @@ std::string_view to_string(RecordStatus s) {
 std::string SslSessionRecord::session_id() const {
   std::string certs;
   for (const auto& c : certificates) certs += c.sha1 + ",";
-  std::string key = server_ip + "|" + std::to_string(server_port) + "|" + client_ip + "|" + ja3_md5 + "|" + ja3s_md5 +
-                    "|" + sni + "|" + certs;
+  std::string key = server_ip + "|" + std::to_string(server_port) + "|" + client_ip + "|" + ja3_md5 + "|" +
+                    ja3s_md5 + "|" + sni + "|" + certs;
   return sha1_hex(key).substr(0, 20);
 }
 
 std::optional<std::int64_t> parse_rfc3339(std::string_view t) {
   // YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)
-  if (t.size() < 20 || t[4] != '-' || t[7] != '-' || (t[10] != 'T' && t[10] != 't' && t[10] != ' ') || t[13] != ':' ||
-      t[16] != ':')
+  if (t.size() < 20 || t[4] != '-' || t[7] != '-' || (t[10] != 'T' && t[10] != 't' && t[10] != ' ') ||
+      t[13] != ':' || t[16] != ':')
     return std::nullopt;
   auto num = [&](std::size_t pos, std::size_t len, int& out) {
     auto [p, ec] = std::from_chars(t.data() + pos, t.data() + pos + len, out);
@@ -165,7 +173,8 @@ std::optional<std::int64_t> parse_rfc3339(std::string_view t) {
 }
 
 RecordStatus parse_ja3jl(std::string_view line, SslSessionRecord& out) {
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r' || line.back() == ' '))
+    line.remove_suffix(1);
   if (line.empty()) return RecordStatus::Empty;
   auto j = nlohmann::json::parse(line, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return RecordStatus::BadJson;
@@ -222,8 +231,10 @@ RecordStatus parse_ja3jl(std::string_view line, SslSessionRecord& out) {
         sc.sha1 = hash;
         sc.subject = str_field(c, "SubjectString");
         sc.issuer = str_field(c, "IssuerString");
-        if (sc.subject.empty() && c.contains("Subject") && c["Subject"].is_object()) sc.subject = name_from_go(c["Subject"]);
-        if (sc.issuer.empty() && c.contains("Issuer") && c["Issuer"].is_object()) sc.issuer = name_from_go(c["Issuer"]);
+        if (sc.subject.empty() && c.contains("Subject") && c["Subject"].is_object())
+          sc.subject = name_from_go(c["Subject"]);
+        if (sc.issuer.empty() && c.contains("Issuer") && c["Issuer"].is_object())
+          sc.issuer = name_from_go(c["Issuer"]);
         sc.is_ca = c.contains("IsCA") && c["IsCA"].is_boolean() && c["IsCA"].get<bool>();
         sc.self_signed = !sc.subject.empty() && sc.subject == sc.issuer;
         sc.not_before = str_field(c, "NotBefore");
@@ -241,8 +252,12 @@ RecordStatus parse_ja3jl(std::string_view line, SslSessionRecord& out) {
 PassiveSslStore::PassiveSslStore(core::RedisClient& redis, PassiveSslOptions options)
     : redis_(redis), options_(std::move(options)) {}
 
-void PassiveSslStore::add(const SslSessionRecord& r) { pending_.push_back(r); }
-void PassiveSslStore::reject(std::string_view reason) { rejects_.emplace_back(reason); }
+void PassiveSslStore::add(const SslSessionRecord& r) {
+  pending_.push_back(r);
+}
+void PassiveSslStore::reject(std::string_view reason) {
+  rejects_.emplace_back(reason);
+}
 
 void PassiveSslStore::flush() {
   if (pending_.empty() && rejects_.empty()) return;
@@ -251,17 +266,42 @@ void PassiveSslStore::flush() {
   auto load = redis_.command({"SCRIPT", "LOAD", kTouchScript});
   if (load.is_error()) throw core::RedisError("passivessl SCRIPT LOAD: " + load.str);
   const std::string sha = load.str;
-  cmds.push_back({"SCRIPT", "LOAD", std::string(kTouchScript)});  // again in the pipeline: survives a restart in between
+  cmds.push_back(
+      {"SCRIPT", "LOAD", std::string(kTouchScript)});  // again in the pipeline: survives a restart in between
   for (const auto& r : pending_) {
     std::string id = r.session_id();
     std::string ts = std::to_string(r.ts);
     std::string certs, alpn;
     for (const auto& c : r.certificates) certs += (certs.empty() ? "" : ",") + c.sha1;
     for (const auto& a : r.alpn) alpn += (alpn.empty() ? "" : ",") + a;
-    cmds.push_back({"EVALSHA", sha, "1", p + "session:" + id, ts, "1", "server_ip", r.server_ip, "server_port",
-                    std::to_string(r.server_port), "client_ip", r.client_ip, "client_port",
-                    std::to_string(r.client_port), "ja3", r.ja3_md5, "ja3s", r.ja3s_md5, "sni", r.sni, "alpn", alpn,
-                    "tls_version", r.tls_version, "certs", certs, "tlsh", r.tlsh});
+    cmds.push_back({"EVALSHA",
+                    sha,
+                    "1",
+                    p + "session:" + id,
+                    ts,
+                    "1",
+                    "server_ip",
+                    r.server_ip,
+                    "server_port",
+                    std::to_string(r.server_port),
+                    "client_ip",
+                    r.client_ip,
+                    "client_port",
+                    std::to_string(r.client_port),
+                    "ja3",
+                    r.ja3_md5,
+                    "ja3s",
+                    r.ja3s_md5,
+                    "sni",
+                    r.sni,
+                    "alpn",
+                    alpn,
+                    "tls_version",
+                    r.tls_version,
+                    "certs",
+                    certs,
+                    "tlsh",
+                    r.tlsh});
     auto index = [&](const std::string& kind, const std::string& value) {
       if (value.empty()) return;
       cmds.push_back({"ZADD", p + "idx:" + kind + ":" + value, "GT", ts, id});
@@ -283,9 +323,22 @@ void PassiveSslStore::flush() {
     for (std::size_t i = 0; i < r.certificates.size(); ++i) {
       const auto& c = r.certificates[i];
       nlohmann::json names = c.dns_names;
-      std::vector<std::string> cmd{"EVALSHA", sha, "1", p + "cert:" + c.sha1, ts, "1", "subject", c.subject, "issuer",
-                                   c.issuer, "is_ca", c.is_ca ? "1" : "0", "self_signed", c.self_signed ? "1" : "0",
-                                   "dns_names", names.dump()};
+      std::vector<std::string> cmd{"EVALSHA",
+                                   sha,
+                                   "1",
+                                   p + "cert:" + c.sha1,
+                                   ts,
+                                   "1",
+                                   "subject",
+                                   c.subject,
+                                   "issuer",
+                                   c.issuer,
+                                   "is_ca",
+                                   c.is_ca ? "1" : "0",
+                                   "self_signed",
+                                   c.self_signed ? "1" : "0",
+                                   "dns_names",
+                                   names.dump()};
       auto opt = [&](const char* f, const std::string& v) {
         if (!v.empty()) {
           cmd.push_back(f);
@@ -312,7 +365,8 @@ void PassiveSslStore::flush() {
   for (const auto& reason : rejects_) cmds.push_back({"HINCRBY", p + "stats", "rejected:" + reason, "1"});
   auto replies = redis_.pipeline(cmds);
   for (std::size_t i = 0; i < replies.size(); ++i)
-    if (replies[i].is_error()) throw core::RedisError("passivessl write (" + cmds[i][0] + "): " + replies[i].str);
+    if (replies[i].is_error())
+      throw core::RedisError("passivessl write (" + cmds[i][0] + "): " + replies[i].str);
   pending_.clear();
   rejects_.clear();
 }
@@ -359,10 +413,11 @@ nlohmann::json PassiveSslQuery::session(const std::string& id) {
   return s;
 }
 
-nlohmann::json PassiveSslQuery::lookup(const std::string& kind, const std::string& raw_value, std::size_t limit,
-                                       std::size_t offset) {
+nlohmann::json PassiveSslQuery::lookup(const std::string& kind, const std::string& raw_value,
+                                       std::size_t limit, std::size_t offset) {
   std::string value = raw_value;
-  if (kind == "ip") value = packet::normalize_ip_text(value);
+  if (kind == "ip")
+    value = packet::normalize_ip_text(value);
   else
     for (char& c : value) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
   nlohmann::json out;
@@ -411,7 +466,8 @@ nlohmann::json PassiveSslQuery::info() {
           {"stats", stats}};
 }
 
-void mount_passivessl_api(core::http::Router& router, const core::RedisEndpoint& storage, PassiveSslApiOptions options) {
+void mount_passivessl_api(core::http::Router& router, const core::RedisEndpoint& storage,
+                          PassiveSslApiOptions options) {
   auto pool = std::make_shared<ClientPool>(storage);
   auto opts = std::make_shared<const PassiveSslApiOptions>(std::move(options));
   if (!opts->tokens.empty()) {
@@ -421,12 +477,15 @@ void mount_passivessl_api(core::http::Router& router, const core::RedisEndpoint&
       if (auth.size() > kBearer.size() && auth.compare(0, kBearer.size(), kBearer) == 0) {
         std::string token = auth.substr(kBearer.size());
         for (const auto& t : opts->tokens)
-          if (t.size() == token.size() && CRYPTO_memcmp(t.data(), token.data(), t.size()) == 0) return std::nullopt;
+          if (t.size() == token.size() && CRYPTO_memcmp(t.data(), token.data(), t.size()) == 0)
+            return std::nullopt;
       }
-      return core::http::Response::error(401, "missing or invalid bearer token").with_header("WWW-Authenticate", "Bearer");
+      return core::http::Response::error(401, "missing or invalid bearer token")
+          .with_header("WWW-Authenticate", "Bearer");
     });
   }
-  auto with_client = [pool](const std::function<nlohmann::json(PassiveSslQuery&)>& fn, const std::string& prefix) {
+  auto with_client = [pool](const std::function<nlohmann::json(PassiveSslQuery&)>& fn,
+                            const std::string& prefix) {
     auto client = pool->acquire();
     try {
       PassiveSslQuery q(*client, prefix);
@@ -455,7 +514,8 @@ void mount_passivessl_api(core::http::Router& router, const core::RedisEndpoint&
         return core::http::Response::error(400, "limit and offset must be non-negative integers (limit > 0)");
       limit = std::min(limit, opts->max_limit);
       std::string value = req.param("value").value_or("");
-      return with_client([&](PassiveSslQuery& q) { return q.lookup(kind, value, limit, offset); }, opts->prefix);
+      return with_client([&](PassiveSslQuery& q) { return q.lookup(kind, value, limit, offset); },
+                         opts->prefix);
     });
   }
   router.get("/session/{id}", [opts, with_client](core::http::Request& req) {

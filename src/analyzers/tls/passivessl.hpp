@@ -88,9 +88,11 @@ class PassiveSslStore {
 
 class PassiveSslQuery {
  public:
-  PassiveSslQuery(core::RedisClient& redis, std::string prefix = "pssl:") : redis_(redis), prefix_(std::move(prefix)) {}
+  PassiveSslQuery(core::RedisClient& redis, std::string prefix = "pssl:")
+      : redis_(redis), prefix_(std::move(prefix)) {}
   // kind: ja3, ja3s, cert, sni, ip. Returns {"<kind>": details or null, "total": N, "sessions": [...]}.
-  nlohmann::json lookup(const std::string& kind, const std::string& value, std::size_t limit, std::size_t offset);
+  nlohmann::json lookup(const std::string& kind, const std::string& value, std::size_t limit,
+                        std::size_t offset);
   nlohmann::json session(const std::string& id);
   nlohmann::json info();
 
@@ -107,6 +109,7 @@ struct PassiveSslApiOptions {
 };
 
 // GET /ja3/<md5>, /ja3s/<md5>, /cert/<sha1>, /sni/<name>, /ip/<ip>, /session/<id>, /info.
-void mount_passivessl_api(core::http::Router& router, const core::RedisEndpoint& storage, PassiveSslApiOptions options);
+void mount_passivessl_api(core::http::Router& router, const core::RedisEndpoint& storage,
+                          PassiveSslApiOptions options);
 
 }  // namespace d4::analyzers::tls

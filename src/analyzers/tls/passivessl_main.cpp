@@ -1,8 +1,8 @@
 // d4-passivessl: consumes ja3-jl records (queue `analyzer:ja3-jl:<queue>`: paths of the JSON files
 // written by the D4 server; or files given on the command line), stores deduplicated sessions,
 // fingerprints and certificates in Redis, and serves queries over HTTP. See docs/analyzers.md.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -47,7 +47,8 @@ void process_input(const std::string& input, PassiveSslStore& store, Counters& n
     } else if (st != RecordStatus::Empty) {
       store.reject(to_string(st));
       ++n.rejected;
-      spdlog::warn("{}: rejected record ({})", input.size() > 200 ? input.substr(0, 200) + "..." : input, to_string(st));
+      spdlog::warn("{}: rejected record ({})", input.size() > 200 ? input.substr(0, 200) + "..." : input,
+                   to_string(st));
     }
   };
   if (!input.empty() && input.front() == '{') {
@@ -57,7 +58,8 @@ void process_input(const std::string& input, PassiveSslStore& store, Counters& n
   std::error_code ec;
   std::vector<fs::path> files;
   if (fs::is_directory(input, ec)) {
-    for (auto it = fs::recursive_directory_iterator(input, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+    for (auto it = fs::recursive_directory_iterator(input, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
       if (it->is_regular_file(ec)) files.push_back(it->path());
     std::sort(files.begin(), files.end());
   } else {
@@ -85,8 +87,9 @@ PassiveSslOptions store_options(const AppConfig& cfg) {
 }
 
 core::RedisEndpoint storage_endpoint(const Settings& s, const AppConfig& cfg) {
-  return parse_endpoint(!s.storage.empty() ? s.storage : core::get_string(cfg.root, kSection, "storage", "127.0.0.1:6400/0"),
-                        "passive SSL storage");
+  return parse_endpoint(
+      !s.storage.empty() ? s.storage : core::get_string(cfg.root, kSection, "storage", "127.0.0.1:6400/0"),
+      "passive SSL storage");
 }
 
 int run_import(const Settings& s) {
@@ -99,13 +102,15 @@ int run_import(const Settings& s) {
     if (stop_requested()) break;
     if (in == "-") {
       std::string line;
-      while (std::getline(std::cin, line)) process_input(line.empty() || line.front() != '{' ? std::string() : line, store, n);
+      while (std::getline(std::cin, line))
+        process_input(line.empty() || line.front() != '{' ? std::string() : line, store, n);
     } else {
       process_input(in, store, n);
     }
     if (!retry_redis([&] { store.flush(); }, stop_flag(), "passive SSL storage")) return 3;
   }
-  spdlog::info("{} record(s) stored, {} rejected, {} file(s), {} unreadable", n.records, n.rejected, n.files, n.unreadable);
+  spdlog::info("{} record(s) stored, {} rejected, {} file(s), {} unreadable", n.records, n.rejected, n.files,
+               n.unreadable);
   return n.unreadable ? 2 : 0;
 }
 
@@ -115,7 +120,8 @@ int run_ingest(const Settings& s) {
   std::string queue = !s.queue.empty() ? s.queue : core::get_string(cfg.root, kSection, "queue", "");
   if (queue.empty()) throw core::ConfigError("no analyzer queue: set --queue or analyzers.tls.queue");
   QueueConsumerOptions qo;
-  qo.endpoint = !s.analyzer_redis.empty() ? parse_endpoint(s.analyzer_redis, "analyzer redis") : cfg.common.redis.analyzer;
+  qo.endpoint = !s.analyzer_redis.empty() ? parse_endpoint(s.analyzer_redis, "analyzer redis")
+                                          : cfg.common.redis.analyzer;
   qo.list_key = core::keys::analyzer_list("ja3-jl", queue);
   qo.consumer_name = !s.consumer.empty() ? s.consumer
                                          : core::get_string(cfg.root, kSection, "consumer_name",
@@ -136,14 +142,16 @@ int run_ingest(const Settings& s) {
       },
       stop_flag());
   retry_redis([&] { store.flush(); }, stop_flag(), "passive SSL storage");
-  spdlog::info("{} record(s) stored, {} rejected, {} file(s), {} unreadable", n.records, n.rejected, n.files, n.unreadable);
+  spdlog::info("{} record(s) stored, {} rejected, {} file(s), {} unreadable", n.records, n.rejected, n.files,
+               n.unreadable);
   return 0;
 }
 
 int run_serve(const Settings& s) {
   AppConfig cfg = load_app_config(s.config_path);
   init_analyzer_logging("d4-passivessl", cfg.common, s.log_level, s.log_format);
-  auto [host, port] = parse_listen(!s.listen.empty() ? s.listen : core::get_string(cfg.root, kSection, "listen", "127.0.0.1:8401"));
+  auto [host, port] = parse_listen(
+      !s.listen.empty() ? s.listen : core::get_string(cfg.root, kSection, "listen", "127.0.0.1:8401"));
   core::http::Router router;
   PassiveSslApiOptions api;
   api.tokens = !s.tokens.empty() ? s.tokens : get_string_array(cfg.root, kSection, "api_tokens");
@@ -153,8 +161,8 @@ int run_serve(const Settings& s) {
   core::http::ServerOptions so;
   so.address = host;
   so.port = port;
-  so.handler_threads = static_cast<std::size_t>(
-      std::max<long long>(1, s.threads > 0 ? s.threads : core::get_int(cfg.root, kSection, "http_threads", 4)));
+  so.handler_threads = static_cast<std::size_t>(std::max<long long>(
+      1, s.threads > 0 ? s.threads : core::get_int(cfg.root, kSection, "http_threads", 4)));
   so.server_header = "d4-passivessl";
   so.tls_cert_file = core::get_string(cfg.root, kSection, "tls_cert_file", "");
   so.tls_key_file = core::get_string(cfg.root, kSection, "tls_key_file", "");
@@ -172,15 +180,18 @@ int run_serve(const Settings& s) {
 int main(int argc, char** argv) {
   install_stop_handlers();
   Settings s;
-  CLI::App app{"d4-passivessl: passive SSL analyzer (ja3-jl sessions, fingerprints and certificates in Redis)"};
+  CLI::App app{
+      "d4-passivessl: passive SSL analyzer (ja3-jl sessions, fingerprints and certificates in Redis)"};
   app.require_subcommand(1);
   app.add_option("-c,--config", s.config_path, "D4 configuration file (TOML)");
-  app.add_option("--storage", s.storage, "Redis host:port/db for the passive SSL data (default 127.0.0.1:6400/0)");
+  app.add_option("--storage", s.storage,
+                 "Redis host:port/db for the passive SSL data (default 127.0.0.1:6400/0)");
   app.add_option("--log-level", s.log_level, "trace, debug, info, warn, error");
   app.add_option("--log-format", s.log_format, "text or json");
   auto* ingest = app.add_subcommand("ingest", "consume the ja3-jl analyzer queue");
   ingest->add_option("-u,--queue", s.queue, "analyzer queue UUID");
-  ingest->add_option("--analyzer-redis", s.analyzer_redis, "D4 analyzer queues host:port/db (default [redis] analyzer)");
+  ingest->add_option("--analyzer-redis", s.analyzer_redis,
+                     "D4 analyzer queues host:port/db (default [redis] analyzer)");
   ingest->add_option("--consumer", s.consumer, "consumer name (names the processing list)");
   ingest->add_flag("--exit-when-empty", s.exit_when_empty, "return once the queue is drained");
   auto* import = app.add_subcommand("import", "store ja3-jl files, NDJSON files or directories of them");

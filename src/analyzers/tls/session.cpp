@@ -15,9 +15,13 @@ struct TlsTracker::FlowContext : packet::FlowState {
 
   explicit FlowContext(TlsTracker& t, packet::TcpFlow& flow)
       : stream{HandshakeStream([&t, this, &flow](std::uint8_t type, std::span<const std::uint8_t> body,
-                                                 std::uint64_t frame) { t.on_handshake(*this, flow, 0, type, body, frame); }),
+                                                 std::uint64_t frame) {
+                 t.on_handshake(*this, flow, 0, type, body, frame);
+               }),
                HandshakeStream([&t, this, &flow](std::uint8_t type, std::span<const std::uint8_t> body,
-                                                 std::uint64_t frame) { t.on_handshake(*this, flow, 1, type, body, frame); })} {}
+                                                 std::uint64_t frame) {
+                 t.on_handshake(*this, flow, 1, type, body, frame);
+               })} {}
 };
 
 TlsTracker::TlsTracker(SessionSink on_session, HelloSink on_hello, TrackerOptions options)
@@ -176,7 +180,8 @@ void TlsTracker::maybe_emit(FlowContext& ctx, packet::TcpFlow& flow, bool closin
   int server = 1 - client;
   bool server_done = !ctx.stream[server].active();  // encrypted from here, or not TLS
   bool tls13 = s.has_server_hello && s.server_hello.version() == 0x0304;
-  bool complete = s.has_client_hello && s.has_server_hello && (!s.certificates.empty() || tls13 || server_done);
+  bool complete =
+      s.has_client_hello && s.has_server_hello && (!s.certificates.empty() || tls13 || server_done);
   if (!complete && !(closing && options_.partial)) return;
   ctx.emitted = true;
   s.client_ip = flow.key.addr[client];

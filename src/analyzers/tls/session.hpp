@@ -44,8 +44,8 @@ struct HelloEvent {
 };
 
 struct TrackerOptions {
-  bool partial = true;          // emit sessions with only one hello when the flow ends
-  bool ja3_quirk = false;       // reference sensor's trailing '-' with a trailing GREASE value
+  bool partial = true;     // emit sessions with only one hello when the flow ends
+  bool ja3_quirk = false;  // reference sensor's trailing '-' with a trailing GREASE value
   std::size_t max_certificates = 16;
   std::size_t max_stream_bytes = 1 << 20;  // per direction, before giving up on a handshake
   packet::TcpReassemblyOptions tcp{200000, 256 * 1024, 300LL * 1000000000, 1u << 24};

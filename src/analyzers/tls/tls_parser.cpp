@@ -14,9 +14,9 @@ constexpr std::uint8_t kRecordApplicationData = 23;
 constexpr std::uint8_t kRecordHeartbeat = 24;
 
 // The SHA-256 of "HelloRetryRequest" that replaces the ServerHello random (RFC 8446 4.1.3).
-constexpr std::uint8_t kHelloRetryRandom[32] = {0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 0x11, 0xBE, 0x1D, 0x8C,
-                                                0x02, 0x1E, 0x65, 0xB8, 0x91, 0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB,
-                                                0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C};
+constexpr std::uint8_t kHelloRetryRandom[32] = {
+    0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 0x11, 0xBE, 0x1D, 0x8C, 0x02, 0x1E, 0x65, 0xB8, 0x91,
+    0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB, 0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C};
 
 class Reader {
  public:
@@ -34,7 +34,8 @@ class Reader {
   }
   bool u24(std::uint32_t& v) {
     if (pos_ + 3 > d_.size()) return false;
-    v = static_cast<std::uint32_t>(d_[pos_]) << 16 | static_cast<std::uint32_t>(d_[pos_ + 1]) << 8 | d_[pos_ + 2];
+    v = static_cast<std::uint32_t>(d_[pos_]) << 16 | static_cast<std::uint32_t>(d_[pos_ + 1]) << 8 |
+        d_[pos_ + 2];
     pos_ += 3;
     return true;
   }
@@ -66,7 +67,8 @@ class Reader {
 
 bool u16_list(std::span<const std::uint8_t> d, std::vector<std::uint16_t>& out) {
   if (d.size() % 2) return false;
-  for (std::size_t i = 0; i < d.size(); i += 2) out.push_back(static_cast<std::uint16_t>(d[i] << 8 | d[i + 1]));
+  for (std::size_t i = 0; i < d.size(); i += 2)
+    out.push_back(static_cast<std::uint16_t>(d[i] << 8 | d[i + 1]));
   return true;
 }
 
@@ -182,7 +184,8 @@ bool parse_server_hello(std::span<const std::uint8_t> body, ServerHello& sh) {
   return true;
 }
 
-bool parse_certificate_list(std::span<const std::uint8_t> body, std::vector<std::span<const std::uint8_t>>& out) {
+bool parse_certificate_list(std::span<const std::uint8_t> body,
+                            std::vector<std::span<const std::uint8_t>>& out) {
   Reader r(body);
   std::span<const std::uint8_t> list;
   if (!r.vec24(list)) return false;
@@ -232,11 +235,16 @@ std::string md5_hex(std::string_view s) {
 
 std::string tls_version_name(std::uint16_t v) {
   switch (v) {
-    case 0x0300: return "SSL 3.0";
-    case 0x0301: return "TLS 1.0";
-    case 0x0302: return "TLS 1.1";
-    case 0x0303: return "TLS 1.2";
-    case 0x0304: return "TLS 1.3";
+    case 0x0300:
+      return "SSL 3.0";
+    case 0x0301:
+      return "TLS 1.0";
+    case 0x0302:
+      return "TLS 1.1";
+    case 0x0303:
+      return "TLS 1.2";
+    case 0x0304:
+      return "TLS 1.3";
     default: {
       char buf[8];
       std::snprintf(buf, sizeof buf, "0x%04x", v);

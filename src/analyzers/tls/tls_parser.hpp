@@ -21,18 +21,20 @@ inline constexpr std::uint8_t kCertificate = 11;
 }  // namespace handshake
 
 // GREASE (RFC 8701): 0x0a0a, 0x1a1a, ... 0xfafa.
-inline bool is_grease(std::uint16_t v) { return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff); }
+inline bool is_grease(std::uint16_t v) {
+  return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff);
+}
 
 struct ClientHello {
   std::uint16_t legacy_version = 0;
   std::vector<std::uint16_t> ciphers;
   std::vector<std::uint16_t> extensions;
-  std::vector<std::uint16_t> groups;         // supported_groups (10)
-  std::vector<std::uint8_t> point_formats;   // ec_point_formats (11)
-  std::vector<std::uint16_t> supported_versions;  // (43)
+  std::vector<std::uint16_t> groups;                // supported_groups (10)
+  std::vector<std::uint8_t> point_formats;          // ec_point_formats (11)
+  std::vector<std::uint16_t> supported_versions;    // (43)
   std::vector<std::uint16_t> signature_algorithms;  // (13)
-  std::string sni;                           // server_name (0), host_name entry
-  std::vector<std::string> alpn;             // (16)
+  std::string sni;                                  // server_name (0), host_name entry
+  std::vector<std::string> alpn;                    // (16)
 };
 
 struct ServerHello {
@@ -49,7 +51,8 @@ struct ServerHello {
 bool parse_client_hello(std::span<const std::uint8_t> body, ClientHello& out);
 bool parse_server_hello(std::span<const std::uint8_t> body, ServerHello& out);
 // TLS 1.0-1.2 Certificate message (TLS 1.3 is encrypted): the DER certificates in order.
-bool parse_certificate_list(std::span<const std::uint8_t> body, std::vector<std::span<const std::uint8_t>>& out);
+bool parse_certificate_list(std::span<const std::uint8_t> body,
+                            std::vector<std::span<const std::uint8_t>>& out);
 
 // JA3 / JA3S strings and their MD5 digests (lower-case hex). `trailing_grease_quirk` reproduces
 // the reference Go sensor, which kept a trailing '-' when the last element of a list was GREASE.
@@ -64,7 +67,8 @@ std::string tls_version_name(std::uint16_t v);  // "TLS 1.2", "SSL 3.0", "0x7f1c
 // rest is encrypted) or at the first byte sequence that is not TLS.
 class HandshakeStream {
  public:
-  using Callback = std::function<void(std::uint8_t type, std::span<const std::uint8_t> body, std::uint64_t frame)>;
+  using Callback =
+      std::function<void(std::uint8_t type, std::span<const std::uint8_t> body, std::uint64_t frame)>;
   enum class State { Active, Encrypted, NotTls, Overflow };
 
   explicit HandshakeStream(Callback cb) : cb_(std::move(cb)) {}
