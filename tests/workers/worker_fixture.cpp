@@ -1,6 +1,7 @@
 #include "workers/worker_fixture.hpp"
 
 #include <zlib.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <fstream>
@@ -43,6 +44,24 @@ std::string gunzip_file(const fs::path& p) {
   int n;
   while ((n = gzread(f, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
   gzclose(f);
+  return out;
+}
+
+std::string unzstd_file(const fs::path& p) {
+  std::string in = read_all(p), out;
+  ZSTD_DCtx* d = ZSTD_createDCtx();
+  ZSTD_inBuffer ib{in.data(), in.size(), 0};
+  std::string buf(1 << 16, '\0');
+  while (ib.pos < ib.size) {
+    ZSTD_outBuffer ob{buf.data(), buf.size(), 0};
+    std::size_t rc = ZSTD_decompressStream(d, &ob, &ib);
+    if (ZSTD_isError(rc)) {
+      ZSTD_freeDCtx(d);
+      throw std::runtime_error("bad zstd file " + p.string());
+    }
+    out.append(buf.data(), ob.pos);
+  }
+  ZSTD_freeDCtx(d);
   return out;
 }
 

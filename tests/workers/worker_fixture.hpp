@@ -21,6 +21,7 @@ std::vector<std::string> payloads_of_d4_file(const std::string& path);
 // Splits data into payloads of `size` bytes.
 std::vector<std::string> chunk(std::string_view data, std::size_t size);
 std::string gunzip_file(const std::filesystem::path& p);
+std::string unzstd_file(const std::filesystem::path& p);
 std::vector<std::filesystem::path> files_under(const std::filesystem::path& dir,
                                                std::string_view suffix = {});
 std::string read_all(const std::filesystem::path& p);
