@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 
 #include "core/config.hpp"
+#include "core/keys.hpp"
 #include "workers/runner.hpp"
 #include "workers/tasks.hpp"
 
@@ -158,6 +159,24 @@ int main(int argc, char** argv) {
         std::chrono::seconds(get_int(root, "workers", "retention_interval_seconds", 3600));
     auto monitor_interval = std::chrono::seconds(get_int(root, "workers", "monitor_interval_seconds", 10));
 
+    // One running process per name: two processes sharing a name would share leases and both
+    // process the same sessions. The name lock is short-lived so that a restart after a crash
+    // waits a few seconds at most (it still resumes its sessions long before their leases expire).
+    d4::core::RedisClient name_redis(eps.analyzer);
+    const std::string name_key = d4::core::keys::worker_task_lock("name:" + name);
+    const auto name_ttl = std::chrono::milliseconds(5000);
+    const std::string instance =
+        name + "/" + std::to_string(getpid()) + "/" + std::to_string(std::time(nullptr));
+    auto take_name = [&] {
+      auto r = name_redis.command({"SET", name_key, instance, "NX", "PX", std::to_string(name_ttl.count())});
+      return r.is_string() && r.str == "OK";
+    };
+    for (bool warned = false; !take_name();) {
+      if (!warned) spdlog::warn("worker name {} is held by another process; waiting for it to expire", name);
+      warned = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+
     d4::workers::Compressor compressor(settings.compression, settings.compression_level,
                                        static_cast<int>(get_int(root, "workers", "compress_threads", 1)));
     std::signal(SIGINT, on_signal);
@@ -188,10 +207,25 @@ int main(int argc, char** argv) {
     auto next_monitor = std::chrono::steady_clock::now();
     auto next_retention = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     auto next_stats = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    auto next_name_renewal = std::chrono::steady_clock::now() + name_ttl / 3;
     while (!g_stop.load()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       auto now = std::chrono::steady_clock::now();
       try {
+        if (now >= next_name_renewal) {
+          next_name_renewal = now + name_ttl / 3;
+          auto r = name_redis.command({"EVAL",
+                                       "if redis.call('GET', KEYS[1]) == ARGV[1] then return "
+                                       "redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
+                                       "return 0",
+                                       "1", name_key, instance, std::to_string(name_ttl.count())});
+          if (r.integer != 1) {
+            // We stalled long enough for another process to take our name: stop rather than
+            // share sessions with it.
+            spdlog::error("worker name {} was taken over by another process; stopping", name);
+            g_stop.store(true);
+          }
+        }
         if (monitor_interval.count() > 0 && now >= next_monitor) {
           next_monitor = now + monitor_interval;
           if (d4::workers::try_task_lock(meta, "monitor", name,
@@ -221,6 +255,13 @@ int main(int argc, char** argv) {
     }
     spdlog::info("d4-worker stopping");
     for (auto& t : threads) t.join();
+    try {
+      name_redis.command(
+          {"EVAL",
+           "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+           "1", name_key, instance});
+    } catch (const std::exception&) {
+    }
   } catch (const std::exception& e) {
     std::cerr << "d4-worker: " << e.what() << "\n";
     return 1;
