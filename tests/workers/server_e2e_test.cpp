@@ -204,5 +204,41 @@ TEST_F(ServerEndToEnd, MetaHeaderSplitAcrossPacketsThenExtendedData) {
   worker.stop();
 }
 
+TEST_F(ServerEndToEnd, MalformedMetaHeaderIsRejectedWithItsReason) {
+  auto uuid = protocol::Uuid::parse("8bd5b2b2-3c8a-4a39-9a5e-1a4f1f2b7c01").value();
+  protocol::PacketEncoder enc(1, 2, uuid, "d4-test-key");
+  std::vector<std::uint8_t> out;
+  auto add = [&](std::string_view payload) {
+    enc.append_packet(out, std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()),
+                      1700000000);
+  };
+  add("{\"no type here\": ");
+  add("true}");
+  auto worker = start_worker("", {"--types", "2"});
+  Connection c(plain_port);
+  ASSERT_TRUE(c.send(out));
+  ASSERT_TRUE(eventually(
+      [&] {
+        return meta.command({"HGET", keys::sensor_rejects(kSensor), "meta-invalid"}).str == "1";
+      },
+      std::chrono::seconds(20)));
+  enc.set_type(254);
+  bool closed = eventually(
+      [&] {
+        out.clear();
+        add("data\n");
+        return !c.send(out) || c.closed_by_server();
+      },
+      std::chrono::seconds(20), std::chrono::milliseconds(200));
+  EXPECT_TRUE(closed);
+  auto errors = meta.command({"LRANGE", keys::sensor_errors(kSensor), "0", "-1"}).as_strings();
+  bool found = false;
+  for (const auto& e : errors)
+    found |=
+        e.find("meta-invalid") != std::string::npos && e.find("no \\\"type\\\" key") != std::string::npos;
+  EXPECT_TRUE(found) << (errors.empty() ? "" : errors.back());
+  worker.stop();
+}
+
 }  // namespace
 }  // namespace d4::test
