@@ -8,8 +8,11 @@
 
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "core/keys.hpp"
 #include "protocol/encoder.hpp"
+#include "queues/queue_store.hpp"
 #include "support/bytes.hpp"
 #include "workers/worker_fixture.hpp"
 
@@ -62,37 +65,38 @@ class ServerEndToEnd : public WorkerTest {
     if (!fs::exists(bin_dir() / "d4-server")) GTEST_SKIP() << "d4-server is not built in " << bin_dir();
     Process gen({(bin_dir() / "d4-server").string(), "--generate-cert", (dir / "certs").string()});
     ASSERT_EQ(gen.wait(std::chrono::seconds(30)), 0);
-    plain_port = free_port();
-    std::ofstream f(dir / "server.toml");
-    f << "[general]\nlog_level = \"info\"\n\n[redis]\nstream = \"" << stream_ep() << "\"\nmeta = \""
-      << meta_ep() << "\"\n\n[server]\nlisten = [\"127.0.0.1:" << free_port()
-      << "\"]\nplain_listen = [\"127.0.0.1:" << plain_port
-      << "\"]\nmetrics_listen = \"127.0.0.1:" << free_port()
+    start_server("server", stream_ep(), meta_ep(), plain_port, server);
+  }
+  // Starts a d4-server on a plain loopback port with the given Redis databases.
+  void start_server(const std::string& name, const std::string& stream_db, const std::string& meta_db,
+                    int& port, Process& proc) {
+    port = free_port();
+    auto conf = dir / (name + ".toml");
+    std::ofstream f(conf);
+    f << "[general]\nlog_level = \"info\"\n\n[redis]\nstream = \"" << stream_db << "\"\nmeta = \"" << meta_db
+      << "\"\n\n[server]\nlisten = [\"127.0.0.1:" << free_port()
+      << "\"]\nplain_listen = [\"127.0.0.1:" << port << "\"]\nmetrics_listen = \"127.0.0.1:" << free_port()
       << "\"\ntls_cert = \"certs/server.crt\"\ntls_key = \"certs/server.key\"\n"
       << "mode = \"shared-secret\"\ndefault_hmac_key = \"d4-test-key\"\nthreads = 1\n"
       << "policy_refresh_ms = 100\nflush_interval_ms = 50\n";
     f.close();
     Process::Options o;
-    o.stderr_file = dir / "server.log";
+    o.stderr_file = dir / (name + ".log");
     o.cwd = dir.path();
-    server = Process({(bin_dir() / "d4-server").string(), "-c", (dir / "server.toml").string()}, o);
+    proc = Process({(bin_dir() / "d4-server").string(), "-c", conf.string()}, o);
+    int p = port;
     ASSERT_TRUE(eventually(
         [&] {
-          if (!server.running()) return false;
+          if (!proc.running()) return false;
           try {
-            Connection c(plain_port);
+            Connection c(p);
             return true;
           } catch (...) {
             return false;
           }
         },
         std::chrono::seconds(20)))
-        << read_text(dir / "server.log");
-    ASSERT_TRUE(server.running()) << read_text(dir / "server.log");
-  }
-  std::string session_of(int type) {
-    auto s = stream.command({"SMEMBERS", keys::sessions_of_type(std::to_string(type))}).as_strings();
-    return s.empty() ? std::string() : s.front();
+        << read_text(dir / (name + ".log"));
   }
   int plain_port = 0;
   Process server;
@@ -238,6 +242,111 @@ TEST_F(ServerEndToEnd, MalformedMetaHeaderIsRejectedWithItsReason) {
         e.find("meta-invalid") != std::string::npos && e.find("no \\\"type\\\" key") != std::string::npos;
   EXPECT_TRUE(found) << (errors.empty() ? "" : errors.back());
   worker.stop();
+}
+
+// Streams the elements of an analyzer queue to a D4 server as one sensor, oldest first, each
+// element followed by "\n"; with a meta header the data is sent as type 2 + 254. This is what the
+// Go client's d4server source does (our sensor client will get the same source).
+void forward_queue(core::RedisClient& analyzer_db, const std::string& list, int port,
+                   const protocol::Uuid& sensor, std::uint8_t type, const std::string& meta_header = {}) {
+  protocol::PacketEncoder enc(1, meta_header.empty() ? type : 2, sensor, "d4-test-key");
+  std::vector<std::uint8_t> out;
+  auto add = [&](std::string_view payload) {
+    enc.append_packet(out, std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()),
+                      protocol::unix_seconds());
+  };
+  if (!meta_header.empty()) {
+    add(meta_header);
+    enc.set_type(254);
+  }
+  for (;;) {
+    auto r = analyzer_db.command({"RPOP", list});
+    if (r.is_nil()) break;
+    add(r.str + "\n");
+  }
+  Connection c(port);
+  ASSERT_TRUE(c.send(out));
+  c.close();
+}
+
+TEST_F(ServerEndToEnd, TwoServersChainedByAQueueForwarderDeliverDataAndTagsIntact) {
+  // Server B: its own databases on the same redis-servers.
+  core::RedisClient meta_b(core::RedisEndpoint{"127.0.0.1", meta_redis.port(), {}, 3, {}});
+  core::RedisClient analyzer_b(core::RedisEndpoint{"127.0.0.1", meta_redis.port(), {}, 4, {}});
+  meta_b.command_ok({"SADD", keys::kAcceptedTypes, "1", "2", "3", "4", "8", "254"});
+  meta_b.command_ok({"SADD", keys::kAcceptedExtendedTypes, "maltrail"});
+  int port_b = 0;
+  Process server_b;
+  start_server("server-b", stream_redis.endpoint(1), meta_redis.endpoint(3), port_b, server_b);
+  queues::QueueStore store_b(meta_b, analyzer_b, 1000);
+  queues::QueueSpec spec;
+  spec.target = queues::QueueTarget::numeric(8);
+  auto q8_b = store_b.create(spec);
+  spec.target = queues::QueueTarget::extended("maltrail");
+  auto qm_b = store_b.create(spec);
+  std::ofstream conf(dir / "worker-b.toml");
+  conf << "[general]\nlog_level = \"warn\"\n[redis]\nstream = \"" << stream_redis.endpoint(1)
+       << "\"\nmeta = \"" << meta_redis.endpoint(3) << "\"\nanalyzer = \"" << meta_redis.endpoint(4)
+       << "\"\n[workers]\nmonitor_interval_seconds = 0\narchive_dir = \"" << (dir / "archive-b").string()
+       << "\"\n";
+  conf.close();
+  Process::Options wo;
+  wo.stderr_file = dir / "worker-b.log";
+  Process worker_b({(bin_dir() / "d4-worker").string(), "-c", (dir / "worker-b.toml").string()}, wo);
+
+  // Server A receives a sensor's passive DNS and maltrail data (with tags in its meta header).
+  std::string q8_a = create_queue("8"), qm_a = create_queue("maltrail");
+  auto worker_a = start_worker();
+  const std::string meta_header =
+      R"({"type": "maltrail", "tags": ["tlp:green", "misp-galaxy:sector=\"Finance\""]})";
+  {
+    Connection c(plain_port);
+    ASSERT_TRUE(c.send(bytes_of("c-client-type8-passivedns.d4")));
+  }
+  auto sensor = protocol::Uuid::parse(kSensor).value();
+  protocol::PacketEncoder enc(1, 2, sensor, "d4-test-key");
+  std::vector<std::uint8_t> out;
+  auto add = [&](std::string_view payload) {
+    enc.append_packet(out, std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()),
+                      1700000000);
+  };
+  add(meta_header);
+  enc.set_type(254);
+  add("evil.example,malware\nbad.example,c2\n");
+  {
+    Connection c(plain_port);
+    ASSERT_TRUE(c.send(out));
+  }
+  ASSERT_TRUE(eventually(
+      [&] { return queue_items("8", q8_a).size() == 60 && queue_items("maltrail", qm_a).size() == 2; },
+      std::chrono::seconds(30)));
+
+  // A forwards its queues to B as another sensor.
+  auto forwarder = protocol::Uuid::parse("0a0b0c0d-0e0f-4000-8000-0000000000f0").value();
+  forward_queue(analyzer, keys::analyzer_list("8", q8_a), port_b, forwarder, 8);
+  forward_queue(analyzer, keys::analyzer_list("maltrail", qm_a), port_b, forwarder, 2, meta_header);
+
+  auto items_b = [&](const queues::QueueInfo& q) {
+    auto v = analyzer_b.command({"LRANGE", q.list_key(), "0", "-1"}).as_strings();
+    std::reverse(v.begin(), v.end());
+    return v;
+  };
+  ASSERT_TRUE(eventually([&] { return items_b(q8_b).size() == 60 && items_b(qm_b).size() == 2; },
+                         std::chrono::seconds(30)))
+      << read_text(dir / "server-b.log") << read_text(dir / "worker-b.log");
+  EXPECT_EQ(items_b(q8_b), lines_of(read_text(vector_path("dns.passivedns.csv"))));
+  EXPECT_EQ(items_b(qm_b), (std::vector<std::string>{"evil.example,malware", "bad.example,c2"}));
+  // B archived the forwarded stream and kept the tags of the meta header.
+  auto metas = files_under(dir / "archive-b" / forwarder.dashless() / "254", ".json");
+  ASSERT_EQ(metas.size(), 1u);
+  auto j = nlohmann::json::parse(read_all(metas[0]));
+  EXPECT_EQ(j["tags"], nlohmann::json::parse(meta_header)["tags"]);
+  ASSERT_TRUE(eventually(
+      [&] { return files_under(dir / "archive-b" / forwarder.dashless() / "8", ".gz").size() == 1; }));
+  EXPECT_EQ(gunzip_file(files_under(dir / "archive-b" / forwarder.dashless() / "8", ".gz")[0]),
+            read_text(vector_path("dns.passivedns.csv")));
+  worker_a.stop();
+  worker_b.stop();
 }
 
 }  // namespace
