@@ -2,6 +2,9 @@
 // Test helpers for the analyzers: building frames (Ethernet/VLAN/SLL, IPv4/IPv6, TCP/UDP) and
 // capture files byte by byte, running the analyzer executables, and plain HTTP requests.
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>

@@ -8,6 +8,7 @@
 
 #include "analyzers/pdns/passivedns_csv.hpp"
 #include "analyzers/pdns/store.hpp"
+#include "dns_builder.hpp"
 #include "helpers.hpp"
 #include "support/redis_server.hpp"
 
@@ -377,4 +378,53 @@ TEST(PdnsCli, ExtractAndImportCofRoundTrip) {
   ASSERT_EQ(lines.size(), 60u);
   PdnsRecord rec;
   for (const auto& l : lines) EXPECT_EQ(parse_passivedns_line(l, rec), CsvStatus::Ok) << l;
+}
+
+TEST(PdnsLive, CapturesDnsResponsesOnTheLoopbackInterface) {
+  RedisServer redis;
+  TempDir dir;
+  // A DNS "server" port of our own, declared in the configuration, so no privileged port is needed.
+  int server_port = d4::test::free_port();
+  d4::test::write_text(dir / "d4.toml",
+                       "[analyzers.pdns]\ndns_ports = [" + std::to_string(server_port) + "]\n");
+  std::vector<std::string> argv{(d4::test::bin_dir() / "d4-pdns").string(),
+                                "-c",
+                                (dir / "d4.toml").string(),
+                                "--backend",
+                                redis.endpoint(0),
+                                "pcap",
+                                "-i",
+                                "lo",
+                                "-f",
+                                "udp and port " + std::to_string(server_port)};
+  Process::Options o;
+  o.stdout_file = dir / "out.txt";
+  o.stderr_file = dir / "err.txt";
+  Process capture(argv, o);
+  bool started =
+      eventually([&] { return read_text(dir / "err.txt").find("capturing on lo") != std::string::npos; },
+                 std::chrono::milliseconds(5000));
+  if (!started) {
+    capture.stop();
+    if (read_text(dir / "err.txt").find("cannot start capture") != std::string::npos)
+      GTEST_SKIP() << "no permission to capture on lo: " << read_text(dir / "err.txt");
+    FAIL() << read_text(dir / "err.txt");
+  }
+  int s = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(s, 0);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  from.sin_port = htons(static_cast<std::uint16_t>(server_port));
+  inet_pton(AF_INET, "127.0.0.1", &from.sin_addr);
+  ASSERT_EQ(::bind(s, reinterpret_cast<sockaddr*>(&from), sizeof from), 0);
+  sockaddr_in to = from;
+  to.sin_port = htons(static_cast<std::uint16_t>(d4::test::free_port()));
+  Bytes msg = d4::test::an::simple_response("live.example.org", 1, {192, 0, 2, 99}, 60, 9);
+  for (int i = 0; i < 3; ++i)
+    ::sendto(s, msg.data(), msg.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  ::close(s);
+  EXPECT_TRUE(eventually([&] {
+    return redis.cli({"GET", "o:live.example.org:192.0.2.99:1"}) == "3\n";
+  })) << read_text(dir / "err.txt");
+  EXPECT_EQ(capture.stop(), 0);
 }

@@ -1,6 +1,7 @@
 #include "analyzers/packet/live_capture.hpp"
 
 #include <pcap/pcap.h>
+#include <poll.h>
 
 namespace d4::analyzers::packet {
 
@@ -19,7 +20,14 @@ LiveCapture::LiveCapture(const Options& o) {
   pcap_set_timeout(handle_, o.timeout_ms);
   pcap_set_buffer_size(handle_, o.buffer_bytes);
   pcap_set_tstamp_precision(handle_, PCAP_TSTAMP_PRECISION_NANO);
+  pcap_set_immediate_mode(handle_, 1);  // deliver packets as they come, not per filled buffer
   if (pcap_activate(handle_) < 0) fail("cannot start capture");
+  // Non-blocking reads with our own poll(): the read timeout of libpcap is not honoured on every
+  // platform when no packet arrives at all, and a stop request must be seen promptly.
+  char nb_err[PCAP_ERRBUF_SIZE] = {0};
+  if (pcap_setnonblock(handle_, 1, nb_err) != 0) fail(std::string("cannot set non-blocking mode: ") + nb_err);
+  fd_ = pcap_get_selectable_fd(handle_);
+  timeout_ms_ = o.timeout_ms;
   if (!o.bpf_filter.empty()) {
     bpf_program prog{};
     if (pcap_compile(handle_, &prog, o.bpf_filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) fail("bad filter");
@@ -38,6 +46,12 @@ LiveCapture::Result LiveCapture::next(Frame& f) {
   pcap_pkthdr* h = nullptr;
   const u_char* data = nullptr;
   int rc = pcap_next_ex(handle_, &h, &data);
+  if (rc == 0 && fd_ >= 0) {
+    pollfd pfd{fd_, POLLIN, 0};
+    int pr = ::poll(&pfd, 1, timeout_ms_);
+    if (pr <= 0) return Result::Timeout;  // nothing, or EINTR from a stop signal
+    rc = pcap_next_ex(handle_, &h, &data);
+  }
   if (rc == 1) {
     bool nano = pcap_get_tstamp_precision(handle_) == PCAP_TSTAMP_PRECISION_NANO;
     f.ts_ns = static_cast<std::int64_t>(h->ts.tv_sec) * 1000000000 +

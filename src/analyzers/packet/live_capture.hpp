@@ -38,6 +38,8 @@ class LiveCapture {
   std::uint32_t linktype_ = 0;
   std::uint64_t frames_ = 0;
   std::string error_;
+  int fd_ = -1;
+  int timeout_ms_ = 200;
 };
 
 }  // namespace d4::analyzers::packet
