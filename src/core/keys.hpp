@@ -120,6 +120,13 @@ inline std::string worker_progress(std::string_view type, std::string_view sessi
 inline std::string worker_task_lock(std::string_view task) { return cat({"d4:worker:lock:", task}); }
 // Elements an exporter has popped but not yet delivered (re-sent first on restart).
 inline std::string exporter_processing(std::string_view name) { return cat({"d4:export:processing:", name}); }
+// Elements an exporter can never deliver (larger than a datagram, missing file): kept, not dropped.
+inline std::string exporter_failed(std::string_view name) { return cat({"d4:export:failed:", name}); }
+// Running worker processes (analyzer db): their names, and per name a hash refreshed every 2 s
+// and expiring 60 s after the process stopped: "started", "updated", "types" (e.g. "1,3,8"), and per served type
+// "<type>:entries", ":bytes", ":items", ":files", ":rejects", ":sessions_done".
+inline constexpr std::string_view kWorkers = "d4:workers";
+inline std::string worker_stats(std::string_view name) { return cat({"d4:worker:stats:", name}); }
 
 // ---- keys added by this implementation (not read by the reference tools) ----
 // Server instances sharing one stream Redis (stream Redis). Each live d4-server has a random

@@ -187,7 +187,7 @@ int main(int argc, char** argv) {
     std::vector<std::thread> threads;
     std::string type_list;
     for (int t : types) {
-      type_list += std::to_string(t) + " ";
+      type_list += (type_list.empty() ? "" : ",") + std::to_string(t);
       counters.push_back(std::make_unique<d4::workers::RunnerCounters>());
       for (int i = 0; i < threads_per_type; ++i) {
         auto opt = base_opt;
@@ -207,6 +207,8 @@ int main(int argc, char** argv) {
     auto next_monitor = std::chrono::steady_clock::now();
     auto next_retention = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     auto next_stats = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    auto next_publish = std::chrono::steady_clock::now();
+    const std::time_t started = std::time(nullptr);
     auto next_name_renewal = std::chrono::steady_clock::now() + name_ttl / 3;
     while (!g_stop.load()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -241,6 +243,33 @@ int main(int argc, char** argv) {
       } catch (const std::exception& e) {
         spdlog::warn("periodic task: {}", e.what());
       }
+      if (now >= next_publish) {
+        // Published for the web UI and metrics exporters.
+        next_publish = now + std::chrono::seconds(2);
+        try {
+          std::vector<std::string> hset{
+              "HSET",    d4::core::keys::worker_stats(name), "started", std::to_string(started),
+              "updated", std::to_string(std::time(nullptr)), "types",   type_list};
+          for (std::size_t i = 0; i < types.size(); ++i) {
+            const auto& c = *counters[i];
+            auto t = std::to_string(types[i]);
+            for (auto [field, value] : {std::pair<const char*, std::uint64_t>{"entries", c.entries.load()},
+                                        {"bytes", c.bytes.load()},
+                                        {"items", c.items.load()},
+                                        {"files", c.files.load()},
+                                        {"rejects", c.rejects.load()},
+                                        {"sessions_done", c.sessions_done.load()}}) {
+              hset.push_back(t + ":" + field);
+              hset.push_back(std::to_string(value));
+            }
+          }
+          name_redis.pipeline({hset,
+                               {"EXPIRE", d4::core::keys::worker_stats(name), "60"},
+                               {"SADD", std::string(d4::core::keys::kWorkers), name}});
+        } catch (const std::exception& e) {
+          spdlog::warn("publishing worker statistics: {}", e.what());
+        }
+      }
       if (now >= next_stats) {
         next_stats = now + std::chrono::seconds(60);
         for (std::size_t i = 0; i < types.size(); ++i) {
@@ -260,6 +289,8 @@ int main(int argc, char** argv) {
           {"EVAL",
            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
            "1", name_key, instance});
+      name_redis.pipeline({{"DEL", d4::core::keys::worker_stats(name)},
+                           {"SREM", std::string(d4::core::keys::kWorkers), name}});
     } catch (const std::exception&) {
     }
   } catch (const std::exception& e) {

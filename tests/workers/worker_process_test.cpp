@@ -115,9 +115,16 @@ TEST_F(WorkerTest, LogLinesKeepTheirOrderWithinASession) {
   std::string log = text_of(read_file(vector_path("auth.log")));
   add_packets(3, "33333333-0000-4000-8000-000000000001", chunk(log, 5));
   end_session("33333333-0000-4000-8000-000000000001");
-  auto w = start_worker("", {"--types", "3"});
+  auto w = start_worker("", {"--types", "3", "--name", "stats-test"});
   ASSERT_TRUE(wait_cleaned(3, "33333333-0000-4000-8000-000000000001"));
   EXPECT_EQ(queue_items("3", q), lines_of(log));
+  // The worker publishes its counters for the web UI and metrics.
+  EXPECT_TRUE(eventually([&] {
+    return analyzer.command({"HGET", keys::worker_stats("stats-test"), "3:items"}).str == "2" &&
+           analyzer.command({"HGET", keys::worker_stats("stats-test"), "3:sessions_done"}).str == "1";
+  }));
+  EXPECT_EQ(analyzer.command({"SISMEMBER", keys::kWorkers, "stats-test"}).integer, 1);
+  EXPECT_EQ(analyzer.command({"HGET", keys::worker_stats("stats-test"), "types"}).str, "3");
   auto files = files_under(archive() / kSensor / "3", ".syslog.txt.gz");
   ASSERT_EQ(files.size(), 1u);
   EXPECT_EQ(gunzip_file(files[0]), log);

@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
     if (so.syslog_msgid == "-") so.syslog_msgid = "d4";
     if (name.empty()) name = list + "|" + destination;
     std::string processing = d4::core::keys::exporter_processing(name);
-    std::string dead_letters = "d4:export:failed:" + name;
+    std::string dead_letters = d4::core::keys::exporter_failed(name);
 
     auto sink = d4::queues::make_sink(destination, so);
     std::signal(SIGINT, on_signal);
