@@ -6,10 +6,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -271,28 +267,75 @@ struct HttpResult {
   std::string content_type;
 };
 
+// A minimal HTTP/1.1 GET over a plain socket (Connection: close, read to the end), so the tests
+// exercise the server with an independent client.
 inline HttpResult http_get(std::uint16_t port, const std::string& target, const std::string& bearer = {}) {
-  namespace asio = boost::asio;
-  namespace beast = boost::beast;
-  namespace bhttp = boost::beast::http;
-  asio::io_context io;
-  asio::ip::tcp::resolver resolver(io);
-  auto results = resolver.resolve("127.0.0.1", std::to_string(port));
-  bhttp::request<bhttp::string_body> req{bhttp::verb::get, target, 11};
-  req.set(bhttp::field::host, "127.0.0.1");
-  if (!bearer.empty()) req.set(bhttp::field::authorization, "Bearer " + bearer);
-  beast::tcp_stream s(io);
-  s.expires_after(std::chrono::seconds(30));
-  s.connect(results);
-  bhttp::write(s, req);
-  beast::flat_buffer buf;
-  bhttp::response<bhttp::string_body> res;
-  bhttp::read(s, buf, res);
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("socket");
+  timeval tv{30, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    throw std::runtime_error("connect to port " + std::to_string(port) + " failed");
+  }
+  std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  if (!bearer.empty()) req += "Authorization: Bearer " + bearer + "\r\n";
+  req += "\r\n";
+  for (std::size_t off = 0; off < req.size();) {
+    ssize_t n = ::send(fd, req.data() + off, req.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) {
+      ::close(fd);
+      throw std::runtime_error("send failed");
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  std::string raw;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    raw.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
   HttpResult r;
-  r.status = static_cast<int>(res.result_int());
-  r.body = res.body();
-  for (const auto& f : res) r.headers[std::string(f.name_string())] = std::string(f.value());
-  r.content_type = std::string(res[bhttp::field::content_type]);
+  std::size_t head_end = raw.find("\r\n\r\n");
+  if (head_end == std::string::npos || raw.compare(0, 5, "HTTP/") != 0) throw std::runtime_error("bad HTTP response");
+  std::string head = raw.substr(0, head_end);
+  r.status = std::stoi(head.substr(head.find(' ') + 1, 3));
+  std::size_t pos = head.find("\r\n");
+  while (pos != std::string::npos && pos < head.size()) {
+    std::size_t next = head.find("\r\n", pos + 2);
+    std::string line = head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
+    std::size_t colon = line.find(':');
+    if (colon != std::string::npos) {
+      std::string value = line.substr(colon + 1);
+      while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+      r.headers[line.substr(0, colon)] = value;
+    }
+    pos = next;
+  }
+  std::string body = raw.substr(head_end + 4);
+  auto te = r.headers.find("Transfer-Encoding");
+  if (te != r.headers.end() && te->second.find("chunked") != std::string::npos) {
+    std::string decoded;
+    std::size_t p = 0;
+    for (;;) {
+      std::size_t eol = body.find("\r\n", p);
+      if (eol == std::string::npos) break;
+      std::size_t len = std::stoul(body.substr(p, eol - p), nullptr, 16);
+      if (len == 0) break;
+      decoded += body.substr(eol + 2, len);
+      p = eol + 2 + len + 2;
+    }
+    body = decoded;
+  }
+  r.body = body;
+  auto ct = r.headers.find("Content-Type");
+  if (ct != r.headers.end()) r.content_type = ct->second;
   return r;
 }
 
