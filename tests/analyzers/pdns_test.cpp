@@ -214,7 +214,9 @@ TEST(Dnscap, ParsesResponsesAcrossContinuationLinesAndChunks) {
       "\texample.org,IN,TXT,300,[12] 0 0\n"
       "garbage that is not dnscap\n";
   std::vector<PdnsRecord> out;
-  DnscapParser p([&](PdnsRecord&& r) { out.push_back(std::move(r)); });
+  std::vector<std::string> rejects;
+  DnscapParser p([&](PdnsRecord&& r) { out.push_back(std::move(r)); }, {},
+                 [&](std::string_view reason, std::string_view) { rejects.emplace_back(reason); });
   // Feed in awkward chunks to exercise line buffering.
   for (std::size_t i = 0; i < text.size(); i += 7) p.feed(std::string_view(text).substr(i, 7));
   p.finish();
@@ -230,6 +232,7 @@ TEST(Dnscap, ParsesResponsesAcrossContinuationLinesAndChunks) {
   EXPECT_EQ(p.stats().responses, 2u);
   EXPECT_EQ(p.stats().unrendered, 1u);  // the TXT answer dnscap printed as [12]
   EXPECT_EQ(p.stats().malformed, 1u);   // the garbage line
+  EXPECT_EQ(rejects, std::vector<std::string>{"dnscap_bad_header"});
 }
 
 TEST(CofImport, RecordsArraysAndErrors) {

@@ -64,6 +64,11 @@ bool parse_time(std::string_view date, std::string_view time, std::int64_t& out)
 
 }  // namespace
 
+void DnscapParser::malformed(std::string_view reason, std::string_view text) {
+  ++stats_.malformed;
+  if (on_reject_) on_reject_(reason, text);
+}
+
 void DnscapParser::feed(std::string_view text) {
   std::size_t pos = 0;
   while (pos < text.size()) {
@@ -71,7 +76,7 @@ void DnscapParser::feed(std::string_view text) {
     if (nl == std::string_view::npos) {
       partial_line_.append(text.substr(pos));
       if (partial_line_.size() > kMaxMessageBytes) {  // no newline in a megabyte: not dnscap text
-        ++stats_.malformed;
+        malformed("dnscap_line_too_long", std::string_view(partial_line_).substr(0, 200));
         partial_line_.clear();
       }
       return;
@@ -107,7 +112,7 @@ void DnscapParser::on_line(std::string_view line) {
     message_.clear();
   }
   if (message_.size() + line.size() > kMaxMessageBytes) {
-    ++stats_.malformed;
+    malformed("dnscap_message_too_long", std::string_view(message_).substr(0, 200));
     message_.clear();
     return;
   }
@@ -128,7 +133,7 @@ void DnscapParser::parse_message(std::string_view message) {
   // [len] date time [#n iface vlan] [src].port [dst].port dns OPCODE,RCODE,ID,FLAGS sections...
   std::int64_t ts = 0;
   if (t.size() < 3 || t[0].empty() || t[0].front() != '[' || !parse_time(t[1], t[2], ts)) {
-    ++stats_.malformed;
+    malformed("dnscap_bad_header", message);
     return;
   }
   std::size_t i = 3;
@@ -136,7 +141,7 @@ void DnscapParser::parse_message(std::string_view message) {
   if (i + 1 >= t.size()) return;  // e.g. a TCP segment without DNS data, or "(frag)"
   auto head = split(t[i + 1], ',');
   if (head.size() < 3) {
-    ++stats_.malformed;
+    malformed("dnscap_bad_dns_header", message);
     return;
   }
   bool qr = false;
@@ -149,24 +154,24 @@ void DnscapParser::parse_message(std::string_view message) {
   // Sections: question, answer, authority, additional; each a count then that many tokens.
   std::int64_t count = 0;
   if (i >= t.size() || !parse_int(t[i], count) || count < 0 || static_cast<std::size_t>(count) > t.size()) {
-    ++stats_.malformed;
+    malformed("dnscap_bad_section", message);
     return;
   }
   i += 1 + static_cast<std::size_t>(count);
   if (i >= t.size() || !parse_int(t[i], count) || count < 0 ||
       i + 1 + static_cast<std::size_t>(count) > t.size()) {
-    ++stats_.malformed;
+    malformed("dnscap_bad_section", message);
     return;
   }
   for (std::int64_t k = 0; k < count; ++k) {
     auto f = split(t[i + 1 + static_cast<std::size_t>(k)], ',');
     if (f.size() < 4) {
-      ++stats_.malformed;
+      malformed("dnscap_bad_record", t[i + 1 + static_cast<std::size_t>(k)]);
       continue;
     }
     auto type = dns::parse_type(f[2]);
     if (!type) {
-      ++stats_.malformed;
+      malformed("dnscap_unknown_type", t[i + 1 + static_cast<std::size_t>(k)]);
       continue;
     }
     if (f.size() < 5 || (f[4].size() > 1 && f[4].front() == '[' && f[4].back() == ']')) {
@@ -186,7 +191,7 @@ void DnscapParser::parse_message(std::string_view message) {
     else
       r.rdata = std::string(f[4]);
     if (!normalize_name(r.rrname) || !normalize_rdata(r.rrtype, r.rdata, normalize_)) {
-      ++stats_.malformed;
+      malformed("dnscap_bad_answer", t[i + 1 + static_cast<std::size_t>(k)]);
       continue;
     }
     ++stats_.records;

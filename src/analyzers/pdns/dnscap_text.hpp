@@ -28,8 +28,10 @@ struct DnscapStats {
 class DnscapParser {
  public:
   using Sink = std::function<void(PdnsRecord&&)>;
-  explicit DnscapParser(Sink sink, NormalizeOptions normalize = {})
-      : sink_(std::move(sink)), normalize_(normalize) {}
+  // Receives every malformed message or record with a reason, for counting and sampling.
+  using RejectSink = std::function<void(std::string_view reason, std::string_view text)>;
+  explicit DnscapParser(Sink sink, NormalizeOptions normalize = {}, RejectSink on_reject = nullptr)
+      : sink_(std::move(sink)), normalize_(normalize), on_reject_(std::move(on_reject)) {}
 
   // Feeds text in arbitrary chunks; complete messages are parsed as they end.
   void feed(std::string_view text);
@@ -40,9 +42,11 @@ class DnscapParser {
  private:
   void parse_message(std::string_view message);
   void on_line(std::string_view line);
+  void malformed(std::string_view reason, std::string_view text);
 
   Sink sink_;
   NormalizeOptions normalize_;
+  RejectSink on_reject_;
   std::string partial_line_;
   std::string message_;
   DnscapStats stats_;

@@ -169,7 +169,8 @@ int run_files(const Settings& s, const std::string& kind) {
           }))
         ++failures;
   } else if (kind == "dnscap") {
-    DnscapParser parser([&](PdnsRecord&& r) { add(r); }, rt.csv.normalize);
+    DnscapParser parser([&](PdnsRecord&& r) { add(r); }, rt.csv.normalize,
+                        [&](std::string_view reason, std::string_view text) { store.reject(reason, text); });
     for (const auto& path : s.inputs) {
       if (!for_each_line(path, [&](std::string_view line) {
             parser.feed(line);
@@ -181,7 +182,6 @@ int run_files(const Settings& s, const std::string& kind) {
     spdlog::info("dnscap: {} message(s), {} response(s), {} record(s), {} malformed, {} unrendered",
                  parser.stats().messages, parser.stats().responses, parser.stats().records,
                  parser.stats().malformed, parser.stats().unrendered);
-    for (std::uint64_t i = 0; i < parser.stats().malformed; ++i) store.reject("dnscap_malformed", "");
   } else if (kind == "cof") {
     std::vector<PdnsRecord> recs;
     for (const auto& path : s.inputs)
@@ -308,7 +308,8 @@ int run_queue(const Settings& s) {
         store.add(r);
       },
       rt.extract);
-  DnscapParser dnscap([&](PdnsRecord&& r) { store.add(r); }, rt.csv.normalize);
+  DnscapParser dnscap([&](PdnsRecord&& r) { store.add(r); }, rt.csv.normalize,
+                      [&](std::string_view reason, std::string_view text) { store.reject(reason, text); });
   CaptureStats cs;
   spdlog::info("consuming {} on {} into {}", qo.list_key, qo.endpoint.to_string(), rt.backend.to_string());
   QueueConsumer consumer(qo);
