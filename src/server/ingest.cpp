@@ -273,7 +273,10 @@ asio::awaitable<void> Session::process() {
     if (!h) break;  // fewer than 62 bytes of the next header
     if (!header_checked_) {
       protocol::Header copy = *h;
-      bool ok = have_first_header_ ? check_next_header(copy) : co_await check_first_header(copy);
+      // No co_await inside a conditional expression: GCC 12 miscompiles that.
+      bool ok = false;
+      if (have_first_header_) ok = check_next_header(copy);
+      else ok = co_await check_first_header(copy);
       if (!ok || closing_) co_return;
       header_checked_ = true;
     }
@@ -317,7 +320,7 @@ asio::awaitable<bool> Session::check_first_header(const protocol::Header& h) {
   uuid_hex_ = h.uuid.dashless();
   type_ = h.type;
   type_text_ = std::to_string(h.type);
-  const Policy& p = worker_.policy();
+  const Policy& p = worker_.policy();  // valid until the first co_await below
   if (h.type == 254) {
     abort(Reject::first_type_254, "a type 2 packet must be sent before type 254");
     co_return false;
@@ -361,8 +364,10 @@ asio::awaitable<bool> Session::check_first_header(const protocol::Header& h) {
     co_return false;
   }
   auto key = meta_replies[0].as_string();
+  // The policy snapshot may have been replaced during the lookups: use the current one (a
+  // reference taken before a co_await must never be used after it).
   if (key && !key->empty()) key_.emplace(*key);
-  else key_.emplace(p.default_key);
+  else key_.emplace(worker_.policy().default_key);
   backlog_limit_ = meta_replies[1].as_integer().value_or(0);
   if (backlog_limit_ <= 0) backlog_limit_ = worker_.runtime().default_backlog;
   auto rate = meta_replies[2].as_integer();

@@ -50,6 +50,9 @@ TlsContext make_tls_context(const TlsOptions& o) {
     if (o.require_client_cert) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
     SSL_CTX_set_verify(c, mode, nullptr);
   }
+  // No server-side session cache (an entry per sensor would cost memory for nothing): resumption
+  // still works through stateless session tickets.
+  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
   static const unsigned char kSessionContext[] = "d4-server";
   SSL_CTX_set_session_id_context(c, kSessionContext, sizeof kSessionContext - 1);
   return ctx;

@@ -140,7 +140,9 @@ asio::awaitable<std::size_t> Transport::read_some(std::span<std::uint8_t> buf) {
       int err = SSL_get_error(ssl_, r);
       if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
         if (total > 0) break;  // hand over what we have rather than wait
-        bool ok = err == SSL_ERROR_WANT_READ ? co_await wait_read_ready() : co_await wait_write_ready();
+        bool ok = false;  // (no co_await inside ?: — GCC 12 miscompiles it)
+        if (err == SSL_ERROR_WANT_READ) ok = co_await wait_read_ready();
+        else ok = co_await wait_write_ready();
         if (!ok) break;
         continue;
       }

@@ -231,6 +231,8 @@ TEST(AsyncRedis, RetryableWritesSurviveRestartAndKillWithoutLoss) {
   redis.stop();
   std::this_thread::sleep_for(200ms);
   redis.start();
+  // The second fault hits a live connection again (not the client still in backoff).
+  ASSERT_TRUE(d4::test::eventually([&] { return loop.run([&] { return r.reconnects(); }) >= 1; }, 10s));
   std::this_thread::sleep_for(30ms);
   redis.kill_hard();
   std::this_thread::sleep_for(150ms);
