@@ -267,7 +267,8 @@ TEST(PdnsQueue, IngestsCsvLinesFromTheAnalyzerQueueAndCountsBadLines) {
   queues.cli({"LPUSH", list, "1||c||s||IN||q.org||A||999.0.0.1||60||1"}, 2);
   auto r = run_tool("d4-pdns",
                     {"--backend", backend.endpoint(), "ingest", "-u", queue, "--analyzer-redis",
-                     queues.endpoint(2), "--exit-when-empty", "--consumer", "test"},
+                     queues.endpoint(2), "--exit-when-empty", "--consumer", "test", "--sensor-id",
+                     "8bd5b2b23c8a4a399a5e1a4f1f2b7c01"},
                     dir);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(queues.cli({"LLEN", list}, 2), "0\n");
@@ -278,6 +279,11 @@ TEST(PdnsQueue, IngestsCsvLinesFromTheAnalyzerQueueAndCountsBadLines) {
   EXPECT_EQ(backend.cli({"GET", "l:www.example.org:93.184.216.34:1"}), "1700000001\n");
   EXPECT_EQ(backend.cli({"HGET", "stats:rejected", "field_count"}), "1\n");
   EXPECT_EQ(backend.cli({"HGET", "stats:rejected", "bad_answer"}), "1\n");
+  // Attributed to the queue's sensor: records, rejects and the sensor statistics.
+  const std::string sensor = "8bd5b2b23c8a4a399a5e1a4f1f2b7c01";
+  EXPECT_EQ(backend.cli({"HGET", "stats:rejected:sensor:" + sensor, "field_count"}), "1\n");
+  EXPECT_EQ(backend.cli({"SMEMBERS", "sid:www.example.org:93.184.216.34:1"}), sensor + "\n");
+  EXPECT_EQ(backend.cli({"ZSCORE", "stats:sensors", sensor}), "60\n");
 }
 
 TEST(PdnsQueue, ElementsLeftInTheProcessingListAreHandledAgainAtStart) {

@@ -39,6 +39,7 @@ struct Settings {
   std::string queue;
   std::string queue_type = "8";
   std::string consumer;
+  std::string sensor_id;
   std::size_t batch = 1000;
   bool exit_when_empty = false;
   std::vector<std::string> inputs;
@@ -128,14 +129,17 @@ void log_extract_stats(const DnsExtractor& ex) {
     spdlog::info("  DNS messages not parsed ({}): {}", reason, n);
 }
 
-// Adds a parsed observation, or counts the rejected input.
-void handle_csv_line(PdnsStore& store, const CsvOptions& options, std::string_view line) {
+// Adds a parsed observation, or counts the rejected input (per sensor when it is known).
+void handle_csv_line(PdnsStore& store, const CsvOptions& options, std::string_view line,
+                     const std::string& sensor_id = {}) {
   PdnsRecord r;
   auto st = parse_passivedns_line(line, r, options);
-  if (st == CsvStatus::Ok)
+  if (st == CsvStatus::Ok) {
+    r.sensor_id = sensor_id;
     store.add(r);
-  else if (st != CsvStatus::Empty)
-    store.reject(to_string(st), line);
+  } else if (st != CsvStatus::Empty) {
+    store.reject(to_string(st), line, sensor_id);
+  }
 }
 
 // Reads a file (or stdin) line by line.
@@ -301,15 +305,24 @@ int run_queue(const Settings& s) {
   qo.exit_when_empty = s.exit_when_empty;
   core::RedisClient redis(rt.backend);
   PdnsStore store(redis, rt.store);
-  std::string sensor_for_records;
+  // Queue elements do not name their sensor: a queue fed by a single sensor (a group queue) can be
+  // attributed with analyzers.pdns.sensor_id / --sensor-id; type-1 paths name it themselves.
+  const std::string fixed_sensor =
+      !s.sensor_id.empty() ? s.sensor_id : core::get_string(rt.config.root, kSection, "sensor_id", "");
+  std::string sensor_for_records = fixed_sensor;
   DnsExtractor extractor(
       [&](PdnsRecord&& r, const auto&, const auto&) {
         r.sensor_id = sensor_for_records;
         store.add(r);
       },
       rt.extract);
-  DnscapParser dnscap([&](PdnsRecord&& r) { store.add(r); }, rt.csv.normalize,
-                      [&](std::string_view reason, std::string_view text) { store.reject(reason, text); });
+  DnscapParser dnscap(
+      [&](PdnsRecord&& r) {
+        r.sensor_id = fixed_sensor;
+        store.add(r);
+      },
+      rt.csv.normalize,
+      [&](std::string_view reason, std::string_view text) { store.reject(reason, text, fixed_sensor); });
   CaptureStats cs;
   spdlog::info("consuming {} on {} into {}", qo.list_key, qo.endpoint.to_string(), rt.backend.to_string());
   QueueConsumer consumer(qo);
@@ -319,12 +332,12 @@ int run_queue(const Settings& s) {
         store.discard();
         for (const auto& el : batch) {
           if (type == "8") {
-            handle_csv_line(store, rt.csv, el);
+            handle_csv_line(store, rt.csv, el, fixed_sensor);
           } else if (type == "1") {
-            sensor_for_records = sensor_id_from_path(el).value_or("");
+            sensor_for_records = sensor_id_from_path(el).value_or(fixed_sensor);
             if (!for_each_frame_in_file(
                     el, [&](const auto& f) { extractor.process(f); }, cs, stop_flag()))
-              store.reject("unreadable_capture", el);
+              store.reject("unreadable_capture", el, sensor_for_records);
             extractor.finish();
           } else {
             std::error_code ec;
@@ -400,6 +413,8 @@ int main(int argc, char** argv) {
   ingest->add_option("--consumer", s.consumer, "consumer name (names the processing list)");
   ingest->add_option("--batch", s.batch, "queue elements per batch")->check(CLI::Range(1, 100000));
   ingest->add_flag("--exit-when-empty", s.exit_when_empty, "return once the queue is drained");
+  ingest->add_option("--sensor-id", s.sensor_id,
+                     "attribute records and rejects of this queue to a sensor UUID");
 
   auto* pcap = app.add_subcommand("pcap", "ingest DNS answers from capture files or a live interface");
   pcap->add_option("files", s.inputs, "pcap/pcapng files, gzip allowed, - for stdin");

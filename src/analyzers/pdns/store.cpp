@@ -165,10 +165,10 @@ bool PdnsStore::add(const PdnsRecord& r) {
   return true;
 }
 
-void PdnsStore::reject(std::string_view reason, std::string_view input) {
+void PdnsStore::reject(std::string_view reason, std::string_view input, std::string_view sensor_id) {
   ++stats_.rejected;
   // Samples are truncated so a pathological input cannot bloat Redis.
-  rejects_.emplace_back(std::string(reason), std::string(input.substr(0, 1024)));
+  rejects_.push_back(Reject{std::string(reason), std::string(input.substr(0, 1024)), std::string(sensor_id)});
 }
 
 void PdnsStore::discard() {
@@ -306,13 +306,17 @@ void PdnsStore::flush() {
     cmds.push_back({"INCRBY", std::string(keys::kExcluded), std::to_string(excluded_pending_)});
   if (!rejects_.empty()) {
     std::map<std::string, std::uint64_t> by_reason;
+    std::map<std::pair<std::string, std::string>, std::uint64_t> by_sensor;
     std::vector<std::string> push{"LPUSH", std::string(keys::kRejectedSamples)};
-    for (auto& [reason, input] : rejects_) {
-      ++by_reason[reason];
-      push.push_back(reason + " " + input);
+    for (const auto& r : rejects_) {
+      ++by_reason[r.reason];
+      if (!r.sensor.empty()) ++by_sensor[{r.sensor, r.reason}];
+      push.push_back(r.reason + " " + r.input);
     }
     for (auto& [reason, n] : by_reason)
       cmds.push_back({"HINCRBY", std::string(keys::kRejected), reason, std::to_string(n)});
+    for (auto& [sr, n] : by_sensor)
+      cmds.push_back({"HINCRBY", keys::rejected_by_sensor(sr.first), sr.second, std::to_string(n)});
     cmds.push_back(std::move(push));
     cmds.push_back({"LTRIM", std::string(keys::kRejectedSamples), "0",
                     std::to_string(options_.rejected_samples == 0 ? 0 : options_.rejected_samples - 1)});

@@ -15,6 +15,7 @@
 //   stats:rejected    hash    reason -> input lines/records rejected (malformed, unknown type...)
 //   stats:excluded    string  records skipped by the name exclusions
 //   stats:rejected:samples    list   last rejected inputs, "<reason> <input>" (newest first, capped)
+//   stats:rejected:sensor:<sensor>  hash  reason -> rejects attributed to a sensor (when known)
 //
 // Differences from the reference, on purpose: first seen is lowered by older observations and last
 // seen raised by newer ones (min/max, also for imports); the per-type expiry applies to the l: key
@@ -49,6 +50,9 @@ inline constexpr std::string_view kSensorsSeen = "sensors:seen";
 inline constexpr std::string_view kRejected = "stats:rejected";
 inline constexpr std::string_view kRejectedSamples = "stats:rejected:samples";
 inline constexpr std::string_view kExcluded = "stats:excluded";
+inline std::string rejected_by_sensor(std::string_view sensor) {
+  return "stats:rejected:sensor:" + std::string(sensor);
+}
 }  // namespace keys
 
 struct StoreOptions {
@@ -77,7 +81,7 @@ class PdnsStore {
   // core::RedisError; the pending batch is kept and written again by the next flush()).
   bool add(const PdnsRecord& record);
   // Counts a rejected input (and keeps a sample of it); written with the next flush.
-  void reject(std::string_view reason, std::string_view input);
+  void reject(std::string_view reason, std::string_view input, std::string_view sensor_id = {});
   // Writes everything pending. Throws core::RedisError when Redis is unavailable; nothing pending
   // is lost then, the next flush() retries.
   void flush();
@@ -110,7 +114,10 @@ class PdnsStore {
   std::size_t distinct_pending_ = 0;
   std::unordered_map<std::string, std::uint64_t> dist_ttl_, dist_class_, dist_type_, sensors_;
   std::uint64_t processed_ = 0, excluded_pending_ = 0;
-  std::vector<std::pair<std::string, std::string>> rejects_;
+  struct Reject {
+    std::string reason, input, sensor;
+  };
+  std::vector<Reject> rejects_;
   enum class WriteMode { Unknown, Pipeline, Script };
   WriteMode mode_ = WriteMode::Unknown;  // chosen at the first write (see store.cpp)
   std::string_view script_;
