@@ -66,7 +66,10 @@ bool Transport::readable_now() {
   char c;
   ssize_t r = ::recv(socket_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
   if (r >= 0) return true;  // data, or EOF for the reader to report
-  return !(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return false;
+  // The kernel reports a socket error once: keep it for read_some (a reset peer is not a clean EOF).
+  error_ = std::string("read: ") + std::strerror(errno);
+  return true;
 }
 
 asio::awaitable<Transport::Wait> Transport::wait_readable(std::chrono::milliseconds timeout) {
@@ -128,6 +131,7 @@ asio::awaitable<bool> Transport::handshake() {
 
 asio::awaitable<std::size_t> Transport::read_some(std::span<std::uint8_t> buf) {
   std::size_t total = 0;
+  if (!error_.empty()) co_return 0;
   while (!closed_ && total < buf.size()) {
     std::size_t n = 0;
     if (ssl_) {

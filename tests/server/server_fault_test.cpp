@@ -97,7 +97,7 @@ TEST(ServerFaults, ClientVanishingMidPacketEndsTheSessionAndFreesTheSlot) {
     SensorConnection c(server.tls_port(), true);
     std::string expect;
     for (int i = 0; i < 10; ++i) {
-      std::string p = "record " + std::to_string(i) + "\n";
+      std::string p = std::string(reset ? "reset " : "close ") + "record " + std::to_string(i) + "\n";
       expect += p;
       ASSERT_TRUE(c.send(make_packet(uuid, 1, kKey, p)));
     }
@@ -119,7 +119,8 @@ TEST(ServerFaults, ClientVanishingMidPacketEndsTheSessionAndFreesTheSlot) {
     ASSERT_TRUE(eventually([&] {
       rejects = meta.command({"HGETALL", keys::sensor_rejects(u)}).as_strings();
       return rejects.size() == 2;
-    }));
+    })) << (reset ? "reset" : "close") << ": " << rejects.size() << " reject fields\n"
+        << server.log();
     EXPECT_TRUE(rejects[0] == "truncated" || rejects[0] == "transport_error") << rejects[0];
     SensorConnection again(server.tls_port(), true);
     ASSERT_TRUE(again.send(make_packet(uuid, 1, kKey, "back\n")));
