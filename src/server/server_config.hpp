@@ -66,7 +66,7 @@ struct ServerConfig {
   std::chrono::seconds shutdown_timeout{15};
   std::chrono::seconds heartbeat_interval{3};
   std::chrono::seconds instance_ttl{15};
-  std::string metrics_listen = "127.0.0.1:9464";  // empty: no metrics endpoint
+  std::string metrics_listen = "127.0.0.1:9120";  // empty: no metrics endpoint
   unsigned threads = 0;                            // 0: one per core
   // TCP keepalive towards sensors (detects peers that vanished without closing).
   int keepalive_idle = 60, keepalive_interval = 10, keepalive_count = 6;

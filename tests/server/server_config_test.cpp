@@ -1,0 +1,71 @@
+// The [server] configuration: the shipped example parses and matches the built-in defaults,
+// and mistakes are reported with the option's name.
+#include <gtest/gtest.h>
+
+#include "server/server_config.hpp"
+
+using namespace d4::server;
+
+namespace {
+
+ServerConfig parse(const std::string& text) { return read_server_config(d4::core::parse_toml(text)); }
+
+std::string error_of(const std::string& text) {
+  try {
+    parse(text);
+  } catch (const d4::core::ConfigError& e) {
+    return e.what();
+  }
+  return {};
+}
+
+}  // namespace
+
+TEST(ServerConfig, ExampleFileMatchesTheDefaults) {
+  auto root = d4::core::load_toml_file(std::string(D4_SOURCE_DIR) + "/config/d4.example.toml");
+  auto example = read_server_config(root);
+  auto defaults = parse("");
+  EXPECT_EQ(example.listen.size(), 1u);
+  EXPECT_EQ(example.listen[0].host, "::");
+  EXPECT_EQ(example.listen[0].port, 4443);
+  EXPECT_EQ(example.runtime.mode, defaults.runtime.mode);
+  EXPECT_EQ(example.runtime.default_hmac_key, defaults.runtime.default_hmac_key);
+  EXPECT_EQ(example.runtime.max_payload, defaults.runtime.max_payload);
+  EXPECT_EQ(example.runtime.default_backlog, defaults.runtime.default_backlog);
+  EXPECT_EQ(example.runtime.idle_timeout, defaults.runtime.idle_timeout);
+  EXPECT_EQ(example.runtime.unidentified_timeout, defaults.runtime.unidentified_timeout);
+  EXPECT_EQ(example.runtime.header_timeout, defaults.runtime.header_timeout);
+  EXPECT_EQ(example.runtime.packet_timeout, defaults.runtime.packet_timeout);
+  EXPECT_EQ(example.runtime.max_connections_per_ip, defaults.runtime.max_connections_per_ip);
+  EXPECT_EQ(example.default_accepted_types, defaults.default_accepted_types);
+  EXPECT_EQ(example.default_accepted_extended_types, defaults.default_accepted_extended_types);
+  EXPECT_EQ(example.max_session_pending_bytes, defaults.max_session_pending_bytes);
+  EXPECT_EQ(example.metrics_listen, defaults.metrics_listen);
+  EXPECT_EQ(example.common.redis.stream.port, 6379);
+  EXPECT_EQ(example.common.redis.meta.port, 6380);
+}
+
+TEST(ServerConfig, ListenAddressesIncludingIpv6) {
+  auto a = parse_listen_address("[::1]:4443");
+  EXPECT_EQ(a.host, "::1");
+  EXPECT_EQ(a.port, 4443);
+  EXPECT_EQ(a.to_string(), "[::1]:4443");
+  auto b = parse_listen_address(":4443");
+  EXPECT_EQ(b.host, "::");
+  auto c = parse_listen_address("0.0.0.0:1");
+  EXPECT_EQ(c.to_string(), "0.0.0.0:1");
+  EXPECT_THROW(parse_listen_address("::1:4443"), d4::core::ConfigError);
+  EXPECT_THROW(parse_listen_address("host"), d4::core::ConfigError);
+  EXPECT_THROW(parse_listen_address("host:70000"), d4::core::ConfigError);
+}
+
+TEST(ServerConfig, MistakesNameTheOption) {
+  EXPECT_NE(error_of("[server]\nmode = \"open\"\n").find("server.mode"), std::string::npos);
+  EXPECT_NE(error_of("[server]\naccepted_types = [1, 300]\n").find("server.accepted_types"), std::string::npos);
+  EXPECT_NE(error_of("[server]\nplain_listen = [\"0.0.0.0:4444\"]\n").find("loopback"), std::string::npos);
+  EXPECT_TRUE(error_of("[server]\nplain_listen = [\"0.0.0.0:4444\"]\nplain_allow_remote = true\n").empty());
+  EXPECT_NE(error_of("[server]\ntls_require_client_cert = true\n").find("tls_client_ca"), std::string::npos);
+  EXPECT_NE(error_of("[server]\nidle_timeout = \"1h\"\n").find("server.idle_timeout"), std::string::npos);
+  EXPECT_NE(error_of("[server]\nheartbeat_interval = 20\ninstance_ttl = 10\n").find("instance_ttl"), std::string::npos);
+  EXPECT_NE(error_of("[server]\ndefault_hmac_key = \"\"\n").find("default_hmac_key"), std::string::npos);
+}
