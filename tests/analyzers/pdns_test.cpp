@@ -178,8 +178,8 @@ TEST(PdnsExtraction, QueriesMalformedMessagesAndOtherPortsAreIgnoredAndCounted) 
   Bytes query = simple_response("q.example.org", 1, {1, 2, 3, 4});
   query[2] &= 0x7F;                                                                   // QR = 0
   c.add(0, ethernet(0x0800, ipv4("10.0.0.1", "10.0.0.53", 17, udp(53, 53, query))));  // resolver to server
-  Bytes broken = simple_response("b.example.org", 1, {1, 2, 3, 4});
-  broken.resize(broken.size() - 3);
+  const Bytes whole = simple_response("b.example.org", 1, {1, 2, 3, 4});
+  const Bytes broken(whole.begin(), whole.end() - 3);  // the answer's rdata is cut
   c.add(0, ethernet(0x0800, ipv4("10.0.0.53", "10.0.0.1", 17, udp(53, 5000, broken))));
   c.add(0, ethernet(0x0800, ipv4("10.0.0.53", "10.0.0.1", 17,
                                  udp(5353, 5000, simple_response("m.local", 1, {1, 1, 1, 1})))));
