@@ -72,8 +72,10 @@ void BM_BlocklistMatch(benchmark::State& state) {
   d4::core::IpBlocklist b;
   std::mt19937 rng(42);
   for (int i = 0; i < state.range(0); ++i)
-    b.add("10." + std::to_string(rng() % 256) + "." + std::to_string(rng() % 256) + "." + std::to_string(rng() % 256));
-  for (int i = 0; i < 50; ++i) b.add("172." + std::to_string(16 + i % 16) + ".0.0/" + std::to_string(12 + i % 12));
+    b.add("10." + std::to_string(rng() % 256) + "." + std::to_string(rng() % 256) + "." +
+          std::to_string(rng() % 256));
+  for (int i = 0; i < 50; ++i)
+    b.add("172." + std::to_string(16 + i % 16) + ".0.0/" + std::to_string(12 + i % 12));
   b.add("2001:db8::/32");
   std::vector<d4::core::IpAddress> probes;
   for (int i = 0; i < 1024; ++i)
@@ -114,11 +116,13 @@ void BM_BuildPolicy(benchmark::State& state) {
   };
   std::vector<std::string> reg, ips;
   for (int i = 0; i < state.range(0); ++i) reg.push_back(d4::protocol::Uuid::generate_v4().dashless());
-  for (int i = 0; i < 1000; ++i) ips.push_back("198.51." + std::to_string(i / 256) + "." + std::to_string(i % 256));
+  for (int i = 0; i < 1000; ++i)
+    ips.push_back("198.51." + std::to_string(i / 256) + "." + std::to_string(i % 256));
   RedisReply key;
   key.type = RedisReply::Type::String;
   key.str = "k";
-  std::vector<RedisReply> meta = {key, set({"1", "2", "3", "4", "8", "254"}), set({"ja3-jl"}), set(ips), set({}), set({}), set(reg)};
+  std::vector<RedisReply> meta = {
+      key, set({"1", "2", "3", "4", "8", "254"}), set({"ja3-jl"}), set(ips), set({}), set({}), set(reg)};
   RedisReply stream;
   stream.type = RedisReply::Type::Array;
   RedisReply now;

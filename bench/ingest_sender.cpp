@@ -232,17 +232,27 @@ int cmd_send(int argc, char** argv) {
       if (i + 1 >= argc) die(a + " needs a value");
       return argv[++i];
     };
-    if (a == "--host") host = next();
-    else if (a == "--port") port = std::stoi(next());
-    else if (a == "--redis") redis_ep = next();
-    else if (a == "--plain") plain = true;
-    else if (a == "--metrics-port") metrics_port = std::stoi(next());
-    else if (a == "--server-pid") server_pid = std::stoi(next());
-    else if (a == "--timeout") timeout_s = std::stod(next());
-    else if (a == "--rate") rate_mbps = std::stod(next());
-    else files.push_back(a);
+    if (a == "--host")
+      host = next();
+    else if (a == "--port")
+      port = std::stoi(next());
+    else if (a == "--redis")
+      redis_ep = next();
+    else if (a == "--plain")
+      plain = true;
+    else if (a == "--metrics-port")
+      metrics_port = std::stoi(next());
+    else if (a == "--server-pid")
+      server_pid = std::stoi(next());
+    else if (a == "--timeout")
+      timeout_s = std::stod(next());
+    else if (a == "--rate")
+      rate_mbps = std::stod(next());
+    else
+      files.push_back(a);
   }
-  if (!port || redis_ep.empty() || files.empty()) die("usage: send --port P --redis HOST:PORT/DB [--plain] FILE...");
+  if (!port || redis_ep.empty() || files.empty())
+    die("usage: send --port P --redis HOST:PORT/DB [--plain] FILE...");
   auto ep = d4::core::RedisEndpoint::parse(redis_ep);
   if (!ep) die("bad --redis endpoint");
   d4::core::RedisClient redis(*ep);
@@ -309,12 +319,17 @@ int cmd_send(int argc, char** argv) {
   for (auto& c : conns) close_conn(c);
   double mb = static_cast<double>(bytes) / 1e6;
   std::printf("connections %zu  %s%s\n", data.size(), plain ? "plain TCP" : "TLS",
-              rate_mbps > 0 ? (", paced at " + std::to_string(static_cast<int>(rate_mbps)) + " MB/s in total").c_str() : "");
-  std::printf("sent         %.1f MB, %llu packets, in %.2f s\n", mb, static_cast<unsigned long long>(packets), t_sent);
-  std::printf("stored       %lld/%llu packets in Redis after %.2f s\n", stored, static_cast<unsigned long long>(packets), t_stored);
+              rate_mbps > 0
+                  ? (", paced at " + std::to_string(static_cast<int>(rate_mbps)) + " MB/s in total").c_str()
+                  : "");
+  std::printf("sent         %.1f MB, %llu packets, in %.2f s\n", mb, static_cast<unsigned long long>(packets),
+              t_sent);
+  std::printf("stored       %lld/%llu packets in Redis after %.2f s\n", stored,
+              static_cast<unsigned long long>(packets), t_stored);
   std::printf("throughput   %.1f MB/s, %.0f packets/s (until every packet is in Redis)\n", mb / t_stored,
               static_cast<double>(stored) / t_stored);
-  std::printf("cpu          sender %.2f s, redis %.2f s (%.2f ms/MB)", self_cpu, redis_cpu_used, 1000 * redis_cpu_used / mb);
+  std::printf("cpu          sender %.2f s, redis %.2f s (%.2f ms/MB)", self_cpu, redis_cpu_used,
+              1000 * redis_cpu_used / mb);
   if (server_pid) std::printf(", d4-server %.2f s (%.2f ms/MB)", server_cpu, 1000 * server_cpu / mb);
   std::printf("\n");
   if (metrics_port) {
@@ -339,12 +354,18 @@ int cmd_idle(int argc, char** argv) {
       if (i + 1 >= argc) die(a + " needs a value");
       return argv[++i];
     };
-    if (a == "--host") host = next();
-    else if (a == "--port") port = std::stoi(next());
-    else if (a == "--connections") n = std::stoi(next());
-    else if (a == "--hold") hold = std::stoi(next());
-    else if (a == "--key") key = next();
-    else die("unknown option " + a);
+    if (a == "--host")
+      host = next();
+    else if (a == "--port")
+      port = std::stoi(next());
+    else if (a == "--connections")
+      n = std::stoi(next());
+    else if (a == "--hold")
+      hold = std::stoi(next());
+    else if (a == "--key")
+      key = next();
+    else
+      die("unknown option " + a);
   }
   if (!port) die("usage: idle --port P --connections N [--hold S]");
   rlimit rl{};
@@ -365,8 +386,9 @@ int cmd_idle(int argc, char** argv) {
     d4::protocol::PacketEncoder enc(1, 3, uuid, key);
     std::vector<std::uint8_t> pk;
     std::string line = "idle sensor " + std::to_string(i) + "\n";
-    enc.append_packet(pk, std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(line.data()), line.size()),
-                      d4::protocol::unix_seconds());
+    enc.append_packet(
+        pk, std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(line.data()), line.size()),
+        d4::protocol::unix_seconds());
     if (!write_all(c, pk.data(), pk.size())) die("send on connection " + std::to_string(i) + " failed");
     conns.push_back(c);
     if ((i + 1) % 1000 == 0) std::fprintf(stderr, "%d connections\n", i + 1);
@@ -388,7 +410,8 @@ int main(int argc, char** argv) {
   std::string cmd = argc > 1 ? argv[1] : "";
   if (cmd == "send") return cmd_send(argc, argv);
   if (cmd == "idle") return cmd_idle(argc, argv);
-  std::cerr << "usage: d4-ingest-bench send --port P --redis HOST:PORT/DB [--plain] [--metrics-port M] [--server-pid PID] FILE...\n"
+  std::cerr << "usage: d4-ingest-bench send --port P --redis HOST:PORT/DB [--plain] [--metrics-port M] "
+               "[--server-pid PID] FILE...\n"
                "       d4-ingest-bench idle --port P --connections N [--hold SECONDS] [--key KEY]\n";
   return 2;
 }

@@ -39,7 +39,9 @@ IpAddress IpAddress::from_v6(const Bytes& bytes) {
   return a;
 }
 
-bool IpAddress::is_v4() const { return std::equal(kMappedPrefix.begin(), kMappedPrefix.begin() + 12, bytes_.begin()); }
+bool IpAddress::is_v4() const {
+  return std::equal(kMappedPrefix.begin(), kMappedPrefix.begin() + 12, bytes_.begin());
+}
 
 std::optional<IpAddress> IpAddress::parse(std::string_view text) {
   auto pct = text.find('%');
@@ -99,7 +101,8 @@ std::optional<IpNetwork> IpNetwork::parse(std::string_view text, std::string* er
     auto p = text.substr(slash + 1);
     auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), prefix);
     if (p.empty() || ec != std::errc() || end != p.data() + p.size() || prefix < 0 || prefix > max)
-      return fail("prefix length \"" + std::string(p) + "\" must be an integer from 0 to " + std::to_string(max));
+      return fail("prefix length \"" + std::string(p) + "\" must be an integer from 0 to " +
+                  std::to_string(max));
   }
   if (addr->is_v4() && written_as_v6) {
     if (prefix < 96) return fail("an IPv4-mapped network needs a prefix of at least 96 bits");
@@ -108,7 +111,9 @@ std::optional<IpNetwork> IpNetwork::parse(std::string_view text, std::string* er
   return IpNetwork(*addr, prefix);
 }
 
-bool IpNetwork::is_single_address() const { return prefix_ == (address_.is_v4() ? 32 : 128); }
+bool IpNetwork::is_single_address() const {
+  return prefix_ == (address_.is_v4() ? 32 : 128);
+}
 
 bool IpNetwork::contains(const IpAddress& a) const {
   if (a.is_v4() != address_.is_v4()) return false;
@@ -147,7 +152,9 @@ void IpBlocklist::add(const IpNetwork& net) {
   if (set.insert(net.address().bytes()).second) ++size_;
 }
 
-bool IpBlocklist::contains(const IpAddress& a) const { return match(a).has_value(); }
+bool IpBlocklist::contains(const IpAddress& a) const {
+  return match(a).has_value();
+}
 
 std::optional<std::string> IpBlocklist::match(const IpAddress& a) const {
   for (int mp : prefixes_) {

@@ -39,9 +39,12 @@ class AsyncCategory final : public boost::system::error_category {
   const char* name() const noexcept override { return "d4.redis_async"; }
   std::string message(int ev) const override {
     switch (static_cast<RedisAsyncError>(ev)) {
-      case RedisAsyncError::not_connected: return "not connected to Redis";
-      case RedisAsyncError::connection_lost: return "connection to Redis lost before the reply";
-      case RedisAsyncError::stopped: return "Redis client stopped";
+      case RedisAsyncError::not_connected:
+        return "not connected to Redis";
+      case RedisAsyncError::connection_lost:
+        return "connection to Redis lost before the reply";
+      case RedisAsyncError::stopped:
+        return "Redis client stopped";
     }
     return "unknown Redis client error";
   }
@@ -112,7 +115,8 @@ void LatencyHistogram::observe(std::chrono::nanoseconds d, std::uint64_t times) 
   while (i < std::size(kBounds) && s > kBounds[i]) ++i;
   counts_[i].fetch_add(times, std::memory_order_relaxed);
   count_.fetch_add(times, std::memory_order_relaxed);
-  sum_ns_.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, d.count())) * times, std::memory_order_relaxed);
+  sum_ns_.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, d.count())) * times,
+                    std::memory_order_relaxed);
 }
 
 LatencyHistogram::Snapshot LatencyHistogram::snapshot() const {
@@ -163,8 +167,10 @@ struct AsyncRedis::Impl : std::enable_shared_from_this<Impl> {
     RedisReplies replies;
 
     void complete(error_code ec, RedisReplies&& rs) {
-      if (callback) callback(ec, std::move(rs));
-      else if (returning_callback) returning_callback(ec, std::move(rs), std::move(resp));
+      if (callback)
+        callback(ec, std::move(rs));
+      else if (returning_callback)
+        returning_callback(ec, std::move(rs), std::move(resp));
     }
     std::chrono::steady_clock::time_point sent{};
   };
@@ -219,8 +225,8 @@ struct AsyncRedis::Impl : std::enable_shared_from_this<Impl> {
       if (!self || ec || self->state == State::Stopped) return;
       if (self->state == State::Connected && self->in_flight > 0 &&
           std::chrono::steady_clock::now() - self->queue.front().sent > self->options.reply_timeout) {
-        spdlog::warn("{}: no reply from {} for {} ms, reconnecting", self->options.name, self->endpoint.to_string(),
-                     self->options.reply_timeout.count());
+        spdlog::warn("{}: no reply from {} for {} ms, reconnecting", self->options.name,
+                     self->endpoint.to_string(), self->options.reply_timeout.count());
         self->fail_connection(asio::error::timed_out);
       }
       self->arm_watchdog();
@@ -311,8 +317,8 @@ struct AsyncRedis::Impl : std::enable_shared_from_this<Impl> {
     std::unique_ptr<redisReader, ReaderDeleter> r(redisReaderCreate());
     std::uint32_t got = 0;
     while (!ec && got < n) {
-      std::size_t len =
-          co_await s->async_read_some(asio::buffer(read_buffer), asio::redirect_error(asio::use_awaitable, ec));
+      std::size_t len = co_await s->async_read_some(asio::buffer(read_buffer),
+                                                    asio::redirect_error(asio::use_awaitable, ec));
       if (ec) break;
       redisReaderFeed(r.get(), read_buffer.data(), len);
       void* raw = nullptr;
@@ -344,7 +350,8 @@ struct AsyncRedis::Impl : std::enable_shared_from_this<Impl> {
     backoff.reset();
     ++connections;
     if (logged_down || connections > 1)
-      spdlog::info("{}: connected to {} ({} requests to send)", options.name, endpoint.to_string(), queue.size());
+      spdlog::info("{}: connected to {} ({} requests to send)", options.name, endpoint.to_string(),
+                   queue.size());
     logged_down = false;
     asio::co_spawn(ioc, read_loop(shared_from_this(), generation), asio::detached);
     if (state_callback) state_callback(true);
@@ -418,15 +425,16 @@ struct AsyncRedis::Impl : std::enable_shared_from_this<Impl> {
       ++in_flight;
     }
     writing = true;
-    asio::async_write(socket, write_buffers, [self = shared_from_this(), gen = generation](error_code ec, std::size_t) {
-      if (gen != self->generation) return;
-      self->writing = false;
-      if (ec) {
-        self->fail_connection(ec);
-        return;
-      }
-      self->do_write();
-    });
+    asio::async_write(socket, write_buffers,
+                      [self = shared_from_this(), gen = generation](error_code ec, std::size_t) {
+                        if (gen != self->generation) return;
+                        self->writing = false;
+                        if (ec) {
+                          self->fail_connection(ec);
+                          return;
+                        }
+                        self->do_write();
+                      });
   }
 
   void fail_connection(error_code ec) {
@@ -436,8 +444,8 @@ struct AsyncRedis::Impl : std::enable_shared_from_this<Impl> {
     socket.close(ignored);
     reader.reset();
     writing = false;
-    spdlog::warn("{}: connection to {} lost ({}); {} requests pending", options.name, endpoint.to_string(), ec.message(),
-                 queue.size());
+    spdlog::warn("{}: connection to {} lost ({}); {} requests pending", options.name, endpoint.to_string(),
+                 ec.message(), queue.size());
     logged_down = true;
     std::vector<Request> failed;
     std::deque<Request> kept;
@@ -468,7 +476,9 @@ struct AsyncRedis::Impl : std::enable_shared_from_this<Impl> {
 
   void submit(Request r) {
     auto fail_later = [&](RedisAsyncError e) {
-      asio::post(ioc, [req = std::make_shared<Request>(std::move(r)), e]() mutable { req->complete(make_error_code(e), {}); });
+      asio::post(ioc, [req = std::make_shared<Request>(std::move(r)), e]() mutable {
+        req->complete(make_error_code(e), {});
+      });
     };
     if (state == State::Stopped) return fail_later(RedisAsyncError::stopped);
     if (!r.retry && state != State::Connected) return fail_later(RedisAsyncError::not_connected);
@@ -506,10 +516,15 @@ AsyncRedis::~AsyncRedis() {
   if (impl_) impl_->stop(false);
 }
 
-void AsyncRedis::start() { impl_->start(); }
-void AsyncRedis::stop() { impl_->stop(true); }
+void AsyncRedis::start() {
+  impl_->start();
+}
+void AsyncRedis::stop() {
+  impl_->stop(true);
+}
 
-void AsyncRedis::submit(std::string resp, std::uint32_t commands, bool retry_on_reconnect, Callback callback) {
+void AsyncRedis::submit(std::string resp, std::uint32_t commands, bool retry_on_reconnect,
+                        Callback callback) {
   Impl::Request r;
   r.resp = std::move(resp);
   r.commands = commands;
@@ -534,7 +549,8 @@ asio::awaitable<RedisReply> AsyncRedis::command(std::vector<std::string> args, b
   w.begin(args.size());
   for (const auto& a : args) w.arg(a);
   error_code ec;
-  RedisReplies replies = co_await async_exec(std::move(resp), 1, retry_on_reconnect, asio::redirect_error(asio::use_awaitable, ec));
+  RedisReplies replies = co_await async_exec(std::move(resp), 1, retry_on_reconnect,
+                                             asio::redirect_error(asio::use_awaitable, ec));
   if (ec) throw boost::system::system_error(ec);
   co_return std::move(replies.at(0));
 }
@@ -548,8 +564,9 @@ asio::awaitable<RedisReplies> AsyncRedis::pipeline(const std::vector<std::vector
     for (const auto& a : c) w.arg(a);
   }
   error_code ec;
-  RedisReplies replies = co_await async_exec(std::move(resp), static_cast<std::uint32_t>(commands.size()), retry_on_reconnect,
-                                             asio::redirect_error(asio::use_awaitable, ec));
+  RedisReplies replies =
+      co_await async_exec(std::move(resp), static_cast<std::uint32_t>(commands.size()), retry_on_reconnect,
+                          asio::redirect_error(asio::use_awaitable, ec));
   if (ec) throw boost::system::system_error(ec);
   co_return replies;
 }
@@ -565,13 +582,29 @@ asio::awaitable<bool> AsyncRedis::wait_connected(std::chrono::milliseconds timeo
   co_return connected();
 }
 
-asio::io_context::executor_type AsyncRedis::executor() const { return impl_->ioc.get_executor(); }
-const RedisEndpoint& AsyncRedis::endpoint() const { return impl_->endpoint; }
-bool AsyncRedis::connected() const { return impl_->state == Impl::State::Connected; }
-std::size_t AsyncRedis::pending_requests() const { return impl_->queue.size(); }
-std::size_t AsyncRedis::pending_bytes() const { return impl_->queued_bytes; }
-std::uint64_t AsyncRedis::reconnects() const { return impl_->connections > 0 ? impl_->connections - 1 : 0; }
-const LatencyHistogram& AsyncRedis::latency() const { return impl_->latency; }
-void AsyncRedis::on_state_change(std::function<void(bool)> fn) { impl_->state_callback = std::move(fn); }
+asio::io_context::executor_type AsyncRedis::executor() const {
+  return impl_->ioc.get_executor();
+}
+const RedisEndpoint& AsyncRedis::endpoint() const {
+  return impl_->endpoint;
+}
+bool AsyncRedis::connected() const {
+  return impl_->state == Impl::State::Connected;
+}
+std::size_t AsyncRedis::pending_requests() const {
+  return impl_->queue.size();
+}
+std::size_t AsyncRedis::pending_bytes() const {
+  return impl_->queued_bytes;
+}
+std::uint64_t AsyncRedis::reconnects() const {
+  return impl_->connections > 0 ? impl_->connections - 1 : 0;
+}
+const LatencyHistogram& AsyncRedis::latency() const {
+  return impl_->latency;
+}
+void AsyncRedis::on_state_change(std::function<void(bool)> fn) {
+  impl_->state_callback = std::move(fn);
+}
 
 }  // namespace d4::core

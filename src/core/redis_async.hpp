@@ -135,7 +135,8 @@ class AsyncRedis {
   using ReturningCallback = UniqueFunction<void(boost::system::error_code, RedisReplies&&, std::string&&)>;
 
   AsyncRedis(boost::asio::io_context& ioc, RedisEndpoint endpoint, Options options);
-  AsyncRedis(boost::asio::io_context& ioc, RedisEndpoint endpoint) : AsyncRedis(ioc, std::move(endpoint), Options{}) {}
+  AsyncRedis(boost::asio::io_context& ioc, RedisEndpoint endpoint)
+      : AsyncRedis(ioc, std::move(endpoint), Options{}) {}
   ~AsyncRedis();  // stops: pending callbacks are not invoked after destruction
   AsyncRedis(const AsyncRedis&) = delete;
   AsyncRedis& operator=(const AsyncRedis&) = delete;

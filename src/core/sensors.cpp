@@ -16,14 +16,19 @@ namespace {
 
 using Code = PolicyResult::Code;
 
-PolicyResult invalid_uuid() { return PolicyResult::fail(Code::Invalid, "Invalid uuid"); }
+PolicyResult invalid_uuid() {
+  return PolicyResult::fail(Code::Invalid, "Invalid uuid");
+}
 
 long long now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
-std::optional<long long> to_ll(const RedisReply& r) { return r.as_integer(); }
+std::optional<long long> to_ll(const RedisReply& r) {
+  return r.as_integer();
+}
 
 std::map<std::string, long long> hash_counts(const RedisReply& r) {
   std::map<std::string, long long> out;
@@ -53,7 +58,8 @@ std::optional<std::string> check_key(std::string_view key) {
 }
 
 std::string random_key(std::size_t n) {
-  static constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  static constexpr std::string_view kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
   std::string out;
   while (out.size() < n) {
     unsigned char buf[64];
@@ -74,9 +80,13 @@ std::optional<ServerMode> parse_server_mode(std::string_view text) {
   return std::nullopt;
 }
 
-std::string_view to_string(ServerMode m) { return m == ServerMode::Registration ? "registration" : "shared-secret"; }
+std::string_view to_string(ServerMode m) {
+  return m == ServerMode::Registration ? "registration" : "shared-secret";
+}
 
-std::optional<std::string> normalize_sensor_uuid(std::string_view text) { return protocol::normalize_uuid(text); }
+std::optional<std::string> normalize_sensor_uuid(std::string_view text) {
+  return protocol::normalize_uuid(text);
+}
 
 SensorError parse_sensor_error(std::string_view text) {
   SensorError e;
@@ -87,7 +97,9 @@ SensorError parse_sensor_error(std::string_view text) {
     e.detail = e.raw;
     return e;
   }
-  auto str = [&](const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string(); };
+  auto str = [&](const char* k) {
+    return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string();
+  };
   if (j.contains("time") && j["time"].is_number()) e.time = j["time"].get<long long>();
   e.reason = str("reason");
   e.detail = str("detail");
@@ -97,8 +109,8 @@ SensorError parse_sensor_error(std::string_view text) {
   return e;
 }
 
-std::string format_sensor_error(long long time, std::string_view reason, std::string_view detail, std::string_view ip,
-                                std::string_view source, std::string_view session) {
+std::string format_sensor_error(long long time, std::string_view reason, std::string_view detail,
+                                std::string_view ip, std::string_view source, std::string_view session) {
   nlohmann::json j;
   j["time"] = time;
   j["reason"] = reason;
@@ -111,15 +123,17 @@ std::string format_sensor_error(long long time, std::string_view reason, std::st
 }
 
 // ---- registration ----
-PolicyResult SensorPolicy::register_sensor(std::string_view uuid_text, std::string_view hmac_key, std::string_view mail,
-                                           std::string_view description, bool third_party) {
+PolicyResult SensorPolicy::register_sensor(std::string_view uuid_text, std::string_view hmac_key,
+                                           std::string_view mail, std::string_view description,
+                                           bool third_party) {
   auto parsed = protocol::Uuid::parse(uuid_text);
   if (!parsed || !parsed->is_v4()) return invalid_uuid();
   if (hmac_key.empty()) return PolicyResult::fail(Code::Invalid, "Mandatory parameter(s) not provided");
   if (auto why = check_key(hmac_key)) return PolicyResult::fail(Code::Invalid, *why);
   std::string uuid = parsed->dashless();
   std::string meta = keys::sensor_metadata(uuid);
-  if (meta_.command({"EXISTS", meta}).integer != 0) return PolicyResult::fail(Code::Conflict, "Sensor already registered");
+  if (meta_.command({"EXISTS", meta}).integer != 0)
+    return PolicyResult::fail(Code::Conflict, "Sensor already registered");
   std::vector<std::vector<std::string>> cmds;
   cmds.push_back({"HSET", meta, "hmac_key", std::string(hmac_key)});
   if (!mail.empty()) cmds.push_back({"HSET", meta, "user_mail", std::string(mail)});
@@ -210,7 +224,8 @@ PolicyResult SensorPolicy::set_description(std::string_view uuid_text, std::stri
 PolicyResult SensorPolicy::add_tag(std::string_view uuid_text, std::string_view tag) {
   auto uuid = normalize_sensor_uuid(uuid_text);
   if (!uuid) return invalid_uuid();
-  if (tag.empty() || tag.size() > 200) return PolicyResult::fail(Code::Invalid, "a tag has 1 to 200 characters");
+  if (tag.empty() || tag.size() > 200)
+    return PolicyResult::fail(Code::Invalid, "a tag has 1 to 200 characters");
   meta_.command_ok({"SADD", keys::sensor_tags(*uuid), tag});
   return PolicyResult::ok(*uuid);
 }
@@ -243,7 +258,8 @@ PolicyResult SensorPolicy::clear_backlog_limit(std::string_view uuid_text) {
 PolicyResult SensorPolicy::set_rate_limit(std::string_view uuid_text, long long bytes_per_second) {
   auto uuid = normalize_sensor_uuid(uuid_text);
   if (!uuid) return invalid_uuid();
-  if (bytes_per_second < 1) return PolicyResult::fail(Code::Invalid, "the rate limit must be at least 1 byte/s");
+  if (bytes_per_second < 1)
+    return PolicyResult::fail(Code::Invalid, "the rate limit must be at least 1 byte/s");
   meta_.command_ok({"HSET", keys::kRateLimitByUuid, *uuid, std::to_string(bytes_per_second)});
   return PolicyResult::ok(*uuid);
 }
@@ -334,7 +350,8 @@ PolicyResult SensorPolicy::kick_sensor(std::string_view uuid_text, std::chrono::
   if (!uuid) return invalid_uuid();
   // The temporary block first, so a sensor reconnecting between the two writes is refused.
   if (block_for.count() > 0)
-    stream_.command_ok({"SET", keys::temp_blocklist_uuid(*uuid), "1", "EX", std::to_string(block_for.count())});
+    stream_.command_ok(
+        {"SET", keys::temp_blocklist_uuid(*uuid), "1", "EX", std::to_string(block_for.count())});
   stream_.command_ok({"ZADD", keys::kKicks, std::to_string(now_ms()), "uuid:" + *uuid});
   return PolicyResult::ok(*uuid);
 }
@@ -400,22 +417,22 @@ std::optional<SensorInfo> SensorPolicy::info(std::string_view uuid_text, std::si
   const std::string& u = *uuid;
   std::string last = std::to_string(max_errors == 0 ? 0 : static_cast<long long>(max_errors) - 1);
   auto m = meta_.pipeline({
-      {"HGETALL", keys::sensor_metadata(u)},                           // 0
-      {"SISMEMBER", std::string(keys::kRegisteredUuids), u},           // 1
-      {"SISMEMBER", std::string(keys::kPendingRegistrations), u},      // 2
-      {"SISMEMBER", std::string(keys::kBlocklistUuid), u},             // 3
-      {"SISMEMBER", std::string(keys::kBlocklistIpByUuid), u},         // 4
-      {"SMEMBERS", keys::sensor_tags(u)},                              // 5
-      {"HGET", std::string(keys::kStreamMaxSizeByUuid), u},            // 6
-      {"HGET", std::string(keys::kRateLimitByUuid), u},                // 7
-      {"SMEMBERS", keys::sensor_all_types(u)},                         // 8
-      {"LRANGE", keys::sensor_last_ips(u), "0", "-1"},                 // 9
-      {"HGETALL", keys::sensor_rejects(u)},                            // 10
-      {"LRANGE", keys::sensor_errors(u), "0", last},                   // 11
-      {"LRANGE", keys::sensor_unauth_errors(u), "0", last},            // 12
+      {"HGETALL", keys::sensor_metadata(u)},                       // 0
+      {"SISMEMBER", std::string(keys::kRegisteredUuids), u},       // 1
+      {"SISMEMBER", std::string(keys::kPendingRegistrations), u},  // 2
+      {"SISMEMBER", std::string(keys::kBlocklistUuid), u},         // 3
+      {"SISMEMBER", std::string(keys::kBlocklistIpByUuid), u},     // 4
+      {"SMEMBERS", keys::sensor_tags(u)},                          // 5
+      {"HGET", std::string(keys::kStreamMaxSizeByUuid), u},        // 6
+      {"HGET", std::string(keys::kRateLimitByUuid), u},            // 7
+      {"SMEMBERS", keys::sensor_all_types(u)},                     // 8
+      {"LRANGE", keys::sensor_last_ips(u), "0", "-1"},             // 9
+      {"HGETALL", keys::sensor_rejects(u)},                        // 10
+      {"LRANGE", keys::sensor_errors(u), "0", last},               // 11
+      {"LRANGE", keys::sensor_unauth_errors(u), "0", last},        // 12
   });
   auto s = stream_.pipeline({
-      {"EXISTS", keys::temp_blocklist_uuid(u)},   // 0
+      {"EXISTS", keys::temp_blocklist_uuid(u)},          // 0
       {"SMEMBERS", keys::active_connection_by_uuid(u)},  // 1
   });
   for (const auto& r : m)
@@ -428,13 +445,20 @@ std::optional<SensorInfo> SensorPolicy::info(std::string_view uuid_text, std::si
     const auto& v = meta[i + 1];
     long long n = 0;
     bool num = std::from_chars(v.data(), v.data() + v.size(), n).ec == std::errc();
-    if (k == "first_seen" && num) info.first_seen = n;
-    else if (k == "last_seen" && num) info.last_seen = n;
-    else if (k == "description") info.description = v;
-    else if (k == "Error") info.error = v;
-    else if (k == "user_mail") info.user_mail = v;
-    else if (k == "third_party") info.third_party = !v.empty();
-    else if (k == "hmac_key") info.has_own_key = true;
+    if (k == "first_seen" && num)
+      info.first_seen = n;
+    else if (k == "last_seen" && num)
+      info.last_seen = n;
+    else if (k == "description")
+      info.description = v;
+    else if (k == "Error")
+      info.error = v;
+    else if (k == "user_mail")
+      info.user_mail = v;
+    else if (k == "third_party")
+      info.third_party = !v.empty();
+    else if (k == "hmac_key")
+      info.has_own_key = true;
   }
   info.registered = m[1].integer == 1;
   info.pending = m[2].integer == 1;
@@ -476,7 +500,8 @@ std::map<std::string, long long> SensorPolicy::ip_rejects(std::string_view ip) {
 
 std::vector<SensorError> SensorPolicy::ip_errors(std::string_view ip, std::size_t max) {
   if (max == 0) return {};
-  return parse_list(meta_.command_ok({"LRANGE", keys::ip_errors(normalize_ip_text(ip)), "0", std::to_string(max - 1)}));
+  return parse_list(
+      meta_.command_ok({"LRANGE", keys::ip_errors(normalize_ip_text(ip)), "0", std::to_string(max - 1)}));
 }
 
 std::map<std::string, long long> SensorPolicy::global_rejects() {
@@ -486,7 +511,8 @@ std::map<std::string, long long> SensorPolicy::global_rejects() {
 PolicyResult SensorPolicy::clear_errors(std::string_view uuid_text) {
   auto uuid = normalize_sensor_uuid(uuid_text);
   if (!uuid) return invalid_uuid();
-  meta_.command_ok({"DEL", keys::sensor_rejects(*uuid), keys::sensor_errors(*uuid), keys::sensor_unauth_errors(*uuid)});
+  meta_.command_ok(
+      {"DEL", keys::sensor_rejects(*uuid), keys::sensor_errors(*uuid), keys::sensor_unauth_errors(*uuid)});
   meta_.command_ok({"HDEL", keys::sensor_metadata(*uuid), "Error"});
   return PolicyResult::ok(*uuid);
 }

@@ -27,8 +27,8 @@ std::string_view to_string(ServerMode m);
 struct PolicyResult {
   enum class Code { Ok, Invalid /*400*/, NotFound /*404*/, Conflict /*409*/ };
   Code code = Code::Ok;
-  std::string message;    // human-readable reason when not Ok
-  std::string value;      // normalised uuid, canonical network, generated key...
+  std::string message;  // human-readable reason when not Ok
+  std::string value;    // normalised uuid, canonical network, generated key...
   explicit operator bool() const { return code == Code::Ok; }
   static PolicyResult ok(std::string value = {}) { return {Code::Ok, {}, std::move(value)}; }
   static PolicyResult fail(Code c, std::string msg) { return {c, std::move(msg), {}}; }
@@ -40,9 +40,9 @@ struct SensorError {
   std::string reason;
   std::string detail;
   std::string ip;
-  std::string source;   // "server" or "worker:<type>"
+  std::string source;  // "server" or "worker:<type>"
   std::string session;
-  std::string raw;      // the stored JSON text
+  std::string raw;  // the stored JSON text
 };
 // Parses a stored entry; unknown/invalid JSON gives reason "unknown" with raw kept.
 SensorError parse_sensor_error(std::string_view json);
@@ -54,21 +54,21 @@ struct SensorInfo {
   std::string uuid;  // dashless
   bool registered = false;
   bool pending = false;
-  bool blocked = false;               // in blacklist_uuid
-  bool ips_blocked = false;           // in blacklist_ip_by_uuid
-  bool temp_blocked = false;          // kicked recently (temp_blacklist_uuid:<uuid> exists)
-  bool has_own_key = false;           // metadata_uuid:<uuid>.hmac_key set
+  bool blocked = false;       // in blacklist_uuid
+  bool ips_blocked = false;   // in blacklist_ip_by_uuid
+  bool temp_blocked = false;  // kicked recently (temp_blacklist_uuid:<uuid> exists)
+  bool has_own_key = false;   // metadata_uuid:<uuid>.hmac_key set
   std::optional<long long> first_seen, last_seen;
   std::string description, error, user_mail;
   bool third_party = false;
   std::vector<std::string> tags;
-  std::optional<long long> backlog_limit;  // stream_max_size_by_uuid
-  std::optional<long long> rate_limit;     // bytes/s, rate_limit_by_uuid
-  std::vector<std::string> types;          // all_types_by_uuid
+  std::optional<long long> backlog_limit;    // stream_max_size_by_uuid
+  std::optional<long long> rate_limit;       // bytes/s, rate_limit_by_uuid
+  std::vector<std::string> types;            // all_types_by_uuid
   std::vector<std::string> connected_types;  // active_connection_by_uuid
-  std::vector<std::string> last_ips;       // list_uuid_ip ("<ip>-<YYYYmmddHHMMSS>")
+  std::vector<std::string> last_ips;         // list_uuid_ip ("<ip>-<YYYYmmddHHMMSS>")
   std::map<std::string, long long> rejects;
-  std::vector<SensorError> errors;         // newest first
+  std::vector<SensorError> errors;  // newest first
   std::vector<SensorError> unauthenticated_errors;
 };
 

@@ -33,16 +33,20 @@ constexpr std::chrono::seconds kWriteRetryDelay{1};
 constexpr std::chrono::milliseconds kIdleBufferRelease{1000};
 
 long long wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
 long long wall_s() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 // What is logged about sensor-chosen text: JSON logs embed messages unescaped.
-std::string printable(std::string_view s) { return core::json_escape(s.substr(0, 200)); }
+std::string printable(std::string_view s) {
+  return core::json_escape(s.substr(0, 200));
+}
 
 bool is_duplicate_id_error(const core::RedisReply& r) {
   return r.is_error() && r.str.find("equal or smaller than the target stream top item") != std::string::npos;
@@ -139,7 +143,8 @@ asio::awaitable<void> Session::main() {
   phase_ = Phase::Reading;
   ready_at_ = last_activity_ = SteadyClock::now();
   if (!transport_.peer_certificate().empty())
-    spdlog::debug("session {} from {}: client certificate {}", session_id_, peer_.ip, printable(transport_.peer_certificate()));
+    spdlog::debug("session {} from {}: client certificate {}", session_id_, peer_.ip,
+                  printable(transport_.peer_certificate()));
   rate_last_ = SteadyClock::now();
   const std::size_t read_size = worker_.config().read_size;
   while (!closing_) {
@@ -151,7 +156,8 @@ asio::awaitable<void> Session::main() {
       auto wait = std::chrono::milliseconds(1000);
       if ((causes & kPauseRate) && rate_limit_ > 0) {
         double secs = -rate_tokens_ / static_cast<double>(rate_limit_);
-        wait = std::min(wait, std::chrono::milliseconds(static_cast<long long>(std::ceil(secs * 1000.0)) + 1));
+        wait =
+            std::min(wait, std::chrono::milliseconds(static_cast<long long>(std::ceil(secs * 1000.0)) + 1));
       }
       wake_timer_.expires_after(wait);
       error_code ec;
@@ -185,9 +191,11 @@ asio::awaitable<void> Session::main() {
     std::size_t n = co_await transport_.read_some(buf);
     if (closing_) break;
     if (n == 0) {
-      if (!transport_.error().empty()) abort(Reject::transport_error, transport_.error());
+      if (!transport_.error().empty())
+        abort(Reject::transport_error, transport_.error());
       else if (framer_.buffered() > 0)
-        abort(Reject::truncated, std::to_string(framer_.buffered()) + " bytes of an unfinished packet at end of stream");
+        abort(Reject::truncated,
+              std::to_string(framer_.buffered()) + " bytes of an unfinished packet at end of stream");
       break;
     }
     framer_.commit(n);
@@ -199,7 +207,8 @@ asio::awaitable<void> Session::main() {
       rate_last_ = now;
       const auto& rt = worker_.runtime();
       double burst = static_cast<double>(rt.rate_limit_burst ? rt.rate_limit_burst : rate_limit_);
-      rate_tokens_ = std::min(burst, rate_tokens_ + dt * static_cast<double>(rate_limit_)) - static_cast<double>(n);
+      rate_tokens_ =
+          std::min(burst, rate_tokens_ + dt * static_cast<double>(rate_limit_)) - static_cast<double>(n);
     }
     co_await process();
   }
@@ -235,7 +244,9 @@ void Session::set_paused(unsigned causes) {
   paused_ = causes;
 }
 
-void Session::wake() { wake_timer_.cancel(); }
+void Session::wake() {
+  wake_timer_.cancel();
+}
 
 long long Session::backlog_estimate() const {
   // xlen_ is the stream length confirmed with the last batch (it includes that batch).
@@ -258,25 +269,41 @@ asio::awaitable<void> Session::process() {
     if (st == protocol::Framer::Status::Error) {
       Reject r = Reject::transport_error;
       switch (framer_.error()) {
-        case protocol::FrameError::BadVersion: r = Reject::bad_version; break;
-        case protocol::FrameError::UnknownType: r = Reject::type_not_accepted; break;
-        case protocol::FrameError::InvalidUuid: r = Reject::invalid_uuid; break;
-        case protocol::FrameError::Oversized: r = Reject::oversize; break;
-        case protocol::FrameError::HmacMismatch: r = Reject::hmac_mismatch; break;
-        case protocol::FrameError::Truncated: r = Reject::truncated; break;
-        case protocol::FrameError::None: break;
+        case protocol::FrameError::BadVersion:
+          r = Reject::bad_version;
+          break;
+        case protocol::FrameError::UnknownType:
+          r = Reject::type_not_accepted;
+          break;
+        case protocol::FrameError::InvalidUuid:
+          r = Reject::invalid_uuid;
+          break;
+        case protocol::FrameError::Oversized:
+          r = Reject::oversize;
+          break;
+        case protocol::FrameError::HmacMismatch:
+          r = Reject::hmac_mismatch;
+          break;
+        case protocol::FrameError::Truncated:
+          r = Reject::truncated;
+          break;
+        case protocol::FrameError::None:
+          break;
       }
       abort(r, framer_.error_detail());
       co_return;
     }
-    const protocol::Header* h = st == protocol::Framer::Status::Ready ? &pkt.header : framer_.pending_header();
+    const protocol::Header* h =
+        st == protocol::Framer::Status::Ready ? &pkt.header : framer_.pending_header();
     if (!h) break;  // fewer than 62 bytes of the next header
     if (!header_checked_) {
       protocol::Header copy = *h;
       // No co_await inside a conditional expression: GCC 12 miscompiles that.
       bool ok = false;
-      if (have_first_header_) ok = check_next_header(copy);
-      else ok = co_await check_first_header(copy);
+      if (have_first_header_)
+        ok = check_next_header(copy);
+      else
+        ok = co_await check_first_header(copy);
       if (!ok || closing_) co_return;
       header_checked_ = true;
     }
@@ -307,8 +334,9 @@ bool Session::check_clock_skew(const protocol::Header& h) {
   if (skew.count() <= 0) return true;
   long long diff = static_cast<long long>(h.timestamp) - wall_s();
   if (std::llabs(diff) > skew.count()) {
-    abort(Reject::clock_skew, "header timestamp " + std::to_string(h.timestamp) + " is " + std::to_string(diff) +
-                                  " s from the server clock (limit " + std::to_string(skew.count()) + " s)");
+    abort(Reject::clock_skew, "header timestamp " + std::to_string(h.timestamp) + " is " +
+                                  std::to_string(diff) + " s from the server clock (limit " +
+                                  std::to_string(skew.count()) + " s)");
     return false;
   }
   return true;
@@ -329,7 +357,8 @@ asio::awaitable<bool> Session::check_first_header(const protocol::Header& h) {
     // The operator asked to block every address presenting this UUID (reference semantics).
     worker_.meta_batch().op({"a", keys::kBlocklistIp, peer_.ip});
     worker_.flush_meta_soon();
-    abort(Reject::blocked_ip_by_uuid, "uuid " + uuid_hex_ + " is in blacklist_ip_by_uuid; " + peer_.ip + " blocked");
+    abort(Reject::blocked_ip_by_uuid,
+          "uuid " + uuid_hex_ + " is in blacklist_ip_by_uuid; " + peer_.ip + " blocked");
     co_return false;
   }
   if (p.uuid_blocked(uuid_hex_)) {
@@ -349,11 +378,11 @@ asio::awaitable<bool> Session::check_first_header(const protocol::Header& h) {
       .command({"HGET", keys::kRateLimitByUuid, uuid_hex_});
   core::RespWriter(stream_req).command({"EXISTS", keys::temp_blocklist_uuid(uuid_hex_)});
   error_code ec1, ec2;
-  auto meta_replies =
-      co_await worker_.meta().async_exec(std::move(meta_req), 3, false, asio::redirect_error(asio::use_awaitable, ec1));
+  auto meta_replies = co_await worker_.meta().async_exec(std::move(meta_req), 3, false,
+                                                         asio::redirect_error(asio::use_awaitable, ec1));
   if (closing_) co_return false;
-  auto stream_replies =
-      co_await worker_.stream().async_exec(std::move(stream_req), 1, false, asio::redirect_error(asio::use_awaitable, ec2));
+  auto stream_replies = co_await worker_.stream().async_exec(std::move(stream_req), 1, false,
+                                                             asio::redirect_error(asio::use_awaitable, ec2));
   if (closing_) co_return false;
   if (ec1 || ec2 || meta_replies.size() != 3 || stream_replies.size() != 1) {
     abort(Reject::redis_unavailable, "cannot look up the sensor: " + (ec1 ? ec1 : ec2).message());
@@ -366,8 +395,10 @@ asio::awaitable<bool> Session::check_first_header(const protocol::Header& h) {
   auto key = meta_replies[0].as_string();
   // The policy snapshot may have been replaced during the lookups: use the current one (a
   // reference taken before a co_await must never be used after it).
-  if (key && !key->empty()) key_.emplace(*key);
-  else key_.emplace(worker_.policy().default_key);
+  if (key && !key->empty())
+    key_.emplace(*key);
+  else
+    key_.emplace(worker_.policy().default_key);
   backlog_limit_ = meta_replies[1].as_integer().value_or(0);
   if (backlog_limit_ <= 0) backlog_limit_ = worker_.runtime().default_backlog;
   auto rate = meta_replies[2].as_integer();
@@ -421,12 +452,14 @@ asio::awaitable<bool> Session::identify(const protocol::Header& h) {
       .arg(type_text_)
       .arg(worker_.instance());
   error_code ec;
-  auto replies = co_await worker_.stream().async_exec(std::move(req), 1, false, asio::redirect_error(asio::use_awaitable, ec));
+  auto replies = co_await worker_.stream().async_exec(std::move(req), 1, false,
+                                                      asio::redirect_error(asio::use_awaitable, ec));
   if (!ec && replies.size() == 1 && replies[0].integer == 1) claimed_ = true;
   if (closing_) co_return false;
   if (ec || replies.size() != 1 || replies[0].is_error()) {
-    abort(Reject::redis_unavailable,
-          "cannot record the connection: " + (ec ? ec.message() : replies.empty() ? "" : replies[0].str));
+    abort(Reject::redis_unavailable, "cannot record the connection: " + (ec                ? ec.message()
+                                                                         : replies.empty() ? ""
+                                                                                           : replies[0].str));
     co_return false;
   }
   // The HMAC verified: from here on rejects are attributed to the sensor.
@@ -434,12 +467,14 @@ asio::awaitable<bool> Session::identify(const protocol::Header& h) {
   counted_identified_ = true;
   worker_.metrics().sessions_identified.fetch_add(1, std::memory_order_relaxed);
   if (!claimed_) {
-    abort(Reject::duplicate, "Error: This UUID is using the same UUID for one type=" + std::to_string(h.type));
+    abort(Reject::duplicate,
+          "Error: This UUID is using the same UUID for one type=" + std::to_string(h.type));
     co_return false;
   }
   stream_key_ = keys::stream(type_text_, session_id_);
   worker_.meta_batch().op({"a", keys::sensor_all_types(uuid_hex_), type_text_});
-  spdlog::info("session {}: sensor {} type {} from {} port {}{}", session_id_, uuid_hex_, type_, peer_.ip, peer_.port,
+  spdlog::info("session {}: sensor {} type {} from {} port {}{}", session_id_, uuid_hex_, type_, peer_.ip,
+               peer_.port,
                transport_.is_tls() ? " (" + transport_.tls_version() + ")" : std::string(" (plain TCP)"));
   co_return true;
 }
@@ -501,12 +536,16 @@ void Session::store(const protocol::Packet& p, SteadyClock::time_point read_time
   ++batch_.commands;
   ++batch_.packets;
   batch_.bytes += p.payload.size();
-  if (batch_.types.empty() || batch_.types.back().type != p.header.type) batch_.types.push_back({p.header.type, 0, 0});
+  if (batch_.types.empty() || batch_.types.back().type != p.header.type)
+    batch_.types.push_back({p.header.type, 0, 0});
   ++batch_.types.back().packets;
   batch_.types.back().bytes += p.payload.size();
-  if (!batch_.reads.empty() && batch_.reads.back().first == read_time) ++batch_.reads.back().second;
-  else batch_.reads.emplace_back(read_time, 1);
-  worker_.metrics().pending_bytes.fetch_add(static_cast<std::int64_t>(p.payload.size()), std::memory_order_relaxed);
+  if (!batch_.reads.empty() && batch_.reads.back().first == read_time)
+    ++batch_.reads.back().second;
+  else
+    batch_.reads.emplace_back(read_time, 1);
+  worker_.metrics().pending_bytes.fetch_add(static_cast<std::int64_t>(p.payload.size()),
+                                            std::memory_order_relaxed);
   pending_gauge_ += static_cast<std::int64_t>(p.payload.size());
   if (p.header.type == 2 && !switched_) {
     type2_stored_ = true;
@@ -516,7 +555,9 @@ void Session::store(const protocol::Packet& p, SteadyClock::time_point read_time
   if (batch_.resp.size() >= kMaxBatchBytes && !batch_in_flight_) submit_batch();
 }
 
-std::string Session::live_value() const { return uuid_hex_ + " " + type_text_ + " " + worker_type_; }
+std::string Session::live_value() const {
+  return uuid_hex_ + " " + type_text_ + " " + worker_type_;
+}
 
 void Session::submit_batch() {
   if (batch_in_flight_ || batch_.packets == 0) return;
@@ -546,7 +587,8 @@ void Session::on_batch_done(error_code ec, core::RedisReplies&& replies, std::st
   if (ec) {
     // Only a stopped client fails a retryable request: the process is exiting.
     m.lost_packets.fetch_add(in_flight_.packets, std::memory_order_relaxed);
-    spdlog::error("session {}: {} accepted packets could not be stored: {}", session_id_, in_flight_.packets, ec.message());
+    spdlog::error("session {}: {} accepted packets could not be stored: {}", session_id_, in_flight_.packets,
+                  ec.message());
     m.pending_bytes.fetch_sub(static_cast<std::int64_t>(in_flight_.bytes), std::memory_order_relaxed);
     pending_gauge_ -= static_cast<std::int64_t>(in_flight_.bytes);
     batch_in_flight_ = false;
@@ -585,8 +627,8 @@ void Session::on_batch_done(error_code ec, core::RedisReplies&& replies, std::st
     // Redis refused the batch (out of memory, wrong key type...): keep it and try again later,
     // reading nothing more from the sensor meanwhile.
     m.write_errors.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("session {}: Redis refused a batch of {} packets ({}); retrying in {} s", session_id_, packets,
-                 printable(failure), kWriteRetryDelay.count());
+    spdlog::warn("session {}: Redis refused a batch of {} packets ({}); retrying in {} s", session_id_,
+                 packets, printable(failure), kWriteRetryDelay.count());
     if (!retry_timer_) retry_timer_ = std::make_unique<asio::steady_timer>(worker_.ioc());
     retry_timer_->expires_after(kWriteRetryDelay);
     retry_timer_->async_wait([self = shared_from_this(), req = std::move(request)](error_code) mutable {
@@ -615,7 +657,8 @@ void Session::on_batch_done(error_code ec, core::RedisReplies&& replies, std::st
   if (!first_confirmed_) {
     first_confirmed_ = true;
     // Reference: last 16 connections of the sensor, newest first, "<ip>-<YYYYmmddHHMMSS>".
-    worker_.meta_batch().op({"l", keys::sensor_last_ips(uuid_hex_), peer_.ip + "-" + local_compact_time(wall_s()), "16"});
+    worker_.meta_batch().op(
+        {"l", keys::sensor_last_ips(uuid_hex_), peer_.ip + "-" + local_compact_time(wall_s()), "16"});
   }
   batch_in_flight_ = false;
   pending_in_flight_size_ = 0;
@@ -639,12 +682,13 @@ void Session::poll_backlog() {
   backlog_poll_in_flight_ = true;
   std::string req;
   core::RespWriter(req).command({"XLEN", stream_key_});
-  worker_.stream().submit(std::move(req), 1, false, [self = shared_from_this()](error_code ec, core::RedisReplies&& rs) {
-    self->backlog_poll_in_flight_ = false;
-    if (!ec && rs.size() == 1)
-      if (auto v = rs[0].as_integer()) self->xlen_ = *v;
-    self->wake();
-  });
+  worker_.stream().submit(std::move(req), 1, false,
+                          [self = shared_from_this()](error_code ec, core::RedisReplies&& rs) {
+                            self->backlog_poll_in_flight_ = false;
+                            if (!ec && rs.size() == 1)
+                              if (auto v = rs[0].as_integer()) self->xlen_ = *v;
+                            self->wake();
+                          });
 }
 
 void Session::check_timeouts(SteadyClock::time_point now) {
@@ -655,7 +699,8 @@ void Session::check_timeouts(SteadyClock::time_point now) {
   };
   if (phase_ == Phase::Handshake) {
     if (over(accepted_at_, rt.handshake_timeout))
-      abort(Reject::handshake_timeout, "TLS handshake not completed in " + std::to_string(rt.handshake_timeout.count()) + " s");
+      abort(Reject::handshake_timeout,
+            "TLS handshake not completed in " + std::to_string(rt.handshake_timeout.count()) + " s");
     return;
   }
   if (paused_) return;  // not reading: idle and slowloris timers do not run
@@ -669,8 +714,9 @@ void Session::check_timeouts(SteadyClock::time_point now) {
     auto limit = header_done ? rt.packet_timeout : rt.header_timeout;
     if (over(partial_since_, limit)) {
       abort(header_done ? Reject::packet_timeout : Reject::header_timeout,
-            std::string(header_done ? "payload" : "header") + " not completed within " + std::to_string(limit.count()) +
-                " s (" + std::to_string(framer_.buffered()) + " bytes received)");
+            std::string(header_done ? "payload" : "header") + " not completed within " +
+                std::to_string(limit.count()) + " s (" + std::to_string(framer_.buffered()) +
+                " bytes received)");
       return;
     }
   }
@@ -689,11 +735,13 @@ void Session::apply_policy(const Policy& p) {
   if (p.uuid_ips_blocked(uuid_hex_)) {
     worker_.meta_batch().op({"a", keys::kBlocklistIp, peer_.ip});
     worker_.flush_meta_soon();
-    abort(Reject::blocked_ip_by_uuid, "uuid " + uuid_hex_ + " is in blacklist_ip_by_uuid; " + peer_.ip + " blocked");
+    abort(Reject::blocked_ip_by_uuid,
+          "uuid " + uuid_hex_ + " is in blacklist_ip_by_uuid; " + peer_.ip + " blocked");
     return;
   }
   if (p.uuid_blocked(uuid_hex_)) return abort(Reject::blocked_uuid, "uuid " + uuid_hex_ + " is blocked");
-  if (!p.is_registered(uuid_hex_)) return abort(Reject::unregistered, "uuid " + uuid_hex_ + " is no longer registered");
+  if (!p.is_registered(uuid_hex_))
+    return abort(Reject::unregistered, "uuid " + uuid_hex_ + " is no longer registered");
   if (auto it = p.uuid_kicks.find(uuid_hex_); it != p.uuid_kicks.end() && it->second >= start_ms_)
     return abort(Reject::kicked, "sensor kicked by an operator");
   if (auto it = p.type_kicks.find(type_); it != p.type_kicks.end() && it->second >= start_ms_)
@@ -705,7 +753,8 @@ void Session::apply_policy(const Policy& p) {
     return abort(Reject::extended_type_not_accepted,
                  "extended type \"" + printable(meta_header_.result().type) + "\" is no longer accepted");
   if (p.incorrect_sessions.count(session_id_))
-    return abort(Reject::incorrect_type, "a worker could not parse this session's data (Error:IncorrectType)");
+    return abort(Reject::incorrect_type,
+                 "a worker could not parse this session's data (Error:IncorrectType)");
 }
 
 void Session::abort(Reject reason, std::string detail) {
@@ -744,7 +793,8 @@ void Session::record_reject(Reject reason, const std::string& detail) {
     b.op({"h", keys::sensor_rejects(uuid_hex_), name, "1"});
     b.op({"l", keys::sensor_errors(uuid_hex_), entry, cap});
     b.op({"s", keys::sensor_metadata(uuid_hex_), "Error", ref_error});
-    spdlog::warn("session {}: sensor {} from {} closed: {} ({})", session_id_, uuid_hex_, peer_.ip, name, printable(detail));
+    spdlog::warn("session {}: sensor {} from {} closed: {} ({})", session_id_, uuid_hex_, peer_.ip, name,
+                 printable(detail));
   } else {
     // Before authentication nothing is written into a sensor's own record (anyone can claim a
     // UUID); the peer address gets the record instead. A known sensor's operator still sees the
@@ -759,9 +809,11 @@ void Session::record_reject(Reject reason, const std::string& detail) {
       b.op({"y", meta, keys::sensor_unauth_errors(uuid_hex_), entry, cap});
       b.op({"x", meta, meta, "Error", ref_error});
     }
-    auto level = (reason == Reject::tls_handshake || reason == Reject::handshake_timeout) ? spdlog::level::debug
-                                                                                          : spdlog::level::info;
-    spdlog::log(level, "session {}: connection from {} refused: {} ({})", session_id_, peer_.ip, name, printable(detail));
+    auto level = (reason == Reject::tls_handshake || reason == Reject::handshake_timeout)
+                     ? spdlog::level::debug
+                     : spdlog::level::info;
+    spdlog::log(level, "session {}: connection from {} refused: {} ({})", session_id_, peer_.ip, name,
+                printable(detail));
   }
 }
 
@@ -807,8 +859,10 @@ asio::awaitable<void> Session::finish() {
     worker_.stream().submit(std::move(req), 1, true, [](error_code, core::RedisReplies&&) {});
   }
   if (identified_ || packets_stored_) {
-    spdlog::info("session {}: sensor {} type {} ended{}: {} packets, {} bytes stored", session_id_, uuid_hex_, type_,
-                 reason_ ? std::string(" (") + std::string(reject_name(*reason_)) + ")" : std::string(shutdown_ ? " (shutdown)" : ""),
+    spdlog::info("session {}: sensor {} type {} ended{}: {} packets, {} bytes stored", session_id_, uuid_hex_,
+                 type_,
+                 reason_ ? std::string(" (") + std::string(reject_name(*reason_)) + ")"
+                         : std::string(shutdown_ ? " (shutdown)" : ""),
                  packets_stored_, bytes_stored_);
   }
 }
@@ -817,14 +871,16 @@ asio::awaitable<void> Session::finish() {
 Worker::Worker(Server& server, unsigned index)
     : server_(server),
       index_(index),
-      stream_(ioc_, server.config().common.redis.stream,
-              core::AsyncRedis::Options{"stream-redis[" + std::to_string(index) + "]", std::chrono::milliseconds(2000),
-                                        server.config().redis_reply_timeout, std::chrono::milliseconds(50),
-                                        std::chrono::milliseconds(2000), 1 << 20}),
-      meta_(ioc_, server.config().common.redis.meta,
-            core::AsyncRedis::Options{"meta-redis[" + std::to_string(index) + "]", std::chrono::milliseconds(2000),
-                                      server.config().redis_reply_timeout, std::chrono::milliseconds(50),
-                                      std::chrono::milliseconds(2000), 1 << 20}),
+      stream_(
+          ioc_, server.config().common.redis.stream,
+          core::AsyncRedis::Options{"stream-redis[" + std::to_string(index) + "]",
+                                    std::chrono::milliseconds(2000), server.config().redis_reply_timeout,
+                                    std::chrono::milliseconds(50), std::chrono::milliseconds(2000), 1 << 20}),
+      meta_(
+          ioc_, server.config().common.redis.meta,
+          core::AsyncRedis::Options{"meta-redis[" + std::to_string(index) + "]",
+                                    std::chrono::milliseconds(2000), server.config().redis_reply_timeout,
+                                    std::chrono::milliseconds(50), std::chrono::milliseconds(2000), 1 << 20}),
       policy_(std::make_shared<Policy>()),
       runtime_(std::make_shared<RuntimeOptions>(server.config().runtime)),
       sweep_timer_(ioc_),
@@ -834,9 +890,15 @@ Worker::Worker(Server& server, unsigned index)
 
 Worker::~Worker() = default;
 
-const ServerConfig& Worker::config() const { return server_.config(); }
-const std::string& Worker::instance() const { return server_.instance(); }
-ConnectionLimiter& Worker::limiter() { return server_.limiter(); }
+const ServerConfig& Worker::config() const {
+  return server_.config();
+}
+const std::string& Worker::instance() const {
+  return server_.instance();
+}
+ConnectionLimiter& Worker::limiter() {
+  return server_.limiter();
+}
 
 void Worker::start() {
   stream_.on_state_change([this](bool up) {
@@ -868,7 +930,9 @@ void Worker::run() {
   }
 }
 
-void Worker::stop_loop() { ioc_.stop(); }
+void Worker::stop_loop() {
+  ioc_.stop();
+}
 
 void Worker::post_session(asio::ip::tcp::socket socket, TlsContext tls, Peer peer) {
   session_count_.fetch_add(1, std::memory_order_relaxed);
@@ -919,8 +983,8 @@ void Worker::update_clock() {
 }
 
 void Worker::update_drained() {
-  bool d = sessions_.empty() && session_count_.load() == 0 && meta_batch_.empty() && stream_.pending_requests() == 0 &&
-           meta_.pending_requests() == 0;
+  bool d = sessions_.empty() && session_count_.load() == 0 && meta_batch_.empty() &&
+           stream_.pending_requests() == 0 && meta_.pending_requests() == 0;
   drained_ = d;
 }
 
@@ -930,7 +994,8 @@ void Worker::sweep() {
   // A long stream-Redis outage ends every session (paused or waiting for data): sensors reconnect
   // and resend; what was accepted stays queued here and is stored once Redis is back.
   auto outage_limit = runtime().redis_outage_close_after;
-  bool outage = !stream_up_ && ever_connected_ && outage_limit.count() > 0 && now - stream_down_since_ > outage_limit;
+  bool outage =
+      !stream_up_ && ever_connected_ && outage_limit.count() > 0 && now - stream_down_since_ > outage_limit;
   for (auto* s : sessions_) {
     if (outage)
       s->abort(Reject::redis_unavailable,
@@ -958,14 +1023,18 @@ void Worker::flush_meta_soon() {
 
 void Worker::flush_meta() {
   if (!meta_batch_.empty()) {
-    std::string marker = keys::flush_marker(instance(), std::to_string(index_) + ":" + std::to_string(++flush_seq_));
+    std::string marker =
+        keys::flush_marker(instance(), std::to_string(index_) + ":" + std::to_string(++flush_seq_));
     std::string req = meta_batch_.take_request(marker, today_, wall_s());
     metrics_.flushes.fetch_add(1, std::memory_order_relaxed);
-    meta_.submit(std::move(req), 1, /*retry_on_reconnect=*/true, [this](error_code ec, core::RedisReplies&& rs) {
-      if (ec) spdlog::error("worker {}: statistics flush lost: {}", index_, ec.message());
-      else if (!rs.empty() && rs[0].is_error()) spdlog::error("worker {}: statistics flush refused: {}", index_, rs[0].str);
-      update_drained();
-    });
+    meta_.submit(std::move(req), 1, /*retry_on_reconnect=*/true,
+                 [this](error_code ec, core::RedisReplies&& rs) {
+                   if (ec)
+                     spdlog::error("worker {}: statistics flush lost: {}", index_, ec.message());
+                   else if (!rs.empty() && rs[0].is_error())
+                     spdlog::error("worker {}: statistics flush refused: {}", index_, rs[0].str);
+                   update_drained();
+                 });
   }
   flush_timer_.expires_after(config().flush_interval);
   flush_timer_.async_wait([this](error_code ec) {

@@ -120,7 +120,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string uuid_hex_;
   std::uint8_t type_ = 0;
   std::string type_text_;
-  bool switched_ = false;           // 2 -> 254 happened
+  bool switched_ = false;  // 2 -> 254 happened
   bool type2_stored_ = false;
   protocol::MetaHeaderAssembler meta_header_;
   std::optional<protocol::HmacKey> key_;
@@ -184,9 +184,9 @@ class Worker {
   Worker(Server& server, unsigned index);
   ~Worker();
 
-  void start();     // starts Redis clients and timers (call before run)
-  void run();       // thread body: runs the io_context until stopped
-  void stop_loop(); // stops the io_context (after a drain)
+  void start();      // starts Redis clients and timers (call before run)
+  void run();        // thread body: runs the io_context until stopped
+  void stop_loop();  // stops the io_context (after a drain)
 
   boost::asio::io_context& ioc() { return ioc_; }
   unsigned index() const { return index_; }
@@ -194,7 +194,7 @@ class Worker {
   void post_session(boost::asio::ip::tcp::socket socket, TlsContext tls, Peer peer);
   void post_policy(std::shared_ptr<const Policy> policy);
   void post_runtime(std::shared_ptr<const RuntimeOptions> runtime);
-  void post_shutdown();                  // close every session (not a reject)
+  void post_shutdown();  // close every session (not a reject)
   void post_close_all(Reject reason, std::string detail);
   std::size_t session_count() const { return session_count_.load(std::memory_order_relaxed); }
   bool drained() const { return drained_.load(std::memory_order_relaxed); }

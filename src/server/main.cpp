@@ -12,9 +12,10 @@
 #include "server/tls.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"d4-server: D4 ingest server. Accepts sensor streams over TLS, checks them (HMAC, sensor policy) and\n"
-               "stores them in Redis streams for the workers. Configuration: the [general], [redis] and [server]\n"
-               "sections of the D4 TOML file (docs/server.md). SIGHUP reloads it, SIGINT/SIGTERM stop cleanly."};
+  CLI::App app{
+      "d4-server: D4 ingest server. Accepts sensor streams over TLS, checks them (HMAC, sensor policy) and\n"
+      "stores them in Redis streams for the workers. Configuration: the [general], [redis] and [server]\n"
+      "sections of the D4 TOML file (docs/server.md). SIGHUP reloads it, SIGINT/SIGTERM stop cleanly."};
   std::string config_file, gen_cert_dir, cert_host = "localhost";
   std::vector<std::string> listen, plain_listen;
   std::string metrics_listen, redis_stream, redis_meta, log_level, log_format;
@@ -23,11 +24,14 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--generate-cert", gen_cert_dir,
                  "write a self-signed certificate and key (server.crt, server.key) into DIR and exit");
-  app.add_option("--cert-host", cert_host, "host name put in the generated certificate (with --generate-cert)");
+  app.add_option("--cert-host", cert_host,
+                 "host name put in the generated certificate (with --generate-cert)");
   app.add_option("--listen", listen, "TLS listener host:port, repeatable (overrides server.listen)");
-  app.add_option("--plain-listen", plain_listen, "plain TCP listener (loopback), repeatable (overrides server.plain_listen)");
+  app.add_option("--plain-listen", plain_listen,
+                 "plain TCP listener (loopback), repeatable (overrides server.plain_listen)");
   app.add_option("--metrics-listen", metrics_listen, "metrics/health HTTP address, \"off\" to disable");
-  app.add_option("--redis-stream", redis_stream, "stream Redis endpoint host:port/db (overrides redis.stream)");
+  app.add_option("--redis-stream", redis_stream,
+                 "stream Redis endpoint host:port/db (overrides redis.stream)");
   app.add_option("--redis-meta", redis_meta, "metadata Redis endpoint host:port/db (overrides redis.meta)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error (overrides general.log_level)");
   app.add_option("--log-format", log_format, "text or json (overrides general.log_format)");

@@ -33,8 +33,8 @@ void MetaBatch::op(std::initializer_list<std::string_view> args) {
   for (auto a : args) ops_.emplace_back(a);
 }
 
-void MetaBatch::count_stored(const std::string& uuid, const std::string& ip, std::uint8_t type, std::uint64_t packets,
-                             std::uint64_t bytes) {
+void MetaBatch::count_stored(const std::string& uuid, const std::string& ip, std::uint8_t type,
+                             std::uint64_t packets, std::uint64_t bytes) {
   auto& c = stored_[{uuid, ip, type}];
   c.packets += packets;
   c.bytes += bytes;

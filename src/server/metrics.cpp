@@ -6,51 +6,88 @@ namespace d4::server {
 
 std::string_view reject_name(Reject r) {
   switch (r) {
-    case Reject::tls_handshake: return "tls_handshake";
-    case Reject::handshake_timeout: return "handshake_timeout";
-    case Reject::blocked_ip: return "blocked_ip";
-    case Reject::connection_limit: return "connection_limit";
-    case Reject::connection_limit_ip: return "connection_limit_ip";
-    case Reject::bad_version: return "bad_version";
-    case Reject::invalid_uuid: return "invalid_uuid";
-    case Reject::type_not_accepted: return "type_not_accepted";
-    case Reject::oversize: return "oversize";
-    case Reject::hmac_mismatch: return "hmac_mismatch";
-    case Reject::blocked_uuid: return "blocked_uuid";
-    case Reject::blocked_ip_by_uuid: return "blocked_ip_by_uuid";
-    case Reject::unregistered: return "unregistered";
-    case Reject::temp_blocked: return "temp_blocked";
-    case Reject::first_type_254: return "first_type_254";
-    case Reject::clock_skew: return "clock_skew";
-    case Reject::unidentified_timeout: return "unidentified_timeout";
-    case Reject::header_timeout: return "header_timeout";
-    case Reject::packet_timeout: return "packet_timeout";
-    case Reject::duplicate: return "duplicate";
-    case Reject::type_change: return "type_change";
-    case Reject::uuid_change: return "uuid_change";
-    case Reject::meta_header_invalid: return "meta_header_invalid";
-    case Reject::extended_type_not_accepted: return "extended_type_not_accepted";
-    case Reject::idle_timeout: return "idle_timeout";
-    case Reject::truncated: return "truncated";
-    case Reject::kicked: return "kicked";
-    case Reject::incorrect_type: return "incorrect_type";
-    case Reject::redis_unavailable: return "redis_unavailable";
-    case Reject::transport_error: return "transport_error";
-    case Reject::session_lost: return "session_lost";
-    case Reject::kCount: break;
+    case Reject::tls_handshake:
+      return "tls_handshake";
+    case Reject::handshake_timeout:
+      return "handshake_timeout";
+    case Reject::blocked_ip:
+      return "blocked_ip";
+    case Reject::connection_limit:
+      return "connection_limit";
+    case Reject::connection_limit_ip:
+      return "connection_limit_ip";
+    case Reject::bad_version:
+      return "bad_version";
+    case Reject::invalid_uuid:
+      return "invalid_uuid";
+    case Reject::type_not_accepted:
+      return "type_not_accepted";
+    case Reject::oversize:
+      return "oversize";
+    case Reject::hmac_mismatch:
+      return "hmac_mismatch";
+    case Reject::blocked_uuid:
+      return "blocked_uuid";
+    case Reject::blocked_ip_by_uuid:
+      return "blocked_ip_by_uuid";
+    case Reject::unregistered:
+      return "unregistered";
+    case Reject::temp_blocked:
+      return "temp_blocked";
+    case Reject::first_type_254:
+      return "first_type_254";
+    case Reject::clock_skew:
+      return "clock_skew";
+    case Reject::unidentified_timeout:
+      return "unidentified_timeout";
+    case Reject::header_timeout:
+      return "header_timeout";
+    case Reject::packet_timeout:
+      return "packet_timeout";
+    case Reject::duplicate:
+      return "duplicate";
+    case Reject::type_change:
+      return "type_change";
+    case Reject::uuid_change:
+      return "uuid_change";
+    case Reject::meta_header_invalid:
+      return "meta_header_invalid";
+    case Reject::extended_type_not_accepted:
+      return "extended_type_not_accepted";
+    case Reject::idle_timeout:
+      return "idle_timeout";
+    case Reject::truncated:
+      return "truncated";
+    case Reject::kicked:
+      return "kicked";
+    case Reject::incorrect_type:
+      return "incorrect_type";
+    case Reject::redis_unavailable:
+      return "redis_unavailable";
+    case Reject::transport_error:
+      return "transport_error";
+    case Reject::session_lost:
+      return "session_lost";
+    case Reject::kCount:
+      break;
   }
   return "unknown";
 }
 
 std::string reference_error_text(Reject r, std::string_view detail) {
   switch (r) {
-    case Reject::hmac_mismatch: return "Error: HMAC don't match";
-    case Reject::temp_blocked: return "Error: This UUID is temporarily blacklisted";
-    case Reject::first_type_254: return "Error: a type 2 packet must be sent, type=254";
-    default: break;
+    case Reject::hmac_mismatch:
+      return "Error: HMAC don't match";
+    case Reject::temp_blocked:
+      return "Error: This UUID is temporarily blacklisted";
+    case Reject::first_type_254:
+      return "Error: a type 2 packet must be sent, type=254";
+    default:
+      break;
   }
   // The reference words for duplicate/type change/uuid change are reproduced in `detail`.
-  if (r == Reject::duplicate || r == Reject::type_change || r == Reject::uuid_change) return std::string(detail);
+  if (r == Reject::duplicate || r == Reject::type_change || r == Reject::uuid_change)
+    return std::string(detail);
   std::string s = "Error: ";
   s += reject_name(r);
   if (!detail.empty()) {
@@ -72,17 +109,20 @@ void histogram(std::string& out, std::string_view name, std::string_view labels,
   std::string sep = labels.empty() ? "" : ",";
   for (std::size_t i = 0; i < core::LatencyHistogram::kBuckets; ++i) {
     cum += s.counts[i];
-    std::string le = i < std::size(core::LatencyHistogram::kBounds) ? fmt::format("{}", core::LatencyHistogram::kBounds[i]) : "+Inf";
+    std::string le = i < std::size(core::LatencyHistogram::kBounds)
+                         ? fmt::format("{}", core::LatencyHistogram::kBounds[i])
+                         : "+Inf";
     fmt::format_to(std::back_inserter(out), "{}_bucket{{{}{}le=\"{}\"}} {}\n", name, labels, sep, le, cum);
   }
   std::string l = labels.empty() ? "" : fmt::format("{{{}}}", labels);
-  fmt::format_to(std::back_inserter(out), "{}_sum{} {}\n{}_count{} {}\n", name, l, s.sum_seconds, name, l, s.count);
+  fmt::format_to(std::back_inserter(out), "{}_sum{} {}\n{}_count{} {}\n", name, l, s.sum_seconds, name, l,
+                 s.count);
 }
 
 }  // namespace
 
-std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers, const std::vector<RedisGauge>& redis,
-                              const ServerGauges& server) {
+std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
+                              const std::vector<RedisGauge>& redis, const ServerGauges& server) {
   std::string out;
   out.reserve(16 * 1024);
   auto sum = [&](auto field) {
@@ -93,25 +133,32 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers, 
   header(out, "d4_server_info", "gauge", "Server instance (value is always 1)");
   fmt::format_to(std::back_inserter(out), "d4_server_info{{instance=\"{}\"}} 1\n", server.instance);
   header(out, "d4_server_up", "gauge", "1 when listening with a loaded policy");
-  fmt::format_to(std::back_inserter(out), "d4_server_up {}\n", server.listening && server.policy_loaded ? 1 : 0);
+  fmt::format_to(std::back_inserter(out), "d4_server_up {}\n",
+                 server.listening && server.policy_loaded ? 1 : 0);
   header(out, "d4_server_uptime_seconds", "gauge", "Seconds since start");
   fmt::format_to(std::back_inserter(out), "d4_server_uptime_seconds {}\n", server.uptime_seconds);
-  header(out, "d4_server_policy_age_seconds", "gauge", "Seconds since the sensor policy was last loaded from Redis");
+  header(out, "d4_server_policy_age_seconds", "gauge",
+         "Seconds since the sensor policy was last loaded from Redis");
   fmt::format_to(std::back_inserter(out), "d4_server_policy_age_seconds {:.3f}\n", server.policy_age_seconds);
 
   header(out, "d4_server_connections_total", "counter", "Accepted TCP connections");
-  fmt::format_to(std::back_inserter(out), "d4_server_connections_total {}\n", sum(&WorkerMetrics::connections_total));
+  fmt::format_to(std::back_inserter(out), "d4_server_connections_total {}\n",
+                 sum(&WorkerMetrics::connections_total));
   header(out, "d4_server_connections", "gauge", "Open sensor connections");
-  fmt::format_to(std::back_inserter(out), "d4_server_connections {}\n", sum(&WorkerMetrics::connections_open));
+  fmt::format_to(std::back_inserter(out), "d4_server_connections {}\n",
+                 sum(&WorkerMetrics::connections_open));
   header(out, "d4_server_sessions_identified", "gauge", "Open connections whose sensor authenticated");
-  fmt::format_to(std::back_inserter(out), "d4_server_sessions_identified {}\n", sum(&WorkerMetrics::sessions_identified));
-  header(out, "d4_server_read_bytes_total", "counter", "Stream bytes read from sensors (headers and payloads, after TLS)");
+  fmt::format_to(std::back_inserter(out), "d4_server_sessions_identified {}\n",
+                 sum(&WorkerMetrics::sessions_identified));
+  header(out, "d4_server_read_bytes_total", "counter",
+         "Stream bytes read from sensors (headers and payloads, after TLS)");
   fmt::format_to(std::back_inserter(out), "d4_server_read_bytes_total {}\n", sum(&WorkerMetrics::bytes_read));
 
   header(out, "d4_server_packets_total", "counter", "Packets stored in Redis (XADD confirmed), by type");
   for (int t = 0; t < 256; ++t) {
     std::uint64_t v = 0;
-    for (const auto* w : workers) v += w->packets[static_cast<std::size_t>(t)].load(std::memory_order_relaxed);
+    for (const auto* w : workers)
+      v += w->packets[static_cast<std::size_t>(t)].load(std::memory_order_relaxed);
     if (v) fmt::format_to(std::back_inserter(out), "d4_server_packets_total{{type=\"{}\"}} {}\n", t, v);
   }
   header(out, "d4_server_payload_bytes_total", "counter", "Payload bytes stored in Redis, by type");
@@ -128,35 +175,45 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers, 
                    reject_name(static_cast<Reject>(r)), v);
   }
   header(out, "d4_server_paused_sessions", "gauge", "Sessions not being read (back-pressure), by cause");
-  fmt::format_to(std::back_inserter(out),
-                 "d4_server_paused_sessions{{cause=\"backlog\"}} {}\nd4_server_paused_sessions{{cause=\"redis\"}} {}\n"
-                 "d4_server_paused_sessions{{cause=\"pending\"}} {}\nd4_server_paused_sessions{{cause=\"rate\"}} {}\n",
-                 sum(&WorkerMetrics::paused_backlog), sum(&WorkerMetrics::paused_redis),
-                 sum(&WorkerMetrics::paused_pending), sum(&WorkerMetrics::paused_rate));
+  fmt::format_to(
+      std::back_inserter(out),
+      "d4_server_paused_sessions{{cause=\"backlog\"}} {}\nd4_server_paused_sessions{{cause=\"redis\"}} {}\n"
+      "d4_server_paused_sessions{{cause=\"pending\"}} {}\nd4_server_paused_sessions{{cause=\"rate\"}} {}\n",
+      sum(&WorkerMetrics::paused_backlog), sum(&WorkerMetrics::paused_redis),
+      sum(&WorkerMetrics::paused_pending), sum(&WorkerMetrics::paused_rate));
   header(out, "d4_server_pending_bytes", "gauge", "Payload bytes read but not yet confirmed stored");
   fmt::format_to(std::back_inserter(out), "d4_server_pending_bytes {}\n", sum(&WorkerMetrics::pending_bytes));
-  header(out, "d4_server_duplicate_writes_total", "counter", "Packets re-sent after a Redis reconnect that were already stored");
-  fmt::format_to(std::back_inserter(out), "d4_server_duplicate_writes_total {}\n", sum(&WorkerMetrics::duplicate_writes));
+  header(out, "d4_server_duplicate_writes_total", "counter",
+         "Packets re-sent after a Redis reconnect that were already stored");
+  fmt::format_to(std::back_inserter(out), "d4_server_duplicate_writes_total {}\n",
+                 sum(&WorkerMetrics::duplicate_writes));
   header(out, "d4_server_write_errors_total", "counter", "Batches refused by Redis (kept and retried)");
-  fmt::format_to(std::back_inserter(out), "d4_server_write_errors_total {}\n", sum(&WorkerMetrics::write_errors));
-  header(out, "d4_server_lost_packets_total", "counter", "Accepted packets that could not be stored before a forced shutdown");
-  fmt::format_to(std::back_inserter(out), "d4_server_lost_packets_total {}\n", sum(&WorkerMetrics::lost_packets));
-  header(out, "d4_server_discarded_packets_total", "counter", "Packets dropped on purpose (session flagged Error:IncorrectType)");
-  fmt::format_to(std::back_inserter(out), "d4_server_discarded_packets_total {}\n", sum(&WorkerMetrics::discarded_packets));
+  fmt::format_to(std::back_inserter(out), "d4_server_write_errors_total {}\n",
+                 sum(&WorkerMetrics::write_errors));
+  header(out, "d4_server_lost_packets_total", "counter",
+         "Accepted packets that could not be stored before a forced shutdown");
+  fmt::format_to(std::back_inserter(out), "d4_server_lost_packets_total {}\n",
+                 sum(&WorkerMetrics::lost_packets));
+  header(out, "d4_server_discarded_packets_total", "counter",
+         "Packets dropped on purpose (session flagged Error:IncorrectType)");
+  fmt::format_to(std::back_inserter(out), "d4_server_discarded_packets_total {}\n",
+                 sum(&WorkerMetrics::discarded_packets));
 
   core::LatencyHistogram::Snapshot ingest;
   for (const auto* w : workers) ingest.merge(w->ingest_latency.snapshot());
-  header(out, "d4_server_ingest_latency_seconds", "histogram", "From reading a packet's last byte to Redis confirming its XADD");
+  header(out, "d4_server_ingest_latency_seconds", "histogram",
+         "From reading a packet's last byte to Redis confirming its XADD");
   histogram(out, "d4_server_ingest_latency_seconds", "", ingest);
 
   header(out, "d4_server_redis_connected", "gauge", "1 when the worker's Redis connection is up");
   for (const auto& r : redis)
-    fmt::format_to(std::back_inserter(out), "d4_server_redis_connected{{redis=\"{}\",worker=\"{}\"}} {}\n", r.name, r.worker,
-                   r.connected ? 1 : 0);
+    fmt::format_to(std::back_inserter(out), "d4_server_redis_connected{{redis=\"{}\",worker=\"{}\"}} {}\n",
+                   r.name, r.worker, r.connected ? 1 : 0);
   header(out, "d4_server_redis_pending_requests", "gauge", "Requests queued or awaiting a reply");
   for (const auto& r : redis)
-    fmt::format_to(std::back_inserter(out), "d4_server_redis_pending_requests{{redis=\"{}\",worker=\"{}\"}} {}\n", r.name,
-                   r.worker, r.pending);
+    fmt::format_to(std::back_inserter(out),
+                   "d4_server_redis_pending_requests{{redis=\"{}\",worker=\"{}\"}} {}\n", r.name, r.worker,
+                   r.pending);
   header(out, "d4_server_redis_latency_seconds", "histogram", "Redis request round trip, by connection");
   core::LatencyHistogram::Snapshot stream_lat, meta_lat;
   for (const auto& r : redis) (r.name == "stream" ? stream_lat : meta_lat).merge(r.latency);

@@ -61,16 +61,16 @@ struct WorkerMetrics {
   std::atomic<std::uint64_t> connections_total{0};
   std::atomic<std::int64_t> connections_open{0};
   std::atomic<std::int64_t> sessions_identified{0};
-  std::atomic<std::uint64_t> bytes_read{0};  // raw stream bytes read from sensors (after TLS)
+  std::atomic<std::uint64_t> bytes_read{0};               // raw stream bytes read from sensors (after TLS)
   std::array<std::atomic<std::uint64_t>, 256> packets{};  // stored (XADD confirmed), by type
   std::array<std::atomic<std::uint64_t>, 256> bytes{};    // stored payload bytes, by type
   std::array<std::atomic<std::uint64_t>, kRejectCount> rejects{};
   std::atomic<std::int64_t> paused_backlog{0}, paused_redis{0}, paused_pending{0}, paused_rate{0};
-  std::atomic<std::int64_t> pending_bytes{0};          // read but not yet confirmed by Redis
-  std::atomic<std::uint64_t> duplicate_writes{0};      // XADD re-sent after a reconnect, already stored
-  std::atomic<std::uint64_t> write_errors{0};          // batches Redis refused (retried)
-  std::atomic<std::uint64_t> lost_packets{0};          // accepted but never stored (forced shutdown)
-  std::atomic<std::uint64_t> discarded_packets{0};     // dropped on purpose (session flagged incorrect)
+  std::atomic<std::int64_t> pending_bytes{0};       // read but not yet confirmed by Redis
+  std::atomic<std::uint64_t> duplicate_writes{0};   // XADD re-sent after a reconnect, already stored
+  std::atomic<std::uint64_t> write_errors{0};       // batches Redis refused (retried)
+  std::atomic<std::uint64_t> lost_packets{0};       // accepted but never stored (forced shutdown)
+  std::atomic<std::uint64_t> discarded_packets{0};  // dropped on purpose (session flagged incorrect)
   std::atomic<std::uint64_t> flushes{0};
   core::LatencyHistogram ingest_latency;  // from the read that completed a packet to its XADD confirmation
 };
@@ -93,7 +93,7 @@ struct ServerGauges {
 };
 
 // Prometheus text exposition (version 0.0.4) of all workers' counters.
-std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers, const std::vector<RedisGauge>& redis,
-                              const ServerGauges& server);
+std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
+                              const std::vector<RedisGauge>& redis, const ServerGauges& server);
 
 }  // namespace d4::server

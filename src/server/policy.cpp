@@ -10,8 +10,10 @@ namespace {
 void add_uuids(std::unordered_set<std::string>& out, const core::RedisReply& r, const char* what,
                std::vector<std::string>* warnings) {
   for (const auto& s : r.as_strings()) {
-    if (auto u = protocol::normalize_uuid(s)) out.insert(*u);
-    else if (warnings) warnings->push_back(std::string(what) + ": ignoring \"" + s + "\" (not a UUID)");
+    if (auto u = protocol::normalize_uuid(s))
+      out.insert(*u);
+    else if (warnings)
+      warnings->push_back(std::string(what) + ": ignoring \"" + s + "\" (not a UUID)");
   }
 }
 
@@ -26,7 +28,8 @@ bool parse_ll(const std::string& s, long long& v) {
 }  // namespace
 
 std::shared_ptr<Policy> build_policy(core::ServerMode mode, const std::vector<core::RedisReply>& meta,
-                                     const core::RedisReply& stream_state, std::vector<std::string>* warnings) {
+                                     const core::RedisReply& stream_state,
+                                     std::vector<std::string>* warnings) {
   auto p = std::make_shared<Policy>();
   p->mode = mode;
   if (meta.size() >= 1) p->default_key = meta[0].as_string().value_or("");
@@ -34,8 +37,10 @@ std::shared_ptr<Policy> build_policy(core::ServerMode mode, const std::vector<co
     for (const auto& s : meta[1].as_strings()) {
       int t = -1;
       auto [q, ec] = std::from_chars(s.data(), s.data() + s.size(), t);
-      if (ec == std::errc() && q == s.data() + s.size() && t >= 0 && t <= 255) p->accepted_types.set(static_cast<std::size_t>(t));
-      else if (warnings) warnings->push_back("server:accepted_type: ignoring \"" + s + "\"");
+      if (ec == std::errc() && q == s.data() + s.size() && t >= 0 && t <= 255)
+        p->accepted_types.set(static_cast<std::size_t>(t));
+      else if (warnings)
+        warnings->push_back("server:accepted_type: ignoring \"" + s + "\"");
     }
   }
   if (meta.size() >= 3)

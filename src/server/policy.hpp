@@ -48,6 +48,7 @@ struct Policy {
 // Entries are normalised (UUIDs dashless lowercase); invalid ones are ignored and reported in
 // *warnings.
 std::shared_ptr<Policy> build_policy(core::ServerMode mode, const std::vector<core::RedisReply>& meta,
-                                     const core::RedisReply& stream_state, std::vector<std::string>* warnings);
+                                     const core::RedisReply& stream_state,
+                                     std::vector<std::string>* warnings);
 
 }  // namespace d4::server

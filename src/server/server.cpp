@@ -7,8 +7,8 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -21,8 +21,8 @@
 #include "server/scripts.hpp"
 
 namespace asio = boost::asio;
-using boost::system::error_code;
 using asio::ip::tcp;
+using boost::system::error_code;
 
 namespace d4::server {
 
@@ -31,7 +31,8 @@ namespace keys = core::keys;
 namespace {
 
 long long wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -55,8 +56,9 @@ void record_peer_reject(Worker& w, Reject reason, const std::string& ip, const s
   w.metrics().rejects[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
   std::string name(reject_name(reason));
   std::string entry = core::format_sensor_error(
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count(), name,
-      detail, ip, "server", "");
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count(),
+      name, detail, ip, "server", "");
   std::string cap = std::to_string(w.runtime().error_list_size);
   auto& b = w.meta_batch();
   b.op({"h", keys::kServerRejects, name, "1"});
@@ -122,8 +124,8 @@ int Server::run() {
   started_at_ = std::chrono::steady_clock::now();
   if (!config_.listen.empty()) {
     try {
-      tls_ = make_tls_context({config_.tls_cert, config_.tls_key, config_.tls_client_ca, config_.tls_require_client_cert,
-                               config_.tls_min_version});
+      tls_ = make_tls_context({config_.tls_cert, config_.tls_key, config_.tls_client_ca,
+                               config_.tls_require_client_cert, config_.tls_min_version});
     } catch (const std::exception& e) {
       spdlog::critical("{} (create one with: d4-server --generate-cert <dir>)", e.what());
       return 1;
@@ -187,8 +189,12 @@ asio::awaitable<void> Server::startup() {
   co_await write_startup_state();
   // Heartbeat first, so that our own claims are never mistaken for a dead instance's.
   std::vector<std::string> beat_args = {
-      "EVAL", std::string(scripts::kHeartbeatScript), "0", instance_,
-      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(config_.instance_ttl).count()), instance_info_};
+      "EVAL",
+      std::string(scripts::kHeartbeatScript),
+      "0",
+      instance_,
+      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(config_.instance_ttl).count()),
+      instance_info_};
   auto beat = co_await w0.stream().command(std::move(beat_args));
   if (beat.is_error()) throw std::runtime_error("heartbeat: " + beat.str);
   heartbeat_known_ = true;
@@ -198,8 +204,9 @@ asio::awaitable<void> Server::startup() {
   for (const auto& a : config_.plain_listen) open_listener(a, false);
   start_metrics();
   listening_ = true;
-  spdlog::info("d4-server instance {} ready: mode {}, {} worker threads, stream Redis {}, meta Redis {}", instance_,
-               core::to_string(runtime_->mode), workers_.size(), redis.stream.to_string(), redis.meta.to_string());
+  spdlog::info("d4-server instance {} ready: mode {}, {} worker threads, stream Redis {}, meta Redis {}",
+               instance_, core::to_string(runtime_->mode), workers_.size(), redis.stream.to_string(),
+               redis.meta.to_string());
   asio::co_spawn(w0.ioc(), policy_loop(), asio::detached);
   asio::co_spawn(w0.ioc(), heartbeat_loop(), asio::detached);
 }
@@ -226,7 +233,10 @@ void Server::open_listener(const ListenAddress& a, bool tls) {
 
 asio::awaitable<void> Server::write_startup_state() {
   Worker& w0 = *workers_.front();
-  std::vector<std::string> args = {"EVAL", std::string(scripts::kStartupScript), "0", runtime_->default_hmac_key,
+  std::vector<std::string> args = {"EVAL",
+                                   std::string(scripts::kStartupScript),
+                                   "0",
+                                   runtime_->default_hmac_key,
                                    std::string(core::to_string(runtime_->mode)),
                                    local_date(wall_ms() / 1000)};
   for (int t : config_.default_accepted_types) args.push_back("t:" + std::to_string(t));
@@ -253,10 +263,13 @@ asio::awaitable<bool> Server::refresh_policy() {
     mw.command({"SMEMBERS", keys::kRegisteredUuids});
     ++n;
   }
-  std::string stream_req = eval_request(scripts::kPolicyStreamScript, {std::string_view("30"), std::string_view("60000")});
+  std::string stream_req =
+      eval_request(scripts::kPolicyStreamScript, {std::string_view("30"), std::string_view("60000")});
   error_code ec1, ec2;
-  auto meta = co_await w0.meta().async_exec(std::move(meta_req), n, false, asio::redirect_error(asio::use_awaitable, ec1));
-  auto stream = co_await w0.stream().async_exec(std::move(stream_req), 1, false, asio::redirect_error(asio::use_awaitable, ec2));
+  auto meta = co_await w0.meta().async_exec(std::move(meta_req), n, false,
+                                            asio::redirect_error(asio::use_awaitable, ec1));
+  auto stream = co_await w0.stream().async_exec(std::move(stream_req), 1, false,
+                                                asio::redirect_error(asio::use_awaitable, ec2));
   if (ec1 || ec2 || meta.size() != n || stream.size() != 1) co_return false;
   for (const auto& r : meta)
     if (r.is_error()) {
@@ -298,40 +311,45 @@ asio::awaitable<void> Server::policy_loop() {
 
 asio::awaitable<void> Server::heartbeat_loop() {
   Worker& w0 = *workers_.front();
-  std::string ttl = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(config_.instance_ttl).count());
+  std::string ttl =
+      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(config_.instance_ttl).count());
   while (!stopping_) {
     co_await sleep_for(config_.heartbeat_interval);
     if (stopping_) break;
     error_code ec;
     std::string beat = eval_request(scripts::kHeartbeatScript, {instance_, ttl, instance_info_});
-    auto r = co_await w0.stream().async_exec(std::move(beat), 1, false, asio::redirect_error(asio::use_awaitable, ec));
+    auto r = co_await w0.stream().async_exec(std::move(beat), 1, false,
+                                             asio::redirect_error(asio::use_awaitable, ec));
     if (ec || r.empty() || r[0].is_error()) continue;
     if (r[0].integer == 0 && heartbeat_known_) {
       // Our live-session records are gone: another instance reaped us after missed heartbeats, or
       // the stream Redis lost its data. Sessions restart cleanly rather than write into state
       // nobody tracks.
-      spdlog::warn("this instance's state was removed from the stream Redis; closing its sessions so sensors reconnect");
+      spdlog::warn(
+          "this instance's state was removed from the stream Redis; closing its sessions so sensors "
+          "reconnect");
       for (auto& w : workers_) w->post_close_all(Reject::session_lost, "server state lost in Redis");
     }
     heartbeat_known_ = true;
     // Reap instances whose heartbeat expired: end their sessions and release their slots.
     std::string smembers;
     core::RespWriter(smembers).command({"SMEMBERS", keys::kServerInstances});
-    auto members =
-        co_await w0.stream().async_exec(std::move(smembers), 1, false, asio::redirect_error(asio::use_awaitable, ec));
+    auto members = co_await w0.stream().async_exec(std::move(smembers), 1, false,
+                                                   asio::redirect_error(asio::use_awaitable, ec));
     if (ec || members.empty()) continue;
     for (const auto& id : members[0].as_strings()) {
       if (id == instance_) continue;
       std::string exists;
       core::RespWriter(exists).command({"EXISTS", keys::server_instance(id)});
-      auto alive =
-          co_await w0.stream().async_exec(std::move(exists), 1, false, asio::redirect_error(asio::use_awaitable, ec));
+      auto alive = co_await w0.stream().async_exec(std::move(exists), 1, false,
+                                                   asio::redirect_error(asio::use_awaitable, ec));
       if (ec || alive.empty() || alive[0].integer != 0) continue;
       std::string reap = eval_request(scripts::reap_script(), {id});
-      auto reaped = co_await w0.stream().async_exec(std::move(reap), 1, false, asio::redirect_error(asio::use_awaitable, ec));
+      auto reaped = co_await w0.stream().async_exec(std::move(reap), 1, false,
+                                                    asio::redirect_error(asio::use_awaitable, ec));
       if (!ec && !reaped.empty() && reaped[0].integer >= 0)
-        spdlog::warn("instance {} stopped sending heartbeats: ended its {} sessions and released their slots", id,
-                     reaped[0].integer);
+        spdlog::warn("instance {} stopped sending heartbeats: ended its {} sessions and released their slots",
+                     id, reaped[0].integer);
     }
   }
 }
@@ -342,7 +360,8 @@ asio::awaitable<void> Server::accept_loop(std::shared_ptr<tcp::acceptor> accepto
   while (!stopping_) {
     Worker& target = pick_worker();
     error_code ec;
-    tcp::socket socket = co_await acceptor->async_accept(target.ioc(), asio::redirect_error(asio::use_awaitable, ec));
+    tcp::socket socket =
+        co_await acceptor->async_accept(target.ioc(), asio::redirect_error(asio::use_awaitable, ec));
     if (stopping_) break;
     if (ec) {
       if (ec == asio::error::operation_aborted) break;
@@ -359,7 +378,8 @@ asio::awaitable<void> Server::accept_loop(std::shared_ptr<tcp::acceptor> accepto
     if (ec) continue;
     Peer peer;
     auto a = remote.address();
-    peer.address = a.is_v4() ? core::IpAddress::from_v4(a.to_v4().to_uint()) : core::IpAddress::from_v6(a.to_v6().to_bytes());
+    peer.address = a.is_v4() ? core::IpAddress::from_v4(a.to_v4().to_uint())
+                             : core::IpAddress::from_v6(a.to_v6().to_bytes());
     peer.ip = peer.address.to_string();
     peer.port = remote.port();
     peer.tls = tls;
@@ -368,10 +388,11 @@ asio::awaitable<void> Server::accept_loop(std::shared_ptr<tcp::acceptor> accepto
       continue;  // the socket closes here
     }
     if (auto r = limiter_.try_acquire(peer.ip, runtime_->max_connections, runtime_->max_connections_per_ip)) {
-      record_peer_reject(w0, *r, peer.ip,
-                         *r == Reject::connection_limit
-                             ? "server at max_connections (" + std::to_string(runtime_->max_connections) + ")"
-                             : "peer at max_connections_per_ip (" + std::to_string(runtime_->max_connections_per_ip) + ")");
+      record_peer_reject(
+          w0, *r, peer.ip,
+          *r == Reject::connection_limit
+              ? "server at max_connections (" + std::to_string(runtime_->max_connections) + ")"
+              : "peer at max_connections_per_ip (" + std::to_string(runtime_->max_connections_per_ip) + ")");
       continue;
     }
     set_keepalive(socket, config_);
@@ -394,8 +415,8 @@ void Server::reload() {
   spdlog::set_level(spdlog::level::from_str(fresh.common.log.level));
   if (!config_.listen.empty()) {
     try {
-      auto ctx = make_tls_context({fresh.tls_cert, fresh.tls_key, fresh.tls_client_ca, fresh.tls_require_client_cert,
-                                   fresh.tls_min_version});
+      auto ctx = make_tls_context({fresh.tls_cert, fresh.tls_key, fresh.tls_client_ca,
+                                   fresh.tls_require_client_cert, fresh.tls_min_version});
       std::lock_guard lock(tls_mutex_);
       tls_ = std::move(ctx);
     } catch (const std::exception& e) {
@@ -418,19 +439,21 @@ void Server::reload() {
     return s + c.metrics_listen;
   };
   if (listeners(fresh) != listeners(config_) || fresh.threads != config_.threads ||
-      !(fresh.common.redis.stream == config_.common.redis.stream) || !(fresh.common.redis.meta == config_.common.redis.meta))
+      !(fresh.common.redis.stream == config_.common.redis.stream) ||
+      !(fresh.common.redis.meta == config_.common.redis.meta))
     spdlog::warn("SIGHUP: listeners, threads and Redis endpoints only change on restart");
   spdlog::info("SIGHUP: configuration reloaded (mode {})", core::to_string(rt->mode));
 }
 
 void Server::begin_shutdown(int exit_code) {
   if (stopping_.exchange(true)) return;
-  asio::co_spawn(workers_.front()->ioc(),
-                 [this, exit_code]() -> asio::awaitable<void> {
-                   co_await shutdown_sequence();
-                   finish(exit_code);
-                 },
-                 asio::detached);
+  asio::co_spawn(
+      workers_.front()->ioc(),
+      [this, exit_code]() -> asio::awaitable<void> {
+        co_await shutdown_sequence();
+        finish(exit_code);
+      },
+      asio::detached);
 }
 
 asio::awaitable<void> Server::shutdown_sequence() {
@@ -460,13 +483,15 @@ asio::awaitable<void> Server::shutdown_sequence() {
     // Sessions still recorded (forced shutdown) are ended by the reaper of another instance, or
     // by the next start of any instance.
     if (clean) core::RespWriter(req).command({"DEL", keys::server_instance_sessions(instance_)});
-    co_await w0.stream().async_exec(std::move(req), clean ? 3 : 2, false, asio::redirect_error(asio::use_awaitable, ec));
+    co_await w0.stream().async_exec(std::move(req), clean ? 3 : 2, false,
+                                    asio::redirect_error(asio::use_awaitable, ec));
   }
   if (!clean) {
     std::int64_t pending = 0;
     for (auto& w : workers_) pending += w->metrics().pending_bytes.load();
-    spdlog::error("shutdown timeout ({} s): {} accepted payload bytes not confirmed stored (Redis unavailable?)",
-                  config_.shutdown_timeout.count(), pending);
+    spdlog::error(
+        "shutdown timeout ({} s): {} accepted payload bytes not confirmed stored (Redis unavailable?)",
+        config_.shutdown_timeout.count(), pending);
   } else {
     spdlog::info("shutdown complete: every accepted packet is stored");
   }
@@ -497,7 +522,8 @@ void Server::start_metrics() {
   o.server_header = "d4-server";
   http_ = std::make_unique<core::http::Server>(std::move(router), o);
   http_->start();
-  spdlog::info("metrics on http://{}/metrics, health on /health", ListenAddress{a.host, http_->port()}.to_string());
+  spdlog::info("metrics on http://{}/metrics, health on /health",
+               ListenAddress{a.host, http_->port()}.to_string());
 }
 
 std::string Server::metrics_text() {
@@ -515,7 +541,8 @@ std::string Server::metrics_text() {
   s.policy_age_seconds = policy_loaded_ ? static_cast<double>(wall_ms() - policy_loaded_at_ms_) / 1000.0 : 0;
   s.listening = listening_;
   s.uptime_seconds =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_).count();
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_)
+          .count();
   return render_prometheus(ms, redis, s);
 }
 
@@ -528,7 +555,8 @@ std::string Server::health_json(bool& healthy) {
     connections += w->metrics().connections_open.load();
   }
   double age = policy_loaded_ ? static_cast<double>(wall_ms() - policy_loaded_at_ms_) / 1000.0 : -1;
-  bool policy_fresh = policy_loaded_ && age < 10 * std::chrono::duration<double>(config_.policy_refresh).count() + 5;
+  bool policy_fresh =
+      policy_loaded_ && age < 10 * std::chrono::duration<double>(config_.policy_refresh).count() + 5;
   healthy = listening_ && stream_up && meta_up && policy_fresh;
   j["status"] = healthy ? "ok" : "degraded";
   j["instance"] = instance_;

@@ -39,7 +39,8 @@ class Server {
 
  private:
   boost::asio::awaitable<void> startup();
-  boost::asio::awaitable<void> accept_loop(std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor, bool tls);
+  boost::asio::awaitable<void> accept_loop(std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor,
+                                           bool tls);
   boost::asio::awaitable<void> policy_loop();
   boost::asio::awaitable<bool> refresh_policy();
   boost::asio::awaitable<void> heartbeat_loop();

@@ -23,7 +23,8 @@ std::chrono::seconds seconds_opt(const toml::table& t, std::string_view key, std
   return std::chrono::seconds(int_in(t, key, def.count(), 0, 365LL * 24 * 3600));
 }
 
-std::vector<std::string> string_array(const toml::table& t, std::string_view key, std::vector<std::string> def) {
+std::vector<std::string> string_array(const toml::table& t, std::string_view key,
+                                      std::vector<std::string> def) {
   const toml::table* s = core::get_table(t, kSection);
   if (!s) return def;
   const toml::node* n = s->get(key);
@@ -39,7 +40,8 @@ std::vector<std::string> string_array(const toml::table& t, std::string_view key
   return out;
 }
 
-std::vector<int> int_array(const toml::table& t, std::string_view key, std::vector<int> def, int min, int max) {
+std::vector<int> int_array(const toml::table& t, std::string_view key, std::vector<int> def, int min,
+                           int max) {
   const toml::table* s = core::get_table(t, kSection);
   if (!s) return def;
   const toml::node* n = s->get(key);
@@ -56,7 +58,8 @@ std::vector<int> int_array(const toml::table& t, std::string_view key, std::vect
   return out;
 }
 
-std::vector<ListenAddress> listen_array(const toml::table& t, std::string_view key, std::vector<ListenAddress> def) {
+std::vector<ListenAddress> listen_array(const toml::table& t, std::string_view key,
+                                        std::vector<ListenAddress> def) {
   auto texts = string_array(t, key, {});
   const toml::table* s = core::get_table(t, kSection);
   if (!s || !s->get(key)) return def;
@@ -93,7 +96,8 @@ ListenAddress parse_listen_address(std::string_view text) {
     port_text = text.substr(close + 2);
   } else {
     auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) throw ConfigError("\"" + std::string(text) + "\" is not address:port");
+    if (colon == std::string_view::npos)
+      throw ConfigError("\"" + std::string(text) + "\" is not address:port");
     a.host = std::string(text.substr(0, colon));
     port_text = text.substr(colon + 1);
     if (a.host.find(':') != std::string::npos)
@@ -122,16 +126,19 @@ ServerConfig read_server_config(const toml::table& root, const std::filesystem::
   if (!c.plain_allow_remote)
     for (const auto& l : c.plain_listen)
       if (!is_loopback(l.host))
-        bad("plain_listen", l.to_string() + " is not a loopback address (set plain_allow_remote = true to allow it)");
+        bad("plain_listen",
+            l.to_string() + " is not a loopback address (set plain_allow_remote = true to allow it)");
   if (c.listen.empty() && c.plain_listen.empty()) bad("listen", "no listener configured");
   c.tls_cert = path_opt("tls_cert", c.tls_cert);
   c.tls_key = path_opt("tls_key", c.tls_key);
   c.tls_client_ca = path_opt("tls_client_ca", c.tls_client_ca);
-  c.tls_require_client_cert = core::get_bool(root, kSection, "tls_require_client_cert", c.tls_require_client_cert);
+  c.tls_require_client_cert =
+      core::get_bool(root, kSection, "tls_require_client_cert", c.tls_require_client_cert);
   if (c.tls_require_client_cert && c.tls_client_ca.empty())
     bad("tls_require_client_cert", "needs tls_client_ca (the CA that signs sensor certificates)");
   c.tls_min_version = core::get_string(root, kSection, "tls_min_version", c.tls_min_version);
-  if (c.tls_min_version != "1.2" && c.tls_min_version != "1.3") bad("tls_min_version", "must be \"1.2\" or \"1.3\"");
+  if (c.tls_min_version != "1.2" && c.tls_min_version != "1.3")
+    bad("tls_min_version", "must be \"1.2\" or \"1.3\"");
   c.default_accepted_types = int_array(root, "accepted_types", c.default_accepted_types, 1, 254);
   c.default_accepted_extended_types =
       string_array(root, "accepted_extended_types", c.default_accepted_extended_types);
@@ -154,22 +161,30 @@ ServerConfig read_server_config(const toml::table& root, const std::filesystem::
   r.max_clock_skew = seconds_opt(root, "max_clock_skew", r.max_clock_skew);
   r.rate_limit = static_cast<std::uint64_t>(int_in(root, "rate_limit", 0, 0, 1LL << 50));
   r.rate_limit_burst = static_cast<std::uint64_t>(int_in(root, "rate_limit_burst", 0, 0, 1LL << 50));
-  r.max_connections = static_cast<std::size_t>(int_in(root, "max_connections", static_cast<long long>(r.max_connections), 1, 10'000'000));
-  r.max_connections_per_ip = static_cast<std::size_t>(
-      int_in(root, "max_connections_per_ip", static_cast<long long>(r.max_connections_per_ip), 0, 10'000'000));
+  r.max_connections = static_cast<std::size_t>(
+      int_in(root, "max_connections", static_cast<long long>(r.max_connections), 1, 10'000'000));
+  r.max_connections_per_ip = static_cast<std::size_t>(int_in(
+      root, "max_connections_per_ip", static_cast<long long>(r.max_connections_per_ip), 0, 10'000'000));
   r.redis_outage_close_after = seconds_opt(root, "redis_outage_close_after", r.redis_outage_close_after);
-  r.error_list_size = static_cast<std::size_t>(int_in(root, "error_list_size", static_cast<long long>(r.error_list_size), 1, 10'000));
+  r.error_list_size = static_cast<std::size_t>(
+      int_in(root, "error_list_size", static_cast<long long>(r.error_list_size), 1, 10'000));
 
-  c.read_size = static_cast<std::size_t>(int_in(root, "read_size", static_cast<long long>(c.read_size), 1024, 16 << 20));
+  c.read_size = static_cast<std::size_t>(
+      int_in(root, "read_size", static_cast<long long>(c.read_size), 1024, 16 << 20));
   c.max_session_pending_bytes = static_cast<std::size_t>(
-      int_in(root, "max_session_pending_bytes", static_cast<long long>(c.max_session_pending_bytes), 64 * 1024, 1LL << 32));
-  c.flush_interval = std::chrono::milliseconds(int_in(root, "flush_interval_ms", c.flush_interval.count(), 10, 60'000));
-  c.policy_refresh = std::chrono::milliseconds(int_in(root, "policy_refresh_ms", c.policy_refresh.count(), 50, 60'000));
-  c.sweep_interval = std::chrono::milliseconds(int_in(root, "sweep_interval_ms", c.sweep_interval.count(), 10, 10'000));
-  c.redis_reply_timeout =
-      std::chrono::milliseconds(int_in(root, "redis_reply_timeout_ms", c.redis_reply_timeout.count(), 100, 600'000));
+      int_in(root, "max_session_pending_bytes", static_cast<long long>(c.max_session_pending_bytes),
+             64 * 1024, 1LL << 32));
+  c.flush_interval =
+      std::chrono::milliseconds(int_in(root, "flush_interval_ms", c.flush_interval.count(), 10, 60'000));
+  c.policy_refresh =
+      std::chrono::milliseconds(int_in(root, "policy_refresh_ms", c.policy_refresh.count(), 50, 60'000));
+  c.sweep_interval =
+      std::chrono::milliseconds(int_in(root, "sweep_interval_ms", c.sweep_interval.count(), 10, 10'000));
+  c.redis_reply_timeout = std::chrono::milliseconds(
+      int_in(root, "redis_reply_timeout_ms", c.redis_reply_timeout.count(), 100, 600'000));
   c.shutdown_timeout = seconds_opt(root, "shutdown_timeout", c.shutdown_timeout);
-  c.heartbeat_interval = std::chrono::seconds(int_in(root, "heartbeat_interval", c.heartbeat_interval.count(), 1, 3600));
+  c.heartbeat_interval =
+      std::chrono::seconds(int_in(root, "heartbeat_interval", c.heartbeat_interval.count(), 1, 3600));
   c.instance_ttl = std::chrono::seconds(int_in(root, "instance_ttl", c.instance_ttl.count(), 2, 86400));
   if (c.instance_ttl <= c.heartbeat_interval) bad("instance_ttl", "must be longer than heartbeat_interval");
   c.metrics_listen = core::get_string(root, kSection, "metrics_listen", c.metrics_listen);

@@ -25,7 +25,7 @@ ListenAddress parse_listen_address(std::string_view text);
 struct RuntimeOptions {
   core::ServerMode mode = core::ServerMode::Registration;
   std::string default_hmac_key = "private key to change";  // written to server:hmac_default_key at start
-  bool accept_any_version = true;     // the reference never checks the version byte
+  bool accept_any_version = true;                          // the reference never checks the version byte
   std::uint32_t max_payload = 1'000'000;
   long long default_backlog = 10'000;  // packets per session, overridden by stream_max_size_by_uuid
   std::chrono::seconds handshake_timeout{10};
@@ -37,7 +37,7 @@ struct RuntimeOptions {
   std::uint64_t rate_limit = 0;                   // bytes/s per connection (0 = unlimited)
   std::uint64_t rate_limit_burst = 0;             // bytes (0 = one second of rate)
   std::size_t max_connections = 20'000;
-  std::size_t max_connections_per_ip = 1'000;     // 0 = unlimited
+  std::size_t max_connections_per_ip = 1'000;          // 0 = unlimited
   std::chrono::seconds redis_outage_close_after{300};  // close paused sessions after (0 = never)
   std::size_t error_list_size = 50;
 };
@@ -50,9 +50,9 @@ struct ServerConfig {
   bool plain_allow_remote = false;          // plain listeners must be loopback unless set
   std::filesystem::path tls_cert = "server.crt";
   std::filesystem::path tls_key = "server.key";
-  std::filesystem::path tls_client_ca;      // set: client certificates are verified (mTLS)
+  std::filesystem::path tls_client_ca;  // set: client certificates are verified (mTLS)
   bool tls_require_client_cert = false;
-  std::string tls_min_version = "1.2";      // "1.2" or "1.3"
+  std::string tls_min_version = "1.2";  // "1.2" or "1.3"
   std::vector<int> default_accepted_types{1, 2, 3, 4, 5, 6, 8, 254};
   std::vector<std::string> default_accepted_extended_types{"ja3-jl"};
   RuntimeOptions runtime;
@@ -61,13 +61,13 @@ struct ServerConfig {
   std::size_t max_session_pending_bytes = 256 << 10;  // unconfirmed bytes per session before pausing reads
   std::chrono::milliseconds flush_interval{1000};     // statistics/metadata flush
   std::chrono::milliseconds policy_refresh{1000};
-  std::chrono::milliseconds sweep_interval{250};      // timeouts, backlog polls
+  std::chrono::milliseconds sweep_interval{250};  // timeouts, backlog polls
   std::chrono::milliseconds redis_reply_timeout{30000};
   std::chrono::seconds shutdown_timeout{15};
   std::chrono::seconds heartbeat_interval{3};
   std::chrono::seconds instance_ttl{15};
   std::string metrics_listen = "127.0.0.1:9120";  // empty: no metrics endpoint
-  unsigned threads = 0;                            // 0: one per core
+  unsigned threads = 0;                           // 0: one per core
   // TCP keepalive towards sensors (detects peers that vanished without closing).
   int keepalive_idle = 60, keepalive_interval = 10, keepalive_count = 6;
 };

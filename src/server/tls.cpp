@@ -34,7 +34,8 @@ TlsContext make_tls_context(const TlsOptions& o) {
   // Idle connections give their read/write buffers back; sensors only ever send.
   SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
   // Many sensor clients (socat, the C client) close without close_notify: treat that as EOF.
-  SSL_CTX_set_options(c, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_options(
+      c, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   if (SSL_CTX_use_certificate_chain_file(c, o.cert_file.c_str()) != 1)
     throw std::runtime_error("TLS certificate " + o.cert_file.string() + ": " + openssl_error_text());
   if (SSL_CTX_use_PrivateKey_file(c, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
@@ -58,7 +59,8 @@ TlsContext make_tls_context(const TlsOptions& o) {
   return ctx;
 }
 
-void generate_self_signed_certificate(const std::filesystem::path& dir, const std::string& hostname, int valid_days) {
+void generate_self_signed_certificate(const std::filesystem::path& dir, const std::string& hostname,
+                                      int valid_days) {
   std::filesystem::create_directories(dir);
   auto fail = [](const std::string& what) { throw std::runtime_error(what + ": " + openssl_error_text()); };
   std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_EC_gen("P-256"), EVP_PKEY_free);
@@ -77,16 +79,19 @@ void generate_self_signed_certificate(const std::filesystem::path& dir, const st
   X509_set_pubkey(cert.get(), key.get());
   X509_NAME* name = X509_get_subject_name(cert.get());
   std::string cn = hostname.empty() ? "d4-server" : hostname;
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("D4"), -1, -1, 0);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("D4"), -1, -1,
+                             0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1,
+                             -1, 0);
   X509_set_issuer_name(cert.get(), name);
   std::string san = "DNS:localhost,IP:127.0.0.1,IP:::1";
   if (!hostname.empty() && hostname != "localhost") san += ",DNS:" + hostname;
   X509V3_CTX v3;
   X509V3_set_ctx_nodb(&v3);
   X509V3_set_ctx(&v3, cert.get(), cert.get(), nullptr, nullptr, 0);
-  for (auto [nid, value] : {std::pair{NID_subject_alt_name, san}, std::pair{NID_basic_constraints, std::string("critical,CA:FALSE")},
-                           std::pair{NID_ext_key_usage, std::string("serverAuth")}}) {
+  for (auto [nid, value] : {std::pair{NID_subject_alt_name, san},
+                            std::pair{NID_basic_constraints, std::string("critical,CA:FALSE")},
+                            std::pair{NID_ext_key_usage, std::string("serverAuth")}}) {
     X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &v3, nid, value.c_str());
     if (!ext) fail("certificate extension");
     X509_add_ext(cert.get(), ext, -1);

@@ -15,7 +15,8 @@ namespace asio = boost::asio;
 
 namespace d4::server {
 
-Transport::Transport(asio::ip::tcp::socket socket, TlsContext tls) : socket_(std::move(socket)), ctx_(std::move(tls)) {
+Transport::Transport(asio::ip::tcp::socket socket, TlsContext tls)
+    : socket_(std::move(socket)), ctx_(std::move(tls)) {
   boost::system::error_code ec;
   socket_.non_blocking(true, ec);
   if (ctx_) {
@@ -118,7 +119,8 @@ asio::awaitable<bool> Transport::handshake() {
       if (!co_await wait_write_ready()) break;
     } else {
       if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
-        error_ = errno ? std::string("TLS handshake: ") + std::strerror(errno) : "TLS handshake: connection closed";
+        error_ = errno ? std::string("TLS handshake: ") + std::strerror(errno)
+                       : "TLS handshake: connection closed";
       else
         error_ = "TLS handshake: " + openssl_error_text();
       close();
@@ -144,9 +146,11 @@ asio::awaitable<std::size_t> Transport::read_some(std::span<std::uint8_t> buf) {
       int err = SSL_get_error(ssl_, r);
       if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
         if (total > 0) break;  // hand over what we have rather than wait
-        bool ok = false;  // (no co_await inside ?: — GCC 12 miscompiles it)
-        if (err == SSL_ERROR_WANT_READ) ok = co_await wait_read_ready();
-        else ok = co_await wait_write_ready();
+        bool ok = false;       // (no co_await inside ?: — GCC 12 miscompiles it)
+        if (err == SSL_ERROR_WANT_READ)
+          ok = co_await wait_read_ready();
+        else
+          ok = co_await wait_write_ready();
         if (!ok) break;
         continue;
       }
@@ -175,7 +179,9 @@ asio::awaitable<std::size_t> Transport::read_some(std::span<std::uint8_t> buf) {
   co_return total;
 }
 
-std::string Transport::tls_version() const { return ssl_ ? SSL_get_version(ssl_) : ""; }
+std::string Transport::tls_version() const {
+  return ssl_ ? SSL_get_version(ssl_) : "";
+}
 
 std::string Transport::peer_certificate() const {
   if (!ssl_) return {};

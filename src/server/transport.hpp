@@ -34,15 +34,16 @@ class Transport {
   enum class Wait { Ready, Timeout, Closed };
   // Waits until readable_now() without holding a read buffer (idle sessions hold none). With a
   // timeout, returns Timeout when nothing arrived in time.
-  boost::asio::awaitable<Wait> wait_readable(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+  boost::asio::awaitable<Wait> wait_readable(
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   // Closes the socket at once; a pending handshake/read returns. Idempotent.
   void close();
 
   bool closed() const { return closed_; }
   bool is_tls() const { return ssl_ != nullptr; }
   const std::string& error() const { return error_; }
-  std::string tls_version() const;        // "TLSv1.3", empty for plain TCP
-  std::string peer_certificate() const;   // subject of a verified client certificate, if any
+  std::string tls_version() const;       // "TLSv1.3", empty for plain TCP
+  std::string peer_certificate() const;  // subject of a verified client certificate, if any
   boost::asio::ip::tcp::socket& socket() { return socket_; }
 
  private:

@@ -29,7 +29,9 @@ const bool kSigpipeIgnored = [] {
 }();
 }  // namespace
 
-protocol::Uuid random_uuid() { return protocol::Uuid::generate_v4(); }
+protocol::Uuid random_uuid() {
+  return protocol::Uuid::generate_v4();
+}
 
 std::vector<std::uint8_t> make_packet(const protocol::Uuid& uuid, std::uint8_t type, std::string_view key,
                                       std::span<const std::uint8_t> payload, std::uint64_t timestamp,
@@ -42,9 +44,10 @@ std::vector<std::uint8_t> make_packet(const protocol::Uuid& uuid, std::uint8_t t
 
 std::vector<std::uint8_t> make_packet(const protocol::Uuid& uuid, std::uint8_t type, std::string_view key,
                                       std::string_view payload, std::uint64_t timestamp) {
-  return make_packet(uuid, type, key,
-                     std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()),
-                     timestamp);
+  return make_packet(
+      uuid, type, key,
+      std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()),
+      timestamp);
 }
 
 namespace {
@@ -78,7 +81,8 @@ SSL_CTX* client_ctx(const std::string& cert, const std::string& key) {
 
 }  // namespace
 
-SensorConnection::SensorConnection(int port, bool tls, const std::string& client_cert, const std::string& client_key) {
+SensorConnection::SensorConnection(int port, bool tls, const std::string& client_cert,
+                                   const std::string& client_key) {
   fd_ = connect_loopback(port);
   if (!tls) return;
   ctx_ = client_ctx(client_cert, client_key);
@@ -91,7 +95,9 @@ SensorConnection::SensorConnection(int port, bool tls, const std::string& client
   }
 }
 
-SensorConnection::~SensorConnection() { close(); }
+SensorConnection::~SensorConnection() {
+  close();
+}
 
 bool SensorConnection::send(std::span<const std::uint8_t> data) {
   if (fd_ < 0) return false;
@@ -126,7 +132,8 @@ bool SensorConnection::wait_closed(std::chrono::milliseconds timeout) {
   } restore{fd_, flags};
   while (std::chrono::steady_clock::now() < deadline) {
     pollfd p{fd_, POLLIN, 0};
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     int r = ::poll(&p, 1, static_cast<int>(std::max<long long>(1, left.count())));
     if (r <= 0) continue;
     // The server never sends data: anything readable is session tickets, EOF or an error.
@@ -223,7 +230,10 @@ std::optional<double> metric(int metrics_port, const std::string& sample) {
 
 // ---------------------------------------------------------------------------------------------
 ServerProcess::ServerProcess(RedisServer& redis, ServerOptions options)
-    : redis_(redis), options_(std::move(options)), tls_port_(free_port()), plain_port_(free_port()),
+    : redis_(redis),
+      options_(std::move(options)),
+      tls_port_(free_port()),
+      plain_port_(free_port()),
       metrics_port_(free_port()) {
   Process gen({(bin_dir() / "d4-server").string(), "--generate-cert", (dir_.path() / "certs").string()},
               Process::Options{{}, dir_.path() / "gen.out", dir_.path() / "gen.err", {}, {}});
@@ -236,7 +246,8 @@ void ServerProcess::write_config(const ServerOptions& o) {
   options_ = o;
   std::ofstream f(config_path());
   f << "[general]\nlog_level = \"debug\"\n\n"
-    << "[redis]\nstream = \"127.0.0.1:" << redis_.port() << "/0\"\nmeta = \"127.0.0.1:" << redis_.port() << "/1\"\n\n"
+    << "[redis]\nstream = \"127.0.0.1:" << redis_.port() << "/0\"\nmeta = \"127.0.0.1:" << redis_.port()
+    << "/1\"\n\n"
     << "[server]\n"
     << "listen = [\"127.0.0.1:" << tls_port_ << "\"]\n"
     << "plain_listen = [\"127.0.0.1:" << plain_port_ << "\"]\n"
@@ -266,18 +277,30 @@ void ServerProcess::start() {
   if (!up) throw std::runtime_error("d4-server did not become healthy:\n" + log());
 }
 
-int ServerProcess::stop(std::chrono::milliseconds grace) { return proc_.stop(grace); }
+int ServerProcess::stop(std::chrono::milliseconds grace) {
+  return proc_.stop(grace);
+}
 void ServerProcess::kill_hard() {
   proc_.signal(9);
   proc_.wait(5s);
 }
-void ServerProcess::signal(int sig) { proc_.signal(sig); }
-bool ServerProcess::running() { return proc_.running(); }
+void ServerProcess::signal(int sig) {
+  proc_.signal(sig);
+}
+bool ServerProcess::running() {
+  return proc_.running();
+}
 
-std::string ServerProcess::log() const { return read_text(dir_.path() / "server.log"); }
+std::string ServerProcess::log() const {
+  return read_text(dir_.path() / "server.log");
+}
 
-core::RedisClient ServerProcess::stream() { return core::RedisClient(*core::RedisEndpoint::parse(redis_.endpoint(0))); }
-core::RedisClient ServerProcess::meta() { return core::RedisClient(*core::RedisEndpoint::parse(redis_.endpoint(1))); }
+core::RedisClient ServerProcess::stream() {
+  return core::RedisClient(*core::RedisEndpoint::parse(redis_.endpoint(0)));
+}
+core::RedisClient ServerProcess::meta() {
+  return core::RedisClient(*core::RedisEndpoint::parse(redis_.endpoint(1)));
+}
 
 std::string stream_payloads(core::RedisClient& stream, const std::string& key, std::size_t* entries) {
   std::string out;
@@ -302,7 +325,8 @@ std::vector<std::string> stream_keys(core::RedisClient& stream, int type) {
   std::vector<std::string> keys;
   std::string cursor = "0";
   do {
-    auto r = stream.command({"SCAN", cursor, "MATCH", "stream:" + std::to_string(type) + ":*", "COUNT", "1000"});
+    auto r =
+        stream.command({"SCAN", cursor, "MATCH", "stream:" + std::to_string(type) + ":*", "COUNT", "1000"});
     cursor = r.elements.at(0).str;
     for (const auto& k : r.elements.at(1).elements) keys.push_back(k.str);
   } while (cursor != "0");

@@ -37,7 +37,8 @@ std::vector<std::uint8_t> make_packet(const protocol::Uuid& uuid, std::uint8_t t
 class SensorConnection {
  public:
   // Connects (and completes the TLS handshake when tls). Throws on failure.
-  SensorConnection(int port, bool tls, const std::string& client_cert = {}, const std::string& client_key = {});
+  SensorConnection(int port, bool tls, const std::string& client_cert = {},
+                   const std::string& client_key = {});
   ~SensorConnection();
   SensorConnection(const SensorConnection&) = delete;
   SensorConnection& operator=(const SensorConnection&) = delete;
@@ -81,7 +82,7 @@ class ServerProcess {
  public:
   ServerProcess(RedisServer& redis, ServerOptions options = {});
   ~ServerProcess();
-  void start();  // waits until /health answers
+  void start();                                     // waits until /health answers
   int stop(std::chrono::milliseconds grace = 20s);  // SIGTERM, returns the exit status
   void kill_hard();
   void signal(int sig);
@@ -105,7 +106,8 @@ class ServerProcess {
 };
 
 // Concatenated `message` fields of a stream (binary safe) and its length.
-std::string stream_payloads(core::RedisClient& stream, const std::string& key, std::size_t* entries = nullptr);
+std::string stream_payloads(core::RedisClient& stream, const std::string& key,
+                            std::size_t* entries = nullptr);
 // Stream keys of all sessions of a type.
 std::vector<std::string> stream_keys(core::RedisClient& stream, int type);
 

@@ -42,7 +42,9 @@ class Loop {
   std::thread thread_;
 };
 
-RedisEndpoint endpoint_of(const d4::test::RedisServer& r, int db = 0) { return *RedisEndpoint::parse(r.endpoint(db)); }
+RedisEndpoint endpoint_of(const d4::test::RedisServer& r, int db = 0) {
+  return *RedisEndpoint::parse(r.endpoint(db));
+}
 
 std::string cmd(std::initializer_list<std::string_view> args) {
   std::string s;
@@ -51,8 +53,8 @@ std::string cmd(std::initializer_list<std::string_view> args) {
 }
 
 // Submits and blocks until the callback ran; returns (error, replies).
-std::pair<boost::system::error_code, RedisReplies> exec(Loop& loop, AsyncRedis& r, std::string resp, std::uint32_t n,
-                                                        bool retry) {
+std::pair<boost::system::error_code, RedisReplies> exec(Loop& loop, AsyncRedis& r, std::string resp,
+                                                        std::uint32_t n, bool retry) {
   std::promise<std::pair<boost::system::error_code, RedisReplies>> p;
   auto fut = p.get_future();
   loop.run([&] {
@@ -89,7 +91,7 @@ TEST(RespWriter, EncodesLikeEncodeCommand) {
 TEST(LatencyHistogram, QuantilesInterpolateWithinBuckets) {
   LatencyHistogram h;
   for (int i = 0; i < 99; ++i) h.observe(std::chrono::microseconds(50));  // first bucket (<=100us)
-  h.observe(std::chrono::milliseconds(3));                                   // (2.5ms, 5ms]
+  h.observe(std::chrono::milliseconds(3));                                // (2.5ms, 5ms]
   auto s = h.snapshot();
   EXPECT_EQ(s.count, 100u);
   EXPECT_LE(s.quantile(0.5), 0.0001);
@@ -220,8 +222,10 @@ TEST(AsyncRedis, RetryableWritesSurviveRestartAndKillWithoutLoss) {
       for (int j = 0; j < 5; ++j) RespWriter(resp).command({"SADD", "members", std::to_string(b * 5 + j)});
       asio::post(loop.ioc, [&, resp = std::move(resp)]() mutable {
         r.submit(std::move(resp), 5, true, [&](boost::system::error_code ec, RedisReplies&& rs) {
-          if (ec || rs.size() != 5) ++failed;
-          else ++acked;
+          if (ec || rs.size() != 5)
+            ++failed;
+          else
+            ++acked;
         });
       });
       if (b % 25 == 0) std::this_thread::sleep_for(5ms);  // ~600 ms of feeding: outages happen mid-stream

@@ -34,8 +34,10 @@ TEST_F(Fixture, RegistrationFollowsTheReferenceRules) {
   EXPECT_EQ(policy.register_sensor(kUuid, "x").code, PolicyResult::Code::Conflict);
   EXPECT_EQ(policy.register_sensor("not-a-uuid", "x").code, PolicyResult::Code::Invalid);
   // Version 1 UUID: the server only accepts v4.
-  EXPECT_EQ(policy.register_sensor("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "x").code, PolicyResult::Code::Invalid);
-  EXPECT_EQ(policy.register_sensor("0f6c2a4e-5d3b-4c2a-9e1f-2b3c4d5e6f70", "").code, PolicyResult::Code::Invalid);
+  EXPECT_EQ(policy.register_sensor("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "x").code,
+            PolicyResult::Code::Invalid);
+  EXPECT_EQ(policy.register_sensor("0f6c2a4e-5d3b-4c2a-9e1f-2b3c4d5e6f70", "").code,
+            PolicyResult::Code::Invalid);
 
   ASSERT_TRUE(policy.approve(kDashed));
   EXPECT_EQ(policy.approve(kUuid).code, PolicyResult::Code::Conflict);
@@ -48,7 +50,8 @@ TEST_F(Fixture, RegistrationFollowsTheReferenceRules) {
 
 TEST_F(Fixture, KeysAreVerbatimAndRotationGeneratesStrongKeys) {
   ASSERT_TRUE(policy.set_key(kDashed, "a key with spaces & <tags>"));
-  EXPECT_EQ(redis.cli({"HGET", std::string("metadata_uuid:") + kUuid, "hmac_key"}), "a key with spaces & <tags>\n");
+  EXPECT_EQ(redis.cli({"HGET", std::string("metadata_uuid:") + kUuid, "hmac_key"}),
+            "a key with spaces & <tags>\n");
   EXPECT_FALSE(policy.set_key(kUuid, ""));
   EXPECT_FALSE(policy.set_key(kUuid, std::string("a\0b", 3)));
   EXPECT_FALSE(policy.set_key(kUuid, "trailing newline\n"));
@@ -126,7 +129,8 @@ TEST_F(Fixture, RejectsAndErrorsReadBack) {
   std::string u = kUuid;
   redis.cli({"HINCRBY", "sensor:rejects:" + u, "hmac_mismatch", "3"});
   redis.cli({"LPUSH", "sensor:errors:" + u,
-             format_sensor_error(1700000000, "duplicate", "type 1 already connected", "192.0.2.1", "server", "s-1")});
+             format_sensor_error(1700000000, "duplicate", "type 1 already connected", "192.0.2.1", "server",
+                                 "s-1")});
   redis.cli({"LPUSH", "sensor:errors:" + u, "not json"});
   auto rej = policy.rejects(u);
   EXPECT_EQ(rej["hmac_mismatch"], 3);
@@ -138,7 +142,8 @@ TEST_F(Fixture, RejectsAndErrorsReadBack) {
   EXPECT_EQ(errs[1].time, 1700000000);
   EXPECT_EQ(errs[1].session, "s-1");
   // Sensor-supplied text cannot break the JSON.
-  auto tricky = parse_sensor_error(format_sensor_error(1, "r", "quote \" backslash \\ \xff", "", "server", ""));
+  auto tricky =
+      parse_sensor_error(format_sensor_error(1, "r", "quote \" backslash \\ \xff", "", "server", ""));
   EXPECT_EQ(tricky.reason, "r");
   ASSERT_TRUE(policy.clear_errors(u));
   EXPECT_TRUE(policy.rejects(u).empty());

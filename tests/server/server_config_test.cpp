@@ -8,7 +8,9 @@ using namespace d4::server;
 
 namespace {
 
-ServerConfig parse(const std::string& text) { return read_server_config(d4::core::parse_toml(text)); }
+ServerConfig parse(const std::string& text) {
+  return read_server_config(d4::core::parse_toml(text));
+}
 
 std::string error_of(const std::string& text) {
   try {
@@ -61,11 +63,13 @@ TEST(ServerConfig, ListenAddressesIncludingIpv6) {
 
 TEST(ServerConfig, MistakesNameTheOption) {
   EXPECT_NE(error_of("[server]\nmode = \"open\"\n").find("server.mode"), std::string::npos);
-  EXPECT_NE(error_of("[server]\naccepted_types = [1, 300]\n").find("server.accepted_types"), std::string::npos);
+  EXPECT_NE(error_of("[server]\naccepted_types = [1, 300]\n").find("server.accepted_types"),
+            std::string::npos);
   EXPECT_NE(error_of("[server]\nplain_listen = [\"0.0.0.0:4444\"]\n").find("loopback"), std::string::npos);
   EXPECT_TRUE(error_of("[server]\nplain_listen = [\"0.0.0.0:4444\"]\nplain_allow_remote = true\n").empty());
   EXPECT_NE(error_of("[server]\ntls_require_client_cert = true\n").find("tls_client_ca"), std::string::npos);
   EXPECT_NE(error_of("[server]\nidle_timeout = \"1h\"\n").find("server.idle_timeout"), std::string::npos);
-  EXPECT_NE(error_of("[server]\nheartbeat_interval = 20\ninstance_ttl = 10\n").find("instance_ttl"), std::string::npos);
+  EXPECT_NE(error_of("[server]\nheartbeat_interval = 20\ninstance_ttl = 10\n").find("instance_ttl"),
+            std::string::npos);
   EXPECT_NE(error_of("[server]\ndefault_hmac_key = \"\"\n").find("default_hmac_key"), std::string::npos);
 }

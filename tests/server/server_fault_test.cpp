@@ -29,7 +29,8 @@ std::string single_stream_data(core::RedisClient& s, int type, std::size_t* entr
 std::string stream_while(SensorConnection& c, const protocol::Uuid& uuid, int count, std::atomic<int>& sent) {
   std::string all;
   for (int i = 0; i < count; ++i) {
-    std::string p = "packet " + std::to_string(i) + " " + std::string(900, static_cast<char>('a' + i % 26)) + "\n";
+    std::string p =
+        "packet " + std::to_string(i) + " " + std::string(900, static_cast<char>('a' + i % 26)) + "\n";
     if (!c.send(make_packet(uuid, 3, kKey, p))) break;
     all += p;
     ++sent;
@@ -109,8 +110,10 @@ TEST(ServerFaults, ClientVanishingMidPacketEndsTheSessionAndFreesTheSlot) {
         if (stream_payloads(s, k) == expect) key = k;
       return !key.empty();
     }));
-    if (reset) c.abort();  // RST, no TLS close_notify: the process died
-    else c.close();        // FIN in the middle of a packet
+    if (reset)
+      c.abort();  // RST, no TLS close_notify: the process died
+    else
+      c.close();  // FIN in the middle of a packet
     std::string session = key.substr(key.rfind(':') + 1);
     EXPECT_TRUE(eventually([&] { return s.command({"SISMEMBER", "ended_session", session}).integer == 1; }));
     EXPECT_EQ(stream_payloads(s, key), expect);
@@ -119,7 +122,8 @@ TEST(ServerFaults, ClientVanishingMidPacketEndsTheSessionAndFreesTheSlot) {
     ASSERT_TRUE(eventually([&] {
       rejects = meta.command({"HGETALL", keys::sensor_rejects(u)}).as_strings();
       return rejects.size() == 2;
-    })) << (reset ? "reset" : "close") << ": " << rejects.size() << " reject fields\n"
+    })) << (reset ? "reset" : "close")
+        << ": " << rejects.size() << " reject fields\n"
         << server.log();
     EXPECT_TRUE(rejects[0] == "truncated" || rejects[0] == "transport_error") << rejects[0];
     SensorConnection again(server.tls_port(), true);
@@ -152,7 +156,8 @@ TEST(ServerFaults, ThousandConcurrentConnections) {
       ASSERT_TRUE(conns[static_cast<std::size_t>(i)]->send(
           make_packet(uuids[static_cast<std::size_t>(i)], 3, kKey, "sensor " + std::to_string(i) + "\n")));
   EXPECT_TRUE(eventually([&] { return metric(server.metrics_port(), "d4_server_connections") == kN; }, 30s));
-  EXPECT_TRUE(eventually([&] { return metric(server.metrics_port(), "d4_server_packets_total{type=\"3\"}") == 2 * kN; }, 60s));
+  EXPECT_TRUE(eventually(
+      [&] { return metric(server.metrics_port(), "d4_server_packets_total{type=\"3\"}") == 2 * kN; }, 60s));
   auto s = server.stream();
   EXPECT_EQ(s.command({"SCARD", "active_connection:3"}).integer, kN);
   auto keys3 = stream_keys(s, 3);
@@ -185,7 +190,11 @@ TEST(ServerFaults, InstancesShareRedisAndADeadInstanceIsReaped) {
   EXPECT_EQ(s.command({"SCARD", "server:instances"}).integer, 2);
   a.kill_hard();
   // Within instance_ttl (3 s) plus a heartbeat, b ends a's session and releases the slot.
-  EXPECT_TRUE(eventually([&] { return s.command({"SISMEMBER", "ended_session", session}).integer == 1; }, 15s))
+  EXPECT_TRUE(eventually(
+      [&] {
+        return s.command({"SISMEMBER", "ended_session", session}).integer == 1;
+      },
+      15s))
       << b.log();
   EXPECT_EQ(s.command({"SCARD", "server:instances"}).integer, 1);
   EXPECT_EQ(s.command({"SISMEMBER", "active_connection:1", u}).integer, 0);
@@ -261,27 +270,46 @@ TEST(ServerFaults, SighupReloadsTheModeAndAppliesItToLiveConnections) {
   EXPECT_TRUE(c.wait_closed(5s)) << "an unregistered sensor is closed once registration mode applies";
   auto meta = server.meta();
   EXPECT_TRUE(eventually([&] { return meta.command({"GET", "server:mode"}).str == "registration"; }));
-  EXPECT_TRUE(eventually([&] { return meta.command({"HGET", keys::sensor_rejects(uuid.dashless()), "unregistered"}).str == "1"; }));
+  EXPECT_TRUE(eventually([&] {
+    return meta.command({"HGET", keys::sensor_rejects(uuid.dashless()), "unregistered"}).str == "1";
+  }));
 }
 
 TEST(ServerFaults, MutualTlsRequiresAClientCertificateFromTheConfiguredCa) {
   TempDir pki;
-  auto run = [&](const std::string& cmd) { return std::system(("cd " + pki.path().string() + " && " + cmd + " >/dev/null 2>&1").c_str()); };
-  ASSERT_EQ(run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=sensors-ca"), 0);
-  ASSERT_EQ(run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout client.key -out client.csr -subj /CN=sensor-1"), 0);
-  ASSERT_EQ(run("openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 2"), 0);
-  ASSERT_EQ(run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout other.key -out other.crt -days 2 -subj /CN=stranger"), 0);
+  auto run = [&](const std::string& cmd) {
+    return std::system(("cd " + pki.path().string() + " && " + cmd + " >/dev/null 2>&1").c_str());
+  };
+  ASSERT_EQ(run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out "
+                "ca.crt -days 2 -subj /CN=sensors-ca"),
+            0);
+  ASSERT_EQ(run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout client.key -out "
+                "client.csr -subj /CN=sensor-1"),
+            0);
+  ASSERT_EQ(run("openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt "
+                "-days 2"),
+            0);
+  ASSERT_EQ(run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout other.key -out "
+                "other.crt -days 2 -subj /CN=stranger"),
+            0);
   RedisServer redis;
   ServerOptions o;
-  o.extra_server_toml = "tls_client_ca = \"" + (pki.path() / "ca.crt").string() + "\"\ntls_require_client_cert = true\n";
+  o.extra_server_toml =
+      "tls_client_ca = \"" + (pki.path() / "ca.crt").string() + "\"\ntls_require_client_cert = true\n";
   ServerProcess server(redis, o);
   EXPECT_FALSE(tls_handshake_ok(server.tls_port())) << "no client certificate";
-  EXPECT_FALSE(tls_handshake_ok(server.tls_port(), (pki.path() / "other.crt").string(), (pki.path() / "other.key").string()))
+  EXPECT_FALSE(tls_handshake_ok(server.tls_port(), (pki.path() / "other.crt").string(),
+                                (pki.path() / "other.key").string()))
       << "certificate from another CA";
-  EXPECT_TRUE(tls_handshake_ok(server.tls_port(), (pki.path() / "client.crt").string(), (pki.path() / "client.key").string()));
+  EXPECT_TRUE(tls_handshake_ok(server.tls_port(), (pki.path() / "client.crt").string(),
+                               (pki.path() / "client.key").string()));
   auto meta = server.meta();
-  EXPECT_TRUE(eventually([&] { return meta.command({"HGET", keys::ip_rejects("127.0.0.1"), "tls_handshake"}).as_integer().value_or(0) >= 2; }));
-  SensorConnection c(server.tls_port(), true, (pki.path() / "client.crt").string(), (pki.path() / "client.key").string());
+  EXPECT_TRUE(eventually([&] {
+    return meta.command({"HGET", keys::ip_rejects("127.0.0.1"), "tls_handshake"}).as_integer().value_or(0) >=
+           2;
+  }));
+  SensorConnection c(server.tls_port(), true, (pki.path() / "client.crt").string(),
+                     (pki.path() / "client.key").string());
   auto uuid = random_uuid();
   ASSERT_TRUE(c.send(make_packet(uuid, 3, kKey, "mtls\n")));
   auto s = server.stream();

@@ -16,11 +16,14 @@ namespace {
 
 constexpr const char* kVectorUuid = "8bd5b2b23c8a4a399a5e1a4f1f2b7c01";
 
-std::string as_string(const std::vector<std::uint8_t>& v) { return std::string(v.begin(), v.end()); }
+std::string as_string(const std::vector<std::uint8_t>& v) {
+  return std::string(v.begin(), v.end());
+}
 
 // Waits until the sessions of `type` hold `bytes` payload bytes in total; returns the payloads
 // of the (single) stream.
-std::string wait_stream(core::RedisClient& stream, int type, std::size_t bytes, std::string* key_out = nullptr) {
+std::string wait_stream(core::RedisClient& stream, int type, std::size_t bytes,
+                        std::string* key_out = nullptr) {
   std::string data;
   eventually(
       [&] {
@@ -75,12 +78,19 @@ TEST_P(ReferenceVectors, LandInRedisIntact) {
     EXPECT_EQ(f[7].str, "1");
     std::string session = key.substr(key.rfind(':') + 1);
     EXPECT_EQ(session.size(), 36u) << "session ids are dashed UUIDs like the reference";
-    EXPECT_EQ(stream.command({"SISMEMBER", keys::sessions_of_type(std::to_string(type)), session}).integer, 1);
-    EXPECT_EQ(stream.command({"SISMEMBER", keys::active_connection_type(std::to_string(type)), kVectorUuid}).integer, 1);
+    EXPECT_EQ(stream.command({"SISMEMBER", keys::sessions_of_type(std::to_string(type)), session}).integer,
+              1);
+    EXPECT_EQ(stream.command({"SISMEMBER", keys::active_connection_type(std::to_string(type)), kVectorUuid})
+                  .integer,
+              1);
     EXPECT_EQ(stream.command({"SISMEMBER", keys::sessions_of_sensor(kVectorUuid), session}).integer, 1);
     c.close();
-    EXPECT_TRUE(eventually([&] { return stream.command({"SISMEMBER", "ended_session", session}).integer == 1; }));
-    EXPECT_TRUE(eventually([&] { return stream.command({"EXISTS", keys::active_connection_by_uuid(kVectorUuid)}).integer == 0; }));
+    EXPECT_TRUE(eventually([&] {
+      return stream.command({"SISMEMBER", "ended_session", session}).integer == 1;
+    }));
+    EXPECT_TRUE(eventually([&] {
+      return stream.command({"EXISTS", keys::active_connection_by_uuid(kVectorUuid)}).integer == 0;
+    }));
     EXPECT_EQ(stream.command({"SISMEMBER", "active_connection", kVectorUuid}).integer, 0);
   }
   EXPECT_EQ(server.stop(), 0);
@@ -89,7 +99,8 @@ TEST_P(ReferenceVectors, LandInRedisIntact) {
 INSTANTIATE_TEST_SUITE_P(CClient, ReferenceVectors,
                          ::testing::Values(std::make_tuple("c-client-type1-dns.d4", "dns.pcap", 1),
                                            std::make_tuple("c-client-type3-log.d4", "auth.log", 3),
-                                           std::make_tuple("c-client-type8-passivedns.d4", "dns.passivedns.csv", 8)));
+                                           std::make_tuple("c-client-type8-passivedns.d4",
+                                                           "dns.passivedns.csv", 8)));
 
 TEST(ServerIngest, ReferenceStatisticsMetadataAndByteCounters) {
   RedisServer redis;
@@ -98,7 +109,9 @@ TEST(ServerIngest, ReferenceStatisticsMetadataAndByteCounters) {
   std::string u = uuid.dashless();
   {
     SensorConnection c(server.tls_port(), true);
-    for (int i = 0; i < 10; ++i) ASSERT_TRUE(c.send(make_packet(uuid, 8, "d4-test-key", std::string(100, static_cast<char>('a' + i)) + "\n")));
+    for (int i = 0; i < 10; ++i)
+      ASSERT_TRUE(
+          c.send(make_packet(uuid, 8, "d4-test-key", std::string(100, static_cast<char>('a' + i)) + "\n")));
     auto stream = server.stream();
     ASSERT_EQ(wait_stream(stream, 8, 1010).size(), 1010u);
   }
@@ -148,9 +161,11 @@ TEST(ServerIngest, MetaHeaderThenType254OnOneConnection) {
   // A meta header split over two type-2 packets (with a newline the worker ignores).
   ASSERT_TRUE(c.send(make_packet(uuid, 2, "d4-test-key", "{\"type\": \"ja3")));
   ASSERT_TRUE(c.send(make_packet(uuid, 2, "d4-test-key", "-jl\",\n \"tags\": [1]}")));
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(c.send(make_packet(uuid, 254, "d4-test-key", "{\"line\": " + std::to_string(i) + "}\n")));
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(c.send(make_packet(uuid, 254, "d4-test-key", "{\"line\": " + std::to_string(i) + "}\n")));
   auto stream = server.stream();
-  ASSERT_TRUE(eventually([&] { return stream_keys(stream, 254).size() == 1 && stream_keys(stream, 2).size() == 1; }));
+  ASSERT_TRUE(
+      eventually([&] { return stream_keys(stream, 254).size() == 1 && stream_keys(stream, 2).size() == 1; }));
   std::string k254 = stream_keys(stream, 254)[0];
   std::string session = k254.substr(k254.rfind(':') + 1);
   ASSERT_TRUE(eventually([&] {
@@ -166,8 +181,12 @@ TEST(ServerIngest, MetaHeaderThenType254OnOneConnection) {
   EXPECT_EQ(stream.command({"SISMEMBER", keys::active_connection_by_uuid(u), "254"}).integer, 1);
   EXPECT_EQ(stream.command({"EXISTS", keys::active_uuid_type2(u)}).integer, 0);
   c.close();
-  EXPECT_TRUE(eventually([&] { return stream.command({"SISMEMBER", "ended_session", session}).integer == 1; }));
-  EXPECT_TRUE(eventually([&] { return stream.command({"EXISTS", keys::active_uuid_type254(u)}).integer == 0; }));
+  EXPECT_TRUE(eventually([&] {
+    return stream.command({"SISMEMBER", "ended_session", session}).integer == 1;
+  }));
+  EXPECT_TRUE(eventually([&] {
+    return stream.command({"EXISTS", keys::active_uuid_type254(u)}).integer == 0;
+  }));
 
   // Parallel type-2/254 connections of one sensor are allowed (reference rule).
   SensorConnection a(server.tls_port(), true), b(server.tls_port(), true);
@@ -224,16 +243,17 @@ TEST(ServerIngest, ProjectClientInteroperates) {
   auto uuid = random_uuid();
   write_text(cfg / "key", "d4-test-key\n");
   auto input = vector_path("dns.pcap");
-  Process p({client.string(), "--uuid", uuid.dashed(), "--key-file", (cfg / "key").string(), "--type", "1", "--source",
-             "file", "--file", input, "--destination", "127.0.0.1:" + std::to_string(server.tls_port()), "--insecure",
-             "-rt", "0"},
+  Process p({client.string(), "--uuid", uuid.dashed(), "--key-file", (cfg / "key").string(), "--type", "1",
+             "--source", "file", "--file", input, "--destination",
+             "127.0.0.1:" + std::to_string(server.tls_port()), "--insecure", "-rt", "0"},
             Process::Options{{}, cfg / "client.out", cfg / "client.err", {}, {}});
   int rc = p.wait(60s);
   auto stream = server.stream();
   auto expect = as_string(read_file(input));
   auto data = wait_stream(stream, 1, expect.size());
   EXPECT_EQ(rc, 0) << read_text(cfg / "client.err");
-  EXPECT_TRUE(data == expect) << "d4-client's data differs (" << data.size() << " of " << expect.size() << " bytes)\n"
+  EXPECT_TRUE(data == expect) << "d4-client's data differs (" << data.size() << " of " << expect.size()
+                              << " bytes)\n"
                               << read_text(cfg / "client.err");
 }
 
@@ -267,7 +287,8 @@ TEST(ServerIngest, BacklogLimitPausesReadingInsteadOfDisconnecting) {
   long long len = stream.command({"XLEN", key}).integer;
   EXPECT_GE(len, 5);
   EXPECT_LT(len, 40) << "reading stopped at the backlog limit";
-  EXPECT_TRUE(eventually([&] { return metric(server.metrics_port(), "d4_server_paused_sessions{cause=\"backlog\"}") == 1.0; }));
+  EXPECT_TRUE(eventually(
+      [&] { return metric(server.metrics_port(), "d4_server_paused_sessions{cause=\"backlog\"}") == 1.0; }));
   // A worker consumes: read and delete entries until everything arrived.
   std::string consumed;
   std::size_t total = 40 * 1001;

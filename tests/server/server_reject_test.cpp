@@ -50,18 +50,22 @@ class Rejects : public ::testing::Test {
   }
   // Waits for an unauthenticated reject counted on the peer IP (and globally), nothing on a sensor.
   void expect_ip_reject(const std::string& reason, long long before, const std::string& uuid = {}) {
-    EXPECT_TRUE(eventually([&] { return ip_rejects(reason) == before + 1; })) << reason << "\n" << server().log();
+    EXPECT_TRUE(eventually([&] { return ip_rejects(reason) == before + 1; })) << reason << "\n"
+                                                                              << server().log();
     EXPECT_GE(global_rejects(reason), 1);
     if (!uuid.empty()) {
-      EXPECT_EQ(meta().command({"EXISTS", keys::sensor_rejects(uuid)}).integer, 0) << "no sensor record before authentication";
-      EXPECT_EQ(meta().command({"EXISTS", keys::sensor_metadata(uuid)}).integer, 0) << "no metadata for unauthenticated UUIDs";
+      EXPECT_EQ(meta().command({"EXISTS", keys::sensor_rejects(uuid)}).integer, 0)
+          << "no sensor record before authentication";
+      EXPECT_EQ(meta().command({"EXISTS", keys::sensor_metadata(uuid)}).integer, 0)
+          << "no metadata for unauthenticated UUIDs";
     }
     auto errors = meta().command({"LRANGE", keys::ip_errors("127.0.0.1"), "0", "0"}).as_strings();
     ASSERT_FALSE(errors.empty());
     EXPECT_EQ(core::parse_sensor_error(errors[0]).reason, reason);
   }
   void expect_sensor_reject(const std::string& uuid, const std::string& reason, long long count = 1) {
-    EXPECT_TRUE(eventually([&] { return sensor_rejects(uuid, reason) == count; })) << reason << "\n" << server().log();
+    EXPECT_TRUE(eventually([&] { return sensor_rejects(uuid, reason) == count; })) << reason << "\n"
+                                                                                   << server().log();
     auto errors = meta().command({"LRANGE", keys::sensor_errors(uuid), "0", "0"}).as_strings();
     ASSERT_FALSE(errors.empty());
     auto e = core::parse_sensor_error(errors[0]);
@@ -74,7 +78,8 @@ class Rejects : public ::testing::Test {
   }
   // Runs d4-admin against this server's Redis; returns its exit status.
   int admin(std::vector<std::string> args) {
-    std::vector<std::string> argv = {(bin_dir() / "d4-admin").string(), "-c", server().config_path().string()};
+    std::vector<std::string> argv = {(bin_dir() / "d4-admin").string(), "-c",
+                                     server().config_path().string()};
     argv.insert(argv.end(), args.begin(), args.end());
     Process p(argv, Process::Options{{}, server().dir() / "admin.out", server().dir() / "admin.err", {}, {}});
     return p.wait(30s);
@@ -123,7 +128,9 @@ TEST_F(Rejects, PerSensorKeyReplacesTheDefaultAndKnownSensorsSeeFailedAttempts) 
   }
   // The operator of a known sensor sees the failure (reference Error field + a separate list),
   // but no authenticated counter is touched.
-  EXPECT_TRUE(eventually([&] { return meta().command({"HGET", keys::sensor_metadata(u), "Error"}).str == "Error: HMAC don't match"; }));
+  EXPECT_TRUE(eventually([&] {
+    return meta().command({"HGET", keys::sensor_metadata(u), "Error"}).str == "Error: HMAC don't match";
+  }));
   EXPECT_EQ(meta().command({"LLEN", keys::sensor_unauth_errors(u)}).integer, 1);
   EXPECT_EQ(meta().command({"EXISTS", keys::sensor_rejects(u)}).integer, 0);
   SensorConnection ok(server().tls_port(), true);
@@ -131,7 +138,9 @@ TEST_F(Rejects, PerSensorKeyReplacesTheDefaultAndKnownSensorsSeeFailedAttempts) 
   auto s = stream();
   EXPECT_TRUE(eventually([&] { return stored_packets(s, 3, u) == 1; }));
   // The reference clears Error when a packet is stored.
-  EXPECT_TRUE(eventually([&] { return meta().command({"HEXISTS", keys::sensor_metadata(u), "Error"}).integer == 0; }));
+  EXPECT_TRUE(eventually([&] {
+    return meta().command({"HEXISTS", keys::sensor_metadata(u), "Error"}).integer == 0;
+  }));
 }
 
 TEST_F(Rejects, BlockedIpAndCidrCloseNewAndLiveConnections) {
@@ -142,7 +151,8 @@ TEST_F(Rejects, BlockedIpAndCidrCloseNewAndLiveConnections) {
   ASSERT_TRUE(eventually([&] { return stored_packets(s, 3, uuid.dashless()) == 1; }));
   long long before = ip_rejects("blocked_ip");
   ASSERT_EQ(admin({"block", "ip", "127.0.0.0/8"}), 0);
-  EXPECT_EQ(meta().command({"SISMEMBER", "blacklist_ip", "127.0.0.0/8"}).integer, 1) << "stored as a range, not expanded";
+  EXPECT_EQ(meta().command({"SISMEMBER", "blacklist_ip", "127.0.0.0/8"}).integer, 1)
+      << "stored as a range, not expanded";
   EXPECT_TRUE(live.wait_closed(5s)) << "a live connection of a blocked address is closed";
   expect_sensor_reject(uuid.dashless(), "blocked_ip");
   // New connections are refused at accept time, before TLS.
@@ -182,7 +192,9 @@ TEST_F(Rejects, BlockedUuidAndBlockIpsOfUuid) {
   SensorConnection c(server().tls_port(), true);
   ASSERT_TRUE(c.send(make_packet(bad, 8, kKey, "x\n")));
   EXPECT_TRUE(c.wait_closed(5s));
-  EXPECT_TRUE(eventually([&] { return meta().command({"SISMEMBER", "blacklist_ip", "127.0.0.1"}).integer == 1; }));
+  EXPECT_TRUE(eventually([&] {
+    return meta().command({"SISMEMBER", "blacklist_ip", "127.0.0.1"}).integer == 1;
+  }));
   EXPECT_TRUE(eventually([&] { return !tls_handshake_ok(server().tls_port()); }, 5s, 100ms));
   ASSERT_EQ(admin({"unblock", "ips-of", bad.dashless()}), 0);
   ASSERT_EQ(admin({"unblock", "ip", "127.0.0.1"}), 0);
@@ -328,7 +340,8 @@ TEST_F(Rejects, SlowlorisHeaderAndPayloadTimeouts) {
     ASSERT_TRUE(c.send(make_packet(uuid, 3, kKey, "first\n")));
     auto pk = make_packet(uuid, 3, kKey, std::string(5000, 'z'));
     ASSERT_TRUE(c.send(std::span<const std::uint8_t>(pk.data(), 100)));
-    for (int i = 0; i < 4 && !c.wait_closed(700ms); ++i) c.send(std::span<const std::uint8_t>(pk.data() + 100 + i, 1));
+    for (int i = 0; i < 4 && !c.wait_closed(700ms); ++i)
+      c.send(std::span<const std::uint8_t>(pk.data() + 100 + i, 1));
     EXPECT_TRUE(c.wait_closed(5s));
     expect_sensor_reject(uuid.dashless(), "packet_timeout");
     auto s = stream();
@@ -347,7 +360,9 @@ TEST_F(Rejects, IdleUnidentifiedAndHandshakeTimeouts) {
     expect_sensor_reject(uuid.dashless(), "idle_timeout");
     auto s = stream();
     EXPECT_EQ(stored_packets(s, 8, uuid.dashless()), 1u);
-    EXPECT_TRUE(eventually([&] { return s.command({"SISMEMBER", "active_connection:8", uuid.dashless()}).integer == 0; }));
+    EXPECT_TRUE(eventually([&] {
+      return s.command({"SISMEMBER", "active_connection:8", uuid.dashless()}).integer == 0;
+    }));
   }
   {
     long long before = ip_rejects("unidentified_timeout");
@@ -414,7 +429,8 @@ TEST_F(Rejects, WorkerFlaggedSessionIsClosedAndItsStreamDropped) {
   std::string key;
   ASSERT_TRUE(eventually([&] {
     for (const auto& k : stream_keys(s, 1))
-      if (s.command({"XRANGE", k, "-", "+"}).elements.at(0).elements[1].elements[3].str == uuid.dashless()) key = k;
+      if (s.command({"XRANGE", k, "-", "+"}).elements.at(0).elements[1].elements[3].str == uuid.dashless())
+        key = k;
     return !key.empty();
   }));
   std::string session = key.substr(key.rfind(':') + 1);
@@ -454,7 +470,9 @@ TEST(RejectsRegistration, OnlyApprovedSensorsInRegistrationMode) {
     SensorConnection c(server.tls_port(), true);
     ASSERT_TRUE(c.send(make_packet(uuid, 3, kKey, "x\n")));
     EXPECT_TRUE(c.wait_closed(5s));
-    EXPECT_TRUE(eventually([&] { return meta.command({"HGET", keys::ip_rejects("127.0.0.1"), "unregistered"}).str == "1"; }));
+    EXPECT_TRUE(eventually([&] {
+      return meta.command({"HGET", keys::ip_rejects("127.0.0.1"), "unregistered"}).str == "1";
+    }));
   }
   core::RedisClient stream_c = server.stream();
   core::SensorPolicy policy(meta, stream_c);
@@ -468,13 +486,16 @@ TEST(RejectsRegistration, OnlyApprovedSensorsInRegistrationMode) {
   EXPECT_TRUE(eventually([&] { return stored_packets(s, 3, u) == 1; }));
   ASSERT_TRUE(policy.unregister(u));
   EXPECT_TRUE(c.wait_closed(5s)) << "de-registration applies to the live connection";
-  EXPECT_TRUE(eventually([&] { return meta.command({"HGET", keys::sensor_rejects(u), "unregistered"}).str == "1"; }));
+  EXPECT_TRUE(eventually([&] {
+    return meta.command({"HGET", keys::sensor_rejects(u), "unregistered"}).str == "1";
+  }));
 }
 
 TEST(RejectsOptions, ClockSkewConnectionLimitsAndRateLimit) {
   RedisServer redis;
   ServerOptions o;
-  o.extra_server_toml = "max_clock_skew = 60\nmax_connections_per_ip = 3\nrate_limit = 400000\nrate_limit_burst = 50000\n";
+  o.extra_server_toml =
+      "max_clock_skew = 60\nmax_connections_per_ip = 3\nrate_limit = 400000\nrate_limit_burst = 50000\n";
   ServerProcess server(redis, o);
   auto meta = server.meta();
   auto ip_count = [&](const char* reason) {

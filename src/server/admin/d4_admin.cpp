@@ -23,10 +23,14 @@ struct Context {
 
 int status_of(const PolicyResult& r) {
   switch (r.code) {
-    case PolicyResult::Code::Ok: return 0;
-    case PolicyResult::Code::Invalid: return 3;
-    case PolicyResult::Code::NotFound: return 4;
-    case PolicyResult::Code::Conflict: return 5;
+    case PolicyResult::Code::Ok:
+      return 0;
+    case PolicyResult::Code::Invalid:
+      return 3;
+    case PolicyResult::Code::NotFound:
+      return 4;
+    case PolicyResult::Code::Conflict:
+      return 5;
   }
   return 1;
 }
@@ -34,8 +38,10 @@ int status_of(const PolicyResult& r) {
 int report(const Context& c, const PolicyResult& r, const std::string& done) {
   if (c.as_json) {
     json j = {{"ok", static_cast<bool>(r)}};
-    if (r) j["value"] = r.value;
-    else j["error"] = r.message;
+    if (r)
+      j["value"] = r.value;
+    else
+      j["error"] = r.message;
     std::cout << j.dump() << "\n";
   } else if (r) {
     std::cout << done << (r.value.empty() ? "" : ": " + r.value) << "\n";
@@ -46,7 +52,8 @@ int report(const Context& c, const PolicyResult& r, const std::string& done) {
 }
 
 json error_json(const d4::core::SensorError& e) {
-  return {{"time", e.time}, {"reason", e.reason}, {"detail", e.detail}, {"ip", e.ip}, {"source", e.source}, {"session", e.session}};
+  return {{"time", e.time}, {"reason", e.reason}, {"detail", e.detail},
+          {"ip", e.ip},     {"source", e.source}, {"session", e.session}};
 }
 
 void print_counts(const Context& c, const std::map<std::string, long long>& m) {
@@ -64,7 +71,8 @@ void print_errors(const Context& c, const std::vector<d4::core::SensorError>& er
     std::cout << a.dump() << "\n";
     return;
   }
-  for (const auto& e : errors) std::cout << e.time << " " << e.reason << " " << e.ip << " " << e.detail << "\n";
+  for (const auto& e : errors)
+    std::cout << e.time << " " << e.reason << " " << e.ip << " " << e.detail << "\n";
 }
 
 }  // namespace
@@ -73,9 +81,12 @@ int main(int argc, char** argv) {
   CLI::App app{"d4-admin: manage D4 sensors and the server policy stored in Redis"};
   app.require_subcommand(1);
   Context ctx;
-  app.add_option("-c,--config", ctx.config_file, "D4 TOML configuration (for the [redis] endpoints)")->check(CLI::ExistingFile);
-  app.add_option("--meta", ctx.meta_endpoint, "metadata Redis host:port/db (default: config, else 127.0.0.1:6380/0)");
-  app.add_option("--stream", ctx.stream_endpoint, "stream Redis host:port/db (default: config, else 127.0.0.1:6379/0)");
+  app.add_option("-c,--config", ctx.config_file, "D4 TOML configuration (for the [redis] endpoints)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--meta", ctx.meta_endpoint,
+                 "metadata Redis host:port/db (default: config, else 127.0.0.1:6380/0)");
+  app.add_option("--stream", ctx.stream_endpoint,
+                 "stream Redis host:port/db (default: config, else 127.0.0.1:6379/0)");
   app.add_flag("--json", ctx.as_json, "machine-readable output");
 
   std::function<int(d4::core::SensorPolicy&)> action;
@@ -129,7 +140,9 @@ int main(int argc, char** argv) {
   reg->add_option("--mail", mail);
   reg->add_option("--description", description);
   reg->add_flag("--third-party", third_party);
-  on(reg, [&](auto& p) { return report(ctx, p.register_sensor(uuid, key, mail, description, third_party), "pending"); });
+  on(reg, [&](auto& p) {
+    return report(ctx, p.register_sensor(uuid, key, mail, description, third_party), "pending");
+  });
   auto* approve = sensor->add_subcommand("approve", "allow a sensor in registration mode");
   approve->add_option("uuid", uuid)->required();
   on(approve, [&](auto& p) { return report(ctx, p.approve(uuid), "approved"); });
@@ -161,22 +174,29 @@ int main(int argc, char** argv) {
   untag->add_option("uuid", uuid)->required();
   untag->add_option("tag", text)->required();
   on(untag, [&](auto& p) { return report(ctx, p.remove_tag(uuid, text), "tag removed"); });
-  auto* backlog = sensor->add_subcommand("backlog", "per-session backlog limit in packets (stream_max_size_by_uuid)");
+  auto* backlog =
+      sensor->add_subcommand("backlog", "per-session backlog limit in packets (stream_max_size_by_uuid)");
   backlog->add_option("uuid", uuid)->required();
   backlog->add_option("packets", number);
   backlog->add_flag("--clear", clear, "back to the server default");
   on(backlog, [&](auto& p) {
-    return report(ctx, clear ? p.clear_backlog_limit(uuid) : p.set_backlog_limit(uuid, number), "backlog limit");
+    return report(ctx, clear ? p.clear_backlog_limit(uuid) : p.set_backlog_limit(uuid, number),
+                  "backlog limit");
   });
   auto* rate = sensor->add_subcommand("rate-limit", "ingest rate limit in bytes/s (rate_limit_by_uuid)");
   rate->add_option("uuid", uuid)->required();
   rate->add_option("bytes_per_second", number);
   rate->add_flag("--clear", clear, "back to the server default");
-  on(rate, [&](auto& p) { return report(ctx, clear ? p.clear_rate_limit(uuid) : p.set_rate_limit(uuid, number), "rate limit"); });
-  auto* kick = sensor->add_subcommand("kick", "close the sensor's connections on every server and block it for a while");
+  on(rate, [&](auto& p) {
+    return report(ctx, clear ? p.clear_rate_limit(uuid) : p.set_rate_limit(uuid, number), "rate limit");
+  });
+  auto* kick = sensor->add_subcommand(
+      "kick", "close the sensor's connections on every server and block it for a while");
   kick->add_option("uuid", uuid)->required();
   kick->add_option("--block-seconds", block_seconds, "temporary block after the kick (0: none)");
-  on(kick, [&](auto& p) { return report(ctx, p.kick_sensor(uuid, std::chrono::seconds(block_seconds)), "kicked"); });
+  on(kick, [&](auto& p) {
+    return report(ctx, p.kick_sensor(uuid, std::chrono::seconds(block_seconds)), "kicked");
+  });
   auto* errors = sensor->add_subcommand("errors", "reject counters and last errors");
   errors->add_option("uuid", uuid)->required();
   errors->add_option("-n", max_errors);
@@ -193,7 +213,8 @@ int main(int argc, char** argv) {
     }
     return 0;
   });
-  auto* clearerr = sensor->add_subcommand("clear-errors", "reset the sensor's reject counters and error lists");
+  auto* clearerr =
+      sensor->add_subcommand("clear-errors", "reset the sensor's reject counters and error lists");
   clearerr->add_option("uuid", uuid)->required();
   on(clearerr, [&](auto& p) { return report(ctx, p.clear_errors(uuid), "cleared"); });
 
@@ -202,7 +223,9 @@ int main(int argc, char** argv) {
   sensors->add_flag("--pending", pending_only, "only pending registrations");
   on(sensors, [&](auto& p) {
     if (ctx.as_json) {
-      std::cout << json{{"registered", pending_only ? std::vector<std::string>{} : p.registered()}, {"pending", p.pending()}}.dump()
+      std::cout << json{{"registered", pending_only ? std::vector<std::string>{} : p.registered()},
+                        {"pending", p.pending()}}
+                       .dump()
                 << "\n";
       return 0;
     }
@@ -214,7 +237,8 @@ int main(int argc, char** argv) {
 
   // ---- blocklists ----
   static std::string target;
-  auto* block = app.add_subcommand("block", "block an IP address or CIDR range, a UUID, or every IP presenting a UUID");
+  auto* block =
+      app.add_subcommand("block", "block an IP address or CIDR range, a UUID, or every IP presenting a UUID");
   block->require_subcommand(1);
   auto* unblock = app.add_subcommand("unblock", "undo a block");
   unblock->require_subcommand(1);
@@ -222,26 +246,34 @@ int main(int argc, char** argv) {
     CLI::App* parent = undo ? unblock : block;
     auto* ip = parent->add_subcommand("ip", "IPv4/IPv6 address or CIDR network (never expanded)");
     ip->add_option("address", target)->required();
-    on(ip, [&, undo](auto& p) { return report(ctx, undo ? p.unblock_ip(target) : p.block_ip(target), undo ? "unblocked" : "blocked"); });
+    on(ip, [&, undo](auto& p) {
+      return report(ctx, undo ? p.unblock_ip(target) : p.block_ip(target), undo ? "unblocked" : "blocked");
+    });
     auto* u = parent->add_subcommand("uuid", "a sensor UUID");
     u->add_option("uuid", target)->required();
-    on(u, [&, undo](auto& p) { return report(ctx, undo ? p.unblock_uuid(target) : p.block_uuid(target), undo ? "unblocked" : "blocked"); });
+    on(u, [&, undo](auto& p) {
+      return report(ctx, undo ? p.unblock_uuid(target) : p.block_uuid(target),
+                    undo ? "unblocked" : "blocked");
+    });
     auto* ipsof = parent->add_subcommand("ips-of", "every IP that presents this UUID gets blocked");
     ipsof->add_option("uuid", target)->required();
     on(ipsof, [&, undo](auto& p) {
-      return report(ctx, undo ? p.unblock_ips_of_uuid(target) : p.block_ips_of_uuid(target), undo ? "unblocked" : "blocked");
+      return report(ctx, undo ? p.unblock_ips_of_uuid(target) : p.block_ips_of_uuid(target),
+                    undo ? "unblocked" : "blocked");
     });
   }
   auto* blocklist = app.add_subcommand("blocklist", "show every blocklist");
   on(blocklist, [&](auto& p) {
-    json j = {{"ips", p.blocked_ips()}, {"uuids", p.blocked_uuids()}, {"ips_of_uuids", p.uuids_with_blocked_ips()}};
+    json j = {
+        {"ips", p.blocked_ips()}, {"uuids", p.blocked_uuids()}, {"ips_of_uuids", p.uuids_with_blocked_ips()}};
     std::cout << j.dump(ctx.as_json ? -1 : 2) << "\n";
     return 0;
   });
 
   // ---- kicks, types, keys, rejects ----
   static int type_number = 0;
-  auto* kicktype = app.add_subcommand("kick-type", "close every live connection of a type (sensors may reconnect)");
+  auto* kicktype =
+      app.add_subcommand("kick-type", "close every live connection of a type (sensors may reconnect)");
   kicktype->add_option("type", type_number)->required();
   on(kicktype, [&](auto& p) { return report(ctx, p.kick_type(type_number), "kicked type"); });
 
@@ -266,7 +298,8 @@ int main(int argc, char** argv) {
   erem->add_option("name", target)->required();
   on(erem, [&](auto& p) { return report(ctx, p.remove_accepted_extended_type(target), "removed"); });
 
-  auto* defkey = app.add_subcommand("default-key", "set server:hmac_default_key (a server restart rewrites it from its config)");
+  auto* defkey = app.add_subcommand(
+      "default-key", "set server:hmac_default_key (a server restart rewrites it from its config)");
   defkey->add_option("key", key)->required();
   on(defkey, [&](auto& p) { return report(ctx, p.set_default_key(key), "default key set"); });
 
