@@ -212,7 +212,9 @@ TEST(Decode, Ipv4OptionsFragmentsAndBoundaries) {
   Bytes l4 = tcp_seg(80, 1, 1000, 0x14, text_bytes("hello"));
   Bytes options = {0x94, 0x04, 0x00, 0x00};  // router alert
   Packet p;
-  ASSERT_EQ(decode(linktype::kRaw, ipv4("1.1.1.1", "2.2.2.2", 6, l4, options), p), DecodeStatus::Ok);
+  // Frames are kept in variables: the decoded packet points into them.
+  const Bytes with_options = ipv4("1.1.1.1", "2.2.2.2", 6, l4, options);
+  ASSERT_EQ(decode(linktype::kRaw, with_options, p), DecodeStatus::Ok);
   EXPECT_TRUE(p.has_ip_options);
   EXPECT_EQ(p.sport, 80);  // the reference read the TCP header 20 bytes after the IP header
   EXPECT_EQ(p.tcp.flags, 0x14);
@@ -245,8 +247,8 @@ TEST(Decode, Ipv6ExtensionHeaders) {
   Bytes hbh(6, 0);   // hop-by-hop: 2 + 6 = 8 bytes
   Bytes dst(14, 0);  // destination options: 16 bytes
   Packet p;
-  ASSERT_EQ(decode(linktype::kIpv6, ipv6("2001:db8::1", "2001:db8::2", 17, l4, {{0, hbh}, {60, dst}}), p),
-            DecodeStatus::Ok);
+  const Bytes with_ext = ipv6("2001:db8::1", "2001:db8::2", 17, l4, {{0, hbh}, {60, dst}});
+  ASSERT_EQ(decode(linktype::kIpv6, with_ext, p), DecodeStatus::Ok);
   EXPECT_EQ(p.protocol, 17);
   EXPECT_EQ(p.sport, 53);
   EXPECT_EQ(std::string(p.payload.begin(), p.payload.end()), "dns");
@@ -322,8 +324,10 @@ TEST(TcpReassembly, BoundedHoldBackDeclaresAGapAndIdleFlowsExpire) {
   o.max_pending_bytes_per_direction = 1000;
   o.idle_timeout_ns = 5LL * 1000000000;
   TcpReassembler r(col, o);
+  std::vector<Bytes> frames;  // alive while the reassembler reads them
   auto seg = [&](std::uint32_t seq, std::size_t len) {
-    return decoded(ipv4("10.0.0.1", "10.0.0.2", 6, tcp_seg(1, 2, seq, 0x18, Bytes(len, 'x'))));
+    frames.push_back(ipv4("10.0.0.1", "10.0.0.2", 6, tcp_seg(1, 2, seq, 0x18, Bytes(len, 'x'))));
+    return decoded(frames.back());
   };
   r.process(seg(1000, 10), 0, 1);
   // A lost segment (1010..1509) followed by more than the bound of data.
