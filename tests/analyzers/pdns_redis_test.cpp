@@ -265,11 +265,11 @@ TEST(PdnsQueue, IngestsCsvLinesFromTheAnalyzerQueueAndCountsBadLines) {
     queues.cli({"LPUSH", list, line}, 2);
   queues.cli({"LPUSH", list, "garbage"}, 2);
   queues.cli({"LPUSH", list, "1||c||s||IN||q.org||A||999.0.0.1||60||1"}, 2);
-  auto r = run_tool("d4-pdns",
-                    {"--backend", backend.endpoint(), "ingest", "-u", queue, "--analyzer-redis",
-                     queues.endpoint(2), "--exit-when-empty", "--consumer", "test", "--sensor-id",
-                     "8bd5b2b23c8a4a399a5e1a4f1f2b7c01"},
-                    dir);
+  auto r = run_tool(
+      "d4-pdns",
+      {"--backend", backend.endpoint(), "ingest", "-u", queue, "--analyzer-redis", queues.endpoint(2),
+       "--exit-when-empty", "--consumer", "test", "--sensor-id", "8bd5b2b23c8a4a399a5e1a4f1f2b7c01"},
+      dir);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(queues.cli({"LLEN", list}, 2), "0\n");
   EXPECT_EQ(queues.cli({"EXISTS", "d4:analyzer:processing:test"}, 2), "0\n");  // acknowledged
@@ -433,4 +433,59 @@ TEST(PdnsLive, CapturesDnsResponsesOnTheLoopbackInterface) {
     return redis.cli({"GET", "o:live.example.org:192.0.2.99:1"}) == "3\n";
   })) << read_text(dir / "err.txt");
   EXPECT_EQ(capture.stop(), 0);
+}
+
+TEST(PdnsStore, BackgroundWritesGiveTheSameResultAndSurviveAnOutage) {
+  RedisServer redis;
+  d4::core::RedisClient client(endpoint(redis));
+  StoreOptions o;
+  o.batch_records = 3;
+  o.async_writes = true;
+  PdnsStore store(client, o);
+  auto add = [&](int i) {
+    PdnsRecord r;
+    r.rrname = "n" + std::to_string(i % 7) + ".example.org";
+    r.rrtype = 1;
+    r.rdata = "10.0.0." + std::to_string(i % 7);
+    r.time_first = r.time_last = 1000 + i;
+    r.ttl = 60;
+    return store.add(r);
+  };
+  for (int i = 0; i < 50; ++i) add(i);
+  store.flush();
+  EXPECT_EQ(redis.cli({"GET", "stats:processed"}), "50\n");
+  std::uint64_t total = 0;
+  for (int k = 0; k < 7; ++k) {
+    std::string key = "n" + std::to_string(k) + ".example.org:10.0.0." + std::to_string(k) + ":1";
+    total += std::stoull(redis.cli({"GET", "o:" + key}));
+    EXPECT_EQ(redis.cli({"GET", "s:" + key}), std::to_string(1000 + k) + "\n");
+  }
+  EXPECT_EQ(total, 50u);
+  // Redis goes away with a batch in flight: nothing is lost or counted twice once it is back.
+  redis.stop();
+  int added = 0;
+  for (int i = 50; i < 100; ++i) {
+    try {
+      if (add(i)) ++added;
+    } catch (const d4::core::RedisError&) {
+      --i;  // the record was not added: add it again, as retry_redis does
+      if (++added > 10000) break;
+      if (!redis.running()) redis.start();
+    }
+  }
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    try {
+      store.flush();
+      break;
+    } catch (const d4::core::RedisError&) {
+      if (!redis.running()) redis.start();
+    }
+  }
+  EXPECT_EQ(store.pending(), 0u);
+  EXPECT_EQ(redis.cli({"GET", "stats:processed"}), "50\n");  // the restart emptied Redis: the new 50 only
+  total = 0;
+  for (int k = 0; k < 7; ++k)
+    total += std::stoull("0" + redis.cli({"GET", "o:n" + std::to_string(k) + ".example.org:10.0.0." +
+                                                     std::to_string(k) + ":1"}));
+  EXPECT_EQ(total, 50u);
 }

@@ -73,6 +73,10 @@ Runtime build_runtime(const Settings& s) {
       "backend");
   rt.store.batch_records = static_cast<std::size_t>(core::get_int(root, kSection, "batch_records", 2000));
   rt.store.exclude_substrings = get_string_array(root, kSection, "exclude_substrings");
+  rt.store.async_writes = core::get_bool(root, kSection, "async_writes", false);
+  rt.store.write_mode = core::get_string(root, kSection, "write_mode", "pipeline");
+  if (rt.store.write_mode != "pipeline" && rt.store.write_mode != "script")
+    throw core::ConfigError("analyzers.pdns.write_mode must be pipeline or script");
   if (const auto* exp = core::get_table(root, std::string(kSection) + ".expiration")) {
     for (const auto& [k, v] : *exp) {
       auto type = d4::analyzers::dns::parse_type(k.str());

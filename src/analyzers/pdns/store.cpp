@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <future>
 
 #include "analyzers/pdns/dns_message.hpp"
 
@@ -134,6 +135,14 @@ bool PdnsStore::excluded(std::string_view rrname) const {
 }
 
 bool PdnsStore::add(const PdnsRecord& r) {
+  // A full batch goes to the background writer before this record is counted, so that a Redis
+  // error thrown here leaves the record for the caller to add again, exactly once.
+  if (distinct_pending_ >= options_.batch_records) {
+    if (options_.async_writes)
+      submit();
+    else
+      flush();
+  }
   if (excluded(r.rrname)) {
     ++stats_.excluded;
     ++excluded_pending_;
@@ -161,7 +170,6 @@ bool PdnsStore::add(const PdnsRecord& r) {
   ++dist_type_[std::to_string(r.rrtype)];
   ++processed_;
   ++stats_.records;
-  if (distinct_pending_ >= options_.batch_records) flush();
   return true;
 }
 
@@ -171,7 +179,7 @@ void PdnsStore::reject(std::string_view reason, std::string_view input, std::str
   rejects_.push_back(Reject{std::string(reason), std::string(input.substr(0, 1024)), std::string(sensor_id)});
 }
 
-void PdnsStore::discard() {
+void PdnsStore::clear_pending() {
   by_type_.clear();
   distinct_pending_ = 0;
   dist_ttl_.clear();
@@ -183,9 +191,77 @@ void PdnsStore::discard() {
   rejects_.clear();
 }
 
+void PdnsStore::wait_inflight() {
+  if (!inflight_.valid()) return;
+  try {
+    inflight_.get();
+  } catch (...) {
+    failed_ = std::move(inflight_batch_);  // written again by the next flush()
+    inflight_batch_.reset();
+    throw;
+  }
+  account(*inflight_batch_);
+  inflight_batch_.reset();
+}
+
+void PdnsStore::account(const Batch& b) {
+  ++stats_.writes;
+  stats_.distinct_written += b.distinct;
+}
+
+void PdnsStore::discard() {
+  try {
+    wait_inflight();
+  } catch (const core::RedisError&) {
+  }
+  failed_.reset();
+  clear_pending();
+}
+
+PdnsStore::~PdnsStore() {
+  try {
+    wait_inflight();
+  } catch (...) {
+  }
+}
+
+std::size_t PdnsStore::pending() const {
+  return static_cast<std::size_t>(processed_) + rejects_.size() + excluded_pending_ +
+         (failed_ ? failed_->observations : 0) + (inflight_batch_ ? inflight_batch_->observations : 0);
+}
+
+void PdnsStore::submit() {
+  wait_inflight();  // at most one batch in flight; throws with the pending records untouched
+  auto batch = std::make_shared<Batch>(build_batch());
+  if (!writer_) writer_ = std::make_unique<core::RedisClient>(redis_.endpoint());
+  inflight_batch_ = batch;
+  inflight_ = std::async(std::launch::async, [this, batch] { write_batch(*writer_, *batch); });
+}
+
 void PdnsStore::flush() {
+  wait_inflight();
+  if (failed_) {
+    write_batch(redis_, *failed_);
+    account(*failed_);
+    failed_.reset();
+  }
   if (processed_ == 0 && rejects_.empty() && excluded_pending_ == 0) return;
-  std::vector<std::vector<std::string>> cmds;
+  Batch b = build_batch();
+  try {
+    write_batch(redis_, b);
+  } catch (...) {
+    failed_ = std::make_shared<Batch>(std::move(b));
+    throw;
+  }
+  account(b);
+}
+
+PdnsStore::Batch PdnsStore::build_batch() {
+  Batch batch;
+  batch.distinct = distinct_pending_;
+  batch.observations = processed_ + rejects_.size() + excluded_pending_;
+  auto& cmds = batch.cmds;
+  auto& checks = batch.checks;
   if (mode_ == WriteMode::Unknown) {
     // SET with both NX and GET needs Redis 7; older servers and other Redis-protocol stores get the
     // script that reads before writing.
@@ -201,12 +277,6 @@ void PdnsStore::flush() {
     script_sha_ = sha1_hex(script_);
   }
   // Pipelined plain commands: Redis executes them faster than the same calls inside a script.
-  struct Check {
-    std::size_t first_reply, last_reply;
-    std::string first_key, last_key;
-    std::int64_t first, last;
-  };
-  std::vector<Check> checks;
   if (mode_ == WriteMode::Pipeline) {
     for (auto& [type, records] : by_type_) {
       auto ttl_it = options_.expiry_seconds.find(type);
@@ -234,7 +304,6 @@ void PdnsStore::flush() {
         checks.push_back(std::move(c));
       }
     }
-    by_type_.clear();  // written below; the statistics follow in the same pipeline
   } else {
     cmds.push_back({"SCRIPT", "LOAD", std::string(script_)});
   }
@@ -251,6 +320,7 @@ void PdnsStore::flush() {
   };
   std::vector<std::string> args;
   for (auto& [type, records] : by_type_) {
+    if (mode_ != WriteMode::Script) break;
     auto ttl_it = options_.expiry_seconds.find(type);
     std::string ttl = ttl_it == options_.expiry_seconds.end() ? "0" : std::to_string(ttl_it->second);
     std::string type_text = std::to_string(type);
@@ -321,11 +391,17 @@ void PdnsStore::flush() {
     cmds.push_back({"LTRIM", std::string(keys::kRejectedSamples), "0",
                     std::to_string(options_.rejected_samples == 0 ? 0 : options_.rejected_samples - 1)});
   }
-  auto replies = redis_.pipeline(cmds);
+  clear_pending();
+  return batch;
+}
+
+void PdnsStore::write_batch(core::RedisClient& client, const Batch& batch) {
+  const auto& cmds = batch.cmds;
+  auto replies = client.pipeline(cmds);
   for (std::size_t i = 0; i < replies.size(); ++i)
     if (replies[i].is_error()) throw core::RedisError("pdns write (" + cmds[i][0] + "): " + replies[i].str);
   std::vector<std::vector<std::string>> fixes;
-  for (const auto& c : checks) {
+  for (const auto& c : batch.checks) {
     auto old_first = reply_int(replies[c.first_reply]);
     auto old_last = reply_int(replies[c.last_reply]);
     bool fix_first = old_first && *old_first > c.first;
@@ -336,13 +412,10 @@ void PdnsStore::flush() {
                      std::to_string(fix_last ? *old_last : c.last)});
   }
   if (!fixes.empty()) {
-    auto fr = redis_.pipeline(fixes);
+    auto fr = client.pipeline(fixes);
     for (const auto& r : fr)
       if (r.is_error()) throw core::RedisError("pdns write (first/last seen correction): " + r.str);
   }
-  ++stats_.writes;
-  stats_.distinct_written += distinct_pending_;
-  discard();
 }
 
 }  // namespace d4::analyzers::pdns

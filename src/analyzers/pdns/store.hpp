@@ -22,7 +22,9 @@
 // too (the reference re-expired r: instead, leaving l: keys forever); records are aggregated per
 // batch and written in one pipelined script call.
 #include <cstdint>
+#include <future>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,6 +65,8 @@ struct StoreOptions {
   // "pipeline" (plain pipelined commands, Redis >= 7) or "script" (one Lua call per slice of
   // records); servers without SET ... NX GET always use a script.
   std::string write_mode = "pipeline";
+  // Write full batches from a background thread while the next batch is parsed.
+  bool async_writes = false;
 };
 
 struct StoreStats {
@@ -76,21 +80,24 @@ struct StoreStats {
 class PdnsStore {
  public:
   PdnsStore(core::RedisClient& redis, StoreOptions options);
+  ~PdnsStore();
+  PdnsStore(const PdnsStore&) = delete;
+  PdnsStore& operator=(const PdnsStore&) = delete;
 
-  // Queues one observation; returns false when excluded. Writes when the batch is full (may throw
-  // core::RedisError; the pending batch is kept and written again by the next flush()).
+  // Queues one observation; returns false when excluded. When a batch is full it is handed to a
+  // background writer (its own connection), so parsing the next batch overlaps Redis executing
+  // this one; at most one batch is in flight. Throws core::RedisError when the previous batch
+  // failed: the record was then not added, and the failed batch is written again by flush().
   bool add(const PdnsRecord& record);
   // Counts a rejected input (and keeps a sample of it); written with the next flush.
   void reject(std::string_view reason, std::string_view input, std::string_view sensor_id = {});
-  // Writes everything pending. Throws core::RedisError when Redis is unavailable; nothing pending
-  // is lost then, the next flush() retries.
+  // Writes everything pending and waits for it. Throws core::RedisError when Redis is
+  // unavailable; nothing is lost then, the next flush() retries.
   void flush();
-  // Observations and rejects not yet written.
   // Drops everything pending (a queue batch about to be delivered again after a failed write).
   void discard();
-  std::size_t pending() const {
-    return static_cast<std::size_t>(processed_) + rejects_.size() + excluded_pending_;
-  }
+  // Observations and rejects not yet written.
+  std::size_t pending() const;
   const StoreStats& stats() const { return stats_; }
   bool excluded(std::string_view rrname) const;
 
@@ -104,7 +111,28 @@ class PdnsStore {
     std::size_t operator()(const std::pair<std::string, std::string>& k) const noexcept;
   };
 
+  struct Check {
+    std::size_t first_reply, last_reply;
+    std::string first_key, last_key;
+    std::int64_t first, last;
+  };
+  struct Batch {
+    std::vector<std::vector<std::string>> cmds;
+    std::vector<Check> checks;
+    std::size_t distinct = 0;
+    std::size_t observations = 0;
+  };
+  Batch build_batch();  // moves everything pending into a batch of commands
+  static void write_batch(core::RedisClient& client, const Batch& batch);
+  void submit();
+  void wait_inflight();
+  void account(const Batch& b);
+  void clear_pending();
+
   core::RedisClient& redis_;
+  std::unique_ptr<core::RedisClient> writer_;  // used only by the background write
+  std::future<void> inflight_;
+  std::shared_ptr<Batch> inflight_batch_, failed_;
   StoreOptions options_;
   StoreStats stats_;
   // (rrname, rdata) per type, aggregated until written.
