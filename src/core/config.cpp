@@ -12,7 +12,8 @@ const toml::node* lookup(const toml::table& t, std::string_view section, std::st
 }
 
 [[noreturn]] void type_error(std::string_view section, std::string_view key, std::string_view want) {
-  throw ConfigError("option " + std::string(section) + "." + std::string(key) + " must be " + std::string(want));
+  throw ConfigError("option " + std::string(section) + "." + std::string(key) + " must be " +
+                    std::string(want));
 }
 
 RedisEndpoint endpoint_option(const toml::table& t, std::string_view key, const RedisEndpoint& def) {
@@ -64,7 +65,8 @@ const toml::table* get_table(const toml::table& t, std::string_view section) {
   return cur;
 }
 
-std::string get_string(const toml::table& t, std::string_view section, std::string_view key, std::string def) {
+std::string get_string(const toml::table& t, std::string_view section, std::string_view key,
+                       std::string def) {
   const toml::node* n = lookup(t, section, key);
   if (!n) return def;
   auto v = n->value<std::string>();
@@ -105,7 +107,8 @@ CommonConfig read_common_config(const toml::table& root, const std::filesystem::
   if (spdlog::level::from_str(c.log.level) == spdlog::level::off && c.log.level != "off")
     throw ConfigError("option general.log_level: unknown level \"" + c.log.level + "\"");
   std::string fmt = get_string(root, "general", "log_format", "text");
-  if (!parse_log_format(fmt, c.log.format)) throw ConfigError("option general.log_format must be text or json");
+  if (!parse_log_format(fmt, c.log.format))
+    throw ConfigError("option general.log_format must be text or json");
   c.redis.stream = endpoint_option(root, "stream", c.redis.stream);
   c.redis.meta = endpoint_option(root, "meta", c.redis.meta);
   // Users, analyzer and cache default to the meta instance's host with the reference db numbers.

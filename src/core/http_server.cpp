@@ -1,11 +1,11 @@
 #include "core/http_server.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
@@ -71,8 +71,10 @@ std::map<std::string, std::string> parse_query(std::string_view qs) {
     auto part = qs.substr(0, amp);
     if (!part.empty()) {
       auto eq = part.find('=');
-      if (eq == std::string_view::npos) out[url_decode(part)] = "";
-      else out[url_decode(part.substr(0, eq))] = url_decode(part.substr(eq + 1));
+      if (eq == std::string_view::npos)
+        out[url_decode(part)] = "";
+      else
+        out[url_decode(part.substr(0, eq))] = url_decode(part.substr(eq + 1));
     }
     if (amp == std::string_view::npos) break;
     qs.remove_prefix(amp + 1);
@@ -85,12 +87,23 @@ std::string html_escape(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -141,7 +154,9 @@ std::optional<std::string> Request::cookie(const std::string& name) const {
   return std::nullopt;
 }
 
-std::map<std::string, std::string> Request::form() const { return parse_query(body); }
+std::map<std::string, std::string> Request::form() const {
+  return parse_query(body);
+}
 
 Response Response::json(int status, const nlohmann::json& body) {
   Response r;
@@ -185,13 +200,16 @@ void Router::add(std::string method, std::string pattern, Handler handler) {
   routes_.push_back(std::move(r));
 }
 
-bool Router::match(const Route& r, const std::vector<std::string>& path, std::map<std::string, std::string>& params) {
+bool Router::match(const Route& r, const std::vector<std::string>& path,
+                   std::map<std::string, std::string>& params) {
   if (r.prefix ? path.size() < r.segments.size() : path.size() != r.segments.size()) return false;
   std::map<std::string, std::string> caps;
   for (std::size_t i = 0; i < r.segments.size(); ++i) {
     const auto& s = r.segments[i];
-    if (s.size() >= 2 && s.front() == '{' && s.back() == '}') caps[s.substr(1, s.size() - 2)] = path[i];
-    else if (s != path[i]) return false;
+    if (s.size() >= 2 && s.front() == '{' && s.back() == '}')
+      caps[s.substr(1, s.size() - 2)] = path[i];
+    else if (s != path[i])
+      return false;
   }
   if (r.prefix) {
     std::string rest;
@@ -233,9 +251,12 @@ Response Router::dispatch(Request& req) const {
       break;
     }
     if (!done) {
-      if (path_matched) resp = Response::error(405, "method not allowed");
-      else if (not_found_) resp = not_found_(req);
-      else resp = Response::error(404, "not found");
+      if (path_matched)
+        resp = Response::error(405, "method not allowed");
+      else if (not_found_)
+        resp = not_found_(req);
+      else
+        resp = Response::error(404, "not found");
     }
   }
   if (finalizer_) finalizer_(req, resp);
@@ -338,7 +359,8 @@ struct Server::Impl {
     if (ssl) {
       beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *ssl);
       beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
-      co_await stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+      co_await stream.async_handshake(asio::ssl::stream_base::server,
+                                      asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return;
       co_await serve(stream, remote, true);
     } else {
@@ -365,16 +387,20 @@ struct Server::Impl {
   }
 };
 
-Server::Server(Router router, ServerOptions options) : impl_(std::make_unique<Impl>(std::move(router), std::move(options))) {}
+Server::Server(Router router, ServerOptions options)
+    : impl_(std::make_unique<Impl>(std::move(router), std::move(options))) {}
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  stop();
+}
 
 void Server::start() {
   auto& im = *impl_;
   if (!im.options.tls_cert_file.empty() || !im.options.tls_key_file.empty()) {
     im.ssl.emplace(asio::ssl::context::tls_server);
     im.ssl->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                        asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+                        asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                        asio::ssl::context::no_tlsv1_1);
     im.ssl->use_certificate_chain_file(im.options.tls_cert_file);
     im.ssl->use_private_key_file(im.options.tls_key_file, asio::ssl::context::pem);
   }
@@ -409,7 +435,11 @@ void Server::stop() {
   im.handlers.join();
 }
 
-std::uint16_t Server::port() const { return impl_->bound_port; }
-const ServerOptions& Server::options() const { return impl_->options; }
+std::uint16_t Server::port() const {
+  return impl_->bound_port;
+}
+const ServerOptions& Server::options() const {
+  return impl_->options;
+}
 
 }  // namespace d4::core::http

@@ -24,10 +24,10 @@ struct CaseInsensitiveLess {
 };
 
 struct Request {
-  std::string method;        // "GET", "POST", ...
-  std::string target;        // raw request target, e.g. "/api/v1/sensors?page=2"
-  std::string path;          // decoded path without the query string
-  std::string query_string;  // raw query string
+  std::string method;                        // "GET", "POST", ...
+  std::string target;                        // raw request target, e.g. "/api/v1/sensors?page=2"
+  std::string path;                          // decoded path without the query string
+  std::string query_string;                  // raw query string
   std::map<std::string, std::string> query;  // decoded query parameters (last one wins)
   std::map<std::string, std::string, CaseInsensitiveLess> headers;
   std::map<std::string, std::string> params;  // {name} captures of the matched route
@@ -84,7 +84,8 @@ class Router {
     bool prefix = false;
     Handler handler;
   };
-  static bool match(const Route& r, const std::vector<std::string>& path, std::map<std::string, std::string>& params);
+  static bool match(const Route& r, const std::vector<std::string>& path,
+                    std::map<std::string, std::string>& params);
   std::vector<Route> routes_;
   std::function<std::optional<Response>(Request&)> middleware_;
   std::function<void(const Request&, Response&)> finalizer_;
@@ -93,7 +94,7 @@ class Router {
 
 struct ServerOptions {
   std::string address = "127.0.0.1";
-  std::uint16_t port = 0;  // 0: pick a free port (see Server::port())
+  std::uint16_t port = 0;     // 0: pick a free port (see Server::port())
   std::string tls_cert_file;  // both set: HTTPS
   std::string tls_key_file;
   std::size_t max_body_bytes = 1 << 20;

@@ -1,28 +1,49 @@
 #include "core/logging.hpp"
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 #include <vector>
 
 namespace d4::core {
+namespace {
+
+// %j: the log message escaped for a JSON string, so sensor-supplied text cannot break a line.
+class JsonMessageFlag : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    std::string escaped = json_escape(std::string_view(msg.payload.data(), msg.payload.size()));
+    dest.append(escaped.data(), escaped.data() + escaped.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonMessageFlag>();
+  }
+};
+
+}  // namespace
 
 bool parse_log_format(std::string_view text, LogFormat& out) {
-  if (text == "text") out = LogFormat::Text;
-  else if (text == "json") out = LogFormat::Json;
-  else return false;
+  if (text == "text")
+    out = LogFormat::Text;
+  else if (text == "json")
+    out = LogFormat::Json;
+  else
+    return false;
   return true;
 }
 
 void init_logging(std::string_view component, const LogOptions& options) {
   std::vector<spdlog::sink_ptr> sinks;
   sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
-  if (!options.file.empty()) sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.file));
+  if (!options.file.empty())
+    sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.file));
   auto logger = std::make_shared<spdlog::logger>(std::string(component), sinks.begin(), sinks.end());
   if (options.format == LogFormat::Json) {
-    // Messages are pre-escaped by callers only where they embed raw data; the payload here is
-    // the formatted message, escaped by a custom flag would cost more than it buys.
-    logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%f%z","level":"%l","component":"%n","pid":%P,"msg":"%v"})");
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<JsonMessageFlag>('j').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%f%z","level":"%l","component":"%n","pid":%P,"msg":"%j"})");
+    logger->set_formatter(std::move(formatter));
   } else {
     logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %n[%P] %v");
   }
@@ -37,11 +58,21 @@ std::string json_escape(std::string_view s) {
   out.reserve(s.size());
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           static const char* hex = "0123456789abcdef";

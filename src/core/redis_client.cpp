@@ -16,7 +16,9 @@ timeval to_timeval(std::chrono::milliseconds ms) {
 }
 }  // namespace
 
-void RedisClient::Deleter::operator()(redisContext* c) const { redisFree(c); }
+void RedisClient::Deleter::operator()(redisContext* c) const {
+  redisFree(c);
+}
 
 RedisClient::RedisClient(RedisEndpoint endpoint) : RedisClient(std::move(endpoint), Options{}) {}
 RedisClient::RedisClient(RedisEndpoint endpoint, Options options)
@@ -25,7 +27,9 @@ RedisClient::RedisClient(RedisClient&&) noexcept = default;
 RedisClient& RedisClient::operator=(RedisClient&&) noexcept = default;
 RedisClient::~RedisClient() = default;
 
-void RedisClient::disconnect() { ctx_.reset(); }
+void RedisClient::disconnect() {
+  ctx_.reset();
+}
 
 void RedisClient::fail_connection(const std::string& what) {
   std::string msg = "Redis " + endpoint_.to_string() + ": " + what;
@@ -36,11 +40,11 @@ void RedisClient::fail_connection(const std::string& what) {
 
 void RedisClient::connect() {
   if (ctx_) return;
-  redisContext* c = endpoint_.unix_socket.empty()
-                        ? redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port,
-                                                  to_timeval(options_.connect_timeout))
-                        : redisConnectUnixWithTimeout(endpoint_.unix_socket.c_str(),
-                                                      to_timeval(options_.connect_timeout));
+  redisContext* c =
+      endpoint_.unix_socket.empty()
+          ? redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port,
+                                    to_timeval(options_.connect_timeout))
+          : redisConnectUnixWithTimeout(endpoint_.unix_socket.c_str(), to_timeval(options_.connect_timeout));
   ctx_.reset(c);
   if (!c) throw RedisError("Redis " + endpoint_.to_string() + ": out of memory");
   if (c->err) fail_connection("cannot connect");
@@ -103,7 +107,8 @@ std::vector<RedisReply> RedisClient::pipeline(const std::vector<std::vector<std:
       argv.push_back(a.data());
       lens.push_back(a.size());
     }
-    if (redisAppendCommandArgv(ctx_.get(), static_cast<int>(cmd.size()), argv.data(), lens.data()) != REDIS_OK)
+    if (redisAppendCommandArgv(ctx_.get(), static_cast<int>(cmd.size()), argv.data(), lens.data()) !=
+        REDIS_OK)
       fail_connection("pipeline append failed");
   }
   std::vector<RedisReply> out;

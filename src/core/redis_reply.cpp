@@ -20,9 +20,12 @@ std::optional<std::string> RedisReply::as_string() const {
   switch (type) {
     case Type::String:
     case Type::Status:
-    case Type::Error: return str;
-    case Type::Integer: return std::to_string(integer);
-    default: return std::nullopt;
+    case Type::Error:
+      return str;
+    case Type::Integer:
+      return std::to_string(integer);
+    default:
+      return std::nullopt;
   }
 }
 
@@ -35,12 +38,18 @@ std::vector<std::string> RedisReply::as_strings() const {
 
 std::string RedisReply::describe() const {
   switch (type) {
-    case Type::String: return "\"" + str + "\"";
-    case Type::Status: return str;
-    case Type::Error: return "(error) " + str;
-    case Type::Integer: return "(integer) " + std::to_string(integer);
-    case Type::Nil: return "(nil)";
-    case Type::Array: return "(array of " + std::to_string(elements.size()) + ")";
+    case Type::String:
+      return "\"" + str + "\"";
+    case Type::Status:
+      return str;
+    case Type::Error:
+      return "(error) " + str;
+    case Type::Integer:
+      return "(integer) " + std::to_string(integer);
+    case Type::Nil:
+      return "(nil)";
+    case Type::Array:
+      return "(array of " + std::to_string(elements.size()) + ")";
   }
   return "?";
 }
@@ -70,7 +79,9 @@ RedisReply from_hiredis(const redisReply* r) {
       out.elements.reserve(r->elements);
       for (std::size_t i = 0; i < r->elements; ++i) out.elements.push_back(from_hiredis(r->element[i]));
       break;
-    default: out.type = RedisReply::Type::Nil; break;
+    default:
+      out.type = RedisReply::Type::Nil;
+      break;
   }
   return out;
 }

@@ -10,13 +10,20 @@ namespace d4::protocol {
 
 std::string_view to_string(FrameError e) {
   switch (e) {
-    case FrameError::None: return "none";
-    case FrameError::BadVersion: return "bad_version";
-    case FrameError::UnknownType: return "unknown_type";
-    case FrameError::InvalidUuid: return "invalid_uuid";
-    case FrameError::Oversized: return "oversized";
-    case FrameError::HmacMismatch: return "hmac_mismatch";
-    case FrameError::Truncated: return "truncated";
+    case FrameError::None:
+      return "none";
+    case FrameError::BadVersion:
+      return "bad_version";
+    case FrameError::UnknownType:
+      return "unknown_type";
+    case FrameError::InvalidUuid:
+      return "invalid_uuid";
+    case FrameError::Oversized:
+      return "oversized";
+    case FrameError::HmacMismatch:
+      return "hmac_mismatch";
+    case FrameError::Truncated:
+      return "truncated";
   }
   return "unknown";
 }
@@ -54,7 +61,9 @@ std::span<std::uint8_t> Framer::prepare(std::size_t at_least) {
   return {buf_.data() + end_, buf_.size() - end_};
 }
 
-void Framer::commit(std::size_t n) { end_ = std::min(end_ + n, buf_.size()); }
+void Framer::commit(std::size_t n) {
+  end_ = std::min(end_ + n, buf_.size());
+}
 
 void Framer::feed(std::span<const std::uint8_t> data) {
   if (data.empty()) return;
@@ -111,7 +120,8 @@ Framer::Status Framer::next(Packet& out) {
   out.raw = {p, total};
   out.payload = {p + kHeaderSize, pending_.size};
   if (key_ && !key_->verify(std::span<const std::uint8_t, kHeaderSize>(p, kHeaderSize), out.payload))
-    return fail(FrameError::HmacMismatch, "HMAC of packet " + std::to_string(packets_ + 1) + " does not verify");
+    return fail(FrameError::HmacMismatch,
+                "HMAC of packet " + std::to_string(packets_ + 1) + " does not verify");
   have_header_ = false;
   consume_on_next_ = total;
   ++packets_;

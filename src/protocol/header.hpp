@@ -38,7 +38,8 @@ struct Header {
 
 // Byte-order independent little-endian helpers.
 inline std::uint32_t load_le32(const std::uint8_t* p) {
-  return std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 | std::uint32_t{p[3]} << 24;
+  return std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 |
+         std::uint32_t{p[3]} << 24;
 }
 inline std::uint64_t load_le64(const std::uint8_t* p) {
   return std::uint64_t{load_le32(p)} | std::uint64_t{load_le32(p + 4)} << 32;

@@ -36,7 +36,9 @@ evp_mac_ctx_st* new_keyed_ctx(const std::string& key) {
 
 }  // namespace
 
-void HmacKey::CtxDeleter::operator()(evp_mac_ctx_st* c) const { EVP_MAC_CTX_free(c); }
+void HmacKey::CtxDeleter::operator()(evp_mac_ctx_st* c) const {
+  EVP_MAC_CTX_free(c);
+}
 
 HmacKey::HmacKey(std::string_view key) : key_(key), ctx_(new_keyed_ctx(key_)) {}
 HmacKey::HmacKey(const HmacKey& other) : key_(other.key_), ctx_(new_keyed_ctx(key_)) {}
@@ -79,6 +81,8 @@ void HmacKey::sign(std::span<std::uint8_t, kHeaderSize> header, std::span<const 
   std::memcpy(header.data() + kHmacOffset, mac.data(), kHmacSize);
 }
 
-bool hmac_equal(const Hmac& a, const Hmac& b) { return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0; }
+bool hmac_equal(const Hmac& a, const Hmac& b) {
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
 
 }  // namespace d4::protocol

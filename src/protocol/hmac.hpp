@@ -28,7 +28,8 @@ class HmacKey {
 
   // MAC of a packet given as a 62-byte header (whose hmac field is ignored: zeros are fed in its
   // place) and its payload.
-  Hmac compute(std::span<const std::uint8_t, kHeaderSize> header, std::span<const std::uint8_t> payload) const;
+  Hmac compute(std::span<const std::uint8_t, kHeaderSize> header,
+               std::span<const std::uint8_t> payload) const;
   // Constant-time check of the hmac carried in the header.
   bool verify(std::span<const std::uint8_t, kHeaderSize> header, std::span<const std::uint8_t> payload) const;
   // Computes and writes the hmac field into the header in place.

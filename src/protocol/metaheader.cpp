@@ -57,13 +57,18 @@ MetaHeaderAssembler::State MetaHeaderAssembler::feed(std::string_view payload) {
       return state_;
     }
     if (in_string_) {
-      if (escape_) escape_ = false;
-      else if (c == '\\') escape_ = true;
-      else if (c == '"') in_string_ = false;
+      if (escape_)
+        escape_ = false;
+      else if (c == '\\')
+        escape_ = true;
+      else if (c == '"')
+        in_string_ = false;
       continue;
     }
-    if (c == '"') in_string_ = true;
-    else if (c == '{' || c == '[') ++depth_;
+    if (c == '"')
+      in_string_ = true;
+    else if (c == '{' || c == '[')
+      ++depth_;
     else if (c == '}' || c == ']') {
       if (--depth_ == 0) {
         for (std::size_t k = i + 1; k < payload.size(); ++k)

@@ -24,8 +24,12 @@ std::optional<TypeInfo> type_info(std::uint8_t type) {
   return std::nullopt;
 }
 
-bool is_assigned_type(std::uint8_t type) { return (type >= 1 && type <= 8) || type == 254; }
+bool is_assigned_type(std::uint8_t type) {
+  return (type >= 1 && type <= 8) || type == 254;
+}
 
-bool is_line_type(std::uint8_t type) { return type == 3 || type == 6 || type == 8 || type == 254; }
+bool is_line_type(std::uint8_t type) {
+  return type == 3 || type == 6 || type == 8 || type == 254;
+}
 
 }  // namespace d4::protocol

@@ -6,8 +6,8 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdlib>
 #include <filesystem>
@@ -27,7 +27,9 @@ using namespace d4;
 namespace {
 
 volatile sig_atomic_t g_stop = 0;
-void on_signal(int) { g_stop = 1; }
+void on_signal(int) {
+  g_stop = 1;
+}
 
 fs::path self_dir() {
   std::error_code ec;
@@ -46,8 +48,8 @@ stack::ChildSpec redis_child(const std::string& name, const core::RedisEndpoint&
   fs::create_directories(dir);
   stack::ChildSpec c;
   c.name = name;
-  c.argv = {redis_server, "--port", std::to_string(ep.port), "--bind", ep.host, "--dir", dir.string(),
-            "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "notice"};
+  c.argv = {redis_server,  "--port", std::to_string(ep.port), "--bind", ep.host,      "--dir", dir.string(),
+            "--daemonize", "no",     "--protected-mode",      "yes",    "--loglevel", "notice"};
   if (persistent) {
     // Metadata, users and analyzer queues survive restarts: AOF (fsync every second) plus RDB.
     c.argv.insert(c.argv.end(), {"--appendonly", "yes", "--appendfsync", "everysec", "--save", "900 1",
@@ -68,16 +70,19 @@ stack::ChildSpec redis_child(const std::string& name, const core::RedisEndpoint&
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"d4-stack: run the whole D4 server stack (Redis, ingest server, workers, web UI) with an embedded "
-               "default configuration"};
+  CLI::App app{
+      "d4-stack: run the whole D4 server stack (Redis, ingest server, workers, web UI) with an embedded "
+      "default configuration"};
   std::string data_dir = "d4-data";
   std::string config_file;
   bool no_web = false;
   bool init_only = false;
   std::string redis_server = "redis-server";
-  app.add_option("-d,--data-dir", data_dir, "Data directory (configuration, certificates, Redis data, archives)")
+  app.add_option("-d,--data-dir", data_dir,
+                 "Data directory (configuration, certificates, Redis data, archives)")
       ->capture_default_str();
-  app.add_option("-c,--config", config_file, "Configuration file (default: <data-dir>/d4.toml, created on first run)");
+  app.add_option("-c,--config", config_file,
+                 "Configuration file (default: <data-dir>/d4.toml, created on first run)");
   app.add_option("--redis-server", redis_server, "redis-server executable")->capture_default_str();
   app.add_flag("--no-web", no_web, "Do not start the web interface");
   app.add_flag("--init-only", init_only, "Create the data directory and configuration, then exit");
@@ -108,9 +113,12 @@ int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
 
     if (settings.start_redis) {
-      sup.start(redis_child("redis-stream", common.redis.stream, data / "redis" / "stream", false, redis_server, logs));
-      if (common.redis.meta.port != common.redis.stream.port || common.redis.meta.host != common.redis.stream.host)
-        sup.start(redis_child("redis-meta", common.redis.meta, data / "redis" / "meta", true, redis_server, logs));
+      sup.start(redis_child("redis-stream", common.redis.stream, data / "redis" / "stream", false,
+                            redis_server, logs));
+      if (common.redis.meta.port != common.redis.stream.port ||
+          common.redis.meta.host != common.redis.stream.host)
+        sup.start(
+            redis_child("redis-meta", common.redis.meta, data / "redis" / "meta", true, redis_server, logs));
     }
     auto component = [&](const std::string& name, bool required) {
       std::string path = exe(name);

@@ -166,8 +166,10 @@ StackSettings read_stack_settings(const toml::table& root, const fs::path& base_
   s.start_web = core::get_bool(root, "stack", "start_web", true);
   if (auto* srv = core::get_table(root, "server")) {
     if (auto* l = srv->get("listen")) {
-      if (auto* arr = l->as_array(); arr && !arr->empty()) s.sensor_listen = arr->get(0)->value_or(std::string());
-      else s.sensor_listen = l->value_or(std::string());
+      if (auto* arr = l->as_array(); arr && !arr->empty())
+        s.sensor_listen = arr->get(0)->value_or(std::string());
+      else
+        s.sensor_listen = l->value_or(std::string());
     }
   }
   if (s.sensor_listen.empty()) s.sensor_listen = "0.0.0.0:4443";
@@ -189,8 +191,9 @@ StackSettings read_stack_settings(const toml::table& root, const fs::path& base_
   return s;
 }
 
-void print_summary(std::ostream& out, const fs::path& data, const fs::path& config_file, const toml::table& root,
-                   const core::CommonConfig& common, const StackSettings& settings, const FirstRun& first) {
+void print_summary(std::ostream& out, const fs::path& data, const fs::path& config_file,
+                   const toml::table& root, const core::CommonConfig& common, const StackSettings& settings,
+                   const FirstRun& first) {
   std::string mode = core::get_string(root, "server", "mode", "registration");
   std::string key = core::get_string(root, "server", "default_hmac_key", "private key to change");
   auto [sh, sp] = split_host_port(settings.sensor_listen);
@@ -200,17 +203,19 @@ void print_summary(std::ostream& out, const fs::path& data, const fs::path& conf
     fingerprint = certificate_fingerprint(settings.tls_cert);
   } catch (const std::exception&) {
   }
-  out << "\nD4 stack is running" << (first.created_config ? " (first run: configuration created)" : "") << "\n"
-      << "  sensors connect to  tls://<this host>:" << sp << "  (listening on " << settings.sensor_listen << ")\n"
+  out << "\nD4 stack is running" << (first.created_config ? " (first run: configuration created)" : "")
+      << "\n"
+      << "  sensors connect to  tls://<this host>:" << sp << "  (listening on " << settings.sensor_listen
+      << ")\n"
       << "  server mode         " << mode << "\n"
       << "  default HMAC key    " << key << "\n"
       << "  certificate         " << settings.tls_cert.string() << "\n"
       << "    SHA-256           " << fingerprint << "\n";
-  if (settings.start_web)
-    out << "  web interface       https://" << probe_host(wh) << ":" << wp << "/\n";
+  if (settings.start_web) out << "  web interface       https://" << probe_host(wh) << ":" << wp << "/\n";
   fs::path admin = data / "web" / "ADMIN_PASSWORD";
   if (fs::exists(admin)) out << "  web admin login     see " << admin.string() << "\n";
-  if (!settings.metrics_listen.empty()) out << "  metrics             http://" << settings.metrics_listen << "/metrics\n";
+  if (!settings.metrics_listen.empty())
+    out << "  metrics             http://" << settings.metrics_listen << "/metrics\n";
   out << "  redis (stream)      " << common.redis.stream.to_string() << "\n"
       << "  redis (metadata)    " << common.redis.meta.to_string() << "  (analyzer queues: db "
       << common.redis.analyzer.db << ")\n"

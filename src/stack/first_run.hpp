@@ -34,9 +34,9 @@ struct StackSettings {
 
 StackSettings read_stack_settings(const toml::table& root, const std::filesystem::path& base_dir);
 
-void print_summary(std::ostream& out, const std::filesystem::path& data, const std::filesystem::path& config_file,
-                   const toml::table& root, const core::CommonConfig& common, const StackSettings& settings,
-                   const FirstRun& first);
+void print_summary(std::ostream& out, const std::filesystem::path& data,
+                   const std::filesystem::path& config_file, const toml::table& root,
+                   const core::CommonConfig& common, const StackSettings& settings, const FirstRun& first);
 
 // Picks `preferred` if nothing listens there on loopback, else the next free port above it.
 int pick_free_port(int preferred, const std::vector<int>& taken = {});

@@ -47,7 +47,8 @@ void write_self_signed_certificate(const CertificateRequest& request, const std:
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 60L * 60 * 24 * request.days);
   check(X509_set_pubkey(cert.get(), key.get()), "X509_set_pubkey");
   X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("D4"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("D4"), -1, -1,
+                             0);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                              reinterpret_cast<const unsigned char*>(request.common_name.c_str()), -1, -1, 0);
   check(X509_set_issuer_name(cert.get(), name), "X509_set_issuer_name");
@@ -67,11 +68,13 @@ void write_self_signed_certificate(const CertificateRequest& request, const std:
   add_ext(NID_basic_constraints, "critical,CA:FALSE");
   add_ext(NID_key_usage, "critical,digitalSignature,keyEncipherment");
   add_ext(NID_ext_key_usage, "serverAuth");
-  if (X509_sign(cert.get(), key.get(), EVP_sha256()) <= 0) throw std::runtime_error("OpenSSL: X509_sign failed");
+  if (X509_sign(cert.get(), key.get(), EVP_sha256()) <= 0)
+    throw std::runtime_error("OpenSSL: X509_sign failed");
 
   {
     File f = open_private(key_file, true);
-    check(PEM_write_PrivateKey(f.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr), "PEM_write_PrivateKey");
+    check(PEM_write_PrivateKey(f.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr),
+          "PEM_write_PrivateKey");
   }
   File f = open_private(cert_file, false);
   check(PEM_write_X509(f.get(), cert.get()), "PEM_write_X509");

@@ -64,17 +64,17 @@ void Supervisor::start(ChildSpec spec) {
     for (;;) {
       int st = 0;
       if (waitpid(c.pid, &st, WNOHANG) == c.pid) {
-        throw std::runtime_error(c.spec.name + " exited during start-up" +
-                                 (c.spec.log_file.empty() ? std::string()
-                                                          : ":\n" + tail_of_file(c.spec.log_file)));
+        throw std::runtime_error(
+            c.spec.name + " exited during start-up" +
+            (c.spec.log_file.empty() ? std::string() : ":\n" + tail_of_file(c.spec.log_file)));
       }
       if (c.spec.ready()) break;
       if (std::chrono::steady_clock::now() > deadline) {
         kill(c.pid, SIGKILL);
         waitpid(c.pid, nullptr, 0);
-        throw std::runtime_error(c.spec.name + " was not ready in time" +
-                                 (c.spec.log_file.empty() ? std::string()
-                                                          : ":\n" + tail_of_file(c.spec.log_file)));
+        throw std::runtime_error(
+            c.spec.name + " was not ready in time" +
+            (c.spec.log_file.empty() ? std::string() : ":\n" + tail_of_file(c.spec.log_file)));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }

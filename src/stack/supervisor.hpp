@@ -12,8 +12,8 @@
 namespace d4::stack {
 
 struct ChildSpec {
-  std::string name;               // for logs, e.g. "redis-meta", "d4-server"
-  std::vector<std::string> argv;  // argv[0] is the executable (absolute or in PATH)
+  std::string name;                // for logs, e.g. "redis-meta", "d4-server"
+  std::vector<std::string> argv;   // argv[0] is the executable (absolute or in PATH)
   std::filesystem::path log_file;  // child's stdout+stderr are appended here (empty: inherit)
   bool restart = true;
   // Called after start; returns true once the child is ready (e.g. Redis answers PING).

@@ -49,7 +49,8 @@ Router make_router() {
   Router r;
   r.get("/hello", [](Request&) { return Response::text(200, "hi"); });
   r.get("/sensors/{uuid}", [](Request& q) {
-    return Response::json(200, {{"uuid", *q.param("uuid")}, {"page", q.param("page").value_or("")},
+    return Response::json(200, {{"uuid", *q.param("uuid")},
+                                {"page", q.param("page").value_or("")},
                                 {"cookie", q.cookie("session").value_or("")}});
   });
   r.post("/echo", [](Request& q) { return Response::json(201, {{"form", q.form()}}); });

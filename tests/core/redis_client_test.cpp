@@ -37,7 +37,8 @@ TEST(RedisClient, CommandsPipelineAndBinarySafety) {
   EXPECT_EQ(c.command({"SET", "k", binary}).str, "OK");
   EXPECT_EQ(c.command({"GET", "k"}).str, binary);
   EXPECT_EQ(redis.cli({"EXISTS", "k"}, 2), "1\n") << "SELECT of the endpoint's db";
-  auto replies = c.pipeline({{"INCR", "n"}, {"INCR", "n"}, {"LPUSH", "l", "x", "y"}, {"LRANGE", "l", "0", "-1"}});
+  auto replies =
+      c.pipeline({{"INCR", "n"}, {"INCR", "n"}, {"LPUSH", "l", "x", "y"}, {"LRANGE", "l", "0", "-1"}});
   ASSERT_EQ(replies.size(), 4u);
   EXPECT_EQ(replies[1].integer, 2);
   EXPECT_EQ(replies[3].as_strings(), (std::vector<std::string>{"y", "x"}));

@@ -15,11 +15,16 @@ inline std::vector<std::uint8_t> from_hex(std::string_view hex) {
   int hi = -1;
   for (char c : hex) {
     int v;
-    if (c >= '0' && c <= '9') v = c - '0';
-    else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-    else continue;  // spaces and newlines are allowed for readability
-    if (hi < 0) hi = v;
+    if (c >= '0' && c <= '9')
+      v = c - '0';
+    else if (c >= 'a' && c <= 'f')
+      v = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      v = c - 'A' + 10;
+    else
+      continue;  // spaces and newlines are allowed for readability
+    if (hi < 0)
+      hi = v;
     else {
       out.push_back(static_cast<std::uint8_t>(hi << 4 | v));
       hi = -1;
@@ -44,6 +49,8 @@ inline std::vector<std::uint8_t> read_file(const std::string& path) {
   return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
 }
 
-inline std::string vector_path(const std::string& name) { return std::string(D4_TEST_DATA_DIR) + "/vectors/" + name; }
+inline std::string vector_path(const std::string& name) {
+  return std::string(D4_TEST_DATA_DIR) + "/vectors/" + name;
+}
 
 }  // namespace d4::test

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,6 +23,9 @@ Process::Process(const std::vector<std::string>& argv, const Options& options) {
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
+    // Children die with the test binary, so a crashed test never leaves a redis-server or
+    // d4-server holding ctest's output pipe open.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     auto redirect = [](const std::filesystem::path& p, int fd, int flags) {
       int f = open(p.empty() ? "/dev/null" : p.c_str(), flags, 0644);
       if (f < 0) _exit(126);
@@ -42,7 +46,9 @@ Process::Process(const std::vector<std::string>& argv, const Options& options) {
   }
 }
 
-Process::Process(Process&& o) noexcept : pid_(o.pid_), status_(o.status_) { o.pid_ = -1; }
+Process::Process(Process&& o) noexcept : pid_(o.pid_), status_(o.status_) {
+  o.pid_ = -1;
+}
 Process& Process::operator=(Process&& o) noexcept {
   if (this != &o) {
     if (pid_ > 0) stop(std::chrono::milliseconds(100));

@@ -6,15 +6,29 @@
 
 namespace d4::test {
 
-RedisServer::RedisServer(bool persistent) : persistent_(persistent), port_(free_port()) { start(); }
+RedisServer::RedisServer(bool persistent) : persistent_(persistent), port_(free_port()) {
+  start();
+}
 
-RedisServer::~RedisServer() { stop(); }
+RedisServer::~RedisServer() {
+  stop();
+}
 
 void RedisServer::start() {
   if (proc_.running()) return;
-  std::vector<std::string> argv = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                   "--dir", dir_.path().string(), "--daemonize", "no", "--loglevel", "warning",
-                                   "--logfile", (dir_.path() / "redis.log").string()};
+  std::vector<std::string> argv = {"redis-server",
+                                   "--port",
+                                   std::to_string(port_),
+                                   "--bind",
+                                   "127.0.0.1",
+                                   "--dir",
+                                   dir_.path().string(),
+                                   "--daemonize",
+                                   "no",
+                                   "--loglevel",
+                                   "warning",
+                                   "--logfile",
+                                   (dir_.path() / "redis.log").string()};
   if (persistent_) {
     argv.insert(argv.end(), {"--appendonly", "yes", "--appendfsync", "always", "--save", ""});
   } else {
@@ -37,15 +51,19 @@ void RedisServer::kill_hard() {
   }
 }
 
-bool RedisServer::running() { return proc_.running(); }
+bool RedisServer::running() {
+  return proc_.running();
+}
 
 std::string RedisServer::cli(const std::vector<std::string>& args, int db) {
   std::string cmd = "redis-cli -p " + std::to_string(port_) + " -n " + std::to_string(db);
   for (const auto& a : args) {
     cmd += " '";
     for (char c : a) {
-      if (c == '\'') cmd += "'\\''";
-      else cmd += c;
+      if (c == '\'')
+        cmd += "'\\''";
+      else
+        cmd += c;
     }
     cmd += "'";
   }

@@ -16,10 +16,12 @@ class RedisServer {
   ~RedisServer();
 
   int port() const { return port_; }
-  std::string endpoint(int db = 0) const { return "127.0.0.1:" + std::to_string(port_) + "/" + std::to_string(db); }
-  void start();             // (re)start on the same port; waits until it answers PING
-  void stop();              // SIGTERM and wait
-  void kill_hard();         // SIGKILL: no chance to save
+  std::string endpoint(int db = 0) const {
+    return "127.0.0.1:" + std::to_string(port_) + "/" + std::to_string(db);
+  }
+  void start();      // (re)start on the same port; waits until it answers PING
+  void stop();       // SIGTERM and wait
+  void kill_hard();  // SIGKILL: no chance to save
   bool running();
   // Runs redis-cli against this server and returns its stdout (for assertions).
   std::string cli(const std::vector<std::string>& args, int db = 0);

@@ -30,7 +30,8 @@ Built build_stream(const std::vector<std::vector<std::uint8_t>>& payloads, std::
 
 // Feeds `stream` split at the given cut points and collects every packet payload.
 std::vector<std::vector<std::uint8_t>> run(Framer& f, const std::vector<std::uint8_t>& stream,
-                                           const std::vector<std::size_t>& cuts, Framer::Status* last = nullptr) {
+                                           const std::vector<std::size_t>& cuts,
+                                           Framer::Status* last = nullptr) {
   std::vector<std::vector<std::uint8_t>> got;
   std::size_t pos = 0;
   Framer::Status st = Framer::Status::NeedMore;
@@ -96,10 +97,10 @@ TEST(Framer, ReportsEachHeaderErrorPrecisely) {
     std::uint8_t value;
     FrameError expected;
   } cases[] = {
-      {0, 2, FrameError::BadVersion},     {1, 0, FrameError::UnknownType}, {1, 9, FrameError::UnknownType},
-      {8, 0x14, FrameError::InvalidUuid},  // version nibble 1
-      {10, 0x40, FrameError::InvalidUuid},  // variant 01xx
-      {61, 0x01, FrameError::Oversized},  // size 16 MiB + 3
+      {0, 2, FrameError::BadVersion},       {1, 0, FrameError::UnknownType},
+      {1, 9, FrameError::UnknownType},      {8, 0x14, FrameError::InvalidUuid},  // version nibble 1
+      {10, 0x40, FrameError::InvalidUuid},                                       // variant 01xx
+      {61, 0x01, FrameError::Oversized},                                         // size 16 MiB + 3
       {30, 0x00, FrameError::HmacMismatch},
   };
   for (const auto& c : cases) {
@@ -175,7 +176,8 @@ RC_GTEST_PROP(FramerProperty, RandomSplitsYieldTheSamePackets, ()) {
     payloads.push_back(std::move(p));
   }
   auto b = build_stream(payloads);
-  auto cuts = *rc::gen::container<std::vector<std::size_t>>(rc::gen::inRange<std::size_t>(0, b.stream.size() + 1));
+  auto cuts =
+      *rc::gen::container<std::vector<std::size_t>>(rc::gen::inRange<std::size_t>(0, b.stream.size() + 1));
   std::sort(cuts.begin(), cuts.end());
   Framer f;
   f.set_key(HmacKey(kKey));
@@ -212,6 +214,8 @@ RC_GTEST_PROP(FramerProperty, CorruptionIsDetectedNeverSilentlyAccepted, ()) {
   // a corrupted packet is never delivered as valid.
   RC_ASSERT(got.size() < 3u);
   for (std::size_t i = 0; i < got.size(); ++i) RC_ASSERT(got[i] == b.payloads[i]);
-  if (st == Framer::Status::Error) RC_ASSERT(f.error() != FrameError::None);
-  else RC_ASSERT(f.finish() == FrameError::Truncated);
+  if (st == Framer::Status::Error)
+    RC_ASSERT(f.error() != FrameError::None);
+  else
+    RC_ASSERT(f.finish() == FrameError::Truncated);
 }

@@ -10,7 +10,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
 TEST(FramerFuzzCorpus, ReferenceStreamsAndMutations) {
   std::mt19937 rng(20261125);
-  for (const char* name : {"c-client-type1-dns.d4", "c-client-type3-log.d4", "c-client-type8-passivedns.d4"}) {
+  for (const char* name :
+       {"c-client-type1-dns.d4", "c-client-type3-log.d4", "c-client-type8-passivedns.d4"}) {
     auto stream = d4::test::read_file(d4::test::vector_path(name));
     for (int s : {0, 1, 16, 63, 96}) {
       auto step = static_cast<std::uint8_t>(s);
@@ -22,7 +23,8 @@ TEST(FramerFuzzCorpus, ReferenceStreamsAndMutations) {
       std::vector<std::uint8_t> in{static_cast<std::uint8_t>(rng())};
       in.insert(in.end(), stream.begin(), stream.end());
       int flips = 1 + static_cast<int>(rng() % 8);
-      for (int k = 0; k < flips; ++k) in[1 + rng() % (in.size() - 1)] ^= static_cast<std::uint8_t>(1 + rng() % 255);
+      for (int k = 0; k < flips; ++k)
+        in[1 + rng() % (in.size() - 1)] ^= static_cast<std::uint8_t>(1 + rng() % 255);
       in.resize(1 + rng() % in.size());
       LLVMFuzzerTestOneInput(in.data(), in.size());
     }

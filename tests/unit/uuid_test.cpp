@@ -20,9 +20,9 @@ TEST(Uuid, ParsesDashedAndDashlessForms) {
 }
 
 TEST(Uuid, RejectsMalformedText) {
-  for (const char* bad : {"", "8bd5b2b2", "8bd5b2b2-3c8a-4a39-9a5e-1a4f1f2b7c0", "8bd5b2b2-3c8a-4a39-9a5e-1a4f1f2b7c0g",
-                          "8bd5b2b23c8a-4a39-9a5e-1a4f1f2b7c01a", "8bd5b2b2x3c8a-4a39-9a5e-1a4f1f2b7c01",
-                          "8bd5b2b23c8a4a399a5e1a4f1f2b7c0z"})
+  for (const char* bad : {"", "8bd5b2b2", "8bd5b2b2-3c8a-4a39-9a5e-1a4f1f2b7c0",
+                          "8bd5b2b2-3c8a-4a39-9a5e-1a4f1f2b7c0g", "8bd5b2b23c8a-4a39-9a5e-1a4f1f2b7c01a",
+                          "8bd5b2b2x3c8a-4a39-9a5e-1a4f1f2b7c01", "8bd5b2b23c8a4a399a5e1a4f1f2b7c0z"})
     EXPECT_FALSE(Uuid::parse(bad)) << bad;
 }
 
@@ -47,6 +47,7 @@ TEST(Uuid, GeneratedUuidsAreDistinctV4) {
 }
 
 TEST(Uuid, Normalize) {
-  EXPECT_EQ(d4::protocol::normalize_uuid("8BD5B2B2-3C8A-4A39-9A5E-1A4F1F2B7C01"), "8bd5b2b23c8a4a399a5e1a4f1f2b7c01");
+  EXPECT_EQ(d4::protocol::normalize_uuid("8BD5B2B2-3C8A-4A39-9A5E-1A4F1F2B7C01"),
+            "8bd5b2b23c8a4a399a5e1a4f1f2b7c01");
   EXPECT_FALSE(d4::protocol::normalize_uuid("nope"));
 }

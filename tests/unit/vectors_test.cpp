@@ -23,7 +23,9 @@ const StreamCase kCases[] = {
     {"c-client-type3-log.d4", "auth.log", 3, 512},
     {"c-client-type8-passivedns.d4", "dns.passivedns.csv", 8, 4096},
 };
-void PrintTo(const StreamCase& c, std::ostream* os) { *os << c.stream; }
+void PrintTo(const StreamCase& c, std::ostream* os) {
+  *os << c.stream;
+}
 const Uuid kSensor = *Uuid::parse("8bd5b2b2-3c8a-4a39-9a5e-1a4f1f2b7c01");
 }  // namespace
 
