@@ -157,6 +157,23 @@ FirstRun prepare_data_dir(const fs::path& data, const fs::path& config_file) {
   }
   fs::rename(tmp, config_file);
   fr.created_config = true;
+
+  // A ready-to-use sensor configuration directory for d4-client (reference file names); the
+  // client generates and saves the sensor UUID on its first run.
+  fs::path sensor = data / "sensor";
+  fs::create_directories(sensor);
+  auto write_file = [&](const std::string& name, const std::string& content, bool secret) {
+    mode_t old = umask(secret ? 0077 : 0022);
+    std::ofstream(sensor / name) << content << "\n";
+    umask(old);
+  };
+  write_file("key", key, true);
+  write_file("destination", "127.0.0.1:" + std::to_string(sensor_port), false);
+  write_file("type", "1", false);
+  write_file("version", "1", false);
+  write_file("snaplen", "4096", false);
+  write_file("source", "stdin", false);
+  fs::copy_file(cert, sensor / "rootCA.crt", fs::copy_options::overwrite_existing);
   return fr;
 }
 
@@ -222,8 +239,8 @@ void print_summary(std::ostream& out, const fs::path& data, const fs::path& conf
       << "  archives            " << common.data_dir.string() << "\n"
       << "  configuration       " << config_file.string() << "\n"
       << "  logs                " << (data / "logs").string() << "\n\n"
-      << "Example sensor:  tcpdump -n -s0 -w - | d4-client --destination 127.0.0.1:" << sp
-      << " --type 1 --key '" << key << "' --ca-file " << settings.tls_cert.string() << "\n"
+      << "Example sensor (configuration in " << (data / "sensor").string() << "):\n"
+      << "  tcpdump -n -s0 -w - | d4-client -c " << (data / "sensor").string() << "\n"
       << "Press Ctrl-C to stop.\n"
       << std::flush;
 }
