@@ -3,13 +3,16 @@
 # CSV file, and from the D4 analyzer queue) and COF query latency (p50/p99) with that many
 # distinct records stored.
 #
-# Usage: bench/analyzers_pdns_bench.sh [build-dir] [records] [queries]
-#   defaults: build 1000000 2000
+# Usage: bench/analyzers_pdns_bench.sh [build-dir] [records] [queries] [repeats]
+#   defaults: build 1000000 2000 1
+# With repeats R > 1 the input holds `records` observations of records/R distinct records, each
+# seen R times spread over the file (passive DNS streams repeat popular answers).
 # Needs redis-server, redis-cli and python3. Uses loopback ports only and a temporary directory.
 set -eu
 BUILD=${1:-build}
 N=${2:-1000000}
 Q=${3:-2000}
+R=${4:-1}
 BIN="$BUILD/bin"
 TMP=$(mktemp -d)
 PIDS=""
@@ -29,13 +32,16 @@ redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$
 PIDS="$PIDS $!"
 until redis-cli -p "$RPORT" ping >/dev/null 2>&1; do sleep 0.1; done
 
-# N distinct records: 70% A, 10% AAAA, 10% CNAME, 10% TXT over 1000 zones, spread over a day.
-python3 - "$N" "$TMP/records.csv" <<'EOF'
+# N observations of N/R distinct records: 70% A, 10% AAAA, 10% CNAME, 10% TXT over 1000 zones,
+# spread over a day.
+python3 - "$N" "$TMP/records.csv" "$R" <<'EOF'
 import sys
-n, path = int(sys.argv[1]), sys.argv[2]
+n, path, r = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+distinct = max(1, n // r)
 with open(path, "w") as f:
-    for i in range(n):
-        ts = 1700000000 + (i * 86400) // n
+    for j in range(n):
+        i = j % distinct
+        ts = 1700000000 + (j * 86400) // n
         name = f"host{i}.zone{i % 1000}.example"
         k = i % 10
         if k < 7:
@@ -49,11 +55,11 @@ with open(path, "w") as f:
         f.write(f"{ts}.000000||192.0.2.1||198.51.100.53||IN||{name}.||{t}||{v}||300||1\n")
 EOF
 
-echo "records: $N (distinct)"
+echo "observations: $N, distinct records: $((N / R))"
 T0=$(now)
 "$BIN/d4-pdns" --backend "127.0.0.1:$RPORT/0" --log-level warn csv "$TMP/records.csv"
 T1=$(now)
-python3 -c "import sys; n,a,b=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(f'csv file ingestion: {n/(b-a):,.0f} records/s ({b-a:.2f} s)')" "$N" "$T0" "$T1"
+python3 -c "import sys; n,a,b=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(f'csv file ingestion: {n/(b-a):,.0f} observations/s ({b-a:.2f} s)')" "$N" "$T0" "$T1"
 
 # The same records through the analyzer queue (LPUSHed beforehand, not timed), into an empty db.
 redis-cli -p "$RPORT" -n 1 flushdb >/dev/null
@@ -71,15 +77,15 @@ T0=$(now)
 "$BIN/d4-pdns" --backend "127.0.0.1:$RPORT/1" --log-level warn ingest -u bench \
   --analyzer-redis "127.0.0.1:$RPORT/2" --exit-when-empty --consumer bench --batch 2000
 T1=$(now)
-python3 -c "import sys; n,a,b=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(f'queue ingestion: {n/(b-a):,.0f} records/s ({b-a:.2f} s)')" "$N" "$T0" "$T1"
+python3 -c "import sys; n,a,b=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(f'queue ingestion: {n/(b-a):,.0f} observations/s ({b-a:.2f} s)')" "$N" "$T0" "$T1"
 redis-cli -p "$RPORT" -n 1 flushdb >/dev/null
-echo "redis memory with $N records: $(redis-cli -p "$RPORT" info memory | grep '^used_memory_human' | tr -d '\r')"
+echo "redis memory with $((N / R)) records: $(redis-cli -p "$RPORT" info memory | grep '^used_memory_human' | tr -d '\r')"
 
 # Query latency against db 0 (N records).
 HPORT=$(free_port)
 "$BIN/d4-pdns" --backend "127.0.0.1:$RPORT/0" --log-level warn serve --listen "127.0.0.1:$HPORT" --threads 2 >/dev/null &
 PIDS="$PIDS $!"
-python3 - "$HPORT" "$N" "$Q" <<'EOF'
+python3 - "$HPORT" "$((N / R))" "$Q" <<'EOF'
 import http.client, random, sys, time
 port, n, q = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 for _ in range(100):
