@@ -103,6 +103,23 @@ fs::path fresh_file_name(const fs::path& dir, std::string_view sensor, std::time
   return dir / name;
 }
 
+fs::path reserve_fresh_file(const fs::path& dir, std::string_view sensor, std::time_t t, bool utc,
+                            std::string_view suffix) {
+  fs::create_directories(dir);
+  // Two sessions of one sensor (in this process or another worker) may start in the same second:
+  // the name is claimed with O_EXCL so that neither can truncate the other's archive.
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    fs::path p = fresh_file_name(dir, sensor, t, utc, suffix);
+    int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      ::close(fd);
+      return p;
+    }
+    if (errno != EEXIST) throw_errno("cannot create", p);
+  }
+  throw std::runtime_error("cannot find a free archive file name in " + dir.string());
+}
+
 ArchiveFile::ArchiveFile(ArchiveFile&& o) noexcept {
   *this = std::move(o);
 }

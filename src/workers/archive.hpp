@@ -26,6 +26,9 @@ struct RotationPolicy {
 // <root>/<sensor>/<type>/YYYY/MM/DD[/<sub>] in local time (or UTC), e.g. root/<uuid>/1/2024/05/01.
 fs::path day_directory(const fs::path& root, std::string_view sensor, std::string_view type, std::time_t t,
                        bool utc, std::string_view sub = {});
+// As fresh_file_name, and creates the (empty) file atomically so concurrent writers never share it.
+fs::path reserve_fresh_file(const fs::path& dir, std::string_view sensor, std::time_t t, bool utc,
+                            std::string_view suffix);
 // <dir>/<sensor>-YYYY-MM-DD-HHMMSS<suffix>; when that name (or a compressed form of it) is taken,
 // -HHMMSS-1, -2... so that a rotation within the same second never overwrites a file.
 fs::path fresh_file_name(const fs::path& dir, std::string_view sensor, std::time_t t, bool utc,

@@ -31,7 +31,7 @@ class ArchiveSlot {
     const auto& s = ctx.settings();
     auto now = ctx.now();
     auto dir = day_directory(s.archive_root, ctx.sensor(), type_part_, now, s.utc_paths, sub_);
-    file_.create(fresh_file_name(dir, ctx.sensor(), now, s.utc_paths, suffix_), now);
+    file_.create(reserve_fresh_file(dir, ctx.sensor(), now, s.utc_paths, suffix_), now);
   }
   void close(BatchOutput& out) {
     if (!file_.is_open()) return;
