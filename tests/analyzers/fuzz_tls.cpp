@@ -99,7 +99,12 @@ int d4_fuzz_tls(const std::uint8_t* data, std::size_t size) {
     stream.feed(in.subspan(off, std::min(chunk, in.size() - off)), off);
 
   // The same bytes as both directions of a TCP flow through the tracker.
-  tls::TlsTracker tracker([](const tls::TlsSession& s) { tls::session_json(s).dump(); }, nullptr);
+  // As the sensor writes lines: invalid UTF-8 from the wire (SNI, ALPN) is replaced, never fatal.
+  tls::TlsTracker tracker(
+      [](const tls::TlsSession& s) {
+        tls::session_json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      },
+      nullptr);
   std::size_t half = in.size() / 2;
   auto f1 = tcp_frame(true, 1000, in.first(half));
   auto f2 = tcp_frame(false, 5000, in.subspan(half));

@@ -410,3 +410,20 @@ TEST(TlsParser, CertificateListAndServerHelloVersions) {
   EXPECT_FALSE(parse_certificate_list(list, certs));
   EXPECT_FALSE(parse_certificate(Bytes{0x30, 0x03, 0x02, 0x01, 0x01}));
 }
+
+TEST(TlsOutput, InvalidUtf8FromTheWireIsReplacedInJsonLines) {
+  TempDir dir;
+  CaptureFile c;
+  Bytes ch = handshake_record(
+      1, client_hello(0x0303, {0x1301}, {0, 10, 11}, {29}, {0}, std::string("bad\xff\xfe.example")));
+  c.add(1000, ethernet(0x0800, ipv4("10.0.0.1", "10.0.0.2", 6, tcp_seg(50000, 443, 100, 0x02))));
+  c.add(2000, ethernet(0x0800, ipv4("10.0.0.1", "10.0.0.2", 6, tcp_seg(50000, 443, 101, 0x18, ch))));
+  c.write(dir / "bad.pcap");
+  auto r = run_tool("d4-tls-fingerprint", {(dir / "bad.pcap").string()}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto j = nlohmann::json::parse(lines_of(r.out).at(0));  // valid JSON despite the raw bytes
+  EXPECT_EQ(j["SNI"], "bad\xEF\xBF\xBD\xEF\xBF\xBD.example");
+  EXPECT_EQ(utf8_sanitize("ok \xC3\xA9 \xC0\xAF \xED\xA0\x80 \xF4\x90\x80\x80"),
+            "ok \xC3\xA9 \xEF\xBF\xBD\xEF\xBF\xBD \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD "
+            "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+}

@@ -75,7 +75,7 @@ std::vector<NameAttribute> name_attributes(const X509_NAME* name) {
     unsigned char* utf8 = nullptr;
     int len = ASN1_STRING_to_UTF8(&utf8, data);
     if (len >= 0) {
-      a.value.assign(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len));
+      a.value = utf8_sanitize({reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len)});
       OPENSSL_free(utf8);
     }
     out.push_back(std::move(a));
@@ -125,6 +125,33 @@ nlohmann::ordered_json go_name(const std::vector<NameAttribute>& attrs) {
 }
 
 }  // namespace
+
+std::string utf8_sanitize(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+    if (ok && len > 1) {
+      // Reject overlong forms, surrogates and code points above U+10FFFF.
+      std::uint32_t cp = c & (0x7F >> len);
+      for (std::size_t k = 1; k < len; ++k) cp = cp << 6 | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+      static constexpr std::uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+      ok = cp >= kMin[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+    }
+    if (ok) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
 
 std::string base64_encode(std::span<const std::uint8_t> data) {
   std::string out;
@@ -184,8 +211,8 @@ std::optional<CertificateInfo> parse_certificate(std::span<const std::uint8_t> d
   c.sha256 = digest_hex(c.der, EVP_sha256());
   const X509_NAME* subject = X509_get_subject_name(x.get());
   const X509_NAME* issuer = X509_get_issuer_name(x.get());
-  c.subject = name_rfc2253(subject);
-  c.issuer = name_rfc2253(issuer);
+  c.subject = utf8_sanitize(name_rfc2253(subject));
+  c.issuer = utf8_sanitize(name_rfc2253(issuer));
   c.subject_attributes = name_attributes(subject);
   c.issuer_attributes = name_attributes(issuer);
   c.self_issued = X509_NAME_cmp(subject, issuer) == 0;
@@ -231,8 +258,8 @@ std::optional<CertificateInfo> parse_certificate(std::span<const std::uint8_t> d
     for (int i = 0; i < sk_GENERAL_NAME_num(sans.get()); ++i) {
       const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans.get(), i);
       auto str = [](const ASN1_IA5STRING* s) {
-        return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                           static_cast<std::size_t>(ASN1_STRING_length(s)));
+        return utf8_sanitize(std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                                              static_cast<std::size_t>(ASN1_STRING_length(s))));
       };
       switch (gn->type) {
         case GEN_DNS:

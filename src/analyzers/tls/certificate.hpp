@@ -50,6 +50,10 @@ std::optional<CertificateInfo> parse_certificate(std::span<const std::uint8_t> d
 // PublicKeyAlgorithmName, PublicKeyBits).
 nlohmann::ordered_json certificate_json(const CertificateInfo& c);
 
+// Replaces invalid UTF-8 sequences by U+FFFD, so that names taken from certificates can always be
+// written as JSON.
+std::string utf8_sanitize(std::string_view s);
+
 // Base64 (standard alphabet, padded) encoding and decoding.
 std::string base64_encode(std::span<const std::uint8_t> data);
 std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view text);

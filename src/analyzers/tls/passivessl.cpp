@@ -338,7 +338,7 @@ void PassiveSslStore::flush() {
                                    "self_signed",
                                    c.self_signed ? "1" : "0",
                                    "dns_names",
-                                   names.dump()};
+                                   names.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
       auto opt = [&](const char* f, const std::string& v) {
         if (!v.empty()) {
           cmd.push_back(f);
