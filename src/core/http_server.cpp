@@ -1,5 +1,6 @@
 #include "core/http_server.hpp"
 
+#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -47,6 +48,21 @@ std::string url_decode(std::string_view s, bool plus_as_space) {
     }
   }
   return out;
+}
+
+std::function<std::optional<Response>(Request&)> bearer_token_middleware(std::vector<std::string> tokens) {
+  return [tokens = std::move(tokens)](Request& req) -> std::optional<Response> {
+    if (tokens.empty()) return std::nullopt;
+    std::string auth = req.header("Authorization");
+    static constexpr std::string_view kBearer = "Bearer ";
+    if (auth.size() > kBearer.size() && auth.compare(0, kBearer.size(), kBearer) == 0) {
+      std::string_view token = std::string_view(auth).substr(kBearer.size());
+      for (const auto& t : tokens)
+        if (t.size() == token.size() && CRYPTO_memcmp(t.data(), token.data(), t.size()) == 0)
+          return std::nullopt;
+    }
+    return Response::error(401, "missing or invalid bearer token").with_header("WWW-Authenticate", "Bearer");
+  };
 }
 
 std::string url_encode(std::string_view s) {

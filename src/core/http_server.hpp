@@ -122,6 +122,11 @@ class Server {
   std::unique_ptr<Impl> impl_;
 };
 
+// Middleware for Router::set_middleware that admits requests carrying "Authorization: Bearer <t>"
+// for one of `tokens` (compared in constant time) and answers 401 otherwise. An empty list admits
+// everything, so callers can install it unconditionally.
+std::function<std::optional<Response>(Request&)> bearer_token_middleware(std::vector<std::string> tokens);
+
 std::string url_decode(std::string_view s, bool plus_as_space = true);
 std::string url_encode(std::string_view s);
 std::map<std::string, std::string> parse_query(std::string_view qs);

@@ -132,6 +132,19 @@ bool RedisClient::ping() noexcept {
   }
 }
 
+std::unique_ptr<RedisClient> RedisClientPool::acquire() {
+  std::lock_guard lock(mu_);
+  if (free_.empty()) return std::make_unique<RedisClient>(endpoint_);
+  auto c = std::move(free_.back());
+  free_.pop_back();
+  return c;
+}
+
+void RedisClientPool::release(std::unique_ptr<RedisClient> client) {
+  std::lock_guard lock(mu_);
+  free_.push_back(std::move(client));
+}
+
 std::chrono::milliseconds Backoff::next() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   int shift = std::min(attempt_, 20);

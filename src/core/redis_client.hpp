@@ -4,10 +4,14 @@
 // authenticates. Connection failures throw RedisError; Redis error replies are returned as values
 // (RedisReply::Type::Error) unless command_ok() is used.
 #include <chrono>
+#include <functional>
 #include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "core/redis_endpoint.hpp"
@@ -55,6 +59,42 @@ class RedisClient {
     void operator()(redisContext* c) const;
   };
   std::unique_ptr<redisContext, Deleter> ctx_;
+};
+
+// A pool of blocking clients for request handlers running on several threads: each call borrows
+// one connection (opening a new one when all are busy) and gives it back afterwards. A client whose
+// call threw RedisError is disconnected before it returns to the pool, so the next borrower
+// reconnects instead of reading a half-finished reply.
+class RedisClientPool {
+ public:
+  explicit RedisClientPool(RedisEndpoint endpoint) : endpoint_(std::move(endpoint)) {}
+
+  template <typename Fn>
+  auto with_client(Fn&& fn) -> decltype(fn(std::declval<RedisClient&>())) {
+    auto client = acquire();
+    try {
+      if constexpr (std::is_void_v<decltype(fn(*client))>) {
+        fn(*client);
+        release(std::move(client));
+      } else {
+        auto result = fn(*client);
+        release(std::move(client));
+        return result;
+      }
+    } catch (const RedisError&) {
+      client->disconnect();
+      release(std::move(client));
+      throw;
+    }
+  }
+
+ private:
+  std::unique_ptr<RedisClient> acquire();
+  void release(std::unique_ptr<RedisClient> client);
+
+  RedisEndpoint endpoint_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<RedisClient>> free_;
 };
 
 // Exponential backoff with full jitter, for reconnect loops everywhere.

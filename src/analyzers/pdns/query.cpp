@@ -1,11 +1,8 @@
 #include "analyzers/pdns/query.hpp"
 
-#include <openssl/crypto.h>
-
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <mutex>
 #include <tuple>
 
 #include "analyzers/packet/ip_address.hpp"
@@ -51,28 +48,6 @@ std::string normalize_term(const std::string& q, bool& is_ip) {
   normalize_name(n);
   return n;
 }
-
-// A pool of blocking Redis clients shared by the HTTP handler threads.
-class ClientPool {
- public:
-  explicit ClientPool(core::RedisEndpoint e) : endpoint_(std::move(e)) {}
-  std::unique_ptr<core::RedisClient> acquire() {
-    std::lock_guard lock(mu_);
-    if (free_.empty()) return std::make_unique<core::RedisClient>(endpoint_);
-    auto c = std::move(free_.back());
-    free_.pop_back();
-    return c;
-  }
-  void release(std::unique_ptr<core::RedisClient> c) {
-    std::lock_guard lock(mu_);
-    free_.push_back(std::move(c));
-  }
-
- private:
-  core::RedisEndpoint endpoint_;
-  std::mutex mu_;
-  std::vector<std::unique_ptr<core::RedisClient>> free_;
-};
 
 }  // namespace
 
@@ -334,38 +309,23 @@ std::optional<std::string> parse_query_options(const core::http::Request& req, Q
 }
 
 void mount_pdns_api(core::http::Router& router, const core::RedisEndpoint& backend, ApiOptions options) {
-  auto pool = std::make_shared<ClientPool>(backend);
+  auto pool = std::make_shared<core::RedisClientPool>(backend);
   auto opts = std::make_shared<const ApiOptions>(std::move(options));
-  if (!opts->tokens.empty()) {
-    router.set_middleware([opts](core::http::Request& req) -> std::optional<core::http::Response> {
-      std::string auth = req.header("Authorization");
-      static constexpr std::string_view kBearer = "Bearer ";
-      if (auth.size() > kBearer.size() && auth.compare(0, kBearer.size(), kBearer) == 0) {
-        std::string token = auth.substr(kBearer.size());
-        for (const auto& t : opts->tokens)
-          if (t.size() == token.size() && CRYPTO_memcmp(t.data(), token.data(), t.size()) == 0)
-            return std::nullopt;
-      }
-      return core::http::Response::error(401, "missing or invalid bearer token")
-          .with_header("WWW-Authenticate", "Bearer");
-    });
-  }
+  router.set_middleware(core::http::bearer_token_middleware(opts->tokens));
   auto run = [pool, opts](core::http::Request& req, bool forward) -> core::http::Response {
     auto q = req.param("q");
     if (!q || q->empty()) return core::http::Response::error(400, "missing query term");
     QueryOptions qo;
     if (auto err = parse_query_options(req, qo, opts->limits)) return core::http::Response::error(400, *err);
-    auto client = pool->acquire();
     QueryResult result;
     try {
-      PdnsQuery engine(*client, opts->limits);
-      result = forward ? engine.query(*q, qo) : engine.fquery(*q, qo);
+      result = pool->with_client([&](core::RedisClient& client) {
+        PdnsQuery engine(client, opts->limits);
+        return forward ? engine.query(*q, qo) : engine.fquery(*q, qo);
+      });
     } catch (const core::RedisError& e) {
-      client->disconnect();
-      pool->release(std::move(client));
       return core::http::Response::error(503, std::string("storage unavailable: ") + e.what());
     }
-    pool->release(std::move(client));
     core::http::Response resp;
     resp.content_type = "application/x-ndjson";
     for (const auto& r : result.records) {
@@ -387,15 +347,10 @@ void mount_pdns_api(core::http::Router& router, const core::RedisEndpoint& backe
   router.get("/query/{q}", [run](core::http::Request& req) { return run(req, true); });
   router.get("/fquery/{q}", [run](core::http::Request& req) { return run(req, false); });
   router.get("/info", [pool](core::http::Request&) {
-    auto client = pool->acquire();
     try {
-      PdnsQuery engine(*client);
-      auto j = engine.info();
-      pool->release(std::move(client));
-      return core::http::Response::json(200, j);
+      return core::http::Response::json(
+          200, pool->with_client([](core::RedisClient& c) { return PdnsQuery(c).info(); }));
     } catch (const core::RedisError& e) {
-      client->disconnect();
-      pool->release(std::move(client));
       return core::http::Response::error(503, std::string("storage unavailable: ") + e.what());
     }
   });

@@ -1,11 +1,9 @@
 #include "analyzers/tls/passivessl.hpp"
 
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <charconv>
 #include <ctime>
-#include <mutex>
 
 #include "analyzers/common/encoding.hpp"
 #include "analyzers/packet/ip_address.hpp"
@@ -82,28 +80,6 @@ std::string name_from_go(const nlohmann::json& name) {
   }
   return out;
 }
-
-// A pool of blocking Redis clients shared by the HTTP handler threads.
-class ClientPool {
- public:
-  explicit ClientPool(core::RedisEndpoint e) : endpoint_(std::move(e)) {}
-  std::unique_ptr<core::RedisClient> acquire() {
-    std::lock_guard lock(mu_);
-    if (free_.empty()) return std::make_unique<core::RedisClient>(endpoint_);
-    auto c = std::move(free_.back());
-    free_.pop_back();
-    return c;
-  }
-  void release(std::unique_ptr<core::RedisClient> c) {
-    std::lock_guard lock(mu_);
-    free_.push_back(std::move(c));
-  }
-
- private:
-  core::RedisEndpoint endpoint_;
-  std::mutex mu_;
-  std::vector<std::unique_ptr<core::RedisClient>> free_;
-};
 
 }  // namespace
 
@@ -468,33 +444,18 @@ nlohmann::json PassiveSslQuery::info() {
 
 void mount_passivessl_api(core::http::Router& router, const core::RedisEndpoint& storage,
                           PassiveSslApiOptions options) {
-  auto pool = std::make_shared<ClientPool>(storage);
+  auto pool = std::make_shared<core::RedisClientPool>(storage);
   auto opts = std::make_shared<const PassiveSslApiOptions>(std::move(options));
-  if (!opts->tokens.empty()) {
-    router.set_middleware([opts](core::http::Request& req) -> std::optional<core::http::Response> {
-      std::string auth = req.header("Authorization");
-      static constexpr std::string_view kBearer = "Bearer ";
-      if (auth.size() > kBearer.size() && auth.compare(0, kBearer.size(), kBearer) == 0) {
-        std::string token = auth.substr(kBearer.size());
-        for (const auto& t : opts->tokens)
-          if (t.size() == token.size() && CRYPTO_memcmp(t.data(), token.data(), t.size()) == 0)
-            return std::nullopt;
-      }
-      return core::http::Response::error(401, "missing or invalid bearer token")
-          .with_header("WWW-Authenticate", "Bearer");
-    });
-  }
+  router.set_middleware(core::http::bearer_token_middleware(opts->tokens));
   auto with_client = [pool](const std::function<nlohmann::json(PassiveSslQuery&)>& fn,
                             const std::string& prefix) {
-    auto client = pool->acquire();
     try {
-      PassiveSslQuery q(*client, prefix);
-      auto j = fn(q);
-      pool->release(std::move(client));
+      auto j = pool->with_client([&](core::RedisClient& client) {
+        PassiveSslQuery q(client, prefix);
+        return fn(q);
+      });
       return j.is_null() ? core::http::Response::error(404, "not found") : core::http::Response::json(200, j);
     } catch (const core::RedisError& e) {
-      client->disconnect();
-      pool->release(std::move(client));
       return core::http::Response::error(503, std::string("storage unavailable: ") + e.what());
     }
   };
