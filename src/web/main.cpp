@@ -1,5 +1,4 @@
 // d4-web: the operators' web interface and REST API.
-#include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -9,14 +8,8 @@
 
 #include "core/config.hpp"
 #include "core/logging.hpp"
+#include "core/stop_signal.hpp"
 #include "web/app.hpp"
-
-namespace {
-volatile std::sig_atomic_t g_stop = 0;
-void on_signal(int) {
-  g_stop = 1;
-}
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"d4-web: web interface and REST API of the D4 server (HTTPS by default, see docs/web.md)"};
@@ -58,16 +51,13 @@ int main(int argc, char** argv) {
     opt.server_header = "d4-web";
     d4::core::http::Server server(web.build_router(), opt);
 
-    struct sigaction sa {};
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-    std::signal(SIGPIPE, SIG_IGN);
+    d4::core::install_stop_handlers(/*interrupt_blocking_calls=*/false);
 
     server.start();
     spdlog::info("d4-web listening on {}://{}:{}/", cfg.https() ? "https" : "http", cfg.address,
                  server.port());
-    while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    while (d4::core::sleep_unless_stopped(std::chrono::milliseconds(100))) {
+    }
     spdlog::info("d4-web stopping");
     server.stop();
     return 0;

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <csignal>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -13,15 +12,11 @@
 
 #include "core/config.hpp"
 #include "core/keys.hpp"
+#include "core/stop_signal.hpp"
 #include "workers/runner.hpp"
 #include "workers/tasks.hpp"
 
 namespace {
-
-std::atomic<bool> g_stop{false};
-extern "C" void on_signal(int) {
-  g_stop.store(true);
-}
 
 std::vector<int> parse_types(const std::string& text) {
   std::vector<int> out;
@@ -179,9 +174,7 @@ int main(int argc, char** argv) {
 
     d4::workers::Compressor compressor(settings.compression, settings.compression_level,
                                        static_cast<int>(get_int(root, "workers", "compress_threads", 1)));
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
-    std::signal(SIGPIPE, SIG_IGN);
+    d4::core::install_stop_handlers(/*interrupt_blocking_calls=*/false);
 
     std::vector<std::unique_ptr<d4::workers::RunnerCounters>> counters;
     std::vector<std::thread> threads;
@@ -196,7 +189,7 @@ int main(int argc, char** argv) {
         auto* c = counters.back().get();
         threads.emplace_back([opt, settings, eps, &compressor, c] {
           d4::workers::TypeRunner runner(opt, settings, eps, compressor, *c);
-          runner.run(g_stop);
+          runner.run(d4::core::stop_flag());
         });
       }
     }
@@ -210,7 +203,7 @@ int main(int argc, char** argv) {
     auto next_publish = std::chrono::steady_clock::now();
     const std::time_t started = std::time(nullptr);
     auto next_name_renewal = std::chrono::steady_clock::now() + name_ttl / 3;
-    while (!g_stop.load()) {
+    while (!d4::core::stop_requested()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       auto now = std::chrono::steady_clock::now();
       try {
@@ -225,7 +218,7 @@ int main(int argc, char** argv) {
             // We stalled long enough for another process to take our name: stop rather than
             // share sessions with it.
             spdlog::error("worker name {} was taken over by another process; stopping", name);
-            g_stop.store(true);
+            d4::core::request_stop();
           }
         }
         if (monitor_interval.count() > 0 && now >= next_monitor) {

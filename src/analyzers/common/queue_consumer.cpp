@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <thread>
 
-#include "analyzers/common/stop_signal.hpp"
+#include "core/stop_signal.hpp"
 
 namespace d4::analyzers {
 namespace {

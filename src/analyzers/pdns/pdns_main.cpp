@@ -12,7 +12,6 @@
 #include "analyzers/common/app.hpp"
 #include "analyzers/common/frame_source.hpp"
 #include "analyzers/common/queue_consumer.hpp"
-#include "analyzers/common/stop_signal.hpp"
 #include "analyzers/pdns/cof_import.hpp"
 #include "analyzers/pdns/dns_extractor.hpp"
 #include "analyzers/pdns/dnscap_text.hpp"
@@ -22,6 +21,7 @@
 #include "analyzers/pdns/store.hpp"
 #include "core/http_server.hpp"
 #include "core/keys.hpp"
+#include "core/stop_signal.hpp"
 
 namespace {
 
@@ -159,7 +159,7 @@ bool for_each_line(const std::string& path, const std::function<void(std::string
     in = &f;
   }
   std::string line;
-  while (!stop_requested() && std::getline(*in, line)) fn(line);
+  while (!core::stop_requested() && std::getline(*in, line)) fn(line);
   return true;
 }
 
@@ -168,12 +168,14 @@ int run_files(const Settings& s, const std::string& kind) {
   init_analyzer_logging("d4-pdns", rt.config.common, s.log_level, s.log_format);
   core::RedisClient redis(rt.backend);
   PdnsStore store(redis, rt.store);
-  auto add = [&](const PdnsRecord& r) { retry_redis([&] { store.add(r); }, stop_flag(), "pdns storage"); };
+  auto add = [&](const PdnsRecord& r) {
+    retry_redis([&] { store.add(r); }, core::stop_flag(), "pdns storage");
+  };
   int failures = 0;
   if (kind == "csv") {
     for (const auto& path : s.inputs)
       if (!for_each_line(path, [&](std::string_view line) {
-            retry_redis([&] { handle_csv_line(store, rt.csv, line); }, stop_flag(), "pdns storage");
+            retry_redis([&] { handle_csv_line(store, rt.csv, line); }, core::stop_flag(), "pdns storage");
           }))
         ++failures;
   } else if (kind == "dnscap") {
@@ -200,7 +202,7 @@ int run_files(const Settings& s, const std::string& kind) {
               for (const auto& r : recs) add(r);
             } else if (st != CofStatus::Empty) {
               retry_redis([&] { store.reject(std::string("cof_") + std::string(to_string(st)), line); },
-                          stop_flag(), "pdns storage");
+                          core::stop_flag(), "pdns storage");
             }
           }))
         ++failures;
@@ -219,18 +221,19 @@ int run_files(const Settings& s, const std::string& kind) {
       lo.bpf_filter = s.bpf;
       for_each_live_frame(
           lo, [&](const auto& f) { extractor.process(f); },
-          [&] { retry_redis([&] { store.flush(); }, stop_flag(), "pdns storage"); }, cs, stop_flag());
+          [&] { retry_redis([&] { store.flush(); }, core::stop_flag(), "pdns storage"); }, cs,
+          core::stop_flag());
     }
     for (const auto& path : s.inputs) {
       current_sensor = sensor_id_from_path(path).value_or("");
       if (!for_each_frame_in_file(
-              path, [&](const auto& f) { extractor.process(f); }, cs, stop_flag()))
+              path, [&](const auto& f) { extractor.process(f); }, cs, core::stop_flag()))
         ++failures;
       extractor.finish();
     }
     log_extract_stats(extractor);
   }
-  bool flushed = retry_redis([&] { store.flush(); }, stop_flag(), "pdns storage");
+  bool flushed = retry_redis([&] { store.flush(); }, core::stop_flag(), "pdns storage");
   log_store_stats(store);
   if (!flushed) {
     spdlog::error("stopped before {} pending observation(s) could be written", store.pending());
@@ -272,7 +275,7 @@ int run_extract(const Settings& s) {
   int failures = 0;
   for (const auto& path : s.inputs) {
     if (!for_each_frame_in_file(
-            path, [&](const auto& f) { extractor.process(f); }, cs, stop_flag()))
+            path, [&](const auto& f) { extractor.process(f); }, cs, core::stop_flag()))
       ++failures;
     extractor.finish();
   }
@@ -340,7 +343,7 @@ int run_queue(const Settings& s) {
           } else if (type == "1") {
             sensor_for_records = sensor_id_from_path(el).value_or(fixed_sensor);
             if (!for_each_frame_in_file(
-                    el, [&](const auto& f) { extractor.process(f); }, cs, stop_flag()))
+                    el, [&](const auto& f) { extractor.process(f); }, cs, core::stop_flag()))
               store.reject("unreadable_capture", el, sensor_for_records);
             extractor.finish();
           } else {
@@ -360,8 +363,8 @@ int run_queue(const Settings& s) {
         // Written before the consumer acknowledges the batch: a failure here keeps it queued.
         store.flush();
       },
-      stop_flag());
-  retry_redis([&] { store.flush(); }, stop_flag(), "pdns storage");
+      core::stop_flag());
+  retry_redis([&] { store.flush(); }, core::stop_flag(), "pdns storage");
   log_store_stats(store);
   if (type == "1") log_extract_stats(extractor);
   return 0;
@@ -389,7 +392,7 @@ int run_serve(const Settings& s) {
   std::cout << "listening on " << host << ":" << server.port() << std::endl;
   spdlog::info("query API on {}:{} ({}), backend {}", host, server.port(),
                rt.tokens.empty() ? "no authentication" : "bearer tokens", rt.backend.to_string());
-  while (!stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  while (!core::stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   server.stop();
   return 0;
 }
@@ -397,7 +400,7 @@ int run_serve(const Settings& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  install_stop_handlers();
+  core::install_stop_handlers();
   Settings s;
   CLI::App app{"d4-pdns: passive DNS analyzer (ingestion into Redis/kvrocks, COF query API)"};
   app.require_subcommand(1);

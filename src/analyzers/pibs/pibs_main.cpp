@@ -12,11 +12,11 @@
 #include "analyzers/common/app.hpp"
 #include "analyzers/common/frame_source.hpp"
 #include "analyzers/common/queue_consumer.hpp"
-#include "analyzers/common/stop_signal.hpp"
 #include "analyzers/packet/pcap_writer.hpp"
 #include "analyzers/pibs/classifier.hpp"
 #include "analyzers/pibs/victims.hpp"
 #include "core/keys.hpp"
+#include "core/stop_signal.hpp"
 
 namespace {
 
@@ -139,13 +139,13 @@ int run_isn(const Settings& s) {
   };
   int failures = 0;
   for (const auto& f : s.files)
-    if (!for_each_frame_in_file(f, handle, cs, stop_flag())) ++failures;
+    if (!for_each_frame_in_file(f, handle, cs, core::stop_flag())) ++failures;
   if (!s.interface.empty()) {
     packet::LiveCapture::Options lo;
     lo.interface = s.interface;
     lo.bpf_filter = s.bpf;
     for_each_live_frame(
-        lo, handle, [] { std::fflush(stdout); }, cs, stop_flag());
+        lo, handle, [] { std::fflush(stdout); }, cs, core::stop_flag());
   }
   std::fflush(stdout);
   spdlog::info("{} frame(s), {} ISN == destination address", cs.frames, hits);
@@ -190,7 +190,8 @@ int run(const Settings& s) {
   auto flush_redis = [&]() -> bool {
     if (!writer) return true;
     auto now_stats = classifier.stats();
-    bool ok = retry_redis([&] { writer->write(delta, now_stats - written); }, stop_flag(), "pibs results");
+    bool ok =
+        retry_redis([&] { writer->write(delta, now_stats - written); }, core::stop_flag(), "pibs results");
     if (ok) {
       delta.clear();
       written = now_stats;
@@ -225,13 +226,13 @@ int run(const Settings& s) {
   CaptureStats cs;
   int failures = 0;
   for (const auto& f : s.files) {
-    if (!for_each_frame_in_file(f, handle, cs, stop_flag())) ++failures;
+    if (!for_each_frame_in_file(f, handle, cs, core::stop_flag())) ++failures;
   }
   if (!s.interface.empty()) {
     packet::LiveCapture::Options lo;
     lo.interface = s.interface;
     lo.bpf_filter = s.bpf;
-    for_each_live_frame(lo, handle, maybe_flush, cs, stop_flag());
+    for_each_live_frame(lo, handle, maybe_flush, cs, core::stop_flag());
   }
   std::string queue = !s.queue.empty() ? s.queue : core::get_string(root, kSection, "queue", "");
   if (!queue.empty()) {
@@ -263,7 +264,7 @@ int run(const Settings& s) {
           }
           for (const auto& path : batch) {
             spdlog::info("processing {}", path);
-            if (!for_each_frame_in_file(path, handle, cs, stop_flag())) ++failures;
+            if (!for_each_frame_in_file(path, handle, cs, core::stop_flag())) ++failures;
           }
           out.flush();
           // Results reach Redis before the file is acknowledged.
@@ -274,7 +275,7 @@ int run(const Settings& s) {
             written = now_stats;
           }
         },
-        stop_flag());
+        core::stop_flag());
   }
   out.flush();
   bool flushed = flush_redis();
@@ -327,7 +328,7 @@ int run(const Settings& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  install_stop_handlers();
+  core::install_stop_handlers();
   Settings s;
   CLI::App app{"d4-pibs: passive identification of backscatter (DDoS victims answering spoofed traffic)"};
   app.add_option("-c,--config", s.config_path, "D4 configuration file (TOML)");

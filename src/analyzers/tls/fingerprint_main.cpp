@@ -14,9 +14,9 @@
 #include "analyzers/common/app.hpp"
 #include "analyzers/common/frame_source.hpp"
 #include "analyzers/common/queue_consumer.hpp"
-#include "analyzers/common/stop_signal.hpp"
 #include "analyzers/tls/session.hpp"
 #include "core/keys.hpp"
+#include "core/stop_signal.hpp"
 
 namespace {
 
@@ -105,13 +105,13 @@ int run(const Settings& s) {
   CaptureStats cs;
   int failures = 0;
   for (const auto& f : s.files)
-    if (!for_each_frame_in_file(f, handle, cs, stop_flag())) ++failures;
+    if (!for_each_frame_in_file(f, handle, cs, core::stop_flag())) ++failures;
   if (!s.interface.empty()) {
     d4::analyzers::packet::LiveCapture::Options lo;
     lo.interface = s.interface;
     lo.bpf_filter = s.bpf;
     for_each_live_frame(
-        lo, handle, [] { std::fflush(stdout); }, cs, stop_flag());
+        lo, handle, [] { std::fflush(stdout); }, cs, core::stop_flag());
   }
   std::string queue = !s.queue.empty() ? s.queue : core::get_string(root, kSection, "queue", "");
   if (!queue.empty()) {
@@ -126,10 +126,10 @@ int run(const Settings& s) {
     consumer.run(
         [&](const std::vector<std::string>& batch) {
           for (const auto& path : batch)
-            if (!for_each_frame_in_file(path, handle, cs, stop_flag())) ++failures;
+            if (!for_each_frame_in_file(path, handle, cs, core::stop_flag())) ++failures;
           std::fflush(stdout);
         },
-        stop_flag());
+        core::stop_flag());
   }
   tracker.finish();
   std::fflush(stdout);
@@ -149,7 +149,7 @@ int run(const Settings& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  install_stop_handlers();
+  core::install_stop_handlers();
   Settings s;
   CLI::App app{
       "d4-tls-fingerprint: TLS fingerprinting sensor (JA3/JA3S, certificates) producing ja3-jl lines"};

@@ -11,9 +11,9 @@
 
 #include "analyzers/common/app.hpp"
 #include "analyzers/common/queue_consumer.hpp"
-#include "analyzers/common/stop_signal.hpp"
 #include "analyzers/tls/passivessl.hpp"
 #include "core/keys.hpp"
+#include "core/stop_signal.hpp"
 
 namespace {
 
@@ -99,7 +99,7 @@ int run_import(const Settings& s) {
   PassiveSslStore store(redis, store_options(cfg));
   Counters n;
   for (const auto& in : s.inputs) {
-    if (stop_requested()) break;
+    if (core::stop_requested()) break;
     if (in == "-") {
       std::string line;
       while (std::getline(std::cin, line))
@@ -107,7 +107,7 @@ int run_import(const Settings& s) {
     } else {
       process_input(in, store, n);
     }
-    if (!retry_redis([&] { store.flush(); }, stop_flag(), "passive SSL storage")) return 3;
+    if (!retry_redis([&] { store.flush(); }, core::stop_flag(), "passive SSL storage")) return 3;
   }
   spdlog::info("{} record(s) stored, {} rejected, {} file(s), {} unreadable", n.records, n.rejected, n.files,
                n.unreadable);
@@ -140,8 +140,8 @@ int run_ingest(const Settings& s) {
         for (const auto& el : batch) process_input(el, store, n);
         store.flush();  // before the batch is acknowledged
       },
-      stop_flag());
-  retry_redis([&] { store.flush(); }, stop_flag(), "passive SSL storage");
+      core::stop_flag());
+  retry_redis([&] { store.flush(); }, core::stop_flag(), "passive SSL storage");
   spdlog::info("{} record(s) stored, {} rejected, {} file(s), {} unreadable", n.records, n.rejected, n.files,
                n.unreadable);
   return 0;
@@ -170,7 +170,7 @@ int run_serve(const Settings& s) {
   server.start();
   std::cout << "listening on " << host << ":" << server.port() << std::endl;
   spdlog::info("query API on {}:{}, storage {}", host, server.port(), endpoint.to_string());
-  while (!stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  while (!core::stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   server.stop();
   return 0;
 }
@@ -178,7 +178,7 @@ int run_serve(const Settings& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  install_stop_handlers();
+  core::install_stop_handlers();
   Settings s;
   CLI::App app{
       "d4-passivessl: passive SSL analyzer (ja3-jl sessions, fingerprints and certificates in Redis)"};

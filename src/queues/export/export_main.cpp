@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <csignal>
 #include <iostream>
 #include <thread>
 
@@ -14,23 +13,9 @@
 
 #include "core/config.hpp"
 #include "core/keys.hpp"
+#include "core/stop_signal.hpp"
 #include "queues/export/sinks.hpp"
 #include "queues/queue_store.hpp"
-
-namespace {
-
-std::atomic<bool> g_stop{false};
-extern "C" void on_signal(int) {
-  g_stop.store(true);
-}
-
-void sleep_interruptible(std::chrono::milliseconds d) {
-  auto until = std::chrono::steady_clock::now() + d;
-  while (!g_stop.load() && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"Export a D4 analyzer queue to stdout, a file, TCP, TLS, UDP, a Unix socket or syslog"};
@@ -109,15 +94,13 @@ int main(int argc, char** argv) {
     std::string dead_letters = d4::core::keys::exporter_failed(name);
 
     auto sink = d4::queues::make_sink(destination, so);
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
-    std::signal(SIGPIPE, SIG_IGN);
+    d4::core::install_stop_handlers(/*interrupt_blocking_calls=*/false);
     spdlog::info("exporting {} to {} (processing list {})", list, sink->describe(), processing);
 
     d4::core::Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(reconnect_max_ms));
     std::uint64_t sent = 0;
     bool connected = false;
-    while (!g_stop.load()) {
+    while (!d4::core::stop_requested()) {
       try {
         if (!connected) {
           sink->connect();
@@ -170,11 +153,11 @@ int main(int argc, char** argv) {
         connected = false;
         auto d = backoff.next();
         spdlog::warn("{}: {}; retrying in {} ms", sink->describe(), e.what(), d.count());
-        sleep_interruptible(d);
+        d4::core::sleep_unless_stopped(d);
       } catch (const d4::core::RedisError& e) {
         auto d = backoff.next();
         spdlog::warn("Redis: {}; retrying in {} ms", e.what(), d.count());
-        sleep_interruptible(d);
+        d4::core::sleep_unless_stopped(d);
       }
     }
     sink->close();

@@ -1,9 +1,9 @@
-#include "analyzers/common/stop_signal.hpp"
+#include "core/stop_signal.hpp"
 
 #include <csignal>
 #include <thread>
 
-namespace d4::analyzers {
+namespace d4::core {
 namespace {
 std::atomic<bool> g_stop{false};
 extern "C" void on_stop_signal(int) {
@@ -11,11 +11,11 @@ extern "C" void on_stop_signal(int) {
 }
 }  // namespace
 
-void install_stop_handlers() {
+void install_stop_handlers(bool interrupt_blocking_calls) {
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // no SA_RESTART: blocking reads return EINTR and loops notice the flag
+  sa.sa_flags = interrupt_blocking_calls ? 0 : SA_RESTART;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
@@ -42,4 +42,4 @@ bool sleep_unless_stopped(std::chrono::milliseconds d) {
   return false;
 }
 
-}  // namespace d4::analyzers
+}  // namespace d4::core
