@@ -273,7 +273,7 @@ void ServerProcess::start() {
         auto r = http_get(metrics_port_, "/health");
         return r && r->status == 200;
       },
-      30s, 20ms);
+      60s, 20ms);  // generous: sanitizer builds on a loaded CI machine start slowly
   if (!up) throw std::runtime_error("d4-server did not become healthy:\n" + log());
 }
 
