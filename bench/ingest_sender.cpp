@@ -15,7 +15,6 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -33,15 +32,16 @@
 #include <thread>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "core/redis_client.hpp"
+#include "core/stop_signal.hpp"
 #include "protocol/encoder.hpp"
 #include "protocol/header.hpp"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::atomic<bool> g_stop{false};
 
 [[noreturn]] void die(const std::string& msg) {
   std::cerr << "d4-ingest-bench: " << msg << "\n";
@@ -218,7 +218,7 @@ double redis_cpu(d4::core::RedisClient& r) {
   return total;
 }
 
-int cmd_send(int argc, char** argv) {
+struct SendOptions {
   std::string host = "127.0.0.1", redis_ep;
   int port = 0, metrics_port = 0;
   pid_t server_pid = 0;
@@ -226,33 +226,15 @@ int cmd_send(int argc, char** argv) {
   double timeout_s = 600;
   double rate_mbps = 0;  // total pacing over all connections (0: as fast as possible)
   std::vector<std::string> files;
-  for (int i = 2; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) die(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--host")
-      host = next();
-    else if (a == "--port")
-      port = std::stoi(next());
-    else if (a == "--redis")
-      redis_ep = next();
-    else if (a == "--plain")
-      plain = true;
-    else if (a == "--metrics-port")
-      metrics_port = std::stoi(next());
-    else if (a == "--server-pid")
-      server_pid = std::stoi(next());
-    else if (a == "--timeout")
-      timeout_s = std::stod(next());
-    else if (a == "--rate")
-      rate_mbps = std::stod(next());
-    else
-      files.push_back(a);
-  }
-  if (!port || redis_ep.empty() || files.empty())
-    die("usage: send --port P --redis HOST:PORT/DB [--plain] FILE...");
+};
+
+struct IdleOptions {
+  std::string host = "127.0.0.1", key = "d4-test-key";
+  int port = 0, connections = 1000, hold = 30;
+};
+
+int cmd_send(const SendOptions& o) {
+  const auto& [host, redis_ep, port, metrics_port, server_pid, plain, timeout_s, rate_mbps, files] = o;
   auto ep = d4::core::RedisEndpoint::parse(redis_ep);
   if (!ep) die("bad --redis endpoint");
   d4::core::RedisClient redis(*ep);
@@ -345,29 +327,8 @@ int cmd_send(int argc, char** argv) {
   return stored >= static_cast<long long>(packets) ? 0 : 1;
 }
 
-int cmd_idle(int argc, char** argv) {
-  std::string host = "127.0.0.1", key = "d4-test-key";
-  int port = 0, n = 1000, hold = 30;
-  for (int i = 2; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) die(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--host")
-      host = next();
-    else if (a == "--port")
-      port = std::stoi(next());
-    else if (a == "--connections")
-      n = std::stoi(next());
-    else if (a == "--hold")
-      hold = std::stoi(next());
-    else if (a == "--key")
-      key = next();
-    else
-      die("unknown option " + a);
-  }
-  if (!port) die("usage: idle --port P --connections N [--hold S]");
+int cmd_idle(const IdleOptions& o) {
+  const auto& [host, key, port, n, hold] = o;
   rlimit rl{};
   getrlimit(RLIMIT_NOFILE, &rl);
   rl.rlim_cur = rl.rlim_max;
@@ -379,7 +340,7 @@ int cmd_idle(int argc, char** argv) {
   std::vector<Conn> conns;
   conns.reserve(static_cast<std::size_t>(n));
   auto t0 = Clock::now();
-  for (int i = 0; i < n && !g_stop; ++i) {
+  for (int i = 0; i < n && !d4::core::stop_requested(); ++i) {
     Conn c = open_conn(ctx, host, port);
     if (c.fd < 0) die("connection " + std::to_string(i) + " failed");
     auto uuid = d4::protocol::Uuid::generate_v4();
@@ -396,7 +357,7 @@ int cmd_idle(int argc, char** argv) {
   std::printf("%zu connections open and identified in %.1f s; holding for %d s\n", conns.size(),
               std::chrono::duration<double>(Clock::now() - t0).count(), hold);
   std::fflush(stdout);
-  for (int s = 0; s < hold * 10 && !g_stop; ++s) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  d4::core::sleep_unless_stopped(std::chrono::seconds(hold));
   for (auto& c : conns) close_conn(c);
   return 0;
 }
@@ -404,14 +365,28 @@ int cmd_idle(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  signal(SIGPIPE, SIG_IGN);
-  signal(SIGINT, [](int) { g_stop = true; });
-  signal(SIGTERM, [](int) { g_stop = true; });
-  std::string cmd = argc > 1 ? argv[1] : "";
-  if (cmd == "send") return cmd_send(argc, argv);
-  if (cmd == "idle") return cmd_idle(argc, argv);
-  std::cerr << "usage: d4-ingest-bench send --port P --redis HOST:PORT/DB [--plain] [--metrics-port M] "
-               "[--server-pid PID] FILE...\n"
-               "       d4-ingest-bench idle --port P --connections N [--hold SECONDS] [--key KEY]\n";
-  return 2;
+  d4::core::install_stop_handlers();
+  CLI::App app{"d4-ingest-bench: load generator for a D4 server storing into Redis streams"};
+  app.require_subcommand(1);
+  SendOptions send;
+  auto* s = app.add_subcommand(
+      "send", "Send pre-encapsulated D4 streams, one connection per file, as fast as possible");
+  s->add_option("--host", send.host, "Server address (IPv4)");
+  s->add_option("--port", send.port, "Sensor port")->required();
+  s->add_option("--redis", send.redis_ep, "The server's stream Redis, HOST:PORT/DB")->required();
+  s->add_flag("--plain", send.plain, "Plain TCP instead of TLS");
+  s->add_option("--metrics-port", send.metrics_port, "Read the server's latency histogram from /metrics");
+  s->add_option("--server-pid", send.server_pid, "Report the server's CPU time");
+  s->add_option("--timeout", send.timeout_s, "Give up after this many seconds");
+  s->add_option("--rate", send.rate_mbps, "Pace all connections to this many MB/s in total");
+  s->add_option("files", send.files, "D4 stream files")->required()->check(CLI::ExistingFile);
+  IdleOptions idle;
+  auto* i = app.add_subcommand("idle", "Hold many identified, idle TLS sensor connections open");
+  i->add_option("--host", idle.host, "Server address (IPv4)");
+  i->add_option("--port", idle.port, "Sensor TLS port")->required();
+  i->add_option("--connections", idle.connections, "Number of connections");
+  i->add_option("--hold", idle.hold, "Seconds to keep them open");
+  i->add_option("--key", idle.key, "HMAC key");
+  CLI11_PARSE(app, argc, argv);
+  return s->parsed() ? cmd_send(send) : cmd_idle(idle);
 }
