@@ -14,6 +14,7 @@
 #include "support/bytes.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
+#include "support/text.hpp"
 
 namespace d4::test {
 namespace {
@@ -24,18 +25,6 @@ const std::string kSensorA = "8bd5b2b2-3c8a-4a39-9a5e-1a4f1f2b7c01";     // the 
 const std::string kForwarderB = "4f3c2a1b-9d8e-4c7b-8a69-5e4d3c2b1a09";  // A, as a sensor of B
 const std::string kQueueA = "11111111-2222-4333-8444-555555555555";
 const std::string kQueueB = "66666666-7777-4888-9999-aaaaaaaaaaaa";
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    auto nl = text.find('\n', pos);
-    if (nl == std::string::npos) nl = text.size();
-    if (nl > pos) out.push_back(text.substr(pos, nl - pos));
-    pos = nl + 1;
-  }
-  return out;
-}
 
 // One complete D4 server: stream and metadata Redis, d4-server (TLS and plain loopback
 // listeners), d4-worker, one type-3 analyzer queue.

@@ -9,21 +9,11 @@
 #include "queues/export/sinks.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
+#include "support/text.hpp"
 
 namespace d4::test {
 namespace {
 namespace fs = std::filesystem;
-
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* f = popen(cmd.c_str(), "r");
-  if (!f) return out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  pclose(f);
-  return out;
-}
 
 class ExportTest : public ::testing::Test {
  protected:
@@ -31,8 +21,8 @@ class ExportTest : public ::testing::Test {
     redis.cli({"SADD", "server:accepted_type", "3", "8"});
   }
   std::string queue_cli(const std::string& args) {
-    return run((bin_dir() / "d4-queue").string() + " --meta " + redis.endpoint(0) + " --analyzer " +
-               redis.endpoint(2) + " " + args + " 2>&1");
+    return shell_output((bin_dir() / "d4-queue").string() + " --meta " + redis.endpoint(0) + " --analyzer " +
+                        redis.endpoint(2) + " " + args + " 2>&1");
   }
   std::string list() const { return "analyzer:8:" + queue; }
   void push(const std::vector<std::string>& elements) {
@@ -88,8 +78,8 @@ TEST_F(ExportTest, FileAndStdoutReceiveElementsInQueueOrder) {
   EXPECT_EQ(e.wait(std::chrono::seconds(20)), 0);
   EXPECT_EQ(read_text(dir / "out.txt"), "one\ntwo\nthree\n");
   push(items);
-  auto out = run((bin_dir() / "d4-export").string() + " --analyzer " + redis.endpoint(2) + " --list " +
-                 list() + " --to stdout --once --no-newline 2>/dev/null");
+  auto out = shell_output((bin_dir() / "d4-export").string() + " --analyzer " + redis.endpoint(2) +
+                          " --list " + list() + " --to stdout --once --no-newline 2>/dev/null");
   EXPECT_EQ(out, "onetwothree");
   EXPECT_EQ(analyzer.command({"LLEN", list()}).integer, 0);
 }

@@ -1,5 +1,7 @@
 #include "support/redis_server.hpp"
 
+#include "support/text.hpp"
+
 #include <array>
 #include <cstdio>
 #include <stdexcept>
@@ -68,14 +70,7 @@ std::string RedisServer::cli(const std::vector<std::string>& args, int db) {
     cmd += "'";
   }
   cmd += " 2>/dev/null";
-  std::string out;
-  FILE* f = popen(cmd.c_str(), "r");
-  if (!f) return out;
-  std::array<char, 4096> buf{};
-  std::size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), f)) > 0) out.append(buf.data(), n);
-  pclose(f);
-  return out;
+  return shell_output(cmd);
 }
 
 }  // namespace d4::test

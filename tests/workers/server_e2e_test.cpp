@@ -14,6 +14,7 @@
 #include "protocol/encoder.hpp"
 #include "queues/queue_store.hpp"
 #include "support/bytes.hpp"
+#include "support/text.hpp"
 #include "workers/worker_fixture.hpp"
 
 namespace d4::test {
@@ -104,18 +105,6 @@ class ServerEndToEnd : public WorkerTest {
 
 std::vector<std::uint8_t> bytes_of(const std::string& name) {
   return read_file(vector_path(name));
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    auto nl = text.find('\n', pos);
-    if (nl == std::string::npos) nl = text.size();
-    if (nl > pos) out.push_back(text.substr(pos, nl - pos));
-    pos = nl + 1;
-  }
-  return out;
 }
 
 TEST_F(ServerEndToEnd, ReferenceClientVectorsBecomeArchivesAndQueueItems) {

@@ -8,6 +8,7 @@
 
 #include "core/keys.hpp"
 #include "support/bytes.hpp"
+#include "support/text.hpp"
 #include "workers/worker_fixture.hpp"
 
 namespace d4::test {
@@ -15,33 +16,10 @@ namespace {
 namespace fs = std::filesystem;
 namespace keys = core::keys;
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    auto nl = text.find('\n', pos);
-    if (nl == std::string::npos) nl = text.size();
-    if (nl > pos) out.push_back(text.substr(pos, nl - pos));
-    pos = nl + 1;
-  }
-  return out;
-}
-
-std::string run_command(const std::string& cmd) {
-  std::string out;
-  FILE* f = popen(cmd.c_str(), "r");
-  if (!f) return out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  pclose(f);
-  return out;
-}
-
 // Number of packets tcpdump reads from a capture file (a real, independent reader); each packet
 // line starts with its timestamp, continuation lines with white space.
 int tcpdump_count(const fs::path& capture) {
-  auto out = run_command("tcpdump -n -q -r '" + capture.string() + "' 2>/dev/null | grep -c '^[0-9]'");
+  auto out = shell_output("tcpdump -n -q -r '" + capture.string() + "' 2>/dev/null | grep -c '^[0-9]'");
   return std::stoi(out);
 }
 
@@ -134,8 +112,7 @@ TEST_F(WorkerTest, LogLinesKeepTheirOrderWithinASession) {
 TEST_F(WorkerTest, MalformedPcapStreamIsRejectedWithItsReason) {
   std::string q = create_queue("1");
   auto pcap = text_of(read_file(vector_path("dns.pcap")));
-  // A valid global header and first record, then a record header claiming 70000 captured bytes
-  // (snaplen of the vector is 262144? no: use a value above it).
+  // A valid global header, then a record header claiming one byte more than the snaplen.
   std::string broken = pcap.substr(0, 24);
   std::uint32_t snaplen = 0;
   std::memcpy(&snaplen, pcap.data() + 16, 4);
