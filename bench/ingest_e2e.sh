@@ -30,7 +30,7 @@ if [ ! -f "$data/s$n.d4" ]; then
   echo "generating $n x $mb MB of D4 streams in $data (once)..." >&2
   "$tools/mkbench.sh" "$data" "$n" "$mb" >&2
 fi
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$here/lib.sh"
 work=$(mktemp -d)
 rport=$(free_port); sport=$(free_port); pport=$(free_port); mport=$(free_port)
 cleanup() {
@@ -39,31 +39,9 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" --daemonize yes \
-  --logfile "$work/redis.log" >/dev/null
-for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.05; done
-"$build/bin/d4-server" --generate-cert "$work/certs" >/dev/null
-cat > "$work/d4.toml" <<EOF
-[general]
-log_level = "warn"
-[redis]
-stream = "127.0.0.1:$rport/0"
-meta = "127.0.0.1:$rport/1"
-[server]
-listen = ["127.0.0.1:$sport"]
-plain_listen = ["127.0.0.1:$pport"]
-metrics_listen = "127.0.0.1:$mport"
-tls_cert = "certs/server.crt"
-tls_key = "certs/server.key"
-mode = "shared-secret"
-default_hmac_key = "d4-test-key"
-threads = $threads
-max_connections_per_ip = 0
-${D4_SERVER_EXTRA:-}
-EOF
-"$build/bin/d4-server" -c "$work/d4.toml" 2> "$work/server.log" &
-spid=$!
-for _ in $(seq 200); do curl -sf "http://127.0.0.1:$mport/health" >/dev/null 2>&1 && break; sleep 0.05; done
+start_redis "$rport"
+start_d4_server "$rport" "$sport" "$mport" "$threads" "plain_listen = [\"127.0.0.1:$pport\"]
+${D4_SERVER_EXTRA:-}"
 port=$sport; [ "$plain" = 1 ] && port=$pport
 echo "== d4-server ingest: $n sensors x $mb MB, 4 KB packets, $([ "$plain" = 1 ] && echo plain TCP || echo TLS), $threads server threads, $(nproc) cores"
 echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg)"

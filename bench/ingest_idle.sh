@@ -7,7 +7,7 @@
 set -euo pipefail
 build=$(cd "${1:?usage: $0 BUILD_DIR [CONNECTIONS] [THREADS]}" && pwd)
 n=${2:-10000}; threads=${3:-2}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 work=$(mktemp -d)
 rport=$(free_port); sport=$(free_port); mport=$(free_port)
 cleanup() {
@@ -18,29 +18,8 @@ cleanup() {
 }
 trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"
-redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" --daemonize yes \
-  --logfile "$work/redis.log" --maxclients 1000 >/dev/null
-for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.05; done
-"$build/bin/d4-server" --generate-cert "$work/certs" >/dev/null
-cat > "$work/d4.toml" <<EOF
-[general]
-log_level = "warn"
-[redis]
-stream = "127.0.0.1:$rport/0"
-meta = "127.0.0.1:$rport/1"
-[server]
-listen = ["127.0.0.1:$sport"]
-metrics_listen = "127.0.0.1:$mport"
-tls_cert = "certs/server.crt"
-tls_key = "certs/server.key"
-mode = "shared-secret"
-default_hmac_key = "d4-test-key"
-threads = $threads
-max_connections_per_ip = 0
-EOF
-"$build/bin/d4-server" -c "$work/d4.toml" 2> "$work/server.log" &
-spid=$!
-for _ in $(seq 200); do curl -sf "http://127.0.0.1:$mport/health" >/dev/null 2>&1 && break; sleep 0.05; done
+start_redis "$rport" --maxclients 1000
+start_d4_server "$rport" "$sport" "$mport" "$threads"
 rss() { grep "$1" "/proc/$spid/status" | awk '{printf "%.1f MB", $2/1024}'; }
 echo "== d4-server with $n idle TLS sensor connections ($threads threads)"
 echo "   RSS at start: $(rss VmRSS)"
