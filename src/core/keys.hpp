@@ -20,16 +20,26 @@ inline std::string cat(std::initializer_list<std::string_view> parts) {
 inline std::string stream(std::string_view type, std::string_view session) {
   return cat({"stream:", type, ":", session});
 }
-inline std::string sessions_of_type(std::string_view type) { return cat({"session_uuid:", type}); }
-inline std::string working_sessions(std::string_view type) { return cat({"working_session_uuid:", type}); }
+inline std::string sessions_of_type(std::string_view type) {
+  return cat({"session_uuid:", type});
+}
+inline std::string working_sessions(std::string_view type) {
+  return cat({"working_session_uuid:", type});
+}
 inline constexpr std::string_view kEndedSessions = "ended_session";
 inline constexpr std::string_view kActiveConnection = "active_connection";
-inline std::string active_connection_type(std::string_view type) { return cat({"active_connection:", type}); }
+inline std::string active_connection_type(std::string_view type) {
+  return cat({"active_connection:", type});
+}
 inline std::string active_connection_by_uuid(std::string_view uuid) {
   return cat({"active_connection_by_uuid:", uuid});
 }
-inline std::string active_uuid_type2(std::string_view uuid) { return cat({"active_uuid_type2:", uuid}); }
-inline std::string active_uuid_type254(std::string_view uuid) { return cat({"active_uuid_type254:", uuid}); }
+inline std::string active_uuid_type2(std::string_view uuid) {
+  return cat({"active_uuid_type2:", uuid});
+}
+inline std::string active_uuid_type254(std::string_view uuid) {
+  return cat({"active_uuid_type254:", uuid});
+}
 inline std::string sessions_of_sensor(std::string_view uuid) {
   return cat({"map:active_connection-uuid-session_uuid:", uuid});
 }
@@ -38,7 +48,9 @@ inline std::string active_extended_types(std::string_view uuid) {
 }
 inline constexpr std::string_view kSessionExtendedType = "map:session-uuid_active_extended_type";
 inline constexpr std::string_view kSensorsToKick = "server:sensor_to_kick";
-inline std::string temp_blocklist_uuid(std::string_view uuid) { return cat({"temp_blacklist_uuid:", uuid}); }
+inline std::string temp_blocklist_uuid(std::string_view uuid) {
+  return cat({"temp_blacklist_uuid:", uuid});
+}
 inline constexpr std::string_view kIncorrectTypeSessions = "Error:IncorrectType";
 
 // ---- meta Redis: configuration, sensors, statistics ----
@@ -51,18 +63,24 @@ inline constexpr std::string_view kBlocklistUuid = "blacklist_uuid";
 inline constexpr std::string_view kBlocklistIpByUuid = "blacklist_ip_by_uuid";
 inline constexpr std::string_view kRegisteredUuids = "registered_uuid";
 inline constexpr std::string_view kPendingRegistrations = "sensor_pending_registration";
-inline std::string sensor_metadata(std::string_view uuid) { return cat({"metadata_uuid:", uuid}); }
+inline std::string sensor_metadata(std::string_view uuid) {
+  return cat({"metadata_uuid:", uuid});
+}
 inline std::string sensor_type_metadata(std::string_view uuid, std::string_view type) {
   return cat({"metadata_type_by_uuid:", uuid, ":", type});
 }
 inline std::string sensor_extended_type_metadata(std::string_view uuid, std::string_view ext) {
   return cat({"metadata_extended_type_by_uuid:", uuid, ":", ext});
 }
-inline std::string sensor_all_types(std::string_view uuid) { return cat({"all_types_by_uuid:", uuid}); }
+inline std::string sensor_all_types(std::string_view uuid) {
+  return cat({"all_types_by_uuid:", uuid});
+}
 inline std::string sensor_all_extended_types(std::string_view uuid) {
   return cat({"all_extended_types_by_uuid:", uuid});
 }
-inline std::string sensor_last_ips(std::string_view uuid) { return cat({"list_uuid_ip:", uuid}); }
+inline std::string sensor_last_ips(std::string_view uuid) {
+  return cat({"list_uuid_ip:", uuid});
+}
 inline constexpr std::string_view kStreamMaxSizeByUuid = "stream_max_size_by_uuid";
 // Daily packet counters (date = YYYYMMDD, server local time).
 inline std::string stat_uuid_ip(std::string_view date, std::string_view uuid) {
@@ -71,9 +89,15 @@ inline std::string stat_uuid_ip(std::string_view date, std::string_view uuid) {
 inline std::string stat_ip_uuid(std::string_view date, std::string_view ip) {
   return cat({"stat_ip_uuid:", date, ":", ip});
 }
-inline std::string daily_uuid(std::string_view date) { return cat({"daily_uuid:", date}); }
-inline std::string daily_ip(std::string_view date) { return cat({"daily_ip:", date}); }
-inline std::string daily_type(std::string_view date) { return cat({"daily_type:", date}); }
+inline std::string daily_uuid(std::string_view date) {
+  return cat({"daily_uuid:", date});
+}
+inline std::string daily_ip(std::string_view date) {
+  return cat({"daily_ip:", date});
+}
+inline std::string daily_type(std::string_view date) {
+  return cat({"daily_type:", date});
+}
 inline std::string stat_type_uuid(std::string_view date, std::string_view type) {
   return cat({"stat_type_uuid:", date, ":", type});
 }
@@ -82,18 +106,28 @@ inline std::string stat_uuid_type(std::string_view date, std::string_view uuid) 
 }
 // Sensor monitoring.
 inline constexpr std::string_view kMonitoredSensors = "to_monitor:sensors";
-inline std::string monitored_sensor(std::string_view uuid) { return cat({"to_monitor:sensor:", uuid}); }
+inline std::string monitored_sensor(std::string_view uuid) {
+  return cat({"to_monitor:sensor:", uuid});
+}
 inline constexpr std::string_view kMonitoringLastUpdated = "sensors_monitoring:last_updated";
 inline constexpr std::string_view kSensorsInError = "sensors_monitoring:sensors_error";
 
 // ---- analyzer queues (metadata in meta db, lists in the analyzer db) ----
-inline std::string analyzer_queue_meta(std::string_view queue) { return cat({"analyzer:", queue}); }
-inline std::string analyzer_queues_of_type(std::string_view type) { return cat({"analyzer:", type}); }
-inline std::string analyzer_queues_of_extended_type(std::string_view ext) { return cat({"analyzer:254:", ext}); }
+inline std::string analyzer_queue_meta(std::string_view queue) {
+  return cat({"analyzer:", queue});
+}
+inline std::string analyzer_queues_of_type(std::string_view type) {
+  return cat({"analyzer:", type});
+}
+inline std::string analyzer_queues_of_extended_type(std::string_view ext) {
+  return cat({"analyzer:254:", ext});
+}
 inline std::string analyzer_group_queues(std::string_view type_or_254_ext) {
   return cat({"analyzer_uuid_group:", type_or_254_ext});
 }
-inline std::string analyzer_sensor_group(std::string_view queue) { return cat({"analyzer_sensor_group:", queue}); }
+inline std::string analyzer_sensor_group(std::string_view queue) {
+  return cat({"analyzer_sensor_group:", queue});
+}
 inline std::string sensor_group_queues(std::string_view type_or_ext, std::string_view sensor) {
   return cat({"sensor:queues:", type_or_ext, ":", sensor});
 }
@@ -107,7 +141,9 @@ inline std::string analyzer_list(std::string_view type_or_ext, std::string_view 
 // Per-sensor errors: the workers use sensor_errors()/sensor_rejects() defined by the server below.
 // Per-queue statistics (analyzer db, next to the lists): pushed, dropped, consumed, length,
 // last_push, last_consumer_activity.
-inline std::string analyzer_queue_stats(std::string_view queue) { return cat({"d4:queue_stats:", queue}); }
+inline std::string analyzer_queue_stats(std::string_view queue) {
+  return cat({"d4:queue_stats:", queue});
+}
 // Worker bookkeeping (analyzer db, so that progress is committed in the same transaction as the
 // queue pushes): the lease that gives one worker process a session, and the session's progress.
 inline std::string worker_lease(std::string_view type, std::string_view session) {
@@ -117,26 +153,79 @@ inline std::string worker_progress(std::string_view type, std::string_view sessi
   return cat({"d4:worker:progress:", type, ":", session});
 }
 // Short-lived locks so that only one worker process runs a periodic task at a time.
-inline std::string worker_task_lock(std::string_view task) { return cat({"d4:worker:lock:", task}); }
+inline std::string worker_task_lock(std::string_view task) {
+  return cat({"d4:worker:lock:", task});
+}
 // Elements an exporter has popped but not yet delivered (re-sent first on restart).
-inline std::string exporter_processing(std::string_view name) { return cat({"d4:export:processing:", name}); }
+inline std::string exporter_processing(std::string_view name) {
+  return cat({"d4:export:processing:", name});
+}
 // Elements an exporter can never deliver (larger than a datagram, missing file): kept, not dropped.
-inline std::string exporter_failed(std::string_view name) { return cat({"d4:export:failed:", name}); }
+inline std::string exporter_failed(std::string_view name) {
+  return cat({"d4:export:failed:", name});
+}
 // Running worker processes (analyzer db): their names, and per name a hash refreshed every 2 s
-// and expiring 60 s after the process stopped: "started", "updated", "types" (e.g. "1,3,8"), and per served type
+// and expiring 60 s after the process stopped: "started", "updated", "types" (e.g. "1,3,8"), and per served
+// type
 // "<type>:entries", ":bytes", ":items", ":files", ":rejects", ":sessions_done".
 inline constexpr std::string_view kWorkers = "d4:workers";
-inline std::string worker_stats(std::string_view name) { return cat({"d4:worker:stats:", name}); }
+inline std::string worker_stats(std::string_view name) {
+  return cat({"d4:worker:stats:", name});
+}
+
+// ---- analyzers (analyzer db unless noted) ----
+// Queue consumers (src/analyzers/common/queue_consumer.cpp): the batch being handled, deleted only
+// after its results were written (replayed first after a crash), and the elements of batches that
+// failed for a reason other than Redis (newest first, capped).
+inline std::string analyzer_processing(std::string_view consumer) {
+  return cat({"d4:analyzer:processing:", consumer});
+}
+inline std::string analyzer_failed(std::string_view consumer) {
+  return cat({"d4:analyzer:failed:", consumer});
+}
+// Backscatter results of d4-pibs (results Redis, default meta host db 4), read by d4-web. Every
+// key starts with a configurable prefix ([analyzers.pibs] key_prefix, default "pibs:").
+inline constexpr std::string_view kPibsDefaultPrefix = "pibs:";
+// zset victim -> backscatter packets (all time).
+inline std::string pibs_victims(std::string_view prefix) {
+  return cat({prefix, "victims"});
+}
+// zset victim -> last seen (epoch seconds).
+inline std::string pibs_victims_last_seen(std::string_view prefix) {
+  return cat({prefix, "victims:last_seen"});
+}
+// hash packets, first_seen, last_seen, syn_ack, rst, rst_ack, ack, other, ece, ports (distinct).
+inline std::string pibs_victim(std::string_view prefix, std::string_view ip) {
+  return cat({prefix, "victim:", ip});
+}
+// zset source port -> packets.
+inline std::string pibs_victim_ports(std::string_view prefix, std::string_view ip) {
+  return cat({prefix, "victim:", ip, ":ports"});
+}
+// hash bucket start (epoch seconds) -> packets.
+inline std::string pibs_victim_series(std::string_view prefix, std::string_view ip) {
+  return cat({prefix, "victim:", ip, ":series"});
+}
+// hash frames, tcp, syn, normal, backscatter, undecodable.
+inline std::string pibs_stats(std::string_view prefix) {
+  return cat({prefix, "stats"});
+}
 
 // ---- keys added by this implementation (not read by the reference tools) ----
 // Server instances sharing one stream Redis (stream Redis). Each live d4-server has a random
 // instance id, refreshes a heartbeat key with a TTL and records its live sessions, so another
 // instance can release the (uuid, type) slots and end the sessions of an instance that died.
 inline constexpr std::string_view kServerInstances = "server:instances";
-inline std::string server_instance(std::string_view id) { return cat({"server:instance:", id}); }
-inline std::string server_instance_sessions(std::string_view id) { return cat({"server:instance_sessions:", id}); }
+inline std::string server_instance(std::string_view id) {
+  return cat({"server:instance:", id});
+}
+inline std::string server_instance_sessions(std::string_view id) {
+  return cat({"server:instance_sessions:", id});
+}
 // Owner instance of each (uuid, type) slot in active_connection:<type> (uuid -> instance id).
-inline std::string slot_owners(std::string_view type) { return cat({"server:claims:", type}); }
+inline std::string slot_owners(std::string_view type) {
+  return cat({"server:claims:", type});
+}
 // Kicks every instance applies: member "uuid:<uuid>" or "type:<type>", score = kick time (ms);
 // sessions of that sensor/type opened before the score are closed. Entries expire after a minute.
 inline constexpr std::string_view kKicks = "server:kicks";
@@ -149,24 +238,44 @@ inline constexpr std::string_view kServerMode = "server:mode";  // informative c
 //   {"time": <epoch seconds>, "reason": "<reason>", "detail": "<text>", "ip": "<peer>",
 //    "source": "server" | "worker:<type>", "session": "<session uuid>"}
 // (ip/session optional). Reasons are short snake_case words, listed in docs/redis-keys.md.
-inline std::string sensor_rejects(std::string_view uuid) { return cat({"sensor:rejects:", uuid}); }
-inline std::string sensor_errors(std::string_view uuid) { return cat({"sensor:errors:", uuid}); }
+inline std::string sensor_rejects(std::string_view uuid) {
+  return cat({"sensor:rejects:", uuid});
+}
+inline std::string sensor_errors(std::string_view uuid) {
+  return cat({"sensor:errors:", uuid});
+}
 // Rejects before any HMAC verified that name an already known sensor (metadata exists): shown to
 // the operator, never creating sensor state.
-inline std::string sensor_unauth_errors(std::string_view uuid) { return cat({"sensor:unauth_errors:", uuid}); }
+inline std::string sensor_unauth_errors(std::string_view uuid) {
+  return cat({"sensor:unauth_errors:", uuid});
+}
 // Rejects before authentication, per peer IP (expire after a week without rejects).
-inline std::string ip_rejects(std::string_view ip) { return cat({"ip:rejects:", ip}); }
-inline std::string ip_errors(std::string_view ip) { return cat({"ip:errors:", ip}); }
+inline std::string ip_rejects(std::string_view ip) {
+  return cat({"ip:rejects:", ip});
+}
+inline std::string ip_errors(std::string_view ip) {
+  return cat({"ip:errors:", ip});
+}
 // Global reject counters: reason -> count, overall and per day (YYYYMMDD).
 inline constexpr std::string_view kServerRejects = "server:rejects";
-inline std::string daily_rejects(std::string_view date) { return cat({"server:rejects:", date}); }
-inline std::string sensor_tags(std::string_view uuid) { return cat({"sensor:tags:", uuid}); }
+inline std::string daily_rejects(std::string_view date) {
+  return cat({"server:rejects:", date});
+}
+inline std::string sensor_tags(std::string_view uuid) {
+  return cat({"sensor:tags:", uuid});
+}
 // Per-sensor ingest rate limit in bytes per second (uuid -> limit), overriding [server] rate_limit.
 inline constexpr std::string_view kRateLimitByUuid = "rate_limit_by_uuid";
 // Daily byte counters next to the reference's packet counters.
-inline std::string daily_uuid_bytes(std::string_view date) { return cat({"daily_uuid_bytes:", date}); }
-inline std::string daily_ip_bytes(std::string_view date) { return cat({"daily_ip_bytes:", date}); }
-inline std::string daily_type_bytes(std::string_view date) { return cat({"daily_type_bytes:", date}); }
+inline std::string daily_uuid_bytes(std::string_view date) {
+  return cat({"daily_uuid_bytes:", date});
+}
+inline std::string daily_ip_bytes(std::string_view date) {
+  return cat({"daily_ip_bytes:", date});
+}
+inline std::string daily_type_bytes(std::string_view date) {
+  return cat({"daily_type_bytes:", date});
+}
 inline std::string stat_uuid_type_bytes(std::string_view date, std::string_view uuid) {
   return cat({"stat_uuid_type_bytes:", date, ":", uuid});
 }

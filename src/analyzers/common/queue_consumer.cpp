@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "core/keys.hpp"
 #include "core/stop_signal.hpp"
 
 namespace d4::analyzers {
@@ -38,10 +39,10 @@ bool sleep_interruptible(std::chrono::milliseconds d, const std::atomic<bool>& s
 }  // namespace
 
 std::string processing_list_key(std::string_view consumer) {
-  return "d4:analyzer:processing:" + std::string(consumer);
+  return core::keys::analyzer_processing(consumer);
 }
 std::string failed_list_key(std::string_view consumer) {
-  return "d4:analyzer:failed:" + std::string(consumer);
+  return core::keys::analyzer_failed(consumer);
 }
 
 QueueConsumer::QueueConsumer(QueueConsumerOptions options)

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/keys.hpp"
+
 namespace d4::analyzers::pibs {
 namespace {
 
@@ -108,8 +110,8 @@ nlohmann::ordered_json VictimStats::to_json(std::size_t top_ports) const {
 void RedisVictimWriter::write(const VictimTable& delta, const ClassifierStats& s) {
   std::vector<std::vector<std::string>> cmds;
   cmds.push_back({"SCRIPT", "LOAD", std::string(kVictimScript)});
-  const std::string victims_key = options_.prefix + "victims";
-  const std::string last_key = options_.prefix + "victims:last_seen";
+  const std::string victims_key = core::keys::pibs_victims(options_.prefix);
+  const std::string last_key = core::keys::pibs_victims_last_seen(options_.prefix);
   const std::string ttl = std::to_string(options_.victim_ttl_seconds);
   std::string sha;
   {
@@ -120,13 +122,15 @@ void RedisVictimWriter::write(const VictimTable& delta, const ClassifierStats& s
   }
   for (const auto& [ip, v] : delta.victims()) {
     std::string member = ip.to_string();
-    std::string base = options_.prefix + "victim:" + member;
+    const std::string base = core::keys::pibs_victim(options_.prefix, member);
+    const std::string ports_key = core::keys::pibs_victim_ports(options_.prefix, member);
+    const std::string series_key = core::keys::pibs_victim_series(options_.prefix, member);
     std::vector<std::string> c{"EVALSHA",
                                sha,
                                "5",
                                base,
-                               base + ":ports",
-                               base + ":series",
+                               ports_key,
+                               series_key,
                                victims_key,
                                last_key,
                                member,
@@ -144,12 +148,12 @@ void RedisVictimWriter::write(const VictimTable& delta, const ClassifierStats& s
       c.push_back(std::to_string(v.ece));
     }
     for (const auto& [port, n] : v.ports)
-      cmds.push_back({"ZINCRBY", base + ":ports", std::to_string(n), std::to_string(port)});
+      cmds.push_back({"ZINCRBY", ports_key, std::to_string(n), std::to_string(port)});
     for (const auto& [b, n] : v.buckets)
-      cmds.push_back({"HINCRBY", base + ":series", std::to_string(b), std::to_string(n)});
+      cmds.push_back({"HINCRBY", series_key, std::to_string(b), std::to_string(n)});
     cmds.push_back(std::move(c));  // after the ports so that the distinct-port count is current
   }
-  const std::string stats_key = options_.prefix + "stats";
+  const std::string stats_key = core::keys::pibs_stats(options_.prefix);
   auto stat = [&](const char* name, std::uint64_t n) {
     if (n) cmds.push_back({"HINCRBY", stats_key, name, std::to_string(n)});
   };
