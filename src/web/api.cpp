@@ -366,6 +366,24 @@ void WebApp::add_api_routes(http::Router& r) {
     return json{{"id", q->id}, {"newest_first", a}};
   });
 
+  // ---- backscatter (d4-pibs results, read-only) ----
+  api(r, "GET", "/api/v1/backscatter/stats", Role::User,
+      [this](http::Request&, const Identity&) { return backscatter_stats(db()); });
+  api(r, "GET", "/api/v1/backscatter/victims", Role::User, [this](http::Request& req, const Identity&) {
+    return backscatter_victims(db(), parse_victim_query(Input(req)));
+  });
+  api(r, "GET", "/api/v1/backscatter/victims/{ip}", Role::User, [this](http::Request& req, const Identity&) {
+    long long ports = Input(req).integer("ports").value_or(20);
+    if (ports < 1 || ports > 1000) throw ApiError(400, "ports must be 1..1000");
+    return backscatter_victim(db(), req.params["ip"], ports);
+  });
+  api(r, "GET", "/api/v1/backscatter/victims/{ip}/series", Role::User,
+      [this](http::Request& req, const Identity&) {
+        long long points = Input(req).integer("points").value_or(240);
+        if (points < 10 || points > 2000) throw ApiError(400, "points must be 10..2000");
+        return backscatter_series(db(), req.params["ip"], points);
+      });
+
   // ---- users and tokens ----
   api(r, "GET", "/api/v1/me", Role::SensorRegister, [this](http::Request&, const Identity& id) {
     auto u = db().user_store.get(id.user);

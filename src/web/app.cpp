@@ -23,6 +23,7 @@ Db::Db(const WebConfig& c)
       users(c.common.redis.users),
       analyzer(c.common.redis.analyzer),
       cache(c.common.redis.cache),
+      backscatter(c.backscatter_redis),
       policy(meta, stream),
       user_store(users),
       queue_store(meta, analyzer, c.queue_default_max_size),

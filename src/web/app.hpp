@@ -29,6 +29,7 @@ using json = nlohmann::json;
 // The Redis connections of one handler thread.
 struct Db {
   core::RedisClient meta, stream, users, analyzer, cache;
+  core::RedisClient backscatter;  // d4-pibs results (WebConfig::backscatter_redis)
   core::SensorPolicy policy;
   UserStore user_store;
   queues::QueueStore queue_store;
@@ -69,6 +70,18 @@ class Input {
   json body_ = json::object();
 };
 
+// Which victims of backscatter to list (GET /api/v1/backscatter/victims and /backscatter).
+struct VictimQuery {
+  long long window = 3600;         // seconds of series before `until`; 0: all time
+  std::optional<long long> until;  // end of the window (epoch s); empty: now
+  bool until_latest = false;       // end the window at the newest backscatter seen
+  std::string filter;              // address, CIDR network or part of an address
+  long long limit = 50;
+  long long offset = 0;
+};
+// Validates the query parameters window, until, q, limit, offset; throws ApiError 400.
+VictimQuery parse_victim_query(const Input& in);
+
 class WebApp {
  public:
   explicit WebApp(WebConfig config);
@@ -106,6 +119,12 @@ class WebApp {
   json user_json(const UserInfo& u);
   void delete_sensor(Db& db, const std::string& uuid);
 
+  // Backscatter results of d4-pibs (backscatter.cpp).
+  json backscatter_stats(Db& db);
+  json backscatter_victims(Db& db, const VictimQuery& q);
+  json backscatter_victim(Db& db, const std::string& ip, long long top_ports);   // ApiError 404
+  json backscatter_series(Db& db, const std::string& ip, long long max_points);  // ApiError 404
+
  private:
   WebConfig cfg_;
 };
@@ -115,5 +134,9 @@ std::string safe_redirect_target(const std::string& next);
 std::string today(int days_ago = 0);                // YYYYMMDD, server local time (like the reference)
 std::string require_uuid(const std::string& text);  // dashless; throws ApiError 400 "Invalid uuid"
 json result_or_throw(const core::PolicyResult& r);
+// A victim address as d4-pibs writes it (dotted IPv4, inet_ntop IPv6); throws ApiError 400.
+std::string normalize_victim(const std::string& text);
+// The usual service of a well-known TCP port ("http" for 80), empty when unknown.
+std::string_view port_service(long long port);
 
 }  // namespace d4::web

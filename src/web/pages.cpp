@@ -53,6 +53,7 @@ http::Response layout(const PageOptions& o, const Identity* id, const std::strin
     h += nav_link("/sensors", "Sensors", "sensors", o.active);
     h += nav_link("/server", "Server", "server", o.active);
     h += nav_link("/queues", "Analyzer queues", "queues", o.active);
+    h += nav_link("/backscatter", "Backscatter", "backscatter", o.active);
     if (role_allows(id->role, Role::Admin)) h += nav_link("/users", "Users", "users", o.active);
     h += nav_link("/profile", "My account", "profile", o.active);
     h += "</ul></nav>";
@@ -200,12 +201,27 @@ long long int_param(const http::Request& req, const std::string& k, long long de
   }
 }
 std::string chart(const std::string& url, const std::string& field, const std::string& label,
-                  const std::string& kind = "line") {
+                  const std::string& kind = "line", const std::string& x_unit = "days") {
   return "<figure class=\"chart\" data-chart=\"" + esc(url) + "\" data-field=\"" + esc(field) +
-         "\" data-kind=\"" + kind + "\"><figcaption>" + esc(label) +
+         "\" data-kind=\"" + kind + "\" data-unit=\"" + esc(x_unit) + "\"><figcaption>" + esc(label) +
          "</figcaption><div class=\"plot\" aria-hidden=\"true\"></div>"
          "<noscript>Charts need JavaScript; the same data is at <a href=\"" +
          esc(url) + "\">" + esc(url) + "</a>.</noscript></figure>";
+}
+std::string stat_card(const std::string& value_html, const std::string& label, bool small = false) {
+  return std::string("<div class=\"card stat\"><span class=\"value") + (small ? " small" : "") + "\">" +
+         value_html + "</span><span class=\"label\">" + esc(label) + "</span></div>";
+}
+std::string table_head(std::initializer_list<std::string> columns) {
+  std::string h = "<thead><tr>";
+  for (const auto& c : columns) h += "<th scope=\"col\">" + esc(c) + "</th>";
+  return h + "</tr></thead>";
+}
+std::string empty_row(int columns, const std::string& text) {
+  return "<tr><td colspan=\"" + std::to_string(columns) + "\">" + esc(text) + "</td></tr>";
+}
+std::string victim_link(const std::string& ip) {
+  return "<a class=\"mono\" href=\"/backscatter/" + esc(http::url_encode(ip)) + "\">" + esc(ip) + "</a>";
 }
 }  // namespace
 
@@ -672,6 +688,149 @@ void WebApp::add_page_routes(http::Router& r) {
          esc(base + "/preview?count=11&max_line_len=500") +
          "\"><pre class=\"preview\">Loading…</pre></div></section>";
     return html::layout(opts(req, "Analyzer queue", "queues"), &id, b);
+  });
+
+  // ---- backscatter ----
+  page(r, "/backscatter", Role::User, [this](http::Request& req, const Identity& id) {
+    Input in(req);
+    VictimQuery q = parse_victim_query(in);
+    q.limit = 50;
+    long long pg = in.integer("page").value_or(1);
+    if (pg < 1 || pg > 100000) throw ApiError(400, "page must be 1..100000");
+    q.offset = (pg - 1) * q.limit;
+    auto& d = db();
+    auto stats = backscatter_stats(d);
+    auto list = backscatter_victims(d, q);
+    std::string until_text = q.until_latest ? "latest" : q.until ? std::to_string(*q.until) : "";
+
+    std::string b = "<section class=\"cards\">";
+    b += stat_card(n(stats["victims"]), "victims (all time)");
+    b += stat_card(n(stats["victims_last_hour"]), "victims seen in the last hour");
+    b += stat_card(n(stats["counters"]["backscatter"]), "backscatter packets");
+    b += stat_card(n(stats["counters"]["frames"]), "frames analysed");
+    b += stat_card(esc(stats["latest"].is_null() ? "never" : html::format_time(stats["latest"])),
+                   "newest backscatter", true);
+    b += "</section>";
+
+    b += "<form class=\"search\" method=\"get\" action=\"/backscatter\" role=\"search\">"
+         "<label for=\"q\">Victim</label><input id=\"q\" name=\"q\" type=\"search\" maxlength=\"64\" "
+         "value=\"" +
+         esc(q.filter) +
+         "\" placeholder=\"address, CIDR network or part of an address\">"
+         "<label for=\"window\">Ranked by packets in</label><select id=\"window\" name=\"window\">";
+    for (auto [secs, label] : {std::pair<long long, const char*>{3600, "the last hour"},
+                               {6 * 3600, "the last 6 hours"},
+                               {24 * 3600, "the last 24 hours"},
+                               {7 * 24 * 3600, "the last 7 days"},
+                               {0, "all time"}})
+      b += "<option value=\"" + std::to_string(secs) + "\"" + (q.window == secs ? " selected" : "") + ">" +
+           label + "</option>";
+    b += "</select><label for=\"until\">Window ends</label><select id=\"until\" name=\"until\">"
+         "<option value=\"\">now</option><option value=\"latest\"" +
+         std::string(q.until_latest ? " selected" : "") + ">at the newest backscatter</option>";
+    if (q.until)
+      b += "<option value=\"" + std::to_string(*q.until) + "\" selected>" + esc(html::format_time(*q.until)) +
+           "</option>";
+    b += "</select><button class=\"btn\" type=\"submit\">Show</button></form>";
+
+    if (stats["victims"].get<long long>() == 0) {
+      b += "<section class=\"card empty\"><h2>No backscatter results yet</h2><p>d4-pibs writes them when "
+           "run with <code>--redis</code> (or <code>redis_output = true</code>); this page reads <code>" +
+           esc(s(stats["source"]["redis"])) + "</code> with the key prefix <code>" +
+           esc(s(stats["source"]["key_prefix"])) + "</code>.</p></section>";
+      return html::layout(opts(req, "Backscatter", "backscatter"), &id, b);
+    }
+    const bool windowed = q.window > 0;
+    b += "<p>" + n(list["total"]) +
+         (windowed ? " victims with backscatter between " +
+                         esc(html::format_time(list["until"].get<long long>() - q.window)) + " and " +
+                         esc(html::format_time(list["until"])) + "."
+                   : " victims.");
+    if (list["truncated"].get<bool>())
+      b += " Only the most recently seen victims were examined; narrow the filter or the window.";
+    b += "</p>";
+    if (list["items"].empty()) {
+      b += "<p class=\"card empty\">No victim matches.";
+      if (windowed && !q.until_latest && !list["latest"].is_null())
+        b += " The newest backscatter was seen " + esc(html::format_time(list["latest"])) + ": <a href=\"" +
+             esc("/backscatter?window=" + std::to_string(q.window) +
+                 "&until=latest&q=" + http::url_encode(q.filter)) +
+             "\">show the window ending then</a>.";
+      b += "</p>";
+      return html::layout(opts(req, "Backscatter", "backscatter"), &id, b);
+    }
+    b += "<div class=\"scroll\"><table class=\"victims\">" +
+         table_head({"#", "Victim", windowed ? "Packets in window" : "Packets", "Packets (all time)",
+                     "Most answered service", "Source ports", "First seen", "Last seen"}) +
+         "<tbody>";
+    long long rank = q.offset;
+    for (const auto& v : list["items"]) {
+      std::string service = "";
+      if (!v["top_port"].is_null())
+        service = n(v["top_port"]["port"]) +
+                  (v["top_port"]["service"].is_null() ? "" : " (" + esc(s(v["top_port"]["service"])) + ")");
+      b += "<tr><td class=\"num\">" + std::to_string(++rank) + "</td><td>" + victim_link(s(v["victim"])) +
+           "</td><td class=\"num\">" + n(v["packets"]) + "</td><td class=\"num\">" + n(v["packets_total"]) +
+           "</td><td>" + service + "</td><td class=\"num\">" + n(v["distinct_ports"]) + "</td><td>" +
+           html::format_time(v["first_seen"]) + "</td><td>" + html::format_time(v["last_seen"]) +
+           "</td></tr>";
+    }
+    b += "</tbody></table></div>" +
+         html::pager("/backscatter?window=" + std::to_string(q.window) +
+                         "&until=" + http::url_encode(until_text) + "&q=" + http::url_encode(q.filter),
+                     pg, q.limit, list["total"].get<long long>());
+    return html::layout(opts(req, "Backscatter", "backscatter"), &id, b);
+  });
+
+  page(r, "/backscatter/{ip}", Role::User, [this](http::Request& req, const Identity& id) {
+    auto v = backscatter_victim(db(), req.params["ip"], 50);
+    const std::string ip = s(v["victim"]);
+    std::string b = "<p class=\"mono big\">" + esc(ip) + "</p>";
+    if (v["expired"].get<bool>())
+      b += "<p class=\"status\">The details of this victim expired (no backscatter for longer than the "
+           "victim retention of d4-pibs); only its totals remain.</p>";
+    b += "<section class=\"cards\">";
+    b += stat_card(n(v["packets"]), "backscatter packets");
+    b += stat_card(esc(html::format_time(v["first_seen"])), "first seen", true);
+    b += stat_card(esc(html::format_time(v["last_seen"])), "last seen", true);
+    b += stat_card(n(v["distinct_ports"]), "source ports (attacked services)");
+    b += "</section>";
+    b += "<section class=\"charts\">" +
+         chart("/api/v1/backscatter/victims/" + http::url_encode(ip) + "/series", "intensity",
+               "Attack intensity: backscatter packets over time", "line", "time steps") +
+         "</section>";
+
+    const double total = std::max(1.0, v["packets"].is_number() ? v["packets"].get<double>() : 0.0);
+    auto share = [&](const json& count) {
+      char buf[16];
+      std::snprintf(buf, sizeof buf, "%.1f %%", 100.0 * count.get<double>() / total);
+      return std::string(buf);
+    };
+    b += "<section class=\"grid2\"><div><h2>Flag mix</h2><table>" +
+         table_head({"Answer", "Packets", "Share"}) + "<tbody>";
+    for (auto [key, label] : {std::pair<const char*, const char*>{"syn_ack", "SYN-ACK (port open)"},
+                              {"rst_ack", "RST-ACK (port closed)"},
+                              {"rst", "RST"},
+                              {"ack", "ACK"},
+                              {"other", "other flags"},
+                              {"ece", "of which ECE set"}})
+      b += std::string("<tr><td>") + label + "</td><td class=\"num\">" + n(v["flags"][key]) +
+           "</td><td class=\"num\">" + share(v["flags"][key]) + "</td></tr>";
+    b += "</tbody></table></div><div><h2>Attacked services (source ports)</h2><table>" +
+         table_head({"Port", "Service", "Packets", "Share"}) + "<tbody>";
+    for (const auto& p : v["ports"])
+      b += "<tr><td class=\"num\">" + n(p["port"]) + "</td><td>" + esc(s(p["service"])) +
+           "</td><td class=\"num\">" + n(p["packets"]) + "</td><td class=\"num\">" + share(p["packets"]) +
+           "</td></tr>";
+    if (v["ports"].empty()) b += empty_row(4, "No port recorded.");
+    b += "</tbody></table>";
+    if (v["distinct_ports"].get<long long>() > static_cast<long long>(v["ports"].size()))
+      b += "<p>The " + std::to_string(v["ports"].size()) + " most answered of " + n(v["distinct_ports"]) +
+           " ports.</p>";
+    b += "</div></section><p><a href=\"/backscatter\">All victims</a> · the same data as JSON: <a href=\"" +
+         esc("/api/v1/backscatter/victims/" + http::url_encode(ip)) + "\">" +
+         esc("/api/v1/backscatter/victims/" + ip) + "</a></p>";
+    return html::layout(opts(req, "Backscatter victim", "backscatter"), &id, b);
   });
 
   // ---- users ----

@@ -30,6 +30,29 @@ long long positive(const toml::table& root, std::string_view key, long long def)
   if (v <= 0) throw core::ConfigError("[web] " + std::string(key) + " must be positive");
   return v;
 }
+// The backscatter results: [web] settings win, else the ones d4-pibs itself reads, so that one
+// configuration file wires both ends.
+void read_backscatter_settings(const toml::table& root, WebConfig& c) {
+  constexpr const char* kPibs = "analyzers.pibs";
+  std::string endpoint = core::get_string(root, "web", "backscatter_redis", "");
+  const char* origin = "[web] backscatter_redis";
+  if (endpoint.empty()) {
+    endpoint = core::get_string(root, kPibs, "results_redis", "");
+    origin = "[analyzers.pibs] results_redis";
+  }
+  // Built from the endpoint itself (not its text) so that a meta password carries over.
+  c.backscatter_redis = c.common.redis.meta.with_db(4);
+  if (!endpoint.empty()) {
+    std::string error;
+    auto parsed = core::RedisEndpoint::parse(endpoint, &error);
+    if (!parsed) throw core::ConfigError(std::string(origin) + ": " + error);
+    c.backscatter_redis = *parsed;
+  }
+  c.backscatter_prefix = core::get_string(root, "web", "backscatter_key_prefix",
+                                          core::get_string(root, kPibs, "key_prefix", c.backscatter_prefix));
+  c.backscatter_bucket_seconds = core::get_int(root, kPibs, "bucket_seconds", c.backscatter_bucket_seconds);
+  if (c.backscatter_bucket_seconds <= 0) c.backscatter_bucket_seconds = 60;
+}
 }  // namespace
 
 WebConfig read_web_config(const toml::table& root, const std::filesystem::path& base_dir) {
@@ -58,6 +81,7 @@ WebConfig read_web_config(const toml::table& root, const std::filesystem::path& 
   }
   c.queue_default_max_size = core::get_int(root, "queues", "default_max_size", c.queue_default_max_size);
   c.server_mode = core::get_string(root, "server", "mode", c.server_mode);
+  read_backscatter_settings(root, c);
   return c;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // The [web] section of the configuration file, plus the shared [general]/[redis] sections.
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -27,6 +28,11 @@ struct WebConfig {
   std::string ingest_metrics_url;  // http://host:port/metrics of d4-server ([server] metrics_listen)
   long long queue_default_max_size = 100000000;  // [queues] default_max_size (reference default)
   std::string server_mode = "registration";      // [server] mode, shown on the server page
+  // Where d4-pibs writes its per-victim backscatter results (read-only here). Defaults follow
+  // [analyzers.pibs] results_redis / key_prefix, which default to the meta host db 4 and "pibs:".
+  core::RedisEndpoint backscatter_redis{"127.0.0.1", 6380, {}, 4, {}};
+  std::string backscatter_prefix = "pibs:";
+  std::int64_t backscatter_bucket_seconds = 60;  // [analyzers.pibs] bucket_seconds: chart step for 1 bucket
 
   bool https() const { return !tls_cert.empty() && !tls_key.empty(); }
 };

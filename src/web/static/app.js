@@ -113,6 +113,7 @@ async function loadChart(fig) {
     renderChart(fig.querySelector('.plot'), data.dates, data[fig.dataset.field] ?? {}, {
       kind: fig.dataset.kind || 'line',
       bytes: fig.dataset.field.startsWith('bytes'),
+      unit: fig.dataset.unit || 'days',
     });
   } catch (err) {
     fig.querySelector('.plot').textContent = `Cannot load the chart: ${err.message}`;

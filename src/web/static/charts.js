@@ -31,7 +31,7 @@ export function niceMax(max) {
   return 10 * p;
 }
 
-export function renderChart(container, labels, seriesByName, { kind = 'line', bytes = false } = {}) {
+export function renderChart(container, labels, seriesByName, { kind = 'line', bytes = false, unit = 'days' } = {}) {
   container.textContent = '';
   const names = Object.keys(seriesByName);
   if (!labels?.length || names.length === 0) {
@@ -45,7 +45,7 @@ export function renderChart(container, labels, seriesByName, { kind = 'line', by
   // Packet counts are integers: at least 4 so that the 4 grid steps fall on whole numbers.
   const top = bytes ? niceMax(max) : Math.max(4, niceMax(max));
   const svg = el('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', class: 'chart-svg' });
-  svg.append(el('title', {}, `${names.length} series over ${labels.length} days, maximum ${formatValue(max, bytes)}`));
+  svg.append(el('title', {}, `${names.length} series over ${labels.length} ${unit}, maximum ${formatValue(max, bytes)}`));
   for (let i = 0; i <= 4; i += 1) {
     const y = T + ph - (ph * i) / 4;
     svg.append(el('line', { x1: L, x2: W - R, y1: y, y2: y, class: 'grid' }));
