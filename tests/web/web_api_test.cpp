@@ -337,6 +337,10 @@ std::vector<Endpoint> all_endpoints() {
       {"POST", "/api/v1/users", "admin", json::object()},
       {"GET", "/api/v1/users/nobody@example.test", "admin"},
       {"PUT", "/api/v1/users/nobody@example.test", "admin", {{"role", "user"}}},
+      {"GET", "/api/v1/backscatter/stats", "user"},
+      {"GET", "/api/v1/backscatter/victims?window=0&limit=5", "user"},
+      {"GET", "/api/v1/backscatter/victims/203.0.113.10", "user"},
+      {"GET", "/api/v1/backscatter/victims/203.0.113.10/series", "user"},
       {"DELETE", "/api/v1/users/nobody@example.test", "admin"},
       {"POST", "/api/v1/users/nobody@example.test/tokens", "admin"},
       {"DELETE", "/api/v1/users/nobody@example.test/tokens/000000000000", "admin"},
@@ -412,6 +416,7 @@ TEST_F(WebApiTest, OpenApiDocumentsEveryEndpoint) {
     replace("/types/3", "/types/{type}");
     replace("/kick-type/3", "/kick-type/{type}");
     replace("/extended-types/x-test", "/extended-types/{name}");
+    replace("203.0.113.10", "{ip}");
     std::string m = e.method;
     for (auto& ch : m) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     EXPECT_TRUE(doc["paths"].contains(p) && doc["paths"][p].contains(m)) << e.method << " " << p;
