@@ -1,7 +1,8 @@
 // d4-stack: runs the whole D4 server stack on one machine with an embedded default.
 // On first run it creates <data>/d4.toml, a self-signed certificate and a random default HMAC
 // key; then it starts two redis-server instances (volatile stream buffer, persisted metadata),
-// d4-server, d4-worker and d4-web, supervises them, prints where sensors and operators connect,
+// d4-server, d4-worker, d4-web and the analyzers (passive DNS, backscatter, passive SSL, each on
+// its own analyzer queue), supervises them, prints where sensors and operators connect,
 // and stops everything in order on SIGINT/SIGTERM.
 #include <signal.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +19,7 @@
 #include "core/config.hpp"
 #include "core/logging.hpp"
 #include "core/redis_client.hpp"
+#include "queues/queue_store.hpp"
 #include "stack/first_run.hpp"
 #include "stack/self_signed.hpp"
 #include "stack/supervisor.hpp"
@@ -67,6 +70,50 @@ stack::ChildSpec redis_child(const std::string& name, const core::RedisEndpoint&
   return c;
 }
 
+// The analyzers the stack can run: which queue each consumes, and its processes (an ingest
+// process and, for the tools with a query API, a server).
+struct AnalyzerSpec {
+  std::string name;        // as in [stack] analyzers
+  std::string executable;  // d4-pdns, d4-pibs, d4-passivessl
+  std::string section;     // analyzers.<section> holds queue, storage and listen
+  queues::QueueTarget target;
+  std::vector<std::vector<std::string>> processes;  // arguments after "-c <config>"
+};
+
+const std::vector<AnalyzerSpec>& analyzer_specs() {
+  static const std::vector<AnalyzerSpec> specs = {
+      {"pdns", "d4-pdns", "pdns", queues::QueueTarget::numeric(8), {{"ingest"}, {"serve"}}},
+      {"pibs", "d4-pibs", "pibs", queues::QueueTarget::numeric(1), {{}}},
+      {"passivessl",
+       "d4-passivessl",
+       "tls",
+       queues::QueueTarget::extended("ja3-jl"),
+       {{"ingest"}, {"serve"}}},
+  };
+  return specs;
+}
+
+// Makes sure the analyzer's queue (UUID from the configuration) exists, so that workers feed it
+// from the first session on; an existing queue is left as the operator configured it.
+std::string ensure_queue(const core::CommonConfig& common, const toml::table& root, const AnalyzerSpec& a) {
+  auto* section = core::get_table(root, "analyzers");
+  std::string queue;
+  if (section)
+    if (auto* t = (*section)[a.section].as_table()) queue = (*t)["queue"].value_or(std::string());
+  if (queue.empty()) throw core::ConfigError("analyzers." + a.section + ".queue is needed to run " + a.name);
+  core::RedisClient meta(common.redis.meta), analyzer(common.redis.analyzer);
+  queues::QueueStore store(meta, analyzer, 10000);
+  if (store.get(queue)) return queue;
+  queues::QueueSpec spec;
+  spec.target = a.target;
+  spec.id = queue;
+  spec.description = "d4-stack: " + a.name + " analyzer";
+  spec.require_accepted_type = false;
+  store.create(spec);
+  spdlog::info("created analyzer queue {} ({}) for {}", queue, a.target.list_part(), a.name);
+  return queue;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -76,6 +123,7 @@ int main(int argc, char** argv) {
   std::string data_dir = "d4-data";
   std::string config_file;
   bool no_web = false;
+  bool no_analyzers = false;
   bool init_only = false;
   std::string redis_server = "redis-server";
   app.add_option("-d,--data-dir", data_dir,
@@ -85,6 +133,7 @@ int main(int argc, char** argv) {
                  "Configuration file (default: <data-dir>/d4.toml, created on first run)");
   app.add_option("--redis-server", redis_server, "redis-server executable")->capture_default_str();
   app.add_flag("--no-web", no_web, "Do not start the web interface");
+  app.add_flag("--no-analyzers", no_analyzers, "Do not start the analyzers listed in [stack] analyzers");
   app.add_flag("--init-only", init_only, "Create the data directory and configuration, then exit");
   CLI11_PARSE(app, argc, argv);
 
@@ -136,6 +185,28 @@ int main(int argc, char** argv) {
     component("d4-server", true);
     component("d4-worker", false);
     if (!no_web && settings.start_web) component("d4-web", false);
+    if (!no_analyzers) {
+      for (const auto& a : analyzer_specs()) {
+        if (std::find(settings.analyzers.begin(), settings.analyzers.end(), a.name) ==
+            settings.analyzers.end())
+          continue;
+        std::string path = exe(a.executable);
+        if (!fs::exists(path)) {
+          spdlog::warn("{} is not built; the {} analyzer is not started", a.executable, a.name);
+          continue;
+        }
+        ensure_queue(common, root, a);
+        for (const auto& args : a.processes) {
+          stack::ChildSpec c;
+          c.name = a.executable + (args.empty() ? "" : "-" + args[0]);
+          c.argv = {path, "-c", cfg_path.string()};
+          c.argv.insert(c.argv.end(), args.begin(), args.end());
+          c.log_file = logs / (c.name + ".log");
+          c.ready = settings.readiness(c.name, common);
+          sup.start(std::move(c));
+        }
+      }
+    }
 
     stack::print_summary(std::cout, data, cfg_path, root, common, settings, first);
 

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "protocol/uuid.hpp"
 #include "stack/self_signed.hpp"
 
 namespace fs = std::filesystem;
@@ -117,7 +118,12 @@ FirstRun prepare_data_dir(const fs::path& data, const fs::path& config_file) {
   int web_port = pick_free_port(7000, taken);
   taken.push_back(web_port);
   int metrics_port = pick_free_port(9120, taken);
+  taken.push_back(metrics_port);
+  int pdns_port = pick_free_port(8400, taken);
+  taken.push_back(pdns_port);
+  int pssl_port = pick_free_port(8401, taken);
   std::string key = random_token(40);
+  auto meta_db = [&](int db) { return "127.0.0.1:" + std::to_string(meta_port) + "/" + std::to_string(db); };
 
   fs::create_directories(config_file.parent_path());
   fs::path tmp = config_file;
@@ -139,7 +145,10 @@ FirstRun prepare_data_dir(const fs::path& data, const fs::path& config_file) {
       << "meta = \"127.0.0.1:" << meta_port << "/0\"\n\n"
       << "[stack]\n"
          "start_redis = true\n"
-         "start_web = true\n\n"
+         "start_web = true\n"
+         "# Analyzers run by the stack, each on its own analyzer queue (created at start-up):\n"
+         "# pdns (passive DNS of type 8), pibs (backscatter in type 1 captures), passivessl (ja3-jl).\n"
+         "analyzers = [\"pdns\", \"pibs\", \"passivessl\"]\n\n"
          "[server]\n"
       << "# \"[::]:port\" is dual-stack (IPv4 and IPv6) where the host has IPv6.\n"
       << "listen = [\"" << (ipv6_available() ? "[::]:" : "0.0.0.0:") << sensor_port << "\"]\n"
@@ -153,7 +162,22 @@ FirstRun prepare_data_dir(const fs::path& data, const fs::path& config_file) {
       << "[web]\n"
       << "listen = \"127.0.0.1:" << web_port << "\"\n"
       << "tls_cert = \"tls/server.crt\"\n"
-         "tls_key = \"tls/server.key\"\n";
+         "tls_key = \"tls/server.key\"\n\n"
+      << "# Passive DNS: records in the reference key schema on the metadata Redis, db 5; COF API.\n"
+      << "[analyzers.pdns]\n"
+      << "queue = \"" << protocol::Uuid::generate_v4().dashed() << "\"\n"
+      << "backend = \"" << meta_db(5) << "\"\n"
+      << "listen = \"127.0.0.1:" << pdns_port << "\"\n\n"
+      << "# Backscatter: per-victim results on the metadata Redis, db 4 (shown by the web interface).\n"
+      << "[analyzers.pibs]\n"
+      << "queue = \"" << protocol::Uuid::generate_v4().dashed() << "\"\n"
+      << "redis_output = true\n"
+      << "results_redis = \"" << meta_db(4) << "\"\n\n"
+      << "# Passive SSL: sessions, fingerprints and certificates on the metadata Redis, db 6; API.\n"
+      << "[analyzers.tls]\n"
+      << "queue = \"" << protocol::Uuid::generate_v4().dashed() << "\"\n"
+      << "storage = \"" << meta_db(6) << "\"\n"
+      << "listen = \"127.0.0.1:" << pssl_port << "\"\n";
   }
   fs::rename(tmp, config_file);
   fr.created_config = true;
@@ -181,6 +205,17 @@ StackSettings read_stack_settings(const toml::table& root, const fs::path& base_
   StackSettings s;
   s.start_redis = core::get_bool(root, "stack", "start_redis", true);
   s.start_web = core::get_bool(root, "stack", "start_web", true);
+  // Configurations written before the stack ran analyzers have no list: none are started.
+  if (auto* list = core::get_table(root, "stack") ? (*core::get_table(root, "stack"))["analyzers"].as_array()
+                                                  : nullptr) {
+    for (const auto& v : *list) {
+      auto name = v.value_or(std::string());
+      if (name != "pdns" && name != "pibs" && name != "passivessl")
+        throw core::ConfigError("stack.analyzers: unknown analyzer \"" + name +
+                                "\" (known: pdns, pibs, passivessl)");
+      s.analyzers.push_back(name);
+    }
+  }
   if (auto* srv = core::get_table(root, "server")) {
     if (auto* l = srv->get("listen")) {
       if (auto* arr = l->as_array(); arr && !arr->empty())
@@ -193,8 +228,21 @@ StackSettings read_stack_settings(const toml::table& root, const fs::path& base_
   s.web_listen = core::get_string(root, "web", "listen", "127.0.0.1:7000");
   s.metrics_listen = core::get_string(root, "server", "metrics_listen", "");
   s.tls_cert = base_dir / core::get_string(root, "server", "tls_cert", "tls/server.crt");
-  std::string sensor = s.sensor_listen, web = s.web_listen;
-  s.readiness = [sensor, web](const std::string& name, const core::CommonConfig&) -> std::function<bool()> {
+  if (auto* analyzers = core::get_table(root, "analyzers")) {
+    if (auto* t = (*analyzers)["pdns"].as_table()) s.pdns_listen = (*t)["listen"].value_or(std::string());
+    if (auto* t = (*analyzers)["tls"].as_table())
+      s.passivessl_listen = (*t)["listen"].value_or(std::string());
+  }
+  // The analyzers' own defaults when the configuration names no address.
+  if (s.pdns_listen.empty()) s.pdns_listen = "127.0.0.1:8400";
+  if (s.passivessl_listen.empty()) s.passivessl_listen = "127.0.0.1:8401";
+  std::string sensor = s.sensor_listen, web = s.web_listen, pdns = s.pdns_listen, pssl = s.passivessl_listen;
+  s.readiness = [sensor, web, pdns, pssl](const std::string& name,
+                                          const core::CommonConfig&) -> std::function<bool()> {
+    if (name == "d4-pdns-serve" || name == "d4-passivessl-serve") {
+      auto [h, p] = split_host_port(name == "d4-pdns-serve" ? pdns : pssl);
+      return [host = probe_host(h), port = p] { return tcp_port_open(host, port); };
+    }
     if (name == "d4-server") {
       auto [h, p] = split_host_port(sensor);
       return [host = probe_host(h), port = p] { return tcp_port_open(host, port); };
@@ -233,6 +281,12 @@ void print_summary(std::ostream& out, const fs::path& data, const fs::path& conf
   if (fs::exists(admin)) out << "  web admin login     see " << admin.string() << "\n";
   if (!settings.metrics_listen.empty())
     out << "  metrics             http://" << settings.metrics_listen << "/metrics\n";
+  auto runs = [&](const char* a) {
+    return std::find(settings.analyzers.begin(), settings.analyzers.end(), a) != settings.analyzers.end();
+  };
+  if (runs("pdns")) out << "  passive DNS API     http://" << settings.pdns_listen << "/query/<name or IP>\n";
+  if (runs("passivessl")) out << "  passive SSL API     http://" << settings.passivessl_listen << "/info\n";
+  if (runs("pibs")) out << "  backscatter         on the web interface (analyzer results in Redis)\n";
   out << "  redis (stream)      " << common.redis.stream.to_string() << "\n"
       << "  redis (metadata)    " << common.redis.meta.to_string() << "  (analyzer queues: db "
       << common.redis.analyzer.db << ")\n"

@@ -5,6 +5,7 @@
 #include <functional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include <toml++/toml.h>
 
@@ -24,9 +25,12 @@ FirstRun prepare_data_dir(const std::filesystem::path& data, const std::filesyst
 struct StackSettings {
   bool start_redis = true;
   bool start_web = true;
-  std::string sensor_listen;  // host:port of the sensor TLS listener
-  std::string web_listen;     // host:port of the web interface
+  std::vector<std::string> analyzers;  // "pdns", "pibs", "passivessl"
+  std::string sensor_listen;           // host:port of the sensor TLS listener
+  std::string web_listen;              // host:port of the web interface
   std::string metrics_listen;
+  std::string pdns_listen;        // host:port of the passive DNS query API
+  std::string passivessl_listen;  // host:port of the passive SSL query API
   std::filesystem::path tls_cert;
   // A readiness probe per component (empty function: no probe).
   std::function<std::function<bool()>(const std::string&, const core::CommonConfig&)> readiness;
