@@ -137,9 +137,9 @@ int run(const Settings& s) {
   spdlog::info(
       "{} frame(s), {} ClientHello, {} ServerHello, {} certificate(s) ({} unparsed), {} session(s) ({} "
       "partial), "
-      "{} non-TLS stream(s), {} malformed hello(s)",
+      "{} non-TLS stream(s), {} malformed hello(s), {} TLSH refused (input too short or too uniform)",
       st.frames, st.client_hellos, st.server_hellos, st.certificates, st.unparsed_certificates, st.sessions,
-      st.partial_sessions, st.not_tls_streams, st.bad_hellos);
+      st.partial_sessions, st.not_tls_streams, st.bad_hellos, st.tlsh_refused);
   const auto& ts = tracker.tcp_stats();
   spdlog::info("TCP: {} segment(s), {} out of order, {} gap(s), {} flow(s) expired, {} rejected (table full)",
                ts.segments, ts.out_of_order_segments, ts.gaps, ts.flows_expired, ts.flows_rejected);

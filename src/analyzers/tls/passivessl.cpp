@@ -2,28 +2,113 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <charconv>
 #include <ctime>
 
 #include "analyzers/common/encoding.hpp"
 #include "analyzers/packet/ip_address.hpp"
 #include "analyzers/tls/certificate.hpp"
+#include "analyzers/tls/tlsh.hpp"
 
 namespace d4::analyzers::tls {
 namespace {
 
-// Counts an observation in a hash and keeps first/last seen as min/max; ARGV: ts, increment,
-// then field/value pairs to set.
+// Counts an observation in a hash and keeps first/last seen as min/max; ARGV: ts ("" for an
+// observation outside any session: seen times untouched), increment, then field/value pairs to set.
 constexpr std::string_view kTouchScript = R"lua(
 local h = KEYS[1]
 redis.call('HINCRBY', h, 'count', ARGV[2])
-local f = tonumber(redis.call('HGET', h, 'first_seen') or '')
-if not f or f > tonumber(ARGV[1]) then redis.call('HSET', h, 'first_seen', ARGV[1]) end
-local l = tonumber(redis.call('HGET', h, 'last_seen') or '')
-if not l or l < tonumber(ARGV[1]) then redis.call('HSET', h, 'last_seen', ARGV[1]) end
+if ARGV[1] ~= '' then
+  local f = tonumber(redis.call('HGET', h, 'first_seen') or '')
+  if not f or f > tonumber(ARGV[1]) then redis.call('HSET', h, 'first_seen', ARGV[1]) end
+  local l = tonumber(redis.call('HGET', h, 'last_seen') or '')
+  if not l or l < tonumber(ARGV[1]) then redis.call('HSET', h, 'last_seen', ARGV[1]) end
+end
 for i = 3, #ARGV, 2 do redis.call('HSET', h, ARGV[i], ARGV[i + 1]) end
 return 1
 )lua";
+
+// A certificate's chain depends on what the server sent in that session: keep the best one seen
+// (a valid chain before an invalid one, then the longer one). ARGV: rank, chain, is_valid_chain,
+// issuer_sha1.
+constexpr std::string_view kChainScript = R"lua(
+local cur = tonumber(redis.call('HGET', KEYS[1], 'chain_rank') or '')
+if cur and cur > tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'chain_rank', ARGV[1], 'chain', ARGV[2], 'is_valid_chain', ARGV[3])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'issuer_sha1', ARGV[4])
+else redis.call('HDEL', KEYS[1], 'issuer_sha1') end
+return 1
+)lua";
+
+// A public key seen in a certificate. KEYS: key hash, its certificate set, the all-keys zset
+// (score = certificates using the key). ARGV: ts ("" outside sessions), increment, certificate
+// SHA-1, key SHA-256, then field/value pairs.
+constexpr std::string_view kPublicKeyScript = R"lua(
+local h = KEYS[1]
+redis.call('HINCRBY', h, 'count', ARGV[2])
+local ts = 0
+if ARGV[1] ~= '' then
+  ts = tonumber(ARGV[1])
+  local f = tonumber(redis.call('HGET', h, 'first_seen') or '')
+  if not f or f > ts then redis.call('HSET', h, 'first_seen', ARGV[1]) end
+  local l = tonumber(redis.call('HGET', h, 'last_seen') or '')
+  if not l or l < ts then redis.call('HSET', h, 'last_seen', ARGV[1]) end
+end
+for i = 5, #ARGV, 2 do redis.call('HSET', h, ARGV[i], ARGV[i + 1]) end
+redis.call('ZADD', KEYS[2], 'GT', ts, ARGV[3])
+redis.call('ZADD', KEYS[3], redis.call('ZCARD', KEYS[2]), ARGV[4])
+return 1
+)lua";
+
+std::string upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
+  return s;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& x : v) out += (out.empty() ? "" : ",") + x;
+  return out;
+}
+
+SslCertificate from_info(const CertificateInfo& info) {
+  SslCertificate sc;
+  sc.sha1 = info.sha1;
+  sc.sha256 = info.sha256;
+  sc.subject = info.subject;
+  sc.issuer = info.issuer;
+  sc.not_before = info.not_before;
+  sc.not_after = info.not_after;
+  sc.serial = info.serial_hex;
+  sc.key_algorithm = info.public_key_algorithm;
+  sc.key_bits = info.public_key_bits;
+  sc.spki_sha256 = info.spki_sha256;
+  sc.is_ca = info.is_ca;
+  sc.is_self_signed = info.self_issued;
+  sc.dns_names = info.dns_names;
+  sc.raw_b64 = base64_encode(info.der);
+  return sc;
+}
+
+// Fills the cryptographically checked fields of the certificates decoded from DER.
+void analyze(std::vector<SslCertificate>& certs, const std::vector<std::vector<std::uint8_t>>& ders,
+             const std::vector<std::size_t>& index) {
+  if (ders.empty()) return;
+  std::vector<std::span<const std::uint8_t>> spans(ders.begin(), ders.end());
+  auto entries = analyze_certificates(spans);
+  for (std::size_t k = 0; k < entries.size(); ++k) {
+    auto& c = certs[index[k]];
+    auto& e = entries[k];
+    if (e.sha1.empty()) continue;
+    c.verified = true;
+    c.is_self_signed = e.is_self_signed;
+    c.chain = std::move(e.chain);
+    c.is_valid_chain = e.is_valid_chain;
+    c.issuer_sha1 = e.issuer ? entries[*e.issuer].sha1 : std::string();
+    c.public_key = std::move(e.public_key);
+  }
+}
 
 std::string sha1_hex(std::string_view s) {
   unsigned char d[EVP_MAX_MD_SIZE];
@@ -166,7 +251,7 @@ RecordStatus parse_ja3jl(std::string_view line, SslSessionRecord& out) {
   out.ja3s = str_field(j, "JA3S");
   out.ja3s_md5 = str_field(j, "JA3SDigest");
   if (out.ja3_md5.empty() && out.ja3s_md5.empty()) return RecordStatus::MissingField;
-  out.tlsh = str_field(j, "TLSH");
+  out.tlsh = upper(str_field(j, "TLSH"));
   out.sni = str_field(j, "SNI");
   for (char& c : out.sni) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
   out.tls_version = str_field(j, "TLSVersion");
@@ -177,6 +262,8 @@ RecordStatus parse_ja3jl(std::string_view line, SslSessionRecord& out) {
   if (!ts) return RecordStatus::BadTimestamp;
   out.ts = *ts;
   auto certs = j.find("Certificates");
+  std::vector<std::vector<std::uint8_t>> ders;
+  std::vector<std::size_t> der_index;
   if (certs != j.end() && certs->is_array()) {
     for (const auto& c : *certs) {
       if (!c.is_object()) return RecordStatus::BadJson;
@@ -188,20 +275,9 @@ RecordStatus parse_ja3jl(std::string_view line, SslSessionRecord& out) {
         if (!der) return RecordStatus::CertificateMismatch;
         auto info = parse_certificate(*der);
         if (!info || (!hash.empty() && hash != info->sha1)) return RecordStatus::CertificateMismatch;
-        sc.sha1 = info->sha1;
-        sc.sha256 = info->sha256;
-        sc.subject = info->subject;
-        sc.issuer = info->issuer;
-        sc.not_before = info->not_before;
-        sc.not_after = info->not_after;
-        sc.serial = info->serial_hex;
-        sc.key_algorithm = info->public_key_algorithm;
-        sc.key_bits = info->public_key_bits;
-        sc.spki_sha256 = info->spki_sha256;
-        sc.is_ca = info->is_ca;
-        sc.self_signed = info->self_issued;
-        sc.dns_names = info->dns_names;
-        sc.raw_b64 = std::move(raw);
+        sc = from_info(*info);
+        der_index.push_back(out.certificates.size());
+        ders.push_back(std::move(info->der));
       } else {
         if (hash.size() != 40) return RecordStatus::MissingField;
         sc.sha1 = hash;
@@ -212,17 +288,31 @@ RecordStatus parse_ja3jl(std::string_view line, SslSessionRecord& out) {
         if (sc.issuer.empty() && c.contains("Issuer") && c["Issuer"].is_object())
           sc.issuer = name_from_go(c["Issuer"]);
         sc.is_ca = c.contains("IsCA") && c["IsCA"].is_boolean() && c["IsCA"].get<bool>();
-        sc.self_signed = !sc.subject.empty() && sc.subject == sc.issuer;
+        sc.is_self_signed = !sc.subject.empty() && sc.subject == sc.issuer;
         sc.not_before = str_field(c, "NotBefore");
         sc.not_after = str_field(c, "NotAfter");
         if (auto d = c.find("DNSNames"); d != c.end() && d->is_array())
           for (const auto& x : *d)
             if (x.is_string()) sc.dns_names.push_back(x.get<std::string>());
+        // The key alone can still be described (and linked) from the SubjectPublicKeyInfo.
+        if (auto spki = base64_decode(str_field(c, "RawSubjectPublicKeyInfo")); spki && !spki->empty()) {
+          sc.public_key = describe_public_key(*spki);
+          if (sc.public_key) sc.spki_sha256 = sc.public_key->sha256;
+        }
       }
       out.certificates.push_back(std::move(sc));
     }
   }
+  analyze(out.certificates, ders, der_index);
   return RecordStatus::Ok;
+}
+
+std::optional<SslCertificate> certificate_from_der(std::span<const std::uint8_t> der) {
+  auto info = parse_certificate(der);
+  if (!info) return std::nullopt;
+  std::vector<SslCertificate> certs{from_info(*info)};
+  analyze(certs, {info->der}, {0});
+  return std::move(certs[0]);
 }
 
 PassiveSslStore::PassiveSslStore(core::RedisClient& redis, PassiveSslOptions options)
@@ -231,27 +321,104 @@ PassiveSslStore::PassiveSslStore(core::RedisClient& redis, PassiveSslOptions opt
 void PassiveSslStore::add(const SslSessionRecord& r) {
   pending_.push_back(r);
 }
+void PassiveSslStore::add_certificate(const SslCertificate& c) {
+  certificates_.push_back(c);
+}
 void PassiveSslStore::reject(std::string_view reason) {
   rejects_.emplace_back(reason);
 }
 
 void PassiveSslStore::flush() {
-  if (pending_.empty() && rejects_.empty()) return;
+  if (pending_.empty() && certificates_.empty() && rejects_.empty()) return;
   const std::string& p = options_.prefix;
   std::vector<std::vector<std::string>> cmds;
-  auto load = redis_.command({"SCRIPT", "LOAD", kTouchScript});
-  if (load.is_error()) throw core::RedisError("passivessl SCRIPT LOAD: " + load.str);
-  const std::string sha = load.str;
-  cmds.push_back(
-      {"SCRIPT", "LOAD", std::string(kTouchScript)});  // again in the pipeline: survives a restart in between
+  std::string sha[3];
+  const std::string_view scripts[3] = {kTouchScript, kChainScript, kPublicKeyScript};
+  for (int i = 0; i < 3; ++i) {
+    auto load = redis_.command({"SCRIPT", "LOAD", std::string(scripts[i])});
+    if (load.is_error()) throw core::RedisError("passivessl SCRIPT LOAD: " + load.str);
+    sha[i] = load.str;
+    // Again in the pipeline: the scripts survive a Redis restart between the two.
+    cmds.push_back({"SCRIPT", "LOAD", std::string(scripts[i])});
+  }
+  const std::string& touch = sha[0];
+  std::uint64_t tlsh_invalid = 0;
+
+  // The certificate's own facts, its chain and its public key. ts "" (a certificate file): no
+  // observation counted.
+  auto write_certificate = [&](const SslCertificate& c, const std::string& ts) {
+    nlohmann::json names = c.dns_names;
+    const std::string increment = ts.empty() ? "0" : "1";
+    std::vector<std::string> cmd{"EVALSHA",
+                                 touch,
+                                 "1",
+                                 p + "cert:" + c.sha1,
+                                 ts,
+                                 increment,
+                                 "subject",
+                                 c.subject,
+                                 "issuer",
+                                 c.issuer,
+                                 "is_ca",
+                                 c.is_ca ? "1" : "0",
+                                 "is_self_signed",
+                                 c.is_self_signed ? "1" : "0",
+                                 "dns_names",
+                                 names.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+    auto opt = [&](const char* f, const std::string& v) {
+      if (!v.empty()) {
+        cmd.push_back(f);
+        cmd.push_back(v);
+      }
+    };
+    opt("sha256", c.sha256);
+    opt("not_before", c.not_before);
+    opt("not_after", c.not_after);
+    opt("serial", c.serial);
+    opt("key_algorithm", c.key_algorithm);
+    opt("key_bits", c.key_bits ? std::to_string(c.key_bits) : "");
+    opt("spki_sha256", c.spki_sha256);
+    opt("path", c.source_path);
+    if (options_.store_raw_certificates) opt("raw", c.raw_b64);
+    cmds.push_back(std::move(cmd));
+    if (c.verified) {
+      // Rank: valid chains first, then the longer path.
+      std::string rank = std::to_string((c.is_valid_chain ? 1000 : 0) + c.chain.size());
+      cmds.push_back({"EVALSHA", sha[1], "1", p + "cert:" + c.sha1, rank, join(c.chain),
+                      c.is_valid_chain ? "1" : "0", c.issuer_sha1});
+    }
+    if (c.public_key && !c.public_key->sha256.empty()) {
+      const auto& k = *c.public_key;
+      std::vector<std::string> kc{"EVALSHA",
+                                  sha[2],
+                                  "3",
+                                  p + "pubkey:" + k.sha256,
+                                  p + "pubkey_certs:" + k.sha256,
+                                  p + "all:pubkey",
+                                  ts,
+                                  increment,
+                                  c.sha1,
+                                  k.sha256,
+                                  "type",
+                                  k.type,
+                                  "bits",
+                                  std::to_string(k.bits)};
+      for (const auto& [name, value] : k.parameters) {
+        kc.push_back(name);
+        kc.push_back(value);
+      }
+      cmds.push_back(std::move(kc));
+    }
+  };
+
   for (const auto& r : pending_) {
     std::string id = r.session_id();
     std::string ts = std::to_string(r.ts);
     std::string certs, alpn;
     for (const auto& c : r.certificates) certs += (certs.empty() ? "" : ",") + c.sha1;
-    for (const auto& a : r.alpn) alpn += (alpn.empty() ? "" : ",") + a;
+    alpn = join(r.alpn);
     cmds.push_back({"EVALSHA",
-                    sha,
+                    touch,
                     "1",
                     p + "session:" + id,
                     ts,
@@ -283,67 +450,46 @@ void PassiveSslStore::flush() {
       cmds.push_back({"ZADD", p + "idx:" + kind + ":" + value, "GT", ts, id});
     };
     if (!r.ja3_md5.empty()) {
-      cmds.push_back({"EVALSHA", sha, "1", p + "ja3:" + r.ja3_md5, ts, "1", "raw", r.ja3});
+      cmds.push_back({"EVALSHA", touch, "1", p + "ja3:" + r.ja3_md5, ts, "1", "raw", r.ja3});
       cmds.push_back({"ZINCRBY", p + "all:ja3", "1", r.ja3_md5});
       index("ja3", r.ja3_md5);
     }
     if (!r.ja3s_md5.empty()) {
-      cmds.push_back({"EVALSHA", sha, "1", p + "ja3s:" + r.ja3s_md5, ts, "1", "raw", r.ja3s});
+      cmds.push_back({"EVALSHA", touch, "1", p + "ja3s:" + r.ja3s_md5, ts, "1", "raw", r.ja3s});
       cmds.push_back({"ZINCRBY", p + "all:ja3s", "1", r.ja3s_md5});
       index("ja3s", r.ja3s_md5);
       if (!r.ja3_md5.empty()) cmds.push_back({"ZINCRBY", p + "ja3s_of_ja3:" + r.ja3_md5, "1", r.ja3s_md5});
     }
+    if (is_tlsh_digest(r.tlsh)) {
+      cmds.push_back({"ZINCRBY", p + "all:tlsh", "1", r.tlsh});
+      index("tlsh", r.tlsh);
+    } else if (!r.tlsh.empty()) {
+      ++tlsh_invalid;
+    }
     index("sni", r.sni);
     index("ip", r.server_ip);
     index("ip", r.client_ip);
-    for (std::size_t i = 0; i < r.certificates.size(); ++i) {
-      const auto& c = r.certificates[i];
-      nlohmann::json names = c.dns_names;
-      std::vector<std::string> cmd{"EVALSHA",
-                                   sha,
-                                   "1",
-                                   p + "cert:" + c.sha1,
-                                   ts,
-                                   "1",
-                                   "subject",
-                                   c.subject,
-                                   "issuer",
-                                   c.issuer,
-                                   "is_ca",
-                                   c.is_ca ? "1" : "0",
-                                   "self_signed",
-                                   c.self_signed ? "1" : "0",
-                                   "dns_names",
-                                   names.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
-      auto opt = [&](const char* f, const std::string& v) {
-        if (!v.empty()) {
-          cmd.push_back(f);
-          cmd.push_back(v);
-        }
-      };
-      opt("sha256", c.sha256);
-      opt("not_before", c.not_before);
-      opt("not_after", c.not_after);
-      opt("serial", c.serial);
-      opt("key_algorithm", c.key_algorithm);
-      opt("key_bits", c.key_bits ? std::to_string(c.key_bits) : "");
-      opt("spki_sha256", c.spki_sha256);
-      if (options_.store_raw_certificates) opt("raw", c.raw_b64);
-      // The next certificate of the chain issued this one when its subject is our issuer.
-      if (i + 1 < r.certificates.size() && !c.issuer.empty() && r.certificates[i + 1].subject == c.issuer)
-        opt("issuer_sha1", r.certificates[i + 1].sha1);
-      cmds.push_back(std::move(cmd));
+    for (const auto& c : r.certificates) {
+      write_certificate(c, ts);
       cmds.push_back({"ZINCRBY", p + "all:cert", "1", c.sha1});
       index("cert", c.sha1);
     }
   }
+  for (const auto& c : certificates_) {
+    write_certificate(c, "");
+    cmds.push_back({"ZINCRBY", p + "all:cert", "0", c.sha1});  // listed, no session counted
+  }
   if (!pending_.empty()) cmds.push_back({"HINCRBY", p + "stats", "records", std::to_string(pending_.size())});
+  if (!certificates_.empty())
+    cmds.push_back({"HINCRBY", p + "stats", "certificates_imported", std::to_string(certificates_.size())});
+  if (tlsh_invalid) cmds.push_back({"HINCRBY", p + "stats", "tlsh_invalid", std::to_string(tlsh_invalid)});
   for (const auto& reason : rejects_) cmds.push_back({"HINCRBY", p + "stats", "rejected:" + reason, "1"});
   auto replies = redis_.pipeline(cmds);
   for (std::size_t i = 0; i < replies.size(); ++i)
     if (replies[i].is_error())
       throw core::RedisError("passivessl write (" + cmds[i][0] + "): " + replies[i].str);
   pending_.clear();
+  certificates_.clear();
   rejects_.clear();
 }
 
@@ -356,17 +502,18 @@ nlohmann::json PassiveSslQuery::hash_object(const std::string& key) {
   for (std::size_t i = 0; i + 1 < v.size(); i += 2) {
     const std::string& k = v[i];
     const std::string& val = v[i + 1];
+    if (k == "chain_rank") continue;  // internal
     if (k == "count" || k == "first_seen" || k == "last_seen" || k == "server_port" || k == "client_port" ||
-        k == "key_bits") {
+        k == "key_bits" || k == "bits" || k == "exponent" || k == "modulus_size" || k == "bitsize") {
       long long n = 0;
       auto [p, ec] = std::from_chars(val.data(), val.data() + val.size(), n);
       j[k] = ec == std::errc() ? nlohmann::json(n) : nlohmann::json(val);
-    } else if (k == "is_ca" || k == "self_signed") {
+    } else if (k == "is_ca" || k == "is_self_signed" || k == "is_valid_chain") {
       j[k] = val == "1";
     } else if (k == "dns_names") {
       auto parsed = nlohmann::json::parse(val, nullptr, false);
       j[k] = parsed.is_discarded() ? nlohmann::json::array() : parsed;
-    } else if (k == "certs" || k == "alpn") {
+    } else if (k == "certs" || k == "alpn" || k == "chain") {
       nlohmann::json arr = nlohmann::json::array();
       std::size_t pos = 0;
       while (pos < val.size()) {
@@ -397,7 +544,9 @@ nlohmann::json PassiveSslQuery::lookup(const std::string& kind, const std::strin
   else
     for (char& c : value) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
   nlohmann::json out;
-  if (kind == "ja3" || kind == "ja3s" || kind == "cert") {
+  if (kind == "cert") {
+    out[kind] = certificate(value, true);
+  } else if (kind == "ja3" || kind == "ja3s") {
     out[kind] = hash_object(prefix_ + kind + ":" + value);
     if (!out[kind].is_null()) out[kind]["hash"] = value;
   }
@@ -425,21 +574,119 @@ nlohmann::json PassiveSslQuery::lookup(const std::string& kind, const std::strin
   return out;
 }
 
+nlohmann::json PassiveSslQuery::certificate(const std::string& sha1, bool with_public_key) {
+  auto c = hash_object(prefix_ + "cert:" + sha1);
+  if (c.is_null()) return c;
+  c["hash"] = sha1;
+  if (!with_public_key) {
+    c.erase("raw");
+    return c;
+  }
+  if (auto k = c.find("spki_sha256"); k != c.end() && k->is_string()) {
+    std::string key_hash = k->get<std::string>();
+    auto key = hash_object(prefix_ + "pubkey:" + key_hash);
+    if (!key.is_null()) {
+      key["hash"] = key_hash;
+      auto n = redis_.command({"ZCARD", prefix_ + "pubkey_certs:" + key_hash});
+      if (n.is_error()) throw core::RedisError("ZCARD: " + n.str);
+      key["certificates"] = n.integer;  // > 1: the key is shared with other certificates
+    }
+    c["public_key"] = key;
+  }
+  return c;
+}
+
+nlohmann::json PassiveSslQuery::public_key(const std::string& raw_hash, std::size_t limit,
+                                           std::size_t offset) {
+  std::string hash = raw_hash;
+  for (char& ch : hash) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+  nlohmann::json out;
+  out["pubkey"] = hash_object(prefix_ + "pubkey:" + hash);
+  if (!out["pubkey"].is_null()) out["pubkey"]["hash"] = hash;
+  const std::string set = prefix_ + "pubkey_certs:" + hash;
+  auto total = redis_.command({"ZCARD", set});
+  if (total.is_error()) throw core::RedisError("ZCARD: " + total.str);
+  out["total"] = total.integer;
+  auto ids = redis_.command({"ZREVRANGE", set, std::to_string(offset), std::to_string(offset + limit - 1)});
+  if (ids.is_error()) throw core::RedisError("ZREVRANGE: " + ids.str);
+  nlohmann::json certs = nlohmann::json::array();
+  for (const auto& sha1 : ids.as_strings()) {
+    auto c = certificate(sha1, false);
+    if (!c.is_null()) certs.push_back(std::move(c));
+  }
+  out["certificates"] = certs;
+  out["truncated"] = static_cast<long long>(offset + certs.size()) < total.integer;
+  return out;
+}
+
+nlohmann::json PassiveSslQuery::similar_tlsh(const std::string& raw_tlsh, int max_distance, std::size_t limit,
+                                             std::size_t offset, std::size_t max_scan) {
+  const std::string tlsh = upper(raw_tlsh);
+  struct Match {
+    int distance;
+    std::string tlsh;
+    long long sessions;
+  };
+  std::vector<Match> matches;
+  std::size_t scanned = 0;
+  std::string cursor = "0";
+  bool complete = true;
+  const std::string all = prefix_ + "all:tlsh";
+  do {
+    if (scanned >= max_scan) {
+      complete = false;
+      break;
+    }
+    auto r = redis_.command({"ZSCAN", all, cursor, "COUNT", "1000"});
+    if (r.is_error()) throw core::RedisError("ZSCAN: " + r.str);
+    if (r.elements.size() != 2) throw core::RedisError("ZSCAN: unexpected reply");
+    cursor = r.elements[0].str;
+    auto v = r.elements[1].as_strings();
+    for (std::size_t i = 0; i + 1 < v.size(); i += 2) {
+      ++scanned;
+      auto d = tlsh_distance(tlsh, v[i]);
+      if (d && *d <= max_distance) matches.push_back({*d, v[i], std::atoll(v[i + 1].c_str())});
+    }
+  } while (cursor != "0");
+  std::sort(matches.begin(), matches.end(), [](const Match& a, const Match& b) {
+    return a.distance != b.distance ? a.distance < b.distance : a.tlsh < b.tlsh;
+  });
+  nlohmann::json list = nlohmann::json::array();
+  for (std::size_t i = offset; i < matches.size() && list.size() < limit; ++i) {
+    const auto& m = matches[i];
+    auto ids = redis_.command({"ZREVRANGE", prefix_ + "idx:tlsh:" + m.tlsh, "0", "9"});
+    if (ids.is_error()) throw core::RedisError("ZREVRANGE: " + ids.str);
+    list.push_back({{"tlsh", m.tlsh},
+                    {"distance", m.distance},
+                    {"sessions", m.sessions},
+                    {"session_ids", ids.as_strings()}});
+  }
+  return {{"tlsh", tlsh},
+          {"distance", max_distance},
+          {"total", matches.size()},
+          {"matches", list},
+          {"scanned", scanned},
+          {"complete", complete},
+          {"truncated", offset + list.size() < matches.size()}};
+}
+
 nlohmann::json PassiveSslQuery::info() {
   auto replies = redis_.pipeline({{"ZCARD", prefix_ + "all:ja3"},
                                   {"ZCARD", prefix_ + "all:ja3s"},
                                   {"ZCARD", prefix_ + "all:cert"},
-                                  {"HGETALL", prefix_ + "stats"}});
+                                  {"HGETALL", prefix_ + "stats"},
+                                  {"ZCARD", prefix_ + "all:pubkey"},
+                                  {"ZCOUNT", prefix_ + "all:pubkey", "2", "+inf"},
+                                  {"ZCARD", prefix_ + "all:tlsh"}});
   for (auto& r : replies)
     if (r.is_error()) throw core::RedisError("info: " + r.str);
   nlohmann::json stats = nlohmann::json::object();
   auto v = replies[3].as_strings();
   for (std::size_t i = 0; i + 1 < v.size(); i += 2) stats[v[i]] = std::atoll(v[i + 1].c_str());
-  return {{"software", "d4-passivessl"},
-          {"ja3", replies[0].integer},
-          {"ja3s", replies[1].integer},
-          {"certificates", replies[2].integer},
-          {"stats", stats}};
+  return {{"software", "d4-passivessl"},       {"ja3", replies[0].integer},
+          {"ja3s", replies[1].integer},        {"certificates", replies[2].integer},
+          {"public_keys", replies[4].integer}, {"shared_public_keys", replies[5].integer},
+          {"tlsh", replies[6].integer},        {"stats", stats}};
 }
 
 void mount_passivessl_api(core::http::Router& router, const core::RedisEndpoint& storage,
@@ -459,26 +706,61 @@ void mount_passivessl_api(core::http::Router& router, const core::RedisEndpoint&
       return core::http::Response::error(503, std::string("storage unavailable: ") + e.what());
     }
   };
+  // limit (default 100, at most max_limit, > 0) and offset from the query string.
+  struct Page {
+    std::size_t limit = 100, offset = 0;
+  };
+  auto number = [](core::http::Request& req, const char* name, std::size_t& out) -> bool {
+    auto it = req.query.find(name);
+    if (it == req.query.end()) return true;
+    unsigned long long v = 0;
+    auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+    if (ec != std::errc() || p != it->second.data() + it->second.size()) return false;
+    out = static_cast<std::size_t>(v);
+    return true;
+  };
+  auto page = [opts, number](core::http::Request& req) -> std::optional<Page> {
+    Page pg;
+    if (!number(req, "limit", pg.limit) || !number(req, "offset", pg.offset) || pg.limit == 0)
+      return std::nullopt;
+    pg.limit = std::min(pg.limit, opts->max_limit);
+    return pg;
+  };
+  const auto bad_page = [] {
+    return core::http::Response::error(400, "limit and offset must be non-negative integers (limit > 0)");
+  };
   for (std::string kind : {"ja3", "ja3s", "cert", "sni", "ip"}) {
-    router.get("/" + kind + "/{value}", [kind, opts, with_client](core::http::Request& req) {
-      std::size_t limit = 100, offset = 0;
-      auto num = [&](const char* name, std::size_t& out) -> bool {
-        auto it = req.query.find(name);
-        if (it == req.query.end()) return true;
-        unsigned long long v = 0;
-        auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
-        if (ec != std::errc() || p != it->second.data() + it->second.size()) return false;
-        out = static_cast<std::size_t>(v);
-        return true;
-      };
-      if (!num("limit", limit) || !num("offset", offset) || limit == 0)
-        return core::http::Response::error(400, "limit and offset must be non-negative integers (limit > 0)");
-      limit = std::min(limit, opts->max_limit);
+    router.get("/" + kind + "/{value}", [kind, opts, with_client, page, bad_page](core::http::Request& req) {
+      auto pg = page(req);
+      if (!pg) return bad_page();
       std::string value = req.param("value").value_or("");
-      return with_client([&](PassiveSslQuery& q) { return q.lookup(kind, value, limit, offset); },
+      return with_client([&](PassiveSslQuery& q) { return q.lookup(kind, value, pg->limit, pg->offset); },
                          opts->prefix);
     });
   }
+  router.get("/pubkey/{value}", [opts, with_client, page, bad_page](core::http::Request& req) {
+    auto pg = page(req);
+    if (!pg) return bad_page();
+    std::string value = req.param("value").value_or("");
+    return with_client([&](PassiveSslQuery& q) { return q.public_key(value, pg->limit, pg->offset); },
+                       opts->prefix);
+  });
+  router.get("/tlsh/{value}", [opts, with_client, page, bad_page, number](core::http::Request& req) {
+    auto pg = page(req);
+    if (!pg) return bad_page();
+    std::size_t distance = 100;
+    if (!number(req, "distance", distance) || distance > static_cast<std::size_t>(opts->tlsh_max_distance))
+      return core::http::Response::error(
+          400, "distance must be an integer from 0 to " + std::to_string(opts->tlsh_max_distance));
+    std::string value = req.param("value").value_or("");
+    if (!is_tlsh_digest(value)) return core::http::Response::error(400, "not a TLSH digest (70 hex digits)");
+    return with_client(
+        [&](PassiveSslQuery& q) {
+          return q.similar_tlsh(value, static_cast<int>(distance), pg->limit, pg->offset,
+                                opts->tlsh_max_scan);
+        },
+        opts->prefix);
+  });
   router.get("/session/{id}", [opts, with_client](core::http::Request& req) {
     std::string id = req.param("id").value_or("");
     return with_client([&](PassiveSslQuery& q) { return q.session(id); }, opts->prefix);

@@ -12,6 +12,7 @@
 #include "analyzers/common/app.hpp"
 #include "analyzers/common/queue_consumer.hpp"
 #include "analyzers/tls/passivessl.hpp"
+#include "analyzers/tls/passivessl_inputs.hpp"
 #include "core/keys.hpp"
 #include "core/stop_signal.hpp"
 
@@ -32,53 +33,6 @@ struct Settings {
   int threads = 0;
 };
 
-struct Counters {
-  std::uint64_t records = 0, rejected = 0, files = 0, unreadable = 0;
-};
-
-// Handles one queue element or input: a JSON line, a JSON/NDJSON file, or a directory of them.
-void process_input(const std::string& input, PassiveSslStore& store, Counters& n) {
-  auto handle_line = [&](std::string_view line) {
-    SslSessionRecord r;
-    auto st = parse_ja3jl(line, r);
-    if (st == RecordStatus::Ok) {
-      store.add(r);
-      ++n.records;
-    } else if (st != RecordStatus::Empty) {
-      store.reject(to_string(st));
-      ++n.rejected;
-      spdlog::warn("{}: rejected record ({})", input.size() > 200 ? input.substr(0, 200) + "..." : input,
-                   to_string(st));
-    }
-  };
-  if (!input.empty() && input.front() == '{') {
-    handle_line(input);
-    return;
-  }
-  std::error_code ec;
-  std::vector<fs::path> files;
-  if (fs::is_directory(input, ec)) {
-    for (auto it = fs::recursive_directory_iterator(input, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-      if (it->is_regular_file(ec)) files.push_back(it->path());
-    std::sort(files.begin(), files.end());
-  } else {
-    files.emplace_back(input);
-  }
-  for (const auto& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    if (!in) {
-      ++n.unreadable;
-      store.reject("unreadable_file");
-      spdlog::error("{}: cannot open", f.string());
-      continue;
-    }
-    ++n.files;
-    std::string line;
-    while (std::getline(in, line)) handle_line(line);
-  }
-}
-
 PassiveSslOptions store_options(const AppConfig& cfg) {
   PassiveSslOptions o;
   o.prefix = core::get_string(cfg.root, kSection, "key_prefix", "pssl:");
@@ -97,20 +51,19 @@ int run_import(const Settings& s) {
   init_analyzer_logging("d4-passivessl", cfg.common, s.log_level, s.log_format);
   core::RedisClient redis(storage_endpoint(s, cfg));
   PassiveSslStore store(redis, store_options(cfg));
-  Counters n;
+  InputCounters n;
   for (const auto& in : s.inputs) {
     if (core::stop_requested()) break;
     if (in == "-") {
       std::string line;
-      while (std::getline(std::cin, line))
-        process_input(line.empty() || line.front() != '{' ? std::string() : line, store, n);
+      while (std::getline(std::cin, line)) process_json_line(line, "stdin", store, n);
     } else {
       process_input(in, store, n);
     }
     if (!retry_redis([&] { store.flush(); }, core::stop_flag(), "passive SSL storage")) return 3;
   }
-  spdlog::info("{} record(s) stored, {} rejected, {} file(s), {} unreadable", n.records, n.rejected, n.files,
-               n.unreadable);
+  spdlog::info("{} record(s) and {} certificate(s) from files stored, {} rejected, {} file(s), {} unreadable",
+               n.records, n.certificates, n.rejected, n.files, n.unreadable);
   return n.unreadable ? 2 : 0;
 }
 
@@ -131,7 +84,7 @@ int run_ingest(const Settings& s) {
   auto endpoint = storage_endpoint(s, cfg);
   core::RedisClient redis(endpoint);
   PassiveSslStore store(redis, store_options(cfg));
-  Counters n;
+  InputCounters n;
   spdlog::info("consuming {} on {} into {}", qo.list_key, qo.endpoint.to_string(), endpoint.to_string());
   QueueConsumer consumer(qo);
   consumer.run(
@@ -142,8 +95,8 @@ int run_ingest(const Settings& s) {
       },
       core::stop_flag());
   retry_redis([&] { store.flush(); }, core::stop_flag(), "passive SSL storage");
-  spdlog::info("{} record(s) stored, {} rejected, {} file(s), {} unreadable", n.records, n.rejected, n.files,
-               n.unreadable);
+  spdlog::info("{} record(s) and {} certificate(s) from files stored, {} rejected, {} file(s), {} unreadable",
+               n.records, n.certificates, n.rejected, n.files, n.unreadable);
   return 0;
 }
 
@@ -156,6 +109,8 @@ int run_serve(const Settings& s) {
   PassiveSslApiOptions api;
   api.tokens = !s.tokens.empty() ? s.tokens : get_string_array(cfg.root, kSection, "api_tokens");
   api.prefix = store_options(cfg).prefix;
+  api.tlsh_max_scan = static_cast<std::size_t>(
+      std::max<long long>(1, core::get_int(cfg.root, kSection, "tlsh_max_scan", 1000000)));
   auto endpoint = storage_endpoint(s, cfg);
   mount_passivessl_api(router, endpoint, api);
   core::http::ServerOptions so;
@@ -194,8 +149,13 @@ int main(int argc, char** argv) {
                      "D4 analyzer queues host:port/db (default [redis] analyzer)");
   ingest->add_option("--consumer", s.consumer, "consumer name (names the processing list)");
   ingest->add_flag("--exit-when-empty", s.exit_when_empty, "return once the queue is drained");
-  auto* import = app.add_subcommand("import", "store ja3-jl files, NDJSON files or directories of them");
-  import->add_option("inputs", s.inputs, "files or directories, - for stdin")->required();
+  auto* import = app.add_subcommand(
+      "import",
+      "store ja3-jl JSON/NDJSON files, DER/PEM certificate files, tar(.gz) archives or directories of them");
+  import
+      ->add_option("inputs", s.inputs,
+                   "files or directories (walked recursively), - for ja3-jl lines on stdin")
+      ->required();
   auto* serve = app.add_subcommand("serve", "serve the query API");
   serve->add_option("-l,--listen", s.listen, "host:port (default 127.0.0.1:8401)");
   serve->add_option("--token", s.tokens, "accepted bearer token (repeatable)");

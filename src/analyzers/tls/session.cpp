@@ -2,6 +2,8 @@
 
 #include <ctime>
 
+#include "analyzers/tls/tlsh.hpp"
+
 namespace d4::analyzers::tls {
 
 struct TlsTracker::FlowContext : packet::FlowState {
@@ -191,6 +193,10 @@ void TlsTracker::maybe_emit(FlowContext& ctx, packet::TcpFlow& flow, bool closin
   s.partial = !complete;
   ++stats_.sessions;
   if (s.partial) ++stats_.partial_sessions;
+  if (auto h = tlsh_digest(session_tlsh_input(s.ja3, s.ja3s, s.certificates)))
+    s.tlsh = std::move(*h);
+  else
+    ++stats_.tlsh_refused;
   if (on_session_) on_session_(s);
   if (!closing) flow.ignore = true;  // nothing more to learn from this flow
 }
@@ -216,7 +222,7 @@ nlohmann::ordered_json session_json(const TlsSession& s) {
   j["ServerPort"] = std::to_string(s.server_port);
   j["ClientIP"] = s.client_ip.to_string();
   j["ClientPort"] = std::to_string(s.client_port);
-  j["TLSH"] = "";
+  j["TLSH"] = s.tlsh;
   j["Timestamp"] = rfc3339_nano(s.ts_ns);
   j["JA3"] = s.ja3;
   j["JA3Digest"] = s.ja3_md5;

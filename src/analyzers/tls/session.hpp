@@ -29,6 +29,7 @@ struct TlsSession {
   std::vector<CertificateInfo> certificates;
   std::uint64_t unparsed_certificates = 0;
   bool partial = false;  // emitted at the end of the flow without the full handshake
+  std::string tlsh;      // "" when libtlsh refused the input (see tlsh.hpp)
 };
 
 // One ClientHello or ServerHello, for per-packet fingerprint listings (tshark-like): the frame
@@ -61,6 +62,7 @@ struct TrackerStats {
   std::uint64_t unparsed_certificates = 0;
   std::uint64_t sessions = 0;
   std::uint64_t partial_sessions = 0;
+  std::uint64_t tlsh_refused = 0;  // sessions whose TLSH input the library refused (TLSH "")
   std::uint64_t not_tls_streams = 0;
   std::uint64_t undecodable_frames = 0;
 };
@@ -105,7 +107,8 @@ class TlsTracker : private packet::TcpListener {
 };
 
 // The ja3-jl line (compact JSON, no newline): the reference sensor's top-level keys (ServerIP,
-// ServerPort and ClientPort as strings, ClientIP, TLSH (always "": not computed), Timestamp
+// ServerPort and ClientPort as strings, ClientIP, TLSH (as the reference computes it, "" when
+// refused), Timestamp
 // RFC 3339 with nanoseconds, JA3, JA3Digest, JA3S, JA3SDigest, Certificates) plus SNI, ALPN,
 // ServerALPN, ClientSupportedVersions, TLSVersion and Partial.
 nlohmann::ordered_json session_json(const TlsSession& s);
