@@ -38,6 +38,40 @@ json ok(const std::string& message, json extra = json::object()) {
   return extra;
 }
 
+// A sensor action that is one policy call on the {uuid} of the path.
+using PolicyAction = core::PolicyResult (core::SensorPolicy::*)(std::string_view);
+
+// A path parameter, or the form field of the same name when a form without JavaScript posted to
+// the literal "{name}" path.
+std::string path_or_field(http::Request& req, const std::string& name) {
+  const std::string& value = req.params[name];
+  return value == "{" + name + "}" ? Input(req).required(name) : value;
+}
+
+std::string bounded_text(const Input& in, const std::string& key, std::size_t max, const std::string& what) {
+  auto v = in.str(key);
+  if (v.size() > max) throw ApiError(400, what + " is longer than " + std::to_string(max) + " characters");
+  return v;
+}
+
+// The password given, checked against the policy, or a generated one (second: generated).
+std::pair<std::string, bool> password_or_generated(const Input& in) {
+  std::string pw = in.str("password");
+  if (pw.empty()) return {generate_password(), true};
+  if (auto why = password_policy_violation(pw)) throw ApiError(400, *why);
+  return {pw, false};
+}
+
+json token_created(const NewToken& t) {
+  return ok("token created; copy it now, it is not shown again", {{"id", t.id}, {"token", t.token}});
+}
+
+queues::QueueInfo require_queue(Db& d, const std::string& id) {
+  auto q = d.queue_store.get(id);
+  if (!q) throw ApiError(404, "no such queue");
+  return *q;
+}
+
 queues::QueueTarget target_of(const Input& in) {
   std::string ext = in.str("extended_type");
   if (!ext.empty()) return queues::QueueTarget::extended(ext);
@@ -94,21 +128,20 @@ void WebApp::add_api_routes(http::Router& r) {
     delete_sensor(db(), u);
     return ok("sensor " + u + " deleted");
   });
-  api(r, "POST", "/api/v1/sensors/{uuid}/approve", Role::Admin, [this](http::Request& req, const Identity&) {
-    // A form without JavaScript posts to the literal "{uuid}" path with the UUID as a field.
-    std::string uuid = req.params["uuid"] == "{uuid}" ? Input(req).required("uuid") : req.params["uuid"];
-    result_or_throw(db().policy.approve(uuid));
-    return ok("sensor approved");
-  });
-  api(r, "POST", "/api/v1/sensors/{uuid}/reject", Role::Admin, [this](http::Request& req, const Identity&) {
-    result_or_throw(db().policy.reject_pending(req.params["uuid"]));
-    return ok("pending registration rejected");
-  });
-  api(r, "POST", "/api/v1/sensors/{uuid}/unregister", Role::Admin,
-      [this](http::Request& req, const Identity&) {
-        result_or_throw(db().policy.unregister(req.params["uuid"]));
-        return ok("sensor unregistered");
-      });
+  // Actions that are one policy call on the sensor; approve also takes the UUID as a form field
+  // (the server page's "approve by UUID" form without JavaScript).
+  auto sensor_action = [&](const std::string& method, const std::string& suffix, Role role,
+                           PolicyAction action, const std::string& message) {
+    api(r, method, "/api/v1/sensors/{uuid}" + suffix, role,
+        [this, action, message](http::Request& req, const Identity&) {
+          result_or_throw((db().policy.*action)(path_or_field(req, "uuid")));
+          return ok(message);
+        });
+  };
+  sensor_action("POST", "/approve", Role::Admin, &core::SensorPolicy::approve, "sensor approved");
+  sensor_action("POST", "/reject", Role::Admin, &core::SensorPolicy::reject_pending,
+                "pending registration rejected");
+  sensor_action("POST", "/unregister", Role::Admin, &core::SensorPolicy::unregister, "sensor unregistered");
   // Keys: reading or changing a sensor's HMAC key is an admin matter (the reference showed it to
   // every user in a text box).
   api(r, "GET", "/api/v1/sensors/{uuid}/key", Role::Admin, [this](http::Request& req, const Identity&) {
@@ -128,10 +161,8 @@ void WebApp::add_api_routes(http::Router& r) {
         result_or_throw(res);
         return ok("new key generated", {{"key", res.value}});
       });
-  api(r, "DELETE", "/api/v1/sensors/{uuid}/key", Role::Admin, [this](http::Request& req, const Identity&) {
-    result_or_throw(db().policy.clear_key(req.params["uuid"]));
-    return ok("the sensor now uses the default key");
-  });
+  sensor_action("DELETE", "/key", Role::Admin, &core::SensorPolicy::clear_key,
+                "the sensor now uses the default key");
   api(r, "PUT", "/api/v1/sensors/{uuid}/backlog", Role::User, [this](http::Request& req, const Identity&) {
     Input in(req);
     auto limit = in.integer("limit");
@@ -154,9 +185,7 @@ void WebApp::add_api_routes(http::Router& r) {
   });
   api(r, "PUT", "/api/v1/sensors/{uuid}/description", Role::User,
       [this](http::Request& req, const Identity&) {
-        Input in(req);
-        auto d = in.str("description");
-        if (d.size() > 1000) throw ApiError(400, "the description is longer than 1000 characters");
+        auto d = bounded_text(Input(req), "description", 1000, "the description");
         result_or_throw(db().policy.set_description(req.params["uuid"], d));
         return ok("description saved");
       });
@@ -199,27 +228,13 @@ void WebApp::add_api_routes(http::Router& r) {
     result_or_throw(db().policy.kick_sensor(req.params["uuid"]));
     return ok("sensor kicked");
   });
-  api(r, "POST", "/api/v1/sensors/{uuid}/block", Role::User, [this](http::Request& req, const Identity&) {
-    result_or_throw(db().policy.block_uuid(req.params["uuid"]));
-    return ok("sensor blocked");
-  });
-  api(r, "DELETE", "/api/v1/sensors/{uuid}/block", Role::User, [this](http::Request& req, const Identity&) {
-    result_or_throw(db().policy.unblock_uuid(req.params["uuid"]));
-    return ok("sensor unblocked");
-  });
-  api(r, "POST", "/api/v1/sensors/{uuid}/block-ips", Role::User, [this](http::Request& req, const Identity&) {
-    result_or_throw(db().policy.block_ips_of_uuid(req.params["uuid"]));
-    return ok("every IP presenting this sensor will be blocked");
-  });
-  api(r, "DELETE", "/api/v1/sensors/{uuid}/block-ips", Role::User,
-      [this](http::Request& req, const Identity&) {
-        result_or_throw(db().policy.unblock_ips_of_uuid(req.params["uuid"]));
-        return ok("IPs of this sensor are no longer blocked automatically");
-      });
-  api(r, "DELETE", "/api/v1/sensors/{uuid}/errors", Role::User, [this](http::Request& req, const Identity&) {
-    result_or_throw(db().policy.clear_errors(req.params["uuid"]));
-    return ok("errors cleared");
-  });
+  sensor_action("POST", "/block", Role::User, &core::SensorPolicy::block_uuid, "sensor blocked");
+  sensor_action("DELETE", "/block", Role::User, &core::SensorPolicy::unblock_uuid, "sensor unblocked");
+  sensor_action("POST", "/block-ips", Role::User, &core::SensorPolicy::block_ips_of_uuid,
+                "every IP presenting this sensor will be blocked");
+  sensor_action("DELETE", "/block-ips", Role::User, &core::SensorPolicy::unblock_ips_of_uuid,
+                "IPs of this sensor are no longer blocked automatically");
+  sensor_action("DELETE", "/errors", Role::User, &core::SensorPolicy::clear_errors, "errors cleared");
 
   // ---- server management ----
   api(r, "GET", "/api/v1/server", Role::User,
@@ -247,38 +262,38 @@ void WebApp::add_api_routes(http::Router& r) {
         return ok("extended type removed");
       });
   api(r, "POST", "/api/v1/server/kick-type/{type}", Role::Admin, [this](http::Request& req, const Identity&) {
-    std::string type = req.params["type"] == "{type}" ? Input(req).required("type") : req.params["type"];
-    result_or_throw(db().policy.kick_type(type_param(type)));
+    result_or_throw(db().policy.kick_type(type_param(path_or_field(req, "type"))));
     return ok("every connection of this type was kicked");
   });
-  api(r, "GET", "/api/v1/server/blocklist/ips", Role::User, [this](http::Request& req, const Identity&) {
-    Input in(req);
-    return blocklist(db(), true, in.str("q"), page_of(in), per_page_of(in, 100));
-  });
-  api(r, "POST", "/api/v1/server/blocklist/ips", Role::User, [this](http::Request& req, const Identity&) {
-    auto res = db().policy.block_ip(Input(req).required("ip"));
-    result_or_throw(res);
-    return ok(res.value + " blocked", {{"value", res.value}});
-  });
-  api(r, "DELETE", "/api/v1/server/blocklist/ips", Role::User, [this](http::Request& req, const Identity&) {
-    auto res = db().policy.unblock_ip(Input(req).required("ip"));
-    result_or_throw(res);
-    return ok("unblocked", {{"value", res.value}});
-  });
-  api(r, "GET", "/api/v1/server/blocklist/uuids", Role::User, [this](http::Request& req, const Identity&) {
-    Input in(req);
-    return blocklist(db(), false, in.str("q"), page_of(in), per_page_of(in, 100));
-  });
-  api(r, "POST", "/api/v1/server/blocklist/uuids", Role::User, [this](http::Request& req, const Identity&) {
-    auto res = db().policy.block_uuid(Input(req).required("uuid"));
-    result_or_throw(res);
-    return ok("sensor blocked", {{"value", res.value}});
-  });
-  api(r, "DELETE", "/api/v1/server/blocklist/uuids", Role::User, [this](http::Request& req, const Identity&) {
-    auto res = db().policy.unblock_uuid(Input(req).required("uuid"));
-    result_or_throw(res);
-    return ok("sensor unblocked", {{"value", res.value}});
-  });
+  // The two blocklists: list (search, pages), add, remove.
+  struct BlocklistRoutes {
+    const char* path;
+    bool ips;
+    const char* field;
+    PolicyAction add, remove;
+    const char* added;  // message; the IP list names the canonical entry instead
+    const char* removed;
+  };
+  for (const BlocklistRoutes& b :
+       {BlocklistRoutes{"/api/v1/server/blocklist/ips", true, "ip", &core::SensorPolicy::block_ip,
+                        &core::SensorPolicy::unblock_ip, nullptr, "unblocked"},
+        BlocklistRoutes{"/api/v1/server/blocklist/uuids", false, "uuid", &core::SensorPolicy::block_uuid,
+                        &core::SensorPolicy::unblock_uuid, "sensor blocked", "sensor unblocked"}}) {
+    api(r, "GET", b.path, Role::User, [this, b](http::Request& req, const Identity&) {
+      Input in(req);
+      return blocklist(db(), b.ips, in.str("q"), page_of(in), per_page_of(in, 100));
+    });
+    api(r, "POST", b.path, Role::User, [this, b](http::Request& req, const Identity&) {
+      auto res = (db().policy.*b.add)(Input(req).required(b.field));
+      result_or_throw(res);
+      return ok(b.added ? b.added : res.value + " blocked", {{"value", res.value}});
+    });
+    api(r, "DELETE", b.path, Role::User, [this, b](http::Request& req, const Identity&) {
+      auto res = (db().policy.*b.remove)(Input(req).required(b.field));
+      result_or_throw(res);
+      return ok(b.removed, {{"value", res.value}});
+    });
+  }
 
   // ---- analyzer queues ----
   api(r, "GET", "/api/v1/queues", Role::User, [this](http::Request&, const Identity&) {
@@ -292,8 +307,7 @@ void WebApp::add_api_routes(http::Router& r) {
     queues::QueueSpec spec;
     spec.target = target_of(in);
     spec.id = in.str("id");
-    spec.description = in.str("description");
-    if (spec.description.size() > 1000) throw ApiError(400, "the description is longer than 1000 characters");
+    spec.description = bounded_text(in, "description", 1000, "the description");
     spec.max_size = in.integer("max_size");
     if (spec.max_size && *spec.max_size < 1) throw ApiError(400, "max_size must be >= 1");
     spec.sensors = in.list("sensors");
@@ -304,66 +318,58 @@ void WebApp::add_api_routes(http::Router& r) {
   });
   api(r, "GET", "/api/v1/queues/{id}", Role::User, [this](http::Request& req, const Identity&) {
     auto& d = db();
-    auto q = d.queue_store.get(req.params["id"]);
-    if (!q) throw ApiError(404, "no such queue");
-    return queue_json(d, *q);
+    auto q = require_queue(d, req.params["id"]);
+    return queue_json(d, q);
   });
   api(r, "PUT", "/api/v1/queues/{id}", Role::User, [this](http::Request& req, const Identity&) {
     Input in(req);
     auto& d = db();
-    auto q = d.queue_store.get(req.params["id"]);
-    if (!q) throw ApiError(404, "no such queue");
-    if (in.has("description")) {
-      if (in.str("description").size() > 1000)
-        throw ApiError(400, "the description is longer than 1000 characters");
-      d.queue_store.set_description(q->id, in.str("description"));
-    }
+    auto q = require_queue(d, req.params["id"]);
+    if (in.has("description"))
+      d.queue_store.set_description(q.id, bounded_text(in, "description", 1000, "the description"));
     if (in.has("max_size")) {
       auto m = in.integer("max_size");
       if (m && *m < 1) throw ApiError(400, "max_size must be >= 1");
-      d.queue_store.set_max_size(q->id, m);
+      d.queue_store.set_max_size(q.id, m);
     }
     if (in.has("sensors")) {
       auto wanted = in.list("sensors");
       std::vector<std::string> normalized;
       for (const auto& s : wanted) normalized.push_back(queues::normalize_sensor(s));
       std::vector<std::string> to_remove;
-      for (const auto& s : q->sensors)
+      for (const auto& s : q.sensors)
         if (std::find(normalized.begin(), normalized.end(), s) == normalized.end()) to_remove.push_back(s);
-      if (!to_remove.empty()) d.queue_store.remove_sensors(q->id, to_remove);
-      if (!normalized.empty()) d.queue_store.add_sensors(q->id, normalized);
+      if (!to_remove.empty()) d.queue_store.remove_sensors(q.id, to_remove);
+      if (!normalized.empty()) d.queue_store.add_sensors(q.id, normalized);
     }
-    return ok("queue saved", {{"queue", queue_json(d, d.queue_store.require(q->id))}});
+    return ok("queue saved", {{"queue", queue_json(d, d.queue_store.require(q.id))}});
   });
   api(r, "DELETE", "/api/v1/queues/{id}", Role::User, [this](http::Request& req, const Identity&) {
     auto& d = db();
-    auto q = d.queue_store.get(req.params["id"]);
-    if (!q) throw ApiError(404, "no such queue");
-    d.queue_store.remove(q->id);
+    auto q = require_queue(d, req.params["id"]);
+    d.queue_store.remove(q.id);
     return ok("queue deleted");
   });
   api(r, "POST", "/api/v1/queues/{id}/empty", Role::User, [this](http::Request& req, const Identity&) {
     auto& d = db();
-    auto q = d.queue_store.get(req.params["id"]);
-    if (!q) throw ApiError(404, "no such queue");
-    auto n = d.queue_store.empty(q->id);
+    auto q = require_queue(d, req.params["id"]);
+    auto n = d.queue_store.empty(q.id);
     return ok(std::to_string(n) + " elements deleted", {{"deleted", n}});
   });
   api(r, "GET", "/api/v1/queues/{id}/preview", Role::User, [this](http::Request& req, const Identity&) {
     Input in(req);
     auto& d = db();
-    auto q = d.queue_store.get(req.params["id"]);
-    if (!q) throw ApiError(404, "no such queue");
+    auto q = require_queue(d, req.params["id"]);
     long long n = std::clamp<long long>(in.integer("count").value_or(11), 1, 100);
     long long max_len = std::clamp<long long>(in.integer("max_line_len").value_or(3000), 10, 100000);
-    auto items = d.analyzer.command({"LRANGE", q->list_key(), "0", std::to_string(n - 1)}).as_strings();
+    auto items = d.analyzer.command({"LRANGE", q.list_key(), "0", std::to_string(n - 1)}).as_strings();
     json a = json::array();
     for (auto& s : items) {
       bool cut = static_cast<long long>(s.size()) > max_len;
       if (cut) s.resize(static_cast<std::size_t>(max_len));
       a.push_back({{"value", s}, {"truncated", cut}});
     }
-    return json{{"id", q->id}, {"newest_first", a}};
+    return json{{"id", q.id}, {"newest_first", a}};
   });
 
   // ---- backscatter (d4-pibs results, read-only) ----
@@ -409,8 +415,7 @@ void WebApp::add_api_routes(http::Router& r) {
     Input in(req);
     auto name = in.str("name", "api");
     if (name.size() > 100) throw ApiError(400, "the token name is longer than 100 characters");
-    auto t = db().user_store.create_token(id.user, name);
-    return ok("token created; copy it now, it is not shown again", {{"id", t.id}, {"token", t.token}});
+    return token_created(db().user_store.create_token(id.user, name));
   });
   api(r, "DELETE", "/api/v1/me/tokens/{id}", Role::SensorRegister,
       [this](http::Request& req, const Identity& id) {
@@ -430,12 +435,7 @@ void WebApp::add_api_routes(http::Router& r) {
     if (!role) throw ApiError(400, "role must be admin, user or sensor_register");
     auto& d = db();
     if (d.user_store.exists(email)) throw ApiError(409, "this user already exists");
-    std::string pw = in.str("password");
-    bool generated = pw.empty();
-    if (generated)
-      pw = generate_password();
-    else if (auto why = password_policy_violation(pw))
-      throw ApiError(400, *why);
+    auto [pw, generated] = password_or_generated(in);
     // A generated password is a one-time secret: the user must replace it at first login.
     d.user_store.upsert(email, *role, pw, generated || in.flag("must_change_password"));
     json extra = {{"user", user_json(*d.user_store.get(email))}};
@@ -462,12 +462,7 @@ void WebApp::add_api_routes(http::Router& r) {
       d.user_store.set_role(email, *role);
     }
     if (in.flag("reset_password") || in.has("password")) {
-      std::string pw = in.str("password");
-      bool generated = pw.empty();
-      if (generated)
-        pw = generate_password();
-      else if (auto why = password_policy_violation(pw))
-        throw ApiError(400, *why);
+      auto [pw, generated] = password_or_generated(in);
       d.user_store.set_password(email, pw, true);
       d.sessions.destroy_all_of(email);
       if (generated) extra["password"] = pw;
@@ -489,8 +484,7 @@ void WebApp::add_api_routes(http::Router& r) {
     auto& d = db();
     auto email = req.params["email"];
     if (!d.user_store.exists(email)) throw ApiError(404, "no such user");
-    auto t = d.user_store.create_token(email, in.str("name", "api"));
-    return ok("token created; copy it now, it is not shown again", {{"id", t.id}, {"token", t.token}});
+    return token_created(d.user_store.create_token(email, in.str("name", "api")));
   });
   api(r, "DELETE", "/api/v1/users/{email}/tokens/{id}", Role::Admin,
       [this](http::Request& req, const Identity&) {

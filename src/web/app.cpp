@@ -280,39 +280,46 @@ http::Response form_reply(const http::Request& req, int status, const std::strin
 }
 }  // namespace
 
+Authentication WebApp::authenticate_route(http::Request& req) {
+  Authentication a;
+  bool bad_token = false;
+  try {
+    a.id = authenticate(req, bad_token, a.error, a.status);
+  } catch (const std::exception& e) {
+    spdlog::warn("authentication failed: {}", e.what());
+    a.unavailable = true;
+    a.error = e.what();
+  }
+  return a;
+}
+
 void WebApp::api(http::Router& r, const std::string& method, const std::string& pattern, Role role,
                  ApiHandler h) {
   r.add(method, pattern, [this, role, h = std::move(h), pattern](http::Request& req) -> http::Response {
-    bool bad = false;
-    std::string err;
-    int status = 401;
-    std::optional<Identity> id;
-    try {
-      id = authenticate(req, bad, err, status);
-    } catch (const std::exception& e) {
-      spdlog::warn("authentication failed: {}", e.what());
-      return http::Response::error(503, "service unavailable (database)");
-    }
-    if (!id) return http::Response::error(status, err);
+    auto auth = authenticate_route(req);
+    if (auth.unavailable) return http::Response::error(503, "service unavailable (database)");
+    auto& id = auth.id;
+    if (!id) return http::Response::error(auth.status, auth.error);
     if (!role_allows(id->role, role)) return http::Response::error(403, "Access Forbidden");
     if (id->via_session && id->must_change_password && pattern != "/api/v1/me/password")
       return http::Response::error(403, "Password change required");
     if (id->via_session && state_changing(req.method) && !csrf_ok(req, *id))
       return http::Response::error(403, "CSRF token missing or invalid");
     const bool form = is_form(req);
+    // A plain form post gets a redirect back with the message, anything else a JSON error.
+    auto fail = [&](int status, const std::string& reason) {
+      return form ? form_reply(req, status, reason) : http::Response::error(status, reason);
+    };
     try {
       json result = h(req, *id);
       if (form) return form_reply(req, 200, result.value("message", std::string("done")));
       return http::Response::json(200, result);
     } catch (const ApiError& e) {
-      if (form) return form_reply(req, e.status, e.what());
-      return http::Response::error(e.status, e.what());
+      return fail(e.status, e.what());
     } catch (const queues::QueueError& e) {
-      if (form) return form_reply(req, 400, e.what());
-      return http::Response::error(400, e.what());
+      return fail(400, e.what());
     } catch (const std::invalid_argument& e) {
-      if (form) return form_reply(req, 400, e.what());
-      return http::Response::error(400, e.what());
+      return fail(400, e.what());
     } catch (const core::RedisError& e) {
       spdlog::error("{} {}: redis: {}", req.method, req.path, e.what());
       return http::Response::error(503, "service unavailable (database)");
@@ -322,17 +329,11 @@ void WebApp::api(http::Router& r, const std::string& method, const std::string& 
 
 void WebApp::page(http::Router& r, const std::string& pattern, Role role, PageHandler h) {
   r.get(pattern, [this, role, h = std::move(h), pattern](http::Request& req) -> http::Response {
-    bool bad = false;
-    std::string err;
-    int status = 401;
-    std::optional<Identity> id;
-    try {
-      // Pages authenticate with the session cookie only.
-      req.headers.erase("Authorization");
-      id = authenticate(req, bad, err, status);
-    } catch (const std::exception& e) {
-      return html::error_page(503, "The database is not reachable: " + std::string(e.what()));
-    }
+    // Pages authenticate with the session cookie only.
+    req.headers.erase("Authorization");
+    auto auth = authenticate_route(req);
+    if (auth.unavailable) return html::error_page(503, "The database is not reachable: " + auth.error);
+    auto& id = auth.id;
     if (!id) return http::Response::redirect("/login?next=" + http::url_encode(req.target));
     if (id->must_change_password && pattern != "/change_password")
       return http::Response::redirect("/change_password");

@@ -47,6 +47,15 @@ struct Identity {
   std::string csrf;  // the session's synchronizer token
 };
 
+// The identity of a request for the route wrappers, or why there is none: `unavailable` when the
+// users or cache database could not be asked (503), else the 401 status and reason.
+struct Authentication {
+  std::optional<Identity> id;
+  int status = 401;
+  std::string error;
+  bool unavailable = false;
+};
+
 // An API error carried to the route wrapper: {"status":"error","reason":...} with `status`.
 struct ApiError : std::runtime_error {
   int status;
@@ -99,6 +108,7 @@ class WebApp {
 
   std::optional<Identity> authenticate(http::Request& req, bool& bad_token, std::string& error,
                                        int& error_status);
+  Authentication authenticate_route(http::Request& req);  // never throws
   std::string session_cookie(const std::string& value, std::chrono::seconds max_age) const;
 
   // Routes by area.

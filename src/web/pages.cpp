@@ -208,9 +208,12 @@ std::string chart(const std::string& url, const std::string& field, const std::s
          "<noscript>Charts need JavaScript; the same data is at <a href=\"" +
          esc(url) + "\">" + esc(url) + "</a>.</noscript></figure>";
 }
-std::string stat_card(const std::string& value_html, const std::string& label, bool small = false) {
-  return std::string("<div class=\"card stat\"><span class=\"value") + (small ? " small" : "") + "\">" +
-         value_html + "</span><span class=\"label\">" + esc(label) + "</span></div>";
+// A figure with its label; `value_html` is already escaped.
+std::string stat_card(const std::string& value_html, const std::string& label, bool small = false,
+                      const std::string& value_id = {}) {
+  return std::string("<div class=\"card stat\"><span class=\"value") + (small ? " small" : "") + "\"" +
+         (value_id.empty() ? "" : " id=\"" + esc(value_id) + "\"") + ">" + value_html +
+         "</span><span class=\"label\">" + esc(label) + "</span></div>";
 }
 std::string table_head(std::initializer_list<std::string> columns) {
   std::string h = "<thead><tr>";
@@ -230,23 +233,18 @@ void WebApp::add_page_routes(http::Router& r) {
   page(r, "/", Role::User, [this](http::Request& req, const Identity& id) {
     auto d = dashboard(db());
     std::string b = "<section class=\"cards\">";
-    b += "<div class=\"card stat\"><span class=\"value\" id=\"connected-count\">" +
-         std::to_string(d["connected_sensors"].size()) +
-         "</span><span class=\"label\">connected sensors</span></div>";
-    b += "<div class=\"card stat\"><span class=\"value\">" + n(d["sensors_seen_today"]) +
-         "</span><span class=\"label\">sensors seen today</span></div>";
-    b += "<div class=\"card stat\"><span class=\"value\">" + n(d["registered_sensors"]) + " / " +
-         n(d["pending_sensors"]) + "</span><span class=\"label\">registered / pending</span></div>";
-    b += "<div class=\"card stat\"><span class=\"value\">" + n(d["health"]["backlog_packets"]) +
-         "</span><span class=\"label\">packets waiting for workers</span></div></section>";
+    b += stat_card(std::to_string(d["connected_sensors"].size()), "connected sensors", false,
+                   "connected-count");
+    b += stat_card(n(d["sensors_seen_today"]), "sensors seen today");
+    b += stat_card(n(d["registered_sensors"]) + " / " + n(d["pending_sensors"]), "registered / pending");
+    b += stat_card(n(d["health"]["backlog_packets"]), "packets waiting for workers") + "</section>";
 
-    b += "<section><h2>Today by type (" + esc(s(d["date"])) +
-         ")</h2><table><thead><tr><th scope=\"col\">Type</th><th scope=\"col\">Packets</th><th "
-         "scope=\"col\">Bytes</th></tr></thead><tbody>";
+    b += "<section><h2>Today by type (" + esc(s(d["date"])) + ")</h2><table>" +
+         table_head({"Type", "Packets", "Bytes"}) + "<tbody>";
     for (const auto& t : d["types_today"])
       b += "<tr><td>" + esc(s(t["type"])) + "</td><td class=\"num\">" + n(t["packets"]) +
            "</td><td class=\"num\">" + human_bytes(t["bytes"].get<long long>()) + "</td></tr>";
-    if (d["types_today"].empty()) b += "<tr><td colspan=\"3\">No data received today.</td></tr>";
+    if (d["types_today"].empty()) b += empty_row(3, "No data received today.");
     b += "</tbody></table></section>";
     b += "<section class=\"charts\">" +
          chart("/api/v1/stats/daily?days=14", "packets_by_type", "Packets per type, last 14 days") +
@@ -265,8 +263,7 @@ void WebApp::add_page_routes(http::Router& r) {
     b += "</ul></section>";
 
     const auto& h = d["health"];
-    b += "<section><h2>Server health</h2><table><thead><tr><th scope=\"col\">Component</th><th "
-         "scope=\"col\">State</th><th scope=\"col\">Detail</th></tr></thead><tbody>";
+    b += "<section><h2>Server health</h2><table>" + table_head({"Component", "State", "Detail"}) + "<tbody>";
     for (auto& [name, v] : h["redis"].items())
       b += "<tr><td>Redis " + esc(name) + "</td><td>" +
            (v["ok"].get<bool>() ? "<span class=\"badge ok\">up</span>"
@@ -298,12 +295,10 @@ void WebApp::add_page_routes(http::Router& r) {
     for (const char* st : {"all", "connected", "registered", "pending", "blocked", "error"})
       b += std::string("<option") + (status == st ? " selected" : "") + ">" + st + "</option>";
     b += "</select><button class=\"btn\" type=\"submit\">Filter</button></form>";
-    b += "<p>" + n(list["total"]) +
-         " sensors.</p><div class=\"scroll\"><table class=\"sensors\"><thead><tr><th "
-         "scope=\"col\">UUID</th><th scope=\"col\">Description / tags</th>"
-         "<th scope=\"col\">Status</th><th scope=\"col\">First seen</th><th scope=\"col\">Last seen</th><th "
-         "scope=\"col\">Types</th><th scope=\"col\">Last IP</th><th "
-         "scope=\"col\">Error</th></tr></thead><tbody>";
+    b += "<p>" + n(list["total"]) + " sensors.</p><div class=\"scroll\"><table class=\"sensors\">" +
+         table_head({"UUID", "Description / tags", "Status", "First seen", "Last seen", "Types", "Last IP",
+                     "Error"}) +
+         "<tbody>";
     for (const auto& row : list["items"]) {
       std::string st;
       if (row["connected"].get<bool>()) st += html::badge("connected", "ok");
@@ -334,8 +329,7 @@ void WebApp::add_page_routes(http::Router& r) {
     const bool admin = role_allows(id.role, Role::Admin);
     std::string b = "<p class=\"mono big\">" + esc(u) + "</p><section class=\"cards\">";
     auto fact = [&](const std::string& label, const std::string& value) {
-      b += "<div class=\"card stat\"><span class=\"value small\">" + value + "</span><span class=\"label\">" +
-           label + "</span></div>";
+      b += stat_card(value, label, true);
     };
     std::string st;
     if (d["connected"].get<bool>())
@@ -435,41 +429,35 @@ void WebApp::add_page_routes(http::Router& r) {
          chart(base + "/stats?days=7", "packets_by_type", "Packets per type, last 7 days", "bar") +
          chart(base + "/stats?days=7", "bytes_by_type", "Bytes per type, last 7 days", "bar") + "</section>";
 
-    b += "<section class=\"grid2\"><div><h2>Types</h2><table><thead><tr><th scope=\"col\">Type</th><th "
-         "scope=\"col\">Connected</th><th scope=\"col\">First seen</th><th scope=\"col\">Last "
-         "seen</th></tr></thead><tbody>";
-    for (const auto& t : d["types"])
-      b += "<tr><td>" + esc(s(t["type"])) + "</td><td>" + yesno(t["connected"].get<bool>()) + "</td><td>" +
+    b += "<section class=\"grid2\"><div><h2>Types</h2><table>" +
+         table_head({"Type", "Connected", "First seen", "Last seen"}) + "<tbody>";
+    auto type_row = [&](const std::string& label, const json& t) {
+      b += "<tr><td>" + esc(label) + "</td><td>" + yesno(t["connected"].get<bool>()) + "</td><td>" +
            html::format_time(t["first_seen"]) + "</td><td>" + html::format_time(t["last_seen"]) +
            "</td></tr>";
-    for (const auto& t : d["extended_types"])
-      b += "<tr><td>254: " + esc(s(t["name"])) + "</td><td>" + yesno(t["connected"].get<bool>()) +
-           "</td><td>" + html::format_time(t["first_seen"]) + "</td><td>" +
-           html::format_time(t["last_seen"]) + "</td></tr>";
-    if (d["types"].empty() && d["extended_types"].empty())
-      b += "<tr><td colspan=\"4\">No data yet.</td></tr>";
-    b += "</tbody></table></div><div><h2>Connection history</h2><table><thead><tr><th "
-         "scope=\"col\">IP</th><th scope=\"col\">Time</th></tr></thead><tbody>";
+    };
+    for (const auto& t : d["types"]) type_row(s(t["type"]), t);
+    for (const auto& t : d["extended_types"]) type_row("254: " + s(t["name"]), t);
+    if (d["types"].empty() && d["extended_types"].empty()) b += empty_row(4, "No data yet.");
+    b += "</tbody></table></div><div><h2>Connection history</h2><table>" + table_head({"IP", "Time"}) +
+         "<tbody>";
     for (const auto& c : d["connection_history"])
       b += "<tr><td class=\"mono\">" + esc(s(c["ip"])) + "</td><td>" + esc(s(c["time"])) + "</td></tr>";
-    if (d["connection_history"].empty()) b += "<tr><td colspan=\"2\">No connection recorded.</td></tr>";
+    if (d["connection_history"].empty()) b += empty_row(2, "No connection recorded.");
     b += "</tbody></table></div></section>";
 
-    b += "<section><h2>Rejects and errors</h2><table><thead><tr><th scope=\"col\">Reason</th><th "
-         "scope=\"col\">Count</th></tr></thead><tbody>";
+    b += "<section><h2>Rejects and errors</h2><table>" + table_head({"Reason", "Count"}) + "<tbody>";
     for (auto& [reason, count] : d["rejects"].items())
       b += "<tr><td>" + esc(reason) + "</td><td class=\"num\">" + n(count) + "</td></tr>";
-    if (d["rejects"].empty()) b += "<tr><td colspan=\"2\">No rejects.</td></tr>";
-    b += "</tbody></table><div class=\"scroll\"><table><thead><tr><th scope=\"col\">Time</th><th "
-         "scope=\"col\">Reason</th><th scope=\"col\">Detail</th><th scope=\"col\">IP</th><th "
-         "scope=\"col\">Source</th></tr></thead><tbody>";
+    if (d["rejects"].empty()) b += empty_row(2, "No rejects.");
+    b += "</tbody></table><div class=\"scroll\"><table>" +
+         table_head({"Time", "Reason", "Detail", "IP", "Source"}) + "<tbody>";
     for (const auto* list : {&d["errors"], &d["unauthenticated_errors"]})
       for (const auto& e : *list)
         b += "<tr><td>" + html::format_time(e["time"]) + "</td><td>" + esc(s(e["reason"])) + "</td><td>" +
              esc(s(e["detail"])) + "</td><td class=\"mono\">" + esc(s(e["ip"])) + "</td><td>" +
              esc(s(e["source"])) + "</td></tr>";
-    if (d["errors"].empty() && d["unauthenticated_errors"].empty())
-      b += "<tr><td colspan=\"5\">No errors.</td></tr>";
+    if (d["errors"].empty() && d["unauthenticated_errors"].empty()) b += empty_row(5, "No errors.");
     b += "</tbody></table></div></section>";
     if (!s(d["user_mail"]).empty())
       b += "<p>Registered by " + esc(s(d["user_mail"])) +
@@ -487,17 +475,12 @@ void WebApp::add_page_routes(http::Router& r) {
     auto ips = blocklist(d, true, ipq, ipp, 100);
     auto uuids = blocklist(d, false, uq, up, 100);
     std::string b = "<section class=\"cards\">";
-    b += "<div class=\"card stat\"><span class=\"value small\">" + esc(s(info["mode"])) +
-         "</span><span class=\"label\">server mode</span></div>";
-    b += "<div class=\"card stat\"><span class=\"value small\">" + esc(s(info["default_key"]["status"])) +
-         "</span><span class=\"label\">default HMAC key</span></div>";
-    b += "<div class=\"card stat\"><span class=\"value\">" + n(info["registered_count"]) +
-         "</span><span class=\"label\">registered sensors</span></div>";
-    b += "<div class=\"card stat\"><span class=\"value\">" + n(info["pending_count"]) +
-         "</span><span class=\"label\">pending registrations</span></div></section>";
+    b += stat_card(esc(s(info["mode"])), "server mode", true);
+    b += stat_card(esc(s(info["default_key"]["status"])), "default HMAC key", true);
+    b += stat_card(n(info["registered_count"]), "registered sensors");
+    b += stat_card(n(info["pending_count"]), "pending registrations") + "</section>";
 
-    b += "<section><h2>Pending registrations</h2><table><thead><tr><th scope=\"col\">UUID</th><th "
-         "scope=\"col\">Actions</th></tr></thead><tbody>";
+    b += "<section><h2>Pending registrations</h2><table>" + table_head({"UUID", "Actions"}) + "<tbody>";
     for (const auto& u : info["pending"]) {
       std::string base = "/api/v1/sensors/" + s(u);
       b += "<tr><td>" + sensor_link(s(u)) + "</td><td class=\"actions\">";
@@ -507,7 +490,7 @@ void WebApp::add_page_routes(http::Router& r) {
                               "btn danger");
       b += "</td></tr>";
     }
-    if (info["pending"].empty()) b += "<tr><td colspan=\"2\">None.</td></tr>";
+    if (info["pending"].empty()) b += empty_row(2, "None.");
     b += "</tbody></table>";
     if (admin)
       b += html::api_form_open(id, "POST", "/api/v1/sensors/{uuid}/approve", "/server",
@@ -547,43 +530,41 @@ void WebApp::add_page_routes(http::Router& r) {
            "<button class=\"btn\" type=\"submit\">Add extended type</button></form>";
     b += "</div></section>";
 
-    b += "<section class=\"grid2\"><div class=\"card\"><h2>Blocked IPs and networks (" + n(ips["total"]) +
-         ")</h2>";
-    b += html::api_form_open(id, "POST", "/api/v1/server/blocklist/ips", "/server", "data-reload") +
-         "<label for=\"block-ip\">Block an IP or CIDR network</label><input id=\"block-ip\" name=\"ip\" "
-         "required placeholder=\"192.0.2.0/24 or 2001:db8::/32\">"
-         "<button class=\"btn danger\" type=\"submit\">Block</button></form>";
-    b += "<form method=\"get\" action=\"/server\" role=\"search\"><label for=\"ipq\">Search</label><input "
-         "id=\"ipq\" name=\"ipq\" type=\"search\" value=\"" +
-         esc(ipq) +
-         "\"><button class=\"btn small\" type=\"submit\">Search</button></form><ul class=\"plain\" "
-         "id=\"blocked-ips\">";
-    for (const auto& ip : ips["items"]) {
-      b += "<li><span class=\"mono\">" + esc(s(ip)) + "</span> ";
-      b += html::api_form_open(id, "DELETE", "/api/v1/server/blocklist/ips", "/server", "data-reload") +
-           "<input type=\"hidden\" name=\"ip\" value=\"" + esc(s(ip)) +
-           "\"><button class=\"btn small\" type=\"submit\">Unblock</button></form></li>";
-    }
-    b += "</ul>" +
-         html::pager("/server?ipq=" + http::url_encode(ipq), ipp, 100, ips["total"].get<long long>()) +
-         "</div>";
-    b += "<div class=\"card\"><h2>Blocked sensor UUIDs (" + n(uuids["total"]) + ")</h2>";
-    b += html::api_form_open(id, "POST", "/api/v1/server/blocklist/uuids", "/server", "data-reload") +
-         "<label for=\"block-uuid\">Block a sensor UUID</label><input id=\"block-uuid\" name=\"uuid\" "
-         "required>"
-         "<button class=\"btn danger\" type=\"submit\">Block</button></form>";
-    b += "<form method=\"get\" action=\"/server\" role=\"search\"><label for=\"uq\">Search</label><input "
-         "id=\"uq\" name=\"uq\" type=\"search\" value=\"" +
-         esc(uq) +
-         "\"><button class=\"btn small\" type=\"submit\">Search</button></form><ul class=\"plain\">";
-    for (const auto& u : uuids["items"]) {
-      b += "<li>" + sensor_link(s(u)) + " ";
-      b += html::api_form_open(id, "DELETE", "/api/v1/server/blocklist/uuids", "/server", "data-reload") +
-           "<input type=\"hidden\" name=\"uuid\" value=\"" + esc(s(u)) +
-           "\"><button class=\"btn small\" type=\"submit\">Unblock</button></form></li>";
-    }
-    b +=
-        "</ul>" + html::pager("/server?uq=" + http::url_encode(uq), up, 100, uuids["total"].get<long long>());
+    // The two blocklists: add form, search, entries with an unblock button, pages.
+    struct BlocklistCard {
+      std::string title, api, field, add_label, input_id, input_attrs, query_name, query, list_attrs;
+      const json& list;
+      long long page;
+      std::function<std::string(const std::string&)> entry_html;
+    };
+    auto blocklist_card = [&](const BlocklistCard& c) {
+      b += "<div class=\"card\"><h2>" + esc(c.title) + " (" + n(c.list["total"]) + ")</h2>";
+      b += html::api_form_open(id, "POST", c.api, "/server", "data-reload") + "<label for=\"" + c.input_id +
+           "\">" + esc(c.add_label) + "</label><input id=\"" + c.input_id + "\" name=\"" + c.field +
+           "\" required" + c.input_attrs +
+           "><button class=\"btn danger\" type=\"submit\">Block</button></form>";
+      b += "<form method=\"get\" action=\"/server\" role=\"search\"><label for=\"" + c.query_name +
+           "\">Search</label><input id=\"" + c.query_name + "\" name=\"" + c.query_name +
+           "\" type=\"search\" value=\"" + esc(c.query) +
+           "\"><button class=\"btn small\" type=\"submit\">Search</button></form><ul class=\"plain\"" +
+           c.list_attrs + ">";
+      for (const auto& e : c.list["items"]) {
+        b += "<li>" + c.entry_html(s(e)) + " ";
+        b += html::api_form_open(id, "DELETE", c.api, "/server", "data-reload") +
+             "<input type=\"hidden\" name=\"" + c.field + "\" value=\"" + esc(s(e)) +
+             "\"><button class=\"btn small\" type=\"submit\">Unblock</button></form></li>";
+      }
+      b += "</ul>" + html::pager("/server?" + c.query_name + "=" + http::url_encode(c.query), c.page, 100,
+                                 c.list["total"].get<long long>());
+    };
+    b += "<section class=\"grid2\">";
+    blocklist_card(
+        {"Blocked IPs and networks", "/api/v1/server/blocklist/ips", "ip", "Block an IP or CIDR network",
+         "block-ip", " placeholder=\"192.0.2.0/24 or 2001:db8::/32\"", "ipq", ipq, " id=\"blocked-ips\"", ips,
+         ipp, [](const std::string& ip) { return "<span class=\"mono\">" + esc(ip) + "</span>"; }});
+    b += "</div>";
+    blocklist_card({"Blocked sensor UUIDs", "/api/v1/server/blocklist/uuids", "uuid", "Block a sensor UUID",
+                    "block-uuid", "", "uq", uq, "", uuids, up, sensor_link});
     if (!info["ips_blocked_by_uuid"].empty()) {
       b += "<h3>Sensors whose IPs get blocked</h3><ul class=\"plain\">";
       for (const auto& u : info["ips_blocked_by_uuid"]) b += "<li>" + sensor_link(s(u)) + "</li>";
@@ -607,11 +588,10 @@ void WebApp::add_page_routes(http::Router& r) {
     auto& d = db();
     std::string b =
         "<p><a class=\"btn primary\" href=\"/queues/new\">Create a queue</a></p><div "
-        "class=\"scroll\"><table><thead><tr>"
-        "<th scope=\"col\">Queue</th><th scope=\"col\">Receives</th><th scope=\"col\">Group</th><th "
-        "scope=\"col\">Description</th>"
-        "<th scope=\"col\">Length</th><th scope=\"col\">Max size</th><th scope=\"col\">Pushed</th><th "
-        "scope=\"col\">Dropped</th><th scope=\"col\">Last push</th></tr></thead><tbody>";
+        "class=\"scroll\"><table>" +
+        table_head({"Queue", "Receives", "Group", "Description", "Length", "Max size", "Pushed", "Dropped",
+                    "Last push"}) +
+        "<tbody>";
     auto list = d.queue_store.list();
     for (const auto& q : list) {
       auto j = queue_json(d, q);
@@ -623,7 +603,7 @@ void WebApp::add_page_routes(http::Router& r) {
            n(j["stats"]["pushed"]) + "</td><td class=\"num\">" + n(j["stats"]["dropped"]) + "</td><td>" +
            html::format_time(j["stats"]["last_push"]) + "</td></tr>";
     }
-    if (list.empty()) b += "<tr><td colspan=\"9\">No analyzer queue yet.</td></tr>";
+    if (list.empty()) b += empty_row(9, "No analyzer queue yet.");
     b += "</tbody></table></div>";
     return html::layout(opts(req, "Analyzer queues", "queues"), &id, b);
   });
@@ -660,12 +640,8 @@ void WebApp::add_page_routes(http::Router& r) {
     std::string base = "/api/v1/queues/" + q->id, here = "/queues/" + q->id;
     std::string b = "<p class=\"mono big\">" + esc(q->id) + "</p><p>Analyzers pop <code>" +
                     esc(q->list_key()) + "</code> in the analyzer database.</p><section class=\"cards\">";
-    for (const char* k : {"length", "pushed", "dropped", "consumed"})
-      b += std::string("<div class=\"card stat\"><span class=\"value\">") + n(j["stats"][k]) +
-           "</span><span class=\"label\">" + k + "</span></div>";
-    b += "<div class=\"card stat\"><span class=\"value small\">" +
-         esc(html::format_time(j["stats"]["last_push"])) +
-         "</span><span class=\"label\">last push</span></div></section>";
+    for (const char* k : {"length", "pushed", "dropped", "consumed"}) b += stat_card(n(j["stats"][k]), k);
+    b += stat_card(esc(html::format_time(j["stats"]["last_push"])), "last push", true) + "</section>";
     std::string sensors;
     for (const auto& sn : q->sensors) sensors += sn + "\n";
     b += html::api_form_open(id, "PUT", base, here, "data-reload class=\"card\"") +
@@ -835,10 +811,8 @@ void WebApp::add_page_routes(http::Router& r) {
 
   // ---- users ----
   page(r, "/users", Role::Admin, [this](http::Request& req, const Identity& id) {
-    std::string b =
-        "<div class=\"scroll\"><table><thead><tr><th scope=\"col\">User</th><th scope=\"col\">Role</th><th "
-        "scope=\"col\">Must change password</th>"
-        "<th scope=\"col\">API tokens</th><th scope=\"col\">Actions</th></tr></thead><tbody>";
+    std::string b = "<div class=\"scroll\"><table>" +
+                    table_head({"User", "Role", "Must change password", "API tokens", "Actions"}) + "<tbody>";
     for (const auto& u : db().user_store.list()) {
       std::string base = "/api/v1/users/" + http::url_encode(u.email);
       b += "<tr><td>" + esc(u.email) + "</td><td>" +
