@@ -36,6 +36,8 @@ std::string api_form_open(const Identity& id, const std::string& method, const s
 std::string api_button(const Identity& id, const std::string& method, const std::string& action,
                        const std::string& next, const std::string& label, const std::string& confirm = {},
                        const std::string& css_class = "btn");
-std::string pager(const std::string& base, long long page, long long per_page, long long total);
+// Previous/next links that set `page_param` on `base` (pages with several lists name theirs).
+std::string pager(const std::string& base, long long page, long long per_page, long long total,
+                  const std::string& page_param = "page");
 
 }  // namespace d4::web::html

@@ -140,14 +140,17 @@ std::string api_button(const Identity& id, const std::string& method, const std:
          esc(css_class) + "\">" + esc(label) + "</button></form>";
 }
 
-std::string pager(const std::string& base, long long page, long long per_page, long long total) {
+std::string pager(const std::string& base, long long page, long long per_page, long long total,
+                  const std::string& page_param) {
   long long pages = std::max<long long>(1, (total + per_page - 1) / per_page);
   if (pages <= 1) return "";
   std::string sep = base.find('?') == std::string::npos ? "?" : "&";
   std::string h = "<nav class=\"pager\" aria-label=\"Pages\">";
-  if (page > 1) h += "<a href=\"" + esc(base + sep + "page=" + std::to_string(page - 1)) + "\">Previous</a> ";
+  if (page > 1)
+    h += "<a href=\"" + esc(base + sep + page_param + "=" + std::to_string(page - 1)) + "\">Previous</a> ";
   h += "<span>page " + std::to_string(page) + " of " + std::to_string(pages) + "</span>";
-  if (page < pages) h += " <a href=\"" + esc(base + sep + "page=" + std::to_string(page + 1)) + "\">Next</a>";
+  if (page < pages)
+    h += " <a href=\"" + esc(base + sep + page_param + "=" + std::to_string(page + 1)) + "\">Next</a>";
   return h + "</nav>";
 }
 
@@ -532,7 +535,8 @@ void WebApp::add_page_routes(http::Router& r) {
 
     // The two blocklists: add form, search, entries with an unblock button, pages.
     struct BlocklistCard {
-      std::string title, api, field, add_label, input_id, input_attrs, query_name, query, list_attrs;
+      std::string title, api, field, add_label, input_id, input_attrs, query_name, query, list_attrs,
+          page_name;
       const json& list;
       long long page;
       std::function<std::string(const std::string&)> entry_html;
@@ -555,16 +559,17 @@ void WebApp::add_page_routes(http::Router& r) {
              "\"><button class=\"btn small\" type=\"submit\">Unblock</button></form></li>";
       }
       b += "</ul>" + html::pager("/server?" + c.query_name + "=" + http::url_encode(c.query), c.page, 100,
-                                 c.list["total"].get<long long>());
+                                 c.list["total"].get<long long>(), c.page_name);
     };
     b += "<section class=\"grid2\">";
-    blocklist_card(
-        {"Blocked IPs and networks", "/api/v1/server/blocklist/ips", "ip", "Block an IP or CIDR network",
-         "block-ip", " placeholder=\"192.0.2.0/24 or 2001:db8::/32\"", "ipq", ipq, " id=\"blocked-ips\"", ips,
-         ipp, [](const std::string& ip) { return "<span class=\"mono\">" + esc(ip) + "</span>"; }});
+    blocklist_card({"Blocked IPs and networks", "/api/v1/server/blocklist/ips", "ip",
+                    "Block an IP or CIDR network", "block-ip",
+                    " placeholder=\"192.0.2.0/24 or 2001:db8::/32\"", "ipq", ipq, " id=\"blocked-ips\"",
+                    "ippage", ips, ipp,
+                    [](const std::string& ip) { return "<span class=\"mono\">" + esc(ip) + "</span>"; }});
     b += "</div>";
     blocklist_card({"Blocked sensor UUIDs", "/api/v1/server/blocklist/uuids", "uuid", "Block a sensor UUID",
-                    "block-uuid", "", "uq", uq, "", uuids, up, sensor_link});
+                    "block-uuid", "", "uq", uq, "", "upage", uuids, up, sensor_link});
     if (!info["ips_blocked_by_uuid"].empty()) {
       b += "<h3>Sensors whose IPs get blocked</h3><ul class=\"plain\">";
       for (const auto& u : info["ips_blocked_by_uuid"]) b += "<li>" + sensor_link(s(u)) + "</li>";

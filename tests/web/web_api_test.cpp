@@ -580,6 +580,12 @@ TEST_F(WebApiTest, BlocklistsStoreNetworksWithoutExpansionAndPaginate) {
   EXPECT_EQ(page.status, 200);
   EXPECT_NE(page.body.find("192.0.2.149"), std::string::npos);
   EXPECT_EQ(page.body.find("192.0.2.150"), std::string::npos);
+  // The page's two lists page separately: the IP list's "Next" link sets ippage, which it reads.
+  auto first = s.get("/server");
+  EXPECT_NE(first.body.find("href=\"/server?ipq=&amp;ippage=2\">Next"), std::string::npos);
+  auto second = s.get("/server?ipq=&ippage=2");
+  EXPECT_NE(second.body.find("page 2 of 2"), std::string::npos);
+  EXPECT_NE(second.body.find("href=\"/server?ipq=&amp;ippage=1\">Previous"), std::string::npos);
 }
 
 TEST_F(WebApiTest, AcceptedTypesServerInfoAndKicks) {
