@@ -13,6 +13,7 @@
 #include "analyzers/common/frame_source.hpp"
 #include "analyzers/common/queue_consumer.hpp"
 #include "analyzers/pdns/cof_import.hpp"
+#include "analyzers/pdns/cof_websocket.hpp"
 #include "analyzers/pdns/dns_extractor.hpp"
 #include "analyzers/pdns/dnscap_text.hpp"
 #include "analyzers/pdns/passivedns_csv.hpp"
@@ -50,6 +51,8 @@ struct Settings {
   std::string origin;
   std::string rdata_style;
   int http_threads = 0;
+  std::string websocket_url, ca_file;
+  bool insecure = false;
 };
 
 struct Runtime {
@@ -193,19 +196,31 @@ int run_files(const Settings& s, const std::string& kind) {
                  parser.stats().messages, parser.stats().responses, parser.stats().records,
                  parser.stats().malformed, parser.stats().unrendered);
   } else if (kind == "cof") {
+    // One import path for files and websocket messages: bad lines are counted as cof_<reason>.
     std::vector<PdnsRecord> recs;
+    auto import_line = [&](std::string_view line) {
+      recs.clear();
+      auto st = parse_cof_line(line, recs, rt.csv.normalize);
+      if (st == CofStatus::Ok) {
+        for (const auto& r : recs) add(r);
+      } else if (st != CofStatus::Empty) {
+        retry_redis([&] { store.reject(std::string("cof_") + std::string(to_string(st)), line); },
+                    core::stop_flag(), "pdns storage");
+      }
+    };
     for (const auto& path : s.inputs)
-      if (!for_each_line(path, [&](std::string_view line) {
-            recs.clear();
-            auto st = parse_cof_line(line, recs, rt.csv.normalize);
-            if (st == CofStatus::Ok) {
-              for (const auto& r : recs) add(r);
-            } else if (st != CofStatus::Empty) {
-              retry_redis([&] { store.reject(std::string("cof_") + std::string(to_string(st)), line); },
-                          core::stop_flag(), "pdns storage");
-            }
-          }))
-        ++failures;
+      if (!for_each_line(path, import_line)) ++failures;
+    if (!s.websocket_url.empty()) {
+      WebsocketSourceOptions wo;
+      wo.url = s.websocket_url;
+      wo.ca_file = s.ca_file;
+      wo.verify_peer = !s.insecure;
+      auto ws = run_websocket_source(
+          wo, import_line, [&] { retry_redis([&] { store.flush(); }, core::stop_flag(), "pdns storage"); },
+          core::stop_flag());
+      spdlog::info("{}: {} connection(s), {} failed attempt(s), {} message(s), {} line(s)", wo.url,
+                   ws.connections, ws.failed_attempts, ws.messages, ws.lines);
+    }
   } else {  // pcap
     std::string current_sensor;
     DnsExtractor extractor(
@@ -432,8 +447,13 @@ int main(int argc, char** argv) {
   csv->add_option("files", s.inputs, "files, - for stdin")->required();
   auto* dnscap = app.add_subcommand("dnscap", "ingest dnscap -g text output");
   dnscap->add_option("files", s.inputs, "files, - for stdin")->required();
-  auto* cof = app.add_subcommand("import-cof", "import COF NDJSON records");
-  cof->add_option("files", s.inputs, "files, - for stdin")->required();
+  auto* cof = app.add_subcommand("import-cof", "import COF NDJSON records (files and/or a websocket)");
+  cof->add_option("files", s.inputs, "files, - for stdin");
+  cof->add_option("--websocket", s.websocket_url,
+                  "ws:// or wss:// URL sending COF NDJSON messages; runs until SIGINT/SIGTERM");
+  cof->add_option("--ca-file", s.ca_file, "PEM CA certificates for wss:// (default: the system store)")
+      ->check(CLI::ExistingFile);
+  cof->add_flag("--insecure", s.insecure, "wss:// without certificate verification (testing only)");
 
   auto* extract = app.add_subcommand("extract", "print the DNS records of captures (no Redis)");
   extract->add_option("files", s.inputs, "pcap/pcapng files")->required();
@@ -457,7 +477,16 @@ int main(int argc, char** argv) {
     }
     if (*csv) return run_files(s, "csv");
     if (*dnscap) return run_files(s, "dnscap");
-    if (*cof) return run_files(s, "cof");
+    if (*cof) {
+      if (s.inputs.empty() && s.websocket_url.empty())
+        throw core::ConfigError("give COF files or --websocket");
+      if (!s.websocket_url.empty()) {
+        std::string error;
+        if (!parse_websocket_url(s.websocket_url, &error))
+          throw core::ConfigError("--websocket " + s.websocket_url + ": " + error);
+      }
+      return run_files(s, "cof");
+    }
     if (*extract) return run_extract(s);
     if (*serve) return run_serve(s);
   } catch (const core::ConfigError& e) {

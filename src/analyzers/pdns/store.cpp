@@ -2,10 +2,12 @@
 
 #include <openssl/sha.h>
 
+#include <boost/asio/io_context.hpp>
+
 #include <algorithm>
-#include <future>
 
 #include "analyzers/pdns/dns_message.hpp"
+#include "core/redis_async.hpp"
 
 namespace d4::analyzers::pdns {
 namespace {
@@ -123,9 +125,67 @@ std::size_t PdnsStore::KeyHash::operator()(const std::pair<std::string, std::str
   return h(k.first) * 31 + h(k.second);
 }
 
+// The batch connection and the io_context that drives it. Only run from the store's thread.
+class PdnsStore::Writer {
+ public:
+  Writer(const core::RedisEndpoint& endpoint, std::chrono::milliseconds reply_timeout)
+      : redis_(ioc_, endpoint, options(reply_timeout)) {
+    redis_.start();
+  }
+  ~Writer() { redis_.stop(); }
+  core::AsyncRedis& redis() { return redis_; }
+  bool connected() const { return redis_.connected(); }
+  void poll() {
+    if (ioc_.stopped()) ioc_.restart();
+    ioc_.poll();
+  }
+  // Runs handlers until `done()` or the timeout; returns done().
+  template <typename Pred>
+  bool run_until(Pred done, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done()) {
+      auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) return false;
+      if (ioc_.stopped()) ioc_.restart();
+      ioc_.run_one_for(deadline - now);
+    }
+    return true;
+  }
+
+ private:
+  static core::AsyncRedis::Options options(std::chrono::milliseconds reply_timeout) {
+    core::AsyncRedis::Options o;
+    o.name = "pdns storage";
+    o.reply_timeout = reply_timeout;
+    o.backoff_min = std::chrono::milliseconds(20);
+    o.backoff_max = std::chrono::milliseconds(1000);
+    o.max_write_bytes = 4 << 20;
+    return o;
+  }
+  boost::asio::io_context ioc_;
+  core::AsyncRedis redis_;
+};
+
+namespace {
+constexpr std::chrono::milliseconds kConnectWait{2000};
+// add() polls the connection every this many calls: often enough to keep Redis fed (a slice of
+// records is a few hundred microseconds of Redis work), rarely enough to cost nothing.
+constexpr unsigned kPollEvery = 32;
+}  // namespace
+
 PdnsStore::PdnsStore(core::RedisClient& redis, StoreOptions options)
     : redis_(redis), options_(std::move(options)) {
   if (options_.batch_records == 0) options_.batch_records = 1;
+  if (options_.inflight_batches == 0) options_.inflight_batches = 1;
+}
+
+PdnsStore::~PdnsStore() {
+  if (!writer_) return;
+  try {
+    // Replies of batches already sent are read (and corrections applied) before closing.
+    writer_->run_until([&] { return inflight_ == 0; }, options_.reply_timeout);
+  } catch (...) {
+  }
 }
 
 bool PdnsStore::excluded(std::string_view rrname) const {
@@ -134,14 +194,21 @@ bool PdnsStore::excluded(std::string_view rrname) const {
   return false;
 }
 
+void PdnsStore::poll() {
+  if (writer_ && inflight_ > 0) writer_->poll();
+}
+
 bool PdnsStore::add(const PdnsRecord& r) {
-  // A full batch goes to the background writer before this record is counted, so that a Redis
-  // error thrown here leaves the record for the caller to add again, exactly once.
+  // Everything that can throw happens before the record is counted, so that a Redis error
+  // thrown here leaves the record for the caller to add again, exactly once.
+  if (++polls_skipped_ >= kPollEvery) {
+    polls_skipped_ = 0;
+    poll();
+  }
+  if (!failed_.empty()) resend_failed();
   if (distinct_pending_ >= options_.batch_records) {
-    if (options_.async_writes)
-      submit();
-    else
-      flush();
+    send(build_batch());
+    wait_inflight(options_.inflight_batches - 1);
   }
   if (excluded(r.rrname)) {
     ++stats_.excluded;
@@ -191,231 +258,273 @@ void PdnsStore::clear_pending() {
   rejects_.clear();
 }
 
-void PdnsStore::wait_inflight() {
-  if (!inflight_.valid()) return;
-  try {
-    inflight_.get();
-  } catch (...) {
-    failed_ = std::move(inflight_batch_);  // written again by the next flush()
-    inflight_batch_.reset();
-    throw;
-  }
-  account(*inflight_batch_);
-  inflight_batch_.reset();
-}
-
-void PdnsStore::account(const Batch& b) {
-  ++stats_.writes;
-  stats_.distinct_written += b.distinct;
+std::size_t PdnsStore::pending() const {
+  return static_cast<std::size_t>(processed_) + rejects_.size() + excluded_pending_ + failed_observations_ +
+         inflight_observations_;
 }
 
 void PdnsStore::discard() {
-  try {
-    wait_inflight();
-  } catch (const core::RedisError&) {
-  }
-  failed_.reset();
+  if (writer_) writer_->run_until([&] { return inflight_ == 0; }, options_.reply_timeout);
+  failed_.clear();
+  failed_observations_ = 0;
   clear_pending();
-}
-
-PdnsStore::~PdnsStore() {
-  try {
-    wait_inflight();
-  } catch (...) {
-  }
-}
-
-std::size_t PdnsStore::pending() const {
-  return static_cast<std::size_t>(processed_) + rejects_.size() + excluded_pending_ +
-         (failed_ ? failed_->observations : 0) + (inflight_batch_ ? inflight_batch_->observations : 0);
-}
-
-void PdnsStore::submit() {
-  wait_inflight();  // at most one batch in flight; throws with the pending records untouched
-  auto batch = std::make_shared<Batch>(build_batch());
-  if (!writer_) writer_ = std::make_unique<core::RedisClient>(redis_.endpoint());
-  inflight_batch_ = batch;
-  inflight_ = std::async(std::launch::async, [this, batch] { write_batch(*writer_, *batch); });
 }
 
 void PdnsStore::flush() {
-  wait_inflight();
-  if (failed_) {
-    write_batch(redis_, *failed_);
-    account(*failed_);
-    failed_.reset();
-  }
-  if (processed_ == 0 && rejects_.empty() && excluded_pending_ == 0) return;
-  Batch b = build_batch();
-  try {
-    write_batch(redis_, b);
-  } catch (...) {
-    failed_ = std::make_shared<Batch>(std::move(b));
-    throw;
-  }
-  account(b);
+  if (!failed_.empty()) resend_failed();
+  if (processed_ != 0 || !rejects_.empty() || excluded_pending_ != 0) send(build_batch());
+  wait_inflight(0);
+  throw_if_failed();
 }
 
-PdnsStore::Batch PdnsStore::build_batch() {
-  Batch batch;
-  batch.distinct = distinct_pending_;
-  batch.observations = processed_ + rejects_.size() + excluded_pending_;
-  auto& cmds = batch.cmds;
-  auto& checks = batch.checks;
-  if (mode_ == WriteMode::Unknown) {
-    // SET with both NX and GET needs Redis 7; older servers and other Redis-protocol stores get the
-    // script that reads before writing.
-    auto probe = redis_.command({"SET", "d4:pdns:probe", "1", "NX", "GET"});
-    redis_.command({"DEL", "d4:pdns:probe"});
-    if (probe.is_error()) {
-      mode_ = WriteMode::Script;
-      script_ = kWriteScriptCompat;
-    } else {
-      mode_ = options_.write_mode == "script" ? WriteMode::Script : WriteMode::Pipeline;
-      script_ = kWriteScript;
-    }
-    script_sha_ = sha1_hex(script_);
+void PdnsStore::throw_if_failed() {
+  if (!failed_.empty()) throw core::RedisError("pdns storage: " + last_error_);
+}
+
+void PdnsStore::wait_inflight(std::size_t at_most) {
+  if (!writer_ || inflight_ <= at_most) return;
+  // The connection's watchdog fails requests that get no reply within reply_timeout; this bound
+  // only guards against a bug leaving a batch without completion.
+  if (!writer_->run_until([&] { return inflight_ <= at_most; }, options_.reply_timeout * 3))
+    throw core::RedisError("pdns storage: no reply from " + redis_.endpoint().to_string());
+}
+
+void PdnsStore::resend_failed() {
+  if (!writer_ || !writer_->run_until([&] { return writer_->connected(); }, kConnectWait))
+    throw core::RedisError("pdns storage: " + (last_error_.empty() ? "not connected" : last_error_));
+  auto batches = std::move(failed_);
+  failed_.clear();
+  failed_observations_ = 0;
+  for (auto& b : batches) send(std::move(b));
+}
+
+void PdnsStore::send(std::shared_ptr<Batch> batch) {
+  if (!writer_) writer_ = std::make_unique<Writer>(redis_.endpoint(), options_.reply_timeout);
+  if (!writer_->run_until([&] { return writer_->connected(); }, kConnectWait)) {
+    last_error_ = "cannot connect to " + redis_.endpoint().to_string();
+    failed_observations_ += batch->observations;
+    failed_.push_back(std::move(batch));
+    throw core::RedisError("pdns storage: " + last_error_);
   }
-  // Pipelined plain commands: Redis executes them faster than the same calls inside a script.
+  submit(std::move(batch));
+  writer_->poll();  // starts writing now
+}
+
+void PdnsStore::submit(std::shared_ptr<Batch> batch) {
+  ++inflight_;
+  inflight_observations_ += batch->observations;
+  std::string resp = std::move(batch->resp);
+  auto commands = batch->commands;
+  writer_->redis().submit_returning_request(
+      std::move(resp), commands, false,
+      [this, batch](boost::system::error_code ec, core::RedisReplies&& replies,
+                    std::string&& request) mutable {
+        batch->resp = std::move(request);  // kept to be sent again if this write failed
+        on_reply(batch, ec ? ec.message() : std::string(), replies);
+      });
+}
+
+void PdnsStore::on_reply(const std::shared_ptr<Batch>& batch, const std::string& error,
+                         std::vector<core::RedisReply>& replies) {
+  --inflight_;
+  inflight_observations_ -= batch->observations;
+  auto fail = [&](std::string why) {
+    last_error_ = std::move(why);
+    failed_observations_ += batch->observations;
+    failed_.push_back(batch);
+  };
+  if (!error.empty()) return fail("write failed: " + error);
+  for (const auto& r : replies)
+    if (r.is_error()) return fail("write rejected: " + r.str);
+  if (!batch->corrections) {
+    // Observations older than the stored first seen, or a last seen we overwrote with an older
+    // one: put the extreme back (min/max, so the order of corrections does not matter).
+    std::string fixes;
+    core::RespWriter w(fixes);
+    std::uint32_t n = 0;
+    for (const auto& c : batch->checks) {
+      auto old_first = reply_int(replies[c.first_reply]);
+      auto old_last = reply_int(replies[c.first_reply + 1]);
+      bool fix_first = old_first && *old_first > c.first;
+      bool fix_last = old_last && *old_last > c.last;
+      if (!fix_first && !fix_last) continue;
+      w.begin(7).arg("EVAL").arg(kFixScript).arg("2");
+      w.arg(fix_first ? keys::first_seen(*c.rrname, *c.rdata, c.type) : std::string());
+      w.arg(fix_last ? keys::last_seen(*c.rrname, *c.rdata, c.type) : std::string());
+      w.arg_int(c.first).arg_int(fix_last ? *old_last : c.last);
+      ++n;
+    }
+    if (n > 0) {
+      batch->corrections = true;
+      batch->resp = std::move(fixes);
+      batch->commands = n;
+      batch->checks.clear();
+      // Queued from inside a completion handler: nothing waits here.
+      if (writer_->connected()) return submit(batch);
+      return fail("connection lost before the first/last seen corrections");
+    }
+  }
+  ++stats_.writes;
+  stats_.distinct_written += batch->distinct;
+  batch->records.clear();
+}
+
+void PdnsStore::choose_write_mode() {
+  if (mode_ != WriteMode::Unknown) return;
+  // SET with both NX and GET needs Redis 7; older servers and other Redis-protocol stores get the
+  // script that reads before writing.
+  auto probe = redis_.command({"SET", "d4:pdns:probe", "1", "NX", "GET"});
+  redis_.command({"DEL", "d4:pdns:probe"});
+  if (probe.is_error()) {
+    mode_ = WriteMode::Script;
+    script_ = kWriteScriptCompat;
+  } else {
+    mode_ = options_.write_mode == "script" ? WriteMode::Script : WriteMode::Pipeline;
+    script_ = kWriteScript;
+  }
+  script_sha_ = sha1_hex(script_);
+}
+
+std::shared_ptr<PdnsStore::Batch> PdnsStore::build_batch() {
+  choose_write_mode();  // may throw: nothing pending is touched before
+  auto batch = std::make_shared<Batch>();
+  Batch& b = *batch;
+  b.distinct = distinct_pending_;
+  b.observations = processed_ + rejects_.size() + excluded_pending_;
+  b.records = std::move(by_type_);
+  by_type_ = RecordsByType{};
+  b.resp.reserve(distinct_pending_ * 480 + 4096);
+  core::RespWriter w(b.resp);
+  std::uint32_t& n = b.commands;
+  auto compose = [&](std::string_view prefix, std::string_view a, std::string_view c, std::string_view t) {
+    key_.assign(prefix);
+    key_.append(a);
+    key_ += ':';
+    if (!c.empty()) {
+      key_.append(c);
+      key_ += ':';
+    }
+    key_.append(t);
+    return std::string_view(key_);
+  };
+  auto expire = [&](std::string_view key, std::string_view ttl) {
+    w.begin(3).arg("EXPIRE").arg(key).arg(ttl);
+    ++n;
+  };
   if (mode_ == WriteMode::Pipeline) {
-    for (auto& [type, records] : by_type_) {
+    // Pipelined plain commands: Redis executes them faster than the same calls inside a script.
+    for (auto& [type, records] : b.records) {
       auto ttl_it = options_.expiry_seconds.find(type);
       std::string ttl = ttl_it == options_.expiry_seconds.end() ? "" : std::to_string(ttl_it->second);
+      std::string t = std::to_string(type);
+      b.checks.reserve(b.checks.size() + records.size());
       for (auto& [qv, a] : records) {
         const std::string& q = qv.first;
         const std::string& v = qv.second;
-        std::string r = keys::forward(q, type), rv = keys::reverse(v, type), f = keys::first_seen(q, v, type),
-                    l = keys::last_seen(q, v, type), o = keys::occurrences(q, v, type);
-        cmds.push_back({"SADD", r, v});
-        cmds.push_back({"SADD", rv, q});
-        Check c{cmds.size(), cmds.size() + 1, f, l, a.first, a.last};
-        cmds.push_back({"SET", f, std::to_string(a.first), "NX", "GET"});
-        cmds.push_back({"SET", l, std::to_string(a.last), "GET", "KEEPTTL"});
-        cmds.push_back({"INCRBY", o, std::to_string(a.count)});
-        if (!ttl.empty())
-          for (const std::string* k : {&r, &rv, &f, &l, &o}) cmds.push_back({"EXPIRE", *k, ttl});
-        if (!a.sensors.empty()) {
-          std::vector<std::string> sadd{"SADD", keys::sensors_of(q, v, type)};
-          sadd.insert(sadd.end(), a.sensors.begin(), a.sensors.end());
-          std::string key = sadd[1];
-          cmds.push_back(std::move(sadd));
-          if (!ttl.empty()) cmds.push_back({"EXPIRE", key, ttl});
+        w.begin(3).arg("SADD").arg(compose("r:", q, {}, t)).arg(v);
+        w.begin(3).arg("SADD").arg(compose("v:", v, {}, t)).arg(q);
+        std::size_t first_reply = n + 2;
+        w.begin(5).arg("SET").arg(compose("s:", q, v, t)).arg_int(a.first).arg("NX").arg("GET");
+        w.begin(5).arg("SET").arg(compose("l:", q, v, t)).arg_int(a.last).arg("GET").arg("KEEPTTL");
+        w.begin(3).arg("INCRBY").arg(compose("o:", q, v, t)).arg(static_cast<std::uint64_t>(a.count));
+        n += 5;
+        if (!ttl.empty()) {
+          expire(compose("r:", q, {}, t), ttl);
+          expire(compose("v:", v, {}, t), ttl);
+          for (std::string_view prefix : {"s:", "l:", "o:"}) expire(compose(prefix, q, v, t), ttl);
         }
-        checks.push_back(std::move(c));
+        if (!a.sensors.empty()) {
+          w.begin(2 + a.sensors.size()).arg("SADD").arg(compose("sid:", q, v, t));
+          for (const auto& sensor : a.sensors) w.arg(sensor);
+          ++n;
+          if (!ttl.empty()) expire(key_, ttl);
+        }
+        b.checks.push_back(Check{first_reply, type, &q, &v, a.first, a.last});
       }
     }
   } else {
-    cmds.push_back({"SCRIPT", "LOAD", std::string(script_)});
-  }
-  std::vector<std::string> call;
-  std::size_t in_call = 0;
-  auto start_call = [&] {
-    call = {"EVALSHA", script_sha_, "0"};
-    in_call = 0;
-  };
-  auto end_call = [&] {
-    if (in_call == 0) return;
-    call[2] = std::to_string(in_call * 5);
-    cmds.push_back(std::move(call));
-  };
-  std::vector<std::string> args;
-  for (auto& [type, records] : by_type_) {
-    if (mode_ != WriteMode::Script) break;
-    auto ttl_it = options_.expiry_seconds.find(type);
-    std::string ttl = ttl_it == options_.expiry_seconds.end() ? "0" : std::to_string(ttl_it->second);
-    std::string type_text = std::to_string(type);
-    for (auto& [qv, a] : records) {
-      const std::string& q = qv.first;
-      const std::string& v = qv.second;
-      if (in_call == 0) {
-        start_call();
-        args.clear();
-      }
-      call.push_back(keys::forward(q, type));
-      call.push_back(keys::reverse(v, type));
-      call.push_back(keys::first_seen(q, v, type));
-      call.push_back(keys::last_seen(q, v, type));
-      call.push_back(keys::occurrences(q, v, type));
-      args.push_back(v);
-      args.push_back(q);
-      args.push_back(std::to_string(a.first));
-      args.push_back(std::to_string(a.last));
-      args.push_back(std::to_string(a.count));
-      args.push_back(ttl);
-      ++in_call;
-      if (!a.sensors.empty()) {
-        std::vector<std::string> sadd{"SADD", keys::sensors_of(q, v, type)};
-        sadd.insert(sadd.end(), a.sensors.begin(), a.sensors.end());
-        std::string key = sadd[1];
-        cmds.push_back(std::move(sadd));
-        if (ttl != "0") cmds.push_back({"EXPIRE", key, ttl});
-      }
-      if (in_call == kRecordsPerCall) {
-        call.insert(call.end(), std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
-        end_call();
-        in_call = 0;
+    w.command({"SCRIPT", "LOAD", script_});
+    ++n;
+    // One call per slice of records: KEYS (5 per record) then ARGV (6 per record).
+    for (auto& [type, records] : b.records) {
+      auto ttl_it = options_.expiry_seconds.find(type);
+      std::string ttl = ttl_it == options_.expiry_seconds.end() ? "0" : std::to_string(ttl_it->second);
+      std::string t = std::to_string(type);
+      std::vector<const std::pair<const std::pair<std::string, std::string>, Aggregate>*> all;
+      all.reserve(records.size());
+      for (const auto& e : records) all.push_back(&e);
+      for (std::size_t start = 0; start < all.size(); start += kRecordsPerCall) {
+        std::size_t end = std::min(all.size(), start + kRecordsPerCall);
+        std::size_t count = end - start;
+        w.begin(3 + count * 11).arg("EVALSHA").arg(script_sha_).arg(static_cast<std::uint64_t>(count * 5));
+        for (std::size_t i = start; i < end; ++i) {
+          const auto& [q, v] = all[i]->first;
+          w.arg(compose("r:", q, {}, t));
+          w.arg(compose("v:", v, {}, t));
+          w.arg(compose("s:", q, v, t));
+          w.arg(compose("l:", q, v, t));
+          w.arg(compose("o:", q, v, t));
+        }
+        for (std::size_t i = start; i < end; ++i) {
+          const auto& [qv, a] = *all[i];
+          w.arg(qv.second).arg(qv.first).arg_int(a.first).arg_int(a.last);
+          w.arg(static_cast<std::uint64_t>(a.count)).arg(ttl);
+        }
+        ++n;
+        for (std::size_t i = start; i < end; ++i) {
+          const auto& [qv, a] = *all[i];
+          if (a.sensors.empty()) continue;
+          w.begin(2 + a.sensors.size()).arg("SADD").arg(compose("sid:", qv.first, qv.second, t));
+          for (const auto& sensor : a.sensors) w.arg(sensor);
+          ++n;
+          if (ttl != "0") expire(key_, ttl);
+        }
       }
     }
   }
-  if (in_call > 0) {
-    call.insert(call.end(), std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
-    end_call();
+  // Statistics once per batch.
+  auto hincr = [&](std::string_view key, std::string_view field, std::uint64_t by) {
+    w.begin(4).arg("HINCRBY").arg(key).arg(field).arg(by);
+    ++n;
+  };
+  for (auto& [k, c] : dist_ttl_) hincr(keys::kDistTtl, k, c);
+  for (auto& [k, c] : dist_class_) hincr(keys::kDistClass, k, c);
+  for (auto& [k, c] : dist_type_) hincr(keys::kDistType, k, c);
+  for (auto& [k, c] : sensors_) {
+    w.begin(4).arg("ZINCRBY").arg(keys::kSensors).arg(c).arg(k);
+    w.begin(3).arg("SADD").arg(keys::kSensorsSeen).arg(k);
+    n += 2;
   }
-  for (auto& [k, n] : dist_ttl_)
-    cmds.push_back({"HINCRBY", std::string(keys::kDistTtl), k, std::to_string(n)});
-  for (auto& [k, n] : dist_class_)
-    cmds.push_back({"HINCRBY", std::string(keys::kDistClass), k, std::to_string(n)});
-  for (auto& [k, n] : dist_type_)
-    cmds.push_back({"HINCRBY", std::string(keys::kDistType), k, std::to_string(n)});
-  for (auto& [k, n] : sensors_) {
-    cmds.push_back({"ZINCRBY", std::string(keys::kSensors), std::to_string(n), k});
-    cmds.push_back({"SADD", std::string(keys::kSensorsSeen), k});
+  if (processed_) {
+    w.begin(3).arg("INCRBY").arg(keys::kProcessed).arg(processed_);
+    ++n;
   }
-  if (processed_) cmds.push_back({"INCRBY", std::string(keys::kProcessed), std::to_string(processed_)});
-  if (excluded_pending_)
-    cmds.push_back({"INCRBY", std::string(keys::kExcluded), std::to_string(excluded_pending_)});
+  if (excluded_pending_) {
+    w.begin(3).arg("INCRBY").arg(keys::kExcluded).arg(excluded_pending_);
+    ++n;
+  }
   if (!rejects_.empty()) {
     std::map<std::string, std::uint64_t> by_reason;
     std::map<std::pair<std::string, std::string>, std::uint64_t> by_sensor;
-    std::vector<std::string> push{"LPUSH", std::string(keys::kRejectedSamples)};
     for (const auto& r : rejects_) {
       ++by_reason[r.reason];
       if (!r.sensor.empty()) ++by_sensor[{r.sensor, r.reason}];
-      push.push_back(r.reason + " " + r.input);
     }
-    for (auto& [reason, n] : by_reason)
-      cmds.push_back({"HINCRBY", std::string(keys::kRejected), reason, std::to_string(n)});
-    for (auto& [sr, n] : by_sensor)
-      cmds.push_back({"HINCRBY", keys::rejected_by_sensor(sr.first), sr.second, std::to_string(n)});
-    cmds.push_back(std::move(push));
-    cmds.push_back({"LTRIM", std::string(keys::kRejectedSamples), "0",
-                    std::to_string(options_.rejected_samples == 0 ? 0 : options_.rejected_samples - 1)});
+    for (auto& [reason, c] : by_reason) hincr(keys::kRejected, reason, c);
+    for (auto& [sr, c] : by_sensor) hincr(keys::rejected_by_sensor(sr.first), sr.second, c);
+    w.begin(2 + rejects_.size()).arg("LPUSH").arg(keys::kRejectedSamples);
+    for (const auto& r : rejects_) {
+      key_.assign(r.reason);
+      key_ += ' ';
+      key_.append(r.input);
+      w.arg(key_);
+    }
+    w.begin(4).arg("LTRIM").arg(keys::kRejectedSamples).arg("0");
+    w.arg(static_cast<std::uint64_t>(options_.rejected_samples == 0 ? 0 : options_.rejected_samples - 1));
+    n += 2;
   }
   clear_pending();
   return batch;
-}
-
-void PdnsStore::write_batch(core::RedisClient& client, const Batch& batch) {
-  const auto& cmds = batch.cmds;
-  auto replies = client.pipeline(cmds);
-  for (std::size_t i = 0; i < replies.size(); ++i)
-    if (replies[i].is_error()) throw core::RedisError("pdns write (" + cmds[i][0] + "): " + replies[i].str);
-  std::vector<std::vector<std::string>> fixes;
-  for (const auto& c : batch.checks) {
-    auto old_first = reply_int(replies[c.first_reply]);
-    auto old_last = reply_int(replies[c.last_reply]);
-    bool fix_first = old_first && *old_first > c.first;
-    bool fix_last = old_last && *old_last > c.last;  // we overwrote a later last seen: put it back
-    if (!fix_first && !fix_last) continue;
-    fixes.push_back({"EVAL", std::string(kFixScript), "2", fix_first ? c.first_key : "",
-                     fix_last ? c.last_key : "", std::to_string(c.first),
-                     std::to_string(fix_last ? *old_last : c.last)});
-  }
-  if (!fixes.empty()) {
-    auto fr = client.pipeline(fixes);
-    for (const auto& r : fr)
-      if (r.is_error()) throw core::RedisError("pdns write (first/last seen correction): " + r.str);
-  }
 }
 
 }  // namespace d4::analyzers::pdns

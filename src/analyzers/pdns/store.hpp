@@ -20,9 +20,9 @@
 // Differences from the reference, on purpose: first seen is lowered by older observations and last
 // seen raised by newer ones (min/max, also for imports); the per-type expiry applies to the l: key
 // too (the reference re-expired r: instead, leaving l: keys forever); records are aggregated per
-// batch and written in one pipelined script call.
+// batch and written as one pipelined request per batch, several batches in flight.
+#include <chrono>
 #include <cstdint>
-#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -65,8 +65,13 @@ struct StoreOptions {
   // "pipeline" (plain pipelined commands, Redis >= 7) or "script" (one Lua call per slice of
   // records); servers without SET ... NX GET always use a script.
   std::string write_mode = "pipeline";
-  // Write full batches from a background thread while the next batch is parsed.
+  // Written batches whose replies may still be outstanding: Redis executes them while the next
+  // ones are parsed and encoded. 1 = wait for each batch before aggregating the next.
+  std::size_t inflight_batches = 4;
+  // Accepted for configuration compatibility; writes always overlap parsing now.
   bool async_writes = false;
+  // No reply for this long: the connection is taken as dead and the batches in flight failed.
+  std::chrono::milliseconds reply_timeout{10000};
 };
 
 struct StoreStats {
@@ -77,6 +82,11 @@ struct StoreStats {
   std::uint64_t distinct_written = 0;
 };
 
+// Aggregates observations per batch and writes each batch as one pipelined request on its own
+// connection (RESP encoded directly, no per-argument allocations). Up to `inflight_batches`
+// requests are outstanding, so Redis executes one batch while the caller parses the next. The
+// connection's I/O runs on the caller's thread, inside add(), reject(), flush() and discard():
+// no thread competes with Redis for a core. Not thread-safe.
 class PdnsStore {
  public:
   PdnsStore(core::RedisClient& redis, StoreOptions options);
@@ -84,19 +94,19 @@ class PdnsStore {
   PdnsStore(const PdnsStore&) = delete;
   PdnsStore& operator=(const PdnsStore&) = delete;
 
-  // Queues one observation; returns false when excluded. When a batch is full it is handed to a
-  // background writer (its own connection), so parsing the next batch overlaps Redis executing
-  // this one; at most one batch is in flight. Throws core::RedisError when the previous batch
-  // failed: the record was then not added, and the failed batch is written again by flush().
+  // Queues one observation; returns false when excluded. A full batch is sent without waiting for
+  // its replies. Throws core::RedisError when Redis is unavailable (a batch failed and cannot be
+  // sent again now, or the connection is down): the record was then not added; the failed
+  // batches are kept and written again by a later add() or flush().
   bool add(const PdnsRecord& record);
   // Counts a rejected input (and keeps a sample of it); written with the next flush.
   void reject(std::string_view reason, std::string_view input, std::string_view sensor_id = {});
-  // Writes everything pending and waits for it. Throws core::RedisError when Redis is
+  // Writes everything pending and waits for every reply. Throws core::RedisError when Redis is
   // unavailable; nothing is lost then, the next flush() retries.
   void flush();
   // Drops everything pending (a queue batch about to be delivered again after a failed write).
   void discard();
-  // Observations and rejects not yet written.
+  // Observations and rejects not yet written (pending, in flight or failed).
   std::size_t pending() const;
   const StoreStats& stats() const { return stats_; }
   bool excluded(std::string_view rrname) const;
@@ -110,35 +120,45 @@ class PdnsStore {
   struct KeyHash {
     std::size_t operator()(const std::pair<std::string, std::string>& k) const noexcept;
   };
+  using RecordMap = std::unordered_map<std::pair<std::string, std::string>, Aggregate, KeyHash>;
+  using RecordsByType = std::unordered_map<std::uint16_t, RecordMap>;
 
+  // First/last seen to verify in the replies of SET ... NX GET / SET ... GET (pipeline mode).
   struct Check {
-    std::size_t first_reply, last_reply;
-    std::string first_key, last_key;
+    std::size_t first_reply;  // index of the SET s: reply; SET l: follows
+    std::uint16_t type;
+    const std::string* rrname;  // owned by Batch::records
+    const std::string* rdata;
     std::int64_t first, last;
   };
   struct Batch {
-    std::vector<std::vector<std::string>> cmds;
+    RecordsByType records;  // keeps the names the checks point to
+    std::string resp;       // the request; after a successful write, the corrections (if any)
+    std::uint32_t commands = 0;
     std::vector<Check> checks;
+    bool corrections = false;  // resp holds the out-of-order corrections (idempotent)
     std::size_t distinct = 0;
     std::size_t observations = 0;
   };
-  Batch build_batch();  // moves everything pending into a batch of commands
-  static void write_batch(core::RedisClient& client, const Batch& batch);
-  void submit();
-  void wait_inflight();
-  void account(const Batch& b);
+  class Writer;
+
+  std::shared_ptr<Batch> build_batch();  // moves everything pending into a batch
+  void choose_write_mode();
+  void send(std::shared_ptr<Batch> batch);    // connects if needed, then submit()
+  void submit(std::shared_ptr<Batch> batch);  // queues the request; completion via on_reply
+  void on_reply(const std::shared_ptr<Batch>& batch, const std::string& error,
+                std::vector<core::RedisReply>& replies);
+  void resend_failed();  // throws RedisError when not connected
+  void wait_inflight(std::size_t at_most);
+  void throw_if_failed();
+  void poll();
   void clear_pending();
 
-  core::RedisClient& redis_;
-  std::unique_ptr<core::RedisClient> writer_;  // used only by the background write
-  std::future<void> inflight_;
-  std::shared_ptr<Batch> inflight_batch_, failed_;
+  core::RedisClient& redis_;  // probes the server's SET options
+  std::unique_ptr<Writer> writer_;
   StoreOptions options_;
   StoreStats stats_;
-  // (rrname, rdata) per type, aggregated until written.
-  std::unordered_map<std::uint16_t,
-                     std::unordered_map<std::pair<std::string, std::string>, Aggregate, KeyHash>>
-      by_type_;
+  RecordsByType by_type_;  // (rrname, rdata) per type, aggregated until written
   std::size_t distinct_pending_ = 0;
   std::unordered_map<std::string, std::uint64_t> dist_ttl_, dist_class_, dist_type_, sensors_;
   std::uint64_t processed_ = 0, excluded_pending_ = 0;
@@ -146,6 +166,11 @@ class PdnsStore {
     std::string reason, input, sensor;
   };
   std::vector<Reject> rejects_;
+  std::vector<std::shared_ptr<Batch>> failed_;
+  std::size_t inflight_ = 0, inflight_observations_ = 0, failed_observations_ = 0;
+  std::string last_error_;
+  unsigned polls_skipped_ = 0;
+  std::string key_;  // scratch for key names while encoding
   enum class WriteMode { Unknown, Pipeline, Script };
   WriteMode mode_ = WriteMode::Unknown;  // chosen at the first write (see store.cpp)
   std::string_view script_;
