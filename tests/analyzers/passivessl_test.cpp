@@ -38,7 +38,7 @@ TEST(PassiveSslParse, OurLinesAndReferenceShapedLines) {
   ASSERT_EQ(r.certificates.size(), 1u);
   EXPECT_EQ(r.certificates[0].sha1, kCertSha1);
   EXPECT_EQ(r.certificates[0].subject, "O=D4 Test,CN=test.d4.example");
-  EXPECT_TRUE(r.certificates[0].self_signed);
+  EXPECT_TRUE(r.certificates[0].is_self_signed);
   // The reference Go sensor: Timestamp with a local offset, no SubjectString, Go name objects, no Raw.
   std::string go =
       R"({"ServerIP":"192.0.2.1","ServerPort":"443","ClientIP":"192.168.1.10","ClientPort":"51234",)"
@@ -51,7 +51,7 @@ TEST(PassiveSslParse, OurLinesAndReferenceShapedLines) {
   EXPECT_EQ(r.ts, 1560344975);  // 13:09:35 UTC
   EXPECT_EQ(r.certificates[0].subject, "CN=localhost,C=LU");
   EXPECT_EQ(r.certificates[0].issuer, "O=SMILE,C=LU");
-  EXPECT_FALSE(r.certificates[0].self_signed);
+  EXPECT_FALSE(r.certificates[0].is_self_signed);
   EXPECT_EQ(parse_ja3jl("", r), RecordStatus::Empty);
   EXPECT_EQ(parse_ja3jl("{broken", r), RecordStatus::BadJson);
   EXPECT_EQ(

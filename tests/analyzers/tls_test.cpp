@@ -1,6 +1,6 @@
 // TLS fingerprinting: JA3/JA3S of tls.pcap against tls.expected-ja3.psv, GREASE handling,
-// reassembly robustness (reordering, retransmission, 1-byte segments, IPv6), certificates and
-// the ja3-jl output.
+// reassembly robustness (reordering, retransmission, 1-byte segments, IPv6), certificates, the
+// session TLSH and the ja3-jl output.
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 
@@ -14,6 +14,8 @@
 #include "analyzers/packet/decode.hpp"
 #include "analyzers/tls/session.hpp"
 #include "analyzers/tls/tls_parser.hpp"
+#include "analyzers/tls/tlsh.hpp"
+#include "cert_factory.hpp"
 #include "helpers.hpp"
 
 using namespace d4::analyzers;
@@ -426,4 +428,152 @@ TEST(TlsOutput, InvalidUtf8FromTheWireIsReplacedInJsonLines) {
   EXPECT_EQ(utf8_sanitize("ok \xC3\xA9 \xC0\xAF \xED\xA0\x80 \xF4\x90\x80\x80"),
             "ok \xC3\xA9 \xEF\xBF\xBD\xEF\xBF\xBD \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD "
             "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+namespace {
+
+NameAttribute attr(std::vector<int> oid, std::string sn, std::string value) {
+  return {std::move(oid), std::move(sn), std::move(value)};
+}
+
+CertificateInfo parsed(const std::vector<std::uint8_t>& der) {
+  auto c = parse_certificate(der);
+  if (!c) throw std::runtime_error("test certificate not parsed");
+  return *c;
+}
+
+const char* kRefJa3 =
+    "771,49199-49200-49195-49196-52392-52393-49171-49161-49172-49162-156-157-47-53-49170-10,5-10-11-13-65281-"
+    "18,29-"
+    "23-24-25,0";
+
+}  // namespace
+
+TEST(Tlsh, GoNameStringsQuotingAndTheReferenceBuffer) {
+  // Go prints its parsed fields in a fixed order (C, ST, L, STREET, POSTALCODE, O, OU, CN,
+  // SERIALNUMBER), reversed, whatever the certificate's order; multi-valued fields joined by '+'.
+  std::vector<NameAttribute> name{attr({2, 5, 4, 3}, "CN", "www.example"),
+                                  attr({2, 5, 4, 10}, "O", "Org, Inc."), attr({2, 5, 4, 6}, "C", "LU"),
+                                  attr({2, 5, 4, 11}, "OU", "a"), attr({2, 5, 4, 11}, "OU", "b")};
+  EXPECT_EQ(go_name_string(name), "CN=www.example,OU=a+OU=b,O=Org\\, Inc.,C=LU");
+  // Other attributes: OID=#<DER of the value as Go marshals a string>, printed last.
+  std::vector<NameAttribute> with_email{attr({2, 5, 4, 3}, "CN", " x#"),
+                                        attr({1, 2, 840, 113549, 1, 9, 1}, "emailAddress", "a@b"),
+                                        attr({0, 9, 2342, 19200300, 100, 1, 25}, "DC", "com")};
+  EXPECT_EQ(go_name_string(with_email),
+            "CN=\\ x#,0.9.2342.19200300.100.1.25=#1303636f6d,1.2.840.113549.1.9.1=#0c03614062");
+  EXPECT_EQ(go_quote("a\"b\\c\n\x01\xff"
+                     "\xc3\xa9\xc2\xa0"),
+            "\"a\\\"b\\\\c\\n\\x01\\xff\xc3\xa9\\u00a0\"");
+
+  // The reference sensor's unit-test session: its certificate names, hashed text by hand.
+  auto key = make_ec_key();
+  auto der =
+      make_certificate({{{"C", "LU"}, {"L", "Luxembourg"}, {"O", "SMILE, CIRCL"}, {"CN", "localhost"}},
+                        {{"C", "LU"}, {"ST", "LU"}, {"L", "Luxembourg"}, {"O", "SMILE"}, {"OU", "CIRCL"}}},
+                       key.get(), key.get());
+  std::string input = session_tlsh_input(kRefJa3, "771,49200,65281-11", {parsed(der)});
+  EXPECT_EQ(
+      input,
+      "771491994920049195491965239252393491714916149172491621561574753491701051011136528118292324250"
+      "771492006528111OU=CIRCLO=SMILEL=LuxembourgST=LUC=LUCN=localhostO=SMILE\\\\ CIRCLL=LuxembourgC=LU");
+  // 187 bytes: libtlsh wants at least 256 (the reference's Go port hashed anything).
+  EXPECT_FALSE(tlsh_digest(input));
+}
+
+TEST(Tlsh, DigestsRefusalsAndDistances) {
+  std::string text;
+  for (int i = 0; i < 40; ++i)
+    text += "CN=host" + std::to_string(i * 7919 % 1000) + ".example.org,O=Example ";
+  auto h = tlsh_digest(text);
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->size(), 70u);  // legacy format, no "T1" prefix
+  EXPECT_TRUE(is_tlsh_digest(*h));
+  EXPECT_EQ(tlsh_digest(text), h);  // deterministic
+  EXPECT_EQ(tlsh_distance(*h, *h), 0);
+  std::string lower = *h;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  EXPECT_EQ(tlsh_distance(*h, lower), 0);
+  std::string edited = text;
+  edited.replace(100, 10, "zzzzzzzzzz");
+  auto near = tlsh_digest(edited);
+  std::string other;
+  for (int i = 0; i < 60; ++i) other += std::to_string(i * 104729 % 99991) + "-qwerty/ASDF;";
+  auto far = tlsh_digest(other);
+  ASSERT_TRUE(near && far);
+  EXPECT_GT(*tlsh_distance(*h, *near), 0);
+  EXPECT_LT(*tlsh_distance(*h, *near), *tlsh_distance(*h, *far));
+  EXPECT_FALSE(tlsh_digest(std::string(255, 'x') + "y"));  // too little variety
+  EXPECT_FALSE(tlsh_digest(text.substr(0, 200)));          // too short
+  EXPECT_FALSE(tlsh_distance(*h, "abc"));
+  EXPECT_FALSE(is_tlsh_digest(std::string(70, 'g')));
+}
+
+TEST(TlsOutput, SessionWithACertificateChainCarriesItsTlsh) {
+  // A server sending a leaf and its intermediate with long names: enough text for a digest.
+  auto root_key = make_ec_key(), inter_key = make_ec_key(), leaf_key = make_ec_key();
+  Name root{{"C", "US"},
+            {"O", "Example Trust Services LLC"},
+            {"CN", "Example Global Root Certification Authority R1"}};
+  Name inter{{"C", "US"},
+             {"O", "Example Trust Services LLC"},
+             {"CN", "Example Secure Server CA 2024 - Intermediate"}};
+  Name leaf{{"C", "US"},
+            {"ST", "California"},
+            {"L", "Mountain View"},
+            {"O", "Example Web Properties, Inc."},
+            {"CN", "www.example-web-properties.test"}};
+  auto inter_der = make_certificate({inter, root, true, 2}, inter_key.get(), root_key.get());
+  auto leaf_der = make_certificate({leaf, inter, false, 3}, leaf_key.get(), inter_key.get());
+  Bytes ch =
+      handshake_record(1, client_hello(0x0303, {0x1301, 0xc02f, 0xc030, 0x009c}, {0, 10, 11, 13, 23, 65281},
+                                       {29, 23, 24}, {0}, "www.example-web-properties.test"));
+  Bytes sh_body;
+  put16(sh_body, 0x0303);
+  sh_body.insert(sh_body.end(), 32, 7);
+  sh_body.push_back(0);
+  put16(sh_body, 0xc02f);
+  sh_body.push_back(0);
+  put16(sh_body, 4);
+  put16(sh_body, 65281);
+  put16(sh_body, 0);
+  Bytes certs_body;
+  Bytes list;
+  for (const auto* d : {&leaf_der, &inter_der}) {
+    list.push_back(static_cast<std::uint8_t>(d->size() >> 16));
+    put16(list, static_cast<std::uint16_t>(d->size()));
+    append(list, *d);
+  }
+  certs_body.push_back(static_cast<std::uint8_t>(list.size() >> 16));
+  put16(certs_body, static_cast<std::uint16_t>(list.size()));
+  append(certs_body, list);
+  Bytes server = handshake_record(2, sh_body);
+  append(server, handshake_record(11, certs_body));
+  std::vector<std::tuple<std::uint64_t, std::int64_t, Bytes>> frames;
+  auto frame = [&](std::uint64_t n, const std::string& src, const std::string& dst, Bytes seg) {
+    frames.emplace_back(n, static_cast<std::int64_t>(n) * 1000000, ethernet(0x0800, ipv4(src, dst, 6, seg)));
+  };
+  frame(1, "10.0.0.1", "10.0.0.2", tcp_seg(50000, 443, 100, 0x02));
+  frame(2, "10.0.0.2", "10.0.0.1", tcp_seg(443, 50000, 500, 0x12, {}, 101));
+  frame(3, "10.0.0.1", "10.0.0.2", tcp_seg(50000, 443, 101, 0x18, ch, 501));
+  frame(4, "10.0.0.2", "10.0.0.1",
+        tcp_seg(443, 50000, 501, 0x18, server, static_cast<std::uint32_t>(101 + ch.size())));
+  auto run = track(frames, 1);
+  ASSERT_EQ(run.sessions.size(), 1u);
+  const auto& s = run.sessions[0];
+  ASSERT_EQ(s.certificates.size(), 2u);
+  auto expected = tlsh_digest(session_tlsh_input(s.ja3, s.ja3s, s.certificates));
+  ASSERT_TRUE(expected);
+  EXPECT_EQ(s.tlsh, *expected);
+  EXPECT_EQ(session_json(s)["TLSH"], *expected);
+  EXPECT_EQ(run.stats.tlsh_refused, 0u);
+  // The hashed text holds both certificates' names, Go-ordered and quoted.
+  EXPECT_NE(session_tlsh_input(s.ja3, s.ja3s, s.certificates)
+                .find("CN=www.examplewebproperties.testO=Example Web Properties\\\\ Inc.L=Mountain "
+                      "ViewST=CaliforniaC=US"),
+            std::string::npos);
+  // tls.pcap's sessions carry a single short self-signed name: all refused, TLSH "".
+  auto vec = load(vector_path("tls.pcap"));
+  auto base = track(numbered(vec), vec.linktype);
+  EXPECT_EQ(base.stats.tlsh_refused, 5u);
 }
