@@ -1,0 +1,198 @@
+// d4-stack end to end: the generated configuration runs the server, the worker, the web interface
+// and the analyzers; data sent by d4-client reaches each analyzer through its queue.
+#include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+
+#include "core/redis_client.hpp"
+#include "core/redis_endpoint.hpp"
+#include "support/bytes.hpp"
+#include "support/process.hpp"
+#include "support/text.hpp"
+
+namespace d4::test {
+namespace {
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// GET on loopback; {status, body}, status 0 when nothing answers.
+std::pair<int, std::string> http_get(const std::string& host_port, const std::string& target) {
+  namespace beast = boost::beast;
+  try {
+    boost::asio::io_context io;
+    auto colon = host_port.rfind(':');
+    boost::asio::ip::tcp::resolver resolver(io);
+    beast::tcp_stream stream(io);
+    stream.expires_after(5s);
+    stream.connect(resolver.resolve(host_port.substr(0, colon), host_port.substr(colon + 1)));
+    beast::http::request<beast::http::empty_body> req{beast::http::verb::get, target, 11};
+    req.set(beast::http::field::host, host_port);
+    beast::http::write(stream, req);
+    beast::flat_buffer buf;
+    beast::http::response<beast::http::string_body> res;
+    beast::http::read(stream, buf, res);
+    return {static_cast<int>(res.result_int()), res.body()};
+  } catch (const std::exception&) {
+    return {0, {}};
+  }
+}
+
+// Every port d4-stack chose near the reference defaults is moved to a random free one, so that
+// the test neither meets a stack running on this machine nor another test doing the same.
+void move_ports(const fs::path& config, const fs::path& sensor_destination) {
+  std::string text = read_text(config);
+  std::map<std::string, std::string> moved;
+  std::regex port_re(R"((127\.0\.0\.1|\[::\]|0\.0\.0\.0):(\d{4,5}))");
+  std::string out;
+  auto begin = std::sregex_iterator(text.begin(), text.end(), port_re);
+  std::size_t last = 0;
+  for (auto it = begin; it != std::sregex_iterator(); ++it) {
+    const auto& m = *it;
+    std::string port = m[2].str();
+    if (!moved.count(port)) moved[port] = std::to_string(free_port());
+    out += text.substr(last, static_cast<std::size_t>(m.position(0)) - last);
+    out += "127.0.0.1:" + moved[port];  // tests stay on loopback, the sensor listener too
+    last = static_cast<std::size_t>(m.position(0) + m.length(0));
+  }
+  out += text.substr(last);
+  write_text(config, out);
+  std::string dest = read_text(sensor_destination);
+  auto colon = dest.rfind(':');
+  std::string port = dest.substr(colon + 1);
+  while (!port.empty() && (port.back() == '\n' || port.back() == '\r')) port.pop_back();
+  ASSERT_TRUE(moved.count(port)) << "sensor port " << port << " not in the configuration";
+  write_text(sensor_destination, "127.0.0.1:" + moved[port] + "\n");
+}
+
+std::string config_value(const std::string& config, const std::string& section, const std::string& key) {
+  // The generated file is simple TOML: find the section, then `key = "value"`.
+  auto s = config.find("[" + section + "]\n");
+  if (s == std::string::npos) return {};
+  std::smatch m;
+  std::string rest = config.substr(s);
+  auto next = rest.find("\n[", 1);
+  if (next != std::string::npos) rest = rest.substr(0, next);
+  if (std::regex_search(rest, m, std::regex("\n" + key + R"( = "([^"]*)\")"))) return m[1].str();
+  return {};
+}
+
+TEST(Stack, AnalyzersRunOnTheirQueuesAndSeeWhatSensorsSend) {
+  for (const char* exe :
+       {"d4-stack", "d4-server", "d4-worker", "d4-client", "d4-pdns", "d4-pibs", "d4-passivessl"})
+    ASSERT_TRUE(fs::exists(bin_dir() / exe)) << exe << " is not built in " << bin_dir();
+  TempDir dir;
+  fs::path data = dir / "data";
+  Process init({(bin_dir() / "d4-stack").string(), "--data-dir", data.string(), "--init-only"},
+               Process::Options{{}, dir / "init.out", dir / "init.err", {}, {}});
+  ASSERT_EQ(init.wait(60s), 0) << read_text(dir / "init.err");
+  move_ports(data / "d4.toml", data / "sensor" / "destination");
+  std::string config = read_text(data / "d4.toml");
+  ASSERT_NE(config.find("analyzers = [\"pdns\", \"pibs\", \"passivessl\"]"), std::string::npos) << config;
+  std::string pdns_api = config_value(config, "analyzers.pdns", "listen");
+  std::string pssl_api = config_value(config, "analyzers.tls", "listen");
+  auto pibs_redis = core::RedisEndpoint::parse(config_value(config, "analyzers.pibs", "results_redis"));
+  auto pdns_redis = core::RedisEndpoint::parse(config_value(config, "analyzers.pdns", "backend"));
+  ASSERT_TRUE(pibs_redis && pdns_redis && !pdns_api.empty() && !pssl_api.empty()) << config;
+
+  Process stack({(bin_dir() / "d4-stack").string(), "--data-dir", data.string()},
+                Process::Options{{}, dir / "stack.out", dir / "stack.err", {}, {}});
+  ASSERT_TRUE(eventually(
+      [&] { return read_text(dir / "stack.out").find("Press Ctrl-C") != std::string::npos; }, 120s, 100ms))
+      << read_text(dir / "stack.out") << read_text(dir / "stack.err");
+  std::string summary = read_text(dir / "stack.out");
+  EXPECT_NE(summary.find("passive DNS API     http://" + pdns_api), std::string::npos) << summary;
+  EXPECT_NE(summary.find("passive SSL API     http://" + pssl_api), std::string::npos) << summary;
+
+  // Two sensors: full packet capture (type 1) and passivedns CSV (type 8).
+  auto sensor = [&](const std::string& name, const std::string& type) {
+    fs::path d = dir / name;
+    fs::copy(data / "sensor", d, fs::copy_options::recursive);
+    write_text(d / "type", type + "\n");
+    return d;
+  };
+  auto send = [&](const fs::path& conf, const std::string& input) {
+    Process c({(bin_dir() / "d4-client").string(), "-c", conf.string()},
+              Process::Options{input,
+                               dir / (conf.filename().string() + ".out"),
+                               dir / (conf.filename().string() + ".err"),
+                               {},
+                               {}});
+    return c.wait(60s);
+  };
+  ASSERT_EQ(send(sensor("pcap-sensor", "1"), vector_path("backscatter.pcap")), 0)
+      << read_text(dir / "pcap-sensor.err");
+  ASSERT_EQ(send(sensor("pdns-sensor", "8"), vector_path("dns.passivedns.csv")), 0)
+      << read_text(dir / "pdns-sensor.err");
+
+  // Backscatter: the worker closes the capture at the end of the session and queues its path;
+  // d4-pibs finds the same victims, with the same packet counts, as the expected CSV.
+  std::map<std::string, long long> expected;
+  for (const auto& line : lines_of(read_text(vector_path("backscatter.expected-pibs.csv")))) {
+    if (line.empty() || line[0] == '#') continue;
+    auto a = line.find(','), b = line.find(',', a + 1);
+    ++expected[line.substr(a + 1, b - a - 1)];
+  }
+  ASSERT_FALSE(expected.empty());
+  core::RedisClient pibs(*pibs_redis);
+  std::map<std::string, long long> seen;
+  bool complete = eventually(
+      [&] {
+        seen.clear();
+        auto r = pibs.command({"ZRANGE", "pibs:victims", "0", "-1", "WITHSCORES"});
+        for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2)
+          seen[r.elements[i].str] = std::stoll(r.elements[i + 1].str);
+        return seen == expected;
+      },
+      90s, 200ms);
+  EXPECT_TRUE(complete) << "victims seen: " << nlohmann::json(seen).dump()
+                        << "\nexpected: " << nlohmann::json(expected).dump() << "\n"
+                        << read_text(data / "logs" / "d4-pibs.log");
+
+  // Passive DNS: every expected record can be queried through the stack's API.
+  core::RedisClient pdns(*pdns_redis);
+  auto records = lines_of(read_text(vector_path("dns.expected-records.ndjson")));
+  ASSERT_FALSE(records.empty());
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto r = pdns.command({"GET", "stats:processed"});
+        return r.is_string() && std::stoll(r.str) > 0;
+      },
+      90s, 200ms))
+      << read_text(data / "logs" / "d4-pdns-ingest.log");
+  for (const auto& line : records) {
+    auto want = nlohmann::json::parse(line);
+    std::string name = want["rrname"];
+    std::pair<int, std::string> res;
+    bool found = eventually(
+        [&] {
+          res = http_get(pdns_api, "/query/" + name);
+          if (res.first != 200) return false;
+          for (const auto& l : lines_of(res.second)) {
+            auto got = nlohmann::json::parse(l);
+            if (got["rrtype"] == want["rrtype"] && got["rdata"] == want["rdata"]) return true;
+          }
+          return false;
+        },
+        30s, 200ms);
+    EXPECT_TRUE(found) << name << " " << want.dump() << " -> " << res.first << " " << res.second;
+  }
+  // Passive SSL runs and answers (its data path is tested with the ja3-jl queue elsewhere).
+  EXPECT_EQ(http_get(pssl_api, "/info").first, 200);
+
+  // One SIGTERM stops the whole stack.
+  stack.signal(SIGTERM);
+  EXPECT_EQ(stack.wait(60s), 0) << read_text(dir / "stack.err");
+  EXPECT_EQ(http_get(pdns_api, "/info").first, 0) << "the analyzers stopped with the stack";
+}
+
+}  // namespace
+}  // namespace d4::test
