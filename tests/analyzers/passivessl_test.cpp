@@ -1,10 +1,21 @@
 // Passive SSL: ja3-jl parsing (ours and the reference sensor's shape), deduplicated storage in a
-// real Redis, the queue of JSON file paths, and the HTTP queries of the real d4-passivessl.
+// real Redis, the queue of JSON file paths, and the HTTP queries of the real d4-passivessl;
+// chains rebuilt and verified from certificates generated here, public key parameters and key
+// reuse, TLSH similarity queries, and the file inputs (directories, DER/PEM, tar.gz).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+
+#include <cstdlib>
+
+#include "analyzers/tls/certificate.hpp"
 #include "analyzers/tls/passivessl.hpp"
+#include "analyzers/tls/tlsh.hpp"
+#include "analyzers/tls/x509_analysis.hpp"
+#include "cert_factory.hpp"
 #include "helpers.hpp"
 #include "support/redis_server.hpp"
 
@@ -140,4 +151,351 @@ TEST(PassiveSslQueue, StoresDeduplicatedSessionsAndAnswersQueries) {
   auto info = nlohmann::json::parse(http_get(p, "/info").body);
   EXPECT_EQ(info["certificates"], 1);
   server.stop();
+}
+
+namespace {
+
+using Der = std::vector<std::uint8_t>;
+
+// A ja3-jl line as the sensors write it, with the given certificates (Raw + CertHash).
+std::string session_line(const std::vector<const Der*>& certs, const std::string& server_ip = "192.0.2.1",
+                         const std::string& tlsh = "",
+                         const std::string& ja3 = "0123456789abcdef0123456789abcdef") {
+  nlohmann::json j = {{"ServerIP", server_ip},
+                      {"ServerPort", "443"},
+                      {"ClientIP", "198.51.100.7"},
+                      {"ClientPort", "50000"},
+                      {"TLSH", tlsh},
+                      {"Timestamp", "2024-05-01T10:00:00Z"},
+                      {"JA3", "771,4865,0,29,0"},
+                      {"JA3Digest", ja3},
+                      {"JA3S", "771,4865,43"},
+                      {"JA3SDigest", "fedcba9876543210fedcba9876543210"}};
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto* d : certs) list.push_back({{"CertHash", sha1_hex_of(*d)}, {"Raw", base64_encode(*d)}});
+  j["Certificates"] = certs.empty() ? nlohmann::json(nullptr) : list;
+  return j.dump();
+}
+
+struct Pki {
+  Key root_key = make_ec_key(), inter_key = make_ec_key(), leaf_key = make_ec_key(), fake_key = make_ec_key();
+  Name root_name{{"O", "Test PKI"}, {"CN", "Test Root"}};
+  Name inter_name{{"O", "Test PKI"}, {"CN", "Test Intermediate"}};
+  Der root, inter, leaf, fake;
+  // Without key identifiers, only the signature tells the real intermediate from the fake one,
+  // which has the same name but another key.
+  explicit Pki(bool key_identifiers = false) {
+    root = make_certificate({root_name, {}, true, 1, key_identifiers}, root_key.get(), root_key.get(),
+                            root_key.get());
+    inter = make_certificate({inter_name, root_name, true, 2, key_identifiers}, inter_key.get(),
+                             root_key.get(), root_key.get());
+    leaf = make_certificate({{{"CN", "www.test"}}, inter_name, false, 3, key_identifiers}, leaf_key.get(),
+                            inter_key.get(), inter_key.get());
+    // Claims the intermediate's name and to be issued by the root, signed by an unrelated key.
+    fake = make_certificate({inter_name, root_name, true, 4, key_identifiers}, fake_key.get(), fake_key.get(),
+                            fake_key.get());
+  }
+};
+
+const SslCertificate& by_sha1(const SslSessionRecord& r, const Der& d) {
+  for (const auto& c : r.certificates)
+    if (c.sha1 == sha1_hex_of(d)) return c;
+  throw std::runtime_error("certificate not in record");
+}
+
+std::string bn_decimal(EVP_PKEY* key, const char* name) {
+  BIGNUM* bn = nullptr;
+  EXPECT_EQ(EVP_PKEY_get_bn_param(key, name, &bn), 1);
+  char* s = BN_bn2dec(bn);
+  std::string out(s);
+  OPENSSL_free(s);
+  BN_free(bn);
+  return out;
+}
+
+std::string param(const PublicKeyDetails& k, const std::string& name) {
+  for (const auto& [n, v] : k.parameters)
+    if (n == name) return v;
+  return "<missing>";
+}
+
+}  // namespace
+
+TEST(PassiveSslChain, RebuiltByIssuerAndSignatureInAnyOrder) {
+  for (bool key_identifiers : {false, true}) {
+    SCOPED_TRACE(key_identifiers ? "with key identifiers" : "names and signatures only");
+    Pki pki(key_identifiers);
+    const std::string root = sha1_hex_of(pki.root), inter = sha1_hex_of(pki.inter),
+                      leaf = sha1_hex_of(pki.leaf), fake = sha1_hex_of(pki.fake);
+    const std::vector<std::vector<const Der*>> orders = {{&pki.leaf, &pki.inter, &pki.root},
+                                                         {&pki.root, &pki.leaf, &pki.inter},
+                                                         {&pki.inter, &pki.root, &pki.leaf}};
+    for (const auto& order : orders) {
+      SslSessionRecord r;
+      ASSERT_EQ(parse_ja3jl(session_line(order), r), RecordStatus::Ok);
+      const auto& l = by_sha1(r, pki.leaf);
+      EXPECT_TRUE(l.verified);
+      EXPECT_EQ(l.chain, (std::vector<std::string>{root, inter, leaf}));
+      EXPECT_TRUE(l.is_valid_chain);
+      EXPECT_EQ(l.issuer_sha1, inter);
+      EXPECT_FALSE(l.is_ca);
+      EXPECT_FALSE(l.is_self_signed);
+      const auto& i = by_sha1(r, pki.inter);
+      EXPECT_EQ(i.chain, (std::vector<std::string>{root, inter}));
+      EXPECT_TRUE(i.is_valid_chain);
+      EXPECT_TRUE(i.is_ca);
+      const auto& rt = by_sha1(r, pki.root);
+      EXPECT_TRUE(rt.is_self_signed);
+      EXPECT_EQ(rt.chain, std::vector<std::string>{root});
+      EXPECT_TRUE(rt.is_valid_chain);
+      EXPECT_EQ(rt.issuer_sha1, "");
+    }
+    // The fake intermediate (same name, other key) placed before the real one is not taken as
+    // the leaf's issuer, and its own chain is broken: the root it names was sent and did not sign it.
+    SslSessionRecord r;
+    ASSERT_EQ(parse_ja3jl(session_line({&pki.leaf, &pki.fake, &pki.inter, &pki.root}), r), RecordStatus::Ok);
+    EXPECT_EQ(by_sha1(r, pki.leaf).chain, (std::vector<std::string>{root, inter, leaf}));
+    EXPECT_TRUE(by_sha1(r, pki.leaf).is_valid_chain);
+    EXPECT_EQ(by_sha1(r, pki.fake).chain, std::vector<std::string>{fake});
+    EXPECT_FALSE(by_sha1(r, pki.fake).is_valid_chain);
+    EXPECT_FALSE(by_sha1(r, pki.fake).is_self_signed);
+    // Only the fake sent: the leaf's named issuer is present but does not verify.
+    ASSERT_EQ(parse_ja3jl(session_line({&pki.leaf, &pki.fake}), r), RecordStatus::Ok);
+    EXPECT_EQ(by_sha1(r, pki.leaf).chain, std::vector<std::string>{leaf});
+    EXPECT_FALSE(by_sha1(r, pki.leaf).is_valid_chain);
+    EXPECT_EQ(by_sha1(r, pki.leaf).issuer_sha1, "");
+    // Leaf and intermediate without the root (what servers usually send): valid up to the top.
+    ASSERT_EQ(parse_ja3jl(session_line({&pki.leaf, &pki.inter}), r), RecordStatus::Ok);
+    EXPECT_EQ(by_sha1(r, pki.leaf).chain, (std::vector<std::string>{inter, leaf}));
+    EXPECT_TRUE(by_sha1(r, pki.leaf).is_valid_chain);
+  }
+  // A self-issued certificate whose signature does not verify is not self-signed.
+  auto k1 = make_ec_key(), k2 = make_ec_key();
+  auto forged = make_certificate({{{"CN", "self"}}, {}}, k1.get(), k2.get());
+  auto entries = analyze_certificates({std::span<const std::uint8_t>(forged)});
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_FALSE(entries[0].is_self_signed);
+  EXPECT_FALSE(entries[0].is_valid_chain);
+  auto good = make_certificate({{{"CN", "self"}}, {}}, k1.get(), k1.get());
+  EXPECT_TRUE(analyze_certificates({std::span<const std::uint8_t>(good)})[0].is_self_signed);
+}
+
+TEST(PassiveSslPublicKeys, ParametersPerKeyType) {
+  auto rsa = make_rsa_key(2048);
+  auto rsa_cert = make_certificate({{{"CN", "rsa"}}, {}}, rsa.get(), rsa.get());
+  auto c = certificate_from_der(rsa_cert);
+  ASSERT_TRUE(c && c->public_key);
+  EXPECT_EQ(c->public_key->type, "RSA");
+  EXPECT_EQ(c->public_key->sha256, c->spki_sha256);
+  EXPECT_EQ(c->public_key->bits, 2048);
+  EXPECT_EQ(param(*c->public_key, "modulus"), bn_decimal(rsa.get(), OSSL_PKEY_PARAM_RSA_N));
+  EXPECT_EQ(param(*c->public_key, "exponent"), "65537");
+  EXPECT_EQ(param(*c->public_key, "modulus_size"), "256");
+
+  auto ec = make_ec_key("P-256");
+  auto ec_cert = make_certificate({{{"CN", "ec"}}, {}}, ec.get(), ec.get());
+  c = certificate_from_der(ec_cert);
+  ASSERT_TRUE(c && c->public_key);
+  const auto& k = *c->public_key;
+  EXPECT_EQ(k.type, "EC");
+  EXPECT_EQ(param(k, "curve_name"), "prime256v1");
+  EXPECT_EQ(param(k, "bitsize"), "256");
+  EXPECT_EQ(param(k, "X"), bn_decimal(ec.get(), OSSL_PKEY_PARAM_EC_PUB_X));
+  EXPECT_EQ(param(k, "Y"), bn_decimal(ec.get(), OSSL_PKEY_PARAM_EC_PUB_Y));
+  // NIST P-256 (FIPS 186-4 D.1.2.3).
+  EXPECT_EQ(param(k, "P"), "115792089210356248762697446949407573530086143415290314195533631308867097853951");
+  EXPECT_EQ(param(k, "N"), "115792089210356248762697446949407573529996955224135760342422259061068512044369");
+  EXPECT_EQ(param(k, "B"), "41058363725152142129326129780047268409114441015993725554835256314039467401291");
+  EXPECT_EQ(param(k, "Gx"), "48439561293906451759052585252797914202762949526041747995844080717082404635286");
+  EXPECT_EQ(param(k, "Gy"), "36134250956749795798585127919587881956611106672985015071877198253568414405109");
+
+  auto dsa = make_dsa_key();
+  auto dsa_cert = make_certificate({{{"CN", "dsa"}}, {}}, dsa.get(), dsa.get());
+  c = certificate_from_der(dsa_cert);
+  ASSERT_TRUE(c && c->public_key);
+  EXPECT_EQ(c->public_key->type, "DSA");
+  EXPECT_EQ(param(*c->public_key, "P"), bn_decimal(dsa.get(), OSSL_PKEY_PARAM_FFC_P));
+  EXPECT_EQ(param(*c->public_key, "Q"), bn_decimal(dsa.get(), OSSL_PKEY_PARAM_FFC_Q));
+  EXPECT_EQ(param(*c->public_key, "G"), bn_decimal(dsa.get(), OSSL_PKEY_PARAM_FFC_G));
+  EXPECT_EQ(param(*c->public_key, "Y"), bn_decimal(dsa.get(), OSSL_PKEY_PARAM_PUB_KEY));
+
+  auto ed = make_ed25519_key();
+  auto ed_cert = make_certificate({{{"CN", "ed"}}, {}}, ed.get(), ed.get());
+  c = certificate_from_der(ed_cert);
+  ASSERT_TRUE(c && c->public_key);
+  EXPECT_EQ(c->public_key->type, "ED25519");
+  EXPECT_TRUE(c->public_key->parameters.empty());
+  EXPECT_TRUE(c->is_self_signed);
+  EXPECT_FALSE(describe_public_key(Der{0x30, 0x00}));
+}
+
+TEST(PassiveSslQueries, ChainsSharedKeysAndTlshSimilarity) {
+  RedisServer redis;
+  TempDir dir;
+  Pki pki;
+  // A second leaf reusing the first leaf's key (e.g. a renewal without a new key).
+  auto leaf2 = make_certificate({{{"CN", "www2.test"}}, pki.inter_name, false, 9}, pki.leaf_key.get(),
+                                pki.inter_key.get());
+  std::string text;
+  for (int i = 0; i < 40; ++i)
+    text += "CN=host" + std::to_string(i * 7919 % 1000) + ".example.org,O=Example ";
+  std::string edited = text;
+  edited.replace(100, 10, "zzzzzzzzzz");
+  std::string other;
+  for (int i = 0; i < 60; ++i) other += std::to_string(i * 104729 % 99991) + "-qwerty/ASDF;";
+  const std::string t1 = *tlsh_digest(text), t2 = *tlsh_digest(edited), t3 = *tlsh_digest(other);
+  std::string lines = session_line({&pki.leaf, &pki.inter, &pki.root}, "192.0.2.1", t1) + "\n" +
+                      session_line({&leaf2, &pki.inter}, "192.0.2.2", t2) + "\n" +
+                      session_line({&pki.leaf}, "192.0.2.3", t3) + "\n" +
+                      session_line({}, "192.0.2.4", "not-a-tlsh") + "\n";
+  d4::test::write_text(dir / "s.ndjson", lines);
+  auto r =
+      run_tool("d4-passivessl", {"--storage", redis.endpoint(0), "import", (dir / "s.ndjson").string()}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(redis.cli({"HGET", "pssl:stats", "records"}), "4\n");
+  EXPECT_EQ(redis.cli({"HGET", "pssl:stats", "tlsh_invalid"}), "1\n");
+
+  int port = 0;
+  Process server = start_server("d4-passivessl", {"--storage", redis.endpoint(0), "serve"}, port, dir);
+  auto p = static_cast<std::uint16_t>(port);
+  // The best chain seen is kept: the third session sent the leaf alone.
+  auto cert = nlohmann::json::parse(http_get(p, "/cert/" + sha1_hex_of(pki.leaf)).body)["cert"];
+  EXPECT_EQ(cert["chain"],
+            (nlohmann::json{sha1_hex_of(pki.root), sha1_hex_of(pki.inter), sha1_hex_of(pki.leaf)}));
+  EXPECT_EQ(cert["is_valid_chain"], true);
+  EXPECT_EQ(cert["is_self_signed"], false);
+  EXPECT_EQ(cert["issuer_sha1"], sha1_hex_of(pki.inter));
+  EXPECT_FALSE(cert.contains("chain_rank"));
+  EXPECT_EQ(cert["public_key"]["type"], "EC");
+  EXPECT_EQ(cert["public_key"]["curve_name"], "prime256v1");
+  EXPECT_EQ(cert["public_key"]["bitsize"], 256);
+  EXPECT_EQ(cert["public_key"]["certificates"], 2);  // shared with leaf2
+  std::string key_hash = cert["spki_sha256"];
+  auto root = nlohmann::json::parse(http_get(p, "/cert/" + sha1_hex_of(pki.root)).body)["cert"];
+  EXPECT_EQ(root["is_self_signed"], true);
+  EXPECT_EQ(root["is_ca"], true);
+  EXPECT_EQ(root["public_key"]["certificates"], 1);
+  auto key = nlohmann::json::parse(http_get(p, "/pubkey/" + key_hash).body);
+  EXPECT_EQ(key["pubkey"]["type"], "EC");
+  EXPECT_EQ(key["pubkey"]["count"], 3);  // seen in three sessions' certificates
+  EXPECT_EQ(key["total"], 2);
+  std::set<std::string> users;
+  for (const auto& c : key["certificates"]) {
+    users.insert(c["hash"].get<std::string>());
+    EXPECT_FALSE(c.contains("raw"));
+  }
+  EXPECT_EQ(users, (std::set<std::string>{sha1_hex_of(pki.leaf), sha1_hex_of(leaf2)}));
+  auto key_page = nlohmann::json::parse(http_get(p, "/pubkey/" + key_hash + "?limit=1").body);
+  EXPECT_EQ(key_page["certificates"].size(), 1u);
+  EXPECT_TRUE(key_page["truncated"].get<bool>());
+  auto info = nlohmann::json::parse(http_get(p, "/info").body);
+  EXPECT_EQ(info["public_keys"], 3);  // root, intermediate, the shared leaf key
+  EXPECT_EQ(info["shared_public_keys"], 1);
+  EXPECT_EQ(info["tlsh"], 3);
+
+  // TLSH similarity: the edited text is near, the other one far.
+  int near = *tlsh_distance(t1, t2), far = *tlsh_distance(t1, t3);
+  ASSERT_LT(near, far);
+  auto sim = nlohmann::json::parse(http_get(p, "/tlsh/" + t1 + "?distance=" + std::to_string(near)).body);
+  ASSERT_EQ(sim["matches"].size(), 2u);
+  EXPECT_EQ(sim["matches"][0]["tlsh"], t1);
+  EXPECT_EQ(sim["matches"][0]["distance"], 0);
+  EXPECT_EQ(sim["matches"][0]["session_ids"].size(), 1u);
+  EXPECT_EQ(sim["matches"][1]["tlsh"], t2);
+  EXPECT_EQ(sim["matches"][1]["distance"], near);
+  EXPECT_EQ(sim["scanned"], 3);
+  EXPECT_TRUE(sim["complete"].get<bool>());
+  std::string lower = t1;
+  for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  sim = nlohmann::json::parse(
+      http_get(p, "/tlsh/" + lower + "?distance=" + std::to_string(far) + "&limit=1").body);
+  EXPECT_EQ(sim["total"], 3);
+  EXPECT_EQ(sim["matches"].size(), 1u);
+  EXPECT_TRUE(sim["truncated"].get<bool>());
+  std::string session_id = sim["matches"][0]["session_ids"][0];
+  EXPECT_EQ(nlohmann::json::parse(http_get(p, "/session/" + session_id).body)["tlsh"], t1);
+  EXPECT_EQ(http_get(p, "/tlsh/xyz").status, 400);
+  EXPECT_EQ(http_get(p, "/tlsh/" + t1 + "?distance=5000").status, 400);
+  EXPECT_EQ(http_get(p, "/tlsh/" + t1 + "?distance=-1").status, 400);
+  server.stop();
+  // The scan bound: with one digest allowed the answer says it is incomplete.
+  d4::test::write_text(dir / "d4.toml", "[analyzers.tls]\ntlsh_max_scan = 1\n");
+  Process bounded =
+      start_server("d4-passivessl",
+                   {"-c", (dir / "d4.toml").string(), "--storage", redis.endpoint(0), "serve"}, port, dir);
+  sim = nlohmann::json::parse(
+      http_get(static_cast<std::uint16_t>(port), "/tlsh/" + t1 + "?distance=1000").body);
+  EXPECT_FALSE(sim["complete"].get<bool>());
+  EXPECT_LT(sim["scanned"].get<int>(), 3);
+  bounded.stop();
+}
+
+TEST(PassiveSslInputs, DirectoriesCertificateFilesAndTarArchives) {
+  RedisServer redis;
+  TempDir dir;
+  Pki pki;
+  auto pem = [](const Der& der) {
+    std::string b64 = base64_encode(der), out = "-----BEGIN CERTIFICATE-----\n";
+    for (std::size_t i = 0; i < b64.size(); i += 64) out += b64.substr(i, 64) + "\n";
+    return out + "-----END CERTIFICATE-----\n";
+  };
+  auto write_der = [](const std::filesystem::path& path, const Der& der) {
+    std::ofstream(path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(der.data()), static_cast<std::streamsize>(der.size()));
+  };
+  // A tree as the D4 server writes it (jsons/, certs/<sha1>.crt), plus PEM and junk, nested.
+  auto tree = dir / "tree";
+  std::filesystem::create_directories(tree / "jsons" / "2024");
+  std::filesystem::create_directories(tree / "certs");
+  d4::test::write_text(tree / "jsons" / "2024" / "a.json", session_line({&pki.leaf, &pki.inter}) + "\n");
+  write_der(tree / "certs" / (sha1_hex_of(pki.root) + ".crt"), pki.root);
+  d4::test::write_text(tree / "chain.pem", "some text before\n" + pem(pki.inter) + pem(pki.fake));
+  d4::test::write_text(tree / "notes.txt", "not a certificate\n");
+  // A tar.gz of a JSON file and a DER certificate, and a gzip-compressed NDJSON file.
+  auto staging = dir / "staging";
+  std::filesystem::create_directories(staging / "sub");
+  d4::test::write_text(staging / "sub" / "b.json", session_line({&pki.leaf}, "192.0.2.9") + "\n");
+  write_der(staging / "sub" / "leaf.crt", pki.leaf);
+  auto sh = [](const std::string& cmd) { ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd; };
+  sh("tar -C " + staging.string() + " -czf " + (dir / "bundle.tar.gz").string() + " sub");
+  d4::test::write_text(dir / "c.ndjson",
+                       session_line({}, "192.0.2.10") + "\n" + session_line({}, "192.0.2.11"));
+  sh("gzip -k " + (dir / "c.ndjson").string());
+  auto r = run_tool("d4-passivessl",
+                    {"--storage", redis.endpoint(0), "import", tree.string(),
+                     (dir / "bundle.tar.gz").string(), (dir / "c.ndjson.gz").string()},
+                    dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(redis.cli({"HGET", "pssl:stats", "records"}), "4\n");
+  // root.crt, two PEM certificates, leaf.crt from the archive.
+  EXPECT_EQ(redis.cli({"HGET", "pssl:stats", "certificates_imported"}), "4\n");
+  EXPECT_EQ(redis.cli({"HGET", "pssl:stats", "rejected:unknown_format"}), "1\n");
+  const std::string root_key = "pssl:cert:" + sha1_hex_of(pki.root);
+  EXPECT_EQ(redis.cli({"HGET", root_key, "path"}),
+            (tree / "certs" / (sha1_hex_of(pki.root) + ".crt")).string() + "\n");
+  EXPECT_EQ(redis.cli({"HGET", root_key, "is_self_signed"}), "1\n");
+  EXPECT_EQ(redis.cli({"HGET", root_key, "count"}), "0\n");  // a file is not a session
+  EXPECT_EQ(redis.cli({"HEXISTS", root_key, "first_seen"}), "0\n");
+  EXPECT_EQ(redis.cli({"HGET", "pssl:cert:" + sha1_hex_of(pki.fake), "path"}),
+            (tree / "chain.pem").string() + "\n");
+  EXPECT_EQ(redis.cli({"HGET", "pssl:cert:" + sha1_hex_of(pki.leaf), "path"}),
+            (dir / "bundle.tar.gz").string() + ":sub/leaf.crt\n");
+  EXPECT_EQ(redis.cli({"HGET", "pssl:cert:" + sha1_hex_of(pki.leaf), "count"}), "2\n");  // two sessions
+  EXPECT_EQ(redis.cli({"ZCARD", "pssl:idx:ip:192.0.2.11"}), "1\n");
+  EXPECT_EQ(redis.cli({"ZSCORE", "pssl:all:pubkey", certificate_from_der(pki.leaf)->spki_sha256}), "1\n");
+
+  // A queue element may name a certificate file too; a truncated archive is reported (status 2).
+  auto whole = read_text(dir / "bundle.tar.gz");
+  d4::test::write_text(dir / "broken.tar.gz", whole.substr(0, whole.size() / 2));
+  r = run_tool("d4-passivessl", {"--storage", redis.endpoint(0), "import", (dir / "broken.tar.gz").string()},
+               dir);
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_EQ(redis.cli({"HGET", "pssl:stats", "rejected:bad_archive"}), "1\n");
+  redis.cli({"LPUSH", "analyzer:ja3-jl:q", (tree / "certs" / (sha1_hex_of(pki.root) + ".crt")).string()}, 2);
+  r = run_tool("d4-passivessl",
+               {"--storage", redis.endpoint(0), "ingest", "-u", "q", "--analyzer-redis", redis.endpoint(2),
+                "--exit-when-empty"},
+               dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(redis.cli({"HGET", "pssl:stats", "certificates_imported"}), "5\n");
 }

@@ -633,21 +633,21 @@ nlohmann::json PassiveSslQuery::similar_tlsh(const std::string& raw_tlsh, int ma
   bool complete = true;
   const std::string all = prefix_ + "all:tlsh";
   do {
-    if (scanned >= max_scan) {
-      complete = false;
-      break;
-    }
     auto r = redis_.command({"ZSCAN", all, cursor, "COUNT", "1000"});
     if (r.is_error()) throw core::RedisError("ZSCAN: " + r.str);
     if (r.elements.size() != 2) throw core::RedisError("ZSCAN: unexpected reply");
     cursor = r.elements[0].str;
     auto v = r.elements[1].as_strings();
     for (std::size_t i = 0; i + 1 < v.size(); i += 2) {
+      if (scanned >= max_scan) {
+        complete = false;
+        break;
+      }
       ++scanned;
       auto d = tlsh_distance(tlsh, v[i]);
       if (d && *d <= max_distance) matches.push_back({*d, v[i], std::atoll(v[i + 1].c_str())});
     }
-  } while (cursor != "0");
+  } while (complete && cursor != "0");
   std::sort(matches.begin(), matches.end(), [](const Match& a, const Match& b) {
     return a.distance != b.distance ? a.distance < b.distance : a.tlsh < b.tlsh;
   });

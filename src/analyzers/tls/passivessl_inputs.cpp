@@ -63,7 +63,8 @@ void add_certificates_pem(std::string_view text, const std::string& origin, Pass
 }
 
 // The bytes of one file or archive member, recognised from its first non-blank byte: '{' ja3-jl
-// lines (streamed line by line), '-' PEM certificates, 0x30 a DER certificate.
+// lines (streamed line by line), 0x30 a DER certificate, anything else PEM certificates if the
+// text holds a "-----BEGIN " armour.
 class ItemReader {
  public:
   ItemReader(std::string origin, PassiveSslStore& store, InputCounters& n, const InputLimits& limits)
@@ -79,11 +80,8 @@ class ItemReader {
           if (k == data.size()) return;  // only blanks so far
           data.remove_prefix(k);
           char first = data[0];
-          kind_ = first == '{'      ? Kind::Json
-                  : first == '-'    ? Kind::Pem
-                  : first == '\x30' ? Kind::Der
-                                    : Kind::Rejected;
-          if (kind_ == Kind::Rejected) reject(store_, n_, origin_, "unknown_format");
+          // Anything else may still be PEM with text before the armour (openssl x509 -text output).
+          kind_ = first == '{' ? Kind::Json : first == '\x30' ? Kind::Der : Kind::Text;
           continue;
         }
         case Kind::Json: {
@@ -103,12 +101,13 @@ class ItemReader {
           data.remove_prefix(nl + 1);
           continue;
         }
-        case Kind::Pem:
+        case Kind::Text:
         case Kind::Der:
           if (buffer_.size() + data.size() > limits_.max_certificate_file_bytes) {
+            reject(store_, n_, origin_,
+                   kind_ == Kind::Der || has_pem_armour() ? "certificate_file_too_large" : "unknown_format");
             kind_ = Kind::Rejected;
             buffer_.clear();
-            reject(store_, n_, origin_, "certificate_file_too_large");
             return;
           }
           buffer_.append(data);
@@ -124,8 +123,11 @@ class ItemReader {
       case Kind::Json:
         end_line();
         break;
-      case Kind::Pem:
-        add_certificates_pem(buffer_, origin_, store_, n_);
+      case Kind::Text:
+        if (has_pem_armour())
+          add_certificates_pem(buffer_, origin_, store_, n_);
+        else
+          reject(store_, n_, origin_, "unknown_format");
         break;
       case Kind::Der:
         add_certificate_der({reinterpret_cast<const std::uint8_t*>(buffer_.data()), buffer_.size()}, origin_,
@@ -138,7 +140,8 @@ class ItemReader {
   }
 
  private:
-  enum class Kind { Unknown, Json, Pem, Der, Rejected };
+  enum class Kind { Unknown, Json, Text, Der, Rejected };
+  bool has_pem_armour() const { return buffer_.find("-----BEGIN ") != std::string::npos; }
   void end_line() {
     if (!too_long_) process_json_line(buffer_, origin_, store_, n_);
     too_long_ = false;
