@@ -10,6 +10,7 @@ PKGS="build-essential cmake ninja-build pkg-config ccache git
 libboost1.81-dev
 libssl-dev openssl libhiredis-dev libpcap-dev zlib1g-dev libzstd-dev
 nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libsodium-dev
+libtlsh-dev libarchive-dev
 googletest libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
 clang-14 libclang-rt-14-dev clang-format
 redis-server redis-tools python3 python3-redis tcpdump tshark socat procps iproute2 curl wrk hyperfine"
