@@ -29,45 +29,43 @@ core::RedisEndpoint parse_endpoint(const std::string& text, std::string_view wha
   return *e;
 }
 
-std::vector<std::string> get_string_array(const toml::table& root, std::string_view section,
-                                          std::string_view key) {
-  std::vector<std::string> out;
+namespace {
+
+// The elements of an optional array option, each converted by `element` (nullopt: wrong type).
+template <typename T, typename Element>
+std::vector<T> get_array(const toml::table& root, std::string_view section, std::string_view key,
+                         std::string_view element_kind, Element element) {
+  std::vector<T> out;
   const toml::table* t = core::get_table(root, section);
-  if (!t) return out;
-  const toml::node* n = t->get(key);
+  const toml::node* n = t ? t->get(key) : nullptr;
   if (!n) return out;
+  auto wrong_type = [&] {
+    return core::ConfigError("option " + std::string(section) + "." + std::string(key) +
+                             " must be an array of " + std::string(element_kind));
+  };
   const toml::array* a = n->as_array();
-  if (!a)
-    throw core::ConfigError("option " + std::string(section) + "." + std::string(key) +
-                            " must be an array of strings");
+  if (!a) throw wrong_type();
   for (const auto& el : *a) {
-    auto s = el.value<std::string>();
-    if (!s)
-      throw core::ConfigError("option " + std::string(section) + "." + std::string(key) +
-                              " must be an array of strings");
-    out.push_back(*s);
+    std::optional<T> v = element(el);
+    if (!v) throw wrong_type();
+    out.push_back(std::move(*v));
   }
   return out;
 }
 
+}  // namespace
+
+std::vector<std::string> get_string_array(const toml::table& root, std::string_view section,
+                                          std::string_view key) {
+  return get_array<std::string>(root, section, key, "strings",
+                                [](const toml::node& el) { return el.value<std::string>(); });
+}
+
 std::vector<long long> get_int_array(const toml::table& root, std::string_view section,
                                      std::string_view key) {
-  std::vector<long long> out;
-  const toml::table* t = core::get_table(root, section);
-  if (!t) return out;
-  const toml::node* n = t->get(key);
-  if (!n) return out;
-  const toml::array* a = n->as_array();
-  if (!a)
-    throw core::ConfigError("option " + std::string(section) + "." + std::string(key) +
-                            " must be an array of integers");
-  for (const auto& el : *a) {
-    if (!el.is_integer())
-      throw core::ConfigError("option " + std::string(section) + "." + std::string(key) +
-                              " must be an array of integers");
-    out.push_back(*el.value<long long>());
-  }
-  return out;
+  return get_array<long long>(root, section, key, "integers", [](const toml::node& el) {
+    return el.is_integer() ? el.value<long long>() : std::nullopt;
+  });
 }
 
 void init_analyzer_logging(std::string_view component, const core::CommonConfig& common,
