@@ -234,7 +234,12 @@ int run(const Settings& s) {
     lo.bpf_filter = s.bpf;
     for_each_live_frame(lo, handle, maybe_flush, cs, core::stop_flag());
   }
-  std::string queue = !s.queue.empty() ? s.queue : core::get_string(root, kSection, "queue", "");
+  // Inputs named on the command line replace the configured queue (a file given with the stack's
+  // configuration is analysed and the program exits, instead of also consuming the stack's queue).
+  bool inputs_given = !s.files.empty() || !s.interface.empty();
+  std::string queue = !s.queue.empty()
+                          ? s.queue
+                          : (inputs_given ? std::string() : core::get_string(root, kSection, "queue", ""));
   if (!queue.empty()) {
     QueueConsumerOptions qo;
     if (!s.analyzer_redis.empty()) {
