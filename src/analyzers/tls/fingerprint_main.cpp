@@ -113,7 +113,8 @@ int run(const Settings& s) {
     for_each_live_frame(
         lo, handle, [] { std::fflush(stdout); }, cs, core::stop_flag());
   }
-  std::string queue = !s.queue.empty() ? s.queue : core::get_string(root, kSection, "queue", "");
+  // Only -u names a type-1 queue here: [analyzers.tls] queue is d4-passivessl's ja3-jl queue.
+  const std::string& queue = s.queue;
   if (!queue.empty()) {
     QueueConsumerOptions qo;
     qo.endpoint = !s.analyzer_redis.empty() ? parse_endpoint(s.analyzer_redis, "analyzer redis")

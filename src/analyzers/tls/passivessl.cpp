@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <ctime>
+#include <unordered_map>
 
 #include "analyzers/common/encoding.hpp"
 #include "analyzers/packet/ip_address.hpp"
@@ -166,6 +167,27 @@ std::string name_from_go(const nlohmann::json& name) {
   return out;
 }
 
+// The same server sends the same certificates session after session: decoding, verifying and
+// describing them again (OpenSSL's decoder and provider lookups) would dominate ingestion, so
+// analysed certificate lists are remembered, keyed by the SHA-1s of their Raw texts. Bounded:
+// emptied when full.
+class AnalysedLists {
+ public:
+  const std::vector<SslCertificate>* find(const std::string& key) const {
+    auto it = lists_.find(key);
+    return it == lists_.end() ? nullptr : &it->second;
+  }
+  void insert(std::string key, const std::vector<SslCertificate>& certs) {
+    if (lists_.size() >= kMaxLists) lists_.clear();
+    lists_.emplace(std::move(key), certs);
+  }
+
+ private:
+  static constexpr std::size_t kMaxLists = 2048;
+  std::unordered_map<std::string, std::vector<SslCertificate>> lists_;
+};
+thread_local AnalysedLists analysed_lists;
+
 }  // namespace
 
 std::string_view to_string(RecordStatus s) {
@@ -262,6 +284,28 @@ RecordStatus parse_ja3jl(std::string_view line, SslSessionRecord& out) {
   if (!ts) return RecordStatus::BadTimestamp;
   out.ts = *ts;
   auto certs = j.find("Certificates");
+  // A list of certificates all given as Raw that was analysed before is taken from the cache.
+  std::string cache_key;
+  if (certs != j.end() && certs->is_array() && !certs->empty()) {
+    for (const auto& c : *certs) {
+      std::string raw = c.is_object() ? str_field(c, "Raw") : std::string();
+      if (raw.empty()) {
+        cache_key.clear();
+        break;
+      }
+      cache_key += sha1_hex(raw);
+    }
+  }
+  if (!cache_key.empty()) {
+    if (const auto* cached = analysed_lists.find(cache_key)) {
+      for (std::size_t i = 0; i < cached->size(); ++i) {
+        std::string hash = str_field((*certs)[i], "CertHash");
+        if (!hash.empty() && hash != (*cached)[i].sha1) return RecordStatus::CertificateMismatch;
+      }
+      out.certificates = *cached;
+      return RecordStatus::Ok;
+    }
+  }
   std::vector<std::vector<std::uint8_t>> ders;
   std::vector<std::size_t> der_index;
   if (certs != j.end() && certs->is_array()) {
@@ -304,6 +348,7 @@ RecordStatus parse_ja3jl(std::string_view line, SslSessionRecord& out) {
     }
   }
   analyze(out.certificates, ders, der_index);
+  if (!cache_key.empty()) analysed_lists.insert(std::move(cache_key), out.certificates);
   return RecordStatus::Ok;
 }
 

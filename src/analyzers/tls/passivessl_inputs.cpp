@@ -67,8 +67,8 @@ void add_certificates_pem(std::string_view text, const std::string& origin, Pass
 // text holds a "-----BEGIN " armour.
 class ItemReader {
  public:
-  ItemReader(std::string origin, PassiveSslStore& store, InputCounters& n, const InputLimits& limits)
-      : origin_(std::move(origin)), store_(store), n_(n), limits_(limits) {}
+  ItemReader(std::string origin, PassiveSslStore& store, InputCounters& n, const InputOptions& options)
+      : origin_(std::move(origin)), store_(store), n_(n), options_(options) {}
 
   void feed(std::string_view data) {
     while (!data.empty()) {
@@ -88,7 +88,7 @@ class ItemReader {
           std::size_t nl = data.find('\n');
           std::string_view part = data.substr(0, nl);
           if (!too_long_) {
-            if (buffer_.size() + part.size() > limits_.max_line_bytes) {
+            if (buffer_.size() + part.size() > options_.max_line_bytes) {
               too_long_ = true;
               buffer_.clear();
               reject(store_, n_, origin_, "line_too_long");
@@ -103,7 +103,7 @@ class ItemReader {
         }
         case Kind::Text:
         case Kind::Der:
-          if (buffer_.size() + data.size() > limits_.max_certificate_file_bytes) {
+          if (buffer_.size() + data.size() > options_.max_certificate_file_bytes) {
             reject(store_, n_, origin_,
                    kind_ == Kind::Der || has_pem_armour() ? "certificate_file_too_large" : "unknown_format");
             kind_ = Kind::Rejected;
@@ -137,6 +137,7 @@ class ItemReader {
         break;
     }
     buffer_.clear();
+    if (options_.flush && store_.pending() >= options_.flush_every) options_.flush();
   }
 
  private:
@@ -146,12 +147,13 @@ class ItemReader {
     if (!too_long_) process_json_line(buffer_, origin_, store_, n_);
     too_long_ = false;
     buffer_.clear();
+    if (options_.flush && store_.pending() >= options_.flush_every) options_.flush();
   }
 
   std::string origin_;
   PassiveSslStore& store_;
   InputCounters& n_;
-  const InputLimits& limits_;
+  const InputOptions& options_;
   Kind kind_ = Kind::Unknown;
   std::string buffer_;
   bool too_long_ = false;
@@ -167,7 +169,7 @@ bool looks_like_archive(std::string_view head) {
 }
 
 void process_archive(const fs::path& path, PassiveSslStore& store, InputCounters& n,
-                     const InputLimits& limits) {
+                     const InputOptions& options) {
   std::unique_ptr<archive, decltype(&archive_read_free)> a(archive_read_new(), archive_read_free);
   archive_read_support_filter_all(a.get());
   archive_read_support_format_tar(a.get());
@@ -185,7 +187,7 @@ void process_archive(const fs::path& path, PassiveSslStore& store, InputCounters
   while ((st = archive_read_next_header(a.get(), &entry)) == ARCHIVE_OK) {
     if (archive_entry_filetype(entry) != AE_IFREG && archive_format(a.get()) != ARCHIVE_FORMAT_RAW) continue;
     const char* name = archive_entry_pathname(entry);
-    ItemReader item(path.string() + ":" + (name ? name : ""), store, n, limits);
+    ItemReader item(path.string() + ":" + (name ? name : ""), store, n, options);
     ++n.files;
     la_ssize_t got = 0;
     while ((got = archive_read_data(a.get(), buf.data(), buf.size())) > 0)
@@ -204,7 +206,8 @@ void process_archive(const fs::path& path, PassiveSslStore& store, InputCounters
   }
 }
 
-void process_file(const fs::path& path, PassiveSslStore& store, InputCounters& n, const InputLimits& limits) {
+void process_file(const fs::path& path, PassiveSslStore& store, InputCounters& n,
+                  const InputOptions& options) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     ++n.unreadable;
@@ -217,11 +220,11 @@ void process_file(const fs::path& path, PassiveSslStore& store, InputCounters& n
   std::size_t got = static_cast<std::size_t>(in.gcount());
   if (looks_like_archive({buf.data(), got})) {
     in.close();
-    process_archive(path, store, n, limits);
+    process_archive(path, store, n, options);
     return;
   }
   ++n.files;
-  ItemReader item(path.string(), store, n, limits);
+  ItemReader item(path.string(), store, n, options);
   while (got > 0) {
     item.feed({buf.data(), got});
     in.read(buf.data(), buf.size());
@@ -245,14 +248,14 @@ void process_json_line(std::string_view line, std::string_view origin, PassiveSs
 }
 
 void process_input(const std::string& input, PassiveSslStore& store, InputCounters& n,
-                   const InputLimits& limits) {
+                   const InputOptions& options) {
   if (!input.empty() && input.front() == '{') {
     process_json_line(input, input, store, n);
     return;
   }
   std::error_code ec;
   if (!fs::is_directory(input, ec)) {
-    process_file(input, store, n, limits);
+    process_file(input, store, n, options);
     return;
   }
   std::vector<fs::path> files;
@@ -265,7 +268,7 @@ void process_input(const std::string& input, PassiveSslStore& store, InputCounte
     spdlog::error("{}: cannot walk the directory ({})", input, ec.message());
   }
   std::sort(files.begin(), files.end());
-  for (const auto& f : files) process_file(f, store, n, limits);
+  for (const auto& f : files) process_file(f, store, n, options);
 }
 
 }  // namespace d4::analyzers::tls

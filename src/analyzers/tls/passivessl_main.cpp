@@ -52,14 +52,21 @@ int run_import(const Settings& s) {
   core::RedisClient redis(storage_endpoint(s, cfg));
   PassiveSslStore store(redis, store_options(cfg));
   InputCounters n;
+  bool stopped = false;
+  InputOptions io;
+  io.flush = [&] {
+    if (!stopped && !retry_redis([&] { store.flush(); }, core::stop_flag(), "passive SSL storage"))
+      stopped = true;
+  };
   for (const auto& in : s.inputs) {
     if (core::stop_requested()) break;
     if (in == "-") {
       std::string line;
       while (std::getline(std::cin, line)) process_json_line(line, "stdin", store, n);
     } else {
-      process_input(in, store, n);
+      process_input(in, store, n, io);
     }
+    if (stopped) return 3;
     if (!retry_redis([&] { store.flush(); }, core::stop_flag(), "passive SSL storage")) return 3;
   }
   spdlog::info("{} record(s) and {} certificate(s) from files stored, {} rejected, {} file(s), {} unreadable",
@@ -85,12 +92,15 @@ int run_ingest(const Settings& s) {
   core::RedisClient redis(endpoint);
   PassiveSslStore store(redis, store_options(cfg));
   InputCounters n;
+  // A failed intermediate write fails the batch, which is delivered again (at least once).
+  InputOptions io;
+  io.flush = [&] { store.flush(); };
   spdlog::info("consuming {} on {} into {}", qo.list_key, qo.endpoint.to_string(), endpoint.to_string());
   QueueConsumer consumer(qo);
   consumer.run(
       [&](const std::vector<std::string>& batch) {
         store.discard();  // pending records of a failed write: their batch is delivered again
-        for (const auto& el : batch) process_input(el, store, n);
+        for (const auto& el : batch) process_input(el, store, n, io);
         store.flush();  // before the batch is acknowledged
       },
       core::stop_flag());
