@@ -77,6 +77,9 @@ Runtime build_runtime(const Settings& s) {
   rt.store.batch_records = static_cast<std::size_t>(core::get_int(root, kSection, "batch_records", 2000));
   rt.store.exclude_substrings = get_string_array(root, kSection, "exclude_substrings");
   rt.store.async_writes = core::get_bool(root, kSection, "async_writes", false);
+  auto inflight = core::get_int(root, kSection, "inflight_batches", 4);
+  if (inflight < 1 || inflight > 64) throw core::ConfigError("analyzers.pdns.inflight_batches must be 1..64");
+  rt.store.inflight_batches = static_cast<std::size_t>(inflight);
   rt.store.write_mode = core::get_string(root, kSection, "write_mode", "pipeline");
   if (rt.store.write_mode != "pipeline" && rt.store.write_mode != "script")
     throw core::ConfigError("analyzers.pdns.write_mode must be pipeline or script");
