@@ -62,8 +62,9 @@ redis.call('ZADD', KEYS[3], redis.call('ZCARD', KEYS[2]), ARGV[4])
 return 1
 )lua";
 
-std::string upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
+// TLSH digests are kept in the reference sensor's lower case whatever case a producer used.
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
   return s;
 }
 
@@ -273,7 +274,7 @@ RecordStatus parse_ja3jl(std::string_view line, SslSessionRecord& out) {
   out.ja3s = str_field(j, "JA3S");
   out.ja3s_md5 = str_field(j, "JA3SDigest");
   if (out.ja3_md5.empty() && out.ja3s_md5.empty()) return RecordStatus::MissingField;
-  out.tlsh = upper(str_field(j, "TLSH"));
+  out.tlsh = lower(str_field(j, "TLSH"));
   out.sni = str_field(j, "SNI");
   for (char& c : out.sni) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
   out.tls_version = str_field(j, "TLSVersion");
@@ -666,7 +667,7 @@ nlohmann::json PassiveSslQuery::public_key(const std::string& raw_hash, std::siz
 
 nlohmann::json PassiveSslQuery::similar_tlsh(const std::string& raw_tlsh, int max_distance, std::size_t limit,
                                              std::size_t offset, std::size_t max_scan) {
-  const std::string tlsh = upper(raw_tlsh);
+  const std::string tlsh = lower(raw_tlsh);
   struct Match {
     int distance;
     std::string tlsh;

@@ -218,7 +218,10 @@ std::optional<std::string> tlsh_digest(std::string_view data) {
   char buf[TLSH_STRING_BUFFER_LEN] = {0};
   const char* h = t.getHash(buf, sizeof buf);
   if (!h || !*h) return std::nullopt;
-  return std::string(h);
+  // libtlsh prints upper-case; the reference sensor's Go library prints with encoding/hex.
+  std::string digest(h);
+  for (char& c : digest) c = static_cast<char>(c >= 'A' && c <= 'F' ? c + 32 : c);
+  return digest;
 }
 
 bool is_tlsh_digest(std::string_view text) {

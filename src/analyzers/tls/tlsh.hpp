@@ -1,6 +1,7 @@
 #pragma once
 // The reference sensor's session fuzzy hash: TLSH (Trend Micro locality-sensitive hash, 128
-// buckets, 1-byte checksum: 70 upper-case hex digits, the legacy format without the "T1" prefix)
+// buckets, 1-byte checksum: 70 lower-case hex digits as the reference prints them, the legacy
+// format without the "T1" prefix)
 // over JA3 + JA3S + each certificate's Go-quoted issuer and subject names, with every '-', ',' and
 // '"' removed. Computed with libtlsh; inputs the library refuses (under 256 bytes, or too little
 // byte variety for the quartiles) give no digest.
