@@ -264,7 +264,9 @@ std::size_t PdnsStore::pending() const {
 }
 
 void PdnsStore::discard() {
-  if (writer_) writer_->run_until([&] { return inflight_ == 0; }, options_.reply_timeout);
+  // Past reply_timeout the connection's watchdog has failed whatever is left, so nothing still in
+  // flight can be written after the caller delivers the same input again.
+  if (writer_) writer_->run_until([&] { return inflight_ == 0; }, options_.reply_timeout * 2);
   failed_.clear();
   failed_observations_ = 0;
   clear_pending();
