@@ -267,3 +267,35 @@ test('a connected sensor\'s statistics appear after the client sends the vectors
     client.kill('SIGINT');
   }
 });
+
+test('the backscatter page ranks the victims d4-pibs found and charts their intensity', async (t) => {
+  await page.goto(`${webUrl}/`);
+  await page.getByRole('link', { name: 'Backscatter' }).click();
+  await page.getByRole('heading', { name: 'Backscatter', exact: true }).waitFor();
+  await page.getByRole('heading', { name: 'No backscatter results yet' }).waitFor();
+  if (!has('d4-pibs')) {
+    const why = `needs d4-pibs in ${binDir} (build that target)`;
+    if (process.env.D4_REQUIRE_PIBS === '1') assert.fail(why);
+    t.skip(why);
+    return;
+  }
+  // The stack's configuration also tells d4-pibs where the web looks for results.
+  const pibs = spawn(exe('d4-pibs'), ['-c', path.join(dataDir, 'd4.toml'), '--redis', path.join(vectors, 'backscatter.pcap')],
+    { stdio: 'ignore' });
+  assert.equal(await new Promise((r) => pibs.once('exit', r)), 0, 'd4-pibs');
+  await page.goto(`${webUrl}/backscatter`);
+  // The capture is from 2023: nothing in the last hour, and the page offers the newest data.
+  await page.getByRole('link', { name: 'show the window ending then' }).click();
+  await page.locator('a[href="/backscatter/203.0.113.10"]').waitFor();
+  await page.getByLabel('Ranked by packets in').selectOption('0');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.waitForURL(/window=0/);
+  assert.equal(await page.locator('table.victims tbody tr').count(), 8);
+  await shot('10-backscatter-victims');
+  await page.locator('a[href="/backscatter/203.0.113.10"]').click();
+  await page.getByRole('heading', { name: 'Backscatter victim' }).waitFor();
+  await page.locator('td', { hasText: 'http' }).first().waitFor();
+  await page.locator('figure.chart svg').waitFor();
+  await page.locator('figure.chart .legend li', { hasText: 'packets per' }).waitFor();
+  await shot('11-backscatter-victim');
+});
