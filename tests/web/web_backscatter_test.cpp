@@ -462,6 +462,23 @@ TEST(WebBackscatterPrefix, FollowsThePibsSectionOfTheSameConfiguration) {
   EXPECT_EQ(list.json()["total"], 8);
   EXPECT_EQ(list.json()["items"][0]["packets"], 120);
   EXPECT_EQ(session.admin.call("GET", "/api/v1/backscatter/stats").json()["source"]["key_prefix"], "bs:");
+
+  // victim_ttl_seconds expired the details of a victim: the rankings still hold its totals.
+  results.command(
+      {"DEL", "bs:victim:203.0.113.10", "bs:victim:203.0.113.10:ports", "bs:victim:203.0.113.10:series"});
+  auto detail = session.admin.call("GET", "/api/v1/backscatter/victims/203.0.113.10");
+  ASSERT_EQ(detail.status, 200) << detail.body;
+  EXPECT_EQ(detail.json()["expired"], true);
+  EXPECT_EQ(detail.json()["packets"], 120);
+  EXPECT_EQ(detail.json()["last_seen"], summary["203.0.113.10"]["last_seen"]);
+  EXPECT_TRUE(detail.json()["first_seen"].is_null());
+  auto row = session.admin.call("GET", "/api/v1/backscatter/victims?window=0&q=203.0.113.10").json();
+  ASSERT_EQ(row["items"].size(), 1u);
+  EXPECT_EQ(row["items"][0]["expired"], true);
+  EXPECT_EQ(row["items"][0]["packets_total"], 120);
+  auto page = session.admin.get("/backscatter/203.0.113.10");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find("expired"), std::string::npos);
 }
 
 }  // namespace
