@@ -5,11 +5,12 @@ ceiling of Redis itself for the same command mix (redis-cli --pipe of the exact 
 sends for those records).
 
 Each run gets a fresh redis-server (no persistence) and reports wall time, observations/s, the
-CPU of d4-pdns and the CPU redis-server spent (INFO cpu), per record.
+CPU of d4-pdns and the CPU the store's redis-server spent (INFO cpu), per record.
 
 Usage:
-  bench/pdns_ingest_compare.py [--records N] [--repeats R] [--rounds K] [--unix] [--queue-batch B]
-                               [--pipe-ceiling] LABEL=BINARY[,key=value...] ...
+  bench/pdns_ingest_compare.py [--records N] [--repeats R] [--rounds K] [--unix]
+                               [--queue-batch B [--queue-apart]] [--pipe-ceiling]
+                               LABEL=BINARY[,key=value...] ...
   e.g. bench/pdns_ingest_compare.py --records 1000000 --rounds 2 --pipe-ceiling \\
          old=/tmp/d4-pdns-old new=build/bin/d4-pdns new-b500=build/bin/d4-pdns,batch_records=500
 key=value pairs become [analyzers.pdns] settings of that variant.
@@ -135,7 +136,7 @@ def queue_resp(csv_path, path):
             out.write(b"*3\r\n$5\r\nLPUSH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(key), key, len(v), v))
 
 
-def run_variant(tmp, label, spec, csv_path, n, unix, queue_batch=0):
+def run_variant(tmp, label, spec, csv_path, n, unix, queue_batch=0, queue_apart=False):
     binary, *settings = spec.split(",")
     cfg = os.path.join(tmp, f"{label}.toml")
     with open(cfg, "w") as f:
@@ -144,12 +145,13 @@ def run_variant(tmp, label, spec, csv_path, n, unix, queue_batch=0):
             k, v = s.split("=", 1)
             f.write(f"{k} = {v if v.isdigit() or v in ('true', 'false') else repr(v)}\n")
     redis = Redis(tmp, unix)
+    queues = Redis(tmp, unix) if queue_batch and queue_apart else redis
     try:
         if queue_batch:
             with open(csv_path + ".resp", "rb") as f:
-                subprocess.run(["redis-cli", "-p", str(redis.port), "--pipe"], stdin=f,
+                subprocess.run(["redis-cli", "-p", str(queues.port), "--pipe"], stdin=f,
                                stdout=subprocess.DEVNULL, check=True)
-            what = ["ingest", "-u", "bench", "--analyzer-redis", redis.endpoint()[:-1] + "2", "--exit-when-empty",
+            what = ["ingest", "-u", "bench", "--analyzer-redis", queues.endpoint()[:-1] + "2", "--exit-when-empty",
                     "--consumer", "bench", "--batch", str(queue_batch)]
         else:
             what = ["csv", csv_path]
@@ -162,6 +164,8 @@ def run_variant(tmp, label, spec, csv_path, n, unix, queue_batch=0):
         return t1 - t0, c1 - c0, r1 - r0
     finally:
         redis.close()
+        if queues is not redis:
+            queues.close()
 
 
 def run_pipe(tmp, resp_path, unix):
@@ -186,6 +190,9 @@ def main():
     ap.add_argument("--queue-batch", type=int, default=0,
                     help="read the records from the analyzer queue (db 2) in batches of this many "
                          "elements instead of the CSV file")
+    ap.add_argument("--queue-apart", action="store_true",
+                    help="the analyzer queue on a second redis-server, as in production (the D4 "
+                         "server's Redis), instead of db 2 of the store's server")
     ap.add_argument("--pipe-ceiling", action="store_true",
                     help="also time redis-cli --pipe with the same commands (Redis alone)")
     ap.add_argument("variants", nargs="+", help="LABEL=BINARY[,key=value...]")
@@ -204,7 +211,8 @@ def main():
             variants.append(["redis-cli --pipe", None])
         print(f"{a.records} observations ({a.records // a.repeats} distinct), {a.rounds} rounds, "
               f"{'unix socket' if a.unix else 'TCP loopback'}, "
-              f"{f'analyzer queue, batch {a.queue_batch}' if a.queue_batch else 'CSV file'}, load {os.getloadavg()[0]:.1f}")
+              f"{f'analyzer queue, batch {a.queue_batch}' if a.queue_batch else 'CSV file'}"
+              f"{' on its own redis-server' if a.queue_apart else ''}, load {os.getloadavg()[0]:.1f}")
         results = {label: [] for label, _ in variants}
         for rnd in range(a.rounds):
             order = variants if rnd % 2 == 0 else list(reversed(variants))
@@ -212,7 +220,7 @@ def main():
                 if spec is None:
                     r = run_pipe(tmp, resp_path, a.unix)
                 else:
-                    r = run_variant(tmp, label, spec, csv_path, a.records, a.unix, a.queue_batch)
+                    r = run_variant(tmp, label, spec, csv_path, a.records, a.unix, a.queue_batch, a.queue_apart)
                 results[label].append(r)
                 print(f"  round {rnd + 1} {label:>18}: {a.records / r[0]:>9,.0f} obs/s  wall {r[0]:6.2f} s  "
                       f"client cpu {r[1]:5.2f} s  redis cpu {r[2]:5.2f} s "
