@@ -34,26 +34,7 @@ until redis-cli -p "$RPORT" ping >/dev/null 2>&1; do sleep 0.1; done
 
 # N observations of N/R distinct records: 70% A, 10% AAAA, 10% CNAME, 10% TXT over 1000 zones,
 # spread over a day.
-python3 - "$N" "$TMP/records.csv" "$R" <<'EOF'
-import sys
-n, path, r = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-distinct = max(1, n // r)
-with open(path, "w") as f:
-    for j in range(n):
-        i = j % distinct
-        ts = 1700000000 + (j * 86400) // n
-        name = f"host{i}.zone{i % 1000}.example"
-        k = i % 10
-        if k < 7:
-            t, v = "A", f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
-        elif k == 7:
-            t, v = "AAAA", f"2001:db8::{i >> 16:x}:{i & 0xffff:x}"
-        elif k == 8:
-            t, v = "CNAME", f"edge{i % 5000}.cdn.example."
-        else:
-            t, v = "TXT", f"v=spf1 include:_spf{i}.example -all"
-        f.write(f"{ts}.000000||192.0.2.1||198.51.100.53||IN||{name}.||{t}||{v}||300||1\n")
-EOF
+python3 "$(dirname "$0")/pdns_records.py" "$N" "$TMP/records.csv" "$R"
 
 echo "observations: $N, distinct records: $((N / R))"
 T0=$(now)

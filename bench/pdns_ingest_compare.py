@@ -25,6 +25,8 @@ import sys
 import tempfile
 import time
 
+from pdns_records import generate  # bench/ is on sys.path when run as a script
+
 TYPES = {"A": "1", "AAAA": "28", "CNAME": "5", "TXT": "16"}
 
 
@@ -36,24 +38,6 @@ def free_port():
     return p
 
 
-def generate(path, n, repeats):
-    """The records of bench/analyzers_pdns_bench.sh: 70% A, 10% AAAA, 10% CNAME, 10% TXT."""
-    distinct = max(1, n // repeats)
-    with open(path, "w") as f:
-        for j in range(n):
-            i = j % distinct
-            ts = 1700000000 + (j * 86400) // n
-            name = f"host{i}.zone{i % 1000}.example"
-            k = i % 10
-            if k < 7:
-                t, v = "A", f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
-            elif k == 7:
-                t, v = "AAAA", f"2001:db8::{i >> 16:x}:{i & 0xffff:x}"
-            elif k == 8:
-                t, v = "CNAME", f"edge{i % 5000}.cdn.example."
-            else:
-                t, v = "TXT", f"v=spf1 include:_spf{i}.example -all"
-            f.write(f"{ts}.000000||192.0.2.1||198.51.100.53||IN||{name}.||{t}||{v}||300||1\n")
 
 
 def resp(*args):

@@ -10,6 +10,7 @@
 
 #include "analyzers/pdns/store.hpp"
 #include "support/redis_server.hpp"
+#include "support/text.hpp"
 
 using namespace d4::analyzers::pdns;
 using d4::test::RedisServer;
@@ -28,16 +29,8 @@ std::string get(RedisServer& redis, const std::string& key) {
 }
 
 std::set<std::string> members(RedisServer& redis, const std::string& key) {
-  std::set<std::string> out;
-  std::string all = redis.cli({"SMEMBERS", key});
-  std::size_t pos = 0;
-  while (pos < all.size()) {
-    auto nl = all.find('\n', pos);
-    if (nl == std::string::npos) nl = all.size();
-    if (nl > pos) out.insert(all.substr(pos, nl - pos));
-    pos = nl + 1;
-  }
-  return out;
+  auto lines = d4::test::lines_of(redis.cli({"SMEMBERS", key}));
+  return {lines.begin(), lines.end()};
 }
 
 void check_against_model(const std::string& write_mode, std::size_t batch_records, std::size_t inflight,
