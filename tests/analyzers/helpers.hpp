@@ -303,7 +303,8 @@ inline HttpResult http_get(std::uint16_t port, const std::string& target, const 
   ::close(fd);
   HttpResult r;
   std::size_t head_end = raw.find("\r\n\r\n");
-  if (head_end == std::string::npos || raw.compare(0, 5, "HTTP/") != 0) throw std::runtime_error("bad HTTP response");
+  if (head_end == std::string::npos || raw.compare(0, 5, "HTTP/") != 0)
+    throw std::runtime_error("bad HTTP response");
   std::string head = raw.substr(0, head_end);
   r.status = std::stoi(head.substr(head.find(' ') + 1, 3));
   std::size_t pos = head.find("\r\n");
