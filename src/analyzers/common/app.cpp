@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <iostream>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -10,6 +11,7 @@
 #include "core/logging.hpp"
 #include "core/redis_client.hpp"
 #include "core/redis_reply.hpp"
+#include "core/stop_signal.hpp"
 
 namespace d4::analyzers {
 
@@ -136,6 +138,24 @@ std::pair<std::string, std::uint16_t> parse_listen(const std::string& text) {
   if (ec != std::errc() || p != ps.data() + ps.size() || port > 65535)
     throw core::ConfigError("invalid port in listen address: " + text);
   return {host.empty() ? "127.0.0.1" : host, static_cast<std::uint16_t>(port)};
+}
+
+int run_tool(std::string_view tool, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const core::ConfigError& e) {
+    std::cerr << tool << ": configuration error: " << e.what() << std::endl;
+    return 64;
+  } catch (const std::exception& e) {
+    std::cerr << tool << ": " << e.what() << std::endl;
+    return 1;
+  }
+}
+
+void serve_until_stopped(core::http::Server& server) {
+  while (core::sleep_unless_stopped(std::chrono::milliseconds(100))) {
+  }
+  server.stop();
 }
 
 }  // namespace d4::analyzers

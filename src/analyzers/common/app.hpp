@@ -13,6 +13,7 @@
 #include <toml++/toml.h>
 
 #include "core/config.hpp"
+#include "core/http_server.hpp"
 #include "core/redis_endpoint.hpp"
 
 namespace d4::analyzers {
@@ -51,5 +52,13 @@ std::string default_consumer_name(std::string_view analyzer, std::string_view qu
 
 // "host:port" (IPv6 as [addr]:port) -> (host, port). Throws core::ConfigError.
 std::pair<std::string, std::uint16_t> parse_listen(const std::string& text);
+
+// Runs an analyzer's main body with the common exit statuses (docs/analyzers.md): a
+// core::ConfigError prints "<tool>: configuration error: ..." and gives 64, any other exception
+// "<tool>: ..." and 1; otherwise the body's own status.
+int run_tool(std::string_view tool, const std::function<int()>& body);
+
+// Blocks until SIGINT/SIGTERM, then stops `server` (a started query API).
+void serve_until_stopped(core::http::Server& server);
 
 }  // namespace d4::analyzers

@@ -410,8 +410,7 @@ int run_serve(const Settings& s) {
   std::cout << "listening on " << host << ":" << server.port() << std::endl;
   spdlog::info("query API on {}:{} ({}), backend {}", host, server.port(),
                rt.tokens.empty() ? "no authentication" : "bearer tokens", rt.backend.to_string());
-  while (!core::stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  server.stop();
+  serve_until_stopped(server);
   return 0;
 }
 
@@ -471,7 +470,7 @@ int main(int argc, char** argv) {
   serve->add_option("--threads", s.http_threads, "request handler threads");
 
   CLI11_PARSE(app, argc, argv);
-  try {
+  return run_tool("d4-pdns", [&] {
     if (*ingest) return run_queue(s);
     if (*pcap) {
       if (s.inputs.empty() && s.interface.empty())
@@ -492,12 +491,6 @@ int main(int argc, char** argv) {
     }
     if (*extract) return run_extract(s);
     if (*serve) return run_serve(s);
-  } catch (const core::ConfigError& e) {
-    std::cerr << "d4-pdns: configuration error: " << e.what() << std::endl;
-    return 64;
-  } catch (const std::exception& e) {
-    std::cerr << "d4-pdns: " << e.what() << std::endl;
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

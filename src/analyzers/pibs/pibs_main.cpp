@@ -372,7 +372,7 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", s.log_level, "trace, debug, info, warn, error");
   app.add_option("--log-format", s.log_format, "text or json");
   CLI11_PARSE(app, argc, argv);
-  try {
+  return run_tool("d4-pibs", [&] {
     AppConfig probe = load_app_config(s.config_path);
     if (s.files.empty() && s.interface.empty() && s.queue.empty() &&
         core::get_string(probe.root, kSection, "queue", "").empty()) {
@@ -381,11 +381,5 @@ int main(int argc, char** argv) {
       return 64;
     }
     return run(s);
-  } catch (const core::ConfigError& e) {
-    std::cerr << "d4-pibs: configuration error: " << e.what() << std::endl;
-    return 64;
-  } catch (const std::exception& e) {
-    std::cerr << "d4-pibs: " << e.what() << std::endl;
-    return 1;
-  }
+  });
 }

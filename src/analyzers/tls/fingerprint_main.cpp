@@ -179,18 +179,12 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", s.log_level, "trace, debug, info, warn, error");
   app.add_option("--log-format", s.log_format, "text or json");
   CLI11_PARSE(app, argc, argv);
-  try {
+  return run_tool("d4-tls-fingerprint", [&] {
     if (s.files.empty() && s.interface.empty() && s.queue.empty()) {
       std::cerr << app.help() << std::endl
                 << "d4-tls-fingerprint: give capture files, --interface or --queue" << std::endl;
       return 64;
     }
     return run(s);
-  } catch (const core::ConfigError& e) {
-    std::cerr << "d4-tls-fingerprint: configuration error: " << e.what() << std::endl;
-    return 64;
-  } catch (const std::exception& e) {
-    std::cerr << "d4-tls-fingerprint: " << e.what() << std::endl;
-    return 1;
-  }
+  });
 }

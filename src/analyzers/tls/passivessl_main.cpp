@@ -135,8 +135,7 @@ int run_serve(const Settings& s) {
   server.start();
   std::cout << "listening on " << host << ":" << server.port() << std::endl;
   spdlog::info("query API on {}:{}, storage {}", host, server.port(), endpoint.to_string());
-  while (!core::stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  server.stop();
+  serve_until_stopped(server);
   return 0;
 }
 
@@ -171,16 +170,9 @@ int main(int argc, char** argv) {
   serve->add_option("--token", s.tokens, "accepted bearer token (repeatable)");
   serve->add_option("--threads", s.threads, "request handler threads");
   CLI11_PARSE(app, argc, argv);
-  try {
+  return run_tool("d4-passivessl", [&] {
     if (*ingest) return run_ingest(s);
     if (*import) return run_import(s);
-    if (*serve) return run_serve(s);
-  } catch (const core::ConfigError& e) {
-    std::cerr << "d4-passivessl: configuration error: " << e.what() << std::endl;
-    return 64;
-  } catch (const std::exception& e) {
-    std::cerr << "d4-passivessl: " << e.what() << std::endl;
-    return 1;
-  }
-  return 0;
+    return run_serve(s);  // require_subcommand(1): serve
+  });
 }
