@@ -268,6 +268,12 @@ void print_summary(std::ostream& out, const fs::path& data, const fs::path& conf
     fingerprint = certificate_fingerprint(settings.tls_cert);
   } catch (const std::exception&) {
   }
+  // Where d4-worker writes (its rule: [workers] archive_dir, relative to the configuration, or
+  // <data_dir>/archive).
+  std::string archive_setting = core::get_string(root, "workers", "archive_dir", "");
+  fs::path archive_root =
+      archive_setting.empty() ? common.data_dir / "archive" : config_file.parent_path() / archive_setting;
+  archive_root = archive_root.lexically_normal();
   out << "\nD4 stack is running" << (first.created_config ? " (first run: configuration created)" : "")
       << "\n"
       << "  sensors connect to  tls://<this host>:" << sp << "  (listening on " << settings.sensor_listen
@@ -290,7 +296,7 @@ void print_summary(std::ostream& out, const fs::path& data, const fs::path& conf
   out << "  redis (stream)      " << common.redis.stream.to_string() << "\n"
       << "  redis (metadata)    " << common.redis.meta.to_string() << "  (analyzer queues: db "
       << common.redis.analyzer.db << ")\n"
-      << "  archives            " << common.data_dir.string() << "\n"
+      << "  archives            " << archive_root.string() << "\n"
       << "  configuration       " << config_file.string() << "\n"
       << "  logs                " << (data / "logs").string() << "\n\n"
       << "Example sensor (configuration in " << (data / "sensor").string() << "):\n"
