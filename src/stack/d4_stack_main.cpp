@@ -70,47 +70,64 @@ stack::ChildSpec redis_child(const std::string& name, const core::RedisEndpoint&
   return c;
 }
 
-// The analyzers the stack can run: which queue each consumes, and its processes (an ingest
-// process and, for the tools with a query API, a server).
+// The analyzers the stack can run. Each process is named, gets "-c <config>" then its arguments,
+// and may consume a queue whose UUID is the `queue_key` of the analyzer's [analyzers.<section>]
+// (created at start-up with `target`). A process whose queue key is `queue` finds it in the
+// configuration itself; any other queue is passed with -u.
+struct AnalyzerProcess {
+  std::string name;
+  std::vector<std::string> args;
+  std::string queue_key;  // empty: no queue (a query API)
+  queues::QueueTarget target;
+  bool required = true;  // false: skipped when the configuration has no such queue
+};
+
 struct AnalyzerSpec {
   std::string name;        // as in [stack] analyzers
   std::string executable;  // d4-pdns, d4-pibs, d4-passivessl
-  std::string section;     // analyzers.<section> holds queue, storage and listen
-  queues::QueueTarget target;
-  std::vector<std::vector<std::string>> processes;  // arguments after "-c <config>"
+  std::string section;     // analyzers.<section> holds the queues, storage and listen address
+  std::vector<AnalyzerProcess> processes;
 };
 
 const std::vector<AnalyzerSpec>& analyzer_specs() {
+  using queues::QueueTarget;
   static const std::vector<AnalyzerSpec> specs = {
-      {"pdns", "d4-pdns", "pdns", queues::QueueTarget::numeric(8), {{"ingest"}, {"serve"}}},
-      {"pibs", "d4-pibs", "pibs", queues::QueueTarget::numeric(1), {{}}},
+      {"pdns",
+       "d4-pdns",
+       "pdns",
+       {{"d4-pdns-ingest", {"ingest"}, "queue", QueueTarget::numeric(8)},
+        // DNS answers extracted from the sensors' packet captures: no passivedns tool needed.
+        {"d4-pdns-ingest-pcap", {"ingest", "-t", "1"}, "pcap_queue", QueueTarget::numeric(1), false},
+        {"d4-pdns-serve", {"serve"}, "", {}}}},
+      {"pibs", "d4-pibs", "pibs", {{"d4-pibs", {}, "queue", QueueTarget::numeric(1)}}},
       {"passivessl",
        "d4-passivessl",
        "tls",
-       queues::QueueTarget::extended("ja3-jl"),
-       {{"ingest"}, {"serve"}}},
+       {{"d4-passivessl-ingest", {"ingest"}, "queue", QueueTarget::extended("ja3-jl")},
+        {"d4-passivessl-serve", {"serve"}, "", {}}}},
   };
   return specs;
 }
 
-// Makes sure the analyzer's queue (UUID from the configuration) exists, so that workers feed it
-// from the first session on; an existing queue is left as the operator configured it.
-std::string ensure_queue(const core::CommonConfig& common, const toml::table& root, const AnalyzerSpec& a) {
-  auto* section = core::get_table(root, "analyzers");
+// Makes sure a queue named in the configuration exists, so that workers feed it from the first
+// session on; an existing queue is left as the operator configured it. Returns its UUID, or ""
+// when the configuration names none.
+std::string ensure_queue(const core::CommonConfig& common, const toml::table& root, const AnalyzerSpec& a,
+                         const AnalyzerProcess& p) {
   std::string queue;
-  if (section)
-    if (auto* t = (*section)[a.section].as_table()) queue = (*t)["queue"].value_or(std::string());
-  if (queue.empty()) throw core::ConfigError("analyzers." + a.section + ".queue is needed to run " + a.name);
+  if (auto* section = core::get_table(root, "analyzers"))
+    if (auto* t = (*section)[a.section].as_table()) queue = (*t)[p.queue_key].value_or(std::string());
+  if (queue.empty()) return queue;
   core::RedisClient meta(common.redis.meta), analyzer(common.redis.analyzer);
   queues::QueueStore store(meta, analyzer, 10000);
   if (store.get(queue)) return queue;
   queues::QueueSpec spec;
-  spec.target = a.target;
+  spec.target = p.target;
   spec.id = queue;
-  spec.description = "d4-stack: " + a.name + " analyzer";
+  spec.description = "d4-stack: " + p.name;
   spec.require_accepted_type = false;
   store.create(spec);
-  spdlog::info("created analyzer queue {} ({}) for {}", queue, a.target.list_part(), a.name);
+  spdlog::info("created analyzer queue {} ({}) for {}", queue, p.target.list_part(), p.name);
   return queue;
 }
 
@@ -195,12 +212,21 @@ int main(int argc, char** argv) {
           spdlog::warn("{} is not built; the {} analyzer is not started", a.executable, a.name);
           continue;
         }
-        ensure_queue(common, root, a);
-        for (const auto& args : a.processes) {
+        for (const auto& p : a.processes) {
           stack::ChildSpec c;
-          c.name = a.executable + (args.empty() ? "" : "-" + args[0]);
+          c.name = p.name;
           c.argv = {path, "-c", cfg_path.string()};
-          c.argv.insert(c.argv.end(), args.begin(), args.end());
+          c.argv.insert(c.argv.end(), p.args.begin(), p.args.end());
+          if (!p.queue_key.empty()) {
+            std::string queue = ensure_queue(common, root, a, p);
+            if (queue.empty()) {
+              if (p.required)
+                throw core::ConfigError("analyzers." + a.section + "." + p.queue_key + " is needed to run " +
+                                        a.name);
+              continue;
+            }
+            if (p.queue_key != "queue") c.argv.insert(c.argv.end(), {"-u", queue});
+          }
           c.log_file = logs / (c.name + ".log");
           c.ready = settings.readiness(c.name, common);
           sup.start(std::move(c));

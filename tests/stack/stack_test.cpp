@@ -6,6 +6,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <csignal>
 #include <fstream>
 #include <map>
@@ -130,8 +132,6 @@ TEST(Stack, AnalyzersRunOnTheirQueuesAndSeeWhatSensorsSend) {
   };
   ASSERT_EQ(send(sensor("pcap-sensor", "1"), vector_path("backscatter.pcap")), 0)
       << read_text(dir / "pcap-sensor.err");
-  ASSERT_EQ(send(sensor("pdns-sensor", "8"), vector_path("dns.passivedns.csv")), 0)
-      << read_text(dir / "pdns-sensor.err");
 
   // Backscatter: the worker closes the capture at the end of the session and queues its path;
   // d4-pibs finds the same victims, with the same packet counts, as the expected CSV.
@@ -157,34 +157,46 @@ TEST(Stack, AnalyzersRunOnTheirQueuesAndSeeWhatSensorsSend) {
                         << "\nexpected: " << nlohmann::json(expected).dump() << "\n"
                         << read_text(data / "logs" / "d4-pibs.log");
 
-  // Passive DNS: every expected record can be queried through the stack's API.
-  core::RedisClient pdns(*pdns_redis);
+  // Passive DNS from a packet capture (type 1, no passivedns tool): every expected record, with its
+  // count and times, and the sensor it came from. Then the same answers as passivedns lines
+  // (type 8) add their counts to the same records.
+  fs::path dns_sensor = sensor("dns-sensor", "1");
+  ASSERT_EQ(send(dns_sensor, vector_path("dns.pcap")), 0) << read_text(dir / "dns-sensor.err");
+  std::string dns_sensor_id = read_text(dns_sensor / "uuid");
+  dns_sensor_id.erase(std::remove(dns_sensor_id.begin(), dns_sensor_id.end(), '-'), dns_sensor_id.end());
+  while (!dns_sensor_id.empty() && std::isspace(static_cast<unsigned char>(dns_sensor_id.back())))
+    dns_sensor_id.pop_back();
   auto records = lines_of(read_text(vector_path("dns.expected-records.ndjson")));
   ASSERT_FALSE(records.empty());
-  EXPECT_TRUE(eventually(
-      [&] {
-        auto r = pdns.command({"GET", "stats:processed"});
-        return r.is_string() && std::stoll(r.str) > 0;
-      },
-      90s, 200ms))
-      << read_text(data / "logs" / "d4-pdns-ingest.log");
-  for (const auto& line : records) {
-    auto want = nlohmann::json::parse(line);
-    std::string name = want["rrname"];
-    std::pair<int, std::string> res;
-    bool found = eventually(
-        [&] {
-          res = http_get(pdns_api, "/query/" + name);
-          if (res.first != 200) return false;
-          for (const auto& l : lines_of(res.second)) {
-            auto got = nlohmann::json::parse(l);
-            if (got["rrtype"] == want["rrtype"] && got["rdata"] == want["rdata"]) return true;
-          }
-          return false;
-        },
-        30s, 200ms);
-    EXPECT_TRUE(found) << name << " " << want.dump() << " -> " << res.first << " " << res.second;
-  }
+  auto expect_records = [&](long long count_factor, const std::string& log) {
+    for (const auto& line : records) {
+      auto want = nlohmann::json::parse(line);
+      std::string name = want["rrname"];
+      std::pair<int, std::string> res;
+      bool found = eventually(
+          [&] {
+            res = http_get(pdns_api, "/query/" + name);
+            if (res.first != 200) return false;
+            for (const auto& l : lines_of(res.second)) {
+              auto got = nlohmann::json::parse(l);
+              if (got["rrtype"] == want["rrtype"] && got["rdata"] == want["rdata"] &&
+                  got["count"] == want["count"].get<long long>() * count_factor &&
+                  got["time_first"] == want["time_first"] && got["time_last"] == want["time_last"] &&
+                  got.value("sensor_id", "") == dns_sensor_id)
+                return true;
+            }
+            return false;
+          },
+          90s, 200ms);
+      EXPECT_TRUE(found) << name << " " << want.dump() << " -> " << res.first << " " << res.second << "\n"
+                         << read_text(data / "logs" / log);
+    }
+  };
+  expect_records(1, "d4-pdns-ingest-pcap.log");
+  ASSERT_EQ(send(sensor("pdns-sensor", "8"), vector_path("dns.passivedns.csv")), 0)
+      << read_text(dir / "pdns-sensor.err");
+  expect_records(2, "d4-pdns-ingest.log");
+
   // Passive SSL runs and answers (its data path is tested with the ja3-jl queue elsewhere).
   EXPECT_EQ(http_get(pssl_api, "/info").first, 200);
 
