@@ -7,6 +7,7 @@
 #   defaults: build 1000000 2000 1
 # With repeats R > 1 the input holds `records` observations of records/R distinct records, each
 # seen R times spread over the file (passive DNS streams repeat popular answers).
+# D4_PDNS_QUEUE_BATCH=n sets the queue batch of the queue run (default: d4-pdns's, 10000).
 # Needs redis-server, redis-cli and python3. Uses loopback ports only and a temporary directory.
 set -eu
 BUILD=${1:-build}
@@ -37,13 +38,9 @@ until redis-cli -p "$RPORT" ping >/dev/null 2>&1; do sleep 0.1; done
 python3 "$(dirname "$0")/pdns_records.py" "$N" "$TMP/records.csv" "$R"
 
 echo "observations: $N, distinct records: $((N / R))"
-T0=$(now)
-"$BIN/d4-pdns" --backend "127.0.0.1:$RPORT/0" --log-level warn csv "$TMP/records.csv"
-T1=$(now)
-python3 -c "import sys; n,a,b=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(f'csv file ingestion: {n/(b-a):,.0f} observations/s ({b-a:.2f} s)')" "$N" "$T0" "$T1"
-
-# The same records through the analyzer queue (LPUSHed beforehand, not timed), into an empty db.
-redis-cli -p "$RPORT" -n 1 flushdb >/dev/null
+# The records through the analyzer queue (LPUSHed beforehand, not timed) into db 1, then from
+# the CSV file into db 0 (kept for the queries): each run starts from an empty store, as the
+# first would otherwise leave the second a server already holding N records.
 python3 - "$TMP/records.csv" "$TMP/lpush.resp" <<'EOF'
 import sys
 key = b"analyzer:8:bench"
@@ -56,10 +53,15 @@ EOF
 redis-cli -p "$RPORT" --pipe < "$TMP/lpush.resp" >/dev/null
 T0=$(now)
 "$BIN/d4-pdns" --backend "127.0.0.1:$RPORT/1" --log-level warn ingest -u bench \
-  --analyzer-redis "127.0.0.1:$RPORT/2" --exit-when-empty --consumer bench --batch 2000
+  --analyzer-redis "127.0.0.1:$RPORT/2" --exit-when-empty --consumer bench ${D4_PDNS_QUEUE_BATCH:+--batch $D4_PDNS_QUEUE_BATCH}
 T1=$(now)
 python3 -c "import sys; n,a,b=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(f'queue ingestion: {n/(b-a):,.0f} observations/s ({b-a:.2f} s)')" "$N" "$T0" "$T1"
 redis-cli -p "$RPORT" -n 1 flushdb >/dev/null
+T0=$(now)
+"$BIN/d4-pdns" --backend "127.0.0.1:$RPORT/0" --log-level warn csv "$TMP/records.csv"
+T1=$(now)
+python3 -c "import sys; n,a,b=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(f'csv file ingestion: {n/(b-a):,.0f} observations/s ({b-a:.2f} s)')" "$N" "$T0" "$T1"
+
 echo "redis memory with $((N / R)) records: $(redis-cli -p "$RPORT" info memory | grep '^used_memory_human' | tr -d '\r')"
 
 # Query latency against db 0 (N records).

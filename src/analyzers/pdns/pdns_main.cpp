@@ -3,6 +3,7 @@
 // schema, imports COF NDJSON, and serves the COF query API. See docs/analyzers.md.
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
+#include <algorithm>
 
 #include <fstream>
 #include <iostream>
@@ -41,7 +42,7 @@ struct Settings {
   std::string queue_type = "8";
   std::string consumer;
   std::string sensor_id;
-  std::size_t batch = 1000;
+  std::size_t batch = 0;  // 0: [analyzers.pdns] queue_batch
   bool exit_when_empty = false;
   std::vector<std::string> inputs;
   std::string interface, bpf;
@@ -326,7 +327,13 @@ int run_queue(const Settings& s) {
   qo.consumer_name = !s.consumer.empty() ? s.consumer
                                          : core::get_string(rt.config.root, kSection, "consumer_name",
                                                             default_consumer_name("d4-pdns", queue));
-  qo.batch_size = type == "8" ? s.batch : 1;
+  // Type-8 lines are taken in large batches: the store then has several write batches in flight
+  // within one queue batch, which is acknowledged only once all of them are written.
+  std::size_t queue_batch =
+      s.batch > 0 ? s.batch
+                  : static_cast<std::size_t>(std::clamp<long long>(
+                        core::get_int(rt.config.root, kSection, "queue_batch", 10000), 1, 100000));
+  qo.batch_size = type == "8" ? queue_batch : 1;
   qo.exit_when_empty = s.exit_when_empty;
   core::RedisClient redis(rt.backend);
   PdnsStore store(redis, rt.store);
@@ -435,7 +442,10 @@ int main(int argc, char** argv) {
   ingest->add_option("--analyzer-redis", s.analyzer_redis,
                      "D4 analyzer queues host:port/db (default [redis] analyzer)");
   ingest->add_option("--consumer", s.consumer, "consumer name (names the processing list)");
-  ingest->add_option("--batch", s.batch, "queue elements per batch")->check(CLI::Range(1, 100000));
+  ingest
+      ->add_option("--batch", s.batch,
+                   "queue elements per batch (default [analyzers.pdns] queue_batch, 10000)")
+      ->check(CLI::Range(1, 100000));
   ingest->add_flag("--exit-when-empty", s.exit_when_empty, "return once the queue is drained");
   ingest->add_option("--sensor-id", s.sensor_id,
                      "attribute records and rejects of this queue to a sensor UUID");
