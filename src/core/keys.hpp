@@ -185,6 +185,7 @@ inline std::string analyzer_failed(std::string_view consumer) {
 }
 // Backscatter results of d4-pibs (results Redis, default meta host db 4), read by d4-web. Every
 // key starts with a configurable prefix ([analyzers.pibs] key_prefix, default "pibs:").
+inline constexpr int kPibsResultsDb = 4;  // on the meta Redis, when [analyzers.pibs] results_redis is unset
 inline constexpr std::string_view kPibsDefaultPrefix = "pibs:";
 // zset victim -> backscatter packets (all time).
 inline std::string pibs_victims(std::string_view prefix) {

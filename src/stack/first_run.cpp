@@ -12,6 +12,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "core/keys.hpp"
 #include "protocol/uuid.hpp"
 #include "stack/self_signed.hpp"
 
@@ -175,7 +176,7 @@ FirstRun prepare_data_dir(const fs::path& data, const fs::path& config_file) {
       << "[analyzers.pibs]\n"
       << "queue = \"" << protocol::Uuid::generate_v4().dashed() << "\"\n"
       << "redis_output = true\n"
-      << "results_redis = \"" << meta_db(4) << "\"\n\n"
+      << "results_redis = \"" << meta_db(core::keys::kPibsResultsDb) << "\"\n\n"
       << "# Passive SSL: sessions, fingerprints and certificates on the metadata Redis, db 6; API.\n"
       << "[analyzers.tls]\n"
       << "queue = \"" << protocol::Uuid::generate_v4().dashed() << "\"\n"

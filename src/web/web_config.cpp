@@ -41,7 +41,7 @@ void read_backscatter_settings(const toml::table& root, WebConfig& c) {
     origin = "[analyzers.pibs] results_redis";
   }
   // Built from the endpoint itself (not its text) so that a meta password carries over.
-  c.backscatter_redis = c.common.redis.meta.with_db(4);
+  c.backscatter_redis = c.common.redis.meta.with_db(core::keys::kPibsResultsDb);
   if (!endpoint.empty()) {
     std::string error;
     auto parsed = core::RedisEndpoint::parse(endpoint, &error);

@@ -8,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include "core/config.hpp"
+#include "core/keys.hpp"
 
 namespace d4::web {
 
@@ -31,7 +32,7 @@ struct WebConfig {
   // Where d4-pibs writes its per-victim backscatter results (read-only here). Defaults follow
   // [analyzers.pibs] results_redis / key_prefix, which default to the meta host db 4 and "pibs:".
   core::RedisEndpoint backscatter_redis{"127.0.0.1", 6380, {}, 4, {}};
-  std::string backscatter_prefix = "pibs:";
+  std::string backscatter_prefix{core::keys::kPibsDefaultPrefix};
   std::int64_t backscatter_bucket_seconds = 60;  // [analyzers.pibs] bucket_seconds: chart step for 1 bucket
 
   bool https() const { return !tls_cert.empty() && !tls_key.empty(); }

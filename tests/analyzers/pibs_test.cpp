@@ -6,6 +6,7 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <unordered_map>
 
 #include "analyzers/packet/capture_reader.hpp"
@@ -280,6 +281,30 @@ TEST(PibsOutputs, JsonPcapRedisSummaryAndTopTargets) {
   auto top = lines_of(r.out);
   ASSERT_EQ(top.size(), 3u);  // header + 2 victims
   EXPECT_EQ(top[0][0], '#');
+}
+
+TEST(PibsOutputs, DefaultResultsRedisIsTheMetaEndpointWithItsPassword) {
+  // A meta Redis that requires a password: without results_redis, d4-pibs writes to its db 4
+  // with the same credentials.
+  TempDir dir;
+  int port = d4::test::free_port();
+  d4::test::Process redis({"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1", "--save",
+                           "", "--appendonly", "no", "--requirepass", "s3cret", "--dir", dir.path().string()},
+                          d4::test::Process::Options{{}, dir / "redis.out", dir / "redis.err", {}, {}});
+  auto meta = d4::core::RedisEndpoint::parse("redis://:s3cret@127.0.0.1:" + std::to_string(port) + "/0");
+  ASSERT_TRUE(meta);
+  d4::core::RedisClient results(meta->with_db(4));
+  ASSERT_TRUE(d4::test::eventually([&] { return results.ping(); })) << read_text(dir / "redis.out");
+  d4::test::write_text(dir / "d4.toml",
+                       "[redis]\nstream = \"" + std::string("redis://:s3cret@127.0.0.1:") +
+                           std::to_string(port) +
+                           "/0\"\nmeta = \"redis://:s3cret@127.0.0.1:" + std::to_string(port) + "/0\"\n");
+  auto r = run_tool("d4-pibs", {"-c", (dir / "d4.toml").string(), "--redis", vector_path("backscatter.pcap")},
+                    dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::set<std::string> expected;
+  for (const auto& row : expected_rows()) expected.insert(row.ip);
+  EXPECT_EQ(results.command({"ZCARD", "pibs:victims"}).integer, static_cast<long long>(expected.size()));
 }
 
 TEST(PibsIsn, ReportsSequenceNumbersEqualToTheDestinationAddress) {

@@ -174,14 +174,14 @@ int run(const Settings& s) {
   bool to_redis =
       s.redis_results || !s.redis_out.empty() || core::get_bool(root, kSection, "redis_output", false);
   if (to_redis) {
-    auto endpoint = parse_endpoint(
-        !s.redis_out.empty()
-            ? s.redis_out
-            : core::get_string(root, kSection, "results_redis", cfg.common.redis.meta.with_db(4).to_string()),
-        "results redis");
+    std::string configured =
+        !s.redis_out.empty() ? s.redis_out : core::get_string(root, kSection, "results_redis", "");
+    // The default is the meta endpoint itself (its text would lose the password).
+    auto endpoint = configured.empty() ? cfg.common.redis.meta.with_db(core::keys::kPibsResultsDb)
+                                       : parse_endpoint(configured, "results redis");
     redis = std::make_unique<core::RedisClient>(endpoint);
     RedisVictimOptions ro;
-    ro.prefix = core::get_string(root, kSection, "key_prefix", "pibs:");
+    ro.prefix = core::get_string(root, kSection, "key_prefix", ro.prefix);
     ro.victim_ttl_seconds = core::get_int(root, kSection, "victim_ttl_seconds", 7 * 24 * 3600);
     writer = std::make_unique<RedisVictimWriter>(*redis, ro);
     spdlog::info("writing per-victim aggregates to {}", endpoint.to_string());

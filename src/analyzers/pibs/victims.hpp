@@ -23,6 +23,7 @@
 
 #include "analyzers/packet/decode.hpp"
 #include "analyzers/pibs/classifier.hpp"
+#include "core/keys.hpp"
 #include "core/redis_client.hpp"
 
 namespace d4::analyzers::pibs {
@@ -66,7 +67,7 @@ class VictimTable {
 };
 
 struct RedisVictimOptions {
-  std::string prefix = "pibs:";
+  std::string prefix{core::keys::kPibsDefaultPrefix};
   std::int64_t victim_ttl_seconds = 7 * 24 * 3600;
 };
 
