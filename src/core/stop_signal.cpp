@@ -31,9 +31,9 @@ const std::atomic<bool>& stop_flag() {
   return g_stop;
 }
 
-bool sleep_unless_stopped(std::chrono::milliseconds d) {
+bool sleep_unless_stopped(std::chrono::milliseconds d, const std::atomic<bool>& stop) {
   auto deadline = std::chrono::steady_clock::now() + d;
-  while (!stop_requested()) {
+  while (!stop.load(std::memory_order_relaxed)) {
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) return true;
     std::this_thread::sleep_for(

@@ -16,7 +16,7 @@ bool stop_requested();
 void request_stop();
 // The flag itself, for APIs that take a std::atomic<bool>&.
 const std::atomic<bool>& stop_flag();
-// Sleeps up to `d`; returns early (false) when a stop was requested.
-bool sleep_unless_stopped(std::chrono::milliseconds d);
+// Sleeps up to `d`; returns early (false) when `stop` is set (by default: a stop was requested).
+bool sleep_unless_stopped(std::chrono::milliseconds d, const std::atomic<bool>& stop = stop_flag());
 
 }  // namespace d4::core

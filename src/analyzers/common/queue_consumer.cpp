@@ -25,17 +25,6 @@ end
 return items
 )lua";
 
-bool sleep_interruptible(std::chrono::milliseconds d, const std::atomic<bool>& stop) {
-  auto deadline = std::chrono::steady_clock::now() + d;
-  while (!stop.load(std::memory_order_relaxed)) {
-    auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) return true;
-    std::this_thread::sleep_for(
-        std::min<std::chrono::steady_clock::duration>(deadline - now, std::chrono::milliseconds(50)));
-  }
-  return false;
-}
-
 }  // namespace
 
 std::string processing_list_key(std::string_view consumer) {
@@ -139,7 +128,7 @@ std::uint64_t QueueConsumer::run(const BatchHandler& handler, const std::atomic<
       in_outage = true;
       redis_.disconnect();
       check_processing = true;
-      if (!sleep_interruptible(backoff.next(), stop)) break;
+      if (!core::sleep_unless_stopped(backoff.next(), stop)) break;
     }
   }
   return stats_.elements - before;
