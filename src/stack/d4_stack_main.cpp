@@ -112,14 +112,12 @@ const std::vector<AnalyzerSpec>& analyzer_specs() {
 // Makes sure a queue named in the configuration exists, so that workers feed it from the first
 // session on; an existing queue is left as the operator configured it. Returns its UUID, or ""
 // when the configuration names none.
-std::string ensure_queue(const core::CommonConfig& common, const toml::table& root, const AnalyzerSpec& a,
+std::string ensure_queue(queues::QueueStore& store, const toml::table& root, const AnalyzerSpec& a,
                          const AnalyzerProcess& p) {
   std::string queue;
   if (auto* section = core::get_table(root, "analyzers"))
     if (auto* t = (*section)[a.section].as_table()) queue = (*t)[p.queue_key].value_or(std::string());
   if (queue.empty()) return queue;
-  core::RedisClient meta(common.redis.meta), analyzer(common.redis.analyzer);
-  queues::QueueStore store(meta, analyzer, 10000);
   if (store.get(queue)) return queue;
   queues::QueueSpec spec;
   spec.target = p.target;
@@ -202,7 +200,9 @@ int main(int argc, char** argv) {
     component("d4-server", true);
     component("d4-worker", false);
     if (!no_web && settings.start_web) component("d4-web", false);
-    if (!no_analyzers) {
+    if (!no_analyzers && !settings.analyzers.empty()) {
+      core::RedisClient queue_meta(common.redis.meta), queue_lists(common.redis.analyzer);
+      queues::QueueStore queue_store(queue_meta, queue_lists, 10000);
       for (const auto& a : analyzer_specs()) {
         if (std::find(settings.analyzers.begin(), settings.analyzers.end(), a.name) ==
             settings.analyzers.end())
@@ -218,7 +218,7 @@ int main(int argc, char** argv) {
           c.argv = {path, "-c", cfg_path.string()};
           c.argv.insert(c.argv.end(), p.args.begin(), p.args.end());
           if (!p.queue_key.empty()) {
-            std::string queue = ensure_queue(common, root, a, p);
+            std::string queue = ensure_queue(queue_store, root, a, p);
             if (queue.empty()) {
               if (p.required)
                 throw core::ConfigError("analyzers." + a.section + "." + p.queue_key + " is needed to run " +
