@@ -1,5 +1,5 @@
-# Shared by the d4-server benchmark scripts (source it): free loopback ports, a throw-away Redis and
-# a d4-server on them. Callers set `work` (a temporary directory) and `build` first.
+# Shared by the benchmark scripts (source it): free loopback ports, a throw-away Redis, d4-server
+# and d4-web on them. Callers set `work` (a temporary directory) and `build` first.
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -39,4 +39,33 @@ CONF
   spid=$!
   for _ in $(seq 200); do curl -sf "http://127.0.0.1:$mport/health" >/dev/null 2>&1 && return 0; sleep 0.05; done
   echo "d4-server did not become healthy:" >&2; cat "$work/server.log" >&2; return 1
+}
+
+# start_d4_web REDIS_PORT WEB_PORT META_DB http|https: d4-web alone on $work/d4.toml (https with a
+# throw-away certificate), then an admin API token created the way d4-web stores tokens (SHA-256
+# in the users db). Sets web_pid, url and token; returns when the login page answers.
+start_d4_web() {
+  local rport=$1 wport=$2 meta_db=$3 scheme=$4 cert="" key=""
+  if [ "$scheme" = https ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost -days 2 \
+      -keyout "$work/key.pem" -out "$work/cert.pem" >/dev/null 2>&1
+    cert=cert.pem key=key.pem
+  fi
+  cat > "$work/d4.toml" <<CONF
+[redis]
+stream = "127.0.0.1:$rport/0"
+meta = "127.0.0.1:$rport/$meta_db"
+[web]
+listen = "127.0.0.1:$wport"
+tls_cert = "$cert"
+tls_key = "$key"
+admin_password = "Bench-Pass-0042"
+CONF
+  "$build/bin/d4-web" --config "$work/d4.toml" > "$work/web.log" 2>&1 &
+  web_pid=$!
+  url="$scheme://127.0.0.1:$wport"
+  for _ in $(seq 100); do curl -ks "$url/login" >/dev/null && break; sleep 0.1; done
+  token=$(python3 -c 'import secrets,string; a=string.ascii_letters+string.digits+"-_"; print("".join(secrets.choice(a) for _ in range(41)))')
+  redis-cli -p "$rport" -n 1 HSET user:tokens "sha256:$(printf %s "$token" | sha256sum | cut -d' ' -f1)" \
+    admin@admin.test >/dev/null
 }

@@ -18,34 +18,19 @@ CONNS=${3:-16}
 BIN="$BUILD/bin"
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 2; }
 [ -x "$BIN/d4-web" ] || { echo "$BIN/d4-web is missing (build the d4-web target)" >&2; exit 2; }
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 TMP=$(mktemp -d)
-cleanup() { [ -n "${WEB_PID:-}" ] && kill "$WEB_PID" 2>/dev/null; [ -n "${REDIS_PID:-}" ] && kill "$REDIS_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"; }
+work=$TMP build=$BUILD
+RP=$(free_port); WP=$(free_port)
+cleanup() {
+  [ -n "${web_pid:-}" ] && kill "$web_pid" 2>/dev/null
+  redis-cli -p "$RP" shutdown nosave >/dev/null 2>&1
+  wait 2>/dev/null; rm -rf "$TMP"
+}
 trap cleanup EXIT INT TERM
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-RP=$(port); WP=$(port)
-redis-server --port "$RP" --bind 127.0.0.1 --save '' --dir "$TMP" --daemonize no --loglevel warning >/dev/null &
-REDIS_PID=$!
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost -days 2 \
-  -keyout "$TMP/key.pem" -out "$TMP/cert.pem" >/dev/null 2>&1
-cat > "$TMP/d4.toml" <<CFG
-[redis]
-stream = "127.0.0.1:$RP/0"
-meta = "127.0.0.1:$RP/4"
-[web]
-listen = "127.0.0.1:$WP"
-tls_cert = "cert.pem"
-tls_key = "key.pem"
-admin_password = "Bench-Pass-0042"
-CFG
-sleep 0.3
-"$BIN/d4-web" --config "$TMP/d4.toml" >"$TMP/web.log" 2>&1 &
-WEB_PID=$!
-URL="https://127.0.0.1:$WP"
-for _ in $(seq 100); do curl -ks "$URL/login" >/dev/null && break; sleep 0.1; done
-# An API token for the admin: created directly in Redis the way d4-web stores it (sha256 of the token).
-TOKEN=$(python3 -c 'import secrets,string; a=string.ascii_letters+string.digits+"-_"; print("".join(secrets.choice(a) for _ in range(41)))')
-HASH=$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)
-redis-cli -p "$RP" -n 1 HSET user:tokens "sha256:$HASH" admin@admin.test >/dev/null
+start_redis "$RP" --loglevel warning
+start_d4_web "$RP" "$WP" 4 https
+URL=$url TOKEN=$token
 DAY=$(date +%Y%m%d)
 i=0
 while [ $i -lt 100 ]; do
