@@ -191,11 +191,7 @@ asio::awaitable<void> Session::main() {
     std::size_t n = co_await transport_.read_some(buf);
     if (closing_) break;
     if (n == 0) {
-      if (!transport_.error().empty())
-        abort(Reject::transport_error, transport_.error());
-      else if (framer_.buffered() > 0)
-        abort(Reject::truncated,
-              std::to_string(framer_.buffered()) + " bytes of an unfinished packet at end of stream");
+      on_end_of_stream();
       break;
     }
     framer_.commit(n);
@@ -692,7 +688,7 @@ void Session::poll_backlog() {
 }
 
 void Session::check_timeouts(SteadyClock::time_point now) {
-  if (closing_) return;
+  if (closing_ || phase_ == Phase::Closing) return;
   const auto& rt = worker_.runtime();
   auto over = [&](SteadyClock::time_point since, std::chrono::seconds limit) {
     return limit.count() > 0 && now - since > limit;
@@ -758,7 +754,7 @@ void Session::apply_policy(const Policy& p) {
 }
 
 void Session::abort(Reject reason, std::string detail) {
-  if (closing_) return;
+  if (closing_ || phase_ == Phase::Closing) return;
   closing_ = true;
   phase_ = Phase::Closing;
   reason_ = reason;
@@ -817,8 +813,27 @@ void Session::record_reject(Reject reason, const std::string& detail) {
   }
 }
 
+// The stream ended (n == 0 from the transport). Between packets, a close_notify, FIN or reset is
+// the sensor going away (a finished `d4-client | socat` run, a restarted sensor): a disconnect,
+// counted, never a fault in the sensor's record. A partial packet or a TLS error is a reject.
+void Session::on_end_of_stream() {
+  bool reset = transport_.peer_reset();
+  if (!transport_.error().empty() && !reset) {
+    abort(Reject::transport_error, transport_.error());
+  } else if (framer_.buffered() > 0) {
+    abort(Reject::truncated, std::to_string(framer_.buffered()) + " bytes of an unfinished packet at " +
+                                 (reset ? "a connection reset" : "end of stream"));
+  } else {
+    auto& m = worker_.metrics();
+    (reset ? m.disconnects_reset : m.disconnects_clean).fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 asio::awaitable<void> Session::finish() {
-  transport_.close();
+  // A peer that ended the stream itself may wait for our close (socat does): it gets it once its
+  // data is stored and its slot released, so that its next run is never refused as a duplicate.
+  if (!transport_.peer_ended() || closing_) transport_.close();
+  phase_ = Phase::Closing;  // no timeout or outage reject once the stream is over
   set_paused(0);
   if (reason_ == Reject::incorrect_type) {
     // The worker declared this data unusable; the reference drops the stream.
@@ -828,36 +843,10 @@ asio::awaitable<void> Session::finish() {
     pending_gauge_ -= static_cast<std::int64_t>(batch_.bytes);
     batch_.clear();
   }
-  // Store everything that was accepted before ending the session.
-  if (!batch_in_flight_ && batch_.packets > 0) submit_batch();
-  while (batch_in_flight_ || batch_.packets > 0) {
-    wake_timer_.expires_after(std::chrono::seconds(1));
-    error_code ec;
-    co_await wake_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (!batch_in_flight_ && batch_.packets > 0) submit_batch();
-  }
-  if (reason_ == Reject::incorrect_type) {
-    std::string req;
-    core::RespWriter w(req);
-    w.command({"DEL", keys::stream(type_text_, session_id_)});
-    if (switched_) w.command({"DEL", keys::stream("2", session_id_)});
-    w.command({"SREM", keys::kIncorrectTypeSessions, session_id_});
-    worker_.stream().submit(std::move(req), switched_ ? 3 : 2, true, [](error_code, core::RedisReplies&&) {});
-  }
-  if (claimed_) {
-    std::string req;
-    core::RespWriter(req)
-        .begin(8)
-        .arg("EVAL")
-        .arg(scripts::close_script())
-        .arg(std::uint64_t{0})
-        .arg(session_id_)
-        .arg(uuid_hex_)
-        .arg(type_text_)
-        .arg(worker_type_)
-        .arg(worker_.instance());
-    worker_.stream().submit(std::move(req), 1, true, [](error_code, core::RedisReplies&&) {});
-  }
+  co_await store_remaining();
+  if (reason_ == Reject::incorrect_type) drop_incorrect_session_data();
+  co_await release_slot();
+  transport_.close_after_peer_end();
   if (identified_ || packets_stored_) {
     spdlog::info("session {}: sensor {} type {} ended{}: {} packets, {} bytes stored", session_id_, uuid_hex_,
                  type_,
@@ -865,6 +854,46 @@ asio::awaitable<void> Session::finish() {
                          : std::string(shutdown_ ? " (shutdown)" : ""),
                  packets_stored_, bytes_stored_);
   }
+}
+
+// Stores everything that was accepted before the session ends.
+asio::awaitable<void> Session::store_remaining() {
+  if (!batch_in_flight_ && batch_.packets > 0) submit_batch();
+  while (batch_in_flight_ || batch_.packets > 0) {
+    wake_timer_.expires_after(std::chrono::seconds(1));
+    error_code ec;
+    co_await wake_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!batch_in_flight_ && batch_.packets > 0) submit_batch();
+  }
+}
+
+void Session::drop_incorrect_session_data() {
+  std::string req;
+  core::RespWriter w(req);
+  w.command({"DEL", keys::stream(type_text_, session_id_)});
+  if (switched_) w.command({"DEL", keys::stream("2", session_id_)});
+  w.command({"SREM", keys::kIncorrectTypeSessions, session_id_});
+  worker_.stream().submit(std::move(req), switched_ ? 3 : 2, true, [](error_code, core::RedisReplies&&) {});
+}
+
+// Ends the session in Redis (ended_session for its worker, live-connection sets, the slot). Sent
+// after the session's batches on the same connection, so it applies after them.
+asio::awaitable<void> Session::release_slot() {
+  if (!claimed_) co_return;
+  std::string req;
+  core::RespWriter(req)
+      .begin(8)
+      .arg("EVAL")
+      .arg(scripts::close_script())
+      .arg(std::uint64_t{0})
+      .arg(session_id_)
+      .arg(uuid_hex_)
+      .arg(type_text_)
+      .arg(worker_type_)
+      .arg(worker_.instance());
+  error_code ec;
+  co_await worker_.stream().async_exec(std::move(req), 1, true,
+                                       asio::redirect_error(asio::use_awaitable, ec));
 }
 
 // ---------------------------------------------------------------------------------------------

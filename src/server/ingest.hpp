@@ -88,7 +88,11 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::awaitable<bool> check_first_header(const protocol::Header& h);
   bool check_next_header(const protocol::Header& h);
   boost::asio::awaitable<bool> identify(const protocol::Header& h);
+  void on_end_of_stream();
   boost::asio::awaitable<void> finish();
+  boost::asio::awaitable<void> store_remaining();
+  boost::asio::awaitable<void> release_slot();
+  void drop_incorrect_session_data();
   void store(const protocol::Packet& p, SteadyClock::time_point read_time);
   void submit_batch();
   void on_batch_done(boost::system::error_code ec, core::RedisReplies&& replies, std::string&& request);

@@ -174,6 +174,12 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
     fmt::format_to(std::back_inserter(out), "d4_server_rejects_total{{reason=\"{}\"}} {}\n",
                    reject_name(static_cast<Reject>(r)), v);
   }
+  header(out, "d4_server_disconnects_total", "counter",
+         "Connections the peer ended between packets (nothing lost), by how");
+  fmt::format_to(
+      std::back_inserter(out),
+      "d4_server_disconnects_total{{how=\"close\"}} {}\nd4_server_disconnects_total{{how=\"reset\"}} {}\n",
+      sum(&WorkerMetrics::disconnects_clean), sum(&WorkerMetrics::disconnects_reset));
   header(out, "d4_server_paused_sessions", "gauge", "Sessions not being read (back-pressure), by cause");
   fmt::format_to(
       std::back_inserter(out),

@@ -72,6 +72,9 @@ struct WorkerMetrics {
   std::atomic<std::uint64_t> lost_packets{0};       // accepted but never stored (forced shutdown)
   std::atomic<std::uint64_t> discarded_packets{0};  // dropped on purpose (session flagged incorrect)
   std::atomic<std::uint64_t> flushes{0};
+  // Connections the peer ended between packets (nothing lost): not rejects, not sensor faults.
+  std::atomic<std::uint64_t> disconnects_clean{0};  // close_notify or FIN
+  std::atomic<std::uint64_t> disconnects_reset{0};  // TCP reset
   core::LatencyHistogram ingest_latency;  // from the read that completed a packet to its XADD confirmation
 };
 

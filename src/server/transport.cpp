@@ -40,6 +40,15 @@ void Transport::close() {
   socket_.close(ec);  // completes pending waits with operation_aborted
 }
 
+void Transport::close_after_peer_end() {
+  if (ssl_ && !closed_ && peer_ended_) {
+    ERR_clear_error();
+    SSL_shutdown(ssl_);  // queues and sends our close_notify; never waits
+    ERR_clear_error();
+  }
+  close();
+}
+
 // A wait aborted while the socket is still open (a cancel meant for another wait) is retried.
 asio::awaitable<bool> Transport::wait_read_ready() {
   for (;;) {
@@ -62,13 +71,14 @@ asio::awaitable<bool> Transport::wait_write_ready() {
 }
 
 bool Transport::readable_now() {
-  if (closed_) return true;
+  if (closed_ || peer_ended_) return true;
   if (ssl_ && SSL_pending(ssl_) > 0) return true;
   char c;
   ssize_t r = ::recv(socket_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
   if (r >= 0) return true;  // data, or EOF for the reader to report
   if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return false;
   // The kernel reports a socket error once: keep it for read_some (a reset peer is not a clean EOF).
+  read_errno_ = errno;
   error_ = std::string("read: ") + std::strerror(errno);
   return true;
 }
@@ -133,7 +143,7 @@ asio::awaitable<bool> Transport::handshake() {
 
 asio::awaitable<std::size_t> Transport::read_some(std::span<std::uint8_t> buf) {
   std::size_t total = 0;
-  if (!error_.empty()) co_return 0;
+  if (!error_.empty() || peer_ended_) co_return 0;
   while (!closed_ && total < buf.size()) {
     std::size_t n = 0;
     if (ssl_) {
@@ -154,11 +164,19 @@ asio::awaitable<std::size_t> Transport::read_some(std::span<std::uint8_t> buf) {
         if (!ok) break;
         continue;
       }
-      if (err == SSL_ERROR_ZERO_RETURN) break;  // clean end (or EOF without close_notify)
-      if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
-        error_ = errno ? std::string("read: ") + std::strerror(errno) : std::string();
-      else
+      if (err == SSL_ERROR_ZERO_RETURN) {  // close_notify (or EOF without one)
+        peer_ended_ = true;
+        break;
+      }
+      if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+        read_errno_ = errno;
+        if (errno)
+          error_ = std::string("read: ") + std::strerror(errno);
+        else
+          peer_ended_ = true;
+      } else {
         error_ = "TLS: " + openssl_error_text();
+      }
       break;
     }
     ssize_t r = ::recv(socket_.native_handle(), buf.data() + total, buf.size() - total, 0);
@@ -166,13 +184,17 @@ asio::awaitable<std::size_t> Transport::read_some(std::span<std::uint8_t> buf) {
       total += static_cast<std::size_t>(r);
       continue;
     }
-    if (r == 0) break;
+    if (r == 0) {
+      peer_ended_ = true;
+      break;
+    }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       if (total > 0) break;
       if (!co_await wait_read_ready()) break;
       continue;
     }
+    read_errno_ = errno;
     error_ = std::string("read: ") + std::strerror(errno);
     break;
   }

@@ -1,6 +1,7 @@
 #pragma once
 // One sensor connection's byte stream: a TCP socket, optionally with TLS (OpenSSL on the socket's
 // descriptor, readiness through Asio). Only reads: the server never sends application data.
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -28,6 +29,9 @@ class Transport {
   boost::asio::awaitable<bool> handshake();
   // Waits for data, then returns everything available up to buf.size() without waiting again.
   // 0 means end of stream: clean if error() is empty, otherwise a transport error or close().
+  // An end seen after data in the same call (close_notify or FIN right behind the last record,
+  // as socat and `openssl s_client` send it) is remembered: the data is returned now and the
+  // next call returns 0 at once, without waiting on a socket that will never be readable again.
   boost::asio::awaitable<std::size_t> read_some(std::span<std::uint8_t> buf);
   // Whether a read would find data (or EOF/error) now, without consuming anything.
   bool readable_now();
@@ -38,8 +42,15 @@ class Transport {
       std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   // Closes the socket at once; a pending handshake/read returns. Idempotent.
   void close();
+  // After the peer ended the stream: answers its close_notify with ours (one non-blocking
+  // attempt, so a peer that waits for it, like socat, exits at once), then close().
+  void close_after_peer_end();
 
   bool closed() const { return closed_; }
+  // The peer ended the stream cleanly (close_notify, or FIN without one).
+  bool peer_ended() const { return peer_ended_; }
+  // The stream ended with a TCP reset (ECONNRESET): the peer's process died or it aborted.
+  bool peer_reset() const { return read_errno_ == ECONNRESET; }
   bool is_tls() const { return ssl_ != nullptr; }
   const std::string& error() const { return error_; }
   std::string tls_version() const;       // "TLSv1.3", empty for plain TCP
@@ -54,6 +65,8 @@ class Transport {
   TlsContext ctx_;
   ssl_st* ssl_ = nullptr;
   bool closed_ = false;
+  bool peer_ended_ = false;
+  int read_errno_ = 0;  // errno of the read error in error_, 0 for TLS protocol errors
   std::string error_;
 };
 

@@ -52,6 +52,7 @@ class SensorConnection {
   // Closes with RST (SO_LINGER 0) without TLS close_notify: a sensor that vanished.
   void abort();
   int fd() const { return fd_; }
+  ssl_st* ssl() const { return ssl_; }  // null for plain TCP
 
  private:
   int fd_ = -1;

@@ -16,10 +16,6 @@ namespace {
 
 constexpr const char* kVectorUuid = "8bd5b2b23c8a4a399a5e1a4f1f2b7c01";
 
-std::string as_string(const std::vector<std::uint8_t>& v) {
-  return std::string(v.begin(), v.end());
-}
-
 // Waits until the sessions of `type` hold `bytes` payload bytes in total; returns the payloads
 // of the (single) stream.
 std::string wait_stream(core::RedisClient& stream, int type, std::size_t bytes,

@@ -49,6 +49,10 @@ inline std::vector<std::uint8_t> read_file(const std::string& path) {
   return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
 }
 
+inline std::string as_string(const std::vector<std::uint8_t>& v) {
+  return std::string(v.begin(), v.end());
+}
+
 inline std::string vector_path(const std::string& name) {
   return std::string(D4_TEST_DATA_DIR) + "/vectors/" + name;
 }
