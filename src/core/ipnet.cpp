@@ -125,6 +125,18 @@ std::string IpNetwork::to_string() const {
   return address_.to_string() + "/" + std::to_string(prefix_);
 }
 
+IpNetwork source_network(const IpAddress& a) {
+  return IpNetwork(a, a.is_v4() ? kSourcePrefixV4 : kSourcePrefixV6);
+}
+
+std::string source_network_text(std::string_view text) {
+  auto net = IpNetwork::parse(text);
+  if (!net) return std::string(text);
+  const IpAddress& a = net->address();
+  int limit = a.is_v4() ? kSourcePrefixV4 : kSourcePrefixV6;
+  return IpNetwork(a, std::min(net->prefix_len(), limit)).to_string();
+}
+
 std::size_t IpBlocklist::BytesHash::operator()(const IpAddress::Bytes& b) const noexcept {
   std::uint64_t h1 = 0, h2 = 0;
   std::memcpy(&h1, b.data(), 8);

@@ -93,6 +93,17 @@ class IpBlocklist {
   std::vector<std::string> invalid_;
 };
 
+// What one unauthenticated party is assumed to control: an IPv4 /24 or an IPv6 /64 (a single
+// host is routinely given a whole /64). Records and budgets of peers that have not proven who
+// they are are kept per source network, so that a party cycling through its addresses does not
+// multiply them.
+inline constexpr int kSourcePrefixV4 = 24;
+inline constexpr int kSourcePrefixV6 = 64;
+IpNetwork source_network(const IpAddress& a);
+// The source network of an address or network given as text ("192.0.2.7" -> "192.0.2.0/24");
+// the text unchanged if it does not parse.
+std::string source_network_text(std::string_view address_or_network);
+
 // The reference's peer address rendering for a socket address string: zone dropped, IPv4-mapped
 // shown as dotted quad. Returns the input unchanged if it is not an address.
 std::string normalize_ip_text(std::string_view text);

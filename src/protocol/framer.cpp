@@ -37,6 +37,16 @@ std::bitset<256> FramerOptions::default_types() {
 
 Framer::Framer(FramerOptions options) : options_(std::move(options)) {}
 
+// The buffer grows with the bytes that arrived, never to a size a header merely declares (62
+// bytes must not commit a megabyte), doubling so that each byte is moved O(1) times on average,
+// and never beyond the packet being assembled once its size is known.
+std::size_t Framer::grown_size(std::size_t needed) const {
+  std::size_t doubled = std::max(needed, buf_.size() * 2);
+  if (!have_header_) return doubled;
+  std::size_t packet_end = kHeaderSize + std::size_t{pending_.size};
+  return std::max(needed, std::min(doubled, packet_end));
+}
+
 std::span<std::uint8_t> Framer::prepare(std::size_t at_least) {
   // Release the packet handed out by the previous next() before making room.
   if (consume_on_next_) {
@@ -45,18 +55,13 @@ std::span<std::uint8_t> Framer::prepare(std::size_t at_least) {
   }
   if (begin_ == end_) begin_ = end_ = 0;
   if (buf_.size() - end_ < at_least) {
-    // Compact first: live bytes are at most one partial packet, and each byte is moved at most
-    // once per packet because the buffer is sized for the whole packet once its header is known.
+    // Compact first: live bytes are at most one partial packet.
     if (begin_ > 0) {
       std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
       end_ -= begin_;
       begin_ = 0;
     }
-    if (buf_.size() - end_ < at_least) {
-      std::size_t want = end_ + at_least;
-      if (have_header_) want = std::max(want, kHeaderSize + std::size_t{pending_.size});
-      buf_.resize(std::max(want, buf_.size() * 2));
-    }
+    if (buf_.size() - end_ < at_least) buf_.resize(grown_size(end_ + at_least));
   }
   return {buf_.data() + end_, buf_.size() - end_};
 }

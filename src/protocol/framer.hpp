@@ -76,6 +76,7 @@ class Framer {
   FrameError error() const { return error_; }
   const std::string& error_detail() const { return detail_; }
   std::size_t buffered() const { return end_ - begin_; }
+  std::size_t capacity() const { return buf_.size(); }  // bytes allocated for the buffer
   std::uint64_t packets() const { return packets_; }
   std::uint64_t bytes_consumed() const { return consumed_; }
   const FramerOptions& options() const { return options_; }
@@ -83,6 +84,7 @@ class Framer {
 
  private:
   Status fail(FrameError e, std::string detail);
+  std::size_t grown_size(std::size_t needed) const;
   bool validate_header();
 
   FramerOptions options_;

@@ -91,6 +91,7 @@ Session::Session(Worker& worker, asio::ip::tcp::socket socket, TlsContext tls, P
       wake_timer_(worker.ioc()),
       meta_header_(protocol::kMaxMetaHeaderSize) {
   accepted_at_ = last_activity_ = SteadyClock::now();
+  unauth_hold_ = worker_.unauthenticated_budget().hold(peer_.address);
   update_framer_options();
   worker_.metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
   worker_.metrics().connections_open.fetch_add(1, std::memory_order_relaxed);
@@ -184,8 +185,8 @@ asio::awaitable<void> Session::main() {
         if (closing_) break;
       }
     }
-    // Unidentified connections read little until their first packet has been checked.
-    std::size_t want = identified_ ? read_size : std::min<std::size_t>(read_size, 4096);
+    std::size_t want = identified_ ? read_size : unauthenticated_read_size(read_size);
+    if (closing_) break;
     auto buf = framer_.prepare(want);
     if (!identified_) buf = buf.first(std::min(buf.size(), want));
     std::size_t n = co_await transport_.read_some(buf);
@@ -195,6 +196,7 @@ asio::awaitable<void> Session::main() {
       break;
     }
     framer_.commit(n);
+    account_unauthenticated_bytes();
     now = SteadyClock::now();
     last_activity_ = now;
     worker_.metrics().bytes_read.fetch_add(n, std::memory_order_relaxed);
@@ -207,7 +209,34 @@ asio::awaitable<void> Session::main() {
           std::min(burst, rate_tokens_ + dt * static_cast<double>(rate_limit_)) - static_cast<double>(n);
     }
     co_await process();
+    account_unauthenticated_bytes();
   }
+}
+
+// Unidentified connections read little at a time, and only what the budgets of unauthenticated
+// bytes leave them: a connection that would go over is closed (0 returned) with the limit that bit.
+std::size_t Session::unauthenticated_read_size(std::size_t read_size) {
+  const auto& rt = worker_.runtime();
+  UnauthenticatedBudget::Bite bite = UnauthenticatedBudget::Bite::None;
+  std::size_t room =
+      unauth_hold_.room({rt.unauthenticated_bytes_max, rt.unauthenticated_bytes_per_ip}, &bite);
+  if (room > 0) return std::min<std::size_t>({read_size, 4096, room});
+  if (bite == UnauthenticatedBudget::Bite::PerIp)
+    abort(Reject::unauthenticated_budget_ip, "peer holds unauthenticated_bytes_per_ip (" +
+                                                 std::to_string(rt.unauthenticated_bytes_per_ip) +
+                                                 " bytes) in connections that have not authenticated");
+  else
+    abort(Reject::unauthenticated_budget, "unauthenticated connections hold unauthenticated_bytes_max (" +
+                                              std::to_string(rt.unauthenticated_bytes_max) + " bytes)");
+  return 0;
+}
+
+// What an unidentified connection holds counts against the budgets until it authenticates.
+void Session::account_unauthenticated_bytes() {
+  if (identified_)
+    unauth_hold_.reset();
+  else
+    unauth_hold_.set(framer_.buffered());
 }
 
 unsigned Session::pause_causes(SteadyClock::time_point now) {
@@ -835,6 +864,9 @@ asio::awaitable<void> Session::finish() {
   if (!transport_.peer_ended() || closing_) transport_.close();
   phase_ = Phase::Closing;  // no timeout or outage reject once the stream is over
   set_paused(0);
+  // A partial packet is never completed now: give its memory and its budget share back.
+  framer_ = protocol::Framer(framer_.options());
+  unauth_hold_.reset();
   if (reason_ == Reject::incorrect_type) {
     // The worker declared this data unusable; the reference drops the stream.
     auto& m = worker_.metrics();
@@ -927,6 +959,9 @@ const std::string& Worker::instance() const {
 }
 ConnectionLimiter& Worker::limiter() {
   return server_.limiter();
+}
+UnauthenticatedBudget& Worker::unauthenticated_budget() {
+  return server_.unauthenticated_budget();
 }
 
 void Worker::start() {

@@ -33,6 +33,7 @@
 #include "server/policy.hpp"
 #include "server/server_config.hpp"
 #include "server/transport.hpp"
+#include "server/unauth_budget.hpp"
 
 namespace d4::server {
 
@@ -103,6 +104,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool check_clock_skew(const protocol::Header& h);
   void record_reject(Reject reason, const std::string& detail);
   void update_framer_options();
+  std::size_t unauthenticated_read_size(std::size_t read_size);
+  void account_unauthenticated_bytes();
   std::string next_stream_id();
   std::string live_value() const;  // server:instance_sessions value
 
@@ -113,6 +116,7 @@ class Session : public std::enable_shared_from_this<Session> {
   long long start_ms_ = 0;  // wall clock, compared with kick times
   Phase phase_ = Phase::Handshake;
   protocol::Framer framer_;
+  UnauthenticatedBudget::Hold unauth_hold_;  // this connection's share until it authenticates
   boost::asio::steady_timer wake_timer_;
 
   // Identity: tentative from the first header, confirmed by the first verified packet.
@@ -214,6 +218,7 @@ class Worker {
   const ServerConfig& config() const;
   const std::string& instance() const;
   ConnectionLimiter& limiter();
+  UnauthenticatedBudget& unauthenticated_budget();
   const std::string& today() const { return today_; }
   void add_session(Session* s) { sessions_.push_back(s); }
   void remove_session(Session* s);

@@ -44,6 +44,10 @@ std::string_view reject_name(Reject r) {
       return "header_timeout";
     case Reject::packet_timeout:
       return "packet_timeout";
+    case Reject::unauthenticated_budget:
+      return "unauthenticated_budget";
+    case Reject::unauthenticated_budget_ip:
+      return "unauthenticated_budget_ip";
     case Reject::duplicate:
       return "duplicate";
     case Reject::type_change:
@@ -150,6 +154,14 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
   header(out, "d4_server_sessions_identified", "gauge", "Open connections whose sensor authenticated");
   fmt::format_to(std::back_inserter(out), "d4_server_sessions_identified {}\n",
                  sum(&WorkerMetrics::sessions_identified));
+  header(out, "d4_server_unauthenticated_bytes", "gauge",
+         "Bytes held for connections whose sensor has not authenticated yet");
+  fmt::format_to(std::back_inserter(out), "d4_server_unauthenticated_bytes {}\n",
+                 server.unauthenticated_bytes);
+  header(out, "d4_server_unauthenticated_peers", "gauge",
+         "Peer addresses (IPv6: /64) holding unauthenticated bytes");
+  fmt::format_to(std::back_inserter(out), "d4_server_unauthenticated_peers {}\n",
+                 server.unauthenticated_peers);
   header(out, "d4_server_read_bytes_total", "counter",
          "Stream bytes read from sensors (headers and payloads, after TLS)");
   fmt::format_to(std::back_inserter(out), "d4_server_read_bytes_total {}\n", sum(&WorkerMetrics::bytes_read));

@@ -16,25 +16,27 @@ namespace d4::server {
 // (sensor:rejects:<uuid>, ip:rejects:<ip>, server:rejects) and the Prometheus label.
 enum class Reject : std::uint8_t {
   // before or without authentication
-  tls_handshake,         // TLS handshake failed (scanner, wrong protocol, client certificate refused)
-  handshake_timeout,     // TLS handshake not completed in time
-  blocked_ip,            // peer address in blacklist_ip (address or CIDR)
-  connection_limit,      // max_connections reached
-  connection_limit_ip,   // max_connections_per_ip reached
-  bad_version,           // version byte refused (only with accept_any_version = false)
-  invalid_uuid,          // UUID not RFC 4122 version 4
-  type_not_accepted,     // type not in server:accepted_type
-  oversize,              // payload size above max_payload
-  hmac_mismatch,         // HMAC does not verify with the sensor's (or the default) key
-  blocked_uuid,          // UUID in blacklist_uuid
-  blocked_ip_by_uuid,    // UUID in blacklist_ip_by_uuid: the peer IP is now blocked too
-  unregistered,          // registration mode and UUID not in registered_uuid
-  temp_blocked,          // UUID kicked recently (temp_blacklist_uuid:<uuid>)
-  first_type_254,        // a connection must start with type 2 before 254
-  clock_skew,            // header timestamp too far from the server clock (max_clock_skew)
-  unidentified_timeout,  // no authenticated packet within unidentified_timeout
-  header_timeout,        // a started header not completed within header_timeout (slowloris)
-  packet_timeout,        // a started payload not completed within packet_timeout
+  tls_handshake,              // TLS handshake failed (scanner, wrong protocol, client certificate refused)
+  handshake_timeout,          // TLS handshake not completed in time
+  blocked_ip,                 // peer address in blacklist_ip (address or CIDR)
+  connection_limit,           // max_connections reached
+  connection_limit_ip,        // max_connections_per_ip reached
+  bad_version,                // version byte refused (only with accept_any_version = false)
+  invalid_uuid,               // UUID not RFC 4122 version 4
+  type_not_accepted,          // type not in server:accepted_type
+  oversize,                   // payload size above max_payload
+  hmac_mismatch,              // HMAC does not verify with the sensor's (or the default) key
+  blocked_uuid,               // UUID in blacklist_uuid
+  blocked_ip_by_uuid,         // UUID in blacklist_ip_by_uuid: the peer IP is now blocked too
+  unregistered,               // registration mode and UUID not in registered_uuid
+  temp_blocked,               // UUID kicked recently (temp_blacklist_uuid:<uuid>)
+  first_type_254,             // a connection must start with type 2 before 254
+  clock_skew,                 // header timestamp too far from the server clock (max_clock_skew)
+  unidentified_timeout,       // no authenticated packet within unidentified_timeout
+  header_timeout,             // a started header not completed within header_timeout (slowloris)
+  packet_timeout,             // a started payload not completed within packet_timeout
+  unauthenticated_budget,     // unauthenticated_bytes_max reached (all unauthenticated connections)
+  unauthenticated_budget_ip,  // unauthenticated_bytes_per_ip reached by this peer
   // authenticated connections
   duplicate,                   // (uuid, type) already connected (types other than 2/254)
   type_change,                 // illegal type change (only 2 -> 254 is allowed)
@@ -93,6 +95,8 @@ struct ServerGauges {
   bool policy_loaded = false;
   bool listening = false;
   std::int64_t uptime_seconds = 0;
+  std::size_t unauthenticated_bytes = 0;  // held for connections not yet authenticated
+  std::size_t unauthenticated_peers = 0;
 };
 
 // Prometheus text exposition (version 0.0.4) of all workers' counters.

@@ -209,6 +209,16 @@ asio::awaitable<void> Server::startup() {
                redis.meta.to_string());
   asio::co_spawn(w0.ioc(), policy_loop(), asio::detached);
   asio::co_spawn(w0.ioc(), heartbeat_loop(), asio::detached);
+  asio::co_spawn(w0.ioc(), memory_loop(), asio::detached);
+}
+
+// Memory of closed connections goes back to the system within seconds (see MemoryTrimmer).
+asio::awaitable<void> Server::memory_loop() {
+  while (!stopping_) {
+    co_await sleep_for(std::chrono::seconds(1));
+    if (trimmer_.maybe_trim(limiter_.total(), std::chrono::steady_clock::now()))
+      spdlog::debug("connections closed: freed memory returned to the system");
+  }
 }
 
 void Server::open_listener(const ListenAddress& a, bool tls) {
@@ -540,6 +550,8 @@ std::string Server::metrics_text() {
   s.policy_version = policy_version_pub_;
   s.policy_age_seconds = policy_loaded_ ? static_cast<double>(wall_ms() - policy_loaded_at_ms_) / 1000.0 : 0;
   s.listening = listening_;
+  s.unauthenticated_bytes = unauth_budget_.total();
+  s.unauthenticated_peers = unauth_budget_.peers();
   s.uptime_seconds =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_)
           .count();

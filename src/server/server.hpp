@@ -13,8 +13,10 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "server/ingest.hpp"
+#include "server/memory_trim.hpp"
 #include "server/server_config.hpp"
 #include "server/tls.hpp"
+#include "server/unauth_budget.hpp"
 
 namespace d4::core::http {
 class Server;
@@ -36,6 +38,7 @@ class Server {
   const ServerConfig& config() const { return config_; }
   const std::string& instance() const { return instance_; }
   ConnectionLimiter& limiter() { return limiter_; }
+  UnauthenticatedBudget& unauthenticated_budget() { return unauth_budget_; }
 
  private:
   boost::asio::awaitable<void> startup();
@@ -44,6 +47,7 @@ class Server {
   boost::asio::awaitable<void> policy_loop();
   boost::asio::awaitable<bool> refresh_policy();
   boost::asio::awaitable<void> heartbeat_loop();
+  boost::asio::awaitable<void> memory_loop();
   boost::asio::awaitable<void> write_startup_state();
   boost::asio::awaitable<void> shutdown_sequence();
   void open_listener(const ListenAddress& a, bool tls);
@@ -60,6 +64,8 @@ class Server {
   std::string instance_;
   std::string instance_info_;
   ConnectionLimiter limiter_;
+  UnauthenticatedBudget unauth_budget_;
+  MemoryTrimmer trimmer_;  // worker 0's thread
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   std::vector<std::shared_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;

@@ -168,6 +168,19 @@ ServerConfig read_server_config(const toml::table& root, const std::filesystem::
   r.redis_outage_close_after = seconds_opt(root, "redis_outage_close_after", r.redis_outage_close_after);
   r.error_list_size = static_cast<std::size_t>(
       int_in(root, "error_list_size", static_cast<long long>(r.error_list_size), 1, 10'000));
+  r.unauthenticated_bytes_max =
+      static_cast<std::size_t>(int_in(root, "unauthenticated_bytes_max",
+                                      static_cast<long long>(r.unauthenticated_bytes_max), 65536, 1LL << 40));
+  r.unauthenticated_bytes_per_ip = static_cast<std::size_t>(
+      int_in(root, "unauthenticated_bytes_per_ip", static_cast<long long>(r.unauthenticated_bytes_per_ip),
+             65536, 1LL << 40));
+  // A sensor's first packet is unauthenticated until it is complete: the largest one must fit.
+  if (r.unauthenticated_bytes_per_ip < std::size_t{r.max_payload} + 62)
+    bad("unauthenticated_bytes_per_ip",
+        "must hold at least one packet of max_payload bytes plus its 62-byte header (" +
+            std::to_string(std::size_t{r.max_payload} + 62) + ")");
+  if (r.unauthenticated_bytes_max < r.unauthenticated_bytes_per_ip)
+    bad("unauthenticated_bytes_max", "must be at least unauthenticated_bytes_per_ip");
 
   c.read_size = static_cast<std::size_t>(
       int_in(root, "read_size", static_cast<long long>(c.read_size), 1024, 16 << 20));

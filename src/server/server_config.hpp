@@ -40,6 +40,10 @@ struct RuntimeOptions {
   std::size_t max_connections_per_ip = 1'000;          // 0 = unlimited
   std::chrono::seconds redis_outage_close_after{300};  // close paused sessions after (0 = never)
   std::size_t error_list_size = 50;
+  // Bytes held for connections whose sensor has not authenticated yet (their first packet):
+  // over the process and per peer address (IPv6: per /64). A connection going over is closed.
+  std::size_t unauthenticated_bytes_max = 32 << 20;
+  std::size_t unauthenticated_bytes_per_ip = 4 << 20;
 };
 
 struct ServerConfig {

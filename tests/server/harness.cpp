@@ -52,12 +52,21 @@ std::vector<std::uint8_t> make_packet(const protocol::Uuid& uuid, std::uint8_t t
 
 namespace {
 
-int connect_loopback(int port) {
+int connect_loopback(int port, const std::string& source = {}) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) throw std::runtime_error("socket");
   timeval tv{10, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (!source.empty()) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    if (inet_pton(AF_INET, source.c_str(), &local.sin_addr) != 1 ||
+        ::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+      ::close(fd);
+      throw std::runtime_error("cannot bind to source address " + source);
+    }
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<std::uint16_t>(port));
@@ -82,8 +91,8 @@ SSL_CTX* client_ctx(const std::string& cert, const std::string& key) {
 }  // namespace
 
 SensorConnection::SensorConnection(int port, bool tls, const std::string& client_cert,
-                                   const std::string& client_key) {
-  fd_ = connect_loopback(port);
+                                   const std::string& client_key, const std::string& source) {
+  fd_ = connect_loopback(port, source);
   if (!tls) return;
   ctx_ = client_ctx(client_cert, client_key);
   ssl_ = SSL_new(ctx_);

@@ -36,9 +36,10 @@ std::vector<std::uint8_t> make_packet(const protocol::Uuid& uuid, std::uint8_t t
 // A blocking sensor connection with socket timeouts.
 class SensorConnection {
  public:
-  // Connects (and completes the TLS handshake when tls). Throws on failure.
+  // Connects (and completes the TLS handshake when tls). Throws on failure. `source`: the local
+  // loopback address to connect from (e.g. "127.0.0.2"), default 127.0.0.1.
   SensorConnection(int port, bool tls, const std::string& client_cert = {},
-                   const std::string& client_key = {});
+                   const std::string& client_key = {}, const std::string& source = {});
   ~SensorConnection();
   SensorConnection(const SensorConnection&) = delete;
   SensorConnection& operator=(const SensorConnection&) = delete;
@@ -88,6 +89,7 @@ class ServerProcess {
   void kill_hard();
   void signal(int sig);
   bool running();
+  pid_t pid() const { return proc_.pid(); }
   int tls_port() const { return tls_port_; }
   int plain_port() const { return plain_port_; }
   int metrics_port() const { return metrics_port_; }

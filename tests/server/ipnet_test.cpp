@@ -115,3 +115,14 @@ TEST(NormalizeIpText, MatchesReferenceRendering) {
   EXPECT_EQ(d4::core::normalize_ip_text("fe80::1%lo"), "fe80::1");
   EXPECT_EQ(d4::core::normalize_ip_text("garbage"), "garbage");
 }
+
+TEST(SourceNetwork, AnIpv4Slash24OrAnIpv6Slash64IsOneSource) {
+  using d4::core::source_network_text;
+  EXPECT_EQ(d4::core::source_network(*IpAddress::parse("192.0.2.77")).to_string(), "192.0.2.0/24");
+  EXPECT_EQ(source_network_text("::ffff:192.0.2.77"), "192.0.2.0/24");
+  EXPECT_EQ(source_network_text("2001:db8:1:2:aaaa::5"), "2001:db8:1:2::/64");
+  // Wider networks stay as they are; narrower ones widen to the source network.
+  EXPECT_EQ(source_network_text("10.0.0.0/8"), "10.0.0.0/8");
+  EXPECT_EQ(source_network_text("192.0.2.128/25"), "192.0.2.0/24");
+  EXPECT_EQ(source_network_text("not an address"), "not an address");
+}

@@ -39,6 +39,8 @@ TEST(ServerConfig, ExampleFileMatchesTheDefaults) {
   EXPECT_EQ(example.runtime.header_timeout, defaults.runtime.header_timeout);
   EXPECT_EQ(example.runtime.packet_timeout, defaults.runtime.packet_timeout);
   EXPECT_EQ(example.runtime.max_connections_per_ip, defaults.runtime.max_connections_per_ip);
+  EXPECT_EQ(example.runtime.unauthenticated_bytes_max, defaults.runtime.unauthenticated_bytes_max);
+  EXPECT_EQ(example.runtime.unauthenticated_bytes_per_ip, defaults.runtime.unauthenticated_bytes_per_ip);
   EXPECT_EQ(example.default_accepted_types, defaults.default_accepted_types);
   EXPECT_EQ(example.default_accepted_extended_types, defaults.default_accepted_extended_types);
   EXPECT_EQ(example.max_session_pending_bytes, defaults.max_session_pending_bytes);
@@ -72,4 +74,11 @@ TEST(ServerConfig, MistakesNameTheOption) {
   EXPECT_NE(error_of("[server]\nheartbeat_interval = 20\ninstance_ttl = 10\n").find("instance_ttl"),
             std::string::npos);
   EXPECT_NE(error_of("[server]\ndefault_hmac_key = \"\"\n").find("default_hmac_key"), std::string::npos);
+  // The largest first packet must fit in the per-address budget of unauthenticated bytes.
+  EXPECT_NE(
+      error_of("[server]\nunauthenticated_bytes_per_ip = 100000\n").find("unauthenticated_bytes_per_ip"),
+      std::string::npos);
+  EXPECT_TRUE(error_of("[server]\nmax_payload = 50000\nunauthenticated_bytes_per_ip = 100000\n").empty());
+  EXPECT_NE(error_of("[server]\nunauthenticated_bytes_max = 2000000\n").find("unauthenticated_bytes_max"),
+            std::string::npos);
 }

@@ -166,6 +166,30 @@ TEST(Framer, LargePacketSplitIntoSmallReadsIsLinear) {
   EXPECT_EQ(ready, 1);
 }
 
+TEST(Framer, DeclaredSizeCommitsNoMemoryOnlyReceivedBytesDo) {
+  // A header declaring 1 MB followed by 100 bytes: the buffer holds what arrived, not what the
+  // header announced (62 bytes from anyone must not commit a megabyte).
+  auto b = build_stream({std::vector<std::uint8_t>(1'000'000, 0x3c)});
+  Framer f;
+  f.set_key(HmacKey(kKey));
+  f.feed(std::span<const std::uint8_t>(b.stream.data(), kHeaderSize + 100));
+  Packet p;
+  EXPECT_EQ(f.next(p), Framer::Status::NeedMore);
+  ASSERT_NE(f.pending_header(), nullptr);
+  EXPECT_LE(f.capacity(), 4096u);
+  // Growing with the data: never more than twice what arrived, never beyond the packet.
+  std::size_t pos = kHeaderSize + 100;
+  while (pos < b.stream.size()) {
+    std::size_t n = std::min<std::size_t>(4096, b.stream.size() - pos);
+    f.feed(std::span<const std::uint8_t>(b.stream.data() + pos, n));
+    pos += n;
+    EXPECT_LE(f.capacity(), std::max<std::size_t>(2 * f.buffered(), 4096)) << pos;
+    EXPECT_LE(f.capacity(), b.stream.size()) << pos;
+  }
+  ASSERT_EQ(f.next(p), Framer::Status::Ready);
+  EXPECT_EQ(p.payload.size(), 1'000'000u);
+}
+
 RC_GTEST_PROP(FramerProperty, RandomSplitsYieldTheSamePackets, ()) {
   auto sizes = *rc::gen::container<std::vector<std::size_t>>(rc::gen::inRange<std::size_t>(0, 3000));
   std::vector<std::vector<std::uint8_t>> payloads;
