@@ -447,6 +447,31 @@ QueueRouter::QueueRouter(core::RedisClient& meta, long long default_max_size,
                          std::chrono::milliseconds refresh)
     : meta_(meta), default_max_size_(default_max_size), refresh_(refresh) {}
 
+// The group queues of a target whose sensor set holds `sensor`, read from the group index and
+// each queue's analyzer_sensor_group set. The reference server wrote these two sets correctly
+// but indexed its numeric group queues under sensor:queues:list:<sensor> (and its edit path put
+// extended-type ones under sensor:queues:254:<sensor>, with sensor ids as typed), where no
+// producer looks: reading the membership itself makes those queues work as they are.
+std::vector<std::string> QueueRouter::group_queues_with_sensor(const std::vector<std::string>& group_queues,
+                                                               std::string_view sensor) {
+  std::vector<std::string> out;
+  if (group_queues.empty()) return out;
+  std::vector<std::vector<std::string>> cmds;
+  for (const auto& id : group_queues) cmds.push_back({"SMEMBERS", keys::analyzer_sensor_group(id)});
+  auto members = meta_.pipeline(cmds);
+  check_all(members, "group queue lookup");
+  for (std::size_t i = 0; i < group_queues.size(); ++i) {
+    for (const auto& m : members[i].as_strings()) {
+      auto n = protocol::normalize_uuid(m);
+      if (n && *n == sensor) {
+        out.push_back(group_queues[i]);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 const std::vector<QueueDestination>& QueueRouter::destinations(const QueueTarget& target,
                                                                std::string_view sensor) {
   std::string part = target.list_part();
@@ -455,12 +480,14 @@ const std::vector<QueueDestination>& QueueRouter::destinations(const QueueTarget
   auto it = cache_.find(cache_key);
   if (it != cache_.end() && now - it->second.loaded < refresh_) return it->second.destinations;
 
-  auto replies = meta_.pipeline(
-      {{"SMEMBERS", non_group_index(target)}, {"SMEMBERS", keys::sensor_group_queues(part, sensor)}});
+  auto replies = meta_.pipeline({{"SMEMBERS", non_group_index(target)},
+                                 {"SMEMBERS", keys::sensor_group_queues(part, sensor)},
+                                 {"SMEMBERS", group_index(target)}});
   check_all(replies, "queue lookup");
   std::set<std::string> ids;
-  for (const auto& r : replies)
-    for (auto& id : r.as_strings()) ids.insert(std::move(id));
+  for (std::size_t i = 0; i < 2; ++i)
+    for (auto& id : replies[i].as_strings()) ids.insert(std::move(id));
+  for (auto& id : group_queues_with_sensor(replies[2].as_strings(), sensor)) ids.insert(std::move(id));
   std::vector<std::string> ordered(ids.begin(), ids.end());
   std::vector<std::vector<std::string>> cmds;
   for (const auto& id : ordered) cmds.push_back({"HGET", keys::analyzer_queue_meta(id), "max_size"});

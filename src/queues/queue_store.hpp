@@ -15,7 +15,8 @@
 // extended type (analyzer:ja3-jl:<queue>), as existing analyzers expect.
 //
 // Differences from the reference, on purpose: group queues of numeric types are indexed under
-// the numeric type (the reference used "list" and they never received data); queue and sensor
+// the numeric type (the reference used "list" and they never received data; producers find those
+// through analyzer_uuid_group + analyzer_sensor_group, see QueueRouter); queue and sensor
 // ids are normalised; max_size keeps exactly max_size elements and every element dropped by the
 // trim is counted; deleting or emptying a queue always targets the real list.
 //
@@ -148,8 +149,11 @@ void append_push_commands(std::vector<std::vector<std::string>>& out, const Queu
                           std::vector<std::string>::const_iterator end, double now);
 
 // Producer-side lookup of the queues fed by one sensor's data of one target: the non-group
-// queues of the target plus the group queues the sensor belongs to. Results are cached for
-// `refresh` so that producers do not query the metadata for every batch.
+// queues of the target plus the group queues the sensor belongs to, found through
+// sensor:queues:<target>:<sensor> and through the group index with each group's sensor set (so
+// that group queues created by the reference server, misindexed there, are fed too). `sensor` is
+// the dashless lowercase id. Results are cached for `refresh` so that producers do not query the
+// metadata for every batch.
 class QueueRouter {
  public:
   QueueRouter(core::RedisClient& meta, long long default_max_size,
@@ -158,6 +162,8 @@ class QueueRouter {
   void invalidate() { cache_.clear(); }
 
  private:
+  std::vector<std::string> group_queues_with_sensor(const std::vector<std::string>& group_queues,
+                                                    std::string_view sensor);
   struct Entry {
     std::vector<QueueDestination> destinations;
     std::chrono::steady_clock::time_point loaded;
