@@ -43,6 +43,38 @@ struct Lookup {
   }
 };
 
+// --folder-existing, --folder-state, --folder-order (and their files in DIR).
+void resolve_folder_existing(Settings& s, const Lookup& lk) {
+  std::string origin;
+  if (auto v = lk.get("folder-existing", "folder_existing", &origin))
+    s.folder_existing = parse_bool(trim_spaces(*v), origin);
+  // The state file's own path has no file in DIR: its default location is DIR/folder.state.
+  auto state = lk.get("folder-state", "", &origin);
+  auto order = lk.get("folder-order", "folder_order", &origin);
+  if (!s.folder_existing) {
+    if (lk.cl.has("folder-state") || lk.cl.has("folder-order"))
+      throw UsageError("--folder-state and --folder-order are used with --folder-existing only");
+    return;
+  }
+  if (s.source != SourceKind::Folder) throw UsageError("--folder-existing is an option of the folder source");
+  if (state)
+    s.folder_state = *state;
+  else if (lk.dir)
+    s.folder_state = lk.dir->file("folder.state");
+  else
+    throw UsageError(
+        "--folder-existing needs a state file: --folder-state FILE, or -c DIR (DIR/folder.state)");
+  if (order) {
+    std::string o = lower(trim_spaces(*order));
+    if (o == "mtime")
+      s.folder_order = FolderOrder::Mtime;
+    else if (o == "name")
+      s.folder_order = FolderOrder::Name;
+    else
+      throw UsageError(origin + ": '" + *order + "' must be mtime or name");
+  }
+}
+
 }  // namespace
 
 std::string Settings::destination_text() const {
@@ -185,6 +217,7 @@ Settings resolve_settings(const CommandLine& cl) {
     throw UsageError("source pcap needs --interface IFACE (or DIR/interface)");
   if (s.source == SourceKind::Folder && s.folder.empty())
     throw UsageError("source folder needs --folder DIR (or DIR/folder)");
+  resolve_folder_existing(s, lk);
   if (s.source == SourceKind::D4Server) {
     auto addr = lk.get("redis-d4", "redis_d4", &origin);
     if (!addr) throw UsageError("source d4server needs --redis-d4 HOST:PORT/DB (or DIR/redis_d4)");
@@ -307,6 +340,9 @@ Settings resolve_settings(const CommandLine& cl) {
     else
       throw UsageError("--overflow: '" + *v + "' must be block or drop");
   }
+  if (s.folder_existing && s.overflow == Overflow::Drop)
+    throw UsageError(
+        "--overflow drop cannot be used with --folder-existing (files are recorded as delivered)");
   if (s.source == SourceKind::D4Server && s.overflow == Overflow::Drop)
     throw UsageError(
         "--overflow drop cannot be used with source d4server (queue elements are never dropped)");

@@ -18,6 +18,7 @@ enum class SourceKind { Stdin, File, Pcap, Folder, D4Server };
 enum class EofMode { Exit, Poll };
 enum class Overflow { Block, Drop };
 enum class Chunking { Read, Record };
+enum class FolderOrder { Mtime, Name };
 
 struct Settings {
   // Identity and framing.
@@ -43,6 +44,11 @@ struct Settings {
   std::string folder;
   bool folder_json = false;
   bool folder_daily = false;
+  // Send the files already in the folder first (in folder_order), remembering delivered files in
+  // folder_state so that a restart does not send them again.
+  bool folder_existing = false;
+  std::string folder_state;
+  FolderOrder folder_order = FolderOrder::Mtime;
   // d4server source: the Redis list (analyzer queue) forwarded, and where it is.
   RedisAddress redis_address;
   std::string redis_queue;

@@ -65,27 +65,37 @@ std::optional<std::string> ConfigDir::value(const std::string& name) const {
   return v;
 }
 
-void ConfigDir::persist_uuid(const protocol::Uuid& uuid) const {
-  std::string final_path = file("uuid");
-  std::string tmp = final_path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+void write_file_atomically(const std::string& path, std::string_view content, unsigned mode) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) throw UsageError("cannot create " + tmp + ": " + std::strerror(errno));
-  std::string text = uuid.dashed() + "\n";
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  bool ok = true;
+  for (std::size_t off = 0; ok && off < content.size();) {
+    ssize_t w = ::write(fd, content.data() + off, content.size() - off);
+    if (w < 0 && errno == EINTR) continue;
+    ok = w > 0;
+    if (ok) off += static_cast<std::size_t>(w);
+  }
   ok = ok && ::fsync(fd) == 0;
   int e = errno;
   ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), final_path.c_str()) != 0) {
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
     if (ok) e = errno;
     ::unlink(tmp.c_str());
-    throw UsageError("cannot write " + final_path + ": " + std::strerror(e));
+    throw UsageError("cannot write " + path + ": " + std::strerror(e));
   }
   // Make the rename durable too.
-  int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  auto slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
   }
+}
+
+void ConfigDir::persist_uuid(const protocol::Uuid& uuid) const {
+  write_file_atomically(file("uuid"), uuid.dashed() + "\n", 0600);
 }
 
 }  // namespace d4::client

@@ -3,6 +3,7 @@
 // version, type, source, destination, metaheader.json, rootCA.crt, ...).
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "protocol/uuid.hpp"
 
@@ -13,6 +14,10 @@ std::string strip_line_end(std::string text);
 
 // Reads a whole file (binary). Throws UsageError when it cannot be read or exceeds max_size.
 std::string read_whole_file(const std::string& path, std::size_t max_size = 1 << 20);
+
+// Replaces `path` with `content` atomically and durably (temporary file in the same directory,
+// fsync, rename, fsync of the directory). Throws UsageError.
+void write_file_atomically(const std::string& path, std::string_view content, unsigned mode = 0644);
 
 class ConfigDir {
  public:

@@ -51,6 +51,9 @@ constexpr OptionSpec kOptions[] = {
     {"folder", "folder", Arg::Required},
     {"json", "json", Arg::OptionalBool},
     {"daily", "daily", Arg::OptionalBool},
+    {"folder-existing", "folder-existing", Arg::OptionalBool},
+    {"folder-state", "folder-state", Arg::Required},
+    {"folder-order", "folder-order", Arg::Required},
     {"redis-d4", "redis-d4", Arg::Required},
     {"redis-queue", "redis-queue", Arg::Required},
     {"forwarder-id", "forwarder-id", Arg::Required},
@@ -322,6 +325,12 @@ Sources:
       --folder DIR          folder watched by the folder source (DIR/folder)
   -json[=BOOL]              folder source: send files raw (JSON) instead of base64
   -daily[=BOOL]             folder source: watch FOLDER/YYYYMMDD/ and switch at midnight
+      --folder-existing[=BOOL]
+                            folder source: first send the files already in the folder (default
+                            false: only files written after the start) (DIR/folder_existing)
+      --folder-state FILE   with --folder-existing: records the files delivered whole, so that a
+                            restart does not send them again (default DIR/folder.state)
+      --folder-order ORDER  with --folder-existing: mtime (default; oldest first) or name
       --redis-d4 ADDR       d4server source: Redis with the queue: HOST:PORT/DB, [IPV6]:PORT/DB,
                             unix:/PATH/DB, redis://[USER]:PASSWORD@HOST:PORT/DB (DIR/redis_d4)
       --redis-queue KEY     d4server source: the list forwarded, oldest element first, one line

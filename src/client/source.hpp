@@ -47,7 +47,9 @@ std::unique_ptr<Source> make_source(const Settings& settings, int stop_fd,
 // Building blocks, also used by tests.
 std::unique_ptr<Source> make_fd_source(int fd, std::string name, int stop_fd, bool owns_fd);
 std::unique_ptr<Source> make_pcap_source(const Settings& settings, int stop_fd);
-std::unique_ptr<Source> make_folder_source(const Settings& settings, int stop_fd);
+// delivered: needed with --folder-existing (files are recorded in the state file once delivered).
+std::unique_ptr<Source> make_folder_source(const Settings& settings, int stop_fd,
+                                           const std::atomic<std::uint64_t>* delivered = nullptr);
 std::unique_ptr<Source> make_d4server_source(const Settings& settings, int stop_fd,
                                              const std::atomic<std::uint64_t>* delivered);
 

@@ -110,7 +110,7 @@ std::unique_ptr<Source> make_source(const Settings& s, int stop_fd,
     case SourceKind::Pcap:
       return make_pcap_source(s, stop_fd);
     case SourceKind::Folder:
-      return make_folder_source(s, stop_fd);
+      return make_folder_source(s, stop_fd, delivered);
     case SourceKind::D4Server:
       if (!delivered) throw UsageError("source d4server needs the delivery count of the destination");
       return make_d4server_source(s, stop_fd, delivered);

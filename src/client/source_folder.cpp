@@ -3,6 +3,13 @@
 // separator. With -json the bytes are sent as they are; otherwise the file is base64-encoded
 // (standard alphabet, padded) so that the separator is unambiguous. With -daily the watched folder
 // is FOLDER/YYYYMMDD (local date), re-targeted when the date changes.
+//
+// With --folder-existing the files already in the folder are sent first (oldest first, or in
+// name order), then new ones as above; a state file (client/folder_state.hpp) records each file
+// once the destination acknowledged its last byte, so that a restart sends only what was not
+// delivered. Each file's end is an offset in the byte stream handed to the reader; the
+// destination counts the payload bytes it delivered (Stats::payload_delivered, in stream order),
+// and a file is recorded once that count passes its end.
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -11,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -19,6 +27,7 @@
 #include <map>
 #include <vector>
 
+#include "client/folder_state.hpp"
 #include "client/log.hpp"
 #include "client/source.hpp"
 
@@ -66,15 +75,54 @@ bool is_dir(const std::string& p) {
   return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+std::int64_t mtime_ns(const struct stat& st) {
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
+struct FoundFile {
+  std::string path;
+  std::int64_t mtime_ns;
+};
+
+// Regular files under dir, recursively.
+void collect_files(const std::string& dir, std::vector<FoundFile>& out) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    std::string p = dir + "/" + name;
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode))
+      collect_files(p, out);
+    else if (S_ISREG(st.st_mode))
+      out.push_back({p, mtime_ns(st)});
+  }
+  ::closedir(d);
+}
+
 class FolderSource final : public Source {
  public:
-  FolderSource(const Settings& s, int stop_fd)
-      : root_(s.folder), json_(s.folder_json), daily_(s.folder_daily), stop_fd_(stop_fd) {
+  FolderSource(const Settings& s, int stop_fd, const std::atomic<std::uint64_t>* delivered)
+      : root_(s.folder),
+        json_(s.folder_json),
+        daily_(s.folder_daily),
+        by_name_(s.folder_order == FolderOrder::Name),
+        stop_fd_(stop_fd),
+        delivered_(delivered) {
     while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
     if (!is_dir(root_)) throw UsageError("folder source: " + root_ + " is not a directory");
+    if (s.folder_existing) {
+      if (!delivered_)
+        throw UsageError("folder source: --folder-existing needs the destination's delivery count");
+      state_ = std::make_unique<FolderState>(s.folder_state);
+    }
     inotify_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (inotify_ < 0) throw UsageError(std::string("folder source: inotify: ") + std::strerror(errno));
     retarget();
+    if (state_ && !state_->compact([this](const FolderFileId& id) { return still_current(id); }))
+      throw UsageError("folder source: cannot write the state file " + state_->file());
   }
   ~FolderSource() override {
     if (file_fd_ >= 0) ::close(file_fd_);
@@ -84,10 +132,12 @@ class FolderSource final : public Source {
   ReadResult read(std::span<std::uint8_t> buf, int timeout_ms) override {
     auto start = std::chrono::steady_clock::now();
     for (;;) {
+      record_deliveries();
       if (out_off_ < out_.size()) {
         std::size_t n = std::min(buf.size(), out_.size() - out_off_);
         std::memcpy(buf.data(), out_.data() + out_off_, n);
         out_off_ += n;
+        handed_out_ += n;
         return {ReadStatus::Data, n, {}};
       }
       out_.clear();
@@ -102,7 +152,8 @@ class FolderSource final : public Source {
         continue;
       }
       if (daily_ && today_folder(root_) != watched_) retarget();
-      int wait = 1000;
+      // While sent files wait for their acknowledgement, come back sooner to record them.
+      int wait = in_transit_.empty() ? 1000 : 100;
       if (timeout_ms >= 0) {
         auto elapsed =
             std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
@@ -117,7 +168,68 @@ class FolderSource final : public Source {
 
   std::string describe() const override { return "folder " + root_; }
 
+  // At exit, after the destination is done: record what it acknowledged meanwhile.
+  void log_summary() override {
+    if (!state_) return;
+    record_deliveries();
+    log_info("folder source: " + std::to_string(files_sent_) + " files sent, " +
+             std::to_string(files_recorded_) + " recorded as delivered in " + state_->file() +
+             (in_transit_.empty() ? ""
+                                  : "; " + std::to_string(in_transit_.size()) +
+                                        " not acknowledged (sent again by the next run)"));
+  }
+
  private:
+  // A file handed out whole; recorded in the state file once the destination delivered `end`.
+  struct InTransit {
+    std::uint64_t end;
+    FolderFileId id;
+  };
+
+  std::string relative(const std::string& path) const { return path.substr(root_.size() + 1); }
+
+  // A state entry is kept while its file is still there, unchanged, in the watched folder.
+  bool still_current(const FolderFileId& id) const {
+    std::string prefix = watched_.size() > root_.size() ? watched_.substr(root_.size() + 1) + "/" : "";
+    if (id.path.compare(0, prefix.size(), prefix) != 0) return false;
+    struct stat st {};
+    std::string p = root_ + "/" + id.path;
+    return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && mtime_ns(st) == id.mtime_ns &&
+           static_cast<std::uint64_t>(st.st_size) == id.size;
+  }
+
+  void record_deliveries() {
+    if (in_transit_.empty()) return;
+    std::uint64_t d = delivered_->load(std::memory_order_acquire);
+    while (!in_transit_.empty() && in_transit_.front().end <= d) {
+      state_->record(in_transit_.front().id);
+      in_transit_.pop_front();
+      ++files_recorded_;
+    }
+  }
+
+  // The files already in the watched folder that were not delivered, in the configured order.
+  void enqueue_existing() {
+    std::vector<FoundFile> found;
+    collect_files(watched_, found);
+    std::sort(found.begin(), found.end(), [this](const FoundFile& a, const FoundFile& b) {
+      if (by_name_ || a.mtime_ns == b.mtime_ns) return a.path < b.path;
+      return a.mtime_ns < b.mtime_ns;
+    });
+    std::size_t queued = 0;
+    for (auto& f : found) {
+      struct stat st {};
+      if (::stat(f.path.c_str(), &st) != 0) continue;
+      if (state_->delivered({relative(f.path), mtime_ns(st), static_cast<std::uint64_t>(st.st_size)}))
+        continue;
+      queue_.push_back(std::move(f.path));
+      ++queued;
+    }
+    log_info("folder source: " + std::to_string(queued) + " of " + std::to_string(found.size()) +
+             " files already in " + watched_ + " to send (" + std::to_string(found.size() - queued) +
+             " delivered before, per " + state_->file() + ")");
+  }
+
   void retarget() {
     for (auto& [wd, path] : watches_) ::inotify_rm_watch(inotify_, wd);
     watches_.clear();
@@ -132,6 +244,11 @@ class FolderSource final : public Source {
     missing_logged_ = false;
     add_tree(target, false);
     log_info("watching " + target + (json_ ? " (files sent raw)" : " (files sent base64-encoded)"));
+    if (state_) {
+      // A new day's folder: the previous one's entries are no longer needed.
+      if (files_sent_ > 0) state_->compact([this](const FolderFileId& id) { return still_current(id); });
+      enqueue_existing();
+    }
   }
 
   // Watches dir and its subfolders; with enqueue_existing, files already there are queued (a
@@ -198,8 +315,24 @@ class FolderSource final : public Source {
       log_warn("folder source: cannot open " + path + ": " + std::strerror(errno));
       return;
     }
-    log_debug("folder source: sending " + path);
     current_ = path;
+    if (state_) {
+      struct stat st {};
+      if (::fstat(file_fd_, &st) != 0) st = {};
+      current_id_ = {relative(path), mtime_ns(st), static_cast<std::uint64_t>(st.st_size)};
+      // The same version of a file can be queued twice (found by the start-up scan and announced
+      // by inotify, or closed twice without a change): send it once.
+      bool in_transit = std::any_of(in_transit_.begin(), in_transit_.end(),
+                                    [&](const InTransit& t) { return t.id == current_id_; });
+      if (in_transit || state_->delivered(current_id_)) {
+        log_debug("folder source: " + path + " already sent");
+        ::close(file_fd_);
+        file_fd_ = -1;
+        return;
+      }
+      read_failed_ = false;
+    }
+    log_debug("folder source: sending " + path);
   }
 
   void produce_from_file() {
@@ -211,6 +344,7 @@ class FolderSource final : public Source {
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
         log_warn("folder source: read " + current_ + ": " + std::strerror(errno));
+        read_failed_ = true;
         break;
       }
       if (n == 0) break;
@@ -230,13 +364,25 @@ class FolderSource final : public Source {
       out_.push_back('\n');
       ::close(file_fd_);
       file_fd_ = -1;
+      ++files_sent_;
+      // A file that could not be read whole is not recorded: the next run sends it again.
+      if (state_ && !read_failed_) in_transit_.push_back({handed_out_ + out_.size(), current_id_});
     }
   }
 
   std::string root_;
   bool json_;
   bool daily_;
+  bool by_name_;
   int stop_fd_;
+  const std::atomic<std::uint64_t>* delivered_;
+  std::unique_ptr<FolderState> state_;  // with --folder-existing
+  std::deque<InTransit> in_transit_;    // sent, not yet acknowledged, in stream order
+  std::uint64_t handed_out_ = 0;        // bytes returned by read() so far
+  FolderFileId current_id_;
+  bool read_failed_ = false;
+  std::uint64_t files_sent_ = 0;
+  std::uint64_t files_recorded_ = 0;
   int inotify_ = -1;
   std::map<int, std::string> watches_;
   std::string watched_;
@@ -250,8 +396,9 @@ class FolderSource final : public Source {
 
 }  // namespace
 
-std::unique_ptr<Source> make_folder_source(const Settings& settings, int stop_fd) {
-  return std::make_unique<FolderSource>(settings, stop_fd);
+std::unique_ptr<Source> make_folder_source(const Settings& settings, int stop_fd,
+                                           const std::atomic<std::uint64_t>* delivered) {
+  return std::make_unique<FolderSource>(settings, stop_fd, delivered);
 }
 
 }  // namespace d4::client

@@ -9,14 +9,28 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 namespace d4::test {
+
+// In a cross build the client runs on the emulated CPU: D4_TARGET_LAUNCHER (set by CTest from
+// CMAKE_CROSSCOMPILING_EMULATOR, words separated by spaces) is put before the command.
+inline std::vector<std::string> with_target_launcher(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  if (const char* l = std::getenv("D4_TARGET_LAUNCHER")) {
+    std::istringstream words(l);
+    for (std::string w; words >> w;) out.push_back(w);
+  }
+  out.insert(out.end(), args.begin(), args.end());
+  return out;
+}
 
 class Process {
  public:
@@ -32,7 +46,7 @@ class Process {
       if (file_in < 0) throw std::runtime_error("cannot open " + stdin_path);
     }
     if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
-    std::vector<std::string> argv_s = args;
+    std::vector<std::string> argv_s = with_target_launcher(args);
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
     argv.push_back(nullptr);
