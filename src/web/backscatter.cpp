@@ -244,7 +244,11 @@ json WebApp::backscatter_stats(Db& db) {
        {"ZCOUNT", keys::pibs_victims_last_seen(prefix), std::to_string(now - 3600), "+inf"}});
   throw_on_error_replies(r, "stats");
   json counters = json::object();
-  for (const char* k : {"frames", "tcp", "syn", "normal", "backscatter", "undecodable"}) counters[k] = 0;
+  // syn_evicted counts SYN senders d4-pibs dropped at its memory cap (their replies may then be
+  // reported as backscatter); syn_senders/syn_table_bytes/syn_table_max_bytes are its table's gauges.
+  for (const char* k : {"frames", "tcp", "syn", "normal", "backscatter", "undecodable", "syn_evicted",
+                        "syn_senders", "syn_table_bytes", "syn_table_max_bytes"})
+    counters[k] = 0;
   for (auto& [k, v] : hash_pairs(r[0])) counters[k] = to_ll(v);
   auto latest = scored(r[2]);
   return {{"counters", counters},

@@ -689,6 +689,7 @@ void WebApp::add_page_routes(http::Router& r) {
     b += stat_card(n(stats["victims_last_hour"]), "victims seen in the last hour");
     b += stat_card(n(stats["counters"]["backscatter"]), "backscatter packets");
     b += stat_card(n(stats["counters"]["frames"]), "frames analysed");
+    b += stat_card(n(stats["counters"]["syn_evicted"]), "SYN senders evicted (memory cap)");
     b += stat_card(esc(stats["latest"].is_null() ? "never" : html::format_time(stats["latest"])),
                    "newest backscatter", true);
     b += "</section>";

@@ -251,3 +251,31 @@ TEST(RrType, NamesAndNumbers) {
   EXPECT_EQ(class_name(1), "IN");
   EXPECT_EQ(class_name(42), "CLASS42");
 }
+
+TEST(DnsMessage, HostileRecordCountsInTheHeaderCannotMakeTheParserReserveMemory) {
+  // A 12-byte header claiming 65,535 records in each section: nothing may be reserved for them.
+  Bytes header = {0x12, 0x34, 0x81, 0x80, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
+  Message m;
+  EXPECT_EQ(m.parse(header), ParseStatus::Truncated);
+  EXPECT_EQ(m.answers().capacity(), 0u);
+  EXPECT_EQ(m.authority().capacity(), 0u);
+  EXPECT_EQ(m.additional().capacity(), 0u);
+
+  // The same claim followed by 200 bytes: at most one record per 11 bytes left can be reserved.
+  Bytes padded = header;
+  padded.resize(header.size() + 200, 0);
+  Message m2;
+  m2.parse(padded);
+  EXPECT_LE(m2.answers().capacity(), 200u / 11 + 1);
+
+  // Real records beyond the configured budget: the reservation stops at the budget too.
+  DnsBuilder b(1, 0x8180, 1, 1000);
+  std::size_t q = b.size();
+  b.question("a.example", rrtype::kA);
+  for (int i = 0; i < 1000; ++i) b.rr(q, rrtype::kA, 30, {192, 0, 2, 1});
+  ParseOptions small;
+  small.max_records = 4;
+  Message m3;
+  EXPECT_EQ(m3.parse(b.bytes(), small), ParseStatus::TooManyRecords);
+  EXPECT_LE(m3.answers().capacity(), 4u);
+}

@@ -482,3 +482,46 @@ TEST(WebBackscatterPrefix, FollowsThePibsSectionOfTheSameConfiguration) {
 }
 
 }  // namespace
+
+TEST(WebBackscatterSynCap, PageShowsTheSynSendersPibsEvictedAtItsMemoryCap) {
+  // [analyzers.pibs] syn_table_max_mb = 1 and a flood of spoofed IPv6 SYNs: d4-pibs evicts
+  // senders, and the Backscatter page shows how many it reported.
+  WebInstance web(options("\n[analyzers.pibs]\nsyn_table_max_mb = 1\n"));
+  Session session(web);
+  d4::test::TempDir dir;
+  const long long t = std::time(nullptr) - 60;
+  std::vector<V6Packet> packets;
+  for (int i = 0; i < 20000; ++i) {
+    char src[64];
+    std::snprintf(src, sizeof src, "2001:db8:%x:%x::1", i >> 16, i & 0xffff);
+    packets.push_back({t, src, "2001:db8::80", 40000, 80, 0x02});
+  }
+  packets.push_back({t + 1, "2001:db8::443", "2001:db8::1", 443, 40000, 0x12});  // one victim
+  write_v6_pcap(dir.path() / "flood.pcap", packets);
+  d4::test::Process::Options po;
+  po.stdout_file = dir.path() / "pibs.out";
+  po.stderr_file = dir.path() / "pibs.err";
+  d4::test::Process pibs({(d4::test::bin_dir() / "d4-pibs").string(), "-c", web.config_path().string(),
+                          "--redis", "-s", (dir.path() / "flood.pcap").string()},
+                         po);
+  ASSERT_EQ(pibs.wait(std::chrono::seconds(60)), 0) << d4::test::read_text(po.stderr_file);
+  const std::string report = d4::test::read_text(po.stdout_file);
+  const std::string label = "#Addresses evicted (memory cap): ";
+  auto at = report.find(label);
+  ASSERT_NE(at, std::string::npos) << report;
+  const long long evicted = std::stoll(report.substr(at + label.size()));
+  EXPECT_GT(evicted, 0);
+
+  auto stats = session.admin.call("GET", "/api/v1/backscatter/stats");
+  ASSERT_EQ(stats.status, 200) << stats.body;
+  EXPECT_EQ(stats.json()["counters"]["syn_evicted"], evicted);
+  EXPECT_EQ(stats.json()["counters"]["syn_table_max_bytes"], 1 << 20);
+  EXPECT_LE(stats.json()["counters"]["syn_table_bytes"].get<long long>(), 1 << 20);
+  auto page = session.admin.get("/backscatter");
+  ASSERT_EQ(page.status, 200);
+  auto card = page.body.find("SYN senders evicted (memory cap)");
+  ASSERT_NE(card, std::string::npos);
+  // The count is the value of that card, just before its label.
+  const std::string before = page.body.substr(card > 200 ? card - 200 : 0, card > 200 ? 200 : card);
+  EXPECT_NE(before.find(">" + std::to_string(evicted) + "<"), std::string::npos) << before;
+}

@@ -11,6 +11,9 @@ constexpr std::size_t kMaxTcpBuffer = 2 + 65535;
 
 struct DnsTcpState : packet::FlowState {
   std::string buffer[2];
+  std::size_t memory_bytes() const override {
+    return sizeof(*this) + buffer[0].capacity() + buffer[1].capacity();
+  }
 };
 
 }  // namespace

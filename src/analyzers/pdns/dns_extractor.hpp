@@ -23,7 +23,7 @@ struct ExtractOptions {
   NormalizeOptions normalize;
   bool tcp = true;
   bool include_authority = false;  // also the authority section (referrals: NS, SOA)
-  packet::TcpReassemblyOptions tcp_options{20000, 128 * 1024, 60LL * 1000000000, 1u << 20};
+  packet::TcpReassemblyOptions tcp_options{20000, 128 * 1024, 60LL * 1000000000, 1u << 20, 64u << 20};
 };
 
 struct ExtractStats {
@@ -52,6 +52,7 @@ class DnsExtractor : private packet::TcpListener {
   void process_message(std::span<const std::uint8_t> message, std::int64_t ts_seconds,
                        const packet::IpAddress& client, const packet::IpAddress& server);
   const ExtractStats& stats() const { return stats_; }
+  const packet::TcpReassembler& tcp() const { return tcp_; }
 
  private:
   void on_data(packet::TcpFlow& flow, int direction, std::span<const std::uint8_t> data, std::int64_t ts_ns,

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "analyzers/common/encoding.hpp"
@@ -573,7 +574,11 @@ ParseStatus read_name(std::span<const std::uint8_t> msg, std::size_t offset, std
 
 ParseStatus Message::parse_records(std::size_t& off, std::uint16_t count, std::vector<ResourceRecord>& out,
                                    std::size_t& budget) {
-  out.reserve(count);
+  // The header's count is the sender's claim: reserve only what the budget and the bytes left
+  // can hold (a record takes at least 11 bytes: a root name, type, class, TTL, rdata length).
+  constexpr std::size_t kMinRecordBytes = 11;
+  const std::size_t left = off < wire_.size() ? wire_.size() - off : 0;
+  out.reserve(std::min<std::size_t>({count, budget, left / kMinRecordBytes}));
   for (std::uint16_t i = 0; i < count; ++i) {
     if (budget == 0) return ParseStatus::TooManyRecords;
     --budget;

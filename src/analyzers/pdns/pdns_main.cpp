@@ -13,6 +13,7 @@
 #include "analyzers/common/app.hpp"
 #include "analyzers/common/frame_source.hpp"
 #include "analyzers/common/queue_consumer.hpp"
+#include "analyzers/common/tcp_limits.hpp"
 #include "analyzers/pdns/cof_import.hpp"
 #include "analyzers/pdns/cof_websocket.hpp"
 #include "analyzers/pdns/dns_extractor.hpp"
@@ -115,6 +116,7 @@ Runtime build_runtime(const Settings& s) {
     }
   }
   rt.extract.include_authority = core::get_bool(root, kSection, "include_authority", false);
+  rt.extract.tcp_options = read_tcp_limits(root, kSection, rt.extract.tcp_options);
   rt.origin =
       !s.origin.empty() ? s.origin : core::get_string(root, kSection, "origin", "origin not configured");
   rt.tokens = !s.tokens.empty() ? s.tokens : get_string_array(root, kSection, "api_tokens");
@@ -138,6 +140,8 @@ void log_extract_stats(const DnsExtractor& ex) {
   for (const auto& [reason, n] : st.decode_errors) spdlog::info("  frames not decoded ({}): {}", reason, n);
   for (const auto& [reason, n] : st.parse_errors)
     spdlog::info("  DNS messages not parsed ({}): {}", reason, n);
+  spdlog::info("DNS over TCP: {}", d4::analyzers::packet::describe(ex.tcp().stats(), ex.tcp().flow_count(),
+                                                                   ex.tcp().memory_bytes()));
 }
 
 // Adds a parsed observation, or counts the rejected input (per sensor when it is known).
@@ -234,20 +238,25 @@ int run_files(const Settings& s, const std::string& kind) {
         },
         rt.extract);
     CaptureStats cs;
+    TcpPressureLog pressure("d4-pdns");
     if (!s.interface.empty()) {
       d4::analyzers::packet::LiveCapture::Options lo;
       lo.interface = s.interface;
       lo.bpf_filter = s.bpf;
       for_each_live_frame(
           lo, [&](const auto& f) { extractor.process(f); },
-          [&] { retry_redis([&] { store.flush(); }, core::stop_flag(), "pdns storage"); }, cs,
-          core::stop_flag());
+          [&] {
+            pressure.check(extractor.tcp());
+            retry_redis([&] { store.flush(); }, core::stop_flag(), "pdns storage");
+          },
+          cs, core::stop_flag());
     }
     for (const auto& path : s.inputs) {
       current_sensor = sensor_id_from_path(path).value_or("");
       if (!for_each_frame_in_file(
               path, [&](const auto& f) { extractor.process(f); }, cs, core::stop_flag()))
         ++failures;
+      pressure.check(extractor.tcp());
       extractor.finish();
     }
     log_extract_stats(extractor);
@@ -356,6 +365,7 @@ int run_queue(const Settings& s) {
       rt.csv.normalize,
       [&](std::string_view reason, std::string_view text) { store.reject(reason, text, fixed_sensor); });
   CaptureStats cs;
+  TcpPressureLog pressure("d4-pdns");
   spdlog::info("consuming {} on {} into {}", qo.list_key, qo.endpoint.to_string(), rt.backend.to_string());
   QueueConsumer consumer(qo);
   consumer.run(
@@ -370,6 +380,7 @@ int run_queue(const Settings& s) {
             if (!for_each_frame_in_file(
                     el, [&](const auto& f) { extractor.process(f); }, cs, core::stop_flag()))
               store.reject("unreadable_capture", el, sensor_for_records);
+            pressure.check(extractor.tcp());
             extractor.finish();
           } else {
             std::error_code ec;

@@ -2,7 +2,10 @@
 
 namespace d4::analyzers::pibs {
 
-Classifier::Classifier(ClassifierOptions options) : options_(options), v4_(1 << 14), v6_(1 << 10) {}
+Classifier::Classifier(ClassifierOptions options)
+    : options_(options),
+      v4_(1 << 14, options.max_table_bytes / 2),
+      v6_(1 << 10, options.max_table_bytes / 2) {}
 
 Verdict Classifier::classify(const packet::Frame& frame, packet::Packet& p) {
   ++stats_.frames;
@@ -28,6 +31,7 @@ Verdict Classifier::classify_tcp(const packet::Packet& p, std::int64_t ts) {
       v4_.put(p.src.v4_value(), ts32);
     else
       v6_.put(p.src.bytes, ts32);
+    stats_.evicted_senders = v4_.evictions() + v6_.evictions();
     return Verdict::Syn;
   }
   const std::uint32_t* seen = v4 ? v4_.find(p.src.v4_value()) : v6_.find(p.src.bytes);

@@ -7,7 +7,9 @@
 //     i.e. the victim of a spoofed-source DDoS.
 // Extensions: IPv6 and every link type of the packet library (VLAN, SLL, raw IP), IP options
 // (the reference assumed a 20-byte IPv4 header), bounds checks, and an optional window after
-// which a SYN sender is forgotten (0 = never, the reference behaviour).
+// which a SYN sender is forgotten (0 = never, the reference behaviour). The SYN table's memory is
+// capped (`max_table_bytes`, half for each address family, so a spoofed IPv6 flood cannot take the
+// IPv4 senders' room); past it the oldest senders are evicted and counted.
 #include <cstdint>
 #include <map>
 #include <string>
@@ -29,6 +31,7 @@ enum class Verdict : std::uint8_t {
 struct ClassifierOptions {
   std::int64_t syn_window_seconds = 0;  // 0: a SYN sender is remembered forever
   bool ipv6 = true;
+  std::size_t max_table_bytes = std::size_t{512} << 20;  // both SYN tables together
 };
 
 struct ClassifierStats {
@@ -38,6 +41,7 @@ struct ClassifierStats {
   std::uint64_t normal = 0;
   std::uint64_t backscatter = 0;
   std::uint64_t expired_senders = 0;                 // SYN senders forgotten by the window
+  std::uint64_t evicted_senders = 0;                 // SYN senders evicted by the memory cap
   std::map<std::string, std::uint64_t> undecodable;  // by reason
 };
 
@@ -53,6 +57,7 @@ class Classifier {
   const ClassifierStats& stats() const { return stats_; }
   std::size_t known_clients() const { return v4_.size() + v6_.size(); }
   std::size_t table_bytes() const { return v4_.memory_bytes() + v6_.memory_bytes(); }
+  std::size_t table_max_bytes() const { return options_.max_table_bytes; }
 
  private:
   ClassifierOptions options_;

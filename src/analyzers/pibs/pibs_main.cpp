@@ -43,6 +43,7 @@ struct Settings {
   std::string redis_out;  // results in Redis
   bool redis_results = false;
   std::int64_t syn_window = -1;
+  std::int64_t syn_table_mb = -1;
   std::int64_t bucket = -1;
   std::size_t top = 0;
   std::int64_t top_window = 0;
@@ -161,6 +162,10 @@ int run(const Settings& s) {
   ClassifierOptions co;
   co.syn_window_seconds =
       s.syn_window >= 0 ? s.syn_window : core::get_int(root, kSection, "syn_window_seconds", 0);
+  const std::int64_t table_mb =
+      s.syn_table_mb >= 0 ? s.syn_table_mb : core::get_int(root, kSection, "syn_table_max_mb", 512);
+  if (table_mb < 1) throw core::ConfigError("analyzers.pibs.syn_table_max_mb must be at least 1");
+  co.max_table_bytes = static_cast<std::size_t>(table_mb) << 20;
   Classifier classifier(co);
   VictimOptions vo;
   vo.bucket_seconds = s.bucket > 0 ? s.bucket : core::get_int(root, kSection, "bucket_seconds", 60);
@@ -190,8 +195,9 @@ int run(const Settings& s) {
   auto flush_redis = [&]() -> bool {
     if (!writer) return true;
     auto now_stats = classifier.stats();
-    bool ok =
-        retry_redis([&] { writer->write(delta, now_stats - written); }, core::stop_flag(), "pibs results");
+    auto gauge = gauge_of(classifier);
+    bool ok = retry_redis([&] { writer->write(delta, now_stats - written, &gauge); }, core::stop_flag(),
+                          "pibs results");
     if (ok) {
       delta.clear();
       written = now_stats;
@@ -275,7 +281,8 @@ int run(const Settings& s) {
           // Results reach Redis before the file is acknowledged.
           if (writer) {
             auto now_stats = classifier.stats();
-            writer->write(delta, now_stats - written);
+            auto gauge = gauge_of(classifier);
+            writer->write(delta, now_stats - written, &gauge);
             delta.clear();
             written = now_stats;
           }
@@ -287,16 +294,20 @@ int run(const Settings& s) {
 
   const auto& st = classifier.stats();
   spdlog::info(
-      "{} frame(s): {} TCP, {} pure SYN, {} normal, {} backscatter from {} victim(s); {} known client(s)",
+      "{} frame(s): {} TCP, {} pure SYN, {} normal, {} backscatter from {} victim(s); {} known client(s), {} "
+      "evicted by the SYN table's memory cap",
       st.frames, st.tcp, st.syn, st.normal, st.backscatter, victims.victims().size(),
-      classifier.known_clients());
+      classifier.known_clients(), st.evicted_senders);
   for (const auto& [reason, n] : st.undecodable) spdlog::info("  undecodable frames ({}): {}", reason, n);
   if (out.pcap_linktype_mismatch())
     spdlog::warn("{} backscatter frame(s) not written to {}: link type differs from the first frame",
                  out.pcap_linktype_mismatch(), s.pcap_out);
   if (s.table_stats) {
-    std::printf("#Number of unique IP addresses: %zu\n#Table memory: %zu bytes\n", classifier.known_clients(),
-                classifier.table_bytes());
+    std::printf(
+        "#Number of unique IP addresses: %zu\n#Table memory: %zu bytes\n#Table memory cap: %zu bytes\n"
+        "#Addresses evicted (memory cap): %llu\n",
+        classifier.known_clients(), classifier.table_bytes(), classifier.table_max_bytes(),
+        static_cast<unsigned long long>(classifier.stats().evicted_senders));
   }
   if (!s.summary_out.empty()) {
     std::FILE* f = s.summary_out == "-" ? stdout : std::fopen(s.summary_out.c_str(), "w");
@@ -363,6 +374,8 @@ int main(int argc, char** argv) {
   app.add_option("--redis-endpoint", s.redis_out,
                  "Redis host:port/db for the per-victim aggregates (implies --redis)");
   app.add_option("--syn-window", s.syn_window, "seconds after which a SYN sender is forgotten (0: never)");
+  app.add_option("--syn-table-max-mb", s.syn_table_mb,
+                 "MiB the SYN senders may take (default 512); beyond, the oldest are evicted");
   app.add_option("--bucket", s.bucket, "seconds per intensity bucket (default 60)");
   app.add_option("--top", s.top, "print the N most hit victims at the end");
   app.add_option("--top-window", s.top_window,

@@ -107,7 +107,8 @@ nlohmann::ordered_json VictimStats::to_json(std::size_t top_ports) const {
   return j;
 }
 
-void RedisVictimWriter::write(const VictimTable& delta, const ClassifierStats& s) {
+void RedisVictimWriter::write(const VictimTable& delta, const ClassifierStats& s,
+                              const SynTableGauge* table) {
   std::vector<std::vector<std::string>> cmds;
   cmds.push_back({"SCRIPT", "LOAD", std::string(kVictimScript)});
   const std::string victims_key = core::keys::pibs_victims(options_.prefix);
@@ -162,9 +163,15 @@ void RedisVictimWriter::write(const VictimTable& delta, const ClassifierStats& s
   stat("syn", s.syn);
   stat("normal", s.normal);
   stat("backscatter", s.backscatter);
+  stat("syn_evicted", s.evicted_senders);
   std::uint64_t bad = 0;
   for (const auto& [k, n] : s.undecodable) bad += n;
   stat("undecodable", bad);
+  if (table) {
+    // Gauges of the SYN table (the writer's process only: one d4-pibs per result set).
+    cmds.push_back({"HSET", stats_key, "syn_senders", std::to_string(table->senders), "syn_table_bytes",
+                    std::to_string(table->bytes), "syn_table_max_bytes", std::to_string(table->max_bytes)});
+  }
   auto replies = redis_.pipeline(cmds);
   for (std::size_t i = 0; i < replies.size(); ++i)
     if (replies[i].is_error()) throw core::RedisError("pibs write (" + cmds[i][0] + "): " + replies[i].str);
@@ -178,6 +185,7 @@ ClassifierStats operator-(const ClassifierStats& a, const ClassifierStats& b) {
   d.normal = a.normal - b.normal;
   d.backscatter = a.backscatter - b.backscatter;
   d.expired_senders = a.expired_senders - b.expired_senders;
+  d.evicted_senders = a.evicted_senders - b.evicted_senders;
   for (const auto& [k, n] : a.undecodable) {
     auto it = b.undecodable.find(k);
     d.undecodable[k] = n - (it == b.undecodable.end() ? 0 : it->second);

@@ -11,7 +11,9 @@
 //                                      other, ece, ports (distinct source ports)
 //   pibs:victim:<ip>:ports       zset  source port -> packets
 //   pibs:victim:<ip>:series      hash  bucket start (epoch seconds) -> packets
-//   pibs:stats                   hash  frames, tcp, syn, normal, backscatter, undecodable
+//   pibs:stats                   hash  frames, tcp, syn, normal, backscatter, undecodable,
+//                                      syn_evicted (counters); syn_senders, syn_table_bytes,
+//                                      syn_table_max_bytes (gauges of the last writer)
 // Victim keys expire after `victim_ttl_seconds` without new backscatter (0: never).
 #include <cstdint>
 #include <map>
@@ -71,13 +73,22 @@ struct RedisVictimOptions {
   std::int64_t victim_ttl_seconds = 7 * 24 * 3600;
 };
 
+// The SYN table's state at a write.
+struct SynTableGauge {
+  std::size_t senders = 0, bytes = 0, max_bytes = 0;
+};
+inline SynTableGauge gauge_of(const Classifier& c) {
+  return {c.known_clients(), c.table_bytes(), c.table_max_bytes()};
+}
+
 // Writes the deltas accumulated in a VictimTable (then cleared by the caller) in one pipeline.
 class RedisVictimWriter {
  public:
   RedisVictimWriter(core::RedisClient& redis, RedisVictimOptions options)
       : redis_(redis), options_(std::move(options)) {}
   // Throws core::RedisError; the table is left untouched then, so the caller can retry.
-  void write(const VictimTable& delta, const ClassifierStats& stats_delta);
+  void write(const VictimTable& delta, const ClassifierStats& stats_delta,
+             const SynTableGauge* table = nullptr);
 
  private:
   core::RedisClient& redis_;

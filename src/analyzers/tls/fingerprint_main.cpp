@@ -14,6 +14,7 @@
 #include "analyzers/common/app.hpp"
 #include "analyzers/common/frame_source.hpp"
 #include "analyzers/common/queue_consumer.hpp"
+#include "analyzers/common/tcp_limits.hpp"
 #include "analyzers/tls/session.hpp"
 #include "core/keys.hpp"
 #include "core/stop_signal.hpp"
@@ -38,7 +39,8 @@ struct Settings {
   std::string queue, analyzer_redis, consumer;
   bool exit_when_empty = false;
   std::int64_t flow_timeout = 300;
-  std::size_t max_flows = 200000;
+  std::size_t max_flows = 0;      // 0: [analyzers.tls] tcp_max_flows (default 200,000)
+  std::size_t max_memory_mb = 0;  // 0: [analyzers.tls] tcp_max_memory_mb (default 256)
 };
 
 class SessionWriter {
@@ -84,8 +86,11 @@ int run(const Settings& s) {
   TrackerOptions to;
   to.partial = !s.no_partial && core::get_bool(root, kSection, "partial", true);
   to.ja3_quirk = s.ja3_quirk || core::get_bool(root, kSection, "ja3_grease_quirk", false);
+  to.tcp = read_tcp_limits(root, kSection, to.tcp);
   to.tcp.idle_timeout_ns = s.flow_timeout * 1000000000LL;
-  to.tcp.max_flows = s.max_flows;
+  if (s.max_flows > 0) to.tcp.max_flows = s.max_flows;
+  if (s.max_memory_mb > 0) to.tcp.max_bytes = s.max_memory_mb << 20;
+  TcpPressureLog pressure("d4-tls-fingerprint");
 
   SessionWriter writer(s);
   const bool psv = s.format == "psv";
@@ -101,7 +106,11 @@ int run(const Settings& s) {
                     e.ja3s_md5.c_str());
       },
       to);
-  auto handle = [&](const d4::analyzers::packet::Frame& f) { tracker.process(f); };
+  std::uint64_t since_check = 0;
+  auto handle = [&](const d4::analyzers::packet::Frame& f) {
+    tracker.process(f);
+    if (++since_check % 65536 == 0) pressure.check(tracker.tcp());
+  };
   CaptureStats cs;
   int failures = 0;
   for (const auto& f : s.files)
@@ -141,9 +150,8 @@ int run(const Settings& s) {
       "{} non-TLS stream(s), {} malformed hello(s), {} TLSH refused (input too short or too uniform)",
       st.frames, st.client_hellos, st.server_hellos, st.certificates, st.unparsed_certificates, st.sessions,
       st.partial_sessions, st.not_tls_streams, st.bad_hellos, st.tlsh_refused);
-  const auto& ts = tracker.tcp_stats();
-  spdlog::info("TCP: {} segment(s), {} out of order, {} gap(s), {} flow(s) expired, {} rejected (table full)",
-               ts.segments, ts.out_of_order_segments, ts.gaps, ts.flows_expired, ts.flows_rejected);
+  spdlog::info("TCP: {}", d4::analyzers::packet::describe(tracker.tcp_stats(), tracker.tcp().flow_count(),
+                                                          tracker.tcp().memory_bytes()));
   return failures ? 2 : 0;
 }
 
@@ -175,7 +183,9 @@ int main(int argc, char** argv) {
   app.add_option("--consumer", s.consumer, "consumer name (names the processing list)");
   app.add_flag("--exit-when-empty", s.exit_when_empty, "return once the queue is drained");
   app.add_option("--flow-timeout", s.flow_timeout, "seconds of capture time after which an idle flow ends");
-  app.add_option("--max-flows", s.max_flows, "bound on concurrently tracked TCP flows");
+  app.add_option("--max-flows", s.max_flows, "bound on concurrently tracked TCP flows (default 200000)");
+  app.add_option("--tcp-max-memory", s.max_memory_mb,
+                 "MiB that all TCP flows may hold together, held-back data included (default 256)");
   app.add_option("--log-level", s.log_level, "trace, debug, info, warn, error");
   app.add_option("--log-format", s.log_format, "text or json");
   CLI11_PARSE(app, argc, argv);

@@ -15,6 +15,12 @@ struct TlsTracker::FlowContext : packet::FlowState {
   std::uint64_t last_frame[2] = {0, 0};
   std::shared_ptr<std::string> frame_types[2];
 
+  std::size_t memory_bytes() const override {
+    std::size_t n = sizeof(*this) + stream[0].memory_bytes() + stream[1].memory_bytes();
+    for (const auto& c : session.certificates) n += sizeof(c) + c.der.capacity() + c.spki_der.capacity();
+    return n;
+  }
+
   explicit FlowContext(TlsTracker& t, packet::TcpFlow& flow)
       : stream{HandshakeStream([&t, this, &flow](std::uint8_t type, std::span<const std::uint8_t> body,
                                                  std::uint64_t frame) {

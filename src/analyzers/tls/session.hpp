@@ -49,7 +49,7 @@ struct TrackerOptions {
   bool ja3_quirk = false;  // reference sensor's trailing '-' with a trailing GREASE value
   std::size_t max_certificates = 16;
   std::size_t max_stream_bytes = 1 << 20;  // per direction, before giving up on a handshake
-  packet::TcpReassemblyOptions tcp{200000, 256 * 1024, 300LL * 1000000000, 1u << 24};
+  packet::TcpReassemblyOptions tcp{200000, 256 * 1024, 300LL * 1000000000, 1u << 24, 256u << 20};
 };
 
 struct TrackerStats {
@@ -80,6 +80,7 @@ class TlsTracker : private packet::TcpListener {
   void finish();
   const TrackerStats& stats() const { return stats_; }
   const packet::TcpReassemblyStats& tcp_stats() const { return tcp_.stats(); }
+  const packet::TcpReassembler& tcp() const { return tcp_; }
 
  private:
   struct FlowContext;

@@ -78,6 +78,8 @@ class HandshakeStream {
   // Stops parsing (e.g. after bytes were lost: what follows cannot be framed reliably).
   void abandon() { state_ = State::NotTls; }
   std::uint64_t records() const { return records_; }
+  // Bytes buffered for partial records and handshake messages.
+  std::size_t memory_bytes() const { return record_.capacity() + handshake_.capacity(); }
 
   static constexpr std::size_t kMaxRecord = 16384 + 2048;
   static constexpr std::size_t kMaxHandshakeMessage = 256 * 1024;
