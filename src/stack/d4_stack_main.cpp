@@ -16,6 +16,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "analyzers/registry/descriptor.hpp"
 #include "core/config.hpp"
 #include "core/logging.hpp"
 #include "core/redis_client.hpp"
@@ -70,50 +71,11 @@ stack::ChildSpec redis_child(const std::string& name, const core::RedisEndpoint&
   return c;
 }
 
-// The analyzers the stack can run. Each process is named, gets "-c <config>" then its arguments,
-// and may consume a queue whose UUID is the `queue_key` of the analyzer's [analyzers.<section>]
-// (created at start-up with `target`). A process whose queue key is `queue` finds it in the
-// configuration itself; any other queue is passed with -u.
-struct AnalyzerProcess {
-  std::string name;
-  std::vector<std::string> args;
-  std::string queue_key;  // empty: no queue (a query API)
-  queues::QueueTarget target;
-  bool required = true;  // false: skipped when the configuration has no such queue
-};
-
-struct AnalyzerSpec {
-  std::string name;        // as in [stack] analyzers
-  std::string executable;  // d4-pdns, d4-pibs, d4-passivessl
-  std::string section;     // analyzers.<section> holds the queues, storage and listen address
-  std::vector<AnalyzerProcess> processes;
-};
-
-const std::vector<AnalyzerSpec>& analyzer_specs() {
-  using queues::QueueTarget;
-  static const std::vector<AnalyzerSpec> specs = {
-      {"pdns",
-       "d4-pdns",
-       "pdns",
-       {{"d4-pdns-ingest", {"ingest"}, "queue", QueueTarget::numeric(8)},
-        // DNS answers extracted from the sensors' packet captures: no passivedns tool needed.
-        {"d4-pdns-ingest-pcap", {"ingest", "-t", "1"}, "pcap_queue", QueueTarget::numeric(1), false},
-        {"d4-pdns-serve", {"serve"}, "", {}}}},
-      {"pibs", "d4-pibs", "pibs", {{"d4-pibs", {}, "queue", QueueTarget::numeric(1)}}},
-      {"passivessl",
-       "d4-passivessl",
-       "tls",
-       {{"d4-passivessl-ingest", {"ingest"}, "queue", QueueTarget::extended("ja3-jl")},
-        {"d4-passivessl-serve", {"serve"}, "", {}}}},
-  };
-  return specs;
-}
-
 // Makes sure a queue named in the configuration exists, so that workers feed it from the first
 // session on; an existing queue is left as the operator configured it. Returns its UUID, or ""
 // when the configuration names none.
-std::string ensure_queue(queues::QueueStore& store, const toml::table& root, const AnalyzerSpec& a,
-                         const AnalyzerProcess& p) {
+std::string ensure_queue(queues::QueueStore& store, const toml::table& root,
+                         const analyzers::AnalyzerDescriptor& a, const analyzers::StackProcess& p) {
   std::string queue;
   if (auto* section = core::get_table(root, "analyzers"))
     if (auto* t = (*section)[a.section].as_table()) queue = (*t)[p.queue_key].value_or(std::string());
@@ -127,6 +89,42 @@ std::string ensure_queue(queues::QueueStore& store, const toml::table& root, con
   store.create(spec);
   spdlog::info("created analyzer queue {} ({}) for {}", queue, p.target.list_part(), p.name);
   return queue;
+}
+
+// Starts the processes of every analyzer listed in [stack] analyzers (the registry's order),
+// creating the queues they consume first.
+void start_analyzers(stack::Supervisor& sup, const toml::table& root, const core::CommonConfig& common,
+                     const stack::StackSettings& settings, const fs::path& cfg_path, const fs::path& logs) {
+  core::RedisClient queue_meta(common.redis.meta), queue_lists(common.redis.analyzer);
+  queues::QueueStore queue_store(queue_meta, queue_lists, 10000);
+  for (const auto& a : analyzers::analyzer_descriptors()) {
+    if (std::find(settings.analyzers.begin(), settings.analyzers.end(), a.name) == settings.analyzers.end())
+      continue;
+    std::string path = exe(a.executable);
+    if (!fs::exists(path)) {
+      spdlog::warn("{} is not built; the {} analyzer is not started", a.executable, a.name);
+      continue;
+    }
+    for (const auto& p : a.processes) {
+      stack::ChildSpec c;
+      c.name = p.name;
+      c.argv = {path, "-c", cfg_path.string()};
+      c.argv.insert(c.argv.end(), p.args.begin(), p.args.end());
+      if (!p.queue_key.empty()) {
+        std::string queue = ensure_queue(queue_store, root, a, p);
+        if (queue.empty()) {
+          if (p.required)
+            throw core::ConfigError("analyzers." + a.section + "." + p.queue_key + " is needed to run " +
+                                    a.name);
+          continue;
+        }
+        if (p.queue_key != "queue") c.argv.insert(c.argv.end(), {"-u", queue});
+      }
+      c.log_file = logs / (c.name + ".log");
+      c.ready = settings.readiness(c.name, common);
+      sup.start(std::move(c));
+    }
+  }
 }
 
 }  // namespace
@@ -200,39 +198,8 @@ int main(int argc, char** argv) {
     component("d4-server", true);
     component("d4-worker", false);
     if (!no_web && settings.start_web) component("d4-web", false);
-    if (!no_analyzers && !settings.analyzers.empty()) {
-      core::RedisClient queue_meta(common.redis.meta), queue_lists(common.redis.analyzer);
-      queues::QueueStore queue_store(queue_meta, queue_lists, 10000);
-      for (const auto& a : analyzer_specs()) {
-        if (std::find(settings.analyzers.begin(), settings.analyzers.end(), a.name) ==
-            settings.analyzers.end())
-          continue;
-        std::string path = exe(a.executable);
-        if (!fs::exists(path)) {
-          spdlog::warn("{} is not built; the {} analyzer is not started", a.executable, a.name);
-          continue;
-        }
-        for (const auto& p : a.processes) {
-          stack::ChildSpec c;
-          c.name = p.name;
-          c.argv = {path, "-c", cfg_path.string()};
-          c.argv.insert(c.argv.end(), p.args.begin(), p.args.end());
-          if (!p.queue_key.empty()) {
-            std::string queue = ensure_queue(queue_store, root, a, p);
-            if (queue.empty()) {
-              if (p.required)
-                throw core::ConfigError("analyzers." + a.section + "." + p.queue_key + " is needed to run " +
-                                        a.name);
-              continue;
-            }
-            if (p.queue_key != "queue") c.argv.insert(c.argv.end(), {"-u", queue});
-          }
-          c.log_file = logs / (c.name + ".log");
-          c.ready = settings.readiness(c.name, common);
-          sup.start(std::move(c));
-        }
-      }
-    }
+    if (!no_analyzers && !settings.analyzers.empty())
+      start_analyzers(sup, root, common, settings, cfg_path, logs);
 
     stack::print_summary(std::cout, data, cfg_path, root, common, settings, first);
 

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "analyzers/registry/descriptor.hpp"
 #include "core/keys.hpp"
 #include "protocol/uuid.hpp"
 #include "stack/self_signed.hpp"
@@ -120,11 +121,24 @@ FirstRun prepare_data_dir(const fs::path& data, const fs::path& config_file) {
   taken.push_back(web_port);
   int metrics_port = pick_free_port(9120, taken);
   taken.push_back(metrics_port);
-  int pdns_port = pick_free_port(8400, taken);
-  taken.push_back(pdns_port);
-  int pssl_port = pick_free_port(8401, taken);
+  // Each analyzer's section, with a free port for its query API.
+  analyzers::FirstRunContext ctx;
+  ctx.new_queue_id = [] { return protocol::Uuid::generate_v4().dashed(); };
+  ctx.meta_endpoint = [&](int db) {
+    return "127.0.0.1:" + std::to_string(meta_port) + "/" + std::to_string(db);
+  };
+  std::string analyzer_sections, analyzer_names, analyzer_list;
+  for (const auto& a : analyzers::analyzer_descriptors()) {
+    ctx.api_port = 0;
+    if (a.preferred_api_port) {
+      ctx.api_port = pick_free_port(a.preferred_api_port, taken);
+      taken.push_back(ctx.api_port);
+    }
+    analyzer_sections += (analyzer_sections.empty() ? "" : "\n") + a.first_run_section(ctx);
+    analyzer_names += (analyzer_names.empty() ? "" : ", ") + a.summary;
+    analyzer_list += (analyzer_list.empty() ? "\"" : ", \"") + a.name + "\"";
+  }
   std::string key = random_token(40);
-  auto meta_db = [&](int db) { return "127.0.0.1:" + std::to_string(meta_port) + "/" + std::to_string(db); };
 
   fs::create_directories(config_file.parent_path());
   fs::path tmp = config_file;
@@ -148,9 +162,9 @@ FirstRun prepare_data_dir(const fs::path& data, const fs::path& config_file) {
          "start_redis = true\n"
          "start_web = true\n"
          "# Analyzers run by the stack, each on its own analyzer queue (created at start-up):\n"
-         "# pdns (passive DNS of type 8), pibs (backscatter in type 1 captures), passivessl (ja3-jl).\n"
-         "analyzers = [\"pdns\", \"pibs\", \"passivessl\"]\n\n"
-         "[server]\n"
+      << "# " << analyzer_names << ".\n"
+      << "analyzers = [" << analyzer_list << "]\n\n"
+      << "[server]\n"
       << "# \"[::]:port\" is dual-stack (IPv4 and IPv6) where the host has IPv6.\n"
       << "listen = [\"" << (ipv6_available() ? "[::]:" : "0.0.0.0:") << sensor_port << "\"]\n"
       << "tls_cert = \"tls/server.crt\"\n"
@@ -164,24 +178,7 @@ FirstRun prepare_data_dir(const fs::path& data, const fs::path& config_file) {
       << "listen = \"127.0.0.1:" << web_port << "\"\n"
       << "tls_cert = \"tls/server.crt\"\n"
          "tls_key = \"tls/server.key\"\n\n"
-      << "# Passive DNS from passivedns lines (queue, type 8) and from the sensors' packet captures\n"
-      << "# (pcap_queue, type 1): records in the reference key schema on the metadata Redis, db 5.\n"
-      << "[analyzers.pdns]\n"
-      << "queue = \"" << protocol::Uuid::generate_v4().dashed() << "\"\n"
-      << "# d4-stack only: a type-1 queue whose captures d4-pdns reads DNS answers from.\n"
-      << "pcap_queue = \"" << protocol::Uuid::generate_v4().dashed() << "\"\n"
-      << "backend = \"" << meta_db(5) << "\"\n"
-      << "listen = \"127.0.0.1:" << pdns_port << "\"\n\n"
-      << "# Backscatter: per-victim results on the metadata Redis, db 4 (shown by the web interface).\n"
-      << "[analyzers.pibs]\n"
-      << "queue = \"" << protocol::Uuid::generate_v4().dashed() << "\"\n"
-      << "redis_output = true\n"
-      << "results_redis = \"" << meta_db(core::keys::kPibsResultsDb) << "\"\n\n"
-      << "# Passive SSL: sessions, fingerprints and certificates on the metadata Redis, db 6; API.\n"
-      << "[analyzers.tls]\n"
-      << "queue = \"" << protocol::Uuid::generate_v4().dashed() << "\"\n"
-      << "storage = \"" << meta_db(6) << "\"\n"
-      << "listen = \"127.0.0.1:" << pssl_port << "\"\n";
+      << analyzer_sections;
   }
   fs::rename(tmp, config_file);
   fr.created_config = true;
@@ -214,9 +211,9 @@ StackSettings read_stack_settings(const toml::table& root, const fs::path& base_
                                                   : nullptr) {
     for (const auto& v : *list) {
       auto name = v.value_or(std::string());
-      if (name != "pdns" && name != "pibs" && name != "passivessl")
+      if (!analyzers::find_analyzer(name))
         throw core::ConfigError("stack.analyzers: unknown analyzer \"" + name +
-                                "\" (known: pdns, pibs, passivessl)");
+                                "\" (known: " + analyzers::analyzer_names() + ")");
       s.analyzers.push_back(name);
     }
   }
@@ -232,21 +229,22 @@ StackSettings read_stack_settings(const toml::table& root, const fs::path& base_
   s.web_listen = core::get_string(root, "web", "listen", "127.0.0.1:7000");
   s.metrics_listen = core::get_string(root, "server", "metrics_listen", "");
   s.tls_cert = base_dir / core::get_string(root, "server", "tls_cert", "tls/server.crt");
-  if (auto* analyzers = core::get_table(root, "analyzers")) {
-    if (auto* t = (*analyzers)["pdns"].as_table()) s.pdns_listen = (*t)["listen"].value_or(std::string());
-    if (auto* t = (*analyzers)["tls"].as_table())
-      s.passivessl_listen = (*t)["listen"].value_or(std::string());
+  // Each analyzer's query API (the analyzer's own default when the configuration names none).
+  for (const auto& a : analyzers::analyzer_descriptors()) {
+    if (a.default_listen.empty()) continue;
+    std::string listen = core::get_string(root, "analyzers." + a.section, "listen", "");
+    s.api_listen[a.name] = listen.empty() ? a.default_listen : listen;
   }
-  // The analyzers' own defaults when the configuration names no address.
-  if (s.pdns_listen.empty()) s.pdns_listen = "127.0.0.1:8400";
-  if (s.passivessl_listen.empty()) s.passivessl_listen = "127.0.0.1:8401";
-  std::string sensor = s.sensor_listen, web = s.web_listen, pdns = s.pdns_listen, pssl = s.passivessl_listen;
-  s.readiness = [sensor, web, pdns, pssl](const std::string& name,
-                                          const core::CommonConfig&) -> std::function<bool()> {
-    if (name == "d4-pdns-serve" || name == "d4-passivessl-serve") {
-      auto [h, p] = split_host_port(name == "d4-pdns-serve" ? pdns : pssl);
-      return [host = probe_host(h), port = p] { return tcp_port_open(host, port); };
-    }
+  std::string sensor = s.sensor_listen, web = s.web_listen;
+  auto api = s.api_listen;
+  s.readiness = [sensor, web, api](const std::string& name,
+                                   const core::CommonConfig&) -> std::function<bool()> {
+    for (const auto& a : analyzers::analyzer_descriptors())
+      for (const auto& p : a.processes)
+        if (p.serves_api && p.name == name && api.count(a.name)) {
+          auto [h, p_port] = split_host_port(api.at(a.name));
+          return [host = probe_host(h), port = p_port] { return tcp_port_open(host, port); };
+        }
     if (name == "d4-server") {
       auto [h, p] = split_host_port(sensor);
       return [host = probe_host(h), port = p] { return tcp_port_open(host, port); };
@@ -291,12 +289,16 @@ void print_summary(std::ostream& out, const fs::path& data, const fs::path& conf
   if (fs::exists(admin)) out << "  web admin login     see " << admin.string() << "\n";
   if (!settings.metrics_listen.empty())
     out << "  metrics             http://" << settings.metrics_listen << "/metrics\n";
-  auto runs = [&](const char* a) {
-    return std::find(settings.analyzers.begin(), settings.analyzers.end(), a) != settings.analyzers.end();
-  };
-  if (runs("pdns")) out << "  passive DNS API     http://" << settings.pdns_listen << "/query/<name or IP>\n";
-  if (runs("passivessl")) out << "  passive SSL API     http://" << settings.passivessl_listen << "/info\n";
-  if (runs("pibs")) out << "  backscatter         on the web interface (analyzer results in Redis)\n";
+  for (const auto& a : analyzers::analyzer_descriptors()) {
+    if (std::find(settings.analyzers.begin(), settings.analyzers.end(), a.name) == settings.analyzers.end())
+      continue;
+    std::string line = a.summary_line;
+    if (auto at = line.find("{listen}"); at != std::string::npos && settings.api_listen.count(a.name))
+      line.replace(at, 8, settings.api_listen.at(a.name));
+    std::string label = a.summary_label;
+    label.resize(std::max<std::size_t>(label.size() + 1, 20), ' ');
+    out << "  " << label << line << "\n";
+  }
   out << "  redis (stream)      " << common.redis.stream.to_string() << "\n"
       << "  redis (metadata)    " << common.redis.meta.to_string() << "  (analyzer queues: db "
       << common.redis.analyzer.db << ")\n"

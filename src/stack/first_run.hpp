@@ -3,6 +3,7 @@
 // random default key) and the summary printed for operators.
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -25,12 +26,11 @@ FirstRun prepare_data_dir(const std::filesystem::path& data, const std::filesyst
 struct StackSettings {
   bool start_redis = true;
   bool start_web = true;
-  std::vector<std::string> analyzers;  // "pdns", "pibs", "passivessl"
+  std::vector<std::string> analyzers;  // names of analyzers/registry/descriptor.hpp entries
   std::string sensor_listen;           // host:port of the sensor TLS listener
   std::string web_listen;              // host:port of the web interface
   std::string metrics_listen;
-  std::string pdns_listen;        // host:port of the passive DNS query API
-  std::string passivessl_listen;  // host:port of the passive SSL query API
+  std::map<std::string, std::string> api_listen;  // analyzer name -> host:port of its query API
   std::filesystem::path tls_cert;
   // A readiness probe per component (empty function: no probe).
   std::function<std::function<bool()>(const std::string&, const core::CommonConfig&)> readiness;
