@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "analyzers/packet/capture_reader.hpp"
 #include "analyzers/packet/decode.hpp"
 #include "analyzers/packet/tcp_reassembly.hpp"
 
