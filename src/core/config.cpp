@@ -98,6 +98,21 @@ double get_double(const toml::table& t, std::string_view section, std::string_vi
   return *v;
 }
 
+std::vector<std::string> get_string_list(const toml::table& t, std::string_view section, std::string_view key,
+                                         std::vector<std::string> def) {
+  const toml::node* n = lookup(t, section, key);
+  if (!n) return def;
+  const toml::array* a = n->as_array();
+  if (!a) type_error(section, key, "an array of strings");
+  std::vector<std::string> out;
+  for (const auto& e : *a) {
+    auto v = e.value<std::string>();
+    if (!v) type_error(section, key, "an array of strings");
+    out.push_back(*v);
+  }
+  return out;
+}
+
 CommonConfig read_common_config(const toml::table& root, const std::filesystem::path& base_dir) {
   CommonConfig c;
   std::string data = get_string(root, "general", "data_dir", c.data_dir.string());

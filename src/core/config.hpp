@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <toml++/toml.h>
 
@@ -46,6 +47,8 @@ std::string get_string(const toml::table& t, std::string_view section, std::stri
 long long get_int(const toml::table& t, std::string_view section, std::string_view key, long long def);
 bool get_bool(const toml::table& t, std::string_view section, std::string_view key, bool def);
 double get_double(const toml::table& t, std::string_view section, std::string_view key, double def);
+std::vector<std::string> get_string_list(const toml::table& t, std::string_view section, std::string_view key,
+                                         std::vector<std::string> def);
 const toml::table* get_table(const toml::table& t, std::string_view section);
 
 }  // namespace d4::core

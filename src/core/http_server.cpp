@@ -11,7 +11,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <mutex>
 #include <thread>
+#include <unordered_map>
 
 namespace d4::core::http {
 
@@ -281,6 +283,26 @@ Response Router::dispatch(Request& req) const {
 
 // ---------------------------------------------------------------- server
 
+namespace {
+// The budget key of a peer: its IPv4 address, or the /64 of an IPv6 address (one host usually
+// holds a whole /64). An IPv4-mapped address counts as IPv4.
+std::string peer_budget_key(const asio::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    return peer_budget_key(asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()));
+  if (a.is_v4()) {
+    auto b = a.to_v4().to_bytes();
+    return std::string(b.begin(), b.end());
+  }
+  auto b = a.to_v6().to_bytes();
+  return std::string(b.begin(), b.begin() + 8);
+}
+
+template <typename Stream>
+void expire_after(Stream& stream, std::chrono::milliseconds d) {
+  beast::get_lowest_layer(stream).expires_after(d);
+}
+}  // namespace
+
 struct Server::Impl {
   Router router;
   ServerOptions options;
@@ -293,9 +315,105 @@ struct Server::Impl {
   std::atomic<std::size_t> connections{0};
   std::atomic<bool> stopping{false};
   std::uint16_t bound_port = 0;
+  std::mutex peers_mutex;
+  std::unordered_map<std::string, std::size_t> per_peer;  // open connections per budget key
+  std::atomic<std::uint64_t> refused_max{0}, refused_per_ip{0}, header_timeouts{0}, body_timeouts{0};
 
   Impl(Router r, ServerOptions o) : router(std::move(r)), options(std::move(o)), handlers(o_threads()) {}
   std::size_t o_threads() const { return std::max<std::size_t>(1, options.handler_threads); }
+
+  // Admits a connection from `peer` within the global and per-address budgets; the returned
+  // key (empty: not counted per address) is released by release().
+  std::optional<std::string> admit(const asio::ip::address& peer) {
+    if (connections.load() >= options.max_connections) {
+      ++refused_max;
+      return std::nullopt;
+    }
+    std::string key;
+    bool exempt = options.max_connections_per_ip == 0;
+    if (!exempt) {
+      auto ip = IpAddress::parse(peer.to_string());
+      for (const auto& net : options.unlimited_peers)
+        if (ip && net.contains(*ip)) exempt = true;
+    }
+    if (!exempt) {
+      key = peer_budget_key(peer);
+      std::lock_guard lock(peers_mutex);
+      auto& n = per_peer[key];
+      if (n >= options.max_connections_per_ip) {
+        ++refused_per_ip;
+        return std::nullopt;
+      }
+      ++n;
+    }
+    ++connections;
+    return key;
+  }
+
+  void release(const std::string& key) {
+    --connections;
+    if (key.empty()) return;
+    std::lock_guard lock(peers_mutex);
+    auto it = per_peer.find(key);
+    if (it != per_peer.end() && --it->second == 0) per_peer.erase(it);
+  }
+
+  // Reads one request: waits up to idle_timeout for its first byte, then header_timeout for the
+  // whole header, then body_timeout for the body. Returns false when the connection must close.
+  template <typename Stream>
+  asio::awaitable<bool> read_request(Stream& stream, beast::flat_buffer& buffer,
+                                     bhttp::request_parser<bhttp::string_body>& parser) {
+    beast::error_code ec;
+    if (buffer.size() == 0) {
+      expire_after(stream, options.idle_timeout);
+      std::size_t n = co_await stream.async_read_some(buffer.prepare(4096),
+                                                      asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return false;  // closed or idle: not an error
+      buffer.commit(n);
+    }
+    expire_after(stream, options.header_timeout);
+    co_await bhttp::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec && !parser.is_done()) {
+      expire_after(stream, options.body_timeout);
+      co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == beast::error::timeout) ++body_timeouts;
+    } else if (ec == beast::error::timeout) {
+      ++header_timeouts;
+    }
+    if (ec == bhttp::error::body_limit) {
+      bhttp::response<bhttp::string_body> res{bhttp::status::payload_too_large, 11};
+      res.set(bhttp::field::content_type, "application/json");
+      res.body() = R"({"status":"error","reason":"request body too large"})";
+      res.prepare_payload();
+      res.keep_alive(false);
+      expire_after(stream, options.body_timeout);
+      co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+      co_return false;
+    }
+    co_return !ec;
+  }
+
+  static Request to_request(bhttp::request<bhttp::string_body>& msg, const std::string& remote, bool tls) {
+    Request req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    auto q = req.target.find('?');
+    req.path = url_decode(std::string_view(req.target).substr(0, q), false);
+    if (q != std::string::npos) {
+      req.query_string = req.target.substr(q + 1);
+      req.query = parse_query(req.query_string);
+    }
+    // A header sent several times is one comma-separated list (RFC 9110 5.3): a proxy appends its
+    // X-Forwarded-For line after the client's.
+    for (const auto& f : msg) {
+      auto [it, inserted] = req.headers.try_emplace(std::string(f.name_string()), std::string(f.value()));
+      if (!inserted) it->second += ", " + std::string(f.value());
+    }
+    req.body = std::move(msg.body());
+    req.remote_ip = remote;
+    req.tls = tls;
+    return req;
+  }
 
   template <typename Stream>
   asio::awaitable<void> serve(Stream& stream, std::string remote, bool tls) {
@@ -304,45 +422,18 @@ struct Server::Impl {
       bhttp::request_parser<bhttp::string_body> parser;
       parser.body_limit(options.max_body_bytes);
       parser.header_limit(64 * 1024);
-      beast::error_code ec;
-      if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
-        stream.expires_after(options.idle_timeout);
-      } else {
-        beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
-      }
-      co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
-      if (ec == bhttp::error::body_limit) {
-        bhttp::response<bhttp::string_body> res{bhttp::status::payload_too_large, 11};
-        res.set(bhttp::field::content_type, "application/json");
-        res.body() = R"({"status":"error","reason":"request body too large"})";
-        res.prepare_payload();
-        res.keep_alive(false);
-        co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
-        co_return;
-      }
-      if (ec) co_return;
+      if (!co_await read_request(stream, buffer, parser)) break;
       auto& msg = parser.get();
-      Request req;
-      req.method = std::string(msg.method_string());
-      req.target = std::string(msg.target());
-      auto q = req.target.find('?');
-      req.path = url_decode(std::string_view(req.target).substr(0, q), false);
-      if (q != std::string::npos) {
-        req.query_string = req.target.substr(q + 1);
-        req.query = parse_query(req.query_string);
-      }
-      for (const auto& f : msg) req.headers[std::string(f.name_string())] = std::string(f.value());
-      req.body = std::move(msg.body());
-      req.remote_ip = remote;
-      req.tls = tls;
+      Request req = to_request(msg, remote, tls);
       bool keep_alive = msg.keep_alive();
       unsigned version = msg.version();
 
-      // Run the handler on the pool, then come back to the connection's executor.
-      auto exec = co_await asio::this_coro::executor;
-      co_await asio::post(handlers, asio::use_awaitable);
-      Response resp = router.dispatch(req);
-      co_await asio::post(exec, asio::use_awaitable);
+      // Run the handler on the pool (handlers may block on Redis), then come back to the
+      // connection's executor. (A plain post(handlers, use_awaitable) would resume on the I/O
+      // thread and run every handler there, one at a time.)
+      Response resp = co_await asio::co_spawn(
+          handlers, [&]() -> asio::awaitable<Response> { co_return router.dispatch(req); },
+          asio::use_awaitable);
 
       bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(resp.status), version};
       res.set(bhttp::field::server, options.server_header);
@@ -351,32 +442,36 @@ struct Server::Impl {
       if (req.method != "HEAD") res.body() = std::move(resp.body);
       res.keep_alive(keep_alive && !stopping);
       res.prepare_payload();
+      beast::error_code ec;
+      expire_after(stream, options.body_timeout);
       co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == beast::error::timeout) ++body_timeouts;
       if (ec || !res.keep_alive()) break;
     }
+    beast::error_code ignored;
     if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
-      beast::error_code ignored;
       stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
     } else {
-      beast::error_code ignored;
-      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+      expire_after(stream, std::chrono::seconds(2));
       co_await stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ignored));
     }
   }
 
-  asio::awaitable<void> session(tcp::socket socket) {
-    struct Counter {
-      std::atomic<std::size_t>& c;
-      ~Counter() { --c; }
-    } counter{connections};
+  asio::awaitable<void> session(tcp::socket socket, std::string budget_key) {
+    struct Release {
+      Impl& im;
+      std::string key;
+      ~Release() { im.release(key); }
+    } release{*this, std::move(budget_key)};
     beast::error_code ec;
     auto ep = socket.remote_endpoint(ec);
     std::string remote = ec ? std::string("?") : ep.address().to_string();
     if (ssl) {
       beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *ssl);
-      beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
+      expire_after(stream, options.header_timeout);
       co_await stream.async_handshake(asio::ssl::stream_base::server,
                                       asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == beast::error::timeout) ++header_timeouts;
       if (ec) co_return;
       co_await serve(stream, remote, true);
     } else {
@@ -393,12 +488,13 @@ struct Server::Impl {
         if (stopping || ec == asio::error::operation_aborted) co_return;
         continue;
       }
-      if (connections.load() >= options.max_connections) {
+      auto peer = socket.remote_endpoint(ec);
+      auto key = ec ? std::nullopt : admit(peer.address());
+      if (!key) {
         socket.close(ec);
         continue;
       }
-      ++connections;
-      asio::co_spawn(io, session(std::move(socket)), asio::detached);
+      asio::co_spawn(io, session(std::move(socket), std::move(*key)), asio::detached);
     }
   }
 };
@@ -456,6 +552,12 @@ std::uint16_t Server::port() const {
 }
 const ServerOptions& Server::options() const {
   return impl_->options;
+}
+
+ServerStats Server::stats() const {
+  const auto& im = *impl_;
+  return {im.connections.load(), im.refused_max.load(), im.refused_per_ip.load(), im.header_timeouts.load(),
+          im.body_timeouts.load()};
 }
 
 }  // namespace d4::core::http

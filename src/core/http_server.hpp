@@ -4,6 +4,12 @@
 // Request -> Response run on a worker pool, so they may block on Redis without stalling I/O.
 // Optional TLS (certificate + key files). Routes match exact paths with {parameters} and a
 // trailing "*" for prefixes.
+//
+// Budgets against one client holding the server: a global and a per-address connection limit
+// (IPv4 address or IPv6 /64, so that one host cannot take every slot), a deadline for the TLS
+// handshake and each request header counted from its first byte (slow-header attacks), a deadline
+// for each body and each response write, and an idle deadline between keep-alive requests. Each
+// refusal and timeout is counted (Server::stats()).
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -16,6 +22,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "core/ipnet.hpp"
 
 namespace d4::core::http {
 
@@ -98,11 +106,24 @@ struct ServerOptions {
   std::string tls_cert_file;  // both set: HTTPS
   std::string tls_key_file;
   std::size_t max_body_bytes = 1 << 20;
-  std::chrono::seconds idle_timeout{30};
+  std::chrono::milliseconds idle_timeout{30000};    // between requests of a kept-alive connection
+  std::chrono::milliseconds header_timeout{10000};  // TLS handshake; a request header from its first byte
+  std::chrono::milliseconds body_timeout{30000};    // a request body after its header; a response write
   std::size_t io_threads = 1;
   std::size_t handler_threads = 2;
   std::size_t max_connections = 1024;
+  std::size_t max_connections_per_ip = 64;  // per IPv4 address / IPv6 /64; 0: no per-address limit
+  std::vector<IpNetwork> unlimited_peers;   // exempt from the per-address limit (trusted proxies)
   std::string server_header = "d4";
+};
+
+// What the budgets refused since start.
+struct ServerStats {
+  std::uint64_t open_connections = 0;
+  std::uint64_t refused_max_connections = 0;  // the global limit was reached
+  std::uint64_t refused_per_ip = 0;           // the peer's address had its share already
+  std::uint64_t header_timeouts = 0;          // TLS handshake or request header too slow
+  std::uint64_t body_timeouts = 0;            // request body or response write too slow
 };
 
 class Server {
@@ -116,6 +137,7 @@ class Server {
   void stop();   // closes the listener and open connections, joins threads
   std::uint16_t port() const;
   const ServerOptions& options() const;
+  ServerStats stats() const;
 
  private:
   struct Impl;

@@ -82,6 +82,17 @@ queues::QueueTarget target_of(const Input& in) {
 }
 }  // namespace
 
+NewToken WebApp::create_token(Db& d, const std::string& email, const std::string& name) {
+  auto u = d.user_store.get(email);
+  if (!u) throw ApiError(404, "no such user");
+  if (u->tokens.size() >= cfg_.max_tokens_per_user) {
+    ++counters_.tokens_refused;
+    throw ApiError(409, "this account already has " + std::to_string(u->tokens.size()) +
+                            " API tokens (the limit); revoke one first");
+  }
+  return d.user_store.create_token(email, name);
+}
+
 void WebApp::add_api_routes(http::Router& r) {
   // ---- reference endpoints ----
   api(r, "POST", "/api/v1/add/sensor/register", Role::SensorRegister,
@@ -89,8 +100,23 @@ void WebApp::add_api_routes(http::Router& r) {
         Input in(req);
         if (!in.has("uuid") || !in.has("hmac_key"))
           throw ApiError(400, "Mandatory parameter(s) not provided");
-        auto res = db().policy.register_sensor(in.str("uuid"), in.str("hmac_key"), in.str("mail"),
-                                               in.str("description"), in.flag("third_party"));
+        auto& d = db();
+        // Budgets: what an account that may only register sensors can make the server store.
+        auto refuse = [this](int status, const std::string& why) {
+          ++counters().registrations_refused;
+          return ApiError(status, why);
+        };
+        auto description = in.str("description"), mail = in.str("mail");
+        if (description.size() > cfg_.max_description_length)
+          throw refuse(400, "the description is longer than " + std::to_string(cfg_.max_description_length) +
+                                " characters");
+        if (mail.size() > 300) throw refuse(400, "the mail address is longer than 300 characters");
+        long long pending = d.meta.command({"SCARD", keys::kPendingRegistrations}).integer;
+        if (pending >= cfg_.max_pending_registrations)
+          throw refuse(429, "too many pending registrations (" + std::to_string(pending) +
+                                "); an admin must approve or reject some first");
+        auto res = d.policy.register_sensor(in.str("uuid"), in.str("hmac_key"), mail, description,
+                                            in.flag("third_party"));
         result_or_throw(res);
         return json{{"uuid", res.value}};
       });
@@ -163,7 +189,7 @@ void WebApp::add_api_routes(http::Router& r) {
       });
   sensor_action("DELETE", "/key", Role::Admin, &core::SensorPolicy::clear_key,
                 "the sensor now uses the default key");
-  api(r, "PUT", "/api/v1/sensors/{uuid}/backlog", Role::User, [this](http::Request& req, const Identity&) {
+  api(r, "PUT", "/api/v1/sensors/{uuid}/backlog", Role::Admin, [this](http::Request& req, const Identity&) {
     Input in(req);
     auto limit = in.integer("limit");
     if (!limit) {
@@ -173,19 +199,20 @@ void WebApp::add_api_routes(http::Router& r) {
     result_or_throw(db().policy.set_backlog_limit(req.params["uuid"], *limit));
     return ok("backlog limit set to " + std::to_string(*limit) + " packets");
   });
-  api(r, "PUT", "/api/v1/sensors/{uuid}/rate-limit", Role::User, [this](http::Request& req, const Identity&) {
-    Input in(req);
-    auto limit = in.integer("bytes_per_second");
-    if (!limit) {
-      result_or_throw(db().policy.clear_rate_limit(req.params["uuid"]));
-      return ok("rate limit cleared");
-    }
-    result_or_throw(db().policy.set_rate_limit(req.params["uuid"], *limit));
-    return ok("rate limit set");
-  });
+  api(r, "PUT", "/api/v1/sensors/{uuid}/rate-limit", Role::Admin,
+      [this](http::Request& req, const Identity&) {
+        Input in(req);
+        auto limit = in.integer("bytes_per_second");
+        if (!limit) {
+          result_or_throw(db().policy.clear_rate_limit(req.params["uuid"]));
+          return ok("rate limit cleared");
+        }
+        result_or_throw(db().policy.set_rate_limit(req.params["uuid"], *limit));
+        return ok("rate limit set");
+      });
   api(r, "PUT", "/api/v1/sensors/{uuid}/description", Role::User,
       [this](http::Request& req, const Identity&) {
-        auto d = bounded_text(Input(req), "description", 1000, "the description");
+        auto d = bounded_text(Input(req), "description", cfg_.max_description_length, "the description");
         result_or_throw(db().policy.set_description(req.params["uuid"], d));
         return ok("description saved");
       });
@@ -224,15 +251,15 @@ void WebApp::add_api_routes(http::Router& r) {
              {"SET", std::string(keys::kMonitoringLastUpdated), std::to_string(std::time(nullptr))}});
         return ok("monitoring disabled");
       });
-  api(r, "POST", "/api/v1/sensors/{uuid}/kick", Role::User, [this](http::Request& req, const Identity&) {
+  api(r, "POST", "/api/v1/sensors/{uuid}/kick", Role::Admin, [this](http::Request& req, const Identity&) {
     result_or_throw(db().policy.kick_sensor(req.params["uuid"]));
     return ok("sensor kicked");
   });
-  sensor_action("POST", "/block", Role::User, &core::SensorPolicy::block_uuid, "sensor blocked");
-  sensor_action("DELETE", "/block", Role::User, &core::SensorPolicy::unblock_uuid, "sensor unblocked");
-  sensor_action("POST", "/block-ips", Role::User, &core::SensorPolicy::block_ips_of_uuid,
+  sensor_action("POST", "/block", Role::Admin, &core::SensorPolicy::block_uuid, "sensor blocked");
+  sensor_action("DELETE", "/block", Role::Admin, &core::SensorPolicy::unblock_uuid, "sensor unblocked");
+  sensor_action("POST", "/block-ips", Role::Admin, &core::SensorPolicy::block_ips_of_uuid,
                 "every IP presenting this sensor will be blocked");
-  sensor_action("DELETE", "/block-ips", Role::User, &core::SensorPolicy::unblock_ips_of_uuid,
+  sensor_action("DELETE", "/block-ips", Role::Admin, &core::SensorPolicy::unblock_ips_of_uuid,
                 "IPs of this sensor are no longer blocked automatically");
   sensor_action("DELETE", "/errors", Role::User, &core::SensorPolicy::clear_errors, "errors cleared");
 
@@ -269,27 +296,33 @@ void WebApp::add_api_routes(http::Router& r) {
   struct BlocklistRoutes {
     const char* path;
     bool ips;
+    Role change_role;  // least role that may add or remove entries
     const char* field;
     PolicyAction add, remove;
     const char* added;  // message; the IP list names the canonical entry instead
     const char* removed;
   };
   for (const BlocklistRoutes& b :
-       {BlocklistRoutes{"/api/v1/server/blocklist/ips", true, "ip", &core::SensorPolicy::block_ip,
+       {BlocklistRoutes{"/api/v1/server/blocklist/ips", true, Role::User, "ip", &core::SensorPolicy::block_ip,
                         &core::SensorPolicy::unblock_ip, nullptr, "unblocked"},
-        BlocklistRoutes{"/api/v1/server/blocklist/uuids", false, "uuid", &core::SensorPolicy::block_uuid,
-                        &core::SensorPolicy::unblock_uuid, "sensor blocked", "sensor unblocked"}}) {
+        BlocklistRoutes{"/api/v1/server/blocklist/uuids", false, Role::Admin, "uuid",
+                        &core::SensorPolicy::block_uuid, &core::SensorPolicy::unblock_uuid, "sensor blocked",
+                        "sensor unblocked"}}) {
     api(r, "GET", b.path, Role::User, [this, b](http::Request& req, const Identity&) {
       Input in(req);
       return blocklist(db(), b.ips, in.str("q"), page_of(in), per_page_of(in, 100));
     });
-    api(r, "POST", b.path, Role::User, [this, b](http::Request& req, const Identity&) {
-      auto res = (db().policy.*b.add)(Input(req).required(b.field));
+    api(r, "POST", b.path, b.change_role, [this, b](http::Request& req, const Identity& id) {
+      auto value = Input(req).required(b.field);
+      if (b.ips) check_block_scope(value, id, true);
+      auto res = (db().policy.*b.add)(value);
       result_or_throw(res);
       return ok(b.added ? b.added : res.value + " blocked", {{"value", res.value}});
     });
-    api(r, "DELETE", b.path, Role::User, [this, b](http::Request& req, const Identity&) {
-      auto res = (db().policy.*b.remove)(Input(req).required(b.field));
+    api(r, "DELETE", b.path, b.change_role, [this, b](http::Request& req, const Identity& id) {
+      auto value = Input(req).required(b.field);
+      if (b.ips) check_block_scope(value, id, false);
+      auto res = (db().policy.*b.remove)(value);
       result_or_throw(res);
       return ok(b.removed, {{"value", res.value}});
     });
@@ -307,7 +340,7 @@ void WebApp::add_api_routes(http::Router& r) {
     queues::QueueSpec spec;
     spec.target = target_of(in);
     spec.id = in.str("id");
-    spec.description = bounded_text(in, "description", 1000, "the description");
+    spec.description = bounded_text(in, "description", cfg_.max_description_length, "the description");
     spec.max_size = in.integer("max_size");
     if (spec.max_size && *spec.max_size < 1) throw ApiError(400, "max_size must be >= 1");
     spec.sensors = in.list("sensors");
@@ -321,12 +354,13 @@ void WebApp::add_api_routes(http::Router& r) {
     auto q = require_queue(d, req.params["id"]);
     return queue_json(d, q);
   });
-  api(r, "PUT", "/api/v1/queues/{id}", Role::User, [this](http::Request& req, const Identity&) {
+  api(r, "PUT", "/api/v1/queues/{id}", Role::Admin, [this](http::Request& req, const Identity&) {
     Input in(req);
     auto& d = db();
     auto q = require_queue(d, req.params["id"]);
     if (in.has("description"))
-      d.queue_store.set_description(q.id, bounded_text(in, "description", 1000, "the description"));
+      d.queue_store.set_description(
+          q.id, bounded_text(in, "description", cfg_.max_description_length, "the description"));
     if (in.has("max_size")) {
       auto m = in.integer("max_size");
       if (m && *m < 1) throw ApiError(400, "max_size must be >= 1");
@@ -344,13 +378,13 @@ void WebApp::add_api_routes(http::Router& r) {
     }
     return ok("queue saved", {{"queue", queue_json(d, d.queue_store.require(q.id))}});
   });
-  api(r, "DELETE", "/api/v1/queues/{id}", Role::User, [this](http::Request& req, const Identity&) {
+  api(r, "DELETE", "/api/v1/queues/{id}", Role::Admin, [this](http::Request& req, const Identity&) {
     auto& d = db();
     auto q = require_queue(d, req.params["id"]);
     d.queue_store.remove(q.id);
     return ok("queue deleted");
   });
-  api(r, "POST", "/api/v1/queues/{id}/empty", Role::User, [this](http::Request& req, const Identity&) {
+  api(r, "POST", "/api/v1/queues/{id}/empty", Role::Admin, [this](http::Request& req, const Identity&) {
     auto& d = db();
     auto q = require_queue(d, req.params["id"]);
     auto n = d.queue_store.empty(q.id);
@@ -399,8 +433,13 @@ void WebApp::add_api_routes(http::Router& r) {
   api(r, "POST", "/api/v1/me/password", Role::SensorRegister, [this](http::Request& req, const Identity& id) {
     Input in(req);
     auto& d = db();
-    if (!d.user_store.check_password(id.user, in.str("current_password")))
-      throw ApiError(400, "the current password is wrong");
+    using O = PasswordVerdict::Outcome;
+    auto verdict = check_password(d, id.user, in.str("current_password"), req.remote_ip);
+    if (verdict.outcome == O::Busy)
+      throw ApiError(503, "the server is busy checking other passwords; try again in a moment");
+    if (verdict.outcome == O::Delayed)
+      throw ApiError(429, "too many wrong passwords; wait " + std::to_string(verdict.wait_seconds) + " s");
+    if (verdict.outcome == O::Wrong) throw ApiError(400, "the current password is wrong");
     auto pw = in.required("new_password");
     if (auto why = password_policy_violation(pw)) throw ApiError(400, *why);
     d.user_store.set_password(id.user, pw, false);
@@ -411,11 +450,11 @@ void WebApp::add_api_routes(http::Router& r) {
     }
     return ok("password changed; sign in again");
   });
-  api(r, "POST", "/api/v1/me/tokens", Role::SensorRegister, [this](http::Request& req, const Identity& id) {
+  api(r, "POST", "/api/v1/me/tokens", Role::User, [this](http::Request& req, const Identity& id) {
     Input in(req);
     auto name = in.str("name", "api");
     if (name.size() > 100) throw ApiError(400, "the token name is longer than 100 characters");
-    return token_created(db().user_store.create_token(id.user, name));
+    return token_created(create_token(db(), id.user, name));
   });
   api(r, "DELETE", "/api/v1/me/tokens/{id}", Role::SensorRegister,
       [this](http::Request& req, const Identity& id) {
@@ -484,7 +523,7 @@ void WebApp::add_api_routes(http::Router& r) {
     auto& d = db();
     auto email = req.params["email"];
     if (!d.user_store.exists(email)) throw ApiError(404, "no such user");
-    return token_created(d.user_store.create_token(email, in.str("name", "api")));
+    return token_created(create_token(d, email, in.str("name", "api")));
   });
   api(r, "DELETE", "/api/v1/users/{email}/tokens/{id}", Role::Admin,
       [this](http::Request& req, const Identity&) {

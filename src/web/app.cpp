@@ -10,6 +10,7 @@
 
 #include "protocol/uuid.hpp"
 #include "web/assets.hpp"
+#include "web/client_address.hpp"
 #include "web/html.hpp"
 #include "web/security.hpp"
 
@@ -28,7 +29,8 @@ Db::Db(const WebConfig& c)
       user_store(users),
       queue_store(meta, analyzer, c.queue_default_max_size),
       sessions(cache, c.session_ttl),
-      throttle(cache, c.login_max_failures, c.login_failure_window) {}
+      throttle(cache, ThrottlePolicy{c.login_max_failures, c.login_source_max_failures,
+                                     c.login_failure_window, c.login_delay_max}) {}
 
 // ---------------------------------------------------------------- helpers
 
@@ -158,7 +160,52 @@ std::vector<std::string> Input::list(const std::string& k) const {
 
 // ---------------------------------------------------------------- app
 
-WebApp::WebApp(WebConfig config) : cfg_(std::move(config)) {}
+WebApp::WebApp(WebConfig config)
+    : cfg_(std::move(config)), password_gate_(cfg_.max_concurrent_password_checks) {}
+
+PasswordVerdict WebApp::check_password(Db& d, const std::string& user, const std::string& password,
+                                       const std::string& client_ip) {
+  using O = PasswordVerdict::Outcome;
+  const std::string source = throttle_source(client_ip);
+  if (long long wait = d.throttle.wait_for(user, source)) {
+    ++counters_.login_delayed;
+    return {O::Delayed, wait};
+  }
+  if (!password_gate_.try_enter()) {
+    ++counters_.password_checks_busy;
+    return {O::Busy, 1};
+  }
+  bool ok = false;
+  try {
+    ok = d.user_store.check_password(user, password);
+  } catch (...) {
+    password_gate_.leave();
+    throw;
+  }
+  password_gate_.leave();
+  if (!ok) {
+    ++counters_.login_failures;
+    d.throttle.record_failure(user, source);
+    return {O::Wrong, 0};
+  }
+  d.throttle.clear(user, source);
+  return {O::Ok, 0};
+}
+
+void WebApp::check_block_scope(const std::string& ip, const Identity& id, bool blocking) {
+  auto net = core::IpNetwork::parse(ip);
+  if (!net) return;  // the policy call answers 400 with the reason
+  if (blocking && net->prefix_len() == 0) {
+    ++counters_.blocks_refused;
+    throw ApiError(400,
+                   "refused: " + net->to_string() + " covers every address and would cut off every sensor");
+  }
+  int min = net->address().is_v4() ? cfg_.user_block_min_prefix_v4 : cfg_.user_block_min_prefix_v6;
+  if (net->prefix_len() < min && !role_allows(id.role, Role::Admin)) {
+    ++counters_.blocks_refused;
+    throw ApiError(403, "a network wider than /" + std::to_string(min) + " needs the admin role");
+  }
+}
 
 Db& WebApp::db() {
   // Handler threads belong to the HTTP server's pool; each gets its own blocking connections.
@@ -195,10 +242,10 @@ void WebApp::first_run() {
     }
     umask(old);
     fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+    // The password goes to the 0600 file only: logs are collected and kept by other tools.
     spdlog::warn(
-        "first run: created the web admin {} with password {} (also in {}); it must be changed at "
-        "first login",
-        cfg_.admin_email, password, file.string());
+        "first run: created the web admin {}; its password is in {} (it must be changed at first login)",
+        cfg_.admin_email, file.string());
   } else {
     spdlog::info("first run: created the web admin {} with the password from [web] admin_password",
                  cfg_.admin_email);
@@ -224,7 +271,7 @@ std::optional<Identity> WebApp::authenticate(http::Request& req, bool& bad_token
     if (a.size() > 7 && (a.substr(0, 7) == "Bearer " || a.substr(0, 7) == "bearer ")) a.remove_prefix(7);
     for (char c : a)
       if (c != ' ') token += c;
-    if (long long wait = d.throttle.api_blocked_for(req.remote_ip)) {
+    if (long long wait = d.throttle.api_blocked_for(throttle_source(req.remote_ip))) {
       status = 401;
       error = "Max Connection Attempts reached, Please wait " + std::to_string(wait) + "s";
       return std::nullopt;
@@ -233,7 +280,7 @@ std::optional<Identity> WebApp::authenticate(http::Request& req, bool& bad_token
     std::optional<UserInfo> info;
     if (user) info = d.user_store.get(*user);
     if (!info) {
-      d.throttle.record_api_failure(req.remote_ip);
+      d.throttle.record_api_failure(throttle_source(req.remote_ip));
       bad_token = true;
       status = 401;
       error = "Authentication failed";
@@ -253,6 +300,11 @@ std::optional<Identity> WebApp::authenticate(http::Request& req, bool& bad_token
 }
 
 namespace {
+bool lower_equals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
 bool is_form(const http::Request& req) {
   return req.header("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0 &&
          req.header("Accept").find("application/json") == std::string::npos;
@@ -351,8 +403,14 @@ void WebApp::page(http::Router& r, const std::string& pattern, Role role, PageHa
 
 http::Router WebApp::build_router() {
   http::Router r;
-  // HTML forms can only GET or POST: a form posting "_method" asks for PUT or DELETE.
-  r.set_middleware([](http::Request& req) -> std::optional<http::Response> {
+  // The client behind a trusted reverse proxy; HTML forms can only GET or POST: a form posting
+  // "_method" asks for PUT or DELETE.
+  const auto forwarding = lower_equals(cfg_.trusted_proxy_header, "forwarded")
+                              ? ForwardingHeader::Forwarded
+                              : ForwardingHeader::XForwardedFor;
+  r.set_middleware([this, forwarding](http::Request& req) -> std::optional<http::Response> {
+    req.remote_ip = client_address(req.remote_ip, req.header(cfg_.trusted_proxy_header), forwarding,
+                                   cfg_.trusted_proxies);
     if (req.method == "POST" && is_form(req)) {
       auto f = req.form();
       if (auto it = f.find("_method"); it != f.end() && (it->second == "PUT" || it->second == "DELETE"))
@@ -406,16 +464,26 @@ http::Router WebApp::build_router() {
 // ---------------------------------------------------------------- login, logout, password
 
 void WebApp::add_auth_routes(http::Router& r) {
-  r.get("/login", [this](http::Request& req) {
+  // The login form with a fresh double-submit token (cookie + field).
+  auto login_form = [this](const std::string& next, const std::string& error, int status) {
     std::string csrf = random_token(32);
-    auto next = safe_redirect_target(req.query.count("next") ? req.query["next"] : "/");
-    auto resp = html::login_page(next, csrf, req.query.count("error") ? req.query["error"] : "");
+    auto resp = html::login_page(next, csrf, error);
+    resp.status = status;
     std::string c = "d4_login=" + csrf + "; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600";
     if (cfg_.https()) c += "; Secure";
     return resp.with_header("Set-Cookie", c);
+  };
+  // Too many password checks at once: 503 with the form again, so the user can simply retry.
+  auto busy_login_page = [login_form](const std::string& next) {
+    return login_form(next, "The server is busy checking other passwords; please try again in a moment.", 503)
+        .with_header("Retry-After", "1");
+  };
+  r.get("/login", [login_form](http::Request& req) {
+    auto next = safe_redirect_target(req.query.count("next") ? req.query["next"] : "/");
+    return login_form(next, req.query.count("error") ? req.query["error"] : "", 200);
   });
 
-  r.post("/login", [this](http::Request& req) {
+  r.post("/login", [this, busy_login_page](http::Request& req) {
     auto f = req.form();
     std::string user = f["username"], password = f["password"];
     std::string next = safe_redirect_target(f["next"]);
@@ -428,17 +496,18 @@ void WebApp::add_auth_routes(http::Router& r) {
     if (!cookie || f["csrf_token"].empty() || !constant_time_equal(*cookie, f["csrf_token"]))
       return fail("The login form expired; please try again.");
     auto& d = db();
-    if (long long wait = d.throttle.blocked_for(req.remote_ip, user))
-      return fail("Too many failed logins; please wait " + std::to_string(wait) + " s.");
-    if (!d.user_store.check_password(user, password)) {
-      d.throttle.record_failure(req.remote_ip, user);
+    using O = PasswordVerdict::Outcome;
+    auto verdict = check_password(d, user, password, req.remote_ip);
+    if (verdict.outcome == O::Delayed)
+      return fail("Too many failed logins; please wait " + std::to_string(verdict.wait_seconds) + " s.");
+    if (verdict.outcome == O::Busy) return busy_login_page(next);
+    if (verdict.outcome == O::Wrong) {
       spdlog::info("failed web login for \"{}\" from {}", user, req.remote_ip);
       return fail("Wrong user name or password.");
     }
     auto info = d.user_store.get(user);
     // Like the reference, a sensor-registration account may use the API but not the interface.
     if (!info || !role_allows(info->role, Role::User)) return fail("This account may only use the API.");
-    d.throttle.clear_user(user);
     auto s = d.sessions.create(user);
     spdlog::info("web login: {} from {}", user, req.remote_ip);
     auto resp = http::Response::redirect(info->must_change_password ? "/change_password" : next);
@@ -479,8 +548,15 @@ void WebApp::add_auth_routes(http::Router& r) {
       return http::Response::redirect("/change_password?error=" + http::url_encode(why));
     };
     auto& d = db();
-    if (!d.user_store.check_password(id->user, f["current_password"]))
-      return back("The current password is wrong.");
+    using O = PasswordVerdict::Outcome;
+    auto verdict = check_password(d, id->user, f["current_password"], req.remote_ip);
+    if (verdict.outcome == O::Busy)
+      return html::error_page(
+                 503, "The server is busy checking other passwords; please try again in a moment.", &*id)
+          .with_header("Retry-After", "1");
+    if (verdict.outcome == O::Delayed)
+      return back("Too many wrong passwords; please wait " + std::to_string(verdict.wait_seconds) + " s.");
+    if (verdict.outcome == O::Wrong) return back("The current password is wrong.");
     if (f["password1"] != f["password2"]) return back("The two new passwords differ.");
     if (auto why = password_policy_violation(f["password1"])) return back(*why);
     if (f["password1"] == f["current_password"])

@@ -17,6 +17,7 @@
 #include "core/redis_client.hpp"
 #include "core/sensors.hpp"
 #include "queues/queue_store.hpp"
+#include "web/security.hpp"
 #include "web/sessions.hpp"
 #include "web/users.hpp"
 #include "web/web_config.hpp"
@@ -36,6 +37,22 @@ struct Db {
   SessionStore sessions;
   LoginThrottle throttle;
   explicit Db(const WebConfig& c);
+};
+
+// Refusals of the web tier's budgets since start (shown in /api/v1/health and on the dashboard).
+struct WebCounters {
+  std::atomic<std::uint64_t> login_failures{0};         // wrong passwords (login, password change)
+  std::atomic<std::uint64_t> login_delayed{0};          // attempts refused during a throttling delay
+  std::atomic<std::uint64_t> password_checks_busy{0};   // refused: max_concurrent_password_checks reached
+  std::atomic<std::uint64_t> registrations_refused{0};  // pending limit or over-long fields
+  std::atomic<std::uint64_t> tokens_refused{0};         // max_tokens_per_user reached
+  std::atomic<std::uint64_t> blocks_refused{0};         // every address, or too wide for the role
+};
+
+// The result of checking a user's password under throttling and the concurrency bound.
+struct PasswordVerdict {
+  enum class Outcome { Ok, Wrong, Delayed, Busy } outcome = Outcome::Wrong;
+  long long wait_seconds = 0;  // Delayed: until the next attempt is allowed; Busy: a retry hint
 };
 
 // Who is making a request.
@@ -99,6 +116,19 @@ class WebApp {
   http::Router build_router();
   const WebConfig& config() const { return cfg_; }
   Db& db();  // this thread's connections
+  WebCounters& counters() { return counters_; }
+  // The HTTP server's own refusal counters, shown with the web tier's.
+  void set_server_stats(std::function<http::ServerStats()> f) { server_stats_ = std::move(f); }
+
+  // Verifies `password` of `user` for a client: refused while (user, source) or the source is in
+  // a throttling delay, or when too many checks run; failures are recorded, a success clears them.
+  PasswordVerdict check_password(Db& d, const std::string& user, const std::string& password,
+                                 const std::string& client_ip);
+  // Refuses (ApiError) blocking or unblocking `ip` beyond what the role may: a network covering
+  // every address is never blocked; one wider than the user bound needs the admin role.
+  void check_block_scope(const std::string& ip, const Identity& id, bool blocking);
+  // A new API token for `email`, within max_tokens_per_user (ApiError 409 beyond).
+  NewToken create_token(Db& d, const std::string& email, const std::string& name);
 
   // Used by the route table (app.cpp, api.cpp, pages.cpp).
   using ApiHandler = std::function<json(http::Request&, const Identity&)>;
@@ -120,6 +150,7 @@ class WebApp {
   json dashboard(Db& db);
   json daily_stats(Db& db, int days);
   json health(Db& db);
+  json budget_counters() const;  // WebCounters and the HTTP server's refusals
   json sensors(Db& db, const std::string& q, const std::string& status, long long page, long long per_page);
   json sensor(Db& db, const std::string& uuid);
   json sensor_stats(Db& db, const std::string& uuid, int days);
@@ -137,6 +168,9 @@ class WebApp {
 
  private:
   WebConfig cfg_;
+  WebCounters counters_;
+  PasswordCheckGate password_gate_;
+  std::function<http::ServerStats()> server_stats_;
 };
 
 // Only same-site relative paths ("/x", not "//x", "/\x" or "http:..."): anything else gives "/".

@@ -236,7 +236,29 @@ json WebApp::health(Db& db) {
       ingest["metrics"] = metrics;
     }
   }
-  return {{"redis", redis}, {"workers", workers}, {"backlog_packets", backlog_total}, {"ingest", ingest}};
+  return {{"redis", redis},
+          {"workers", workers},
+          {"backlog_packets", backlog_total},
+          {"ingest", ingest},
+          {"web", budget_counters()}};
+}
+
+json WebApp::budget_counters() const {
+  json j = {{"login_failures", counters_.login_failures.load()},
+            {"login_delayed", counters_.login_delayed.load()},
+            {"password_checks_busy", counters_.password_checks_busy.load()},
+            {"registrations_refused", counters_.registrations_refused.load()},
+            {"tokens_refused", counters_.tokens_refused.load()},
+            {"blocks_refused", counters_.blocks_refused.load()}};
+  if (server_stats_) {
+    auto st = server_stats_();
+    j["open_connections"] = st.open_connections;
+    j["connections_refused_max"] = st.refused_max_connections;
+    j["connections_refused_per_ip"] = st.refused_per_ip;
+    j["header_timeouts"] = st.header_timeouts;
+    j["body_timeouts"] = st.body_timeouts;
+  }
+  return j;
 }
 
 json WebApp::sensors(Db& db, const std::string& q, const std::string& status, long long page,

@@ -49,7 +49,14 @@ int main(int argc, char** argv) {
     opt.handler_threads = cfg.handler_threads;
     opt.io_threads = 1;
     opt.server_header = "d4-web";
+    opt.max_connections = cfg.max_connections;
+    opt.max_connections_per_ip = cfg.max_connections_per_ip;
+    opt.unlimited_peers = cfg.trusted_proxies;  // a proxy carries many clients' connections
+    opt.header_timeout = cfg.header_timeout;
+    opt.body_timeout = cfg.body_timeout;
+    opt.idle_timeout = cfg.idle_timeout;
     d4::core::http::Server server(web.build_router(), opt);
+    web.set_server_stats([&server] { return server.stats(); });
 
     d4::core::install_stop_handlers(/*interrupt_blocking_calls=*/false);
 

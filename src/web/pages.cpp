@@ -279,7 +279,16 @@ void WebApp::add_page_routes(http::Router& r) {
     b += "<tr><td>Ingest server metrics</td><td>" +
          std::string(h["ingest"]["reachable"].get<bool>() ? "<span class=\"badge ok\">reachable</span>"
                                                           : "<span class=\"badge\">not reachable</span>") +
-         "</td><td>" + esc(s(h["ingest"]["url"])) + "</td></tr></tbody></table></section>";
+         "</td><td>" + esc(s(h["ingest"]["url"])) + "</td></tr>";
+    long long refused = 0;
+    std::string detail;
+    for (auto& [name, v] : h["web"].items()) {
+      if (name == "open_connections" || name == "login_failures") continue;
+      refused += v.get<long long>();
+      if (v.get<long long>() > 0) detail += (detail.empty() ? "" : ", ") + esc(name) + " " + n(v);
+    }
+    b += "<tr><td>Web interface budgets</td><td>" + std::to_string(refused) + " refused</td><td>" +
+         (detail.empty() ? std::string("nothing refused") : detail) + "</td></tr></tbody></table></section>";
     return html::layout(opts(req, "Dashboard", "dashboard"), &id, b);
   });
 
@@ -363,16 +372,18 @@ void WebApp::add_page_routes(http::Router& r) {
       b += html::api_button(id, "POST", base + "/unregister", here, "Unregister", "Unregister this sensor?",
                             "btn");
     }
-    if (d["connected"].get<bool>())
+    if (admin && d["connected"].get<bool>())
       b += html::api_button(id, "POST", base + "/kick", here, "Kick", "Close this sensor's connections?",
                             "btn");
-    b += d["blocked"].get<bool>() ? html::api_button(id, "DELETE", base + "/block", here, "Unblock UUID")
-                                  : html::api_button(id, "POST", base + "/block", here, "Block UUID",
-                                                     "Refuse this sensor?", "btn danger");
-    b += d["ips_blocked"].get<bool>()
-             ? html::api_button(id, "DELETE", base + "/block-ips", here, "Stop blocking its IPs")
-             : html::api_button(id, "POST", base + "/block-ips", here, "Block its IPs",
-                                "Block every IP presenting this UUID?", "btn danger");
+    if (admin) {
+      b += d["blocked"].get<bool>() ? html::api_button(id, "DELETE", base + "/block", here, "Unblock UUID")
+                                    : html::api_button(id, "POST", base + "/block", here, "Block UUID",
+                                                       "Refuse this sensor?", "btn danger");
+      b += d["ips_blocked"].get<bool>()
+               ? html::api_button(id, "DELETE", base + "/block-ips", here, "Stop blocking its IPs")
+               : html::api_button(id, "POST", base + "/block-ips", here, "Block its IPs",
+                                  "Block every IP presenting this UUID?", "btn danger");
+    }
     if (!d["errors"].empty() || !d["rejects"].empty())
       b += html::api_button(id, "DELETE", base + "/errors", here, "Clear errors");
     if (admin)
@@ -394,10 +405,14 @@ void WebApp::add_page_routes(http::Router& r) {
          esc(tags) + "\"><button class=\"btn\" type=\"submit\">Save tags</button></form></div>";
 
     b += "<div class=\"card\"><h2>Limits and monitoring</h2>";
-    b += html::api_form_open(id, "PUT", base + "/backlog", here, "data-reload") +
-         "<label for=\"limit\">Backlog limit (packets per session; empty: server default)</label><input "
-         "id=\"limit\" name=\"limit\" type=\"number\" min=\"1\" value=\"" +
-         n(d["backlog_limit"]) + "\"><button class=\"btn\" type=\"submit\">Save limit</button></form>";
+    if (admin)
+      b += html::api_form_open(id, "PUT", base + "/backlog", here, "data-reload") +
+           "<label for=\"limit\">Backlog limit (packets per session; empty: server default)</label><input "
+           "id=\"limit\" name=\"limit\" type=\"number\" min=\"1\" value=\"" +
+           n(d["backlog_limit"]) + "\"><button class=\"btn\" type=\"submit\">Save limit</button></form>";
+    else
+      b += "<p>Backlog limit: " +
+           (d["backlog_limit"].is_null() ? std::string("server default") : n(d["backlog_limit"])) + "</p>";
     b += html::api_form_open(id, "PUT", base + "/monitoring", here, "data-reload") +
          "<label for=\"delta_time\">Alert when silent for more than (seconds)</label><input "
          "id=\"delta_time\" name=\"delta_time\" type=\"number\" min=\"1\" required value=\"" +
@@ -540,13 +555,15 @@ void WebApp::add_page_routes(http::Router& r) {
       const json& list;
       long long page;
       std::function<std::string(const std::string&)> entry_html;
+      bool may_change;
     };
     auto blocklist_card = [&](const BlocklistCard& c) {
       b += "<div class=\"card\"><h2>" + esc(c.title) + " (" + n(c.list["total"]) + ")</h2>";
-      b += html::api_form_open(id, "POST", c.api, "/server", "data-reload") + "<label for=\"" + c.input_id +
-           "\">" + esc(c.add_label) + "</label><input id=\"" + c.input_id + "\" name=\"" + c.field +
-           "\" required" + c.input_attrs +
-           "><button class=\"btn danger\" type=\"submit\">Block</button></form>";
+      if (c.may_change)
+        b += html::api_form_open(id, "POST", c.api, "/server", "data-reload") + "<label for=\"" + c.input_id +
+             "\">" + esc(c.add_label) + "</label><input id=\"" + c.input_id + "\" name=\"" + c.field +
+             "\" required" + c.input_attrs +
+             "><button class=\"btn danger\" type=\"submit\">Block</button></form>";
       b += "<form method=\"get\" action=\"/server\" role=\"search\"><label for=\"" + c.query_name +
            "\">Search</label><input id=\"" + c.query_name + "\" name=\"" + c.query_name +
            "\" type=\"search\" value=\"" + esc(c.query) +
@@ -554,22 +571,24 @@ void WebApp::add_page_routes(http::Router& r) {
            c.list_attrs + ">";
       for (const auto& e : c.list["items"]) {
         b += "<li>" + c.entry_html(s(e)) + " ";
-        b += html::api_form_open(id, "DELETE", c.api, "/server", "data-reload") +
-             "<input type=\"hidden\" name=\"" + c.field + "\" value=\"" + esc(s(e)) +
-             "\"><button class=\"btn small\" type=\"submit\">Unblock</button></form></li>";
+        if (c.may_change)
+          b += html::api_form_open(id, "DELETE", c.api, "/server", "data-reload") +
+               "<input type=\"hidden\" name=\"" + c.field + "\" value=\"" + esc(s(e)) +
+               "\"><button class=\"btn small\" type=\"submit\">Unblock</button></form>";
+        b += "</li>";
       }
       b += "</ul>" + html::pager("/server?" + c.query_name + "=" + http::url_encode(c.query), c.page, 100,
                                  c.list["total"].get<long long>(), c.page_name);
     };
     b += "<section class=\"grid2\">";
-    blocklist_card({"Blocked IPs and networks", "/api/v1/server/blocklist/ips", "ip",
-                    "Block an IP or CIDR network", "block-ip",
-                    " placeholder=\"192.0.2.0/24 or 2001:db8::/32\"", "ipq", ipq, " id=\"blocked-ips\"",
-                    "ippage", ips, ipp,
-                    [](const std::string& ip) { return "<span class=\"mono\">" + esc(ip) + "</span>"; }});
+    blocklist_card(
+        {"Blocked IPs and networks", "/api/v1/server/blocklist/ips", "ip", "Block an IP or CIDR network",
+         "block-ip", " placeholder=\"192.0.2.0/24 or 2001:db8::/32\"", "ipq", ipq, " id=\"blocked-ips\"",
+         "ippage", ips, ipp,
+         [](const std::string& ip) { return "<span class=\"mono\">" + esc(ip) + "</span>"; }, true});
     b += "</div>";
     blocklist_card({"Blocked sensor UUIDs", "/api/v1/server/blocklist/uuids", "uuid", "Block a sensor UUID",
-                    "block-uuid", "", "uq", uq, "", "upage", uuids, up, sensor_link});
+                    "block-uuid", "", "uq", uq, "", "upage", uuids, up, sensor_link, admin});
     if (!info["ips_blocked_by_uuid"].empty()) {
       b += "<h3>Sensors whose IPs get blocked</h3><ul class=\"plain\">";
       for (const auto& u : info["ips_blocked_by_uuid"]) b += "<li>" + sensor_link(s(u)) + "</li>";
@@ -649,6 +668,13 @@ void WebApp::add_page_routes(http::Router& r) {
     b += stat_card(esc(html::format_time(j["stats"]["last_push"])), "last push", true) + "</section>";
     std::string sensors;
     for (const auto& sn : q->sensors) sensors += sn + "\n";
+    if (!role_allows(id.role, Role::Admin)) {
+      b += "<p>" + esc(q->description) + "</p><p>Max size: " + n(j["effective_max_size"]) +
+           "</p><section><h2>Newest elements</h2><div data-preview=\"" +
+           esc(base + "/preview?count=11&max_line_len=500") +
+           "\"><pre class=\"preview\">Loading…</pre></div></section>";
+      return html::layout(opts(req, "Analyzer queue", "queues"), &id, b);
+    }
     b += html::api_form_open(id, "PUT", base, here, "data-reload class=\"card\"") +
          "<label for=\"qdesc\">Description</label><input id=\"qdesc\" name=\"description\" "
          "maxlength=\"1000\" value=\"" +

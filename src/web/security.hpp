@@ -2,6 +2,8 @@
 // Cryptographic helpers of the web tier: random tokens, SHA-256, password hashing (Argon2id via
 // libsodium, with verification of legacy bcrypt hashes from the reference server) and the
 // password policy.
+#include <atomic>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,6 +30,25 @@ PasswordCheck verify_password(std::string_view password, const std::string& stor
 std::optional<std::string> password_policy_violation(std::string_view password);
 // A random password that satisfies the policy.
 std::string generate_password();
+
+// Bounds the Argon2id verifications running at once (each takes 64 MiB and tens of milliseconds of
+// CPU): a check beyond the bound is refused at once rather than queued behind an attacker's.
+class PasswordCheckGate {
+ public:
+  explicit PasswordCheckGate(std::size_t max) : max_(max) {}
+  bool try_enter() {
+    auto n = in_use_.load();
+    do {
+      if (n >= max_) return false;
+    } while (!in_use_.compare_exchange_weak(n, n + 1));
+    return true;
+  }
+  void leave() { --in_use_; }
+
+ private:
+  std::size_t max_;
+  std::atomic<std::size_t> in_use_{0};
+};
 
 // A dashed lowercase random UUID v4.
 std::string random_uuid4();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/ipnet.hpp"
 #include "web/security.hpp"
 
 namespace d4::web {
@@ -56,40 +57,72 @@ void SessionStore::destroy_all_of(std::string_view user) {
   db_.pipeline(cmds);
 }
 
-long long LoginThrottle::blocked(const std::string& key) {
+namespace {
+std::string source_key(std::string_view source) {
+  return "d4:web:login_failures:" + std::string(source);
+}
+std::string pair_key(std::string_view user, std::string_view source) {
+  // Hashed: the user name is attacker-chosen text of any length.
+  return source_key(source) + ":" + sha256_hex(user).substr(0, 32);
+}
+// One failure: count it; from the free-th failure on set the delay (1 s, doubling with each further
+// failure, capped) and keep
+// the record for the window after the delay ends.
+constexpr const char* kRecordFailure = R"lua(
+local n = redis.call('HINCRBY', KEYS[1], 'count', 1)
+local free, window, max_delay, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local delay = 0
+if n >= free then
+  delay = math.min(max_delay, 2 ^ math.min(n - free, 40))
+  redis.call('HSET', KEYS[1], 'until', now + delay)
+end
+redis.call('EXPIRE', KEYS[1], window + delay)
+return delay
+)lua";
+}  // namespace
+
+std::string throttle_source(std::string_view ip) {
+  auto a = core::IpAddress::parse(ip);
+  if (!a) return std::string(ip);
+  if (a->is_v4()) return a->to_string();
+  return core::IpNetwork(*a, 64).to_string();
+}
+
+long long LoginThrottle::wait_for(std::string_view user, std::string_view source) {
+  auto r = db_.pipeline({{"HGET", source_key(source), "until"}, {"HGET", pair_key(user, source), "until"}});
+  long long now = now_seconds(), wait = 0;
+  for (const auto& x : r) {
+    if (x.is_error()) throw core::RedisError("login throttle: " + x.str);
+    if (auto until = x.as_integer()) wait = std::max(wait, *until - now);
+  }
+  return wait;
+}
+
+void LoginThrottle::record_failure(std::string_view user, std::string_view source) {
+  std::string window = std::to_string(policy_.window.count()),
+              max_delay = std::to_string(policy_.max_delay.count()), now = std::to_string(now_seconds());
+  db_.pipeline({{"EVAL", kRecordFailure, "1", pair_key(user, source), std::to_string(policy_.max_failures),
+                 window, max_delay, now},
+                {"EVAL", kRecordFailure, "1", source_key(source), std::to_string(policy_.source_max_failures),
+                 window, max_delay, now}});
+}
+
+void LoginThrottle::clear(std::string_view user, std::string_view source) {
+  db_.command({"DEL", pair_key(user, source)});
+}
+
+long long LoginThrottle::api_blocked_for(std::string_view source) {
+  std::string key = "failed_login_ip_api:" + std::string(source);
   auto r = db_.pipeline({{"GET", key}, {"TTL", key}});
-  auto count = r[0].as_integer().value_or(0);
-  if (count < max_) return 0;
+  if (r[0].as_integer().value_or(0) < policy_.max_failures) return 0;
   return std::max<long long>(1, r[1].integer);
 }
 
-void LoginThrottle::incr(const std::string& key) {
+void LoginThrottle::record_api_failure(std::string_view source) {
   // The window starts at the first failure, like the reference (INCR + EXPIRE on creation).
-  auto r = db_.command({"INCR", key});
-  if (r.integer == 1) db_.command({"EXPIRE", key, std::to_string(window_.count())});
-}
-
-long long LoginThrottle::blocked_for(std::string_view ip, std::string_view user) {
-  long long a = blocked("failed_login_ip:" + std::string(ip));
-  long long b = user.empty() ? 0 : blocked("failed_login_user_id:" + std::string(user));
-  return std::max(a, b);
-}
-
-long long LoginThrottle::api_blocked_for(std::string_view ip) {
-  return blocked("failed_login_ip_api:" + std::string(ip));
-}
-
-void LoginThrottle::record_failure(std::string_view ip, std::string_view user) {
-  incr("failed_login_ip:" + std::string(ip));
-  if (!user.empty()) incr("failed_login_user_id:" + std::string(user));
-}
-
-void LoginThrottle::record_api_failure(std::string_view ip) {
-  incr("failed_login_ip_api:" + std::string(ip));
-}
-
-void LoginThrottle::clear_user(std::string_view user) {
-  db_.command({"DEL", "failed_login_user_id:" + std::string(user)});
+  std::string key = "failed_login_ip_api:" + std::string(source);
+  if (db_.command({"INCR", key}).integer == 1)
+    db_.command({"EXPIRE", key, std::to_string(policy_.window.count())});
 }
 
 }  // namespace d4::web

@@ -4,8 +4,12 @@
 //                                       id itself only lives in the browser's cookie)
 //   d4:web:user_sessions:<user>   set   session hashes of a user (logout everywhere on a
 //                                       password change or deletion)
-//   failed_login_ip:<ip>, failed_login_user_id:<user>, failed_login_ip_api:<ip>
-//                                 string counters with a TTL, as in the reference
+//   d4:web:login_failures:<source>                hash count, until: failed logins from a source
+//   d4:web:login_failures:<source>:<sha256(user)>  hash count, until: ... for one user
+//                                 (a source is an IPv4 address or an IPv6 /64; `until` is the
+//                                 epoch second before which the next attempt is refused; EXPIRE
+//                                 = failure window + current delay)
+//   failed_login_ip_api:<source>  string counter with a TTL, as in the reference (API tokens)
 #include <chrono>
 #include <optional>
 #include <string>
@@ -39,23 +43,33 @@ class SessionStore {
   std::chrono::seconds ttl_;
 };
 
+// Login throttling by progressive delay instead of a lock-out: nobody can lock a user out from
+// another source, and a source that keeps failing waits longer and longer.
+struct ThrottlePolicy {
+  long long max_failures = 5;           // per (user, source) before delays start
+  long long source_max_failures = 20;   // per source, any user
+  std::chrono::seconds window{300};     // failures are forgotten after this quiet time
+  std::chrono::seconds max_delay{300};  // delays double from 1 s up to this
+};
+
 class LoginThrottle {
  public:
-  LoginThrottle(core::RedisClient& cache, long long max_failures, std::chrono::seconds window)
-      : db_(cache), max_(max_failures), window_(window) {}
-  // Seconds to wait when a limit is reached, else 0.
-  long long blocked_for(std::string_view ip, std::string_view user);
-  long long api_blocked_for(std::string_view ip);
-  void record_failure(std::string_view ip, std::string_view user);
-  void record_api_failure(std::string_view ip);
-  void clear_user(std::string_view user);
+  LoginThrottle(core::RedisClient& cache, ThrottlePolicy policy) : db_(cache), policy_(policy) {}
+  // Seconds before (user, source) may try again, else 0.
+  long long wait_for(std::string_view user, std::string_view source);
+  void record_failure(std::string_view user, std::string_view source);
+  void clear(std::string_view user, std::string_view source);  // a success forgets the pair's failures
+  // API tokens: the reference's rule, max_failures per source within the window.
+  long long api_blocked_for(std::string_view source);
+  void record_api_failure(std::string_view source);
 
  private:
-  long long blocked(const std::string& key);
-  void incr(const std::string& key);
   core::RedisClient& db_;
-  long long max_;
-  std::chrono::seconds window_;
+  ThrottlePolicy policy_;
 };
+
+// The throttling source of a client address: the IPv4 address, or the /64 of an IPv6 address
+// (one host usually holds a whole /64). Text that is no address is returned unchanged.
+std::string throttle_source(std::string_view ip);
 
 }  // namespace d4::web

@@ -1,5 +1,7 @@
 #include "web/web_config.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 
 namespace d4::web {
@@ -53,6 +55,52 @@ void read_backscatter_settings(const toml::table& root, WebConfig& c) {
   c.backscatter_bucket_seconds = core::get_int(root, kPibs, "bucket_seconds", c.backscatter_bucket_seconds);
   if (c.backscatter_bucket_seconds <= 0) c.backscatter_bucket_seconds = 60;
 }
+std::size_t positive_size(const toml::table& root, std::string_view key, std::size_t def) {
+  return static_cast<std::size_t>(positive(root, key, static_cast<long long>(def)));
+}
+std::chrono::milliseconds positive_seconds(const toml::table& root, std::string_view key,
+                                           std::chrono::milliseconds def) {
+  return std::chrono::seconds(positive(root, key, def.count() / 1000));
+}
+int prefix_in(const toml::table& root, std::string_view key, int def, int max) {
+  long long v = core::get_int(root, "web", key, def);
+  if (v < 1 || v > max)
+    throw core::ConfigError("[web] " + std::string(key) + " must be 1.." + std::to_string(max));
+  return static_cast<int>(v);
+}
+void read_trusted_proxies(const toml::table& root, WebConfig& c) {
+  for (const auto& text : core::get_string_list(root, "web", "trusted_proxies", {})) {
+    std::string error;
+    auto net = core::IpNetwork::parse(text, &error);
+    if (!net) throw core::ConfigError("[web] trusted_proxies: \"" + text + "\": " + error);
+    c.trusted_proxies.push_back(*net);
+  }
+  c.trusted_proxy_header = core::get_string(root, "web", "trusted_proxy_header", c.trusted_proxy_header);
+  std::string h = c.trusted_proxy_header;
+  for (auto& ch : h) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (h != "x-forwarded-for" && h != "forwarded")
+    throw core::ConfigError("[web] trusted_proxy_header must be \"X-Forwarded-For\" or \"Forwarded\"");
+}
+// Budgets against abuse of the login, the registration endpoint, tokens and connections.
+void read_budgets(const toml::table& root, WebConfig& c) {
+  c.login_delay_max = std::chrono::seconds(positive(root, "login_delay_max", c.login_delay_max.count()));
+  c.login_source_max_failures = positive(root, "login_source_max_failures", c.login_source_max_failures);
+  c.max_concurrent_password_checks =
+      positive_size(root, "max_concurrent_password_checks", c.max_concurrent_password_checks);
+  read_trusted_proxies(root, c);
+  c.user_block_min_prefix_v4 = prefix_in(root, "user_block_min_prefix_v4", c.user_block_min_prefix_v4, 32);
+  c.user_block_min_prefix_v6 = prefix_in(root, "user_block_min_prefix_v6", c.user_block_min_prefix_v6, 128);
+  c.max_pending_registrations = positive(root, "max_pending_registrations", c.max_pending_registrations);
+  c.max_description_length = positive_size(root, "max_description_length", c.max_description_length);
+  c.max_tokens_per_user = positive_size(root, "max_tokens_per_user", c.max_tokens_per_user);
+  c.max_connections = positive_size(root, "max_connections", c.max_connections);
+  c.max_connections_per_ip = static_cast<std::size_t>(
+      std::max<long long>(0, core::get_int(root, "web", "max_connections_per_ip",
+                                           static_cast<long long>(c.max_connections_per_ip))));
+  c.header_timeout = positive_seconds(root, "header_timeout", c.header_timeout);
+  c.body_timeout = positive_seconds(root, "body_timeout", c.body_timeout);
+  c.idle_timeout = positive_seconds(root, "idle_timeout", c.idle_timeout);
+}
 }  // namespace
 
 WebConfig read_web_config(const toml::table& root, const std::filesystem::path& base_dir) {
@@ -72,6 +120,7 @@ WebConfig read_web_config(const toml::table& root, const std::filesystem::path& 
   c.login_max_failures = positive(root, "login_max_failures", c.login_max_failures);
   c.login_failure_window =
       std::chrono::seconds(positive(root, "login_failure_window", c.login_failure_window.count()));
+  read_budgets(root, c);
   c.handler_threads =
       static_cast<std::size_t>(positive(root, "threads", static_cast<long long>(c.handler_threads)));
   c.ingest_metrics_url = core::get_string(root, "web", "ingest_metrics_url", "");

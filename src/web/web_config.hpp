@@ -4,10 +4,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <toml++/toml.h>
 
 #include "core/config.hpp"
+#include "core/ipnet.hpp"
 #include "core/keys.hpp"
 
 namespace d4::web {
@@ -23,8 +25,31 @@ struct WebConfig {
   std::string admin_email = "admin@admin.test";
   std::string admin_password;  // empty: random, written to <state_dir>/ADMIN_PASSWORD
   std::chrono::seconds session_ttl{8 * 3600};
-  long long login_max_failures = 5;                // per IP and per user
-  std::chrono::seconds login_failure_window{300};  // reference: 5 failures / 300 s
+  // Login throttling: failures per (user, source) before each further failure costs a delay that
+  // doubles from 1 s up to login_delay_max; failures are forgotten after login_failure_window
+  // without any. A source (IPv4 address, IPv6 /64) failing for any users gets the same
+  // treatment after login_source_max_failures. API token failures: login_max_failures per source
+  // in the window (the reference's rule).
+  long long login_max_failures = 5;
+  std::chrono::seconds login_failure_window{300};
+  std::chrono::seconds login_delay_max{300};
+  long long login_source_max_failures = 20;
+  std::size_t max_concurrent_password_checks = 2;  // Argon2id verifications at once (64 MiB each)
+  // Reverse proxies whose forwarding header names the client (docs/web.md); empty: the socket peer.
+  std::vector<core::IpNetwork> trusted_proxies;
+  std::string trusted_proxy_header = "X-Forwarded-For";  // or "Forwarded" (RFC 7239)
+  // The widest networks the user role may block; wider ones need an admin, /0 nobody.
+  int user_block_min_prefix_v4 = 24;
+  int user_block_min_prefix_v6 = 48;
+  long long max_pending_registrations = 1000;
+  std::size_t max_description_length = 1000;
+  std::size_t max_tokens_per_user = 10;
+  // The HTTP server's budgets (core::http::ServerOptions).
+  std::size_t max_connections = 1024;
+  std::size_t max_connections_per_ip = 32;
+  std::chrono::milliseconds header_timeout{10000};
+  std::chrono::milliseconds body_timeout{30000};
+  std::chrono::milliseconds idle_timeout{30000};
   std::size_t handler_threads = 4;
   std::string ingest_metrics_url;  // http://host:port/metrics of d4-server ([server] metrics_listen)
   long long queue_default_max_size = 100000000;  // [queues] default_max_size (reference default)

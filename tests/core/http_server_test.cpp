@@ -6,6 +6,9 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <atomic>
+#include <thread>
+
 #include "core/http_server.hpp"
 #include "support/process.hpp"
 
@@ -94,6 +97,30 @@ TEST(HttpServer, ServesHttpsWithTheGivenCertificate) {
   Server s(make_router(), o);
   s.start();
   EXPECT_EQ(fetch(s.port(), bhttp::verb::get, "/hello", "", true).body(), "hi");
+  s.stop();
+}
+
+TEST(HttpServer, HandlersRunConcurrentlyOnThePool) {
+  // Each request waits (bounded) until both are inside a handler: with handlers run one at a
+  // time, neither would see the other.
+  std::atomic<int> inside{0};
+  Router r;
+  r.get("/wait", [&](Request&) {
+    ++inside;
+    bool met = d4::test::eventually([&] { return inside.load() >= 2; }, std::chrono::milliseconds(5000),
+                                    std::chrono::milliseconds(5));
+    return Response::text(200, met ? "together" : "alone");
+  });
+  ServerOptions o;
+  o.handler_threads = 2;
+  Server s(std::move(r), o);
+  s.start();
+  std::string a, b;
+  std::thread t([&] { a = fetch(s.port(), bhttp::verb::get, "/wait").body(); });
+  b = fetch(s.port(), bhttp::verb::get, "/wait").body();
+  t.join();
+  EXPECT_EQ(a, "together");
+  EXPECT_EQ(b, "together");
   s.stop();
 }
 

@@ -69,12 +69,23 @@ HttpResult Client::request(const std::string& method, const std::string& target,
   beast::flat_buffer buf;
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(64 << 20);
+  // Bound to source_ip when set, so that one test can be several clients.
+  auto connect = [&](beast::tcp_stream& ts) {
+    if (source_ip.empty()) {
+      ts.connect(results);
+      return;
+    }
+    auto& sock = ts.socket();
+    sock.open(asio::ip::tcp::v4());
+    sock.bind({asio::ip::make_address(source_ip), 0});
+    sock.connect(*results.begin());
+  };
   if (tls_) {
     asio::ssl::context ctx(asio::ssl::context::tls_client);
     ctx.set_verify_mode(asio::ssl::verify_none);
     beast::ssl_stream<beast::tcp_stream> s(io, ctx);
     beast::get_lowest_layer(s).expires_after(std::chrono::seconds(30));
-    beast::get_lowest_layer(s).connect(results);
+    connect(beast::get_lowest_layer(s));
     s.handshake(asio::ssl::stream_base::client);
     bhttp::write(s, req);
     bhttp::read(s, buf, parser);
@@ -82,7 +93,8 @@ HttpResult Client::request(const std::string& method, const std::string& target,
     s.shutdown(ec);
   } else {
     beast::tcp_stream s(io);
-    s.connect(results);
+    s.expires_after(std::chrono::seconds(30));
+    connect(s);
     bhttp::write(s, req);
     bhttp::read(s, buf, parser);
   }

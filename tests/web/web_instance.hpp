@@ -44,7 +44,8 @@ class Client {
   std::string refresh_csrf();
   std::map<std::string, std::string> cookies;
   std::string csrf;
-  std::string bearer;  // when set: Authorization: Bearer <token>
+  std::string bearer;     // when set: Authorization: Bearer <token>
+  std::string source_ip;  // when set: connect from this local address (127.0.0.2: another client)
 
  private:
   int port_;
