@@ -14,6 +14,10 @@ libtlsh-dev libarchive-dev
 googletest libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
 clang-14 libclang-rt-14-dev clang-format
 redis-server redis-tools python3 python3-redis tcpdump tshark socat procps iproute2 curl wrk hyperfine"
+# Cross-building and emulating the sensor client (scripts/cross-client.sh, run by scripts/test.sh).
+if [ "${D4_INSTALL_CROSS:-1}" = "1" ]; then
+  PKGS="$PKGS crossbuild-essential-arm64 crossbuild-essential-s390x qemu-user-static"
+fi
 if [ "${D4_INSTALL_BROWSER:-1}" = "1" ]; then
   PKGS="$PKGS chromium chromium-driver"
   # Node.js may already come from elsewhere (the Debian package conflicts with other builds).

@@ -2,9 +2,13 @@
 # Builds D4 and runs the whole test suite on a fresh Debian 12 machine:
 #   1. installs the Debian packages (scripts/install-deps.sh),
 #   2. release build with -Werror + every test (real redis-server, TLS on loopback, browser),
-#   3. the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer,
-#   4. the libFuzzer targets (clang) for a bounded time.
-# Options: --quick (step 2 only), --no-install, --jobs N. Build trees: build/, build-asan/, build-fuzz/.
+#   3. the sensor client cross-built for arm64 and s390x (big-endian), its tests run under
+#      qemu-user-static, its TLS sessions into d4-server; the fully static client likewise
+#      (scripts/cross-client.sh; D4_CROSS_ARCHS="arm64 s390x" chooses the architectures, empty: none),
+#   4. the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer,
+#   5. the libFuzzer targets (clang) for a bounded time.
+# Options: --quick (step 2 only), --no-install, --jobs N. Build trees: build/, build-cross/,
+# build-asan/, build-fuzz/.
 set -eu
 cd "$(dirname "$0")/.."
 QUICK=0; INSTALL=1; JOBS=$(nproc)
@@ -32,6 +36,14 @@ step "tests (release build)"
 ctest --test-dir build --output-on-failure -j "$JOBS" --timeout 600
 
 if [ "$QUICK" = 0 ]; then
+  NO_INSTALL=""; [ "$INSTALL" = 0 ] && NO_INSTALL="--no-install"
+  for arch in ${D4_CROSS_ARCHS-arm64 s390x}; do
+    step "d4-client cross-built for $arch, tested under qemu"
+    ./scripts/cross-client.sh "$arch" --test --jobs "$JOBS" $NO_INSTALL
+  done
+  step "static d4-client"
+  ./scripts/cross-client.sh "$(dpkg --print-architecture)" --static --test --jobs "$JOBS" $NO_INSTALL
+
   step "ASan/UBSan build"
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DD4_WERROR=ON \
         -DD4_SANITIZE=address,undefined -DD4_BUILD_BENCH=OFF

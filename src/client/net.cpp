@@ -116,7 +116,17 @@ long long peer_acked_bytes(int fd, std::uint64_t written) {
   }
   // Older kernels: written minus what is still queued, only while the queue is meaningful.
   constexpr std::uint8_t kEstablished = 1, kCloseWait = 8;  // TCP_ESTABLISHED, TCP_CLOSE_WAIT
-  if (ti.tcpi_state != kEstablished && ti.tcpi_state != kCloseWait) return -1;
+  std::uint8_t state = ti.tcpi_state;
+  if (len == sizeof(std::uint32_t)) {
+    // No kernel answers with 4 bytes: this is qemu-user, which handles every TCP option as an
+    // int and converts it to the guest's byte order. The value is the host's first four bytes of
+    // tcp_info read as a (little-endian) host integer, whose low byte is the state: on a
+    // big-endian guest that byte is not the first one.
+    std::uint32_t v = 0;
+    std::memcpy(&v, &ti, sizeof v);
+    state = static_cast<std::uint8_t>(v & 0xff);
+  }
+  if (state != kEstablished && state != kCloseWait) return -1;
   int queued = 0;
   if (::ioctl(fd, SIOCOUTQ, &queued) != 0 || queued < 0) return -1;
   auto q = static_cast<std::uint64_t>(queued);

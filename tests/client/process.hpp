@@ -59,7 +59,7 @@ class Process {
       ::dup2(file_in >= 0 ? file_in : in[0], 0);
       ::dup2(out[1], 1);
       ::dup2(err[1], 2);
-      ::execv(argv[0], argv.data());
+      ::execvp(argv[0], argv.data());  // the launcher may be a command name
       _exit(127);
     }
     if (file_in >= 0) ::close(file_in);

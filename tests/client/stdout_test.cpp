@@ -85,8 +85,11 @@ TEST(Stdout, OnePacketPerReadFromAPipeLikeTheCClient) {
   make_config(tmp / "conf", 3, 4096);
   Process p({client_binary(), "-c", tmp / "conf", "--timestamp", "1629453011"});
   p.write_stdin("blah");
-  // Let the client consume the first write before the second arrives.
-  std::this_thread::sleep_for(200ms);
+  // The second write arrives once the first one's packet is out (a slow, e.g. emulated, client
+  // would otherwise read both at once).
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (p.out().size() < 62 + 4 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
   p.write_stdin("blahh\n");
   p.close_stdin();
   ASSERT_EQ(p.wait(10s), 0) << p.err();

@@ -342,4 +342,19 @@ std::vector<std::string> stream_keys(core::RedisClient& stream, int type) {
   return keys;
 }
 
+std::string wait_stream(core::RedisClient& stream, int type, std::size_t bytes, std::string* key_out,
+                        std::chrono::milliseconds timeout) {
+  std::string data;
+  eventually(
+      [&] {
+        auto ks = stream_keys(stream, type);
+        if (ks.size() != 1) return false;
+        data = stream_payloads(stream, ks[0]);
+        if (key_out) *key_out = ks[0];
+        return data.size() >= bytes;
+      },
+      timeout, 20ms);
+  return data;
+}
+
 }  // namespace d4::test

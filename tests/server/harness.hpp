@@ -113,5 +113,9 @@ std::string stream_payloads(core::RedisClient& stream, const std::string& key,
                             std::size_t* entries = nullptr);
 // Stream keys of all sessions of a type.
 std::vector<std::string> stream_keys(core::RedisClient& stream, int type);
+// Waits (up to `timeout`) until the single session of `type` holds `bytes` payload bytes; returns
+// the payloads of that stream (and its key in *key_out).
+std::string wait_stream(core::RedisClient& stream, int type, std::size_t bytes,
+                        std::string* key_out = nullptr, std::chrono::milliseconds timeout = 20s);
 
 }  // namespace d4::test

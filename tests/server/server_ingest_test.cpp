@@ -16,23 +16,6 @@ namespace {
 
 constexpr const char* kVectorUuid = "8bd5b2b23c8a4a399a5e1a4f1f2b7c01";
 
-// Waits until the sessions of `type` hold `bytes` payload bytes in total; returns the payloads
-// of the (single) stream.
-std::string wait_stream(core::RedisClient& stream, int type, std::size_t bytes,
-                        std::string* key_out = nullptr) {
-  std::string data;
-  eventually(
-      [&] {
-        auto ks = stream_keys(stream, type);
-        if (ks.size() != 1) return false;
-        data = stream_payloads(stream, ks[0]);
-        if (key_out) *key_out = ks[0];
-        return data.size() >= bytes;
-      },
-      20s, 20ms);
-  return data;
-}
-
 }  // namespace
 
 // The three streams made by the reference C client land intact: the concatenated message fields
