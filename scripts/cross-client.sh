@@ -5,10 +5,12 @@
 # ARCH: arm64 armhf armel i386 mipsel mips64el ppc64el s390x (s390x is big-endian), or this
 # machine's own architecture (amd64: a native build, useful with --static).
 #   --static      a fully static client (glibc, OpenSSL and libpcap linked in): build-cross/ARCH/static
-#   --test        run the tests: for a dynamic build, the client's own test suite built for ARCH and
-#                 run under qemu-user-static; then, for every build, TLS sessions of the client
-#                 (under qemu; a static one without any target library) into a natively built
-#                 d4-server (tests/server/client_session_test.cpp). See docs/client.md.
+#   --test        run the client on ARCH (under qemu-user-static; a static one without any library
+#                 of ARCH): its stdout for the shared vectors must be the reference C client's
+#                 streams byte for byte, and its TLS sessions into a natively built d4-server must
+#                 store the inputs intact (tests/server/client_session_test.cpp)
+#   --test-suite  --test, plus the client's own test suite built for ARCH and run under qemu
+#                 (dynamic builds only). See docs/client.md.
 #   --no-install  do not install missing host packages (toolchain, qemu)
 # The target's libraries (OpenSSL, libpcap, GoogleTest, ... with their dependencies) are Debian
 # packages of ARCH downloaded with apt into a private apt state and extracted into
@@ -19,14 +21,15 @@ set -eu
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-usage() { echo "usage: $0 ARCH [--static] [--test] [--no-install] [--jobs N]" >&2; exit 2; }
+usage() { echo "usage: $0 ARCH [--static] [--test | --test-suite] [--no-install] [--jobs N]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 ARCH=$1; shift
-STATIC=0; TEST=0; INSTALL=1; JOBS=$(nproc)
+STATIC=0; TEST=0; FULL_SUITE=0; INSTALL=1; JOBS=$(nproc)
 while [ $# -gt 0 ]; do
   case "$1" in
     --static) STATIC=1 ;;
     --test) TEST=1 ;;
+    --test-suite) TEST=1; FULL_SUITE=1 ;;
     --no-install) INSTALL=0 ;;
     --jobs) JOBS=$2; shift ;;
     *) usage ;;
@@ -72,7 +75,7 @@ fi
 BASE="$ROOT/build-cross/$ARCH"
 SYSROOT="$BASE/sysroot"
 TARGET_PKGS="libssl-dev libpcap0.8-dev nlohmann-json3-dev libstdc++6 libgcc-s1"
-[ "$TEST" = 1 ] && TARGET_PKGS="$TARGET_PKGS libgtest-dev librapidcheck-dev"
+[ "$FULL_SUITE" = 1 ] && TARGET_PKGS="$TARGET_PKGS libgtest-dev librapidcheck-dev"
 # Headers of these come with the cross toolchain (libc6-dev-ARCH-cross); the target's copies would
 # shadow them. Their runtime libraries (libc6, ...) are extracted.
 TOOLCHAIN_PKGS="libc6-dev linux-libc-dev libcrypt-dev libnsl-dev libtirpc-dev libc-dev-bin rpcsvc-proto"
@@ -101,7 +104,7 @@ fi
 # 3. Configure and build. The static build has no test suite of its own (the test programs are not
 # static): it is tested by the TLS sessions below.
 if [ "$STATIC" = 1 ]; then BUILD="$BASE/static"; else BUILD="$BASE/build"; fi
-SUITE=0; [ "$TEST" = 1 ] && [ "$STATIC" = 0 ] && SUITE=1
+SUITE=0; [ "$FULL_SUITE" = 1 ] && [ "$STATIC" = 0 ] && SUITE=1
 TESTS=OFF; [ "$SUITE" = 1 ] && TESTS=ON
 STATIC_FLAG=OFF; [ "$STATIC" = 1 ] && STATIC_FLAG=ON
 CROSS=""
@@ -148,19 +151,28 @@ if [ "$TEST" = 1 ]; then
     cmake -S "$ROOT" -B "$NATIVE_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DD4_WERROR=ON >&2
   fi
   cmake --build "$NATIVE_BUILD" -j "$JOBS" --target d4-server d4_client_session_tests >&2
+  # The shared vectors: stdin to stdout with the reference C client's settings and timestamps.
+  # A native static client runs in an empty root (as root): no file at all around it.
+  V="$ROOT/tests/data/vectors"
+  WORK=$(mktemp -d)
+  RUN="$LAUNCHER"; PROG="$CLIENT"; KEY="$WORK/key"
   if [ "$STATIC" = 1 ] && [ "$NATIVE" = 1 ] && [ "$(id -u)" = 0 ]; then
-    # No file at all around it: an empty root holding only the client, its key and an input;
-    # its stdout must be the reference C client's stream byte for byte.
-    EMPTY=$(mktemp -d)
-    V="$ROOT/tests/data/vectors"
-    cp "$CLIENT" "$EMPTY/d4-client"; cp "$V/dns.pcap" "$EMPTY/in"; printf 'd4-test-key' > "$EMPTY/key"
-    TS=$(od -An -t u8 -j 18 -N 8 "$V/c-client-type1-dns.d4" | tr -d ' ')
-    chroot "$EMPTY" /d4-client --uuid 8bd5b2b2-3c8a-4a39-9a5e-1a4f1f2b7c01 --key-file /key --type 1 \
-      --timestamp "$TS" -q < "$EMPTY/in" > "$EMPTY/out"
-    cmp "$EMPTY/out" "$V/c-client-type1-dns.d4" >&2
-    rm -rf "$EMPTY"
-    say "static client in an empty root: stream identical to the reference vector"
+    cp "$CLIENT" "$WORK/d4-client"; RUN="chroot $WORK"; PROG=/d4-client; KEY=/key
   fi
+  printf 'd4-test-key' > "$WORK/key"
+  for v in "c-client-type1-dns.d4 dns.pcap 1 4096" "c-client-type3-log.d4 auth.log 3 512" \
+           "c-client-type8-passivedns.d4 dns.passivedns.csv 8 4096"; do
+    set -- $v
+    TS=$(od -An -t u8 --endian=little -j 18 -N 8 "$V/$1" | tr -d ' ')
+    # shellcheck disable=SC2086
+    $RUN $PROG --uuid 8bd5b2b2-3c8a-4a39-9a5e-1a4f1f2b7c01 --key-file "$KEY" --type "$3" --snaplen "$4" \
+      --timestamp "$TS" -q < "$V/$2" > "$WORK/out" 2> "$WORK/err" || true
+    if ! cmp "$WORK/out" "$V/$1" >&2; then
+      cat "$WORK/err" >&2; say "stdout for $2 differs from $1"; exit 1
+    fi
+  done
+  rm -rf "$WORK"
+  say "stdout identical to the reference C client's streams for the 3 vectors (${RUN:-native})"
   say "TLS sessions of the $ARCH client into the native d4-server"
   D4_CLIENT_UNDER_TEST="$CLIENT" D4_TARGET_LAUNCHER="$LAUNCHER" \
     "$NATIVE_BUILD/bin/d4_client_session_tests" >&2

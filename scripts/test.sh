@@ -2,9 +2,10 @@
 # Builds D4 and runs the whole test suite on a fresh Debian 12 machine:
 #   1. installs the Debian packages (scripts/install-deps.sh),
 #   2. release build with -Werror + every test (real redis-server, TLS on loopback, browser),
-#   3. the sensor client cross-built for arm64 and s390x (big-endian), its tests run under
-#      qemu-user-static, its TLS sessions into d4-server; the fully static client likewise
-#      (scripts/cross-client.sh; D4_CROSS_ARCHS="arm64 s390x" chooses the architectures, empty: none),
+#   3. the sensor client cross-built for arm64 and s390x (big-endian) and run under
+#      qemu-user-static: stdout identical to the reference vectors, TLS sessions into d4-server;
+#      the fully static client likewise (scripts/cross-client.sh --test; D4_CROSS_ARCHS="arm64 s390x"
+#      chooses the architectures, empty: none),
 #   4. the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer,
 #   5. the libFuzzer targets (clang) for a bounded time.
 # Options: --quick (step 2 only), --no-install, --jobs N. Build trees: build/, build-cross/,
