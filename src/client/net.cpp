@@ -17,16 +17,20 @@
 namespace d4::client {
 namespace {
 
+// Copies instead of casting: sockaddr has a lower alignment than sockaddr_in/_in6, which
+// strict-alignment CPUs (32-bit ARM, MIPS) care about.
 std::string addr_text(const sockaddr* sa) {
   char host[INET6_ADDRSTRLEN] = {};
   if (sa->sa_family == AF_INET6) {
-    const auto* s6 = reinterpret_cast<const sockaddr_in6*>(sa);
-    inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
-    return "[" + std::string(host) + "]:" + std::to_string(ntohs(s6->sin6_port));
+    sockaddr_in6 s6{};
+    std::memcpy(&s6, sa, sizeof s6);
+    inet_ntop(AF_INET6, &s6.sin6_addr, host, sizeof host);
+    return "[" + std::string(host) + "]:" + std::to_string(ntohs(s6.sin6_port));
   }
-  const auto* s4 = reinterpret_cast<const sockaddr_in*>(sa);
-  inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
-  return std::string(host) + ":" + std::to_string(ntohs(s4->sin_port));
+  sockaddr_in s4{};
+  std::memcpy(&s4, sa, sizeof s4);
+  inet_ntop(AF_INET, &s4.sin_addr, host, sizeof host);
+  return std::string(host) + ":" + std::to_string(ntohs(s4.sin_port));
 }
 
 }  // namespace
