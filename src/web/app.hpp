@@ -4,7 +4,13 @@
 // Every route is declared with the least role it needs; the route wrapper authenticates the
 // request (API token in the Authorization header, or session cookie), checks the role and, for
 // session-authenticated state changes, the CSRF token, before the handler runs. Handlers run on
-// the HTTP server's worker pool and use per-thread Redis connections.
+// the HTTP server's worker pool and use per-thread Redis connections (each opens on first use,
+// so a thread holds connections only to the databases its requests needed).
+//
+// WebApp is the composition root; its parts live in their own files: app.cpp (route wrappers,
+// router, first run), auth.cpp (authentication, password checks, login routes), data.cpp and
+// backscatter.cpp (read models, typed views in view_models.hpp), routes.cpp (the table of API
+// resources in api/ and pages in pages/). See docs/architecture-web.md.
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -20,6 +26,7 @@
 #include "web/security.hpp"
 #include "web/sessions.hpp"
 #include "web/users.hpp"
+#include "web/view_models.hpp"
 #include "web/web_config.hpp"
 
 namespace d4::web {
@@ -130,27 +137,28 @@ class WebApp {
   // A new API token for `email`, within max_tokens_per_user (ApiError 409 beyond).
   NewToken create_token(Db& d, const std::string& email, const std::string& name);
 
-  // Used by the route table (app.cpp, api.cpp, pages.cpp).
+  // Used by the route modules (api/*.cpp, pages/*.cpp, auth.cpp).
   using ApiHandler = std::function<json(http::Request&, const Identity&)>;
   using PageHandler = std::function<http::Response(http::Request&, const Identity&)>;
   void api(http::Router& r, const std::string& method, const std::string& pattern, Role role, ApiHandler h);
   void page(http::Router& r, const std::string& pattern, Role role, PageHandler h);
 
-  std::optional<Identity> authenticate(http::Request& req, bool& bad_token, std::string& error,
-                                       int& error_status);
-  Authentication authenticate_route(http::Request& req);  // never throws
+  // Who sends `req`: an API token in the Authorization header, else the session cookie. Never
+  // throws: a database failure is `unavailable`.
+  Authentication authenticate(http::Request& req);
+  Authentication authenticate_token(Db& d, const http::Request& req);
   std::string session_cookie(const std::string& value, std::chrono::seconds max_age) const;
 
-  // Routes by area.
+  // Login, logout and the password-change form (auth.cpp); every other route is registered in
+  // routes.cpp.
   void add_auth_routes(http::Router& r);
-  void add_api_routes(http::Router& r);
-  void add_page_routes(http::Router& r);
 
-  // Shared data (JSON), used by the API and the pages.
-  json dashboard(Db& db);
+  // Read models shared by the API and the pages (data.cpp).
+  DashboardView dashboard(Db& db);
   json daily_stats(Db& db, int days);
-  json health(Db& db);
-  json budget_counters() const;  // WebCounters and the HTTP server's refusals
+  HealthView health(Db& db);
+  std::vector<WorkerState> worker_states(Db& db, long long& backlog_total);
+  std::map<std::string, std::uint64_t> budget_counters() const;  // WebCounters and the HTTP server's refusals
   json sensors(Db& db, const std::string& q, const std::string& status, long long page, long long per_page);
   json sensor(Db& db, const std::string& uuid);
   json sensor_stats(Db& db, const std::string& uuid, int days);
@@ -172,6 +180,9 @@ class WebApp {
   PasswordCheckGate password_gate_;
   std::function<http::ServerStats()> server_stats_;
 };
+
+// Registers every API resource and page (routes.cpp: one line each).
+void add_routes(WebApp& app, http::Router& r);
 
 // Only same-site relative paths ("/x", not "//x", "/\x" or "http:..."): anything else gives "/".
 std::string safe_redirect_target(const std::string& next);

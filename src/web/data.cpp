@@ -96,9 +96,25 @@ std::string fetch_metrics(const std::string& url, std::chrono::milliseconds time
   return out.substr(body + 4);
 }
 
+// Prometheus text: "name{labels} value" lines, comments skipped, at most 200.
+std::map<std::string, double> parse_metrics(const std::string& text) {
+  std::map<std::string, double> metrics;
+  std::size_t pos = 0;
+  while (pos < text.size() && metrics.size() < 200) {
+    auto nl = text.find('\n', pos);
+    auto line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    if (line.empty() || line[0] == '#') continue;
+    auto sp = line.rfind(' ');
+    if (sp == std::string::npos) continue;
+    metrics[line.substr(0, sp)] = std::strtod(line.c_str() + sp + 1, nullptr);
+  }
+  return metrics;
+}
+
 }  // namespace
 
-json WebApp::dashboard(Db& db) {
+DashboardView WebApp::dashboard(Db& db) {
   std::string d = today();
   auto m = db.meta.pipeline({{"ZRANGE", keys::daily_type(d), "0", "-1", "WITHSCORES"},
                              {"ZRANGE", keys::daily_type_bytes(d), "0", "-1", "WITHSCORES"},
@@ -107,25 +123,56 @@ json WebApp::dashboard(Db& db) {
                              {"SCARD", std::string(keys::kRegisteredUuids)},
                              {"SCARD", std::string(keys::kPendingRegistrations)},
                              {"ZCARD", keys::daily_uuid(d)}});
-  auto connected = db.stream.command({"SMEMBERS", keys::kActiveConnection}).as_strings();
-  std::sort(connected.begin(), connected.end());
-  json types = json::array();
+  DashboardView v;
+  v.date = iso_day(d);
+  v.connected_sensors = db.stream.command({"SMEMBERS", keys::kActiveConnection}).as_strings();
+  std::sort(v.connected_sensors.begin(), v.connected_sensors.end());
   auto bytes = zset_object(m[1]);
   for (auto& [t, n] : zset_pairs(m[0]))
-    types.push_back({{"type", t}, {"packets", static_cast<long long>(n)}, {"bytes", bytes.value(t, 0LL)}});
-  json top = json::array();
-  for (auto& [u, n] : zset_pairs(m[2])) top.push_back({{"uuid", u}, {"packets", static_cast<long long>(n)}});
-  auto errors = m[3].as_strings();
-  std::sort(errors.begin(), errors.end());
-  return {{"date", iso_day(d)},
-          {"connected_sensors", connected},
-          {"types_today", types},
-          {"top_sensors_today", top},
-          {"sensors_in_error", errors},
-          {"registered_sensors", m[4].integer},
-          {"pending_sensors", m[5].integer},
-          {"sensors_seen_today", m[6].integer},
-          {"health", health(db)}};
+    v.types_today.push_back({t, static_cast<long long>(n), bytes.value(t, 0LL)});
+  for (auto& [u, n] : zset_pairs(m[2])) v.top_sensors_today.push_back({u, static_cast<long long>(n)});
+  v.sensors_in_error = m[3].as_strings();
+  std::sort(v.sensors_in_error.begin(), v.sensors_in_error.end());
+  v.registered_sensors = m[4].integer;
+  v.pending_sensors = m[5].integer;
+  v.sensors_seen_today = m[6].integer;
+  v.health = health(db);
+  return v;
+}
+
+void to_json(json& j, const HealthView& h) {
+  json redis = json::object();
+  for (const auto& p : h.redis)
+    redis[p.name] = {{"ok", p.ok}, {"latency_ms", p.latency_ms}, {"endpoint", p.endpoint}};
+  json workers = json::array();
+  for (const auto& w : h.workers)
+    workers.push_back({{"type", w.type},
+                       {"sessions", w.sessions},
+                       {"working_sessions", w.working_sessions},
+                       {"backlog_packets", w.backlog_packets}});
+  json ingest = {{"url", h.ingest.url}, {"reachable", h.ingest.reachable}};
+  if (h.ingest.reachable) ingest["metrics"] = h.ingest.metrics;
+  j = {{"redis", redis},
+       {"workers", workers},
+       {"backlog_packets", h.backlog_packets},
+       {"ingest", ingest},
+       {"web", h.web}};
+}
+
+void to_json(json& j, const DashboardView& d) {
+  json types = json::array(), top = json::array();
+  for (const auto& t : d.types_today)
+    types.push_back({{"type", t.type}, {"packets", t.packets}, {"bytes", t.bytes}});
+  for (const auto& u : d.top_sensors_today) top.push_back({{"uuid", u.uuid}, {"packets", u.packets}});
+  j = {{"date", d.date},
+       {"connected_sensors", d.connected_sensors},
+       {"types_today", types},
+       {"top_sensors_today", top},
+       {"sensors_in_error", d.sensors_in_error},
+       {"registered_sensors", d.registered_sensors},
+       {"pending_sensors", d.pending_sensors},
+       {"sensors_seen_today", d.sensors_seen_today},
+       {"health", d.health}};
 }
 
 json WebApp::daily_stats(Db& db, int days) {
@@ -177,88 +224,73 @@ json WebApp::daily_stats(Db& db, int days) {
   return out;
 }
 
-json WebApp::health(Db& db) {
-  json redis = json::object();
-  auto probe = [&](const char* name, core::RedisClient& c) {
+// Pings both Redis servers, counts the worker sessions and backlog per accepted type, and reads
+// d4-server's metrics.
+HealthView WebApp::health(Db& db) {
+  HealthView h;
+  for (auto [name, client] :
+       {std::pair<const char*, core::RedisClient*>{"meta", &db.meta}, {"stream", &db.stream}}) {
     auto t0 = std::chrono::steady_clock::now();
-    bool ok = c.ping();
+    bool ok = client->ping();
     auto us =
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
-    redis[name] = {
-        {"ok", ok}, {"latency_ms", static_cast<double>(us) / 1000.0}, {"endpoint", c.endpoint().to_string()}};
-  };
-  probe("stream", db.stream);
-  probe("meta", db.meta);
-  json workers = json::array();
-  long long backlog_total = 0;
-  if (redis["stream"]["ok"].get<bool>() && redis["meta"]["ok"].get<bool>()) {
-    auto types = db.policy.accepted_types();
-    std::vector<std::vector<std::string>> cmds;
-    for (int t : types) {
-      cmds.push_back({"SCARD", keys::sessions_of_type(std::to_string(t))});
-      cmds.push_back({"SCARD", keys::working_sessions(std::to_string(t))});
-      cmds.push_back({"SMEMBERS", keys::sessions_of_type(std::to_string(t))});
-    }
-    auto r = cmds.empty() ? std::vector<core::RedisReply>{} : db.stream.pipeline(cmds);
-    for (std::size_t i = 0; i < types.size(); ++i) {
-      // Backlog = packets waiting in the sessions' streams (bounded: at most 200 sessions a type).
-      auto sessions = r[3 * i + 2].as_strings();
-      if (sessions.size() > 200) sessions.resize(200);
-      long long backlog = 0;
-      if (!sessions.empty()) {
-        std::vector<std::vector<std::string>> x;
-        for (const auto& s : sessions) x.push_back({"XLEN", keys::stream(std::to_string(types[i]), s)});
-        for (const auto& rep : db.stream.pipeline(x)) backlog += rep.integer;
-      }
-      backlog_total += backlog;
-      workers.push_back({{"type", types[i]},
-                         {"sessions", r[3 * i].integer},
-                         {"working_sessions", r[3 * i + 1].integer},
-                         {"backlog_packets", backlog}});
-    }
+    h.redis.push_back({name, ok, static_cast<double>(us) / 1000.0, client->endpoint().to_string()});
   }
-  json ingest = {{"url", cfg_.ingest_metrics_url}, {"reachable", false}};
+  if (h.redis[0].ok && h.redis[1].ok) h.workers = worker_states(db, h.backlog_packets);
+  h.ingest.url = cfg_.ingest_metrics_url;
   if (!cfg_.ingest_metrics_url.empty()) {
     auto text = fetch_metrics(cfg_.ingest_metrics_url, std::chrono::milliseconds(500));
     if (!text.empty()) {
-      ingest["reachable"] = true;
-      json metrics = json::object();
-      std::size_t pos = 0;
-      while (pos < text.size() && metrics.size() < 200) {
-        auto nl = text.find('\n', pos);
-        auto line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-        pos = nl == std::string::npos ? text.size() : nl + 1;
-        if (line.empty() || line[0] == '#') continue;
-        auto sp = line.rfind(' ');
-        if (sp == std::string::npos) continue;
-        metrics[line.substr(0, sp)] = std::strtod(line.c_str() + sp + 1, nullptr);
-      }
-      ingest["metrics"] = metrics;
+      h.ingest.reachable = true;
+      h.ingest.metrics = parse_metrics(text);
     }
   }
-  return {{"redis", redis},
-          {"workers", workers},
-          {"backlog_packets", backlog_total},
-          {"ingest", ingest},
-          {"web", budget_counters()}};
+  h.web = budget_counters();
+  return h;
 }
 
-json WebApp::budget_counters() const {
-  json j = {{"login_failures", counters_.login_failures.load()},
-            {"login_delayed", counters_.login_delayed.load()},
-            {"password_checks_busy", counters_.password_checks_busy.load()},
-            {"registrations_refused", counters_.registrations_refused.load()},
-            {"tokens_refused", counters_.tokens_refused.load()},
-            {"blocks_refused", counters_.blocks_refused.load()}};
+std::vector<WorkerState> WebApp::worker_states(Db& db, long long& backlog_total) {
+  std::vector<WorkerState> workers;
+  auto types = db.policy.accepted_types();
+  std::vector<std::vector<std::string>> cmds;
+  for (int t : types) {
+    cmds.push_back({"SCARD", keys::sessions_of_type(std::to_string(t))});
+    cmds.push_back({"SCARD", keys::working_sessions(std::to_string(t))});
+    cmds.push_back({"SMEMBERS", keys::sessions_of_type(std::to_string(t))});
+  }
+  auto r = cmds.empty() ? std::vector<core::RedisReply>{} : db.stream.pipeline(cmds);
+  for (std::size_t i = 0; i < types.size(); ++i) {
+    // Backlog = packets waiting in the sessions' streams (bounded: at most 200 sessions a type).
+    auto sessions = r[3 * i + 2].as_strings();
+    if (sessions.size() > 200) sessions.resize(200);
+    long long backlog = 0;
+    if (!sessions.empty()) {
+      std::vector<std::vector<std::string>> x;
+      for (const auto& s : sessions) x.push_back({"XLEN", keys::stream(std::to_string(types[i]), s)});
+      for (const auto& rep : db.stream.pipeline(x)) backlog += rep.integer;
+    }
+    backlog_total += backlog;
+    workers.push_back({types[i], r[3 * i].integer, r[3 * i + 1].integer, backlog});
+  }
+  return workers;
+}
+
+std::map<std::string, std::uint64_t> WebApp::budget_counters() const {
+  std::map<std::string, std::uint64_t> c = {{"login_failures", counters_.login_failures.load()},
+                                            {"login_delayed", counters_.login_delayed.load()},
+                                            {"password_checks_busy", counters_.password_checks_busy.load()},
+                                            {"registrations_refused", counters_.registrations_refused.load()},
+                                            {"tokens_refused", counters_.tokens_refused.load()},
+                                            {"blocks_refused", counters_.blocks_refused.load()}};
   if (server_stats_) {
     auto st = server_stats_();
-    j["open_connections"] = st.open_connections;
-    j["connections_refused_max"] = st.refused_max_connections;
-    j["connections_refused_per_ip"] = st.refused_per_ip;
-    j["header_timeouts"] = st.header_timeouts;
-    j["body_timeouts"] = st.body_timeouts;
+    c["open_connections"] = st.open_connections;
+    c["connections_refused_max"] = st.refused_max_connections;
+    c["connections_refused_per_ip"] = st.refused_per_ip;
+    c["header_timeouts"] = st.header_timeouts;
+    c["body_timeouts"] = st.body_timeouts;
   }
-  return j;
+  return c;
 }
 
 json WebApp::sensors(Db& db, const std::string& q, const std::string& status, long long page,

@@ -1,6 +1,8 @@
 #pragma once
-// Server-rendered HTML: the page layout and the pages shown before a user is known. Everything
-// interpolated is HTML-escaped with esc().
+// Server-rendered HTML (html/layout.cpp): the page layout, the pages shown before a user is
+// known and the forms that act through the API. Everything interpolated is HTML-escaped with
+// esc(); new markup is better built with html::Html (html/builder.hpp), which escapes by
+// construction.
 #include <string>
 #include <string_view>
 
@@ -36,6 +38,8 @@ std::string api_form_open(const Identity& id, const std::string& method, const s
 std::string api_button(const Identity& id, const std::string& method, const std::string& action,
                        const std::string& next, const std::string& label, const std::string& confirm = {},
                        const std::string& css_class = "btn");
+// <span class="badge kind">text</span>
+std::string badge(const std::string& text, const std::string& kind);
 // Previous/next links that set `page_param` on `base` (pages with several lists name theirs).
 std::string pager(const std::string& base, long long page, long long per_page, long long total,
                   const std::string& page_param = "page");

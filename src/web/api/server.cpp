@@ -1,0 +1,75 @@
+// /api/v1: server management (docs/api/openapi.json).
+#include "web/api/helpers.hpp"
+
+namespace d4::web::api {
+
+void server(WebApp& app, http::Router& r) {
+  app.api(r, "GET", "/api/v1/server", Role::User,
+          [&app](http::Request&, const Identity&) { return app.server_info(app.db()); });
+  app.api(r, "POST", "/api/v1/server/types", Role::Admin, [&app](http::Request& req, const Identity&) {
+    Input in(req);
+    int t = type_param(in.required("type"));
+    auto& d = app.db();
+    if (t == 254 && in.has("extended_type") && !in.str("extended_type").empty())
+      result_or_throw(d.policy.add_accepted_extended_type(in.str("extended_type")));
+    result_or_throw(d.policy.add_accepted_type(t));
+    return ok("type " + std::to_string(t) + " accepted");
+  });
+  app.api(r, "DELETE", "/api/v1/server/types/{type}", Role::Admin,
+          [&app](http::Request& req, const Identity&) {
+            result_or_throw(app.db().policy.remove_accepted_type(type_param(req.params["type"])));
+            return ok("type removed");
+          });
+  app.api(r, "POST", "/api/v1/server/extended-types", Role::Admin,
+          [&app](http::Request& req, const Identity&) {
+            result_or_throw(app.db().policy.add_accepted_extended_type(Input(req).required("name")));
+            return ok("extended type accepted");
+          });
+  app.api(r, "DELETE", "/api/v1/server/extended-types/{name}", Role::Admin,
+          [&app](http::Request& req, const Identity&) {
+            result_or_throw(app.db().policy.remove_accepted_extended_type(req.params["name"]));
+            return ok("extended type removed");
+          });
+  app.api(r, "POST", "/api/v1/server/kick-type/{type}", Role::Admin,
+          [&app](http::Request& req, const Identity&) {
+            result_or_throw(app.db().policy.kick_type(type_param(path_or_field(req, "type"))));
+            return ok("every connection of this type was kicked");
+          });
+  // The two blocklists: list (search, pages), add, remove.
+  struct BlocklistRoutes {
+    const char* path;
+    bool ips;
+    Role change_role;  // least role that may add or remove entries
+    const char* field;
+    PolicyAction add, remove;
+    const char* added;  // message; the IP list names the canonical entry instead
+    const char* removed;
+  };
+  for (const BlocklistRoutes& b :
+       {BlocklistRoutes{"/api/v1/server/blocklist/ips", true, Role::User, "ip", &core::SensorPolicy::block_ip,
+                        &core::SensorPolicy::unblock_ip, nullptr, "unblocked"},
+        BlocklistRoutes{"/api/v1/server/blocklist/uuids", false, Role::Admin, "uuid",
+                        &core::SensorPolicy::block_uuid, &core::SensorPolicy::unblock_uuid, "sensor blocked",
+                        "sensor unblocked"}}) {
+    app.api(r, "GET", b.path, Role::User, [&app, b](http::Request& req, const Identity&) {
+      Input in(req);
+      return app.blocklist(app.db(), b.ips, in.str("q"), page_of(in), per_page_of(in, 100));
+    });
+    app.api(r, "POST", b.path, b.change_role, [&app, b](http::Request& req, const Identity& id) {
+      auto value = Input(req).required(b.field);
+      if (b.ips) app.check_block_scope(value, id, true);
+      auto res = (app.db().policy.*b.add)(value);
+      result_or_throw(res);
+      return ok(b.added ? b.added : res.value + " blocked", {{"value", res.value}});
+    });
+    app.api(r, "DELETE", b.path, b.change_role, [&app, b](http::Request& req, const Identity& id) {
+      auto value = Input(req).required(b.field);
+      if (b.ips) app.check_block_scope(value, id, false);
+      auto res = (app.db().policy.*b.remove)(value);
+      result_or_throw(res);
+      return ok(b.removed, {{"value", res.value}});
+    });
+  }
+}
+
+}  // namespace d4::web::api
