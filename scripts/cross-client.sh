@@ -97,6 +97,11 @@ if [ "$NATIVE" = 0 ] && [ "$(cat "$SYSROOT/.packages" 2>/dev/null)" != "$TARGET_
     case " $TOOLCHAIN_PKGS " in *" $name "*) continue ;; esac
     dpkg-deb -x "$deb" "$SYSROOT"
   done
+  # Absolute symbolic links (ppc64el's /lib64/ld64.so.2, ...) must point into the sysroot: qemu
+  # looks paths up under it, the kernel follows links from the real root.
+  find "$SYSROOT" -type l -lname '/*' | while read -r link; do
+    ln -sfn "$SYSROOT$(readlink "$link")" "$link"
+  done
   rm -rf "$APT/archives" "$APT/lists"
   echo "$TARGET_PKGS" > "$SYSROOT/.packages"
 fi

@@ -284,7 +284,11 @@ class FolderSource final : public Source {
       ssize_t n = ::read(inotify_, buf, sizeof buf);
       if (n <= 0) return;
       for (char* p = buf; p < buf + n;) {
-        auto* ev = reinterpret_cast<inotify_event*>(p);
+        // Copied rather than cast (-Wcast-align on strict-alignment CPUs); the name follows it.
+        inotify_event header{};
+        std::memcpy(&header, p, sizeof header);
+        const inotify_event* ev = &header;
+        const char* name = p + sizeof(inotify_event);
         p += sizeof(inotify_event) + ev->len;
         if (ev->mask & IN_Q_OVERFLOW) {
           log_warn("folder source: inotify queue overflow, some files may have been missed");
@@ -297,7 +301,7 @@ class FolderSource final : public Source {
           continue;
         }
         if (ev->len == 0) continue;
-        std::string path = it->second + "/" + ev->name;
+        std::string path = it->second + "/" + std::string(name, strnlen(name, ev->len));
         if (ev->mask & IN_ISDIR) {
           if (ev->mask & (IN_CREATE | IN_MOVED_TO)) add_tree(path, true);
         } else if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
