@@ -219,6 +219,125 @@ bool append_svc_params(std::string& out, RdataReader& r) {
   return true;
 }
 
+// DNSSEC, key, certificate-association and service-binding types (render's second half).
+bool render_keys_and_services(const ResourceRecord& rr, RdataReader& r, std::string& out) {
+  switch (rr.type) {
+    case rrtype::kDs:
+    case rrtype::kCds:
+    case 32768:  // TA
+    case rrtype::kDlv: {
+      std::uint16_t tag;
+      std::uint8_t alg, digest_type;
+      if (!r.u16(tag) || !r.u8(alg) || !r.u8(digest_type) || r.done()) return false;
+      out += std::to_string(tag) + ' ' + std::to_string(alg) + ' ' + std::to_string(digest_type) + ' ';
+      append_hex(out, r.rest(), true);
+      return true;
+    }
+    case rrtype::kDnskey:
+    case rrtype::kCdnskey:
+    case 25: {  // KEY
+      std::uint16_t flags;
+      std::uint8_t proto, alg;
+      if (!r.u16(flags) || !r.u8(proto) || !r.u8(alg) || r.done()) return false;
+      out += std::to_string(flags) + ' ' + std::to_string(proto) + ' ' + std::to_string(alg) + ' ';
+      append_base64(out, r.rest());
+      return true;
+    }
+    case rrtype::kRrsig:
+    case 24: {  // SIG
+      std::uint16_t covered, tag;
+      std::uint8_t alg, labels;
+      std::uint32_t ttl, expiration, inception;
+      std::string signer;
+      if (!r.u16(covered) || !r.u8(alg) || !r.u8(labels) || !r.u32(ttl) || !r.u32(expiration) ||
+          !r.u32(inception) || !r.u16(tag) || !r.name(signer) || r.done())
+        return false;
+      out += type_name(covered) + ' ' + std::to_string(alg) + ' ' + std::to_string(labels) + ' ' +
+             std::to_string(ttl) + ' ';
+      append_time(out, expiration);
+      out += ' ';
+      append_time(out, inception);
+      out += ' ' + std::to_string(tag) + ' ' + signer + ' ';
+      append_base64(out, r.rest());
+      return true;
+    }
+    case rrtype::kNsec: {
+      if (!r.name(out)) return false;
+      return append_type_bitmap(out, r);
+    }
+    case rrtype::kNsec3:
+    case rrtype::kNsec3param: {
+      std::uint8_t hash_alg, flags, salt_len;
+      std::uint16_t iterations;
+      std::span<const std::uint8_t> salt;
+      if (!r.u8(hash_alg) || !r.u8(flags) || !r.u16(iterations) || !r.u8(salt_len) ||
+          !r.bytes(salt_len, salt))
+        return false;
+      out += std::to_string(hash_alg) + ' ' + std::to_string(flags) + ' ' + std::to_string(iterations) + ' ';
+      if (salt.empty())
+        out += '-';
+      else
+        append_hex(out, salt, true);
+      if (rr.type == rrtype::kNsec3param) return r.done();
+      std::uint8_t hash_len;
+      std::span<const std::uint8_t> hash;
+      if (!r.u8(hash_len) || !r.bytes(hash_len, hash)) return false;
+      out += ' ';
+      append_base32hex(out, hash);
+      return append_type_bitmap(out, r);
+    }
+    case rrtype::kSshfp: {
+      std::uint8_t alg, fp;
+      if (!r.u8(alg) || !r.u8(fp) || r.done()) return false;
+      out += std::to_string(alg) + ' ' + std::to_string(fp) + ' ';
+      append_hex(out, r.rest(), true);
+      return true;
+    }
+    case rrtype::kTlsa:
+    case rrtype::kSmimea: {
+      std::uint8_t usage, selector, mtype;
+      if (!r.u8(usage) || !r.u8(selector) || !r.u8(mtype) || r.done()) return false;
+      out += std::to_string(usage) + ' ' + std::to_string(selector) + ' ' + std::to_string(mtype) + ' ';
+      append_hex(out, r.rest(), true);
+      return true;
+    }
+    case rrtype::kOpenpgpkey:
+      if (r.done()) return false;
+      append_base64(out, r.rest());
+      return true;
+    case rrtype::kCaa: {
+      std::uint8_t flags, tag_len;
+      std::span<const std::uint8_t> tag;
+      if (!r.u8(flags) || !r.u8(tag_len) || tag_len == 0 || !r.bytes(tag_len, tag)) return false;
+      out += std::to_string(flags) + ' ';
+      append_text(out, tag.data(), tag.size(), false);
+      out += ' ';
+      auto value = r.rest();
+      append_text(out, value.data(), value.size(), true);
+      return true;
+    }
+    case rrtype::kUri: {
+      std::uint16_t prio, weight;
+      if (!r.u16(prio) || !r.u16(weight)) return false;
+      out += std::to_string(prio) + ' ' + std::to_string(weight) + ' ';
+      auto target = r.rest();
+      append_text(out, target.data(), target.size(), true);
+      return true;
+    }
+    case rrtype::kSvcb:
+    case rrtype::kHttps: {
+      std::uint16_t prio;
+      std::string target;
+      if (!r.u16(prio) || !r.name(target)) return false;
+      out += std::to_string(prio) + ' ' + target;
+      return append_svc_params(out, r);
+    }
+    default:
+      return false;
+  }
+}
+
+// Renders the rdata of `rr` in `style`; false when it does not match its type's format.
 bool render(std::span<const std::uint8_t> msg, const ResourceRecord& rr, RdataStyle style, std::string& out) {
   const std::size_t begin = rr.rdata_offset, end = begin + rr.rdata_length;
   RdataReader r(msg, begin, end);
@@ -333,118 +452,8 @@ bool render(std::span<const std::uint8_t> msg, const ResourceRecord& rr, RdataSt
       out += ' ' + replacement;
       return true;
     }
-    case rrtype::kDs:
-    case rrtype::kCds:
-    case 32768:  // TA
-    case rrtype::kDlv: {
-      std::uint16_t tag;
-      std::uint8_t alg, digest_type;
-      if (!r.u16(tag) || !r.u8(alg) || !r.u8(digest_type) || r.done()) return false;
-      out += std::to_string(tag) + ' ' + std::to_string(alg) + ' ' + std::to_string(digest_type) + ' ';
-      append_hex(out, r.rest(), true);
-      return true;
-    }
-    case rrtype::kDnskey:
-    case rrtype::kCdnskey:
-    case 25: {  // KEY
-      std::uint16_t flags;
-      std::uint8_t proto, alg;
-      if (!r.u16(flags) || !r.u8(proto) || !r.u8(alg) || r.done()) return false;
-      out += std::to_string(flags) + ' ' + std::to_string(proto) + ' ' + std::to_string(alg) + ' ';
-      append_base64(out, r.rest());
-      return true;
-    }
-    case rrtype::kRrsig:
-    case 24: {  // SIG
-      std::uint16_t covered, tag;
-      std::uint8_t alg, labels;
-      std::uint32_t ttl, expiration, inception;
-      std::string signer;
-      if (!r.u16(covered) || !r.u8(alg) || !r.u8(labels) || !r.u32(ttl) || !r.u32(expiration) ||
-          !r.u32(inception) || !r.u16(tag) || !r.name(signer) || r.done())
-        return false;
-      out += type_name(covered) + ' ' + std::to_string(alg) + ' ' + std::to_string(labels) + ' ' +
-             std::to_string(ttl) + ' ';
-      append_time(out, expiration);
-      out += ' ';
-      append_time(out, inception);
-      out += ' ' + std::to_string(tag) + ' ' + signer + ' ';
-      append_base64(out, r.rest());
-      return true;
-    }
-    case rrtype::kNsec: {
-      if (!r.name(out)) return false;
-      return append_type_bitmap(out, r);
-    }
-    case rrtype::kNsec3:
-    case rrtype::kNsec3param: {
-      std::uint8_t hash_alg, flags, salt_len;
-      std::uint16_t iterations;
-      std::span<const std::uint8_t> salt;
-      if (!r.u8(hash_alg) || !r.u8(flags) || !r.u16(iterations) || !r.u8(salt_len) ||
-          !r.bytes(salt_len, salt))
-        return false;
-      out += std::to_string(hash_alg) + ' ' + std::to_string(flags) + ' ' + std::to_string(iterations) + ' ';
-      if (salt.empty())
-        out += '-';
-      else
-        append_hex(out, salt, true);
-      if (rr.type == rrtype::kNsec3param) return r.done();
-      std::uint8_t hash_len;
-      std::span<const std::uint8_t> hash;
-      if (!r.u8(hash_len) || !r.bytes(hash_len, hash)) return false;
-      out += ' ';
-      append_base32hex(out, hash);
-      return append_type_bitmap(out, r);
-    }
-    case rrtype::kSshfp: {
-      std::uint8_t alg, fp;
-      if (!r.u8(alg) || !r.u8(fp) || r.done()) return false;
-      out += std::to_string(alg) + ' ' + std::to_string(fp) + ' ';
-      append_hex(out, r.rest(), true);
-      return true;
-    }
-    case rrtype::kTlsa:
-    case rrtype::kSmimea: {
-      std::uint8_t usage, selector, mtype;
-      if (!r.u8(usage) || !r.u8(selector) || !r.u8(mtype) || r.done()) return false;
-      out += std::to_string(usage) + ' ' + std::to_string(selector) + ' ' + std::to_string(mtype) + ' ';
-      append_hex(out, r.rest(), true);
-      return true;
-    }
-    case rrtype::kOpenpgpkey:
-      if (r.done()) return false;
-      append_base64(out, r.rest());
-      return true;
-    case rrtype::kCaa: {
-      std::uint8_t flags, tag_len;
-      std::span<const std::uint8_t> tag;
-      if (!r.u8(flags) || !r.u8(tag_len) || tag_len == 0 || !r.bytes(tag_len, tag)) return false;
-      out += std::to_string(flags) + ' ';
-      append_text(out, tag.data(), tag.size(), false);
-      out += ' ';
-      auto value = r.rest();
-      append_text(out, value.data(), value.size(), true);
-      return true;
-    }
-    case rrtype::kUri: {
-      std::uint16_t prio, weight;
-      if (!r.u16(prio) || !r.u16(weight)) return false;
-      out += std::to_string(prio) + ' ' + std::to_string(weight) + ' ';
-      auto target = r.rest();
-      append_text(out, target.data(), target.size(), true);
-      return true;
-    }
-    case rrtype::kSvcb:
-    case rrtype::kHttps: {
-      std::uint16_t prio;
-      std::string target;
-      if (!r.u16(prio) || !r.name(target)) return false;
-      out += std::to_string(prio) + ' ' + target;
-      return append_svc_params(out, r);
-    }
     default:
-      return false;
+      return render_keys_and_services(rr, r, out);
   }
 }
 

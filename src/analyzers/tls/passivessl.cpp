@@ -374,6 +374,159 @@ void PassiveSslStore::reject(std::string_view reason) {
   rejects_.emplace_back(reason);
 }
 
+namespace {
+
+using Commands = std::vector<std::vector<std::string>>;
+
+// What flush() writes with: the key prefix and the SHA-1s of the loaded scripts (touch, chain,
+// public key).
+struct WriteContext {
+  const std::string& prefix;
+  const std::string (&sha)[3];
+  bool store_raw_certificates;
+};
+
+// The certificate's own facts, its chain and its public key. ts "" (a certificate file): no
+// observation counted.
+void certificate_commands(Commands& cmds, const WriteContext& w, const SslCertificate& c,
+                          const std::string& ts) {
+  const std::string& p = w.prefix;
+  nlohmann::json names = c.dns_names;
+  const std::string increment = ts.empty() ? "0" : "1";
+  std::vector<std::string> cmd{"EVALSHA",
+                               w.sha[0],
+                               "1",
+                               p + "cert:" + c.sha1,
+                               ts,
+                               increment,
+                               "subject",
+                               c.subject,
+                               "issuer",
+                               c.issuer,
+                               "is_ca",
+                               c.is_ca ? "1" : "0",
+                               "is_self_signed",
+                               c.is_self_signed ? "1" : "0",
+                               "dns_names",
+                               names.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+  auto opt = [&](const char* f, const std::string& v) {
+    if (!v.empty()) {
+      cmd.push_back(f);
+      cmd.push_back(v);
+    }
+  };
+  opt("sha256", c.sha256);
+  opt("not_before", c.not_before);
+  opt("not_after", c.not_after);
+  opt("serial", c.serial);
+  opt("key_algorithm", c.key_algorithm);
+  opt("key_bits", c.key_bits ? std::to_string(c.key_bits) : "");
+  opt("spki_sha256", c.spki_sha256);
+  opt("path", c.source_path);
+  if (w.store_raw_certificates) opt("raw", c.raw_b64);
+  cmds.push_back(std::move(cmd));
+  if (c.verified) {
+    // Rank: valid chains first, then the longer path.
+    std::string rank = std::to_string((c.is_valid_chain ? 1000 : 0) + c.chain.size());
+    cmds.push_back({"EVALSHA", w.sha[1], "1", p + "cert:" + c.sha1, rank, join(c.chain),
+                    c.is_valid_chain ? "1" : "0", c.issuer_sha1});
+  }
+  if (c.public_key && !c.public_key->sha256.empty()) {
+    const auto& k = *c.public_key;
+    std::vector<std::string> kc{"EVALSHA",
+                                w.sha[2],
+                                "3",
+                                p + "pubkey:" + k.sha256,
+                                p + "pubkey_certs:" + k.sha256,
+                                p + "all:pubkey",
+                                ts,
+                                increment,
+                                c.sha1,
+                                k.sha256,
+                                "type",
+                                k.type,
+                                "bits",
+                                std::to_string(k.bits)};
+    for (const auto& [name, value] : k.parameters) {
+      kc.push_back(name);
+      kc.push_back(value);
+    }
+    cmds.push_back(std::move(kc));
+  }
+}
+
+// One session: its hash, its fingerprints and their indexes, its certificates. Counts a TLSH that
+// is not a digest in `tlsh_invalid`.
+void session_commands(Commands& cmds, const WriteContext& w, const SslSessionRecord& r,
+                      std::uint64_t& tlsh_invalid) {
+  const std::string& p = w.prefix;
+  const std::string& touch = w.sha[0];
+  std::string id = r.session_id();
+  std::string ts = std::to_string(r.ts);
+  std::string certs, alpn;
+  for (const auto& c : r.certificates) certs += (certs.empty() ? "" : ",") + c.sha1;
+  alpn = join(r.alpn);
+  cmds.push_back({"EVALSHA",
+                  touch,
+                  "1",
+                  p + "session:" + id,
+                  ts,
+                  "1",
+                  "server_ip",
+                  r.server_ip,
+                  "server_port",
+                  std::to_string(r.server_port),
+                  "client_ip",
+                  r.client_ip,
+                  "client_port",
+                  std::to_string(r.client_port),
+                  "ja3",
+                  r.ja3_md5,
+                  "ja3s",
+                  r.ja3s_md5,
+                  "sni",
+                  r.sni,
+                  "alpn",
+                  alpn,
+                  "tls_version",
+                  r.tls_version,
+                  "certs",
+                  certs,
+                  "tlsh",
+                  r.tlsh});
+  auto index = [&](const std::string& kind, const std::string& value) {
+    if (value.empty()) return;
+    cmds.push_back({"ZADD", p + "idx:" + kind + ":" + value, "GT", ts, id});
+  };
+  if (!r.ja3_md5.empty()) {
+    cmds.push_back({"EVALSHA", touch, "1", p + "ja3:" + r.ja3_md5, ts, "1", "raw", r.ja3});
+    cmds.push_back({"ZINCRBY", p + "all:ja3", "1", r.ja3_md5});
+    index("ja3", r.ja3_md5);
+  }
+  if (!r.ja3s_md5.empty()) {
+    cmds.push_back({"EVALSHA", touch, "1", p + "ja3s:" + r.ja3s_md5, ts, "1", "raw", r.ja3s});
+    cmds.push_back({"ZINCRBY", p + "all:ja3s", "1", r.ja3s_md5});
+    index("ja3s", r.ja3s_md5);
+    if (!r.ja3_md5.empty()) cmds.push_back({"ZINCRBY", p + "ja3s_of_ja3:" + r.ja3_md5, "1", r.ja3s_md5});
+  }
+  if (is_tlsh_digest(r.tlsh)) {
+    cmds.push_back({"ZINCRBY", p + "all:tlsh", "1", r.tlsh});
+    index("tlsh", r.tlsh);
+  } else if (!r.tlsh.empty()) {
+    ++tlsh_invalid;
+  }
+  index("sni", r.sni);
+  index("ip", r.server_ip);
+  index("ip", r.client_ip);
+  for (const auto& c : r.certificates) {
+    certificate_commands(cmds, w, c, ts);
+    cmds.push_back({"ZINCRBY", p + "all:cert", "1", c.sha1});
+    index("cert", c.sha1);
+  }
+}
+
+}  // namespace
+
 void PassiveSslStore::flush() {
   if (pending_.empty() && certificates_.empty() && rejects_.empty()) return;
   const std::string& p = options_.prefix;
@@ -387,142 +540,12 @@ void PassiveSslStore::flush() {
     // Again in the pipeline: the scripts survive a Redis restart between the two.
     cmds.push_back({"SCRIPT", "LOAD", std::string(scripts[i])});
   }
-  const std::string& touch = sha[0];
   std::uint64_t tlsh_invalid = 0;
 
-  // The certificate's own facts, its chain and its public key. ts "" (a certificate file): no
-  // observation counted.
-  auto write_certificate = [&](const SslCertificate& c, const std::string& ts) {
-    nlohmann::json names = c.dns_names;
-    const std::string increment = ts.empty() ? "0" : "1";
-    std::vector<std::string> cmd{"EVALSHA",
-                                 touch,
-                                 "1",
-                                 p + "cert:" + c.sha1,
-                                 ts,
-                                 increment,
-                                 "subject",
-                                 c.subject,
-                                 "issuer",
-                                 c.issuer,
-                                 "is_ca",
-                                 c.is_ca ? "1" : "0",
-                                 "is_self_signed",
-                                 c.is_self_signed ? "1" : "0",
-                                 "dns_names",
-                                 names.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
-    auto opt = [&](const char* f, const std::string& v) {
-      if (!v.empty()) {
-        cmd.push_back(f);
-        cmd.push_back(v);
-      }
-    };
-    opt("sha256", c.sha256);
-    opt("not_before", c.not_before);
-    opt("not_after", c.not_after);
-    opt("serial", c.serial);
-    opt("key_algorithm", c.key_algorithm);
-    opt("key_bits", c.key_bits ? std::to_string(c.key_bits) : "");
-    opt("spki_sha256", c.spki_sha256);
-    opt("path", c.source_path);
-    if (options_.store_raw_certificates) opt("raw", c.raw_b64);
-    cmds.push_back(std::move(cmd));
-    if (c.verified) {
-      // Rank: valid chains first, then the longer path.
-      std::string rank = std::to_string((c.is_valid_chain ? 1000 : 0) + c.chain.size());
-      cmds.push_back({"EVALSHA", sha[1], "1", p + "cert:" + c.sha1, rank, join(c.chain),
-                      c.is_valid_chain ? "1" : "0", c.issuer_sha1});
-    }
-    if (c.public_key && !c.public_key->sha256.empty()) {
-      const auto& k = *c.public_key;
-      std::vector<std::string> kc{"EVALSHA",
-                                  sha[2],
-                                  "3",
-                                  p + "pubkey:" + k.sha256,
-                                  p + "pubkey_certs:" + k.sha256,
-                                  p + "all:pubkey",
-                                  ts,
-                                  increment,
-                                  c.sha1,
-                                  k.sha256,
-                                  "type",
-                                  k.type,
-                                  "bits",
-                                  std::to_string(k.bits)};
-      for (const auto& [name, value] : k.parameters) {
-        kc.push_back(name);
-        kc.push_back(value);
-      }
-      cmds.push_back(std::move(kc));
-    }
-  };
-
-  for (const auto& r : pending_) {
-    std::string id = r.session_id();
-    std::string ts = std::to_string(r.ts);
-    std::string certs, alpn;
-    for (const auto& c : r.certificates) certs += (certs.empty() ? "" : ",") + c.sha1;
-    alpn = join(r.alpn);
-    cmds.push_back({"EVALSHA",
-                    touch,
-                    "1",
-                    p + "session:" + id,
-                    ts,
-                    "1",
-                    "server_ip",
-                    r.server_ip,
-                    "server_port",
-                    std::to_string(r.server_port),
-                    "client_ip",
-                    r.client_ip,
-                    "client_port",
-                    std::to_string(r.client_port),
-                    "ja3",
-                    r.ja3_md5,
-                    "ja3s",
-                    r.ja3s_md5,
-                    "sni",
-                    r.sni,
-                    "alpn",
-                    alpn,
-                    "tls_version",
-                    r.tls_version,
-                    "certs",
-                    certs,
-                    "tlsh",
-                    r.tlsh});
-    auto index = [&](const std::string& kind, const std::string& value) {
-      if (value.empty()) return;
-      cmds.push_back({"ZADD", p + "idx:" + kind + ":" + value, "GT", ts, id});
-    };
-    if (!r.ja3_md5.empty()) {
-      cmds.push_back({"EVALSHA", touch, "1", p + "ja3:" + r.ja3_md5, ts, "1", "raw", r.ja3});
-      cmds.push_back({"ZINCRBY", p + "all:ja3", "1", r.ja3_md5});
-      index("ja3", r.ja3_md5);
-    }
-    if (!r.ja3s_md5.empty()) {
-      cmds.push_back({"EVALSHA", touch, "1", p + "ja3s:" + r.ja3s_md5, ts, "1", "raw", r.ja3s});
-      cmds.push_back({"ZINCRBY", p + "all:ja3s", "1", r.ja3s_md5});
-      index("ja3s", r.ja3s_md5);
-      if (!r.ja3_md5.empty()) cmds.push_back({"ZINCRBY", p + "ja3s_of_ja3:" + r.ja3_md5, "1", r.ja3s_md5});
-    }
-    if (is_tlsh_digest(r.tlsh)) {
-      cmds.push_back({"ZINCRBY", p + "all:tlsh", "1", r.tlsh});
-      index("tlsh", r.tlsh);
-    } else if (!r.tlsh.empty()) {
-      ++tlsh_invalid;
-    }
-    index("sni", r.sni);
-    index("ip", r.server_ip);
-    index("ip", r.client_ip);
-    for (const auto& c : r.certificates) {
-      write_certificate(c, ts);
-      cmds.push_back({"ZINCRBY", p + "all:cert", "1", c.sha1});
-      index("cert", c.sha1);
-    }
-  }
+  const WriteContext w{p, sha, options_.store_raw_certificates};
+  for (const auto& r : pending_) session_commands(cmds, w, r, tlsh_invalid);
   for (const auto& c : certificates_) {
-    write_certificate(c, "");
+    certificate_commands(cmds, w, c, "");
     cmds.push_back({"ZINCRBY", p + "all:cert", "0", c.sha1});  // listed, no session counted
   }
   if (!pending_.empty()) cmds.push_back({"HINCRBY", p + "stats", "records", std::to_string(pending_.size())});

@@ -1,0 +1,92 @@
+#include "analyzers/common/cli.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <iostream>
+
+#include "core/keys.hpp"
+
+namespace d4::analyzers::cli {
+
+void add_common(CLI::App& app, CommonOptions& o) {
+  app.add_option("-c,--config", o.config_path, "D4 configuration file (TOML)");
+  app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error");
+  app.add_option("--log-format", o.log_format, "text or json");
+}
+
+AppConfig start(std::string_view tool, const CommonOptions& o) {
+  AppConfig cfg = load_app_config(o.config_path);
+  init_analyzer_logging(tool, cfg.common, o.log_level, o.log_format);
+  return cfg;
+}
+
+void add_queue(CLI::App& app, QueueOptions& o, const std::string& queue_help) {
+  app.add_option("-u,--queue", o.queue, queue_help);
+  app.add_option("--analyzer-redis", o.analyzer_redis,
+                 "D4 analyzer queues host:port/db (default [redis] analyzer)");
+  app.add_option("--consumer", o.consumer, "consumer name (names the processing list)");
+  app.add_flag("--exit-when-empty", o.exit_when_empty, "return once the queue is drained");
+}
+
+QueueConsumerOptions consumer_options(const QueueOptions& o, const AppConfig& cfg, std::string_view section,
+                                      std::string_view tool, std::string_view list_part,
+                                      const std::string& queue) {
+  QueueConsumerOptions qo;
+  qo.endpoint = !o.analyzer_redis.empty() ? parse_endpoint(o.analyzer_redis, "analyzer redis")
+                                          : cfg.common.redis.analyzer;
+  qo.list_key = core::keys::analyzer_list(list_part, queue);
+  qo.consumer_name = default_consumer_name(tool, queue);
+  if (!o.consumer.empty())
+    qo.consumer_name = o.consumer;
+  else if (!section.empty())
+    qo.consumer_name = core::get_string(cfg.root, section, "consumer_name", qo.consumer_name);
+  qo.exit_when_empty = o.exit_when_empty;
+  return qo;
+}
+
+void add_capture(CLI::App& app, CaptureOptions& o) {
+  app.add_option("-r,--read", o.files, "capture file (pcap/pcapng, gzip allowed, - for stdin); repeatable");
+  app.add_option("files", o.files, "more capture files");
+  app.add_option("-i,--interface", o.interface, "live capture interface");
+  app.add_option("-f,--filter", o.bpf, "BPF filter for live capture");
+}
+
+packet::LiveCapture::Options live_options(const CaptureOptions& o) {
+  packet::LiveCapture::Options lo;
+  lo.interface = o.interface;
+  lo.bpf_filter = o.bpf;
+  return lo;
+}
+
+void add_serve(CLI::App& app, ServeOptions& o, std::string_view default_listen) {
+  app.add_option("-l,--listen", o.listen, "host:port (default " + std::string(default_listen) + ")");
+  app.add_option("--token", o.tokens, "accepted bearer token (repeatable; default: api_tokens)");
+  app.add_option("--threads", o.threads, "request handler threads");
+}
+
+std::vector<std::string> tokens(const ServeOptions& o, const AppConfig& cfg, std::string_view section) {
+  return !o.tokens.empty() ? o.tokens : get_string_array(cfg.root, section, "api_tokens");
+}
+
+void serve(core::http::Router router, const ServeOptions& o, const AppConfig& cfg, std::string_view section,
+           std::string_view default_listen, std::string_view tool, const std::string& description) {
+  auto [host, port] = parse_listen(
+      !o.listen.empty() ? o.listen
+                        : core::get_string(cfg.root, section, "listen", std::string(default_listen)));
+  core::http::ServerOptions so;
+  so.address = host;
+  so.port = port;
+  so.handler_threads = static_cast<std::size_t>(std::max<long long>(
+      1, o.threads > 0 ? o.threads : core::get_int(cfg.root, section, "http_threads", 4)));
+  so.server_header = std::string(tool);
+  so.tls_cert_file = core::get_string(cfg.root, section, "tls_cert_file", "");
+  so.tls_key_file = core::get_string(cfg.root, section, "tls_key_file", "");
+  core::http::Server server(std::move(router), so);
+  server.start();
+  std::cout << "listening on " << host << ":" << server.port() << std::endl;
+  spdlog::info("query API on {}:{}, {}", host, server.port(), description);
+  serve_until_stopped(server);
+}
+
+}  // namespace d4::analyzers::cli

@@ -1,0 +1,63 @@
+#pragma once
+// The command-line option blocks the analyzer executables share, and what they resolve to with the
+// configuration: so each main only declares its own options and calls into its library.
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "analyzers/common/app.hpp"
+#include "analyzers/common/queue_consumer.hpp"
+#include "analyzers/packet/live_capture.hpp"
+#include "core/http_server.hpp"
+
+namespace d4::analyzers::cli {
+
+// -c, --log-level, --log-format.
+struct CommonOptions {
+  std::string config_path, log_level, log_format;
+};
+void add_common(CLI::App& app, CommonOptions& o);
+// Loads the configuration and initialises logging for `tool` from it and the overrides.
+AppConfig start(std::string_view tool, const CommonOptions& o);
+
+// -u/--queue, --analyzer-redis, --consumer, --exit-when-empty.
+struct QueueOptions {
+  std::string queue, analyzer_redis, consumer;
+  bool exit_when_empty = false;
+};
+void add_queue(CLI::App& app, QueueOptions& o, const std::string& queue_help);
+// The consumer of `analyzer:<list_part>:<queue>`: --analyzer-redis or [redis] analyzer, --consumer
+// or [<section>] consumer_name (no section: not configurable) or <tool>:<queue>:<host>.
+QueueConsumerOptions consumer_options(const QueueOptions& o, const AppConfig& cfg, std::string_view section,
+                                      std::string_view tool, std::string_view list_part,
+                                      const std::string& queue);
+
+// -r/--read and positional capture files, -i/--interface, -f/--filter.
+struct CaptureOptions {
+  std::vector<std::string> files;
+  std::string interface, bpf;
+  bool any() const { return !files.empty() || !interface.empty(); }
+};
+void add_capture(CLI::App& app, CaptureOptions& o);
+packet::LiveCapture::Options live_options(const CaptureOptions& o);
+
+// -l/--listen, --token, --threads of a query API.
+struct ServeOptions {
+  std::string listen;
+  std::vector<std::string> tokens;
+  int threads = 0;
+};
+void add_serve(CLI::App& app, ServeOptions& o, std::string_view default_listen);
+
+// Serves `router` on --listen or [<section>] listen (default `default_listen`), with --threads or
+// [<section>] http_threads handlers and [<section>] tls_cert_file/tls_key_file; prints
+// "listening on host:port" on stdout (scripts and tests using port 0 learn the port) and runs
+// until SIGINT/SIGTERM.
+void serve(core::http::Router router, const ServeOptions& o, const AppConfig& cfg, std::string_view section,
+           std::string_view default_listen, std::string_view tool, const std::string& description);
+// The bearer tokens: --token, else [<section>] api_tokens.
+std::vector<std::string> tokens(const ServeOptions& o, const AppConfig& cfg, std::string_view section);
+
+}  // namespace d4::analyzers::cli

@@ -1,0 +1,135 @@
+#include "analyzers/tls/fingerprint_app.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "analyzers/common/frame_source.hpp"
+#include "analyzers/common/tcp_limits.hpp"
+#include "analyzers/tls/session.hpp"
+#include "core/stop_signal.hpp"
+
+namespace d4::analyzers::tls {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kTool = "d4-tls-fingerprint";
+constexpr std::string_view kSection = "analyzers.tls";
+
+class SessionWriter {
+ public:
+  explicit SessionWriter(const FingerprintSettings& s) : s_(s) {
+    for (const auto* d : {&s.json_dir, &s.cert_dir})
+      if (!d->empty()) fs::create_directories(*d);
+  }
+
+  void write(const TlsSession& session) {
+    std::string line = session_json(session).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (s_.json_dir.empty()) {
+      line += '\n';
+      if (std::fwrite(line.data(), 1, line.size(), stdout) != line.size())
+        throw std::runtime_error("cannot write to stdout");
+    } else {
+      // <Timestamp>.json as the reference, with a counter when two sessions share a timestamp.
+      std::string base = rfc3339_nano(session.ts_ns);
+      fs::path p = fs::path(s_.json_dir) / (base + ".json");
+      for (int i = 1; fs::exists(p); ++i)
+        p = fs::path(s_.json_dir) / (base + "-" + std::to_string(i) + ".json");
+      std::ofstream(p, std::ios::binary) << line << '\n';
+    }
+    if (!s_.cert_dir.empty()) {
+      for (const auto& c : session.certificates) {
+        fs::path p = fs::path(s_.cert_dir) / (c.sha1 + ".crt");
+        if (written_certs_.insert(c.sha1).second && !fs::exists(p))
+          std::ofstream(p, std::ios::binary)
+              .write(reinterpret_cast<const char*>(c.der.data()), static_cast<std::streamsize>(c.der.size()));
+      }
+    }
+  }
+
+ private:
+  const FingerprintSettings& s_;
+  std::set<std::string> written_certs_;
+};
+
+TrackerOptions tracker_options(const FingerprintSettings& s, const toml::table& root) {
+  TrackerOptions to;
+  to.partial = !s.no_partial && core::get_bool(root, kSection, "partial", true);
+  to.ja3_quirk = s.ja3_quirk || core::get_bool(root, kSection, "ja3_grease_quirk", false);
+  to.tcp = read_tcp_limits(root, kSection, to.tcp);
+  to.tcp.idle_timeout_ns = s.flow_timeout * 1000000000LL;
+  if (s.max_flows > 0) to.tcp.max_flows = s.max_flows;
+  if (s.max_memory_mb > 0) to.tcp.max_bytes = s.max_memory_mb << 20;
+  return to;
+}
+
+void print_hello(const HelloEvent& e) {
+  std::printf("%llu|%s|%u|%s|%u|%s|%s|%s|%s|%s\n", static_cast<unsigned long long>(e.frame),
+              e.src.to_string().c_str(), e.sport, e.dst.to_string().c_str(), e.dport,
+              e.handshake_types.c_str(), e.ja3.c_str(), e.ja3_md5.c_str(), e.ja3s.c_str(),
+              e.ja3s_md5.c_str());
+}
+
+void log_stats(const TlsTracker& tracker) {
+  const auto& st = tracker.stats();
+  spdlog::info(
+      "{} frame(s), {} ClientHello, {} ServerHello, {} certificate(s) ({} unparsed), {} session(s) ({} "
+      "partial), "
+      "{} non-TLS stream(s), {} malformed hello(s), {} TLSH refused (input too short or too uniform)",
+      st.frames, st.client_hellos, st.server_hellos, st.certificates, st.unparsed_certificates, st.sessions,
+      st.partial_sessions, st.not_tls_streams, st.bad_hellos, st.tlsh_refused);
+  spdlog::info("TCP: {}", packet::describe(tracker.tcp_stats(), tracker.tcp().flow_count(),
+                                           tracker.tcp().memory_bytes()));
+}
+
+}  // namespace
+
+int run_fingerprint(const FingerprintSettings& s) {
+  AppConfig cfg = cli::start(kTool, s.common);
+  SessionWriter writer(s);
+  const bool psv = s.format == "psv";
+  TlsTracker tracker(
+      [&](const TlsSession& session) {
+        if (!psv) writer.write(session);
+      },
+      [&](const HelloEvent& e) {
+        if (psv) print_hello(e);
+      },
+      tracker_options(s, cfg.root));
+  TcpPressureLog pressure(kTool);
+  std::uint64_t since_check = 0;
+  auto handle = [&](const packet::Frame& f) {
+    tracker.process(f);
+    if (++since_check % 65536 == 0) pressure.check(tracker.tcp());
+  };
+  CaptureStats cs;
+  int failures = 0;
+  for (const auto& f : s.capture.files)
+    if (!for_each_frame_in_file(f, handle, cs, core::stop_flag())) ++failures;
+  if (!s.capture.interface.empty())
+    for_each_live_frame(
+        cli::live_options(s.capture), handle, [] { std::fflush(stdout); }, cs, core::stop_flag());
+  // Only -u names a type-1 queue here: [analyzers.tls] queue is d4-passivessl's ja3-jl queue.
+  if (!s.queue.queue.empty()) {
+    QueueConsumerOptions qo = cli::consumer_options(s.queue, cfg, "", kTool, "1", s.queue.queue);
+    qo.batch_size = 1;
+    QueueConsumer consumer(qo);
+    consumer.run(
+        [&](const std::vector<std::string>& batch) {
+          for (const auto& path : batch)
+            if (!for_each_frame_in_file(path, handle, cs, core::stop_flag())) ++failures;
+          std::fflush(stdout);
+        },
+        core::stop_flag());
+  }
+  tracker.finish();
+  std::fflush(stdout);
+  log_stats(tracker);
+  return failures ? 2 : 0;
+}
+
+}  // namespace d4::analyzers::tls
