@@ -110,7 +110,7 @@ class PcapSource final : public Source {
 
  private:
   static void on_packet(u_char* user, const pcap_pkthdr* h, const u_char* bytes) {
-    auto* self = reinterpret_cast<PcapSource*>(user);
+    auto* self = static_cast<PcapSource*>(static_cast<void*>(user));  // our pointer, given back
     std::uint8_t rh[16];
     protocol::store_le32(rh, static_cast<std::uint32_t>(h->ts.tv_sec));
     protocol::store_le32(rh + 4, static_cast<std::uint32_t>(h->ts.tv_usec));
