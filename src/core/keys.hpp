@@ -52,6 +52,12 @@ inline std::string temp_blocklist_uuid(std::string_view uuid) {
   return cat({"temp_blacklist_uuid:", uuid});
 }
 inline constexpr std::string_view kIncorrectTypeSessions = "Error:IncorrectType";
+// Bytes stored but not yet processed (ours): session -> bytes and sensor uuid -> bytes. d4-server
+// adds in the MULTI/EXEC that stores the packets, d4-worker subtracts when it trims processed
+// entries (a field reaching 0 is deleted), so HLEN of the sensor hash counts the sensors holding a
+// backlog. Admission limits and the memory budget's fair share are computed from them.
+inline constexpr std::string_view kBacklogBytesBySession = "d4:backlog:session";
+inline constexpr std::string_view kBacklogBytesBySensor = "d4:backlog:sensor";
 
 // ---- meta Redis: configuration, sensors, statistics ----
 inline constexpr std::string_view kDefaultHmacKey = "server:hmac_default_key";
@@ -151,6 +157,27 @@ inline std::string worker_lease(std::string_view type, std::string_view session)
 }
 inline std::string worker_progress(std::string_view type, std::string_view session) {
   return cat({"d4:worker:progress:", type, ":", session});
+}
+// Consecutive failures of each session of a type (session -> count, analyzer db): a session
+// whose data makes its handler fail this many times ([workers] max_session_failures) is
+// quarantined instead of being retried forever.
+inline std::string worker_failures(std::string_view type) {
+  return cat({"d4:worker:failures:", type});
+}
+// Dead letters (stream Redis): the streams of quarantined sessions, moved aside within a budget
+// ([workers] dead_letter_max_bytes / dead_letter_max_sessions; the oldest are dropped, counted).
+//   d4:deadletter                          zset session -> time moved (epoch seconds)
+//   d4:deadletter:info:<session>           hash sensor, type, reason, time, entries, bytes, keys
+//   d4:deadletter:stream:<type>:<session>  the session's stream, renamed
+//   d4:deadletter:stats                    hash held_sessions, held_entries, held_bytes,
+//                                          moved_sessions, evicted_sessions, evicted_entries, evicted_bytes
+inline constexpr std::string_view kDeadLetters = "d4:deadletter";
+inline constexpr std::string_view kDeadLetterStats = "d4:deadletter:stats";
+inline std::string dead_letter_info(std::string_view session) {
+  return cat({"d4:deadletter:info:", session});
+}
+inline std::string dead_letter_stream(std::string_view type, std::string_view session) {
+  return cat({"d4:deadletter:stream:", type, ":", session});
 }
 // Short-lived locks so that only one worker process runs a periodic task at a time.
 inline std::string worker_task_lock(std::string_view task) {
@@ -257,6 +284,12 @@ inline std::string ip_rejects(std::string_view ip) {
 inline std::string ip_errors(std::string_view ip) {
   return cat({"ip:errors:", ip});
 }
+// Back-pressure that held a sensor's sessions (cause -> times it started): backlog (packets),
+// session_bytes, sensor_bytes, memory (the stream Redis memory budget); and the global counts.
+inline std::string sensor_backpressure(std::string_view uuid) {
+  return cat({"sensor:backpressure:", uuid});
+}
+inline constexpr std::string_view kServerBackpressure = "server:backpressure";
 // Global reject counters: reason -> count, overall and per day (YYYYMMDD).
 inline constexpr std::string_view kServerRejects = "server:rejects";
 inline std::string daily_rejects(std::string_view date) {

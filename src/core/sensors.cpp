@@ -430,10 +430,12 @@ std::optional<SensorInfo> SensorPolicy::info(std::string_view uuid_text, std::si
       {"HGETALL", keys::sensor_rejects(u)},                        // 10
       {"LRANGE", keys::sensor_errors(u), "0", last},               // 11
       {"LRANGE", keys::sensor_unauth_errors(u), "0", last},        // 12
+      {"HGETALL", keys::sensor_backpressure(u)},                   // 13
   });
   auto s = stream_.pipeline({
-      {"EXISTS", keys::temp_blocklist_uuid(u)},          // 0
-      {"SMEMBERS", keys::active_connection_by_uuid(u)},  // 1
+      {"EXISTS", keys::temp_blocklist_uuid(u)},               // 0
+      {"SMEMBERS", keys::active_connection_by_uuid(u)},       // 1
+      {"HGET", std::string(keys::kBacklogBytesBySensor), u},  // 2
   });
   for (const auto& r : m)
     if (r.is_error()) throw RedisError("sensor info: " + r.str);
@@ -476,6 +478,8 @@ std::optional<SensorInfo> SensorPolicy::info(std::string_view uuid_text, std::si
     info.errors = parse_list(m[11]);
     info.unauthenticated_errors = parse_list(m[12]);
   }
+  info.backpressure = hash_counts(m[13]);
+  info.backlog_bytes = to_ll(s[2]).value_or(0);
   info.temp_blocked = s[0].integer == 1;
   info.connected_types = s[1].as_strings();
   std::sort(info.connected_types.begin(), info.connected_types.end());
@@ -511,8 +515,8 @@ std::map<std::string, long long> SensorPolicy::global_rejects() {
 PolicyResult SensorPolicy::clear_errors(std::string_view uuid_text) {
   auto uuid = normalize_sensor_uuid(uuid_text);
   if (!uuid) return invalid_uuid();
-  meta_.command_ok(
-      {"DEL", keys::sensor_rejects(*uuid), keys::sensor_errors(*uuid), keys::sensor_unauth_errors(*uuid)});
+  meta_.command_ok({"DEL", keys::sensor_rejects(*uuid), keys::sensor_errors(*uuid),
+                    keys::sensor_unauth_errors(*uuid), keys::sensor_backpressure(*uuid)});
   meta_.command_ok({"HDEL", keys::sensor_metadata(*uuid), "Error"});
   return PolicyResult::ok(*uuid);
 }

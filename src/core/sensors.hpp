@@ -68,7 +68,9 @@ struct SensorInfo {
   std::vector<std::string> connected_types;  // active_connection_by_uuid
   std::vector<std::string> last_ips;         // list_uuid_ip ("<ip>-<YYYYmmddHHMMSS>")
   std::map<std::string, long long> rejects;
-  std::vector<SensorError> errors;  // newest first
+  std::map<std::string, long long> backpressure;  // cause -> times its sessions were held
+  long long backlog_bytes = 0;                    // stored, not yet processed (d4:backlog:sensor)
+  std::vector<SensorError> errors;                // newest first
   std::vector<SensorError> unauthenticated_errors;
 };
 

@@ -1,5 +1,7 @@
 #include "protocol/metaheader.hpp"
 
+#include <algorithm>
+
 namespace d4::protocol {
 
 bool is_valid_extended_type_name(std::string_view name) {
@@ -12,12 +14,44 @@ bool is_valid_extended_type_name(std::string_view name) {
   return true;
 }
 
+namespace {
+
+// Deepest nesting of arrays and objects in a JSON text (strings and escapes aware).
+int json_depth(std::string_view text) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escape = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escape)
+        escape = false;
+      else if (c == '\\')
+        escape = true;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+std::string depth_error() {
+  return "meta header nests arrays/objects deeper than " + std::to_string(kMaxMetaHeaderDepth) + " levels";
+}
+
+}  // namespace
+
 std::optional<MetaHeader> parse_meta_header(std::string_view text, std::string* error) {
   auto set_error = [&](std::string msg) {
     if (error) *error = std::move(msg);
     return std::nullopt;
   };
   if (text.size() > kMaxMetaHeaderSize) return set_error("meta header larger than 100000 bytes");
+  if (json_depth(text) > kMaxMetaHeaderDepth) return set_error(depth_error());
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return set_error("meta header is not valid JSON");
   if (!j.is_object()) return set_error("meta header is not a JSON object");
@@ -40,6 +74,12 @@ MetaHeaderAssembler::State MetaHeaderAssembler::feed(std::string_view payload) {
   }
   for (std::size_t i = 0; i < payload.size(); ++i) {
     char c = payload[i];
+    if (++received_ > max_size_) {
+      state_ = State::Error;
+      error_ = "meta header exceeds " + std::to_string(max_size_) +
+               " bytes (every byte counts, whitespace and newlines included)";
+      return state_;
+    }
     if (c == '\n') continue;  // the reference strips newlines from type-2 payloads
     if (!started_) {
       if (c == ' ' || c == '\t' || c == '\r') continue;
@@ -51,11 +91,6 @@ MetaHeaderAssembler::State MetaHeaderAssembler::feed(std::string_view payload) {
       started_ = true;
     }
     text_.push_back(c);
-    if (text_.size() > max_size_) {
-      state_ = State::Error;
-      error_ = "meta header exceeds " + std::to_string(max_size_) + " bytes";
-      return state_;
-    }
     if (in_string_) {
       if (escape_)
         escape_ = false;
@@ -67,9 +102,13 @@ MetaHeaderAssembler::State MetaHeaderAssembler::feed(std::string_view payload) {
     }
     if (c == '"')
       in_string_ = true;
-    else if (c == '{' || c == '[')
-      ++depth_;
-    else if (c == '}' || c == ']') {
+    else if (c == '{' || c == '[') {
+      if (++depth_ > kMaxMetaHeaderDepth) {
+        state_ = State::Error;
+        error_ = depth_error();
+        return state_;
+      }
+    } else if (c == '}' || c == ']') {
       if (--depth_ == 0) {
         for (std::size_t k = i + 1; k < payload.size(); ++k)
           if (payload[k] != '\n' && payload[k] != '\r' && payload[k] != ' ') ++trailing_;

@@ -11,6 +11,9 @@
 namespace d4::protocol {
 
 inline constexpr std::size_t kMaxMetaHeaderSize = 100'000;  // the Go client's limit
+// Nesting deeper than this is refused: printing a JSON value recurses once per level, so a
+// 100 KB header of nested arrays could otherwise exhaust a thread's stack wherever it is dumped.
+inline constexpr int kMaxMetaHeaderDepth = 32;
 
 struct MetaHeader {
   nlohmann::json json;  // the whole object (tags, options of the handler...)
@@ -26,7 +29,9 @@ std::optional<MetaHeader> parse_meta_header(std::string_view text, std::string* 
 
 // Reassembles a meta header spread over several type-2 payloads. Like the reference worker it
 // ignores newline bytes between payloads; it finds the end of the top-level JSON value with a
-// linear scan (strings and escapes aware), so feeding is O(total size).
+// linear scan (strings and escapes aware), so feeding is O(total size). Every byte fed counts
+// towards max_size, whitespace and newlines included: a header padded with megabytes of blanks
+// is refused like any other oversized one.
 class MetaHeaderAssembler {
  public:
   enum class State { Incomplete, Complete, Error };
@@ -38,6 +43,8 @@ class MetaHeaderAssembler {
   const std::string& error() const { return error_; }
   // Bytes received after the end of the JSON object (ignored by the reference).
   std::size_t trailing_bytes() const { return trailing_; }
+  // Bytes fed before the header completed or failed, all of them counted.
+  std::size_t received() const { return received_; }
 
  private:
   std::size_t max_size_;
@@ -50,6 +57,7 @@ class MetaHeaderAssembler {
   bool in_string_ = false;
   bool escape_ = false;
   std::size_t trailing_ = 0;
+  std::size_t received_ = 0;
 };
 
 }  // namespace d4::protocol

@@ -244,7 +244,7 @@ unsigned Session::pause_causes(SteadyClock::time_point now) {
   std::size_t pending = batch_.resp.size() + pending_in_flight_size_;
   if (pending >= worker_.config().max_session_pending_bytes) c |= kPausePending;
   if (!worker_.stream().connected()) c |= kPauseRedis;
-  if (identified_ && backlog_limit_ > 0 && backlog_estimate() >= backlog_limit_) c |= kPauseBacklog;
+  c |= held_by_admission();
   if (rate_limit_ > 0 && rate_tokens_ < 0) {
     double dt = std::chrono::duration<double>(now - rate_last_).count();
     const auto& rt = worker_.runtime();
@@ -266,7 +266,24 @@ void Session::set_paused(unsigned causes) {
   flip(kPauseRedis, m.paused_redis);
   flip(kPausePending, m.paused_pending);
   flip(kPauseRate, m.paused_rate);
+  flip(kPauseSessionBytes, m.paused_session_bytes);
+  flip(kPauseSensorBytes, m.paused_sensor_bytes);
+  flip(kPauseMemory, m.paused_memory);
+  count_backpressure(causes & ~paused_ & kSensorPauseCauses);
   paused_ = causes;
+}
+
+void Session::count_backpressure(unsigned started) {
+  if (!started) return;
+  auto& b = worker_.meta_batch();
+  for (unsigned bit = 1; bit <= started; bit <<= 1) {
+    auto cause = (started & bit) ? backpressure_of(static_cast<PauseCause>(bit)) : std::nullopt;
+    if (!cause) continue;
+    worker_.metrics().backpressure[static_cast<std::size_t>(*cause)].fetch_add(1, std::memory_order_relaxed);
+    std::string name(backpressure_name(*cause));
+    b.op({"h", keys::sensor_backpressure(uuid_hex_), name, "1"});
+    b.op({"h", keys::kServerBackpressure, name, "1"});
+  }
 }
 
 void Session::wake() {
@@ -278,14 +295,29 @@ long long Session::backlog_estimate() const {
   return xlen_ + static_cast<long long>((batch_in_flight_ ? in_flight_.packets : 0) + batch_.packets);
 }
 
+SessionBacklog Session::backlog_view() const {
+  std::uint64_t unconfirmed = (batch_in_flight_ ? in_flight_.bytes : 0) + batch_.bytes;
+  SessionBacklog b;
+  b.packets = backlog_estimate();
+  b.packet_limit = backlog_limit_;
+  b.session_bytes = session_backlog_bytes_ + unconfirmed;
+  b.sensor_bytes = sensor_backlog_bytes_ + unconfirmed;
+  return b;
+}
+
+unsigned Session::held_by_admission() const {
+  if (!identified_) return 0;
+  return admission_causes(backlog_view(), worker_.runtime(), worker_.memory_gate());
+}
+
 asio::awaitable<void> Session::process() {
   std::uint32_t completed = 0;
   const auto read_time = SteadyClock::now();
   for (;;) {
     if (closing_) co_return;
-    if (identified_ && backlog_limit_ > 0 && backlog_estimate() >= backlog_limit_) {
-      // The session's backlog is full: leave further packets in the buffer (and stop reading)
-      // until the worker consumed some, instead of refusing them like the reference.
+    if (held_by_admission()) {
+      // The session's, its sensor's or the global backlog is full: leave further packets in the
+      // buffer (and stop reading) until the workers consumed some, instead of refusing them.
       hold_ = framer_.buffered() > 0;
       break;
     }
@@ -343,6 +375,7 @@ asio::awaitable<void> Session::process() {
     if (!identified_) {
       if (!co_await identify(pkt.header) || closing_) co_return;
     }
+    if (!admit_meta_header_bytes(pkt)) co_return;
     store(pkt, read_time);
   }
   if (framer_.buffered() == 0) {
@@ -401,15 +434,17 @@ asio::awaitable<bool> Session::check_first_header(const protocol::Header& h) {
       .command({"HGET", keys::sensor_metadata(uuid_hex_), "hmac_key"})
       .command({"HGET", keys::kStreamMaxSizeByUuid, uuid_hex_})
       .command({"HGET", keys::kRateLimitByUuid, uuid_hex_});
-  core::RespWriter(stream_req).command({"EXISTS", keys::temp_blocklist_uuid(uuid_hex_)});
+  core::RespWriter(stream_req)
+      .command({"EXISTS", keys::temp_blocklist_uuid(uuid_hex_)})
+      .command({"HGET", keys::kBacklogBytesBySensor, uuid_hex_});
   error_code ec1, ec2;
   auto meta_replies = co_await worker_.meta().async_exec(std::move(meta_req), 3, false,
                                                          asio::redirect_error(asio::use_awaitable, ec1));
   if (closing_) co_return false;
-  auto stream_replies = co_await worker_.stream().async_exec(std::move(stream_req), 1, false,
+  auto stream_replies = co_await worker_.stream().async_exec(std::move(stream_req), 2, false,
                                                              asio::redirect_error(asio::use_awaitable, ec2));
   if (closing_) co_return false;
-  if (ec1 || ec2 || meta_replies.size() != 3 || stream_replies.size() != 1) {
+  if (ec1 || ec2 || meta_replies.size() != 3 || stream_replies.size() != 2) {
     abort(Reject::redis_unavailable, "cannot look up the sensor: " + (ec1 ? ec1 : ec2).message());
     co_return false;
   }
@@ -424,6 +459,8 @@ asio::awaitable<bool> Session::check_first_header(const protocol::Header& h) {
     key_.emplace(*key);
   else
     key_.emplace(worker_.policy().default_key);
+  sensor_backlog_bytes_ =
+      static_cast<std::uint64_t>(std::max(0LL, stream_replies[1].as_integer().value_or(0)));
   backlog_limit_ = meta_replies[1].as_integer().value_or(0);
   if (backlog_limit_ <= 0) backlog_limit_ = worker_.runtime().default_backlog;
   auto rate = meta_replies[2].as_integer();
@@ -468,14 +505,15 @@ bool Session::check_next_header(const protocol::Header& h) {
 asio::awaitable<bool> Session::identify(const protocol::Header& h) {
   std::string req;
   core::RespWriter(req)
-      .begin(7)
+      .begin(8)
       .arg("EVAL")
       .arg(scripts::kClaimScript)
       .arg(std::uint64_t{0})
       .arg(session_id_)
       .arg(uuid_hex_)
       .arg(type_text_)
-      .arg(worker_.instance());
+      .arg(worker_.instance())
+      .arg(std::uint64_t{worker_.runtime().max_meta_sessions_per_sensor});
   error_code ec;
   auto replies = co_await worker_.stream().async_exec(std::move(req), 1, false,
                                                       asio::redirect_error(asio::use_awaitable, ec));
@@ -491,6 +529,12 @@ asio::awaitable<bool> Session::identify(const protocol::Header& h) {
   identified_ = true;
   counted_identified_ = true;
   worker_.metrics().sessions_identified.fetch_add(1, std::memory_order_relaxed);
+  if (!claimed_ && replies[0].integer == 2) {
+    abort(Reject::too_many_sessions, "the sensor already has " +
+                                         std::to_string(worker_.runtime().max_meta_sessions_per_sensor) +
+                                         " type 2/254 sessions (max_meta_sessions_per_sensor)");
+    co_return false;
+  }
   if (!claimed_) {
     abort(Reject::duplicate,
           "Error: This UUID is using the same UUID for one type=" + std::to_string(h.type));
@@ -535,6 +579,18 @@ std::string Session::next_stream_id() {
     ++id_seq_;
   }
   return std::to_string(last_id_ms_) + "-" + std::to_string(id_seq_);
+}
+
+bool Session::admit_meta_header_bytes(const protocol::Packet& p) {
+  // Type 2 carries only the meta header (at most 100,000 bytes, the Go client's limit). Every
+  // byte counts, blanks and bytes after the header's end included: the worker replays a session's
+  // type-2 data after a restart, so what is stored here must stay small.
+  if (p.header.type != 2) return true;
+  type2_bytes_ += p.payload.size();
+  if (type2_bytes_ <= protocol::kMaxMetaHeaderSize) return true;
+  abort(Reject::meta_header_too_large, "type-2 data exceeds " + std::to_string(protocol::kMaxMetaHeaderSize) +
+                                           " bytes (every byte counts, whitespace included)");
+  return false;
 }
 
 void Session::store(const protocol::Packet& p, SteadyClock::time_point read_time) {
@@ -591,9 +647,14 @@ void Session::submit_batch() {
   core::RespWriter(batch_.resp)
       .command({"SADD", keys::sessions_of_type(worker_type_), session_id_})
       .command({"HSET", keys::server_instance_sessions(worker_.instance()), session_id_, live_value()})
-      .command({"XLEN", stream_key_})
+      .command({"XLEN", stream_key_});
+  // Counted with the packets, atomically: d4-worker subtracts what it trims (admission.hpp).
+  std::string bytes = std::to_string(batch_.bytes);
+  core::RespWriter(batch_.resp)
+      .command({"HINCRBY", keys::kBacklogBytesBySession, session_id_, bytes})
+      .command({"HINCRBY", keys::kBacklogBytesBySensor, uuid_hex_, bytes})
       .command({"EXEC"});
-  batch_.commands += 4;
+  batch_.commands += 6;
   in_flight_ = std::move(batch_);
   batch_ = Batch{};
   batch_in_flight_ = true;
@@ -665,9 +726,14 @@ void Session::on_batch_done(error_code ec, core::RedisReplies&& replies, std::st
     });
     return;
   }
-  const auto& xlen = exec.elements[exec.elements.size() - 1];
-  if (auto v = xlen.as_integer()) xlen_ = *v;
-  if (duplicates) m.duplicate_writes.fetch_add(duplicates, std::memory_order_relaxed);
+  // EXEC's trailer: SADD, HSET, XLEN, HINCRBY session bytes, HINCRBY sensor bytes.
+  const auto trailer = exec.elements.size();
+  if (auto v = exec.elements[trailer - 3].as_integer()) xlen_ = *v;
+  learn_backlog_bytes(exec.elements[trailer - 2], exec.elements[trailer - 1]);
+  if (duplicates) {
+    m.duplicate_writes.fetch_add(duplicates, std::memory_order_relaxed);
+    uncount_duplicates(in_flight_.bytes * duplicates / std::max<std::uint64_t>(1, packets));
+  }
   auto now = SteadyClock::now();
   for (const auto& [t, n] : in_flight_.reads) m.ingest_latency.observe(now - t, n);
   for (const auto& tc : in_flight_.types) {
@@ -677,6 +743,7 @@ void Session::on_batch_done(error_code ec, core::RedisReplies&& replies, std::st
   }
   m.pending_bytes.fetch_sub(static_cast<std::int64_t>(in_flight_.bytes), std::memory_order_relaxed);
   pending_gauge_ -= static_cast<std::int64_t>(in_flight_.bytes);
+  worker_.memory_gate().add_stored(in_flight_.bytes);
   packets_stored_ += packets;
   bytes_stored_ += in_flight_.bytes;
   if (!first_confirmed_) {
@@ -700,20 +767,49 @@ void Session::on_batch_done(error_code ec, core::RedisReplies&& replies, std::st
 }
 
 void Session::poll_backlog() {
-  if (backlog_poll_in_flight_ || !(paused_ & kPauseBacklog) || stream_key_.empty()) return;
+  // Held by a limit that the workers' progress lifts: re-read the counts. A full memory budget
+  // is lifted by the server's memory poll, which wakes the sessions itself.
+  unsigned polled = kPauseBacklog | kPauseSessionBytes | kPauseSensorBytes;
+  if (!worker_.memory_gate().full()) polled |= kPauseMemory;  // sharing: the sensor's count matters
+  if (backlog_poll_in_flight_ || !(paused_ & polled) || stream_key_.empty()) return;
   auto now = SteadyClock::now();
   if (now - last_backlog_poll_ < kBacklogPoll) return;
   last_backlog_poll_ = now;
   backlog_poll_in_flight_ = true;
   std::string req;
-  core::RespWriter(req).command({"XLEN", stream_key_});
-  worker_.stream().submit(std::move(req), 1, false,
+  core::RespWriter(req)
+      .command({"XLEN", stream_key_})
+      .command({"HGET", keys::kBacklogBytesBySession, session_id_})
+      .command({"HGET", keys::kBacklogBytesBySensor, uuid_hex_});
+  worker_.stream().submit(std::move(req), 3, false,
                           [self = shared_from_this()](error_code ec, core::RedisReplies&& rs) {
                             self->backlog_poll_in_flight_ = false;
-                            if (!ec && rs.size() == 1)
+                            if (!ec && rs.size() == 3) {
                               if (auto v = rs[0].as_integer()) self->xlen_ = *v;
+                              self->learn_backlog_bytes(rs[1], rs[2]);
+                            }
                             self->wake();
                           });
+}
+
+void Session::learn_backlog_bytes(const core::RedisReply& session, const core::RedisReply& sensor) {
+  // A missing field is 0 (the workers delete a count that reaches 0).
+  auto bytes = [](const core::RedisReply& r) {
+    return static_cast<std::uint64_t>(std::max(0LL, r.as_integer().value_or(0)));
+  };
+  if (!session.is_error()) session_backlog_bytes_ = bytes(session);
+  if (!sensor.is_error()) sensor_backlog_bytes_ = bytes(sensor);
+}
+
+void Session::uncount_duplicates(std::uint64_t bytes) {
+  // A batch re-sent after a reconnect: its first execution stored and counted these packets.
+  if (bytes == 0) return;
+  std::string minus = "-" + std::to_string(bytes);
+  std::string req;
+  core::RespWriter(req)
+      .command({"HINCRBY", keys::kBacklogBytesBySession, session_id_, minus})
+      .command({"HINCRBY", keys::kBacklogBytesBySensor, uuid_hex_, minus});
+  worker_.stream().submit(std::move(req), 2, false, [](error_code, core::RedisReplies&&) {});
 }
 
 void Session::check_timeouts(SteadyClock::time_point now) {
@@ -962,6 +1058,15 @@ ConnectionLimiter& Worker::limiter() {
 }
 UnauthenticatedBudget& Worker::unauthenticated_budget() {
   return server_.unauthenticated_budget();
+}
+MemoryGate& Worker::memory_gate() const {
+  return server_.memory_gate();
+}
+
+void Worker::post_wake_held() {
+  asio::post(ioc_, [this] {
+    for (auto* s : sessions_) s->wake();
+  });
 }
 
 void Worker::start() {

@@ -28,6 +28,7 @@
 #include "protocol/framer.hpp"
 #include "protocol/hmac.hpp"
 #include "protocol/metaheader.hpp"
+#include "server/admission.hpp"
 #include "server/meta_batch.hpp"
 #include "server/metrics.hpp"
 #include "server/policy.hpp"
@@ -82,7 +83,6 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   enum class Phase { Handshake, Reading, Closing };
-  enum PauseCause : unsigned { kPausePending = 1, kPauseRedis = 2, kPauseBacklog = 4, kPauseRate = 8 };
 
   boost::asio::awaitable<void> main();
   boost::asio::awaitable<void> process();
@@ -94,13 +94,19 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::awaitable<void> store_remaining();
   boost::asio::awaitable<void> release_slot();
   void drop_incorrect_session_data();
+  bool admit_meta_header_bytes(const protocol::Packet& p);
   void store(const protocol::Packet& p, SteadyClock::time_point read_time);
   void submit_batch();
   void on_batch_done(boost::system::error_code ec, core::RedisReplies&& replies, std::string&& request);
   void switch_to_254();
   unsigned pause_causes(SteadyClock::time_point now);
   long long backlog_estimate() const;
+  SessionBacklog backlog_view() const;
+  unsigned held_by_admission() const;  // admission causes (admission.hpp) holding this session now
   void set_paused(unsigned causes);
+  void count_backpressure(unsigned started);
+  void learn_backlog_bytes(const core::RedisReply& session, const core::RedisReply& sensor);
+  void uncount_duplicates(std::uint64_t bytes);
   bool check_clock_skew(const protocol::Header& h);
   void record_reject(Reject reason, const std::string& detail);
   void update_framer_options();
@@ -130,6 +136,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string type_text_;
   bool switched_ = false;  // 2 -> 254 happened
   bool type2_stored_ = false;
+  std::uint64_t type2_bytes_ = 0;  // every type-2 payload byte of the session
   protocol::MetaHeaderAssembler meta_header_;
   std::optional<protocol::HmacKey> key_;
   long long backlog_limit_ = 0;
@@ -165,6 +172,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t pending_in_flight_size_ = 0;  // request bytes of the batch in flight
   std::unique_ptr<boost::asio::steady_timer> retry_timer_;
   long long xlen_ = 0;
+  // Unprocessed bytes in the stream Redis (d4:backlog:*) as of the last reply.
+  std::uint64_t session_backlog_bytes_ = 0, sensor_backlog_bytes_ = 0;
   bool backlog_poll_in_flight_ = false;
   SteadyClock::time_point last_backlog_poll_{};
   bool first_confirmed_ = false;
@@ -219,6 +228,8 @@ class Worker {
   const std::string& instance() const;
   ConnectionLimiter& limiter();
   UnauthenticatedBudget& unauthenticated_budget();
+  MemoryGate& memory_gate() const;
+  void post_wake_held();  // thread-safe: the memory budget relaxed, held sessions re-check
   const std::string& today() const { return today_; }
   void add_session(Session* s) { sessions_.push_back(s); }
   void remove_session(Session* s);

@@ -50,12 +50,16 @@ std::string_view reject_name(Reject r) {
       return "unauthenticated_budget_ip";
     case Reject::duplicate:
       return "duplicate";
+    case Reject::too_many_sessions:
+      return "too_many_sessions";
     case Reject::type_change:
       return "type_change";
     case Reject::uuid_change:
       return "uuid_change";
     case Reject::meta_header_invalid:
       return "meta_header_invalid";
+    case Reject::meta_header_too_large:
+      return "meta_header_too_large";
     case Reject::extended_type_not_accepted:
       return "extended_type_not_accepted";
     case Reject::idle_timeout:
@@ -196,9 +200,34 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
   fmt::format_to(
       std::back_inserter(out),
       "d4_server_paused_sessions{{cause=\"backlog\"}} {}\nd4_server_paused_sessions{{cause=\"redis\"}} {}\n"
-      "d4_server_paused_sessions{{cause=\"pending\"}} {}\nd4_server_paused_sessions{{cause=\"rate\"}} {}\n",
+      "d4_server_paused_sessions{{cause=\"pending\"}} {}\nd4_server_paused_sessions{{cause=\"rate\"}} {}\n"
+      "d4_server_paused_sessions{{cause=\"session_bytes\"}} {}\n"
+      "d4_server_paused_sessions{{cause=\"sensor_bytes\"}} {}\nd4_server_paused_sessions{{cause=\"memory\"}} "
+      "{}\n",
       sum(&WorkerMetrics::paused_backlog), sum(&WorkerMetrics::paused_redis),
-      sum(&WorkerMetrics::paused_pending), sum(&WorkerMetrics::paused_rate));
+      sum(&WorkerMetrics::paused_pending), sum(&WorkerMetrics::paused_rate),
+      sum(&WorkerMetrics::paused_session_bytes), sum(&WorkerMetrics::paused_sensor_bytes),
+      sum(&WorkerMetrics::paused_memory));
+  header(out, "d4_server_backpressure_total", "counter",
+         "Times a session stopped reading because its sensor reached an admission limit, by cause");
+  for (std::size_t c = 0; c < kBackpressureCount; ++c) {
+    std::uint64_t v = 0;
+    for (const auto* w : workers) v += w->backpressure[c].load(std::memory_order_relaxed);
+    fmt::format_to(std::back_inserter(out), "d4_server_backpressure_total{{cause=\"{}\"}} {}\n",
+                   backpressure_name(static_cast<Backpressure>(c)), v);
+  }
+  header(out, "d4_server_stream_memory_used_bytes", "gauge", "used_memory of the stream Redis (last poll)");
+  fmt::format_to(std::back_inserter(out), "d4_server_stream_memory_used_bytes {}\n", server.memory.used);
+  header(out, "d4_server_stream_memory_budget_bytes", "gauge",
+         "Memory the stream Redis may use for sensor data before every session waits (0: none)");
+  fmt::format_to(std::back_inserter(out), "d4_server_stream_memory_budget_bytes {}\n", server.memory.budget);
+  header(out, "d4_server_stream_memory_fair_share_bytes", "gauge",
+         "Backlog each sensor may hold while the budget is shared (0: not sharing)");
+  fmt::format_to(std::back_inserter(out), "d4_server_stream_memory_fair_share_bytes {}\n",
+                 server.memory.fair_share());
+  header(out, "d4_server_sensors_with_backlog", "gauge",
+         "Sensors holding unprocessed data in the stream Redis");
+  fmt::format_to(std::back_inserter(out), "d4_server_sensors_with_backlog {}\n", server.memory.sensors);
   header(out, "d4_server_pending_bytes", "gauge", "Payload bytes read but not yet confirmed stored");
   fmt::format_to(std::back_inserter(out), "d4_server_pending_bytes {}\n", sum(&WorkerMetrics::pending_bytes));
   header(out, "d4_server_duplicate_writes_total", "counter",

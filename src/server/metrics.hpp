@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/redis_async.hpp"
+#include "server/admission.hpp"
 
 namespace d4::server {
 
@@ -39,9 +40,11 @@ enum class Reject : std::uint8_t {
   unauthenticated_budget_ip,  // unauthenticated_bytes_per_ip reached by this peer
   // authenticated connections
   duplicate,                   // (uuid, type) already connected (types other than 2/254)
+  too_many_sessions,           // the sensor has max_meta_sessions_per_sensor type 2/254 sessions
   type_change,                 // illegal type change (only 2 -> 254 is allowed)
   uuid_change,                 // another UUID on the same connection
   meta_header_invalid,         // 2 -> 254 switch without a complete, valid meta header
+  meta_header_too_large,       // more than 100,000 type-2 bytes in a session (every byte counts)
   extended_type_not_accepted,  // meta header type not in server:accepted_extended_type
   idle_timeout,                // identified connection without data for idle_timeout
   truncated,                   // connection ended in the middle of a packet
@@ -68,6 +71,8 @@ struct WorkerMetrics {
   std::array<std::atomic<std::uint64_t>, 256> bytes{};    // stored payload bytes, by type
   std::array<std::atomic<std::uint64_t>, kRejectCount> rejects{};
   std::atomic<std::int64_t> paused_backlog{0}, paused_redis{0}, paused_pending{0}, paused_rate{0};
+  std::atomic<std::int64_t> paused_session_bytes{0}, paused_sensor_bytes{0}, paused_memory{0};
+  std::array<std::atomic<std::uint64_t>, kBackpressureCount> backpressure{};  // pauses started, by cause
   std::atomic<std::int64_t> pending_bytes{0};       // read but not yet confirmed by Redis
   std::atomic<std::uint64_t> duplicate_writes{0};   // XADD re-sent after a reconnect, already stored
   std::atomic<std::uint64_t> write_errors{0};       // batches Redis refused (retried)
@@ -97,6 +102,7 @@ struct ServerGauges {
   std::int64_t uptime_seconds = 0;
   std::size_t unauthenticated_bytes = 0;  // held for connections not yet authenticated
   std::size_t unauthenticated_peers = 0;
+  MemoryBudget memory;  // stream Redis memory budget, last poll
 };
 
 // Prometheus text exposition (version 0.0.4) of all workers' counters.

@@ -75,9 +75,14 @@ return n
 // Takes the (uuid, type) slot after the first packet's HMAC verified. One live connection per
 // (uuid, type) except types 2 and 254 (reference rule). A slot held by a dead instance (no
 // heartbeat key) is taken over; one held without an owner record (another implementation) is
-// respected. ARGV: session, uuid, type, instance. Returns 1 (claimed) or 0 (duplicate).
+// respected. Types 2 and 254 are capped per sensor (0: no cap), counting the live sessions of
+// both. ARGV: session, uuid, type, instance, cap. Returns 1 (claimed), 0 (duplicate) or 2 (cap).
 inline constexpr std::string_view kClaimScript = R"lua(
-local session, uuid, t, inst = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local session, uuid, t, inst, cap = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+if (t == '2' or t == '254') and cap > 0 and
+   redis.call('SCARD', 'active_uuid_type2:' .. uuid) + redis.call('SCARD', 'active_uuid_type254:' .. uuid) >= cap then
+  return 2
+end
 if t ~= '2' and t ~= '254' then
   if redis.call('SADD', 'active_connection:' .. t, uuid) == 0 then
     local owner = redis.call('HGET', 'server:claims:' .. t, uuid)

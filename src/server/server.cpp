@@ -210,6 +210,7 @@ asio::awaitable<void> Server::startup() {
   asio::co_spawn(w0.ioc(), policy_loop(), asio::detached);
   asio::co_spawn(w0.ioc(), heartbeat_loop(), asio::detached);
   asio::co_spawn(w0.ioc(), memory_loop(), asio::detached);
+  if (config_.memory_poll.count() > 0) asio::co_spawn(w0.ioc(), memory_budget_loop(), asio::detached);
 }
 
 // Memory of closed connections goes back to the system within seconds (see MemoryTrimmer).
@@ -362,6 +363,40 @@ asio::awaitable<void> Server::heartbeat_loop() {
                      id, reaped[0].integer);
     }
   }
+}
+
+asio::awaitable<void> Server::memory_budget_loop() {
+  while (!stopping_) {
+    co_await poll_memory();
+    co_await sleep_for(config_.memory_poll);
+  }
+}
+
+asio::awaitable<void> Server::poll_memory() {
+  // The stream Redis's memory and the number of sensors holding a backlog give the global budget
+  // and each sensor's fair share (admission.hpp); every session reads them from the gate.
+  Worker& w0 = *workers_.front();
+  std::string req;
+  core::RespWriter(req).command({"INFO", "memory"}).command({"HLEN", keys::kBacklogBytesBySensor});
+  std::uint64_t stored_at_request = memory_gate_.stored_since_poll();
+  error_code ec;
+  auto r = co_await w0.stream().async_exec(std::move(req), 2, false,
+                                           asio::redirect_error(asio::use_awaitable, ec));
+  if (ec || r.size() != 2 || r[0].is_error()) co_return;  // unknown: keep the last state
+  auto info = parse_info_memory(r[0].str);
+  if (!info) co_return;
+  auto sensors = static_cast<std::uint64_t>(std::max(0LL, r[1].as_integer().value_or(0)));
+  auto before = memory_gate_.current();
+  auto budget = compute_memory_budget(*info, sensors, *runtime_);
+  if (budget.full() != before.full() || (budget.fair_share() == 0) != (before.fair_share() == 0))
+    spdlog::warn("stream Redis memory {} of a {} budget: {}", info->used, budget.budget,
+                 budget.full() ? std::string("every session waits")
+                 : budget.fair_share() != 0
+                     ? "sensors share it, " + std::to_string(budget.fair_share()) + " bytes each (" +
+                           std::to_string(sensors) + " with a backlog)"
+                     : std::string("no longer restricted"));
+  if (memory_gate_.publish(budget, stored_at_request))
+    for (auto& w : workers_) w->post_wake_held();
 }
 
 asio::awaitable<void> Server::accept_loop(std::shared_ptr<tcp::acceptor> acceptor, bool tls) {
@@ -552,6 +587,7 @@ std::string Server::metrics_text() {
   s.listening = listening_;
   s.unauthenticated_bytes = unauth_budget_.total();
   s.unauthenticated_peers = unauth_budget_.peers();
+  s.memory = memory_gate_.current();
   s.uptime_seconds =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_)
           .count();

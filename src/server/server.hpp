@@ -39,6 +39,7 @@ class Server {
   const std::string& instance() const { return instance_; }
   ConnectionLimiter& limiter() { return limiter_; }
   UnauthenticatedBudget& unauthenticated_budget() { return unauth_budget_; }
+  MemoryGate& memory_gate() { return memory_gate_; }
 
  private:
   boost::asio::awaitable<void> startup();
@@ -48,6 +49,8 @@ class Server {
   boost::asio::awaitable<bool> refresh_policy();
   boost::asio::awaitable<void> heartbeat_loop();
   boost::asio::awaitable<void> memory_loop();
+  boost::asio::awaitable<void> memory_budget_loop();  // the stream Redis's memory (admission.hpp)
+  boost::asio::awaitable<void> poll_memory();
   boost::asio::awaitable<void> write_startup_state();
   boost::asio::awaitable<void> shutdown_sequence();
   void open_listener(const ListenAddress& a, bool tls);
@@ -66,6 +69,7 @@ class Server {
   ConnectionLimiter limiter_;
   UnauthenticatedBudget unauth_budget_;
   MemoryTrimmer trimmer_;  // worker 0's thread
+  MemoryGate memory_gate_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   std::vector<std::shared_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;

@@ -74,6 +74,23 @@ std::vector<ListenAddress> listen_array(const toml::table& t, std::string_view k
   return out;
 }
 
+void read_admission_options(const toml::table& root, RuntimeOptions& r) {
+  constexpr long long kMaxBytes = 1LL << 50;
+  auto bytes = [&](std::string_view key, std::uint64_t def) {
+    return static_cast<std::uint64_t>(int_in(root, key, static_cast<long long>(def), 0, kMaxBytes));
+  };
+  r.max_session_backlog_bytes = bytes("max_session_backlog_bytes", r.max_session_backlog_bytes);
+  r.max_sensor_backlog_bytes = bytes("max_sensor_backlog_bytes", r.max_sensor_backlog_bytes);
+  r.max_meta_sessions_per_sensor =
+      static_cast<std::size_t>(int_in(root, "max_meta_sessions_per_sensor",
+                                      static_cast<long long>(r.max_meta_sessions_per_sensor), 0, 100'000));
+  r.stream_memory_budget = bytes("stream_memory_budget", r.stream_memory_budget);
+  r.stream_memory_share_from =
+      core::get_double(root, kSection, "stream_memory_share_from", r.stream_memory_share_from);
+  if (r.stream_memory_share_from < 0.0 || r.stream_memory_share_from > 1.0)
+    bad("stream_memory_share_from", "must be a number between 0 and 1");
+}
+
 bool is_loopback(const std::string& host) {
   return host == "127.0.0.1" || host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0;
 }
@@ -181,6 +198,7 @@ ServerConfig read_server_config(const toml::table& root, const std::filesystem::
             std::to_string(std::size_t{r.max_payload} + 62) + ")");
   if (r.unauthenticated_bytes_max < r.unauthenticated_bytes_per_ip)
     bad("unauthenticated_bytes_max", "must be at least unauthenticated_bytes_per_ip");
+  read_admission_options(root, r);
 
   c.read_size = static_cast<std::size_t>(
       int_in(root, "read_size", static_cast<long long>(c.read_size), 1024, 16 << 20));
@@ -193,6 +211,7 @@ ServerConfig read_server_config(const toml::table& root, const std::filesystem::
       std::chrono::milliseconds(int_in(root, "policy_refresh_ms", c.policy_refresh.count(), 50, 60'000));
   c.sweep_interval =
       std::chrono::milliseconds(int_in(root, "sweep_interval_ms", c.sweep_interval.count(), 10, 10'000));
+  c.memory_poll = std::chrono::milliseconds(int_in(root, "memory_poll_ms", c.memory_poll.count(), 0, 60'000));
   c.redis_reply_timeout = std::chrono::milliseconds(
       int_in(root, "redis_reply_timeout_ms", c.redis_reply_timeout.count(), 100, 600'000));
   c.shutdown_timeout = seconds_opt(root, "shutdown_timeout", c.shutdown_timeout);

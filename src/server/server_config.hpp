@@ -44,6 +44,12 @@ struct RuntimeOptions {
   // over the process and per peer address (IPv6: per /64). A connection going over is closed.
   std::size_t unauthenticated_bytes_max = 32 << 20;
   std::size_t unauthenticated_bytes_per_ip = 4 << 20;
+  // Admission into the stream Redis (server/admission.hpp); 0 disables a limit.
+  std::uint64_t max_session_backlog_bytes = 256ull << 20;  // unprocessed bytes per session
+  std::uint64_t max_sensor_backlog_bytes = 1ull << 30;     // unprocessed bytes per sensor
+  std::size_t max_meta_sessions_per_sensor = 16;           // parallel type 2/254 sessions
+  std::uint64_t stream_memory_budget = 0;  // bytes; 0: 90% of maxmemory, else 50% of the machine's memory
+  double stream_memory_share_from = 0.75;  // fraction of the budget from which sensors share it equally
 };
 
 struct ServerConfig {
@@ -66,6 +72,7 @@ struct ServerConfig {
   std::chrono::milliseconds flush_interval{1000};     // statistics/metadata flush
   std::chrono::milliseconds policy_refresh{1000};
   std::chrono::milliseconds sweep_interval{250};  // timeouts, backlog polls
+  std::chrono::milliseconds memory_poll{250};     // INFO memory of the stream Redis (0: no global budget)
   std::chrono::milliseconds redis_reply_timeout{30000};
   std::chrono::seconds shutdown_timeout{15};
   std::chrono::seconds heartbeat_interval{3};

@@ -479,6 +479,8 @@ json WebApp::sensor(Db& db, const std::string& uuid) {
       {"connected_types", info->connected_types},
       {"connection_history", history},
       {"rejects", info->rejects},
+      {"backpressure", info->backpressure},
+      {"backlog_bytes", info->backlog_bytes},
       {"errors", errors_json(info->errors)},
       {"unauthenticated_errors", errors_json(info->unauthenticated_errors)},
       {"monitoring", {{"enabled", monitored}, {"delta_time", opt(delta)}, {"in_error", monitoring_error}}}};
@@ -616,7 +618,8 @@ void WebApp::delete_sensor(Db& db, const std::string& u) {
       {"SREM", std::string(keys::kSensorsInError), u},
       {"DEL", keys::sensor_metadata(u), keys::sensor_tags(u), keys::sensor_all_types(u),
        keys::sensor_all_extended_types(u), keys::sensor_last_ips(u), keys::monitored_sensor(u),
-       keys::sensor_rejects(u), keys::sensor_errors(u), keys::sensor_unauth_errors(u)},
+       keys::sensor_rejects(u), keys::sensor_errors(u), keys::sensor_unauth_errors(u),
+       keys::sensor_backpressure(u)},
       {"SET", std::string(keys::kMonitoringLastUpdated), std::to_string(std::time(nullptr))}};
   for (const auto& t : types) cmds.push_back({"DEL", keys::sensor_type_metadata(u, t)});
   for (const auto& e : ext) cmds.push_back({"DEL", keys::sensor_extended_type_metadata(u, e)});

@@ -353,7 +353,6 @@ class MetaHandler : public SessionHandler, private ExtendedContext {
     if (phase_ == Phase::Failed) return;
     if (stream == 2) {
       if (phase_ != Phase::Header) return;  // later meta headers are ignored, like the reference
-      header_text_.append(payload);
       feed_header(payload, ctx, out);
       return;
     }
@@ -368,11 +367,11 @@ class MetaHandler : public SessionHandler, private ExtendedContext {
     if (phase_ == Phase::Data && handler_->archives_raw_stream()) archive_.idle(ctx, out);
   }
   void on_end(SessionContext& ctx, BatchOutput& out) override {
-    if (phase_ == Phase::Header && !header_text_.empty())
+    if (phase_ == Phase::Header && assembler_.received() > 0)
       out.rejects.push_back(
           {"meta-incomplete", fmt::format("session ended before its meta header was complete "
                                           "({} bytes received)",
-                                          header_text_.size())});
+                                          assembler_.received())});
     if (phase_ == Phase::Data) {
       ctx_ = &ctx;
       out_ = &out;
@@ -381,9 +380,14 @@ class MetaHandler : public SessionHandler, private ExtendedContext {
     archive_.slot().close(out);
   }
   void flush() override { archive_.slot().file().flush(); }
+  // While the header is incomplete its type-2 entries stay in the stream and are fed again after
+  // a restore: the progress saved at each commit stays a few fields, however the header grows.
+  bool keeps_entries(int stream) const override { return stream == 2 && phase_ == Phase::Header; }
   void save(Fields& f) const override {
     f["phase"] = std::to_string(static_cast<int>(phase_));
-    f["meta_text"] = phase_ == Phase::Header ? header_text_ : std::string();
+    // "meta_text" (the header text saved at each commit by earlier versions) is left as it is
+    // while the header is incomplete: it holds the part of the header trimmed from the stream.
+    if (phase_ != Phase::Header) f["meta_text"] = std::string();
     f["meta"] = phase_ == Phase::Data ? meta_.dump() : std::string();
     archive_.slot().save(f);
     lines_.save(f, "lines_");
@@ -392,9 +396,9 @@ class MetaHandler : public SessionHandler, private ExtendedContext {
     auto phase = field(f, "phase");
     phase_ = phase.empty() ? Phase::Header : static_cast<Phase>(std::stoi(phase));
     if (phase_ == Phase::Header) {
-      header_text_ = field(f, "meta_text");
-      // Saved only while incomplete, so feeding it again cannot complete the header.
-      if (!header_text_.empty()) assembler_.feed(header_text_);
+      // Progress written by an earlier version; the entries after it are replayed by the runner.
+      auto legacy = field(f, "meta_text");
+      if (!legacy.empty()) assembler_.feed(legacy);
     } else if (phase_ == Phase::Data) {
       meta_ = nlohmann::json::parse(field(f, "meta"));
       start_data(meta_["type"].get<std::string>());
@@ -431,7 +435,6 @@ class MetaHandler : public SessionHandler, private ExtendedContext {
   void start_data(const std::string& ext) {
     ext_ = ext;
     phase_ = Phase::Data;
-    header_text_.clear();
     handler_ = make_extended_handler(ext_, meta_);
     archive_.slot().set_subdirectory(ext_);
     lines_ = LineSplitter(handler_->whole_file_records() ? settings_.max_file_record_bytes
@@ -467,7 +470,6 @@ class MetaHandler : public SessionHandler, private ExtendedContext {
   const WorkerSettings& settings_;
   Phase phase_ = Phase::Header;
   protocol::MetaHeaderAssembler assembler_;
-  std::string header_text_;
   nlohmann::json meta_;
   std::string ext_;
   std::string sensor_;

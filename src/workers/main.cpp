@@ -70,6 +70,10 @@ int main(int argc, char** argv) {
   app.add_option("--lease-ms", lease_ms, "session lease duration");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
   app.add_option("--commit-delay-ms", commit_delay_ms, "testing: pause after every commit")->group("");
+  std::string fail_marker;
+  app.add_option("--fail-entries-containing", fail_marker,
+                 "testing: processing fails on entries containing this text (fault injection)")
+      ->group("");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -142,6 +146,15 @@ int main(int argc, char** argv) {
     base_opt.block = std::chrono::milliseconds(get_int(root, "workers", "block_ms", 200));
     base_opt.default_queue_max_size = get_int(root, "queues", "default_max_size", 100'000'000);
     base_opt.commit_delay = std::chrono::milliseconds(commit_delay_ms);
+    base_opt.fail_marker = fail_marker;
+    base_opt.failure_cooldown = std::chrono::milliseconds(get_int(root, "workers", "failure_retry_ms", 5000));
+    base_opt.max_session_failures = get_int(root, "workers", "max_session_failures", 3);
+    if (base_opt.max_session_failures < 1)
+      throw d4::core::ConfigError("option workers.max_session_failures must be at least 1");
+    base_opt.dead_letter.max_bytes =
+        static_cast<std::uint64_t>(get_int(root, "workers", "dead_letter_max_bytes", 256ll << 20));
+    base_opt.dead_letter.max_sessions =
+        static_cast<std::size_t>(get_int(root, "workers", "dead_letter_max_sessions", 100));
 
     d4::workers::RetentionPolicy retention;
     retention.all_types = read_rule(root, "workers.retention", {});
@@ -251,7 +264,9 @@ int main(int argc, char** argv) {
                                         {"items", c.items.load()},
                                         {"files", c.files.load()},
                                         {"rejects", c.rejects.load()},
-                                        {"sessions_done", c.sessions_done.load()}}) {
+                                        {"sessions_done", c.sessions_done.load()},
+                                        {"quarantined", c.quarantined.load()},
+                                        {"io_errors", c.io_errors.load()}}) {
               hset.push_back(t + ":" + field);
               hset.push_back(std::to_string(value));
             }

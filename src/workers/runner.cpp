@@ -12,6 +12,8 @@
 #include "core/keys.hpp"
 #include "core/sensors.hpp"
 #include "protocol/uuid.hpp"
+#include "workers/backlog.hpp"
+#include "workers/quarantine.hpp"
 
 namespace d4::workers {
 namespace keys = core::keys;
@@ -28,8 +30,6 @@ constexpr std::string_view kReleaseScript = R"lua(
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 )lua";
-
-constexpr std::chrono::seconds kFailureCooldown{5};
 
 std::pair<std::uint64_t, std::uint64_t> parse_id(std::string_view id) {
   std::uint64_t ms = 0, seq = 0;
@@ -68,6 +68,27 @@ queues::QueueTarget target_of(const std::string& t) {
   return numeric ? queues::QueueTarget::numeric(std::stoi(t)) : queues::QueueTarget::extended(t);
 }
 
+// The fields of one XRANGE/XREAD entry that the runner uses.
+struct StreamEntry {
+  const std::string* id = nullptr;
+  const std::string* message = nullptr;
+  const std::string* uuid = nullptr;
+};
+
+std::optional<StreamEntry> entry_of(const core::RedisReply& e) {
+  if (e.elements.size() != 2) return std::nullopt;
+  StreamEntry out;
+  out.id = &e.elements[0].str;
+  const auto& kv = e.elements[1].elements;
+  for (std::size_t i = 0; i + 1 < kv.size(); i += 2) {
+    if (kv[i].str == "message")
+      out.message = &kv[i + 1].str;
+    else if (kv[i].str == "uuid")
+      out.uuid = &kv[i + 1].str;
+  }
+  return out;
+}
+
 struct LeaseLost : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -77,10 +98,13 @@ struct LeaseLost : std::runtime_error {
 struct TypeRunner::Session {
   std::string id, sensor, ext;
   std::unique_ptr<SessionHandler> handler;
-  std::map<int, std::string> last_id;  // stream type -> last processed entry id
-  std::vector<std::string> pending;    // closed archives awaiting compression (committed)
-  std::set<std::string> submitted;     // of which handed to the compressor by this runner
+  std::map<int, std::string> last_id;      // stream type -> last processed entry id
+  std::map<int, std::uint64_t> untrimmed;  // stream type -> payload bytes processed, not yet trimmed
+  std::vector<std::string> pending;        // closed archives awaiting compression (committed)
+  std::set<std::string> submitted;         // of which handed to the compressor by this runner
   bool ending = false;
+  bool quarantined = false;   // its data made the handler fail too often: drained, not processed
+  bool had_failures = false;  // failures counted in worker_failures, reset by the next progress
   bool got_data = false;
   Clock::time_point last_end_check{};
   std::uint64_t discarded_bytes = 0;
@@ -217,26 +241,30 @@ void TypeRunner::try_claim(const std::string& id) {
   for (std::size_t i = 0; i + 1 < h.elements.size(); i += 2) f[h.elements[i].str] = h.elements[i + 1].str;
   s->sensor = field(f, "sensor");
   s->ext = field(f, "ext");
-  for (int t : s->handler->streams()) s->last_id[t] = field(f, "last_id:" + std::to_string(t), "0-0");
+  for (int t : s->handler->streams()) {
+    s->last_id[t] = field(f, "last_id:" + std::to_string(t), "0-0");
+    s->untrimmed[t] = std::strtoull(field(f, "untrimmed:" + std::to_string(t), "0").c_str(), nullptr, 10);
+  }
   s->pending = split_lines(field(f, "pending"));
   s->ending = field(f, "state") == "ending";
+  s->quarantined = field(f, "quarantined") == "1";
+  s->had_failures = analyzer_.command({"HEXISTS", keys::worker_failures(type_), id}).integer == 1;
   BatchOutput out;
   Context ctx(*this, *s);
-  try {
-    s->handler->load(f, ctx, out);
-  } catch (const std::exception& e) {
-    spdlog::error("type {} session {}: cannot restore progress: {}", type_, id, e.what());
-    analyzer_.command({"EVAL", kReleaseScript, "1", lease_key, opt_.consumer});
-    cooldown_[id] = Clock::now() + kFailureCooldown;
-    return;
+  if (!s->quarantined) {
+    try {
+      s->handler->load(f, ctx, out);
+      replay_kept_entries(*s, ctx, out);
+    } catch (const core::RedisError&) {
+      throw;
+    } catch (const std::exception& e) {
+      on_session_failure(id, s->sensor, e);
+      return;
+    }
   }
   stream_.command({"SADD", keys::working_sessions(type_), id});
   // Entries processed before a crash but not yet trimmed.
-  std::vector<std::vector<std::string>> trims;
-  for (auto& [t, last] : s->last_id)
-    if (last != "0-0")
-      trims.push_back({"XTRIM", keys::stream(std::to_string(t), id), "MINID", next_id(last)});
-  if (!trims.empty()) stream_.pipeline(trims);
+  trim_processed(*s, s->last_id);
   if (!f.empty())
     spdlog::info("type {} session {}: resumed (sensor {}, {} archive(s) to compress)", type_, id, s->sensor,
                  s->pending.size());
@@ -247,6 +275,18 @@ void TypeRunner::try_claim(const std::string& id) {
     compressor_.submit(id, p, inbox_);
   }
   if (!out.empty()) commit(ref, out, {});
+}
+
+void TypeRunner::replay_kept_entries(Session& s, Context& ctx, BatchOutput& out) {
+  for (int t : s.handler->streams()) {
+    const std::string& last = s.last_id[t];
+    if (last == "0-0" || !s.handler->keeps_entries(t)) continue;
+    // Bounded: a handler keeps entries only while they are small (the meta header: 100 KB).
+    auto r = stream_.command({"XRANGE", keys::stream(std::to_string(t), s.id), "-", last});
+    if (r.is_error()) throw core::RedisError("XRANGE: " + r.str);
+    for (const auto& raw : r.elements)
+      if (auto e = entry_of(raw); e && e->message) s.handler->on_entry(t, *e->message, ctx, out);
+  }
 }
 
 void TypeRunner::renew_leases() {
@@ -272,7 +312,8 @@ void TypeRunner::read_streams() {
   std::vector<std::pair<Session*, int>> active;
   for (auto& [id, s] : sessions_) {
     s->got_data = false;
-    if (!s->ending) active.emplace_back(s.get(), s->handler->current_stream());
+    if (!s->ending)
+      for (int t : streams_to_read(*s)) active.emplace_back(s.get(), t);
   }
   if (active.empty()) {
     std::this_thread::sleep_for(opt_.block);
@@ -281,10 +322,10 @@ void TypeRunner::read_streams() {
   std::vector<std::string> cmd{
       "XREAD",  "COUNT", std::to_string(opt_.read_count), "BLOCK", std::to_string(opt_.block.count()),
       "STREAMS"};
-  std::map<std::string, std::pair<Session*, int>> by_key;
+  std::map<std::string, std::pair<std::string, int>> by_key;  // stream key -> session id, stream type
   for (auto& [s, t] : active) {
     auto key = keys::stream(std::to_string(t), s->id);
-    by_key[key] = {s, t};
+    by_key[key] = {s->id, t};
     cmd.push_back(key);
   }
   for (auto& [s, t] : active) cmd.push_back(s->last_id[t]);
@@ -295,7 +336,9 @@ void TypeRunner::read_streams() {
     if (stream.elements.size() != 2) continue;
     auto it = by_key.find(stream.elements[0].str);
     if (it == by_key.end()) continue;
-    Session& s = *it->second.first;
+    auto held = sessions_.find(it->second.first);
+    if (held == sessions_.end()) continue;  // dropped while handling another stream of this reply
+    Session& s = *held->second;
     s.got_data = true;
     std::string id = s.id;
     try {
@@ -306,8 +349,7 @@ void TypeRunner::read_streams() {
       spdlog::warn("type {} session {}: {}", type_, id, e.what());
       sessions_.erase(id);
     } catch (const std::exception& e) {
-      spdlog::error("type {} session {}: {}; will retry from the last commit", type_, id, e.what());
-      release(id, e.what());
+      on_session_failure(id, s.sensor, e);
     }
   }
 }
@@ -316,19 +358,14 @@ void TypeRunner::process_entries(Session& s, int stream_type, const core::RedisR
   BatchOutput out;
   Context ctx(*this, s);
   std::string last = s.last_id[stream_type];
-  for (const auto& e : entries.elements) {
-    if (e.elements.size() != 2) continue;
-    const std::string& id = e.elements[0].str;
-    const std::string* message = nullptr;
-    const std::string* uuid = nullptr;
-    const auto& kv = e.elements[1].elements;
-    for (std::size_t i = 0; i + 1 < kv.size(); i += 2) {
-      if (kv[i].str == "message")
-        message = &kv[i + 1].str;
-      else if (kv[i].str == "uuid")
-        uuid = &kv[i + 1].str;
-    }
-    if (s.sensor.empty() && uuid) {
+  std::uint64_t batch_bytes = 0;
+  for (const auto& raw : entries.elements) {
+    auto e = entry_of(raw);
+    if (!e) continue;
+    const std::string& id = *e->id;
+    const std::string* message = e->message;
+    const std::string* uuid = e->uuid;
+    if (s.sensor.empty() && uuid && !s.quarantined) {
       // The server writes the dashless id; normalising keeps any other spelling out of paths.
       auto n = protocol::normalize_uuid(*uuid);
       if (!n) throw std::runtime_error("stream entry with an invalid sensor uuid \"" + *uuid + "\"");
@@ -338,12 +375,17 @@ void TypeRunner::process_entries(Session& s, int stream_type, const core::RedisR
     if (!message) continue;
     counters_.entries++;
     counters_.bytes += message->size();
-    if (s.handler->failed())
+    batch_bytes += message->size();
+    if (s.quarantined || s.handler->failed()) {
       s.discarded_bytes += message->size();
-    else
-      s.handler->on_entry(stream_type, *message, ctx, out);
+      continue;
+    }
+    if (!opt_.fail_marker.empty() && message->find(opt_.fail_marker) != std::string::npos)
+      throw std::runtime_error("injected failure (testing)");
+    s.handler->on_entry(stream_type, *message, ctx, out);
   }
   s.last_id[stream_type] = last;
+  s.untrimmed[stream_type] += batch_bytes;
   if (!commit(s, out, {{stream_type, last}})) throw LeaseLost("lease lost before commit; dropped the batch");
 }
 
@@ -356,16 +398,18 @@ bool TypeRunner::lease_is_mine(Session& s) {
 }
 
 bool TypeRunner::commit(Session& s, BatchOutput& out, const std::map<int, std::string>& trim_after) {
-  s.handler->flush();
+  if (!s.quarantined) s.handler->flush();
   if (!out.rejects.empty() || out.fatal) record_rejects(s, out.rejects, out.fatal, out.fatal_text);
 
   std::vector<std::string> pending = s.pending;
   for (const auto& p : out.closed_files) pending.push_back(p.string());
   Fields f;
-  s.handler->save(f);
+  if (!s.quarantined) s.handler->save(f);
+  if (s.quarantined) f["quarantined"] = "1";
   f["sensor"] = s.sensor;
   f["ext"] = s.ext;
   for (const auto& [t, id] : s.last_id) f["last_id:" + std::to_string(t)] = id;
+  for (const auto& [t, n] : s.untrimmed) f["untrimmed:" + std::to_string(t)] = std::to_string(n);
   std::string pending_text;
   for (const auto& p : pending) pending_text += p + "\n";
   f["pending"] = pending_text;
@@ -390,6 +434,9 @@ bool TypeRunner::commit(Session& s, BatchOutput& out, const std::map<int, std::s
     hset.push_back(std::move(v));
   }
   cmds.push_back(std::move(hset));
+  bool progressed = !trim_after.empty() && s.had_failures;
+  if (progressed)
+    cmds.push_back({"HDEL", keys::worker_failures(type_), s.id});  // failures were not consecutive
   cmds.push_back({"EXEC"});
   auto replies = analyzer_.pipeline(cmds);
   const auto& exec = replies.back();
@@ -399,15 +446,13 @@ bool TypeRunner::commit(Session& s, BatchOutput& out, const std::map<int, std::s
     if (r.is_error()) spdlog::error("type {} session {}: queue push failed: {}", type_, s.id, r.str);
 
   s.pending = std::move(pending);
+  if (progressed) s.had_failures = false;
   counters_.items += items;
   for (const auto& p : out.closed_files) {
     s.submitted.insert(p.string());
     compressor_.submit(s.id, p, inbox_);
   }
-  std::vector<std::vector<std::string>> trims;
-  for (const auto& [t, id] : trim_after)
-    if (id != "0-0") trims.push_back({"XTRIM", keys::stream(std::to_string(t), s.id), "MINID", next_id(id)});
-  if (!trims.empty()) stream_.pipeline(trims);
+  trim_processed(s, trim_after);
   if (!used.empty()) {
     std::vector<std::vector<std::string>> touch;
     auto now_text = fmt::format("{:.6f}", now);
@@ -424,11 +469,17 @@ bool TypeRunner::commit(Session& s, BatchOutput& out, const std::map<int, std::s
 
 void TypeRunner::record_rejects(Session& s, const std::vector<Reject>& rejects,
                                 const std::optional<Reject>& fatal, const std::string& fatal_text) {
+  record_rejects(s.id, s.sensor, rejects, fatal, fatal_text);
+}
+
+void TypeRunner::record_rejects(const std::string& session, const std::string& sensor_id,
+                                const std::vector<Reject>& rejects, const std::optional<Reject>& fatal,
+                                const std::string& fatal_text) {
   // Reported before the commit: after a crash a reject may be counted twice, never lost.
   std::map<std::string, std::vector<const Reject*>> by_reason;
   for (const auto& r : rejects) by_reason[r.reason].push_back(&r);
   if (fatal) by_reason[fatal->reason].push_back(&*fatal);
-  std::string sensor = s.sensor.empty() ? "unknown" : s.sensor;
+  std::string sensor = sensor_id.empty() ? "unknown" : sensor_id;
   std::vector<std::vector<std::string>> meta_cmds;
   auto errors_key = keys::sensor_errors(sensor);
   auto now = std::time(nullptr);
@@ -440,17 +491,17 @@ void TypeRunner::record_rejects(Session& s, const std::vector<Reject>& rejects,
       std::string detail = list[i]->detail;
       if (list.size() > 1) detail += fmt::format(" ({} such rejects in this batch)", list.size());
       // The entry format shared with d4-server, read by the web UI (core/sensors.hpp).
-      std::string entry = core::format_sensor_error(now, reason, detail, "", "worker:" + type_, s.id);
+      std::string entry = core::format_sensor_error(now, reason, detail, "", "worker:" + type_, session);
       meta_cmds.push_back({"LPUSH", errors_key, entry});
     }
-    spdlog::warn("type {} session {} sensor {}: {} x {}: {}", type_, s.id, sensor, list.size(), reason,
+    spdlog::warn("type {} session {} sensor {}: {} x {}: {}", type_, session, sensor, list.size(), reason,
                  list.front()->detail);
   }
   meta_cmds.push_back({"LTRIM", errors_key, "0", std::to_string(opt_.sensor_error_list_size - 1)});
   if (fatal) {
     meta_cmds.push_back({"HSET", keys::sensor_metadata(sensor), "Error", fatal_text});
     // The server closes the connection of a session listed here (reference handshake).
-    stream_.command({"SADD", keys::kIncorrectTypeSessions, s.id});
+    stream_.command({"SADD", keys::kIncorrectTypeSessions, session});
   }
   meta_.pipeline(meta_cmds);
 }
@@ -500,6 +551,7 @@ void TypeRunner::check_idle_and_ended() {
     if (it == sessions_.end()) continue;
     Session& s = *it->second;
     if (s.got_data) continue;
+    const std::string sensor = s.sensor;
     try {
       if (s.ending) {
         if (s.pending.empty() && s.submitted.empty()) cleanup(s);
@@ -509,23 +561,25 @@ void TypeRunner::check_idle_and_ended() {
       s.last_end_check = now;
       BatchOutput out;
       Context ctx(*this, s);
-      s.handler->on_idle(ctx, out);
+      if (!s.quarantined) s.handler->on_idle(ctx, out);
       if (!out.empty() && !commit(s, out, {})) {
         sessions_.erase(id);
         continue;
       }
-      int t = s.handler->current_stream();
-      auto replies = stream_.pipeline(
-          {{"SISMEMBER", std::string(keys::kEndedSessions), s.id},
-           {"SISMEMBER", keys::sessions_of_type(type_), s.id},
-           {"XRANGE", keys::stream(std::to_string(t), s.id), "(" + s.last_id[t], "+", "COUNT", "1"}});
+      std::vector<std::vector<std::string>> cmds{{"SISMEMBER", std::string(keys::kEndedSessions), s.id},
+                                                 {"SISMEMBER", keys::sessions_of_type(type_), s.id}};
+      for (int t : streams_to_read(s))
+        cmds.push_back(
+            {"XRANGE", keys::stream(std::to_string(t), s.id), "(" + s.last_id[t], "+", "COUNT", "1"});
+      auto replies = stream_.pipeline(cmds);
       bool ended = replies[0].integer == 1 || replies[1].integer == 0;
-      if (ended && replies[2].elements.empty()) finish(s);
+      bool drained = std::all_of(replies.begin() + 2, replies.end(),
+                                 [](const core::RedisReply& r) { return r.elements.empty(); });
+      if (ended && drained) finish(s);
     } catch (const core::RedisError&) {
       throw;
     } catch (const std::exception& e) {
-      spdlog::error("type {} session {}: {}; will retry from the last commit", type_, id, e.what());
-      release(id, e.what());
+      on_session_failure(id, sensor, e);
     }
   }
 }
@@ -533,13 +587,13 @@ void TypeRunner::check_idle_and_ended() {
 void TypeRunner::finish(Session& s) {
   BatchOutput out;
   Context ctx(*this, s);
-  s.handler->on_end(ctx, out);
+  if (!s.quarantined) s.handler->on_end(ctx, out);
   if (s.discarded_bytes > 0)
     out.rejects.push_back(
         {"session-data-discarded",
          fmt::format("{} bytes received after the stream error were discarded", s.discarded_bytes)});
   for (int t : s.handler->streams()) {
-    if (t == s.handler->current_stream() || t == 2) continue;
+    if (s.quarantined || t == s.handler->current_stream() || t == 2) continue;
     auto n = stream_.command({"XLEN", keys::stream(std::to_string(t), s.id)});
     if (n.integer > 0)
       out.rejects.push_back(
@@ -562,6 +616,7 @@ void TypeRunner::cleanup(Session& s) {
                                              {"SREM", keys::working_sessions(type_), id},
                                              {"SREM", std::string(keys::kIncorrectTypeSessions), id}};
   for (int t : s.handler->streams()) cmds.push_back({"DEL", keys::stream(std::to_string(t), id)});
+  cmds.push_back(release_backlog_command(id, s.sensor));
   if (opt_.type == 2) {
     cmds.push_back({"SREM", keys::sessions_of_type("254"), id});
     cmds.push_back({"HDEL", std::string(keys::kSessionExtendedType), id});
@@ -571,16 +626,87 @@ void TypeRunner::cleanup(Session& s) {
   stream_.pipeline(cmds);
   analyzer_.pipeline(
       {{"DEL", keys::worker_progress(type_, id)},
+       {"HDEL", keys::worker_failures(type_), id},
        {"EVAL", std::string(kReleaseScript), "1", keys::worker_lease(type_, id), opt_.consumer}});
   counters_.sessions_done++;
   spdlog::info("type {} session {} (sensor {}) finished", type_, id, s.sensor);
   sessions_.erase(id);
 }
 
+void TypeRunner::trim_processed(Session& s, const std::map<int, std::string>& up_to) {
+  // Processed entries leave the stream, and their bytes the sensor's backlog count. The bytes
+  // stay recorded (untrimmed:<t>) until the next commit: a trim repeated after a crash removes
+  // nothing and so subtracts nothing.
+  std::vector<std::vector<std::string>> cmds;
+  std::vector<int> types;
+  for (const auto& [t, id] : up_to) {
+    if (id == "0-0" || (!s.quarantined && s.handler->keeps_entries(t))) continue;
+    cmds.push_back(trim_and_count_command(keys::stream(std::to_string(t), s.id), next_id(id), s.id, s.sensor,
+                                          s.untrimmed[t]));
+    types.push_back(t);
+  }
+  if (cmds.empty()) return;
+  auto replies = stream_.pipeline(cmds);
+  for (std::size_t i = 0; i < replies.size(); ++i) {
+    if (replies[i].is_error()) throw core::RedisError("trim: " + replies[i].str);
+    s.untrimmed[types[i]] = 0;
+  }
+}
+
+std::vector<int> TypeRunner::streams_to_read(Session& s) const {
+  // A quarantined session's handler is not loaded: every stream it owns is drained.
+  if (s.quarantined) return s.handler->streams();
+  return {s.handler->current_stream()};
+}
+
+void TypeRunner::on_session_failure(const std::string& id, std::string sensor, const std::exception& e) {
+  // The in-memory state may be half updated: forget it; the committed progress is the truth.
+  sessions_.erase(id);
+  if (is_environment_error(e)) {
+    // Disk full, permissions...: not the sensor's doing. Retried without limit; the sensor's
+    // backlog limits make it wait meanwhile, nothing is lost.
+    counters_.io_errors++;
+    release(id, std::string(e.what()) + " (an error of this machine; retried until it works)");
+    return;
+  }
+  auto n = analyzer_.command({"HINCRBY", keys::worker_failures(type_), id, "1"}).integer;
+  if (n < opt_.max_session_failures) {
+    release(id, fmt::format("{} (failure {} of {})", e.what(), n, opt_.max_session_failures));
+    return;
+  }
+  if (sensor.empty()) sensor = analyzer_.command({"HGET", keys::worker_progress(type_, id), "sensor"}).str;
+  quarantine(id, sensor, e.what(), n);
+}
+
+void TypeRunner::quarantine(const std::string& id, const std::string& sensor, const std::string& what,
+                            long long failures) {
+  auto handler = make_session_handler(opt_.type, settings_);
+  auto moved = move_to_dead_letter(stream_, id, handler->streams(), type_, sensor, what, opt_.dead_letter);
+  std::string detail = fmt::format("session failed {} times ({}); {}; later data is discarded", failures,
+                                   what, describe_dead_letter(moved, id));
+  // Marks the sensor (Error field, reject counted) and makes the server close the connection.
+  record_rejects(
+      id, sensor, {}, Reject{"session-unprocessable", detail},
+      fmt::format("Error: Type={}, session could not be processed: {}", type_, what.substr(0, 200)));
+  // From now on the session is only drained: its handler, which failed, is never loaded again.
+  std::vector<std::string> mark{"HSET", keys::worker_progress(type_, id), "quarantined", "1", "sensor",
+                                sensor};
+  for (int t : handler->streams()) {  // those bytes left with the data
+    mark.push_back("untrimmed:" + std::to_string(t));
+    mark.push_back("0");
+  }
+  analyzer_.pipeline(
+      {mark,
+       {"HDEL", keys::worker_failures(type_), id},
+       {"EVAL", std::string(kReleaseScript), "1", keys::worker_lease(type_, id), opt_.consumer}});
+  counters_.quarantined++;
+  spdlog::error("type {} session {} (sensor {}) quarantined: {}", type_, id, sensor, detail);
+}
+
 void TypeRunner::release(const std::string& id, const std::string& why) {
   spdlog::warn("type {} session {}: released ({})", type_, id, why);
   sessions_.erase(id);
-  cooldown_[id] = Clock::now() + kFailureCooldown;
+  cooldown_[id] = Clock::now() + opt_.failure_cooldown;
   try {
     analyzer_.command({"EVAL", kReleaseScript, "1", keys::worker_lease(type_, id), opt_.consumer});
   } catch (...) {

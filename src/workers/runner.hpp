@@ -13,12 +13,14 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
 #include "core/redis_client.hpp"
 #include "queues/queue_store.hpp"
 #include "workers/compressor.hpp"
+#include "workers/quarantine.hpp"
 #include "workers/session.hpp"
 
 namespace d4::workers {
@@ -34,7 +36,11 @@ struct RunnerOptions {
   std::chrono::milliseconds end_check_interval{250};
   long long default_queue_max_size = 100'000'000;
   std::size_t sensor_error_list_size = 100;
-  std::chrono::milliseconds commit_delay{0};  // testing: slow the worker down to crash it mid-session
+  std::chrono::milliseconds commit_delay{0};         // testing: slow the worker down to crash it mid-session
+  long long max_session_failures = 3;                // data errors before a session is quarantined
+  std::chrono::milliseconds failure_cooldown{5000};  // before a failed session is tried again
+  std::string fail_marker;  // testing: entries containing it make processing fail (fault injection)
+  DeadLetterBudget dead_letter;
 };
 
 struct RedisEndpoints {
@@ -43,6 +49,7 @@ struct RedisEndpoints {
 
 struct RunnerCounters {
   std::atomic<std::uint64_t> entries{0}, bytes{0}, items{0}, files{0}, rejects{0}, sessions_done{0};
+  std::atomic<std::uint64_t> quarantined{0}, io_errors{0};
 };
 
 class TypeRunner {
@@ -62,6 +69,7 @@ class TypeRunner {
 
   void discover();
   void try_claim(const std::string& id);
+  void replay_kept_entries(Session& s, Context& ctx, BatchOutput& out);
   void renew_leases();
   void read_streams();
   void check_idle_and_ended();
@@ -73,6 +81,15 @@ class TypeRunner {
   void release(const std::string& id, const std::string& why);
   void record_rejects(Session& s, const std::vector<Reject>& rejects, const std::optional<Reject>& fatal,
                       const std::string& fatal_text);
+  void record_rejects(const std::string& session, const std::string& sensor,
+                      const std::vector<Reject>& rejects, const std::optional<Reject>& fatal,
+                      const std::string& fatal_text);
+  std::vector<int> streams_to_read(Session& s) const;
+  void trim_processed(Session& s, const std::map<int, std::string>& up_to);
+  // A session's data made its handler throw: retry later, or quarantine it after too many tries.
+  void on_session_failure(const std::string& id, std::string sensor, const std::exception& e);
+  void quarantine(const std::string& id, const std::string& sensor, const std::string& what,
+                  long long failures);
   bool lease_is_mine(Session& s);
 
   RunnerOptions opt_;

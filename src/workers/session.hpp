@@ -83,6 +83,9 @@ class SessionHandler {
   virtual std::optional<std::string> compressed_file_target() const { return std::nullopt; }
   // After a fatal error the handler ignores further data.
   virtual bool failed() const = 0;
+  // Entries of `stream` that the runner must not trim after a commit: it feeds them through
+  // on_entry again after load(), instead of the handler saving what it built from them.
+  virtual bool keeps_entries(int /*stream*/) const { return false; }
 };
 
 // The handler for a session of `type` (1, 2, 3, 4, 5, 6, 8), or nullptr if no worker exists.

@@ -44,6 +44,12 @@ TEST(ServerConfig, ExampleFileMatchesTheDefaults) {
   EXPECT_EQ(example.default_accepted_types, defaults.default_accepted_types);
   EXPECT_EQ(example.default_accepted_extended_types, defaults.default_accepted_extended_types);
   EXPECT_EQ(example.max_session_pending_bytes, defaults.max_session_pending_bytes);
+  EXPECT_EQ(example.runtime.max_session_backlog_bytes, defaults.runtime.max_session_backlog_bytes);
+  EXPECT_EQ(example.runtime.max_sensor_backlog_bytes, defaults.runtime.max_sensor_backlog_bytes);
+  EXPECT_EQ(example.runtime.max_meta_sessions_per_sensor, defaults.runtime.max_meta_sessions_per_sensor);
+  EXPECT_EQ(example.runtime.stream_memory_budget, defaults.runtime.stream_memory_budget);
+  EXPECT_EQ(example.runtime.stream_memory_share_from, defaults.runtime.stream_memory_share_from);
+  EXPECT_EQ(example.memory_poll, defaults.memory_poll);
   EXPECT_EQ(example.metrics_listen, defaults.metrics_listen);
   EXPECT_EQ(example.common.redis.stream.port, 6379);
   EXPECT_EQ(example.common.redis.meta.port, 6380);
@@ -80,5 +86,9 @@ TEST(ServerConfig, MistakesNameTheOption) {
       std::string::npos);
   EXPECT_TRUE(error_of("[server]\nmax_payload = 50000\nunauthenticated_bytes_per_ip = 100000\n").empty());
   EXPECT_NE(error_of("[server]\nunauthenticated_bytes_max = 2000000\n").find("unauthenticated_bytes_max"),
+            std::string::npos);
+  EXPECT_NE(error_of("[server]\nstream_memory_share_from = 1.5\n").find("server.stream_memory_share_from"),
+            std::string::npos);
+  EXPECT_NE(error_of("[server]\nmax_sensor_backlog_bytes = -1\n").find("server.max_sensor_backlog_bytes"),
             std::string::npos);
 }

@@ -490,7 +490,12 @@ TEST_F(WebApiTest, SensorActionsWriteTheReferenceKeys) {
       {"LPUSH", "sensor:errors:" + std::string(kSensor),
        R"({"time":1700000000,"reason":"bad_hmac","detail":"HMAC mismatch","ip":"192.0.2.9","source":"server"})"});
   web->meta().command({"LPUSH", "list_uuid_ip:" + std::string(kSensor), "192.0.2.9-20240101120000"});
+  // Admission limits that held the sensor (d4-server) and its unprocessed bytes are shown too.
+  web->meta().command({"HINCRBY", "sensor:backpressure:" + std::string(kSensor), "sensor_bytes", "4"});
+  web->stream().command({"HSET", "d4:backlog:sensor", kSensor, "123456"});
   auto info = a.get(s).json();
+  EXPECT_EQ(info["backpressure"]["sensor_bytes"], 4);
+  EXPECT_EQ(info["backlog_bytes"], 123456);
   EXPECT_EQ(info["registered"], true);
   EXPECT_EQ(info["blocked"], true);
   EXPECT_EQ(info["ips_blocked"], true);
@@ -507,6 +512,7 @@ TEST_F(WebApiTest, SensorActionsWriteTheReferenceKeys) {
   EXPECT_EQ(html.body.find("<script>alert(1)</script>"), std::string::npos);
   EXPECT_NE(html.body.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);
   EXPECT_NE(html.body.find("HMAC mismatch"), std::string::npos);
+  EXPECT_NE(html.body.find("<td>sensor_bytes</td>"), std::string::npos);
   // Search finds it by description, tag and dashed UUID.
   EXPECT_EQ(a.get("/api/v1/sensors?q=paris").json()["total"], 1);
   EXPECT_EQ(a.get("/api/v1/sensors?q=01234567-89ab").json()["total"], 1);
@@ -515,6 +521,7 @@ TEST_F(WebApiTest, SensorActionsWriteTheReferenceKeys) {
 
   ASSERT_EQ(a.call("DELETE", s + "/errors").status, 200);
   EXPECT_EQ(web->meta().command({"EXISTS", "sensor:rejects:" + std::string(kSensor)}).integer, 0);
+  EXPECT_EQ(web->meta().command({"EXISTS", "sensor:backpressure:" + std::string(kSensor)}).integer, 0);
   ASSERT_EQ(a.call("DELETE", s + "/block").status, 200);
   ASSERT_EQ(a.call("DELETE", s + "/block-ips").status, 200);
   ASSERT_EQ(a.call("DELETE", s + "/monitoring").status, 200);

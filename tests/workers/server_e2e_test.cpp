@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <thread>
+
+#include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
@@ -70,7 +73,7 @@ class ServerEndToEnd : public WorkerTest {
   }
   // Starts a d4-server on a plain loopback port with the given Redis databases.
   void start_server(const std::string& name, const std::string& stream_db, const std::string& meta_db,
-                    int& port, Process& proc) {
+                    int& port, Process& proc, const std::string& extra_server_toml = "") {
     port = free_port();
     auto conf = dir / (name + ".toml");
     std::ofstream f(conf);
@@ -79,7 +82,8 @@ class ServerEndToEnd : public WorkerTest {
       << "\"]\nplain_listen = [\"127.0.0.1:" << port << "\"]\nmetrics_listen = \"127.0.0.1:" << free_port()
       << "\"\ntls_cert = \"certs/server.crt\"\ntls_key = \"certs/server.key\"\n"
       << "mode = \"shared-secret\"\ndefault_hmac_key = \"d4-test-key\"\nthreads = 1\n"
-      << "policy_refresh_ms = 100\nflush_interval_ms = 50\n";
+      << "policy_refresh_ms = 100\nflush_interval_ms = 50\n"
+      << extra_server_toml;
     f.close();
     Process::Options o;
     o.stderr_file = dir / (name + ".log");
@@ -230,6 +234,49 @@ TEST_F(ServerEndToEnd, MalformedMetaHeaderIsRejectedWithItsReason) {
     found |=
         e.find("meta-invalid") != std::string::npos && e.find("no \\\"type\\\" key") != std::string::npos;
   EXPECT_TRUE(found) << (errors.empty() ? "" : errors.back());
+  worker.stop();
+}
+
+TEST_F(ServerEndToEnd, SensorHeldAtItsByteLimitResumesAsTheWorkerCatchesUpWithNothingLost) {
+  int port = 0;
+  Process limited;
+  start_server("limited", stream_ep(), meta_ep(), port, limited, "max_session_backlog_bytes = 100000\n");
+  std::string q = create_queue("3");
+  auto uuid = protocol::Uuid::parse("8bd5b2b2-3c8a-4a39-9a5e-1a4f1f2b7c01").value();
+  protocol::PacketEncoder enc(1, 3, uuid, "d4-test-key");
+  std::vector<std::uint8_t> out;
+  std::vector<std::string> lines;
+  for (int i = 0; i < 300; ++i) {
+    lines.push_back(fmt::format("line {:04} {}", i, std::string(990, 'x')));
+    std::string payload = lines.back() + "\n";
+    enc.append_packet(out, std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()),
+                      1700000000);
+  }
+  Connection c(port);
+  std::thread sender([&] { c.send(out); });
+  // No worker yet: the session waits at its limit, within one packet.
+  auto backlog = [&] {
+    return stream.command({"HGET", keys::kBacklogBytesBySensor, kSensor}).as_integer().value_or(0);
+  };
+  ASSERT_TRUE(eventually([&] { return backlog() >= 100'000; })) << read_text(dir / "limited.log");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_LT(backlog(), 100'000 + 2'000);
+  // The worker drains the backlog; the session goes on and every line arrives once, in order.
+  auto worker = start_worker("", {"--types", "3"});
+  sender.join();
+  c.close();
+  ASSERT_TRUE(
+      eventually([&] { return queue_items("3", q).size() == lines.size(); }, std::chrono::seconds(60)))
+      << queue_items("3", q).size();
+  EXPECT_EQ(queue_items("3", q), lines);
+  // The counts went back to nothing once the session was processed and cleaned up.
+  EXPECT_TRUE(eventually([&] {
+    return stream.command({"EXISTS", keys::kBacklogBytesBySensor}).integer == 0 &&
+           stream.command({"EXISTS", keys::kBacklogBytesBySession}).integer == 0;
+  }));
+  EXPECT_GE(
+      meta.command({"HGET", keys::sensor_backpressure(kSensor), "session_bytes"}).as_integer().value_or(0),
+      1);
   worker.stop();
 }
 

@@ -32,7 +32,7 @@ std::string actions(const json& d, const Identity& id, const std::string& base, 
              : html::api_button(id, "POST", base + "/block-ips", here, "Block its IPs",
                                 "Block every IP presenting this UUID?", "btn danger");
   }
-  if (!d["errors"].empty() || !d["rejects"].empty())
+  if (!d["errors"].empty() || !d["rejects"].empty() || !d["backpressure"].empty())
     b += html::api_button(id, "DELETE", base + "/errors", here, "Clear errors");
   if (admin)
     b += html::api_button(id, "DELETE", base, "/sensors", "Delete sensor",
@@ -40,6 +40,18 @@ std::string actions(const json& d, const Identity& id, const std::string& base, 
   b += "</div></section>";
 
   return b;
+}
+
+// Admission limits of d4-server that held the sensor's sessions (cause -> times), next to its
+// rejects, and what it has stored that the workers have not processed yet.
+std::string backpressure(const json& d) {
+  std::string b = "<table>" + table_head({"Held back by", "Times"}) + "<tbody>";
+  for (auto& [cause, count] : d["backpressure"].items())
+    b += "<tr><td>" + esc(cause) + "</td><td class=\"num\">" + n(count) + "</td></tr>";
+  if (d["backpressure"].empty()) b += empty_row(2, "Never held back.");
+  return b +
+         "</tbody></table><p>Stored, not yet processed: " + human_bytes(d["backlog_bytes"].get<long long>()) +
+         ".</p>";
 }
 
 std::string settings(const json& d, const Identity& id, const std::string& base, const std::string& here,
@@ -125,7 +137,7 @@ std::string history(const json& d, const std::string& base) {
   for (auto& [reason, count] : d["rejects"].items())
     b += "<tr><td>" + esc(reason) + "</td><td class=\"num\">" + n(count) + "</td></tr>";
   if (d["rejects"].empty()) b += empty_row(2, "No rejects.");
-  b += "</tbody></table><div class=\"scroll\"><table>" +
+  b += "</tbody></table>" + backpressure(d) + "<div class=\"scroll\"><table>" +
        table_head({"Time", "Reason", "Detail", "IP", "Source"}) + "<tbody>";
   for (const auto* list : {&d["errors"], &d["unauthenticated_errors"]})
     for (const auto& e : *list)

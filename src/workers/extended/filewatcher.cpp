@@ -34,8 +34,10 @@ std::string gzip_bytes(std::string_view in) {
 class FileWatcherHandler : public ExtendedTypeHandler {
  public:
   explicit FileWatcherHandler(const nlohmann::json& meta) {
-    compress_ = meta.value("compress", false) == true;
-    segregate_ = !meta.contains("segregate") || meta["segregate"] != false;
+    // Options come from the sensor: a value of the wrong JSON type (e.g. "compress": "yes") is
+    // reported and the default used, instead of throwing for every record of the session.
+    compress_ = bool_option(meta, "compress", false);
+    segregate_ = bool_option(meta, "segregate", true);
     if (meta.contains("extension")) {
       const auto& e = meta["extension"];
       std::string ext = e.is_string() ? e.get<std::string>() : std::string("?");
@@ -56,6 +58,11 @@ class FileWatcherHandler : public ExtendedTypeHandler {
                  "meta header extension is not 1..16 letters or digits; ignored");
       bad_extension_ = false;
     }
+    if (!bad_options_.empty()) {
+      ctx.reject("filewatcher-invalid-option",
+                 "meta header option(s) " + bad_options_ + " not true or false; the default is used");
+      bad_options_.clear();
+    }
     auto content = base64_decode(record);
     if (!content) {
       ctx.reject("filewatcher-invalid-base64", "a filewatcher line is not valid base64");
@@ -75,6 +82,15 @@ class FileWatcherHandler : public ExtendedTypeHandler {
   bool whole_file_records() const override { return true; }
 
  private:
+  bool bool_option(const nlohmann::json& meta, const char* name, bool def) {
+    auto it = meta.find(name);
+    if (it == meta.end()) return def;
+    if (it->is_boolean()) return it->get<bool>();
+    bad_options_ += (bad_options_.empty() ? "\"" : ", \"") + std::string(name) + "\"";
+    return def;
+  }
+
+  std::string bad_options_;
   bool compress_ = false;
   bool segregate_ = true;
   bool bad_extension_ = false;

@@ -1,0 +1,235 @@
+// One authenticated sensor must not hurt the others: the meta-header byte limit, byte limits on
+// a session's and a sensor's backlog, the cap on parallel type 2/254 sessions, and the global
+// budget tied to the stream Redis's memory. Real redis-server, real d4-server, real TLS.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <csignal>
+#include <thread>
+
+#include "core/keys.hpp"
+#include "core/sensors.hpp"
+#include "server/harness.hpp"
+
+using namespace d4;
+using namespace d4::test;
+namespace keys = d4::core::keys;
+
+namespace {
+
+constexpr const char* kKey = "d4-test-key";
+
+long long hash_int(core::RedisClient& r, const std::string& key, const std::string& field) {
+  return r.command({"HGET", key, field}).as_integer().value_or(0);
+}
+
+std::size_t total_entries(core::RedisClient& stream, int type) {
+  std::size_t n = 0;
+  for (const auto& k : stream_keys(stream, type))
+    n += static_cast<std::size_t>(stream.command({"XLEN", k}).integer);
+  return n;
+}
+
+// Unblocks a sender thread held by back-pressure (its socket is shut down) and waits for it.
+void stop_sender(SensorConnection& c, std::thread& t) {
+  ::shutdown(c.fd(), SHUT_RDWR);
+  t.join();
+}
+
+}  // namespace
+
+TEST(ServerBacklog, MetaHeaderPaddedWithBlanksBeyondTheLimitClosesTheSession) {
+  RedisServer redis;
+  ServerProcess server(redis);
+  auto uuid = random_uuid();
+  auto meta = server.meta();
+  auto stream = server.stream();
+  SensorConnection c(server.tls_port(), true);
+  // 60,000 blanks are a legal start; 60,000 more exceed the 100,000 bytes a meta header may have.
+  ASSERT_TRUE(c.send(make_packet(uuid, 2, kKey, std::string(60'000, ' '))));
+  c.send(make_packet(uuid, 2, kKey, std::string(60'000, '\n')));
+  EXPECT_TRUE(c.wait_closed(10s)) << server.log();
+  EXPECT_TRUE(eventually([&] {
+    return hash_int(meta, keys::sensor_rejects(uuid.dashless()), "meta_header_too_large") == 1;
+  })) << server.log();
+  EXPECT_EQ(total_entries(stream, 2), 1u) << "the packet past the limit is not stored";
+  EXPECT_EQ(metric(server.metrics_port(), "d4_server_rejects_total{reason=\"meta_header_too_large\"}"), 1.0);
+  auto errors = meta.command({"LRANGE", keys::sensor_errors(uuid.dashless()), "0", "0"}).as_strings();
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(core::parse_sensor_error(errors[0]).detail.find("whitespace"), std::string::npos);
+}
+
+TEST(ServerBacklog, ParallelMetaSessionsOfOneSensorAreCapped) {
+  RedisServer redis;
+  ServerOptions o;
+  o.extra_server_toml = "max_meta_sessions_per_sensor = 3\n";
+  ServerProcess server(redis, o);
+  auto flooder = random_uuid(), other = random_uuid();
+  auto meta = server.meta();
+  auto stream = server.stream();
+  const std::string header = R"({"type": "maltrail"})";
+  std::vector<std::unique_ptr<SensorConnection>> open;
+  for (int i = 0; i < 3; ++i) {
+    open.push_back(std::make_unique<SensorConnection>(server.tls_port(), true));
+    ASSERT_TRUE(open.back()->send(make_packet(flooder, 2, kKey, header)));
+  }
+  ASSERT_TRUE(eventually([&] { return total_entries(stream, 2) == 3; }));
+  // A fourth parallel type-2 session of the same sensor is refused; another sensor is not.
+  SensorConnection fourth(server.tls_port(), true);
+  fourth.send(make_packet(flooder, 2, kKey, header));
+  EXPECT_TRUE(fourth.wait_closed(10s));
+  EXPECT_TRUE(eventually([&] {
+    return hash_int(meta, keys::sensor_rejects(flooder.dashless()), "too_many_sessions") == 1;
+  })) << server.log();
+  SensorConnection honest(server.tls_port(), true);
+  ASSERT_TRUE(honest.send(make_packet(other, 2, kKey, header)));
+  EXPECT_TRUE(eventually([&] { return total_entries(stream, 2) == 4; }));
+  EXPECT_FALSE(honest.wait_closed(300ms));
+  EXPECT_EQ(metric(server.metrics_port(), "d4_server_rejects_total{reason=\"too_many_sessions\"}"), 1.0);
+  // Once one of them ends, the sensor may open another.
+  open.front()->close();
+  ASSERT_TRUE(eventually([&] {
+    return stream.command({"SCARD", keys::active_uuid_type2(flooder.dashless())}).integer == 2;
+  }));
+  SensorConnection again(server.tls_port(), true);
+  ASSERT_TRUE(again.send(make_packet(flooder, 2, kKey, header)));
+  EXPECT_TRUE(eventually([&] { return total_entries(stream, 2) == 5; }));
+  EXPECT_FALSE(again.wait_closed(300ms));
+}
+
+TEST(ServerBacklog, ByteLimitsHoldTheFloodingSensorWhileOthersAreStored) {
+  RedisServer redis;
+  ServerOptions o;
+  // No worker runs: whatever is stored stays, as when the workers fall behind.
+  o.extra_server_toml = "max_session_backlog_bytes = 200000\nmax_sensor_backlog_bytes = 300000\n";
+  ServerProcess server(redis, o);
+  auto flooder = random_uuid(), honest = random_uuid();
+  const std::string f = flooder.dashless();
+  auto stream = server.stream();
+  auto meta = server.meta();
+  const std::string chunk(10'000, 'f');
+  // One session of the flooder: held at its session limit.
+  SensorConnection a(server.tls_port(), true);
+  std::thread flood_a([&] {
+    for (int i = 0; i < 100; ++i)
+      if (!a.send(make_packet(flooder, 3, kKey, chunk))) return;
+  });
+  ASSERT_TRUE(eventually([&] {
+    return metric(server.metrics_port(), "d4_server_paused_sessions{cause=\"session_bytes\"}") == 1.0;
+  })) << server.log();
+  auto session_bytes = [&] {
+    auto h = stream.command({"HVALS", keys::kBacklogBytesBySession}).as_strings();
+    long long total = 0;
+    for (const auto& v : h) total += std::stoll(v);
+    return total;
+  };
+  // Held within one packet of the limit, and the count matches what is stored.
+  EXPECT_GE(hash_int(stream, std::string(keys::kBacklogBytesBySensor), f), 200'000);
+  EXPECT_LE(hash_int(stream, std::string(keys::kBacklogBytesBySensor), f), 210'000);
+  EXPECT_EQ(static_cast<long long>(total_entries(stream, 3)) * 10'000, session_bytes());
+  // A second session of the flooder: held at the sensor's limit.
+  SensorConnection b(server.tls_port(), true);
+  std::thread flood_b([&] {
+    for (int i = 0; i < 100; ++i)
+      if (!b.send(make_packet(flooder, 8, kKey, chunk))) return;
+  });
+  ASSERT_TRUE(eventually([&] {
+    return metric(server.metrics_port(), "d4_server_paused_sessions{cause=\"sensor_bytes\"}") == 1.0;
+  })) << server.log();
+  EXPECT_LE(hash_int(stream, std::string(keys::kBacklogBytesBySensor), f), 310'000);
+  // The other sensor is not affected.
+  SensorConnection c(server.tls_port(), true);
+  std::string expect;
+  for (int i = 0; i < 30; ++i) {
+    std::string line = "honest " + std::to_string(i) + std::string(5000, '.') + "\n";
+    expect += line;
+    ASSERT_TRUE(c.send(make_packet(honest, 3, kKey, line)));
+  }
+  std::string stored;
+  ASSERT_TRUE(eventually([&] {
+    stored.clear();
+    for (const auto& k : stream_keys(stream, 3)) {
+      auto data = stream_payloads(stream, k);
+      if (data.rfind("honest", 0) == 0) stored = data;
+    }
+    return stored == expect;
+  }));
+  // Counted where the operator looks: per sensor, globally and in the metrics.
+  EXPECT_TRUE(eventually([&] {
+    return hash_int(meta, keys::sensor_backpressure(f), "session_bytes") >= 1 &&
+           hash_int(meta, keys::sensor_backpressure(f), "sensor_bytes") >= 1;
+  }));
+  EXPECT_EQ(meta.command({"EXISTS", keys::sensor_backpressure(honest.dashless())}).integer, 0);
+  EXPECT_GE(hash_int(meta, std::string(keys::kServerBackpressure), "session_bytes"), 1);
+  EXPECT_GE(metric(server.metrics_port(), "d4_server_backpressure_total{cause=\"sensor_bytes\"}").value_or(0),
+            1.0);
+  // Held, not disconnected: once the backlog is processed, the sessions go on.
+  EXPECT_FALSE(a.wait_closed(100ms));
+  EXPECT_FALSE(b.wait_closed(100ms));
+  stop_sender(a, flood_a);
+  stop_sender(b, flood_b);
+}
+
+TEST(ServerBacklog, MemoryBudgetIsSharedFairlyAndHoldsEveryoneWhenFull) {
+  RedisServer redis;
+  core::RedisClient probe(core::RedisEndpoint{"127.0.0.1", redis.port(), {}, 0, {}});
+  auto used_memory = [&] {
+    auto info = probe.command({"INFO", "memory"}).str;
+    auto p = info.find("used_memory:");
+    return std::stoll(info.substr(p + 12));
+  };
+  // Sharing starts 2 MB above what the empty Redis uses; the budget is 6 MB above it.
+  long long base = used_memory();
+  long long budget = base + (6 << 20);
+  double share_from = static_cast<double>(base + (2 << 20)) / static_cast<double>(budget);
+  auto config = [&](long long b) {
+    ServerOptions o;
+    o.extra_server_toml = "memory_poll_ms = 50\nstream_memory_budget = " + std::to_string(b) +
+                          "\nstream_memory_share_from = " + std::to_string(share_from) + "\n";
+    return o;
+  };
+  ServerProcess server(redis, config(budget));
+  auto flooder = random_uuid(), honest = random_uuid();
+  auto stream = server.stream();
+  auto meta = server.meta();
+  // The honest sensor holds a small backlog (no worker runs), so two sensors share the budget.
+  SensorConnection h(server.tls_port(), true);
+  ASSERT_TRUE(h.send(make_packet(honest, 3, kKey, std::string(10'000, 'h'))));
+  ASSERT_TRUE(eventually([&] { return total_entries(stream, 3) == 1; }));
+  SensorConnection f(server.tls_port(), true);
+  std::thread flood([&] {
+    for (int i = 0; i < 200; ++i)
+      if (!f.send(make_packet(flooder, 8, kKey, std::string(64'000, 'f')))) return;
+  });
+  ASSERT_TRUE(eventually([&] {
+    return metric(server.metrics_port(), "d4_server_paused_sessions{cause=\"memory\"}") == 1.0;
+  })) << server.log();
+  EXPECT_GT(metric(server.metrics_port(), "d4_server_stream_memory_fair_share_bytes").value_or(0), 0.0);
+  std::this_thread::sleep_for(300ms);
+  long long held_at = hash_int(stream, std::string(keys::kBacklogBytesBySensor), flooder.dashless());
+  EXPECT_LT(held_at, 6 << 20) << "the flooder is held at its share, long before the budget";
+  EXPECT_LT(used_memory(), budget);
+  // The honest sensor goes on meanwhile.
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(h.send(make_packet(honest, 3, kKey, std::string(10'000, 'h'))));
+  EXPECT_TRUE(eventually([&] { return total_entries(stream, 3) == 11; }));
+  EXPECT_EQ(hash_int(stream, std::string(keys::kBacklogBytesBySensor), flooder.dashless()), held_at);
+  EXPECT_TRUE(eventually(
+      [&] { return hash_int(meta, keys::sensor_backpressure(flooder.dashless()), "memory") >= 1; }));
+  EXPECT_EQ(meta.command({"EXISTS", keys::sensor_backpressure(honest.dashless())}).integer, 0);
+
+  // A budget below what Redis uses: every session waits, the honest one too...
+  server.write_config(config(base));
+  server.signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] {
+    return metric(server.metrics_port(), "d4_server_paused_sessions{cause=\"memory\"}") >= 1.0 &&
+           metric(server.metrics_port(), "d4_server_stream_memory_budget_bytes") == static_cast<double>(base);
+  }));
+  ASSERT_TRUE(h.send(make_packet(honest, 3, kKey, std::string(10'000, 'h'))));
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(total_entries(stream, 3), 11u);
+  // ...and goes on, without loss, once there is room again.
+  server.write_config(config(budget));
+  server.signal(SIGHUP);
+  EXPECT_TRUE(eventually([&] { return total_entries(stream, 3) == 12; })) << server.log();
+  stop_sender(f, flood);
+}
