@@ -47,20 +47,32 @@ std::string exe(const std::string& name) {
   return fs::exists(p) ? p.string() : name;
 }
 
+// How a Redis instance keeps its data across restarts.
+enum class Persistence {
+  none,     // a buffer the workers drain (the reference's stream Redis)
+  aof,      // append-only file, fsync every second: at most about a second of writes lost
+  aof_rdb,  // the same plus RDB snapshots (metadata, users, analyzer queues)
+};
+
 stack::ChildSpec redis_child(const std::string& name, const core::RedisEndpoint& ep, const fs::path& dir,
-                             bool persistent, const std::string& redis_server, const fs::path& logs) {
+                             Persistence persistence, const std::string& redis_server, const fs::path& logs) {
   fs::create_directories(dir);
   stack::ChildSpec c;
   c.name = name;
   c.argv = {redis_server,  "--port", std::to_string(ep.port), "--bind", ep.host,      "--dir", dir.string(),
             "--daemonize", "no",     "--protected-mode",      "yes",    "--loglevel", "notice"};
-  if (persistent) {
-    // Metadata, users and analyzer queues survive restarts: AOF (fsync every second) plus RDB.
-    c.argv.insert(c.argv.end(), {"--appendonly", "yes", "--appendfsync", "everysec", "--save", "900 1",
-                                 "--save", "60 1000"});
-  } else {
-    // The stream buffer is volatile like the reference's: workers drain it continuously.
-    c.argv.insert(c.argv.end(), {"--appendonly", "no", "--save", ""});
+  switch (persistence) {
+    case Persistence::aof_rdb:
+      c.argv.insert(c.argv.end(), {"--appendonly", "yes", "--appendfsync", "everysec", "--save", "900 1",
+                                   "--save", "60 1000"});
+      break;
+    case Persistence::aof:
+      // No RDB snapshots: forking a copy of a large, fast-changing buffer costs more than it gives.
+      c.argv.insert(c.argv.end(), {"--appendonly", "yes", "--appendfsync", "everysec", "--save", ""});
+      break;
+    case Persistence::none:
+      c.argv.insert(c.argv.end(), {"--appendonly", "no", "--save", ""});
+      break;
   }
   if (!ep.password.empty()) c.argv.insert(c.argv.end(), {"--requirepass", ep.password});
   c.log_file = logs / (name + ".log");
@@ -175,12 +187,14 @@ int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
 
     if (settings.start_redis) {
-      sup.start(redis_child("redis-stream", common.redis.stream, data / "redis" / "stream", false,
-                            redis_server, logs));
+      // The stream buffer is volatile like the reference's unless durable_stream is set.
+      sup.start(redis_child("redis-stream", common.redis.stream, data / "redis" / "stream",
+                            settings.durable_stream ? Persistence::aof : Persistence::none, redis_server,
+                            logs));
       if (common.redis.meta.port != common.redis.stream.port ||
           common.redis.meta.host != common.redis.stream.host)
-        sup.start(
-            redis_child("redis-meta", common.redis.meta, data / "redis" / "meta", true, redis_server, logs));
+        sup.start(redis_child("redis-meta", common.redis.meta, data / "redis" / "meta", Persistence::aof_rdb,
+                              redis_server, logs));
     }
     auto component = [&](const std::string& name, bool required) {
       std::string path = exe(name);

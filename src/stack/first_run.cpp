@@ -161,6 +161,9 @@ FirstRun prepare_data_dir(const fs::path& data, const fs::path& config_file) {
       << "[stack]\n"
          "start_redis = true\n"
          "start_web = true\n"
+         "# true: the stream Redis keeps an append-only file (fsync every second), so packets stored\n"
+         "# but not yet processed survive its restart; costs ingest throughput (docs/BENCHMARKS.md).\n"
+         "durable_stream = false\n"
          "# Analyzers run by the stack, each on its own analyzer queue (created at start-up):\n"
       << "# " << analyzer_names << ".\n"
       << "analyzers = [" << analyzer_list << "]\n\n"
@@ -206,6 +209,7 @@ StackSettings read_stack_settings(const toml::table& root, const fs::path& base_
   StackSettings s;
   s.start_redis = core::get_bool(root, "stack", "start_redis", true);
   s.start_web = core::get_bool(root, "stack", "start_web", true);
+  s.durable_stream = core::get_bool(root, "stack", "durable_stream", false);
   // Configurations written before the stack ran analyzers have no list: none are started.
   if (auto* list = core::get_table(root, "stack") ? (*core::get_table(root, "stack"))["analyzers"].as_array()
                                                   : nullptr) {
@@ -299,7 +303,8 @@ void print_summary(std::ostream& out, const fs::path& data, const fs::path& conf
     label.resize(std::max<std::size_t>(label.size() + 1, 20), ' ');
     out << "  " << label << line << "\n";
   }
-  out << "  redis (stream)      " << common.redis.stream.to_string() << "\n"
+  out << "  redis (stream)      " << common.redis.stream.to_string()
+      << (settings.durable_stream ? "  (durable: AOF, fsync every second)" : "  (volatile buffer)") << "\n"
       << "  redis (metadata)    " << common.redis.meta.to_string() << "  (analyzer queues: db "
       << common.redis.analyzer.db << ")\n"
       << "  archives            " << archive_root.string() << "\n"

@@ -26,6 +26,7 @@ FirstRun prepare_data_dir(const std::filesystem::path& data, const std::filesyst
 struct StackSettings {
   bool start_redis = true;
   bool start_web = true;
+  bool durable_stream = false;         // the stream Redis keeps an AOF (fsync every second)
   std::vector<std::string> analyzers;  // names of analyzers/registry/descriptor.hpp entries
   std::string sensor_listen;           // host:port of the sensor TLS listener
   std::string web_listen;              // host:port of the web interface

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "core/redis_client.hpp"
 #include "core/redis_endpoint.hpp"
@@ -204,6 +205,80 @@ TEST(Stack, AnalyzersRunOnTheirQueuesAndSeeWhatSensorsSend) {
   stack.signal(SIGTERM);
   EXPECT_EQ(stack.wait(60s), 0) << read_text(dir / "stack.err");
   EXPECT_EQ(http_get(pdns_api, "/info").first, 0) << "the analyzers stopped with the stack";
+}
+
+TEST(Stack, DurableStreamRedisKeepsUnprocessedPacketsAcrossItsRestart) {
+  for (const char* exe : {"d4-stack", "d4-server", "d4-worker", "d4-client"})
+    ASSERT_TRUE(fs::exists(bin_dir() / exe)) << exe << " is not built in " << bin_dir();
+  TempDir dir;
+  fs::path data = dir / "data";
+  Process init({(bin_dir() / "d4-stack").string(), "--data-dir", data.string(), "--init-only"},
+               Process::Options{{}, dir / "init.out", dir / "init.err", {}, {}});
+  ASSERT_EQ(init.wait(60s), 0) << read_text(dir / "init.err");
+  move_ports(data / "d4.toml", data / "sensor" / "destination");
+  std::string config = read_text(data / "d4.toml");
+  ASSERT_NE(config.find("durable_stream = false"), std::string::npos)
+      << "the generated file shows the setting";
+  config = std::regex_replace(config, std::regex("durable_stream = false"), "durable_stream = true");
+  config = std::regex_replace(config, std::regex("start_web = true"), "start_web = false");
+  config = std::regex_replace(config, std::regex(R"(analyzers = \[[^\]]*\])"), "analyzers = []");
+  // No worker serves type 3 here: what the sensor sends stays in the stream Redis, unprocessed.
+  config += "\n[workers]\ntypes = [1]\n";
+  write_text(data / "d4.toml", config);
+  auto stream_ep = core::RedisEndpoint::parse(config_value(config, "redis", "stream"));
+  ASSERT_TRUE(stream_ep);
+
+  Process stack({(bin_dir() / "d4-stack").string(), "--data-dir", data.string()},
+                Process::Options{{}, dir / "stack.out", dir / "stack.err", {}, {}});
+  ASSERT_TRUE(eventually(
+      [&] { return read_text(dir / "stack.out").find("Press Ctrl-C") != std::string::npos; }, 120s, 100ms))
+      << read_text(dir / "stack.out") << read_text(dir / "stack.err");
+  EXPECT_NE(read_text(dir / "stack.out").find("durable: AOF"), std::string::npos);
+  fs::path sensor = dir / "log-sensor";
+  fs::copy(data / "sensor", sensor, fs::copy_options::recursive);
+  write_text(sensor / "type", "3\n");
+  Process client({(bin_dir() / "d4-client").string(), "-c", sensor.string()},
+                 Process::Options{vector_path("auth.log"), dir / "client.out", dir / "client.err", {}, {}});
+  ASSERT_EQ(client.wait(60s), 0) << read_text(dir / "client.err");
+
+  core::RedisClient redis(*stream_ep, {std::chrono::milliseconds(500), std::chrono::milliseconds(2000)});
+  auto stored = [&] {
+    std::string all;
+    auto keys = redis.command({"KEYS", "stream:3:*"}).as_strings();
+    for (const auto& k : keys)
+      for (const auto& e : redis.command({"XRANGE", k, "-", "+"}).elements)
+        all += e.elements[1].elements[1].str;
+    return all;
+  };
+  const std::string expected = read_text(vector_path("auth.log"));
+  ASSERT_TRUE(eventually([&] { return stored() == expected; }, 30s));
+  EXPECT_EQ(redis.command({"CONFIG", "GET", "appendonly"}).as_strings().back(), "yes");
+  // Past one AOF fsync, the stream Redis dies; d4-stack restarts it and the packets are still there.
+  std::this_thread::sleep_for(1500ms);
+  auto info = redis.command({"INFO", "server"}).str;
+  auto pid = std::stoi(info.substr(info.find("process_id:") + 11));
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(eventually(
+      [&] {
+        try {
+          core::RedisClient again(*stream_ep,
+                                  {std::chrono::milliseconds(200), std::chrono::milliseconds(500)});
+          auto i = again.command({"INFO", "server"}).str;
+          return std::stoi(i.substr(i.find("process_id:") + 11)) != pid;
+        } catch (const std::exception&) {
+          return false;
+        }
+      },
+      60s, 200ms))
+      << read_text(data / "logs" / "redis-stream.log");
+  core::RedisClient after(*stream_ep);
+  std::string survived;
+  for (const auto& k : after.command({"KEYS", "stream:3:*"}).as_strings())
+    for (const auto& e : after.command({"XRANGE", k, "-", "+"}).elements)
+      survived += e.elements[1].elements[1].str;
+  EXPECT_EQ(survived, expected);
+  stack.signal(SIGTERM);
+  EXPECT_EQ(stack.wait(60s), 0) << read_text(dir / "stack.err");
 }
 
 }  // namespace
