@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <csignal>
+#include <functional>
 #include <thread>
 
 #include "core/keys.hpp"
@@ -30,11 +31,22 @@ std::size_t total_entries(core::RedisClient& stream, int type) {
   return n;
 }
 
-// Unblocks a sender thread held by back-pressure (its socket is shut down) and waits for it.
-void stop_sender(SensorConnection& c, std::thread& t) {
-  ::shutdown(c.fd(), SHUT_RDWR);
-  t.join();
-}
+// A thread sending on a connection that back-pressure may hold: leaving the scope (also when an
+// assertion fails) shuts the socket down, which unblocks the sender, and waits for it.
+class Sender {
+ public:
+  Sender(SensorConnection& c, std::function<void()> body) : c_(c), t_(std::move(body)) {}
+  ~Sender() { stop(); }
+  void stop() {
+    if (!t_.joinable()) return;
+    ::shutdown(c_.fd(), SHUT_RDWR);
+    t_.join();
+  }
+
+ private:
+  SensorConnection& c_;
+  std::thread t_;
+};
 
 }  // namespace
 
@@ -110,7 +122,7 @@ TEST(ServerBacklog, ByteLimitsHoldTheFloodingSensorWhileOthersAreStored) {
   const std::string chunk(10'000, 'f');
   // One session of the flooder: held at its session limit.
   SensorConnection a(server.tls_port(), true);
-  std::thread flood_a([&] {
+  Sender flood_a(a, [&] {
     for (int i = 0; i < 100; ++i)
       if (!a.send(make_packet(flooder, 3, kKey, chunk))) return;
   });
@@ -129,7 +141,7 @@ TEST(ServerBacklog, ByteLimitsHoldTheFloodingSensorWhileOthersAreStored) {
   EXPECT_EQ(static_cast<long long>(total_entries(stream, 3)) * 10'000, session_bytes());
   // A second session of the flooder: held at the sensor's limit.
   SensorConnection b(server.tls_port(), true);
-  std::thread flood_b([&] {
+  Sender flood_b(b, [&] {
     for (int i = 0; i < 100; ++i)
       if (!b.send(make_packet(flooder, 8, kKey, chunk))) return;
   });
@@ -166,8 +178,8 @@ TEST(ServerBacklog, ByteLimitsHoldTheFloodingSensorWhileOthersAreStored) {
   // Held, not disconnected: once the backlog is processed, the sessions go on.
   EXPECT_FALSE(a.wait_closed(100ms));
   EXPECT_FALSE(b.wait_closed(100ms));
-  stop_sender(a, flood_a);
-  stop_sender(b, flood_b);
+  flood_a.stop();
+  flood_b.stop();
 }
 
 TEST(ServerBacklog, MemoryBudgetIsSharedFairlyAndHoldsEveryoneWhenFull) {
@@ -197,7 +209,7 @@ TEST(ServerBacklog, MemoryBudgetIsSharedFairlyAndHoldsEveryoneWhenFull) {
   ASSERT_TRUE(h.send(make_packet(honest, 3, kKey, std::string(10'000, 'h'))));
   ASSERT_TRUE(eventually([&] { return total_entries(stream, 3) == 1; }));
   SensorConnection f(server.tls_port(), true);
-  std::thread flood([&] {
+  Sender flood(f, [&] {
     for (int i = 0; i < 200; ++i)
       if (!f.send(make_packet(flooder, 8, kKey, std::string(64'000, 'f')))) return;
   });
@@ -231,5 +243,5 @@ TEST(ServerBacklog, MemoryBudgetIsSharedFairlyAndHoldsEveryoneWhenFull) {
   server.write_config(config(budget));
   server.signal(SIGHUP);
   EXPECT_TRUE(eventually([&] { return total_entries(stream, 3) == 12; })) << server.log();
-  stop_sender(f, flood);
+  flood.stop();
 }

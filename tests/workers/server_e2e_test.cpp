@@ -58,6 +58,10 @@ class Connection {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
   }
+  // Unblocks a send() held by back-pressure in another thread.
+  void shutdown() {
+    if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+  }
 
  private:
   int fd_ = -1;
@@ -254,6 +258,15 @@ TEST_F(ServerEndToEnd, SensorHeldAtItsByteLimitResumesAsTheWorkerCatchesUpWithNo
   }
   Connection c(port);
   std::thread sender([&] { c.send(out); });
+  struct JoinOnExit {
+    Connection& c;
+    std::thread& t;
+    ~JoinOnExit() {
+      if (!t.joinable()) return;
+      c.shutdown();
+      t.join();
+    }
+  } join_on_exit{c, sender};
   // No worker yet: the session waits at its limit, within one packet.
   auto backlog = [&] {
     return stream.command({"HGET", keys::kBacklogBytesBySensor, kSensor}).as_integer().value_or(0);
