@@ -122,7 +122,9 @@ int main(int argc, char** argv) {
               {"types", info->types},
               {"connected_types", info->connected_types},
               {"last_ips", info->last_ips},
-              {"rejects", info->rejects}};
+              {"rejects", info->rejects},
+              {"backpressure", info->backpressure},
+              {"backlog_bytes", info->backlog_bytes}};
     j["first_seen"] = info->first_seen ? json(*info->first_seen) : json(nullptr);
     j["last_seen"] = info->last_seen ? json(*info->last_seen) : json(nullptr);
     j["backlog_limit"] = info->backlog_limit ? json(*info->backlog_limit) : json(nullptr);
