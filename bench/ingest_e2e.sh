@@ -11,7 +11,8 @@
 # TLS; --python also runs the shared ingest_bench.py on the same data for a cross-check.
 # Workload files are cached in ${D4_BENCH_DATA:-/tmp/d4-ingest-bench-data}. D4_SERVER_EXTRA adds
 # lines to the server's [server] section (e.g. "max_session_pending_bytes = 1048576");
-# D4_SEND_RATE=MB/s paces the senders (total rate) to measure latency below saturation.
+# D4_SEND_RATE=MB/s paces the senders (total rate) to measure latency below saturation;
+# D4_REDIS_EXTRA adds redis-server options (e.g. "--appendonly yes --appendfsync everysec").
 set -euo pipefail
 build=$(cd "${1:?usage: $0 BUILD_DIR [SENSORS] [MB] [THREADS] [--plain] [--python]}" && pwd)
 shift
@@ -39,7 +40,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-start_redis "$rport"
+# shellcheck disable=SC2086  # D4_REDIS_EXTRA is a list of options
+start_redis "$rport" ${D4_REDIS_EXTRA:-}
 start_d4_server "$rport" "$sport" "$mport" "$threads" "plain_listen = [\"127.0.0.1:$pport\"]
 ${D4_SERVER_EXTRA:-}"
 port=$sport; [ "$plain" = 1 ] && port=$pport

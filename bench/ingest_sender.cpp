@@ -10,6 +10,12 @@
 //   d4-ingest-bench idle --port P --connections N [--hold S] [--key K]
 //     Opens N TLS sensor connections, each sending one small packet (distinct sensor UUIDs), then
 //     keeps them open for S seconds (or until SIGINT/SIGTERM) so the server's memory can be read.
+//
+//   d4-ingest-bench flood --port P --sessions N [--duration S] [--packet BYTES] [--key K]
+//     One sensor (one UUID) floods type 2/254: N parallel TLS sessions, each a meta header then
+//     type-254 packets as fast as the server takes them; a session the server closes (or refuses)
+//     is opened again after --retry-ms. Runs until S seconds passed or SIGINT/SIGTERM; prints the
+//     bytes written and the sessions opened and refused.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -129,11 +135,13 @@ std::uint64_t count_packets(const std::vector<std::uint8_t>& d, const std::strin
   return n;
 }
 
-long long stored_packets(d4::core::RedisClient& r) {
+// Entries in stream:<type>:* (every type when `type` is empty).
+long long stored_packets(d4::core::RedisClient& r, const std::string& type = "") {
   std::vector<std::string> keys;
   std::string cursor = "0";
+  std::string pattern = type.empty() ? "stream:*" : "stream:" + type + ":*";
   do {
-    auto rep = r.command({"SCAN", cursor, "MATCH", "stream:*", "COUNT", "1000"});
+    auto rep = r.command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
     cursor = rep.elements.at(0).str;
     for (const auto& k : rep.elements.at(1).elements) keys.push_back(k.str);
   } while (cursor != "0");
@@ -226,6 +234,7 @@ struct SendOptions {
   double timeout_s = 600;
   double rate_mbps = 0;  // total pacing over all connections (0: as fast as possible)
   std::vector<std::string> files;
+  std::string only_type;  // count only stream:<type>:* (others may be written meanwhile)
 };
 
 struct IdleOptions {
@@ -234,7 +243,8 @@ struct IdleOptions {
 };
 
 int cmd_send(const SendOptions& o) {
-  const auto& [host, redis_ep, port, metrics_port, server_pid, plain, timeout_s, rate_mbps, files] = o;
+  const auto& [host, redis_ep, port, metrics_port, server_pid, plain, timeout_s, rate_mbps, files,
+               only_type] = o;
   auto ep = d4::core::RedisEndpoint::parse(redis_ep);
   if (!ep) die("bad --redis endpoint");
   d4::core::RedisClient redis(*ep);
@@ -245,7 +255,7 @@ int cmd_send(const SendOptions& o) {
     packets += count_packets(data.back(), f);
     bytes += data.back().size();
   }
-  long long already = stored_packets(redis);
+  long long already = stored_packets(redis, only_type);
   SSL_CTX* ctx = nullptr;
   if (!plain) {
     ctx = SSL_CTX_new(TLS_client_method());
@@ -287,7 +297,7 @@ int cmd_send(const SendOptions& o) {
   long long stored = 0;
   double t_stored = 0;
   for (;;) {
-    stored = stored_packets(redis) - already;
+    stored = stored_packets(redis, only_type) - already;
     t_stored = std::chrono::duration<double>(Clock::now() - t0).count();
     if (stored >= static_cast<long long>(packets) || t_stored > timeout_s || failed) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -325,6 +335,68 @@ int cmd_send(const SendOptions& o) {
   }
   if (failed) die(std::to_string(failed.load()) + " connections failed while sending");
   return stored >= static_cast<long long>(packets) ? 0 : 1;
+}
+
+struct FloodOptions {
+  std::string host = "127.0.0.1", key = "d4-test-key", ext = "ja3-jl";
+  int port = 0, sessions = 64, retry_ms = 100;
+  double duration_s = 60;
+  std::size_t packet = 65536;
+};
+
+int cmd_flood(const FloodOptions& o) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  const auto uuid = d4::protocol::Uuid::generate_v4();
+  std::atomic<std::uint64_t> written{0}, opened{0}, closed{0};
+  std::atomic<bool> done{false};
+  // The socket each session writes to, so that the end of the run can unblock a held session.
+  std::vector<std::atomic<int>> fds(static_cast<std::size_t>(o.sessions));
+  for (auto& fd : fds) fd = -1;
+  auto bytes = [](const std::string& text) {
+    return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < o.sessions; ++t) {
+    threads.emplace_back([&, t] {
+      std::string line(o.packet - 1, 'f');
+      line += '\n';
+      while (!done) {
+        Conn c = open_conn(ctx, o.host, o.port);
+        if (c.fd >= 0) {
+          ++opened;
+          fds[static_cast<std::size_t>(t)] = c.fd;
+          if (done) ::shutdown(c.fd, SHUT_RDWR);
+          d4::protocol::PacketEncoder enc(1, 2, uuid, o.key);
+          std::vector<std::uint8_t> pk;
+          enc.append_packet(pk, bytes("{\"type\": \"" + o.ext + "\"}"), d4::protocol::unix_seconds());
+          enc.set_type(254);
+          bool ok = write_all(c, pk.data(), pk.size());
+          while (ok && !done) {
+            pk.clear();
+            enc.append_packet(pk, bytes(line), d4::protocol::unix_seconds());
+            ok = write_all(c, pk.data(), pk.size());
+            if (ok) written += pk.size();
+          }
+          if (!done) ++closed;
+          fds[static_cast<std::size_t>(t)] = -1;
+          close_conn(c);
+        }
+        if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(o.retry_ms));
+      }
+    });
+  }
+  d4::core::sleep_unless_stopped(std::chrono::milliseconds(static_cast<long long>(o.duration_s * 1000)));
+  done = true;
+  for (auto& fd : fds)
+    if (int f = fd.load(); f >= 0) ::shutdown(f, SHUT_RDWR);
+  for (auto& t : threads) t.join();
+  std::printf(
+      "flood        sensor %s: %d parallel 2/254 sessions wanted, %llu opened, %llu closed by the "
+      "server, %.1f MB written\n",
+      uuid.dashless().c_str(), o.sessions, static_cast<unsigned long long>(opened.load()),
+      static_cast<unsigned long long>(closed.load()), static_cast<double>(written.load()) / 1e6);
+  return 0;
 }
 
 int cmd_idle(const IdleOptions& o) {
@@ -379,6 +451,7 @@ int main(int argc, char** argv) {
   s->add_option("--server-pid", send.server_pid, "Report the server's CPU time");
   s->add_option("--timeout", send.timeout_s, "Give up after this many seconds");
   s->add_option("--rate", send.rate_mbps, "Pace all connections to this many MB/s in total");
+  s->add_option("--only-type", send.only_type, "Count only the streams of this type (stream:<type>:*)");
   s->add_option("files", send.files, "D4 stream files")->required()->check(CLI::ExistingFile);
   IdleOptions idle;
   auto* i = app.add_subcommand("idle", "Hold many identified, idle TLS sensor connections open");
@@ -387,6 +460,17 @@ int main(int argc, char** argv) {
   i->add_option("--connections", idle.connections, "Number of connections");
   i->add_option("--hold", idle.hold, "Seconds to keep them open");
   i->add_option("--key", idle.key, "HMAC key");
+  FloodOptions flood;
+  auto* f = app.add_subcommand("flood", "One sensor floods parallel type 2/254 sessions");
+  f->add_option("--host", flood.host, "Server address (IPv4)");
+  f->add_option("--port", flood.port, "Sensor TLS port")->required();
+  f->add_option("--sessions", flood.sessions, "Parallel sessions the sensor tries to hold");
+  f->add_option("--duration", flood.duration_s, "Seconds to flood");
+  f->add_option("--packet", flood.packet, "Type-254 payload bytes per packet");
+  f->add_option("--retry-ms", flood.retry_ms, "Wait before reopening a closed or refused session");
+  f->add_option("--ext", flood.ext, "Extended type of the meta header (must be accepted)");
+  f->add_option("--key", flood.key, "HMAC key");
   CLI11_PARSE(app, argc, argv);
+  if (f->parsed()) return cmd_flood(flood);
   return s->parsed() ? cmd_send(send) : cmd_idle(idle);
 }
