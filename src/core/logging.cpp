@@ -53,6 +53,12 @@ void init_logging(std::string_view component, const LogOptions& options) {
   spdlog::flush_every(std::chrono::seconds(1));
 }
 
+void log_listening(std::string_view role, std::string_view host, std::uint16_t port) {
+  bool v6 = host.find(':') != std::string_view::npos;
+  spdlog::info("listening on {}{}{}:{} ({})", v6 ? "[" : "", host, v6 ? "]" : "", port, role);
+  spdlog::default_logger()->flush();
+}
+
 std::string json_escape(std::string_view s) {
   std::string out;
   out.reserve(s.size());

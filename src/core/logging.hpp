@@ -1,6 +1,7 @@
 #pragma once
 // Logging for every D4 process: spdlog on stderr (never stdout, which may carry data), as text
 // or one JSON object per line for log shippers.
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -19,6 +20,11 @@ struct LogOptions {
 // Installs the default logger named after the component (e.g. "d4-server").
 void init_logging(std::string_view component, const LogOptions& options);
 bool parse_log_format(std::string_view text, LogFormat& out);
+
+// Announces a bound listener as "listening on <host:port> (<role>)" at info level and flushes at
+// once. A component configured with port 0 gets a free port from the kernel; this line is how
+// tests and supervisors learn which one (no port is chosen first and bound later, so no race).
+void log_listening(std::string_view role, std::string_view host, std::uint16_t port);
 
 // Escapes a string for inclusion in a JSON log line.
 std::string json_escape(std::string_view s);

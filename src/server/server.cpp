@@ -18,6 +18,7 @@
 
 #include "core/http_server.hpp"
 #include "core/keys.hpp"
+#include "core/logging.hpp"
 #include "server/scripts.hpp"
 
 namespace asio = boost::asio;
@@ -237,8 +238,7 @@ void Server::open_listener(const ListenAddress& a, bool tls) {
   if (ec) throw std::runtime_error("cannot listen on " + a.to_string() + ": " + ec.message());
   acceptors_.push_back(acc);
   auto local = acc->local_endpoint();
-  spdlog::info("listening on {} ({})", ListenAddress{local.address().to_string(), local.port()}.to_string(),
-               tls ? "TLS" : "plain TCP");
+  core::log_listening(tls ? "sensors, TLS" : "sensors, plain TCP", local.address().to_string(), local.port());
   asio::co_spawn(w0.ioc(), accept_loop(acc, tls), asio::detached);
 }
 
@@ -567,8 +567,7 @@ void Server::start_metrics() {
   o.server_header = "d4-server";
   http_ = std::make_unique<core::http::Server>(std::move(router), o);
   http_->start();
-  spdlog::info("metrics on http://{}/metrics, health on /health",
-               ListenAddress{a.host, http_->port()}.to_string());
+  core::log_listening("metrics and health, HTTP", a.host, http_->port());
 }
 
 std::string Server::metrics_text() {

@@ -61,8 +61,8 @@ int main(int argc, char** argv) {
     d4::core::install_stop_handlers(/*interrupt_blocking_calls=*/false);
 
     server.start();
-    spdlog::info("d4-web listening on {}://{}:{}/", cfg.https() ? "https" : "http", cfg.address,
-                 server.port());
+    d4::core::log_listening(cfg.https() ? "web interface, HTTPS" : "web interface, HTTP", cfg.address,
+                            server.port());
     while (d4::core::sleep_unless_stopped(std::chrono::milliseconds(100))) {
     }
     spdlog::info("d4-web stopping");

@@ -340,18 +340,24 @@ inline HttpResult http_get(std::uint16_t port, const std::string& target, const 
   return r;
 }
 
-// Starts a "serve" subcommand on a free port and waits until it answers.
+// Starts a "serve" subcommand on port 0, reads the port it reports ("listening on host:port" on
+// its standard output) and waits until it answers.
 inline Process start_server(const std::string& tool, std::vector<std::string> args, int& port,
                             const TempDir& dir) {
-  port = free_port();
   args.push_back("--listen");
-  args.push_back("127.0.0.1:" + std::to_string(port));
+  args.push_back("127.0.0.1:0");
   std::vector<std::string> argv{(bin_dir() / tool).string()};
   argv.insert(argv.end(), args.begin(), args.end());
   Process::Options o;
   o.stdout_file = dir / (tool + "-serve.out");
   o.stderr_file = dir / (tool + "-serve.err");
   Process p(argv, o);
+  try {
+    port = wait_for_listening(dir / (tool + "-serve.out"), "", p, std::chrono::milliseconds(30000));
+  } catch (const std::exception& e) {
+    throw std::runtime_error(tool + " serve did not start: " + e.what() +
+                             read_text(dir / (tool + "-serve.err")));
+  }
   int the_port = port;
   bool up = eventually(
       [&] {

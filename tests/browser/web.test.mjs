@@ -48,15 +48,33 @@ async function until(what, fn, timeoutMs = 30000, stepMs = 200) {
   throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
 }
 
-function freePort() {
+// Loopback ports reserved for this test from the pool every test on the machine draws from
+// (d4_test_ports holds them until its standard input closes, i.e. until this process exits), so a
+// port cannot be taken between choosing it and binding it.
+let portReserver;
+function reservePorts(n) {
   return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
+    portReserver = spawn(exe('d4_test_ports'), [String(n)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    portReserver.stdout.on('data', (d) => {
+      out += d;
+      const ports = out.split('\n').filter((l) => l.trim() !== '').map(Number);
+      if (ports.length === n) resolve(ports);
     });
-    srv.on('error', reject);
+    portReserver.once('error', reject);
+    portReserver.once('exit', (code) => reject(new Error(`d4_test_ports exited with ${code}`)));
   });
+}
+
+// Every port of the generated configuration moves to a reserved one (the sensor listener to
+// loopback: tests never listen on other addresses).
+async function movePorts(cfgPath) {
+  const text = fs.readFileSync(cfgPath, 'utf8');
+  const re = /(127\.0\.0\.1|\[::\]|0\.0\.0\.0):(\d{4,5})/g;
+  const distinct = [...new Set([...text.matchAll(re)].map((m) => m[2]))];
+  const ports = await reservePorts(distinct.length);
+  const moved = new Map(distinct.map((p, i) => [p, String(ports[i])]));
+  fs.writeFileSync(cfgPath, text.replace(re, (_, _host, port) => `127.0.0.1:${moved.get(port)}`));
 }
 
 function start(name, args, logName) {
@@ -89,15 +107,12 @@ function fatal(message) {
 }
 
 async function startWithStack() {
-  // First run only writes the configuration; the sensor listener is then moved to loopback
-  // (tests never listen on other addresses) before the stack starts.
+  // First run only writes the configuration; its ports are then moved (see movePorts) before the
+  // stack starts.
   const init = spawn(exe('d4-stack'), ['--data-dir', dataDir, '--init-only'], { stdio: 'ignore' });
   const code = await new Promise((r) => init.once('exit', r));
   assert.equal(code, 0, 'd4-stack --init-only');
-  const cfgPath = path.join(dataDir, 'd4.toml');
-  const port = await freePort();
-  const cfg = fs.readFileSync(cfgPath, 'utf8').replace(/^listen = \[.*\]$/m, `listen = ["127.0.0.1:${port}"]`);
-  fs.writeFileSync(cfgPath, cfg);
+  await movePorts(path.join(dataDir, 'd4.toml'));
   const stack = start(exe('d4-stack'), ['--data-dir', dataDir], 'd4-stack.out');
   const out = path.join(dataDir, 'd4-stack.out');
   const summary = await until('the d4-stack summary', () => {
@@ -112,8 +127,7 @@ async function startWithStack() {
 }
 
 async function startWebOnly() {
-  const redisPort = await freePort();
-  const webPort = await freePort();
+  const [redisPort, webPort] = await reservePorts(2);
   start('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--dir', dataDir], 'redis.out');
   fs.writeFileSync(path.join(dataDir, 'd4.toml'), [
     '[redis]', `stream = "127.0.0.1:${redisPort}/0"`, `meta = "127.0.0.1:${redisPort}/4"`, '',
@@ -147,6 +161,7 @@ before(async () => {
 after(async () => {
   if (context) await context.close();
   await stopAll();
+  portReserver?.stdin.end();
 });
 
 test('first login forces a password change, then shows the dashboard', async () => {

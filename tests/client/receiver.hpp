@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "client_test_util.hpp"
+#include "support/ports.hpp"
 
 namespace d4::test {
 
@@ -68,7 +69,7 @@ struct ReceiverOptions {
   bool tls = true;
   std::string cert_file, key_file;
   std::string client_ca_file;  // when set, a client certificate signed by this CA is required
-  int port = 0;                // 0: any free port
+  int port = 0;                // 0: a port reserved for this test (support/ports.hpp)
   bool ipv6 = false;           // listen on [::1] instead of 127.0.0.1
 };
 
@@ -97,7 +98,10 @@ class Receiver {
         SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
       }
     }
-    listen_on(opts_.port);
+    // A reserved port, not port 0: after a crash the receiver listens again on the same port, and
+    // a port from the ephemeral range could meanwhile be the source port of an outgoing connection
+    // (even the client's own attempt to reach it).
+    listen_on(opts_.port != 0 ? opts_.port : free_port());
     thread_ = std::thread([this] { loop(); });
   }
   ~Receiver() {

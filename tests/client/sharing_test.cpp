@@ -32,8 +32,8 @@ struct Stack {
   TempDir dir;
   RedisServer stream_redis;
   RedisServer meta_redis{true};
-  int tls_port = free_port();
-  int plain_port = free_port();
+  int tls_port = 0;  // reported by the server, which binds port 0
+  int plain_port = 0;
   Process server, worker;
 
   fs::path config() const { return dir / "d4.toml"; }
@@ -45,10 +45,9 @@ struct Stack {
     std::ofstream f(config());
     f << "[general]\nlog_level = \"info\"\n\n[redis]\nstream = \"" << stream_redis.endpoint(0)
       << "\"\nmeta = \"" << meta_redis.endpoint(0) << "\"\nanalyzer = \"" << analyzer_ep()
-      << "\"\n\n[server]\nlisten = [\"127.0.0.1:" << tls_port
-      << "\"]\nplain_listen = [\"127.0.0.1:" << plain_port
-      << "\"]\nmetrics_listen = \"127.0.0.1:" << free_port() << "\"\ntls_cert = \""
-      << (dir / "certs/server.crt").string() << "\"\ntls_key = \"" << (dir / "certs/server.key").string()
+      << "\"\n\n[server]\nlisten = [\"127.0.0.1:0\"]\nplain_listen = [\"127.0.0.1:0\"]"
+      << "\nmetrics_listen = \"127.0.0.1:0\"\ntls_cert = \"" << (dir / "certs/server.crt").string()
+      << "\"\ntls_key = \"" << (dir / "certs/server.key").string()
       << "\"\nmode = \"shared-secret\"\ndefault_hmac_key = \"d4-test-key\"\nthreads = 1\n"
       << "policy_refresh_ms = 100\nflush_interval_ms = 50\n\n[workers]\narchive_dir = \""
       << (dir / "archive").string() << "\"\nmonitor_interval_seconds = 0\n";
@@ -59,13 +58,8 @@ struct Stack {
     Process::Options w;
     w.stderr_file = dir / "worker.log";
     worker = Process({(bin_dir() / "d4-worker").string(), "-c", config().string()}, w);
-    auto listening = [&] {
-      if (!server.running() || !fs::exists(dir / "server.log")) return false;
-      auto log = read_text(dir / "server.log");
-      return log.find(":" + std::to_string(tls_port)) != std::string::npos &&
-             log.find(":" + std::to_string(plain_port)) != std::string::npos;
-    };
-    ASSERT_TRUE(eventually(listening, 20s)) << read_text(dir / "server.log");
+    tls_port = wait_for_listening(dir / "server.log", "sensors, TLS", server, 60s);
+    plain_port = wait_for_listening(dir / "server.log", "sensors, plain TCP", server, 60s);
     // After the server started: it publishes the accepted types d4-queue checks.
     Process::Options q;
     q.stderr_file = dir / "queue.log";

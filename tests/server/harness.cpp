@@ -239,11 +239,7 @@ std::optional<double> metric(int metrics_port, const std::string& sample) {
 
 // ---------------------------------------------------------------------------------------------
 ServerProcess::ServerProcess(RedisServer& redis, ServerOptions options)
-    : redis_(redis),
-      options_(std::move(options)),
-      tls_port_(free_port()),
-      plain_port_(free_port()),
-      metrics_port_(free_port()) {
+    : redis_(redis), options_(std::move(options)), tls_port_(0), plain_port_(0), metrics_port_(0) {
   Process gen({(bin_dir() / "d4-server").string(), "--generate-cert", (dir_.path() / "certs").string()},
               Process::Options{{}, dir_.path() / "gen.out", dir_.path() / "gen.err", {}, {}});
   if (gen.wait(30s) != 0) throw std::runtime_error("d4-server --generate-cert failed");
@@ -258,9 +254,10 @@ void ServerProcess::write_config(const ServerOptions& o) {
     << "[redis]\nstream = \"127.0.0.1:" << redis_.port() << "/0\"\nmeta = \"127.0.0.1:" << redis_.port()
     << "/1\"\n\n"
     << "[server]\n"
-    << "listen = [\"127.0.0.1:" << tls_port_ << "\"]\n"
-    << "plain_listen = [\"127.0.0.1:" << plain_port_ << "\"]\n"
-    << "metrics_listen = \"127.0.0.1:" << metrics_port_ << "\"\n"
+    // Port 0: the server binds what the kernel gives and reports it (start() reads the log).
+    << "listen = [\"127.0.0.1:0\"]\n"
+    << "plain_listen = [\"127.0.0.1:0\"]\n"
+    << "metrics_listen = \"127.0.0.1:0\"\n"
     << "tls_cert = \"certs/server.crt\"\ntls_key = \"certs/server.key\"\n"
     << "mode = \"" << o.mode << "\"\n"
     << "default_hmac_key = \"" << o.default_key << "\"\n"
@@ -277,12 +274,16 @@ ServerProcess::~ServerProcess() {
 void ServerProcess::start() {
   proc_ = Process({(bin_dir() / "d4-server").string(), "-c", config_path().string()},
                   Process::Options{{}, {}, dir_.path() / "server.log", {}, dir_.path()});
+  // Generous timeouts: sanitizer builds on a loaded CI machine start slowly.
+  metrics_port_ = wait_for_listening(dir_.path() / "server.log", "metrics and health, HTTP", proc_, 60s);
+  tls_port_ = wait_for_listening(dir_.path() / "server.log", "sensors, TLS", proc_, 60s);
+  plain_port_ = wait_for_listening(dir_.path() / "server.log", "sensors, plain TCP", proc_, 60s);
   bool up = eventually(
       [&] {
         auto r = http_get(metrics_port_, "/health");
         return r && r->status == 200;
       },
-      60s, 20ms);  // generous: sanitizer builds on a loaded CI machine start slowly
+      60s, 20ms);
   if (!up) throw std::runtime_error("d4-server did not become healthy:\n" + log());
 }
 

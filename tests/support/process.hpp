@@ -1,6 +1,6 @@
 #pragma once
-// Test helpers for real processes: spawn an executable, wait with a deadline, signal it; free
-// loopback ports; temporary directories removed at scope exit.
+// Test helpers for real processes: spawn an executable, wait with a deadline, signal it;
+// temporary directories removed at scope exit. Ports: support/ports.hpp (included here).
 #include <sys/types.h>
 
 #include <chrono>
@@ -8,6 +8,8 @@
 #include <map>
 #include <string>
 #include <vector>
+
+#include "support/ports.hpp"
 
 namespace d4::test {
 
@@ -39,9 +41,6 @@ class Process {
   pid_t pid_ = -1;
   int status_ = -1;
 };
-
-// A TCP port on 127.0.0.1 that was free a moment ago.
-int free_port();
 
 class TempDir {
  public:

@@ -1,7 +1,7 @@
 #pragma once
-// A real redis-server for tests: started on a free loopback port with its data in a temporary
-// directory, no persistence unless asked; can be stopped and restarted on the same port to
-// inject faults.
+// A real redis-server for tests: started on a reserved loopback port (support/ports.hpp) with its
+// data in a temporary directory, no persistence unless asked; can be stopped and restarted on the
+// same port to inject faults.
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -27,7 +27,10 @@ class RedisServer {
   std::string cli(const std::vector<std::string>& args, int db = 0);
 
  private:
+  bool launch();  // one attempt on port_: true once this very process answers
+
   bool persistent_;
+  bool started_once_ = false;
   int port_;
   TempDir dir_;
   Process proc_;

@@ -170,11 +170,10 @@ WebInstance::WebInstance(WebOptions options) : options_(std::move(options)) {
   analyzer_ = ep(2);
   cache_ = ep(3);
   stream_ = ep(5);
-  port_ = test::free_port();
   std::string cfg;
   cfg += "[redis]\nstream = \"127.0.0.1:" + std::to_string(redis_->port()) + "/5\"\n";
   cfg += "meta = \"127.0.0.1:" + std::to_string(redis_->port()) + "/0\"\n\n[web]\n";
-  cfg += "listen = \"127.0.0.1:" + std::to_string(port_) + "\"\n";
+  cfg += "listen = \"127.0.0.1:0\"\n";  // d4-web reports the port it got
   if (options_.tls) {
     std::string cmd =
         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost "
@@ -194,6 +193,8 @@ WebInstance::WebInstance(WebOptions options) : options_(std::move(options)) {
   po.stdout_file = dir_.path() / "web.log";
   po.stderr_file = dir_.path() / "web.err";
   proc_ = test::Process({(test::bin_dir() / "d4-web").string(), "--config", config_path().string()}, po);
+  port_ = test::wait_for_listening(dir_.path() / "web.err",
+                                   options_.tls ? "web interface, HTTPS" : "web interface, HTTP", proc_);
   bool up = test::eventually(
       [&] {
         try {

@@ -78,13 +78,11 @@ class ServerEndToEnd : public WorkerTest {
   // Starts a d4-server on a plain loopback port with the given Redis databases.
   void start_server(const std::string& name, const std::string& stream_db, const std::string& meta_db,
                     int& port, Process& proc, const std::string& extra_server_toml = "") {
-    port = free_port();
     auto conf = dir / (name + ".toml");
     std::ofstream f(conf);
     f << "[general]\nlog_level = \"info\"\n\n[redis]\nstream = \"" << stream_db << "\"\nmeta = \"" << meta_db
-      << "\"\n\n[server]\nlisten = [\"127.0.0.1:" << free_port()
-      << "\"]\nplain_listen = [\"127.0.0.1:" << port << "\"]\nmetrics_listen = \"127.0.0.1:" << free_port()
-      << "\"\ntls_cert = \"certs/server.crt\"\ntls_key = \"certs/server.key\"\n"
+      << "\"\n\n[server]\nlisten = [\"127.0.0.1:0\"]\nplain_listen = [\"127.0.0.1:0\"]\n"
+      << "metrics_listen = \"127.0.0.1:0\"\ntls_cert = \"certs/server.crt\"\ntls_key = \"certs/server.key\"\n"
       << "mode = \"shared-secret\"\ndefault_hmac_key = \"d4-test-key\"\nthreads = 1\n"
       << "policy_refresh_ms = 100\nflush_interval_ms = 50\n"
       << extra_server_toml;
@@ -93,6 +91,7 @@ class ServerEndToEnd : public WorkerTest {
     o.stderr_file = dir / (name + ".log");
     o.cwd = dir.path();
     proc = Process({(bin_dir() / "d4-server").string(), "-c", conf.string()}, o);
+    port = wait_for_listening(dir / (name + ".log"), "sensors, plain TCP", proc, std::chrono::seconds(60));
     int p = port;
     ASSERT_TRUE(eventually(
         [&] {
