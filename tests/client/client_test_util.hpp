@@ -25,19 +25,19 @@ inline std::string client_binary() {
   return D4_CLIENT_BINARY;
 }
 
-class TempDir {
+class ClientTempDir {
  public:
-  TempDir() {
+  ClientTempDir() {
     std::string tmpl = (std::filesystem::temp_directory_path() / "d4-client-test-XXXXXX").string();
     if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp");
     path_ = tmpl;
   }
-  ~TempDir() {
+  ~ClientTempDir() {
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
   }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+  ClientTempDir(const ClientTempDir&) = delete;
+  ClientTempDir& operator=(const ClientTempDir&) = delete;
   const std::string& path() const { return path_; }
   std::string operator/(const std::string& name) const { return path_ + "/" + name; }
 

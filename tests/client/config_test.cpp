@@ -27,7 +27,7 @@ TEST(ConfigDir, StripsOnlyTrailingCrLf) {
 }
 
 TEST(ConfigDir, CrLfFilesAreAccepted) {
-  TempDir tmp;
+  ClientTempDir tmp;
   std::string d = tmp / "conf";
   std::filesystem::create_directories(d);
   write_file(d + "/uuid", std::string(kTestUuid) + "\r\n");
@@ -47,7 +47,7 @@ TEST(ConfigDir, CrLfFilesAreAccepted) {
 }
 
 TEST(ConfigDir, LongKeyIsNotTruncated) {
-  TempDir tmp;
+  ClientTempDir tmp;
   make_config(tmp / "c", 1, 4096);
   std::string key(500, 'k');
   write_file(tmp / "c/key", key + "\n");
@@ -55,7 +55,7 @@ TEST(ConfigDir, LongKeyIsNotTruncated) {
 }
 
 TEST(ConfigDir, MissingUuidIsGeneratedAndPersisted) {
-  TempDir tmp;
+  ClientTempDir tmp;
   make_config(tmp / "c", 1, 4096);
   std::filesystem::remove(tmp / "c/uuid");
   Settings s = resolve({"-c", tmp / "c"});
@@ -78,7 +78,7 @@ TEST(ConfigDir, MissingUuidIsGeneratedAndPersisted) {
 }
 
 TEST(ConfigDir, EmptyUuidFileIsGenerated) {
-  TempDir tmp;
+  ClientTempDir tmp;
   make_config(tmp / "c", 1, 4096);
   write_file(tmp / "c/uuid", "\n");
   Settings s = resolve({"-c", tmp / "c"});
@@ -87,7 +87,7 @@ TEST(ConfigDir, EmptyUuidFileIsGenerated) {
 }
 
 TEST(ConfigDir, MissingFilesAreNotCreated) {
-  TempDir tmp;
+  ClientTempDir tmp;
   make_config(tmp / "c", 1, 4096);
   std::filesystem::remove(tmp / "c/snaplen");
   std::filesystem::remove(tmp / "c/version");
@@ -102,7 +102,7 @@ TEST(ConfigDir, MissingFilesAreNotCreated) {
 }
 
 TEST(ConfigDir, FlagsOverrideFiles) {
-  TempDir tmp;
+  ClientTempDir tmp;
   make_config(tmp / "c", 1, 4096);
   write_file(tmp / "other.key", "other key\n");
   Settings s =
@@ -121,7 +121,7 @@ TEST(ConfigDir, FlagsOverrideFiles) {
 }
 
 TEST(ConfigDir, GoStyleSingleDashFlags) {
-  TempDir tmp;
+  ClientTempDir tmp;
   make_config(tmp / "c", 1, 4096, "[::1]:4443");
   write_file(tmp / "c/rootCA.crt", "not used before connecting\n");
   Settings s =
@@ -143,7 +143,7 @@ TEST(ConfigDir, GoStyleSingleDashFlags) {
 }
 
 TEST(ConfigDir, ExtendedTypeNeedsValidMetaHeader) {
-  TempDir tmp;
+  ClientTempDir tmp;
   make_config(tmp / "c", 254, 4096);
   EXPECT_THROW(resolve({"-c", tmp / "c"}), UsageError);
   write_file(tmp / "c/metaheader.json", "{\"no\": \"type\"}");
@@ -158,7 +158,7 @@ TEST(ConfigDir, ExtendedTypeNeedsValidMetaHeader) {
 }
 
 TEST(ConfigDir, ValidationErrors) {
-  TempDir tmp;
+  ClientTempDir tmp;
   make_config(tmp / "c", 1, 4096);
   auto bad = [&](std::vector<std::string> extra) {
     std::vector<std::string> args = {"-c", tmp / "c"};
@@ -204,14 +204,14 @@ TEST(ConfigDir, ValueParsers) {
 }
 
 TEST(Binary, UsageErrorsExitWith2) {
-  TempDir tmp;
+  ClientTempDir tmp;
   make_config(tmp / "c", 1, 4096);
   for (std::vector<std::string> args : {std::vector<std::string>{"--bogus"},
                                         {"-c", tmp / "c", "--type", "77"},
                                         {"-c", tmp / "missing-dir"},
                                         {"-c", tmp / "c", "--snaplen", "x"}}) {
     args.insert(args.begin(), client_binary());
-    Process p(args, "/dev/null");
+    ClientProcess p(args, "/dev/null");
     EXPECT_EQ(p.wait(10s), 2) << args[1];
     EXPECT_NE(p.err().find("d4-client:"), std::string::npos);
     EXPECT_TRUE(p.out().empty()) << "nothing on stdout on errors";
@@ -219,7 +219,7 @@ TEST(Binary, UsageErrorsExitWith2) {
 }
 
 TEST(Binary, HelpDocumentsEveryFlag) {
-  Process p({client_binary(), "--help"}, "/dev/null");
+  ClientProcess p({client_binary(), "--help"}, "/dev/null");
   ASSERT_EQ(p.wait(10s), 0);
   std::string help = p.out();
   for (const char* flag : {"-c, --config",
@@ -270,16 +270,16 @@ TEST(Binary, HelpDocumentsEveryFlag) {
                            "rootCA.crt",
                            "metaheader.json"})
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
-  Process v({client_binary(), "-V"}, "/dev/null");
+  ClientProcess v({client_binary(), "-V"}, "/dev/null");
   EXPECT_EQ(v.wait(10s), 0);
   EXPECT_NE(v.out().find("d4-client"), std::string::npos);
 }
 
 TEST(Binary, GeneratedUuidIsUsedInPackets) {
-  TempDir tmp;
+  ClientTempDir tmp;
   make_config(tmp / "c", 3, 4096);
   std::filesystem::remove(tmp / "c/uuid");
-  Process p({client_binary(), "-c", tmp / "c"}, vector_path("auth.log"));
+  ClientProcess p({client_binary(), "-c", tmp / "c"}, vector_path("auth.log"));
   ASSERT_EQ(p.wait(10s), 0) << p.err();
   auto uuid = d4::protocol::Uuid::parse(read_text(tmp / "c/uuid"));
   ASSERT_TRUE(uuid.has_value());

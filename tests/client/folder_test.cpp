@@ -18,13 +18,13 @@ namespace {
 
 constexpr auto kWait = 30s;  // generous: the suite also runs under qemu
 
-TempDir* g_pki_dir = nullptr;
+ClientTempDir* g_pki_dir = nullptr;
 TestPki* g_pki = nullptr;
 
 class FolderExisting : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    g_pki_dir = new TempDir();
+    g_pki_dir = new ClientTempDir();
     g_pki = new TestPki(g_pki_dir->path());
   }
   static void TearDownTestSuite() {
@@ -65,7 +65,7 @@ class FolderExisting : public ::testing::Test {
     auto text = read_text(state());
     return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) - 1;
   }
-  TempDir tmp;
+  ClientTempDir tmp;
 };
 
 std::string received(Receiver& rx) {
@@ -86,7 +86,7 @@ TEST_F(FolderExisting, FilesAlreadyThereGoFirstOldestFirstThenNewOnes) {
   put("a.json", "a", 1700000100);
   put("sub/b.json", "b", 1700000200);
   Receiver rx(tls_receiver());
-  Process p(args(rx.destination(), {"--folder-existing", "--folder-state", state()}));
+  ClientProcess p(args(rx.destination(), {"--folder-existing", "--folder-state", state()}));
   ASSERT_TRUE(wait_received(rx, "c\na\nb\n")) << received(rx) << p.err();
   ASSERT_TRUE(p.wait_stderr("watching", kWait)) << p.err();
   write_file(watch() + "/z.json", "z");
@@ -102,7 +102,7 @@ TEST_F(FolderExisting, NameOrderOnRequest) {
   put("a.json", "a", 1700000100);
   put("b.json", "b", 1700000050);
   Receiver rx(tls_receiver());
-  Process p(
+  ClientProcess p(
       args(rx.destination(), {"--folder-existing", "--folder-state", state(), "--folder-order", "name"}));
   EXPECT_TRUE(wait_received(rx, "a\nb\nc\n")) << received(rx) << p.err();
   p.signal(SIGTERM);
@@ -118,7 +118,7 @@ TEST_F(FolderExisting, RestartAfterKillResendsNothingAcknowledged) {
   put("3.json", "three", 1700000002);
   {
     Receiver rx(tls_receiver());
-    Process p(args(rx.destination()));
+    ClientProcess p(args(rx.destination()));
     ASSERT_TRUE(wait_received(rx, "one\ntwo\nthree\n")) << received(rx) << p.err();
     // Default state file: DIR/folder.state.
     ASSERT_TRUE(rx.wait_until(
@@ -135,7 +135,7 @@ TEST_F(FolderExisting, RestartAfterKillResendsNothingAcknowledged) {
   put("4.json", "four", 1700000200);
   std::filesystem::remove(watch() + "/1.json");  // gone: its entry is dropped
   Receiver rx(tls_receiver());
-  Process p(args(rx.destination()));
+  ClientProcess p(args(rx.destination()));
   EXPECT_TRUE(wait_received(rx, "two, rewritten\nfour\n")) << received(rx) << p.err();
   EXPECT_TRUE(p.wait_stderr("2 of 3 files already in", kWait)) << p.err();
   p.signal(SIGTERM);
@@ -156,7 +156,7 @@ TEST_F(FolderExisting, FilesNeverAcknowledgedAreSentAgain) {
     dead_port = probe.port();
   }
   {
-    Process p(
+    ClientProcess p(
         args("127.0.0.1:" + std::to_string(dead_port), {"--folder-existing", "--folder-state", state()}));
     ASSERT_TRUE(p.wait_stderr("2 of 2 files already in", kWait)) << p.err();
     ASSERT_TRUE(p.wait_stderr("connect", kWait)) << p.err();
@@ -165,7 +165,7 @@ TEST_F(FolderExisting, FilesNeverAcknowledgedAreSentAgain) {
   }
   EXPECT_EQ(state_entries(), 0u);
   Receiver rx(tls_receiver());
-  Process p(args(rx.destination(), {"--folder-existing", "--folder-state", state()}));
+  ClientProcess p(args(rx.destination(), {"--folder-existing", "--folder-state", state()}));
   EXPECT_TRUE(wait_received(rx, "a\nb\n")) << received(rx) << p.err();
   p.signal(SIGTERM);
   EXPECT_EQ(p.wait(kWait), 0) << p.err();
@@ -176,7 +176,7 @@ TEST_F(FolderExisting, FilesNeverAcknowledgedAreSentAgain) {
 TEST_F(FolderExisting, StdoutDestination) {
   put("a.json", "a", 1700000000);
   auto run = [&] {
-    Process p({client_binary(), "-c", tmp / "conf", "--source", "folder", "--folder", watch(), "-json",
+    ClientProcess p({client_binary(), "-c", tmp / "conf", "--source", "folder", "--folder", watch(), "-json",
                "--folder-existing", "--folder-state", state()});
     EXPECT_TRUE(p.wait_stderr("watching", kWait)) << p.err();
     EXPECT_TRUE(p.wait_stderr("files already in", kWait)) << p.err();
@@ -199,7 +199,7 @@ TEST_F(FolderExisting, ConfigurationErrors) {
       a.insert(a.end(), {"--uuid", kTestUuid, "--key-file", tmp / "conf/key", "--type", "3"});
     a.insert(a.end(), {"--source", "folder", "--folder", watch()});
     a.insert(a.end(), extra.begin(), extra.end());
-    Process p(a, "/dev/null");
+    ClientProcess p(a, "/dev/null");
     auto rc = p.wait(kWait);
     return std::make_pair(rc.value_or(-1), p.err());
   };

@@ -15,13 +15,8 @@
 #include "client/resp.hpp"
 #include "support/redis_server.hpp"
 
-// The client tests' own helpers share names with the support library's; rename them here.
-#define TempDir ClientTempDir
-#define Process ClientProcess
 #include "process.hpp"
 #include "receiver.hpp"
-#undef TempDir
-#undef Process
 
 using namespace d4::test;
 using namespace std::chrono_literals;

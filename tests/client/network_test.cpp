@@ -16,13 +16,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
-TempDir* g_pki_dir = nullptr;
+ClientTempDir* g_pki_dir = nullptr;
 TestPki* g_pki = nullptr;
 
 class Network : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    g_pki_dir = new TempDir();
+    g_pki_dir = new ClientTempDir();
     g_pki = new TestPki(g_pki_dir->path());
   }
   static void TearDownTestSuite() {
@@ -43,7 +43,7 @@ class Network : public ::testing::Test {
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
-  TempDir tmp;
+  ClientTempDir tmp;
 };
 
 // Data packets of a session (type-2 meta header packets left out).
@@ -137,7 +137,7 @@ TEST_F(Network, TlsVerifiedWithRootCaOfConfigDir) {
   make_config(tmp / "conf", 1, 4096);
   std::filesystem::copy_file(pki().ca_crt, tmp / "conf/rootCA.crt");
   // "localhost" resolves to ::1 and/or 127.0.0.1: every address is tried; the name is checked.
-  Process p(args(tmp / "conf", "localhost:" + std::to_string(rx.port())), vector_path("dns.pcap"));
+  ClientProcess p(args(tmp / "conf", "localhost:" + std::to_string(rx.port())), vector_path("dns.pcap"));
   ASSERT_EQ(p.wait(30s), 0) << p.err();
   ASSERT_TRUE(rx.wait_sessions_ended());
   auto sessions = rx.sessions();
@@ -162,8 +162,8 @@ TEST_F(Network, TlsVerifiedWithRootCaOfConfigDir) {
 TEST_F(Network, TlsWithCaFileFlag) {
   Receiver rx(tls_receiver());
   make_config(tmp / "conf", 8, 4096);
-  Process p(args(tmp / "conf", rx.destination(), {"--ca-file", pki().ca_crt}),
-            vector_path("dns.passivedns.csv"));
+  ClientProcess p(args(tmp / "conf", rx.destination(), {"--ca-file", pki().ca_crt}),
+                  vector_path("dns.passivedns.csv"));
   ASSERT_EQ(p.wait(30s), 0) << p.err();
   ASSERT_TRUE(rx.wait_sessions_ended());
   auto sessions = rx.sessions();
@@ -174,7 +174,8 @@ TEST_F(Network, TlsWithCaFileFlag) {
 TEST_F(Network, WrongCaIsRefusedReportedAndRetried) {
   Receiver rx(tls_receiver());
   make_config(tmp / "conf", 3, 4096);
-  Process p(args(tmp / "conf", rx.destination(), {"--ca-file", pki().other_ca_crt, "--grace", "300ms"}));
+  ClientProcess p(
+      args(tmp / "conf", rx.destination(), {"--ca-file", pki().other_ca_crt, "--grace", "300ms"}));
   p.write_stdin("must not be delivered\n");
   ASSERT_TRUE(p.wait_stderr("certificate verification failed", 20s, 3)) << p.err();
   EXPECT_EQ(rx.total_payload(), 0u);
@@ -190,8 +191,9 @@ TEST_F(Network, WrongCaIsRefusedReportedAndRetried) {
 TEST_F(Network, HostNameMismatchIsRefused) {
   Receiver rx(tls_receiver());
   make_config(tmp / "conf", 3, 4096);
-  Process p(args(tmp / "conf", rx.destination(),
-                 {"--ca-file", pki().ca_crt, "--server-name", "sensor.example.org", "--grace", "200ms"}));
+  ClientProcess p(
+      args(tmp / "conf", rx.destination(),
+           {"--ca-file", pki().ca_crt, "--server-name", "sensor.example.org", "--grace", "200ms"}));
   p.write_stdin("x\n");
   ASSERT_TRUE(p.wait_stderr("certificate verification failed", 20s)) << p.err();
   EXPECT_EQ(rx.total_payload(), 0u);
@@ -206,7 +208,7 @@ TEST_F(Network, VerificationDisabledWorks) {
     // The directory's rootCA.crt is the wrong CA: only disabling verification lets it through.
     std::filesystem::copy_file(pki().other_ca_crt, tmp / "conf/rootCA.crt",
                                std::filesystem::copy_options::overwrite_existing);
-    Process p(args(tmp / "conf", rx.destination(), {flag}), vector_path("auth.log"));
+    ClientProcess p(args(tmp / "conf", rx.destination(), {flag}), vector_path("auth.log"));
     ASSERT_EQ(p.wait(30s), 0) << flag << "\n" << p.err();
     ASSERT_TRUE(rx.wait_sessions_ended());
     auto sessions = rx.sessions();
@@ -222,9 +224,10 @@ TEST_F(Network, MutualTls) {
   Receiver rx(o);
   make_config(tmp / "conf", 3, 4096);
   {
-    Process p(args(tmp / "conf", rx.destination(),
-                   {"--ca-file", pki().ca_crt, "--cert", pki().client_crt, "--cert-key", pki().client_key}),
-              vector_path("auth.log"));
+    ClientProcess p(
+        args(tmp / "conf", rx.destination(),
+             {"--ca-file", pki().ca_crt, "--cert", pki().client_crt, "--cert-key", pki().client_key}),
+        vector_path("auth.log"));
     ASSERT_EQ(p.wait(30s), 0) << p.err();
     ASSERT_TRUE(rx.wait_sessions_ended());
     ASSERT_EQ(rx.sessions().size(), 1u);
@@ -232,7 +235,7 @@ TEST_F(Network, MutualTls) {
   }
   {
     // Without a client certificate the server refuses the session: nothing delivered.
-    Process p(args(tmp / "conf", rx.destination(), {"--ca-file", pki().ca_crt, "--grace", "200ms"}));
+    ClientProcess p(args(tmp / "conf", rx.destination(), {"--ca-file", pki().ca_crt, "--grace", "200ms"}));
     p.write_stdin("no certificate\n");
     ASSERT_TRUE(rx.wait_until([&] { return rx.handshake_failures() >= 2; }, 20s)) << p.err();
     EXPECT_EQ(rx.sessions().size(), 1u) << "no new session was accepted";
@@ -246,7 +249,7 @@ TEST_F(Network, PlainTcp) {
   o.tls = false;
   Receiver rx(o);
   make_config(tmp / "conf", 3, 4096);
-  Process p(args(tmp / "conf", rx.destination(), {"-ce=false"}), vector_path("auth.log"));
+  ClientProcess p(args(tmp / "conf", rx.destination(), {"-ce=false"}), vector_path("auth.log"));
   ASSERT_EQ(p.wait(30s), 0) << p.err();
   ASSERT_TRUE(rx.wait_sessions_ended());
   ASSERT_EQ(rx.sessions().size(), 1u);
@@ -259,7 +262,7 @@ TEST_F(Network, Ipv6LiteralDestination) {
   o.ipv6 = true;
   Receiver rx(o);
   make_config(tmp / "conf", 3, 4096);
-  Process p(args(tmp / "conf", rx.destination(), {"-ce=false"}), vector_path("auth.log"));
+  ClientProcess p(args(tmp / "conf", rx.destination(), {"-ce=false"}), vector_path("auth.log"));
   ASSERT_EQ(p.wait(30s), 0) << p.err();
   ASSERT_TRUE(rx.wait_sessions_ended());
   EXPECT_EQ(concat_payloads(rx.sessions().at(0).packets), read_file(vector_path("auth.log")));
@@ -271,8 +274,8 @@ TEST_F(Network, ReceiverCrashMidStreamNothingLost) {
   make_config(tmp / "conf", 3, 4096);
   std::string text = make_lines(6'000'000);
   write_file(tmp / "input.log", text);
-  Process p(args(tmp / "conf", rx.destination(), {"--ca-file", pki().ca_crt, "--stats-interval", "1s"}),
-            tmp / "input.log");
+  ClientProcess p(args(tmp / "conf", rx.destination(), {"--ca-file", pki().ca_crt, "--stats-interval", "1s"}),
+                  tmp / "input.log");
   ASSERT_EQ(p.wait(60s), 0) << p.err();
   ASSERT_TRUE(rx.wait_sessions_ended());
   EXPECT_EQ(rx.crashes(), 1);
@@ -302,7 +305,7 @@ TEST_F(Network, MetaHeaderSentOnEveryConnection) {
   write_file(tmp / "conf/metaheader.json", "{\"type\": \"ja3-jl\", \"tags\": [\"test\"]}\n");
   std::string text = make_lines(3'000'000);
   write_file(tmp / "input.log", text);
-  Process p(args(tmp / "conf", rx.destination(), {"--ca-file", pki().ca_crt}), tmp / "input.log");
+  ClientProcess p(args(tmp / "conf", rx.destination(), {"--ca-file", pki().ca_crt}), tmp / "input.log");
   ASSERT_EQ(p.wait(60s), 0) << p.err();
   ASSERT_TRUE(rx.wait_sessions_ended());
   auto sessions = rx.sessions();
@@ -323,7 +326,7 @@ TEST_F(Network, PcapGlobalHeaderOnEverySession) {
   make_config(tmp / "conf", 1, 4096);
   auto pcap = make_big_pcap(4'000'000);
   write_file(tmp / "big.pcap", pcap);
-  Process p(args(tmp / "conf", rx.destination(), {"--ca-file", pki().ca_crt}), tmp / "big.pcap");
+  ClientProcess p(args(tmp / "conf", rx.destination(), {"--ca-file", pki().ca_crt}), tmp / "big.pcap");
   ASSERT_EQ(p.wait(60s), 0) << p.err();
   ASSERT_TRUE(rx.wait_sessions_ended());
   auto sessions = rx.sessions();
@@ -345,7 +348,7 @@ TEST_F(Network, SigtermFlushesTheSpool) {
   Receiver rx(tls_receiver());
   make_config(tmp / "conf", 3, 4096);
   std::string text = make_lines(600'000);
-  Process p(args(
+  ClientProcess p(args(
       tmp / "conf", rx.destination(),
       {"--ca-file", pki().ca_crt, "--rate-limit", "400k", "--grace", "20s", "--stats-interval", "50ms"}));
   p.write_stdin(text);
@@ -366,7 +369,7 @@ TEST_F(Network, SigtermGraceTimeIsBounded) {
   Receiver rx(tls_receiver());
   make_config(tmp / "conf", 3, 4096);
   std::string text = make_lines(600'000);
-  Process p(args(
+  ClientProcess p(args(
       tmp / "conf", rx.destination(),
       {"--ca-file", pki().ca_crt, "--rate-limit", "100k", "--grace", "500ms", "--stats-interval", "50ms"}));
   p.write_stdin(text);
@@ -387,7 +390,7 @@ TEST_F(Network, RetryZeroExitsOnConnectionFailure) {
     port = probe.port();
   }
   make_config(tmp / "conf", 3, 4096);
-  Process p(
+  ClientProcess p(
       {client_binary(), "-c", tmp / "conf", "--destination", "127.0.0.1:" + std::to_string(port), "-rt", "0"},
       vector_path("auth.log"));
   EXPECT_EQ(p.wait(20s), 1);
@@ -404,10 +407,10 @@ TEST_F(Network, SpoolsToDiskWhileTheServerIsDown) {
   std::filesystem::create_directories(tmp / "spool");
   std::string text = make_lines(3'000'000);
   write_file(tmp / "input.log", text);
-  Process p(args(tmp / "conf", "127.0.0.1:" + std::to_string(port),
-                 {"--ca-file", pki().ca_crt, "--chunking", "read", "--spool-memory", "256k", "--spool-dir",
-                  tmp / "spool", "--stats-interval", "100ms"}),
-            tmp / "input.log");
+  ClientProcess p(args(tmp / "conf", "127.0.0.1:" + std::to_string(port),
+                       {"--ca-file", pki().ca_crt, "--chunking", "read", "--spool-memory", "256k",
+                        "--spool-dir", tmp / "spool", "--stats-interval", "100ms"}),
+                  tmp / "input.log");
   // The whole input is read although the memory spool is small: the rest went to disk.
   ASSERT_TRUE(p.wait_stderr("read=" + std::to_string(text.size()) + "B", 20s)) << p.err();
   auto o = tls_receiver();
@@ -428,10 +431,10 @@ TEST_F(Network, DropPolicyCountsDrops) {
   make_config(tmp / "conf", 3, 4096);
   std::string text = make_lines(2'000'000);
   write_file(tmp / "input.log", text);
-  Process p(args(tmp / "conf", "127.0.0.1:" + std::to_string(port),
-                 {"--chunking", "read", "--spool-memory", "64k", "--overflow", "drop", "--stats-interval",
-                  "100ms", "--grace", "100ms"}),
-            tmp / "input.log");
+  ClientProcess p(args(tmp / "conf", "127.0.0.1:" + std::to_string(port),
+                       {"--chunking", "read", "--spool-memory", "64k", "--overflow", "drop",
+                        "--stats-interval", "100ms", "--grace", "100ms"}),
+                  tmp / "input.log");
   ASSERT_TRUE(p.wait_stderr("spool full: dropped", 20s)) << p.err();
   ASSERT_TRUE(p.wait_stderr("read=" + std::to_string(text.size()) + "B", 20s)) << p.err();
   p.signal(SIGTERM);

@@ -32,10 +32,10 @@ inline std::vector<std::string> with_target_launcher(const std::vector<std::stri
   return out;
 }
 
-class Process {
+class ClientProcess {
  public:
   // stdin_path: a file to redirect from; empty: a pipe written with write_stdin().
-  Process(const std::vector<std::string>& args, const std::string& stdin_path = "") {
+  ClientProcess(const std::vector<std::string>& args, const std::string& stdin_path = "") {
     ::signal(SIGPIPE, SIG_IGN);  // a client that exited early must not kill the test
     int in[2] = {-1, -1}, out[2], err[2];
     int file_in = -1;
@@ -70,7 +70,7 @@ class Process {
     out_thread_ = std::thread([this, fd = out[0]] { drain(fd, out_); });
     err_thread_ = std::thread([this, fd = err[0]] { drain(fd, err_); });
   }
-  ~Process() {
+  ~ClientProcess() {
     if (!status_) {
       ::kill(pid_, SIGKILL);
       wait(std::chrono::seconds(10));
@@ -79,8 +79,8 @@ class Process {
     if (out_thread_.joinable()) out_thread_.join();
     if (err_thread_.joinable()) err_thread_.join();
   }
-  Process(const Process&) = delete;
-  Process& operator=(const Process&) = delete;
+  ClientProcess(const ClientProcess&) = delete;
+  ClientProcess& operator=(const ClientProcess&) = delete;
 
   bool write_stdin(const void* data, std::size_t n) {
     const auto* p = static_cast<const char*>(data);

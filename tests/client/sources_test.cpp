@@ -19,12 +19,12 @@ std::string base64_encode(const std::uint8_t* data, std::size_t n);
 
 namespace {
 
-std::string payload_text(Process& p) {
+std::string payload_text(ClientProcess& p) {
   auto pay = concat_payloads(parse_stream(p.out()));
   return {pay.begin(), pay.end()};
 }
 
-bool wait_output(Process& p, const std::string& text, std::chrono::milliseconds timeout) {
+bool wait_output(ClientProcess& p, const std::string& text, std::chrono::milliseconds timeout) {
   auto end = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < end) {
     if (payload_text(p) == text) return true;
@@ -36,10 +36,11 @@ bool wait_output(Process& p, const std::string& text, std::chrono::milliseconds 
 }  // namespace
 
 TEST(FolderSource, JsonFilesAreSentWholeWithSeparator) {
-  TempDir tmp;
+  ClientTempDir tmp;
   make_config(tmp / "conf", 6, 4096);
   std::filesystem::create_directories(tmp / "watch");
-  Process p({client_binary(), "-c", tmp / "conf", "--source", "folder", "--folder", tmp / "watch", "-json"});
+  ClientProcess p(
+      {client_binary(), "-c", tmp / "conf", "--source", "folder", "--folder", tmp / "watch", "-json"});
   ASSERT_TRUE(p.wait_stderr("watching", 10s)) << p.err();
   write_file(tmp / "watch/a.json", "{\"a\": 1}");
   ASSERT_TRUE(wait_output(p, "{\"a\": 1}\n", 10s)) << payload_text(p);
@@ -54,10 +55,10 @@ TEST(FolderSource, JsonFilesAreSentWholeWithSeparator) {
 }
 
 TEST(FolderSource, OtherFilesAreBase64Encoded) {
-  TempDir tmp;
+  ClientTempDir tmp;
   make_config(tmp / "conf", 3, 4096);
   std::filesystem::create_directories(tmp / "watch");
-  Process p({client_binary(), "-c", tmp / "conf", "--source", "folder", "--folder", tmp / "watch"});
+  ClientProcess p({client_binary(), "-c", tmp / "conf", "--source", "folder", "--folder", tmp / "watch"});
   ASSERT_TRUE(p.wait_stderr("watching", 10s)) << p.err();
   std::vector<std::uint8_t> bin(10000);
   for (std::size_t i = 0; i < bin.size(); ++i) bin[i] = static_cast<std::uint8_t>(i * 7);
@@ -71,11 +72,11 @@ TEST(FolderSource, OtherFilesAreBase64Encoded) {
 }
 
 TEST(FolderSource, DailySubfolder) {
-  TempDir tmp;
+  ClientTempDir tmp;
   make_config(tmp / "conf", 6, 4096);
   std::filesystem::create_directories(tmp / "watch");
-  Process p({client_binary(), "-c", tmp / "conf", "--source", "folder", "--folder", tmp / "watch", "-json",
-             "-daily"});
+  ClientProcess p({client_binary(), "-c", tmp / "conf", "--source", "folder", "--folder", tmp / "watch",
+                   "-json", "-daily"});
   ASSERT_TRUE(p.wait_stderr("waiting for", 10s)) << p.err();
   std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -91,7 +92,7 @@ TEST(FolderSource, DailySubfolder) {
 }
 
 TEST(PcapSource, LiveCaptureOnLoopback) {
-  TempDir tmp;
+  ClientTempDir tmp;
   make_config(tmp / "conf", 1, 4096);
   // A UDP port of our own to filter on.
   int rx = ::socket(AF_INET, SOCK_DGRAM, 0);
@@ -102,8 +103,8 @@ TEST(PcapSource, LiveCaptureOnLoopback) {
   socklen_t len = sizeof a;
   ::getsockname(rx, reinterpret_cast<sockaddr*>(&a), &len);
   int port = ntohs(a.sin_port);
-  Process p({client_binary(), "-c", tmp / "conf", "--source", "pcap", "--interface", "lo", "--filter",
-             "udp and dst port " + std::to_string(port)});
+  ClientProcess p({client_binary(), "-c", tmp / "conf", "--source", "pcap", "--interface", "lo", "--filter",
+                   "udp and dst port " + std::to_string(port)});
   auto rc = p.wait(1500ms);
   if (rc.has_value()) {
     if (p.err().find("ermission") != std::string::npos || p.err().find("not permitted") != std::string::npos)

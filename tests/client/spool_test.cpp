@@ -111,7 +111,7 @@ TEST(Spool, ProducerConsumerThreads) {
 }
 
 TEST(Spool, DiskOverflowKeepsOrder) {
-  TempDir tmp;
+  ClientTempDir tmp;
   Spool::Options o;
   o.memory = 40 * 1024;
   o.max_payload = 4096;
@@ -130,7 +130,7 @@ TEST(Spool, DiskOverflowKeepsOrder) {
 }
 
 TEST(Spool, DiskLimitBlocks) {
-  TempDir tmp;
+  ClientTempDir tmp;
   Spool::Options o;
   o.memory = 20 * 1024;
   o.max_payload = 4096;

@@ -40,11 +40,11 @@ class StdoutVectors : public ::testing::TestWithParam<VectorCase> {};
 
 TEST_P(StdoutVectors, ByteIdenticalToReferenceCClient) {
   const auto& c = GetParam();
-  TempDir tmp;
+  ClientTempDir tmp;
   make_config(tmp / "conf", c.type, c.snaplen);
   auto expected = read_file(vector_path(c.stream));
   std::string ts = std::to_string(first_timestamp(expected));
-  Process p({client_binary(), "-c", tmp / "conf", "--timestamp", ts}, vector_path(c.input));
+  ClientProcess p({client_binary(), "-c", tmp / "conf", "--timestamp", ts}, vector_path(c.input));
   auto rc = p.wait(20s);
   ASSERT_TRUE(rc.has_value()) << "client did not exit at end of input";
   EXPECT_EQ(*rc, 0) << p.err();
@@ -56,9 +56,9 @@ TEST_P(StdoutVectors, ByteIdenticalToReferenceCClient) {
 
 TEST_P(StdoutVectors, RoundTripThroughFramer) {
   const auto& c = GetParam();
-  TempDir tmp;
+  ClientTempDir tmp;
   make_config(tmp / "conf", c.type, c.snaplen);
-  Process p({client_binary(), "-c", tmp / "conf"}, vector_path(c.input));
+  ClientProcess p({client_binary(), "-c", tmp / "conf"}, vector_path(c.input));
   ASSERT_EQ(p.wait(20s), 0) << p.err();
   std::string error;
   auto pkts = parse_stream(p.out(), &error);
@@ -81,9 +81,9 @@ INSTANTIATE_TEST_SUITE_P(Vectors, StdoutVectors, ::testing::ValuesIn(kVectors),
                          });
 
 TEST(Stdout, OnePacketPerReadFromAPipeLikeTheCClient) {
-  TempDir tmp;
+  ClientTempDir tmp;
   make_config(tmp / "conf", 3, 4096);
-  Process p({client_binary(), "-c", tmp / "conf", "--timestamp", "1629453011"});
+  ClientProcess p({client_binary(), "-c", tmp / "conf", "--timestamp", "1629453011"});
   p.write_stdin("blah");
   // The second write arrives once the first one's packet is out (a slow, e.g. emulated, client
   // would otherwise read both at once).
@@ -102,9 +102,10 @@ TEST(Stdout, OnePacketPerReadFromAPipeLikeTheCClient) {
 }
 
 TEST(Stdout, LogsOnlyOnStderr) {
-  TempDir tmp;
+  ClientTempDir tmp;
   make_config(tmp / "conf", 3, 4096);
-  Process p({client_binary(), "-c", tmp / "conf", "-v", "--stats-interval", "10ms"}, vector_path("auth.log"));
+  ClientProcess p({client_binary(), "-c", tmp / "conf", "-v", "--stats-interval", "10ms"},
+                  vector_path("auth.log"));
   ASSERT_EQ(p.wait(10s), 0);
   std::string error;
   auto pkts = parse_stream(p.out(), &error);
@@ -114,10 +115,10 @@ TEST(Stdout, LogsOnlyOnStderr) {
 }
 
 TEST(Stdout, MetaHeaderFirstForExtendedType) {
-  TempDir tmp;
+  ClientTempDir tmp;
   make_config(tmp / "conf", 254, 4096);
   write_file(tmp / "conf/metaheader.json", "{\"type\": \"ja3-jl\"}\n");
-  Process p({client_binary(), "-c", tmp / "conf"}, vector_path("auth.log"));
+  ClientProcess p({client_binary(), "-c", tmp / "conf"}, vector_path("auth.log"));
   ASSERT_EQ(p.wait(10s), 0) << p.err();
   auto pkts = parse_stream(p.out());
   ASSERT_GE(pkts.size(), 3u);
@@ -127,9 +128,9 @@ TEST(Stdout, MetaHeaderFirstForExtendedType) {
 }
 
 TEST(Stdout, EofExitSendsEmptyPacketAndExits) {
-  TempDir tmp;
+  ClientTempDir tmp;
   make_config(tmp / "conf", 3, 4096);
-  Process p({client_binary(), "-c", tmp / "conf", "--eof", "exit"});
+  ClientProcess p({client_binary(), "-c", tmp / "conf", "--eof", "exit"});
   p.write_stdin("one line\n");
   p.close_stdin();
   ASSERT_EQ(p.wait(10s), 0);
@@ -139,11 +140,11 @@ TEST(Stdout, EofExitSendsEmptyPacketAndExits) {
 }
 
 TEST(Stdout, EofPollKeepsReadingAFileThatGrows) {
-  TempDir tmp;
+  ClientTempDir tmp;
   make_config(tmp / "conf", 3, 4096);
   write_file(tmp / "input.log", "first\n");
-  Process p({client_binary(), "-c", tmp / "conf", "--source", "file", "--file", tmp / "input.log", "--eof",
-             "poll", "-rl", "50ms"});
+  ClientProcess p({client_binary(), "-c", tmp / "conf", "--source", "file", "--file", tmp / "input.log",
+                   "--eof", "poll", "-rl", "50ms"});
   ASSERT_TRUE(p.wait_stderr("", 1s));
   auto has = [&](const std::string& text) {
     auto pk = parse_stream(p.out());
@@ -167,9 +168,9 @@ TEST(Stdout, EofPollKeepsReadingAFileThatGrows) {
 }
 
 TEST(Stdout, SigtermFlushesWhatWasRead) {
-  TempDir tmp;
+  ClientTempDir tmp;
   make_config(tmp / "conf", 3, 4096);
-  Process p({client_binary(), "-c", tmp / "conf"});
+  ClientProcess p({client_binary(), "-c", tmp / "conf"});
   std::string data = make_lines(200000);
   p.write_stdin(data);
   // All of it read and written before the signal?  Wait for the bytes on stdout.

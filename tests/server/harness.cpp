@@ -278,13 +278,17 @@ void ServerProcess::start() {
   metrics_port_ = wait_for_listening(dir_.path() / "server.log", "metrics and health, HTTP", proc_, 60s);
   tls_port_ = wait_for_listening(dir_.path() / "server.log", "sensors, TLS", proc_, 60s);
   plain_port_ = wait_for_listening(dir_.path() / "server.log", "sensors, plain TCP", proc_, 60s);
+  std::string last = "no answer";
   bool up = eventually(
       [&] {
         auto r = http_get(metrics_port_, "/health");
+        if (r) last = std::to_string(r->status) + " " + r->body;
         return r && r->status == 200;
       },
       60s, 20ms);
-  if (!up) throw std::runtime_error("d4-server did not become healthy:\n" + log());
+  if (!up)
+    throw std::runtime_error("d4-server did not become healthy (/health on port " +
+                             std::to_string(metrics_port_) + ": " + last + "):\n" + log());
 }
 
 int ServerProcess::stop(std::chrono::milliseconds grace) {

@@ -7,15 +7,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <random>
-#include <regex>
 #include <set>
 #include <stdexcept>
-#include <thread>
-
-#include "support/process.hpp"
 
 namespace d4::test {
 namespace {
@@ -96,32 +93,6 @@ int free_port() {
     return port;
   }
   throw std::runtime_error("no free reserved test port");
-}
-
-int wait_for_listening(const std::filesystem::path& log, std::string_view role, Process& process,
-                       std::chrono::milliseconds timeout) {
-  // The role is fixed text chosen by the caller: escape the regex syntax it may contain.
-  std::string tail;
-  if (!role.empty()) {
-    tail = R"( \()";
-    for (char c : role) {
-      if (std::string_view(R"(\^$.|?*+()[]{})").find(c) != std::string_view::npos) tail += '\\';
-      tail += c;
-    }
-    tail += R"(\))";
-  }
-  std::regex re(R"(listening on (?:\[[0-9a-fA-F:.]+\]|[^\s:]+):(\d+))" + tail);
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    std::string text = read_text(log);
-    std::smatch m;
-    if (std::regex_search(text, m, re)) return std::stoi(m[1].str());
-    if (!process.running())
-      throw std::runtime_error("the process exited before listening (" + std::string(role) + "):\n" + text);
-    if (std::chrono::steady_clock::now() >= deadline)
-      throw std::runtime_error("no \"listening on\" line (" + std::string(role) + ") in time:\n" + text);
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
 }
 
 }  // namespace d4::test

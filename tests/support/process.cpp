@@ -12,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -20,6 +21,13 @@ namespace d4::test {
 
 Process::Process(const std::vector<std::string>& argv, const Options& options) {
   if (argv.empty()) throw std::invalid_argument("empty argv");
+  // Output files are emptied before the child exists, so that whoever reads them after this
+  // constructor returns (wait_for_listening after a restart) never sees a previous run's lines.
+  for (const auto& out : {options.stdout_file, options.stderr_file}) {
+    if (out.empty()) continue;
+    int f = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (f >= 0) close(f);
+  }
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
@@ -117,6 +125,32 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
+}
+
+int wait_for_listening(const std::filesystem::path& log, std::string_view role, Process& process,
+                       std::chrono::milliseconds timeout) {
+  // The role is fixed text chosen by the caller: escape the regex syntax it may contain.
+  std::string tail;
+  if (!role.empty()) {
+    tail = R"( \()";
+    for (char c : role) {
+      if (std::string_view(R"(\^$.|?*+()[]{})").find(c) != std::string_view::npos) tail += '\\';
+      tail += c;
+    }
+    tail += R"(\))";
+  }
+  std::regex re(R"(listening on (?:\[[0-9a-fA-F:.]+\]|[^\s:]+):(\d+))" + tail);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    std::string text = read_text(log);
+    std::smatch m;
+    if (std::regex_search(text, m, re)) return std::stoi(m[1].str());
+    if (!process.running())
+      throw std::runtime_error("the process exited before listening (" + std::string(role) + "):\n" + text);
+    if (std::chrono::steady_clock::now() >= deadline)
+      throw std::runtime_error("no \"listening on\" line (" + std::string(role) + ") in time:\n" + text);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 std::string read_text(const std::filesystem::path& p) {

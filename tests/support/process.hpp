@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "support/ports.hpp"
@@ -59,6 +60,12 @@ class TempDir {
 template <typename F>
 bool eventually(F&& cond, std::chrono::milliseconds timeout = std::chrono::milliseconds(10000),
                 std::chrono::milliseconds step = std::chrono::milliseconds(20));
+
+// Waits until `log` (a file a process writes) holds "listening on <host>:<port> (<role>)" and
+// returns the port. An empty role matches a line without one ("listening on <host>:<port>").
+// Throws with the log's text if `process` exits first or the timeout passes.
+int wait_for_listening(const std::filesystem::path& log, std::string_view role, Process& process,
+                       std::chrono::milliseconds timeout = std::chrono::milliseconds(60000));
 
 std::string read_text(const std::filesystem::path& p);
 void write_text(const std::filesystem::path& p, const std::string& s);
