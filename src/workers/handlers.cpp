@@ -1,75 +1,17 @@
 // Session handlers per D4 type: 1 (pcap), 5 (pcapng), 3/4/6/8 (records), 2+254 (meta header and
-// extended types).
+// extended types); 7 (IPFIX) is in ipfix/handler.cpp.
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
 #include "protocol/metaheader.hpp"
+#include "workers/archive_slot.hpp"
 #include "workers/extended/extended_type.hpp"
+#include "workers/ipfix/handler.hpp"
 #include "workers/session.hpp"
 
 namespace d4::workers {
 namespace {
-
-std::string field(const Fields& f, const std::string& k) {
-  auto it = f.find(k);
-  return it == f.end() ? std::string() : it->second;
-}
-
-// The archive file a handler is currently writing, persisted in the session progress.
-class ArchiveSlot {
- public:
-  ArchiveSlot(std::string type_part, std::string suffix)
-      : type_part_(std::move(type_part)), suffix_(std::move(suffix)) {}
-  void set_subdirectory(std::string sub) { sub_ = std::move(sub); }
-
-  ArchiveFile& file() { return file_; }
-  const ArchiveFile& file() const { return file_; }
-  bool is_open() const { return file_.is_open(); }
-
-  void open(SessionContext& ctx) {
-    const auto& s = ctx.settings();
-    auto now = ctx.now();
-    auto dir = day_directory(s.archive_root, ctx.sensor(), type_part_, now, s.utc_paths, sub_);
-    file_.create(reserve_fresh_file(dir, ctx.sensor(), now, s.utc_paths, suffix_), now);
-  }
-  void close(BatchOutput& out) {
-    if (!file_.is_open()) return;
-    auto path = file_.path();
-    bool empty = file_.offset() == 0;
-    file_.close();
-    if (empty) {
-      std::error_code ec;
-      std::filesystem::remove(path, ec);
-    } else {
-      out.closed_files.push_back(path);
-    }
-  }
-  bool rotation_due(SessionContext& ctx, std::uint64_t next_write = 0) const {
-    return file_.rotation_due(ctx.settings().rotation, ctx.now(), ctx.settings().utc_paths, next_write);
-  }
-  void save(Fields& f) const {
-    f["file"] = file_.is_open() ? file_.path().string() : std::string();
-    f["file_offset"] = std::to_string(file_.offset());
-    f["file_opened"] = std::to_string(file_.opened_at());
-  }
-  void load(const Fields& f, BatchOutput& out) {
-    std::string path = field(f, "file");
-    if (path.empty()) return;
-    auto offset = std::stoull(field(f, "file_offset"));
-    auto opened = static_cast<std::time_t>(std::stoll(field(f, "file_opened")));
-    try {
-      file_.reopen(path, offset, opened);
-    } catch (const std::exception& e) {
-      // The file vanished or shrank (deleted by hand, disk restored...): start a new file.
-      out.rejects.push_back({"archive-lost", fmt::format("cannot resume archive: {}", e.what())});
-    }
-  }
-
- private:
-  std::string type_part_, suffix_, sub_;
-  ArchiveFile file_;
-};
 
 // ---------------------------------------------------------------------------------------------
 class PcapHandler : public SessionHandler {
@@ -119,7 +61,7 @@ class PcapHandler : public SessionHandler {
   }
   void load(const Fields& f, SessionContext&, BatchOutput& out) override {
     pcap_.load(f, "pcap_");
-    failed_ = field(f, "failed") == "1";
+    failed_ = progress_field(f, "failed") == "1";
     archive_.load(f, out);
   }
 
@@ -185,8 +127,8 @@ class PcapngHandler : public SessionHandler {
   }
   void load(const Fields& f, SessionContext&, BatchOutput& out) override {
     blocks_.load(f, "pcapng_");
-    section_ = field(f, "section");
-    failed_ = field(f, "failed") == "1";
+    section_ = progress_field(f, "section");
+    failed_ = progress_field(f, "failed") == "1";
     archive_.load(f, out);
   }
 
@@ -393,14 +335,14 @@ class MetaHandler : public SessionHandler, private ExtendedContext {
     lines_.save(f, "lines_");
   }
   void load(const Fields& f, SessionContext&, BatchOutput& out) override {
-    auto phase = field(f, "phase");
+    auto phase = progress_field(f, "phase");
     phase_ = phase.empty() ? Phase::Header : static_cast<Phase>(std::stoi(phase));
     if (phase_ == Phase::Header) {
       // Progress written by an earlier version; the entries after it are replayed by the runner.
-      auto legacy = field(f, "meta_text");
+      auto legacy = progress_field(f, "meta_text");
       if (!legacy.empty()) assembler_.feed(legacy);
     } else if (phase_ == Phase::Data) {
-      meta_ = nlohmann::json::parse(field(f, "meta"));
+      meta_ = nlohmann::json::parse(progress_field(f, "meta"));
       start_data(meta_["type"].get<std::string>());
     }
     lines_.load(f, "lines_");
@@ -483,7 +425,7 @@ class MetaHandler : public SessionHandler, private ExtendedContext {
 }  // namespace
 
 bool has_session_handler(int type) {
-  return type == 1 || type == 2 || type == 3 || type == 4 || type == 5 || type == 6 || type == 8;
+  return type >= 1 && type <= 8;
 }
 
 std::unique_ptr<SessionHandler> make_session_handler(int type, const WorkerSettings& settings) {
@@ -494,6 +436,8 @@ std::unique_ptr<SessionHandler> make_session_handler(int type, const WorkerSetti
       return std::make_unique<MetaHandler>(settings);
     case 5:
       return std::make_unique<PcapngHandler>(settings);
+    case 7:
+      return ipfix::make_session_handler(settings);
     case 3:
     case 4:
     case 6:

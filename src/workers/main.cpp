@@ -1,5 +1,5 @@
 // d4-worker: rebuilds, archives and queues the data of D4 sessions stored in Redis streams by
-// d4-server (types 1, 2+254, 3, 4, 5, 6, 8). See docs/workers.md.
+// d4-server (types 1, 2+254, 3 to 8). See docs/workers.md.
 #include <unistd.h>
 
 #include <atomic>
@@ -13,6 +13,7 @@
 #include "core/config.hpp"
 #include "core/keys.hpp"
 #include "core/stop_signal.hpp"
+#include "workers/ipfix/config.hpp"
 #include "workers/runner.hpp"
 #include "workers/tasks.hpp"
 
@@ -114,6 +115,9 @@ int main(int argc, char** argv) {
         static_cast<std::uint32_t>(get_int(root, "workers", "max_pcap_snaplen", 1 << 20));
     settings.max_pcapng_block =
         static_cast<std::uint32_t>(get_int(root, "workers", "max_pcapng_block", 16 << 20));
+    std::vector<std::string> ipfix_warnings;
+    settings.ipfix = d4::workers::ipfix::read_settings(root, ipfix_warnings);
+    for (const auto& w : ipfix_warnings) spdlog::warn("{}", w);
 
     std::vector<int> types;
     if (!types_text.empty())
@@ -124,7 +128,7 @@ int main(int argc, char** argv) {
         for (const auto& v : *arr) joined += std::to_string(v.value<long long>().value_or(0)) + ",";
       types = parse_types(joined);
     } else {
-      types = {1, 2, 3, 4, 5, 6, 8};
+      types = {1, 2, 3, 4, 5, 6, 7, 8};
     }
     if (threads_per_type <= 0)
       threads_per_type = static_cast<int>(get_int(root, "workers", "threads_per_type", 1));

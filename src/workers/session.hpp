@@ -17,6 +17,19 @@
 
 namespace d4::workers {
 
+namespace ipfix {
+class InformationModel;
+}
+
+// Type 7 (IPFIX, e.g. from YAF): the template budget of a session and what its queues receive.
+struct IpfixSettings {
+  std::size_t max_templates = 4096;          // templates + options templates, all domains of a session
+  std::size_t max_template_bytes = 1 << 20;  // their definitions' total size
+  bool queue_records = true;                 // one JSON object per data record
+  bool queue_files = true;                   // the path of each compressed archive, as for type 1
+  std::shared_ptr<const ipfix::InformationModel> model;  // element names; nullptr: the default registries
+};
+
 struct WorkerSettings {
   fs::path archive_root = "d4-data/archive";  // <root>/<sensor>/<type>/YYYY/MM/DD/...
   bool utc_paths = false;                     // reference: server local time in paths
@@ -27,6 +40,7 @@ struct WorkerSettings {
   std::size_t max_file_record_bytes = 64 << 20;  // filewatcher: one line is a whole base64 file
   std::uint32_t max_pcap_snaplen = 1 << 20;      // larger declared snaplens are rejected
   std::uint32_t max_pcapng_block = 16 << 20;
+  IpfixSettings ipfix;
 };
 
 // A rejected piece of data: counted per sensor and reason, and listed in the sensor's errors.
@@ -88,7 +102,7 @@ class SessionHandler {
   virtual bool keeps_entries(int /*stream*/) const { return false; }
 };
 
-// The handler for a session of `type` (1, 2, 3, 4, 5, 6, 8), or nullptr if no worker exists.
+// The handler for a session of `type` (1 to 8), or nullptr if no worker exists.
 std::unique_ptr<SessionHandler> make_session_handler(int type, const WorkerSettings& settings);
 bool has_session_handler(int type);
 

@@ -1,0 +1,60 @@
+#pragma once
+// IPFIX test inputs: messages exported by softflowd (a flow exporter that is not ours) from the
+// vector captures, hand-built messages, and tshark's decoding of the same messages as a reference.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace d4::test::ipfix {
+
+// Runs `softflowd -r <pcap> -v 10` against a UDP socket of this test (bound to port 0) and
+// returns the IPFIX messages it sent, one per datagram, in order.
+std::vector<std::string> softflowd_export(const std::string& pcap);
+
+// Writes the messages as UDP datagrams to `port` in a pcap file (raw IPv4 link type).
+void write_udp_pcap(const std::filesystem::path& path, const std::vector<std::string>& messages, int port);
+
+// tshark's IPFIX (cflow) decoding of such a pcap: one value per data record, in order, for the
+// fields every softflowd IPv4 record has; ports only for the records that have them.
+struct TsharkFlows {
+  std::vector<std::string> src, dst, protocol, octets, packets, ports;
+};
+TsharkFlows tshark_flows(const std::filesystem::path& pcap, int port, const std::filesystem::path& workdir);
+
+// Awkward D4 packet boundaries: sizes cycle through 1, 3, 15, 16, 17, 700, 5000 bytes, so that
+// message headers, set headers and records are cut everywhere.
+std::vector<std::string> awkward_chunks(const std::string& stream);
+
+// Builder of IPFIX messages for hand-made inputs.
+class MessageBuilder {
+ public:
+  MessageBuilder(std::uint32_t domain, std::uint32_t export_time, std::uint32_t sequence = 0);
+  MessageBuilder& begin_set(std::uint16_t set_id);
+  MessageBuilder& u8(std::uint8_t v);
+  MessageBuilder& u16(std::uint16_t v);
+  MessageBuilder& u32(std::uint32_t v);
+  MessageBuilder& u64(std::uint64_t v);
+  MessageBuilder& bytes(const std::string& b);
+  // A variable-length field: short form below 255 bytes, else 255 + 16-bit length.
+  MessageBuilder& varlen(const std::string& b);
+  // A field specifier; pen != 0 sets the enterprise bit.
+  MessageBuilder& field(std::uint16_t id, std::uint16_t length, std::uint32_t pen = 0);
+  std::string finish();
+
+ private:
+  void close_set();
+  std::string m_;
+  std::size_t set_start_ = 0;
+};
+
+// A hand-built session: domain 7 defines template 300 (IPv4 and IPv6 addresses, reduced-size
+// counters, every time precision, a MAC address, a boolean, a short and a long variable-length
+// field, CERT's initialTCPFlags, an element of an unknown enterprise, a reverse element, padding)
+// and options template 400, sends two flow records, one options record and a data set for the
+// unknown template 500; the next message withdraws template 300 and sends data for it again;
+// domain 8 defines its own template 300. Two of its data sets name unknown templates.
+std::vector<std::string> hand_built_session();
+inline constexpr std::uint32_t kHandBuiltExportTime = 1700000000;  // 2023-11-14T22:13:20Z
+
+}  // namespace d4::test::ipfix
