@@ -63,7 +63,7 @@ struct ServerConfig {
   std::filesystem::path tls_client_ca;  // set: client certificates are verified (mTLS)
   bool tls_require_client_cert = false;
   std::string tls_min_version = "1.2";  // "1.2" or "1.3"
-  std::vector<int> default_accepted_types{1, 2, 3, 4, 5, 6, 8, 254};
+  std::vector<int> default_accepted_types{1, 2, 3, 4, 5, 6, 7, 8, 254};
   std::vector<std::string> default_accepted_extended_types{"ja3-jl"};
   RuntimeOptions runtime;
   // Batching and pacing.

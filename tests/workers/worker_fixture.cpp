@@ -89,7 +89,7 @@ WorkerTest::WorkerTest()
     : stream(core::RedisEndpoint{"127.0.0.1", stream_redis.port(), {}, 0, {}}),
       meta(core::RedisEndpoint{"127.0.0.1", meta_redis.port(), {}, 0, {}}),
       analyzer(core::RedisEndpoint{"127.0.0.1", meta_redis.port(), {}, 2, {}}) {
-  meta.command_ok({"SADD", keys::kAcceptedTypes, "1", "2", "3", "4", "5", "6", "8", "254"});
+  meta.command_ok({"SADD", keys::kAcceptedTypes, "1", "2", "3", "4", "5", "6", "7", "8", "254"});
   meta.command_ok({"SADD", keys::kAcceptedExtendedTypes, "ja3-jl", "maltrail", "filewatcher",
                    "filewatcherjson", "d4-telemetry"});
 }
