@@ -27,7 +27,7 @@ Spool::~Spool() {
 }
 
 bool Spool::ring_fits_locked(std::uint64_t* pos) const {
-  std::size_t idx = head_ % capacity_;
+  std::size_t idx = ring_index(head_);
   std::size_t waste = capacity_ - idx < max_record_ ? capacity_ - idx : 0;
   std::uint64_t free = capacity_ - (head_ - tail_);
   if (free < waste + max_record_) return false;
@@ -42,7 +42,7 @@ Spool::Acquire Spool::acquire(std::uint8_t** area, bool wait) {
     if (disk_records_ == 0 && ring_fits_locked(&pos)) {
       pending_pos_ = pos;
       pending_to_disk_ = false;
-      *area = ring_.get() + pos % capacity_ + sizeof(PacketDesc);
+      *area = ring_.get() + ring_index(pos) + sizeof(PacketDesc);
       return Acquire::Ok;
     }
     if (!options_.disk_dir.empty() && !disk_failed_ && disk_bytes_ + max_record_ <= options_.disk_max) {
@@ -63,10 +63,10 @@ void Spool::publish_locked(std::uint64_t pos, std::uint32_t size, std::uint64_t 
   if (pos != head_) {
     // Mark the unused end of the lap.
     PacketDesc wrap{0, PacketDesc::kWrap, 0, 0};
-    std::memcpy(ring_.get() + head_ % capacity_, &wrap, 8);
+    std::memcpy(ring_.get() + ring_index(head_), &wrap, 8);
   }
   PacketDesc d{size, flags, ts, 0};
-  std::memcpy(ring_.get() + pos % capacity_, &d, sizeof d);
+  std::memcpy(ring_.get() + ring_index(pos), &d, sizeof d);
   head_ = pos + record_size(size);
   notify_consumer_locked();
 }
@@ -143,11 +143,11 @@ void Spool::refill_locked() {
       break;
     }
     std::size_t need = record_size(d.size);
-    std::size_t idx = head_ % capacity_;
+    std::size_t idx = ring_index(head_);
     std::size_t waste = capacity_ - idx < need ? capacity_ - idx : 0;
     if (capacity_ - (head_ - tail_) < waste + need) break;
     std::uint64_t pos = head_ + waste;
-    std::uint8_t* dst = ring_.get() + pos % capacity_ + sizeof(PacketDesc) + protocol::kHeaderSize;
+    std::uint8_t* dst = ring_.get() + ring_index(pos) + sizeof(PacketDesc) + protocol::kHeaderSize;
     if (::pread(seg.fd, dst, d.size, static_cast<off_t>(seg.read_off + sizeof d)) !=
         static_cast<ssize_t>(d.size)) {
       log_error("disk spool: read failed; dropping the disk spool");
@@ -207,12 +207,20 @@ bool Spool::request_wakeup(std::uint64_t pos) {
   return false;
 }
 
+// Records start at multiples of 8 bytes (align8) of an array from new[], itself aligned for any
+// type up to __STDCPP_DEFAULT_NEW_ALIGNMENT__: a descriptor there is suitably aligned, which the
+// compiler cannot see (-Wcast-align on strict-alignment CPUs such as armhf), hence void*.
+static_assert(alignof(PacketDesc) <= 8 && alignof(PacketDesc) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+PacketDesc* Spool::desc_at(std::size_t index) const {
+  return static_cast<PacketDesc*>(static_cast<void*>(ring_.get() + index));
+}
+
 Spool::Ref Spool::at(std::uint64_t pos) {
-  std::size_t idx = pos % capacity_;
-  auto* d = reinterpret_cast<PacketDesc*>(ring_.get() + idx);
+  std::size_t idx = ring_index(pos);
+  PacketDesc* d = desc_at(idx);
   if (d->flags & PacketDesc::kWrap) {
     pos += capacity_ - idx;
-    d = reinterpret_cast<PacketDesc*>(ring_.get());
+    d = desc_at(0);
   }
   Ref r;
   r.pos = pos;

@@ -95,6 +95,9 @@ class Spool {
   std::size_t record_size(std::uint32_t payload) const {
     return align8(sizeof(PacketDesc) + protocol::kHeaderSize + payload);
   }
+  // The ring offset of a position; smaller than capacity_, so it fits a size_t on 32-bit CPUs too.
+  std::size_t ring_index(std::uint64_t pos) const { return static_cast<std::size_t>(pos % capacity_); }
+  PacketDesc* desc_at(std::size_t index) const;
   bool ring_fits_locked(std::uint64_t* pos) const;
   void publish_locked(std::uint64_t pos, std::uint32_t size, std::uint64_t ts, std::uint32_t flags);
   void notify_consumer_locked();
