@@ -295,6 +295,11 @@ expect_mode /var/lib/d4 "750 d4:d4"
 expect_mode /var/lib/d4/web "750 d4:d4"
 expect_mode /var/log/d4 "750 d4:d4"
 check "nothing of D4 is enabled" [ -z "$(find "$ROOT/etc/systemd/system" -name 'd4*')" ]
+# A file the installed configuration names under /usr comes from a package that one of ours
+# depends on (e.g. the IPFIX element registry of [workers] ipfix_registry_files).
+for path in $(grep -oE '"/usr/[^"]+"' "$ROOT/etc/d4/d4.toml" | tr -d '"' | sort -u); do
+  check "$path, named by /etc/d4/d4.toml, is installed" [ -e "$ROOT$path" ]
+done
 check "the generated certificate and key form a pair" \
   [ "$(in_root openssl x509 -noout -pubkey -in /etc/d4/tls/server.crt)" = \
     "$(in_root openssl pkey -pubout -in /etc/d4/tls/server.key)" ]
