@@ -12,6 +12,7 @@
 #include <set>
 
 #include "core/keys.hpp"
+#include "protocol/types.hpp"
 #include "web/app.hpp"
 
 namespace d4::web {
@@ -25,6 +26,12 @@ std::vector<std::pair<std::string, double>> zset_pairs(const core::RedisReply& r
   for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2)
     out.emplace_back(r.elements[i].str, std::strtod(r.elements[i + 1].str.c_str(), nullptr));
   return out;
+}
+
+// The registry name of a D4 type ("yaf" for 7), empty for unassigned types.
+std::string type_name(int type) {
+  auto info = type > 0 && type <= 255 ? protocol::type_info(static_cast<std::uint8_t>(type)) : std::nullopt;
+  return info ? std::string(info->name) : std::string();
 }
 
 json zset_object(const core::RedisReply& r) {
@@ -577,6 +584,7 @@ json WebApp::queue_json(Db& db, const queues::QueueInfo& q) {
   auto st = db.queue_store.stats(q.id);
   return {{"id", q.id},
           {"type", q.target.type},
+          {"type_name", q.target.type == 254 ? q.target.extended_type : type_name(q.target.type)},
           {"extended_type", q.target.extended_type},
           {"target", q.target.list_part()},
           {"list_key", q.list_key()},

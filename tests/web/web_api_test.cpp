@@ -682,6 +682,25 @@ TEST_F(WebApiTest, AnalyzerQueuesCreateEditPreviewEmptyDelete) {
   EXPECT_EQ(s.get("/queues/00000000-0000-4000-8000-000000000000").status, 404);
 }
 
+// Type 7 (YAF / IPFIX, served by the type-7 worker): shown with its registry name, and a queue can
+// be created for it.
+TEST_F(WebApiTest, Type7IsNamedAndGetsAQueue) {
+  Client a = with_token(admin_token);
+  ASSERT_EQ(a.call("POST", "/api/v1/server/types", {{"type", 7}}).status, 200);
+  Client u = with_token(user_token);
+  auto q7 = u.call("POST", "/api/v1/queues", {{"type", 7}, {"description", "flows"}});
+  ASSERT_EQ(q7.status, 200) << q7.body;
+  std::string id = q7.json()["queue"]["id"];
+  EXPECT_EQ(q7.json()["queue"]["list_key"], "analyzer:7:" + id);
+  EXPECT_EQ(q7.json()["queue"]["type_name"], "yaf");
+  EXPECT_EQ(cli_str(web->meta(), {"HGET", "analyzer:" + id, "type"}), "7");
+  EXPECT_EQ(web->meta().command({"SISMEMBER", "analyzer:7", id}).integer, 1);
+  Client s = admin;
+  EXPECT_NE(s.get("/queues/new").body.find("<option value=\"7\">7 (yaf)</option>"), std::string::npos);
+  EXPECT_NE(s.get("/queues").body.find("7 (yaf)"), std::string::npos);
+  EXPECT_NE(s.get("/server").body.find("7 (yaf)"), std::string::npos);
+}
+
 // ---------------------------------------------------------------- users and tokens
 
 TEST_F(WebApiTest, UsersAndTokens) {

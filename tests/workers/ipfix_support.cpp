@@ -165,60 +165,6 @@ std::vector<std::string> awkward_chunks(const std::string& stream) {
   return out;
 }
 
-MessageBuilder::MessageBuilder(std::uint32_t domain, std::uint32_t export_time, std::uint32_t sequence) {
-  u16(10).u16(0).u32(export_time).u32(sequence).u32(domain);
-  set_start_ = std::string::npos;
-}
-
-void MessageBuilder::close_set() {
-  if (set_start_ == std::string::npos) return;
-  auto len = static_cast<std::uint16_t>(m_.size() - set_start_);
-  m_[set_start_ + 2] = static_cast<char>(len >> 8);
-  m_[set_start_ + 3] = static_cast<char>(len & 0xff);
-  set_start_ = std::string::npos;
-}
-
-MessageBuilder& MessageBuilder::begin_set(std::uint16_t set_id) {
-  close_set();
-  set_start_ = m_.size();
-  return u16(set_id).u16(0);
-}
-MessageBuilder& MessageBuilder::u8(std::uint8_t v) {
-  m_.push_back(static_cast<char>(v));
-  return *this;
-}
-MessageBuilder& MessageBuilder::u16(std::uint16_t v) {
-  return u8(static_cast<std::uint8_t>(v >> 8)).u8(static_cast<std::uint8_t>(v & 0xff));
-}
-MessageBuilder& MessageBuilder::u32(std::uint32_t v) {
-  return u16(static_cast<std::uint16_t>(v >> 16)).u16(v & 0xffff);
-}
-MessageBuilder& MessageBuilder::u64(std::uint64_t v) {
-  return u32(static_cast<std::uint32_t>(v >> 32)).u32(v & 0xffffffffu);
-}
-MessageBuilder& MessageBuilder::bytes(const std::string& b) {
-  m_ += b;
-  return *this;
-}
-MessageBuilder& MessageBuilder::varlen(const std::string& b) {
-  if (b.size() < 255)
-    u8(static_cast<std::uint8_t>(b.size()));
-  else
-    u8(255).u16(static_cast<std::uint16_t>(b.size()));
-  return bytes(b);
-}
-MessageBuilder& MessageBuilder::field(std::uint16_t id, std::uint16_t length, std::uint32_t pen) {
-  if (pen == 0) return u16(id).u16(length);
-  return u16(id | 0x8000).u16(length).u32(pen);
-}
-std::string MessageBuilder::finish() {
-  close_set();
-  auto len = static_cast<std::uint16_t>(m_.size());
-  m_[2] = static_cast<char>(len >> 8);
-  m_[3] = static_cast<char>(len & 0xff);
-  return m_;
-}
-
 std::vector<std::string> hand_built_session() {
   const std::string ipv6("\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01", 16);
   auto flow = [&](MessageBuilder& m, std::uint32_t src, std::uint16_t port, const std::string& app) {

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "workers/ipfix/message_builder.hpp"
+
 namespace d4::test::ipfix {
 
 // Runs `softflowd -r <pcap> -v 10` against a UDP socket of this test (bound to port 0) and
@@ -26,27 +28,7 @@ TsharkFlows tshark_flows(const std::filesystem::path& pcap, int port, const std:
 // message headers, set headers and records are cut everywhere.
 std::vector<std::string> awkward_chunks(const std::string& stream);
 
-// Builder of IPFIX messages for hand-made inputs.
-class MessageBuilder {
- public:
-  MessageBuilder(std::uint32_t domain, std::uint32_t export_time, std::uint32_t sequence = 0);
-  MessageBuilder& begin_set(std::uint16_t set_id);
-  MessageBuilder& u8(std::uint8_t v);
-  MessageBuilder& u16(std::uint16_t v);
-  MessageBuilder& u32(std::uint32_t v);
-  MessageBuilder& u64(std::uint64_t v);
-  MessageBuilder& bytes(const std::string& b);
-  // A variable-length field: short form below 255 bytes, else 255 + 16-bit length.
-  MessageBuilder& varlen(const std::string& b);
-  // A field specifier; pen != 0 sets the enterprise bit.
-  MessageBuilder& field(std::uint16_t id, std::uint16_t length, std::uint32_t pen = 0);
-  std::string finish();
-
- private:
-  void close_set();
-  std::string m_;
-  std::size_t set_start_ = 0;
-};
+using workers::ipfix::MessageBuilder;
 
 // A hand-built session: domain 7 defines template 300 (IPv4 and IPv6 addresses, reduced-size
 // counters, every time precision, a MAC address, a boolean, a short and a long variable-length

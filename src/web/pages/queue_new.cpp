@@ -11,7 +11,8 @@ void queue_new(WebApp& app, http::Router& r) {
     b += "<label for=\"type\">Type</label><select id=\"type\" name=\"type\"><option value=\"\">(extended "
          "type below)</option>";
     for (const auto& t : info["accepted_types"])
-      if (t.get<int>() != 2 && t.get<int>() != 254) b += "<option>" + n(t) + "</option>";
+      if (t.get<int>() != 2 && t.get<int>() != 254)
+        b += "<option value=\"" + n(t) + "\">" + esc(type_label(t.get<int>())) + "</option>";
     b += "</select><label for=\"extended_type\">or extended type (type 254)</label><select "
          "id=\"extended_type\" name=\"extended_type\"><option value=\"\">(none)</option>";
     for (const auto& t : info["accepted_extended_types"]) b += "<option>" + esc(s(t)) + "</option>";

@@ -16,7 +16,7 @@ void queues(WebApp& app, http::Router& r) {
     for (const auto& q : list) {
       auto j = app.queue_json(d, q);
       b += "<tr><td><a class=\"mono\" href=\"/queues/" + esc(q.id) + "\">" + esc(q.id) + "</a></td><td>" +
-           esc(q.target.type == 254 ? "254: " + q.target.extended_type : std::to_string(q.target.type)) +
+           esc(q.target.type == 254 ? "254: " + q.target.extended_type : type_label(q.target.type)) +
            "</td><td>" + (q.group ? std::to_string(q.sensors.size()) + " sensors" : "all sensors") +
            "</td><td>" + esc(q.description) + "</td><td class=\"num\">" + n(j["stats"]["length"]) +
            "</td><td class=\"num\">" + n(j["effective_max_size"]) + "</td><td class=\"num\">" +

@@ -123,7 +123,8 @@ std::string history(const json& d, const std::string& base) {
     b += "<tr><td>" + esc(label) + "</td><td>" + yesno(t["connected"].get<bool>()) + "</td><td>" +
          html::format_time(t["first_seen"]) + "</td><td>" + html::format_time(t["last_seen"]) + "</td></tr>";
   };
-  for (const auto& t : d["types"]) type_row(s(t["type"]), t);
+  for (const auto& t : d["types"])
+    type_row(t["type"].is_number() ? type_label(t["type"].get<int>()) : s(t["type"]), t);
   for (const auto& t : d["extended_types"]) type_row("254: " + s(t["name"]), t);
   if (d["types"].empty() && d["extended_types"].empty()) b += empty_row(4, "No data yet.");
   b += "</tbody></table></div><div><h2>Connection history</h2><table>" + table_head({"IP", "Time"}) +

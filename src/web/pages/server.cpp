@@ -40,7 +40,7 @@ void server(WebApp& app, http::Router& r) {
 
     b += "<section class=\"grid2\"><div class=\"card\"><h2>Accepted types</h2><ul class=\"plain\">";
     for (const auto& t : info["accepted_types"]) {
-      b += "<li>" + n(t);
+      b += "<li>" + esc(type_label(t.get<int>()));
       if (admin)
         b += html::api_button(id, "DELETE", "/api/v1/server/types/" + n(t), "/server", "Remove",
                               "Stop accepting this type?", "btn small");

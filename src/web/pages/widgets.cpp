@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "protocol/types.hpp"
+
 namespace d4::web::pages {
 html::PageOptions opts(const http::Request& req, std::string title, std::string active) {
   html::PageOptions o{std::move(title), std::move(active), "", ""};
@@ -28,6 +30,11 @@ std::string human_bytes(long long b) {
   char buf[32];
   std::snprintf(buf, sizeof buf, i == 0 ? "%.0f %s" : "%.1f %s", v, units[i]);
   return buf;
+}
+std::string type_label(int type) {
+  auto info = type >= 0 && type <= 255 ? protocol::type_info(static_cast<std::uint8_t>(type)) : std::nullopt;
+  if (!info || type == 0) return std::to_string(type);
+  return std::to_string(type) + " (" + std::string(info->name) + ")";
 }
 std::string yesno(bool b) {
   return b ? "yes" : "no";

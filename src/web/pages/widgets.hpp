@@ -24,6 +24,8 @@ std::string s(const json& v);
 std::string n(const json& v);
 std::string human_bytes(long long b);
 std::string yesno(bool b);
+// A D4 type with its registry name, e.g. "7 (yaf)", "1 (pcap)"; unassigned types as the number.
+std::string type_label(int type);
 
 // Widgets (markup; what they interpolate is escaped).
 std::string sensor_link(const std::string& uuid);
