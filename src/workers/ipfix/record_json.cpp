@@ -3,9 +3,11 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 namespace d4::workers::ipfix {
 namespace {
@@ -13,6 +15,23 @@ namespace {
 constexpr int kMaxDepth = 4;                     // nested lists deeper than this are output as hex
 constexpr std::int64_t kNtpToUnix = 2208988800;  // seconds from 1900-01-01 to 1970-01-01
 constexpr char kHexDigits[] = "0123456789abcdef";
+
+template <typename Int>
+void append_int(std::string& out, Int v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+// Zero-padded decimal of `width` digits (dates and fractions: no format string to parse).
+void append_padded(std::string& out, std::uint64_t v, int width) {
+  char buf[20];
+  for (int i = width - 1; i >= 0; --i) {
+    buf[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+  out.append(buf, static_cast<std::size_t>(width));
+}
 
 void append_hex(std::string& out, std::string_view v) {
   out.push_back('"');
@@ -143,9 +162,20 @@ void append_rfc3339(std::string& out, std::int64_t seconds, std::uint32_t fracti
   std::int64_t y = 0;
   unsigned m = 0, d = 0;
   civil_from_days(days, y, m, d);
-  fmt::format_to(std::back_inserter(out), "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", y, m, d, sod / 3600,
-                 sod / 60 % 60, sod % 60);
-  if (digits > 0) fmt::format_to(std::back_inserter(out), ".{:0{}}", fraction, digits);
+  if (y < 0 || y > 9999)
+    fmt::format_to(std::back_inserter(out), "{:04}", y);
+  else
+    append_padded(out, static_cast<std::uint64_t>(y), 4);
+  const std::pair<char, unsigned> parts[] = {
+      {'-', m}, {'-', d}, {'T', sod / 3600}, {':', sod / 60 % 60}, {':', sod % 60}};
+  for (const auto& [sep, v] : parts) {
+    out.push_back(sep);
+    append_padded(out, v, 2);
+  }
+  if (digits > 0) {
+    out.push_back('.');
+    append_padded(out, fraction, digits);
+  }
   out.push_back('Z');
 }
 
@@ -153,8 +183,11 @@ void RecordRenderer::render(std::string& out, std::string_view sensor, const Mes
                             const Template& t, std::string_view record) const {
   out += "{\"d4_sensor\":\"";
   out += sensor;
-  fmt::format_to(std::back_inserter(out),
-                 "\",\"ipfix_domain\":{},\"ipfix_template\":{},\"ipfix_export_time\":\"", h.domain, t.id);
+  out += "\",\"ipfix_domain\":";
+  append_int(out, h.domain);
+  out += ",\"ipfix_template\":";
+  append_int(out, t.id);
+  out += ",\"ipfix_export_time\":\"";
   append_rfc3339(out, h.export_time);
   out.push_back('"');
   if (t.options) out += ",\"ipfix_options\":true";
@@ -196,14 +229,14 @@ void RecordRenderer::value(std::string& out, std::uint32_t domain, const FieldSp
     case DataType::Unsigned32:
     case DataType::Unsigned64:
       if (!reduced_ok) break;
-      fmt::format_to(std::back_inserter(out), "{}", read_uint(v));
+      append_int(out, read_uint(v));
       return;
     case DataType::Signed8:
     case DataType::Signed16:
     case DataType::Signed32:
     case DataType::Signed64:
       if (!reduced_ok) break;
-      fmt::format_to(std::back_inserter(out), "{}", read_int(v));
+      append_int(out, read_int(v));
       return;
     case DataType::Float32:
     case DataType::Float64:
