@@ -6,7 +6,7 @@
 # connect. Arguments are passed to d4-stack (see `d4-stack --help`).
 set -eu
 cd "$(dirname "$0")/.."
-D4_INSTALL_BROWSER=0 ./scripts/install-deps.sh >/dev/null
+D4_INSTALL_BROWSER=0 D4_INSTALL_PACKAGING=0 ./scripts/install-deps.sh >/dev/null
 if [ ! -f build/build.ninja ]; then
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi

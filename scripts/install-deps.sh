@@ -13,8 +13,12 @@ nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev lib
 libtlsh-dev libarchive-dev libfixbuf-dev libfixbuf-tools
 googletest libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
 clang-14 libclang-rt-14-dev clang-format
-redis-server redis-tools python3 python3-redis tcpdump tshark softflowd socat procps iproute2 curl wrk hyperfine
-debhelper dpkg-dev systemd adduser debootstrap"
+redis-server redis-tools python3 python3-redis tcpdump tshark softflowd socat procps iproute2 curl wrk hyperfine"
+# The Debian packages and their test (scripts/build-packages.sh, tests/packaging; debootstrap only for
+# D4_PACKAGING_ROOT=debootstrap). Not needed to run the stack from the build tree.
+if [ "${D4_INSTALL_PACKAGING:-1}" = "1" ]; then
+  PKGS="$PKGS debhelper dpkg-dev systemd adduser debootstrap"
+fi
 # Cross-building and emulating the sensor client (scripts/cross-client.sh, run by scripts/test.sh).
 if [ "${D4_INSTALL_CROSS:-1}" = "1" ]; then
   PKGS="$PKGS crossbuild-essential-arm64 crossbuild-essential-s390x qemu-user-static"

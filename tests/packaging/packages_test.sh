@@ -179,6 +179,36 @@ for setting in 'data_dir = "/var/lib/d4"' 'tls_key = "/etc/d4/tls/server.key"' '
 done
 
 # ---------------------------------------------------------------------------------------------
+# Without packages: the system paths follow the prefix given to cmake --install, and an existing
+# configuration is the operator's.
+step "cmake --install --prefix /usr/local"
+STAGE="$WORK/install"
+rm -rf "$STAGE"
+install_local() { DESTDIR="$STAGE" cmake --install "$BUILD" --prefix /usr/local >"$WORK/cmake-install.log" 2>&1; }
+if install_local; then
+  for exe in "$BUILD"/bin/d4-*; do
+    check "cmake --install installs $(basename "$exe")" [ -x "$STAGE/usr/local/bin/$(basename "$exe")" ]
+  done
+  for f in share/doc/d4/operations.md share/doc/d4/examples/d4.example.toml lib/systemd/system/d4.target \
+           lib/sysusers.d/d4.conf; do
+    check "cmake --install installs /usr/local/$f" [ -f "$STAGE/usr/local/$f" ]
+  done
+  check "the units run /usr/local/bin with /usr/local/etc/d4/d4.toml" grep -qx \
+    'ExecStart=/usr/local/bin/d4-server --config /usr/local/etc/d4/d4.toml' "$STAGE/usr/local/lib/systemd/system/d4-server.service"
+  check "the configuration's state is under /usr/local/var/lib/d4" \
+    grep -q '^data_dir = "/usr/local/var/lib/d4"' "$STAGE/usr/local/etc/d4/d4.toml"
+  echo "# changed by the operator" >>"$STAGE/usr/local/etc/d4/d4.toml"
+  install_local || fail "a second cmake --install failed: $(tail -n 5 "$WORK/cmake-install.log")"
+  check "a second cmake --install keeps the changed configuration" \
+    grep -qx '# changed by the operator' "$STAGE/usr/local/etc/d4/d4.toml"
+  pristine() { [ -f "$1" ] && ! grep -q 'changed by the operator' "$1"; }
+  check "and writes the new one next to it" pristine "$STAGE/usr/local/etc/d4/d4.toml.new"
+else
+  fail "cmake --install --prefix /usr/local failed: $(tail -n 5 "$WORK/cmake-install.log")"
+fi
+rm -rf "$STAGE"
+
+# ---------------------------------------------------------------------------------------------
 step "example meta-Redis configuration; backup and restore as docs/operations.md says"
 REDIS_DIR="$WORK/redis"
 mkdir -p "$REDIS_DIR"
