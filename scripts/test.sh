@@ -56,10 +56,13 @@ if [ "$QUICK" = 0 ]; then
   step "fuzzing (libFuzzer, ${FUZZ_SECONDS}s per target)"
   cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DD4_FUZZ=ON -DD4_CLIENT_ONLY=ON \
         -DD4_BUILD_TESTS=OFF -DD4_BUILD_BENCH=OFF
-  cmake --build build-fuzz -j "$JOBS" --target d4_fuzz_framer
+  cmake --build build-fuzz -j "$JOBS" --target d4_fuzz_framer d4_fuzz_ipfix
   corpus=$(mktemp -d)
   cp tests/data/vectors/*.d4 "$corpus/"
   ./build-fuzz/bin/d4_fuzz_framer -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 "$corpus" 2>&1 | tail -n 12
+  rm -rf "$corpus"
+  corpus=$(mktemp -d)
+  ./build-fuzz/bin/d4_fuzz_ipfix -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 "$corpus" 2>&1 | tail -n 12
   rm -rf "$corpus"
 fi
 step "all tests passed"
