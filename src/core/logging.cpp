@@ -55,8 +55,16 @@ void init_logging(std::string_view component, const LogOptions& options) {
 
 void log_listening(std::string_view role, std::string_view host, std::uint16_t port) {
   bool v6 = host.find(':') != std::string_view::npos;
-  spdlog::info("listening on {}{}{}:{} ({})", v6 ? "[" : "", host, v6 ? "]" : "", port, role);
-  spdlog::default_logger()->flush();
+  std::string text =
+      fmt::format("listening on {}{}{}:{} ({})", v6 ? "[" : "", host, v6 ? "]" : "", port, role);
+  // Written whatever the configured level (log_level = "warn" included): supervisors and tests
+  // learn the port of a port-0 listener from this line only.
+  auto logger = spdlog::default_logger();
+  spdlog::details::log_msg msg(logger->name(), spdlog::level::info, text);
+  for (auto& sink : logger->sinks()) {
+    sink->log(msg);
+    sink->flush();
+  }
 }
 
 std::string json_escape(std::string_view s) {

@@ -9,17 +9,13 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/listen_address.hpp"
 #include "core/sensors.hpp"
 
 namespace d4::server {
 
-struct ListenAddress {
-  std::string host;  // "::" (dual stack), "0.0.0.0", "127.0.0.1", "::1"...
-  std::uint16_t port = 0;
-  std::string to_string() const;
-};
-// "host:port", "[v6]:port" or ":port" (all interfaces, dual stack).
-ListenAddress parse_listen_address(std::string_view text);
+using core::ListenAddress;
+using core::parse_listen_address;
 
 // Options that SIGHUP can change on a running server.
 struct RuntimeOptions {

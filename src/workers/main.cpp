@@ -12,10 +12,12 @@
 
 #include "core/config.hpp"
 #include "core/keys.hpp"
+#include "core/metrics.hpp"
 #include "core/stop_signal.hpp"
 #include "workers/ipfix/config.hpp"
 #include "workers/runner.hpp"
 #include "workers/tasks.hpp"
+#include "workers/worker_metrics.hpp"
 
 namespace {
 
@@ -70,6 +72,9 @@ int main(int argc, char** argv) {
   app.add_option("--threads-per-type", threads_per_type, "session threads per type");
   app.add_option("--lease-ms", lease_ms, "session lease duration");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
+  std::string metrics_listen;
+  app.add_option("--metrics-listen", metrics_listen,
+                 "serve /metrics and /health on host:port (default: [workers] metrics_listen, else none)");
   app.add_option("--commit-delay-ms", commit_delay_ms, "testing: pause after every commit")->group("");
   std::string fail_marker;
   app.add_option("--fail-entries-containing", fail_marker,
@@ -213,6 +218,19 @@ int main(int argc, char** argv) {
     spdlog::info("d4-worker {} serving types {}; archives under {}", name, type_list,
                  settings.archive_root.string());
 
+    std::atomic<std::int64_t> last_publish_ok{0};
+    d4::core::metrics::Registry registry;
+    std::unique_ptr<d4::core::metrics::Endpoint> metrics_endpoint;
+    if (metrics_listen.empty()) metrics_listen = get_string(root, "workers", "metrics_listen", "");
+    if (!metrics_listen.empty()) {
+      d4::workers::WorkerMetricsSources sources{
+          name, types, &counters, eps.meta, eps.analyzer, base_opt.default_queue_max_size, &last_publish_ok};
+      d4::core::metrics::add_process_metrics(registry, "d4-worker", D4_VERSION);
+      d4::workers::register_worker_metrics(registry, sources);
+      metrics_endpoint = std::make_unique<d4::core::metrics::Endpoint>(
+          registry, [sources] { return d4::workers::worker_health(sources); }, metrics_listen);
+    }
+
     d4::core::RedisClient meta(eps.meta), stream(eps.stream);
     auto next_monitor = std::chrono::steady_clock::now();
     auto next_retention = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -278,6 +296,7 @@ int main(int argc, char** argv) {
           name_redis.pipeline({hset,
                                {"EXPIRE", d4::core::keys::worker_stats(name), "60"},
                                {"SADD", std::string(d4::core::keys::kWorkers), name}});
+          last_publish_ok = static_cast<std::int64_t>(std::time(nullptr));
         } catch (const std::exception& e) {
           spdlog::warn("publishing worker statistics: {}", e.what());
         }

@@ -28,3 +28,17 @@ TEST(Logging, JsonLinesStayValidWithHostileMessages) {
   EXPECT_EQ(lines, 1);
   d4::core::init_logging("d4-test", {});
 }
+
+TEST(Logging, ListeningLineIsWrittenEvenWhenInfoIsFilteredOut) {
+  d4::test::TempDir dir;
+  d4::core::LogOptions o;
+  o.level = "warn";
+  o.file = (dir / "log.txt").string();
+  d4::core::init_logging("d4-test", o);
+  spdlog::info("an info line the level filters out");
+  d4::core::log_listening("metrics and health, HTTP", "::1", 9100);
+  std::string text = d4::test::read_text(o.file);
+  EXPECT_NE(text.find("listening on [::1]:9100 (metrics and health, HTTP)"), std::string::npos) << text;
+  EXPECT_EQ(text.find("an info line"), std::string::npos) << text;
+  d4::core::init_logging("d4-test", {});
+}

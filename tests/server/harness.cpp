@@ -204,39 +204,6 @@ bool tls_handshake_ok(int port, const std::string& client_cert, const std::strin
   }
 }
 
-std::optional<HttpResponse> http_get(int port, const std::string& path) {
-  int fd;
-  try {
-    fd = connect_loopback(port);
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-  std::string req = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-  ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
-  std::string resp;
-  char buf[8192];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) resp.append(buf, static_cast<std::size_t>(n));
-  ::close(fd);
-  if (resp.rfind("HTTP/1.", 0) != 0) return std::nullopt;
-  HttpResponse r;
-  r.status = std::stoi(resp.substr(9, 3));
-  auto body = resp.find("\r\n\r\n");
-  if (body != std::string::npos) r.body = resp.substr(body + 4);
-  return r;
-}
-
-std::optional<double> metric(int metrics_port, const std::string& sample) {
-  auto r = http_get(metrics_port, "/metrics");
-  if (!r || r->status != 200) return std::nullopt;
-  std::istringstream in(r->body);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(sample + " ", 0) == 0) return std::stod(line.substr(sample.size() + 1));
-  }
-  return std::nullopt;
-}
-
 // ---------------------------------------------------------------------------------------------
 ServerProcess::ServerProcess(RedisServer& redis, ServerOptions options)
     : redis_(redis), options_(std::move(options)), tls_port_(0), plain_port_(0), metrics_port_(0) {

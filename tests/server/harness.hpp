@@ -13,6 +13,7 @@
 #include "core/redis_client.hpp"
 #include "protocol/encoder.hpp"
 #include "protocol/uuid.hpp"
+#include "support/http.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
 
@@ -63,14 +64,6 @@ class SensorConnection {
 
 // True if a TLS handshake with the server succeeds (client certificate optional).
 bool tls_handshake_ok(int port, const std::string& client_cert = {}, const std::string& client_key = {});
-
-struct HttpResponse {
-  int status = 0;
-  std::string body;
-};
-std::optional<HttpResponse> http_get(int port, const std::string& path);
-// Sum of a Prometheus sample (exact name with labels, e.g. d4_server_rejects_total{reason="x"}).
-std::optional<double> metric(int metrics_port, const std::string& sample);
 
 struct ServerOptions {
   std::string extra_server_toml;  // lines appended to [server]
