@@ -121,6 +121,8 @@ FirstRun prepare_data_dir(const fs::path& data, const fs::path& config_file) {
   taken.push_back(web_port);
   int metrics_port = pick_free_port(9120, taken);
   taken.push_back(metrics_port);
+  int worker_metrics_port = pick_free_port(9121, taken);
+  taken.push_back(worker_metrics_port);
   // Each analyzer's section, with a free port for its query API.
   analyzers::FirstRunContext ctx;
   ctx.new_queue_id = [] { return protocol::Uuid::generate_v4().dashed(); };
@@ -177,6 +179,8 @@ FirstRun prepare_data_dir(const fs::path& data, const fs::path& config_file) {
          "mode = \"shared-secret\"\n"
       << "default_hmac_key = \"" << key << "\"\n"
       << "metrics_listen = \"127.0.0.1:" << metrics_port << "\"\n\n"
+      << "[workers]\n"
+      << "metrics_listen = \"127.0.0.1:" << worker_metrics_port << "\"\n\n"
       << "[web]\n"
       << "listen = \"127.0.0.1:" << web_port << "\"\n"
       << "tls_cert = \"tls/server.crt\"\n"
@@ -232,6 +236,7 @@ StackSettings read_stack_settings(const toml::table& root, const fs::path& base_
   if (s.sensor_listen.empty()) s.sensor_listen = "0.0.0.0:4443";
   s.web_listen = core::get_string(root, "web", "listen", "127.0.0.1:7000");
   s.metrics_listen = core::get_string(root, "server", "metrics_listen", "");
+  s.worker_metrics_listen = core::get_string(root, "workers", "metrics_listen", "");
   s.tls_cert = base_dir / core::get_string(root, "server", "tls_cert", "tls/server.crt");
   // Each analyzer's query API (the analyzer's own default when the configuration names none).
   for (const auto& a : analyzers::analyzer_descriptors()) {
@@ -293,6 +298,8 @@ void print_summary(std::ostream& out, const fs::path& data, const fs::path& conf
   if (fs::exists(admin)) out << "  web admin login     see " << admin.string() << "\n";
   if (!settings.metrics_listen.empty())
     out << "  metrics             http://" << settings.metrics_listen << "/metrics\n";
+  if (!settings.worker_metrics_listen.empty())
+    out << "  worker metrics      http://" << settings.worker_metrics_listen << "/metrics\n";
   for (const auto& a : analyzers::analyzer_descriptors()) {
     if (std::find(settings.analyzers.begin(), settings.analyzers.end(), a.name) == settings.analyzers.end())
       continue;

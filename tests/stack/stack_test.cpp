@@ -88,6 +88,40 @@ std::string config_value(const std::string& config, const std::string& section, 
   return {};
 }
 
+// Every D4 metric the Grafana dashboard (docs/grafana/d4.json) plots is exported by the running
+// stack, whose summary says where.
+void expect_dashboard_metrics_exported(const std::string& config, const std::string& summary) {
+  std::string server = config_value(config, "server", "metrics_listen");
+  std::string worker = config_value(config, "workers", "metrics_listen");
+  ASSERT_FALSE(server.empty() || worker.empty()) << config;
+  EXPECT_NE(summary.find("worker metrics      http://" + worker + "/metrics"), std::string::npos) << summary;
+  auto [server_status, server_text] = http_get(server, "/metrics");
+  auto [worker_status, worker_text] = http_get(worker, "/metrics");
+  ASSERT_EQ(server_status, 200);
+  ASSERT_EQ(worker_status, 200);
+  std::set<std::string> exported;
+  std::regex sample_re(R"(^([a-z_:][a-z0-9_:]*)[ {])");
+  for (const auto* text : {&server_text, &worker_text})
+    for (const auto& line : lines_of(*text)) {
+      std::smatch m;
+      if (std::regex_search(line, m, sample_re)) exported.insert(m[1].str());
+    }
+  auto dashboard = nlohmann::json::parse(
+      read_text(fs::path(D4_TEST_DATA_DIR) / ".." / ".." / "docs" / "grafana" / "d4.json"));
+  std::set<std::string> plotted;
+  std::regex name_re(R"(\b((?:d4|process)_[a-z0-9_]+))");
+  for (const auto& panel : dashboard["panels"])
+    for (const auto& target : panel.value("targets", nlohmann::json::array())) {
+      std::string expr = target["expr"];
+      for (auto it = std::sregex_iterator(expr.begin(), expr.end(), name_re); it != std::sregex_iterator();
+           ++it)
+        plotted.insert((*it)[1].str());
+    }
+  ASSERT_GT(plotted.size(), 20u);
+  for (const auto& name : plotted)
+    EXPECT_TRUE(exported.count(name)) << name << " is plotted but not exported";
+}
+
 TEST(Stack, AnalyzersRunOnTheirQueuesAndSeeWhatSensorsSend) {
   for (const char* exe :
        {"d4-stack", "d4-server", "d4-worker", "d4-client", "d4-pdns", "d4-pibs", "d4-passivessl"})
@@ -200,6 +234,8 @@ TEST(Stack, AnalyzersRunOnTheirQueuesAndSeeWhatSensorsSend) {
 
   // Passive SSL runs and answers (its data path is tested with the ja3-jl queue elsewhere).
   EXPECT_EQ(http_get(pssl_api, "/info").first, 200);
+
+  expect_dashboard_metrics_exported(config, summary);
 
   // One SIGTERM stops the whole stack.
   stack.signal(SIGTERM);
