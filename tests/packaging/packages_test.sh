@@ -49,6 +49,7 @@ check() {  # check DESCRIPTION COMMAND...: passes when the command succeeds
 die() { echo "FAIL: $*"; exit 1; }
 # matches [GREP OPTIONS] REGEX TEXT: a line of TEXT matches the extended REGEX
 matches() { local opts=(); while [ $# -gt 2 ]; do opts+=("$1"); shift; done; grep -qE "${opts[@]}" -- "$1" <<<"$2"; }
+has_line() { [[ $'\n'$2$'\n' == *$'\n'"$1"$'\n'* ]]; }  # has_line LINE TEXT, without a process
 # none_matches [-v] [--] REGEX TEXT: no line of TEXT matches (-v: every line matches)
 none_matches() {
   local invert=""
@@ -112,7 +113,7 @@ for exe in "$BUILD"/bin/d4-*; do
   name=$(basename "$exe")
   owners=""
   for p in $EXECUTABLE_PACKAGES; do
-    matches "^/usr/bin/$name$" "$(files_of "$p")" && owners="$owners $p"
+    has_line "/usr/bin/$name" "${FILES[$p]:-}" && owners="$owners $p"
   done
   check "$name is shipped by its own package only (owners:${owners:- none})" [ "$owners" = " $name" ]
 done
@@ -157,19 +158,21 @@ for p in $ALL_PACKAGES; do dpkg-deb -x "$(deb_of "$p")" "$WORK/extract"; done
 UNITDIR="$WORK/extract/lib/systemd/system"
 for unit in "$UNITDIR"/*.service; do
   name=$(basename "$unit")
+  content=$(<"$unit")
   for setting in User=d4 Group=d4 ProtectSystem=strict ProtectHome=yes PrivateTmp=yes NoNewPrivileges=yes \
                  Restart=on-failure RestartSec=5s PartOf=d4.target; do
-    check "$name: $setting" grep -qx "$setting" "$unit"
+    check "$name: $setting" has_line "$setting" "$content"
   done
-  check "$name reads /etc/d4/d4.toml" grep -q '^ExecStart=/usr/bin/d4-[a-z-]* --config /etc/d4/d4.toml' "$unit"
+  check "$name reads /etc/d4/d4.toml" matches '^ExecStart=/usr/bin/d4-[a-z-]* --config /etc/d4/d4.toml' "$content"
   # "+" and "!" run a command with full privileges, PermissionsStartOnly likewise: never root.
   check "$name: nothing runs as root" \
-    none_matches -- '^(User=(root|0)$|Exec[A-Za-z]*=[-@:]*[+!]|PermissionsStartOnly=)' "$(cat "$unit")"
+    none_matches -- '^(User=(root|0)$|Exec[A-Za-z]*=[-@:]*[+!]|PermissionsStartOnly=)' "$content"
+  capabilities=$(grep -E '^(Ambient|CapabilityBounding)' <<<"$content" | LC_ALL=C sort -u | tr '\n' ' ')
   case "$name" in
     *-capture@.service)
-      check "$name: capture by CAP_NET_RAW alone" [ "$(grep -E '^(Ambient|CapabilityBounding)' "$unit" | LC_ALL=C sort -u | tr '\n' ' ')" = \
+      check "$name: capture by CAP_NET_RAW alone" [ "$capabilities" = \
         "AmbientCapabilities= AmbientCapabilities=CAP_NET_RAW CapabilityBoundingSet= CapabilityBoundingSet=CAP_NET_RAW " ] ;;
-    *) check "$name: no capability" none_matches -- '^(AmbientCapabilities|CapabilityBoundingSet)=.' "$(cat "$unit")" ;;
+    *) check "$name: no capability" [ "$capabilities" = "AmbientCapabilities= CapabilityBoundingSet= " ] ;;
   esac
 done
 check "d4.target starts the server, a worker and the web interface" \
@@ -366,6 +369,166 @@ for name in $DAEMONS; do
   rc=$?
   check "$name --check-config refuses a broken file (exit $rc: $out)" [ $rc != 0 ]
 done
+
+step "the services started from their units in the clean root"
+# As systemd would start them, without its sandbox: the unit's User, UMask, capabilities,
+# EnvironmentFile and specifiers, its ExecStartPre then ExecStart, the installed configuration with
+# only what an operator sets (the Redis servers, the analyzers' queues) and port 0 for listeners;
+# then SIGTERM, as `systemctl stop` sends it.
+RUN="$ROOT/run/d4-test"
+mkdir -p "$RUN"
+redis_pids=""
+for role in stream meta; do
+  redis-server --port 0 --unixsocket "$RUN/$role.sock" --unixsocketperm 777 --save '' --appendonly no \
+    --dir "$RUN" --logfile "$RUN/redis-$role.log" &
+  redis_pids="$redis_pids $!"
+done
+for role in stream meta; do
+  for _ in $(seq 100); do [ "$(redis-cli -s "$RUN/$role.sock" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+done
+CONFIG="$ROOT/etc/d4/d4.toml"
+set_toml() {  # set_toml SECTION KEY VALUE: the one "KEY = ..." line of [SECTION] of the configuration
+  awk -v section="$1" -v key="$2" -v value="$3" '
+    /^\[/ { current = substr($0, 2, index($0, "]") - 2) }
+    current == section && $0 ~ "^" key " *=" && !done { print key " = " value; done = 1; next }
+    { print }
+    END { exit !done }' "$CONFIG" >"$CONFIG.edit" && cat "$CONFIG.edit" >"$CONFIG" && rm -f "$CONFIG.edit" ||
+    fail "no $2 in [$1] of /etc/d4/d4.toml"
+}
+Q_PDNS=11111111-1111-4111-8111-111111111111 Q_PIBS=22222222-2222-4222-8222-222222222222
+Q_TLS=33333333-3333-4333-8333-333333333333 Q_EXPORT=44444444-4444-4444-8444-444444444444
+set_toml redis stream '"unix:/run/d4-test/stream.sock/0"'
+set_toml redis meta '"unix:/run/d4-test/meta.sock/0"'
+set_toml server listen '["127.0.0.1:0"]'
+set_toml server metrics_listen '"127.0.0.1:0"'
+set_toml web listen '"127.0.0.1:0"'
+set_toml analyzers.pdns listen '"127.0.0.1:0"'
+set_toml analyzers.pdns backend '"unix:/run/d4-test/meta.sock/5"'
+set_toml analyzers.pdns queue "\"$Q_PDNS\""
+set_toml analyzers.pibs queue "\"$Q_PIBS\""
+set_toml analyzers.tls listen '"127.0.0.1:0"'
+set_toml analyzers.tls storage '"unix:/run/d4-test/meta.sock/6"'
+set_toml analyzers.tls queue "\"$Q_TLS\""
+create_queues() {  # once d4-server has written the accepted types
+  for q in "$Q_PDNS 8" "$Q_PIBS 1" "$Q_TLS ja3-jl" "$Q_EXPORT 8"; do
+    set -- $q
+    out=$(as_d4 /usr/bin/d4-queue --config /etc/d4/d4.toml create --id "$1" -t "$2" -d "packaging test" 2>&1) ||
+      fail "d4-queue create -t $2: $out"
+  done
+  redis-cli -s "$RUN/meta.sock" -n 2 rpush "analyzer:8:$Q_EXPORT" exported-by-the-unit >/dev/null
+  echo "D4_EXPORT_TO=file:/var/log/d4/export-test.log" >"$ROOT/etc/d4/export-$Q_EXPORT.env"
+}
+
+unit_setting() { sed -n "s/^$2=//p" "$ROOT/lib/systemd/system/$1" | tail -n 1; }
+# start_unit UNIT [CAPS]: runs the unit's ExecStartPre (must succeed), then its ExecStart in the
+# background, logging to $RUN/UNIT.log; CAPS overrides the unit's ambient capabilities ("none").
+# Sets UNIT_PID.
+start_unit() {
+  local unit=$1 instance="" file caps priv pre line envfile
+  case "$unit" in *@*) instance=${unit#*@}; instance=${instance%.service}; file=${unit%%@*}@.service ;; *) file=$unit ;; esac
+  caps=${2:-$(unit_setting "$file" AmbientCapabilities | tr 'A-Z' 'a-z' | sed 's/cap_//g')}
+  priv="--reuid=$(unit_setting "$file" User) --regid=$(unit_setting "$file" Group) --init-groups --no-new-privs"
+  if [ -n "$caps" ] && [ "$caps" != none ]; then
+    priv="$priv --inh-caps=+$caps --ambient-caps=+$caps --bounding-set=-all,+$caps"
+  else
+    priv="$priv --bounding-set=-all"
+  fi
+  specifiers() { sed -e "s/%[iI]/$instance/g" -e "s/%H/$(uname -n)/g"; }
+  envfile=$(unit_setting "$file" EnvironmentFile | sed 's/^-//' | specifiers)
+  # systemd reads the environment file and expands the variables before dropping privileges.
+  run() {
+    exec chroot "$ROOT" sh -c "umask $(unit_setting "$file" UMask); set -a; [ -z '$envfile' ] || [ ! -f '$envfile' ] ||
+                          . '$envfile'; set +a; exec setpriv $priv -- $1"
+  }
+  pre=$(unit_setting "$file" ExecStartPre | specifiers)
+  if [ -n "$pre" ] && ! (run "$pre") >"$RUN/$unit.pre.log" 2>&1; then
+    fail "$unit: ExecStartPre failed: $(cat "$RUN/$unit.pre.log")"
+  fi
+  line=$(unit_setting "$file" ExecStart | specifiers)
+  run "$line" >"$RUN/$unit.log" 2>&1 &
+  UNIT_PID=$!
+}
+wait_for_log() {  # wait_for_log FILE REGEX PID: the line appears while PID runs (30 s at most)
+  for _ in $(seq 300); do
+    grep -qE -- "$2" "$1" 2>/dev/null && return 0
+    kill -0 "$3" 2>/dev/null || { grep -qE -- "$2" "$1" 2>/dev/null; return; }
+    sleep 0.1
+  done
+  return 1
+}
+reap() {  # reap PID: sets STATUS to its exit status once it ends (30 s at most; "hung" if it does not)
+  for _ in $(seq 300); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$1" 2>/dev/null; then
+    kill -KILL "$1"
+    wait "$1" 2>/dev/null
+    STATUS=hung
+  else
+    wait "$1"
+    STATUS=$?
+  fi
+}
+# unit | what its log shows once it runs
+SERVICES="d4-server.service|ready: mode registration
+d4-worker@main.service|d4-worker $(uname -n)-main serving types
+d4-web.service|listening on 127\.0\.0\.1:[0-9]+ \(web interface
+d4-pdns-serve.service|query API on 127\.0\.0\.1:[0-9]+
+d4-passivessl-serve.service|query API on 127\.0\.0\.1:[0-9]+
+d4-pdns-ingest.service|consuming analyzer:8:$Q_PDNS
+d4-pibs.service|consuming analyzer:1:$Q_PIBS
+d4-passivessl-ingest.service|consuming analyzer:ja3-jl:$Q_TLS
+d4-export@$Q_EXPORT.service|exporting analyzer:8:$Q_EXPORT
+d4-pdns-capture@lo.service|capturing on lo
+d4-pibs-capture@lo.service|capturing on lo"
+# Live capture on lo needs CAP_NET_RAW in this test's own bounding set (containers have it by default).
+if (( (0x$(awk '/^CapBnd:/ { print $2 }' /proc/self/status) >> 13) & 1 )); then
+  CAPTURE=yes
+else
+  CAPTURE=no
+  note "no CAP_NET_RAW here: the capture units are not started"
+  SERVICES=$(grep -v 'capture@' <<<"$SERVICES")
+fi
+declare -A PIDS
+stop_services() {  # whatever happens to the test, nothing it started keeps running
+  for pid in "${PIDS[@]}" $redis_pids; do kill -KILL "$pid" 2>/dev/null; done
+}
+trap stop_services EXIT
+# d4-server first: the analyzers' queues need the accepted types it writes at its first start.
+IFS='|' read -r unit ready <<<"$SERVICES"
+start_unit "$unit"
+PIDS[$unit]=$UNIT_PID
+wait_for_log "$RUN/$unit.log" "$ready" "$UNIT_PID" && create_queues
+while IFS='|' read -r unit ready; do
+  start_unit "$unit"
+  PIDS[$unit]=$UNIT_PID
+done < <(tail -n +2 <<<"$SERVICES")
+process_uid() { awk '/^Uid:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+while IFS='|' read -r unit ready; do
+  pid=${PIDS[$unit]}
+  if wait_for_log "$RUN/$unit.log" "$ready" "$pid"; then
+    check "$unit runs, as the d4 user" [ "$(process_uid "$pid")" = "$D4_UID" ]
+  else
+    fail "$unit does not run: $(tail -n 3 "$RUN/$unit.log")"
+  fi
+done <<<"$SERVICES"
+exported() { for _ in $(seq 100); do grep -qx exported-by-the-unit "$ROOT/var/log/d4/export-test.log" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+check "d4-export@ delivered the queue's element to /var/log/d4" exported
+expect_mode /var/log/d4/export-test.log "640 d4:d4"
+kill -TERM "${PIDS[@]}"
+while IFS='|' read -r unit ready; do
+  reap "${PIDS[$unit]}"
+  check "$unit stops on SIGTERM with status 0 (status $STATUS)" [ "$STATUS" = 0 ]
+done <<<"$SERVICES"
+# Capture needs CAP_NET_RAW: without the capability the unit grants, it is refused.
+for unit in d4-pdns-capture@lo.service d4-pibs-capture@lo.service; do
+  [ "$CAPTURE" = yes ] || break
+  start_unit "$unit" none
+  reap "$UNIT_PID"
+  check "$unit without CAP_NET_RAW fails (status $STATUS)" [ "$STATUS" != 0 -a "$STATUS" != hung ]
+  check "$unit without CAP_NET_RAW says why" grep -q 'Operation not permitted' "$RUN/$unit.log"
+done
+for pid in $redis_pids; do kill "$pid"; wait "$pid" 2>/dev/null; done
+trap - EXIT
+rm -rf "$RUN" "$ROOT/etc/d4/export-$Q_EXPORT.env"
 
 step "systemd-analyze on the installed units"
 # Offline, against the root: no systemd as PID 1 needed (no bus, no running manager), so it works
