@@ -137,6 +137,9 @@ for f in /usr/share/doc/d4/operations.md /usr/share/doc/d4/README.md /usr/share/
          /usr/lib/sysusers.d/d4.conf; do
   check "d4-common ships $f" matches "^$f\$" "$(files_of d4-common)"
 done
+check "d4-common ships the Grafana dashboard" has_line /usr/share/doc/d4/grafana/d4.json "$(files_of d4-common)"
+check "the documentation is not compressed (links between its files work)" \
+  none_matches -- '^/usr/share/doc/d4/.*\.gz$' "$(files_of d4-common)"
 check "d4-common's postinst creates the d4 user" \
   matches 'adduser .*--system' "$(dpkg-deb -I "$(deb_of d4-common)" postinst)"
 
