@@ -94,8 +94,9 @@ void BM_MetaFlushBuild(benchmark::State& state) {
   for (auto _ : state) {
     d4::server::MetaBatch b;
     for (const auto& u : uuids) b.count_stored(u, "192.0.2.1", 1, 100, 409600);
-    auto req = b.take_request("server:flush:x:0:1", "20250101", 1700000000);
-    benchmark::DoNotOptimize(req.data());
+    std::uint64_t seq = 0;
+    auto reqs = b.take_requests("server:flush:x:0", seq, "20250101", 1700000000);
+    benchmark::DoNotOptimize(reqs.data());
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * state.range(0)));
 }

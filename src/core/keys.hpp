@@ -277,12 +277,14 @@ inline std::string sensor_errors(std::string_view uuid) {
 inline std::string sensor_unauth_errors(std::string_view uuid) {
   return cat({"sensor:unauth_errors:", uuid});
 }
-// Rejects before authentication, per peer IP (expire after a week without rejects).
-inline std::string ip_rejects(std::string_view ip) {
-  return cat({"ip:rejects:", ip});
+// Rejects before authentication, per source network of the peer (core::source_network: an IPv4
+// /24, an IPv6 /64, e.g. "ip:rejects:192.0.2.0/24"), only for the networks ranked in
+// kRejectSources; they expire after a week without rejects.
+inline std::string ip_rejects(std::string_view network) {
+  return cat({"ip:rejects:", network});
 }
-inline std::string ip_errors(std::string_view ip) {
-  return cat({"ip:errors:", ip});
+inline std::string ip_errors(std::string_view network) {
+  return cat({"ip:errors:", network});
 }
 // Back-pressure that held a sensor's sessions (cause -> times it started): backlog (packets),
 // session_bytes, sensor_bytes, memory (the stream Redis memory budget); and the global counts.
@@ -290,6 +292,14 @@ inline std::string sensor_backpressure(std::string_view uuid) {
   return cat({"sensor:backpressure:", uuid});
 }
 inline constexpr std::string_view kServerBackpressure = "server:backpressure";
+// zset source network -> rejects before authentication: the top [server] reject_sources_max
+// networks (a newcomer replaces the lowest and inherits its count; the replaced network's
+// ip:rejects/ip:errors keys are deleted). Bounds what unauthenticated peers can create.
+inline constexpr std::string_view kRejectSources = "server:reject_sources";
+// Every sensor that has a metadata_uuid:<uuid> hash written by this implementation (stored data,
+// registration, key or description set): the list d4-web shows, read without scanning the
+// keyspace. Built once from a SCAN by d4-server at start when it does not exist.
+inline constexpr std::string_view kSensorIndex = "sensor:index";
 // Global reject counters: reason -> count, overall and per day (YYYYMMDD).
 inline constexpr std::string_view kServerRejects = "server:rejects";
 inline std::string daily_rejects(std::string_view date) {
@@ -313,9 +323,10 @@ inline std::string daily_type_bytes(std::string_view date) {
 inline std::string stat_uuid_type_bytes(std::string_view date, std::string_view uuid) {
   return cat({"stat_uuid_type_bytes:", date, ":", uuid});
 }
-// Idempotency markers of the servers' batched metadata/statistics flushes (TTL one hour).
-inline std::string flush_marker(std::string_view instance, std::string_view seq) {
-  return cat({"server:flush:", instance, ":", seq});
+// Idempotency marker of one server worker thread's metadata/statistics flushes: the sequence
+// number of its last call applied (TTL one hour after the last flush).
+inline std::string flush_marker(std::string_view instance, std::string_view worker) {
+  return cat({"server:flush:", instance, ":", worker});
 }
 
 }  // namespace d4::core::keys

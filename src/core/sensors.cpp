@@ -140,6 +140,7 @@ PolicyResult SensorPolicy::register_sensor(std::string_view uuid_text, std::stri
   if (!description.empty()) cmds.push_back({"HSET", meta, "description", std::string(description)});
   if (third_party) cmds.push_back({"HSET", meta, "third_party", "True"});
   cmds.push_back({"SADD", std::string(keys::kPendingRegistrations), uuid});
+  cmds.push_back({"SADD", std::string(keys::kSensorIndex), uuid});
   for (const auto& r : meta_.pipeline(cmds))
     if (r.is_error()) throw RedisError("register_sensor: " + r.str);
   return PolicyResult::ok(uuid);
@@ -189,6 +190,7 @@ PolicyResult SensorPolicy::set_key(std::string_view uuid_text, std::string_view 
   if (!uuid) return invalid_uuid();
   if (auto why = check_key(key)) return PolicyResult::fail(Code::Invalid, *why);
   meta_.command_ok({"HSET", keys::sensor_metadata(*uuid), "hmac_key", key});
+  meta_.command_ok({"SADD", keys::kSensorIndex, *uuid});
   return PolicyResult::ok(*uuid);
 }
 
@@ -197,6 +199,7 @@ PolicyResult SensorPolicy::rotate_key(std::string_view uuid_text) {
   if (!uuid) return invalid_uuid();
   std::string key = random_key(40);
   meta_.command_ok({"HSET", keys::sensor_metadata(*uuid), "hmac_key", key});
+  meta_.command_ok({"SADD", keys::kSensorIndex, *uuid});
   return PolicyResult::ok(key);
 }
 
@@ -218,6 +221,7 @@ PolicyResult SensorPolicy::set_description(std::string_view uuid_text, std::stri
   auto uuid = normalize_sensor_uuid(uuid_text);
   if (!uuid) return invalid_uuid();
   meta_.command_ok({"HSET", keys::sensor_metadata(*uuid), "description", description});
+  meta_.command_ok({"SADD", keys::kSensorIndex, *uuid});
   return PolicyResult::ok(*uuid);
 }
 
@@ -499,13 +503,20 @@ std::vector<SensorError> SensorPolicy::errors(std::string_view uuid_text, std::s
 }
 
 std::map<std::string, long long> SensorPolicy::ip_rejects(std::string_view ip) {
-  return hash_counts(meta_.command_ok({"HGETALL", keys::ip_rejects(normalize_ip_text(ip))}));
+  return hash_counts(
+      meta_.command_ok({"HGETALL", keys::ip_rejects(source_network_text(normalize_ip_text(ip)))}));
+}
+
+std::map<std::string, long long> SensorPolicy::reject_sources(std::size_t max) {
+  if (max == 0) return {};
+  return hash_counts(
+      meta_.command_ok({"ZREVRANGE", keys::kRejectSources, "0", std::to_string(max - 1), "WITHSCORES"}));
 }
 
 std::vector<SensorError> SensorPolicy::ip_errors(std::string_view ip, std::size_t max) {
   if (max == 0) return {};
-  return parse_list(
-      meta_.command_ok({"LRANGE", keys::ip_errors(normalize_ip_text(ip)), "0", std::to_string(max - 1)}));
+  return parse_list(meta_.command_ok(
+      {"LRANGE", keys::ip_errors(source_network_text(normalize_ip_text(ip))), "0", std::to_string(max - 1)}));
 }
 
 std::map<std::string, long long> SensorPolicy::global_rejects() {

@@ -135,8 +135,12 @@ class SensorPolicy {
   std::optional<SensorInfo> info(std::string_view uuid, std::size_t max_errors = 20);
   std::map<std::string, long long> rejects(std::string_view uuid);
   std::vector<SensorError> errors(std::string_view uuid, std::size_t max = 20);
+  // Rejects before authentication are kept per source network (an IPv4 /24, an IPv6 /64): these
+  // take an address or a network and read the record of its source network.
   std::map<std::string, long long> ip_rejects(std::string_view ip);
   std::vector<SensorError> ip_errors(std::string_view ip, std::size_t max = 20);
+  // The source networks with the most rejects before authentication (network -> rejects).
+  std::map<std::string, long long> reject_sources(std::size_t max = 20);
   std::map<std::string, long long> global_rejects();
   PolicyResult clear_errors(std::string_view uuid);  // counters and lists of a sensor
 

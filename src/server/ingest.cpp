@@ -14,6 +14,7 @@
 #include "core/logging.hpp"
 #include "core/sensors.hpp"
 #include "protocol/types.hpp"
+#include "server/reject_record.hpp"
 #include "server/scripts.hpp"
 #include "server/server.hpp"
 
@@ -27,7 +28,6 @@ namespace keys = core::keys;
 namespace {
 
 constexpr std::size_t kMaxBatchBytes = 1 << 20;  // a session submits once its batch reaches this
-constexpr std::chrono::seconds kIpRecordTtl{7 * 24 * 3600};
 constexpr std::chrono::milliseconds kBacklogPoll{200};
 constexpr std::chrono::seconds kWriteRetryDelay{1};
 constexpr std::chrono::milliseconds kIdleBufferRelease{1000};
@@ -281,8 +281,8 @@ void Session::count_backpressure(unsigned started) {
     if (!cause) continue;
     worker_.metrics().backpressure[static_cast<std::size_t>(*cause)].fetch_add(1, std::memory_order_relaxed);
     std::string name(backpressure_name(*cause));
-    b.op({"h", keys::sensor_backpressure(uuid_hex_), name, "1"});
-    b.op({"h", keys::kServerBackpressure, name, "1"});
+    b.incr(keys::sensor_backpressure(uuid_hex_), name);
+    b.incr(keys::kServerBackpressure, name);
   }
 }
 
@@ -372,6 +372,11 @@ asio::awaitable<void> Session::process() {
       abort(Reject::hmac_mismatch, "packet " + std::to_string(framer_.packets()) + " does not verify");
       co_return;
     }
+    hmac_verified_ = true;
+    if (block_ip_after_auth_) {
+      block_peer_of_uuid();
+      co_return;
+    }
     if (!identified_) {
       if (!co_await identify(pkt.header) || closing_) co_return;
     }
@@ -411,14 +416,8 @@ asio::awaitable<bool> Session::check_first_header(const protocol::Header& h) {
     abort(Reject::first_type_254, "a type 2 packet must be sent before type 254");
     co_return false;
   }
-  if (p.uuid_ips_blocked(uuid_hex_)) {
-    // The operator asked to block every address presenting this UUID (reference semantics).
-    worker_.meta_batch().op({"a", keys::kBlocklistIp, peer_.ip});
-    worker_.flush_meta_soon();
-    abort(Reject::blocked_ip_by_uuid,
-          "uuid " + uuid_hex_ + " is in blacklist_ip_by_uuid; " + peer_.ip + " blocked");
-    co_return false;
-  }
+  // Every address presenting this UUID is to be blocked: decided once the first packet verifies.
+  if (p.uuid_ips_blocked(uuid_hex_)) block_ip_after_auth_ = true;
   if (p.uuid_blocked(uuid_hex_)) {
     abort(Reject::blocked_uuid, "uuid " + uuid_hex_ + " is blocked");
     co_return false;
@@ -541,7 +540,7 @@ asio::awaitable<bool> Session::identify(const protocol::Header& h) {
     co_return false;
   }
   stream_key_ = keys::stream(type_text_, session_id_);
-  worker_.meta_batch().op({"a", keys::sensor_all_types(uuid_hex_), type_text_});
+  worker_.meta_batch().add_member(keys::sensor_all_types(uuid_hex_), type_text_);
   spdlog::info("session {}: sensor {} type {} from {} port {}{}", session_id_, uuid_hex_, type_, peer_.ip,
                peer_.port,
                transport_.is_tls() ? " (" + transport_.tls_version() + ")" : std::string(" (plain TCP)"));
@@ -563,7 +562,7 @@ void Session::switch_to_254() {
       .arg(uuid_hex_)
       .arg(worker_.instance());
   worker_.stream().submit(std::move(req), 1, true, [](error_code, core::RedisReplies&&) {});
-  worker_.meta_batch().op({"a", keys::sensor_all_types(uuid_hex_), "254"});
+  worker_.meta_batch().add_member(keys::sensor_all_types(uuid_hex_), "254");
   spdlog::info("session {}: sensor {} switches to type 254 ({})", session_id_, uuid_hex_,
                printable(meta_header_.result().type));
 }
@@ -749,8 +748,8 @@ void Session::on_batch_done(error_code ec, core::RedisReplies&& replies, std::st
   if (!first_confirmed_) {
     first_confirmed_ = true;
     // Reference: last 16 connections of the sensor, newest first, "<ip>-<YYYYmmddHHMMSS>".
-    worker_.meta_batch().op(
-        {"l", keys::sensor_last_ips(uuid_hex_), peer_.ip + "-" + local_compact_time(wall_s()), "16"});
+    worker_.meta_batch().push_capped(keys::sensor_last_ips(uuid_hex_),
+                                     peer_.ip + "-" + local_compact_time(wall_s()), 16);
   }
   batch_in_flight_ = false;
   pending_in_flight_size_ = 0;
@@ -854,11 +853,8 @@ void Session::apply_policy(const Policy& p) {
   }
   if (!have_first_header_) return;
   if (p.uuid_ips_blocked(uuid_hex_)) {
-    worker_.meta_batch().op({"a", keys::kBlocklistIp, peer_.ip});
-    worker_.flush_meta_soon();
-    abort(Reject::blocked_ip_by_uuid,
-          "uuid " + uuid_hex_ + " is in blacklist_ip_by_uuid; " + peer_.ip + " blocked");
-    return;
+    if (hmac_verified_) return block_peer_of_uuid();
+    block_ip_after_auth_ = true;
   }
   if (p.uuid_blocked(uuid_hex_)) return abort(Reject::blocked_uuid, "uuid " + uuid_hex_ + " is blocked");
   if (!p.is_registered(uuid_hex_))
@@ -899,43 +895,32 @@ void Session::shutdown() {
 }
 
 void Session::record_reject(Reject reason, const std::string& detail) {
-  auto& m = worker_.metrics();
-  m.rejects[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+  // The sensor's own record only once the peer proved it holds the sensor's key.
+  std::string_view sensor = hmac_verified_ ? std::string_view(uuid_hex_) : std::string_view();
+  std::string_view claimed = have_first_header_ ? std::string_view(uuid_hex_) : std::string_view();
+  server::record_reject(worker_, reason, {peer_.address, peer_.ip, session_id_, sensor, claimed}, detail);
   std::string name(reject_name(reason));
-  const auto& rt = worker_.runtime();
-  std::string cap = std::to_string(rt.error_list_size);
-  long long now = wall_s();
-  auto& b = worker_.meta_batch();
-  b.op({"h", keys::kServerRejects, name, "1"});
-  b.op({"h", keys::daily_rejects(worker_.today()), name, "1"});
-  std::string entry = core::format_sensor_error(now, name, detail, peer_.ip, "server", session_id_);
-  std::string ref_error = reference_error_text(reason, detail);
-  if (identified_) {
-    b.op({"h", keys::sensor_rejects(uuid_hex_), name, "1"});
-    b.op({"l", keys::sensor_errors(uuid_hex_), entry, cap});
-    b.op({"s", keys::sensor_metadata(uuid_hex_), "Error", ref_error});
+  if (hmac_verified_) {
     spdlog::warn("session {}: sensor {} from {} closed: {} ({})", session_id_, uuid_hex_, peer_.ip, name,
                  printable(detail));
-  } else {
-    // Before authentication nothing is written into a sensor's own record (anyone can claim a
-    // UUID); the peer address gets the record instead. A known sensor's operator still sees the
-    // attempt in a separate list, without metadata being created for unknown UUIDs.
-    std::string ttl = std::to_string(kIpRecordTtl.count());
-    b.op({"h", keys::ip_rejects(peer_.ip), name, "1"});
-    b.op({"e", keys::ip_rejects(peer_.ip), ttl});
-    b.op({"l", keys::ip_errors(peer_.ip), entry, cap});
-    b.op({"e", keys::ip_errors(peer_.ip), ttl});
-    if (have_first_header_) {
-      std::string meta = keys::sensor_metadata(uuid_hex_);
-      b.op({"y", meta, keys::sensor_unauth_errors(uuid_hex_), entry, cap});
-      b.op({"x", meta, meta, "Error", ref_error});
-    }
-    auto level = (reason == Reject::tls_handshake || reason == Reject::handshake_timeout)
-                     ? spdlog::level::debug
-                     : spdlog::level::info;
-    spdlog::log(level, "session {}: connection from {} refused: {} ({})", session_id_, peer_.ip, name,
-                printable(detail));
+    return;
   }
+  auto level = (reason == Reject::tls_handshake || reason == Reject::handshake_timeout) ? spdlog::level::debug
+                                                                                        : spdlog::level::info;
+  spdlog::log(level, "session {}: connection from {} refused: {} ({})", session_id_, peer_.ip, name,
+              printable(detail));
+}
+
+// blacklist_ip_by_uuid (reference semantics: block every address the sensor comes from), applied
+// once the peer proved it holds the sensor's key, so that nobody can grow blacklist_ip by naming
+// the UUID from many addresses. The address (IPv6: its /64) joins blacklist_ip while the set holds
+// fewer than auto_blocked_ips_max entries; the connection is refused either way.
+void Session::block_peer_of_uuid() {
+  std::string entry = peer_.address.is_v4() ? peer_.ip : core::source_network(peer_.address).to_string();
+  worker_.meta_batch().add_member_capped(keys::kBlocklistIp, entry, worker_.runtime().auto_blocked_ips_max);
+  worker_.flush_meta_soon();
+  abort(Reject::blocked_ip_by_uuid,
+        "uuid " + uuid_hex_ + " is in blacklist_ip_by_uuid; " + entry + " blocked");
 }
 
 // The stream ended (n == 0 from the transport). Between packets, a close_notify, FIN or reset is
@@ -1043,6 +1028,7 @@ Worker::Worker(Server& server, unsigned index)
       sweep_timer_(ioc_),
       flush_timer_(ioc_) {
   update_clock();
+  apply_meta_limits();
 }
 
 Worker::~Worker() = default;
@@ -1127,7 +1113,16 @@ void Worker::post_policy(std::shared_ptr<const Policy> policy) {
 }
 
 void Worker::post_runtime(std::shared_ptr<const RuntimeOptions> runtime) {
-  asio::post(ioc_, [this, r = std::move(runtime)] { runtime_ = r; });
+  asio::post(ioc_, [this, r = std::move(runtime)] {
+    runtime_ = r;
+    apply_meta_limits();
+  });
+}
+
+void Worker::apply_meta_limits() {
+  MetaBatch::Limits limits;
+  limits.reject_sources_kept = runtime_->reject_sources_max;
+  meta_batch_.set_limits(limits);
 }
 
 void Worker::post_shutdown() {
@@ -1190,25 +1185,34 @@ void Worker::flush_meta_soon() {
   });
 }
 
+// One flush in flight at a time: while the meta Redis is slow or down, events keep being
+// aggregated (bounded) in the batch instead of queueing a request per interval.
 void Worker::flush_meta() {
-  if (!meta_batch_.empty()) {
-    std::string marker =
-        keys::flush_marker(instance(), std::to_string(index_) + ":" + std::to_string(++flush_seq_));
-    std::string req = meta_batch_.take_request(marker, today_, wall_s());
+  if (flush_calls_in_flight_ == 0 && !meta_batch_.empty()) {
+    auto requests = meta_batch_.take_requests(keys::flush_marker(instance(), std::to_string(index_)),
+                                              flush_seq_, today_, wall_s());
     metrics_.flushes.fetch_add(1, std::memory_order_relaxed);
-    meta_.submit(std::move(req), 1, /*retry_on_reconnect=*/true,
-                 [this](error_code ec, core::RedisReplies&& rs) {
-                   if (ec)
-                     spdlog::error("worker {}: statistics flush lost: {}", index_, ec.message());
-                   else if (!rs.empty() && rs[0].is_error())
-                     spdlog::error("worker {}: statistics flush refused: {}", index_, rs[0].str);
-                   update_drained();
-                 });
+    flush_calls_in_flight_ = requests.size();
+    for (auto& req : requests)
+      meta_.submit(std::move(req), 1, /*retry_on_reconnect=*/true,
+                   [this](error_code ec, core::RedisReplies&& rs) { on_flush_reply(ec, rs); });
   }
   flush_timer_.expires_after(config().flush_interval);
   flush_timer_.async_wait([this](error_code ec) {
     if (!ec) flush_meta();
   });
+}
+
+void Worker::on_flush_reply(error_code ec, const core::RedisReplies& rs) {
+  if (flush_calls_in_flight_) --flush_calls_in_flight_;
+  if (ec)
+    spdlog::error("worker {}: statistics flush lost: {}", index_, ec.message());
+  else if (!rs.empty() && rs[0].is_error())
+    spdlog::error("worker {}: statistics flush refused: {}", index_, rs[0].str);
+  else if (!rs.empty() && rs[0].elements.size() == 2)
+    if (auto refused = rs[0].elements[1].as_integer(); refused && *refused > 0)
+      metrics_.auto_blocks_refused.fetch_add(static_cast<std::uint64_t>(*refused), std::memory_order_relaxed);
+  update_drained();
 }
 
 std::vector<RedisGauge> Worker::redis_gauges() const {

@@ -109,6 +109,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void uncount_duplicates(std::uint64_t bytes);
   bool check_clock_skew(const protocol::Header& h);
   void record_reject(Reject reason, const std::string& detail);
+  void block_peer_of_uuid();
   void update_framer_options();
   std::size_t unauthenticated_read_size(std::size_t read_size);
   void account_unauthenticated_bytes();
@@ -130,6 +131,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool identified_ = false;
   bool claimed_ = false;  // holds the (uuid, type) slot / live-session records in Redis
   bool header_checked_ = false;
+  bool hmac_verified_ = false;        // a packet verified with the sensor's key
+  bool block_ip_after_auth_ = false;  // the UUID is in blacklist_ip_by_uuid
   protocol::Uuid uuid_;
   std::string uuid_hex_;
   std::uint8_t type_ = 0;
@@ -240,6 +243,8 @@ class Worker {
  private:
   void sweep();
   void flush_meta();
+  void on_flush_reply(boost::system::error_code ec, const core::RedisReplies& rs);
+  void apply_meta_limits();
   void update_clock();
   void update_drained();
 
@@ -249,7 +254,8 @@ class Worker {
   core::AsyncRedis stream_;
   core::AsyncRedis meta_;
   MetaBatch meta_batch_;
-  std::uint64_t flush_seq_ = 0;
+  std::uint64_t flush_seq_ = 0;  // sequence number of the last flush call (exactly once)
+  std::size_t flush_calls_in_flight_ = 0;
   WorkerMetrics metrics_;
   std::shared_ptr<const Policy> policy_;
   std::shared_ptr<const RuntimeOptions> runtime_;

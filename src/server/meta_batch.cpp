@@ -1,7 +1,6 @@
 #include "server/meta_batch.hpp"
 
 #include <ctime>
-#include <set>
 
 #include "core/keys.hpp"
 #include "core/redis_async.hpp"
@@ -29,8 +28,51 @@ std::string local_compact_time(long long epoch_seconds) {
   return buf;
 }
 
-void MetaBatch::op(std::initializer_list<std::string_view> args) {
-  for (auto a : args) ops_.emplace_back(a);
+namespace {
+
+// Keeps the newest `cap` entries (oldest first): what LPUSH + LTRIM 0 cap-1 would keep.
+void push_bounded(std::deque<std::string>& list, std::string entry, std::size_t cap) {
+  list.push_back(std::move(entry));
+  while (list.size() > cap) list.pop_front();
+}
+
+}  // namespace
+
+void MetaBatch::incr(std::string_view key, std::string_view field, long long n) {
+  counters_[{std::string(key), std::string(field)}] += n;
+}
+
+void MetaBatch::set_field(std::string_view key, std::string_view field, std::string value) {
+  fields_[{std::string(key), std::string(field)}] = std::move(value);
+}
+
+void MetaBatch::push_capped(std::string_view key, std::string entry, std::size_t cap) {
+  auto& l = lists_[std::string(key)];
+  l.cap = cap;
+  push_bounded(l.entries, std::move(entry), cap);
+}
+
+void MetaBatch::add_member(std::string_view key, std::string_view member) {
+  members_.emplace(std::string(key), std::string(member));
+}
+
+void MetaBatch::add_member_capped(std::string_view key, std::string_view member, std::size_t cap) {
+  capped_members_[{std::string(key), std::string(member)}] = cap;
+}
+
+bool MetaBatch::count_source_reject(const std::string& source, std::string_view reason, std::string entry,
+                                    std::size_t list_cap) {
+  auto it = sources_.find(source);
+  if (it == sources_.end()) {
+    if (sources_.size() >= limits_.max_sources) return false;
+    it = sources_.emplace(source, SourceRecord{}).first;
+  }
+  auto& r = it->second;
+  ++r.reasons[std::string(reason)];
+  ++r.total;
+  r.list_cap = list_cap;
+  push_bounded(r.entries, std::move(entry), std::min(limits_.entries_per_source, list_cap));
+  return true;
 }
 
 void MetaBatch::count_stored(const std::string& uuid, const std::string& ip, std::uint8_t type,
@@ -40,13 +82,12 @@ void MetaBatch::count_stored(const std::string& uuid, const std::string& ip, std
   c.bytes += bytes;
 }
 
-std::string MetaBatch::take_request(const std::string& marker, const std::string& date, long long now) {
-  // Statistics first, then the recorded ops (rejects...): a reject's Error text, recorded after
-  // the packets stored earlier in the interval, must survive the "stored => clear Error" rule.
-  std::vector<std::string> argv;
-  auto add = [&](std::initializer_list<std::string_view> a) {
-    for (auto x : a) argv.emplace_back(x);
-  };
+bool MetaBatch::empty() const {
+  return stored_.empty() && counters_.empty() && fields_.empty() && lists_.empty() && members_.empty() &&
+         capped_members_.empty() && sources_.empty();
+}
+
+void MetaBatch::stored_ops(OpList& out, const std::string& date, long long now) {
   std::string now_s = std::to_string(now);
   // Aggregate per key: the seven reference zsets count packets; ours count bytes.
   std::map<std::pair<std::string, std::string>, std::uint64_t> z;  // (key, member) -> increment
@@ -70,26 +111,88 @@ std::string MetaBatch::take_request(const std::string& marker, const std::string
     sensor_types.insert({uuid, t});
   }
   stored_.clear();
-  for (const auto& [km, inc] : z) add({"z", km.first, std::to_string(inc), km.second});
+  for (const auto& [km, inc] : z) out.push_back({"z", km.first, std::to_string(inc), km.second});
   for (const auto& u : sensors) {
     std::string meta = keys::sensor_metadata(u);
-    add({"n", meta, "first_seen", now_s});
-    add({"s", meta, "last_seen", now_s});
+    out.push_back({"n", meta, "first_seen", now_s});
+    out.push_back({"s", meta, "last_seen", now_s});
     // The reference clears the last error whenever a packet is stored.
-    add({"d", meta, "Error"});
+    out.push_back({"d", meta, "Error"});
+    out.push_back({"a", std::string(keys::kSensorIndex), u});
   }
   for (const auto& [u, t] : sensor_types) {
     std::string meta = keys::sensor_type_metadata(u, t);
-    add({"n", meta, "first_seen", now_s});
-    add({"s", meta, "last_seen", now_s});
+    out.push_back({"n", meta, "first_seen", now_s});
+    out.push_back({"s", meta, "last_seen", now_s});
   }
-  argv.insert(argv.end(), std::make_move_iterator(ops_.begin()), std::make_move_iterator(ops_.end()));
-  ops_.clear();
-  std::string resp;
-  core::RespWriter w(resp);
-  w.begin(4 + argv.size()).arg("EVAL").arg(scripts::kFlushScript).arg(std::uint64_t{1}).arg(marker);
-  for (const auto& a : argv) w.arg(a);
-  return resp;
+}
+
+void MetaBatch::source_ops(OpList& out) {
+  std::string ttl = std::to_string(limits_.source_ttl_seconds);
+  std::string kept = std::to_string(limits_.reject_sources_kept);
+  for (auto& [source, r] : sources_) {
+    // Rank first: taking a place in the top-N may evict another network and its details.
+    out.push_back({"r", std::string(keys::kRejectSources), source, std::to_string(r.total), kept,
+                   keys::ip_rejects(""), keys::ip_errors("")});
+    std::string rejects = keys::ip_rejects(source), errors = keys::ip_errors(source);
+    for (const auto& [reason, n] : r.reasons) out.push_back({"h", rejects, reason, std::to_string(n)}, true);
+    out.push_back({"e", rejects, ttl}, true);
+    std::string cap = std::to_string(r.list_cap);
+    for (auto& e : r.entries) out.push_back({"l", errors, std::move(e), cap}, true);
+    out.push_back({"e", errors, ttl}, true);
+  }
+  sources_.clear();
+}
+
+std::vector<std::string> MetaBatch::take_requests(const std::string& marker, std::uint64_t& seq,
+                                                  const std::string& date, long long now) {
+  // Statistics first, then rejects and the rest: a reject's Error text, recorded after the
+  // packets stored earlier in the interval, must survive the "stored => clear Error" rule.
+  OpList ops;
+  stored_ops(ops, date, now);
+  for (const auto& [kf, n] : counters_) ops.push_back({"h", kf.first, kf.second, std::to_string(n)});
+  counters_.clear();
+  for (auto& [kf, v] : fields_) ops.push_back({"s", kf.first, kf.second, std::move(v)});
+  fields_.clear();
+  for (auto& [key, l] : lists_) {
+    std::string cap = std::to_string(l.cap);
+    for (auto& e : l.entries) ops.push_back({"l", key, std::move(e), cap});
+  }
+  lists_.clear();
+  for (const auto& [key, member] : members_) ops.push_back({"a", key, member});
+  members_.clear();
+  for (const auto& [km, cap] : capped_members_)
+    ops.push_back({"A", km.first, km.second, std::to_string(cap)});
+  capped_members_.clear();
+  source_ops(ops);
+  return encode_calls(ops, marker, seq);
+}
+
+// Cuts the operations into calls of at most max_ops_per_call (a joined group longer than that
+// stays whole), each an EVAL of the flush script with the next sequence number.
+std::vector<std::string> MetaBatch::encode_calls(OpList& list, const std::string& marker,
+                                                 std::uint64_t& seq) const {
+  std::vector<std::string> requests;
+  const auto& ops = list.ops;
+  const std::size_t per_call = std::max<std::size_t>(1, limits_.max_ops_per_call);
+  std::size_t start = 0;
+  while (start < ops.size()) {
+    std::size_t end = std::min(ops.size(), start + per_call);
+    std::size_t cut = end;
+    while (cut > start && cut < ops.size() && list.joined[cut]) --cut;
+    if (cut > start) end = cut;
+    while (end < ops.size() && list.joined[end]) ++end;  // a group larger than a call
+    std::size_t argc = 0;
+    for (std::size_t i = start; i < end; ++i) argc += ops[i].size();
+    std::string resp;
+    core::RespWriter w(resp);
+    w.begin(5 + argc).arg("EVAL").arg(scripts::kFlushScript).arg(std::uint64_t{1}).arg(marker).arg(++seq);
+    for (std::size_t i = start; i < end; ++i)
+      for (const auto& a : ops[i]) w.arg(a);
+    requests.push_back(std::move(resp));
+    start = end;
+  }
+  return requests;
 }
 
 }  // namespace d4::server

@@ -1,10 +1,20 @@
 #pragma once
 // Metadata and statistics writes of one worker thread, aggregated in memory and flushed
-// periodically as one exactly-once Lua call (scripts::kFlushScript). The reference made ~15
-// synchronous round trips per packet for these; here a flush carries every counter increment of
-// an interval as one ZINCRBY/HINCRBY per key and member.
+// periodically (scripts::kFlushScript, exactly once per call thanks to a marker key). The
+// reference made ~15 synchronous round trips per packet for these; here a flush carries every
+// counter increment of an interval once per key and field.
+//
+// Everything outside input can make grow is bounded here: counters are aggregated (one entry per
+// key and field whatever the number of events), capped lists keep only what the list would keep,
+// and rejects of unauthenticated peers are kept per source network for at most `max_sources`
+// networks per interval (the others still count in the global counters; their details are
+// dropped and counted). While the meta Redis is down the worker keeps aggregating here instead of
+// queueing one request per interval, so an outage costs bounded memory. A flush is cut into calls
+// of at most `max_ops_per_call` operations so that no call blocks Redis for long.
 #include <cstdint>
+#include <deque>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -14,26 +24,84 @@ namespace d4::server {
 
 class MetaBatch {
  public:
-  // Free-form ops in the flush script's vocabulary (see scripts.hpp).
-  void op(std::initializer_list<std::string_view> args);
+  struct Limits {
+    std::size_t max_sources = 1024;         // source networks with details held per interval
+    std::size_t entries_per_source = 5;     // error entries held per source network and interval
+    std::size_t max_ops_per_call = 200;     // operations per Redis call
+    std::size_t reject_sources_kept = 256;  // networks in server:reject_sources (top-N in Redis)
+    long long source_ttl_seconds = 7 * 24 * 3600;
+  };
+
+  MetaBatch() = default;
+  explicit MetaBatch(Limits limits) : limits_(limits) {}
+  void set_limits(const Limits& limits) { limits_ = limits; }
+
+  // Aggregated writes (authenticated sensors, operators' sets, global counters).
+  void incr(std::string_view key, std::string_view field, long long n = 1);         // HINCRBY
+  void set_field(std::string_view key, std::string_view field, std::string value);  // HSET, last wins
+  void push_capped(std::string_view key, std::string entry, std::size_t cap);       // LPUSH + LTRIM
+  void add_member(std::string_view key, std::string_view member);                   // SADD
+  // SADD only while the set has fewer than `cap` members (the flush reply counts refusals).
+  void add_member_capped(std::string_view key, std::string_view member, std::size_t cap);
+  // A reject of a peer that never authenticated, recorded for its source network (e.g.
+  // "192.0.2.0/24"): counted per reason, its entry kept in the network's error list, the
+  // network ranked in the bounded top-N of sources. False when the details were dropped
+  // because `max_sources` networks are already held (the caller counts it).
+  bool count_source_reject(const std::string& source, std::string_view reason, std::string entry,
+                           std::size_t list_cap);
   // Packets confirmed stored for one (sensor, peer IP, type): feeds the seven reference daily
   // zsets (packet counts), our byte counters and the first_seen/last_seen metadata.
   void count_stored(const std::string& uuid, const std::string& ip, std::uint8_t type, std::uint64_t packets,
                     std::uint64_t bytes);
-  bool empty() const { return ops_.empty() && stored_.empty(); }
-  std::size_t pending_ops() const { return ops_.size(); }
 
-  // Builds the EVAL request (RESP) for everything collected, with `marker` as the idempotency
-  // key, and clears the batch. `date` is YYYYMMDD (local time), `now` epoch seconds.
-  std::string take_request(const std::string& marker, const std::string& date, long long now);
+  bool empty() const;
+  std::size_t sources_held() const { return sources_.size(); }
+
+  // The EVAL requests (RESP) for everything collected, in order, each with at most
+  // max_ops_per_call operations and the next sequence number (++seq) for the exactly-once marker
+  // key `marker`; clears the batch. `date` is YYYYMMDD (local time), `now` epoch seconds.
+  std::vector<std::string> take_requests(const std::string& marker, std::uint64_t& seq,
+                                         const std::string& date, long long now);
 
  private:
   struct Counts {
     std::uint64_t packets = 0;
     std::uint64_t bytes = 0;
   };
-  std::vector<std::string> ops_;
+  struct CappedList {
+    std::deque<std::string> entries;  // oldest first
+    std::size_t cap = 0;
+  };
+  struct SourceRecord {
+    std::map<std::string, long long> reasons;
+    std::deque<std::string> entries;  // oldest first, at most entries_per_source
+    std::size_t list_cap = 0;
+    long long total = 0;
+  };
+  using Op = std::vector<std::string>;
+  // Operations in order; an op `joined` to the previous one is never cut from it into another
+  // call (a source network's details go with its ranking, so that a ranking change applied by
+  // another worker between two calls cannot leave details without a ranked network).
+  struct OpList {
+    std::vector<Op> ops;
+    std::vector<bool> joined;
+    void push_back(Op op, bool join = false) {
+      ops.push_back(std::move(op));
+      joined.push_back(join);
+    }
+  };
+  void stored_ops(OpList& out, const std::string& date, long long now);
+  void source_ops(OpList& out);
+  std::vector<std::string> encode_calls(OpList& list, const std::string& marker, std::uint64_t& seq) const;
+
+  Limits limits_;
   std::map<std::tuple<std::string, std::string, std::uint8_t>, Counts> stored_;
+  std::map<std::pair<std::string, std::string>, long long> counters_;
+  std::map<std::pair<std::string, std::string>, std::string> fields_;
+  std::map<std::string, CappedList, std::less<>> lists_;
+  std::set<std::pair<std::string, std::string>> members_;
+  std::map<std::pair<std::string, std::string>, std::size_t> capped_members_;
+  std::map<std::string, SourceRecord, std::less<>> sources_;
 };
 
 // Local date YYYYMMDD and time YYYYmmddHHMMSS as the reference writes them.

@@ -196,6 +196,14 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
       std::back_inserter(out),
       "d4_server_disconnects_total{{how=\"close\"}} {}\nd4_server_disconnects_total{{how=\"reset\"}} {}\n",
       sum(&WorkerMetrics::disconnects_clean), sum(&WorkerMetrics::disconnects_reset));
+  header(out, "d4_server_reject_details_dropped_total", "counter",
+         "Rejects before authentication counted globally only (too many source networks in one flush)");
+  fmt::format_to(std::back_inserter(out), "d4_server_reject_details_dropped_total {}\n",
+                 sum(&WorkerMetrics::reject_details_dropped));
+  header(out, "d4_server_auto_blocks_refused_total", "counter",
+         "Addresses not added to blacklist_ip by blacklist_ip_by_uuid (auto_blocked_ips_max reached)");
+  fmt::format_to(std::back_inserter(out), "d4_server_auto_blocks_refused_total {}\n",
+                 sum(&WorkerMetrics::auto_blocks_refused));
   header(out, "d4_server_paused_sessions", "gauge", "Sessions not being read (back-pressure), by cause");
   fmt::format_to(
       std::back_inserter(out),

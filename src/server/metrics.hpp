@@ -79,6 +79,11 @@ struct WorkerMetrics {
   std::atomic<std::uint64_t> lost_packets{0};       // accepted but never stored (forced shutdown)
   std::atomic<std::uint64_t> discarded_packets{0};  // dropped on purpose (session flagged incorrect)
   std::atomic<std::uint64_t> flushes{0};
+  // Rejects of unauthenticated peers whose details (per source network) were not kept because the
+  // flush interval already held MetaBatch::Limits::max_sources networks (still counted globally).
+  std::atomic<std::uint64_t> reject_details_dropped{0};
+  // Addresses not added to blacklist_ip (blacklist_ip_by_uuid) because it held auto_blocked_ips_max.
+  std::atomic<std::uint64_t> auto_blocks_refused{0};
   // Connections the peer ended between packets (nothing lost): not rejects, not sensor faults.
   std::atomic<std::uint64_t> disconnects_clean{0};  // close_notify or FIN
   std::atomic<std::uint64_t> disconnects_reset{0};  // TCP reset

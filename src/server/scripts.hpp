@@ -144,8 +144,10 @@ redis.call('ZREMRANGEBYSCORE', 'server:kicks', '-inf', now - tonumber(ARGV[2]))
 return {now, redis.call('ZRANGE', 'server:kicks', 0, -1, 'WITHSCORES'), redis.call('SMEMBERS', 'Error:IncorrectType')}
 )lua";
 
-// Applies a batch of metadata/statistics writes exactly once: KEYS[1] is a marker unique to the
-// batch; a batch re-sent after a reconnect finds it and does nothing. ARGV is a flat op list:
+// Applies one call of a statistics/metadata flush exactly once: KEYS[1] holds the sequence
+// number of the last call applied for this worker (ARGV[1] is this call's); a call re-sent after
+// a reconnect finds its number already applied and does nothing. Calls of one worker arrive in
+// order on one connection, so one key per worker suffices. ARGV[2..] is a flat op list:
 //   z key incr member        ZINCRBY
 //   h key field incr         HINCRBY
 //   s key field value        HSET
@@ -153,13 +155,19 @@ return {now, redis.call('ZRANGE', 'server:kicks', 0, -1, 'WITHSCORES'), redis.ca
 //   d key field              HDEL
 //   l key value cap          LPUSH + LTRIM 0 cap-1
 //   a key member             SADD
+//   A key member cap         SADD only while the set has fewer than cap members
 //   e key seconds            EXPIRE
-//   x cond key field value   HSET only if cond exists (never creates a sensor's metadata)
-//   y cond key value cap     LPUSH + LTRIM only if cond exists
+//   r zset member incr cap p1 p2
+//                            ranks `member` in the top-`cap` zset (Space-Saving: a newcomer
+//                            replaces the lowest member and inherits its count) and deletes the
+//                            keys p1..<evicted> and p2..<evicted> of the member it replaced
+// Returns {operations applied, SADDs refused by their cap}, or -1 for a call already applied.
 inline constexpr std::string_view kFlushScript = R"lua(
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 3600) then return -1 end
-local i, n = 1, #ARGV
-local ops = 0
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) <= last then return -1 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', 3600)
+local i, n = 2, #ARGV
+local ops, refused = 0, 0
 while i <= n do
   local op = ARGV[i]
   if op == 'z' then redis.call('ZINCRBY', ARGV[i+1], ARGV[i+2], ARGV[i+3]); i = i + 4
@@ -170,19 +178,30 @@ while i <= n do
   elseif op == 'l' then
     redis.call('LPUSH', ARGV[i+1], ARGV[i+2]); redis.call('LTRIM', ARGV[i+1], 0, tonumber(ARGV[i+3]) - 1); i = i + 4
   elseif op == 'a' then redis.call('SADD', ARGV[i+1], ARGV[i+2]); i = i + 3
-  elseif op == 'e' then redis.call('EXPIRE', ARGV[i+1], ARGV[i+2]); i = i + 3
-  elseif op == 'x' then
-    if redis.call('EXISTS', ARGV[i+1]) == 1 then redis.call('HSET', ARGV[i+2], ARGV[i+3], ARGV[i+4]) end
-    i = i + 5
-  elseif op == 'y' then
-    if redis.call('EXISTS', ARGV[i+1]) == 1 then
-      redis.call('LPUSH', ARGV[i+2], ARGV[i+3]); redis.call('LTRIM', ARGV[i+2], 0, tonumber(ARGV[i+4]) - 1)
+  elseif op == 'A' then
+    if redis.call('SISMEMBER', ARGV[i+1], ARGV[i+2]) == 0 then
+      if redis.call('SCARD', ARGV[i+1]) < tonumber(ARGV[i+3]) then redis.call('SADD', ARGV[i+1], ARGV[i+2])
+      else refused = refused + 1 end
     end
-    i = i + 5
+    i = i + 4
+  elseif op == 'e' then redis.call('EXPIRE', ARGV[i+1], ARGV[i+2]); i = i + 3
+  elseif op == 'r' then
+    local z, m, inc, cap = ARGV[i+1], ARGV[i+2], tonumber(ARGV[i+3]), tonumber(ARGV[i+4])
+    local floor = 0
+    if not redis.call('ZSCORE', z, m) then
+      while cap > 0 and redis.call('ZCARD', z) >= cap do
+        local low = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
+        redis.call('ZREM', z, low[1])
+        redis.call('DEL', ARGV[i+5] .. low[1], ARGV[i+6] .. low[1])
+        floor = tonumber(low[2])
+      end
+    end
+    redis.call('ZINCRBY', z, inc + floor, m)
+    i = i + 7
   else return redis.error_reply('unknown op ' .. tostring(op)) end
   ops = ops + 1
 end
-return ops
+return {ops, refused}
 )lua";
 
 // Writes the configured defaults without undoing an operator's changes: accepted types only when

@@ -19,6 +19,7 @@
 #include "core/http_server.hpp"
 #include "core/keys.hpp"
 #include "core/logging.hpp"
+#include "server/reject_record.hpp"
 #include "server/scripts.hpp"
 
 namespace asio = boost::asio;
@@ -52,23 +53,10 @@ std::string eval_request(std::string_view script, std::initializer_list<std::str
   return req;
 }
 
-// Rejects decided at accept time, before any session exists (unauthenticated: per IP).
-void record_peer_reject(Worker& w, Reject reason, const std::string& ip, const std::string& detail) {
-  w.metrics().rejects[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
-  std::string name(reject_name(reason));
-  std::string entry = core::format_sensor_error(
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count(),
-      name, detail, ip, "server", "");
-  std::string cap = std::to_string(w.runtime().error_list_size);
-  auto& b = w.meta_batch();
-  b.op({"h", keys::kServerRejects, name, "1"});
-  b.op({"h", keys::daily_rejects(w.today()), name, "1"});
-  b.op({"h", keys::ip_rejects(ip), name, "1"});
-  b.op({"e", keys::ip_rejects(ip), "604800"});
-  b.op({"l", keys::ip_errors(ip), entry, cap});
-  b.op({"e", keys::ip_errors(ip), "604800"});
-  spdlog::info("connection from {} refused: {} ({})", ip, name, detail);
+// Rejects decided at accept time, before any session exists (unauthenticated: per source).
+void record_peer_reject(Worker& w, Reject reason, const Peer& peer, const std::string& detail) {
+  record_reject(w, reason, {peer.address, peer.ip, {}, {}, {}}, detail);
+  spdlog::info("connection from {} refused: {} ({})", peer.ip, reject_name(reason), detail);
 }
 
 void set_keepalive(tcp::socket& s, const ServerConfig& c) {
@@ -188,6 +176,7 @@ asio::awaitable<void> Server::startup() {
   if (!co_await w0.meta().wait_connected(std::chrono::seconds(30)))
     throw std::runtime_error("cannot reach the metadata Redis at " + redis.meta.to_string());
   co_await write_startup_state();
+  co_await build_sensor_index();
   // Heartbeat first, so that our own claims are never mistaken for a dead instance's.
   std::vector<std::string> beat_args = {
       "EVAL",
@@ -256,6 +245,35 @@ asio::awaitable<void> Server::write_startup_state() {
   if (r.is_error()) throw std::runtime_error("writing the server defaults: " + r.str);
   if (r.elements.size() == 2 && r.elements[0].integer == 1)
     spdlog::info("server:accepted_type created with the configured defaults");
+}
+
+// The sensor index (keys::kSensorIndex) lets d4-web list sensors without scanning the keyspace.
+// Data written before it existed (an older version, the reference server) is indexed at start
+// while the index does not exist (Redis drops empty sets: also while there is no sensor yet), in
+// steps of 1,000 keys so that Redis is never blocked for long.
+asio::awaitable<void> Server::build_sensor_index() {
+  // (No braced lists inside co_await expressions: GCC 12 rejects them.)
+  Worker& w0 = *workers_.front();
+  const std::string index(keys::kSensorIndex);
+  std::vector<std::string> exists_args = {"EXISTS", index};
+  auto exists = co_await w0.meta().command(std::move(exists_args), true);
+  if (exists.integer != 0) co_return;
+  const std::string prefix = keys::sensor_metadata("");
+  std::string cursor = "0";
+  std::size_t indexed = 0;
+  do {
+    std::vector<std::string> scan = {"SCAN", cursor, "MATCH", prefix + "*", "COUNT", "1000"};
+    auto r = co_await w0.meta().command(std::move(scan), true);
+    if (r.is_error() || r.elements.size() != 2) throw std::runtime_error("indexing sensors: " + r.describe());
+    cursor = r.elements[0].str;
+    std::vector<std::string> sadd = {"SADD", index};
+    for (const auto& k : r.elements[1].as_strings()) sadd.push_back(k.substr(prefix.size()));
+    if (sadd.size() > 2) {
+      indexed += sadd.size() - 2;
+      co_await w0.meta().command(std::move(sadd), true);
+    }
+  } while (cursor != "0");
+  if (indexed) spdlog::info("indexed {} existing sensors in {}", indexed, index);
 }
 
 asio::awaitable<bool> Server::refresh_policy() {
@@ -429,12 +447,12 @@ asio::awaitable<void> Server::accept_loop(std::shared_ptr<tcp::acceptor> accepto
     peer.port = remote.port();
     peer.tls = tls;
     if (auto m = policy_->blocked_ips.match(peer.address)) {
-      record_peer_reject(w0, Reject::blocked_ip, peer.ip, peer.ip + " matches blacklist_ip entry " + *m);
+      record_peer_reject(w0, Reject::blocked_ip, peer, peer.ip + " matches blacklist_ip entry " + *m);
       continue;  // the socket closes here
     }
     if (auto r = limiter_.try_acquire(peer.ip, runtime_->max_connections, runtime_->max_connections_per_ip)) {
       record_peer_reject(
-          w0, *r, peer.ip,
+          w0, *r, peer,
           *r == Reject::connection_limit
               ? "server at max_connections (" + std::to_string(runtime_->max_connections) + ")"
               : "peer at max_connections_per_ip (" + std::to_string(runtime_->max_connections_per_ip) + ")");

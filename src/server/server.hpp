@@ -52,6 +52,7 @@ class Server {
   boost::asio::awaitable<void> memory_budget_loop();  // the stream Redis's memory (admission.hpp)
   boost::asio::awaitable<void> poll_memory();
   boost::asio::awaitable<void> write_startup_state();
+  boost::asio::awaitable<void> build_sensor_index();
   boost::asio::awaitable<void> shutdown_sequence();
   void open_listener(const ListenAddress& a, bool tls);
   void begin_shutdown(int exit_code);

@@ -160,6 +160,10 @@ ServerConfig read_server_config(const toml::table& root, const std::filesystem::
   r.unauthenticated_bytes_per_ip = static_cast<std::size_t>(
       int_in(root, "unauthenticated_bytes_per_ip", static_cast<long long>(r.unauthenticated_bytes_per_ip),
              65536, 1LL << 40));
+  r.reject_sources_max = static_cast<std::size_t>(
+      int_in(root, "reject_sources_max", static_cast<long long>(r.reject_sources_max), 1, 100'000));
+  r.auto_blocked_ips_max = static_cast<std::size_t>(
+      int_in(root, "auto_blocked_ips_max", static_cast<long long>(r.auto_blocked_ips_max), 0, 10'000'000));
   // A sensor's first packet is unauthenticated until it is complete: the largest one must fit.
   if (r.unauthenticated_bytes_per_ip < std::size_t{r.max_payload} + 62)
     bad("unauthenticated_bytes_per_ip",

@@ -46,6 +46,10 @@ struct RuntimeOptions {
   std::size_t max_meta_sessions_per_sensor = 16;           // parallel type 2/254 sessions
   std::uint64_t stream_memory_budget = 0;  // bytes; 0: 90% of maxmemory, else 50% of the machine's memory
   double stream_memory_share_from = 0.75;  // fraction of the budget from which sensors share it equally
+  // Source networks whose rejects before authentication are kept in detail (top-N by rejects).
+  std::size_t reject_sources_max = 256;
+  // Entries blacklist_ip_by_uuid may add to blacklist_ip (beyond, the connection is still refused).
+  std::size_t auto_blocked_ips_max = 1000;
 };
 
 struct ServerConfig {

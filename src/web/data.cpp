@@ -304,17 +304,9 @@ json WebApp::sensors(Db& db, const std::string& q, const std::string& status, lo
                      long long per_page) {
   per_page = std::clamp<long long>(per_page, 1, 1000);
   page = std::max<long long>(page, 1);
-  // Every sensor the server knows: metadata hashes (bounded SCAN), plus registration sets.
-  std::set<std::string> all;
-  std::string cursor = "0";
-  for (int i = 0; i < 10000; ++i) {
-    auto r = db.meta.command({"SCAN", cursor, "MATCH", "metadata_uuid:*", "COUNT", "1000"});
-    if (r.elements.size() != 2) break;
-    cursor = r.elements[0].str;
-    for (const auto& k : r.elements[1].as_strings())
-      all.insert(k.substr(std::string_view("metadata_uuid:").size()));
-    if (cursor == "0") break;
-  }
+  // Every sensor the server knows: its index (never a scan of the keyspace), plus registration sets.
+  auto indexed = db.meta.command({"SMEMBERS", std::string(keys::kSensorIndex)}).as_strings();
+  std::set<std::string> all(indexed.begin(), indexed.end());
   for (auto& u : db.policy.registered()) all.insert(u);
   for (auto& u : db.policy.pending()) all.insert(u);
   auto connected_v = db.stream.command({"SMEMBERS", keys::kActiveConnection}).as_strings();
@@ -620,6 +612,7 @@ void WebApp::delete_sensor(Db& db, const std::string& u) {
   std::vector<std::vector<std::string>> cmds = {
       {"SREM", std::string(keys::kRegisteredUuids), u},
       {"SREM", std::string(keys::kPendingRegistrations), u},
+      {"SREM", std::string(keys::kSensorIndex), u},
       {"HDEL", std::string(keys::kStreamMaxSizeByUuid), u},
       {"HDEL", std::string(keys::kRateLimitByUuid), u},
       {"SREM", std::string(keys::kMonitoredSensors), u},

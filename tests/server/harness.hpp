@@ -70,9 +70,11 @@ struct ServerOptions {
   std::string mode = "shared-secret";
   std::string default_key = "d4-test-key";
   int threads = 2;
+  RedisServer* meta_redis = nullptr;  // a separate meta Redis (db 1 of it); default: db 1 of `redis`
 };
 
-// A d4-server process: stream Redis = db 0, meta Redis = db 1 of `redis`.
+// A d4-server process: stream Redis = db 0, meta Redis = db 1 of `redis` (or of
+// options.meta_redis).
 class ServerProcess {
  public:
   ServerProcess(RedisServer& redis, ServerOptions options = {});

@@ -148,3 +148,27 @@ TEST_F(Fixture, RejectsAndErrorsReadBack) {
   ASSERT_TRUE(policy.clear_errors(u));
   EXPECT_TRUE(policy.rejects(u).empty());
 }
+
+TEST_F(Fixture, EverySensorWithMetadataIsInTheSensorIndex) {
+  const std::string other = "0f6c2a4e5d3b4c2a9e1f2b3c4d5e6f70";
+  const std::string third = "1f6c2a4e5d3b4c2a9e1f2b3c4d5e6f70";
+  ASSERT_TRUE(policy.register_sensor(kDashed, "key"));
+  ASSERT_TRUE(policy.set_key(other, "key"));
+  ASSERT_TRUE(policy.set_description(third, "rack 4"));
+  EXPECT_EQ(redis.cli({"SMEMBERS", std::string(keys::kSensorIndex)}).size(), 3 * 33u);
+  for (const auto& u : {std::string(kUuid), other, third})
+    EXPECT_EQ(redis.cli({"SISMEMBER", std::string(keys::kSensorIndex), u}), "1\n") << u;
+}
+
+TEST_F(Fixture, RejectRecordsOfAnAddressAreThoseOfItsSourceNetwork) {
+  redis.cli({"HINCRBY", "ip:rejects:192.0.2.0/24", "hmac_mismatch", "4"});
+  redis.cli(
+      {"LPUSH", "ip:errors:2001:db8:1:2::/64", format_sensor_error(1, "oversize", "", "", "server", "")});
+  redis.cli({"ZADD", std::string(keys::kRejectSources), "4", "192.0.2.0/24", "1", "2001:db8:1:2::/64"});
+  EXPECT_EQ(policy.ip_rejects("192.0.2.77")["hmac_mismatch"], 4);
+  EXPECT_EQ(policy.ip_rejects("192.0.2.0/24")["hmac_mismatch"], 4);
+  EXPECT_EQ(policy.ip_errors("2001:db8:1:2:ffff::1", 5).size(), 1u);
+  auto top = policy.reject_sources(10);
+  EXPECT_EQ(top["192.0.2.0/24"], 4);
+  EXPECT_EQ(top["2001:db8:1:2::/64"], 1);
+}

@@ -40,6 +40,8 @@ TEST(ServerConfig, ExampleFileMatchesTheDefaults) {
   EXPECT_EQ(example.runtime.packet_timeout, defaults.runtime.packet_timeout);
   EXPECT_EQ(example.runtime.max_connections_per_ip, defaults.runtime.max_connections_per_ip);
   EXPECT_EQ(example.runtime.unauthenticated_bytes_max, defaults.runtime.unauthenticated_bytes_max);
+  EXPECT_EQ(example.runtime.reject_sources_max, defaults.runtime.reject_sources_max);
+  EXPECT_EQ(example.runtime.auto_blocked_ips_max, defaults.runtime.auto_blocked_ips_max);
   EXPECT_EQ(example.runtime.unauthenticated_bytes_per_ip, defaults.runtime.unauthenticated_bytes_per_ip);
   EXPECT_EQ(example.default_accepted_types, defaults.default_accepted_types);
   EXPECT_EQ(example.default_accepted_extended_types, defaults.default_accepted_extended_types);

@@ -290,3 +290,21 @@ TEST(ServerIngest, BacklogLimitPausesReadingInsteadOfDisconnecting) {
   EXPECT_FALSE(c.wait_closed(100ms)) << "the sensor was never disconnected";
   EXPECT_EQ(metric(server.metrics_port(), "d4_server_rejects_total{reason=\"idle_timeout\"}"), 0.0);
 }
+
+// The sensor index the web interface lists: sensors whose data the server stored, and sensors of
+// data written before the index existed (indexed once at start).
+TEST(ServerIngest, SensorsAreIndexedForTheWebInterfaceIncludingEarlierData) {
+  RedisServer redis;
+  const std::string earlier = "0f6c2a4e5d3b4c2a9e1f2b3c4d5e6f70";
+  redis.cli({"HSET", "metadata_uuid:" + earlier, "first_seen", "1600000000"}, 1);
+  ServerProcess server(redis);
+  auto meta = server.meta();
+  EXPECT_EQ(meta.command({"SISMEMBER", std::string(keys::kSensorIndex), earlier}).integer, 1);
+  auto uuid = random_uuid();
+  SensorConnection c(server.tls_port(), true);
+  ASSERT_TRUE(c.send(make_packet(uuid, 3, "d4-test-key", "line\n")));
+  EXPECT_TRUE(eventually([&] {
+    return meta.command({"SISMEMBER", std::string(keys::kSensorIndex), uuid.dashless()}).integer == 1;
+  }));
+  EXPECT_EQ(meta.command({"SCARD", std::string(keys::kSensorIndex)}).integer, 2);
+}

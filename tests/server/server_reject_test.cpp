@@ -1,6 +1,6 @@
 // Every reject gives the documented outcome (the connection is closed, nothing of it is stored
 // after the offending packet) and its reason counter: in the sensor's record once the sensor
-// authenticated, per peer IP (never in a sensor's record) before that.
+// authenticated, per source network of the peer (never in a sensor's record) before that.
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -16,6 +16,8 @@ namespace keys = d4::core::keys;
 namespace {
 
 constexpr const char* kKey = "d4-test-key";
+// Rejects before authentication are recorded per source network of the peer.
+constexpr const char* kSource = "127.0.0.0/24";
 
 // One server for the suite, with short timeouts so that timeout rejects are quick to observe.
 class Rejects : public ::testing::Test {
@@ -39,7 +41,7 @@ class Rejects : public ::testing::Test {
   core::RedisClient stream() { return server_->stream(); }
 
   long long ip_rejects(const std::string& reason) {
-    auto r = meta().command({"HGET", keys::ip_rejects("127.0.0.1"), reason});
+    auto r = meta().command({"HGET", keys::ip_rejects(kSource), reason});
     return r.as_integer().value_or(0);
   }
   long long sensor_rejects(const std::string& uuid, const std::string& reason) {
@@ -59,7 +61,7 @@ class Rejects : public ::testing::Test {
       EXPECT_EQ(meta().command({"EXISTS", keys::sensor_metadata(uuid)}).integer, 0)
           << "no metadata for unauthenticated UUIDs";
     }
-    auto errors = meta().command({"LRANGE", keys::ip_errors("127.0.0.1"), "0", "0"}).as_strings();
+    auto errors = meta().command({"LRANGE", keys::ip_errors(kSource), "0", "0"}).as_strings();
     ASSERT_FALSE(errors.empty());
     EXPECT_EQ(core::parse_sensor_error(errors[0]).reason, reason);
   }
@@ -117,21 +119,27 @@ TEST_F(Rejects, WrongKeyIsCountedPerIpAndNeverCreatesSensorState) {
       << "no slot is taken before the HMAC verified";
 }
 
-TEST_F(Rejects, PerSensorKeyReplacesTheDefaultAndKnownSensorsSeeFailedAttempts) {
+TEST_F(Rejects, PerSensorKeyReplacesTheDefaultAndAKnownSensorsRecordIsUntouchedBeforeAuthentication) {
   auto uuid = random_uuid();
   std::string u = uuid.dashless();
   ASSERT_EQ(admin({"sensor", "set-key", uuid.dashed(), "own <key> & \"quotes\""}), 0);
+  meta().command({"HSET", keys::sensor_metadata(u), "Error", "Error: set by the sensor's own session"});
+  long long before = ip_rejects("hmac_mismatch");
   {
     SensorConnection c(server().tls_port(), true);
     ASSERT_TRUE(c.send(make_packet(uuid, 3, kKey, "x\n")));  // the default key no longer works for it
     EXPECT_TRUE(c.wait_closed(5s));
   }
-  // The operator of a known sensor sees the failure (reference Error field + a separate list),
-  // but no authenticated counter is touched.
-  EXPECT_TRUE(eventually([&] {
-    return meta().command({"HGET", keys::sensor_metadata(u), "Error"}).str == "Error: HMAC don't match";
-  }));
-  EXPECT_EQ(meta().command({"LLEN", keys::sensor_unauth_errors(u)}).integer, 1);
+  // Anyone can name a UUID: before the key verified, nothing in the sensor's record changes. The
+  // attempt is in the source network's record, with the UUID it named.
+  EXPECT_TRUE(eventually([&] { return ip_rejects("hmac_mismatch") == before + 1; }));
+  auto errors = meta().command({"LRANGE", keys::ip_errors(kSource), "0", "0"}).as_strings();
+  ASSERT_FALSE(errors.empty());
+  EXPECT_NE(core::parse_sensor_error(errors[0]).detail.find(u), std::string::npos) << errors[0];
+  EXPECT_EQ(meta().command({"HGET", keys::sensor_metadata(u), "Error"}).str,
+            "Error: set by the sensor's own session");
+  EXPECT_EQ(meta().command({"EXISTS", keys::sensor_unauth_errors(u)}).integer, 0);
+  EXPECT_EQ(meta().command({"EXISTS", keys::sensor_errors(u)}).integer, 0);
   EXPECT_EQ(meta().command({"EXISTS", keys::sensor_rejects(u)}).integer, 0);
   SensorConnection ok(server().tls_port(), true);
   ASSERT_TRUE(ok.send(make_packet(uuid, 3, "own <key> & \"quotes\"", "stored\n")));
@@ -471,7 +479,7 @@ TEST(RejectsRegistration, OnlyApprovedSensorsInRegistrationMode) {
     ASSERT_TRUE(c.send(make_packet(uuid, 3, kKey, "x\n")));
     EXPECT_TRUE(c.wait_closed(5s));
     EXPECT_TRUE(eventually([&] {
-      return meta.command({"HGET", keys::ip_rejects("127.0.0.1"), "unregistered"}).str == "1";
+      return meta.command({"HGET", keys::ip_rejects(kSource), "unregistered"}).str == "1";
     }));
   }
   core::RedisClient stream_c = server.stream();
@@ -499,7 +507,7 @@ TEST(RejectsOptions, ClockSkewConnectionLimitsAndRateLimit) {
   ServerProcess server(redis, o);
   auto meta = server.meta();
   auto ip_count = [&](const char* reason) {
-    return meta.command({"HGET", keys::ip_rejects("127.0.0.1"), reason}).as_integer().value_or(0);
+    return meta.command({"HGET", keys::ip_rejects(kSource), reason}).as_integer().value_or(0);
   };
   {
     SensorConnection c(server.tls_port(), true);

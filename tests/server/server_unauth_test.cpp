@@ -125,3 +125,33 @@ TEST(UnauthenticatedPeers, BudgetsCloseTheConnectionThatGoesOverAndCountIt) {
            "1";
   }));
 }
+
+// blacklist_ip_by_uuid blocks the addresses a sensor comes from: only a peer that proved it holds
+// the sensor's key adds its address, and at most auto_blocked_ips_max addresses are added.
+TEST(UnauthenticatedPeers, BlockIpsOfUuidNeedsTheSensorsKeyAndIsCapped) {
+  RedisServer redis;
+  ServerOptions o;
+  o.extra_server_toml = "auto_blocked_ips_max = 2\n";
+  ServerProcess server(redis, o);
+  auto meta = server.meta();
+  auto uuid = random_uuid();
+  meta.command({"SADD", "blacklist_ip_by_uuid", uuid.dashless()});
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // two policy refreshes
+  auto try_from = [&](const std::string& source, const std::string& key) {
+    SensorConnection c(server.tls_port(), true, {}, {}, source);
+    c.send(make_packet(uuid, 3, key, "x\n"));
+    return c.wait_closed(std::chrono::seconds(5));
+  };
+  for (int i = 10; i < 20; ++i) EXPECT_TRUE(try_from("127.0.0." + std::to_string(i), "not the key"));
+  EXPECT_TRUE(
+      eventually([&] { return gauge(server, "d4_server_rejects_total{reason=\"hmac_mismatch\"}") == 10.0; }));
+  EXPECT_EQ(meta.command({"SCARD", "blacklist_ip"}).integer, 0) << "naming the UUID blocks nobody";
+  for (int i = 20; i < 23; ++i) EXPECT_TRUE(try_from("127.0.0." + std::to_string(i), kKey));
+  EXPECT_TRUE(eventually([&] { return gauge(server, "d4_server_auto_blocks_refused_total") == 1.0; }));
+  EXPECT_EQ(meta.command({"SCARD", "blacklist_ip"}).integer, 2);
+  EXPECT_EQ(meta.command({"SISMEMBER", "blacklist_ip", "127.0.0.20"}).integer, 1);
+  EXPECT_EQ(gauge(server, "d4_server_rejects_total{reason=\"blocked_ip_by_uuid\"}"), 3.0)
+      << "the third address is refused all the same";
+  auto s = server.stream();
+  EXPECT_TRUE(stream_keys(s, 3).empty()) << "nothing stored";
+}

@@ -532,6 +532,30 @@ TEST_F(WebApiTest, SensorActionsWriteTheReferenceKeys) {
   EXPECT_EQ(a.get("/api/v1/sensors/not-a-uuid").status, 400);
 }
 
+// The sensor list comes from the sensor index (written by d4-server and the policy library),
+// never from a scan of the keyspace, which unauthenticated peers could make arbitrarily large.
+TEST_F(WebApiTest, SensorListReadsTheSensorIndexWithoutScanningTheKeyspace) {
+  const std::string indexed = "fedcba9876544321abcdef0123456789";
+  web->meta().command({"SADD", "sensor:index", indexed});
+  web->meta().command({"HSET", "metadata_uuid:" + indexed, "description", "seen by the server"});
+  auto scans = [&] {
+    auto info = web->meta().command({"INFO", "commandstats"}).str;
+    auto at = info.find("cmdstat_scan:calls=");
+    return at == std::string::npos ? 0L : std::stol(info.substr(at + 19));
+  };
+  long before = scans();
+  auto list = with_token(admin_token).get("/api/v1/sensors");
+  ASSERT_EQ(list.status, 200) << list.body;
+  ASSERT_EQ(list.json()["total"], 1);
+  EXPECT_EQ(list.json()["items"][0]["uuid"], indexed);
+  EXPECT_EQ(list.json()["items"][0]["description"], "seen by the server");
+  EXPECT_EQ(admin.get("/sensors").status, 200);
+  EXPECT_EQ(scans(), before);
+  // Deleting the sensor takes it out of the index.
+  ASSERT_EQ(with_token(admin_token).call("DELETE", "/api/v1/sensors/" + indexed).status, 200);
+  EXPECT_EQ(web->meta().command({"SISMEMBER", "sensor:index", indexed}).integer, 0);
+}
+
 TEST_F(WebApiTest, PendingRegistrationCanBeRejected) {
   ASSERT_EQ(with_token(reg_token)
                 .call("POST", "/api/v1/add/sensor/register", {{"uuid", kSensor}, {"hmac_key", "k"}})

@@ -307,9 +307,15 @@ int main(int argc, char** argv) {
 
   auto* rejects = app.add_subcommand("rejects", "global reject counters, or those of one peer IP");
   static std::string ip_filter;
-  rejects->add_option("--ip", ip_filter, "show the counters and last errors of this peer address");
+  static bool sources = false;
+  rejects->add_option("--ip", ip_filter,
+                      "show the counters and last errors of this address's source network (/24, /64)");
+  rejects->add_flag("--sources", sources,
+                    "list the source networks with the most rejects before authentication");
   on(rejects, [&](auto& p) {
-    if (ip_filter.empty()) {
+    if (sources) {
+      print_counts(ctx, p.reject_sources(100));
+    } else if (ip_filter.empty()) {
       print_counts(ctx, p.global_rejects());
     } else {
       print_counts(ctx, p.ip_rejects(ip_filter));
