@@ -113,8 +113,9 @@ int Server::run() {
   started_at_ = std::chrono::steady_clock::now();
   if (!config_.listen.empty()) {
     try {
-      tls_ = make_tls_context({config_.tls_cert, config_.tls_key, config_.tls_client_ca,
-                               config_.tls_require_client_cert, config_.tls_min_version});
+      tls_ =
+          make_tls_context({config_.tls_cert, config_.tls_key, config_.tls_client_ca,
+                            config_.tls_require_client_cert, config_.tls_min_version, config_.tls_ciphers});
     } catch (const std::exception& e) {
       spdlog::critical("{} (create one with: d4-server --generate-cert <dir>)", e.what());
       return 1;
@@ -479,7 +480,7 @@ void Server::reload() {
   if (!config_.listen.empty()) {
     try {
       auto ctx = make_tls_context({fresh.tls_cert, fresh.tls_key, fresh.tls_client_ca,
-                                   fresh.tls_require_client_cert, fresh.tls_min_version});
+                                   fresh.tls_require_client_cert, fresh.tls_min_version, fresh.tls_ciphers});
       std::lock_guard lock(tls_mutex_);
       tls_ = std::move(ctx);
     } catch (const std::exception& e) {

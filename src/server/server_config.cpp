@@ -125,6 +125,9 @@ ServerConfig read_server_config(const toml::table& root, const std::filesystem::
   c.tls_min_version = core::get_string(root, kSection, "tls_min_version", c.tls_min_version);
   if (c.tls_min_version != "1.2" && c.tls_min_version != "1.3")
     bad("tls_min_version", "must be \"1.2\" or \"1.3\"");
+  c.tls_ciphers = core::get_string(root, kSection, "tls_ciphers", c.tls_ciphers);
+  if (!valid_tls12_cipher_list(c.tls_ciphers))
+    bad("tls_ciphers", "\"" + c.tls_ciphers + "\" names no cipher suite OpenSSL knows");
   c.default_accepted_types = int_array(root, "accepted_types", c.default_accepted_types, 1, 254);
   c.default_accepted_extended_types =
       string_array(root, "accepted_extended_types", c.default_accepted_extended_types);

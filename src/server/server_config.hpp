@@ -11,6 +11,7 @@
 #include "core/config.hpp"
 #include "core/listen_address.hpp"
 #include "core/sensors.hpp"
+#include "server/tls.hpp"
 
 namespace d4::server {
 
@@ -62,7 +63,8 @@ struct ServerConfig {
   std::filesystem::path tls_key = "server.key";
   std::filesystem::path tls_client_ca;  // set: client certificates are verified (mTLS)
   bool tls_require_client_cert = false;
-  std::string tls_min_version = "1.2";  // "1.2" or "1.3"
+  std::string tls_min_version = "1.2";             // "1.2" or "1.3"
+  std::string tls_ciphers = kDefaultTls12Ciphers;  // TLS 1.2 cipher list (OpenSSL syntax)
   std::vector<int> default_accepted_types{1, 2, 3, 4, 5, 6, 7, 8, 254};
   std::vector<std::string> default_accepted_extended_types{"ja3-jl"};
   RuntimeOptions runtime;

@@ -25,12 +25,21 @@ std::string openssl_error_text() {
   return out.empty() ? "unknown TLS error" : out;
 }
 
+bool valid_tls12_cipher_list(const std::string& ciphers) {
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
+  bool ok = ctx && SSL_CTX_set_cipher_list(ctx.get(), ciphers.c_str()) == 1;
+  ERR_clear_error();
+  return ok;
+}
+
 TlsContext make_tls_context(const TlsOptions& o) {
   ERR_clear_error();
   TlsContext ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
   if (!ctx) throw std::runtime_error("TLS: " + openssl_error_text());
   SSL_CTX* c = ctx.get();
   SSL_CTX_set_min_proto_version(c, o.min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION);
+  if (SSL_CTX_set_cipher_list(c, o.tls12_ciphers.c_str()) != 1)
+    throw std::runtime_error("TLS cipher list \"" + o.tls12_ciphers + "\": " + openssl_error_text());
   // Idle connections give their read/write buffers back; sensors only ever send.
   SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
   // Many sensor clients (socat, the C client) close without close_notify: treat that as EOF.

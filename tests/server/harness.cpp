@@ -194,6 +194,23 @@ void SensorConnection::abort() {
   }
 }
 
+std::string tls12_negotiated_cipher(int port, const std::string& ciphers) {
+  int fd = connect_loopback(port);
+  SSL_CTX* ctx = client_ctx({}, {});
+  SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+  std::string negotiated;
+  if (SSL_CTX_set_cipher_list(ctx, ciphers.c_str()) == 1) {
+    SSL* ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    if (SSL_connect(ssl) == 1) negotiated = SSL_get_cipher_name(ssl);
+    SSL_free(ssl);
+  }
+  ERR_clear_error();
+  SSL_CTX_free(ctx);
+  ::close(fd);
+  return negotiated;
+}
+
 bool tls_handshake_ok(int port, const std::string& client_cert, const std::string& client_key) {
   try {
     SensorConnection c(port, true, client_cert, client_key);

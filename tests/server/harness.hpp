@@ -62,6 +62,10 @@ class SensorConnection {
   ssl_st* ssl_ = nullptr;
 };
 
+// The cipher suite negotiated by a client offering only TLS 1.2 and `ciphers` (OpenSSL list), or
+// an empty string when the server refuses the handshake.
+std::string tls12_negotiated_cipher(int port, const std::string& ciphers);
+
 // True if a TLS handshake with the server succeeds (client certificate optional).
 bool tls_handshake_ok(int port, const std::string& client_cert = {}, const std::string& client_key = {});
 

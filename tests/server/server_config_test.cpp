@@ -42,6 +42,7 @@ TEST(ServerConfig, ExampleFileMatchesTheDefaults) {
   EXPECT_EQ(example.runtime.unauthenticated_bytes_max, defaults.runtime.unauthenticated_bytes_max);
   EXPECT_EQ(example.runtime.reject_sources_max, defaults.runtime.reject_sources_max);
   EXPECT_EQ(example.runtime.auto_blocked_ips_max, defaults.runtime.auto_blocked_ips_max);
+  EXPECT_EQ(example.tls_ciphers, defaults.tls_ciphers);
   EXPECT_EQ(example.runtime.unauthenticated_bytes_per_ip, defaults.runtime.unauthenticated_bytes_per_ip);
   EXPECT_EQ(example.default_accepted_types, defaults.default_accepted_types);
   EXPECT_EQ(example.default_accepted_extended_types, defaults.default_accepted_extended_types);
@@ -82,6 +83,8 @@ TEST(ServerConfig, MistakesNameTheOption) {
   EXPECT_NE(error_of("[server]\nheartbeat_interval = 20\ninstance_ttl = 10\n").find("instance_ttl"),
             std::string::npos);
   EXPECT_NE(error_of("[server]\ndefault_hmac_key = \"\"\n").find("default_hmac_key"), std::string::npos);
+  EXPECT_NE(error_of("[server]\ntls_ciphers = \"NO-SUCH-CIPHER\"\n").find("server.tls_ciphers"),
+            std::string::npos);
   // The largest first packet must fit in the per-address budget of unauthenticated bytes.
   EXPECT_NE(
       error_of("[server]\nunauthenticated_bytes_per_ip = 100000\n").find("unauthenticated_bytes_per_ip"),
