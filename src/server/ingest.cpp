@@ -74,6 +74,12 @@ void ConnectionLimiter::release(const std::string& ip) {
   auto it = per_ip_.find(ip);
   if (it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
   if (total_) --total_;
+  ++released_;
+}
+
+std::uint64_t ConnectionLimiter::released() const {
+  std::lock_guard lock(mutex_);
+  return released_;
 }
 
 std::size_t ConnectionLimiter::total() const {

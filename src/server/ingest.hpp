@@ -46,11 +46,13 @@ class ConnectionLimiter {
   std::optional<Reject> try_acquire(const std::string& ip, std::size_t max_total, std::size_t max_per_ip);
   void release(const std::string& ip);
   std::size_t total() const;
+  std::uint64_t released() const;  // connections closed since start
 
  private:
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::size_t> per_ip_;
   std::size_t total_ = 0;
+  std::uint64_t released_ = 0;
 };
 
 struct Peer {

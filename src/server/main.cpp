@@ -91,6 +91,7 @@ int main(int argc, char** argv) {
   d4::core::init_logging("d4-server", config.common.log);
   // Writes to closed sockets must not kill the process.
   signal(SIGPIPE, SIG_IGN);
+  d4::server::MemoryTrimmer::configure_allocator();
   try {
     d4::server::Server server(std::move(config));
     int rc = server.run();

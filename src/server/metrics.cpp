@@ -166,6 +166,9 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
          "Peer addresses (IPv6: /64) holding unauthenticated bytes");
   fmt::format_to(std::back_inserter(out), "d4_server_unauthenticated_peers {}\n",
                  server.unauthenticated_peers);
+  header(out, "d4_server_memory_trims_total", "counter",
+         "Times freed memory was returned to the system after many connections closed");
+  fmt::format_to(std::back_inserter(out), "d4_server_memory_trims_total {}\n", server.memory_trims);
   header(out, "d4_server_read_bytes_total", "counter",
          "Stream bytes read from sensors (headers and payloads, after TLS)");
   fmt::format_to(std::back_inserter(out), "d4_server_read_bytes_total {}\n", sum(&WorkerMetrics::bytes_read));

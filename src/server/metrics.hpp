@@ -108,6 +108,7 @@ struct ServerGauges {
   std::size_t unauthenticated_bytes = 0;  // held for connections not yet authenticated
   std::size_t unauthenticated_peers = 0;
   MemoryBudget memory;  // stream Redis memory budget, last poll
+  std::size_t memory_trims = 0;  // freed memory returned to the system after connections closed
 };
 
 // Prometheus text exposition (version 0.0.4) of all workers' counters.

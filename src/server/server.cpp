@@ -208,7 +208,7 @@ asio::awaitable<void> Server::startup() {
 asio::awaitable<void> Server::memory_loop() {
   while (!stopping_) {
     co_await sleep_for(std::chrono::seconds(1));
-    if (trimmer_.maybe_trim(limiter_.total(), std::chrono::steady_clock::now()))
+    if (trimmer_.maybe_trim(limiter_.released(), std::chrono::steady_clock::now()))
       spdlog::debug("connections closed: freed memory returned to the system");
   }
 }
@@ -606,6 +606,7 @@ std::string Server::metrics_text() {
   s.unauthenticated_bytes = unauth_budget_.total();
   s.unauthenticated_peers = unauth_budget_.peers();
   s.memory = memory_gate_.current();
+  s.memory_trims = trimmer_.trims();
   s.uptime_seconds =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_)
           .count();

@@ -72,7 +72,7 @@ TEST(UnauthenticatedPeers, DeclaredMegabytesCostOnlyTheBytesSentAndMemoryReturns
         },
         std::chrono::seconds(10), std::chrono::milliseconds(200)))
         << "RSS idle " << idle << " kB, with connections " << held << " kB, 10 s after they closed " << after
-        << " kB";
+        << " kB; trims " << gauge(server, "d4_server_memory_trims_total");
   }
 }
 
