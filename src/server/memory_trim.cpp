@@ -11,11 +11,21 @@ void MemoryTrimmer::configure_allocator() {
   mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
 }
 
-bool MemoryTrimmer::maybe_trim(std::uint64_t closed_connections, Clock::time_point now) {
-  if (closed_connections - closed_at_trim_ < min_closed_ || now - last_ < interval_) return false;
-  malloc_trim(0);
-  closed_at_trim_ = closed_connections;
+bool MemoryTrimmer::should_trim(std::uint64_t closed, Clock::time_point now) {
+  const bool quiet = closed == closed_at_check_;
+  closed_at_check_ = closed;
+  const bool burst = closed - closed_at_trim_ >= min_closed_;
+  const bool settled = quiet && closed != closed_at_settled_;
+  if (!(burst || settled) || now - last_ < interval_) return false;
+  closed_at_trim_ = closed;
+  if (quiet) closed_at_settled_ = closed;
   last_ = now;
+  return true;
+}
+
+bool MemoryTrimmer::maybe_trim(std::uint64_t closed_connections, Clock::time_point now) {
+  if (!should_trim(closed_connections, now)) return false;
+  malloc_trim(0);
   trims_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }

@@ -76,7 +76,11 @@ Server::Server(ServerConfig config)
       runtime_(std::make_shared<RuntimeOptions>(config_.runtime)),
       policy_(std::make_shared<Policy>()) {
   unsigned n = config_.threads ? config_.threads : std::max(1u, std::thread::hardware_concurrency());
-  for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+  // Worker 0 is the control thread (accept loops, policy, heartbeat, memory); sessions run on the
+  // n others. Accepting a socket makes Asio allocate its reactor record on the accepting thread
+  // and keep it for reuse, never freed: on a thread with sessions, a burst of connections left
+  // one such record in every few pages of that thread's heap, which then could not be returned.
+  for (unsigned i = 0; i <= n; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   nlohmann::json info;
@@ -103,9 +107,9 @@ TlsContext Server::current_tls() {
 }
 
 Worker& Server::pick_worker() {
-  Worker* best = workers_.front().get();
-  for (auto& w : workers_)
-    if (w->session_count() < best->session_count()) best = w.get();
+  Worker* best = workers_[1].get();
+  for (auto it = workers_.begin() + 1; it != workers_.end(); ++it)
+    if ((*it)->session_count() < best->session_count()) best = it->get();
   return *best;
 }
 
@@ -195,8 +199,8 @@ asio::awaitable<void> Server::startup() {
   for (const auto& a : config_.plain_listen) open_listener(a, false);
   start_metrics();
   listening_ = true;
-  spdlog::info("d4-server instance {} ready: mode {}, {} worker threads, stream Redis {}, meta Redis {}",
-               instance_, core::to_string(runtime_->mode), workers_.size(), redis.stream.to_string(),
+  spdlog::info("d4-server instance {} ready: mode {}, {} session threads, stream Redis {}, meta Redis {}",
+               instance_, core::to_string(runtime_->mode), workers_.size() - 1, redis.stream.to_string(),
                redis.meta.to_string());
   asio::co_spawn(w0.ioc(), policy_loop(), asio::detached);
   asio::co_spawn(w0.ioc(), heartbeat_loop(), asio::detached);

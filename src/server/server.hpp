@@ -71,12 +71,13 @@ class Server {
   UnauthenticatedBudget unauth_budget_;
   MemoryTrimmer trimmer_;  // worker 0's thread
   MemoryGate memory_gate_;
+  // [0]: the control thread (accepts, runs the loops above, no sessions); [1..threads]: sessions.
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   std::vector<std::shared_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
   std::mutex tls_mutex_;
   TlsContext tls_;
-  // Owned by worker 0's thread.
+  // Owned by worker 0's thread (the control thread).
   std::shared_ptr<const RuntimeOptions> runtime_;
   std::shared_ptr<const Policy> policy_;
   std::uint64_t policy_version_ = 0;

@@ -98,11 +98,13 @@ TEST(SourceRecords, MetaRedisOutageKeepsBoundedMemoryAndCountsEveryRejectOnce) {
   o.meta_redis = &meta_redis;
   o.extra_server_toml = "max_connections_per_ip = 0\n";
   ServerProcess server(stream_redis, o);
-  auto pending_meta = [&] {
-    return metric(server.metrics_port(), "d4_server_redis_pending_requests{redis=\"meta\",worker=\"0\"}")
-               .value_or(-1) +
-           metric(server.metrics_port(), "d4_server_redis_pending_requests{redis=\"meta\",worker=\"1\"}")
-               .value_or(-1);
+  auto pending_meta = [&] {  // the control thread and the two session threads
+    double sum = 0;
+    for (int w = 0; w <= o.threads; ++w)
+      sum += metric(server.metrics_port(),
+                    "d4_server_redis_pending_requests{redis=\"meta\",worker=\"" + std::to_string(w) + "\"}")
+                 .value_or(-1);
+    return sum;
   };
   meta_redis.stop();
   long before = rss_kb(server.pid());
