@@ -193,12 +193,15 @@ TEST_F(WorkerTest, IpfixStreamThatIsNotIpfixIsRejected) {
   const std::string session = "77777777-0000-4000-8000-000000000030";
   add_packets(7, session, {concat(hand_built_session()) + msg});
   auto w = start_worker("", {"--types", "7"});
+  // The flag is in the stream Redis, the sensor's error and count in the metadata Redis: two
+  // servers, so each is waited for.
   ASSERT_TRUE(eventually([&] {
-    return stream.command({"SISMEMBER", keys::kIncorrectTypeSessions, session}).integer == 1;
+    return stream.command({"SISMEMBER", keys::kIncorrectTypeSessions, session}).integer == 1 &&
+           meta.command({"HGET", keys::sensor_rejects(kSensor), "ipfix-invalid"}).str == "1" &&
+           !meta.command({"HGET", keys::sensor_metadata(kSensor), "Error"}).str.empty();
   }));
   EXPECT_EQ(meta.command({"HGET", keys::sensor_metadata(kSensor), "Error"}).str,
             "Error: Type=7, Incorrect file format");
-  EXPECT_EQ(meta.command({"HGET", keys::sensor_rejects(kSensor), "ipfix-invalid"}).str, "1");
   end_session(session);
   ASSERT_TRUE(wait_cleaned(7, session));
   // The archive keeps every message up to the broken one.

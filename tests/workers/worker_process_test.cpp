@@ -124,12 +124,15 @@ TEST_F(WorkerTest, MalformedPcapStreamIsRejectedWithItsReason) {
   const std::string session = "44444444-0000-4000-8000-000000000001";
   add_packets(1, session, {broken});
   auto w = start_worker("", {"--types", "1"});
+  // The flag is in the stream Redis, the sensor's error and count in the metadata Redis: two
+  // servers, so each is waited for.
   ASSERT_TRUE(eventually([&] {
-    return stream.command({"SISMEMBER", keys::kIncorrectTypeSessions, session}).integer == 1;
+    return stream.command({"SISMEMBER", keys::kIncorrectTypeSessions, session}).integer == 1 &&
+           meta.command({"HGET", keys::sensor_rejects(kSensor), "pcap-invalid"}).str == "1" &&
+           !meta.command({"HGET", keys::sensor_metadata(kSensor), "Error"}).str.empty();
   }));
   EXPECT_EQ(meta.command({"HGET", keys::sensor_metadata(kSensor), "Error"}).str,
             "Error: Type=1, Incorrect file format");
-  EXPECT_EQ(meta.command({"HGET", keys::sensor_rejects(kSensor), "pcap-invalid"}).str, "1");
   auto errors = meta.command({"LRANGE", keys::sensor_errors(kSensor), "0", "-1"}).as_strings();
   ASSERT_FALSE(errors.empty());
   auto j = nlohmann::json::parse(errors.back());
