@@ -108,9 +108,11 @@ for p in $ALL_PACKAGES; do
   check "$p depends on no development package" none_matches -- '-dev$' "$(dep_names "$p")"
 done
 
-# Every executable the build made is shipped, in the package named after it, and nowhere else.
+# Every executable the build made is shipped, in the package named after it, and nowhere else
+# (benchmark programs, d4-*-bench, are development tools and never installed).
 for exe in "$BUILD"/bin/d4-*; do
   name=$(basename "$exe")
+  case "$name" in *-bench) continue ;; esac
   owners=""
   for p in $EXECUTABLE_PACKAGES; do
     has_line "/usr/bin/$name" "${FILES[$p]:-}" && owners="$owners $p"
@@ -193,6 +195,7 @@ rm -rf "$STAGE"
 install_local() { DESTDIR="$STAGE" cmake --install "$BUILD" --prefix /usr/local >"$WORK/cmake-install.log" 2>&1; }
 if install_local; then
   for exe in "$BUILD"/bin/d4-*; do
+    case "$exe" in *-bench) continue ;; esac
     check "cmake --install installs $(basename "$exe")" [ -x "$STAGE/usr/local/bin/$(basename "$exe")" ]
   done
   for f in share/doc/d4/operations.md share/doc/d4/examples/d4.example.toml lib/systemd/system/d4.target \

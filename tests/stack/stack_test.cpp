@@ -259,7 +259,8 @@ TEST(Stack, DurableStreamRedisKeepsUnprocessedPacketsAcrossItsRestart) {
   config = std::regex_replace(config, std::regex("start_web = true"), "start_web = false");
   config = std::regex_replace(config, std::regex(R"(analyzers = \[[^\]]*\])"), "analyzers = []");
   // No worker serves type 3 here: what the sensor sends stays in the stream Redis, unprocessed.
-  config += "\n[workers]\ntypes = [1]\n";
+  ASSERT_NE(config.find("\n[workers]\n"), std::string::npos) << config;
+  config = std::regex_replace(config, std::regex("\n\\[workers\\]\n"), "\n[workers]\ntypes = [1]\n");
   write_text(data / "d4.toml", config);
   auto stream_ep = core::RedisEndpoint::parse(config_value(config, "redis", "stream"));
   ASSERT_TRUE(stream_ep);
