@@ -308,6 +308,17 @@ inline std::string daily_rejects(std::string_view date) {
 inline std::string sensor_tags(std::string_view uuid) {
   return cat({"sensor:tags:", uuid});
 }
+// The latest meta header of each extended type a sensor sent (extended type -> JSON text, at most
+// 100,000 bytes each, one field per accepted extended type), written by the type-2 worker: its
+// "tags" and "misp:org" are carried into the MISP feed (src/sharing/misp_feed).
+inline std::string sensor_meta_header(std::string_view uuid) {
+  return cat({"sensor:metaheader:", uuid});
+}
+// Counters of the MISP feed exporter (d4-misp-feed): runs, events_written, events_unchanged,
+// objects, attributes, objects_dropped, attributes_dropped, tags_dropped, candidates_not_read,
+// sensors_not_read, organisations_refused, unattributed_records (totals), last_run, last_success,
+// last_error (epoch seconds / text of the last failure).
+inline constexpr std::string_view kMispFeedStats = "d4:mispfeed:stats";
 // Per-sensor ingest rate limit in bytes per second (uuid -> limit), overriding [server] rate_limit.
 inline constexpr std::string_view kRateLimitByUuid = "rate_limit_by_uuid";
 // Daily byte counters next to the reference's packet counters.

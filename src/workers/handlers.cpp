@@ -369,7 +369,7 @@ class MetaHandler : public SessionHandler, private ExtendedContext {
     start_data(m.type);
     sensor_ = ctx.sensor();
     // Reference steps 3, 5, 6: active extended type, meta header saved as JSON, per-sensor record.
-    ctx.record_extended_type(ext_);
+    ctx.record_extended_type(ext_, meta_.dump());
     auto now = ctx.now();
     auto dir = day_directory(settings_.archive_root, ctx.sensor(), "254", now, settings_.utc_paths, ext_);
     write_file_once(fresh_file_name(dir, ctx.sensor(), now, settings_.utc_paths, ".json"), meta_.dump());

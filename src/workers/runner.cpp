@@ -130,7 +130,7 @@ class TypeRunner::Context : public SessionContext {
     r_.accepted_ext_cache_[ext] = ok;
     return ok;
   }
-  void record_extended_type(const std::string& ext) override {
+  void record_extended_type(const std::string& ext, const std::string& meta_header_json) override {
     s_.ext = ext;
     auto now_text = std::to_string(now());
     r_.stream_.pipeline({{"SADD", keys::active_extended_types(s_.sensor), ext},
@@ -138,7 +138,8 @@ class TypeRunner::Context : public SessionContext {
     auto meta_key = keys::sensor_extended_type_metadata(s_.sensor, ext);
     r_.meta_.pipeline({{"SADD", keys::sensor_all_extended_types(s_.sensor), ext},
                        {"HSETNX", meta_key, "first_seen", now_text},
-                       {"HSET", meta_key, "last_seen", now_text}});
+                       {"HSET", meta_key, "last_seen", now_text},
+                       {"HSET", keys::sensor_meta_header(s_.sensor), ext, meta_header_json}});
   }
 
  private:

@@ -73,8 +73,9 @@ class SessionContext {
   virtual std::time_t now() const = 0;
   virtual bool is_accepted_extended_type(const std::string& ext) = 0;
   // Records a session's extended type as the reference worker does (active extended types,
-  // session map, per-sensor first/last seen).
-  virtual void record_extended_type(const std::string& ext) = 0;
+  // session map, per-sensor first/last seen), and keeps the sensor's latest meta header of that
+  // type (its tags and organisation travel into the MISP feed).
+  virtual void record_extended_type(const std::string& ext, const std::string& meta_header_json) = 0;
 };
 
 class SessionHandler {

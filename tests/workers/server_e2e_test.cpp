@@ -389,6 +389,9 @@ TEST_F(ServerEndToEnd, TwoServersChainedByAQueueForwarderDeliverDataAndTagsIntac
   ASSERT_EQ(metas.size(), 1u);
   auto j = nlohmann::json::parse(read_all(metas[0]));
   EXPECT_EQ(j["tags"], nlohmann::json::parse(meta_header)["tags"]);
+  // ... and the sensor's latest meta header per extended type, for the MISP feed's tags.
+  auto kept = meta_b.command({"HGET", keys::sensor_meta_header(forwarder.dashless()), "maltrail"});
+  EXPECT_EQ(nlohmann::json::parse(kept.str), nlohmann::json::parse(meta_header));
   ASSERT_TRUE(eventually(
       [&] { return files_under(dir / "archive-b" / forwarder.dashless() / "8", ".gz").size() == 1; }));
   EXPECT_EQ(gunzip_file(files_under(dir / "archive-b" / forwarder.dashless() / "8", ".gz")[0]),

@@ -83,9 +83,10 @@ Runtime start(const Settings& s) {
   Runtime rt;
   rt.config = cli::start(kTool, s.common);
   const auto& root = rt.config.root;
-  rt.backend = parse_endpoint(
-      !s.backend.empty() ? s.backend : core::get_string(root, kSection, "backend", "127.0.0.1:6400/0"),
-      "backend");
+  rt.backend = parse_endpoint(!s.backend.empty()
+                                  ? s.backend
+                                  : core::get_string(root, kSection, "backend", std::string(kDefaultBackend)),
+                              "backend");
   read_store_options(root, rt.store);
   read_extract_options(root, s, rt.extract);
   rt.csv.normalize = rt.extract.normalize;

@@ -28,6 +28,10 @@
 
 namespace d4::analyzers::pdns {
 
+// Where d4-pdns keeps its records unless [analyzers.pdns] backend says otherwise (also read by the
+// MISP feed exporter).
+inline constexpr std::string_view kDefaultBackend = "127.0.0.1:6400/0";
+
 struct CofRecord {
   std::string rrname;
   std::uint16_t rrtype = 0;

@@ -396,7 +396,7 @@ void certificate_commands(Commands& cmds, const WriteContext& w, const SslCertif
   std::vector<std::string> cmd{"EVALSHA",
                                w.sha[0],
                                "1",
-                               p + "cert:" + c.sha1,
+                               keys::cert(p, c.sha1),
                                ts,
                                increment,
                                "subject",
@@ -428,7 +428,7 @@ void certificate_commands(Commands& cmds, const WriteContext& w, const SslCertif
   if (c.verified) {
     // Rank: valid chains first, then the longer path.
     std::string rank = std::to_string((c.is_valid_chain ? 1000 : 0) + c.chain.size());
-    cmds.push_back({"EVALSHA", w.sha[1], "1", p + "cert:" + c.sha1, rank, join(c.chain),
+    cmds.push_back({"EVALSHA", w.sha[1], "1", keys::cert(p, c.sha1), rank, join(c.chain),
                     c.is_valid_chain ? "1" : "0", c.issuer_sha1});
   }
   if (c.public_key && !c.public_key->sha256.empty()) {
@@ -499,15 +499,17 @@ void session_commands(Commands& cmds, const WriteContext& w, const SslSessionRec
     cmds.push_back({"ZADD", p + "idx:" + kind + ":" + value, "GT", ts, id});
   };
   if (!r.ja3_md5.empty()) {
-    cmds.push_back({"EVALSHA", touch, "1", p + "ja3:" + r.ja3_md5, ts, "1", "raw", r.ja3});
+    cmds.push_back({"EVALSHA", touch, "1", keys::ja3(p, r.ja3_md5), ts, "1", "raw", r.ja3});
+    cmds.push_back({"ZADD", keys::seen(p, "ja3"), "GT", ts, r.ja3_md5});
     cmds.push_back({"ZINCRBY", p + "all:ja3", "1", r.ja3_md5});
     index("ja3", r.ja3_md5);
   }
   if (!r.ja3s_md5.empty()) {
-    cmds.push_back({"EVALSHA", touch, "1", p + "ja3s:" + r.ja3s_md5, ts, "1", "raw", r.ja3s});
+    cmds.push_back({"EVALSHA", touch, "1", keys::ja3s(p, r.ja3s_md5), ts, "1", "raw", r.ja3s});
+    cmds.push_back({"ZADD", keys::seen(p, "ja3s"), "GT", ts, r.ja3s_md5});
     cmds.push_back({"ZINCRBY", p + "all:ja3s", "1", r.ja3s_md5});
     index("ja3s", r.ja3s_md5);
-    if (!r.ja3_md5.empty()) cmds.push_back({"ZINCRBY", p + "ja3s_of_ja3:" + r.ja3_md5, "1", r.ja3s_md5});
+    if (!r.ja3_md5.empty()) cmds.push_back({"ZINCRBY", keys::ja3s_of_ja3(p, r.ja3_md5), "1", r.ja3s_md5});
   }
   if (is_tlsh_digest(r.tlsh)) {
     cmds.push_back({"ZINCRBY", p + "all:tlsh", "1", r.tlsh});
@@ -521,6 +523,7 @@ void session_commands(Commands& cmds, const WriteContext& w, const SslSessionRec
   for (const auto& c : r.certificates) {
     certificate_commands(cmds, w, c, ts);
     cmds.push_back({"ZINCRBY", p + "all:cert", "1", c.sha1});
+    cmds.push_back({"ZADD", keys::seen(p, "cert"), "GT", ts, c.sha1});
     index("cert", c.sha1);
   }
 }
@@ -620,7 +623,7 @@ nlohmann::json PassiveSslQuery::lookup(const std::string& kind, const std::strin
     if (!out[kind].is_null()) out[kind]["hash"] = value;
   }
   if (kind == "ja3") {
-    auto r = redis_.command({"ZREVRANGE", prefix_ + "ja3s_of_ja3:" + value, "0", "99", "WITHSCORES"});
+    auto r = redis_.command({"ZREVRANGE", keys::ja3s_of_ja3(prefix_, value), "0", "99", "WITHSCORES"});
     nlohmann::json servers = nlohmann::json::array();
     auto v = r.as_strings();
     for (std::size_t i = 0; i + 1 < v.size(); i += 2)
@@ -644,7 +647,7 @@ nlohmann::json PassiveSslQuery::lookup(const std::string& kind, const std::strin
 }
 
 nlohmann::json PassiveSslQuery::certificate(const std::string& sha1, bool with_public_key) {
-  auto c = hash_object(prefix_ + "cert:" + sha1);
+  auto c = hash_object(keys::cert(prefix_, sha1));
   if (c.is_null()) return c;
   c["hash"] = sha1;
   if (!with_public_key) {

@@ -23,6 +23,8 @@
 //   pssl:idx:{ja3,ja3s,cert,sni,ip,tlsh}:<value>  zset  session id -> last seen
 //   pssl:ja3s_of_ja3:<md5>   zset  server fingerprints answering a client fingerprint -> sessions
 //   pssl:all:{ja3,ja3s,cert,tlsh} zset  value -> sessions seen
+//   pssl:seen:{ja3,ja3s,cert}  zset  value -> last seen in a session (epoch seconds): what was seen
+//                                  since a time without a scan of everything (the MISP feed's periods)
 //   pssl:stats               hash  records, certificates_imported, tlsh_invalid, rejected:<reason>...
 #include <cstdint>
 #include <optional>
@@ -38,6 +40,29 @@
 #include "core/redis_client.hpp"
 
 namespace d4::analyzers::tls {
+
+// Where the store writes what it keeps (the names above, after the prefix); shared with the
+// readers (the query API, the MISP feed exporter).
+namespace keys {
+inline std::string cert(std::string_view prefix, std::string_view sha1) {
+  return std::string(prefix) + "cert:" + std::string(sha1);
+}
+inline std::string ja3(std::string_view prefix, std::string_view md5) {
+  return std::string(prefix) + "ja3:" + std::string(md5);
+}
+inline std::string ja3s(std::string_view prefix, std::string_view md5) {
+  return std::string(prefix) + "ja3s:" + std::string(md5);
+}
+inline std::string ja3s_of_ja3(std::string_view prefix, std::string_view ja3_md5) {
+  return std::string(prefix) + "ja3s_of_ja3:" + std::string(ja3_md5);
+}
+// kind: "ja3", "ja3s" or "cert".
+inline std::string seen(std::string_view prefix, std::string_view kind) {
+  return std::string(prefix) + "seen:" + std::string(kind);
+}
+inline constexpr std::string_view kDefaultPrefix = "pssl:";
+inline constexpr std::string_view kDefaultStorage = "127.0.0.1:6400/0";
+}  // namespace keys
 
 struct SslCertificate {
   std::string sha1, sha256, subject, issuer, not_before, not_after, serial, key_algorithm, spki_sha256;
@@ -82,7 +107,7 @@ std::optional<SslCertificate> certificate_from_der(std::span<const std::uint8_t>
 std::optional<std::int64_t> parse_rfc3339(std::string_view text);
 
 struct PassiveSslOptions {
-  std::string prefix = "pssl:";
+  std::string prefix{keys::kDefaultPrefix};
   bool store_raw_certificates = true;
 };
 

@@ -16,15 +16,16 @@ constexpr std::string_view kSection = "analyzers.tls";
 
 PassiveSslOptions store_options(const AppConfig& cfg) {
   PassiveSslOptions o;
-  o.prefix = core::get_string(cfg.root, kSection, "key_prefix", "pssl:");
+  o.prefix = core::get_string(cfg.root, kSection, "key_prefix", std::string(keys::kDefaultPrefix));
   o.store_raw_certificates = core::get_bool(cfg.root, kSection, "store_raw_certificates", true);
   return o;
 }
 
 core::RedisEndpoint storage_endpoint(const PassiveSslSettings& s, const AppConfig& cfg) {
-  return parse_endpoint(
-      !s.storage.empty() ? s.storage : core::get_string(cfg.root, kSection, "storage", "127.0.0.1:6400/0"),
-      "passive SSL storage");
+  return parse_endpoint(!s.storage.empty() ? s.storage
+                                           : core::get_string(cfg.root, kSection, "storage",
+                                                              std::string(keys::kDefaultStorage)),
+                        "passive SSL storage");
 }
 
 void log_counters(const InputCounters& n) {

@@ -1,0 +1,32 @@
+// d4-misp-feed: publishes what the analyzers found (backscatter victims, passive DNS records of a
+// watch list, certificates and JA3/JA3S fingerprints) as MISP feeds, one directory per
+// organisation, for MISP instances to pull. See docs/sharing.md#misp-feeds; the commands live in
+// sharing/misp_feed/app.cpp.
+#include <iostream>
+
+#include "analyzers/common/app.hpp"
+#include "core/stop_signal.hpp"
+#include "sharing/misp_feed/app.hpp"
+
+using namespace d4::sharing::misp;
+
+int main(int argc, char** argv) {
+  d4::core::install_stop_handlers(false);
+  Settings s;
+  CLI::App app{"d4-misp-feed: analyzer results as MISP feeds"};
+  d4::analyzers::cli::add_common(app, s.common);
+  app.add_option("--feed-dir", s.feed_dir, "feed directory (overrides [sharing.misp] feed_dir)");
+  app.require_subcommand(1);
+  auto* exp = app.add_subcommand("export", "export once and exit");
+  exp->add_option("--since", s.since, "first day or time to export (YYYY-MM-DD, RFC 3339 or epoch seconds)");
+  exp->add_option("--until", s.until, "last day or time to export (default: now)");
+  exp->add_option("--kind", s.kinds,
+                  "backscatter, passive-dns or passive-ssl (repeatable; default: configured)");
+  exp->add_option("--now", s.now, "the time taken as now (reproducible exports)");
+  auto* run = app.add_subcommand("run", "export every interval until stopped");
+  run->add_option("--interval", s.interval_seconds, "seconds between exports (overrides interval_seconds)");
+  run->add_option("--kind", s.kinds, "restrict the configured kinds (repeatable)");
+  CLI11_PARSE(app, argc, argv);
+  return d4::analyzers::run_tool("d4-misp-feed",
+                                 [&] { return exp->parsed() ? run_export_command(s) : run_daemon(s); });
+}

@@ -1,0 +1,198 @@
+#include "sharing/misp_feed/sensors.hpp"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "core/keys.hpp"
+#include "protocol/uuid.hpp"
+
+namespace d4::sharing::misp {
+namespace {
+
+namespace keys = core::keys;
+constexpr std::size_t kPipelineSensors = 200;
+constexpr std::string_view kMetadataPrefix = "metadata_uuid:";
+
+// TLP levels from the least to the most restrictive (tlp:white is the older name of tlp:clear).
+int tlp_rank(std::string_view tag) {
+  if (tag == "tlp:clear" || tag == "tlp:white") return 0;
+  if (tag == "tlp:green") return 1;
+  if (tag == "tlp:amber") return 2;
+  if (tag == "tlp:amber+strict") return 3;
+  if (tag == "tlp:red") return 4;
+  return -1;
+}
+
+std::vector<std::string> members(const core::RedisReply& r) {
+  std::vector<std::string> out;
+  for (const auto& e : r.elements) out.push_back(e.str);
+  return out;
+}
+
+// The sensor ids of metadata_uuid:<id> keys, at most `max`; the others are only counted.
+std::vector<std::string> scan_sensor_ids(core::RedisClient& meta, std::size_t max, std::uint64_t& not_read) {
+  std::vector<std::string> ids;
+  std::string cursor = "0";
+  do {
+    auto r = meta.command({"SCAN", cursor, "MATCH", "metadata_uuid:*", "COUNT", "1000"});
+    if (r.is_error() || r.elements.size() != 2) throw core::RedisError("SCAN metadata_uuid:*: " + r.str);
+    cursor = r.elements[0].str;
+    for (const auto& k : r.elements[1].elements) {
+      auto id = protocol::normalize_uuid(std::string_view(k.str).substr(kMetadataPrefix.size()));
+      if (!id) continue;
+      if (ids.size() < max)
+        ids.push_back(*id);
+      else
+        ++not_read;
+    }
+  } while (cursor != "0");
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+}  // namespace
+
+bool is_machine_tag(std::string_view tag) {
+  if (tag.empty() || tag.size() > 255) return false;
+  auto colon = tag.find(':');
+  if (colon == 0 || colon == std::string_view::npos || colon + 1 == tag.size()) return false;
+  for (std::size_t i = 0; i < colon; ++i) {
+    char c = tag[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  for (char c : tag)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+  return true;
+}
+
+std::optional<Organisation> declared_organisation(std::string_view meta_header_json, bool* invalid) {
+  auto j = nlohmann::json::parse(meta_header_json, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("misp:org")) return std::nullopt;
+  const auto& org = j["misp:org"];
+  std::string uuid, name;
+  if (org.is_string()) {
+    uuid = org.get<std::string>();
+  } else if (org.is_object()) {
+    if (org.contains("uuid") && org["uuid"].is_string()) uuid = org["uuid"].get<std::string>();
+    if (org.contains("name") && org["name"].is_string()) name = org["name"].get<std::string>();
+  }
+  auto parsed = protocol::Uuid::parse(uuid);
+  if (!parsed || parsed->is_nil()) {
+    if (invalid) *invalid = true;
+    return std::nullopt;
+  }
+  Organisation o;
+  o.uuid = parsed->dashed();
+  // MISP limits organisation names to 255 characters; without one, the uuid names it.
+  o.name = name.empty() ? o.uuid : name.substr(0, 255);
+  return o;
+}
+
+std::vector<std::string> meta_header_tags(std::string_view meta_header_json) {
+  std::vector<std::string> out;
+  auto j = nlohmann::json::parse(meta_header_json, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("tags") || !j["tags"].is_array()) return out;
+  for (const auto& t : j["tags"])
+    if (t.is_string()) out.push_back(t.get<std::string>());
+  return out;
+}
+
+std::vector<std::string> event_tags(const std::vector<std::string>& configured,
+                                    const std::vector<std::string>& from_sensors, std::size_t max,
+                                    std::uint64_t& dropped) {
+  std::vector<std::string> all;
+  int strictest = -1;
+  for (const auto* list : {&configured, &from_sensors})
+    for (const auto& t : *list) {
+      if (!is_machine_tag(t)) continue;
+      strictest = std::max(strictest, tlp_rank(t));
+      if (std::find(all.begin(), all.end(), t) == all.end()) all.push_back(t);
+    }
+  std::vector<std::string> out;
+  for (auto& t : all) {
+    int rank = tlp_rank(t);
+    if (rank >= 0 && rank < strictest) continue;  // a laxer TLP than another contributor's
+    if (out.size() >= max) {
+      ++dropped;
+      continue;
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+void SensorDirectory::add(SensorRecord sensor, const SensorLimits& limits, SensorCounters& counters) {
+  if (sensor.declared && sensor.declared->uuid == default_.uuid) sensor.declared.reset();
+  if (sensor.declared && !declared_.count(sensor.declared->uuid)) {
+    if (declared_.size() >= limits.max_organisations) {
+      ++counters.organisations_refused;
+      refused_.insert(sensor.id);
+    } else {
+      declared_.emplace(sensor.declared->uuid, *sensor.declared);
+    }
+  }
+  sensors_[sensor.id] = std::move(sensor);
+}
+
+void SensorDirectory::load(core::RedisClient& meta, const SensorLimits& limits, SensorCounters& counters) {
+  auto ids = scan_sensor_ids(meta, limits.max_sensors, counters.sensors_not_read);
+  for (std::size_t i = 0; i < ids.size(); i += kPipelineSensors) {
+    std::size_t n = std::min(kPipelineSensors, ids.size() - i);
+    std::vector<std::vector<std::string>> cmds;
+    for (std::size_t j = 0; j < n; ++j) {
+      const auto& id = ids[i + j];
+      cmds.push_back({"SMEMBERS", keys::sensor_tags(id)});
+      cmds.push_back({"HGETALL", keys::sensor_meta_header(id)});
+      cmds.push_back({"SMEMBERS", keys::sensor_all_types(id)});
+      cmds.push_back({"SMEMBERS", keys::sensor_all_extended_types(id)});
+    }
+    auto replies = meta.pipeline(cmds);
+    for (const auto& r : replies)
+      if (r.is_error()) throw core::RedisError("reading sensors: " + r.str);
+    for (std::size_t j = 0; j < n; ++j) {
+      SensorRecord s;
+      s.id = ids[i + j];
+      s.tags = members(replies[4 * j]);
+      std::sort(s.tags.begin(), s.tags.end());  // set members come in no order
+      // By extended type name: the first header declaring an organisation wins, the same one on
+      // every run.
+      std::map<std::string, std::string> headers;
+      const auto& fields = replies[4 * j + 1].elements;
+      for (std::size_t h = 0; h + 1 < fields.size(); h += 2) headers[fields[h].str] = fields[h + 1].str;
+      for (const auto& [ext, json] : headers) {
+        bool invalid = false;
+        auto org = declared_organisation(json, &invalid);
+        if (invalid) ++counters.invalid_organisations;
+        if (org && !s.declared) s.declared = org;
+        for (auto& t : meta_header_tags(json)) s.tags.push_back(std::move(t));
+      }
+      for (auto& t : members(replies[4 * j + 2])) s.types.insert(std::move(t));
+      for (auto& t : members(replies[4 * j + 3])) s.extended_types.insert(std::move(t));
+      add(std::move(s), limits, counters);
+    }
+  }
+}
+
+std::vector<Organisation> SensorDirectory::organisations() const {
+  std::vector<Organisation> out{default_};
+  for (const auto& [uuid, org] : declared_) out.push_back(org);
+  return out;
+}
+
+const Organisation* SensorDirectory::organisation_of(std::string_view sensor) const {
+  auto it = sensors_.find(std::string(sensor));
+  if (it == sensors_.end() || !it->second.declared) return &default_;
+  if (refused_.count(it->second.id)) return nullptr;
+  return &declared_.at(it->second.declared->uuid);
+}
+
+const SensorRecord* SensorDirectory::find(std::string_view sensor) const {
+  auto it = sensors_.find(std::string(sensor));
+  return it == sensors_.end() ? nullptr : &it->second;
+}
+
+}  // namespace d4::sharing::misp
