@@ -1,5 +1,7 @@
 #!/bin/sh
 # Installs every Debian 12 package needed to build, test and run D4 (server stack, client, analyzers).
+# python3-venv and PyMISP's dependencies (requests, dateutil, deprecated): the MISP feed test installs
+# PyMISP itself into <build>/pymisp-venv (tests/sharing/pymisp_venv.sh).
 # Idempotent; run as root (or through sudo). Boost is the 1.81 line only: it conflicts with 1.74's -dev
 # packages, and gives Asio 1.26 / Beast 345 without the GCC 12 coroutine workaround.
 set -eu
@@ -13,7 +15,7 @@ nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev lib
 libtlsh-dev libarchive-dev libfixbuf-dev libfixbuf-tools
 googletest libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
 clang-14 libclang-rt-14-dev clang-format
-redis-server redis-tools python3 python3-redis tcpdump tshark softflowd socat procps iproute2 curl wrk hyperfine"
+redis-server redis-tools python3 python3-redis python3-venv python3-requests python3-dateutil python3-deprecated tcpdump tshark softflowd socat procps iproute2 curl wrk hyperfine"
 # The Debian packages and their test (scripts/build-packages.sh, tests/packaging; debootstrap only for
 # D4_PACKAGING_ROOT=debootstrap). Not needed to run the stack from the build tree.
 if [ "${D4_INSTALL_PACKAGING:-1}" = "1" ]; then

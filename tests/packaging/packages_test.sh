@@ -72,11 +72,11 @@ for tool in dpkg-buildpackage dh systemd-analyze redis-server redis-cli chroot $
 done
 
 SERVER_PACKAGES="d4-server d4-worker d4-web d4-queue d4-export d4-admin d4-stack"
-ANALYZER_PACKAGES="d4-pdns d4-pibs d4-tls-fingerprint d4-passivessl"
+ANALYZER_PACKAGES="d4-pdns d4-pibs d4-tls-fingerprint d4-passivessl d4-misp-feed"
 EXECUTABLE_PACKAGES="$SERVER_PACKAGES d4-client $ANALYZER_PACKAGES"
 ALL_PACKAGES="d4-common $EXECUTABLE_PACKAGES"
 # The daemons that systemd units run: each must take --check-config (issue: every daemon).
-DAEMONS="d4-server d4-worker d4-web d4-export d4-pdns d4-pibs d4-passivessl"
+DAEMONS="d4-server d4-worker d4-web d4-export d4-pdns d4-pibs d4-passivessl d4-misp-feed"
 # Those that have --version and --check-config today; the others are noted until they do.
 REQUIRED_VERSION="d4-server d4-client"
 REQUIRED_CHECK_CONFIG="d4-server"
@@ -130,6 +130,7 @@ expect_units d4-export "d4-export@.service "
 expect_units d4-pdns "d4-pdns-capture@.service d4-pdns-ingest.service d4-pdns-serve.service "
 expect_units d4-pibs "d4-pibs-capture@.service d4-pibs.service "
 expect_units d4-passivessl "d4-passivessl-ingest.service d4-passivessl-serve.service "
+expect_units d4-misp-feed "d4-misp-feed.service "
 for p in d4-queue d4-admin d4-stack d4-client d4-tls-fingerprint; do expect_units "$p" ""; done
 
 check "d4-common's only conffile is /etc/d4/d4.toml" \
@@ -151,7 +152,7 @@ check "d4-client depends on libssl3" matches '^libssl3$' "$client_deps"
 check "d4-client depends on libpcap0.8" matches '^libpcap0\.8$' "$client_deps"
 check "d4-client depends only on the C/C++ runtimes, OpenSSL and libpcap ($(echo $client_deps))" \
   none_matches -v '^(libc6|libgcc-s1|libstdc\+\+6|libssl3|libpcap0\.8)$' "$client_deps"
-for p in d4-server d4-worker d4-web d4-queue d4-export d4-admin d4-pdns d4-pibs d4-passivessl; do
+for p in d4-server d4-worker d4-web d4-queue d4-export d4-admin d4-pdns d4-pibs d4-passivessl d4-misp-feed; do
   check "$p depends on d4-common of the same version" \
     matches "^d4-common \(= $VERSION\)$" "$(field "$p" Depends | tr ',' '\n' | sed 's/^ //')"
 done
@@ -548,7 +549,7 @@ check "systemd-analyze verify reports a missing executable" matches 'd4-missing'
 rm -f "$ROOT/etc/systemd/system/d4-broken.service"
 UNITS="d4.target d4-server.service d4-worker@main.service d4-web.service d4-pdns-ingest.service
        d4-pdns-serve.service d4-pdns-capture@eth0.service d4-pibs.service d4-pibs-capture@eth0.service
-       d4-passivessl-ingest.service d4-passivessl-serve.service
+       d4-passivessl-ingest.service d4-passivessl-serve.service d4-misp-feed.service
        d4-export@4d1e0c40-7c2f-4a52-9a0a-5f1bd8a3c0e1.service"
 for unit in $UNITS; do
   out=$(verify "$unit")
