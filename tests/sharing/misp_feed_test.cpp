@@ -242,6 +242,19 @@ TEST(MispFeedTemplates, ObjectsFollowTheirTemplate) {
   EXPECT_EQ(again.take().attributes[0].uuid, o.attributes[0].uuid);
 }
 
+TEST(MispFeedEvent, InvalidUtf8FromTheNetworkIsReplacedNotFatal) {
+  ObjectBuilder b(passive_dns_template(), uuid5(kFeedNamespace, "txt"));
+  b.add("rrname", "x.example").add("rrtype", "TXT").add("rdata", std::string("v=\xff\xfe ok"));
+  MispEvent e;
+  e.uuid = uuid5(kFeedNamespace, "utf8");
+  e.objects.push_back(b.take());
+  EXPECT_EQ(e.objects[0].attributes[2].value, "v=\xef\xbf\xbd\xef\xbf\xbd ok");
+  EXPECT_NO_THROW(to_feed_json(e).dump());
+  std::uint64_t dropped = 0;
+  EXPECT_EQ(event_tags({}, {std::string("tlp:\xff")}, 5, dropped),
+            std::vector<std::string>{"tlp:\xef\xbf\xbd"});
+}
+
 TEST(MispFeedEvent, TimestampsMoveOnlyWithChanges) {
   MispEvent e;
   e.uuid = uuid5(kFeedNamespace, "e");

@@ -11,7 +11,7 @@ if [ -x "$dir/bin/python3" ] && "$dir/bin/python3" -c "import importlib.metadata
   exit 0
 fi
 python3 -m venv --system-site-packages "$dir" || { echo "cannot create a virtual environment in $dir"; exit 0; }
-if "$dir/bin/pip" install --quiet --disable-pip-version-check --retries 0 --timeout 20 --no-deps "pymisp==$version"; then
+if "$dir/bin/pip" install --quiet --disable-pip-version-check --retries 0 --timeout 10 --no-deps "pymisp==$version"; then
   echo "PyMISP $version installed in $dir"
 else
   echo "PyMISP $version could not be installed (no package index reachable?): the PyMISP validation will be skipped"

@@ -262,6 +262,13 @@ void stamp(MispEvent& e, const PreviousEvent* previous, std::int64_t now) {
       previous && e.timestamp == previous->timestamp ? previous->publish_timestamp : e.timestamp;
 }
 
+std::string valid_utf8(std::string_view text) {
+  // nlohmann's serializer validates UTF-8; with `replace` it writes U+FFFD for what is invalid.
+  std::string quoted =
+      nlohmann::json(std::string(text)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return nlohmann::json::parse(quoted).get<std::string>();
+}
+
 std::string format_datetime(std::int64_t epoch) {
   std::time_t t = static_cast<std::time_t>(epoch);
   std::tm tm{};

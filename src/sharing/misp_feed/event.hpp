@@ -83,6 +83,11 @@ std::optional<PreviousEvent> read_previous_event(std::string_view text);
 // its set of objects changed.
 void stamp(MispEvent& e, const PreviousEvent* previous, std::int64_t now);
 
+// The text with every invalid UTF-8 sequence replaced by U+FFFD: values come from the network
+// (DNS data, certificate names, sensors' tags) and JSON carries only UTF-8; the value hashed into
+// hashes.csv is the one written.
+std::string valid_utf8(std::string_view text);
+
 // "YYYY-MM-DD HH:MM:SS+00:00" (UTC) for datetime attributes.
 std::string format_datetime(std::int64_t epoch);
 // "YYYY-MM-DD" (UTC).

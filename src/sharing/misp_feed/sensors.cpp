@@ -107,7 +107,8 @@ std::vector<std::string> event_tags(const std::vector<std::string>& configured,
   std::vector<std::string> all;
   int strictest = -1;
   for (const auto* list : {&configured, &from_sensors})
-    for (const auto& t : *list) {
+    for (const auto& raw : *list) {
+      std::string t = valid_utf8(raw);
       if (!is_machine_tag(t)) continue;
       strictest = std::max(strictest, tlp_rank(t));
       if (std::find(all.begin(), all.end(), t) == all.end()) all.push_back(t);

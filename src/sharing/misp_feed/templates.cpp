@@ -117,6 +117,8 @@ ObjectBuilder& ObjectBuilder::add(std::string_view relation, std::string value, 
     throw std::logic_error("MISP template " + std::string(spec_.name) + " has no relation " +
                            std::string(relation));
   if (value.empty()) return *this;
+  value = valid_utf8(value);
+  comment = valid_utf8(comment);
   for (const auto& a : object_.attributes) {
     if (a.object_relation != relation) continue;
     if (!r->multiple)
