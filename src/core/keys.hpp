@@ -315,7 +315,7 @@ inline std::string sensor_meta_header(std::string_view uuid) {
   return cat({"sensor:metaheader:", uuid});
 }
 // Counters of the MISP feed exporter (d4-misp-feed): runs, events_written, events_unchanged,
-// objects, attributes, objects_dropped, attributes_dropped, tags_dropped, candidates_not_read,
+// objects, attributes, objects_dropped, tags_dropped, candidates_not_read,
 // sensors_not_read, organisations_refused, unattributed_records (totals), last_run, last_success,
 // last_error (epoch seconds / text of the last failure).
 inline constexpr std::string_view kMispFeedStats = "d4:mispfeed:stats";

@@ -48,8 +48,7 @@ void log_report(const ExportReport& r) {
       "exported: {} event(s) written, {} unchanged, {} period(s) without data; {} object(s), {} attribute(s)",
       r.events_written, r.events_unchanged, r.periods_empty, r.objects, r.attributes);
   if (r.objects_dropped)
-    spdlog::warn("{} object(s) ({} attributes) left out: max_attributes_per_event reached", r.objects_dropped,
-                 r.attributes_dropped);
+    spdlog::warn("{} object(s) left out: max_attributes_per_event reached", r.objects_dropped);
   if (r.sources.candidates_not_read)
     spdlog::warn("{} result(s) not read: a max_*_scanned / max_records_per_watch bound was reached",
                  r.sources.candidates_not_read);

@@ -263,6 +263,8 @@ void stamp(MispEvent& e, const PreviousEvent* previous, std::int64_t now) {
 }
 
 std::string valid_utf8(std::string_view text) {
+  if (std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; }))
+    return std::string(text);  // ASCII, the common case
   // nlohmann's serializer validates UTF-8; with `replace` it writes U+FFFD for what is invalid.
   std::string quoted =
       nlohmann::json(std::string(text)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "core/keys.hpp"
 #include "sharing/misp_feed/feed_directory.hpp"
@@ -94,31 +95,33 @@ class Run {
     return e;
   }
 
-  // New objects first (most significant first), then those of earlier exports the stores no
-  // longer hold, within the attribute budget; then into the feed.
-  void publish(MispEvent e, std::vector<MispObject> objects, const Organisation& org) {
-    if (objects.empty()) {
+  // New objects first, most significant first, built only while they fit in the attribute budget
+  // (the first that does not fit ends the event: the others are counted, never built); then the
+  // objects of earlier exports that the stores no longer hold, as long as they fit.
+  template <typename Make>
+  void publish(MispEvent e, std::size_t count, Make make, const Organisation& org) {
+    if (count == 0) {
       ++report_.periods_empty;
       return;
     }
     FeedDirectory& dir = directory(org);
-    if (auto previous = dir.previous(e.uuid)) {
-      std::set<std::string> present;
-      for (const auto& o : objects) present.insert(o.uuid);
-      for (auto& o : previous->object_list)
-        if (!present.count(o.uuid)) objects.push_back(std::move(o));
-    }
     std::size_t budget = config_.max_attributes_per_event;
-    for (auto& o : objects) {
-      if (o.attributes.size() > budget) {
-        ++report_.objects_dropped;
-        report_.attributes_dropped += o.attributes.size();
-        continue;
-      }
+    auto add = [&](MispObject o) {
+      if (o.attributes.size() > budget) return false;
       budget -= o.attributes.size();
       report_.attributes += o.attributes.size();
       ++report_.objects;
       e.objects.push_back(std::move(o));
+      return true;
+    };
+    std::size_t built = 0;
+    while (built < count && add(make(built))) ++built;
+    report_.objects_dropped += count - built;
+    if (auto previous = dir.previous(e.uuid)) {
+      std::set<std::string> present;
+      for (const auto& o : e.objects) present.insert(o.uuid);
+      for (auto& o : previous->object_list)
+        if (!present.count(o.uuid) && !add(std::move(o))) ++report_.objects_dropped;
     }
     if (dir.put(e, request_.now) == FeedDirectory::Outcome::Written)
       ++report_.events_written;
@@ -132,10 +135,12 @@ class Run {
     const Organisation& org = sensors_.default_organisation();
     for (const auto& period : periods) {
       auto e = make_event(org, Kind::Backscatter, period, tags);
-      std::vector<MispObject> objects;
-      for (const auto& v : read_victims(redis, config_.backscatter, period, report_.sources))
-        objects.push_back(victim_object(e.uuid, v, config_.backscatter.min_packets));
-      publish(std::move(e), std::move(objects), org);
+      auto victims = read_victims(redis, config_.backscatter, period, report_.sources);
+      const std::string uuid = e.uuid;
+      publish(
+          std::move(e), victims.size(),
+          [&](std::size_t i) { return victim_object(uuid, victims[i], config_.backscatter.min_packets); },
+          org);
     }
   }
 
@@ -160,10 +165,12 @@ class Run {
         attribute_record(r, by_org, unattributed_tags);
       for (auto& [uuid, share] : by_org) {
         auto e = make_event(share.org, Kind::PassiveDns, period, share.tags);
-        std::vector<MispObject> objects;
-        for (const auto& r : share.records)
-          objects.push_back(dns_object(e.uuid, r, config_.passive_dns.origin));
-        publish(std::move(e), std::move(objects), share.org);
+        const std::string event_uuid = e.uuid;
+        const auto& records = share.records;
+        publish(
+            std::move(e), records.size(),
+            [&](std::size_t i) { return dns_object(event_uuid, records[i], config_.passive_dns.origin); },
+            share.org);
       }
     }
   }
@@ -201,15 +208,19 @@ class Run {
     for (const auto& period : periods) {
       auto e = make_event(org, Kind::PassiveSsl, period, tags);
       auto ssl = read_ssl(redis, config_.passive_ssl, period, report_.sources);
-      std::vector<MispObject> objects;
-      for (const auto& c : ssl.certificates)
-        objects.push_back(x509_object(e.uuid, c, config_.passive_ssl.include_raw_certificates));
       std::map<std::string, const Fingerprint*> servers;
       for (const auto& f : ssl.ja3s) servers[f.md5] = &f;
-      for (const auto& f : ssl.ja3) objects.push_back(ja3_object(e.uuid, f));
-      for (const auto& [ja3, ja3s] : ssl.pairs)
-        objects.push_back(ja3s_object(e.uuid, ja3, *servers.at(ja3s)));
-      publish(std::move(e), std::move(objects), org);
+      const std::string uuid = e.uuid;
+      const std::size_t certs = ssl.certificates.size(), clients = ssl.ja3.size();
+      // Certificates, then client fingerprints, then client/server pairs.
+      auto make = [&](std::size_t i) {
+        if (i < certs)
+          return x509_object(uuid, ssl.certificates[i], config_.passive_ssl.include_raw_certificates);
+        if (i < certs + clients) return ja3_object(uuid, ssl.ja3[i - certs]);
+        const auto& [ja3, ja3s] = ssl.pairs[i - certs - clients];
+        return ja3s_object(uuid, ja3, *servers.at(ja3s));
+      };
+      publish(std::move(e), certs + clients + ssl.pairs.size(), make, org);
     }
   }
 
@@ -255,7 +266,6 @@ void record_run(core::RedisClient& meta, const ExportReport* report, const std::
         {"objects", report->objects},
         {"attributes", report->attributes},
         {"objects_dropped", report->objects_dropped},
-        {"attributes_dropped", report->attributes_dropped},
         {"tags_dropped", report->tags_dropped},
         {"candidates_not_read", report->sources.candidates_not_read},
         {"unattributed_records", report->sources.unattributed_records},

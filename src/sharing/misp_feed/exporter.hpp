@@ -12,8 +12,9 @@
 // (type 1, extended type ja3-jl), whatever their organisation, so the strictest TLP applies.
 //
 // An event keeps the objects of its earlier exports that the stores no longer hold (results
-// expire), so events only grow; at most max_attributes_per_event attributes, new objects first,
-// the others dropped and counted. Periods without any object write no event.
+// expire), so events only grow; at most max_attributes_per_event attributes, new objects first
+// (most significant first: built only while they fit), the others left out and counted. Periods without any
+// object write no event.
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -37,8 +38,8 @@ struct ExportRequest {
 struct ExportReport {
   std::uint64_t events_written = 0, events_unchanged = 0, periods_empty = 0;
   std::uint64_t objects = 0, attributes = 0;
-  std::uint64_t objects_dropped = 0, attributes_dropped = 0;  // over max_attributes_per_event
-  std::uint64_t tags_dropped = 0;                             // over max_tags_per_event
+  std::uint64_t objects_dropped = 0;  // over max_attributes_per_event
+  std::uint64_t tags_dropped = 0;     // over max_tags_per_event
   SourceCounters sources;
   SensorCounters sensors;
   std::set<std::string> directories;  // feed directories written or checked
