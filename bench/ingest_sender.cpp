@@ -40,6 +40,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bench_net.hpp"
 #include "core/redis_client.hpp"
 #include "core/stop_signal.hpp"
 #include "protocol/encoder.hpp"
@@ -54,67 +55,11 @@ using Clock = std::chrono::steady_clock;
   std::exit(1);
 }
 
-int connect_to(const std::string& host, int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  if (inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1) die("bad IPv4 address " + host);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return fd;
-}
-
-struct Conn {
-  int fd = -1;
-  SSL* ssl = nullptr;
-};
-
-Conn open_conn(SSL_CTX* ctx, const std::string& host, int port) {
-  Conn c;
-  c.fd = connect_to(host, port);
-  if (c.fd < 0) return c;
-  if (ctx) {
-    c.ssl = SSL_new(ctx);
-    SSL_set_fd(c.ssl, c.fd);
-    if (SSL_connect(c.ssl) != 1) {
-      ERR_clear_error();
-      SSL_free(c.ssl);
-      ::close(c.fd);
-      return Conn{};
-    }
-  }
-  return c;
-}
-
-bool write_all(Conn& c, const std::uint8_t* p, std::size_t n) {
-  while (n) {
-    std::size_t w = 0;
-    if (c.ssl) {
-      if (SSL_write_ex(c.ssl, p, n, &w) != 1) return false;
-    } else {
-      ssize_t r = ::send(c.fd, p, n, MSG_NOSIGNAL);
-      if (r <= 0) return false;
-      w = static_cast<std::size_t>(r);
-    }
-    p += w;
-    n -= w;
-  }
-  return true;
-}
-
-void close_conn(Conn& c) {
-  if (c.ssl) {
-    SSL_shutdown(c.ssl);
-    SSL_free(c.ssl);
-  }
-  if (c.fd >= 0) ::close(c.fd);
-  c = Conn{};
-}
+using d4::bench::close_conn;
+using d4::bench::Conn;
+using d4::bench::http_get;
+using d4::bench::open_conn;
+using d4::bench::write_all;
 
 std::vector<std::uint8_t> read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -151,21 +96,6 @@ long long stored_packets(d4::core::RedisClient& r, const std::string& type = "")
   long long total = 0;
   for (const auto& rep : r.pipeline(cmds)) total += rep.integer;
   return total;
-}
-
-// Minimal HTTP GET on loopback (the server's /metrics).
-std::string http_get(int port, const std::string& path) {
-  int fd = connect_to("127.0.0.1", port);
-  if (fd < 0) return {};
-  std::string req = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-  ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
-  std::string resp;
-  char buf[16384];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) resp.append(buf, static_cast<std::size_t>(n));
-  ::close(fd);
-  auto body = resp.find("\r\n\r\n");
-  return body == std::string::npos ? std::string() : resp.substr(body + 4);
 }
 
 struct Histogram {
