@@ -40,6 +40,29 @@ json zset_object(const core::RedisReply& r) {
   return o;
 }
 
+// HGETALL reply of counters as {field: count}.
+json hash_object(const core::RedisReply& r) {
+  json o = json::object();
+  for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2)
+    o[r.elements[i].str] = std::strtoll(r.elements[i + 1].str.c_str(), nullptr, 10);
+  return o;
+}
+
+// What d4-server refused, by reason (all time and today, also before authentication), the source
+// networks with the most refusals before authentication (its bounded top-N, highest first) and
+// the back-pressure that held sensors, for the server page and GET /api/v1/server.
+json refusals_json(const core::RedisReply& all_time, const core::RedisReply& today,
+                   const core::RedisReply& top, long long ranked, const core::RedisReply& backpressure) {
+  json sources = json::array();
+  for (auto& [network, n] : zset_pairs(top))
+    sources.push_back({{"network", network}, {"rejects", static_cast<long long>(n)}});
+  return {{"all_time", hash_object(all_time)},
+          {"today", hash_object(today)},
+          {"top_sources", sources},
+          {"ranked_sources", ranked},
+          {"backpressure", hash_object(backpressure)}};
+}
+
 std::string iso_day(const std::string& yyyymmdd) {
   if (yyyymmdd.size() != 8) return yyyymmdd;
   return yyyymmdd.substr(0, 4) + "-" + yyyymmdd.substr(4, 2) + "-" + yyyymmdd.substr(6, 2);
@@ -527,7 +550,12 @@ json WebApp::server_info(Db& db) {
                              {"SCARD", std::string(keys::kBlocklistIp)},
                              {"SCARD", std::string(keys::kBlocklistUuid)},
                              {"SMEMBERS", std::string(keys::kBlocklistIpByUuid)},
-                             {"GET", std::string(keys::kFirstDate)}});
+                             {"GET", std::string(keys::kFirstDate)},
+                             {"HGETALL", std::string(keys::kServerRejects)},
+                             {"HGETALL", keys::daily_rejects(today())},
+                             {"ZREVRANGE", std::string(keys::kRejectSources), "0", "19", "WITHSCORES"},
+                             {"ZCARD", std::string(keys::kRejectSources)},
+                             {"HGETALL", std::string(keys::kServerBackpressure)}});
   auto key = r[0].as_string();
   std::string key_status = !key                              ? "missing"
                            : *key == "private key to change" ? "reference default (change it)"
@@ -554,7 +582,8 @@ json WebApp::server_info(Db& db) {
           {"ips_blocked_by_uuid", by_uuid},
           {"first_date", r[7].as_string().value_or("")},
           {"accepted_types", db.policy.accepted_types()},
-          {"accepted_extended_types", ext}};
+          {"accepted_extended_types", ext},
+          {"refusals", refusals_json(r[8], r[9], r[10], r[11].integer, r[12])}};
 }
 
 json WebApp::blocklist(Db& db, bool ips, const std::string& q, long long page, long long per_page) {

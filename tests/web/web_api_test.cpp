@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <csignal>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -642,6 +643,37 @@ TEST_F(WebApiTest, AcceptedTypesServerInfoAndKicks) {
   EXPECT_EQ(web->meta().command({"SISMEMBER", "server:accepted_type", "3"}).integer, 0);
   ASSERT_EQ(a.call("POST", "/api/v1/server/kick-type/8").status, 200);
   EXPECT_EQ(web->stream().command({"ZSCORE", "server:kicks", "type:8"}).is_nil(), false);
+}
+
+// Refusals d4-server counted, with their reasons, including those before authentication that no
+// sensor's page shows, and the source networks refused most (written as the server writes them).
+TEST_F(WebApiTest, ServerPageShowsEveryRefusalWithItsReasonAndTheNetworksRefusedMost) {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char day[16];
+  std::strftime(day, sizeof day, "%Y%m%d", &tm);
+  web->meta().command({"HSET", "server:rejects", "hmac_mismatch", "7", "unauthenticated_budget", "2"});
+  web->meta().command({"HSET", std::string("server:rejects:") + day, "hmac_mismatch", "3"});
+  web->meta().command({"ZADD", "server:reject_sources", "5", "192.0.2.0/24", "2", "2001:db8:1:2::/64", "9",
+                       "198.51.100.0/24"});
+  web->meta().command({"HSET", "server:backpressure", "sensor_bytes", "4"});
+  Client u = with_token(user_token);
+  auto info = u.get("/api/v1/server").json()["refusals"];
+  EXPECT_EQ(info["all_time"]["hmac_mismatch"], 7);
+  EXPECT_EQ(info["all_time"]["unauthenticated_budget"], 2);
+  EXPECT_EQ(info["today"]["hmac_mismatch"], 3);
+  EXPECT_EQ(info["ranked_sources"], 3);
+  ASSERT_EQ(info["top_sources"].size(), 3u);
+  EXPECT_EQ(info["top_sources"][0]["network"], "198.51.100.0/24") << "highest first";
+  EXPECT_EQ(info["top_sources"][0]["rejects"], 9);
+  EXPECT_EQ(info["backpressure"]["sensor_bytes"], 4);
+  auto page = admin.get("/server");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find("<td>hmac_mismatch</td><td>3</td><td>7</td>"), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find("<td>unauthenticated_budget</td><td>0</td><td>2</td>"), std::string::npos);
+  EXPECT_NE(page.body.find("2001:db8:1:2::/64"), std::string::npos);
+  EXPECT_NE(page.body.find("sensor_bytes: 4"), std::string::npos);
 }
 
 // ---------------------------------------------------------------- analyzer queues

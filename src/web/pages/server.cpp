@@ -1,7 +1,41 @@
-// /server — Server management: registrations, accepted types, blocklists, kicks.
+// /server — Server management: registrations, accepted types, blocklists, kicks, refusals.
+#include <algorithm>
+#include <utility>
+#include <vector>
+
 #include "web/pages/widgets.hpp"
 
 namespace d4::web::pages {
+
+namespace {
+
+// Every refusal of d4-server with its reason (also those before authentication, which no sensor's
+// page shows), the source networks refused most before authentication, and back-pressure.
+void refusals_section(std::string& b, const json& r) {
+  std::vector<std::pair<std::string, long long>> reasons;
+  for (auto& [reason, count] : r["all_time"].items()) reasons.emplace_back(reason, count.get<long long>());
+  std::sort(reasons.begin(), reasons.end(), [](auto& x, auto& y) { return x.second > y.second; });
+  b += "<section class=\"grid2\"><div class=\"card\"><h2>Refused connections and packets</h2><table>" +
+       table_head({"Reason", "Today", "All time"}) + "<tbody>";
+  for (auto& [reason, count] : reasons)
+    b += "<tr><td>" + esc(reason) + "</td><td>" + std::to_string(r["today"].value(reason, 0LL)) +
+         "</td><td>" + std::to_string(count) + "</td></tr>";
+  if (reasons.empty()) b += empty_row(3, "None.");
+  b += "</tbody></table><h3>Back-pressure (times a session was held)</h3><ul class=\"plain\">";
+  for (auto& [cause, count] : r["backpressure"].items()) b += "<li>" + esc(cause) + ": " + n(count) + "</li>";
+  if (r["backpressure"].empty()) b += "<li>None.</li>";
+  b += "</ul></div><div class=\"card\"><h2>Networks refused most before authentication</h2><p>" +
+       n(r["ranked_sources"]) +
+       " networks (IPv4 /24, IPv6 /64) ranked; the 20 highest (estimates: a newcomer inherits the count "
+       "of the network it replaces).</p><table>" +
+       table_head({"Network", "Refusals"}) + "<tbody>";
+  for (const auto& src : r["top_sources"])
+    b += "<tr><td class=\"mono\">" + esc(s(src["network"])) + "</td><td>" + n(src["rejects"]) + "</td></tr>";
+  if (r["top_sources"].empty()) b += empty_row(2, "None.");
+  b += "</tbody></table></div></section>";
+}
+
+}  // namespace
 
 void server(WebApp& app, http::Router& r) {
   app.page(r, "/server", Role::User, [&app](http::Request& req, const Identity& id) {
@@ -115,6 +149,7 @@ void server(WebApp& app, http::Router& r) {
       b += "</ul>";
     }
     b += "</div></section>";
+    refusals_section(b, info["refusals"]);
     if (admin) {
       b += "<section class=\"card\"><h2>Kick every connection of a type</h2>" +
            html::api_form_open(
