@@ -2,7 +2,8 @@
 // `d4-client | socat - OPENSSL-CONNECT:...` (close_notify just after the last record),
 // `openssl s_client`, and a TLS client whose data and close_notify arrive in one segment. The
 // session ends at once with every packet stored, the (uuid, type) slot is free for the sensor's
-// next run, and a reset between packets is a disconnect, not a fault in the sensor's record.
+// next run; the same for a bare FIN (no close_notify, or plain TCP). A reset between packets is a
+// disconnect, not a fault in the sensor's record.
 #include <gtest/gtest.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -163,6 +164,31 @@ TEST_F(PeerEnd, DataAndCloseNotifyInOneWriteEndTheSessionWithEverythingStored) {
     EXPECT_TRUE(c.wait_closed(std::chrono::seconds(3))) << server_->log();
     expect_clean_runs(uuid.dashless(), 1, expect, run);
   }
+}
+
+// A FIN right behind the last complete packet, without close_notify (a TLS client that only
+// closes its socket) or on plain TCP: the session ends at once, not after idle_timeout, with every
+// packet stored and nothing on the sensor's record; the next run is accepted.
+TEST_F(PeerEnd, FinWithoutCloseNotifyAfterTheLastPacketEndsTheSessionAtOnce) {
+  for (bool tls : {true, false}) {
+    auto uuid = random_uuid();
+    std::string expect;
+    std::vector<std::uint8_t> packets;
+    for (int i = 0; i < 10; ++i) {
+      std::string p = std::string(tls ? "tls" : "tcp") + " then FIN " + std::to_string(i) + "\n";
+      expect += p;
+      auto pk = make_packet(uuid, 1, kKey, p);
+      packets.insert(packets.end(), pk.begin(), pk.end());
+    }
+    for (std::size_t run = 1; run <= 2; ++run) {
+      SensorConnection c(tls ? server_->tls_port() : server_->plain_port(), tls);
+      ASSERT_TRUE(c.send(packets));
+      ASSERT_EQ(::shutdown(c.fd(), SHUT_WR), 0);
+      EXPECT_TRUE(c.wait_closed(std::chrono::seconds(3))) << (tls ? "TLS" : "TCP") << "\n" << server_->log();
+      expect_clean_runs(uuid.dashless(), 1, expect, run);
+    }
+  }
+  EXPECT_EQ(metric(server_->metrics_port(), "d4_server_rejects_total{reason=\"duplicate\"}"), 0.0);
 }
 
 // A reset once everything was stored (the sensor's process was killed between packets): counted
