@@ -21,8 +21,22 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-now() { python3 -c 'import time; print(time.monotonic())'; }
-rate() { python3 -c "import sys; n,a,b=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(f'{sys.argv[4]}: {b-a:.2f} s ({n/(b-a):,.0f} victims/s)')" "$N" "$1" "$2" "$3"; }
+# Runs an export; prints its wall time and its own CPU time (user + system: on a loaded machine the
+# wall time mostly measures the other processes).
+timed() {
+  label=$1
+  shift
+  python3 - "$N" "$label" "$@" <<'PY'
+import resource, subprocess, sys, time
+n, label, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+t = time.monotonic()
+subprocess.run(cmd, check=True)
+wall = time.monotonic() - t
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu = r.ru_utime + r.ru_stime
+print(f"{label}: wall {wall:.2f} s, CPU {cpu:.2f} s ({n / cpu:,.0f} victims per CPU second)")
+PY
+}
 
 RPORT=$(free_port)
 redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" --daemonize no \
@@ -48,17 +62,8 @@ max_attributes_per_event = 50000
 max_victims_scanned = 100000000
 CONF
 echo "victims: $(redis-cli -p "$RPORT" -n 4 zcard pibs:victims)"
-T0=$(now)
-"$BIN/d4-misp-feed" -c "$TMP/d4.toml" export --kind backscatter
-T1=$(now)
-rate "$T0" "$T1" "first export (events written)"
-T0=$(now)
-"$BIN/d4-misp-feed" -c "$TMP/d4.toml" export --kind backscatter
-T1=$(now)
-rate "$T0" "$T1" "second export (nothing changed)"
+timed "first export (events written)" "$BIN/d4-misp-feed" -c "$TMP/d4.toml" export --kind backscatter
+timed "second export (nothing changed)" "$BIN/d4-misp-feed" -c "$TMP/d4.toml" export --kind backscatter
 "$BIN/d4-pibs" --log-level warn -r "$TMP/bs.pcap" --redis-endpoint "127.0.0.1:$RPORT/4"
-T0=$(now)
-"$BIN/d4-misp-feed" -c "$TMP/d4.toml" export --kind backscatter
-T1=$(now)
-rate "$T0" "$T1" "third export (every count changed)"
+timed "third export (every count changed)" "$BIN/d4-misp-feed" -c "$TMP/d4.toml" export --kind backscatter
 du -sh "$TMP/misp-feed" | awk '{print "feed size: " $1}'

@@ -64,6 +64,7 @@ nlohmann::ordered_json tags_json(const std::vector<std::string>& tags);
 // What an earlier export wrote for an event, read back from its file: the attribute timestamps
 // (kept while a value does not change, so MISP sees no edit) and the event's own.
 struct PreviousEvent {
+  std::string text;  // the file as it is (an unchanged event is not written again)
   std::int64_t timestamp = 0, publish_timestamp = 0;
   std::string header;  // event-level fields and the object uuids, to tell whether they changed
   struct Attr {

@@ -117,13 +117,14 @@ class Run {
     std::size_t built = 0;
     while (built < count && add(make(built))) ++built;
     report_.objects_dropped += count - built;
-    if (auto previous = dir.previous(e.uuid)) {
+    auto previous = dir.previous(e.uuid);
+    if (previous) {
       std::set<std::string> present;
       for (const auto& o : e.objects) present.insert(o.uuid);
       for (auto& o : previous->object_list)
         if (!present.count(o.uuid) && !add(std::move(o))) ++report_.objects_dropped;
     }
-    if (dir.put(e, request_.now) == FeedDirectory::Outcome::Written)
+    if (dir.put(e, request_.now, previous ? &*previous : nullptr) == FeedDirectory::Outcome::Written)
       ++report_.events_written;
     else
       ++report_.events_unchanged;

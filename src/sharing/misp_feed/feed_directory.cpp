@@ -126,19 +126,17 @@ void FeedDirectory::load_hashes() {
 std::optional<PreviousEvent> FeedDirectory::previous(const std::string& event_uuid) const {
   auto text = read_file(dir_ / (event_uuid + ".json"));
   if (!text) return std::nullopt;
-  return read_previous_event(*text);
+  auto p = read_previous_event(*text);
+  if (p) p->text = std::move(*text);
+  return p;
 }
 
-FeedDirectory::Outcome FeedDirectory::put(MispEvent& event, std::int64_t now) {
-  const fs::path file = dir_ / (event.uuid + ".json");
-  auto old_text = read_file(file);
-  std::optional<PreviousEvent> previous;
-  if (old_text) previous = read_previous_event(*old_text);
-  stamp(event, previous ? &*previous : nullptr, now);
+FeedDirectory::Outcome FeedDirectory::put(MispEvent& event, std::int64_t now, const PreviousEvent* previous) {
+  stamp(event, previous, now);
   std::string text = to_feed_json(event).dump(1) + "\n";
   Outcome outcome = Outcome::Unchanged;
-  if (!old_text || *old_text != text) {
-    write_file_atomically(file, text);
+  if (!previous || previous->text != text) {
+    write_file_atomically(dir_ / (event.uuid + ".json"), text);
     outcome = Outcome::Written;
   }
   auto entry = manifest_entry(event);

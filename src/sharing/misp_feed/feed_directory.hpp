@@ -42,9 +42,10 @@ class FeedDirectory {
   std::optional<PreviousEvent> previous(const std::string& event_uuid) const;
 
   enum class Outcome { Written, Unchanged };
-  // Stamps the event against its earlier file (see stamp()) and writes it if it changed; its
-  // manifest entry and hashes are updated either way. Throws FeedError on I/O errors.
-  Outcome put(MispEvent& event, std::int64_t now);
+  // Stamps the event against its earlier file (`previous`, from previous(); see stamp()) and
+  // writes it if it changed; its manifest entry and hashes are updated either way. Throws
+  // FeedError on I/O errors.
+  Outcome put(MispEvent& event, std::int64_t now, const PreviousEvent* previous);
   // Writes hashes.csv and manifest.json when anything changed.
   void commit();
 
