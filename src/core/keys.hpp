@@ -239,6 +239,31 @@ inline std::string pibs_stats(std::string_view prefix) {
   return cat({prefix, "stats"});
 }
 
+// Running analyzer queue consumers (analyzer db), like the workers' registry: their names, and per
+// name a hash refreshed every 2 s by the consumer loop (src/analyzers/common/queue_consumer.cpp):
+// "queue" (the list it pops), "started", "updated" (epoch s), "elements", "batches",
+// "failed_batches", "redis_errors". A clean stop deletes both; the hash of a consumer that died
+// expires after kAnalyzerConsumerTtlSeconds, so a member without a fresh hash is down.
+inline constexpr std::string_view kAnalyzerConsumers = "d4:analyzer:consumers";
+inline std::string analyzer_consumer(std::string_view consumer) {
+  return cat({"d4:analyzer:consumer:", consumer});
+}
+inline constexpr int kAnalyzerConsumerTtlSeconds = 600;
+
+// ---- alerts (meta db, ours; docs/alerts.md) ----
+// Rules: rule id -> JSON rule (kind, scope, parameters, channels), written by d4-alerts rule
+// add/remove (and the web API), read by the alert daemon at every evaluation.
+inline constexpr std::string_view kAlertRules = "d4:alerts:rules";
+// Alert instances: "<rule id>|<instance>" -> JSON state (firing/resolved, since, last notified,
+// notifications not yet delivered). Bounded by [alerts] max_instances.
+inline constexpr std::string_view kAlertState = "d4:alerts:state";
+// The daemon's counters (evaluations, notifications sent/failed, instances refused by the budget,
+// last evaluation time), shown by `d4-alerts status` and the web interface.
+inline constexpr std::string_view kAlertStats = "d4:alerts:stats";
+// Held (SET NX PX) by the one d4-alerts process that evaluates, so that two daemons never notify
+// the same change twice.
+inline constexpr std::string_view kAlertLock = "d4:alerts:lock";
+
 // ---- keys added by this implementation (not read by the reference tools) ----
 // Server instances sharing one stream Redis (stream Redis). Each live d4-server has a random
 // instance id, refreshes a heartbeat key with a TTL and records its live sessions, so another

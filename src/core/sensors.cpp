@@ -74,6 +74,28 @@ std::string random_key(std::size_t n) {
 
 }  // namespace
 
+std::vector<std::string> scan_known_sensors(RedisClient& meta, std::size_t limit, bool& truncated) {
+  static constexpr std::string_view kPrefix = "metadata_uuid:";
+  std::vector<std::string> out;
+  truncated = false;
+  std::string cursor = "0";
+  do {
+    auto r = meta.command({"SCAN", cursor, "MATCH", std::string(kPrefix) + "*", "COUNT", "1000"});
+    if (r.is_error() || r.elements.size() != 2) throw RedisError("SCAN metadata_uuid:*: unexpected reply");
+    cursor = r.elements[0].str;
+    for (auto& k : r.elements[1].as_strings()) {
+      if (out.size() >= limit) {
+        truncated = true;
+        return out;
+      }
+      out.push_back(k.substr(kPrefix.size()));
+    }
+  } while (cursor != "0");
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());  // SCAN may return a key twice
+  return out;
+}
+
 std::optional<ServerMode> parse_server_mode(std::string_view text) {
   if (text == "registration") return ServerMode::Registration;
   if (text == "shared-secret") return ServerMode::SharedSecret;

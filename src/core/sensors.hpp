@@ -149,6 +149,11 @@ class SensorPolicy {
   RedisClient& stream_;
 };
 
+// Sensors that have a metadata record (metadata_uuid:<uuid>: every sensor that ever authenticated,
+// plus registered ones), found with SCAN so that Redis is never blocked; at most `limit` of them
+// (`truncated` tells when more exist).
+std::vector<std::string> scan_known_sensors(RedisClient& meta, std::size_t limit, bool& truncated);
+
 // Dashless lowercase form of any textual UUID, or nullopt.
 std::optional<std::string> normalize_sensor_uuid(std::string_view text);
 

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/keys.hpp"
+#include "core/sensor_monitoring.hpp"
 
 namespace d4::workers {
 namespace keys = core::keys;
@@ -14,29 +15,17 @@ namespace fs = std::filesystem;
 
 MonitorResult check_sensor_monitoring(core::RedisClient& meta, core::RedisClient& stream, std::time_t now) {
   MonitorResult res;
-  auto monitored = meta.command({"SMEMBERS", keys::kMonitoredSensors}).as_strings();
   auto active_list = stream.command({"SMEMBERS", keys::kActiveConnection}).as_strings();
   std::set<std::string> active(active_list.begin(), active_list.end());
-  std::vector<std::vector<std::string>> reads;
-  for (const auto& u : monitored) {
-    reads.push_back({"HGET", keys::monitored_sensor(u), "delta_time"});
-    reads.push_back({"HGET", keys::sensor_metadata(u), "last_seen"});
-  }
-  std::vector<core::RedisReply> replies;
-  if (!reads.empty()) replies = meta.pipeline(reads);
   std::vector<std::vector<std::string>> writes;
   std::set<std::string> monitored_set;
-  for (std::size_t i = 0; i < monitored.size(); ++i) {
-    const auto& u = monitored[i];
-    monitored_set.insert(u);
-    auto delta = replies[2 * i].as_integer();
-    auto last_seen = replies[2 * i + 1].as_integer();
-    if (!delta || *delta < 1) continue;  // not configured: reference requires delta_time >= 1
+  for (const auto& m : core::read_monitored_sensors(meta)) {
+    monitored_set.insert(m.uuid);
+    if (!m.configured()) continue;  // the reference requires delta_time >= 1
     ++res.monitored;
-    bool silent = !last_seen || now - *last_seen > *delta;
-    bool error = silent || !active.count(u);
+    bool error = core::silent_longer_than(m.last_seen, *m.delta_time, now) || !active.count(m.uuid);
     if (error) ++res.in_error;
-    writes.push_back({error ? "SADD" : "SREM", std::string(keys::kSensorsInError), u});
+    writes.push_back({error ? "SADD" : "SREM", std::string(keys::kSensorsInError), m.uuid});
   }
   // Sensors no longer monitored leave the error set.
   for (const auto& u : meta.command({"SMEMBERS", keys::kSensorsInError}).as_strings())

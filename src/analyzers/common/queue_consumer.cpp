@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <ctime>
 #include <thread>
 
 #include "core/keys.hpp"
@@ -38,6 +39,7 @@ QueueConsumer::QueueConsumer(QueueConsumerOptions options)
     : options_(std::move(options)),
       processing_key_(processing_list_key(options_.consumer_name)),
       failed_key_(failed_list_key(options_.consumer_name)),
+      heartbeat_key_(core::keys::analyzer_consumer(options_.consumer_name)),
       redis_(options_.endpoint, core::RedisClient::Options{std::chrono::milliseconds(2000),
                                                            std::chrono::milliseconds(options_.block_timeout) +
                                                                std::chrono::seconds(10)}) {
@@ -93,6 +95,33 @@ void QueueConsumer::finish_batch() {
   if (r.is_error()) throw core::RedisError("DEL " + processing_key_ + ": " + r.str);
 }
 
+void QueueConsumer::heartbeat() {
+  auto now = std::chrono::steady_clock::now();
+  if (now < next_heartbeat_) return;
+  next_heartbeat_ = now + std::chrono::seconds(2);
+  auto wall = static_cast<long long>(std::time(nullptr));
+  if (started_ == 0) started_ = wall;
+  try {
+    redis_.pipeline({{"HSET", heartbeat_key_, "queue", options_.list_key, "started", std::to_string(started_),
+                      "updated", std::to_string(wall), "elements", std::to_string(stats_.elements), "batches",
+                      std::to_string(stats_.batches), "failed_batches", std::to_string(stats_.failed_batches),
+                      "redis_errors", std::to_string(stats_.redis_errors)},
+                     {"EXPIRE", heartbeat_key_, std::to_string(core::keys::kAnalyzerConsumerTtlSeconds)},
+                     {"SADD", std::string(core::keys::kAnalyzerConsumers), options_.consumer_name}});
+  } catch (const core::RedisError&) {
+    // Reported by the consumption itself, which uses the same connection.
+  }
+}
+
+void QueueConsumer::withdraw() {
+  try {
+    redis_.pipeline({{"DEL", heartbeat_key_},
+                     {"SREM", std::string(core::keys::kAnalyzerConsumers), options_.consumer_name}});
+  } catch (const core::RedisError&) {
+    // The hash expires by itself; the alert then reports the consumer down, which it is.
+  }
+}
+
 std::uint64_t QueueConsumer::run(const BatchHandler& handler, const std::atomic<bool>& stop) {
   core::Backoff backoff(options_.backoff_min, options_.backoff_max);
   bool check_processing = true;  // at start and after every failure
@@ -100,6 +129,7 @@ std::uint64_t QueueConsumer::run(const BatchHandler& handler, const std::atomic<
   std::uint64_t before = stats_.elements;
   auto timeout = std::to_string(options_.block_timeout.count());
   while (!stop.load(std::memory_order_relaxed)) {
+    heartbeat();
     try {
       if (check_processing) {
         drain_processing_list(handler);
@@ -131,6 +161,7 @@ std::uint64_t QueueConsumer::run(const BatchHandler& handler, const std::atomic<
       if (!core::sleep_unless_stopped(backoff.next(), stop)) break;
     }
   }
+  withdraw();
   return stats_.elements - before;
 }
 

@@ -8,7 +8,10 @@
 //     interrupted by a crash or a Redis outage are handled again at the next start (at-least-once);
 //   * when the queue is empty the consumer blocks (BRPOPLPUSH with a timeout) instead of exiting;
 //   * Redis errors (queue or storage) are logged once per outage and retried with exponential
-//     backoff; the loop ends only when the stop flag is set (or, optionally, when the queue is empty).
+//     backoff; the loop ends only when the stop flag is set (or, optionally, when the queue is empty);
+//   * the running consumer announces itself every 2 s (d4:analyzer:consumers and
+//     d4:analyzer:consumer:<consumer>, see core/keys.hpp) and withdraws at a clean stop, so that a
+//     consumer that died or hangs shows as down (d4-alerts' analyzer_down rule, docs/alerts.md).
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -64,6 +67,10 @@ class QueueConsumer {
   bool drain_processing_list(const BatchHandler& handler);
   std::vector<std::string> take_batch();
   void finish_batch();
+  // Refreshes the heartbeat when it is due (every 2 s); never throws (a heartbeat that cannot be
+  // written must not stop the consumption: the alert shows it).
+  void heartbeat();
+  void withdraw();
   void handle(const BatchHandler& handler, const std::vector<std::string>& batch);
 
   QueueConsumerOptions options_;
@@ -71,6 +78,9 @@ class QueueConsumer {
   std::string failed_key_;
   core::RedisClient redis_;
   QueueConsumerStats stats_;
+  std::string heartbeat_key_;
+  long long started_ = 0;
+  std::chrono::steady_clock::time_point next_heartbeat_{};
 };
 
 }  // namespace d4::analyzers

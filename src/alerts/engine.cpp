@@ -1,0 +1,269 @@
+#include "alerts/engine.hpp"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "alerts/rule_store.hpp"
+#include "core/keys.hpp"
+
+namespace d4::alerts {
+
+namespace keys = core::keys;
+
+struct Engine::Pass {
+  double now = 0;
+  std::map<std::string, InstanceState> states;
+  std::set<std::string> observed;   // instance keys some enabled rule observed in this pass
+  std::set<std::string> live_rules; // ids of enabled rules
+  std::set<std::string> dirty, removed;
+  EvaluationReport report;
+};
+
+Engine::Engine(EngineSettings settings, ObserverSources sources, std::vector<std::unique_ptr<Channel>> channels,
+               core::metrics::Registry* registry)
+    : settings_(std::move(settings)), meta_(*sources.meta), observer_(sources), channels_(std::move(channels)) {
+  if (!registry) registry = &own_registry_;  // counted all the same, only not served
+  counters_.evaluations = &registry->counter("d4_alerts_evaluations_total", "Rule evaluations completed");
+  counters_.over_budget =
+      &registry->counter("d4_alerts_instances_over_budget_total",
+                         "Alerts that could not be tracked because [alerts] max_instances were already kept");
+  for (const auto& ch : channels_) {
+    core::metrics::Labels l{{"channel", ch->name()}, {"type", std::string(ch->type())}};
+    counters_.sent[ch->name()] =
+        &registry->counter("d4_alerts_notifications_sent_total", "Notifications delivered, by channel", l);
+    counters_.failed[ch->name()] = &registry->counter(
+        "d4_alerts_notifications_failed_total", "Notification deliveries that failed (retried), by channel", l);
+  }
+  registry->add_collector([this](core::metrics::Exposition& e) { collect(e); });
+}
+
+EvaluationReport Engine::evaluate(double now) {
+  Pass pass;
+  pass.now = now;
+  RuleStore rules(meta_, settings_.max_rules);
+  auto loaded = rules.load();
+  for (const auto& bad : loaded.invalid)
+    if (reported_invalid_.insert(bad).second) spdlog::error("alert rule ignored: {}", bad);
+  pass.report.invalid_rules = loaded.invalid.size();
+  std::vector<std::string> invalid_states;
+  pass.states = StateStore(meta_).load(&invalid_states);
+  for (const auto& k : invalid_states) pass.removed.insert(k);
+  observer_.begin(now);
+  for (const auto& rule : loaded.rules) {
+    if (!rule.enabled) continue;
+    ++pass.report.rules;
+    pass.live_rules.insert(rule.id);
+    observe_rule(pass, rule);
+  }
+  if (observer_.sensors_truncated())
+    spdlog::warn("more sensors than [alerts] max_sensors: the rest are not watched in this evaluation");
+  for (auto it = active_since_.begin(); it != active_since_.end();)
+    it = pass.observed.count(it->first) ? std::next(it) : active_since_.erase(it);
+  settle_unobserved(pass);
+  deliver(pass);
+  publish(pass);
+  counters_.evaluations->fetch_add(1, std::memory_order_relaxed);
+  return pass.report;
+}
+
+void Engine::observe_rule(Pass& pass, const Rule& rule) {
+  std::vector<Observation> obs;
+  try {
+    obs = observer_.observe(rule);
+  } catch (const core::RedisError&) {
+    throw;  // the whole evaluation is retried
+  } catch (const std::exception& e) {
+    spdlog::error("alert rule {} ({}): {}", rule.id, rule.display_name(), e.what());
+    return;
+  }
+  for (const auto& o : obs) apply(pass, rule, o);
+}
+
+void Engine::apply(Pass& pass, const Rule& rule, const Observation& o) {
+  std::string key = rule.id + "|" + o.instance;
+  pass.observed.insert(key);
+  bool condition = false;
+  if (o.active) {
+    double first = active_since_.emplace(key, pass.now).first->second;
+    double start = std::max(first, o.since.value_or(first));
+    condition = pass.now - start >= o.hold;
+  } else {
+    active_since_.erase(key);
+  }
+  auto it = pass.states.find(key);
+  bool known = it != pass.states.end();
+  if (!condition && (!known || !it->second.firing)) return;  // nothing to tell, nothing changes
+  InstanceState* st = known ? &it->second : admit(pass, key);
+  if (!st) return;
+  st->rule_id = rule.id;
+  st->instance = o.instance;
+  st->rule_name = rule.display_name();
+  st->kind = std::string(to_string(rule.kind));
+  st->scope = rule.scope.to_string();
+  st->labels = o.labels;
+  st->summary = o.summary;
+  Timing timing{static_cast<double>(rule.resolve_seconds.value_or(static_cast<long long>(settings_.resolve_seconds))),
+                static_cast<double>(rule.renotify_seconds.value_or(static_cast<long long>(settings_.renotify_seconds)))};
+  auto event = step(*st, condition, pass.now, timing);
+  if (event) {
+    if (*event == Event::Firing) st->channels = channels_for(rule);
+    queue_notification(*st, *event, pass.now);
+    ++pass.report.events;
+    spdlog::info("alert {} {}: {}", to_string(*event), st->rule_name, st->summary);
+  }
+  pass.dirty.insert(key);
+}
+
+// A new instance within the budget: the oldest resolved instance with nothing left to deliver
+// makes room; when every kept instance is firing or still notifying, the alert is refused and
+// counted (the daemon's counters and metrics show it).
+InstanceState* Engine::admit(Pass& pass, const std::string& key) {
+  if (pass.states.size() >= settings_.max_instances) {
+    auto victim = pass.states.end();
+    for (auto it = pass.states.begin(); it != pass.states.end(); ++it)
+      if (!it->second.firing && it->second.pending.empty() &&
+          (victim == pass.states.end() || it->second.since < victim->second.since))
+        victim = it;
+    if (victim == pass.states.end()) {
+      ++pass.report.over_budget;
+      counters_.over_budget->fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("alert {} not tracked: {} alert instances kept already ([alerts] max_instances)", key,
+                   pass.states.size());
+      return nullptr;
+    }
+    pass.removed.insert(victim->first);
+    pass.dirty.erase(victim->first);
+    pass.states.erase(victim);
+  }
+  pass.removed.erase(key);
+  return &pass.states[key];
+}
+
+// Instances that no enabled rule observed this time: their object is gone (a queue removed, a
+// sensor forgotten), or their rule was removed or disabled. They resolve; at once when the rule
+// is gone, else after the usual delay. Resolved instances are forgotten after the retention.
+void Engine::settle_unobserved(Pass& pass) {
+  for (auto it = pass.states.begin(); it != pass.states.end();) {
+    auto& [key, st] = *it;
+    if (!pass.observed.count(key) && st.firing) {
+      bool rule_gone = !pass.live_rules.count(st.rule_id);
+      Timing timing{rule_gone ? 0.0 : settings_.resolve_seconds, 0};
+      if (auto ev = step(st, false, pass.now, timing)) {
+        st.summary += rule_gone ? " (rule removed or disabled)" : " (no longer observed)";
+        queue_notification(st, *ev, pass.now);
+        ++pass.report.events;
+        spdlog::info("alert resolved {}: {}", st.rule_name, st.summary);
+      }
+      pass.dirty.insert(key);
+    }
+    bool expired = !st.firing && st.pending.empty() && pass.now - st.since > settings_.resolved_retention_seconds;
+    if (expired) {
+      pass.removed.insert(key);
+      pass.dirty.erase(key);
+      it = pass.states.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+std::vector<std::string> Engine::channels_for(const Rule& rule) {
+  std::vector<std::string> out;
+  for (const auto& ch : channels_)
+    if (rule.channels.empty() || std::find(rule.channels.begin(), rule.channels.end(), ch->name()) != rule.channels.end())
+      out.push_back(ch->name());
+  for (const auto& name : rule.channels)
+    if (std::find(out.begin(), out.end(), name) == out.end())
+      spdlog::warn("alert rule {} names channel '{}', which is not configured", rule.id, name);
+  return out;
+}
+
+// Sends what is due. A channel that failed once in this pass is not tried again before the next
+// one, so an unreachable receiver costs one timeout per pass, not one per alert.
+void Engine::deliver(Pass& pass) {
+  std::set<std::string> failed_now;
+  for (auto& [key, st] : pass.states) {
+    if (st.pending.empty() || st.next_attempt > pass.now) continue;
+    bool failed = false;
+    for (auto it = st.pending.begin(); it != st.pending.end();) {
+      auto ch = std::find_if(channels_.begin(), channels_.end(), [&](const auto& c) { return c->name() == it->first; });
+      if (ch == channels_.end()) {  // removed from the configuration since
+        it = st.pending.erase(it);
+        continue;
+      }
+      if (failed_now.count(it->first)) {
+        ++it;
+        continue;
+      }
+      try {
+        (*ch)->send(Notification{it->second, &st, pass.now, settings_.source});
+        counters_.sent[it->first]->fetch_add(1, std::memory_order_relaxed);
+        ++pass.report.sent;
+        it = st.pending.erase(it);
+      } catch (const std::exception& e) {
+        counters_.failed[it->first]->fetch_add(1, std::memory_order_relaxed);
+        ++pass.report.failed;
+        failed = true;
+        failed_now.insert(it->first);
+        spdlog::warn("notification {} of {} not delivered (retried later): {}", to_string(it->second), key, e.what());
+        ++it;
+      }
+    }
+    if (failed) {
+      ++st.attempts;
+      st.next_attempt = pass.now + retry_delay(st.attempts, settings_.retry_base_seconds, settings_.retry_max_seconds);
+    } else if (st.pending.empty()) {
+      st.attempts = 0;
+      st.next_attempt = 0;
+    }
+    pass.dirty.insert(key);
+  }
+}
+
+void Engine::publish(Pass& pass) {
+  std::vector<const InstanceState*> changed;
+  std::vector<InstanceState> firing;
+  for (const auto& [key, st] : pass.states) {
+    if (pass.dirty.count(key)) changed.push_back(&st);
+    if (st.firing) firing.push_back(st);
+    pass.report.pending += st.pending.size();
+  }
+  StateStore(meta_).save(changed, {pass.removed.begin(), pass.removed.end()});
+  pass.report.firing = firing.size();
+  pass.report.instances = pass.states.size();
+  const auto& r = pass.report;
+  meta_.pipeline({{"HSET", std::string(keys::kAlertStats), "last_evaluation", std::to_string(pass.now), "rules",
+                   std::to_string(r.rules), "invalid_rules", std::to_string(r.invalid_rules), "firing",
+                   std::to_string(r.firing), "instances", std::to_string(r.instances), "pending_notifications",
+                   std::to_string(r.pending), "source", settings_.source},
+                  {"HINCRBY", std::string(keys::kAlertStats), "evaluations", "1"},
+                  {"HINCRBY", std::string(keys::kAlertStats), "notifications_sent", std::to_string(r.sent)},
+                  {"HINCRBY", std::string(keys::kAlertStats), "notifications_failed", std::to_string(r.failed)},
+                  {"HINCRBY", std::string(keys::kAlertStats), "instances_over_budget", std::to_string(r.over_budget)}});
+  std::lock_guard lock(view_mu_);
+  firing_view_ = std::move(firing);
+  last_report_ = r;
+  last_evaluation_ = pass.now;
+}
+
+void Engine::collect(core::metrics::Exposition& e) const {
+  std::lock_guard lock(view_mu_);
+  for (const auto& st : firing_view_) {
+    core::metrics::Labels l{{"rule", st.rule_name}, {"rule_id", st.rule_id}, {"kind", st.kind}, {"scope", st.scope}};
+    l.insert(l.end(), st.labels.begin(), st.labels.end());
+    e.gauge("d4_alerts_firing", "1 for every firing alert (rule, kind, scope and the watched object)", l, 1);
+  }
+  e.gauge("d4_alerts_firing_count", "Alerts firing", {}, static_cast<double>(last_report_.firing));
+  e.gauge("d4_alerts_rules", "Enabled alert rules", {}, static_cast<double>(last_report_.rules));
+  e.gauge("d4_alerts_rules_invalid", "Stored alert rules that do not parse (ignored)", {},
+          static_cast<double>(last_report_.invalid_rules));
+  e.gauge("d4_alerts_instances", "Alert instances kept (firing and resolved)", {},
+          static_cast<double>(last_report_.instances));
+  e.gauge("d4_alerts_notifications_pending", "Notifications waiting for a retry", {},
+          static_cast<double>(last_report_.pending));
+  e.gauge("d4_alerts_last_evaluation_timestamp_seconds", "When the rules were last evaluated (0: never)", {},
+          last_evaluation_);
+}
+
+}  // namespace d4::alerts
