@@ -12,10 +12,10 @@ PKGS="build-essential cmake ninja-build pkg-config ccache git
 libboost1.81-dev
 libssl-dev openssl libhiredis-dev libpcap-dev zlib1g-dev libzstd-dev
 nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libsodium-dev
-libtlsh-dev libarchive-dev libfixbuf-dev libfixbuf-tools
+libtlsh-dev libarchive-dev libfixbuf-dev libfixbuf-tools libcurl4-openssl-dev
 googletest libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
 clang-14 libclang-rt-14-dev clang-format
-redis-server redis-tools python3 python3-redis python3-venv python3-requests python3-dateutil python3-deprecated tcpdump tshark softflowd socat procps iproute2 curl wrk hyperfine"
+redis-server redis-tools python3 python3-redis python3-aiosmtpd python3-venv python3-requests python3-dateutil python3-deprecated tcpdump tshark softflowd socat procps iproute2 curl wrk hyperfine"
 # The Debian packages and their test (scripts/build-packages.sh, tests/packaging; debootstrap only for
 # D4_PACKAGING_ROOT=debootstrap). Not needed to run the stack from the build tree.
 if [ "${D4_INSTALL_PACKAGING:-1}" = "1" ]; then

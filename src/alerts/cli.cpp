@@ -21,11 +21,12 @@ namespace {
 std::string describe(const Rule& r) {
   auto j = r.to_json();
   std::string params;
-  for (const char* k : {"target", "interval_seconds", "window_seconds", "threshold", "fill_ratio", "stall_seconds",
-                        "reasons", "renotify_seconds", "resolve_seconds", "channels"})
+  for (const char* k : {"target", "interval_seconds", "window_seconds", "threshold", "fill_ratio",
+                        "stall_seconds", "reasons", "renotify_seconds", "resolve_seconds", "channels"})
     if (j.contains(k) && !(j[k].is_array() && j[k].empty())) params += fmt::format(" {}={}", k, j[k].dump());
   return fmt::format("{}  {:<14} {:<42} {}{}{}", r.id, to_string(r.kind), r.scope.to_string(),
-                     r.enabled ? "" : "(disabled) ", r.display_name(), params.empty() ? "" : "\n    " + params.substr(1));
+                     r.enabled ? "" : "(disabled) ", r.display_name(),
+                     params.empty() ? "" : "\n    " + params.substr(1));
 }
 
 std::string age(double since, double now) {
@@ -82,16 +83,17 @@ int show_status(const AlertsConfig& config, bool as_json) {
     return 0;
   }
   double now = static_cast<double>(std::time(nullptr));
-  double last = j_stats.contains("last_evaluation") ? std::stod(j_stats["last_evaluation"].get<std::string>()) : 0;
+  double last =
+      j_stats.contains("last_evaluation") ? std::stod(j_stats["last_evaluation"].get<std::string>()) : 0;
   std::cout << "last evaluation: " << age(last, now) << "\n";
-  for (const char* k : {"firing", "instances", "pending_notifications", "notifications_sent", "notifications_failed",
-                        "instances_over_budget", "invalid_rules"})
+  for (const char* k : {"firing", "instances", "pending_notifications", "notifications_sent",
+                        "notifications_failed", "instances_over_budget", "invalid_rules"})
     if (j_stats.contains(k)) std::cout << k << ": " << j_stats[k].get<std::string>() << "\n";
   for (bool firing : {true, false})
     for (const auto& [k, st] : states) {
       if (st.firing != firing) continue;
-      std::cout << fmt::format("{:<8} since {:<12} {}  {}  [{}]", firing ? "FIRING" : "resolved", age(st.since, now),
-                               st.rule_name, st.instance, st.rule_id);
+      std::cout << fmt::format("{:<8} since {:<12} {}  {}  [{}]", firing ? "FIRING" : "resolved",
+                               age(st.since, now), st.rule_name, st.instance, st.rule_id);
       if (!st.pending.empty()) std::cout << fmt::format("  ({} notification(s) pending)", st.pending.size());
       std::cout << "\n    " << st.summary << "\n";
     }

@@ -54,7 +54,8 @@ std::vector<std::string> channel_names(const toml::table& root, std::string_view
   std::vector<std::string> out;
   if (const auto* t = core::get_table(root, section))
     for (const auto& [k, v] : *t) {
-      if (!v.is_table()) throw ConfigError("option " + std::string(section) + "." + std::string(k.str()) + " must be a table");
+      if (!v.is_table())
+        throw ConfigError("option " + std::string(section) + "." + std::string(k.str()) + " must be a table");
       check_channel_name(std::string(k.str()));
       out.emplace_back(k.str());
     }
@@ -106,7 +107,8 @@ AlertsConfig read_alerts_config(const toml::table& root, const std::filesystem::
   e.renotify_seconds = static_cast<double>(positive(root, "alerts", "renotify_seconds", 4 * 3600, 0));
   e.max_instances = static_cast<std::size_t>(positive(root, "alerts", "max_instances", 1000));
   e.max_rules = static_cast<std::size_t>(positive(root, "alerts", "max_rules", 200));
-  e.resolved_retention_seconds = static_cast<double>(positive(root, "alerts", "resolved_retention_seconds", 86400, 0));
+  e.resolved_retention_seconds =
+      static_cast<double>(positive(root, "alerts", "resolved_retention_seconds", 86400, 0));
   e.retry_base_seconds = static_cast<double>(positive(root, "alerts", "retry_min_ms", 15000)) / 1000.0;
   e.retry_max_seconds = static_cast<double>(positive(root, "alerts", "retry_max_ms", 600000)) / 1000.0;
   e.source = get_string(root, "alerts", "source_name", "d4-alerts@" + host_name());
@@ -127,19 +129,22 @@ namespace {
 // The evaluation lock: taken, or renewed by its holder, for `ttl`. Two daemons (a standby) never
 // evaluate at the same time, so a change is notified once.
 bool hold_lock(core::RedisClient& meta, const std::string& owner, std::chrono::milliseconds ttl) {
-  auto r = meta.command({"EVAL",
-                         "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-                         "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
-                         "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end return 0",
-                         "1", core::keys::kAlertLock, owner, std::to_string(ttl.count())});
+  auto r =
+      meta.command({"EVAL",
+                    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                    "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
+                    "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end return 0",
+                    "1", core::keys::kAlertLock, owner, std::to_string(ttl.count())});
   if (r.is_error()) throw core::RedisError("alert lock: " + r.str);
   return r.integer == 1;
 }
 
 void release_lock(core::RedisClient& meta, const std::string& owner) {
   try {
-    meta.command({"EVAL", "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-                  "1", core::keys::kAlertLock, owner});
+    meta.command(
+        {"EVAL",
+         "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", "1",
+         core::keys::kAlertLock, owner});
   } catch (const std::exception&) {
   }
 }
@@ -168,16 +173,19 @@ int run_daemon(const AlertsConfig& config) {
   core::RedisClient meta(config.common.redis.meta), analyzer(config.common.redis.analyzer);
   core::metrics::Registry registry;
   core::metrics::add_process_metrics(registry, "d4-alerts", D4_VERSION);
-  Engine engine(config.engine, ObserverSources{&meta, &analyzer, config.default_queue_max_size, config.max_sensors},
+  Engine engine(config.engine,
+                ObserverSources{&meta, &analyzer, config.default_queue_max_size, config.max_sensors},
                 make_channels(config), &registry);
-  auto& pass_errors = registry.counter("d4_alerts_evaluation_errors_total", "Evaluations that failed (Redis unreachable)");
+  auto& pass_errors =
+      registry.counter("d4_alerts_evaluation_errors_total", "Evaluations that failed (Redis unreachable)");
   auto& active_gauge = registry.gauge("d4_alerts_active", "1 while this process holds the evaluation lock");
   LoopState state;
   std::unique_ptr<core::metrics::Endpoint> endpoint;
   if (!config.metrics_listen.empty())
     endpoint = std::make_unique<core::metrics::Endpoint>(
         registry, [&state, &config] { return health(state, config.interval); }, config.metrics_listen);
-  const std::string owner = config.engine.source + "/" + std::to_string(getpid()) + "/" + std::to_string(std::time(nullptr));
+  const std::string owner =
+      config.engine.source + "/" + std::to_string(getpid()) + "/" + std::to_string(std::time(nullptr));
   const auto ttl = std::max(3 * config.interval, std::chrono::milliseconds(30000));
   spdlog::info("d4-alerts evaluating every {} ms with {} notification channel(s)", config.interval.count(),
                engine.channels().size());
@@ -186,14 +194,15 @@ int run_daemon(const AlertsConfig& config) {
     try {
       bool active = hold_lock(meta, owner, ttl);
       if (active != state.active.load())
-        spdlog::info(active ? "evaluation lock taken: evaluating" : "another d4-alerts evaluates: standing by");
+        spdlog::info(active ? "evaluation lock taken: evaluating"
+                            : "another d4-alerts evaluates: standing by");
       state.active = active;
       active_gauge = active ? 1 : 0;
       if (active) {
         auto report = engine.evaluate(wall_now());
         state.firing = report.firing;
-        spdlog::debug("evaluated {} rules: {} firing, {} notifications sent, {} failed", report.rules, report.firing,
-                      report.sent, report.failed);
+        spdlog::debug("evaluated {} rules: {} firing, {} notifications sent, {} failed", report.rules,
+                      report.firing, report.sent, report.failed);
       }
       state.last_ok = wall_now();
       if (outage) spdlog::info("Redis reachable again");

@@ -14,15 +14,18 @@ namespace keys = core::keys;
 struct Engine::Pass {
   double now = 0;
   std::map<std::string, InstanceState> states;
-  std::set<std::string> observed;   // instance keys some enabled rule observed in this pass
-  std::set<std::string> live_rules; // ids of enabled rules
+  std::set<std::string> observed;    // instance keys some enabled rule observed in this pass
+  std::set<std::string> live_rules;  // ids of enabled rules
   std::set<std::string> dirty, removed;
   EvaluationReport report;
 };
 
-Engine::Engine(EngineSettings settings, ObserverSources sources, std::vector<std::unique_ptr<Channel>> channels,
-               core::metrics::Registry* registry)
-    : settings_(std::move(settings)), meta_(*sources.meta), observer_(sources), channels_(std::move(channels)) {
+Engine::Engine(EngineSettings settings, ObserverSources sources,
+               std::vector<std::unique_ptr<Channel>> channels, core::metrics::Registry* registry)
+    : settings_(std::move(settings)),
+      meta_(*sources.meta),
+      observer_(sources),
+      channels_(std::move(channels)) {
   if (!registry) registry = &own_registry_;  // counted all the same, only not served
   counters_.evaluations = &registry->counter("d4_alerts_evaluations_total", "Rule evaluations completed");
   counters_.over_budget =
@@ -32,8 +35,9 @@ Engine::Engine(EngineSettings settings, ObserverSources sources, std::vector<std
     core::metrics::Labels l{{"channel", ch->name()}, {"type", std::string(ch->type())}};
     counters_.sent[ch->name()] =
         &registry->counter("d4_alerts_notifications_sent_total", "Notifications delivered, by channel", l);
-    counters_.failed[ch->name()] = &registry->counter(
-        "d4_alerts_notifications_failed_total", "Notification deliveries that failed (retried), by channel", l);
+    counters_.failed[ch->name()] =
+        &registry->counter("d4_alerts_notifications_failed_total",
+                           "Notification deliveries that failed (retried), by channel", l);
   }
   registry->add_collector([this](core::metrics::Exposition& e) { collect(e); });
 }
@@ -103,8 +107,10 @@ void Engine::apply(Pass& pass, const Rule& rule, const Observation& o) {
   st->scope = rule.scope.to_string();
   st->labels = o.labels;
   st->summary = o.summary;
-  Timing timing{static_cast<double>(rule.resolve_seconds.value_or(static_cast<long long>(settings_.resolve_seconds))),
-                static_cast<double>(rule.renotify_seconds.value_or(static_cast<long long>(settings_.renotify_seconds)))};
+  Timing timing{
+      static_cast<double>(rule.resolve_seconds.value_or(static_cast<long long>(settings_.resolve_seconds))),
+      static_cast<double>(
+          rule.renotify_seconds.value_or(static_cast<long long>(settings_.renotify_seconds)))};
   auto event = step(*st, condition, pass.now, timing);
   if (event) {
     if (*event == Event::Firing) st->channels = channels_for(rule);
@@ -157,7 +163,8 @@ void Engine::settle_unobserved(Pass& pass) {
       }
       pass.dirty.insert(key);
     }
-    bool expired = !st.firing && st.pending.empty() && pass.now - st.since > settings_.resolved_retention_seconds;
+    bool expired =
+        !st.firing && st.pending.empty() && pass.now - st.since > settings_.resolved_retention_seconds;
     if (expired) {
       pass.removed.insert(key);
       pass.dirty.erase(key);
@@ -171,7 +178,8 @@ void Engine::settle_unobserved(Pass& pass) {
 std::vector<std::string> Engine::channels_for(const Rule& rule) {
   std::vector<std::string> out;
   for (const auto& ch : channels_)
-    if (rule.channels.empty() || std::find(rule.channels.begin(), rule.channels.end(), ch->name()) != rule.channels.end())
+    if (rule.channels.empty() ||
+        std::find(rule.channels.begin(), rule.channels.end(), ch->name()) != rule.channels.end())
       out.push_back(ch->name());
   for (const auto& name : rule.channels)
     if (std::find(out.begin(), out.end(), name) == out.end())
@@ -187,7 +195,8 @@ void Engine::deliver(Pass& pass) {
     if (st.pending.empty() || st.next_attempt > pass.now) continue;
     bool failed = false;
     for (auto it = st.pending.begin(); it != st.pending.end();) {
-      auto ch = std::find_if(channels_.begin(), channels_.end(), [&](const auto& c) { return c->name() == it->first; });
+      auto ch = std::find_if(channels_.begin(), channels_.end(),
+                             [&](const auto& c) { return c->name() == it->first; });
       if (ch == channels_.end()) {  // removed from the configuration since
         it = st.pending.erase(it);
         continue;
@@ -206,13 +215,15 @@ void Engine::deliver(Pass& pass) {
         ++pass.report.failed;
         failed = true;
         failed_now.insert(it->first);
-        spdlog::warn("notification {} of {} not delivered (retried later): {}", to_string(it->second), key, e.what());
+        spdlog::warn("notification {} of {} not delivered (retried later): {}", to_string(it->second), key,
+                     e.what());
         ++it;
       }
     }
     if (failed) {
       ++st.attempts;
-      st.next_attempt = pass.now + retry_delay(st.attempts, settings_.retry_base_seconds, settings_.retry_max_seconds);
+      st.next_attempt =
+          pass.now + retry_delay(st.attempts, settings_.retry_base_seconds, settings_.retry_max_seconds);
     } else if (st.pending.empty()) {
       st.attempts = 0;
       st.next_attempt = 0;
@@ -233,14 +244,15 @@ void Engine::publish(Pass& pass) {
   pass.report.firing = firing.size();
   pass.report.instances = pass.states.size();
   const auto& r = pass.report;
-  meta_.pipeline({{"HSET", std::string(keys::kAlertStats), "last_evaluation", std::to_string(pass.now), "rules",
-                   std::to_string(r.rules), "invalid_rules", std::to_string(r.invalid_rules), "firing",
-                   std::to_string(r.firing), "instances", std::to_string(r.instances), "pending_notifications",
-                   std::to_string(r.pending), "source", settings_.source},
-                  {"HINCRBY", std::string(keys::kAlertStats), "evaluations", "1"},
-                  {"HINCRBY", std::string(keys::kAlertStats), "notifications_sent", std::to_string(r.sent)},
-                  {"HINCRBY", std::string(keys::kAlertStats), "notifications_failed", std::to_string(r.failed)},
-                  {"HINCRBY", std::string(keys::kAlertStats), "instances_over_budget", std::to_string(r.over_budget)}});
+  meta_.pipeline(
+      {{"HSET", std::string(keys::kAlertStats), "last_evaluation", std::to_string(pass.now), "rules",
+        std::to_string(r.rules), "invalid_rules", std::to_string(r.invalid_rules), "firing",
+        std::to_string(r.firing), "instances", std::to_string(r.instances), "pending_notifications",
+        std::to_string(r.pending), "source", settings_.source},
+       {"HINCRBY", std::string(keys::kAlertStats), "evaluations", "1"},
+       {"HINCRBY", std::string(keys::kAlertStats), "notifications_sent", std::to_string(r.sent)},
+       {"HINCRBY", std::string(keys::kAlertStats), "notifications_failed", std::to_string(r.failed)},
+       {"HINCRBY", std::string(keys::kAlertStats), "instances_over_budget", std::to_string(r.over_budget)}});
   std::lock_guard lock(view_mu_);
   firing_view_ = std::move(firing);
   last_report_ = r;
@@ -250,7 +262,8 @@ void Engine::publish(Pass& pass) {
 void Engine::collect(core::metrics::Exposition& e) const {
   std::lock_guard lock(view_mu_);
   for (const auto& st : firing_view_) {
-    core::metrics::Labels l{{"rule", st.rule_name}, {"rule_id", st.rule_id}, {"kind", st.kind}, {"scope", st.scope}};
+    core::metrics::Labels l{
+        {"rule", st.rule_name}, {"rule_id", st.rule_id}, {"kind", st.kind}, {"scope", st.scope}};
     l.insert(l.end(), st.labels.begin(), st.labels.end());
     e.gauge("d4_alerts_firing", "1 for every firing alert (rule, kind, scope and the watched object)", l, 1);
   }

@@ -21,14 +21,14 @@
 namespace d4::alerts {
 
 struct EngineSettings {
-  double resolve_seconds = 60;               // default clear delay before resolving
-  double renotify_seconds = 4 * 3600;        // default reminder interval while firing (0: never)
-  std::size_t max_instances = 1000;          // alert instances kept (firing + resolved)
+  double resolve_seconds = 60;         // default clear delay before resolving
+  double renotify_seconds = 4 * 3600;  // default reminder interval while firing (0: never)
+  std::size_t max_instances = 1000;    // alert instances kept (firing + resolved)
   std::size_t max_rules = 200;
-  double resolved_retention_seconds = 86400; // resolved instances are shown this long
-  double retry_base_seconds = 15;            // first retry delay of a failed notification
+  double resolved_retention_seconds = 86400;  // resolved instances are shown this long
+  double retry_base_seconds = 15;             // first retry delay of a failed notification
   double retry_max_seconds = 600;
-  std::string source;                        // "d4-alerts@<host>"
+  std::string source;  // "d4-alerts@<host>"
 };
 
 struct EvaluationReport {

@@ -22,11 +22,13 @@ struct RuleOptions {
     cmd.add_option("-k,--kind", kind,
                    "sensor_silent, sensor_error, queue_full, queue_stalled, worker_down or analyzer_down")
         ->required();
-    cmd.add_option("-s,--scope", scope, "global, sensor:<uuid> or org:<uuid> (organisations: evaluated as global)");
+    cmd.add_option("-s,--scope", scope,
+                   "global, sensor:<uuid> or org:<uuid> (organisations: evaluated as global)");
     cmd.add_option("-n,--name", rule.name, "a label for people (default: kind and scope)");
     cmd.add_option("-t,--target", rule.target, "one queue UUID (queue kinds), worker name or consumer name");
-    cmd.add_option("--interval", rule.interval_seconds,
-                   "sensor_silent: expected interval in seconds (default: the sensor's monitoring delta_time)");
+    cmd.add_option(
+        "--interval", rule.interval_seconds,
+        "sensor_silent: expected interval in seconds (default: the sensor's monitoring delta_time)");
     cmd.add_option("--window", rule.window_seconds, "sensor_error, queue_full: seconds looked back");
     cmd.add_option("--threshold", rule.threshold, "sensor_error: errors within the window");
     cmd.add_option("--fill-ratio", rule.fill_ratio, "queue_full: length / max size (0-1]");
@@ -49,8 +51,9 @@ struct RuleOptions {
   }
 };
 
-d4::alerts::AlertsConfig load_config(const std::string& path, const std::string& meta, const std::string& analyzer,
-                                     const std::string& metrics_listen, const std::string& log_level) {
+d4::alerts::AlertsConfig load_config(const std::string& path, const std::string& meta,
+                                     const std::string& analyzer, const std::string& metrics_listen,
+                                     const std::string& log_level) {
   toml::table root;
   std::filesystem::path base;
   if (!path.empty()) {
@@ -108,7 +111,8 @@ int main(int argc, char** argv) {
     auto config = load_config(config_path, meta_ep, analyzer_ep, metrics_listen, log_level);
     d4::core::init_logging("d4-alerts", config.common.log);
     if (rule->parsed()) {
-      if (rule->get_subcommand("add")->parsed()) return d4::alerts::rule_add(config, add_opts.build(), as_json);
+      if (rule->get_subcommand("add")->parsed())
+        return d4::alerts::rule_add(config, add_opts.build(), as_json);
       if (rule->get_subcommand("list")->parsed()) return d4::alerts::rule_list(config, as_json);
       return d4::alerts::rule_remove(config, remove_id);
     }

@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <ctime>
 #include <mutex>
 
@@ -34,7 +35,8 @@ std::string one_line(std::string_view s) {
 void init_curl_once() {
   static std::once_flag once;
   std::call_once(once, [] {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) throw NotifyError("libcurl could not be initialised");
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+      throw NotifyError("libcurl could not be initialised");
   });
 }
 
@@ -66,7 +68,8 @@ CurlPtr new_handle(std::chrono::milliseconds timeout, const std::string& ca_file
   if (!c) throw NotifyError("curl_easy_init failed");
   curl_easy_setopt(c.get(), CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-  curl_easy_setopt(c.get(), CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min<long long>(timeout.count(), 10000)));
+  curl_easy_setopt(c.get(), CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(std::min<long long>(timeout.count(), 10000)));
   curl_easy_setopt(c.get(), CURLOPT_PROTOCOLS_STR, protocols);
   curl_easy_setopt(c.get(), CURLOPT_ERRORBUFFER, error_buffer);
   if (!ca_file.empty()) curl_easy_setopt(c.get(), CURLOPT_CAINFO, ca_file.c_str());
@@ -76,7 +79,8 @@ CurlPtr new_handle(std::chrono::milliseconds timeout, const std::string& ca_file
 void perform(CURL* c, const std::string& channel, const char* error_buffer) {
   CURLcode rc = curl_easy_perform(c);
   if (rc != CURLE_OK)
-    throw NotifyError(fmt::format("{}: {}", channel, error_buffer[0] ? error_buffer : curl_easy_strerror(rc)));
+    throw NotifyError(
+        fmt::format("{}: {}", channel, error_buffer[0] ? error_buffer : curl_easy_strerror(rc)));
 }
 
 // Response bodies are not needed; reading a bounded amount keeps a misbehaving receiver cheap.
@@ -107,7 +111,8 @@ class Webhook : public Channel {
     perform(c.get(), name(), err);
     long status = 0;
     curl_easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &status);
-    if (status < 200 || status > 299) throw NotifyError(fmt::format("{}: the receiver answered HTTP {}", name(), status));
+    if (status < 200 || status > 299)
+      throw NotifyError(fmt::format("{}: the receiver answered HTTP {}", name(), status));
   }
 
  private:
@@ -122,11 +127,19 @@ std::string base64(std::string_view s) {
   return out;
 }
 
-// RFC 2047 for a Subject with non-ASCII characters; plain otherwise.
+// RFC 2047 for a Subject with non-ASCII characters: encoded words of at most 45 bytes (75
+// characters once encoded), cut between UTF-8 sequences, on folded lines. Plain ASCII as is.
 std::string header_text(const std::string& s) {
-  for (unsigned char c : s)
-    if (c >= 0x80) return "=?UTF-8?B?" + base64(s) + "?=";
-  return s;
+  if (std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) return s;
+  std::string out;
+  std::size_t pos = 0;
+  while (pos < s.size()) {
+    std::size_t end = std::min(pos + 45, s.size());
+    while (end < s.size() && end > pos + 1 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+    out += (out.empty() ? "" : "\r\n ") + std::string("=?UTF-8?B?") + base64(s.substr(pos, end - pos)) + "?=";
+    pos = end;
+  }
+  return out;
 }
 
 std::string rfc5322_date(double t) {
@@ -178,7 +191,8 @@ class Email : public Channel {
     std::string from = "<" + c_.from + ">";
     Reader reader{msg, 0};
     curl_easy_setopt(c.get(), CURLOPT_URL, c_.url.c_str());
-    curl_easy_setopt(c.get(), CURLOPT_USE_SSL, static_cast<long>(c_.require_tls ? CURLUSESSL_ALL : CURLUSESSL_TRY));
+    curl_easy_setopt(c.get(), CURLOPT_USE_SSL,
+                     static_cast<long>(c_.require_tls ? CURLUSESSL_ALL : CURLUSESSL_TRY));
     curl_easy_setopt(c.get(), CURLOPT_MAIL_FROM, from.c_str());
     curl_easy_setopt(c.get(), CURLOPT_MAIL_RCPT, rl.get());
     if (!c_.username.empty()) {

@@ -92,7 +92,8 @@ const std::vector<Observer::Sensor>& Observer::sensors() {
   std::set<std::string> all(uuids.begin(), uuids.end());
   for (const auto& [u, d] : interval) all.insert(u);
   std::vector<std::vector<std::string>> reads;
-  for (const auto& u : all) reads.push_back({"HMGET", keys::sensor_metadata(u), "first_seen", "last_seen", "Error"});
+  for (const auto& u : all)
+    reads.push_back({"HMGET", keys::sensor_metadata(u), "first_seen", "last_seen", "Error"});
   std::vector<core::RedisReply> replies;
   if (!reads.empty()) replies = meta.pipeline(reads);
   std::vector<Sensor> out;
@@ -119,7 +120,8 @@ std::vector<Observation> Observer::observe_silent(const Rule& rule) {
   std::vector<Observation> out;
   const bool scoped = rule.scope.type == Scope::Type::Sensor;
   for (const auto& s : sensors_in(rule.scope)) {
-    long long interval = rule.interval_seconds > 0 ? rule.interval_seconds : s.monitoring_interval.value_or(0);
+    long long interval =
+        rule.interval_seconds > 0 ? rule.interval_seconds : s.monitoring_interval.value_or(0);
     if (interval < 1) continue;  // no expected interval for this sensor
     // A sensor that never sent anything is watched only when asked for by name or by monitoring:
     // registered sensors not deployed yet would otherwise fire at once.
@@ -168,7 +170,8 @@ std::vector<Observation> Observer::observe_errors(const Rule& rule) {
     Observation o{"sensor:" + s.uuid, {{"sensor", s.uuid}}, false, 0, {}, {}};
     o.active = error_field || count >= rule.threshold;
     std::string reasons;
-    for (const auto& [reason, n] : by_reason) reasons += fmt::format("{}{} x{}", reasons.empty() ? "" : ", ", reason, n);
+    for (const auto& [reason, n] : by_reason)
+      reasons += fmt::format("{}{} x{}", reasons.empty() ? "" : ", ", reason, n);
     o.summary = fmt::format("sensor {}: {} error(s) in the last {}{}{}", s.uuid, count,
                             human_duration(static_cast<double>(rule.window_seconds)),
                             reasons.empty() ? "" : " (" + reasons + ")",
@@ -189,8 +192,8 @@ const std::vector<Observer::Queue>& Observer::queues() {
     // stats() also records consumption noticed since the last look (the length went down), so
     // the daemon's own evaluations keep last_consumer_activity current.
     auto st = store.stats(q.id);
-    Queue r{q.id, q.target.list_part(), st.length, store.effective_max_size(q), st.dropped,
-            st.last_consumer_activity, {}, q.sensors};
+    Queue r{q.id,       q.target.list_part(),      st.length, store.effective_max_size(q),
+            st.dropped, st.last_consumer_activity, {},        q.sensors};
     auto it = drops_.find(q.id);
     DropMemory m{st.dropped, {}};
     if (it != drops_.end()) {
@@ -216,10 +219,11 @@ std::vector<Observation> Observer::observe_queues(const Rule& rule) {
                   static_cast<double>(q.length) >= rule.fill_ratio * static_cast<double>(q.max_size);
       bool dropping = q.last_drop && now_ - *q.last_drop <= static_cast<double>(rule.window_seconds);
       o.active = full || dropping;
-      o.summary = fmt::format("queue {} (type {}): {} of {} elements{}{}", q.id, q.type, q.length,
-                              q.max_size > 0 ? std::to_string(q.max_size) : std::string("unbounded"),
-                              full ? fmt::format(" (at least {:.0f}% full)", rule.fill_ratio * 100) : "",
-                              dropping ? fmt::format("; dropping its oldest elements ({} dropped in all)", q.dropped) : "");
+      o.summary = fmt::format(
+          "queue {} (type {}): {} of {} elements{}{}", q.id, q.type, q.length,
+          q.max_size > 0 ? std::to_string(q.max_size) : std::string("unbounded"),
+          full ? fmt::format(" (at least {:.0f}% full)", rule.fill_ratio * 100) : "",
+          dropping ? fmt::format("; dropping its oldest elements ({} dropped in all)", q.dropped) : "");
     } else {
       // Waiting elements and nobody consuming them: counted from the last consumption noticed, or
       // from when this daemon first saw elements waiting if that is later (an idle consumer of an
@@ -227,11 +231,10 @@ std::vector<Observation> Observer::observe_queues(const Rule& rule) {
       o.active = q.length > 0;
       o.hold = static_cast<double>(rule.stall_seconds);
       if (q.last_consumer_activity > 0) o.since = q.last_consumer_activity;
-      o.summary = fmt::format("queue {} (type {}): {} element(s) waiting, last consumption {}", q.id, q.type,
-                              q.length,
-                              q.last_consumer_activity > 0
-                                  ? human_duration(now_ - q.last_consumer_activity) + " ago"
-                                  : std::string("never seen"));
+      o.summary = fmt::format(
+          "queue {} (type {}): {} element(s) waiting, last consumption {}", q.id, q.type, q.length,
+          q.last_consumer_activity > 0 ? human_duration(now_ - q.last_consumer_activity) + " ago"
+                                       : std::string("never seen"));
     }
     out.push_back(std::move(o));
   }
@@ -244,7 +247,8 @@ const std::vector<Observer::Process>& Observer::processes(bool workers) {
   auto& cache = workers ? workers_ : consumers_;
   if (cache) return *cache;
   auto& redis = *src_.analyzer;
-  auto names = redis.command_ok({"SMEMBERS", workers ? keys::kWorkers : keys::kAnalyzerConsumers}).as_strings();
+  auto names =
+      redis.command_ok({"SMEMBERS", workers ? keys::kWorkers : keys::kAnalyzerConsumers}).as_strings();
   std::sort(names.begin(), names.end());
   std::vector<std::vector<std::string>> reads;
   for (const auto& n : names)
@@ -269,8 +273,9 @@ std::vector<Observation> Observer::observe_down(const Rule& rule) {
     if (rule.target.empty() || p.name == rule.target) list.push_back(p);
   if (!rule.target.empty() && list.empty()) {
     // Expected by name but not registered: stopped, or never started.
-    auto r = src_.analyzer->command_ok({"HGET", workers ? keys::worker_stats(rule.target)
-                                                         : keys::analyzer_consumer(rule.target), "updated"});
+    auto r = src_.analyzer->command_ok(
+        {"HGET", workers ? keys::worker_stats(rule.target) : keys::analyzer_consumer(rule.target),
+         "updated"});
     list.push_back({rule.target, false, opt_integer(r), {}});
   }
   std::vector<Observation> out;
@@ -278,7 +283,8 @@ std::vector<Observation> Observer::observe_down(const Rule& rule) {
     Observation o{std::string(label) + ":" + p.name, {{label, p.name}}, false, 0, {}, {}};
     double age = p.updated ? now_ - static_cast<double>(*p.updated) : -1;
     o.active = !p.updated || age > static_cast<double>(rule.stall_seconds);
-    std::string detail = p.detail.empty() ? "" : fmt::format(" ({} {})", workers ? "types" : "queue", p.detail);
+    std::string detail =
+        p.detail.empty() ? "" : fmt::format(" ({} {})", workers ? "types" : "queue", p.detail);
     if (!p.updated)
       o.summary = fmt::format("{} {}{} is not running{}", what, p.name, detail,
                               p.registered ? " (registered, but its heartbeat expired: it died)" : "");

@@ -49,14 +49,14 @@ class Observer {
     std::string id, type;  // type: "8" or the extended type name
     long long length = 0, max_size = 0, dropped = 0;
     double last_consumer_activity = 0;
-    std::optional<double> last_drop;  // when this daemon last saw `dropped` grow
-    std::vector<std::string> sensors; // group queues: the sensors feeding it
+    std::optional<double> last_drop;   // when this daemon last saw `dropped` grow
+    std::vector<std::string> sensors;  // group queues: the sensors feeding it
   };
   struct Process {
     std::string name;
-    bool registered = false;               // member of the registry set
-    std::optional<long long> updated;      // heartbeat time; nullopt: no hash
-    std::string detail;                    // types served (workers) or queue (consumers)
+    bool registered = false;           // member of the registry set
+    std::optional<long long> updated;  // heartbeat time; nullopt: no hash
+    std::string detail;                // types served (workers) or queue (consumers)
   };
 
  private:

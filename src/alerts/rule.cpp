@@ -36,7 +36,8 @@ void check_text(std::string_view what, const std::string& v) {
 }
 
 void check_list(std::string_view what, const std::vector<std::string>& v) {
-  if (v.size() > kMaxListItems) throw RuleError(fmt::format("{} has more than {} items", what, kMaxListItems));
+  if (v.size() > kMaxListItems)
+    throw RuleError(fmt::format("{} has more than {} items", what, kMaxListItems));
   for (const auto& s : v) {
     if (s.empty()) throw RuleError(fmt::format("{} has an empty item", what));
     check_text(what, s);
@@ -114,19 +115,21 @@ void Rule::validate() const {
   check_text("name", name);
   check_text("target", target);
   if (scope.type == Scope::Type::Sensor && !is_sensor_kind(kind) && !is_queue_kind(kind))
-    throw RuleError(fmt::format("a {} rule cannot have a sensor scope (workers and analyzers serve every sensor)",
-                                to_string(kind)));
+    throw RuleError(fmt::format(
+        "a {} rule cannot have a sensor scope (workers and analyzers serve every sensor)", to_string(kind)));
   if (!target.empty() && is_sensor_kind(kind))
     throw RuleError("a sensor rule takes its sensor from the scope (sensor:<uuid>), not from target");
   if (kind == Kind::SensorSilent) check_seconds("interval_seconds", interval_seconds, 0);
-  if (kind == Kind::SensorError || kind == Kind::QueueFull) check_seconds("window_seconds", window_seconds, 1);
+  if (kind == Kind::SensorError || kind == Kind::QueueFull)
+    check_seconds("window_seconds", window_seconds, 1);
   if (kind == Kind::SensorError && (threshold < 1 || threshold > 1000000))
     throw RuleError("threshold must be between 1 and 1000000");
   if (kind == Kind::QueueFull && !(fill_ratio > 0 && fill_ratio <= 1))
     throw RuleError("fill_ratio must be greater than 0 and at most 1");
   if (kind == Kind::QueueStalled || kind == Kind::WorkerDown || kind == Kind::AnalyzerDown)
     check_seconds("stall_seconds", stall_seconds, 1);
-  if (!reasons.empty() && kind != Kind::SensorError) throw RuleError("reasons apply to sensor_error rules only");
+  if (!reasons.empty() && kind != Kind::SensorError)
+    throw RuleError("reasons apply to sensor_error rules only");
   check_list("reasons", reasons);
   check_list("channels", channels);
   if (renotify_seconds) check_seconds("renotify_seconds", *renotify_seconds, 0);
@@ -134,7 +137,7 @@ void Rule::validate() const {
 }
 
 json Rule::to_json() const {
-  json j{{"id", id},           {"name", name},       {"kind", to_string(kind)}, {"scope", scope.to_string()},
+  json j{{"id", id},           {"name", name},        {"kind", to_string(kind)}, {"scope", scope.to_string()},
          {"enabled", enabled}, {"channels", channels}};
   if (!target.empty()) j["target"] = target;
   switch (kind) {
@@ -163,10 +166,21 @@ json Rule::to_json() const {
 
 Rule Rule::from_json(const json& j) {
   if (!j.is_object()) throw RuleError("a rule is a JSON object");
-  static const std::set<std::string> known{"id",        "name",          "kind",           "scope",
-                                           "target",    "interval_seconds", "window_seconds", "threshold",
-                                           "fill_ratio", "stall_seconds", "reasons",        "renotify_seconds",
-                                           "resolve_seconds", "channels", "enabled"};
+  static const std::set<std::string> known{"id",
+                                           "name",
+                                           "kind",
+                                           "scope",
+                                           "target",
+                                           "interval_seconds",
+                                           "window_seconds",
+                                           "threshold",
+                                           "fill_ratio",
+                                           "stall_seconds",
+                                           "reasons",
+                                           "renotify_seconds",
+                                           "resolve_seconds",
+                                           "channels",
+                                           "enabled"};
   for (const auto& [k, v] : j.items())
     if (!known.count(k)) throw RuleError(fmt::format("unknown rule field '{}'", k));
   Rule r;

@@ -18,12 +18,12 @@ class RuleError : public std::runtime_error {
 };
 
 enum class Kind {
-  SensorSilent,   // no data for longer than the expected interval
-  SensorError,    // Error field set, or errors/rejects within a window
-  QueueFull,      // length >= fill ratio of the bound, or elements dropped within a window
-  QueueStalled,   // elements waiting and no consumer activity for stall_seconds
-  WorkerDown,     // a registered d4-worker without a fresh statistics hash
-  AnalyzerDown,   // a registered analyzer queue consumer without a fresh heartbeat
+  SensorSilent,  // no data for longer than the expected interval
+  SensorError,   // Error field set, or errors/rejects within a window
+  QueueFull,     // length >= fill ratio of the bound, or elements dropped within a window
+  QueueStalled,  // elements waiting and no consumer activity for stall_seconds
+  WorkerDown,    // a registered d4-worker without a fresh statistics hash
+  AnalyzerDown,  // a registered analyzer queue consumer without a fresh heartbeat
 };
 std::string_view to_string(Kind k);
 std::optional<Kind> parse_kind(std::string_view text);
@@ -37,7 +37,7 @@ bool is_queue_kind(Kind k);
 struct Scope {
   enum class Type { Global, Sensor, Org };
   Type type = Type::Global;
-  std::string id;  // dashless lowercase UUID for sensor and org scopes
+  std::string id;                             // dashless lowercase UUID for sensor and org scopes
   static Scope parse(std::string_view text);  // throws RuleError
   std::string to_string() const;
   friend bool operator==(const Scope&, const Scope&) = default;
@@ -52,12 +52,12 @@ struct Rule {
   // consumer name (analyzer_down). With a target, the down kinds also fire when the named process
   // is not registered at all (it stopped cleanly or never started).
   std::string target;
-  long long interval_seconds = 0;   // sensor_silent: expected interval; 0: the sensor's monitoring delta_time
-  long long window_seconds = 300;   // sensor_error: errors counted over it; queue_full: drops within it
-  long long threshold = 1;          // sensor_error: errors within the window that make an error
-  double fill_ratio = 0.9;          // queue_full: length / bound
-  long long stall_seconds = 300;    // queue_stalled: no consumption; *_down: heartbeat age
-  std::vector<std::string> reasons; // sensor_error: only these reasons (empty: any, and the Error field)
+  long long interval_seconds = 0;  // sensor_silent: expected interval; 0: the sensor's monitoring delta_time
+  long long window_seconds = 300;  // sensor_error: errors counted over it; queue_full: drops within it
+  long long threshold = 1;         // sensor_error: errors within the window that make an error
+  double fill_ratio = 0.9;         // queue_full: length / bound
+  long long stall_seconds = 300;   // queue_stalled: no consumption; *_down: heartbeat age
+  std::vector<std::string> reasons;  // sensor_error: only these reasons (empty: any, and the Error field)
   std::optional<long long> renotify_seconds;  // while firing; unset: [alerts] renotify_seconds; 0: never
   std::optional<long long> resolve_seconds;   // clear this long before resolving; unset: [alerts] default
   std::vector<std::string> channels;          // notification channels by name; empty: every channel
@@ -66,7 +66,9 @@ struct Rule {
   void validate() const;  // throws RuleError naming the parameter
   nlohmann::json to_json() const;
   static Rule from_json(const nlohmann::json& j);  // validates; throws RuleError
-  std::string display_name() const { return name.empty() ? std::string(to_string(kind)) + " " + scope.to_string() : name; }
+  std::string display_name() const {
+    return name.empty() ? std::string(to_string(kind)) + " " + scope.to_string() : name;
+  }
 };
 
 }  // namespace d4::alerts

@@ -12,8 +12,8 @@
 namespace d4::alerts {
 
 struct RuleLoad {
-  std::vector<Rule> rules;                // valid rules, sorted by id
-  std::vector<std::string> invalid;       // "<id>: <reason>" of stored rules that do not parse
+  std::vector<Rule> rules;           // valid rules, sorted by id
+  std::vector<std::string> invalid;  // "<id>: <reason>" of stored rules that do not parse
 };
 
 class RuleStore {

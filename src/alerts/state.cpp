@@ -137,7 +137,8 @@ std::map<std::string, InstanceState> StateStore::load(std::vector<std::string>* 
   return out;
 }
 
-void StateStore::save(const std::vector<const InstanceState*>& changed, const std::vector<std::string>& removed) {
+void StateStore::save(const std::vector<const InstanceState*>& changed,
+                      const std::vector<std::string>& removed) {
   std::vector<std::vector<std::string>> cmds;
   if (!changed.empty()) {
     std::vector<std::string> hset{"HSET", std::string(keys::kAlertState)};

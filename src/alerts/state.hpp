@@ -33,9 +33,9 @@ struct InstanceState {
   std::vector<std::string> channels;  // the channels notified about this instance
   core::metrics::Labels labels;
   bool firing = false;
-  double since = 0;           // when it fired, or resolved
-  double clear_since = 0;     // firing, condition clear since then (0: not clear)
-  double last_notified = 0;   // when the last notification was queued
+  double since = 0;          // when it fired, or resolved
+  double clear_since = 0;    // firing, condition clear since then (0: not clear)
+  double last_notified = 0;  // when the last notification was queued
   long long notifications = 0;
   std::string summary;
   std::map<std::string, Event> pending;  // channel -> notification not yet delivered

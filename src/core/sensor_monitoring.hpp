@@ -13,9 +13,9 @@
 namespace d4::core {
 
 struct MonitoredSensor {
-  std::string uuid;                      // dashless, as stored in to_monitor:sensors
-  std::optional<long long> delta_time;   // expected interval in seconds (unset or < 1: not configured)
-  std::optional<long long> last_seen;    // epoch seconds
+  std::string uuid;                     // dashless, as stored in to_monitor:sensors
+  std::optional<long long> delta_time;  // expected interval in seconds (unset or < 1: not configured)
+  std::optional<long long> last_seen;   // epoch seconds
   bool configured() const { return delta_time && *delta_time >= 1; }
 };
 

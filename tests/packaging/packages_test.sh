@@ -71,12 +71,12 @@ for tool in dpkg-buildpackage dh systemd-analyze redis-server redis-cli chroot $
   command -v "$tool" >/dev/null || die "$tool is missing: run scripts/install-deps.sh"
 done
 
-SERVER_PACKAGES="d4-server d4-worker d4-web d4-queue d4-export d4-admin d4-stack"
+SERVER_PACKAGES="d4-server d4-worker d4-web d4-queue d4-export d4-admin d4-stack d4-alerts"
 ANALYZER_PACKAGES="d4-pdns d4-pibs d4-tls-fingerprint d4-passivessl d4-misp-feed"
 EXECUTABLE_PACKAGES="$SERVER_PACKAGES d4-client $ANALYZER_PACKAGES"
 ALL_PACKAGES="d4-common $EXECUTABLE_PACKAGES"
 # The daemons that systemd units run: each must take --check-config (issue: every daemon).
-DAEMONS="d4-server d4-worker d4-web d4-export d4-pdns d4-pibs d4-passivessl d4-misp-feed"
+DAEMONS="d4-server d4-worker d4-web d4-export d4-pdns d4-pibs d4-passivessl d4-misp-feed d4-alerts"
 # Those that have --version and --check-config today; the others are noted until they do.
 REQUIRED_VERSION="d4-server d4-client"
 REQUIRED_CHECK_CONFIG="d4-server"
@@ -126,6 +126,7 @@ expect_units d4-common "d4.target "
 expect_units d4-server "d4-server.service "
 expect_units d4-worker "d4-worker@.service "
 expect_units d4-web "d4-web.service "
+expect_units d4-alerts "d4-alerts.service "
 expect_units d4-export "d4-export@.service "
 expect_units d4-pdns "d4-pdns-capture@.service d4-pdns-ingest.service d4-pdns-serve.service "
 expect_units d4-pibs "d4-pibs-capture@.service d4-pibs.service "
@@ -152,7 +153,7 @@ check "d4-client depends on libssl3" matches '^libssl3$' "$client_deps"
 check "d4-client depends on libpcap0.8" matches '^libpcap0\.8$' "$client_deps"
 check "d4-client depends only on the C/C++ runtimes, OpenSSL and libpcap ($(echo $client_deps))" \
   none_matches -v '^(libc6|libgcc-s1|libstdc\+\+6|libssl3|libpcap0\.8)$' "$client_deps"
-for p in d4-server d4-worker d4-web d4-queue d4-export d4-admin d4-pdns d4-pibs d4-passivessl d4-misp-feed; do
+for p in d4-server d4-worker d4-web d4-queue d4-export d4-admin d4-pdns d4-pibs d4-passivessl d4-misp-feed d4-alerts; do
   check "$p depends on d4-common of the same version" \
     matches "^d4-common \(= $VERSION\)$" "$(field "$p" Depends | tr ',' '\n' | sed 's/^ //')"
 done
@@ -550,7 +551,7 @@ rm -f "$ROOT/etc/systemd/system/d4-broken.service"
 UNITS="d4.target d4-server.service d4-worker@main.service d4-web.service d4-pdns-ingest.service
        d4-pdns-serve.service d4-pdns-capture@eth0.service d4-pibs.service d4-pibs-capture@eth0.service
        d4-passivessl-ingest.service d4-passivessl-serve.service d4-misp-feed.service
-       d4-export@4d1e0c40-7c2f-4a52-9a0a-5f1bd8a3c0e1.service"
+       d4-export@4d1e0c40-7c2f-4a52-9a0a-5f1bd8a3c0e1.service d4-alerts.service"
 for unit in $UNITS; do
   out=$(verify "$unit")
   check "systemd-analyze verify $unit${out:+: $out}" [ -z "$out" ]

@@ -76,9 +76,9 @@ class QueueConsumer {
   QueueConsumerOptions options_;
   std::string processing_key_;
   std::string failed_key_;
+  std::string heartbeat_key_;
   core::RedisClient redis_;
   QueueConsumerStats stats_;
-  std::string heartbeat_key_;
   long long started_ = 0;
   std::chrono::steady_clock::time_point next_heartbeat_{};
 };
