@@ -88,7 +88,7 @@ const std::vector<Observer::Sensor>& Observer::sensors() {
   std::map<std::string, std::optional<long long>> interval;
   for (const auto& m : core::read_monitored_sensors(meta))
     if (m.configured()) interval[m.uuid] = m.delta_time;
-  auto uuids = core::scan_known_sensors(meta, src_.max_sensors, sensors_truncated_);
+  auto uuids = core::read_sensor_index(meta, src_.max_sensors, sensors_truncated_);
   std::set<std::string> all(uuids.begin(), uuids.end());
   for (const auto& [u, d] : interval) all.insert(u);
   std::vector<std::vector<std::string>> reads;

@@ -74,25 +74,25 @@ std::string random_key(std::size_t n) {
 
 }  // namespace
 
-std::vector<std::string> scan_known_sensors(RedisClient& meta, std::size_t limit, bool& truncated) {
-  static constexpr std::string_view kPrefix = "metadata_uuid:";
+std::vector<std::string> read_sensor_index(RedisClient& meta, std::size_t limit, bool& truncated) {
   std::vector<std::string> out;
   truncated = false;
   std::string cursor = "0";
   do {
-    auto r = meta.command({"SCAN", cursor, "MATCH", std::string(kPrefix) + "*", "COUNT", "1000"});
-    if (r.is_error() || r.elements.size() != 2) throw RedisError("SCAN metadata_uuid:*: unexpected reply");
+    auto r = meta.command({"SSCAN", keys::kSensorIndex, cursor, "COUNT", "1000"});
+    if (r.is_error() || r.elements.size() != 2) throw RedisError("SSCAN sensor:index: unexpected reply");
     cursor = r.elements[0].str;
-    for (auto& k : r.elements[1].as_strings()) {
+    for (auto& u : r.elements[1].as_strings()) {
       if (out.size() >= limit) {
         truncated = true;
-        return out;
+        cursor = "0";
+        break;
       }
-      out.push_back(k.substr(kPrefix.size()));
+      out.push_back(std::move(u));
     }
   } while (cursor != "0");
   std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());  // SCAN may return a key twice
+  out.erase(std::unique(out.begin(), out.end()), out.end());  // SSCAN may return a member twice
   return out;
 }
 

@@ -149,10 +149,10 @@ class SensorPolicy {
   RedisClient& stream_;
 };
 
-// Sensors that have a metadata record (metadata_uuid:<uuid>: every sensor that ever authenticated,
-// plus registered ones), found with SCAN so that Redis is never blocked; at most `limit` of them
-// (`truncated` tells when more exist).
-std::vector<std::string> scan_known_sensors(RedisClient& meta, std::size_t limit, bool& truncated);
+// The sensors of the sensor index (keys::kSensorIndex: every sensor with a metadata record), read
+// with SSCAN so that Redis is never blocked; at most `limit` of them (`truncated` tells when more
+// exist). Sorted.
+std::vector<std::string> read_sensor_index(RedisClient& meta, std::size_t limit, bool& truncated);
 
 // Dashless lowercase form of any textual UUID, or nullopt.
 std::optional<std::string> normalize_sensor_uuid(std::string_view text);

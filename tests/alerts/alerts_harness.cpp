@@ -18,6 +18,7 @@ double now_seconds() {
 void set_last_seen(core::RedisClient& meta, const std::string& uuid, long long last_seen) {
   meta.command_ok({"HSET", "metadata_uuid:" + uuid, "last_seen", std::to_string(last_seen)});
   meta.command_ok({"HSETNX", "metadata_uuid:" + uuid, "first_seen", std::to_string(last_seen)});
+  meta.command_ok({"SADD", "sensor:index", uuid});
 }
 
 // ---- webhook receiver ----

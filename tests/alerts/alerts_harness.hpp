@@ -115,7 +115,7 @@ class AlertsHarness {
 };
 
 double now_seconds();
-// Sets metadata_uuid:<uuid> last_seen (and first_seen) the way d4-server does.
+// Sets metadata_uuid:<uuid> last_seen (and first_seen) and indexes the sensor, as d4-server does.
 void set_last_seen(core::RedisClient& meta, const std::string& uuid, long long last_seen);
 
 }  // namespace d4::test

@@ -485,6 +485,7 @@ d4-pdns-ingest.service|consuming analyzer:8:$Q_PDNS
 d4-pibs.service|consuming analyzer:1:$Q_PIBS
 d4-passivessl-ingest.service|consuming analyzer:ja3-jl:$Q_TLS
 d4-export@$Q_EXPORT.service|exporting analyzer:8:$Q_EXPORT
+d4-alerts.service|d4-alerts evaluating every
 d4-pdns-capture@lo.service|capturing on lo
 d4-pibs-capture@lo.service|capturing on lo"
 # Live capture on lo needs CAP_NET_RAW in this test's own bounding set (containers have it by default).
