@@ -1,6 +1,7 @@
 #include "alerts/engine.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 #include <spdlog/spdlog.h>
 
@@ -43,6 +44,7 @@ Engine::Engine(EngineSettings settings, ObserverSources sources,
 }
 
 EvaluationReport Engine::evaluate(double now) {
+  const auto started = std::chrono::steady_clock::now();
   Pass pass;
   pass.now = now;
   RuleStore rules(meta_, settings_.max_rules);
@@ -66,7 +68,7 @@ EvaluationReport Engine::evaluate(double now) {
     it = pass.observed.count(it->first) ? std::next(it) : active_since_.erase(it);
   settle_unobserved(pass);
   deliver(pass);
-  publish(pass);
+  publish(pass, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   counters_.evaluations->fetch_add(1, std::memory_order_relaxed);
   return pass.report;
 }
@@ -232,7 +234,7 @@ void Engine::deliver(Pass& pass) {
   }
 }
 
-void Engine::publish(Pass& pass) {
+void Engine::publish(Pass& pass, double seconds) {
   std::vector<const InstanceState*> changed;
   std::vector<InstanceState> firing;
   for (const auto& [key, st] : pass.states) {
@@ -257,6 +259,7 @@ void Engine::publish(Pass& pass) {
   firing_view_ = std::move(firing);
   last_report_ = r;
   last_evaluation_ = pass.now;
+  last_duration_ = seconds;
 }
 
 void Engine::collect(core::metrics::Exposition& e) const {
@@ -277,6 +280,8 @@ void Engine::collect(core::metrics::Exposition& e) const {
           static_cast<double>(last_report_.pending));
   e.gauge("d4_alerts_last_evaluation_timestamp_seconds", "When the rules were last evaluated (0: never)", {},
           last_evaluation_);
+  e.gauge("d4_alerts_last_evaluation_duration_seconds",
+          "How long the last evaluation took (reads, notifications, state written)", {}, last_duration_);
 }
 
 }  // namespace d4::alerts

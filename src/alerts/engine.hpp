@@ -58,7 +58,7 @@ class Engine {
   InstanceState* admit(Pass& pass, const std::string& key);
   void settle_unobserved(Pass& pass);
   void deliver(Pass& pass);
-  void publish(Pass& pass);
+  void publish(Pass& pass, double seconds);
   std::vector<std::string> channels_for(const Rule& rule);
   void collect(core::metrics::Exposition& e) const;
 
@@ -76,6 +76,7 @@ class Engine {
   std::vector<InstanceState> firing_view_;
   EvaluationReport last_report_;
   double last_evaluation_ = 0;
+  double last_duration_ = 0;
 };
 
 }  // namespace d4::alerts

@@ -136,6 +136,7 @@ TEST(AlertNotifications, MetricsShowEachFiringAlertUntilItResolves) {
   EXPECT_EQ(metric_value(h, "d4_alerts_firing_count "), 1);
   EXPECT_EQ(metric_value(h, "d4_alerts_rules "), 1);
   EXPECT_GT(metric_value(h, "d4_alerts_last_evaluation_timestamp_seconds "), now_seconds() - 5);
+  EXPECT_GT(metric_value(h, "d4_alerts_last_evaluation_duration_seconds "), 0);
   EXPECT_EQ(metric_value(h, "d4_alerts_active "), 1);
   auto health = http_get(h.metrics_port(), "/health");
   ASSERT_TRUE(health);
