@@ -16,55 +16,96 @@ timeval to_timeval(std::chrono::milliseconds ms) {
 }
 }  // namespace
 
-void RedisClient::Deleter::operator()(redisContext* c) const {
-  redisFree(c);
-}
+struct RedisClient::Connection {
+  struct Free {
+    void operator()(redisContext* c) const { redisFree(c); }
+  };
+  std::unique_ptr<redisContext, Free> ctx;
+  int db = 0;  // the database the connection is on
+};
 
 RedisClient::RedisClient(RedisEndpoint endpoint) : RedisClient(std::move(endpoint), Options{}) {}
 RedisClient::RedisClient(RedisEndpoint endpoint, Options options)
-    : endpoint_(std::move(endpoint)), options_(options) {}
+    : endpoint_(std::move(endpoint)), options_(options), conn_(std::make_shared<Connection>()) {}
 RedisClient::RedisClient(RedisClient&&) noexcept = default;
 RedisClient& RedisClient::operator=(RedisClient&&) noexcept = default;
 RedisClient::~RedisClient() = default;
 
+RedisClient RedisClient::sharing_connection(int db) {
+  if (!conn_) conn_ = std::make_shared<Connection>();
+  RedisClient c(endpoint_.with_db(db), options_);
+  c.conn_ = conn_;
+  return c;
+}
+
+bool RedisClient::connected() const {
+  return conn_ && conn_->ctx;
+}
+
+redisContext* RedisClient::context() const {
+  return conn_->ctx.get();
+}
+
 void RedisClient::disconnect() {
-  ctx_.reset();
+  if (conn_) conn_->ctx.reset();
 }
 
 void RedisClient::fail_connection(const std::string& what) {
   std::string msg = "Redis " + endpoint_.to_string() + ": " + what;
-  if (ctx_ && ctx_->err) msg += ": " + std::string(ctx_->errstr);
-  ctx_.reset();
+  if (connected() && context()->err) msg += ": " + std::string(context()->errstr);
+  disconnect();
   throw RedisError(msg);
 }
 
 void RedisClient::connect() {
-  if (ctx_) return;
+  if (!conn_) conn_ = std::make_shared<Connection>();
+  if (conn_->ctx) return;
   redisContext* c =
       endpoint_.unix_socket.empty()
           ? redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port,
                                     to_timeval(options_.connect_timeout))
           : redisConnectUnixWithTimeout(endpoint_.unix_socket.c_str(), to_timeval(options_.connect_timeout));
-  ctx_.reset(c);
+  conn_->ctx.reset(c);
+  conn_->db = 0;
   if (!c) throw RedisError("Redis " + endpoint_.to_string() + ": out of memory");
   if (c->err) fail_connection("cannot connect");
   redisSetTimeout(c, to_timeval(options_.command_timeout));
   if (endpoint_.unix_socket.empty()) redisEnableKeepAlive(c);
   if (!endpoint_.password.empty()) {
-    auto r = command({"AUTH", endpoint_.password});
+    // Directly: command() would send the SELECT of prepare() first, which needs the AUTH.
+    const auto& pw = endpoint_.password;
+    auto* raw = static_cast<redisReply*>(redisCommand(c, "AUTH %b", pw.data(), pw.size()));
+    if (!raw) fail_connection("AUTH failed");
+    RedisReply r = from_hiredis(raw);
+    freeReplyObject(raw);
     if (r.is_error()) fail_connection("AUTH failed: " + r.str);
-  }
-  if (endpoint_.db != 0) {
-    auto db = std::to_string(endpoint_.db);
-    auto r = command({"SELECT", db});
-    if (r.is_error()) fail_connection("SELECT failed: " + r.str);
   }
 }
 
-RedisReply RedisClient::run(int argc, const char** argv, const std::size_t* lens) {
+bool RedisClient::prepare() {
   connect();
-  void* raw = redisCommandArgv(ctx_.get(), argc, argv, lens);
-  if (!raw) fail_connection("command failed");
+  if (conn_->db == endpoint_.db) return false;
+  auto db = std::to_string(endpoint_.db);
+  if (redisAppendCommand(context(), "SELECT %s", db.c_str()) != REDIS_OK) fail_connection("SELECT failed");
+  return true;
+}
+
+void RedisClient::read_select_reply() {
+  void* raw = nullptr;
+  if (redisGetReply(context(), &raw) != REDIS_OK || !raw) fail_connection("SELECT failed");
+  auto* reply = static_cast<redisReply*>(raw);
+  RedisReply r = from_hiredis(reply);
+  freeReplyObject(reply);
+  if (r.is_error()) fail_connection("SELECT failed: " + r.str);
+  conn_->db = endpoint_.db;
+}
+
+RedisReply RedisClient::run(int argc, const char** argv, const std::size_t* lens) {
+  bool select = prepare();
+  if (redisAppendCommandArgv(context(), argc, argv, lens) != REDIS_OK) fail_connection("command failed");
+  if (select) read_select_reply();
+  void* raw = nullptr;
+  if (redisGetReply(context(), &raw) != REDIS_OK || !raw) fail_connection("command failed");
   auto* reply = static_cast<redisReply*>(raw);
   RedisReply out = from_hiredis(reply);
   freeReplyObject(reply);
@@ -99,7 +140,7 @@ RedisReply RedisClient::command_ok(std::initializer_list<std::string_view> args)
 }
 
 std::vector<RedisReply> RedisClient::pipeline(const std::vector<std::vector<std::string>>& commands) {
-  connect();
+  bool select = prepare();
   for (const auto& cmd : commands) {
     std::vector<const char*> argv;
     std::vector<std::size_t> lens;
@@ -107,15 +148,15 @@ std::vector<RedisReply> RedisClient::pipeline(const std::vector<std::vector<std:
       argv.push_back(a.data());
       lens.push_back(a.size());
     }
-    if (redisAppendCommandArgv(ctx_.get(), static_cast<int>(cmd.size()), argv.data(), lens.data()) !=
-        REDIS_OK)
+    if (redisAppendCommandArgv(context(), static_cast<int>(cmd.size()), argv.data(), lens.data()) != REDIS_OK)
       fail_connection("pipeline append failed");
   }
+  if (select) read_select_reply();
   std::vector<RedisReply> out;
   out.reserve(commands.size());
   for (std::size_t i = 0; i < commands.size(); ++i) {
     void* raw = nullptr;
-    if (redisGetReply(ctx_.get(), &raw) != REDIS_OK || !raw) fail_connection("pipeline read failed");
+    if (redisGetReply(context(), &raw) != REDIS_OK || !raw) fail_connection("pipeline read failed");
     auto* reply = static_cast<redisReply*>(raw);
     out.push_back(from_hiredis(reply));
     freeReplyObject(reply);

@@ -2,7 +2,8 @@
 // Blocking Redis client (hiredis redisContext) for workers, analyzers, tools and the web tier.
 // Connects lazily, reconnects on the next command after a failure, selects the endpoint's db and
 // authenticates. Connection failures throw RedisError; Redis error replies are returned as values
-// (RedisReply::Type::Error) unless command_ok() is used.
+// (RedisReply::Type::Error) unless command_ok() is used. Clients of several databases of one
+// server may share a connection (sharing_connection()).
 #include <chrono>
 #include <functional>
 #include <initializer_list>
@@ -35,8 +36,15 @@ class RedisClient {
   RedisClient& operator=(RedisClient&&) noexcept;
   ~RedisClient();
 
+  // A client of database `db` of the same server that shares this client's connection: one
+  // socket serves several databases, and a command goes with a SELECT (in the same round trip)
+  // when the connection last served another database. The clients sharing a connection must be
+  // used from one thread; a failure closes the connection for all of them (the next command of
+  // any of them reconnects).
+  RedisClient sharing_connection(int db);
+
   const RedisEndpoint& endpoint() const { return endpoint_; }
-  bool connected() const { return ctx_ != nullptr; }
+  bool connected() const;
   void connect();  // throws RedisError
   void disconnect();
 
@@ -52,13 +60,16 @@ class RedisClient {
  private:
   RedisReply run(int argc, const char** argv, const std::size_t* lens);
   void fail_connection(const std::string& what);
+  // Connects, and queues a SELECT of this client's db when the connection is on another one;
+  // true when it did (its reply comes first).
+  bool prepare();
+  void read_select_reply();
+  redisContext* context() const;
 
+  struct Connection;  // the socket and the database it last selected
   RedisEndpoint endpoint_;
   Options options_;
-  struct Deleter {
-    void operator()(redisContext* c) const;
-  };
-  std::unique_ptr<redisContext, Deleter> ctx_;
+  std::shared_ptr<Connection> conn_;
 };
 
 // A pool of blocking clients for request handlers running on several threads: each call borrows
