@@ -4,13 +4,11 @@
 #include <string>
 #include <utility>
 
-#include "core/keys.hpp"
 #include "web/app.hpp"
-#include "web/security.hpp"
+#include "web/auth/security.hpp"
+#include "web/routing/routes.hpp"
 
 namespace d4::web::api {
-
-namespace keys = core::keys;
 
 inline long long page_of(const Input& in) {
   return in.integer("page").value_or(1);
@@ -67,12 +65,6 @@ inline json token_created(const NewToken& t) {
   return ok("token created; copy it now, it is not shown again", {{"id", t.id}, {"token", t.token}});
 }
 
-inline queues::QueueInfo require_queue(Db& d, const std::string& id) {
-  auto q = d.queue_store.get(id);
-  if (!q) throw ApiError(404, "no such queue");
-  return *q;
-}
-
 inline queues::QueueTarget target_of(const Input& in) {
   std::string ext = in.str("extended_type");
   if (!ext.empty()) return queues::QueueTarget::extended(ext);
@@ -81,15 +73,5 @@ inline queues::QueueTarget target_of(const Input& in) {
   if (*t == 254 || *t == 2) throw ApiError(400, "type 254 needs 'extended_type'");
   return queues::QueueTarget::numeric(static_cast<int>(*t));
 }
-
-// Every resource of the API, one function per file under src/web/api/ (registered in
-// web/routes.cpp).
-void reference(WebApp& app, http::Router& r);
-void statistics(WebApp& app, http::Router& r);
-void sensors(WebApp& app, http::Router& r);
-void server(WebApp& app, http::Router& r);
-void queues(WebApp& app, http::Router& r);
-void backscatter(WebApp& app, http::Router& r);
-void users(WebApp& app, http::Router& r);
 
 }  // namespace d4::web::api

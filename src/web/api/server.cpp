@@ -1,12 +1,35 @@
 // /api/v1: server management (docs/api/openapi.json).
+#include "web/models/server.hpp"
+#include "core/ipnet.hpp"
 #include "web/api/helpers.hpp"
 
 namespace d4::web::api {
 
-void server(WebApp& app, http::Router& r) {
-  app.api(r, "GET", "/api/v1/server", Role::User,
-          [&app](http::Request&, const Identity&) { return app.server_info(app.db()); });
-  app.api(r, "POST", "/api/v1/server/types", Role::Admin, [&app](http::Request& req, const Identity&) {
+namespace {
+// Refuses (ApiError) blocking or unblocking `ip` beyond what the role may: a network covering
+// every address is never blocked; one wider than the user bound needs the admin role.
+void check_block_scope(WebApp& app, const std::string& ip, const Identity& id, bool blocking) {
+  auto net = core::IpNetwork::parse(ip);
+  if (!net) return;  // the policy call answers 400 with the reason
+  if (blocking && net->prefix_len() == 0) {
+    ++app.counters().blocks_refused;
+    throw ApiError(400,
+                   "refused: " + net->to_string() + " covers every address and would cut off every sensor");
+  }
+  const auto& cfg = app.config();
+  int min = net->address().is_v4() ? cfg.user_block_min_prefix_v4 : cfg.user_block_min_prefix_v6;
+  if (net->prefix_len() < min && !role_allows(id.role, Role::Admin)) {
+    ++app.counters().blocks_refused;
+    throw ApiError(403, "a network wider than /" + std::to_string(min) + " needs the admin role");
+  }
+}
+}  // namespace
+
+void server(WebApp& app, Routes& r) {
+  r.api("GET", "/api/v1/server", Role::User, [&app](http::Request&, const Identity&) {
+    return json(models::Server(app.db(), app.config()).view());
+  });
+  r.api("POST", "/api/v1/server/types", Role::Admin, [&app](http::Request& req, const Identity&) {
     Input in(req);
     int t = type_param(in.required("type"));
     auto& d = app.db();
@@ -15,26 +38,23 @@ void server(WebApp& app, http::Router& r) {
     result_or_throw(d.policy.add_accepted_type(t));
     return ok("type " + std::to_string(t) + " accepted");
   });
-  app.api(r, "DELETE", "/api/v1/server/types/{type}", Role::Admin,
-          [&app](http::Request& req, const Identity&) {
-            result_or_throw(app.db().policy.remove_accepted_type(type_param(req.params["type"])));
-            return ok("type removed");
-          });
-  app.api(r, "POST", "/api/v1/server/extended-types", Role::Admin,
-          [&app](http::Request& req, const Identity&) {
-            result_or_throw(app.db().policy.add_accepted_extended_type(Input(req).required("name")));
-            return ok("extended type accepted");
-          });
-  app.api(r, "DELETE", "/api/v1/server/extended-types/{name}", Role::Admin,
-          [&app](http::Request& req, const Identity&) {
-            result_or_throw(app.db().policy.remove_accepted_extended_type(req.params["name"]));
-            return ok("extended type removed");
-          });
-  app.api(r, "POST", "/api/v1/server/kick-type/{type}", Role::Admin,
-          [&app](http::Request& req, const Identity&) {
-            result_or_throw(app.db().policy.kick_type(type_param(path_or_field(req, "type"))));
-            return ok("every connection of this type was kicked");
-          });
+  r.api("DELETE", "/api/v1/server/types/{type}", Role::Admin, [&app](http::Request& req, const Identity&) {
+    result_or_throw(app.db().policy.remove_accepted_type(type_param(req.params["type"])));
+    return ok("type removed");
+  });
+  r.api("POST", "/api/v1/server/extended-types", Role::Admin, [&app](http::Request& req, const Identity&) {
+    result_or_throw(app.db().policy.add_accepted_extended_type(Input(req).required("name")));
+    return ok("extended type accepted");
+  });
+  r.api("DELETE", "/api/v1/server/extended-types/{name}", Role::Admin,
+        [&app](http::Request& req, const Identity&) {
+          result_or_throw(app.db().policy.remove_accepted_extended_type(req.params["name"]));
+          return ok("extended type removed");
+        });
+  r.api("POST", "/api/v1/server/kick-type/{type}", Role::Admin, [&app](http::Request& req, const Identity&) {
+    result_or_throw(app.db().policy.kick_type(type_param(path_or_field(req, "type"))));
+    return ok("every connection of this type was kicked");
+  });
   // The two blocklists: list (search, pages), add, remove.
   struct BlocklistRoutes {
     const char* path;
@@ -51,20 +71,22 @@ void server(WebApp& app, http::Router& r) {
         BlocklistRoutes{"/api/v1/server/blocklist/uuids", false, Role::Admin, "uuid",
                         &core::SensorPolicy::block_uuid, &core::SensorPolicy::unblock_uuid, "sensor blocked",
                         "sensor unblocked"}}) {
-    app.api(r, "GET", b.path, Role::User, [&app, b](http::Request& req, const Identity&) {
+    r.api("GET", b.path, Role::User, [&app, b](http::Request& req, const Identity&) {
       Input in(req);
-      return app.blocklist(app.db(), b.ips, in.str("q"), page_of(in), per_page_of(in, 100));
+      auto kind = b.ips ? models::BlocklistKind::Ips : models::BlocklistKind::Uuids;
+      return json(models::Server(app.db(), app.config())
+                      .blocklist(kind, in.str("q"), page_of(in), per_page_of(in, 100)));
     });
-    app.api(r, "POST", b.path, b.change_role, [&app, b](http::Request& req, const Identity& id) {
+    r.api("POST", b.path, b.change_role, [&app, b](http::Request& req, const Identity& id) {
       auto value = Input(req).required(b.field);
-      if (b.ips) app.check_block_scope(value, id, true);
+      if (b.ips) check_block_scope(app, value, id, true);
       auto res = (app.db().policy.*b.add)(value);
       result_or_throw(res);
       return ok(b.added ? b.added : res.value + " blocked", {{"value", res.value}});
     });
-    app.api(r, "DELETE", b.path, b.change_role, [&app, b](http::Request& req, const Identity& id) {
+    r.api("DELETE", b.path, b.change_role, [&app, b](http::Request& req, const Identity& id) {
       auto value = Input(req).required(b.field);
-      if (b.ips) app.check_block_scope(value, id, false);
+      if (b.ips) check_block_scope(app, value, id, false);
       auto res = (app.db().policy.*b.remove)(value);
       result_or_throw(res);
       return ok(b.removed, {{"value", res.value}});

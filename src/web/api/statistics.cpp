@@ -1,17 +1,23 @@
 // /api/v1: dashboard and statistics (docs/api/openapi.json).
 #include "web/api/helpers.hpp"
+#include "web/models/dashboard.hpp"
 
 namespace d4::web::api {
 
-void statistics(WebApp& app, http::Router& r) {
-  app.api(r, "GET", "/api/v1/dashboard", Role::User,
-          [&app](http::Request&, const Identity&) { return json(app.dashboard(app.db())); });
-  app.api(r, "GET", "/api/v1/health", Role::User,
-          [&app](http::Request&, const Identity&) { return json(app.health(app.db())); });
-  app.api(r, "GET", "/api/v1/stats/daily", Role::User, [&app](http::Request& req, const Identity&) {
-    return app.daily_stats(app.db(), static_cast<int>(Input(req).integer("days").value_or(14)));
+void statistics(WebApp& app, Routes& r) {
+  auto health = [&app] {
+    return models::Statistics(app.db()).health(app.config().ingest_metrics_url, app.budget_counters());
+  };
+  r.api("GET", "/api/v1/dashboard", Role::User, [&app, health](http::Request&, const Identity&) {
+    return json(models::Statistics(app.db()).dashboard(health()));
   });
-  app.api(r, "GET", "/api/v1/uuid", Role::User, [](http::Request&, const Identity&) {
+  r.api("GET", "/api/v1/health", Role::User,
+        [health](http::Request&, const Identity&) { return json(health()); });
+  r.api("GET", "/api/v1/stats/daily", Role::User, [&app](http::Request& req, const Identity&) {
+    return json(
+        models::Statistics(app.db()).daily(static_cast<int>(Input(req).integer("days").value_or(14))));
+  });
+  r.api("GET", "/api/v1/uuid", Role::User, [](http::Request&, const Identity&) {
     return json{{"uuid", random_uuid4()}};
   });
 }

@@ -46,14 +46,6 @@ class Html {
   // Markup joined: `a + b` keeps both as they are (both are already safe).
   friend Html operator+(Html a, const Html& b) { return std::move(a << b); }
 
-  // Markup produced by a function that escapes what it interpolates (the string-returning
-  // widgets of pages/widgets.hpp and html.hpp); never for text from a request or Redis.
-  static Html trusted(std::string markup) {
-    Html h;
-    h.s_ = std::move(markup);
-    return h;
-  }
-
   const std::string& str() const { return s_; }
   std::string take() { return std::move(s_); }
   bool empty() const { return s_.empty(); }
@@ -79,5 +71,9 @@ Html link(std::string_view href, std::string_view label, std::string_view css_cl
 Html element(std::string_view tag, std::string_view text, std::string_view css_class = {});
 // An attribute pair ` name="value"`: the name is written in the code, the value escaped.
 Html attribute(std::string_view name, std::string_view value);
+// `markup` when `condition` holds, else nothing (` selected`, ` aria-current="page"`).
+inline Html when(bool condition, const Html& markup) {
+  return condition ? markup : Html();
+}
 
 }  // namespace d4::web::html

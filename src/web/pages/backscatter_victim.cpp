@@ -1,57 +1,86 @@
 // /backscatter/{ip} — One backscatter victim: flags, services, intensity chart.
+#include <cstdio>
+
+#include "web/models/backscatter.hpp"
 #include "web/pages/widgets.hpp"
 
 namespace d4::web::pages {
 
-void backscatter_victim(WebApp& app, http::Router& r) {
-  app.page(r, "/backscatter/{ip}", Role::User, [&app](http::Request& req, const Identity& id) {
-    auto v = app.backscatter_victim(app.db(), req.params["ip"], 50);
-    const std::string ip = s(v["victim"]);
-    std::string b = "<p class=\"mono big\">" + esc(ip) + "</p>";
-    if (v["expired"].get<bool>())
-      b += "<p class=\"status\">The details of this victim expired (no backscatter for longer than the "
-           "victim retention of d4-pibs); only its totals remain.</p>";
-    b += "<section class=\"cards\">";
-    b += stat_card(n(v["packets"]), "backscatter packets");
-    b += stat_card(esc(html::format_time(v["first_seen"])), "first seen", true);
-    b += stat_card(esc(html::format_time(v["last_seen"])), "last seen", true);
-    b += stat_card(n(v["distinct_ports"]), "source ports (attacked services)");
-    b += "</section>";
-    b += "<section class=\"charts\">" +
-         chart("/api/v1/backscatter/victims/" + http::url_encode(ip) + "/series", "intensity",
-               "Attack intensity: backscatter packets over time", "line", "time steps") +
-         "</section>";
+namespace {
 
-    const double total = std::max(1.0, v["packets"].is_number() ? v["packets"].get<double>() : 0.0);
-    auto share = [&](const json& count) {
-      char buf[16];
-      std::snprintf(buf, sizeof buf, "%.1f %%", 100.0 * count.get<double>() / total);
-      return std::string(buf);
-    };
-    b += "<section class=\"grid2\"><div><h2>Flag mix</h2><table>" +
-         table_head({"Answer", "Packets", "Share"}) + "<tbody>";
-    for (auto [key, label] : {std::pair<const char*, const char*>{"syn_ack", "SYN-ACK (port open)"},
-                              {"rst_ack", "RST-ACK (port closed)"},
-                              {"rst", "RST"},
-                              {"ack", "ACK"},
-                              {"other", "other flags"},
-                              {"ece", "of which ECE set"}})
-      b += std::string("<tr><td>") + label + "</td><td class=\"num\">" + n(v["flags"][key]) +
-           "</td><td class=\"num\">" + share(v["flags"][key]) + "</td></tr>";
-    b += "</tbody></table></div><div><h2>Attacked services (source ports)</h2><table>" +
-         table_head({"Port", "Service", "Packets", "Share"}) + "<tbody>";
-    for (const auto& p : v["ports"])
-      b += "<tr><td class=\"num\">" + n(p["port"]) + "</td><td>" + esc(s(p["service"])) +
-           "</td><td class=\"num\">" + n(p["packets"]) + "</td><td class=\"num\">" + share(p["packets"]) +
-           "</td></tr>";
-    if (v["ports"].empty()) b += empty_row(4, "No port recorded.");
-    b += "</tbody></table>";
-    if (v["distinct_ports"].get<long long>() > static_cast<long long>(v["ports"].size()))
-      b += "<p>The " + std::to_string(v["ports"].size()) + " most answered of " + n(v["distinct_ports"]) +
-           " ports.</p>";
-    b += "</div></section><p><a href=\"/backscatter\">All victims</a> · the same data as JSON: <a href=\"" +
-         esc("/api/v1/backscatter/victims/" + http::url_encode(ip)) + "\">" +
-         esc("/api/v1/backscatter/victims/" + ip) + "</a></p>";
+using models::VictimDetail;
+
+// "12.5 %" of the victim's packets.
+class Share {
+ public:
+  explicit Share(const VictimDetail& v) : total_(std::max(1.0, static_cast<double>(v.packets.value_or(0)))) {}
+  std::string operator()(long long count) const {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%.1f %%", 100.0 * static_cast<double>(count) / total_);
+    return buf;
+  }
+
+ private:
+  double total_;
+};
+
+Html cards(const VictimDetail& v) {
+  Html h = "<p class=\"mono big\">"_h;
+  h << v.victim << "</p>"_h;
+  if (v.expired)
+    h << "<p class=\"status\">The details of this victim expired (no backscatter for longer than the "
+         "victim retention of d4-pibs); only its totals remain.</p>"_h;
+  h << "<section class=\"cards\">"_h << stat_card(number_or_empty(v.packets), "backscatter packets")
+    << stat_card(html::format_time(v.first_seen), "first seen", true)
+    << stat_card(html::format_time(v.last_seen), "last seen", true)
+    << stat_card(std::to_string(v.distinct_ports), "source ports (attacked services)") << "</section>"_h
+    << "<section class=\"charts\">"_h
+    << chart("/api/v1/backscatter/victims/" + http::url_encode(v.victim) + "/series", "intensity",
+             "Attack intensity: backscatter packets over time", "line", "time steps")
+    << "</section>"_h;
+  return h;
+}
+
+Html flag_mix(const VictimDetail& v, const Share& share) {
+  Html h = "<div><h2>Flag mix</h2><table>"_h;
+  h << table_head({"Answer", "Packets", "Share"}) << "<tbody>"_h;
+  const auto& f = v.flags;
+  for (auto [count, label] : {std::pair<long long, const char*>{f.syn_ack, "SYN-ACK (port open)"},
+                              {f.rst_ack, "RST-ACK (port closed)"},
+                              {f.rst, "RST"},
+                              {f.ack, "ACK"},
+                              {f.other, "other flags"},
+                              {f.ece, "of which ECE set"}})
+    h << "<tr><td>"_h << label << "</td><td class=\"num\">"_h << count << "</td><td class=\"num\">"_h
+      << share(count) << "</td></tr>"_h;
+  return h << "</tbody></table></div>"_h;
+}
+
+Html services(const VictimDetail& v, const Share& share) {
+  Html h = "<div><h2>Attacked services (source ports)</h2><table>"_h;
+  h << table_head({"Port", "Service", "Packets", "Share"}) << "<tbody>"_h;
+  for (const auto& p : v.ports)
+    h << "<tr><td class=\"num\">"_h << p.port << "</td><td>"_h << p.service.value_or("")
+      << "</td><td class=\"num\">"_h << p.packets << "</td><td class=\"num\">"_h << share(p.packets)
+      << "</td></tr>"_h;
+  if (v.ports.empty()) h << empty_row(4, "No port recorded.");
+  h << "</tbody></table>"_h;
+  if (v.distinct_ports > static_cast<long long>(v.ports.size()))
+    h << "<p>The "_h << v.ports.size() << " most answered of "_h << v.distinct_ports << " ports.</p>"_h;
+  return h << "</div>"_h;
+}
+
+}  // namespace
+
+void backscatter_victim(WebApp& app, Routes& r) {
+  r.page("/backscatter/{ip}", Role::User, [&app](http::Request& req, const Identity& id) {
+    auto v = models::Backscatter(app.db(), app.config()).victim(req.params["ip"], 50);
+    Share share(v);
+    const std::string api = "/api/v1/backscatter/victims/";
+    Html b = cards(v);
+    b << "<section class=\"grid2\">"_h << flag_mix(v, share) << services(v, share)
+      << "</section><p><a href=\"/backscatter\">All victims</a> · the same data as JSON: "_h
+      << html::link(api + http::url_encode(v.victim), api + v.victim) << "</p>"_h;
     return html::layout(opts(req, "Backscatter victim", "backscatter"), &id, b);
   });
 }

@@ -1,56 +1,55 @@
 // / — The dashboard: today's traffic, connected sensors, server health. Built with the escaping
 // HTML builder from the typed DashboardView (the same struct /api/v1/dashboard serialises).
-#include "web/html/builder.hpp"
+#include "web/models/dashboard.hpp"
 #include "web/pages/widgets.hpp"
 
 namespace d4::web::pages {
 
 namespace {
 
-using html::Html;
-using namespace html::literals;
+using models::DashboardView;
+using models::HealthView;
 
 Html cards(const DashboardView& d) {
   Html h = "<section class=\"cards\">"_h;
-  h << Html::trusted(stat_card(std::to_string(d.connected_sensors.size()), "connected sensors", false,
-                               "connected-count"))
-    << Html::trusted(stat_card(std::to_string(d.sensors_seen_today), "sensors seen today"))
-    << Html::trusted(
-           stat_card(std::to_string(d.registered_sensors) + " / " + std::to_string(d.pending_sensors),
-                     "registered / pending"))
-    << Html::trusted(stat_card(std::to_string(d.health.backlog_packets), "packets waiting for workers"));
+  h << stat_card(html::text(std::to_string(d.connected_sensors.size())), "connected sensors", false,
+                 "connected-count")
+    << stat_card(std::to_string(d.sensors_seen_today), "sensors seen today")
+    << stat_card(std::to_string(d.registered_sensors) + " / " + std::to_string(d.pending_sensors),
+                 "registered / pending")
+    << stat_card(std::to_string(d.health.backlog_packets), "packets waiting for workers");
   return h << "</section>"_h;
 }
 
 Html traffic(const DashboardView& d) {
   Html h = "<section><h2>Today by type ("_h;
-  h << d.date << ")</h2><table>"_h << Html::trusted(table_head({"Type", "Packets", "Bytes"})) << "<tbody>"_h;
+  h << d.date << ")</h2><table>"_h << table_head({"Type", "Packets", "Bytes"}) << "<tbody>"_h;
   for (const auto& t : d.types_today)
     h << "<tr><td>"_h << t.type << "</td><td class=\"num\">"_h << t.packets << "</td><td class=\"num\">"_h
       << human_bytes(t.bytes) << "</td></tr>"_h;
-  if (d.types_today.empty()) h << Html::trusted(empty_row(3, "No data received today."));
+  if (d.types_today.empty()) h << empty_row(3, "No data received today.");
   h << "</tbody></table></section><section class=\"charts\">"_h;
   const std::string url = "/api/v1/stats/daily?days=14";
-  h << Html::trusted(chart(url, "packets_by_type", "Packets per type, last 14 days"))
-    << Html::trusted(chart(url, "bytes_by_type", "Bytes per type, last 14 days"))
-    << Html::trusted(chart(url, "packets_by_sensor", "Packets per sensor (top sensors), last 14 days"));
+  h << chart(url, "packets_by_type", "Packets per type, last 14 days")
+    << chart(url, "bytes_by_type", "Bytes per type, last 14 days")
+    << chart(url, "packets_by_sensor", "Packets per sensor (top sensors), last 14 days");
   return h << "</section>"_h;
 }
 
 Html sensor_lists(const DashboardView& d) {
   Html h = "<section><h2>Connected sensors</h2><ul class=\"plain\">"_h;
-  for (const auto& u : d.connected_sensors) h << "<li>"_h << Html::trusted(sensor_link(u)) << "</li>"_h;
+  for (const auto& u : d.connected_sensors) h << "<li>"_h << sensor_link(u) << "</li>"_h;
   if (d.connected_sensors.empty()) h << "<li>None.</li>"_h;
   h << "</ul><h2>Sensors in error</h2><ul class=\"plain\">"_h;
   for (const auto& u : d.sensors_in_error)
-    h << "<li>"_h << Html::trusted(sensor_link(u)) << " <span class=\"badge bad\">silent</span></li>"_h;
+    h << "<li>"_h << sensor_link(u) << " <span class=\"badge bad\">silent</span></li>"_h;
   if (d.sensors_in_error.empty()) h << "<li>None.</li>"_h;
   return h << "</ul></section>"_h;
 }
 
 Html health_table(const HealthView& hv) {
   Html h = "<section><h2>Server health</h2><table>"_h;
-  h << Html::trusted(table_head({"Component", "State", "Detail"})) << "<tbody>"_h;
+  h << table_head({"Component", "State", "Detail"}) << "<tbody>"_h;
   for (const auto& p : hv.redis)
     h << "<tr><td>Redis "_h << p.name << "</td><td>"_h
       << (p.ok ? "<span class=\"badge ok\">up</span>"_h : "<span class=\"badge bad\">down</span>"_h)
@@ -77,11 +76,12 @@ Html health_table(const HealthView& hv) {
 
 }  // namespace
 
-void dashboard(WebApp& app, http::Router& r) {
-  app.page(r, "/", Role::User, [&app](http::Request& req, const Identity& id) {
-    auto d = app.dashboard(app.db());
+void dashboard(WebApp& app, Routes& r) {
+  r.page("/", Role::User, [&app](http::Request& req, const Identity& id) {
+    models::Statistics stats(app.db());
+    auto d = stats.dashboard(stats.health(app.config().ingest_metrics_url, app.budget_counters()));
     Html body = cards(d) + traffic(d) + sensor_lists(d) + health_table(d.health);
-    return html::layout(opts(req, "Dashboard", "dashboard"), &id, body.take());
+    return html::layout(opts(req, "Dashboard", "dashboard"), &id, body);
   });
 }
 

@@ -1,4 +1,4 @@
-#include "web/users.hpp"
+#include "web/auth/users.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -7,7 +7,7 @@
 #include <chrono>
 #include <stdexcept>
 
-#include "web/security.hpp"
+#include "web/auth/security.hpp"
 
 namespace d4::web {
 

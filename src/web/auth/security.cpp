@@ -1,4 +1,4 @@
-#include "web/security.hpp"
+#include "web/auth/security.hpp"
 
 #include <crypt.h>
 #include <openssl/crypto.h>

@@ -1,9 +1,9 @@
-#include "web/sessions.hpp"
+#include "web/auth/sessions.hpp"
 
 #include <algorithm>
 
 #include "core/ipnet.hpp"
-#include "web/security.hpp"
+#include "web/auth/security.hpp"
 
 namespace d4::web {
 

@@ -1,4 +1,4 @@
-#include "web/client_address.hpp"
+#include "web/routing/client_address.hpp"
 
 #include <algorithm>
 #include <cctype>

@@ -1,0 +1,94 @@
+// The route wrappers: authentication, role, CSRF and error mapping around every handler.
+#include "web/routing/routes.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "queues/queue_store.hpp"
+#include "web/html.hpp"
+#include "web/request.hpp"
+#include "web/routing/forms.hpp"
+
+namespace d4::web {
+
+namespace {
+bool state_changing(const std::string& m) {
+  return m != "GET" && m != "HEAD" && m != "OPTIONS";
+}
+
+bool csrf_ok(const http::Request& req, const Identity& id) {
+  std::string sent = req.header("X-CSRF-Token");
+  if (sent.empty() && is_form(req)) {
+    auto f = req.form();
+    if (auto it = f.find("csrf_token"); it != f.end()) sent = it->second;
+  }
+  return !sent.empty() && constant_time_equal(sent, id.csrf);
+}
+
+// A plain form post (no JavaScript) gets a redirect back with a message instead of JSON.
+http::Response form_reply(const http::Request& req, int status, const std::string& message) {
+  auto f = req.form();
+  std::string next = safe_redirect_target(f.count("next") ? f["next"] : "/");
+  next += next.find('?') == std::string::npos ? "?" : "&";
+  next += (status < 400 ? "flash=" : "error=") + http::url_encode(message);
+  return http::Response::redirect(next);
+}
+}  // namespace
+
+void Routes::api(const std::string& method, const std::string& pattern, Role role, ApiHandler h) {
+  // The handler outlives this object (the router is returned by value): it holds the authenticator.
+  router_.add(method, pattern,
+              [&a = auth_, role, h = std::move(h), pattern](http::Request& req) -> http::Response {
+                auto auth = a.authenticate(req);
+                if (auth.unavailable) return http::Response::error(503, "service unavailable (database)");
+                auto& id = auth.id;
+                if (!id) return http::Response::error(auth.status, auth.error);
+                if (!role_allows(id->role, role)) return http::Response::error(403, "Access Forbidden");
+                if (id->via_session && id->must_change_password && pattern != "/api/v1/me/password")
+                  return http::Response::error(403, "Password change required");
+                if (id->via_session && state_changing(req.method) && !csrf_ok(req, *id))
+                  return http::Response::error(403, "CSRF token missing or invalid");
+                const bool form = is_form(req);
+                // A plain form post gets a redirect back with the message, anything else a JSON error.
+                auto fail = [&](int status, const std::string& reason) {
+                  return form ? form_reply(req, status, reason) : http::Response::error(status, reason);
+                };
+                try {
+                  json result = h(req, *id);
+                  if (form) return form_reply(req, 200, result.value("message", std::string("done")));
+                  return http::Response::json(200, result);
+                } catch (const ApiError& e) {
+                  return fail(e.status, e.what());
+                } catch (const queues::QueueError& e) {
+                  return fail(400, e.what());
+                } catch (const std::invalid_argument& e) {
+                  return fail(400, e.what());
+                } catch (const core::RedisError& e) {
+                  spdlog::error("{} {}: redis: {}", req.method, req.path, e.what());
+                  return http::Response::error(503, "service unavailable (database)");
+                }
+              });
+}
+
+void Routes::page(const std::string& pattern, Role role, PageHandler h) {
+  router_.get(pattern, [&a = auth_, role, h = std::move(h), pattern](http::Request& req) -> http::Response {
+    // Pages authenticate with the session cookie only.
+    req.headers.erase("Authorization");
+    auto auth = a.authenticate(req);
+    if (auth.unavailable) return html::error_page(503, "The database is not reachable: " + auth.error);
+    auto& id = auth.id;
+    if (!id) return http::Response::redirect("/login?next=" + http::url_encode(req.target));
+    if (id->must_change_password && pattern != "/change_password")
+      return http::Response::redirect("/change_password");
+    if (!role_allows(id->role, role))
+      return html::error_page(403, "Your role does not allow this page.", &*id);
+    try {
+      return h(req, *id);
+    } catch (const ApiError& e) {
+      return html::error_page(e.status, e.what(), &*id);
+    } catch (const core::RedisError& e) {
+      return html::error_page(503, "The database is not reachable: " + std::string(e.what()), &*id);
+    }
+  });
+}
+
+}  // namespace d4::web

@@ -1,0 +1,49 @@
+#pragma once
+// Routing: the route wrappers that every API resource and page is registered through, and the
+// registration table (route_table.cpp).
+//
+// A request goes: HTTP server -> router middleware (client address behind a trusted proxy,
+// `_method` of plain forms; router.cpp) -> the route's wrapper (api() or page(): authenticate,
+// role, CSRF for session state changes, error mapping) -> the handler in its file.
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/http_server.hpp"
+#include "web/auth/authenticator.hpp"
+
+namespace d4::web {
+
+class WebApp;
+using json = nlohmann::json;
+
+class Routes {
+ public:
+  using ApiHandler = std::function<json(http::Request&, const Identity&)>;
+  using PageHandler = std::function<http::Response(http::Request&, const Identity&)>;
+
+  Routes(http::Router& router, Authenticator& auth) : router_(router), auth_(auth) {}
+
+  // A JSON API route: token or session (session state changes need the CSRF token); ApiError,
+  // QueueError and std::invalid_argument become JSON errors (or, for a plain form post, a
+  // redirect back with the message), a Redis failure a 503.
+  void api(const std::string& method, const std::string& pattern, Role role, ApiHandler h);
+  // An HTML page: session only (else the login form); errors become error pages.
+  void page(const std::string& pattern, Role role, PageHandler h);
+  // For routes that need no wrapper (the login form).
+  http::Router& router() { return router_; }
+
+ private:
+  http::Router& router_;
+  Authenticator& auth_;
+};
+
+// Registers every API resource and page (route_table.cpp: one line each).
+void add_routes(WebApp& app, Routes& routes);
+
+// The router of d4-web: middleware, security headers, static assets, then every route
+// (router.cpp).
+http::Router build_router(WebApp& app);
+
+}  // namespace d4::web
