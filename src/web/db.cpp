@@ -1,14 +1,29 @@
 #include "web/db.hpp"
 
+#include <memory>
+
 namespace d4::web {
 
+namespace {
+bool same_server(const core::RedisEndpoint& a, const core::RedisEndpoint& b) {
+  return a.with_db(0) == b.with_db(0);
+}
+}  // namespace
+
+core::RedisClient ServerConnections::client(const core::RedisEndpoint& database) {
+  for (auto& s : servers_)
+    if (same_server(s.endpoint(), database)) return s.sharing_connection(database.db);
+  servers_.emplace_back(database);
+  return servers_.back().sharing_connection(database.db);
+}
+
 Db::Db(const WebConfig& c)
-    : meta(c.common.redis.meta),
-      stream(c.common.redis.stream),
-      users(c.common.redis.users),
-      analyzer(c.common.redis.analyzer),
-      cache(c.common.redis.cache),
-      backscatter(c.backscatter_redis),
+    : meta(connections_.client(c.common.redis.meta)),
+      stream(connections_.client(c.common.redis.stream)),
+      users(connections_.client(c.common.redis.users)),
+      analyzer(connections_.client(c.common.redis.analyzer)),
+      cache(connections_.client(c.common.redis.cache)),
+      backscatter(connections_.client(c.backscatter_redis)),
       policy(meta, stream),
       user_store(users),
       queue_store(meta, analyzer, c.queue_default_max_size) {}

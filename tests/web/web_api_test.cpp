@@ -932,6 +932,33 @@ TEST_F(WebApiTest, RedisDownGivesServiceUnavailableAndRecovers) {
   EXPECT_TRUE(d4::test::eventually([&] { return u.get("/api/v1/server").status == 401; }));
 }
 
+// Handler threads hold one connection per Redis server, whatever number of its databases they
+// use: here every database is on one server, so d4-web holds at most one connection per handler
+// thread ([web] threads, 4 by default) and one for the first run, although each thread below
+// reads the users, cache, meta, stream and analyzer databases.
+TEST_F(WebApiTest, HandlerThreadsShareOneConnectionPerRedisServer) {
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_EQ(admin.get("/").status, 200);
+    ASSERT_EQ(admin.get("/queues").status, 200);
+  }
+  std::set<std::string> own;
+  for (auto* c : {&web->meta(), &web->stream(), &web->users(), &web->analyzer(), &web->cache()})
+    own.insert("id=" + std::to_string(c->command({"CLIENT", "ID"}).integer) + " ");
+  auto list = web->meta().command({"CLIENT", "LIST"}).str;
+  int web_connections = 0;
+  std::size_t pos = 0;
+  while (pos < list.size()) {
+    auto end = list.find('\n', pos);
+    auto line = list.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    pos = end == std::string::npos ? list.size() : end + 1;
+    bool test_client = false;
+    for (const auto& id : own) test_client = test_client || line.rfind(id, 0) == 0;
+    if (!line.empty() && !test_client) ++web_connections;
+  }
+  EXPECT_GE(web_connections, 1) << list;
+  EXPECT_LE(web_connections, 4 + 1) << list;
+}
+
 TEST_F(WebApiTest, SigtermStopsCleanly) {
   EXPECT_EQ(web->stop(), 0);
 }
