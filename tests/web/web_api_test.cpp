@@ -676,6 +676,28 @@ TEST_F(WebApiTest, ServerPageShowsEveryRefusalWithItsReasonAndTheNetworksRefused
   EXPECT_NE(page.body.find("sensor_bytes: 4"), std::string::npos);
 }
 
+// Beyond the queue and server pages (Type7IsNamedAndGetsAQueue), the dashboard's traffic, the
+// sensor list and a sensor's types name the types too; unassigned types keep their number alone,
+// and the API keeps the numbers.
+TEST_F(WebApiTest, DashboardAndSensorPagesNameTheTypes) {
+  Client a = with_token(admin_token);
+  ASSERT_EQ(a.call("POST", "/api/v1/server/types", {{"type", 200}}).status, 200);
+  char today[16];
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  std::strftime(today, sizeof today, "%Y%m%d", &tm);
+  web->meta().command({"ZINCRBY", std::string("daily_type:") + today, "3", "7"});
+  web->meta().command({"SADD", "sensor:index", kSensor});
+  web->meta().command({"SADD", std::string("all_types_by_uuid:") + kSensor, "7"});
+  EXPECT_NE(admin.get("/").body.find("<td>7 (yaf)</td>"), std::string::npos);
+  EXPECT_NE(admin.get("/sensors").body.find("<td>7 (yaf)</td>"), std::string::npos);
+  EXPECT_NE(admin.get(std::string("/sensors/") + kSensor).body.find("<td>7 (yaf)</td>"), std::string::npos);
+  EXPECT_NE(admin.get("/server").body.find("<li>200<"), std::string::npos);
+  EXPECT_EQ(a.get("/api/v1/dashboard").json()["types_today"][0]["type"], "7");
+  EXPECT_EQ(a.get("/api/v1/sensors").json()["items"][0]["types"], json::array({"7"}));
+}
+
 // ---------------------------------------------------------------- analyzer queues
 
 TEST_F(WebApiTest, AnalyzerQueuesCreateEditPreviewEmptyDelete) {

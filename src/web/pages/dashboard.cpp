@@ -25,8 +25,8 @@ Html traffic(const DashboardView& d) {
   Html h = "<section><h2>Today by type ("_h;
   h << d.date << ")</h2><table>"_h << table_head({"Type", "Packets", "Bytes"}) << "<tbody>"_h;
   for (const auto& t : d.types_today)
-    h << "<tr><td>"_h << t.type << "</td><td class=\"num\">"_h << t.packets << "</td><td class=\"num\">"_h
-      << human_bytes(t.bytes) << "</td></tr>"_h;
+    h << "<tr><td>"_h << type_label(t.type) << "</td><td class=\"num\">"_h << t.packets
+      << "</td><td class=\"num\">"_h << human_bytes(t.bytes) << "</td></tr>"_h;
   if (d.types_today.empty()) h << empty_row(3, "No data received today.");
   h << "</tbody></table></section><section class=\"charts\">"_h;
   const std::string url = "/api/v1/stats/daily?days=14";
@@ -56,8 +56,9 @@ Html health_table(const HealthView& hv) {
       << "</td><td>"_h << p.endpoint << ", ping "_h << std::to_string(p.latency_ms).substr(0, 5)
       << " ms</td></tr>"_h;
   for (const auto& w : hv.workers)
-    h << "<tr><td>Workers type "_h << w.type << "</td><td>"_h << w.working_sessions << " working / "_h
-      << w.sessions << " sessions</td><td>"_h << w.backlog_packets << " packets waiting</td></tr>"_h;
+    h << "<tr><td>Workers type "_h << type_label(w.type) << "</td><td>"_h << w.working_sessions
+      << " working / "_h << w.sessions << " sessions</td><td>"_h << w.backlog_packets
+      << " packets waiting</td></tr>"_h;
   h << "<tr><td>Ingest server metrics</td><td>"_h
     << (hv.ingest.reachable ? "<span class=\"badge ok\">reachable</span>"_h
                             : "<span class=\"badge\">not reachable</span>"_h)

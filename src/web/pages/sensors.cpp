@@ -35,7 +35,7 @@ Html row(const models::SensorRow& s) {
   for (const auto& t : s.tags) h << html::badge(t, "tag");
   h << "</td><td>"_h << status_badges(s) << "</td><td>"_h << html::format_time(s.first_seen) << "</td><td>"_h
     << html::format_time(s.last_seen) << "</td><td>"_h;
-  for (std::size_t i = 0; i < s.types.size(); ++i) h << (i ? ", " : "") << s.types[i];
+  for (std::size_t i = 0; i < s.types.size(); ++i) h << (i ? ", " : "") << type_label(s.types[i]);
   return h << "</td><td class=\"mono\">"_h << s.last_ip << "</td><td>"_h << s.error << "</td></tr>"_h;
 }
 
