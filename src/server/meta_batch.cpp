@@ -1,6 +1,7 @@
 #include "server/meta_batch.hpp"
 
 #include <ctime>
+#include <type_traits>
 
 #include "core/keys.hpp"
 #include "core/redis_async.hpp"
@@ -37,6 +38,34 @@ void push_bounded(std::deque<std::string>& list, std::string entry, std::size_t 
 }
 
 }  // namespace
+
+std::vector<std::string> wire_args(const MetaOp& op) {
+  auto n = [](auto v) { return std::to_string(v); };
+  return std::visit(
+      [&](const auto& o) -> std::vector<std::string> {
+        using T = std::decay_t<decltype(o)>;
+        std::string code(T::kCode);
+        if constexpr (std::is_same_v<T, meta_op::ZIncrBy>)
+          return {code, o.key, n(o.by), o.member};
+        else if constexpr (std::is_same_v<T, meta_op::HIncrBy>)
+          return {code, o.key, o.field, n(o.by)};
+        else if constexpr (std::is_same_v<T, meta_op::HSet> || std::is_same_v<T, meta_op::HSetNx>)
+          return {code, o.key, o.field, o.value};
+        else if constexpr (std::is_same_v<T, meta_op::HDel>)
+          return {code, o.key, o.field};
+        else if constexpr (std::is_same_v<T, meta_op::LPushCapped>)
+          return {code, o.key, o.entry, n(o.cap)};
+        else if constexpr (std::is_same_v<T, meta_op::SAdd>)
+          return {code, o.key, o.member};
+        else if constexpr (std::is_same_v<T, meta_op::SAddCapped>)
+          return {code, o.key, o.member, n(o.cap)};
+        else if constexpr (std::is_same_v<T, meta_op::Expire>)
+          return {code, o.key, n(o.seconds)};
+        else
+          return {code, o.ranking, o.network, n(o.count), n(o.kept), o.rejects_prefix, o.errors_prefix};
+      },
+      op);
+}
 
 void MetaBatch::incr(std::string_view key, std::string_view field, long long n) {
   counters_[{std::string(key), std::string(field)}] += n;
@@ -111,35 +140,33 @@ void MetaBatch::stored_ops(OpList& out, const std::string& date, long long now) 
     sensor_types.insert({uuid, t});
   }
   stored_.clear();
-  for (const auto& [km, inc] : z) out.push_back({"z", km.first, std::to_string(inc), km.second});
+  for (const auto& [km, inc] : z) out.push_back(meta_op::ZIncrBy{km.first, inc, km.second});
+  auto seen = [&](const std::string& meta) {
+    out.push_back(meta_op::HSetNx{meta, "first_seen", now_s});
+    out.push_back(meta_op::HSet{meta, "last_seen", now_s});
+  };
   for (const auto& u : sensors) {
     std::string meta = keys::sensor_metadata(u);
-    out.push_back({"n", meta, "first_seen", now_s});
-    out.push_back({"s", meta, "last_seen", now_s});
+    seen(meta);
     // The reference clears the last error whenever a packet is stored.
-    out.push_back({"d", meta, "Error"});
-    out.push_back({"a", std::string(keys::kSensorIndex), u});
+    out.push_back(meta_op::HDel{meta, "Error"});
+    out.push_back(meta_op::SAdd{std::string(keys::kSensorIndex), u});
   }
-  for (const auto& [u, t] : sensor_types) {
-    std::string meta = keys::sensor_type_metadata(u, t);
-    out.push_back({"n", meta, "first_seen", now_s});
-    out.push_back({"s", meta, "last_seen", now_s});
-  }
+  for (const auto& [u, t] : sensor_types) seen(keys::sensor_type_metadata(u, t));
 }
 
 void MetaBatch::source_ops(OpList& out) {
-  std::string ttl = std::to_string(limits_.source_ttl_seconds);
-  std::string kept = std::to_string(limits_.reject_sources_kept);
+  const long long ttl = limits_.source_ttl_seconds;
   for (auto& [source, r] : sources_) {
     // Rank first: taking a place in the top-N may evict another network and its details.
-    out.push_back({"r", std::string(keys::kRejectSources), source, std::to_string(r.total), kept,
-                   keys::ip_rejects(""), keys::ip_errors("")});
+    out.push_back(meta_op::RankSource{std::string(keys::kRejectSources), source, r.total,
+                                      limits_.reject_sources_kept, keys::ip_rejects(""),
+                                      keys::ip_errors("")});
     std::string rejects = keys::ip_rejects(source), errors = keys::ip_errors(source);
-    for (const auto& [reason, n] : r.reasons) out.push_back({"h", rejects, reason, std::to_string(n)}, true);
-    out.push_back({"e", rejects, ttl}, true);
-    std::string cap = std::to_string(r.list_cap);
-    for (auto& e : r.entries) out.push_back({"l", errors, std::move(e), cap}, true);
-    out.push_back({"e", errors, ttl}, true);
+    for (const auto& [reason, n] : r.reasons) out.push_back(meta_op::HIncrBy{rejects, reason, n}, true);
+    out.push_back(meta_op::Expire{rejects, ttl}, true);
+    for (auto& e : r.entries) out.push_back(meta_op::LPushCapped{errors, std::move(e), r.list_cap}, true);
+    out.push_back(meta_op::Expire{errors, ttl}, true);
   }
   sources_.clear();
 }
@@ -150,19 +177,16 @@ std::vector<std::string> MetaBatch::take_requests(const std::string& marker, std
   // packets stored earlier in the interval, must survive the "stored => clear Error" rule.
   OpList ops;
   stored_ops(ops, date, now);
-  for (const auto& [kf, n] : counters_) ops.push_back({"h", kf.first, kf.second, std::to_string(n)});
+  for (const auto& [kf, n] : counters_) ops.push_back(meta_op::HIncrBy{kf.first, kf.second, n});
   counters_.clear();
-  for (auto& [kf, v] : fields_) ops.push_back({"s", kf.first, kf.second, std::move(v)});
+  for (auto& [kf, v] : fields_) ops.push_back(meta_op::HSet{kf.first, kf.second, std::move(v)});
   fields_.clear();
-  for (auto& [key, l] : lists_) {
-    std::string cap = std::to_string(l.cap);
-    for (auto& e : l.entries) ops.push_back({"l", key, std::move(e), cap});
-  }
+  for (auto& [key, l] : lists_)
+    for (auto& e : l.entries) ops.push_back(meta_op::LPushCapped{key, std::move(e), l.cap});
   lists_.clear();
-  for (const auto& [key, member] : members_) ops.push_back({"a", key, member});
+  for (const auto& [key, member] : members_) ops.push_back(meta_op::SAdd{key, member});
   members_.clear();
-  for (const auto& [km, cap] : capped_members_)
-    ops.push_back({"A", km.first, km.second, std::to_string(cap)});
+  for (const auto& [km, cap] : capped_members_) ops.push_back(meta_op::SAddCapped{km.first, km.second, cap});
   capped_members_.clear();
   source_ops(ops);
   return encode_calls(ops, marker, seq);
@@ -173,7 +197,9 @@ std::vector<std::string> MetaBatch::take_requests(const std::string& marker, std
 std::vector<std::string> MetaBatch::encode_calls(OpList& list, const std::string& marker,
                                                  std::uint64_t& seq) const {
   std::vector<std::string> requests;
-  const auto& ops = list.ops;
+  std::vector<std::vector<std::string>> ops;
+  ops.reserve(list.ops.size());
+  for (const auto& op : list.ops) ops.push_back(wire_args(op));
   const std::size_t per_call = std::max<std::size_t>(1, limits_.max_ops_per_call);
   std::size_t start = 0;
   while (start < ops.size()) {

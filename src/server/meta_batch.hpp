@@ -18,9 +18,74 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <variant>
 #include <vector>
 
 namespace d4::server {
+
+// The writes a flush applies, in order, inside scripts::kFlushScript. On the wire each is a
+// one-character code and its arguments (kCode and args() here, decoded by the script's
+// dispatch): the rest of the server only builds these types.
+namespace meta_op {
+struct ZIncrBy {  // ZINCRBY key by member
+  static constexpr std::string_view kCode = "z";
+  std::string key;
+  std::uint64_t by;
+  std::string member;
+};
+struct HIncrBy {  // HINCRBY key field by
+  static constexpr std::string_view kCode = "h";
+  std::string key, field;
+  long long by;
+};
+struct HSet {  // HSET key field value
+  static constexpr std::string_view kCode = "s";
+  std::string key, field, value;
+};
+struct HSetNx {  // HSETNX key field value
+  static constexpr std::string_view kCode = "n";
+  std::string key, field, value;
+};
+struct HDel {  // HDEL key field
+  static constexpr std::string_view kCode = "d";
+  std::string key, field;
+};
+struct LPushCapped {  // LPUSH key entry, then LTRIM to the newest `cap`
+  static constexpr std::string_view kCode = "l";
+  std::string key, entry;
+  std::size_t cap;
+};
+struct SAdd {  // SADD key member
+  static constexpr std::string_view kCode = "a";
+  std::string key, member;
+};
+struct SAddCapped {  // SADD only while the set has fewer than `cap` members (refusals counted)
+  static constexpr std::string_view kCode = "A";
+  std::string key, member;
+  std::size_t cap;
+};
+struct Expire {  // EXPIRE key seconds
+  static constexpr std::string_view kCode = "e";
+  std::string key;
+  long long seconds;
+};
+// Adds `count` to `network` in the ranking zset that keeps the `kept` highest; a newcomer evicts
+// the lowest (and its details, <rejects_prefix><network> and <errors_prefix><network>) and
+// inherits its count.
+struct RankSource {
+  static constexpr std::string_view kCode = "r";
+  std::string ranking, network;
+  long long count;
+  std::size_t kept;
+  std::string rejects_prefix, errors_prefix;
+};
+}  // namespace meta_op
+
+using MetaOp = std::variant<meta_op::ZIncrBy, meta_op::HIncrBy, meta_op::HSet, meta_op::HSetNx, meta_op::HDel,
+                            meta_op::LPushCapped, meta_op::SAdd, meta_op::SAddCapped, meta_op::Expire,
+                            meta_op::RankSource>;
+// The operation as the flush script reads it: its code, then its arguments.
+std::vector<std::string> wire_args(const MetaOp& op);
 
 class MetaBatch {
  public:
@@ -78,14 +143,13 @@ class MetaBatch {
     std::size_t list_cap = 0;
     long long total = 0;
   };
-  using Op = std::vector<std::string>;
   // Operations in order; an op `joined` to the previous one is never cut from it into another
   // call (a source network's details go with its ranking, so that a ranking change applied by
   // another worker between two calls cannot leave details without a ranked network).
   struct OpList {
-    std::vector<Op> ops;
+    std::vector<MetaOp> ops;
     std::vector<bool> joined;
-    void push_back(Op op, bool join = false) {
+    void push_back(MetaOp op, bool join = false) {
       ops.push_back(std::move(op));
       joined.push_back(join);
     }

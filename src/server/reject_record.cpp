@@ -1,14 +1,18 @@
 #include "server/reject_record.hpp"
 
-#include <chrono>
-
 #include "core/keys.hpp"
+#include "core/logging.hpp"
 #include "core/sensors.hpp"
-#include "server/ingest.hpp"
+#include "server/wall_clock.hpp"
+#include "server/worker.hpp"
 
 namespace d4::server {
 
 namespace keys = core::keys;
+
+std::string printable(std::string_view s) {
+  return core::json_escape(s.substr(0, 200));
+}
 
 void record_reject(Worker& worker, Reject reason, const RejectSubject& who, std::string_view detail) {
   auto& m = worker.metrics();
@@ -18,9 +22,7 @@ void record_reject(Worker& worker, Reject reason, const RejectSubject& who, std:
   batch.incr(keys::kServerRejects, name);
   batch.incr(keys::daily_rejects(worker.today()), name);
   const std::size_t cap = worker.runtime().error_list_size;
-  const long long now =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
+  const long long now = wall_s();
   if (!who.sensor.empty()) {
     batch.incr(keys::sensor_rejects(who.sensor), name);
     batch.push_capped(keys::sensor_errors(who.sensor),

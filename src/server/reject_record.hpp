@@ -23,6 +23,10 @@ struct RejectSubject {
   std::string_view claimed_uuid;  // the UUID an unauthenticated peer's header named, if any
 };
 
+// Sensor-chosen text (an extended type name, a certificate) as it may appear in a reject's detail
+// and in the logs: escaped (JSON logs embed messages unescaped) and cut to 200 bytes.
+std::string printable(std::string_view s);
+
 void record_reject(Worker& worker, Reject reason, const RejectSubject& who, std::string_view detail);
 
 }  // namespace d4::server

@@ -147,7 +147,8 @@ return {now, redis.call('ZRANGE', 'server:kicks', 0, -1, 'WITHSCORES'), redis.ca
 // Applies one call of a statistics/metadata flush exactly once: KEYS[1] holds the sequence
 // number of the last call applied for this worker (ARGV[1] is this call's); a call re-sent after
 // a reconnect finds its number already applied and does nothing. Calls of one worker arrive in
-// order on one connection, so one key per worker suffices. ARGV[2..] is a flat op list:
+// order on one connection, so one key per worker suffices. ARGV[2..] is a flat op list, each op
+// a code and its arguments (the types meta_op::* of meta_batch.hpp, encoded by wire_args()):
 //   z key incr member        ZINCRBY
 //   h key field incr         HINCRBY
 //   s key field value        HSET

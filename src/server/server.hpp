@@ -12,11 +12,11 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
-#include "server/ingest.hpp"
 #include "server/memory_trim.hpp"
 #include "server/server_config.hpp"
 #include "server/tls.hpp"
 #include "server/unauth_budget.hpp"
+#include "server/worker.hpp"
 
 namespace d4::core::http {
 class Server;

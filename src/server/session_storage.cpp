@@ -1,0 +1,253 @@
+// Storing a session's accepted packets: one batch (stream_batch.hpp) in flight at a time, kept
+// and re-sent until Redis confirms it; the backlog counts that hold the session; the session's
+// records in Redis at its end.
+#include <algorithm>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include "core/keys.hpp"
+#include "server/meta_batch.hpp"
+#include "server/reject_record.hpp"
+#include "server/scripts.hpp"
+#include "server/session.hpp"
+#include "server/wall_clock.hpp"
+#include "server/worker.hpp"
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace d4::server {
+
+namespace keys = core::keys;
+
+namespace {
+
+constexpr std::size_t kMaxBatchBytes = 1 << 20;  // a session submits once its batch reaches this
+constexpr std::chrono::milliseconds kBacklogPoll{200};
+constexpr std::chrono::seconds kWriteRetryDelay{1};
+
+}  // namespace
+
+void Session::store(const protocol::Packet& p, SteadyClock::time_point read_time) {
+  if (worker_type_ == "-") worker_type_ = type_text_;
+  batch_.add(stream_key_, stream_ids_.next(static_cast<std::uint64_t>(wall_ms())), uuid_hex_, p, read_time);
+  worker_.metrics().pending_bytes.fetch_add(static_cast<std::int64_t>(p.payload.size()),
+                                            std::memory_order_relaxed);
+  pending_gauge_ += static_cast<std::int64_t>(p.payload.size());
+  if (p.header.type == 2 && !switched()) {
+    type2_stored_ = true;
+    if (meta_header_.state() == protocol::MetaHeaderAssembler::State::Incomplete)
+      meta_header_.feed(std::string_view(reinterpret_cast<const char*>(p.payload.data()), p.payload.size()));
+  }
+  if (batch_.resp.size() >= kMaxBatchBytes && !batch_in_flight_) submit_batch();
+}
+
+std::string Session::live_value() const {
+  return uuid_hex_ + " " + type_text_ + " " + worker_type_;
+}
+
+void Session::submit_batch() {
+  if (batch_in_flight_ || batch_.packets == 0) return;
+  batch_.seal({session_id_, uuid_hex_, stream_key_, worker_type_, worker_.instance(), live_value()});
+  in_flight_ = std::move(batch_);
+  batch_ = StreamBatch{};
+  batch_in_flight_ = true;
+  std::string resp = std::move(in_flight_.resp);
+  in_flight_.resp = std::string();
+  pending_in_flight_size_ = resp.size();
+  worker_.stream().submit_returning_request(
+      std::move(resp), in_flight_.commands, /*retry_on_reconnect=*/true,
+      [self = shared_from_this()](error_code ec, core::RedisReplies&& replies, std::string&& request) {
+        self->on_batch_done(ec, std::move(replies), std::move(request));
+      });
+}
+
+void Session::on_batch_done(error_code ec, core::RedisReplies&& replies, std::string&& request) {
+  auto& m = worker_.metrics();
+  if (ec) {
+    // Only a stopped client fails a retryable request: the process is exiting.
+    m.lost_packets.fetch_add(in_flight_.packets, std::memory_order_relaxed);
+    spdlog::error("session {}: {} accepted packets could not be stored: {}", session_id_, in_flight_.packets,
+                  ec.message());
+    end_batch();
+    wake();
+    return;
+  }
+  auto outcome = batch_outcome(replies, in_flight_.commands, in_flight_.packets);
+  if (!outcome.stored) {
+    // Redis refused the batch (out of memory, wrong key type...): keep it and try again later,
+    // reading nothing more from the sensor meanwhile.
+    m.write_errors.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("session {}: Redis refused a batch of {} packets ({}); retrying in {} s", session_id_,
+                 in_flight_.packets, printable(outcome.failure), kWriteRetryDelay.count());
+    retry_batch(std::move(request));
+    return;
+  }
+  confirm_batch(outcome);
+  end_batch();
+  // Reuse the request buffer's capacity for the next batch, but only while the sensor is sending:
+  // an idle session must not keep a batch-sized buffer.
+  if (batch_.resp.empty() && request.capacity() > batch_.resp.capacity() &&
+      SteadyClock::now() - last_activity_ < std::chrono::milliseconds(100)) {
+    request.clear();
+    batch_.resp.swap(request);
+  }
+  if (batch_.packets > 0) submit_batch();
+  wake();
+}
+
+void Session::retry_batch(std::string&& request) {
+  if (!retry_timer_) retry_timer_ = std::make_unique<asio::steady_timer>(worker_.ioc());
+  retry_timer_->expires_after(kWriteRetryDelay);
+  retry_timer_->async_wait([self = shared_from_this(), req = std::move(request)](error_code) mutable {
+    std::uint32_t n = self->in_flight_.commands;
+    self->worker_.stream().submit_returning_request(
+        std::move(req), n, true, [self](error_code e, core::RedisReplies&& rs, std::string&& rq) {
+          self->on_batch_done(e, std::move(rs), std::move(rq));
+        });
+  });
+}
+
+// The batch in flight is stored: count it everywhere (metrics, the sensor's statistics, the
+// memory budget) and learn the backlog the trailer reported.
+void Session::confirm_batch(const BatchOutcome& outcome) {
+  auto& m = worker_.metrics();
+  const std::uint64_t packets = in_flight_.packets;
+  if (auto v = outcome.xlen->as_integer()) xlen_ = *v;
+  learn_backlog_bytes(*outcome.session_bytes, *outcome.sensor_bytes);
+  if (outcome.duplicates) {
+    m.duplicate_writes.fetch_add(outcome.duplicates, std::memory_order_relaxed);
+    uncount_duplicates(in_flight_.bytes * outcome.duplicates / std::max<std::uint64_t>(1, packets));
+  }
+  auto now = SteadyClock::now();
+  for (const auto& [t, n] : in_flight_.reads) m.ingest_latency.observe(now - t, n);
+  for (const auto& tc : in_flight_.types) {
+    m.packets[tc.type].fetch_add(tc.packets, std::memory_order_relaxed);
+    m.bytes[tc.type].fetch_add(tc.bytes, std::memory_order_relaxed);
+    worker_.meta_batch().count_stored(uuid_hex_, peer_.ip, tc.type, tc.packets, tc.bytes);
+  }
+  worker_.memory_gate().add_stored(in_flight_.bytes);
+  const bool first = packets_stored_ == 0;
+  packets_stored_ += packets;
+  bytes_stored_ += in_flight_.bytes;
+  if (first) {
+    // Reference: last 16 connections of the sensor, newest first, "<ip>-<YYYYmmddHHMMSS>".
+    worker_.meta_batch().push_capped(keys::sensor_last_ips(uuid_hex_),
+                                     peer_.ip + "-" + local_compact_time(wall_s()), 16);
+  }
+}
+
+// The batch in flight is done with (stored, or lost at exit): no longer pending.
+void Session::end_batch() {
+  worker_.metrics().pending_bytes.fetch_sub(static_cast<std::int64_t>(in_flight_.bytes),
+                                            std::memory_order_relaxed);
+  pending_gauge_ -= static_cast<std::int64_t>(in_flight_.bytes);
+  batch_in_flight_ = false;
+  pending_in_flight_size_ = 0;
+  in_flight_.clear();
+}
+
+long long Session::backlog_estimate() const {
+  // xlen_ is the stream length confirmed with the last batch (it includes that batch).
+  return xlen_ + static_cast<long long>((batch_in_flight_ ? in_flight_.packets : 0) + batch_.packets);
+}
+
+SessionBacklog Session::backlog_view() const {
+  std::uint64_t unconfirmed = (batch_in_flight_ ? in_flight_.bytes : 0) + batch_.bytes;
+  SessionBacklog b;
+  b.packets = backlog_estimate();
+  b.packet_limit = backlog_limit_;
+  b.session_bytes = session_backlog_bytes_ + unconfirmed;
+  b.sensor_bytes = sensor_backlog_bytes_ + unconfirmed;
+  return b;
+}
+
+void Session::poll_backlog() {
+  // Held by a limit that the workers' progress lifts: re-read the counts. A full memory budget
+  // is lifted by the server's memory poll, which wakes the sessions itself.
+  unsigned polled = kPauseBacklog | kPauseSessionBytes | kPauseSensorBytes;
+  if (!worker_.memory_gate().full()) polled |= kPauseMemory;  // sharing: the sensor's count matters
+  if (backlog_poll_in_flight_ || !(paused_ & polled) || stream_key_.empty()) return;
+  auto now = SteadyClock::now();
+  if (now - last_backlog_poll_ < kBacklogPoll) return;
+  last_backlog_poll_ = now;
+  backlog_poll_in_flight_ = true;
+  std::string req;
+  core::RespWriter(req)
+      .command({"XLEN", stream_key_})
+      .command({"HGET", keys::kBacklogBytesBySession, session_id_})
+      .command({"HGET", keys::kBacklogBytesBySensor, uuid_hex_});
+  worker_.stream().submit(std::move(req), 3, false,
+                          [self = shared_from_this()](error_code ec, core::RedisReplies&& rs) {
+                            self->backlog_poll_in_flight_ = false;
+                            if (!ec && rs.size() == 3) {
+                              if (auto v = rs[0].as_integer()) self->xlen_ = *v;
+                              self->learn_backlog_bytes(rs[1], rs[2]);
+                            }
+                            self->wake();
+                          });
+}
+
+void Session::learn_backlog_bytes(const core::RedisReply& session, const core::RedisReply& sensor) {
+  // A missing field is 0 (the workers delete a count that reaches 0).
+  auto bytes = [](const core::RedisReply& r) {
+    return static_cast<std::uint64_t>(std::max(0LL, r.as_integer().value_or(0)));
+  };
+  if (!session.is_error()) session_backlog_bytes_ = bytes(session);
+  if (!sensor.is_error()) sensor_backlog_bytes_ = bytes(sensor);
+}
+
+void Session::uncount_duplicates(std::uint64_t bytes) {
+  // A batch re-sent after a reconnect: its first execution stored and counted these packets.
+  if (bytes == 0) return;
+  std::string minus = "-" + std::to_string(bytes);
+  std::string req;
+  core::RespWriter(req)
+      .command({"HINCRBY", keys::kBacklogBytesBySession, session_id_, minus})
+      .command({"HINCRBY", keys::kBacklogBytesBySensor, uuid_hex_, minus});
+  worker_.stream().submit(std::move(req), 2, false, [](error_code, core::RedisReplies&&) {});
+}
+
+// Stores everything that was accepted before the session ends.
+asio::awaitable<void> Session::store_remaining() {
+  if (!batch_in_flight_ && batch_.packets > 0) submit_batch();
+  while (batch_in_flight_ || batch_.packets > 0) {
+    wake_timer_.expires_after(std::chrono::seconds(1));
+    error_code ec;
+    co_await wake_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!batch_in_flight_ && batch_.packets > 0) submit_batch();
+  }
+}
+
+void Session::drop_incorrect_session_data() {
+  std::string req;
+  core::RespWriter w(req);
+  w.command({"DEL", keys::stream(type_text_, session_id_)});
+  if (switched()) w.command({"DEL", keys::stream("2", session_id_)});
+  w.command({"SREM", keys::kIncorrectTypeSessions, session_id_});
+  worker_.stream().submit(std::move(req), switched() ? 3 : 2, true, [](error_code, core::RedisReplies&&) {});
+}
+
+// Ends the session in Redis (ended_session for its worker, live-connection sets, the slot). Sent
+// after the session's batches on the same connection, so it applies after them.
+asio::awaitable<void> Session::release_slot() {
+  if (!state_.slot_claimed) co_return;
+  std::string req;
+  core::RespWriter(req)
+      .begin(8)
+      .arg("EVAL")
+      .arg(scripts::close_script())
+      .arg(std::uint64_t{0})
+      .arg(session_id_)
+      .arg(uuid_hex_)
+      .arg(type_text_)
+      .arg(worker_type_)
+      .arg(worker_.instance());
+  error_code ec;
+  co_await worker_.stream().async_exec(std::move(req), 1, true,
+                                       asio::redirect_error(asio::use_awaitable, ec));
+}
+
+}  // namespace d4::server
