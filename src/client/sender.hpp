@@ -22,12 +22,12 @@
 
 #include "client/config.hpp"
 #include "client/net.hpp"
-#include "client/rate_limiter.hpp"
 #include "client/reader.hpp"
 #include "client/spool.hpp"
 #include "client/stats.hpp"
 #include "client/stop.hpp"
 #include "client/tls.hpp"
+#include "core/rate_limiter.hpp"
 #include "protocol/encoder.hpp"
 
 namespace d4::client {
@@ -75,7 +75,7 @@ class NetworkSender {
   std::unique_ptr<TlsSession> tls_;
   protocol::PacketEncoder enc_;
   protocol::PacketEncoder meta_enc_;
-  RateLimiter limiter_;
+  core::RateLimiter limiter_;
   std::mt19937_64 rng_;
 
   State state_ = State::Idle;

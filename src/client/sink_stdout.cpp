@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "client/log.hpp"
-#include "client/rate_limiter.hpp"
+#include "core/rate_limiter.hpp"
 #include "protocol/encoder.hpp"
 
 namespace d4::client {
@@ -74,7 +74,7 @@ int run_stdout_sink(const Settings& s, Spool& spool, Stats& stats, const StopSta
     }
     stats.wire_bytes += mh.size();
   }
-  RateLimiter limiter(s.rate_limit);
+  core::RateLimiter limiter(s.rate_limit);
   using Clock = std::chrono::steady_clock;
   auto next_stats = Clock::now() + s.stats_interval;
   std::uint64_t pos = spool.tail();

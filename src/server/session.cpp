@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <cmath>
 
 #include <spdlog/spdlog.h>
 
@@ -109,7 +108,6 @@ asio::awaitable<void> Session::main() {
   if (!transport_.peer_certificate().empty())
     spdlog::debug("session {} from {}: client certificate {}", session_id_, peer_.ip,
                   printable(transport_.peer_certificate()));
-  rate_last_ = SteadyClock::now();
   const std::size_t read_size = worker_.config().read_size;
   while (!state_.closing()) {
     unsigned causes = pause_causes(SteadyClock::now());
@@ -157,7 +155,7 @@ asio::awaitable<void> Session::main() {
     auto now = SteadyClock::now();
     last_activity_ = now;
     worker_.metrics().bytes_read.fetch_add(n, std::memory_order_relaxed);
-    if (rate_limit_ > 0) refill_rate_tokens(now, n);
+    rate_.consume(n, now);
     co_await process();
     account_unauthenticated_bytes();
   }
@@ -189,38 +187,21 @@ void Session::account_unauthenticated_bytes() {
     unauth_hold_.set(framer_.buffered());
 }
 
-// The token bucket of rate_limit (bytes per second, bucket of rate_limit_burst or one second):
-// refilled for the time since the last call, less what was just read.
-void Session::refill_rate_tokens(SteadyClock::time_point now, std::size_t consumed) {
-  double dt = std::chrono::duration<double>(now - rate_last_).count();
-  rate_last_ = now;
-  const auto& rt = worker_.runtime();
-  double burst = static_cast<double>(rt.rate_limit_burst ? rt.rate_limit_burst : rate_limit_);
-  rate_tokens_ =
-      std::min(burst, rate_tokens_ + dt * static_cast<double>(rate_limit_)) - static_cast<double>(consumed);
-}
-
 unsigned Session::pause_causes(SteadyClock::time_point now) {
   unsigned c = 0;
   std::size_t pending = batch_.resp.size() + pending_in_flight_size_;
   if (pending >= worker_.config().max_session_pending_bytes) c |= kPausePending;
   if (!worker_.stream().connected()) c |= kPauseRedis;
   c |= held_by_admission();
-  if (rate_limit_ > 0 && rate_tokens_ < 0) {
-    refill_rate_tokens(now, 0);
-    if (rate_tokens_ < 0) c |= kPauseRate;
-  }
+  if (rate_.delay(now).count() > 0) c |= kPauseRate;
   return c;
 }
 
 // How long a paused session sleeps unless woken: a second, or until the rate limit lets it read.
-std::chrono::milliseconds Session::pause_wait(unsigned causes) const {
-  auto wait = kLongestPause;
-  if ((causes & kPauseRate) && rate_limit_ > 0) {
-    double secs = -rate_tokens_ / static_cast<double>(rate_limit_);
-    wait = std::min(wait, std::chrono::milliseconds(static_cast<long long>(std::ceil(secs * 1000.0)) + 1));
-  }
-  return wait;
+std::chrono::milliseconds Session::pause_wait(unsigned causes) {
+  if (!(causes & kPauseRate)) return kLongestPause;
+  auto until_tokens = std::chrono::ceil<std::chrono::milliseconds>(rate_.delay(SteadyClock::now()));
+  return std::min(kLongestPause, until_tokens + std::chrono::milliseconds(1));
 }
 
 void Session::set_paused(unsigned causes) {

@@ -20,6 +20,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "core/ipnet.hpp"
+#include "core/rate_limiter.hpp"
 #include "core/redis_async.hpp"
 #include "protocol/framer.hpp"
 #include "protocol/hmac.hpp"
@@ -73,8 +74,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_end_of_stream();
   boost::asio::awaitable<void> finish();
   unsigned pause_causes(SteadyClock::time_point now);
-  std::chrono::milliseconds pause_wait(unsigned causes) const;
-  void refill_rate_tokens(SteadyClock::time_point now, std::size_t consumed);
+  std::chrono::milliseconds pause_wait(unsigned causes);
   unsigned held_by_admission() const;  // admission causes (admission.hpp) holding this session now
   void set_paused(unsigned causes);
   void count_backpressure(unsigned started);
@@ -133,9 +133,7 @@ class Session : public std::enable_shared_from_this<Session> {
   protocol::MetaHeaderAssembler meta_header_;
   std::optional<protocol::HmacKey> key_;
   long long backlog_limit_ = 0;
-  std::uint64_t rate_limit_ = 0;
-  double rate_tokens_ = 0;
-  SteadyClock::time_point rate_last_{};
+  core::RateLimiter rate_{0};  // rate_limit_by_uuid or rate_limit, once the sensor is known
 
   // Storage.
   std::string stream_key_;

@@ -105,11 +105,9 @@ asio::awaitable<bool> Session::load_sensor() {
   backlog_limit_ = meta_replies[1].as_integer().value_or(0);
   if (backlog_limit_ <= 0) backlog_limit_ = rt.default_backlog;
   auto rate = meta_replies[2].as_integer();
-  rate_limit_ = rate && *rate > 0 ? static_cast<std::uint64_t>(*rate) : rt.rate_limit;
-  if (rate_limit_ > 0) {
-    rate_tokens_ = static_cast<double>(rt.rate_limit_burst ? rt.rate_limit_burst : rate_limit_);
-    rate_last_ = SteadyClock::now();
-  }
+  const std::uint64_t limit = rate && *rate > 0 ? static_cast<std::uint64_t>(*rate) : rt.rate_limit;
+  // The bucket holds rate_limit_burst bytes, or one second of the limit; it starts full.
+  if (limit > 0) rate_ = core::RateLimiter(limit, rt.rate_limit_burst ? rt.rate_limit_burst : limit);
   co_return true;
 }
 

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "client/rate_limiter.hpp"
+#include "core/rate_limiter.hpp"
 
-using d4::client::RateLimiter;
+using d4::core::RateLimiter;
 using namespace std::chrono_literals;
 
 TEST(RateLimiter, DisabledNeverWaits) {
