@@ -3,10 +3,10 @@
 #include <unistd.h>
 
 #include <ctime>
-#include <set>
 
 #include <spdlog/spdlog.h>
 
+#include "alerts/channel_names.hpp"
 #include "core/keys.hpp"
 #include "core/metrics.hpp"
 #include "core/stop_signal.hpp"
@@ -29,13 +29,6 @@ std::string host_name() {
   return host;
 }
 
-// Channel names become TOML table names, metric labels and rule references.
-void check_channel_name(const std::string& name) {
-  bool ok = !name.empty() && name.size() <= 64;
-  for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
-  if (!ok) throw ConfigError("alert channel name '" + name + "' must be 1-64 letters, digits, '-' or '_'");
-}
-
 long long positive(const toml::table& root, std::string_view section, std::string_view key, long long def,
                    long long min = 1) {
   long long v = get_int(root, section, key, def);
@@ -48,18 +41,6 @@ long long positive(const toml::table& root, std::string_view section, std::strin
 std::string resolve_path(const std::string& p, const std::filesystem::path& base) {
   if (p.empty() || std::filesystem::path(p).is_absolute() || base.empty()) return p;
   return (base / p).string();
-}
-
-std::vector<std::string> channel_names(const toml::table& root, std::string_view section) {
-  std::vector<std::string> out;
-  if (const auto* t = core::get_table(root, section))
-    for (const auto& [k, v] : *t) {
-      if (!v.is_table())
-        throw ConfigError("option " + std::string(section) + "." + std::string(k.str()) + " must be a table");
-      check_channel_name(std::string(k.str()));
-      out.emplace_back(k.str());
-    }
-  return out;
 }
 
 void read_channels(const toml::table& root, const std::filesystem::path& base, AlertsConfig& c) {
@@ -88,10 +69,7 @@ void read_channels(const toml::table& root, const std::filesystem::path& base, A
     if (e.from.empty() || e.to.empty()) throw ConfigError("options " + s + ".from and .to are required");
     c.emails.push_back(std::move(e));
   }
-  std::set<std::string> names;
-  for (const auto& w : c.webhooks) names.insert(w.name);
-  for (const auto& e : c.emails)
-    if (!names.insert(e.name).second) throw ConfigError("alert channel name '" + e.name + "' is used twice");
+  all_channel_names(root);  // refuses a name used twice
 }
 
 }  // namespace

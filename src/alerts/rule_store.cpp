@@ -44,7 +44,8 @@ Rule RuleStore::add(Rule rule) {
   // which the bound tolerates (it protects the daemon, not an exact figure).
   auto count = meta_.command_ok({"HLEN", keys::kAlertRules}).integer;
   if (count >= static_cast<long long>(max_rules_))
-    throw RuleError(fmt::format("there are already {} alert rules (the limit, [alerts] max_rules)", count));
+    throw RuleBudgetError(
+        fmt::format("there are already {} alert rules (the limit, [alerts] max_rules)", count));
   for (int attempt = 0; attempt < 4; ++attempt) {
     rule.id = new_rule_id();
     auto r = meta_.command_ok({"HSETNX", keys::kAlertRules, rule.id, rule.to_json().dump()});
@@ -72,6 +73,17 @@ std::optional<Rule> RuleStore::get(const std::string& id) {
   auto r = meta_.command_ok({"HGET", keys::kAlertRules, id});
   if (r.is_nil()) return std::nullopt;
   return parse_stored(id, r.str);
+}
+
+bool RuleStore::replace(const Rule& rule) {
+  rule.validate();
+  if (!valid_id(rule.id)) return false;
+  // Written only if present, in one step: an edit racing a removal does not resurrect the rule.
+  auto r = meta_.command_ok({"EVAL",
+                             "if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then "
+                             "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return 1 end return 0",
+                             "1", keys::kAlertRules, rule.id, rule.to_json().dump()});
+  return r.integer == 1;
 }
 
 bool RuleStore::remove(const std::string& id) {

@@ -11,6 +11,12 @@
 
 namespace d4::alerts {
 
+// Refused because the store already holds max_rules rules.
+class RuleBudgetError : public RuleError {
+ public:
+  using RuleError::RuleError;
+};
+
 struct RuleLoad {
   std::vector<Rule> rules;           // valid rules, sorted by id
   std::vector<std::string> invalid;  // "<id>: <reason>" of stored rules that do not parse
@@ -21,10 +27,14 @@ class RuleStore {
   RuleStore(core::RedisClient& meta, std::size_t max_rules) : meta_(meta), max_rules_(max_rules) {}
 
   // Validates, gives the rule a new id and stores it; returns the stored rule. Throws RuleError
-  // when invalid or when the store already holds max_rules rules.
+  // when invalid, RuleBudgetError when the store already holds max_rules rules.
   Rule add(Rule rule);
   RuleLoad load();
   std::optional<Rule> get(const std::string& id);
+  // Validates and replaces the rule `rule.id`, which must exist (false: no such rule; a rule
+  // removed meanwhile is not brought back). Its alerts keep their state: the daemon judges them
+  // by the new parameters at its next evaluation, and those it no longer watches resolve.
+  bool replace(const Rule& rule);
   bool remove(const std::string& id);  // false: no such rule
 
  private:

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "alerts/channel_names.hpp"
+
 namespace d4::web {
 
 std::pair<std::string, std::uint16_t> split_listen(const std::string& listen) {
@@ -131,6 +133,10 @@ WebConfig read_web_config(const toml::table& root, const std::filesystem::path& 
   c.queue_default_max_size = core::get_int(root, "queues", "default_max_size", c.queue_default_max_size);
   c.server_mode = core::get_string(root, "server", "mode", c.server_mode);
   read_backscatter_settings(root, c);
+  long long max_rules = core::get_int(root, "alerts", "max_rules", static_cast<long long>(c.alert_max_rules));
+  if (max_rules < 1) throw core::ConfigError("option alerts.max_rules must be at least 1");
+  c.alert_max_rules = static_cast<std::size_t>(max_rules);
+  c.alert_channels = alerts::all_channel_names(root);
   return c;
 }
 

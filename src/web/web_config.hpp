@@ -60,6 +60,12 @@ struct WebConfig {
   std::string backscatter_prefix{core::keys::kPibsDefaultPrefix};
   std::int64_t backscatter_bucket_seconds = 60;  // [analyzers.pibs] bucket_seconds: chart step for 1 bucket
 
+  // Alert rules ([alerts] max_rules, shared with d4-alerts) and the names of the notification
+  // channels configured for d4-alerts ([alerts.webhook.<name>], [alerts.email.<name>]); only the
+  // names are read: rules naming another channel are refused when any is configured here.
+  std::size_t alert_max_rules = 200;
+  std::vector<std::string> alert_channels;
+
   bool https() const { return !tls_cert.empty() && !tls_key.empty(); }
 };
 

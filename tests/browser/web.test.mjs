@@ -246,6 +246,25 @@ test('an analyzer queue is created', async () => {
   await page.locator('td', { hasText: 'passive DNS from the browser test' }).waitFor();
 });
 
+test('an alert rule is added and edited from the alerts page', async () => {
+  await page.goto(`${webUrl}/alerts/rules/new`);
+  await page.getByLabel(/^Name/).fill('queues not consumed');
+  await page.getByLabel('Kind', { exact: true }).selectOption('queue_stalled');
+  await page.getByLabel(/^Scope/).fill('global');
+  await page.getByLabel(/seconds without activity/).fill('600');
+  await page.getByRole('button', { name: 'Add the rule' }).click();
+  await page.waitForURL(/\/alerts\/rules\/[0-9a-f]{16}$/);
+  assert.equal(await page.getByLabel(/seconds without activity/).inputValue(), '600');
+  await page.getByLabel(/seconds without activity/).fill('900');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.waitForURL(/flash=/);
+  assert.equal(await page.getByLabel(/seconds without activity/).inputValue(), '900');
+  await shot('08-alert-rule');
+  await page.goto(`${webUrl}/alerts`);
+  await page.locator('td', { hasText: 'queues not consumed' }).waitFor();
+  await shot('09-alerts');
+});
+
 test('a connected sensor\'s statistics appear after the client sends the vectors', async (t) => {
   if (!has('d4-stack') || !has('d4-server') || !has('d4-client') || !sensorPort || !defaultKey) {
     const why = `needs d4-stack, d4-server and d4-client in ${binDir} (build those targets)`;

@@ -347,6 +347,15 @@ std::vector<Endpoint> all_endpoints() {
       {"DELETE", "/api/v1/users/nobody@example.test", "admin"},
       {"POST", "/api/v1/users/nobody@example.test/tokens", "admin"},
       {"DELETE", "/api/v1/users/nobody@example.test/tokens/000000000000", "admin"},
+      {"GET", "/api/v1/alerts", "user"},
+      {"GET", "/api/v1/alerts/rules", "user"},
+      {"POST",
+       "/api/v1/alerts/rules",
+       "user",
+       {{"kind", "sensor_silent"}, {"scope", std::string("sensor:") + kSensor}}},
+      {"GET", "/api/v1/alerts/rules/0000000000000000", "user"},
+      {"PUT", "/api/v1/alerts/rules/0000000000000000", "user", {{"threshold", 2}}},
+      {"DELETE", "/api/v1/alerts/rules/0000000000000000", "user"},
   };
 }
 
@@ -413,6 +422,7 @@ TEST_F(WebApiTest, OpenApiDocumentsEveryEndpoint) {
       if (pos != std::string::npos) p.replace(pos, from.size(), to);
     };
     replace(kSensor, "{uuid}");
+    replace("/rules/0000000000000000", "/rules/{id}");
     replace("00000000-0000-4000-8000-000000000000", "{id}");
     replace("nobody@example.test", "{email}");
     replace("000000000000", "{token_id}");

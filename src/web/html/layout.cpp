@@ -35,7 +35,8 @@ Html navigation(const Identity& id, std::string_view active) {
   h << nav_link("/", "Dashboard", "dashboard", active) << nav_link("/sensors", "Sensors", "sensors", active)
     << nav_link("/server", "Server", "server", active)
     << nav_link("/queues", "Analyzer queues", "queues", active)
-    << nav_link("/backscatter", "Backscatter", "backscatter", active);
+    << nav_link("/backscatter", "Backscatter", "backscatter", active)
+    << nav_link("/alerts", "Alerts", "alerts", active);
   if (role_allows(id.role, Role::Admin)) h << nav_link("/users", "Users", "users", active);
   return h << nav_link("/profile", "My account", "profile", active) << "</ul></nav>"_h;
 }

@@ -1,4 +1,5 @@
 // /sensors/{uuid} — One sensor: status, actions, settings, key, statistics, types, connections, errors.
+#include "web/models/alerts.hpp"
 #include "web/models/sensors.hpp"
 #include "web/pages/widgets.hpp"
 
@@ -207,7 +208,10 @@ void sensor(WebApp& app, Routes& r) {
     auto s = models::Sensors(app.db()).detail(u);
     SensorPage p{s, id, role_allows(id.role, Role::Admin)};
     Html b = facts(s);
-    b << actions(p) << settings(p) << history(p);
+    b << actions(p) << settings(p) << history(p) << "<section><h2>Alerts</h2>"_h
+      << alert_table(models::Alerts(app.db(), app.config()).list({{}, u, {}}).items)
+      << "<p><a class=\"btn\""_h << html::attribute("href", "/alerts/rules/new?scope=sensor:" + u)
+      << ">Add an alert rule for this sensor</a></p></section>"_h;
     return html::layout(opts(req, "Sensor", "sensors"), &id, b);
   });
 }

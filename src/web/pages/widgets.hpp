@@ -7,6 +7,7 @@
 
 #include "web/app.hpp"
 #include "web/html.hpp"
+#include "web/models/alerts.hpp"
 #include "web/routing/routes.hpp"
 
 namespace d4::web::pages {
@@ -41,6 +42,13 @@ Html stat_card(const Html& value, std::string_view label, bool small = false, st
 Html stat_card(std::string_view value, std::string_view label, bool small = false);
 Html table_head(std::initializer_list<std::string_view> columns);
 Html empty_row(int columns, std::string_view text);
+
+// The alerts of d4-alerts as a table (state, since when, rule, watched object, summary).
+Html alert_table(const std::vector<models::AlertView>& alerts, bool with_rule = true);
+// The fields of an alert rule's form, filled from `rule` (a stored rule, or defaults) and
+// `scope_text` (the rule's scope, or what a new rule's form starts with: "sensor:<uuid>"...).
+Html alert_rule_fields(const WebConfig& cfg, const Identity& id, const alerts::Rule& rule,
+                       std::string_view scope_text);
 
 // What the parts of a page about one view need: the view, who looks at it (its forms carry the
 // session's CSRF token) and whether that user may change it (admin).

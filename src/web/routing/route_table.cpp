@@ -14,6 +14,7 @@ void server(WebApp& app, Routes& r);
 void queues(WebApp& app, Routes& r);
 void backscatter(WebApp& app, Routes& r);
 void users(WebApp& app, Routes& r);
+void alerts(WebApp& app, Routes& r);
 }  // namespace api
 
 // Pages, one function per file under src/web/pages/.
@@ -27,6 +28,9 @@ void queue_new(WebApp& app, Routes& r);
 void queue(WebApp& app, Routes& r);
 void backscatter(WebApp& app, Routes& r);
 void backscatter_victim(WebApp& app, Routes& r);
+void alerts(WebApp& app, Routes& r);
+void alert_rule_new(WebApp& app, Routes& r);
+void alert_rule(WebApp& app, Routes& r);
 void users(WebApp& app, Routes& r);
 void profile(WebApp& app, Routes& r);
 }  // namespace pages
@@ -43,6 +47,7 @@ constexpr RouteModule kRouteModules[] = {
     api::queues,
     api::backscatter,
     api::users,
+    api::alerts,
     // pages
     pages::dashboard,
     pages::sensors,
@@ -53,6 +58,9 @@ constexpr RouteModule kRouteModules[] = {
     pages::queue,
     pages::backscatter,
     pages::backscatter_victim,
+    pages::alerts,
+    pages::alert_rule_new,
+    pages::alert_rule,
     pages::users,
     pages::profile,
 };

@@ -1,0 +1,172 @@
+// Read model of the alerts and their rules.
+#include "web/models/alerts.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+
+#include "alerts/state.hpp"
+#include "core/keys.hpp"
+
+namespace d4::web::models {
+
+namespace {
+
+// Fields of a rule by how request input gives them (docs/alerts.md lists their meaning).
+const std::set<std::string, std::less<>> kTextFields{"name", "kind", "scope", "target"};
+const std::set<std::string, std::less<>> kIntegerFields{"interval_seconds", "window_seconds", "threshold",
+                                                        "stall_seconds"};
+const std::set<std::string, std::less<>> kDefaultedFields{"renotify_seconds", "resolve_seconds"};
+// The parameters of one kind: a kind changed by an edit drops the old kind's.
+const char* const kKindParameters[] = {"interval_seconds", "window_seconds", "threshold",
+                                       "fill_ratio",       "stall_seconds",  "reasons"};
+// Sent by forms (and shown by GET) but not part of what a client sets.
+const std::set<std::string, std::less<>> kIgnoredFields{"csrf_token", "next", "_method", "id",
+                                                        "display_name"};
+
+double ratio_of(const Input& in, const std::string& k) {
+  const json& v = in.body()[k];
+  if (v.is_number()) return v.get<double>();
+  std::string text = in.str(k);
+  double d = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), d);
+  if (ec != std::errc() || p != text.data() + text.size())
+    throw ApiError(400, "parameter '" + k + "' must be a number");
+  return d;
+}
+
+void merge_field(json& j, const Input& in, const std::string& k) {
+  if (kTextFields.count(k)) {
+    std::string v = in.str(k);
+    // An empty kind or scope (a form's untouched field) keeps what there was.
+    if (!v.empty() || k == "name" || k == "target") j[k] = v;
+  } else if (kIntegerFields.count(k)) {
+    if (auto v = in.integer(k)) j[k] = *v;
+  } else if (kDefaultedFields.count(k)) {
+    auto v = in.integer(k);
+    j[k] = v ? json(*v) : json(nullptr);
+  } else if (k == "fill_ratio") {
+    if (!in.str(k).empty()) j[k] = ratio_of(in, k);
+  } else if (k == "reasons" || k == "channels") {
+    j[k] = in.list(k);
+  } else if (k == "enabled") {
+    j[k] = in.flag(k);
+  } else {
+    throw ApiError(400, "unknown rule field '" + k + "'");
+  }
+}
+
+void check_channels(const WebConfig& cfg, const alerts::Rule& r) {
+  if (cfg.alert_channels.empty()) return;  // d4-alerts' channels are configured elsewhere
+  for (const auto& c : r.channels)
+    if (std::find(cfg.alert_channels.begin(), cfg.alert_channels.end(), c) == cfg.alert_channels.end())
+      throw ApiError(400, "no notification channel named '" + c + "' is configured");
+}
+
+}  // namespace
+
+bool may_manage_rule(Role role, const alerts::Scope& scope) {
+  return scope.type == alerts::Scope::Type::Sensor || role_allows(role, Role::Admin);
+}
+
+void require_rule_rights(Role role, const alerts::Scope& scope) {
+  if (!may_manage_rule(role, scope))
+    throw ApiError(403, "only administrators may manage global and organisation alert rules");
+}
+
+void to_json(json& j, const RuleView& v) {
+  j = v.rule.to_json();
+  j["display_name"] = v.rule.display_name();
+  j["editable"] = v.editable;
+}
+
+void to_json(json& j, const RuleDetail& v) {
+  j = json(v.rule);
+  j["alerts"] = v.alerts;
+}
+
+alerts::Rule Alerts::from_input(const Input& in, const alerts::Rule* base) const {
+  json j = base ? base->to_json() : json::object();
+  std::string kind = in.str("kind");
+  if (base && !kind.empty() && kind != alerts::to_string(base->kind))
+    for (const char* k : kKindParameters) j.erase(k);
+  for (const auto& [k, v] : in.body().items())
+    if (!kIgnoredFields.count(k)) merge_field(j, in, k);
+  if (!j.contains("kind")) throw ApiError(400, "parameter 'kind' is required");
+  alerts::Rule r;
+  try {
+    r = alerts::Rule::from_json(j);
+  } catch (const alerts::RuleError& e) {
+    throw ApiError(400, e.what());
+  }
+  r.id = base ? base->id : "";
+  check_channels(cfg_, r);
+  return r;
+}
+
+alerts::Rule Alerts::require_rule(const std::string& id) {
+  std::optional<alerts::Rule> r;
+  try {
+    r = store().get(id);
+  } catch (const alerts::RuleError& e) {
+    throw ApiError(500, "alert rule " + id + " is stored in a form that does not parse: " + e.what());
+  }
+  if (!r) throw ApiError(404, "no such alert rule");
+  return *r;
+}
+
+RuleList Alerts::rules(Role viewer) {
+  auto load = store().load();
+  RuleList l{{}, std::move(load.invalid), cfg_.alert_max_rules, cfg_.alert_channels};
+  for (auto& r : load.rules) {
+    bool editable = may_manage_rule(viewer, r.scope);
+    l.items.push_back({std::move(r), editable});
+  }
+  return l;
+}
+
+RuleDetail Alerts::rule(const std::string& id, Role viewer) {
+  auto r = require_rule(id);
+  bool editable = may_manage_rule(viewer, r.scope);
+  auto alerts = list({{}, {}, r.id}).items;
+  return {{std::move(r), editable}, std::move(alerts)};
+}
+
+namespace {
+AlertView alert_view(const alerts::InstanceState& st) {
+  AlertView v{st.rule_id,       st.rule_name,     st.kind,
+              st.scope,         st.instance,      st.firing ? "firing" : "resolved",
+              st.since,         st.summary,       {},
+              st.notifications, st.last_notified, {}};
+  for (const auto& [k, value] : st.labels) v.labels[k] = value;
+  for (const auto& [channel, event] : st.pending) v.pending.push_back(channel);
+  return v;
+}
+
+bool wanted(const AlertView& a, const AlertFilter& f) {
+  if (!f.status.empty() && a.status != f.status) return false;
+  if (!f.rule.empty() && a.rule_id != f.rule) return false;
+  if (!f.sensor.empty()) {
+    auto it = a.labels.find("sensor");
+    if (it == a.labels.end() || it->second != f.sensor) return false;
+  }
+  return true;
+}
+}  // namespace
+
+AlertList Alerts::list(const AlertFilter& f) {
+  AlertList l;
+  for (const auto& [key, st] : alerts::StateStore(db_.meta).load()) {
+    auto v = alert_view(st);
+    l.firing += v.firing() ? 1 : 0;
+    if (wanted(v, f)) l.items.push_back(std::move(v));
+  }
+  std::sort(l.items.begin(), l.items.end(), [](const AlertView& a, const AlertView& b) {
+    if (a.firing() != b.firing()) return a.firing();
+    return a.since > b.since;
+  });
+  for (auto& [k, v] : hash_pairs(db_.meta.command_ok({"HGETALL", core::keys::kAlertStats}))) l.daemon[k] = v;
+  return l;
+}
+
+}  // namespace d4::web::models
