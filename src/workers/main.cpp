@@ -1,5 +1,5 @@
 // d4-worker: rebuilds, archives and queues the data of D4 sessions stored in Redis streams by
-// d4-server (types 1, 2+254, 3 to 8). See docs/workers.md.
+// d4-server (every type registered in workers/handlers/registry.cpp: 1, 2+254, 3 to 8). See docs/workers.md.
 #include <unistd.h>
 
 #include <atomic>
@@ -14,6 +14,7 @@
 #include "core/keys.hpp"
 #include "core/metrics.hpp"
 #include "core/stop_signal.hpp"
+#include "workers/handlers/registry.hpp"
 #include "workers/ipfix/config.hpp"
 #include "workers/runner.hpp"
 #include "workers/tasks.hpp"
@@ -29,7 +30,8 @@ std::vector<int> parse_types(const std::string& text) {
     if (part.empty()) continue;
     int t = std::stoi(part);
     if (t == 254) t = 2;  // 254 data is handled by the type-2 worker of the session
-    if (!d4::workers::has_session_handler(t)) throw std::runtime_error("no worker for type " + part);
+    if (t < 0 || t > 255 || !d4::workers::has_session_handler(static_cast<d4::protocol::PacketType>(t)))
+      throw std::runtime_error("no worker for type " + part);
     if (std::find(out.begin(), out.end(), t) == out.end()) out.push_back(t);
   }
   return out;
@@ -133,7 +135,7 @@ int main(int argc, char** argv) {
         for (const auto& v : *arr) joined += std::to_string(v.value<long long>().value_or(0)) + ",";
       types = parse_types(joined);
     } else {
-      types = {1, 2, 3, 4, 5, 6, 7, 8};
+      for (auto type : d4::workers::registered_types()) types.push_back(static_cast<int>(type));
     }
     if (threads_per_type <= 0)
       threads_per_type = static_cast<int>(get_int(root, "workers", "threads_per_type", 1));

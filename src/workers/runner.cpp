@@ -13,6 +13,7 @@
 #include "core/sensors.hpp"
 #include "protocol/uuid.hpp"
 #include "workers/backlog.hpp"
+#include "workers/handlers/registry.hpp"
 #include "workers/quarantine.hpp"
 
 namespace d4::workers {
@@ -236,7 +237,7 @@ void TypeRunner::try_claim(const std::string& id) {
 
   auto s = std::make_unique<Session>();
   s->id = id;
-  s->handler = make_session_handler(opt_.type, settings_);
+  s->handler = make_session_handler(static_cast<protocol::PacketType>(opt_.type), settings_);
   auto h = analyzer_.command({"HGETALL", keys::worker_progress(type_, id)});
   Fields f;
   for (std::size_t i = 0; i + 1 < h.elements.size(); i += 2) f[h.elements[i].str] = h.elements[i + 1].str;
@@ -681,7 +682,7 @@ void TypeRunner::on_session_failure(const std::string& id, std::string sensor, c
 
 void TypeRunner::quarantine(const std::string& id, const std::string& sensor, const std::string& what,
                             long long failures) {
-  auto handler = make_session_handler(opt_.type, settings_);
+  auto handler = make_session_handler(static_cast<protocol::PacketType>(opt_.type), settings_);
   auto moved = move_to_dead_letter(stream_, id, handler->streams(), type_, sensor, what, opt_.dead_letter);
   std::string detail = fmt::format("session failed {} times ({}); {}; later data is discarded", failures,
                                    what, describe_dead_letter(moved, id));

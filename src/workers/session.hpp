@@ -103,8 +103,4 @@ class SessionHandler {
   virtual bool keeps_entries(int /*stream*/) const { return false; }
 };
 
-// The handler for a session of `type` (1 to 8), or nullptr if no worker exists.
-std::unique_ptr<SessionHandler> make_session_handler(int type, const WorkerSettings& settings);
-bool has_session_handler(int type);
-
 }  // namespace d4::workers

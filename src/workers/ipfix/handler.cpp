@@ -4,11 +4,11 @@
 // queues one JSON object per data record, and the compressed archive paths as for type 1.
 // Saved state: the archive slot, the incomplete message and the template table (only when it
 // changed, since it can be far larger than the rest of the progress).
-#include "workers/ipfix/handler.hpp"
 
 #include <fmt/format.h>
 
 #include "workers/archive_slot.hpp"
+#include "workers/handlers/registry.hpp"
 #include "workers/ipfix/decoder.hpp"
 #include "workers/ipfix/record_json.hpp"
 
@@ -114,8 +114,12 @@ class IpfixHandler : public SessionHandler, private RecordSink {
 
 }  // namespace
 
-std::unique_ptr<SessionHandler> make_session_handler(const WorkerSettings& settings) {
-  return std::make_unique<IpfixHandler>(settings);
+}  // namespace d4::workers::ipfix
+
+namespace d4::workers {
+
+std::unique_ptr<SessionHandler> session_handler_ipfix(protocol::PacketType, const WorkerSettings& settings) {
+  return std::make_unique<ipfix::IpfixHandler>(settings);
 }
 
-}  // namespace d4::workers::ipfix
+}  // namespace d4::workers
