@@ -30,11 +30,7 @@ int main(int argc, char** argv) {
   app.add_option("-u,--queue", queue, "queue UUID");
   app.add_option("-t,--type", type, "queue type or extended type (skips the metadata lookup)");
   app.add_option("--list", list, "full list key instead of --queue, e.g. analyzer:8:<uuid>");
-  app.add_option(
-         "-d,--to", destination,
-         "stdout | file:PATH | tcp:HOST:PORT | tls:HOST:PORT | udp:HOST:PORT | unix:PATH | unixgram:PATH | "
-         "syslog-udp:HOST:PORT | syslog-tcp:HOST:PORT")
-      ->required();
+  app.add_option("-d,--to", destination, d4::queues::sink_syntax())->required();
   app.add_option("--name", name, "exporter name, keys its processing list (default: list and destination)");
   app.add_flag("--no-newline", no_newline, "do not append a newline to each element");
   app.add_flag("-f,--files", so.file_contents, "elements are file paths: send the files' contents");

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace d4::queues {
 
@@ -41,8 +42,23 @@ class Sink {
   virtual std::string describe() const = 0;
 };
 
-// Destination syntax: stdout | file:PATH | tcp:HOST:PORT | tls:HOST:PORT | udp:HOST:PORT |
-// unix:PATH | unixgram:PATH | syslog-udp:HOST:PORT | syslog-tcp:HOST:PORT ([v6]:PORT accepted).
+// Makes the sink of one destination, SCHEME:ADDRESS; throws std::invalid_argument.
+using SinkFactory = std::unique_ptr<Sink> (*)(std::string_view scheme, const std::string& address,
+                                              const SinkOptions& options);
+
+// The sinks by URL scheme, one table (D4_EXPORT_SINKS in sinks.cpp). Adding a sink: its own file
+// sink_<name>.cpp defining sink_<name>() (a SinkFactory), listed in src/queues/CMakeLists.txt,
+// and one line in that table. See docs/architecture.md.
+struct SinkScheme {
+  std::string_view scheme;  // before the first ':'
+  std::string_view syntax;  // as shown in --help, e.g. "tcp:HOST:PORT"
+  bool takes_address;       // false: the destination is the scheme alone ("stdout", or "-")
+  SinkFactory make;
+};
+const std::vector<SinkScheme>& sink_schemes();
+// "stdout | file:PATH | tcp:HOST:PORT | ..." ([v6]:PORT accepted where HOST:PORT is).
+std::string sink_syntax();
+
 std::unique_ptr<Sink> make_sink(const std::string& destination, const SinkOptions& options);
 
 // RFC 5424 message: <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID - MSG

@@ -1,0 +1,111 @@
+#include "queues/export/sink_io.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+namespace d4::queues::sink_io {
+namespace {
+
+std::string read_whole_file(std::string_view path) {
+  std::ifstream f{std::string(path), std::ios::binary};
+  if (!f) throw PermanentSinkError("cannot read file " + std::string(path));
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
+std::string errno_text() {
+  return std::strerror(errno);
+}
+
+HostPort split_host_port(std::string_view s) {
+  HostPort hp;
+  if (!s.empty() && s.front() == '[') {
+    auto close = s.find(']');
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':')
+      throw std::invalid_argument("bad address \"" + std::string(s) + "\" (expected [v6]:port)");
+    hp.host = std::string(s.substr(1, close - 1));
+    hp.port = std::string(s.substr(close + 2));
+  } else {
+    auto colon = s.rfind(':');
+    if (colon == std::string_view::npos)
+      throw std::invalid_argument("missing port in \"" + std::string(s) + "\"");
+    hp.host = std::string(s.substr(0, colon));
+    hp.port = std::string(s.substr(colon + 1));
+  }
+  if (hp.host.empty() || hp.port.empty())
+    throw std::invalid_argument("bad address \"" + std::string(s) + "\"");
+  return hp;
+}
+
+int connect_inet(const HostPort& hp, int socktype) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = socktype;
+  addrinfo* res = nullptr;
+  int rc = getaddrinfo(hp.host.c_str(), hp.port.c_str(), &hints, &res);
+  if (rc != 0) throw SinkError("cannot resolve " + hp.host + ": " + gai_strerror(rc));
+  std::string last = "no address";
+  int fd = -1;
+  for (addrinfo* a = res; a; a = a->ai_next) {
+    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
+    last = errno_text();
+    ::close(fd);
+    fd = -1;
+  }
+  freeaddrinfo(res);
+  if (fd < 0) throw SinkError("cannot connect to " + hp.host + ":" + hp.port + ": " + last);
+  if (socktype == SOCK_STREAM) {
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  return fd;
+}
+
+int connect_unix(const std::string& path, int socktype) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) throw std::invalid_argument("Unix socket path too long: " + path);
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = ::socket(AF_UNIX, socktype | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw SinkError("socket: " + errno_text());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    std::string e = errno_text();
+    ::close(fd);
+    throw SinkError("cannot connect to " + path + ": " + e);
+  }
+  return fd;
+}
+
+void send_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw SinkError("send: " + errno_text());
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+std::string payload(std::string_view element, const SinkOptions& o) {
+  std::string out = o.file_contents ? read_whole_file(element) : std::string(element);
+  if (o.newline) out += '\n';
+  return out;
+}
+
+}  // namespace d4::queues::sink_io
