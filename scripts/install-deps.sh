@@ -8,7 +8,7 @@ set -eu
 SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
-PKGS="build-essential cmake ninja-build pkg-config ccache git
+PKGS="build-essential cmake ninja-build pkg-config ccache lld git
 libboost1.81-dev
 libssl-dev openssl libhiredis-dev libpcap-dev zlib1g-dev libzstd-dev
 nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libsodium-dev
