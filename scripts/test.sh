@@ -23,13 +23,23 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+
+# Each step's duration, printed again at the end (build speed is tracked in docs/BENCHMARKS.md).
+TIMES=""; STEP=""; STEP_START=$(date +%s); RUN_START=$STEP_START
+end_step() {
+  [ -n "$STEP" ] && TIMES="$TIMES$(printf '%6ss  %s' "$(($(date +%s) - STEP_START))" "$STEP")
+"
+  STEP_START=$(date +%s)
+}
+step() { end_step; STEP=$*; printf '\n==== %s ====\n' "$*"; }
+summary() { end_step; STEP=""; printf '\n==== step times ====\n%s%6ss  in all\n' "$TIMES" "$(($(date +%s) - RUN_START))"; }
+trap summary EXIT
+
+step "packages (install-deps.sh, npm)"
 [ "$INSTALL" = 1 ] && ./scripts/install-deps.sh
 if [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules ]; then
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 fi
-
-step() { printf '\n==== %s ====\n' "$*"; }
-
 step "release build (-Werror)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DD4_WERROR=ON
 cmake --build build -j "$JOBS"
