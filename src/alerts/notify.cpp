@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "core/utc_time.hpp"
+
 namespace d4::alerts {
 
 namespace {
@@ -17,12 +19,7 @@ namespace {
 using nlohmann::json;
 
 std::string iso_time(double t) {
-  std::time_t s = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&s, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  return core::format_utc(static_cast<std::time_t>(t), "%Y-%m-%dT%H:%M:%SZ");
 }
 
 // Text that comes from the watched data (a sensor's error text...) must not break a header line.
@@ -143,12 +140,7 @@ std::string header_text(const std::string& s) {
 }
 
 std::string rfc5322_date(double t) {
-  std::time_t s = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&s, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-  return buf;
+  return core::format_utc(static_cast<std::time_t>(t), "%a, %d %b %Y %H:%M:%S +0000");
 }
 
 std::string message_id() {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <ctime>
 
+#include "core/utc_time.hpp"
+
 namespace d4::sharing::misp {
 namespace {
 
@@ -272,21 +274,11 @@ std::string valid_utf8(std::string_view text) {
 }
 
 std::string format_datetime(std::int64_t epoch) {
-  std::time_t t = static_cast<std::time_t>(epoch);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S+00:00", &tm);
-  return buf;
+  return core::format_utc(static_cast<std::time_t>(epoch), "%Y-%m-%d %H:%M:%S+00:00");
 }
 
 std::string format_date(std::int64_t epoch) {
-  std::time_t t = static_cast<std::time_t>(epoch);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  return buf;
+  return core::format_utc(static_cast<std::time_t>(epoch), "%Y-%m-%d");
 }
 
 }  // namespace d4::sharing::misp

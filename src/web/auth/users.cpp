@@ -132,15 +132,20 @@ void UserStore::write_roles(std::string_view email, Role role) {
   check(db_.pipeline(cmds), "write roles");
 }
 
-void UserStore::upsert(std::string_view email, Role role, std::string_view password, bool must_change) {
-  if (auto why = email_violation(email)) throw std::invalid_argument(*why);
+void UserStore::write_password(std::string_view email, std::string_view password, bool must_change,
+                               const char* what) {
   std::string hash = hash_password(password);
   std::vector<std::vector<std::string>> cmds = {{"HSET", std::string(kAllUsers), std::string(email), hash}};
   if (must_change)
     cmds.push_back({"HSET", metadata_key(email), "change_passwd", "True"});
   else
     cmds.push_back({"HDEL", metadata_key(email), "change_passwd"});
-  check(db_.pipeline(cmds), "upsert user");
+  check(db_.pipeline(cmds), what);
+}
+
+void UserStore::upsert(std::string_view email, Role role, std::string_view password, bool must_change) {
+  if (auto why = email_violation(email)) throw std::invalid_argument(*why);
+  write_password(email, password, must_change, "upsert user");
   write_roles(email, role);
 }
 
@@ -149,13 +154,7 @@ void UserStore::set_role(std::string_view email, Role role) {
 }
 
 void UserStore::set_password(std::string_view email, std::string_view password, bool must_change) {
-  std::string hash = hash_password(password);
-  std::vector<std::vector<std::string>> cmds = {{"HSET", std::string(kAllUsers), std::string(email), hash}};
-  if (must_change)
-    cmds.push_back({"HSET", metadata_key(email), "change_passwd", "True"});
-  else
-    cmds.push_back({"HDEL", metadata_key(email), "change_passwd"});
-  check(db_.pipeline(cmds), "set password");
+  write_password(email, password, must_change, "set password");
 }
 
 void UserStore::remove(std::string_view email) {

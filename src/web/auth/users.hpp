@@ -68,6 +68,8 @@ class UserStore {
 
  private:
   void write_roles(std::string_view email, Role role);
+  // The password hash and the must-change flag, in one pipeline; `what` names the write in errors.
+  void write_password(std::string_view email, std::string_view password, bool must_change, const char* what);
   core::RedisClient& db_;
 };
 
