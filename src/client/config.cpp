@@ -71,7 +71,7 @@ void resolve_folder_existing(Settings& s, const Lookup& lk) {
     else if (o == "name")
       s.folder_order = FolderOrder::Name;
     else
-      throw UsageError(origin + ": '" + *order + "' must be mtime or name");
+      throw_invalid(origin, origin + ": '" + *order + "' must be mtime or name");
   }
 }
 
@@ -125,15 +125,18 @@ Settings resolve_settings(const CommandLine& cl) {
   // UUID: flag, file, or generated (and saved in the directory).
   if (auto u = lk.get("uuid", "uuid", &origin)) {
     auto parsed = protocol::Uuid::parse(*u);
-    if (!parsed) throw UsageError(origin + ": '" + *u + "' is not a UUID");
+    if (!parsed) throw_invalid(origin, origin + ": '" + *u + "' is not a UUID");
     if (!parsed->is_v4())
-      throw UsageError(origin + ": " + parsed->dashed() +
-                       " is not a version 4 UUID (D4 servers reject it); delete the file to generate one");
+      throw_invalid(origin,
+                    origin + ": " + parsed->dashed() +
+                        " is not a version 4 UUID (D4 servers reject it); delete the file to generate one");
     s.uuid = *parsed;
   } else if (dir) {
     s.uuid = protocol::Uuid::generate_v4();
-    dir->persist_uuid(s.uuid);
-    s.uuid_generated = true;
+    if (!cl.check_config) {  // checking changes nothing
+      dir->persist_uuid(s.uuid);
+      s.uuid_generated = true;
+    }
   } else {
     throw UsageError("no sensor UUID: give -c DIR (a UUID is generated there if missing) or --uuid");
   }
@@ -141,14 +144,14 @@ Settings resolve_settings(const CommandLine& cl) {
   // Key: the raw bytes of the file without trailing CR/LF.
   if (auto kf = cl.get("key-file")) {
     s.key = strip_line_end(read_whole_file(*kf));
-    if (s.key.empty()) throw UsageError("--key-file " + *kf + " is empty");
+    if (s.key.empty()) throw ConfigError("--key-file " + *kf + " is empty");
   } else if (dir && dir->exists("key")) {
     s.key = strip_line_end(read_whole_file(dir->file("key")));
-    if (s.key.empty()) throw UsageError(dir->file("key") + " is empty");
+    if (s.key.empty()) throw ConfigError(dir->file("key") + " is empty");
   } else {
-    throw UsageError(std::string("no HMAC key: ") +
-                     (dir ? "create " + dir->file("key") : std::string("give -c DIR with a key file")) +
-                     " or pass --key-file FILE");
+    throw ConfigError(std::string("no HMAC key: ") +
+                      (dir ? "create " + dir->file("key") : std::string("give -c DIR with a key file")) +
+                      " or pass --key-file FILE");
   }
 
   if (auto v = lk.get("protocol-version", "version", &origin))
@@ -157,11 +160,11 @@ Settings resolve_settings(const CommandLine& cl) {
   if (auto t = lk.get("type", "type", &origin)) {
     s.type = static_cast<std::uint8_t>(parse_uint(*t, 1, 255, origin));
     if (!protocol::is_assigned_type(s.type))
-      throw UsageError(origin + ": type " + std::to_string(s.type) +
-                       " is not a D4 type (1-8, or 2/254 with a meta header)");
+      throw_invalid(origin, origin + ": type " + std::to_string(s.type) +
+                                " is not a D4 type (1-8, or 2/254 with a meta header)");
   } else {
-    throw UsageError("no D4 type: create " + (dir ? dir->file("type") : std::string("DIR/type")) +
-                     " or pass --type N");
+    throw ConfigError("no D4 type: create " + (dir ? dir->file("type") : std::string("DIR/type")) +
+                      " or pass --type N");
   }
   s.data_type = (s.type == 2 || s.type == 254) ? 254 : s.type;
 
@@ -177,11 +180,11 @@ Settings resolve_settings(const CommandLine& cl) {
     else if (dir && dir->exists("metaheader.json"))
       path = dir->file("metaheader.json");
     else
-      throw UsageError("type " + std::to_string(s.type) +
-                       " needs a meta header: create DIR/metaheader.json or pass --metaheader FILE");
+      throw ConfigError("type " + std::to_string(s.type) +
+                        " needs a meta header: create DIR/metaheader.json or pass --metaheader FILE");
     s.metaheader = read_whole_file(path, protocol::kMaxMetaHeaderSize);
     std::string err;
-    if (!protocol::parse_meta_header(s.metaheader, &err)) throw UsageError(path + ": " + err);
+    if (!protocol::parse_meta_header(s.metaheader, &err)) throw ConfigError(path + ": " + err);
   } else if (cl.has("metaheader")) {
     throw UsageError("--metaheader is only used with type 2 or 254");
   }
@@ -200,7 +203,7 @@ Settings resolve_settings(const CommandLine& cl) {
   else if (source == "d4server")
     s.source = SourceKind::D4Server;
   else
-    throw UsageError("source '" + source + "' is unknown (stdin, file, pcap, folder, d4server)");
+    throw_invalid(origin, "source '" + source + "' is unknown (stdin, file, pcap, folder, d4server)");
 
   if (auto v = lk.get("file", "file", &origin)) s.file = *v;
   if (auto v = lk.get("interface", "interface", &origin)) s.interface = trim_spaces(*v);
@@ -231,7 +234,7 @@ Settings resolve_settings(const CommandLine& cl) {
       s.forwarder_id = trim_spaces(*v);
     else
       s.forwarder_id = s.uuid.dashless();
-    if (s.forwarder_id.empty()) throw UsageError(origin + ": empty forwarder id");
+    if (s.forwarder_id.empty()) throw_invalid(origin, origin + ": empty forwarder id");
     if (auto v = cl.get("redis-timeout")) {
       s.redis_timeout = Millis(parse_duration_ms(*v, "--redis-timeout"));
       if (s.redis_timeout.count() <= 0) throw UsageError("--redis-timeout must be positive");
@@ -265,7 +268,11 @@ Settings resolve_settings(const CommandLine& cl) {
     s.to_stdout = true;
   } else {
     s.to_stdout = false;
-    split_host_port(dest, s.host, s.port);
+    try {
+      split_host_port(dest, s.host, s.port);
+    } catch (const UsageError& e) {
+      throw_invalid(origin, e.what());
+    }
   }
   if (auto v = cl.get("tls")) s.tls = parse_bool(*v, "-ce");
   if (auto v = cl.get("cc")) {

@@ -18,7 +18,7 @@ std::string strip_line_end(std::string text) {
 
 std::string read_whole_file(const std::string& path, std::size_t max_size) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw UsageError("cannot open " + path + ": " + std::strerror(errno));
+  if (fd < 0) throw ConfigError("cannot open " + path + ": " + std::strerror(errno));
   std::string out;
   char buf[65536];
   for (;;) {
@@ -27,13 +27,13 @@ std::string read_whole_file(const std::string& path, std::size_t max_size) {
     if (n < 0) {
       int e = errno;
       ::close(fd);
-      throw UsageError("cannot read " + path + ": " + std::strerror(e));
+      throw ConfigError("cannot read " + path + ": " + std::strerror(e));
     }
     if (n == 0) break;
     out.append(buf, static_cast<std::size_t>(n));
     if (out.size() > max_size) {
       ::close(fd);
-      throw UsageError(path + " is larger than " + std::to_string(max_size) + " bytes");
+      throw ConfigError(path + " is larger than " + std::to_string(max_size) + " bytes");
     }
   }
   ::close(fd);
@@ -45,8 +45,8 @@ ConfigDir::ConfigDir(std::string dir) : dir_(std::move(dir)) {
   while (dir_.size() > 1 && dir_.back() == '/') dir_.pop_back();
   struct stat st {};
   if (::stat(dir_.c_str(), &st) != 0)
-    throw UsageError("configuration directory " + dir_ + ": " + std::strerror(errno));
-  if (!S_ISDIR(st.st_mode)) throw UsageError("configuration directory " + dir_ + " is not a directory");
+    throw ConfigError("configuration directory " + dir_ + ": " + std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) throw ConfigError("configuration directory " + dir_ + " is not a directory");
 }
 
 std::string ConfigDir::file(const std::string& name) const {
@@ -68,7 +68,7 @@ std::optional<std::string> ConfigDir::value(const std::string& name) const {
 void write_file_atomically(const std::string& path, std::string_view content, unsigned mode) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) throw UsageError("cannot create " + tmp + ": " + std::strerror(errno));
+  if (fd < 0) throw ConfigError("cannot create " + tmp + ": " + std::strerror(errno));
   bool ok = true;
   for (std::size_t off = 0; ok && off < content.size();) {
     ssize_t w = ::write(fd, content.data() + off, content.size() - off);
@@ -82,7 +82,7 @@ void write_file_atomically(const std::string& path, std::string_view content, un
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
     if (ok) e = errno;
     ::unlink(tmp.c_str());
-    throw UsageError("cannot write " + path + ": " + std::strerror(e));
+    throw ConfigError("cannot write " + path + ": " + std::strerror(e));
   }
   // Make the rename durable too.
   auto slash = path.rfind('/');

@@ -20,6 +20,7 @@
 #include "client/spool.hpp"
 #include "client/stats.hpp"
 #include "client/stop.hpp"
+#include "core/exit_codes.hpp"
 
 using namespace d4::client;
 
@@ -52,11 +53,22 @@ struct SignalTargets {
 };
 SignalTargets* g_targets = new SignalTargets;
 
-// Handles SIGINT/SIGTERM (blocked in every other thread): the first one asks for a clean stop
-// within the grace time; a second one, or the grace time running out (+2 s), ends the process.
+// Waits for SIGINT or SIGTERM; a SIGHUP meanwhile is logged (the client has nothing to reload).
+int wait_for_stop_signal(const sigset_t& set) {
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) return 0;
+    if (sig != SIGHUP) return sig;
+    log_info("SIGHUP: nothing to reload (restart the client to apply configuration changes); continuing");
+  }
+}
+
+// Handles SIGINT/SIGTERM/SIGHUP (blocked in every other thread): the first SIGINT/SIGTERM asks for
+// a clean stop within the grace time; a second one, or the grace time running out (+2 s), ends the
+// process.
 void signal_thread(sigset_t set, Millis grace) {
-  int sig = 0;
-  if (sigwait(&set, &sig) != 0) return;
+  int sig = wait_for_stop_signal(set);
+  if (sig == 0) return;
   auto deadline = std::chrono::steady_clock::now() + grace;
   {
     std::lock_guard lock(g_targets->mu);
@@ -84,6 +96,7 @@ void signal_thread(sigset_t set, Millis grace) {
     ts.tv_nsec = static_cast<long>(left.count() % 1'000'000'000);
     siginfo_t info{};
     int r = sigtimedwait(&set, &info, &ts);
+    if (r == SIGHUP) continue;  // not a second request to stop
     if (r > 0) {
       log_error("second signal: exiting now, unsent data is lost");
       break;
@@ -96,6 +109,11 @@ void signal_thread(sigset_t set, Millis grace) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // SIGHUP waits for the signal thread (it has nothing to reload): never fatal, even at start-up.
+  sigset_t hangup;
+  sigemptyset(&hangup);
+  sigaddset(&hangup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &hangup, nullptr);
   CommandLine cl;
   Settings s;
   try {
@@ -109,23 +127,32 @@ int main(int argc, char** argv) {
       return 0;
     }
     s = resolve_settings(cl);
+    if (cl.check_config) {
+      write_stdout("d4-client: configuration OK (" + (s.config_dir.empty() ? "command line" : s.config_dir) +
+                   ")\n");
+      return d4::core::exit_status::kOk;
+    }
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "d4-client: configuration error: %s\n", e.what());
+    return d4::core::exit_status::kConfig;
   } catch (const UsageError& e) {
     std::fprintf(stderr, "d4-client: %s\n", e.what());
-    return 2;
+    return d4::core::exit_status::kUsage;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "d4-client: %s\n", e.what());
-    return 1;
+    return d4::core::exit_status::kRuntime;
   }
   set_log_level(s.log_level);
   if (s.uuid_generated)
     log_info("generated sensor UUID " + s.uuid.dashed() + ", saved in " + s.config_dir + "/uuid");
 
-  // Signals: SIGPIPE ignored (write errors are handled); SIGINT/SIGTERM handled by one thread.
+  // Signals: SIGPIPE ignored (write errors are handled); SIGINT/SIGTERM/SIGHUP handled by one thread.
   ::signal(SIGPIPE, SIG_IGN);
   sigset_t sigs;
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   int stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -156,9 +183,12 @@ int main(int argc, char** argv) {
   try {
     source = make_source(s, stop_fd, &stats.payload_delivered);
     if (!s.to_stdout) sender = std::make_unique<NetworkSender>(s, spool, stats, session, stop, wake_fd);
+  } catch (const ConfigError& e) {
+    log_error(std::string("configuration error: ") + e.what());
+    return d4::core::exit_status::kConfig;
   } catch (const UsageError& e) {
     log_error(e.what());
-    return 2;
+    return d4::core::exit_status::kUsage;
   }
   log_debug("sensor " + s.uuid.dashed() + " type " + std::to_string(s.type) + " snaplen " +
             std::to_string(s.snaplen) + " source " + source->describe() + " destination " +

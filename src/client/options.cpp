@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/version.hpp"
+
 namespace d4::client {
 namespace {
 
@@ -27,6 +29,7 @@ constexpr OptionSpec kOptions[] = {
     {"help", "help", Arg::None},
     {"V", "version", Arg::None},
     {"version", "version", Arg::None},
+    {"check-config", "check-config", Arg::None},
     {"v", "verbose", Arg::None},
     {"verbose", "verbose", Arg::None},
     {"q", "quiet", Arg::None},
@@ -156,6 +159,8 @@ CommandLine parse_command_line(int argc, char** argv) {
       cl.help = true;
     } else if (canonical == "version") {
       cl.show_version = true;
+    } else if (canonical == "check-config") {
+      cl.check_config = true;
     } else if (canonical == "verbose") {
       ++cl.verbosity;
     } else if (canonical == "quiet") {
@@ -254,10 +259,10 @@ unsigned long long parse_uint(std::string_view text, unsigned long long lo, unsi
   unsigned long long v = 0;
   auto r = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size())
-    throw UsageError(std::string(what) + ": '" + s + "' is not a number");
+    throw_invalid(what, std::string(what) + ": '" + s + "' is not a number");
   if (v < lo || v > hi)
-    throw UsageError(std::string(what) + ": " + s + " is out of range [" + std::to_string(lo) + ", " +
-                     std::to_string(hi) + "]");
+    throw_invalid(what, std::string(what) + ": " + s + " is out of range [" + std::to_string(lo) + ", " +
+                            std::to_string(hi) + "]");
   return v;
 }
 
@@ -265,11 +270,16 @@ bool parse_bool(std::string_view text, std::string_view what) {
   std::string s = lower(trim(text));
   if (s == "1" || s == "true" || s == "t" || s == "yes" || s == "y" || s == "on") return true;
   if (s == "0" || s == "false" || s == "f" || s == "no" || s == "n" || s == "off") return false;
-  throw UsageError(std::string(what) + ": '" + std::string(text) + "' is not a boolean (true or false)");
+  throw_invalid(what, std::string(what) + ": '" + std::string(text) + "' is not a boolean (true or false)");
 }
 
-std::string_view client_version() {
-  return "d4-client 0.1.0 (D4 protocol version 1)";
+void throw_invalid(std::string_view origin, const std::string& message) {
+  if (origin.find('/') != std::string_view::npos) throw ConfigError(message);
+  throw UsageError(message);
+}
+
+std::string client_version() {
+  return "d4-client " + std::string(kVersion) + ", D4 protocol version 1";
 }
 
 std::string help_text() {
@@ -385,11 +395,13 @@ Spool, flow control, shutdown:
 General:
   -v, --verbose             debug logging
   -q, --quiet               warnings and errors only (twice: errors only)
+      --check-config        validate the flags and the configuration directory, then exit
   -V, --version             print the version and exit
   -h, --help                this help
 
-Exit status: 0 success, 1 runtime failure (or data left undelivered), 2 usage or configuration
-error.
+SIGHUP is logged and ignored (nothing to reload: restart to apply changes).
+Exit status: 0 success, 1 runtime failure (or data left undelivered), 2 usage error, 78
+configuration error (a file of DIR, the key or meta header file).
 )";
 }
 

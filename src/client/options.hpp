@@ -12,17 +12,28 @@
 namespace d4::client {
 
 // A usage or configuration error: the program prints the message and exits with status 2.
+// A bad command line (exit status 2).
 class UsageError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+// A bad or incomplete configuration: a file of the configuration directory, a key or meta header
+// file (exit status 78). A UsageError too, so callers that only tell "bad settings" apart still work.
+class ConfigError : public UsageError {
+ public:
+  using UsageError::UsageError;
+};
+// Throws ConfigError when `origin` names a file (it contains a '/'), UsageError when it names a
+// flag: a value's origin decides whose mistake it is.
+[[noreturn]] void throw_invalid(std::string_view origin, const std::string& message);
 
 struct CommandLine {
   // Canonical long option name -> value, the last occurrence wins ("true"/"false" for booleans).
   std::map<std::string, std::string, std::less<>> values;
   bool help = false;
   bool show_version = false;
-  int verbosity = 0;  // +1 per -v, -1 per -q
+  bool check_config = false;  // --check-config: validate, print "configuration OK", exit
+  int verbosity = 0;          // +1 per -v, -1 per -q
 
   std::optional<std::string> get(std::string_view name) const;
   bool has(std::string_view name) const { return values.find(name) != values.end(); }
@@ -33,7 +44,7 @@ CommandLine parse_command_line(int argc, char** argv);
 CommandLine parse_command_line(const std::vector<std::string>& args);  // args without argv[0]
 
 std::string help_text();
-std::string_view client_version();
+std::string client_version();
 
 // Value parsers shared by the command line and the configuration directory (throw UsageError
 // naming `what`).

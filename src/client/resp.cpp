@@ -13,6 +13,7 @@
 
 #include "client/net.hpp"
 #include "client/options.hpp"
+#include "core/redact.hpp"
 
 namespace d4::client {
 namespace {
@@ -37,9 +38,9 @@ int parse_db(std::string_view text, std::string_view what) {
 // "host:port", "[v6]:port", optional "/db".
 void parse_tcp(std::string_view rest, RedisAddress& a, std::string_view what, const std::string& whole) {
   auto bad = [&](const std::string& why) {
-    return UsageError(
-        std::string(what) + ": '" + whole + "': " + why +
-        " (expected HOST:PORT/DB, [IPV6]:PORT/DB, unix:/PATH/DB or redis://:PASSWORD@HOST:PORT/DB)");
+    throw_invalid(what, std::string(what) + ": '" + whole + "': " + why +
+                            " (expected HOST:PORT/DB, [IPV6]:PORT/DB, unix:/PATH/DB or "
+                            "redis://:PASSWORD@HOST:PORT/DB)");
   };
   std::string_view hostport = rest;
   if (auto slash = rest.find('/'); slash != std::string_view::npos) {
@@ -49,20 +50,20 @@ void parse_tcp(std::string_view rest, RedisAddress& a, std::string_view what, co
   }
   if (!hostport.empty() && hostport.front() == '[') {
     auto close = hostport.find(']');
-    if (close == std::string_view::npos) throw bad("missing ']'");
+    if (close == std::string_view::npos) bad("missing ']'");
     a.host = std::string(hostport.substr(1, close - 1));
     if (close + 1 < hostport.size()) {
-      if (hostport[close + 1] != ':') throw bad("expected ':' after ']'");
+      if (hostport[close + 1] != ':') bad("expected ':' after ']'");
       a.port = std::string(hostport.substr(close + 2));
     }
   } else {
     auto colon = hostport.rfind(':');
     if (colon != std::string_view::npos && hostport.find(':') != colon)
-      throw bad("IPv6 addresses must be written in brackets");
+      bad("IPv6 addresses must be written in brackets");
     a.host = std::string(hostport.substr(0, colon));
     if (colon != std::string_view::npos) a.port = std::string(hostport.substr(colon + 1));
   }
-  if (a.host.empty()) throw bad("empty host");
+  if (a.host.empty()) bad("empty host");
   if (a.port.empty()) a.port = "6379";
   parse_uint(a.port, 1, 65535, std::string(what) + " port");
 }
@@ -78,7 +79,7 @@ void parse_unix(std::string_view rest, RedisAddress& a, std::string_view what) {
     a.db = parse_db(rest.substr(slash + 1), what);
     rest = rest.substr(0, slash);
   }
-  if (rest.empty()) throw UsageError(std::string(what) + ": empty Unix socket path");
+  if (rest.empty()) throw_invalid(what, std::string(what) + ": empty Unix socket path");
   a.path = std::string(rest);
 }
 
@@ -93,8 +94,13 @@ std::string RedisAddress::describe() const {
 
 RedisAddress parse_redis_address(std::string_view text, std::string_view what) {
   RedisAddress a;
-  std::string whole(text);
+  std::string whole = core::redact_endpoint(text);  // for messages
   std::string_view rest = text;
+  if (rest.starts_with("rediss://"))
+    throw_invalid(what,
+                  std::string(what) + ": '" + whole +
+                      "': TLS connections to Redis (rediss://) are not supported yet; use a unix socket or "
+                      "redis:// on a trusted network (or a TLS tunnel such as stunnel to a local port)");
   bool url = false, unix_url = false;
   if (rest.starts_with("redis://")) {
     rest.remove_prefix(8);

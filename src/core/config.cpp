@@ -1,30 +1,86 @@
 #include "core/config.hpp"
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <sstream>
 
 namespace d4::core {
 namespace {
 
+// Readers may only read what the schema declares: an undeclared option would be refused as
+// unknown in every configuration file, so reading one is a bug to fix in config_options.cpp.
+void require_declared(std::string_view section, std::string_view key) {
+  if (!config::find_option(section, key))
+    throw std::logic_error(
+        "option [" + std::string(section) + "] " + std::string(key) +
+        " is read but not declared in the configuration schema (src/core/config_options.cpp; "
+        "document it in config/d4.example.toml and docs/)");
+}
+
 const toml::node* lookup(const toml::table& t, std::string_view section, std::string_view key) {
+  require_declared(section, key);
   const toml::table* s = section.empty() ? &t : get_table(t, section);
   if (!s) return nullptr;
   return s->get(key);
 }
 
-[[noreturn]] void type_error(std::string_view section, std::string_view key, std::string_view want) {
-  throw ConfigError("option " + std::string(section) + "." + std::string(key) + " must be " +
-                    std::string(want));
+std::string option_name(std::string_view section, std::string_view key) {
+  return "option " + std::string(section) + "." + std::string(key);
+}
+
+std::string prefix(const toml::node& n) {
+  std::string where = config::location(n);
+  return where.empty() ? "" : where + ": ";
+}
+
+[[noreturn]] void type_error(const toml::node& n, std::string_view section, std::string_view key,
+                             std::string_view want) {
+  throw ConfigError(prefix(n) + option_name(section, key) + " must be " + std::string(want));
+}
+
+template <typename T, typename Element>
+std::vector<T> list_option(const toml::table& t, std::string_view section, std::string_view key,
+                           std::vector<T> def, std::string_view want, Element element) {
+  const toml::node* n = lookup(t, section, key);
+  if (!n) return def;
+  const toml::array* a = n->as_array();
+  if (!a) type_error(*n, section, key, want);
+  std::vector<T> out;
+  for (const auto& e : *a) {
+    std::optional<T> v = element(e);
+    if (!v) type_error(*n, section, key, want);
+    out.push_back(std::move(*v));
+  }
+  return out;
+}
+
+// The file a *_file option names: relative to the folder of the configuration file it was set in.
+std::filesystem::path secret_path(const toml::node& n, const std::string& text) {
+  std::filesystem::path p(text);
+  const auto& src = n.source();
+  if (p.is_relative() && src.path && !config::from_environment(n))
+    p = std::filesystem::path(*src.path).parent_path() / p;
+  return p;
+}
+
+std::string read_secret_file(const toml::node& n, std::string_view section, std::string_view key) {
+  auto text = n.value<std::string>();
+  if (!text) type_error(n, section, key, "a file name");
+  std::filesystem::path p = secret_path(n, *text);
+  std::ifstream in(p, std::ios::binary);
+  if (!in)
+    throw ConfigError(prefix(n) + option_name(section, key) + ": cannot read " + p.string() + ": " +
+                      std::strerror(errno));
+  std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  if (secret.empty())
+    throw ConfigError(prefix(n) + option_name(section, key) + ": " + p.string() + " is empty");
+  return secret;
 }
 
 RedisEndpoint endpoint_option(const toml::table& t, std::string_view key, const RedisEndpoint& def) {
-  const toml::node* n = lookup(t, "redis", key);
-  if (!n) return def;
-  auto s = n->value<std::string>();
-  if (!s) type_error("redis", key, "a string such as \"127.0.0.1:6380/0\"");
-  std::string err;
-  auto e = RedisEndpoint::parse(*s, &err);
-  if (!e) throw ConfigError("option redis." + std::string(key) + ": " + err);
-  return *e;
+  return get_endpoint(t, "redis", key, def);
 }
 
 }  // namespace
@@ -51,6 +107,26 @@ toml::table load_toml_file(const std::filesystem::path& path) {
   }
 }
 
+toml::table load_config(const std::filesystem::path& file, const config::Environment& env) {
+  toml::table root = file.empty() ? toml::table{} : load_toml_file(file);
+  config::apply_environment(root, env);
+  auto errors = config::validate(root);
+  if (errors.size() == 1) throw ConfigError(errors.front());
+  if (!errors.empty()) {
+    std::string all = std::to_string(errors.size()) + " errors:";
+    for (const auto& e : errors) all += "\n  " + e;
+    throw ConfigError(all);
+  }
+  return root;
+}
+
+RedisEndpoint parse_endpoint(std::string_view text, std::string_view what) {
+  std::string error;
+  auto e = RedisEndpoint::parse(text, &error);
+  if (!e) throw ConfigError(std::string(what) + ": " + error);
+  return *e;
+}
+
 const toml::table* get_table(const toml::table& t, std::string_view section) {
   const toml::table* cur = &t;
   std::string_view rest = section;
@@ -65,12 +141,21 @@ const toml::table* get_table(const toml::table& t, std::string_view section) {
   return cur;
 }
 
+bool has_option(const toml::table& t, std::string_view section, std::string_view key) {
+  return lookup(t, section, key) != nullptr;
+}
+
+std::string where_set(const toml::table& t, std::string_view section, std::string_view key) {
+  const toml::node* n = lookup(t, section, key);
+  return n ? prefix(*n) : "";
+}
+
 std::string get_string(const toml::table& t, std::string_view section, std::string_view key,
                        std::string def) {
   const toml::node* n = lookup(t, section, key);
   if (!n) return def;
   auto v = n->value<std::string>();
-  if (!v) type_error(section, key, "a string");
+  if (!v) type_error(*n, section, key, "a string");
   return *v;
 }
 
@@ -78,7 +163,7 @@ long long get_int(const toml::table& t, std::string_view section, std::string_vi
   const toml::node* n = lookup(t, section, key);
   if (!n) return def;
   auto v = n->value<long long>();
-  if (!v || !n->is_integer()) type_error(section, key, "an integer");
+  if (!v || !n->is_integer()) type_error(*n, section, key, "an integer");
   return *v;
 }
 
@@ -86,7 +171,7 @@ bool get_bool(const toml::table& t, std::string_view section, std::string_view k
   const toml::node* n = lookup(t, section, key);
   if (!n) return def;
   auto v = n->value<bool>();
-  if (!v) type_error(section, key, "true or false");
+  if (!v) type_error(*n, section, key, "true or false");
   return *v;
 }
 
@@ -94,23 +179,51 @@ double get_double(const toml::table& t, std::string_view section, std::string_vi
   const toml::node* n = lookup(t, section, key);
   if (!n) return def;
   auto v = n->value<double>();
-  if (!v) type_error(section, key, "a number");
+  if (!v) type_error(*n, section, key, "a number");
   return *v;
 }
 
 std::vector<std::string> get_string_list(const toml::table& t, std::string_view section, std::string_view key,
                                          std::vector<std::string> def) {
-  const toml::node* n = lookup(t, section, key);
-  if (!n) return def;
-  const toml::array* a = n->as_array();
-  if (!a) type_error(section, key, "an array of strings");
-  std::vector<std::string> out;
-  for (const auto& e : *a) {
-    auto v = e.value<std::string>();
-    if (!v) type_error(section, key, "an array of strings");
-    out.push_back(*v);
+  return list_option<std::string>(t, section, key, std::move(def), "an array of strings",
+                                  [](const toml::node& e) { return e.value<std::string>(); });
+}
+
+std::vector<long long> get_int_list(const toml::table& t, std::string_view section, std::string_view key,
+                                    std::vector<long long> def) {
+  return list_option<long long>(
+      t, section, key, std::move(def), "an array of integers",
+      [](const toml::node& e) { return e.is_integer() ? e.value<long long>() : std::nullopt; });
+}
+
+std::string get_secret(const toml::table& t, std::string_view section, std::string_view key,
+                       std::string def) {
+  std::string file_key = std::string(key) + "_file";
+  const toml::node* file = lookup(t, section, file_key);
+  const toml::node* inline_value = lookup(t, section, key);
+  if (file && inline_value)
+    throw ConfigError(prefix(*file) + "[" + std::string(section) + "] sets both " + std::string(key) +
+                      " and " + file_key + "; keep one");
+  if (file) return read_secret_file(*file, section, file_key);
+  return get_string(t, section, key, std::move(def));
+}
+
+RedisEndpoint get_endpoint(const toml::table& t, std::string_view section, std::string_view key,
+                           const RedisEndpoint& def) {
+  RedisEndpoint e = def;
+  if (const toml::node* n = lookup(t, section, key)) {
+    auto text = n->value<std::string>();
+    if (!text) type_error(*n, section, key, "a string such as \"127.0.0.1:6380/0\"");
+    if (!text->empty()) e = parse_endpoint(*text, prefix(*n) + option_name(section, key));
   }
-  return out;
+  std::string file_key = std::string(key) + "_password_file";
+  if (const toml::node* f = lookup(t, section, file_key)) {
+    if (lookup(t, section, key) && !e.password.empty())
+      throw ConfigError(prefix(*f) + option_name(section, file_key) + ": " + std::string(key) +
+                        " already has a password");
+    e.password = read_secret_file(*f, section, file_key);
+  }
+  return e;
 }
 
 CommonConfig read_common_config(const toml::table& root, const std::filesystem::path& base_dir) {
@@ -120,13 +233,16 @@ CommonConfig read_common_config(const toml::table& root, const std::filesystem::
   if (c.data_dir.is_relative() && !base_dir.empty()) c.data_dir = base_dir / c.data_dir;
   c.log.level = get_string(root, "general", "log_level", c.log.level);
   if (spdlog::level::from_str(c.log.level) == spdlog::level::off && c.log.level != "off")
-    throw ConfigError("option general.log_level: unknown level \"" + c.log.level + "\"");
+    throw ConfigError(where_set(root, "general", "log_level") + "option general.log_level: unknown level \"" +
+                      c.log.level + "\"");
   std::string fmt = get_string(root, "general", "log_format", "text");
   if (!parse_log_format(fmt, c.log.format))
-    throw ConfigError("option general.log_format must be text or json");
+    throw ConfigError(where_set(root, "general", "log_format") +
+                      "option general.log_format must be text or json");
   c.redis.stream = endpoint_option(root, "stream", c.redis.stream);
   c.redis.meta = endpoint_option(root, "meta", c.redis.meta);
-  // Users, analyzer and cache default to the meta instance's host with the reference db numbers.
+  // Users, analyzer and cache default to the meta instance (its password too) with the reference
+  // db numbers.
   c.redis.users = endpoint_option(root, "users", c.redis.meta.with_db(1));
   c.redis.analyzer = endpoint_option(root, "analyzer", c.redis.meta.with_db(2));
   c.redis.cache = endpoint_option(root, "cache", c.redis.meta.with_db(3));

@@ -4,10 +4,13 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
+#include <atomic>
 #include <vector>
 
 namespace d4::core {
 namespace {
+
+std::atomic<bool> g_initialised{false};
 
 // %j: the log message escaped for a JSON string, so sensor-supplied text cannot break a line.
 class JsonMessageFlag : public spdlog::custom_flag_formatter {
@@ -51,6 +54,11 @@ void init_logging(std::string_view component, const LogOptions& options) {
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(logger);
   spdlog::flush_every(std::chrono::seconds(1));
+  g_initialised.store(true);
+}
+
+bool logging_initialised() {
+  return g_initialised.load();
 }
 
 void log_listening(std::string_view role, std::string_view host, std::uint16_t port) {

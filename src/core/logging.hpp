@@ -20,6 +20,8 @@ struct LogOptions {
 // Installs the default logger named after the component (e.g. "d4-server").
 void init_logging(std::string_view component, const LogOptions& options);
 bool parse_log_format(std::string_view text, LogFormat& out);
+// True once init_logging() ran: before, spdlog's default logger writes to stdout.
+bool logging_initialised();
 
 // Announces a bound listener as "listening on <host:port> (<role>)" at info level and flushes at
 // once. A component configured with port 0 gets a free port from the kernel; this line is how

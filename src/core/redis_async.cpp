@@ -304,7 +304,10 @@ struct AsyncRedis::Impl : std::enable_shared_from_this<Impl> {
     RespWriter w(hs);
     std::uint32_t n = 0;
     if (!endpoint.password.empty()) {
-      w.command({"AUTH", endpoint.password});
+      if (endpoint.username.empty())
+        w.command({"AUTH", endpoint.password});
+      else
+        w.command({"AUTH", endpoint.username, endpoint.password});
       ++n;
     }
     if (endpoint.db != 0) {

@@ -74,7 +74,10 @@ void RedisClient::connect() {
   if (!endpoint_.password.empty()) {
     // Directly: command() would send the SELECT of prepare() first, which needs the AUTH.
     const auto& pw = endpoint_.password;
-    auto* raw = static_cast<redisReply*>(redisCommand(c, "AUTH %b", pw.data(), pw.size()));
+    const auto& user = endpoint_.username;
+    auto* raw = static_cast<redisReply*>(
+        user.empty() ? redisCommand(c, "AUTH %b", pw.data(), pw.size())
+                     : redisCommand(c, "AUTH %b %b", user.data(), user.size(), pw.data(), pw.size()));
     if (!raw) fail_connection("AUTH failed");
     RedisReply r = from_hiredis(raw);
     freeReplyObject(raw);

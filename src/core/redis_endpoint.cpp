@@ -15,20 +15,33 @@ bool parse_int(std::string_view s, int& out, int lo, int hi) {
 
 std::optional<RedisEndpoint> RedisEndpoint::parse(std::string_view text, std::string* error) {
   auto fail = [&](std::string msg) -> std::optional<RedisEndpoint> {
-    if (error) *error = "invalid Redis endpoint \"" + std::string(text) + "\": " + msg;
+    if (error) *error = "invalid Redis endpoint \"" + redact_endpoint(text) + "\": " + msg;
     return std::nullopt;
   };
   RedisEndpoint e;
   std::string_view s = text;
+  if (s.starts_with("rediss://"))
+    return fail(
+        "TLS connections to Redis (rediss://) are not supported yet; use a unix socket or redis:// on a "
+        "trusted network (or a TLS tunnel such as stunnel to a local port)");
+  if (auto scheme = s.find("://"); scheme != std::string_view::npos && !s.starts_with("redis://"))
+    return fail("unknown scheme \"" + std::string(s.substr(0, scheme)) + "://\" (expected redis://)");
   if (s.starts_with("redis://")) {
     s.remove_prefix(8);
     auto at = s.rfind('@');
     if (at != std::string_view::npos) {
       auto cred = s.substr(0, at);
       auto colon = cred.find(':');
-      e.password = std::string(colon == std::string_view::npos ? cred : cred.substr(colon + 1));
+      if (colon == std::string_view::npos) {
+        e.password = std::string(cred);  // redis://password@host: a password, as before ACLs
+      } else {
+        e.username = std::string(cred.substr(0, colon));
+        e.password = std::string(cred.substr(colon + 1));
+      }
       s.remove_prefix(at + 1);
     }
+    // redis://host:port/db: an empty path or a trailing slash means db 0.
+    if (s.ends_with('/')) s.remove_suffix(1);
   }
   if (s.starts_with("unix:")) {
     s.remove_prefix(5);

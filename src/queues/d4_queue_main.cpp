@@ -6,7 +6,9 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "core/cli.hpp"
 #include "core/config.hpp"
+#include "core/exit_codes.hpp"
 #include "queues/queue_store.hpp"
 
 namespace {
@@ -48,7 +50,7 @@ void print_text(const QueueInfo& q, const std::optional<QueueStats>& s, long lon
 
 int main(int argc, char** argv) {
   CLI::App app{"Manage D4 analyzer queues (Redis lists analyzer:<type|extended type>:<queue uuid>)"};
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);  // required, except with --check-config
   std::string config_path, meta_ep, analyzer_ep;
   bool as_json = false;
   app.add_option("-c,--config", config_path, "D4 configuration file (TOML)");
@@ -108,26 +110,26 @@ int main(int argc, char** argv) {
   push->add_option("queue", p_id, "queue UUID")->required();
   push->add_option("items", p_items, "elements")->required();
 
-  CLI11_PARSE(app, argc, argv);
+  bool check_only = false;
+  d4::core::cli::add_standard_flags(app, "d4-queue", &check_only);
+  if (auto status = d4::core::cli::parse(app, argc, argv)) return *status;
 
-  try {
-    d4::core::CommonConfig common;
-    long long default_max = 100'000'000;  // reference: analyzer_queues_max_size
-    if (!config_path.empty()) {
-      auto root = d4::core::load_toml_file(config_path);
-      common = d4::core::read_common_config(root, std::filesystem::path(config_path).parent_path());
-      default_max = d4::core::get_int(root, "queues", "default_max_size", default_max);
+  return d4::core::cli::run("d4-queue", [&] {
+    d4::core::cli::require_subcommand_unless(app, check_only);
+    auto root = d4::core::load_config(config_path);
+    auto common = d4::core::read_common_config(root, std::filesystem::path(config_path).parent_path());
+    // Reference: analyzer_queues_max_size.
+    long long default_max = d4::core::get_int(root, "queues", "default_max_size", 100'000'000);
+    if (check_only) {
+      d4::core::cli::print_config_ok("d4-queue", config_path);
+      return d4::core::exit_status::kOk;
     }
     d4::core::init_logging("d4-queue", common.log);
-    auto endpoint = [](const std::string& text, const d4::core::RedisEndpoint& def) {
-      if (text.empty()) return def;
-      std::string err;
-      auto e = d4::core::RedisEndpoint::parse(text, &err);
-      if (!e) throw d4::queues::QueueError("bad Redis endpoint \"" + text + "\": " + err);
-      return *e;
-    };
-    d4::core::RedisClient meta(endpoint(meta_ep, common.redis.meta));
-    d4::core::RedisClient analyzer(endpoint(analyzer_ep, common.redis.analyzer));
+    d4::core::RedisClient meta(meta_ep.empty() ? common.redis.meta
+                                               : d4::core::cli::endpoint_argument(meta_ep, "--meta"));
+    d4::core::RedisClient analyzer(analyzer_ep.empty()
+                                       ? common.redis.analyzer
+                                       : d4::core::cli::endpoint_argument(analyzer_ep, "--analyzer"));
     d4::queues::QueueStore store(meta, analyzer, default_max);
 
     auto output = [&](const QueueInfo& q, bool with_stats) {
@@ -187,9 +189,6 @@ int main(int argc, char** argv) {
       else
         std::cout << "pushed " << p_items.size() << ", dropped " << dropped << "\n";
     }
-  } catch (const std::exception& e) {
-    std::cerr << "d4-queue: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+    return d4::core::exit_status::kOk;
+  });
 }

@@ -25,44 +25,25 @@ std::chrono::seconds seconds_opt(const toml::table& t, std::string_view key, std
 
 std::vector<std::string> string_array(const toml::table& t, std::string_view key,
                                       std::vector<std::string> def) {
-  const toml::table* s = core::get_table(t, kSection);
-  if (!s) return def;
-  const toml::node* n = s->get(key);
-  if (!n) return def;
-  const toml::array* a = n->as_array();
-  if (!a) bad(key, "must be an array of strings");
-  std::vector<std::string> out;
-  for (const auto& e : *a) {
-    auto v = e.value<std::string>();
-    if (!v) bad(key, "must be an array of strings");
-    out.push_back(*v);
-  }
-  return out;
+  return core::get_string_list(t, kSection, key, std::move(def));
 }
 
 std::vector<int> int_array(const toml::table& t, std::string_view key, std::vector<int> def, int min,
                            int max) {
-  const toml::table* s = core::get_table(t, kSection);
-  if (!s) return def;
-  const toml::node* n = s->get(key);
-  if (!n) return def;
-  const toml::array* a = n->as_array();
-  if (!a) bad(key, "must be an array of integers");
+  std::vector<long long> fallback(def.begin(), def.end());
   std::vector<int> out;
-  for (const auto& e : *a) {
-    auto v = e.value<long long>();
-    if (!v || !e.is_integer() || *v < min || *v > max)
+  for (long long v : core::get_int_list(t, kSection, key, fallback)) {
+    if (v < min || v > max)
       bad(key, "must be an array of integers between " + std::to_string(min) + " and " + std::to_string(max));
-    out.push_back(static_cast<int>(*v));
+    out.push_back(static_cast<int>(v));
   }
   return out;
 }
 
 std::vector<ListenAddress> listen_array(const toml::table& t, std::string_view key,
                                         std::vector<ListenAddress> def) {
-  auto texts = string_array(t, key, {});
-  const toml::table* s = core::get_table(t, kSection);
-  if (!s || !s->get(key)) return def;
+  const auto texts = string_array(t, key, {});
+  if (!core::has_option(t, kSection, key)) return def;
   std::vector<ListenAddress> out;
   for (const auto& x : texts) {
     try {
@@ -96,7 +77,6 @@ bool is_loopback(const std::string& host) {
 }
 
 }  // namespace
-
 
 ServerConfig read_server_config(const toml::table& root, const std::filesystem::path& base_dir) {
   ServerConfig c;
@@ -137,7 +117,7 @@ ServerConfig read_server_config(const toml::table& root, const std::filesystem::
   auto m = core::parse_server_mode(mode);
   if (!m) bad("mode", "must be \"registration\" or \"shared-secret\"");
   r.mode = *m;
-  r.default_hmac_key = core::get_string(root, kSection, "default_hmac_key", r.default_hmac_key);
+  r.default_hmac_key = core::get_secret(root, kSection, "default_hmac_key", r.default_hmac_key);
   if (r.default_hmac_key.empty()) bad("default_hmac_key", "must not be empty");
   r.accept_any_version = core::get_bool(root, kSection, "accept_any_version", r.accept_any_version);
   r.max_payload = static_cast<std::uint32_t>(int_in(root, "max_payload", r.max_payload, 0, 0xFFFFFFFFLL));
@@ -211,7 +191,7 @@ ServerConfig read_server_config(const toml::table& root, const std::filesystem::
 }
 
 ServerConfig load_server_config(const std::filesystem::path& file) {
-  auto root = core::load_toml_file(file);
+  auto root = core::load_config(file);
   auto c = read_server_config(root, file.parent_path());
   c.config_file = file;
   return c;

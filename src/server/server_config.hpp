@@ -87,6 +87,7 @@ struct ServerConfig {
 
 // Reads [general], [redis] and [server]; throws core::ConfigError naming the bad option.
 ServerConfig read_server_config(const toml::table& root, const std::filesystem::path& base_dir = {});
+// The file (empty: none, the built-in defaults) with the environment overrides (core::load_config).
 ServerConfig load_server_config(const std::filesystem::path& file);
 
 }  // namespace d4::server

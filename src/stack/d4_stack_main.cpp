@@ -5,19 +5,24 @@
 // its own analyzer queue), supervises them, prints where sensors and operators connect,
 // and stops everything in order on SIGINT/SIGTERM.
 #include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include "analyzers/registry/descriptor.hpp"
+#include "core/cli.hpp"
 #include "core/config.hpp"
+#include "core/exit_codes.hpp"
 #include "core/logging.hpp"
 #include "core/redis_client.hpp"
 #include "queues/queue_store.hpp"
@@ -31,8 +36,21 @@ using namespace d4;
 namespace {
 
 volatile sig_atomic_t g_stop = 0;
-void on_signal(int) {
-  g_stop = 1;
+volatile sig_atomic_t g_hangup = 0;
+void on_signal(int sig) {
+  if (sig == SIGHUP)
+    g_hangup = 1;
+  else
+    g_stop = 1;
+}
+
+// SIGHUP is passed on to the D4 components (d4-server reloads its configuration, the others check
+// it and apply its log level); the Redis servers are left alone.
+void pass_on_hangup(stack::Supervisor& sup) {
+  auto names = sup.signal_running(SIGHUP, "d4-");
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  spdlog::info("SIGHUP: passed on to {}", list.empty() ? std::string("no running component") : list);
 }
 
 fs::path self_dir() {
@@ -139,94 +157,153 @@ void start_analyzers(stack::Supervisor& sup, const toml::table& root, const core
   }
 }
 
+struct StackOptions {
+  std::string data_dir = "d4-data";
+  std::string config_file;
+  std::string redis_server = "redis-server";
+  bool no_web = false, no_analyzers = false, init_only = false, check_only = false;
+};
+
+void add_options(CLI::App& app, StackOptions& o) {
+  app.add_option("-d,--data-dir", o.data_dir,
+                 "Data directory (configuration, certificates, Redis data, archives)")
+      ->capture_default_str();
+  app.add_option("-c,--config", o.config_file,
+                 "Configuration file (default: <data-dir>/d4.toml, created on first run)");
+  app.add_option("--redis-server", o.redis_server, "redis-server executable")->capture_default_str();
+  app.add_flag("--no-web", o.no_web, "Do not start the web interface");
+  app.add_flag("--no-analyzers", o.no_analyzers, "Do not start the analyzers listed in [stack] analyzers");
+  app.add_flag("--init-only", o.init_only, "Create the data directory and configuration, then exit");
+}
+
+// Runs `argv` and returns its exit status (output inherited).
+int run_and_wait(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  if (posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0)
+    throw std::runtime_error("cannot run " + argv[0]);
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : core::exit_status::kRuntime;
+}
+
+// --check-config: the file as d4-stack reads it, then each component it would start checks it too.
+int check_config(const StackOptions& o, const fs::path& cfg_path) {
+  if (!fs::exists(cfg_path))
+    throw core::ConfigError(
+        cfg_path.string() +
+        " does not exist (d4-stack creates it on first run; --init-only creates it only)");
+  auto root = core::load_config(cfg_path);
+  auto common = core::read_common_config(root, cfg_path.parent_path());
+  auto settings = stack::read_stack_settings(root, cfg_path.parent_path());
+  std::vector<std::string> components{"d4-server", "d4-worker"};
+  if (!o.no_web && settings.start_web) components.push_back("d4-web");
+  if (!o.no_analyzers)
+    for (const auto& a : analyzers::analyzer_descriptors())
+      if (std::find(settings.analyzers.begin(), settings.analyzers.end(), a.name) != settings.analyzers.end())
+        components.push_back(a.executable);
+  int worst = core::exit_status::kOk;
+  for (const auto& name : components) {
+    std::string path = exe(name);
+    if (!fs::exists(path)) continue;  // not built: not started either
+    int status = run_and_wait({path, "--config", cfg_path.string(), "--check-config"});
+    if (status != core::exit_status::kOk) worst = status;
+  }
+  if (worst == core::exit_status::kOk) core::cli::print_config_ok("d4-stack", cfg_path.string());
+  return worst;
+}
+
+void install_stop_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+// Starts everything the configuration asks for, then supervises until SIGINT/SIGTERM.
+int run_stack(const StackOptions& o, const fs::path& data, const fs::path& cfg_path,
+              const stack::FirstRun& first, stack::Supervisor& sup) {
+  auto root = core::load_config(cfg_path);
+  auto common = core::read_common_config(root, cfg_path.parent_path());
+  auto settings = stack::read_stack_settings(root, cfg_path.parent_path());
+  fs::path logs = data / "logs";
+  fs::create_directories(logs);
+
+  if (settings.start_redis) {
+    // The stream buffer is volatile like the reference's unless durable_stream is set.
+    sup.start(redis_child("redis-stream", common.redis.stream, data / "redis" / "stream",
+                          settings.durable_stream ? Persistence::aof : Persistence::none, o.redis_server,
+                          logs));
+    if (common.redis.meta.port != common.redis.stream.port ||
+        common.redis.meta.host != common.redis.stream.host)
+      sup.start(redis_child("redis-meta", common.redis.meta, data / "redis" / "meta", Persistence::aof_rdb,
+                            o.redis_server, logs));
+  }
+  auto component = [&](const std::string& name, bool required) {
+    std::string path = exe(name);
+    if (!required && !fs::exists(path)) {
+      spdlog::warn("{} is not built; skipping it", name);
+      return;
+    }
+    stack::ChildSpec c;
+    c.name = name;
+    c.argv = {path, "--config", cfg_path.string()};
+    c.log_file = logs / (name + ".log");
+    c.ready = settings.readiness(name, common);
+    sup.start(std::move(c));
+  };
+  component("d4-server", true);
+  component("d4-worker", false);
+  if (!o.no_web && settings.start_web) component("d4-web", false);
+  if (!o.no_analyzers && !settings.analyzers.empty())
+    start_analyzers(sup, root, common, settings, cfg_path, logs);
+
+  stack::print_summary(std::cout, data, cfg_path, root, common, settings, first);
+
+  while (!g_stop) {
+    sup.poll();
+    if (g_hangup) {
+      g_hangup = 0;
+      pass_on_hangup(sup);
+    }
+    usleep(200 * 1000);
+  }
+  spdlog::info("received a stop signal: stopping the D4 stack");
+  return core::exit_status::kOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
       "d4-stack: run the whole D4 server stack (Redis, ingest server, workers, web UI) with an embedded "
       "default configuration"};
-  std::string data_dir = "d4-data";
-  std::string config_file;
-  bool no_web = false;
-  bool no_analyzers = false;
-  bool init_only = false;
-  std::string redis_server = "redis-server";
-  app.add_option("-d,--data-dir", data_dir,
-                 "Data directory (configuration, certificates, Redis data, archives)")
-      ->capture_default_str();
-  app.add_option("-c,--config", config_file,
-                 "Configuration file (default: <data-dir>/d4.toml, created on first run)");
-  app.add_option("--redis-server", redis_server, "redis-server executable")->capture_default_str();
-  app.add_flag("--no-web", no_web, "Do not start the web interface");
-  app.add_flag("--no-analyzers", no_analyzers, "Do not start the analyzers listed in [stack] analyzers");
-  app.add_flag("--init-only", init_only, "Create the data directory and configuration, then exit");
-  CLI11_PARSE(app, argc, argv);
+  StackOptions o;
+  add_options(app, o);
+  core::cli::add_standard_flags(app, "d4-stack", &o.check_only);
+  if (auto status = core::cli::parse(app, argc, argv)) return *status;
 
+  // From the start: a SIGTERM while the components start stops them once started (instead of
+  // leaving them running), a SIGHUP is passed on once they run.
+  install_stop_signals();
   core::init_logging("d4-stack", {});
   stack::Supervisor sup;
-  try {
-    fs::path data = fs::absolute(data_dir);
-    fs::path cfg_path = config_file.empty() ? data / "d4.toml" : fs::absolute(config_file);
+  int status = core::cli::run("d4-stack", [&] {
+    fs::path data = fs::absolute(o.data_dir);
+    fs::path cfg_path = o.config_file.empty() ? data / "d4.toml" : fs::absolute(o.config_file);
+    if (o.check_only) return check_config(o, cfg_path);
     auto first = stack::prepare_data_dir(data, cfg_path);
-    if (init_only) {
+    if (o.init_only) {
       std::cout << "configuration written to " << cfg_path << "\n";
-      return 0;
+      return core::exit_status::kOk;
     }
-    auto root = core::load_toml_file(cfg_path);
-    auto common = core::read_common_config(root, cfg_path.parent_path());
-    auto settings = stack::read_stack_settings(root, cfg_path.parent_path());
-    fs::path logs = data / "logs";
-    fs::create_directories(logs);
-
-    sigset_t block;
-    sigemptyset(&block);
-    struct sigaction sa {};
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-    signal(SIGPIPE, SIG_IGN);
-
-    if (settings.start_redis) {
-      // The stream buffer is volatile like the reference's unless durable_stream is set.
-      sup.start(redis_child("redis-stream", common.redis.stream, data / "redis" / "stream",
-                            settings.durable_stream ? Persistence::aof : Persistence::none, redis_server,
-                            logs));
-      if (common.redis.meta.port != common.redis.stream.port ||
-          common.redis.meta.host != common.redis.stream.host)
-        sup.start(redis_child("redis-meta", common.redis.meta, data / "redis" / "meta", Persistence::aof_rdb,
-                              redis_server, logs));
-    }
-    auto component = [&](const std::string& name, bool required) {
-      std::string path = exe(name);
-      if (!required && !fs::exists(path)) {
-        spdlog::warn("{} is not built; skipping it", name);
-        return;
-      }
-      stack::ChildSpec c;
-      c.name = name;
-      c.argv = {path, "--config", cfg_path.string()};
-      c.log_file = logs / (name + ".log");
-      c.ready = settings.readiness(name, common);
-      sup.start(std::move(c));
-    };
-    component("d4-server", true);
-    component("d4-worker", false);
-    if (!no_web && settings.start_web) component("d4-web", false);
-    if (!no_analyzers && !settings.analyzers.empty())
-      start_analyzers(sup, root, common, settings, cfg_path, logs);
-
-    stack::print_summary(std::cout, data, cfg_path, root, common, settings, first);
-
-    while (!g_stop) {
-      sup.poll();
-      usleep(200 * 1000);
-    }
-    spdlog::info("stopping the D4 stack");
-    sup.stop_all();
-    return 0;
-  } catch (const std::exception& e) {
-    spdlog::error("{}", e.what());
-    sup.stop_all();
-    return 1;
-  }
+    return run_stack(o, data, cfg_path, first, sup);
+  });
+  sup.stop_all();  // whatever ended the run
+  return status;
 }

@@ -271,7 +271,10 @@ void print_summary(std::ostream& out, const fs::path& data, const fs::path& conf
                    const toml::table& root, const core::CommonConfig& common, const StackSettings& settings,
                    const FirstRun& first) {
   std::string mode = core::get_string(root, "server", "mode", "registration");
-  std::string key = core::get_string(root, "server", "default_hmac_key", "private key to change");
+  // A key kept in a file stays there: the summary names the file.
+  std::string key = core::has_option(root, "server", "default_hmac_key_file")
+                        ? "in " + core::get_string(root, "server", "default_hmac_key_file", "")
+                        : core::get_string(root, "server", "default_hmac_key", "private key to change");
   auto [sh, sp] = split_host_port(settings.sensor_listen);
   auto [wh, wp] = split_host_port(settings.web_listen);
   std::string fingerprint;

@@ -142,6 +142,13 @@ void Supervisor::stop_all() {
   }
 }
 
+std::vector<std::string> Supervisor::signal_running(int sig, std::string_view prefix) {
+  std::vector<std::string> names;
+  for (const auto& c : children_)
+    if (c.pid > 0 && c.spec.name.starts_with(prefix) && kill(c.pid, sig) == 0) names.push_back(c.spec.name);
+  return names;
+}
+
 bool Supervisor::any_running() const {
   return std::any_of(children_.begin(), children_.end(), [](const Child& c) { return c.pid > 0; });
 }

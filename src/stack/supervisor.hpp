@@ -33,6 +33,8 @@ class Supervisor {
   // Stops every child in reverse start order.
   void stop_all();
   bool any_running() const;
+  // Sends `sig` to the running children whose name starts with `prefix`; returns their names.
+  std::vector<std::string> signal_running(int sig, std::string_view prefix);
 
  private:
   struct Child {

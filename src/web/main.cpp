@@ -6,22 +6,33 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "core/cli.hpp"
 #include "core/config.hpp"
+#include "core/exit_codes.hpp"
 #include "core/logging.hpp"
 #include "core/stop_signal.hpp"
 #include "web/app.hpp"
 
 int main(int argc, char** argv) {
+  d4::core::install_hangup_handler();
   CLI::App app{"d4-web: web interface and REST API of the D4 server (HTTPS by default, see docs/web.md)"};
   std::string config_file;
-  app.add_option("-c,--config", config_file, "Configuration file (TOML)")->required();
-  CLI11_PARSE(app, argc, argv);
+  bool check_only = false;
+  // Required, checked after parsing so that an unknown option is reported as such first.
+  app.add_option("-c,--config", config_file, "Configuration file (TOML), required");
+  d4::core::cli::add_standard_flags(app, "d4-web", &check_only);
+  if (auto status = d4::core::cli::parse(app, argc, argv)) return *status;
 
-  try {
+  return d4::core::cli::run("d4-web", [&] {
+    if (config_file.empty()) throw d4::core::cli::UsageError("--config is required");
     namespace fs = std::filesystem;
     fs::path cfg_path = fs::absolute(config_file);
-    auto root = d4::core::load_toml_file(cfg_path);
+    auto root = d4::core::load_config(cfg_path);
     auto cfg = d4::web::read_web_config(root, cfg_path.parent_path());
+    if (check_only) {
+      d4::core::cli::print_config_ok("d4-web", cfg_path.string());
+      return d4::core::exit_status::kOk;
+    }
     d4::core::init_logging("d4-web", cfg.common.log);
     if (!cfg.https())
       spdlog::warn(
@@ -59,6 +70,7 @@ int main(int argc, char** argv) {
     web.set_server_stats([&server] { return server.stats(); });
 
     d4::core::install_stop_handlers(/*interrupt_blocking_calls=*/false);
+    d4::core::enable_config_reload("d4-web", cfg_path, "");
 
     server.start();
     d4::core::log_listening(cfg.https() ? "web interface, HTTPS" : "web interface, HTTP", cfg.address,
@@ -67,10 +79,6 @@ int main(int argc, char** argv) {
     }
     spdlog::info("d4-web stopping");
     server.stop();
-    return 0;
-  } catch (const std::exception& e) {
-    spdlog::error("d4-web: {}", e.what());
-    std::cerr << "d4-web: " << e.what() << "\n";
-    return 1;
-  }
+    return d4::core::exit_status::kOk;
+  });
 }

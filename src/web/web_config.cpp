@@ -38,20 +38,11 @@ long long positive(const toml::table& root, std::string_view key, long long def)
 // configuration file wires both ends.
 void read_backscatter_settings(const toml::table& root, WebConfig& c) {
   constexpr const char* kPibs = "analyzers.pibs";
-  std::string endpoint = core::get_string(root, "web", "backscatter_redis", "");
-  const char* origin = "[web] backscatter_redis";
-  if (endpoint.empty()) {
-    endpoint = core::get_string(root, kPibs, "results_redis", "");
-    origin = "[analyzers.pibs] results_redis";
-  }
-  // Built from the endpoint itself (not its text) so that a meta password carries over.
-  c.backscatter_redis = c.common.redis.meta.with_db(core::keys::kPibsResultsDb);
-  if (!endpoint.empty()) {
-    std::string error;
-    auto parsed = core::RedisEndpoint::parse(endpoint, &error);
-    if (!parsed) throw core::ConfigError(std::string(origin) + ": " + error);
-    c.backscatter_redis = *parsed;
-  }
+  // Built from the meta endpoint itself (not its text) so that a meta password carries over.
+  c.backscatter_redis =
+      core::get_endpoint(root, "web", "backscatter_redis",
+                         core::get_endpoint(root, kPibs, "results_redis",
+                                            c.common.redis.meta.with_db(core::keys::kPibsResultsDb)));
   c.backscatter_prefix = core::get_string(root, "web", "backscatter_key_prefix",
                                           core::get_string(root, kPibs, "key_prefix", c.backscatter_prefix));
   c.backscatter_bucket_seconds = core::get_int(root, kPibs, "bucket_seconds", c.backscatter_bucket_seconds);
@@ -117,7 +108,7 @@ WebConfig read_web_config(const toml::table& root, const std::filesystem::path& 
         "[web] tls_cert and tls_key must both be set (HTTPS) or both be empty (plain HTTP)");
   c.state_dir = resolve(base_dir, core::get_string(root, "web", "state_dir", "web"));
   c.admin_email = core::get_string(root, "web", "admin_email", c.admin_email);
-  c.admin_password = core::get_string(root, "web", "admin_password", "");
+  c.admin_password = core::get_secret(root, "web", "admin_password", "");
   c.session_ttl = std::chrono::seconds(positive(root, "session_ttl", c.session_ttl.count()));
   c.login_max_failures = positive(root, "login_max_failures", c.login_max_failures);
   c.login_failure_window =

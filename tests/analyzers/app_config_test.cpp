@@ -17,26 +17,28 @@ TEST(AnalyzerConfig, ArraysOfStringsAndIntegers) {
   EXPECT_EQ(get_string_array(root, "analyzers.pdns", "exclude_substrings"),
             (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(get_int_array(root, "analyzers.pdns", "dns_ports"), (std::vector<long long>{53, 5353}));
-  EXPECT_TRUE(get_string_array(root, "analyzers.pdns", "missing").empty());
-  EXPECT_TRUE(get_int_array(root, "analyzers.nothing", "dns_ports").empty());
+  EXPECT_TRUE(get_string_array(root, "analyzers.pdns", "api_tokens").empty());
+  EXPECT_TRUE(get_int_array(parse("[analyzers.tls]\n"), "analyzers.pdns", "dns_ports").empty());
+  EXPECT_THROW(get_string_array(root, "analyzers.pdns", "undeclared"), std::logic_error)
+      << "every option read is declared in the configuration schema";
 }
 
 TEST(AnalyzerConfig, WrongTypesNameTheOption) {
-  auto root =
-      parse("[analyzers.pdns]\nexclude_substrings = \"a\"\ndns_ports = [53, \"x\"]\nmixed = [\"a\", 1]\n");
+  auto root = parse(
+      "[analyzers.pdns]\nexclude_substrings = \"a\"\ndns_ports = [53, \"x\"]\napi_tokens = [\"a\", 1]\n");
   try {
     get_string_array(root, "analyzers.pdns", "exclude_substrings");
     FAIL() << "a string is not an array";
   } catch (const core::ConfigError& e) {
-    EXPECT_STREQ(e.what(), "option analyzers.pdns.exclude_substrings must be an array of strings");
+    EXPECT_STREQ(e.what(), "config:2: option analyzers.pdns.exclude_substrings must be an array of strings");
   }
   try {
     get_int_array(root, "analyzers.pdns", "dns_ports");
     FAIL() << "\"x\" is not an integer";
   } catch (const core::ConfigError& e) {
-    EXPECT_STREQ(e.what(), "option analyzers.pdns.dns_ports must be an array of integers");
+    EXPECT_STREQ(e.what(), "config:3: option analyzers.pdns.dns_ports must be an array of integers");
   }
-  EXPECT_THROW(get_string_array(root, "analyzers.pdns", "mixed"), core::ConfigError);
+  EXPECT_THROW(get_string_array(root, "analyzers.pdns", "api_tokens"), core::ConfigError);
 }
 
 }  // namespace

@@ -203,16 +203,21 @@ TEST(ConfigDir, ValueParsers) {
   EXPECT_FALSE(parse_bool("false", "x"));
 }
 
-TEST(Binary, UsageErrorsExitWith2) {
+// A bad command line exits with 2, a bad configuration (directory, files) with 78.
+TEST(Binary, UsageErrorsExitWith2AndConfigurationErrorsWith78) {
   ClientTempDir tmp;
   make_config(tmp / "c", 1, 4096);
-  for (std::vector<std::string> args : {std::vector<std::string>{"--bogus"},
-                                        {"-c", tmp / "c", "--type", "77"},
-                                        {"-c", tmp / "missing-dir"},
-                                        {"-c", tmp / "c", "--snaplen", "x"}}) {
+  make_config(tmp / "bad", 1, 4096);
+  write_file(tmp / "bad/snaplen", "lots\n");
+  for (auto [args, status] : std::vector<std::pair<std::vector<std::string>, int>>{
+           {{"--bogus"}, 2},
+           {{"-c", tmp / "c", "--type", "77"}, 2},
+           {{"-c", tmp / "c", "--snaplen", "x"}, 2},
+           {{"-c", tmp / "missing-dir"}, 78},
+           {{"-c", tmp / "bad"}, 78}}) {
     args.insert(args.begin(), client_binary());
     ClientProcess p(args, "/dev/null");
-    EXPECT_EQ(p.wait(10s), 2) << args[1];
+    EXPECT_EQ(p.wait(10s), status) << args[1] << " " << p.err();
     EXPECT_NE(p.err().find("d4-client:"), std::string::npos);
     EXPECT_TRUE(p.out().empty()) << "nothing on stdout on errors";
   }

@@ -24,7 +24,7 @@ log_format = "json"
 stream = "127.0.0.1:7001/0"
 meta = "127.0.0.1:7002/5"
 [server]
-port = 4443
+max_payload = 4443
 )");
   auto c = read_common_config(root, "/etc/d4");
   EXPECT_EQ(c.data_dir, "/etc/d4/data");
@@ -32,8 +32,8 @@ port = 4443
   EXPECT_EQ(c.redis.meta.db, 5);
   EXPECT_EQ(c.redis.analyzer.port, 7002) << "analyzer db follows the meta instance";
   EXPECT_EQ(c.redis.analyzer.db, 2);
-  EXPECT_EQ(get_int(root, "server", "port", 1), 4443);
-  EXPECT_EQ(get_int(root, "server", "missing", 7), 7);
+  EXPECT_EQ(get_int(root, "server", "max_payload", 1), 4443);
+  EXPECT_EQ(get_int(root, "server", "read_size", 7), 7);
 }
 
 TEST(Config, ErrorsNameTheOption) {

@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/cli.hpp"
 #include "core/logging.hpp"
 #include "core/redis_client.hpp"
 #include "core/redis_reply.hpp"
@@ -17,57 +18,25 @@ namespace d4::analyzers {
 
 AppConfig load_app_config(const std::string& path) {
   AppConfig c;
-  if (path.empty()) return c;
-  c.root = core::load_toml_file(path);
-  c.from_file = true;
-  c.common = core::read_common_config(c.root, std::filesystem::absolute(path).parent_path());
+  c.root = core::load_config(path);
+  c.from_file = !path.empty();
+  c.common = core::read_common_config(
+      c.root, path.empty() ? std::filesystem::path() : std::filesystem::absolute(path).parent_path());
   return c;
 }
 
 core::RedisEndpoint parse_endpoint(const std::string& text, std::string_view what) {
-  std::string err;
-  auto e = core::RedisEndpoint::parse(text, &err);
-  if (!e) throw core::ConfigError(std::string(what) + ": invalid Redis endpoint '" + text + "': " + err);
-  return *e;
+  return core::parse_endpoint(text, what);
 }
-
-namespace {
-
-// The elements of an optional array option, each converted by `element` (nullopt: wrong type).
-template <typename T, typename Element>
-std::vector<T> get_array(const toml::table& root, std::string_view section, std::string_view key,
-                         std::string_view element_kind, Element element) {
-  std::vector<T> out;
-  const toml::table* t = core::get_table(root, section);
-  const toml::node* n = t ? t->get(key) : nullptr;
-  if (!n) return out;
-  auto wrong_type = [&] {
-    return core::ConfigError("option " + std::string(section) + "." + std::string(key) +
-                             " must be an array of " + std::string(element_kind));
-  };
-  const toml::array* a = n->as_array();
-  if (!a) throw wrong_type();
-  for (const auto& el : *a) {
-    std::optional<T> v = element(el);
-    if (!v) throw wrong_type();
-    out.push_back(std::move(*v));
-  }
-  return out;
-}
-
-}  // namespace
 
 std::vector<std::string> get_string_array(const toml::table& root, std::string_view section,
                                           std::string_view key) {
-  return get_array<std::string>(root, section, key, "strings",
-                                [](const toml::node& el) { return el.value<std::string>(); });
+  return core::get_string_list(root, section, key, {});
 }
 
 std::vector<long long> get_int_array(const toml::table& root, std::string_view section,
                                      std::string_view key) {
-  return get_array<long long>(root, section, key, "integers", [](const toml::node& el) {
-    return el.is_integer() ? el.value<long long>() : std::nullopt;
-  });
+  return core::get_int_list(root, section, key, {});
 }
 
 void init_analyzer_logging(std::string_view component, const core::CommonConfig& common,
@@ -141,15 +110,7 @@ std::pair<std::string, std::uint16_t> parse_listen(const std::string& text) {
 }
 
 int run_tool(std::string_view tool, const std::function<int()>& body) {
-  try {
-    return body();
-  } catch (const core::ConfigError& e) {
-    std::cerr << tool << ": configuration error: " << e.what() << std::endl;
-    return 64;
-  } catch (const std::exception& e) {
-    std::cerr << tool << ": " << e.what() << std::endl;
-    return 1;
-  }
+  return core::cli::run(tool, body);
 }
 
 void serve_until_stopped(core::http::Server& server) {

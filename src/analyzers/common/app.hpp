@@ -18,13 +18,19 @@
 
 namespace d4::analyzers {
 
+// The analyzers' own exit statuses, besides those of every D4 executable (core/exit_codes.hpp:
+// 0, 1 runtime, 2 usage, 78 configuration). See docs/analyzers.md.
+inline constexpr int kExitResultsNotWritten = 3;  // stopped before pending results could be written
+inline constexpr int kExitInputUnreadable = 66;   // some input could not be read (EX_NOINPUT)
+
 struct AppConfig {
   toml::table root;  // empty when no file was given
   bool from_file = false;
   core::CommonConfig common;
 };
 
-// Loads `path` (empty: built-in defaults). Throws core::ConfigError.
+// Loads `path` (empty: built-in defaults) with the environment overrides (core::load_config).
+// Throws core::ConfigError.
 AppConfig load_app_config(const std::string& path);
 
 // Parses "host:port/db" (see core::RedisEndpoint); throws core::ConfigError naming `what`.
@@ -53,9 +59,9 @@ std::string default_consumer_name(std::string_view analyzer, std::string_view qu
 // "host:port" (IPv6 as [addr]:port) -> (host, port). Throws core::ConfigError.
 std::pair<std::string, std::uint16_t> parse_listen(const std::string& text);
 
-// Runs an analyzer's main body with the common exit statuses (docs/analyzers.md): a
-// core::ConfigError prints "<tool>: configuration error: ..." and gives 64, any other exception
-// "<tool>: ..." and 1; otherwise the body's own status.
+// Runs an analyzer's main body with the exit statuses of every D4 executable (core::cli::run): a
+// core::ConfigError gives 78, a core::cli::UsageError 2, any other exception 1; otherwise the
+// body's own status (docs/analyzers.md: 3 and 66 are the analyzers' own).
 int run_tool(std::string_view tool, const std::function<int()>& body);
 
 // Blocks until SIGINT/SIGTERM, then stops `server` (a started query API).

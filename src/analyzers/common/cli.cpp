@@ -5,19 +5,23 @@
 #include <algorithm>
 #include <iostream>
 
+#include "core/cli.hpp"
 #include "core/keys.hpp"
+#include "core/stop_signal.hpp"
 
 namespace d4::analyzers::cli {
 
-void add_common(CLI::App& app, CommonOptions& o) {
+void add_common(CLI::App& app, CommonOptions& o, std::string_view tool) {
   app.add_option("-c,--config", o.config_path, "D4 configuration file (TOML)");
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error");
   app.add_option("--log-format", o.log_format, "text or json");
+  core::cli::add_standard_flags(app, tool, &o.check_config);
 }
 
 AppConfig start(std::string_view tool, const CommonOptions& o) {
   AppConfig cfg = load_app_config(o.config_path);
   init_analyzer_logging(tool, cfg.common, o.log_level, o.log_format);
+  core::enable_config_reload(std::string(tool), o.config_path, o.log_level);
   return cfg;
 }
 
@@ -69,8 +73,8 @@ std::vector<std::string> tokens(const ServeOptions& o, const AppConfig& cfg, std
   return !o.tokens.empty() ? o.tokens : get_string_array(cfg.root, section, "api_tokens");
 }
 
-void serve(core::http::Router router, const ServeOptions& o, const AppConfig& cfg, std::string_view section,
-           std::string_view default_listen, std::string_view tool, const std::string& description) {
+core::http::ServerOptions serve_options(const ServeOptions& o, const AppConfig& cfg, std::string_view section,
+                                        std::string_view default_listen, std::string_view tool) {
   auto [host, port] = parse_listen(
       !o.listen.empty() ? o.listen
                         : core::get_string(cfg.root, section, "listen", std::string(default_listen)));
@@ -82,6 +86,20 @@ void serve(core::http::Router router, const ServeOptions& o, const AppConfig& cf
   so.server_header = std::string(tool);
   so.tls_cert_file = core::get_string(cfg.root, section, "tls_cert_file", "");
   so.tls_key_file = core::get_string(cfg.root, section, "tls_key_file", "");
+  if (so.tls_cert_file.empty() != so.tls_key_file.empty())
+    throw core::ConfigError(std::string(section) + ": tls_cert_file and tls_key_file go together");
+  return so;
+}
+
+int config_ok(std::string_view tool, const CommonOptions& o) {
+  core::cli::print_config_ok(tool, o.config_path);
+  return 0;
+}
+
+void serve(core::http::Router router, const ServeOptions& o, const AppConfig& cfg, std::string_view section,
+           std::string_view default_listen, std::string_view tool, const std::string& description) {
+  core::http::ServerOptions so = serve_options(o, cfg, section, default_listen, tool);
+  const std::string host = so.address;
   core::http::Server server(std::move(router), so);
   server.start();
   std::cout << "listening on " << host << ":" << server.port() << std::endl;

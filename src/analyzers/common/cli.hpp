@@ -14,11 +14,12 @@
 
 namespace d4::analyzers::cli {
 
-// -c, --log-level, --log-format.
+// -c, --log-level, --log-format, and every D4 executable's --version.
 struct CommonOptions {
   std::string config_path, log_level, log_format;
+  bool check_config = false;  // --check-config
 };
-void add_common(CLI::App& app, CommonOptions& o);
+void add_common(CLI::App& app, CommonOptions& o, std::string_view tool);
 // Loads the configuration and initialises logging for `tool` from it and the overrides.
 AppConfig start(std::string_view tool, const CommonOptions& o);
 
@@ -57,6 +58,11 @@ void add_serve(CLI::App& app, ServeOptions& o, std::string_view default_listen);
 // until SIGINT/SIGTERM.
 void serve(core::http::Router router, const ServeOptions& o, const AppConfig& cfg, std::string_view section,
            std::string_view default_listen, std::string_view tool, const std::string& description);
+// The query API's settings as serve() reads them (--listen or [<section>] listen, threads, TLS files).
+core::http::ServerOptions serve_options(const ServeOptions& o, const AppConfig& cfg, std::string_view section,
+                                        std::string_view default_listen, std::string_view tool);
+// --check-config's ending: prints "<tool>: configuration OK (<file>)" and gives 0.
+int config_ok(std::string_view tool, const CommonOptions& o);
 // The bearer tokens: --token, else [<section>] api_tokens.
 std::vector<std::string> tokens(const ServeOptions& o, const AppConfig& cfg, std::string_view section);
 

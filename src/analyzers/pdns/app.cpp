@@ -18,6 +18,7 @@
 #include "analyzers/pdns/query.hpp"
 #include "analyzers/pdns/rrtype.hpp"
 #include "analyzers/pdns/store.hpp"
+#include "core/cli.hpp"
 #include "core/keys.hpp"
 #include "core/stop_signal.hpp"
 
@@ -83,10 +84,9 @@ Runtime start(const Settings& s) {
   Runtime rt;
   rt.config = cli::start(kTool, s.common);
   const auto& root = rt.config.root;
-  rt.backend = parse_endpoint(!s.backend.empty()
-                                  ? s.backend
-                                  : core::get_string(root, kSection, "backend", std::string(kDefaultBackend)),
-                              "backend");
+  rt.backend = !s.backend.empty() ? core::cli::endpoint_argument(s.backend, "--backend")
+                                  : core::get_endpoint(root, kSection, "backend",
+                                                       *core::RedisEndpoint::parse(kDefaultBackend));
   read_store_options(root, rt.store);
   read_extract_options(root, s, rt.extract);
   rt.csv.normalize = rt.extract.normalize;
@@ -157,9 +157,9 @@ int with_store(const Settings& s, const std::function<int(Runtime&, PdnsStore&)>
   log_store_stats(store);
   if (!flushed) {
     spdlog::error("stopped before {} pending observation(s) could be written", store.pending());
-    return 3;
+    return kExitResultsNotWritten;
   }
-  return failures ? 2 : 0;
+  return failures ? kExitInputUnreadable : 0;
 }
 
 }  // namespace
@@ -321,7 +321,7 @@ int run_extract(const Settings& s) {
   if (s.format == "cof") agg.print(std::cout);
   std::cout.flush();
   log_extract_stats(extractor);
-  return failures ? 2 : 0;
+  return failures ? kExitInputUnreadable : 0;
 }
 
 namespace {
@@ -428,6 +428,15 @@ int run_ingest(const Settings& s) {
   log_store_stats(store);
   if (type == "1") log_extract_stats(handler.extractor());
   return 0;
+}
+
+int check_config(const Settings& s) {
+  Runtime rt = start(s);  // [general], [redis], backend, storage and extraction options
+  cli::serve_options(s.serve, rt.config, kSection, "127.0.0.1:8400", kTool);
+  cli::tokens(s.serve, rt.config, kSection);
+  for (auto key : {"queue", "sensor_id", "origin", "consumer_name"})
+    core::get_string(rt.config.root, kSection, key, "");
+  return cli::config_ok(kTool, s.common);
 }
 
 int run_serve(const Settings& s) {

@@ -34,5 +34,7 @@ int run_dnscap(const Settings& s);
 int run_import_cof(const Settings& s);
 int run_extract(const Settings& s);
 int run_serve(const Settings& s);
+// --check-config: reads everything the subcommands read, connects nowhere.
+int check_config(const Settings& s);
 
 }  // namespace d4::analyzers::pdns

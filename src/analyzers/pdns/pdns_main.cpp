@@ -4,6 +4,7 @@
 // subcommands live in analyzers/pdns/app.cpp.
 #include "analyzers/pdns/app.hpp"
 #include "analyzers/pdns/cof_websocket.hpp"
+#include "core/cli.hpp"
 #include "core/stop_signal.hpp"
 
 using namespace d4::analyzers;
@@ -12,8 +13,8 @@ int main(int argc, char** argv) {
   d4::core::install_stop_handlers();
   pdns::Settings s;
   CLI::App app{"d4-pdns: passive DNS analyzer (ingestion into Redis/kvrocks, COF query API)"};
-  app.require_subcommand(1);
-  cli::add_common(app, s.common);
+  app.require_subcommand(0, 1);  // required, except with --check-config
+  cli::add_common(app, s.common, "d4-pdns");
   app.add_option("--backend", s.backend, "passive DNS storage host:port/db (default 127.0.0.1:6400/0)");
   app.add_option("--rdata-style", s.rdata_style,
                  "passivedns (default) or presentation, for DNS parsed from packets");
@@ -51,23 +52,25 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand("serve", "serve the COF query API");
   cli::add_serve(*serve, s.serve, "127.0.0.1:8400");
   serve->add_option("--origin", s.origin, "origin field of the records");
-  CLI11_PARSE(app, argc, argv);
+  if (auto status = d4::core::cli::parse(app, argc, argv)) return *status;
 
   return run_tool("d4-pdns", [&] {
+    if (s.common.check_config) return pdns::check_config(s);
+    d4::core::cli::require_subcommand_unless(app, false);
     if (*ingest) return pdns::run_ingest(s);
     if (*pcap) {
       if (s.inputs.empty() && s.interface.empty())
-        throw d4::core::ConfigError("give capture files or --interface");
+        throw d4::core::cli::UsageError("give capture files or --interface");
       return pdns::run_pcap(s);
     }
     if (*csv) return pdns::run_csv(s);
     if (*dnscap) return pdns::run_dnscap(s);
     if (*cof) {
       if (s.inputs.empty() && s.websocket_url.empty())
-        throw d4::core::ConfigError("give COF files or --websocket");
+        throw d4::core::cli::UsageError("give COF files or --websocket");
       std::string error;
       if (!s.websocket_url.empty() && !pdns::parse_websocket_url(s.websocket_url, &error))
-        throw d4::core::ConfigError("--websocket " + s.websocket_url + ": " + error);
+        throw d4::core::cli::UsageError("--websocket " + s.websocket_url + ": " + error);
       return pdns::run_import_cof(s);
     }
     if (*extract) return pdns::run_extract(s);

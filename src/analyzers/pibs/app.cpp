@@ -10,6 +10,7 @@
 #include "analyzers/packet/pcap_writer.hpp"
 #include "analyzers/pibs/classifier.hpp"
 #include "analyzers/pibs/victims.hpp"
+#include "core/cli.hpp"
 #include "core/keys.hpp"
 #include "core/stop_signal.hpp"
 
@@ -123,7 +124,7 @@ int run_isn(const Settings& s) {
       s, handle, [] { std::fflush(stdout); }, cs);
   std::fflush(stdout);
   spdlog::info("{} frame(s), {} ISN == destination address", cs.frames, hits);
-  return failures ? 2 : 0;
+  return failures ? kExitInputUnreadable : 0;
 }
 
 ClassifierOptions classifier_options(const Settings& s, const toml::table& root) {
@@ -137,6 +138,21 @@ ClassifierOptions classifier_options(const Settings& s, const toml::table& root)
   return co;
 }
 
+// Where per-victim aggregates go: --redis-endpoint, else results_redis, else the meta endpoint itself
+// with db 4 (its text would lose the password).
+core::RedisEndpoint results_endpoint(const Settings& s, const AppConfig& cfg) {
+  if (!s.redis_out.empty()) return core::cli::endpoint_argument(s.redis_out, "--redis-endpoint");
+  return core::get_endpoint(cfg.root, kSection, "results_redis",
+                            cfg.common.redis.meta.with_db(core::keys::kPibsResultsDb));
+}
+
+RedisVictimOptions results_options(const toml::table& root) {
+  RedisVictimOptions ro;
+  ro.prefix = core::get_string(root, kSection, "key_prefix", ro.prefix);
+  ro.victim_ttl_seconds = core::get_int(root, kSection, "victim_ttl_seconds", 7 * 24 * 3600);
+  return ro;
+}
+
 // Per-victim aggregates and counters in Redis (--redis, --redis-endpoint, redis_output): the
 // deltas since the last successful write.
 class ResultsOutput {
@@ -145,16 +161,9 @@ class ResultsOutput {
     const auto& root = cfg.root;
     if (!s.redis_results && s.redis_out.empty() && !core::get_bool(root, kSection, "redis_output", false))
       return;
-    std::string configured =
-        !s.redis_out.empty() ? s.redis_out : core::get_string(root, kSection, "results_redis", "");
-    // The default is the meta endpoint itself (its text would lose the password).
-    auto endpoint = configured.empty() ? cfg.common.redis.meta.with_db(core::keys::kPibsResultsDb)
-                                       : parse_endpoint(configured, "results redis");
+    auto endpoint = results_endpoint(s, cfg);
     redis_ = std::make_unique<core::RedisClient>(endpoint);
-    RedisVictimOptions ro;
-    ro.prefix = core::get_string(root, kSection, "key_prefix", ro.prefix);
-    ro.victim_ttl_seconds = core::get_int(root, kSection, "victim_ttl_seconds", 7 * 24 * 3600);
-    writer_ = std::make_unique<RedisVictimWriter>(*redis_, ro);
+    writer_ = std::make_unique<RedisVictimWriter>(*redis_, results_options(root));
     spdlog::info("writing per-victim aggregates to {}", endpoint.to_string());
   }
   void add(const packet::Packet& p, std::int64_t ts) {
@@ -265,6 +274,17 @@ bool has_configured_queue(const Settings& s) {
   return !core::get_string(probe.root, kSection, "queue", "").empty();
 }
 
+int check_config(const Settings& s) {
+  AppConfig cfg = cli::start(kTool, s.common);
+  classifier_options(s, cfg.root);
+  results_endpoint(s, cfg);
+  results_options(cfg.root);
+  core::get_bool(cfg.root, kSection, "redis_output", false);
+  for (auto key : {"bucket_seconds", "max_victims"}) core::get_int(cfg.root, kSection, key, 0);
+  for (auto key : {"queue", "consumer_name"}) core::get_string(cfg.root, kSection, key, "");
+  return cli::config_ok(kTool, s.common);
+}
+
 int run(const Settings& s) {
   AppConfig cfg = cli::start(kTool, s.common);
   if (s.isn) return run_isn(s);
@@ -321,8 +341,8 @@ int run(const Settings& s) {
   out.flush();
   bool flushed = results.flush(classifier);
   report(s, classifier, victims, out, latest_ts);
-  if (!flushed) return 3;
-  return failures ? 2 : 0;
+  if (!flushed) return kExitResultsNotWritten;
+  return failures ? kExitInputUnreadable : 0;
 }
 
 }  // namespace d4::analyzers::pibs

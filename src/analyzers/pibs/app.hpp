@@ -33,5 +33,7 @@ struct Settings {
 // Whether the configuration names a queue (the input when none is given on the command line).
 bool has_configured_queue(const Settings& s);
 int run(const Settings& s);
+// --check-config: reads what run() reads, connects nowhere.
+int check_config(const Settings& s);
 
 }  // namespace d4::analyzers::pibs

@@ -5,6 +5,8 @@
 #include <iostream>
 
 #include "analyzers/pibs/app.hpp"
+#include "core/cli.hpp"
+#include "core/exit_codes.hpp"
 #include "core/stop_signal.hpp"
 
 using namespace d4::analyzers;
@@ -13,7 +15,7 @@ int main(int argc, char** argv) {
   d4::core::install_stop_handlers();
   pibs::Settings s;
   CLI::App app{"d4-pibs: passive identification of backscatter (DDoS victims answering spoofed traffic)"};
-  cli::add_common(app, s.common);
+  cli::add_common(app, s.common, "d4-pibs");
   cli::add_capture(app, s.capture);
   app.add_flag("-b,--csv", s.csv, "print potential backscatter as CSV on stdout (reference format)");
   app.add_option("--json", s.json_out,
@@ -41,12 +43,13 @@ int main(int argc, char** argv) {
                  "rank by packets in the last N seconds of capture time (0: all)");
   app.add_option("--summary", s.summary_out, "write one JSON line per victim at the end (- for stdout)");
   app.add_option("--flush-interval", s.flush_seconds, "seconds between output/Redis flushes");
-  CLI11_PARSE(app, argc, argv);
+  if (auto status = d4::core::cli::parse(app, argc, argv)) return *status;
   return run_tool("d4-pibs", [&] {
+    if (s.common.check_config) return pibs::check_config(s);
     if (!s.capture.any() && s.queue.queue.empty() && !pibs::has_configured_queue(s)) {
       std::cerr << app.help() << std::endl
                 << "d4-pibs: give capture files, --interface or --queue" << std::endl;
-      return 64;
+      return d4::core::exit_status::kUsage;
     }
     return pibs::run(s);
   });

@@ -10,6 +10,7 @@
 #include "analyzers/common/frame_source.hpp"
 #include "analyzers/common/tcp_limits.hpp"
 #include "analyzers/tls/session.hpp"
+#include "core/cli.hpp"
 #include "core/stop_signal.hpp"
 
 namespace d4::analyzers::tls {
@@ -88,6 +89,12 @@ void log_stats(const TlsTracker& tracker) {
 
 }  // namespace
 
+int check_fingerprint_config(const FingerprintSettings& s) {
+  AppConfig cfg = cli::start(kTool, s.common);
+  tracker_options(s, cfg.root);
+  return cli::config_ok(kTool, s.common);
+}
+
 int run_fingerprint(const FingerprintSettings& s) {
   AppConfig cfg = cli::start(kTool, s.common);
   SessionWriter writer(s);
@@ -117,6 +124,7 @@ int run_fingerprint(const FingerprintSettings& s) {
   if (!s.queue.queue.empty()) {
     QueueConsumerOptions qo = cli::consumer_options(s.queue, cfg, "", kTool, "1", s.queue.queue);
     qo.batch_size = 1;
+    spdlog::info("consuming {} on {}", qo.list_key, qo.endpoint.to_string());
     QueueConsumer consumer(qo);
     consumer.run(
         [&](const std::vector<std::string>& batch) {
@@ -129,7 +137,7 @@ int run_fingerprint(const FingerprintSettings& s) {
   tracker.finish();
   std::fflush(stdout);
   log_stats(tracker);
-  return failures ? 2 : 0;
+  return failures ? kExitInputUnreadable : 0;
 }
 
 }  // namespace d4::analyzers::tls

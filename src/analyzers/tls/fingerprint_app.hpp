@@ -22,5 +22,7 @@ struct FingerprintSettings {
 };
 
 int run_fingerprint(const FingerprintSettings& s);
+// --check-config: reads what run_fingerprint() reads, opens nothing.
+int check_fingerprint_config(const FingerprintSettings& s);
 
 }  // namespace d4::analyzers::tls

@@ -5,6 +5,8 @@
 #include <iostream>
 
 #include "analyzers/tls/fingerprint_app.hpp"
+#include "core/cli.hpp"
+#include "core/exit_codes.hpp"
 #include "core/stop_signal.hpp"
 
 using namespace d4::analyzers;
@@ -14,7 +16,7 @@ int main(int argc, char** argv) {
   tls::FingerprintSettings s;
   CLI::App app{
       "d4-tls-fingerprint: TLS fingerprinting sensor (JA3/JA3S, certificates) producing ja3-jl lines"};
-  cli::add_common(app, s.common);
+  cli::add_common(app, s.common, "d4-tls-fingerprint");
   cli::add_capture(app, s.capture);
   app.add_option(
          "--format", s.format,
@@ -31,12 +33,13 @@ int main(int argc, char** argv) {
   app.add_option("--max-flows", s.max_flows, "bound on concurrently tracked TCP flows (default 200000)");
   app.add_option("--tcp-max-memory", s.max_memory_mb,
                  "MiB that all TCP flows may hold together, held-back data included (default 256)");
-  CLI11_PARSE(app, argc, argv);
+  if (auto status = d4::core::cli::parse(app, argc, argv)) return *status;
   return run_tool("d4-tls-fingerprint", [&] {
+    if (s.common.check_config) return tls::check_fingerprint_config(s);
     if (!s.capture.any() && s.queue.queue.empty()) {
       std::cerr << app.help() << std::endl
                 << "d4-tls-fingerprint: give capture files, --interface or --queue" << std::endl;
-      return 64;
+      return d4::core::exit_status::kUsage;
     }
     return tls::run_fingerprint(s);
   });

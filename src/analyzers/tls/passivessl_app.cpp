@@ -6,6 +6,7 @@
 
 #include "analyzers/tls/passivessl.hpp"
 #include "analyzers/tls/passivessl_inputs.hpp"
+#include "core/cli.hpp"
 #include "core/stop_signal.hpp"
 
 namespace d4::analyzers::tls {
@@ -22,10 +23,8 @@ PassiveSslOptions store_options(const AppConfig& cfg) {
 }
 
 core::RedisEndpoint storage_endpoint(const PassiveSslSettings& s, const AppConfig& cfg) {
-  return parse_endpoint(!s.storage.empty() ? s.storage
-                                           : core::get_string(cfg.root, kSection, "storage",
-                                                              std::string(keys::kDefaultStorage)),
-                        "passive SSL storage");
+  if (!s.storage.empty()) return core::cli::endpoint_argument(s.storage, "--storage");
+  return core::get_endpoint(cfg.root, kSection, "storage", *core::RedisEndpoint::parse(keys::kDefaultStorage));
 }
 
 void log_counters(const InputCounters& n) {
@@ -54,11 +53,12 @@ int run_passivessl_import(const PassiveSslSettings& s) {
     } else {
       process_input(in, store, n, io);
     }
-    if (stopped) return 3;
-    if (!retry_redis([&] { store.flush(); }, core::stop_flag(), "passive SSL storage")) return 3;
+    if (stopped) return kExitResultsNotWritten;
+    if (!retry_redis([&] { store.flush(); }, core::stop_flag(), "passive SSL storage"))
+      return kExitResultsNotWritten;
   }
   log_counters(n);
-  return n.unreadable ? 2 : 0;
+  return n.unreadable ? kExitInputUnreadable : 0;
 }
 
 int run_passivessl_ingest(const PassiveSslSettings& s) {
@@ -87,6 +87,17 @@ int run_passivessl_ingest(const PassiveSslSettings& s) {
   retry_redis([&] { store.flush(); }, core::stop_flag(), "passive SSL storage");
   log_counters(n);
   return 0;
+}
+
+int check_passivessl_config(const PassiveSslSettings& s) {
+  AppConfig cfg = cli::start(kTool, s.common);
+  store_options(cfg);
+  storage_endpoint(s, cfg);
+  cli::serve_options(s.serve, cfg, kSection, "127.0.0.1:8401", kTool);
+  cli::tokens(s.serve, cfg, kSection);
+  core::get_int(cfg.root, kSection, "tlsh_max_scan", 0);
+  for (auto key : {"queue", "consumer_name"}) core::get_string(cfg.root, kSection, key, "");
+  return cli::config_ok(kTool, s.common);
 }
 
 int run_passivessl_serve(const PassiveSslSettings& s) {

@@ -19,5 +19,7 @@ struct PassiveSslSettings {
 int run_passivessl_ingest(const PassiveSslSettings& s);
 int run_passivessl_import(const PassiveSslSettings& s);
 int run_passivessl_serve(const PassiveSslSettings& s);
+// --check-config: reads what the subcommands read, connects nowhere.
+int check_passivessl_config(const PassiveSslSettings& s);
 
 }  // namespace d4::analyzers::tls

@@ -11,13 +11,16 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "core/cli.hpp"
 #include "core/config.hpp"
+#include "core/exit_codes.hpp"
 #include "core/keys.hpp"
 #include "core/stop_signal.hpp"
 #include "queues/export/sinks.hpp"
 #include "queues/queue_store.hpp"
 
 int main(int argc, char** argv) {
+  d4::core::install_hangup_handler();
   CLI::App app{"Export a D4 analyzer queue to stdout, a file, TCP, TLS, UDP, a Unix socket or syslog"};
   std::string config_path, meta_ep, analyzer_ep, queue, type, list, destination, name, severity = "info";
   d4::queues::SinkOptions so;
@@ -30,7 +33,7 @@ int main(int argc, char** argv) {
   app.add_option("-u,--queue", queue, "queue UUID");
   app.add_option("-t,--type", type, "queue type or extended type (skips the metadata lookup)");
   app.add_option("--list", list, "full list key instead of --queue, e.g. analyzer:8:<uuid>");
-  app.add_option("-d,--to", destination, d4::queues::sink_syntax())->required();
+  app.add_option("-d,--to", destination, d4::queues::sink_syntax() + " (required, except with --check-config)");
   app.add_option("--name", name, "exporter name, keys its processing list (default: list and destination)");
   app.add_flag("--no-newline", no_newline, "do not append a newline to each element");
   app.add_flag("-f,--files", so.file_contents, "elements are file paths: send the files' contents");
@@ -44,42 +47,40 @@ int main(int argc, char** argv) {
   app.add_option("--app-name", so.syslog_app, "syslog APP-NAME");
   app.add_option("--batch", batch, "elements moved per round trip (default [export] batch, 100)");
   app.add_flag("--once", once, "exit when the queue is empty instead of waiting");
-  CLI11_PARSE(app, argc, argv);
+  bool check_only = false;
+  d4::core::cli::add_standard_flags(app, "d4-export", &check_only);
+  if (auto status = d4::core::cli::parse(app, argc, argv)) return *status;
 
-  try {
-    toml::table root;
-    std::filesystem::path base;
-    if (!config_path.empty()) {
-      root = d4::core::load_toml_file(config_path);
-      base = std::filesystem::path(config_path).parent_path();
-    }
-    auto common = d4::core::read_common_config(root, base);
-    d4::core::init_logging("d4-export", common.log);
+  return d4::core::cli::run("d4-export", [&] {
+    auto root = d4::core::load_config(config_path);
+    auto common = d4::core::read_common_config(root, std::filesystem::path(config_path).parent_path());
     if (batch <= 0) batch = static_cast<int>(d4::core::get_int(root, "export", "batch", 100));
     if (reconnect_max_ms <= 0)
       reconnect_max_ms = d4::core::get_int(root, "export", "reconnect_max_ms", 10000);
+    if (check_only) {
+      d4::core::cli::print_config_ok("d4-export", config_path);
+      return d4::core::exit_status::kOk;
+    }
+    if (destination.empty()) throw d4::core::cli::UsageError("--to is required");
+    d4::core::init_logging("d4-export", common.log);
     const std::vector<std::string> severities{"emerg",   "alert",  "crit", "err",
                                               "warning", "notice", "info", "debug"};
     auto sev = std::find(severities.begin(), severities.end(), severity);
-    if (sev == severities.end()) throw std::invalid_argument("unknown severity " + severity);
+    if (sev == severities.end()) throw d4::core::cli::UsageError("--severity: unknown severity " + severity);
     so.syslog_severity = static_cast<int>(sev - severities.begin());
     so.newline = !no_newline && !so.file_contents;
 
-    auto endpoint = [](const std::string& text, const d4::core::RedisEndpoint& def) {
-      if (text.empty()) return def;
-      std::string err;
-      auto e = d4::core::RedisEndpoint::parse(text, &err);
-      if (!e) throw std::invalid_argument("bad Redis endpoint \"" + text + "\": " + err);
-      return *e;
+    auto endpoint = [](const std::string& text, const d4::core::RedisEndpoint& def, std::string_view option) {
+      return text.empty() ? def : d4::core::cli::endpoint_argument(text, option);
     };
-    d4::core::RedisClient analyzer(endpoint(analyzer_ep, common.redis.analyzer),
+    d4::core::RedisClient analyzer(endpoint(analyzer_ep, common.redis.analyzer, "--analyzer"),
                                    {std::chrono::milliseconds(2000), std::chrono::milliseconds(15000)});
     if (list.empty()) {
-      if (queue.empty()) throw std::invalid_argument("give --queue (with or without --type) or --list");
+      if (queue.empty()) throw d4::core::cli::UsageError("give --queue (with or without --type) or --list");
       if (!type.empty()) {
         list = d4::core::keys::analyzer_list(d4::queues::QueueTarget::parse(type).list_part(), queue);
       } else {
-        d4::core::RedisClient meta(endpoint(meta_ep, common.redis.meta));
+        d4::core::RedisClient meta(endpoint(meta_ep, common.redis.meta, "--meta"));
         d4::queues::QueueStore store(meta, analyzer, 0);
         list = store.require(queue).list_key();
       }
@@ -89,8 +90,14 @@ int main(int argc, char** argv) {
     std::string processing = d4::core::keys::exporter_processing(name);
     std::string dead_letters = d4::core::keys::exporter_failed(name);
 
-    auto sink = d4::queues::make_sink(destination, so);
+    std::unique_ptr<d4::queues::Sink> sink;
+    try {
+      sink = d4::queues::make_sink(destination, so);
+    } catch (const std::invalid_argument& e) {
+      throw d4::core::cli::UsageError(std::string("--to: ") + e.what());
+    }
     d4::core::install_stop_handlers(/*interrupt_blocking_calls=*/false);
+    d4::core::enable_config_reload("d4-export", config_path, "");
     spdlog::info("exporting {} to {} (processing list {})", list, sink->describe(), processing);
 
     d4::core::Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(reconnect_max_ms));
@@ -158,9 +165,6 @@ int main(int argc, char** argv) {
     }
     sink->close();
     spdlog::info("exported {} elements", sent);
-  } catch (const std::exception& e) {
-    std::cerr << "d4-export: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+    return d4::core::exit_status::kOk;
+  });
 }

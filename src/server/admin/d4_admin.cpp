@@ -2,13 +2,16 @@
 // accepted types, reject counters). Changes reach every running d4-server within its policy
 // refresh interval and apply to live connections.
 //
-// Exit status: 0 done, 1 Redis/configuration error, 2 usage, 3 invalid input, 4 not found,
-// 5 conflict (already registered/blocked...).
+// Exit status: those of every D4 executable (0 done, 1 Redis error, 2 usage, 78 configuration
+// error; core/exit_codes.hpp) and its own: 3 invalid input, 4 not found, 5 conflict (already
+// registered/blocked...).
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "core/cli.hpp"
 #include "core/config.hpp"
+#include "core/exit_codes.hpp"
 #include "core/sensors.hpp"
 
 using d4::core::PolicyResult;
@@ -79,7 +82,7 @@ void print_errors(const Context& c, const std::vector<d4::core::SensorError>& er
 
 int main(int argc, char** argv) {
   CLI::App app{"d4-admin: manage D4 sensors and the server policy stored in Redis"};
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);  // required, except with --check-config
   Context ctx;
   app.add_option("-c,--config", ctx.config_file, "D4 TOML configuration (for the [redis] endpoints)")
       ->check(CLI::ExistingFile);
@@ -324,31 +327,24 @@ int main(int argc, char** argv) {
     return 0;
   });
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
-  try {
-    d4::core::RedisConfig redis;
-    if (!ctx.config_file.empty()) {
-      auto root = d4::core::load_toml_file(ctx.config_file);
-      redis = d4::core::read_common_config(root, std::filesystem::path(ctx.config_file).parent_path()).redis;
+  bool check_only = false;
+  d4::core::cli::add_standard_flags(app, "d4-admin", &check_only);
+  if (auto status = d4::core::cli::parse(app, argc, argv)) return *status;
+  return d4::core::cli::run("d4-admin", [&] {
+    d4::core::cli::require_subcommand_unless(app, check_only);
+    auto root = d4::core::load_config(ctx.config_file);
+    auto redis =
+        d4::core::read_common_config(root, std::filesystem::path(ctx.config_file).parent_path()).redis;
+    if (check_only) {
+      d4::core::cli::print_config_ok("d4-admin", ctx.config_file);
+      return d4::core::exit_status::kOk;
     }
-    auto endpoint = [](const std::string& spec, const d4::core::RedisEndpoint& def) {
-      if (spec.empty()) return def;
-      std::string err;
-      auto e = d4::core::RedisEndpoint::parse(spec, &err);
-      if (!e) throw d4::core::ConfigError(err);
-      return *e;
+    auto endpoint = [](const std::string& spec, const d4::core::RedisEndpoint& def, std::string_view option) {
+      return spec.empty() ? def : d4::core::cli::endpoint_argument(spec, option);
     };
-    d4::core::RedisClient meta(endpoint(ctx.meta_endpoint, redis.meta));
-    d4::core::RedisClient stream(endpoint(ctx.stream_endpoint, redis.stream));
+    d4::core::RedisClient meta(endpoint(ctx.meta_endpoint, redis.meta, "--meta"));
+    d4::core::RedisClient stream(endpoint(ctx.stream_endpoint, redis.stream, "--stream"));
     d4::core::SensorPolicy policy(meta, stream);
-    return action ? action(policy) : 2;
-  } catch (const std::exception& e) {
-    std::cerr << "d4-admin: " << e.what() << "\n";
-    return 1;
-  }
+    return action ? action(policy) : d4::core::exit_status::kUsage;
+  });
 }

@@ -1,0 +1,56 @@
+#pragma once
+// What every D4 executable's command line has in common: --version (one version string from the
+// build), the exit statuses of core/exit_codes.hpp whatever went wrong, --check-config, and the
+// SIGHUP/SIGTERM behaviour of daemons (core/stop_signal.hpp). A main declares its own options on a
+// CLI::App and then:
+//
+//   core::cli::add_standard_flags(app, "d4-tool", &check_only);
+//   if (auto status = core::cli::parse(app, argc, argv)) return *status;
+//   return core::cli::run("d4-tool", [&] { ...; return core::exit_status::kOk; });
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <CLI/CLI.hpp>
+
+#include "core/redis_endpoint.hpp"
+
+namespace d4::core::cli {
+
+// A command-line mistake found after parsing (e.g. two options that exclude each other, a missing
+// input): run() prints it and exits with exit_status::kUsage.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A Redis endpoint given on the command line (`option` names it in the error, UsageError).
+RedisEndpoint endpoint_argument(std::string_view text, std::string_view option);
+
+// "<tool> <version>", e.g. "d4-server 0.1.0 (git 4011bad)".
+std::string version_line(std::string_view tool);
+
+// --version; and --check-config when `check_config` is given (it is set when the flag is present).
+void add_standard_flags(CLI::App& app, std::string_view tool, bool* check_config = nullptr);
+
+// Parses the command line. Returns nothing when the program should go on, or the status to exit
+// with: 0 after --help or --version (printed on stdout), exit_status::kUsage after a parse error
+// (printed on stderr with a pointer to --help). CLI11's own exit codes (105, 109...) never leak out.
+std::optional<int> parse(CLI::App& app, int argc, const char* const* argv);
+
+// For tools whose subcommand is optional with --check-config only (declared with
+// app.require_subcommand(0, 1)): throws UsageError when there is none and `check_config` is false.
+void require_subcommand_unless(const CLI::App& app, bool check_config);
+
+// Runs a main's body and maps what escapes it to an exit status: core::ConfigError prints
+// "<tool>: configuration error: <what>" and gives exit_status::kConfig, UsageError "<tool>: <what>"
+// and kUsage, any other exception "<tool>: <what>" and kRuntime. Messages go to stderr (and to the
+// log when logging is set up), never to stdout, which may carry data.
+int run(std::string_view tool, const std::function<int()>& body);
+
+// The line --check-config prints on success (stdout): names the file, never a value.
+void print_config_ok(std::string_view tool, const std::string& config_file);
+
+}  // namespace d4::core::cli
