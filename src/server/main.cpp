@@ -68,8 +68,8 @@ d4::server::ServerConfig load_config(const Overrides& o) {
 void check_tls_files(const d4::server::ServerConfig& c) {
   if (c.listen.empty()) return;
   try {
-    d4::server::make_tls_context(
-        {c.tls_cert, c.tls_key, c.tls_client_ca, c.tls_require_client_cert, c.tls_min_version, c.tls_ciphers});
+    d4::server::make_tls_context({c.tls_cert, c.tls_key, c.tls_client_ca, c.tls_require_client_cert,
+                                  c.tls_min_version, c.tls_ciphers});
   } catch (const std::exception& e) {
     throw d4::core::ConfigError(std::string("[server] tls_cert/tls_key: ") + e.what() +
                                 " (create a pair with: d4-server --generate-cert <dir>)");

@@ -34,7 +34,7 @@ std::string example_config() {
 }
 
 RunResult check(const Executable& exe, const std::filesystem::path& config,
-          const std::map<std::string, std::string>& env = {}) {
+                const std::map<std::string, std::string>& env = {}) {
   return run(exe.name, {"--config", config.string(), "--check-config"}, env);
 }
 
@@ -53,6 +53,8 @@ TEST_P(ConfigOfEveryExecutable, CheckConfigAcceptsAGoodFileAndPrintsNoSecret) {
                             "meta = \"redis://ops:hunter2-redis@127.0.0.1:6380/0\"");
   text =
       std::regex_replace(text, std::regex("# admin_password = \"\""), "admin_password = \"hunter2-admin\"");
+  // d4-misp-feed requires its organisation (commented out in the example).
+  text = std::regex_replace(text, std::regex("# (org_name|org_uuid) = "), "$1 = ");
   write_text(dir / "d4.toml", text);
   RunResult r = check(GetParam(), dir / "d4.toml");
   EXPECT_EQ(r.status, exit_status::kOk) << r.err;

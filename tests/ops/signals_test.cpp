@@ -110,6 +110,14 @@ std::vector<Daemon> daemons() {
        true,
        kRecheck,
        "received SIGTERM: stopping"},
+      {"misp_feed",
+       "d4-misp-feed",
+       {"--config", "{config}", "run", "--interval", "3600"},
+       "exporting every",
+       false,
+       false,
+       kRecheck,
+       "received SIGTERM: stopping"},
       {"client",
        "d4-client",
        {"-c", "{dir}/sensor", "-v", "--source", "folder", "--folder", "{dir}/in"},
@@ -135,7 +143,11 @@ std::string config_text(const RedisServer& redis, const TempDir& dir) {
          redis.endpoint(6) +
          "\"\n"
          "[analyzers.pibs]\nresults_redis = \"" +
-         redis.endpoint(4) + "\"\n";
+         redis.endpoint(4) +
+         "\"\n"
+         "[sharing.misp]\norg_name = \"Ops\"\norg_uuid = \"5f6e8a43-4d2c-4b71-9a55-0c1d2e3f4a5b\"\n"
+         "feed_dir = \"" +
+         (dir / "feed").string() + "\"\n";
 }
 
 std::vector<std::string> expand(std::vector<std::string> args, const TempDir& dir) {

@@ -531,17 +531,18 @@ TEST_F(MispFeedExport, EventsAreBoundedAndTheDropsCounted) {
   EXPECT_EQ(redis_->cli({"HGET", "d4:mispfeed:stats", "runs"}), "1\n");
 }
 
-TEST_F(MispFeedExport, ConfigurationErrorsExitWith64) {
+TEST_F(MispFeedExport, ConfigurationErrorsExitWith78AndUsageErrorsWith2) {
   auto path = *dir_ / "bad.toml";
   write_text(path, "[sharing.misp]\norg_name = \"X\"\norg_uuid = \"nope\"\n");
   auto r = run_tool("d4-misp-feed", {"-c", path.string(), "export"}, *dir_);
-  EXPECT_EQ(r.status, 64);
+  EXPECT_EQ(r.status, 78) << r.err;
   EXPECT_NE(r.err.find("org_uuid is not a UUID"), std::string::npos) << r.err;
   write_text(path, "[sharing.misp]\norg_name = \"X\"\n");
   r = run_tool("d4-misp-feed", {"-c", path.string(), "export"}, *dir_);
-  EXPECT_EQ(r.status, 64);
+  EXPECT_EQ(r.status, 78) << r.err;
   r = run_tool("d4-misp-feed", {"-c", config("kinds").string(), "export", "--kind", "nope"}, *dir_);
-  EXPECT_EQ(r.status, 64);
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("--kind: unknown kind \"nope\""), std::string::npos) << r.err;
 }
 
 TEST_F(MispFeedExport, DaemonExportsOnItsIntervalAndStopsOnSigterm) {

@@ -24,7 +24,8 @@ PassiveSslOptions store_options(const AppConfig& cfg) {
 
 core::RedisEndpoint storage_endpoint(const PassiveSslSettings& s, const AppConfig& cfg) {
   if (!s.storage.empty()) return core::cli::endpoint_argument(s.storage, "--storage");
-  return core::get_endpoint(cfg.root, kSection, "storage", *core::RedisEndpoint::parse(keys::kDefaultStorage));
+  return core::get_endpoint(cfg.root, kSection, "storage",
+                            *core::RedisEndpoint::parse(keys::kDefaultStorage));
 }
 
 void log_counters(const InputCounters& n) {

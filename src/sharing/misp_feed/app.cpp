@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "analyzers/tls/passivessl.hpp"
+#include "core/cli.hpp"
 #include "core/stop_signal.hpp"
 #include "sharing/misp_feed/exporter.hpp"
 #include "sharing/misp_feed/feed_directory.hpp"
@@ -17,7 +18,7 @@ constexpr std::string_view kTool = "d4-misp-feed";
 
 std::int64_t time_option(const std::string& text, const char* name) {
   auto t = parse_time(text);
-  if (!t) throw core::ConfigError(std::string("--") + name + ": not a date, date-time or epoch: " + text);
+  if (!t) throw core::cli::UsageError(std::string("--") + name + ": not a date, date-time or epoch: " + text);
   return *t;
 }
 
@@ -34,7 +35,8 @@ Prepared prepare(const Settings& s) {
   for (const auto& k : s.kinds) {
     auto kind = parse_kind(k);
     if (!kind)
-      throw core::ConfigError("--kind: unknown kind \"" + k + "\" (backscatter, passive-dns, passive-ssl)");
+      throw core::cli::UsageError("--kind: unknown kind \"" + k +
+                                  "\" (backscatter, passive-dns, passive-ssl)");
     p.request.kinds.insert(*kind);
   }
   if (!s.since.empty()) p.request.since = time_option(s.since, "since");
@@ -99,6 +101,11 @@ std::optional<std::int64_t> parse_time(std::string_view text) {
   if (ec == std::errc() && ptr == text.data() + text.size()) return v;
   if (text.size() == 10) return analyzers::tls::parse_rfc3339(std::string(text) + "T00:00:00Z");
   return analyzers::tls::parse_rfc3339(text);
+}
+
+int check_config(const Settings& s) {
+  prepare(s);
+  return analyzers::cli::config_ok(kTool, s.common);
 }
 
 int run_export_command(const Settings& s) {

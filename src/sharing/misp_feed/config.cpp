@@ -33,11 +33,10 @@ std::size_t count(const toml::table& root, std::string_view sub, std::string_vie
   return static_cast<std::size_t>(bounded(root, sub, key, static_cast<long long>(def), 1, 100000000));
 }
 
+// A result store as its analyzer reads it (its password may come from <key>_password_file).
 core::RedisEndpoint endpoint(const toml::table& root, std::string_view analyzer_section, std::string_view key,
                              const core::RedisEndpoint& def) {
-  std::string text = core::get_string(root, analyzer_section, key, "");
-  if (text.empty()) return def;
-  return analyzers::parse_endpoint(text, "[" + std::string(analyzer_section) + "] " + std::string(key));
+  return core::get_endpoint(root, analyzer_section, key, def);
 }
 
 void read_organisation(const toml::table& root, FeedConfig& c) {

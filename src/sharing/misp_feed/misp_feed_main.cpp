@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "analyzers/common/app.hpp"
+#include "core/cli.hpp"
 #include "core/stop_signal.hpp"
 #include "sharing/misp_feed/app.hpp"
 
@@ -14,9 +15,9 @@ int main(int argc, char** argv) {
   d4::core::install_stop_handlers(false);
   Settings s;
   CLI::App app{"d4-misp-feed: analyzer results as MISP feeds"};
-  d4::analyzers::cli::add_common(app, s.common);
+  d4::analyzers::cli::add_common(app, s.common, "d4-misp-feed");
   app.add_option("--feed-dir", s.feed_dir, "feed directory (overrides [sharing.misp] feed_dir)");
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);  // none only with --check-config
   auto* exp = app.add_subcommand("export", "export once and exit");
   exp->add_option("--since", s.since, "first day or time to export (YYYY-MM-DD, RFC 3339 or epoch seconds)");
   exp->add_option("--until", s.until, "last day or time to export (default: now)");
@@ -26,7 +27,10 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "export every interval until stopped");
   run->add_option("--interval", s.interval_seconds, "seconds between exports (overrides interval_seconds)");
   run->add_option("--kind", s.kinds, "restrict the configured kinds (repeatable)");
-  CLI11_PARSE(app, argc, argv);
-  return d4::analyzers::run_tool("d4-misp-feed",
-                                 [&] { return exp->parsed() ? run_export_command(s) : run_daemon(s); });
+  if (auto status = d4::core::cli::parse(app, argc, argv)) return *status;
+  return d4::analyzers::run_tool("d4-misp-feed", [&] {
+    d4::core::cli::require_subcommand_unless(app, s.common.check_config);
+    if (s.common.check_config) return check_config(s);
+    return exp->parsed() ? run_export_command(s) : run_daemon(s);
+  });
 }
