@@ -10,6 +10,7 @@
 #include "core/keys.hpp"
 #include "core/metrics.hpp"
 #include "core/stop_signal.hpp"
+#include "core/version.hpp"
 
 namespace d4::alerts {
 
@@ -60,7 +61,7 @@ void read_channels(const toml::table& root, const std::filesystem::path& base, A
                   get_string(root, s, "from", ""),
                   core::get_string_list(root, s, "to", {}),
                   get_string(root, s, "username", ""),
-                  get_string(root, s, "password", ""),
+                  core::get_secret(root, s, "password", ""),
                   core::get_bool(root, s, "require_tls", true),
                   resolve_path(get_string(root, s, "ca_file", ""), base),
                   std::chrono::milliseconds(positive(root, s, "timeout_ms", 20000))};
@@ -150,7 +151,7 @@ int run_daemon(const AlertsConfig& config) {
   core::install_stop_handlers(/*interrupt_blocking_calls=*/false);
   core::RedisClient meta(config.common.redis.meta), analyzer(config.common.redis.analyzer);
   core::metrics::Registry registry;
-  core::metrics::add_process_metrics(registry, "d4-alerts", D4_VERSION);
+  core::metrics::add_process_metrics(registry, "d4-alerts", std::string(kProjectVersion));
   Engine engine(config.engine,
                 ObserverSources{&meta, &analyzer, config.default_queue_max_size, config.max_sensors},
                 make_channels(config), &registry);

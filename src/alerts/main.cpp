@@ -6,6 +6,9 @@
 
 #include "alerts/cli.hpp"
 #include "alerts/daemon.hpp"
+#include "core/cli.hpp"
+#include "core/exit_codes.hpp"
+#include "core/stop_signal.hpp"
 
 namespace {
 
@@ -51,27 +54,17 @@ struct RuleOptions {
   }
 };
 
+// The configuration file (with the environment overrides, checked against the schema), then the
+// command line.
 d4::alerts::AlertsConfig load_config(const std::string& path, const std::string& meta,
                                      const std::string& analyzer, const std::string& metrics_listen,
                                      const std::string& log_level) {
-  toml::table root;
-  std::filesystem::path base;
-  if (!path.empty()) {
-    root = d4::core::load_toml_file(path);
-    base = std::filesystem::path(path).parent_path();
-  }
+  toml::table root = d4::core::load_config(path);
+  std::filesystem::path base =
+      path.empty() ? std::filesystem::path() : std::filesystem::path(path).parent_path();
   auto c = d4::alerts::read_alerts_config(root, base);
-  std::string err;
-  if (!meta.empty()) {
-    auto e = d4::core::RedisEndpoint::parse(meta, &err);
-    if (!e) throw d4::core::ConfigError("--meta " + meta + ": " + err);
-    c.common.redis.meta = *e;
-  }
-  if (!analyzer.empty()) {
-    auto e = d4::core::RedisEndpoint::parse(analyzer, &err);
-    if (!e) throw d4::core::ConfigError("--analyzer " + analyzer + ": " + err);
-    c.common.redis.analyzer = *e;
-  }
+  if (!meta.empty()) c.common.redis.meta = d4::core::cli::endpoint_argument(meta, "--meta");
+  if (!analyzer.empty()) c.common.redis.analyzer = d4::core::cli::endpoint_argument(analyzer, "--analyzer");
   if (!metrics_listen.empty()) c.metrics_listen = metrics_listen;
   if (!log_level.empty()) c.common.log.level = log_level;
   return c;
@@ -80,9 +73,10 @@ d4::alerts::AlertsConfig load_config(const std::string& path, const std::string&
 }  // namespace
 
 int main(int argc, char** argv) {
+  d4::core::install_hangup_handler();
   CLI::App app{"D4 alerts: evaluates alert rules and notifies by webhook and e-mail (default command: run)"};
   std::string config_path, meta_ep, analyzer_ep, metrics_listen, log_level;
-  bool as_json = false;
+  bool as_json = false, check_only = false;
   app.add_option("-c,--config", config_path, "D4 configuration file (TOML): [redis], [queues], [alerts]");
   app.add_option("--meta", meta_ep, "metadata Redis host:port/db (rules, state, sensors)");
   app.add_option("--analyzer", analyzer_ep, "analyzer Redis host:port/db (queues, workers, consumers)");
@@ -105,10 +99,15 @@ int main(int argc, char** argv) {
   std::string test_channel;
   test->add_option("channel", test_channel, "channel name ([alerts.webhook.<name>] or [alerts.email.<name>])")
       ->required();
-  CLI11_PARSE(app, argc, argv);
+  d4::core::cli::add_standard_flags(app, "d4-alerts", &check_only);
+  if (auto status = d4::core::cli::parse(app, argc, argv)) return *status;
 
-  try {
+  return d4::core::cli::run("d4-alerts", [&] {
     auto config = load_config(config_path, meta_ep, analyzer_ep, metrics_listen, log_level);
+    if (check_only) {
+      d4::core::cli::print_config_ok("d4-alerts", config_path);
+      return d4::core::exit_status::kOk;
+    }
     d4::core::init_logging("d4-alerts", config.common.log);
     if (rule->parsed()) {
       if (rule->get_subcommand("add")->parsed())
@@ -119,9 +118,7 @@ int main(int argc, char** argv) {
     if (app.get_subcommand("status")->parsed()) return d4::alerts::show_status(config, as_json);
     if (forget->parsed()) return d4::alerts::forget_process(config, forget_what, forget_name);
     if (test->parsed()) return d4::alerts::send_test(config, test_channel);
+    d4::core::enable_config_reload("d4-alerts", config_path, log_level);
     return d4::alerts::run_daemon(config);
-  } catch (const std::exception& e) {
-    std::cerr << "d4-alerts: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

@@ -54,7 +54,7 @@ TEST(ConfigSchema, EverySectionRefusesATypoWithFileLineAndSuggestion) {
     EXPECT_NE(e.find("did you mean \"" + option + "\"?"), std::string::npos) << e;
     ++checked;
   }
-  EXPECT_EQ(checked, 17) << "every section with options";
+  EXPECT_EQ(checked, 20) << "every section with options";
 }
 
 TEST(ConfigSchema, UnknownSectionsOptionsOutsideSectionsAndMisplacedOptions) {
@@ -89,8 +89,9 @@ TEST(ConfigSchema, ValuesOfTheWrongKindNameTheirLine) {
   ASSERT_EQ(errors.size(), 4u) << "an integer is a valid number";
   EXPECT_EQ(errors[0], "d4.toml:2: option [server] max_payload must be an integer, not a string");
   EXPECT_EQ(errors[1], "d4.toml:3: option [server] listen must be an array of strings, not a string");
-  EXPECT_EQ(errors[2],
-            "d4.toml:4: option [server] accepted_types must be an array of integers, not an array of mixed values");
+  EXPECT_EQ(
+      errors[2],
+      "d4.toml:4: option [server] accepted_types must be an array of integers, not an array of mixed values");
   EXPECT_EQ(errors[3], "d4.toml:7: option [analyzers.pdns.expiration] A must be an integer, not a string");
 }
 
