@@ -4,9 +4,9 @@ namespace d4::test::ops {
 
 const std::vector<Executable>& executables() {
   static const std::vector<Executable> all = {
-      {"d4-server"},     {"d4-worker"},    {"d4-web"},           {"d4-stack"},           {"d4-admin"},
-      {"d4-queue"},      {"d4-export"},    {"d4-pdns"},          {"d4-tls-fingerprint"}, {"d4-pibs"},
-      {"d4-passivessl"}, {"d4-misp-feed"}, {"d4-client", false},
+      {"d4-server"},     {"d4-worker"},    {"d4-web"},    {"d4-stack"},           {"d4-admin"},
+      {"d4-queue"},      {"d4-export"},    {"d4-pdns"},   {"d4-tls-fingerprint"}, {"d4-pibs"},
+      {"d4-passivessl"}, {"d4-misp-feed"}, {"d4-alerts"}, {"d4-client", false},
   };
   return all;
 }
