@@ -78,6 +78,7 @@ void read_channels(const toml::table& root, const std::filesystem::path& base, A
 AlertsConfig read_alerts_config(const toml::table& root, const std::filesystem::path& base_dir) {
   AlertsConfig c;
   c.common = core::read_common_config(root, base_dir);
+  c.run_as = core::read_run_as(root);
   c.default_queue_max_size = get_int(root, "queues", "default_max_size", c.default_queue_max_size);
   c.interval = std::chrono::milliseconds(positive(root, "alerts", "interval_ms", 15000, 100));
   c.metrics_listen = get_string(root, "alerts", "metrics_listen", "");
@@ -163,6 +164,7 @@ int run_daemon(const AlertsConfig& config) {
   if (!config.metrics_listen.empty())
     endpoint = std::make_unique<core::metrics::Endpoint>(
         registry, [&state, &config] { return health(state, config.interval); }, config.metrics_listen);
+  core::drop_privileges("d4-alerts", config.run_as);
   const std::string owner =
       config.engine.source + "/" + std::to_string(getpid()) + "/" + std::to_string(std::time(nullptr));
   const auto ttl = std::max(3 * config.interval, std::chrono::milliseconds(30000));

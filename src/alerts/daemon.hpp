@@ -13,11 +13,13 @@
 #include "alerts/engine.hpp"
 #include "alerts/notify.hpp"
 #include "core/config.hpp"
+#include "core/privileges.hpp"
 
 namespace d4::alerts {
 
 struct AlertsConfig {
   core::CommonConfig common;
+  core::RunAs run_as;  // [general] user, group, allow_root
   std::chrono::milliseconds interval{15000};
   std::string metrics_listen;  // empty: no endpoint
   EngineSettings engine;

@@ -11,7 +11,8 @@ constexpr Kind S = Kind::String, I = Kind::Integer, N = Kind::Number, B = Kind::
 
 const std::vector<Section>& sections() {
   static const std::vector<Section> all = {
-      {"general", {{"data_dir", S}, {"log_level", S}, {"log_format", S}}},
+      {"general",
+       {{"data_dir", S}, {"log_level", S}, {"log_format", S}, {"user", S}, {"group", S}, {"allow_root", B}}},
       {"redis", {{"stream", E}, {"meta", E}, {"users", E}, {"analyzer", E}, {"cache", E}}},
       {"stack", {{"start_redis", B}, {"start_web", B}, {"durable_stream", B}, {"analyzers", SL}}},
       {"server",

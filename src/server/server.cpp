@@ -198,6 +198,8 @@ asio::awaitable<void> Server::startup() {
   for (const auto& a : config_.listen) open_listener(a, true);
   for (const auto& a : config_.plain_listen) open_listener(a, false);
   start_metrics();
+  // Sockets bound, TLS files read: from here on, the configured unprivileged user.
+  core::drop_privileges("d4-server", config_.run_as);
   listening_ = true;
   spdlog::info("d4-server instance {} ready: mode {}, {} session threads, stream Redis {}, meta Redis {}",
                instance_, core::to_string(runtime_->mode), workers_.size() - 1, redis.stream.to_string(),

@@ -81,6 +81,7 @@ bool is_loopback(const std::string& host) {
 ServerConfig read_server_config(const toml::table& root, const std::filesystem::path& base_dir) {
   ServerConfig c;
   c.common = core::read_common_config(root, base_dir);
+  c.run_as = core::read_run_as(root);
   auto path_opt = [&](std::string_view key, const std::filesystem::path& def) {
     std::filesystem::path p = core::get_string(root, kSection, key, def.string());
     if (!p.empty() && p.is_relative() && !base_dir.empty()) p = base_dir / p;

@@ -10,6 +10,7 @@
 
 #include "core/config.hpp"
 #include "core/listen_address.hpp"
+#include "core/privileges.hpp"
 #include "core/sensors.hpp"
 #include "server/tls.hpp"
 
@@ -55,6 +56,7 @@ struct RuntimeOptions {
 
 struct ServerConfig {
   core::CommonConfig common;
+  core::RunAs run_as;  // [general] user, group, allow_root: who the server becomes once listening
   std::filesystem::path config_file;  // empty when run without one
   std::vector<ListenAddress> listen{{"::", 4443}};
   std::vector<ListenAddress> plain_listen;  // plain TCP (no TLS)

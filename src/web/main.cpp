@@ -10,6 +10,7 @@
 #include "core/config.hpp"
 #include "core/exit_codes.hpp"
 #include "core/logging.hpp"
+#include "core/privileges.hpp"
 #include "core/stop_signal.hpp"
 #include "web/app.hpp"
 
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
     fs::path cfg_path = fs::absolute(config_file);
     auto root = d4::core::load_config(cfg_path);
     auto cfg = d4::web::read_web_config(root, cfg_path.parent_path());
+    const auto run_as = d4::core::read_run_as(root);
     if (check_only) {
       d4::core::cli::print_config_ok("d4-web", cfg_path.string());
       return d4::core::exit_status::kOk;
@@ -75,6 +77,7 @@ int main(int argc, char** argv) {
     server.start();
     d4::core::log_listening(cfg.https() ? "web interface, HTTPS" : "web interface, HTTP", cfg.address,
                             server.port());
+    d4::core::drop_privileges("d4-web", run_as);
     while (d4::core::sleep_unless_stopped(std::chrono::milliseconds(100))) {
     }
     spdlog::info("d4-web stopping");

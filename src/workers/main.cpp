@@ -208,22 +208,8 @@ int run_worker(const WorkerConfig& c, const d4::workers::WorkerOverrides& o) {
   d4::core::enable_config_reload("d4-worker", o.config_path, o.log_level);
 
   Counters counters;
-  std::vector<std::thread> threads;
-  for (int t : c.types) {
+  for (std::size_t i = 0; i < c.types.size(); ++i)
     counters.push_back(std::make_unique<d4::workers::RunnerCounters>());
-    for (int i = 0; i < c.threads_per_type; ++i) {
-      auto opt = c.runner;
-      opt.type = t;
-      opt.consumer = c.name + ":" + std::to_string(t) + ":" + std::to_string(i);
-      threads.emplace_back([opt, &c, &compressor, n = counters.back().get()] {
-        d4::workers::TypeRunner runner(opt, c.settings, c.endpoints, compressor, *n);
-        runner.run(d4::core::stop_flag());
-      });
-    }
-  }
-  spdlog::info("d4-worker {} serving types {}; archives under {}", c.name, type_list(c.types),
-               c.settings.archive_root.string());
-
   std::atomic<std::int64_t> last_publish_ok{0};
   d4::core::metrics::Registry registry;
   std::unique_ptr<d4::core::metrics::Endpoint> metrics_endpoint;
@@ -240,6 +226,22 @@ int run_worker(const WorkerConfig& c, const d4::workers::WorkerOverrides& o) {
     metrics_endpoint = std::make_unique<d4::core::metrics::Endpoint>(
         registry, [sources] { return d4::workers::worker_health(sources); }, c.metrics_listen);
   }
+  // The metrics listener is bound: become the configured user before any archive file is written.
+  d4::core::drop_privileges("d4-worker", c.run_as);
+  std::vector<std::thread> threads;
+  for (std::size_t k = 0; k < c.types.size(); ++k) {
+    for (int i = 0; i < c.threads_per_type; ++i) {
+      auto opt = c.runner;
+      opt.type = c.types[k];
+      opt.consumer = c.name + ":" + std::to_string(c.types[k]) + ":" + std::to_string(i);
+      threads.emplace_back([opt, &c, &compressor, n = counters[k].get()] {
+        d4::workers::TypeRunner runner(opt, c.settings, c.endpoints, compressor, *n);
+        runner.run(d4::core::stop_flag());
+      });
+    }
+  }
+  spdlog::info("d4-worker {} serving types {}; archives under {}", c.name, type_list(c.types),
+               c.settings.archive_root.string());
   supervise(c, name, redis, counters, last_publish_ok);
   spdlog::info("d4-worker stopping");
   for (auto& t : threads) t.join();

@@ -139,15 +139,16 @@ WorkerConfig load_worker_config(const WorkerOverrides& o) {
   const toml::table root = core::load_config(o.config_path);
   WorkerConfig c;
   c.common = core::read_common_config(root, base);
+  c.run_as = core::read_run_as(root);
   if (!o.log_level.empty()) c.common.log.level = o.log_level;
   c.settings = read_settings(root, o, c.common, base);
   c.settings.ipfix = ipfix::read_settings(root, c.warnings);
   if (!o.types.empty())
     c.types = checked_types<core::cli::UsageError>(parse_type_list(o.types), "--types");
   else
-    c.types = checked_types<core::ConfigError>(
-        core::get_int_list(root, kSection, "types", all_registered_types()),
-        core::where_set(root, kSection, "types") + "option workers.types");
+    c.types =
+        checked_types<core::ConfigError>(core::get_int_list(root, kSection, "types", all_registered_types()),
+                                         core::where_set(root, kSection, "types") + "option workers.types");
   c.threads_per_type = o.threads_per_type > 0
                            ? o.threads_per_type
                            : static_cast<int>(get_int(root, kSection, "threads_per_type", 1));

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/privileges.hpp"
 #include "workers/runner.hpp"
 #include "workers/session.hpp"
 #include "workers/tasks.hpp"
@@ -24,6 +25,7 @@ struct WorkerOverrides {
 
 struct WorkerConfig {
   core::CommonConfig common;
+  core::RunAs run_as;  // [general] user, group, allow_root
   WorkerSettings settings;
   std::vector<int> types;  // 254 is served by the type-2 runner
   int threads_per_type = 1;

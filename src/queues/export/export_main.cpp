@@ -15,6 +15,7 @@
 #include "core/config.hpp"
 #include "core/exit_codes.hpp"
 #include "core/keys.hpp"
+#include "core/privileges.hpp"
 #include "core/stop_signal.hpp"
 #include "queues/export/sinks.hpp"
 #include "queues/queue_store.hpp"
@@ -33,7 +34,8 @@ int main(int argc, char** argv) {
   app.add_option("-u,--queue", queue, "queue UUID");
   app.add_option("-t,--type", type, "queue type or extended type (skips the metadata lookup)");
   app.add_option("--list", list, "full list key instead of --queue, e.g. analyzer:8:<uuid>");
-  app.add_option("-d,--to", destination, d4::queues::sink_syntax() + " (required, except with --check-config)");
+  app.add_option("-d,--to", destination,
+                 d4::queues::sink_syntax() + " (required, except with --check-config)");
   app.add_option("--name", name, "exporter name, keys its processing list (default: list and destination)");
   app.add_flag("--no-newline", no_newline, "do not append a newline to each element");
   app.add_flag("-f,--files", so.file_contents, "elements are file paths: send the files' contents");
@@ -54,6 +56,7 @@ int main(int argc, char** argv) {
   return d4::core::cli::run("d4-export", [&] {
     auto root = d4::core::load_config(config_path);
     auto common = d4::core::read_common_config(root, std::filesystem::path(config_path).parent_path());
+    const auto run_as = d4::core::read_run_as(root);
     if (batch <= 0) batch = static_cast<int>(d4::core::get_int(root, "export", "batch", 100));
     if (reconnect_max_ms <= 0)
       reconnect_max_ms = d4::core::get_int(root, "export", "reconnect_max_ms", 10000);
@@ -63,6 +66,7 @@ int main(int argc, char** argv) {
     }
     if (destination.empty()) throw d4::core::cli::UsageError("--to is required");
     d4::core::init_logging("d4-export", common.log);
+    d4::core::drop_privileges("d4-export", run_as);  // before any sink (file:PATH) is opened
     const std::vector<std::string> severities{"emerg",   "alert",  "crit", "err",
                                               "warning", "notice", "info", "debug"};
     auto sev = std::find(severities.begin(), severities.end(), severity);
