@@ -233,6 +233,7 @@ int run_stack(const StackOptions& o, const fs::path& data, const fs::path& cfg_p
   auto settings = stack::read_stack_settings(root, cfg_path.parent_path());
   fs::path logs = data / "logs";
   fs::create_directories(logs);
+  sup.set_log_rotation(settings.log_rotation);
 
   if (settings.start_redis) {
     // The stream buffer is volatile like the reference's unless durable_stream is set.

@@ -209,11 +209,31 @@ FirstRun prepare_data_dir(const fs::path& data, const fs::path& config_file) {
   return fr;
 }
 
+namespace {
+// [stack] log_max_bytes and log_keep_files. A file smaller than a few lines would rotate at every
+// line; more than 1000 kept files is a mistake (and spdlog's rotating sink refuses 200000).
+LogRotation read_log_rotation(const toml::table& root) {
+  LogRotation r;
+  long long max_bytes = core::get_int(root, "stack", "log_max_bytes", static_cast<long long>(r.max_bytes));
+  if (max_bytes < 4096)
+    throw core::ConfigError(core::where_set(root, "stack", "log_max_bytes") +
+                            "option stack.log_max_bytes must be at least 4096");
+  long long keep = core::get_int(root, "stack", "log_keep_files", static_cast<long long>(r.keep_files));
+  if (keep < 0 || keep > 1000)
+    throw core::ConfigError(core::where_set(root, "stack", "log_keep_files") +
+                            "option stack.log_keep_files must be between 0 and 1000");
+  r.max_bytes = static_cast<std::uint64_t>(max_bytes);
+  r.keep_files = static_cast<std::size_t>(keep);
+  return r;
+}
+}  // namespace
+
 StackSettings read_stack_settings(const toml::table& root, const fs::path& base_dir) {
   StackSettings s;
   s.start_redis = core::get_bool(root, "stack", "start_redis", true);
   s.start_web = core::get_bool(root, "stack", "start_web", true);
   s.durable_stream = core::get_bool(root, "stack", "durable_stream", false);
+  s.log_rotation = read_log_rotation(root);
   // Configurations written before the stack ran analyzers have no list: none are started.
   if (auto* list = core::get_table(root, "stack") ? (*core::get_table(root, "stack"))["analyzers"].as_array()
                                                   : nullptr) {

@@ -11,6 +11,7 @@
 #include <toml++/toml.h>
 
 #include "core/config.hpp"
+#include "stack/log_pump.hpp"
 
 namespace d4::stack {
 
@@ -27,6 +28,7 @@ struct StackSettings {
   bool start_redis = true;
   bool start_web = true;
   bool durable_stream = false;                    // the stream Redis keeps an AOF (fsync every second)
+  LogRotation log_rotation;                       // [stack] log_max_bytes, log_keep_files
   std::vector<std::string> analyzers;             // names of analyzers/registry/descriptor.hpp entries
   std::string sensor_listen;                      // host:port of the sensor TLS listener
   std::string web_listen;                         // host:port of the web interface

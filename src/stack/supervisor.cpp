@@ -25,8 +25,16 @@ std::string tail_of_file(const std::filesystem::path& p, std::size_t max_bytes) 
   return out;
 }
 
+std::string Supervisor::log_tail(const ChildSpec& spec) {
+  if (spec.log_file.empty()) return {};
+  pump_.settle(spec.log_file, std::chrono::seconds(2));
+  return ":\n" + tail_of_file(spec.log_file);
+}
+
 pid_t Supervisor::spawn(const ChildSpec& spec) {
+  const int log_fd = spec.log_file.empty() ? -1 : pump_.open_channel(spec.log_file);
   pid_t pid = fork();
+  if (pid != 0 && log_fd >= 0) close(log_fd);  // the child holds the pipe now
   if (pid < 0) throw std::runtime_error("fork failed for " + spec.name);
   if (pid == 0) {
     // Children get their own process group so a terminal's Ctrl-C reaches only the supervisor,
@@ -34,12 +42,9 @@ pid_t Supervisor::spawn(const ChildSpec& spec) {
     setpgid(0, 0);
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
-    if (!spec.log_file.empty()) {
-      int fd = open(spec.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-      if (fd >= 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-      }
+    if (log_fd >= 0) {
+      dup2(log_fd, 1);
+      dup2(log_fd, 2);
     }
     sigset_t none;
     sigemptyset(&none);
@@ -64,17 +69,13 @@ void Supervisor::start(ChildSpec spec) {
     for (;;) {
       int st = 0;
       if (waitpid(c.pid, &st, WNOHANG) == c.pid) {
-        throw std::runtime_error(
-            c.spec.name + " exited during start-up" +
-            (c.spec.log_file.empty() ? std::string() : ":\n" + tail_of_file(c.spec.log_file)));
+        throw std::runtime_error(c.spec.name + " exited during start-up" + log_tail(c.spec));
       }
       if (c.spec.ready()) break;
       if (std::chrono::steady_clock::now() > deadline) {
         kill(c.pid, SIGKILL);
         waitpid(c.pid, nullptr, 0);
-        throw std::runtime_error(
-            c.spec.name + " was not ready in time" +
-            (c.spec.log_file.empty() ? std::string() : ":\n" + tail_of_file(c.spec.log_file)));
+        throw std::runtime_error(c.spec.name + " was not ready in time" + log_tail(c.spec));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }

@@ -9,12 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "stack/log_pump.hpp"
+
 namespace d4::stack {
 
 struct ChildSpec {
   std::string name;                // for logs, e.g. "redis-meta", "d4-server"
   std::vector<std::string> argv;   // argv[0] is the executable (absolute or in PATH)
-  std::filesystem::path log_file;  // child's stdout+stderr are appended here (empty: inherit)
+  std::filesystem::path log_file;  // child's stdout+stderr go here, rotated by size (empty: inherit)
   bool restart = true;
   // Called after start; returns true once the child is ready (e.g. Redis answers PING).
   std::function<bool()> ready;
@@ -25,6 +27,9 @@ struct ChildSpec {
 
 class Supervisor {
  public:
+  explicit Supervisor(LogRotation rotation = {}) : pump_(rotation) {}
+  // For the log files of the children started from now on.
+  void set_log_rotation(LogRotation rotation) { pump_.set_rotation(rotation); }
   // Starts the child and waits for readiness; throws std::runtime_error if it exits or is not
   // ready in time (with the tail of its log in the message).
   void start(ChildSpec spec);
@@ -45,7 +50,9 @@ class Supervisor {
     std::chrono::steady_clock::time_point restart_at{};
     bool waiting_restart = false;
   };
-  static pid_t spawn(const ChildSpec& spec);
+  pid_t spawn(const ChildSpec& spec);
+  std::string log_tail(const ChildSpec& spec);  // ":\n<last lines>" once the pump wrote them
+  LogPump pump_;
   std::vector<Child> children_;
 };
 
