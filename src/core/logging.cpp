@@ -7,6 +7,8 @@
 #include <atomic>
 #include <vector>
 
+#include "core/log_fields.hpp"
+
 namespace d4::core {
 namespace {
 
@@ -22,6 +24,18 @@ class JsonMessageFlag : public spdlog::custom_flag_formatter {
   std::unique_ptr<custom_flag_formatter> clone() const override {
     return std::make_unique<JsonMessageFlag>();
   }
+};
+
+// %F: the structured fields of the line (core/log_fields.hpp), as more members of the object.
+class JsonFieldsFlag : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg&, const std::tm&, spdlog::memory_buf_t& dest) override {
+    if (const LogFields* fields = detail::current_log_fields()) {
+      const std::string& members = fields->json_members();
+      dest.append(members.data(), members.data() + members.size());
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonFieldsFlag>(); }
 };
 
 }  // namespace
@@ -44,8 +58,8 @@ void init_logging(std::string_view component, const LogOptions& options) {
   auto logger = std::make_shared<spdlog::logger>(std::string(component), sinks.begin(), sinks.end());
   if (options.format == LogFormat::Json) {
     auto formatter = std::make_unique<spdlog::pattern_formatter>();
-    formatter->add_flag<JsonMessageFlag>('j').set_pattern(
-        R"({"time":"%Y-%m-%dT%H:%M:%S.%f%z","level":"%l","component":"%n","pid":%P,"msg":"%j"})");
+    formatter->add_flag<JsonMessageFlag>('j').add_flag<JsonFieldsFlag>('F').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%f%z","level":"%l","component":"%n","pid":%P,"message":"%j"%F})");
     logger->set_formatter(std::move(formatter));
   } else {
     logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %n[%P] %v");

@@ -82,18 +82,31 @@ void Session::update_framer_options() {
   o.accepted_types.reset(0);
 }
 
+core::LogFields Session::log_fields() const {
+  core::LogFields f;
+  f.add(core::log_key::kSession, session_id_).add(core::log_key::kSource, peer_.ip);
+  f.add(core::log_key::kSourcePort, peer_.port);
+  if (!uuid_hex_.empty())
+    f.add(state_.verified() ? core::log_key::kSensorUuid : std::string_view("claimed_sensor_uuid"),
+          uuid_hex_);
+  if (type_ != 0) f.add(core::log_key::kType, static_cast<int>(type_));
+  return f;
+}
+
 asio::awaitable<void> Session::run(std::shared_ptr<Session> self) {
   self->worker_.add_session(self.get());
   try {
     co_await self->main();
   } catch (const std::exception& e) {
-    spdlog::error("session {} from {}: unexpected error: {}", self->session_id_, self->peer_.ip, e.what());
+    core::log_with(self->log_fields().add(core::log_key::kDetail, e.what()), spdlog::level::err,
+                   "session {} from {}: unexpected error: {}", self->session_id_, self->peer_.ip, e.what());
     self->abort(Reject::transport_error, e.what());
   }
   try {
     co_await self->finish();
   } catch (const std::exception& e) {
-    spdlog::error("session {}: error while ending: {}", self->session_id_, e.what());
+    core::log_with(self->log_fields().add(core::log_key::kDetail, e.what()), spdlog::level::err,
+                   "session {}: error while ending: {}", self->session_id_, e.what());
   }
   self->worker_.remove_session(self.get());
 }
@@ -370,15 +383,17 @@ void Session::record_reject(Reject reason, const std::string& detail) {
   std::string_view claimed = state_.header_seen() ? std::string_view(uuid_hex_) : std::string_view();
   server::record_reject(worker_, reason, {peer_.address, peer_.ip, session_id_, sensor, claimed}, detail);
   std::string name(reject_name(reason));
+  auto fields = log_fields();
+  fields.add(core::log_key::kReason, name).add(core::log_key::kDetail, printable(detail));
   if (verified) {
-    spdlog::warn("session {}: sensor {} from {} closed: {} ({})", session_id_, uuid_hex_, peer_.ip, name,
-                 printable(detail));
+    core::log_with(fields, spdlog::level::warn, "session {}: sensor {} from {} closed: {} ({})", session_id_,
+                   uuid_hex_, peer_.ip, name, printable(detail));
     return;
   }
   auto level = (reason == Reject::tls_handshake || reason == Reject::handshake_timeout) ? spdlog::level::debug
                                                                                         : spdlog::level::info;
-  spdlog::log(level, "session {}: connection from {} refused: {} ({})", session_id_, peer_.ip, name,
-              printable(detail));
+  core::log_with(fields, level, "session {}: connection from {} refused: {} ({})", session_id_, peer_.ip,
+                 name, printable(detail));
 }
 
 // The stream ended (n == 0 from the transport). Between packets, a close_notify, FIN or reset is
@@ -421,11 +436,15 @@ asio::awaitable<void> Session::finish() {
   transport_.close_after_peer_end();
   if (state_.identified() || packets_stored_) {
     const bool shut_down = state_.ending() == SessionState::Ending::ShutDown;
-    spdlog::info("session {}: sensor {} type {} ended{}: {} packets, {} bytes stored", session_id_, uuid_hex_,
-                 type_,
-                 reason_ ? std::string(" (") + std::string(reject_name(*reason_)) + ")"
-                         : std::string(shut_down ? " (shutdown)" : ""),
-                 packets_stored_, bytes_stored_);
+    auto fields = log_fields();
+    if (reason_) fields.add(core::log_key::kReason, reject_name(*reason_));
+    fields.add("packets", packets_stored_).add("bytes", bytes_stored_);
+    core::log_with(fields, spdlog::level::info,
+                   "session {}: sensor {} type {} ended{}: {} packets, {} bytes stored", session_id_,
+                   uuid_hex_, type_,
+                   reason_ ? std::string(" (") + std::string(reject_name(*reason_)) + ")"
+                           : std::string(shut_down ? " (shutdown)" : ""),
+                   packets_stored_, bytes_stored_);
   }
 }
 

@@ -20,6 +20,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "core/ipnet.hpp"
+#include "core/log_fields.hpp"
 #include "core/rate_limiter.hpp"
 #include "core/redis_async.hpp"
 #include "protocol/framer.hpp"
@@ -110,6 +111,9 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::awaitable<void> release_slot();
   void drop_incorrect_session_data();
   std::string live_value() const;  // server:instance_sessions value
+  // session, source, source_port, sensor_uuid (claimed_sensor_uuid before the peer proved it holds
+  // the key), type: the structured fields of this session's log lines.
+  core::LogFields log_fields() const;
 
   bool switched() const { return type_ == 254; }  // 2 -> 254 happened (254 first is refused)
 

@@ -192,9 +192,9 @@ asio::awaitable<bool> Session::identify(const protocol::Header& h) {
   }
   stream_key_ = keys::stream(type_text_, session_id_);
   worker_.meta_batch().add_member(keys::sensor_all_types(uuid_hex_), type_text_);
-  spdlog::info("session {}: sensor {} type {} from {} port {}{}", session_id_, uuid_hex_, type_, peer_.ip,
-               peer_.port,
-               transport_.is_tls() ? " (" + transport_.tls_version() + ")" : std::string(" (plain TCP)"));
+  core::log_with(log_fields(), spdlog::level::info, "session {}: sensor {} type {} from {} port {}{}",
+                 session_id_, uuid_hex_, type_, peer_.ip, peer_.port,
+                 transport_.is_tls() ? " (" + transport_.tls_version() + ")" : std::string(" (plain TCP)"));
   co_return true;
 }
 
@@ -213,8 +213,8 @@ void Session::switch_to_254() {
       .arg(worker_.instance());
   worker_.stream().submit(std::move(req), 1, true, [](error_code, core::RedisReplies&&) {});
   worker_.meta_batch().add_member(keys::sensor_all_types(uuid_hex_), "254");
-  spdlog::info("session {}: sensor {} switches to type 254 ({})", session_id_, uuid_hex_,
-               printable(meta_header_.result().type));
+  core::log_with(log_fields(), spdlog::level::info, "session {}: sensor {} switches to type 254 ({})",
+                 session_id_, uuid_hex_, printable(meta_header_.result().type));
 }
 
 // blacklist_ip_by_uuid (reference semantics: block every address the sensor comes from), applied

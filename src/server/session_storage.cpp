@@ -69,8 +69,9 @@ void Session::on_batch_done(error_code ec, core::RedisReplies&& replies, std::st
   if (ec) {
     // Only a stopped client fails a retryable request: the process is exiting.
     m.lost_packets.fetch_add(in_flight_.packets, std::memory_order_relaxed);
-    spdlog::error("session {}: {} accepted packets could not be stored: {}", session_id_, in_flight_.packets,
-                  ec.message());
+    core::log_with(log_fields().add(core::log_key::kReason, "lost_packets"), spdlog::level::err,
+                   "session {}: {} accepted packets could not be stored: {}", session_id_, in_flight_.packets,
+                   ec.message());
     end_batch();
     wake();
     return;
@@ -80,8 +81,9 @@ void Session::on_batch_done(error_code ec, core::RedisReplies&& replies, std::st
     // Redis refused the batch (out of memory, wrong key type...): keep it and try again later,
     // reading nothing more from the sensor meanwhile.
     m.write_errors.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("session {}: Redis refused a batch of {} packets ({}); retrying in {} s", session_id_,
-                 in_flight_.packets, printable(outcome.failure), kWriteRetryDelay.count());
+    core::log_with(log_fields().add(core::log_key::kReason, "redis_write_error"), spdlog::level::warn,
+                   "session {}: Redis refused a batch of {} packets ({}); retrying in {} s", session_id_,
+                   in_flight_.packets, printable(outcome.failure), kWriteRetryDelay.count());
     retry_batch(std::move(request));
     return;
   }

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/keys.hpp"
+#include "core/log_fields.hpp"
 #include "core/sensors.hpp"
 #include "protocol/uuid.hpp"
 #include "workers/backlog.hpp"
@@ -21,6 +22,21 @@ namespace keys = core::keys;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// The structured fields of a session's log lines (JSON logs): type, session, and the sensor once
+// known.
+core::LogFields runner_session_fields(std::string_view type, std::string_view session,
+                                      std::string_view sensor = {}) {
+  core::LogFields f;
+  int number = 0;
+  if (std::from_chars(type.data(), type.data() + type.size(), number).ec == std::errc())
+    f.add(core::log_key::kType, number);
+  else
+    f.add(core::log_key::kType, type);
+  f.add(core::log_key::kSession, session);
+  if (!sensor.empty()) f.add(core::log_key::kSensorUuid, sensor);
+  return f;
+}
 
 // Renews a lease only if it still holds our token.
 constexpr std::string_view kRenewScript = R"lua(
@@ -268,8 +284,9 @@ void TypeRunner::try_claim(const std::string& id) {
   // Entries processed before a crash but not yet trimmed.
   trim_processed(*s, s->last_id);
   if (!f.empty())
-    spdlog::info("type {} session {}: resumed (sensor {}, {} archive(s) to compress)", type_, id, s->sensor,
-                 s->pending.size());
+    core::log_with(runner_session_fields(type_, id, s->sensor), spdlog::level::info,
+                   "type {} session {}: resumed (sensor {}, {} archive(s) to compress)", type_, id, s->sensor,
+                   s->pending.size());
   Session& ref = *s;
   sessions_[id] = std::move(s);
   for (const auto& p : ref.pending) {
@@ -304,7 +321,9 @@ void TypeRunner::renew_leases() {
   auto replies = analyzer_.pipeline(cmds);
   for (std::size_t i = 0; i < ids.size(); ++i) {
     if (replies[i].integer != 1) {
-      spdlog::warn("type {} session {}: lease lost to another worker; dropping it", type_, ids[i]);
+      core::log_with(runner_session_fields(type_, ids[i]).add(core::log_key::kReason, "lease_lost"),
+                     spdlog::level::warn, "type {} session {}: lease lost to another worker; dropping it",
+                     type_, ids[i]);
       sessions_.erase(ids[i]);
     }
   }
@@ -348,7 +367,8 @@ void TypeRunner::read_streams() {
     } catch (const core::RedisError&) {
       throw;
     } catch (const LeaseLost& e) {
-      spdlog::warn("type {} session {}: {}", type_, id, e.what());
+      core::log_with(runner_session_fields(type_, id, s.sensor).add(core::log_key::kReason, "lease_lost"),
+                     spdlog::level::warn, "type {} session {}: {}", type_, id, e.what());
       sessions_.erase(id);
     } catch (const std::exception& e) {
       on_session_failure(id, s.sensor, e);
@@ -445,7 +465,10 @@ bool TypeRunner::commit(Session& s, BatchOutput& out, const std::map<int, std::s
   if (exec.is_nil()) return false;  // the lease changed hands between WATCH and EXEC
   if (exec.is_error()) throw core::RedisError("EXEC: " + exec.str);
   for (const auto& r : exec.elements)
-    if (r.is_error()) spdlog::error("type {} session {}: queue push failed: {}", type_, s.id, r.str);
+    if (r.is_error())
+      core::log_with(
+          runner_session_fields(type_, s.id, s.sensor).add(core::log_key::kReason, "queue_push_failed"),
+          spdlog::level::err, "type {} session {}: queue push failed: {}", type_, s.id, r.str);
 
   s.pending = std::move(pending);
   if (progressed) s.had_failures = false;
@@ -496,8 +519,12 @@ void TypeRunner::record_rejects(const std::string& session, const std::string& s
       std::string entry = core::format_sensor_error(now, reason, detail, "", "worker:" + type_, session);
       meta_cmds.push_back({"LPUSH", errors_key, entry});
     }
-    spdlog::warn("type {} session {} sensor {}: {} x {}: {}", type_, session, sensor, list.size(), reason,
-                 list.front()->detail);
+    core::log_with(runner_session_fields(type_, session, sensor)
+                       .add(core::log_key::kReason, reason)
+                       .add("count", list.size())
+                       .add(core::log_key::kDetail, list.front()->detail),
+                   spdlog::level::warn, "type {} session {} sensor {}: {} x {}: {}", type_, session, sensor,
+                   list.size(), reason, list.front()->detail);
   }
   meta_cmds.push_back({"LTRIM", errors_key, "0", std::to_string(opt_.sensor_error_list_size - 1)});
   if (fatal) {
@@ -631,7 +658,8 @@ void TypeRunner::cleanup(Session& s) {
        {"HDEL", keys::worker_failures(type_), id},
        {"EVAL", std::string(kReleaseScript), "1", keys::worker_lease(type_, id), opt_.consumer}});
   counters_.sessions_done++;
-  spdlog::info("type {} session {} (sensor {}) finished", type_, id, s.sensor);
+  core::log_with(runner_session_fields(type_, id, s.sensor), spdlog::level::info,
+                 "type {} session {} (sensor {}) finished", type_, id, s.sensor);
   sessions_.erase(id);
 }
 
@@ -702,11 +730,16 @@ void TypeRunner::quarantine(const std::string& id, const std::string& sensor, co
        {"HDEL", keys::worker_failures(type_), id},
        {"EVAL", std::string(kReleaseScript), "1", keys::worker_lease(type_, id), opt_.consumer}});
   counters_.quarantined++;
-  spdlog::error("type {} session {} (sensor {}) quarantined: {}", type_, id, sensor, detail);
+  core::log_with(runner_session_fields(type_, id, sensor)
+                     .add(core::log_key::kReason, "quarantined")
+                     .add(core::log_key::kDetail, detail),
+                 spdlog::level::err, "type {} session {} (sensor {}) quarantined: {}", type_, id, sensor,
+                 detail);
 }
 
 void TypeRunner::release(const std::string& id, const std::string& why) {
-  spdlog::warn("type {} session {}: released ({})", type_, id, why);
+  core::log_with(runner_session_fields(type_, id).add(core::log_key::kReason, why), spdlog::level::warn,
+                 "type {} session {}: released ({})", type_, id, why);
   sessions_.erase(id);
   cooldown_[id] = Clock::now() + opt_.failure_cooldown;
   try {
