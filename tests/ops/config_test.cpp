@@ -162,4 +162,15 @@ TEST(ClientConfig, ARedisPasswordNeverAppearsInErrors) {
   }
 }
 
+TEST(StackConfig, LogRotationLimitsAreCheckedWithTheirLine) {
+  TempDir dir;
+  for (const std::string option : {"log_max_bytes = 100", "log_keep_files = -1"}) {
+    write_text(dir / "d4.toml", "[stack]\n" + option + "\n");
+    RunResult r = run("d4-stack", {"--config", (dir / "d4.toml").string(), "--check-config"});
+    EXPECT_EQ(r.status, exit_status::kConfig) << option << ": " << r.err;
+    EXPECT_NE(r.err.find("d4.toml:2"), std::string::npos) << option << ": " << r.err;
+    EXPECT_NE(r.err.find("option stack." + option.substr(0, option.find(' '))), std::string::npos) << r.err;
+  }
+}
+
 }  // namespace
