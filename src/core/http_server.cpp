@@ -209,6 +209,7 @@ Response Response::redirect(std::string location, int status) {
 void Router::add(std::string method, std::string pattern, Handler handler) {
   Route r;
   r.method = std::move(method);
+  r.pattern = pattern;
   r.segments = split_path(pattern);
   if (!r.segments.empty() && r.segments.back() == "*") {
     r.prefix = true;
@@ -242,8 +243,18 @@ bool Router::match(const Route& r, const std::vector<std::string>& path,
 }
 
 Response Router::dispatch(Request& req) const {
+  const auto started = std::chrono::steady_clock::now();
   Response resp;
   bool done = false;
+  const auto path = split_path(req.path);
+  req.route.clear();
+  for (const auto& r : routes_) {
+    std::map<std::string, std::string> ignored;
+    if (match(r, path, ignored)) {
+      req.route = r.pattern;
+      break;
+    }
+  }
   if (middleware_) {
     if (auto r = middleware_(req)) {
       resp = std::move(*r);
@@ -251,7 +262,6 @@ Response Router::dispatch(Request& req) const {
     }
   }
   if (!done) {
-    auto path = split_path(req.path);
     bool path_matched = false;
     for (const auto& r : routes_) {
       std::map<std::string, std::string> params;
@@ -259,6 +269,7 @@ Response Router::dispatch(Request& req) const {
       path_matched = true;
       if (r.method != req.method && !(req.method == "HEAD" && r.method == "GET")) continue;
       req.params = std::move(params);
+      req.route = r.pattern;
       try {
         resp = r.handler(req);
       } catch (const std::exception& e) {
@@ -278,6 +289,7 @@ Response Router::dispatch(Request& req) const {
     }
   }
   if (finalizer_) finalizer_(req, resp);
+  if (observer_) observer_(req, resp, std::chrono::steady_clock::now() - started);
   return resp;
 }
 

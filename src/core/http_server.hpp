@@ -42,6 +42,9 @@ struct Request {
   std::string body;
   std::string remote_ip;
   bool tls = false;
+  // The pattern of the route whose path matched ("/api/v1/sensors/{uuid}"; empty: none), set by
+  // Router::dispatch before the middleware runs: a label with a bounded set of values.
+  std::string route;
 
   std::string header(const std::string& name) const;
   std::optional<std::string> param(const std::string& name) const;  // route capture, then query
@@ -82,12 +85,16 @@ class Router {
   // Called with every response before it is sent (security headers, logging...).
   void set_finalizer(std::function<void(const Request&, Response&)> f) { finalizer_ = std::move(f); }
   void set_not_found(Handler h) { not_found_ = std::move(h); }
+  // Called last with every request, its final response and the time dispatch took (metrics).
+  using Observer = std::function<void(const Request&, const Response&, std::chrono::nanoseconds)>;
+  void set_observer(Observer o) { observer_ = std::move(o); }
 
   Response dispatch(Request& req) const;
 
  private:
   struct Route {
     std::string method;
+    std::string pattern;
     std::vector<std::string> segments;
     bool prefix = false;
     Handler handler;
@@ -97,6 +104,7 @@ class Router {
   std::vector<Route> routes_;
   std::function<std::optional<Response>(Request&)> middleware_;
   std::function<void(const Request&, Response&)> finalizer_;
+  Observer observer_;
   Handler not_found_;
 };
 

@@ -76,6 +76,23 @@ void Exposition::gauge(std::string_view name, std::string_view help, const Label
   sample(name, labels, value);
 }
 
+void Exposition::histogram(std::string_view name, std::string_view help, const Labels& labels,
+                           const LatencyHistogram::Snapshot& snapshot) {
+  family(name, "histogram", help);
+  const std::string base(name);
+  std::uint64_t cumulative = 0;
+  Labels with_le = labels;
+  with_le.emplace_back("le", "");
+  for (std::size_t i = 0; i < LatencyHistogram::kBuckets; ++i) {
+    cumulative += snapshot.counts[i];
+    with_le.back().second =
+        i < std::size(LatencyHistogram::kBounds) ? number(LatencyHistogram::kBounds[i]) : "+Inf";
+    sample(base + "_bucket", with_le, static_cast<double>(cumulative));
+  }
+  sample(base + "_sum", labels, snapshot.sum_seconds);
+  sample(base + "_count", labels, static_cast<double>(snapshot.count));
+}
+
 Registry::Family& Registry::family_locked(const std::string& name, const std::string& type,
                                           const std::string& help) {
   auto [it, inserted] = families_.try_emplace(name);
@@ -104,6 +121,14 @@ std::atomic<std::int64_t>& Registry::gauge(const std::string& name, const std::s
   return *slot;
 }
 
+LatencyHistogram& Registry::histogram(const std::string& name, const std::string& help,
+                                      const Labels& labels) {
+  std::lock_guard lock(mu_);
+  auto& slot = family_locked(name, "histogram", help).histograms[labels];
+  if (!slot) slot = std::make_unique<LatencyHistogram>();
+  return *slot;
+}
+
 void Registry::add_collector(Collector collector) {
   std::lock_guard lock(mu_);
   collectors_.push_back(std::move(collector));
@@ -120,6 +145,7 @@ std::string Registry::render() const {
         e.sample(name, labels, static_cast<double>(v->load(std::memory_order_relaxed)));
       for (const auto& [labels, v] : f.gauges)
         e.sample(name, labels, static_cast<double>(v->load(std::memory_order_relaxed)));
+      for (const auto& [labels, h] : f.histograms) e.histogram(name, f.help, labels, h->snapshot());
     }
     collectors = collectors_;
   }

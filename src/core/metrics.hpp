@@ -21,6 +21,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/latency_histogram.hpp"
+
 namespace d4::core::http {
 class Server;
 }
@@ -38,6 +40,9 @@ class Exposition {
   // Shorthands declaring the family (if new) and writing one sample.
   void counter(std::string_view name, std::string_view help, const Labels& labels, double value);
   void gauge(std::string_view name, std::string_view help, const Labels& labels, double value);
+  // A histogram's cumulative _bucket{le=...} samples, _sum and _count (seconds).
+  void histogram(std::string_view name, std::string_view help, const Labels& labels,
+                 const LatencyHistogram::Snapshot& snapshot);
   const std::string& text() const { return out_; }
 
  private:
@@ -55,6 +60,8 @@ class Registry {
                                       const Labels& labels = {});
   std::atomic<std::int64_t>& gauge(const std::string& name, const std::string& help,
                                    const Labels& labels = {});
+  // Seconds, in LatencyHistogram's buckets (0.1 ms to 10 s).
+  LatencyHistogram& histogram(const std::string& name, const std::string& help, const Labels& labels = {});
   // Called at every scrape, after the registered values; may block briefly (e.g. one Redis call).
   // An exception from a collector is reported as d4_metrics_collector_errors_total, not to the
   // scraper.
@@ -66,6 +73,7 @@ class Registry {
     std::string type, help;
     std::map<Labels, std::unique_ptr<std::atomic<std::uint64_t>>> counters;
     std::map<Labels, std::unique_ptr<std::atomic<std::int64_t>>> gauges;
+    std::map<Labels, std::unique_ptr<LatencyHistogram>> histograms;
   };
   Family& family_locked(const std::string& name, const std::string& type, const std::string& help);
 

@@ -7,6 +7,7 @@
 #include "core/keys.hpp"
 #include "core/redis_client.hpp"
 #include "queues/export/sinks.hpp"
+#include "support/http.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
 #include "support/text.hpp"
@@ -110,6 +111,43 @@ TEST_F(ExportTest, ElementsLeftInTheProcessingListAreSentFirstAfterACrash) {
   EXPECT_EQ(e.wait(std::chrono::seconds(20)), 0);
   EXPECT_EQ(read_text(out), "popped-before-crash\none\ntwo\nthree\n");
   EXPECT_EQ(analyzer.command({"LLEN", core::keys::exporter_processing(name)}).integer, 0);
+}
+
+TEST_F(ExportTest, MetricsCountDeliveriesBytesFailuresRetriesAndBacklogPerSink) {
+  int port = free_port();
+  // An element left by an interrupted run goes first and counts as retried.
+  analyzer.command_ok({"LPUSH", core::keys::exporter_processing("m"), "zero"});
+  push(items);
+  auto e =
+      exporter("tcp:127.0.0.1:" + std::to_string(port), {"--name", "m", "--metrics-listen", "127.0.0.1:0"});
+  int m = wait_for_listening(dir / "export.log", "metrics and health, HTTP", e, std::chrono::seconds(60));
+  const std::string q = "{queue=\"" + list() + "\"}";
+  // Nothing listens: failures are counted, nothing is taken, health is degraded.
+  ASSERT_TRUE(
+      eventually([&] { return metric(m, "d4_export_send_failures_total{sink=\"tcp\"}").value_or(0) >= 2; },
+                 std::chrono::seconds(20)));
+  EXPECT_EQ(metric(m, "d4_export_queue_length" + q), 3.0);
+  EXPECT_EQ(metric(m, "d4_export_processing_length" + q), 1.0);
+  EXPECT_EQ(metric(m, "d4_export_items_total{sink=\"tcp\"}"), 0.0);
+  EXPECT_EQ(http_get(m, "/health")->status, 503);
+  auto l = listener("TCP-LISTEN:" + std::to_string(port) + ",reuseaddr", dir / "tcp.txt");
+  ASSERT_TRUE(eventually([&] { return metric(m, "d4_export_items_total{sink=\"tcp\"}") == 4.0; },
+                         std::chrono::seconds(30)))
+      << read_text(dir / "export.log");
+  EXPECT_EQ(metric(m, "d4_export_bytes_total{sink=\"tcp\"}"),
+            double(std::string("zero\none\ntwo\nthree\n").size()));
+  EXPECT_EQ(metric(m, "d4_export_retried_items_total{sink=\"tcp\"}"), 1.0);
+  EXPECT_EQ(metric(m, "d4_export_queue_length" + q), 0.0);
+  EXPECT_EQ(metric(m, "d4_export_processing_length" + q), 0.0);
+  EXPECT_GT(metric(m, "d4_export_last_delivery_timestamp_seconds{sink=\"tcp\"}").value_or(0), 0.0);
+  ASSERT_TRUE(eventually([&] { return http_get(m, "/health")->status == 200; }));
+  // The queue's Redis goes away: degraded, errors counted, the backlog cannot be read.
+  redis.stop();
+  ASSERT_TRUE(eventually([&] { return http_get(m, "/health")->status == 503; }, std::chrono::seconds(20)));
+  EXPECT_GE(metric(m, "d4_export_redis_errors_total").value_or(0), 1.0);
+  EXPECT_EQ(metric(m, "d4_export_queue_length" + q), std::nullopt);
+  EXPECT_GE(metric(m, "d4_metrics_collector_errors_total").value_or(0), 1.0);
+  e.stop();
 }
 
 TEST_F(ExportTest, UdpUnixAndSyslogDestinations) {

@@ -6,6 +6,8 @@
 #include <iostream>
 
 #include "core/cli.hpp"
+#include "analyzers/common/analyzer_metrics.hpp"
+#include "core/http_metrics.hpp"
 #include "core/keys.hpp"
 #include "core/stop_signal.hpp"
 
@@ -31,6 +33,17 @@ void add_queue(CLI::App& app, QueueOptions& o, const std::string& queue_help) {
                  "D4 analyzer queues host:port/db (default [redis] analyzer)");
   app.add_option("--consumer", o.consumer, "consumer name (names the processing list)");
   app.add_flag("--exit-when-empty", o.exit_when_empty, "return once the queue is drained");
+  app.add_option(
+      "--metrics-listen", o.metrics_listen,
+      "serve /metrics and /health on host:port (default [analyzers.<name>] metrics_listen; off: none)");
+}
+
+std::string metrics_listen(const std::string& option, const AppConfig& cfg, std::string_view section,
+                           std::string_view key) {
+  std::string v = !option.empty()   ? option
+                  : section.empty() ? std::string()
+                                    : core::get_string(cfg.root, section, key, "");
+  return v == "off" ? std::string() : v;
 }
 
 QueueConsumerOptions consumer_options(const QueueOptions& o, const AppConfig& cfg, std::string_view section,
@@ -67,6 +80,9 @@ void add_serve(CLI::App& app, ServeOptions& o, std::string_view default_listen) 
   app.add_option("-l,--listen", o.listen, "host:port (default " + std::string(default_listen) + ")");
   app.add_option("--token", o.tokens, "accepted bearer token (repeatable; default: api_tokens)");
   app.add_option("--threads", o.threads, "request handler threads");
+  app.add_option("--metrics-listen", o.metrics_listen,
+                 "serve /metrics and /health on host:port (default [analyzers.<name>] serve_metrics_listen; "
+                 "off: none)");
 }
 
 std::vector<std::string> tokens(const ServeOptions& o, const AppConfig& cfg, std::string_view section) {
@@ -97,9 +113,20 @@ int config_ok(std::string_view tool, const CommonOptions& o) {
 }
 
 void serve(core::http::Router router, const ServeOptions& o, const AppConfig& cfg, std::string_view section,
-           std::string_view default_listen, std::string_view tool, const std::string& description) {
+           std::string_view default_listen, std::string_view tool, const std::string& description,
+           const core::RedisEndpoint& storage) {
   core::http::ServerOptions so = serve_options(o, cfg, section, default_listen, tool);
   const std::string host = so.address;
+  // Declared before the server, which holds the request counters: it outlives them.
+  AnalyzerMetrics metrics(std::string(tool),
+                          metrics_listen(o.metrics_listen, cfg, section, "serve_metrics_listen"));
+  if (metrics.enabled()) {
+    std::string prefix(tool);
+    std::replace(prefix.begin(), prefix.end(), '-', '_');
+    core::http::instrument(router, metrics.registry(), prefix + "_api");
+    metrics.watch_redis(storage, "storage");
+    metrics.start();
+  }
   core::http::Server server(std::move(router), so);
   server.start();
   std::cout << "listening on " << host << ":" << server.port() << std::endl;

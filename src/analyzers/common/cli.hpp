@@ -23,9 +23,9 @@ void add_common(CLI::App& app, CommonOptions& o, std::string_view tool);
 // Loads the configuration and initialises logging for `tool` from it and the overrides.
 AppConfig start(std::string_view tool, const CommonOptions& o);
 
-// -u/--queue, --analyzer-redis, --consumer, --exit-when-empty.
+// -u/--queue, --analyzer-redis, --consumer, --exit-when-empty, --metrics-listen.
 struct QueueOptions {
-  std::string queue, analyzer_redis, consumer;
+  std::string queue, analyzer_redis, consumer, metrics_listen;
   bool exit_when_empty = false;
 };
 void add_queue(CLI::App& app, QueueOptions& o, const std::string& queue_help);
@@ -44,9 +44,14 @@ struct CaptureOptions {
 void add_capture(CLI::App& app, CaptureOptions& o);
 packet::LiveCapture::Options live_options(const CaptureOptions& o);
 
-// -l/--listen, --token, --threads of a query API.
+// /metrics and /health address: `option` (--metrics-listen), else [<section>] <key> (no section:
+// the option only); "off" or empty: none.
+std::string metrics_listen(const std::string& option, const AppConfig& cfg, std::string_view section,
+                           std::string_view key);
+
+// -l/--listen, --token, --threads, --metrics-listen of a query API.
 struct ServeOptions {
-  std::string listen;
+  std::string listen, metrics_listen;
   std::vector<std::string> tokens;
   int threads = 0;
 };
@@ -55,9 +60,11 @@ void add_serve(CLI::App& app, ServeOptions& o, std::string_view default_listen);
 // Serves `router` on --listen or [<section>] listen (default `default_listen`), with --threads or
 // [<section>] http_threads handlers and [<section>] tls_cert_file/tls_key_file; prints
 // "listening on host:port" on stdout (scripts and tests using port 0 learn the port) and runs
-// until SIGINT/SIGTERM.
+// until SIGINT/SIGTERM. With --metrics-listen or [<section>] serve_metrics_listen, also serves
+// /metrics (requests by route group and status class, latency) and /health (`storage` answers).
 void serve(core::http::Router router, const ServeOptions& o, const AppConfig& cfg, std::string_view section,
-           std::string_view default_listen, std::string_view tool, const std::string& description);
+           std::string_view default_listen, std::string_view tool, const std::string& description,
+           const core::RedisEndpoint& storage);
 // The query API's settings as serve() reads them (--listen or [<section>] listen, threads, TLS files).
 core::http::ServerOptions serve_options(const ServeOptions& o, const AppConfig& cfg, std::string_view section,
                                         std::string_view default_listen, std::string_view tool);

@@ -46,6 +46,20 @@ QueueConsumer::QueueConsumer(QueueConsumerOptions options)
   if (options_.batch_size == 0) options_.batch_size = 1;
 }
 
+QueueConsumerStats QueueConsumer::stats() const {
+  QueueConsumerStats s;
+  s.elements = stats_.elements.load(std::memory_order_relaxed);
+  s.batches = stats_.batches.load(std::memory_order_relaxed);
+  s.redeliveries = stats_.redeliveries.load(std::memory_order_relaxed);
+  s.redis_errors = stats_.redis_errors.load(std::memory_order_relaxed);
+  s.failed_batches = stats_.failed_batches.load(std::memory_order_relaxed);
+  return s;
+}
+
+void QueueConsumer::mark_progress() {
+  last_progress_.store(static_cast<long long>(std::time(nullptr)), std::memory_order_relaxed);
+}
+
 void QueueConsumer::handle(const BatchHandler& handler, const std::vector<std::string>& batch) {
   stats_.elements += batch.size();
   ++stats_.batches;
@@ -103,9 +117,10 @@ void QueueConsumer::heartbeat() {
   if (started_ == 0) started_ = wall;
   try {
     redis_.pipeline({{"HSET", heartbeat_key_, "queue", options_.list_key, "started", std::to_string(started_),
-                      "updated", std::to_string(wall), "elements", std::to_string(stats_.elements), "batches",
-                      std::to_string(stats_.batches), "failed_batches", std::to_string(stats_.failed_batches),
-                      "redis_errors", std::to_string(stats_.redis_errors)},
+                      "updated", std::to_string(wall), "elements", std::to_string(stats_.elements.load()),
+                      "batches", std::to_string(stats_.batches.load()), "failed_batches",
+                      std::to_string(stats_.failed_batches.load()), "redis_errors",
+                      std::to_string(stats_.redis_errors.load())},
                      {"EXPIRE", heartbeat_key_, std::to_string(core::keys::kAnalyzerConsumerTtlSeconds)},
                      {"SADD", std::string(core::keys::kAnalyzerConsumers), options_.consumer_name}});
   } catch (const core::RedisError&) {
@@ -126,7 +141,7 @@ std::uint64_t QueueConsumer::run(const BatchHandler& handler, const std::atomic<
   core::Backoff backoff(options_.backoff_min, options_.backoff_max);
   bool check_processing = true;  // at start and after every failure
   bool in_outage = false;
-  std::uint64_t before = stats_.elements;
+  std::uint64_t before = stats_.elements.load();
   auto timeout = std::to_string(options_.block_timeout.count());
   while (!stop.load(std::memory_order_relaxed)) {
     heartbeat();
@@ -141,10 +156,13 @@ std::uint64_t QueueConsumer::run(const BatchHandler& handler, const std::atomic<
       }
       backoff.reset();
       auto batch = take_batch();
+      mark_progress();
       if (batch.empty()) {
         if (options_.exit_when_empty) break;
         auto r = redis_.command({"BRPOPLPUSH", options_.list_key, processing_key_, timeout});
         if (r.is_error()) throw core::RedisError("BRPOPLPUSH: " + r.str);
+        mark_progress();
+        in_outage_.store(false, std::memory_order_relaxed);
         if (r.is_nil()) continue;
         batch.push_back(r.str);
       }
@@ -152,10 +170,13 @@ std::uint64_t QueueConsumer::run(const BatchHandler& handler, const std::atomic<
       handle(handler, batch);
       finish_batch();
       check_processing = false;
+      mark_progress();
+      in_outage_.store(false, std::memory_order_relaxed);
     } catch (const core::RedisError& e) {
       ++stats_.redis_errors;
       if (!in_outage) spdlog::warn("queue {}: {}; retrying with backoff", options_.list_key, e.what());
       in_outage = true;
+      in_outage_.store(true, std::memory_order_relaxed);
       redis_.disconnect();
       check_processing = true;
       if (!core::sleep_unless_stopped(backoff.next(), stop)) break;

@@ -41,6 +41,7 @@ struct QueueConsumerOptions {
   std::chrono::milliseconds backoff_max{10000};
 };
 
+// A snapshot of the consumer's counters (QueueConsumer::stats(); readable from any thread).
 struct QueueConsumerStats {
   std::uint64_t elements = 0;  // elements handed to the handler (re-deliveries included)
   std::uint64_t batches = 0;
@@ -60,8 +61,12 @@ class QueueConsumer {
   // Runs until `stop` is set (or the queue is empty with exit_when_empty). Returns the number of
   // elements handled.
   std::uint64_t run(const BatchHandler& handler, const std::atomic<bool>& stop);
-  const QueueConsumerStats& stats() const { return stats_; }
+  QueueConsumerStats stats() const;
   const QueueConsumerOptions& options() const { return options_; }
+  // For health checks from another thread: wall-clock seconds of the last successful round trip
+  // to the queue (0: none yet), and whether Redis (queue or storage) is failing right now.
+  long long last_progress() const { return last_progress_.load(std::memory_order_relaxed); }
+  bool in_outage() const { return in_outage_.load(std::memory_order_relaxed); }
 
  private:
   bool drain_processing_list(const BatchHandler& handler);
@@ -78,7 +83,14 @@ class QueueConsumer {
   std::string failed_key_;
   std::string heartbeat_key_;
   core::RedisClient redis_;
-  QueueConsumerStats stats_;
+  void mark_progress();
+
+  struct Counters {
+    std::atomic<std::uint64_t> elements{0}, batches{0}, redeliveries{0}, redis_errors{0}, failed_batches{0};
+  };
+  Counters stats_;
+  std::atomic<long long> last_progress_{0};
+  std::atomic<bool> in_outage_{false};
   long long started_ = 0;
   std::chrono::steady_clock::time_point next_heartbeat_{};
 };

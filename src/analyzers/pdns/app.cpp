@@ -8,6 +8,7 @@
 #include <iostream>
 #include <map>
 
+#include "analyzers/common/analyzer_metrics.hpp"
 #include "analyzers/common/frame_source.hpp"
 #include "analyzers/common/tcp_limits.hpp"
 #include "analyzers/pdns/cof_import.hpp"
@@ -93,6 +94,37 @@ Runtime start(const Settings& s) {
   rt.csv.use_count_field = core::get_bool(root, kSection, "use_count_field", true);
   return rt;
 }
+
+// What the batches written so far added to the store's statistics: a batch delivered again after
+// a failed write counts once. Kept and published by the ingest thread (the store is not
+// thread-safe).
+class CommittedStoreStats {
+ public:
+  void begin(const PdnsStore& store) { before_ = store.stats(); }
+  void commit(const PdnsStore& store) {
+    const auto& now = store.stats();
+    total_.records += now.records - before_.records;
+    total_.excluded += now.excluded - before_.excluded;
+    total_.writes += now.writes - before_.writes;
+    for (const auto& [reason, n] : now.rejected_by_reason) {
+      auto it = before_.rejected_by_reason.find(reason);
+      total_.rejected_by_reason[reason] += n - (it == before_.rejected_by_reason.end() ? 0 : it->second);
+    }
+    before_ = now;
+  }
+  void publish(AnalyzerMetrics& m) const {
+    if (!m.enabled()) return;
+    m.set_counter("d4_pdns_records_total", "Observations written to the passive DNS store", total_.records);
+    m.set_counter("d4_pdns_records_excluded_total", "Observations skipped by exclude_substrings",
+                  total_.excluded);
+    m.set_counter("d4_pdns_write_batches_total", "Batches written to the passive DNS storage", total_.writes);
+    m.set_counters_by_reason("d4_pdns_rejects_total", "Input lines or records rejected, by reason",
+                             total_.rejected_by_reason);
+  }
+
+ private:
+  StoreStats before_, total_;
+};
 
 void log_store_stats(const PdnsStore& store) {
   const auto& st = store.stats();
@@ -406,6 +438,11 @@ int run_ingest(const Settings& s) {
                                 : static_cast<std::size_t>(std::clamp<long long>(
                                       core::get_int(root, kSection, "queue_batch", 10000), 1, 100000));
   qo.batch_size = type == "8" ? queue_batch : 1;
+  AnalyzerMetrics metrics(std::string(kTool),
+                          cli::metrics_listen(s.queue.metrics_listen, rt.config, kSection, "metrics_listen"));
+  if (metrics.enabled())
+    rt.store.inflight_gauge = &metrics.registry().gauge(
+        "d4_pdns_write_batches_in_flight", "Batches written to the storage whose replies are outstanding");
   core::RedisClient redis(rt.backend);
   PdnsStore store(redis, rt.store);
   // Queue elements do not name their sensor: a queue fed by a single sensor (a group queue) can be
@@ -414,14 +451,20 @@ int run_ingest(const Settings& s) {
       rt, store, type,
       !s.sensor_id.empty() ? s.sensor_id : core::get_string(root, kSection, "sensor_id", ""));
   spdlog::info("consuming {} on {} into {}", qo.list_key, qo.endpoint.to_string(), rt.backend.to_string());
-  QueueConsumer consumer(qo);
-  consumer.run(
+  auto consumer = std::make_shared<QueueConsumer>(qo);
+  metrics.watch_consumer(consumer);
+  metrics.start();
+  CommittedStoreStats committed;
+  consumer->run(
       [&](const std::vector<std::string>& batch) {
         // Anything still pending belongs to a batch whose write failed: it is delivered again now.
         store.discard();
+        committed.begin(store);
         for (const auto& el : batch) handler.handle(el);
         // Written before the consumer acknowledges the batch: a failure here keeps it queued.
         store.flush();
+        committed.commit(store);
+        committed.publish(metrics);
       },
       core::stop_flag());
   retry_storage([&] { store.flush(); });
@@ -450,7 +493,8 @@ int run_serve(const Settings& s) {
   mount_pdns_api(router, rt.backend, api);
   cli::serve(std::move(router), s.serve, rt.config, kSection, "127.0.0.1:8400", kTool,
              std::string(api.tokens.empty() ? "no authentication" : "bearer tokens") + ", backend " +
-                 rt.backend.to_string());
+                 rt.backend.to_string(),
+             rt.backend);
   return 0;
 }
 

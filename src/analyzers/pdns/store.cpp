@@ -242,6 +242,10 @@ bool PdnsStore::add(const PdnsRecord& r) {
 
 void PdnsStore::reject(std::string_view reason, std::string_view input, std::string_view sensor_id) {
   ++stats_.rejected;
+  auto it = stats_.rejected_by_reason.find(reason);
+  if (it == stats_.rejected_by_reason.end())
+    it = stats_.rejected_by_reason.emplace(std::string(reason), 0).first;
+  ++it->second;
   // Samples are truncated so a pathological input cannot bloat Redis.
   rejects_.push_back(Reject{std::string(reason), std::string(input.substr(0, 1024)), std::string(sensor_id)});
 }
@@ -314,6 +318,7 @@ void PdnsStore::send(std::shared_ptr<Batch> batch) {
 
 void PdnsStore::submit(std::shared_ptr<Batch> batch) {
   ++inflight_;
+  if (options_.inflight_gauge) options_.inflight_gauge->store(static_cast<std::int64_t>(inflight_));
   inflight_observations_ += batch->observations;
   std::string resp = std::move(batch->resp);
   auto commands = batch->commands;
@@ -329,6 +334,7 @@ void PdnsStore::submit(std::shared_ptr<Batch> batch) {
 void PdnsStore::on_reply(const std::shared_ptr<Batch>& batch, const std::string& error,
                          std::vector<core::RedisReply>& replies) {
   --inflight_;
+  if (options_.inflight_gauge) options_.inflight_gauge->store(static_cast<std::int64_t>(inflight_));
   inflight_observations_ -= batch->observations;
   auto fail = [&](std::string why) {
     last_error_ = std::move(why);

@@ -21,6 +21,7 @@
 // seen raised by newer ones (min/max, also for imports); the per-type expiry applies to the l: key
 // too (the reference re-expired r: instead, leaving l: keys forever); records are aggregated per
 // batch and written as one pipelined request per batch, several batches in flight.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -72,12 +73,16 @@ struct StoreOptions {
   bool async_writes = false;
   // No reply for this long: the connection is taken as dead and the batches in flight failed.
   std::chrono::milliseconds reply_timeout{10000};
+  // When set, kept equal to the number of batches in flight (read by the metrics endpoint).
+  std::atomic<std::int64_t>* inflight_gauge = nullptr;
 };
 
 struct StoreStats {
   std::uint64_t records = 0;  // accepted observations
   std::uint64_t excluded = 0;
   std::uint64_t rejected = 0;
+  // Per reason (the parsers' own names: a bounded set).
+  std::map<std::string, std::uint64_t, std::less<>> rejected_by_reason;
   std::uint64_t writes = 0;  // batches written
   std::uint64_t distinct_written = 0;
 };

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "analyzers/common/analyzer_metrics.hpp"
 #include "analyzers/common/frame_source.hpp"
 #include "analyzers/packet/pcap_writer.hpp"
 #include "analyzers/pibs/classifier.hpp"
@@ -166,6 +167,8 @@ class ResultsOutput {
     writer_ = std::make_unique<RedisVictimWriter>(*redis_, results_options(root));
     spdlog::info("writing per-victim aggregates to {}", endpoint.to_string());
   }
+  bool enabled() const { return writer_ != nullptr; }
+  const core::RedisEndpoint& endpoint() const { return redis_->endpoint(); }
   void add(const packet::Packet& p, std::int64_t ts) {
     if (writer_) delta_.add(p, ts);
   }
@@ -267,6 +270,22 @@ void report(const Settings& s, const Classifier& classifier, const VictimTable& 
   std::fflush(stdout);
 }
 
+// Published by the consuming thread after each batch.
+void publish_pibs_metrics(AnalyzerMetrics& m, const Classifier& c, const CaptureStats& cs) {
+  if (!m.enabled()) return;
+  const auto& st = c.stats();
+  m.set_capture_counters("d4_pibs", cs);
+  m.set_counter("d4_pibs_backscatter_packets_total", "Packets classified as backscatter", st.backscatter);
+  m.set_counter("d4_pibs_syn_packets_total", "SYN packets remembered as possible scans", st.syn);
+  m.set_counter("d4_pibs_evicted_senders_total", "SYN senders evicted by syn_table_max_mb",
+                st.evicted_senders);
+  std::map<std::string, std::uint64_t, std::less<>> undecodable(st.undecodable.begin(), st.undecodable.end());
+  m.set_counters_by_reason("d4_pibs_undecodable_frames_total", "Frames that could not be decoded, by reason",
+                           undecodable);
+  m.set_gauge("d4_pibs_syn_table_bytes", "Memory held by the table of SYN senders",
+              static_cast<std::int64_t>(c.table_bytes()));
+}
+
 }  // namespace
 
 bool has_configured_queue(const Settings& s) {
@@ -325,8 +344,13 @@ int run(const Settings& s) {
   if (std::string queue = queue_to_consume(s, root); !queue.empty()) {
     QueueConsumerOptions qo = queue_options(s, cfg, queue);
     spdlog::info("consuming {} on {}", qo.list_key, qo.endpoint.to_string());
-    QueueConsumer consumer(qo);
-    consumer.run(
+    AnalyzerMetrics metrics(std::string(kTool),
+                            cli::metrics_listen(s.queue.metrics_listen, cfg, kSection, "metrics_listen"));
+    auto consumer = std::make_shared<QueueConsumer>(qo);
+    metrics.watch_consumer(consumer);
+    if (results.enabled()) metrics.watch_redis(results.endpoint(), "results_redis");
+    metrics.start();
+    consumer->run(
         [&](const std::vector<std::string>& batch) {
           results.restart_batch(classifier);
           for (const auto& path : batch) {
@@ -335,6 +359,7 @@ int run(const Settings& s) {
           }
           out.flush();
           results.write(classifier);  // results reach Redis before the file is acknowledged
+          publish_pibs_metrics(metrics, classifier, cs);
         },
         core::stop_flag());
   }

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <set>
 
+#include "analyzers/common/analyzer_metrics.hpp"
 #include "analyzers/common/frame_source.hpp"
 #include "analyzers/common/tcp_limits.hpp"
 #include "analyzers/tls/session.hpp"
@@ -87,6 +88,22 @@ void log_stats(const TlsTracker& tracker) {
                                            tracker.tcp().memory_bytes()));
 }
 
+// Published by the consuming thread after each batch.
+void publish_fingerprint_metrics(AnalyzerMetrics& m, const TlsTracker& tracker, const CaptureStats& cs) {
+  if (!m.enabled()) return;
+  const auto& st = tracker.stats();
+  m.set_capture_counters("d4_tls_fingerprint", cs);
+  m.set_counter("d4_tls_fingerprint_sessions_total", "TLS sessions fingerprinted (ja3-jl records written)",
+                st.sessions);
+  m.set_counter("d4_tls_fingerprint_certificates_total", "Certificates seen in handshakes", st.certificates);
+  const std::string errors = "d4_tls_fingerprint_errors_total";
+  const std::string help = "Inputs that could not be analysed, by reason";
+  m.set_counter(errors, help, st.bad_hellos, {{"reason", "malformed_hello"}});
+  m.set_counter(errors, help, st.unparsed_certificates, {{"reason", "unparsed_certificate"}});
+  m.set_counter(errors, help, st.undecodable_frames, {{"reason", "undecodable_frame"}});
+  m.set_counter(errors, help, st.not_tls_streams, {{"reason", "not_tls"}});
+}
+
 }  // namespace
 
 int check_fingerprint_config(const FingerprintSettings& s) {
@@ -125,12 +142,17 @@ int run_fingerprint(const FingerprintSettings& s) {
     QueueConsumerOptions qo = cli::consumer_options(s.queue, cfg, "", kTool, "1", s.queue.queue);
     qo.batch_size = 1;
     spdlog::info("consuming {} on {}", qo.list_key, qo.endpoint.to_string());
-    QueueConsumer consumer(qo);
-    consumer.run(
+    AnalyzerMetrics metrics(std::string(kTool), cli::metrics_listen(s.queue.metrics_listen, cfg, kSection,
+                                                                    "fingerprint_metrics_listen"));
+    auto consumer = std::make_shared<QueueConsumer>(qo);
+    metrics.watch_consumer(consumer);
+    metrics.start();
+    consumer->run(
         [&](const std::vector<std::string>& batch) {
           for (const auto& path : batch)
             if (!for_each_frame_in_file(path, handle, cs, core::stop_flag())) ++failures;
           std::fflush(stdout);
+          publish_fingerprint_metrics(metrics, tracker, cs);
         },
         core::stop_flag());
   }

@@ -372,6 +372,9 @@ void PassiveSslStore::add_certificate(const SslCertificate& c) {
 }
 void PassiveSslStore::reject(std::string_view reason) {
   rejects_.emplace_back(reason);
+  auto it = rejected_by_reason_.find(reason);
+  if (it == rejected_by_reason_.end()) it = rejected_by_reason_.emplace(std::string(reason), 0).first;
+  ++it->second;
 }
 
 namespace {

@@ -27,6 +27,7 @@
 //                                  since a time without a scan of everything (the MISP feed's periods)
 //   pssl:stats               hash  records, certificates_imported, tlsh_invalid, rejected:<reason>...
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -119,6 +120,10 @@ class PassiveSslStore {
   // Queues a certificate read from a file (no session: counters and first/last seen untouched).
   void add_certificate(const SslCertificate& c);
   void reject(std::string_view reason);
+  // Every reject() since start, by reason (the inputs' own names: a bounded set).
+  const std::map<std::string, std::uint64_t, std::less<>>& rejected_by_reason() const {
+    return rejected_by_reason_;
+  }
   void flush();
   // Drops everything pending (a queue batch about to be delivered again after a failed write).
   void discard() {
@@ -134,6 +139,7 @@ class PassiveSslStore {
   std::vector<SslSessionRecord> pending_;
   std::vector<SslCertificate> certificates_;
   std::vector<std::string> rejects_;
+  std::map<std::string, std::uint64_t, std::less<>> rejected_by_reason_;
 };
 
 class PassiveSslQuery {

@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "analyzers/common/analyzer_metrics.hpp"
 #include "analyzers/tls/passivessl.hpp"
 #include "analyzers/tls/passivessl_inputs.hpp"
 #include "core/cli.hpp"
@@ -27,6 +28,40 @@ core::RedisEndpoint storage_endpoint(const PassiveSslSettings& s, const AppConfi
   return core::get_endpoint(cfg.root, kSection, "storage",
                             *core::RedisEndpoint::parse(keys::kDefaultStorage));
 }
+
+// What the batches written so far read: a batch delivered again after a failed write counts once.
+// Kept and published by the ingest thread.
+class CommittedInputs {
+ public:
+  void begin(const InputCounters& n, const PassiveSslStore& store) {
+    before_ = n;
+    rejects_before_ = store.rejected_by_reason();
+  }
+  void commit(const InputCounters& n, const PassiveSslStore& store) {
+    total_.records += n.records - before_.records;
+    total_.certificates += n.certificates - before_.certificates;
+    total_.files += n.files - before_.files;
+    total_.unreadable += n.unreadable - before_.unreadable;
+    for (const auto& [reason, count] : store.rejected_by_reason()) {
+      auto it = rejects_before_.find(reason);
+      rejects_[reason] += count - (it == rejects_before_.end() ? 0 : it->second);
+    }
+    begin(n, store);
+  }
+  void publish(AnalyzerMetrics& m) const {
+    if (!m.enabled()) return;
+    m.set_counter("d4_passivessl_records_total", "ja3-jl sessions stored", total_.records);
+    m.set_counter("d4_passivessl_certificates_total", "Certificates stored from certificate files",
+                  total_.certificates);
+    m.set_counter("d4_passivessl_files_total", "Files and archive members read", total_.files);
+    m.set_counter("d4_passivessl_unreadable_files_total", "Files that could not be read", total_.unreadable);
+    m.set_counters_by_reason("d4_passivessl_rejects_total", "Inputs rejected, by reason", rejects_);
+  }
+
+ private:
+  InputCounters before_, total_;
+  std::map<std::string, std::uint64_t, std::less<>> rejects_before_, rejects_;
+};
 
 void log_counters(const InputCounters& n) {
   spdlog::info("{} record(s) and {} certificate(s) from files stored, {} rejected, {} file(s), {} unreadable",
@@ -70,6 +105,8 @@ int run_passivessl_ingest(const PassiveSslSettings& s) {
   QueueConsumerOptions qo = cli::consumer_options(s.queue, cfg, kSection, kTool, "ja3-jl", queue);
   qo.batch_size = 100;
   auto endpoint = storage_endpoint(s, cfg);
+  AnalyzerMetrics metrics(std::string(kTool),
+                          cli::metrics_listen(s.queue.metrics_listen, cfg, kSection, "metrics_listen"));
   core::RedisClient redis(endpoint);
   PassiveSslStore store(redis, store_options(cfg));
   InputCounters n;
@@ -77,12 +114,18 @@ int run_passivessl_ingest(const PassiveSslSettings& s) {
   InputOptions io;
   io.flush = [&] { store.flush(); };
   spdlog::info("consuming {} on {} into {}", qo.list_key, qo.endpoint.to_string(), endpoint.to_string());
-  QueueConsumer consumer(qo);
-  consumer.run(
+  auto consumer = std::make_shared<QueueConsumer>(qo);
+  metrics.watch_consumer(consumer);
+  metrics.start();
+  CommittedInputs committed;
+  consumer->run(
       [&](const std::vector<std::string>& batch) {
         store.discard();  // pending records of a failed write: their batch is delivered again
+        committed.begin(n, store);
         for (const auto& el : batch) process_input(el, store, n, io);
         store.flush();  // before the batch is acknowledged
+        committed.commit(n, store);
+        committed.publish(metrics);
       },
       core::stop_flag());
   retry_redis([&] { store.flush(); }, core::stop_flag(), "passive SSL storage");
@@ -112,7 +155,7 @@ int run_passivessl_serve(const PassiveSslSettings& s) {
   auto endpoint = storage_endpoint(s, cfg);
   mount_passivessl_api(router, endpoint, api);
   cli::serve(std::move(router), s.serve, cfg, kSection, "127.0.0.1:8401", kTool,
-             "storage " + endpoint.to_string());
+             "storage " + endpoint.to_string(), endpoint);
   return 0;
 }
 

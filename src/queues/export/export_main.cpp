@@ -17,13 +17,121 @@
 #include "core/keys.hpp"
 #include "core/privileges.hpp"
 #include "core/stop_signal.hpp"
+#include "queues/export/export_metrics.hpp"
 #include "queues/export/sinks.hpp"
 #include "queues/queue_store.hpp"
+
+namespace {
+
+struct ExportLoop {
+  d4::core::RedisClient& analyzer;
+  d4::queues::Sink& sink;
+  const std::string &list, &processing, &dead_letters;
+  int batch;
+  bool once;
+  long long reconnect_max_ms;
+  d4::queues::ExportMetrics& metrics;
+};
+
+// The elements to send next: those left in the processing list by an earlier run or a failed
+// send (oldest first), else up to `batch` moved from the queue (blocking 1 s for the first).
+std::vector<std::string> next_elements(ExportLoop& x) {
+  auto pending = x.analyzer.command({"LRANGE", x.processing, "0", "-1"});
+  if (pending.is_error()) throw d4::core::RedisError(pending.str);
+  x.metrics.redis_ok();
+  std::vector<std::string> elements = pending.as_strings();
+  std::reverse(elements.begin(), elements.end());
+  if (!elements.empty()) {
+    x.metrics.retried(elements.size());
+    return elements;
+  }
+  auto first = x.analyzer.command({"BLMOVE", x.list, x.processing, "RIGHT", "LEFT", "1"});
+  if (first.is_error()) throw d4::core::RedisError(first.str);
+  x.metrics.redis_ok();
+  if (first.is_nil()) return elements;
+  elements.push_back(first.str);
+  std::vector<std::vector<std::string>> more(static_cast<std::size_t>(std::max(0, x.batch - 1)),
+                                             {"LMOVE", x.list, x.processing, "RIGHT", "LEFT"});
+  if (!more.empty())
+    for (auto& r : x.analyzer.pipeline(more))
+      if (r.is_string()) elements.push_back(r.str);
+  return elements;
+}
+
+// Sends `elements`; each one sent (or set aside) is removed from the processing list, also when
+// a later one fails (SinkError is rethrown then).
+std::uint64_t send_elements(ExportLoop& x, const std::vector<std::string>& elements) {
+  std::size_t done = 0, delivered = 0;
+  auto acknowledge = [&] {
+    if (done > 0) x.analyzer.command({"RPOP", x.processing, std::to_string(done)});
+    x.metrics.delivered(delivered, x.sink.bytes_sent());
+  };
+  try {
+    for (const auto& e : elements) {
+      try {
+        x.sink.send(e);
+        ++delivered;
+      } catch (const d4::queues::PermanentSinkError& pe) {
+        // Can never be delivered: kept aside, counted and logged, not dropped.
+        spdlog::error("element of {} bytes cannot be sent ({}); moved to {}", e.size(), pe.what(),
+                      x.dead_letters);
+        x.analyzer.command({"LPUSH", x.dead_letters, e});
+        x.metrics.dead_letter();
+      }
+      ++done;
+    }
+    x.sink.flush();
+  } catch (const d4::queues::SinkError&) {
+    acknowledge();
+    throw;
+  }
+  acknowledge();
+  return done;
+}
+
+// Exports until stopped (or, with `once`, until the queue is empty); returns the elements done.
+std::uint64_t run_export(ExportLoop& x) {
+  d4::core::Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(x.reconnect_max_ms));
+  std::uint64_t sent = 0;
+  bool connected = false;
+  while (!d4::core::stop_requested()) {
+    try {
+      if (!connected) {
+        x.sink.connect();
+        connected = true;
+        x.metrics.sink_connected(true);
+        backoff.reset();
+      }
+      auto elements = next_elements(x);
+      if (elements.empty()) {
+        if (x.once) break;
+        continue;
+      }
+      sent += send_elements(x, elements);
+    } catch (const d4::queues::SinkError& e) {
+      x.sink.close();
+      connected = false;
+      x.metrics.send_failure();
+      auto d = backoff.next();
+      spdlog::warn("{}: {}; retrying in {} ms", x.sink.describe(), e.what(), d.count());
+      d4::core::sleep_unless_stopped(d);
+    } catch (const d4::core::RedisError& e) {
+      x.metrics.redis_error();
+      auto d = backoff.next();
+      spdlog::warn("Redis: {}; retrying in {} ms", e.what(), d.count());
+      d4::core::sleep_unless_stopped(d);
+    }
+  }
+  return sent;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   d4::core::install_hangup_handler();
   CLI::App app{"Export a D4 analyzer queue to stdout, a file, TCP, TLS, UDP, a Unix socket or syslog"};
-  std::string config_path, meta_ep, analyzer_ep, queue, type, list, destination, name, severity = "info";
+  std::string config_path, meta_ep, analyzer_ep, queue, type, list, destination, name, severity = "info",
+                                                                                       metrics_listen;
   d4::queues::SinkOptions so;
   bool no_newline = false, once = false;
   int batch = 0;
@@ -49,6 +157,8 @@ int main(int argc, char** argv) {
   app.add_option("--app-name", so.syslog_app, "syslog APP-NAME");
   app.add_option("--batch", batch, "elements moved per round trip (default [export] batch, 100)");
   app.add_flag("--once", once, "exit when the queue is empty instead of waiting");
+  app.add_option("--metrics-listen", metrics_listen,
+                 "serve /metrics and /health on host:port (default [export] metrics_listen; off: none)");
   bool check_only = false;
   d4::core::cli::add_standard_flags(app, "d4-export", &check_only);
   if (auto status = d4::core::cli::parse(app, argc, argv)) return *status;
@@ -60,6 +170,8 @@ int main(int argc, char** argv) {
     if (batch <= 0) batch = static_cast<int>(d4::core::get_int(root, "export", "batch", 100));
     if (reconnect_max_ms <= 0)
       reconnect_max_ms = d4::core::get_int(root, "export", "reconnect_max_ms", 10000);
+    if (metrics_listen.empty()) metrics_listen = d4::core::get_string(root, "export", "metrics_listen", "");
+    if (metrics_listen == "off") metrics_listen.clear();
     if (check_only) {
       d4::core::cli::print_config_ok("d4-export", config_path);
       return d4::core::exit_status::kOk;
@@ -104,69 +216,10 @@ int main(int argc, char** argv) {
     d4::core::enable_config_reload("d4-export", config_path, "");
     spdlog::info("exporting {} to {} (processing list {})", list, sink->describe(), processing);
 
-    d4::core::Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(reconnect_max_ms));
-    std::uint64_t sent = 0;
-    bool connected = false;
-    while (!d4::core::stop_requested()) {
-      try {
-        if (!connected) {
-          sink->connect();
-          connected = true;
-          backoff.reset();
-        }
-        // Elements left by an earlier run or a failed send go first, oldest (tail) first.
-        auto pending = analyzer.command({"LRANGE", processing, "0", "-1"});
-        if (pending.is_error()) throw d4::core::RedisError(pending.str);
-        std::vector<std::string> elements = pending.as_strings();
-        std::reverse(elements.begin(), elements.end());
-        if (elements.empty()) {
-          // Block for the first element, then take what else is there in one round trip.
-          auto first = analyzer.command({"BLMOVE", list, processing, "RIGHT", "LEFT", "1"});
-          if (first.is_error()) throw d4::core::RedisError(first.str);
-          if (first.is_nil()) {
-            if (once) break;
-            continue;
-          }
-          elements.push_back(first.str);
-          std::vector<std::vector<std::string>> more(static_cast<std::size_t>(std::max(0, batch - 1)),
-                                                     {"LMOVE", list, processing, "RIGHT", "LEFT"});
-          if (!more.empty())
-            for (auto& r : analyzer.pipeline(more))
-              if (r.is_string()) elements.push_back(r.str);
-        }
-        std::size_t done = 0;
-        try {
-          for (const auto& e : elements) {
-            try {
-              sink->send(e);
-            } catch (const d4::queues::PermanentSinkError& pe) {
-              // Can never be delivered: kept aside, counted and logged, not dropped.
-              spdlog::error("element of {} bytes cannot be sent ({}); moved to {}", e.size(), pe.what(),
-                            dead_letters);
-              analyzer.command({"LPUSH", dead_letters, e});
-            }
-            ++done;
-          }
-          sink->flush();
-        } catch (const d4::queues::SinkError&) {
-          if (done > 0) analyzer.command({"RPOP", processing, std::to_string(done)});
-          sent += done;
-          throw;
-        }
-        analyzer.command({"RPOP", processing, std::to_string(done)});
-        sent += done;
-      } catch (const d4::queues::SinkError& e) {
-        sink->close();
-        connected = false;
-        auto d = backoff.next();
-        spdlog::warn("{}: {}; retrying in {} ms", sink->describe(), e.what(), d.count());
-        d4::core::sleep_unless_stopped(d);
-      } catch (const d4::core::RedisError& e) {
-        auto d = backoff.next();
-        spdlog::warn("Redis: {}; retrying in {} ms", e.what(), d.count());
-        d4::core::sleep_unless_stopped(d);
-      }
-    }
+    d4::queues::ExportMetrics metrics(metrics_listen, destination, list, processing,
+                                      endpoint(analyzer_ep, common.redis.analyzer, "--analyzer"));
+    ExportLoop loop{analyzer, *sink, list, processing, dead_letters, batch, once, reconnect_max_ms, metrics};
+    std::uint64_t sent = run_export(loop);
     sink->close();
     spdlog::info("exported {} elements", sent);
     return d4::core::exit_status::kOk;

@@ -31,6 +31,7 @@ class FileSink : public Sink {
       }
       v.remove_prefix(static_cast<std::size_t>(n));
     }
+    count_sent(p.size());
   }
   void close() override {
     if (fd_ >= 0) ::close(fd_);

@@ -64,6 +64,7 @@ class SocketSink : public Sink {
     bool datagram = kind_ == Kind::Udp || kind_ == Kind::SyslogUdp || kind_ == Kind::UnixDgram;
     if (!datagram) {
       send_all(fd_, p);
+      count_sent(p.size());
       return;
     }
     ssize_t n = ::send(fd_, p.data(), p.size(), MSG_NOSIGNAL);
@@ -72,6 +73,7 @@ class SocketSink : public Sink {
         throw PermanentSinkError(fmt::format("element of {} bytes exceeds a datagram", p.size()));
       throw SinkError("send: " + errno_text());
     }
+    count_sent(static_cast<std::size_t>(n));
   }
   void close() override {
     if (fd_ >= 0) ::close(fd_);

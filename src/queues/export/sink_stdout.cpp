@@ -17,6 +17,7 @@ class StdoutSink : public Sink {
   void send(std::string_view e) override {
     auto p = payload(e, o_);
     if (std::fwrite(p.data(), 1, p.size(), stdout) != p.size()) throw SinkError("stdout write failed");
+    count_sent(p.size());
   }
   void flush() override {
     if (std::fflush(stdout) != 0) throw SinkError("stdout flush failed");

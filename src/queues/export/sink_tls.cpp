@@ -80,6 +80,7 @@ class TlsSink : public Sink {
         throw SinkError("TLS write: " + ssl_error_text());
       off += written;
     }
+    count_sent(p.size());
   }
   void close() override {
     if (ssl_) {

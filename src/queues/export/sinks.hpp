@@ -3,6 +3,7 @@
 // syslog (RFC 5424 over UDP or TCP with octet counting). A sink either delivers an element (to the
 // kernel or the TLS layer) or throws: SinkError for a transient failure (reconnect and retry),
 // PermanentSinkError when this element can never be sent (e.g. larger than a datagram).
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -40,6 +41,14 @@ class Sink {
   virtual void flush() {}
   virtual void close() = 0;
   virtual std::string describe() const = 0;
+  // Bytes handed to the destination since start (what send() wrote, framing included).
+  std::uint64_t bytes_sent() const { return bytes_sent_; }
+
+ protected:
+  void count_sent(std::size_t n) { bytes_sent_ += n; }
+
+ private:
+  std::uint64_t bytes_sent_ = 0;
 };
 
 // Makes the sink of one destination, SCHEME:ADDRESS; throws std::invalid_argument.
