@@ -33,13 +33,19 @@ std::string status_class(int status) {
 
 namespace {
 
+constexpr const char* kRequestsHelp = "HTTP requests answered, by route group and status class";
+constexpr const char* kDurationHelp = "Time spent answering HTTP requests, by route group";
+
 // The atomics of one (route group, status class), looked up once per pair and then cached.
 class RequestCounters {
  public:
   RequestCounters(metrics::Registry& registry, std::string prefix)
       : registry_(registry),
         requests_(prefix + "_http_requests_total"),
-        duration_(prefix + "_http_request_duration_seconds") {}
+        duration_(prefix + "_http_request_duration_seconds") {
+    registry_.declare(requests_, "counter", kRequestsHelp);
+    registry_.declare(duration_, "histogram", kDurationHelp);
+  }
 
   void observe(const Request& req, const Response& resp, std::chrono::nanoseconds took) {
     std::string group = route_group(req.route);
@@ -49,13 +55,9 @@ class RequestCounters {
     {
       std::lock_guard lock(mu_);
       auto& c = counters_[group + ' ' + cls];
-      if (!c)
-        c = &registry_.counter(requests_, "HTTP requests answered, by route group and status class",
-                               {{"route", group}, {"status_class", cls}});
+      if (!c) c = &registry_.counter(requests_, kRequestsHelp, {{"route", group}, {"status_class", cls}});
       auto& h = histograms_[group];
-      if (!h)
-        h = &registry_.histogram(duration_, "Time spent answering HTTP requests, by route group",
-                                 {{"route", group}});
+      if (!h) h = &registry_.histogram(duration_, kDurationHelp, {{"route", group}});
       counter = c;
       histogram = h;
     }

@@ -248,11 +248,14 @@ Response Router::dispatch(Request& req) const {
   bool done = false;
   const auto path = split_path(req.path);
   req.route.clear();
-  for (const auto& r : routes_) {
-    std::map<std::string, std::string> ignored;
-    if (match(r, path, ignored)) {
-      req.route = r.pattern;
-      break;
+  // For the observer (metrics) only: the route group of a request the middleware answers.
+  if (observer_) {
+    for (const auto& r : routes_) {
+      std::map<std::string, std::string> ignored;
+      if (match(r, path, ignored)) {
+        req.route = r.pattern;
+        break;
+      }
     }
   }
   if (middleware_) {

@@ -121,6 +121,11 @@ std::atomic<std::int64_t>& Registry::gauge(const std::string& name, const std::s
   return *slot;
 }
 
+void Registry::declare(const std::string& name, const std::string& type, const std::string& help) {
+  std::lock_guard lock(mu_);
+  family_locked(name, type, help);
+}
+
 LatencyHistogram& Registry::histogram(const std::string& name, const std::string& help,
                                       const Labels& labels) {
   std::lock_guard lock(mu_);

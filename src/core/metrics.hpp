@@ -60,6 +60,8 @@ class Registry {
                                       const Labels& labels = {});
   std::atomic<std::int64_t>& gauge(const std::string& name, const std::string& help,
                                    const Labels& labels = {});
+  // A family served (HELP and TYPE) before its first sample: for labelled series created lazily.
+  void declare(const std::string& name, const std::string& type, const std::string& help);
   // Seconds, in LatencyHistogram's buckets (0.1 ms to 10 s).
   LatencyHistogram& histogram(const std::string& name, const std::string& help, const Labels& labels = {});
   // Called at every scrape, after the registered values; may block briefly (e.g. one Redis call).

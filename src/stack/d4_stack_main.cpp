@@ -150,6 +150,10 @@ void start_analyzers(stack::Supervisor& sup, const toml::table& root, const core
         }
         if (p.queue_key != "queue") c.argv.insert(c.argv.end(), {"-u", queue});
       }
+      if (!p.metrics_key.empty()) {
+        std::string listen = core::get_string(root, "analyzers." + a.section, p.metrics_key, "");
+        c.argv.insert(c.argv.end(), {"--metrics-listen", listen.empty() ? std::string("off") : listen});
+      }
       c.log_file = logs / (c.name + ".log");
       c.ready = settings.readiness(c.name, common);
       sup.start(std::move(c));

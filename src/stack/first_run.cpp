@@ -123,9 +123,19 @@ FirstRun prepare_data_dir(const fs::path& data, const fs::path& config_file) {
   taken.push_back(metrics_port);
   int worker_metrics_port = pick_free_port(9121, taken);
   taken.push_back(worker_metrics_port);
+  // Then d4-web's and each analyzer process's, upwards from 9122.
+  int next_metrics_port = 9122;
+  auto metrics_port = [&] {
+    int p = pick_free_port(next_metrics_port, taken);
+    taken.push_back(p);
+    next_metrics_port = p + 1;
+    return p;
+  };
+  int web_metrics_port = metrics_port();
   // Each analyzer's section, with a free port for its query API.
   analyzers::FirstRunContext ctx;
   ctx.new_queue_id = [] { return protocol::Uuid::generate_v4().dashed(); };
+  ctx.metrics_port = metrics_port;
   ctx.meta_endpoint = [&](int db) {
     return "127.0.0.1:" + std::to_string(meta_port) + "/" + std::to_string(db);
   };
@@ -184,7 +194,8 @@ FirstRun prepare_data_dir(const fs::path& data, const fs::path& config_file) {
       << "[web]\n"
       << "listen = \"127.0.0.1:" << web_port << "\"\n"
       << "tls_cert = \"tls/server.crt\"\n"
-         "tls_key = \"tls/server.key\"\n\n"
+         "tls_key = \"tls/server.key\"\n"
+      << "metrics_listen = \"127.0.0.1:" << web_metrics_port << "\"\n\n"
       << analyzer_sections;
   }
   fs::rename(tmp, config_file);
@@ -257,6 +268,12 @@ StackSettings read_stack_settings(const toml::table& root, const fs::path& base_
   s.web_listen = core::get_string(root, "web", "listen", "127.0.0.1:7000");
   s.metrics_listen = core::get_string(root, "server", "metrics_listen", "");
   s.worker_metrics_listen = core::get_string(root, "workers", "metrics_listen", "");
+  s.web_metrics_listen = core::get_string(root, "web", "metrics_listen", "");
+  for (const auto& a : analyzers::analyzer_descriptors())
+    for (const auto& p : a.processes)
+      if (!p.metrics_key.empty())
+        if (auto v = core::get_string(root, "analyzers." + a.section, p.metrics_key, ""); !v.empty())
+          s.analyzer_metrics_listen.emplace_back(p.name, v);
   s.tls_cert = base_dir / core::get_string(root, "server", "tls_cert", "tls/server.crt");
   // Each analyzer's query API (the analyzer's own default when the configuration names none).
   for (const auto& a : analyzers::analyzer_descriptors()) {
@@ -323,6 +340,17 @@ void print_summary(std::ostream& out, const fs::path& data, const fs::path& conf
     out << "  metrics             http://" << settings.metrics_listen << "/metrics\n";
   if (!settings.worker_metrics_listen.empty())
     out << "  worker metrics      http://" << settings.worker_metrics_listen << "/metrics\n";
+  if (settings.start_web && !settings.web_metrics_listen.empty())
+    out << "  web metrics         http://" << settings.web_metrics_listen << "/metrics\n";
+  for (const auto& [process, listen] : settings.analyzer_metrics_listen) {
+    bool running = false;
+    for (const auto& a : analyzers::analyzer_descriptors())
+      for (const auto& p : a.processes)
+        running =
+            running || (p.name == process && std::find(settings.analyzers.begin(), settings.analyzers.end(),
+                                                       a.name) != settings.analyzers.end());
+    if (running) out << "  analyzer metrics    http://" << listen << "/metrics  (" << process << ")\n";
+  }
   for (const auto& a : analyzers::analyzer_descriptors()) {
     if (std::find(settings.analyzers.begin(), settings.analyzers.end(), a.name) == settings.analyzers.end())
       continue;

@@ -27,13 +27,16 @@ FirstRun prepare_data_dir(const std::filesystem::path& data, const std::filesyst
 struct StackSettings {
   bool start_redis = true;
   bool start_web = true;
-  bool durable_stream = false;                    // the stream Redis keeps an AOF (fsync every second)
-  LogRotation log_rotation;                       // [stack] log_max_bytes, log_keep_files
-  std::vector<std::string> analyzers;             // names of analyzers/registry/descriptor.hpp entries
-  std::string sensor_listen;                      // host:port of the sensor TLS listener
-  std::string web_listen;                         // host:port of the web interface
-  std::string metrics_listen;                     // d4-server's /metrics
-  std::string worker_metrics_listen;              // d4-worker's /metrics
+  bool durable_stream = false;         // the stream Redis keeps an AOF (fsync every second)
+  LogRotation log_rotation;            // [stack] log_max_bytes, log_keep_files
+  std::vector<std::string> analyzers;  // names of analyzers/registry/descriptor.hpp entries
+  std::string sensor_listen;           // host:port of the sensor TLS listener
+  std::string web_listen;              // host:port of the web interface
+  std::string metrics_listen;          // d4-server's /metrics
+  std::string worker_metrics_listen;   // d4-worker's /metrics
+  std::string web_metrics_listen;      // d4-web's /metrics
+  // Each analyzer process's /metrics (process name -> host:port), in start order; unset: absent.
+  std::vector<std::pair<std::string, std::string>> analyzer_metrics_listen;
   std::map<std::string, std::string> api_listen;  // analyzer name -> host:port of its query API
   std::filesystem::path tls_cert;
   // A readiness probe per component (empty function: no probe).

@@ -12,6 +12,7 @@ struct WebCounters {
   std::atomic<std::uint64_t> registrations_refused{0};  // pending limit or over-long fields
   std::atomic<std::uint64_t> tokens_refused{0};         // max_tokens_per_user reached
   std::atomic<std::uint64_t> blocks_refused{0};         // every address, or too wide for the role
+  std::atomic<std::uint64_t> redis_errors{0};           // requests answered 503: a Redis call failed
 };
 
 }  // namespace d4::web

@@ -13,6 +13,7 @@
 #include "core/privileges.hpp"
 #include "core/stop_signal.hpp"
 #include "web/app.hpp"
+#include "web/web_metrics.hpp"
 
 int main(int argc, char** argv) {
   d4::core::install_hangup_handler();
@@ -21,6 +22,9 @@ int main(int argc, char** argv) {
   bool check_only = false;
   // Required, checked after parsing so that an unknown option is reported as such first.
   app.add_option("-c,--config", config_file, "Configuration file (TOML), required");
+  std::string metrics_listen;
+  app.add_option("--metrics-listen", metrics_listen,
+                 "serve /metrics and /health on host:port (default [web] metrics_listen; off: none)");
   d4::core::cli::add_standard_flags(app, "d4-web", &check_only);
   if (auto status = d4::core::cli::parse(app, argc, argv)) return *status;
 
@@ -68,7 +72,13 @@ int main(int argc, char** argv) {
     opt.header_timeout = cfg.header_timeout;
     opt.body_timeout = cfg.body_timeout;
     opt.idle_timeout = cfg.idle_timeout;
-    d4::core::http::Server server(web.build_router(), opt);
+    // Declared before the server, whose router counts into it.
+    d4::web::WebMetrics metrics(cfg, web.counters());
+    if (metrics_listen.empty()) metrics_listen = d4::core::get_string(root, "web", "metrics_listen", "");
+    if (metrics_listen == "off") metrics_listen.clear();
+    auto router = web.build_router();
+    if (!metrics_listen.empty()) metrics.instrument(router);
+    d4::core::http::Server server(std::move(router), opt);
     web.set_server_stats([&server] { return server.stats(); });
 
     d4::core::install_stop_handlers(/*interrupt_blocking_calls=*/false);
@@ -77,10 +87,15 @@ int main(int argc, char** argv) {
     server.start();
     d4::core::log_listening(cfg.https() ? "web interface, HTTPS" : "web interface, HTTP", cfg.address,
                             server.port());
+    // After the server: stopped before it (it reads the server's connection budget).
+    std::unique_ptr<d4::core::metrics::Endpoint> metrics_endpoint;
+    if (!metrics_listen.empty())
+      metrics_endpoint = metrics.serve(metrics_listen, [&server] { return server.stats(); });
     d4::core::drop_privileges("d4-web", run_as);
     while (d4::core::sleep_unless_stopped(std::chrono::milliseconds(100))) {
     }
     spdlog::info("d4-web stopping");
+    metrics_endpoint.reset();
     server.stop();
     return d4::core::exit_status::kOk;
   });

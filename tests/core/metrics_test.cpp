@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/config.hpp"
+#include "core/http_metrics.hpp"
 #include "core/listen_address.hpp"
 #include "core/metrics.hpp"
 #include "support/http.hpp"
@@ -35,6 +36,71 @@ TEST(MetricsRegistry, FamiliesAreDeclaredOnceWithTheirSamplesAndLabelValuesEscap
   EXPECT_TRUE(has_line(t, "d4_test_depth -2")) << t;
   std::size_t first = t.find("# TYPE d4_test_items_total");
   EXPECT_EQ(t.find("# TYPE d4_test_items_total", first + 1), std::string::npos) << t;
+}
+
+TEST(MetricsRegistry, HistogramsAreCumulativeWithSumAndCountAndDeclaredFamiliesServeNoSample) {
+  Registry r;
+  auto& h = r.histogram("d4_test_duration_seconds", "Duration", {{"route", "/a"}});
+  h.observe(std::chrono::microseconds(50));  // first bucket (0.1 ms)
+  h.observe(std::chrono::milliseconds(3));   // 5 ms bucket
+  h.observe(std::chrono::seconds(20));       // +Inf only
+  r.declare("d4_test_later_total", "counter", "Later");
+  std::string t = r.render();
+  EXPECT_TRUE(has_line(t, "# TYPE d4_test_duration_seconds histogram")) << t;
+  EXPECT_TRUE(has_line(t, "d4_test_duration_seconds_bucket{route=\"/a\",le=\"0.0001\"} 1")) << t;
+  EXPECT_TRUE(has_line(t, "d4_test_duration_seconds_bucket{route=\"/a\",le=\"0.0025\"} 1")) << t;
+  EXPECT_TRUE(has_line(t, "d4_test_duration_seconds_bucket{route=\"/a\",le=\"0.005\"} 2")) << t;
+  EXPECT_TRUE(has_line(t, "d4_test_duration_seconds_bucket{route=\"/a\",le=\"10\"} 2")) << t;
+  EXPECT_TRUE(has_line(t, "d4_test_duration_seconds_bucket{route=\"/a\",le=\"+Inf\"} 3")) << t;
+  EXPECT_TRUE(has_line(t, "d4_test_duration_seconds_count{route=\"/a\"} 3")) << t;
+  EXPECT_NE(t.find("d4_test_duration_seconds_sum{route=\"/a\"} 20.003"), std::string::npos) << t;
+  EXPECT_TRUE(has_line(t, "# TYPE d4_test_later_total counter")) << t;
+  EXPECT_EQ(t.find("d4_test_later_total "), std::string::npos) << t;
+}
+
+TEST(HttpMetrics, RouteGroupsComeFromPatternsAndStatusesFromTheirClass) {
+  using d4::core::http::route_group;
+  using d4::core::http::status_class;
+  EXPECT_EQ(route_group("/api/v1/sensors/{uuid}"), "/api/v1/sensors");
+  EXPECT_EQ(route_group("/api/v1/sensors/{uuid}/tags"), "/api/v1/sensors");
+  EXPECT_EQ(route_group("/api/v1/users/me/password"), "/api/v1/users");
+  EXPECT_EQ(route_group("/static/*"), "/static");
+  EXPECT_EQ(route_group("/query/{q}"), "/query");
+  EXPECT_EQ(route_group("/"), "/");
+  EXPECT_EQ(route_group("/{id}"), "/");
+  EXPECT_EQ(route_group(""), "unmatched");
+  EXPECT_EQ(status_class(200), "2xx");
+  EXPECT_EQ(status_class(404), "4xx");
+  EXPECT_EQ(status_class(503), "5xx");
+  EXPECT_EQ(status_class(99), "other");
+}
+
+TEST(HttpMetrics, EveryDispatchIsCountedUnderItsRouteEvenWhenTheMiddlewareAnswers) {
+  Registry registry;
+  d4::core::http::Router router;
+  router.get("/items/{id}",
+             [](d4::core::http::Request&) { return d4::core::http::Response::text(200, "x"); });
+  router.set_middleware([](d4::core::http::Request& req) -> std::optional<d4::core::http::Response> {
+    if (req.header("Authorization").empty()) return d4::core::http::Response::error(401, "no");
+    return std::nullopt;
+  });
+  d4::core::http::instrument(router, registry, "d4_test");
+  auto request = [&](std::string path, bool auth) {
+    d4::core::http::Request req;
+    req.method = "GET";
+    req.path = std::move(path);
+    if (auth) req.headers["Authorization"] = "Bearer t";
+    return router.dispatch(req).status;
+  };
+  EXPECT_EQ(request("/items/1", true), 200);
+  EXPECT_EQ(request("/items/2", true), 200);
+  EXPECT_EQ(request("/items/3", false), 401);
+  EXPECT_EQ(request("/elsewhere", true), 404);
+  std::string t = registry.render();
+  EXPECT_TRUE(has_line(t, "d4_test_http_requests_total{route=\"/items\",status_class=\"2xx\"} 2")) << t;
+  EXPECT_TRUE(has_line(t, "d4_test_http_requests_total{route=\"/items\",status_class=\"4xx\"} 1")) << t;
+  EXPECT_TRUE(has_line(t, "d4_test_http_requests_total{route=\"unmatched\",status_class=\"4xx\"} 1")) << t;
+  EXPECT_TRUE(has_line(t, "d4_test_http_request_duration_seconds_count{route=\"/items\"} 3")) << t;
 }
 
 TEST(MetricsRegistry, SameNameAndLabelsGiveTheSameValueAndAnotherTypeIsRefused) {

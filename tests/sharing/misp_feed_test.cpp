@@ -21,6 +21,7 @@
 #include "sharing/misp_feed/templates.hpp"
 #include "sharing/misp_feed/uuid5.hpp"
 #include "support/bytes.hpp"
+#include "support/http.hpp"
 #include "support/redis_server.hpp"
 
 namespace fs = std::filesystem;
@@ -584,4 +585,41 @@ TEST_F(MispFeedExport, ValidatesWithPyMisp) {
   v = validate_with_pymisp(python, *dir_ / "pymisp-feed" / kOtherOrgUuid, *dir_);
   EXPECT_EQ(v.status, 0) << v.problems;
   EXPECT_EQ(v.summary["events"], 1);
+}
+
+// `run` serves /metrics and /health: runs counted by outcome, health degraded once a run failed
+// (Redis gone).
+TEST(MispFeedRun, MetricsCountRunsByOutcomeAndHealthFollowsTheLastRun) {
+  RedisServer redis;
+  TempDir dir;
+  write_text(dir / "d4.toml", "[redis]\nmeta = \"" + redis.endpoint(0) +
+                                  "\"\n[analyzers.pibs]\nresults_redis = \"" + redis.endpoint(4) +
+                                  "\"\n[analyzers.pdns]\nbackend = \"" + redis.endpoint(5) +
+                                  "\"\n[analyzers.tls]\nstorage = \"" + redis.endpoint(6) +
+                                  "\"\n[sharing.misp]\norg_name = \"Example CSIRT\"\norg_uuid = \"" +
+                                  kOrgUuid + "\"\nfeed_dir = \"" + (dir / "feed").string() + "\"\n");
+  Process::Options o;
+  o.stdout_file = dir / "run.out";
+  o.stderr_file = dir / "run.log";
+  Process run({(d4::test::bin_dir() / "d4-misp-feed").string(), "-c", (dir / "d4.toml").string(), "run",
+               "--interval", "1", "--metrics-listen", "127.0.0.1:0"},
+              o);
+  int m = d4::test::wait_for_listening(dir / "run.log", "metrics and health, HTTP", run);
+  const std::string ok = "d4_misp_feed_runs_total{outcome=\"success\"}";
+  const std::string failed = "d4_misp_feed_runs_total{outcome=\"failure\"}";
+  ASSERT_TRUE(d4::test::eventually([&] { return d4::test::metric(m, ok).value_or(0) >= 2; },
+                                   std::chrono::seconds(20)))
+      << read_text(dir / "run.log");
+  EXPECT_EQ(d4::test::metric(m, failed), 0.0);
+  EXPECT_GT(d4::test::metric(m, "d4_misp_feed_last_success_timestamp_seconds").value_or(0), 0.0);
+  EXPECT_EQ(d4::test::http_get(m, "/health")->status, 200);
+  redis.stop();
+  ASSERT_TRUE(d4::test::eventually([&] { return d4::test::metric(m, failed).value_or(0) >= 1; },
+                                   std::chrono::seconds(20)))
+      << read_text(dir / "run.log");
+  auto h = d4::test::http_get(m, "/health");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 503);
+  EXPECT_EQ(json::parse(h->body)["last_run_ok"], false);
+  EXPECT_EQ(run.stop(), 0);
 }

@@ -76,6 +76,8 @@ class WebInstance {
   std::filesystem::path state_dir() const { return dir_.path() / "web"; }
   std::filesystem::path config_path() const { return dir_.path() / "d4.toml"; }
   std::string log() const;
+  std::filesystem::path log_path() const { return dir_.path() / "web.err"; }  // stderr: the log
+  test::Process& process() { return proc_; }
   test::RedisServer& redis() { return *redis_; }
   core::RedisClient& meta() { return *meta_; }          // db 0
   core::RedisClient& stream() { return *stream_; }      // db 5 (tests keep the dbs apart)

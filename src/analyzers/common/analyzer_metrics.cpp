@@ -105,6 +105,10 @@ void AnalyzerMetrics::watch_redis(const core::RedisEndpoint& endpoint, std::stri
   });
 }
 
+void AnalyzerMetrics::add_health_check(std::function<void(core::metrics::Health&)> check) {
+  if (enabled()) checks_.push_back(std::move(check));
+}
+
 void AnalyzerMetrics::start() {
   if (!enabled() || endpoint_) return;
   endpoint_ = std::make_unique<core::metrics::Endpoint>(
@@ -126,6 +130,10 @@ void AnalyzerMetrics::set_counter(const std::string& name, const std::string& he
 void AnalyzerMetrics::set_gauge(const std::string& name, const std::string& help, std::int64_t value,
                                 const core::metrics::Labels& labels) {
   if (enabled()) registry_.gauge(name, help, labels).store(value, std::memory_order_relaxed);
+}
+
+void AnalyzerMetrics::declare_counter(const std::string& name, const std::string& help) {
+  if (enabled()) registry_.declare(name, "counter", help);
 }
 
 void AnalyzerMetrics::set_counters_by_reason(

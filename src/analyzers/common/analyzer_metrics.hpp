@@ -41,6 +41,8 @@ class AnalyzerMetrics {
   void watch_consumer(std::shared_ptr<const QueueConsumer> consumer);
   // Health requires `endpoint` to answer PING (checked at each /health request).
   void watch_redis(const core::RedisEndpoint& endpoint, std::string name);
+  // Another condition of health (called at each /health request, from the endpoint's thread).
+  void add_health_check(std::function<void(core::metrics::Health&)> check);
   // Serves /metrics and /health; call after the watch_*() calls. Nothing when disabled.
   void start();
 
@@ -50,6 +52,8 @@ class AnalyzerMetrics {
                    const core::metrics::Labels& labels = {});
   void set_gauge(const std::string& name, const std::string& help, std::int64_t value,
                  const core::metrics::Labels& labels = {});
+  // Serves the family before its first sample (counters labelled by reason appear lazily).
+  void declare_counter(const std::string& name, const std::string& help);
   // set_counter() once per reason of a {reason -> count} table; reasons past the first
   // `max_reasons` are summed under "other" so that the label stays bounded.
   void set_counters_by_reason(const std::string& name, const std::string& help,

@@ -98,6 +98,8 @@ Runtime start(const Settings& s) {
 // What the batches written so far added to the store's statistics: a batch delivered again after
 // a failed write counts once. Kept and published by the ingest thread (the store is not
 // thread-safe).
+constexpr const char* kPdnsRejectsHelp = "Input lines or records rejected, by reason";
+
 class CommittedStoreStats {
  public:
   void begin(const PdnsStore& store) { before_ = store.stats(); }
@@ -118,8 +120,8 @@ class CommittedStoreStats {
     m.set_counter("d4_pdns_records_excluded_total", "Observations skipped by exclude_substrings",
                   total_.excluded);
     m.set_counter("d4_pdns_write_batches_total", "Batches written to the passive DNS storage", total_.writes);
-    m.set_counters_by_reason("d4_pdns_rejects_total", "Input lines or records rejected, by reason",
-                             total_.rejected_by_reason);
+    m.declare_counter("d4_pdns_rejects_total", kPdnsRejectsHelp);
+    m.set_counters_by_reason("d4_pdns_rejects_total", kPdnsRejectsHelp, total_.rejected_by_reason);
   }
 
  private:
@@ -455,6 +457,7 @@ int run_ingest(const Settings& s) {
   metrics.watch_consumer(consumer);
   metrics.start();
   CommittedStoreStats committed;
+  committed.publish(metrics);  // every series from the start, at 0
   consumer->run(
       [&](const std::vector<std::string>& batch) {
         // Anything still pending belongs to a batch whose write failed: it is delivered again now.

@@ -349,6 +349,7 @@ int run(const Settings& s) {
     auto consumer = std::make_shared<QueueConsumer>(qo);
     metrics.watch_consumer(consumer);
     if (results.enabled()) metrics.watch_redis(results.endpoint(), "results_redis");
+    publish_pibs_metrics(metrics, classifier, cs);  // every series from the start, at 0
     metrics.start();
     consumer->run(
         [&](const std::vector<std::string>& batch) {

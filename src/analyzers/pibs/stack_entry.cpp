@@ -10,7 +10,7 @@ AnalyzerDescriptor stack_entry_pibs() {
   a.executable = "d4-pibs";
   a.section = "pibs";
   a.summary = "pibs (backscatter in type 1 captures)";
-  a.processes = {{"d4-pibs", {}, "queue", queues::QueueTarget::numeric(1)}};
+  a.processes = {{"d4-pibs", {}, "queue", queues::QueueTarget::numeric(1), true, false, "metrics_listen"}};
   a.summary_label = "backscatter";
   a.summary_line = "on the web interface (analyzer results in Redis)";
   a.first_run_section = [](const FirstRunContext& c) {
@@ -18,7 +18,9 @@ AnalyzerDescriptor stack_entry_pibs() {
            "[analyzers.pibs]\n"
            "queue = \"" +
            c.new_queue_id() + "\"\nredis_output = true\nresults_redis = \"" +
-           c.meta_endpoint(core::keys::kPibsResultsDb) + "\"\n";
+           c.meta_endpoint(core::keys::kPibsResultsDb) +
+           "\"\nmetrics_listen = \"127.0.0.1:" + std::to_string(c.metrics_port()) +
+           "\"   # Prometheus /metrics and /health\n";
   };
   return a;
 }

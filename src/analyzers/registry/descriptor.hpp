@@ -25,6 +25,10 @@ struct StackProcess {
   queues::QueueTarget target;
   bool required = true;     // false: skipped when the configuration names no such queue
   bool serves_api = false;  // listens on [analyzers.<section>] listen: ready once the port answers
+  // Key of [analyzers.<section>] holding this process's /metrics and /health address; the stack
+  // passes it as --metrics-listen (or "off" when unset), so processes sharing a section never
+  // compete for one address.
+  std::string metrics_key;
 };
 
 // What first run offers an analyzer's configuration section.
@@ -32,6 +36,7 @@ struct FirstRunContext {
   std::function<std::string()> new_queue_id;         // a fresh queue UUID (dashed)
   std::function<std::string(int db)> meta_endpoint;  // "127.0.0.1:<meta port>/<db>"
   int api_port = 0;                                  // free port for its query API (0: none)
+  std::function<int()> metrics_port;                 // a free port for one process's /metrics
 };
 
 struct AnalyzerDescriptor {

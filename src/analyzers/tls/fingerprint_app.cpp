@@ -146,6 +146,7 @@ int run_fingerprint(const FingerprintSettings& s) {
                                                                     "fingerprint_metrics_listen"));
     auto consumer = std::make_shared<QueueConsumer>(qo);
     metrics.watch_consumer(consumer);
+    publish_fingerprint_metrics(metrics, tracker, cs);  // every series from the start, at 0
     metrics.start();
     consumer->run(
         [&](const std::vector<std::string>& batch) {

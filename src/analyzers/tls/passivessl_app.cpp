@@ -55,6 +55,7 @@ class CommittedInputs {
                   total_.certificates);
     m.set_counter("d4_passivessl_files_total", "Files and archive members read", total_.files);
     m.set_counter("d4_passivessl_unreadable_files_total", "Files that could not be read", total_.unreadable);
+    m.declare_counter("d4_passivessl_rejects_total", "Inputs rejected, by reason");
     m.set_counters_by_reason("d4_passivessl_rejects_total", "Inputs rejected, by reason", rejects_);
   }
 
@@ -118,6 +119,7 @@ int run_passivessl_ingest(const PassiveSslSettings& s) {
   metrics.watch_consumer(consumer);
   metrics.start();
   CommittedInputs committed;
+  committed.publish(metrics);  // every series from the start, at 0
   consumer->run(
       [&](const std::vector<std::string>& batch) {
         store.discard();  // pending records of a failed write: their batch is delivered again

@@ -10,8 +10,14 @@ AnalyzerDescriptor stack_entry_passivessl() {
   a.executable = "d4-passivessl";
   a.section = "tls";
   a.summary = "passivessl (ja3-jl)";
-  a.processes = {{"d4-passivessl-ingest", {"ingest"}, "queue", QueueTarget::extended("ja3-jl")},
-                 {"d4-passivessl-serve", {"serve"}, "", {}, true, true}};
+  a.processes = {{"d4-passivessl-ingest",
+                  {"ingest"},
+                  "queue",
+                  QueueTarget::extended("ja3-jl"),
+                  true,
+                  false,
+                  "metrics_listen"},
+                 {"d4-passivessl-serve", {"serve"}, "", {}, true, true, "serve_metrics_listen"}};
   a.default_listen = "127.0.0.1:8401";
   a.preferred_api_port = 8401;
   a.summary_label = "passive SSL API";
@@ -21,7 +27,11 @@ AnalyzerDescriptor stack_entry_passivessl() {
            "[analyzers.tls]\n"
            "queue = \"" +
            c.new_queue_id() + "\"\nstorage = \"" + c.meta_endpoint(6) +
-           "\"\nlisten = \"127.0.0.1:" + std::to_string(c.api_port) + "\"\n";
+           "\"\nlisten = \"127.0.0.1:" + std::to_string(c.api_port) +
+           "\"\n# Prometheus /metrics and /health of each process (docs/metrics.md).\n"
+           "metrics_listen = \"127.0.0.1:" +
+           std::to_string(c.metrics_port()) +
+           "\"\nserve_metrics_listen = \"127.0.0.1:" + std::to_string(c.metrics_port()) + "\"\n";
   };
   return a;
 }

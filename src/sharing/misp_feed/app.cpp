@@ -5,6 +5,7 @@
 #include <charconv>
 #include <ctime>
 
+#include "analyzers/common/analyzer_metrics.hpp"
 #include "analyzers/tls/passivessl.hpp"
 #include "core/cli.hpp"
 #include "core/stop_signal.hpp"
@@ -66,24 +67,68 @@ void log_report(const ExportReport& r) {
                  r.sensors.invalid_organisations);
 }
 
+// The runs' totals as Prometheus counters (docs/metrics.md, "d4-misp-feed"), kept by the loop.
+class MispFeedMetrics {
+ public:
+  explicit MispFeedMetrics(analyzers::AnalyzerMetrics& m) : m_(m) { publish(); }
+  // `report`: the run's, or nullptr when it failed.
+  void add(const ExportReport* report, std::int64_t now) {
+    ++(report ? succeeded_ : failed_);
+    if (report) {
+      events_ += report->events_written;
+      attributes_ += report->attributes;
+      dropped_ += report->objects_dropped;
+      last_success_ = now;
+    }
+    last_ok_.store(report != nullptr);
+    publish();
+  }
+  // Whether the last run succeeded (true before the first one).
+  bool last_run_ok() const { return last_ok_.load(); }
+
+ private:
+  void publish() {
+    const std::string runs = "d4_misp_feed_runs_total", help = "Exports run, by outcome";
+    m_.set_counter(runs, help, succeeded_, {{"outcome", "success"}});
+    m_.set_counter(runs, help, failed_, {{"outcome", "failure"}});
+    m_.set_counter("d4_misp_feed_events_written_total", "MISP events written (new or changed)", events_);
+    m_.set_counter("d4_misp_feed_attributes_total", "Attributes in the events exported", attributes_);
+    m_.set_counter("d4_misp_feed_objects_dropped_total", "Objects left out by max_attributes_per_event",
+                   dropped_);
+    m_.set_gauge("d4_misp_feed_last_success_timestamp_seconds", "When an export last succeeded (0: never)",
+                 last_success_);
+  }
+
+  analyzers::AnalyzerMetrics& m_;
+  std::uint64_t succeeded_ = 0, failed_ = 0, events_ = 0, attributes_ = 0, dropped_ = 0;
+  std::int64_t last_success_ = 0;
+  std::atomic<bool> last_ok_{true};
+};
+
 // One export with its outcome recorded; false when it failed.
-bool export_once(const Prepared& p, std::int64_t now) {
+bool export_once(const Prepared& p, std::int64_t now, MispFeedMetrics* metrics = nullptr) {
   ExportRequest request = p.request;
   request.now = now;
   core::RedisClient meta(p.config.common.redis.meta);
+  auto failed = [&] {
+    if (metrics) metrics->add(nullptr, now);
+  };
   try {
     auto report = run_export(p.config, request);
     log_report(report);
     record_run(meta, &report, {}, now);
+    if (metrics) metrics->add(&report, now);
     return true;
   } catch (const core::RedisError& e) {
     spdlog::error("export failed: Redis: {}", e.what());
+    failed();
     try {
       record_run(meta, nullptr, e.what(), now);
     } catch (const core::RedisError&) {
     }
   } catch (const FeedError& e) {
     spdlog::error("export failed: {}", e.what());
+    failed();
     try {
       record_run(meta, nullptr, e.what(), now);
     } catch (const core::RedisError&) {
@@ -116,9 +161,20 @@ int run_export_command(const Settings& s) {
 
 int run_daemon(const Settings& s) {
   auto p = prepare(s);
+  analyzers::AppConfig cfg = analyzers::load_app_config(s.common.config_path);
+  analyzers::AnalyzerMetrics metrics(
+      std::string(kTool),
+      analyzers::cli::metrics_listen(s.metrics_listen, cfg, "sharing.misp", "metrics_listen"));
+  MispFeedMetrics runs(metrics);
+  metrics.watch_redis(p.config.common.redis.meta, "redis_meta");
+  metrics.add_health_check([&runs](core::metrics::Health& h) {
+    h.healthy = h.healthy && runs.last_run_ok();
+    h.detail["last_run_ok"] = runs.last_run_ok();
+  });
+  metrics.start();
   spdlog::info("exporting every {} s to {}", p.config.interval.count(), p.config.feed_dir.string());
   while (!core::stop_requested()) {
-    export_once(p, std::time(nullptr));
+    export_once(p, std::time(nullptr), &runs);
     if (!core::sleep_unless_stopped(std::chrono::duration_cast<std::chrono::milliseconds>(p.config.interval)))
       break;
   }

@@ -20,6 +20,7 @@ struct Settings {
   std::vector<std::string> kinds;  // restricts the configured kinds
   std::string feed_dir;            // overrides [sharing.misp] feed_dir
   long long interval_seconds = 0;  // run: overrides [sharing.misp] interval_seconds
+  std::string metrics_listen;      // run: /metrics and /health (default [sharing.misp] metrics_listen)
 };
 
 int run_export_command(const Settings& s);

@@ -27,6 +27,9 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "export every interval until stopped");
   run->add_option("--interval", s.interval_seconds, "seconds between exports (overrides interval_seconds)");
   run->add_option("--kind", s.kinds, "restrict the configured kinds (repeatable)");
+  run->add_option(
+      "--metrics-listen", s.metrics_listen,
+      "serve /metrics and /health on host:port (default [sharing.misp] metrics_listen; off: none)");
   if (auto status = d4::core::cli::parse(app, argc, argv)) return *status;
   return d4::analyzers::run_tool("d4-misp-feed", [&] {
     d4::core::cli::require_subcommand_unless(app, s.common.check_config);

@@ -14,6 +14,10 @@ std::string session_key(std::string_view hash) {
 std::string user_sessions_key(std::string_view user) {
   return "d4:web:user_sessions:" + std::string(user);
 }
+// Every session's hash scored by its expiry time: counts the live sessions for the metrics
+// without scanning the keyspace. Expired members are removed at each create and count, so its
+// size is bounded by the sessions created within one session_ttl.
+constexpr std::string_view kSessionsByExpiry = "d4:web:sessions";
 long long now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -24,11 +28,14 @@ NewSession SessionStore::create(std::string_view user) {
   NewSession s{random_token(43), random_token(43)};  // 258 bits each
   std::string hash = sha256_hex(s.id);
   std::string ttl = std::to_string(ttl_.count());
-  auto r = db_.pipeline({{"HSET", session_key(hash), "user", std::string(user), "csrf", s.csrf, "created",
-                          std::to_string(now_seconds())},
-                         {"EXPIRE", session_key(hash), ttl},
-                         {"SADD", user_sessions_key(user), hash},
-                         {"EXPIRE", user_sessions_key(user), ttl}});
+  const long long now = now_seconds();
+  auto r = db_.pipeline(
+      {{"HSET", session_key(hash), "user", std::string(user), "csrf", s.csrf, "created", std::to_string(now)},
+       {"EXPIRE", session_key(hash), ttl},
+       {"SADD", user_sessions_key(user), hash},
+       {"EXPIRE", user_sessions_key(user), ttl},
+       {"ZREMRANGEBYSCORE", std::string(kSessionsByExpiry), "-inf", std::to_string(now)},
+       {"ZADD", std::string(kSessionsByExpiry), std::to_string(now + ttl_.count()), hash}});
   for (const auto& x : r)
     if (x.is_error()) throw core::RedisError("create session: " + x.str);
   return s;
@@ -46,13 +53,25 @@ void SessionStore::destroy(std::string_view cookie_value) {
   std::string hash = sha256_hex(cookie_value);
   auto user = db_.command({"HGET", session_key(hash), "user"}).as_string();
   db_.command({"DEL", session_key(hash)});
+  db_.command({"ZREM", std::string(kSessionsByExpiry), hash});
   if (user) db_.command({"SREM", user_sessions_key(*user), hash});
+}
+
+long long SessionStore::count_live() {
+  auto r = db_.pipeline(
+      {{"ZREMRANGEBYSCORE", std::string(kSessionsByExpiry), "-inf", std::to_string(now_seconds())},
+       {"ZCARD", std::string(kSessionsByExpiry)}});
+  if (r.size() != 2 || r[1].is_error()) throw core::RedisError("count sessions");
+  return r[1].integer;
 }
 
 void SessionStore::destroy_all_of(std::string_view user) {
   auto hashes = db_.command({"SMEMBERS", user_sessions_key(user)}).as_strings();
   std::vector<std::vector<std::string>> cmds;
-  for (const auto& h : hashes) cmds.push_back({"DEL", session_key(h)});
+  for (const auto& h : hashes) {
+    cmds.push_back({"DEL", session_key(h)});
+    cmds.push_back({"ZREM", std::string(kSessionsByExpiry), h});
+  }
   cmds.push_back({"DEL", user_sessions_key(user)});
   db_.pipeline(cmds);
 }

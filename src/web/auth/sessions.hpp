@@ -37,6 +37,8 @@ class SessionStore {
   std::optional<Session> find(std::string_view cookie_value);
   void destroy(std::string_view cookie_value);
   void destroy_all_of(std::string_view user);
+  // Sessions alive now (forgets the expired ones first).
+  long long count_live();
 
  private:
   core::RedisClient& db_;

@@ -37,9 +37,13 @@ http::Response form_reply(const http::Request& req, int status, const std::strin
 void Routes::api(const std::string& method, const std::string& pattern, Role role, ApiHandler h) {
   // The handler outlives this object (the router is returned by value): it holds the authenticator.
   router_.add(method, pattern,
-              [&a = auth_, role, h = std::move(h), pattern](http::Request& req) -> http::Response {
+              [&a = auth_, &redis_errors = redis_errors_, role, h = std::move(h),
+               pattern](http::Request& req) -> http::Response {
                 auto auth = a.authenticate(req);
-                if (auth.unavailable) return http::Response::error(503, "service unavailable (database)");
+                if (auth.unavailable) {
+                  ++redis_errors;
+                  return http::Response::error(503, "service unavailable (database)");
+                }
                 auto& id = auth.id;
                 if (!id) return http::Response::error(auth.status, auth.error);
                 if (!role_allows(id->role, role)) return http::Response::error(403, "Access Forbidden");
@@ -63,6 +67,7 @@ void Routes::api(const std::string& method, const std::string& pattern, Role rol
                 } catch (const std::invalid_argument& e) {
                   return fail(400, e.what());
                 } catch (const core::RedisError& e) {
+                  ++redis_errors;
                   spdlog::error("{} {}: redis: {}", req.method, req.path, e.what());
                   return http::Response::error(503, "service unavailable (database)");
                 }
@@ -70,25 +75,32 @@ void Routes::api(const std::string& method, const std::string& pattern, Role rol
 }
 
 void Routes::page(const std::string& pattern, Role role, PageHandler h) {
-  router_.get(pattern, [&a = auth_, role, h = std::move(h), pattern](http::Request& req) -> http::Response {
-    // Pages authenticate with the session cookie only.
-    req.headers.erase("Authorization");
-    auto auth = a.authenticate(req);
-    if (auth.unavailable) return html::error_page(503, "The database is not reachable: " + auth.error);
-    auto& id = auth.id;
-    if (!id) return http::Response::redirect("/login?next=" + http::url_encode(req.target));
-    if (id->must_change_password && pattern != "/change_password")
-      return http::Response::redirect("/change_password");
-    if (!role_allows(id->role, role))
-      return html::error_page(403, "Your role does not allow this page.", &*id);
-    try {
-      return h(req, *id);
-    } catch (const ApiError& e) {
-      return html::error_page(e.status, e.what(), &*id);
-    } catch (const core::RedisError& e) {
-      return html::error_page(503, "The database is not reachable: " + std::string(e.what()), &*id);
-    }
-  });
+  router_.get(pattern,
+              [&a = auth_, &redis_errors = redis_errors_, role, h = std::move(h),
+               pattern](http::Request& req) -> http::Response {
+                // Pages authenticate with the session cookie only.
+                req.headers.erase("Authorization");
+                auto auth = a.authenticate(req);
+                if (auth.unavailable) {
+                  ++redis_errors;
+                  return html::error_page(503, "The database is not reachable: " + auth.error);
+                }
+                auto& id = auth.id;
+                if (!id) return http::Response::redirect("/login?next=" + http::url_encode(req.target));
+                if (id->must_change_password && pattern != "/change_password")
+                  return http::Response::redirect("/change_password");
+                if (!role_allows(id->role, role))
+                  return html::error_page(403, "Your role does not allow this page.", &*id);
+                try {
+                  return h(req, *id);
+                } catch (const ApiError& e) {
+                  return html::error_page(e.status, e.what(), &*id);
+                } catch (const core::RedisError& e) {
+                  ++redis_errors;
+                  return html::error_page(503, "The database is not reachable: " + std::string(e.what()),
+                                          &*id);
+                }
+              });
 }
 
 }  // namespace d4::web

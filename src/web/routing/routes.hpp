@@ -5,6 +5,8 @@
 // A request goes: HTTP server -> router middleware (client address behind a trusted proxy,
 // `_method` of plain forms; router.cpp) -> the route's wrapper (api() or page(): authenticate,
 // role, CSRF for session state changes, error mapping) -> the handler in its file.
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -23,7 +25,9 @@ class Routes {
   using ApiHandler = std::function<json(http::Request&, const Identity&)>;
   using PageHandler = std::function<http::Response(http::Request&, const Identity&)>;
 
-  Routes(http::Router& router, Authenticator& auth) : router_(router), auth_(auth) {}
+  // `redis_errors` counts the requests answered 503 because Redis failed (metrics).
+  Routes(http::Router& router, Authenticator& auth, std::atomic<std::uint64_t>& redis_errors)
+      : router_(router), auth_(auth), redis_errors_(redis_errors) {}
 
   // A JSON API route: token or session (session state changes need the CSRF token); ApiError,
   // QueueError and std::invalid_argument become JSON errors (or, for a plain form post, a
@@ -37,6 +41,7 @@ class Routes {
  private:
   http::Router& router_;
   Authenticator& auth_;
+  std::atomic<std::uint64_t>& redis_errors_;
 };
 
 // Registers every API resource and page (route_table.cpp: one line each).
