@@ -125,17 +125,17 @@ FirstRun prepare_data_dir(const fs::path& data, const fs::path& config_file) {
   taken.push_back(worker_metrics_port);
   // Then d4-web's and each analyzer process's, upwards from 9122.
   int next_metrics_port = 9122;
-  auto metrics_port = [&] {
+  auto another_metrics_port = [&] {
     int p = pick_free_port(next_metrics_port, taken);
     taken.push_back(p);
     next_metrics_port = p + 1;
     return p;
   };
-  int web_metrics_port = metrics_port();
+  int web_metrics_port = another_metrics_port();
   // Each analyzer's section, with a free port for its query API.
   analyzers::FirstRunContext ctx;
   ctx.new_queue_id = [] { return protocol::Uuid::generate_v4().dashed(); };
-  ctx.metrics_port = metrics_port;
+  ctx.metrics_port = another_metrics_port;
   ctx.meta_endpoint = [&](int db) {
     return "127.0.0.1:" + std::to_string(meta_port) + "/" + std::to_string(db);
   };

@@ -27,7 +27,7 @@ void collect_web_counters(Exposition& e, const WebCounters& c) {
             static_cast<double>(c.redis_errors.load()));
 }
 
-void collect_server_stats(Exposition& e, const http::ServerStats& st) {
+void collect_server_stats(Exposition& e, const core::http::ServerStats& st) {
   e.gauge("d4_web_http_open_connections", "Open HTTP connections", {},
           static_cast<double>(st.open_connections));
   const char* help = "HTTP connections refused by the connection budgets, by reason";
@@ -58,12 +58,12 @@ struct WebRedisProbe {
 
 WebMetrics::WebMetrics(const WebConfig& cfg, const WebCounters& counters) : cfg_(cfg), counters_(counters) {}
 
-void WebMetrics::instrument(http::Router& router) {
-  http::instrument(router, registry_, "d4_web");
+void WebMetrics::instrument(core::http::Router& router) {
+  core::http::instrument(router, registry_, "d4_web");
 }
 
-std::unique_ptr<core::metrics::Endpoint> WebMetrics::serve(const std::string& listen,
-                                                           std::function<http::ServerStats()> server_stats) {
+std::unique_ptr<core::metrics::Endpoint> WebMetrics::serve(
+    const std::string& listen, std::function<core::http::ServerStats()> server_stats) {
   core::metrics::add_process_metrics(registry_, "d4-web", D4_VERSION);
   registry_.add_collector([this](Exposition& e) { collect_web_counters(e, counters_); });
   registry_.add_collector(

@@ -21,11 +21,11 @@ class WebMetrics {
   WebMetrics(const WebConfig& cfg, const WebCounters& counters);
 
   // Counts `router`'s requests (this object must outlive the router's server).
-  void instrument(http::Router& router);
+  void instrument(core::http::Router& router);
   // Serves /metrics and /health on `listen`; `server_stats` reads the web server's budgets. The
   // endpoint must be destroyed before that server: keep it in a variable declared after it.
   std::unique_ptr<core::metrics::Endpoint> serve(const std::string& listen,
-                                                 std::function<http::ServerStats()> server_stats);
+                                                 std::function<core::http::ServerStats()> server_stats);
 
  private:
   WebConfig cfg_;
