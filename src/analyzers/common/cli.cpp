@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <iostream>
 
-#include "core/cli.hpp"
 #include "analyzers/common/analyzer_metrics.hpp"
+#include "core/cli.hpp"
 #include "core/http_metrics.hpp"
 #include "core/keys.hpp"
 #include "core/stop_signal.hpp"
