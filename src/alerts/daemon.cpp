@@ -11,6 +11,7 @@
 #include "core/metrics.hpp"
 #include "core/stop_signal.hpp"
 #include "core/version.hpp"
+#include "protocol/clock.hpp"
 
 namespace d4::alerts {
 
@@ -19,10 +20,6 @@ namespace {
 using core::ConfigError;
 using core::get_int;
 using core::get_string;
-
-double wall_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 std::string host_name() {
   char host[256] = {};
@@ -136,7 +133,7 @@ struct LoopState {
 };
 
 core::metrics::Health health(const LoopState& s, std::chrono::milliseconds interval) {
-  double age = wall_now() - s.last_ok.load();
+  double age = clock::unix_seconds_fractional() - s.last_ok.load();
   double limit = 3 * std::chrono::duration<double>(interval).count() + 30;
   core::metrics::Health h;
   h.healthy = s.last_ok.load() > 0 && age <= limit;
@@ -180,12 +177,12 @@ int run_daemon(const AlertsConfig& config) {
       state.active = active;
       active_gauge = active ? 1 : 0;
       if (active) {
-        auto report = engine.evaluate(wall_now());
+        auto report = engine.evaluate(clock::unix_seconds_fractional());
         state.firing = report.firing;
         spdlog::debug("evaluated {} rules: {} firing, {} notifications sent, {} failed", report.rules,
                       report.firing, report.sent, report.failed);
       }
-      state.last_ok = wall_now();
+      state.last_ok = clock::unix_seconds_fractional();
       if (outage) spdlog::info("Redis reachable again");
       outage = false;
     } catch (const core::RedisError& e) {

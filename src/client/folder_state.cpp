@@ -12,6 +12,7 @@
 #include "client/config_dir.hpp"
 #include "client/log.hpp"
 #include "client/options.hpp"
+#include "protocol/clock.hpp"
 
 namespace d4::client {
 namespace {
@@ -83,12 +84,6 @@ std::optional<FolderFileId> parse_entry(std::string_view line) {
   return id;
 }
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 FolderState::FolderState(std::string file) : file_(std::move(file)) {
@@ -136,7 +131,7 @@ void FolderState::open_for_append() {
 
 void FolderState::sync_if_due(bool force) {
   if (fd_ < 0 || !dirty_) return;
-  auto now = now_ms();
+  auto now = clock::monotonic_millis();
   if (!force && now - last_sync_ms_ < 1000) return;
   ::fdatasync(fd_);
   last_sync_ms_ = now;

@@ -14,15 +14,10 @@
 #include "client/net.hpp"
 #include "client/options.hpp"
 #include "core/redact.hpp"
+#include "protocol/clock.hpp"
 
 namespace d4::client {
 namespace {
-
-long long now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 bool all_digits(std::string_view s) {
   if (s.empty()) return false;
@@ -256,7 +251,7 @@ bool RespClient::fail(std::string why) {
 // Waits for `events` on the socket until the absolute deadline; false on timeout or stop.
 bool RespClient::wait_fd(short events, long long deadline_ms) {
   for (;;) {
-    long long left = deadline_ms - now_ms();
+    long long left = deadline_ms - clock::monotonic_millis();
     if (left <= 0) {
       error_ = "timed out";
       return false;
@@ -280,7 +275,7 @@ bool RespClient::wait_fd(short events, long long deadline_ms) {
 bool RespClient::connect() {
   close();
   stopped_ = false;
-  long long deadline = now_ms() + timeout_ms_;
+  long long deadline = clock::monotonic_millis() + timeout_ms_;
   if (addr_.unix_socket) {
     sockaddr_un sun{};
     sun.sun_family = AF_UNIX;
@@ -344,7 +339,7 @@ std::optional<std::vector<RespReply>> RespClient::pipeline(
   }
   std::string out;
   for (const auto& c : commands) encode_resp_command(out, c);
-  long long deadline = now_ms() + timeout_ms_ + extra_wait_ms;
+  long long deadline = clock::monotonic_millis() + timeout_ms_ + extra_wait_ms;
   std::size_t off = 0;
   while (off < out.size()) {
     ssize_t w = ::send(fd_, out.data() + off, out.size() - off, MSG_NOSIGNAL);

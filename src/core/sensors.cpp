@@ -9,6 +9,7 @@
 
 #include "core/ipnet.hpp"
 #include "core/keys.hpp"
+#include "protocol/clock.hpp"
 #include "protocol/uuid.hpp"
 
 namespace d4::core {
@@ -18,12 +19,6 @@ using Code = PolicyResult::Code;
 
 PolicyResult invalid_uuid() {
   return PolicyResult::fail(Code::Invalid, "Invalid uuid");
-}
-
-long long now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 std::optional<long long> to_ll(const RedisReply& r) {
@@ -378,13 +373,14 @@ PolicyResult SensorPolicy::kick_sensor(std::string_view uuid_text, std::chrono::
   if (block_for.count() > 0)
     stream_.command_ok(
         {"SET", keys::temp_blocklist_uuid(*uuid), "1", "EX", std::to_string(block_for.count())});
-  stream_.command_ok({"ZADD", keys::kKicks, std::to_string(now_ms()), "uuid:" + *uuid});
+  stream_.command_ok({"ZADD", keys::kKicks, std::to_string(clock::unix_millis()), "uuid:" + *uuid});
   return PolicyResult::ok(*uuid);
 }
 
 PolicyResult SensorPolicy::kick_type(int type) {
   if (type < 0 || type > 255) return PolicyResult::fail(Code::Invalid, "a type is 0..255");
-  stream_.command_ok({"ZADD", keys::kKicks, std::to_string(now_ms()), "type:" + std::to_string(type)});
+  stream_.command_ok(
+      {"ZADD", keys::kKicks, std::to_string(clock::unix_millis()), "type:" + std::to_string(type)});
   return PolicyResult::ok(std::to_string(type));
 }
 

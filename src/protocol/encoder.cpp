@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "protocol/clock.hpp"
+
 namespace d4::protocol {
 
 PacketEncoder::PacketEncoder(std::uint8_t version, std::uint8_t type, const Uuid& uuid, std::string_view key)
@@ -29,9 +31,7 @@ void PacketEncoder::append_packet(std::vector<std::uint8_t>& out, std::span<cons
 }
 
 std::uint64_t unix_seconds() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  return static_cast<std::uint64_t>(clock::unix_seconds());
 }
 
 }  // namespace d4::protocol

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "core/keys.hpp"
+#include "protocol/clock.hpp"
 #include "protocol/metaheader.hpp"
 #include "protocol/uuid.hpp"
 
@@ -119,7 +120,7 @@ std::string group_index(const QueueTarget& t) {
 }  // namespace
 
 double epoch_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return clock::unix_seconds_fractional();
 }
 
 std::string normalize_sensor(std::string_view text) {

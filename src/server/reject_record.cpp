@@ -3,7 +3,7 @@
 #include "core/keys.hpp"
 #include "core/logging.hpp"
 #include "core/sensors.hpp"
-#include "server/wall_clock.hpp"
+#include "protocol/clock.hpp"
 #include "server/worker.hpp"
 
 namespace d4::server {
@@ -22,7 +22,7 @@ void record_reject(Worker& worker, Reject reason, const RejectSubject& who, std:
   batch.incr(keys::kServerRejects, name);
   batch.incr(keys::daily_rejects(worker.today()), name);
   const std::size_t cap = worker.runtime().error_list_size;
-  const long long now = wall_s();
+  const long long now = clock::unix_seconds();
   if (!who.sensor.empty()) {
     batch.incr(keys::sensor_rejects(who.sensor), name);
     batch.push_capped(keys::sensor_errors(who.sensor),

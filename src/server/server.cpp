@@ -19,6 +19,7 @@
 #include "core/http_server.hpp"
 #include "core/keys.hpp"
 #include "core/logging.hpp"
+#include "protocol/clock.hpp"
 #include "server/reject_record.hpp"
 #include "server/scripts.hpp"
 
@@ -31,12 +32,6 @@ namespace d4::server {
 namespace keys = core::keys;
 
 namespace {
-
-long long wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
   asio::steady_timer t(co_await asio::this_coro::executor);
@@ -86,7 +81,7 @@ Server::Server(ServerConfig config)
   nlohmann::json info;
   info["host"] = host;
   info["pid"] = getpid();
-  info["started"] = wall_ms() / 1000;
+  info["started"] = clock::unix_millis() / 1000;
   std::vector<std::string> l;
   for (const auto& a : config_.listen) l.push_back(a.to_string() + " tls");
   for (const auto& a : config_.plain_listen) l.push_back(a.to_string() + " tcp");
@@ -245,7 +240,7 @@ asio::awaitable<void> Server::write_startup_state() {
                                    "0",
                                    runtime_->default_hmac_key,
                                    std::string(core::to_string(runtime_->mode)),
-                                   local_date(wall_ms() / 1000)};
+                                   local_date(clock::unix_millis() / 1000)};
   for (int t : config_.default_accepted_types) args.push_back("t:" + std::to_string(t));
   for (const auto& e : config_.default_accepted_extended_types) args.push_back("e:" + e);
   auto r = co_await w0.meta().command(args, true);
@@ -328,7 +323,7 @@ asio::awaitable<bool> Server::refresh_policy() {
   policy_ = snapshot;
   for (auto& w : workers_) w->post_policy(snapshot);
   policy_loaded_ = true;
-  policy_loaded_at_ms_ = wall_ms();
+  policy_loaded_at_ms_ = clock::unix_millis();
   policy_version_pub_ = policy_version_;
   co_return true;
 }
@@ -607,7 +602,8 @@ std::string Server::metrics_text() {
   s.instance = instance_;
   s.policy_loaded = policy_loaded_;
   s.policy_version = policy_version_pub_;
-  s.policy_age_seconds = policy_loaded_ ? static_cast<double>(wall_ms() - policy_loaded_at_ms_) / 1000.0 : 0;
+  s.policy_age_seconds =
+      policy_loaded_ ? static_cast<double>(clock::unix_millis() - policy_loaded_at_ms_) / 1000.0 : 0;
   s.listening = listening_;
   s.unauthenticated_bytes = unauth_budget_.total();
   s.unauthenticated_peers = unauth_budget_.peers();
@@ -627,7 +623,8 @@ std::string Server::health_json(bool& healthy) {
     for (const auto& g : w->redis_gauges()) (g.name == "stream" ? stream_up : meta_up) &= g.connected;
     connections += w->metrics().connections_open.load();
   }
-  double age = policy_loaded_ ? static_cast<double>(wall_ms() - policy_loaded_at_ms_) / 1000.0 : -1;
+  double age =
+      policy_loaded_ ? static_cast<double>(clock::unix_millis() - policy_loaded_at_ms_) / 1000.0 : -1;
   bool policy_fresh =
       policy_loaded_ && age < 10 * std::chrono::duration<double>(config_.policy_refresh).count() + 5;
   healthy = listening_ && stream_up && meta_up && policy_fresh;

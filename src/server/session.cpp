@@ -7,9 +7,9 @@
 #include <spdlog/spdlog.h>
 
 #include "core/keys.hpp"
+#include "protocol/clock.hpp"
 #include "server/reject_record.hpp"
 #include "server/session.hpp"
-#include "server/wall_clock.hpp"
 #include "server/worker.hpp"
 
 namespace asio = boost::asio;
@@ -51,7 +51,7 @@ Session::Session(Worker& worker, asio::ip::tcp::socket socket, TlsContext tls, P
       transport_(std::move(socket), std::move(tls)),
       peer_(std::move(peer)),
       session_id_(protocol::Uuid::generate_v4().dashed()),
-      start_ms_(wall_ms()),
+      start_ms_(clock::unix_millis()),
       wake_timer_(worker.ioc()),
       meta_header_(protocol::kMaxMetaHeaderSize) {
   accepted_at_ = last_activity_ = SteadyClock::now();

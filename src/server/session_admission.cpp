@@ -9,10 +9,10 @@
 #include <spdlog/spdlog.h>
 
 #include "core/keys.hpp"
+#include "protocol/clock.hpp"
 #include "server/reject_record.hpp"
 #include "server/scripts.hpp"
 #include "server/session.hpp"
-#include "server/wall_clock.hpp"
 #include "server/worker.hpp"
 
 namespace asio = boost::asio;
@@ -114,7 +114,7 @@ asio::awaitable<bool> Session::load_sensor() {
 bool Session::check_clock_skew(const protocol::Header& h) {
   auto skew = worker_.runtime().max_clock_skew;
   if (skew.count() <= 0) return true;
-  long long diff = static_cast<long long>(h.timestamp) - wall_s();
+  long long diff = static_cast<long long>(h.timestamp) - clock::unix_seconds();
   if (std::llabs(diff) > skew.count()) {
     abort(Reject::clock_skew, "header timestamp " + std::to_string(h.timestamp) + " is " +
                                   std::to_string(diff) + " s from the server clock (limit " +

@@ -8,11 +8,11 @@
 #include <spdlog/spdlog.h>
 
 #include "core/keys.hpp"
+#include "protocol/clock.hpp"
 #include "server/meta_batch.hpp"
 #include "server/reject_record.hpp"
 #include "server/scripts.hpp"
 #include "server/session.hpp"
-#include "server/wall_clock.hpp"
 #include "server/worker.hpp"
 
 namespace asio = boost::asio;
@@ -32,7 +32,8 @@ constexpr std::chrono::seconds kWriteRetryDelay{1};
 
 void Session::store(const protocol::Packet& p, SteadyClock::time_point read_time) {
   if (worker_type_ == "-") worker_type_ = type_text_;
-  batch_.add(stream_key_, stream_ids_.next(static_cast<std::uint64_t>(wall_ms())), uuid_hex_, p, read_time);
+  batch_.add(stream_key_, stream_ids_.next(static_cast<std::uint64_t>(clock::unix_millis())), uuid_hex_, p,
+             read_time);
   worker_.metrics().pending_bytes.fetch_add(static_cast<std::int64_t>(p.payload.size()),
                                             std::memory_order_relaxed);
   pending_gauge_ += static_cast<std::int64_t>(p.payload.size());
@@ -137,7 +138,7 @@ void Session::confirm_batch(const BatchOutcome& outcome) {
   if (first) {
     // Reference: last 16 connections of the sensor, newest first, "<ip>-<YYYYmmddHHMMSS>".
     worker_.meta_batch().push_capped(keys::sensor_last_ips(uuid_hex_),
-                                     peer_.ip + "-" + local_compact_time(wall_s()), 16);
+                                     peer_.ip + "-" + local_compact_time(clock::unix_seconds()), 16);
   }
 }
 

@@ -7,8 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include "core/keys.hpp"
+#include "protocol/clock.hpp"
 #include "server/server.hpp"
-#include "server/wall_clock.hpp"
 
 namespace asio = boost::asio;
 using boost::system::error_code;
@@ -154,7 +154,7 @@ void Worker::post_close_all(Reject reason, std::string detail) {
 }
 
 void Worker::update_clock() {
-  long long now = wall_s();
+  long long now = clock::unix_seconds();
   if (now / 60 != clock_second_ / 60 || today_.empty()) today_ = local_date(now);
   clock_second_ = now;
 }
@@ -203,7 +203,7 @@ void Worker::flush_meta_soon() {
 void Worker::flush_meta() {
   if (flush_calls_in_flight_ == 0 && !meta_batch_.empty()) {
     auto requests = meta_batch_.take_requests(keys::flush_marker(instance(), std::to_string(index_)),
-                                              flush_seq_, today_, wall_s());
+                                              flush_seq_, today_, clock::unix_seconds());
     metrics_.flushes.fetch_add(1, std::memory_order_relaxed);
     flush_calls_in_flight_ = requests.size();
     for (auto& req : requests)

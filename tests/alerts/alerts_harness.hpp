@@ -20,6 +20,9 @@
 
 namespace d4::test {
 
+// The sensor the alert tests report conditions for.
+inline const std::string kSensor = "8bd5b2b23c8a4a399a5e1a4f1f2b7c01";
+
 using namespace std::chrono_literals;
 using nlohmann::json;
 

@@ -15,8 +15,6 @@ using namespace d4::test;
 
 namespace {
 
-const std::string kSensor = "8bd5b2b23c8a4a399a5e1a4f1f2b7c01";
-
 long long now_s() {
   return static_cast<long long>(now_seconds());
 }

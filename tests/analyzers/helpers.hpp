@@ -21,6 +21,9 @@ namespace d4::test::an {
 
 using Bytes = std::vector<std::uint8_t>;
 
+// SHA-1 of the server certificate in the TLS vector capture (its MANIFEST.md).
+inline constexpr const char* kCertSha1 = "51e40bc32a067617cd4f01b797e7b66a0da121d9";
+
 inline void put16(Bytes& b, std::uint16_t v) {
   b.push_back(static_cast<std::uint8_t>(v >> 8));
   b.push_back(static_cast<std::uint8_t>(v));

@@ -29,8 +29,6 @@ using d4::test::vector_path;
 
 namespace {
 
-constexpr const char* kCertSha1 = "51e40bc32a067617cd4f01b797e7b66a0da121d9";
-
 std::vector<std::string> sessions_of_tls_pcap(const TempDir& dir) {
   auto r = run_tool("d4-tls-fingerprint", {vector_path("tls.pcap")}, dir);
   EXPECT_EQ(r.status, 0) << r.err;

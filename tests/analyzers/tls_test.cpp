@@ -27,8 +27,6 @@ using d4::test::vector_path;
 
 namespace {
 
-constexpr const char* kCertSha1 = "51e40bc32a067617cd4f01b797e7b66a0da121d9";  // MANIFEST.md
-
 struct Frames {
   std::vector<std::pair<std::int64_t, Bytes>> frames;
   std::uint32_t linktype = 1;

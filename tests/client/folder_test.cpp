@@ -18,19 +18,10 @@ namespace {
 
 constexpr auto kWait = 30s;  // generous: the suite also runs under qemu
 
-ClientTempDir* g_pki_dir = nullptr;
-TestPki* g_pki = nullptr;
-
 class FolderExisting : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    g_pki_dir = new ClientTempDir();
-    g_pki = new TestPki(g_pki_dir->path());
-  }
-  static void TearDownTestSuite() {
-    delete g_pki;
-    delete g_pki_dir;
-  }
+  static void SetUpTestSuite() { SuitePki::make(); }
+  static void TearDownTestSuite() { SuitePki::remove(); }
   FolderExisting() {
     make_config(tmp / "conf", 3, 4096);
     std::filesystem::create_directories(watch());
@@ -39,15 +30,15 @@ class FolderExisting : public ::testing::Test {
   std::string state() const { return tmp / "state"; }
   ReceiverOptions tls_receiver() {
     ReceiverOptions o;
-    o.cert_file = g_pki->server_crt;
-    o.key_file = g_pki->server_key;
+    o.cert_file = SuitePki::pki->server_crt;
+    o.key_file = SuitePki::pki->server_key;
     return o;
   }
   std::vector<std::string> args(const std::string& dest, std::vector<std::string> extra = {}) {
-    std::vector<std::string> a = {client_binary(), "-c",          tmp / "conf",  "--destination", dest,
-                                  "--ca-file",     g_pki->ca_crt, "--source",    "folder",        "--folder",
-                                  watch(),         "-json",       "--retry-min", "50ms",          "-rt",
-                                  "300ms"};
+    std::vector<std::string> a = {
+        client_binary(),       "-c",       tmp / "conf", "--destination", dest,    "--ca-file",
+        SuitePki::pki->ca_crt, "--source", "folder",     "--folder",      watch(), "-json",
+        "--retry-min",         "50ms",     "-rt",        "300ms"};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
@@ -177,7 +168,7 @@ TEST_F(FolderExisting, StdoutDestination) {
   put("a.json", "a", 1700000000);
   auto run = [&] {
     ClientProcess p({client_binary(), "-c", tmp / "conf", "--source", "folder", "--folder", watch(), "-json",
-               "--folder-existing", "--folder-state", state()});
+                     "--folder-existing", "--folder-state", state()});
     EXPECT_TRUE(p.wait_stderr("watching", kWait)) << p.err();
     EXPECT_TRUE(p.wait_stderr("files already in", kWait)) << p.err();
     std::this_thread::sleep_for(300ms);

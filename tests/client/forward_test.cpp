@@ -23,9 +23,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-ClientTempDir* g_pki_dir = nullptr;
-TestPki* g_pki = nullptr;
-
 const std::string kQueue = "analyzer:3:0d5a6b9c-1d8e-4f57-9e2a-7b1c3d4e5f60";
 std::string processing_key() {
   // Default forwarder id: the sensor UUID without dashes.
@@ -80,19 +77,13 @@ bool has_all(const std::vector<std::string>& got, const std::vector<std::string>
 
 class Forward : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    g_pki_dir = new ClientTempDir();
-    g_pki = new TestPki(g_pki_dir->path());
-  }
-  static void TearDownTestSuite() {
-    delete g_pki;
-    delete g_pki_dir;
-  }
-  const TestPki& pki() { return *g_pki; }
+  static void SetUpTestSuite() { SuitePki::make(); }
+  static void TearDownTestSuite() { SuitePki::remove(); }
+  const TestPki& pki() { return *SuitePki::pki; }
   ReceiverOptions tls_receiver(int port = 0) {
     ReceiverOptions o;
-    o.cert_file = g_pki->server_crt;
-    o.key_file = g_pki->server_key;
+    o.cert_file = SuitePki::pki->server_crt;
+    o.key_file = SuitePki::pki->server_key;
     o.port = port;
     return o;
   }
@@ -108,7 +99,7 @@ class Forward : public ::testing::Test {
   std::vector<std::string> args(const std::string& conf, const std::string& dest,
                                 std::vector<std::string> extra = {}) {
     std::vector<std::string> a = {
-        client_binary(), "-c",   conf,  "--destination", dest,  "--ca-file", g_pki->ca_crt,
+        client_binary(), "-c",   conf,  "--destination", dest,  "--ca-file", SuitePki::pki->ca_crt,
         "--retry-min",   "50ms", "-rt", "300ms",         "-ct", "5s",        "-v"};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;

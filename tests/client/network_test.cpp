@@ -16,20 +16,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
-ClientTempDir* g_pki_dir = nullptr;
-TestPki* g_pki = nullptr;
-
 class Network : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    g_pki_dir = new ClientTempDir();
-    g_pki = new TestPki(g_pki_dir->path());
-  }
-  static void TearDownTestSuite() {
-    delete g_pki;
-    delete g_pki_dir;
-  }
-  const TestPki& pki() { return *g_pki; }
+  static void SetUpTestSuite() { SuitePki::make(); }
+  static void TearDownTestSuite() { SuitePki::remove(); }
+  const TestPki& pki() { return *SuitePki::pki; }
   ReceiverOptions tls_receiver() {
     ReceiverOptions o;
     o.cert_file = pki().server_crt;

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -62,6 +63,21 @@ struct TestPki {
  private:
   static void run(const std::string& cmd) {
     if (std::system((cmd + " >/dev/null 2>&1").c_str()) != 0) throw std::runtime_error("failed: " + cmd);
+  }
+};
+
+// The PKI of a test suite, made once in SetUpTestSuite and removed in TearDownTestSuite (making
+// one costs several openssl runs, too slow for every test).
+struct SuitePki {
+  inline static std::unique_ptr<ClientTempDir> dir;
+  inline static std::unique_ptr<TestPki> pki;
+  static void make() {
+    dir = std::make_unique<ClientTempDir>();
+    pki = std::make_unique<TestPki>(dir->path());
+  }
+  static void remove() {
+    pki.reset();
+    dir.reset();
   }
 };
 

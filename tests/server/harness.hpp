@@ -22,6 +22,9 @@ struct ssl_ctx_st;
 
 namespace d4::test {
 
+// The default HMAC key the tests configure their servers and sensors with.
+inline constexpr const char* kTestHmacKey = "d4-test-key";
+
 using namespace std::chrono_literals;
 
 // A random v4 sensor UUID.

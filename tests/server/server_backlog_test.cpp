@@ -18,8 +18,6 @@ namespace keys = d4::core::keys;
 
 namespace {
 
-constexpr const char* kKey = "d4-test-key";
-
 long long hash_int(core::RedisClient& r, const std::string& key, const std::string& field) {
   return r.command({"HGET", key, field}).as_integer().value_or(0);
 }
@@ -58,8 +56,8 @@ TEST(ServerBacklog, MetaHeaderPaddedWithBlanksBeyondTheLimitClosesTheSession) {
   auto stream = server.stream();
   SensorConnection c(server.tls_port(), true);
   // 60,000 blanks are a legal start; 60,000 more exceed the 100,000 bytes a meta header may have.
-  ASSERT_TRUE(c.send(make_packet(uuid, 2, kKey, std::string(60'000, ' '))));
-  c.send(make_packet(uuid, 2, kKey, std::string(60'000, '\n')));
+  ASSERT_TRUE(c.send(make_packet(uuid, 2, kTestHmacKey, std::string(60'000, ' '))));
+  c.send(make_packet(uuid, 2, kTestHmacKey, std::string(60'000, '\n')));
   EXPECT_TRUE(c.wait_closed(10s)) << server.log();
   EXPECT_TRUE(eventually([&] {
     return hash_int(meta, keys::sensor_rejects(uuid.dashless()), "meta_header_too_large") == 1;
@@ -83,18 +81,18 @@ TEST(ServerBacklog, ParallelMetaSessionsOfOneSensorAreCapped) {
   std::vector<std::unique_ptr<SensorConnection>> open;
   for (int i = 0; i < 3; ++i) {
     open.push_back(std::make_unique<SensorConnection>(server.tls_port(), true));
-    ASSERT_TRUE(open.back()->send(make_packet(flooder, 2, kKey, header)));
+    ASSERT_TRUE(open.back()->send(make_packet(flooder, 2, kTestHmacKey, header)));
   }
   ASSERT_TRUE(eventually([&] { return total_entries(stream, 2) == 3; }));
   // A fourth parallel type-2 session of the same sensor is refused; another sensor is not.
   SensorConnection fourth(server.tls_port(), true);
-  fourth.send(make_packet(flooder, 2, kKey, header));
+  fourth.send(make_packet(flooder, 2, kTestHmacKey, header));
   EXPECT_TRUE(fourth.wait_closed(10s));
   EXPECT_TRUE(eventually([&] {
     return hash_int(meta, keys::sensor_rejects(flooder.dashless()), "too_many_sessions") == 1;
   })) << server.log();
   SensorConnection honest(server.tls_port(), true);
-  ASSERT_TRUE(honest.send(make_packet(other, 2, kKey, header)));
+  ASSERT_TRUE(honest.send(make_packet(other, 2, kTestHmacKey, header)));
   EXPECT_TRUE(eventually([&] { return total_entries(stream, 2) == 4; }));
   EXPECT_FALSE(honest.wait_closed(300ms));
   EXPECT_EQ(metric(server.metrics_port(), "d4_server_rejects_total{reason=\"too_many_sessions\"}"), 1.0);
@@ -104,7 +102,7 @@ TEST(ServerBacklog, ParallelMetaSessionsOfOneSensorAreCapped) {
     return stream.command({"SCARD", keys::active_uuid_type2(flooder.dashless())}).integer == 2;
   }));
   SensorConnection again(server.tls_port(), true);
-  ASSERT_TRUE(again.send(make_packet(flooder, 2, kKey, header)));
+  ASSERT_TRUE(again.send(make_packet(flooder, 2, kTestHmacKey, header)));
   EXPECT_TRUE(eventually([&] { return total_entries(stream, 2) == 5; }));
   EXPECT_FALSE(again.wait_closed(300ms));
 }
@@ -124,7 +122,7 @@ TEST(ServerBacklog, ByteLimitsHoldTheFloodingSensorWhileOthersAreStored) {
   SensorConnection a(server.tls_port(), true);
   Sender flood_a(a, [&] {
     for (int i = 0; i < 100; ++i)
-      if (!a.send(make_packet(flooder, 3, kKey, chunk))) return;
+      if (!a.send(make_packet(flooder, 3, kTestHmacKey, chunk))) return;
   });
   ASSERT_TRUE(eventually([&] {
     return metric(server.metrics_port(), "d4_server_paused_sessions{cause=\"session_bytes\"}") == 1.0;
@@ -138,15 +136,15 @@ TEST(ServerBacklog, ByteLimitsHoldTheFloodingSensorWhileOthersAreStored) {
   // Held within one packet of the limit, and the count matches what is stored. The pause is
   // decided on what was read (stored + in flight to Redis): the stored count reaches the limit
   // once the writes in flight are confirmed.
-  EXPECT_TRUE(eventually(
-      [&] { return hash_int(stream, std::string(keys::kBacklogBytesBySensor), f) >= 200'000; }));
+  EXPECT_TRUE(
+      eventually([&] { return hash_int(stream, std::string(keys::kBacklogBytesBySensor), f) >= 200'000; }));
   EXPECT_LE(hash_int(stream, std::string(keys::kBacklogBytesBySensor), f), 210'000);
   EXPECT_EQ(static_cast<long long>(total_entries(stream, 3)) * 10'000, session_bytes());
   // A second session of the flooder: held at the sensor's limit.
   SensorConnection b(server.tls_port(), true);
   Sender flood_b(b, [&] {
     for (int i = 0; i < 100; ++i)
-      if (!b.send(make_packet(flooder, 8, kKey, chunk))) return;
+      if (!b.send(make_packet(flooder, 8, kTestHmacKey, chunk))) return;
   });
   ASSERT_TRUE(eventually([&] {
     return metric(server.metrics_port(), "d4_server_paused_sessions{cause=\"sensor_bytes\"}") == 1.0;
@@ -158,7 +156,7 @@ TEST(ServerBacklog, ByteLimitsHoldTheFloodingSensorWhileOthersAreStored) {
   for (int i = 0; i < 30; ++i) {
     std::string line = "honest " + std::to_string(i) + std::string(5000, '.') + "\n";
     expect += line;
-    ASSERT_TRUE(c.send(make_packet(honest, 3, kKey, line)));
+    ASSERT_TRUE(c.send(make_packet(honest, 3, kTestHmacKey, line)));
   }
   std::string stored;
   ASSERT_TRUE(eventually([&] {
@@ -209,12 +207,12 @@ TEST(ServerBacklog, MemoryBudgetIsSharedFairlyAndHoldsEveryoneWhenFull) {
   auto meta = server.meta();
   // The honest sensor holds a small backlog (no worker runs), so two sensors share the budget.
   SensorConnection h(server.tls_port(), true);
-  ASSERT_TRUE(h.send(make_packet(honest, 3, kKey, std::string(10'000, 'h'))));
+  ASSERT_TRUE(h.send(make_packet(honest, 3, kTestHmacKey, std::string(10'000, 'h'))));
   ASSERT_TRUE(eventually([&] { return total_entries(stream, 3) == 1; }));
   SensorConnection f(server.tls_port(), true);
   Sender flood(f, [&] {
     for (int i = 0; i < 200; ++i)
-      if (!f.send(make_packet(flooder, 8, kKey, std::string(64'000, 'f')))) return;
+      if (!f.send(make_packet(flooder, 8, kTestHmacKey, std::string(64'000, 'f')))) return;
   });
   ASSERT_TRUE(eventually([&] {
     return metric(server.metrics_port(), "d4_server_paused_sessions{cause=\"memory\"}") == 1.0;
@@ -225,7 +223,8 @@ TEST(ServerBacklog, MemoryBudgetIsSharedFairlyAndHoldsEveryoneWhenFull) {
   EXPECT_LT(held_at, 6 << 20) << "the flooder is held at its share, long before the budget";
   EXPECT_LT(used_memory(), budget);
   // The honest sensor goes on meanwhile.
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(h.send(make_packet(honest, 3, kKey, std::string(10'000, 'h'))));
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(h.send(make_packet(honest, 3, kTestHmacKey, std::string(10'000, 'h'))));
   EXPECT_TRUE(eventually([&] { return total_entries(stream, 3) == 11; }));
   EXPECT_EQ(hash_int(stream, std::string(keys::kBacklogBytesBySensor), flooder.dashless()), held_at);
   EXPECT_TRUE(eventually(
@@ -239,7 +238,7 @@ TEST(ServerBacklog, MemoryBudgetIsSharedFairlyAndHoldsEveryoneWhenFull) {
     return metric(server.metrics_port(), "d4_server_paused_sessions{cause=\"memory\"}") >= 1.0 &&
            metric(server.metrics_port(), "d4_server_stream_memory_budget_bytes") == static_cast<double>(base);
   }));
-  ASSERT_TRUE(h.send(make_packet(honest, 3, kKey, std::string(10'000, 'h'))));
+  ASSERT_TRUE(h.send(make_packet(honest, 3, kTestHmacKey, std::string(10'000, 'h'))));
   std::this_thread::sleep_for(500ms);
   EXPECT_EQ(total_entries(stream, 3), 11u);
   // ...and goes on, without loss, once there is room again.

@@ -17,8 +17,6 @@ namespace keys = d4::core::keys;
 
 namespace {
 
-constexpr const char* kKey = "d4-test-key";
-
 std::string single_stream_data(core::RedisClient& s, int type, std::size_t* entries = nullptr) {
   auto ks = stream_keys(s, type);
   if (ks.size() != 1) return {};
@@ -31,7 +29,7 @@ std::string stream_while(SensorConnection& c, const protocol::Uuid& uuid, int co
   for (int i = 0; i < count; ++i) {
     std::string p =
         "packet " + std::to_string(i) + " " + std::string(900, static_cast<char>('a' + i % 26)) + "\n";
-    if (!c.send(make_packet(uuid, 3, kKey, p))) break;
+    if (!c.send(make_packet(uuid, 3, kTestHmacKey, p))) break;
     all += p;
     ++sent;
     if (i % 50 == 0) std::this_thread::sleep_for(5ms);
@@ -100,9 +98,9 @@ TEST(ServerFaults, ClientVanishingMidPacketEndsTheSessionAndFreesTheSlot) {
     for (int i = 0; i < 10; ++i) {
       std::string p = std::string(reset ? "reset " : "close ") + "record " + std::to_string(i) + "\n";
       expect += p;
-      ASSERT_TRUE(c.send(make_packet(uuid, 1, kKey, p)));
+      ASSERT_TRUE(c.send(make_packet(uuid, 1, kTestHmacKey, p)));
     }
-    auto half = make_packet(uuid, 1, kKey, std::string(3000, 'h'));
+    auto half = make_packet(uuid, 1, kTestHmacKey, std::string(3000, 'h'));
     ASSERT_TRUE(c.send(std::span<const std::uint8_t>(half.data(), 1500)));
     std::string key;
     ASSERT_TRUE(eventually([&] {
@@ -127,7 +125,7 @@ TEST(ServerFaults, ClientVanishingMidPacketEndsTheSessionAndFreesTheSlot) {
         << server.log();
     EXPECT_TRUE(rejects[0] == "truncated" || rejects[0] == "transport_error") << rejects[0];
     SensorConnection again(server.tls_port(), true);
-    ASSERT_TRUE(again.send(make_packet(uuid, 1, kKey, "back\n")));
+    ASSERT_TRUE(again.send(make_packet(uuid, 1, kTestHmacKey, "back\n")));
     EXPECT_FALSE(again.wait_closed(500ms)) << "the slot was released";
   }
 }
@@ -153,8 +151,8 @@ TEST(ServerFaults, ThousandConcurrentConnections) {
   }
   for (int round = 0; round < 2; ++round)
     for (int i = 0; i < kN; ++i)
-      ASSERT_TRUE(conns[static_cast<std::size_t>(i)]->send(
-          make_packet(uuids[static_cast<std::size_t>(i)], 3, kKey, "sensor " + std::to_string(i) + "\n")));
+      ASSERT_TRUE(conns[static_cast<std::size_t>(i)]->send(make_packet(
+          uuids[static_cast<std::size_t>(i)], 3, kTestHmacKey, "sensor " + std::to_string(i) + "\n")));
   EXPECT_TRUE(eventually([&] { return metric(server.metrics_port(), "d4_server_connections") == kN; }, 30s));
   EXPECT_TRUE(eventually(
       [&] { return metric(server.metrics_port(), "d4_server_packets_total{type=\"3\"}") == 2 * kN; }, 60s));
@@ -178,13 +176,13 @@ TEST(ServerFaults, InstancesShareRedisAndADeadInstanceIsReaped) {
   auto uuid = random_uuid();
   std::string u = uuid.dashless();
   SensorConnection on_a(a.tls_port(), true);
-  ASSERT_TRUE(on_a.send(make_packet(uuid, 1, kKey, "via a")));
+  ASSERT_TRUE(on_a.send(make_packet(uuid, 1, kTestHmacKey, "via a")));
   ASSERT_TRUE(eventually([&] { return stream_keys(s, 1).size() == 1; }));
   std::string key = stream_keys(s, 1)[0];
   std::string session = key.substr(key.rfind(':') + 1);
   {
     SensorConnection dup(b.tls_port(), true);
-    ASSERT_TRUE(dup.send(make_packet(uuid, 1, kKey, "via b")));
+    ASSERT_TRUE(dup.send(make_packet(uuid, 1, kTestHmacKey, "via b")));
     EXPECT_TRUE(dup.wait_closed(5s)) << "the slot is held by the other instance";
   }
   EXPECT_EQ(s.command({"SCARD", "server:instances"}).integer, 2);
@@ -200,7 +198,7 @@ TEST(ServerFaults, InstancesShareRedisAndADeadInstanceIsReaped) {
   EXPECT_EQ(s.command({"SISMEMBER", "active_connection:1", u}).integer, 0);
   EXPECT_EQ(s.command({"EXISTS", keys::sessions_of_sensor(u)}).integer, 0);
   SensorConnection on_b(b.tls_port(), true);
-  ASSERT_TRUE(on_b.send(make_packet(uuid, 1, kKey, "via b again")));
+  ASSERT_TRUE(on_b.send(make_packet(uuid, 1, kTestHmacKey, "via b again")));
   EXPECT_FALSE(on_b.wait_closed(500ms));
   EXPECT_TRUE(eventually([&] { return stream_keys(s, 1).size() == 2; }));
 }
@@ -214,7 +212,7 @@ TEST(ServerFaults, CleanShutdownStoresEverythingAndEndsSessions) {
   for (int i = 0; i < 200; ++i) {
     std::string p = "line " + std::to_string(i) + "\n";
     expect += p;
-    ASSERT_TRUE(c.send(make_packet(uuid, 3, kKey, p)));
+    ASSERT_TRUE(c.send(make_packet(uuid, 3, kTestHmacKey, p)));
   }
   auto s = server.stream();
   ASSERT_TRUE(eventually([&] { return single_stream_data(s, 3) == expect; }));
@@ -239,7 +237,7 @@ TEST(ServerFaults, LongRedisOutageClosesSessionsAfterTheConfiguredTimeAndShutdow
   ServerProcess server(redis, o);
   auto uuid = random_uuid();
   SensorConnection c(server.tls_port(), true);
-  ASSERT_TRUE(c.send(make_packet(uuid, 3, kKey, "x\n")));
+  ASSERT_TRUE(c.send(make_packet(uuid, 3, kTestHmacKey, "x\n")));
   auto s = server.stream();
   ASSERT_TRUE(eventually([&] { return !single_stream_data(s, 3).empty(); }));
   redis.stop();
@@ -260,7 +258,7 @@ TEST(ServerFaults, SighupReloadsTheModeAndAppliesItToLiveConnections) {
   ServerProcess server(redis);
   auto uuid = random_uuid();
   SensorConnection c(server.tls_port(), true);
-  ASSERT_TRUE(c.send(make_packet(uuid, 3, kKey, "x\n")));
+  ASSERT_TRUE(c.send(make_packet(uuid, 3, kTestHmacKey, "x\n")));
   auto s = server.stream();
   ASSERT_TRUE(eventually([&] { return !single_stream_data(s, 3).empty(); }));
   ServerOptions o;
@@ -312,7 +310,7 @@ TEST(ServerFaults, MutualTlsRequiresAClientCertificateFromTheConfiguredCa) {
   SensorConnection c(server.tls_port(), true, (pki.path() / "client.crt").string(),
                      (pki.path() / "client.key").string());
   auto uuid = random_uuid();
-  ASSERT_TRUE(c.send(make_packet(uuid, 3, kKey, "mtls\n")));
+  ASSERT_TRUE(c.send(make_packet(uuid, 3, kTestHmacKey, "mtls\n")));
   auto s = server.stream();
   EXPECT_TRUE(eventually([&] { return single_stream_data(s, 3) == "mtls\n"; }));
 }

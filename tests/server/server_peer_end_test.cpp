@@ -19,8 +19,6 @@ namespace keys = d4::core::keys;
 
 namespace {
 
-constexpr const char* kKey = "d4-test-key";
-
 // Payloads of every type-`type` stream holding this sensor's data, one string per session.
 std::vector<std::string> sessions_of(core::RedisClient& stream, int type, const std::string& uuid) {
   std::vector<std::string> out;
@@ -36,7 +34,7 @@ std::vector<std::string> sessions_of(core::RedisClient& stream, int type, const 
 void write_sensor_conf(const std::filesystem::path& dir, const protocol::Uuid& uuid, int type) {
   std::filesystem::create_directories(dir);
   write_text(dir / "uuid", uuid.dashed() + "\n");
-  write_text(dir / "key", std::string(kKey) + "\n");
+  write_text(dir / "key", std::string(kTestHmacKey) + "\n");
   write_text(dir / "type", std::to_string(type) + "\n");
   write_text(dir / "destination", "stdout\n");
   write_text(dir / "snaplen", "4096\n");
@@ -117,7 +115,7 @@ TEST_F(PeerEnd, OpensslSClientEndsTheSessionAndTheNextRunIsAccepted) {
   for (int i = 0; i < 50; ++i) {
     std::string p = "s_client record " + std::to_string(i) + " " + std::string(500, 'q') + "\n";
     expect += p;
-    data += as_string(make_packet(uuid, 1, kKey, p));
+    data += as_string(make_packet(uuid, 1, kTestHmacKey, p));
   }
   write_text(dir / "packets.d4", data);
   std::string cmd = "openssl s_client -connect 127.0.0.1:" + std::to_string(server_->tls_port()) +
@@ -145,7 +143,7 @@ TEST_F(PeerEnd, DataAndCloseNotifyInOneWriteEndTheSessionWithEverythingStored) {
   for (int i = 0; i < 20; ++i) {
     std::string p = "one write " + std::to_string(i) + "\n";
     expect += p;
-    auto pk = make_packet(uuid, 1, kKey, p);
+    auto pk = make_packet(uuid, 1, kTestHmacKey, p);
     packets.insert(packets.end(), pk.begin(), pk.end());
   }
   for (std::size_t run = 1; run <= 2; ++run) {
@@ -177,7 +175,7 @@ TEST_F(PeerEnd, FinWithoutCloseNotifyAfterTheLastPacketEndsTheSessionAtOnce) {
     for (int i = 0; i < 10; ++i) {
       std::string p = std::string(tls ? "tls" : "tcp") + " then FIN " + std::to_string(i) + "\n";
       expect += p;
-      auto pk = make_packet(uuid, 1, kKey, p);
+      auto pk = make_packet(uuid, 1, kTestHmacKey, p);
       packets.insert(packets.end(), pk.begin(), pk.end());
     }
     for (std::size_t run = 1; run <= 2; ++run) {
@@ -203,7 +201,7 @@ TEST_F(PeerEnd, ResetAfterAllDataIsADisconnectNotASensorFault) {
     for (int i = 0; i < 10; ++i) {
       std::string p = "before reset " + std::to_string(i) + "\n";
       expect += p;
-      ASSERT_TRUE(c.send(make_packet(uuid, 1, kKey, p)));
+      ASSERT_TRUE(c.send(make_packet(uuid, 1, kTestHmacKey, p)));
     }
     ASSERT_TRUE(eventually([&] {
       auto got = sessions_of(s, 1, u);
@@ -218,7 +216,7 @@ TEST_F(PeerEnd, ResetAfterAllDataIsADisconnectNotASensorFault) {
   EXPECT_EQ(metric(server_->metrics_port(), "d4_server_rejects_total{reason=\"transport_error\"}"), 0.0);
   EXPECT_EQ(server_->meta().command({"EXISTS", keys::kServerRejects}).integer, 0);
   SensorConnection again(server_->tls_port(), true);
-  ASSERT_TRUE(again.send(make_packet(uuid, 1, kKey, "back\n")));
+  ASSERT_TRUE(again.send(make_packet(uuid, 1, kTestHmacKey, "back\n")));
   EXPECT_TRUE(eventually([&] { return sessions_of(s, 1, u).size() == 2; })) << server_->log();
   EXPECT_FALSE(again.wait_closed(std::chrono::milliseconds(300)));
 }

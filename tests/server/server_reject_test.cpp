@@ -15,7 +15,6 @@ namespace keys = d4::core::keys;
 
 namespace {
 
-constexpr const char* kKey = "d4-test-key";
 // Rejects before authentication are recorded per source network of the peer.
 constexpr const char* kSource = "127.0.0.0/24";
 
@@ -127,7 +126,7 @@ TEST_F(Rejects, PerSensorKeyReplacesTheDefaultAndAKnownSensorsRecordIsUntouchedB
   long long before = ip_rejects("hmac_mismatch");
   {
     SensorConnection c(server().tls_port(), true);
-    ASSERT_TRUE(c.send(make_packet(uuid, 3, kKey, "x\n")));  // the default key no longer works for it
+    ASSERT_TRUE(c.send(make_packet(uuid, 3, kTestHmacKey, "x\n")));  // the default key no longer works for it
     EXPECT_TRUE(c.wait_closed(5s));
   }
   // Anyone can name a UUID: before the key verified, nothing in the sensor's record changes. The
@@ -154,7 +153,7 @@ TEST_F(Rejects, PerSensorKeyReplacesTheDefaultAndAKnownSensorsRecordIsUntouchedB
 TEST_F(Rejects, BlockedIpAndCidrCloseNewAndLiveConnections) {
   auto uuid = random_uuid();
   SensorConnection live(server().tls_port(), true);
-  ASSERT_TRUE(live.send(make_packet(uuid, 3, kKey, "before\n")));
+  ASSERT_TRUE(live.send(make_packet(uuid, 3, kTestHmacKey, "before\n")));
   auto s = stream();
   ASSERT_TRUE(eventually([&] { return stored_packets(s, 3, uuid.dashless()) == 1; }));
   long long before = ip_rejects("blocked_ip");
@@ -179,7 +178,7 @@ TEST_F(Rejects, BlockedUuidAndBlockIpsOfUuid) {
   auto uuid = random_uuid();
   std::string u = uuid.dashless();
   SensorConnection live(server().tls_port(), true);
-  ASSERT_TRUE(live.send(make_packet(uuid, 8, kKey, "a||b\n")));
+  ASSERT_TRUE(live.send(make_packet(uuid, 8, kTestHmacKey, "a||b\n")));
   auto s = stream();
   ASSERT_TRUE(eventually([&] { return stored_packets(s, 8, u) == 1; }));
   ASSERT_EQ(admin({"block", "uuid", uuid.dashed()}), 0);  // dashed input is normalised
@@ -187,7 +186,7 @@ TEST_F(Rejects, BlockedUuidAndBlockIpsOfUuid) {
   expect_sensor_reject(u, "blocked_uuid");
   long long before = ip_rejects("blocked_uuid");
   SensorConnection again(server().tls_port(), true);
-  ASSERT_TRUE(again.send(make_packet(uuid, 8, kKey, "c||d\n")));
+  ASSERT_TRUE(again.send(make_packet(uuid, 8, kTestHmacKey, "c||d\n")));
   EXPECT_TRUE(again.wait_closed(5s));
   EXPECT_TRUE(eventually([&] { return ip_rejects("blocked_uuid") == before + 1; }));
   EXPECT_EQ(stored_packets(s, 8, u), 1u);
@@ -198,7 +197,7 @@ TEST_F(Rejects, BlockedUuidAndBlockIpsOfUuid) {
   ASSERT_EQ(admin({"block", "ips-of", bad.dashless()}), 0);
   std::this_thread::sleep_for(400ms);
   SensorConnection c(server().tls_port(), true);
-  ASSERT_TRUE(c.send(make_packet(bad, 8, kKey, "x\n")));
+  ASSERT_TRUE(c.send(make_packet(bad, 8, kTestHmacKey, "x\n")));
   EXPECT_TRUE(c.wait_closed(5s));
   EXPECT_TRUE(eventually([&] {
     return meta().command({"SISMEMBER", "blacklist_ip", "127.0.0.1"}).integer == 1;
@@ -213,30 +212,30 @@ TEST_F(Rejects, DuplicateUuidTypeKeepsTheFirstConnection) {
   auto uuid = random_uuid();
   std::string u = uuid.dashless();
   SensorConnection first(server().tls_port(), true);
-  ASSERT_TRUE(first.send(make_packet(uuid, 1, kKey, "first")));
+  ASSERT_TRUE(first.send(make_packet(uuid, 1, kTestHmacKey, "first")));
   auto s = stream();
   ASSERT_TRUE(eventually([&] { return stored_packets(s, 1, u) == 1; }));
   // Storing clears the sensor's Error field (reference rule) in the next statistics flush of the
   // first connection's worker thread; let it pass so the reject below is the latest event.
   std::this_thread::sleep_for(400ms);
   SensorConnection second(server().tls_port(), true);
-  ASSERT_TRUE(second.send(make_packet(uuid, 1, kKey, "second")));
+  ASSERT_TRUE(second.send(make_packet(uuid, 1, kTestHmacKey, "second")));
   EXPECT_TRUE(second.wait_closed(5s));
   expect_sensor_reject(u, "duplicate");
   EXPECT_EQ(meta().command({"HGET", keys::sensor_metadata(u), "Error"}).str,
             "Error: This UUID is using the same UUID for one type=1");
-  ASSERT_TRUE(first.send(make_packet(uuid, 1, kKey, "more")));
+  ASSERT_TRUE(first.send(make_packet(uuid, 1, kTestHmacKey, "more")));
   EXPECT_TRUE(eventually([&] { return stored_packets(s, 1, u) == 2; }));
   EXPECT_FALSE(first.wait_closed(100ms));
   // Another type of the same sensor is a separate slot.
   SensorConnection other(server().tls_port(), true);
-  ASSERT_TRUE(other.send(make_packet(uuid, 3, kKey, "log\n")));
+  ASSERT_TRUE(other.send(make_packet(uuid, 3, kTestHmacKey, "log\n")));
   EXPECT_TRUE(eventually([&] { return stored_packets(s, 3, u) == 1; }));
   // Closing the first frees the slot.
   first.close();
   EXPECT_TRUE(eventually([&] { return s.command({"SISMEMBER", "active_connection:1", u}).integer == 0; }));
   SensorConnection third(server().tls_port(), true);
-  ASSERT_TRUE(third.send(make_packet(uuid, 1, kKey, "third")));
+  ASSERT_TRUE(third.send(make_packet(uuid, 1, kTestHmacKey, "third")));
   EXPECT_TRUE(eventually([&] { return stored_packets(s, 1, u) == 3; }));
 }
 
@@ -245,8 +244,8 @@ TEST_F(Rejects, IllegalTypeChangesAndUuidChange) {
   {
     auto uuid = random_uuid();
     SensorConnection c(server().tls_port(), true);
-    ASSERT_TRUE(c.send(make_packet(uuid, 1, kKey, "pcap")));
-    ASSERT_TRUE(c.send(make_packet(uuid, 3, kKey, "log\n")));
+    ASSERT_TRUE(c.send(make_packet(uuid, 1, kTestHmacKey, "pcap")));
+    ASSERT_TRUE(c.send(make_packet(uuid, 3, kTestHmacKey, "log\n")));
     EXPECT_TRUE(c.wait_closed(5s));
     expect_sensor_reject(uuid.dashless(), "type_change");
     EXPECT_EQ(meta().command({"HGET", keys::sensor_metadata(uuid.dashless()), "Error"}).str,
@@ -258,7 +257,7 @@ TEST_F(Rejects, IllegalTypeChangesAndUuidChange) {
     long long before = ip_rejects("first_type_254");
     auto uuid = random_uuid();
     SensorConnection c(server().tls_port(), true);
-    ASSERT_TRUE(c.send(make_packet(uuid, 254, kKey, "data\n")));
+    ASSERT_TRUE(c.send(make_packet(uuid, 254, kTestHmacKey, "data\n")));
     EXPECT_TRUE(c.wait_closed(5s));
     expect_ip_reject("first_type_254", before, uuid.dashless());
   }
@@ -266,9 +265,9 @@ TEST_F(Rejects, IllegalTypeChangesAndUuidChange) {
     // 254 -> 2 is illegal too (a second meta header on the same connection).
     auto uuid = random_uuid();
     SensorConnection c(server().tls_port(), true);
-    ASSERT_TRUE(c.send(make_packet(uuid, 2, kKey, "{\"type\":\"ja3-jl\"}")));
-    ASSERT_TRUE(c.send(make_packet(uuid, 254, kKey, "{}\n")));
-    ASSERT_TRUE(c.send(make_packet(uuid, 2, kKey, "{\"type\":\"ja3-jl\"}")));
+    ASSERT_TRUE(c.send(make_packet(uuid, 2, kTestHmacKey, "{\"type\":\"ja3-jl\"}")));
+    ASSERT_TRUE(c.send(make_packet(uuid, 254, kTestHmacKey, "{}\n")));
+    ASSERT_TRUE(c.send(make_packet(uuid, 2, kTestHmacKey, "{\"type\":\"ja3-jl\"}")));
     EXPECT_TRUE(c.wait_closed(5s));
     expect_sensor_reject(uuid.dashless(), "type_change");
   }
@@ -276,16 +275,16 @@ TEST_F(Rejects, IllegalTypeChangesAndUuidChange) {
     // The extended type announced by the meta header must be accepted.
     auto uuid = random_uuid();
     SensorConnection c(server().tls_port(), true);
-    ASSERT_TRUE(c.send(make_packet(uuid, 2, kKey, "{\"type\":\"not-accepted\"}")));
-    ASSERT_TRUE(c.send(make_packet(uuid, 254, kKey, "{}\n")));
+    ASSERT_TRUE(c.send(make_packet(uuid, 2, kTestHmacKey, "{\"type\":\"not-accepted\"}")));
+    ASSERT_TRUE(c.send(make_packet(uuid, 254, kTestHmacKey, "{}\n")));
     EXPECT_TRUE(c.wait_closed(5s));
     expect_sensor_reject(uuid.dashless(), "extended_type_not_accepted");
   }
   {
     auto uuid = random_uuid(), other = random_uuid();
     SensorConnection c(server().tls_port(), true);
-    ASSERT_TRUE(c.send(make_packet(uuid, 3, kKey, "a\n")));
-    ASSERT_TRUE(c.send(make_packet(other, 3, kKey, "b\n")));
+    ASSERT_TRUE(c.send(make_packet(uuid, 3, kTestHmacKey, "a\n")));
+    ASSERT_TRUE(c.send(make_packet(other, 3, kTestHmacKey, "b\n")));
     EXPECT_TRUE(c.wait_closed(5s));
     expect_sensor_reject(uuid.dashless(), "uuid_change");
     EXPECT_EQ(meta().command({"EXISTS", keys::sensor_metadata(other.dashless())}).integer, 0);
@@ -296,7 +295,7 @@ TEST_F(Rejects, OversizeAndGarbageCloseWithoutBufferingOrDesynchronising) {
   {
     long long before = ip_rejects("oversize");
     auto uuid = random_uuid();
-    auto big = make_packet(uuid, 1, kKey, std::string(100001, 'x'));
+    auto big = make_packet(uuid, 1, kTestHmacKey, std::string(100001, 'x'));
     SensorConnection c(server().tls_port(), true);
     // Only the header is sent: the size is refused before any payload is buffered.
     ASSERT_TRUE(c.send(std::span<const std::uint8_t>(big.data(), 62)));
@@ -307,7 +306,7 @@ TEST_F(Rejects, OversizeAndGarbageCloseWithoutBufferingOrDesynchronising) {
     // Exactly the maximum is accepted (the reference's rule).
     auto uuid = random_uuid();
     SensorConnection c(server().tls_port(), true);
-    ASSERT_TRUE(c.send(make_packet(uuid, 1, kKey, std::string(100000, 'y'))));
+    ASSERT_TRUE(c.send(make_packet(uuid, 1, kTestHmacKey, std::string(100000, 'y'))));
     auto s = stream();
     EXPECT_TRUE(eventually([&] { return stored_packets(s, 1, uuid.dashless()) == 1; }));
   }
@@ -333,7 +332,7 @@ TEST_F(Rejects, OversizeAndGarbageCloseWithoutBufferingOrDesynchronising) {
 TEST_F(Rejects, SlowlorisHeaderAndPayloadTimeouts) {
   {
     long long before = ip_rejects("header_timeout");
-    auto pk = make_packet(random_uuid(), 3, kKey, "x\n");
+    auto pk = make_packet(random_uuid(), 3, kTestHmacKey, "x\n");
     SensorConnection c(server().tls_port(), true);
     ASSERT_TRUE(c.send(std::span<const std::uint8_t>(pk.data(), 30)));
     auto t0 = std::chrono::steady_clock::now();
@@ -345,8 +344,8 @@ TEST_F(Rejects, SlowlorisHeaderAndPayloadTimeouts) {
     // An identified sensor trickling a payload.
     auto uuid = random_uuid();
     SensorConnection c(server().tls_port(), true);
-    ASSERT_TRUE(c.send(make_packet(uuid, 3, kKey, "first\n")));
-    auto pk = make_packet(uuid, 3, kKey, std::string(5000, 'z'));
+    ASSERT_TRUE(c.send(make_packet(uuid, 3, kTestHmacKey, "first\n")));
+    auto pk = make_packet(uuid, 3, kTestHmacKey, std::string(5000, 'z'));
     ASSERT_TRUE(c.send(std::span<const std::uint8_t>(pk.data(), 100)));
     for (int i = 0; i < 4 && !c.wait_closed(700ms); ++i)
       c.send(std::span<const std::uint8_t>(pk.data() + 100 + i, 1));
@@ -361,7 +360,7 @@ TEST_F(Rejects, IdleUnidentifiedAndHandshakeTimeouts) {
   {
     auto uuid = random_uuid();
     SensorConnection c(server().tls_port(), true);
-    ASSERT_TRUE(c.send(make_packet(uuid, 8, kKey, "one||line\n")));
+    ASSERT_TRUE(c.send(make_packet(uuid, 8, kTestHmacKey, "one||line\n")));
     auto t0 = std::chrono::steady_clock::now();
     EXPECT_TRUE(c.wait_closed(8s));
     EXPECT_GE(std::chrono::steady_clock::now() - t0, 2500ms) << "idle_timeout is 3 s";
@@ -390,7 +389,7 @@ TEST_F(Rejects, KickClosesAndTemporarilyBlocksKickTypeClosesAll) {
   auto uuid = random_uuid();
   std::string u = uuid.dashless();
   SensorConnection c(server().tls_port(), true);
-  ASSERT_TRUE(c.send(make_packet(uuid, 3, kKey, "x\n")));
+  ASSERT_TRUE(c.send(make_packet(uuid, 3, kTestHmacKey, "x\n")));
   auto s = stream();
   ASSERT_TRUE(eventually([&] { return stored_packets(s, 3, u) == 1; }));
   ASSERT_EQ(admin({"sensor", "kick", u, "--block-seconds", "3"}), 0);
@@ -398,13 +397,13 @@ TEST_F(Rejects, KickClosesAndTemporarilyBlocksKickTypeClosesAll) {
   expect_sensor_reject(u, "kicked");
   long long before = ip_rejects("temp_blocked");
   SensorConnection again(server().tls_port(), true);
-  ASSERT_TRUE(again.send(make_packet(uuid, 3, kKey, "y\n")));
+  ASSERT_TRUE(again.send(make_packet(uuid, 3, kTestHmacKey, "y\n")));
   EXPECT_TRUE(again.wait_closed(5s));
   EXPECT_TRUE(eventually([&] { return ip_rejects("temp_blocked") == before + 1; }));
   // After the temporary block the sensor is welcome again.
   std::this_thread::sleep_for(3s);
   SensorConnection later(server().tls_port(), true);
-  ASSERT_TRUE(later.send(make_packet(uuid, 3, kKey, "z\n")));
+  ASSERT_TRUE(later.send(make_packet(uuid, 3, kTestHmacKey, "z\n")));
   EXPECT_TRUE(eventually([&] { return stored_packets(s, 3, u) == 2; }));
 
   // The reference UI's way: a (dashed) UUID in server:sensor_to_kick.
@@ -416,8 +415,8 @@ TEST_F(Rejects, KickClosesAndTemporarilyBlocksKickTypeClosesAll) {
   // Kick a whole type.
   auto a = random_uuid(), b = random_uuid();
   SensorConnection ca(server().tls_port(), true), cb(server().tls_port(), true);
-  ASSERT_TRUE(ca.send(make_packet(a, 4, kKey, "[dnscap]\n")));
-  ASSERT_TRUE(cb.send(make_packet(b, 4, kKey, "[dnscap]\n")));
+  ASSERT_TRUE(ca.send(make_packet(a, 4, kTestHmacKey, "[dnscap]\n")));
+  ASSERT_TRUE(cb.send(make_packet(b, 4, kTestHmacKey, "[dnscap]\n")));
   ASSERT_TRUE(eventually([&] { return s.command({"SCARD", "active_connection:4"}).integer == 2; }));
   ASSERT_EQ(admin({"kick-type", "4"}), 0);
   EXPECT_TRUE(ca.wait_closed(5s));
@@ -425,14 +424,14 @@ TEST_F(Rejects, KickClosesAndTemporarilyBlocksKickTypeClosesAll) {
   expect_sensor_reject(a.dashless(), "kicked");
   // Sensors of that type may reconnect at once (no temporary block for type kicks).
   SensorConnection cc(server().tls_port(), true);
-  ASSERT_TRUE(cc.send(make_packet(a, 4, kKey, "[again]\n")));
+  ASSERT_TRUE(cc.send(make_packet(a, 4, kTestHmacKey, "[again]\n")));
   EXPECT_FALSE(cc.wait_closed(500ms));
 }
 
 TEST_F(Rejects, WorkerFlaggedSessionIsClosedAndItsStreamDropped) {
   auto uuid = random_uuid();
   SensorConnection c(server().tls_port(), true);
-  ASSERT_TRUE(c.send(make_packet(uuid, 1, kKey, "not a pcap")));
+  ASSERT_TRUE(c.send(make_packet(uuid, 1, kTestHmacKey, "not a pcap")));
   auto s = stream();
   std::string key;
   ASSERT_TRUE(eventually([&] {
@@ -452,7 +451,7 @@ TEST_F(Rejects, WorkerFlaggedSessionIsClosedAndItsStreamDropped) {
 TEST_F(Rejects, TypeRemovedFromAcceptedTypesClosesLiveConnections) {
   auto uuid = random_uuid();
   SensorConnection c(server().tls_port(), true);
-  ASSERT_TRUE(c.send(make_packet(uuid, 6, kKey, "{\"a\":1}\n")));
+  ASSERT_TRUE(c.send(make_packet(uuid, 6, kTestHmacKey, "{\"a\":1}\n")));
   auto s = stream();
   ASSERT_TRUE(eventually([&] { return stored_packets(s, 6, uuid.dashless()) == 1; }));
   ASSERT_EQ(admin({"types", "remove", "6"}), 0);
@@ -460,7 +459,7 @@ TEST_F(Rejects, TypeRemovedFromAcceptedTypesClosesLiveConnections) {
   expect_sensor_reject(uuid.dashless(), "type_not_accepted");
   long long before = ip_rejects("type_not_accepted");
   SensorConnection d(server().tls_port(), true);
-  ASSERT_TRUE(d.send(make_packet(random_uuid(), 6, kKey, "{}\n")));
+  ASSERT_TRUE(d.send(make_packet(random_uuid(), 6, kTestHmacKey, "{}\n")));
   EXPECT_TRUE(d.wait_closed(5s));
   EXPECT_TRUE(eventually([&] { return ip_rejects("type_not_accepted") == before + 1; }));
   ASSERT_EQ(admin({"types", "add", "6"}), 0);
@@ -476,7 +475,7 @@ TEST(RejectsRegistration, OnlyApprovedSensorsInRegistrationMode) {
   std::string u = uuid.dashless();
   {
     SensorConnection c(server.tls_port(), true);
-    ASSERT_TRUE(c.send(make_packet(uuid, 3, kKey, "x\n")));
+    ASSERT_TRUE(c.send(make_packet(uuid, 3, kTestHmacKey, "x\n")));
     EXPECT_TRUE(c.wait_closed(5s));
     EXPECT_TRUE(eventually([&] {
       return meta.command({"HGET", keys::ip_rejects(kSource), "unregistered"}).str == "1";
@@ -511,7 +510,8 @@ TEST(RejectsOptions, ClockSkewConnectionLimitsAndRateLimit) {
   };
   {
     SensorConnection c(server.tls_port(), true);
-    ASSERT_TRUE(c.send(make_packet(random_uuid(), 3, kKey, "old\n", protocol::unix_seconds() - 3600)));
+    ASSERT_TRUE(
+        c.send(make_packet(random_uuid(), 3, kTestHmacKey, "old\n", protocol::unix_seconds() - 3600)));
     EXPECT_TRUE(c.wait_closed(5s));
     EXPECT_TRUE(eventually([&] { return ip_count("clock_skew") == 1; }));
   }
@@ -532,7 +532,7 @@ TEST(RejectsOptions, ClockSkewConnectionLimitsAndRateLimit) {
     for (int i = 0; i < 100; ++i) {
       std::string p(10000, static_cast<char>('a' + i % 26));
       expect += p;
-      ASSERT_TRUE(c.send(make_packet(uuid, 1, kKey, p)));
+      ASSERT_TRUE(c.send(make_packet(uuid, 1, kTestHmacKey, p)));
     }
     auto s = server.stream();
     std::string data;

@@ -16,8 +16,6 @@ using namespace d4::test;
 
 namespace {
 
-constexpr const char* kKey = "d4-test-key";
-
 double gauge(ServerProcess& s, const std::string& name) {
   return metric(s.metrics_port(), name).value_or(-1);
 }
@@ -38,7 +36,7 @@ TEST(UnauthenticatedPeers, DeclaredMegabytesCostOnlyTheBytesSentAndMemoryReturns
   o.extra_server_toml = "max_connections_per_ip = 0\n";
   ServerProcess server(redis, o);
   constexpr int kConnections = 300;
-  auto one_mb = make_packet(random_uuid(), 1, kKey, std::string(1'000'000, 'm'));
+  auto one_mb = make_packet(random_uuid(), 1, kTestHmacKey, std::string(1'000'000, 'm'));
   auto start = std::span<const std::uint8_t>(one_mb.data(), protocol::kHeaderSize + 100);
   // Idle is measured once a few TLS connections came and went and their memory was returned: the
   // first handshakes page in code and create OpenSSL's per-thread state, which stay whatever the
@@ -95,8 +93,8 @@ TEST(UnauthenticatedPeers, BudgetsCloseTheConnectionThatGoesOverAndCountIt) {
     return gauge(server, "d4_server_rejects_total{reason=\"" + reason + "\"}");
   };
   auto uuid = random_uuid();
-  auto honest = make_packet(uuid, 1, kKey, std::string(100'000, 'h'));
-  auto big = make_packet(random_uuid(), 1, kKey, std::string(100'000, 'x'));
+  auto honest = make_packet(uuid, 1, kTestHmacKey, std::string(100'000, 'h'));
+  auto big = make_packet(random_uuid(), 1, kTestHmacKey, std::string(100'000, 'x'));
   auto part = [](const std::vector<std::uint8_t>& p, std::size_t n) {
     return std::span<const std::uint8_t>(p.data(), n);
   };
@@ -154,7 +152,7 @@ TEST(UnauthenticatedPeers, BlockIpsOfUuidNeedsTheSensorsKeyAndIsCapped) {
   EXPECT_TRUE(
       eventually([&] { return gauge(server, "d4_server_rejects_total{reason=\"hmac_mismatch\"}") == 10.0; }));
   EXPECT_EQ(meta.command({"SCARD", "blacklist_ip"}).integer, 0) << "naming the UUID blocks nobody";
-  for (int i = 20; i < 23; ++i) EXPECT_TRUE(try_from("127.0.0." + std::to_string(i), kKey));
+  for (int i = 20; i < 23; ++i) EXPECT_TRUE(try_from("127.0.0." + std::to_string(i), kTestHmacKey));
   EXPECT_TRUE(eventually([&] { return gauge(server, "d4_server_auto_blocks_refused_total") == 1.0; }));
   EXPECT_EQ(meta.command({"SCARD", "blacklist_ip"}).integer, 2);
   EXPECT_EQ(meta.command({"SISMEMBER", "blacklist_ip", "127.0.0.20"}).integer, 1);

@@ -38,7 +38,7 @@ const Golden kGolden[] = {
      "adb9504dc95f911ec0060310b4e3457291232420e506c9db6c4dc10783aece7f080000007b2261223a317d0a",
      254, "cd980d75-dcf1-47da-bb60-aabe94fea6b2", 1629453011, "{\"a\":1}\n"},
 };
-const char* kKey = "private key to change";
+const char* kReferenceDefaultKey = "private key to change";
 
 std::span<const std::uint8_t, kHeaderSize> head(const std::vector<std::uint8_t>& v) {
   return std::span<const std::uint8_t, kHeaderSize>(v.data(), kHeaderSize);
@@ -76,12 +76,12 @@ TEST(Header, LittleEndianIndependentOfHost) {
 }
 
 TEST(Hmac, VerifiesAndReproducesGoldenPackets) {
-  HmacKey key(kKey);
+  HmacKey key(kReferenceDefaultKey);
   for (const auto& g : kGolden) {
     auto bytes = from_hex(g.hex);
     std::span<const std::uint8_t> payload(bytes.data() + kHeaderSize, bytes.size() - kHeaderSize);
     EXPECT_TRUE(key.verify(head(bytes), payload));
-    PacketEncoder enc(1, g.type, *Uuid::parse(g.uuid), kKey);
+    PacketEncoder enc(1, g.type, *Uuid::parse(g.uuid), kReferenceDefaultKey);
     std::vector<std::uint8_t> out;
     enc.append_packet(out, payload, g.ts);
     EXPECT_EQ(out, bytes);
@@ -90,7 +90,7 @@ TEST(Hmac, VerifiesAndReproducesGoldenPackets) {
 
 TEST(Hmac, RejectsWrongKeyAndAnyFlippedBit) {
   auto bytes = from_hex(kGolden[1].hex);
-  HmacKey good(kKey), bad("private key to change\n");
+  HmacKey good(kReferenceDefaultKey), bad("private key to change\n");
   std::span<const std::uint8_t> payload(bytes.data() + kHeaderSize, bytes.size() - kHeaderSize);
   EXPECT_FALSE(bad.verify(head(bytes), payload));
   for (std::size_t i = 0; i < bytes.size(); ++i) {

@@ -9,10 +9,14 @@
 
 #include "alerts/rule_store.hpp"
 #include "core/keys.hpp"
+#include "protocol/clock.hpp"
 #include "support/process.hpp"
 #include "web_instance.hpp"
 
 using d4::webtest::Client;
+using d4::webtest::kAdmin;
+using d4::webtest::kFirstPassword;
+using d4::webtest::kPassword;
 using d4::webtest::WebInstance;
 using d4::webtest::WebOptions;
 using nlohmann::json;
@@ -20,15 +24,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* kAdmin = "admin@admin.test";
-constexpr const char* kFirstPassword = "First-Pass-0042";
-constexpr const char* kPassword = "Second-Pass-0042";
-constexpr const char* kSensor = "6d2a2b3e4f5a4b6c8d7e9f0a1b2c3d4e";
+constexpr const char* kAlertingSensor = "6d2a2b3e4f5a4b6c8d7e9f0a1b2c3d4e";
 constexpr int kMaxRules = 6;
-
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 class WebAlertsTest : public ::testing::Test {
  protected:
@@ -145,7 +142,7 @@ TEST_F(WebAlertsTest, InvalidRulesAreRefusedWithTheReasonAndTheBudgetHolds) {
   };
   refused({{"scope", "global"}}, "'kind' is required");
   refused({{"kind", "sensor_sleepy"}}, "kind 'sensor_sleepy' is not one of");
-  refused({{"kind", "worker_down"}, {"scope", std::string("sensor:") + kSensor}},
+  refused({{"kind", "worker_down"}, {"scope", std::string("sensor:") + kAlertingSensor}},
           "cannot have a sensor scope");
   refused({{"kind", "queue_full"}, {"fill_ratio", 2}}, "fill_ratio");
   refused({{"kind", "sensor_silent"}, {"scope", "sensor:not-a-uuid"}}, "sensor");
@@ -166,7 +163,7 @@ TEST_F(WebAlertsTest, InvalidRulesAreRefusedWithTheReasonAndTheBudgetHolds) {
 TEST_F(WebAlertsTest, OnlyAdministratorsManageGlobalAndOrganisationRules) {
   Client a = with_token(admin_token);
   Client u = with_token(user_token);
-  const std::string sensor_scope = std::string("sensor:") + kSensor;
+  const std::string sensor_scope = std::string("sensor:") + kAlertingSensor;
   const std::string org_scope = "org:0f0e0d0c0b0a49088706050403020100";
   for (const auto& scope : {std::string("global"), org_scope}) {
     auto r = u.call("POST", "/api/v1/alerts/rules", {{"kind", "sensor_silent"}, {"scope", scope}});
@@ -218,16 +215,17 @@ TEST_F(WebAlertsTest, OnlyAdministratorsManageGlobalAndOrganisationRules) {
 // The whole path: a user sets a rule on a sensor in the web interface, the real d4-alerts daemon
 // evaluates it, and the web interface shows the alert firing, then resolved, with since when.
 TEST_F(WebAlertsTest, AlertsOfTheRealDaemonAreShownFiringThenResolvedWithSinceWhen) {
-  const double t0 = now_seconds();
+  const double t0 = d4::clock::unix_seconds_fractional();
   auto& meta = web->meta();
   const std::string when = std::to_string(static_cast<long long>(t0) - 3600);
-  meta.command_ok({"HSET", d4::core::keys::sensor_metadata(kSensor), "first_seen", when, "last_seen", when});
-  meta.command_ok({"SADD", d4::core::keys::kSensorIndex, kSensor});
+  meta.command_ok(
+      {"HSET", d4::core::keys::sensor_metadata(kAlertingSensor), "first_seen", when, "last_seen", when});
+  meta.command_ok({"SADD", d4::core::keys::kSensorIndex, kAlertingSensor});
 
   Client u = with_token(user_token);
   auto id = created_id(u.call("POST", "/api/v1/alerts/rules",
                               {{"kind", "sensor_silent"},
-                               {"scope", std::string("sensor:") + kSensor},
+                               {"scope", std::string("sensor:") + kAlertingSensor},
                                {"name", "edge sensor quiet"},
                                {"interval_seconds", 60},
                                {"resolve_seconds", 0}}));
@@ -252,12 +250,12 @@ TEST_F(WebAlertsTest, AlertsOfTheRealDaemonAreShownFiringThenResolvedWithSinceWh
   EXPECT_EQ(alert["rule_id"], id);
   EXPECT_EQ(alert["rule_name"], "edge sensor quiet");
   EXPECT_EQ(alert["status"], "firing");
-  EXPECT_EQ(alert["labels"]["sensor"], kSensor);
+  EXPECT_EQ(alert["labels"]["sensor"], kAlertingSensor);
   const double fired = alert["since"].get<double>();
   EXPECT_GE(fired, t0 - 1);
-  EXPECT_LE(fired, now_seconds() + 1);
+  EXPECT_LE(fired, d4::clock::unix_seconds_fractional() + 1);
   EXPECT_EQ(u.get("/api/v1/alerts").json()["firing"], 1);
-  EXPECT_TRUE(u.get(std::string("/api/v1/alerts?sensor=") + kSensor).json()["items"].size() == 1);
+  EXPECT_TRUE(u.get(std::string("/api/v1/alerts?sensor=") + kAlertingSensor).json()["items"].size() == 1);
   EXPECT_TRUE(u.get("/api/v1/alerts?sensor=00000000000040008000000000000000").json()["items"].empty());
   EXPECT_EQ(u.get("/api/v1/alerts?status=sleeping").status, 400);
 
@@ -267,16 +265,16 @@ TEST_F(WebAlertsTest, AlertsOfTheRealDaemonAreShownFiringThenResolvedWithSinceWh
   ASSERT_EQ(page.status, 200);
   EXPECT_NE(page.body.find("badge bad\">firing"), std::string::npos) << page.body;
   EXPECT_NE(page.body.find("edge sensor quiet"), std::string::npos);
-  EXPECT_NE(page.body.find(kSensor), std::string::npos);
+  EXPECT_NE(page.body.find(kAlertingSensor), std::string::npos);
   EXPECT_NE(page.body.find(" ago)"), std::string::npos) << "since when";
-  auto sensor_page = us.get(std::string("/sensors/") + kSensor);
+  auto sensor_page = us.get(std::string("/sensors/") + kAlertingSensor);
   EXPECT_NE(sensor_page.body.find("badge bad\">firing"), std::string::npos);
-  EXPECT_NE(sensor_page.body.find(std::string("/alerts/rules/new?scope=sensor:") + kSensor),
+  EXPECT_NE(sensor_page.body.find(std::string("/alerts/rules/new?scope=sensor:") + kAlertingSensor),
             std::string::npos);
 
   // The sensor sends again: the alert resolves, and says since when.
-  meta.command_ok({"HSET", d4::core::keys::sensor_metadata(kSensor), "last_seen",
-                   std::to_string(static_cast<long long>(now_seconds()))});
+  meta.command_ok({"HSET", d4::core::keys::sensor_metadata(kAlertingSensor), "last_seen",
+                   std::to_string(static_cast<long long>(d4::clock::unix_seconds_fractional()))});
   ASSERT_TRUE(d4::test::eventually(
       [&] {
         auto items = u.get("/api/v1/alerts?status=resolved").json()["items"];

@@ -15,6 +15,9 @@
 
 using d4::webtest::Client;
 using d4::webtest::HttpResult;
+using d4::webtest::kAdmin;
+using d4::webtest::kFirstPassword;
+using d4::webtest::kPassword;
 using d4::webtest::WebInstance;
 using d4::webtest::WebOptions;
 using nlohmann::json;
@@ -22,9 +25,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kAdmin = "admin@admin.test";
-constexpr const char* kAdminFirstPassword = "First-Pass-0042";
-constexpr const char* kAdminPassword = "Second-Pass-0042";
 constexpr const char* kSensor = "0123456789ab4def8123456789abcdef";
 constexpr const char* kSensorDashed = "01234567-89AB-4DEF-8123-456789ABCDEF";
 
@@ -37,17 +37,17 @@ class WebApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
     WebOptions o;
-    o.admin_password = kAdminFirstPassword;
+    o.admin_password = kFirstPassword;
     web = std::make_unique<WebInstance>(o);
     admin = web->client();
-    auto r = admin.login(kAdmin, kAdminFirstPassword);
+    auto r = admin.login(kAdmin, kFirstPassword);
     ASSERT_EQ(r.status, 303) << r.body;
     ASSERT_EQ(r.header("Location"), "/change_password");
     admin.refresh_csrf();
     auto ch = admin.call("POST", "/api/v1/me/password",
-                         {{"current_password", kAdminFirstPassword}, {"new_password", kAdminPassword}});
+                         {{"current_password", kFirstPassword}, {"new_password", kPassword}});
     ASSERT_EQ(ch.status, 200) << ch.body;
-    ASSERT_EQ(admin.login(kAdmin, kAdminPassword).header("Location"), "/");
+    ASSERT_EQ(admin.login(kAdmin, kPassword).header("Location"), "/");
     admin.refresh_csrf();
     ASSERT_FALSE(admin.csrf.empty());
     admin_token = token_for(kAdmin);
@@ -144,7 +144,7 @@ TEST(WebFirstRun, AdminPasswordFileForcedChangeAndRemoval) {
 
 TEST_F(WebApiTest, CookieFlagsAndSecurityHeaders) {
   Client c = web->client();
-  auto r = c.login(kAdmin, kAdminPassword);
+  auto r = c.login(kAdmin, kPassword);
   std::string session;
   for (const auto& sc : r.headers_named("Set-Cookie"))
     if (sc.rfind("d4_session=", 0) == 0) session = sc;
@@ -179,7 +179,7 @@ TEST_F(WebApiTest, CookieFlagsAndSecurityHeaders) {
 
 TEST_F(WebApiTest, LoginFormNeedsItsCsrfCookie) {
   Client c = web->client();
-  auto r = c.form("/login", {{"username", kAdmin}, {"password", kAdminPassword}, {"csrf_token", "forged"}});
+  auto r = c.form("/login", {{"username", kAdmin}, {"password", kPassword}, {"csrf_token", "forged"}});
   EXPECT_EQ(r.status, 303);
   EXPECT_NE(r.header("Location").find("error="), std::string::npos);
   EXPECT_EQ(c.cookies.count("d4_session"), 0u);
@@ -189,7 +189,7 @@ TEST_F(WebApiTest, NoOpenRedirect) {
   for (const char* evil : {"//evil.example/", "https://evil.example/", "/\\evil.example",
                            "javascript:alert(1)", "http:/evil", "/%0d%0aSet-Cookie:x=1", ""}) {
     Client c = web->client();
-    auto r = c.login(kAdmin, kAdminPassword, evil);
+    auto r = c.login(kAdmin, kPassword, evil);
     ASSERT_EQ(r.status, 303) << evil;
     auto loc = r.header("Location");
     EXPECT_TRUE(loc == "/" ||
@@ -198,7 +198,7 @@ TEST_F(WebApiTest, NoOpenRedirect) {
     EXPECT_EQ(loc.find("evil.example"), std::string::npos) << evil << " -> " << loc;
   }
   Client ok = web->client();
-  EXPECT_EQ(ok.login(kAdmin, kAdminPassword, "/sensors?status=pending").header("Location"),
+  EXPECT_EQ(ok.login(kAdmin, kPassword, "/sensors?status=pending").header("Location"),
             "/sensors?status=pending");
   // Pages redirect anonymous users to the login with the page as next.
   Client anon = web->client();

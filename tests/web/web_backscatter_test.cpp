@@ -16,16 +16,15 @@
 #include "web_instance.hpp"
 
 using d4::webtest::Client;
+using d4::webtest::kAdmin;
+using d4::webtest::kFirstPassword;
+using d4::webtest::kPassword;
 using d4::webtest::WebInstance;
 using d4::webtest::WebOptions;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr const char* kAdmin = "admin@admin.test";
-constexpr const char* kFirstPassword = "First-Pass-0042";
-constexpr const char* kPassword = "Second-Pass-0042";
 
 const fs::path kVectors = fs::path(D4_SOURCE_DIR) / "tests" / "data" / "vectors";
 

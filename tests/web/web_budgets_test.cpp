@@ -11,11 +11,15 @@
 #include <atomic>
 #include <thread>
 
+#include "protocol/clock.hpp"
 #include "support/process.hpp"
 #include "web_instance.hpp"
 
 using d4::webtest::Client;
 using d4::webtest::HttpResult;
+using d4::webtest::kAdmin;
+using d4::webtest::kFirstPassword;
+using d4::webtest::kPassword;
 using d4::webtest::WebInstance;
 using d4::webtest::WebOptions;
 using nlohmann::json;
@@ -23,9 +27,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-constexpr const char* kAdmin = "admin@admin.test";
-constexpr const char* kFirstPassword = "First-Pass-0042";
-constexpr const char* kPassword = "Second-Pass-0042";
 constexpr const char* kUserPassword = "User-Pass-0042";
 
 std::unique_ptr<WebInstance> start_web(const std::string& extra_config, bool tls = true) {
@@ -105,11 +106,6 @@ void end_delays(WebInstance& web, const std::string& pattern) {
     web.cache().command({"HSET", k, "until", "0"});
 }
 
-long long now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // The delays set on the keys matching `pattern`, from their expiry: a failure sets EXPIRE to the
 // failure window plus the delay, so the delay is the remaining time minus the window, rounded up
 // (less than a second passes between the failure and this look).
@@ -126,7 +122,7 @@ std::vector<long long> delays_of(WebInstance& web, const std::string& pattern, l
 // The delays of the keys matching `pattern` end `seconds` from now.
 void extend_delays(WebInstance& web, const std::string& pattern, long long seconds) {
   for (const auto& k : web.cache().command({"KEYS", pattern}).as_strings())
-    web.cache().command({"HSET", k, "until", std::to_string(now_seconds() + seconds)});
+    web.cache().command({"HSET", k, "until", std::to_string(d4::clock::unix_seconds() + seconds)});
 }
 
 long long wait_reported(const HttpResult& r) {

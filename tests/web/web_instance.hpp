@@ -16,6 +16,12 @@
 
 namespace d4::webtest {
 
+// The first-run administrator of the test instances: its e-mail, the password the instance starts
+// with and the one the tests change it to.
+inline constexpr const char* kAdmin = "admin@admin.test";
+inline constexpr const char* kFirstPassword = "First-Pass-0042";
+inline constexpr const char* kPassword = "Second-Pass-0042";
+
 struct HttpResult {
   int status = 0;
   std::string body;

@@ -17,14 +17,9 @@ namespace {
 using namespace d4::workers::ipfix;
 using nlohmann::json;
 using test::ipfix::awkward_chunks;
+using test::ipfix::concat;
 using test::ipfix::hand_built_session;
 using test::ipfix::MessageBuilder;
-
-std::string concat(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += x;
-  return s;
-}
 
 // Framer + decoder + renderer, as the type-7 handler chains them.
 class Pipeline : public RecordSink {

@@ -37,6 +37,13 @@ using workers::ipfix::MessageBuilder;
 // unknown template 500; the next message withdraws template 300 and sends data for it again;
 // domain 8 defines its own template 300. Two of its data sets name unknown templates.
 std::vector<std::string> hand_built_session();
+
+// The messages one after the other, as a stream carries them.
+inline std::string concat(const std::vector<std::string>& messages) {
+  std::string s;
+  for (const auto& m : messages) s += m;
+  return s;
+}
 inline constexpr std::uint32_t kHandBuiltExportTime = 1700000000;  // 2023-11-14T22:13:20Z
 
 }  // namespace d4::test::ipfix

@@ -23,12 +23,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace test::ipfix;
 
-std::string concat(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += x;
-  return s;
-}
-
 std::vector<std::string> split_messages(const std::string& stream) {
   std::vector<std::string> out;
   for (std::size_t pos = 0; pos + 4 <= stream.size();) {

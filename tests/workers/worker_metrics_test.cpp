@@ -14,10 +14,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string text_of(const std::vector<std::uint8_t>& v) {
-  return std::string(v.begin(), v.end());
-}
-
 TEST_F(WorkerTest, MetricsCountProcessedEntriesAndQueueItemsAndQueueLengthsFollowRedis) {
   std::string q = create_queue("8");
   auto payloads = payloads_of_d4_file(vector_path("c-client-type8-passivedns.d4"));
@@ -27,7 +23,7 @@ TEST_F(WorkerTest, MetricsCountProcessedEntriesAndQueueItemsAndQueueLengthsFollo
   int port = wait_for_listening(dir / ("worker-" + std::to_string(config_counter_) + ".log"),
                                 "metrics and health, HTTP", w, 60s);
   ASSERT_TRUE(wait_cleaned(8, "33333333-0000-4000-8000-000000000001"));
-  auto lines = lines_of(text_of(read_file(vector_path("dns.passivedns.csv"))));
+  auto lines = lines_of(as_string(read_file(vector_path("dns.passivedns.csv"))));
   const std::string ql = "{queue=\"" + q + "\",type=\"8\"}";
   ASSERT_TRUE(
       eventually([&] { return metric(port, "d4_queue_length" + ql) == double(lines.size()); }, 10s, 100ms))

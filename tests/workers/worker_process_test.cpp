@@ -38,10 +38,6 @@ std::string base64(const std::string& s) {
   return out;
 }
 
-std::string text_of(const std::vector<std::uint8_t>& v) {
-  return std::string(v.begin(), v.end());
-}
-
 TEST_F(WorkerTest, PcapVectorIsArchivedByteIdenticalReadableByTcpdumpAndQueued) {
   std::string q = create_queue("1");
   add_packets(1, "11111111-0000-4000-8000-000000000001",
@@ -51,7 +47,7 @@ TEST_F(WorkerTest, PcapVectorIsArchivedByteIdenticalReadableByTcpdumpAndQueued) 
   ASSERT_TRUE(wait_cleaned(1, "11111111-0000-4000-8000-000000000001"));
   auto files = files_under(archive() / kSensor / "1", ".cap.gz");
   ASSERT_EQ(files.size(), 1u);
-  EXPECT_EQ(gunzip_file(files[0]), text_of(read_file(vector_path("dns.pcap"))));
+  EXPECT_EQ(gunzip_file(files[0]), as_string(read_file(vector_path("dns.pcap"))));
   auto plain = dir / "out.pcap";
   write_text(plain, gunzip_file(files[0]));
   EXPECT_EQ(tcpdump_count(plain), 120);
@@ -65,7 +61,7 @@ TEST_F(WorkerTest, PcapVectorIsArchivedByteIdenticalReadableByTcpdumpAndQueued) 
 
 TEST_F(WorkerTest, PassiveDnsLinesSplitAcrossPacketsArriveOnceEachInOrder) {
   std::string q = create_queue("8");
-  std::string csv = text_of(read_file(vector_path("dns.passivedns.csv")));
+  std::string csv = as_string(read_file(vector_path("dns.passivedns.csv")));
   // The C client's packets, and the same data cut every 7 bytes so that nearly every line spans
   // several packets.
   add_packets(8, "22222222-0000-4000-8000-000000000001",
@@ -90,7 +86,7 @@ TEST_F(WorkerTest, PassiveDnsLinesSplitAcrossPacketsArriveOnceEachInOrder) {
 
 TEST_F(WorkerTest, LogLinesKeepTheirOrderWithinASession) {
   std::string q = create_queue("3");
-  std::string log = text_of(read_file(vector_path("auth.log")));
+  std::string log = as_string(read_file(vector_path("auth.log")));
   add_packets(3, "33333333-0000-4000-8000-000000000001", chunk(log, 5));
   end_session("33333333-0000-4000-8000-000000000001");
   auto w = start_worker("", {"--types", "3", "--name", "stats-test"});
@@ -111,7 +107,7 @@ TEST_F(WorkerTest, LogLinesKeepTheirOrderWithinASession) {
 
 TEST_F(WorkerTest, MalformedPcapStreamIsRejectedWithItsReason) {
   std::string q = create_queue("1");
-  auto pcap = text_of(read_file(vector_path("dns.pcap")));
+  auto pcap = as_string(read_file(vector_path("dns.pcap")));
   // A valid global header, then a record header claiming one byte more than the snaplen.
   std::string broken = pcap.substr(0, 24);
   std::uint32_t snaplen = 0;
@@ -375,7 +371,7 @@ TEST_F(WorkerTest, DnscapMessagesAreRecordsAcrossPackets) {
 
 TEST_F(WorkerTest, TwoWorkerProcessesShareSessionsWithoutDuplicates) {
   std::string q = create_queue("8");
-  std::string csv = text_of(read_file(vector_path("dns.passivedns.csv")));
+  std::string csv = as_string(read_file(vector_path("dns.passivedns.csv")));
   std::vector<std::string> sessions;
   for (int i = 0; i < 6; ++i) {
     sessions.push_back("ffffffff-0000-4000-8000-00000000000" + std::to_string(i));

@@ -9,6 +9,7 @@
 #include "analyzers/pdns/record.hpp"
 #include "analyzers/pdns/rrtype.hpp"
 #include "analyzers/pdns/store.hpp"
+#include "protocol/clock.hpp"
 
 namespace d4::analyzers::pdns {
 namespace {
@@ -23,11 +24,6 @@ std::optional<std::int64_t> to_int(const std::optional<std::string>& s) {
   auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
   if (ec != std::errc() || p != s->data() + s->size()) return std::nullopt;
   return v;
-}
-
-std::int64_t now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 struct Candidate {
@@ -54,7 +50,7 @@ std::string normalize_term(const std::string& q, bool& is_ip) {
 PdnsQuery::PdnsQuery(core::RedisClient& redis, QueryLimits limits) : redis_(redis), limits_(limits) {}
 
 std::vector<std::uint16_t> PdnsQuery::candidate_types() {
-  std::int64_t now = now_seconds();
+  std::int64_t now = clock::unix_seconds();
   if (!types_cache_.empty() && now - types_cached_at_ < 10) return types_cache_;
   std::set<std::uint16_t> types(std::begin(kBaselineTypes), std::end(kBaselineTypes));
   auto r = redis_.command({"HKEYS", keys::kDistType});

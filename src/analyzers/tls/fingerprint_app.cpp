@@ -19,8 +19,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view kTool = "d4-tls-fingerprint";
-constexpr std::string_view kSection = "analyzers.tls";
+constexpr std::string_view kFingerprintTool = "d4-tls-fingerprint";
+constexpr std::string_view kFingerprintSection = "analyzers.tls";
 
 class SessionWriter {
  public:
@@ -60,9 +60,9 @@ class SessionWriter {
 
 TrackerOptions tracker_options(const FingerprintSettings& s, const toml::table& root) {
   TrackerOptions to;
-  to.partial = !s.no_partial && core::get_bool(root, kSection, "partial", true);
-  to.ja3_quirk = s.ja3_quirk || core::get_bool(root, kSection, "ja3_grease_quirk", false);
-  to.tcp = read_tcp_limits(root, kSection, to.tcp);
+  to.partial = !s.no_partial && core::get_bool(root, kFingerprintSection, "partial", true);
+  to.ja3_quirk = s.ja3_quirk || core::get_bool(root, kFingerprintSection, "ja3_grease_quirk", false);
+  to.tcp = read_tcp_limits(root, kFingerprintSection, to.tcp);
   to.tcp.idle_timeout_ns = s.flow_timeout * 1000000000LL;
   if (s.max_flows > 0) to.tcp.max_flows = s.max_flows;
   if (s.max_memory_mb > 0) to.tcp.max_bytes = s.max_memory_mb << 20;
@@ -107,13 +107,13 @@ void publish_fingerprint_metrics(AnalyzerMetrics& m, const TlsTracker& tracker, 
 }  // namespace
 
 int check_fingerprint_config(const FingerprintSettings& s) {
-  AppConfig cfg = cli::start(kTool, s.common);
+  AppConfig cfg = cli::start(kFingerprintTool, s.common);
   tracker_options(s, cfg.root);
-  return cli::config_ok(kTool, s.common);
+  return cli::config_ok(kFingerprintTool, s.common);
 }
 
 int run_fingerprint(const FingerprintSettings& s) {
-  AppConfig cfg = cli::start(kTool, s.common);
+  AppConfig cfg = cli::start(kFingerprintTool, s.common);
   SessionWriter writer(s);
   const bool psv = s.format == "psv";
   TlsTracker tracker(
@@ -124,7 +124,7 @@ int run_fingerprint(const FingerprintSettings& s) {
         if (psv) print_hello(e);
       },
       tracker_options(s, cfg.root));
-  TcpPressureLog pressure(kTool);
+  TcpPressureLog pressure(kFingerprintTool);
   std::uint64_t since_check = 0;
   auto handle = [&](const packet::Frame& f) {
     tracker.process(f);
@@ -139,11 +139,12 @@ int run_fingerprint(const FingerprintSettings& s) {
         cli::live_options(s.capture), handle, [] { std::fflush(stdout); }, cs, core::stop_flag());
   // Only -u names a type-1 queue here: [analyzers.tls] queue is d4-passivessl's ja3-jl queue.
   if (!s.queue.queue.empty()) {
-    QueueConsumerOptions qo = cli::consumer_options(s.queue, cfg, "", kTool, "1", s.queue.queue);
+    QueueConsumerOptions qo = cli::consumer_options(s.queue, cfg, "", kFingerprintTool, "1", s.queue.queue);
     qo.batch_size = 1;
     spdlog::info("consuming {} on {}", qo.list_key, qo.endpoint.to_string());
-    AnalyzerMetrics metrics(std::string(kTool), cli::metrics_listen(s.queue.metrics_listen, cfg, kSection,
-                                                                    "fingerprint_metrics_listen"));
+    AnalyzerMetrics metrics(
+        std::string(kFingerprintTool),
+        cli::metrics_listen(s.queue.metrics_listen, cfg, kFingerprintSection, "fingerprint_metrics_listen"));
     auto consumer = std::make_shared<QueueConsumer>(qo);
     metrics.watch_consumer(consumer);
     publish_fingerprint_metrics(metrics, tracker, cs);  // every series from the start, at 0

@@ -13,19 +13,19 @@
 namespace d4::analyzers::tls {
 namespace {
 
-constexpr std::string_view kTool = "d4-passivessl";
-constexpr std::string_view kSection = "analyzers.tls";
+constexpr std::string_view kPassiveSslTool = "d4-passivessl";
+constexpr std::string_view kPassiveSslSection = "analyzers.tls";
 
 PassiveSslOptions store_options(const AppConfig& cfg) {
   PassiveSslOptions o;
-  o.prefix = core::get_string(cfg.root, kSection, "key_prefix", std::string(keys::kDefaultPrefix));
-  o.store_raw_certificates = core::get_bool(cfg.root, kSection, "store_raw_certificates", true);
+  o.prefix = core::get_string(cfg.root, kPassiveSslSection, "key_prefix", std::string(keys::kDefaultPrefix));
+  o.store_raw_certificates = core::get_bool(cfg.root, kPassiveSslSection, "store_raw_certificates", true);
   return o;
 }
 
 core::RedisEndpoint storage_endpoint(const PassiveSslSettings& s, const AppConfig& cfg) {
   if (!s.storage.empty()) return core::cli::endpoint_argument(s.storage, "--storage");
-  return core::get_endpoint(cfg.root, kSection, "storage",
+  return core::get_endpoint(cfg.root, kPassiveSslSection, "storage",
                             *core::RedisEndpoint::parse(keys::kDefaultStorage));
 }
 
@@ -72,7 +72,7 @@ void log_counters(const InputCounters& n) {
 }  // namespace
 
 int run_passivessl_import(const PassiveSslSettings& s) {
-  AppConfig cfg = cli::start(kTool, s.common);
+  AppConfig cfg = cli::start(kPassiveSslTool, s.common);
   core::RedisClient redis(storage_endpoint(s, cfg));
   PassiveSslStore store(redis, store_options(cfg));
   InputCounters n;
@@ -99,15 +99,17 @@ int run_passivessl_import(const PassiveSslSettings& s) {
 }
 
 int run_passivessl_ingest(const PassiveSslSettings& s) {
-  AppConfig cfg = cli::start(kTool, s.common);
+  AppConfig cfg = cli::start(kPassiveSslTool, s.common);
   std::string queue =
-      !s.queue.queue.empty() ? s.queue.queue : core::get_string(cfg.root, kSection, "queue", "");
+      !s.queue.queue.empty() ? s.queue.queue : core::get_string(cfg.root, kPassiveSslSection, "queue", "");
   if (queue.empty()) throw core::ConfigError("no analyzer queue: set --queue or analyzers.tls.queue");
-  QueueConsumerOptions qo = cli::consumer_options(s.queue, cfg, kSection, kTool, "ja3-jl", queue);
+  QueueConsumerOptions qo =
+      cli::consumer_options(s.queue, cfg, kPassiveSslSection, kPassiveSslTool, "ja3-jl", queue);
   qo.batch_size = 100;
   auto endpoint = storage_endpoint(s, cfg);
-  AnalyzerMetrics metrics(std::string(kTool),
-                          cli::metrics_listen(s.queue.metrics_listen, cfg, kSection, "metrics_listen"));
+  AnalyzerMetrics metrics(
+      std::string(kPassiveSslTool),
+      cli::metrics_listen(s.queue.metrics_listen, cfg, kPassiveSslSection, "metrics_listen"));
   core::RedisClient redis(endpoint);
   PassiveSslStore store(redis, store_options(cfg));
   InputCounters n;
@@ -136,27 +138,27 @@ int run_passivessl_ingest(const PassiveSslSettings& s) {
 }
 
 int check_passivessl_config(const PassiveSslSettings& s) {
-  AppConfig cfg = cli::start(kTool, s.common);
+  AppConfig cfg = cli::start(kPassiveSslTool, s.common);
   store_options(cfg);
   storage_endpoint(s, cfg);
-  cli::serve_options(s.serve, cfg, kSection, "127.0.0.1:8401", kTool);
-  cli::tokens(s.serve, cfg, kSection);
-  core::get_int(cfg.root, kSection, "tlsh_max_scan", 0);
-  for (auto key : {"queue", "consumer_name"}) core::get_string(cfg.root, kSection, key, "");
-  return cli::config_ok(kTool, s.common);
+  cli::serve_options(s.serve, cfg, kPassiveSslSection, "127.0.0.1:8401", kPassiveSslTool);
+  cli::tokens(s.serve, cfg, kPassiveSslSection);
+  core::get_int(cfg.root, kPassiveSslSection, "tlsh_max_scan", 0);
+  for (auto key : {"queue", "consumer_name"}) core::get_string(cfg.root, kPassiveSslSection, key, "");
+  return cli::config_ok(kPassiveSslTool, s.common);
 }
 
 int run_passivessl_serve(const PassiveSslSettings& s) {
-  AppConfig cfg = cli::start(kTool, s.common);
+  AppConfig cfg = cli::start(kPassiveSslTool, s.common);
   core::http::Router router;
   PassiveSslApiOptions api;
-  api.tokens = cli::tokens(s.serve, cfg, kSection);
+  api.tokens = cli::tokens(s.serve, cfg, kPassiveSslSection);
   api.prefix = store_options(cfg).prefix;
   api.tlsh_max_scan = static_cast<std::size_t>(
-      std::max<long long>(1, core::get_int(cfg.root, kSection, "tlsh_max_scan", 1000000)));
+      std::max<long long>(1, core::get_int(cfg.root, kPassiveSslSection, "tlsh_max_scan", 1000000)));
   auto endpoint = storage_endpoint(s, cfg);
   mount_passivessl_api(router, endpoint, api);
-  cli::serve(std::move(router), s.serve, cfg, kSection, "127.0.0.1:8401", kTool,
+  cli::serve(std::move(router), s.serve, cfg, kPassiveSslSection, "127.0.0.1:8401", kPassiveSslTool,
              "storage " + endpoint.to_string(), endpoint);
   return 0;
 }

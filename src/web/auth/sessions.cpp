@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/ipnet.hpp"
+#include "protocol/clock.hpp"
 #include "web/auth/security.hpp"
 
 namespace d4::web {
@@ -14,6 +15,7 @@ std::string session_key(std::string_view hash) {
 std::string user_sessions_key(std::string_view user) {
   return "d4:web:user_sessions:" + std::string(user);
 }
+<<<<<<< HEAD
 // Every session's hash scored by its expiry time: counts the live sessions for the metrics
 // without scanning the keyspace. Expired members are removed at each create and count, so its
 // size is bounded by the sessions created within one session_ttl.
@@ -22,12 +24,15 @@ long long now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+=======
+>>>>>>> 7452156 (One clock for every program (protocol/clock.hpp: Unix seconds/milliseconds, monotonic milliseconds) instead of eleven local copies; tests share their HMAC key, first-run admin account, suite PKI, certificate digest and helpers instead of redefining them per file; unity builds (D4_UNITY_BUILD, default on))
 }  // namespace
 
 NewSession SessionStore::create(std::string_view user) {
   NewSession s{random_token(43), random_token(43)};  // 258 bits each
   std::string hash = sha256_hex(s.id);
   std::string ttl = std::to_string(ttl_.count());
+<<<<<<< HEAD
   const long long now = now_seconds();
   auto r = db_.pipeline(
       {{"HSET", session_key(hash), "user", std::string(user), "csrf", s.csrf, "created", std::to_string(now)},
@@ -36,6 +41,13 @@ NewSession SessionStore::create(std::string_view user) {
        {"EXPIRE", user_sessions_key(user), ttl},
        {"ZREMRANGEBYSCORE", std::string(kSessionsByExpiry), "-inf", std::to_string(now)},
        {"ZADD", std::string(kSessionsByExpiry), std::to_string(now + ttl_.count()), hash}});
+=======
+  auto r = db_.pipeline({{"HSET", session_key(hash), "user", std::string(user), "csrf", s.csrf, "created",
+                          std::to_string(clock::unix_seconds())},
+                         {"EXPIRE", session_key(hash), ttl},
+                         {"SADD", user_sessions_key(user), hash},
+                         {"EXPIRE", user_sessions_key(user), ttl}});
+>>>>>>> 7452156 (One clock for every program (protocol/clock.hpp: Unix seconds/milliseconds, monotonic milliseconds) instead of eleven local copies; tests share their HMAC key, first-run admin account, suite PKI, certificate digest and helpers instead of redefining them per file; unity builds (D4_UNITY_BUILD, default on))
   for (const auto& x : r)
     if (x.is_error()) throw core::RedisError("create session: " + x.str);
   return s;
@@ -109,7 +121,7 @@ std::string throttle_source(std::string_view ip) {
 
 long long LoginThrottle::wait_for(std::string_view user, std::string_view source) {
   auto r = db_.pipeline({{"HGET", source_key(source), "until"}, {"HGET", pair_key(user, source), "until"}});
-  long long now = now_seconds(), wait = 0;
+  long long now = clock::unix_seconds(), wait = 0;
   for (const auto& x : r) {
     if (x.is_error()) throw core::RedisError("login throttle: " + x.str);
     if (auto until = x.as_integer()) wait = std::max(wait, *until - now);
@@ -119,7 +131,8 @@ long long LoginThrottle::wait_for(std::string_view user, std::string_view source
 
 void LoginThrottle::record_failure(std::string_view user, std::string_view source) {
   std::string window = std::to_string(policy_.window.count()),
-              max_delay = std::to_string(policy_.max_delay.count()), now = std::to_string(now_seconds());
+              max_delay = std::to_string(policy_.max_delay.count()),
+              now = std::to_string(clock::unix_seconds());
   db_.pipeline({{"EVAL", kRecordFailure, "1", pair_key(user, source), std::to_string(policy_.max_failures),
                  window, max_delay, now},
                 {"EVAL", kRecordFailure, "1", source_key(source), std::to_string(policy_.source_max_failures),

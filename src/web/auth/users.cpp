@@ -7,6 +7,7 @@
 #include <chrono>
 #include <stdexcept>
 
+#include "protocol/clock.hpp"
 #include "web/auth/security.hpp"
 
 namespace d4::web {
@@ -29,10 +30,6 @@ constexpr Role kAllRoles[] = {Role::Admin, Role::User, Role::SensorRegister};
 void check(const std::vector<core::RedisReply>& replies, const char* what) {
   for (const auto& r : replies)
     if (r.is_error()) throw core::RedisError(std::string(what) + ": " + r.str);
-}
-long long now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 }  // namespace
 
@@ -192,7 +189,7 @@ NewToken UserStore::create_token(std::string_view email, std::string_view name) 
   t.token = random_token(41);  // the reference's length and alphabet
   std::string hash = sha256_hex(t.token);
   t.id = hash.substr(0, 12);
-  nlohmann::json meta = {{"name", std::string(name)}, {"created", now_seconds()}, {"hash", hash}};
+  nlohmann::json meta = {{"name", std::string(name)}, {"created", clock::unix_seconds()}, {"hash", hash}};
   check(db_.pipeline({{"HSET", std::string(kTokens), "sha256:" + hash, std::string(email)},
                       {"HSET", tokens_key(email), t.id, meta.dump()}}),
         "create token");
@@ -221,7 +218,7 @@ std::optional<std::string> UserStore::user_for_token(std::string_view token) {
   auto legacy = db_.command({"HGET", kTokens, token}).as_string();
   if (!legacy) return std::nullopt;
   std::string id = hash.substr(0, 12);
-  nlohmann::json meta = {{"name", "imported"}, {"created", now_seconds()}, {"hash", hash}};
+  nlohmann::json meta = {{"name", "imported"}, {"created", clock::unix_seconds()}, {"hash", hash}};
   check(db_.pipeline({{"HSET", std::string(kTokens), "sha256:" + hash, *legacy},
                       {"HDEL", std::string(kTokens), std::string(token)},
                       {"HSET", tokens_key(*legacy), id, meta.dump()},

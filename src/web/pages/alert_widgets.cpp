@@ -2,6 +2,7 @@
 // alerts and the fields of a rule's form.
 #include <chrono>
 
+#include "protocol/clock.hpp"
 #include "web/pages/widgets.hpp"
 
 namespace d4::web::pages {
@@ -44,7 +45,7 @@ Html number(std::string_view name, const std::optional<long long>& value) {
 }  // namespace
 
 Html alert_table(const std::vector<models::AlertView>& alerts, bool with_rule) {
-  double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  double now = clock::unix_seconds_fractional();
   Html b = "<div class=\"scroll\"><table class=\"alerts\">"_h;
   b << (with_rule ? table_head({"State", "Since", "Rule", "Kind", "Watched", "Summary", "Notified"})
                   : table_head({"State", "Since", "Kind", "Watched", "Summary", "Notified"}))
