@@ -61,7 +61,7 @@ if [ "$QUICK" = 0 ]; then
   cmake --build build-asan -j "$JOBS"
   step "tests (ASan/UBSan)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure -j "$JOBS" --timeout 900 -LE browser
+    ctest --test-dir build-asan --output-on-failure -j "$JOBS" --timeout 900 -LE 'browser|packaging'
 
   step "fuzzing (libFuzzer, ${FUZZ_SECONDS}s per target)"
   cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DD4_FUZZ=ON -DD4_CLIENT_ONLY=ON \

@@ -3,23 +3,11 @@
 #include "client/config_dir.hpp"
 #include "protocol/header.hpp"
 #include "protocol/metaheader.hpp"
+#include "protocol/text.hpp"
 #include "protocol/types.hpp"
 
 namespace d4::client {
 namespace {
-
-std::string lower(std::string s) {
-  for (char& c : s)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return s;
-}
-
-std::string trim_spaces(std::string s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.pop_back();
-  std::size_t i = 0;
-  while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
-  return s.substr(i);
-}
 
 // A setting given by a flag, else by a file of the configuration directory.
 struct Lookup {
@@ -47,7 +35,7 @@ struct Lookup {
 void resolve_folder_existing(Settings& s, const Lookup& lk) {
   std::string origin;
   if (auto v = lk.get("folder-existing", "folder_existing", &origin))
-    s.folder_existing = parse_bool(trim_spaces(*v), origin);
+    s.folder_existing = parse_bool(text::trim(*v), origin);
   // The state file's own path has no file in DIR: its default location is DIR/folder.state.
   auto state = lk.get("folder-state", "", &origin);
   auto order = lk.get("folder-order", "folder_order", &origin);
@@ -65,7 +53,7 @@ void resolve_folder_existing(Settings& s, const Lookup& lk) {
     throw UsageError(
         "--folder-existing needs a state file: --folder-state FILE, or -c DIR (DIR/folder.state)");
   if (order) {
-    std::string o = lower(trim_spaces(*order));
+    std::string o = text::ascii_lower(text::trim(*order));
     if (o == "mtime")
       s.folder_order = FolderOrder::Mtime;
     else if (o == "name")
@@ -191,7 +179,7 @@ Settings resolve_settings(const CommandLine& cl) {
 
   // Source.
   std::string source = "stdin";
-  if (auto v = lk.get("source", "source", &origin)) source = lower(trim_spaces(*v));
+  if (auto v = lk.get("source", "source", &origin)) source = text::ascii_lower(text::trim(*v));
   if (source == "stdin")
     s.source = SourceKind::Stdin;
   else if (source == "file")
@@ -206,7 +194,7 @@ Settings resolve_settings(const CommandLine& cl) {
     throw_invalid(origin, "source '" + source + "' is unknown (stdin, file, pcap, folder, d4server)");
 
   if (auto v = lk.get("file", "file", &origin)) s.file = *v;
-  if (auto v = lk.get("interface", "interface", &origin)) s.interface = trim_spaces(*v);
+  if (auto v = lk.get("interface", "interface", &origin)) s.interface = std::string(text::trim(*v));
   if (auto v = lk.get("filter", "filter", &origin)) s.filter = *v;
   if (auto v = lk.get("folder", "folder", &origin)) s.folder = *v;
   if (auto v = cl.get("capture-snaplen"))
@@ -224,14 +212,14 @@ Settings resolve_settings(const CommandLine& cl) {
   if (s.source == SourceKind::D4Server) {
     auto addr = lk.get("redis-d4", "redis_d4", &origin);
     if (!addr) throw UsageError("source d4server needs --redis-d4 HOST:PORT/DB (or DIR/redis_d4)");
-    s.redis_address = parse_redis_address(trim_spaces(*addr), origin);
+    s.redis_address = parse_redis_address(text::trim(*addr), origin);
     auto queue = lk.get("redis-queue", "redis_queue", &origin);
-    if (!queue || trim_spaces(*queue).empty())
+    if (!queue || text::trim(*queue).empty())
       throw UsageError(
           "source d4server needs --redis-queue KEY (or DIR/redis_queue), e.g. analyzer:3:<queue uuid>");
-    s.redis_queue = trim_spaces(*queue);
+    s.redis_queue = std::string(text::trim(*queue));
     if (auto v = lk.get("forwarder-id", "forwarder_id", &origin))
-      s.forwarder_id = trim_spaces(*v);
+      s.forwarder_id = std::string(text::trim(*v));
     else
       s.forwarder_id = s.uuid.dashless();
     if (s.forwarder_id.empty()) throw_invalid(origin, origin + ": empty forwarder id");
@@ -248,7 +236,7 @@ Settings resolve_settings(const CommandLine& cl) {
   }
 
   if (auto v = cl.get("eof")) {
-    std::string m = lower(*v);
+    std::string m = text::ascii_lower(*v);
     if (m == "exit")
       s.eof = EofMode::Exit;
     else if (m == "poll")
@@ -263,8 +251,8 @@ Settings resolve_settings(const CommandLine& cl) {
 
   // Destination.
   std::string dest = "stdout";
-  if (auto v = lk.get("destination", "destination", &origin)) dest = trim_spaces(*v);
-  if (lower(dest) == "stdout") {
+  if (auto v = lk.get("destination", "destination", &origin)) dest = std::string(text::trim(*v));
+  if (text::ascii_lower(dest) == "stdout") {
     s.to_stdout = true;
   } else {
     s.to_stdout = false;
@@ -321,7 +309,7 @@ Settings resolve_settings(const CommandLine& cl) {
   // Chunking.
   s.chunking = s.to_stdout ? Chunking::Read : Chunking::Record;
   if (auto v = cl.get("chunking")) {
-    std::string m = lower(*v);
+    std::string m = text::ascii_lower(*v);
     if (m == "read")
       s.chunking = Chunking::Read;
     else if (m == "record")
@@ -339,7 +327,7 @@ Settings resolve_settings(const CommandLine& cl) {
   if (s.chunking == Chunking::Record && min_spool < (4ULL << 20)) min_spool = 4ULL << 20;
   if (s.spool_memory < min_spool) s.spool_memory = min_spool;
   if (auto v = cl.get("overflow")) {
-    std::string m = lower(*v);
+    std::string m = text::ascii_lower(*v);
     if (m == "block")
       s.overflow = Overflow::Block;
     else if (m == "drop")

@@ -1,4 +1,5 @@
 #include "client/options.hpp"
+#include "protocol/text.hpp"
 
 #include <getopt.h>
 
@@ -94,18 +95,6 @@ constexpr OptionSpec kOptions[] = {
 };
 constexpr std::size_t kOptionCount = sizeof(kOptions) / sizeof(kOptions[0]);
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return std::string(s);
-}
-
 }  // namespace
 
 std::optional<std::string> CommandLine::get(std::string_view name) const {
@@ -179,7 +168,7 @@ CommandLine parse_command_line(int argc, char** argv) {
 }
 
 long long parse_duration_ms(std::string_view text, std::string_view what) {
-  std::string s = trim(text);
+  std::string s(text::trim(text));
   auto bad = [&]() {
     return UsageError(std::string(what) + ": '" + s +
                       "' is not a duration (examples: 200ms, 30s, 5m, 1h30m)");
@@ -225,7 +214,7 @@ long long parse_duration_ms(std::string_view text, std::string_view what) {
 }
 
 unsigned long long parse_size(std::string_view text, std::string_view what) {
-  std::string s = trim(text);
+  std::string s(text::trim(text));
   std::size_t digits = 0;
   while (digits < s.size() && std::isdigit(static_cast<unsigned char>(s[digits]))) ++digits;
   auto bad = [&]() {
@@ -235,7 +224,7 @@ unsigned long long parse_size(std::string_view text, std::string_view what) {
   unsigned long long value = 0;
   auto r = std::from_chars(s.data(), s.data() + digits, value);
   if (r.ec != std::errc()) throw bad();
-  std::string suffix = lower(trim(s.substr(digits)));
+  std::string suffix = text::ascii_lower(text::trim(s.substr(digits)));
   unsigned long long mult = 1;
   if (suffix.empty() || suffix == "b")
     mult = 1;
@@ -255,7 +244,7 @@ unsigned long long parse_size(std::string_view text, std::string_view what) {
 
 unsigned long long parse_uint(std::string_view text, unsigned long long lo, unsigned long long hi,
                               std::string_view what) {
-  std::string s = trim(text);
+  std::string s(text::trim(text));
   unsigned long long v = 0;
   auto r = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size())
@@ -267,7 +256,7 @@ unsigned long long parse_uint(std::string_view text, unsigned long long lo, unsi
 }
 
 bool parse_bool(std::string_view text, std::string_view what) {
-  std::string s = lower(trim(text));
+  std::string s = text::ascii_lower(text::trim(text));
   if (s == "1" || s == "true" || s == "t" || s == "yes" || s == "y" || s == "on") return true;
   if (s == "0" || s == "false" || s == "f" || s == "no" || s == "n" || s == "off") return false;
   throw_invalid(what, std::string(what) + ": '" + std::string(text) + "' is not a boolean (true or false)");

@@ -1,4 +1,5 @@
 #include "protocol/uuid.hpp"
+#include "protocol/text.hpp"
 
 #include <openssl/rand.h>
 
@@ -16,18 +17,10 @@ int hex_value(char c) {
 
 constexpr char kHex[] = "0123456789abcdef";
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-    s.remove_suffix(1);
-  return s;
-}
-
 }  // namespace
 
 std::optional<Uuid> Uuid::parse(std::string_view text) {
-  text = trim(text);
+  text = text::trim(text);
   if (text.size() >= 2 && text.front() == '{' && text.back() == '}') text = text.substr(1, text.size() - 2);
   Bytes out{};
   if (text.size() == 32) {

@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "alerts/channel_names.hpp"
+#include "protocol/text.hpp"
 
 namespace d4::web {
 
@@ -69,8 +70,7 @@ void read_trusted_proxies(const toml::table& root, WebConfig& c) {
     c.trusted_proxies.push_back(*net);
   }
   c.trusted_proxy_header = core::get_string(root, "web", "trusted_proxy_header", c.trusted_proxy_header);
-  std::string h = c.trusted_proxy_header;
-  for (auto& ch : h) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  const std::string h = text::ascii_lower(c.trusted_proxy_header);
   if (h != "x-forwarded-for" && h != "forwarded")
     throw core::ConfigError("[web] trusted_proxy_header must be \"X-Forwarded-For\" or \"Forwarded\"");
 }

@@ -1,4 +1,5 @@
 #include "analyzers/pdns/cof_websocket.hpp"
+#include "protocol/text.hpp"
 
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
@@ -34,8 +35,7 @@ std::optional<WebsocketUrl> parse_websocket_url(std::string_view url, std::strin
   WebsocketUrl u;
   auto scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) return fail("expected ws:// or wss://");
-  std::string scheme(url.substr(0, scheme_end));
-  for (auto& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string scheme = text::ascii_lower(url.substr(0, scheme_end));
   if (scheme == "wss")
     u.tls = true;
   else if (scheme != "ws")

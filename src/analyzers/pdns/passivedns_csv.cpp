@@ -4,17 +4,10 @@
 #include <charconv>
 
 #include "analyzers/pdns/rrtype.hpp"
+#include "protocol/text.hpp"
 
 namespace d4::analyzers::pdns {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-    s.remove_suffix(1);
-  return s;
-}
 
 template <typename T>
 bool parse_int(std::string_view s, T& v) {
@@ -50,7 +43,7 @@ std::string_view to_string(CsvStatus s) {
 }
 
 CsvStatus parse_passivedns_line(std::string_view line, PdnsRecord& out, const CsvOptions& options) {
-  line = trim(line);
+  line = text::trim(line);
   if (line.empty()) return CsvStatus::Empty;
   std::array<std::string_view, 9> f;
   std::size_t n = 0, pos = 0;

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "analyzers/common/encoding.hpp"
+#include "protocol/text.hpp"
 
 namespace d4::analyzers::tls {
 namespace {
@@ -224,8 +225,7 @@ std::optional<CertificateInfo> parse_certificate(std::span<const std::uint8_t> d
     if (bn) {
       char* h = BN_bn2hex(bn.get());
       if (h) {
-        c.serial_hex = h;
-        for (char& ch : c.serial_hex) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        c.serial_hex = text::ascii_lower(h);
         OPENSSL_free(h);
       }
     }

@@ -11,6 +11,7 @@
 #include "analyzers/packet/ip_address.hpp"
 #include "analyzers/tls/certificate.hpp"
 #include "analyzers/tls/tlsh.hpp"
+#include "protocol/text.hpp"
 
 namespace d4::analyzers::tls {
 namespace {
@@ -63,11 +64,6 @@ return 1
 )lua";
 
 // TLSH digests are kept in the reference sensor's lower case whatever case a producer used.
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-  return s;
-}
-
 std::string join(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& x : v) out += (out.empty() ? "" : ",") + x;
@@ -274,7 +270,7 @@ RecordStatus parse_ja3jl(std::string_view line, SslSessionRecord& out) {
   out.ja3s = str_field(j, "JA3S");
   out.ja3s_md5 = str_field(j, "JA3SDigest");
   if (out.ja3_md5.empty() && out.ja3s_md5.empty()) return RecordStatus::MissingField;
-  out.tlsh = lower(str_field(j, "TLSH"));
+  out.tlsh = text::ascii_lower(str_field(j, "TLSH"));
   out.sni = str_field(j, "SNI");
   for (char& c : out.sni) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
   out.tls_version = str_field(j, "TLSVersion");
@@ -696,7 +692,7 @@ nlohmann::json PassiveSslQuery::public_key(const std::string& raw_hash, std::siz
 
 nlohmann::json PassiveSslQuery::similar_tlsh(const std::string& raw_tlsh, int max_distance, std::size_t limit,
                                              std::size_t offset, std::size_t max_scan) {
-  const std::string tlsh = lower(raw_tlsh);
+  const std::string tlsh = text::ascii_lower(raw_tlsh);
   struct Match {
     int distance;
     std::string tlsh;

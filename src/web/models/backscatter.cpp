@@ -10,6 +10,7 @@
 
 #include "core/ipnet.hpp"
 #include "core/keys.hpp"
+#include "protocol/text.hpp"
 #include "web/request.hpp"
 
 namespace d4::web::models {
@@ -147,8 +148,7 @@ class VictimFilter {
     if (auto net = core::IpNetwork::parse(text)) {
       network_ = *net;
     } else {
-      text_ = text;
-      for (auto& c : text_) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      text_ = text::ascii_lower(text);
     }
   }
   bool active() const { return network_ || !text_.empty(); }

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/keys.hpp"
+#include "protocol/text.hpp"
 #include "web/request.hpp"
 
 namespace d4::web::models {
@@ -13,11 +14,6 @@ namespace d4::web::models {
 namespace keys = core::keys;
 
 namespace {
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 std::set<std::string> set_of(const core::RedisReply& r) {
   auto v = r.as_strings();
@@ -35,14 +31,14 @@ bool has_status(const SensorRow& s, const std::string& status) {
 // matches too.
 class TextFilter {
  public:
-  explicit TextFilter(const std::string& text) : needle_(lower(text)) {
+  explicit TextFilter(const std::string& text) : needle_(text::ascii_lower(text)) {
     for (char c : needle_)
       if (c != '-') dashless_ += c;
   }
   bool matches(const SensorRow& s) const {
     if (needle_.empty()) return true;
-    std::string hay =
-        s.uuid + " " + lower(s.description) + " " + lower(json(s.tags).dump()) + " " + lower(s.last_ip);
+    std::string hay = s.uuid + " " + text::ascii_lower(s.description) + " " +
+                      text::ascii_lower(json(s.tags).dump()) + " " + text::ascii_lower(s.last_ip);
     return hay.find(needle_) != std::string::npos ||
            (!dashless_.empty() && hay.find(dashless_) != std::string::npos);
   }

@@ -1,4 +1,5 @@
 #include "web/routing/client_address.hpp"
+#include "protocol/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -8,17 +9,11 @@ namespace d4::web {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 std::vector<std::string_view> split(std::string_view s, char sep) {
   std::vector<std::string_view> out;
   for (;;) {
     auto p = s.find(sep);
-    out.push_back(trim(s.substr(0, p)));
+    out.push_back(text::trim(s.substr(0, p)));
     if (p == std::string_view::npos) return out;
     s.remove_prefix(p + 1);
   }
@@ -43,9 +38,7 @@ std::optional<core::IpAddress> parse_node(std::string_view node) {
 std::string_view forwarded_for(std::string_view element) {
   for (auto pair : split(element, ';')) {
     if (pair.size() > 4) {
-      std::string name(pair.substr(0, 4));
-      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-      if (name == "for=") return pair.substr(4);
+      if (text::ascii_lower(pair.substr(0, 4)) == "for=") return pair.substr(4);
     }
   }
   return {};
