@@ -11,10 +11,6 @@
 
 namespace d4::test {
 
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 void set_last_seen(core::RedisClient& meta, const std::string& uuid, long long last_seen) {
   meta.command_ok({"HSET", "metadata_uuid:" + uuid, "last_seen", std::to_string(last_seen)});
   meta.command_ok({"HSETNX", "metadata_uuid:" + uuid, "first_seen", std::to_string(last_seen)});

@@ -117,7 +117,6 @@ class AlertsHarness {
   int runs_ = 0;
 };
 
-double now_seconds();
 // Sets metadata_uuid:<uuid> last_seen (and first_seen) and indexes the sensor, as d4-server does.
 void set_last_seen(core::RedisClient& meta, const std::string& uuid, long long last_seen);
 

@@ -7,6 +7,7 @@
 #include "alerts/alerts_harness.hpp"
 #include "core/keys.hpp"
 #include "core/sensors.hpp"
+#include "protocol/clock.hpp"
 #include "queues/queue_store.hpp"
 #include "server/harness.hpp"
 
@@ -14,10 +15,6 @@ using namespace d4;
 using namespace d4::test;
 
 namespace {
-
-long long now_s() {
-  return static_cast<long long>(now_seconds());
-}
 
 std::vector<std::string> events_of(const WebhookReceiver& hook, const std::string& instance) {
   std::vector<std::string> out;
@@ -71,14 +68,14 @@ Process start_analyzer(AlertsHarness& h, const std::string& queue, const std::st
 
 bool heartbeat_fresh(AlertsHarness& h, const std::string& key) {
   auto updated = h.analyzer().command({"HGET", key, "updated"}).as_integer();
-  return updated && now_s() - *updated <= 1;
+  return updated && clock::unix_seconds() - *updated <= 1;
 }
 
 }  // namespace
 
 TEST(AlertConditions, SilentSensorFiresOnceAndResolvesOnceWhenItSendsAgain) {
   AlertsHarness h;
-  set_last_seen(h.meta(), kSensor, now_s() - 120);
+  set_last_seen(h.meta(), kSensor, clock::unix_seconds() - 120);
   h.add_rule({"--kind", "sensor_silent", "--scope", "sensor:" + kSensor, "--interval", "30"});
   h.start_daemon();
   ASSERT_TRUE(h.hook().wait_for_count(1)) << h.daemon_log();
@@ -90,7 +87,7 @@ TEST(AlertConditions, SilentSensorFiresOnceAndResolvesOnceWhenItSendsAgain) {
   EXPECT_NE(first["summary"].get<std::string>().find("silent for 2m"), std::string::npos) << first.dump();
   ASSERT_TRUE(h.wait_evaluations(5));
   EXPECT_EQ(h.hook().received().size(), 1u) << "still silent: nothing more to say";
-  set_last_seen(h.meta(), kSensor, now_s());
+  set_last_seen(h.meta(), kSensor, clock::unix_seconds());
   expect_events(h, "sensor:" + kSensor, {"firing", "resolved"});
 }
 
@@ -98,9 +95,9 @@ TEST(AlertConditions, GlobalSilenceRuleUsesEachSensorsMonitoringInterval) {
   AlertsHarness h;
   const std::string monitored = "11111111111141118111111111111111",
                     quiet = "22222222222242228222222222222222", fresh = "33333333333343338333333333333333";
-  set_last_seen(h.meta(), monitored, now_s() - 60);  // expected every 10 s: silent
-  set_last_seen(h.meta(), quiet, now_s() - 86400);   // not monitored, no interval: not watched
-  set_last_seen(h.meta(), fresh, now_s());           // monitored, seen now
+  set_last_seen(h.meta(), monitored, clock::unix_seconds() - 60);  // expected every 10 s: silent
+  set_last_seen(h.meta(), quiet, clock::unix_seconds() - 86400);   // not monitored, no interval: not watched
+  set_last_seen(h.meta(), fresh, clock::unix_seconds());           // monitored, seen now
   for (const auto& [u, delta] : {std::pair{monitored, "10"}, std::pair{fresh, "3600"}}) {
     h.meta().command_ok({"SADD", "to_monitor:sensors", u});
     h.meta().command_ok({"HSET", "to_monitor:sensor:" + u, "delta_time", delta});
@@ -109,7 +106,7 @@ TEST(AlertConditions, GlobalSilenceRuleUsesEachSensorsMonitoringInterval) {
   h.start_daemon();
   expect_events(h, "sensor:" + monitored, {"firing"});
   EXPECT_EQ(h.hook().received().size(), 1u) << "only the monitored, silent sensor";
-  set_last_seen(h.meta(), monitored, now_s());
+  set_last_seen(h.meta(), monitored, clock::unix_seconds());
   expect_events(h, "sensor:" + monitored, {"firing", "resolved"});
 }
 
@@ -141,7 +138,7 @@ TEST(AlertConditions, HmacFailuresReportedByTheServerFireOnceAndResolveOnceWhenT
 
 TEST(AlertConditions, ErrorFieldFiresOnceAndResolvesOnceWhenCleared) {
   AlertsHarness h;
-  set_last_seen(h.meta(), kSensor, now_s());
+  set_last_seen(h.meta(), kSensor, clock::unix_seconds());
   h.add_rule({"--kind", "sensor_error"});
   h.start_daemon();
   ASSERT_TRUE(h.wait_evaluations(3));
@@ -179,7 +176,7 @@ TEST(AlertConditions, QueueDroppingElementsFiresOnceAndResolvesOnceWhenDropsStop
   std::vector<std::vector<std::string>> cmds{{"MULTI"}};
   std::vector<std::string> items(12, "x");
   queues::append_push_commands(cmds, {q.id, q.list_key(), core::keys::analyzer_queue_stats(q.id), 10}, items,
-                               now_seconds());
+                               clock::unix_seconds_fractional());
   for (int i = 0; i < 5; ++i) cmds.push_back({"RPOP", q.list_key()});
   cmds.push_back({"EXEC"});
   h.analyzer().pipeline(cmds);
@@ -195,9 +192,9 @@ TEST(AlertConditions, QueueNotConsumedFiresOnceAndResolvesOnceWhenConsumed) {
   h.add_rule({"--kind", "queue_stalled", "--stall", "2"});
   h.start_daemon();
   push(h, q, 3);
-  double pushed = now_seconds();
+  double pushed = clock::unix_seconds_fractional();
   ASSERT_TRUE(h.hook().wait_for_count(1)) << h.daemon_log();
-  EXPECT_GE(now_seconds() - pushed, 2.0) << "not before the stall time";
+  EXPECT_GE(clock::unix_seconds_fractional() - pushed, 2.0) << "not before the stall time";
   EXPECT_NE(h.hook().received()[0]["summary"].get<std::string>().find("3 element(s) waiting"),
             std::string::npos);
   for (int i = 0; i < 3; ++i) h.analyzer().command_ok({"RPOP", q.list_key()});

@@ -7,6 +7,7 @@
 
 #include "alerts/alerts_harness.hpp"
 #include "core/keys.hpp"
+#include "protocol/clock.hpp"
 #include "support/http.hpp"
 
 using namespace d4;
@@ -14,12 +15,8 @@ using namespace d4::test;
 
 namespace {
 
-long long now_s() {
-  return static_cast<long long>(now_seconds());
-}
-
 std::string silent_sensor_rule(AlertsHarness& h, std::vector<std::string> extra = {}) {
-  set_last_seen(h.meta(), kSensor, now_s() - 600);
+  set_last_seen(h.meta(), kSensor, clock::unix_seconds() - 600);
   std::vector<std::string> o{"--kind", "sensor_silent", "--scope", "sensor:" + kSensor, "--interval", "60"};
   o.insert(o.end(), extra.begin(), extra.end());
   return h.add_rule(o);
@@ -51,7 +48,7 @@ TEST(AlertNotifications, FiringAlertIsRemindedAtTheRenotifyInterval) {
 
 TEST(AlertNotifications, FlappingConditionGivesOneFiringAndOneResolved) {
   AlertsHarness h;
-  set_last_seen(h.meta(), kSensor, now_s());
+  set_last_seen(h.meta(), kSensor, clock::unix_seconds());
   h.add_rule({"--kind", "sensor_error", "--resolve-after", "2"});
   h.start_daemon();
   // The Error field set and cleared every 150 ms for 3 s: seen set and clear by the 200 ms
@@ -116,7 +113,7 @@ TEST(AlertNotifications, ReceiverErrorStatusIsAFailureAndTheResolveReplacesAnUnd
   ASSERT_TRUE(eventually([&] { return metric(h.metrics_port(), failed).value_or(0) >= 1; }, 20s))
       << h.daemon_log();
   // Resolved before the receiver ever accepted the firing: it has nothing to be told.
-  set_last_seen(h.meta(), kSensor, now_s());
+  set_last_seen(h.meta(), kSensor, clock::unix_seconds());
   ASSERT_TRUE(eventually([&] { return metric_value(h, "d4_alerts_notifications_pending ") == 0; }, 20s));
   h.hook().status = 200;
   ASSERT_TRUE(h.wait_evaluations(5));
@@ -133,13 +130,14 @@ TEST(AlertNotifications, MetricsShowEachFiringAlertUntilItResolves) {
   ASSERT_TRUE(eventually([&] { return metric(h.metrics_port(), firing) == 1; }, 20s)) << h.metrics_text();
   EXPECT_EQ(metric_value(h, "d4_alerts_firing_count "), 1);
   EXPECT_EQ(metric_value(h, "d4_alerts_rules "), 1);
-  EXPECT_GT(metric_value(h, "d4_alerts_last_evaluation_timestamp_seconds "), now_seconds() - 5);
+  EXPECT_GT(metric_value(h, "d4_alerts_last_evaluation_timestamp_seconds "),
+            clock::unix_seconds_fractional() - 5);
   EXPECT_GT(metric_value(h, "d4_alerts_last_evaluation_duration_seconds "), 0);
   EXPECT_EQ(metric_value(h, "d4_alerts_active "), 1);
   auto health = http_get(h.metrics_port(), "/health");
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200) << health->body;
-  set_last_seen(h.meta(), kSensor, now_s());
+  set_last_seen(h.meta(), kSensor, clock::unix_seconds());
   ASSERT_TRUE(eventually([&] { return h.metric_lines("d4_alerts_firing{").empty(); }, 20s))
       << h.metrics_text();
   EXPECT_EQ(metric_value(h, "d4_alerts_firing_count "), 0);
@@ -165,7 +163,7 @@ TEST(AlertNotifications, EmailIsSentOverStartTlsWithAuthentication) {
   EXPECT_NE(data.find("[FIRING] edge sensör: sensor " + kSensor + " silent for"), std::string::npos) << data;
   EXPECT_NE(data.find("instance: sensor:" + kSensor), std::string::npos) << data;
   EXPECT_TRUE(h.hook().received().empty()) << "the rule names only the mail channel";
-  set_last_seen(h.meta(), kSensor, now_s());
+  set_last_seen(h.meta(), kSensor, clock::unix_seconds());
   ASSERT_TRUE(smtp.wait_for_count(2, 30s)) << h.daemon_log();
   EXPECT_NE(smtp.messages()[1]["data"].get<std::string>().find("[RESOLVED]"), std::string::npos);
 }
@@ -189,7 +187,7 @@ TEST(AlertNotifications, AlertInstancesBeyondTheBudgetAreCountedNotTracked) {
   h.write_config("max_instances = 2");
   for (int i = 0; i < 5; ++i) {
     std::string u = std::string(31, 'a') + std::to_string(i);
-    set_last_seen(h.meta(), u, now_s() - 600);
+    set_last_seen(h.meta(), u, clock::unix_seconds() - 600);
   }
   h.add_rule({"--kind", "sensor_silent", "--interval", "60"});
   h.start_daemon();
@@ -216,7 +214,7 @@ TEST(AlertNotifications, OnlyOneOfTwoDaemonsNotifies) {
   // is still firing, so nothing new is sent), and tells the resolution.
   EXPECT_EQ(h.stop_daemon(), 0);
   ASSERT_TRUE(eventually([&] { return metric(standby.metrics_port, "d4_alerts_active") == 1; }, 20s));
-  set_last_seen(h.meta(), kSensor, now_s());
+  set_last_seen(h.meta(), kSensor, clock::unix_seconds());
   ASSERT_TRUE(h.hook().wait_for_count(2)) << read_text(standby.log);
   ASSERT_TRUE(h.wait_evaluations(5));
   auto all = h.hook().received();
@@ -226,7 +224,7 @@ TEST(AlertNotifications, OnlyOneOfTwoDaemonsNotifies) {
 
 TEST(AlertNotifications, OrganisationRuleIsEvaluatedAsGlobal) {
   AlertsHarness h;
-  set_last_seen(h.meta(), kSensor, now_s() - 600);
+  set_last_seen(h.meta(), kSensor, clock::unix_seconds() - 600);
   h.add_rule(
       {"--kind", "sensor_silent", "--interval", "60", "--scope", "org:5c1a3b5e-0000-4000-8000-00000000beef"});
   h.start_daemon();

@@ -39,27 +39,27 @@ std::vector<std::uint8_t> tcp_frame(bool from_client, std::uint32_t seq,
                          0,
                          b};
   f.insert(f.end(), ip, ip + 20);
-  std::uint8_t tcp[20] = {static_cast<std::uint8_t>(sp >> 8),
-                          static_cast<std::uint8_t>(sp),
-                          static_cast<std::uint8_t>(dp >> 8),
-                          static_cast<std::uint8_t>(dp),
-                          static_cast<std::uint8_t>(seq >> 24),
-                          static_cast<std::uint8_t>(seq >> 16),
-                          static_cast<std::uint8_t>(seq >> 8),
-                          static_cast<std::uint8_t>(seq),
-                          0,
-                          0,
-                          0,
-                          0,
-                          0x50,
-                          0x18,
-                          0xff,
-                          0xff,
-                          0,
-                          0,
-                          0,
-                          0};
-  f.insert(f.end(), tcp, tcp + 20);
+  std::uint8_t tcp_header[20] = {static_cast<std::uint8_t>(sp >> 8),
+                                 static_cast<std::uint8_t>(sp),
+                                 static_cast<std::uint8_t>(dp >> 8),
+                                 static_cast<std::uint8_t>(dp),
+                                 static_cast<std::uint8_t>(seq >> 24),
+                                 static_cast<std::uint8_t>(seq >> 16),
+                                 static_cast<std::uint8_t>(seq >> 8),
+                                 static_cast<std::uint8_t>(seq),
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 0x50,
+                                 0x18,
+                                 0xff,
+                                 0xff,
+                                 0,
+                                 0,
+                                 0,
+                                 0};
+  f.insert(f.end(), tcp_header, tcp_header + 20);
   f.insert(f.end(), payload.begin(), payload.end());
   return f;
 }

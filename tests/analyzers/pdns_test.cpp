@@ -27,27 +27,27 @@ struct Agg {
   std::int64_t first = 0, last = 0;
   std::uint64_t count = 0;
 };
-using Key = std::tuple<std::string, std::string, std::string>;  // rrname, rrtype mnemonic, rdata
+using RecordKey = std::tuple<std::string, std::string, std::string>;  // rrname, rrtype mnemonic, rdata
 
-void aggregate(std::map<Key, Agg>& m, const PdnsRecord& r) {
-  auto [it, inserted] =
-      m.try_emplace(Key{r.rrname, dns::type_name(r.rrtype), r.rdata}, Agg{r.time_first, r.time_last, 0});
+void aggregate(std::map<RecordKey, Agg>& m, const PdnsRecord& r) {
+  auto [it, inserted] = m.try_emplace(RecordKey{r.rrname, dns::type_name(r.rrtype), r.rdata},
+                                      Agg{r.time_first, r.time_last, 0});
   it->second.first = std::min(it->second.first, r.time_first);
   it->second.last = std::max(it->second.last, r.time_last);
   it->second.count += r.count;
 }
 
-std::map<Key, Agg> expected_records() {
-  std::map<Key, Agg> m;
+std::map<RecordKey, Agg> expected_records() {
+  std::map<RecordKey, Agg> m;
   for (const auto& line : lines_of(read_text(vector_path("dns.expected-records.ndjson")))) {
     if (line.empty()) continue;
     auto j = nlohmann::json::parse(line);
-    m[Key{j["rrname"], j["rrtype"], j["rdata"]}] = Agg{j["time_first"], j["time_last"], j["count"]};
+    m[RecordKey{j["rrname"], j["rrtype"], j["rdata"]}] = Agg{j["time_first"], j["time_last"], j["count"]};
   }
   return m;
 }
 
-void expect_same(const std::map<Key, Agg>& got, const std::map<Key, Agg>& want) {
+void expect_same(const std::map<RecordKey, Agg>& got, const std::map<RecordKey, Agg>& want) {
   ASSERT_EQ(got.size(), want.size());
   for (const auto& [k, w] : want) {
     auto it = got.find(k);
@@ -71,7 +71,7 @@ std::vector<PdnsRecord> extract(const Bytes& capture) {
 }  // namespace
 
 TEST(PdnsVectors, RecordsExtractedFromDnsPcapMatchTheExpectedFile) {
-  std::map<Key, Agg> got;
+  std::map<RecordKey, Agg> got;
   DnsExtractor ex([&](PdnsRecord&& r, const auto&, const auto&) { aggregate(got, r); });
   auto reader = packet::CaptureReader::open(vector_path("dns.pcap"));
   packet::Frame f;
@@ -84,7 +84,7 @@ TEST(PdnsVectors, RecordsExtractedFromDnsPcapMatchTheExpectedFile) {
 }
 
 TEST(PdnsVectors, RecordsParsedFromThePassivednsCsvMatchTheExpectedFile) {
-  std::map<Key, Agg> got;
+  std::map<RecordKey, Agg> got;
   for (const auto& line : lines_of(read_text(vector_path("dns.passivedns.csv")))) {
     PdnsRecord r;
     ASSERT_EQ(parse_passivedns_line(line, r), CsvStatus::Ok) << line;
