@@ -122,11 +122,17 @@ TEST(AlertConditions, HmacFailuresReportedByTheServerFireOnceAndResolveOnceWhenT
               "3", "--window", "10"});  // wide enough for three TLS sessions on a loaded machine
   h.start_daemon();
   ASSERT_TRUE(h.wait_evaluations(3));
+  auto stream = server.stream();
   for (int i = 0; i < 3; ++i) {
     SensorConnection c(server.tls_port(), true);
     ASSERT_TRUE(c.send(make_packet(uuid, 3, "d4-test-key", "hello\n")));
     c.send(make_packet(uuid, 3, "a wrong key", "x\n"));
     EXPECT_TRUE(c.wait_closed(5s));
+    // The next session must find the (uuid, type) slot free, or it is refused as a duplicate
+    // instead of reaching its HMAC mismatch: the server releases the slot after the close.
+    ASSERT_TRUE(eventually([&] {
+      return stream.command({"SISMEMBER", "active_connection:3", u}).integer == 0;
+    }));
   }
   ASSERT_TRUE(h.hook().wait_for_count(1)) << h.daemon_log();
   auto fired = h.hook().received()[0];
