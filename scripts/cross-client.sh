@@ -118,7 +118,7 @@ say "configuring $BUILD"
 # shellcheck disable=SC2086
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $CROSS \
   -DD4_CLIENT_ONLY=ON -DD4_STATIC_CLIENT="$STATIC_FLAG" -DD4_BUILD_TESTS="$TESTS" -DD4_BUILD_BENCH=OFF \
-  -DD4_WERROR=ON >&2
+  -DD4_WERROR=ON -DD4_UNITY_BUILD=ON >&2
 # With the tests: everything the client-only build has (client, protocol and client tests).
 TARGET="d4-client"; [ "$SUITE" = 1 ] && TARGET="all"
 say "building $TARGET"
@@ -153,7 +153,7 @@ if [ "$TEST" = 1 ]; then
   fi
   NATIVE_BUILD="$ROOT/build"
   if [ ! -f "$NATIVE_BUILD/build.ninja" ]; then
-    cmake -S "$ROOT" -B "$NATIVE_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DD4_WERROR=ON >&2
+    cmake -S "$ROOT" -B "$NATIVE_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DD4_WERROR=ON -DD4_UNITY_BUILD=ON >&2
   fi
   cmake --build "$NATIVE_BUILD" -j "$JOBS" --target d4-server d4_client_session_tests >&2
   # The shared vectors: stdin to stdout with the reference C client's settings and timestamps.

@@ -8,7 +8,7 @@ set -eu
 cd "$(dirname "$0")/.."
 D4_INSTALL_BROWSER=0 D4_INSTALL_PACKAGING=0 ./scripts/install-deps.sh >/dev/null
 if [ ! -f build/build.ninja ]; then
-  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DD4_UNITY_BUILD=ON >/dev/null
 fi
 cmake --build build -j "$(nproc)" --target d4-stack d4-server d4-worker d4-web d4-client \
   d4-pdns d4-pibs d4-passivessl 2>/dev/null ||

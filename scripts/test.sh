@@ -41,7 +41,7 @@ if [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules ]; the
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 fi
 step "release build (-Werror)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DD4_WERROR=ON
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DD4_WERROR=ON -DD4_UNITY_BUILD=ON
 cmake --build build -j "$JOBS"
 step "tests (release build)"
 ctest --test-dir build --output-on-failure -j "$JOBS" --timeout 600
@@ -56,7 +56,7 @@ if [ "$QUICK" = 0 ]; then
   ./scripts/cross-client.sh "$(dpkg --print-architecture)" --static --test --jobs "$JOBS" $NO_INSTALL
 
   step "ASan/UBSan build"
-  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DD4_WERROR=ON \
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DD4_WERROR=ON -DD4_UNITY_BUILD=ON \
         -DD4_SANITIZE=address,undefined -DD4_BUILD_BENCH=OFF
   cmake --build build-asan -j "$JOBS"
   step "tests (ASan/UBSan)"
