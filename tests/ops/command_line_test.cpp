@@ -19,13 +19,6 @@ namespace {
 
 class EveryExecutable : public ::testing::TestWithParam<Executable> {};
 
-std::string param_name(const ::testing::TestParamInfo<Executable>& info) {
-  std::string n = info.param.name;
-  for (char& c : n)
-    if (c == '-') c = '_';
-  return n;
-}
-
 TEST_P(EveryExecutable, VersionIsTheBuildsVersion) {
   const auto& exe = GetParam();
   RunResult r = run(exe.name, {"--version"});
@@ -56,7 +49,7 @@ TEST_P(EveryExecutable, MissingOptionValueIsAUsageError) {
   EXPECT_EQ(r.status, exit_status::kUsage) << r.err;
 }
 
-INSTANTIATE_TEST_SUITE_P(Ops, EveryExecutable, ::testing::ValuesIn(executables()), param_name);
+INSTANTIATE_TEST_SUITE_P(Ops, EveryExecutable, ::testing::ValuesIn(executables()), executable_test_name);
 
 // The table above names every executable that src/ builds.
 TEST(Executables, TheTableListsEveryExecutableTarget) {

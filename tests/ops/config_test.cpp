@@ -24,10 +24,6 @@ std::vector<Executable> toml_readers() {
   return out;
 }
 
-std::string param_name(const ::testing::TestParamInfo<Executable>& info) {
-  return std::regex_replace(info.param.name, std::regex("-"), "_");
-}
-
 std::string example_config() {
   std::ifstream in(D4_SOURCE_DIR "/config/d4.example.toml");
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -117,7 +113,8 @@ TEST_P(ConfigOfEveryExecutable, AnUnreadableSecretFileIsAConfigurationError) {
   EXPECT_NE(r.err.find("cannot read " + (dir / "no-such-file").string()), std::string::npos) << r.err;
 }
 
-INSTANTIATE_TEST_SUITE_P(Ops, ConfigOfEveryExecutable, ::testing::ValuesIn(toml_readers()), param_name);
+INSTANTIATE_TEST_SUITE_P(Ops, ConfigOfEveryExecutable, ::testing::ValuesIn(toml_readers()),
+                         executable_test_name);
 
 // The sensor client reads a configuration directory (one value per file, as the reference
 // clients): --check-config validates it, changes nothing, and a bad file is a configuration error.
