@@ -15,25 +15,17 @@ std::string session_key(std::string_view hash) {
 std::string user_sessions_key(std::string_view user) {
   return "d4:web:user_sessions:" + std::string(user);
 }
-<<<<<<< HEAD
 // Every session's hash scored by its expiry time: counts the live sessions for the metrics
 // without scanning the keyspace. Expired members are removed at each create and count, so its
 // size is bounded by the sessions created within one session_ttl.
 constexpr std::string_view kSessionsByExpiry = "d4:web:sessions";
-long long now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-=======
->>>>>>> 7452156 (One clock for every program (protocol/clock.hpp: Unix seconds/milliseconds, monotonic milliseconds) instead of eleven local copies; tests share their HMAC key, first-run admin account, suite PKI, certificate digest and helpers instead of redefining them per file; unity builds (D4_UNITY_BUILD, default on))
 }  // namespace
 
 NewSession SessionStore::create(std::string_view user) {
   NewSession s{random_token(43), random_token(43)};  // 258 bits each
   std::string hash = sha256_hex(s.id);
   std::string ttl = std::to_string(ttl_.count());
-<<<<<<< HEAD
-  const long long now = now_seconds();
+  const long long now = clock::unix_seconds();
   auto r = db_.pipeline(
       {{"HSET", session_key(hash), "user", std::string(user), "csrf", s.csrf, "created", std::to_string(now)},
        {"EXPIRE", session_key(hash), ttl},
@@ -41,13 +33,6 @@ NewSession SessionStore::create(std::string_view user) {
        {"EXPIRE", user_sessions_key(user), ttl},
        {"ZREMRANGEBYSCORE", std::string(kSessionsByExpiry), "-inf", std::to_string(now)},
        {"ZADD", std::string(kSessionsByExpiry), std::to_string(now + ttl_.count()), hash}});
-=======
-  auto r = db_.pipeline({{"HSET", session_key(hash), "user", std::string(user), "csrf", s.csrf, "created",
-                          std::to_string(clock::unix_seconds())},
-                         {"EXPIRE", session_key(hash), ttl},
-                         {"SADD", user_sessions_key(user), hash},
-                         {"EXPIRE", user_sessions_key(user), ttl}});
->>>>>>> 7452156 (One clock for every program (protocol/clock.hpp: Unix seconds/milliseconds, monotonic milliseconds) instead of eleven local copies; tests share their HMAC key, first-run admin account, suite PKI, certificate digest and helpers instead of redefining them per file; unity builds (D4_UNITY_BUILD, default on))
   for (const auto& x : r)
     if (x.is_error()) throw core::RedisError("create session: " + x.str);
   return s;
@@ -71,7 +56,7 @@ void SessionStore::destroy(std::string_view cookie_value) {
 
 long long SessionStore::count_live() {
   auto r = db_.pipeline(
-      {{"ZREMRANGEBYSCORE", std::string(kSessionsByExpiry), "-inf", std::to_string(now_seconds())},
+      {{"ZREMRANGEBYSCORE", std::string(kSessionsByExpiry), "-inf", std::to_string(clock::unix_seconds())},
        {"ZCARD", std::string(kSessionsByExpiry)}});
   if (r.size() != 2 || r[1].is_error()) throw core::RedisError("count sessions");
   return r[1].integer;
