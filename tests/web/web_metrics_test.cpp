@@ -11,15 +11,14 @@ namespace {
 using namespace std::chrono_literals;
 using d4::test::eventually;
 using d4::test::metric;
+using d4::webtest::kAdmin;
+using d4::webtest::kFirstPassword;
 using d4::webtest::WebInstance;
 using d4::webtest::WebOptions;
 
-constexpr const char* kMetricsAdmin = "admin@admin.test";
-constexpr const char* kMetricsFirstPassword = "First-Pass-0042";
-
 TEST(WebMetrics, RequestsLoginFailuresSessionsRedisErrorsAndHealth) {
   WebOptions o;
-  o.admin_password = kMetricsFirstPassword;
+  o.admin_password = kFirstPassword;
   o.extra_web_config = "metrics_listen = \"127.0.0.1:0\"\n";
   WebInstance web(o);
   int m = d4::test::wait_for_listening(web.log_path(), "metrics and health, HTTP", web.process(), 60s);
@@ -45,17 +44,15 @@ TEST(WebMetrics, RequestsLoginFailuresSessionsRedisErrorsAndHealth) {
 
   // Two wrong passwords, then a good one: two failures and one live session.
   // A refused login is sent back to the form.
-  EXPECT_EQ(c.login(kMetricsAdmin, "wrong-password-1").header("Location").rfind("/login", 0), 0u);
+  EXPECT_EQ(c.login(kAdmin, "wrong-password-1").header("Location").rfind("/login", 0), 0u);
   auto other = web.client();
-  EXPECT_EQ(other.login(kMetricsAdmin, "wrong-password-2").header("Location").rfind("/login", 0), 0u);
+  EXPECT_EQ(other.login(kAdmin, "wrong-password-2").header("Location").rfind("/login", 0), 0u);
   EXPECT_EQ(metric(m, "d4_web_login_failures_total"), 2.0);
   auto admin = web.client();
   // Throttling delays the next attempt from this source: wait it out (at most a few seconds).
   ASSERT_TRUE(eventually(
-      [&] {
-        return admin.login(kMetricsAdmin, kMetricsFirstPassword).header("Location").rfind("/login", 0) != 0;
-      },
-      20s, 500ms));
+      [&] { return admin.login(kAdmin, kFirstPassword).header("Location").rfind("/login", 0) != 0; }, 20s,
+      500ms));
   EXPECT_EQ(metric(m, "d4_web_sessions"), 1.0);
   EXPECT_EQ(metric(m, "d4_web_redis_errors_total"), 0.0);
 
