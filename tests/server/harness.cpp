@@ -52,26 +52,40 @@ std::vector<std::uint8_t> make_packet(const protocol::Uuid& uuid, std::uint8_t t
 
 namespace {
 
+// Connects to the server's loopback listener: 127.0.0.1, or ::1 when `source` is an IPv6 address
+// (a test's network namespace gives lo addresses of 2001:db8::/32 to connect from).
 int connect_loopback(int port, const std::string& source = {}) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const bool v6 = source.find(':') != std::string::npos;
+  int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
   if (fd < 0) throw std::runtime_error("socket");
   timeval tv{10, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  if (!source.empty()) {
-    sockaddr_in local{};
-    local.sin_family = AF_INET;
-    if (inet_pton(AF_INET, source.c_str(), &local.sin_addr) != 1 ||
-        ::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
-      ::close(fd);
-      throw std::runtime_error("cannot bind to source address " + source);
-    }
+  sockaddr_storage local{}, remote{};
+  socklen_t len = 0;
+  if (v6) {
+    auto* l = reinterpret_cast<sockaddr_in6*>(&local);
+    auto* r = reinterpret_cast<sockaddr_in6*>(&remote);
+    l->sin6_family = r->sin6_family = AF_INET6;
+    r->sin6_port = htons(static_cast<std::uint16_t>(port));
+    r->sin6_addr = in6addr_loopback;
+    len = sizeof(sockaddr_in6);
+    if (inet_pton(AF_INET6, source.c_str(), &l->sin6_addr) != 1) len = 0;
+  } else {
+    auto* l = reinterpret_cast<sockaddr_in*>(&local);
+    auto* r = reinterpret_cast<sockaddr_in*>(&remote);
+    l->sin_family = r->sin_family = AF_INET;
+    r->sin_port = htons(static_cast<std::uint16_t>(port));
+    r->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    len = sizeof(sockaddr_in);
+    if (!source.empty() && inet_pton(AF_INET, source.c_str(), &l->sin_addr) != 1) len = 0;
   }
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+  if (!source.empty() && (len == 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&local), len) != 0)) {
+    ::close(fd);
+    throw std::runtime_error("cannot bind to source address " + source);
+  }
+  socklen_t remote_len = v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&remote), remote_len) != 0) {
     ::close(fd);
     throw std::runtime_error("connect to port " + std::to_string(port) + " failed: " + std::strerror(errno));
   }
@@ -240,7 +254,7 @@ void ServerProcess::write_config(const ServerOptions& o) {
     << "[server]\n"
     // Port 0: the server binds what the kernel gives and reports it (start() reads the log).
     << "listen = [\"127.0.0.1:0\"]\n"
-    << "plain_listen = [\"127.0.0.1:0\"]\n"
+    << "plain_listen = [\"" << o.plain_listen << "\"]\n"
     << "metrics_listen = \"127.0.0.1:0\"\n"
     << "tls_cert = \"certs/server.crt\"\ntls_key = \"certs/server.key\"\n"
     << "mode = \"" << o.mode << "\"\n"

@@ -41,7 +41,7 @@ std::vector<std::uint8_t> make_packet(const protocol::Uuid& uuid, std::uint8_t t
 class SensorConnection {
  public:
   // Connects (and completes the TLS handshake when tls). Throws on failure. `source`: the local
-  // loopback address to connect from (e.g. "127.0.0.2"), default 127.0.0.1.
+  // address to connect from (e.g. "127.0.0.2"), default 127.0.0.1; an IPv6 source connects to ::1.
   SensorConnection(int port, bool tls, const std::string& client_cert = {},
                    const std::string& client_key = {}, const std::string& source = {});
   ~SensorConnection();
@@ -77,7 +77,8 @@ struct ServerOptions {
   std::string mode = "shared-secret";
   std::string default_key = "d4-test-key";
   int threads = 2;
-  RedisServer* meta_redis = nullptr;  // a separate meta Redis (db 1 of it); default: db 1 of `redis`
+  RedisServer* meta_redis = nullptr;         // a separate meta Redis (db 1 of it); default: db 1 of `redis`
+  std::string plain_listen = "127.0.0.1:0";  // "[::1]:0" for peers connecting from IPv6 sources
 };
 
 // A d4-server process: stream Redis = db 0, meta Redis = db 1 of `redis` (or of

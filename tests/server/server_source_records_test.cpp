@@ -5,6 +5,14 @@
 // the many source addresses (127.x.y.z).
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "core/keys.hpp"
 #include "core/sensors.hpp"
@@ -39,6 +47,39 @@ long long count_keys(core::RedisClient& r, const std::string& pattern) {
     n += static_cast<long long>(reply.elements.at(1).elements.size());
   } while (cursor != "0");
   return n;
+}
+
+// Set in the copy of a test that runs inside its own network namespace.
+constexpr const char* kInNetworkNamespace = "D4_TEST_IN_NETWORK_NAMESPACE";
+
+// Runs the current test again, alone, in a new network namespace (unshare; as root directly,
+// otherwise inside a user namespace mapping the caller to root), where it may give the loopback
+// interface addresses of its own and bind to them. Fails, with the output, if the namespace
+// cannot be made: the machine running the tests must allow it (CI runs as root).
+void rerun_in_network_namespace() {
+  const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::vector<std::string> argv = {"unshare"};
+  if (geteuid() != 0) argv.insert(argv.end(), {"--user", "--map-root-user"});
+  argv.insert(argv.end(), {"--net", "--", std::filesystem::read_symlink("/proc/self/exe").string(),
+                           std::string("--gtest_filter=") + test->test_suite_name() + "." + test->name()});
+  TempDir dir;
+  Process inner(argv, Process::Options{{}, dir / "out", dir / "err", {{kInNetworkNamespace, "1"}}, {}});
+  int status = inner.wait(std::chrono::seconds(180));
+  std::string out = read_text(dir / "out") + read_text(dir / "err");
+  std::string command;
+  for (const auto& a : argv) command += a + " ";
+  ASSERT_EQ(status, 0) << "the test in a new network namespace (" << command << ") failed:\n" << out;
+  EXPECT_NE(out.find("[  PASSED  ] 1 test"), std::string::npos) << out;
+}
+
+// In the namespace: lo up, with each address as a /128 (nodad: usable at once).
+void add_loopback_addresses(const std::vector<std::string>& addresses) {
+  TempDir dir;
+  std::string batch = "link set lo up\n";
+  for (const auto& a : addresses) batch += "addr add " + a + "/128 dev lo nodad\n";
+  write_text(dir / "batch", batch);
+  Process ip({"ip", "-batch", "-"}, Process::Options{dir / "batch", dir / "out", dir / "out", {}, {}});
+  ASSERT_EQ(ip.wait(std::chrono::seconds(60)), 0) << read_text(dir / "out");
 }
 
 }  // namespace
@@ -125,4 +166,73 @@ TEST(SourceRecords, MetaRedisOutageKeepsBoundedMemoryAndCountsEveryRejectOnce) {
   EXPECT_EQ(meta.command({"HGET", std::string(keys::kServerRejects), "type_not_accepted"}).str,
             std::to_string(kNetworks))
       << "applied exactly once";
+}
+
+// IPv6 peers are recorded per /64, one party commonly holding a whole /64: 200 failing addresses of
+// one /64 make one record with every reject counted, and 30 further /64s keep the ranking at its
+// bound. The addresses (2001:db8::/32, for documentation) exist only in the test's own network
+// namespace, on its loopback interface; d4-server listens on ::1.
+TEST(SourceRecords, Ipv6SourcesAreRecordedPerSlash64AndTheirRecordsStayBounded) {
+  if (!std::getenv(kInNetworkNamespace)) {
+    rerun_in_network_namespace();
+    return;
+  }
+  constexpr int kOneNetwork = 200, kOtherNetworks = 30, kRanked = 10;
+  std::vector<std::string> one_network, other_networks;
+  char text[64];
+  for (int i = 1; i <= kOneNetwork; ++i) {
+    // Spread over the whole interface identifier, not only its last bits.
+    std::snprintf(text, sizeof text, "2001:db8:0:1:%x:%x::%x", i * 251, i * 7, i);
+    one_network.push_back(text);
+  }
+  for (int n = 0; n < kOtherNetworks; ++n) {
+    std::snprintf(text, sizeof text, "2001:db8:%x:%x::1", 100 + n, n * 13);
+    other_networks.push_back(text);
+  }
+  std::vector<std::string> all = one_network;
+  all.insert(all.end(), other_networks.begin(), other_networks.end());
+  add_loopback_addresses(all);
+  if (::testing::Test::HasFatalFailure()) return;
+
+  RedisServer redis;
+  ServerOptions o;
+  o.plain_listen = "[::1]:0";
+  o.extra_server_toml = "reject_sources_max = " + std::to_string(kRanked) + "\nmax_connections_per_ip = 0\n";
+  ServerProcess server(redis, o);
+  auto meta = server.meta();
+  core::RedisClient stream_c = server.stream();
+  core::SensorPolicy policy(meta, stream_c);
+  auto rejects = [&] {
+    return meta.command({"HGET", std::string(keys::kServerRejects), "type_not_accepted"})
+        .as_integer()
+        .value_or(0);
+  };
+
+  for (const auto& a : one_network) refused_from(server.plain_port(), a);
+  ASSERT_TRUE(eventually([&] { return rejects() == kOneNetwork; }, std::chrono::seconds(30))) << server.log();
+  // One record, for the /64, holding every reject; its error list capped.
+  EXPECT_TRUE(eventually([&] {
+    return policy.ip_rejects(one_network.back())["type_not_accepted"] == kOneNetwork;
+  })) << server.log();
+  EXPECT_EQ(meta.command({"ZCARD", std::string(keys::kRejectSources)}).integer, 1);
+  EXPECT_FALSE(meta.command({"ZSCORE", std::string(keys::kRejectSources), "2001:db8:0:1::/64"}).is_nil());
+  EXPECT_EQ(count_keys(meta, "ip:rejects:*"), 1);
+  EXPECT_EQ(count_keys(meta, "ip:errors:*"), 1);
+  auto errors = policy.ip_errors("2001:db8:0:1::/64", 1000);
+  EXPECT_GE(errors.size(), 1u);
+  EXPECT_LE(errors.size(), 50u) << "error_list_size";
+
+  // More /64s than the ranking keeps: at most kRanked records, the busy /64 among them.
+  for (const auto& a : other_networks) refused_from(server.plain_port(), a);
+  ASSERT_TRUE(eventually([&] { return rejects() == kOneNetwork + kOtherNetworks; }, std::chrono::seconds(30)))
+      << server.log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // flush_interval_ms = 100
+  EXPECT_EQ(meta.command({"ZCARD", std::string(keys::kRejectSources)}).integer, kRanked);
+  EXPECT_LE(count_keys(meta, "ip:rejects:*"), kRanked);
+  EXPECT_LE(count_keys(meta, "ip:errors:*"), kRanked);
+  EXPECT_LT(meta.command({"DBSIZE"}).integer, 2 * kRanked + 20) << "keys of the meta Redis";
+  EXPECT_EQ(policy.ip_rejects(one_network.front())["type_not_accepted"], kOneNetwork);
+  // Each ranked network is a /64 and none is an address.
+  for (const auto& e : meta.command({"ZRANGE", std::string(keys::kRejectSources), "0", "-1"}).elements)
+    EXPECT_TRUE(e.str.starts_with("2001:db8:") && e.str.ends_with("::/64")) << e.describe();
 }
