@@ -25,7 +25,8 @@
 # ("unauth flood"), FLOOD_SESSIONS (64), FLOOD_RETRY_MS (1000), SERVER_DEFAULTS (0: the ingest
 # part sets max_sensor_backlog_bytes to 4 x INGEST_MB MiB, at least 64 MiB, so that the limits
 # bite within the run; 1: every server default), D4_BENCH_DATA (workload cache, default
-# /tmp/d4-hostile-bench-data).
+# /tmp/d4-hostile-bench-data), PERF_DIR (if set: `perf record -g` of d4-server during each honest
+# transfer, into PERF_DIR/<alone|hostile>-<round>.data).
 #
 # Extending it: a new part is a function part_<name> (add <name> to all_parts); a new hostile load
 # for the ingest part is a pair load_<name>_start / load_<name>_stop (add <name> to HOSTILE_LOADS).
@@ -68,6 +69,9 @@ start_stack() {
   start_d4_server "$rport" "$sport" "$mport" "$threads" "${1:-}"
 }
 
+# User + system CPU seconds a process used so far.
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo "?"; }
+sum_cpu() { local t=0 p; for p in "$@"; do t=$(awk -v t="$t" -v c="$(cpu_seconds "$p")" 'BEGIN{print t + c}'); done; echo "$t"; }
 metric() { curl -sf "http://127.0.0.1:$mport/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$spid/status"; }
 mb() { awk -v k="$1" 'BEGIN{printf "%.1f MB", k/1024}'; }
@@ -169,13 +173,15 @@ make_workload() {
 load_unauth_start() {
   nice -n 19 "$build/bin/d4-hostile-bench" partial --port "$sport" --connections "$connections" --declare 1000000 \
     --send 100 --hold 3600 --reconnect > "$work/load_unauth.out" 2>&1 &
-  load_pids="$load_pids $!"
+  unauth_pid=$!
+  load_pids="$load_pids $unauth_pid"
   for _ in $(seq 600); do grep -q holding "$work/load_unauth.out" && break; sleep 0.1; done
   wait_metric d4_server_unauthenticated_bytes 30 $(( connections * 162 ))
   echo "     load unauth: $connections TLS connections holding 162 bytes of a declared 1 MB packet (reopened when closed)"
 }
 load_unauth_stop() {
-  echo "     load unauth: unauthenticated bytes held at the end $(metric d4_server_unauthenticated_bytes)"
+  echo "     load unauth: unauthenticated bytes held at the end $(metric d4_server_unauthenticated_bytes);" \
+       "client CPU $(cpu_seconds "$unauth_pid") s"
 }
 
 # One sensor tries to hold FLOOD_SESSIONS parallel type 2/254 sessions, each a meta header then
@@ -192,7 +198,7 @@ load_flood_start() {
 }
 load_flood_stop() {
   local cpu flooder
-  cpu=$(awk '{printf "%.1f", ($14 + $15) / 100}' "/proc/$flood_pid/stat" 2>/dev/null || echo "?")
+  cpu=$(cpu_seconds "$flood_pid")
   kill -TERM "$flood_pid"; wait "$flood_pid" || true
   sed 's/^/     load /' "$work/load_flood.out"
   flooder=$(awk '/^flood/ {print $3}' "$work/load_flood.out" | tr -d :)
@@ -206,10 +212,20 @@ ingest_run() {
   start_stack "$ingest_extra"
   echo "   - $1 (load average $(cut -d' ' -f1-3 /proc/loadavg))"
   if [ "$1" = hostile ]; then for l in $loads; do "load_${l}_start"; done; fi
-  local out rc=0
+  local out rc=0 perf_pid="" load_cpu0
+  load_cpu0=$(sum_cpu ${load_pids:-})
+  if [ -n "${PERF_DIR:-}" ]; then
+    # Where the server's time goes during the honest transfer (perf report -i FILE).
+    mkdir -p "$PERF_DIR"
+    perf record -F 999 -g -p "$spid" -o "$PERF_DIR/$1-$r.data" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   out=$("$build/bin/d4-ingest-bench" send --port "$sport" --redis "127.0.0.1:$rport/0" --metrics-port "$mport" \
     --server-pid "$spid" --only-type 1 "$workload"/s*.d4) || rc=$?
+  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
   echo "$out" | sed 's/^/     /'
+  [ -n "${load_pids:-}" ] &&
+    echo "     hostile clients' CPU during the transfer: $(awk -v a="$load_cpu0" -v b="$(sum_cpu $load_pids)" 'BEGIN{printf "%.1f", b - a}') s"
   if [ "$1" = hostile ]; then for l in $loads; do "load_${l}_stop"; done; fi
   report_refusals
   mbps=$(echo "$out" | awk '/^throughput/{print $2}')

@@ -94,7 +94,7 @@ core::LogFields Session::log_fields() const {
 }
 
 asio::awaitable<void> Session::run(std::shared_ptr<Session> self) {
-  self->worker_.add_session(self.get());
+  self->worker_entry_ = self->worker_.add_session(self.get());
   try {
     co_await self->main();
   } catch (const std::exception& e) {
@@ -108,7 +108,7 @@ asio::awaitable<void> Session::run(std::shared_ptr<Session> self) {
     core::log_with(self->log_fields().add(core::log_key::kDetail, e.what()), spdlog::level::err,
                    "session {}: error while ending: {}", self->session_id_, e.what());
   }
-  self->worker_.remove_session(self.get());
+  self->worker_.remove_session(self->worker_entry_);
 }
 
 asio::awaitable<void> Session::main() {

@@ -11,6 +11,7 @@
 // checks (session_admission.cpp) and the storing of batches (session_storage.cpp).
 #include <chrono>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -100,6 +101,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void store(const protocol::Packet& p, SteadyClock::time_point read_time);
   void submit_batch();
   void on_batch_done(boost::system::error_code ec, core::RedisReplies&& replies, std::string&& request);
+  void reuse_request_buffer(std::string&& request);
   void retry_batch(std::string&& request);
   void confirm_batch(const BatchOutcome& outcome);
   void end_batch();
@@ -151,6 +153,7 @@ class Session : public std::enable_shared_from_this<Session> {
   long long xlen_ = 0;
   // Unprocessed bytes in the stream Redis (d4:backlog:*) as of the last reply.
   std::uint64_t session_backlog_bytes_ = 0, sensor_backlog_bytes_ = 0;
+  std::list<Session*>::iterator worker_entry_;  // in the worker's list: removed in O(1) at the end
   bool backlog_poll_in_flight_ = false;
   SteadyClock::time_point last_backlog_poll_{};
   std::uint64_t packets_stored_ = 0, bytes_stored_ = 0;

@@ -90,15 +90,22 @@ void Session::on_batch_done(error_code ec, core::RedisReplies&& replies, std::st
   }
   confirm_batch(outcome);
   end_batch();
-  // Reuse the request buffer's capacity for the next batch, but only while the sensor is sending:
-  // an idle session must not keep a batch-sized buffer.
+  if (batch_.packets > 0) submit_batch();
+  reuse_request_buffer(std::move(request));
+  wake();
+}
+
+// The confirmed request's buffer becomes the next batch's (the batch built meanwhile has just
+// been submitted, so the next one starts empty): while a sensor sends, its session alternates two
+// buffers instead of growing a new one from nothing per batch, which, past the allocator's mmap
+// threshold, cost a fresh mapping, its page faults and the copies of every doubling, and an
+// munmap. Only while the sensor is sending: an idle session must not keep a batch-sized buffer.
+void Session::reuse_request_buffer(std::string&& request) {
   if (batch_.resp.empty() && request.capacity() > batch_.resp.capacity() &&
       SteadyClock::now() - last_activity_ < std::chrono::milliseconds(100)) {
     request.clear();
     batch_.resp.swap(request);
   }
-  if (batch_.packets > 0) submit_batch();
-  wake();
 }
 
 void Session::retry_batch(std::string&& request) {

@@ -112,8 +112,8 @@ void Worker::post_session(asio::ip::tcp::socket socket, TlsContext tls, Peer pee
   });
 }
 
-void Worker::remove_session(Session* s) {
-  sessions_.remove(s);
+void Worker::remove_session(std::list<Session*>::iterator entry) {
+  sessions_.erase(entry);
   session_count_.fetch_sub(1, std::memory_order_relaxed);
   update_drained();
 }

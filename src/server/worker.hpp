@@ -66,8 +66,10 @@ class Worker {
   MemoryGate& memory_gate() const;
   void post_wake_held();  // thread-safe: the memory budget relaxed, held sessions re-check
   const std::string& today() const { return today_; }
-  void add_session(Session* s) { sessions_.push_back(s); }
-  void remove_session(Session* s);
+  // A session's entry, which it hands back when it ends: removal costs the same with a thousand
+  // sessions (a flood of short connections) as with one.
+  std::list<Session*>::iterator add_session(Session* s) { return sessions_.insert(sessions_.end(), s); }
+  void remove_session(std::list<Session*>::iterator entry);
   void flush_meta_soon();
   // Thread-safe snapshot for metrics.
   std::vector<RedisGauge> redis_gauges() const;
