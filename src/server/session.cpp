@@ -148,6 +148,7 @@ asio::awaitable<void> Session::main() {
       if (state_.closing()) break;
       if (w == Transport::Wait::Timeout) {
         framer_ = protocol::Framer(framer_.options());
+        if (batch_.packets == 0) std::string().swap(batch_.resp);  // the spare batch buffer too
         w = co_await transport_.wait_readable();
         if (state_.closing()) break;
       }
