@@ -6,6 +6,7 @@
 // and stops everything in order on SIGINT/SIGTERM.
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -24,6 +26,7 @@
 #include "core/config.hpp"
 #include "core/exit_codes.hpp"
 #include "core/logging.hpp"
+#include "core/privileges.hpp"
 #include "core/redis_client.hpp"
 #include "queues/queue_store.hpp"
 #include "stack/first_run.hpp"
@@ -203,6 +206,7 @@ int check_config(const StackOptions& o, const fs::path& cfg_path) {
   auto root = core::load_config(cfg_path);
   auto common = core::read_common_config(root, cfg_path.parent_path());
   auto settings = stack::read_stack_settings(root, cfg_path.parent_path());
+  core::read_run_as(root);  // a missing user or group is d4-stack's configuration error too
   std::vector<std::string> components{"d4-server", "d4-worker"};
   if (!o.no_web && settings.start_web) components.push_back("d4-web");
   if (!o.no_analyzers)
@@ -229,12 +233,37 @@ void install_stop_signals() {
   signal(SIGPIPE, SIG_IGN);
 }
 
+// Started as root with [general] user set, d4-stack gives the data directory to that user and
+// becomes it before starting anything: every component, Redis included, then runs as the user
+// (their own drop finds it done), and everything they write stays theirs. The whole tree is
+// walked, changing only what the user does not own yet (a data directory first made by root).
+void become_configured_user(const core::RunAs& run_as, const fs::path& data) {
+  if (geteuid() == 0 && run_as.uid && *run_as.uid != 0) {
+    const uid_t uid = *run_as.uid;
+    const gid_t gid = run_as.gid.value_or(static_cast<gid_t>(-1));
+    std::size_t changed = 0;
+    auto give = [&](const fs::path& p) {
+      struct stat st {};
+      if (lstat(p.c_str(), &st) != 0 || st.st_uid == uid) return;
+      if (lchown(p.c_str(), uid, gid) != 0)
+        throw std::runtime_error("cannot give " + p.string() + " to user " + run_as.user + ": " +
+                                 std::strerror(errno));
+      ++changed;
+    };
+    give(data);
+    for (const auto& entry : fs::recursive_directory_iterator(data)) give(entry.path());
+    if (changed) spdlog::info("{} entries of {} given to user {}", changed, data.string(), run_as.user);
+  }
+  core::drop_privileges("d4-stack", run_as);
+}
+
 // Starts everything the configuration asks for, then supervises until SIGINT/SIGTERM.
 int run_stack(const StackOptions& o, const fs::path& data, const fs::path& cfg_path,
               const stack::FirstRun& first, stack::Supervisor& sup) {
   auto root = core::load_config(cfg_path);
   auto common = core::read_common_config(root, cfg_path.parent_path());
   auto settings = stack::read_stack_settings(root, cfg_path.parent_path());
+  become_configured_user(core::read_run_as(root), data);
   fs::path logs = data / "logs";
   fs::create_directories(logs);
   sup.set_log_rotation(settings.log_rotation);

@@ -13,6 +13,7 @@
 
 #include "core/exit_codes.hpp"
 #include "ops/executables.hpp"
+#include "server/harness.hpp"
 #include "support/http.hpp"
 #include "support/redis_server.hpp"
 
@@ -112,10 +113,67 @@ TEST_F(PrivilegeDrop, WorkerRunsAsTheUserAndGroupAndKeepsPublishingItsState) {
   EXPECT_EQ(p.wait(30s), 0) << read_text(dir / "err");
 }
 
+// The analyzers drop once their listeners are bound: a queue consumer after its metrics listener,
+// a query API after its HTTP listener; both keep working as the user.
+TEST_F(PrivilegeDrop, AnalyzerQueueConsumerRunsAsTheUserAndStillStoresRecords) {
+  write_text(dir / "d4.toml", "[general]\nuser = \"nobody\"\n" + redis_section(redis));
+  Process p = start("d4-pdns", {"--config", (dir / "d4.toml").string(), "--backend", redis.endpoint(3),
+                                "ingest", "-u", "mq", "--metrics-listen", "127.0.0.1:0"});
+  const int metrics_port = wait_for_listening(dir / "err", "metrics and health, HTTP", p);
+  ASSERT_TRUE(
+      eventually([&] { return read_text(dir / "err").find("running as user") != std::string::npos; }, 30s))
+      << read_text(dir / "err");
+  expect_runs_as_nobody(p.pid());
+  redis.cli({"LPUSH", "analyzer:8:mq", "100||c||s||IN||dropped.example||A||192.0.2.9||60||1"}, 2);
+  EXPECT_TRUE(eventually([&] { return metric(metrics_port, "d4_pdns_records_total") == 1.0; }, 20s))
+      << read_text(dir / "err");
+  EXPECT_EQ(std::stoi(redis.cli({"LLEN", "analyzer:8:mq"}, 2)), 0);
+  p.signal(SIGTERM);
+  EXPECT_EQ(p.wait(30s), 0) << read_text(dir / "err");
+}
+
+TEST_F(PrivilegeDrop, AnalyzerQueryApiBindsThenRunsAsTheUserAndStillAnswers) {
+  write_text(dir / "d4.toml", "[general]\nuser = \"nobody\"\n" + redis_section(redis));
+  Process p = start("d4-pdns", {"--config", (dir / "d4.toml").string(), "--backend", redis.endpoint(3),
+                                "serve", "-l", "127.0.0.1:0"});
+  const int port = wait_for_listening(dir / "out", "", p);
+  ASSERT_TRUE(
+      eventually([&] { return read_text(dir / "err").find("running as user") != std::string::npos; }, 30s))
+      << read_text(dir / "err");
+  expect_runs_as_nobody(p.pid());
+  auto info = http_get(port, "/info");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->status, 200) << info->body;
+  p.signal(SIGTERM);
+  EXPECT_EQ(p.wait(30s), 0) << read_text(dir / "err");
+}
+
+// A live capture needs root to open the interface, not to read it: the analyzer becomes the user
+// once the interface is open, and keeps seeing the traffic (a TLS handshake with d4-server on lo).
+TEST_F(PrivilegeDrop, LiveCaptureOpensTheInterfaceThenRunsAsTheUserAndStillSeesTraffic) {
+  ServerProcess server(redis);
+  const std::string port = std::to_string(server.tls_port());
+  write_text(dir / "d4.toml", "[general]\nuser = \"nobody\"\n" + redis_section(redis));
+  Process p = start("d4-tls-fingerprint",
+                    {"--config", (dir / "d4.toml").string(), "-i", "lo", "-f", "tcp port " + port});
+  ASSERT_TRUE(
+      eventually([&] { return read_text(dir / "err").find("running as user") != std::string::npos; }, 30s))
+      << read_text(dir / "err");
+  expect_runs_as_nobody(p.pid());
+  ASSERT_TRUE(tls_handshake_ok(server.tls_port()));
+  EXPECT_TRUE(eventually(
+      [&] { return read_text(dir / "out").find("\"ServerPort\":\"" + port + "\"") != std::string::npos; },
+      20s))
+      << read_text(dir / "out") << read_text(dir / "err");
+  p.signal(SIGTERM);
+  EXPECT_EQ(p.wait(30s), 0) << read_text(dir / "err");
+}
+
 TEST(PrivilegeSettings, AMissingUserIsAConfigurationErrorWithItsLine) {
   TempDir dir;
   write_text(dir / "d4.toml", "[general]\nuser = \"d4-no-such-user\"\n");
-  for (const std::string exe : {"d4-server", "d4-worker", "d4-web", "d4-export", "d4-alerts"}) {
+  for (const std::string exe : {"d4-server", "d4-worker", "d4-web", "d4-export", "d4-alerts", "d4-pdns",
+                                "d4-pibs", "d4-tls-fingerprint", "d4-passivessl", "d4-stack"}) {
     auto r = run(exe, {"--config", (dir / "d4.toml").string(), "--check-config"});
     EXPECT_EQ(r.status, exit_status::kConfig) << exe << ": " << r.err;
     EXPECT_NE(r.err.find("d4.toml:2"), std::string::npos) << exe << ": " << r.err;

@@ -1,6 +1,9 @@
 // d4-stack end to end: the generated configuration runs the server, the worker, the web interface
 // and the analyzers; data sent by d4-client reaches each analyzer through its queue.
 #include <gtest/gtest.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -14,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "core/redis_client.hpp"
@@ -333,6 +337,98 @@ TEST(Stack, DurableStreamRedisKeepsUnprocessedPacketsAcrossItsRestart) {
     for (const auto& e : after.command({"XRANGE", k, "-", "+"}).elements)
       survived += e.elements[1].elements[1].str;
   EXPECT_EQ(survived, expected);
+  stack.signal(SIGTERM);
+  EXPECT_EQ(stack.wait(60s), 0) << read_text(dir / "stack.err");
+}
+
+// The uid in every slot (real, effective, saved, filesystem) of /proc/<pid>/status.
+std::vector<long> uids_of(int pid) {
+  for (const auto& line : lines_of(read_text("/proc/" + std::to_string(pid) + "/status"))) {
+    if (!line.starts_with("Uid:")) continue;
+    std::istringstream values(line.substr(4));
+    std::vector<long> ids;
+    for (long id; values >> id;) ids.push_back(id);
+    return ids;
+  }
+  return {};
+}
+
+// The processes whose parent is `pid`.
+std::vector<int> children_of(int pid) {
+  std::vector<int> out;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      continue;
+    std::string stat = read_text(entry.path() / "stat");
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    std::string state;
+    int ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == pid) out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+// Started as root with [general] user, d4-stack gives its data directory to the user and every
+// component it starts (Redis, d4-server, d4-worker) runs as that user and works.
+TEST(Stack, StartedAsRootWithAUserGivesItsDataToItAndRunsEveryComponentAsIt) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (the CI runs the tests as root)";
+  const passwd* pw = getpwnam("nobody");
+  ASSERT_NE(pw, nullptr) << "no user nobody on this system";
+  const long nobody = static_cast<long>(pw->pw_uid);
+  TempDir dir;
+  fs::permissions(dir.path(), fs::perms::others_exec | fs::perms::group_exec, fs::perm_options::add);
+  fs::path data = dir / "data";
+  Process init({(bin_dir() / "d4-stack").string(), "--data-dir", data.string(), "--init-only"},
+               Process::Options{{}, dir / "init.out", dir / "init.err", {}, {}});
+  ASSERT_EQ(init.wait(60s), 0) << read_text(dir / "init.err");
+  move_ports(data / "d4.toml", data / "sensor" / "destination");
+  std::string config = read_text(data / "d4.toml");
+  config = std::regex_replace(config, std::regex("start_web = true"), "start_web = false");
+  config = std::regex_replace(config, std::regex(R"(analyzers = \[[^\]]*\])"), "analyzers = []");
+  ASSERT_NE(config.find("[general]\n"), std::string::npos) << config;
+  config = std::regex_replace(config, std::regex("\\[general\\]\n"), "[general]\nuser = \"nobody\"\n");
+  write_text(data / "d4.toml", config);
+
+  Process stack({(bin_dir() / "d4-stack").string(), "--data-dir", data.string()},
+                Process::Options{{}, dir / "stack.out", dir / "stack.err", {}, {}});
+  ASSERT_TRUE(eventually(
+      [&] { return read_text(dir / "stack.out").find("Press Ctrl-C") != std::string::npos; }, 120s, 100ms))
+      << read_text(dir / "stack.out") << read_text(dir / "stack.err");
+  EXPECT_EQ(uids_of(stack.pid()), std::vector<long>(4, nobody));
+  auto children = children_of(stack.pid());
+  EXPECT_GE(children.size(), 3u) << "redis-server, d4-server, d4-worker";
+  for (int child : children)
+    EXPECT_EQ(uids_of(child), std::vector<long>(4, nobody))
+        << read_text("/proc/" + std::to_string(child) + "/cmdline");
+  struct stat st {};
+  ASSERT_EQ(::stat((data / "tls" / "server.key").c_str(), &st), 0);
+  EXPECT_EQ(static_cast<long>(st.st_uid), nobody) << "the data directory is the user's";
+  // It works as the user: what a sensor sends is archived by d4-worker into the data directory.
+  fs::path sensor = dir / "log-sensor";
+  fs::copy(data / "sensor", sensor, fs::copy_options::recursive);
+  write_text(sensor / "type", "3\n");
+  Process client({(bin_dir() / "d4-client").string(), "-c", sensor.string()},
+                 Process::Options{vector_path("auth.log"), dir / "client.out", dir / "client.err", {}, {}});
+  EXPECT_EQ(client.wait(60s), 0) << read_text(dir / "client.err");
+  fs::path archived;
+  EXPECT_TRUE(eventually(
+      [&] {
+        std::error_code ec;
+        for (auto it = fs::recursive_directory_iterator(data / "archive", ec); !ec && it != fs::end(it);
+             it.increment(ec))
+          if (it->is_regular_file() && it->file_size() > 0) archived = it->path();
+        return !archived.empty();
+      },
+      60s, 200ms))
+      << read_text(dir / "stack.err");
+  if (!archived.empty()) {
+    ASSERT_EQ(::stat(archived.c_str(), &st), 0);
+    EXPECT_EQ(static_cast<long>(st.st_uid), nobody) << archived;
+  }
   stack.signal(SIGTERM);
   EXPECT_EQ(stack.wait(60s), 0) << read_text(dir / "stack.err");
 }

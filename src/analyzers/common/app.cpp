@@ -22,6 +22,7 @@ AppConfig load_app_config(const std::string& path) {
   c.from_file = !path.empty();
   c.common = core::read_common_config(
       c.root, path.empty() ? std::filesystem::path() : std::filesystem::absolute(path).parent_path());
+  c.run_as = core::read_run_as(c.root);
   return c;
 }
 

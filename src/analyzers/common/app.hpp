@@ -14,6 +14,7 @@
 
 #include "core/config.hpp"
 #include "core/http_server.hpp"
+#include "core/privileges.hpp"
 #include "core/redis_endpoint.hpp"
 
 namespace d4::analyzers {
@@ -27,6 +28,7 @@ struct AppConfig {
   toml::table root;  // empty when no file was given
   bool from_file = false;
   core::CommonConfig common;
+  core::RunAs run_as;  // [general] user, group, allow_root (a missing user: ConfigError)
 };
 
 // Loads `path` (empty: built-in defaults) with the environment overrides (core::load_config).

@@ -69,11 +69,17 @@ void add_capture(CLI::App& app, CaptureOptions& o) {
   app.add_option("-f,--filter", o.bpf, "BPF filter for live capture");
 }
 
-packet::LiveCapture::Options live_options(const CaptureOptions& o) {
+packet::LiveCapture::Options live_options(const CaptureOptions& o, std::string_view tool,
+                                          const AppConfig& cfg) {
   packet::LiveCapture::Options lo;
   lo.interface = o.interface;
   lo.bpf_filter = o.bpf;
+  lo.after_open = [tool = std::string(tool), run_as = cfg.run_as] { core::drop_privileges(tool, run_as); };
   return lo;
+}
+
+void drop_privileges(std::string_view tool, const AppConfig& cfg) {
+  core::drop_privileges(tool, cfg.run_as);
 }
 
 void add_serve(CLI::App& app, ServeOptions& o, std::string_view default_listen) {
@@ -129,6 +135,7 @@ void serve(core::http::Router router, const ServeOptions& o, const AppConfig& cf
   }
   core::http::Server server(std::move(router), so);
   server.start();
+  drop_privileges(tool, cfg);
   std::cout << "listening on " << host << ":" << server.port() << std::endl;
   spdlog::info("query API on {}:{}, {}", host, server.port(), description);
   serve_until_stopped(server);

@@ -42,7 +42,15 @@ struct CaptureOptions {
   bool any() const { return !files.empty() || !interface.empty(); }
 };
 void add_capture(CLI::App& app, CaptureOptions& o);
-packet::LiveCapture::Options live_options(const CaptureOptions& o);
+// The live capture of -i/-f; once the interface is open the process becomes [general] user.
+packet::LiveCapture::Options live_options(const CaptureOptions& o, std::string_view tool,
+                                          const AppConfig& cfg);
+
+// Started as root with [general] user set, becomes that user for good (core::drop_privileges).
+// The long-running modes call it once their listeners are bound and their capture is open: queue
+// consumers after their metrics listener, query APIs after their HTTP listener, live captures
+// once the interface is open. One-shot commands on files (import, extract, -r) run as invoked.
+void drop_privileges(std::string_view tool, const AppConfig& cfg);
 
 // /metrics and /health address: `option` (--metrics-listen), else [<section>] <key> (no section:
 // the option only); "off" or empty: none.

@@ -37,6 +37,7 @@ void for_each_live_frame(const packet::LiveCapture::Options& options, const Fram
   packet::LiveCapture capture(options);
   spdlog::info("capturing on {} (link type {}){}", options.interface, capture.linktype(),
                options.bpf_filter.empty() ? "" : " filter: " + options.bpf_filter);
+  if (options.after_open) options.after_open();
   packet::Frame frame;
   auto last_idle = std::chrono::steady_clock::now();
   while (!stop.load(std::memory_order_relaxed)) {

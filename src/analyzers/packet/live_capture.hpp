@@ -2,6 +2,7 @@
 // Live capture through libpcap with a read timeout, so that callers can check their stop flag
 // between packets instead of blocking forever in the kernel.
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "analyzers/packet/capture_reader.hpp"
@@ -19,6 +20,9 @@ class LiveCapture {
     bool promiscuous = true;
     int timeout_ms = 200;
     int buffer_bytes = 16 << 20;
+    // Runs once the interface is open and filtered, before the first packet is read: the
+    // analyzers give up root there (capturing needs it, reading packets does not).
+    std::function<void()> after_open;
   };
   enum class Result { Packet, Timeout, End, Error };
 

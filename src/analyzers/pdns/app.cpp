@@ -274,7 +274,7 @@ int run_pcap(const Settings& s) {
     if (!s.interface.empty()) {
       cli::CaptureOptions live{{}, s.interface, s.bpf};
       for_each_live_frame(
-          cli::live_options(live), [&](const auto& f) { extractor.process(f); },
+          cli::live_options(live, kTool, rt.config), [&](const auto& f) { extractor.process(f); },
           [&] {
             pressure.check(extractor.tcp());
             retry_storage([&] { store.flush(); });
@@ -456,6 +456,7 @@ int run_ingest(const Settings& s) {
   auto consumer = std::make_shared<QueueConsumer>(qo);
   metrics.watch_consumer(consumer);
   metrics.start();
+  cli::drop_privileges(kTool, rt.config);
   CommittedStoreStats committed;
   committed.publish(metrics);  // every series from the start, at 0
   consumer->run(

@@ -90,17 +90,17 @@ class Outputs {
 };
 
 // Reads every input the settings name: files, then live capture.
-int read_files_and_interface(const Settings& s, const FrameHandler& handle,
+int read_files_and_interface(const Settings& s, const AppConfig& cfg, const FrameHandler& handle,
                              const std::function<void()>& on_idle, CaptureStats& cs) {
   int failures = 0;
   for (const auto& f : s.capture.files)
     if (!for_each_frame_in_file(f, handle, cs, core::stop_flag())) ++failures;
   if (!s.capture.interface.empty())
-    for_each_live_frame(cli::live_options(s.capture), handle, on_idle, cs, core::stop_flag());
+    for_each_live_frame(cli::live_options(s.capture, kTool, cfg), handle, on_idle, cs, core::stop_flag());
   return failures;
 }
 
-int run_isn(const Settings& s) {
+int run_isn(const Settings& s, const AppConfig& cfg) {
   CaptureStats cs;
   packet::Packet p;
   std::uint64_t hits = 0;
@@ -122,7 +122,7 @@ int run_isn(const Settings& s) {
     }
   };
   int failures = read_files_and_interface(
-      s, handle, [] { std::fflush(stdout); }, cs);
+      s, cfg, handle, [] { std::fflush(stdout); }, cs);
   std::fflush(stdout);
   spdlog::info("{} frame(s), {} ISN == destination address", cs.frames, hits);
   return failures ? kExitInputUnreadable : 0;
@@ -306,7 +306,7 @@ int check_config(const Settings& s) {
 
 int run(const Settings& s) {
   AppConfig cfg = cli::start(kTool, s.common);
-  if (s.isn) return run_isn(s);
+  if (s.isn) return run_isn(s, cfg);
   const auto& root = cfg.root;
   Classifier classifier(classifier_options(s, root));
   VictimOptions vo;
@@ -340,7 +340,7 @@ int run(const Settings& s) {
     }
   };
   CaptureStats cs;
-  int failures = read_files_and_interface(s, handle, maybe_flush, cs);
+  int failures = read_files_and_interface(s, cfg, handle, maybe_flush, cs);
   if (std::string queue = queue_to_consume(s, root); !queue.empty()) {
     QueueConsumerOptions qo = queue_options(s, cfg, queue);
     spdlog::info("consuming {} on {}", qo.list_key, qo.endpoint.to_string());
@@ -351,6 +351,7 @@ int run(const Settings& s) {
     if (results.enabled()) metrics.watch_redis(results.endpoint(), "results_redis");
     publish_pibs_metrics(metrics, classifier, cs);  // every series from the start, at 0
     metrics.start();
+    cli::drop_privileges(kTool, cfg);
     consumer->run(
         [&](const std::vector<std::string>& batch) {
           results.restart_batch(classifier);

@@ -136,7 +136,8 @@ int run_fingerprint(const FingerprintSettings& s) {
     if (!for_each_frame_in_file(f, handle, cs, core::stop_flag())) ++failures;
   if (!s.capture.interface.empty())
     for_each_live_frame(
-        cli::live_options(s.capture), handle, [] { std::fflush(stdout); }, cs, core::stop_flag());
+        cli::live_options(s.capture, kFingerprintTool, cfg), handle, [] { std::fflush(stdout); }, cs,
+        core::stop_flag());
   // Only -u names a type-1 queue here: [analyzers.tls] queue is d4-passivessl's ja3-jl queue.
   if (!s.queue.queue.empty()) {
     QueueConsumerOptions qo = cli::consumer_options(s.queue, cfg, "", kFingerprintTool, "1", s.queue.queue);
@@ -149,6 +150,7 @@ int run_fingerprint(const FingerprintSettings& s) {
     metrics.watch_consumer(consumer);
     publish_fingerprint_metrics(metrics, tracker, cs);  // every series from the start, at 0
     metrics.start();
+    cli::drop_privileges(kFingerprintTool, cfg);
     consumer->run(
         [&](const std::vector<std::string>& batch) {
           for (const auto& path : batch)

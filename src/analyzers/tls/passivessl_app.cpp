@@ -120,6 +120,7 @@ int run_passivessl_ingest(const PassiveSslSettings& s) {
   auto consumer = std::make_shared<QueueConsumer>(qo);
   metrics.watch_consumer(consumer);
   metrics.start();
+  cli::drop_privileges(kPassiveSslTool, cfg);
   CommittedInputs committed;
   committed.publish(metrics);  // every series from the start, at 0
   consumer->run(
