@@ -170,6 +170,12 @@ TEST(ServerBacklog, ByteLimitsHoldTheFloodingSensorWhileOthersAreStored) {
   EXPECT_TRUE(eventually(
       [&] { return hash_int(stream, std::string(keys::kBacklogBytesBySensor), f) >= 300'000; }, 30s));
   EXPECT_LE(hash_int(stream, std::string(keys::kBacklogBytesBySensor), f), 310'000);
+  // With its next backlog poll the first session knows it too: both are held by the sensor's limit.
+  EXPECT_TRUE(eventually(
+      [&] {
+        return metric(server.metrics_port(), "d4_server_paused_sessions{cause=\"sensor_bytes\"}") == 2.0;
+      },
+      30s));
   // The other sensor is not affected.
   SensorConnection c(server.tls_port(), true);
   std::string expect;
