@@ -7,10 +7,23 @@
 
 #include "alerts/rule_store.hpp"
 #include "core/keys.hpp"
+#include "core/log_fields.hpp"
 
 namespace d4::alerts {
 
 namespace keys = core::keys;
+
+namespace {
+// One line per change of an alert; with log_format = "json" the rule, instance and event are
+// members of the line.
+void log_alert_change(const InstanceState& st, Event event) {
+  core::log_with(core::LogFields()
+                     .add(core::log_key::kRule, st.rule_id)
+                     .add("instance", st.instance)
+                     .add("event", to_string(event)),
+                 spdlog::level::info, "alert {} {}: {}", to_string(event), st.rule_name, st.summary);
+}
+}  // namespace
 
 struct Engine::Pass {
   double now = 0;
@@ -118,7 +131,7 @@ void Engine::apply(Pass& pass, const Rule& rule, const Observation& o) {
     if (*event == Event::Firing) st->channels = channels_for(rule);
     queue_notification(*st, *event, pass.now);
     ++pass.report.events;
-    spdlog::info("alert {} {}: {}", to_string(*event), st->rule_name, st->summary);
+    log_alert_change(*st, *event);
   }
   pass.dirty.insert(key);
 }
@@ -161,7 +174,7 @@ void Engine::settle_unobserved(Pass& pass) {
         st.summary += rule_gone ? " (rule removed or disabled)" : " (no longer observed)";
         queue_notification(st, *ev, pass.now);
         ++pass.report.events;
-        spdlog::info("alert resolved {}: {}", st.rule_name, st.summary);
+        log_alert_change(st, *ev);
       }
       pass.dirty.insert(key);
     }
@@ -217,8 +230,14 @@ void Engine::deliver(Pass& pass) {
         ++pass.report.failed;
         failed = true;
         failed_now.insert(it->first);
-        spdlog::warn("notification {} of {} not delivered (retried later): {}", to_string(it->second), key,
-                     e.what());
+        core::log_with(core::LogFields()
+                           .add(core::log_key::kRule, st.rule_id)
+                           .add("instance", st.instance)
+                           .add("channel", it->first)
+                           .add("event", to_string(it->second))
+                           .add(core::log_key::kDetail, e.what()),
+                       spdlog::level::warn, "notification {} of {} not delivered (retried later): {}",
+                       to_string(it->second), key, e.what());
         ++it;
       }
     }

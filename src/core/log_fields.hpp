@@ -24,6 +24,9 @@ inline constexpr std::string_view kSourcePort = "source_port";
 inline constexpr std::string_view kType = "type";  // the D4 packet type
 inline constexpr std::string_view kReason = "reason";
 inline constexpr std::string_view kDetail = "detail";
+inline constexpr std::string_view kUser = "user";    // a web interface account
+inline constexpr std::string_view kQueue = "queue";  // an analyzer queue (Redis list)
+inline constexpr std::string_view kRule = "rule";    // an alert rule's id
 }  // namespace log_key
 
 class LogFields {

@@ -10,6 +10,7 @@
 #include "protocol/clock.hpp"
 #include "queues/queue_store.hpp"
 #include "server/harness.hpp"
+#include "support/json_logs.hpp"
 
 using namespace d4;
 using namespace d4::test;
@@ -89,6 +90,29 @@ TEST(AlertConditions, SilentSensorFiresOnceAndResolvesOnceWhenItSendsAgain) {
   EXPECT_EQ(h.hook().received().size(), 1u) << "still silent: nothing more to say";
   set_last_seen(h.meta(), kSensor, clock::unix_seconds());
   expect_events(h, "sensor:" + kSensor, {"firing", "resolved"});
+}
+
+// With log_format = "json", each change of an alert is one line naming the rule, the instance and
+// the event as members.
+TEST(AlertJsonLogs, ChangeLinesCarryRuleInstanceAndEvent) {
+  JsonLogsForChildren json_logs;
+  AlertsHarness h;
+  set_last_seen(h.meta(), kSensor, clock::unix_seconds() - 120);
+  const std::string rule =
+      h.add_rule({"--kind", "sensor_silent", "--scope", "sensor:" + kSensor, "--interval", "30"});
+  h.start_daemon();
+  ASSERT_TRUE(h.hook().wait_for_count(1)) << h.daemon_log();
+  set_last_seen(h.meta(), kSensor, clock::unix_seconds());
+  ASSERT_TRUE(h.hook().wait_for_count(2)) << h.daemon_log();
+
+  auto lines = json_log_lines(h.daemon_log());
+  for (const std::string event : {"firing", "resolved"}) {
+    auto line = json_log_line_with(lines, "alert " + event);
+    EXPECT_EQ(line.value("component", ""), "d4-alerts") << line.dump();
+    EXPECT_EQ(line.value("rule", ""), rule) << line.dump();
+    EXPECT_EQ(line.value("instance", ""), "sensor:" + kSensor) << line.dump();
+    EXPECT_EQ(line.value("event", ""), event) << line.dump();
+  }
 }
 
 TEST(AlertConditions, GlobalSilenceRuleUsesEachSensorsMonitoringInterval) {

@@ -6,6 +6,9 @@
 #include <thread>
 
 #include "analyzers/common/queue_consumer.hpp"
+#include "core/logging.hpp"
+#include "support/json_logs.hpp"
+#include "support/process.hpp"
 #include "support/redis_server.hpp"
 
 using d4::analyzers::QueueConsumer;
@@ -76,6 +79,34 @@ TEST(QueueConsumer, PermanentFailuresAreKeptInTheFailedList) {
   EXPECT_EQ(c.stats().failed_batches, 1u);
   EXPECT_EQ(redis.cli({"LRANGE", "d4:analyzer:failed:dead", "0", "-1"}, 2), "/no/such/file\n");
   EXPECT_EQ(redis.cli({"LLEN", "analyzer:1:q"}, 2), "0\n");
+}
+
+// With log_format = "json", the dead-lettering line names the queue, the number of elements, where
+// they were kept and why, as members a log shipper can filter on.
+TEST(QueueConsumer, FailedBatchLogLineCarriesQueueElementsAndReason) {
+  RedisServer redis;
+  redis.cli({"LPUSH", "analyzer:1:q", "first", "second"}, 2);
+  d4::test::TempDir dir;
+  const auto log_file = dir.path() / "consumer.log";
+  auto previous = spdlog::default_logger();
+  d4::core::LogOptions json_log;
+  json_log.format = d4::core::LogFormat::Json;
+  json_log.file = log_file.string();
+  d4::core::init_logging("d4-queue-consumer-test", json_log);
+  QueueConsumer c(options(redis, "analyzer:1:q", "dead", 10));
+  std::atomic<bool> stop{false};
+  c.run([&](const std::vector<std::string>&) { throw std::runtime_error("cannot parse"); }, stop);
+  spdlog::default_logger()->flush();
+  spdlog::set_default_logger(previous);
+
+  auto failed = d4::test::json_log_line_with(d4::test::json_log_lines(d4::test::read_text(log_file)),
+                                             "failed, kept in");
+  EXPECT_EQ(failed.value("level", ""), "error") << failed.dump();
+  EXPECT_EQ(failed.value("queue", ""), "analyzer:1:q") << failed.dump();
+  EXPECT_EQ(failed.value("elements", 0), 2) << failed.dump();
+  EXPECT_EQ(failed.value("kept_in", ""), "d4:analyzer:failed:dead") << failed.dump();
+  EXPECT_EQ(failed.value("reason", ""), "batch_failed") << failed.dump();
+  EXPECT_EQ(failed.value("detail", ""), "cannot parse") << failed.dump();
 }
 
 TEST(QueueConsumer, WaitsOnAnEmptyQueueAndStopsWhenAsked) {

@@ -3,11 +3,10 @@
 // their fields (session, source, sensor_uuid or claimed_sensor_uuid, type, reason) as members.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "server/harness.hpp"
+#include "support/json_logs.hpp"
 
 using namespace d4;
 using namespace d4::test;
@@ -17,35 +16,6 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kKey = "d4-test-key";
-
-// Every line of `log` parsed; a line that is not a JSON object fails the test.
-std::vector<json> json_lines(const std::string& log) {
-  std::vector<json> out;
-  std::istringstream in(log);
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty()) continue;
-    json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    EXPECT_TRUE(j.is_object()) << "not a JSON object: " << line;
-    if (!j.is_object()) continue;
-    for (const char* key : {"time", "level", "component", "message"})
-      EXPECT_TRUE(j.contains(key)) << key << " missing: " << line;
-    out.push_back(std::move(j));
-  }
-  return out;
-}
-
-// The first line whose message contains `text`, or an empty object.
-json line_with(const std::vector<json>& lines, const std::string& text) {
-  for (const auto& j : lines)
-    if (j.value("message", "").find(text) != std::string::npos) return j;
-  return json::object();
-}
-
-// The environment override reaches every process the test starts (and the server's harness).
-struct JsonLogsForChildren {
-  JsonLogsForChildren() { setenv("D4_GENERAL__LOG_FORMAT", "json", 1); }
-  ~JsonLogsForChildren() { unsetenv("D4_GENERAL__LOG_FORMAT"); }
-};
 
 TEST(JsonLogs, ServerAndWorkerSessionLinesCarryTheirFields) {
   JsonLogsForChildren json_logs;
@@ -68,8 +38,8 @@ TEST(JsonLogs, ServerAndWorkerSessionLinesCarryTheirFields) {
            server.log().find("refused") != std::string::npos;
   })) << server.log();
 
-  auto lines = json_lines(server.log());
-  json ended = line_with(lines, "ended");
+  auto lines = json_log_lines(server.log());
+  json ended = json_log_line_with(lines, "ended");
   EXPECT_EQ(ended.value("component", ""), "d4-server") << ended.dump();
   EXPECT_EQ(ended.value("sensor_uuid", ""), uuid.dashless()) << ended.dump();
   EXPECT_EQ(ended.value("type", 0), 3) << ended.dump();
@@ -77,9 +47,10 @@ TEST(JsonLogs, ServerAndWorkerSessionLinesCarryTheirFields) {
   EXPECT_EQ(ended.value("packets", 0), 1) << ended.dump();
   const std::string session = ended.value("session", "");
   EXPECT_FALSE(session.empty()) << ended.dump();
-  EXPECT_EQ(line_with(lines, "sensor " + uuid.dashless() + " type 3 from").value("session", ""), session);
+  EXPECT_EQ(json_log_line_with(lines, "sensor " + uuid.dashless() + " type 3 from").value("session", ""),
+            session);
 
-  json refused = line_with(lines, "refused");
+  json refused = json_log_line_with(lines, "refused");
   EXPECT_EQ(refused.value("level", ""), "info") << refused.dump();
   EXPECT_FALSE(refused.value("reason", "").empty()) << refused.dump();
   EXPECT_EQ(refused.value("claimed_sensor_uuid", ""), uuid.dashless()) << refused.dump();
@@ -95,8 +66,8 @@ TEST(JsonLogs, ServerAndWorkerSessionLinesCarryTheirFields) {
   ASSERT_TRUE(eventually(
       [&] { return read_text(server.dir() / "worker.log").find("finished") != std::string::npos; }, 30s))
       << read_text(server.dir() / "worker.log");
-  auto worker_lines = json_lines(read_text(server.dir() / "worker.log"));
-  json finished = line_with(worker_lines, "finished");
+  auto worker_lines = json_log_lines(read_text(server.dir() / "worker.log"));
+  json finished = json_log_line_with(worker_lines, "finished");
   EXPECT_EQ(finished.value("component", ""), "d4-worker") << finished.dump();
   EXPECT_EQ(finished.value("session", ""), session) << finished.dump();
   EXPECT_EQ(finished.value("sensor_uuid", ""), uuid.dashless()) << finished.dump();

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "core/keys.hpp"
+#include "core/log_fields.hpp"
 #include "core/stop_signal.hpp"
 
 namespace d4::analyzers {
@@ -71,8 +72,14 @@ void QueueConsumer::handle(const BatchHandler& handler, const std::vector<std::s
     // Not retryable (the handler counts per-element rejects itself; this is a whole-batch failure):
     // keep the elements in a capped dead-letter list so that nothing disappears unseen.
     ++stats_.failed_batches;
-    spdlog::error("queue {}: batch of {} element(s) failed, kept in {}: {}", options_.list_key, batch.size(),
-                  failed_key_, e.what());
+    core::log_with(core::LogFields()
+                       .add(core::log_key::kQueue, options_.list_key)
+                       .add("elements", batch.size())
+                       .add("kept_in", failed_key_)
+                       .add(core::log_key::kReason, "batch_failed")
+                       .add(core::log_key::kDetail, e.what()),
+                   spdlog::level::err, "queue {}: batch of {} element(s) failed, kept in {}: {}",
+                   options_.list_key, batch.size(), failed_key_, e.what());
     std::vector<std::vector<std::string>> cmds;
     for (const auto& el : batch) cmds.push_back({"LPUSH", failed_key_, el});
     cmds.push_back({"LTRIM", failed_key_, "0", "9999"});
@@ -88,8 +95,13 @@ bool QueueConsumer::drain_processing_list(const BatchHandler& handler) {
   // The processing list holds the batch newest first (see kTakeScript, BRPOPLPUSH pushes single items).
   std::reverse(items.begin(), items.end());
   stats_.redeliveries += items.size();
-  spdlog::warn("queue {}: handling again {} element(s) left in {} by an interrupted run", options_.list_key,
-               items.size(), processing_key_);
+  core::log_with(core::LogFields()
+                     .add(core::log_key::kQueue, options_.list_key)
+                     .add("elements", items.size())
+                     .add(core::log_key::kReason, "redelivery"),
+                 spdlog::level::warn,
+                 "queue {}: handling again {} element(s) left in {} by an interrupted run", options_.list_key,
+                 items.size(), processing_key_);
   handle(handler, items);
   finish_batch();
   return true;

@@ -14,6 +14,8 @@
 #include <memory>
 #include <vector>
 
+#include "core/log_fields.hpp"
+
 namespace d4::analyzers::tls {
 namespace {
 
@@ -26,7 +28,8 @@ std::string shorten(std::string_view s) {
 void reject(PassiveSslStore& store, InputCounters& n, std::string_view origin, std::string_view reason) {
   store.reject(reason);
   ++n.rejected;
-  spdlog::warn("{}: rejected ({})", shorten(origin), reason);
+  core::log_with(core::LogFields().add("origin", shorten(origin)).add(core::log_key::kReason, reason),
+                 spdlog::level::warn, "{}: rejected ({})", shorten(origin), reason);
 }
 
 void add_certificate_der(std::span<const std::uint8_t> der, const std::string& origin, PassiveSslStore& store,

@@ -2,6 +2,7 @@
 // unit (they set and clear the session cookie).
 #include <spdlog/spdlog.h>
 
+#include "core/log_fields.hpp"
 #include "web/auth/authenticator.hpp"
 #include "web/html.hpp"
 #include "web/request.hpp"
@@ -44,12 +45,22 @@ http::Response Authenticator::login(http::Request& req) {
     return fail("The login form expired; please try again.");
   using O = PasswordVerdict::Outcome;
   auto verdict = check_password(user, password, req.remote_ip);
-  if (verdict.outcome == O::Delayed)
+  auto login_fields = [&](std::string_view reason) {
+    return core::LogFields()
+        .add(core::log_key::kUser, user)
+        .add(core::log_key::kSource, req.remote_ip)
+        .add(core::log_key::kReason, reason);
+  };
+  if (verdict.outcome == O::Delayed) {
+    core::log_with(login_fields("throttled"), spdlog::level::info,
+                   "web login for \"{}\" from {} delayed {} s", user, req.remote_ip, verdict.wait_seconds);
     return fail("Too many failed logins; please wait " + std::to_string(verdict.wait_seconds) + " s.");
+  }
   // Too many password checks at once: 503 with the form again, so the user can simply retry.
   if (verdict.outcome == O::Busy) return login_form(next, kBusyMessage, 503).with_header("Retry-After", "1");
   if (verdict.outcome == O::Wrong) {
-    spdlog::info("failed web login for \"{}\" from {}", user, req.remote_ip);
+    core::log_with(login_fields("wrong_password"), spdlog::level::info, "failed web login for \"{}\" from {}",
+                   user, req.remote_ip);
     return fail("Wrong user name or password.");
   }
   auto& d = connections_.this_thread();
@@ -57,7 +68,8 @@ http::Response Authenticator::login(http::Request& req) {
   // Like the reference, a sensor-registration account may use the API but not the interface.
   if (!info || !role_allows(info->role, Role::User)) return fail("This account may only use the API.");
   auto s = sessions(d).create(user);
-  spdlog::info("web login: {} from {}", user, req.remote_ip);
+  core::log_with(login_fields("signed_in"), spdlog::level::info, "web login: {} from {}", user,
+                 req.remote_ip);
   auto resp = http::Response::redirect(info->must_change_password ? "/change_password" : next);
   resp.with_header("Set-Cookie", session_cookie(s.id, cfg_.session_ttl));
   resp.with_header("Set-Cookie", "d4_login=; Path=/login; Max-Age=0");
