@@ -8,6 +8,7 @@
 
 #include "alerts/channel_names.hpp"
 #include "core/keys.hpp"
+#include "core/lease.hpp"
 #include "core/metrics.hpp"
 #include "core/stop_signal.hpp"
 #include "core/version.hpp"
@@ -106,22 +107,12 @@ namespace {
 // The evaluation lock: taken, or renewed by its holder, for `ttl`. Two daemons (a standby) never
 // evaluate at the same time, so a change is notified once.
 bool hold_lock(core::RedisClient& meta, const std::string& owner, std::chrono::milliseconds ttl) {
-  auto r =
-      meta.command({"EVAL",
-                    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-                    "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
-                    "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end return 0",
-                    "1", core::keys::kAlertLock, owner, std::to_string(ttl.count())});
-  if (r.is_error()) throw core::RedisError("alert lock: " + r.str);
-  return r.integer == 1;
+  return core::lease::hold(meta, std::string(core::keys::kAlertLock), owner, ttl);
 }
 
 void release_lock(core::RedisClient& meta, const std::string& owner) {
   try {
-    meta.command(
-        {"EVAL",
-         "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", "1",
-         core::keys::kAlertLock, owner});
+    core::lease::release(meta, std::string(core::keys::kAlertLock), owner);
   } catch (const std::exception&) {
   }
 }

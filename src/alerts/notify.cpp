@@ -1,7 +1,6 @@
 #include "alerts/notify.hpp"
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "core/utc_time.hpp"
+#include "protocol/encoding.hpp"
 
 namespace d4::alerts {
 
@@ -116,14 +116,6 @@ class Webhook : public Channel {
   WebhookConfig c_;
 };
 
-std::string base64(std::string_view s) {
-  std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
 // RFC 2047 for a Subject with non-ASCII characters: encoded words of at most 45 bytes (75
 // characters once encoded), cut between UTF-8 sequences, on folded lines. Plain ASCII as is.
 std::string header_text(const std::string& s) {
@@ -133,7 +125,8 @@ std::string header_text(const std::string& s) {
   while (pos < s.size()) {
     std::size_t end = std::min(pos + 45, s.size());
     while (end < s.size() && end > pos + 1 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
-    out += (out.empty() ? "" : "\r\n ") + std::string("=?UTF-8?B?") + base64(s.substr(pos, end - pos)) + "?=";
+    out += (out.empty() ? "" : "\r\n ") + std::string("=?UTF-8?B?") +
+           protocol::base64_encode(std::string_view(s).substr(pos, end - pos)) + "?=";
     pos = end;
   }
   return out;

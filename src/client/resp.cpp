@@ -15,6 +15,7 @@
 #include "client/options.hpp"
 #include "core/redact.hpp"
 #include "protocol/clock.hpp"
+#include "protocol/resp_writer.hpp"
 
 namespace d4::client {
 namespace {
@@ -129,19 +130,6 @@ RedisAddress parse_redis_address(std::string_view text, std::string_view what) {
 }
 
 // ---- RESP ----
-
-void encode_resp_command(std::string& out, const std::vector<std::string>& args) {
-  out += '*';
-  out += std::to_string(args.size());
-  out += "\r\n";
-  for (const auto& a : args) {
-    out += '$';
-    out += std::to_string(a.size());
-    out += "\r\n";
-    out += a;
-    out += "\r\n";
-  }
-}
 
 std::optional<RespReply> RespParser::next() {
   std::size_t pos = off_;
@@ -287,14 +275,14 @@ bool RespClient::connect() {
         errno != EAGAIN)
       return fail(addr_.path + ": " + std::strerror(errno));
     if (!wait_fd(POLLOUT, deadline)) return fail(addr_.path + ": " + error_);
-    if (int e = connect_result(fd_)) return fail(addr_.path + ": " + std::strerror(e));
+    if (int e = protocol::net::connect_result(fd_)) return fail(addr_.path + ": " + std::strerror(e));
   } else {
     std::string err;
-    auto addrs = resolve(addr_.host, addr_.port, &err);
+    auto addrs = protocol::net::resolve(addr_.host, addr_.port, SOCK_STREAM, &err);
     if (addrs.empty()) return fail(err);
     std::string errors;
     for (const auto& a : addrs) {
-      fd_ = start_connect(a, &err);
+      fd_ = protocol::net::start_connect(a, &err);
       if (fd_ < 0) {
         errors += (errors.empty() ? "" : "; ") + a.text + ": " + err;
         continue;
@@ -305,7 +293,7 @@ bool RespClient::connect() {
         close();
         continue;
       }
-      if (int e = connect_result(fd_)) {
+      if (int e = protocol::net::connect_result(fd_)) {
         errors += (errors.empty() ? "" : "; ") + a.text + ": " + std::strerror(e);
         close();
         continue;
@@ -338,7 +326,8 @@ std::optional<std::vector<RespReply>> RespClient::pipeline(
     return std::nullopt;
   }
   std::string out;
-  for (const auto& c : commands) encode_resp_command(out, c);
+  protocol::RespWriter writer(out);
+  for (const auto& c : commands) writer.command(c);
   long long deadline = clock::monotonic_millis() + timeout_ms_ + extra_wait_ms;
   std::size_t off = 0;
   while (off < out.size()) {

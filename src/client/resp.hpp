@@ -1,6 +1,7 @@
 #pragma once
 // A small blocking Redis client for the d4server source (forwarding an analyzer queue). The client
-// keeps its runtime dependencies to OpenSSL and libpcap, so it speaks RESP itself: TCP (IPv4/IPv6)
+// keeps its runtime dependencies to OpenSSL and libpcap, so it reads RESP replies itself (requests
+// are written by the protocol library's RespWriter, shared with d4-server): TCP (IPv4/IPv6)
 // or a Unix socket, connect and command timeouts, AUTH and SELECT on every (re)connection,
 // pipelined commands. Every wait also watches a stop descriptor.
 #include <cstdint>
@@ -54,9 +55,6 @@ class RespParser {
   std::string buf_;
   std::size_t off_ = 0;
 };
-
-// Encodes a command as a RESP array of bulk strings.
-void encode_resp_command(std::string& out, const std::vector<std::string>& args);
 
 class RespClient {
  public:

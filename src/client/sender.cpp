@@ -68,7 +68,7 @@ std::uint64_t NetworkSender::undelivered_packets() {
 
 void NetworkSender::begin_connect(Clock::time_point now) {
   std::string err;
-  addrs_ = resolve(s_.host, s_.port, &err);
+  addrs_ = protocol::net::resolve(s_.host, s_.port, SOCK_STREAM, &err);
   addr_idx_ = 0;
   connect_errors_.clear();
   if (addrs_.empty()) {
@@ -82,7 +82,7 @@ void NetworkSender::begin_connect(Clock::time_point now) {
 void NetworkSender::try_address(Clock::time_point now) {
   while (addr_idx_ < addrs_.size()) {
     std::string err;
-    fd_ = start_connect(addrs_[addr_idx_], &err);
+    fd_ = protocol::net::start_connect(addrs_[addr_idx_], &err);
     if (fd_ >= 0) {
       state_ = State::Connecting;
       deadline_ = now + s_.connect_timeout;
@@ -468,7 +468,7 @@ int NetworkSender::run() {
     now = Clock::now();
     switch (state_) {
       case State::Connecting: {
-        int err = connect_result(fd_);
+        int err = protocol::net::connect_result(fd_);
         if (err == 0)
           on_tcp_connected(now);
         else

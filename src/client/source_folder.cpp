@@ -30,32 +30,9 @@
 #include "client/folder_state.hpp"
 #include "client/log.hpp"
 #include "client/source.hpp"
+#include "protocol/encoding.hpp"
 
 namespace d4::client {
-
-std::string base64_encode(const std::uint8_t* data, std::size_t n);
-
-std::string base64_encode(const std::uint8_t* data, std::size_t n) {
-  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((n + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 3 <= n; i += 3) {
-    std::uint32_t v = std::uint32_t{data[i]} << 16 | std::uint32_t{data[i + 1]} << 8 | data[i + 2];
-    out += k[v >> 18];
-    out += k[(v >> 12) & 63];
-    out += k[(v >> 6) & 63];
-    out += k[v & 63];
-  }
-  if (i < n) {
-    std::uint32_t v = std::uint32_t{data[i]} << 16 | (i + 1 < n ? std::uint32_t{data[i + 1]} << 8 : 0);
-    out += k[v >> 18];
-    out += k[(v >> 12) & 63];
-    out += i + 1 < n ? k[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
 
 namespace {
 
@@ -359,7 +336,7 @@ class FolderSource final : public Source {
       if (json_)
         out_.assign(tmp.begin(), tmp.begin() + static_cast<std::ptrdiff_t>(got));
       else {
-        std::string enc = base64_encode(tmp.data(), got);
+        std::string enc = protocol::base64_encode(std::span<const std::uint8_t>(tmp.data(), got));
         out_.assign(enc.begin(), enc.end());
       }
     }

@@ -59,55 +59,6 @@ const boost::system::error_category& redis_async_category() {
 }
 
 // ---------------------------------------------------------------------------------------------
-RespWriter& RespWriter::begin(std::size_t nargs) {
-  out_ += '*';
-  number(nargs);
-  out_ += "\r\n";
-  return *this;
-}
-
-RespWriter& RespWriter::arg(std::string_view a) {
-  out_ += '$';
-  number(a.size());
-  out_ += "\r\n";
-  out_.append(a.data(), a.size());
-  out_ += "\r\n";
-  return *this;
-}
-
-RespWriter& RespWriter::arg(std::uint64_t v) {
-  char tmp[24];
-  char* end = tmp + sizeof tmp;
-  char* p = end;
-  do {
-    *--p = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v);
-  return arg(std::string_view(p, static_cast<std::size_t>(end - p)));
-}
-
-RespWriter& RespWriter::arg_int(long long v) {
-  if (v >= 0) return arg(static_cast<std::uint64_t>(v));
-  return arg(std::to_string(v));
-}
-
-RespWriter& RespWriter::command(std::initializer_list<std::string_view> args) {
-  begin(args.size());
-  for (auto a : args) arg(a);
-  return *this;
-}
-
-void RespWriter::number(std::uint64_t v) {
-  char tmp[24];
-  char* end = tmp + sizeof tmp;
-  char* p = end;
-  do {
-    *--p = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v);
-  out_.append(p, static_cast<std::size_t>(end - p));
-}
-
 // ---------------------------------------------------------------------------------------------
 struct AsyncRedis::Impl : std::enable_shared_from_this<Impl> {
   using Socket = asio::generic::stream_protocol::socket;
@@ -257,20 +208,15 @@ struct AsyncRedis::Impl : std::enable_shared_from_this<Impl> {
     // Handshake: [AUTH] [SELECT] PING, written at once, replies checked in order.
     std::string hs;
     RespWriter w(hs);
-    std::uint32_t n = 0;
     if (!endpoint.password.empty()) {
       if (endpoint.username.empty())
         w.command({"AUTH", endpoint.password});
       else
         w.command({"AUTH", endpoint.username, endpoint.password});
-      ++n;
     }
-    if (endpoint.db != 0) {
-      w.begin(2).arg("SELECT").arg(static_cast<std::uint64_t>(endpoint.db));
-      ++n;
-    }
+    if (endpoint.db != 0) w.begin(2).arg("SELECT").arg(static_cast<std::uint64_t>(endpoint.db));
     w.command({"PING"});
-    ++n;
+    const std::uint32_t n = w.commands();
     co_await asio::async_write(*s, asio::buffer(hs), asio::redirect_error(asio::use_awaitable, ec));
     std::unique_ptr<redisReader, ReaderDeleter> r(redisReaderCreate());
     std::uint32_t got = 0;

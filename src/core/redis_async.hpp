@@ -32,6 +32,7 @@
 #include "core/latency_histogram.hpp"
 #include "core/redis_endpoint.hpp"
 #include "core/redis_reply.hpp"
+#include "protocol/resp_writer.hpp"
 
 namespace d4::core {
 
@@ -79,21 +80,8 @@ class UniqueFunction<R(Args...)> {
   std::unique_ptr<Base> impl_;
 };
 
-// ---- RESP encoding without temporaries (same bytes as encode_command) ----
-class RespWriter {
- public:
-  explicit RespWriter(std::string& out) : out_(out) {}
-  RespWriter& begin(std::size_t nargs);  // "*<n>\r\n"
-  RespWriter& arg(std::string_view a);   // "$<len>\r\n<a>\r\n"
-  RespWriter& arg(std::uint64_t v);      // decimal
-  RespWriter& arg_int(long long v);      // signed decimal
-  // One whole command.
-  RespWriter& command(std::initializer_list<std::string_view> args);
-
- private:
-  void number(std::uint64_t v);
-  std::string& out_;
-};
+// RESP requests (protocol/resp_writer.hpp): the writer counts the commands it wrote.
+using RespWriter = protocol::RespWriter;
 
 using RedisReplies = std::vector<RedisReply>;
 

@@ -86,17 +86,4 @@ RedisReply from_hiredis(const redisReply* r) {
   return out;
 }
 
-void encode_command(std::string& out, const std::vector<std::string_view>& args) {
-  out += '*';
-  out += std::to_string(args.size());
-  out += "\r\n";
-  for (auto a : args) {
-    out += '$';
-    out += std::to_string(a.size());
-    out += "\r\n";
-    out.append(a.data(), a.size());
-    out += "\r\n";
-  }
-}
-
 }  // namespace d4::core

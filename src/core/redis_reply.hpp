@@ -38,7 +38,4 @@ class RedisError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Encodes one command in RESP (array of bulk strings), appending to `out`.
-void encode_command(std::string& out, const std::vector<std::string_view>& args);
-
 }  // namespace d4::core

@@ -70,19 +70,18 @@ asio::awaitable<bool> Session::check_first_header(const protocol::Header& h) {
 // The sensor's key and limits: one round trip to each Redis, once per connection.
 asio::awaitable<bool> Session::load_sensor() {
   std::string meta_req, stream_req;
-  core::RespWriter(meta_req)
-      .command({"HGET", keys::sensor_metadata(uuid_hex_), "hmac_key"})
+  core::RespWriter meta_writer(meta_req), stream_writer(stream_req);
+  meta_writer.command({"HGET", keys::sensor_metadata(uuid_hex_), "hmac_key"})
       .command({"HGET", keys::kStreamMaxSizeByUuid, uuid_hex_})
       .command({"HGET", keys::kRateLimitByUuid, uuid_hex_});
-  core::RespWriter(stream_req)
-      .command({"EXISTS", keys::temp_blocklist_uuid(uuid_hex_)})
+  stream_writer.command({"EXISTS", keys::temp_blocklist_uuid(uuid_hex_)})
       .command({"HGET", keys::kBacklogBytesBySensor, uuid_hex_});
   error_code ec1, ec2;
-  auto meta_replies = co_await worker_.meta().async_exec(std::move(meta_req), 3, false,
+  auto meta_replies = co_await worker_.meta().async_exec(std::move(meta_req), meta_writer.commands(), false,
                                                          asio::redirect_error(asio::use_awaitable, ec1));
   if (state_.closing()) co_return false;
-  auto stream_replies = co_await worker_.stream().async_exec(std::move(stream_req), 2, false,
-                                                             asio::redirect_error(asio::use_awaitable, ec2));
+  auto stream_replies = co_await worker_.stream().async_exec(
+      std::move(stream_req), stream_writer.commands(), false, asio::redirect_error(asio::use_awaitable, ec2));
   if (state_.closing()) co_return false;
   if (ec1 || ec2 || meta_replies.size() != 3 || stream_replies.size() != 2) {
     abort(Reject::redis_unavailable, "cannot look up the sensor: " + (ec1 ? ec1 : ec2).message());

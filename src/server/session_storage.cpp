@@ -185,11 +185,11 @@ void Session::poll_backlog() {
   last_backlog_poll_ = now;
   backlog_poll_in_flight_ = true;
   std::string req;
-  core::RespWriter(req)
-      .command({"XLEN", stream_key_})
+  core::RespWriter w(req);
+  w.command({"XLEN", stream_key_})
       .command({"HGET", keys::kBacklogBytesBySession, session_id_})
       .command({"HGET", keys::kBacklogBytesBySensor, uuid_hex_});
-  worker_.stream().submit(std::move(req), 3, false,
+  worker_.stream().submit(std::move(req), w.commands(), false,
                           [self = shared_from_this()](error_code ec, core::RedisReplies&& rs) {
                             self->backlog_poll_in_flight_ = false;
                             if (!ec && rs.size() == 3) {
@@ -214,10 +214,10 @@ void Session::uncount_duplicates(std::uint64_t bytes) {
   if (bytes == 0) return;
   std::string minus = "-" + std::to_string(bytes);
   std::string req;
-  core::RespWriter(req)
-      .command({"HINCRBY", keys::kBacklogBytesBySession, session_id_, minus})
+  core::RespWriter w(req);
+  w.command({"HINCRBY", keys::kBacklogBytesBySession, session_id_, minus})
       .command({"HINCRBY", keys::kBacklogBytesBySensor, uuid_hex_, minus});
-  worker_.stream().submit(std::move(req), 2, false, [](error_code, core::RedisReplies&&) {});
+  worker_.stream().submit(std::move(req), w.commands(), false, [](error_code, core::RedisReplies&&) {});
 }
 
 // Stores everything that was accepted before the session ends.
@@ -237,7 +237,7 @@ void Session::drop_incorrect_session_data() {
   w.command({"DEL", keys::stream(type_text_, session_id_)});
   if (switched()) w.command({"DEL", keys::stream("2", session_id_)});
   w.command({"SREM", keys::kIncorrectTypeSessions, session_id_});
-  worker_.stream().submit(std::move(req), switched() ? 3 : 2, true, [](error_code, core::RedisReplies&&) {});
+  worker_.stream().submit(std::move(req), w.commands(), true, [](error_code, core::RedisReplies&&) {});
 }
 
 // Ends the session in Redis (ended_session for its worker, live-connection sets, the slot). Sent

@@ -14,6 +14,7 @@
 
 #include "analyzers/registry/descriptor.hpp"
 #include "core/keys.hpp"
+#include "protocol/net_connect.hpp"
 #include "protocol/uuid.hpp"
 #include "stack/self_signed.hpp"
 
@@ -83,19 +84,10 @@ int pick_free_port(int preferred, const std::vector<int>& taken) {
 }
 
 bool tcp_port_open(const std::string& host, int port) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0) return false;
-  bool ok = false;
-  for (auto* ai = res; ai && !ok; ai = ai->ai_next) {
-    int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-    if (fd < 0) continue;
-    ok = connect(fd, ai->ai_addr, ai->ai_addrlen) == 0;
-    close(fd);
-  }
-  freeaddrinfo(res);
-  return ok;
+  int fd = protocol::net::connect_to(host, std::to_string(port), SOCK_STREAM, std::chrono::milliseconds(0),
+                                     nullptr);
+  if (fd >= 0) close(fd);
+  return fd >= 0;
 }
 
 FirstRun prepare_data_dir(const fs::path& data, const fs::path& config_file) {

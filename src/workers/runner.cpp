@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/keys.hpp"
+#include "core/lease.hpp"
 #include "core/log_fields.hpp"
 #include "core/sensors.hpp"
 #include "protocol/uuid.hpp"
@@ -37,16 +38,6 @@ core::LogFields runner_session_fields(std::string_view type, std::string_view se
   if (!sensor.empty()) f.add(core::log_key::kSensorUuid, sensor);
   return f;
 }
-
-// Renews a lease only if it still holds our token.
-constexpr std::string_view kRenewScript = R"lua(
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-)lua";
-constexpr std::string_view kReleaseScript = R"lua(
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-)lua";
 
 std::pair<std::uint64_t, std::uint64_t> parse_id(std::string_view id) {
   std::uint64_t ms = 0, seq = 0;
@@ -200,7 +191,7 @@ void TypeRunner::run(const std::atomic<bool>& stop) {
   for (auto& [id, s] : sessions_) {
     try {
       s->handler->flush();
-      analyzer_.command({"EVAL", kReleaseScript, "1", keys::worker_lease(type_, id), opt_.consumer});
+      core::lease::release(analyzer_, keys::worker_lease(type_, id), opt_.consumer);
     } catch (...) {
     }
   }
@@ -240,13 +231,12 @@ void TypeRunner::discover() {
 
 void TypeRunner::try_claim(const std::string& id) {
   std::string lease_key = keys::worker_lease(type_, id);
-  std::string ms = std::to_string(opt_.lease.count());
-  auto r = analyzer_.command({"SET", lease_key, opt_.consumer, "NX", "PX", ms});
+  auto r = analyzer_.command(core::lease::acquire_command(lease_key, opt_.consumer, opt_.lease));
   if (r.is_nil()) {
     // Held by someone: maybe by us before a Redis error made us forget the session.
     auto holder = analyzer_.command({"GET", lease_key});
     if (holder.str != opt_.consumer) return;
-    analyzer_.command({"PEXPIRE", lease_key, ms});
+    analyzer_.command({"PEXPIRE", lease_key, std::to_string(opt_.lease.count())});
   } else if (r.is_error()) {
     throw core::RedisError("SET lease: " + r.str);
   }
@@ -312,10 +302,8 @@ void TypeRunner::renew_leases() {
   if (sessions_.empty()) return;
   std::vector<std::vector<std::string>> cmds;
   std::vector<std::string> ids;
-  std::string ms = std::to_string(opt_.lease.count());
   for (auto& [id, s] : sessions_) {
-    cmds.push_back(
-        {"EVAL", std::string(kRenewScript), "1", keys::worker_lease(type_, id), opt_.consumer, ms});
+    cmds.push_back(core::lease::renew_command(keys::worker_lease(type_, id), opt_.consumer, opt_.lease));
     ids.push_back(id);
   }
   auto replies = analyzer_.pipeline(cmds);
@@ -653,10 +641,9 @@ void TypeRunner::cleanup(Session& s) {
       cmds.push_back({"SREM", keys::active_extended_types(s.sensor), s.ext});
   }
   stream_.pipeline(cmds);
-  analyzer_.pipeline(
-      {{"DEL", keys::worker_progress(type_, id)},
-       {"HDEL", keys::worker_failures(type_), id},
-       {"EVAL", std::string(kReleaseScript), "1", keys::worker_lease(type_, id), opt_.consumer}});
+  analyzer_.pipeline({{"DEL", keys::worker_progress(type_, id)},
+                      {"HDEL", keys::worker_failures(type_), id},
+                      core::lease::release_command(keys::worker_lease(type_, id), opt_.consumer)});
   counters_.sessions_done++;
   core::log_with(runner_session_fields(type_, id, s.sensor), spdlog::level::info,
                  "type {} session {} (sensor {}) finished", type_, id, s.sensor);
@@ -725,10 +712,9 @@ void TypeRunner::quarantine(const std::string& id, const std::string& sensor, co
     mark.push_back("untrimmed:" + std::to_string(t));
     mark.push_back("0");
   }
-  analyzer_.pipeline(
-      {mark,
-       {"HDEL", keys::worker_failures(type_), id},
-       {"EVAL", std::string(kReleaseScript), "1", keys::worker_lease(type_, id), opt_.consumer}});
+  analyzer_.pipeline({mark,
+                      {"HDEL", keys::worker_failures(type_), id},
+                      core::lease::release_command(keys::worker_lease(type_, id), opt_.consumer)});
   counters_.quarantined++;
   core::log_with(runner_session_fields(type_, id, sensor)
                      .add(core::log_key::kReason, "quarantined")
@@ -743,7 +729,7 @@ void TypeRunner::release(const std::string& id, const std::string& why) {
   sessions_.erase(id);
   cooldown_[id] = Clock::now() + opt_.failure_cooldown;
   try {
-    analyzer_.command({"EVAL", kReleaseScript, "1", keys::worker_lease(type_, id), opt_.consumer});
+    core::lease::release(analyzer_, keys::worker_lease(type_, id), opt_.consumer);
   } catch (...) {
   }
 }

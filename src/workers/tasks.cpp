@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/keys.hpp"
+#include "core/lease.hpp"
 #include "core/sensor_monitoring.hpp"
 
 namespace d4::workers {
@@ -121,9 +122,7 @@ RetentionResult enforce_retention(const fs::path& root, const RetentionPolicy& p
 
 bool try_task_lock(core::RedisClient& redis, const std::string& task, const std::string& owner,
                    std::chrono::milliseconds ttl) {
-  auto r =
-      redis.command({"SET", keys::worker_task_lock(task), owner, "NX", "PX", std::to_string(ttl.count())});
-  return r.is_string() && r.str == "OK";
+  return core::lease::acquire(redis, keys::worker_task_lock(task), owner, ttl);
 }
 
 }  // namespace d4::workers

@@ -17,6 +17,7 @@
 #include "analyzers/tls/x509_analysis.hpp"
 #include "cert_factory.hpp"
 #include "helpers.hpp"
+#include "protocol/encoding.hpp"
 #include "support/redis_server.hpp"
 
 using namespace d4::analyzers::tls;
@@ -170,7 +171,8 @@ std::string session_line(const std::vector<const Der*>& certs, const std::string
                       {"JA3S", "771,4865,43"},
                       {"JA3SDigest", "fedcba9876543210fedcba9876543210"}};
   nlohmann::json list = nlohmann::json::array();
-  for (const auto* d : certs) list.push_back({{"CertHash", sha1_hex_of(*d)}, {"Raw", base64_encode(*d)}});
+  for (const auto* d : certs)
+    list.push_back({{"CertHash", sha1_hex_of(*d)}, {"Raw", d4::protocol::base64_encode(*d)}});
   j["Certificates"] = certs.empty() ? nlohmann::json(nullptr) : list;
   return j.dump();
 }
@@ -433,7 +435,7 @@ TEST(PassiveSslInputs, DirectoriesCertificateFilesAndTarArchives) {
   TempDir dir;
   Pki pki;
   auto pem = [](const Der& der) {
-    std::string b64 = base64_encode(der), out = "-----BEGIN CERTIFICATE-----\n";
+    std::string b64 = d4::protocol::base64_encode(der), out = "-----BEGIN CERTIFICATE-----\n";
     for (std::size_t i = 0; i < b64.size(); i += 64) out += b64.substr(i, 64) + "\n";
     return out + "-----END CERTIFICATE-----\n";
   };

@@ -17,6 +17,7 @@
 #include "analyzers/tls/tlsh.hpp"
 #include "cert_factory.hpp"
 #include "helpers.hpp"
+#include "protocol/encoding.hpp"
 
 using namespace d4::analyzers;
 using namespace d4::analyzers::tls;
@@ -202,7 +203,7 @@ TEST(TlsVectors, Ja3JlSessionsCarryFingerprintsAndTheCertificate) {
     ++with_certs;
     const auto& c = j["Certificates"][0];
     EXPECT_EQ(c["CertHash"], kCertSha1);
-    auto der = base64_decode(c["Raw"].get<std::string>());
+    auto der = d4::protocol::base64_decode(c["Raw"].get<std::string>());
     ASSERT_TRUE(der);
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned int n = 0;

@@ -9,13 +9,10 @@
 
 #include "client_test_util.hpp"
 #include "process.hpp"
+#include "protocol/encoding.hpp"
 
 using namespace d4::test;
 using namespace std::chrono_literals;
-
-namespace d4::client {
-std::string base64_encode(const std::uint8_t* data, std::size_t n);
-}
 
 namespace {
 
@@ -63,12 +60,11 @@ TEST(FolderSource, OtherFilesAreBase64Encoded) {
   std::vector<std::uint8_t> bin(10000);
   for (std::size_t i = 0; i < bin.size(); ++i) bin[i] = static_cast<std::uint8_t>(i * 7);
   write_file(tmp / "watch/blob.bin", bin);
-  std::string expected = d4::client::base64_encode(bin.data(), bin.size()) + "\n";
+  std::string expected = d4::protocol::base64_encode(bin) + "\n";
   ASSERT_TRUE(wait_output(p, expected, 10s));
   p.signal(SIGTERM);
   EXPECT_EQ(p.wait(10s), 0);
-  EXPECT_EQ(d4::client::base64_encode(reinterpret_cast<const std::uint8_t*>("any carnal pleas"), 16),
-            "YW55IGNhcm5hbCBwbGVhcw==");
+  EXPECT_EQ(d4::protocol::base64_encode(std::string_view("any carnal pleas")), "YW55IGNhcm5hbCBwbGVhcw==");
 }
 
 TEST(FolderSource, DailySubfolder) {

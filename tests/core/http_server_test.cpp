@@ -9,6 +9,7 @@
 #include <atomic>
 #include <thread>
 
+#include "core/http_client.hpp"
 #include "core/http_server.hpp"
 #include "support/process.hpp"
 
@@ -132,4 +133,25 @@ TEST(HttpHelpers, EscapingAndDecoding) {
   EXPECT_EQ(q["x"], "1");
   EXPECT_EQ(q["y"], "");
   EXPECT_EQ(q["z"], " ");
+}
+
+TEST(HttpClientGet, ReturnsTheBodyOfA200AndNothingForAnotherStatus) {
+  Server s(make_router(), ServerOptions{});
+  s.start();
+  GetTarget t{"127.0.0.1", std::to_string(s.port()), "127.0.0.1:" + std::to_string(s.port()), "/hello"};
+  EXPECT_EQ(get_body(t, std::chrono::seconds(10)), std::optional<std::string>("hi"));
+  t.path = "/no-such-page";
+  EXPECT_EQ(get_body(t, std::chrono::seconds(10)), std::nullopt);
+  t.path = "/hello";
+  EXPECT_EQ(get_body(t, std::chrono::seconds(10), /*max_body=*/1), std::nullopt) << "body over the cap";
+  s.stop();
+}
+
+TEST(HttpClientGet, APeerThatNeverAnswersCostsTheDeadline) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor silent(io, {asio::ip::make_address("127.0.0.1"), 0});  // accepts, never answers
+  GetTarget t{"127.0.0.1", std::to_string(silent.local_endpoint().port()), "127.0.0.1", "/metrics"};
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(get_body(t, std::chrono::milliseconds(300)), std::nullopt);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }

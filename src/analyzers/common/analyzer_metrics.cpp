@@ -136,9 +136,15 @@ void AnalyzerMetrics::declare_counter(const std::string& name, const std::string
   if (enabled()) registry_.declare(name, "counter", help);
 }
 
-void AnalyzerMetrics::set_counters_by_reason(
-    const std::string& name, const std::string& help,
-    const std::map<std::string, std::uint64_t, std::less<>>& by_reason, std::size_t max_reasons) {
+void add_counts_since(CountsByReason& total, const CountsByReason& now, const CountsByReason& before) {
+  for (const auto& [reason, count] : now) {
+    auto it = before.find(reason);
+    total[reason] += count - (it == before.end() ? 0 : it->second);
+  }
+}
+
+void AnalyzerMetrics::set_counters_by_reason(const std::string& name, const std::string& help,
+                                             const CountsByReason& by_reason, std::size_t max_reasons) {
   std::uint64_t other = 0;
   std::size_t n = 0;
   for (const auto& [reason, count] : by_reason) {

@@ -22,6 +22,14 @@
 
 namespace d4::analyzers {
 
+// Counts by reason (rejects, decode errors), as the analyzers' stores keep them.
+using CountsByReason = std::map<std::string, std::uint64_t, std::less<>>;
+
+// Adds to `total` what every reason of `now` gained since `before` (a reason absent from `before`
+// counts from zero): the rejects of the batches written since the last read, so that a batch
+// delivered again after a failed write counts once.
+void add_counts_since(CountsByReason& total, const CountsByReason& now, const CountsByReason& before);
+
 class AnalyzerMetrics {
  public:
   // A consumer that made no round trip to Redis for this long is stalled (a batch of one huge
@@ -57,8 +65,7 @@ class AnalyzerMetrics {
   // set_counter() once per reason of a {reason -> count} table; reasons past the first
   // `max_reasons` are summed under "other" so that the label stays bounded.
   void set_counters_by_reason(const std::string& name, const std::string& help,
-                              const std::map<std::string, std::uint64_t, std::less<>>& by_reason,
-                              std::size_t max_reasons = 32);
+                              const CountsByReason& by_reason, std::size_t max_reasons = 32);
   // <prefix>_capture_files_total, <prefix>_frames_total and
   // <prefix>_capture_file_errors_total{reason="unreadable|corrupt|truncated"}.
   void set_capture_counters(const std::string& prefix, const CaptureStats& stats);

@@ -108,10 +108,7 @@ class CommittedStoreStats {
     total_.records += now.records - before_.records;
     total_.excluded += now.excluded - before_.excluded;
     total_.writes += now.writes - before_.writes;
-    for (const auto& [reason, n] : now.rejected_by_reason) {
-      auto it = before_.rejected_by_reason.find(reason);
-      total_.rejected_by_reason[reason] += n - (it == before_.rejected_by_reason.end() ? 0 : it->second);
-    }
+    add_counts_since(total_.rejected_by_reason, now.rejected_by_reason, before_.rejected_by_reason);
     before_ = now;
   }
   void publish(AnalyzerMetrics& m) const {

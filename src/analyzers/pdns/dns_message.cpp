@@ -5,11 +5,14 @@
 #include <algorithm>
 #include <ctime>
 
-#include "analyzers/common/encoding.hpp"
 #include "analyzers/pdns/rrtype.hpp"
+#include "protocol/encoding.hpp"
 
 namespace d4::analyzers::dns {
 namespace {
+
+using protocol::append_base64;
+using protocol::append_hex;
 
 constexpr std::size_t kMaxNameWireLength = 255;
 constexpr int kMaxPointerJumps = 64;
@@ -530,14 +533,6 @@ std::string_view to_string(ParseStatus s) {
       return "too_many_records";
   }
   return "unknown";
-}
-
-void append_hex(std::string& out, std::span<const std::uint8_t> bytes, bool upper) {
-  d4::analyzers::append_hex(out, bytes, upper);
-}
-
-void append_base64(std::string& out, std::span<const std::uint8_t> b) {
-  d4::analyzers::append_base64(out, b);
 }
 
 ParseStatus read_name(std::span<const std::uint8_t> msg, std::size_t offset, std::string& out,

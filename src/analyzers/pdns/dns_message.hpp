@@ -93,8 +93,4 @@ class Message {
 ParseStatus read_name(std::span<const std::uint8_t> msg, std::size_t offset, std::string& out,
                       std::size_t& next, bool lowercase = true);
 
-// Helpers shared with other parsers.
-void append_hex(std::string& out, std::span<const std::uint8_t> bytes, bool upper = false);
-void append_base64(std::string& out, std::span<const std::uint8_t> bytes);
-
 }  // namespace d4::analyzers::dns

@@ -1,12 +1,11 @@
 #include "analyzers/pdns/store.hpp"
 
-#include <openssl/sha.h>
-
 #include <boost/asio/io_context.hpp>
 
 #include <algorithm>
 
 #include "analyzers/pdns/dns_message.hpp"
+#include "core/digest.hpp"
 #include "core/redis_async.hpp"
 
 namespace d4::analyzers::pdns {
@@ -75,14 +74,6 @@ std::optional<std::int64_t> reply_int(const core::RedisReply& r) {
 }
 
 constexpr std::size_t kRecordsPerCall = 400;
-
-std::string sha1_hex(std::string_view s) {
-  unsigned char d[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d);
-  std::string out;
-  dns::append_hex(out, {d, sizeof d});
-  return out;
-}
 
 std::string triple(char prefix, std::string_view q, std::string_view v, std::uint16_t t) {
   std::string k;
@@ -390,7 +381,7 @@ void PdnsStore::choose_write_mode() {
     mode_ = options_.write_mode == "script" ? WriteMode::Script : WriteMode::Pipeline;
     script_ = kWriteScript;
   }
-  script_sha_ = sha1_hex(script_);
+  script_sha_ = core::sha1_hex(script_);
 }
 
 std::shared_ptr<PdnsStore::Batch> PdnsStore::build_batch() {

@@ -12,7 +12,8 @@
 
 #include <memory>
 
-#include "analyzers/common/encoding.hpp"
+#include "core/digest.hpp"
+#include "protocol/encoding.hpp"
 #include "protocol/text.hpp"
 
 namespace d4::analyzers::tls {
@@ -30,19 +31,6 @@ struct NamesDeleter {
 struct BasicConstraintsDeleter {
   void operator()(BASIC_CONSTRAINTS* b) const { BASIC_CONSTRAINTS_free(b); }
 };
-
-std::string hex(const unsigned char* d, std::size_t n) {
-  std::string out;
-  append_hex(out, {d, n});
-  return out;
-}
-
-std::string digest_hex(std::span<const std::uint8_t> data, const EVP_MD* md) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(data.data(), data.size(), d, &n, md, nullptr);
-  return hex(d, n);
-}
 
 std::string name_rfc2253(const X509_NAME* name) {
   std::unique_ptr<BIO, BioDeleter> bio(BIO_new(BIO_s_mem()));
@@ -154,46 +142,6 @@ std::string utf8_sanitize(std::string_view s) {
   return out;
 }
 
-std::string base64_encode(std::span<const std::uint8_t> data) {
-  std::string out;
-  append_base64(out, data);
-  return out;
-}
-
-std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view text) {
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::vector<std::uint8_t> out;
-  out.reserve(text.size() * 3 / 4);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  std::size_t pad = 0;
-  for (char c : text) {
-    if (c == '=') {
-      ++pad;
-      continue;
-    }
-    if (c == '\n' || c == '\r') continue;
-    int v = val(c);
-    if (v < 0 || pad) return std::nullopt;
-    acc = acc << 6 | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<std::uint8_t>(acc >> bits));
-      acc &= (1u << bits) - 1;
-    }
-  }
-  if (pad > 2) return std::nullopt;
-  return out;
-}
-
 std::optional<CertificateInfo> parse_certificate(std::span<const std::uint8_t> der, std::string* error) {
   const unsigned char* p = der.data();
   std::unique_ptr<X509, X509Deleter> x(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
@@ -208,8 +156,8 @@ std::optional<CertificateInfo> parse_certificate(std::span<const std::uint8_t> d
   }
   CertificateInfo c;
   c.der.assign(der.data(), p);  // exactly the certificate's bytes
-  c.sha1 = digest_hex(c.der, EVP_sha1());
-  c.sha256 = digest_hex(c.der, EVP_sha256());
+  c.sha1 = core::sha1_hex(c.der);
+  c.sha256 = core::sha256_hex(c.der);
   const X509_NAME* subject = X509_get_subject_name(x.get());
   const X509_NAME* issuer = X509_get_issuer_name(x.get());
   c.subject = utf8_sanitize(name_rfc2253(subject));
@@ -242,7 +190,7 @@ std::optional<CertificateInfo> parse_certificate(std::span<const std::uint8_t> d
     if (n > 0) {
       c.spki_der.assign(buf, buf + n);
       OPENSSL_free(buf);
-      c.spki_sha256 = digest_hex(c.spki_der, EVP_sha256());
+      c.spki_sha256 = core::sha256_hex(c.spki_der);
     }
   }
   int crit = 0;
@@ -293,8 +241,8 @@ std::optional<CertificateInfo> parse_certificate(std::span<const std::uint8_t> d
 nlohmann::ordered_json certificate_json(const CertificateInfo& c) {
   nlohmann::ordered_json j;
   j["CertHash"] = c.sha1;
-  j["Raw"] = base64_encode(c.der);
-  j["RawSubjectPublicKeyInfo"] = base64_encode(c.spki_der);
+  j["Raw"] = protocol::base64_encode(c.der);
+  j["RawSubjectPublicKeyInfo"] = protocol::base64_encode(c.spki_der);
   j["Version"] = c.version;
   j["Issuer"] = go_name(c.issuer_attributes);
   j["Subject"] = go_name(c.subject_attributes);

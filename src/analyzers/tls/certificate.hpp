@@ -54,8 +54,4 @@ nlohmann::ordered_json certificate_json(const CertificateInfo& c);
 // written as JSON.
 std::string utf8_sanitize(std::string_view s);
 
-// Base64 (standard alphabet, padded) encoding and decoding.
-std::string base64_encode(std::span<const std::uint8_t> data);
-std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view text);
-
 }  // namespace d4::analyzers::tls

@@ -7,10 +7,11 @@
 #include <ctime>
 #include <unordered_map>
 
-#include "analyzers/common/encoding.hpp"
 #include "analyzers/packet/ip_address.hpp"
 #include "analyzers/tls/certificate.hpp"
 #include "analyzers/tls/tlsh.hpp"
+#include "core/digest.hpp"
+#include "protocol/encoding.hpp"
 #include "protocol/text.hpp"
 
 namespace d4::analyzers::tls {
@@ -85,7 +86,7 @@ SslCertificate from_info(const CertificateInfo& info) {
   sc.is_ca = info.is_ca;
   sc.is_self_signed = info.self_issued;
   sc.dns_names = info.dns_names;
-  sc.raw_b64 = base64_encode(info.der);
+  sc.raw_b64 = protocol::base64_encode(info.der);
   return sc;
 }
 
@@ -106,15 +107,6 @@ void analyze(std::vector<SslCertificate>& certs, const std::vector<std::vector<s
     c.issuer_sha1 = e.issuer ? entries[*e.issuer].sha1 : std::string();
     c.public_key = std::move(e.public_key);
   }
-}
-
-std::string sha1_hex(std::string_view s) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(s.data(), s.size(), d, &n, EVP_sha1(), nullptr);
-  std::string out;
-  append_hex(out, {d, n});
-  return out;
 }
 
 std::string str_field(const nlohmann::json& j, const char* key) {
@@ -210,7 +202,7 @@ std::string SslSessionRecord::session_id() const {
   for (const auto& c : certificates) certs += c.sha1 + ",";
   std::string key = server_ip + "|" + std::to_string(server_port) + "|" + client_ip + "|" + ja3_md5 + "|" +
                     ja3s_md5 + "|" + sni + "|" + certs;
-  return sha1_hex(key).substr(0, 20);
+  return core::sha1_hex(key).substr(0, 20);
 }
 
 std::optional<std::int64_t> parse_rfc3339(std::string_view t) {
@@ -290,7 +282,7 @@ RecordStatus parse_ja3jl(std::string_view line, SslSessionRecord& out) {
         cache_key.clear();
         break;
       }
-      cache_key += sha1_hex(raw);
+      cache_key += core::sha1_hex(raw);
     }
   }
   if (!cache_key.empty()) {
@@ -312,7 +304,7 @@ RecordStatus parse_ja3jl(std::string_view line, SslSessionRecord& out) {
       std::string hash = str_field(c, "CertHash");
       std::string raw = str_field(c, "Raw");
       if (!raw.empty()) {
-        auto der = base64_decode(raw);
+        auto der = protocol::base64_decode_bytes(raw);
         if (!der) return RecordStatus::CertificateMismatch;
         auto info = parse_certificate(*der);
         if (!info || (!hash.empty() && hash != info->sha1)) return RecordStatus::CertificateMismatch;
@@ -336,7 +328,8 @@ RecordStatus parse_ja3jl(std::string_view line, SslSessionRecord& out) {
           for (const auto& x : *d)
             if (x.is_string()) sc.dns_names.push_back(x.get<std::string>());
         // The key alone can still be described (and linked) from the SubjectPublicKeyInfo.
-        if (auto spki = base64_decode(str_field(c, "RawSubjectPublicKeyInfo")); spki && !spki->empty()) {
+        if (auto spki = protocol::base64_decode_bytes(str_field(c, "RawSubjectPublicKeyInfo"));
+            spki && !spki->empty()) {
           sc.public_key = describe_public_key(*spki);
           if (sc.public_key) sc.spki_sha256 = sc.public_key->sha256;
         }

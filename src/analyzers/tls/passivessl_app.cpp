@@ -42,10 +42,7 @@ class CommittedInputs {
     total_.certificates += n.certificates - before_.certificates;
     total_.files += n.files - before_.files;
     total_.unreadable += n.unreadable - before_.unreadable;
-    for (const auto& [reason, count] : store.rejected_by_reason()) {
-      auto it = rejects_before_.find(reason);
-      rejects_[reason] += count - (it == rejects_before_.end() ? 0 : it->second);
-    }
+    add_counts_since(rejects_, store.rejected_by_reason(), rejects_before_);
     begin(n, store);
   }
   void publish(AnalyzerMetrics& m) const {
@@ -61,7 +58,7 @@ class CommittedInputs {
 
  private:
   InputCounters before_, total_;
-  std::map<std::string, std::uint64_t, std::less<>> rejects_before_, rejects_;
+  CountsByReason rejects_before_, rejects_;
 };
 
 void log_counters(const InputCounters& n) {

@@ -220,19 +220,6 @@ std::string ja3s_string(const ServerHello& sh, bool quirk) {
   return s;
 }
 
-std::string md5_hex(std::string_view s) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(s.data(), s.size(), d, &n, EVP_md5(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < n; ++i) {
-    out += hex[d[i] >> 4];
-    out += hex[d[i] & 15];
-  }
-  return out;
-}
-
 std::string tls_version_name(std::uint16_t v) {
   switch (v) {
     case 0x0300:

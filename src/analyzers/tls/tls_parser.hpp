@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "core/digest.hpp"
+
 namespace d4::analyzers::tls {
 
 namespace handshake {
@@ -58,7 +60,8 @@ bool parse_certificate_list(std::span<const std::uint8_t> body,
 // the reference Go sensor, which kept a trailing '-' when the last element of a list was GREASE.
 std::string ja3_string(const ClientHello& ch, bool trailing_grease_quirk = false);
 std::string ja3s_string(const ServerHello& sh, bool trailing_grease_quirk = false);
-std::string md5_hex(std::string_view s);
+// JA3 digests are MD5 hex (core/digest.hpp).
+using core::md5_hex;
 
 std::string tls_version_name(std::uint16_t v);  // "TLS 1.2", "SSL 3.0", "0x7f1c"
 

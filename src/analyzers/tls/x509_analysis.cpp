@@ -12,7 +12,8 @@
 #include <algorithm>
 #include <memory>
 
-#include "analyzers/common/encoding.hpp"
+#include "core/digest.hpp"
+#include "protocol/encoding.hpp"
 
 namespace d4::analyzers::tls {
 namespace {
@@ -50,15 +51,6 @@ Bn bn_param(const EVP_PKEY* key, const char* name) {
     return nullptr;
   }
   return Bn(bn);
-}
-
-std::string sha256_hex(std::span<const std::uint8_t> data) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(data.data(), data.size(), d, &n, EVP_sha256(), nullptr);
-  std::string out;
-  append_hex(out, {d, n});
-  return out;
 }
 
 void ec_parameters(const EVP_PKEY* key, PublicKeyDetails& out) {
@@ -104,7 +96,7 @@ void ec_parameters(const EVP_PKEY* key, PublicKeyDetails& out) {
 
 PublicKeyDetails describe(EVP_PKEY* key, std::span<const std::uint8_t> spki_der) {
   PublicKeyDetails out;
-  out.sha256 = sha256_hex(spki_der);
+  out.sha256 = core::sha256_hex(spki_der);
   out.bits = EVP_PKEY_get_bits(key);
   auto add = [&](const char* name, std::string value) {
     if (!value.empty()) out.parameters.emplace_back(name, std::move(value));
@@ -180,7 +172,7 @@ std::vector<ChainEntry> analyze_certificates(const std::vector<std::span<const s
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
     X509_digest(x, EVP_sha1(), md, &md_len);
-    append_hex(out[i].sha1, {md, md_len});
+    protocol::append_hex(out[i].sha1, {md, md_len});
     out[i].is_ca = X509_check_ca(x) > 0;
     EVP_PKEY* key = X509_get0_pubkey(x);
     out[i].is_self_signed = key && X509_check_issued(x, x) == X509_V_OK && X509_verify(x, key) == 1;

@@ -14,6 +14,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "protocol/net_connect.hpp"
+
 namespace d4::queues::sink_io {
 namespace {
 
@@ -50,24 +52,11 @@ HostPort split_host_port(std::string_view s) {
 }
 
 int connect_inet(const HostPort& hp, int socktype) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = socktype;
-  addrinfo* res = nullptr;
-  int rc = getaddrinfo(hp.host.c_str(), hp.port.c_str(), &hints, &res);
-  if (rc != 0) throw SinkError("cannot resolve " + hp.host + ": " + gai_strerror(rc));
-  std::string last = "no address";
-  int fd = -1;
-  for (addrinfo* a = res; a; a = a->ai_next) {
-    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) continue;
-    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
-    last = errno_text();
-    ::close(fd);
-    fd = -1;
-  }
-  freeaddrinfo(res);
-  if (fd < 0) throw SinkError("cannot connect to " + hp.host + ":" + hp.port + ": " + last);
+  std::string error;
+  auto addresses = protocol::net::resolve(hp.host, hp.port, socktype, &error);
+  if (addresses.empty()) throw SinkError(error);
+  int fd = protocol::net::connect_any(addresses, std::chrono::milliseconds(0), &error);
+  if (fd < 0) throw SinkError("cannot connect to " + hp.host + ":" + hp.port + ": " + error);
   if (socktype == SOCK_STREAM) {
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);

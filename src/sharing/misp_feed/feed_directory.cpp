@@ -1,7 +1,6 @@
 #include "sharing/misp_feed/feed_directory.hpp"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -10,22 +9,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/digest.hpp"
+
 namespace d4::sharing::misp {
 namespace fs = std::filesystem;
 namespace {
-
-std::string md5_hex(std::string_view s) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(s.data(), s.size(), digest, &n, EVP_md5(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < n; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
-}
 
 std::optional<std::string> read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -43,9 +31,9 @@ std::string errno_text() {
 
 std::vector<std::string> value_hashes(const MispEvent& e) {
   std::vector<std::string> out;
-  for (const auto& a : e.attributes) out.push_back(md5_hex(a.value));
+  for (const auto& a : e.attributes) out.push_back(core::md5_hex(a.value));
   for (const auto& o : e.objects)
-    for (const auto& a : o.attributes) out.push_back(md5_hex(a.value));
+    for (const auto& a : o.attributes) out.push_back(core::md5_hex(a.value));
   return out;
 }
 

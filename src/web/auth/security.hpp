@@ -1,5 +1,5 @@
 #pragma once
-// Cryptographic helpers of the web tier: random tokens, SHA-256, password hashing (Argon2id via
+// Cryptographic helpers of the web tier: random tokens, password hashing (Argon2id via
 // libsodium, with verification of legacy bcrypt hashes from the reference server) and the
 // password policy.
 #include <atomic>
@@ -8,11 +8,13 @@
 #include <string>
 #include <string_view>
 
+#include "core/digest.hpp"
+
 namespace d4::web {
 
 // `n` characters from [A-Za-z0-9_-] (6 bits each, no modulo bias).
 std::string random_token(std::size_t n);
-std::string sha256_hex(std::string_view data);
+using core::sha256_hex;  // core/digest.hpp
 bool constant_time_equal(std::string_view a, std::string_view b);
 
 struct PasswordCheck {

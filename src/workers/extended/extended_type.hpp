@@ -24,6 +24,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/digest.hpp"
+#include "protocol/encoding.hpp"
+
 namespace d4::workers {
 
 class ExtendedContext {
@@ -62,11 +65,10 @@ std::unique_ptr<ExtendedTypeHandler> make_extended_handler(const std::string& na
                                                            const nlohmann::json& meta);
 bool has_specific_extended_handler(const std::string& name);
 
-// Helpers for handlers.
-std::string sha1_hex(std::string_view data);
-std::string sha256_hex(std::string_view data);
-// Standard base64 with padding; nullopt when invalid.
-std::optional<std::string> base64_decode(std::string_view text);
+// Helpers for handlers: the project's digests and Base64 (core/digest.hpp, protocol/encoding.hpp).
+using core::sha1_hex;
+using core::sha256_hex;
+using protocol::base64_decode;
 
 }  // namespace d4::workers
 

@@ -77,17 +77,6 @@ bool wait_connected(Loop& loop, AsyncRedis& r, std::chrono::milliseconds timeout
 
 }  // namespace
 
-TEST(RespWriter, EncodesLikeEncodeCommand) {
-  std::string a, b;
-  std::string bin("x\0y\r\n", 5);
-  RespWriter(a).begin(4).arg("XADD").arg(std::string_view(bin)).arg(std::uint64_t{1234567890123}).arg_int(-5);
-  encode_command(b, {"XADD", bin, "1234567890123", "-5"});
-  EXPECT_EQ(a, b);
-  std::string c;
-  RespWriter(c).arg(std::uint64_t{0});
-  EXPECT_EQ(c, "$1\r\n0\r\n");
-}
-
 TEST(LatencyHistogram, QuantilesInterpolateWithinBuckets) {
   LatencyHistogram h;
   for (int i = 0; i < 99; ++i) h.observe(std::chrono::microseconds(50));  // first bucket (<=100us)
