@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
   d4::core::install_hangup_handler();
   CLI::App app{"D4 alerts: evaluates alert rules and notifies by webhook and e-mail (default command: run)"};
   std::string config_path, meta_ep, analyzer_ep, metrics_listen, log_level;
-  bool as_json = false, check_only = false;
+  bool as_json = false;
   app.add_option("-c,--config", config_path, "D4 configuration file (TOML): [redis], [queues], [alerts]");
   app.add_option("--meta", meta_ep, "metadata Redis host:port/db (rules, state, sensors)");
   app.add_option("--analyzer", analyzer_ep, "analyzer Redis host:port/db (queues, workers, consumers)");
@@ -99,15 +99,9 @@ int main(int argc, char** argv) {
   std::string test_channel;
   test->add_option("channel", test_channel, "channel name ([alerts.webhook.<name>] or [alerts.email.<name>])")
       ->required();
-  d4::core::cli::add_standard_flags(app, "d4-alerts", &check_only);
-  if (auto status = d4::core::cli::parse(app, argc, argv)) return *status;
-
-  return d4::core::cli::run("d4-alerts", [&] {
+  return d4::core::cli::run_main(app, argc, argv, "d4-alerts", [&](bool check_only) {
     auto config = load_config(config_path, meta_ep, analyzer_ep, metrics_listen, log_level);
-    if (check_only) {
-      d4::core::cli::print_config_ok("d4-alerts", config_path);
-      return d4::core::exit_status::kOk;
-    }
+    if (check_only) return d4::core::cli::config_ok("d4-alerts", config_path);
     d4::core::init_logging("d4-alerts", config.common.log);
     if (rule->parsed()) {
       if (rule->get_subcommand("add")->parsed())

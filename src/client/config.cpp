@@ -63,53 +63,11 @@ void resolve_folder_existing(Settings& s, const Lookup& lk) {
   }
 }
 
-}  // namespace
-
-std::string Settings::destination_text() const {
-  if (to_stdout) return "stdout";
-  if (host.find(':') != std::string::npos) return "[" + host + "]:" + port;
-  return host + ":" + port;
-}
-
-void split_host_port(const std::string& dest, std::string& host, std::string& port) {
-  auto bad = [&](const std::string& why) {
-    return UsageError("destination '" + dest + "': " + why + " (expected stdout, HOST:PORT or [IPV6]:PORT)");
-  };
-  if (!dest.empty() && dest.front() == '[') {
-    auto close = dest.find(']');
-    if (close == std::string::npos) throw bad("missing ']'");
-    host = dest.substr(1, close - 1);
-    if (close + 1 >= dest.size() || dest[close + 1] != ':') throw bad("missing port");
-    port = dest.substr(close + 2);
-  } else {
-    auto colon = dest.rfind(':');
-    if (colon == std::string::npos) throw bad("missing port");
-    host = dest.substr(0, colon);
-    port = dest.substr(colon + 1);
-    if (host.find(':') != std::string::npos) throw bad("IPv6 addresses must be written in brackets");
-  }
-  if (host.empty()) throw bad("empty host");
-  parse_uint(port, 1, 65535, "destination port");
-}
-
-Settings resolve_settings(const CommandLine& cl) {
-  Settings s;
-  std::optional<ConfigDir> dir;
-  if (auto d = cl.get("config")) {
-    if (d->empty()) throw UsageError("-c: empty configuration directory name");
-    dir.emplace(*d);
-    s.config_dir = dir->path();
-  }
-  Lookup lk{cl, dir ? &*dir : nullptr};
+// The sensor: UUID (flag, file, or generated and saved in DIR), HMAC key, protocol version,
+// type, snaplen, fixed timestamp and meta header.
+void resolve_identity(Settings& s, const Lookup& lk, ConfigDir* dir) {
+  const CommandLine& cl = lk.cl;
   std::string origin;
-
-  if (cl.verbosity >= 1)
-    s.log_level = LogLevel::Debug;
-  else if (cl.verbosity == -1)
-    s.log_level = LogLevel::Warn;
-  else if (cl.verbosity <= -2)
-    s.log_level = LogLevel::Error;
-
   // UUID: flag, file, or generated (and saved in the directory).
   if (auto u = lk.get("uuid", "uuid", &origin)) {
     auto parsed = protocol::Uuid::parse(*u);
@@ -176,8 +134,12 @@ Settings resolve_settings(const CommandLine& cl) {
   } else if (cl.has("metaheader")) {
     throw UsageError("--metaheader is only used with type 2 or 254");
   }
+}
 
-  // Source.
+// Where the data comes from: the source and its options, end-of-file behaviour.
+void resolve_source(Settings& s, const Lookup& lk) {
+  const CommandLine& cl = lk.cl;
+  std::string origin;
   std::string source = "stdin";
   if (auto v = lk.get("source", "source", &origin)) source = text::ascii_lower(text::trim(*v));
   if (source == "stdin")
@@ -248,8 +210,13 @@ Settings resolve_settings(const CommandLine& cl) {
     s.eof_poll = Millis(parse_duration_ms(*v, "-rl"));
     if (s.eof_poll.count() <= 0) throw UsageError("-rl: the poll interval must be positive");
   }
+}
 
-  // Destination.
+// Where the packets go: stdout or HOST:PORT, TLS and its files.
+void resolve_destination(Settings& s, const Lookup& lk) {
+  const CommandLine& cl = lk.cl;
+  const ConfigDir* dir = lk.dir;
+  std::string origin;
   std::string dest = "stdout";
   if (auto v = lk.get("destination", "destination", &origin)) dest = std::string(text::trim(*v));
   if (text::ascii_lower(dest) == "stdout") {
@@ -290,7 +257,11 @@ Settings resolve_settings(const CommandLine& cl) {
     for (const std::string* f : {&s.ca_file, &s.cert_file, &s.cert_key_file})
       if (!f->empty()) read_whole_file(*f);  // readable? (throws a clear message)
   }
+}
 
+// Connection timing: connect and user timeouts, keepalive, reconnection backoff, resends.
+void resolve_connection(Settings& s, const Lookup& lk) {
+  const CommandLine& cl = lk.cl;
   if (auto v = cl.get("connect-timeout")) {
     s.connect_timeout = Millis(parse_duration_ms(*v, "-ct"));
     if (s.connect_timeout.count() <= 0) s.connect_timeout = Millis(10'000);
@@ -305,7 +276,11 @@ Settings resolve_settings(const CommandLine& cl) {
   if (!s.exit_on_connect_failure && s.retry_min > s.retry_max) s.retry_min = s.retry_max;
   if (auto v = cl.get("user-timeout")) s.user_timeout = Millis(parse_duration_ms(*v, "--user-timeout"));
   if (auto v = cl.get("resend-acked")) s.resend_acked = parse_size(*v, "--resend-acked");
+}
 
+// Chunking, the spool and flow control (overflow, rate limit), shutdown grace, statistics.
+void resolve_flow(Settings& s, const Lookup& lk) {
+  const CommandLine& cl = lk.cl;
   // Chunking.
   s.chunking = s.to_stdout ? Chunking::Read : Chunking::Record;
   if (auto v = cl.get("chunking")) {
@@ -344,6 +319,59 @@ Settings resolve_settings(const CommandLine& cl) {
   if (auto v = cl.get("rate-limit")) s.rate_limit = parse_size(*v, "--rate-limit");
   if (auto v = cl.get("grace")) s.grace = Millis(parse_duration_ms(*v, "--grace"));
   if (auto v = cl.get("stats-interval")) s.stats_interval = Millis(parse_duration_ms(*v, "--stats-interval"));
+}
+
+}  // namespace
+
+std::string Settings::destination_text() const {
+  if (to_stdout) return "stdout";
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + port;
+  return host + ":" + port;
+}
+
+void split_host_port(const std::string& dest, std::string& host, std::string& port) {
+  auto bad = [&](const std::string& why) {
+    return UsageError("destination '" + dest + "': " + why + " (expected stdout, HOST:PORT or [IPV6]:PORT)");
+  };
+  if (!dest.empty() && dest.front() == '[') {
+    auto close = dest.find(']');
+    if (close == std::string::npos) throw bad("missing ']'");
+    host = dest.substr(1, close - 1);
+    if (close + 1 >= dest.size() || dest[close + 1] != ':') throw bad("missing port");
+    port = dest.substr(close + 2);
+  } else {
+    auto colon = dest.rfind(':');
+    if (colon == std::string::npos) throw bad("missing port");
+    host = dest.substr(0, colon);
+    port = dest.substr(colon + 1);
+    if (host.find(':') != std::string::npos) throw bad("IPv6 addresses must be written in brackets");
+  }
+  if (host.empty()) throw bad("empty host");
+  parse_uint(port, 1, 65535, "destination port");
+}
+
+Settings resolve_settings(const CommandLine& cl) {
+  Settings s;
+  std::optional<ConfigDir> dir;
+  if (auto d = cl.get("config")) {
+    if (d->empty()) throw UsageError("-c: empty configuration directory name");
+    dir.emplace(*d);
+    s.config_dir = dir->path();
+  }
+  Lookup lk{cl, dir ? &*dir : nullptr};
+
+  if (cl.verbosity >= 1)
+    s.log_level = LogLevel::Debug;
+  else if (cl.verbosity == -1)
+    s.log_level = LogLevel::Warn;
+  else if (cl.verbosity <= -2)
+    s.log_level = LogLevel::Error;
+
+  resolve_identity(s, lk, dir ? &*dir : nullptr);
+  resolve_source(s, lk);
+  resolve_destination(s, lk);
+  resolve_connection(s, lk);
+  resolve_flow(s, lk);
   return s;
 }
 

@@ -29,6 +29,11 @@ RedisEndpoint endpoint_argument(std::string_view text, std::string_view option) 
   return *e;
 }
 
+RedisEndpoint endpoint_argument_or(std::string_view text, const RedisEndpoint& fallback,
+                                   std::string_view option) {
+  return text.empty() ? fallback : endpoint_argument(text, option);
+}
+
 std::string version_line(std::string_view tool) {
   return std::string(tool) + " " + std::string(kVersion);
 }
@@ -82,6 +87,19 @@ void print_config_ok(std::string_view tool, const std::string& config_file) {
             << (config_file.empty() ? std::string(" (built-in defaults and environment)")
                                     : " (" + config_file + ")")
             << std::endl;
+}
+
+int config_ok(std::string_view tool, const std::string& config_file) {
+  print_config_ok(tool, config_file);
+  return exit_status::kOk;
+}
+
+int run_main(CLI::App& app, int argc, const char* const* argv, std::string_view tool,
+             const std::function<int(bool check_only)>& body) {
+  bool check_only = false;
+  add_standard_flags(app, tool, &check_only);
+  if (auto status = parse(app, argc, argv)) return *status;
+  return run(tool, [&] { return body(check_only); });
 }
 
 }  // namespace d4::core::cli

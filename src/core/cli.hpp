@@ -2,11 +2,14 @@
 // What every D4 executable's command line has in common: --version (one version string from the
 // build), the exit statuses of core/exit_codes.hpp whatever went wrong, --check-config, and the
 // SIGHUP/SIGTERM behaviour of daemons (core/stop_signal.hpp). A main declares its own options on a
-// CLI::App and then:
+// CLI::App and hands the rest to one start-up block:
 //
-//   core::cli::add_standard_flags(app, "d4-tool", &check_only);
-//   if (auto status = core::cli::parse(app, argc, argv)) return *status;
-//   return core::cli::run("d4-tool", [&] { ...; return core::exit_status::kOk; });
+//   return core::cli::run_daemon(app, argc, argv, "d4-tool", config_path,
+//                                [&] { return load_tool_config(...); },       // 78 when invalid
+//                                [&](ToolConfig& c) { return serve(c); });  // not with --check-config
+//
+// or, when something comes before the configuration (d4-server --generate-cert), run_main() with
+// a body that returns config_ok() under --check-config.
 #include <functional>
 #include <optional>
 #include <stdexcept>
@@ -28,6 +31,9 @@ class UsageError : public std::runtime_error {
 
 // A Redis endpoint given on the command line (`option` names it in the error, UsageError).
 RedisEndpoint endpoint_argument(std::string_view text, std::string_view option);
+// endpoint_argument(), or `fallback` (the configured endpoint) when `text` is empty.
+RedisEndpoint endpoint_argument_or(std::string_view text, const RedisEndpoint& fallback,
+                                   std::string_view option);
 
 // "<tool> <version>", e.g. "d4-server 0.1.0 (git 4011bad)".
 std::string version_line(std::string_view tool);
@@ -52,5 +58,26 @@ int run(std::string_view tool, const std::function<int()>& body);
 
 // The line --check-config prints on success (stdout): names the file, never a value.
 void print_config_ok(std::string_view tool, const std::string& config_file);
+// print_config_ok(), then exit_status::kOk.
+int config_ok(std::string_view tool, const std::string& config_file);
+
+// The start-up block of every executable: adds --version and --check-config, parses the command
+// line (parse()), then runs `body(check_only)` under run(). `body` validates its configuration and
+// returns config_ok() when `check_only`, before it changes anything.
+int run_main(CLI::App& app, int argc, const char* const* argv, std::string_view tool,
+             const std::function<int(bool check_only)>& body);
+
+// run_main() for a daemon: `load()` reads and validates the configuration (the file named
+// `config_file`, read after parsing, with the environment and command-line overrides); with
+// --check-config the OK line is printed and 0 returned, otherwise `serve(config)` runs.
+template <class Load, class Serve>
+int run_daemon(CLI::App& app, int argc, const char* const* argv, std::string_view tool,
+               const std::string& config_file, Load&& load, Serve&& serve) {
+  return run_main(app, argc, argv, tool, [&](bool check_only) {
+    auto config = load();
+    if (check_only) return config_ok(tool, config_file);
+    return serve(config);
+  });
+}
 
 }  // namespace d4::core::cli

@@ -87,16 +87,12 @@ int main(int argc, char** argv) {
       "sections of the D4 TOML file (docs/server.md). SIGHUP reloads it, SIGINT/SIGTERM stop cleanly."};
   Overrides overrides;
   std::string gen_cert_dir, cert_host = "localhost";
-  bool check_only = false;
   add_override_options(app, overrides);
   app.add_option("--generate-cert", gen_cert_dir,
                  "write a self-signed certificate and key (server.crt, server.key) into DIR and exit");
   app.add_option("--cert-host", cert_host,
                  "host name put in the generated certificate (with --generate-cert)");
-  d4::core::cli::add_standard_flags(app, "d4-server", &check_only);
-  if (auto status = d4::core::cli::parse(app, argc, argv)) return *status;
-
-  return d4::core::cli::run("d4-server", [&] {
+  return d4::core::cli::run_main(app, argc, argv, "d4-server", [&](bool check_only) {
     if (!gen_cert_dir.empty()) {
       d4::server::generate_self_signed_certificate(gen_cert_dir, cert_host);
       std::cout << "wrote " << gen_cert_dir << "/server.crt and " << gen_cert_dir << "/server.key\n";
@@ -104,10 +100,7 @@ int main(int argc, char** argv) {
     }
     d4::server::ServerConfig config = load_config(overrides);
     check_tls_files(config);
-    if (check_only) {
-      d4::core::cli::print_config_ok("d4-server", overrides.config_file);
-      return d4::core::exit_status::kOk;
-    }
+    if (check_only) return d4::core::cli::config_ok("d4-server", overrides.config_file);
     d4::core::init_logging("d4-server", config.common.log);
     // Writes to closed sockets must not kill the process.
     signal(SIGPIPE, SIG_IGN);

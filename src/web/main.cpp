@@ -19,26 +19,19 @@ int main(int argc, char** argv) {
   d4::core::install_hangup_handler();
   CLI::App app{"d4-web: web interface and REST API of the D4 server (HTTPS by default, see docs/web.md)"};
   std::string config_file;
-  bool check_only = false;
   // Required, checked after parsing so that an unknown option is reported as such first.
   app.add_option("-c,--config", config_file, "Configuration file (TOML), required");
   std::string metrics_listen;
   app.add_option("--metrics-listen", metrics_listen,
                  "serve /metrics and /health on host:port (default [web] metrics_listen; off: none)");
-  d4::core::cli::add_standard_flags(app, "d4-web", &check_only);
-  if (auto status = d4::core::cli::parse(app, argc, argv)) return *status;
-
-  return d4::core::cli::run("d4-web", [&] {
+  return d4::core::cli::run_main(app, argc, argv, "d4-web", [&](bool check_only) {
     if (config_file.empty()) throw d4::core::cli::UsageError("--config is required");
     namespace fs = std::filesystem;
     fs::path cfg_path = fs::absolute(config_file);
     auto root = d4::core::load_config(cfg_path);
     auto cfg = d4::web::read_web_config(root, cfg_path.parent_path());
     const auto run_as = d4::core::read_run_as(root);
-    if (check_only) {
-      d4::core::cli::print_config_ok("d4-web", cfg_path.string());
-      return d4::core::exit_status::kOk;
-    }
+    if (check_only) return d4::core::cli::config_ok("d4-web", cfg_path.string());
     d4::core::init_logging("d4-web", cfg.common.log);
     if (!cfg.https())
       spdlog::warn(

@@ -124,11 +124,10 @@ std::string default_name() {
 }
 
 RedisEndpoints endpoints(const WorkerOverrides& o, const core::RedisConfig& redis) {
-  auto pick = [](const std::string& text, const core::RedisEndpoint& def, std::string_view option) {
-    return text.empty() ? def : core::cli::endpoint_argument(text, option);
-  };
-  return {pick(o.stream, redis.stream, "--stream"), pick(o.meta, redis.meta, "--meta"),
-          pick(o.analyzer, redis.analyzer, "--analyzer")};
+  using core::cli::endpoint_argument_or;
+  return {endpoint_argument_or(o.stream, redis.stream, "--stream"),
+          endpoint_argument_or(o.meta, redis.meta, "--meta"),
+          endpoint_argument_or(o.analyzer, redis.analyzer, "--analyzer")};
 }
 
 }  // namespace
