@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "analyzers/common/analyzer_metrics.hpp"
 #include "analyzers/helpers.hpp"
 #include "support/http.hpp"
 #include "support/redis_server.hpp"
@@ -54,23 +55,45 @@ std::string scrape(int port) {
   return d4::test::http_get(port, "/metrics").value_or(d4::test::HttpResponse{}).body;
 }
 
-TEST(AnalyzerMetrics, PdnsIngestCountsRecordsRejectsBacklogAndRedisOutages) {
-  RedisServer queues;
-  RedisServer backend;
+// Each test: a redis-server for the queues (db 2) and, unless the test brings its own, the
+// storage; a scratch directory; the daemon under test started by start_healthy().
+class AnalyzerMetrics : public ::testing::Test {
+ protected:
+  RedisServer redis;
   TempDir dir;
+
+  // `tool` with `args` and its metrics on port 0, once /health answers 200.
+  MetricsDaemon start_healthy(const std::string& tool, std::vector<std::string> args,
+                              const std::string& name) {
+    args.insert(args.end(), {"--metrics-listen", "127.0.0.1:0"});
+    auto d = start_with_metrics(tool, std::move(args), dir, name);
+    EXPECT_TRUE(health_becomes(d.port, 200)) << read_text(dir / (name + ".log"));
+    return d;
+  }
+};
+
+// d4-pdns consuming analyzer:8:mq from `redis` and writing to `backend`.
+class PdnsIngestMetrics : public AnalyzerMetrics {
+ protected:
+  RedisServer backend;
   const std::string list = "analyzer:8:mq";
-  auto d =
-      start_with_metrics("d4-pdns",
-                         {"--backend", backend.endpoint(), "ingest", "-u", "mq", "--analyzer-redis",
-                          queues.endpoint(2), "--consumer", "metrics", "--metrics-listen", "127.0.0.1:0"},
-                         dir, "pdns");
-  ASSERT_TRUE(health_becomes(d.port, 200)) << read_text(dir / "pdns.log");
   const std::string q = "{analyzer=\"d4-pdns\",queue=\"" + list + "\"}";
 
+  MetricsDaemon start_pdns() {
+    return start_healthy("d4-pdns",
+                         {"--backend", backend.endpoint(), "ingest", "-u", "mq", "--analyzer-redis",
+                          redis.endpoint(2), "--consumer", "metrics"},
+                         "pdns");
+  }
+  void push(const std::string& line) { redis.cli({"LPUSH", list, line}, 2); }
+};
+
+TEST_F(PdnsIngestMetrics, CountsRecordsRejectsByReasonAndTheBacklog) {
+  auto d = start_pdns();
   auto lines = lines_of(read_text(vector_path("dns.passivedns.csv")));
-  for (const auto& line : lines) queues.cli({"LPUSH", list, line}, 2);
-  queues.cli({"LPUSH", list, "garbage"}, 2);
-  queues.cli({"LPUSH", list, "1||c||s||IN||q.org||A||999.0.0.1||60||1"}, 2);
+  for (const auto& line : lines) push(line);
+  push("garbage");
+  push("1||c||s||IN||q.org||A||999.0.0.1||60||1");
   const double fed = static_cast<double>(lines.size() + 2);
   ASSERT_TRUE(
       eventually([&] { return metric(d.port, "d4_pdns_records_total") == double(lines.size()); }, 20s, 100ms))
@@ -84,12 +107,16 @@ TEST(AnalyzerMetrics, PdnsIngestCountsRecordsRejectsBacklogAndRedisOutages) {
   EXPECT_GE(metric(d.port, "d4_pdns_write_batches_total").value_or(0), 1.0);
   EXPECT_EQ(metric(d.port, "d4_pdns_write_batches_in_flight"), 0.0);
   EXPECT_NE(scrape(d.port).find("d4_build_info{component=\"d4-pdns\""), std::string::npos);
+  EXPECT_EQ(d.process.stop(), 0);
+}
 
-  // The storage goes away: the batch stays in the processing list (the backlog shows it), Redis
-  // errors are counted and health turns degraded; back again, the batch is written.
+// The storage goes away: the batch stays in the processing list (the backlog shows it), Redis
+// errors are counted and health turns degraded; back again, the batch is written.
+TEST_F(PdnsIngestMetrics, AStorageOutageKeepsTheBatchAndTurnsHealthDegradedUntilItIsBack) {
+  auto d = start_pdns();
   backend.stop();
-  queues.cli({"LPUSH", list, "100||c||s||IN||late.org||A||10.0.0.9||60||1"}, 2);
-  queues.cli({"LPUSH", list, "100||c||s||IN||late.org||A||10.0.0.8||60||1"}, 2);
+  push("100||c||s||IN||late.org||A||10.0.0.9||60||1");
+  push("100||c||s||IN||late.org||A||10.0.0.8||60||1");
   ASSERT_TRUE(health_becomes(d.port, 503)) << read_text(dir / "pdns.log");
   ASSERT_TRUE(eventually(
       [&] {
@@ -106,26 +133,25 @@ TEST(AnalyzerMetrics, PdnsIngestCountsRecordsRejectsBacklogAndRedisOutages) {
   EXPECT_EQ(body["status"], "degraded");
   EXPECT_EQ(body["redis"], false);
   backend.start();
-  ASSERT_TRUE(eventually([&] { return metric(d.port, "d4_pdns_records_total") == double(lines.size() + 2); },
-                         30s, 100ms))
+  ASSERT_TRUE(eventually([&] { return metric(d.port, "d4_pdns_records_total") == 2.0; }, 30s, 100ms))
       << scrape(d.port);
   EXPECT_TRUE(health_becomes(d.port, 200));
   EXPECT_EQ(metric(d.port, "d4_analyzer_processing_length" + q), 0.0);
+  EXPECT_EQ(d.process.stop(), 0);
+}
 
-  // The queue's Redis goes away: degraded, and the backlog cannot be read (a collector error).
-  queues.stop();
+// The queue's Redis goes away: degraded, and the backlog cannot be read (a collector error).
+TEST_F(PdnsIngestMetrics, AQueueRedisOutageTurnsHealthDegradedAndCountsACollectorError) {
+  auto d = start_pdns();
+  redis.stop();
   EXPECT_TRUE(health_becomes(d.port, 503));
   EXPECT_GE(metric(d.port, "d4_metrics_collector_errors_total").value_or(0), 1.0);
   EXPECT_EQ(d.process.stop(), 0);
 }
 
-TEST(AnalyzerMetrics, PdnsServeCountsQueriesByRouteAndStatusAndChecksItsBackend) {
-  RedisServer backend;
-  TempDir dir;
-  auto d = start_with_metrics(
-      "d4-pdns",
-      {"--backend", backend.endpoint(), "serve", "-l", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}, dir,
-      "serve");
+TEST_F(AnalyzerMetrics, PdnsServeCountsQueriesByRouteAndStatusAndChecksItsBackend) {
+  RedisServer& backend = redis;
+  auto d = start_healthy("d4-pdns", {"--backend", backend.endpoint(), "serve", "-l", "127.0.0.1:0"}, "serve");
   int api = 0;
   ASSERT_TRUE(eventually([&] {
     auto out = read_text(dir / "serve.out");
@@ -134,7 +160,6 @@ TEST(AnalyzerMetrics, PdnsServeCountsQueriesByRouteAndStatusAndChecksItsBackend)
     api = std::stoi(out.substr(at + 23));
     return true;
   }));
-  ASSERT_TRUE(health_becomes(d.port, 200));
   for (int i = 0; i < 3; ++i) EXPECT_EQ(d4::test::http_get(api, "/query/www.example.org")->status, 200);
   EXPECT_EQ(d4::test::http_get(api, "/no/such/page")->status, 404);
   EXPECT_EQ(metric(d.port, "d4_pdns_api_http_requests_total{route=\"/query\",status_class=\"2xx\"}"), 3.0)
@@ -153,18 +178,14 @@ TEST(AnalyzerMetrics, PdnsServeCountsQueriesByRouteAndStatusAndChecksItsBackend)
   d.process.stop();
 }
 
-TEST(AnalyzerMetrics, PassiveSslIngestCountsSessionsAndRejectsByReason) {
-  RedisServer redis;
-  TempDir dir;
+TEST_F(AnalyzerMetrics, PassiveSslIngestCountsSessionsAndRejectsByReason) {
   auto fp = run_tool("d4-tls-fingerprint", {vector_path("tls.pcap")}, dir);
   ASSERT_EQ(fp.status, 0) << fp.err;
   auto sessions = lines_of(fp.out);
   ASSERT_EQ(sessions.size(), 5u);
-  auto d = start_with_metrics("d4-passivessl",
-                              {"--storage", redis.endpoint(0), "ingest", "-u", "sq", "--analyzer-redis",
-                               redis.endpoint(2), "--metrics-listen", "127.0.0.1:0"},
-                              dir, "pssl");
-  ASSERT_TRUE(health_becomes(d.port, 200));
+  auto d = start_healthy(
+      "d4-passivessl",
+      {"--storage", redis.endpoint(0), "ingest", "-u", "sq", "--analyzer-redis", redis.endpoint(2)}, "pssl");
   for (std::size_t i = 0; i < sessions.size(); ++i) {
     auto p = dir / (std::to_string(i) + ".json");
     d4::test::write_text(p, sessions[i] + "\n");
@@ -184,13 +205,8 @@ TEST(AnalyzerMetrics, PassiveSslIngestCountsSessionsAndRejectsByReason) {
   EXPECT_EQ(d.process.stop(), 0);
 }
 
-TEST(AnalyzerMetrics, PibsCountsCapturesFramesAndBackscatterPerFile) {
-  RedisServer redis;
-  TempDir dir;
-  auto d = start_with_metrics(
-      "d4-pibs", {"-u", "bq", "--analyzer-redis", redis.endpoint(2), "--metrics-listen", "127.0.0.1:0"}, dir,
-      "pibs");
-  ASSERT_TRUE(health_becomes(d.port, 200));
+TEST_F(AnalyzerMetrics, PibsCountsCapturesFramesAndBackscatterPerFile) {
+  auto d = start_healthy("d4-pibs", {"-u", "bq", "--analyzer-redis", redis.endpoint(2)}, "pibs");
   const std::string q = "{analyzer=\"d4-pibs\",queue=\"analyzer:1:bq\"}";
   redis.cli({"LPUSH", "analyzer:1:bq", vector_path("backscatter.pcap")}, 2);
   // Published once the file is handled.
@@ -210,13 +226,8 @@ TEST(AnalyzerMetrics, PibsCountsCapturesFramesAndBackscatterPerFile) {
   d.process.stop();
 }
 
-TEST(AnalyzerMetrics, TlsFingerprintCountsSessionsPerQueuedCapture) {
-  RedisServer redis;
-  TempDir dir;
-  auto d = start_with_metrics(
-      "d4-tls-fingerprint",
-      {"-u", "tq", "--analyzer-redis", redis.endpoint(2), "--metrics-listen", "127.0.0.1:0"}, dir, "fp");
-  ASSERT_TRUE(health_becomes(d.port, 200));
+TEST_F(AnalyzerMetrics, TlsFingerprintCountsSessionsPerQueuedCapture) {
+  auto d = start_healthy("d4-tls-fingerprint", {"-u", "tq", "--analyzer-redis", redis.endpoint(2)}, "fp");
   const std::string q = "{analyzer=\"d4-tls-fingerprint\",queue=\"analyzer:1:tq\"}";
   redis.cli({"LPUSH", "analyzer:1:tq", vector_path("tls.pcap")}, 2);
   redis.cli({"LPUSH", "analyzer:1:tq", (dir / "missing.pcap").string()}, 2);
@@ -232,6 +243,14 @@ TEST(AnalyzerMetrics, TlsFingerprintCountsSessionsPerQueuedCapture) {
   redis.stop();
   EXPECT_TRUE(health_becomes(d.port, 503));
   d.process.stop();
+}
+
+TEST(AnalyzerCounts, TheRejectsSinceTheLastReadAreAddedByReason) {
+  d4::analyzers::CountsByReason total{{"bad_json", 2}};
+  const d4::analyzers::CountsByReason before{{"bad_json", 5}, {"field_count", 1}};
+  const d4::analyzers::CountsByReason now{{"bad_json", 7}, {"field_count", 1}, {"too_long", 3}};
+  d4::analyzers::add_counts_since(total, now, before);
+  EXPECT_EQ(total, (d4::analyzers::CountsByReason{{"bad_json", 4}, {"field_count", 0}, {"too_long", 3}}));
 }
 
 }  // namespace

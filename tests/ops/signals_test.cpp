@@ -176,6 +176,27 @@ bool contains(const std::filesystem::path& log, const std::string& text) {
   return read_text(log).find(text) != std::string::npos;
 }
 
+// Every run of these tests: the executable with its standard output in dir/out and its standard
+// error (the log) in dir/err.
+Process start_logged(const std::string& executable, const std::vector<std::string>& args,
+                     const TempDir& dir) {
+  std::vector<std::string> argv{(bin_dir() / executable).string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Process::Options o;
+  o.stdout_file = dir / "out";
+  o.stderr_file = dir / "err";
+  return Process(argv, o);
+}
+
+// True once `log` holds `text` after its first `from` bytes; false when `p` ended first or after
+// `timeout`.
+bool wait_for_text(const std::filesystem::path& log, const std::string& text, Process& p,
+                   std::chrono::milliseconds timeout, std::size_t from = 0) {
+  return eventually([&] { return read_text(log).find(text, from) != std::string::npos || !p.running(); },
+                    timeout) &&
+         read_text(log).find(text, from) != std::string::npos;
+}
+
 TEST_P(DaemonSignals, SighupNeverKillsAndSigtermStopsCleanly) {
   const Daemon& d = GetParam();
   write_text(dir / "d4.toml", config_text(redis, dir));
@@ -184,27 +205,20 @@ TEST_P(DaemonSignals, SighupNeverKillsAndSigtermStopsCleanly) {
   write_text(dir / "sensor" / "key", "k\n");
   write_text(dir / "sensor" / "type", "3\n");
   write_text(dir / "sensor" / "destination", "stdout\n");
-  std::vector<std::string> argv{(bin_dir() / d.executable).string()};
-  for (auto& a : expand(d.args, dir)) argv.push_back(a);
-  Process::Options o;
-  o.stdout_file = dir / "out";
-  o.stderr_file = dir / "err";
-  Process p(argv, o);
+  Process p = start_logged(d.executable, expand(d.args, dir), dir);
   const auto log = dir / "err";
   if (d.ready_is_listener)
     wait_for_listening(d.ready_on_stdout ? dir / "out" : log, d.ready, p);
   else
-    ASSERT_TRUE(eventually([&] { return contains(log, d.ready) || !p.running(); }, 60s)) << read_text(log);
+    ASSERT_TRUE(wait_for_text(log, d.ready, p, 60s)) << read_text(log);
   ASSERT_TRUE(p.running()) << read_text(log);
 
   // Twice: the second SIGHUP is handled like the first (nothing was reset to the default action).
   for (int round = 1; round <= 2; ++round) {
     std::size_t before = read_text(log).size();
     p.signal(SIGHUP);
-    ASSERT_TRUE(
-        eventually([&] { return read_text(log).find(d.after_hangup, before) != std::string::npos; }, 30s))
-        << "round " << round << ":\n"
-        << read_text(log);
+    ASSERT_TRUE(wait_for_text(log, d.after_hangup, p, 30s, before)) << "round " << round << ":\n"
+                                                                    << read_text(log);
     std::this_thread::sleep_for(200ms);
     ASSERT_TRUE(p.running()) << "died of SIGHUP:\n" << read_text(log);
   }
@@ -231,24 +245,18 @@ TEST(StackSignals, SighupIsPassedOnAndSigtermStopsEverything) {
                  "[server]\nlisten = [\"127.0.0.1:" +
                  std::to_string(sensor_port) +
                  "\"]\ntls_cert = \"tls/server.crt\"\ntls_key = \"tls/server.key\"\nmetrics_listen = \"\"\n");
-  Process::Options o;
-  o.stdout_file = dir / "out";
-  o.stderr_file = dir / "err";
-  Process stack({(bin_dir() / "d4-stack").string(), "--data-dir", dir.path().string()}, o);
+  Process stack = start_logged("d4-stack", {"--data-dir", dir.path().string()}, dir);
   struct Stop {  // SIGTERM (not the destructor's SIGKILL): the stack stops its children
     Process& p;
     ~Stop() { p.stop(30s); }
   } stop_on_exit{stack};
-  ASSERT_TRUE(
-      eventually([&] { return contains(dir / "out", "D4 stack is running") || !stack.running(); }, 120s))
-      << read_text(dir / "err");
+  ASSERT_TRUE(wait_for_text(dir / "out", "D4 stack is running", stack, 120s)) << read_text(dir / "err");
   ASSERT_TRUE(stack.running()) << read_text(dir / "err");
   // The stack does not wait for the worker to be ready: its log says when it is.
-  ASSERT_TRUE(eventually([&] { return contains(dir / "logs" / "d4-worker.log", "serving types"); }, 60s));
+  ASSERT_TRUE(wait_for_text(dir / "logs" / "d4-worker.log", "serving types", stack, 60s));
 
   stack.signal(SIGHUP);
-  ASSERT_TRUE(
-      eventually([&] { return contains(dir / "err", "SIGHUP: passed on to d4-server, d4-worker"); }, 30s))
+  ASSERT_TRUE(wait_for_text(dir / "err", "SIGHUP: passed on to d4-server, d4-worker", stack, 30s))
       << read_text(dir / "err");
   EXPECT_TRUE(eventually([&] {
     return contains(dir / "logs" / "d4-server.log", "SIGHUP: configuration reloaded");

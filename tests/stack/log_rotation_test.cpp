@@ -34,18 +34,23 @@ d4::stack::ChildSpec chatty_child(const fs::path& log) {
   return c;
 }
 
+// Runs the chatty child under `sup` until it ended (its log pump has its lines).
+void run_chatty_child(d4::stack::Supervisor& sup, const fs::path& log) {
+  sup.start(chatty_child(log));
+  ASSERT_TRUE(eventually(
+      [&] {
+        sup.poll();
+        return !sup.any_running();
+      },
+      30s));
+}
+
 TEST(StackLogRotation, FilesRotateAtTheLimitAndKeepTheLatestLinesWhole) {
   TempDir dir;
   const fs::path log = dir / "chatty.log";
   {
     d4::stack::Supervisor sup({/*max_bytes=*/4096, /*keep_files=*/2});
-    sup.start(chatty_child(log));
-    ASSERT_TRUE(eventually(
-        [&] {
-          sup.poll();
-          return !sup.any_running();
-        },
-        30s));
+    ASSERT_NO_FATAL_FAILURE(run_chatty_child(sup, log));
   }  // the supervisor's pump has written everything once it is gone
   ASSERT_TRUE(fs::exists(dir / "chatty.1.log"));
   ASSERT_TRUE(fs::exists(dir / "chatty.2.log"));
@@ -71,15 +76,7 @@ TEST(StackLogRotation, ARestartedChildAppendsToTheSameRotation) {
   TempDir dir;
   const fs::path log = dir / "chatty.log";
   d4::stack::Supervisor sup({/*max_bytes=*/1 << 20, /*keep_files=*/2});
-  for (int run = 0; run < 2; ++run) {
-    sup.start(chatty_child(log));
-    ASSERT_TRUE(eventually(
-        [&] {
-          sup.poll();
-          return !sup.any_running();
-        },
-        30s));
-  }
+  for (int run = 0; run < 2; ++run) ASSERT_NO_FATAL_FAILURE(run_chatty_child(sup, log));
   ASSERT_TRUE(eventually([&] { return lines_of(log).size() == 2 * kLines; }, 10s)) << lines_of(log).size();
   EXPECT_FALSE(fs::exists(dir / "chatty.1.log")) << "below the limit: no rotation";
 }
