@@ -57,7 +57,7 @@ std::string scrape(int port) {
 
 // Each test: a redis-server for the queues (db 2) and, unless the test brings its own, the
 // storage; a scratch directory; the daemon under test started by start_healthy().
-class AnalyzerMetrics : public ::testing::Test {
+class AnalyzerMetricsTest : public ::testing::Test {
  protected:
   RedisServer redis;
   TempDir dir;
@@ -73,7 +73,7 @@ class AnalyzerMetrics : public ::testing::Test {
 };
 
 // d4-pdns consuming analyzer:8:mq from `redis` and writing to `backend`.
-class PdnsIngestMetrics : public AnalyzerMetrics {
+class PdnsIngestMetrics : public AnalyzerMetricsTest {
  protected:
   RedisServer backend;
   const std::string list = "analyzer:8:mq";
@@ -149,7 +149,7 @@ TEST_F(PdnsIngestMetrics, AQueueRedisOutageTurnsHealthDegradedAndCountsACollecto
   EXPECT_EQ(d.process.stop(), 0);
 }
 
-TEST_F(AnalyzerMetrics, PdnsServeCountsQueriesByRouteAndStatusAndChecksItsBackend) {
+TEST_F(AnalyzerMetricsTest, PdnsServeCountsQueriesByRouteAndStatusAndChecksItsBackend) {
   RedisServer& backend = redis;
   auto d = start_healthy("d4-pdns", {"--backend", backend.endpoint(), "serve", "-l", "127.0.0.1:0"}, "serve");
   int api = 0;
@@ -178,7 +178,7 @@ TEST_F(AnalyzerMetrics, PdnsServeCountsQueriesByRouteAndStatusAndChecksItsBacken
   d.process.stop();
 }
 
-TEST_F(AnalyzerMetrics, PassiveSslIngestCountsSessionsAndRejectsByReason) {
+TEST_F(AnalyzerMetricsTest, PassiveSslIngestCountsSessionsAndRejectsByReason) {
   auto fp = run_tool("d4-tls-fingerprint", {vector_path("tls.pcap")}, dir);
   ASSERT_EQ(fp.status, 0) << fp.err;
   auto sessions = lines_of(fp.out);
@@ -205,7 +205,7 @@ TEST_F(AnalyzerMetrics, PassiveSslIngestCountsSessionsAndRejectsByReason) {
   EXPECT_EQ(d.process.stop(), 0);
 }
 
-TEST_F(AnalyzerMetrics, PibsCountsCapturesFramesAndBackscatterPerFile) {
+TEST_F(AnalyzerMetricsTest, PibsCountsCapturesFramesAndBackscatterPerFile) {
   auto d = start_healthy("d4-pibs", {"-u", "bq", "--analyzer-redis", redis.endpoint(2)}, "pibs");
   const std::string q = "{analyzer=\"d4-pibs\",queue=\"analyzer:1:bq\"}";
   redis.cli({"LPUSH", "analyzer:1:bq", vector_path("backscatter.pcap")}, 2);
@@ -226,7 +226,7 @@ TEST_F(AnalyzerMetrics, PibsCountsCapturesFramesAndBackscatterPerFile) {
   d.process.stop();
 }
 
-TEST_F(AnalyzerMetrics, TlsFingerprintCountsSessionsPerQueuedCapture) {
+TEST_F(AnalyzerMetricsTest, TlsFingerprintCountsSessionsPerQueuedCapture) {
   auto d = start_healthy("d4-tls-fingerprint", {"-u", "tq", "--analyzer-redis", redis.endpoint(2)}, "fp");
   const std::string q = "{analyzer=\"d4-tls-fingerprint\",queue=\"analyzer:1:tq\"}";
   redis.cli({"LPUSH", "analyzer:1:tq", vector_path("tls.pcap")}, 2);
