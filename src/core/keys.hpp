@@ -264,6 +264,26 @@ inline constexpr std::string_view kAlertStats = "d4:alerts:stats";
 // the same change twice.
 inline constexpr std::string_view kAlertLock = "d4:alerts:lock";
 
+// ---- web interface sessions and login throttling (cache db 3, ours; docs/redis-keys.md) ----
+// One signed-in session: hash of the session token -> user, CSRF token, creation time; expires
+// with the session.
+inline std::string web_session(std::string_view token_hash) {
+  return cat({"d4:web:session:", token_hash});
+}
+// The session hashes of one user, so that a password change or removal ends them all.
+inline std::string web_user_sessions(std::string_view user) {
+  return cat({"d4:web:user_sessions:", user});
+}
+// Every session's hash scored by its expiry time: counts the live sessions for the metrics
+// without scanning the keyspace. Expired members are removed at each create and count, so its
+// size is bounded by the sessions created within one session_ttl.
+inline constexpr std::string_view kWebSessionsByExpiry = "d4:web:sessions";
+// Failed sign-ins from one source (address or aggregated prefix); suffixed ":<user hash>" for the
+// (user, source) pair.
+inline std::string web_login_failures(std::string_view source) {
+  return cat({"d4:web:login_failures:", source});
+}
+
 // ---- keys added by this implementation (not read by the reference tools) ----
 // Server instances sharing one stream Redis (stream Redis). Each live d4-server has a random
 // instance id, refreshes a heartbeat key with a TTL and records its live sessions, so another

@@ -3,23 +3,11 @@
 #include <algorithm>
 
 #include "core/ipnet.hpp"
+#include "core/keys.hpp"
 #include "protocol/clock.hpp"
 #include "web/auth/security.hpp"
 
 namespace d4::web {
-
-namespace {
-std::string session_key(std::string_view hash) {
-  return "d4:web:session:" + std::string(hash);
-}
-std::string user_sessions_key(std::string_view user) {
-  return "d4:web:user_sessions:" + std::string(user);
-}
-// Every session's hash scored by its expiry time: counts the live sessions for the metrics
-// without scanning the keyspace. Expired members are removed at each create and count, so its
-// size is bounded by the sessions created within one session_ttl.
-constexpr std::string_view kSessionsByExpiry = "d4:web:sessions";
-}  // namespace
 
 NewSession SessionStore::create(std::string_view user) {
   NewSession s{random_token(43), random_token(43)};  // 258 bits each
@@ -27,12 +15,13 @@ NewSession SessionStore::create(std::string_view user) {
   std::string ttl = std::to_string(ttl_.count());
   const long long now = clock::unix_seconds();
   auto r = db_.pipeline(
-      {{"HSET", session_key(hash), "user", std::string(user), "csrf", s.csrf, "created", std::to_string(now)},
-       {"EXPIRE", session_key(hash), ttl},
-       {"SADD", user_sessions_key(user), hash},
-       {"EXPIRE", user_sessions_key(user), ttl},
-       {"ZREMRANGEBYSCORE", std::string(kSessionsByExpiry), "-inf", std::to_string(now)},
-       {"ZADD", std::string(kSessionsByExpiry), std::to_string(now + ttl_.count()), hash}});
+      {{"HSET", core::keys::web_session(hash), "user", std::string(user), "csrf", s.csrf, "created",
+        std::to_string(now)},
+       {"EXPIRE", core::keys::web_session(hash), ttl},
+       {"SADD", core::keys::web_user_sessions(user), hash},
+       {"EXPIRE", core::keys::web_user_sessions(user), ttl},
+       {"ZREMRANGEBYSCORE", std::string(core::keys::kWebSessionsByExpiry), "-inf", std::to_string(now)},
+       {"ZADD", std::string(core::keys::kWebSessionsByExpiry), std::to_string(now + ttl_.count()), hash}});
   for (const auto& x : r)
     if (x.is_error()) throw core::RedisError("create session: " + x.str);
   return s;
@@ -41,41 +30,41 @@ NewSession SessionStore::create(std::string_view user) {
 std::optional<Session> SessionStore::find(std::string_view cookie_value) {
   if (cookie_value.size() != 43) return std::nullopt;
   std::string hash = sha256_hex(cookie_value);
-  auto r = db_.command({"HMGET", session_key(hash), "user", "csrf"});
+  auto r = db_.command({"HMGET", core::keys::web_session(hash), "user", "csrf"});
   if (r.elements.size() != 2 || r.elements[0].is_nil() || r.elements[1].is_nil()) return std::nullopt;
   return Session{hash, r.elements[0].str, r.elements[1].str};
 }
 
 void SessionStore::destroy(std::string_view cookie_value) {
   std::string hash = sha256_hex(cookie_value);
-  auto user = db_.command({"HGET", session_key(hash), "user"}).as_string();
-  db_.command({"DEL", session_key(hash)});
-  db_.command({"ZREM", std::string(kSessionsByExpiry), hash});
-  if (user) db_.command({"SREM", user_sessions_key(*user), hash});
+  auto user = db_.command({"HGET", core::keys::web_session(hash), "user"}).as_string();
+  db_.command({"DEL", core::keys::web_session(hash)});
+  db_.command({"ZREM", std::string(core::keys::kWebSessionsByExpiry), hash});
+  if (user) db_.command({"SREM", core::keys::web_user_sessions(*user), hash});
 }
 
 long long SessionStore::count_live() {
-  auto r = db_.pipeline(
-      {{"ZREMRANGEBYSCORE", std::string(kSessionsByExpiry), "-inf", std::to_string(clock::unix_seconds())},
-       {"ZCARD", std::string(kSessionsByExpiry)}});
+  auto r = db_.pipeline({{"ZREMRANGEBYSCORE", std::string(core::keys::kWebSessionsByExpiry), "-inf",
+                          std::to_string(clock::unix_seconds())},
+                         {"ZCARD", std::string(core::keys::kWebSessionsByExpiry)}});
   if (r.size() != 2 || r[1].is_error()) throw core::RedisError("count sessions");
   return r[1].integer;
 }
 
 void SessionStore::destroy_all_of(std::string_view user) {
-  auto hashes = db_.command({"SMEMBERS", user_sessions_key(user)}).as_strings();
+  auto hashes = db_.command({"SMEMBERS", core::keys::web_user_sessions(user)}).as_strings();
   std::vector<std::vector<std::string>> cmds;
   for (const auto& h : hashes) {
-    cmds.push_back({"DEL", session_key(h)});
-    cmds.push_back({"ZREM", std::string(kSessionsByExpiry), h});
+    cmds.push_back({"DEL", core::keys::web_session(h)});
+    cmds.push_back({"ZREM", std::string(core::keys::kWebSessionsByExpiry), h});
   }
-  cmds.push_back({"DEL", user_sessions_key(user)});
+  cmds.push_back({"DEL", core::keys::web_user_sessions(user)});
   db_.pipeline(cmds);
 }
 
 namespace {
 std::string source_key(std::string_view source) {
-  return "d4:web:login_failures:" + std::string(source);
+  return core::keys::web_login_failures(source);
 }
 std::string pair_key(std::string_view user, std::string_view source) {
   // Hashed: the user name is attacker-chosen text of any length.

@@ -335,8 +335,9 @@ constexpr std::pair<const char*, long long PibsCounters::*> kCounterFields[] = {
 PibsCounters counters_of(const core::RedisReply& r) {
   PibsCounters c;
   for (auto& [k, v] : hash_pairs(r)) {
+    const std::string& name = k;  // a named variable: lambdas cannot capture bindings before Clang 16
     auto field = std::find_if(std::begin(kCounterFields), std::end(kCounterFields),
-                              [&](const auto& f) { return k == f.first; });
+                              [&](const auto& f) { return name == f.first; });
     if (field != std::end(kCounterFields))
       c.*(field->second) = to_ll(v);
     else
