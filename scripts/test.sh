@@ -61,10 +61,10 @@ bg_join() {
 "
   if [ "$rc" != 0 ]; then echo "$BG_NAME failed (exit $rc)" >&2; exit "$rc"; fi
 }
-bg_stop() { [ -n "$BG_PID" ] && kill -TERM -- "-$BG_PID" 2>/dev/null; BG_PID=""; }
+bg_stop() { [ -n "$BG_PID" ] && kill -TERM -"$BG_PID" 2>/dev/null; BG_PID=""; }
 
 asan_build() {
-  CC=clang-14 CXX=clang++-14 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DD4_WERROR=ON \
+  cmake -S . -B build-asan -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=Debug -DD4_WERROR=ON \
         -DD4_UNITY_BUILD=ON -DD4_SANITIZE=address,undefined -DD4_BUILD_BENCH=OFF
   cmake --build build-asan -j "$JOBS"
 }
