@@ -62,6 +62,7 @@ const std::vector<Section>& sections() {
         {"memory_poll_ms", I},
         {"read_size", I},
         {"max_session_pending_bytes", I},
+        {"coalesce_max_bytes", I},
         {"flush_interval_ms", I},
         {"policy_refresh_ms", I},
         {"sweep_interval_ms", I},

@@ -241,6 +241,10 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
   fmt::format_to(std::back_inserter(out), "d4_server_sensors_with_backlog {}\n", server.memory.sensors);
   header(out, "d4_server_pending_bytes", "gauge", "Payload bytes read but not yet confirmed stored");
   fmt::format_to(std::back_inserter(out), "d4_server_pending_bytes {}\n", sum(&WorkerMetrics::pending_bytes));
+  header(out, "d4_server_stream_entries_total", "counter",
+         "Stream entries stored (one XADD each; several packets per entry when coalescing)");
+  fmt::format_to(std::back_inserter(out), "d4_server_stream_entries_total {}\n",
+                 sum(&WorkerMetrics::stream_entries));
   header(out, "d4_server_duplicate_writes_total", "counter",
          "Packets re-sent after a Redis reconnect that were already stored");
   fmt::format_to(std::back_inserter(out), "d4_server_duplicate_writes_total {}\n",

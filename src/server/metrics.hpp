@@ -69,6 +69,7 @@ struct WorkerMetrics {
   std::atomic<std::uint64_t> bytes_read{0};               // raw stream bytes read from sensors (after TLS)
   std::array<std::atomic<std::uint64_t>, 256> packets{};  // stored (XADD confirmed), by type
   std::array<std::atomic<std::uint64_t>, 256> bytes{};    // stored payload bytes, by type
+  std::atomic<std::uint64_t> stream_entries{0};  // stored stream entries (XADDs; packets when not coalescing)
   std::array<std::atomic<std::uint64_t>, kRejectCount> rejects{};
   std::atomic<std::int64_t> paused_backlog{0}, paused_redis{0}, paused_pending{0}, paused_rate{0};
   std::atomic<std::int64_t> paused_session_bytes{0}, paused_sensor_bytes{0}, paused_memory{0};
@@ -107,7 +108,7 @@ struct ServerGauges {
   std::int64_t uptime_seconds = 0;
   std::size_t unauthenticated_bytes = 0;  // held for connections not yet authenticated
   std::size_t unauthenticated_peers = 0;
-  MemoryBudget memory;  // stream Redis memory budget, last poll
+  MemoryBudget memory;           // stream Redis memory budget, last poll
   std::size_t memory_trims = 0;  // freed memory returned to the system after connections closed
 };
 

@@ -162,6 +162,8 @@ ServerConfig read_server_config(const toml::table& root, const std::filesystem::
   c.max_session_pending_bytes = static_cast<std::size_t>(
       int_in(root, "max_session_pending_bytes", static_cast<long long>(c.max_session_pending_bytes),
              64 * 1024, 1LL << 32));
+  c.coalesce_max_bytes = static_cast<std::size_t>(
+      int_in(root, "coalesce_max_bytes", static_cast<long long>(c.coalesce_max_bytes), 0, 16 << 20));
   c.flush_interval =
       std::chrono::milliseconds(int_in(root, "flush_interval_ms", c.flush_interval.count(), 10, 60'000));
   c.policy_refresh =

@@ -74,6 +74,9 @@ struct ServerConfig {
   std::size_t read_size = 64 * 1024;                  // bytes per read into a session buffer
   std::size_t max_session_pending_bytes = 256 << 10;  // unconfirmed bytes per session before pausing reads
   std::chrono::milliseconds flush_interval{1000};     // statistics/metadata flush
+  // Consecutive packets of a byte-stream type share one stream entry up to this many payload
+  // bytes (stream_batch.hpp); 0: one entry per packet, as the reference server.
+  std::size_t coalesce_max_bytes = 64 * 1024;
   std::chrono::milliseconds policy_refresh{1000};
   std::chrono::milliseconds sweep_interval{250};  // timeouts, backlog polls
   std::chrono::milliseconds memory_poll{250};     // INFO memory of the stream Redis (0: no global budget)

@@ -203,7 +203,7 @@ void Session::account_unauthenticated_bytes() {
 
 unsigned Session::pause_causes(SteadyClock::time_point now) {
   unsigned c = 0;
-  std::size_t pending = batch_.resp.size() + pending_in_flight_size_;
+  std::size_t pending = batch_.request_bytes() + pending_in_flight_size_;
   if (pending >= worker_.config().max_session_pending_bytes) c |= kPausePending;
   if (!worker_.stream().connected()) c |= kPauseRedis;
   c |= held_by_admission();

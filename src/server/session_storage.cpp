@@ -32,8 +32,8 @@ constexpr std::chrono::seconds kWriteRetryDelay{1};
 
 void Session::store(const protocol::Packet& p, SteadyClock::time_point read_time) {
   if (worker_type_ == "-") worker_type_ = type_text_;
-  batch_.add(stream_key_, stream_ids_.next(static_cast<std::uint64_t>(clock::unix_millis())), uuid_hex_, p,
-             read_time);
+  batch_.add({stream_key_, uuid_hex_, stream_ids_, worker_.config().coalesce_max_bytes}, p,
+             static_cast<std::uint64_t>(clock::unix_millis()), read_time);
   worker_.metrics().pending_bytes.fetch_add(static_cast<std::int64_t>(p.payload.size()),
                                             std::memory_order_relaxed);
   pending_gauge_ += static_cast<std::int64_t>(p.payload.size());
@@ -42,7 +42,7 @@ void Session::store(const protocol::Packet& p, SteadyClock::time_point read_time
     if (meta_header_.state() == protocol::MetaHeaderAssembler::State::Incomplete)
       meta_header_.feed(std::string_view(reinterpret_cast<const char*>(p.payload.data()), p.payload.size()));
   }
-  if (batch_.resp.size() >= kMaxBatchBytes && !batch_in_flight_) submit_batch();
+  if (batch_.request_bytes() >= kMaxBatchBytes && !batch_in_flight_) submit_batch();
 }
 
 std::string Session::live_value() const {
@@ -77,7 +77,7 @@ void Session::on_batch_done(error_code ec, core::RedisReplies&& replies, std::st
     wake();
     return;
   }
-  auto outcome = batch_outcome(replies, in_flight_.commands, in_flight_.packets);
+  auto outcome = batch_outcome(replies, in_flight_.commands, in_flight_.entries);
   if (!outcome.stored) {
     // Redis refused the batch (out of memory, wrong key type...): keep it and try again later,
     // reading nothing more from the sensor meanwhile.
@@ -128,9 +128,13 @@ void Session::confirm_batch(const BatchOutcome& outcome) {
   if (auto v = outcome.xlen->as_integer()) xlen_ = *v;
   learn_backlog_bytes(*outcome.session_bytes, *outcome.sensor_bytes);
   if (outcome.duplicates) {
-    m.duplicate_writes.fetch_add(outcome.duplicates, std::memory_order_relaxed);
-    uncount_duplicates(in_flight_.bytes * outcome.duplicates / std::max<std::uint64_t>(1, packets));
+    // Counted in packets and bytes; an entry may hold several packets (EXEC is atomic: a re-sent
+    // batch is stored whole or not at all, so the share is exact).
+    const std::uint64_t entries = std::max<std::uint64_t>(1, in_flight_.entries);
+    m.duplicate_writes.fetch_add(packets * outcome.duplicates / entries, std::memory_order_relaxed);
+    uncount_duplicates(in_flight_.bytes * outcome.duplicates / entries);
   }
+  m.stream_entries.fetch_add(in_flight_.entries - outcome.duplicates, std::memory_order_relaxed);
   auto now = SteadyClock::now();
   for (const auto& [t, n] : in_flight_.reads) m.ingest_latency.observe(now - t, n);
   for (const auto& tc : in_flight_.types) {
@@ -160,8 +164,9 @@ void Session::end_batch() {
 }
 
 long long Session::backlog_estimate() const {
-  // xlen_ is the stream length confirmed with the last batch (it includes that batch).
-  return xlen_ + static_cast<long long>((batch_in_flight_ ? in_flight_.packets : 0) + batch_.packets);
+  // xlen_ is the stream length confirmed with the last batch (it includes that batch); the limit
+  // counts stream entries, as the reference's XLEN check (one per packet unless coalescing).
+  return xlen_ + static_cast<long long>((batch_in_flight_ ? in_flight_.entries : 0) + batch_.entry_count());
 }
 
 SessionBacklog Session::backlog_view() const {

@@ -16,13 +16,25 @@ std::string StreamIds::next(std::uint64_t now_ms) {
   return std::to_string(last_ms_) + "-" + std::to_string(seq_);
 }
 
-void StreamBatch::add(std::string_view stream_key, const std::string& id, std::string_view uuid_hex,
-                      const protocol::Packet& p, Clock::time_point read_time) {
+bool coalescable_type(std::uint8_t type) {
+  switch (type) {
+    case 1:  // pcap
+    case 3:  // generic log lines
+    case 4:  // dnscap
+    case 6:  // NDJSON / JSON lines
+    case 8:  // passive DNS CSV
+      return true;
+    default:
+      return false;
+  }
+}
+
+void StreamBatch::write_xadd(std::string_view stream_key, std::string_view id, std::string_view uuid_hex,
+                             std::string_view payload, std::uint64_t timestamp, std::uint8_t version) {
   if (commands == 0) {
     core::RespWriter(resp).command({"MULTI"});
     commands = 1;
   }
-  std::string_view payload(reinterpret_cast<const char*>(p.payload.data()), p.payload.size());
   core::RespWriter(resp)
       .begin(11)
       .arg("XADD")
@@ -33,10 +45,47 @@ void StreamBatch::add(std::string_view stream_key, const std::string& id, std::s
       .arg("uuid")
       .arg(uuid_hex)
       .arg("timestamp")
-      .arg(p.header.timestamp)
+      .arg(timestamp)
       .arg("version")
-      .arg(std::uint64_t{p.header.version});
+      .arg(std::uint64_t{version});
   ++commands;
+  ++entries;
+}
+
+void StreamBatch::close_open_entry(std::string_view stream_key, std::string_view uuid_hex) {
+  if (!open_.active) return;
+  write_xadd(stream_key, open_.id, uuid_hex, open_.payload, open_.timestamp, open_.version);
+  open_.active = false;
+  open_.payload.clear();  // keeps its capacity for the next entry
+}
+
+void StreamBatch::add(const Target& t, const protocol::Packet& p, std::uint64_t now_ms,
+                      Clock::time_point read_time) {
+  std::string_view payload(reinterpret_cast<const char*>(p.payload.data()), p.payload.size());
+  const bool coalesce = t.coalesce_max_bytes > 0 && coalescable_type(p.header.type);
+  const bool joins = coalesce && open_.active && open_.type == p.header.type &&
+                     open_.version == p.header.version &&
+                     open_.payload.size() + payload.size() <= t.coalesce_max_bytes;
+  if (joins) {
+    open_.payload.append(payload);
+  } else {
+    close_open_entry(t.stream_key, t.uuid_hex);
+    if (coalesce && payload.size() < t.coalesce_max_bytes) {
+      // The entry's id is taken now: it orders before every later packet's entry.
+      open_.active = true;
+      open_.type = p.header.type;
+      open_.version = p.header.version;
+      open_.timestamp = p.header.timestamp;
+      open_.id = t.ids.next(now_ms);
+      open_.payload.assign(payload);
+    } else {
+      write_xadd(t.stream_key, t.ids.next(now_ms), t.uuid_hex, payload, p.header.timestamp, p.header.version);
+    }
+  }
+  count_packet(p, read_time);
+}
+
+void StreamBatch::count_packet(const protocol::Packet& p, Clock::time_point read_time) {
   ++packets;
   bytes += p.payload.size();
   if (types.empty() || types.back().type != p.header.type) types.push_back({p.header.type, 0, 0});
@@ -49,6 +98,7 @@ void StreamBatch::add(std::string_view stream_key, const std::string& id, std::s
 }
 
 void StreamBatch::seal(const Session& s) {
+  close_open_entry(s.stream_key, s.uuid_hex);
   // Announce the session to its worker in every batch (idempotent): if the stream Redis lost its
   // data, the next stored batch makes the session visible again.
   core::RespWriter(resp)
@@ -67,7 +117,9 @@ void StreamBatch::seal(const Session& s) {
 void StreamBatch::clear() {
   resp.clear();
   commands = 0;
-  packets = bytes = 0;
+  packets = bytes = entries = 0;
+  open_.active = false;
+  open_.payload.clear();
   types.clear();
   reads.clear();
 }
@@ -80,7 +132,7 @@ bool is_duplicate_id_error(const core::RedisReply& r) {
 
 }  // namespace
 
-BatchOutcome batch_outcome(const core::RedisReplies& replies, std::uint32_t commands, std::uint64_t packets) {
+BatchOutcome batch_outcome(const core::RedisReplies& replies, std::uint32_t commands, std::uint64_t entries) {
   // Replies: +OK (MULTI), +QUEUED per command, then EXEC's array (or an error/nil on abort).
   BatchOutcome o;
   const core::RedisReply& exec = replies.back();
@@ -94,7 +146,7 @@ BatchOutcome batch_outcome(const core::RedisReplies& replies, std::uint32_t comm
       }
     return o;
   }
-  for (std::uint64_t i = 0; i < packets; ++i) {
+  for (std::uint64_t i = 0; i < entries; ++i) {
     const auto& r = exec.elements[i];
     if (r.type == core::RedisReply::Type::String) continue;
     if (is_duplicate_id_error(r)) {

@@ -4,6 +4,11 @@
 // session to its worker and counts the batch's bytes in the backlog (admission.hpp). A batch is
 // "stored" only when EXEC's reply confirms every XADD; an XADD refused as "equal or smaller id"
 // was stored by an earlier execution of the same batch (re-sent after a reconnect).
+//
+// Entry coalescing: consecutive packets of a byte-stream type (pcap and line types, whose readers
+// concatenate payloads) may share one stream entry, their payloads concatenated up to a byte
+// bound, so that Redis runs one XADD for many packets. The entry keeps the first packet's header
+// fields (uuid, timestamp, version): the readers use only `message` and `uuid` (docs/redis-keys.md).
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -26,6 +31,11 @@ class StreamIds {
   std::uint64_t last_ms_ = 0, seq_ = 0;
 };
 
+// Types whose payloads are one byte stream split anywhere (pcap, log lines, dnscap, passive DNS
+// CSV...): their readers rebuild the same data from concatenated payloads. Never the meta header
+// (2) and extended types (254), whose payloads are documents handed over one by one.
+bool coalescable_type(std::uint8_t type);
+
 struct StreamBatch {
   using Clock = std::chrono::steady_clock;
   struct TypeCount {
@@ -37,30 +47,56 @@ struct StreamBatch {
     std::string_view id, uuid_hex, stream_key, worker_type, instance, live_value;
   };
 
+  // Where a session's packets go.
+  struct Target {
+    std::string_view stream_key, uuid_hex;
+    StreamIds& ids;
+    std::uint64_t coalesce_max_bytes = 0;  // 0: one entry per packet
+  };
+
   std::string resp;
   std::uint32_t commands = 0;  // MULTI and EXEC included
   std::uint64_t packets = 0, bytes = 0;
-  std::vector<TypeCount> types;                                    // runs of one type, in order
+  std::uint64_t entries = 0;     // XADDs written to resp (the open entry is not one yet)
+  std::vector<TypeCount> types;  // runs of one type, in order
   std::vector<std::pair<Clock::time_point, std::uint32_t>> reads;  // read time, packets
 
-  // Appends the XADD of one accepted packet (the MULTI first).
-  void add(std::string_view stream_key, const std::string& id, std::string_view uuid_hex,
-           const protocol::Packet& p, Clock::time_point read_time);
-  // Closes the transaction: SADD, HSET, XLEN, the two backlog HINCRBYs, EXEC.
+  // Stores one accepted packet: appended to the open coalesced entry when it fits there, else in
+  // an entry of its own (the MULTI first); `now_ms` names a new entry.
+  void add(const Target& t, const protocol::Packet& p, std::uint64_t now_ms, Clock::time_point read_time);
+  // Closes the transaction: the open entry's XADD, SADD, HSET, XLEN, the two backlog HINCRBYs, EXEC.
   void seal(const Session& s);
   void clear();
+  // Request bytes so far, the open entry's payload included.
+  std::size_t request_bytes() const { return resp.size() + open_.payload.size(); }
+  // Stream entries this batch adds, the open one included.
+  std::uint64_t entry_count() const { return entries + (open_.active ? 1 : 0); }
+
+ private:
+  // The entry that following packets may still join: written to resp when it is closed.
+  struct OpenEntry {
+    bool active = false;
+    std::uint8_t type = 0, version = 0;
+    std::uint64_t timestamp = 0;
+    std::string id, payload;
+  };
+  void write_xadd(std::string_view stream_key, std::string_view id, std::string_view uuid_hex,
+                  std::string_view payload, std::uint64_t timestamp, std::uint8_t version);
+  void close_open_entry(std::string_view stream_key, std::string_view uuid_hex);
+  void count_packet(const protocol::Packet& p, Clock::time_point read_time);
+  OpenEntry open_;
 };
 
-// EXEC's verdict on a sealed batch of `packets` XADDs and `commands` commands.
+// EXEC's verdict on a sealed batch of `entries` XADDs and `commands` commands.
 struct BatchOutcome {
   bool stored = false;
-  std::uint64_t duplicates = 0;  // XADDs an earlier execution had stored
+  std::uint64_t duplicates = 0;  // XADDs (entries) an earlier execution had stored
   std::string failure;           // Redis's refusal when not stored
   // From the trailer when stored: XLEN and the backlog byte counts (HINCRBY replies).
   const core::RedisReply* xlen = nullptr;
   const core::RedisReply* session_bytes = nullptr;
   const core::RedisReply* sensor_bytes = nullptr;
 };
-BatchOutcome batch_outcome(const core::RedisReplies& replies, std::uint32_t commands, std::uint64_t packets);
+BatchOutcome batch_outcome(const core::RedisReplies& replies, std::uint32_t commands, std::uint64_t entries);
 
 }  // namespace d4::server

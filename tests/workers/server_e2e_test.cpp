@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -398,6 +399,96 @@ TEST_F(ServerEndToEnd, TwoServersChainedByAQueueForwarderDeliverDataAndTagsIntac
             read_text(vector_path("dns.passivedns.csv")));
   worker_a.stop();
   worker_b.stop();
+}
+
+// One D4 stream of `type` from `sensor`: `data` cut into `size`-byte payloads.
+struct CoalesceInput {
+  std::uint8_t type;
+  std::string data, suffix;
+  std::size_t size;
+};
+
+std::vector<std::uint8_t> d4_stream_of(const protocol::Uuid& sensor, const CoalesceInput& in) {
+  protocol::PacketEncoder enc(1, in.type, sensor, "d4-test-key");
+  std::vector<std::uint8_t> out;
+  for (const auto& part : chunk(in.data, in.size))
+    enc.append_packet(out, std::span(reinterpret_cast<const std::uint8_t*>(part.data()), part.size()),
+                      1700000000);
+  return out;
+}
+
+long long xadd_calls_of(core::RedisClient& redis) {
+  auto info = redis.command({"INFO", "commandstats"}).str;
+  auto at = info.find("cmdstat_xadd:calls=");
+  return at == std::string::npos ? 0 : std::stoll(info.substr(at + 19));
+}
+
+// The default server coalesces consecutive packets into stream entries; a second one stores one
+// entry per packet (coalesce_max_bytes = 0). The same streams sent through each, by two sensors,
+// become byte-identical archives and the same queue items: pcap (1) and two line types (3, 8).
+TEST_F(ServerEndToEnd, CoalescedEntriesRebuildTheSameFilesAsOneEntryPerPacket) {
+  int off_port = 0;
+  Process off_server;
+  start_server("server-off", stream_ep(), meta_ep(), off_port, off_server, "coalesce_max_bytes = 0\n");
+  std::string q1 = create_queue("1"), q8 = create_queue("8"), q3 = create_queue("3");
+  const std::vector<CoalesceInput> inputs = {
+      {1, read_text(vector_path("dns.pcap")), ".cap.gz", 1000},
+      {8, read_text(vector_path("dns.passivedns.csv")), ".passivedns.txt.gz", 200},
+      {3, read_text(vector_path("auth.log")), ".syslog.txt.gz", 16}};
+  std::uint64_t packets = 0;
+  for (const auto& in : inputs) packets += (in.data.size() + in.size - 1) / in.size;
+  const auto on_sensor = protocol::Uuid::parse("c0a1e5ce-0000-4000-8000-000000000001").value();
+  const auto off_sensor = protocol::Uuid::parse("c0a1e5ce-0000-4000-8000-000000000002").value();
+  auto worker = start_worker();
+
+  // Sends every input as its own session and waits until the worker has ended them all.
+  auto send_all = [&](int port, const protocol::Uuid& sensor) {
+    for (const auto& in : inputs) {
+      Connection c(port);
+      ASSERT_TRUE(c.send(d4_stream_of(sensor, in)));
+      c.close();
+    }
+    ASSERT_TRUE(eventually(
+        [&] {
+          for (const auto& in : inputs)
+            if (files_under(archive() / sensor.dashless() / std::to_string(in.type), in.suffix).size() != 1)
+              return false;
+          return stream.command({"SCARD", keys::sessions_of_type("1")}).integer == 0 &&
+                 stream.command({"SCARD", keys::sessions_of_type("8")}).integer == 0 &&
+                 stream.command({"SCARD", keys::sessions_of_type("3")}).integer == 0;
+        },
+        std::chrono::seconds(30)))
+        << read_text(dir / "server.log");
+  };
+  const long long calls_before = xadd_calls_of(stream);
+  send_all(off_port, off_sensor);
+  const long long off_calls = xadd_calls_of(stream) - calls_before;
+  send_all(plain_port, on_sensor);
+  const long long on_calls = xadd_calls_of(stream) - calls_before - off_calls;
+  // Off: one XADD per packet, as the reference. On: fewer (how many depends on how the server's
+  // reads cut the stream into batches; an entry never spans two batches).
+  EXPECT_EQ(off_calls, static_cast<long long>(packets));
+  EXPECT_LT(on_calls, off_calls);
+
+  for (const auto& in : inputs) {
+    auto on = files_under(archive() / on_sensor.dashless() / std::to_string(in.type), in.suffix);
+    auto off = files_under(archive() / off_sensor.dashless() / std::to_string(in.type), in.suffix);
+    ASSERT_EQ(on.size(), 1u);
+    ASSERT_EQ(off.size(), 1u);
+    EXPECT_EQ(gunzip_file(on[0]), gunzip_file(off[0])) << int{in.type};
+    EXPECT_EQ(gunzip_file(on[0]), in.data) << int{in.type};
+  }
+  // Each line reached the queues once per sensor, in order within each.
+  auto twice = [](const std::vector<std::string>& lines) {
+    std::multiset<std::string> s(lines.begin(), lines.end());
+    s.insert(lines.begin(), lines.end());
+    return s;
+  };
+  auto items8 = queue_items("8", q8), items3 = queue_items("3", q3);
+  EXPECT_EQ(std::multiset<std::string>(items8.begin(), items8.end()), twice(lines_of(inputs[1].data)));
+  EXPECT_EQ(std::multiset<std::string>(items3.begin(), items3.end()), twice(lines_of(inputs[2].data)));
+  EXPECT_EQ(queue_items("1", q1).size(), 2u);
+  worker.stop();
 }
 
 }  // namespace
