@@ -3,9 +3,12 @@
 //   d4-ingest-bench send --port P --redis HOST:PORT/DB [--plain] [--metrics-port M] FILE...
 //     One sensor connection per file (pre-encapsulated D4 streams, e.g. from mkbench.sh), all
 //     connected before the clock starts, then sent at once as fast as possible, one thread per
-//     connection. The clock stops when the Redis streams (sum of XLEN over stream:*) hold every
-//     packet of the files. Prints MB/s, packets/s and, with --metrics-port, the server's p50/p99
-//     socket-to-Redis latency and its CPU time per MB.
+//     connection. The clock stops when every packet of the files is stored: d4-server's
+//     d4_server_packets_total with --metrics-port (a stream entry may hold several packets when
+//     the server coalesces them), else the Redis streams' entries (sum of XLEN over stream:*, one
+//     per packet as the reference server stores them). Also prints the XADDs Redis ran. Prints MB/s,
+//     packets/s and, with --metrics-port, the server's p50/p99 socket-to-Redis latency and its CPU time per
+//     MB.
 //
 //   d4-ingest-bench idle --port P --connections N [--hold S] [--key K]
 //     Opens N TLS sensor connections, each sending one small packet (distinct sensor UUIDs), then
@@ -146,6 +149,28 @@ double cpu_seconds(pid_t pid) {
   return (std::stod(v[11]) + std::stod(v[12])) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+// Packets d4-server counts as stored (d4_server_packets_total, of `type` when not empty).
+long long server_stored_packets(int metrics_port, const std::string& type) {
+  std::istringstream in(http_get(metrics_port, "/metrics"));
+  std::string line;
+  long long total = 0;
+  const std::string name = "d4_server_packets_total", label = "type=\"" + type + "\"";
+  while (std::getline(in, line)) {
+    if (line.rfind(name, 0) != 0 ||
+        (line.size() > name.size() && line[name.size()] != '{' && line[name.size()] != ' '))
+      continue;
+    if (!type.empty() && line.find(label) == std::string::npos) continue;
+    total += static_cast<long long>(std::stod(line.substr(line.rfind(' ') + 1)));
+  }
+  return total;
+}
+
+long long xadd_calls(d4::core::RedisClient& r) {
+  auto info = r.command({"INFO", "commandstats"}).str;
+  auto p = info.find("cmdstat_xadd:calls=");
+  return p == std::string::npos ? 0 : std::stoll(info.substr(p + 19));
+}
+
 double redis_cpu(d4::core::RedisClient& r) {
   auto info = r.command({"INFO", "cpu"}).str;
   double total = 0;
@@ -185,7 +210,10 @@ int cmd_send(const SendOptions& o) {
     packets += count_packets(data.back(), f);
     bytes += data.back().size();
   }
-  long long already = stored_packets(redis, only_type);
+  auto stored_now = [&] {
+    return metrics_port ? server_stored_packets(metrics_port, only_type) : stored_packets(redis, only_type);
+  };
+  long long already = stored_now();
   SSL_CTX* ctx = nullptr;
   if (!plain) {
     ctx = SSL_CTX_new(TLS_client_method());
@@ -199,6 +227,7 @@ int cmd_send(const SendOptions& o) {
   std::string metrics_before = metrics_port ? http_get(metrics_port, "/metrics") : "";
   double server_cpu0 = server_pid ? cpu_seconds(server_pid) : 0;
   double redis_cpu0 = redis_cpu(redis);
+  long long xadds0 = xadd_calls(redis);
   double self_cpu0 = cpu_seconds(getpid());
   auto t0 = Clock::now();
   std::vector<std::thread> threads;
@@ -227,7 +256,7 @@ int cmd_send(const SendOptions& o) {
   long long stored = 0;
   double t_stored = 0;
   for (;;) {
-    stored = stored_packets(redis, only_type) - already;
+    stored = stored_now() - already;
     t_stored = std::chrono::duration<double>(Clock::now() - t0).count();
     if (stored >= static_cast<long long>(packets) || t_stored > timeout_s || failed) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -235,6 +264,7 @@ int cmd_send(const SendOptions& o) {
   for (auto& t : threads) t.join();
   double server_cpu = server_pid ? cpu_seconds(server_pid) - server_cpu0 : 0;
   double redis_cpu_used = redis_cpu(redis) - redis_cpu0;
+  long long xadds = xadd_calls(redis) - xadds0;
   double self_cpu = cpu_seconds(getpid()) - self_cpu0;
   double t_sent = 0;
   for (double s : sent_at) t_sent = std::max(t_sent, s);
@@ -254,6 +284,9 @@ int cmd_send(const SendOptions& o) {
               1000 * redis_cpu_used / mb);
   if (server_pid) std::printf(", d4-server %.2f s (%.2f ms/MB)", server_cpu, 1000 * server_cpu / mb);
   std::printf("\n");
+  std::printf("redis        %lld XADD (%.0f per MB, %.2f packets per XADD)\n", xadds,
+              static_cast<double>(xadds) / mb,
+              xadds ? static_cast<double>(stored) / static_cast<double>(xadds) : 0.0);
   if (metrics_port) {
     auto before = parse_histogram(metrics_before, "d4_server_ingest_latency_seconds");
     auto after = parse_histogram(http_get(metrics_port, "/metrics"), "d4_server_ingest_latency_seconds");

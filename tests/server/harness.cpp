@@ -262,6 +262,7 @@ void ServerProcess::write_config(const ServerOptions& o) {
     << "threads = " << o.threads << "\n"
     << "policy_refresh_ms = 200\nsweep_interval_ms = 50\nflush_interval_ms = 100\n"
     << "heartbeat_interval = 1\ninstance_ttl = 3\n"
+    << "coalesce_max_bytes = " << o.coalesce_max_bytes << "\n"
     << o.extra_server_toml << "\n";
 }
 

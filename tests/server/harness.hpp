@@ -79,6 +79,9 @@ struct ServerOptions {
   int threads = 2;
   RedisServer* meta_redis = nullptr;         // a separate meta Redis (db 1 of it); default: db 1 of `redis`
   std::string plain_listen = "127.0.0.1:0";  // "[::1]:0" for peers connecting from IPv6 sources
+  // The server tests assert the reference's layout, one stream entry per packet (entry counts,
+  // the packet backlog limit); coalescing (the daemon's default) is tested with a bound set here.
+  std::size_t coalesce_max_bytes = 0;
 };
 
 // A d4-server process: stream Redis = db 0, meta Redis = db 1 of `redis` (or of

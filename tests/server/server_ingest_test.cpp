@@ -213,6 +213,46 @@ TEST(ServerIngest, PlainTcpListenerAndIdsStrictlyIncrease) {
   }
 }
 
+// With coalescing, the 500 packets become fewer entries of at most coalesce_max_bytes whose
+// concatenated messages are the same bytes; the metrics count packets and entries apart.
+TEST(ServerIngest, CoalescedEntriesHoldConsecutivePacketsUpToTheBound) {
+  RedisServer redis;
+  ServerOptions options;
+  options.coalesce_max_bytes = 1024;
+  ServerProcess server(redis, options);
+  auto uuid = random_uuid();
+  SensorConnection c(server.plain_port(), false);
+  std::vector<std::uint8_t> all;
+  std::string expect;
+  for (int i = 0; i < 500; ++i) {
+    std::string p = "line " + std::to_string(i) + "\n";
+    expect += p;
+    auto pk = make_packet(uuid, 3, "d4-test-key", p);
+    all.insert(all.end(), pk.begin(), pk.end());
+  }
+  ASSERT_TRUE(c.send(all));
+  auto stream = server.stream();
+  std::string key;
+  EXPECT_EQ(wait_stream(stream, 3, expect.size(), &key), expect);
+  auto r = stream.command({"XRANGE", key, "-", "+"});
+  // 4,390 bytes in entries of at most 1,024: at least 5 entries, far fewer than 500 packets.
+  EXPECT_GE(r.elements.size(), 5u);
+  EXPECT_LT(r.elements.size(), 100u);
+  for (const auto& e : r.elements) {
+    const auto& kv = e.elements[1].elements;
+    ASSERT_EQ(kv[0].str, "message");
+    EXPECT_LE(kv[1].str.size(), 1024u);
+    EXPECT_EQ(kv[1].str.back(), '\n');  // whole packets only
+    EXPECT_EQ(kv[2].str, "uuid");
+    EXPECT_EQ(kv[3].str, uuid.dashless());
+  }
+  EXPECT_TRUE(eventually([&] {
+    return metric(server.metrics_port(), "d4_server_packets_total{type=\"3\"}") == 500.0 &&
+           metric(server.metrics_port(), "d4_server_stream_entries_total") ==
+               static_cast<double>(r.elements.size());
+  }));
+}
+
 // The project's own sensor client interoperates (skipped, and reported as such, when d4-client
 // has not been built in this build tree).
 TEST(ServerIngest, ProjectClientInteroperates) {
