@@ -236,7 +236,7 @@ TEST(TlsVectors, JsonDirectoryOutputAndPartialSessions) {
   std::size_t files = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir / "jsons")) {
     ++files;
-    EXPECT_NO_THROW((void)nlohmann::json::parse(read_text(e.path())));
+    EXPECT_TRUE(nlohmann::json::accept(read_text(e.path()))) << e.path();
   }
   EXPECT_EQ(files, 5u);
   // Only the client's side of a handshake: a partial session at flow end, unless disabled.
