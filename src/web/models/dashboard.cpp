@@ -145,7 +145,9 @@ std::vector<WorkerState> Statistics::workers(long long& backlog_total) {
   }
   auto r = cmds.empty() ? std::vector<core::RedisReply>{} : stream_.pipeline(cmds);
   for (std::size_t i = 0; i < types.size(); ++i) {
-    // Backlog = packets waiting in the sessions' streams (bounded: at most 200 sessions a type).
+    // Backlog = entries waiting in the sessions' streams (bounded: at most 200 sessions a type). An
+    // entry is one packet, or consecutive packets of a session when d4-server coalesces them
+    // ([server] coalesce_max_bytes); the field keeps its name for API clients.
     auto sessions = r[3 * i + 2].as_strings();
     if (sessions.size() > 200) sessions.resize(200);
     long long backlog = 0;

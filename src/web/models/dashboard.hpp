@@ -24,7 +24,7 @@ struct WorkerState {
   int type = 0;
   long long sessions = 0;
   long long working_sessions = 0;
-  long long backlog_packets = 0;  // packets waiting in the type's session streams
+  long long backlog_packets = 0;  // stream entries waiting in the type's sessions (one or more packets each)
 };
 D4_VIEW_TO_JSON(WorkerState, type, sessions, working_sessions, backlog_packets)
 

@@ -17,7 +17,7 @@ Html cards(const DashboardView& d) {
     << stat_card(std::to_string(d.sensors_seen_today), "sensors seen today")
     << stat_card(std::to_string(d.registered_sensors) + " / " + std::to_string(d.pending_sensors),
                  "registered / pending")
-    << stat_card(std::to_string(d.health.backlog_packets), "packets waiting for workers");
+    << stat_card(std::to_string(d.health.backlog_packets), "stream entries waiting for workers");
   return h << "</section>"_h;
 }
 
@@ -58,7 +58,7 @@ Html health_table(const HealthView& hv) {
   for (const auto& w : hv.workers)
     h << "<tr><td>Workers type "_h << type_label(w.type) << "</td><td>"_h << w.working_sessions
       << " working / "_h << w.sessions << " sessions</td><td>"_h << w.backlog_packets
-      << " packets waiting</td></tr>"_h;
+      << " stream entries waiting</td></tr>"_h;
   h << "<tr><td>Ingest server metrics</td><td>"_h
     << (hv.ingest.reachable ? "<span class=\"badge ok\">reachable</span>"_h
                             : "<span class=\"badge\">not reachable</span>"_h)
