@@ -15,6 +15,7 @@
 # --test-jobs N (tests run at once, default 4). Build trees: build/, build-cross/, build-asan/,
 # build-fuzz/.
 set -eu
+SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")  # run again for background steps
 cd "$(dirname "$0")/.."
 QUICK=0; INSTALL=1; JOBS=$(nproc); TEST_JOBS=4; BACKGROUND_STEP=""
 FUZZ_SECONDS=${D4_FUZZ_SECONDS:-30}
@@ -49,7 +50,7 @@ BG_PID=""; BG_NAME=""; BG_LOG=""; BG_START=0
 bg_start() {
   BG_NAME=$1; BG_LOG=$(mktemp); BG_START=$(date +%s)
   printf '\n==== %s: started in the background ====\n' "$BG_NAME"
-  setsid nice -n 19 "$0" --background-step "$2" --jobs "$JOBS" >"$BG_LOG" 2>&1 &
+  setsid nice -n 19 "$SELF" --background-step "$2" --jobs "$JOBS" >"$BG_LOG" 2>&1 &
   BG_PID=$!
 }
 bg_join() {
