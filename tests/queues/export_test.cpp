@@ -8,6 +8,7 @@
 #include "core/redis_client.hpp"
 #include "queues/export/sinks.hpp"
 #include "support/http.hpp"
+#include "support/json_logs.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
 #include "support/text.hpp"
@@ -99,6 +100,27 @@ TEST_F(ExportTest, TcpDestinationDownLosesNothingAndReconnects) {
   push({"four"});
   ASSERT_TRUE(eventually([&] { return read_text(dir / "tcp.txt") == "one\ntwo\nthree\nfour\n"; }));
   e.stop();
+}
+
+// With log_format = "json", the retry line names the sink, the queue, the reason and the error as
+// members a log shipper can alert on.
+TEST_F(ExportTest, JsonRetryLineNamesTheSinkQueueReasonAndDetail) {
+  JsonLogsForChildren json_logs;
+  const std::string to = "tcp:127.0.0.1:" + std::to_string(free_port());  // nothing listens
+  push(items);
+  auto e = exporter(to);
+  ASSERT_TRUE(eventually([&] {
+    return read_text(dir / "export.log").find("retrying in") != std::string::npos;
+  })) << read_text(dir / "export.log");
+  e.stop();
+  auto line = json_log_line_with(json_log_lines(read_text(dir / "export.log")), "retrying in");
+  EXPECT_EQ(line.value("component", ""), "d4-export") << line.dump();
+  EXPECT_EQ(line.value("level", ""), "warning") << line.dump();
+  EXPECT_NE(line.value("sink", "").find("127.0.0.1"), std::string::npos) << line.dump();
+  EXPECT_EQ(line.value("queue", ""), list()) << line.dump();
+  EXPECT_EQ(line.value("reason", ""), "sink_unavailable") << line.dump();
+  EXPECT_FALSE(line.value("detail", "").empty()) << line.dump();
+  EXPECT_GT(line.value("retry_ms", 0), 0) << line.dump();
 }
 
 TEST_F(ExportTest, ElementsLeftInTheProcessingListAreSentFirstAfterACrash) {

@@ -8,6 +8,7 @@
 #include "core/cli.hpp"
 #include "core/exit_codes.hpp"
 #include "core/keys.hpp"
+#include "core/log_fields.hpp"
 #include "core/logging.hpp"
 #include "core/stop_signal.hpp"
 #include "queues/export/export_metrics.hpp"
@@ -66,8 +67,15 @@ std::uint64_t send_elements(ExportLoop& x, const std::vector<std::string>& eleme
         ++delivered;
       } catch (const PermanentSinkError& pe) {
         // Can never be delivered: kept aside, counted and logged, not dropped.
-        spdlog::error("element of {} bytes cannot be sent ({}); moved to {}", e.size(), pe.what(),
-                      x.dead_letters);
+        core::log_with(core::LogFields()
+                           .add("sink", x.sink.describe())
+                           .add(core::log_key::kQueue, x.list)
+                           .add("bytes", e.size())
+                           .add("kept_in", x.dead_letters)
+                           .add(core::log_key::kReason, "undeliverable")
+                           .add(core::log_key::kDetail, pe.what()),
+                       spdlog::level::err, "element of {} bytes cannot be sent ({}); moved to {}", e.size(),
+                       pe.what(), x.dead_letters);
         x.analyzer.command({"LPUSH", x.dead_letters, e});
         x.metrics.dead_letter();
       }
@@ -106,7 +114,14 @@ std::uint64_t run_export(ExportLoop& x) {
       connected = false;
       x.metrics.send_failure();
       auto d = backoff.next();
-      spdlog::warn("{}: {}; retrying in {} ms", x.sink.describe(), e.what(), d.count());
+      core::log_with(core::LogFields()
+                         .add("sink", x.sink.describe())
+                         .add(core::log_key::kQueue, x.list)
+                         .add(core::log_key::kReason, "sink_unavailable")
+                         .add(core::log_key::kDetail, e.what())
+                         .add("retry_ms", d.count()),
+                     spdlog::level::warn, "{}: {}; retrying in {} ms", x.sink.describe(), e.what(),
+                     d.count());
       core::sleep_unless_stopped(d);
     } catch (const core::RedisError& e) {
       x.metrics.redis_error();
