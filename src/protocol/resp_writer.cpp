@@ -1,5 +1,7 @@
 #include "protocol/resp_writer.hpp"
 
+#include <charconv>
+
 namespace d4::protocol {
 
 RespWriter& RespWriter::begin(std::size_t nargs) {
@@ -20,14 +22,9 @@ RespWriter& RespWriter::arg(std::string_view a) {
 }
 
 RespWriter& RespWriter::arg(std::uint64_t v) {
-  char tmp[24];
-  char* end = tmp + sizeof tmp;
-  char* p = end;
-  do {
-    *--p = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v);
-  return arg(std::string_view(p, static_cast<std::size_t>(end - p)));
+  char tmp[20];  // 2^64 - 1 has 20 digits
+  auto end = std::to_chars(tmp, tmp + sizeof tmp, v).ptr;
+  return arg(std::string_view(tmp, static_cast<std::size_t>(end - tmp)));
 }
 
 RespWriter& RespWriter::arg_int(long long v) {
@@ -48,14 +45,9 @@ RespWriter& RespWriter::command(const std::vector<std::string>& args) {
 }
 
 void RespWriter::number(std::uint64_t v) {
-  char tmp[24];
-  char* end = tmp + sizeof tmp;
-  char* p = end;
-  do {
-    *--p = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v);
-  out_.append(p, static_cast<std::size_t>(end - p));
+  char tmp[20];
+  auto end = std::to_chars(tmp, tmp + sizeof tmp, v).ptr;
+  out_.append(tmp, static_cast<std::size_t>(end - tmp));
 }
 
 }  // namespace d4::protocol

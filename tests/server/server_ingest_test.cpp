@@ -180,19 +180,28 @@ TEST(ServerIngest, MetaHeaderThenType254OnOneConnection) {
   EXPECT_FALSE(b.wait_closed(10ms));
 }
 
-TEST(ServerIngest, PlainTcpListenerAndIdsStrictlyIncrease) {
-  RedisServer redis;
-  ServerProcess server(redis);
-  auto uuid = random_uuid();
-  SensorConnection c(server.plain_port(), false);
+namespace {
+// `count` type-3 packets of one line each ("line 0\n", "line 1\n"...), back to back; `expect`
+// receives the text they carry.
+std::vector<std::uint8_t> numbered_line_packets(const protocol::Uuid& uuid, int count, std::string& expect) {
   std::vector<std::uint8_t> all;
-  std::string expect;
-  for (int i = 0; i < 500; ++i) {
+  for (int i = 0; i < count; ++i) {
     std::string p = "line " + std::to_string(i) + "\n";
     expect += p;
     auto pk = make_packet(uuid, 3, "d4-test-key", p);
     all.insert(all.end(), pk.begin(), pk.end());
   }
+  return all;
+}
+}  // namespace
+
+TEST(ServerIngest, PlainTcpListenerAndIdsStrictlyIncrease) {
+  RedisServer redis;
+  ServerProcess server(redis);
+  auto uuid = random_uuid();
+  SensorConnection c(server.plain_port(), false);
+  std::string expect;
+  auto all = numbered_line_packets(uuid, 500, expect);
   ASSERT_TRUE(c.send(all));
   auto stream = server.stream();
   std::string key;
@@ -222,14 +231,8 @@ TEST(ServerIngest, CoalescedEntriesHoldConsecutivePacketsUpToTheBound) {
   ServerProcess server(redis, options);
   auto uuid = random_uuid();
   SensorConnection c(server.plain_port(), false);
-  std::vector<std::uint8_t> all;
   std::string expect;
-  for (int i = 0; i < 500; ++i) {
-    std::string p = "line " + std::to_string(i) + "\n";
-    expect += p;
-    auto pk = make_packet(uuid, 3, "d4-test-key", p);
-    all.insert(all.end(), pk.begin(), pk.end());
-  }
+  auto all = numbered_line_packets(uuid, 500, expect);
   ASSERT_TRUE(c.send(all));
   auto stream = server.stream();
   std::string key;
