@@ -80,6 +80,14 @@ void move_ports(const fs::path& config, const fs::path& sensor_destination) {
   write_text(sensor_destination, "127.0.0.1:" + moved[port] + "\n");
 }
 
+// `d4-stack --init-only` into `data` (its output in `dir`), then its ports moved to free ones.
+void init_stack_data(const TempDir& dir, const fs::path& data) {
+  Process init({(bin_dir() / "d4-stack").string(), "--data-dir", data.string(), "--init-only"},
+               Process::Options{{}, dir / "init.out", dir / "init.err", {}, {}});
+  ASSERT_EQ(init.wait(60s), 0) << read_text(dir / "init.err");
+  ASSERT_NO_FATAL_FAILURE(move_ports(data / "d4.toml", data / "sensor" / "destination"));
+}
+
 std::string config_value(const std::string& config, const std::string& section, const std::string& key) {
   // The generated file is simple TOML: find the section, then `key = "value"`.
   auto s = config.find("[" + section + "]\n");
@@ -151,10 +159,7 @@ TEST(Stack, AnalyzersRunOnTheirQueuesAndSeeWhatSensorsSend) {
     ASSERT_TRUE(fs::exists(bin_dir() / exe)) << exe << " is not built in " << bin_dir();
   TempDir dir;
   fs::path data = dir / "data";
-  Process init({(bin_dir() / "d4-stack").string(), "--data-dir", data.string(), "--init-only"},
-               Process::Options{{}, dir / "init.out", dir / "init.err", {}, {}});
-  ASSERT_EQ(init.wait(60s), 0) << read_text(dir / "init.err");
-  move_ports(data / "d4.toml", data / "sensor" / "destination");
+  ASSERT_NO_FATAL_FAILURE(init_stack_data(dir, data));
   std::string config = read_text(data / "d4.toml");
   ASSERT_NE(config.find("analyzers = [\"pdns\", \"pibs\", \"passivessl\"]"), std::string::npos) << config;
   std::string pdns_api = config_value(config, "analyzers.pdns", "listen");
@@ -271,10 +276,7 @@ TEST(Stack, DurableStreamRedisKeepsUnprocessedPacketsAcrossItsRestart) {
     ASSERT_TRUE(fs::exists(bin_dir() / exe)) << exe << " is not built in " << bin_dir();
   TempDir dir;
   fs::path data = dir / "data";
-  Process init({(bin_dir() / "d4-stack").string(), "--data-dir", data.string(), "--init-only"},
-               Process::Options{{}, dir / "init.out", dir / "init.err", {}, {}});
-  ASSERT_EQ(init.wait(60s), 0) << read_text(dir / "init.err");
-  move_ports(data / "d4.toml", data / "sensor" / "destination");
+  ASSERT_NO_FATAL_FAILURE(init_stack_data(dir, data));
   std::string config = read_text(data / "d4.toml");
   ASSERT_NE(config.find("durable_stream = false"), std::string::npos)
       << "the generated file shows the setting";
@@ -382,10 +384,7 @@ TEST(Stack, StartedAsRootWithAUserGivesItsDataToItAndRunsEveryComponentAsIt) {
   TempDir dir;
   fs::permissions(dir.path(), fs::perms::others_exec | fs::perms::group_exec, fs::perm_options::add);
   fs::path data = dir / "data";
-  Process init({(bin_dir() / "d4-stack").string(), "--data-dir", data.string(), "--init-only"},
-               Process::Options{{}, dir / "init.out", dir / "init.err", {}, {}});
-  ASSERT_EQ(init.wait(60s), 0) << read_text(dir / "init.err");
-  move_ports(data / "d4.toml", data / "sensor" / "destination");
+  ASSERT_NO_FATAL_FAILURE(init_stack_data(dir, data));
   std::string config = read_text(data / "d4.toml");
   config = std::regex_replace(config, std::regex("start_web = true"), "start_web = false");
   config = std::regex_replace(config, std::regex(R"(analyzers = \[[^\]]*\])"), "analyzers = []");
