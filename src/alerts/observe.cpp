@@ -33,8 +33,23 @@ std::optional<long long> integer_element(const core::RedisReply& r, std::size_t 
   return i < r.elements.size() ? r.elements[i].as_integer() : std::nullopt;
 }
 
-// Applies the scope of a queue rule: one queue (target), the group queues of a sensor, or all.
-bool queue_in_scope(const Rule& rule, const Observer::Queue& q) {
+}  // namespace
+
+const core::SensorOwnership& Observer::ownership() {
+  if (!ownership_) ownership_ = core::OrganisationStore(*src_.meta).ownership();
+  return *ownership_;
+}
+
+// Applies the scope of a queue rule: one queue (target), the group queues of a sensor, those fed
+// only by an organisation's sensors, or all. A targeted queue must still be in an organisation
+// rule's scope.
+bool Observer::queue_in_scope(const Rule& rule, const Queue& q) {
+  if (rule.scope.type == Scope::Type::Org) {
+    bool own = !q.sensors.empty() &&
+               std::all_of(q.sensors.begin(), q.sensors.end(),
+                           [&](const std::string& s) { return ownership().owner(s) == rule.scope.id; });
+    if (!own) return false;
+  }
   if (!rule.target.empty()) {
     auto want = core::normalize_sensor_uuid(rule.target);  // queue ids are UUIDs, spelled any way
     auto have = core::normalize_sensor_uuid(q.id);
@@ -44,8 +59,6 @@ bool queue_in_scope(const Rule& rule, const Observer::Queue& q) {
     return std::find(q.sensors.begin(), q.sensors.end(), rule.scope.id) != q.sensors.end();
   return true;
 }
-
-}  // namespace
 
 std::string human_duration(double seconds) {
   auto s = static_cast<long long>(std::llround(std::max(0.0, seconds)));
@@ -58,6 +71,7 @@ std::string human_duration(double seconds) {
 void Observer::begin(double now) {
   now_ = now;
   sensors_.reset();
+  ownership_.reset();
   queues_.reset();
   workers_.reset();
   consumers_.reset();
@@ -109,7 +123,14 @@ const std::vector<Observer::Sensor>& Observer::sensors() {
 }
 
 std::vector<Observer::Sensor> Observer::sensors_in(const Scope& scope) {
-  if (scope.type != Scope::Type::Sensor) return sensors();  // org: as global until organisations exist
+  if (scope.type == Scope::Type::Global) return sensors();
+  if (scope.type == Scope::Type::Org) {
+    // The organisation's sensors: assigned to it, or every unassigned one for the default one.
+    std::vector<Sensor> out;
+    for (const auto& s : sensors())
+      if (ownership().owner(s.uuid) == scope.id) out.push_back(s);
+    return out;
+  }
   for (const auto& s : sensors())
     if (s.uuid == scope.id) return {s};
   // Not known (yet): a sensor rule still watches it, as never seen.

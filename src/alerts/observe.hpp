@@ -11,6 +11,7 @@
 
 #include "alerts/rule.hpp"
 #include "core/metrics.hpp"
+#include "core/organisations.hpp"
 #include "core/redis_client.hpp"
 
 namespace d4::alerts {
@@ -63,6 +64,9 @@ class Observer {
   const std::vector<Sensor>& sensors();
   Sensor read_sensor(const std::string& uuid);
   std::vector<Sensor> sensors_in(const Scope& scope);
+  // Who owns which sensor (organisation rules), read once per evaluation.
+  const core::SensorOwnership& ownership();
+  bool queue_in_scope(const Rule& rule, const Queue& q);
   const std::vector<Queue>& queues();
   const std::vector<Process>& processes(bool workers);
   std::vector<Observation> observe_silent(const Rule& rule);
@@ -73,6 +77,7 @@ class Observer {
   ObserverSources src_;
   double now_ = 0;
   std::optional<std::vector<Sensor>> sensors_;
+  std::optional<core::SensorOwnership> ownership_;
   bool sensors_truncated_ = false;
   std::optional<std::vector<Queue>> queues_;
   std::optional<std::vector<Process>> workers_, consumers_;

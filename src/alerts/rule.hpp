@@ -32,8 +32,9 @@ const std::vector<Kind>& all_kinds();
 bool is_sensor_kind(Kind k);
 bool is_queue_kind(Kind k);
 
-// global, sensor:<uuid>, or org:<uuid>. Organisations do not exist yet: an org rule is stored as
-// given and evaluated as a global one (docs/alerts.md).
+// global, sensor:<uuid>, or org:<uuid>. An org rule watches the organisation's sensors and the
+// group queues fed only by them (core/organisations.hpp); workers and analyzer consumers serve
+// every organisation, so the down kinds watch them all (docs/alerts.md).
 struct Scope {
   enum class Type { Global, Sensor, Org };
   Type type = Type::Global;

@@ -264,6 +264,22 @@ inline constexpr std::string_view kAlertStats = "d4:alerts:stats";
 // the same change twice.
 inline constexpr std::string_view kAlertLock = "d4:alerts:lock";
 
+// ---- organisations (meta db, ours; docs/redis-keys.md, docs/web.md#organisations) ----
+// The organisations of the server: dashless lowercase UUIDs (an organisation's UUID is its MISP
+// organisation UUID, the "misp:org" of its sensors' meta headers).
+inline constexpr std::string_view kOrganisations = "d4:orgs";
+// One organisation: hash name, created (epoch s).
+inline std::string organisation(std::string_view uuid) {
+  return cat({"d4:org:", uuid});
+}
+// The UUID of the default organisation: every sensor and user not assigned to another one
+// belongs to it (a single-team server has only this one). Created by d4-web at start.
+inline constexpr std::string_view kDefaultOrganisation = "d4:org:default";
+// Sensor (dashless UUID) -> organisation UUID, for sensors assigned explicitly.
+inline constexpr std::string_view kSensorOrganisation = "d4:sensor:org";
+// Web user (e-mail) -> organisation UUID, for users assigned explicitly.
+inline constexpr std::string_view kUserOrganisation = "d4:user:org";
+
 // ---- web interface sessions and login throttling (cache db 3, ours; docs/redis-keys.md) ----
 // One signed-in session: hash of the session token -> user, CSRF token, creation time; expires
 // with the session.

@@ -19,6 +19,7 @@
 
 #include "core/http_server.hpp"
 #include "web/auth/authenticator.hpp"
+#include "web/auth/scope.hpp"
 #include "web/counters.hpp"
 #include "web/db.hpp"
 #include "web/request.hpp"

@@ -5,6 +5,8 @@
 #include <charconv>
 
 #include "alerts/channel_names.hpp"
+#include "core/organisations.hpp"
+#include "core/sensors.hpp"
 #include "protocol/text.hpp"
 
 namespace d4::web {
@@ -94,6 +96,20 @@ void read_budgets(const toml::table& root, WebConfig& c) {
   c.body_timeout = positive_seconds(root, "body_timeout", c.body_timeout);
   c.idle_timeout = positive_seconds(root, "idle_timeout", c.idle_timeout);
 }
+// The default organisation: [web] default_organisation_*, else the organisation that publishes
+// the MISP feed ([sharing.misp] org_name, org_uuid), so that both name the same organisation.
+void read_default_organisation(const toml::table& root, WebConfig& c) {
+  auto name = core::get_string(root, "web", "default_organisation_name", "");
+  auto uuid = core::get_string(root, "web", "default_organisation_uuid", "");
+  if (name.empty()) name = core::get_string(root, "sharing.misp", "org_name", "");
+  if (uuid.empty()) uuid = core::get_string(root, "sharing.misp", "org_uuid", "");
+  if (!name.empty()) c.default_org_name = name;
+  if (auto why = core::organisation_name_violation(c.default_org_name))
+    throw core::ConfigError("[web] default_organisation_name: " + *why);
+  if (!uuid.empty() && !core::normalize_sensor_uuid(uuid))
+    throw core::ConfigError("[web] default_organisation_uuid is not a UUID: " + uuid);
+  c.default_org_uuid = uuid;
+}
 }  // namespace
 
 WebConfig read_web_config(const toml::table& root, const std::filesystem::path& base_dir) {
@@ -128,6 +144,7 @@ WebConfig read_web_config(const toml::table& root, const std::filesystem::path& 
   if (max_rules < 1) throw core::ConfigError("option alerts.max_rules must be at least 1");
   c.alert_max_rules = static_cast<std::size_t>(max_rules);
   c.alert_channels = alerts::all_channel_names(root);
+  read_default_organisation(root, c);
   return c;
 }
 

@@ -64,6 +64,10 @@ struct WebConfig {
   // channels configured for d4-alerts ([alerts.webhook.<name>], [alerts.email.<name>]); only the
   // names are read: rules naming another channel are refused when any is configured here.
   std::size_t alert_max_rules = 200;
+  // The default organisation, created at the first start ([web] default_organisation_*, else the
+  // MISP feed's publishing organisation); an empty UUID: a random one.
+  std::string default_org_name = "Default organisation";
+  std::string default_org_uuid;
   std::vector<std::string> alert_channels;
 
   bool https() const { return !tls_cert.empty() && !tls_key.empty(); }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include "alerts/alerts_harness.hpp"
@@ -222,15 +223,31 @@ TEST(AlertNotifications, OnlyOneOfTwoDaemonsNotifies) {
   EXPECT_EQ(all[1]["event"], "resolved");
 }
 
-TEST(AlertNotifications, OrganisationRuleIsEvaluatedAsGlobal) {
+// An organisation rule watches that organisation's sensors only: those assigned to it, or, for the
+// default organisation, every sensor assigned to no other (core/organisations.hpp).
+TEST(AlertNotifications, OrganisationRuleWatchesOnlyThatOrganisationsSensors) {
   AlertsHarness h;
-  set_last_seen(h.meta(), kSensor, clock::unix_seconds() - 600);
+  const std::string org_a = "5c1a3b5e00004000800000000000beef", org_b = "5c1a3b5e00004000800000000000cafe",
+                    org_default = "5c1a3b5e00004000800000000000d00d";
+  const std::string sensor_b = "8bd5b2b23c8a4a399a5e1a4f1f2b7c02",
+                    unassigned = "8bd5b2b23c8a4a399a5e1a4f1f2b7c03";
+  for (const auto& s : {kSensor, sensor_b, unassigned})
+    set_last_seen(h.meta(), s, clock::unix_seconds() - 600);
+  h.meta().command_ok({"SET", std::string(core::keys::kDefaultOrganisation), org_default});
+  h.meta().command_ok(
+      {"HSET", std::string(core::keys::kSensorOrganisation), kSensor, org_a, sensor_b, org_b});
   h.add_rule(
       {"--kind", "sensor_silent", "--interval", "60", "--scope", "org:5c1a3b5e-0000-4000-8000-00000000beef"});
+  h.add_rule({"--kind", "sensor_silent", "--interval", "60", "--scope", "org:" + org_default});
   h.start_daemon();
-  ASSERT_TRUE(h.hook().wait_for_count(1)) << h.daemon_log();
-  EXPECT_EQ(h.hook().received()[0]["rule"]["scope"], "org:5c1a3b5e00004000800000000000beef");
-  EXPECT_EQ(h.hook().received()[0]["labels"]["sensor"], kSensor);
+  ASSERT_TRUE(h.hook().wait_for_count(2)) << h.daemon_log();
+  ASSERT_TRUE(h.wait_evaluations(3));
+  auto all = h.hook().received();
+  ASSERT_EQ(all.size(), 2u) << "one alert per rule: org B's sensor is nobody's business here";
+  std::map<std::string, std::string> sensor_by_scope;
+  for (const auto& n : all) sensor_by_scope[n["rule"]["scope"]] = n["labels"]["sensor"];
+  EXPECT_EQ(sensor_by_scope["org:" + org_a], kSensor);
+  EXPECT_EQ(sensor_by_scope["org:" + org_default], unassigned);
 }
 
 TEST(AlertRulesCli, RulesAreAddedListedAndRemovedAndInvalidOnesRefusedWithTheReason) {

@@ -356,6 +356,19 @@ std::vector<Endpoint> all_endpoints() {
       {"GET", "/api/v1/alerts/rules/0000000000000000", "user"},
       {"PUT", "/api/v1/alerts/rules/0000000000000000", "user", {{"threshold", 2}}},
       {"DELETE", "/api/v1/alerts/rules/0000000000000000", "user"},
+      {"GET", "/api/v1/organisations", "user"},
+      {"POST", "/api/v1/organisations", "admin", json::object()},
+      {"GET", "/api/v1/organisations/00000000-0000-4000-8000-0000000000a0", "user"},
+      {"PUT", "/api/v1/organisations/00000000-0000-4000-8000-0000000000a0", "admin", {{"name", "x"}}},
+      {"DELETE", "/api/v1/organisations/00000000-0000-4000-8000-0000000000a0", "admin"},
+      {"POST",
+       "/api/v1/organisations/00000000-0000-4000-8000-0000000000a0/sensors",
+       "admin",
+       {{"uuid", kSensor}}},
+      {"POST",
+       "/api/v1/organisations/00000000-0000-4000-8000-0000000000a0/users",
+       "admin",
+       {{"email", "x@y.test"}}},
   };
 }
 
@@ -423,6 +436,7 @@ TEST_F(WebApiTest, OpenApiDocumentsEveryEndpoint) {
     };
     replace(kSensor, "{uuid}");
     replace("/rules/0000000000000000", "/rules/{id}");
+    replace("00000000-0000-4000-8000-0000000000a0", "{id}");
     replace("00000000-0000-4000-8000-000000000000", "{id}");
     replace("nobody@example.test", "{email}");
     replace("000000000000", "{token_id}");

@@ -19,16 +19,19 @@ models::AlertFilter alert_filter(const Input& in) {
 }  // namespace
 
 void alerts(WebApp& app, Routes& r) {
-  r.api("GET", "/api/v1/alerts", Role::User, [&app](http::Request& req, const Identity&) {
-    return json(models::Alerts(app.db(), app.config()).list(alert_filter(Input(req))));
+  r.api("GET", "/api/v1/alerts", Role::User, [&app](http::Request& req, const Identity& id) {
+    auto f = alert_filter(Input(req));
+    auto scope = Scope::of(app.db(), id);
+    if (!f.sensor.empty()) scope.require_sensor(app.db(), f.sensor);
+    return json(models::Alerts(app.db(), app.config()).list(f, scope));
   });
   r.api("GET", "/api/v1/alerts/rules", Role::User, [&app](http::Request&, const Identity& id) {
-    return json(models::Alerts(app.db(), app.config()).rules(id.role));
+    return json(models::Alerts(app.db(), app.config()).rules(id.role, Scope::of(app.db(), id)));
   });
   r.api("POST", "/api/v1/alerts/rules", Role::User, [&app](http::Request& req, const Identity& id) {
     models::Alerts a(app.db(), app.config());
     auto rule = a.from_input(Input(req), nullptr);
-    models::require_rule_rights(id.role, rule.scope);
+    models::require_rule_rights(app.db(), id.role, Scope::of(app.db(), id), rule.scope);
     try {
       rule = a.store().add(rule);
     } catch (const alerts::RuleBudgetError& e) {
@@ -37,21 +40,24 @@ void alerts(WebApp& app, Routes& r) {
     return ok("alert rule created", {{"rule", models::RuleView{rule, true}}});
   });
   r.api("GET", "/api/v1/alerts/rules/{id}", Role::User, [&app](http::Request& req, const Identity& id) {
-    return json(models::Alerts(app.db(), app.config()).rule(req.params["id"], id.role));
+    return json(
+        models::Alerts(app.db(), app.config()).rule(req.params["id"], id.role, Scope::of(app.db(), id)));
   });
   r.api("PUT", "/api/v1/alerts/rules/{id}", Role::User, [&app](http::Request& req, const Identity& id) {
     models::Alerts a(app.db(), app.config());
-    auto old = a.require_rule(req.params["id"]);
-    models::require_rule_rights(id.role, old.scope);
+    auto scope = Scope::of(app.db(), id);
+    auto old = a.require_rule(req.params["id"], scope);
+    models::require_rule_rights(app.db(), id.role, scope, old.scope);
     auto rule = a.from_input(Input(req), &old);
-    models::require_rule_rights(id.role, rule.scope);
+    models::require_rule_rights(app.db(), id.role, scope, rule.scope);
     if (!a.store().replace(rule)) throw ApiError(404, "no such alert rule");
     return ok("alert rule saved", {{"rule", models::RuleView{rule, true}}});
   });
   r.api("DELETE", "/api/v1/alerts/rules/{id}", Role::User, [&app](http::Request& req, const Identity& id) {
     models::Alerts a(app.db(), app.config());
-    auto rule = a.require_rule(req.params["id"]);
-    models::require_rule_rights(id.role, rule.scope);
+    auto scope = Scope::of(app.db(), id);
+    auto rule = a.require_rule(req.params["id"], scope);
+    models::require_rule_rights(app.db(), id.role, scope, rule.scope);
     if (!a.store().remove(rule.id)) throw ApiError(404, "no such alert rule");
     return ok("alert rule deleted; its firing alerts resolve at the next evaluation");
   });

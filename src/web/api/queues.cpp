@@ -5,10 +5,19 @@
 namespace d4::web::api {
 
 namespace {
-queues::QueueInfo require_queue(Db& d, const std::string& id) {
+// The queue `id` if the user may see it; another organisation's queue is "no such queue" too.
+queues::QueueInfo require_queue(Db& d, const std::string& id, const Identity& who) {
   auto q = d.queue_store.get(id);
-  if (!q) throw ApiError(404, "no such queue");
+  if (!q || !models::Queues::visible(*q, Scope::of(d, who))) throw ApiError(404, "no such queue");
   return *q;
+}
+
+// A user who sees only its organisation's sensors creates group queues of those sensors only.
+void check_queue_sensors(Db& d, const Scope& scope, const queues::QueueSpec& spec) {
+  if (scope.unrestricted()) return;
+  if (spec.sensors.empty())
+    throw ApiError(400, "a queue must name the sensors that feed it (your organisation's sensors)");
+  for (const auto& s : spec.sensors) scope.require_sensor(d, require_uuid(s));
 }
 
 std::string description_of(WebApp& app, const Input& in) {
@@ -29,9 +38,10 @@ void set_sensors(queues::QueueStore& store, const queues::QueueInfo& q,
 }  // namespace
 
 void queues(WebApp& app, Routes& r) {
-  r.api("GET", "/api/v1/queues", Role::User,
-        [&app](http::Request&, const Identity&) { return json(models::Queues(app.db()).list()); });
-  r.api("POST", "/api/v1/queues", Role::User, [&app](http::Request& req, const Identity&) {
+  r.api("GET", "/api/v1/queues", Role::User, [&app](http::Request&, const Identity& id) {
+    return json(models::Queues(app.db()).list(Scope::of(app.db(), id)));
+  });
+  r.api("POST", "/api/v1/queues", Role::User, [&app](http::Request& req, const Identity& id) {
     Input in(req);
     queues::QueueSpec spec;
     spec.target = target_of(in);
@@ -42,17 +52,18 @@ void queues(WebApp& app, Routes& r) {
     spec.sensors = in.list("sensors");
     spec.group = in.flag("group") || !spec.sensors.empty();
     auto& d = app.db();
+    check_queue_sensors(d, Scope::of(d, id), spec);
     auto q = d.queue_store.create(spec);
     return ok("queue created", {{"queue", models::Queues(d).view(q)}});
   });
-  r.api("GET", "/api/v1/queues/{id}", Role::User, [&app](http::Request& req, const Identity&) {
+  r.api("GET", "/api/v1/queues/{id}", Role::User, [&app](http::Request& req, const Identity& id) {
     auto& d = app.db();
-    return json(models::Queues(d).view(require_queue(d, req.params["id"])));
+    return json(models::Queues(d).view(require_queue(d, req.params["id"], id)));
   });
-  r.api("PUT", "/api/v1/queues/{id}", Role::Admin, [&app](http::Request& req, const Identity&) {
+  r.api("PUT", "/api/v1/queues/{id}", Role::Admin, [&app](http::Request& req, const Identity& id) {
     Input in(req);
     auto& d = app.db();
-    auto q = require_queue(d, req.params["id"]);
+    auto q = require_queue(d, req.params["id"], id);
     if (in.has("description")) d.queue_store.set_description(q.id, description_of(app, in));
     if (in.has("max_size")) {
       auto m = in.integer("max_size");
@@ -62,20 +73,20 @@ void queues(WebApp& app, Routes& r) {
     if (in.has("sensors")) set_sensors(d.queue_store, q, in.list("sensors"));
     return ok("queue saved", {{"queue", models::Queues(d).view(d.queue_store.require(q.id))}});
   });
-  r.api("DELETE", "/api/v1/queues/{id}", Role::Admin, [&app](http::Request& req, const Identity&) {
+  r.api("DELETE", "/api/v1/queues/{id}", Role::Admin, [&app](http::Request& req, const Identity& id) {
     auto& d = app.db();
-    d.queue_store.remove(require_queue(d, req.params["id"]).id);
+    d.queue_store.remove(require_queue(d, req.params["id"], id).id);
     return ok("queue deleted");
   });
-  r.api("POST", "/api/v1/queues/{id}/empty", Role::Admin, [&app](http::Request& req, const Identity&) {
+  r.api("POST", "/api/v1/queues/{id}/empty", Role::Admin, [&app](http::Request& req, const Identity& id) {
     auto& d = app.db();
-    auto n = d.queue_store.empty(require_queue(d, req.params["id"]).id);
+    auto n = d.queue_store.empty(require_queue(d, req.params["id"], id).id);
     return ok(std::to_string(n) + " elements deleted", {{"deleted", n}});
   });
-  r.api("GET", "/api/v1/queues/{id}/preview", Role::User, [&app](http::Request& req, const Identity&) {
+  r.api("GET", "/api/v1/queues/{id}/preview", Role::User, [&app](http::Request& req, const Identity& id) {
     Input in(req);
     auto& d = app.db();
-    auto q = require_queue(d, req.params["id"]);
+    auto q = require_queue(d, req.params["id"], id);
     return json(models::Queues(d).preview(q, in.integer("count").value_or(11),
                                           in.integer("max_line_len").value_or(3000)));
   });

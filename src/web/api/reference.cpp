@@ -1,4 +1,5 @@
 // /api/v1: reference endpoints (docs/api/openapi.json).
+#include "core/organisations.hpp"
 #include "web/api/helpers.hpp"
 #include "web/models/sensors.hpp"
 
@@ -6,7 +7,7 @@ namespace d4::web::api {
 
 void reference(WebApp& app, Routes& r) {
   r.api("POST", "/api/v1/add/sensor/register", Role::SensorRegister,
-        [&app](http::Request& req, const Identity&) {
+        [&app](http::Request& req, const Identity& id) {
           Input in(req);
           if (!in.has("uuid") || !in.has("hmac_key"))
             throw ApiError(400, "Mandatory parameter(s) not provided");
@@ -28,10 +29,15 @@ void reference(WebApp& app, Routes& r) {
           auto res = d.policy.register_sensor(in.str("uuid"), in.str("hmac_key"), mail, description,
                                               in.flag("third_party"));
           result_or_throw(res);
+          // The sensor belongs to the registrant's organisation (docs/web.md#organisations).
+          core::OrganisationStore orgs(d.meta);
+          if (auto org = orgs.user_org(id.user); !org.empty() && org != orgs.default_id().value_or(""))
+            orgs.assign_sensor(res.value, org);
           return json{{"uuid", res.value}};
         });
-  r.api("GET", "/api/v1/sensors/monitoring/errors", Role::User,
-        [&app](http::Request&, const Identity&) { return json(models::Sensors(app.db()).silent()); });
+  r.api("GET", "/api/v1/sensors/monitoring/errors", Role::User, [&app](http::Request&, const Identity& id) {
+    return json(models::Sensors(app.db()).silent(Scope::of(app.db(), id)));
+  });
 }
 
 }  // namespace d4::web::api

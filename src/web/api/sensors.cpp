@@ -18,10 +18,10 @@ void sensor_action(WebApp& app, Routes& r, const std::string& method, const std:
 
 // The list, one sensor, its traffic, and deleting it.
 void reads(WebApp& app, Routes& r) {
-  r.api("GET", "/api/v1/sensors", Role::User, [&app](http::Request& req, const Identity&) {
+  r.api("GET", "/api/v1/sensors", Role::User, [&app](http::Request& req, const Identity& id) {
     Input in(req);
-    return json(
-        models::Sensors(app.db()).list({in.str("q"), in.str("status"), page_of(in), per_page_of(in, 50)}));
+    return json(models::Sensors(app.db()).list(
+        {in.str("q"), in.str("status"), page_of(in), per_page_of(in, 50)}, Scope::of(app.db(), id)));
   });
   r.api("GET", "/api/v1/sensors/{uuid}", Role::User, [&app](http::Request& req, const Identity&) {
     return json(models::Sensors(app.db()).detail(require_uuid(req.params["uuid"])));

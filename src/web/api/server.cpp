@@ -9,6 +9,9 @@ namespace {
 // Refuses (ApiError) blocking or unblocking `ip` beyond what the role may: a network covering
 // every address is never blocked; one wider than the user bound needs the admin role.
 void check_block_scope(WebApp& app, const std::string& ip, const Identity& id, bool blocking) {
+  // The blocklist cuts off every organisation's sensors behind an address: a user who sees only
+  // its organisation's sensors may not change it.
+  Scope::of(app.db(), id).require_unrestricted();
   auto net = core::IpNetwork::parse(ip);
   if (!net) return;  // the policy call answers 400 with the reason
   if (blocking && net->prefix_len() == 0) {
@@ -26,8 +29,8 @@ void check_block_scope(WebApp& app, const std::string& ip, const Identity& id, b
 }  // namespace
 
 void server(WebApp& app, Routes& r) {
-  r.api("GET", "/api/v1/server", Role::User, [&app](http::Request&, const Identity&) {
-    return json(models::Server(app.db(), app.config()).view());
+  r.api("GET", "/api/v1/server", Role::User, [&app](http::Request&, const Identity& id) {
+    return json(models::Server(app.db(), app.config()).view(Scope::of(app.db(), id)));
   });
   r.api("POST", "/api/v1/server/types", Role::Admin, [&app](http::Request& req, const Identity&) {
     Input in(req);
@@ -71,11 +74,12 @@ void server(WebApp& app, Routes& r) {
         BlocklistRoutes{"/api/v1/server/blocklist/uuids", false, Role::Admin, "uuid",
                         &core::SensorPolicy::block_uuid, &core::SensorPolicy::unblock_uuid, "sensor blocked",
                         "sensor unblocked"}}) {
-    r.api("GET", b.path, Role::User, [&app, b](http::Request& req, const Identity&) {
+    r.api("GET", b.path, Role::User, [&app, b](http::Request& req, const Identity& id) {
       Input in(req);
       auto kind = b.ips ? models::BlocklistKind::Ips : models::BlocklistKind::Uuids;
-      return json(models::Server(app.db(), app.config())
-                      .blocklist(kind, in.str("q"), page_of(in), per_page_of(in, 100)));
+      return json(
+          models::Server(app.db(), app.config())
+              .blocklist(kind, in.str("q"), page_of(in), per_page_of(in, 100), Scope::of(app.db(), id)));
     });
     r.api("POST", b.path, b.change_role, [&app, b](http::Request& req, const Identity& id) {
       auto value = Input(req).required(b.field);

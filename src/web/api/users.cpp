@@ -1,5 +1,6 @@
 // /api/v1: users and tokens (docs/api/openapi.json).
 #include "web/models/users.hpp"
+#include "core/organisations.hpp"
 #include "web/api/helpers.hpp"
 
 namespace d4::web::api {
@@ -56,7 +57,15 @@ void accounts(WebApp& app, Routes& r) {
     if (d.user_store.exists(email)) throw ApiError(409, "this user already exists");
     auto [pw, generated] = password_or_generated(in);
     // A generated password is a one-time secret: the user must replace it at first login.
+    // The organisation (docs/web.md#organisations): given, else the default one.
+    std::optional<core::Organisation> org;
+    core::OrganisationStore orgs(d.meta);
+    if (in.has("organisation") && !in.str("organisation").empty()) {
+      org = orgs.get(in.str("organisation"));
+      if (!org) throw ApiError(400, "no such organisation");
+    }
     d.user_store.upsert(email, *role, pw, generated || in.flag("must_change_password"));
+    if (org) orgs.assign_user(email, org->uuid);
     json extra = {{"user", *d.user_store.get(email)}};
     if (generated) extra["password"] = pw;
     return ok("user created", extra);
@@ -94,6 +103,7 @@ void accounts(WebApp& app, Routes& r) {
     auto& d = app.db();
     if (!d.user_store.exists(email)) throw ApiError(404, "no such user");
     d.user_store.remove(email);
+    core::OrganisationStore(d.meta).forget_user(email);
     app.auth().end_sessions(email);
     return ok("user deleted");
   });

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/organisations.hpp"
 #include "web/request.hpp"
 
 namespace d4::web {
@@ -66,6 +67,10 @@ LoginThrottle Authenticator::throttle(Db& d) const {
 void Authenticator::first_run() {
   auto& d = connections_.this_thread();
   d.user_store.ensure_roles();
+  // Every sensor and user not assigned elsewhere belongs to the default organisation: a server
+  // from before organisations keeps working without a migration step.
+  core::OrganisationStore(d.meta).ensure_default(
+      cfg_.default_org_name, cfg_.default_org_uuid.empty() ? random_uuid4() : cfg_.default_org_uuid);
   if (d.user_store.exists(cfg_.admin_email)) return;
   // Only the very first start creates an admin: an installation whose admin was renamed or
   // deleted on purpose does not get a new one behind the operator's back.

@@ -37,7 +37,9 @@ Html navigation(const Identity& id, std::string_view active) {
     << nav_link("/queues", "Analyzer queues", "queues", active)
     << nav_link("/backscatter", "Backscatter", "backscatter", active)
     << nav_link("/alerts", "Alerts", "alerts", active);
-  if (role_allows(id.role, Role::Admin)) h << nav_link("/users", "Users", "users", active);
+  if (role_allows(id.role, Role::Admin))
+    h << nav_link("/users", "Users", "users", active)
+      << nav_link("/organisations", "Organisations", "organisations", active);
   return h << nav_link("/profile", "My account", "profile", active) << "</ul></nav>"_h;
 }
 

@@ -65,13 +65,25 @@ void check_channels(const WebConfig& cfg, const alerts::Rule& r) {
 
 }  // namespace
 
-bool may_manage_rule(Role role, const alerts::Scope& scope) {
-  return scope.type == alerts::Scope::Type::Sensor || role_allows(role, Role::Admin);
+bool may_see_rule(const Scope& viewer, const alerts::Scope& rule_scope) {
+  using T = alerts::Scope::Type;
+  if (viewer.unrestricted()) return true;
+  if (rule_scope.type == T::Sensor) return viewer.covers(rule_scope.id);
+  return rule_scope.type == T::Org && rule_scope.id == viewer.org();
 }
 
-void require_rule_rights(Role role, const alerts::Scope& scope) {
-  if (!may_manage_rule(role, scope))
-    throw ApiError(403, "only administrators may manage global and organisation alert rules");
+bool may_manage_rule(Role role, const Scope& viewer, const alerts::Scope& rule_scope) {
+  using T = alerts::Scope::Type;
+  if (role_allows(role, Role::Admin)) return true;
+  if (rule_scope.type == T::Sensor) return viewer.covers(rule_scope.id);
+  return rule_scope.type == T::Org && !viewer.org().empty() && rule_scope.id == viewer.org();
+}
+
+void require_rule_rights(Db& d, Role role, const Scope& viewer, const alerts::Scope& rule_scope) {
+  // Another organisation's sensor answers like an unknown one.
+  if (rule_scope.type == alerts::Scope::Type::Sensor) viewer.require_sensor(d, rule_scope.id);
+  if (!may_manage_rule(role, viewer, rule_scope))
+    throw ApiError(403, "only administrators may manage global alert rules and other organisations' rules");
 }
 
 void to_json(json& j, const RuleView& v) {
@@ -104,31 +116,33 @@ alerts::Rule Alerts::from_input(const Input& in, const alerts::Rule* base) const
   return r;
 }
 
-alerts::Rule Alerts::require_rule(const std::string& id) {
+alerts::Rule Alerts::require_rule(const std::string& id, const Scope& viewer) {
   std::optional<alerts::Rule> r;
   try {
     r = store().get(id);
   } catch (const alerts::RuleError& e) {
     throw ApiError(500, "alert rule " + id + " is stored in a form that does not parse: " + e.what());
   }
-  if (!r) throw ApiError(404, "no such alert rule");
+  if (!r || !may_see_rule(viewer, r->scope)) throw ApiError(404, "no such alert rule");
   return *r;
 }
 
-RuleList Alerts::rules(Role viewer) {
+RuleList Alerts::rules(Role role, const Scope& viewer) {
   auto load = store().load();
-  RuleList l{{}, std::move(load.invalid), cfg_.alert_max_rules, cfg_.alert_channels};
+  RuleList l{{}, {}, cfg_.alert_max_rules, cfg_.alert_channels};
+  if (viewer.unrestricted()) l.invalid = std::move(load.invalid);
   for (auto& r : load.rules) {
-    bool editable = may_manage_rule(viewer, r.scope);
+    if (!may_see_rule(viewer, r.scope)) continue;
+    bool editable = may_manage_rule(role, viewer, r.scope);
     l.items.push_back({std::move(r), editable});
   }
   return l;
 }
 
-RuleDetail Alerts::rule(const std::string& id, Role viewer) {
-  auto r = require_rule(id);
-  bool editable = may_manage_rule(viewer, r.scope);
-  auto alerts = list({{}, {}, r.id}).items;
+RuleDetail Alerts::rule(const std::string& id, Role role, const Scope& viewer) {
+  auto r = require_rule(id, viewer);
+  bool editable = may_manage_rule(role, viewer, r.scope);
+  auto alerts = list({{}, {}, r.id}, viewer).items;
   return {{std::move(r), editable}, std::move(alerts)};
 }
 
@@ -143,6 +157,14 @@ AlertView alert_view(const alerts::InstanceState& st) {
   return v;
 }
 
+// An alert about a sensor is the sensor's organisation's; one about no sensor (a queue, a
+// process) belongs to the organisation whose rule raised it, or to the administrators.
+bool alert_visible(const AlertView& a, const Scope& viewer) {
+  if (viewer.unrestricted()) return true;
+  if (auto it = a.labels.find("sensor"); it != a.labels.end()) return viewer.covers(it->second);
+  return !viewer.org().empty() && a.scope == "org:" + viewer.org();
+}
+
 bool wanted(const AlertView& a, const AlertFilter& f) {
   if (!f.status.empty() && a.status != f.status) return false;
   if (!f.rule.empty() && a.rule_id != f.rule) return false;
@@ -154,10 +176,11 @@ bool wanted(const AlertView& a, const AlertFilter& f) {
 }
 }  // namespace
 
-AlertList Alerts::list(const AlertFilter& f) {
+AlertList Alerts::list(const AlertFilter& f, const Scope& viewer) {
   AlertList l;
   for (const auto& [key, st] : alerts::StateStore(db_.meta).load()) {
     auto v = alert_view(st);
+    if (!alert_visible(v, viewer)) continue;
     l.firing += v.firing() ? 1 : 0;
     if (wanted(v, f)) l.items.push_back(std::move(v));
   }
@@ -165,6 +188,7 @@ AlertList Alerts::list(const AlertFilter& f) {
     if (a.firing() != b.firing()) return a.firing();
     return a.since > b.since;
   });
+  if (!viewer.unrestricted()) return l;  // the daemon's figures count every organisation's alerts
   for (auto& [k, v] : hash_pairs(db_.meta.command_ok({"HGETALL", core::keys::kAlertStats}))) l.daemon[k] = v;
   return l;
 }

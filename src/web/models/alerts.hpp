@@ -3,15 +3,18 @@
 // rules are those of d4-alerts (alerts::RuleStore, d4:alerts:rules), the alerts the state its
 // daemon keeps (d4:alerts:state). docs/alerts.md.
 //
-// Who may change a rule: any user a sensor's rules (users already manage sensors' monitoring);
-// only administrators global and organisation rules, which watch every sensor (organisations do
-// not exist yet, so an organisation rule is evaluated as a global one).
+// Who sees and may change a rule (docs/web.md#organisations): administrators every rule; a user
+// the rules of the sensors in its scope and of its own organisation (an organisation rule watches
+// that organisation's sensors and queues); global rules are administrators' only. A user whose
+// scope is restricted to its organisation sees only the alerts about its own sensors and its
+// organisation's rules.
 #include <map>
 #include <string>
 #include <vector>
 
 #include "alerts/rule.hpp"
 #include "alerts/rule_store.hpp"
+#include "web/auth/scope.hpp"
 #include "web/auth/users.hpp"
 #include "web/db.hpp"
 #include "web/models/common.hpp"
@@ -20,9 +23,12 @@
 
 namespace d4::web::models {
 
-bool may_manage_rule(Role role, const alerts::Scope& scope);
-// ApiError 403 unless may_manage_rule.
-void require_rule_rights(Role role, const alerts::Scope& scope);
+// Whether `viewer` (role and scope) sees a rule of `rule_scope` at all.
+bool may_see_rule(const Scope& viewer, const alerts::Scope& rule_scope);
+bool may_manage_rule(Role role, const Scope& viewer, const alerts::Scope& rule_scope);
+// ApiError 404 (a sensor or rule the viewer may not see, like an unknown one) or 403 unless
+// may_manage_rule.
+void require_rule_rights(Db& d, Role role, const Scope& viewer, const alerts::Scope& rule_scope);
 
 // A rule as stored, its display name, and whether the viewer may change it.
 struct RuleView {
@@ -79,10 +85,11 @@ class Alerts {
   alerts::RuleStore store() { return alerts::RuleStore(db_.meta, cfg_.alert_max_rules); }
 
   // Firing first, then the most recent change first.
-  AlertList list(const AlertFilter& f);
-  RuleList rules(Role viewer);
-  RuleDetail rule(const std::string& id, Role viewer);  // ApiError 404
-  alerts::Rule require_rule(const std::string& id);     // ApiError 404
+  AlertList list(const AlertFilter& f, const Scope& viewer);
+  RuleList rules(Role role, const Scope& viewer);
+  RuleDetail rule(const std::string& id, Role role, const Scope& viewer);  // ApiError 404
+  // ApiError 404 when there is no such rule, or `viewer` may not see it.
+  alerts::Rule require_rule(const std::string& id, const Scope& viewer);
 
   // A rule from request input (JSON or form fields), over `base` when editing: the fields given
   // replace the base's (a new kind drops the old kind's parameters); an empty form field leaves

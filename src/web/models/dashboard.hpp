@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/redis_client.hpp"
+#include "web/auth/scope.hpp"
 #include "web/db.hpp"
 #include "web/models/common.hpp"
 #include "web/models/ingest_metrics.hpp"
@@ -83,6 +84,10 @@ D4_VIEW_TO_JSON(TrafficHistory, dates, packets_by_type, bytes_by_type, packets_b
 TypeSeries type_series(const std::vector<std::string>& dates,
                        const std::vector<const core::RedisReply*>& packets,
                        const std::vector<const core::RedisReply*>& bytes);
+// The same from type -> count pairs per date.
+using ScoredCounts = std::vector<std::pair<std::string, long long>>;
+TypeSeries type_series(const std::vector<std::string>& dates, const std::vector<ScoredCounts>& packets,
+                       const std::vector<ScoredCounts>& bytes);
 
 class Statistics {
  public:
@@ -91,15 +96,23 @@ class Statistics {
   Statistics(core::RedisClient& meta, core::RedisClient& stream) : meta_(meta), stream_(stream) {}
   explicit Statistics(Db& db) : Statistics(db.meta, db.stream) {}
 
-  // Today's figures with `health` (see health()).
-  DashboardView dashboard(HealthView health);
-  TrafficHistory daily(int days);  // days clamped to 1..90
+  // Today's figures with `health` (see health()); a restricted scope gets the sums of its own
+  // sensors' counters instead of the server's totals.
+  DashboardView dashboard(HealthView health, const Scope& scope);
+  TrafficHistory daily(int days, const Scope& scope);  // days clamped to 1..90
   // Pings both Redis servers, counts the worker sessions and backlog per accepted type, and reads
-  // d4-server's metrics at `ingest_metrics_url` (when set); `web` is the web tier's counters.
-  HealthView health(const std::string& ingest_metrics_url, std::map<std::string, std::uint64_t> web);
+  // d4-server's metrics at `ingest_metrics_url` (when set); `web` is the web tier's counters. A
+  // restricted scope gets the pings and the web counters only (the rest counts every sensor).
+  HealthView health(const std::string& ingest_metrics_url, std::map<std::string, std::uint64_t> web,
+                    const Scope& scope);
 
  private:
   std::vector<WorkerState> workers(long long& backlog_total);
+  void fill_scoped_today(DashboardView& v, const std::string& day, const Scope& scope);
+  // The covered sensors among `daily_uuid:<day>`, highest first, with their packets.
+  ScoredCounts scoped_daily_sensors(const std::string& day, const Scope& scope);
+  // The per-type packets and bytes of `sensors` on `day`, summed.
+  std::pair<ScoredCounts, ScoredCounts> summed_types(const std::string& day, const ScoredCounts& sensors);
 
   core::RedisClient& meta_;
   core::RedisClient& stream_;

@@ -43,16 +43,24 @@ QueueView Queues::view(const queues::QueueInfo& q) {
   return {q, store_.effective_max_size(q), store_.stats(q.id)};
 }
 
-QueueList Queues::list() {
+bool Queues::visible(const queues::QueueInfo& q, const Scope& scope) {
+  if (scope.unrestricted()) return true;
+  return q.group && !q.sensors.empty() &&
+         std::all_of(q.sensors.begin(), q.sensors.end(),
+                     [&](const std::string& s) { return scope.covers(s); });
+}
+
+QueueList Queues::list(const Scope& scope) {
   QueueList l;
-  for (const auto& q : store_.list()) l.items.push_back(view(q));
+  for (const auto& q : store_.list())
+    if (visible(q, scope)) l.items.push_back(view(q));
   l.default_max_size = store_.default_max_size();
   return l;
 }
 
-std::optional<QueueView> Queues::find(const std::string& id) {
+std::optional<QueueView> Queues::find(const std::string& id, const Scope& scope) {
   auto q = store_.get(id);
-  if (!q) return std::nullopt;
+  if (!q || !visible(*q, scope)) return std::nullopt;
   return view(*q);
 }
 

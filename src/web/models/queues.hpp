@@ -6,6 +6,7 @@
 
 #include "core/redis_client.hpp"
 #include "queues/queue_store.hpp"
+#include "web/auth/scope.hpp"
 #include "web/db.hpp"
 #include "web/models/common.hpp"
 
@@ -43,9 +44,13 @@ class Queues {
   Queues(queues::QueueStore& store, core::RedisClient& analyzer) : store_(store), analyzer_(analyzer) {}
   explicit Queues(Db& db) : Queues(db.queue_store, db.analyzer) {}
 
-  QueueList list();
+  // Whether `scope` may see the queue: an unrestricted scope every queue; a restricted one the
+  // group queues fed only by its own sensors (a queue of a type receives every organisation's).
+  static bool visible(const queues::QueueInfo& q, const Scope& scope);
+  QueueList list(const Scope& scope);
   QueueView view(const queues::QueueInfo& q);
-  std::optional<QueueView> find(const std::string& id);
+  // The queue if it exists and `scope` may see it (else nothing, like an unknown queue).
+  std::optional<QueueView> find(const std::string& id, const Scope& scope);
   // The newest `count` elements (1..100), each cut to `max_line_len` (10..100000) characters.
   QueuePreview preview(const queues::QueueInfo& q, long long count, long long max_line_len);
 

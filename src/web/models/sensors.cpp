@@ -138,13 +138,13 @@ std::vector<std::string> Sensors::known_sensors() {
   return {all.begin(), all.end()};
 }
 
-SensorList Sensors::list(const SensorQuery& q) {
+SensorList Sensors::list(const SensorQuery& q, const Scope& scope) {
   auto known = known_sensors();
   auto connected = set_of(stream_.command({"SMEMBERS", keys::kActiveConnection}));
   std::set<std::string> all(known.begin(), known.end());
   all.insert(connected.begin(), connected.end());
 
-  std::vector<std::string> ids(all.begin(), all.end());
+  auto ids = scope.covered(std::vector<std::string>(all.begin(), all.end()));
   std::vector<std::vector<std::string>> cmds;
   for (const auto& u : ids) {
     cmds.push_back({"HMGET", keys::sensor_metadata(u), "first_seen", "last_seen", "description", "Error"});
@@ -271,8 +271,8 @@ long long Sensors::pending_count() {
   return meta_.command({"SCARD", keys::kPendingRegistrations}).integer;
 }
 
-std::vector<std::string> Sensors::silent() {
-  auto v = meta_.command({"SMEMBERS", keys::kSensorsInError}).as_strings();
+std::vector<std::string> Sensors::silent(const Scope& scope) {
+  auto v = scope.covered(meta_.command({"SMEMBERS", keys::kSensorsInError}).as_strings());
   std::sort(v.begin(), v.end());
   return v;
 }
@@ -310,6 +310,7 @@ void Sensors::forget(const std::string& u) {
       {"SET", std::string(keys::kMonitoringLastUpdated), std::to_string(std::time(nullptr))}};
   for (const auto& t : types) cmds.push_back({"DEL", keys::sensor_type_metadata(u, t)});
   for (const auto& e : ext) cmds.push_back({"DEL", keys::sensor_extended_type_metadata(u, e)});
+  cmds.push_back({"HDEL", std::string(keys::kSensorOrganisation), u});
   for (const auto& r : meta_.pipeline(cmds))
     if (r.is_error()) throw core::RedisError("delete sensor: " + r.str);
 }

@@ -84,14 +84,15 @@ class Sensors {
   Sensors(core::RedisClient& meta, core::RedisClient& stream) : meta_(meta), stream_(stream) {}
   explicit Sensors(Db& db) : Sensors(db.meta, db.stream) {}
 
-  SensorList list(const SensorQuery& q);
+  // The sensors of `scope` matching `q`.
+  SensorList list(const SensorQuery& q, const Scope& scope);
   SensorDetail detail(const std::string& uuid);              // ApiError 400 for an invalid UUID
   SensorTraffic traffic(const std::string& uuid, int days);  // days clamped to 1..90
   SensorKey key(const std::string& uuid);
   std::vector<std::string> tags(const std::string& uuid);
   long long pending_count();
-  // The monitored sensors silent for longer than their delay (sorted).
-  std::vector<std::string> silent();
+  // The monitored sensors of `scope` silent for longer than their delay (sorted).
+  std::vector<std::string> silent(const Scope& scope);
   // Alerts when the sensor is silent for more than `delta_seconds`, or no longer.
   void monitor(const std::string& uuid, long long delta_seconds);
   void stop_monitoring(const std::string& uuid);

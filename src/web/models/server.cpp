@@ -36,7 +36,7 @@ Refusals refusals_of(const core::RedisReply* r) {
 }
 }  // namespace
 
-ServerView Server::view() {
+ServerView Server::view(const Scope& scope) {
   auto r = meta_.pipeline({{"GET", std::string(keys::kDefaultHmacKey)},
                            {"GET", std::string(keys::kServerMode)},
                            {"SCARD", std::string(keys::kRegisteredUuids)},
@@ -71,13 +71,23 @@ ServerView Server::view() {
   v.first_date = r[7].as_string().value_or("");
   v.accepted_types = policy.accepted_types();
   v.refusals = refusals_of(&r[8]);
+  if (!scope.unrestricted()) {
+    v.pending = scope.covered(std::move(v.pending));
+    v.registered = scope.covered(std::move(v.registered));
+    v.ips_blocked_by_uuid = scope.covered(std::move(v.ips_blocked_by_uuid));
+    v.registered_count = static_cast<long long>(v.registered.size());
+    v.pending_count = static_cast<long long>(v.pending.size());
+    v.blocked_uuid_count = static_cast<long long>(scope.covered(policy.blocked_uuids()).size());
+    v.refusals = Refusals{};
+  }
   return v;
 }
 
-Blocklist Server::blocklist(BlocklistKind kind, const std::string& filter, long long page,
-                            long long per_page) {
+Blocklist Server::blocklist(BlocklistKind kind, const std::string& filter, long long page, long long per_page,
+                            const Scope& scope) {
   core::SensorPolicy policy(meta_, stream_);
-  auto all = sorted(kind == BlocklistKind::Ips ? policy.blocked_ips() : policy.blocked_uuids());
+  auto all =
+      sorted(kind == BlocklistKind::Ips ? policy.blocked_ips() : scope.covered(policy.blocked_uuids()));
   std::vector<std::string> hits;
   for (auto& e : all)
     if (filter.empty() || e.find(filter) != std::string::npos) hits.push_back(e);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/redis_client.hpp"
+#include "web/auth/scope.hpp"
 #include "web/db.hpp"
 #include "web/models/common.hpp"
 
@@ -66,8 +67,11 @@ class Server {
       : meta_(meta), stream_(stream), default_mode_(std::move(default_mode)) {}
   Server(Db& db, const WebConfig& c) : Server(db.meta, db.stream, c.server_mode) {}
 
-  ServerView view();
-  Blocklist blocklist(BlocklistKind kind, const std::string& filter, long long page, long long per_page);
+  // A restricted scope sees its own sensors among the registrations and the UUID blocklist, and
+  // none of the server-wide refusal counters (they count every organisation's sensors).
+  ServerView view(const Scope& scope);
+  Blocklist blocklist(BlocklistKind kind, const std::string& filter, long long page, long long per_page,
+                      const Scope& scope);
 
  private:
   core::RedisClient& meta_;

@@ -19,7 +19,7 @@ Html rule_form(const WebConfig& cfg, const Identity& id, const alerts::Rule& rul
 
 void alert_rule(WebApp& app, Routes& r) {
   r.page("/alerts/rules/{id}", Role::User, [&app](http::Request& req, const Identity& id) {
-    auto v = models::Alerts(app.db(), app.config()).rule(req.params["id"], id.role);
+    auto v = models::Alerts(app.db(), app.config()).rule(req.params["id"], id.role, Scope::of(app.db(), id));
     const auto& rule = v.rule.rule;
     Html b = "<p><span class=\"mono\">"_h;
     b << rule.id << "</span> "_h << html::badge(alerts::to_string(rule.kind), "tag")

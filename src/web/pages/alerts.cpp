@@ -51,7 +51,8 @@ void alerts(WebApp& app, Routes& r) {
     models::Alerts a(app.db(), app.config());
     std::string status = param(req, "status", "firing");
     if (status != "resolved" && status != "all") status = "firing";
-    auto list = a.list({status == "all" ? "" : status, {}, {}});
+    auto scope = Scope::of(app.db(), id);
+    auto list = a.list({status == "all" ? "" : status, {}, {}}, scope);
     auto last = list.daemon.find("last_evaluation");
     Html b = "<section class=\"cards\">"_h;
     b << stat_card(std::to_string(list.firing), "firing")
@@ -61,7 +62,7 @@ void alerts(WebApp& app, Routes& r) {
       << "</section><section><h2>Alerts</h2>"_h << status_links(status) << alert_table(list.items)
       << "</section><section><h2>Rules</h2><p><a class=\"btn primary\" href=\"/alerts/rules/new\">Add a "
          "rule</a></p>"_h
-      << rules_table(a.rules(id.role)) << "</section>"_h;
+      << rules_table(a.rules(id.role, scope)) << "</section>"_h;
     return html::layout(opts(req, "Alerts", "alerts"), &id, b);
   });
 }

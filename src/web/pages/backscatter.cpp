@@ -97,6 +97,7 @@ Html victims_table(const VictimQuery& q, const VictimList& l) {
 
 void backscatter(WebApp& app, Routes& r) {
   r.page("/backscatter", Role::User, [&app](http::Request& req, const Identity& id) {
+    Scope::of(app.db(), id).require_unrestricted();  // server-wide results (api/backscatter.cpp)
     Input in(req);
     VictimQuery q = models::parse_victim_query(in);
     q.limit = 50;

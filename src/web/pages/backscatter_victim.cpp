@@ -74,6 +74,7 @@ Html services(const VictimDetail& v, const Share& share) {
 
 void backscatter_victim(WebApp& app, Routes& r) {
   r.page("/backscatter/{ip}", Role::User, [&app](http::Request& req, const Identity& id) {
+    Scope::of(app.db(), id).require_unrestricted();  // server-wide results (api/backscatter.cpp)
     auto v = models::Backscatter(app.db(), app.config()).victim(req.params["ip"], 50);
     Share share(v);
     const std::string api = "/api/v1/backscatter/victims/";

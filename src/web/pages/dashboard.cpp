@@ -80,7 +80,9 @@ Html health_table(const HealthView& hv) {
 void dashboard(WebApp& app, Routes& r) {
   r.page("/", Role::User, [&app](http::Request& req, const Identity& id) {
     models::Statistics stats(app.db());
-    auto d = stats.dashboard(stats.health(app.config().ingest_metrics_url, app.budget_counters()));
+    auto scope = Scope::of(app.db(), id);
+    auto d =
+        stats.dashboard(stats.health(app.config().ingest_metrics_url, app.budget_counters(), scope), scope);
     Html body = cards(d) + traffic(d) + sensor_lists(d) + health_table(d.health);
     return html::layout(opts(req, "Dashboard", "dashboard"), &id, body);
   });

@@ -53,7 +53,7 @@ Html settings(const models::QueueView& v, const Identity& id, long long default_
 void queue(WebApp& app, Routes& r) {
   r.page("/queues/{id}", Role::User, [&app](http::Request& req, const Identity& id) {
     auto& d = app.db();
-    auto v = models::Queues(d).find(req.params["id"]);
+    auto v = models::Queues(d).find(req.params["id"], Scope::of(d, id));
     if (!v) throw ApiError(404, "There is no such analyzer queue.");
     Html b = cards(*v);
     if (role_allows(id.role, Role::Admin))

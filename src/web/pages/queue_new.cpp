@@ -6,7 +6,7 @@ namespace d4::web::pages {
 
 void queue_new(WebApp& app, Routes& r) {
   r.page("/queues/new", Role::User, [&app](http::Request& req, const Identity& id) {
-    auto info = models::Server(app.db(), app.config()).view();
+    auto info = models::Server(app.db(), app.config()).view(Scope::of(app.db(), id));
     Html b = html::api_form_open(id, "POST", "/api/v1/queues", "/queues",
                                  "data-goto=\"/queues/{queue.id}\" class=\"card\""_h);
     b << "<label for=\"type\">Type</label><select id=\"type\" name=\"type\"><option value=\"\">(extended "

@@ -21,7 +21,7 @@ Html row(const models::QueueView& v) {
 
 void queues(WebApp& app, Routes& r) {
   r.page("/queues", Role::User, [&app](http::Request& req, const Identity& id) {
-    auto list = models::Queues(app.db()).list();
+    auto list = models::Queues(app.db()).list(Scope::of(app.db(), id));
     Html b =
         "<p><a class=\"btn primary\" href=\"/queues/new\">Create a queue</a></p><div class=\"scroll\"><table>"_h;
     b << table_head({"Queue", "Receives", "Group", "Description", "Length", "Max size", "Pushed", "Dropped",

@@ -209,7 +209,7 @@ void sensor(WebApp& app, Routes& r) {
     SensorPage p{s, id, role_allows(id.role, Role::Admin)};
     Html b = facts(s);
     b << actions(p) << settings(p) << history(p) << "<section><h2>Alerts</h2>"_h
-      << alert_table(models::Alerts(app.db(), app.config()).list({{}, u, {}}).items)
+      << alert_table(models::Alerts(app.db(), app.config()).list({{}, u, {}}, Scope::of(app.db(), id)).items)
       << "<p><a class=\"btn\""_h << html::attribute("href", "/alerts/rules/new?scope=sensor:" + u)
       << ">Add an alert rule for this sensor</a></p></section>"_h;
     return html::layout(opts(req, "Sensor", "sensors"), &id, b);

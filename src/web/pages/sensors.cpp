@@ -45,7 +45,7 @@ void sensors(WebApp& app, Routes& r) {
   r.page("/sensors", Role::User, [&app](http::Request& req, const Identity& id) {
     std::string q = param(req, "q"), status = param(req, "status", "all");
     long long pg = int_param(req, "page", 1);
-    auto list = models::Sensors(app.db()).list({q, status, pg, 50});
+    auto list = models::Sensors(app.db()).list({q, status, pg, 50}, Scope::of(app.db(), id));
     Html b = search_form(q, status);
     b << "<p>"_h << list.total << " sensors.</p><div class=\"scroll\"><table class=\"sensors\">"_h
       << table_head(

@@ -131,7 +131,7 @@ Html blocklist_card(const ServerPage& p, const BlocklistCard& c, const std::stri
            << footer << "</div>"_h;
 }
 
-Html blocklists(const ServerPage& p, models::Server& model, const http::Request& req) {
+Html blocklists(const ServerPage& p, models::Server& model, const http::Request& req, const Scope& scope) {
   BlocklistCard ips{"Blocked IPs and networks",
                     "/api/v1/server/blocklist/ips",
                     "ip",
@@ -165,7 +165,7 @@ Html blocklists(const ServerPage& p, models::Server& model, const http::Request&
     auto query = param(req, c->query_name);
     auto page = int_param(req, c->page_name, 1);
     auto kind = c == &ips ? models::BlocklistKind::Ips : models::BlocklistKind::Uuids;
-    h << blocklist_card(p, *c, query, page, model.blocklist(kind, query, page, 100),
+    h << blocklist_card(p, *c, query, page, model.blocklist(kind, query, page, 100, scope),
                         c == &uuids ? by_uuid : Html());
   }
   return h << "</section>"_h;
@@ -213,10 +213,12 @@ Html kick_type(const ServerPage& p) {
 void server(WebApp& app, Routes& r) {
   r.page("/server", Role::User, [&app](http::Request& req, const Identity& id) {
     models::Server model(app.db(), app.config());
-    auto view = model.view();
+    auto scope = Scope::of(app.db(), id);
+    auto view = model.view(scope);
     ServerPage p{view, id, role_allows(id.role, Role::Admin)};
     Html b = cards(view);
-    b << registrations(p) << accepted_types(p) << blocklists(p, model, req) << refusals(view.refusals);
+    b << registrations(p) << accepted_types(p) << blocklists(p, model, req, scope);
+    if (scope.unrestricted()) b << refusals(view.refusals);
     if (p.admin) b << kick_type(p);
     return html::layout(opts(req, "Server management", "server"), &id, b);
   });

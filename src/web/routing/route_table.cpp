@@ -15,6 +15,7 @@ void queues(WebApp& app, Routes& r);
 void backscatter(WebApp& app, Routes& r);
 void users(WebApp& app, Routes& r);
 void alerts(WebApp& app, Routes& r);
+void organisations(WebApp& app, Routes& r);
 }  // namespace api
 
 // Pages, one function per file under src/web/pages/.
@@ -33,6 +34,7 @@ void alert_rule_new(WebApp& app, Routes& r);
 void alert_rule(WebApp& app, Routes& r);
 void users(WebApp& app, Routes& r);
 void profile(WebApp& app, Routes& r);
+void organisations(WebApp& app, Routes& r);
 }  // namespace pages
 
 namespace {
@@ -48,6 +50,7 @@ constexpr RouteModule kRouteModules[] = {
     api::backscatter,
     api::users,
     api::alerts,
+    api::organisations,
     // pages
     pages::dashboard,
     pages::sensors,
@@ -63,6 +66,7 @@ constexpr RouteModule kRouteModules[] = {
     pages::alert_rule,
     pages::users,
     pages::profile,
+    pages::organisations,
 };
 }  // namespace
 

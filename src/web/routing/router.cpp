@@ -75,7 +75,7 @@ http::Router build_router(WebApp& app) {
     const auto* a = find_asset("openapi.json");
     return http::Response::text(200, std::string(a->data), "application/json");
   });
-  Routes routes(r, app.auth(), app.counters().redis_errors);
+  Routes routes(r, app.auth(), app.counters().redis_errors, [&app]() -> Db& { return app.db(); });
   app.auth().add_routes(routes);
   add_routes(app, routes);
   return r;

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "queues/queue_store.hpp"
+#include "web/auth/scope.hpp"
 #include "web/html.hpp"
 #include "web/request.hpp"
 #include "web/routing/forms.hpp"
@@ -32,12 +33,24 @@ http::Response form_reply(const http::Request& req, int status, const std::strin
   next += (status < 400 ? "flash=" : "error=") + http::url_encode(message);
   return http::Response::redirect(next);
 }
+
+// ApiError 404 when the request names (path {uuid}, or the form field of a plain form posted to
+// the literal "{uuid}" path) a sensor outside the user's scope. An invalid UUID is left to the
+// handler (400 "Invalid uuid" whoever owns what).
+void check_sensor_scope(Db& d, http::Request& req, const Identity& id) {
+  auto it = req.params.find("uuid");
+  if (it == req.params.end()) return;
+  std::string text = it->second;
+  if (text == "{uuid}") text = Input(req).str("uuid");
+  auto uuid = core::normalize_sensor_uuid(text);
+  if (uuid) Scope::of(d, id).require_sensor(d, *uuid);
+}
 }  // namespace
 
 void Routes::api(const std::string& method, const std::string& pattern, Role role, ApiHandler h) {
   // The handler outlives this object (the router is returned by value): it holds the authenticator.
   router_.add(method, pattern,
-              [&a = auth_, &redis_errors = redis_errors_, role, h = std::move(h),
+              [&a = auth_, &redis_errors = redis_errors_, db = db_, role, h = std::move(h),
                pattern](http::Request& req) -> http::Response {
                 auto auth = a.authenticate(req);
                 if (auth.unavailable) {
@@ -57,6 +70,7 @@ void Routes::api(const std::string& method, const std::string& pattern, Role rol
                   return form ? form_reply(req, status, reason) : http::Response::error(status, reason);
                 };
                 try {
+                  check_sensor_scope(db(), req, *id);
                   json result = h(req, *id);
                   if (form) return form_reply(req, 200, result.value("message", std::string("done")));
                   return http::Response::json(200, result);
@@ -76,7 +90,7 @@ void Routes::api(const std::string& method, const std::string& pattern, Role rol
 
 void Routes::page(const std::string& pattern, Role role, PageHandler h) {
   router_.get(pattern,
-              [&a = auth_, &redis_errors = redis_errors_, role, h = std::move(h),
+              [&a = auth_, &redis_errors = redis_errors_, db = db_, role, h = std::move(h),
                pattern](http::Request& req) -> http::Response {
                 // Pages authenticate with the session cookie only.
                 req.headers.erase("Authorization");
@@ -92,6 +106,7 @@ void Routes::page(const std::string& pattern, Role role, PageHandler h) {
                 if (!role_allows(id->role, role))
                   return html::error_page(403, "Your role does not allow this page.", &*id);
                 try {
+                  check_sensor_scope(db(), req, *id);
                   return h(req, *id);
                 } catch (const ApiError& e) {
                   return html::error_page(e.status, e.what(), &*id);

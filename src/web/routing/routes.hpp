@@ -25,10 +25,14 @@ class Routes {
   using ApiHandler = std::function<json(http::Request&, const Identity&)>;
   using PageHandler = std::function<http::Response(http::Request&, const Identity&)>;
 
-  // `redis_errors` counts the requests answered 503 because Redis failed (metrics).
-  Routes(http::Router& router, Authenticator& auth, std::atomic<std::uint64_t>& redis_errors)
-      : router_(router), auth_(auth), redis_errors_(redis_errors) {}
+  // `redis_errors` counts the requests answered 503 because Redis failed (metrics); `db` gives
+  // the handler thread's databases (the organisation check of sensor routes).
+  Routes(http::Router& router, Authenticator& auth, std::atomic<std::uint64_t>& redis_errors,
+         std::function<Db&()> db)
+      : router_(router), auth_(auth), redis_errors_(redis_errors), db_(std::move(db)) {}
 
+  // Every route with a {uuid} (a sensor) first checks that the sensor is in the user's scope
+  // (auth/scope.hpp): another organisation's sensor answers 404 like an unknown one.
   // A JSON API route: token or session (session state changes need the CSRF token); ApiError,
   // QueueError and std::invalid_argument become JSON errors (or, for a plain form post, a
   // redirect back with the message), a Redis failure a 503.
@@ -42,6 +46,7 @@ class Routes {
   http::Router& router_;
   Authenticator& auth_;
   std::atomic<std::uint64_t>& redis_errors_;
+  std::function<Db&()> db_;
 };
 
 // Registers every API resource and page (route_table.cpp: one line each).
