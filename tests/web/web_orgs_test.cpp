@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "alerts/state.hpp"
 #include "core/keys.hpp"
 #include "web_instance.hpp"
 
@@ -131,6 +132,18 @@ class WebOrgsTest : public ::testing::Test {
     m.command_ok({"LPUSH", "sensor:errors:" + s.sensor,
                   json{{"time", 1}, {"reason", "hmac"}, {"detail", s.error}, {"source", "server"}}.dump()});
     web->stream().command_ok({"SADD", "active_connection", s.sensor});
+    // A firing alert about the sensor, as d4-alerts keeps it, from a global rule.
+    d4::alerts::InstanceState alert;
+    alert.rule_id = "00000000000000a1";
+    alert.instance = "sensor:" + s.sensor;
+    alert.rule_name = "every sensor silent";
+    alert.kind = "sensor_silent";
+    alert.scope = "global";
+    alert.labels = {{"sensor", s.sensor}};
+    alert.firing = true;
+    alert.since = static_cast<double>(std::time(nullptr));
+    alert.summary = "sensor " + s.sensor + " silent (" + s.tag + ")";
+    d4::alerts::StateStore(m).save({&alert}, {});
   }
   std::string create_org(const std::string& name) {
     auto r = admin.call("POST", "/api/v1/organisations", {{"name", name}});
@@ -248,6 +261,9 @@ TEST_F(WebOrgsTest, NoAnswerToAnOrganisationsUserShowsAnotherOrganisationsSensor
     EXPECT_NE(api.get("/api/v1/stats/daily?days=3").body.find(v.own->packets), std::string::npos) << v.key;
     EXPECT_NE(api.get("/api/v1/queues").body.find(v.own->tag), std::string::npos) << v.key;
     EXPECT_NE(api.get("/api/v1/alerts/rules").body.find(v.own->description), std::string::npos) << v.key;
+    auto alerts = api.get("/api/v1/alerts").json();
+    EXPECT_EQ(alerts["firing"], 1) << v.key;
+    EXPECT_NE(alerts.dump().find(v.own->tag), std::string::npos) << v.key;
     EXPECT_NE(browser.get("/sensors").body.find(v.own->description), std::string::npos) << v.key;
     // Server-wide results count every organisation's traffic.
     EXPECT_EQ(api.get("/api/v1/backscatter/stats").status, 403);
@@ -263,6 +279,7 @@ TEST_F(WebOrgsTest, TheAdministratorSeesEveryOrganisation) {
     for (const auto* s : {&kA, &kB, &kD})
       EXPECT_NE(body.find(s->sensor), std::string::npos) << url << " " << s->org_name;
   }
+  EXPECT_EQ(api.get("/api/v1/alerts").json()["firing"], 3);
   auto queues = api.get("/api/v1/queues").body;
   for (const auto* s : {&kA, &kB, &kD}) EXPECT_NE(queues.find(s->tag), std::string::npos) << s->org_name;
   EXPECT_NE(api.get("/api/v1/dashboard").body.find(kServerTotal), std::string::npos);
