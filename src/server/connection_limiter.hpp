@@ -16,6 +16,9 @@ class ConnectionLimiter {
  public:
   std::optional<Reject> try_acquire(const std::string& ip, std::size_t max_total, std::size_t max_per_ip);
   void release(const std::string& ip);
+  // Moves one connection from `from` to `to` (behind a load balancer, the sensor's address is
+  // known once its PROXY header is read), refused when `to` is at max_per_ip: `from` keeps it then.
+  std::optional<Reject> transfer(const std::string& from, const std::string& to, std::size_t max_per_ip);
   std::size_t total() const;
   std::uint64_t released() const;  // connections closed since start
 
@@ -25,5 +28,8 @@ class ConnectionLimiter {
   std::size_t total_ = 0;
   std::uint64_t released_ = 0;
 };
+
+// The reject's detail for the operator.
+std::string connection_limit_detail(Reject reason, std::size_t max_total, std::size_t max_per_ip);
 
 }  // namespace d4::server

@@ -48,6 +48,12 @@ std::string_view reject_name(Reject r) {
       return "unauthenticated_budget";
     case Reject::unauthenticated_budget_ip:
       return "unauthenticated_budget_ip";
+    case Reject::proxy_header_invalid:
+      return "proxy_header_invalid";
+    case Reject::proxy_header_timeout:
+      return "proxy_header_timeout";
+    case Reject::proxy_header_unexpected:
+      return "proxy_header_unexpected";
     case Reject::duplicate:
       return "duplicate";
     case Reject::too_many_sessions:
@@ -199,6 +205,14 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
       std::back_inserter(out),
       "d4_server_disconnects_total{{how=\"close\"}} {}\nd4_server_disconnects_total{{how=\"reset\"}} {}\n",
       sum(&WorkerMetrics::disconnects_clean), sum(&WorkerMetrics::disconnects_reset));
+  header(out, "d4_server_proxied_connections_total", "counter",
+         "Connections whose PROXY protocol header named the sensor's address");
+  fmt::format_to(std::back_inserter(out), "d4_server_proxied_connections_total {}\n",
+                 sum(&WorkerMetrics::proxied_connections));
+  header(out, "d4_server_proxy_health_checks_total", "counter",
+         "Load balancer health checks (PROXY LOCAL, or closed before sending a byte), closed quietly");
+  fmt::format_to(std::back_inserter(out), "d4_server_proxy_health_checks_total {}\n",
+                 sum(&WorkerMetrics::proxy_health_checks));
   header(out, "d4_server_reject_details_dropped_total", "counter",
          "Rejects before authentication counted globally only (too many source networks in one flush)");
   fmt::format_to(std::back_inserter(out), "d4_server_reject_details_dropped_total {}\n",
@@ -252,6 +266,15 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
   header(out, "d4_server_write_errors_total", "counter", "Batches refused by Redis (kept and retried)");
   fmt::format_to(std::back_inserter(out), "d4_server_write_errors_total {}\n",
                  sum(&WorkerMetrics::write_errors));
+  header(
+      out, "d4_server_replica_wait_timeouts_total", "counter",
+      "WAITs (wait_replicas) answered by fewer replicas than asked: the batch is not counted as stored yet");
+  fmt::format_to(std::back_inserter(out), "d4_server_replica_wait_timeouts_total {}\n",
+                 sum(&WorkerMetrics::replica_wait_timeouts));
+  header(out, "d4_server_batches_awaiting_replicas", "gauge",
+         "Batches stored on the stream Redis that wait for wait_replicas replicas before counting as stored");
+  fmt::format_to(std::back_inserter(out), "d4_server_batches_awaiting_replicas {}\n",
+                 sum(&WorkerMetrics::batches_awaiting_replicas));
   header(out, "d4_server_lost_packets_total", "counter",
          "Accepted packets that could not be stored before a forced shutdown");
   fmt::format_to(std::back_inserter(out), "d4_server_lost_packets_total {}\n",

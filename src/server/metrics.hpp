@@ -38,6 +38,9 @@ enum class Reject : std::uint8_t {
   packet_timeout,             // a started payload not completed within packet_timeout
   unauthenticated_budget,     // unauthenticated_bytes_max reached (all unauthenticated connections)
   unauthenticated_budget_ip,  // unauthenticated_bytes_per_ip reached by this peer
+  proxy_header_invalid,       // from a proxy_protocol_from source: no valid PROXY v2 header
+  proxy_header_timeout,       // from a proxy_protocol_from source: no PROXY header within handshake_timeout
+  proxy_header_unexpected,    // a PROXY header from a source not in proxy_protocol_from (TLS fails)
   // authenticated connections
   duplicate,                   // (uuid, type) already connected (types other than 2/254)
   too_many_sessions,           // the sensor has max_meta_sessions_per_sensor type 2/254 sessions
@@ -88,6 +91,14 @@ struct WorkerMetrics {
   // Connections the peer ended between packets (nothing lost): not rejects, not sensor faults.
   std::atomic<std::uint64_t> disconnects_clean{0};  // close_notify or FIN
   std::atomic<std::uint64_t> disconnects_reset{0};  // TCP reset
+  // PROXY protocol (proxy_protocol_from): connections whose header named the sensor's address, and
+  // balancer health checks (a LOCAL header, or a connection closed before its first byte).
+  std::atomic<std::uint64_t> proxied_connections{0};
+  std::atomic<std::uint64_t> proxy_health_checks{0};
+  // wait_replicas: WAITs answered with fewer replicas than asked (the batch is not counted as
+  // stored yet and is waited for again), and batches waiting for replicas now.
+  std::atomic<std::uint64_t> replica_wait_timeouts{0};
+  std::atomic<std::int64_t> batches_awaiting_replicas{0};
   core::LatencyHistogram ingest_latency;  // from the read that completed a packet to its XADD confirmation
 };
 

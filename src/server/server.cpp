@@ -452,12 +452,12 @@ asio::awaitable<void> Server::accept_loop(std::shared_ptr<tcp::acceptor> accepto
       record_peer_reject(w0, Reject::blocked_ip, peer, peer.ip + " matches blacklist_ip entry " + *m);
       continue;  // the socket closes here
     }
-    if (auto r = limiter_.try_acquire(peer.ip, runtime_->max_connections, runtime_->max_connections_per_ip)) {
-      record_peer_reject(
-          w0, *r, peer,
-          *r == Reject::connection_limit
-              ? "server at max_connections (" + std::to_string(runtime_->max_connections) + ")"
-              : "peer at max_connections_per_ip (" + std::to_string(runtime_->max_connections_per_ip) + ")");
+    // A load balancer's connections count for the sensor address its PROXY header names, not
+    // against its own (session_proxy.cpp).
+    peer.expects_proxy_header = runtime_->proxy_protocol_from.contains(peer.address);
+    const std::size_t per_ip = peer.expects_proxy_header ? 0 : runtime_->max_connections_per_ip;
+    if (auto r = limiter_.try_acquire(peer.ip, runtime_->max_connections, per_ip)) {
+      record_peer_reject(w0, *r, peer, connection_limit_detail(*r, runtime_->max_connections, per_ip));
       continue;
     }
     set_keepalive(socket, config_);

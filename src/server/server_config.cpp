@@ -72,6 +72,17 @@ void read_admission_options(const toml::table& root, RuntimeOptions& r) {
     bad("stream_memory_share_from", "must be a number between 0 and 1");
 }
 
+core::IpBlocklist network_list(const toml::table& root, std::string_view key) {
+  core::IpBlocklist list;
+  for (const auto& text : string_array(root, key, {})) {
+    std::string why;
+    auto net = core::IpNetwork::parse(text, &why);
+    if (!net) bad(key, "\"" + text + "\" is not an address or network: " + why);
+    list.add(*net);
+  }
+  return list;
+}
+
 bool is_loopback(const std::string& host) {
   return host == "127.0.0.1" || host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0;
 }
@@ -156,6 +167,7 @@ ServerConfig read_server_config(const toml::table& root, const std::filesystem::
   if (r.unauthenticated_bytes_max < r.unauthenticated_bytes_per_ip)
     bad("unauthenticated_bytes_max", "must be at least unauthenticated_bytes_per_ip");
   read_admission_options(root, r);
+  r.proxy_protocol_from = network_list(root, "proxy_protocol_from");
 
   c.read_size = static_cast<std::size_t>(
       int_in(root, "read_size", static_cast<long long>(c.read_size), 1024, 16 << 20));
@@ -164,6 +176,9 @@ ServerConfig read_server_config(const toml::table& root, const std::filesystem::
              64 * 1024, 1LL << 32));
   c.coalesce_max_bytes = static_cast<std::size_t>(
       int_in(root, "coalesce_max_bytes", static_cast<long long>(c.coalesce_max_bytes), 0, 16 << 20));
+  c.wait_replicas = static_cast<int>(int_in(root, "wait_replicas", c.wait_replicas, 0, 1000));
+  c.wait_timeout =
+      std::chrono::milliseconds(int_in(root, "wait_timeout_ms", c.wait_timeout.count(), 1, 600'000));
   c.flush_interval =
       std::chrono::milliseconds(int_in(root, "flush_interval_ms", c.flush_interval.count(), 10, 60'000));
   c.policy_refresh =
@@ -173,6 +188,8 @@ ServerConfig read_server_config(const toml::table& root, const std::filesystem::
   c.memory_poll = std::chrono::milliseconds(int_in(root, "memory_poll_ms", c.memory_poll.count(), 0, 60'000));
   c.redis_reply_timeout = std::chrono::milliseconds(
       int_in(root, "redis_reply_timeout_ms", c.redis_reply_timeout.count(), 100, 600'000));
+  if (c.wait_replicas > 0 && c.wait_timeout >= c.redis_reply_timeout)
+    bad("wait_timeout_ms", "must be shorter than redis_reply_timeout_ms (a WAIT blocks its connection)");
   c.shutdown_timeout = seconds_opt(root, "shutdown_timeout", c.shutdown_timeout);
   c.heartbeat_interval =
       std::chrono::seconds(int_in(root, "heartbeat_interval", c.heartbeat_interval.count(), 1, 3600));

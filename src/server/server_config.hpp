@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/ipnet.hpp"
 #include "core/listen_address.hpp"
 #include "core/privileges.hpp"
 #include "core/sensors.hpp"
@@ -52,6 +53,9 @@ struct RuntimeOptions {
   std::size_t reject_sources_max = 256;
   // Entries blacklist_ip_by_uuid may add to blacklist_ip (beyond, the connection is still refused).
   std::size_t auto_blocked_ips_max = 1000;
+  // Load balancers whose connections start with a PROXY protocol v2 header naming the sensor's
+  // address (proxy_protocol.hpp); empty: PROXY headers are not accepted from anyone.
+  core::IpBlocklist proxy_protocol_from;
 };
 
 struct ServerConfig {
@@ -77,6 +81,10 @@ struct ServerConfig {
   // Consecutive packets of a byte-stream type share one stream entry up to this many payload
   // bytes (stream_batch.hpp); 0: one entry per packet, as the reference server.
   std::size_t coalesce_max_bytes = 64 * 1024;
+  // A batch counts as stored only once WAIT reports this many replicas of the stream Redis
+  // holding it (0: as soon as the stream Redis confirms it); WAIT's timeout per attempt.
+  int wait_replicas = 0;
+  std::chrono::milliseconds wait_timeout{1000};
   std::chrono::milliseconds policy_refresh{1000};
   std::chrono::milliseconds sweep_interval{250};  // timeouts, backlog polls
   std::chrono::milliseconds memory_poll{250};     // INFO memory of the stream Redis (0: no global budget)

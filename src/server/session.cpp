@@ -50,6 +50,7 @@ Session::Session(Worker& worker, asio::ip::tcp::socket socket, TlsContext tls, P
     : worker_(worker),
       transport_(std::move(socket), std::move(tls)),
       peer_(std::move(peer)),
+      limiter_ip_(peer_.ip),
       session_id_(protocol::Uuid::generate_v4().dashed()),
       start_ms_(clock::unix_millis()),
       wake_timer_(worker.ioc()),
@@ -66,7 +67,7 @@ Session::~Session() {
   if (state_.identified()) worker_.metrics().sessions_identified.fetch_sub(1, std::memory_order_relaxed);
   if (pending_gauge_) worker_.metrics().pending_bytes.fetch_sub(pending_gauge_, std::memory_order_relaxed);
   set_paused(0);
-  worker_.limiter().release(peer_.ip);
+  worker_.limiter().release(limiter_ip_);
 }
 
 void Session::update_framer_options() {
@@ -86,6 +87,7 @@ core::LogFields Session::log_fields() const {
   core::LogFields f;
   f.add(core::log_key::kSession, session_id_).add(core::log_key::kSource, peer_.ip);
   f.add(core::log_key::kSourcePort, peer_.port);
+  if (!peer_.proxy_ip.empty()) f.add("proxy", peer_.proxy_ip);
   if (!uuid_hex_.empty())
     f.add(state_.verified() ? core::log_key::kSensorUuid : std::string_view("claimed_sensor_uuid"),
           uuid_hex_);
@@ -112,8 +114,14 @@ asio::awaitable<void> Session::run(std::shared_ptr<Session> self) {
 }
 
 asio::awaitable<void> Session::main() {
+  if (peer_.expects_proxy_header && !co_await accept_proxy_header()) co_return;
   if (!co_await transport_.handshake()) {
-    if (!state_.closing()) abort(Reject::tls_handshake, transport_.error());
+    if (state_.closing()) co_return;
+    if (transport_.began_with_proxy_header())
+      abort(Reject::proxy_header_unexpected,
+            "a PROXY protocol header from " + peer_.ip + ", which is not in proxy_protocol_from");
+    else
+      abort(Reject::tls_handshake, transport_.error());
     co_return;
   }
   state_.reach(SessionState::Stage::Connected);
@@ -334,9 +342,12 @@ void Session::check_timeouts(SteadyClock::time_point now) {
     return limit.count() > 0 && now - since > limit;
   };
   if (state_.stage() == SessionState::Stage::Handshake) {
-    if (over(accepted_at_, rt.handshake_timeout))
-      abort(Reject::handshake_timeout,
-            "TLS handshake not completed in " + std::to_string(rt.handshake_timeout.count()) + " s");
+    if (!over(accepted_at_, rt.handshake_timeout)) return;
+    const std::string limit = std::to_string(rt.handshake_timeout.count()) + " s";
+    if (awaiting_proxy_header_)
+      abort(Reject::proxy_header_timeout, "no complete PROXY protocol header in " + limit);
+    else
+      abort(Reject::handshake_timeout, "TLS handshake not completed in " + limit);
     return;
   }
   if (paused_) return;  // not reading: idle and slowloris timers do not run

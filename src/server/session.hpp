@@ -8,7 +8,8 @@
 // disconnecting.
 //
 // Its code is in three rooms: the read loop and the session's end (session.cpp), the admission
-// checks (session_admission.cpp) and the storing of batches (session_storage.cpp).
+// checks (session_admission.cpp) and the storing of batches (session_storage.cpp); behind a load
+// balancer, the PROXY protocol header that comes first is read in session_proxy.cpp.
 #include <chrono>
 #include <cstdint>
 #include <list>
@@ -31,6 +32,7 @@
 #include "server/metrics.hpp"
 #include "server/policy.hpp"
 #include "server/policy_admission.hpp"
+#include "server/proxy_protocol.hpp"
 #include "server/session_state.hpp"
 #include "server/stream_batch.hpp"
 #include "server/transport.hpp"
@@ -45,6 +47,10 @@ struct Peer {
   core::IpAddress address;
   std::uint16_t port = 0;
   bool tls = true;
+  // From a proxy_protocol_from source: a PROXY header comes first and names the sensor's address,
+  // which then replaces the balancer's in this struct; the balancer's stays in proxy_ip.
+  bool expects_proxy_header = false;
+  std::string proxy_ip;
 };
 
 class Worker;
@@ -85,6 +91,14 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t unauthenticated_read_size(std::size_t read_size);
   void account_unauthenticated_bytes();
 
+  // A load balancer's PROXY protocol header (session_proxy.cpp).
+  boost::asio::awaitable<bool> accept_proxy_header();
+  boost::asio::awaitable<bool> read_proxy_header(proxy::Fixed& fixed, std::optional<proxy::Source>& source);
+  boost::asio::awaitable<bool> after_local_command();
+  bool adopt_proxied_source(const proxy::Source& source);
+  void end_health_check();
+  void refuse_incomplete_proxy_header(std::size_t received);
+
   // Admission (session_admission.cpp).
   SensorClaim claim() const;
   bool admit(AdmissionMoment when);
@@ -104,6 +118,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void reuse_request_buffer(std::string&& request);
   void retry_batch(std::string&& request);
   void confirm_batch(const BatchOutcome& outcome);
+  void finish_stored_batch(const BatchOutcome& outcome, std::string&& request);
+  void hold_for_replicas(core::RedisReplies&& replies, std::string&& request, long long replicas);
+  void ask_replicas();
+  void on_replicas_answer(boost::system::error_code ec, const core::RedisReplies& replies);
   void end_batch();
   long long backlog_estimate() const;
   SessionBacklog backlog_view() const;
@@ -122,6 +140,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Worker& worker_;
   Transport transport_;
   Peer peer_;
+  std::string limiter_ip_;  // the address this connection counts for in the connection limiter
   std::string session_id_;  // random UUID v4 with dashes, as the reference
   long long start_ms_ = 0;  // wall clock, compared with kick times
   SessionState state_;
@@ -150,6 +169,11 @@ class Session : public std::enable_shared_from_this<Session> {
   bool batch_in_flight_ = false;
   std::size_t pending_in_flight_size_ = 0;  // request bytes of the batch in flight
   std::unique_ptr<boost::asio::steady_timer> retry_timer_;
+  // wait_replicas: the batch in flight is stored on the stream Redis but fewer replicas than asked
+  // acknowledged it; EXEC's replies and the request wait here until enough do.
+  bool awaiting_replicas_ = false;
+  core::RedisReplies unreplicated_replies_;
+  std::string unreplicated_request_;
   long long xlen_ = 0;
   // Unprocessed bytes in the stream Redis (d4:backlog:*) as of the last reply.
   std::uint64_t session_backlog_bytes_ = 0, sensor_backlog_bytes_ = 0;
@@ -160,6 +184,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Reading.
   SteadyClock::time_point accepted_at_, ready_at_, last_activity_, partial_since_;
+  bool awaiting_proxy_header_ = false;
   bool header_checked_ = false;  // the buffered packet's header passed its checks
   bool partial_ = false;         // part of a packet is buffered
   bool hold_ = false;            // complete packets wait in the buffer (backlog limit reached)

@@ -51,7 +51,9 @@ std::string Session::live_value() const {
 
 void Session::submit_batch() {
   if (batch_in_flight_ || batch_.packets == 0) return;
-  batch_.seal({session_id_, uuid_hex_, stream_key_, worker_type_, worker_.instance(), live_value()});
+  const auto& config = worker_.config();
+  batch_.seal({session_id_, uuid_hex_, stream_key_, worker_type_, worker_.instance(), live_value()},
+              {config.wait_replicas, config.wait_timeout});
   in_flight_ = std::move(batch_);
   batch_ = StreamBatch{};
   batch_in_flight_ = true;
@@ -77,7 +79,8 @@ void Session::on_batch_done(error_code ec, core::RedisReplies&& replies, std::st
     wake();
     return;
   }
-  auto outcome = batch_outcome(replies, in_flight_.commands, in_flight_.entries);
+  auto outcome =
+      batch_outcome(replies, in_flight_.commands, in_flight_.entries, in_flight_.waits_for_replicas);
   if (!outcome.stored) {
     // Redis refused the batch (out of memory, wrong key type...): keep it and try again later,
     // reading nothing more from the sensor meanwhile.
@@ -88,11 +91,81 @@ void Session::on_batch_done(error_code ec, core::RedisReplies&& replies, std::st
     retry_batch(std::move(request));
     return;
   }
+  if (outcome.replicas && *outcome.replicas < worker_.config().wait_replicas) {
+    hold_for_replicas(std::move(replies), std::move(request), *outcome.replicas);
+    return;
+  }
+  finish_stored_batch(outcome, std::move(request));
+}
+
+void Session::finish_stored_batch(const BatchOutcome& outcome, std::string&& request) {
+  if (awaiting_replicas_) {
+    awaiting_replicas_ = false;
+    worker_.metrics().batches_awaiting_replicas.fetch_sub(1, std::memory_order_relaxed);
+    core::log_with(log_fields(), spdlog::level::info,
+                   "session {}: {} replicas acknowledged the waiting batch of {} packets: stored",
+                   session_id_, worker_.config().wait_replicas, in_flight_.packets);
+  }
   confirm_batch(outcome);
   end_batch();
   if (batch_.packets > 0) submit_batch();
   reuse_request_buffer(std::move(request));
   wake();
+}
+
+// wait_replicas: the batch is on the stream Redis, but fewer replicas than asked acknowledged it
+// within wait_timeout_ms. It does not count as stored (nothing is confirmed, the session stops
+// reading once its pending bytes are full, as during an outage) and WAIT is asked again on the
+// same connection, whose replication offset covers the batch. Should that connection be lost
+// meanwhile, a WAIT on the next one would not cover it: the whole batch is sent again instead
+// (its entries' explicit ids make the re-sent XADDs no-ops if the data survived, and store it
+// again if the Redis that answered lost it in a failover).
+void Session::hold_for_replicas(core::RedisReplies&& replies, std::string&& request, long long replicas) {
+  auto& m = worker_.metrics();
+  m.replica_wait_timeouts.fetch_add(1, std::memory_order_relaxed);
+  if (!awaiting_replicas_) {
+    awaiting_replicas_ = true;
+    m.batches_awaiting_replicas.fetch_add(1, std::memory_order_relaxed);
+    core::log_with(
+        log_fields().add(core::log_key::kReason, "replica_wait"), spdlog::level::warn,
+        "session {}: a batch of {} packets is on the stream Redis but {} of {} replicas acknowledged "
+        "it within {} ms: not counted as stored, waiting",
+        session_id_, in_flight_.packets, replicas, worker_.config().wait_replicas,
+        worker_.config().wait_timeout.count());
+  }
+  unreplicated_replies_ = std::move(replies);
+  unreplicated_request_ = std::move(request);
+  ask_replicas();
+}
+
+void Session::ask_replicas() {
+  const auto& config = worker_.config();
+  std::string req;
+  core::RespWriter(req).command(
+      {"WAIT", std::to_string(config.wait_replicas), std::to_string(config.wait_timeout.count())});
+  worker_.stream().submit(std::move(req), 1, /*retry_on_reconnect=*/false,
+                          [self = shared_from_this()](error_code ec, core::RedisReplies&& rs) {
+                            self->on_replicas_answer(ec, rs);
+                          });
+}
+
+void Session::on_replicas_answer(error_code ec, const core::RedisReplies& replies) {
+  std::optional<long long> replicas;
+  if (!ec && replies.size() == 1) replicas = replies[0].as_integer();
+  if (!replicas) {
+    retry_batch(std::move(unreplicated_request_));  // connection lost: the whole batch again
+    return;
+  }
+  if (*replicas < worker_.config().wait_replicas) {
+    worker_.metrics().replica_wait_timeouts.fetch_add(1, std::memory_order_relaxed);
+    ask_replicas();
+    return;
+  }
+  auto outcome = batch_outcome(unreplicated_replies_, in_flight_.commands, in_flight_.entries,
+                               in_flight_.waits_for_replicas);
+  outcome.replicas = replicas;
+  finish_stored_batch(outcome, std::move(unreplicated_request_));
+  unreplicated_replies_.clear();
 }
 
 // The confirmed request's buffer becomes the next batch's (the batch built meanwhile has just

@@ -97,7 +97,7 @@ void StreamBatch::count_packet(const protocol::Packet& p, Clock::time_point read
     reads.emplace_back(read_time, 1);
 }
 
-void StreamBatch::seal(const Session& s) {
+void StreamBatch::seal(const Session& s, const ReplicaWait& wait) {
   close_open_entry(s.stream_key, s.uuid_hex);
   // Announce the session to its worker in every batch (idempotent): if the stream Redis lost its
   // data, the next stored batch makes the session visible again.
@@ -112,11 +112,19 @@ void StreamBatch::seal(const Session& s) {
       .command({"HINCRBY", keys::kBacklogBytesBySensor, s.uuid_hex, n})
       .command({"EXEC"});
   commands += 6;
+  if (wait.replicas > 0) {
+    // After EXEC, not inside it: in a transaction WAIT does not wait.
+    core::RespWriter(resp).command(
+        {"WAIT", std::to_string(wait.replicas), std::to_string(wait.timeout.count())});
+    ++commands;
+    waits_for_replicas = true;
+  }
 }
 
 void StreamBatch::clear() {
   resp.clear();
   commands = 0;
+  waits_for_replicas = false;
   packets = bytes = entries = 0;
   open_.active = false;
   open_.payload.clear();
@@ -132,11 +140,22 @@ bool is_duplicate_id_error(const core::RedisReply& r) {
 
 }  // namespace
 
-BatchOutcome batch_outcome(const core::RedisReplies& replies, std::uint32_t commands, std::uint64_t entries) {
-  // Replies: +OK (MULTI), +QUEUED per command, then EXEC's array (or an error/nil on abort).
+BatchOutcome batch_outcome(const core::RedisReplies& replies, std::uint32_t commands, std::uint64_t entries,
+                           bool waits_for_replicas) {
+  // Replies: +OK (MULTI), +QUEUED per command, then EXEC's array (or an error/nil on abort), then
+  // WAIT's count of replicas when asked.
   BatchOutcome o;
-  const core::RedisReply& exec = replies.back();
-  o.stored = exec.type == core::RedisReply::Type::Array && exec.elements.size() == commands - 2;
+  const std::uint32_t after_exec = waits_for_replicas ? 1 : 0;
+  const core::RedisReply& exec = replies[replies.size() - 1 - after_exec];
+  o.stored = exec.type == core::RedisReply::Type::Array && exec.elements.size() == commands - 2 - after_exec;
+  if (o.stored && waits_for_replicas) {
+    o.replicas = replies.back().as_integer();
+    if (!o.replicas) {
+      o.stored = false;
+      o.failure = "WAIT: " + replies.back().describe();
+      return o;
+    }
+  }
   if (!o.stored) {
     o.failure = exec.describe();
     for (const auto& r : replies)

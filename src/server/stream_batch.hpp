@@ -11,6 +11,7 @@
 // fields (uuid, timestamp, version): the readers use only `message` and `uuid` (docs/redis-keys.md).
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -36,6 +37,13 @@ class StreamIds {
 // (2) and extended types (254), whose payloads are documents handed over one by one.
 bool coalescable_type(std::uint8_t type);
 
+// Replicas of the stream Redis that must hold a batch before it counts as stored
+// ([server] wait_replicas): a WAIT follows EXEC in the same request, one per batch.
+struct ReplicaWait {
+  int replicas = 0;  // 0: no WAIT
+  std::chrono::milliseconds timeout{0};
+};
+
 struct StreamBatch {
   using Clock = std::chrono::steady_clock;
   struct TypeCount {
@@ -55,7 +63,8 @@ struct StreamBatch {
   };
 
   std::string resp;
-  std::uint32_t commands = 0;  // MULTI and EXEC included
+  std::uint32_t commands = 0;       // MULTI and EXEC included (and WAIT)
+  bool waits_for_replicas = false;  // sealed with a WAIT after EXEC
   std::uint64_t packets = 0, bytes = 0;
   std::uint64_t entries = 0;     // XADDs written to resp (the open entry is not one yet)
   std::vector<TypeCount> types;  // runs of one type, in order
@@ -64,8 +73,9 @@ struct StreamBatch {
   // Stores one accepted packet: appended to the open coalesced entry when it fits there, else in
   // an entry of its own (the MULTI first); `now_ms` names a new entry.
   void add(const Target& t, const protocol::Packet& p, std::uint64_t now_ms, Clock::time_point read_time);
-  // Closes the transaction: the open entry's XADD, SADD, HSET, XLEN, the two backlog HINCRBYs, EXEC.
-  void seal(const Session& s);
+  // Closes the transaction: the open entry's XADD, SADD, HSET, XLEN, the two backlog HINCRBYs, EXEC;
+  // then WAIT when replicas are asked for.
+  void seal(const Session& s, const ReplicaWait& wait = {});
   void clear();
   // Request bytes so far, the open entry's payload included.
   std::size_t request_bytes() const { return resp.size() + open_.payload.size(); }
@@ -96,7 +106,10 @@ struct BatchOutcome {
   const core::RedisReply* xlen = nullptr;
   const core::RedisReply* session_bytes = nullptr;
   const core::RedisReply* sensor_bytes = nullptr;
+  // WAIT's answer when the batch asked for replicas: how many acknowledged it in time.
+  std::optional<long long> replicas;
 };
-BatchOutcome batch_outcome(const core::RedisReplies& replies, std::uint32_t commands, std::uint64_t entries);
+BatchOutcome batch_outcome(const core::RedisReplies& replies, std::uint32_t commands, std::uint64_t entries,
+                           bool waits_for_replicas = false);
 
 }  // namespace d4::server

@@ -1,10 +1,13 @@
 #include "server/transport.hpp"
 
+#include "server/proxy_protocol.hpp"
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -115,10 +118,52 @@ asio::awaitable<Transport::Wait> Transport::wait_readable(std::chrono::milliseco
   co_return Wait::Ready;
 }
 
+// Peeks at the first bytes once they arrived (one recv per handshake step until then, at
+// connection start only), so that a failed handshake can say whether a PROXY header caused it.
+void Transport::look_at_first_bytes() {
+  std::array<std::uint8_t, proxy::kSignature.size()> first{};
+  ssize_t r = ::recv(socket_.native_handle(), first.data(), first.size(), MSG_PEEK | MSG_DONTWAIT);
+  if (r < 0) return;  // nothing yet (or an error the handshake reports)
+  first_bytes_seen_ = true;
+  began_with_proxy_header_ =
+      proxy::starts_like_proxy_header(std::span(first).first(static_cast<std::size_t>(r)));
+}
+
+bool Transport::at_end_of_stream() {
+  if (closed_) return false;
+  char c;
+  return ::recv(socket_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+asio::awaitable<std::size_t> Transport::read_before_tls(std::span<std::uint8_t> buf) {
+  std::size_t total = 0;
+  while (!closed_ && total < buf.size()) {
+    ssize_t r = ::recv(socket_.native_handle(), buf.data() + total, buf.size() - total, 0);
+    if (r > 0) {
+      total += static_cast<std::size_t>(r);
+      continue;
+    }
+    if (r == 0) {
+      peer_ended_ = true;
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (!co_await wait_read_ready()) break;
+      continue;
+    }
+    read_errno_ = errno;
+    error_ = std::string("read: ") + std::strerror(errno);
+    break;
+  }
+  co_return total;
+}
+
 asio::awaitable<bool> Transport::handshake() {
   if (closed_) co_return false;
   if (!ssl_) co_return true;
   for (;;) {
+    if (!first_bytes_seen_) look_at_first_bytes();
     ERR_clear_error();
     int r = SSL_accept(ssl_);
     if (r == 1) co_return true;

@@ -27,6 +27,16 @@ class Transport {
 
   // TLS handshake (no-op for plain TCP). False on failure, with the reason in error().
   boost::asio::awaitable<bool> handshake();
+  // Reads exactly buf.size() bytes from the socket itself, before any TLS (a PROXY protocol
+  // header, which precedes the TLS handshake); fewer at end of stream, on an error (error()) or
+  // close(). Never reads past buf, so the TLS bytes behind stay in the socket.
+  boost::asio::awaitable<std::size_t> read_before_tls(std::span<std::uint8_t> buf);
+  // Whether the peer ended the stream with nothing left to read (a balancer's health check that
+  // closes after its header). Consumes nothing.
+  bool at_end_of_stream();
+  // The connection's first bytes, seen by a failed TLS handshake, started a PROXY protocol header:
+  // a balancer sending one from an address not configured to send it.
+  bool began_with_proxy_header() const { return began_with_proxy_header_; }
   // Waits for data, then returns everything available up to buf.size() without waiting again.
   // 0 means end of stream: clean if error() is empty, otherwise a transport error or close().
   // An end seen after data in the same call (close_notify or FIN right behind the last record,
@@ -60,12 +70,15 @@ class Transport {
  private:
   boost::asio::awaitable<bool> wait_read_ready();
   boost::asio::awaitable<bool> wait_write_ready();
+  void look_at_first_bytes();
 
   boost::asio::ip::tcp::socket socket_;
   TlsContext ctx_;
   ssl_st* ssl_ = nullptr;
   bool closed_ = false;
   bool peer_ended_ = false;
+  bool first_bytes_seen_ = false;
+  bool began_with_proxy_header_ = false;
   int read_errno_ = 0;  // errno of the read error in error_, 0 for TLS protocol errors
   std::string error_;
 };

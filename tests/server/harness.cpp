@@ -107,7 +107,10 @@ SSL_CTX* client_ctx(const std::string& cert, const std::string& key) {
 SensorConnection::SensorConnection(int port, bool tls, const std::string& client_cert,
                                    const std::string& client_key, const std::string& source) {
   fd_ = connect_loopback(port, source);
-  if (!tls) return;
+  if (tls) start_tls(client_cert, client_key);
+}
+
+void SensorConnection::start_tls(const std::string& client_cert, const std::string& client_key) {
   ctx_ = client_ctx(client_cert, client_key);
   ssl_ = SSL_new(ctx_);
   SSL_set_fd(ssl_, fd_);
@@ -116,6 +119,16 @@ SensorConnection::SensorConnection(int port, bool tls, const std::string& client
     close();
     throw std::runtime_error("TLS handshake failed");
   }
+}
+
+SensorConnection::SensorConnection(int port, bool tls, const BeforeTls& before) {
+  fd_ = connect_loopback(port, before.source);
+  if (!before.bytes.empty() && ::send(fd_, before.bytes.data(), before.bytes.size(), MSG_NOSIGNAL) !=
+                                   static_cast<ssize_t>(before.bytes.size())) {
+    close();
+    throw std::runtime_error("sending the bytes before TLS failed");
+  }
+  if (tls) start_tls({}, {});
 }
 
 SensorConnection::~SensorConnection() {
@@ -248,7 +261,7 @@ ServerProcess::ServerProcess(RedisServer& redis, ServerOptions options)
 void ServerProcess::write_config(const ServerOptions& o) {
   options_ = o;
   std::ofstream f(config_path());
-  f << "[general]\nlog_level = \"debug\"\n\n"
+  f << "[general]\nlog_level = \"debug\"\nlog_format = \"" << o.log_format << "\"\n\n"
     << "[redis]\nstream = \"127.0.0.1:" << redis_.port()
     << "/0\"\nmeta = \"127.0.0.1:" << (o.meta_redis ? o.meta_redis->port() : redis_.port()) << "/1\"\n\n"
     << "[server]\n"

@@ -44,6 +44,13 @@ class SensorConnection {
   // address to connect from (e.g. "127.0.0.2"), default 127.0.0.1; an IPv6 source connects to ::1.
   SensorConnection(int port, bool tls, const std::string& client_cert = {},
                    const std::string& client_key = {}, const std::string& source = {});
+  // Bytes sent on the TCP connection before the TLS handshake (a load balancer's PROXY protocol
+  // header), from `source` as above.
+  struct BeforeTls {
+    std::vector<std::uint8_t> bytes;
+    std::string source;
+  };
+  SensorConnection(int port, bool tls, const BeforeTls& before);
   ~SensorConnection();
   SensorConnection(const SensorConnection&) = delete;
   SensorConnection& operator=(const SensorConnection&) = delete;
@@ -60,6 +67,7 @@ class SensorConnection {
   ssl_st* ssl() const { return ssl_; }  // null for plain TCP
 
  private:
+  void start_tls(const std::string& client_cert, const std::string& client_key);
   int fd_ = -1;
   ssl_ctx_st* ctx_ = nullptr;
   ssl_st* ssl_ = nullptr;
@@ -82,6 +90,7 @@ struct ServerOptions {
   // The server tests assert the reference's layout, one stream entry per packet (entry counts,
   // the packet backlog limit); coalescing (the daemon's default) is tested with a bound set here.
   std::size_t coalesce_max_bytes = 0;
+  std::string log_format = "text";  // [general] log_format: "json" shows the structured fields
 };
 
 // A d4-server process: stream Redis = db 0, meta Redis = db 1 of `redis` (or of

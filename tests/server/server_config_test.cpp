@@ -54,6 +54,9 @@ TEST(ServerConfig, ExampleFileMatchesTheDefaults) {
   EXPECT_EQ(example.runtime.stream_memory_share_from, defaults.runtime.stream_memory_share_from);
   EXPECT_EQ(example.memory_poll, defaults.memory_poll);
   EXPECT_EQ(example.metrics_listen, defaults.metrics_listen);
+  EXPECT_TRUE(example.runtime.proxy_protocol_from.empty());
+  EXPECT_EQ(example.wait_replicas, defaults.wait_replicas);
+  EXPECT_EQ(example.wait_timeout, defaults.wait_timeout);
   EXPECT_EQ(example.common.redis.stream.port, 6379);
   EXPECT_EQ(example.common.redis.meta.port, 6380);
 }
@@ -96,4 +99,24 @@ TEST(ServerConfig, MistakesNameTheOption) {
             std::string::npos);
   EXPECT_NE(error_of("[server]\nmax_sensor_backlog_bytes = -1\n").find("server.max_sensor_backlog_bytes"),
             std::string::npos);
+  EXPECT_NE(
+      error_of("[server]\nproxy_protocol_from = [\"10.0.0.0/33\"]\n").find("server.proxy_protocol_from"),
+      std::string::npos);
+  // A WAIT blocks its Redis connection: it must end before that connection is deemed hung.
+  EXPECT_NE(error_of("[server]\nwait_replicas = 1\nwait_timeout_ms = 30000\n").find("server.wait_timeout_ms"),
+            std::string::npos);
+  EXPECT_TRUE(
+      error_of("[server]\nwait_replicas = 1\nwait_timeout_ms = 30000\nredis_reply_timeout_ms = 60000\n")
+          .empty());
+}
+
+TEST(ServerConfig, ProxyProtocolSourcesAreNetworks) {
+  auto c = parse("[server]\nproxy_protocol_from = [\"10.0.0.0/8\", \"127.0.0.1\", \"2001:db8::/32\"]\n");
+  const auto& from = c.runtime.proxy_protocol_from;
+  EXPECT_TRUE(from.contains(*d4::core::IpAddress::parse("10.20.30.40")));
+  EXPECT_TRUE(from.contains(*d4::core::IpAddress::parse("127.0.0.1")));
+  EXPECT_TRUE(from.contains(*d4::core::IpAddress::parse("::ffff:127.0.0.1")));
+  EXPECT_TRUE(from.contains(*d4::core::IpAddress::parse("2001:db8:1::1")));
+  EXPECT_FALSE(from.contains(*d4::core::IpAddress::parse("127.0.0.2")));
+  EXPECT_FALSE(from.contains(*d4::core::IpAddress::parse("11.0.0.1")));
 }

@@ -9,8 +9,14 @@
 
 namespace d4::test {
 
-RedisServer::RedisServer(bool persistent) : persistent_(persistent), port_(free_port()) {
+RedisServer::RedisServer(bool persistent, std::vector<std::string> extra_args)
+    : persistent_(persistent), extra_args_(std::move(extra_args)), port_(free_port()) {
   start();
+}
+
+std::unique_ptr<RedisServer> RedisServer::replica_of(const RedisServer& primary) {
+  return std::make_unique<RedisServer>(
+      false, std::vector<std::string>{"--replicaof", "127.0.0.1", std::to_string(primary.port())});
 }
 
 RedisServer::~RedisServer() {
@@ -53,6 +59,9 @@ bool RedisServer::launch() {
   } else {
     argv.insert(argv.end(), {"--save", "", "--appendonly", "no"});
   }
+  // Replication without a disk and without the default 5 s wait for more replicas to sync at once.
+  argv.insert(argv.end(), {"--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"});
+  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
   proc_ = Process(argv);
   // Ready when *this* process answers: a PONG alone could come from another server on the port.
   std::string want = "process_id:" + std::to_string(proc_.pid());

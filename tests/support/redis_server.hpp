@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "support/process.hpp"
 
@@ -12,7 +13,9 @@ namespace d4::test {
 
 class RedisServer {
  public:
-  explicit RedisServer(bool persistent = false);
+  explicit RedisServer(bool persistent = false, std::vector<std::string> extra_args = {});
+  // A replica of `primary` (replicaof), which follows it across its restarts and its own.
+  static std::unique_ptr<RedisServer> replica_of(const RedisServer& primary);
   ~RedisServer();
 
   int port() const { return port_; }
@@ -30,6 +33,7 @@ class RedisServer {
   bool launch();  // one attempt on port_: true once this very process answers
 
   bool persistent_;
+  std::vector<std::string> extra_args_;
   bool started_once_ = false;
   int port_;
   TempDir dir_;

@@ -1,0 +1,86 @@
+// [server] wait_replicas: a batch counts as stored (metrics, the sensor's statistics, the session's
+// progress) only once WAIT reports the replicas holding it. With a real replica of the stream Redis
+// (redis-server --replicaof) that is stopped and started again: nothing is counted while it is away,
+// the shortfall is counted, and everything arrives once it is back.
+#include <gtest/gtest.h>
+
+#include "core/redis_endpoint.hpp"
+#include "server/harness.hpp"
+
+using namespace d4;
+using namespace d4::test;
+
+namespace {
+
+core::RedisClient client_of(const RedisServer& r) {
+  return core::RedisClient(*core::RedisEndpoint::parse(r.endpoint(0)));
+}
+
+// The primary counts a replica from its first connection, and acknowledges through it only once
+// it is online (after the replica's first ACK following the sync).
+bool replicating(RedisServer& primary, RedisServer& replica) {
+  return primary.cli({"INFO", "replication"}).find("state=online") != std::string::npos &&
+         replica.cli({"INFO", "replication"}).find("master_link_status:up") != std::string::npos;
+}
+
+}  // namespace
+
+TEST(ReplicaWait, BatchesCountAsStoredOnceTheReplicaHoldsThemAndNothingIsLostWhileItIsAway) {
+  RedisServer primary;
+  auto replica = RedisServer::replica_of(primary);
+  ASSERT_TRUE(eventually([&] { return replicating(primary, *replica); }, 20s));
+  ServerOptions o;
+  o.extra_server_toml = "wait_replicas = 1\nwait_timeout_ms = 500\n";
+  ServerProcess server(primary, o);
+  auto value = [&](const std::string& sample) { return metric(server.metrics_port(), sample).value_or(-1); };
+  auto stored = [&] { return value("d4_server_packets_total{type=\"1\"}"); };
+  auto uuid = random_uuid();
+  std::string expected;
+  SensorConnection sensor(server.tls_port(), true);
+  auto send = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      std::string payload =
+          "packet " + std::to_string(i) + " " + std::string(100, static_cast<char>('a' + i % 26));
+      expected += payload;
+      ASSERT_TRUE(sensor.send(make_packet(uuid, 1, kTestHmacKey, payload)));
+    }
+  };
+
+  // Replica up: stored, and the replica holds every batch counted as stored.
+  send(0, 20);
+  ASSERT_TRUE(eventually([&] { return stored() == 20; })) << server.log();
+  auto on_primary = server.stream();
+  auto keys = stream_keys(on_primary, 1);
+  ASSERT_EQ(keys.size(), 1u);
+  const std::string key = keys[0];
+  auto on_replica = client_of(*replica);
+  EXPECT_EQ(on_replica.command({"XLEN", key}).integer, 20) << "counted as stored: on the replica";
+  EXPECT_EQ(value("d4_server_replica_wait_timeouts_total"), 0) << primary.cli({"INFO", "replication"});
+
+  // Replica away: the next batch reaches the primary but is not counted as stored (the packets
+  // behind it wait in the session), and each WAIT that times out is counted.
+  replica->stop();
+  send(20, 40);
+  ASSERT_TRUE(eventually([&] {
+    return on_primary.command({"XLEN", key}).integer > 20 &&
+           value("d4_server_replica_wait_timeouts_total") >= 1;
+  })) << server.log();
+  EXPECT_EQ(stored(), 20);
+  EXPECT_EQ(value("d4_server_batches_awaiting_replicas"), 1);
+  EXPECT_GT(value("d4_server_pending_bytes"), 0) << "accepted, not confirmed";
+  EXPECT_NE(server.log().find("not counted as stored, waiting"), std::string::npos);
+
+  // Replica back: the waiting batch counts, data flows again, nothing lost or doubled.
+  replica->start();
+  ASSERT_TRUE(eventually([&] { return stored() == 40; }, 30s)) << server.log();
+  EXPECT_EQ(value("d4_server_batches_awaiting_replicas"), 0);
+  send(40, 50);
+  ASSERT_TRUE(eventually([&] { return stored() == 50; })) << server.log();
+  on_replica = client_of(*replica);
+  std::size_t entries = 0;
+  EXPECT_EQ(stream_payloads(on_replica, key, &entries), expected);
+  EXPECT_EQ(entries, 50u);
+  EXPECT_EQ(stream_payloads(on_primary, key), expected);
+  EXPECT_EQ(value("d4_server_pending_bytes"), 0);
+  EXPECT_EQ(value("d4_server_lost_packets_total"), 0);
+}
