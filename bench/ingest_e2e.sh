@@ -12,7 +12,9 @@
 # Workload files are cached in ${D4_BENCH_DATA:-/tmp/d4-ingest-bench-data}. D4_SERVER_EXTRA adds
 # lines to the server's [server] section (e.g. "max_session_pending_bytes = 1048576");
 # D4_SEND_RATE=MB/s paces the senders (total rate) to measure latency below saturation;
-# D4_REDIS_EXTRA adds redis-server options (e.g. "--appendonly yes --appendfsync everysec").
+# D4_REDIS_EXTRA adds redis-server options (e.g. "--appendonly yes --appendfsync everysec");
+# D4_REPLICA=1 gives the Redis a replica (another redis-server on this machine, --replicaof, no
+# persistence), started and online before d4-server (for [server] wait_replicas).
 set -euo pipefail
 build=$(cd "${1:?usage: $0 BUILD_DIR [SENSORS] [MB] [THREADS] [--plain] [--python]}" && pwd)
 shift
@@ -33,15 +35,26 @@ if [ ! -f "$data/s$n.d4" ]; then
 fi
 source "$here/lib.sh"
 work=$(mktemp -d)
-rport=$(free_port); sport=$(free_port); pport=$(free_port); mport=$(free_port)
+rport=$(free_port); sport=$(free_port); pport=$(free_port); mport=$(free_port); replport=$(free_port)
 cleanup() {
   [ -n "${spid:-}" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null || true
   redis-cli -p "$rport" shutdown nosave >/dev/null 2>&1 || true
+  [ "${D4_REPLICA:-0}" = 1 ] && redis-cli -p "$replport" shutdown nosave >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 # shellcheck disable=SC2086  # D4_REDIS_EXTRA is a list of options
-start_redis "$rport" ${D4_REDIS_EXTRA:-}
+start_redis "$rport" --repl-diskless-sync-delay 0 ${D4_REDIS_EXTRA:-}
+if [ "${D4_REPLICA:-0}" = 1 ]; then
+  mkdir -p "$work/replica"
+  redis-server --port "$replport" --bind 127.0.0.1 --save '' --appendonly no --dir "$work/replica" \
+    --daemonize yes --logfile "$work/replica/redis.log" --replicaof 127.0.0.1 "$rport" >/dev/null
+  for _ in $(seq 200); do
+    redis-cli -p "$rport" info replication | grep -q 'state=online' && break
+    sleep 0.05
+  done
+  redis-cli -p "$rport" info replication | grep -q 'state=online' || { echo "replica not online" >&2; exit 1; }
+fi
 start_d4_server "$rport" "$sport" "$mport" "$threads" "plain_listen = [\"127.0.0.1:$pport\"]
 ${D4_SERVER_EXTRA:-}"
 port=$sport; [ "$plain" = 1 ] && port=$pport
@@ -52,6 +65,9 @@ args=(send --port "$port" --redis "127.0.0.1:$rport/0" --metrics-port "$mport" -
 [ -n "${D4_SEND_RATE:-}" ] && args+=(--rate "$D4_SEND_RATE")
 "$build/bin/d4-ingest-bench" "${args[@]}" "$data"/s*.d4
 echo "   redis used_memory: $(redis-cli -p "$rport" info memory | grep '^used_memory_human' | cut -d: -f2 | tr -d '\r')"
+if [ "${D4_REPLICA:-0}" = 1 ]; then
+  echo "   replica: $(redis-cli -p "$rport" info replication | grep '^slave0' | cut -d: -f2 | tr -d '\r'), $(curl -s "http://127.0.0.1:$mport/metrics" | grep -E '^d4_server_replica_wait_timeouts_total' | tr -d '\r')"
+fi
 echo "   server peak RSS: $(grep VmHWM /proc/$spid/status | awk '{print $2/1024 " MB"}')"
 if [ "$python" = 1 ]; then
   redis-cli -p "$rport" -n 0 flushdb >/dev/null

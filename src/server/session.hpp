@@ -114,6 +114,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Storage (session_storage.cpp).
   void store(const protocol::Packet& p, SteadyClock::time_point read_time);
   void submit_batch();
+  void send_batch(std::string&& request);
   void on_batch_done(boost::system::error_code ec, core::RedisReplies&& replies, std::string&& request);
   void reuse_request_buffer(std::string&& request);
   void retry_batch(std::string&& request);
@@ -121,6 +122,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void finish_stored_batch(const BatchOutcome& outcome, std::string&& request);
   void hold_for_replicas(core::RedisReplies&& replies, std::string&& request, long long replicas);
   void ask_replicas();
+  bool stop_awaiting_replicas();
   void on_replicas_answer(boost::system::error_code ec, const core::RedisReplies& replies);
   void end_batch();
   long long backlog_estimate() const;

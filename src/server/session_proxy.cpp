@@ -34,8 +34,8 @@ asio::awaitable<bool> Session::read_proxy_header(proxy::Fixed& fixed, std::optio
   std::array<std::uint8_t, proxy::kFixedSize> head{};
   std::size_t n = co_await transport_.read_before_tls(head);
   if (state_.closing()) co_return false;
-  if (n == 0 && transport_.peer_ended() && transport_.error().empty()) {
-    end_health_check();  // a TCP health check: connected and closed
+  if (n == 0 && (transport_.peer_ended() || transport_.peer_reset())) {
+    end_health_check();  // a TCP health check: connected and closed (HAProxy resets it)
     co_return false;
   }
   if (n < head.size()) {

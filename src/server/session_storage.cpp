@@ -60,10 +60,15 @@ void Session::submit_batch() {
   std::string resp = std::move(in_flight_.resp);
   in_flight_.resp = std::string();
   pending_in_flight_size_ = resp.size();
+  send_batch(std::move(resp));
+}
+
+// The batch in flight, kept by the client until confirmed and re-sent in order after a reconnect.
+void Session::send_batch(std::string&& request) {
   worker_.stream().submit_returning_request(
-      std::move(resp), in_flight_.commands, /*retry_on_reconnect=*/true,
-      [self = shared_from_this()](error_code ec, core::RedisReplies&& replies, std::string&& request) {
-        self->on_batch_done(ec, std::move(replies), std::move(request));
+      std::move(request), in_flight_.commands, /*retry_on_reconnect=*/true,
+      [self = shared_from_this()](error_code ec, core::RedisReplies&& replies, std::string&& sent) {
+        self->on_batch_done(ec, std::move(replies), std::move(sent));
       });
 }
 
@@ -71,6 +76,7 @@ void Session::on_batch_done(error_code ec, core::RedisReplies&& replies, std::st
   auto& m = worker_.metrics();
   if (ec) {
     // Only a stopped client fails a retryable request: the process is exiting.
+    stop_awaiting_replicas();
     m.lost_packets.fetch_add(in_flight_.packets, std::memory_order_relaxed);
     core::log_with(log_fields().add(core::log_key::kReason, "lost_packets"), spdlog::level::err,
                    "session {}: {} accepted packets could not be stored: {}", session_id_, in_flight_.packets,
@@ -99,13 +105,10 @@ void Session::on_batch_done(error_code ec, core::RedisReplies&& replies, std::st
 }
 
 void Session::finish_stored_batch(const BatchOutcome& outcome, std::string&& request) {
-  if (awaiting_replicas_) {
-    awaiting_replicas_ = false;
-    worker_.metrics().batches_awaiting_replicas.fetch_sub(1, std::memory_order_relaxed);
+  if (stop_awaiting_replicas())
     core::log_with(log_fields(), spdlog::level::info,
                    "session {}: {} replicas acknowledged the waiting batch of {} packets: stored",
                    session_id_, worker_.config().wait_replicas, in_flight_.packets);
-  }
   confirm_batch(outcome);
   end_batch();
   if (batch_.packets > 0) submit_batch();
@@ -138,6 +141,14 @@ void Session::hold_for_replicas(core::RedisReplies&& replies, std::string&& requ
   ask_replicas();
 }
 
+// True if the batch in flight was waiting for replicas.
+bool Session::stop_awaiting_replicas() {
+  if (!awaiting_replicas_) return false;
+  awaiting_replicas_ = false;
+  worker_.metrics().batches_awaiting_replicas.fetch_sub(1, std::memory_order_relaxed);
+  return true;
+}
+
 void Session::ask_replicas() {
   const auto& config = worker_.config();
   std::string req;
@@ -153,7 +164,10 @@ void Session::on_replicas_answer(error_code ec, const core::RedisReplies& replie
   std::optional<long long> replicas;
   if (!ec && replies.size() == 1) replicas = replies[0].as_integer();
   if (!replicas) {
-    retry_batch(std::move(unreplicated_request_));  // connection lost: the whole batch again
+    // Connection lost (or the process is stopping: the batch is then counted as lost): the whole
+    // batch again, queued until the client is connected.
+    unreplicated_replies_.clear();
+    send_batch(std::move(unreplicated_request_));
     return;
   }
   if (*replicas < worker_.config().wait_replicas) {
@@ -185,11 +199,7 @@ void Session::retry_batch(std::string&& request) {
   if (!retry_timer_) retry_timer_ = std::make_unique<asio::steady_timer>(worker_.ioc());
   retry_timer_->expires_after(kWriteRetryDelay);
   retry_timer_->async_wait([self = shared_from_this(), req = std::move(request)](error_code) mutable {
-    std::uint32_t n = self->in_flight_.commands;
-    self->worker_.stream().submit_returning_request(
-        std::move(req), n, true, [self](error_code e, core::RedisReplies&& rs, std::string&& rq) {
-          self->on_batch_done(e, std::move(rs), std::move(rq));
-        });
+    self->send_batch(std::move(req));
   });
 }
 

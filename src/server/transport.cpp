@@ -132,7 +132,8 @@ void Transport::look_at_first_bytes() {
 bool Transport::at_end_of_stream() {
   if (closed_) return false;
   char c;
-  return ::recv(socket_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+  ssize_t r = ::recv(socket_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return r == 0 || (r < 0 && errno == ECONNRESET);
 }
 
 asio::awaitable<std::size_t> Transport::read_before_tls(std::span<std::uint8_t> buf) {

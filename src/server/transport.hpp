@@ -31,8 +31,8 @@ class Transport {
   // header, which precedes the TLS handshake); fewer at end of stream, on an error (error()) or
   // close(). Never reads past buf, so the TLS bytes behind stay in the socket.
   boost::asio::awaitable<std::size_t> read_before_tls(std::span<std::uint8_t> buf);
-  // Whether the peer ended the stream with nothing left to read (a balancer's health check that
-  // closes after its header). Consumes nothing.
+  // Whether the peer ended the stream (FIN or reset) with nothing left to read (a balancer's
+  // health check that closes after its header). Consumes nothing.
   bool at_end_of_stream();
   // The connection's first bytes, seen by a failed TLS handshake, started a PROXY protocol header:
   // a balancer sending one from an address not configured to send it.
