@@ -17,7 +17,7 @@ core::Organisation require_org(core::OrganisationStore& store, const std::string
   return *o;
 }
 
-void reads(WebApp& app, Routes& r) {
+void organisation_reads(WebApp& app, Routes& r) {
   r.api("GET", "/api/v1/organisations", Role::User, [&app](http::Request&, const Identity& id) {
     models::Organisations m(app.db());
     return json(m.list(is_admin(id), m.store().user_org(id.user)));
@@ -76,7 +76,7 @@ void members(WebApp& app, Routes& r) {
 }  // namespace
 
 void organisations(WebApp& app, Routes& r) {
-  reads(app, r);
+  organisation_reads(app, r);
   management(app, r);
   members(app, r);
 }
