@@ -272,3 +272,41 @@ TEST(ProxyProtocolTimeout, NoHeaderWithinTheHandshakeTimeoutIsRefusedAndCounted)
   EXPECT_TRUE(eventually([&] { return timeouts("proxy_header_timeout") == 2; })) << server.log();
   EXPECT_TRUE(eventually([&] { return timeouts("handshake_timeout") == 1; })) << server.log();
 }
+
+// max_connections_per_ip applies to the sensor's address the header names, not to the balancer,
+// whose own connections are not limited per address before their header.
+TEST(ProxyProtocolLimits, ConnectionsPerAddressAreCountedForTheSensorBehindTheBalancer) {
+  RedisServer redis;
+  ServerOptions o;
+  o.extra_server_toml = "proxy_protocol_from = [\"127.0.0.1\"]\nmax_connections_per_ip = 2\n";
+  ServerProcess server(redis, o);
+  auto connect = [&](const std::string& sensor_address) {
+    return std::make_unique<SensorConnection>(
+        server.tls_port(), true,
+        SensorConnection::BeforeTls{proxy_header(sensor_address, 1000), "127.0.0.1"});
+  };
+  std::vector<std::unique_ptr<SensorConnection>> held;
+  held.push_back(connect("192.0.2.50"));
+  held.push_back(connect("192.0.2.50"));
+  EXPECT_THROW(connect("192.0.2.50"), std::exception) << "a third connection from the same sensor address";
+  for (int i = 0; i < 4; ++i) held.push_back(connect("192.0.2." + std::to_string(60 + i)));
+  EXPECT_TRUE(eventually([&] {
+    return metric(server.metrics_port(), "d4_server_rejects_total{reason=\"connection_limit_ip\"}") == 1.0;
+  })) << server.log();
+  EXPECT_EQ(metric(server.metrics_port(), "d4_server_connections"), 6.0)
+      << "six connections through one balancer address, over its limit of 2";
+  auto meta = server.meta();
+  EXPECT_TRUE(eventually([&] {
+    return meta.command({"HGET", core::keys::ip_rejects("192.0.2.0/24"), "connection_limit_ip"}).str == "1";
+  }));
+  // Closing one frees the sensor address's place.
+  held.erase(held.begin());
+  EXPECT_TRUE(eventually([&] {
+    try {
+      held.push_back(connect("192.0.2.50"));
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
+  })) << server.log();
+}
