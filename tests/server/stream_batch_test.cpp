@@ -194,4 +194,38 @@ TEST_F(StreamBatchRedis, ABatchReSentAfterItWasStoredCountsAllItsEntriesAsDuplic
   EXPECT_EQ(c.command({"XLEN", "stream:3:dup"}).integer, 3);
 }
 
+// wait_replicas: one WAIT after EXEC (not inside the transaction, where it would not wait), its
+// answer in the outcome; without it, no WAIT at all.
+TEST_F(StreamBatchRedis, AReplicaWaitFollowsTheTransactionAndItsAnswerIsInTheOutcome) {
+  auto run = [&](const std::string& key, const server::ReplicaWait& wait) {
+    server::StreamIds ids;
+    StreamBatch batch;
+    std::string payload(100, 'w');
+    protocol::Packet p;
+    p.header.type = 1;
+    p.payload = std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size());
+    batch.add({key, kStreamBatchUuid, ids, 0}, p, 1'700'000'000'000ULL, StreamBatch::Clock::now());
+    batch.seal({"session-1", kStreamBatchUuid, key, "1", "instance-1", "live"}, wait);
+    auto commands = commands_of_request(batch.resp);
+    EXPECT_EQ(commands.size(), batch.commands);
+    auto c = client();
+    return std::make_pair(commands, server::batch_outcome(c.pipeline(commands), batch.commands, batch.entries,
+                                                          batch.waits_for_replicas));
+  };
+  auto [without, plain] = run("stream:1:no-wait", {});
+  EXPECT_EQ(without.back().front(), "EXEC");
+  EXPECT_TRUE(plain.stored);
+  EXPECT_FALSE(plain.replicas);
+  // This Redis has no replica: WAIT answers 0 once its 50 ms are over; the batch itself is stored.
+  auto [with, waited] = run("stream:1:wait", {1, std::chrono::milliseconds(50)});
+  ASSERT_GE(with.size(), 2u);
+  EXPECT_EQ(with[with.size() - 2].front(), "EXEC");
+  EXPECT_EQ(with.back(), (std::vector<std::string>{"WAIT", "1", "50"}));
+  EXPECT_TRUE(waited.stored) << waited.failure;
+  ASSERT_TRUE(waited.replicas);
+  EXPECT_EQ(*waited.replicas, 0);
+  ASSERT_NE(waited.xlen, nullptr);
+  EXPECT_EQ(waited.xlen->integer, 1);
+}
+
 }  // namespace
