@@ -21,7 +21,7 @@ std::vector<std::uint8_t> fixed_part(std::uint8_t version_command, std::uint8_t 
   return h;
 }
 
-std::optional<proxy::Fixed> parse(const std::vector<std::uint8_t>& h, std::string* error) {
+std::optional<proxy::Fixed> parse_start(const std::vector<std::uint8_t>& h, std::string* error) {
   return proxy::parse_fixed(std::span<const std::uint8_t, proxy::kFixedSize>(h.data(), proxy::kFixedSize),
                             error);
 }
@@ -34,7 +34,7 @@ std::vector<std::uint8_t> bytes_of(std::string_view text) {
 
 TEST(ProxyProtocolParser, Tcp4AndTcp6SourcesAreRead) {
   std::string error;
-  auto f = parse(fixed_part(0x21, 0x11, 12), &error);
+  auto f = parse_start(fixed_part(0x21, 0x11, 12), &error);
   ASSERT_TRUE(f) << error;
   EXPECT_EQ(f->command, proxy::Command::Proxy);
   EXPECT_EQ(f->length, 12);
@@ -44,7 +44,7 @@ TEST(ProxyProtocolParser, Tcp4AndTcp6SourcesAreRead) {
   EXPECT_EQ(s->address.to_string(), "192.0.2.7");
   EXPECT_EQ(s->port, 40001);
 
-  f = parse(fixed_part(0x21, 0x21, 36 + 20), &error);  // addresses and a TLV
+  f = parse_start(fixed_part(0x21, 0x21, 36 + 20), &error);  // addresses and a TLV
   ASSERT_TRUE(f) << error;
   std::vector<std::uint8_t> v6(36, 0);
   v6[0] = 0x20, v6[1] = 0x01, v6[2] = 0x0d, v6[3] = 0xb8, v6[15] = 0x07;
@@ -57,7 +57,7 @@ TEST(ProxyProtocolParser, Tcp4AndTcp6SourcesAreRead) {
 
 TEST(ProxyProtocolParser, LocalCommandNeedsNoAddress) {
   std::string error;
-  auto f = parse(fixed_part(0x20, 0x00, 0), &error);
+  auto f = parse_start(fixed_part(0x20, 0x00, 0), &error);
   ASSERT_TRUE(f) << error;
   EXPECT_EQ(f->command, proxy::Command::Local);
 }
@@ -65,20 +65,20 @@ TEST(ProxyProtocolParser, LocalCommandNeedsNoAddress) {
 TEST(ProxyProtocolParser, AnythingElseIsRefusedWithAReason) {
   std::string error;
   auto v1 = bytes_of("PROXY TCP4 192.0.2.7 10.0.0.1 40001 4443\r\n");
-  EXPECT_FALSE(parse(v1, &error));
+  EXPECT_FALSE(parse_start(v1, &error));
   EXPECT_NE(error.find("version 1"), std::string::npos);
   std::vector<std::uint8_t> client_hello = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01,
                                             0xFC, 0x03, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00};
-  EXPECT_FALSE(parse(client_hello, &error));
+  EXPECT_FALSE(parse_start(client_hello, &error));
   EXPECT_NE(error.find("TLS handshake"), std::string::npos);
-  EXPECT_FALSE(parse(fixed_part(0x11, 0x11, 12), &error)) << "version 1 in the binary form";
-  EXPECT_FALSE(parse(fixed_part(0x22, 0x11, 12), &error)) << "unknown command";
-  EXPECT_FALSE(parse(fixed_part(0x21, 0x11, proxy::kMaxLength + 1), &error));
+  EXPECT_FALSE(parse_start(fixed_part(0x11, 0x11, 12), &error)) << "version 1 in the binary form";
+  EXPECT_FALSE(parse_start(fixed_part(0x22, 0x11, 12), &error)) << "unknown command";
+  EXPECT_FALSE(parse_start(fixed_part(0x21, 0x11, proxy::kMaxLength + 1), &error));
   EXPECT_NE(error.find("more than"), std::string::npos);
-  EXPECT_TRUE(parse(fixed_part(0x21, 0x11, proxy::kMaxLength), &error)) << "exactly the bound";
+  EXPECT_TRUE(parse_start(fixed_part(0x21, 0x11, proxy::kMaxLength), &error)) << "exactly the bound";
   auto garbage = fixed_part(0x21, 0x11, 12);
   garbage[3] = 'x';
-  EXPECT_FALSE(parse(garbage, &error));
+  EXPECT_FALSE(parse_start(garbage, &error));
 
   // Families without a TCP source address, and blocks too short for their family.
   const std::vector<std::uint8_t> block(36, 1);

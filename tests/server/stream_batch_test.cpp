@@ -4,6 +4,7 @@
 // and extended types keep one entry per packet; off, one entry per packet as the reference.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -197,6 +198,11 @@ TEST_F(StreamBatchRedis, ABatchReSentAfterItWasStoredCountsAllItsEntriesAsDuplic
 // wait_replicas: one WAIT after EXEC (not inside the transaction, where it would not wait), its
 // answer in the outcome; without it, no WAIT at all.
 TEST_F(StreamBatchRedis, AReplicaWaitFollowsTheTransactionAndItsAnswerIsInTheOutcome) {
+  struct Sent {
+    std::vector<std::vector<std::string>> commands;
+    core::RedisReplies replies;  // the outcome points into them
+    server::BatchOutcome outcome;
+  };
   auto run = [&](const std::string& key, const server::ReplicaWait& wait) {
     server::StreamIds ids;
     StreamBatch batch;
@@ -206,26 +212,31 @@ TEST_F(StreamBatchRedis, AReplicaWaitFollowsTheTransactionAndItsAnswerIsInTheOut
     p.payload = std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size());
     batch.add({key, kStreamBatchUuid, ids, 0}, p, 1'700'000'000'000ULL, StreamBatch::Clock::now());
     batch.seal({"session-1", kStreamBatchUuid, key, "1", "instance-1", "live"}, wait);
-    auto commands = commands_of_request(batch.resp);
-    EXPECT_EQ(commands.size(), batch.commands);
+    auto sent = std::make_unique<Sent>();
+    sent->commands = commands_of_request(batch.resp);
+    EXPECT_EQ(sent->commands.size(), batch.commands);
     auto c = client();
-    return std::make_pair(commands, server::batch_outcome(c.pipeline(commands), batch.commands, batch.entries,
-                                                          batch.waits_for_replicas));
+    sent->replies = c.pipeline(sent->commands);
+    sent->outcome =
+        server::batch_outcome(sent->replies, batch.commands, batch.entries, batch.waits_for_replicas);
+    return sent;
   };
-  auto [without, plain] = run("stream:1:no-wait", {});
-  EXPECT_EQ(without.back().front(), "EXEC");
-  EXPECT_TRUE(plain.stored);
-  EXPECT_FALSE(plain.replicas);
+  auto plain = run("stream:1:no-wait", {});
+  EXPECT_EQ(plain->commands.back().front(), "EXEC");
+  EXPECT_TRUE(plain->outcome.stored);
+  EXPECT_FALSE(plain->outcome.replicas);
   // This Redis has no replica: WAIT answers 0 once its 50 ms are over; the batch itself is stored.
-  auto [with, waited] = run("stream:1:wait", {1, std::chrono::milliseconds(50)});
-  ASSERT_GE(with.size(), 2u);
-  EXPECT_EQ(with[with.size() - 2].front(), "EXEC");
-  EXPECT_EQ(with.back(), (std::vector<std::string>{"WAIT", "1", "50"}));
-  EXPECT_TRUE(waited.stored) << waited.failure;
-  ASSERT_TRUE(waited.replicas);
-  EXPECT_EQ(*waited.replicas, 0);
-  ASSERT_NE(waited.xlen, nullptr);
-  EXPECT_EQ(waited.xlen->integer, 1);
+  auto waited = run("stream:1:wait", {1, std::chrono::milliseconds(50)});
+  const auto& commands = waited->commands;
+  ASSERT_GE(commands.size(), 2u);
+  EXPECT_EQ(commands[commands.size() - 2].front(), "EXEC");
+  EXPECT_EQ(commands.back(), (std::vector<std::string>{"WAIT", "1", "50"}));
+  const auto& outcome = waited->outcome;
+  EXPECT_TRUE(outcome.stored) << outcome.failure;
+  ASSERT_TRUE(outcome.replicas);
+  EXPECT_EQ(*outcome.replicas, 0);
+  ASSERT_NE(outcome.xlen, nullptr);
+  EXPECT_EQ(outcome.xlen->integer, 1);
 }
 
 }  // namespace
