@@ -279,6 +279,13 @@ inline constexpr std::string_view kDefaultOrganisation = "d4:org:default";
 inline constexpr std::string_view kSensorOrganisation = "d4:sensor:org";
 // Web user (e-mail) -> organisation UUID, for users assigned explicitly.
 inline constexpr std::string_view kUserOrganisation = "d4:user:org";
+// Web users who administer their organisation (approve its sensors' registrations when
+// [web] sensor_registration = "org-approval").
+inline constexpr std::string_view kOrganisationAdmins = "d4:org:admins";
+// Self-service sensor registrations awaiting approval: sensor (dashless) -> JSON {"org", "key",
+// "description", "by", "created"}. The key reaches metadata_uuid:<uuid> (where d4-server reads
+// it) only at approval; at most [web] max_pending_registrations.
+inline constexpr std::string_view kSensorRegistrations = "d4:registrations";
 
 // ---- web interface sessions and login throttling (cache db 3, ours; docs/redis-keys.md) ----
 // One signed-in session: hash of the session token -> user, CSRF token, creation time; expires

@@ -87,6 +87,11 @@ void read_budgets(const toml::table& root, WebConfig& c) {
   c.user_block_min_prefix_v6 = prefix_in(root, "user_block_min_prefix_v6", c.user_block_min_prefix_v6, 128);
   c.max_pending_registrations = positive(root, "max_pending_registrations", c.max_pending_registrations);
   c.max_description_length = positive_size(root, "max_description_length", c.max_description_length);
+  c.sensor_registration = core::get_string(root, "web", "sensor_registration", c.sensor_registration);
+  if (c.sensor_registration != "off" && c.sensor_registration != "admin-approval" &&
+      c.sensor_registration != "org-approval")
+    throw core::ConfigError(
+        "[web] sensor_registration must be \"off\", \"admin-approval\" or \"org-approval\"");
   c.max_tokens_per_user = positive_size(root, "max_tokens_per_user", c.max_tokens_per_user);
   c.max_connections = positive_size(root, "max_connections", c.max_connections);
   c.max_connections_per_ip = static_cast<std::size_t>(
@@ -145,6 +150,8 @@ WebConfig read_web_config(const toml::table& root, const std::filesystem::path& 
   c.alert_max_rules = static_cast<std::size_t>(max_rules);
   c.alert_channels = alerts::all_channel_names(root);
   read_default_organisation(root, c);
+  std::filesystem::path feed = core::get_string(root, "sharing.misp", "feed_dir", "misp-feed");
+  c.misp_feed_dir = feed.is_absolute() ? feed : c.common.data_dir / feed;
   return c;
 }
 

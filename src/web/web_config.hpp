@@ -42,6 +42,9 @@ struct WebConfig {
   int user_block_min_prefix_v4 = 24;
   int user_block_min_prefix_v6 = 48;
   long long max_pending_registrations = 1000;
+  // Who approves a sensor that an organisation's user registers (docs/web.md#self-service-sensor-
+  // registration): "off", "admin-approval" or "org-approval".
+  std::string sensor_registration = "admin-approval";
   std::size_t max_description_length = 1000;
   std::size_t max_tokens_per_user = 10;
   // The HTTP server's budgets (core::http::ServerOptions).
@@ -67,6 +70,9 @@ struct WebConfig {
   // The default organisation, created at the first start ([web] default_organisation_*, else the
   // MISP feed's publishing organisation); an empty UUID: a random one.
   std::string default_org_name = "Default organisation";
+  // Where d4-misp-feed writes each organisation's feed ([sharing.misp] feed_dir), served per
+  // organisation at /api/v1/misp-feed/.
+  std::filesystem::path misp_feed_dir;
   std::string default_org_uuid;
   std::vector<std::string> alert_channels;
 

@@ -262,8 +262,9 @@ void ServerProcess::write_config(const ServerOptions& o) {
   options_ = o;
   std::ofstream f(config_path());
   f << "[general]\nlog_level = \"debug\"\nlog_format = \"" << o.log_format << "\"\n\n"
-    << "[redis]\nstream = \"127.0.0.1:" << redis_.port()
-    << "/0\"\nmeta = \"127.0.0.1:" << (o.meta_redis ? o.meta_redis->port() : redis_.port()) << "/1\"\n\n"
+    << "[redis]\nstream = \"127.0.0.1:" << redis_.port() << "/" << o.stream_db
+    << "\"\nmeta = \"127.0.0.1:" << (o.meta_redis ? o.meta_redis->port() : redis_.port()) << "/" << o.meta_db
+    << "\"\n\n"
     << "[server]\n"
     // Port 0: the server binds what the kernel gives and reports it (start() reads the log).
     << "listen = [\"127.0.0.1:0\"]\n"
@@ -322,11 +323,11 @@ std::string ServerProcess::log() const {
 }
 
 core::RedisClient ServerProcess::stream() {
-  return core::RedisClient(*core::RedisEndpoint::parse(redis_.endpoint(0)));
+  return core::RedisClient(*core::RedisEndpoint::parse(redis_.endpoint(options_.stream_db)));
 }
 core::RedisClient ServerProcess::meta() {
   RedisServer& r = options_.meta_redis ? *options_.meta_redis : redis_;
-  return core::RedisClient(*core::RedisEndpoint::parse(r.endpoint(1)));
+  return core::RedisClient(*core::RedisEndpoint::parse(r.endpoint(options_.meta_db)));
 }
 
 std::string stream_payloads(core::RedisClient& stream, const std::string& key, std::size_t* entries) {

@@ -437,6 +437,8 @@ TEST_F(WebApiTest, OpenApiDocumentsEveryEndpoint) {
     replace(kSensor, "{uuid}");
     replace("/rules/0000000000000000", "/rules/{id}");
     replace("00000000-0000-4000-8000-0000000000a0", "{id}");
+    replace("00000000-0000-4000-8000-0000000000b0", "{id}");
+    replace("/misp-feed/manifest.json", "/misp-feed/{file}");
     replace("00000000-0000-4000-8000-000000000000", "{id}");
     replace("nobody@example.test", "{email}");
     replace("000000000000", "{token_id}");

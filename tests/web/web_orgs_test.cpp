@@ -28,7 +28,7 @@ namespace keys = d4::core::keys;
 
 namespace {
 
-constexpr const char* kUserPassword = "User-Pass-0042";
+constexpr const char* kOrgUserPassword = "User-Pass-0042";
 constexpr const char* kUnknownSensor = "0ddba11a00004000800000000000beef";
 
 // What identifies one organisation's sensor in an answer: anything of these in another
@@ -68,7 +68,7 @@ const OrgSensor kD{"default",
 // Today's server total of type 3 (A + B + D): a user seeing it sees the others' statistics.
 const std::string kServerTotal = std::to_string(123457 + 987654 + 55501);
 
-std::string today() {
+std::string orgs_today() {
   std::time_t t = std::time(nullptr);
   std::tm tm{};
   localtime_r(&t, &tm);
@@ -89,7 +89,7 @@ class WebOrgsTest : public ::testing::Test {
     web = std::make_unique<WebInstance>(o);
     admin = d4::webtest::signed_in_admin(*web, kAdmin, kFirstPassword, kPassword);
     for (const auto* s : {&kA, &kB, &kD}) seed_sensor(*s);
-    web->meta().command_ok({"ZINCRBY", "daily_type:" + today(), kServerTotal, "3"});
+    web->meta().command_ok({"ZINCRBY", "daily_type:" + orgs_today(), kServerTotal, "3"});
     web->meta().command_ok({"SADD", "server:accepted_type", "3"});
     org_a = create_org("Org A");
     org_b = create_org("Org B");
@@ -115,7 +115,7 @@ class WebOrgsTest : public ::testing::Test {
 
   void seed_sensor(const OrgSensor& s) {
     auto& m = web->meta();
-    const std::string d = today(), now = std::to_string(std::time(nullptr));
+    const std::string d = orgs_today(), now = std::to_string(std::time(nullptr));
     m.command_ok({"SADD", std::string(keys::kSensorIndex), s.sensor});
     m.command_ok({"SADD", "registered_uuid", s.sensor});
     m.command_ok({"HSET", "metadata_uuid:" + s.sensor, "description", s.description, "first_seen", now,
@@ -162,7 +162,7 @@ class WebOrgsTest : public ::testing::Test {
   std::string make_user(const std::string& email, const std::string& role, const std::string& org) {
     auto r =
         admin.call("POST", "/api/v1/users",
-                   {{"email", email}, {"role", role}, {"password", kUserPassword}, {"organisation", org}});
+                   {{"email", email}, {"role", role}, {"password", kOrgUserPassword}, {"organisation", org}});
     EXPECT_EQ(r.status, 200) << r.body;
     return token_for(email);
   }
@@ -173,7 +173,7 @@ class WebOrgsTest : public ::testing::Test {
   }
   Client signed_in(const std::string& email) {
     Client c = web->client();
-    EXPECT_EQ(c.login(email, kUserPassword).status, 303);
+    EXPECT_EQ(c.login(email, kOrgUserPassword).status, 303);
     c.refresh_csrf();
     return c;
   }

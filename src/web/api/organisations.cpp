@@ -1,12 +1,13 @@
 // /api/v1: organisations, their sensors and users (docs/web.md#organisations,
 // docs/api/openapi.json). Administrators manage them; a user reads its own organisation.
 #include "web/models/organisations.hpp"
+#include "core/keys.hpp"
 #include "web/api/helpers.hpp"
 
 namespace d4::web::api {
 
 namespace {
-bool is_admin(const Identity& id) {
+bool org_viewer_is_admin(const Identity& id) {
   return role_allows(id.role, Role::Admin);
 }
 
@@ -20,11 +21,11 @@ core::Organisation require_org(core::OrganisationStore& store, const std::string
 void organisation_reads(WebApp& app, Routes& r) {
   r.api("GET", "/api/v1/organisations", Role::User, [&app](http::Request&, const Identity& id) {
     models::Organisations m(app.db());
-    return json(m.list(is_admin(id), m.store().user_org(id.user)));
+    return json(m.list(org_viewer_is_admin(id), m.store().user_org(id.user)));
   });
   r.api("GET", "/api/v1/organisations/{id}", Role::User, [&app](http::Request& req, const Identity& id) {
     models::Organisations m(app.db());
-    return json(m.get(req.params["id"], is_admin(id), m.store().user_org(id.user)));
+    return json(m.get(req.params["id"], org_viewer_is_admin(id), m.store().user_org(id.user)));
   });
 }
 
@@ -67,9 +68,12 @@ void members(WebApp& app, Routes& r) {
     auto& d = app.db();
     core::OrganisationStore store(d.meta);
     auto o = require_org(store, path_or_field(req, "id"));
-    auto email = Input(req).required("email");
+    Input in(req);
+    auto email = in.required("email");
     if (!d.user_store.exists(email)) throw ApiError(404, "no such user");
     store.assign_user(email, o.uuid);
+    // An organisation's administrator approves its sensors' registrations in "org-approval" mode.
+    d.meta.command_ok({in.flag("org_admin") ? "SADD" : "SREM", core::keys::kOrganisationAdmins, email});
     return ok(email + " now belongs to " + o.name);
   });
 }

@@ -36,7 +36,8 @@ Html navigation(const Identity& id, std::string_view active) {
     << nav_link("/server", "Server", "server", active)
     << nav_link("/queues", "Analyzer queues", "queues", active)
     << nav_link("/backscatter", "Backscatter", "backscatter", active)
-    << nav_link("/alerts", "Alerts", "alerts", active);
+    << nav_link("/alerts", "Alerts", "alerts", active)
+    << nav_link("/registrations", "Registrations", "registrations", active);
   if (role_allows(id.role, Role::Admin))
     h << nav_link("/users", "Users", "users", active)
       << nav_link("/organisations", "Organisations", "organisations", active);

@@ -16,6 +16,8 @@ void backscatter(WebApp& app, Routes& r);
 void users(WebApp& app, Routes& r);
 void alerts(WebApp& app, Routes& r);
 void organisations(WebApp& app, Routes& r);
+void registrations(WebApp& app, Routes& r);
+void misp_feed(WebApp& app, Routes& r);
 }  // namespace api
 
 // Pages, one function per file under src/web/pages/.
@@ -35,6 +37,7 @@ void alert_rule(WebApp& app, Routes& r);
 void users(WebApp& app, Routes& r);
 void profile(WebApp& app, Routes& r);
 void organisations(WebApp& app, Routes& r);
+void registrations(WebApp& app, Routes& r);
 }  // namespace pages
 
 namespace {
@@ -51,6 +54,8 @@ constexpr RouteModule kRouteModules[] = {
     api::users,
     api::alerts,
     api::organisations,
+    api::registrations,
+    api::misp_feed,
     // pages
     pages::dashboard,
     pages::sensors,
@@ -67,6 +72,7 @@ constexpr RouteModule kRouteModules[] = {
     pages::users,
     pages::profile,
     pages::organisations,
+    pages::registrations,
 };
 }  // namespace
 

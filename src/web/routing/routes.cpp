@@ -3,6 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <optional>
+
 #include "queues/queue_store.hpp"
 #include "web/auth/scope.hpp"
 #include "web/html.hpp"
@@ -34,6 +36,24 @@ http::Response form_reply(const http::Request& req, int status, const std::strin
   return http::Response::redirect(next);
 }
 
+// The JSON error answering an API request that `auth` does not allow on a route of `role`, if any.
+std::optional<http::Response> api_refusal(const Authentication& auth, const http::Request& req, Role role,
+                                          const std::string& pattern,
+                                          std::atomic<std::uint64_t>& redis_errors) {
+  if (auth.unavailable) {
+    ++redis_errors;
+    return http::Response::error(503, "service unavailable (database)");
+  }
+  const auto& id = auth.id;
+  if (!id) return http::Response::error(auth.status, auth.error);
+  if (!role_allows(id->role, role)) return http::Response::error(403, "Access Forbidden");
+  if (id->via_session && id->must_change_password && pattern != "/api/v1/me/password")
+    return http::Response::error(403, "Password change required");
+  if (id->via_session && state_changing(req.method) && !csrf_ok(req, *id))
+    return http::Response::error(403, "CSRF token missing or invalid");
+  return std::nullopt;
+}
+
 // ApiError 404 when the request names (path {uuid}, or the form field of a plain form posted to
 // the literal "{uuid}" path) a sensor outside the user's scope. An invalid UUID is left to the
 // handler (400 "Invalid uuid" whoever owns what).
@@ -53,17 +73,8 @@ void Routes::api(const std::string& method, const std::string& pattern, Role rol
               [&a = auth_, &redis_errors = redis_errors_, db = db_, role, h = std::move(h),
                pattern](http::Request& req) -> http::Response {
                 auto auth = a.authenticate(req);
-                if (auth.unavailable) {
-                  ++redis_errors;
-                  return http::Response::error(503, "service unavailable (database)");
-                }
+                if (auto refusal = api_refusal(auth, req, role, pattern, redis_errors)) return *refusal;
                 auto& id = auth.id;
-                if (!id) return http::Response::error(auth.status, auth.error);
-                if (!role_allows(id->role, role)) return http::Response::error(403, "Access Forbidden");
-                if (id->via_session && id->must_change_password && pattern != "/api/v1/me/password")
-                  return http::Response::error(403, "Password change required");
-                if (id->via_session && state_changing(req.method) && !csrf_ok(req, *id))
-                  return http::Response::error(403, "CSRF token missing or invalid");
                 const bool form = is_form(req);
                 // A plain form post gets a redirect back with the message, anything else a JSON error.
                 auto fail = [&](int status, const std::string& reason) {
@@ -83,6 +94,23 @@ void Routes::api(const std::string& method, const std::string& pattern, Role rol
                 } catch (const core::RedisError& e) {
                   ++redis_errors;
                   spdlog::error("{} {}: redis: {}", req.method, req.path, e.what());
+                  return http::Response::error(503, "service unavailable (database)");
+                }
+              });
+}
+
+void Routes::file(const std::string& pattern, Role role, PageHandler h) {
+  router_.get(pattern,
+              [&a = auth_, &redis_errors = redis_errors_, role, h = std::move(h),
+               pattern](http::Request& req) -> http::Response {
+                auto auth = a.authenticate(req);
+                if (auto refusal = api_refusal(auth, req, role, pattern, redis_errors)) return *refusal;
+                try {
+                  return h(req, *auth.id);
+                } catch (const ApiError& e) {
+                  return http::Response::error(e.status, e.what());
+                } catch (const core::RedisError& e) {
+                  ++redis_errors;
                   return http::Response::error(503, "service unavailable (database)");
                 }
               });

@@ -37,6 +37,9 @@ class Routes {
   // QueueError and std::invalid_argument become JSON errors (or, for a plain form post, a
   // redirect back with the message), a Redis failure a 503.
   void api(const std::string& method, const std::string& pattern, Role role, ApiHandler h);
+  // A GET answered with the handler's own response (a file), authenticated like api() (token or
+  // session); errors are JSON.
+  void file(const std::string& pattern, Role role, PageHandler h);
   // An HTML page: session only (else the login form); errors become error pages.
   void page(const std::string& pattern, Role role, PageHandler h);
   // For routes that need no wrapper (the login form).

@@ -1,0 +1,120 @@
+// Self-service sensor registrations.
+#include "web/models/registrations.hpp"
+
+#include <ctime>
+
+#include "core/keys.hpp"
+#include "core/organisations.hpp"
+#include "protocol/uuid.hpp"
+#include "web/request.hpp"
+
+namespace d4::web::models {
+
+namespace keys = core::keys;
+
+namespace {
+bool registration_viewer_is_admin(const Identity& id) {
+  return role_allows(id.role, Role::Admin);
+}
+}  // namespace
+
+bool Registrations::may_approve(const Identity& viewer, const std::string& org) {
+  if (registration_viewer_is_admin(viewer)) return true;
+  if (cfg_.sensor_registration != "org-approval") return false;
+  core::OrganisationStore orgs(db_.meta);
+  return orgs.user_org(viewer.user) == org &&
+         db_.meta.command({"SISMEMBER", keys::kOrganisationAdmins, viewer.user}).integer == 1;
+}
+
+RegistrationList Registrations::list(const Identity& viewer) {
+  RegistrationList l{cfg_.sensor_registration, {}};
+  const std::string own = core::OrganisationStore(db_.meta).user_org(viewer.user);
+  for (auto& [uuid, text] : hash_pairs(db_.meta.command({"HGETALL", keys::kSensorRegistrations}))) {
+    auto j = json::parse(text, nullptr, false);
+    if (!j.is_object()) continue;
+    RegistrationView v{
+        uuid, j.value("org", ""), j.value("description", ""), j.value("by", ""), j.value("created", 0LL),
+        false};
+    if (!registration_viewer_is_admin(viewer) && v.org != own) continue;
+    v.may_approve = may_approve(viewer, v.org);
+    l.items.push_back(std::move(v));
+  }
+  std::sort(l.items.begin(), l.items.end(),
+            [](const RegistrationView& a, const RegistrationView& b) { return a.created < b.created; });
+  return l;
+}
+
+RegistrationView Registrations::request(const Identity& viewer, const std::string& uuid_text,
+                                        const std::string& key, const std::string& description) {
+  if (cfg_.sensor_registration == "off") throw ApiError(403, "self-service sensor registration is off");
+  auto parsed = protocol::Uuid::parse(uuid_text);
+  if (!parsed || !parsed->is_v4()) throw ApiError(400, "Invalid uuid");
+  if (key.empty() || key.find('\0') != std::string::npos || key.back() == '\n')
+    throw ApiError(400, "the key must be non-empty, without NUL bytes or a trailing newline");
+  if (description.size() > cfg_.max_description_length)
+    throw ApiError(
+        400, "the description is longer than " + std::to_string(cfg_.max_description_length) + " characters");
+  const std::string uuid = parsed->dashless();
+  auto r = db_.meta.pipeline({{"EXISTS", keys::sensor_metadata(uuid)},
+                              {"SISMEMBER", std::string(keys::kRegisteredUuids), uuid},
+                              {"HEXISTS", std::string(keys::kSensorRegistrations), uuid},
+                              {"HLEN", std::string(keys::kSensorRegistrations)}});
+  if (r[0].integer != 0 || r[1].integer != 0 || r[2].integer != 0)
+    throw ApiError(409, "Sensor already registered");
+  if (r[3].integer >= cfg_.max_pending_registrations)
+    throw ApiError(429, "too many pending registrations; an administrator must approve or reject some first");
+  RegistrationView v{uuid,
+                     core::OrganisationStore(db_.meta).user_org(viewer.user),
+                     description,
+                     viewer.user,
+                     static_cast<long long>(std::time(nullptr)),
+                     false};
+  json stored = {
+      {"org", v.org}, {"key", key}, {"description", v.description}, {"by", v.by}, {"created", v.created}};
+  // HSETNX: two requests for one UUID at once, one wins.
+  if (db_.meta.command({"HSETNX", keys::kSensorRegistrations, uuid, stored.dump()}).integer == 0)
+    throw ApiError(409, "Sensor already registered");
+  v.may_approve = may_approve(viewer, v.org);
+  return v;
+}
+
+Registrations::Stored Registrations::require(const Identity& viewer, const std::string& uuid_text) {
+  auto uuid = core::normalize_sensor_uuid(uuid_text);
+  auto text = uuid ? db_.meta.command({"HGET", keys::kSensorRegistrations, *uuid}).as_string() : std::nullopt;
+  auto j = text ? json::parse(*text, nullptr, false) : json();
+  Stored s;
+  if (j.is_object()) {
+    s.view = {
+        *uuid, j.value("org", ""), j.value("description", ""), j.value("by", ""), j.value("created", 0LL),
+        false};
+    s.key = j.value("key", "");
+  }
+  // Another organisation's registration answers like none.
+  if (!j.is_object() || (!registration_viewer_is_admin(viewer) &&
+                         s.view.org != core::OrganisationStore(db_.meta).user_org(viewer.user)))
+    throw ApiError(404, "no such registration");
+  return s;
+}
+
+std::string Registrations::approve(const Identity& viewer, const std::string& uuid) {
+  auto s = require(viewer, uuid);
+  if (!may_approve(viewer, s.view.org))
+    throw ApiError(403, cfg_.sensor_registration == "org-approval"
+                            ? "an administrator or one of the organisation's administrators approves it"
+                            : "an administrator approves it");
+  result_or_throw(db_.policy.register_sensor(s.view.uuid, s.key, {}, s.view.description));
+  result_or_throw(db_.policy.approve(s.view.uuid));
+  core::OrganisationStore orgs(db_.meta);
+  if (!s.view.org.empty()) orgs.assign_sensor(s.view.uuid, s.view.org);
+  db_.meta.command_ok({"HDEL", keys::kSensorRegistrations, s.view.uuid});
+  return s.view.uuid;
+}
+
+void Registrations::reject(const Identity& viewer, const std::string& uuid) {
+  auto s = require(viewer, uuid);
+  if (s.view.by != viewer.user && !may_approve(viewer, s.view.org))
+    throw ApiError(403, "only its requester or who may approve it withdraws a registration");
+  db_.meta.command_ok({"HDEL", keys::kSensorRegistrations, s.view.uuid});
+}
+
+}  // namespace d4::web::models
