@@ -29,7 +29,7 @@ void organisation_reads(WebApp& app, Routes& r) {
   });
 }
 
-void management(WebApp& app, Routes& r) {
+void organisation_management(WebApp& app, Routes& r) {
   r.api("POST", "/api/v1/organisations", Role::Admin, [&app](http::Request& req, const Identity&) {
     Input in(req);
     auto uuid = in.str("uuid");
@@ -55,7 +55,7 @@ void management(WebApp& app, Routes& r) {
 }
 
 // Assignments: a sensor or a user moves to the organisation (from wherever it was).
-void members(WebApp& app, Routes& r) {
+void organisation_members(WebApp& app, Routes& r) {
   r.api("POST", "/api/v1/organisations/{id}/sensors", Role::Admin,
         [&app](http::Request& req, const Identity&) {
           core::OrganisationStore store(app.db().meta);
@@ -81,8 +81,8 @@ void members(WebApp& app, Routes& r) {
 
 void organisations(WebApp& app, Routes& r) {
   organisation_reads(app, r);
-  management(app, r);
-  members(app, r);
+  organisation_management(app, r);
+  organisation_members(app, r);
 }
 
 }  // namespace d4::web::api

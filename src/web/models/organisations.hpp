@@ -28,7 +28,7 @@ D4_VIEW_TO_JSON(OrganisationList, items)
 
 class Organisations {
  public:
-  explicit Organisations(Db& db) : db_(db), store_(db.meta) {}
+  explicit Organisations(Db& db) : store_(db.meta) {}
   core::OrganisationStore& store() { return store_; }
 
   // Every organisation (`all`: an administrator), else the viewer's own.
@@ -38,7 +38,6 @@ class Organisations {
 
  private:
   OrganisationView view(const core::Organisation& o);
-  Db& db_;
   core::OrganisationStore store_;
 };
 
