@@ -14,7 +14,9 @@
 # D4_SEND_RATE=MB/s paces the senders (total rate) to measure latency below saturation;
 # D4_REDIS_EXTRA adds redis-server options (e.g. "--appendonly yes --appendfsync everysec");
 # D4_REPLICA=1 gives the Redis a replica (another redis-server on this machine, --replicaof, no
-# persistence), started and online before d4-server (for [server] wait_replicas).
+# persistence), started and online before d4-server (for [server] wait_replicas);
+# D4_REDIS_TLS=1 makes d4-server reach Redis over TLS (rediss://, a throw-away CA; Redis also
+# serves TLS on a second port).
 set -euo pipefail
 build=$(cd "${1:?usage: $0 BUILD_DIR [SENSORS] [MB] [THREADS] [--plain] [--python]}" && pwd)
 shift
@@ -36,6 +38,7 @@ fi
 source "$here/lib.sh"
 work=$(mktemp -d)
 rport=$(free_port); sport=$(free_port); pport=$(free_port); mport=$(free_port); replport=$(free_port)
+tport=$(free_port)
 cleanup() {
   [ -n "${spid:-}" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null || true
   redis-cli -p "$rport" shutdown nosave >/dev/null 2>&1 || true
@@ -43,8 +46,16 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+redis_tls=()
+if [ "${D4_REDIS_TLS:-0}" = 1 ]; then
+  make_redis_tls_files "$work/redis-tls"
+  redis_tls=(--tls-port "$tport" --tls-cert-file "$work/redis-tls/server.crt" --tls-key-file
+             "$work/redis-tls/server.key" --tls-ca-cert-file "$work/redis-tls/ca.crt" --tls-auth-clients no)
+  export D4_REDIS_ENDPOINT="rediss://127.0.0.1:$tport"
+  export D4_REDIS_QUERY="?ca=$work/redis-tls/ca.crt"
+fi
 # shellcheck disable=SC2086  # D4_REDIS_EXTRA is a list of options
-start_redis "$rport" --repl-diskless-sync-delay 0 ${D4_REDIS_EXTRA:-}
+start_redis "$rport" "${redis_tls[@]}" --repl-diskless-sync-delay 0 ${D4_REDIS_EXTRA:-}
 if [ "${D4_REPLICA:-0}" = 1 ]; then
   mkdir -p "$work/replica"
   redis-server --port "$replport" --bind 127.0.0.1 --save '' --appendonly no --dir "$work/replica" \
@@ -58,7 +69,7 @@ fi
 start_d4_server "$rport" "$sport" "$mport" "$threads" "plain_listen = [\"127.0.0.1:$pport\"]
 ${D4_SERVER_EXTRA:-}"
 port=$sport; [ "$plain" = 1 ] && port=$pport
-echo "== d4-server ingest: $n sensors x $mb MB, 4 KB packets, $([ "$plain" = 1 ] && echo plain TCP || echo TLS), $threads server threads, $(nproc) cores"
+echo "== d4-server ingest: $n sensors x $mb MB, 4 KB packets, $([ "$plain" = 1 ] && echo plain TCP || echo TLS), $threads server threads, $(nproc) cores, Redis over $([ "${D4_REDIS_TLS:-0}" = 1 ] && echo TLS || echo TCP)"
 echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 args=(send --port "$port" --redis "127.0.0.1:$rport/0" --metrics-port "$mport" --server-pid "$spid")
 [ "$plain" = 1 ] && args+=(--plain)

@@ -13,8 +13,21 @@ start_redis() {
   echo "redis-server on port $port did not start" >&2; return 1
 }
 
+# make_redis_tls_files DIR: a throw-away CA and a certificate for 127.0.0.1 (Redis over TLS).
+make_redis_tls_files() {
+  local d=$1 ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  mkdir -p "$d"
+  openssl req -x509 "${ec[@]}" -keyout "$d/ca.key" -out "$d/ca.crt" -subj /CN=bench-ca -days 2 \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign >/dev/null 2>&1
+  openssl req "${ec[@]}" -keyout "$d/server.key" -out "$d/server.csr" -subj /CN=localhost >/dev/null 2>&1
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$d/server.ext"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+    -extfile "$d/server.ext" -out "$d/server.crt" >/dev/null 2>&1
+}
+
 # start_d4_server REDIS_PORT TLS_PORT METRICS_PORT THREADS [extra [server] lines]: sets spid and
-# returns when /health answers. Shared-secret mode with the test key, one Redis for both roles.
+# returns when /health answers. Shared-secret mode with the test key, one Redis for both roles
+# (D4_REDIS_ENDPOINT, e.g. "rediss://127.0.0.1:PORT", and D4_REDIS_QUERY replace the plain one).
 start_d4_server() {
   local rport=$1 sport=$2 mport=$3 threads=$4 extra=${5:-}
   "$build/bin/d4-server" --generate-cert "$work/certs" >/dev/null
@@ -22,8 +35,8 @@ start_d4_server() {
 [general]
 log_level = "warn"
 [redis]
-stream = "127.0.0.1:$rport/0"
-meta = "127.0.0.1:$rport/1"
+stream = "${D4_REDIS_ENDPOINT:-127.0.0.1:$rport}/0${D4_REDIS_QUERY:-}"
+meta = "${D4_REDIS_ENDPOINT:-127.0.0.1:$rport}/1${D4_REDIS_QUERY:-}"
 [server]
 listen = ["127.0.0.1:$sport"]
 metrics_listen = "127.0.0.1:$mport"

@@ -79,6 +79,14 @@ std::string read_secret_file(const toml::node& n, std::string_view section, std:
   return secret;
 }
 
+// "scheme://word@host...": credentials without a colon.
+bool has_bare_userinfo(std::string_view text) {
+  auto sep = text.find("://");
+  auto at = text.rfind('@', text.find('?'));
+  return sep != std::string_view::npos && at != std::string_view::npos && at > sep &&
+         text.substr(sep + 3, at - sep - 3).find(':') == std::string_view::npos;
+}
+
 RedisEndpoint endpoint_option(const toml::table& t, std::string_view key, const RedisEndpoint& def) {
   return get_endpoint(t, "redis", key, def);
 }
@@ -218,6 +226,12 @@ RedisEndpoint get_endpoint(const toml::table& t, std::string_view section, std::
   }
   std::string file_key = std::string(key) + "_password_file";
   if (const toml::node* f = lookup(t, section, file_key)) {
+    // "redis://user@host" with a password file: the word before '@' names the ACL user.
+    std::string text = lookup(t, section, key) ? lookup(t, section, key)->value_or(std::string()) : "";
+    if (e.username.empty() && !e.password.empty() && has_bare_userinfo(text)) {
+      e.username = std::move(e.password);
+      e.password.clear();
+    }
     if (lookup(t, section, key) && !e.password.empty())
       throw ConfigError(prefix(*f) + option_name(section, file_key) + ": " + std::string(key) +
                         " already has a password");

@@ -12,6 +12,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -21,6 +22,8 @@
 #include <spdlog/spdlog.h>
 
 #include "core/redis_client.hpp"  // Backoff
+#include "core/redis_handshake.hpp"
+#include "protocol/tls_client.hpp"
 
 namespace asio = boost::asio;
 using boost::system::error_code;
@@ -59,6 +62,33 @@ const boost::system::error_category& redis_async_category() {
 }
 
 // ---------------------------------------------------------------------------------------------
+struct AsyncReaderFree {
+  void operator()(redisReader* r) const { redisReaderFree(r); }
+};
+
+// One connection to one node: a plain socket, or a TLS stream over it (rediss://), and its reply
+// parser. Operations pending on it share it, so a link replaced by a reconnect outlives them.
+struct RedisLink {
+  using Socket = asio::generic::stream_protocol::socket;
+  explicit RedisLink(asio::io_context& io) : plain(io) {}
+  Socket plain;  // moved into `tls` for rediss://
+  std::unique_ptr<asio::ssl::context> context;
+  std::unique_ptr<asio::ssl::stream<Socket>> tls;
+  RedisTls tls_settings;
+  std::unique_ptr<redisReader, AsyncReaderFree> reader;
+  bool timed_out = false;
+
+  // Runs fn on the stream in use; one test per operation keeps the plain path as it was.
+  template <typename Fn>
+  auto visit(Fn&& fn) {
+    return tls ? fn(*tls) : fn(plain);
+  }
+  void close() {
+    error_code ignored;
+    (tls ? tls->next_layer() : plain).close(ignored);
+  }
+};
+
 // ---------------------------------------------------------------------------------------------
 struct AsyncRedis::Impl : std::enable_shared_from_this<Impl> {
   using Socket = asio::generic::stream_protocol::socket;
@@ -81,15 +111,10 @@ struct AsyncRedis::Impl : std::enable_shared_from_this<Impl> {
     std::chrono::steady_clock::time_point sent{};
   };
 
-  struct ReaderDeleter {
-    void operator()(redisReader* r) const { redisReaderFree(r); }
-  };
-
   Impl(asio::io_context& io, RedisEndpoint ep, Options o)
       : ioc(io),
         endpoint(std::move(ep)),
         options(std::move(o)),
-        socket(io),
         backoff_timer(io),
         watchdog(io),
         backoff(options.backoff_min, options.backoff_max),
@@ -98,7 +123,7 @@ struct AsyncRedis::Impl : std::enable_shared_from_this<Impl> {
   asio::io_context& ioc;
   RedisEndpoint endpoint;
   Options options;
-  Socket socket;
+  std::shared_ptr<RedisLink> link;  // the connection in use (null before the first)
   asio::steady_timer backoff_timer;
   asio::steady_timer watchdog;
   Backoff backoff;
@@ -110,7 +135,7 @@ struct AsyncRedis::Impl : std::enable_shared_from_this<Impl> {
   bool writing = false;
   bool write_scheduled = false;
   std::vector<asio::const_buffer> write_buffers;
-  std::unique_ptr<redisReader, ReaderDeleter> reader;
+  std::string last_error;  // why the last connection attempt failed
   std::vector<char> read_buffer;
   std::uint64_t connections = 0;
   LatencyHistogram latency;
@@ -150,9 +175,10 @@ struct AsyncRedis::Impl : std::enable_shared_from_this<Impl> {
         self->on_connected();
         co_return;
       }
+      self->last_error = detail.empty() ? ec.message() : detail;
       if (!self->logged_down) {
         spdlog::warn("{}: cannot connect to {}: {}", self->options.name, self->endpoint.to_string(),
-                     detail.empty() ? ec.message() : detail);
+                     self->last_error);
         self->logged_down = true;
       }
       self->state = State::Backoff;
@@ -162,91 +188,158 @@ struct AsyncRedis::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
-  // Connects, authenticates, selects the db and checks that Redis serves commands (not LOADING).
+  // Connects to the endpoint (through Sentinel: to the master the sentinels name, asked in turn),
+  // authenticates, selects the db and checks that Redis serves commands (not LOADING).
   asio::awaitable<void> try_connect(error_code& ec, std::string& detail) {
-    auto s = std::make_shared<Socket>(ioc);
-    // A connect or handshake that hangs is cut by closing the socket. The handler owns the socket
-    // pointer, so a timer that fires late only closes a socket that was given up or moved from.
-    auto deadline = std::make_shared<asio::steady_timer>(ioc, options.connect_timeout);
-    auto timed_out = std::make_shared<bool>(false);
-    deadline->async_wait([s, timed_out](error_code e) {
-      if (!e) {
-        *timed_out = true;
-        error_code ignored;
-        s->close(ignored);
+    if (!endpoint.uses_sentinel()) {
+      co_await connect_node(endpoint, false, ec, detail);
+      co_return;
+    }
+    std::string errors;
+    for (const auto& sentinel : endpoint.sentinels) {
+      RedisEndpoint at = endpoint.at_node(sentinel);
+      std::string where = "Sentinel " + at.to_string();
+      auto to_sentinel = std::make_shared<RedisLink>(ioc);
+      auto deadline = arm_deadline(to_sentinel);
+      RedisHandshake q = sentinel_query(endpoint);
+      RedisReplies replies;
+      co_await open_link(*to_sentinel, at, ec, detail);
+      if (!ec) co_await exchange(*to_sentinel, q, replies, ec, detail);
+      deadline.finish();
+      to_sentinel->close();
+      std::optional<RedisNode> master;
+      if (!ec) master = master_from_sentinel(q, replies, endpoint.sentinel_master, &detail);
+      if (master) {
+        where += " -> master " + endpoint.at_node(*master).to_string();
+        co_await connect_node(endpoint.at_node(*master), true, ec, detail);
+        if (!ec) co_return;
+      }
+      errors += (errors.empty() ? "" : "; ") + where + ": " + (detail.empty() ? ec.message() : detail);
+      detail.clear();
+    }
+    ec = asio::error::connection_refused;
+    detail = "no Sentinel gave a reachable master \"" + endpoint.sentinel_master + "\": " + errors;
+  }
+
+  // A connect or handshake that hangs is cut by closing the link, unless finish() came first (a
+  // timer whose handler was already queued then leaves the link alone).
+  struct Deadline {
+    std::shared_ptr<asio::steady_timer> timer;
+    std::shared_ptr<bool> done;
+    void finish() {
+      *done = true;
+      timer->cancel();
+    }
+  };
+  Deadline arm_deadline(const std::shared_ptr<RedisLink>& l) {
+    Deadline d{std::make_shared<asio::steady_timer>(ioc, options.connect_timeout),
+               std::make_shared<bool>(false)};
+    d.timer->async_wait([l, done = d.done](error_code e) {
+      if (!e && !*done) {
+        l->timed_out = true;
+        l->close();
       }
     });
-    bool is_tcp = endpoint.unix_socket.empty();
+    return d;
+  }
+
+  // One node: connect, [TLS], [AUTH] [SELECT] [ROLE] PING; on success it becomes the connection.
+  asio::awaitable<void> connect_node(const RedisEndpoint& node, bool check_role, error_code& ec,
+                                     std::string& detail) {
+    auto fresh = std::make_shared<RedisLink>(ioc);
+    auto deadline = arm_deadline(fresh);
+    co_await open_link(*fresh, node, ec, detail);
+    RedisHandshake h = node_handshake(node, true, check_role);
+    RedisReplies replies;
+    if (!ec) co_await exchange(*fresh, h, replies, ec, detail);
+    deadline.finish();
+    if (!ec) {
+      if (auto bad = check_node_handshake(h, replies)) {
+        detail = "handshake: " + *bad;  // wrong password, missing ACL right, bad db, LOADING, replica
+        ec = asio::error::connection_refused;
+      }
+    }
+    if (ec) {
+      fresh->close();
+      co_return;
+    }
+    link = std::move(fresh);
+  }
+
+  // Socket (unix or TCP, every resolved address in turn) and, for rediss://, the TLS handshake.
+  asio::awaitable<void> open_link(RedisLink& l, const RedisEndpoint& node, error_code& ec,
+                                  std::string& detail) {
+    bool is_tcp = node.unix_socket.empty();
     if (!is_tcp) {
-      asio::local::stream_protocol::endpoint ep(endpoint.unix_socket);
-      co_await s->async_connect(asio::generic::stream_protocol::endpoint(ep),
-                                asio::redirect_error(asio::use_awaitable, ec));
+      asio::local::stream_protocol::endpoint ep(node.unix_socket);
+      co_await l.plain.async_connect(asio::generic::stream_protocol::endpoint(ep),
+                                     asio::redirect_error(asio::use_awaitable, ec));
     } else {
       asio::ip::tcp::resolver resolver(ioc);
-      auto results = co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port),
+      auto results = co_await resolver.async_resolve(node.host, std::to_string(node.port),
                                                      asio::redirect_error(asio::use_awaitable, ec));
       if (!ec) {
         ec = asio::error::host_not_found;
         for (const auto& r : results) {
           error_code e2;
-          if (s->is_open()) s->close(e2);
-          co_await s->async_connect(asio::generic::stream_protocol::endpoint(r.endpoint()),
-                                    asio::redirect_error(asio::use_awaitable, ec));
-          if (!ec || *timed_out) break;
+          if (l.plain.is_open()) l.plain.close(e2);
+          co_await l.plain.async_connect(asio::generic::stream_protocol::endpoint(r.endpoint()),
+                                         asio::redirect_error(asio::use_awaitable, ec));
+          if (!ec || l.timed_out) break;
         }
       }
     }
-    if (*timed_out) ec = asio::error::timed_out;
-    if (ec) {
-      deadline->cancel();
-      co_return;
-    }
+    if (l.timed_out) ec = asio::error::timed_out;
+    if (ec) co_return;
     if (is_tcp) {
       int one = 1;
-      ::setsockopt(s->native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      ::setsockopt(l.plain.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    // Handshake: [AUTH] [SELECT] PING, written at once, replies checked in order.
-    std::string hs;
-    RespWriter w(hs);
-    if (!endpoint.password.empty()) {
-      if (endpoint.username.empty())
-        w.command({"AUTH", endpoint.password});
-      else
-        w.command({"AUTH", endpoint.username, endpoint.password});
+    if (!node.tls.enabled) co_return;
+    try {
+      l.context = std::make_unique<asio::ssl::context>(protocol::new_tls_client_context(node.tls));
+    } catch (const std::runtime_error& e) {
+      detail = e.what();  // a CA, certificate or key file that cannot be loaded
+      ec = asio::error::invalid_argument;
+      co_return;
     }
-    if (endpoint.db != 0) w.begin(2).arg("SELECT").arg(static_cast<std::uint64_t>(endpoint.db));
-    w.command({"PING"});
-    const std::uint32_t n = w.commands();
-    co_await asio::async_write(*s, asio::buffer(hs), asio::redirect_error(asio::use_awaitable, ec));
-    std::unique_ptr<redisReader, ReaderDeleter> r(redisReaderCreate());
-    std::uint32_t got = 0;
-    while (!ec && got < n) {
-      std::size_t len = co_await s->async_read_some(asio::buffer(read_buffer),
-                                                    asio::redirect_error(asio::use_awaitable, ec));
+    l.tls = std::make_unique<asio::ssl::stream<Socket>>(std::move(l.plain), *l.context);
+    l.tls_settings = node.tls;
+    protocol::prepare_tls_client(l.tls->native_handle(), node.tls, node.host);
+    co_await l.tls->async_handshake(asio::ssl::stream_base::client,
+                                    asio::redirect_error(asio::use_awaitable, ec));
+    if (l.timed_out) ec = asio::error::timed_out;
+    if (ec) detail = protocol::tls_client_failure(l.tls->native_handle(), node.tls, ec.message(), true);
+  }
+
+  // Writes the handshake's commands at once and reads one reply each (a new parser per link).
+  asio::awaitable<void> exchange(RedisLink& l, const RedisHandshake& h, RedisReplies& replies, error_code& ec,
+                                 std::string& detail) {
+    l.reader.reset(redisReaderCreate());
+    co_await l.visit([&](auto& stream) {
+      return asio::async_write(stream, asio::buffer(h.resp), asio::redirect_error(asio::use_awaitable, ec));
+    });
+    while (!ec && replies.size() < h.commands()) {
+      std::size_t len = co_await l.visit([&](auto& stream) {
+        return stream.async_read_some(asio::buffer(read_buffer),
+                                      asio::redirect_error(asio::use_awaitable, ec));
+      });
       if (ec) break;
-      redisReaderFeed(r.get(), read_buffer.data(), len);
+      redisReaderFeed(l.reader.get(), read_buffer.data(), len);
       void* raw = nullptr;
-      while (got < n && redisReaderGetReply(r.get(), &raw) == REDIS_OK && raw) {
-        RedisReply rep = from_hiredis(static_cast<redisReply*>(raw));
+      while (replies.size() < h.commands() && redisReaderGetReply(l.reader.get(), &raw) == REDIS_OK && raw) {
+        replies.push_back(from_hiredis(static_cast<redisReply*>(raw)));
         freeReplyObject(raw);
         raw = nullptr;
-        ++got;
-        if (rep.is_error()) {
-          detail = "handshake: " + rep.str;  // wrong password, bad db, LOADING...
-          ec = asio::error::connection_refused;
-          break;
-        }
       }
-      if (r->err) {
+      if (l.reader->err) {
         detail = "handshake: protocol error";
         ec = asio::error::connection_refused;
       }
     }
-    if (*timed_out) ec = asio::error::timed_out;
-    deadline->cancel();
-    if (ec) co_return;
-    socket = std::move(*s);
-    reader = std::move(r);
+    if (l.timed_out) ec = asio::error::timed_out;
+    if (ec && detail.empty() && l.tls)
+      detail = protocol::tls_client_failure(l.tls->native_handle(), l.tls_settings, ec.message(), true);
   }
 
   void on_connected() {
@@ -263,19 +356,23 @@ struct AsyncRedis::Impl : std::enable_shared_from_this<Impl> {
   }
 
   static asio::awaitable<void> read_loop(std::shared_ptr<Impl> self, std::uint64_t gen) {
+    std::shared_ptr<RedisLink> link = self->link;
+    redisReader* reader = link->reader.get();
     for (;;) {
       error_code ec;
-      std::size_t n = co_await self->socket.async_read_some(asio::buffer(self->read_buffer),
-                                                            asio::redirect_error(asio::use_awaitable, ec));
+      std::size_t n = co_await link->visit([&](auto& stream) {
+        return stream.async_read_some(asio::buffer(self->read_buffer),
+                                      asio::redirect_error(asio::use_awaitable, ec));
+      });
       if (gen != self->generation) co_return;
       if (ec) {
         self->fail_connection(ec);
         co_return;
       }
-      redisReaderFeed(self->reader.get(), self->read_buffer.data(), n);
+      redisReaderFeed(reader, self->read_buffer.data(), n);
       for (;;) {
         void* raw = nullptr;
-        if (redisReaderGetReply(self->reader.get(), &raw) != REDIS_OK) {
+        if (redisReaderGetReply(reader, &raw) != REDIS_OK) {
           spdlog::error("{}: protocol error from {}", self->options.name, self->endpoint.to_string());
           self->fail_connection(asio::error::invalid_argument);
           co_return;
@@ -289,6 +386,9 @@ struct AsyncRedis::Impl : std::enable_shared_from_this<Impl> {
           self->fail_connection(asio::error::invalid_argument);
           co_return;
         }
+        // A master demoted by a Sentinel failover refuses writes: reconnect (rediscover) once
+        // this reply is delivered.
+        bool demoted = rep.is_error() && self->endpoint.uses_sentinel() && rep.str.starts_with("READONLY");
         Request& front = self->queue.front();
         front.replies.push_back(std::move(rep));
         if (front.replies.size() < front.commands) continue;
@@ -301,6 +401,10 @@ struct AsyncRedis::Impl : std::enable_shared_from_this<Impl> {
         self->queued_bytes -= done.resp.size();
         done.complete(error_code{}, std::move(done.replies));
         if (gen != self->generation) co_return;  // the callback stopped or reset the client
+        if (demoted) {
+          self->fail_connection(asio::error::connection_refused);
+          co_return;
+        }
       }
     }
   }
@@ -329,24 +433,24 @@ struct AsyncRedis::Impl : std::enable_shared_from_this<Impl> {
       ++in_flight;
     }
     writing = true;
-    asio::async_write(socket, write_buffers,
-                      [self = shared_from_this(), gen = generation](error_code ec, std::size_t) {
-                        if (gen != self->generation) return;
-                        self->writing = false;
-                        if (ec) {
-                          self->fail_connection(ec);
-                          return;
-                        }
-                        self->do_write();
-                      });
+    link->visit([&](auto& stream) {
+      asio::async_write(stream, write_buffers,
+                        [self = shared_from_this(), l = link, gen = generation](error_code ec, std::size_t) {
+                          if (gen != self->generation || !l) return;  // l: the stream outlives the write
+                          self->writing = false;
+                          if (ec) {
+                            self->fail_connection(ec);
+                            return;
+                          }
+                          self->do_write();
+                        });
+    });
   }
 
   void fail_connection(error_code ec) {
     if (state != State::Connected) return;
     ++generation;
-    error_code ignored;
-    socket.close(ignored);
-    reader.reset();
+    link->close();
     writing = false;
     spdlog::warn("{}: connection to {} lost ({}); {} requests pending", options.name, endpoint.to_string(),
                  ec.message(), queue.size());
@@ -397,8 +501,7 @@ struct AsyncRedis::Impl : std::enable_shared_from_this<Impl> {
     bool was_connected = state == State::Connected;
     state = State::Stopped;
     ++generation;
-    error_code ignored;
-    socket.close(ignored);
+    if (link) link->close();
     backoff_timer.cancel();
     watchdog.cancel();
     writing = false;
@@ -503,6 +606,9 @@ std::size_t AsyncRedis::pending_bytes() const {
 }
 std::uint64_t AsyncRedis::reconnects() const {
   return impl_->connections > 0 ? impl_->connections - 1 : 0;
+}
+const std::string& AsyncRedis::last_error() const {
+  return impl_->last_error;
 }
 const LatencyHistogram& AsyncRedis::latency() const {
   return impl_->latency;

@@ -4,6 +4,14 @@
 // * One connection; requests (one or more RESP-encoded commands each) are written as soon as the
 //   connection is free, many per write (writev), and answered in FIFO order.
 // * Replies are parsed with hiredis's redisReader and handed over as d4::core::RedisReply values.
+// * rediss:// runs over Asio's ssl::stream (OpenSSL; protocol/tls_client.hpp); a plain connection's
+//   path is unchanged (one test per I/O operation). The connection handshake is shared with the
+//   blocking client (core/redis_handshake.hpp): AUTH [user] password, SELECT, [ROLE], PING.
+// * A Sentinel endpoint is resolved on every connection: the sentinels are asked in turn and the
+//   master they name must answer ROLE as master. After a failover the demoted master closes its
+//   clients (or answers READONLY, which closes the connection once that reply is delivered), and
+//   the reconnect finds the new master; the retry rules below are the same as for any lost
+//   connection.
 // * Reconnects with exponential backoff. On a lost connection each in-flight request is either
 //   re-sent after the reconnect, in its original order and before anything newer (requests marked
 //   retry_on_reconnect: the caller guarantees they are idempotent), or failed to its caller.
@@ -149,6 +157,8 @@ class AsyncRedis {
   std::size_t pending_bytes() const;
   std::uint64_t reconnects() const;  // successful connections after the first
   const LatencyHistogram& latency() const;
+  // Why the last connection attempt failed (TLS, AUTH, missing ACL right, Sentinel...); "" before.
+  const std::string& last_error() const;
   // Called (on the io_context thread) whenever the connection goes up (true) or down (false).
   void on_state_change(std::function<void(bool)> fn);
 

@@ -1,9 +1,13 @@
 #pragma once
-// Blocking Redis client (hiredis redisContext) for workers, analyzers, tools and the web tier.
+// Blocking Redis client for workers, analyzers, tools and the web tier.
 // Connects lazily, reconnects on the next command after a failure, selects the endpoint's db and
-// authenticates. Connection failures throw RedisError; Redis error replies are returned as values
-// (RedisReply::Type::Error) unless command_ok() is used. Clients of several databases of one
-// server may share a connection (sharing_connection()).
+// authenticates (AUTH user password for an ACL user). Connection failures throw RedisError; Redis
+// error replies are returned as values (RedisReply::Type::Error) unless command_ok() is used.
+// Clients of several databases of one server may share a connection (sharing_connection()).
+// Transport: the project's own socket connect (TCP or Unix socket), OpenSSL for rediss:// (Debian's
+// hiredis 0.14 has no TLS) and hiredis's reply parser. A Sentinel endpoint is resolved on every
+// (re)connection: the sentinels are asked in turn, and the address they give must answer ROLE as
+// master; after a failover the old master drops its clients, so the next command finds the new one.
 #include <chrono>
 #include <functional>
 #include <initializer_list>
@@ -17,8 +21,6 @@
 
 #include "core/redis_endpoint.hpp"
 #include "core/redis_reply.hpp"
-
-struct redisContext;
 
 namespace d4::core {
 
@@ -58,13 +60,11 @@ class RedisClient {
   bool ping() noexcept;
 
  private:
-  RedisReply run(int argc, const char** argv, const std::size_t* lens);
-  void fail_connection(const std::string& what);
-  // Connects, and queues a SELECT of this client's db when the connection is on another one;
-  // true when it did (its reply comes first).
-  bool prepare();
-  void read_select_reply();
-  redisContext* context() const;
+  // Writes `n` RESP-encoded commands in one go (after a SELECT when the shared connection is on
+  // another database) and reads their replies.
+  std::vector<RedisReply> round_trip(std::string_view requests, std::size_t n);
+  [[noreturn]] void fail_connection(const std::string& what);
+  void open_connection();  // transport, TLS, AUTH (a Sentinel endpoint: discovery first)
 
   struct Connection;  // the socket and the database it last selected
   RedisEndpoint endpoint_;

@@ -269,6 +269,17 @@ int run_stack(const StackOptions& o, const fs::path& data, const fs::path& cfg_p
   sup.set_log_rotation(settings.log_rotation);
 
   if (settings.start_redis) {
+    // The Redis servers d4-stack starts are plain ones on the endpoints' host and port; a TLS,
+    // Sentinel or ACL-user endpoint means Redis is run elsewhere.
+    for (const auto* ep : {&common.redis.stream, &common.redis.meta})
+      if (ep->tls.enabled || ep->uses_sentinel() || !ep->unix_socket.empty() || !ep->username.empty())
+        throw core::ConfigError(
+            core::where_set(root, "stack", "start_redis") +
+            "d4-stack starts plain Redis servers (host:port, a password at most), but [redis] "
+            "names " +
+            ep->to_string() +
+            " (TLS, Sentinel, unix socket or an ACL user): set [stack] start_redis = false and "
+            "run that Redis yourself");
     // The stream buffer is volatile like the reference's unless durable_stream is set.
     sup.start(redis_child("redis-stream", common.redis.stream, data / "redis" / "stream",
                           settings.durable_stream ? Persistence::aof : Persistence::none, o.redis_server,

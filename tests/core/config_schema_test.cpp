@@ -189,6 +189,15 @@ TEST(ConfigSecrets, SecretsComeFromFilesRelativeToTheConfiguration) {
   EXPECT_EQ(common.redis.meta.password, "p@ss:word");
   EXPECT_EQ(common.redis.analyzer.password, "p@ss:word") << "defaults derived from meta keep its password";
   EXPECT_EQ(common.redis.stream.password, "");
+  // An ACL user named in the URL ("user@", no colon) keeps its name; the password is the file's.
+  write_text(dir / "d4.toml",
+             "[redis]\nmeta = \"rediss://ingest@10.0.0.1:6380/0?ca=/etc/d4/ca.pem\"\n"
+             "meta_password_file = \"redis-password\"\n");
+  common = read_common_config(load_config(dir / "d4.toml", {}));
+  EXPECT_EQ(common.redis.meta.username, "ingest");
+  EXPECT_EQ(common.redis.meta.password, "p@ss:word");
+  EXPECT_EQ(common.redis.users.username, "ingest") << "derived endpoints keep the user and TLS";
+  EXPECT_TRUE(common.redis.users.tls.enabled);
   // The environment may name the file instead, replacing the file's inline value.
   write_text(dir / "d4.toml", "[web]\nadmin_password = \"inline\"\n");
   root = load_config(dir / "d4.toml", {{"D4_WEB__ADMIN_PASSWORD_FILE", (dir / "hmac").string()}});
@@ -236,11 +245,11 @@ TEST(RedisEndpoints, PasswordsNeverAppearInErrors) {
   EXPECT_EQ(e->to_string(), "db.example:6390/4");
 }
 
-TEST(RedisEndpoints, TlsIsRefusedClearlyNotAsABadDatabaseNumber) {
+TEST(RedisEndpoints, UnknownSchemesAreRefusedClearlyNotAsABadDatabaseNumber) {
   std::string error;
-  EXPECT_FALSE(RedisEndpoint::parse("rediss://:hunter2@redis.example:6380/0", &error));
-  EXPECT_NE(error.find("TLS connections to Redis (rediss://) are not supported yet"), std::string::npos)
-      << error;
+  EXPECT_TRUE(RedisEndpoint::parse("rediss://:hunter2@redis.example:6380/0", &error)) << error;
+  EXPECT_FALSE(RedisEndpoint::parse("redis-cluster://:hunter2@redis.example:6380/0", &error));
+  EXPECT_NE(error.find("unknown scheme \"redis-cluster://\""), std::string::npos) << error;
   EXPECT_EQ(error.find("database"), std::string::npos) << error;
   EXPECT_EQ(error.find("hunter2"), std::string::npos) << error;
   EXPECT_FALSE(RedisEndpoint::parse("http://h:1/0", &error));

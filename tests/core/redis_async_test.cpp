@@ -9,6 +9,7 @@
 #include <future>
 #include <thread>
 
+#include "async_loop.hpp"
 #include "core/redis_async.hpp"
 #include "core/redis_client.hpp"
 #include "support/redis_server.hpp"
@@ -16,31 +17,11 @@
 namespace asio = boost::asio;
 using namespace d4::core;
 using namespace std::chrono_literals;
+using d4::test::exec;
+using d4::test::Loop;
+using d4::test::wait_connected;
 
 namespace {
-
-// An io_context on its own thread; the client is only touched through run().
-class Loop {
- public:
-  Loop() : guard_(asio::make_work_guard(ioc)), thread_([this] { ioc.run(); }) {}
-  ~Loop() {
-    guard_.reset();
-    ioc.stop();
-    thread_.join();
-  }
-  template <typename F>
-  auto run(F f) -> decltype(f()) {
-    std::packaged_task<decltype(f())()> task(std::move(f));
-    auto fut = task.get_future();
-    asio::post(ioc, [&task] { task(); });
-    return fut.get();
-  }
-  asio::io_context ioc{1};
-
- private:
-  asio::executor_work_guard<asio::io_context::executor_type> guard_;
-  std::thread thread_;
-};
 
 RedisEndpoint endpoint_of(const d4::test::RedisServer& r, int db = 0) {
   return *RedisEndpoint::parse(r.endpoint(db));
@@ -50,29 +31,6 @@ std::string cmd(std::initializer_list<std::string_view> args) {
   std::string s;
   RespWriter(s).command(args);
   return s;
-}
-
-// Submits and blocks until the callback ran; returns (error, replies).
-std::pair<boost::system::error_code, RedisReplies> exec(Loop& loop, AsyncRedis& r, std::string resp,
-                                                        std::uint32_t n, bool retry) {
-  std::promise<std::pair<boost::system::error_code, RedisReplies>> p;
-  auto fut = p.get_future();
-  loop.run([&] {
-    r.submit(std::move(resp), n, retry, [&p](boost::system::error_code ec, RedisReplies&& rs) {
-      p.set_value({ec, std::move(rs)});
-    });
-    return 0;
-  });
-  return fut.get();
-}
-
-bool wait_connected(Loop& loop, AsyncRedis& r, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (loop.run([&] { return r.connected(); })) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return false;
 }
 
 }  // namespace

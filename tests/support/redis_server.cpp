@@ -4,19 +4,29 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 
 namespace d4::test {
 
 RedisServer::RedisServer(bool persistent, std::vector<std::string> extra_args)
-    : persistent_(persistent), extra_args_(std::move(extra_args)), port_(free_port()) {
-  start();
-}
+    : RedisServer(RedisServerOptions{.persistent = persistent, .extra_args = std::move(extra_args)}) {}
 
 std::unique_ptr<RedisServer> RedisServer::replica_of(const RedisServer& primary) {
-  return std::make_unique<RedisServer>(
-      false, std::vector<std::string>{"--replicaof", "127.0.0.1", std::to_string(primary.port())});
+  RedisServerOptions o;
+  o.replica_of = primary.port();
+  return std::make_unique<RedisServer>(o);
+}
+
+RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(options)), port_(free_port()) {
+  if (!options_.tls_cert.empty()) tls_port_ = free_port();
+  start();
+  for (const auto& user : options_.acl_users) {
+    std::vector<std::string> args = {"ACL", "SETUSER"};
+    args.insert(args.end(), user.begin(), user.end());
+    if (cli(args) != "OK\n") throw std::runtime_error("ACL SETUSER " + user.front() + " failed");
+  }
 }
 
 RedisServer::~RedisServer() {
@@ -37,31 +47,51 @@ void RedisServer::start() {
       throw std::runtime_error("redis-server did not start on port " + std::to_string(port_) + ": " +
                                read_text(dir_.path() / "redis.log"));
     port_ = free_port();
+    if (tls_port_ != 0) tls_port_ = free_port();
   }
 }
 
-bool RedisServer::launch() {
-  std::vector<std::string> argv = {"redis-server",
-                                   "--port",
-                                   std::to_string(port_),
-                                   "--bind",
-                                   "127.0.0.1",
-                                   "--dir",
-                                   dir_.path().string(),
-                                   "--daemonize",
-                                   "no",
-                                   "--loglevel",
-                                   "warning",
-                                   "--logfile",
-                                   (dir_.path() / "redis.log").string()};
-  if (persistent_) {
+std::vector<std::string> RedisServer::arguments() {
+  const auto& o = options_;
+  std::vector<std::string> argv = {"redis-server"};
+  if (o.sentinel_of != 0) {
+    // A Sentinel reads (and rewrites) a configuration file; it is written once so that a restart
+    // keeps what the Sentinel learnt. Short periods: a failover takes seconds, not minutes.
+    auto conf = dir_.path() / "sentinel.conf";
+    if (!std::filesystem::exists(conf)) {
+      std::string m = o.sentinel_master;
+      std::string text = "sentinel monitor " + m + " 127.0.0.1 " + std::to_string(o.sentinel_of) + " 1\n" +
+                         "sentinel down-after-milliseconds " + m + " 1000\n" + "sentinel failover-timeout " +
+                         m + " 5000\n" + "sentinel parallel-syncs " + m + " 1\n";
+      if (!o.sentinel_password.empty()) text += "requirepass " + o.sentinel_password + "\n";
+      write_text(conf, text);
+    }
+    argv.push_back(conf.string());
+    argv.push_back("--sentinel");
+  }
+  argv.insert(argv.end(), {"--port", std::to_string(port_), "--bind", "127.0.0.1", "--dir",
+                           dir_.path().string(), "--daemonize", "no", "--loglevel", "warning", "--logfile",
+                           (dir_.path() / "redis.log").string()});
+  if (o.sentinel_of != 0) return argv;
+  if (o.persistent) {
     argv.insert(argv.end(), {"--appendonly", "yes", "--appendfsync", "always", "--save", ""});
   } else {
     argv.insert(argv.end(), {"--save", "", "--appendonly", "no"});
   }
+  if (tls_port_ != 0) {
+    argv.insert(argv.end(), {"--tls-port", std::to_string(tls_port_), "--tls-cert-file", o.tls_cert,
+                             "--tls-key-file", o.tls_key, "--tls-ca-cert-file", o.tls_ca,
+                             "--tls-auth-clients", o.tls_auth_clients ? "yes" : "no"});
+  }
+  if (o.replica_of != 0) argv.insert(argv.end(), {"--replicaof", "127.0.0.1", std::to_string(o.replica_of)});
   // Replication without a disk and without the default 5 s wait for more replicas to sync at once.
   argv.insert(argv.end(), {"--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"});
-  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+  argv.insert(argv.end(), o.extra_args.begin(), o.extra_args.end());
+  return argv;
+}
+
+bool RedisServer::launch() {
+  std::vector<std::string> argv = arguments();
   proc_ = Process(argv);
   // Ready when *this* process answers: a PONG alone could come from another server on the port.
   std::string want = "process_id:" + std::to_string(proc_.pid());
@@ -90,7 +120,10 @@ bool RedisServer::running() {
 }
 
 std::string RedisServer::cli(const std::vector<std::string>& args, int db) {
-  std::string cmd = "redis-cli -p " + std::to_string(port_) + " -n " + std::to_string(db);
+  std::string cmd = "redis-cli -p " + std::to_string(port_);
+  if (options_.sentinel_of == 0) cmd += " -n " + std::to_string(db);
+  if (!options_.sentinel_password.empty())
+    cmd += " --no-auth-warning -a '" + options_.sentinel_password + "'";
   for (const auto& a : args) {
     cmd += " '";
     for (char c : a) {
