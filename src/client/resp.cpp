@@ -9,7 +9,12 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "client/net.hpp"
 #include "client/options.hpp"
@@ -67,16 +72,61 @@ void parse_tcp(std::string_view rest, RedisAddress& a, std::string_view what, co
 // "/path/to/socket" with an optional trailing "/db" (a last component made of digits).
 void parse_unix(std::string_view rest, RedisAddress& a, std::string_view what) {
   a.unix_socket = true;
-  if (auto q = rest.find("?db="); q != std::string_view::npos) {
-    a.db = parse_db(rest.substr(q + 4), what);
-    rest = rest.substr(0, q);
-  } else if (auto slash = rest.rfind('/');
-             slash != std::string_view::npos && slash > 0 && all_digits(rest.substr(slash + 1))) {
+  if (auto slash = rest.rfind('/');
+      slash != std::string_view::npos && slash > 0 && all_digits(rest.substr(slash + 1))) {
     a.db = parse_db(rest.substr(slash + 1), what);
     rest = rest.substr(0, slash);
   }
   if (rest.empty()) throw_invalid(what, std::string(what) + ": empty Unix socket path");
   a.path = std::string(rest);
+}
+
+// A one-line secret file, its final line break dropped.
+std::string resp_read_password_file(const std::string& path, std::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw_invalid(what, std::string(what) + ": cannot read password file " + path);
+  std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  if (secret.empty()) throw_invalid(what, std::string(what) + ": password file " + path + " is empty");
+  return secret;
+}
+
+// The URL's query: TLS files, password file, db (the names of the server-side endpoints).
+void resp_apply_query(std::string_view query, bool bare_userinfo, RedisAddress& a, std::string_view what) {
+  std::string password_file;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view item = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    auto eq = item.find('=');
+    std::string name(item.substr(0, eq));
+    std::string value = eq == std::string_view::npos ? "" : std::string(item.substr(eq + 1));
+    if (value.empty())
+      throw_invalid(what, std::string(what) + ": query parameter " + name + " needs a value");
+    bool tls_setting = name == "ca" || name == "cert" || name == "key" || name == "sni";
+    if (tls_setting && !a.tls) throw_invalid(what, std::string(what) + ": " + name + "= needs rediss://");
+    if (name == "ca")
+      a.tls_settings.ca_file = value;
+    else if (name == "cert")
+      a.tls_settings.cert_file = value;
+    else if (name == "key")
+      a.tls_settings.key_file = value;
+    else if (name == "sni")
+      a.tls_settings.server_name = value;
+    else if (name == "db")
+      a.db = parse_db(value, what);
+    else if (name == "password_file")
+      password_file = value;
+    else
+      throw_invalid(what, std::string(what) + ": unknown query parameter " + name +
+                              " (known: ca, cert, key, sni, password_file, db)");
+  }
+  if (a.tls_settings.cert_file.empty() != a.tls_settings.key_file.empty())
+    throw_invalid(what, std::string(what) + ": cert= and key= go together");
+  if (password_file.empty()) return;
+  if (bare_userinfo) a.user = std::move(a.password), a.password.clear();  // redis://user@host?password_file=
+  if (!a.password.empty()) throw_invalid(what, std::string(what) + ": the password is given twice");
+  a.password = resp_read_password_file(password_file, what);
 }
 
 }  // namespace
@@ -85,27 +135,33 @@ std::string RedisAddress::describe() const {
   std::string where = unix_socket
                           ? "unix:" + path
                           : (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + port;
-  return where + "/" + std::to_string(db);
+  return (tls ? "rediss://" : "") + where + "/" + std::to_string(db);
 }
 
 RedisAddress parse_redis_address(std::string_view text, std::string_view what) {
   RedisAddress a;
   std::string whole = core::redact_endpoint(text);  // for messages
   std::string_view rest = text;
-  if (rest.starts_with("rediss://"))
-    throw_invalid(what,
-                  std::string(what) + ": '" + whole +
-                      "': TLS connections to Redis (rediss://) are not supported yet; use a unix socket or "
-                      "redis:// on a trusted network (or a TLS tunnel such as stunnel to a local port)");
+  if (rest.starts_with("redis-sentinel://") || rest.starts_with("rediss-sentinel://"))
+    throw_invalid(what, std::string(what) + ": '" + whole +
+                            "': d4-client follows one Redis master, not Sentinel; give the master's address "
+                            "(redis:// or rediss://)");
   bool url = false, unix_url = false;
-  if (rest.starts_with("redis://")) {
-    rest.remove_prefix(8);
+  if (rest.starts_with("redis://") || rest.starts_with("rediss://")) {
+    a.tls = rest.starts_with("rediss://");
+    rest.remove_prefix(a.tls ? 9 : 8);
     url = true;
   } else if (rest.starts_with("unix://")) {
     rest.remove_prefix(7);
     url = unix_url = true;
   }
+  std::string_view query;
+  bool bare_userinfo = false;
   if (url) {
+    if (auto q = rest.find('?'); q != std::string_view::npos) {
+      query = rest.substr(q + 1);
+      rest = rest.substr(0, q);
+    }
     // Credentials end at the last '@' before the host part.
     if (auto at = rest.rfind('@'); at != std::string_view::npos) {
       std::string_view cred = rest.substr(0, at);
@@ -115,10 +171,12 @@ RedisAddress parse_redis_address(std::string_view text, std::string_view what) {
         a.password = std::string(cred.substr(colon + 1));
       } else {
         a.password = std::string(cred);  // redis://password@host (as several clients accept)
+        bare_userinfo = true;
       }
     }
     if (unix_url) {
       parse_unix(rest, a, what);
+      resp_apply_query(query, bare_userinfo, a, what);
       return a;
     }
   } else if (rest.starts_with("unix:")) {
@@ -126,6 +184,7 @@ RedisAddress parse_redis_address(std::string_view text, std::string_view what) {
     return a;
   }
   parse_tcp(rest, a, what, whole);
+  resp_apply_query(query, bare_userinfo, a, what);
   return a;
 }
 
@@ -225,9 +284,88 @@ RespClient::~RespClient() {
 }
 
 void RespClient::close() {
+  if (ssl_) SSL_free(ssl_);
+  if (tls_context_) SSL_CTX_free(tls_context_);
+  ssl_ = nullptr;
+  tls_context_ = nullptr;
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+  answered_ = false;
   parser_.clear();
+}
+
+// The TLS handshake on the connected non-blocking socket, within the deadline.
+bool RespClient::start_tls(long long deadline_ms) {
+  try {
+    tls_context_ = protocol::new_tls_client_context(addr_.tls_settings);
+  } catch (const std::runtime_error& e) {
+    return fail(e.what());
+  }
+  ssl_ = SSL_new(tls_context_);
+  SSL_set_fd(ssl_, fd_);
+  protocol::prepare_tls_client(ssl_, addr_.tls_settings, addr_.host);
+  for (;;) {
+    ERR_clear_error();
+    int rc = SSL_connect(ssl_);
+    if (rc == 1) return true;
+    int err = SSL_get_error(ssl_, rc);
+    if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+      int e = errno;
+      std::string detail = err == SSL_ERROR_SSL ? ""
+                           : rc == 0 || e == 0  ? "connection closed"
+                                                : std::strerror(e);
+      return fail(protocol::tls_client_failure(ssl_, addr_.tls_settings, detail, true));
+    }
+    if (!wait_fd(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline_ms))
+      return fail("TLS handshake: " + error_);
+  }
+}
+
+long RespClient::send_some(const char* data, std::size_t n, short& want) {
+  if (!ssl_) {
+    ssize_t w = ::send(fd_, data, n, MSG_NOSIGNAL);
+    if (w > 0) return w;
+    if (w < 0 && errno == EINTR) return 0;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return want = POLLOUT, 0;
+    error_ = std::string("write: ") + (w < 0 ? std::strerror(errno) : "no progress");
+    return -1;
+  }
+  ERR_clear_error();
+  int w = SSL_write(ssl_, data, static_cast<int>(std::min<std::size_t>(n, 1 << 30)));
+  if (w > 0) return w;
+  return tls_retry(w, want, "write");
+}
+
+long RespClient::receive_some(char* data, std::size_t n, short& want) {
+  if (!ssl_) {
+    ssize_t r = ::recv(fd_, data, n, 0);
+    if (r > 0) return r;
+    if (r == 0) return error_ = "connection closed by Redis", -1;
+    if (errno == EINTR) return 0;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return want = POLLIN, 0;
+    error_ = std::string("read: ") + std::strerror(errno);
+    return -1;
+  }
+  ERR_clear_error();
+  int r = SSL_read(ssl_, data, static_cast<int>(std::min<std::size_t>(n, 1 << 30)));
+  if (r > 0) return r;
+  return tls_retry(r, want, "read");
+}
+
+// After a TLS read or write returned rc <= 0: 0 with `want` set when it is to be retried when the
+// socket is ready, -1 with error_ (with hints before the first reply) otherwise.
+long RespClient::tls_retry(int rc, short& want, const char* op) {
+  int e = errno;
+  int err = SSL_get_error(ssl_, rc);
+  if (err == SSL_ERROR_WANT_READ) return want = POLLIN, 0;
+  if (err == SSL_ERROR_WANT_WRITE) return want = POLLOUT, 0;
+  std::string detail = err == SSL_ERROR_SSL                                ? ""
+                       : err == SSL_ERROR_ZERO_RETURN || rc == 0 || e == 0 ? "connection closed by Redis"
+                                                                           : std::strerror(e);
+  if (detail.empty() || !answered_)
+    detail = protocol::tls_client_failure(ssl_, addr_.tls_settings, detail, !answered_);
+  error_ = std::string(op) + ": " + detail;
+  return -1;
 }
 
 bool RespClient::fail(std::string why) {
@@ -302,6 +440,7 @@ bool RespClient::connect() {
     }
     if (fd_ < 0) return fail(errors);
     configure_socket(fd_, SocketOptions{std::chrono::milliseconds(30'000), std::chrono::milliseconds(0)});
+    if (addr_.tls && !start_tls(deadline)) return false;
   }
   std::vector<std::vector<std::string>> setup;
   if (!addr_.password.empty()) {
@@ -331,18 +470,11 @@ std::optional<std::vector<RespReply>> RespClient::pipeline(
   long long deadline = clock::monotonic_millis() + timeout_ms_ + extra_wait_ms;
   std::size_t off = 0;
   while (off < out.size()) {
-    ssize_t w = ::send(fd_, out.data() + off, out.size() - off, MSG_NOSIGNAL);
-    if (w > 0) {
-      off += static_cast<std::size_t>(w);
-      continue;
-    }
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!wait_fd(POLLOUT, deadline)) return fail("write: " + error_), std::nullopt;
-      continue;
-    }
-    fail(std::string("write: ") + (w < 0 ? std::strerror(errno) : "no progress"));
-    return std::nullopt;
+    short want = 0;
+    long w = send_some(out.data() + off, out.size() - off, want);
+    if (w < 0) return fail(error_), std::nullopt;
+    off += static_cast<std::size_t>(w);
+    if (want && !wait_fd(want, deadline)) return fail("write: " + error_), std::nullopt;
   }
   std::vector<RespReply> replies;
   replies.reserve(commands.size());
@@ -351,20 +483,14 @@ std::optional<std::vector<RespReply>> RespClient::pipeline(
     while (replies.size() < commands.size()) {
       if (auto r = parser_.next()) {
         replies.push_back(std::move(*r));
+        answered_ = true;
         continue;
       }
-      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n > 0) {
-        parser_.feed(buf, static_cast<std::size_t>(n));
-        continue;
-      }
-      if (n == 0) return fail("connection closed by Redis"), std::nullopt;
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        if (!wait_fd(POLLIN, deadline)) return fail("read: " + error_), std::nullopt;
-        continue;
-      }
-      return fail(std::string("read: ") + std::strerror(errno)), std::nullopt;
+      short want = 0;
+      long n = receive_some(buf, sizeof buf, want);
+      if (n < 0) return fail(error_), std::nullopt;
+      parser_.feed(buf, static_cast<std::size_t>(n));
+      if (want && !wait_fd(want, deadline)) return fail("read: " + error_), std::nullopt;
     }
   } catch (const std::exception& e) {
     return fail(e.what()), std::nullopt;

@@ -1,8 +1,9 @@
 #pragma once
 // A small blocking Redis client for the d4server source (forwarding an analyzer queue). The client
 // keeps its runtime dependencies to OpenSSL and libpcap, so it reads RESP replies itself (requests
-// are written by the protocol library's RespWriter, shared with d4-server): TCP (IPv4/IPv6)
-// or a Unix socket, connect and command timeouts, AUTH and SELECT on every (re)connection,
+// are written by the protocol library's RespWriter, shared with d4-server): TCP (IPv4/IPv6),
+// TLS (rediss://, set up by protocol/tls_client.hpp like the server side's clients) or a Unix
+// socket, connect and command timeouts, AUTH [user] password and SELECT on every (re)connection,
 // pipelined commands. Every wait also watches a stop descriptor.
 #include <cstdint>
 #include <optional>
@@ -10,11 +11,19 @@
 #include <string_view>
 #include <vector>
 
+#include "protocol/tls_client.hpp"
+
+struct ssl_st;
+struct ssl_ctx_st;
+
 namespace d4::client {
 
-// Where the Redis server is: "host:port/db", "[v6]:port/db", "host:port" (db 0),
-// "unix:/path/to/socket/db", "unix:/path/to/socket", or URL forms "redis://[[user]:password@]host:port/db"
-// and "unix://[[user]:password@]/path/to/socket?db=N".
+// Where the Redis server is, in the syntax of the server-side endpoints (docs/configuration.md,
+// "Redis endpoints"): "host:port/db", "[v6]:port/db", "host:port" (db 0), "unix:/path/to/socket/db",
+// "unix:/path/to/socket", or URL forms "redis://[[user]:password@]host:port/db",
+// "rediss://...?ca=..&cert=..&key=..&sni=.." (TLS) and "unix://[[user]:password@]/path/to/socket?db=N";
+// "?password_file=PATH" reads the password from a file ("redis://user@host?password_file=" names
+// the ACL user). Sentinel endpoints are refused: the client follows one master.
 struct RedisAddress {
   bool unix_socket = false;
   std::string host;  // without brackets
@@ -23,6 +32,8 @@ struct RedisAddress {
   int db = 0;
   std::string user;  // empty: AUTH password (default user)
   std::string password;
+  bool tls = false;
+  protocol::TlsClientSettings tls_settings;
 
   std::string describe() const;  // without the password
 };
@@ -86,11 +97,20 @@ class RespClient {
  private:
   bool fail(std::string why);
   bool wait_fd(short events, long long deadline_ms);
+  bool start_tls(long long deadline_ms);
+  // One send or receive, through TLS when it is on: bytes moved (>0), or 0 when the socket is not
+  // ready (`want` says for what), or -1 with error_ set.
+  long send_some(const char* data, std::size_t n, short& want);
+  long receive_some(char* data, std::size_t n, short& want);
+  long tls_retry(int rc, short& want, const char* op);
 
   RedisAddress addr_;
   int stop_fd_;
   int timeout_ms_;
   int fd_ = -1;
+  ssl_ctx_st* tls_context_ = nullptr;
+  ssl_st* ssl_ = nullptr;
+  bool answered_ = false;  // a reply came on this connection (TLS error hints before that)
   RespParser parser_;
   std::string error_;
   bool stopped_ = false;

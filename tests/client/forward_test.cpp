@@ -150,6 +150,33 @@ TEST(RedisAddress, Forms) {
     EXPECT_THROW(parse_redis_address(bad, "redis_d4"), d4::client::UsageError) << bad;
 }
 
+// The server-side endpoint syntax (docs/configuration.md, "Redis endpoints"): TLS files, an ACL
+// user whose password is in a file; Sentinel is refused (the client follows one master).
+TEST(RedisAddress, TlsAclUserAndPasswordFile) {
+  using d4::client::parse_redis_address;
+  ClientTempDir dir;
+  write_file(dir / "pw", "forward-pw\n");
+  auto a = parse_redis_address(
+      "rediss://fwd@redis.example:6380/2?ca=/etc/d4/ca.pem&cert=/c.pem&key=/k.pem&sni=r1&"
+      "password_file=" +
+          (dir / "pw"),
+      "redis_d4");
+  EXPECT_TRUE(a.tls);
+  EXPECT_EQ(a.user, "fwd");
+  EXPECT_EQ(a.password, "forward-pw");
+  EXPECT_EQ(a.host, "redis.example");
+  EXPECT_EQ(a.db, 2);
+  EXPECT_EQ(a.tls_settings.ca_file, "/etc/d4/ca.pem");
+  EXPECT_EQ(a.tls_settings.cert_file, "/c.pem");
+  EXPECT_EQ(a.tls_settings.key_file, "/k.pem");
+  EXPECT_EQ(a.tls_settings.server_name, "r1");
+  EXPECT_EQ(a.describe(), "rediss://redis.example:6380/2");
+  for (const char* bad :
+       {"redis://h:1/0?ca=/x", "rediss://h:1/0?cert=/c", "rediss://h:1/0?colour=1",
+        "redis-sentinel://s1:26379/mymaster/0", "redis://u:p@h/0?password_file=/nonexistent"})
+    EXPECT_THROW(parse_redis_address(bad, "redis_d4"), d4::client::UsageError) << bad;
+}
+
 TEST(RespParser, SplitRepliesAndNesting) {
   d4::client::RespParser p;
   std::string wire = "+OK\r\n-ERR no\r\n:42\r\n$5\r\nhe\r\nl\r\n$-1\r\n*2\r\n$1\r\na\r\n*1\r\n:7\r\n";
@@ -223,6 +250,44 @@ TEST_F(Forward, FifoWholeElementsAndWaitingOnEmptyQueue) {
   EXPECT_TRUE(eventually([&] { return list_length(redis, processing_key()) == 0; }, 10s));
   stop(p);
   EXPECT_EQ(rx.sessions().size(), 1u);
+}
+
+// The queue on a TLS Redis that requires client certificates, read by an ACL user with list rights
+// only, its password in a file.
+TEST_F(Forward, RedissWithAnAclUserAndAPasswordFile) {
+  RedisServerOptions ro;
+  ro.tls_cert = pki().server_crt;
+  ro.tls_key = pki().server_key;
+  ro.tls_ca = pki().ca_crt;
+  ro.tls_auth_clients = true;
+  ro.acl_users = {
+      {"forwarder", "on", ">forward-pw", "~analyzer:*", "resetchannels", "-@all", "+@connection", "+@list"}};
+  RedisServer redis(ro);
+  Receiver rx(tls_receiver());
+  std::vector<std::string> want = {element(1), element(2), element(3)};
+  push(redis, want);
+  std::string conf = config(redis);
+  write_file(tmp_ / "redis.pass", "forward-pw\n");
+  std::string tls = "ca=" + pki().ca_crt + "&cert=" + pki().client_crt + "&key=" + pki().client_key;
+  write_file(conf + "/redis_d4", "rediss://forwarder@localhost:" + std::to_string(redis.tls_port()) + "/0?" +
+                                     tls + "&password_file=" + (tmp_ / "redis.pass") + "\n");
+  ClientProcess p(args(conf, rx.destination()));
+  ASSERT_TRUE(rx.wait_until([&] { return received_lines(rx).size() >= want.size(); }, 30s)) << p.err();
+  EXPECT_EQ(received_lines(rx), want);
+  EXPECT_TRUE(eventually([&] { return list_length(redis, processing_key()) == 0; }, 10s)) << p.err();
+  stop(p);
+  EXPECT_EQ(redis.cli({"ACL", "LOG"}).find("forwarder"), std::string::npos) << "the rights above suffice";
+
+  // Without the client certificate the server refuses the connection, and the client says why.
+  write_file(conf + "/redis_d4", "rediss://forwarder@localhost:" + std::to_string(redis.tls_port()) +
+                                     "/0?ca=" + pki().ca_crt + "&password_file=" + (tmp_ / "redis.pass") +
+                                     "\n");
+  ClientProcess refused(args(conf, rx.destination()));
+  ASSERT_TRUE(eventually([&] { return refused.err().find("cert= and key=") != std::string::npos; }, 20s))
+      << refused.err();
+  EXPECT_EQ(refused.err().find("forward-pw"), std::string::npos);
+  refused.signal(SIGTERM);
+  EXPECT_TRUE(refused.wait(20s).has_value());
 }
 
 // Elements stay in the processing list until acknowledged: with no receiver they wait there; a
