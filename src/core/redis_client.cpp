@@ -122,6 +122,7 @@ struct RedisClient::Connection {
   void write_all(std::string_view data) {
     while (!data.empty()) {
       ERR_clear_error();
+      errno = 0;  // what is left after the call is this call's
       long n = ssl ? SSL_write(ssl.get(), data.data(),
                                static_cast<int>(std::min<std::size_t>(data.size(), 1 << 30)))
                    : ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
@@ -129,7 +130,7 @@ struct RedisClient::Connection {
         data.remove_prefix(static_cast<std::size_t>(n));
         continue;
       }
-      if (!ssl && n < 0 && errno == EINTR) continue;
+      if (n < 0 && interrupted()) continue;
       throw RedisError("write failed: " + failure_text(n));
     }
   }
@@ -146,12 +147,13 @@ struct RedisClient::Connection {
         return r;
       }
       ERR_clear_error();
+      errno = 0;  // what is left after the call is this call's
       long n = ssl ? SSL_read(ssl.get(), buf, sizeof buf) : ::recv(fd, buf, sizeof buf, 0);
       if (n > 0) {
         redisReaderFeed(reader.get(), buf, static_cast<std::size_t>(n));
         continue;
       }
-      if (!ssl && n < 0 && errno == EINTR) continue;
+      if (n < 0 && interrupted()) continue;
       throw RedisError("read failed: " + failure_text(n));
     }
   }
@@ -167,9 +169,14 @@ struct RedisClient::Connection {
  private:
   // What a failed read or write returned `n` means; over TLS before the first reply, with the
   // hints of protocol::tls_client_failure() (a server that wants a client certificate closes then).
+  // A signal interrupted the call: retried, as hiredis did (over TLS OpenSSL reports it as
+  // "want read/write" on this blocking socket, like a timeout, which errno tells apart).
+  bool interrupted() const { return errno == EINTR; }
+
   std::string failure_text(long n) const {
     int e = errno;
     if (!ssl) return n == 0 ? "connection closed by Redis" : blocking_io_error_text(e);
+    if (e == EAGAIN || e == EWOULDBLOCK) return "timed out";  // SO_RCVTIMEO / SO_SNDTIMEO
     int err = SSL_get_error(ssl.get(), static_cast<int>(n));
     std::string detail = err == SSL_ERROR_SSL                                 ? ""
                          : err == SSL_ERROR_ZERO_RETURN || (n == 0 && e == 0) ? "connection closed by Redis"

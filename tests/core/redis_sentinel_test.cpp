@@ -90,7 +90,12 @@ TEST_F(SentinelTest, BothClientsFindTheMasterAndFollowAFailoverToThePromotedRepl
   ASSERT_FALSE(ec);
   EXPECT_EQ(master_->cli({"GET", "before-async"}, 2), "1\n");
 
-  ASSERT_EQ(sentinel_->cli({"SENTINEL", "FAILOVER", "mymaster"}), "OK\n");
+  // Refused (NOGOODSLAVE) until the Sentinel has had an INFO reply from the replica itself.
+  ASSERT_TRUE(d4::test::eventually(
+      [&] {
+        return sentinel_->cli({"SENTINEL", "FAILOVER", "mymaster"}) == "OK\n";
+      },
+      30s, 100ms));
   ASSERT_TRUE(d4::test::eventually(
       [&] {
         return sentinel_->cli({"SENTINEL", "get-master-addr-by-name", "mymaster"}) ==
