@@ -1,10 +1,10 @@
 #pragma once
-// Throwaway certificates for TLS tests (sensor links, d4-server, Redis over TLS).
+// Throwaway certificates for TLS tests (sensor links, d4-server, Redis over TLS). Header-only.
 #include <cstdlib>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 
-#include "support/process.hpp"
 
 namespace d4::test {
 
@@ -22,10 +22,10 @@ struct TestPki {
     client_key = dir + "/client.key";
     other_ca_crt = dir + "/other-ca.crt";
     const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes ";
-    write_text(dir + "/server.ext",
+    write(dir + "/server.ext",
                "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage="
                "serverAuth\n");
-    write_text(dir + "/client.ext", "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n");
+    write(dir + "/client.ext", "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n");
     run("openssl req -x509" + ec + "-keyout " + dir + "/ca.key -out " + ca_crt +
         " -subj '/CN=D4 Test CA' -days 2 -addext basicConstraints=critical,CA:TRUE"
         " -addext keyUsage=critical,keyCertSign,cRLSign");
@@ -41,6 +41,10 @@ struct TestPki {
   }
 
  private:
+  // Header-only (the client tests link no test support library).
+  static void write(const std::string& path, const std::string& text) {
+    std::ofstream(path, std::ios::binary) << text;
+  }
   static void run(const std::string& cmd) {
     if (std::system((cmd + " >/dev/null 2>&1").c_str()) != 0) throw std::runtime_error("failed: " + cmd);
   }
