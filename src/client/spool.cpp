@@ -249,6 +249,11 @@ void Spool::interrupt_producer() {
   space_cv_.notify_all();
 }
 
+bool Spool::producer_waiting() {
+  std::lock_guard lock(mu_);
+  return producer_waiting_;
+}
+
 std::uint64_t Spool::memory_used() {
   std::lock_guard lock(mu_);
   return head_ - tail_;

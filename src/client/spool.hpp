@@ -86,6 +86,8 @@ class Spool {
   // ---- any thread ----
   // Wakes the producer; acquire() returns Interrupted from now on.
   void interrupt_producer();
+  // True while the producer waits in acquire() for room (the spool is full).
+  bool producer_waiting();
   std::uint64_t memory_used();
   std::uint64_t disk_used();
   std::size_t capacity() const { return capacity_; }

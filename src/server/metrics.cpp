@@ -154,6 +154,9 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
   header(out, "d4_server_policy_age_seconds", "gauge",
          "Seconds since the sensor policy was last loaded from Redis");
   fmt::format_to(std::back_inserter(out), "d4_server_policy_age_seconds {:.3f}\n", server.policy_age_seconds);
+  // Counts loads, so that a change made in Redis can be known to be applied: two loads after it.
+  header(out, "d4_server_policy_loads_total", "counter", "Successful loads of the sensor policy from Redis");
+  fmt::format_to(std::back_inserter(out), "d4_server_policy_loads_total {}\n", server.policy_version);
 
   header(out, "d4_server_connections_total", "counter", "Accepted TCP connections");
   fmt::format_to(std::back_inserter(out), "d4_server_connections_total {}\n",
@@ -217,6 +220,18 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
          "Rejects before authentication counted globally only (too many source networks in one flush)");
   fmt::format_to(std::back_inserter(out), "d4_server_reject_details_dropped_total {}\n",
                  sum(&WorkerMetrics::reject_details_dropped));
+  // Completed before started: read in this order, equal values prove that no flush was in flight.
+  header(out, "d4_server_meta_flushes_completed_total", "counter",
+         "Statistics/metadata flushes to the meta Redis whose every call was answered");
+  fmt::format_to(std::back_inserter(out), "d4_server_meta_flushes_completed_total {}\n",
+                 sum(&WorkerMetrics::flushes_completed));
+  header(out, "d4_server_meta_flushes_total", "counter",
+         "Statistics/metadata flushes to the meta Redis started");
+  fmt::format_to(std::back_inserter(out), "d4_server_meta_flushes_total {}\n", sum(&WorkerMetrics::flushes));
+  header(out, "d4_server_meta_flush_errors_total", "counter",
+         "Calls of statistics/metadata flushes the meta Redis refused or that were lost (logged)");
+  fmt::format_to(std::back_inserter(out), "d4_server_meta_flush_errors_total {}\n",
+                 sum(&WorkerMetrics::flush_errors));
   header(out, "d4_server_auto_blocks_refused_total", "counter",
          "Addresses not added to blacklist_ip by blacklist_ip_by_uuid (auto_blocked_ips_max reached)");
   fmt::format_to(std::back_inserter(out), "d4_server_auto_blocks_refused_total {}\n",

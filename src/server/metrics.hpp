@@ -82,7 +82,11 @@ struct WorkerMetrics {
   std::atomic<std::uint64_t> write_errors{0};       // batches Redis refused (retried)
   std::atomic<std::uint64_t> lost_packets{0};       // accepted but never stored (forced shutdown)
   std::atomic<std::uint64_t> discarded_packets{0};  // dropped on purpose (session flagged incorrect)
+  // Statistics/metadata flushes to the meta Redis: started, and completed (every call of the flush
+  // answered); started - completed is the flush in flight. Errors: calls refused or lost.
   std::atomic<std::uint64_t> flushes{0};
+  std::atomic<std::uint64_t> flushes_completed{0};
+  std::atomic<std::uint64_t> flush_errors{0};
   // Rejects of unauthenticated peers whose details (per source network) were not kept because the
   // flush interval already held MetaBatch::Limits::max_sources networks (still counted globally).
   std::atomic<std::uint64_t> reject_details_dropped{0};

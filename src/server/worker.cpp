@@ -217,7 +217,9 @@ void Worker::flush_meta() {
 }
 
 void Worker::on_flush_reply(error_code ec, const core::RedisReplies& rs) {
-  if (flush_calls_in_flight_) --flush_calls_in_flight_;
+  if (flush_calls_in_flight_ && --flush_calls_in_flight_ == 0)
+    metrics_.flushes_completed.fetch_add(1, std::memory_order_relaxed);
+  if (ec || (!rs.empty() && rs[0].is_error())) metrics_.flush_errors.fetch_add(1, std::memory_order_relaxed);
   if (ec)
     spdlog::error("worker {}: statistics flush lost: {}", index_, ec.message());
   else if (!rs.empty() && rs[0].is_error())

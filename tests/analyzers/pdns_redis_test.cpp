@@ -322,7 +322,9 @@ TEST(PdnsQueue, SurvivesRedisRestartsAndWaitsForData) {
   redis.cli({"LPUSH", list, "100||c||s||IN||before.org||A||10.0.0.1||60||1"}, 2);
   ASSERT_TRUE(eventually([&] { return redis.cli({"GET", "o:before.org:10.0.0.1:1"}) == "1\n"; }));
   redis.stop();
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the consumer retries meanwhile
+  EXPECT_TRUE(eventually([&] {
+    return read_text(dir / "err.txt").find("retrying with backoff") != std::string::npos;
+  })) << read_text(dir / "err.txt");
   EXPECT_TRUE(consumer.running());
   redis.start();
   redis.cli({"LPUSH", list, "200||c||s||IN||after.org||A||10.0.0.2||60||1"}, 2);

@@ -22,6 +22,7 @@
 #include "analyzers/pdns/cof_websocket.hpp"
 #include "helpers.hpp"
 #include "support/redis_server.hpp"
+#include "support/text.hpp"
 
 using namespace d4::analyzers::pdns;
 using namespace d4::test::an;
@@ -142,11 +143,14 @@ std::string cof(const std::string& name, const std::string& type, const nlohmann
   return j.dump();
 }
 
+// `log_level` debug logs every failed connection attempt (the default logs the first of an outage).
 Process start_import(const RedisServer& redis, const std::string& url, const TempDir& dir,
-                     std::vector<std::string> extra = {}) {
+                     std::vector<std::string> extra = {}, const std::string& log_level = "info") {
   std::vector<std::string> argv{(d4::test::bin_dir() / "d4-pdns").string(),
                                 "--backend",
                                 redis.endpoint(),
+                                "--log-level",
+                                log_level,
                                 "import-cof",
                                 "--websocket",
                                 url};
@@ -276,12 +280,16 @@ TEST(PdnsWebsocket, TlsVerifiesTheServerCertificateAgainstTheGivenCa) {
   RedisServer redis;
   {
     // Verification is on by default: a self-signed certificate is refused, retried, never used.
-    Process import = start_import(redis, url, dir);
+    Process import = start_import(redis, url, dir, {}, "debug");
     ASSERT_TRUE(eventually(
         [&] { return read_text(dir / "import.err").find("certificate verify failed") != std::string::npos; },
         std::chrono::milliseconds(10000)))
         << read_text(dir / "import.err");
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    // Retried: a second attempt fails the same way, and the importer lives on.
+    EXPECT_TRUE(eventually(
+        [&] { return d4::test::count_of(read_text(dir / "import.err"), "certificate verify failed") >= 2; },
+        std::chrono::milliseconds(20000)))
+        << read_text(dir / "import.err");
     EXPECT_TRUE(import.running());
     EXPECT_EQ(server.handshakes(), 0);
     EXPECT_EQ(import.stop(), 0);
@@ -303,11 +311,15 @@ TEST(PdnsWebsocket, TlsVerifiesTheServerCertificateAgainstTheGivenCa) {
 TEST(PdnsWebsocket, UnreachableServerIsRetriedUntilStopped) {
   RedisServer redis;
   TempDir dir;
-  Process import = start_import(redis, "ws://127.0.0.1:" + std::to_string(d4::test::free_port()) + "/", dir);
+  Process import =
+      start_import(redis, "ws://127.0.0.1:" + std::to_string(d4::test::free_port()) + "/", dir, {}, "debug");
   ASSERT_TRUE(eventually([&] {
     return read_text(dir / "import.err").find("cannot connect") != std::string::npos;
   })) << read_text(dir / "import.err");
-  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  EXPECT_TRUE(
+      eventually([&] { return d4::test::count_of(read_text(dir / "import.err"), "cannot connect") >= 2; },
+                 std::chrono::milliseconds(20000)))
+      << "retried: " << read_text(dir / "import.err");
   EXPECT_TRUE(import.running());
   EXPECT_EQ(import.stop(), 0);
   auto r =

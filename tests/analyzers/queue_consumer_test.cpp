@@ -119,7 +119,10 @@ TEST(QueueConsumer, WaitsOnAnEmptyQueueAndStopsWhenAsked) {
   std::thread t([&] {
     c.run([&](const std::vector<std::string>& b) { got.insert(got.end(), b.begin(), b.end()); }, stop);
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The consumer waits in a blocking pop on the empty queue.
+  ASSERT_TRUE(d4::test::eventually([&] {
+    return redis.cli({"INFO", "clients"}).find("blocked_clients:1") != std::string::npos;
+  }));
   redis.cli({"LPUSH", "analyzer:8:w", "late"}, 2);
   ASSERT_TRUE(d4::test::eventually([&] { return redis.cli({"LLEN", "analyzer:8:w"}, 2) == "0\n"; }));
   auto asked = std::chrono::steady_clock::now();
@@ -141,7 +144,7 @@ TEST(QueueConsumer, KeepsRetryingWhileRedisIsDown) {
   std::thread t([&] {
     c.run([&](const std::vector<std::string>& b) { got.insert(got.end(), b.begin(), b.end()); }, stop);
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(d4::test::eventually([&] { return c.stats().redis_errors >= 2; }));  // tried, and tried again
   redis.start();
   redis.cli({"LPUSH", "analyzer:8:d", "after-restart"}, 2);
   ASSERT_TRUE(d4::test::eventually([&] { return redis.cli({"LLEN", "analyzer:8:d"}, 2) == "0\n"; }));

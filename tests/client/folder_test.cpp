@@ -166,19 +166,25 @@ TEST_F(FolderExisting, FilesNeverAcknowledgedAreSentAgain) {
 // On stdout a file counts as delivered once written.
 TEST_F(FolderExisting, StdoutDestination) {
   put("a.json", "a", 1700000000);
-  auto run = [&] {
+  // Runs the client until it announced how many existing files it sends (and sent `expected`).
+  auto run = [&](const std::string& announced, const std::string& expected) {
     ClientProcess p({client_binary(), "-c", tmp / "conf", "--source", "folder", "--folder", watch(), "-json",
                      "--folder-existing", "--folder-state", state()});
     EXPECT_TRUE(p.wait_stderr("watching", kWait)) << p.err();
-    EXPECT_TRUE(p.wait_stderr("files already in", kWait)) << p.err();
-    std::this_thread::sleep_for(300ms);
+    EXPECT_TRUE(p.wait_stderr(announced + " files already in", kWait)) << p.err();
+    p.wait_stdout(
+        [&](const std::string& out) {
+          auto pay = concat_payloads(parse_stream(out));
+          return std::string(pay.begin(), pay.end()) == expected;
+        },
+        kWait);
     p.signal(SIGTERM);
     EXPECT_EQ(p.wait(kWait), 0) << p.err();
     auto pay = concat_payloads(parse_stream(p.out()));
     return std::string(pay.begin(), pay.end());
   };
-  EXPECT_EQ(run(), "a\n");
-  EXPECT_EQ(run(), "") << "sent again although written to stdout";
+  EXPECT_EQ(run("1 of 1", "a\n"), "a\n");
+  EXPECT_EQ(run("0 of 1", ""), "") << "sent again although written to stdout";
 }
 
 TEST_F(FolderExisting, ConfigurationErrors) {

@@ -241,8 +241,10 @@ TEST_F(Forward, FifoWholeElementsAndWaitingOnEmptyQueue) {
   EXPECT_TRUE(eventually([&] { return list_length(redis, processing_key()) == 0; }, 10s)) << p.err();
   EXPECT_EQ(list_length(redis, kQueue), 0);
 
-  // Empty queue: the client keeps waiting; a new element is forwarded.
-  std::this_thread::sleep_for(1500ms);
+  // Empty queue: the client keeps waiting (in a blocking move on the queue); a new element is forwarded.
+  ASSERT_TRUE(eventually([&] {
+    return redis.cli({"INFO", "clients"}).find("blocked_clients:1") != std::string::npos;
+  })) << p.err();
   ASSERT_TRUE(p.running()) << p.err();
   push(redis, {"late arrival"});
   ASSERT_TRUE(rx.wait_until([&] { return received_lines(rx).size() == want.size() + 1; }, 10s)) << p.err();
@@ -303,7 +305,8 @@ TEST_F(Forward, ProcessingListSurvivesSigkill) {
     ClientProcess p(args(conf, "127.0.0.1:" + std::to_string(port)));
     ASSERT_TRUE(eventually([&] { return list_length(redis, processing_key()) == 50; }, 10s)) << p.err();
     EXPECT_EQ(list_length(redis, kQueue), 0);
-    std::this_thread::sleep_for(300ms);
+    // Delivery failed and was retried, twice: still nothing is removed.
+    ASSERT_TRUE(p.wait_stderr("retrying in", 20s, 2)) << p.err();
     EXPECT_EQ(list_length(redis, processing_key()), 50) << "nothing is removed before delivery";
     p.signal(SIGKILL);
     ASSERT_TRUE(p.wait(10s).has_value());
@@ -357,7 +360,7 @@ TEST_F(Forward, RedisRestartLosesNothing) {
   push(redis, first);
   ASSERT_TRUE(rx.wait_until([&] { return has_all(received_lines(rx), first); }, 30s)) << p.err();
   redis.stop();
-  std::this_thread::sleep_for(1500ms);
+  ASSERT_TRUE(p.wait_stderr("d4server: Redis", 20s)) << "the outage is noticed and retried: " << p.err();
   ASSERT_TRUE(p.running()) << p.err();
   redis.start();
   push(redis, second);

@@ -1,13 +1,18 @@
 #pragma once
 // Runs the real d4-client binary as a subprocess: stdin from a file or a pipe, stdout and stderr
-// captured, bounded waits, signals.
+// captured, bounded waits, signals. Waits are woken by events, not by polling: output waits by each
+// read of the client's stdout/stderr (a condition variable), exit waits by the process's pidfd.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <mutex>
@@ -16,6 +21,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace d4::test {
@@ -78,6 +84,7 @@ class ClientProcess {
     close_stdin();
     if (out_thread_.joinable()) out_thread_.join();
     if (err_thread_.joinable()) err_thread_.join();
+    if (pidfd_ >= 0) ::close(pidfd_);
   }
   ClientProcess(const ClientProcess&) = delete;
   ClientProcess& operator=(const ClientProcess&) = delete;
@@ -116,8 +123,10 @@ class ClientProcess {
         if (err_thread_.joinable()) err_thread_.join();
         return status_;
       }
-      if (std::chrono::steady_clock::now() >= end) return std::nullopt;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return std::nullopt;
+      wait_for_exit_event(left);
     }
   }
   bool running() { return !wait(std::chrono::milliseconds(0)); }
@@ -130,17 +139,27 @@ class ClientProcess {
     std::lock_guard l(mu_);
     return err_;
   }
+  // Waits until `pred(stdout, stderr)` holds, re-checked whenever the client wrote something.
+  template <typename Pred>
+  bool wait_output_until(Pred pred, std::chrono::milliseconds timeout) {
+    std::unique_lock l(mu_);
+    return output_changed_.wait_for(l, timeout,
+                                    [&] { return pred(std::as_const(out_), std::as_const(err_)); });
+  }
+  // Waits until stdout satisfies `pred`.
+  template <typename Pred>
+  bool wait_stdout(Pred pred, std::chrono::milliseconds timeout) {
+    return wait_output_until([&](const std::string& out, const std::string&) { return pred(out); }, timeout);
+  }
   // Waits until stderr contains `text` (count times).
   bool wait_stderr(const std::string& text, std::chrono::milliseconds timeout, int count = 1) {
-    auto end = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < end) {
-      std::string e = err();
-      int n = 0;
-      for (std::size_t at = e.find(text); at != std::string::npos; at = e.find(text, at + 1)) ++n;
-      if (n >= count) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
+    return wait_output_until(
+        [&](const std::string&, const std::string& e) {
+          int n = 0;
+          for (std::size_t at = e.find(text); at != std::string::npos; at = e.find(text, at + 1)) ++n;
+          return n >= count;
+        },
+        timeout);
   }
 
  private:
@@ -150,16 +169,38 @@ class ClientProcess {
       ssize_t n = ::read(fd, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
-      std::lock_guard l(mu_);
-      sink.append(buf, static_cast<std::size_t>(n));
+      {
+        std::lock_guard l(mu_);
+        sink.append(buf, static_cast<std::size_t>(n));
+      }
+      output_changed_.notify_all();
     }
     ::close(fd);
   }
 
+  // Blocks until the child may have exited or `timeout` passed: poll() on a pidfd (readable when
+  // the process ends). Where pidfds are missing (old kernels, some emulators) it sleeps 5 ms.
+  void wait_for_exit_event(std::chrono::milliseconds timeout) {
+#ifdef SYS_pidfd_open
+    if (pidfd_ == -1) pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+#else
+    pidfd_ = -2;
+#endif
+    if (pidfd_ < 0) {
+      pidfd_ = -2;  // unsupported: do not ask again
+      std::this_thread::sleep_for(std::min(timeout, std::chrono::milliseconds(5)));
+      return;
+    }
+    pollfd p{pidfd_, POLLIN, 0};
+    ::poll(&p, 1, static_cast<int>(std::min<long long>(timeout.count(), 60'000)));
+  }
+
   pid_t pid_ = -1;
+  int pidfd_ = -1;  // -1: not opened yet, -2: unsupported
   int stdin_fd_ = -1;
   std::optional<int> status_;
   std::mutex mu_;
+  std::condition_variable output_changed_;
   std::string out_, err_;
   std::thread out_thread_, err_thread_;
 };

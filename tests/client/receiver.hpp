@@ -12,8 +12,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
 #include <functional>
 #include <memory>
@@ -126,16 +129,34 @@ class Receiver {
         },
         timeout);
   }
+  // Waits until `pred` holds, re-checked whenever the receiver's data changed (a session opened,
+  // packets arrived, a session ended) and at least every 100 ms for predicates that also read
+  // other state.
   bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
     auto end = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < end) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::unique_lock l(change_mu_);
+    for (;;) {
+      std::uint64_t seen = generation_;
+      l.unlock();
+      bool ok = pred();
+      l.lock();
+      if (ok) return true;
+      auto now = std::chrono::steady_clock::now();
+      if (now >= end) return false;
+      change_cv_.wait_until(l, std::min(end, now + std::chrono::milliseconds(100)),
+                            [&] { return generation_ != seen; });
     }
-    return pred();
   }
 
  private:
+  void changed() {
+    {
+      std::lock_guard l(change_mu_);
+      ++generation_;
+    }
+    change_cv_.notify_all();
+  }
+
   void listen_on(int port) {
     int family = opts_.ipv6 ? AF_INET6 : AF_INET;
     listen_fd_ = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -208,6 +229,7 @@ class Receiver {
         ++handshake_failures_;
         SSL_free(ssl);
         ::close(fd);
+        changed();
         return;
       }
     }
@@ -217,6 +239,7 @@ class Receiver {
       sessions_.emplace_back();
       index = sessions_.size() - 1;
     }
+    changed();
     protocol::Framer framer;
     framer.set_key(protocol::HmacKey(kTestKey));
     std::size_t bytes = 0;
@@ -240,7 +263,7 @@ class Receiver {
       }
       framer.feed({buf, static_cast<std::size_t>(n)});
       protocol::Packet p;
-      std::lock_guard l(mu_);
+      std::unique_lock l(mu_);
       while (framer.next(p) == protocol::Framer::Status::Ready) {
         sessions_[index].packets.push_back({p.header, {p.payload.begin(), p.payload.end()}});
         bytes += p.payload.size();
@@ -249,7 +272,10 @@ class Receiver {
         sessions_[index].error = framer.error_detail();
         break;
       }
-      if (crash_bytes_ > 0 && bytes >= crash_bytes_) {
+      if (!(crash_bytes_ > 0 && bytes >= crash_bytes_)) {
+        l.unlock();
+        changed();
+      } else {
         crash_bytes_ = 0;
         sessions_[index].ended = true;
         ++crashes_;
@@ -260,7 +286,9 @@ class Receiver {
         ::close(fd);
         ::close(listen_fd_);
         listen_fd_ = -1;
-        std::this_thread::sleep_for(crash_down_);
+        l.unlock();
+        changed();
+        std::this_thread::sleep_for(crash_down_);  // the fault injected: down for this long
         listen_on(port_);
         return;
       }
@@ -269,6 +297,7 @@ class Receiver {
       std::lock_guard l(mu_);
       sessions_[index].ended = true;
     }
+    changed();
     if (ssl) {
       SSL_shutdown(ssl);
       SSL_free(ssl);
@@ -288,6 +317,9 @@ class Receiver {
   std::atomic<int> handshake_failures_{0};
   std::mutex mu_;
   std::vector<Session> sessions_;
+  std::mutex change_mu_;  // guards generation_, which counts changes of sessions_
+  std::condition_variable change_cv_;
+  std::uint64_t generation_ = 0;
 };
 
 }  // namespace d4::test

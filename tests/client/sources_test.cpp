@@ -22,12 +22,12 @@ std::string payload_text(ClientProcess& p) {
 }
 
 bool wait_output(ClientProcess& p, const std::string& text, std::chrono::milliseconds timeout) {
-  auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (payload_text(p) == text) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
+  return p.wait_stdout(
+      [&](const std::string& out) {
+        auto pay = concat_payloads(parse_stream(out));
+        return std::string(pay.begin(), pay.end()) == text;
+      },
+      timeout);
 }
 
 }  // namespace
@@ -41,11 +41,16 @@ TEST(FolderSource, JsonFilesAreSentWholeWithSeparator) {
   ASSERT_TRUE(p.wait_stderr("watching", 10s)) << p.err();
   write_file(tmp / "watch/a.json", "{\"a\": 1}");
   ASSERT_TRUE(wait_output(p, "{\"a\": 1}\n", 10s)) << payload_text(p);
-  std::filesystem::create_directories(tmp / "watch/sub");
-  std::this_thread::sleep_for(100ms);
+  // A subfolder with a file in it, moved in whole (its content predates its watch), then a file
+  // written into that subfolder once it is watched.
+  std::filesystem::create_directories(tmp / "staging/sub");
   std::string big(10000, 'b');
-  write_file(tmp / "watch/sub/b.json", "{\"b\": \"" + big + "\"}");
-  ASSERT_TRUE(wait_output(p, "{\"a\": 1}\n{\"b\": \"" + big + "\"}\n", 10s)) << "files in subfolders too";
+  write_file(tmp / "staging/sub/b.json", "{\"b\": \"" + big + "\"}");
+  std::filesystem::rename(tmp / "staging/sub", tmp / "watch/sub");
+  const std::string ab = "{\"a\": 1}\n{\"b\": \"" + big + "\"}\n";
+  ASSERT_TRUE(wait_output(p, ab, 10s)) << "files in subfolders too";
+  write_file(tmp / "watch/sub/c.json", "{\"c\": 3}");
+  ASSERT_TRUE(wait_output(p, ab + "{\"c\": 3}\n", 10s)) << "and files written into them later";
   p.signal(SIGTERM);
   EXPECT_EQ(p.wait(10s), 0) << p.err();
   for (auto& pk : parse_stream(p.out())) EXPECT_LE(pk.payload.size(), 4096u);
@@ -112,17 +117,15 @@ TEST(PcapSource, LiveCaptureOnLoopback) {
   const std::string msg = "d4 capture test payload";
   for (int i = 0; i < 5; ++i) {
     ::sendto(tx, msg.data(), msg.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    std::this_thread::sleep_for(20ms);
   }
   ::close(tx);
   ::close(rx);
-  bool got = false;
-  for (int i = 0; i < 300 && !got; ++i) {
-    auto bytes = concat_payloads(parse_stream(p.out()));
-    std::size_t n = 0;
-    got = is_valid_pcap(bytes, &n) && n >= 5;
-    if (!got) std::this_thread::sleep_for(10ms);
-  }
+  p.wait_stdout(
+      [](const std::string& out) {
+        std::size_t n = 0;
+        return is_valid_pcap(concat_payloads(parse_stream(out)), &n) && n >= 5;
+      },
+      10s);
   p.signal(SIGTERM);
   EXPECT_EQ(p.wait(10s), 0) << p.err();
   auto bytes = concat_payloads(parse_stream(p.out()));

@@ -2,6 +2,7 @@
 // overflow, with a real producer thread.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
 #include <thread>
 
@@ -12,6 +13,17 @@ using namespace d4::client;
 using namespace d4::test;
 
 namespace {
+
+// Waits (bounded) until the producer thread blocks in acquire(): what the test releases or
+// interrupts next must find it waiting, not about to call.
+bool wait_producer_waiting(Spool& s) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!s.producer_waiting()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
 
 void put(Spool& s, std::uint32_t value, std::uint32_t size) {
   std::uint8_t* area = nullptr;
@@ -81,7 +93,7 @@ TEST(Spool, FullSpoolBlocksOrReportsFull) {
     EXPECT_EQ(s.acquire(&a, true), Spool::Acquire::Ok);
     s.commit(10, 999, PacketDesc::kBoundary);
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(wait_producer_waiting(s));  // not ASSERT: the thread must be joined
   auto r = s.at(s.tail());
   s.release(r.next);
   producer.join();
@@ -91,7 +103,7 @@ TEST(Spool, FullSpoolBlocksOrReportsFull) {
     std::uint8_t* a = nullptr;
     EXPECT_EQ(s.acquire(&a, true), Spool::Acquire::Interrupted);
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(wait_producer_waiting(s));  // not ASSERT: the thread must be joined
   s.interrupt_producer();
   blocked.join();
 }

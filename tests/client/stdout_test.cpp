@@ -87,9 +87,7 @@ TEST(Stdout, OnePacketPerReadFromAPipeLikeTheCClient) {
   p.write_stdin("blah");
   // The second write arrives once the first one's packet is out (a slow, e.g. emulated, client
   // would otherwise read both at once).
-  auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (p.out().size() < 62 + 4 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(p.wait_stdout([](const std::string& out) { return out.size() >= 62 + 4; }, 20s)) << p.err();
   p.write_stdin("blahh\n");
   p.close_stdin();
   ASSERT_EQ(p.wait(10s), 0) << p.err();
@@ -147,19 +145,22 @@ TEST(Stdout, EofPollKeepsReadingAFileThatGrows) {
                    "--eof", "poll", "-rl", "50ms"});
   ASSERT_TRUE(p.wait_stderr("", 1s));
   auto has = [&](const std::string& text) {
-    auto pk = parse_stream(p.out());
-    auto pay = concat_payloads(pk);
-    return std::string(pay.begin(), pay.end()) == text;
+    return p.wait_stdout(
+        [&](const std::string& out) {
+          auto pay = concat_payloads(parse_stream(out));
+          return std::string(pay.begin(), pay.end()) == text;
+        },
+        10s);
   };
-  for (int i = 0; i < 200 && !has("first\n"); ++i) std::this_thread::sleep_for(10ms);
   ASSERT_TRUE(has("first\n"));
+  // A window in which nothing may happen (the client must not exit at the end of its input):
+  // absence has no event to wait for; six poll intervals (-rl 50ms).
   std::this_thread::sleep_for(300ms);
   EXPECT_TRUE(p.running()) << "with --eof=poll the client must not exit at end of input";
   {
     std::ofstream f(tmp / "input.log", std::ios::app);
     f << "second\n";
   }
-  for (int i = 0; i < 200 && !has("first\nsecond\n"); ++i) std::this_thread::sleep_for(10ms);
   EXPECT_TRUE(has("first\nsecond\n"));
   p.signal(SIGTERM);
   ASSERT_EQ(p.wait(10s), 0) << p.err();
@@ -174,8 +175,8 @@ TEST(Stdout, SigtermFlushesWhatWasRead) {
   std::string data = make_lines(200000);
   p.write_stdin(data);
   // All of it read and written before the signal?  Wait for the bytes on stdout.
-  for (int i = 0; i < 500 && concat_payloads(parse_stream(p.out())).size() < data.size(); ++i)
-    std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(p.wait_stdout(
+      [&](const std::string& out) { return concat_payloads(parse_stream(out)).size() >= data.size(); }, 20s));
   p.signal(SIGTERM);
   ASSERT_EQ(p.wait(10s), 0) << p.err();
   auto pay = concat_payloads(parse_stream(p.out()));

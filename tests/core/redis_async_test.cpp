@@ -217,7 +217,9 @@ TEST(AsyncRedis, InFlightFailFastRequestIsReportedWhenTheConnectionBreaks) {
              [&](boost::system::error_code ec, RedisReplies&&) { p.set_value(ec); });
     return 0;
   });
-  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(d4::test::eventually([&] {
+    return redis.cli({"INFO", "clients"}).find("blocked_clients:1\r\n") != std::string::npos;
+  }));
   redis.kill_hard();
   auto fut = p.get_future();
   ASSERT_EQ(fut.wait_for(10s), std::future_status::ready);
@@ -277,7 +279,9 @@ TEST(AsyncRedis, StopFailsPendingRequestsAndStateCallbackFires) {
              [&](boost::system::error_code ec, RedisReplies&&) { p.set_value(ec); });
     return 0;
   });
-  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(d4::test::eventually([&] {
+    return redis.cli({"INFO", "clients"}).find("blocked_clients:1\r\n") != std::string::npos;
+  }));
   loop.run([&] {
     r.stop();
     return 0;
@@ -307,7 +311,13 @@ TEST(AsyncRedis, WrongPasswordKeepsRetryingWithoutCrashing) {
     return 0;
   });
   ASSERT_TRUE(wait_connected(loop, good));
-  std::this_thread::sleep_for(200ms);
+  // The server refused the wrong password twice: the client tried again, and is still not connected.
+  d4::core::RedisClient admin(ep);  // with the right password
+  ASSERT_TRUE(d4::test::eventually([&] {
+    auto stats = admin.command({"INFO", "errorstats"}).str;
+    auto at = stats.find("errorstat_WRONGPASS:count=");
+    return at != std::string::npos && std::stoi(stats.substr(at + 26)) >= 2;
+  }));
   EXPECT_FALSE(loop.run([&] { return bad.connected(); }));
   auto [ec, rs] = exec(loop, good, cmd({"PING"}), 1, false);
   EXPECT_FALSE(ec);

@@ -219,7 +219,8 @@ TEST_P(DaemonSignals, SighupNeverKillsAndSigtermStopsCleanly) {
     p.signal(SIGHUP);
     ASSERT_TRUE(wait_for_text(log, d.after_hangup, p, 30s, before)) << "round " << round << ":\n"
                                                                     << read_text(log);
-    std::this_thread::sleep_for(200ms);
+    // No sleep to catch a late death: the second round's log line, then the clean exit on SIGTERM
+    // (status 0, not a signal), show that the process lived on after each SIGHUP.
     ASSERT_TRUE(p.running()) << "died of SIGHUP:\n" << read_text(log);
   }
   p.signal(SIGTERM);
@@ -263,8 +264,7 @@ TEST(StackSignals, SighupIsPassedOnAndSigtermStopsEverything) {
   })) << read_text(dir / "logs" / "d4-server.log");
   EXPECT_TRUE(eventually([&] { return contains(dir / "logs" / "d4-worker.log", kRecheck); }))
       << read_text(dir / "logs" / "d4-worker.log");
-  std::this_thread::sleep_for(200ms);
-  ASSERT_TRUE(stack.running());
+  ASSERT_TRUE(stack.running());  // and its clean exit on SIGTERM below shows it lived on
 
   stack.signal(SIGTERM);
   EXPECT_EQ(stack.wait(60s), 0) << read_text(dir / "err");

@@ -9,6 +9,7 @@
 #include "queues/export/sinks.hpp"
 #include "support/http.hpp"
 #include "support/json_logs.hpp"
+#include "support/ports.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
 #include "support/text.hpp"
@@ -91,7 +92,8 @@ TEST_F(ExportTest, TcpDestinationDownLosesNothingAndReconnects) {
   push(items);
   auto e = exporter("tcp:127.0.0.1:" + std::to_string(port));
   // Nothing listens: the exporter retries with backoff and takes nothing from the queue.
-  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  ASSERT_TRUE(eventually([&] { return count_of(read_text(dir / "export.log"), "retrying in") >= 2; }))
+      << read_text(dir / "export.log");
   EXPECT_EQ(analyzer.command({"LLEN", list()}).integer, 3);
   auto l = listener("TCP-LISTEN:" + std::to_string(port) + ",reuseaddr", dir / "tcp.txt");
   ASSERT_TRUE(
@@ -181,8 +183,9 @@ TEST_F(ExportTest, UdpUnixAndSyslogDestinations) {
   auto ud = listener("UNIX-RECV:" + dsock, dir / "unixgram.txt");
   int sport = free_port();
   auto st = listener("TCP-LISTEN:" + std::to_string(sport) + ",reuseaddr", dir / "syslog.txt");
-  ASSERT_TRUE(eventually([&] { return fs::exists(sock) && fs::exists(dsock); }));
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(eventually([&] {
+    return fs::exists(sock) && fs::exists(dsock) && port_bound(port, Transport::udp) && port_bound(sport);
+  }));
   struct Case {
     std::string to;
     fs::path out;
@@ -250,14 +253,14 @@ TEST_F(TlsExportTest, VerifiesTheServerWithAPrivateCaAndRefusesAnUntrustedOne) {
   auto server = listener("OPENSSL-LISTEN:" + std::to_string(port) + ",reuseaddr,fork,verify=0,cert=" +
                              (dir / "srv.pem").string() + ",key=" + (dir / "srv.key").string(),
                          dir / "tls.txt");
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(eventually([&] { return port_bound(port); }));
   push(items);
   // Untrusted CA: the handshake fails, nothing is lost.
   auto bad = exporter("tls:127.0.0.1:" + std::to_string(port), {"--ca", (dir / "other-ca.pem").string()});
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_TRUE(eventually([&] {
+    return read_text(dir / "export.log").find("certificate verify failed") != std::string::npos;
+  })) << read_text(dir / "export.log");
   bad.stop();
-  EXPECT_NE(read_text(dir / "export.log").find("certificate verify failed"), std::string::npos)
-      << read_text(dir / "export.log");
   auto pending =
       analyzer.command({"LLEN", list()}).integer +
       analyzer

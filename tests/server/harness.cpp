@@ -13,9 +13,11 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 namespace d4::test {
@@ -316,6 +318,33 @@ void ServerProcess::signal(int sig) {
 }
 bool ServerProcess::running() {
   return proc_.running();
+}
+
+bool ServerProcess::wait_policy_reloads(std::chrono::milliseconds timeout) {
+  auto loads = [&] { return metric(metrics_port_, "d4_server_policy_loads_total"); };
+  auto before = loads();
+  if (!before) return false;
+  // The first load may have started before the change was written; the second began after it.
+  return eventually([&] { return loads().value_or(0) >= *before + 2; }, timeout, 20ms);
+}
+
+bool ServerProcess::wait_meta_flushed(std::chrono::milliseconds timeout) {
+  return eventually(
+      [&] {
+        // One scrape: the server writes "completed" before "started" (see metrics.cpp).
+        auto r = http_get(metrics_port_, "/metrics");
+        if (!r || r->status != 200) return false;
+        auto value = [&](std::string_view name) -> std::optional<double> {
+          std::string prefix = "\n" + std::string(name) + " ";
+          auto at = r->body.find(prefix);
+          if (at == std::string::npos) return std::nullopt;
+          return std::stod(r->body.substr(at + prefix.size()));
+        };
+        auto completed = value("d4_server_meta_flushes_completed_total");
+        auto started = value("d4_server_meta_flushes_total");
+        return completed && started && *completed == *started;
+      },
+      timeout, 20ms);
 }
 
 std::string ServerProcess::log() const {

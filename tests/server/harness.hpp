@@ -110,6 +110,12 @@ class ServerProcess {
   int plain_port() const { return plain_port_; }
   int metrics_port() const { return metrics_port_; }
   std::string log() const;
+  // Waits until the server has loaded its policy from Redis twice more (d4_server_policy_loads_total):
+  // a policy change written to Redis before the call is then applied by every worker thread.
+  bool wait_policy_reloads(std::chrono::milliseconds timeout = 20s);
+  // Waits until no statistics flush is in flight (every flush started so far answered by the meta
+  // Redis): what the server counted before the call and saw flushed in part is then written whole.
+  bool wait_meta_flushed(std::chrono::milliseconds timeout = 20s);
   const std::filesystem::path& dir() const { return dir_.path(); }
   std::filesystem::path config_path() const { return dir_.path() / "d4.toml"; }
   void write_config(const ServerOptions& options);

@@ -335,7 +335,9 @@ TEST(ServerBacklog, MemoryBudgetIsSharedFairlyAndHoldsEveryoneWhenFull) {
            metric(server.metrics_port(), "d4_server_stream_memory_budget_bytes") == static_cast<double>(base);
   }));
   ASSERT_TRUE(h.send(make_packet(honest, 3, kTestHmacKey, std::string(10'000, 'h'))));
-  std::this_thread::sleep_for(500ms);
+  // The server read the packet and holds it: the honest sensor's session is paused and counted.
+  EXPECT_TRUE(eventually(
+      [&] { return hash_int(meta, keys::sensor_backpressure(honest.dashless()), "memory") >= 1; }));
   EXPECT_EQ(total_entries(stream, 3), 11u);
   // ...and goes on, without loss, once there is room again.
   server.write_config(config(budget));

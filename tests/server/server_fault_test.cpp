@@ -53,16 +53,17 @@ TEST(ServerFaults, RedisStoppedAndKilledMidStreamNothingAcceptedIsLost) {
   std::string expect;
   std::thread sender([&] { expect = stream_while(c, uuid, 3000, sent); });
   ASSERT_TRUE(eventually([&] { return sent > 300; }));
-  redis.stop();
-  std::this_thread::sleep_for(1500ms);
-  EXPECT_TRUE(eventually([&] {
+  // Each outage lasts until the server has noticed it (health reports Redis down).
+  auto reports_redis_down = [&] {
     auto h = http_get(server.metrics_port(), "/health");
     return h && h->status == 503;
-  })) << "health reports Redis down";
+  };
+  redis.stop();
+  EXPECT_TRUE(eventually(reports_redis_down)) << "health reports Redis down";
   redis.start();
   ASSERT_TRUE(eventually([&] { return sent > 1500; }, 30s));
   redis.kill_hard();
-  std::this_thread::sleep_for(800ms);
+  EXPECT_TRUE(eventually(reports_redis_down)) << "health reports Redis down";
   redis.start();
   sender.join();
   ASSERT_EQ(sent, 3000) << "the sensor was never disconnected";

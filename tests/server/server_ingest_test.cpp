@@ -309,12 +309,12 @@ TEST(ServerIngest, BacklogLimitPausesReadingInsteadOfDisconnecting) {
     key = ks[0];
     return stream.command({"XLEN", key}).integer >= 5;
   }));
-  std::this_thread::sleep_for(500ms);
+  // The session pauses at the backlog limit and stays paused while nothing consumes.
+  EXPECT_TRUE(eventually(
+      [&] { return metric(server.metrics_port(), "d4_server_paused_sessions{cause=\"backlog\"}") == 1.0; }));
   long long len = stream.command({"XLEN", key}).integer;
   EXPECT_GE(len, 5);
   EXPECT_LT(len, 40) << "reading stopped at the backlog limit";
-  EXPECT_TRUE(eventually(
-      [&] { return metric(server.metrics_port(), "d4_server_paused_sessions{cause=\"backlog\"}") == 1.0; }));
   // A worker consumes: read and delete entries until everything arrived.
   std::string consumed;
   std::size_t total = 40 * 1001;

@@ -162,7 +162,7 @@ TEST(SourceRecords, MetaRedisOutageKeepsBoundedMemoryAndCountsEveryRejectOnce) {
   double dropped = metric(server.metrics_port(), "d4_server_reject_details_dropped_total").value_or(-1);
   EXPECT_GT(dropped, 0.0);
   EXPECT_LE(meta.command({"ZCARD", std::string(keys::kRejectSources)}).integer, 256);
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(server.wait_meta_flushed()) << server.log();  // re-sent calls included
   EXPECT_EQ(meta.command({"HGET", std::string(keys::kServerRejects), "type_not_accepted"}).str,
             std::to_string(kNetworks))
       << "applied exactly once";
@@ -226,7 +226,7 @@ TEST(SourceRecords, Ipv6SourcesAreRecordedPerSlash64AndTheirRecordsStayBounded) 
   for (const auto& a : other_networks) refused_from(server.plain_port(), a);
   ASSERT_TRUE(eventually([&] { return rejects() == kOneNetwork + kOtherNetworks; }, std::chrono::seconds(30)))
       << server.log();
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // flush_interval_ms = 100
+  ASSERT_TRUE(server.wait_meta_flushed()) << server.log();  // the ranking is written with the counts
   EXPECT_EQ(meta.command({"ZCARD", std::string(keys::kRejectSources)}).integer, kRanked);
   EXPECT_LE(count_keys(meta, "ip:rejects:*"), kRanked);
   EXPECT_LE(count_keys(meta, "ip:errors:*"), kRanked);

@@ -142,7 +142,7 @@ TEST(UnauthenticatedPeers, BlockIpsOfUuidNeedsTheSensorsKeyAndIsCapped) {
   auto meta = server.meta();
   auto uuid = random_uuid();
   meta.command({"SADD", "blacklist_ip_by_uuid", uuid.dashless()});
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // two policy refreshes
+  ASSERT_TRUE(server.wait_policy_reloads()) << server.log();
   auto try_from = [&](const std::string& source, const std::string& key) {
     SensorConnection c(server.tls_port(), true, {}, {}, source);
     c.send(make_packet(uuid, 3, key, "x\n"));

@@ -315,8 +315,13 @@ TEST(Stack, DurableStreamRedisKeepsUnprocessedPacketsAcrossItsRestart) {
   const std::string expected = read_text(vector_path("auth.log"));
   ASSERT_TRUE(eventually([&] { return stored() == expected; }, 30s));
   EXPECT_EQ(redis.command({"CONFIG", "GET", "appendonly"}).as_strings().back(), "yes");
-  // Past one AOF fsync, the stream Redis dies; d4-stack restarts it and the packets are still there.
-  std::this_thread::sleep_for(1500ms);
+  // Once the AOF holds what was acknowledged (nothing buffered, no fsync pending), the stream Redis
+  // dies; d4-stack restarts it and the packets are still there.
+  ASSERT_TRUE(eventually([&] {
+    auto p = redis.command({"INFO", "persistence"}).str;
+    return p.find("aof_buffer_length:0\r\n") != std::string::npos &&
+           p.find("aof_pending_bio_fsync:0\r\n") != std::string::npos;
+  }));
   auto info = redis.command({"INFO", "server"}).str;
   auto pid = std::stoi(info.substr(info.find("process_id:") + 11));
   ASSERT_EQ(::kill(pid, SIGKILL), 0);

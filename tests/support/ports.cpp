@@ -7,12 +7,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <random>
 #include <set>
+#include <sstream>
 #include <stdexcept>
+#include <string>
 
 namespace d4::test {
 namespace {
@@ -93,6 +96,29 @@ int free_port() {
     return port;
   }
   throw std::runtime_error("no free reserved test port");
+}
+
+bool port_bound(int port, Transport transport) {
+  // Lines of /proc/net/{tcp,udp}{,6}: "sl local_address rem_address st ...", the local address as
+  // hex "ADDR:PORT"; state 0A is TCP_LISTEN, 07 an unconnected UDP socket.
+  const char* want_state = transport == Transport::tcp ? "0A" : "07";
+  const char* base = transport == Transport::tcp ? "/proc/net/tcp" : "/proc/net/udp";
+  char hex_port[8];
+  std::snprintf(hex_port, sizeof hex_port, "%04X", static_cast<unsigned>(port));
+  for (std::string file : {std::string(base), std::string(base) + "6"}) {
+    std::ifstream in(file);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state;
+      fields >> slot >> local >> remote >> state;
+      auto colon = local.rfind(':');
+      if (colon != std::string::npos && local.substr(colon + 1) == hex_port && state == want_state)
+        return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace d4::test

@@ -16,4 +16,10 @@ namespace d4::test {
 // A TCP port on 127.0.0.1 (and ::1) reserved for this test process until it exits.
 int free_port();
 
+// True once a socket of this machine is bound to `port` (TCP: listening; UDP: bound), read from
+// /proc/net without connecting: for programs such as socat or redis-server that do not report
+// when they are ready, and whose single-connection listeners a probe connection would use up.
+enum class Transport { tcp, udp };
+bool port_bound(int port, Transport transport = Transport::tcp);
+
 }  // namespace d4::test

@@ -20,6 +20,13 @@ inline std::vector<std::string> lines_of(const std::string& text) {
   return out;
 }
 
+// How many times `needle` occurs in `text` (overlapping occurrences counted once each start).
+inline std::size_t count_of(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
 // Standard output of `/bin/sh -c cmd` (empty when it cannot be started).
 inline std::string shell_output(const std::string& cmd) {
   std::string out;

@@ -3,6 +3,7 @@
 // and the HTTP server's per-address connection limit and header/body deadlines. The real binary
 // against a real redis-server; 127.0.0.2 plays a second client on loopback.
 #include <gtest/gtest.h>
+#include <poll.h>
 
 #include <sodium.h>
 
@@ -413,14 +414,17 @@ bool closed_by_server(asio::ip::tcp::socket& s, std::chrono::milliseconds within
   s.non_blocking(true);
   auto deadline = std::chrono::steady_clock::now() + within;
   char buf[256];
-  while (std::chrono::steady_clock::now() < deadline) {
+  for (;;) {
     boost::system::error_code ec;
     s.read_some(asio::buffer(buf), ec);
     if (ec == asio::error::eof || ec == asio::error::connection_reset) return true;
     if (ec && ec != asio::error::would_block) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{s.native_handle(), POLLIN, 0};  // woken by data, the FIN or the reset
+    ::poll(&p, 1, static_cast<int>(left.count()));
   }
-  return false;
 }
 asio::ip::tcp::socket raw_connection(asio::io_context& io, int port, const std::string& source_ip) {
   asio::ip::tcp::socket s(io);

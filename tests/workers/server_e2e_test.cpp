@@ -272,7 +272,12 @@ TEST_F(ServerEndToEnd, SensorHeldAtItsByteLimitResumesAsTheWorkerCatchesUpWithNo
     return stream.command({"HGET", keys::kBacklogBytesBySensor, kSensor}).as_integer().value_or(0);
   };
   ASSERT_TRUE(eventually([&] { return backlog() >= 100'000; })) << read_text(dir / "limited.log");
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // The session paused at the limit (recorded in the sensor's backpressure counts).
+  ASSERT_TRUE(eventually([&] {
+    return meta.command({"HGET", keys::sensor_backpressure(kSensor), "session_bytes"})
+               .as_integer()
+               .value_or(0) >= 1;
+  })) << read_text(dir / "limited.log");
   EXPECT_LT(backlog(), 100'000 + 2'000);
   // The worker drains the backlog; the session goes on and every line arrives once, in order.
   auto worker = start_worker("", {"--types", "3"});
