@@ -3,6 +3,7 @@
 #include "client/config_dir.hpp"
 #include "protocol/header.hpp"
 #include "protocol/metaheader.hpp"
+#include "protocol/net_connect.hpp"
 #include "protocol/text.hpp"
 #include "protocol/types.hpp"
 
@@ -333,19 +334,11 @@ void split_host_port(const std::string& dest, std::string& host, std::string& po
   auto bad = [&](const std::string& why) {
     return UsageError("destination '" + dest + "': " + why + " (expected stdout, HOST:PORT or [IPV6]:PORT)");
   };
-  if (!dest.empty() && dest.front() == '[') {
-    auto close = dest.find(']');
-    if (close == std::string::npos) throw bad("missing ']'");
-    host = dest.substr(1, close - 1);
-    if (close + 1 >= dest.size() || dest[close + 1] != ':') throw bad("missing port");
-    port = dest.substr(close + 2);
-  } else {
-    auto colon = dest.rfind(':');
-    if (colon == std::string::npos) throw bad("missing port");
-    host = dest.substr(0, colon);
-    port = dest.substr(colon + 1);
-    if (host.find(':') != std::string::npos) throw bad("IPv6 addresses must be written in brackets");
-  }
+  std::string why;
+  auto hp = protocol::net::split_host_port(dest, &why);
+  if (!hp) throw bad(why);
+  host = std::move(hp->host);
+  port = std::move(hp->port);
   if (host.empty()) throw bad("empty host");
   parse_uint(port, 1, 65535, "destination port");
 }

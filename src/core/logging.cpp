@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/log_fields.hpp"
+#include "protocol/encoding.hpp"
 
 namespace d4::core {
 namespace {
@@ -111,10 +112,8 @@ std::string json_escape(std::string_view s) {
         break;
       default:
         if (c < 0x20) {
-          static const char* hex = "0123456789abcdef";
           out += "\\u00";
-          out += hex[c >> 4];
-          out += hex[c & 15];
+          protocol::append_hex(out, {reinterpret_cast<const std::uint8_t*>(&c), 1});
         } else {
           out += static_cast<char>(c);
         }

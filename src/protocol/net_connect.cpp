@@ -44,6 +44,29 @@ int finish_connect(int fd, std::chrono::milliseconds timeout) {
 
 }  // namespace
 
+std::optional<HostPort> split_host_port(std::string_view text, std::string* error) {
+  auto fail = [&](const char* why) -> std::optional<HostPort> {
+    if (error) *error = why;
+    return std::nullopt;
+  };
+  HostPort hp;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos) return fail("missing ']'");
+    if (close + 1 >= text.size() || text[close + 1] != ':') return fail("missing port");
+    hp.host = std::string(text.substr(1, close - 1));
+    hp.port = std::string(text.substr(close + 2));
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return fail("missing port");
+    hp.host = std::string(text.substr(0, colon));
+    hp.port = std::string(text.substr(colon + 1));
+    if (hp.host.find(':') != std::string::npos) return fail("IPv6 addresses must be written in brackets");
+  }
+  if (hp.port.empty()) return fail("missing port");
+  return hp;
+}
+
 std::vector<SocketAddress> resolve(const std::string& host, const std::string& port, int socktype,
                                    std::string* error) {
   addrinfo hints{};

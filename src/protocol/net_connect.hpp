@@ -7,10 +7,21 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace d4::protocol::net {
+
+// "host:port" or "[v6]:port" split into the host (brackets removed) and the port's text, without a
+// lookup: the one splitter of destinations and listen addresses. nullopt, with the reason in *error
+// ("missing port", "missing ']'", "IPv6 addresses must be written in brackets"), when `text` is not
+// of that form. The host may be empty (":port"): what that means is the caller's choice.
+struct HostPort {
+  std::string host, port;
+};
+std::optional<HostPort> split_host_port(std::string_view text, std::string* error);
 
 struct SocketAddress {
   sockaddr_storage addr{};

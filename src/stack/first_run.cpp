@@ -14,6 +14,7 @@
 
 #include "analyzers/registry/descriptor.hpp"
 #include "core/keys.hpp"
+#include "core/listen_address.hpp"
 #include "protocol/net_connect.hpp"
 #include "protocol/uuid.hpp"
 #include "stack/self_signed.hpp"
@@ -61,12 +62,10 @@ bool ipv6_available() {
   return ok;
 }
 
+// Host and port of a listen address (core::parse_listen_address; ":port" is "::", all interfaces).
 std::pair<std::string, int> split_host_port(const std::string& s) {
-  auto colon = s.rfind(':');
-  if (colon == std::string::npos) return {s, 0};
-  std::string host = s.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  return {host, std::atoi(s.c_str() + colon + 1)};
+  auto a = core::parse_listen_address(s);
+  return {a.host, a.port};
 }
 
 std::string probe_host(const std::string& host) {

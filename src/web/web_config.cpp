@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "alerts/channel_names.hpp"
+#include "core/listen_address.hpp"
 #include "core/organisations.hpp"
 #include "core/sensors.hpp"
 #include "protocol/text.hpp"
@@ -12,18 +13,14 @@
 namespace d4::web {
 
 std::pair<std::string, std::uint16_t> split_listen(const std::string& listen) {
-  auto colon = listen.rfind(':');
-  if (colon == std::string::npos || colon + 1 == listen.size())
-    throw core::ConfigError("[web] listen: expected host:port, got \"" + listen + "\"");
-  std::string host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  unsigned port = 0;
-  auto tail = std::string_view(listen).substr(colon + 1);
-  auto [p, ec] = std::from_chars(tail.data(), tail.data() + tail.size(), port);
-  if (ec != std::errc() || p != tail.data() + tail.size() || port > 65535)
-    throw core::ConfigError("[web] listen: invalid port in \"" + listen + "\"");
-  if (host.empty()) host = "127.0.0.1";
-  return {host, static_cast<std::uint16_t>(port)};
+  core::ListenAddress a;
+  try {
+    a = core::parse_listen_address(listen);
+  } catch (const core::ConfigError& e) {
+    throw core::ConfigError(std::string("[web] listen: ") + e.what());
+  }
+  if (listen.starts_with(':')) a.host = "127.0.0.1";  // without a host: loopback, as before
+  return {a.host, a.port};
 }
 
 namespace {

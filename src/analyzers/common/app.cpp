@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/cli.hpp"
+#include "core/listen_address.hpp"
 #include "core/logging.hpp"
 #include "core/redis_client.hpp"
 #include "core/redis_reply.hpp"
@@ -98,16 +99,10 @@ std::string default_consumer_name(std::string_view analyzer, std::string_view qu
 }
 
 std::pair<std::string, std::uint16_t> parse_listen(const std::string& text) {
-  std::size_t colon = text.rfind(':');
-  if (colon == std::string::npos) throw core::ConfigError("listen address must be host:port: " + text);
-  std::string host = text.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  unsigned port = 0;
-  auto ps = std::string_view(text).substr(colon + 1);
-  auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), port);
-  if (ec != std::errc() || p != ps.data() + ps.size() || port > 65535)
-    throw core::ConfigError("invalid port in listen address: " + text);
-  return {host.empty() ? "127.0.0.1" : host, static_cast<std::uint16_t>(port)};
+  auto a = core::parse_listen_address(text);
+  // A query API without a host listens on loopback only (it answers without authentication).
+  if (text.starts_with(':')) a.host = "127.0.0.1";
+  return {a.host, a.port};
 }
 
 int run_tool(std::string_view tool, const std::function<int()>& body) {

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "protocol/encoding.hpp"
+
 namespace d4::analyzers::tls {
 namespace {
 
@@ -65,14 +67,7 @@ std::string go_der_string_hex(std::string_view value) {
     der += len;
   }
   der += value;
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (char ch : der) {
-    auto c = static_cast<unsigned char>(ch);
-    out += kHex[c >> 4];
-    out += kHex[c & 0xF];
-  }
-  return out;
+  return protocol::hex({reinterpret_cast<const std::uint8_t*>(der.data()), der.size()});
 }
 
 std::string rfc4514_escape(std::string_view v) {
@@ -137,17 +132,14 @@ std::string go_name_string(const std::vector<NameAttribute>& attributes) {
 }
 
 std::string go_quote(std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out = "\"";
   std::size_t i = 0;
   while (i < s.size()) {
     std::uint32_t cp = 0;
     std::size_t len = utf8_decode(s, i, cp);
     if (len == 0) {  // invalid byte
-      auto b = static_cast<unsigned char>(s[i]);
       out += "\\x";
-      out += kHex[b >> 4];
-      out += kHex[b & 0xF];
+      protocol::append_hex(out, {reinterpret_cast<const std::uint8_t*>(s.data() + i), 1});
       ++i;
       continue;
     }
@@ -181,8 +173,7 @@ std::string go_quote(std::string_view s) {
           break;
         default:
           out += "\\x";
-          out += kHex[cp >> 4];
-          out += kHex[cp & 0xF];
+          protocol::append_hex(out, {reinterpret_cast<const std::uint8_t*>(s.data() + i), 1});  // cp < 0x80
       }
     } else if (go_is_print_non_ascii(cp)) {
       out.append(s.substr(i, len));

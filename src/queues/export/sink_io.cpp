@@ -32,23 +32,11 @@ std::string errno_text() {
 }
 
 HostPort split_host_port(std::string_view s) {
-  HostPort hp;
-  if (!s.empty() && s.front() == '[') {
-    auto close = s.find(']');
-    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':')
-      throw std::invalid_argument("bad address \"" + std::string(s) + "\" (expected [v6]:port)");
-    hp.host = std::string(s.substr(1, close - 1));
-    hp.port = std::string(s.substr(close + 2));
-  } else {
-    auto colon = s.rfind(':');
-    if (colon == std::string_view::npos)
-      throw std::invalid_argument("missing port in \"" + std::string(s) + "\"");
-    hp.host = std::string(s.substr(0, colon));
-    hp.port = std::string(s.substr(colon + 1));
-  }
-  if (hp.host.empty() || hp.port.empty())
-    throw std::invalid_argument("bad address \"" + std::string(s) + "\"");
-  return hp;
+  std::string why;
+  auto hp = protocol::net::split_host_port(s, &why);
+  if (!hp) throw std::invalid_argument("bad address \"" + std::string(s) + "\": " + why);
+  if (hp->host.empty()) throw std::invalid_argument("bad address \"" + std::string(s) + "\": empty host");
+  return *hp;
 }
 
 int connect_inet(const HostPort& hp, int socktype) {

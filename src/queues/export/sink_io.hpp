@@ -4,16 +4,15 @@
 #include <string>
 #include <string_view>
 
+#include "protocol/net_connect.hpp"
 #include "queues/export/sinks.hpp"
 
 namespace d4::queues::sink_io {
 
 std::string errno_text();
 
-struct HostPort {
-  std::string host, port;
-};
-// "host:port" or "[v6]:port"; throws std::invalid_argument.
+using HostPort = protocol::net::HostPort;
+// "host:port" or "[v6]:port" (protocol::net::split_host_port); throws std::invalid_argument.
 HostPort split_host_port(std::string_view s);
 // Connected socket (SOCK_STREAM gets keepalive and TCP_NODELAY); throws SinkError.
 int connect_inet(const HostPort& hp, int socktype);

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include "protocol/uuid.hpp"
 
 namespace d4::web {
 
@@ -97,18 +98,7 @@ std::string generate_password() {
 }
 
 std::string random_uuid4() {
-  unsigned char b[16];
-  random_bytes(b, sizeof b);
-  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
-  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-    out += kHex[b[i] >> 4];
-    out += kHex[b[i] & 15];
-  }
-  return out;
+  return protocol::Uuid::generate_v4().dashed();
 }
 
 }  // namespace d4::web

@@ -7,14 +7,16 @@
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <utility>
+
+#include "protocol/encoding.hpp"
 
 namespace d4::workers::ipfix {
 namespace {
 
 constexpr int kMaxDepth = 4;                     // nested lists deeper than this are output as hex
 constexpr std::int64_t kNtpToUnix = 2208988800;  // seconds from 1900-01-01 to 1970-01-01
-constexpr char kHexDigits[] = "0123456789abcdef";
 
 template <typename Int>
 void append_int(std::string& out, Int v) {
@@ -33,12 +35,13 @@ void append_padded(std::string& out, std::uint64_t v, int width) {
   out.append(buf, static_cast<std::size_t>(width));
 }
 
+std::span<const std::uint8_t> bytes_of(std::string_view v) {
+  return {reinterpret_cast<const std::uint8_t*>(v.data()), v.size()};
+}
+
 void append_hex(std::string& out, std::string_view v) {
   out.push_back('"');
-  for (unsigned char c : v) {
-    out.push_back(kHexDigits[c >> 4]);
-    out.push_back(kHexDigits[c & 15]);
-  }
+  protocol::append_hex(out, bytes_of(v));
   out.push_back('"');
 }
 
@@ -120,9 +123,7 @@ void append_mac(std::string& out, std::string_view v) {
   out.push_back('"');
   for (std::size_t i = 0; i < v.size(); ++i) {
     if (i) out.push_back(':');
-    auto c = static_cast<unsigned char>(v[i]);
-    out.push_back(kHexDigits[c >> 4]);
-    out.push_back(kHexDigits[c & 15]);
+    protocol::append_hex(out, bytes_of(v.substr(i, 1)));
   }
   out.push_back('"');
 }
