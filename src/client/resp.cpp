@@ -92,7 +92,9 @@ std::string resp_read_password_file(const std::string& path, std::string_view wh
 }
 
 // The URL's query: TLS files, password file, db (the names of the server-side endpoints).
-void resp_apply_query(std::string_view query, bool bare_userinfo, RedisAddress& a, std::string_view what) {
+void resp_apply_query(std::string_view query, bool bare_userinfo, RedisAddress& a, std::string_view what,
+                      const std::string& whole) {
+  const std::string at = std::string(what) + ": '" + whole + "'";  // the address, password masked
   std::string password_file;
   while (!query.empty()) {
     auto amp = query.find('&');
@@ -101,10 +103,9 @@ void resp_apply_query(std::string_view query, bool bare_userinfo, RedisAddress& 
     auto eq = item.find('=');
     std::string name(item.substr(0, eq));
     std::string value = eq == std::string_view::npos ? "" : std::string(item.substr(eq + 1));
-    if (value.empty())
-      throw_invalid(what, std::string(what) + ": query parameter " + name + " needs a value");
+    if (value.empty()) throw_invalid(what, at + ": query parameter " + name + " needs a value");
     bool tls_setting = name == "ca" || name == "cert" || name == "key" || name == "sni";
-    if (tls_setting && !a.tls) throw_invalid(what, std::string(what) + ": " + name + "= needs rediss://");
+    if (tls_setting && !a.tls) throw_invalid(what, at + ": " + name + "= needs rediss://");
     if (name == "ca")
       a.tls_settings.ca_file = value;
     else if (name == "cert")
@@ -118,14 +119,14 @@ void resp_apply_query(std::string_view query, bool bare_userinfo, RedisAddress& 
     else if (name == "password_file")
       password_file = value;
     else
-      throw_invalid(what, std::string(what) + ": unknown query parameter " + name +
-                              " (known: ca, cert, key, sni, password_file, db)");
+      throw_invalid(
+          what, at + ": unknown query parameter " + name + " (known: ca, cert, key, sni, password_file, db)");
   }
   if (a.tls_settings.cert_file.empty() != a.tls_settings.key_file.empty())
-    throw_invalid(what, std::string(what) + ": cert= and key= go together");
+    throw_invalid(what, at + ": cert= and key= go together");
   if (password_file.empty()) return;
   if (bare_userinfo) a.user = std::move(a.password), a.password.clear();  // redis://user@host?password_file=
-  if (!a.password.empty()) throw_invalid(what, std::string(what) + ": the password is given twice");
+  if (!a.password.empty()) throw_invalid(what, at + ": the password is given twice");
   a.password = resp_read_password_file(password_file, what);
 }
 
@@ -176,7 +177,7 @@ RedisAddress parse_redis_address(std::string_view text, std::string_view what) {
     }
     if (unix_url) {
       parse_unix(rest, a, what);
-      resp_apply_query(query, bare_userinfo, a, what);
+      resp_apply_query(query, bare_userinfo, a, what, whole);
       return a;
     }
   } else if (rest.starts_with("unix:")) {
@@ -184,7 +185,7 @@ RedisAddress parse_redis_address(std::string_view text, std::string_view what) {
     return a;
   }
   parse_tcp(rest, a, what, whole);
-  resp_apply_query(query, bare_userinfo, a, what);
+  resp_apply_query(query, bare_userinfo, a, what, whole);
   return a;
 }
 

@@ -97,10 +97,13 @@ TEST_P(ConfigOfEveryExecutable, ABadRedisEndpointNeverShowsItsPassword) {
   EXPECT_NE(r.err.find("redis://ops:***@127.0.0.1:6380/x"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("hunter2"), std::string::npos) << r.err;
 
-  write_text(dir / "d4.toml", "[redis]\nstream = \"rediss://:hunter2@127.0.0.1:6379/0\"\n");
+  write_text(
+      dir / "d4.toml",
+      "[redis]\nstream = \"rediss://:hunter2@127.0.0.1:6379/0?colour=blue&sentinel_password=hunter2\"\n");
   r = check(GetParam(), dir / "d4.toml");
   EXPECT_EQ(r.status, exit_status::kConfig) << r.err;
-  EXPECT_NE(r.err.find("TLS connections to Redis (rediss://) are not supported yet"), std::string::npos)
+  EXPECT_NE(r.err.find("unknown query parameter \"colour\""), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("rediss://:***@127.0.0.1:6379/0?colour=blue&sentinel_password=***"), std::string::npos)
       << r.err;
   EXPECT_EQ(r.err.find("bad database number"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("hunter2"), std::string::npos) << r.err;
@@ -150,7 +153,8 @@ TEST(ClientConfig, ARedisPasswordNeverAppearsInErrors) {
   write_text(dir / "uuid", "5a4f7dd1-b1b0-4e2d-a2e6-1a9d1e6a5a3c\n");
   write_text(dir / "source", "d4server\n");
   write_text(dir / "redis_queue", "analyzer:3:q\n");
-  for (std::string address : {"redis://ops:hunter2@[::1:6379/0", "rediss://:hunter2@127.0.0.1:6379/0"}) {
+  for (std::string address :
+       {"redis://ops:hunter2@[::1:6379/0", "rediss://:hunter2@127.0.0.1:6379/0?colour=blue"}) {
     write_text(dir / "redis_d4", address + "\n");
     RunResult r = run("d4-client", {"-c", dir.path().string(), "--check-config"});
     EXPECT_EQ(r.status, exit_status::kConfig) << r.err;
