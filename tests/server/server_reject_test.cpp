@@ -18,20 +18,19 @@ namespace {
 // Rejects before authentication are recorded per source network of the peer.
 constexpr const char* kSource = "127.0.0.0/24";
 
-// One server for the suite, with short timeouts so that timeout rejects are quick to observe.
-class Rejects : public ::testing::Test {
+// One d4-server (and its Redis) shared by every test of a suite, configured by Suite::options().
+template <typename Suite>
+class SharedServerSuite : public ::testing::Test {
  public:
   static void SetUpTestSuite() {
     redis_ = new RedisServer();
-    ServerOptions o;
-    o.extra_server_toml =
-        "handshake_timeout = 2\nunidentified_timeout = 2\nheader_timeout = 1\npacket_timeout = 2\n"
-        "idle_timeout = 3\nmax_payload = 100000\nmax_connections_per_ip = 0\n";
-    server_ = new ServerProcess(*redis_, o);
+    server_ = new ServerProcess(*redis_, Suite::options());
   }
   static void TearDownTestSuite() {
     delete server_;
     delete redis_;
+    server_ = nullptr;
+    redis_ = nullptr;
   }
 
  protected:
@@ -39,6 +38,23 @@ class Rejects : public ::testing::Test {
   core::RedisClient meta() { return server_->meta(); }
   core::RedisClient stream() { return server_->stream(); }
 
+ private:
+  static inline RedisServer* redis_ = nullptr;
+  static inline ServerProcess* server_ = nullptr;
+};
+
+// One server for the suite, with short timeouts so that timeout rejects are quick to observe.
+class Rejects : public SharedServerSuite<Rejects> {
+ public:
+  static ServerOptions options() {
+    ServerOptions o;
+    o.extra_server_toml =
+        "handshake_timeout = 2\nunidentified_timeout = 2\nheader_timeout = 1\npacket_timeout = 2\n"
+        "idle_timeout = 3\nmax_payload = 100000\nmax_connections_per_ip = 0\n";
+    return o;
+  }
+
+ protected:
   long long ip_rejects(const std::string& reason) {
     auto r = meta().command({"HGET", keys::ip_rejects(kSource), reason});
     return r.as_integer().value_or(0);
@@ -85,13 +101,7 @@ class Rejects : public ::testing::Test {
     Process p(argv, Process::Options{{}, server().dir() / "admin.out", server().dir() / "admin.err", {}, {}});
     return p.wait(30s);
   }
-
-  static RedisServer* redis_;
-  static ServerProcess* server_;
 };
-
-RedisServer* Rejects::redis_ = nullptr;
-ServerProcess* Rejects::server_ = nullptr;
 
 std::size_t stored_packets(core::RedisClient& stream, int type, const std::string& uuid) {
   std::size_t total = 0;
@@ -522,29 +532,19 @@ TEST(RejectsRegistration, OnlyApprovedSensorsInRegistrationMode) {
 }
 
 // One server with a clock-skew bound, a per-address connection limit and a rate limit.
-class RejectsOptions : public ::testing::Test {
+class RejectsOptions : public SharedServerSuite<RejectsOptions> {
  public:
-  static void SetUpTestSuite() {
-    redis_ = new RedisServer();
+  static ServerOptions options() {
     ServerOptions o;
     o.extra_server_toml =
         "max_clock_skew = 60\nmax_connections_per_ip = 3\nrate_limit = 400000\nrate_limit_burst = 50000\n";
-    server_ = new ServerProcess(*redis_, o);
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    delete redis_;
+    return o;
   }
 
  protected:
-  ServerProcess& server() { return *server_; }
   long long ip_count(const char* reason) {
-    return server_->meta().command({"HGET", keys::ip_rejects(kSource), reason}).as_integer().value_or(0);
+    return meta().command({"HGET", keys::ip_rejects(kSource), reason}).as_integer().value_or(0);
   }
-
- private:
-  static inline RedisServer* redis_ = nullptr;
-  static inline ServerProcess* server_ = nullptr;
 };
 
 TEST_F(RejectsOptions, ClockSkewBeyondTheBoundIsRefused) {
