@@ -24,6 +24,8 @@
 #include <utility>
 #include <vector>
 
+#include "support/text.hpp"
+
 namespace d4::test {
 
 // In a cross build the client runs on the emulated CPU: D4_TARGET_LAUNCHER (set by CTest from
@@ -155,9 +157,7 @@ class ClientProcess {
   bool wait_stderr(const std::string& text, std::chrono::milliseconds timeout, int count = 1) {
     return wait_output_until(
         [&](const std::string&, const std::string& e) {
-          int n = 0;
-          for (std::size_t at = e.find(text); at != std::string::npos; at = e.find(text, at + 1)) ++n;
-          return n >= count;
+          return count_of(e, text) >= static_cast<std::size_t>(count);
         },
         timeout);
   }
