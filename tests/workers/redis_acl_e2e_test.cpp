@@ -11,10 +11,13 @@
 #include <fstream>
 #include <memory>
 
+#include <nlohmann/json.hpp>
+
 #include "core/keys.hpp"
 #include "core/redis_client.hpp"
 #include "queues/queue_store.hpp"
 #include "support/bytes.hpp"
+#include "support/http.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
 #include "support/test_pki.hpp"
@@ -72,13 +75,21 @@ class RedisAclEndToEnd : public ::testing::Test {
     o.tls_key = pki_->server_key;
     o.tls_ca = pki_->ca_crt;
     o.acl_users = {acl_user("ingest", "ingest-pw", {"+info"}), acl_user("worker", "worker-pw"),
-                   acl_user("noscript", "noscript-pw", {"-@scripting"})};
+                   acl_user("noscript", "noscript-pw", {"-@scripting"}), acl_user("pdns", "pdns-pw")};
     redis_ = std::make_unique<RedisServer>(o);
     write_text(dir_ / "ingest.pass", "ingest-pw\n");
     write_text(dir_ / "worker.pass", "worker-pw\n");
     write_text(dir_ / "noscript.pass", "noscript-pw\n");
+    write_text(dir_ / "pdns.pass", "pdns-pw\n");
     Process gen({(bin_dir() / "d4-server").string(), "--generate-cert", (dir_ / "certs").string()});
     ASSERT_EQ(gen.wait(std::chrono::seconds(30)), 0);
+  }
+
+  // rediss:// endpoint of database `db` as `user`, its password in the user's file.
+  std::string endpoint_as(const std::string& user, int db) {
+    return "rediss://" + user + "@127.0.0.1:" + std::to_string(redis_->tls_port()) + "/" +
+           std::to_string(db) + "?ca=" + pki_->ca_crt +
+           "&password_file=" + (dir_ / (user + ".pass")).string();
   }
 
   // [redis] as `user`: the stream endpoint takes its password file in the URL, meta through
@@ -137,6 +148,11 @@ class RedisAclEndToEnd : public ::testing::Test {
   std::unique_ptr<RedisServer> redis_;
 };
 
+// The first record d4-pdns must answer for the passive DNS vector.
+nlohmann::json first_expected_record() {
+  return nlohmann::json::parse(lines_of(read_text(vector_path("dns.expected-records.ndjson"))).front());
+}
+
 }  // namespace
 
 TEST_F(RedisAclEndToEnd, ServerAndWorkerAsRestrictedUsersOverTls) {
@@ -170,6 +186,40 @@ TEST_F(RedisAclEndToEnd, AMissingRightIsNamedInTheError) {
   EXPECT_NE(log.find("eval"), std::string::npos) << "names the refused command: " << log;
   EXPECT_EQ(log.find("noscript-pw"), std::string::npos) << log;
   server.stop();
+}
+
+// An analyzer with the analyzers' rules of docs/operations.md: d4-pdns empties its queue into its
+// store, then answers a query from it, both as its own user over TLS.
+TEST_F(RedisAclEndToEnd, PassiveDnsConsumesItsQueueAndAnswersQueriesAsARestrictedUser) {
+  if (!fs::exists(bin_dir() / "d4-pdns")) GTEST_SKIP() << "d4-pdns is not built in " << bin_dir();
+  const std::string list = core::keys::analyzer_list("8", "acl");
+  for (const auto& line : lines_of(read_text(vector_path("dns.passivedns.csv"))))
+    if (!line.empty()) redis_->cli({"LPUSH", list, line}, 2);
+  Process::Options o;
+  o.stderr_file = dir_ / "pdns-ingest.log";
+  Process ingest({(bin_dir() / "d4-pdns").string(), "--backend", endpoint_as("pdns", 6), "ingest", "-u",
+                  "acl", "--analyzer-redis", endpoint_as("pdns", 2), "--exit-when-empty"},
+                 o);
+  ASSERT_EQ(ingest.wait(std::chrono::seconds(60)), 0) << read_text(dir_ / "pdns-ingest.log");
+  EXPECT_EQ(redis_->cli({"LLEN", list}, 2), "0\n");
+
+  o.stdout_file = dir_ / "pdns-serve.out";
+  o.stderr_file = dir_ / "pdns-serve.log";
+  Process serve({(bin_dir() / "d4-pdns").string(), "--backend", endpoint_as("pdns", 6), "serve", "--listen",
+                 "127.0.0.1:0"},
+                o);
+  int port = wait_for_listening(dir_ / "pdns-serve.out", "", serve, std::chrono::seconds(30));
+  auto want = first_expected_record();
+  std::optional<HttpResponse> res;
+  ASSERT_TRUE(eventually([&] {
+    res = http_get(port, "/query/" + want["rrname"].get<std::string>());
+    return res.has_value();
+  })) << read_text(dir_ / "pdns-serve.log");
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_NE(res->body.find(want["rdata"].get<std::string>()), std::string::npos) << res->body;
+  EXPECT_EQ(redis_->cli({"ACL", "LOG"}), "\n") << "no command was refused";
+  EXPECT_NE(redis_->cli({"CLIENT", "LIST"}).find("user=pdns"), std::string::npos);
+  serve.stop();
 }
 
 }  // namespace d4::test
