@@ -11,14 +11,10 @@
 #include "core/keys.hpp"
 #include "protocol/clock.hpp"
 #include "support/process.hpp"
-#include "web_instance.hpp"
+#include "web_fixture.hpp"
 
 using d4::webtest::Client;
-using d4::webtest::kAdmin;
-using d4::webtest::kFirstPassword;
-using d4::webtest::kPassword;
-using d4::webtest::WebInstance;
-using d4::webtest::WebOptions;
+using d4::webtest::kUserPassword;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
@@ -27,31 +23,17 @@ namespace {
 constexpr const char* kAlertingSensor = "6d2a2b3e4f5a4b6c8d7e9f0a1b2c3d4e";
 constexpr int kMaxRules = 6;
 
-class WebAlertsTest : public ::testing::Test {
+class WebAlertsTest : public d4::webtest::SignedInWebTest {
  protected:
+  // The [alerts] settings d4-web shares with d4-alerts: the rule budget and the channel names.
+  d4::webtest::WebOptions options() const override {
+    return d4::webtest::admin_options(
+        "\n[alerts]\ninterval_ms = 200\nmax_rules = " + std::to_string(kMaxRules) +
+        "\n\n[alerts.webhook.ops]\nurl = \"http://127.0.0.1:9/hook\"\ntimeout_ms = 500\n");
+  }
   void SetUp() override {
-    WebOptions o;
-    o.admin_password = kFirstPassword;
-    // The [alerts] settings d4-web shares with d4-alerts: the rule budget and the channel names.
-    o.extra_web_config = "\n[alerts]\ninterval_ms = 200\nmax_rules = " + std::to_string(kMaxRules) +
-                         "\n\n[alerts.webhook.ops]\nurl = \"http://127.0.0.1:9/hook\"\ntimeout_ms = 500\n";
-    web = std::make_unique<WebInstance>(o);
-    admin = d4::webtest::signed_in_admin(*web, kAdmin, kFirstPassword, kPassword);
-    admin_token = token_for(kAdmin);
-    auto u = admin.call("POST", "/api/v1/users",
-                        {{"email", "user@example.test"}, {"role", "user"}, {"password", "User-Pass-0042"}});
-    ASSERT_EQ(u.status, 200) << u.body;
-    user_token = token_for("user@example.test");
-  }
-  std::string token_for(const std::string& email) {
-    auto r = admin.call("POST", "/api/v1/users/" + email + "/tokens", {{"name", "test"}});
-    EXPECT_EQ(r.status, 200) << r.body;
-    return r.json().value("token", "");
-  }
-  Client with_token(const std::string& token) {
-    Client c = web->client();
-    c.bearer = token;
-    return c;
+    SignedInWebTest::SetUp();
+    user_token = make_user("user@example.test", "user");
   }
   d4::alerts::RuleStore store() { return d4::alerts::RuleStore(web->meta(), kMaxRules); }
   std::string created_id(const d4::webtest::HttpResult& r) {
@@ -59,9 +41,7 @@ class WebAlertsTest : public ::testing::Test {
     return r.status == 200 ? r.json()["rule"]["id"].get<std::string>() : std::string();
   }
 
-  std::unique_ptr<WebInstance> web;
-  Client admin{0, true};
-  std::string admin_token, user_token;
+  std::string user_token;
 };
 
 TEST_F(WebAlertsTest, RulesAreCreatedListedEditedAndDeletedAsTheDaemonReadsThem) {
@@ -202,7 +182,7 @@ TEST_F(WebAlertsTest, OnlyAdministratorsManageGlobalAndOrganisationRules) {
 
   // The pages say the same: no form for a user on a global rule, a form for the administrator.
   Client us = web->client();
-  ASSERT_EQ(us.login("user@example.test", "User-Pass-0042").status, 303);
+  ASSERT_EQ(us.login("user@example.test", kUserPassword).status, 303);
   auto ro = us.get("/alerts/rules/" + global);
   ASSERT_EQ(ro.status, 200);
   EXPECT_NE(ro.body.find("Only administrators change global and organisation rules"), std::string::npos);
@@ -260,7 +240,7 @@ TEST_F(WebAlertsTest, AlertsOfTheRealDaemonAreShownFiringThenResolvedWithSinceWh
   EXPECT_EQ(u.get("/api/v1/alerts?status=sleeping").status, 400);
 
   Client us = web->client();
-  ASSERT_EQ(us.login("user@example.test", "User-Pass-0042").status, 303);
+  ASSERT_EQ(us.login("user@example.test", kUserPassword).status, 303);
   auto page = us.get("/alerts");
   ASSERT_EQ(page.status, 200);
   EXPECT_NE(page.body.find("badge bad\">firing"), std::string::npos) << page.body;

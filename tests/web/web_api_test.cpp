@@ -11,13 +11,14 @@
 #include <set>
 
 #include "support/bytes.hpp"
-#include "web_instance.hpp"
+#include "web_fixture.hpp"
 
 using d4::webtest::Client;
 using d4::webtest::HttpResult;
 using d4::webtest::kAdmin;
 using d4::webtest::kFirstPassword;
 using d4::webtest::kPassword;
+using d4::webtest::kUserPassword;
 using d4::webtest::WebInstance;
 using d4::webtest::WebOptions;
 using nlohmann::json;
@@ -33,48 +34,15 @@ std::string cli_str(d4::core::RedisClient& c, std::initializer_list<std::string_
 }
 
 // An instance whose admin changed the forced first password, plus API tokens for every role.
-class WebApiTest : public ::testing::Test {
+class WebApiTest : public d4::webtest::SignedInWebTest {
  protected:
   void SetUp() override {
-    WebOptions o;
-    o.admin_password = kFirstPassword;
-    web = std::make_unique<WebInstance>(o);
-    admin = web->client();
-    auto r = admin.login(kAdmin, kFirstPassword);
-    ASSERT_EQ(r.status, 303) << r.body;
-    ASSERT_EQ(r.header("Location"), "/change_password");
-    admin.refresh_csrf();
-    auto ch = admin.call("POST", "/api/v1/me/password",
-                         {{"current_password", kFirstPassword}, {"new_password", kPassword}});
-    ASSERT_EQ(ch.status, 200) << ch.body;
-    ASSERT_EQ(admin.login(kAdmin, kPassword).header("Location"), "/");
-    admin.refresh_csrf();
-    ASSERT_FALSE(admin.csrf.empty());
-    admin_token = token_for(kAdmin);
+    SignedInWebTest::SetUp();
     user_token = make_user("user@example.test", "user");
     reg_token = make_user("register@example.test", "sensor_register");
   }
 
-  std::string token_for(const std::string& email) {
-    auto r = admin.call("POST", "/api/v1/users/" + email + "/tokens", {{"name", "test"}});
-    EXPECT_EQ(r.status, 200) << r.body;
-    return r.json().value("token", "");
-  }
-  std::string make_user(const std::string& email, const std::string& role) {
-    auto r = admin.call("POST", "/api/v1/users",
-                        {{"email", email}, {"role", role}, {"password", "User-Pass-0042"}});
-    EXPECT_EQ(r.status, 200) << r.body;
-    return token_for(email);
-  }
-  Client with_token(const std::string& token) {
-    Client c = web->client();
-    c.bearer = token;
-    return c;
-  }
-
-  std::unique_ptr<WebInstance> web;
-  Client admin{0, true};
-  std::string admin_token, user_token, reg_token;
+  std::string user_token, reg_token;
 };
 
 // ---------------------------------------------------------------- first run and login
@@ -207,7 +175,7 @@ TEST_F(WebApiTest, NoOpenRedirect) {
 
 TEST_F(WebApiTest, SensorRegisterAccountMayNotUseTheInterface) {
   Client c = web->client();
-  auto r = c.login("register@example.test", "User-Pass-0042");
+  auto r = c.login("register@example.test", kUserPassword);
   EXPECT_NE(r.header("Location").find("error="), std::string::npos);
   EXPECT_EQ(c.cookies.count("d4_session"), 0u);
 }
@@ -865,7 +833,7 @@ TEST_F(WebApiTest, UsersAndTokens) {
 
 TEST_F(WebApiTest, UserRoleCannotOpenAdminPages) {
   Client c = web->client();
-  ASSERT_EQ(c.login("user@example.test", "User-Pass-0042").header("Location"), "/");
+  ASSERT_EQ(c.login("user@example.test", kUserPassword).header("Location"), "/");
   EXPECT_EQ(c.get("/users").status, 403);
   for (const char* p : {"/", "/sensors", "/server", "/queues", "/queues/new", "/profile"})
     EXPECT_EQ(c.get(p).status, 200) << p;

@@ -13,14 +13,12 @@
 #include <sstream>
 
 #include "core/http_server.hpp"
-#include "web_instance.hpp"
+#include "web_fixture.hpp"
 
+using d4::webtest::admin_options;
 using d4::webtest::Client;
-using d4::webtest::kAdmin;
-using d4::webtest::kFirstPassword;
-using d4::webtest::kPassword;
+using d4::webtest::SignedInAdmin;
 using d4::webtest::WebInstance;
-using d4::webtest::WebOptions;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -119,49 +117,16 @@ std::map<std::string, json> run_pibs(WebInstance& web, const std::vector<fs::pat
   return out;
 }
 
-class Session {
- public:
-  explicit Session(WebInstance& web) : admin(web.client()) {
-    EXPECT_EQ(admin.login(kAdmin, kFirstPassword).status, 303);
-    admin.refresh_csrf();
-    EXPECT_EQ(admin
-                  .call("POST", "/api/v1/me/password",
-                        {{"current_password", kFirstPassword}, {"new_password", kPassword}})
-                  .status,
-              200);
-    EXPECT_EQ(admin.login(kAdmin, kPassword).header("Location"), "/");
-    admin.refresh_csrf();
-  }
-  std::string make_user(const std::string& email, const std::string& role) {
-    EXPECT_EQ(
-        admin
-            .call("POST", "/api/v1/users", {{"email", email}, {"role", role}, {"password", "User-Pass-0042"}})
-            .status,
-        200);
-    auto r = admin.call("POST", "/api/v1/users/" + email + "/tokens", {{"name", "test"}});
-    EXPECT_EQ(r.status, 200) << r.body;
-    return r.json().value("token", "");
-  }
-  Client admin;
-};
-
-WebOptions options(const std::string& extra = {}) {
-  WebOptions o;
-  o.admin_password = kFirstPassword;
-  o.extra_web_config = extra;
-  return o;
-}
-
 // One instance for the whole suite: d4-pibs runs once (IPv4 vectors from 2023, IPv6 victims
 // seen two minutes and two hours ago so that the "current" windows have something to rank).
 class WebBackscatter : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir = new d4::test::TempDir();
-    web = new WebInstance(options());
-    session = new Session(*web);
-    user_token = new std::string(session->make_user("user@example.test", "user"));
-    reg_token = new std::string(session->make_user("register@example.test", "sensor_register"));
+    web = new WebInstance(admin_options());
+    site = new SignedInAdmin(*web);
+    user_token = new std::string(site->make_user("user@example.test", "user"));
+    reg_token = new std::string(site->make_user("register@example.test", "sensor_register"));
     now = std::time(nullptr);
     std::vector<V6Packet> v6;
     for (int i = 0; i < 20; ++i)
@@ -180,7 +145,7 @@ class WebBackscatter : public ::testing::Test {
     delete summary;
     delete reg_token;
     delete user_token;
-    delete session;
+    delete site;
     delete web;
     delete dir;
   }
@@ -197,7 +162,7 @@ class WebBackscatter : public ::testing::Test {
 
   static inline d4::test::TempDir* dir = nullptr;
   static inline WebInstance* web = nullptr;
-  static inline Session* session = nullptr;
+  static inline SignedInAdmin* site = nullptr;
   static inline std::string* user_token = nullptr;
   static inline std::string* reg_token = nullptr;
   static inline std::map<std::string, json>* summary = nullptr;
@@ -342,14 +307,14 @@ TEST_F(WebBackscatter, BadParametersAre400) {
         "/api/v1/backscatter/victims/203.0.113.300", "/api/v1/backscatter/victims/203.0.113.10?ports=0",
         "/api/v1/backscatter/victims/203.0.113.10/series?points=5", "/backscatter?window=x",
         "/backscatter/not-an-ip"}) {
-    auto r = target.rfind("/api/", 0) == 0 ? user().get(target) : session->admin.get(target);
+    auto r = target.rfind("/api/", 0) == 0 ? user().get(target) : site->session.get(target);
     EXPECT_EQ(r.status, 400) << target << " " << r.body;
     if (target.rfind("/api/", 0) == 0) {
       EXPECT_EQ(r.json()["status"], "error") << target;
     }
   }
   EXPECT_EQ(user().get("/api/v1/backscatter/victims/192.0.2.1").status, 404);
-  EXPECT_EQ(session->admin.get("/backscatter/192.0.2.1").status, 404);
+  EXPECT_EQ(site->session.get("/backscatter/192.0.2.1").status, 404);
 }
 
 TEST_F(WebBackscatter, ReadOnlyEndpointsNeedTheUserRole) {
@@ -363,9 +328,9 @@ TEST_F(WebBackscatter, ReadOnlyEndpointsNeedTheUserRole) {
     EXPECT_EQ(forbidden.status, 403) << target;
     EXPECT_EQ(forbidden.json()["reason"], "Access Forbidden");
     EXPECT_EQ(user().get(target).status, 200) << target;
-    EXPECT_EQ(session->admin.call("GET", target).status, 200) << target;
+    EXPECT_EQ(site->session.call("GET", target).status, 200) << target;
     // Read-only: nothing else is routed there.
-    EXPECT_EQ(session->admin.call("POST", target, json::object()).status, 405) << target;
+    EXPECT_EQ(site->session.call("POST", target, json::object()).status, 405) << target;
   }
   // Pages: signed-in users only.
   auto anon = web->client().get("/backscatter");
@@ -385,34 +350,34 @@ TEST_F(WebBackscatter, StatsCountWhatPibsCounted) {
 }
 
 TEST_F(WebBackscatter, PagesShowRankingDetailAndChart) {
-  auto list = session->admin.get("/backscatter?window=0");
+  auto list = site->session.get("/backscatter?window=0");
   ASSERT_EQ(list.status, 200);
   EXPECT_NE(list.body.find("aria-current=\"page\">Backscatter"), std::string::npos);
   EXPECT_NE(list.body.find("href=\"/backscatter/203.0.113.10\""), std::string::npos);
   EXPECT_NE(list.body.find("href=\"/backscatter/2001%3Adb8%3A%3A443\""), std::string::npos);
   EXPECT_NE(list.body.find("80 (http)"), std::string::npos);
-  auto current = session->admin.get("/backscatter");
+  auto current = site->session.get("/backscatter");
   EXPECT_NE(current.body.find("2001:db8::443"), std::string::npos);
   EXPECT_EQ(current.body.find("203.0.113.10"), std::string::npos) << "not attacked in the last hour";
-  auto old = session->admin.get("/backscatter?q=198.18.0.0/24");
+  auto old = site->session.get("/backscatter?q=198.18.0.0/24");
   EXPECT_NE(old.body.find("until=latest"), std::string::npos)
       << "offers the window ending at the newest data";
-  auto detail = session->admin.get("/backscatter/2001%3Adb8%3A%3A443");
+  auto detail = site->session.get("/backscatter/2001%3Adb8%3A%3A443");
   ASSERT_EQ(detail.status, 200);
   EXPECT_NE(detail.body.find("data-chart=\"/api/v1/backscatter/victims/2001%3Adb8%3A%3A443/series\""),
             std::string::npos);
   EXPECT_NE(detail.body.find("SYN-ACK"), std::string::npos);
   EXPECT_NE(detail.body.find("https"), std::string::npos);
-  auto second = session->admin.get("/backscatter?window=0&page=2");
+  auto second = site->session.get("/backscatter?window=0&page=2");
   EXPECT_EQ(second.status, 200);
 }
 
 // ---- other instances ----
 
 TEST(WebBackscatterEmpty, NoResultsIsAnEmptyStateNotAnError) {
-  WebInstance web(options());
-  Session session(web);
-  Client& c = session.admin;
+  WebInstance web(admin_options());
+  SignedInAdmin site(web);
+  Client& c = site.session;
   auto list = c.call("GET", "/api/v1/backscatter/victims?window=0");
   ASSERT_EQ(list.status, 200) << list.body;
   EXPECT_EQ(list.json()["total"], 0);
@@ -429,9 +394,9 @@ TEST(WebBackscatterEmpty, NoResultsIsAnEmptyStateNotAnError) {
 
 TEST(WebBackscatterOutage, UnreachableResultsRedisIs503) {
   int dead_port = d4::test::free_port();
-  WebInstance web(options("backscatter_redis = \"127.0.0.1:" + std::to_string(dead_port) + "/4\"\n"));
-  Session session(web);
-  Client& c = session.admin;
+  WebInstance web(admin_options("backscatter_redis = \"127.0.0.1:" + std::to_string(dead_port) + "/4\"\n"));
+  SignedInAdmin site(web);
+  Client& c = site.session;
   for (const std::string target : {"/api/v1/backscatter/stats", "/api/v1/backscatter/victims",
                                    "/api/v1/backscatter/victims/203.0.113.10"}) {
     auto r = c.call("GET", target);
@@ -445,8 +410,8 @@ TEST(WebBackscatterOutage, UnreachableResultsRedisIs503) {
 
 TEST(WebBackscatterPrefix, FollowsThePibsSectionOfTheSameConfiguration) {
   // d4-pibs and d4-web read one file: [analyzers.pibs] key_prefix moves both ends.
-  WebInstance web(options("\n[analyzers.pibs]\nkey_prefix = \"bs:\"\n"));
-  Session session(web);
+  WebInstance web(admin_options("\n[analyzers.pibs]\nkey_prefix = \"bs:\"\n"));
+  SignedInAdmin site(web);
   d4::test::TempDir dir;
   auto summary = run_pibs(web, {kVectors / "backscatter.pcap"}, dir.path() / "summary.ndjson");
   ASSERT_EQ(summary.size(), 8u);
@@ -456,26 +421,26 @@ TEST(WebBackscatterPrefix, FollowsThePibsSectionOfTheSameConfiguration) {
   d4::core::RedisClient results(e);
   EXPECT_EQ(results.command({"ZCARD", "bs:victims"}).integer, 8);
   EXPECT_EQ(results.command({"EXISTS", "pibs:victims"}).integer, 0);
-  auto list = session.admin.call("GET", "/api/v1/backscatter/victims?window=0&limit=1");
+  auto list = site.session.call("GET", "/api/v1/backscatter/victims?window=0&limit=1");
   ASSERT_EQ(list.status, 200);
   EXPECT_EQ(list.json()["total"], 8);
   EXPECT_EQ(list.json()["items"][0]["packets"], 120);
-  EXPECT_EQ(session.admin.call("GET", "/api/v1/backscatter/stats").json()["source"]["key_prefix"], "bs:");
+  EXPECT_EQ(site.session.call("GET", "/api/v1/backscatter/stats").json()["source"]["key_prefix"], "bs:");
 
   // victim_ttl_seconds expired the details of a victim: the rankings still hold its totals.
   results.command(
       {"DEL", "bs:victim:203.0.113.10", "bs:victim:203.0.113.10:ports", "bs:victim:203.0.113.10:series"});
-  auto detail = session.admin.call("GET", "/api/v1/backscatter/victims/203.0.113.10");
+  auto detail = site.session.call("GET", "/api/v1/backscatter/victims/203.0.113.10");
   ASSERT_EQ(detail.status, 200) << detail.body;
   EXPECT_EQ(detail.json()["expired"], true);
   EXPECT_EQ(detail.json()["packets"], 120);
   EXPECT_EQ(detail.json()["last_seen"], summary["203.0.113.10"]["last_seen"]);
   EXPECT_TRUE(detail.json()["first_seen"].is_null());
-  auto row = session.admin.call("GET", "/api/v1/backscatter/victims?window=0&q=203.0.113.10").json();
+  auto row = site.session.call("GET", "/api/v1/backscatter/victims?window=0&q=203.0.113.10").json();
   ASSERT_EQ(row["items"].size(), 1u);
   EXPECT_EQ(row["items"][0]["expired"], true);
   EXPECT_EQ(row["items"][0]["packets_total"], 120);
-  auto page = session.admin.get("/backscatter/203.0.113.10");
+  auto page = site.session.get("/backscatter/203.0.113.10");
   EXPECT_EQ(page.status, 200);
   EXPECT_NE(page.body.find("expired"), std::string::npos);
 }
@@ -485,8 +450,8 @@ TEST(WebBackscatterPrefix, FollowsThePibsSectionOfTheSameConfiguration) {
 TEST(WebBackscatterSynCap, PageShowsTheSynSendersPibsEvictedAtItsMemoryCap) {
   // [analyzers.pibs] syn_table_max_mb = 1 and a flood of spoofed IPv6 SYNs: d4-pibs evicts
   // senders, and the Backscatter page shows how many it reported.
-  WebInstance web(options("\n[analyzers.pibs]\nsyn_table_max_mb = 1\n"));
-  Session session(web);
+  WebInstance web(admin_options("\n[analyzers.pibs]\nsyn_table_max_mb = 1\n"));
+  SignedInAdmin site(web);
   d4::test::TempDir dir;
   const long long t = std::time(nullptr) - 60;
   std::vector<V6Packet> packets;
@@ -511,12 +476,12 @@ TEST(WebBackscatterSynCap, PageShowsTheSynSendersPibsEvictedAtItsMemoryCap) {
   const long long evicted = std::stoll(report.substr(at + label.size()));
   EXPECT_GT(evicted, 0);
 
-  auto stats = session.admin.call("GET", "/api/v1/backscatter/stats");
+  auto stats = site.session.call("GET", "/api/v1/backscatter/stats");
   ASSERT_EQ(stats.status, 200) << stats.body;
   EXPECT_EQ(stats.json()["counters"]["syn_evicted"], evicted);
   EXPECT_EQ(stats.json()["counters"]["syn_table_max_bytes"], 1 << 20);
   EXPECT_LE(stats.json()["counters"]["syn_table_bytes"].get<long long>(), 1 << 20);
-  auto page = session.admin.get("/backscatter");
+  auto page = site.session.get("/backscatter");
   ASSERT_EQ(page.status, 200);
   auto card = page.body.find("SYN senders evicted (memory cap)");
   ASSERT_NE(card, std::string::npos);

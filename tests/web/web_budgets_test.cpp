@@ -14,72 +14,25 @@
 
 #include "protocol/clock.hpp"
 #include "support/process.hpp"
-#include "web_instance.hpp"
+#include "web_fixture.hpp"
 
+using d4::webtest::bearer_client;
 using d4::webtest::Client;
 using d4::webtest::HttpResult;
 using d4::webtest::kAdmin;
 using d4::webtest::kFirstPassword;
 using d4::webtest::kPassword;
+using d4::webtest::kUserPassword;
+using d4::webtest::start_web;
 using d4::webtest::WebInstance;
-using d4::webtest::WebOptions;
 using nlohmann::json;
+using Admin = d4::webtest::SignedInAdmin;
 namespace asio = boost::asio;
 
 namespace {
 
-constexpr const char* kUserPassword = "User-Pass-0042";
-
-std::unique_ptr<WebInstance> start_web(const std::string& extra_config, bool tls = true) {
-  WebOptions o;
-  o.admin_password = kFirstPassword;
-  o.extra_web_config = extra_config;
-  o.tls = tls;
-  return std::make_unique<WebInstance>(o);
-}
-
-// The first admin logged in with its forced password change done, and an API token of it.
-struct Admin {
-  Client session{0, true};
-  std::string token;
-};
-Admin admin_of(WebInstance& web) {
-  Admin a{web.client(), {}};
-  EXPECT_EQ(a.session.login(kAdmin, kFirstPassword).status, 303);
-  a.session.refresh_csrf();
-  EXPECT_EQ(a.session
-                .call("POST", "/api/v1/me/password",
-                      {{"current_password", kFirstPassword}, {"new_password", kPassword}})
-                .status,
-            200);
-  EXPECT_EQ(a.session.login(kAdmin, kPassword).header("Location"), "/");
-  a.session.refresh_csrf();
-  auto t = a.session.call("POST", std::string("/api/v1/users/") + kAdmin + "/tokens", {{"name", "t"}});
-  EXPECT_EQ(t.status, 200) << t.body;
-  a.token = t.json().value("token", "");
-  return a;
-}
-
-Client with_token(WebInstance& web, const std::string& token, const std::string& source_ip = {}) {
-  Client c = web.client();
-  c.bearer = token;
-  c.source_ip = source_ip;
-  return c;
-}
-
-// A user of `role` created by the admin; returns its API token (issued by the admin).
-std::string make_user(WebInstance& web, const Admin& a, const std::string& email, const std::string& role) {
-  Client c = with_token(web, a.token);
-  EXPECT_EQ(
-      c.call("POST", "/api/v1/users", {{"email", email}, {"role", role}, {"password", kUserPassword}}).status,
-      200);
-  auto t = c.call("POST", "/api/v1/users/" + email + "/tokens", {{"name", "t"}});
-  EXPECT_EQ(t.status, 200) << t.body;
-  return t.json().value("token", "");
-}
-
 json web_counters(WebInstance& web, const std::string& token) {
-  auto h = with_token(web, token, "127.0.0.3").get("/api/v1/health");
+  auto h = bearer_client(web, token, "127.0.0.3").get("/api/v1/health");
   EXPECT_EQ(h.status, 200) << h.body;
   return h.json()["web"];
 }
@@ -196,7 +149,7 @@ TEST(WebLoginThrottle, OneSourceTryingManyUsersIsDelayedForAll) {
 
 TEST(WebLoginThrottle, CurrentPasswordOfAPasswordChangeIsThrottledToo) {
   auto web = start_web("login_max_failures = 3\n");
-  Admin a = admin_of(*web);
+  Admin a(*web);
   for (int i = 0; i < 3; ++i) {
     auto r = a.session.call(
         "POST", "/api/v1/me/password",
@@ -262,7 +215,7 @@ TEST(WebTrustedProxy, Rfc7239ForwardedHeaderAndIpv6SourcesAggregatedPer64) {
 
 TEST(WebPasswordChecks, BeyondTheConcurrencyBoundLoginsGet503AndAreCounted) {
   auto web = start_web("max_concurrent_password_checks = 1\nthreads = 4\n");
-  Admin a = admin_of(*web);
+  Admin a(*web);
   // A user whose stored hash is costly to verify (Argon2id at 8 passes over 64 MiB, like a hash
   // from a stronger configuration): each check holds the single slot for a while.
   ASSERT_EQ(sodium_init() >= 0, true);
@@ -293,8 +246,8 @@ TEST(WebPasswordChecks, BeyondTheConcurrencyBoundLoginsGet503AndAreCounted) {
 
 TEST(WebBlocks, NobodyMayBlockEveryAddress) {
   auto web = start_web("");
-  Admin a = admin_of(*web);
-  Client c = with_token(*web, a.token);
+  Admin a(*web);
+  Client c = bearer_client(*web, a.token);
   for (const char* all : {"0.0.0.0/0", "::/0", "::ffff:0.0.0.0/96", "10.0.0.0/0"}) {
     auto r = c.call("POST", "/api/v1/server/blocklist/ips", {{"ip", all}});
     EXPECT_EQ(r.status, 400) << all;
@@ -309,9 +262,9 @@ TEST(WebBlocks, NobodyMayBlockEveryAddress) {
 
 TEST(WebBlocks, NetworksWiderThanTheUserBoundNeedTheAdminRole) {
   auto web = start_web("user_block_min_prefix_v4 = 20\n");
-  Admin a = admin_of(*web);
-  Client u = with_token(*web, make_user(*web, a, "user@example.test", "user"));
-  Client adm = with_token(*web, a.token);
+  Admin a(*web);
+  Client u = bearer_client(*web, a.make_user("user@example.test", "user"));
+  Client adm = bearer_client(*web, a.token);
   auto wide = u.call("POST", "/api/v1/server/blocklist/ips", {{"ip", "10.0.0.0/16"}});
   EXPECT_EQ(wide.status, 403);
   EXPECT_EQ(wide.json()["reason"], "a network wider than /20 needs the admin role");
@@ -327,14 +280,14 @@ TEST(WebBlocks, NetworksWiderThanTheUserBoundNeedTheAdminRole) {
 
 TEST(WebRoles, UserPagesOfferNoSensorOrQueueActionsReservedToAdmins) {
   auto web = start_web("");
-  Admin a = admin_of(*web);
-  make_user(*web, a, "user@example.test", "user");
+  Admin a(*web);
+  a.make_user("user@example.test", "user");
   const std::string sensor = "0123456789ab4def8123456789abcdef";
   web->meta().command({"HSET", "metadata_uuid:" + sensor, "first_seen", "1"});
   web->stream().command({"SADD", "active_connection", sensor});
-  auto q = with_token(*web, a.token).call("POST", "/api/v1/server/types", {{"type", 8}});
+  auto q = bearer_client(*web, a.token).call("POST", "/api/v1/server/types", {{"type", 8}});
   ASSERT_EQ(q.status, 200);
-  auto queue = with_token(*web, a.token).call("POST", "/api/v1/queues", {{"type", 8}});
+  auto queue = bearer_client(*web, a.token).call("POST", "/api/v1/queues", {{"type", 8}});
   ASSERT_EQ(queue.status, 200) << queue.body;
   std::string qid = queue.json()["queue"]["id"];
   Client u = web->client();
@@ -356,8 +309,8 @@ TEST(WebRoles, UserPagesOfferNoSensorOrQueueActionsReservedToAdmins) {
 
 TEST(WebRegistration, DescriptionLengthAndPendingRegistrationsAreBounded) {
   auto web = start_web("max_pending_registrations = 2\nmax_description_length = 10\n");
-  Admin a = admin_of(*web);
-  Client reg = with_token(*web, make_user(*web, a, "register@example.test", "sensor_register"));
+  Admin a(*web);
+  Client reg = bearer_client(*web, a.make_user("register@example.test", "sensor_register"));
   auto uuid = [](int i) { return "0123456789ab4def8123456789abcde" + std::to_string(i); };
   auto long_desc = reg.call("POST", "/api/v1/add/sensor/register",
                             {{"uuid", uuid(1)}, {"hmac_key", "k"}, {"description", std::string(11, 'd')}});
@@ -376,7 +329,7 @@ TEST(WebRegistration, DescriptionLengthAndPendingRegistrationsAreBounded) {
             "too many pending registrations (2); an admin must approve or reject some first");
   EXPECT_EQ(web->meta().command({"EXISTS", "metadata_uuid:" + uuid(3)}).integer, 0);
   // Approving one makes room.
-  ASSERT_EQ(with_token(*web, a.token).call("POST", "/api/v1/sensors/" + uuid(1) + "/approve").status, 200);
+  ASSERT_EQ(bearer_client(*web, a.token).call("POST", "/api/v1/sensors/" + uuid(1) + "/approve").status, 200);
   EXPECT_EQ(reg.call("POST", "/api/v1/add/sensor/register", {{"uuid", uuid(3)}, {"hmac_key", "k"}}).status,
             200);
   EXPECT_EQ(web_counters(*web, a.token)["registrations_refused"], 2);
@@ -384,8 +337,8 @@ TEST(WebRegistration, DescriptionLengthAndPendingRegistrationsAreBounded) {
 
 TEST(WebTokens, ASensorRegisterTokenCannotMintTokens) {
   auto web = start_web("");
-  Admin a = admin_of(*web);
-  Client reg = with_token(*web, make_user(*web, a, "register@example.test", "sensor_register"));
+  Admin a(*web);
+  Client reg = bearer_client(*web, a.make_user("register@example.test", "sensor_register"));
   auto r = reg.call("POST", "/api/v1/me/tokens", {{"name", "more"}});
   EXPECT_EQ(r.status, 403);
   EXPECT_EQ(web->users().command({"HLEN", "d4:user_tokens:register@example.test"}).integer, 1);
@@ -393,14 +346,14 @@ TEST(WebTokens, ASensorRegisterTokenCannotMintTokens) {
 
 TEST(WebTokens, TokensPerUserAreBoundedAndCounted) {
   auto web = start_web("max_tokens_per_user = 2\n");
-  Admin a = admin_of(*web);
-  Client u = with_token(*web, make_user(*web, a, "user@example.test", "user"));  // token 1
+  Admin a(*web);
+  Client u = bearer_client(*web, a.make_user("user@example.test", "user"));  // token 1
   auto second = u.call("POST", "/api/v1/me/tokens", {{"name", "two"}});
   ASSERT_EQ(second.status, 200);
   auto third = u.call("POST", "/api/v1/me/tokens", {{"name", "three"}});
   EXPECT_EQ(third.status, 409);
   EXPECT_EQ(third.json()["reason"], "this account already has 2 API tokens (the limit); revoke one first");
-  EXPECT_EQ(with_token(*web, a.token).call("POST", "/api/v1/users/user@example.test/tokens").status, 409);
+  EXPECT_EQ(bearer_client(*web, a.token).call("POST", "/api/v1/users/user@example.test/tokens").status, 409);
   ASSERT_EQ(u.call("DELETE", "/api/v1/me/tokens/" + second.json()["id"].get<std::string>()).status, 200);
   EXPECT_EQ(u.call("POST", "/api/v1/me/tokens", {{"name", "again"}}).status, 200);
   EXPECT_EQ(web_counters(*web, a.token)["tokens_refused"], 2);
@@ -437,7 +390,7 @@ asio::ip::tcp::socket raw_connection(asio::io_context& io, int port, const std::
 
 TEST(WebHttpBudgets, OneAddressCannotHoldMoreThanItsConnections) {
   auto web = start_web("max_connections_per_ip = 3\n", /*tls=*/false);
-  Admin a = admin_of(*web);
+  Admin a(*web);
   asio::io_context io;
   std::vector<asio::ip::tcp::socket> held;
   for (int i = 0; i < 3; ++i) held.push_back(raw_connection(io, web->port(), "127.0.0.4"));
@@ -459,7 +412,7 @@ TEST(WebHttpBudgets, OneAddressCannotHoldMoreThanItsConnections) {
 
 TEST(WebHttpBudgets, SlowHeaderAndSlowBodyAreCutAtTheirDeadlines) {
   auto web = start_web("header_timeout = 1\nbody_timeout = 1\n", /*tls=*/false);
-  Admin a = admin_of(*web);
+  Admin a(*web);
   asio::io_context io;
   auto slow_header = raw_connection(io, web->port(), "127.0.0.2");
   asio::write(slow_header, asio::buffer(std::string("GET /login HTTP/1.1\r\nHost: x\r\n")));
@@ -478,7 +431,7 @@ TEST(WebHttpBudgets, SlowHeaderAndSlowBodyAreCutAtTheirDeadlines) {
 
 TEST(WebHttpBudgets, SilentTlsClientIsCutAtTheHeaderDeadline) {
   auto web = start_web("header_timeout = 1\n");
-  Admin a = admin_of(*web);
+  Admin a(*web);
   asio::io_context io;
   auto silent = raw_connection(io, web->port(), "127.0.0.2");
   EXPECT_TRUE(closed_by_server(silent, std::chrono::milliseconds(5000))) << "no TLS handshake";

@@ -207,21 +207,6 @@ WebInstance::WebInstance(WebOptions options) : options_(std::move(options)) {
   if (!up) throw std::runtime_error("d4-web did not start: " + log());
 }
 
-Client signed_in_admin(const WebInstance& web, const std::string& email, const std::string& first_password,
-                       const std::string& password) {
-  Client c = web.client();
-  auto r = c.login(email, first_password);
-  if (r.status != 303 || r.header("Location") != "/change_password")
-    throw std::runtime_error("first login refused: " + r.body);
-  c.refresh_csrf();
-  auto ch = c.call("POST", "/api/v1/me/password",
-                   {{"current_password", first_password}, {"new_password", password}});
-  if (ch.status != 200) throw std::runtime_error("password change refused: " + ch.body);
-  if (c.login(email, password).header("Location") != "/") throw std::runtime_error("second login refused");
-  c.refresh_csrf();
-  return c;
-}
-
 WebInstance::~WebInstance() {
   if (proc_.running()) proc_.stop();
 }

@@ -60,12 +60,6 @@ class Client {
 
 std::string form_encode(const std::map<std::string, std::string>& fields);
 
-class WebInstance;
-// The first administrator signed in through the browser flow, its forced first password changed
-// from `first_password` to `password`, with the session's CSRF token loaded.
-Client signed_in_admin(const WebInstance& web, const std::string& email, const std::string& first_password,
-                       const std::string& password);
-
 struct WebOptions {
   bool tls = true;
   std::string admin_password;  // empty: random (first-run file)

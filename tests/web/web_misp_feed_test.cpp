@@ -7,14 +7,9 @@
 #include <vector>
 
 #include "support/process.hpp"
-#include "web_instance.hpp"
+#include "web_fixture.hpp"
 
 using d4::webtest::Client;
-using d4::webtest::kAdmin;
-using d4::webtest::kFirstPassword;
-using d4::webtest::kPassword;
-using d4::webtest::WebInstance;
-using d4::webtest::WebOptions;
 using nlohmann::json;
 
 namespace {
@@ -39,25 +34,17 @@ TEST(WebMispFeed, EachOrganisationPullsItsOwnFeedWithATokenHeader) {
     d4::test::write_text(feed / o->uuid / "hashes.csv", o->event + ",d41d8cd98f00b204e9800998ecf8427e\n");
     d4::test::write_text(feed / o->uuid / (o->event + ".json"), json{{"Event", {{"uuid", o->event}}}}.dump());
   }
-  WebOptions opts;
-  opts.admin_password = kFirstPassword;
-  opts.extra_web_config = "\n[sharing.misp]\nfeed_dir = \"" + feed.path().string() + "\"\n";
-  WebInstance web(opts);
-  Client admin = d4::webtest::signed_in_admin(web, kAdmin, kFirstPassword, kPassword);
+  auto web = d4::webtest::start_web("\n[sharing.misp]\nfeed_dir = \"" + feed.path().string() + "\"\n");
+  d4::webtest::SignedInAdmin site(*web);
+  Client& admin = site.session;
   for (const auto* o : {&kFeedA, &kFeedB})
     ASSERT_EQ(admin.call("POST", "/api/v1/organisations", {{"name", o->name}, {"uuid", o->uuid}}).status,
               200);
-  ASSERT_EQ(admin
-                .call("POST", "/api/v1/users",
-                      {{"email", "misp@a.test"}, {"role", "user"}, {"organisation", kFeedA.uuid}})
-                .status,
-            200);
-  auto token = admin.call("POST", "/api/v1/users/misp@a.test/tokens", {{"name", "misp"}})
-                   .json()["token"]
-                   .get<std::string>();
+  // An account without a password, for its API token only.
+  auto token = d4::webtest::create_user(admin, "misp@a.test", {"user", "", kFeedA.uuid});
 
   // What MISP sends: the feed URL plus the file name, and the configured header.
-  Client misp = web.client();
+  Client misp = web->client();
   auto get = [&](const std::string& file) {
     return misp.get("/api/v1/misp-feed/" + file, {{"Authorization", token}});
   };
@@ -81,10 +68,7 @@ TEST(WebMispFeed, EachOrganisationPullsItsOwnFeedWithATokenHeader) {
       << "only administrators choose";
   EXPECT_EQ(misp.get("/api/v1/misp-feed/manifest.json").status, 401);
   // An administrator reads any organisation's feed.
-  Client a = web.client();
-  a.bearer = admin.call("POST", "/api/v1/users/" + std::string(kAdmin) + "/tokens", {{"name", "t"}})
-                 .json()["token"]
-                 .get<std::string>();
+  Client a = d4::webtest::bearer_client(*web, site.token);
   EXPECT_EQ(a.get("/api/v1/misp-feed/manifest.json?org=" + kFeedB.uuid).body, manifest_of(kFeedB));
 }
 

@@ -14,21 +14,15 @@
 
 #include "alerts/state.hpp"
 #include "core/keys.hpp"
-#include "web_instance.hpp"
+#include "web_fixture.hpp"
 
 using d4::webtest::Client;
 using d4::webtest::HttpResult;
-using d4::webtest::kAdmin;
-using d4::webtest::kFirstPassword;
-using d4::webtest::kPassword;
-using d4::webtest::WebInstance;
-using d4::webtest::WebOptions;
 using nlohmann::json;
 namespace keys = d4::core::keys;
 
 namespace {
 
-constexpr const char* kOrgUserPassword = "User-Pass-0042";
 constexpr const char* kUnknownSensor = "0ddba11a00004000800000000000beef";
 
 // What identifies one organisation's sensor in an answer: anything of these in another
@@ -81,13 +75,10 @@ std::vector<std::string> markers(const OrgSensor& s) {
   return {s.sensor, s.dashed, s.description, s.tag, s.ip, s.error, s.packets, s.bytes};
 }
 
-class WebOrgsTest : public ::testing::Test {
+class WebOrgsTest : public d4::webtest::SignedInWebTest {
  protected:
   void SetUp() override {
-    WebOptions o;
-    o.admin_password = kFirstPassword;
-    web = std::make_unique<WebInstance>(o);
-    admin = d4::webtest::signed_in_admin(*web, kAdmin, kFirstPassword, kPassword);
+    SignedInWebTest::SetUp();
     for (const auto* s : {&kA, &kB, &kD}) seed_sensor(*s);
     web->meta().command_ok({"ZINCRBY", "daily_type:" + orgs_today(), kServerTotal, "3"});
     web->meta().command_ok({"SADD", "server:accepted_type", "3"});
@@ -95,7 +86,7 @@ class WebOrgsTest : public ::testing::Test {
     org_b = create_org("Org B");
     assign_sensor(org_a, kA.sensor);
     assign_sensor(org_b, kB.sensor);
-    tokens["admin"] = token_for(kAdmin);
+    tokens["admin"] = admin_token;
     tokens["a"] = make_user("a@example.test", "user", org_a);
     tokens["b"] = make_user("b@example.test", "user", org_b);
     tokens["d"] = make_user("d@example.test", "user", "");
@@ -154,32 +145,10 @@ class WebOrgsTest : public ::testing::Test {
     auto r = admin.call("POST", "/api/v1/organisations/" + org + "/sensors", {{"uuid", sensor}});
     EXPECT_EQ(r.status, 200) << r.body;
   }
-  std::string token_for(const std::string& email) {
-    auto r = admin.call("POST", "/api/v1/users/" + email + "/tokens", {{"name", "test"}});
-    EXPECT_EQ(r.status, 200) << r.body;
-    return r.json().value("token", "");
-  }
   std::string make_user(const std::string& email, const std::string& role, const std::string& org) {
-    auto r =
-        admin.call("POST", "/api/v1/users",
-                   {{"email", email}, {"role", role}, {"password", kOrgUserPassword}, {"organisation", org}});
-    EXPECT_EQ(r.status, 200) << r.body;
-    return token_for(email);
-  }
-  Client with_token(const std::string& token) {
-    Client c = web->client();
-    c.bearer = token;
-    return c;
-  }
-  Client signed_in(const std::string& email) {
-    Client c = web->client();
-    EXPECT_EQ(c.login(email, kOrgUserPassword).status, 303);
-    c.refresh_csrf();
-    return c;
+    return SignedInWebTest::make_user(email, d4::webtest::NewUser{role, d4::webtest::kUserPassword, org});
   }
 
-  std::unique_ptr<WebInstance> web;
-  Client admin{0, true};
   std::string org_a, org_b;
   std::map<std::string, std::string> tokens;
 };
@@ -462,14 +431,11 @@ TEST_F(WebOrgsTest, ASensorRegisteredByAnOrganisationsUserIsItsOwn) {
 // A server without other organisations is unchanged: its users see every sensor (the rest of
 // tests/web runs that way), and the default organisation exists from the first start.
 TEST(WebOrgsDefault, TheDefaultOrganisationIsCreatedAtStartAndHoldsEverything) {
-  WebOptions o;
-  o.admin_password = kFirstPassword;
-  o.extra_web_config =
+  auto web = d4::webtest::start_web(
       "default_organisation_name = \"CIRCL\"\n"
-      "default_organisation_uuid = \"55f6ea5e-2c60-40e5-964f-47a8950d210f\"\n";
-  WebInstance web(o);
-  Client admin = d4::webtest::signed_in_admin(web, kAdmin, kFirstPassword, kPassword);
-  EXPECT_EQ(web.meta().command({"GET", std::string(keys::kDefaultOrganisation)}).as_string(),
+      "default_organisation_uuid = \"55f6ea5e-2c60-40e5-964f-47a8950d210f\"\n");
+  Client admin = d4::webtest::SignedInAdmin(*web).session;
+  EXPECT_EQ(web->meta().command({"GET", std::string(keys::kDefaultOrganisation)}).as_string(),
             "55f6ea5e2c6040e5964f47a8950d210f");
   auto orgs = admin.get("/api/v1/organisations").json();
   ASSERT_EQ(orgs["items"].size(), 1u);

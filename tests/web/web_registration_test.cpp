@@ -6,14 +6,10 @@
 
 #include "core/keys.hpp"
 #include "server/harness.hpp"
-#include "web_instance.hpp"
+#include "web_fixture.hpp"
 
 using d4::webtest::Client;
-using d4::webtest::kAdmin;
-using d4::webtest::kFirstPassword;
-using d4::webtest::kPassword;
 using d4::webtest::WebInstance;
-using d4::webtest::WebOptions;
 using nlohmann::json;
 namespace keys = d4::core::keys;
 using namespace std::chrono_literals;
@@ -25,11 +21,8 @@ constexpr const char* kSensorKey = "sensor-own-key-42";
 class WebRegistrationTest : public ::testing::Test {
  protected:
   void start(const std::string& mode) {
-    WebOptions o;
-    o.admin_password = kFirstPassword;
-    o.extra_web_config = "sensor_registration = \"" + mode + "\"\n";
-    web = std::make_unique<WebInstance>(o);
-    admin = d4::webtest::signed_in_admin(*web, kAdmin, kFirstPassword, kPassword);
+    web = d4::webtest::start_web("sensor_registration = \"" + mode + "\"\n");
+    admin = d4::webtest::SignedInAdmin(*web).session;
     org_a = create_org("Org A");
     org_b = create_org("Org B");
     member = user("member@a.test", org_a, false);
@@ -42,16 +35,11 @@ class WebRegistrationTest : public ::testing::Test {
     return r.json()["organisation"]["uuid"].get<std::string>();
   }
   Client user(const std::string& email, const std::string& org, bool org_admin_flag) {
-    auto r = admin.call("POST", "/api/v1/users",
-                        {{"email", email}, {"role", "user"}, {"password", "User-Pass-0042"}});
-    EXPECT_EQ(r.status, 200) << r.body;
+    auto token = d4::webtest::create_user(admin, email, {});
     auto a = admin.call("POST", "/api/v1/organisations/" + org + "/users",
                         {{"email", email}, {"org_admin", org_admin_flag}});
     EXPECT_EQ(a.status, 200) << a.body;
-    auto t = admin.call("POST", "/api/v1/users/" + email + "/tokens", {{"name", "test"}});
-    Client c = web->client();
-    c.bearer = t.json().value("token", "");
-    return c;
+    return d4::webtest::bearer_client(*web, token);
   }
   long long registered(const std::string& u) {
     return web->meta().command({"SISMEMBER", "registered_uuid", u}).integer;
