@@ -264,7 +264,10 @@ void ServerProcess::write_config(const ServerOptions& o) {
   options_ = o;
   std::ofstream f(config_path());
   f << "[general]\nlog_level = \"debug\"\nlog_format = \"" << o.log_format << "\"\n\n"
-    << "[redis]\nstream = \"127.0.0.1:" << redis_.port() << "/" << o.stream_db
+    << "[redis]\nstream = \""
+    << (o.stream_endpoint.empty()
+            ? "127.0.0.1:" + std::to_string(redis_.port()) + "/" + std::to_string(o.stream_db)
+            : o.stream_endpoint)
     << "\"\nmeta = \"127.0.0.1:" << (o.meta_redis ? o.meta_redis->port() : redis_.port()) << "/" << o.meta_db
     << "\"\n\n"
     << "[server]\n"

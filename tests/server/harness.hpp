@@ -85,8 +85,9 @@ struct ServerOptions {
   std::string mode = "shared-secret";
   std::string default_key = "d4-test-key";
   int threads = 2;
-  RedisServer* meta_redis = nullptr;         // a separate meta Redis (db 1 of it); default: db 1 of `redis`
-  int stream_db = 0, meta_db = 1;            // other databases: share a Redis laid out as another tool's
+  RedisServer* meta_redis = nullptr;  // a separate meta Redis (db 1 of it); default: db 1 of `redis`
+  std::string stream_endpoint;     // [redis] stream as written (e.g. redis-sentinel://…); default: `redis`
+  int stream_db = 0, meta_db = 1;  // other databases: share a Redis laid out as another tool's
   std::string plain_listen = "127.0.0.1:0";  // "[::1]:0" for peers connecting from IPv6 sources
   // The server tests assert the reference's layout, one stream entry per packet (entry counts,
   // the packet backlog limit); coalescing (the daemon's default) is tested with a bound set here.

@@ -6,6 +6,7 @@
 
 #include "core/redis_endpoint.hpp"
 #include "server/harness.hpp"
+#include "support/redis_server.hpp"
 
 using namespace d4;
 using namespace d4::test;
@@ -88,4 +89,70 @@ TEST(ReplicaWait, BatchesCountAsStoredOnceTheReplicaHoldsThemAndNothingIsLostWhi
   EXPECT_EQ(stream_payloads(on_primary, key), expected);
   EXPECT_EQ(value("d4_server_pending_bytes"), 0);
   EXPECT_EQ(value("d4_server_lost_packets_total"), 0);
+}
+
+// The stream Redis behind a Sentinel, wait_replicas = 1, and a SENTINEL FAILOVER while a sensor
+// streams: a batch the old master takes after the promotion is never confirmed by a replica, so it
+// never counts as stored and is sent again to the promoted replica once the old master is demoted
+// (docs/configuration.md, "Sentinel"). Every packet ends up on the new master once, in order.
+TEST(ReplicaWait, ASentinelFailoverWhileASensorStreamsLosesNothingCountedAsStored) {
+  RedisServer master;
+  auto replica = RedisServer::replica_of(master);
+  ASSERT_TRUE(eventually([&] { return replicating(master, *replica); }, 20s));
+  RedisServerOptions watch;
+  watch.sentinel_of = master.port();
+  RedisServer sentinel(watch);
+  const std::string replica_port = std::to_string(replica->port());
+  ASSERT_TRUE(eventually(
+      [&] {
+        return sentinel.cli({"SENTINEL", "replicas", "mymaster"}).find(replica_port) != std::string::npos;
+      },
+      20s));
+  RedisServer meta;
+  ServerOptions o;
+  o.meta_redis = &meta;
+  o.stream_endpoint = "redis-sentinel://127.0.0.1:" + std::to_string(sentinel.port()) + "/mymaster/0";
+  o.extra_server_toml = "wait_replicas = 1\nwait_timeout_ms = 2000\n";
+  ServerProcess server(master, o);
+  auto value = [&](const std::string& sample) { return metric(server.metrics_port(), sample).value_or(-1); };
+  auto stored = [&] { return value("d4_server_packets_total{type=\"1\"}"); };
+  auto uuid = random_uuid();
+  std::string expected;
+  SensorConnection sensor(server.tls_port(), true);
+  auto send = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      std::string payload =
+          "packet " + std::to_string(i) + " " + std::string(100, static_cast<char>('a' + i % 26));
+      expected += payload;
+      ASSERT_TRUE(sensor.send(make_packet(uuid, 1, kTestHmacKey, payload)));
+    }
+  };
+
+  send(0, 20);
+  ASSERT_TRUE(eventually([&] { return stored() == 20; })) << server.log();
+  // Refused (NOGOODSLAVE) until the Sentinel has had an INFO reply from the replica itself.
+  ASSERT_TRUE(eventually(
+      [&] {
+        return sentinel.cli({"SENTINEL", "FAILOVER", "mymaster"}) == "OK\n";
+      },
+      30s, 100ms));
+  send(20, 40);  // while the Sentinel promotes the replica and demotes the old master
+  ASSERT_TRUE(eventually(
+      [&] {
+        return sentinel.cli({"SENTINEL", "get-master-addr-by-name", "mymaster"}) ==
+               "127.0.0.1\n" + replica_port + "\n";
+      },
+      30s, 50ms));
+  send(40, 60);
+  ASSERT_TRUE(eventually([&] { return stored() == 60; }, 60s)) << server.log();
+
+  auto on_new_master = client_of(*replica);
+  auto keys = stream_keys(on_new_master, 1);
+  ASSERT_EQ(keys.size(), 1u);
+  std::size_t entries = 0;
+  EXPECT_EQ(stream_payloads(on_new_master, keys[0], &entries), expected);
+  EXPECT_EQ(entries, 60u) << "none lost, none twice";
+  EXPECT_NE(master.cli({"ROLE"}).find("slave"), std::string::npos) << "the old master is a replica now";
+  EXPECT_EQ(value("d4_server_lost_packets_total"), 0);
+  EXPECT_EQ(value("d4_server_pending_bytes"), 0);
 }
