@@ -118,8 +118,7 @@ asio::awaitable<void> Session::main() {
   if (!co_await transport_.handshake()) {
     if (state_.closing()) co_return;
     if (transport_.began_with_proxy_header())
-      abort(Reject::proxy_header_unexpected,
-            "a PROXY protocol header from " + peer_.ip + ", which is not in proxy_protocol_from");
+      refuse_unexpected_proxy_header();
     else
       abort(Reject::tls_handshake, transport_.error());
     co_return;
@@ -130,6 +129,7 @@ asio::awaitable<void> Session::main() {
     spdlog::debug("session {} from {}: client certificate {}", session_id_, peer_.ip,
                   printable(transport_.peer_certificate()));
   const std::size_t read_size = worker_.config().read_size;
+  bool first_read = true;
   while (!state_.closing()) {
     unsigned causes = pause_causes(SteadyClock::now());
     set_paused(causes);
@@ -173,6 +173,7 @@ asio::awaitable<void> Session::main() {
       break;
     }
     framer_.commit(n);
+    if (std::exchange(first_read, false) && refuse_stray_proxy_header(buf.first(n))) break;
     account_unauthenticated_bytes();
     auto now = SteadyClock::now();
     last_activity_ = now;

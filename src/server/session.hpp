@@ -98,6 +98,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool adopt_proxied_source(const proxy::Source& source);
   void end_health_check();
   void refuse_incomplete_proxy_header(std::size_t received);
+  bool refuse_stray_proxy_header(std::span<const std::uint8_t> first_bytes);
+  void refuse_unexpected_proxy_header();
 
   // Admission (session_admission.cpp).
   SensorClaim claim() const;

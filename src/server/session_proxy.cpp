@@ -119,4 +119,21 @@ bool Session::adopt_proxied_source(const proxy::Source& source) {
   return true;
 }
 
+// A PROXY header from a source not in proxy_protocol_from on the plain listener: it would reach the
+// framer as a packet header of an unknown version, while the same header on the TLS listener is
+// refused as unexpected (Session::main). Six bytes tell it apart from a D4 header (version 1).
+bool Session::refuse_stray_proxy_header(std::span<const std::uint8_t> first_bytes) {
+  constexpr std::size_t kEnoughToTell = 6;  // "PROXY " or the first half of the binary signature
+  if (transport_.is_tls() || first_bytes.size() < kEnoughToTell ||
+      !proxy::starts_like_proxy_header(first_bytes))
+    return false;
+  refuse_unexpected_proxy_header();
+  return true;
+}
+
+void Session::refuse_unexpected_proxy_header() {
+  abort(Reject::proxy_header_unexpected,
+        "a PROXY protocol header from " + peer_.ip + ", which is not in proxy_protocol_from");
+}
+
 }  // namespace d4::server

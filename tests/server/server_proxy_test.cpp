@@ -252,6 +252,19 @@ TEST_F(ProxyProtocol, HeaderFromAnUnconfiguredSourceIsRefusedAsUnexpected) {
   EXPECT_EQ(last_source(uuid.dashless()), "127.0.0.2");
 }
 
+// On the plain listener the header would otherwise reach the framer as a packet header of an
+// unknown version: it is refused under the same reason as on the TLS listener.
+TEST_F(ProxyProtocol, HeaderFromAnUnconfiguredSourceOnThePlainListenerIsRefusedAsUnexpected) {
+  const double before = rejects("proxy_header_unexpected");
+  SensorConnection stray(server().plain_port(), false,
+                         SensorConnection::BeforeTls{proxy_header("192.0.2.9", 1), "127.0.0.2"});
+  EXPECT_TRUE(stray.wait_closed(std::chrono::seconds(10)));
+  EXPECT_TRUE(eventually([&] { return rejects("proxy_header_unexpected") == before + 1; })) << server().log();
+  EXPECT_NE(
+      server().log().find("a PROXY protocol header from 127.0.0.2, which is not in proxy_protocol_from"),
+      std::string::npos);
+}
+
 TEST(ProxyProtocolTimeout, NoHeaderWithinTheHandshakeTimeoutIsRefusedAndCounted) {
   RedisServer redis;
   ServerOptions o;
