@@ -157,7 +157,7 @@ std::string Client::refresh_csrf() {
 }
 
 WebInstance::WebInstance(WebOptions options) : options_(std::move(options)) {
-  redis_ = std::make_unique<test::RedisServer>();
+  redis_ = std::make_unique<test::RedisServer>(options_.redis);
   auto ep = [&](int db) {
     core::RedisEndpoint e;
     e.host = "127.0.0.1";
@@ -171,8 +171,12 @@ WebInstance::WebInstance(WebOptions options) : options_(std::move(options)) {
   cache_ = ep(3);
   stream_ = ep(5);
   std::string cfg;
-  cfg += "[redis]\nstream = \"127.0.0.1:" + std::to_string(redis_->port()) + "/5\"\n";
-  cfg += "meta = \"127.0.0.1:" + std::to_string(redis_->port()) + "/0\"\n\n[web]\n";
+  auto endpoint = [&](int db) {
+    return options_.redis_endpoint ? options_.redis_endpoint(*redis_, db)
+                                   : "127.0.0.1:" + std::to_string(redis_->port()) + "/" + std::to_string(db);
+  };
+  cfg += "[redis]\nstream = \"" + endpoint(5) + "\"\n";
+  cfg += "meta = \"" + endpoint(0) + "\"\n\n[web]\n";
   cfg += "listen = \"127.0.0.1:0\"\n";  // d4-web reports the port it got
   if (options_.tls) {
     std::string cmd =

@@ -2,6 +2,7 @@
 // A real d4-web process (HTTPS with a throwaway certificate) on a real redis-server, and a small
 // HTTPS client with a cookie jar for the tests.
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -64,6 +65,10 @@ struct WebOptions {
   bool tls = true;
   std::string admin_password;  // empty: random (first-run file)
   std::string extra_web_config;
+  test::RedisServerOptions redis = {};  // the instance's redis-server (TLS, ACL users)
+  // The [redis] endpoint d4-web is given for database `db` of that server; unset: plain TCP as the
+  // default user. The tests' own clients (meta(), users(), …) always use the latter.
+  std::function<std::string(const test::RedisServer&, int db)> redis_endpoint = {};
 };
 
 class WebInstance {
