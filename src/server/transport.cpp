@@ -137,6 +137,12 @@ bool Transport::at_end_of_stream() {
 }
 
 asio::awaitable<std::size_t> Transport::read_before_tls(std::span<std::uint8_t> buf) {
+  co_return co_await read_socket(buf, SocketRead::UntilFull);
+}
+
+// The one recv loop of both plain reads. Never reads past buf, so that bytes behind it (the TLS
+// handshake behind a PROXY header) stay in the socket.
+asio::awaitable<std::size_t> Transport::read_socket(std::span<std::uint8_t> buf, SocketRead until) {
   std::size_t total = 0;
   while (!closed_ && total < buf.size()) {
     ssize_t r = ::recv(socket_.native_handle(), buf.data() + total, buf.size() - total, 0);
@@ -150,6 +156,7 @@ asio::awaitable<std::size_t> Transport::read_before_tls(std::span<std::uint8_t> 
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (until == SocketRead::UntilDrained && total > 0) break;  // hand over what we have
       if (!co_await wait_read_ready()) break;
       continue;
     }
@@ -188,60 +195,41 @@ asio::awaitable<bool> Transport::handshake() {
 }
 
 asio::awaitable<std::size_t> Transport::read_some(std::span<std::uint8_t> buf) {
-  std::size_t total = 0;
   if (!error_.empty() || peer_ended_) co_return 0;
+  if (!ssl_) co_return co_await read_socket(buf, SocketRead::UntilDrained);
+  std::size_t total = 0;
   while (!closed_ && total < buf.size()) {
     std::size_t n = 0;
-    if (ssl_) {
-      ERR_clear_error();
-      int r = SSL_read_ex(ssl_, buf.data() + total, buf.size() - total, &n);
-      if (r == 1) {
-        total += n;
-        continue;
-      }
-      int err = SSL_get_error(ssl_, r);
-      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-        if (total > 0) break;  // hand over what we have rather than wait
-        bool ok = false;       // (no co_await inside ?: — GCC 12 miscompiles it)
-        if (err == SSL_ERROR_WANT_READ)
-          ok = co_await wait_read_ready();
-        else
-          ok = co_await wait_write_ready();
-        if (!ok) break;
-        continue;
-      }
-      if (err == SSL_ERROR_ZERO_RETURN) {  // close_notify (or EOF without one)
-        peer_ended_ = true;
-        break;
-      }
-      if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
-        read_errno_ = errno;
-        if (errno)
-          error_ = std::string("read: ") + std::strerror(errno);
-        else
-          peer_ended_ = true;
-      } else {
-        error_ = "TLS: " + openssl_error_text();
-      }
-      break;
-    }
-    ssize_t r = ::recv(socket_.native_handle(), buf.data() + total, buf.size() - total, 0);
-    if (r > 0) {
-      total += static_cast<std::size_t>(r);
+    ERR_clear_error();
+    int r = SSL_read_ex(ssl_, buf.data() + total, buf.size() - total, &n);
+    if (r == 1) {
+      total += n;
       continue;
     }
-    if (r == 0) {
+    int err = SSL_get_error(ssl_, r);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+      if (total > 0) break;  // hand over what we have rather than wait
+      bool ok = false;       // (no co_await inside ?: — GCC 12 miscompiles it)
+      if (err == SSL_ERROR_WANT_READ)
+        ok = co_await wait_read_ready();
+      else
+        ok = co_await wait_write_ready();
+      if (!ok) break;
+      continue;
+    }
+    if (err == SSL_ERROR_ZERO_RETURN) {  // close_notify (or EOF without one)
       peer_ended_ = true;
       break;
     }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (total > 0) break;
-      if (!co_await wait_read_ready()) break;
-      continue;
+    if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+      read_errno_ = errno;
+      if (errno)
+        error_ = std::string("read: ") + std::strerror(errno);
+      else
+        peer_ended_ = true;
+    } else {
+      error_ = "TLS: " + openssl_error_text();
     }
-    read_errno_ = errno;
-    error_ = std::string("read: ") + std::strerror(errno);
     break;
   }
   co_return total;

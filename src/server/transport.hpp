@@ -68,6 +68,11 @@ class Transport {
   boost::asio::ip::tcp::socket& socket() { return socket_; }
 
  private:
+  // How far a read from the socket itself (no TLS) goes before it returns (besides the end of the
+  // stream, an error or close()): until buf is full (a PROXY header, waiting for its rest), or
+  // until the socket has nothing more once some data arrived (the plain listener's read_some).
+  enum class SocketRead { UntilFull, UntilDrained };
+  boost::asio::awaitable<std::size_t> read_socket(std::span<std::uint8_t> buf, SocketRead until);
   boost::asio::awaitable<bool> wait_read_ready();
   boost::asio::awaitable<bool> wait_write_ready();
   void look_at_first_bytes();
