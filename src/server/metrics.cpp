@@ -135,15 +135,18 @@ void histogram(std::string& out, std::string_view name, std::string_view labels,
 
 }  // namespace
 
-std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
-                              const std::vector<RedisGauge>& redis, const ServerGauges& server) {
-  std::string out;
-  out.reserve(16 * 1024);
-  auto sum = [&](auto field) {
-    long long v = 0;
-    for (const auto* w : workers) v += static_cast<long long>((w->*field).load(std::memory_order_relaxed));
-    return v;
-  };
+namespace {
+
+// The sum of one counter or gauge over every worker thread.
+template <typename Field>
+long long workers_total(const std::vector<const WorkerMetrics*>& workers, Field field) {
+  long long v = 0;
+  for (const auto* w : workers) v += static_cast<long long>((w->*field).load(std::memory_order_relaxed));
+  return v;
+}
+
+// The instance, its uptime and its sensor policy.
+void render_server_state(std::string& out, const ServerGauges& server) {
   header(out, "d4_server_info", "gauge", "Server instance (value is always 1)");
   fmt::format_to(std::back_inserter(out), "d4_server_info{{instance=\"{}\"}} 1\n", server.instance);
   header(out, "d4_server_up", "gauge", "1 when listening with a loaded policy");
@@ -157,16 +160,20 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
   // Counts loads, so that a change made in Redis can be known to be applied: two loads after it.
   header(out, "d4_server_policy_loads_total", "counter", "Successful loads of the sensor policy from Redis");
   fmt::format_to(std::back_inserter(out), "d4_server_policy_loads_total {}\n", server.policy_version);
+}
 
+// Connections, sessions and the bytes held for peers not authenticated yet.
+void render_connections(std::string& out, const std::vector<const WorkerMetrics*>& workers,
+                        const ServerGauges& server) {
   header(out, "d4_server_connections_total", "counter", "Accepted TCP connections");
   fmt::format_to(std::back_inserter(out), "d4_server_connections_total {}\n",
-                 sum(&WorkerMetrics::connections_total));
+                 workers_total(workers, &WorkerMetrics::connections_total));
   header(out, "d4_server_connections", "gauge", "Open sensor connections");
   fmt::format_to(std::back_inserter(out), "d4_server_connections {}\n",
-                 sum(&WorkerMetrics::connections_open));
+                 workers_total(workers, &WorkerMetrics::connections_open));
   header(out, "d4_server_sessions_identified", "gauge", "Open connections whose sensor authenticated");
   fmt::format_to(std::back_inserter(out), "d4_server_sessions_identified {}\n",
-                 sum(&WorkerMetrics::sessions_identified));
+                 workers_total(workers, &WorkerMetrics::sessions_identified));
   header(out, "d4_server_unauthenticated_bytes", "gauge",
          "Bytes held for connections whose sensor has not authenticated yet");
   fmt::format_to(std::back_inserter(out), "d4_server_unauthenticated_bytes {}\n",
@@ -180,8 +187,12 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
   fmt::format_to(std::back_inserter(out), "d4_server_memory_trims_total {}\n", server.memory_trims);
   header(out, "d4_server_read_bytes_total", "counter",
          "Stream bytes read from sensors (headers and payloads, after TLS)");
-  fmt::format_to(std::back_inserter(out), "d4_server_read_bytes_total {}\n", sum(&WorkerMetrics::bytes_read));
+  fmt::format_to(std::back_inserter(out), "d4_server_read_bytes_total {}\n",
+                 workers_total(workers, &WorkerMetrics::bytes_read));
+}
 
+// What was stored, by D4 type, and what was refused, by reason.
+void render_packets_and_rejects(std::string& out, const std::vector<const WorkerMetrics*>& workers) {
   header(out, "d4_server_packets_total", "counter", "Packets stored in Redis (XADD confirmed), by type");
   for (int t = 0; t < 256; ++t) {
     std::uint64_t v = 0;
@@ -202,40 +213,50 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
     fmt::format_to(std::back_inserter(out), "d4_server_rejects_total{{reason=\"{}\"}} {}\n",
                    reject_name(static_cast<Reject>(r)), v);
   }
+}
+
+// How connections ended, PROXY protocol traffic and the statistics flushes to the meta Redis.
+void render_ends_and_flushes(std::string& out, const std::vector<const WorkerMetrics*>& workers) {
   header(out, "d4_server_disconnects_total", "counter",
          "Connections the peer ended between packets (nothing lost), by how");
   fmt::format_to(
       std::back_inserter(out),
       "d4_server_disconnects_total{{how=\"close\"}} {}\nd4_server_disconnects_total{{how=\"reset\"}} {}\n",
-      sum(&WorkerMetrics::disconnects_clean), sum(&WorkerMetrics::disconnects_reset));
+      workers_total(workers, &WorkerMetrics::disconnects_clean),
+      workers_total(workers, &WorkerMetrics::disconnects_reset));
   header(out, "d4_server_proxied_connections_total", "counter",
          "Connections whose PROXY protocol header named the sensor's address");
   fmt::format_to(std::back_inserter(out), "d4_server_proxied_connections_total {}\n",
-                 sum(&WorkerMetrics::proxied_connections));
+                 workers_total(workers, &WorkerMetrics::proxied_connections));
   header(out, "d4_server_proxy_health_checks_total", "counter",
          "Load balancer health checks (PROXY LOCAL, or closed before sending a byte), closed quietly");
   fmt::format_to(std::back_inserter(out), "d4_server_proxy_health_checks_total {}\n",
-                 sum(&WorkerMetrics::proxy_health_checks));
+                 workers_total(workers, &WorkerMetrics::proxy_health_checks));
   header(out, "d4_server_reject_details_dropped_total", "counter",
          "Rejects before authentication counted globally only (too many source networks in one flush)");
   fmt::format_to(std::back_inserter(out), "d4_server_reject_details_dropped_total {}\n",
-                 sum(&WorkerMetrics::reject_details_dropped));
+                 workers_total(workers, &WorkerMetrics::reject_details_dropped));
   // Completed before started: read in this order, equal values prove that no flush was in flight.
   header(out, "d4_server_meta_flushes_completed_total", "counter",
          "Statistics/metadata flushes to the meta Redis whose every call was answered");
   fmt::format_to(std::back_inserter(out), "d4_server_meta_flushes_completed_total {}\n",
-                 sum(&WorkerMetrics::flushes_completed));
+                 workers_total(workers, &WorkerMetrics::flushes_completed));
   header(out, "d4_server_meta_flushes_total", "counter",
          "Statistics/metadata flushes to the meta Redis started");
-  fmt::format_to(std::back_inserter(out), "d4_server_meta_flushes_total {}\n", sum(&WorkerMetrics::flushes));
+  fmt::format_to(std::back_inserter(out), "d4_server_meta_flushes_total {}\n",
+                 workers_total(workers, &WorkerMetrics::flushes));
   header(out, "d4_server_meta_flush_errors_total", "counter",
          "Calls of statistics/metadata flushes the meta Redis refused or that were lost (logged)");
   fmt::format_to(std::back_inserter(out), "d4_server_meta_flush_errors_total {}\n",
-                 sum(&WorkerMetrics::flush_errors));
+                 workers_total(workers, &WorkerMetrics::flush_errors));
   header(out, "d4_server_auto_blocks_refused_total", "counter",
          "Addresses not added to blacklist_ip by blacklist_ip_by_uuid (auto_blocked_ips_max reached)");
   fmt::format_to(std::back_inserter(out), "d4_server_auto_blocks_refused_total {}\n",
-                 sum(&WorkerMetrics::auto_blocks_refused));
+                 workers_total(workers, &WorkerMetrics::auto_blocks_refused));
+}
+
+// Back-pressure: paused sessions and the admission limits that paused them.
+void render_backpressure(std::string& out, const std::vector<const WorkerMetrics*>& workers) {
   header(out, "d4_server_paused_sessions", "gauge", "Sessions not being read (back-pressure), by cause");
   fmt::format_to(
       std::back_inserter(out),
@@ -244,10 +265,13 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
       "d4_server_paused_sessions{{cause=\"session_bytes\"}} {}\n"
       "d4_server_paused_sessions{{cause=\"sensor_bytes\"}} {}\nd4_server_paused_sessions{{cause=\"memory\"}} "
       "{}\n",
-      sum(&WorkerMetrics::paused_backlog), sum(&WorkerMetrics::paused_redis),
-      sum(&WorkerMetrics::paused_pending), sum(&WorkerMetrics::paused_rate),
-      sum(&WorkerMetrics::paused_session_bytes), sum(&WorkerMetrics::paused_sensor_bytes),
-      sum(&WorkerMetrics::paused_memory));
+      workers_total(workers, &WorkerMetrics::paused_backlog),
+      workers_total(workers, &WorkerMetrics::paused_redis),
+      workers_total(workers, &WorkerMetrics::paused_pending),
+      workers_total(workers, &WorkerMetrics::paused_rate),
+      workers_total(workers, &WorkerMetrics::paused_session_bytes),
+      workers_total(workers, &WorkerMetrics::paused_sensor_bytes),
+      workers_total(workers, &WorkerMetrics::paused_memory));
   header(out, "d4_server_backpressure_total", "counter",
          "Times a session stopped reading because its sensor reached an admission limit, by cause");
   for (std::size_t c = 0; c < kBackpressureCount; ++c) {
@@ -256,6 +280,11 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
     fmt::format_to(std::back_inserter(out), "d4_server_backpressure_total{{cause=\"{}\"}} {}\n",
                    backpressure_name(static_cast<Backpressure>(c)), v);
   }
+}
+
+// The stream Redis: its memory budget and what was written to it (or could not be).
+void render_storage(std::string& out, const std::vector<const WorkerMetrics*>& workers,
+                    const ServerGauges& server) {
   header(out, "d4_server_stream_memory_used_bytes", "gauge", "used_memory of the stream Redis (last poll)");
   fmt::format_to(std::back_inserter(out), "d4_server_stream_memory_used_bytes {}\n", server.memory.used);
   header(out, "d4_server_stream_memory_budget_bytes", "gauge",
@@ -269,36 +298,41 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
          "Sensors holding unprocessed data in the stream Redis");
   fmt::format_to(std::back_inserter(out), "d4_server_sensors_with_backlog {}\n", server.memory.sensors);
   header(out, "d4_server_pending_bytes", "gauge", "Payload bytes read but not yet confirmed stored");
-  fmt::format_to(std::back_inserter(out), "d4_server_pending_bytes {}\n", sum(&WorkerMetrics::pending_bytes));
+  fmt::format_to(std::back_inserter(out), "d4_server_pending_bytes {}\n",
+                 workers_total(workers, &WorkerMetrics::pending_bytes));
   header(out, "d4_server_stream_entries_total", "counter",
          "Stream entries stored (one XADD each; several packets per entry when coalescing)");
   fmt::format_to(std::back_inserter(out), "d4_server_stream_entries_total {}\n",
-                 sum(&WorkerMetrics::stream_entries));
+                 workers_total(workers, &WorkerMetrics::stream_entries));
   header(out, "d4_server_duplicate_writes_total", "counter",
          "Packets re-sent after a Redis reconnect that were already stored");
   fmt::format_to(std::back_inserter(out), "d4_server_duplicate_writes_total {}\n",
-                 sum(&WorkerMetrics::duplicate_writes));
+                 workers_total(workers, &WorkerMetrics::duplicate_writes));
   header(out, "d4_server_write_errors_total", "counter", "Batches refused by Redis (kept and retried)");
   fmt::format_to(std::back_inserter(out), "d4_server_write_errors_total {}\n",
-                 sum(&WorkerMetrics::write_errors));
+                 workers_total(workers, &WorkerMetrics::write_errors));
   header(
       out, "d4_server_replica_wait_timeouts_total", "counter",
       "WAITs (wait_replicas) answered by fewer replicas than asked: the batch is not counted as stored yet");
   fmt::format_to(std::back_inserter(out), "d4_server_replica_wait_timeouts_total {}\n",
-                 sum(&WorkerMetrics::replica_wait_timeouts));
+                 workers_total(workers, &WorkerMetrics::replica_wait_timeouts));
   header(out, "d4_server_batches_awaiting_replicas", "gauge",
          "Batches stored on the stream Redis that wait for wait_replicas replicas before counting as stored");
   fmt::format_to(std::back_inserter(out), "d4_server_batches_awaiting_replicas {}\n",
-                 sum(&WorkerMetrics::batches_awaiting_replicas));
+                 workers_total(workers, &WorkerMetrics::batches_awaiting_replicas));
   header(out, "d4_server_lost_packets_total", "counter",
          "Accepted packets that could not be stored before a forced shutdown");
   fmt::format_to(std::back_inserter(out), "d4_server_lost_packets_total {}\n",
-                 sum(&WorkerMetrics::lost_packets));
+                 workers_total(workers, &WorkerMetrics::lost_packets));
   header(out, "d4_server_discarded_packets_total", "counter",
          "Packets dropped on purpose (session flagged Error:IncorrectType)");
   fmt::format_to(std::back_inserter(out), "d4_server_discarded_packets_total {}\n",
-                 sum(&WorkerMetrics::discarded_packets));
+                 workers_total(workers, &WorkerMetrics::discarded_packets));
+}
 
+// Ingest latency and the Redis connections of every worker.
+void render_latency_and_redis(std::string& out, const std::vector<const WorkerMetrics*>& workers,
+                              const std::vector<RedisGauge>& redis) {
   core::LatencyHistogram::Snapshot ingest;
   for (const auto* w : workers) ingest.merge(w->ingest_latency.snapshot());
   header(out, "d4_server_ingest_latency_seconds", "histogram",
@@ -319,6 +353,21 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
   for (const auto& r : redis) (r.name == "stream" ? stream_lat : meta_lat).merge(r.latency);
   histogram(out, "d4_server_redis_latency_seconds", "redis=\"stream\"", stream_lat);
   histogram(out, "d4_server_redis_latency_seconds", "redis=\"meta\"", meta_lat);
+}
+
+}  // namespace
+
+std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
+                              const std::vector<RedisGauge>& redis, const ServerGauges& server) {
+  std::string out;
+  out.reserve(16 * 1024);
+  render_server_state(out, server);
+  render_connections(out, workers, server);
+  render_packets_and_rejects(out, workers);
+  render_ends_and_flushes(out, workers);
+  render_backpressure(out, workers);
+  render_storage(out, workers, server);
+  render_latency_and_redis(out, workers, redis);
   return out;
 }
 
