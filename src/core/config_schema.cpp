@@ -8,6 +8,7 @@
 #include "core/config.hpp"
 #include "core/redis_endpoint.hpp"
 #include "core/suggest.hpp"
+#include "protocol/text.hpp"
 
 extern char** environ;
 
@@ -208,21 +209,10 @@ void validate_table(const std::string& path, const toml::table& t, std::vector<s
   if (s) check_secret_pairs(path, *s, t, errors);
 }
 
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 std::string variable_name(std::string_view section, std::string_view key) {
   std::string name = "D4_";
-  for (auto part : split_path(section)) name += upper(part) + "__";
-  return name + upper(key);
+  for (auto part : split_path(section)) name += text::ascii_upper(part) + "__";
+  return name + text::ascii_upper(key);
 }
 
 // Every variable name the schema accepts (wildcards left as "*"), for suggestions.
@@ -270,7 +260,7 @@ std::string literal(const std::string& value, Kind kind) {
     case Kind::Endpoint:
       return toml_string(value);
     case Kind::Boolean: {
-      std::string v = lower(trim(value));
+      std::string v = text::ascii_lower(trim(value));
       if (v == "1" || v == "yes" || v == "on") return "true";
       if (v == "0" || v == "no" || v == "off") return "false";
       return v;
@@ -312,7 +302,7 @@ Target resolve_variable(const std::string& name) {
   std::string_view rest = std::string_view(name).substr(3);
   while (true) {
     auto sep = rest.find("__");
-    parts.push_back(lower(rest.substr(0, sep)));
+    parts.push_back(text::ascii_lower(rest.substr(0, sep)));
     if (sep == std::string_view::npos) break;
     rest.remove_prefix(sep + 2);
   }

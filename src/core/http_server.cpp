@@ -1,5 +1,7 @@
 #include "core/http_server.hpp"
 
+#include "protocol/text.hpp"
+
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
@@ -24,7 +26,7 @@ using tcp = asio::ip::tcp;
 
 bool CaseInsensitiveLess::operator()(const std::string& a, const std::string& b) const {
   return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) < std::tolower(static_cast<unsigned char>(y));
+    return text::ascii_lower(x) < text::ascii_lower(y);
   });
 }
 

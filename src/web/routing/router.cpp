@@ -1,8 +1,6 @@
 // The router of d4-web: the middleware (the client behind a trusted proxy, `_method` of plain
 // forms), the finalizer (security headers, Cache-Control), static assets, then every route.
-#include <algorithm>
-#include <cctype>
-
+#include "protocol/text.hpp"
 #include "web/app.hpp"
 #include "web/assets.hpp"
 #include "web/html.hpp"
@@ -12,20 +10,12 @@
 
 namespace d4::web {
 
-namespace {
-bool lower_equals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-}  // namespace
-
 http::Router build_router(WebApp& app) {
   const WebConfig& cfg = app.config();
   http::Router r;
   // The client behind a trusted reverse proxy; HTML forms can only GET or POST: a form posting
   // "_method" asks for PUT or DELETE.
-  const auto forwarding = lower_equals(cfg.trusted_proxy_header, "forwarded")
+  const auto forwarding = text::iequals(cfg.trusted_proxy_header, "forwarded")
                               ? ForwardingHeader::Forwarded
                               : ForwardingHeader::XForwardedFor;
   r.set_middleware([&cfg, forwarding](http::Request& req) -> std::optional<http::Response> {
