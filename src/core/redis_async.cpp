@@ -21,6 +21,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/redis_async_cluster.hpp"
 #include "core/redis_client.hpp"  // Backoff
 #include "core/redis_handshake.hpp"
 #include "protocol/tls_client.hpp"
@@ -517,21 +518,28 @@ struct AsyncRedis::Impl : std::enable_shared_from_this<Impl> {
 
 // ---------------------------------------------------------------------------------------------
 AsyncRedis::AsyncRedis(asio::io_context& ioc, RedisEndpoint endpoint, Options options)
-    : impl_(std::make_shared<Impl>(ioc, std::move(endpoint), std::move(options))) {}
+    : impl_(std::make_shared<Impl>(ioc, endpoint, options)) {
+  if (endpoint.uses_cluster()) cluster_ = std::make_shared<AsyncRedisCluster>(ioc, endpoint, options);
+}
 
 AsyncRedis::~AsyncRedis() {
+  if (cluster_) cluster_->stop(false);
   if (impl_) impl_->stop(false);
 }
 
 void AsyncRedis::start() {
+  if (cluster_) return cluster_->start();
   impl_->start();
 }
 void AsyncRedis::stop() {
+  if (cluster_) cluster_->stop(true);
   impl_->stop(true);
 }
 
 void AsyncRedis::submit(std::string resp, std::uint32_t commands, bool retry_on_reconnect,
                         Callback callback) {
+  if (cluster_)
+    return cluster_->submit(std::move(resp), commands, retry_on_reconnect, std::move(callback), {});
   Impl::Request r;
   r.resp = std::move(resp);
   r.commands = commands;
@@ -542,6 +550,8 @@ void AsyncRedis::submit(std::string resp, std::uint32_t commands, bool retry_on_
 
 void AsyncRedis::submit_returning_request(std::string resp, std::uint32_t commands, bool retry_on_reconnect,
                                           ReturningCallback callback) {
+  if (cluster_)
+    return cluster_->submit(std::move(resp), commands, retry_on_reconnect, {}, std::move(callback));
   Impl::Request r;
   r.resp = std::move(resp);
   r.commands = commands;
@@ -593,27 +603,35 @@ asio::io_context::executor_type AsyncRedis::executor() const {
   return impl_->ioc.get_executor();
 }
 const RedisEndpoint& AsyncRedis::endpoint() const {
+  if (cluster_) return cluster_->endpoint();
   return impl_->endpoint;
 }
 bool AsyncRedis::connected() const {
+  if (cluster_) return cluster_->connected();
   return impl_->state == Impl::State::Connected;
 }
 std::size_t AsyncRedis::pending_requests() const {
+  if (cluster_) return cluster_->pending_requests();
   return impl_->queue.size();
 }
 std::size_t AsyncRedis::pending_bytes() const {
+  if (cluster_) return cluster_->pending_bytes();
   return impl_->queued_bytes;
 }
 std::uint64_t AsyncRedis::reconnects() const {
+  if (cluster_) return cluster_->reconnects();
   return impl_->connections > 0 ? impl_->connections - 1 : 0;
 }
 const std::string& AsyncRedis::last_error() const {
+  if (cluster_) return cluster_->last_error();
   return impl_->last_error;
 }
 const LatencyHistogram& AsyncRedis::latency() const {
+  if (cluster_) return cluster_->latency();
   return impl_->latency;
 }
 void AsyncRedis::on_state_change(std::function<void(bool)> fn) {
+  if (cluster_) return cluster_->on_state_change(std::move(fn));
   impl_->state_callback = std::move(fn);
 }
 

@@ -18,6 +18,10 @@
 // * A request that gets no reply within reply_timeout makes the client treat the connection as
 //   dead (the same recovery), so no caller waits forever on a hung server.
 //
+// * A Cluster endpoint (redis-cluster://) routes each request's commands to the masters of their
+//   slots, one connection and pipeline per master, with the same retry rules per node; see
+//   core/redis_async_cluster.hpp for redirections, failover and what is refused.
+//
 // Thread safety: none. A client belongs to one io_context run by one thread; call it only from
 // that thread (post to it from elsewhere).
 #include <atomic>
@@ -93,6 +97,8 @@ using RespWriter = protocol::RespWriter;
 
 using RedisReplies = std::vector<RedisReply>;
 
+class AsyncRedisCluster;
+
 class AsyncRedis {
  public:
   struct Options {
@@ -165,6 +171,8 @@ class AsyncRedis {
  private:
   struct Impl;
   std::shared_ptr<Impl> impl_;
+  std::shared_ptr<AsyncRedisCluster>
+      cluster_;  // a Cluster endpoint: the routing layer, in place of impl_'s connection
 };
 
 }  // namespace d4::core

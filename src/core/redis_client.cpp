@@ -14,8 +14,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <optional>
 #include <random>
+#include <thread>
 
+#include "core/redis_cluster.hpp"
 #include "core/redis_handshake.hpp"
 #include "protocol/net_connect.hpp"
 #include "protocol/resp_writer.hpp"
@@ -186,9 +190,21 @@ struct RedisClient::Connection {
   }
 };
 
+struct RedisClient::ClusterState {
+  std::optional<ClusterSlotMap> map;                         // nullopt: to be read again
+  std::map<std::string, std::shared_ptr<Connection>> links;  // by cluster_node_name()
+};
+
+namespace {
+// Redirections, TRYAGAIN/CLUSTERDOWN and unreachable nodes followed per call before giving up.
+constexpr int kBlockingClusterAttempts = 8;
+}  // namespace
+
 RedisClient::RedisClient(RedisEndpoint endpoint) : RedisClient(std::move(endpoint), Options{}) {}
 RedisClient::RedisClient(RedisEndpoint endpoint, Options options)
-    : endpoint_(std::move(endpoint)), options_(options), conn_(std::make_shared<Connection>()) {}
+    : endpoint_(std::move(endpoint)), options_(options), conn_(std::make_shared<Connection>()) {
+  if (endpoint_.uses_cluster()) cluster_ = std::make_shared<ClusterState>();
+}
 RedisClient::RedisClient(RedisClient&&) noexcept = default;
 RedisClient& RedisClient::operator=(RedisClient&&) noexcept = default;
 RedisClient::~RedisClient() = default;
@@ -197,15 +213,21 @@ RedisClient RedisClient::sharing_connection(int db) {
   if (!conn_) conn_ = std::make_shared<Connection>();
   RedisClient c(endpoint_.with_db(db), options_);
   c.conn_ = conn_;
+  if (cluster_) c.cluster_ = cluster_;
   return c;
 }
 
 bool RedisClient::connected() const {
+  if (cluster_)
+    return cluster_->map && std::any_of(cluster_->links.begin(), cluster_->links.end(),
+                                        [](const auto& l) { return l.second->is_open(); });
   return conn_ && conn_->is_open();
 }
 
 void RedisClient::disconnect() {
   if (conn_) conn_->close();
+  if (cluster_)
+    for (auto& [name, link] : cluster_->links) link->close();
 }
 
 void RedisClient::fail_connection(const std::string& what) {
@@ -214,6 +236,11 @@ void RedisClient::fail_connection(const std::string& what) {
 }
 
 void RedisClient::connect() {
+  if (cluster_) {
+    cluster_check_db();
+    if (!cluster_->map) cluster_discover();
+    return;
+  }
   if (!conn_) conn_ = std::make_shared<Connection>();
   if (conn_->is_open()) return;
   try {
@@ -296,6 +323,7 @@ RedisReply RedisClient::command(const std::vector<std::string>& args) {
 }
 
 RedisReply RedisClient::command(const std::vector<std::string_view>& args) {
+  if (cluster_) return std::move(cluster_exchange({args}).front());
   std::string resp;
   protocol::RespWriter w(resp);
   w.begin(args.size());
@@ -311,6 +339,12 @@ RedisReply RedisClient::command_ok(std::initializer_list<std::string_view> args)
 
 std::vector<RedisReply> RedisClient::pipeline(const std::vector<std::vector<std::string>>& commands) {
   if (commands.empty()) return {};
+  if (cluster_) {
+    std::vector<std::vector<std::string_view>> views;
+    views.reserve(commands.size());
+    for (const auto& c : commands) views.emplace_back(c.begin(), c.end());
+    return cluster_exchange(views);
+  }
   std::string resp;
   protocol::RespWriter w(resp);
   for (const auto& cmd : commands) w.command(cmd);
@@ -324,6 +358,144 @@ bool RedisClient::ping() noexcept {
   } catch (...) {
     return false;
   }
+}
+
+void RedisClient::cluster_check_db() const {
+  if (endpoint_.db != 0)
+    throw RedisError("Redis " + endpoint_.to_string() +
+                     ": Redis Cluster has only database 0, and this client " + "uses database " +
+                     std::to_string(endpoint_.db) + " (see docs/redis-keys.md, \"Redis Cluster\")");
+}
+
+RedisClient::Connection& RedisClient::cluster_link(const RedisNode& node) {
+  auto& link = cluster_->links[cluster_node_name(node)];
+  if (!link) link = std::make_shared<Connection>();
+  if (link->is_open()) return *link;
+  RedisEndpoint at = endpoint_.at_node(node);
+  try {
+    link->open(at, options_);
+    RedisHandshake h = node_handshake(at, false, false);
+    if (auto bad = check_node_handshake(h, link->exchange(h.resp, h.commands()))) throw RedisError(*bad);
+  } catch (const RedisError& e) {
+    link->close();
+    throw RedisError(cluster_node_name(node) + ": " + e.what());
+  }
+  return *link;
+}
+
+void RedisClient::cluster_discover() {
+  // The masters known so far first (after a failover any of them knows the new one), then the seeds.
+  std::vector<RedisNode> candidates;
+  if (cluster_->map) candidates = cluster_->map->masters();
+  for (const auto& seed : endpoint_.cluster_seeds)
+    if (std::find(candidates.begin(), candidates.end(), seed) == candidates.end()) candidates.push_back(seed);
+  std::string errors;
+  for (const auto& node : candidates) {
+    std::string why;
+    try {
+      std::string request;
+      protocol::RespWriter(request).command({"CLUSTER", "SLOTS"});
+      auto replies = cluster_link(node).exchange(request, 1);
+      if (auto map = ClusterSlotMap::from_cluster_slots(replies.front(), node, &why)) {
+        cluster_->map = std::move(*map);
+        return;
+      }
+      why = cluster_node_name(node) + ": " + why;
+    } catch (const RedisError& e) {
+      cluster_->links[cluster_node_name(node)]->close();
+      why = e.what();
+    }
+    errors += (errors.empty() ? "" : "; ") + why;
+  }
+  cluster_->map.reset();
+  throw RedisError("Redis " + endpoint_.to_string() + ": no cluster node gave a slot map: " + errors);
+}
+
+// Sends each routing group to the master of its slot (one round trip per node, the groups of a
+// node in request order) and follows MOVED, ASK, TRYAGAIN and CLUSTERDOWN: none of them ran the
+// command, so re-sending is safe. A node that cannot be reached before anything was sent to it
+// makes the map be read again; a connection that breaks after sending throws.
+std::vector<RedisReply> RedisClient::cluster_exchange(
+    const std::vector<std::vector<std::string_view>>& commands) {
+  cluster_check_db();
+  std::string error;
+  auto groups = cluster_groups(commands, &error);
+  if (!groups) throw RedisError("Redis " + endpoint_.to_string() + ": " + error);
+  struct Pending {
+    const ClusterGroup* group;
+    std::optional<RedisNode> ask;  // ASKING first, on that node
+  };
+  std::vector<RedisReply> replies(commands.size());
+  std::vector<Pending> pending;
+  for (const auto& g : *groups) pending.push_back({&g, std::nullopt});
+  Backoff backoff(std::chrono::milliseconds(50), std::chrono::milliseconds(1000));
+  bool wait = false;
+  for (int attempt = 1; !pending.empty() && attempt <= kBlockingClusterAttempts; ++attempt) {
+    if (wait) std::this_thread::sleep_for(backoff.next());  // TRYAGAIN, CLUSTERDOWN, node down
+    wait = false;
+    if (!cluster_->map) cluster_discover();
+    std::vector<std::pair<RedisNode, std::vector<Pending>>> batches;
+    for (const auto& p : pending) {
+      const RedisNode* owner = p.ask               ? &*p.ask
+                               : p.group->slot < 0 ? &cluster_->map->masters().front()
+                                                   : cluster_->map->owner(p.group->slot);
+      if (!owner)
+        throw RedisError("Redis " + endpoint_.to_string() + ": no node serves slot " +
+                         std::to_string(p.group->slot));
+      auto it =
+          std::find_if(batches.begin(), batches.end(), [&](const auto& b) { return b.first == *owner; });
+      if (it == batches.end()) it = batches.insert(batches.end(), {*owner, {}});
+      it->second.push_back(p);
+    }
+    std::vector<Pending> again;
+    for (auto& [node, batch] : batches) {
+      std::string request;
+      protocol::RespWriter w(request);
+      for (const auto& p : batch) {
+        if (p.ask) w.command({"ASKING"});
+        for (std::size_t i = p.group->first; i < p.group->first + p.group->count; ++i) {
+          w.begin(commands[i].size());
+          for (auto a : commands[i]) w.arg(a);
+        }
+      }
+      Connection* link = nullptr;
+      try {
+        link = &cluster_link(node);
+      } catch (const RedisError& e) {
+        if (attempt == kBlockingClusterAttempts)
+          throw RedisError("Redis " + endpoint_.to_string() + ": " + e.what());
+        cluster_->map.reset();  // nothing was sent: read the map again and retry
+        wait = true;
+        again.insert(again.end(), batch.begin(), batch.end());
+        continue;
+      }
+      std::vector<RedisReply> got;
+      try {
+        got = link->exchange(request, w.commands());
+      } catch (const RedisError& e) {
+        link->close();
+        cluster_->map.reset();
+        throw RedisError("Redis " + endpoint_.to_string() + ": " + cluster_node_name(node) + ": " + e.what());
+      }
+      std::size_t at = 0;
+      for (const auto& p : batch) {
+        if (p.ask) ++at;  // ASKING's +OK
+        const ClusterGroup& g = *p.group;
+        std::move(got.begin() + static_cast<long>(at), got.begin() + static_cast<long>(at + g.count),
+                  replies.begin() + static_cast<long>(g.first));
+        at += g.count;
+        const RedisReply* bad = cluster_first_unexecuted(&replies[g.first], g.count);
+        if (!bad) continue;
+        auto redirect = cluster_redirect(*bad);
+        if (redirect && !redirect->ask) cluster_->map->move_slot(redirect->slot, redirect->node);
+        if (!redirect && bad->str.starts_with("CLUSTERDOWN")) cluster_->map.reset();
+        wait = wait || !redirect;
+        again.push_back({&g, redirect && redirect->ask ? std::optional(redirect->node) : std::nullopt});
+      }
+    }
+    pending = std::move(again);
+  }
+  return replies;  // after the last attempt, what is still redirected is returned as the error reply
 }
 
 std::unique_ptr<RedisClient> RedisClientPool::acquire() {

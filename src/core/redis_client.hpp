@@ -8,6 +8,13 @@
 // hiredis 0.14 has no TLS) and hiredis's reply parser. A Sentinel endpoint is resolved on every
 // (re)connection: the sentinels are asked in turn, and the address they give must answer ROLE as
 // master; after a failover the old master drops its clients, so the next command finds the new one.
+// A Cluster endpoint (redis-cluster://) keeps one connection per master and the slot map read from
+// a seed: each command or transaction goes to the master of its keys' slot (a pipeline is split
+// per node, keeping its order per node), keys of several slots are refused before sending, MOVED
+// updates the map and ASK is followed once; a node that cannot be reached, or CLUSTERDOWN, makes the
+// client read the map again from any known node (bounded attempts with back-off, so a failover's
+// promoted replica is found). A command whose connection broke after it was sent is not re-sent
+// (it may have run): RedisError, as for a single node.
 #include <chrono>
 #include <functional>
 #include <initializer_list>
@@ -66,10 +73,17 @@ class RedisClient {
   [[noreturn]] void fail_connection(const std::string& what);
   void open_connection();  // transport, TLS, AUTH (a Sentinel endpoint: discovery first)
 
-  struct Connection;  // the socket and the database it last selected
+  struct Connection;    // the socket and the database it last selected
+  struct ClusterState;  // the slot map and one connection per node
+  std::vector<RedisReply> cluster_exchange(const std::vector<std::vector<std::string_view>>& commands);
+  Connection& cluster_link(const RedisNode& node);  // connected and authenticated
+  void cluster_discover();                          // the slot map from any known node
+  void cluster_check_db() const;
+
   RedisEndpoint endpoint_;
   Options options_;
   std::shared_ptr<Connection> conn_;
+  std::shared_ptr<ClusterState> cluster_;
 };
 
 // A pool of blocking clients for request handlers running on several threads: each call borrows

@@ -56,7 +56,9 @@ bool endpoint_apply_query(std::string_view query, bool bare_userinfo, RedisEndpo
     bool tls_setting = name == "ca" || name == "cert" || name == "key" || name == "sni";
     bool sentinel_setting = name.starts_with("sentinel_");
     if (tls_setting && !e.tls.enabled)
-      return *error = std::string(name) + "= is a TLS setting: use rediss:// (or rediss-sentinel://)", false;
+      return *error = std::string(name) +
+                      "= is a TLS setting: use rediss:// (or rediss-sentinel://, rediss-cluster://)",
+             false;
     if (sentinel_setting && !e.uses_sentinel())
       return *error = std::string(name) + "= is a Sentinel setting: use redis-sentinel://", false;
     if (name == "ca")
@@ -132,6 +134,31 @@ bool endpoint_parse_unix(std::string_view s, RedisEndpoint& e, std::string* erro
   return true;
 }
 
+// "host:port,host2:port2": Sentinels or cluster seeds.
+bool endpoint_parse_node_list(std::string_view hosts, int default_port, std::vector<RedisNode>& nodes,
+                              std::string* error) {
+  while (!hosts.empty()) {
+    auto comma = hosts.find(',');
+    RedisNode node;
+    if (!endpoint_parse_node(hosts.substr(0, comma), default_port, node, error)) return false;
+    nodes.push_back(std::move(node));
+    hosts = comma == std::string_view::npos ? std::string_view{} : hosts.substr(comma + 1);
+  }
+  return true;
+}
+
+// "seed1:6379,seed2:6379": a cluster has database 0 only, so a path is refused, not ignored.
+bool endpoint_parse_cluster(std::string_view s, RedisEndpoint& e, std::string* error) {
+  if (s.ends_with('/')) s.remove_suffix(1);
+  if (s.find('/') != std::string_view::npos)
+    return *error = "Redis Cluster has only database 0: a redis-cluster:// endpoint takes no /db", false;
+  if (!endpoint_parse_node_list(s, 6379, e.cluster_seeds, error)) return false;
+  if (e.cluster_seeds.empty()) return *error = "no cluster seed address", false;
+  e.host = e.cluster_seeds.front().host;  // until discovery: only for messages
+  e.port = e.cluster_seeds.front().port;
+  return true;
+}
+
 // "s1:26379,s2/master-name[/db]".
 bool endpoint_parse_sentinel(std::string_view s, RedisEndpoint& e, std::string* error) {
   auto slash = s.find('/');
@@ -144,13 +171,7 @@ bool endpoint_parse_sentinel(std::string_view s, RedisEndpoint& e, std::string* 
   if (db_slash != std::string_view::npos && db_slash + 1 < path.size() &&
       !parse_int(path.substr(db_slash + 1), e.db, 0, 1 << 20))
     return *error = "bad database number", false;
-  while (!hosts.empty()) {
-    auto comma = hosts.find(',');
-    RedisNode node;
-    if (!endpoint_parse_node(hosts.substr(0, comma), 26379, node, error)) return false;
-    e.sentinels.push_back(std::move(node));
-    hosts = comma == std::string_view::npos ? std::string_view{} : hosts.substr(comma + 1);
-  }
+  if (!endpoint_parse_node_list(hosts, 26379, e.sentinels, error)) return false;
   if (e.sentinels.empty()) return *error = "no Sentinel address", false;
   if (e.sentinel_master.empty()) return *error = "empty master name", false;
   e.host = e.sentinels.front().host;  // until discovery: only for messages
@@ -215,20 +236,24 @@ std::optional<RedisEndpoint> RedisEndpoint::parse(std::string_view text, std::st
     scheme = s.substr(0, sep);
     s.remove_prefix(sep + 3);
     if (scheme != "redis" && scheme != "rediss" && scheme != "unix" && scheme != "redis-sentinel" &&
-        scheme != "rediss-sentinel")
+        scheme != "rediss-sentinel" && scheme != "redis-cluster" && scheme != "rediss-cluster")
       return why = "unknown scheme \"" + std::string(scheme) +
-                   "://\" (expected redis://, rediss://, redis-sentinel://, rediss-sentinel:// or unix://)",
+                   "://\" (expected redis://, rediss://, redis-sentinel://, rediss-sentinel://, "
+                   "redis-cluster://, rediss-cluster:// or unix://)",
              fail();
     bare_userinfo = endpoint_take_credentials(s, e.username, e.password);
   }
-  e.tls.enabled = scheme == "rediss" || scheme == "rediss-sentinel";
+  e.tls.enabled = scheme == "rediss" || scheme == "rediss-sentinel" || scheme == "rediss-cluster";
   // "unix:/path" alone or after redis:// credentials, or unix:///path.
   bool unix_form = (scheme.empty() || scheme == "redis") && s.starts_with("unix:");
-  bool ok = scheme.ends_with("sentinel") ? endpoint_parse_sentinel(s, e, &why)
-            : unix_form                  ? endpoint_parse_unix(s.substr(5), e, &why)
-            : scheme == "unix"           ? endpoint_parse_unix(s, e, &why)
-                                         : endpoint_parse_host_db(s, e, &why);
+  bool ok = scheme.ends_with("sentinel")  ? endpoint_parse_sentinel(s, e, &why)
+            : scheme.ends_with("cluster") ? endpoint_parse_cluster(s, e, &why)
+            : unix_form                   ? endpoint_parse_unix(s.substr(5), e, &why)
+            : scheme == "unix"            ? endpoint_parse_unix(s, e, &why)
+                                          : endpoint_parse_host_db(s, e, &why);
   if (!ok || !endpoint_apply_query(query, bare_userinfo, e, &why)) return fail();
+  if (e.uses_cluster() && e.db != 0)
+    return why = "Redis Cluster has only database 0 (db=" + std::to_string(e.db) + " refused)", fail();
   if (e.tls.enabled && !e.unix_socket.empty()) return why = "TLS over a unix socket is not supported", fail();
   return e;
 }
@@ -239,6 +264,7 @@ RedisEndpoint RedisEndpoint::at_node(const RedisNode& node) const {
   e.port = node.port;
   e.sentinel_master.clear();
   e.sentinels.clear();
+  e.cluster_seeds.clear();
   return e;
 }
 
@@ -252,6 +278,12 @@ std::string RedisEndpoint::to_string() const {
     for (std::size_t i = 0; i < sentinels.size(); ++i)
       out += (i ? "," : "") + node(sentinels[i].host, sentinels[i].port);
     return out + "/" + sentinel_master + "/" + std::to_string(db);
+  }
+  if (uses_cluster()) {
+    std::string out = tls.enabled ? "rediss-cluster://" : "redis-cluster://";
+    for (std::size_t i = 0; i < cluster_seeds.size(); ++i)
+      out += (i ? "," : "") + node(cluster_seeds[i].host, cluster_seeds[i].port);
+    return db == 0 ? out : out + " (db " + std::to_string(db) + ")";
   }
   std::string where = node(host, port) + "/" + std::to_string(db);
   return tls.enabled ? "rediss://" + where : where;

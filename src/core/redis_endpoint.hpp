@@ -6,6 +6,8 @@
 //   rediss://[[user]:password@]host:port/db[?ca=..&cert=..&key=..&sni=..&password_file=..]   (TLS)
 //   redis-sentinel://[[user]:password@]s1:26379,s2:26379/master-name[/db][?sentinel_user=..&
 //       sentinel_password=..|sentinel_password_file=..]   (rediss-sentinel://: TLS to all of them)
+//   redis-cluster://[[user]:password@]seed1:6379,seed2:6379[?password_file=..]   (Redis Cluster;
+//       rediss-cluster://: TLS to every node, with the rediss:// settings; db 0 only)
 // The credentials in the URL are the data node's (an ACL user sends AUTH user password); a Sentinel
 // endpoint's sentinels may have their own. Files named by the query (password files, and the
 // certificates when a client connects) are read when the endpoint is parsed or used, never printed.
@@ -48,12 +50,17 @@ struct RedisEndpoint {
   std::vector<RedisNode> sentinels = {};
   std::string sentinel_username = {};
   std::string sentinel_password = {};
+  // Cluster: when cluster_seeds is set, host/port are not used: the clients read the slot map
+  // from any reachable seed (CLUSTER SLOTS) and route each command to the node owning its keys
+  // (core/redis_cluster.hpp). A cluster has database 0 only.
+  std::vector<RedisNode> cluster_seeds = {};
 
   // nullopt and `error` (safe to print: the password is masked) when `text` is not an endpoint.
   static std::optional<RedisEndpoint> parse(std::string_view text, std::string* error = nullptr);
   std::string to_string() const;  // without the credentials
   bool uses_sentinel() const { return !sentinel_master.empty(); }
-  // The same endpoint pointing at one node (a master found through Sentinel).
+  bool uses_cluster() const { return !cluster_seeds.empty(); }
+  // The same endpoint pointing at one node (a master found through Sentinel, a cluster node).
   RedisEndpoint at_node(const RedisNode& node) const;
   RedisEndpoint with_db(int other_db) const {
     RedisEndpoint e = *this;
