@@ -128,8 +128,11 @@ std::optional<std::vector<ClusterGroup>> cluster_groups(
   for (std::size_t i = 0; i < commands.size(); ++i) {
     const auto& args = commands[i];
     std::string_view name = args.empty() ? std::string_view{} : args[0];
-    bool joins = in_transaction || (cluster_name_is(name, "MULTI") && !groups.empty() && i > 0 &&
-                                    !commands[i - 1].empty() && cluster_name_is(commands[i - 1][0], "WATCH"));
+    // A transaction stays whole (with a WATCH just before it); WAIT waits for the replicas of the
+    // node that ran the command before it, so it goes there too.
+    bool after_watch = i > 0 && !commands[i - 1].empty() && cluster_name_is(commands[i - 1][0], "WATCH");
+    bool joins = !groups.empty() && (in_transaction || (cluster_name_is(name, "MULTI") && after_watch) ||
+                                     cluster_name_is(name, "WAIT"));
     if (!joins) {
       groups.push_back({i, 0, -1});
       first_key = {};

@@ -5,8 +5,8 @@
 // * the keys of a command (from its name: most commands take one key first, a few take several
 //   or say how many);
 // * routing groups: every command alone, except MULTI ... EXEC (with a WATCH just before it),
-//   which goes whole to one node; a command or transaction whose keys span slots is refused here,
-//   before anything is sent;
+//   which goes whole to one node, and WAIT, which goes with the command before it; a command or transaction
+//   whose keys span slots is refused here, before anything is sent;
 // * the slot map read from CLUSTER SLOTS, and the MOVED / ASK redirections in replies.
 // The clients own the connections; this file holds no I/O.
 #include <array>

@@ -248,8 +248,8 @@ TEST(RedisEndpoints, PasswordsNeverAppearInErrors) {
 TEST(RedisEndpoints, UnknownSchemesAreRefusedClearlyNotAsABadDatabaseNumber) {
   std::string error;
   EXPECT_TRUE(RedisEndpoint::parse("rediss://:hunter2@redis.example:6380/0", &error)) << error;
-  EXPECT_FALSE(RedisEndpoint::parse("redis-cluster://:hunter2@redis.example:6380/0", &error));
-  EXPECT_NE(error.find("unknown scheme \"redis-cluster://\""), std::string::npos) << error;
+  EXPECT_FALSE(RedisEndpoint::parse("redis-shard://:hunter2@redis.example:6380/0", &error));
+  EXPECT_NE(error.find("unknown scheme \"redis-shard://\""), std::string::npos) << error;
   EXPECT_EQ(error.find("database"), std::string::npos) << error;
   EXPECT_EQ(error.find("hunter2"), std::string::npos) << error;
   EXPECT_FALSE(RedisEndpoint::parse("http://h:1/0", &error));

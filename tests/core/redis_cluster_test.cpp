@@ -133,12 +133,12 @@ TEST(RedisClusterRouting, KeysOfCommandsAndGroupsOfTransactions) {
 
   std::string err;
   auto g = cluster_groups({V{"SET", "{s}a", "1"}, V{"WATCH", "{s}b"}, V{"MULTI"}, V{"INCR", "{s}b"},
-                           V{"EXEC"}, V{"GET", "other"}, V{"PING"}},
+                           V{"EXEC"}, V{"WAIT", "1", "100"}, V{"GET", "other"}, V{"PING"}},
                           &err);
   ASSERT_TRUE(g) << err;
-  ASSERT_EQ(g->size(), 4u) << "SET; WATCH+MULTI..EXEC; GET; PING";
+  ASSERT_EQ(g->size(), 4u) << "SET; WATCH+MULTI..EXEC+WAIT; GET; PING";
   EXPECT_EQ((*g)[1].first, 1u);
-  EXPECT_EQ((*g)[1].count, 4u);
+  EXPECT_EQ((*g)[1].count, 5u);
   EXPECT_EQ((*g)[1].slot, cluster_key_slot("s"));
   EXPECT_EQ((*g)[3].slot, -1);
   EXPECT_FALSE(cluster_groups({V{"MULTI"}, V{"SET", "a", "1"}, V{"SET", "b", "1"}, V{"EXEC"}}, &err));

@@ -124,7 +124,7 @@ TEST(RedisEndpointSyntax, RefusesMisplacedOrUnknownSettingsWithoutShowingPasswor
   EXPECT_NE(err.find("key="), std::string::npos) << err;
   EXPECT_FALSE(RedisEndpoint::parse("rediss://h:1/0?colour=blue", &err));
   EXPECT_NE(err.find("unknown query parameter \"colour\""), std::string::npos) << err;
-  EXPECT_FALSE(RedisEndpoint::parse("redis-cluster://h:1", &err));
+  EXPECT_FALSE(RedisEndpoint::parse("redis-shard://h:1", &err));
   EXPECT_NE(err.find("unknown scheme"), std::string::npos) << err;
   EXPECT_FALSE(RedisEndpoint::parse("redis://h:1/0?sentinel_password=x", &err));
   EXPECT_FALSE(
