@@ -33,12 +33,26 @@ RedisEndpoint cluster_endpoint(const std::string& text) {
   return *e;
 }
 
-// A key of `slot` (the slot function is checked against a real server below).
-std::string key_of_slot(int slot, const std::string& prefix = "k") {
-  for (int i = 0;; ++i) {
+// A key of each of `slots` (the slot function is checked against a real server below): one pass
+// over candidate names, so that a sanitizer build finds hundreds of slots quickly.
+std::map<int, std::string> keys_of_slots(const std::set<int>& slots, const std::string& prefix) {
+  std::map<int, std::string> out;
+  for (int i = 0; out.size() < slots.size(); ++i) {
     std::string k = prefix + std::to_string(i);
-    if (cluster_key_slot(k) == slot) return k;
+    int slot = cluster_key_slot(k);
+    if (slots.count(slot) && !out.count(slot)) out.emplace(slot, std::move(k));
   }
+  return out;
+}
+
+std::string key_of_slot(int slot, const std::string& prefix) {
+  return keys_of_slots({slot}, prefix).at(slot);
+}
+
+std::set<int> every_64th_slot(int from) {
+  std::set<int> slots;
+  for (int slot = from; slot < kClusterSlots; slot += 64) slots.insert(slot);
+  return slots;
 }
 
 AsyncRedis::Options cluster_async_options() {
@@ -168,8 +182,7 @@ TEST_F(RedisClusterTest, BothClientsReadAndWriteKeysOfEverySlotRange) {
   RedisClient blocking(endpoint());
   // One key per 64 slots: every master's range.
   std::vector<std::vector<std::string>> sets, gets;
-  for (int slot = 0; slot < kClusterSlots; slot += 64) {
-    std::string key = key_of_slot(slot, "b");
+  for (const auto& [slot, key] : keys_of_slots(every_64th_slot(0), "b")) {
     sets.push_back({"SET", key, std::to_string(slot)});
     gets.push_back({"GET", key});
   }
@@ -213,8 +226,8 @@ TEST_F(RedisClusterTest, BothClientsReadAndWriteKeysOfEverySlotRange) {
   loop.run([&] { return async.start(), 0; });
   ASSERT_TRUE(d4::test::wait_connected(loop, async)) << loop.run([&] { return async.last_error(); });
   std::vector<std::vector<std::string>> async_sets;
-  for (int slot = 32; slot < kClusterSlots; slot += 64)
-    async_sets.push_back({"SET", key_of_slot(slot, "a"), "x"});
+  for (const auto& [slot, key] : keys_of_slots(every_64th_slot(32), "a"))
+    async_sets.push_back({"SET", key, "x"});
   auto [ec, replies] = d4::test::exec(loop, async, cluster_resp(async_sets),
                                       static_cast<std::uint32_t>(async_sets.size()), true);
   ASSERT_FALSE(ec) << ec.message();
