@@ -13,6 +13,7 @@
 #include "core/redis_client.hpp"
 #include "core/redis_cluster.hpp"
 #include "support/redis_cluster.hpp"
+#include "support/test_pki.hpp"
 
 using namespace d4::core;
 using namespace std::chrono_literals;
@@ -351,4 +352,52 @@ TEST(RedisClusterFailover, BothClientsContinueOnThePromotedReplica) {
   ASSERT_FALSE(ec2) << ec2.message();
   EXPECT_EQ(rs2.at(0).str, "after");
   loop.run([&] { return async.stop(), 0; });
+}
+
+// rediss-cluster:// with an ACL user: CLUSTER SLOTS names the nodes' TLS ports (tls-cluster yes),
+// and both clients verify every node against the CA and authenticate as the user on each.
+TEST(RedisClusterTls, BothClientsRouteOverTlsAsAnAclUser) {
+  d4::test::TempDir dir;
+  d4::test::TestPki pki(dir.path().string());
+  d4::test::RedisClusterOptions options;
+  options.node.tls_cert = pki.server_crt;
+  options.node.tls_key = pki.server_key;
+  options.node.tls_ca = pki.ca_crt;
+  options.node.acl_users = {{"app", "on", ">app-pw", "~*", "+@all"}};
+  // The cluster bus runs over TLS too, and a node presents its client certificate to its peers,
+  // which check it whatever tls-auth-clients says (a serverAuth-only certificate is refused).
+  options.node.extra_args = {"--tls-cluster",         "yes",         "--tls-client-cert-file", pki.client_crt,
+                             "--tls-client-key-file", pki.client_key};
+  d4::test::RedisCluster cluster(options);
+  auto endpoint =
+      cluster_endpoint("rediss-cluster://app:app-pw@" + cluster.seeds(true) + "?ca=" + pki.ca_crt);
+  RedisClient blocking(endpoint);
+  std::vector<std::vector<std::string>> sets;
+  for (const auto& [slot, key] : keys_of_slots(every_64th_slot(7), "t")) sets.push_back({"SET", key, "v"});
+  for (const auto& r : blocking.pipeline(sets)) ASSERT_EQ(r.str, "OK") << r.describe();
+  for (std::size_t n = 0; n < 3; ++n)
+    EXPECT_GT(std::stoi(cluster.node(n).cli({"DBSIZE"})), 60) << "master " << n;
+  EXPECT_EQ(blocking.command({"ACL", "WHOAMI"}).str, "app");
+
+  d4::test::Loop loop;
+  AsyncRedis async(loop.ioc, endpoint, cluster_async_options());
+  loop.run([&] { return async.start(), 0; });
+  ASSERT_TRUE(d4::test::wait_connected(loop, async)) << loop.run([&] { return async.last_error(); });
+  std::vector<std::vector<std::string>> gets;
+  for (const auto& c : sets) gets.push_back({"GET", c[1]});
+  auto [ec, values] =
+      d4::test::exec(loop, async, cluster_resp(gets), static_cast<std::uint32_t>(gets.size()), false);
+  ASSERT_FALSE(ec) << ec.message();
+  ASSERT_EQ(values.size(), gets.size());
+  for (const auto& v : values) EXPECT_EQ(v.str, "v") << v.describe();
+  loop.run([&] { return async.stop(), 0; });
+
+  auto wrong_ca =
+      cluster_endpoint("rediss-cluster://app:app-pw@" + cluster.seeds(true) + "?ca=" + pki.other_ca_crt);
+  try {
+    RedisClient(wrong_ca, {1000ms, 2000ms}).command({"PING"});
+    ADD_FAILURE() << "a node was trusted without its CA";
+  } catch (const RedisError& e) {
+    EXPECT_NE(std::string(e.what()).find("no cluster node gave a slot map"), std::string::npos) << e.what();
+  }
 }
