@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "protocol/text.hpp"
+
 namespace d4::core {
 namespace {
 
@@ -29,9 +31,7 @@ std::uint16_t crc16_xmodem(std::string_view s) {
 }
 
 bool cluster_name_is(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return (x >= 'a' && x <= 'z' ? x - 32 : x) == y;
-         });
+  return text::iequals(a, b);  // command names in any case
 }
 
 bool cluster_name_in(std::string_view name, std::initializer_list<std::string_view> names) {
