@@ -121,27 +121,71 @@ TEST(AlertNotifications, ReceiverErrorStatusIsAFailureAndTheResolveReplacesAnUnd
   EXPECT_TRUE(h.hook().received().empty());
 }
 
-TEST(AlertNotifications, MetricsShowEachFiringAlertUntilItResolves) {
-  AlertsHarness h;
-  auto id = silent_sensor_rule(h, {"--name", "edge sensor quiet"});
-  h.start_daemon();
-  const std::string firing = "d4_alerts_firing{rule=\"edge sensor quiet\",rule_id=\"" + id +
-                             "\",kind=\"sensor_silent\",scope=\"sensor:" + kSensor + "\",sensor=\"" +
-                             kSensor + "\"}";
-  ASSERT_TRUE(eventually([&] { return metric(h.metrics_port(), firing) == 1; }, 20s)) << h.metrics_text();
-  EXPECT_EQ(metric_value(h, "d4_alerts_firing_count "), 1);
-  EXPECT_EQ(metric_value(h, "d4_alerts_rules "), 1);
-  EXPECT_GT(metric_value(h, "d4_alerts_last_evaluation_timestamp_seconds "),
+// One daemon for the suite, with one rule whose sensor is silent: its alert fires at once. The
+// last test resolves it. Run together (one CTest test, tests/alerts/CMakeLists.txt), the tests
+// share the daemon; each also runs alone.
+class AlertMetrics : public ::testing::Test {
+ public:
+  static void SetUpTestSuite() {
+    h_ = new AlertsHarness();
+    rule_id_ = new std::string(silent_sensor_rule(*h_, {"--name", "edge sensor quiet"}));
+    h_->start_daemon();
+  }
+  static void TearDownTestSuite() {
+    delete rule_id_;
+    delete h_;
+    rule_id_ = nullptr;
+    h_ = nullptr;
+  }
+
+ protected:
+  AlertsHarness& h() { return *h_; }
+  std::string firing_series() const {
+    return "d4_alerts_firing{rule=\"edge sensor quiet\",rule_id=\"" + *rule_id_ +
+           "\",kind=\"sensor_silent\",scope=\"sensor:" + kSensor + "\",sensor=\"" + kSensor + "\"}";
+  }
+  // The rule's alert fires (at once in the suite, the sensor being silent since the start).
+  bool firing() {
+    return eventually([&] { return metric(h_->metrics_port(), firing_series()) == 1; }, 20s);
+  }
+
+ private:
+  static inline AlertsHarness* h_ = nullptr;
+  static inline std::string* rule_id_ = nullptr;
+};
+
+TEST_F(AlertMetrics, AFiringAlertHasItsGaugeLabelledWithRuleKindScopeAndSensor) {
+  EXPECT_TRUE(firing()) << h().metrics_text();
+}
+
+TEST_F(AlertMetrics, TheFiringCountAndTheRuleCountFollowTheState) {
+  ASSERT_TRUE(firing()) << h().metrics_text();
+  EXPECT_EQ(metric_value(h(), "d4_alerts_firing_count "), 1);
+  EXPECT_EQ(metric_value(h(), "d4_alerts_rules "), 1);
+}
+
+TEST_F(AlertMetrics, TheLastEvaluationHasItsTimeAndDuration) {
+  ASSERT_TRUE(h().wait_evaluations(1));
+  EXPECT_GT(metric_value(h(), "d4_alerts_last_evaluation_timestamp_seconds "),
             clock::unix_seconds_fractional() - 5);
-  EXPECT_GT(metric_value(h, "d4_alerts_last_evaluation_duration_seconds "), 0);
-  EXPECT_EQ(metric_value(h, "d4_alerts_active "), 1);
-  auto health = http_get(h.metrics_port(), "/health");
+  EXPECT_GT(metric_value(h(), "d4_alerts_last_evaluation_duration_seconds "), 0);
+}
+
+TEST_F(AlertMetrics, TheEvaluatingDaemonSaysItIsActiveAndHealthy) {
+  ASSERT_TRUE(h().wait_evaluations(1));
+  EXPECT_EQ(metric_value(h(), "d4_alerts_active "), 1);
+  auto health = http_get(h().metrics_port(), "/health");
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200) << health->body;
-  set_last_seen(h.meta(), kSensor, clock::unix_seconds());
-  ASSERT_TRUE(eventually([&] { return h.metric_lines("d4_alerts_firing{").empty(); }, 20s))
-      << h.metrics_text();
-  EXPECT_EQ(metric_value(h, "d4_alerts_firing_count "), 0);
+}
+
+// Last of the suite: the sensor speaks again.
+TEST_F(AlertMetrics, AResolvedAlertLeavesTheFiringGauges) {
+  ASSERT_TRUE(firing()) << h().metrics_text();
+  set_last_seen(h().meta(), kSensor, clock::unix_seconds());
+  ASSERT_TRUE(eventually([&] { return h().metric_lines("d4_alerts_firing{").empty(); }, 20s))
+      << h().metrics_text();
+  EXPECT_EQ(metric_value(h(), "d4_alerts_firing_count "), 0);
 }
 
 TEST(AlertNotifications, EmailIsSentOverStartTlsWithAuthentication) {

@@ -364,25 +364,48 @@ class MispFeedExport : public ::testing::Test {
     return run_tool("d4-misp-feed", argv, *dir_);
   }
 
+  // The "main" feed: one export of 2023-11-14 (backscatter and passive DNS), then one of
+  // 2026-11-25 (passive SSL), each run once in the suite by the first test that needs it.
+  static fs::path feed() { return *dir_ / "main-feed" / kOrgUuid; }
+  static fs::path other_feed() { return *dir_ / "main-feed" / kOtherOrgUuid; }
+  static void exported_first_day() {
+    if (first_day_done_) return;
+    auto r = export_feed(config("main"),
+                         {"--since", "2023-11-14", "--until", "2023-11-14", "--now", "1800000000"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    first_day_done_ = true;
+  }
+  static void exported_second_day() {
+    ASSERT_NO_FATAL_FAILURE(exported_first_day());
+    if (second_day_done_) return;
+    auto r = export_feed(config("main"),
+                         {"--since", "2026-11-25", "--until", "2026-11-25", "--now", "1800000000"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    second_day_done_ = true;
+  }
+  static inline bool first_day_done_ = false, second_day_done_ = false;
+
   static RedisServer* redis_;
   static TempDir* dir_;
 };
 RedisServer* MispFeedExport::redis_ = nullptr;
 TempDir* MispFeedExport::dir_ = nullptr;
 
-TEST_F(MispFeedExport, BackscatterDnsAndSslAsMispEvents) {
-  auto cfg = config("main");
-  auto r = export_feed(cfg, {"--since", "2023-11-14", "--until", "2023-11-14", "--now", "1800000000"});
-  ASSERT_EQ(r.status, 0) << r.err;
-  const auto feed = *dir_ / "main-feed" / kOrgUuid;
-  auto backscatter = event_named(feed, "D4 backscatter");
+TEST_F(MispFeedExport, BackscatterIsAnEventOfTheDayWithTheOrganisationAndItsTags) {
+  ASSERT_NO_FATAL_FAILURE(exported_first_day());
+  auto backscatter = event_named(feed(), "D4 backscatter");
   const auto& ev = backscatter["Event"];
   EXPECT_EQ(ev["info"], "D4 backscatter: DDoS victims seen on 2023-11-14");
   EXPECT_EQ(ev["date"], "2023-11-14");
   EXPECT_EQ(ev["analysis"], "2");  // the day is over
   EXPECT_EQ(ev["Orgc"], json({{"name", "Example CSIRT"}, {"uuid", kOrgUuid}}));
   EXPECT_EQ(tag_names(backscatter), std::vector<std::string>{"tlp:green"});  // rack-3 is no machine tag
+}
 
+TEST_F(MispFeedExport, EachBackscatterVictimIsADdosObjectMostHitFirst) {
+  ASSERT_NO_FATAL_FAILURE(exported_first_day());
+  auto backscatter = event_named(feed(), "D4 backscatter");
+  const auto& ev = backscatter["Event"];
   // One victim object per source of backscatter in the reference output, with its packets,
   // first/last seen and answering ports.
   struct Expected {
@@ -422,8 +445,11 @@ TEST_F(MispFeedExport, BackscatterDnsAndSslAsMispEvents) {
     EXPECT_EQ(one(o, "capture-origin"), "Indirect network capture (e.g. backscatter)");
     EXPECT_NE(one(o, "text").find("flag mix syn_ack="), std::string::npos);
   }
+}
 
-  // Passive DNS: the watched name's records, and the names pointing at the watched address.
+TEST_F(MispFeedExport, PassiveDnsHasTheWatchedNameAndTheNamesPointingAtTheWatchedAddress) {
+  ASSERT_NO_FATAL_FAILURE(exported_first_day());
+  const auto feed = MispFeedExport::feed();
   auto dns = event_named(feed, "D4 passive DNS");
   std::set<std::string> records;
   for (const auto& o : dns["Event"]["Object"]) {
@@ -435,17 +461,27 @@ TEST_F(MispFeedExport, BackscatterDnsAndSslAsMispEvents) {
   EXPECT_EQ(records, (std::set<std::string>{"www.example.org A 93.184.216.34",
                                             "www.example.org AAAA 2606:2800:220:1:248:1893:25c8:1946",
                                             "mail.example.org A 93.184.216.35"}));
+}
+
+TEST_F(MispFeedExport, ANameSeenByAnotherOrganisationsSensorIsInThatOrganisationsFeed) {
+  ASSERT_NO_FATAL_FAILURE(exported_first_day());
   // d4-project.org was seen by sensor C: it is the other organisation's, in its own feed, with its tags.
-  auto other = event_named(*dir_ / "main-feed" / kOtherOrgUuid, "D4 passive DNS");
+  auto other = event_named(other_feed(), "D4 passive DNS");
   ASSERT_EQ(other["Event"]["Object"].size(), 1u);
   EXPECT_EQ(one(other["Event"]["Object"][0], "rrname"), "d4-project.org");
   EXPECT_EQ(other["Event"]["Orgc"]["name"], "Other CSIRT");
   EXPECT_EQ(tag_names(other), std::vector<std::string>{"tlp:green"});  // stricter than the sensor's tlp:clear
+}
 
-  // A second export (another day) adds its event; the first ones stay in the manifest.
-  r = export_feed(cfg, {"--since", "2026-11-25", "--until", "2026-11-25", "--now", "1800000000"});
-  ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(load(feed / "manifest.json").size(), 3u);
+// A second export (another day) adds its event; the first ones stay in the manifest.
+TEST_F(MispFeedExport, ALaterDayAddsItsEventAndKeepsTheEarlierOnes) {
+  ASSERT_NO_FATAL_FAILURE(exported_second_day());
+  EXPECT_EQ(load(feed() / "manifest.json").size(), 3u);
+}
+
+TEST_F(MispFeedExport, PassiveSslIsAnEventOfCertificatesAndFingerprintsWithTheSensorsTags) {
+  ASSERT_NO_FATAL_FAILURE(exported_second_day());
+  const auto feed = MispFeedExport::feed();
   auto ssl = event_named(feed, "D4 passive SSL");
   EXPECT_EQ(tag_names(ssl), (std::vector<std::string>{"tlp:amber", "misp-galaxy:sector=\"Finance\""}));
   std::map<std::string, int> by_template;
@@ -461,7 +497,11 @@ TEST_F(MispFeedExport, BackscatterDnsAndSslAsMispEvents) {
   EXPECT_TRUE(cert_found);
   EXPECT_EQ(by_template["ja3"], std::stoi(redis_->cli({"ZCARD", "pssl:all:ja3"}, 6)));
   EXPECT_GE(by_template["ja3s"], 1);
-  for (const auto& d : {feed, *dir_ / "main-feed" / kOtherOrgUuid}) expect_consistent_feed(d);
+}
+
+TEST_F(MispFeedExport, EveryFeedWrittenIsConsistent) {
+  ASSERT_NO_FATAL_FAILURE(exported_second_day());
+  for (const auto& d : {feed(), other_feed()}) expect_consistent_feed(d);
 }
 
 TEST_F(MispFeedExport, StableAcrossRunsAndUpdatedWhenResultsChange) {
@@ -563,7 +603,11 @@ TEST_F(MispFeedExport, DaemonExportsOnItsIntervalAndStopsOnSigterm) {
   EXPECT_EQ(redis_->cli({"HEXISTS", "d4:mispfeed:stats", "last_error"}), "0\n");
 }
 
-TEST_F(MispFeedExport, ValidatesWithPyMisp) {
+// A suite of its own (its own analyzers' results), so that a skip where PyMISP cannot be installed
+// shows as this test's skip, not as the MispFeedExport suite's (one CTest test).
+class MispFeedPyMisp : public MispFeedExport {};
+
+TEST_F(MispFeedPyMisp, ValidatesWithPyMisp) {
   auto python = pymisp_python(*dir_);
   if (python.empty())
     GTEST_SKIP() << "PyMISP is not installed (tests/sharing/pymisp_venv.sh could not fetch it; set "

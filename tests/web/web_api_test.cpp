@@ -422,26 +422,75 @@ TEST_F(WebApiTest, OpenApiDocumentsEveryEndpoint) {
 
 // ---------------------------------------------------------------- sensors
 
-TEST_F(WebApiTest, SensorActionsWriteTheReferenceKeys) {
-  Client reg = with_token(reg_token);
-  ASSERT_EQ(reg.call("POST", "/api/v1/add/sensor/register", {{"uuid", kSensor}, {"hmac_key", "k1"}}).status,
-            200);
-  Client a = with_token(admin_token);
+// One instance for the suite and one sensor, registered through the reference API and approved
+// by the administrator; each test acts on it through /api/v1/sensors/<uuid>. Run together (one
+// CTest test, tests/web/CMakeLists.txt), the tests share the instance; each also runs alone.
+class WebSensorActions : public ::testing::Test {
+ public:
+  static void SetUpTestSuite() {
+    web_ = d4::webtest::start_web().release();
+    site_ = new d4::webtest::SignedInAdmin(*web_);
+    reg_token_ = new std::string(site_->make_user("register@example.test", "sensor_register"));
+  }
+  static void TearDownTestSuite() {
+    delete reg_token_;
+    delete site_;
+    delete web_;
+    reg_token_ = nullptr;
+    site_ = nullptr;
+    web_ = nullptr;
+  }
+
+ protected:
+  WebInstance& web() { return *web_; }
+  Client admin_api() { return d4::webtest::bearer_client(*web_, site_->token); }
+  Client registrar() { return d4::webtest::bearer_client(*web_, *reg_token_); }
+  Client admin_session() { return site_->session; }
+  std::string meta_field(const std::string& key, const std::string& field) {
+    return cli_str(web_->meta(), {"HGET", key, field});
+  }
+  // The sensor registered and approved (by an earlier test of the suite, or now).
+  void registered_sensor() {
+    if (web_->meta().command({"SISMEMBER", "registered_uuid", kSensor}).integer == 1) return;
+    ASSERT_EQ(registrar()
+                  .call("POST", "/api/v1/add/sensor/register", {{"uuid", kSensor}, {"hmac_key", "k1"}})
+                  .status,
+              200);
+    ASSERT_EQ(admin_api().call("POST", sensor() + "/approve").status, 200);
+  }
+  static std::string sensor() { return std::string("/api/v1/sensors/") + kSensor; }
+  void give_the_sensor_a_history();
+
+ private:
+  static inline WebInstance* web_ = nullptr;
+  static inline d4::webtest::SignedInAdmin* site_ = nullptr;
+  static inline std::string* reg_token_ = nullptr;
+};
+
+TEST_F(WebSensorActions, ARegistrationIsPendingUntilApprovedUnderItsNormalisedUuid) {
+  ASSERT_EQ(
+      registrar().call("POST", "/api/v1/add/sensor/register", {{"uuid", kSensor}, {"hmac_key", "k1"}}).status,
+      200);
+  Client a = admin_api();
   auto list = a.get("/api/v1/sensors?status=pending");
   ASSERT_EQ(list.status, 200);
   ASSERT_EQ(list.json()["total"], 1);
   EXPECT_EQ(list.json()["items"][0]["uuid"], kSensor);
   // Approve with the dashed, upper-case spelling: stored normalised.
   ASSERT_EQ(a.call("POST", std::string("/api/v1/sensors/") + kSensorDashed + "/approve").status, 200);
-  EXPECT_EQ(a.call("POST", std::string("/api/v1/sensors/") + kSensor + "/approve").status, 409);
-  EXPECT_EQ(web->meta().command({"SISMEMBER", "registered_uuid", kSensor}).integer, 1);
-  EXPECT_EQ(web->meta().command({"SISMEMBER", "sensor_pending_registration", kSensor}).integer, 0);
-  EXPECT_EQ(a.call("POST", std::string("/api/v1/sensors/") + kSensor + "/reject").status, 409);
+  EXPECT_EQ(a.call("POST", sensor() + "/approve").status, 409);
+  EXPECT_EQ(web().meta().command({"SISMEMBER", "registered_uuid", kSensor}).integer, 1);
+  EXPECT_EQ(web().meta().command({"SISMEMBER", "sensor_pending_registration", kSensor}).integer, 0);
+  EXPECT_EQ(a.call("POST", sensor() + "/reject").status, 409);
+}
 
-  std::string s = std::string("/api/v1/sensors/") + kSensor;
+TEST_F(WebSensorActions, TheKeyIsStoredVerbatimRotatedAndRemoved) {
+  ASSERT_NO_FATAL_FAILURE(registered_sensor());
+  Client a = admin_api();
+  const std::string s = sensor(), metadata = "metadata_uuid:" + std::string(kSensor);
   std::string key = "<b>&amp; \"verbatim\" key</b>";
   ASSERT_EQ(a.call("PUT", s + "/key", {{"key", key}}).status, 200);
-  EXPECT_EQ(cli_str(web->meta(), {"HGET", "metadata_uuid:" + std::string(kSensor), "hmac_key"}), key);
+  EXPECT_EQ(meta_field(metadata, "hmac_key"), key);
   EXPECT_EQ(a.get(s + "/key").json()["key"], key);
   EXPECT_EQ(a.call("PUT", s + "/key", {{"key", ""}}).status, 400);
   EXPECT_EQ(a.call("PUT", s + "/key", {{"key", "line\n"}}).status, 400);
@@ -449,46 +498,82 @@ TEST_F(WebApiTest, SensorActionsWriteTheReferenceKeys) {
   ASSERT_EQ(rot.status, 200);
   std::string rotated = rot.json()["key"];
   EXPECT_EQ(rotated.size(), 40u);
-  EXPECT_EQ(cli_str(web->meta(), {"HGET", "metadata_uuid:" + std::string(kSensor), "hmac_key"}), rotated);
+  EXPECT_EQ(meta_field(metadata, "hmac_key"), rotated);
   ASSERT_EQ(a.call("DELETE", s + "/key").status, 200);
   EXPECT_EQ(a.get(s + "/key").json()["uses_default_key"], true);
+}
 
+TEST_F(WebSensorActions, TheBacklogLimitIsSetCheckedAndCleared) {
+  ASSERT_NO_FATAL_FAILURE(registered_sensor());
+  Client a = admin_api();
+  const std::string s = sensor();
   ASSERT_EQ(a.call("PUT", s + "/backlog", {{"limit", 5000}}).status, 200);
-  EXPECT_EQ(cli_str(web->meta(), {"HGET", "stream_max_size_by_uuid", kSensor}), "5000");
+  EXPECT_EQ(meta_field("stream_max_size_by_uuid", kSensor), "5000");
   EXPECT_EQ(a.call("PUT", s + "/backlog", {{"limit", 0}}).status, 400);
   EXPECT_EQ(a.call("PUT", s + "/backlog", {{"limit", "many"}}).status, 400);
   ASSERT_EQ(a.call("PUT", s + "/backlog", {{"limit", nullptr}}).status, 200);
-  EXPECT_EQ(cli_str(web->meta(), {"HGET", "stream_max_size_by_uuid", kSensor}), "<nil>");
+  EXPECT_EQ(meta_field("stream_max_size_by_uuid", kSensor), "<nil>");
+}
 
-  ASSERT_EQ(a.call("PUT", s + "/description", {{"description", "<script>alert(1)</script>"}}).status, 200);
-  ASSERT_EQ(a.call("PUT", s + "/tags", {{"tags", "dmz, lab"}}).status, 200);
-  ASSERT_EQ(a.call("PUT", s + "/tags", {{"tags", json::array({"lab", "paris"})}}).status, 200);
-  auto tags = web->meta().command({"SMEMBERS", "sensor:tags:" + std::string(kSensor)}).as_strings();
+TEST_F(WebSensorActions, NewTagsReplaceTheOldOnes) {
+  ASSERT_NO_FATAL_FAILURE(registered_sensor());
+  Client a = admin_api();
+  ASSERT_EQ(a.call("PUT", sensor() + "/tags", {{"tags", "dmz, lab"}}).status, 200);
+  ASSERT_EQ(a.call("PUT", sensor() + "/tags", {{"tags", json::array({"lab", "paris"})}}).status, 200);
+  auto tags = web().meta().command({"SMEMBERS", "sensor:tags:" + std::string(kSensor)}).as_strings();
   EXPECT_EQ(std::set<std::string>(tags.begin(), tags.end()), (std::set<std::string>{"lab", "paris"}));
+}
 
-  ASSERT_EQ(a.call("PUT", s + "/monitoring", {{"delta_time", 120}}).status, 200);
-  EXPECT_EQ(web->meta().command({"SISMEMBER", "to_monitor:sensors", kSensor}).integer, 1);
-  EXPECT_EQ(cli_str(web->meta(), {"HGET", "to_monitor:sensor:" + std::string(kSensor), "delta_time"}), "120");
-  EXPECT_NE(cli_str(web->meta(), {"GET", "sensors_monitoring:last_updated"}), "<nil>");
-  EXPECT_EQ(a.call("PUT", s + "/monitoring", {{"delta_time", 0}}).status, 400);
+TEST_F(WebSensorActions, MonitoringIsStoredWithItsDeltaTime) {
+  ASSERT_NO_FATAL_FAILURE(registered_sensor());
+  Client a = admin_api();
+  ASSERT_EQ(a.call("PUT", sensor() + "/monitoring", {{"delta_time", 120}}).status, 200);
+  EXPECT_EQ(web().meta().command({"SISMEMBER", "to_monitor:sensors", kSensor}).integer, 1);
+  EXPECT_EQ(meta_field("to_monitor:sensor:" + std::string(kSensor), "delta_time"), "120");
+  EXPECT_NE(cli_str(web().meta(), {"GET", "sensors_monitoring:last_updated"}), "<nil>");
+  EXPECT_EQ(a.call("PUT", sensor() + "/monitoring", {{"delta_time", 0}}).status, 400);
+}
 
-  ASSERT_EQ(a.call("POST", s + "/kick").status, 200);
-  EXPECT_EQ(web->stream().command({"EXISTS", "temp_blacklist_uuid:" + std::string(kSensor)}).integer, 1);
-  ASSERT_EQ(a.call("POST", s + "/block").status, 200);
-  EXPECT_EQ(web->meta().command({"SISMEMBER", "blacklist_uuid", kSensor}).integer, 1);
-  ASSERT_EQ(a.call("POST", s + "/block-ips").status, 200);
-  EXPECT_EQ(web->meta().command({"SISMEMBER", "blacklist_ip_by_uuid", kSensor}).integer, 1);
+TEST_F(WebSensorActions, KickBlockAndBlockIpsWriteTheReferenceKeys) {
+  ASSERT_NO_FATAL_FAILURE(registered_sensor());
+  Client a = admin_api();
+  ASSERT_EQ(a.call("POST", sensor() + "/kick").status, 200);
+  EXPECT_EQ(web().stream().command({"EXISTS", "temp_blacklist_uuid:" + std::string(kSensor)}).integer, 1);
+  ASSERT_EQ(a.call("POST", sensor() + "/block").status, 200);
+  EXPECT_EQ(web().meta().command({"SISMEMBER", "blacklist_uuid", kSensor}).integer, 1);
+  ASSERT_EQ(a.call("POST", sensor() + "/block-ips").status, 200);
+  EXPECT_EQ(web().meta().command({"SISMEMBER", "blacklist_ip_by_uuid", kSensor}).integer, 1);
+}
 
-  // Errors and rejects written by the server/workers are shown with their reasons.
-  web->meta().command({"HINCRBY", "sensor:rejects:" + std::string(kSensor), "bad_hmac", "3"});
-  web->meta().command(
-      {"LPUSH", "sensor:errors:" + std::string(kSensor),
+// The sensor with errors and rejects written by the server/workers, the admission limits that
+// held it (d4-server) and its unprocessed bytes, and what the administrator set.
+void WebSensorActions::give_the_sensor_a_history() {
+  ASSERT_NO_FATAL_FAILURE(registered_sensor());
+  Client a = admin_api();
+  ASSERT_EQ(a.call("PUT", sensor() + "/description", {{"description", "<script>alert(1)</script>"}}).status,
+            200);
+  ASSERT_EQ(a.call("PUT", sensor() + "/tags", {{"tags", json::array({"lab", "paris"})}}).status, 200);
+  ASSERT_EQ(a.call("PUT", sensor() + "/monitoring", {{"delta_time", 120}}).status, 200);
+  // Blocked (409: already, by an earlier test of the suite).
+  for (const char* action : {"/block", "/block-ips"}) {
+    int status = a.call("POST", sensor() + action).status;
+    ASSERT_TRUE(status == 200 || status == 409) << action << " " << status;
+  }
+  const std::string u = kSensor;
+  web().meta().command(
+      {"DEL", "sensor:rejects:" + u, "sensor:errors:" + u, "list_uuid_ip:" + u, "sensor:backpressure:" + u});
+  web().meta().command({"HINCRBY", "sensor:rejects:" + u, "bad_hmac", "3"});
+  web().meta().command(
+      {"LPUSH", "sensor:errors:" + u,
        R"({"time":1700000000,"reason":"bad_hmac","detail":"HMAC mismatch","ip":"192.0.2.9","source":"server"})"});
-  web->meta().command({"LPUSH", "list_uuid_ip:" + std::string(kSensor), "192.0.2.9-20240101120000"});
-  // Admission limits that held the sensor (d4-server) and its unprocessed bytes are shown too.
-  web->meta().command({"HINCRBY", "sensor:backpressure:" + std::string(kSensor), "sensor_bytes", "4"});
-  web->stream().command({"HSET", "d4:backlog:sensor", kSensor, "123456"});
-  auto info = a.get(s).json();
+  web().meta().command({"LPUSH", "list_uuid_ip:" + u, "192.0.2.9-20240101120000"});
+  web().meta().command({"HINCRBY", "sensor:backpressure:" + u, "sensor_bytes", "4"});
+  web().stream().command({"HSET", "d4:backlog:sensor", u, "123456"});
+}
+
+TEST_F(WebSensorActions, TheSensorShowsItsErrorsRejectsLimitsBlocksAndMonitoring) {
+  ASSERT_NO_FATAL_FAILURE(give_the_sensor_a_history());
+  auto info = admin_api().get(sensor()).json();
   EXPECT_EQ(info["backpressure"]["sensor_bytes"], 4);
   EXPECT_EQ(info["backlog_bytes"], 123456);
   EXPECT_EQ(info["registered"], true);
@@ -499,31 +584,42 @@ TEST_F(WebApiTest, SensorActionsWriteTheReferenceKeys) {
   EXPECT_EQ(info["connection_history"][0]["ip"], "192.0.2.9");
   EXPECT_EQ(info["connection_history"][0]["time"], "2024-01-01 12:00:00");
   EXPECT_EQ(info["monitoring"]["delta_time"], 120);
+}
 
-  // The sensor page escapes what sensors and users typed.
-  Client page = admin;
-  auto html = page.get(std::string("/sensors/") + kSensor);
+TEST_F(WebSensorActions, TheSensorPageEscapesWhatSensorsAndUsersTyped) {
+  ASSERT_NO_FATAL_FAILURE(give_the_sensor_a_history());
+  auto html = admin_session().get(std::string("/sensors/") + kSensor);
   ASSERT_EQ(html.status, 200);
   EXPECT_EQ(html.body.find("<script>alert(1)</script>"), std::string::npos);
   EXPECT_NE(html.body.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);
   EXPECT_NE(html.body.find("HMAC mismatch"), std::string::npos);
   EXPECT_NE(html.body.find("<td>sensor_bytes</td>"), std::string::npos);
-  // Search finds it by description, tag and dashed UUID.
+}
+
+TEST_F(WebSensorActions, SearchFindsTheSensorByTagDashedUuidAndStatus) {
+  ASSERT_NO_FATAL_FAILURE(give_the_sensor_a_history());
+  Client a = admin_api();
   EXPECT_EQ(a.get("/api/v1/sensors?q=paris").json()["total"], 1);
   EXPECT_EQ(a.get("/api/v1/sensors?q=01234567-89ab").json()["total"], 1);
   EXPECT_EQ(a.get("/api/v1/sensors?q=nothing-like-this").json()["total"], 0);
   EXPECT_EQ(a.get("/api/v1/sensors?status=blocked").json()["total"], 1);
+}
 
+// Last of the suite: it deletes the sensor.
+TEST_F(WebSensorActions, ClearingUnblockingAndDeletingRemoveTheReferenceKeys) {
+  ASSERT_NO_FATAL_FAILURE(give_the_sensor_a_history());
+  Client a = admin_api();
+  const std::string s = sensor();
   ASSERT_EQ(a.call("DELETE", s + "/errors").status, 200);
-  EXPECT_EQ(web->meta().command({"EXISTS", "sensor:rejects:" + std::string(kSensor)}).integer, 0);
-  EXPECT_EQ(web->meta().command({"EXISTS", "sensor:backpressure:" + std::string(kSensor)}).integer, 0);
+  EXPECT_EQ(web().meta().command({"EXISTS", "sensor:rejects:" + std::string(kSensor)}).integer, 0);
+  EXPECT_EQ(web().meta().command({"EXISTS", "sensor:backpressure:" + std::string(kSensor)}).integer, 0);
   ASSERT_EQ(a.call("DELETE", s + "/block").status, 200);
   ASSERT_EQ(a.call("DELETE", s + "/block-ips").status, 200);
   ASSERT_EQ(a.call("DELETE", s + "/monitoring").status, 200);
-  EXPECT_EQ(web->meta().command({"SISMEMBER", "to_monitor:sensors", kSensor}).integer, 0);
+  EXPECT_EQ(web().meta().command({"SISMEMBER", "to_monitor:sensors", kSensor}).integer, 0);
   ASSERT_EQ(a.call("DELETE", s).status, 200);
-  EXPECT_EQ(web->meta().command({"EXISTS", "metadata_uuid:" + std::string(kSensor)}).integer, 0);
-  EXPECT_EQ(web->meta().command({"SISMEMBER", "registered_uuid", kSensor}).integer, 0);
+  EXPECT_EQ(web().meta().command({"EXISTS", "metadata_uuid:" + std::string(kSensor)}).integer, 0);
+  EXPECT_EQ(web().meta().command({"SISMEMBER", "registered_uuid", kSensor}).integer, 0);
   EXPECT_EQ(a.get("/api/v1/sensors/not-a-uuid").status, 400);
 }
 
