@@ -26,7 +26,8 @@ if [ "${D4_INSTALL_CROSS:-1}" = "1" ]; then
   PKGS="$PKGS crossbuild-essential-arm64 crossbuild-essential-s390x qemu-user-static"
 fi
 if [ "${D4_INSTALL_BROWSER:-1}" = "1" ]; then
-  PKGS="$PKGS chromium chromium-driver"
+  # pngquant: scripts/doc-screenshots.sh compresses the browser test's screenshots for docs/images.
+  PKGS="$PKGS chromium chromium-driver pngquant"
   # Node.js may already come from elsewhere (the Debian package conflicts with other builds).
   command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 fi

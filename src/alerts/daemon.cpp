@@ -71,6 +71,27 @@ void read_channels(const toml::table& root, const std::filesystem::path& base, A
   all_channel_names(root);  // refuses a name used twice
 }
 
+// The relay that sends organisations' e-mail channels ([alerts.org_email]; none: not sent).
+void read_org_channel_settings(const toml::table& root, const std::filesystem::path& base, AlertsConfig& c) {
+  c.engine.org_webhook_allow_http = core::get_bool(root, "alerts", "org_webhook_allow_http", false);
+  const std::string s = "alerts.org_email";
+  auto url = get_string(root, s, "url", "");
+  if (url.empty()) return;
+  if (url.rfind("smtp://", 0) != 0 && url.rfind("smtps://", 0) != 0)
+    throw ConfigError("option " + s + ".url must be an smtp:// or smtps:// URL");
+  EmailConfig e{"org-email",
+                url,
+                get_string(root, s, "from", ""),
+                {},
+                get_string(root, s, "username", ""),
+                core::get_secret(root, s, "password", ""),
+                core::get_bool(root, s, "require_tls", true),
+                resolve_path(get_string(root, s, "ca_file", ""), base),
+                std::chrono::milliseconds(positive(root, s, "timeout_ms", 20000))};
+  if (e.from.empty()) throw ConfigError("option " + s + ".from is required");
+  c.engine.org_email_relay = std::move(e);
+}
+
 }  // namespace
 
 AlertsConfig read_alerts_config(const toml::table& root, const std::filesystem::path& base_dir) {
@@ -92,6 +113,7 @@ AlertsConfig read_alerts_config(const toml::table& root, const std::filesystem::
   e.source = get_string(root, "alerts", "source_name", "d4-alerts@" + host_name());
   c.max_sensors = static_cast<std::size_t>(positive(root, "alerts", "max_sensors", 100000));
   read_channels(root, base_dir, c);
+  read_org_channel_settings(root, base_dir, c);
   return c;
 }
 

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "alerts/org_channels.hpp"
 #include "alerts/rule_store.hpp"
 #include "core/keys.hpp"
 #include "core/log_fields.hpp"
@@ -45,15 +46,64 @@ Engine::Engine(EngineSettings settings, ObserverSources sources,
   counters_.over_budget =
       &registry->counter("d4_alerts_instances_over_budget_total",
                          "Alerts that could not be tracked because [alerts] max_instances were already kept");
-  for (const auto& ch : channels_) {
-    core::metrics::Labels l{{"channel", ch->name()}, {"type", std::string(ch->type())}};
-    counters_.sent[ch->name()] =
-        &registry->counter("d4_alerts_notifications_sent_total", "Notifications delivered, by channel", l);
-    counters_.failed[ch->name()] =
-        &registry->counter("d4_alerts_notifications_failed_total",
-                           "Notification deliveries that failed (retried), by channel", l);
-  }
+  registry_ = registry;
+  for (const auto& ch : channels_) count_channel(*ch);
   registry->add_collector([this](core::metrics::Exposition& e) { collect(e); });
+}
+
+void Engine::count_channel(const Channel& ch) {
+  if (counters_.sent.count(ch.name())) return;
+  core::metrics::Labels l{{"channel", ch.name()}, {"type", std::string(ch.type())}};
+  counters_.sent[ch.name()] =
+      &registry_->counter("d4_alerts_notifications_sent_total", "Notifications delivered, by channel", l);
+  counters_.failed[ch.name()] = &registry_->counter(
+      "d4_alerts_notifications_failed_total", "Notification deliveries that failed (retried), by channel", l);
+}
+
+Channel* Engine::find_channel(const std::string& name) {
+  for (const auto& ch : channels_)
+    if (ch->name() == name) return ch.get();
+  auto it = org_channels_.find(name);
+  return it == org_channels_.end() ? nullptr : it->second.channel.get();
+}
+
+void Engine::load_org_channels(const std::vector<Rule>& rules) {
+  std::set<std::string> orgs;
+  for (const auto& r : rules)
+    if (r.enabled && r.scope.type == Scope::Type::Org) orgs.insert(r.scope.id);
+  std::map<std::string, std::string> specs;  // full name -> stored JSON
+  for (const auto& org : orgs) {
+    auto reply = meta_.command({"HGETALL", keys::org_channels(org)});
+    if (reply.is_error()) throw core::RedisError("HGETALL " + keys::org_channels(org) + ": " + reply.str);
+    for (std::size_t i = 0; i + 1 < reply.elements.size(); i += 2)
+      specs[org_channel_full_name(org, reply.elements[i].str)] = reply.elements[i + 1].str;
+  }
+  OrgChannelPolicy policy;
+  policy.allow_http = settings_.org_webhook_allow_http;
+  policy.email_relay = settings_.org_email_relay.has_value();
+  for (auto it = org_channels_.begin(); it != org_channels_.end();)
+    it = specs.count(it->first) ? std::next(it) : org_channels_.erase(it);
+  for (const auto& [name, text] : specs) {
+    auto& slot = org_channels_[name];
+    if (slot.channel && slot.spec == text) continue;
+    slot = {text, nullptr};
+    try {
+      auto spec = parse_org_channel(nlohmann::json::parse(text), policy);
+      if (spec.type == "webhook") {
+        slot.channel =
+            make_webhook(WebhookConfig{name, spec.url, spec.headers, {}, std::chrono::milliseconds(10000)});
+      } else {
+        EmailConfig e = *settings_.org_email_relay;
+        e.name = name;
+        e.to = spec.to;
+        slot.channel = make_email(std::move(e));
+      }
+      count_channel(*slot.channel);
+    } catch (const std::exception& e) {
+      if (reported_invalid_.insert(name).second)
+        spdlog::error("organisation channel {} ignored: {}", name, e.what());
+    }
+  }
 }
 
 EvaluationReport Engine::evaluate(double now) {
@@ -65,6 +115,7 @@ EvaluationReport Engine::evaluate(double now) {
   for (const auto& bad : loaded.invalid)
     if (reported_invalid_.insert(bad).second) spdlog::error("alert rule ignored: {}", bad);
   pass.report.invalid_rules = loaded.invalid.size();
+  load_org_channels(loaded.rules);
   std::vector<std::string> invalid_states;
   pass.states = StateStore(meta_).load(&invalid_states);
   for (const auto& k : invalid_states) pass.removed.insert(k);
@@ -192,6 +243,18 @@ void Engine::settle_unobserved(Pass& pass) {
 
 std::vector<std::string> Engine::channels_for(const Rule& rule) {
   std::vector<std::string> out;
+  if (rule.scope.type == Scope::Type::Org) {
+    // An organisation's rule: its own channels only (named without the "org:<uuid>/" prefix).
+    const std::string prefix = org_channel_full_name(rule.scope.id, "");
+    for (const auto& [name, ch] : org_channels_) {
+      if (!ch.channel || name.rfind(prefix, 0) != 0) continue;
+      const std::string own = name.substr(prefix.size());
+      if (rule.channels.empty() ||
+          std::find(rule.channels.begin(), rule.channels.end(), own) != rule.channels.end())
+        out.push_back(name);
+    }
+    return out;
+  }
   for (const auto& ch : channels_)
     if (rule.channels.empty() ||
         std::find(rule.channels.begin(), rule.channels.end(), ch->name()) != rule.channels.end())
@@ -210,9 +273,8 @@ void Engine::deliver(Pass& pass) {
     if (st.pending.empty() || st.next_attempt > pass.now) continue;
     bool failed = false;
     for (auto it = st.pending.begin(); it != st.pending.end();) {
-      auto ch = std::find_if(channels_.begin(), channels_.end(),
-                             [&](const auto& c) { return c->name() == it->first; });
-      if (ch == channels_.end()) {  // removed from the configuration since
+      Channel* ch = find_channel(it->first);
+      if (!ch) {  // removed from the configuration (or the organisation's channels) since
         it = st.pending.erase(it);
         continue;
       }
@@ -221,7 +283,7 @@ void Engine::deliver(Pass& pass) {
         continue;
       }
       try {
-        (*ch)->send(Notification{it->second, &st, pass.now, settings_.source});
+        ch->send(Notification{it->second, &st, pass.now, settings_.source});
         counters_.sent[it->first]->fetch_add(1, std::memory_order_relaxed);
         ++pass.report.sent;
         it = st.pending.erase(it);

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -29,6 +30,11 @@ struct EngineSettings {
   double retry_base_seconds = 15;             // first retry delay of a failed notification
   double retry_max_seconds = 600;
   std::string source;  // "d4-alerts@<host>"
+  // Organisations' own channels (alerts/org_channels.hpp): the relay of their e-mail channels
+  // ([alerts.org_email]; none: e-mail channels are not sent) and whether http:// webhooks are
+  // allowed.
+  std::optional<EmailConfig> org_email_relay;
+  bool org_webhook_allow_http = false;
 };
 
 struct EvaluationReport {
@@ -60,6 +66,11 @@ class Engine {
   void deliver(Pass& pass);
   void publish(Pass& pass, double seconds);
   std::vector<std::string> channels_for(const Rule& rule);
+  // Builds the channels of the organisations that org:<uuid> rules name (d4:org:channels:<org>),
+  // again when their settings change.
+  void load_org_channels(const std::vector<Rule>& rules);
+  Channel* find_channel(const std::string& name);
+  void count_channel(const Channel& ch);
   void collect(core::metrics::Exposition& e) const;
 
   EngineSettings settings_;
@@ -67,6 +78,12 @@ class Engine {
   core::RedisClient& meta_;
   Observer observer_;
   std::vector<std::unique_ptr<Channel>> channels_;
+  struct OrgChannel {
+    std::string spec;  // the stored JSON it was built from
+    std::unique_ptr<Channel> channel;
+  };
+  std::map<std::string, OrgChannel> org_channels_;  // by full name "org:<uuid>/<name>"
+  core::metrics::Registry* registry_ = nullptr;
   Counters counters_;
   // When each active condition was first seen (conditions with a hold time), by instance key.
   std::map<std::string, double> active_since_;

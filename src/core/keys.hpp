@@ -286,6 +286,20 @@ inline constexpr std::string_view kOrganisationAdmins = "d4:org:admins";
 // "description", "by", "created"}. The key reaches metadata_uuid:<uuid> (where d4-server reads
 // it) only at approval; at most [web] max_pending_registrations.
 inline constexpr std::string_view kSensorRegistrations = "d4:registrations";
+// Analyzer queues one organisation grants another (docs/web.md#queue-grants): queue id (as
+// stored) -> JSON {"from", "to", "by", "created"}. The queue itself is an ordinary group queue of
+// the granting organisation's sensors (analyzer:<type>:<queue>), fed by d4-worker like any other;
+// at most [web] max_grants_per_organisation per granting organisation.
+inline constexpr std::string_view kQueueGrants = "d4:grants";
+// An organisation's own notification channels (alerts/org_channels.hpp): channel name -> JSON
+// {"type": "webhook", "url", "headers"} or {"type": "email", "to"}; written by d4-web (the
+// organisation's administrators), read by d4-alerts for the organisation's org:<uuid> rules.
+inline std::string org_channels(std::string_view org) {
+  return cat({"d4:org:channels:", org});
+}
+// The grants' audit trail, newest first: JSON {"time", "action" (granted, revoked, sensor_removed),
+// "by", "grant", "from", "to", "target", "sensors"}; trimmed to [web] grant_audit_max_entries.
+inline constexpr std::string_view kQueueGrantAudit = "d4:grants:audit";
 
 // ---- web interface sessions and login throttling (cache db 3, ours; docs/redis-keys.md) ----
 // One signed-in session: hash of the session token -> user, CSRF token, creation time; expires

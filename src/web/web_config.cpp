@@ -83,6 +83,11 @@ void read_budgets(const toml::table& root, WebConfig& c) {
   c.user_block_min_prefix_v4 = prefix_in(root, "user_block_min_prefix_v4", c.user_block_min_prefix_v4, 32);
   c.user_block_min_prefix_v6 = prefix_in(root, "user_block_min_prefix_v6", c.user_block_min_prefix_v6, 128);
   c.max_pending_registrations = positive(root, "max_pending_registrations", c.max_pending_registrations);
+  c.max_pending_registrations_per_organisation = positive(root, "max_pending_registrations_per_organisation",
+                                                          c.max_pending_registrations_per_organisation);
+  c.max_grants_per_organisation =
+      positive(root, "max_grants_per_organisation", c.max_grants_per_organisation);
+  c.grant_audit_max_entries = positive(root, "grant_audit_max_entries", c.grant_audit_max_entries);
   c.max_description_length = positive_size(root, "max_description_length", c.max_description_length);
   c.sensor_registration = core::get_string(root, "web", "sensor_registration", c.sensor_registration);
   if (c.sensor_registration != "off" && c.sensor_registration != "admin-approval" &&
@@ -146,6 +151,7 @@ WebConfig read_web_config(const toml::table& root, const std::filesystem::path& 
   if (max_rules < 1) throw core::ConfigError("option alerts.max_rules must be at least 1");
   c.alert_max_rules = static_cast<std::size_t>(max_rules);
   c.alert_channels = alerts::all_channel_names(root);
+  c.org_channel_policy = alerts::read_org_channel_policy(root);
   read_default_organisation(root, c);
   std::filesystem::path feed = core::get_string(root, "sharing.misp", "feed_dir", "misp-feed");
   c.misp_feed_dir = feed.is_absolute() ? feed : c.common.data_dir / feed;

@@ -8,6 +8,7 @@
 
 #include <toml++/toml.h>
 
+#include "alerts/org_channels.hpp"
 #include "core/config.hpp"
 #include "core/ipnet.hpp"
 #include "core/keys.hpp"
@@ -42,6 +43,11 @@ struct WebConfig {
   int user_block_min_prefix_v4 = 24;
   int user_block_min_prefix_v6 = 48;
   long long max_pending_registrations = 1000;
+  // Self-service registrations pending for one organisation (within the total above).
+  long long max_pending_registrations_per_organisation = 100;
+  // Queues one organisation grants others (docs/web.md#queue-grants), and the audit trail kept.
+  long long max_grants_per_organisation = 100;
+  long long grant_audit_max_entries = 10000;
   // Who approves a sensor that an organisation's user registers (docs/web.md#self-service-sensor-
   // registration): "off", "admin-approval" or "org-approval".
   std::string sensor_registration = "admin-approval";
@@ -75,6 +81,9 @@ struct WebConfig {
   std::filesystem::path misp_feed_dir;
   std::string default_org_uuid;
   std::vector<std::string> alert_channels;
+  // What organisations' own channels may be ([alerts] org_webhook_allow_http, max_org_channels,
+  // [alerts.org_email]): checked when an organisation's administrator sets one.
+  alerts::OrgChannelPolicy org_channel_policy;
 
   bool https() const { return !tls_cert.empty() && !tls_key.empty(); }
 };

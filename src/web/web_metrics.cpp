@@ -23,6 +23,16 @@ void collect_web_counters(Exposition& e, const WebCounters& c) {
   e.counter("d4_web_password_checks_busy_total",
             "Logins refused because max_concurrent_password_checks were running", {},
             static_cast<double>(c.password_checks_busy.load()));
+  const char* reg =
+      "Sensor registrations refused, by reason (pending_total, pending_organisation: the "
+      "budgets of pending self-service registrations; other: over-long fields, the reference "
+      "endpoint's pending limit)";
+  const auto total = static_cast<double>(c.registrations_refused_total_budget.load());
+  const auto org = static_cast<double>(c.registrations_refused_org_budget.load());
+  e.counter("d4_web_registrations_refused_total", reg, {{"reason", "pending_total"}}, total);
+  e.counter("d4_web_registrations_refused_total", reg, {{"reason", "pending_organisation"}}, org);
+  e.counter("d4_web_registrations_refused_total", reg, {{"reason", "other"}},
+            static_cast<double>(c.registrations_refused.load()) - total - org);
   e.counter("d4_web_redis_errors_total", "Requests answered 503 because a Redis call failed", {},
             static_cast<double>(c.redis_errors.load()));
 }

@@ -283,6 +283,11 @@ TEST(AlertNotifications, OrganisationRuleWatchesOnlyThatOrganisationsSensors) {
   h.add_rule(
       {"--kind", "sensor_silent", "--interval", "60", "--scope", "org:5c1a3b5e-0000-4000-8000-00000000beef"});
   h.add_rule({"--kind", "sensor_silent", "--interval", "60", "--scope", "org:" + org_default});
+  // Organisations' rules notify through their own channels: both organisations post to the receiver.
+  h.write_config("org_webhook_allow_http = true\n");
+  for (const auto& org : {org_a, org_default})
+    h.meta().command_ok({"HSET", core::keys::org_channels(org), "hook",
+                         json{{"type", "webhook"}, {"url", h.hook().url()}}.dump()});
   h.start_daemon();
   ASSERT_TRUE(h.hook().wait_for_count(2)) << h.daemon_log();
   ASSERT_TRUE(h.wait_evaluations(3));
@@ -292,6 +297,52 @@ TEST(AlertNotifications, OrganisationRuleWatchesOnlyThatOrganisationsSensors) {
   for (const auto& n : all) sensor_by_scope[n["rule"]["scope"]] = n["labels"]["sensor"];
   EXPECT_EQ(sensor_by_scope["org:" + org_a], kSensor);
   EXPECT_EQ(sensor_by_scope["org:" + org_default], unassigned);
+}
+
+// An organisation's rule notifies through the channels its administrators set (a webhook, and an
+// e-mail sent by the server's relay), never through the server's own channel; a global rule still
+// uses the server's channel only.
+TEST(AlertNotifications, OrganisationRulesNotifyThroughTheOrganisationsOwnChannels) {
+  AlertsHarness h;
+  WebhookReceiver org_hook;
+  SmtpReceiver smtp;
+  const std::string org = "5c1a3b5e00004000800000000000beef", other_org = "5c1a3b5e00004000800000000000cafe";
+  const std::string sensor_other = "8bd5b2b23c8a4a399a5e1a4f1f2b7c02";
+  set_last_seen(h.meta(), kSensor, clock::unix_seconds() - 600);
+  set_last_seen(h.meta(), sensor_other, clock::unix_seconds() - 600);
+  h.meta().command_ok(
+      {"HSET", std::string(core::keys::kSensorOrganisation), kSensor, org, sensor_other, other_org});
+  h.write_config("org_webhook_allow_http = true\n",
+                 "[alerts.org_email]\nurl = \"smtp://127.0.0.1:" + std::to_string(smtp.port()) +
+                     "\"\nfrom = \"d4@example.org\"\nusername = \"d4\"\npassword = \"secret\"\nca_file = \"" +
+                     smtp.ca_file().string() + "\"\n");
+  h.meta().command_ok({"HSET", core::keys::org_channels(org), "soc",
+                       json{{"type", "webhook"}, {"url", org_hook.url()}, {"headers", {"X-Org: a"}}}.dump(),
+                       "mail", json{{"type", "email"}, {"to", {"soc@org-a.example"}}}.dump()});
+  // The other organisation has no channel: its rule notifies nobody (its state and metrics remain).
+  h.add_rule({"--kind", "sensor_silent", "--interval", "60", "--scope", "org:" + org, "--name", "org rule"});
+  h.add_rule(
+      {"--kind", "sensor_silent", "--interval", "60", "--scope", "org:" + other_org, "--name", "other"});
+  h.add_rule({"--kind", "sensor_silent", "--interval", "60", "--scope", "sensor:" + sensor_other, "--name",
+              "server rule"});
+  h.start_daemon();
+  ASSERT_TRUE(org_hook.wait_for_count(1)) << h.daemon_log();
+  ASSERT_TRUE(smtp.wait_for_count(1, 30s)) << h.daemon_log();
+  ASSERT_TRUE(h.hook().wait_for_count(1)) << h.daemon_log();
+  ASSERT_TRUE(h.wait_evaluations(3));
+  auto org_received = org_hook.received();
+  ASSERT_EQ(org_received.size(), 1u);
+  EXPECT_EQ(org_received[0]["rule"]["name"], "org rule");
+  EXPECT_EQ(org_received[0]["labels"]["sensor"], kSensor);
+  auto mail = smtp.messages();
+  ASSERT_EQ(mail.size(), 1u);
+  EXPECT_EQ(mail[0]["rcpt_tos"], json::array({"soc@org-a.example"}));
+  EXPECT_TRUE(mail[0]["tls"].get<bool>());
+  EXPECT_NE(mail[0]["data"].get<std::string>().find("org rule"), std::string::npos);
+  auto server_received = h.hook().received();
+  ASSERT_EQ(server_received.size(), 1u) << "the organisations' rules never reach the server's channel";
+  EXPECT_EQ(server_received[0]["rule"]["name"], "server rule");
+  EXPECT_EQ(metric_value(h, "d4_alerts_notifications_sent_total{channel=\"org:" + org + "/soc\""), 1.0);
 }
 
 TEST(AlertRulesCli, RulesAreAddedListedAndRemovedAndInvalidOnesRefusedWithTheReason) {

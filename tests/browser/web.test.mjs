@@ -2,7 +2,8 @@
 // The stack comes from `d4-stack --data-dir <tmp>` (Redis, d4-server, d4-worker, d4-web from one
 // generated configuration); without d4-stack, redis-server and d4-web are started directly and the
 // test that needs the ingest server and client is skipped with the reason.
-// Screenshots are written to $D4_ARTIFACTS (default: <tmp>/d4-browser-artifacts).
+// Screenshots are written to $D4_ARTIFACTS (default: <tmp>/d4-browser-artifacts);
+// scripts/doc-screenshots.sh copies some of them, compressed, into docs/images/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -29,6 +30,8 @@ let adminPassword;
 let context;
 let page;
 let apiToken;
+const mispOrg = '5f6e8a43-4d2c-4b71-9a55-0c1d2e3f4a5b';
+const approvedSensor = 'aaaaaaaabbbb4ccc8dddeeeeeeeeeeee';  // approved in the server page test
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -113,6 +116,9 @@ async function startWithStack() {
   const code = await new Promise((r) => init.once('exit', r));
   assert.equal(code, 0, 'd4-stack --init-only');
   await movePorts(path.join(dataDir, 'd4.toml'));
+  // The MISP feed's publishing organisation, which d4-web also takes as its default organisation.
+  fs.appendFileSync(path.join(dataDir, 'd4.toml'),
+    `\n[sharing.misp]\norg_name = "Example CSIRT"\norg_uuid = "${mispOrg}"\n`);
   const stack = start(exe('d4-stack'), ['--data-dir', dataDir], 'd4-stack.out');
   const out = path.join(dataDir, 'd4-stack.out');
   const summary = await until('the d4-stack summary', () => {
@@ -265,6 +271,49 @@ test('an alert rule is added and edited from the alerts page', async () => {
   await shot('09-alerts');
 });
 
+test('organisations, a queue granted between them and an organisation\'s alert channel', async () => {
+  await page.goto(`${webUrl}/organisations`);
+  for (const name of ['CSIRT North', 'CSIRT South']) {
+    await page.locator('#org-name').fill(name);
+    await page.getByRole('button', { name: 'Create', exact: true }).click();
+    await page.locator(`input[value="${name}"]`).waitFor();
+  }
+  await page.locator('#assign-org-sensors').selectOption({ label: 'CSIRT North' });
+  await page.locator('#assign-uuid').fill(approvedSensor);
+  await page.getByRole('button', { name: 'Assign' }).first().click();
+  const north = page.locator('tr', { has: page.locator('input[value="CSIRT North"]') });
+  await north.locator(`a[href="/sensors/${approvedSensor}"]`).waitFor();
+  await shot('12-organisations');
+
+  // CSIRT North grants CSIRT South a passive DNS queue on its sensor.
+  await page.goto(`${webUrl}/grants`);
+  await page.locator('#grant-from').selectOption({ label: 'CSIRT North' });
+  await page.locator('#grant-to').selectOption({ label: 'CSIRT South' });
+  await page.locator('#grant-type').fill('8');
+  await page.locator('#grant-sensors').fill(approvedSensor);
+  await page.locator('#grant-desc').fill('passive DNS of the north sensor for CSIRT South');
+  await page.getByRole('button', { name: 'Grant', exact: true }).click();
+  await page.locator('td', { hasText: 'passive DNS of the north sensor for CSIRT South' }).waitFor();
+  await page.locator('td', { hasText: /^granted$/ }).first().waitFor();  // the audit trail
+  const grants = await (await context.request.get(`${webUrl}/api/v1/grants`,
+    { headers: { Authorization: `Bearer ${apiToken}` } })).json();
+  assert.equal(grants.items.length, 1);
+  assert.equal(grants.items[0].list_key, `analyzer:8:${grants.items[0].id}`);
+  await shot('13-queue-grant');
+
+  // CSIRT North's own alert channel: its organisation rules notify there, not the server's channels.
+  const orgs = await (await context.request.get(`${webUrl}/api/v1/organisations`,
+    { headers: { Authorization: `Bearer ${apiToken}` } })).json();
+  const northUuid = orgs.items.find((o) => o.name === 'CSIRT North').uuid;
+  await page.goto(`${webUrl}/alerts/channels?org=${northUuid}`);
+  await page.locator('#ch-name').fill('north-soc');
+  await page.locator('#ch-url').fill('https://chat.north.example/hooks/d4');
+  await page.locator('#ch-headers').fill('Authorization: Bearer north-secret');
+  await page.getByRole('button', { name: 'Save the channel' }).click();
+  await page.locator('td', { hasText: 'webhook to https://chat.north.example' }).waitFor();
+  await shot('14-alert-channels');
+});
+
 test('a connected sensor\'s statistics appear after the client sends the vectors', async (t) => {
   if (!has('d4-stack') || !has('d4-server') || !has('d4-client') || !sensorPort || !defaultKey) {
     const why = `needs d4-stack, d4-server and d4-client in ${binDir} (build those targets)`;
@@ -332,4 +381,29 @@ test('the backscatter page ranks the victims d4-pibs found and charts their inte
   await page.locator('figure.chart svg').waitFor();
   await page.locator('figure.chart .legend li', { hasText: 'packets per' }).waitFor();
   await shot('11-backscatter-victim');
+});
+
+test('the MISP feed page lists the events d4-misp-feed wrote for the organisation', async (t) => {
+  if (!has('d4-stack') || !has('d4-misp-feed') || !has('d4-pibs')) {
+    const why = `needs d4-stack, d4-misp-feed and d4-pibs in ${binDir} (build those targets)`;
+    if (process.env.D4_REQUIRE_STACK === '1' && process.env.D4_REQUIRE_MISP_FEED === '1') assert.fail(why);
+    t.skip(why);
+    return;
+  }
+  // The backscatter of backscatter.pcap (analysed by the previous test) as the default
+  // organisation's feed, written where d4-web serves it from.
+  const feed = spawn(exe('d4-misp-feed'), ['-c', path.join(dataDir, 'd4.toml'), 'export', '--kind', 'backscatter',
+    '--since', '2023-11-14', '--until', '2023-11-14'], { stdio: 'ignore' });
+  assert.equal(await new Promise((r) => feed.once('exit', r)), 0, 'd4-misp-feed export');
+  await page.goto(`${webUrl}/`);
+  await page.getByRole('link', { name: 'MISP feed' }).click();
+  await page.getByRole('heading', { name: 'MISP feed', exact: true }).waitFor();
+  const event = page.locator('tr', { hasText: 'D4 backscatter: DDoS victims seen on 2023-11-14' });
+  await event.waitFor();
+  await shot('15-misp-feed');
+  // The event's link is the file MISP pulls, served to the organisation.
+  const href = await event.locator('a').getAttribute('href');
+  const r = await context.request.get(`${webUrl}${href}`, { headers: { Authorization: apiToken } });
+  assert.equal(r.status(), 200);
+  assert.equal((await r.json()).Event.Orgc.uuid, mispOrg);
 });

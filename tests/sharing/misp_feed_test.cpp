@@ -504,6 +504,37 @@ TEST_F(MispFeedExport, EveryFeedWrittenIsConsistent) {
   for (const auto& d : {feed(), other_feed()}) expect_consistent_feed(d);
 }
 
+// The server's own assignments (d4:sensor:org, as d4-web's organisations page sets them) decide a
+// sensor's organisation; its declared misp:org counts only where the server assigned nothing.
+TEST_F(MispFeedExport, ServerAssignmentsWinOverDeclaredOrganisations) {
+  const std::string assigned = "7a7a7a7a-1111-4222-8333-944444444444";
+  const std::string assigned_dashless = "7a7a7a7a111142228333944444444444";
+  redis_->cli({"HSET", "d4:sensor:org", kSensorC, assigned_dashless});
+  redis_->cli({"HSET", "d4:org:" + assigned_dashless, "name", "Assigned CSIRT"});
+  auto cfg = config("assigned");
+  auto r = export_feed(cfg, {"--since", "2023-11-14", "--until", "2023-11-14", "--now", "1800000000",
+                             "--kind", "passive-dns"});
+  redis_->cli({"HDEL", "d4:sensor:org", kSensorC});
+  redis_->cli({"DEL", "d4:org:" + assigned_dashless});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto root = *dir_ / "assigned-feed";
+  // Sensor C's record is in the assigned organisation's feed, under its name; the organisation
+  // C's meta header declares gets nothing.
+  auto dns = event_named(root / assigned, "D4 passive DNS");
+  ASSERT_EQ(dns["Event"]["Object"].size(), 1u);
+  EXPECT_EQ(one(dns["Event"]["Object"][0], "rrname"), "d4-project.org");
+  EXPECT_EQ(dns["Event"]["Orgc"], json({{"name", "Assigned CSIRT"}, {"uuid", assigned}}));
+  EXPECT_FALSE(fs::exists(root / kOtherOrgUuid / "manifest.json"));
+  expect_consistent_feed(root / assigned);
+
+  // Without the assignment the declaration applies again.
+  r = export_feed(config("declared"), {"--since", "2023-11-14", "--until", "2023-11-14", "--now",
+                                       "1800000000", "--kind", "passive-dns"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto other = event_named(*dir_ / "declared-feed" / kOtherOrgUuid, "D4 passive DNS");
+  EXPECT_EQ(other["Event"]["Orgc"]["name"], "Other CSIRT");
+}
+
 TEST_F(MispFeedExport, StableAcrossRunsAndUpdatedWhenResultsChange) {
   auto cfg = config("stable");
   const auto feed = *dir_ / "stable-feed" / kOrgUuid;

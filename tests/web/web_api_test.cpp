@@ -337,6 +337,18 @@ std::vector<Endpoint> all_endpoints() {
        "/api/v1/organisations/00000000-0000-4000-8000-0000000000a0/users",
        "admin",
        {{"email", "x@y.test"}}},
+      // Queue grants: a user who administers no organisation may list them only.
+      {"GET", "/api/v1/grants", "user"},
+      {"POST", "/api/v1/grants", "admin", {{"to", "00000000-0000-4000-8000-0000000000b0"}, {"type", 3}}},
+      {"GET", "/api/v1/grants/audit", "admin"},
+      {"DELETE", "/api/v1/grants/00000000-0000-4000-8000-0000000000b0", "user"},
+      // An organisation's own alert channels: its members read them, its administrators change them.
+      {"GET", "/api/v1/organisations/00000000-0000-4000-8000-0000000000a0/channels", "user"},
+      {"PUT",
+       "/api/v1/organisations/00000000-0000-4000-8000-0000000000a0/channels/x",
+       "admin",
+       {{"type", "webhook"}, {"url", "https://hooks.example.org/x"}}},
+      {"DELETE", "/api/v1/organisations/00000000-0000-4000-8000-0000000000a0/channels/x", "admin"},
   };
 }
 
@@ -407,6 +419,7 @@ TEST_F(WebApiTest, OpenApiDocumentsEveryEndpoint) {
     replace("00000000-0000-4000-8000-0000000000a0", "{id}");
     replace("00000000-0000-4000-8000-0000000000b0", "{id}");
     replace("/misp-feed/manifest.json", "/misp-feed/{file}");
+    replace("/channels/x", "/channels/{name}");
     replace("00000000-0000-4000-8000-000000000000", "{id}");
     replace("nobody@example.test", "{email}");
     replace("000000000000", "{token_id}");

@@ -6,6 +6,7 @@
 
 #include "core/keys.hpp"
 #include "server/harness.hpp"
+#include "support/http.hpp"
 #include "web_fixture.hpp"
 
 using d4::webtest::Client;
@@ -20,8 +21,8 @@ constexpr const char* kSensorKey = "sensor-own-key-42";
 
 class WebRegistrationTest : public ::testing::Test {
  protected:
-  void start(const std::string& mode) {
-    web = d4::webtest::start_web("sensor_registration = \"" + mode + "\"\n");
+  void start(const std::string& mode, const std::string& extra_config = {}) {
+    web = d4::webtest::start_web("sensor_registration = \"" + mode + "\"\n" + extra_config);
     admin = d4::webtest::SignedInAdmin(*web).session;
     org_a = create_org("Org A");
     org_b = create_org("Org B");
@@ -127,6 +128,42 @@ TEST_F(WebRegistrationTest, AdminApprovalModeAndOffMode) {
   EXPECT_EQ(
       member.call("POST", "/api/v1/registrations", {{"uuid", uuid.dashless()}, {"hmac_key", "k"}}).status,
       403);
+}
+
+}  // namespace
+
+namespace {
+
+// d4:registrations is bounded per organisation and in total; each refusal is a 429 naming the
+// budget, changes nothing, and is counted in /metrics and /api/v1/health.
+TEST_F(WebRegistrationTest, PendingRegistrationsAreBoundedPerOrganisationAndInTotal) {
+  start("org-approval",
+        "max_pending_registrations = 3\nmax_pending_registrations_per_organisation = 2\n"
+        "metrics_listen = \"127.0.0.1:0\"\n");
+  int m = d4::test::wait_for_listening(web->log_path(), "metrics and health, HTTP", web->process(), 60s);
+  auto ask = [](Client& c) {
+    return c.call("POST", "/api/v1/registrations",
+                  {{"uuid", d4::test::random_uuid().dashed()}, {"hmac_key", kSensorKey}});
+  };
+  ASSERT_EQ(ask(member).status, 200);
+  ASSERT_EQ(ask(org_admin).status, 200);
+  auto org_full = ask(member);
+  EXPECT_EQ(org_full.status, 429);
+  EXPECT_NE(org_full.body.find("max_pending_registrations_per_organisation"), std::string::npos)
+      << org_full.body;
+  ASSERT_EQ(ask(other).status, 200);  // another organisation's budget, the server's last place
+  auto server_full = ask(other);
+  EXPECT_EQ(server_full.status, 429);
+  EXPECT_NE(server_full.body.find("[web] max_pending_registrations)"), std::string::npos) << server_full.body;
+  EXPECT_EQ(web->meta().command({"HLEN", keys::kSensorRegistrations}).integer, 3);
+  EXPECT_EQ(d4::test::metric(m, "d4_web_registrations_refused_total{reason=\"pending_organisation\"}"), 1.0);
+  EXPECT_EQ(d4::test::metric(m, "d4_web_registrations_refused_total{reason=\"pending_total\"}"), 1.0);
+  EXPECT_EQ(admin.get("/api/v1/health").json()["web"]["registrations_refused"], 2);
+  // A withdrawal frees a place of the organisation.
+  auto mine = member.get("/api/v1/registrations").json()["items"];
+  ASSERT_FALSE(mine.empty());
+  ASSERT_EQ(member.call("DELETE", "/api/v1/registrations/" + mine[0]["uuid"].get<std::string>()).status, 200);
+  EXPECT_EQ(ask(member).status, 200);
 }
 
 }  // namespace

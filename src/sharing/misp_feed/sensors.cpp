@@ -52,6 +52,34 @@ std::vector<std::string> scan_sensor_ids(core::RedisClient& meta, std::size_t ma
   return ids;
 }
 
+// The server's own assignments (d4:sensor:org, set in the web interface), each with its
+// organisation's name (d4:org:<uuid>): sensor (dashless) -> organisation.
+std::map<std::string, Organisation> server_assignments(core::RedisClient& meta) {
+  auto r = meta.command({"HGETALL", keys::kSensorOrganisation});
+  if (r.is_error()) throw core::RedisError("HGETALL d4:sensor:org: " + r.str);
+  std::map<std::string, std::string> by_sensor;
+  std::map<std::string, Organisation> orgs;  // dashless organisation uuid -> organisation
+  for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2) {
+    auto sensor = protocol::normalize_uuid(r.elements[i].str);
+    auto org = protocol::Uuid::parse(r.elements[i + 1].str);
+    if (!sensor || !org || org->is_nil()) continue;
+    by_sensor[*sensor] = org->dashless();
+    orgs[org->dashless()] = Organisation{org->dashed(), org->dashed()};
+  }
+  std::vector<std::vector<std::string>> cmds;
+  for (const auto& [uuid, o] : orgs) cmds.push_back({"HGET", keys::organisation(uuid), "name"});
+  auto names = cmds.empty() ? std::vector<core::RedisReply>{} : meta.pipeline(cmds);
+  std::size_t i = 0;
+  for (auto& [uuid, o] : orgs) {
+    const auto& n = names[i++];
+    // MISP limits organisation names to 255 characters; without one, the uuid names it.
+    if (!n.is_error() && !n.is_nil() && !n.str.empty()) o.name = n.str.substr(0, 255);
+  }
+  std::map<std::string, Organisation> out;
+  for (const auto& [sensor, org] : by_sensor) out[sensor] = orgs[org];
+  return out;
+}
+
 }  // namespace
 
 bool is_machine_tag(std::string_view tag) {
@@ -141,6 +169,7 @@ void SensorDirectory::add(SensorRecord sensor, const SensorLimits& limits, Senso
 
 void SensorDirectory::load(core::RedisClient& meta, const SensorLimits& limits, SensorCounters& counters) {
   auto ids = scan_sensor_ids(meta, limits.max_sensors, counters.sensors_not_read);
+  const auto assigned = server_assignments(meta);
   for (std::size_t i = 0; i < ids.size(); i += kPipelineSensors) {
     std::size_t n = std::min(kPipelineSensors, ids.size() - i);
     std::vector<std::vector<std::string>> cmds;
@@ -171,6 +200,8 @@ void SensorDirectory::load(core::RedisClient& meta, const SensorLimits& limits, 
         if (org && !s.declared) s.declared = org;
         for (auto& t : meta_header_tags(json)) s.tags.push_back(std::move(t));
       }
+      // The server's assignment wins; a sensor's own declaration counts only without one.
+      if (auto it = assigned.find(s.id); it != assigned.end()) s.declared = it->second;
       for (auto& t : members(replies[4 * j + 2])) s.types.insert(std::move(t));
       for (auto& t : members(replies[4 * j + 3])) s.extended_types.insert(std::move(t));
       add(std::move(s), limits, counters);

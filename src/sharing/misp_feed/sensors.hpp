@@ -1,8 +1,9 @@
 #pragma once
 // What the feed needs to know about sensors: the organisation each belongs to and the tags it
-// carries. A sensor's organisation is the "misp:org" of its meta headers (a UUID, or an object with
-// "uuid" and "name"), else the configured default organisation. Its tags are the operator's tags
-// (sensor:tags:<uuid>) and the "tags" of its meta headers (sensor:metaheader:<uuid>), of which only
+// carries. A sensor's organisation is the one the server assigned it (d4:sensor:org, as the web
+// interface sets it; named by d4:org:<uuid>), else the "misp:org" of its meta headers (a UUID, or
+// an object with "uuid" and "name"), else the configured default organisation. Its tags are the operator's
+// tags (sensor:tags:<uuid>) and the "tags" of its meta headers (sensor:metaheader:<uuid>), of which only
 // machine tags ("namespace:predicate[=value]", as MISP taxonomies write them: tlp:amber,
 // misp-galaxy:sector="Finance") travel into events; free-form labels stay on the server.
 //
@@ -35,14 +36,15 @@ struct SensorCounters {
 struct SensorRecord {
   std::string id;  // dashless
   std::vector<std::string> tags;
-  std::optional<Organisation> declared;  // misp:org
+  std::optional<Organisation> declared;  // the server's assignment, else misp:org
   std::set<std::string> types, extended_types;
 };
 
 class SensorDirectory {
  public:
   SensorDirectory(Organisation default_org) : default_(std::move(default_org)) {}
-  // Reads every sensor known to the metadata Redis (metadata_uuid:<uuid>). Throws core::RedisError.
+  // Reads every sensor known to the metadata Redis (metadata_uuid:<uuid>) with the server's
+  // organisation assignments. Throws core::RedisError.
   void load(core::RedisClient& meta, const SensorLimits& limits, SensorCounters& counters);
   // Adds a sensor (what load() does for each one; tests and callers with their own sources).
   void add(SensorRecord sensor, const SensorLimits& limits, SensorCounters& counters);

@@ -3,6 +3,7 @@
 #include "web/models/organisations.hpp"
 #include "core/keys.hpp"
 #include "web/api/helpers.hpp"
+#include "web/models/grants.hpp"
 
 namespace d4::web::api {
 
@@ -47,9 +48,12 @@ void organisation_management(WebApp& app, Routes& r) {
       throw ApiError(404, "no such organisation");
     return ok("organisation renamed");
   });
-  r.api("DELETE", "/api/v1/organisations/{id}", Role::Admin, [&app](http::Request& req, const Identity&) {
-    if (!core::OrganisationStore(app.db().meta).remove(req.params["id"]))
-      throw ApiError(404, "no such organisation");
+  r.api("DELETE", "/api/v1/organisations/{id}", Role::Admin, [&app](http::Request& req, const Identity& id) {
+    core::OrganisationStore store(app.db().meta);
+    auto o = store.get(req.params["id"]);
+    if (!o) throw ApiError(404, "no such organisation");
+    if (!o->is_default) models::Grants(app.db(), app.config()).organisation_removed(id, o->uuid);
+    if (!store.remove(o->uuid)) throw ApiError(404, "no such organisation");
     return ok("organisation deleted; its sensors and users now belong to the default organisation");
   });
 }
@@ -57,11 +61,13 @@ void organisation_management(WebApp& app, Routes& r) {
 // Assignments: a sensor or a user moves to the organisation (from wherever it was).
 void organisation_members(WebApp& app, Routes& r) {
   r.api("POST", "/api/v1/organisations/{id}/sensors", Role::Admin,
-        [&app](http::Request& req, const Identity&) {
+        [&app](http::Request& req, const Identity& id) {
           core::OrganisationStore store(app.db().meta);
           auto o = require_org(store, path_or_field(req, "id"));
           auto sensor = require_uuid(Input(req).required("uuid"));
           store.assign_sensor(sensor, o.uuid);
+          // It no longer feeds what its former organisation granted others.
+          models::Grants(app.db(), app.config()).sensor_moved(id, sensor, o.uuid);
           return ok("sensor " + sensor + " now belongs to " + o.name);
         });
   r.api("POST", "/api/v1/organisations/{id}/users", Role::Admin, [&app](http::Request& req, const Identity&) {

@@ -1,6 +1,7 @@
 // /api/v1: analyzer queues (docs/api/openapi.json).
 #include "web/models/queues.hpp"
 #include "web/api/helpers.hpp"
+#include "web/models/grants.hpp"
 
 namespace d4::web::api {
 
@@ -58,7 +59,7 @@ void queues(WebApp& app, Routes& r) {
   });
   r.api("GET", "/api/v1/queues/{id}", Role::User, [&app](http::Request& req, const Identity& id) {
     auto& d = app.db();
-    return json(models::Queues(d).view(require_queue(d, req.params["id"], id)));
+    return json(models::Queues(d).view(require_queue(d, req.params["id"], id), Scope::of(d, id)));
   });
   r.api("PUT", "/api/v1/queues/{id}", Role::Admin, [&app](http::Request& req, const Identity& id) {
     Input in(req);
@@ -75,7 +76,10 @@ void queues(WebApp& app, Routes& r) {
   });
   r.api("DELETE", "/api/v1/queues/{id}", Role::Admin, [&app](http::Request& req, const Identity& id) {
     auto& d = app.db();
-    d.queue_store.remove(require_queue(d, req.params["id"], id).id);
+    auto q = require_queue(d, req.params["id"], id);
+    // A granted queue deleted here is a revocation, audited as such.
+    models::Grants(d, app.config()).forget_queue(id, q.id);
+    d.queue_store.remove(q.id);
     return ok("queue deleted");
   });
   r.api("POST", "/api/v1/queues/{id}/empty", Role::Admin, [&app](http::Request& req, const Identity& id) {

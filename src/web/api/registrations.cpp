@@ -6,7 +6,7 @@
 namespace d4::web::api {
 
 void registrations(WebApp& app, Routes& r) {
-  auto model = [&app] { return models::Registrations(app.db(), app.config()); };
+  auto model = [&app] { return models::Registrations(app.db(), app.config(), &app.counters()); };
   r.api("GET", "/api/v1/registrations", Role::User,
         [model](http::Request&, const Identity& id) { return json(model().list(id)); });
   r.api("POST", "/api/v1/registrations", Role::User, [model](http::Request& req, const Identity& id) {

@@ -28,6 +28,9 @@ struct Identity {
   bool via_session = false;  // false: API token
   bool must_change_password = false;
   std::string csrf;  // the session's synchronizer token
+  // Sees the whole server (auth/scope.hpp), set by the page wrapper: the navigation then offers
+  // the pages of server-wide data (Backscatter), which answer 403 to anyone else.
+  bool whole_server = true;
 };
 
 // The identity of a request for the route wrappers, or why there is none: `unavailable` when the

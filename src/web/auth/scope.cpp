@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 #include "core/keys.hpp"
 #include "web/request.hpp"
 
@@ -19,6 +21,13 @@ Scope Scope::of(Db& d, const Identity& id) {
   // organisation owns a sensor (a single-team server, unchanged).
   s.all_ = role_allows(id.role, Role::Admin) ||
            (s.org_ == s.ownership_.default_org() && !s.ownership_.several_organisations_own_sensors());
+  if (!s.all_) {
+    auto grants = d.meta.command({"HGETALL", keys::kQueueGrants});
+    for (std::size_t i = 0; i + 1 < grants.elements.size(); i += 2) {
+      auto g = nlohmann::json::parse(grants.elements[i + 1].str, nullptr, false);
+      if (g.is_object() && g.value("to", "") == s.org_) s.granted_.insert(grants.elements[i].str);
+    }
+  }
   return s;
 }
 

@@ -11,6 +11,7 @@
 // A sensor outside the scope answers exactly like one the server does not know (404), so that a
 // UUID tells nothing about another organisation's sensors; the route wrappers check every route
 // with a {uuid} (routing/routes.cpp), the read models filter lists and sums.
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,9 @@ class Scope {
   // The members of `sensors` that the scope covers, in order.
   std::vector<std::string> covered(std::vector<std::string> sensors) const;
   const core::SensorOwnership& ownership() const { return ownership_; }
+  // An analyzer queue another organisation granted the viewer's (docs/web.md#queue-grants): the
+  // viewer sees and uses the queue, never the granting organisation's sensors.
+  bool granted(const std::string& queue) const { return granted_.count(queue) == 1; }
 
   // ApiError 404 "404 Not Found" unless the sensor (dashless) is in the scope; a restricted scope
   // also refuses a sensor the server does not know, so that an unknown UUID and another
@@ -48,6 +52,7 @@ class Scope {
   bool all_ = true;
   std::string org_;
   core::SensorOwnership ownership_;
+  std::set<std::string> granted_;  // queue ids granted to org_ (restricted scopes only)
 };
 
 }  // namespace d4::web

@@ -35,9 +35,12 @@ Html navigation(const Identity& id, std::string_view active) {
   h << nav_link("/", "Dashboard", "dashboard", active) << nav_link("/sensors", "Sensors", "sensors", active)
     << nav_link("/server", "Server", "server", active)
     << nav_link("/queues", "Analyzer queues", "queues", active)
-    << nav_link("/backscatter", "Backscatter", "backscatter", active)
-    << nav_link("/alerts", "Alerts", "alerts", active)
-    << nav_link("/registrations", "Registrations", "registrations", active);
+    << nav_link("/grants", "Queue grants", "grants", active);
+  // Only links the user may open: backscatter results are every organisation's traffic.
+  if (id.whole_server) h << nav_link("/backscatter", "Backscatter", "backscatter", active);
+  h << nav_link("/alerts", "Alerts", "alerts", active)
+    << nav_link("/registrations", "Registrations", "registrations", active)
+    << nav_link("/misp-feed", "MISP feed", "misp-feed", active);
   if (role_allows(id.role, Role::Admin))
     h << nav_link("/users", "Users", "users", active)
       << nav_link("/organisations", "Organisations", "organisations", active);

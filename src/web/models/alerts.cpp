@@ -56,7 +56,14 @@ void merge_field(json& j, const Input& in, const std::string& k) {
   }
 }
 
-void check_channels(const WebConfig& cfg, const alerts::Rule& r) {
+void check_channels(Db& d, const WebConfig& cfg, const alerts::Rule& r) {
+  if (r.scope.type == alerts::Scope::Type::Org) {
+    // An organisation's rule notifies through the organisation's own channels only.
+    for (const auto& c : r.channels)
+      if (d.meta.command({"HEXISTS", core::keys::org_channels(r.scope.id), c}).integer != 1)
+        throw ApiError(400, "the organisation has no notification channel named '" + c + "'");
+    return;
+  }
   if (cfg.alert_channels.empty()) return;  // d4-alerts' channels are configured elsewhere
   for (const auto& c : r.channels)
     if (std::find(cfg.alert_channels.begin(), cfg.alert_channels.end(), c) == cfg.alert_channels.end())
@@ -112,7 +119,7 @@ alerts::Rule Alerts::from_input(const Input& in, const alerts::Rule* base) const
     throw ApiError(400, e.what());
   }
   r.id = base ? base->id : "";
-  check_channels(cfg_, r);
+  check_channels(db_, cfg_, r);
   return r;
 }
 

@@ -26,6 +26,9 @@ struct OrganisationList {
 };
 D4_VIEW_TO_JSON(OrganisationList, items)
 
+// The viewer administers the server, or `org` (one of its members listed in d4:org:admins).
+bool administers_organisation(Db& db, const Identity& viewer, const std::string& org);
+
 class Organisations {
  public:
   explicit Organisations(Db& db) : store_(db.meta) {}

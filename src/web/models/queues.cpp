@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "core/keys.hpp"
+#include "core/organisations.hpp"
 #include "protocol/types.hpp"
 
 namespace d4::web::models {
@@ -36,15 +38,30 @@ void to_json(json& j, const QueueView& v) {
          {"dropped", st.dropped},
          {"consumed", st.consumed},
          {"last_push", st.last_push},
-         {"last_consumer_activity", st.last_consumer_activity}}}};
+         {"last_consumer_activity", st.last_consumer_activity}}},
+       {"granted_by",
+        v.granted_by.empty() ? json(nullptr) : json{{"uuid", v.granted_by}, {"name", v.granted_by_name}}}};
 }
 
 QueueView Queues::view(const queues::QueueInfo& q) {
-  return {q, store_.effective_max_size(q), store_.stats(q.id)};
+  return {q, store_.effective_max_size(q), store_.stats(q.id), {}, {}};
+}
+
+QueueView Queues::view(const queues::QueueInfo& q, const Scope& scope) {
+  QueueView v = view(q);
+  if (scope.unrestricted() || !scope.granted(q.id)) return v;
+  v.info.sensors.clear();
+  if (meta_) {
+    auto grant = meta_->command({"HGET", core::keys::kQueueGrants, q.id}).as_string();
+    auto j = grant ? json::parse(*grant, nullptr, false) : json();
+    if (j.is_object()) v.granted_by = j.value("from", "");
+    if (auto o = core::OrganisationStore(*meta_).get(v.granted_by)) v.granted_by_name = o->name;
+  }
+  return v;
 }
 
 bool Queues::visible(const queues::QueueInfo& q, const Scope& scope) {
-  if (scope.unrestricted()) return true;
+  if (scope.unrestricted() || scope.granted(q.id)) return true;
   return q.group && !q.sensors.empty() &&
          std::all_of(q.sensors.begin(), q.sensors.end(),
                      [&](const std::string& s) { return scope.covers(s); });
@@ -53,7 +70,7 @@ bool Queues::visible(const queues::QueueInfo& q, const Scope& scope) {
 QueueList Queues::list(const Scope& scope) {
   QueueList l;
   for (const auto& q : store_.list())
-    if (visible(q, scope)) l.items.push_back(view(q));
+    if (visible(q, scope)) l.items.push_back(view(q, scope));
   l.default_max_size = store_.default_max_size();
   return l;
 }
@@ -61,7 +78,7 @@ QueueList Queues::list(const Scope& scope) {
 std::optional<QueueView> Queues::find(const std::string& id, const Scope& scope) {
   auto q = store_.get(id);
   if (!q || !visible(*q, scope)) return std::nullopt;
-  return view(*q);
+  return view(*q, scope);
 }
 
 QueuePreview Queues::preview(const queues::QueueInfo& q, long long count, long long max_line_len) {

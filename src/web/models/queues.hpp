@@ -16,6 +16,9 @@ struct QueueView {
   queues::QueueInfo info;
   long long effective_max_size = 0;  // max_size or the configured default
   queues::QueueStats stats;
+  // A queue another organisation granted the viewer's: that organisation (uuid, name); the view
+  // then carries no sensor of it (docs/web.md#queue-grants).
+  std::string granted_by, granted_by_name;
 };
 
 void to_json(json& j, const QueueView& q);
@@ -42,13 +45,16 @@ class Queues {
  public:
   // `analyzer`: the database of the lists the analyzers pop.
   Queues(queues::QueueStore& store, core::RedisClient& analyzer) : store_(store), analyzer_(analyzer) {}
-  explicit Queues(Db& db) : Queues(db.queue_store, db.analyzer) {}
+  explicit Queues(Db& db) : Queues(db.queue_store, db.analyzer) { meta_ = &db.meta; }
 
   // Whether `scope` may see the queue: an unrestricted scope every queue; a restricted one the
-  // group queues fed only by its own sensors (a queue of a type receives every organisation's).
+  // group queues fed only by its own sensors (a queue of a type receives every organisation's)
+  // and the queues other organisations granted its organisation.
   static bool visible(const queues::QueueInfo& q, const Scope& scope);
   QueueList list(const Scope& scope);
   QueueView view(const queues::QueueInfo& q);
+  // The view `scope` may see: a granted queue without the granting organisation's sensors.
+  QueueView view(const queues::QueueInfo& q, const Scope& scope);
   // The queue if it exists and `scope` may see it (else nothing, like an unknown queue).
   std::optional<QueueView> find(const std::string& id, const Scope& scope);
   // The newest `count` elements (1..100), each cut to `max_line_len` (10..100000) characters.
@@ -57,6 +63,7 @@ class Queues {
  private:
   queues::QueueStore& store_;
   core::RedisClient& analyzer_;
+  core::RedisClient* meta_ = nullptr;  // organisations' names (granted queues)
 };
 
 }  // namespace d4::web::models

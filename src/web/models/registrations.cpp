@@ -44,6 +44,49 @@ RegistrationList Registrations::list(const Identity& viewer) {
   return l;
 }
 
+namespace {
+// Stores a registration unless its sensor is pending already (0) or a budget is reached: the
+// pending registrations in all (-1) or of the organisation (-2). One script, so that requests
+// handled at once cannot pass a budget together. The organisation's count decodes each pending
+// registration: at most max_pending_registrations of them.
+constexpr const char* kStorePendingRegistration = R"(
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+local pending = redis.call('HVALS', KEYS[1])
+if #pending >= tonumber(ARGV[3]) then return -1 end
+local of_org = 0
+for _, text in ipairs(pending) do
+  local ok, r = pcall(cjson.decode, text)
+  if ok and type(r) == 'table' and r['org'] == ARGV[4] then of_org = of_org + 1 end
+end
+if of_org >= tonumber(ARGV[5]) then return -2 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+)";
+}  // namespace
+
+void Registrations::store_within_budgets(const std::string& uuid, const std::string& org,
+                                         const std::string& stored) {
+  auto r = db_.meta.command({"EVAL", kStorePendingRegistration, "1", std::string(keys::kSensorRegistrations),
+                             uuid, stored, std::to_string(cfg_.max_pending_registrations), org,
+                             std::to_string(cfg_.max_pending_registrations_per_organisation)});
+  if (r.is_error()) throw core::RedisError("registration: " + r.str);
+  if (r.integer == 1) return;
+  if (r.integer == 0) throw ApiError(409, "Sensor already registered");
+  const bool total = r.integer == -1;
+  if (counters_) {
+    ++counters_->registrations_refused;
+    ++(total ? counters_->registrations_refused_total_budget : counters_->registrations_refused_org_budget);
+  }
+  throw ApiError(429, total ? "too many pending registrations on the server (" +
+                                  std::to_string(cfg_.max_pending_registrations) +
+                                  ", [web] max_pending_registrations); an administrator must approve or "
+                                  "reject some first"
+                            : "too many pending registrations for your organisation (" +
+                                  std::to_string(cfg_.max_pending_registrations_per_organisation) +
+                                  ", [web] max_pending_registrations_per_organisation); approve, reject or "
+                                  "withdraw some first");
+}
+
 RegistrationView Registrations::request(const Identity& viewer, const std::string& uuid_text,
                                         const std::string& key, const std::string& description) {
   if (cfg_.sensor_registration == "off") throw ApiError(403, "self-service sensor registration is off");
@@ -55,14 +98,9 @@ RegistrationView Registrations::request(const Identity& viewer, const std::strin
     throw ApiError(
         400, "the description is longer than " + std::to_string(cfg_.max_description_length) + " characters");
   const std::string uuid = parsed->dashless();
-  auto r = db_.meta.pipeline({{"EXISTS", keys::sensor_metadata(uuid)},
-                              {"SISMEMBER", std::string(keys::kRegisteredUuids), uuid},
-                              {"HEXISTS", std::string(keys::kSensorRegistrations), uuid},
-                              {"HLEN", std::string(keys::kSensorRegistrations)}});
-  if (r[0].integer != 0 || r[1].integer != 0 || r[2].integer != 0)
-    throw ApiError(409, "Sensor already registered");
-  if (r[3].integer >= cfg_.max_pending_registrations)
-    throw ApiError(429, "too many pending registrations; an administrator must approve or reject some first");
+  auto r = db_.meta.pipeline(
+      {{"EXISTS", keys::sensor_metadata(uuid)}, {"SISMEMBER", std::string(keys::kRegisteredUuids), uuid}});
+  if (r[0].integer != 0 || r[1].integer != 0) throw ApiError(409, "Sensor already registered");
   RegistrationView v{uuid,
                      core::OrganisationStore(db_.meta).user_org(viewer.user),
                      description,
@@ -71,9 +109,7 @@ RegistrationView Registrations::request(const Identity& viewer, const std::strin
                      false};
   json stored = {
       {"org", v.org}, {"key", key}, {"description", v.description}, {"by", v.by}, {"created", v.created}};
-  // HSETNX: two requests for one UUID at once, one wins.
-  if (db_.meta.command({"HSETNX", keys::kSensorRegistrations, uuid, stored.dump()}).integer == 0)
-    throw ApiError(409, "Sensor already registered");
+  store_within_budgets(uuid, v.org, stored.dump());
   v.may_approve = may_approve(viewer, v.org);
   return v;
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "web/auth/scope.hpp"
+#include "web/counters.hpp"
 #include "web/db.hpp"
 #include "web/models/common.hpp"
 #include "web/web_config.hpp"
@@ -30,13 +31,16 @@ D4_VIEW_TO_JSON(RegistrationList, mode, items)
 
 class Registrations {
  public:
-  Registrations(Db& db, const WebConfig& cfg) : db_(db), cfg_(cfg) {}
+  // `counters` (optional) counts the refusals of the pending-registration budgets.
+  Registrations(Db& db, const WebConfig& cfg, WebCounters* counters = nullptr)
+      : db_(db), cfg_(cfg), counters_(counters) {}
 
   // The registrations of the viewer's organisation (all of them for an administrator).
   RegistrationList list(const Identity& viewer);
   // A new pending registration by `viewer` for its organisation. ApiError: 403 when the mode is
   // "off", 400 for an invalid UUID, key or description, 409 when the sensor is known or already
-  // pending, 429 beyond max_pending_registrations.
+  // pending, 429 beyond max_pending_registrations in all or max_pending_registrations_per_organisation
+  // for the viewer's organisation (checked and stored atomically, counted).
   RegistrationView request(const Identity& viewer, const std::string& uuid, const std::string& key,
                            const std::string& description);
   // Registers, approves and assigns the sensor (ApiError 404 for a registration the viewer may not
@@ -52,9 +56,11 @@ class Registrations {
   };
   Stored require(const Identity& viewer, const std::string& uuid);
   bool may_approve(const Identity& viewer, const std::string& org);
+  void store_within_budgets(const std::string& uuid, const std::string& org, const std::string& stored);
 
   Db& db_;
   const WebConfig& cfg_;
+  WebCounters* counters_;
 };
 
 }  // namespace d4::web::models

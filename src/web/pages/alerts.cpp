@@ -61,7 +61,7 @@ void alerts(WebApp& app, Routes& r) {
                    "last evaluation by d4-alerts", true)
       << "</section><section><h2>Alerts</h2>"_h << status_links(status) << alert_table(list.items)
       << "</section><section><h2>Rules</h2><p><a class=\"btn primary\" href=\"/alerts/rules/new\">Add a "
-         "rule</a></p>"_h
+         "rule</a> <a class=\"btn\" href=\"/alerts/channels\">Organisation's channels</a></p>"_h
       << rules_table(a.rules(id.role, scope)) << "</section>"_h;
     return html::layout(opts(req, "Alerts", "alerts"), &id, b);
   });

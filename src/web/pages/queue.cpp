@@ -56,6 +56,9 @@ void queue(WebApp& app, Routes& r) {
     auto v = models::Queues(d).find(req.params["id"], Scope::of(d, id));
     if (!v) throw ApiError(404, "There is no such analyzer queue.");
     Html b = cards(*v);
+    if (!v->granted_by.empty())
+      b << "<p>Granted to your organisation by "_h << v->granted_by_name
+        << " (<a href=\"/grants\">queue grants</a>).</p>"_h;
     if (role_allows(id.role, Role::Admin))
       b << settings(*v, id, d.queue_store.default_max_size());
     else

@@ -10,11 +10,13 @@ Html row(const models::QueueView& v) {
   Html h = "<tr><td>"_h;
   h << html::link("/queues/" + q.id, q.id, "mono") << "</td><td>"_h
     << (q.target.type == 254 ? "254: " + q.target.extended_type : type_label(q.target.type)) << "</td><td>"_h
-    << (q.group ? std::to_string(q.sensors.size()) + " sensors" : "all sensors") << "</td><td>"_h
-    << q.description << "</td><td class=\"num\">"_h << v.stats.length << "</td><td class=\"num\">"_h
-    << v.effective_max_size << "</td><td class=\"num\">"_h << v.stats.pushed << "</td><td class=\"num\">"_h
-    << v.stats.dropped << "</td><td>"_h << html::format_time(static_cast<long long>(v.stats.last_push))
-    << "</td></tr>"_h;
+    << (!v.granted_by.empty() ? "granted by " + v.granted_by_name
+        : q.group             ? std::to_string(q.sensors.size()) + " sensors"
+                              : "all sensors")
+    << "</td><td>"_h << q.description << "</td><td class=\"num\">"_h << v.stats.length
+    << "</td><td class=\"num\">"_h << v.effective_max_size << "</td><td class=\"num\">"_h << v.stats.pushed
+    << "</td><td class=\"num\">"_h << v.stats.dropped << "</td><td>"_h
+    << html::format_time(static_cast<long long>(v.stats.last_push)) << "</td></tr>"_h;
   return h;
 }
 }  // namespace

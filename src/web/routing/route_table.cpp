@@ -18,6 +18,8 @@ void alerts(WebApp& app, Routes& r);
 void organisations(WebApp& app, Routes& r);
 void registrations(WebApp& app, Routes& r);
 void misp_feed(WebApp& app, Routes& r);
+void grants(WebApp& app, Routes& r);
+void org_channels(WebApp& app, Routes& r);
 }  // namespace api
 
 // Pages, one function per file under src/web/pages/.
@@ -38,6 +40,9 @@ void users(WebApp& app, Routes& r);
 void profile(WebApp& app, Routes& r);
 void organisations(WebApp& app, Routes& r);
 void registrations(WebApp& app, Routes& r);
+void grants(WebApp& app, Routes& r);
+void alert_channels(WebApp& app, Routes& r);
+void misp_feed(WebApp& app, Routes& r);
 }  // namespace pages
 
 namespace {
@@ -56,6 +61,8 @@ constexpr RouteModule kRouteModules[] = {
     api::organisations,
     api::registrations,
     api::misp_feed,
+    api::grants,
+    api::org_channels,
     // pages
     pages::dashboard,
     pages::sensors,
@@ -73,6 +80,9 @@ constexpr RouteModule kRouteModules[] = {
     pages::profile,
     pages::organisations,
     pages::registrations,
+    pages::grants,
+    pages::alert_channels,
+    pages::misp_feed,
 };
 }  // namespace
 

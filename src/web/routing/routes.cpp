@@ -134,6 +134,7 @@ void Routes::page(const std::string& pattern, Role role, PageHandler h) {
                 if (!role_allows(id->role, role))
                   return html::error_page(403, "Your role does not allow this page.", &*id);
                 try {
+                  id->whole_server = Scope::of(db(), *id).unrestricted();
                   check_sensor_scope(db(), req, *id);
                   return h(req, *id);
                 } catch (const ApiError& e) {
