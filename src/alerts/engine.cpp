@@ -67,10 +67,15 @@ Channel* Engine::find_channel(const std::string& name) {
   return it == org_channels_.end() ? nullptr : it->second.channel.get();
 }
 
-void Engine::load_org_channels(const std::vector<Rule>& rules) {
+void Engine::load_org_channels(const std::vector<Rule>& rules,
+                               const std::map<std::string, InstanceState>& states) {
+  // The organisations of the enabled rules, and of the alerts kept (a rule removed or disabled
+  // since still has its resolution to send).
   std::set<std::string> orgs;
   for (const auto& r : rules)
     if (r.enabled && r.scope.type == Scope::Type::Org) orgs.insert(r.scope.id);
+  for (const auto& [key, st] : states)
+    if (st.scope.rfind("org:", 0) == 0) orgs.insert(st.scope.substr(4));
   std::map<std::string, std::string> specs;  // full name -> stored JSON
   for (const auto& org : orgs) {
     auto reply = meta_.command({"HGETALL", keys::org_channels(org)});
@@ -115,9 +120,9 @@ EvaluationReport Engine::evaluate(double now) {
   for (const auto& bad : loaded.invalid)
     if (reported_invalid_.insert(bad).second) spdlog::error("alert rule ignored: {}", bad);
   pass.report.invalid_rules = loaded.invalid.size();
-  load_org_channels(loaded.rules);
   std::vector<std::string> invalid_states;
   pass.states = StateStore(meta_).load(&invalid_states);
+  load_org_channels(loaded.rules, pass.states);
   for (const auto& k : invalid_states) pass.removed.insert(k);
   observer_.begin(now);
   for (const auto& rule : loaded.rules) {

@@ -68,7 +68,7 @@ class Engine {
   std::vector<std::string> channels_for(const Rule& rule);
   // Builds the channels of the organisations that org:<uuid> rules name (d4:org:channels:<org>),
   // again when their settings change.
-  void load_org_channels(const std::vector<Rule>& rules);
+  void load_org_channels(const std::vector<Rule>& rules, const std::map<std::string, InstanceState>& states);
   Channel* find_channel(const std::string& name);
   void count_channel(const Channel& ch);
   void collect(core::metrics::Exposition& e) const;

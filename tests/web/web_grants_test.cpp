@@ -16,34 +16,29 @@
 #include <vector>
 
 #include "core/keys.hpp"
-#include "web_instance.hpp"
+#include "web_fixture.hpp"
 
 using d4::webtest::Client;
 using d4::webtest::HttpResult;
-using d4::webtest::kAdmin;
-using d4::webtest::kFirstPassword;
-using d4::webtest::kPassword;
-using d4::webtest::WebInstance;
+using d4::webtest::NewUser;
 using d4::webtest::WebOptions;
 using nlohmann::json;
 namespace keys = d4::core::keys;
 
 namespace {
 
-constexpr const char* kGrantsUserPassword = "User-Pass-0042";
 const std::string kSensorA = "a0a0a0a000004000800000000000000a";
 const std::string kSensorADashed = "a0a0a0a0-0000-4000-8000-00000000000a";
 const std::string kSensorB = "b0b0b0b000004000800000000000000b";
 const std::string kDescriptionA = "secret-description-of-a";
 
-class WebGrantsTest : public ::testing::Test {
+class WebGrantsTest : public d4::webtest::SignedInWebTest {
  protected:
+  WebOptions options() const override {
+    return d4::webtest::admin_options("max_grants_per_organisation = 2\n");
+  }
   void SetUp() override {
-    WebOptions o;
-    o.admin_password = kFirstPassword;
-    o.extra_web_config = "max_grants_per_organisation = 2\n";
-    web = std::make_unique<WebInstance>(o);
-    admin = d4::webtest::signed_in_admin(*web, kAdmin, kFirstPassword, kPassword);
+    SignedInWebTest::SetUp();
     for (const auto& [s, d] :
          {std::pair{kSensorA, kDescriptionA}, std::pair{kSensorB, std::string("of-b")}}) {
       web->meta().command_ok({"SADD", std::string(keys::kSensorIndex), s});
@@ -56,12 +51,13 @@ class WebGrantsTest : public ::testing::Test {
     org_c = create_org("Org C");
     assign(org_a, "sensors", {{"uuid", kSensorA}});
     assign(org_b, "sensors", {{"uuid", kSensorB}});
-    tokens["a_admin"] = make_user("a-admin@example.test", org_a, true);
-    tokens["a_user"] = make_user("a-user@example.test", org_a, false);
-    tokens["b_admin"] = make_user("b-admin@example.test", org_b, true);
-    tokens["b_user"] = make_user("b-user@example.test", org_b, false);
-    tokens["c_admin"] = make_user("c-admin@example.test", org_c, true);
-    tokens["c_user"] = make_user("c-user@example.test", org_c, false);
+    tokens["admin"] = admin_token;
+    tokens["a_admin"] = org_user("a-admin@example.test", org_a, true);
+    tokens["a_user"] = org_user("a-user@example.test", org_a, false);
+    tokens["b_admin"] = org_user("b-admin@example.test", org_b, true);
+    tokens["b_user"] = org_user("b-user@example.test", org_b, false);
+    tokens["c_admin"] = org_user("c-admin@example.test", org_c, true);
+    tokens["c_user"] = org_user("c-user@example.test", org_c, false);
   }
 
   std::string create_org(const std::string& name) {
@@ -73,27 +69,14 @@ class WebGrantsTest : public ::testing::Test {
     auto r = admin.call("POST", "/api/v1/organisations/" + org + "/" + what, body);
     EXPECT_EQ(r.status, 200) << r.body;
   }
-  std::string make_user(const std::string& email, const std::string& org, bool org_admin) {
-    auto r = admin.call(
-        "POST", "/api/v1/users",
-        {{"email", email}, {"role", "user"}, {"password", kGrantsUserPassword}, {"organisation", org}});
-    EXPECT_EQ(r.status, 200) << r.body;
+  std::string org_user(const std::string& email, const std::string& org, bool org_admin) {
+    NewUser u;
+    u.organisation = org;
+    auto token = make_user(email, u);
     assign(org, "users", {{"email", email}, {"org_admin", org_admin}});
-    auto t = admin.call("POST", "/api/v1/users/" + email + "/tokens", {{"name", "test"}});
-    EXPECT_EQ(t.status, 200) << t.body;
-    return t.json().value("token", "");
+    return token;
   }
-  Client as(const std::string& who) {
-    Client c = web->client();
-    c.bearer = tokens.at(who);
-    return c;
-  }
-  Client signed_in(const std::string& email) {
-    Client c = web->client();
-    EXPECT_EQ(c.login(email, kGrantsUserPassword).status, 303);
-    c.refresh_csrf();
-    return c;
-  }
+  Client as(const std::string& who) { return with_token(tokens.at(who)); }
   // Org A's administrator grants org B a type-3 queue on A's sensor; returns the queue id.
   std::string grant_a_to_b() {
     auto r =
@@ -108,8 +91,6 @@ class WebGrantsTest : public ::testing::Test {
     return r.json()["items"];
   }
 
-  std::unique_ptr<WebInstance> web;
-  Client admin{0, true};
   std::string org_a, org_b, org_c;
   std::map<std::string, std::string> tokens;
 };
@@ -127,16 +108,16 @@ TEST_F(WebGrantsTest, GrantShowsTheQueueToTheGranteeOnly) {
   auto b_list = as("b_user").get("/api/v1/queues");
   ASSERT_EQ(b_list.status, 200);
   ASSERT_EQ(b_list.json()["items"].size(), 1u) << b_list.body;
-  const auto& q = b_list.json()["items"][0];
+  const json q = b_list.json()["items"][0];
   EXPECT_EQ(q["id"], queue);
   EXPECT_EQ(q["list_key"], "analyzer:3:" + queue);
   EXPECT_EQ(q["granted_by"]["uuid"], org_a);
   EXPECT_TRUE(q["sensors"].empty());
   // The grantee sees nothing else of A's sensor: not in the queue, the grant, its pages or the
   // sensor routes.
-  for (const std::string& path : std::vector<std::string>{"/api/v1/queues", "/api/v1/queues/" + queue,
-                                                          "/api/v1/grants", "/api/v1/grants/audit",
-                                                          "/api/v1/sensors", "/api/v1/dashboard"}) {
+  for (const std::string& path :
+       std::vector<std::string>{"/api/v1/queues", "/api/v1/queues/" + queue, "/api/v1/grants",
+                                "/api/v1/grants/audit", "/api/v1/sensors", "/api/v1/dashboard"}) {
     auto r = as("b_admin").get(path);
     EXPECT_EQ(r.status, 200) << path;
     EXPECT_FALSE(mentions_sensor_a(r.body)) << path << " " << r.body;
@@ -144,7 +125,8 @@ TEST_F(WebGrantsTest, GrantShowsTheQueueToTheGranteeOnly) {
   EXPECT_EQ(as("b_user").get("/api/v1/sensors/" + kSensorA).status, 404);
   EXPECT_EQ(as("b_user").get("/api/v1/queues/" + queue + "/preview").status, 200);
   auto b = signed_in("b-user@example.test");
-  for (const std::string& page : std::vector<std::string>{"/queues", "/queues/" + queue, "/grants", "/sensors"}) {
+  for (const std::string& page :
+       std::vector<std::string>{"/queues", "/queues/" + queue, "/grants", "/sensors"}) {
     auto r = b.get(page);
     EXPECT_EQ(r.status, 200) << page;
     EXPECT_FALSE(mentions_sensor_a(r.body)) << page;
@@ -338,6 +320,52 @@ TEST_F(WebGrantsTest, WorkerFeedsTheGrantedQueueUntilRevoked) {
   ASSERT_TRUE(cleaned("aaaaaaaa-0000-4000-8000-000000000002"));
   EXPECT_EQ(web->analyzer().command({"EXISTS", list}).integer, 0);
   worker.stop();
+}
+
+// An organisation's administrators set its own alert channels (docs/alerts.md#organisations-
+// channels); its members see where they send, not their secrets; others see nothing; the
+// organisation's rules may name only them.
+TEST_F(WebGrantsTest, OrganisationsAdministratorsSetTheirOwnAlertChannels) {
+  const std::string api = "/api/v1/organisations/" + org_a + "/channels";
+  json hook = {{"type", "webhook"},
+               {"url", "https://hooks.org-a.example/d4/secret-path"},
+               {"headers", {"Authorization: Bearer secret-token"}}};
+  EXPECT_EQ(as("a_user").call("PUT", api + "/soc", hook).status, 403);
+  EXPECT_EQ(as("b_admin").call("PUT", api + "/soc", hook).status, 403);
+  auto r = as("a_admin").call("PUT", api + "/soc", hook);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(web->meta().command({"HGET", keys::org_channels(org_a), "soc"}).str)["url"],
+            "https://hooks.org-a.example/d4/secret-path");
+  // Refused: plain http (not allowed by this configuration), e-mail without the server's relay, a
+  // bad name.
+  EXPECT_EQ(
+      as("a_admin").call("PUT", api + "/plain", {{"type", "webhook"}, {"url", "http://x.example/"}}).status,
+      400);
+  auto mail = as("a_admin").call("PUT", api + "/mail", {{"type", "email"}, {"to", {"soc@a.example"}}});
+  EXPECT_EQ(mail.status, 400);
+  EXPECT_NE(mail.body.find("[alerts.org_email]"), std::string::npos) << mail.body;
+  EXPECT_EQ(as("a_admin").call("PUT", api + "/no%20space", hook).status, 400);
+  // The administrator reads the whole channel; a member its type and host; another organisation
+  // nothing.
+  auto full = as("a_admin").get(api).json();
+  ASSERT_EQ(full["items"].size(), 1u);
+  EXPECT_EQ(full["items"][0]["spec"]["headers"][0], "Authorization: Bearer secret-token");
+  auto member = as("a_user").get(api);
+  ASSERT_EQ(member.status, 200);
+  EXPECT_EQ(member.body.find("secret"), std::string::npos) << member.body;
+  EXPECT_NE(member.body.find("webhook to https://hooks.org-a.example"), std::string::npos) << member.body;
+  EXPECT_EQ(as("b_admin").get(api).status, 404);
+  EXPECT_EQ(signed_in("a-user@example.test").get("/alerts/channels").body.find("secret"), std::string::npos);
+  // The organisation's rules name its channels only.
+  auto bad = as("a_user").call("POST", "/api/v1/alerts/rules",
+                               {{"kind", "sensor_silent"}, {"scope", "org:" + org_a}, {"channels", {"ops"}}});
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  auto good =
+      as("a_user").call("POST", "/api/v1/alerts/rules",
+                        {{"kind", "sensor_silent"}, {"scope", "org:" + org_a}, {"channels", {"soc"}}});
+  EXPECT_EQ(good.status, 200) << good.body;
+  ASSERT_EQ(as("a_admin").call("DELETE", api + "/soc").status, 200);
+  EXPECT_EQ(web->meta().command({"EXISTS", keys::org_channels(org_a)}).integer, 0);
 }
 
 // The pages an organisation's user reaches from the dashboard by following links (same-site

@@ -239,6 +239,45 @@ TEST_F(WebOrgsTest, NoAnswerToAnOrganisationsUserShowsAnotherOrganisationsSensor
   }
 }
 
+// A queue granted by one organisation to another (docs/web.md#queue-grants): the grantee sees that
+// queue and nothing else of the granting organisation's sensor in any answer; a third organisation
+// sees nothing of it at all.
+TEST_F(WebOrgsTest, AGrantedQueueShowsTheGranteeTheQueueOnlyAndAThirdOrganisationNothing) {
+  auto g = with_token(tokens["admin"])
+               .call("POST", "/api/v1/grants",
+                     {{"from", org_a},
+                      {"to", org_b},
+                      {"type", 3},
+                      {"sensors", {kA.sensor}},
+                      {"description", "granted-to-b"}});
+  ASSERT_EQ(g.status, 200) << g.body;
+  const std::string queue = g.json()["grant"]["id"];
+  struct Viewer {
+    std::string key, email;
+    const OrgSensor* own;
+    std::vector<const OrgSensor*> others;
+    bool grantee;
+  };
+  for (const auto& v : {Viewer{"b", "b@example.test", &kB, {&kA, &kD}, true},
+                        Viewer{"d", "d@example.test", &kD, {&kA, &kB}, false}}) {
+    Client api = with_token(tokens[v.key]);
+    auto reads = api_reads(*v.own);
+    for (const std::string& extra : {std::string("/api/v1/grants"), std::string("/api/v1/grants/audit"),
+                                     "/api/v1/queues/" + queue, "/api/v1/queues/" + queue + "/preview"})
+      reads.push_back(extra);
+    for (const auto& url : reads) expect_no_leak(v.key + " (API)", url, api.get(url), v.others);
+    Client browser = signed_in(v.email);
+    auto pages = page_reads(*v.own);
+    pages.push_back("/grants");
+    pages.push_back("/queues/" + queue);
+    for (const auto& url : pages) expect_no_leak(v.key + " (page)", url, browser.get(url), v.others);
+    EXPECT_EQ(api.get("/api/v1/queues").body.find(queue) != std::string::npos, v.grantee) << v.key;
+    EXPECT_EQ(api.get("/api/v1/queues/" + queue).status, v.grantee ? 200 : 404) << v.key;
+    EXPECT_EQ(browser.get("/queues/" + queue).status, v.grantee ? 200 : 404) << v.key;
+    EXPECT_EQ(api.get("/api/v1/grants").json()["items"].size(), v.grantee ? 1u : 0u) << v.key;
+  }
+}
+
 TEST_F(WebOrgsTest, TheAdministratorSeesEveryOrganisation) {
   Client api = with_token(tokens["admin"]);
   for (const std::string url : {"/api/v1/sensors", "/api/v1/sensors/monitoring/errors", "/api/v1/dashboard",
