@@ -33,7 +33,7 @@ redis_cpu() {
 run() {
   local endpoint=$1; shift
   local before; before=$(redis_cpu "$@")
-  /usr/bin/time -f "client CPU %U s user %S s sys" "$build/bin/d4-bench-redis-pipeline" "$endpoint" \
+  /usr/bin/time -f "client CPU %U s user %S s sys" "$build/bin/d4-redis-pipeline-bench" "$endpoint" \
     --requests "$requests" --per-request "$per"
   awk -v a="$(redis_cpu "$@")" -v b="$before" -v n=$# 'BEGIN { printf "Redis CPU %.3f s over %d server(s)\n", a - b, n }'
 }

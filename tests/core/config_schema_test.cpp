@@ -54,7 +54,7 @@ TEST(ConfigSchema, EverySectionRefusesATypoWithFileLineAndSuggestion) {
     EXPECT_NE(e.find("did you mean \"" + option + "\"?"), std::string::npos) << e;
     ++checked;
   }
-  EXPECT_EQ(checked, 20) << "every section with options";
+  EXPECT_EQ(checked, 21) << "every section with options";
 }
 
 TEST(ConfigSchema, UnknownSectionsOptionsOutsideSectionsAndMisplacedOptions) {
