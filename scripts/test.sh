@@ -66,7 +66,8 @@ bg_stop() { [ -n "$BG_PID" ] && kill -TERM -"$BG_PID" 2>/dev/null; BG_PID=""; }
 
 asan_build() {
   cmake -S . -B build-asan -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=Debug -DD4_WERROR=ON \
-        -DD4_UNITY_BUILD=ON -DD4_SANITIZE=address,undefined -DD4_BUILD_BENCH=OFF
+        -DD4_UNITY_BUILD=ON -DD4_SANITIZE=address,undefined -DD4_BUILD_BENCH=OFF \
+        -DD4_SHARED_LIBS=ON
   cmake --build build-asan -j "$JOBS"
 }
 fuzz() {
