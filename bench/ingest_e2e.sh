@@ -30,12 +30,8 @@ for a in "$@"; do
 done
 here=$(cd "$(dirname "$0")" && pwd)
 tools=${D4_SHARED_TOOLS:-$(cd "$here/../.." && pwd)/shared/tools}
-data=${D4_BENCH_DATA:-/tmp/d4-ingest-bench-data}/w${n}x${mb}
-if [ ! -f "$data/s$n.d4" ]; then
-  echo "generating $n x $mb MB of D4 streams in $data (once)..." >&2
-  "$tools/mkbench.sh" "$data" "$n" "$mb" >&2
-fi
 source "$here/lib.sh"
+bench_streams "$n" "$mb"
 work=$(mktemp -d)
 rport=$(free_port); sport=$(free_port); pport=$(free_port); mport=$(free_port); replport=$(free_port)
 tport=$(free_port)

@@ -15,12 +15,8 @@ build=$(cd "${2:?usage: $0 D4_CORE_CHECKOUT BUILD_DIR [SENSORS] [MB] [THREADS]}"
 n=${3:-20}; mb=${4:-20}; threads=${5:-2}
 here=$(cd "$(dirname "$0")" && pwd)
 tools=${D4_SHARED_TOOLS:-$(cd "$here/../.." && pwd)/shared/tools}
-data=${D4_BENCH_DATA:-/tmp/d4-ingest-bench-data}/w${n}x${mb}
-if [ ! -f "$data/s$n.d4" ]; then
-  echo "generating $n x $mb MB of D4 streams in $data (once)..." >&2
-  "$tools/mkbench.sh" "$data" "$n" "$mb" >&2
-fi
 source "$here/lib.sh"
+bench_streams "$n" "$mb"
 work=$(mktemp -d)
 stream_port=$(free_port); meta_port=$(free_port); ref_port=$(free_port)
 ref_pid=""

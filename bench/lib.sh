@@ -3,6 +3,17 @@
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# bench_streams SENSORS MB: sets `data` to a directory of SENSORS type-1 D4 streams of MB megabytes
+# each (4 KB packets), made once by the independent mkbench.sh in $tools and cached under
+# ${D4_BENCH_DATA:-/tmp/d4-ingest-bench-data}.
+bench_streams() {
+  data=${D4_BENCH_DATA:-/tmp/d4-ingest-bench-data}/w${1}x${2}
+  if [ ! -f "$data/s$1.d4" ]; then
+    echo "generating $1 x $2 MB of D4 streams in $data (once)..." >&2
+    "$tools/mkbench.sh" "$data" "$1" "$2" >&2
+  fi
+}
+
 # start_redis PORT [extra redis-server options...]: no persistence, like the reference's stream
 # Redis; returns when it answers.
 start_redis() {
