@@ -24,6 +24,28 @@ bool replicating(RedisServer& primary, RedisServer& replica) {
          replica.cli({"INFO", "replication"}).find("master_link_status:up") != std::string::npos;
 }
 
+// One sensor sending numbered type-1 packets over TLS; every payload sent is kept, in order.
+class NumberedSensor {
+ public:
+  explicit NumberedSensor(int tls_port) : connection_(tls_port, true) {}
+  // Packets from..to-1; false once the server closed the connection.
+  bool send(int from, int to) {
+    for (int i = from; i < to; ++i) {
+      std::string payload =
+          "packet " + std::to_string(i) + " " + std::string(100, static_cast<char>('a' + i % 26));
+      sent_ += payload;
+      if (!connection_.send(make_packet(uuid_, 1, kTestHmacKey, payload))) return false;
+    }
+    return true;
+  }
+  const std::string& sent() const { return sent_; }
+
+ private:
+  protocol::Uuid uuid_ = random_uuid();
+  std::string sent_;
+  SensorConnection connection_;
+};
+
 }  // namespace
 
 TEST(ReplicaWait, BatchesCountAsStoredOnceTheReplicaHoldsThemAndNothingIsLostWhileItIsAway) {
@@ -37,20 +59,10 @@ TEST(ReplicaWait, BatchesCountAsStoredOnceTheReplicaHoldsThemAndNothingIsLostWhi
   ServerProcess server(primary, o);
   auto value = [&](const std::string& sample) { return metric(server.metrics_port(), sample).value_or(-1); };
   auto stored = [&] { return value("d4_server_packets_total{type=\"1\"}"); };
-  auto uuid = random_uuid();
-  std::string expected;
-  SensorConnection sensor(server.tls_port(), true);
-  auto send = [&](int from, int to) {
-    for (int i = from; i < to; ++i) {
-      std::string payload =
-          "packet " + std::to_string(i) + " " + std::string(100, static_cast<char>('a' + i % 26));
-      expected += payload;
-      ASSERT_TRUE(sensor.send(make_packet(uuid, 1, kTestHmacKey, payload)));
-    }
-  };
+  NumberedSensor sensor(server.tls_port());
 
   // Replica up: stored, and the replica holds every batch counted as stored.
-  send(0, 20);
+  ASSERT_TRUE(sensor.send(0, 20));
   ASSERT_TRUE(eventually([&] { return stored() == 20; })) << server.log();
   auto on_primary = server.stream();
   auto keys = stream_keys(on_primary, 1);
@@ -63,7 +75,7 @@ TEST(ReplicaWait, BatchesCountAsStoredOnceTheReplicaHoldsThemAndNothingIsLostWhi
   // Replica away: the next batch reaches the primary but is not counted as stored (the packets
   // behind it wait in the session), and each WAIT that times out is counted.
   replica->stop();
-  send(20, 40);
+  ASSERT_TRUE(sensor.send(20, 40));
   ASSERT_TRUE(eventually(
       [&] {
         return on_primary.command({"XLEN", key}).integer > 20 &&
@@ -80,13 +92,13 @@ TEST(ReplicaWait, BatchesCountAsStoredOnceTheReplicaHoldsThemAndNothingIsLostWhi
   replica->start();
   ASSERT_TRUE(eventually([&] { return stored() == 40; }, 30s)) << server.log();
   EXPECT_EQ(value("d4_server_batches_awaiting_replicas"), 0);
-  send(40, 50);
+  ASSERT_TRUE(sensor.send(40, 50));
   ASSERT_TRUE(eventually([&] { return stored() == 50; })) << server.log();
   on_replica = client_of(*replica);
   std::size_t entries = 0;
-  EXPECT_EQ(stream_payloads(on_replica, key, &entries), expected);
+  EXPECT_EQ(stream_payloads(on_replica, key, &entries), sensor.sent());
   EXPECT_EQ(entries, 50u);
-  EXPECT_EQ(stream_payloads(on_primary, key), expected);
+  EXPECT_EQ(stream_payloads(on_primary, key), sensor.sent());
   EXPECT_EQ(value("d4_server_pending_bytes"), 0);
   EXPECT_EQ(value("d4_server_lost_packets_total"), 0);
 }
@@ -116,19 +128,9 @@ TEST(ReplicaWait, ASentinelFailoverWhileASensorStreamsLosesNothingCountedAsStore
   ServerProcess server(master, o);
   auto value = [&](const std::string& sample) { return metric(server.metrics_port(), sample).value_or(-1); };
   auto stored = [&] { return value("d4_server_packets_total{type=\"1\"}"); };
-  auto uuid = random_uuid();
-  std::string expected;
-  SensorConnection sensor(server.tls_port(), true);
-  auto send = [&](int from, int to) {
-    for (int i = from; i < to; ++i) {
-      std::string payload =
-          "packet " + std::to_string(i) + " " + std::string(100, static_cast<char>('a' + i % 26));
-      expected += payload;
-      ASSERT_TRUE(sensor.send(make_packet(uuid, 1, kTestHmacKey, payload)));
-    }
-  };
+  NumberedSensor sensor(server.tls_port());
 
-  send(0, 20);
+  ASSERT_TRUE(sensor.send(0, 20));
   ASSERT_TRUE(eventually([&] { return stored() == 20; })) << server.log();
   // Refused (NOGOODSLAVE) until the Sentinel has had an INFO reply from the replica itself.
   ASSERT_TRUE(eventually(
@@ -136,21 +138,21 @@ TEST(ReplicaWait, ASentinelFailoverWhileASensorStreamsLosesNothingCountedAsStore
         return sentinel.cli({"SENTINEL", "FAILOVER", "mymaster"}) == "OK\n";
       },
       30s, 100ms));
-  send(20, 40);  // while the Sentinel promotes the replica and demotes the old master
+  ASSERT_TRUE(sensor.send(20, 40));  // while the Sentinel promotes the replica and demotes the old master
   ASSERT_TRUE(eventually(
       [&] {
         return sentinel.cli({"SENTINEL", "get-master-addr-by-name", "mymaster"}) ==
                "127.0.0.1\n" + replica_port + "\n";
       },
       30s, 50ms));
-  send(40, 60);
+  ASSERT_TRUE(sensor.send(40, 60));
   ASSERT_TRUE(eventually([&] { return stored() == 60; }, 60s)) << server.log();
 
   auto on_new_master = client_of(*replica);
   auto keys = stream_keys(on_new_master, 1);
   ASSERT_EQ(keys.size(), 1u);
   std::size_t entries = 0;
-  EXPECT_EQ(stream_payloads(on_new_master, keys[0], &entries), expected);
+  EXPECT_EQ(stream_payloads(on_new_master, keys[0], &entries), sensor.sent());
   EXPECT_EQ(entries, 60u) << "none lost, none twice";
   EXPECT_NE(master.cli({"ROLE"}).find("slave"), std::string::npos) << "the old master is a replica now";
   EXPECT_EQ(value("d4_server_lost_packets_total"), 0);
