@@ -363,17 +363,47 @@ void NetworkSender::release_acked() {
   }
 }
 
-void NetworkSender::graceful_close() {
-  if (state_ == State::Up && fd_ >= 0) {
-    if (tls_) {
-      tls_->close_notify();
-      stream_bytes_ += tls_->drain(out_);
-      flush_output();
+bool NetworkSender::begin_close(Clock::time_point now) {
+  if (state_ != State::Up || fd_ < 0 || !tls_) return false;
+  tls_->close_notify();
+  stream_bytes_ += tls_->drain(out_);
+  if (!flush_output()) return false;  // the connection is gone: nothing left to confirm
+  ::shutdown(fd_, SHUT_WR);
+  state_ = State::Closing;
+  close_confirmed_ = false;
+  deadline_ = now + s_.connect_timeout;
+  if (stop_.requested()) deadline_ = std::min(deadline_, stop_.deadline());
+  return true;
+}
+
+void NetworkSender::step_close(Clock::time_point now) {
+  std::uint8_t buf[16384];
+  bool eof = false;
+  for (;;) {
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n > 0) {
+      tls_->feed(buf, static_cast<std::size_t>(n));
+      continue;
     }
-    ::shutdown(fd_, SHUT_WR);
+    if (n == 0) {
+      eof = true;
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    // A reset: the server closed with our packets (or our close_notify) unread in its socket.
+    reset_ = true;
+    disconnect(std::string("the server reset the session at its end (read: ") + std::strerror(errno) + ")",
+               now);
+    return;
   }
-  close_socket();
-  state_ = State::Idle;
+  if (!tls_->discard_input() && !tls_->peer_closed_cleanly()) {
+    // A fatal alert, e.g. a refused client certificate: nothing of this session was processed.
+    reset_ = true;
+    disconnect("the server refused the session at its end (" + tls_->error() + ")", now);
+    return;
+  }
+  if (eof || tls_->peer_closed_cleanly()) close_confirmed_ = true;
 }
 
 int NetworkSender::run() {
@@ -387,8 +417,21 @@ int NetworkSender::run() {
     auto now = Clock::now();
     known_head_ = spool_.head();
     if (fatal_) return 1;
-    if (spool_.finished() && ack_pos_ == known_head_ && out_off_ == out_.size()) {
-      graceful_close();
+    if (state_ == State::Closing) {
+      if (close_confirmed_ || now >= deadline_) {
+        if (!close_confirmed_)
+          log_warn(
+              "the server did not close the session in time; what its TCP acknowledged counts as delivered");
+        close_socket();
+        state_ = State::Idle;
+        log_info("all data delivered");
+        return 0;
+      }
+    } else if (spool_.finished() && ack_pos_ == known_head_ && out_off_ == out_.size()) {
+      if (begin_close(now)) continue;
+      if (state_ == State::Up && fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+      close_socket();
+      state_ = State::Idle;
       log_info("all data delivered");
       return 0;
     }
@@ -411,6 +454,8 @@ int NetworkSender::run() {
         break;
       case State::Handshake:
         if (now >= deadline_) address_failed("TLS handshake timed out", now);
+        break;
+      case State::Closing:
         break;
       case State::Up:
         if (!fill_output(now) || !flush_output()) {
@@ -436,6 +481,10 @@ int NetworkSender::run() {
         timeout = std::min(timeout, ms_until(deadline_, now));
         break;
       case State::Handshake:
+        fds[1].events = static_cast<short>(POLLIN | (out_off_ < out_.size() ? POLLOUT : 0));
+        timeout = std::min(timeout, ms_until(deadline_, now));
+        break;
+      case State::Closing:
         fds[1].events = static_cast<short>(POLLIN | (out_off_ < out_.size() ? POLLOUT : 0));
         timeout = std::min(timeout, ms_until(deadline_, now));
         break;
@@ -501,6 +550,10 @@ int NetworkSender::run() {
             break;
           }
         }
+        break;
+      case State::Closing:
+        if (fds[1].revents & POLLOUT) flush_output();
+        if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) step_close(now);
         break;
       case State::Idle:
         break;

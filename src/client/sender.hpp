@@ -10,6 +10,13 @@
 // its socket does), the last --resend-acked bytes of acknowledged packets are sent again too.
 // At-least-once delivery; duplicates are always whole packets.
 //
+// The end of a TLS session is confirmed: when everything is acknowledged and no more input will
+// come, the sender sends close_notify and waits (at most the connect timeout, or until the grace
+// time ends) for the server's side of the close. A TLS 1.3 server checks the client certificate
+// only after the client's handshake is complete, so it may refuse the session with a fatal alert
+// after its TCP acknowledged packets it will never read; such an alert at the close means "not
+// delivered": the packets are sent again on a new connection.
+//
 // Every new connection starts like a new D4 session: the meta header first (types 2/254); for
 // type 1 a copy of the pcap global header before the first record; and data resumes on a record
 // boundary (see chunker.hpp).
@@ -44,7 +51,7 @@ class NetworkSender {
 
  private:
   using Clock = std::chrono::steady_clock;
-  enum class State { Idle, Connecting, Handshake, Up };
+  enum class State { Idle, Connecting, Handshake, Up, Closing };
 
   void begin_connect(Clock::time_point now);
   void try_address(Clock::time_point now);
@@ -62,7 +69,8 @@ class NetworkSender {
   bool read_input();
   void update_acks();
   void release_acked();
-  void graceful_close();
+  bool begin_close(Clock::time_point now);
+  void step_close(Clock::time_point now);
   std::uint64_t undelivered_packets();
 
   const Settings& s_;
@@ -89,9 +97,9 @@ class NetworkSender {
   int attempts_ = 0;
   bool fatal_ = false;
   std::string reason_;
-  bool reset_ = false;
-  std::uint64_t resend_window_ = 0;  // --resend-acked, at most a quarter of the memory spool  // the current
-                                     // connection was reset by the peer
+  bool reset_ = false;               // the current connection was reset by the peer
+  std::uint64_t resend_window_ = 0;  // --resend-acked, at most a quarter of the memory spool
+  bool close_confirmed_ = false;     // State::Closing: the server closed its side without an alert
 
   std::vector<std::uint8_t> out_;
   std::size_t out_off_ = 0;

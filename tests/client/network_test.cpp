@@ -231,7 +231,7 @@ TEST_F(Network, MutualTls) {
     ASSERT_TRUE(rx.wait_until([&] { return rx.handshake_failures() >= 2; }, 20s)) << p.err();
     EXPECT_EQ(rx.sessions().size(), 1u) << "no new session was accepted";
     p.signal(SIGTERM);
-    EXPECT_EQ(p.wait(10s), 1);
+    EXPECT_EQ(p.wait(10s), 1) << p.err();
   }
 }
 
