@@ -253,13 +253,35 @@ CommonConfig read_common_config(const toml::table& root, const std::filesystem::
   if (!parse_log_format(fmt, c.log.format))
     throw ConfigError(where_set(root, "general", "log_format") +
                       "option general.log_format must be text or json");
+  std::string layout = get_string(root, "redis", "key_layout", "reference");
+  if (auto l = keys::parse_key_layout(layout))
+    c.redis.layout = *l;
+  else
+    throw ConfigError(where_set(root, "redis", "key_layout") +
+                      "option redis.key_layout must be \"reference\" or " + "\"cluster\", not \"" + layout +
+                      "\"");
   c.redis.stream = endpoint_option(root, "stream", c.redis.stream);
   c.redis.meta = endpoint_option(root, "meta", c.redis.meta);
-  // Users, analyzer and cache default to the meta instance (its password too) with the reference
-  // db numbers.
-  c.redis.users = endpoint_option(root, "users", c.redis.meta.with_db(1));
-  c.redis.analyzer = endpoint_option(root, "analyzer", c.redis.meta.with_db(2));
-  c.redis.cache = endpoint_option(root, "cache", c.redis.meta.with_db(3));
+  // Users, analyzer and cache default to the meta instance (its password too) with the layout's
+  // db numbers (the reference ones, or 0 with key prefixes in the cluster layout).
+  const auto db = [&](keys::Database d) { return c.redis.meta_database(d); };
+  c.redis.users = endpoint_option(root, "users", db(keys::Database::Users));
+  c.redis.analyzer = endpoint_option(root, "analyzer", db(keys::Database::Analyzer));
+  c.redis.cache = endpoint_option(root, "cache", db(keys::Database::Cache));
+  if (c.redis.layout == keys::KeyLayout::Reference) {
+    // The reference layout's scripts and transactions span slots: on a cluster they would fail
+    // at the first connection, so say why now.
+    for (auto [name, e] : {std::pair<std::string_view, const RedisEndpoint*>{"stream", &c.redis.stream},
+                           {"meta", &c.redis.meta},
+                           {"users", &c.redis.users},
+                           {"analyzer", &c.redis.analyzer},
+                           {"cache", &c.redis.cache}})
+      if (e->uses_cluster())
+        throw ConfigError(where_set(root, "redis", name) + "option redis." + std::string(name) +
+                          " is a Redis Cluster (" + e->to_string() +
+                          "), which needs the cluster key layout: set [redis] key_layout = \"cluster\" "
+                          "(docs/redis-keys.md, \"Key layouts\")");
+  }
   return c;
 }
 

@@ -15,6 +15,7 @@
 #include <toml++/toml.h>
 
 #include "core/config_schema.hpp"
+#include "core/keys.hpp"
 #include "core/logging.hpp"
 #include "core/redis_endpoint.hpp"
 
@@ -28,6 +29,15 @@ struct RedisConfig {
   RedisEndpoint users{"127.0.0.1", 6380, {}, 1, {}};
   RedisEndpoint analyzer{"127.0.0.1", 6380, {}, 2, {}};
   RedisEndpoint cache{"127.0.0.1", 6380, {}, 3, {}};
+  // [redis] key_layout: "reference" (default) or "cluster" (required by redis-cluster://
+  // endpoints; docs/redis-keys.md, "Key layouts").
+  keys::KeyLayout layout = keys::KeyLayout::Reference;
+
+  // A database of the meta instance that has no option of its own (the backscatter results):
+  // the meta endpoint (its credentials and TLS) with the layout's database number.
+  RedisEndpoint meta_database(keys::Database d) const {
+    return meta.with_db(keys::database_number(layout, d));
+  }
 };
 
 struct CommonConfig {

@@ -13,7 +13,7 @@ const std::vector<Section>& sections() {
   static const std::vector<Section> all = {
       {"general",
        {{"data_dir", S}, {"log_level", S}, {"log_format", S}, {"user", S}, {"group", S}, {"allow_root", B}}},
-      {"redis", {{"stream", E}, {"meta", E}, {"users", E}, {"analyzer", E}, {"cache", E}}},
+      {"redis", {{"stream", E}, {"meta", E}, {"users", E}, {"analyzer", E}, {"cache", E}, {"key_layout", S}}},
       {"stack",
        {{"start_redis", B},
         {"start_web", B},

@@ -5,6 +5,7 @@
 //
 // "stream" keys live in the stream Redis (volatile buffer), "meta" keys in the metadata Redis,
 // analyzer lists in the analyzer database (reference: 6380 db 2).
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,10 +17,102 @@ inline std::string cat(std::initializer_list<std::string_view> parts) {
   return s;
 }
 
+// ---- key layouts ([redis] key_layout; docs/redis-keys.md, "Key layouts") ----
+// Reference: the names of the reference D4 server, one Redis (or one Sentinel-managed master) per
+// role and the users/analyzer/cache/results databases as database numbers of the meta instance:
+// what the reference web UI, workers and analyzers read. Cluster: for a Redis Cluster (database 0
+// only, keys spread over 16384 slots): the databases become key prefixes, and the keys one
+// operation (a script, a MULTI) touches share a hash tag so that they live in one slot.
+enum class KeyLayout { Reference, Cluster };
+
+inline std::optional<KeyLayout> parse_key_layout(std::string_view text) {
+  if (text == "reference") return KeyLayout::Reference;
+  if (text == "cluster") return KeyLayout::Cluster;
+  return std::nullopt;
+}
+inline std::string_view key_layout_name(KeyLayout layout) {
+  return layout == KeyLayout::Cluster ? "cluster" : "reference";
+}
+
+// The databases of the meta instance besides its db 0 (and the backscatter results database).
+enum class Database { Users, Analyzer, Cache, PibsResults };
+
+// The database number in the reference layout (on the meta instance); the cluster layout uses
+// database 0 for all of them.
+inline int database_number(KeyLayout layout, Database d) {
+  if (layout == KeyLayout::Cluster) return 0;
+  switch (d) {
+    case Database::Users:
+      return 1;
+    case Database::Analyzer:
+      return 2;
+    case Database::Cache:
+      return 3;
+    case Database::PibsResults:
+      return 4;
+  }
+  return 0;
+}
+
+// What starts every key of a database in a layout ("" in the reference layout, where the database
+// number separates them). In the cluster layout:
+// * users and cache: a hash tag, so that each of these small databases lives in one slot and
+//   their multi-key transactions (a user and its tokens, a web session and its user's index)
+//   keep working unchanged;
+// * analyzer: nothing, so that queues stay analyzer:<type>:<queue> for the existing analyzers;
+//   its key names are distinct from the meta database's (docs/redis-keys.md checks both lists);
+// * backscatter results: nothing, their own key prefix ([analyzers.pibs] key_prefix, "pibs:")
+//   already separates them.
+inline std::string_view database_prefix(KeyLayout layout, Database d) {
+  if (layout == KeyLayout::Reference) return {};
+  switch (d) {
+    case Database::Users:
+      return "{d4:users}:";
+    case Database::Cache:
+      return "{d4:cache}:";
+    case Database::Analyzer:
+    case Database::PibsResults:
+      return {};
+  }
+  return {};
+}
+inline std::string in_database(KeyLayout layout, Database d, std::string_view name) {
+  return cat({database_prefix(layout, d), name});
+}
+
+// The stream Redis in the cluster layout. Two kinds of slots:
+// * a session's slot, hash tag {<session>}: its stream(s) and its outbox, so that the ingest
+//   batch (XADDs + outbox item) is one MULTI on one node and sessions spread over the masters;
+// * the live slot, hash tag {live}: the live-connection state, the worker handshake sets, the
+//   backlog counters, the instances and the kicks (every key the server's scripts touch together).
+//   Written once per connection event and once per stored batch (the relay of the batch's outbox
+//   item), a few bytes each, while the packets go to the sessions' slots.
+// In the reference layout live() is the name itself.
+inline constexpr std::string_view kLiveSlotPrefix = "{live}:";
+inline std::string live(KeyLayout layout, std::string_view reference_name) {
+  if (layout == KeyLayout::Reference) return std::string(reference_name);
+  return cat({kLiveSlotPrefix, reference_name});
+}
+
 // ---- stream Redis: packets and live-connection state ----
 inline std::string stream(std::string_view type, std::string_view session) {
   return cat({"stream:", type, ":", session});
 }
+// The cluster layout tags the stream by its session: stream:<type>:{<session>}.
+inline std::string stream(KeyLayout layout, std::string_view type, std::string_view session) {
+  if (layout == KeyLayout::Reference) return stream(type, session);
+  return cat({"stream:", type, ":{", session, "}"});
+}
+// Cluster layout, session slot: the batches of the session stored but whose bookkeeping in the
+// live slot (session_uuid:<type>, the instance's sessions, the backlog counters) is not yet
+// confirmed: hash batch number -> "<bytes> <uuid> <type> <worker type> <instance>". Written in the
+// batch's MULTI, applied once by the relay script (the live slot remembers the last batch number
+// applied per session, kRelayedBatches), then deleted.
+inline std::string session_outbox(std::string_view session) {
+  return cat({"d4:outbox:{", session, "}"});
+}
+// Cluster layout, live slot: session -> number of the last batch whose outbox item was applied.
+inline constexpr std::string_view kRelayedBatches = "d4:outbox:relayed";
 inline std::string sessions_of_type(std::string_view type) {
   return cat({"session_uuid:", type});
 }
@@ -342,6 +435,10 @@ inline constexpr std::string_view kKicks = "server:kicks";
 
 // Meta Redis.
 inline constexpr std::string_view kServerMode = "server:mode";  // informative copy of [server] mode
+// Policy version: every writer of the policy the servers cache (accepted types, blocklists,
+// registered sensors, default key) INCRs it after its change, so that d4-server re-reads the
+// policy only when the number moved (one GET per refresh instead of every set).
+inline constexpr std::string_view kPolicyVersion = "server:policy_version";
 // Per-sensor error reporting (server rejects of authenticated connections, and worker errors):
 // sensor:rejects:<uuid> is a hash reason -> count (HINCRBY); sensor:errors:<uuid> a list, newest
 // first, capped (LPUSH + LTRIM 0 49), of JSON objects

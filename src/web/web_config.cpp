@@ -42,7 +42,7 @@ void read_backscatter_settings(const toml::table& root, WebConfig& c) {
   c.backscatter_redis =
       core::get_endpoint(root, "web", "backscatter_redis",
                          core::get_endpoint(root, kPibs, "results_redis",
-                                            c.common.redis.meta.with_db(core::keys::kPibsResultsDb)));
+                                            c.common.redis.meta_database(core::keys::Database::PibsResults)));
   c.backscatter_prefix = core::get_string(root, "web", "backscatter_key_prefix",
                                           core::get_string(root, kPibs, "key_prefix", c.backscatter_prefix));
   c.backscatter_bucket_seconds = core::get_int(root, kPibs, "bucket_seconds", c.backscatter_bucket_seconds);

@@ -144,7 +144,7 @@ ClassifierOptions classifier_options(const Settings& s, const toml::table& root)
 core::RedisEndpoint results_endpoint(const Settings& s, const AppConfig& cfg) {
   if (!s.redis_out.empty()) return core::cli::endpoint_argument(s.redis_out, "--redis-endpoint");
   return core::get_endpoint(cfg.root, kSection, "results_redis",
-                            cfg.common.redis.meta.with_db(core::keys::kPibsResultsDb));
+                            cfg.common.redis.meta_database(core::keys::Database::PibsResults));
 }
 
 RedisVictimOptions results_options(const toml::table& root) {

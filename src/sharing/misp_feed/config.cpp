@@ -88,7 +88,7 @@ void read_general(const toml::table& root, FeedConfig& c) {
 void read_sources(const toml::table& root, FeedConfig& c) {
   auto& b = c.backscatter;
   b.redis = endpoint(root, "analyzers.pibs", "results_redis",
-                     c.common.redis.meta.with_db(core::keys::kPibsResultsDb));
+                     c.common.redis.meta_database(core::keys::Database::PibsResults));
   b.prefix =
       core::get_string(root, "analyzers.pibs", "key_prefix", std::string(core::keys::kPibsDefaultPrefix));
   b.bucket_seconds = core::get_int(root, "analyzers.pibs", "bucket_seconds", 60);
