@@ -263,7 +263,8 @@ CommonConfig read_common_config(const toml::table& root, const std::filesystem::
   c.redis.stream = endpoint_option(root, "stream", c.redis.stream);
   c.redis.meta = endpoint_option(root, "meta", c.redis.meta);
   // Users, analyzer and cache default to the meta instance (its password too) with the layout's
-  // db numbers (the reference ones, or 0 with key prefixes in the cluster layout).
+  // databases (the reference db numbers, or the meta database itself with key prefixes in the
+  // cluster layout).
   const auto db = [&](keys::Database d) { return c.redis.meta_database(d); };
   c.redis.users = endpoint_option(root, "users", db(keys::Database::Users));
   c.redis.analyzer = endpoint_option(root, "analyzer", db(keys::Database::Analyzer));

@@ -33,10 +33,11 @@ struct RedisConfig {
   // endpoints; docs/redis-keys.md, "Key layouts").
   keys::KeyLayout layout = keys::KeyLayout::Reference;
 
-  // A database of the meta instance that has no option of its own (the backscatter results):
-  // the meta endpoint (its credentials and TLS) with the layout's database number.
+  // A database of the meta instance that has no option of its own (the backscatter results), and
+  // the default of those that have one: the meta endpoint (its credentials and TLS) with the
+  // reference database number, or the meta database itself in the cluster layout (key prefixes).
   RedisEndpoint meta_database(keys::Database d) const {
-    return meta.with_db(keys::database_number(layout, d));
+    return layout == keys::KeyLayout::Cluster ? meta : meta.with_db(keys::database_number(layout, d));
   }
 };
 

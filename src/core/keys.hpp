@@ -37,8 +37,8 @@ inline std::string_view key_layout_name(KeyLayout layout) {
 // The databases of the meta instance besides its db 0 (and the backscatter results database).
 enum class Database { Users, Analyzer, Cache, PibsResults };
 
-// The database number in the reference layout (on the meta instance); the cluster layout uses
-// database 0 for all of them.
+// The database number in the reference layout (on the meta instance); the cluster layout keeps
+// them all in the meta database (database 0 on a cluster).
 inline int database_number(KeyLayout layout, Database d) {
   if (layout == KeyLayout::Cluster) return 0;
   switch (d) {

@@ -71,11 +71,12 @@ meta = "redis-cluster://127.0.0.1:7101"
   EXPECT_EQ(keys::stream(c.redis.layout, "1", "s-1"), "stream:1:{s-1}");
   EXPECT_EQ(keys::live(c.redis.layout, "session_uuid:1"), "{live}:session_uuid:1");
 
-  // The cluster layout also runs on one Redis (db 0 everywhere).
+  // The cluster layout also runs on one Redis: everything in the meta database.
   auto single =
-      read_common_config(parse_toml("[redis]\nkey_layout = \"cluster\"\nmeta = \"127.0.0.1:6380/0\"\n"));
-  EXPECT_EQ(single.redis.cache.db, 0);
+      read_common_config(parse_toml("[redis]\nkey_layout = \"cluster\"\nmeta = \"127.0.0.1:6380/5\"\n"));
+  EXPECT_EQ(single.redis.cache.db, 5);
   EXPECT_EQ(single.redis.cache.port, 6380);
+  EXPECT_EQ(single.redis.meta_database(keys::Database::PibsResults).db, 5);
 
   auto reference = read_common_config(parse_toml(""));
   EXPECT_EQ(reference.redis.layout, keys::KeyLayout::Reference);
