@@ -170,6 +170,7 @@ PolicyResult SensorPolicy::approve(std::string_view uuid_text) {
     return PolicyResult::fail(Code::Conflict, "Sensor already registered");
   meta_.command_ok({"SADD", keys::kRegisteredUuids, *uuid});
   meta_.command_ok({"SREM", keys::kPendingRegistrations, *uuid});
+  announce_policy_change();
   return PolicyResult::ok(*uuid);
 }
 
@@ -186,6 +187,7 @@ PolicyResult SensorPolicy::unregister(std::string_view uuid_text) {
   if (!uuid) return invalid_uuid();
   if (meta_.command_ok({"SREM", keys::kRegisteredUuids, *uuid}).integer == 0)
     return PolicyResult::fail(Code::NotFound, "Sensor not registered");
+  announce_policy_change();
   return PolicyResult::ok(*uuid);
 }
 
@@ -230,6 +232,7 @@ PolicyResult SensorPolicy::clear_key(std::string_view uuid_text) {
 PolicyResult SensorPolicy::set_default_key(std::string_view key) {
   if (auto why = check_key(key)) return PolicyResult::fail(Code::Invalid, *why);
   meta_.command_ok({"SET", keys::kDefaultHmacKey, key});
+  announce_policy_change();
   return PolicyResult::ok();
 }
 
@@ -299,6 +302,7 @@ PolicyResult SensorPolicy::block_ip(std::string_view text) {
   if (!net) return PolicyResult::fail(Code::Invalid, err);
   std::string canonical = net->to_string();
   meta_.command_ok({"SADD", keys::kBlocklistIp, canonical});
+  announce_policy_change();
   return PolicyResult::ok(canonical);
 }
 
@@ -309,6 +313,7 @@ PolicyResult SensorPolicy::unblock_ip(std::string_view text) {
   long long removed = meta_.command_ok({"SREM", keys::kBlocklistIp, text}).integer;
   if (net) removed += meta_.command_ok({"SREM", keys::kBlocklistIp, net->to_string()}).integer;
   if (removed == 0) return PolicyResult::fail(Code::NotFound, "not in the IP blocklist");
+  announce_policy_change();
   return PolicyResult::ok(net ? net->to_string() : std::string(text));
 }
 
@@ -323,6 +328,7 @@ PolicyResult SensorPolicy::block_uuid(std::string_view uuid_text) {
   if (!uuid) return invalid_uuid();
   if (meta_.command_ok({"SADD", keys::kBlocklistUuid, *uuid}).integer == 0)
     return PolicyResult::fail(Code::Conflict, "already blocked");
+  announce_policy_change();
   return PolicyResult::ok(*uuid);
 }
 
@@ -333,6 +339,7 @@ PolicyResult SensorPolicy::unblock_uuid(std::string_view uuid_text) {
   long long removed = meta_.command_ok({"SREM", keys::kBlocklistUuid, *uuid}).integer;
   if (uuid_text != *uuid) removed += meta_.command_ok({"SREM", keys::kBlocklistUuid, uuid_text}).integer;
   if (removed == 0) return PolicyResult::fail(Code::NotFound, "not blocked");
+  announce_policy_change();
   return PolicyResult::ok(*uuid);
 }
 
@@ -347,6 +354,7 @@ PolicyResult SensorPolicy::block_ips_of_uuid(std::string_view uuid_text) {
   if (!uuid) return invalid_uuid();
   if (meta_.command_ok({"SADD", keys::kBlocklistIpByUuid, *uuid}).integer == 0)
     return PolicyResult::fail(Code::Conflict, "already blocked");
+  announce_policy_change();
   return PolicyResult::ok(*uuid);
 }
 
@@ -356,6 +364,7 @@ PolicyResult SensorPolicy::unblock_ips_of_uuid(std::string_view uuid_text) {
   long long removed = meta_.command_ok({"SREM", keys::kBlocklistIpByUuid, *uuid}).integer;
   if (uuid_text != *uuid) removed += meta_.command_ok({"SREM", keys::kBlocklistIpByUuid, uuid_text}).integer;
   if (removed == 0) return PolicyResult::fail(Code::NotFound, "not blocked");
+  announce_policy_change();
   return PolicyResult::ok(*uuid);
 }
 
@@ -371,16 +380,17 @@ PolicyResult SensorPolicy::kick_sensor(std::string_view uuid_text, std::chrono::
   if (!uuid) return invalid_uuid();
   // The temporary block first, so a sensor reconnecting between the two writes is refused.
   if (block_for.count() > 0)
-    stream_.command_ok(
-        {"SET", keys::temp_blocklist_uuid(*uuid), "1", "EX", std::to_string(block_for.count())});
-  stream_.command_ok({"ZADD", keys::kKicks, std::to_string(clock::unix_millis()), "uuid:" + *uuid});
+    stream_.command_ok({"SET", keys::live(layout_, keys::temp_blocklist_uuid(*uuid)), "1", "EX",
+                        std::to_string(block_for.count())});
+  stream_.command_ok(
+      {"ZADD", keys::live(layout_, keys::kKicks), std::to_string(clock::unix_millis()), "uuid:" + *uuid});
   return PolicyResult::ok(*uuid);
 }
 
 PolicyResult SensorPolicy::kick_type(int type) {
   if (type < 0 || type > 255) return PolicyResult::fail(Code::Invalid, "a type is 0..255");
-  stream_.command_ok(
-      {"ZADD", keys::kKicks, std::to_string(clock::unix_millis()), "type:" + std::to_string(type)});
+  stream_.command_ok({"ZADD", keys::live(layout_, keys::kKicks), std::to_string(clock::unix_millis()),
+                      "type:" + std::to_string(type)});
   return PolicyResult::ok(std::to_string(type));
 }
 
@@ -388,12 +398,14 @@ PolicyResult SensorPolicy::kick_type(int type) {
 PolicyResult SensorPolicy::add_accepted_type(int type) {
   if (type < 1 || type > 254) return PolicyResult::fail(Code::Invalid, "Invalid type");
   meta_.command_ok({"SADD", keys::kAcceptedTypes, std::to_string(type)});
+  announce_policy_change();
   return PolicyResult::ok(std::to_string(type));
 }
 
 PolicyResult SensorPolicy::remove_accepted_type(int type) {
   if (meta_.command_ok({"SREM", keys::kAcceptedTypes, std::to_string(type)}).integer == 0)
     return PolicyResult::fail(Code::NotFound, "type not accepted");
+  announce_policy_change();
   return PolicyResult::ok(std::to_string(type));
 }
 
@@ -417,12 +429,14 @@ PolicyResult SensorPolicy::add_accepted_extended_type(std::string_view name) {
             });
   if (!ok) return PolicyResult::fail(Code::Invalid, "Invalid extended type");
   meta_.command_ok({"SADD", keys::kAcceptedExtendedTypes, name});
+  announce_policy_change();
   return PolicyResult::ok(std::string(name));
 }
 
 PolicyResult SensorPolicy::remove_accepted_extended_type(std::string_view name) {
   if (meta_.command_ok({"SREM", keys::kAcceptedExtendedTypes, name}).integer == 0)
     return PolicyResult::fail(Code::NotFound, "extended type not accepted");
+  announce_policy_change();
   return PolicyResult::ok(std::string(name));
 }
 
@@ -455,9 +469,9 @@ std::optional<SensorInfo> SensorPolicy::info(std::string_view uuid_text, std::si
       {"HGETALL", keys::sensor_backpressure(u)},                   // 13
   });
   auto s = stream_.pipeline({
-      {"EXISTS", keys::temp_blocklist_uuid(u)},               // 0
-      {"SMEMBERS", keys::active_connection_by_uuid(u)},       // 1
-      {"HGET", std::string(keys::kBacklogBytesBySensor), u},  // 2
+      {"EXISTS", keys::live(layout_, keys::temp_blocklist_uuid(u))},          // 0
+      {"SMEMBERS", keys::live(layout_, keys::active_connection_by_uuid(u))},  // 1
+      {"HGET", keys::live(layout_, keys::kBacklogBytesBySensor), u},          // 2
   });
   for (const auto& r : m)
     if (r.is_error()) throw RedisError("sensor info: " + r.str);
@@ -548,6 +562,12 @@ PolicyResult SensorPolicy::clear_errors(std::string_view uuid_text) {
                     keys::sensor_unauth_errors(*uuid), keys::sensor_backpressure(*uuid)});
   meta_.command_ok({"HDEL", keys::sensor_metadata(*uuid), "Error"});
   return PolicyResult::ok(*uuid);
+}
+
+// Servers of the cluster layout read the policy sets again only when the version moves
+// (keys::kPolicyVersion); the reference layout's read them every refresh anyway.
+void SensorPolicy::announce_policy_change() {
+  meta_.command_ok({"INCR", keys::kPolicyVersion});
 }
 
 }  // namespace d4::core

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/keys.hpp"
 #include "core/redis_client.hpp"
 
 namespace d4::core {
@@ -77,7 +78,9 @@ struct SensorInfo {
 class SensorPolicy {
  public:
   // `meta` is the metadata Redis (reference 6380 db 0), `stream` the stream Redis (6379 db 0).
-  SensorPolicy(RedisClient& meta, RedisClient& stream) : meta_(meta), stream_(stream) {}
+  // `layout` names the stream Redis's keys (kicks, temporary blocks).
+  SensorPolicy(RedisClient& meta, RedisClient& stream, keys::KeyLayout layout = keys::KeyLayout::Reference)
+      : meta_(meta), stream_(stream), layout_(layout) {}
 
   // ---- registration (reference lib/Sensor.py semantics) ----
   // Pending registration: invalid uuid/key -> Invalid; metadata_uuid:<uuid> exists -> Conflict.
@@ -145,8 +148,10 @@ class SensorPolicy {
   PolicyResult clear_errors(std::string_view uuid);  // counters and lists of a sensor
 
  private:
+  void announce_policy_change();
   RedisClient& meta_;
   RedisClient& stream_;
+  keys::KeyLayout layout_;
 };
 
 // The sensors of the sensor index (keys::kSensorIndex: every sensor with a metadata record), read

@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
     using d4::core::cli::endpoint_argument_or;
     d4::core::RedisClient meta(endpoint_argument_or(meta_endpoint, redis.meta, "--meta"));
     d4::core::RedisClient stream(endpoint_argument_or(stream_endpoint, redis.stream, "--stream"));
-    d4::core::SensorPolicy policy(meta, stream);
+    d4::core::SensorPolicy policy(meta, stream, redis.layout);
     return commands.action ? commands.action(policy) : d4::core::exit_status::kUsage;
   });
 }
