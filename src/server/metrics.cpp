@@ -160,6 +160,10 @@ void render_server_state(std::string& out, const ServerGauges& server) {
   // Counts loads, so that a change made in Redis can be known to be applied: two loads after it.
   header(out, "d4_server_policy_loads_total", "counter", "Successful loads of the sensor policy from Redis");
   fmt::format_to(std::back_inserter(out), "d4_server_policy_loads_total {}\n", server.policy_version);
+  // The cluster layout re-reads the policy sets only when server:policy_version moved.
+  header(out, "d4_server_policy_set_reads_total", "counter",
+         "Reads of the policy sets (accepted types, blocklists, keys) from the metadata Redis");
+  fmt::format_to(std::back_inserter(out), "d4_server_policy_set_reads_total {}\n", server.policy_set_reads);
 }
 
 // Connections, sessions and the bytes held for peers not authenticated yet.

@@ -117,6 +117,7 @@ struct RedisGauge {
 struct ServerGauges {
   std::string instance;
   std::uint64_t policy_version = 0;
+  std::uint64_t policy_set_reads = 0;
   double policy_age_seconds = 0;
   bool policy_loaded = false;
   bool listening = false;

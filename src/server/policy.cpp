@@ -55,26 +55,33 @@ std::shared_ptr<Policy> build_policy(core::ServerMode mode, const std::vector<co
   if (meta.size() >= 6) add_uuids(p->ip_blocked_uuids, meta[5], "blacklist_ip_by_uuid", warnings);
   if (meta.size() >= 7) add_uuids(p->registered, meta[6], "registered_uuid", warnings);
 
+  apply_stream_state(*p, stream_state);
+  p->loaded = true;
+  return p;
+}
+
+void apply_stream_state(Policy& p, const core::RedisReply& stream_state) {
+  p.uuid_kicks.clear();
+  p.type_kicks.clear();
+  p.incorrect_sessions.clear();
   if (stream_state.type == core::RedisReply::Type::Array && stream_state.elements.size() == 3) {
-    p->redis_now_ms = stream_state.elements[0].integer;
+    p.redis_now_ms = stream_state.elements[0].integer;
     auto kicks = stream_state.elements[1].as_strings();
     for (std::size_t i = 0; i + 1 < kicks.size(); i += 2) {
       long long when = 0;
       if (!parse_ll(kicks[i + 1], when)) continue;
       std::string_view m = kicks[i];
       if (m.rfind("uuid:", 0) == 0) {
-        if (auto u = protocol::normalize_uuid(m.substr(5))) p->uuid_kicks[*u] = when;
+        if (auto u = protocol::normalize_uuid(m.substr(5))) p.uuid_kicks[*u] = when;
       } else if (m.rfind("type:", 0) == 0) {
         int t = -1;
         auto sv = m.substr(5);
         auto [q, ec] = std::from_chars(sv.data(), sv.data() + sv.size(), t);
-        if (ec == std::errc() && q == sv.data() + sv.size()) p->type_kicks[t] = when;
+        if (ec == std::errc() && q == sv.data() + sv.size()) p.type_kicks[t] = when;
       }
     }
-    for (const auto& s : stream_state.elements[2].as_strings()) p->incorrect_sessions.insert(s);
+    for (const auto& s : stream_state.elements[2].as_strings()) p.incorrect_sessions.insert(s);
   }
-  p->loaded = true;
-  return p;
 }
 
 }  // namespace d4::server

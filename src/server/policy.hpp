@@ -51,4 +51,8 @@ std::shared_ptr<Policy> build_policy(core::ServerMode mode, const std::vector<co
                                      const core::RedisReply& stream_state,
                                      std::vector<std::string>* warnings);
 
+// Replaces the stream state of `p` (kicks, Redis time, Error:IncorrectType) with the policy
+// stream script's reply: what a refresh renews when the policy sets did not change.
+void apply_stream_state(Policy& p, const core::RedisReply& stream_state);
+
 }  // namespace d4::server

@@ -5,6 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <charconv>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/v6_only.hpp>
@@ -38,14 +41,6 @@ asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
   t.expires_after(d);
   error_code ec;
   co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-}
-
-std::string eval_request(std::string_view script, std::initializer_list<std::string_view> argv) {
-  std::string req;
-  core::RespWriter w(req);
-  w.begin(3 + argv.size()).arg("EVAL").arg(script).arg(std::uint64_t{0});
-  for (auto a : argv) w.arg(a);
-  return req;
 }
 
 // Rejects decided at accept time, before any session exists (unauthenticated: per source).
@@ -178,15 +173,16 @@ asio::awaitable<void> Server::startup() {
   co_await write_startup_state();
   co_await build_sensor_index();
   // Heartbeat first, so that our own claims are never mistaken for a dead instance's.
-  std::vector<std::string> beat_args = {
-      "EVAL",
-      std::string(scripts::kHeartbeatScript),
-      "0",
-      instance_,
-      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(config_.instance_ttl).count()),
-      instance_info_};
-  auto beat = co_await w0.stream().command(std::move(beat_args));
-  if (beat.is_error()) throw std::runtime_error("heartbeat: " + beat.str);
+  std::string beat_req = scripts::eval(
+      scripts::kHeartbeatScript, scripts::key_sets::heartbeat(redis.layout, instance_),
+      {instance_,
+       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(config_.instance_ttl).count()),
+       instance_info_});
+  error_code beat_ec;
+  auto beat = co_await w0.stream().async_exec(std::move(beat_req), 1, true,
+                                              asio::redirect_error(asio::use_awaitable, beat_ec));
+  if (beat_ec || beat.size() != 1 || beat[0].is_error())
+    throw std::runtime_error("heartbeat: " + (beat_ec ? beat_ec.message() : beat.empty() ? "" : beat[0].str));
   heartbeat_known_ = true;
   if (!co_await refresh_policy()) throw std::runtime_error("cannot load the sensor policy from Redis");
   // Listeners: a bind failure is fatal (port in use, address not available...).
@@ -234,19 +230,29 @@ void Server::open_listener(const ListenAddress& a, bool tls) {
 }
 
 asio::awaitable<void> Server::write_startup_state() {
+  // Key by key (each accepted-types set by its own script): on a cluster they are in different
+  // slots, and nothing here needs them written together.
   Worker& w0 = *workers_.front();
-  std::vector<std::string> args = {"EVAL",
-                                   std::string(scripts::kStartupScript),
-                                   "0",
-                                   runtime_->default_hmac_key,
-                                   std::string(core::to_string(runtime_->mode)),
-                                   local_date(clock::unix_millis() / 1000)};
-  for (int t : config_.default_accepted_types) args.push_back("t:" + std::to_string(t));
-  for (const auto& e : config_.default_accepted_extended_types) args.push_back("e:" + e);
-  auto r = co_await w0.meta().command(args, true);
-  if (r.is_error()) throw std::runtime_error("writing the server defaults: " + r.str);
-  if (r.elements.size() == 2 && r.elements[0].integer == 1)
-    spdlog::info("server:accepted_type created with the configured defaults");
+  std::vector<std::string> types, extended;
+  for (int t : config_.default_accepted_types) types.push_back(std::to_string(t));
+  for (const auto& e : config_.default_accepted_extended_types) extended.push_back(e);
+  std::string req;
+  core::RespWriter w(req);
+  w.command({"SET", keys::kDefaultHmacKey, runtime_->default_hmac_key})
+      .command({"SET", keys::kServerMode, core::to_string(runtime_->mode)})
+      .command({"SET", keys::kFirstDate, local_date(clock::unix_millis() / 1000), "NX"});
+  req += scripts::eval(scripts::kDefaultSetScript, {std::string(keys::kAcceptedTypes)}, types);
+  req += scripts::eval(scripts::kDefaultSetScript, {std::string(keys::kAcceptedExtendedTypes)}, extended);
+  // The policy changed for every instance when a set was created (and the key/mode may have).
+  core::RespWriter(req).command({"INCR", keys::kPolicyVersion});
+  const std::uint32_t n = w.commands() + 3;
+  error_code ec;
+  auto r =
+      co_await w0.meta().async_exec(std::move(req), n, true, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec || r.size() != n) throw std::runtime_error("writing the server defaults: " + ec.message());
+  for (const auto& reply : r)
+    if (reply.is_error()) throw std::runtime_error("writing the server defaults: " + reply.str);
+  if (r[3].integer == 1) spdlog::info("server:accepted_type created with the configured defaults");
 }
 
 // The sensor index (keys::kSensorIndex) lets d4-web list sensors without scanning the keyspace.
@@ -280,6 +286,51 @@ asio::awaitable<void> Server::build_sensor_index() {
 
 asio::awaitable<bool> Server::refresh_policy() {
   Worker& w0 = *workers_.front();
+  const auto layout = config_.common.redis.layout;
+  // The policy version (keys::kPolicyVersion): in the cluster layout the policy sets are re-read
+  // only when it moved, since every writer of this stack announces its changes there. The
+  // reference layout reads them every time: the reference tools change them without announcing.
+  std::string version_req;
+  core::RespWriter(version_req).command({"GET", keys::kPolicyVersion});
+  error_code version_ec;
+  auto version = co_await w0.meta().async_exec(std::move(version_req), 1, false,
+                                               asio::redirect_error(asio::use_awaitable, version_ec));
+  if (version_ec || version.size() != 1 || version[0].is_error()) co_return false;
+  const std::string seen_version = version[0].as_string().value_or("");
+  const bool reread =
+      !policy_loaded_ || layout == core::keys::KeyLayout::Reference || seen_version != policy_source_version_;
+  // Kicks named the reference way, read first so that the script can declare their keys.
+  std::string kicks_req;
+  core::RespWriter(kicks_req).command({"SMEMBERS", keys::live(layout, keys::kSensorsToKick)});
+  error_code kicks_ec;
+  auto kicks = co_await w0.stream().async_exec(std::move(kicks_req), 1, false,
+                                               asio::redirect_error(asio::use_awaitable, kicks_ec));
+  if (kicks_ec || kicks.size() != 1 || kicks[0].is_error()) co_return false;
+  std::vector<std::string> stream_keys = {keys::live(layout, keys::kSensorsToKick),
+                                          keys::live(layout, keys::kKicks),
+                                          keys::live(layout, keys::kIncorrectTypeSessions)};
+  std::vector<std::string> stream_args = {"30", "60000"};
+  for (const auto& member : kicks[0].as_strings()) {
+    stream_keys.push_back(
+        keys::live(layout, keys::temp_blocklist_uuid(scripts::key_sets::normalized_uuid(member))));
+    stream_args.push_back(member);
+  }
+  std::string stream_req = scripts::eval(scripts::kPolicyStreamScript, stream_keys, stream_args);
+  error_code ec2;
+  auto stream = co_await w0.stream().async_exec(std::move(stream_req), 1, false,
+                                                asio::redirect_error(asio::use_awaitable, ec2));
+  if (ec2 || stream.size() != 1) co_return false;
+  if (stream[0].is_error()) {
+    spdlog::warn("policy refresh: {}", stream[0].str);
+    co_return false;
+  }
+  if (!reread) {
+    // Same policy sets: only the stream state (kicks, sessions of the wrong type) is new.
+    auto p = std::make_shared<Policy>(*policy_);
+    apply_stream_state(*p, stream[0]);
+    publish_policy(std::move(p));
+    co_return true;
+  }
   std::string meta_req;
   core::RespWriter mw(meta_req);
   mw.command({"GET", keys::kDefaultHmacKey})
@@ -294,38 +345,36 @@ asio::awaitable<bool> Server::refresh_policy() {
     mw.command({"SMEMBERS", keys::kRegisteredUuids});
     ++n;
   }
-  std::string stream_req =
-      eval_request(scripts::kPolicyStreamScript, {std::string_view("30"), std::string_view("60000")});
-  error_code ec1, ec2;
+  error_code ec1;
   auto meta = co_await w0.meta().async_exec(std::move(meta_req), n, false,
                                             asio::redirect_error(asio::use_awaitable, ec1));
-  auto stream = co_await w0.stream().async_exec(std::move(stream_req), 1, false,
-                                                asio::redirect_error(asio::use_awaitable, ec2));
-  if (ec1 || ec2 || meta.size() != n || stream.size() != 1) co_return false;
+  if (ec1 || meta.size() != n) co_return false;
   for (const auto& r : meta)
     if (r.is_error()) {
       spdlog::warn("policy refresh: {}", r.str);
       co_return false;
     }
-  if (stream[0].is_error()) {
-    spdlog::warn("policy refresh: {}", stream[0].str);
-    co_return false;
-  }
   std::vector<std::string> warnings;
   auto p = build_policy(runtime_->mode, meta, stream[0], &warnings);
   if (p->default_key.empty()) p->default_key = runtime_->default_hmac_key;
-  p->version = ++policy_version_;
   if (warnings != last_policy_warnings_) {
     for (const auto& w : warnings) spdlog::warn("policy: {}", w);
     last_policy_warnings_ = warnings;
   }
+  policy_source_version_ = seen_version;
+  ++policy_source_reads_;
+  publish_policy(std::move(p));
+  co_return true;
+}
+
+void Server::publish_policy(std::shared_ptr<Policy> p) {
+  p->version = ++policy_version_;
   std::shared_ptr<const Policy> snapshot = std::move(p);
   policy_ = snapshot;
   for (auto& w : workers_) w->post_policy(snapshot);
   policy_loaded_ = true;
   policy_loaded_at_ms_ = clock::unix_millis();
   policy_version_pub_ = policy_version_;
-  co_return true;
 }
 
 asio::awaitable<void> Server::policy_loop() {
@@ -342,13 +391,16 @@ asio::awaitable<void> Server::policy_loop() {
 
 asio::awaitable<void> Server::heartbeat_loop() {
   Worker& w0 = *workers_.front();
+  const auto layout = config_.common.redis.layout;
   std::string ttl =
       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(config_.instance_ttl).count());
   while (!stopping_) {
     co_await sleep_for(config_.heartbeat_interval);
     if (stopping_) break;
     error_code ec;
-    std::string beat = eval_request(scripts::kHeartbeatScript, {instance_, ttl, instance_info_});
+    std::string beat =
+        scripts::eval(scripts::kHeartbeatScript, scripts::key_sets::heartbeat(layout, instance_),
+                      {instance_, ttl, instance_info_});
     auto r = co_await w0.stream().async_exec(std::move(beat), 1, false,
                                              asio::redirect_error(asio::use_awaitable, ec));
     if (ec || r.empty() || r[0].is_error()) continue;
@@ -364,25 +416,116 @@ asio::awaitable<void> Server::heartbeat_loop() {
     heartbeat_known_ = true;
     // Reap instances whose heartbeat expired: end their sessions and release their slots.
     std::string smembers;
-    core::RespWriter(smembers).command({"SMEMBERS", keys::kServerInstances});
+    core::RespWriter(smembers).command({"SMEMBERS", keys::live(layout, keys::kServerInstances)});
     auto members = co_await w0.stream().async_exec(std::move(smembers), 1, false,
                                                    asio::redirect_error(asio::use_awaitable, ec));
     if (ec || members.empty()) continue;
     for (const auto& id : members[0].as_strings()) {
       if (id == instance_) continue;
       std::string exists;
-      core::RespWriter(exists).command({"EXISTS", keys::server_instance(id)});
+      core::RespWriter(exists).command({"EXISTS", keys::live(layout, keys::server_instance(id))});
       auto alive = co_await w0.stream().async_exec(std::move(exists), 1, false,
                                                    asio::redirect_error(asio::use_awaitable, ec));
       if (ec || alive.empty() || alive[0].integer != 0) continue;
-      std::string reap = eval_request(scripts::reap_script(), {id});
-      auto reaped = co_await w0.stream().async_exec(std::move(reap), 1, false,
-                                                    asio::redirect_error(asio::use_awaitable, ec));
-      if (!ec && !reaped.empty() && reaped[0].integer >= 0)
+      auto reaped = co_await reap_instance(id);
+      if (reaped >= 0)
         spdlog::warn("instance {} stopped sending heartbeats: ended its {} sessions and released their slots",
-                     id, reaped[0].integer);
+                     id, reaped);
     }
   }
+}
+
+// Ends the sessions of a dead instance one by one (each script declares the keys of its session),
+// relaying first, in the cluster layout, the batches they stored whose bookkeeping the instance
+// did not confirm (their outbox), then forgets the instance. Every step is idempotent: a reaper
+// interrupted is followed by the next round, or by another instance. -1: not done (alive again,
+// Redis unavailable).
+asio::awaitable<long long> Server::reap_instance(const std::string& id) {
+  Worker& w0 = *workers_.front();
+  const auto layout = config_.common.redis.layout;
+  const std::string sessions_key = keys::live(layout, keys::server_instance_sessions(id));
+  const std::string heartbeat_key = keys::live(layout, keys::server_instance(id));
+  error_code ec;
+  std::string read;
+  core::RespWriter(read).command({"HGETALL", sessions_key});
+  auto h = co_await w0.stream().async_exec(std::move(read), 1, false,
+                                           asio::redirect_error(asio::use_awaitable, ec));
+  if (ec || h.size() != 1 || h[0].is_error()) co_return -1;
+  long long ended = 0;
+  const auto fields = h[0].as_strings();
+  for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+    const std::string& session = fields[i];
+    // "<uuid> <type> <worker type>" (scripts.hpp).
+    const std::string& value = fields[i + 1];
+    const auto first = value.find(' '), second = value.find(' ', first + 1);
+    if (first == std::string::npos || second == std::string::npos) continue;
+    std::string uuid = value.substr(0, first), type = value.substr(first + 1, second - first - 1),
+                worker_type = value.substr(second + 1);
+    if (layout == core::keys::KeyLayout::Cluster) {
+      auto relayed = co_await relay_outbox(session);
+      if (!relayed) co_return -1;
+      if (*relayed != "-") worker_type = *relayed;
+    }
+    auto close_keys = scripts::key_sets::close(layout, session, uuid, type, worker_type, id);
+    close_keys.push_back(heartbeat_key);
+    std::string req =
+        scripts::eval(scripts::reap_session_script(), close_keys, {session, uuid, type, worker_type, id});
+    if (layout == core::keys::KeyLayout::Cluster)
+      core::RespWriter(req).command({"HDEL", keys::live(layout, keys::kRelayedBatches), session});
+    const std::uint32_t n = layout == core::keys::KeyLayout::Cluster ? 2 : 1;
+    auto r = co_await w0.stream().async_exec(std::move(req), n, false,
+                                             asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || r.size() != n || r[0].is_error() || r[0].integer < 0) co_return -1;
+    ++ended;
+  }
+  std::string finish =
+      scripts::eval(scripts::kReapFinishScript,
+                    {heartbeat_key, sessions_key, keys::live(layout, keys::kServerInstances)}, {id});
+  auto r = co_await w0.stream().async_exec(std::move(finish), 1, false,
+                                           asio::redirect_error(asio::use_awaitable, ec));
+  if (ec || r.size() != 1 || r[0].integer != 0) co_return -1;
+  co_return ended;
+}
+
+// Cluster layout: applies the outbox items of a session of a dead instance to the live slot (the
+// relay script applies each batch once whoever sends it), then deletes the outbox. Returns the
+// worker type the items name ("-" when the outbox was empty), nullopt if Redis failed.
+asio::awaitable<std::optional<std::string>> Server::relay_outbox(const std::string& session) {
+  Worker& w0 = *workers_.front();
+  const auto layout = config_.common.redis.layout;
+  const std::string outbox = keys::session_outbox(session);
+  error_code ec;
+  std::string read;
+  core::RespWriter(read).command({"HGETALL", outbox});
+  auto h = co_await w0.stream().async_exec(std::move(read), 1, false,
+                                           asio::redirect_error(asio::use_awaitable, ec));
+  if (ec || h.size() != 1 || h[0].is_error()) co_return std::nullopt;
+  const auto fields = h[0].as_strings();
+  std::vector<std::pair<unsigned long long, std::string>> items;
+  for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+    unsigned long long n = 0;
+    auto [p, e] = std::from_chars(fields[i].data(), fields[i].data() + fields[i].size(), n);
+    if (e == std::errc() && p == fields[i].data() + fields[i].size()) items.emplace_back(n, fields[i + 1]);
+  }
+  std::sort(items.begin(), items.end());
+  std::string worker_type = "-";
+  for (const auto& [n, item] : items) {
+    auto parsed = parse_outbox_item(item);
+    if (!parsed) continue;
+    worker_type = parsed->worker_type;
+    std::string req = scripts::eval(
+        scripts::kRelayScript, scripts::key_sets::relay(layout, parsed->uuid, parsed->worker_type, "-"),
+        {session, std::to_string(n), std::to_string(parsed->bytes), parsed->uuid, ""});
+    auto r = co_await w0.stream().async_exec(std::move(req), 1, false,
+                                             asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || r.size() != 1 || r[0].is_error()) co_return std::nullopt;
+  }
+  std::string del;
+  core::RespWriter(del).command({"DEL", outbox});
+  auto r = co_await w0.stream().async_exec(std::move(del), 1, false,
+                                           asio::redirect_error(asio::use_awaitable, ec));
+  if (ec || r.size() != 1 || r[0].is_error()) co_return std::nullopt;
+  co_return worker_type;
 }
 
 asio::awaitable<void> Server::memory_budget_loop() {
@@ -397,7 +540,9 @@ asio::awaitable<void> Server::poll_memory() {
   // and each sensor's fair share (admission.hpp); every session reads them from the gate.
   Worker& w0 = *workers_.front();
   std::string req;
-  core::RespWriter(req).command({"INFO", "memory"}).command({"HLEN", keys::kBacklogBytesBySensor});
+  core::RespWriter(req)
+      .command({"INFO", "memory"})
+      .command({"HLEN", keys::live(config_.common.redis.layout, keys::kBacklogBytesBySensor)});
   std::uint64_t stored_at_request = memory_gate_.stored_since_poll();
   error_code ec;
   auto r = co_await w0.stream().async_exec(std::move(req), 2, false,
@@ -542,12 +687,14 @@ asio::awaitable<void> Server::shutdown_sequence() {
   if (w0.stream().connected()) {
     error_code ec;
     std::string req;
+    const auto layout = config_.common.redis.layout;
     core::RespWriter(req)
-        .command({"DEL", keys::server_instance(instance_)})
-        .command({"SREM", keys::kServerInstances, instance_});
+        .command({"DEL", keys::live(layout, keys::server_instance(instance_))})
+        .command({"SREM", keys::live(layout, keys::kServerInstances), instance_});
     // Sessions still recorded (forced shutdown) are ended by the reaper of another instance, or
     // by the next start of any instance.
-    if (clean) core::RespWriter(req).command({"DEL", keys::server_instance_sessions(instance_)});
+    if (clean)
+      core::RespWriter(req).command({"DEL", keys::live(layout, keys::server_instance_sessions(instance_))});
     co_await w0.stream().async_exec(std::move(req), clean ? 3 : 2, false,
                                     asio::redirect_error(asio::use_awaitable, ec));
   }
@@ -602,6 +749,7 @@ std::string Server::metrics_text() {
   s.instance = instance_;
   s.policy_loaded = policy_loaded_;
   s.policy_version = policy_version_pub_;
+  s.policy_set_reads = policy_source_reads_;
   s.policy_age_seconds =
       policy_loaded_ ? static_cast<double>(clock::unix_millis() - policy_loaded_at_ms_) / 1000.0 : 0;
   s.listening = listening_;

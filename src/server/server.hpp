@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,6 +48,9 @@ class Server {
                                            bool tls);
   boost::asio::awaitable<void> policy_loop();
   boost::asio::awaitable<bool> refresh_policy();
+  void publish_policy(std::shared_ptr<Policy> p);
+  boost::asio::awaitable<long long> reap_instance(const std::string& id);
+  boost::asio::awaitable<std::optional<std::string>> relay_outbox(const std::string& session);
   boost::asio::awaitable<void> heartbeat_loop();
   boost::asio::awaitable<void> memory_loop();
   boost::asio::awaitable<void> memory_budget_loop();  // the stream Redis's memory (admission.hpp)
@@ -81,6 +85,9 @@ class Server {
   std::shared_ptr<const RuntimeOptions> runtime_;
   std::shared_ptr<const Policy> policy_;
   std::uint64_t policy_version_ = 0;
+  // keys::kPolicyVersion as last read with the policy sets, and how many times they were read.
+  std::string policy_source_version_;
+  std::atomic<std::uint64_t> policy_source_reads_{0};
   std::vector<std::string> last_policy_warnings_;
   bool heartbeat_known_ = false;
   // Read by the metrics thread.

@@ -131,6 +131,8 @@ class Session : public std::enable_shared_from_this<Session> {
   SessionBacklog backlog_view() const;
   void learn_backlog_bytes(const core::RedisReply& session, const core::RedisReply& sensor);
   void uncount_duplicates(std::uint64_t bytes);
+  void relay_batch(std::uint64_t number, std::uint64_t bytes);
+  core::keys::KeyLayout layout() const;
   boost::asio::awaitable<void> store_remaining();
   boost::asio::awaitable<void> release_slot();
   void drop_incorrect_session_data();
@@ -171,6 +173,10 @@ class Session : public std::enable_shared_from_this<Session> {
   StreamBatch batch_;      // being filled
   StreamBatch in_flight_;  // submitted, awaiting confirmation
   bool batch_in_flight_ = false;
+  // Cluster layout: batches sealed (the outbox items' numbers) and relays not yet confirmed (the
+  // session ends only after them, so that its close applies after its last relay).
+  std::uint64_t batches_sealed_ = 0;
+  std::uint32_t relays_in_flight_ = 0;
   std::size_t pending_in_flight_size_ = 0;  // request bytes of the batch in flight
   std::unique_ptr<boost::asio::steady_timer> retry_timer_;
   // wait_replicas: the batch in flight is stored on the stream Redis but fewer replicas than asked

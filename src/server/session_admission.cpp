@@ -74,8 +74,8 @@ asio::awaitable<bool> Session::load_sensor() {
   meta_writer.command({"HGET", keys::sensor_metadata(uuid_hex_), "hmac_key"})
       .command({"HGET", keys::kStreamMaxSizeByUuid, uuid_hex_})
       .command({"HGET", keys::kRateLimitByUuid, uuid_hex_});
-  stream_writer.command({"EXISTS", keys::temp_blocklist_uuid(uuid_hex_)})
-      .command({"HGET", keys::kBacklogBytesBySensor, uuid_hex_});
+  stream_writer.command({"EXISTS", keys::live(layout(), keys::temp_blocklist_uuid(uuid_hex_))})
+      .command({"HGET", keys::live(layout(), keys::kBacklogBytesBySensor), uuid_hex_});
   error_code ec1, ec2;
   auto meta_replies = co_await worker_.meta().async_exec(std::move(meta_req), meta_writer.commands(), false,
                                                          asio::redirect_error(asio::use_awaitable, ec1));
@@ -153,20 +153,34 @@ bool Session::check_next_header(const protocol::Header& h) {
 }
 
 asio::awaitable<bool> Session::identify(const protocol::Header& h) {
-  std::string req;
-  core::RespWriter(req)
-      .begin(8)
-      .arg("EVAL")
-      .arg(scripts::kClaimScript)
-      .arg(std::uint64_t{0})
-      .arg(session_id_)
-      .arg(uuid_hex_)
-      .arg(type_text_)
-      .arg(worker_.instance())
-      .arg(std::uint64_t{worker_.runtime().max_meta_sessions_per_sensor});
+  // The slot's owner is read first so that the claim script can declare the owner's heartbeat
+  // key; the script answers 3 when the owner changed meanwhile, and the claim is tried again.
+  const auto l = layout();
+  const bool meta_type = type_text_ == "2" || type_text_ == "254";
   error_code ec;
-  auto replies = co_await worker_.stream().async_exec(std::move(req), 1, false,
-                                                      asio::redirect_error(asio::use_awaitable, ec));
+  core::RedisReplies replies;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    std::string owner;
+    if (!meta_type) {
+      std::string read;
+      core::RespWriter(read).command({"HGET", keys::live(l, keys::slot_owners(type_text_)), uuid_hex_});
+      auto r = co_await worker_.stream().async_exec(std::move(read), 1, false,
+                                                    asio::redirect_error(asio::use_awaitable, ec));
+      if (state_.closing()) co_return false;
+      if (ec || r.size() != 1 || r[0].is_error()) {
+        replies = std::move(r);
+        break;
+      }
+      owner = r[0].as_string().value_or("");
+    }
+    std::string req = scripts::eval(
+        scripts::kClaimScript, scripts::key_sets::claim(l, uuid_hex_, type_text_, worker_.instance(), owner),
+        {session_id_, uuid_hex_, type_text_, worker_.instance(),
+         std::to_string(worker_.runtime().max_meta_sessions_per_sensor), owner});
+    replies = co_await worker_.stream().async_exec(std::move(req), 1, false,
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || replies.size() != 1 || replies[0].integer != 3) break;
+  }
   if (!ec && replies.size() == 1 && replies[0].integer == 1) state_.slot_claimed = true;
   if (state_.closing()) co_return false;
   if (ec || replies.size() != 1 || replies[0].is_error()) {
@@ -184,12 +198,16 @@ asio::awaitable<bool> Session::identify(const protocol::Header& h) {
                                          " type 2/254 sessions (max_meta_sessions_per_sensor)");
     co_return false;
   }
+  if (!state_.slot_claimed && replies[0].integer == 3) {
+    abort(Reject::redis_unavailable, "cannot record the connection: the slot's owner keeps changing");
+    co_return false;
+  }
   if (!state_.slot_claimed) {
     abort(Reject::duplicate,
           "Error: This UUID is using the same UUID for one type=" + std::to_string(h.type));
     co_return false;
   }
-  stream_key_ = keys::stream(type_text_, session_id_);
+  stream_key_ = keys::stream(l, type_text_, session_id_);
   worker_.meta_batch().add_member(keys::sensor_all_types(uuid_hex_), type_text_);
   core::log_with(log_fields(), spdlog::level::info, "session {}: sensor {} type {} from {} port {}{}",
                  session_id_, uuid_hex_, type_, peer_.ip, peer_.port,
@@ -200,16 +218,10 @@ asio::awaitable<bool> Session::identify(const protocol::Header& h) {
 void Session::switch_to_254() {
   type_ = 254;
   type_text_ = "254";
-  stream_key_ = keys::stream("254", session_id_);
-  std::string req;
-  core::RespWriter(req)
-      .begin(6)
-      .arg("EVAL")
-      .arg(scripts::kSwitchTo254Script)
-      .arg(std::uint64_t{0})
-      .arg(session_id_)
-      .arg(uuid_hex_)
-      .arg(worker_.instance());
+  stream_key_ = keys::stream(layout(), "254", session_id_);
+  std::string req = scripts::eval(scripts::kSwitchTo254Script,
+                                  scripts::key_sets::switch_to_254(layout(), uuid_hex_, worker_.instance()),
+                                  {session_id_, uuid_hex_});
   worker_.stream().submit(std::move(req), 1, true, [](error_code, core::RedisReplies&&) {});
   worker_.meta_batch().add_member(keys::sensor_all_types(uuid_hex_), "254");
   core::log_with(log_fields(), spdlog::level::info, "session {}: sensor {} switches to type 254 ({})",

@@ -52,7 +52,8 @@ std::string Session::live_value() const {
 void Session::submit_batch() {
   if (batch_in_flight_ || batch_.packets == 0) return;
   const auto& config = worker_.config();
-  batch_.seal({session_id_, uuid_hex_, stream_key_, worker_type_, worker_.instance(), live_value()},
+  batch_.seal({session_id_, uuid_hex_, stream_key_, worker_type_, worker_.instance(), live_value(), layout(),
+               ++batches_sealed_},
               {config.wait_replicas, config.wait_timeout});
   in_flight_ = std::move(batch_);
   batch_ = StreamBatch{};
@@ -85,8 +86,8 @@ void Session::on_batch_done(error_code ec, core::RedisReplies&& replies, std::st
     wake();
     return;
   }
-  auto outcome =
-      batch_outcome(replies, in_flight_.commands, in_flight_.entries, in_flight_.waits_for_replicas);
+  auto outcome = batch_outcome(replies, in_flight_.commands, in_flight_.entries,
+                               in_flight_.waits_for_replicas, in_flight_.outbox);
   if (!outcome.stored) {
     // Redis refused the batch (out of memory, wrong key type...): keep it and try again later,
     // reading nothing more from the sensor meanwhile.
@@ -176,7 +177,7 @@ void Session::on_replicas_answer(error_code ec, const core::RedisReplies& replie
     return;
   }
   auto outcome = batch_outcome(unreplicated_replies_, in_flight_.commands, in_flight_.entries,
-                               in_flight_.waits_for_replicas);
+                               in_flight_.waits_for_replicas, in_flight_.outbox);
   outcome.replicas = replicas;
   finish_stored_batch(outcome, std::move(unreplicated_request_));
   unreplicated_replies_.clear();
@@ -209,14 +210,17 @@ void Session::confirm_batch(const BatchOutcome& outcome) {
   auto& m = worker_.metrics();
   const std::uint64_t packets = in_flight_.packets;
   if (auto v = outcome.xlen->as_integer()) xlen_ = *v;
-  learn_backlog_bytes(*outcome.session_bytes, *outcome.sensor_bytes);
+  if (outcome.session_bytes && outcome.sensor_bytes)
+    learn_backlog_bytes(*outcome.session_bytes, *outcome.sensor_bytes);
   if (outcome.duplicates) {
     // Counted in packets and bytes; an entry may hold several packets (EXEC is atomic: a re-sent
     // batch is stored whole or not at all, so the share is exact).
     const std::uint64_t entries = std::max<std::uint64_t>(1, in_flight_.entries);
     m.duplicate_writes.fetch_add(packets * outcome.duplicates / entries, std::memory_order_relaxed);
-    uncount_duplicates(in_flight_.bytes * outcome.duplicates / entries);
+    // The cluster layout's relay counts each batch once, whatever executed it twice.
+    if (!in_flight_.outbox) uncount_duplicates(in_flight_.bytes * outcome.duplicates / entries);
   }
+  if (in_flight_.outbox) relay_batch(batches_sealed_, in_flight_.bytes);
   m.stream_entries.fetch_add(in_flight_.entries - outcome.duplicates, std::memory_order_relaxed);
   auto now = SteadyClock::now();
   for (const auto& [t, n] : in_flight_.reads) m.ingest_latency.observe(now - t, n);
@@ -275,8 +279,8 @@ void Session::poll_backlog() {
   std::string req;
   core::RespWriter w(req);
   w.command({"XLEN", stream_key_})
-      .command({"HGET", keys::kBacklogBytesBySession, session_id_})
-      .command({"HGET", keys::kBacklogBytesBySensor, uuid_hex_});
+      .command({"HGET", keys::live(layout(), keys::kBacklogBytesBySession), session_id_})
+      .command({"HGET", keys::live(layout(), keys::kBacklogBytesBySensor), uuid_hex_});
   worker_.stream().submit(std::move(req), w.commands(), false,
                           [self = shared_from_this()](error_code ec, core::RedisReplies&& rs) {
                             self->backlog_poll_in_flight_ = false;
@@ -297,6 +301,41 @@ void Session::learn_backlog_bytes(const core::RedisReply& session, const core::R
   if (!sensor.is_error()) sensor_backlog_bytes_ = bytes(sensor);
 }
 
+core::keys::KeyLayout Session::layout() const {
+  return worker_.config().common.redis.layout;
+}
+
+// Cluster layout: the stored batch's bookkeeping in the live slot (kRelayScript: announced to its
+// worker, counted in the backlog, recorded for the instance), applied once by batch number; sent
+// in order with the session's other live-slot requests and re-sent after a reconnect or a
+// failover. Then the outbox item goes. A relay never confirmed (the process died) is applied by the
+// reaper of the instance from the outbox (Server::relay_outbox).
+void Session::relay_batch(std::uint64_t number, std::uint64_t bytes) {
+  const auto l = layout();
+  std::string req = scripts::eval(
+      scripts::kRelayScript, scripts::key_sets::relay(l, uuid_hex_, worker_type_, worker_.instance()),
+      {session_id_, std::to_string(number), std::to_string(bytes), uuid_hex_, live_value()});
+  ++relays_in_flight_;
+  worker_.stream().submit(
+      std::move(req), 1, /*retry_on_reconnect=*/true,
+      [self = shared_from_this(), number](error_code ec, core::RedisReplies&& rs) {
+        --self->relays_in_flight_;
+        if (!ec && rs.size() == 1 && rs[0].type == core::RedisReply::Type::Array &&
+            rs[0].elements.size() == 3) {
+          self->learn_backlog_bytes(rs[0].elements[1], rs[0].elements[2]);
+          std::string del;
+          core::RespWriter(del).command(
+              {"HDEL", keys::session_outbox(self->session_id_), std::to_string(number)});
+          self->worker_.stream().submit(std::move(del), 1, false, [](error_code, core::RedisReplies&&) {});
+        } else if (!ec) {
+          core::log_with(self->log_fields(), spdlog::level::warn,
+                         "session {}: relay of batch {} refused: {} (the outbox keeps it)", self->session_id_,
+                         number, rs.empty() ? std::string() : rs[0].describe());
+        }
+        self->wake();
+      });
+}
+
 void Session::uncount_duplicates(std::uint64_t bytes) {
   // A batch re-sent after a reconnect: its first execution stored and counted these packets.
   if (bytes == 0) return;
@@ -311,7 +350,7 @@ void Session::uncount_duplicates(std::uint64_t bytes) {
 // Stores everything that was accepted before the session ends.
 asio::awaitable<void> Session::store_remaining() {
   if (!batch_in_flight_ && batch_.packets > 0) submit_batch();
-  while (batch_in_flight_ || batch_.packets > 0) {
+  while (batch_in_flight_ || batch_.packets > 0 || relays_in_flight_ > 0) {
     wake_timer_.expires_after(std::chrono::seconds(1));
     error_code ec;
     co_await wake_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -322,9 +361,9 @@ asio::awaitable<void> Session::store_remaining() {
 void Session::drop_incorrect_session_data() {
   std::string req;
   core::RespWriter w(req);
-  w.command({"DEL", keys::stream(type_text_, session_id_)});
-  if (switched()) w.command({"DEL", keys::stream("2", session_id_)});
-  w.command({"SREM", keys::kIncorrectTypeSessions, session_id_});
+  w.command({"DEL", keys::stream(layout(), type_text_, session_id_)});
+  if (switched()) w.command({"DEL", keys::stream(layout(), "2", session_id_)});
+  w.command({"SREM", keys::live(layout(), keys::kIncorrectTypeSessions), session_id_});
   worker_.stream().submit(std::move(req), w.commands(), true, [](error_code, core::RedisReplies&&) {});
 }
 
@@ -332,20 +371,26 @@ void Session::drop_incorrect_session_data() {
 // after the session's batches on the same connection, so it applies after them.
 asio::awaitable<void> Session::release_slot() {
   if (!state_.slot_claimed) co_return;
-  std::string req;
-  core::RespWriter(req)
-      .begin(8)
-      .arg("EVAL")
-      .arg(scripts::close_script())
-      .arg(std::uint64_t{0})
-      .arg(session_id_)
-      .arg(uuid_hex_)
-      .arg(type_text_)
-      .arg(worker_type_)
-      .arg(worker_.instance());
+  const auto l = layout();
+  std::string req = scripts::eval(
+      scripts::close_script(),
+      scripts::key_sets::close(l, session_id_, uuid_hex_, type_text_, worker_type_, worker_.instance()),
+      {session_id_, uuid_hex_, type_text_, worker_type_, worker_.instance()});
+  std::uint32_t n = 1;
+  if (l == keys::KeyLayout::Cluster) {
+    // Every relay of the session is confirmed (store_remaining): its numbers are no longer needed.
+    core::RespWriter(req).command({"HDEL", keys::live(l, keys::kRelayedBatches), session_id_});
+    ++n;
+  }
   error_code ec;
-  co_await worker_.stream().async_exec(std::move(req), 1, true,
+  co_await worker_.stream().async_exec(std::move(req), n, true,
                                        asio::redirect_error(asio::use_awaitable, ec));
+  if (l == keys::KeyLayout::Cluster && !ec) {
+    std::string del;
+    core::RespWriter(del).command({"DEL", keys::session_outbox(session_id_)});
+    co_await worker_.stream().async_exec(std::move(del), 1, true,
+                                         asio::redirect_error(asio::use_awaitable, ec));
+  }
 }
 
 }  // namespace d4::server

@@ -1,5 +1,7 @@
 #include "server/stream_batch.hpp"
 
+#include <charconv>
+
 #include "core/keys.hpp"
 
 namespace d4::server {
@@ -99,6 +101,30 @@ void StreamBatch::count_packet(const protocol::Packet& p, Clock::time_point read
 
 void StreamBatch::seal(const Session& s, const ReplicaWait& wait) {
   close_open_entry(s.stream_key, s.uuid_hex);
+  if (s.layout == core::keys::KeyLayout::Cluster) {
+    // One slot: the stream and the outbox share the session's hash tag.
+    const std::string outbox_key = keys::session_outbox(s.id);
+    core::RespWriter(resp)
+        .command({"HSET", outbox_key, std::to_string(s.batch_number),
+                  outbox_item(bytes, s.uuid_hex, s.worker_type)})
+        .command({"EXPIRE", outbox_key, std::to_string(kOutboxTtlSeconds)})
+        .command({"XLEN", s.stream_key})
+        .command({"EXEC"});
+    commands += 4;
+    outbox = true;
+  } else {
+    seal_reference_trailer(s);
+  }
+  if (wait.replicas > 0) {
+    // After EXEC, not inside it: in a transaction WAIT does not wait.
+    core::RespWriter(resp).command(
+        {"WAIT", std::to_string(wait.replicas), std::to_string(wait.timeout.count())});
+    ++commands;
+    waits_for_replicas = true;
+  }
+}
+
+void StreamBatch::seal_reference_trailer(const Session& s) {
   // Announce the session to its worker in every batch (idempotent): if the stream Redis lost its
   // data, the next stored batch makes the session visible again.
   core::RespWriter(resp)
@@ -112,19 +138,13 @@ void StreamBatch::seal(const Session& s, const ReplicaWait& wait) {
       .command({"HINCRBY", keys::kBacklogBytesBySensor, s.uuid_hex, n})
       .command({"EXEC"});
   commands += 6;
-  if (wait.replicas > 0) {
-    // After EXEC, not inside it: in a transaction WAIT does not wait.
-    core::RespWriter(resp).command(
-        {"WAIT", std::to_string(wait.replicas), std::to_string(wait.timeout.count())});
-    ++commands;
-    waits_for_replicas = true;
-  }
 }
 
 void StreamBatch::clear() {
   resp.clear();
   commands = 0;
   waits_for_replicas = false;
+  outbox = false;
   packets = bytes = entries = 0;
   open_.active = false;
   open_.payload.clear();
@@ -141,7 +161,7 @@ bool is_duplicate_id_error(const core::RedisReply& r) {
 }  // namespace
 
 BatchOutcome batch_outcome(const core::RedisReplies& replies, std::uint32_t commands, std::uint64_t entries,
-                           bool waits_for_replicas) {
+                           bool waits_for_replicas, bool outbox) {
   // Replies: +OK (MULTI), +QUEUED per command, then EXEC's array (or an error/nil on abort), then
   // WAIT's count of replicas when asked.
   BatchOutcome o;
@@ -176,12 +196,36 @@ BatchOutcome batch_outcome(const core::RedisReplies& replies, std::uint32_t comm
     o.failure = r.describe();
     return o;
   }
-  // EXEC's trailer: SADD, HSET, XLEN, HINCRBY session bytes, HINCRBY sensor bytes.
   const auto trailer = exec.elements.size();
+  if (outbox) {
+    // EXEC's trailer: HSET outbox, EXPIRE outbox, XLEN.
+    o.xlen = &exec.elements[trailer - 1];
+    return o;
+  }
+  // EXEC's trailer: SADD, HSET, XLEN, HINCRBY session bytes, HINCRBY sensor bytes.
   o.xlen = &exec.elements[trailer - 3];
   o.session_bytes = &exec.elements[trailer - 2];
   o.sensor_bytes = &exec.elements[trailer - 1];
   return o;
+}
+
+std::string outbox_item(std::uint64_t bytes, std::string_view uuid, std::string_view worker_type) {
+  return std::to_string(bytes) + " " + std::string(uuid) + " " + std::string(worker_type);
+}
+
+std::optional<OutboxItem> parse_outbox_item(std::string_view text) {
+  OutboxItem item;
+  auto space = text.find(' ');
+  if (space == std::string_view::npos) return std::nullopt;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + space, item.bytes);
+  if (ec != std::errc() || p != text.data() + space) return std::nullopt;
+  text.remove_prefix(space + 1);
+  space = text.find(' ');
+  if (space == std::string_view::npos || space == 0 || space + 1 == text.size()) return std::nullopt;
+  item.uuid = std::string(text.substr(0, space));
+  item.worker_type = std::string(text.substr(space + 1));
+  if (item.worker_type.find(' ') != std::string::npos) return std::nullopt;
+  return item;
 }
 
 }  // namespace d4::server

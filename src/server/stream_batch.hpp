@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/keys.hpp"
 #include "core/redis_async.hpp"
 #include "protocol/framer.hpp"
 
@@ -50,9 +51,12 @@ struct StreamBatch {
     std::uint8_t type;
     std::uint64_t packets, bytes;
   };
-  // What the trailer needs to know about the session.
+  // What the trailer needs to know about the session. `batch_number` numbers the session's
+  // batches from 1 (cluster layout: the outbox item's name).
   struct Session {
     std::string_view id, uuid_hex, stream_key, worker_type, instance, live_value;
+    core::keys::KeyLayout layout = core::keys::KeyLayout::Reference;
+    std::uint64_t batch_number = 0;
   };
 
   // Where a session's packets go.
@@ -65,6 +69,7 @@ struct StreamBatch {
   std::string resp;
   std::uint32_t commands = 0;       // MULTI and EXEC included (and WAIT)
   bool waits_for_replicas = false;  // sealed with a WAIT after EXEC
+  bool outbox = false;              // sealed in the cluster layout (an outbox item, no counts)
   std::uint64_t packets = 0, bytes = 0;
   std::uint64_t entries = 0;     // XADDs written to resp (the open entry is not one yet)
   std::vector<TypeCount> types;  // runs of one type, in order
@@ -73,8 +78,11 @@ struct StreamBatch {
   // Stores one accepted packet: appended to the open coalesced entry when it fits there, else in
   // an entry of its own (the MULTI first); `now_ms` names a new entry.
   void add(const Target& t, const protocol::Packet& p, std::uint64_t now_ms, Clock::time_point read_time);
-  // Closes the transaction: the open entry's XADD, SADD, HSET, XLEN, the two backlog HINCRBYs, EXEC;
-  // then WAIT when replicas are asked for.
+  // Closes the transaction, then WAIT when replicas are asked for. Reference layout: the open
+  // entry's XADD, SADD session_uuid:<type>, HSET of the instance's sessions, XLEN, the two backlog
+  // HINCRBYs, EXEC. Cluster layout, where those sets live in another slot than the stream: the open
+  // entry's XADD, the outbox item (HSET d4:outbox:{<session>} <batch number> <item>, EXPIRE), XLEN,
+  // EXEC; the session relays the item to the live slot once the batch is stored (kRelayScript).
   void seal(const Session& s, const ReplicaWait& wait = {});
   void clear();
   // Request bytes so far, the open entry's payload included.
@@ -93,6 +101,7 @@ struct StreamBatch {
   void write_xadd(std::string_view stream_key, std::string_view id, std::string_view uuid_hex,
                   std::string_view payload, std::uint64_t timestamp, std::uint8_t version);
   void close_open_entry(std::string_view stream_key, std::string_view uuid_hex);
+  void seal_reference_trailer(const Session& s);
   void count_packet(const protocol::Packet& p, Clock::time_point read_time);
   OpenEntry open_;
 };
@@ -102,7 +111,8 @@ struct BatchOutcome {
   bool stored = false;
   std::uint64_t duplicates = 0;  // XADDs (entries) an earlier execution had stored
   std::string failure;           // Redis's refusal when not stored
-  // From the trailer when stored: XLEN and the backlog byte counts (HINCRBY replies).
+  // From the trailer when stored: XLEN and the backlog byte counts (HINCRBY replies; null in the
+  // cluster layout, where the relay returns them).
   const core::RedisReply* xlen = nullptr;
   const core::RedisReply* session_bytes = nullptr;
   const core::RedisReply* sensor_bytes = nullptr;
@@ -110,6 +120,18 @@ struct BatchOutcome {
   std::optional<long long> replicas;
 };
 BatchOutcome batch_outcome(const core::RedisReplies& replies, std::uint32_t commands, std::uint64_t entries,
-                           bool waits_for_replicas = false);
+                           bool waits_for_replicas = false, bool outbox = false);
+
+// Cluster layout: an outbox item, "<bytes> <uuid> <worker type>" (the batch's payload bytes, the
+// sensor, the session_uuid:<type> set that announces the session).
+struct OutboxItem {
+  std::uint64_t bytes = 0;
+  std::string uuid, worker_type;
+};
+std::string outbox_item(std::uint64_t bytes, std::string_view uuid, std::string_view worker_type);
+std::optional<OutboxItem> parse_outbox_item(std::string_view text);
+// How long an outbox keeps its items when nobody relays them (a session of an instance that
+// died and was never reaped): long past any reaper.
+inline constexpr int kOutboxTtlSeconds = 7 * 24 * 3600;
 
 }  // namespace d4::server

@@ -269,7 +269,8 @@ void ServerProcess::write_config(const ServerOptions& o) {
             ? "127.0.0.1:" + std::to_string(redis_.port()) + "/" + std::to_string(o.stream_db)
             : o.stream_endpoint)
     << "\"\nmeta = \"127.0.0.1:" << (o.meta_redis ? o.meta_redis->port() : redis_.port()) << "/" << o.meta_db
-    << "\"\n\n"
+    << "\"\n"
+    << (o.key_layout.empty() ? std::string() : "key_layout = \"" + o.key_layout + "\"\n") << "\n"
     << "[server]\n"
     // Port 0: the server binds what the kernel gives and reports it (start() reads the log).
     << "listen = [\"127.0.0.1:0\"]\n"

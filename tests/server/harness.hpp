@@ -93,6 +93,7 @@ struct ServerOptions {
   // the packet backlog limit); coalescing (the daemon's default) is tested with a bound set here.
   std::size_t coalesce_max_bytes = 0;
   std::string log_format = "text";  // [general] log_format: "json" shows the structured fields
+  std::string key_layout;           // [redis] key_layout when set ("cluster")
 };
 
 // A d4-server process: stream Redis = db 0, meta Redis = db 1 of `redis` (or of

@@ -8,7 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "core/keys.hpp"
 #include "core/redis_client.hpp"
+#include "core/redis_cluster.hpp"
+#include "server/scripts.hpp"
 #include "server/stream_batch.hpp"
 #include "support/redis_server.hpp"
 
@@ -240,3 +243,83 @@ TEST_F(StreamBatchRedis, AReplicaWaitFollowsTheTransactionAndItsAnswerIsInTheOut
 }
 
 }  // namespace
+
+// Cluster layout: the batch's transaction touches its session's slot only (the stream and the
+// outbox); its outbox item, relayed to the live slot, counts once however often it is relayed
+// (a relay re-sent after a reconnect or a failover, or sent again by the reaper of a dead
+// instance), and a stale relay (an older batch number) changes nothing.
+TEST_F(StreamBatchRedis, ClusterLayoutBatchesStayInTheSessionSlotAndTheirRelayCountsOnce) {
+  constexpr auto kCluster = core::keys::KeyLayout::Cluster;
+  const std::string session = "5e2f4c1e-3b7a-4c55-9d0e-1a2b3c4d5e6f";
+  const std::string key = core::keys::stream(kCluster, "1", session);
+  auto c = client();
+  auto store_batch = [&](std::uint64_t number, server::StreamIds& ids, std::uint64_t first_ms) {
+    StreamBatch batch;
+    std::string payload(100, static_cast<char>('a' + number));
+    protocol::Packet p;
+    p.header.type = 1;
+    p.payload = std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size());
+    for (int i = 0; i < 3; ++i)
+      batch.add({key, kStreamBatchUuid, ids, 0}, p, first_ms + static_cast<std::uint64_t>(i),
+                StreamBatch::Clock::now());
+    batch.seal({session, kStreamBatchUuid, key, "1", "instance-1", "live", kCluster, number});
+    auto commands = commands_of_request(batch.resp);
+    const int slot = core::cluster_key_slot(key);
+    for (const auto& cmd : commands) {
+      std::vector<std::string_view> args(cmd.begin(), cmd.end());
+      for (auto k : core::cluster_command_keys(args))
+        EXPECT_EQ(core::cluster_key_slot(k), slot) << cmd.front() << " " << k;
+    }
+    auto replies = c.pipeline(commands);
+    auto outcome = server::batch_outcome(replies, batch.commands, batch.entries, false, batch.outbox);
+    EXPECT_TRUE(outcome.stored) << outcome.failure;
+    EXPECT_EQ(outcome.session_bytes, nullptr) << "counted by the relay, not in the session's slot";
+    return std::make_pair(commands, batch.bytes);
+  };
+  server::StreamIds ids;
+  auto [first, first_bytes] = store_batch(1, ids, 1'700'000'000'000ULL);
+  auto [second, second_bytes] = store_batch(2, ids, 1'700'000'001'000ULL);
+  // Re-sent after a reconnect: every XADD a duplicate, the outbox item the same.
+  auto again = c.pipeline(first);
+  EXPECT_EQ(server::batch_outcome(again, static_cast<std::uint32_t>(first.size()), 3, false, true).duplicates,
+            3u);
+  EXPECT_EQ(c.command({"XLEN", key}).integer, 6);
+
+  auto outbox = c.command({"HGETALL", core::keys::session_outbox(session)}).as_strings();
+  ASSERT_EQ(outbox.size(), 4u);
+  auto item = server::parse_outbox_item(c.command({"HGET", core::keys::session_outbox(session), "1"}).str);
+  ASSERT_TRUE(item);
+  EXPECT_EQ(item->bytes, first_bytes);
+  EXPECT_EQ(item->uuid, kStreamBatchUuid);
+  EXPECT_EQ(item->worker_type, "1");
+  EXPECT_FALSE(server::parse_outbox_item("12 only-two"));
+  EXPECT_FALSE(server::parse_outbox_item("x uuid 1"));
+
+  auto relay = [&](std::uint64_t number, std::uint64_t bytes) {
+    auto keys = server::scripts::key_sets::relay(kCluster, kStreamBatchUuid, "1", "instance-1");
+    const int slot = core::cluster_key_slot(keys.front());
+    for (const auto& k : keys) EXPECT_EQ(core::cluster_key_slot(k), slot) << k;
+    std::vector<std::string> cmd = {"EVAL", std::string(server::scripts::kRelayScript),
+                                    std::to_string(keys.size())};
+    cmd.insert(cmd.end(), keys.begin(), keys.end());
+    for (auto a : {session, std::to_string(number), std::to_string(bytes), std::string(kStreamBatchUuid),
+                   std::string("live value")})
+      cmd.push_back(a);
+    return c.command(cmd);
+  };
+  auto applied = relay(1, first_bytes);
+  ASSERT_EQ(applied.elements.size(), 3u) << applied.describe();
+  EXPECT_EQ(applied.elements[0].integer, 1);
+  EXPECT_EQ(relay(1, first_bytes).elements[0].integer, 0) << "sent twice: applied once";
+  EXPECT_EQ(relay(2, second_bytes).elements[0].integer, 1);
+  EXPECT_EQ(relay(1, first_bytes).elements[0].integer, 0) << "stale: an older batch number";
+  auto live = [](std::string_view name) { return core::keys::live(kCluster, name); };
+  const auto total = static_cast<long long>(first_bytes + second_bytes);
+  EXPECT_EQ(c.command({"HGET", live(core::keys::kBacklogBytesBySession), session}).as_integer(), total);
+  EXPECT_EQ(c.command({"HGET", live(core::keys::kBacklogBytesBySensor), std::string(kStreamBatchUuid)})
+                .as_integer(),
+            total);
+  EXPECT_EQ(c.command({"SISMEMBER", live(core::keys::sessions_of_type("1")), session}).integer, 1);
+  EXPECT_EQ(c.command({"HGET", live(core::keys::server_instance_sessions("instance-1")), session}).str,
+            "live value");
+}

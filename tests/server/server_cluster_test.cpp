@@ -1,0 +1,228 @@
+// d4-server with the cluster key layout on a real Redis Cluster (support/redis_cluster.hpp) as
+// its stream Redis: sensors' sessions spread over the masters, each batch one MULTI in its
+// session's slot, its bookkeeping relayed once to the live slot (docs/redis-keys.md, "Key
+// layouts"); with replicas and wait_replicas, a master killed mid-stream loses nothing.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <set>
+
+#include "core/keys.hpp"
+#include "core/redis_client.hpp"
+#include "core/redis_cluster.hpp"
+#include "core/redis_endpoint.hpp"
+#include "server/harness.hpp"
+#include "support/redis_cluster.hpp"
+#include "support/redis_server.hpp"
+
+using namespace d4;
+using namespace d4::test;
+namespace keys = d4::core::keys;
+
+namespace {
+
+constexpr auto kCluster = keys::KeyLayout::Cluster;
+
+// One sensor sending numbered type-1 packets over TLS; every payload sent is kept, in order.
+class ClusterSensor {
+ public:
+  explicit ClusterSensor(int tls_port) : connection_(std::make_unique<SensorConnection>(tls_port, true)) {}
+  bool send(int from, int to) {
+    for (int i = from; i < to; ++i) {
+      std::string payload = uuid_.dashless() + " packet " + std::to_string(i) + " " +
+                            std::string(100, static_cast<char>('a' + i % 26));
+      sent_ += payload;
+      if (!connection_->send(make_packet(uuid_, 1, kTestHmacKey, payload))) return false;
+    }
+    return true;
+  }
+  void close() { connection_->close(); }
+  const std::string& sent() const { return sent_; }
+  std::string uuid() const { return uuid_.dashless(); }
+
+ private:
+  protocol::Uuid uuid_ = random_uuid();
+  std::string sent_;
+  std::unique_ptr<SensorConnection> connection_;
+};
+
+core::RedisClient cluster_client(RedisCluster& cluster) {
+  return core::RedisClient(*core::RedisEndpoint::parse("redis-cluster://" + cluster.seeds()));
+}
+
+ServerOptions cluster_layout(RedisCluster& cluster, RedisServer& meta, const std::string& extra = {}) {
+  ServerOptions o;
+  o.meta_redis = &meta;
+  o.meta_db = 0;
+  o.stream_endpoint = "redis-cluster://" + cluster.seeds();
+  o.key_layout = "cluster";
+  o.extra_server_toml = extra;
+  return o;
+}
+
+// The sensor (uuid) of each session announced in the live slot's session_uuid:1, by session.
+std::map<std::string, std::string> sessions_by_sensor(core::RedisClient& stream) {
+  std::map<std::string, std::string> out;
+  for (const auto& session :
+       stream.command({"SMEMBERS", keys::live(kCluster, keys::sessions_of_type("1"))}).as_strings()) {
+    auto first = stream.command({"XRANGE", keys::stream(kCluster, "1", session), "-", "+", "COUNT", "1"});
+    if (first.elements.size() != 1) continue;
+    const auto& fields = first.elements[0].elements.at(1).elements;
+    for (std::size_t i = 0; i + 1 < fields.size(); i += 2)
+      if (fields[i].str == "uuid") out[fields[i + 1].str] = session;
+  }
+  return out;
+}
+
+double metric_value(const ServerProcess& server, const std::string& sample) {
+  return metric(server.metrics_port(), sample).value_or(-1);
+}
+
+}  // namespace
+
+TEST(ClusterLayout, SessionsSpreadOverThreeMastersStoreEveryPacketOnceInOrderAndCloseCleanly) {
+  RedisCluster cluster({.masters = 3});
+  ASSERT_TRUE(cluster.wait_ok());
+  RedisServer meta;
+  ServerProcess server(meta, cluster_layout(cluster, meta));
+  auto stream = cluster_client(cluster);
+
+  constexpr int kSensors = 8, kPackets = 150;
+  std::vector<std::unique_ptr<ClusterSensor>> sensors;
+  for (int s = 0; s < kSensors; ++s) sensors.push_back(std::make_unique<ClusterSensor>(server.tls_port()));
+  // Interleaved, so that the sessions' batches are in flight together.
+  for (int step = 0; step < kPackets; step += 25)
+    for (auto& sensor : sensors) ASSERT_TRUE(sensor->send(step, step + 25));
+  ASSERT_TRUE(eventually([&] {
+    return metric_value(server, "d4_server_packets_total{type=\"1\"}") == kSensors * kPackets;
+  })) << server.log();
+
+  auto sessions = sessions_by_sensor(stream);
+  ASSERT_EQ(sessions.size(), static_cast<std::size_t>(kSensors)) << server.log();
+  std::set<int> masters;
+  std::uint64_t total_bytes = 0;
+  for (auto& sensor : sensors) {
+    const std::string& session = sessions.at(sensor->uuid());
+    const std::string key = keys::stream(kCluster, "1", session);
+    masters.insert(cluster.owner_of(core::cluster_key_slot(key)));
+    std::size_t entries = 0;
+    EXPECT_EQ(stream_payloads(stream, key, &entries), sensor->sent()) << "every packet once, in order";
+    EXPECT_EQ(entries, static_cast<std::size_t>(kPackets));
+    total_bytes += sensor->sent().size();
+    // Each batch's bookkeeping reached the live slot: the backlog counts every byte once.
+    EXPECT_EQ(
+        stream.command({"HGET", keys::live(kCluster, keys::kBacklogBytesBySession), session}).as_integer(),
+        static_cast<long long>(sensor->sent().size()));
+    EXPECT_EQ(stream.command({"HGET", keys::live(kCluster, keys::kBacklogBytesBySensor), sensor->uuid()})
+                  .as_integer(),
+              static_cast<long long>(sensor->sent().size()));
+  }
+  EXPECT_GE(masters.size(), 2u) << "8 sessions hashed to one master of 3";
+
+  // Session close: recorded for the workers, live state released, outboxes emptied.
+  for (auto& sensor : sensors) sensor->close();
+  const std::string ended = keys::live(kCluster, keys::kEndedSessions);
+  ASSERT_TRUE(eventually([&] {
+    return stream.command({"SCARD", ended}).integer == kSensors;
+  })) << server.log();
+  ASSERT_TRUE(eventually([&] {
+    return stream.command({"SCARD", keys::live(kCluster, keys::kActiveConnection)}).integer == 0 &&
+           stream.command({"HLEN", keys::live(kCluster, keys::kRelayedBatches)}).integer == 0;
+  })) << server.log();
+  for (const auto& [uuid, session] : sessions) {
+    EXPECT_EQ(stream.command({"SISMEMBER", ended, session}).integer, 1);
+    EXPECT_EQ(stream.command({"EXISTS", keys::session_outbox(session)}).integer, 0)
+        << "outbox relayed and deleted";
+  }
+  EXPECT_EQ(stream.command({"HLEN", keys::live(kCluster, keys::kBacklogBytesBySession)}).integer, kSensors);
+  EXPECT_EQ(metric_value(server, "d4_server_lost_packets_total"), 0);
+  EXPECT_EQ(metric_value(server, "d4_server_duplicate_writes_total"), 0);
+  EXPECT_EQ(metric_value(server, "d4_server_payload_bytes_total{type=\"1\"}"),
+            static_cast<double>(total_bytes));
+  EXPECT_EQ(server.stop(), 0) << server.log();
+}
+
+// The cluster layout reads the policy sets again only when server:policy_version moves: a
+// blocklist change without it is not seen; announced, it applies.
+TEST(ClusterLayout, PolicySetsAreReadAgainOnlyWhenThePolicyVersionMoves) {
+  RedisCluster cluster({.masters = 3});
+  ASSERT_TRUE(cluster.wait_ok());
+  RedisServer meta;
+  ServerProcess server(meta, cluster_layout(cluster, meta));
+  auto meta_client = server.meta();
+  const double reads = metric_value(server, "d4_server_policy_set_reads_total");
+  ASSERT_TRUE(server.wait_policy_reloads()) << server.log();
+  EXPECT_EQ(metric_value(server, "d4_server_policy_set_reads_total"), reads) << "refreshes without a change";
+
+  ClusterSensor blocked(server.tls_port());
+  meta_client.command({"SADD", std::string(keys::kBlocklistUuid), blocked.uuid()});
+  ASSERT_TRUE(server.wait_policy_reloads());
+  EXPECT_EQ(metric_value(server, "d4_server_policy_set_reads_total"), reads) << "unannounced: not read";
+
+  meta_client.command({"INCR", std::string(keys::kPolicyVersion)});
+  ASSERT_TRUE(eventually([&] {
+    return metric_value(server, "d4_server_policy_set_reads_total") == reads + 1;
+  })) << server.log();
+  ASSERT_TRUE(server.wait_policy_reloads());
+  EXPECT_EQ(metric_value(server, "d4_server_policy_set_reads_total"), reads + 1);
+  blocked.send(0, 1);
+  EXPECT_TRUE(eventually([&] {
+    return metric_value(server, "d4_server_rejects_total{reason=\"blocked_uuid\"}") == 1;
+  })) << server.log();
+}
+
+// 3 masters + 3 replicas, wait_replicas = 1: the master holding a streaming session's slot is
+// killed; its replica is promoted, batches not acknowledged by a replica are sent again, and every
+// packet ends up once, in order, with each batch counted once in the backlog.
+TEST(ClusterLayout, AMasterKilledMidStreamLosesNothingAcknowledged) {
+  RedisCluster cluster({.masters = 3, .replicas_per_master = 1});
+  ASSERT_TRUE(cluster.wait_ok());
+  RedisServer meta;
+  ServerProcess server(meta, cluster_layout(cluster, meta, "wait_replicas = 1\nwait_timeout_ms = 2000\n"));
+  auto stream = cluster_client(cluster);
+  auto stored = [&] { return metric_value(server, "d4_server_packets_total{type=\"1\"}"); };
+
+  constexpr int kSensors = 3;
+  std::vector<std::unique_ptr<ClusterSensor>> sensors;
+  for (int s = 0; s < kSensors; ++s) sensors.push_back(std::make_unique<ClusterSensor>(server.tls_port()));
+  for (auto& sensor : sensors) ASSERT_TRUE(sensor->send(0, 20));
+  ASSERT_TRUE(eventually([&] { return stored() == kSensors * 20; })) << server.log();
+  auto sessions = sessions_by_sensor(stream);
+  ASSERT_EQ(sessions.size(), static_cast<std::size_t>(kSensors));
+
+  const std::string first_key = keys::stream(kCluster, "1", sessions.at(sensors[0]->uuid()));
+  const auto master = static_cast<std::size_t>(cluster.owner_of(core::cluster_key_slot(first_key)));
+  const auto replica = cluster.replica_of(master);
+  cluster.node(master).kill_hard();
+  for (auto& sensor : sensors) ASSERT_TRUE(sensor->send(20, 40));  // during the election
+  ASSERT_TRUE(eventually([&] { return cluster.node(replica).cli({"ROLE"}).starts_with("master"); }, 60s))
+      << "the replica was not promoted";
+  for (auto& sensor : sensors) ASSERT_TRUE(sensor->send(40, 60));
+  ASSERT_TRUE(eventually([&] { return stored() == kSensors * 60; }, 90s)) << server.log();
+
+  stream = cluster_client(cluster);
+  for (auto& sensor : sensors) {
+    const std::string& session = sessions.at(sensor->uuid());
+    std::size_t entries = 0;
+    EXPECT_EQ(stream_payloads(stream, keys::stream(kCluster, "1", session), &entries), sensor->sent());
+    EXPECT_EQ(entries, 60u);
+  }
+  EXPECT_EQ(metric_value(server, "d4_server_lost_packets_total"), 0);
+  // Each batch counted once in the live slot, whatever was sent twice (the relay's batch numbers),
+  // once the relays of the last batches are confirmed.
+  for (auto& sensor : sensors) {
+    const std::string& session = sessions.at(sensor->uuid());
+    EXPECT_TRUE(eventually([&] {
+      return stream.command({"HGET", keys::live(kCluster, keys::kBacklogBytesBySession), session})
+                 .as_integer() == static_cast<long long>(sensor->sent().size());
+    })) << session;
+  }
+  for (auto& sensor : sensors) sensor->close();
+  EXPECT_TRUE(eventually(
+      [&] {
+        return stream.command({"SCARD", keys::live(kCluster, keys::kEndedSessions)}).integer == kSensors;
+      },
+      30s))
+      << server.log();
+}
