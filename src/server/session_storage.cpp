@@ -151,6 +151,16 @@ bool Session::stop_awaiting_replicas() {
 }
 
 void Session::ask_replicas() {
+  if (layout() == keys::KeyLayout::Cluster) {
+    // A WAIT alone has no key: a cluster client would send it to any master, which measures its
+    // own replicas; and after a failover the batch's slot may be on another node than the one that
+    // ran it. So the whole batch goes again with its WAIT, to the slot's current owner: its XADDs
+    // are no-ops where the data already is and store it where a failover lost it, its outbox item
+    // is the same, and the WAIT then covers it on that connection.
+    unreplicated_replies_.clear();
+    send_batch(std::move(unreplicated_request_));
+    return;
+  }
   const auto& config = worker_.config();
   std::string req;
   core::RespWriter(req).command(

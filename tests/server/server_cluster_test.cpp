@@ -173,8 +173,10 @@ TEST(ClusterLayout, PolicySetsAreReadAgainOnlyWhenThePolicyVersionMoves) {
 }
 
 // 3 masters + 3 replicas, wait_replicas = 1: the master holding a streaming session's slot is
-// killed; its replica is promoted, batches not acknowledged by a replica are sent again, and every
-// packet ends up once, in order, with each batch counted once in the backlog.
+// killed; its replica is promoted, batches not acknowledged by a replica are sent again (to the
+// slot's new owner, with their WAIT) and count as stored only once the old master is back as the
+// promoted one's replica; every packet ends up once, in order, with each batch counted once in
+// the backlog.
 TEST(ClusterLayout, AMasterKilledMidStreamLosesNothingAcknowledged) {
   RedisCluster cluster({.masters = 3, .replicas_per_master = 1});
   ASSERT_TRUE(cluster.wait_ok());
@@ -199,7 +201,17 @@ TEST(ClusterLayout, AMasterKilledMidStreamLosesNothingAcknowledged) {
   ASSERT_TRUE(eventually([&] { return cluster.node(replica).cli({"ROLE"}).starts_with("master"); }, 60s))
       << "the replica was not promoted";
   for (auto& sensor : sensors) ASSERT_TRUE(sensor->send(40, 60));
+  // The promoted replica has no replica of its own: the killed shard's batches reach it but none
+  // counts as stored (each is sent again with its WAIT until one acknowledges).
+  ASSERT_TRUE(
+      eventually([&] { return metric_value(server, "d4_server_batches_awaiting_replicas") >= 1; }, 60s))
+      << server.log();
+  EXPECT_LE(stored(), (kSensors - 1) * 60 + 20) << "counted as stored without a replica";
+  // The old master comes back as the replica of the promoted one: everything counts.
+  cluster.node(master).start();
+  ASSERT_TRUE(eventually([&] { return cluster.node(master).cli({"ROLE"}).starts_with("slave"); }, 60s));
   ASSERT_TRUE(eventually([&] { return stored() == kSensors * 60; }, 90s)) << server.log();
+  EXPECT_EQ(metric_value(server, "d4_server_batches_awaiting_replicas"), 0);
 
   stream = cluster_client(cluster);
   for (auto& sensor : sensors) {
