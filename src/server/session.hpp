@@ -182,6 +182,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // wait_replicas: the batch in flight is stored on the stream Redis but fewer replicas than asked
   // acknowledged it; EXEC's replies and the request wait here until enough do.
   bool awaiting_replicas_ = false;
+  // Cluster layout: the batch in flight was sent again for its WAIT (not after a reconnect), so
+  // its XADDs refused as duplicates are expected, not duplicate writes.
+  bool resent_for_replicas_ = false;
   core::RedisReplies unreplicated_replies_;
   std::string unreplicated_request_;
   long long xlen_ = 0;

@@ -158,6 +158,7 @@ void Session::ask_replicas() {
     // are no-ops where the data already is and store it where a failover lost it, its outbox item
     // is the same, and the WAIT then covers it on that connection.
     unreplicated_replies_.clear();
+    resent_for_replicas_ = true;
     send_batch(std::move(unreplicated_request_));
     return;
   }
@@ -226,7 +227,8 @@ void Session::confirm_batch(const BatchOutcome& outcome) {
     // Counted in packets and bytes; an entry may hold several packets (EXEC is atomic: a re-sent
     // batch is stored whole or not at all, so the share is exact).
     const std::uint64_t entries = std::max<std::uint64_t>(1, in_flight_.entries);
-    m.duplicate_writes.fetch_add(packets * outcome.duplicates / entries, std::memory_order_relaxed);
+    if (!resent_for_replicas_)
+      m.duplicate_writes.fetch_add(packets * outcome.duplicates / entries, std::memory_order_relaxed);
     // The cluster layout's relay counts each batch once, whatever executed it twice.
     if (!in_flight_.outbox) uncount_duplicates(in_flight_.bytes * outcome.duplicates / entries);
   }
@@ -256,6 +258,7 @@ void Session::end_batch() {
                                             std::memory_order_relaxed);
   pending_gauge_ -= static_cast<std::int64_t>(in_flight_.bytes);
   batch_in_flight_ = false;
+  resent_for_replicas_ = false;
   pending_in_flight_size_ = 0;
   in_flight_.clear();
 }
