@@ -17,6 +17,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "core/redis_cluster.hpp"
@@ -428,6 +429,9 @@ std::vector<RedisReply> RedisClient::cluster_exchange(
   std::vector<RedisReply> replies(commands.size());
   std::vector<Pending> pending;
   for (const auto& g : *groups) pending.push_back({&g, std::nullopt});
+  auto to_every_master = [&](const ClusterGroup& g) {
+    return g.count == 1 && cluster_command_to_every_master(commands[g.first]);
+  };
   Backoff backoff(std::chrono::milliseconds(50), std::chrono::milliseconds(1000));
   bool wait = false;
   for (int attempt = 1; !pending.empty() && attempt <= kBlockingClusterAttempts; ++attempt) {
@@ -435,18 +439,26 @@ std::vector<RedisReply> RedisClient::cluster_exchange(
     wait = false;
     if (!cluster_->map) cluster_discover();
     std::vector<std::pair<RedisNode, std::vector<Pending>>> batches;
+    auto batch_of = [&](const RedisNode& node) -> std::vector<Pending>& {
+      auto it = std::find_if(batches.begin(), batches.end(), [&](const auto& b) { return b.first == node; });
+      if (it == batches.end()) it = batches.insert(batches.end(), {node, {}});
+      return it->second;
+    };
     for (const auto& p : pending) {
+      if (to_every_master(*p.group)) {
+        for (const auto& master : cluster_->map->masters()) batch_of(master).push_back(p);
+        continue;
+      }
       const RedisNode* owner = p.ask               ? &*p.ask
                                : p.group->slot < 0 ? &cluster_->map->masters().front()
                                                    : cluster_->map->owner(p.group->slot);
       if (!owner)
         throw RedisError("Redis " + endpoint_.to_string() + ": no node serves slot " +
                          std::to_string(p.group->slot));
-      auto it =
-          std::find_if(batches.begin(), batches.end(), [&](const auto& b) { return b.first == *owner; });
-      if (it == batches.end()) it = batches.insert(batches.end(), {*owner, {}});
-      it->second.push_back(p);
+      batch_of(*owner).push_back(p);
     }
+    // The reply of a command sent to every master: the first master's, or the first error.
+    std::set<std::size_t> broadcast_answered;
     std::vector<Pending> again;
     for (auto& [node, batch] : batches) {
       std::string request;
@@ -481,6 +493,12 @@ std::vector<RedisReply> RedisClient::cluster_exchange(
       for (const auto& p : batch) {
         if (p.ask) ++at;  // ASKING's +OK
         const ClusterGroup& g = *p.group;
+        if (to_every_master(g)) {
+          RedisReply& mine = got[at++];
+          if (broadcast_answered.insert(g.first).second || (mine.is_error() && !replies[g.first].is_error()))
+            replies[g.first] = std::move(mine);
+          continue;
+        }
         std::move(got.begin() + static_cast<long>(at), got.begin() + static_cast<long>(at + g.count),
                   replies.begin() + static_cast<long>(g.first));
         at += g.count;

@@ -120,6 +120,11 @@ std::vector<std::string_view> cluster_command_keys(const std::vector<std::string
   return keys;
 }
 
+bool cluster_command_to_every_master(const std::vector<std::string_view>& args) {
+  return args.size() >= 2 && cluster_name_is(args[0], "SCRIPT") &&
+         cluster_name_in(args[1], {"LOAD", "FLUSH"});
+}
+
 std::optional<std::vector<ClusterGroup>> cluster_groups(
     const std::vector<std::vector<std::string_view>>& commands, std::string* error) {
   std::vector<ClusterGroup> groups;

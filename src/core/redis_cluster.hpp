@@ -31,6 +31,11 @@ int cluster_key_slot(std::string_view key);
 // MULTI, EXEC, SCRIPT, CLUSTER...) have none and may go to any node.
 std::vector<std::string_view> cluster_command_keys(const std::vector<std::string_view>& args);
 
+// SCRIPT LOAD and SCRIPT FLUSH: a script cache is per node and these name no key, so the clients
+// send them to every master (in request order on each) and EVALSHA finds the script whichever
+// master runs it. The reply is the first master's, or the first error.
+bool cluster_command_to_every_master(const std::vector<std::string_view>& args);
+
 // A run of consecutive commands that must reach one node together. slot -1: no key (any node).
 struct ClusterGroup {
   std::size_t first = 0;

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "async_loop.hpp"
+#include "core/digest.hpp"
 #include "core/redis_async.hpp"
 #include "core/redis_client.hpp"
 #include "core/redis_cluster.hpp"
@@ -255,6 +256,34 @@ TEST_F(RedisClusterTest, BothClientsReadAndWriteKeysOfEverySlotRange) {
   EXPECT_TRUE(refused[0].is_error()) << "nothing of the request is sent";
   EXPECT_EQ(blocking.command({"EXISTS", "a"}).integer, 0);
   loop.run([&] { return async.stop(), 0; });
+}
+
+TEST_F(RedisClusterTest, ScriptLoadAndFlushReachEveryMasterSoEvalshaRunsOnAnyOfThem) {
+  RedisClient blocking(endpoint());
+  const std::string script = "return redis.call('INCRBY', KEYS[1], ARGV[1])";
+  auto sha = blocking.command({"SCRIPT", "LOAD", script});
+  ASSERT_TRUE(sha.is_string()) << sha.describe();
+  for (std::size_t n = 0; n < 3; ++n)
+    EXPECT_EQ(cluster_.node(n).cli({"SCRIPT", "EXISTS", sha.str}), "1\n") << "master " << n;
+  // One request: the script loaded, then run on keys of every master (in order on each node).
+  const std::string other = "return redis.call('SET', KEYS[1], ARGV[1])";
+  std::vector<std::vector<std::string>> cmds{{"SCRIPT", "LOAD", other}};
+  auto keys = keys_of_slots(every_64th_slot(7), "e");
+  for (const auto& [slot, key] : keys) {
+    cmds.push_back({"EVALSHA", sha.str, "1", key, "2"});
+    cmds.push_back({"EVALSHA", d4::core::sha1_hex(other), "1", key + "s", "v"});
+  }
+  auto replies = blocking.pipeline(cmds);
+  EXPECT_EQ(replies.front().str, d4::core::sha1_hex(other));
+  for (std::size_t i = 1; i < replies.size(); ++i) EXPECT_FALSE(replies[i].is_error()) << replies[i].str;
+  EXPECT_EQ(replies[1].integer, 2);
+  // SCRIPT FLUSH empties every master's cache: EVALSHA then fails everywhere, as on one node.
+  EXPECT_EQ(blocking.command({"SCRIPT", "FLUSH"}).str, "OK");
+  for (std::size_t n = 0; n < 3; ++n)
+    EXPECT_EQ(cluster_.node(n).cli({"SCRIPT", "EXISTS", sha.str}), "0\n") << "master " << n;
+  auto gone = blocking.command({"EVALSHA", sha.str, "1", keys.begin()->second, "1"});
+  ASSERT_TRUE(gone.is_error());
+  EXPECT_TRUE(gone.str.starts_with("NOSCRIPT")) << gone.str;
 }
 
 TEST_F(RedisClusterTest, MovedAfterAMigrationAndAskDuringIt) {
