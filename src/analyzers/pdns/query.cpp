@@ -128,15 +128,20 @@ QueryResult PdnsQuery::records_of(const std::vector<std::string>& names, const Q
   });
 
   auto load_times = [&](std::size_t from, std::size_t to) {
+    // Two GETs rather than one MGET: the first and last seen keys of a record lie in different
+    // slots of a Redis Cluster.
     std::vector<std::vector<std::string>> c;
-    for (std::size_t i = from; i < to; ++i)
-      c.push_back({"MGET", keys::first_seen(cands[i].name, cands[i].rdata, cands[i].type),
-                   keys::last_seen(cands[i].name, cands[i].rdata, cands[i].type)});
+    for (std::size_t i = from; i < to; ++i) {
+      c.push_back({"GET", keys::first_seen(cands[i].name, cands[i].rdata, cands[i].type)});
+      c.push_back({"GET", keys::last_seen(cands[i].name, cands[i].rdata, cands[i].type)});
+    }
     auto r = redis_.pipeline(c);
     for (std::size_t i = from; i < to; ++i) {
-      auto& rep = r[i - from];
-      if (rep.is_error() || rep.elements.size() != 2) throw core::RedisError("MGET: " + rep.str);
-      auto f = rep.elements[0].as_integer(), l = rep.elements[1].as_integer();
+      const auto& first = r[2 * (i - from)];
+      const auto& last = r[2 * (i - from) + 1];
+      if (first.is_error() || last.is_error())
+        throw core::RedisError("GET: " + (first.is_error() ? first.str : last.str));
+      auto f = first.as_integer(), l = last.as_integer();
       cands[i].first = f ? *f : (l ? *l : -1);
       cands[i].last = l ? *l : (f ? *f : -1);
     }

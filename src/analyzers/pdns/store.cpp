@@ -56,15 +56,14 @@ return #KEYS / 5
 )lua";
 
 // Corrections after a pipelined write, for the rare observations that arrive out of order: keep
-// the smaller (KEYS[1] first seen, ARGV[1]) or the larger (KEYS[2] last seen, ARGV[2]) value.
+// the smaller (ARGV[1] "min": first seen) or the larger ("max": last seen) of the stored value
+// and ARGV[2]. One key per call: the first and last seen keys of a record lie in different slots
+// of a Redis Cluster.
 constexpr std::string_view kFixScript = R"lua(
-if KEYS[1] ~= '' then
-  local c = tonumber(redis.call('GET', KEYS[1]) or '')
-  if not c or c > tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL') end
-end
-if KEYS[2] ~= '' then
-  local c = tonumber(redis.call('GET', KEYS[2]) or '')
-  if not c or c < tonumber(ARGV[2]) then redis.call('SET', KEYS[2], ARGV[2], 'KEEPTTL') end
+local c = tonumber(redis.call('GET', KEYS[1]) or '')
+local v = tonumber(ARGV[2])
+if not c or (ARGV[1] == 'min' and c > v) or (ARGV[1] == 'max' and c < v) then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 end
 return 1
 )lua";
@@ -346,12 +345,16 @@ void PdnsStore::on_reply(const std::shared_ptr<Batch>& batch, const std::string&
       auto old_last = reply_int(replies[c.first_reply + 1]);
       bool fix_first = old_first && *old_first > c.first;
       bool fix_last = old_last && *old_last > c.last;
-      if (!fix_first && !fix_last) continue;
-      w.begin(7).arg("EVAL").arg(kFixScript).arg("2");
-      w.arg(fix_first ? keys::first_seen(*c.rrname, *c.rdata, c.type) : std::string());
-      w.arg(fix_last ? keys::last_seen(*c.rrname, *c.rdata, c.type) : std::string());
-      w.arg_int(c.first).arg_int(fix_last ? *old_last : c.last);
-      ++n;
+      if (fix_first) {
+        w.begin(6).arg("EVAL").arg(kFixScript).arg("1").arg(keys::first_seen(*c.rrname, *c.rdata, c.type));
+        w.arg("min").arg_int(c.first);
+        ++n;
+      }
+      if (fix_last) {
+        w.begin(6).arg("EVAL").arg(kFixScript).arg("1").arg(keys::last_seen(*c.rrname, *c.rdata, c.type));
+        w.arg("max").arg_int(*old_last);
+        ++n;
+      }
     }
     if (n > 0) {
       batch->corrections = true;
@@ -374,6 +377,14 @@ void PdnsStore::choose_write_mode() {
   // script that reads before writing.
   auto probe = redis_.command({"SET", "d4:pdns:probe", "1", "NX", "GET"});
   redis_.command({"DEL", "d4:pdns:probe"});
+  if (redis_.endpoint().uses_cluster() && (probe.is_error() || options_.write_mode == "script"))
+    // A script call writes the five keys of each record (r:, v:, s:, l:, o:), which lie in
+    // different slots of a cluster; the pipelined writes touch one key per command.
+    throw core::RedisError(
+        "pdns storage " + redis_.endpoint().to_string() +
+        ": on a Redis Cluster d4-pdns writes with pipelined commands (write_mode = \"pipeline\"), which "
+        "need SET ... NX GET (Redis >= 7)" +
+        (probe.is_error() ? "; the cluster answered: " + probe.str : std::string()));
   if (probe.is_error()) {
     mode_ = WriteMode::Script;
     script_ = kWriteScriptCompat;
