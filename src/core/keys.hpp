@@ -243,6 +243,14 @@ inline std::string analyzer_list(std::string_view type_or_ext, std::string_view 
 inline std::string analyzer_queue_stats(std::string_view queue) {
   return cat({"d4:queue_stats:", queue});
 }
+// The same in a layout: in the cluster layout tagged by the queue's list name
+// (d4:queue_stats:{analyzer:<type>:<queue>}), which puts it in the list's slot (a tag equal to a
+// key's whole name hashes like that key), so the scripts over a list and its statistics stay in
+// one slot.
+inline std::string analyzer_queue_stats(std::string_view queue, std::string_view list_key, KeyLayout layout) {
+  if (layout == KeyLayout::Cluster) return cat({"d4:queue_stats:{", list_key, "}"});
+  return analyzer_queue_stats(queue);
+}
 // Worker bookkeeping (analyzer db, so that progress is committed in the same transaction as the
 // queue pushes): the lease that gives one worker process a session, and the session's progress.
 inline std::string worker_lease(std::string_view type, std::string_view session) {
@@ -250,6 +258,20 @@ inline std::string worker_lease(std::string_view type, std::string_view session)
 }
 inline std::string worker_progress(std::string_view type, std::string_view session) {
   return cat({"d4:worker:progress:", type, ":", session});
+}
+// In the cluster layout the lease, the progress and the outbox of a session (queues/queue_outbox.hpp)
+// are tagged by the session, so that a commit (WATCH lease, MULTI, progress + outbox, EXEC) stays
+// in one slot.
+inline std::string worker_lease(std::string_view type, std::string_view session, KeyLayout layout) {
+  if (layout == KeyLayout::Cluster) return cat({"d4:worker:lease:", type, ":{", session, "}"});
+  return worker_lease(type, session);
+}
+inline std::string worker_progress(std::string_view type, std::string_view session, KeyLayout layout) {
+  if (layout == KeyLayout::Cluster) return cat({"d4:worker:progress:", type, ":{", session, "}"});
+  return worker_progress(type, session);
+}
+inline std::string worker_outbox(std::string_view type, std::string_view session) {
+  return cat({"d4:worker:outbox:", type, ":{", session, "}"});
 }
 // Consecutive failures of each session of a type (session -> count, analyzer db): a session
 // whose data makes its handler fail this many times ([workers] max_session_failures) is
@@ -299,6 +321,14 @@ inline std::string worker_stats(std::string_view name) {
 // failed for a reason other than Redis (newest first, capped).
 inline std::string analyzer_processing(std::string_view consumer) {
   return cat({"d4:analyzer:processing:", consumer});
+}
+// In the cluster layout the processing list is tagged by the queue's list name
+// (d4:analyzer:processing:{analyzer:<type>:<queue>}:<consumer>): the take script moves elements
+// from the queue into it, so both lie in one slot.
+inline std::string analyzer_processing(std::string_view consumer, std::string_view list_key,
+                                       KeyLayout layout) {
+  if (layout == KeyLayout::Cluster) return cat({"d4:analyzer:processing:{", list_key, "}:", consumer});
+  return analyzer_processing(consumer);
 }
 inline std::string analyzer_failed(std::string_view consumer) {
   return cat({"d4:analyzer:failed:", consumer});

@@ -28,12 +28,13 @@ std::string queues_by_extended_type(std::string_view e) {
 // Lua: LPUSH the items, trim to the maximum size and keep the statistics, atomically, so that
 // concurrent producers (several worker processes) count exactly. A length lower than the one
 // recorded after the previous push means that consumers popped elements in between.
-constexpr std::string_view kPushScript = R"lua(
+// KEYS[1] list, KEYS[2] statistics; ARGV[1] max size, ARGV[2] time, the items from ARGV[first].
+constexpr std::string_view kPushBody = R"lua(
 local before = redis.call('LLEN', KEYS[1])
 local recorded = before
 local r = redis.call('HGET', KEYS[2], 'length')
 if r then recorded = tonumber(r) end
-local len = redis.call('LPUSH', KEYS[1], unpack(ARGV, 3))
+local len = redis.call('LPUSH', KEYS[1], unpack(ARGV, first))
 local max = tonumber(ARGV[1])
 local dropped = 0
 if max > 0 and len > max then
@@ -41,15 +42,19 @@ if max > 0 and len > max then
   dropped = len - max
   len = max
 end
-redis.call('HINCRBY', KEYS[2], 'pushed', #ARGV - 2)
+redis.call('HINCRBY', KEYS[2], 'pushed', #ARGV - first + 1)
 if dropped > 0 then redis.call('HINCRBY', KEYS[2], 'dropped', dropped) end
 if recorded > before then
   redis.call('HINCRBY', KEYS[2], 'consumed', recorded - before)
   redis.call('HSET', KEYS[2], 'last_consumer_activity', ARGV[2])
 end
 redis.call('HSET', KEYS[2], 'length', len, 'last_push', ARGV[2])
-return dropped
 )lua";
+
+const std::string& push_script_text() {
+  static const std::string script = "local first = 3\n" + std::string(kPushBody) + "return dropped\n";
+  return script;
+}
 
 // Lua: attribute a length decrease seen outside a push to consumers, then return the stats.
 constexpr std::string_view kObserveScript = R"lua(
@@ -103,10 +108,6 @@ void check_all(const std::vector<core::RedisReply>& rs, std::string_view what) {
   for (const auto& r : rs) check(r, what);
 }
 
-std::string stats_key(std::string_view id) {
-  return keys::analyzer_queue_stats(id);
-}
-
 // The set a non-group queue is indexed in: analyzer:<type> or analyzer:254:<ext>.
 std::string non_group_index(const QueueTarget& t) {
   return t.type == 254 ? keys::analyzer_queues_of_extended_type(t.extended_type)
@@ -118,6 +119,19 @@ std::string group_index(const QueueTarget& t) {
 }
 
 }  // namespace
+
+const std::string& push_once_script_text() {
+  // KEYS[3] the queue's record of what the origin applied, ARGV[3] the entry's sequence number,
+  // ARGV[4] the record's time to live; the items from ARGV[5]. -1: applied before, nothing pushed.
+  static const std::string script =
+      "local applied = tonumber(redis.call('GET', KEYS[3]) or '0')\n"
+      "if applied >= tonumber(ARGV[3]) then return -1 end\n"
+      "local first = 5\n" +
+      std::string(kPushBody) +
+      "redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])\n"
+      "return dropped\n";
+  return script;
+}
 
 double epoch_now() {
   return clock::unix_seconds_fractional();
@@ -158,8 +172,27 @@ std::string QueueInfo::list_key() const {
   return keys::analyzer_list(target.list_part(), id);
 }
 
-QueueStore::QueueStore(core::RedisClient& meta, core::RedisClient& analyzer, long long default_max_size)
-    : meta_(meta), analyzer_(analyzer), default_max_size_(default_max_size) {}
+QueueStore::QueueStore(core::RedisClient& meta, core::RedisClient& analyzer, long long default_max_size,
+                       core::keys::KeyLayout layout)
+    : meta_(meta), analyzer_(analyzer), default_max_size_(default_max_size), layout_(layout) {}
+
+std::string QueueStore::stats_key(const QueueInfo& q) const {
+  return keys::analyzer_queue_stats(q.id, q.list_key(), layout_);
+}
+
+void QueueStore::apply_steps(const std::vector<Commands>& steps, std::string_view what) {
+  if (layout_ == core::keys::KeyLayout::Reference) {
+    Commands tx{{"MULTI"}};
+    for (const auto& step : steps) tx.insert(tx.end(), step.begin(), step.end());
+    tx.push_back({"EXEC"});
+    auto replies = meta_.pipeline(tx);
+    check_all(replies, what);
+    if (replies.back().is_nil()) throw QueueError(std::string(what) + ": transaction aborted");
+    return;
+  }
+  for (const auto& step : steps)
+    if (!step.empty()) check_all(meta_.pipeline(step), what);
+}
 
 std::optional<std::string> QueueStore::resolve(std::string_view id) {
   std::vector<std::string> candidates{std::string(id)};
@@ -258,33 +291,31 @@ QueueInfo QueueStore::create(const QueueSpec& spec) {
   q.group = spec.group || !sensors.empty();
   q.sensors = sensors;
 
-  std::vector<std::vector<std::string>> cmds;
-  cmds.push_back({"MULTI"});
+  Commands metadata, listing, producers;
   std::vector<std::string> hset{"HSET",        keys::analyzer_queue_meta(id),
                                 "type",        std::to_string(target.type),
                                 "description", spec.description};
   if (target.type == 254) hset.insert(hset.end(), {"metatype", target.extended_type});
   if (spec.max_size) hset.insert(hset.end(), {"max_size", std::to_string(*spec.max_size)});
-  cmds.push_back(hset);
-  cmds.push_back({"SADD", std::string(keys::kAllAnalyzerQueues), id});
+  metadata.push_back(hset);
+  listing.push_back({"SADD", std::string(keys::kAllAnalyzerQueues), id});
   if (target.type == 254) {
-    cmds.push_back({"SADD", std::string(kExtendedTypes), target.extended_type});
-    cmds.push_back({"SADD", queues_by_extended_type(target.extended_type), id});
+    listing.push_back({"SADD", std::string(kExtendedTypes), target.extended_type});
+    listing.push_back({"SADD", queues_by_extended_type(target.extended_type), id});
   } else {
-    cmds.push_back({"SADD", std::string(kFormatTypes), std::to_string(target.type)});
-    cmds.push_back({"SADD", queues_by_format_type(std::to_string(target.type)), id});
+    listing.push_back({"SADD", std::string(kFormatTypes), std::to_string(target.type)});
+    listing.push_back({"SADD", queues_by_format_type(std::to_string(target.type)), id});
   }
   if (q.group) {
-    cmds.push_back({"SADD", group_index(target), id});
+    producers.push_back({"SADD", group_index(target), id});
     for (const auto& s : sensors) {
-      cmds.push_back({"SADD", keys::analyzer_sensor_group(id), s});
-      for (const auto& k : group_index_keys(q, s)) cmds.push_back({"SADD", k, id});
+      listing.push_back({"SADD", keys::analyzer_sensor_group(id), s});
+      for (const auto& k : group_index_keys(q, s)) producers.push_back({"SADD", k, id});
     }
   } else {
-    cmds.push_back({"SADD", non_group_index(target), id});
+    producers.push_back({"SADD", non_group_index(target), id});
   }
-  cmds.push_back({"EXEC"});
-  check_all(meta_.pipeline(cmds), "create queue");
+  apply_steps({metadata, listing, producers}, "create queue");
   std::sort(q.sensors.begin(), q.sensors.end());
   return q;
 }
@@ -323,58 +354,65 @@ void QueueStore::set_max_size(std::string_view id, std::optional<long long> max_
 
 void QueueStore::add_sensors(std::string_view id, const std::vector<std::string>& sensors) {
   QueueInfo q = require(id);
-  std::vector<std::vector<std::string>> cmds{{"MULTI"}};
-  if (!q.group) {
-    cmds.push_back({"SREM", non_group_index(q.target), q.id});
-    cmds.push_back({"SADD", group_index(q.target), q.id});
-  }
+  // Members first, then the group index, and the queue leaves the every-sensor index last: in
+  // between a producer finds it through both and pushes once (destinations are a set of ids).
+  Commands members, group, every_sensor;
   for (const auto& raw : sensors) {
     std::string s = normalize_sensor(raw);
-    cmds.push_back({"SADD", keys::analyzer_sensor_group(q.id), s});
-    for (const auto& k : group_index_keys(q, s)) cmds.push_back({"SADD", k, q.id});
+    members.push_back({"SADD", keys::analyzer_sensor_group(q.id), s});
+    for (const auto& k : group_index_keys(q, s)) members.push_back({"SADD", k, q.id});
   }
-  cmds.push_back({"EXEC"});
-  check_all(meta_.pipeline(cmds), "add sensors");
+  if (!q.group) {
+    group.push_back({"SADD", group_index(q.target), q.id});
+    every_sensor.push_back({"SREM", non_group_index(q.target), q.id});
+  }
+  apply_steps({members, group, every_sensor}, "add sensors");
 }
 
 void QueueStore::remove_sensors(std::string_view id, const std::vector<std::string>& sensors) {
   QueueInfo q = require(id);
   if (!q.group) throw QueueError("queue " + q.id + " is not a group queue");
-  std::vector<std::vector<std::string>> cmds{{"MULTI"}};
+  Commands members;
   for (const auto& raw : sensors) {
     std::string s = normalize_sensor(raw);
-    cmds.push_back({"SREM", keys::analyzer_sensor_group(q.id), s});
-    for (const auto& k : group_index_keys(q, s)) cmds.push_back({"SREM", k, q.id});
+    members.push_back({"SREM", keys::analyzer_sensor_group(q.id), s});
+    for (const auto& k : group_index_keys(q, s)) members.push_back({"SREM", k, q.id});
   }
-  cmds.push_back({"EXEC"});
-  check_all(meta_.pipeline(cmds), "remove sensors");
+  apply_steps({members}, "remove sensors");
 }
 
 void QueueStore::remove(std::string_view id) {
   QueueInfo q = require(id);
-  std::vector<std::vector<std::string>> cmds{{"MULTI"}};
+  Commands producers, listing, listed, metadata;
   for (const auto& s : q.sensors) {
-    for (const auto& k : group_index_keys(q, s)) cmds.push_back({"SREM", k, q.id});
+    for (const auto& k : group_index_keys(q, s)) producers.push_back({"SREM", k, q.id});
     // Entries left by the reference's misindexed numeric group queues.
-    cmds.push_back({"SREM", keys::sensor_group_queues("list", s), q.id});
+    producers.push_back({"SREM", keys::sensor_group_queues("list", s), q.id});
   }
-  cmds.push_back({"DEL", keys::analyzer_sensor_group(q.id)});
-  cmds.push_back({"SREM", non_group_index(q.target), q.id});
-  cmds.push_back({"SREM", group_index(q.target), q.id});
-  cmds.push_back({"SREM", std::string(keys::kAllAnalyzerQueues), q.id});
+  producers.push_back({"SREM", non_group_index(q.target), q.id});
+  producers.push_back({"SREM", group_index(q.target), q.id});
+  listing.push_back({"DEL", keys::analyzer_sensor_group(q.id)});
   if (q.target.type == 254)
-    cmds.push_back({"SREM", queues_by_extended_type(q.target.extended_type), q.id});
+    listing.push_back({"SREM", queues_by_extended_type(q.target.extended_type), q.id});
   else
-    cmds.push_back({"SREM", queues_by_format_type(std::to_string(q.target.type)), q.id});
-  cmds.push_back({"DEL", keys::analyzer_queue_meta(q.id)});
-  cmds.push_back({"EXEC"});
-  check_all(meta_.pipeline(cmds), "remove queue");
-  check_all(analyzer_.pipeline({{"DEL", q.list_key(), stats_key(q.id)}}), "remove queue data");
+    listing.push_back({"SREM", queues_by_format_type(std::to_string(q.target.type)), q.id});
+  listed.push_back({"SREM", std::string(keys::kAllAnalyzerQueues), q.id});
+  metadata.push_back({"DEL", keys::analyzer_queue_meta(q.id)});
+  if (layout_ == core::keys::KeyLayout::Reference) {
+    apply_steps({producers, listing, listed, metadata}, "remove queue");
+    check_all(analyzer_.pipeline({{"DEL", q.list_key(), stats_key(q)}}), "remove queue data");
+    return;
+  }
+  // The data goes while the queue is still listed, so that an interrupted removal can be
+  // repeated: it finds the queue (and its type, in the metadata hash) until the last two steps.
+  apply_steps({producers}, "remove queue");
+  check_all(analyzer_.pipeline({{"DEL", q.list_key(), stats_key(q)}}), "remove queue data");
+  apply_steps({listing, listed, metadata}, "remove queue");
 }
 
 long long QueueStore::empty(std::string_view id) {
   QueueInfo q = require(id);
-  auto r = analyzer_.command({"EVAL", kEmptyScript, "2", q.list_key(), stats_key(q.id)});
+  auto r = analyzer_.command({"EVAL", kEmptyScript, "2", q.list_key(), stats_key(q)});
   check(r, "empty queue");
   return r.integer;
 }
@@ -382,7 +420,7 @@ long long QueueStore::empty(std::string_view id) {
 QueueStats QueueStore::stats(std::string_view id) {
   QueueInfo q = require(id);
   std::string now = format_epoch(epoch_now());
-  auto r = analyzer_.command({"EVAL", kObserveScript, "2", q.list_key(), stats_key(q.id), now});
+  auto r = analyzer_.command({"EVAL", kObserveScript, "2", q.list_key(), stats_key(q), now});
   check(r, "queue stats");
   QueueStats s;
   for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2) {
@@ -407,7 +445,7 @@ QueueStats QueueStore::stats(std::string_view id) {
 long long QueueStore::push(std::string_view id, const std::vector<std::string>& items) {
   QueueInfo q = require(id);
   if (items.empty()) return 0;
-  QueueDestination d{q.id, q.list_key(), stats_key(q.id), effective_max_size(q)};
+  QueueDestination d{q.id, q.list_key(), stats_key(q), effective_max_size(q)};
   double now = epoch_now();
   std::vector<std::vector<std::string>> cmds;
   append_push_commands(cmds, d, items, now);
@@ -435,7 +473,7 @@ void append_push_commands(std::vector<std::vector<std::string>>& out, const Queu
     std::vector<std::string> cmd;
     cmd.reserve(n + 7);
     cmd.insert(cmd.end(),
-               {"EVAL", std::string(kPushScript), "2", dest.list_key, dest.stats_key, max_text, now_text});
+               {"EVAL", push_script_text(), "2", dest.list_key, dest.stats_key, max_text, now_text});
     for (std::size_t i = 0; i < n; ++i, ++begin) {
       if (begin->empty()) continue;  // the reference never queues empty items
       cmd.push_back(*begin);
@@ -445,8 +483,8 @@ void append_push_commands(std::vector<std::vector<std::string>>& out, const Queu
 }
 
 QueueRouter::QueueRouter(core::RedisClient& meta, long long default_max_size,
-                         std::chrono::milliseconds refresh)
-    : meta_(meta), default_max_size_(default_max_size), refresh_(refresh) {}
+                         std::chrono::milliseconds refresh, core::keys::KeyLayout layout)
+    : meta_(meta), default_max_size_(default_max_size), refresh_(refresh), layout_(layout) {}
 
 // The group queues of a target whose sensor set holds `sensor`, read from the group index and
 // each queue's analyzer_sensor_group set. The reference server wrote these two sets correctly
@@ -500,7 +538,9 @@ const std::vector<QueueDestination>& QueueRouter::destinations(const QueueTarget
     long long max = default_max_size_;
     if (auto s = sizes[i].as_string())
       if (auto v = to_ll(*s); v && *v > 0) max = *v;
-    e.destinations.push_back({ordered[i], keys::analyzer_list(part, ordered[i]), stats_key(ordered[i]), max});
+    std::string list = keys::analyzer_list(part, ordered[i]);
+    std::string stats = keys::analyzer_queue_stats(ordered[i], list, layout_);
+    e.destinations.push_back({ordered[i], std::move(list), std::move(stats), max});
   }
   auto& slot = cache_[cache_key];
   slot = std::move(e);

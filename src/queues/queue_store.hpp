@@ -11,6 +11,7 @@
 //   analyzer db  analyzer:<type>:<queue> / analyzer:<ext>:<queue> list  the data (LPUSH at the head)
 //                d4:queue_stats:<queue>                          hash  pushed, dropped, consumed, length,
 //                                                                      last_push, last_consumer_activity
+//                  (cluster layout: d4:queue_stats:{analyzer:<type>:<queue>}, in the list's slot)
 // A queue of an extended type has type 254 and metatype <ext>; its list is named after the
 // extended type (analyzer:ja3-jl:<queue>), as existing analyzers expect.
 //
@@ -19,6 +20,15 @@
 // through analyzer_uuid_group + analyzer_sensor_group, see QueueRouter); queue and sensor
 // ids are normalised; max_size keeps exactly max_size elements and every element dropped by the
 // trim is counted; deleting or emptying a queue always targets the real list.
+//
+// Key layouts: in the reference layout create, delete and the sensor edits are one MULTI/EXEC on
+// the metadata database. The cluster layout has no transaction over those keys (they lie in many
+// slots): the same commands go in steps ordered so that an interrupted change leaves the queue
+// listed and fed consistently, and repeating the change (or deleting the queue) completes it:
+//   create  metadata hash; then the listing indexes (all_analyzer_queues...) and the group's sensor
+//           set; then the indexes producers read (the queue receives data only from then on);
+//   delete  producer indexes first (no more data); the list and its statistics; the group's sensor
+//           set and listing indexes; all_analyzer_queues; the metadata hash last.
 //
 // Thread safety: a QueueStore or QueueRouter uses the RedisClients it was given and must stay on
 // one thread, like them.
@@ -30,6 +40,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/keys.hpp"
 #include "core/redis_client.hpp"
 
 namespace d4::queues {
@@ -94,7 +105,8 @@ struct QueueSpec {
 class QueueStore {
  public:
   // meta: metadata db (reference 6380/0); analyzer: the lists' db (6380/2).
-  QueueStore(core::RedisClient& meta, core::RedisClient& analyzer, long long default_max_size);
+  QueueStore(core::RedisClient& meta, core::RedisClient& analyzer, long long default_max_size,
+             core::keys::KeyLayout layout = core::keys::KeyLayout::Reference);
 
   QueueInfo create(const QueueSpec& spec);
   // Every queue, or only those of one target, sorted by target then id.
@@ -119,8 +131,14 @@ class QueueStore {
 
   long long default_max_size() const { return default_max_size_; }
   long long effective_max_size(const QueueInfo& q) const { return q.max_size.value_or(default_max_size_); }
+  core::keys::KeyLayout layout() const { return layout_; }
+  std::string stats_key(const QueueInfo& q) const;
 
  private:
+  using Commands = std::vector<std::vector<std::string>>;
+  // Runs `steps` on the metadata database: one MULTI/EXEC in the reference layout; in the
+  // cluster layout one pipeline per step, each step after the previous one's replies.
+  void apply_steps(const std::vector<Commands>& steps, std::string_view what);
   std::optional<std::string> resolve(std::string_view id);
   QueueInfo load(const std::string& id);
   std::vector<std::string> group_index_keys(const QueueInfo& q, const std::string& sensor) const;
@@ -128,6 +146,7 @@ class QueueStore {
   core::RedisClient& meta_;
   core::RedisClient& analyzer_;
   long long default_max_size_;
+  core::keys::KeyLayout layout_;
 };
 
 // One destination of a push: a resolved queue.
@@ -148,6 +167,11 @@ void append_push_commands(std::vector<std::vector<std::string>>& out, const Queu
                           std::vector<std::string>::const_iterator begin,
                           std::vector<std::string>::const_iterator end, double now);
 
+// The push script of append_push_commands() preceded by a check of the queue's record of what an
+// origin applied (queue_outbox.hpp): KEYS list, statistics, record; ARGV max size, time, sequence
+// number, record time to live, items. Returns -1 when the entry was applied before.
+const std::string& push_once_script_text();
+
 // Producer-side lookup of the queues fed by one sensor's data of one target: the non-group
 // queues of the target plus the group queues the sensor belongs to, found through
 // sensor:queues:<target>:<sensor> and through the group index with each group's sensor set (so
@@ -157,7 +181,8 @@ void append_push_commands(std::vector<std::vector<std::string>>& out, const Queu
 class QueueRouter {
  public:
   QueueRouter(core::RedisClient& meta, long long default_max_size,
-              std::chrono::milliseconds refresh = std::chrono::milliseconds(1000));
+              std::chrono::milliseconds refresh = std::chrono::milliseconds(1000),
+              core::keys::KeyLayout layout = core::keys::KeyLayout::Reference);
   const std::vector<QueueDestination>& destinations(const QueueTarget& target, std::string_view sensor);
   void invalidate() { cache_.clear(); }
 
@@ -171,6 +196,7 @@ class QueueRouter {
   core::RedisClient& meta_;
   long long default_max_size_;
   std::chrono::milliseconds refresh_;
+  core::keys::KeyLayout layout_;
   std::map<std::string, Entry> cache_;
 };
 
