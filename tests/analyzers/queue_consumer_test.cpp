@@ -7,8 +7,10 @@
 
 #include "analyzers/common/queue_consumer.hpp"
 #include "core/logging.hpp"
+#include "core/redis_cluster.hpp"
 #include "support/json_logs.hpp"
 #include "support/process.hpp"
+#include "support/redis_cluster.hpp"
 #include "support/redis_server.hpp"
 
 using d4::analyzers::QueueConsumer;
@@ -152,4 +154,51 @@ TEST(QueueConsumer, KeepsRetryingWhileRedisIsDown) {
   t.join();
   EXPECT_EQ(got, (std::vector<std::string>{"after-restart"}));
   EXPECT_GT(c.stats().redis_errors, 0u);
+}
+
+TEST(QueueConsumerCluster, TakesFromAQueueOnAClusterThroughAProcessingListInTheQueuesSlot) {
+  d4::test::RedisCluster cluster;
+  const std::string list = "analyzer:8:6a2461ce-c29d-44fc-b4fa-947d68826639";
+  QueueConsumerOptions o;
+  o.endpoint = *d4::core::RedisEndpoint::parse("redis-cluster://" + cluster.seeds());
+  o.list_key = list;
+  o.consumer_name = "pdns:6a2461ce-c29d-44fc-b4fa-947d68826639:host";
+  o.batch_size = 3;
+  o.block_timeout = std::chrono::seconds(1);
+  o.backoff_min = std::chrono::milliseconds(10);
+  o.backoff_max = std::chrono::milliseconds(50);
+  o.layout = d4::core::keys::KeyLayout::Cluster;
+  const std::string processing = d4::analyzers::processing_list_key(o.consumer_name, list, o.layout);
+  EXPECT_EQ(processing, "d4:analyzer:processing:{" + list + "}:" + o.consumer_name);
+  EXPECT_EQ(d4::core::cluster_key_slot(processing), d4::core::cluster_key_slot(list));
+  EXPECT_NE(d4::core::cluster_key_slot(d4::analyzers::processing_list_key(o.consumer_name)),
+            d4::core::cluster_key_slot(list))
+      << "the reference name lies in another slot: what the tag is for";
+
+  d4::core::RedisClient client(o.endpoint);
+  // A batch an earlier run took and did not acknowledge comes first (newest first in the list).
+  client.command_ok({"RPUSH", processing, "left1", "left0"});
+  for (int i = 0; i < 7; ++i) client.command_ok({"LPUSH", list, "item" + std::to_string(i)});
+  QueueConsumer c(o);
+  std::vector<std::string> got;
+  std::atomic<bool> stop{false};
+  std::thread consumer([&] {
+    c.run(
+        [&](const std::vector<std::string>& b) {
+          got.insert(got.end(), b.begin(), b.end());
+          if (got.size() >= 10) stop = true;
+        },
+        stop);
+  });
+  // The consumer waits on the empty queue (BRPOPLPUSH over the queue and its processing list)
+  // until this last element arrives.
+  ASSERT_TRUE(d4::test::eventually([&] { return c.stats().elements >= 9; }, std::chrono::seconds(20)));
+  client.command_ok({"LPUSH", list, "late"});
+  consumer.join();
+  EXPECT_EQ(got, (std::vector<std::string>{"left0", "left1", "item0", "item1", "item2", "item3", "item4",
+                                           "item5", "item6", "late"}));
+  EXPECT_EQ(c.stats().redeliveries, 2u);
+  EXPECT_EQ(c.stats().redis_errors, 0u);
+  EXPECT_EQ(client.command({"EXISTS", processing}).integer, 0);
+  EXPECT_EQ(client.command({"LLEN", list}).integer, 0);
 }

@@ -42,7 +42,7 @@ class ConsumerCollector {
     // Last: a Redis failure here loses only these two samples (counted as a collector error).
     std::lock_guard lock(mu_);
     auto queue = redis_.command({"LLEN", consumer_->options().list_key});
-    auto processing = redis_.command({"LLEN", processing_list_key(consumer_->options().consumer_name)});
+    auto processing = redis_.command({"LLEN", consumer_->processing_key()});
     if (queue.is_error() || processing.is_error())
       throw core::RedisError("LLEN: " + queue.str + processing.str);
     e.gauge("d4_analyzer_queue_length", "Elements waiting in the analyzer's queue", labels_,

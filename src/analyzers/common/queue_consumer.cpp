@@ -32,13 +32,17 @@ return items
 std::string processing_list_key(std::string_view consumer) {
   return core::keys::analyzer_processing(consumer);
 }
+std::string processing_list_key(std::string_view consumer, std::string_view list_key,
+                                core::keys::KeyLayout layout) {
+  return core::keys::analyzer_processing(consumer, list_key, layout);
+}
 std::string failed_list_key(std::string_view consumer) {
   return core::keys::analyzer_failed(consumer);
 }
 
 QueueConsumer::QueueConsumer(QueueConsumerOptions options)
     : options_(std::move(options)),
-      processing_key_(processing_list_key(options_.consumer_name)),
+      processing_key_(processing_list_key(options_.consumer_name, options_.list_key, options_.layout)),
       failed_key_(failed_list_key(options_.consumer_name)),
       heartbeat_key_(core::keys::analyzer_consumer(options_.consumer_name)),
       redis_(options_.endpoint, core::RedisClient::Options{std::chrono::milliseconds(2000),

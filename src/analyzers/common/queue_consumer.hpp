@@ -19,13 +19,17 @@
 #include <string>
 #include <vector>
 
+#include "core/keys.hpp"
 #include "core/redis_client.hpp"
 #include "core/redis_endpoint.hpp"
 
 namespace d4::analyzers {
 
-// d4:analyzer:processing:<consumer>, on the analyzer database next to the queue.
+// d4:analyzer:processing:<consumer>, on the analyzer database next to the queue (reference
+// layout); d4:analyzer:processing:{<list key>}:<consumer> in the cluster layout, in the queue's slot.
 std::string processing_list_key(std::string_view consumer);
+std::string processing_list_key(std::string_view consumer, std::string_view list_key,
+                                core::keys::KeyLayout layout);
 // d4:analyzer:failed:<consumer>: elements of batches whose handler failed for a reason other than
 // Redis (newest first, capped at 10,000), kept for inspection instead of being dropped.
 std::string failed_list_key(std::string_view consumer);
@@ -39,6 +43,7 @@ struct QueueConsumerOptions {
   bool exit_when_empty = false;  // batch mode: return once the queue is drained
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{10000};
+  core::keys::KeyLayout layout = core::keys::KeyLayout::Reference;  // names the processing list
 };
 
 // A snapshot of the consumer's counters (QueueConsumer::stats(); readable from any thread).
@@ -63,6 +68,7 @@ class QueueConsumer {
   std::uint64_t run(const BatchHandler& handler, const std::atomic<bool>& stop);
   QueueConsumerStats stats() const;
   const QueueConsumerOptions& options() const { return options_; }
+  const std::string& processing_key() const { return processing_key_; }
   // For health checks from another thread: wall-clock seconds of the last successful round trip
   // to the queue (0: none yet), and whether Redis (queue or storage) is failing right now.
   long long last_progress() const { return last_progress_.load(std::memory_order_relaxed); }
