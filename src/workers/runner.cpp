@@ -14,6 +14,7 @@
 #include "core/log_fields.hpp"
 #include "core/sensors.hpp"
 #include "protocol/uuid.hpp"
+#include "queues/queue_outbox.hpp"
 #include "workers/backlog.hpp"
 #include "workers/handlers/registry.hpp"
 #include "workers/quarantine.hpp"
@@ -114,6 +115,7 @@ struct TypeRunner::Session {
   bool quarantined = false;   // its data made the handler fail too often: drained, not processed
   bool had_failures = false;  // failures counted in worker_failures, reset by the next progress
   bool got_data = false;
+  std::uint64_t outbox_seq = 1;  // cluster layout: the number of the next outbox entry (committed)
   Clock::time_point last_end_check{};
   std::uint64_t discarded_bytes = 0;
 };
@@ -164,7 +166,7 @@ TypeRunner::TypeRunner(RunnerOptions options, WorkerSettings settings, RedisEndp
                                                            opt_.block + std::chrono::milliseconds(10000)}),
       meta_(endpoints.meta),
       analyzer_(endpoints.analyzer),
-      router_(meta_, opt_.default_queue_max_size),
+      router_(meta_, opt_.default_queue_max_size, std::chrono::milliseconds(1000), opt_.layout),
       compressor_(compressor),
       counters_(counters),
       inbox_(std::make_shared<CompressionInbox>()) {}
@@ -191,7 +193,7 @@ void TypeRunner::run(const std::atomic<bool>& stop) {
   for (auto& [id, s] : sessions_) {
     try {
       s->handler->flush();
-      core::lease::release(analyzer_, keys::worker_lease(type_, id), opt_.consumer);
+      core::lease::release(analyzer_, lease_key(id), opt_.consumer);
     } catch (...) {
     }
   }
@@ -213,6 +215,24 @@ void TypeRunner::step() {
   check_idle_and_ended();
 }
 
+std::string TypeRunner::lease_key(const std::string& session) const {
+  return keys::worker_lease(type_, session, opt_.layout);
+}
+
+std::string TypeRunner::progress_key(const std::string& session) const {
+  return keys::worker_progress(type_, session, opt_.layout);
+}
+
+void TypeRunner::relay(const std::string& session) {
+  auto r = queues::relay_outbox(analyzer_, keys::worker_outbox(type_, session), type_ + ":" + session);
+  if (r.skipped > 0)
+    core::log_with(
+        runner_session_fields(type_, session).add(core::log_key::kReason, "outbox_replayed"),
+        spdlog::level::info,
+        "type {} session {}: {} outbox entr(ies) of an interrupted relay were already in their queues", type_,
+        session, r.skipped);
+}
+
 void TypeRunner::discover() {
   auto members = stream_.command({"SMEMBERS", keys::sessions_of_type(type_)});
   if (members.is_error()) throw core::RedisError("SMEMBERS: " + members.str);
@@ -230,7 +250,7 @@ void TypeRunner::discover() {
 }
 
 void TypeRunner::try_claim(const std::string& id) {
-  std::string lease_key = keys::worker_lease(type_, id);
+  std::string lease_key = lease_key(id);
   auto r = analyzer_.command(core::lease::acquire_command(lease_key, opt_.consumer, opt_.lease));
   if (r.is_nil()) {
     // Held by someone: maybe by us before a Redis error made us forget the session.
@@ -244,7 +264,9 @@ void TypeRunner::try_claim(const std::string& id) {
   auto s = std::make_unique<Session>();
   s->id = id;
   s->handler = make_session_handler(static_cast<protocol::PacketType>(opt_.type), settings_);
-  auto h = analyzer_.command({"HGETALL", keys::worker_progress(type_, id)});
+  // What the previous owner committed but did not relay reaches the queues before anything newer.
+  if (opt_.layout == core::keys::KeyLayout::Cluster) relay(id);
+  auto h = analyzer_.command({"HGETALL", progress_key(id)});
   Fields f;
   for (std::size_t i = 0; i + 1 < h.elements.size(); i += 2) f[h.elements[i].str] = h.elements[i + 1].str;
   s->sensor = field(f, "sensor");
@@ -256,6 +278,7 @@ void TypeRunner::try_claim(const std::string& id) {
   s->pending = split_lines(field(f, "pending"));
   s->ending = field(f, "state") == "ending";
   s->quarantined = field(f, "quarantined") == "1";
+  s->outbox_seq = std::max<std::uint64_t>(1, std::strtoull(field(f, "outbox_seq", "1").c_str(), nullptr, 10));
   s->had_failures = analyzer_.command({"HEXISTS", keys::worker_failures(type_), id}).integer == 1;
   BatchOutput out;
   Context ctx(*this, *s);
@@ -303,7 +326,7 @@ void TypeRunner::renew_leases() {
   std::vector<std::vector<std::string>> cmds;
   std::vector<std::string> ids;
   for (auto& [id, s] : sessions_) {
-    cmds.push_back(core::lease::renew_command(keys::worker_lease(type_, id), opt_.consumer, opt_.lease));
+    cmds.push_back(core::lease::renew_command(lease_key(id), opt_.consumer, opt_.lease));
     ids.push_back(id);
   }
   auto replies = analyzer_.pipeline(cmds);
@@ -400,10 +423,15 @@ void TypeRunner::process_entries(Session& s, int stream_type, const core::RedisR
 }
 
 bool TypeRunner::lease_is_mine(Session& s) {
-  auto key = keys::worker_lease(type_, s.id);
+  auto key = lease_key(s.id);
   auto r = analyzer_.pipeline({{"WATCH", key}, {"GET", key}});
   if (r[1].str == opt_.consumer) return true;
-  analyzer_.command({"UNWATCH"});
+  if (opt_.layout == core::keys::KeyLayout::Cluster)
+    // UNWATCH names no key, so a cluster client may send it to another node; DISCARD also forgets
+    // the connection's watched keys, and a transaction naming the lease goes to its node.
+    analyzer_.pipeline({{"MULTI"}, {"EXISTS", key}, {"DISCARD"}});
+  else
+    analyzer_.command({"UNWATCH"});
   return false;
 }
 
@@ -426,27 +454,34 @@ bool TypeRunner::commit(Session& s, BatchOutput& out, const std::map<int, std::s
   f["state"] = s.ending ? "ending" : "active";
   f["owner"] = opt_.consumer;
 
+  const bool cluster = opt_.layout == core::keys::KeyLayout::Cluster;
   if (!lease_is_mine(s)) return false;
   double now = queues::epoch_now();
   std::vector<std::vector<std::string>> cmds{{"MULTI"}};
   std::set<std::string> used;
   std::size_t items = 0;
+  std::uint64_t outbox_seq = s.outbox_seq;
   for (const auto& [target, list] : out.items) {
     for (const auto& d : router_.destinations(target_of(target), s.sensor)) {
-      queues::append_push_commands(cmds, d, list, now);
+      if (cluster)
+        queues::append_outbox_commands(cmds, keys::worker_outbox(type_, s.id), outbox_seq, d, list.begin(),
+                                       list.end(), now);
+      else
+        queues::append_push_commands(cmds, d, list, now);
       used.insert(d.id);
       items += list.size();
     }
   }
-  std::vector<std::string> hset{"HSET", keys::worker_progress(type_, s.id)};
+  if (cluster) f["outbox_seq"] = std::to_string(outbox_seq);
+  std::vector<std::string> hset{"HSET", progress_key(s.id)};
   for (auto& [k, v] : f) {
     hset.push_back(k);
     hset.push_back(std::move(v));
   }
   cmds.push_back(std::move(hset));
   bool progressed = !trim_after.empty() && s.had_failures;
-  if (progressed)
-    cmds.push_back({"HDEL", keys::worker_failures(type_), s.id});  // failures were not consecutive
+  // failures were not consecutive (cluster layout: after the commit, the hash is in another slot)
+  if (progressed && !cluster) cmds.push_back({"HDEL", keys::worker_failures(type_), s.id});
   cmds.push_back({"EXEC"});
   auto replies = analyzer_.pipeline(cmds);
   const auto& exec = replies.back();
@@ -459,6 +494,11 @@ bool TypeRunner::commit(Session& s, BatchOutput& out, const std::map<int, std::s
           spdlog::level::err, "type {} session {}: queue push failed: {}", type_, s.id, r.str);
 
   s.pending = std::move(pending);
+  s.outbox_seq = outbox_seq;
+  if (cluster) {
+    relay(s.id);
+    if (progressed) analyzer_.command({"HDEL", keys::worker_failures(type_), s.id});
+  }
   if (progressed) s.had_failures = false;
   counters_.items += items;
   for (const auto& p : out.closed_files) {
@@ -640,10 +680,13 @@ void TypeRunner::cleanup(Session& s) {
     if (!s.ext.empty() && !s.sensor.empty())
       cmds.push_back({"SREM", keys::active_extended_types(s.sensor), s.ext});
   }
+  // Cluster layout: the outbox is empty after every commit's relay, unless a relay failed (then
+  // this one throws and the session is retried).
+  if (opt_.layout == core::keys::KeyLayout::Cluster) relay(id);
   stream_.pipeline(cmds);
-  analyzer_.pipeline({{"DEL", keys::worker_progress(type_, id)},
+  analyzer_.pipeline({{"DEL", progress_key(id)},
                       {"HDEL", keys::worker_failures(type_), id},
-                      core::lease::release_command(keys::worker_lease(type_, id), opt_.consumer)});
+                      core::lease::release_command(lease_key(id), opt_.consumer)});
   counters_.sessions_done++;
   core::log_with(runner_session_fields(type_, id, s.sensor), spdlog::level::info,
                  "type {} session {} (sensor {}) finished", type_, id, s.sensor);
@@ -691,7 +734,7 @@ void TypeRunner::on_session_failure(const std::string& id, std::string sensor, c
     release(id, fmt::format("{} (failure {} of {})", e.what(), n, opt_.max_session_failures));
     return;
   }
-  if (sensor.empty()) sensor = analyzer_.command({"HGET", keys::worker_progress(type_, id), "sensor"}).str;
+  if (sensor.empty()) sensor = analyzer_.command({"HGET", progress_key(id), "sensor"}).str;
   quarantine(id, sensor, e.what(), n);
 }
 
@@ -706,15 +749,14 @@ void TypeRunner::quarantine(const std::string& id, const std::string& sensor, co
       id, sensor, {}, Reject{"session-unprocessable", detail},
       fmt::format("Error: Type={}, session could not be processed: {}", type_, what.substr(0, 200)));
   // From now on the session is only drained: its handler, which failed, is never loaded again.
-  std::vector<std::string> mark{"HSET", keys::worker_progress(type_, id), "quarantined", "1", "sensor",
-                                sensor};
+  std::vector<std::string> mark{"HSET", progress_key(id), "quarantined", "1", "sensor", sensor};
   for (int t : handler->streams()) {  // those bytes left with the data
     mark.push_back("untrimmed:" + std::to_string(t));
     mark.push_back("0");
   }
   analyzer_.pipeline({mark,
                       {"HDEL", keys::worker_failures(type_), id},
-                      core::lease::release_command(keys::worker_lease(type_, id), opt_.consumer)});
+                      core::lease::release_command(lease_key(id), opt_.consumer)});
   counters_.quarantined++;
   core::log_with(runner_session_fields(type_, id, sensor)
                      .add(core::log_key::kReason, "quarantined")
@@ -729,7 +771,7 @@ void TypeRunner::release(const std::string& id, const std::string& why) {
   sessions_.erase(id);
   cooldown_[id] = Clock::now() + opt_.failure_cooldown;
   try {
-    core::lease::release(analyzer_, keys::worker_lease(type_, id), opt_.consumer);
+    core::lease::release(analyzer_, lease_key(id), opt_.consumer);
   } catch (...) {
   }
 }

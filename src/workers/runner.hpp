@@ -17,6 +17,7 @@
 #include <set>
 #include <string>
 
+#include "core/keys.hpp"
 #include "core/redis_client.hpp"
 #include "queues/queue_store.hpp"
 #include "workers/compressor.hpp"
@@ -41,6 +42,9 @@ struct RunnerOptions {
   std::chrono::milliseconds failure_cooldown{5000};  // before a failed session is tried again
   std::string fail_marker;  // testing: entries containing it make processing fail (fault injection)
   DeadLetterBudget dead_letter;
+  // Cluster: each commit goes to the session's outbox, then is relayed to the queues, each entry
+  // once (queues/queue_outbox.hpp); Reference: one MULTI/EXEC over the queues and the progress.
+  core::keys::KeyLayout layout = core::keys::KeyLayout::Reference;
 };
 
 struct RedisEndpoints {
@@ -91,6 +95,10 @@ class TypeRunner {
   void quarantine(const std::string& id, const std::string& sensor, const std::string& what,
                   long long failures);
   bool lease_is_mine(Session& s);
+  std::string lease_key(const std::string& session) const;
+  std::string progress_key(const std::string& session) const;
+  // Cluster layout: pushes what the session's outbox holds to the queues (throws RedisError).
+  void relay(const std::string& session);
 
   RunnerOptions opt_;
   WorkerSettings settings_;
