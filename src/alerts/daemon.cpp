@@ -164,7 +164,8 @@ int run_daemon(const AlertsConfig& config) {
   core::metrics::Registry registry;
   core::metrics::add_process_metrics(registry, "d4-alerts", std::string(kProjectVersion));
   Engine engine(config.engine,
-                ObserverSources{&meta, &analyzer, config.default_queue_max_size, config.max_sensors},
+                ObserverSources{&meta, &analyzer, config.default_queue_max_size, config.max_sensors,
+                                config.common.redis.layout},
                 make_channels(config), &registry);
   auto& pass_errors =
       registry.counter("d4_alerts_evaluation_errors_total", "Evaluations that failed (Redis unreachable)");

@@ -206,7 +206,7 @@ std::vector<Observation> Observer::observe_errors(const Rule& rule) {
 
 const std::vector<Observer::Queue>& Observer::queues() {
   if (queues_) return *queues_;
-  queues::QueueStore store(*src_.meta, *src_.analyzer, src_.default_queue_max_size);
+  queues::QueueStore store(*src_.meta, *src_.analyzer, src_.default_queue_max_size, src_.layout);
   std::vector<Queue> out;
   std::map<std::string, DropMemory> seen;
   for (const auto& q : store.list()) {

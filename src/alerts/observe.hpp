@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "alerts/rule.hpp"
+#include "core/keys.hpp"
 #include "core/metrics.hpp"
 #include "core/organisations.hpp"
 #include "core/redis_client.hpp"
@@ -30,6 +31,7 @@ struct ObserverSources {
   core::RedisClient* analyzer = nullptr;  // queue lists and statistics, workers, consumers
   long long default_queue_max_size = 0;   // [queues] default_max_size
   std::size_t max_sensors = 100000;       // sensors read per evaluation (SCAN budget)
+  core::keys::KeyLayout layout = core::keys::KeyLayout::Reference;  // [redis] key_layout
 };
 
 class Observer {

@@ -302,6 +302,11 @@ inline std::string worker_task_lock(std::string_view task) {
 inline std::string exporter_processing(std::string_view name) {
   return cat({"d4:export:processing:", name});
 }
+// In the cluster layout tagged by the exported list's name (it moves elements from that list).
+inline std::string exporter_processing(std::string_view name, std::string_view list_key, KeyLayout layout) {
+  if (layout == KeyLayout::Cluster) return cat({"d4:export:processing:{", list_key, "}:", name});
+  return exporter_processing(name);
+}
 // Elements an exporter can never deliver (larger than a datagram, missing file): kept, not dropped.
 inline std::string exporter_failed(std::string_view name) {
   return cat({"d4:export:failed:", name});

@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
     using d4::core::cli::endpoint_argument_or;
     d4::core::RedisClient meta(endpoint_argument_or(meta_ep, common.redis.meta, "--meta"));
     d4::core::RedisClient analyzer(endpoint_argument_or(analyzer_ep, common.redis.analyzer, "--analyzer"));
-    d4::queues::QueueStore store(meta, analyzer, default_max);
+    d4::queues::QueueStore store(meta, analyzer, default_max, common.redis.layout);
     return d4::queues::run_queue_command(commands, store);
   });
 }

@@ -129,7 +129,7 @@ std::string ensure_queue(queues::QueueStore& store, const toml::table& root,
 void start_analyzers(stack::Supervisor& sup, const toml::table& root, const core::CommonConfig& common,
                      const stack::StackSettings& settings, const fs::path& cfg_path, const fs::path& logs) {
   core::RedisClient queue_meta(common.redis.meta), queue_lists(common.redis.analyzer);
-  queues::QueueStore queue_store(queue_meta, queue_lists, 10000);
+  queues::QueueStore queue_store(queue_meta, queue_lists, 10000, common.redis.layout);
   for (const auto& a : analyzers::analyzer_descriptors()) {
     if (std::find(settings.analyzers.begin(), settings.analyzers.end(), a.name) == settings.analyzers.end())
       continue;

@@ -26,7 +26,7 @@ Db::Db(const WebConfig& c)
       backscatter(connections_.client(c.backscatter_redis)),
       policy(meta, stream),
       user_store(users),
-      queue_store(meta, analyzer, c.queue_default_max_size) {}
+      queue_store(meta, analyzer, c.queue_default_max_size, c.common.redis.layout) {}
 
 Db& Connections::this_thread() {
   thread_local std::unique_ptr<Db> db;

@@ -155,6 +155,7 @@ WorkerConfig load_worker_config(const WorkerOverrides& o) {
   if (c.name.empty()) c.name = default_name();
   c.endpoints = endpoints(o, c.common.redis);
   c.runner = read_runner_options(root, o);
+  c.runner.layout = c.common.redis.layout;
   c.compress_threads = static_cast<int>(get_int(root, kSection, "compress_threads", 1));
   c.retention = read_retention(root);
   c.retention_interval = std::chrono::seconds(get_int(root, kSection, "retention_interval_seconds", 3600));

@@ -41,10 +41,10 @@ void collect_counters(Exposition& e, const WorkerMetricsSources& s) {
 class QueueCollector {
  public:
   explicit QueueCollector(const WorkerMetricsSources& s)
-      : meta_(s.meta), analyzer_(s.analyzer), default_max_(s.default_queue_max_size) {}
+      : meta_(s.meta), analyzer_(s.analyzer), default_max_(s.default_queue_max_size), layout_(s.layout) {}
   void operator()(Exposition& e) {
     std::lock_guard lock(mu_);
-    queues::QueueStore store(meta_, analyzer_, default_max_);
+    queues::QueueStore store(meta_, analyzer_, default_max_, layout_);
     for (const auto& q : store.list()) {
       auto st = store.stats(q.id);
       core::metrics::Labels l{{"queue", q.id}, {"type", q.target.list_part()}};
@@ -68,6 +68,7 @@ class QueueCollector {
   std::mutex mu_;
   core::RedisClient meta_, analyzer_;
   long long default_max_;
+  core::keys::KeyLayout layout_;
 };
 
 }  // namespace

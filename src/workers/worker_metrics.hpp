@@ -20,6 +20,7 @@ struct WorkerMetricsSources {
   const std::vector<std::unique_ptr<RunnerCounters>>* counters = nullptr;  // one per type, same order
   core::RedisEndpoint meta, analyzer;                                      // for the queue collector
   long long default_queue_max_size = 0;
+  core::keys::KeyLayout layout = core::keys::KeyLayout::Reference;  // [redis] key_layout
   // Wall-clock seconds of the last successful statistics publication (Redis reachable); health
   // turns degraded when it is older than 10 s.
   const std::atomic<std::int64_t>* last_publish_ok = nullptr;

@@ -205,6 +205,7 @@ int run_worker(const WorkerConfig& c, const WorkerOverrides& o) {
                                  c.endpoints.meta,
                                  c.endpoints.analyzer,
                                  c.runner.default_queue_max_size,
+                                 c.common.redis.layout,
                                  &last_publish_ok};
     core::metrics::add_process_metrics(registry, "d4-worker", std::string(kProjectVersion));
     register_worker_metrics(registry, sources);

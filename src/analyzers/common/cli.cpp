@@ -59,6 +59,7 @@ QueueConsumerOptions consumer_options(const QueueOptions& o, const AppConfig& cf
   else if (!section.empty())
     qo.consumer_name = core::get_string(cfg.root, section, "consumer_name", qo.consumer_name);
   qo.exit_when_empty = o.exit_when_empty;
+  qo.layout = cfg.common.redis.layout;
   return qo;
 }
 

@@ -192,7 +192,7 @@ std::string export_list(const ExportConfig& c, core::RedisClient& analyzer) {
   if (o.queue.empty()) throw core::cli::UsageError("give --queue (with or without --type) or --list");
   if (!o.type.empty()) return core::keys::analyzer_list(QueueTarget::parse(o.type).list_part(), o.queue);
   core::RedisClient meta(core::cli::endpoint_argument_or(o.meta_ep, c.common.redis.meta, "--meta"));
-  QueueStore store(meta, analyzer, 0);
+  QueueStore store(meta, analyzer, 0, c.common.redis.layout);
   return store.require(o.queue).list_key();
 }
 
@@ -213,7 +213,7 @@ int run_exporter(ExportConfig c) {
   const std::string list = export_list(c, analyzer);
   if (o.sink.syslog_msgid == "-") o.sink.syslog_msgid = "d4";
   if (o.name.empty()) o.name = list + "|" + o.destination;
-  std::string processing = core::keys::exporter_processing(o.name);
+  std::string processing = core::keys::exporter_processing(o.name, list, c.common.redis.layout);
   std::string dead_letters = core::keys::exporter_failed(o.name);
 
   std::unique_ptr<Sink> sink;
