@@ -37,7 +37,9 @@ struct RunnerOptions {
   std::chrono::milliseconds end_check_interval{250};
   long long default_queue_max_size = 100'000'000;
   std::size_t sensor_error_list_size = 100;
-  std::chrono::milliseconds commit_delay{0};         // testing: slow the worker down to crash it mid-session
+  // Testing: slow the worker down to crash it mid-session (cluster layout: between the commit and
+  // its relay to the queues).
+  std::chrono::milliseconds commit_delay{0};
   long long max_session_failures = 3;                // data errors before a session is quarantined
   std::chrono::milliseconds failure_cooldown{5000};  // before a failed session is tried again
   std::string fail_marker;  // testing: entries containing it make processing fail (fault injection)
