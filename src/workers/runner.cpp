@@ -250,13 +250,13 @@ void TypeRunner::discover() {
 }
 
 void TypeRunner::try_claim(const std::string& id) {
-  std::string lease_key = lease_key(id);
-  auto r = analyzer_.command(core::lease::acquire_command(lease_key, opt_.consumer, opt_.lease));
+  const std::string lease = lease_key(id);
+  auto r = analyzer_.command(core::lease::acquire_command(lease, opt_.consumer, opt_.lease));
   if (r.is_nil()) {
     // Held by someone: maybe by us before a Redis error made us forget the session.
-    auto holder = analyzer_.command({"GET", lease_key});
+    auto holder = analyzer_.command({"GET", lease});
     if (holder.str != opt_.consumer) return;
-    analyzer_.command({"PEXPIRE", lease_key, std::to_string(opt_.lease.count())});
+    analyzer_.command({"PEXPIRE", lease, std::to_string(opt_.lease.count())});
   } else if (r.is_error()) {
     throw core::RedisError("SET lease: " + r.str);
   }

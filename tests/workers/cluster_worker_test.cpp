@@ -102,15 +102,23 @@ TEST_F(ClusterWorkerTest, KilledBetweenCommitAndRelayTwiceLosesAndDuplicatesNoth
   // outbox only. The second one, on taking the session over, first relays what the first left.
   const std::vector<std::string> slow{"--types", "8", "--lease-ms", "1000", "--commit-delay-ms", "4000"};
   long long in_queues = 0;
+  long long committed = 0;  // the number of the next outbox entry, in the committed progress
+  auto next_entry = [&] {
+    auto r = meta.command({"HGET", keys::worker_progress("8", session, kCluster), "outbox_seq"});
+    return r.is_nil() ? 0LL : std::stoll(r.str);
+  };
   for (int kill = 0; kill < 2; ++kill) {
     auto w = start_worker(slow, "read_count = 64\n");
-    // The second worker's own commit comes after it relayed the first one's: the queues grew.
-    ASSERT_TRUE(eventually([&] { return outbox_length() > 0 && (kill == 0 || queue_length(q1) > in_queues); },
-                           std::chrono::seconds(30)))
+    // A commit of this worker's own: the progress numbers more entries (the second worker relays
+    // the first one's before it commits anything) and they wait in the outbox.
+    ASSERT_TRUE(
+        eventually([&] { return next_entry() > committed && outbox_length() > 0; }, std::chrono::seconds(30)))
         << "kill " << kill;
     w.signal(SIGKILL);
     w.wait(std::chrono::seconds(5));
     EXPECT_GT(outbox_length(), 0) << "kill " << kill << ": the last commit is in the outbox only";
+    committed = next_entry();
+    EXPECT_GE(queue_length(q1), in_queues);
     in_queues = queue_length(q1);
     EXPECT_EQ(queue_length(q2), in_queues);
     EXPECT_LT(in_queues, static_cast<long long>(expected.size()));
