@@ -26,9 +26,9 @@ using d4::test::write_text;
 
 namespace {
 
-const std::string kQueue = "6a2461ce-c29d-44fc-b4fa-947d68826639";
-const std::string kList = "analyzer:8:" + kQueue;
-const std::string kSensor = "8bd5b2b23c8a4a399a5e1a4f1f2b7c01";
+const std::string kClusterTestQueue = "6a2461ce-c29d-44fc-b4fa-947d68826639";
+const std::string kClusterTestList = "analyzer:8:" + kClusterTestQueue;
+const std::string kClusterTestSensor = "8bd5b2b23c8a4a399a5e1a4f1f2b7c01";
 
 // The vectors' lines, then the same names seen again earlier and later (first/last seen moved
 // both ways across batches: the corrections after the pipelined writes), and two bad lines.
@@ -98,7 +98,11 @@ std::map<std::string, nlohmann::json> pdns_answers(const std::string& config, co
         "/fquery/93.184.216.34", "/query/www.example.org?time_first_after=1650000000", "/info"}) {
     auto r = http_get(static_cast<std::uint16_t>(port), target);
     EXPECT_EQ(r.status, 200) << target << ": " << r.body;
-    out[target] = r.status == 200 ? nlohmann::json::parse(r.body) : nlohmann::json(r.body);
+    // NDJSON (one record per line) or one JSON object (/info).
+    nlohmann::json lines = nlohmann::json::array();
+    for (const auto& l : lines_of(r.body))
+      if (!l.empty()) lines.push_back(nlohmann::json::parse(l));
+    out[target] = lines;
   }
   server.stop();
   return out;
@@ -125,19 +129,20 @@ TEST(PdnsCluster, QueueOnAClusterGivesTheSameStoreAndAnswersAsOnOneRedis) {
   d4::core::RedisClient cluster_client(*d4::core::RedisEndpoint::parse(seeds));
   // As d4-worker pushes: LPUSH, oldest first.
   for (const auto& l : lines) {
-    single_queue.command_ok({"LPUSH", kList, l});
-    cluster_client.command_ok({"LPUSH", kList, l});
+    single_queue.command_ok({"LPUSH", kClusterTestList, l});
+    cluster_client.command_ok({"LPUSH", kClusterTestList, l});
   }
 
   for (const std::string setup : {"single", "cluster"}) {
     auto r = run_tool("d4-pdns",
-                      {"-c", (dir / (setup + ".toml")).string(), "ingest", "-u", kQueue, "--exit-when-empty",
-                       "--consumer", "test", "--sensor-id", kSensor},
+                      {"-c", (dir / (setup + ".toml")).string(), "ingest", "-u", kClusterTestQueue,
+                       "--exit-when-empty", "--consumer", "test", "--sensor-id", kClusterTestSensor},
                       dir);
     ASSERT_EQ(r.status, 0) << setup << ": " << r.err;
   }
-  EXPECT_EQ(cluster_client.command({"LLEN", kList}).integer, 0);
-  EXPECT_EQ(cluster_client.command({"EXISTS", "d4:analyzer:processing:{" + kList + "}:test"}).integer, 0)
+  EXPECT_EQ(cluster_client.command({"LLEN", kClusterTestList}).integer, 0);
+  EXPECT_EQ(
+      cluster_client.command({"EXISTS", "d4:analyzer:processing:{" + kClusterTestList + "}:test"}).integer, 0)
       << "acknowledged";
 
   std::map<std::string, std::string> on_single, on_cluster;
