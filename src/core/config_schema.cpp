@@ -247,9 +247,7 @@ std::string toml_string(std::string_view s) {
 }
 
 std::string trim(std::string_view s) {
-  auto b = s.find_first_not_of(" \t");
-  if (b == std::string_view::npos) return "";
-  return std::string(s.substr(b, s.find_last_not_of(" \t") - b + 1));
+  return std::string(text::trim(s));
 }
 
 // The TOML literal of an environment value read as `kind`.

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "protocol/resp_writer.hpp"
+#include "protocol/text.hpp"
 
 namespace d4::core {
 namespace {
@@ -19,11 +20,6 @@ void handshake_add_auth(RedisHandshake& h, const std::string& user, const std::s
     handshake_add(h, {"AUTH", password});
   else
     handshake_add(h, {"AUTH", user, password});
-}
-
-std::string handshake_lowercase(std::string s) {
-  for (char& c : s) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  return s;
 }
 
 }  // namespace
@@ -51,7 +47,7 @@ std::optional<std::string> check_node_handshake(const RedisHandshake& h,
     if (r.is_error()) {
       // An ACL user without the right to a handshake command: say which right is missing.
       std::string hint =
-          r.str.starts_with("NOPERM") ? " (the ACL user needs +" + handshake_lowercase(h.names[i]) + ")" : "";
+          r.str.starts_with("NOPERM") ? " (the ACL user needs +" + text::ascii_lower(h.names[i]) + ")" : "";
       return h.names[i] + ": " + r.str + hint;
     }
     if (h.names[i] == "ROLE") {

@@ -17,6 +17,10 @@ constexpr std::string_view trim(std::string_view s) {
   return s;
 }
 
+constexpr bool is_hex_digit(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
 // `c` in lower (upper) case when it is an ASCII letter; any other byte unchanged.
 constexpr char ascii_lower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;

@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <openssl/rand.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +14,7 @@
 #include "analyzers/registry/descriptor.hpp"
 #include "core/keys.hpp"
 #include "core/listen_address.hpp"
+#include "core/random_token.hpp"
 #include "protocol/net_connect.hpp"
 #include "protocol/uuid.hpp"
 #include "stack/self_signed.hpp"
@@ -23,18 +23,6 @@ namespace fs = std::filesystem;
 
 namespace d4::stack {
 namespace {
-
-std::string random_token(std::size_t n) {
-  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  while (out.size() < n) {
-    unsigned char b[64];
-    if (RAND_bytes(b, sizeof b) != 1) throw std::runtime_error("RAND_bytes failed");
-    for (unsigned char c : b)
-      if (out.size() < n) out += alphabet[c & 63];  // 64 symbols: no modulo bias
-  }
-  return out;
-}
 
 bool port_free(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -141,7 +129,7 @@ FirstRun prepare_data_dir(const fs::path& data, const fs::path& config_file) {
     analyzer_names += (analyzer_names.empty() ? "" : ", ") + a.summary;
     analyzer_list += (analyzer_list.empty() ? "\"" : ", \"") + a.name + "\"";
   }
-  std::string key = random_token(40);
+  std::string key = core::random_token(40);
 
   fs::create_directories(config_file.parent_path());
   fs::path tmp = config_file;

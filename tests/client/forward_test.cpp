@@ -13,6 +13,7 @@
 
 #include "client/options.hpp"
 #include "client/resp.hpp"
+#include "support/redis_acl.hpp"
 #include "support/redis_server.hpp"
 
 #include "process.hpp"
@@ -262,8 +263,7 @@ TEST_F(Forward, RedissWithAnAclUserAndAPasswordFile) {
   ro.tls_key = pki().server_key;
   ro.tls_ca = pki().ca_crt;
   ro.tls_auth_clients = true;
-  ro.acl_users = {
-      {"forwarder", "on", ">forward-pw", "~analyzer:*", "resetchannels", "-@all", "+@connection", "+@list"}};
+  ro.acl_users = {d4::test::acl_user("forwarder", "forward-pw", d4::test::kForwarderAclRules)};
   RedisServer redis(ro);
   Receiver rx(tls_receiver());
   std::vector<std::string> want = {element(1), element(2), element(3)};

@@ -26,4 +26,9 @@ TEST(AsciiText, TrimRemovesAsciiWhiteSpaceAtBothEnds) {
   EXPECT_EQ(d4::text::trim(" \t\r\n"), "");
 }
 
+TEST(AsciiText, HexDigitsAreTheDigitsAndTheLettersAToFInEitherCase) {
+  for (char c : std::string_view("0123456789abcdefABCDEF")) EXPECT_TRUE(d4::text::is_hex_digit(c)) << c;
+  for (char c : std::string_view("gG/:@` \x80")) EXPECT_FALSE(d4::text::is_hex_digit(c)) << c;
+}
+
 }  // namespace

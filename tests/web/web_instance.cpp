@@ -6,11 +6,11 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
-#include <cctype>
 #include <cstdlib>
 #include <stdexcept>
 
 #include "core/http_server.hpp"
+#include "protocol/text.hpp"
 
 namespace d4::webtest {
 
@@ -18,26 +18,16 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 
-namespace {
-bool iequals(const std::string& a, const std::string& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
-}  // namespace
-
 std::string HttpResult::header(const std::string& name) const {
   for (const auto& [k, v] : headers)
-    if (iequals(k, name)) return v;
+    if (d4::text::iequals(k, name)) return v;
   return {};
 }
 
 std::vector<std::string> HttpResult::headers_named(const std::string& name) const {
   std::vector<std::string> out;
   for (const auto& [k, v] : headers)
-    if (iequals(k, name)) out.push_back(v);
+    if (d4::text::iequals(k, name)) out.push_back(v);
   return out;
 }
 

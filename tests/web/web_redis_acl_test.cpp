@@ -7,20 +7,12 @@
 #include <vector>
 
 #include "support/process.hpp"
+#include "support/redis_acl.hpp"
 #include "support/test_pki.hpp"
 #include "support/text.hpp"
 #include "web_fixture.hpp"
 
 using namespace d4::webtest;
-
-namespace {
-
-// The rules of docs/operations.md ("Redis ACL users") for d4-web.
-const std::vector<std::string> kWebRules = {
-    "web",    "on",      ">web-pw",       "~*",          "resetchannels", "-@all", "+@connection",
-    "+@read", "+@write", "+@transaction", "+@scripting", "-@dangerous",   "+time"};
-
-}  // namespace
 
 TEST(WebRedisAcl, PagesAndApiAnswerAsARestrictedUserOverTls) {
   d4::test::TempDir pki_dir;
@@ -32,7 +24,7 @@ TEST(WebRedisAcl, PagesAndApiAnswerAsARestrictedUserOverTls) {
   o.redis.tls_cert = pki.server_crt;
   o.redis.tls_key = pki.server_key;
   o.redis.tls_ca = pki.ca_crt;
-  o.redis.acl_users = {kWebRules};
+  o.redis.acl_users = {d4::test::component_acl_user("web", "web-pw")};
   o.redis_endpoint = [&](const d4::test::RedisServer& redis, int db) {
     return "rediss://web@127.0.0.1:" + std::to_string(redis.tls_port()) + "/" + std::to_string(db) +
            "?ca=" + pki.ca_crt + "&password_file=" + password_file.string();

@@ -19,6 +19,7 @@
 #include "support/bytes.hpp"
 #include "support/http.hpp"
 #include "support/process.hpp"
+#include "support/redis_acl.hpp"
 #include "support/redis_server.hpp"
 #include "support/test_pki.hpp"
 #include "support/text.hpp"
@@ -26,19 +27,6 @@
 namespace d4::test {
 namespace {
 namespace fs = std::filesystem;
-
-// The rules of docs/operations.md ("Redis ACL users"), d4-server's and d4-worker's.
-const std::vector<std::string> kDataRules = {"~*",          "resetchannels", "-@all",         "+@connection",
-                                             "+@read",      "+@write",       "+@transaction", "+@scripting",
-                                             "-@dangerous", "+time"};
-
-std::vector<std::string> acl_user(const std::string& name, const std::string& password,
-                                  std::vector<std::string> extra = {}) {
-  std::vector<std::string> u = {name, "on", ">" + password};
-  u.insert(u.end(), kDataRules.begin(), kDataRules.end());
-  u.insert(u.end(), extra.begin(), extra.end());
-  return u;
-}
 
 // Sends `data` to the server's plain loopback listener and closes.
 bool send_to_plain_listener(int port, const std::vector<std::uint8_t>& data) {
@@ -74,8 +62,8 @@ class RedisAclEndToEnd : public ::testing::Test {
     o.tls_cert = pki_->server_crt;
     o.tls_key = pki_->server_key;
     o.tls_ca = pki_->ca_crt;
-    o.acl_users = {acl_user("ingest", "ingest-pw", {"+info"}), acl_user("worker", "worker-pw"),
-                   acl_user("noscript", "noscript-pw", {"-@scripting"}), acl_user("pdns", "pdns-pw")};
+    o.acl_users = {component_acl_user("ingest", "ingest-pw", {"+info"}), component_acl_user("worker", "worker-pw"),
+                   component_acl_user("noscript", "noscript-pw", {"-@scripting"}), component_acl_user("pdns", "pdns-pw")};
     redis_ = std::make_unique<RedisServer>(o);
     write_text(dir_ / "ingest.pass", "ingest-pw\n");
     write_text(dir_ / "worker.pass", "worker-pw\n");

@@ -14,6 +14,7 @@
 #include "core/redis_client.hpp"
 #include "core/redis_reply.hpp"
 #include "core/stop_signal.hpp"
+#include "protocol/text.hpp"
 
 namespace d4::analyzers {
 
@@ -71,9 +72,6 @@ bool retry_redis(const std::function<void()>& fn, const std::atomic<bool>& stop,
 }
 
 std::optional<std::string> sensor_id_from_path(std::string_view path) {
-  auto hex = [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-  };
   std::size_t pos = 0;
   while (pos < path.size()) {
     std::size_t slash = path.find('/', pos);
@@ -82,8 +80,8 @@ std::optional<std::string> sensor_id_from_path(std::string_view path) {
     std::string id;
     for (char c : part) {
       if (c == '-') continue;
-      if (!hex(c)) break;
-      id += static_cast<char>(c >= 'A' && c <= 'F' ? c + 32 : c);
+      if (!text::is_hex_digit(c)) break;
+      id += text::ascii_lower(c);
     }
     if (id.size() == 32 && (part.size() == 32 || part.size() == 36)) return id;
     if (slash == std::string_view::npos) break;

@@ -2,13 +2,13 @@
 
 #include "analyzers/packet/ip_address.hpp"
 #include "analyzers/pdns/rrtype.hpp"
+#include "protocol/text.hpp"
 
 namespace d4::analyzers::pdns {
 namespace {
 
 void lower(std::string& s) {
-  for (char& c : s)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  s = text::ascii_lower(s);
 }
 
 bool is_name_type(std::uint16_t t) {

@@ -263,8 +263,7 @@ RecordStatus parse_ja3jl(std::string_view line, SslSessionRecord& out) {
   out.ja3s_md5 = str_field(j, "JA3SDigest");
   if (out.ja3_md5.empty() && out.ja3s_md5.empty()) return RecordStatus::MissingField;
   out.tlsh = text::ascii_lower(str_field(j, "TLSH"));
-  out.sni = str_field(j, "SNI");
-  for (char& c : out.sni) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  out.sni = text::ascii_lower(str_field(j, "SNI"));
   out.tls_version = str_field(j, "TLSVersion");
   if (auto a = j.find("ALPN"); a != j.end() && a->is_array())
     for (const auto& x : *a)
@@ -606,7 +605,7 @@ nlohmann::json PassiveSslQuery::lookup(const std::string& kind, const std::strin
   if (kind == "ip")
     value = packet::normalize_ip_text(value);
   else
-    for (char& c : value) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    value = text::ascii_lower(value);
   nlohmann::json out;
   if (kind == "cert") {
     out[kind] = certificate(value, true);
@@ -662,8 +661,7 @@ nlohmann::json PassiveSslQuery::certificate(const std::string& sha1, bool with_p
 
 nlohmann::json PassiveSslQuery::public_key(const std::string& raw_hash, std::size_t limit,
                                            std::size_t offset) {
-  std::string hash = raw_hash;
-  for (char& ch : hash) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+  const std::string hash = text::ascii_lower(raw_hash);
   nlohmann::json out;
   out["pubkey"] = hash_object(prefix_ + "pubkey:" + hash);
   if (!out["pubkey"].is_null()) out["pubkey"]["hash"] = hash;

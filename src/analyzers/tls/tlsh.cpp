@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "protocol/encoding.hpp"
+#include "protocol/text.hpp"
 
 namespace d4::analyzers::tls {
 namespace {
@@ -210,15 +211,13 @@ std::optional<std::string> tlsh_digest(std::string_view data) {
   const char* h = t.getHash(buf, sizeof buf);
   if (!h || !*h) return std::nullopt;
   // libtlsh prints upper-case; the reference sensor's Go library prints with encoding/hex.
-  std::string digest(h);
-  for (char& c : digest) c = static_cast<char>(c >= 'A' && c <= 'F' ? c + 32 : c);
-  return digest;
+  return text::ascii_lower(h);
 }
 
 bool is_tlsh_digest(std::string_view text) {
   if (text.size() != 70) return false;
   for (char c : text)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) return false;
+    if (!text::is_hex_digit(c)) return false;
   return true;
 }
 

@@ -3,7 +3,6 @@
 #include <crypt.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <sodium.h>
 
 #include <cctype>
@@ -19,23 +18,7 @@ void init_sodium() {
   static const bool ok = sodium_init() >= 0;
   if (!ok) throw std::runtime_error("libsodium initialisation failed");
 }
-void random_bytes(unsigned char* p, std::size_t n) {
-  if (RAND_bytes(p, static_cast<int>(n)) != 1) throw std::runtime_error("RAND_bytes failed");
-}
 }  // namespace
-
-std::string random_token(std::size_t n) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  out.reserve(n);
-  unsigned char buf[64];
-  while (out.size() < n) {
-    random_bytes(buf, sizeof buf);
-    for (unsigned char c : buf)
-      if (out.size() < n) out += kAlphabet[c & 63];
-  }
-  return out;
-}
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;

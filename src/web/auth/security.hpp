@@ -9,11 +9,11 @@
 #include <string_view>
 
 #include "core/digest.hpp"
+#include "core/random_token.hpp"
 
 namespace d4::web {
 
-// `n` characters from [A-Za-z0-9_-] (6 bits each, no modulo bias).
-std::string random_token(std::size_t n);
+using core::random_token;  // core/random_token.hpp
 using core::sha256_hex;  // core/digest.hpp
 bool constant_time_equal(std::string_view a, std::string_view b);
 
