@@ -7,10 +7,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "core/digest.hpp"
 
 namespace d4::test::an {
 
@@ -118,16 +121,7 @@ inline std::vector<std::uint8_t> make_certificate(const CertSpec& spec, EVP_PKEY
 }
 
 inline std::string sha1_hex_of(const std::vector<std::uint8_t>& data) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(data.data(), data.size(), d, &n, EVP_sha1(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < n; ++i) {
-    out += kHex[d[i] >> 4];
-    out += kHex[d[i] & 0xF];
-  }
-  return out;
+  return d4::core::sha1_hex(std::span<const std::uint8_t>(data));
 }
 
 }  // namespace d4::test::an

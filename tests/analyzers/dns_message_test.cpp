@@ -29,6 +29,10 @@ Bytes u16b(std::uint16_t v) {
   return b;
 }
 
+// The two rdata styles: passivedns's (the record's main value) and the zone-file presentation.
+constexpr auto kPassivedns = RdataStyle::Passivedns;
+constexpr auto kPresentation = RdataStyle::Presentation;
+
 }  // namespace
 
 TEST(DnsMessage, HeaderQuestionsAndCompressedAnswers) {
@@ -130,56 +134,58 @@ TEST(DnsMessage, LabelEscapes) {
   EXPECT_EQ(m.questions()[0].name, "a\\.b.c\\032d.x\\\\y.example");
 }
 
-TEST(DnsMessage, RendersCommonTypesInBothStyles) {
-  const auto P = RdataStyle::Passivedns;
-  const auto F = RdataStyle::Presentation;
+TEST(DnsMessage, RendersAddressAndNameRecordsInBothStyles) {
   Bytes aaaa(16, 0);
   aaaa[0] = 0x20, aaaa[1] = 0x01, aaaa[2] = 0x0d, aaaa[3] = 0xb8, aaaa[15] = 1;
-  EXPECT_EQ(render_first(simple_response("v6.example.org", rrtype::kAaaa, aaaa), P), "2001:db8::1");
+  EXPECT_EQ(render_first(simple_response("v6.example.org", rrtype::kAaaa, aaaa), kPassivedns), "2001:db8::1");
 
   Bytes mx = u16b(10);
   append(mx, wire_name("MX1.example.org"));
-  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kMx, mx), P), "mx1.example.org");
-  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kMx, mx), F), "10 mx1.example.org");
-
-  Bytes txt = {6, 'v', '=', 's', 'p', 'f', '1', 5, ' ', '-', 'a', 'l', 'l'};
-  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kTxt, txt), P), "v=spf1 -all");
-  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kTxt, txt), F), "\"v=spf1\" \" -all\"");
-  Bytes txt_special = {4, 'a', '"', '\\', 0x07};
-  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kTxt, txt_special), F), "\"a\\\"\\\\\\007\"");
+  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kMx, mx), kPassivedns), "mx1.example.org");
+  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kMx, mx), kPresentation), "10 mx1.example.org");
 
   Bytes soa = wire_name("ns1.example.org");
   append(soa, wire_name("hostmaster.example.org"));
   for (std::uint32_t v : {2023u, 7200u, 3600u, 1209600u, 300u}) put32(soa, v);
-  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kSoa, soa), P), "ns1.example.org");
-  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kSoa, soa), F),
+  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kSoa, soa), kPassivedns), "ns1.example.org");
+  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kSoa, soa), kPresentation),
             "ns1.example.org hostmaster.example.org 2023 7200 3600 1209600 300");
 
   Bytes srv = u16b(10);
   append(srv, u16b(60));
   append(srv, u16b(5060));
   append(srv, wire_name("sip.example.org"));
-  EXPECT_EQ(render_first(simple_response("_sip._tcp.example.org", rrtype::kSrv, srv), P), "sip.example.org");
-  EXPECT_EQ(render_first(simple_response("_sip._tcp.example.org", rrtype::kSrv, srv), F),
+  EXPECT_EQ(render_first(simple_response("_sip._tcp.example.org", rrtype::kSrv, srv), kPassivedns), "sip.example.org");
+  EXPECT_EQ(render_first(simple_response("_sip._tcp.example.org", rrtype::kSrv, srv), kPresentation),
             "10 60 5060 sip.example.org");
+}
+
+TEST(DnsMessage, RendersTextAndCaaRecordsInBothStyles) {
+  Bytes txt = {6, 'v', '=', 's', 'p', 'f', '1', 5, ' ', '-', 'a', 'l', 'l'};
+  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kTxt, txt), kPassivedns), "v=spf1 -all");
+  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kTxt, txt), kPresentation), "\"v=spf1\" \" -all\"");
+  Bytes txt_special = {4, 'a', '"', '\\', 0x07};
+  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kTxt, txt_special), kPresentation), "\"a\\\"\\\\\\007\"");
 
   Bytes caa = {0, 5, 'i', 's', 's', 'u', 'e'};
   append(caa, text_bytes("letsencrypt.org"));
-  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kCaa, caa), P),
+  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kCaa, caa), kPassivedns),
             "0 issue \"letsencrypt.org\"");
+}
 
+TEST(DnsMessage, RendersDnssecRecords) {
   Bytes ds = u16b(60485);
   ds.push_back(5);
   ds.push_back(1);
   append(ds, from_hex("2BB183AF5F22588179A53B0A98631FAD1A292118"));
-  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kDs, ds), P),
+  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kDs, ds), kPassivedns),
             "60485 5 1 2BB183AF5F22588179A53B0A98631FAD1A292118");
 
   Bytes dnskey = u16b(257);
   dnskey.push_back(3);
   dnskey.push_back(8);
   for (int i = 1; i <= 32; ++i) dnskey.push_back(static_cast<std::uint8_t>(i));
-  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kDnskey, dnskey), P),
+  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kDnskey, dnskey), kPassivedns),
             "257 3 8 AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=");
 
   Bytes rrsig = u16b(rrtype::kA);
@@ -191,13 +197,13 @@ TEST(DnsMessage, RendersCommonTypesInBothStyles) {
   put16(rrsig, 12345);
   append(rrsig, wire_name("example.org"));
   rrsig.insert(rrsig.end(), 16, 0xAB);
-  EXPECT_EQ(render_first(simple_response("www.example.org", rrtype::kRrsig, rrsig), P),
+  EXPECT_EQ(render_first(simple_response("www.example.org", rrtype::kRrsig, rrsig), kPassivedns),
             "A 8 2 300 20231114221320 20231103082640 12345 example.org q6urq6urq6urq6urq6urqw==");
 
   Bytes nsec = wire_name("host.example.org");
   // window 0, 6 bytes of bitmap: A (1), MX (15), RRSIG (46), NSEC (47)
   append(nsec, {0, 6, 0x40, 0x01, 0, 0, 0, 0x03});
-  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kNsec, nsec), P),
+  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kNsec, nsec), kPassivedns),
             "host.example.org A MX RRSIG NSEC");
 
   Bytes nsec3 = {1, 0};
@@ -205,9 +211,11 @@ TEST(DnsMessage, RendersCommonTypesInBothStyles) {
   append(nsec3, {2, 0xAA, 0xBB, 20});
   for (int i = 0; i < 20; ++i) nsec3.push_back(static_cast<std::uint8_t>(i));
   append(nsec3, {0, 1, 0x40});
-  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kNsec3, nsec3), P),
+  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kNsec3, nsec3), kPassivedns),
             "1 0 10 AABB 000g40o40k30e209185go38e1s8124gj A");
+}
 
+TEST(DnsMessage, RendersServiceBindingParameters) {
   Bytes https = u16b(1);
   https.push_back(0);  // target "."
   append(https, u16b(1));
@@ -219,7 +227,7 @@ TEST(DnsMessage, RendersCommonTypesInBothStyles) {
   append(https, u16b(4));
   append(https, u16b(4));
   append(https, {1, 2, 3, 4});
-  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kHttps, https), P),
+  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kHttps, https), kPassivedns),
             "1 . alpn=h2,h3 port=443 ipv4hint=1.2.3.4");
 }
 

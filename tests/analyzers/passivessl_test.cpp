@@ -10,6 +10,8 @@
 #include <openssl/core_names.h>
 
 #include <cstdlib>
+#include <memory>
+#include <set>
 
 #include "analyzers/tls/certificate.hpp"
 #include "analyzers/tls/passivessl.hpp"
@@ -18,6 +20,7 @@
 #include "cert_factory.hpp"
 #include "helpers.hpp"
 #include "protocol/encoding.hpp"
+#include "protocol/text.hpp"
 #include "support/redis_server.hpp"
 
 using namespace d4::analyzers::tls;
@@ -83,24 +86,69 @@ TEST(PassiveSslParse, OurLinesAndReferenceShapedLines) {
   EXPECT_FALSE(parse_rfc3339("yesterday"));
 }
 
-TEST(PassiveSslQueue, StoresDeduplicatedSessionsAndAnswersQueries) {
-  RedisServer redis;
-  TempDir dir;
-  auto lines = sessions_of_tls_pcap(dir);
-  // As the D4 server's ja3-jl handler does: one JSON file per line, its path pushed to the queue.
-  std::filesystem::create_directories(dir / "jsons");
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    auto p = dir / "jsons" / (std::to_string(i) + ".json");
-    d4::test::write_text(p, lines[i] + "\n");
-    redis.cli({"LPUSH", "analyzer:ja3-jl:qq", p.string()}, 2);
+// One store for the suite, filled as the D4 server's ja3-jl handler does: one JSON file per session
+// of tls.pcap, its path pushed to the queue, plus a missing file and a line that is no JSON; then
+// d4-passivessl ingests the queue and serves queries.
+class PassiveSslQueue : public ::testing::Test {
+ protected:
+  struct Shared {
+    RedisServer redis;
+    TempDir dir;
+    std::vector<std::string> lines;
+    d4::test::an::RunResult ingested;
+    bool reimported = false;
+    int port = 0;
+    std::unique_ptr<Process> server;
+  };
+
+  static void SetUpTestSuite() {
+    shared_ = std::make_unique<Shared>();
+    Shared& s = *shared_;
+    s.lines = sessions_of_tls_pcap(s.dir);
+    std::filesystem::create_directories(s.dir / "jsons");
+    for (std::size_t i = 0; i < s.lines.size(); ++i) {
+      auto p = s.dir / "jsons" / (std::to_string(i) + ".json");
+      d4::test::write_text(p, s.lines[i] + "\n");
+      s.redis.cli({"LPUSH", "analyzer:ja3-jl:qq", p.string()}, 2);
+    }
+    s.redis.cli({"LPUSH", "analyzer:ja3-jl:qq", (s.dir / "jsons" / "missing.json").string()}, 2);
+    s.redis.cli({"LPUSH", "analyzer:ja3-jl:qq", "{not json"}, 2);
+    s.ingested = run_tool("d4-passivessl",
+                          {"--storage", s.redis.endpoint(0), "ingest", "-u", "qq", "--analyzer-redis",
+                           s.redis.endpoint(2), "--exit-when-empty"},
+                          s.dir);
+    ASSERT_EQ(s.ingested.status, 0) << s.ingested.err;
+    s.server = std::make_unique<Process>(
+        start_server("d4-passivessl", {"--storage", s.redis.endpoint(0), "serve"}, s.port, s.dir));
   }
-  redis.cli({"LPUSH", "analyzer:ja3-jl:qq", (dir / "jsons" / "missing.json").string()}, 2);
-  redis.cli({"LPUSH", "analyzer:ja3-jl:qq", "{not json"}, 2);
-  auto r = run_tool("d4-passivessl",
-                    {"--storage", redis.endpoint(0), "ingest", "-u", "qq", "--analyzer-redis",
-                     redis.endpoint(2), "--exit-when-empty"},
-                    dir);
-  ASSERT_EQ(r.status, 0) << r.err;
+  static void TearDownTestSuite() { shared_.reset(); }
+
+  void SetUp() override { ASSERT_TRUE(shared_ && shared_->server) << "the suite's set-up failed"; }
+
+  static Shared& s() { return *shared_; }
+  // The same sessions imported once more from an NDJSON file (once for the suite); the queries
+  // are made after it.
+  static void reimport() {
+    if (s().reimported) return;
+    std::string all;
+    for (const auto& l : s().lines) all += l + "\n";
+    d4::test::write_text(s().dir / "all.ndjson", all);
+    auto r = run_tool("d4-passivessl",
+                      {"--storage", s().redis.endpoint(0), "import", (s().dir / "all.ndjson").string()}, s().dir);
+    ASSERT_EQ(r.status, 0) << r.err;
+    s().reimported = true;
+  }
+  static HttpResult get(const std::string& target) { return http_get(static_cast<std::uint16_t>(s().port), target); }
+  static nlohmann::json get_json(const std::string& target) { return nlohmann::json::parse(get(target).body); }
+
+ private:
+  static inline std::unique_ptr<Shared> shared_;
+};
+
+TEST_F(PassiveSslQueue, IngestStoresEachSessionOnceAndCountsWhatItRejects) {
+  ASSERT_EQ(s().lines.size(), 5u);
+  ASSERT_FALSE(s().reimported) << "this test comes before the suite imports the sessions again";
+  auto& redis = s().redis;
   EXPECT_EQ(redis.cli({"LLEN", "analyzer:ja3-jl:qq"}, 2), "0\n");
   EXPECT_EQ(redis.cli({"HGET", "pssl:stats", "records"}), "5\n");
   EXPECT_EQ(redis.cli({"HGET", "pssl:stats", "rejected:unreadable_file"}), "1\n");
@@ -109,47 +157,48 @@ TEST(PassiveSslQueue, StoresDeduplicatedSessionsAndAnswersQueries) {
   EXPECT_EQ(redis.cli({"HGET", std::string("pssl:cert:") + kCertSha1, "count"}), "3\n");
   EXPECT_EQ(redis.cli({"ZCARD", std::string("pssl:idx:cert:") + kCertSha1}), "2\n");
   EXPECT_EQ(redis.cli({"ZCARD", "pssl:all:ja3"}), "3\n");
-  // Importing the same sessions again only bumps counters.
-  d4::test::write_text(dir / "all.ndjson", r.out.empty() ? "" : r.out);
-  std::string all;
-  for (const auto& l : lines) all += l + "\n";
-  d4::test::write_text(dir / "all.ndjson", all);
-  r = run_tool("d4-passivessl", {"--storage", redis.endpoint(0), "import", (dir / "all.ndjson").string()},
-               dir);
-  ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(redis.cli({"ZCARD", std::string("pssl:idx:cert:") + kCertSha1}), "2\n");
-  EXPECT_EQ(redis.cli({"HGET", std::string("pssl:cert:") + kCertSha1, "count"}), "6\n");
+}
 
-  int port = 0;
-  Process server = start_server("d4-passivessl", {"--storage", redis.endpoint(0), "serve"}, port, dir);
-  auto p = static_cast<std::uint16_t>(port);
-  auto cert = nlohmann::json::parse(http_get(p, std::string("/cert/") + kCertSha1).body);
+TEST_F(PassiveSslQueue, ImportingTheSameSessionsAgainOnlyBumpsCounters) {
+  ASSERT_NO_FATAL_FAILURE(reimport());
+  EXPECT_EQ(s().redis.cli({"ZCARD", std::string("pssl:idx:cert:") + kCertSha1}), "2\n");
+  EXPECT_EQ(s().redis.cli({"HGET", std::string("pssl:cert:") + kCertSha1, "count"}), "6\n");
+}
+
+TEST_F(PassiveSslQueue, ACertificateQueryListsTheSessionsThatSentIt) {
+  ASSERT_NO_FATAL_FAILURE(reimport());
+  auto cert = get_json(std::string("/cert/") + kCertSha1);
   EXPECT_EQ(cert["cert"]["subject"], "O=D4 Test,CN=test.d4.example");
   EXPECT_EQ(cert["total"], 2);
   ASSERT_EQ(cert["sessions"].size(), 2u);
   EXPECT_EQ(cert["sessions"][0]["server_port"], 14443);
   EXPECT_EQ(cert["sessions"][0]["certs"][0], kCertSha1);
-  auto ja3 = nlohmann::json::parse(http_get(p, "/ja3/871a754af286dfb70c1b53c6887c62e0").body);
+  EXPECT_EQ(get("/cert/" + std::string(40, '0')).status, 200);  // unknown: empty result, not an error
+  EXPECT_EQ(get_json("/info")["certificates"], 1);
+}
+
+TEST_F(PassiveSslQueue, Ja3AndJa3sQueriesFindTheirHandshakes) {
+  ASSERT_NO_FATAL_FAILURE(reimport());
+  auto ja3 = get_json("/ja3/871a754af286dfb70c1b53c6887c62e0");
   EXPECT_EQ(ja3["ja3"]["raw"].get<std::string>().substr(0, 4), "771,");
   EXPECT_EQ(ja3["ja3s"][0]["ja3s"], "ec74a5c51106f0419184d0dd08fb05bc");
-  auto ja3s = nlohmann::json::parse(http_get(p, "/ja3s/15af977ce25de452b96affa2addb1036").body);
+  auto ja3s = get_json("/ja3s/15af977ce25de452b96affa2addb1036");
   EXPECT_EQ(ja3s["total"], 1);  // both TLS 1.3 handshakes are the same session
   EXPECT_EQ(ja3s["sessions"][0]["tls_version"], "TLS 1.3");
-  auto sni = nlohmann::json::parse(http_get(p, "/sni/TEST.d4.example?limit=1").body);
+  EXPECT_EQ(get("/ja3/x?limit=abc").status, 400);
+}
+
+TEST_F(PassiveSslQueue, SniAndIpQueriesArePagedAndLeadToTheirSessions) {
+  ASSERT_NO_FATAL_FAILURE(reimport());
+  auto sni = get_json("/sni/TEST.d4.example?limit=1");
   EXPECT_EQ(sni["total"], 2);
   EXPECT_EQ(sni["sessions"].size(), 1u);
   EXPECT_TRUE(sni["truncated"].get<bool>());
-  auto ip = nlohmann::json::parse(http_get(p, "/ip/127.0.0.1").body);
+  auto ip = get_json("/ip/127.0.0.1");
   EXPECT_EQ(ip["total"], 3);
   std::string id = ip["sessions"][0]["id"];
-  auto sess = http_get(p, "/session/" + id);
-  EXPECT_EQ(sess.status, 200);
-  EXPECT_EQ(http_get(p, "/session/ffffffffffffffffffff").status, 404);
-  EXPECT_EQ(http_get(p, "/cert/" + std::string(40, '0')).status, 200);  // unknown: empty result, not an error
-  EXPECT_EQ(http_get(p, "/ja3/x?limit=abc").status, 400);
-  auto info = nlohmann::json::parse(http_get(p, "/info").body);
-  EXPECT_EQ(info["certificates"], 1);
-  server.stop();
+  EXPECT_EQ(get("/session/" + id).status, 200);
+  EXPECT_EQ(get("/session/ffffffffffffffffffff").status, 404);
 }
 
 namespace {
@@ -329,37 +378,73 @@ TEST(PassiveSslPublicKeys, ParametersPerKeyType) {
   EXPECT_FALSE(describe_public_key(Der{0x30, 0x00}));
 }
 
-TEST(PassiveSslQueries, ChainsSharedKeysAndTlshSimilarity) {
-  RedisServer redis;
-  TempDir dir;
-  Pki pki;
-  // A second leaf reusing the first leaf's key (e.g. a renewal without a new key).
-  auto leaf2 = make_certificate({{{"CN", "www2.test"}}, pki.inter_name, false, 9}, pki.leaf_key.get(),
-                                pki.inter_key.get());
-  std::string text;
-  for (int i = 0; i < 40; ++i)
-    text += "CN=host" + std::to_string(i * 7919 % 1000) + ".example.org,O=Example ";
-  std::string edited = text;
-  edited.replace(100, 10, "zzzzzzzzzz");
-  std::string other;
-  for (int i = 0; i < 60; ++i) other += std::to_string(i * 104729 % 99991) + "-qwerty/ASDF;";
-  const std::string t1 = *tlsh_digest(text), t2 = *tlsh_digest(edited), t3 = *tlsh_digest(other);
-  std::string lines = session_line({&pki.leaf, &pki.inter, &pki.root}, "192.0.2.1", t1) + "\n" +
-                      session_line({&leaf2, &pki.inter}, "192.0.2.2", t2) + "\n" +
-                      session_line({&pki.leaf}, "192.0.2.3", t3) + "\n" +
-                      session_line({}, "192.0.2.4", "not-a-tlsh") + "\n";
-  d4::test::write_text(dir / "s.ndjson", lines);
-  auto r =
-      run_tool("d4-passivessl", {"--storage", redis.endpoint(0), "import", (dir / "s.ndjson").string()}, dir);
-  ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(redis.cli({"HGET", "pssl:stats", "records"}), "4\n");
-  EXPECT_EQ(redis.cli({"HGET", "pssl:stats", "tlsh_invalid"}), "1\n");
+// One d4-passivessl store and query server for the suite: three sessions' chains imported (a second
+// leaf reusing the first leaf's key, as a renewal without a new key does), each with a TLSH digest,
+// and a fourth session whose TLSH is no digest.
+class PassiveSslQueries : public ::testing::Test {
+ protected:
+  struct Shared {
+    RedisServer redis;
+    TempDir dir;
+    Pki pki;
+    Der leaf2;
+    std::string t1, t2, t3;  // the digests of a text, of the text edited, of another text
+    d4::test::an::RunResult imported;
+    int port = 0;
+    std::unique_ptr<Process> server;
+  };
 
-  int port = 0;
-  Process server = start_server("d4-passivessl", {"--storage", redis.endpoint(0), "serve"}, port, dir);
-  auto p = static_cast<std::uint16_t>(port);
+  static void SetUpTestSuite() {
+    shared_ = std::make_unique<Shared>();
+    Shared& s = *shared_;
+    s.leaf2 = make_certificate({{{"CN", "www2.test"}}, s.pki.inter_name, false, 9}, s.pki.leaf_key.get(),
+                               s.pki.inter_key.get());
+    std::string text;
+    for (int i = 0; i < 40; ++i)
+      text += "CN=host" + std::to_string(i * 7919 % 1000) + ".example.org,O=Example ";
+    std::string edited = text;
+    edited.replace(100, 10, "zzzzzzzzzz");
+    std::string other;
+    for (int i = 0; i < 60; ++i) other += std::to_string(i * 104729 % 99991) + "-qwerty/ASDF;";
+    s.t1 = *tlsh_digest(text);
+    s.t2 = *tlsh_digest(edited);
+    s.t3 = *tlsh_digest(other);
+    std::string lines = session_line({&s.pki.leaf, &s.pki.inter, &s.pki.root}, "192.0.2.1", s.t1) + "\n" +
+                        session_line({&s.leaf2, &s.pki.inter}, "192.0.2.2", s.t2) + "\n" +
+                        session_line({&s.pki.leaf}, "192.0.2.3", s.t3) + "\n" +
+                        session_line({}, "192.0.2.4", "not-a-tlsh") + "\n";
+    d4::test::write_text(s.dir / "s.ndjson", lines);
+    s.imported = run_tool("d4-passivessl",
+                          {"--storage", s.redis.endpoint(0), "import", (s.dir / "s.ndjson").string()}, s.dir);
+    ASSERT_EQ(s.imported.status, 0) << s.imported.err;
+    s.server = std::make_unique<Process>(
+        start_server("d4-passivessl", {"--storage", s.redis.endpoint(0), "serve"}, s.port, s.dir));
+  }
+  static void TearDownTestSuite() { shared_.reset(); }
+
+  void SetUp() override { ASSERT_TRUE(shared_ && shared_->server) << "the suite's set-up failed"; }
+
+  static Shared& s() { return *shared_; }
+  static nlohmann::json get_json(const std::string& target) {
+    return nlohmann::json::parse(http_get(static_cast<std::uint16_t>(s().port), target).body);
+  }
+  static int get_status(const std::string& target) {
+    return http_get(static_cast<std::uint16_t>(s().port), target).status;
+  }
+
+ private:
+  static inline std::unique_ptr<Shared> shared_;
+};
+
+TEST_F(PassiveSslQueries, ImportCountsEverySessionAndTheInvalidTlsh) {
+  EXPECT_EQ(s().redis.cli({"HGET", "pssl:stats", "records"}), "4\n");
+  EXPECT_EQ(s().redis.cli({"HGET", "pssl:stats", "tlsh_invalid"}), "1\n");
+}
+
+TEST_F(PassiveSslQueries, ACertificateKeepsTheBestChainSeenAndDescribesItsKey) {
+  const Pki& pki = s().pki;
   // The best chain seen is kept: the third session sent the leaf alone.
-  auto cert = nlohmann::json::parse(http_get(p, "/cert/" + sha1_hex_of(pki.leaf)).body)["cert"];
+  auto cert = get_json("/cert/" + sha1_hex_of(pki.leaf))["cert"];
   EXPECT_EQ(cert["chain"],
             (nlohmann::json{sha1_hex_of(pki.root), sha1_hex_of(pki.inter), sha1_hex_of(pki.leaf)}));
   EXPECT_EQ(cert["is_valid_chain"], true);
@@ -370,12 +455,15 @@ TEST(PassiveSslQueries, ChainsSharedKeysAndTlshSimilarity) {
   EXPECT_EQ(cert["public_key"]["curve_name"], "prime256v1");
   EXPECT_EQ(cert["public_key"]["bitsize"], 256);
   EXPECT_EQ(cert["public_key"]["certificates"], 2);  // shared with leaf2
-  std::string key_hash = cert["spki_sha256"];
-  auto root = nlohmann::json::parse(http_get(p, "/cert/" + sha1_hex_of(pki.root)).body)["cert"];
+  auto root = get_json("/cert/" + sha1_hex_of(pki.root))["cert"];
   EXPECT_EQ(root["is_self_signed"], true);
   EXPECT_EQ(root["is_ca"], true);
   EXPECT_EQ(root["public_key"]["certificates"], 1);
-  auto key = nlohmann::json::parse(http_get(p, "/pubkey/" + key_hash).body);
+}
+
+TEST_F(PassiveSslQueries, ASharedPublicKeyListsTheCertificatesUsingItByPages) {
+  std::string key_hash = get_json("/cert/" + sha1_hex_of(s().pki.leaf))["cert"]["spki_sha256"];
+  auto key = get_json("/pubkey/" + key_hash);
   EXPECT_EQ(key["pubkey"]["type"], "EC");
   EXPECT_EQ(key["pubkey"]["count"], 3);  // seen in three sessions' certificates
   EXPECT_EQ(key["total"], 2);
@@ -384,118 +472,162 @@ TEST(PassiveSslQueries, ChainsSharedKeysAndTlshSimilarity) {
     users.insert(c["hash"].get<std::string>());
     EXPECT_FALSE(c.contains("raw"));
   }
-  EXPECT_EQ(users, (std::set<std::string>{sha1_hex_of(pki.leaf), sha1_hex_of(leaf2)}));
-  auto key_page = nlohmann::json::parse(http_get(p, "/pubkey/" + key_hash + "?limit=1").body);
+  EXPECT_EQ(users, (std::set<std::string>{sha1_hex_of(s().pki.leaf), sha1_hex_of(s().leaf2)}));
+  auto key_page = get_json("/pubkey/" + key_hash + "?limit=1");
   EXPECT_EQ(key_page["certificates"].size(), 1u);
   EXPECT_TRUE(key_page["truncated"].get<bool>());
-  auto info = nlohmann::json::parse(http_get(p, "/info").body);
+}
+
+TEST_F(PassiveSslQueries, InfoCountsPublicKeysSharedKeysAndDigests) {
+  auto info = get_json("/info");
   EXPECT_EQ(info["public_keys"], 3);  // root, intermediate, the shared leaf key
   EXPECT_EQ(info["shared_public_keys"], 1);
   EXPECT_EQ(info["tlsh"], 3);
+}
 
-  // TLSH similarity: the edited text is near, the other one far.
-  int near = *tlsh_distance(t1, t2), far = *tlsh_distance(t1, t3);
+TEST_F(PassiveSslQueries, TlshSimilarityFindsTheNearDigestAndNotTheFarOne) {
+  // The edited text is near, the other one far.
+  int near = *tlsh_distance(s().t1, s().t2), far = *tlsh_distance(s().t1, s().t3);
   ASSERT_LT(near, far);
-  auto sim = nlohmann::json::parse(http_get(p, "/tlsh/" + t1 + "?distance=" + std::to_string(near)).body);
+  auto sim = get_json("/tlsh/" + s().t1 + "?distance=" + std::to_string(near));
   ASSERT_EQ(sim["matches"].size(), 2u);
-  EXPECT_EQ(sim["matches"][0]["tlsh"], t1);
+  EXPECT_EQ(sim["matches"][0]["tlsh"], s().t1);
   EXPECT_EQ(sim["matches"][0]["distance"], 0);
   EXPECT_EQ(sim["matches"][0]["session_ids"].size(), 1u);
-  EXPECT_EQ(sim["matches"][1]["tlsh"], t2);
+  EXPECT_EQ(sim["matches"][1]["tlsh"], s().t2);
   EXPECT_EQ(sim["matches"][1]["distance"], near);
   EXPECT_EQ(sim["scanned"], 3);
   EXPECT_TRUE(sim["complete"].get<bool>());
-  std::string lower = t1;
-  for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  sim = nlohmann::json::parse(
-      http_get(p, "/tlsh/" + lower + "?distance=" + std::to_string(far) + "&limit=1").body);
+}
+
+TEST_F(PassiveSslQueries, TlshQueriesTakeEitherCaseAndAreLimitedToPagesThatLeadToSessions) {
+  const int far = *tlsh_distance(s().t1, s().t3);
+  auto sim = get_json("/tlsh/" + d4::text::ascii_lower(s().t1) + "?distance=" + std::to_string(far) + "&limit=1");
   EXPECT_EQ(sim["total"], 3);
   EXPECT_EQ(sim["matches"].size(), 1u);
   EXPECT_TRUE(sim["truncated"].get<bool>());
   std::string session_id = sim["matches"][0]["session_ids"][0];
-  EXPECT_EQ(nlohmann::json::parse(http_get(p, "/session/" + session_id).body)["tlsh"], t1);
-  EXPECT_EQ(http_get(p, "/tlsh/xyz").status, 400);
-  EXPECT_EQ(http_get(p, "/tlsh/" + t1 + "?distance=5000").status, 400);
-  EXPECT_EQ(http_get(p, "/tlsh/" + t1 + "?distance=-1").status, 400);
-  server.stop();
-  // The scan bound: with one digest allowed the answer says it is incomplete.
-  d4::test::write_text(dir / "d4.toml", "[analyzers.tls]\ntlsh_max_scan = 1\n");
-  Process bounded =
-      start_server("d4-passivessl",
-                   {"-c", (dir / "d4.toml").string(), "--storage", redis.endpoint(0), "serve"}, port, dir);
-  sim = nlohmann::json::parse(
-      http_get(static_cast<std::uint16_t>(port), "/tlsh/" + t1 + "?distance=1000").body);
+  EXPECT_EQ(get_json("/session/" + session_id)["tlsh"], s().t1);
+}
+
+TEST_F(PassiveSslQueries, TlshQueriesWithABadDigestOrDistanceAreRefused) {
+  EXPECT_EQ(get_status("/tlsh/xyz"), 400);
+  EXPECT_EQ(get_status("/tlsh/" + s().t1 + "?distance=5000"), 400);
+  EXPECT_EQ(get_status("/tlsh/" + s().t1 + "?distance=-1"), 400);
+}
+
+TEST_F(PassiveSslQueries, TheTlshScanBoundMarksTheAnswerIncomplete) {
+  // With one digest allowed the answer says it is incomplete.
+  d4::test::write_text(s().dir / "d4.toml", "[analyzers.tls]\ntlsh_max_scan = 1\n");
+  int port = 0;
+  Process bounded = start_server(
+      "d4-passivessl", {"-c", (s().dir / "d4.toml").string(), "--storage", s().redis.endpoint(0), "serve"}, port,
+      s().dir);
+  auto sim = nlohmann::json::parse(
+      http_get(static_cast<std::uint16_t>(port), "/tlsh/" + s().t1 + "?distance=1000").body);
   EXPECT_FALSE(sim["complete"].get<bool>());
   EXPECT_LT(sim["scanned"].get<int>(), 3);
   bounded.stop();
 }
 
-TEST(PassiveSslInputs, DirectoriesCertificateFilesAndTarArchives) {
-  RedisServer redis;
-  TempDir dir;
-  Pki pki;
-  auto pem = [](const Der& der) {
+// One import for the suite: a tree as the D4 server writes it (jsons/, certs/<sha1>.crt) with PEM
+// and junk, nested; a tar.gz of a JSON file and a DER certificate; a gzip-compressed NDJSON file.
+class PassiveSslInputs : public ::testing::Test {
+ protected:
+  struct Shared {
+    RedisServer redis;
+    TempDir dir;
+    Pki pki;
+    std::filesystem::path tree = dir / "tree";
+    d4::test::an::RunResult imported;
+  };
+
+  static std::string pem(const Der& der) {
     std::string b64 = d4::protocol::base64_encode(der), out = "-----BEGIN CERTIFICATE-----\n";
     for (std::size_t i = 0; i < b64.size(); i += 64) out += b64.substr(i, 64) + "\n";
     return out + "-----END CERTIFICATE-----\n";
-  };
-  auto write_der = [](const std::filesystem::path& path, const Der& der) {
+  }
+  static void write_der(const std::filesystem::path& path, const Der& der) {
     std::ofstream(path, std::ios::binary)
         .write(reinterpret_cast<const char*>(der.data()), static_cast<std::streamsize>(der.size()));
-  };
-  // A tree as the D4 server writes it (jsons/, certs/<sha1>.crt), plus PEM and junk, nested.
-  auto tree = dir / "tree";
-  std::filesystem::create_directories(tree / "jsons" / "2024");
-  std::filesystem::create_directories(tree / "certs");
-  d4::test::write_text(tree / "jsons" / "2024" / "a.json", session_line({&pki.leaf, &pki.inter}) + "\n");
-  write_der(tree / "certs" / (sha1_hex_of(pki.root) + ".crt"), pki.root);
-  d4::test::write_text(tree / "chain.pem", "some text before\n" + pem(pki.inter) + pem(pki.fake));
-  d4::test::write_text(tree / "notes.txt", "not a certificate\n");
-  // A tar.gz of a JSON file and a DER certificate, and a gzip-compressed NDJSON file.
-  auto staging = dir / "staging";
-  std::filesystem::create_directories(staging / "sub");
-  d4::test::write_text(staging / "sub" / "b.json", session_line({&pki.leaf}, "192.0.2.9") + "\n");
-  write_der(staging / "sub" / "leaf.crt", pki.leaf);
-  auto sh = [](const std::string& cmd) { ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd; };
-  sh("tar -C " + staging.string() + " -czf " + (dir / "bundle.tar.gz").string() + " sub");
-  d4::test::write_text(dir / "c.ndjson",
-                       session_line({}, "192.0.2.10") + "\n" + session_line({}, "192.0.2.11"));
-  sh("gzip -k " + (dir / "c.ndjson").string());
-  auto r = run_tool("d4-passivessl",
-                    {"--storage", redis.endpoint(0), "import", tree.string(),
-                     (dir / "bundle.tar.gz").string(), (dir / "c.ndjson.gz").string()},
-                    dir);
-  ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(redis.cli({"HGET", "pssl:stats", "records"}), "4\n");
-  // root.crt, two PEM certificates, leaf.crt from the archive.
-  EXPECT_EQ(redis.cli({"HGET", "pssl:stats", "certificates_imported"}), "4\n");
-  EXPECT_EQ(redis.cli({"HGET", "pssl:stats", "rejected:unknown_format"}), "1\n");
-  const std::string root_key = "pssl:cert:" + sha1_hex_of(pki.root);
-  EXPECT_EQ(redis.cli({"HGET", root_key, "path"}),
-            (tree / "certs" / (sha1_hex_of(pki.root) + ".crt")).string() + "\n");
-  EXPECT_EQ(redis.cli({"HGET", root_key, "is_self_signed"}), "1\n");
-  EXPECT_EQ(redis.cli({"HGET", root_key, "count"}), "0\n");  // a file is not a session
-  EXPECT_EQ(redis.cli({"HEXISTS", root_key, "first_seen"}), "0\n");
-  EXPECT_EQ(redis.cli({"HGET", "pssl:cert:" + sha1_hex_of(pki.fake), "path"}),
-            (tree / "chain.pem").string() + "\n");
-  EXPECT_EQ(redis.cli({"HGET", "pssl:cert:" + sha1_hex_of(pki.leaf), "path"}),
-            (dir / "bundle.tar.gz").string() + ":sub/leaf.crt\n");
-  EXPECT_EQ(redis.cli({"HGET", "pssl:cert:" + sha1_hex_of(pki.leaf), "count"}), "2\n");  // two sessions
-  EXPECT_EQ(redis.cli({"ZCARD", "pssl:idx:ip:192.0.2.11"}), "1\n");
-  EXPECT_EQ(redis.cli({"ZSCORE", "pssl:all:pubkey", certificate_from_der(pki.leaf)->spki_sha256}), "1\n");
+  }
+  static void sh(const std::string& cmd) { ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd; }
 
-  // A queue element may name a certificate file too; a truncated archive is reported (status 2).
-  auto whole = read_text(dir / "bundle.tar.gz");
-  d4::test::write_text(dir / "broken.tar.gz", whole.substr(0, whole.size() / 2));
-  r = run_tool("d4-passivessl", {"--storage", redis.endpoint(0), "import", (dir / "broken.tar.gz").string()},
-               dir);
+  static void SetUpTestSuite() {
+    shared_ = std::make_unique<Shared>();
+    Shared& s = *shared_;
+    const Pki& pki = s.pki;
+    std::filesystem::create_directories(s.tree / "jsons" / "2024");
+    std::filesystem::create_directories(s.tree / "certs");
+    d4::test::write_text(s.tree / "jsons" / "2024" / "a.json", session_line({&pki.leaf, &pki.inter}) + "\n");
+    write_der(s.tree / "certs" / (sha1_hex_of(pki.root) + ".crt"), pki.root);
+    d4::test::write_text(s.tree / "chain.pem", "some text before\n" + pem(pki.inter) + pem(pki.fake));
+    d4::test::write_text(s.tree / "notes.txt", "not a certificate\n");
+    auto staging = s.dir / "staging";
+    std::filesystem::create_directories(staging / "sub");
+    d4::test::write_text(staging / "sub" / "b.json", session_line({&pki.leaf}, "192.0.2.9") + "\n");
+    write_der(staging / "sub" / "leaf.crt", pki.leaf);
+    ASSERT_NO_FATAL_FAILURE(
+        sh("tar -C " + staging.string() + " -czf " + (s.dir / "bundle.tar.gz").string() + " sub"));
+    d4::test::write_text(s.dir / "c.ndjson",
+                         session_line({}, "192.0.2.10") + "\n" + session_line({}, "192.0.2.11"));
+    ASSERT_NO_FATAL_FAILURE(sh("gzip -k " + (s.dir / "c.ndjson").string()));
+    s.imported = run_tool("d4-passivessl",
+                          {"--storage", s.redis.endpoint(0), "import", s.tree.string(),
+                           (s.dir / "bundle.tar.gz").string(), (s.dir / "c.ndjson.gz").string()},
+                          s.dir);
+  }
+  static void TearDownTestSuite() { shared_.reset(); }
+
+  void SetUp() override {
+    ASSERT_TRUE(shared_) << "the suite's set-up failed";
+    ASSERT_EQ(s().imported.status, 0) << s().imported.err;
+  }
+
+  static Shared& s() { return *shared_; }
+  static std::string cli(const std::vector<std::string>& args, int db = 0) { return s().redis.cli(args, db); }
+
+ private:
+  static inline std::unique_ptr<Shared> shared_;
+};
+
+TEST_F(PassiveSslInputs, ImportReadsSessionsAndCertificatesFromDirectoriesArchivesAndGzipFiles) {
+  EXPECT_EQ(cli({"HGET", "pssl:stats", "records"}), "4\n");
+  // root.crt, two PEM certificates, leaf.crt from the archive.
+  EXPECT_EQ(cli({"HGET", "pssl:stats", "certificates_imported"}), "4\n");
+  EXPECT_EQ(cli({"HGET", "pssl:stats", "rejected:unknown_format"}), "1\n");
+  EXPECT_EQ(cli({"ZCARD", "pssl:idx:ip:192.0.2.11"}), "1\n");
+  EXPECT_EQ(cli({"HGET", "pssl:cert:" + sha1_hex_of(s().pki.leaf), "count"}), "2\n");  // two sessions
+  EXPECT_EQ(cli({"ZSCORE", "pssl:all:pubkey", certificate_from_der(s().pki.leaf)->spki_sha256}), "1\n");
+}
+
+TEST_F(PassiveSslInputs, ACertificateFromAFileKeepsItsPathAndCountsNoSession) {
+  const Pki& pki = s().pki;
+  const std::string root_key = "pssl:cert:" + sha1_hex_of(pki.root);
+  EXPECT_EQ(cli({"HGET", root_key, "path"}), (s().tree / "certs" / (sha1_hex_of(pki.root) + ".crt")).string() + "\n");
+  EXPECT_EQ(cli({"HGET", root_key, "is_self_signed"}), "1\n");
+  EXPECT_EQ(cli({"HGET", root_key, "count"}), "0\n");  // a file is not a session
+  EXPECT_EQ(cli({"HEXISTS", root_key, "first_seen"}), "0\n");
+  EXPECT_EQ(cli({"HGET", "pssl:cert:" + sha1_hex_of(pki.fake), "path"}), (s().tree / "chain.pem").string() + "\n");
+  EXPECT_EQ(cli({"HGET", "pssl:cert:" + sha1_hex_of(pki.leaf), "path"}),
+            (s().dir / "bundle.tar.gz").string() + ":sub/leaf.crt\n");
+}
+
+TEST_F(PassiveSslInputs, ATruncatedArchiveIsReportedAndCounted) {
+  auto whole = read_text(s().dir / "bundle.tar.gz");
+  d4::test::write_text(s().dir / "broken.tar.gz", whole.substr(0, whole.size() / 2));
+  auto r = run_tool("d4-passivessl",
+                    {"--storage", s().redis.endpoint(0), "import", (s().dir / "broken.tar.gz").string()}, s().dir);
   EXPECT_EQ(r.status, 66) << "some input could not be read: " << r.err;
-  EXPECT_EQ(redis.cli({"HGET", "pssl:stats", "rejected:bad_archive"}), "1\n");
-  redis.cli({"LPUSH", "analyzer:ja3-jl:q", (tree / "certs" / (sha1_hex_of(pki.root) + ".crt")).string()}, 2);
-  r = run_tool("d4-passivessl",
-               {"--storage", redis.endpoint(0), "ingest", "-u", "q", "--analyzer-redis", redis.endpoint(2),
-                "--exit-when-empty"},
-               dir);
+  EXPECT_EQ(cli({"HGET", "pssl:stats", "rejected:bad_archive"}), "1\n");
+}
+
+TEST_F(PassiveSslInputs, AQueueElementMayNameACertificateFile) {
+  cli({"LPUSH", "analyzer:ja3-jl:q", (s().tree / "certs" / (sha1_hex_of(s().pki.root) + ".crt")).string()}, 2);
+  auto r = run_tool("d4-passivessl",
+                    {"--storage", s().redis.endpoint(0), "ingest", "-u", "q", "--analyzer-redis",
+                     s().redis.endpoint(2), "--exit-when-empty"},
+                    s().dir);
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(redis.cli({"HGET", "pssl:stats", "certificates_imported"}), "5\n");
+  EXPECT_EQ(cli({"HGET", "pssl:stats", "certificates_imported"}), "5\n");
 }

@@ -15,6 +15,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -192,57 +193,87 @@ TEST(PdnsWebsocketUrl, ParsesHostsPortsAndTargets) {
   }
 }
 
-TEST(PdnsWebsocket, ImportsMessagesCountsBadLinesAndReconnectsAfterDropsAndCloses) {
-  RedisServer redis;
-  TempDir dir;
-  // 1st connection: two messages (several lines each, one without a final newline, bad lines),
-  // then cut in the middle of a frame. 2nd: one message, then a clean close. 3rd: held open.
-  WsTestServer server({
-      {{cof("www.example.org", "A", "93.184.216.34", 1700000000, 1700000100, 2) + "\n" +
-            cof("Multi.Example.ORG.", "AAAA", nlohmann::json::array({"2001:db8:0:0:0:0:0:1", "2001:db8::2"}),
-                1700000010, 1700000020, 0, kSensor) +
-            "\n",
-        "not json\n" + cof("", "A", "10.0.0.1", 1, 2) + "\n\n" +
-            cof("mail.example.org", "MX", "mx1.example.org.", 1700000030, 1700000040)},
-       WsTestServer::End::Drop},
-      {{cof("www.example.org", "A", "93.184.216.34", 1699999000, 1700000500, 5) + "\r\n" +
-        cof("x.example.org", "BOGUS", "1.2.3.4", 1, 2)},
-       WsTestServer::End::Close},
-      {{cof("late.example.org", "CNAME", "www.example.org", 1700001000, 1700001000)},
-       WsTestServer::End::Hold},
-  });
-  Process import =
-      start_import(redis, "ws://127.0.0.1:" + std::to_string(server.port()) + "/feed?format=cof", dir);
-  ASSERT_TRUE(eventually(
-      [&] {
-        return redis.cli({"GET", "o:late.example.org:www.example.org:5"}) == "1\n";
-      },
-      std::chrono::milliseconds(15000)))
-      << read_text(dir / "import.err");
-  EXPECT_GE(server.handshakes(), 3);
-  EXPECT_EQ(server.targets().front(), "/feed?format=cof");
-  // Both observations of www.example.org: counts added, first lowered, last raised.
-  EXPECT_EQ(redis.cli({"GET", "o:www.example.org:93.184.216.34:1"}), "7\n");
-  EXPECT_EQ(redis.cli({"GET", "s:www.example.org:93.184.216.34:1"}), "1699999000\n");
-  EXPECT_EQ(redis.cli({"GET", "l:www.example.org:93.184.216.34:1"}), "1700000500\n");
-  // An rdata array gives one record per value, normalised; attributed to the sensor.
-  EXPECT_EQ(redis.cli({"SCARD", "r:multi.example.org:28"}), "2\n");
-  EXPECT_EQ(redis.cli({"SISMEMBER", "r:multi.example.org:28", "2001:db8::1"}), "1\n");
-  EXPECT_EQ(redis.cli({"SMEMBERS", "sid:multi.example.org:2001:db8::1:28"}), kSensor + "\n");
-  EXPECT_EQ(redis.cli({"ZSCORE", "stats:sensors", kSensor}), "2\n");
-  EXPECT_EQ(redis.cli({"SISMEMBER", "sensors:seen", kSensor}), "1\n");
-  // The last line of a message needs no newline; bad lines are counted, empty ones ignored.
-  EXPECT_EQ(redis.cli({"GET", "o:mail.example.org:mx1.example.org:15"}), "1\n");
-  EXPECT_EQ(redis.cli({"HGET", "stats:rejected", "cof_bad_json"}), "1\n");
-  EXPECT_EQ(redis.cli({"HGET", "stats:rejected", "cof_missing_field"}), "1\n");
-  EXPECT_EQ(redis.cli({"HGET", "stats:rejected", "cof_bad_rrtype"}), "1\n");
-  EXPECT_EQ(redis.cli({"GET", "stats:processed"}), "6\n");
-  // The partial frame of the first connection was not imported.
-  EXPECT_EQ(redis.cli({"LLEN", "stats:rejected:samples"}), "3\n");
+// One import for the suite from a scripted server. 1st connection: two messages (several lines
+// each, one without a final newline, bad lines), then cut in the middle of a frame. 2nd: one
+// message, then a clean close. 3rd: held open. The tests run once the 3rd connection's record is
+// stored.
+class PdnsWebsocketImport : public ::testing::Test {
+ protected:
+  struct Shared {
+    RedisServer redis;
+    TempDir dir;
+    WsTestServer server{{
+        {{cof("www.example.org", "A", "93.184.216.34", 1700000000, 1700000100, 2) + "\n" +
+              cof("Multi.Example.ORG.", "AAAA", nlohmann::json::array({"2001:db8:0:0:0:0:0:1", "2001:db8::2"}),
+                  1700000010, 1700000020, 0, kSensor) +
+              "\n",
+          "not json\n" + cof("", "A", "10.0.0.1", 1, 2) + "\n\n" +
+              cof("mail.example.org", "MX", "mx1.example.org.", 1700000030, 1700000040)},
+         WsTestServer::End::Drop},
+        {{cof("www.example.org", "A", "93.184.216.34", 1699999000, 1700000500, 5) + "\r\n" +
+          cof("x.example.org", "BOGUS", "1.2.3.4", 1, 2)},
+         WsTestServer::End::Close},
+        {{cof("late.example.org", "CNAME", "www.example.org", 1700001000, 1700001000)}, WsTestServer::End::Hold},
+    }};
+    std::unique_ptr<Process> import;
+    bool caught_up = false;
+  };
 
-  // Visible through the query API.
+  static void SetUpTestSuite() {
+    shared_ = std::make_unique<Shared>();
+    Shared& s = *shared_;
+    s.import = std::make_unique<Process>(
+        start_import(s.redis, "ws://127.0.0.1:" + std::to_string(s.server.port()) + "/feed?format=cof", s.dir));
+    s.caught_up = eventually([&] { return s.redis.cli({"GET", "o:late.example.org:www.example.org:5"}) == "1\n"; },
+                             std::chrono::milliseconds(15000));
+  }
+  static void TearDownTestSuite() { shared_.reset(); }
+
+  void SetUp() override {
+    ASSERT_TRUE(shared_ && shared_->caught_up) << (shared_ ? read_text(shared_->dir / "import.err") : "");
+  }
+
+  static Shared& s() { return *shared_; }
+  static std::string cli(const std::vector<std::string>& args) { return s().redis.cli(args); }
+
+ private:
+  static inline std::unique_ptr<Shared> shared_;
+};
+
+TEST_F(PdnsWebsocketImport, ReconnectsAfterADroppedAndAClosedConnection) {
+  EXPECT_GE(s().server.handshakes(), 3);
+  EXPECT_EQ(s().server.targets().front(), "/feed?format=cof");
+}
+
+TEST_F(PdnsWebsocketImport, ObservationsOfOneRecordAddTheirCountsAndWidenItsTimes) {
+  // Both observations of www.example.org: counts added, first lowered, last raised.
+  EXPECT_EQ(cli({"GET", "o:www.example.org:93.184.216.34:1"}), "7\n");
+  EXPECT_EQ(cli({"GET", "s:www.example.org:93.184.216.34:1"}), "1699999000\n");
+  EXPECT_EQ(cli({"GET", "l:www.example.org:93.184.216.34:1"}), "1700000500\n");
+}
+
+TEST_F(PdnsWebsocketImport, AnRdataArrayGivesOneNormalisedRecordPerValueAttributedToTheSensor) {
+  EXPECT_EQ(cli({"SCARD", "r:multi.example.org:28"}), "2\n");
+  EXPECT_EQ(cli({"SISMEMBER", "r:multi.example.org:28", "2001:db8::1"}), "1\n");
+  EXPECT_EQ(cli({"SMEMBERS", "sid:multi.example.org:2001:db8::1:28"}), kSensor + "\n");
+  EXPECT_EQ(cli({"ZSCORE", "stats:sensors", kSensor}), "2\n");
+  EXPECT_EQ(cli({"SISMEMBER", "sensors:seen", kSensor}), "1\n");
+}
+
+TEST_F(PdnsWebsocketImport, TheLastLineNeedsNoNewlineBadLinesAreCountedAndThePartialFrameIsNotImported) {
+  // The last line of a message needs no newline; bad lines are counted, empty ones ignored.
+  EXPECT_EQ(cli({"GET", "o:mail.example.org:mx1.example.org:15"}), "1\n");
+  EXPECT_EQ(cli({"HGET", "stats:rejected", "cof_bad_json"}), "1\n");
+  EXPECT_EQ(cli({"HGET", "stats:rejected", "cof_missing_field"}), "1\n");
+  EXPECT_EQ(cli({"HGET", "stats:rejected", "cof_bad_rrtype"}), "1\n");
+  EXPECT_EQ(cli({"GET", "stats:processed"}), "6\n");
+  // The partial frame of the first connection was not imported.
+  EXPECT_EQ(cli({"LLEN", "stats:rejected:samples"}), "3\n");
+}
+
+TEST_F(PdnsWebsocketImport, ImportedRecordsAnswerThroughTheQueryApi) {
   int port = 0;
-  Process api = start_server("d4-pdns", {"--backend", redis.endpoint(), "serve"}, port, dir);
+  Process api = start_server("d4-pdns", {"--backend", s().redis.endpoint(), "serve"}, port, s().dir);
   auto res = http_get(static_cast<std::uint16_t>(port), "/query/www.example.org");
   ASSERT_EQ(res.status, 200);
   auto j = nlohmann::json::parse(lines_of(res.body).at(0));
@@ -254,11 +285,13 @@ TEST(PdnsWebsocket, ImportsMessagesCountsBadLinesAndReconnectsAfterDropsAndClose
   EXPECT_EQ(lines_of(res.body).size(), 2u);
   EXPECT_NE(res.body.find(kSensor), std::string::npos);
   api.stop();
+}
 
-  // Still running on the held connection; only a stop request ends it, cleanly.
-  EXPECT_TRUE(import.running());
-  EXPECT_EQ(import.stop(), 0);
-  auto err = read_text(dir / "import.err");
+// The suite's last test: it stops the import.
+TEST_F(PdnsWebsocketImport, StillRunningOnTheHeldConnectionOnlyAStopRequestEndsItCleanly) {
+  EXPECT_TRUE(s().import->running());
+  EXPECT_EQ(s().import->stop(), 0);
+  auto err = read_text(s().dir / "import.err");
   EXPECT_NE(err.find("connection lost"), std::string::npos) << err;
 }
 

@@ -2,10 +2,10 @@
 // reassembly robustness (reordering, retransmission, 1-byte segments, IPv6), certificates, the
 // session TLSH and the ja3-jl output.
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -15,6 +15,7 @@
 #include "analyzers/tls/session.hpp"
 #include "analyzers/tls/tls_parser.hpp"
 #include "analyzers/tls/tlsh.hpp"
+#include "core/digest.hpp"
 #include "cert_factory.hpp"
 #include "helpers.hpp"
 #include "protocol/encoding.hpp"
@@ -151,50 +152,88 @@ TEST(TlsVectors, PsvListingReproducesTheExpectedFile) {
   EXPECT_EQ(r.out, read_text(vector_path("tls.expected-ja3.psv")));
 }
 
-TEST(TlsVectors, Ja3JlSessionsCarryFingerprintsAndTheCertificate) {
-  TempDir dir;
-  auto r = run_tool("d4-tls-fingerprint", {vector_path("tls.pcap"), "-w", (dir / "certs").string()}, dir);
-  ASSERT_EQ(r.status, 0) << r.err;
-  auto lines = lines_of(r.out);
-  ASSERT_EQ(lines.size(), 5u);
-  auto frames = load(vector_path("tls.pcap"));
-  // Expected fingerprints per client port, from the expected listing.
-  std::map<std::string, std::pair<std::string, std::string>> by_port;
-  for (const auto& l : lines_of(read_text(vector_path("tls.expected-ja3.psv")))) {
-    std::vector<std::string> f;
-    std::size_t pos = 0;
-    for (;;) {
-      auto c = l.find('|', pos);
-      f.push_back(l.substr(pos, c == std::string::npos ? std::string::npos : c - pos));
-      if (c == std::string::npos) break;
-      pos = c + 1;
+// d4-tls-fingerprint's ja3-jl output for tls.pcap (once for the suite, certificates written to a
+// directory), and the fingerprints the expected listing gives per client port.
+class TlsJa3JlSessions : public ::testing::Test {
+ protected:
+  struct Shared {
+    TempDir dir;
+    RunResult run;
+    std::vector<nlohmann::json> sessions;
+    // Client port -> {JA3 digest, JA3S digest}.
+    std::map<std::string, std::pair<std::string, std::string>> by_port;
+  };
+
+  static void SetUpTestSuite() {
+    shared_ = std::make_unique<Shared>();
+    Shared& s = *shared_;
+    s.run = run_tool("d4-tls-fingerprint", {vector_path("tls.pcap"), "-w", (s.dir / "certs").string()}, s.dir);
+    for (const auto& line : lines_of(s.run.out)) s.sessions.push_back(nlohmann::json::parse(line));
+    for (const auto& l : lines_of(read_text(vector_path("tls.expected-ja3.psv")))) {
+      std::vector<std::string> f;
+      std::size_t pos = 0;
+      for (;;) {
+        auto c = l.find('|', pos);
+        f.push_back(l.substr(pos, c == std::string::npos ? std::string::npos : c - pos));
+        if (c == std::string::npos) break;
+        pos = c + 1;
+      }
+      if (f[5] == "1")
+        s.by_port[f[2]].first = f[7];
+      else
+        s.by_port[f[4]].second = f[9];
     }
-    if (f[5] == "1")
-      by_port[f[2]].first = f[7];
-    else
-      by_port[f[4]].second = f[9];
   }
-  int with_certs = 0;
-  for (const auto& line : lines) {
-    auto j = nlohmann::json::parse(line);
+  static void TearDownTestSuite() { shared_.reset(); }
+
+  void SetUp() override {
+    ASSERT_EQ(s().run.status, 0) << s().run.err;
+    ASSERT_EQ(s().sessions.size(), 5u);
+  }
+
+  static Shared& s() { return *shared_; }
+
+ private:
+  static inline std::unique_ptr<Shared> shared_;
+};
+
+TEST_F(TlsJa3JlSessions, EachSessionNamesTheClientHelloSenderAsTheClient) {
+  for (const auto& j : s().sessions) {
     ASSERT_TRUE(j["ServerPort"].is_string());
     ASSERT_TRUE(j["ClientPort"].is_string());
     EXPECT_EQ(j["ServerPort"], "14443");  // the client is the ClientHello sender, whatever came first
     EXPECT_EQ(j["ServerIP"], "127.0.0.1");
     EXPECT_EQ(j["TLSH"], "");
+    EXPECT_TRUE(s().by_port.count(j["ClientPort"].get<std::string>())) << j["ClientPort"];
+    EXPECT_FALSE(j["Partial"].get<bool>());
+    std::string ts = j["Timestamp"];
+    EXPECT_EQ(ts.size(), 30u) << ts;  // 2026-01-01T00:00:00.000000000Z
+  }
+}
+
+TEST_F(TlsJa3JlSessions, FingerprintsAreTheExpectedListingsAndJa3DigestsTheMd5OfJa3) {
+  for (const auto& j : s().sessions) {
     std::string port = j["ClientPort"];
-    ASSERT_TRUE(by_port.count(port)) << port;
-    EXPECT_EQ(j["JA3Digest"], by_port[port].first);
-    EXPECT_EQ(j["JA3SDigest"], by_port[port].second);
+    ASSERT_TRUE(s().by_port.count(port)) << port;
+    EXPECT_EQ(j["JA3Digest"], s().by_port[port].first);
+    EXPECT_EQ(j["JA3SDigest"], s().by_port[port].second);
     EXPECT_EQ(md5_hex(j["JA3"].get<std::string>()), j["JA3Digest"]);
+  }
+}
+
+TEST_F(TlsJa3JlSessions, SniIsTheServerNameOnlyWhenTheClientSentTheExtension) {
+  for (const auto& j : s().sessions) {
     // One client of the capture sent no server_name extension (0).
     std::string ja3 = j["JA3"];
     std::string exts = ja3.substr(ja3.find(',', ja3.find(',') + 1) + 1);
     bool has_sni_ext = exts.rfind("0-", 0) == 0;
     EXPECT_EQ(j["SNI"], has_sni_ext ? "test.d4.example" : "");
-    EXPECT_FALSE(j["Partial"].get<bool>());
-    std::string ts = j["Timestamp"];
-    EXPECT_EQ(ts.size(), 30u) << ts;  // 2026-01-01T00:00:00.000000000Z
+  }
+}
+
+TEST_F(TlsJa3JlSessions, Tls12SessionsCarryTheServerCertificateAndTls13SessionsNone) {
+  int with_certs = 0;
+  for (const auto& j : s().sessions) {
     if (j["TLSVersion"] == "TLS 1.3") {
       EXPECT_TRUE(j["Certificates"].is_null());  // encrypted in TLS 1.3
       continue;
@@ -205,16 +244,7 @@ TEST(TlsVectors, Ja3JlSessionsCarryFingerprintsAndTheCertificate) {
     EXPECT_EQ(c["CertHash"], kCertSha1);
     auto der = d4::protocol::base64_decode(c["Raw"].get<std::string>());
     ASSERT_TRUE(der);
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_Digest(der->data(), der->size(), d, &n, EVP_sha1(), nullptr);
-    std::string hex;
-    for (unsigned i = 0; i < n; ++i) {
-      char buf[3];
-      std::snprintf(buf, sizeof buf, "%02x", d[i]);
-      hex += buf;
-    }
-    EXPECT_EQ(hex, kCertSha1);
+    EXPECT_EQ(d4::core::sha1_hex(std::string_view(*der)), kCertSha1);
     EXPECT_EQ(c["Subject"]["CommonName"], "test.d4.example");
     EXPECT_EQ(c["Subject"]["Organization"][0], "D4 Test");
     EXPECT_EQ(c["Issuer"]["CommonName"], "test.d4.example");
@@ -222,10 +252,12 @@ TEST(TlsVectors, Ja3JlSessionsCarryFingerprintsAndTheCertificate) {
     EXPECT_TRUE(c["NotBefore"].is_string());
   }
   EXPECT_EQ(with_certs, 3);
-  EXPECT_TRUE(std::filesystem::exists(dir / "certs" / (std::string(kCertSha1) + ".crt")));
-  // The timestamp is the capture time of the first handshake data of the session (frame 4).
-  auto first = nlohmann::json::parse(lines[0]);
-  EXPECT_EQ(first["Timestamp"], rfc3339_nano(frames.frames[3].first));
+  EXPECT_TRUE(std::filesystem::exists(s().dir / "certs" / (std::string(kCertSha1) + ".crt")));
+}
+
+TEST_F(TlsJa3JlSessions, TheTimestampIsTheCaptureTimeOfTheSessionsFirstHandshakeData) {
+  auto frames = load(vector_path("tls.pcap"));
+  EXPECT_EQ(s().sessions[0]["Timestamp"], rfc3339_nano(frames.frames[3].first));  // frame 4
 }
 
 TEST(TlsVectors, JsonDirectoryOutputAndPartialSessions) {
@@ -510,7 +542,11 @@ TEST(Tlsh, DigestsRefusalsAndDistances) {
   EXPECT_FALSE(is_tlsh_digest(std::string(70, 'g')));
 }
 
-TEST(TlsOutput, SessionWithACertificateChainCarriesItsTlsh) {
+namespace {
+
+// One TLS 1.2 session in which a server sends a leaf and its intermediate with long names (enough
+// text for a digest), tracked as d4-tls-fingerprint does.
+Run track_certificate_chain_session() {
   // A server sending a leaf and its intermediate with long names: enough text for a digest.
   auto root_key = make_ec_key(), inter_key = make_ec_key(), leaf_key = make_ec_key();
   Name root{{"C", "US"},
@@ -559,7 +595,13 @@ TEST(TlsOutput, SessionWithACertificateChainCarriesItsTlsh) {
   frame(3, "10.0.0.1", "10.0.0.2", tcp_seg(50000, 443, 101, 0x18, ch, 501));
   frame(4, "10.0.0.2", "10.0.0.1",
         tcp_seg(443, 50000, 501, 0x18, server, static_cast<std::uint32_t>(101 + ch.size())));
-  auto run = track(frames, 1);
+  return track(frames, 1);
+}
+
+}  // namespace
+
+TEST(TlsOutput, SessionWithACertificateChainCarriesItsTlsh) {
+  auto run = track_certificate_chain_session();
   ASSERT_EQ(run.sessions.size(), 1u);
   const auto& s = run.sessions[0];
   ASSERT_EQ(s.certificates.size(), 2u);
@@ -568,11 +610,19 @@ TEST(TlsOutput, SessionWithACertificateChainCarriesItsTlsh) {
   EXPECT_EQ(s.tlsh, *expected);
   EXPECT_EQ(session_json(s)["TLSH"], *expected);
   EXPECT_EQ(run.stats.tlsh_refused, 0u);
-  // The hashed text holds both certificates' names, Go-ordered and quoted.
+}
+
+TEST(TlsOutput, TheTlshInputHoldsBothCertificatesNamesGoOrderedAndQuoted) {
+  auto run = track_certificate_chain_session();
+  ASSERT_EQ(run.sessions.size(), 1u);
+  const auto& s = run.sessions[0];
   EXPECT_NE(session_tlsh_input(s.ja3, s.ja3s, s.certificates)
                 .find("CN=www.examplewebproperties.testO=Example Web Properties\\\\ Inc.L=Mountain "
                       "ViewST=CaliforniaC=US"),
             std::string::npos);
+}
+
+TEST(TlsOutput, SessionsWithOnlyAShortSelfSignedNameHaveNoTlsh) {
   // tls.pcap's sessions carry a single short self-signed name: all refused, TLSH "".
   auto vec = load(vector_path("tls.pcap"));
   auto base = track(numbered(vec), vec.linktype);
