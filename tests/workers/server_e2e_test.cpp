@@ -6,7 +6,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -323,87 +325,126 @@ void forward_queue(core::RedisClient& analyzer_db, const std::string& list, int 
   c.close();
 }
 
-TEST_F(ServerEndToEnd, TwoServersChainedByAQueueForwarderDeliverDataAndTagsIntact) {
-  // Server B: its own databases on the same redis-servers.
-  core::RedisClient meta_b(core::RedisEndpoint{"127.0.0.1", meta_redis.port(), {}, 3, {}});
-  core::RedisClient analyzer_b(core::RedisEndpoint{"127.0.0.1", meta_redis.port(), {}, 4, {}});
-  meta_b.command_ok({"SADD", keys::kAcceptedTypes, "1", "2", "3", "4", "8", "254"});
-  meta_b.command_ok({"SADD", keys::kAcceptedExtendedTypes, "maltrail"});
-  int port_b = 0;
-  Process server_b;
-  start_server("server-b", stream_redis.endpoint(1), meta_redis.endpoint(3), port_b, server_b);
-  queues::QueueStore store_b(meta_b, analyzer_b, 1000);
-  queues::QueueSpec spec;
-  spec.target = queues::QueueTarget::numeric(8);
-  auto q8_b = store_b.create(spec);
-  spec.target = queues::QueueTarget::extended("maltrail");
-  auto qm_b = store_b.create(spec);
-  std::ofstream conf(dir / "worker-b.toml");
-  conf << "[general]\nlog_level = \"warn\"\n[redis]\nstream = \"" << stream_redis.endpoint(1)
-       << "\"\nmeta = \"" << meta_redis.endpoint(3) << "\"\nanalyzer = \"" << meta_redis.endpoint(4)
-       << "\"\n[workers]\nmonitor_interval_seconds = 0\narchive_dir = \"" << (dir / "archive-b").string()
-       << "\"\n";
-  conf.close();
-  Process::Options wo;
-  wo.stderr_file = dir / "worker-b.log";
-  Process worker_b({(bin_dir() / "d4-worker").string(), "-c", (dir / "worker-b.toml").string()}, wo);
-
-  // Server A receives a sensor's passive DNS and maltrail data (with tags in its meta header).
-  std::string q8_a = create_queue("8"), qm_a = create_queue("maltrail");
-  auto worker_a = start_worker();
-  const std::string meta_header =
+// Two servers chained by a queue forwarder: server A receives a sensor's passive DNS and maltrail
+// data (with tags in its meta header); its queues are streamed to server B (its own databases on
+// the same redis-servers) as another sensor, as the Go client's d4server source does.
+class ServersChainedByAQueueForwarder : public ServerEndToEnd {
+ protected:
+  static constexpr const char* kMetaHeader =
       R"({"type": "maltrail", "tags": ["tlp:green", "misp-galaxy:sector=\"Finance\""]})";
-  {
-    Connection c(plain_port);
-    ASSERT_TRUE(c.send(bytes_of("c-client-type8-passivedns.d4")));
-  }
-  auto sensor = protocol::Uuid::parse(kSensor).value();
-  protocol::PacketEncoder enc(1, 2, sensor, "d4-test-key");
-  std::vector<std::uint8_t> out;
-  auto add = [&](std::string_view payload) {
-    enc.append_packet(out, std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()),
-                      1700000000);
-  };
-  add(meta_header);
-  enc.set_type(254);
-  add("evil.example,malware\nbad.example,c2\n");
-  {
-    Connection c(plain_port);
-    ASSERT_TRUE(c.send(out));
-  }
-  ASSERT_TRUE(eventually(
-      [&] { return queue_items("8", q8_a).size() == 60 && queue_items("maltrail", qm_a).size() == 2; },
-      std::chrono::seconds(30)));
 
-  // A forwards its queues to B as another sensor.
-  auto forwarder = protocol::Uuid::parse("0a0b0c0d-0e0f-4000-8000-0000000000f0").value();
-  forward_queue(analyzer, keys::analyzer_list("8", q8_a), port_b, forwarder, 8);
-  forward_queue(analyzer, keys::analyzer_list("maltrail", qm_a), port_b, forwarder, 2, meta_header);
+  void SetUp() override {
+    ServerEndToEnd::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    ASSERT_NO_FATAL_FAILURE(start_server_b());
+    ASSERT_NO_FATAL_FAILURE(fill_queues_of_server_a());
+    ASSERT_NO_FATAL_FAILURE(forward_queue(analyzer, keys::analyzer_list("8", q8_a_), port_b_, forwarder_, 8));
+    ASSERT_NO_FATAL_FAILURE(
+        forward_queue(analyzer, keys::analyzer_list("maltrail", qm_a_), port_b_, forwarder_, 2, kMetaHeader));
+  }
+  void TearDown() override {
+    worker_a_.stop();
+    worker_b_.stop();
+  }
 
-  auto items_b = [&](const queues::QueueInfo& q) {
-    auto v = analyzer_b.command({"LRANGE", q.list_key(), "0", "-1"}).as_strings();
+  void start_server_b() {
+    meta_b_.emplace(core::RedisEndpoint{"127.0.0.1", meta_redis.port(), {}, 3, {}});
+    analyzer_b_.emplace(core::RedisEndpoint{"127.0.0.1", meta_redis.port(), {}, 4, {}});
+    meta_b_->command_ok({"SADD", keys::kAcceptedTypes, "1", "2", "3", "4", "8", "254"});
+    meta_b_->command_ok({"SADD", keys::kAcceptedExtendedTypes, "maltrail"});
+    ASSERT_NO_FATAL_FAILURE(
+        start_server("server-b", stream_redis.endpoint(1), meta_redis.endpoint(3), port_b_, server_b_));
+    queues::QueueStore store_b(*meta_b_, *analyzer_b_, 1000);
+    queues::QueueSpec spec;
+    spec.target = queues::QueueTarget::numeric(8);
+    q8_b_ = store_b.create(spec);
+    spec.target = queues::QueueTarget::extended("maltrail");
+    qm_b_ = store_b.create(spec);
+    std::ofstream conf(dir / "worker-b.toml");
+    conf << "[general]\nlog_level = \"warn\"\n[redis]\nstream = \"" << stream_redis.endpoint(1)
+         << "\"\nmeta = \"" << meta_redis.endpoint(3) << "\"\nanalyzer = \"" << meta_redis.endpoint(4)
+         << "\"\n[workers]\nmonitor_interval_seconds = 0\narchive_dir = \"" << (dir / "archive-b").string()
+         << "\"\n";
+    conf.close();
+    Process::Options wo;
+    wo.stderr_file = dir / "worker-b.log";
+    worker_b_ = Process({(bin_dir() / "d4-worker").string(), "-c", (dir / "worker-b.toml").string()}, wo);
+  }
+
+  void fill_queues_of_server_a() {
+    q8_a_ = create_queue("8");
+    qm_a_ = create_queue("maltrail");
+    worker_a_ = start_worker();
+    {
+      Connection c(plain_port);
+      ASSERT_TRUE(c.send(bytes_of("c-client-type8-passivedns.d4")));
+    }
+    auto sensor = protocol::Uuid::parse(kSensor).value();
+    protocol::PacketEncoder enc(1, 2, sensor, "d4-test-key");
+    std::vector<std::uint8_t> out;
+    auto add = [&](std::string_view payload) {
+      enc.append_packet(out, std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()),
+                        1700000000);
+    };
+    add(kMetaHeader);
+    enc.set_type(254);
+    add("evil.example,malware\nbad.example,c2\n");
+    {
+      Connection c(plain_port);
+      ASSERT_TRUE(c.send(out));
+    }
+    ASSERT_TRUE(eventually(
+        [&] { return queue_items("8", q8_a_).size() == 60 && queue_items("maltrail", qm_a_).size() == 2; },
+        std::chrono::seconds(30)));
+  }
+
+  // Server B's queue, oldest first.
+  std::vector<std::string> items_b(const queues::QueueInfo& q) {
+    auto v = analyzer_b_->command({"LRANGE", q.list_key(), "0", "-1"}).as_strings();
     std::reverse(v.begin(), v.end());
     return v;
-  };
-  ASSERT_TRUE(eventually([&] { return items_b(q8_b).size() == 60 && items_b(qm_b).size() == 2; },
-                         std::chrono::seconds(30)))
-      << read_text(dir / "server-b.log") << read_text(dir / "worker-b.log");
-  EXPECT_EQ(items_b(q8_b), lines_of(read_text(vector_path("dns.passivedns.csv"))));
-  EXPECT_EQ(items_b(qm_b), (std::vector<std::string>{"evil.example,malware", "bad.example,c2"}));
-  // B archived the forwarded stream and kept the tags of the meta header.
-  auto metas = files_under(dir / "archive-b" / forwarder.dashless() / "254", ".json");
+  }
+  // Every forwarded element is in server B's queues.
+  void wait_for_forwarded_items() {
+    ASSERT_TRUE(eventually([&] { return items_b(q8_b_).size() == 60 && items_b(qm_b_).size() == 2; },
+                           std::chrono::seconds(30)))
+        << read_text(dir / "server-b.log") << read_text(dir / "worker-b.log");
+  }
+  fs::path archive_b() const { return dir / "archive-b" / forwarder_.dashless(); }
+
+  std::optional<core::RedisClient> meta_b_, analyzer_b_;
+  int port_b_ = 0;
+  Process server_b_, worker_b_, worker_a_;
+  queues::QueueInfo q8_b_, qm_b_;
+  std::string q8_a_, qm_a_;
+  const protocol::Uuid forwarder_ = protocol::Uuid::parse("0a0b0c0d-0e0f-4000-8000-0000000000f0").value();
+};
+
+TEST_F(ServersChainedByAQueueForwarder, ForwardedQueueItemsReachServerBsQueuesIntact) {
+  ASSERT_NO_FATAL_FAILURE(wait_for_forwarded_items());
+  EXPECT_EQ(items_b(q8_b_), lines_of(read_text(vector_path("dns.passivedns.csv"))));
+  EXPECT_EQ(items_b(qm_b_), (std::vector<std::string>{"evil.example,malware", "bad.example,c2"}));
+}
+
+TEST_F(ServersChainedByAQueueForwarder, ServerBArchivesTheForwardedMetaHeaderWithItsTags) {
+  ASSERT_NO_FATAL_FAILURE(wait_for_forwarded_items());
+  auto metas = files_under(archive_b() / "254", ".json");
   ASSERT_EQ(metas.size(), 1u);
   auto j = nlohmann::json::parse(read_all(metas[0]));
-  EXPECT_EQ(j["tags"], nlohmann::json::parse(meta_header)["tags"]);
-  // ... and the sensor's latest meta header per extended type, for the MISP feed's tags.
-  auto kept = meta_b.command({"HGET", keys::sensor_meta_header(forwarder.dashless()), "maltrail"});
-  EXPECT_EQ(nlohmann::json::parse(kept.str), nlohmann::json::parse(meta_header));
-  ASSERT_TRUE(eventually(
-      [&] { return files_under(dir / "archive-b" / forwarder.dashless() / "8", ".gz").size() == 1; }));
-  EXPECT_EQ(gunzip_file(files_under(dir / "archive-b" / forwarder.dashless() / "8", ".gz")[0]),
-            read_text(vector_path("dns.passivedns.csv")));
-  worker_a.stop();
-  worker_b.stop();
+  EXPECT_EQ(j["tags"], nlohmann::json::parse(kMetaHeader)["tags"]);
+}
+
+// The sensor's latest meta header per extended type, for the MISP feed's tags.
+TEST_F(ServersChainedByAQueueForwarder, ServerBKeepsTheForwardersLatestMetaHeaderPerExtendedType) {
+  ASSERT_NO_FATAL_FAILURE(wait_for_forwarded_items());
+  auto kept = meta_b_->command({"HGET", keys::sensor_meta_header(forwarder_.dashless()), "maltrail"});
+  EXPECT_EQ(nlohmann::json::parse(kept.str), nlohmann::json::parse(kMetaHeader));
+}
+
+TEST_F(ServersChainedByAQueueForwarder, ServerBArchivesTheForwardedPassiveDnsStream) {
+  ASSERT_NO_FATAL_FAILURE(wait_for_forwarded_items());
+  ASSERT_TRUE(eventually([&] { return files_under(archive_b() / "8", ".gz").size() == 1; }));
+  EXPECT_EQ(gunzip_file(files_under(archive_b() / "8", ".gz")[0]), read_text(vector_path("dns.passivedns.csv")));
 }
 
 // One D4 stream of `type` from `sensor`: `data` cut into `size`-byte payloads.
@@ -429,33 +470,37 @@ long long xadd_calls_of(core::RedisClient& redis) {
 }
 
 // The default server coalesces consecutive packets into stream entries; a second one stores one
-// entry per packet (coalesce_max_bytes = 0). The same streams sent through each, by two sensors,
-// become byte-identical archives and the same queue items: pcap (1) and two line types (3, 8).
-TEST_F(ServerEndToEnd, CoalescedEntriesRebuildTheSameFilesAsOneEntryPerPacket) {
-  int off_port = 0;
-  Process off_server;
-  start_server("server-off", stream_ep(), meta_ep(), off_port, off_server, "coalesce_max_bytes = 0\n");
-  std::string q1 = create_queue("1"), q8 = create_queue("8"), q3 = create_queue("3");
-  const std::vector<CoalesceInput> inputs = {
-      {1, read_text(vector_path("dns.pcap")), ".cap.gz", 1000},
-      {8, read_text(vector_path("dns.passivedns.csv")), ".passivedns.txt.gz", 200},
-      {3, read_text(vector_path("auth.log")), ".syslog.txt.gz", 16}};
-  std::uint64_t packets = 0;
-  for (const auto& in : inputs) packets += (in.data.size() + in.size - 1) / in.size;
-  const auto on_sensor = protocol::Uuid::parse("c0a1e5ce-0000-4000-8000-000000000001").value();
-  const auto off_sensor = protocol::Uuid::parse("c0a1e5ce-0000-4000-8000-000000000002").value();
-  auto worker = start_worker();
+// entry per packet (coalesce_max_bytes = 0). The same streams are sent through each, by two
+// sensors: pcap (1) and two line types (3, 8), each input its own session.
+class CoalescingServers : public ServerEndToEnd {
+ protected:
+  void SetUp() override {
+    ServerEndToEnd::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    ASSERT_NO_FATAL_FAILURE(
+        start_server("server-off", stream_ep(), meta_ep(), off_port_, off_server_, "coalesce_max_bytes = 0\n"));
+    q1_ = create_queue("1");
+    q8_ = create_queue("8");
+    q3_ = create_queue("3");
+    worker_ = start_worker();
+    const long long calls_before = xadd_calls_of(stream);
+    ASSERT_NO_FATAL_FAILURE(send_all(off_port_, off_sensor_));
+    off_calls_ = xadd_calls_of(stream) - calls_before;
+    ASSERT_NO_FATAL_FAILURE(send_all(plain_port, on_sensor_));
+    on_calls_ = xadd_calls_of(stream) - calls_before - off_calls_;
+  }
+  void TearDown() override { worker_.stop(); }
 
   // Sends every input as its own session and waits until the worker has ended them all.
-  auto send_all = [&](int port, const protocol::Uuid& sensor) {
-    for (const auto& in : inputs) {
+  void send_all(int port, const protocol::Uuid& sensor) {
+    for (const auto& in : inputs_) {
       Connection c(port);
       ASSERT_TRUE(c.send(d4_stream_of(sensor, in)));
       c.close();
     }
     ASSERT_TRUE(eventually(
         [&] {
-          for (const auto& in : inputs)
+          for (const auto& in : inputs_)
             if (files_under(archive() / sensor.dashless() / std::to_string(in.type), in.suffix).size() != 1)
               return false;
           return stream.command({"SCARD", keys::sessions_of_type("1")}).integer == 0 &&
@@ -464,36 +509,50 @@ TEST_F(ServerEndToEnd, CoalescedEntriesRebuildTheSameFilesAsOneEntryPerPacket) {
         },
         std::chrono::seconds(30)))
         << read_text(dir / "server.log");
-  };
-  const long long calls_before = xadd_calls_of(stream);
-  send_all(off_port, off_sensor);
-  const long long off_calls = xadd_calls_of(stream) - calls_before;
-  send_all(plain_port, on_sensor);
-  const long long on_calls = xadd_calls_of(stream) - calls_before - off_calls;
+  }
+
+  const std::vector<CoalesceInput> inputs_ = {
+      {1, read_text(vector_path("dns.pcap")), ".cap.gz", 1000},
+      {8, read_text(vector_path("dns.passivedns.csv")), ".passivedns.txt.gz", 200},
+      {3, read_text(vector_path("auth.log")), ".syslog.txt.gz", 16}};
+  const protocol::Uuid on_sensor_ = protocol::Uuid::parse("c0a1e5ce-0000-4000-8000-000000000001").value();
+  const protocol::Uuid off_sensor_ = protocol::Uuid::parse("c0a1e5ce-0000-4000-8000-000000000002").value();
+  int off_port_ = 0;
+  Process off_server_, worker_;
+  std::string q1_, q8_, q3_;
+  long long off_calls_ = 0, on_calls_ = 0;  // XADD calls for each sensor's streams
+};
+
+TEST_F(CoalescingServers, WithoutCoalescingEachPacketIsOneEntryAndWithItThereAreFewer) {
+  std::uint64_t packets = 0;
+  for (const auto& in : inputs_) packets += (in.data.size() + in.size - 1) / in.size;
   // Off: one XADD per packet, as the reference. On: fewer (how many depends on how the server's
   // reads cut the stream into batches; an entry never spans two batches).
-  EXPECT_EQ(off_calls, static_cast<long long>(packets));
-  EXPECT_LT(on_calls, off_calls);
+  EXPECT_EQ(off_calls_, static_cast<long long>(packets));
+  EXPECT_LT(on_calls_, off_calls_);
+}
 
-  for (const auto& in : inputs) {
-    auto on = files_under(archive() / on_sensor.dashless() / std::to_string(in.type), in.suffix);
-    auto off = files_under(archive() / off_sensor.dashless() / std::to_string(in.type), in.suffix);
+TEST_F(CoalescingServers, CoalescedEntriesRebuildTheSameFilesAsOneEntryPerPacket) {
+  for (const auto& in : inputs_) {
+    auto on = files_under(archive() / on_sensor_.dashless() / std::to_string(in.type), in.suffix);
+    auto off = files_under(archive() / off_sensor_.dashless() / std::to_string(in.type), in.suffix);
     ASSERT_EQ(on.size(), 1u);
     ASSERT_EQ(off.size(), 1u);
     EXPECT_EQ(gunzip_file(on[0]), gunzip_file(off[0])) << int{in.type};
     EXPECT_EQ(gunzip_file(on[0]), in.data) << int{in.type};
   }
-  // Each line reached the queues once per sensor, in order within each.
+}
+
+TEST_F(CoalescingServers, EachLineReachesTheQueuesOncePerSensor) {
   auto twice = [](const std::vector<std::string>& lines) {
     std::multiset<std::string> s(lines.begin(), lines.end());
     s.insert(lines.begin(), lines.end());
     return s;
   };
-  auto items8 = queue_items("8", q8), items3 = queue_items("3", q3);
-  EXPECT_EQ(std::multiset<std::string>(items8.begin(), items8.end()), twice(lines_of(inputs[1].data)));
-  EXPECT_EQ(std::multiset<std::string>(items3.begin(), items3.end()), twice(lines_of(inputs[2].data)));
-  EXPECT_EQ(queue_items("1", q1).size(), 2u);
-  worker.stop();
+  auto items8 = queue_items("8", q8_), items3 = queue_items("3", q3_);
+  EXPECT_EQ(std::multiset<std::string>(items8.begin(), items8.end()), twice(lines_of(inputs_[1].data)));
+  EXPECT_EQ(std::multiset<std::string>(items3.begin(), items3.end()), twice(lines_of(inputs_[2].data)));
+  EXPECT_EQ(queue_items("1", q1_).size(), 2u);
 }
 
 }  // namespace
