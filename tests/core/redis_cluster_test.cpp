@@ -174,30 +174,64 @@ TEST(RedisClusterRouting, KeysOfCommandsAndGroupsOfTransactions) {
   EXPECT_EQ(ask->node, (RedisNode{"::1", 7000}));
 }
 
-class RedisClusterTest : public ::testing::Test {
+// One cluster for the suite (three masters); every test uses keys of its own, so that each also
+// passes alone. One key per 64 slots covers every master's range.
+class RedisClusterRouting : public ::testing::Test {
  protected:
-  RedisEndpoint endpoint() { return cluster_endpoint("redis-cluster://" + cluster_.seeds()); }
-  d4::test::RedisCluster cluster_;
+  static void SetUpTestSuite() { cluster_ = std::make_unique<d4::test::RedisCluster>(); }
+  static void TearDownTestSuite() { cluster_.reset(); }
+
+  static d4::test::RedisCluster& cluster() { return *cluster_; }
+  static RedisEndpoint endpoint() { return cluster_endpoint("redis-cluster://" + cluster_->seeds()); }
+  static d4::test::RedisServer& owner_of(const std::string& key) {
+    return cluster_->node(static_cast<std::size_t>(cluster_->owner_of(cluster_key_slot(key))));
+  }
+  // GETs of the keys "b<n>" of every 64th slot from 0, which hold their slot's number once
+  // written_every_64th_slot() ran.
+  static std::vector<std::vector<std::string>> gets_of_every_64th_slot() {
+    std::vector<std::vector<std::string>> gets;
+    for (const auto& [slot, key] : keys_of_slots(every_64th_slot(0), "b")) gets.push_back({"GET", key});
+    return gets;
+  }
+  static void written_every_64th_slot() {
+    if (written_) return;
+    RedisClient blocking(endpoint());
+    std::vector<std::vector<std::string>> sets;
+    for (const auto& [slot, key] : keys_of_slots(every_64th_slot(0), "b"))
+      sets.push_back({"SET", key, std::to_string(slot)});
+    for (const auto& r : blocking.pipeline(sets)) ASSERT_EQ(r.str, "OK") << r.describe();
+    written_ = true;
+  }
+
+  // An asynchronous client connected to the cluster, for one test.
+  struct ConnectedAsync {
+    d4::test::Loop loop;
+    AsyncRedis async{loop.ioc, endpoint(), cluster_async_options()};
+    ConnectedAsync() { loop.run([&] { return async.start(), 0; }); }
+    ~ConnectedAsync() { loop.run([&] { return async.stop(), 0; }); }
+    bool connected() { return d4::test::wait_connected(loop, async); }
+    std::string last_error() { return loop.run([&] { return async.last_error(); }); }
+  };
+
+ private:
+  static inline std::unique_ptr<d4::test::RedisCluster> cluster_;
+  static inline bool written_ = false;
 };
 
-TEST_F(RedisClusterTest, BothClientsReadAndWriteKeysOfEverySlotRange) {
+TEST_F(RedisClusterRouting, TheBlockingClientReadsAndWritesKeysOfEverySlotRange) {
+  ASSERT_NO_FATAL_FAILURE(written_every_64th_slot());
   RedisClient blocking(endpoint());
-  // One key per 64 slots: every master's range.
-  std::vector<std::vector<std::string>> sets, gets;
-  for (const auto& [slot, key] : keys_of_slots(every_64th_slot(0), "b")) {
-    sets.push_back({"SET", key, std::to_string(slot)});
-    gets.push_back({"GET", key});
-  }
-  for (const auto& r : blocking.pipeline(sets)) ASSERT_EQ(r.str, "OK") << r.describe();
-  auto values = blocking.pipeline(gets);
+  auto values = blocking.pipeline(gets_of_every_64th_slot());
   for (std::size_t i = 0; i < values.size(); ++i) EXPECT_EQ(values[i].str, std::to_string(i * 64));
   for (std::size_t n = 0; n < 3; ++n)
-    EXPECT_GT(std::stoi(cluster_.node(n).cli({"DBSIZE"})), 60) << "master " << n << " holds its share";
+    EXPECT_GT(std::stoi(cluster().node(n).cli({"DBSIZE"})), 60) << "master " << n << " holds its share";
   EXPECT_EQ(blocking.command({"SET", "single", "1"}).str, "OK");
-  EXPECT_EQ(cluster_.node(static_cast<std::size_t>(cluster_.owner_of(cluster_key_slot("single"))))
-                .cli({"GET", "single"}),
-            "1\n");
-  // A transaction, a multi-key command and a script within one slot ({session} tags).
+  EXPECT_EQ(owner_of("single").cli({"GET", "single"}), "1\n");
+}
+
+// A transaction, a multi-key command and a script within one slot ({session} tags).
+TEST_F(RedisClusterRouting, TheBlockingClientRunsTransactionsMultiKeyCommandsAndScriptsInOneSlot) {
+  RedisClient blocking(endpoint());
   auto tx = blocking.pipeline({{"MULTI"}, {"SET", "{s1}a", "1"}, {"INCR", "{s1}b"}, {"EXEC"}});
   ASSERT_EQ(tx.back().elements.size(), 2u) << tx.back().describe();
   EXPECT_EQ(blocking.command({"MGET", "{s1}a", "{s1}b"}).as_strings(), (std::vector<std::string>{"1", "1"}));
@@ -205,16 +239,20 @@ TEST_F(RedisClusterTest, BothClientsReadAndWriteKeysOfEverySlotRange) {
   // A script is loaded per node: EVAL carries it where EVALSHA would find none.
   auto r = blocking.command({"EVAL", "return redis.call('INCRBY', KEYS[1], ARGV[1])", "1", "{s1}b", "5"});
   EXPECT_EQ(r.integer, 6) << r.describe() << " sha " << sha;
-  // Keys of several slots: refused before sending.
+}
+
+TEST_F(RedisClusterRouting, TheBlockingClientRefusesKeysOfSeveralSlotsBeforeSending) {
+  RedisClient blocking(endpoint());
   try {
     blocking.pipeline({{"MULTI"}, {"SET", "a", "1"}, {"SET", "b", "2"}, {"EXEC"}});
     ADD_FAILURE() << "a cross-slot transaction was sent";
   } catch (const RedisError& e) {
     EXPECT_NE(std::string(e.what()).find("CROSSSLOT refused before sending"), std::string::npos) << e.what();
   }
-  EXPECT_EQ(
-      cluster_.node(static_cast<std::size_t>(cluster_.owner_of(cluster_key_slot("a")))).cli({"EXISTS", "a"}),
-      "0\n");
+  EXPECT_EQ(owner_of("a").cli({"EXISTS", "a"}), "0\n");
+}
+
+TEST_F(RedisClusterRouting, AClusterEndpointWithAnotherDatabaseThanZeroIsRefused) {
   RedisClient in_db2(endpoint().with_db(2));
   try {
     in_db2.command({"PING"});
@@ -222,41 +260,54 @@ TEST_F(RedisClusterTest, BothClientsReadAndWriteKeysOfEverySlotRange) {
   } catch (const RedisError& e) {
     EXPECT_NE(std::string(e.what()).find("only database 0"), std::string::npos) << e.what();
   }
+}
 
-  d4::test::Loop loop;
-  AsyncRedis async(loop.ioc, endpoint(), cluster_async_options());
-  loop.run([&] { return async.start(), 0; });
-  ASSERT_TRUE(d4::test::wait_connected(loop, async)) << loop.run([&] { return async.last_error(); });
+TEST_F(RedisClusterRouting, TheAsyncClientWritesEverySlotRangeAndAnswersInRequestOrder) {
+  ASSERT_NO_FATAL_FAILURE(written_every_64th_slot());
+  ConnectedAsync c;
+  ASSERT_TRUE(c.connected()) << c.last_error();
   std::vector<std::vector<std::string>> async_sets;
-  for (const auto& [slot, key] : keys_of_slots(every_64th_slot(32), "a"))
-    async_sets.push_back({"SET", key, "x"});
-  auto [ec, replies] = d4::test::exec(loop, async, cluster_resp(async_sets),
+  for (const auto& [slot, key] : keys_of_slots(every_64th_slot(32), "a")) async_sets.push_back({"SET", key, "x"});
+  auto [ec, replies] = d4::test::exec(c.loop, c.async, cluster_resp(async_sets),
                                       static_cast<std::uint32_t>(async_sets.size()), true);
   ASSERT_FALSE(ec) << ec.message();
   ASSERT_EQ(replies.size(), async_sets.size());
   for (const auto& rep : replies) EXPECT_EQ(rep.str, "OK") << rep.describe();
-  auto [ec2, values2] =
-      d4::test::exec(loop, async, cluster_resp(gets), static_cast<std::uint32_t>(gets.size()), false);
+  const auto gets = gets_of_every_64th_slot();
+  auto [ec2, values] =
+      d4::test::exec(c.loop, c.async, cluster_resp(gets), static_cast<std::uint32_t>(gets.size()), false);
   ASSERT_FALSE(ec2);
-  for (std::size_t i = 0; i < values2.size(); ++i)
-    EXPECT_EQ(values2[i].str, std::to_string(i * 64)) << "in request order";
-  auto [ec3, txr] = d4::test::exec(
-      loop, async,
-      cluster_resp(
-          {{"WATCH", "{s2}x"}, {"MULTI"}, {"SET", "{s2}x", "1"}, {"SADD", "{s2}set", "m"}, {"EXEC"}}),
-      5, false);
-  ASSERT_FALSE(ec3);
+  for (std::size_t i = 0; i < values.size(); ++i) EXPECT_EQ(values[i].str, std::to_string(i * 64)) << "in request order";
+}
+
+TEST_F(RedisClusterRouting, TheAsyncClientRunsATransactionInOneSlot) {
+  ConnectedAsync c;
+  ASSERT_TRUE(c.connected()) << c.last_error();
+  auto [ec, txr] = d4::test::exec(
+      c.loop, c.async,
+      cluster_resp({{"WATCH", "{s2}x"}, {"MULTI"}, {"SET", "{s2}x", "1"}, {"SADD", "{s2}set", "m"}, {"EXEC"}}), 5,
+      false);
+  ASSERT_FALSE(ec);
   EXPECT_EQ(txr.back().elements.size(), 2u) << txr.back().describe();
-  auto [ec4, refused] =
-      d4::test::exec(loop, async, cluster_resp({{"SET", "a", "1"}, {"MGET", "a", "b"}}), 2, true);
-  ASSERT_FALSE(ec4);
+}
+
+TEST_F(RedisClusterRouting, TheAsyncClientRefusesARequestWithKeysOfSeveralSlotsWhole) {
+  ConnectedAsync c;
+  ASSERT_TRUE(c.connected()) << c.last_error();
+  auto [ec, refused] = d4::test::exec(c.loop, c.async, cluster_resp({{"SET", "a", "1"}, {"MGET", "a", "b"}}), 2, true);
+  ASSERT_FALSE(ec);
   ASSERT_EQ(refused.size(), 2u);
   EXPECT_TRUE(refused[1].is_error());
   EXPECT_NE(refused[1].str.find("CROSSSLOT"), std::string::npos) << refused[1].str;
   EXPECT_TRUE(refused[0].is_error()) << "nothing of the request is sent";
-  EXPECT_EQ(blocking.command({"EXISTS", "a"}).integer, 0);
-  loop.run([&] { return async.stop(), 0; });
+  EXPECT_EQ(RedisClient(endpoint()).command({"EXISTS", "a"}).integer, 0);
 }
+
+class RedisClusterTest : public ::testing::Test {
+ protected:
+  RedisEndpoint endpoint() { return cluster_endpoint("redis-cluster://" + cluster_.seeds()); }
+  d4::test::RedisCluster cluster_;
+};
 
 TEST_F(RedisClusterTest, ScriptLoadAndFlushReachEveryMasterSoEvalshaRunsOnAnyOfThem) {
   RedisClient blocking(endpoint());

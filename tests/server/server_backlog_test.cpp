@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -110,79 +111,114 @@ TEST(ServerBacklog, ParallelMetaSessionsOfOneSensorAreCapped) {
   EXPECT_FALSE(again.wait_closed(300ms));
 }
 
-TEST(ServerBacklog, ByteLimitsHoldTheFloodingSensorWhileOthersAreStored) {
-  RedisServer redis;
-  ServerOptions o;
-  // No worker runs: whatever is stored stays, as when the workers fall behind.
-  o.extra_server_toml = "max_session_backlog_bytes = 200000\nmax_sensor_backlog_bytes = 300000\n";
-  ServerProcess server(redis, o);
-  auto flooder = random_uuid(), honest = random_uuid();
-  const std::string f = flooder.dashless();
-  auto stream = server.stream();
-  auto meta = server.meta();
-  const std::string chunk(10'000, 'f');
-  // One session of the flooder: held at its session limit.
-  SensorConnection a(server.tls_port(), true);
-  Sender flood_a(a, [&] {
-    for (int i = 0; i < 100; ++i)
-      if (!a.send(make_packet(flooder, 3, kTestHmacKey, chunk))) return;
-  });
-  ASSERT_TRUE(eventually(
-      [&] {
-        return metric(server.metrics_port(), "d4_server_paused_sessions{cause=\"session_bytes\"}") == 1.0;
-      },
-      30s))
-      << server.log();
+// One server for the suite with byte limits on a session's (200 kB) and a sensor's (300 kB)
+// backlog and no worker: whatever is stored stays, as when the workers fall behind. A flooding
+// sensor opens one session, then a second; an honest sensor sends beside them. The tests follow
+// that story; each first brings the flood to the stage it needs (first_session_held(),
+// second_session_held()), so that it also passes alone.
+class ServerByteLimits : public ::testing::Test {
+ protected:
+  struct Shared {
+    RedisServer redis;
+    ServerProcess server{redis, options()};
+    protocol::Uuid flooder = random_uuid(), honest = random_uuid();
+    std::string chunk = std::string(10'000, 'f');
+    std::unique_ptr<SensorConnection> a, b;
+    std::unique_ptr<Sender> flood_a, flood_b;  // destroyed first: they send on a and b
+  };
+  static ServerOptions options() {
+    ServerOptions o;
+    o.extra_server_toml = "max_session_backlog_bytes = 200000\nmax_sensor_backlog_bytes = 300000\n";
+    return o;
+  }
+  static void SetUpTestSuite() { shared_ = std::make_unique<Shared>(); }
+  static void TearDownTestSuite() { shared_.reset(); }
+
+  static Shared& s() { return *shared_; }
+  static std::string flooder() { return s().flooder.dashless(); }
+  static std::optional<double> server_metric(const std::string& name) {
+    return metric(s().server.metrics_port(), name);
+  }
+  static long long sensor_backlog_bytes() {
+    auto stream = s().server.stream();
+    return hash_int(stream, std::string(keys::kBacklogBytesBySensor), flooder());
+  }
+  // A flooding session sending 100 packets of 10 kB of `type`.
+  static void flood(std::unique_ptr<SensorConnection>& conn, std::unique_ptr<Sender>& sender, std::uint8_t type) {
+    conn = std::make_unique<SensorConnection>(s().server.tls_port(), true);
+    SensorConnection& c = *conn;
+    sender = std::make_unique<Sender>(c, [&c, type] {
+      for (int i = 0; i < 100; ++i)
+        if (!c.send(make_packet(s().flooder, type, kTestHmacKey, s().chunk))) return;
+    });
+  }
+  // The flooder's first session, held at its session limit.
+  static void first_session_held() {
+    if (s().flood_a) return;
+    flood(s().a, s().flood_a, 3);
+    ASSERT_TRUE(eventually([] { return server_metric("d4_server_paused_sessions{cause=\"session_bytes\"}") == 1.0; },
+                           30s))
+        << s().server.log();
+  }
+  // The flooder's second session, held by the sensor's limit: waited for on the count of times a
+  // session started waiting for its sensor's limit, which only grows. The number of sessions paused
+  // for it is no event to wait for: it is 1 while the second session alone knows the sensor
+  // reached its limit, and 2 from the first session's next backlog poll (200 ms after the second
+  // session's batch is stored), a window a loaded machine misses.
+  static void second_session_held() {
+    ASSERT_NO_FATAL_FAILURE(first_session_held());
+    if (s().flood_b) return;
+    flood(s().b, s().flood_b, 8);
+    ASSERT_TRUE(eventually(
+        [] { return server_metric("d4_server_backpressure_total{cause=\"sensor_bytes\"}").value_or(0) >= 1.0; },
+        30s))
+        << s().server.log();
+  }
+
+ private:
+  static inline std::unique_ptr<Shared> shared_;
+};
+
+TEST_F(ServerByteLimits, AFloodingSessionIsHeldAtItsSessionLimitAndCountsWhatIsStored) {
+  ASSERT_NO_FATAL_FAILURE(first_session_held());
+  auto stream = s().server.stream();
   auto session_bytes = [&] {
-    auto h = stream.command({"HVALS", keys::kBacklogBytesBySession}).as_strings();
     long long total = 0;
-    for (const auto& v : h) total += std::stoll(v);
+    for (const auto& v : stream.command({"HVALS", keys::kBacklogBytesBySession}).as_strings())
+      total += std::stoll(v);
     return total;
   };
   // Held within one packet of the limit, and the count matches what is stored. The pause is
   // decided on what was read (stored + in flight to Redis): the stored count reaches the limit
   // once the writes in flight are confirmed.
-  EXPECT_TRUE(eventually(
-      [&] { return hash_int(stream, std::string(keys::kBacklogBytesBySensor), f) >= 200'000; }, 30s));
-  EXPECT_LE(hash_int(stream, std::string(keys::kBacklogBytesBySensor), f), 210'000);
+  EXPECT_TRUE(eventually([] { return sensor_backlog_bytes() >= 200'000; }, 30s));
+  EXPECT_LE(sensor_backlog_bytes(), 210'000);
   EXPECT_EQ(static_cast<long long>(total_entries(stream, 3)) * 10'000, session_bytes());
-  // A second session of the flooder: held at the sensor's limit.
-  SensorConnection b(server.tls_port(), true);
-  Sender flood_b(b, [&] {
-    for (int i = 0; i < 100; ++i)
-      if (!b.send(make_packet(flooder, 8, kTestHmacKey, chunk))) return;
-  });
-  // Waited for on the count of times a session started waiting for its sensor's limit, which only
-  // grows. The number of sessions paused for it is no event to wait for: it is 1 while the second
-  // session alone knows the sensor reached its limit, and 2 from the first session's next backlog
-  // poll (200 ms after the second session's batch is stored), a window a loaded machine misses.
-  ASSERT_TRUE(eventually(
-      [&] {
-        return metric(server.metrics_port(), "d4_server_backpressure_total{cause=\"sensor_bytes\"}")
-                   .value_or(0) >= 1.0;
-      },
-      30s))
-      << server.log();
-  EXPECT_GE(metric(server.metrics_port(), "d4_server_paused_sessions{cause=\"sensor_bytes\"}").value_or(0),
-            1.0);
-  // The first session is held and knows nothing is unconfirmed: the second one stores at most one
-  // packet beyond the sensor's limit.
-  EXPECT_TRUE(eventually(
-      [&] { return hash_int(stream, std::string(keys::kBacklogBytesBySensor), f) >= 300'000; }, 30s));
-  EXPECT_LE(hash_int(stream, std::string(keys::kBacklogBytesBySensor), f), 310'000);
-  // With its next backlog poll the first session knows it too: both are held by the sensor's limit.
-  EXPECT_TRUE(eventually(
-      [&] {
-        return metric(server.metrics_port(), "d4_server_paused_sessions{cause=\"sensor_bytes\"}") == 2.0;
-      },
-      30s));
-  // The other sensor is not affected.
-  SensorConnection c(server.tls_port(), true);
+}
+
+TEST_F(ServerByteLimits, ASecondSessionOfTheSensorStoresAtMostOnePacketBeyondTheSensorLimit) {
+  ASSERT_NO_FATAL_FAILURE(second_session_held());
+  EXPECT_GE(server_metric("d4_server_paused_sessions{cause=\"sensor_bytes\"}").value_or(0), 1.0);
+  // The first session is held and knows nothing is unconfirmed.
+  EXPECT_TRUE(eventually([] { return sensor_backlog_bytes() >= 300'000; }, 30s));
+  EXPECT_LE(sensor_backlog_bytes(), 310'000);
+}
+
+TEST_F(ServerByteLimits, WithItsNextBacklogPollTheFirstSessionIsHeldByTheSensorLimitToo) {
+  ASSERT_NO_FATAL_FAILURE(second_session_held());
+  EXPECT_TRUE(
+      eventually([] { return server_metric("d4_server_paused_sessions{cause=\"sensor_bytes\"}") == 2.0; }, 30s));
+}
+
+TEST_F(ServerByteLimits, AnotherSensorIsStoredWhileTheFlooderIsHeld) {
+  ASSERT_NO_FATAL_FAILURE(second_session_held());
+  auto stream = s().server.stream();
+  SensorConnection c(s().server.tls_port(), true);
   std::string expect;
   for (int i = 0; i < 30; ++i) {
     std::string line = "honest " + std::to_string(i) + std::string(5000, '.') + "\n";
     expect += line;
-    ASSERT_TRUE(c.send(make_packet(honest, 3, kTestHmacKey, line)));
+    ASSERT_TRUE(c.send(make_packet(s().honest, 3, kTestHmacKey, line)));
   }
   std::string stored;
   ASSERT_TRUE(eventually(
@@ -195,22 +231,30 @@ TEST(ServerBacklog, ByteLimitsHoldTheFloodingSensorWhileOthersAreStored) {
         return stored == expect;
       },
       30s));
-  // Counted where the operator looks: per sensor, globally and in the metrics.
+}
+
+TEST_F(ServerByteLimits, BackpressureIsCountedPerSensorGloballyAndInTheMetrics) {
+  ASSERT_NO_FATAL_FAILURE(second_session_held());
+  auto meta = s().server.meta();
   EXPECT_TRUE(eventually(
       [&] {
-        return hash_int(meta, keys::sensor_backpressure(f), "session_bytes") >= 1 &&
-               hash_int(meta, keys::sensor_backpressure(f), "sensor_bytes") >= 1;
+        return hash_int(meta, keys::sensor_backpressure(flooder()), "session_bytes") >= 1 &&
+               hash_int(meta, keys::sensor_backpressure(flooder()), "sensor_bytes") >= 1;
       },
       30s));
-  EXPECT_EQ(meta.command({"EXISTS", keys::sensor_backpressure(honest.dashless())}).integer, 0);
+  EXPECT_EQ(meta.command({"EXISTS", keys::sensor_backpressure(s().honest.dashless())}).integer, 0);
   EXPECT_GE(hash_int(meta, std::string(keys::kServerBackpressure), "session_bytes"), 1);
-  EXPECT_GE(metric(server.metrics_port(), "d4_server_backpressure_total{cause=\"sensor_bytes\"}").value_or(0),
-            1.0);
+  EXPECT_GE(server_metric("d4_server_backpressure_total{cause=\"sensor_bytes\"}").value_or(0), 1.0);
+}
+
+// The suite's last test: it stops the flood.
+TEST_F(ServerByteLimits, HeldSessionsAreNotDisconnected) {
+  ASSERT_NO_FATAL_FAILURE(second_session_held());
   // Held, not disconnected: once the backlog is processed, the sessions go on.
-  EXPECT_FALSE(a.wait_closed(100ms));
-  EXPECT_FALSE(b.wait_closed(100ms));
-  flood_a.stop();
-  flood_b.stop();
+  EXPECT_FALSE(s().a->wait_closed(100ms));
+  EXPECT_FALSE(s().b->wait_closed(100ms));
+  s().flood_a->stop();
+  s().flood_b->stop();
 }
 
 // Several sessions of one sensor each decide on the sensor's count as Redis last told them (with
@@ -279,69 +323,139 @@ TEST(ServerBacklog, ParallelSessionsOvershootTheSensorLimitByAtMostWhatTheOthers
   senders.clear();
 }
 
-TEST(ServerBacklog, MemoryBudgetIsSharedFairlyAndHoldsEveryoneWhenFull) {
-  RedisServer redis;
-  core::RedisClient probe(core::RedisEndpoint{"127.0.0.1", redis.port(), {}, 0, {}});
-  auto used_memory = [&] {
-    auto info = probe.command({"INFO", "memory"}).str;
-    auto p = info.find("used_memory:");
-    return std::stoll(info.substr(p + 12));
+// One server for the suite whose stream Redis memory budget is 6 MB above what the empty Redis
+// uses, shared from 2 MB above it. The honest sensor holds a small backlog (no worker runs), so two
+// sensors share the budget, and a flooder sends until it is held. The tests follow that story;
+// each first brings it to the stage it needs (flooder_held(), honest_went_on()), so that it also
+// passes alone.
+class ServerMemoryBudget : public ::testing::Test {
+ protected:
+  struct Shared {
+    RedisServer redis;
+    core::RedisClient probe{core::RedisEndpoint{"127.0.0.1", redis.port(), {}, 0, {}}};
+    long long base = 0, budget = 0;
+    double share_from = 0;
+    std::unique_ptr<ServerProcess> server;
+    protocol::Uuid flooder = random_uuid(), honest = random_uuid();
+    std::unique_ptr<SensorConnection> h, f;
+    std::unique_ptr<Sender> flood;  // destroyed first: it sends on f
+    std::optional<long long> held_at;
+    bool honest_went_on = false, honest_held = false;
   };
-  // Sharing starts 2 MB above what the empty Redis uses; the budget is 6 MB above it.
-  long long base = used_memory();
-  long long budget = base + (6 << 20);
-  double share_from = static_cast<double>(base + (2 << 20)) / static_cast<double>(budget);
-  auto config = [&](long long b) {
-    ServerOptions o;
-    o.extra_server_toml = "memory_poll_ms = 50\nstream_memory_budget = " + std::to_string(b) +
-                          "\nstream_memory_share_from = " + std::to_string(share_from) + "\n";
-    return o;
-  };
-  ServerProcess server(redis, config(budget));
-  auto flooder = random_uuid(), honest = random_uuid();
-  auto stream = server.stream();
-  auto meta = server.meta();
-  // The honest sensor holds a small backlog (no worker runs), so two sensors share the budget.
-  SensorConnection h(server.tls_port(), true);
-  ASSERT_TRUE(h.send(make_packet(honest, 3, kTestHmacKey, std::string(10'000, 'h'))));
-  ASSERT_TRUE(eventually([&] { return total_entries(stream, 3) == 1; }));
-  SensorConnection f(server.tls_port(), true);
-  Sender flood(f, [&] {
-    for (int i = 0; i < 200; ++i)
-      if (!f.send(make_packet(flooder, 8, kTestHmacKey, std::string(64'000, 'f')))) return;
-  });
-  ASSERT_TRUE(eventually([&] {
-    return metric(server.metrics_port(), "d4_server_paused_sessions{cause=\"memory\"}") == 1.0;
-  })) << server.log();
-  EXPECT_GT(metric(server.metrics_port(), "d4_server_stream_memory_fair_share_bytes").value_or(0), 0.0);
-  std::this_thread::sleep_for(300ms);
-  long long held_at = hash_int(stream, std::string(keys::kBacklogBytesBySensor), flooder.dashless());
-  EXPECT_LT(held_at, 6 << 20) << "the flooder is held at its share, long before the budget";
-  EXPECT_LT(used_memory(), budget);
-  // The honest sensor goes on meanwhile.
-  for (int i = 0; i < 10; ++i)
-    ASSERT_TRUE(h.send(make_packet(honest, 3, kTestHmacKey, std::string(10'000, 'h'))));
-  EXPECT_TRUE(eventually([&] { return total_entries(stream, 3) == 11; }));
-  EXPECT_EQ(hash_int(stream, std::string(keys::kBacklogBytesBySensor), flooder.dashless()), held_at);
-  EXPECT_TRUE(eventually(
-      [&] { return hash_int(meta, keys::sensor_backpressure(flooder.dashless()), "memory") >= 1; }));
-  EXPECT_EQ(meta.command({"EXISTS", keys::sensor_backpressure(honest.dashless())}).integer, 0);
 
-  // A budget below what Redis uses: every session waits, the honest one too...
-  server.write_config(config(base));
-  server.signal(SIGHUP);
-  ASSERT_TRUE(eventually([&] {
-    return metric(server.metrics_port(), "d4_server_paused_sessions{cause=\"memory\"}") >= 1.0 &&
-           metric(server.metrics_port(), "d4_server_stream_memory_budget_bytes") == static_cast<double>(base);
-  }));
-  ASSERT_TRUE(h.send(make_packet(honest, 3, kTestHmacKey, std::string(10'000, 'h'))));
+  static void SetUpTestSuite() {
+    shared_ = std::make_unique<Shared>();
+    Shared& s = *shared_;
+    s.base = used_memory();
+    s.budget = s.base + (6 << 20);
+    s.share_from = static_cast<double>(s.base + (2 << 20)) / static_cast<double>(s.budget);
+    s.server = std::make_unique<ServerProcess>(s.redis, config(s.budget));
+    s.h = std::make_unique<SensorConnection>(s.server->tls_port(), true);
+    ASSERT_TRUE(honest_sends());
+    auto stream = s.server->stream();
+    ASSERT_TRUE(eventually([&] { return total_entries(stream, 3) == 1; }));
+  }
+  static void TearDownTestSuite() { shared_.reset(); }
+
+  void SetUp() override { ASSERT_TRUE(shared_ && shared_->h) << "the suite's set-up failed"; }
+
+  static Shared& s() { return *shared_; }
+  static ServerProcess& server() { return *s().server; }
+  static long long used_memory() {
+    auto info = s().probe.command({"INFO", "memory"}).str;
+    return std::stoll(info.substr(info.find("used_memory:") + 12));
+  }
+  static ServerOptions config(long long budget) {
+    ServerOptions o;
+    o.extra_server_toml = "memory_poll_ms = 50\nstream_memory_budget = " + std::to_string(budget) +
+                          "\nstream_memory_share_from = " + std::to_string(s().share_from) + "\n";
+    return o;
+  }
+  static bool honest_sends() { return s().h->send(make_packet(s().honest, 3, kTestHmacKey, std::string(10'000, 'h'))); }
+  static std::size_t honest_entries() {
+    auto stream = server().stream();
+    return total_entries(stream, 3);
+  }
+  static long long flooder_backlog_bytes() {
+    auto stream = server().stream();
+    return hash_int(stream, std::string(keys::kBacklogBytesBySensor), s().flooder.dashless());
+  }
+  static long long backpressure(const protocol::Uuid& sensor) {
+    auto meta = server().meta();
+    return hash_int(meta, keys::sensor_backpressure(sensor.dashless()), "memory");
+  }
+  // The flooder sends until the memory budget holds it; where its backlog stays.
+  static void flooder_held() {
+    if (s().held_at) return;
+    s().f = std::make_unique<SensorConnection>(server().tls_port(), true);
+    SensorConnection& f = *s().f;
+    s().flood = std::make_unique<Sender>(f, [&f] {
+      for (int i = 0; i < 200; ++i)
+        if (!f.send(make_packet(s().flooder, 8, kTestHmacKey, std::string(64'000, 'f')))) return;
+    });
+    ASSERT_TRUE(eventually([] {
+      return metric(server().metrics_port(), "d4_server_paused_sessions{cause=\"memory\"}") == 1.0;
+    })) << server().log();
+    std::this_thread::sleep_for(300ms);
+    s().held_at = flooder_backlog_bytes();
+  }
+  // The honest sensor's ten more packets, stored while the flooder is held.
+  static void honest_went_on() {
+    ASSERT_NO_FATAL_FAILURE(flooder_held());
+    if (s().honest_went_on) return;
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(honest_sends());
+    ASSERT_TRUE(eventually([] { return honest_entries() == 11; }));
+    s().honest_went_on = true;
+  }
+  static void reload_with_budget(long long budget) {
+    server().write_config(config(budget));
+    server().signal(SIGHUP);
+  }
+  // A budget below what Redis uses: every session waits, and the honest sensor sends one more
+  // packet.
+  static void honest_session_held() {
+    ASSERT_NO_FATAL_FAILURE(honest_went_on());
+    if (s().honest_held) return;
+    reload_with_budget(s().base);
+    ASSERT_TRUE(eventually([] {
+      return metric(server().metrics_port(), "d4_server_paused_sessions{cause=\"memory\"}") >= 1.0 &&
+             metric(server().metrics_port(), "d4_server_stream_memory_budget_bytes") ==
+                 static_cast<double>(s().base);
+    }));
+    ASSERT_TRUE(honest_sends());
+    s().honest_held = true;
+  }
+
+ private:
+  static inline std::unique_ptr<Shared> shared_;
+};
+
+TEST_F(ServerMemoryBudget, TheFlooderIsHeldAtItsFairShareLongBeforeTheBudget) {
+  ASSERT_NO_FATAL_FAILURE(flooder_held());
+  EXPECT_GT(metric(server().metrics_port(), "d4_server_stream_memory_fair_share_bytes").value_or(0), 0.0);
+  EXPECT_LT(*s().held_at, 6 << 20) << "the flooder is held at its share, long before the budget";
+  EXPECT_LT(used_memory(), s().budget);
+}
+
+TEST_F(ServerMemoryBudget, TheHonestSensorGoesOnWhileTheFlooderIsHeldAndCounted) {
+  ASSERT_NO_FATAL_FAILURE(honest_went_on());
+  EXPECT_EQ(flooder_backlog_bytes(), *s().held_at);
+  EXPECT_TRUE(eventually([] { return backpressure(s().flooder) >= 1; }));
+  auto meta = server().meta();
+  EXPECT_EQ(meta.command({"EXISTS", keys::sensor_backpressure(s().honest.dashless())}).integer, 0);
+}
+
+TEST_F(ServerMemoryBudget, ABudgetBelowWhatRedisUsesHoldsEverySessionTheHonestOneToo) {
+  ASSERT_NO_FATAL_FAILURE(honest_session_held());
   // The server read the packet and holds it: the honest sensor's session is paused and counted.
-  EXPECT_TRUE(eventually(
-      [&] { return hash_int(meta, keys::sensor_backpressure(honest.dashless()), "memory") >= 1; }));
-  EXPECT_EQ(total_entries(stream, 3), 11u);
-  // ...and goes on, without loss, once there is room again.
-  server.write_config(config(budget));
-  server.signal(SIGHUP);
-  EXPECT_TRUE(eventually([&] { return total_entries(stream, 3) == 12; })) << server.log();
-  flood.stop();
+  EXPECT_TRUE(eventually([] { return backpressure(s().honest) >= 1; }));
+  EXPECT_EQ(honest_entries(), 11u);
+}
+
+// The suite's last test: it stops the flood.
+TEST_F(ServerMemoryBudget, WithRoomAgainTheHeldSessionGoesOnWithoutLoss) {
+  ASSERT_NO_FATAL_FAILURE(honest_session_held());
+  reload_with_budget(s().budget);
+  EXPECT_TRUE(eventually([] { return honest_entries() == 12; })) << server().log();
+  s().flood->stop();
 }

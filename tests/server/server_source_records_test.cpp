@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <memory>
 #include <vector>
 
 #include "core/keys.hpp"
@@ -171,68 +172,87 @@ TEST(SourceRecords, MetaRedisOutageKeepsBoundedMemoryAndCountsEveryRejectOnce) {
 // IPv6 peers are recorded per /64, one party commonly holding a whole /64: 200 failing addresses of
 // one /64 make one record with every reject counted, and 30 further /64s keep the ranking at its
 // bound. The addresses (2001:db8::/32, for documentation) exist only in the test's own network
-// namespace, on its loopback interface; d4-server listens on ::1.
-TEST(SourceRecords, Ipv6SourcesAreRecordedPerSlash64AndTheirRecordsStayBounded) {
-  if (!std::getenv(kInNetworkNamespace)) {
-    rerun_in_network_namespace();
-    return;
-  }
-  constexpr int kOneNetwork = 200, kOtherNetworks = 30, kRanked = 10;
-  std::vector<std::string> one_network, other_networks;
-  char text[64];
-  for (int i = 1; i <= kOneNetwork; ++i) {
-    // Spread over the whole interface identifier, not only its last bits.
-    std::snprintf(text, sizeof text, "2001:db8:0:1:%x:%x::%x", i * 251, i * 7, i);
-    one_network.push_back(text);
-  }
-  for (int n = 0; n < kOtherNetworks; ++n) {
-    std::snprintf(text, sizeof text, "2001:db8:%x:%x::1", 100 + n, n * 13);
-    other_networks.push_back(text);
-  }
-  std::vector<std::string> all = one_network;
-  all.insert(all.end(), other_networks.begin(), other_networks.end());
-  add_loopback_addresses(all);
-  if (::testing::Test::HasFatalFailure()) return;
+// namespace, on its loopback interface; d4-server listens on ::1. Each test re-runs itself, alone,
+// in a new network namespace (rerun_in_network_namespace()).
+class Ipv6SourceRecords : public ::testing::Test {
+ protected:
+  static constexpr int kOneNetwork = 200, kOtherNetworks = 30, kRanked = 10;
 
-  RedisServer redis;
-  ServerOptions o;
-  o.plain_listen = "[::1]:0";
-  o.extra_server_toml = "reject_sources_max = " + std::to_string(kRanked) + "\nmax_connections_per_ip = 0\n";
-  ServerProcess server(redis, o);
-  auto meta = server.meta();
-  core::RedisClient stream_c = server.stream();
-  core::SensorPolicy policy(meta, stream_c);
-  auto rejects = [&] {
-    return meta.command({"HGET", std::string(keys::kServerRejects), "type_not_accepted"})
-        .as_integer()
-        .value_or(0);
-  };
+  static bool in_network_namespace() { return std::getenv(kInNetworkNamespace) != nullptr; }
 
-  for (const auto& a : one_network) refused_from(server.plain_port(), a);
-  ASSERT_TRUE(eventually([&] { return rejects() == kOneNetwork; }, std::chrono::seconds(30))) << server.log();
+  // The addresses on lo, a redis-server and d4-server on [::1]; the refusals of every address of
+  // one /64, counted.
+  void start_and_refuse_one_network() {
+    char text[64];
+    for (int i = 1; i <= kOneNetwork; ++i) {
+      // Spread over the whole interface identifier, not only its last bits.
+      std::snprintf(text, sizeof text, "2001:db8:0:1:%x:%x::%x", i * 251, i * 7, i);
+      one_network_.push_back(text);
+    }
+    for (int n = 0; n < kOtherNetworks; ++n) {
+      std::snprintf(text, sizeof text, "2001:db8:%x:%x::1", 100 + n, n * 13);
+      other_networks_.push_back(text);
+    }
+    std::vector<std::string> all = one_network_;
+    all.insert(all.end(), other_networks_.begin(), other_networks_.end());
+    ASSERT_NO_FATAL_FAILURE(add_loopback_addresses(all));
+    redis_ = std::make_unique<RedisServer>();
+    ServerOptions o;
+    o.plain_listen = "[::1]:0";
+    o.extra_server_toml = "reject_sources_max = " + std::to_string(kRanked) + "\nmax_connections_per_ip = 0\n";
+    server_ = std::make_unique<ServerProcess>(*redis_, o);
+    meta_ = std::make_unique<core::RedisClient>(server_->meta());
+    stream_ = std::make_unique<core::RedisClient>(server_->stream());
+    policy_ = std::make_unique<core::SensorPolicy>(*meta_, *stream_);
+    for (const auto& a : one_network_) refused_from(server_->plain_port(), a);
+    ASSERT_TRUE(eventually([&] { return rejects() == kOneNetwork; }, std::chrono::seconds(30))) << server_->log();
+  }
+  // The refusals of one address in each of the other /64s, counted and flushed with the ranking.
+  void refuse_other_networks() {
+    for (const auto& a : other_networks_) refused_from(server_->plain_port(), a);
+    ASSERT_TRUE(eventually([&] { return rejects() == kOneNetwork + kOtherNetworks; }, std::chrono::seconds(30)))
+        << server_->log();
+    ASSERT_TRUE(server_->wait_meta_flushed()) << server_->log();  // the ranking is written with the counts
+  }
+  long long rejects() {
+    return meta_->command({"HGET", std::string(keys::kServerRejects), "type_not_accepted"}).as_integer().value_or(0);
+  }
+  long long ranked() { return meta_->command({"ZCARD", std::string(keys::kRejectSources)}).integer; }
+
+  std::vector<std::string> one_network_, other_networks_;
+  std::unique_ptr<RedisServer> redis_;
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<core::RedisClient> meta_, stream_;
+  std::unique_ptr<core::SensorPolicy> policy_;
+};
+
+TEST_F(Ipv6SourceRecords, TheAddressesOfOneSlash64MakeOneRecordHoldingEveryReject) {
+  if (!in_network_namespace()) return rerun_in_network_namespace();
+  ASSERT_NO_FATAL_FAILURE(start_and_refuse_one_network());
   // One record, for the /64, holding every reject; its error list capped.
   EXPECT_TRUE(eventually([&] {
-    return policy.ip_rejects(one_network.back())["type_not_accepted"] == kOneNetwork;
-  })) << server.log();
-  EXPECT_EQ(meta.command({"ZCARD", std::string(keys::kRejectSources)}).integer, 1);
-  EXPECT_FALSE(meta.command({"ZSCORE", std::string(keys::kRejectSources), "2001:db8:0:1::/64"}).is_nil());
-  EXPECT_EQ(count_keys(meta, "ip:rejects:*"), 1);
-  EXPECT_EQ(count_keys(meta, "ip:errors:*"), 1);
-  auto errors = policy.ip_errors("2001:db8:0:1::/64", 1000);
+    return policy_->ip_rejects(one_network_.back())["type_not_accepted"] == kOneNetwork;
+  })) << server_->log();
+  EXPECT_EQ(ranked(), 1);
+  EXPECT_FALSE(meta_->command({"ZSCORE", std::string(keys::kRejectSources), "2001:db8:0:1::/64"}).is_nil());
+  EXPECT_EQ(count_keys(*meta_, "ip:rejects:*"), 1);
+  EXPECT_EQ(count_keys(*meta_, "ip:errors:*"), 1);
+  auto errors = policy_->ip_errors("2001:db8:0:1::/64", 1000);
   EXPECT_GE(errors.size(), 1u);
   EXPECT_LE(errors.size(), 50u) << "error_list_size";
+}
 
-  // More /64s than the ranking keeps: at most kRanked records, the busy /64 among them.
-  for (const auto& a : other_networks) refused_from(server.plain_port(), a);
-  ASSERT_TRUE(eventually([&] { return rejects() == kOneNetwork + kOtherNetworks; }, std::chrono::seconds(30)))
-      << server.log();
-  ASSERT_TRUE(server.wait_meta_flushed()) << server.log();  // the ranking is written with the counts
-  EXPECT_EQ(meta.command({"ZCARD", std::string(keys::kRejectSources)}).integer, kRanked);
-  EXPECT_LE(count_keys(meta, "ip:rejects:*"), kRanked);
-  EXPECT_LE(count_keys(meta, "ip:errors:*"), kRanked);
-  EXPECT_LT(meta.command({"DBSIZE"}).integer, 2 * kRanked + 20) << "keys of the meta Redis";
-  EXPECT_EQ(policy.ip_rejects(one_network.front())["type_not_accepted"], kOneNetwork);
+TEST_F(Ipv6SourceRecords, MoreSlash64sThanTheRankingKeepsLeaveAtMostItsBoundOfRecords) {
+  if (!in_network_namespace()) return rerun_in_network_namespace();
+  ASSERT_NO_FATAL_FAILURE(start_and_refuse_one_network());
+  ASSERT_NO_FATAL_FAILURE(refuse_other_networks());
+  // At most kRanked records, the busy /64 among them.
+  EXPECT_EQ(ranked(), kRanked);
+  EXPECT_LE(count_keys(*meta_, "ip:rejects:*"), kRanked);
+  EXPECT_LE(count_keys(*meta_, "ip:errors:*"), kRanked);
+  EXPECT_LT(meta_->command({"DBSIZE"}).integer, 2 * kRanked + 20) << "keys of the meta Redis";
+  EXPECT_EQ(policy_->ip_rejects(one_network_.front())["type_not_accepted"], kOneNetwork);
   // Each ranked network is a /64 and none is an address.
-  for (const auto& e : meta.command({"ZRANGE", std::string(keys::kRejectSources), "0", "-1"}).elements)
+  for (const auto& e : meta_->command({"ZRANGE", std::string(keys::kRejectSources), "0", "-1"}).elements)
     EXPECT_TRUE(e.str.starts_with("2001:db8:") && e.str.ends_with("::/64")) << e.describe();
 }
