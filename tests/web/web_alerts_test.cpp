@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "alerts/rule_store.hpp"
@@ -22,15 +23,13 @@ namespace {
 
 constexpr const char* kAlertingSensor = "6d2a2b3e4f5a4b6c8d7e9f0a1b2c3d4e";
 constexpr int kMaxRules = 6;
+// The [alerts] settings d4-web shares with d4-alerts: the rule budget and the channel names.
+const std::string kAlertsConfig = "\n[alerts]\ninterval_ms = 200\nmax_rules = " + std::to_string(kMaxRules) +
+                                  "\n\n[alerts.webhook.ops]\nurl = \"http://127.0.0.1:9/hook\"\ntimeout_ms = 500\n";
 
 class WebAlertsTest : public d4::webtest::SignedInWebTest {
  protected:
-  // The [alerts] settings d4-web shares with d4-alerts: the rule budget and the channel names.
-  d4::webtest::WebOptions options() const override {
-    return d4::webtest::admin_options(
-        "\n[alerts]\ninterval_ms = 200\nmax_rules = " + std::to_string(kMaxRules) +
-        "\n\n[alerts.webhook.ops]\nurl = \"http://127.0.0.1:9/hook\"\ntimeout_ms = 500\n");
-  }
+  d4::webtest::WebOptions options() const override { return d4::webtest::admin_options(kAlertsConfig); }
   void SetUp() override {
     SignedInWebTest::SetUp();
     user_token = make_user("user@example.test", "user");
@@ -40,18 +39,23 @@ class WebAlertsTest : public d4::webtest::SignedInWebTest {
     EXPECT_EQ(r.status, 200) << r.body;
     return r.status == 200 ? r.json()["rule"]["id"].get<std::string>() : std::string();
   }
+  // A global sensor_silent rule (300 s, resolved after 30 s, notifying "ops"), created through the
+  // API by the administrator.
+  std::string create_silent_sensor_rule() {
+    return created_id(with_token(admin_token)
+                          .call("POST", "/api/v1/alerts/rules",
+                                {{"kind", "sensor_silent"},
+                                 {"scope", "global"},
+                                 {"interval_seconds", 300},
+                                 {"channels", json::array({"ops"})},
+                                 {"resolve_seconds", 30}}));
+  }
 
   std::string user_token;
 };
 
-TEST_F(WebAlertsTest, RulesAreCreatedListedEditedAndDeletedAsTheDaemonReadsThem) {
-  Client a = with_token(admin_token);
-  auto id = created_id(a.call("POST", "/api/v1/alerts/rules",
-                              {{"kind", "sensor_silent"},
-                               {"scope", "global"},
-                               {"interval_seconds", 300},
-                               {"channels", json::array({"ops"})},
-                               {"resolve_seconds", 30}}));
+TEST_F(WebAlertsTest, ACreatedRuleIsStoredAsTheDaemonReadsIt) {
+  auto id = create_silent_sensor_rule();
   auto stored = store().get(id);
   ASSERT_TRUE(stored);
   EXPECT_EQ(d4::alerts::to_string(stored->kind), "sensor_silent");
@@ -59,8 +63,11 @@ TEST_F(WebAlertsTest, RulesAreCreatedListedEditedAndDeletedAsTheDaemonReadsThem)
   EXPECT_EQ(stored->interval_seconds, 300);
   EXPECT_EQ(stored->channels, std::vector<std::string>{"ops"});
   EXPECT_EQ(stored->resolve_seconds.value_or(-1), 30);
+}
 
-  auto list = a.get("/api/v1/alerts/rules");
+TEST_F(WebAlertsTest, TheRuleListShowsEachRuleTheBudgetAndTheChannels) {
+  auto id = create_silent_sensor_rule();
+  auto list = with_token(admin_token).get("/api/v1/alerts/rules");
   ASSERT_EQ(list.status, 200);
   auto lj = list.json();
   ASSERT_EQ(lj["items"].size(), 1u);
@@ -68,23 +75,39 @@ TEST_F(WebAlertsTest, RulesAreCreatedListedEditedAndDeletedAsTheDaemonReadsThem)
   EXPECT_EQ(lj["items"][0]["display_name"], "sensor_silent global");
   EXPECT_EQ(lj["max_rules"], kMaxRules);
   EXPECT_EQ(lj["channels"], json::array({"ops"}));
+}
 
-  // An edit changes the fields given and keeps the others; null puts a default back.
-  auto put = a.call("PUT", "/api/v1/alerts/rules/" + id,
-                    {{"name", "quiet sensors"}, {"interval_seconds", 600}, {"resolve_seconds", nullptr}});
+TEST_F(WebAlertsTest, AnEditChangesTheFieldsGivenKeepsTheOthersAndNullPutsADefaultBack) {
+  auto id = create_silent_sensor_rule();
+  auto put = with_token(admin_token)
+                 .call("PUT", "/api/v1/alerts/rules/" + id,
+                       {{"name", "quiet sensors"}, {"interval_seconds", 600}, {"resolve_seconds", nullptr}});
   ASSERT_EQ(put.status, 200) << put.body;
-  stored = store().get(id);
+  auto stored = store().get(id);
+  ASSERT_TRUE(stored);
   EXPECT_EQ(stored->name, "quiet sensors");
   EXPECT_EQ(stored->interval_seconds, 600);
   EXPECT_FALSE(stored->resolve_seconds);
   EXPECT_EQ(stored->channels, std::vector<std::string>{"ops"});
-  // A new kind drops the old kind's parameters.
-  put = a.call("PUT", "/api/v1/alerts/rules/" + id, {{"kind", "sensor_error"}, {"threshold", 3}});
+}
+
+TEST_F(WebAlertsTest, AnEditToAnotherKindDropsTheOldKindsParameters) {
+  auto id = create_silent_sensor_rule();
+  auto put = with_token(admin_token)
+                 .call("PUT", "/api/v1/alerts/rules/" + id, {{"kind", "sensor_error"}, {"threshold", 3}});
   ASSERT_EQ(put.status, 200) << put.body;
   EXPECT_EQ(put.json()["rule"]["threshold"], 3);
   EXPECT_FALSE(put.json()["rule"].contains("interval_seconds"));
   EXPECT_EQ(d4::alerts::to_string(store().get(id)->kind), "sensor_error");
-  // The same through the page's form, as a browser without JavaScript posts it.
+}
+
+// The same through the page's form, as a browser without JavaScript posts it.
+TEST_F(WebAlertsTest, TheRulePagesFormEditsTheRule) {
+  auto id = create_silent_sensor_rule();
+  ASSERT_EQ(with_token(admin_token)
+                .call("PUT", "/api/v1/alerts/rules/" + id, {{"kind", "sensor_error"}, {"threshold", 3}})
+                .status,
+            200);
   auto page = admin.get("/alerts/rules/" + id);
   ASSERT_EQ(page.status, 200);
   EXPECT_NE(page.body.find("name=\"threshold\""), std::string::npos);
@@ -100,11 +123,16 @@ TEST_F(WebAlertsTest, RulesAreCreatedListedEditedAndDeletedAsTheDaemonReadsThem)
                                                         {"channels", "ops"},
                                                         {"enabled", "false"}});
   EXPECT_EQ(form.status, 303) << form.body;
-  stored = store().get(id);
+  auto stored = store().get(id);
+  ASSERT_TRUE(stored);
   EXPECT_EQ(stored->window_seconds, 900);
   EXPECT_EQ(stored->threshold, 5);
   EXPECT_FALSE(stored->enabled);
+}
 
+TEST_F(WebAlertsTest, ADeletedRuleIsGoneAndAnEditDoesNotBringItBack) {
+  auto id = create_silent_sensor_rule();
+  Client a = with_token(admin_token);
   auto del = a.call("DELETE", "/api/v1/alerts/rules/" + id);
   EXPECT_EQ(del.status, 200) << del.body;
   EXPECT_FALSE(store().get(id));
@@ -192,55 +220,89 @@ TEST_F(WebAlertsTest, OnlyAdministratorsManageGlobalAndOrganisationRules) {
   EXPECT_NE(rw.body.find("Delete the rule"), std::string::npos);
 }
 
-// The whole path: a user sets a rule on a sensor in the web interface, the real d4-alerts daemon
-// evaluates it, and the web interface shows the alert firing, then resolved, with since when.
-TEST_F(WebAlertsTest, AlertsOfTheRealDaemonAreShownFiringThenResolvedWithSinceWhen) {
-  const double t0 = d4::clock::unix_seconds_fractional();
-  auto& meta = web->meta();
-  const std::string when = std::to_string(static_cast<long long>(t0) - 3600);
-  meta.command_ok(
-      {"HSET", d4::core::keys::sensor_metadata(kAlertingSensor), "first_seen", when, "last_seen", when});
-  meta.command_ok({"SADD", d4::core::keys::kSensorIndex, kAlertingSensor});
+// The whole path, once for the suite: a user sets a rule on a sensor silent for an hour in the web
+// interface, the real d4-alerts daemon evaluates it and the alert fires. The tests read what the
+// web interface shows; the last one has the sensor send again, and the alert resolves.
+class WebAlertsOfTheDaemon : public ::testing::Test {
+ protected:
+  struct Shared {
+    double t0 = d4::clock::unix_seconds_fractional();
+    std::unique_ptr<d4::webtest::WebInstance> web;
+    std::unique_ptr<d4::webtest::SignedInAdmin> site;
+    std::string user_token, rule_id;
+    d4::test::Process::Options daemon_output;
+    std::unique_ptr<d4::test::Process> daemon;
+    json firing;  // the alert as the API first listed it firing
+  };
 
-  Client u = with_token(user_token);
-  auto id = created_id(u.call("POST", "/api/v1/alerts/rules",
-                              {{"kind", "sensor_silent"},
-                               {"scope", std::string("sensor:") + kAlertingSensor},
-                               {"name", "edge sensor quiet"},
-                               {"interval_seconds", 60},
-                               {"resolve_seconds", 0}}));
-  d4::test::Process::Options po;
-  po.stdout_file = web->config_path().parent_path() / "alerts.log";
-  po.stderr_file = po.stdout_file;
-  const std::string redis = "127.0.0.1:" + std::to_string(web->redis().port());
-  d4::test::Process daemon({(d4::test::bin_dir() / "d4-alerts").string(), "-c", web->config_path().string(),
-                            "--meta", redis + "/0", "--analyzer", redis + "/2", "run"},
-                           po);
+  static void SetUpTestSuite() {
+    shared_ = std::make_unique<Shared>();
+    Shared& s = *shared_;
+    s.web = d4::webtest::start_web(kAlertsConfig);
+    s.site = std::make_unique<d4::webtest::SignedInAdmin>(*s.web);
+    s.user_token = s.site->make_user("user@example.test", "user");
+    auto& meta = s.web->meta();
+    const std::string when = std::to_string(static_cast<long long>(s.t0) - 3600);
+    meta.command_ok(
+        {"HSET", d4::core::keys::sensor_metadata(kAlertingSensor), "first_seen", when, "last_seen", when});
+    meta.command_ok({"SADD", d4::core::keys::kSensorIndex, kAlertingSensor});
+    auto created = user().call("POST", "/api/v1/alerts/rules",
+                               {{"kind", "sensor_silent"},
+                                {"scope", std::string("sensor:") + kAlertingSensor},
+                                {"name", "edge sensor quiet"},
+                                {"interval_seconds", 60},
+                                {"resolve_seconds", 0}});
+    ASSERT_EQ(created.status, 200) << created.body;
+    s.rule_id = created.json()["rule"]["id"];
+    s.daemon_output.stdout_file = s.web->config_path().parent_path() / "alerts.log";
+    s.daemon_output.stderr_file = s.daemon_output.stdout_file;
+    const std::string redis = "127.0.0.1:" + std::to_string(s.web->redis().port());
+    s.daemon = std::make_unique<d4::test::Process>(
+        std::vector<std::string>{(d4::test::bin_dir() / "d4-alerts").string(), "-c", s.web->config_path().string(),
+                                 "--meta", redis + "/0", "--analyzer", redis + "/2", "run"},
+        s.daemon_output);
+    ASSERT_TRUE(d4::test::eventually(
+        [&] {
+          auto items = user().get("/api/v1/alerts?status=firing").json()["items"];
+          if (!items.empty()) s.firing = items[0];
+          return !items.empty();
+        },
+        15s, 100ms))
+        << d4::test::read_text(s.daemon_output.stdout_file);
+  }
+  static void TearDownTestSuite() { shared_.reset(); }
 
-  json alert;
-  ASSERT_TRUE(d4::test::eventually(
-      [&] {
-        auto items = u.get("/api/v1/alerts?status=firing").json()["items"];
-        if (items.empty()) return false;
-        alert = items[0];
-        return true;
-      },
-      15s, 100ms))
-      << d4::test::read_text(po.stdout_file);
-  EXPECT_EQ(alert["rule_id"], id);
+  void SetUp() override { ASSERT_TRUE(shared_ && !shared_->firing.is_null()) << "the suite's set-up failed"; }
+
+  static Shared& s() { return *shared_; }
+  static Client user() { return d4::webtest::bearer_client(*s().web, s().user_token); }
+  static Client user_session() { return d4::webtest::signed_in(*s().web, "user@example.test"); }
+
+ private:
+  static inline std::unique_ptr<Shared> shared_;
+};
+
+TEST_F(WebAlertsOfTheDaemon, AFiringAlertNamesItsRuleAndSensorAndSinceWhen) {
+  const json& alert = s().firing;
+  EXPECT_EQ(alert["rule_id"], s().rule_id);
   EXPECT_EQ(alert["rule_name"], "edge sensor quiet");
   EXPECT_EQ(alert["status"], "firing");
   EXPECT_EQ(alert["labels"]["sensor"], kAlertingSensor);
   const double fired = alert["since"].get<double>();
-  EXPECT_GE(fired, t0 - 1);
+  EXPECT_GE(fired, s().t0 - 1);
   EXPECT_LE(fired, d4::clock::unix_seconds_fractional() + 1);
+}
+
+TEST_F(WebAlertsOfTheDaemon, TheAlertListCountsTheFiringAlertsAndFiltersBySensorAndStatus) {
+  Client u = user();
   EXPECT_EQ(u.get("/api/v1/alerts").json()["firing"], 1);
   EXPECT_TRUE(u.get(std::string("/api/v1/alerts?sensor=") + kAlertingSensor).json()["items"].size() == 1);
   EXPECT_TRUE(u.get("/api/v1/alerts?sensor=00000000000040008000000000000000").json()["items"].empty());
   EXPECT_EQ(u.get("/api/v1/alerts?status=sleeping").status, 400);
+}
 
-  Client us = web->client();
-  ASSERT_EQ(us.login("user@example.test", kUserPassword).status, 303);
+TEST_F(WebAlertsOfTheDaemon, TheAlertsPageAndTheSensorPageShowTheFiringAlert) {
+  Client us = user_session();
   auto page = us.get("/alerts");
   ASSERT_EQ(page.status, 200);
   EXPECT_NE(page.body.find("badge bad\">firing"), std::string::npos) << page.body;
@@ -251,24 +313,26 @@ TEST_F(WebAlertsTest, AlertsOfTheRealDaemonAreShownFiringThenResolvedWithSinceWh
   EXPECT_NE(sensor_page.body.find("badge bad\">firing"), std::string::npos);
   EXPECT_NE(sensor_page.body.find(std::string("/alerts/rules/new?scope=sensor:") + kAlertingSensor),
             std::string::npos);
+}
 
-  // The sensor sends again: the alert resolves, and says since when.
-  meta.command_ok({"HSET", d4::core::keys::sensor_metadata(kAlertingSensor), "last_seen",
-                   std::to_string(static_cast<long long>(d4::clock::unix_seconds_fractional()))});
+// The suite's last test: the sensor sends again, and the daemon is stopped.
+TEST_F(WebAlertsOfTheDaemon, TheAlertResolvesWhenTheSensorSendsAgainAndSaysSinceWhen) {
+  s().web->meta().command_ok({"HSET", d4::core::keys::sensor_metadata(kAlertingSensor), "last_seen",
+                              std::to_string(static_cast<long long>(d4::clock::unix_seconds_fractional()))});
+  Client u = user();
+  json alert;
   ASSERT_TRUE(d4::test::eventually(
       [&] {
         auto items = u.get("/api/v1/alerts?status=resolved").json()["items"];
-        if (items.empty()) return false;
-        alert = items[0];
-        return true;
+        if (!items.empty()) alert = items[0];
+        return !items.empty();
       },
       15s, 100ms));
   EXPECT_EQ(alert["status"], "resolved");
-  EXPECT_GE(alert["since"].get<double>(), fired);
+  EXPECT_GE(alert["since"].get<double>(), s().firing["since"].get<double>());
   EXPECT_EQ(u.get("/api/v1/alerts").json()["firing"], 0);
-  page = us.get("/alerts?status=resolved");
-  EXPECT_NE(page.body.find("badge ok\">resolved"), std::string::npos);
-  EXPECT_EQ(daemon.stop(), 0);
+  EXPECT_NE(user_session().get("/alerts?status=resolved").body.find("badge ok\">resolved"), std::string::npos);
+  EXPECT_EQ(s().daemon->stop(), 0);
 }
 
 }  // namespace

@@ -47,58 +47,74 @@ class WebApiTest : public d4::webtest::SignedInWebTest {
 
 // ---------------------------------------------------------------- first run and login
 
-TEST(WebFirstRun, AdminPasswordFileForcedChangeAndRemoval) {
+// A first run with a random administrator password: it is written to ADMIN_PASSWORD in the state
+// directory, which the tests read first.
+class WebFirstRun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(file)) << web.log();
+    std::string content = d4::test::read_text(file);
+    auto space = content.find(' ');
+    ASSERT_NE(space, std::string::npos);
+    first_line_user = content.substr(0, space);
+    password = content.substr(space + 1);
+    while (!password.empty() && password.back() == '\n') password.pop_back();
+  }
+  // The administrator signed in with the first password, before changing it.
+  void sign_in(Client& c) {
+    auto r = c.login(kAdmin, password, "/sensors");
+    ASSERT_EQ(r.status, 303);
+    EXPECT_EQ(r.header("Location"), "/change_password");
+    c.refresh_csrf();
+  }
+  HttpResult change_password(Client& c, const std::string& current, const std::string& next) {
+    return c.form("/change_password",
+                  {{"csrf_token", c.csrf}, {"current_password", current}, {"password1", next}, {"password2", next}});
+  }
+
   WebInstance web;  // random admin password
-  fs::path file = web.state_dir() / "ADMIN_PASSWORD";
-  ASSERT_TRUE(fs::exists(file)) << web.log();
+  const fs::path file = web.state_dir() / "ADMIN_PASSWORD";
+  std::string first_line_user, password;
+};
+
+TEST_F(WebFirstRun, TheFirstPasswordIsInA0600FileOnlyAndStoredHashedWithArgon2id) {
   struct stat st {};
   ASSERT_EQ(stat(file.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  std::string content = d4::test::read_text(file);
-  auto space = content.find(' ');
-  ASSERT_NE(space, std::string::npos);
-  EXPECT_EQ(content.substr(0, space), kAdmin);
-  std::string password = content.substr(space + 1);
-  while (!password.empty() && password.back() == '\n') password.pop_back();
+  EXPECT_EQ(first_line_user, kAdmin);
   EXPECT_GE(password.size(), 20u);
-  EXPECT_EQ(web.log().find(password), std::string::npos)
-      << "the password is in the 0600 file only, not the log";
-  // Stored hashed with Argon2id, never in clear.
+  EXPECT_EQ(web.log().find(password), std::string::npos) << "the password is in the 0600 file only, not the log";
   auto hash = cli_str(web.users(), {"HGET", "user:all", kAdmin});
   EXPECT_EQ(hash.rfind("$argon2id$", 0), 0u) << hash;
   EXPECT_EQ(hash.find(password), std::string::npos);
   EXPECT_EQ(cli_str(web.users(), {"HGET", "user_metadata:" + std::string(kAdmin), "role"}), "admin");
   EXPECT_EQ(web.users().command({"SISMEMBER", "user_role:sensor_register", kAdmin}).integer, 1);
+}
 
+TEST_F(WebFirstRun, UntilThePasswordIsChangedEveryPageLeadsToTheChangeFormAndTheApiRefuses) {
   Client c = web.client();
   EXPECT_EQ(c.login(kAdmin, "wrong-Password-99").header("Location").find("/login?"), 0u);
-  auto r = c.login(kAdmin, password, "/sensors");
-  ASSERT_EQ(r.status, 303);
-  EXPECT_EQ(r.header("Location"), "/change_password");
-  // Until the password is changed every page leads to the change form and the API refuses.
+  ASSERT_NO_FATAL_FAILURE(sign_in(c));
   EXPECT_EQ(c.get("/sensors").header("Location"), "/change_password");
-  c.refresh_csrf();
   EXPECT_EQ(c.call("GET", "/api/v1/sensors").status, 403);
-  // Change through the HTML form: wrong current password, mismatch, weak password, then right.
-  auto bad = c.form("/change_password", {{"csrf_token", c.csrf},
-                                         {"current_password", "nope"},
-                                         {"password1", "New-Pass-0099"},
-                                         {"password2", "New-Pass-0099"}});
-  EXPECT_NE(bad.header("Location").find("error="), std::string::npos);
-  auto weak = c.form("/change_password", {{"csrf_token", c.csrf},
-                                          {"current_password", password},
-                                          {"password1", "short"},
-                                          {"password2", "short"}});
-  EXPECT_NE(weak.header("Location").find("error="), std::string::npos);
+}
+
+TEST_F(WebFirstRun, TheChangeFormRefusesAWrongCurrentPasswordAWeakOneAndAMissingCsrfToken) {
+  Client c = web.client();
+  ASSERT_NO_FATAL_FAILURE(sign_in(c));
+  EXPECT_NE(change_password(c, "nope", "New-Pass-0099").header("Location").find("error="), std::string::npos);
+  EXPECT_NE(change_password(c, password, "short").header("Location").find("error="), std::string::npos);
   auto nocsrf = c.form(
       "/change_password",
       {{"current_password", password}, {"password1", "New-Pass-0099"}, {"password2", "New-Pass-0099"}});
   EXPECT_EQ(nocsrf.status, 403);
   EXPECT_TRUE(fs::exists(file));
-  auto ok = c.form("/change_password", {{"csrf_token", c.csrf},
-                                        {"current_password", password},
-                                        {"password1", "New-Pass-0099"},
-                                        {"password2", "New-Pass-0099"}});
+}
+
+TEST_F(WebFirstRun, TheChangedPasswordRemovesTheFileAndIsTheOnlyOneAccepted) {
+  Client c = web.client();
+  ASSERT_NO_FATAL_FAILURE(sign_in(c));
+  auto ok = change_password(c, password, "New-Pass-0099");
   ASSERT_EQ(ok.status, 303);
   EXPECT_EQ(ok.header("Location").rfind("/?flash=", 0), 0u);
   EXPECT_FALSE(fs::exists(file));
@@ -106,7 +122,6 @@ TEST(WebFirstRun, AdminPasswordFileForcedChangeAndRemoval) {
   Client other = web.client();
   EXPECT_NE(other.login(kAdmin, password).header("Location"), "/");
   EXPECT_EQ(other.login(kAdmin, "New-Pass-0099").header("Location"), "/");
-  // A restart does not create a second admin nor a new password file.
   EXPECT_EQ(web.stop(), 0);
 }
 

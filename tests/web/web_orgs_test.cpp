@@ -302,77 +302,91 @@ TEST_F(WebOrgsTest, TheAdministratorSeesEveryOrganisation) {
   EXPECT_NE(api.get("/api/v1/backscatter/stats").status, 403);
 }
 
+// An API call on a sensor: method, path after /api/v1/sensors/<id>, body.
+struct SensorCall {
+  std::string method, suffix;
+  json body = nullptr;
+};
+
+// Every endpoint that names a sensor.
+const std::vector<SensorCall> kSensorCalls = {
+    {"GET", ""},
+    {"GET", "/stats"},
+    {"DELETE", ""},
+    {"POST", "/approve"},
+    {"POST", "/reject"},
+    {"POST", "/unregister"},
+    {"GET", "/key"},
+    {"PUT", "/key", {{"key", "abc"}}},
+    {"POST", "/key/rotate"},
+    {"DELETE", "/key"},
+    {"PUT", "/backlog", {{"limit", 100}}},
+    {"PUT", "/rate-limit", {{"bytes_per_second", 1000}}},
+    {"PUT", "/description", {{"description", "overwritten"}}},
+    {"PUT", "/tags", {{"tags", json::array({"overwritten"})}}},
+    {"PUT", "/monitoring", {{"delta_time", 60}}},
+    {"DELETE", "/monitoring"},
+    {"POST", "/kick"},
+    {"POST", "/block"},
+    {"DELETE", "/block"},
+    {"POST", "/block-ips"},
+    {"DELETE", "/block-ips"},
+    {"DELETE", "/errors"},
+};
+
+void expect_same_answer(const HttpResult& foreign, const HttpResult& unknown, const std::string& what) {
+  EXPECT_EQ(foreign.status, unknown.status) << what;
+  EXPECT_EQ(foreign.body, unknown.body) << what;
+}
+
 // Every endpoint that names a sensor: another organisation's sensor answers exactly like a sensor
 // the server never saw, and is left untouched.
-TEST_F(WebOrgsTest, AForeignSensorAnswersExactlyLikeAnUnknownOne) {
-  struct Call {
-    std::string method, suffix;
-    json body = nullptr;
-  };
-  const std::vector<Call> calls = {
-      {"GET", ""},
-      {"GET", "/stats"},
-      {"DELETE", ""},
-      {"POST", "/approve"},
-      {"POST", "/reject"},
-      {"POST", "/unregister"},
-      {"GET", "/key"},
-      {"PUT", "/key", {{"key", "abc"}}},
-      {"POST", "/key/rotate"},
-      {"DELETE", "/key"},
-      {"PUT", "/backlog", {{"limit", 100}}},
-      {"PUT", "/rate-limit", {{"bytes_per_second", 1000}}},
-      {"PUT", "/description", {{"description", "overwritten"}}},
-      {"PUT", "/tags", {{"tags", json::array({"overwritten"})}}},
-      {"PUT", "/monitoring", {{"delta_time", 60}}},
-      {"DELETE", "/monitoring"},
-      {"POST", "/kick"},
-      {"POST", "/block"},
-      {"DELETE", "/block"},
-      {"POST", "/block-ips"},
-      {"DELETE", "/block-ips"},
-      {"DELETE", "/errors"},
-  };
-  auto same = [](const HttpResult& foreign, const HttpResult& unknown, const std::string& what) {
-    EXPECT_EQ(foreign.status, unknown.status) << what;
-    EXPECT_EQ(foreign.body, unknown.body) << what;
-  };
+TEST_F(WebOrgsTest, EverySensorEndpointAnswersAForeignSensorExactlyLikeAnUnknownOne) {
   for (const std::string who : {"a", "d"}) {
     Client c = with_token(tokens[who]);
-    for (const auto& call : calls) {
+    for (const auto& call : kSensorCalls) {
       auto foreign = c.call(call.method, "/api/v1/sensors/" + kB.sensor + call.suffix, call.body);
       auto unknown =
           c.call(call.method, "/api/v1/sensors/" + std::string(kUnknownSensor) + call.suffix, call.body);
-      same(foreign, unknown, who + " " + call.method + " " + call.suffix);
+      expect_same_answer(foreign, unknown, who + " " + call.method + " " + call.suffix);
       if (call.method == "GET" && call.suffix.empty()) {
         EXPECT_EQ(foreign.status, 404);
       }
     }
-    // The dashed form, the sensor's page, a queue of it, an alert rule on it, its alerts.
-    same(c.get("/api/v1/sensors/" + kB.dashed), c.get("/api/v1/sensors/00000000-0000-4000-8000-000000000001"),
-         who + " dashed");
-    same(c.call("POST", "/api/v1/queues", {{"type", 3}, {"sensors", {kB.sensor}}}),
-         c.call("POST", "/api/v1/queues", {{"type", 3}, {"sensors", {kUnknownSensor}}}), who + " queue");
-    same(
+  }
+  // Nothing of B's sensor changed.
+  auto& m = web->meta();
+  EXPECT_EQ(m.command({"HGET", "metadata_uuid:" + kB.sensor, "description"}).as_string(), kB.description);
+  EXPECT_EQ(m.command({"SISMEMBER", "registered_uuid", kB.sensor}).integer, 1);
+  EXPECT_EQ(m.command({"SMEMBERS", "sensor:tags:" + kB.sensor}).as_strings(), std::vector<std::string>{kB.tag});
+}
+
+// The dashed form, a queue of it, an alert rule on it, its alerts.
+TEST_F(WebOrgsTest, AForeignSensorsDashedFormQueuesRulesAndAlertsAnswerLikeAnUnknownSensors) {
+  for (const std::string who : {"a", "d"}) {
+    Client c = with_token(tokens[who]);
+    expect_same_answer(c.get("/api/v1/sensors/" + kB.dashed),
+                       c.get("/api/v1/sensors/00000000-0000-4000-8000-000000000001"), who + " dashed");
+    expect_same_answer(c.call("POST", "/api/v1/queues", {{"type", 3}, {"sensors", {kB.sensor}}}),
+                       c.call("POST", "/api/v1/queues", {{"type", 3}, {"sensors", {kUnknownSensor}}}),
+                       who + " queue");
+    expect_same_answer(
         c.call("POST", "/api/v1/alerts/rules", {{"kind", "sensor_silent"}, {"scope", "sensor:" + kB.sensor}}),
         c.call("POST", "/api/v1/alerts/rules",
                {{"kind", "sensor_silent"}, {"scope", "sensor:" + std::string(kUnknownSensor)}}),
         who + " rule");
-    same(c.get("/api/v1/alerts?sensor=" + kB.sensor),
-         c.get("/api/v1/alerts?sensor=" + std::string(kUnknownSensor)), who + " alerts");
+    expect_same_answer(c.get("/api/v1/alerts?sensor=" + kB.sensor),
+                       c.get("/api/v1/alerts?sensor=" + std::string(kUnknownSensor)), who + " alerts");
   }
+}
+
+TEST_F(WebOrgsTest, AForeignSensorsPageIsNotFoundLikeAnUnknownSensorsAndShowsNothingOfIt) {
   Client browser = signed_in("a@example.test");
   auto foreign = browser.get("/sensors/" + kB.sensor),
        unknown = browser.get("/sensors/" + std::string(kUnknownSensor));
   EXPECT_EQ(foreign.status, 404);
   EXPECT_EQ(foreign.status, unknown.status);
   EXPECT_EQ(foreign.body.find(kB.description), std::string::npos);
-  // Nothing of B's sensor changed.
-  auto& m = web->meta();
-  EXPECT_EQ(m.command({"HGET", "metadata_uuid:" + kB.sensor, "description"}).as_string(), kB.description);
-  EXPECT_EQ(m.command({"SISMEMBER", "registered_uuid", kB.sensor}).integer, 1);
-  EXPECT_EQ(m.command({"SMEMBERS", "sensor:tags:" + kB.sensor}).as_strings(),
-            std::vector<std::string>{kB.tag});
 }
 
 // Queues: only group queues of the own sensors; the queues of a type, fed by every organisation's
