@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Lists the longest function bodies in C++ sources (a brace-counting heuristic, no compiler).
 
-Usage: scripts/longest_functions.py [--top N] [--over LINES] [PATH...]   (default: src)
+Usage: scripts/longest_functions.py [--top N] [--over LINES] [--tests] [PATH...]   (default: src)
+
+--tests lists GoogleTest bodies only (TEST, TEST_F, TEST_P, TYPED_TEST), named by suite and test:
+`scripts/longest_functions.py --tests --over 60 tests` lists the tests longer than 60 lines, which
+usually mix several scenarios (docs/testing.md, "One scenario per test").
 
 A function is a block opened after a parameter list (`) {`, `) const {`, `) override {`,
 `-> T {`...) outside any other function; lambdas and local classes count as part of the function
@@ -14,6 +18,7 @@ import os
 import re
 import sys
 
+TEST_MACRO = re.compile(r"^(TEST|TEST_F|TEST_P|TYPED_TEST|TYPED_TEST_P)$")
 CONTROL = re.compile(r"^(if|for|while|switch|catch|else|do|try|return|case)\b")
 SIGNATURE_END = re.compile(
     r"\)\s*(const|override|final|noexcept(\([^)]*\))?|mutable|&|&&|\s|->\s*[\w:<>,\s*&]+)*$")
@@ -76,6 +81,8 @@ def functions(path):
                      not re.search(r"=\s*$", head))
             if is_fn:
                 name = re.sub(r"\s+", " ", head.split("(")[0]).split(" ")[-1]
+                if TEST_MACRO.match(name):
+                    name = re.sub(r"\s+", "", head)  # TEST_F(Suite,Name)
                 stack.append((True, i, name, head_start))
                 in_function += 1
             else:
@@ -99,6 +106,7 @@ def main():
     ap.add_argument("paths", nargs="*", default=["src"])
     ap.add_argument("--top", type=int, default=20)
     ap.add_argument("--over", type=int, default=0, help="only functions longer than this")
+    ap.add_argument("--tests", action="store_true", help="only GoogleTest bodies (TEST, TEST_F...)")
     args = ap.parse_args()
     found = []
     for root in args.paths:
@@ -106,11 +114,16 @@ def main():
             for f in files:
                 if f.endswith((".cpp", ".hpp", ".cc", ".h")):
                     found += functions(os.path.join(dirpath, f))
+    if args.tests:
+        found = [f for f in found if TEST_MACRO.match(f[3].split("(")[0])]
     found.sort(reverse=True)
     shown = [f for f in found if f[0] > args.over][: args.top]
     for length, path, line, name in shown:
         print(f"{length:5d}  {path}:{line}  {name}")
-    print(f"{len(found)} functions; longest {found[0][0] if found else 0} lines", file=sys.stderr)
+    kind = "tests" if args.tests else "functions"
+    over = sum(1 for f in found if f[0] > args.over) if args.over else len(found)
+    print(f"{len(found)} {kind}; longest {found[0][0] if found else 0} lines" +
+          (f"; {over} longer than {args.over}" if args.over else ""), file=sys.stderr)
 
 
 if __name__ == "__main__":
