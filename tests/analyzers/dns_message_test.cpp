@@ -142,7 +142,8 @@ TEST(DnsMessage, RendersAddressAndNameRecordsInBothStyles) {
   Bytes mx = u16b(10);
   append(mx, wire_name("MX1.example.org"));
   EXPECT_EQ(render_first(simple_response("example.org", rrtype::kMx, mx), kPassivedns), "mx1.example.org");
-  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kMx, mx), kPresentation), "10 mx1.example.org");
+  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kMx, mx), kPresentation),
+            "10 mx1.example.org");
 
   Bytes soa = wire_name("ns1.example.org");
   append(soa, wire_name("hostmaster.example.org"));
@@ -155,7 +156,8 @@ TEST(DnsMessage, RendersAddressAndNameRecordsInBothStyles) {
   append(srv, u16b(60));
   append(srv, u16b(5060));
   append(srv, wire_name("sip.example.org"));
-  EXPECT_EQ(render_first(simple_response("_sip._tcp.example.org", rrtype::kSrv, srv), kPassivedns), "sip.example.org");
+  EXPECT_EQ(render_first(simple_response("_sip._tcp.example.org", rrtype::kSrv, srv), kPassivedns),
+            "sip.example.org");
   EXPECT_EQ(render_first(simple_response("_sip._tcp.example.org", rrtype::kSrv, srv), kPresentation),
             "10 60 5060 sip.example.org");
 }
@@ -163,9 +165,11 @@ TEST(DnsMessage, RendersAddressAndNameRecordsInBothStyles) {
 TEST(DnsMessage, RendersTextAndCaaRecordsInBothStyles) {
   Bytes txt = {6, 'v', '=', 's', 'p', 'f', '1', 5, ' ', '-', 'a', 'l', 'l'};
   EXPECT_EQ(render_first(simple_response("example.org", rrtype::kTxt, txt), kPassivedns), "v=spf1 -all");
-  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kTxt, txt), kPresentation), "\"v=spf1\" \" -all\"");
+  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kTxt, txt), kPresentation),
+            "\"v=spf1\" \" -all\"");
   Bytes txt_special = {4, 'a', '"', '\\', 0x07};
-  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kTxt, txt_special), kPresentation), "\"a\\\"\\\\\\007\"");
+  EXPECT_EQ(render_first(simple_response("example.org", rrtype::kTxt, txt_special), kPresentation),
+            "\"a\\\"\\\\\\007\"");
 
   Bytes caa = {0, 5, 'i', 's', 's', 'u', 'e'};
   append(caa, text_bytes("letsencrypt.org"));

@@ -133,13 +133,18 @@ class PassiveSslQueue : public ::testing::Test {
     std::string all;
     for (const auto& l : s().lines) all += l + "\n";
     d4::test::write_text(s().dir / "all.ndjson", all);
-    auto r = run_tool("d4-passivessl",
-                      {"--storage", s().redis.endpoint(0), "import", (s().dir / "all.ndjson").string()}, s().dir);
+    auto r =
+        run_tool("d4-passivessl",
+                 {"--storage", s().redis.endpoint(0), "import", (s().dir / "all.ndjson").string()}, s().dir);
     ASSERT_EQ(r.status, 0) << r.err;
     s().reimported = true;
   }
-  static HttpResult get(const std::string& target) { return http_get(static_cast<std::uint16_t>(s().port), target); }
-  static nlohmann::json get_json(const std::string& target) { return nlohmann::json::parse(get(target).body); }
+  static HttpResult get(const std::string& target) {
+    return http_get(static_cast<std::uint16_t>(s().port), target);
+  }
+  static nlohmann::json get_json(const std::string& target) {
+    return nlohmann::json::parse(get(target).body);
+  }
 
  private:
   static inline std::unique_ptr<Shared> shared_;
@@ -502,7 +507,8 @@ TEST_F(PassiveSslQueries, TlshSimilarityFindsTheNearDigestAndNotTheFarOne) {
 
 TEST_F(PassiveSslQueries, TlshQueriesTakeEitherCaseAndAreLimitedToPagesThatLeadToSessions) {
   const int far = *tlsh_distance(s().t1, s().t3);
-  auto sim = get_json("/tlsh/" + d4::text::ascii_lower(s().t1) + "?distance=" + std::to_string(far) + "&limit=1");
+  auto sim =
+      get_json("/tlsh/" + d4::text::ascii_lower(s().t1) + "?distance=" + std::to_string(far) + "&limit=1");
   EXPECT_EQ(sim["total"], 3);
   EXPECT_EQ(sim["matches"].size(), 1u);
   EXPECT_TRUE(sim["truncated"].get<bool>());
@@ -521,8 +527,8 @@ TEST_F(PassiveSslQueries, TheTlshScanBoundMarksTheAnswerIncomplete) {
   d4::test::write_text(s().dir / "d4.toml", "[analyzers.tls]\ntlsh_max_scan = 1\n");
   int port = 0;
   Process bounded = start_server(
-      "d4-passivessl", {"-c", (s().dir / "d4.toml").string(), "--storage", s().redis.endpoint(0), "serve"}, port,
-      s().dir);
+      "d4-passivessl", {"-c", (s().dir / "d4.toml").string(), "--storage", s().redis.endpoint(0), "serve"},
+      port, s().dir);
   auto sim = nlohmann::json::parse(
       http_get(static_cast<std::uint16_t>(port), "/tlsh/" + s().t1 + "?distance=1000").body);
   EXPECT_FALSE(sim["complete"].get<bool>());
@@ -604,11 +610,13 @@ TEST_F(PassiveSslInputs, ImportReadsSessionsAndCertificatesFromDirectoriesArchiv
 TEST_F(PassiveSslInputs, ACertificateFromAFileKeepsItsPathAndCountsNoSession) {
   const Pki& pki = s().pki;
   const std::string root_key = "pssl:cert:" + sha1_hex_of(pki.root);
-  EXPECT_EQ(cli({"HGET", root_key, "path"}), (s().tree / "certs" / (sha1_hex_of(pki.root) + ".crt")).string() + "\n");
+  EXPECT_EQ(cli({"HGET", root_key, "path"}),
+            (s().tree / "certs" / (sha1_hex_of(pki.root) + ".crt")).string() + "\n");
   EXPECT_EQ(cli({"HGET", root_key, "is_self_signed"}), "1\n");
   EXPECT_EQ(cli({"HGET", root_key, "count"}), "0\n");  // a file is not a session
   EXPECT_EQ(cli({"HEXISTS", root_key, "first_seen"}), "0\n");
-  EXPECT_EQ(cli({"HGET", "pssl:cert:" + sha1_hex_of(pki.fake), "path"}), (s().tree / "chain.pem").string() + "\n");
+  EXPECT_EQ(cli({"HGET", "pssl:cert:" + sha1_hex_of(pki.fake), "path"}),
+            (s().tree / "chain.pem").string() + "\n");
   EXPECT_EQ(cli({"HGET", "pssl:cert:" + sha1_hex_of(pki.leaf), "path"}),
             (s().dir / "bundle.tar.gz").string() + ":sub/leaf.crt\n");
 }
@@ -616,14 +624,16 @@ TEST_F(PassiveSslInputs, ACertificateFromAFileKeepsItsPathAndCountsNoSession) {
 TEST_F(PassiveSslInputs, ATruncatedArchiveIsReportedAndCounted) {
   auto whole = read_text(s().dir / "bundle.tar.gz");
   d4::test::write_text(s().dir / "broken.tar.gz", whole.substr(0, whole.size() / 2));
-  auto r = run_tool("d4-passivessl",
-                    {"--storage", s().redis.endpoint(0), "import", (s().dir / "broken.tar.gz").string()}, s().dir);
+  auto r =
+      run_tool("d4-passivessl",
+               {"--storage", s().redis.endpoint(0), "import", (s().dir / "broken.tar.gz").string()}, s().dir);
   EXPECT_EQ(r.status, 66) << "some input could not be read: " << r.err;
   EXPECT_EQ(cli({"HGET", "pssl:stats", "rejected:bad_archive"}), "1\n");
 }
 
 TEST_F(PassiveSslInputs, AQueueElementMayNameACertificateFile) {
-  cli({"LPUSH", "analyzer:ja3-jl:q", (s().tree / "certs" / (sha1_hex_of(s().pki.root) + ".crt")).string()}, 2);
+  cli({"LPUSH", "analyzer:ja3-jl:q", (s().tree / "certs" / (sha1_hex_of(s().pki.root) + ".crt")).string()},
+      2);
   auto r = run_tool("d4-passivessl",
                     {"--storage", s().redis.endpoint(0), "ingest", "-u", "q", "--analyzer-redis",
                      s().redis.endpoint(2), "--exit-when-empty"},

@@ -204,8 +204,9 @@ class PdnsWebsocketImport : public ::testing::Test {
     TempDir dir;
     WsTestServer server{{
         {{cof("www.example.org", "A", "93.184.216.34", 1700000000, 1700000100, 2) + "\n" +
-              cof("Multi.Example.ORG.", "AAAA", nlohmann::json::array({"2001:db8:0:0:0:0:0:1", "2001:db8::2"}),
-                  1700000010, 1700000020, 0, kSensor) +
+              cof("Multi.Example.ORG.", "AAAA",
+                  nlohmann::json::array({"2001:db8:0:0:0:0:0:1", "2001:db8::2"}), 1700000010, 1700000020, 0,
+                  kSensor) +
               "\n",
           "not json\n" + cof("", "A", "10.0.0.1", 1, 2) + "\n\n" +
               cof("mail.example.org", "MX", "mx1.example.org.", 1700000030, 1700000040)},
@@ -213,7 +214,8 @@ class PdnsWebsocketImport : public ::testing::Test {
         {{cof("www.example.org", "A", "93.184.216.34", 1699999000, 1700000500, 5) + "\r\n" +
           cof("x.example.org", "BOGUS", "1.2.3.4", 1, 2)},
          WsTestServer::End::Close},
-        {{cof("late.example.org", "CNAME", "www.example.org", 1700001000, 1700001000)}, WsTestServer::End::Hold},
+        {{cof("late.example.org", "CNAME", "www.example.org", 1700001000, 1700001000)},
+         WsTestServer::End::Hold},
     }};
     std::unique_ptr<Process> import;
     bool caught_up = false;
@@ -222,10 +224,13 @@ class PdnsWebsocketImport : public ::testing::Test {
   static void SetUpTestSuite() {
     shared_ = std::make_unique<Shared>();
     Shared& s = *shared_;
-    s.import = std::make_unique<Process>(
-        start_import(s.redis, "ws://127.0.0.1:" + std::to_string(s.server.port()) + "/feed?format=cof", s.dir));
-    s.caught_up = eventually([&] { return s.redis.cli({"GET", "o:late.example.org:www.example.org:5"}) == "1\n"; },
-                             std::chrono::milliseconds(15000));
+    s.import = std::make_unique<Process>(start_import(
+        s.redis, "ws://127.0.0.1:" + std::to_string(s.server.port()) + "/feed?format=cof", s.dir));
+    s.caught_up = eventually(
+        [&] {
+          return s.redis.cli({"GET", "o:late.example.org:www.example.org:5"}) == "1\n";
+        },
+        std::chrono::milliseconds(15000));
   }
   static void TearDownTestSuite() { shared_.reset(); }
 

@@ -15,8 +15,8 @@
 #include "analyzers/tls/session.hpp"
 #include "analyzers/tls/tls_parser.hpp"
 #include "analyzers/tls/tlsh.hpp"
-#include "core/digest.hpp"
 #include "cert_factory.hpp"
+#include "core/digest.hpp"
 #include "helpers.hpp"
 #include "protocol/encoding.hpp"
 
@@ -167,7 +167,8 @@ class TlsJa3JlSessions : public ::testing::Test {
   static void SetUpTestSuite() {
     shared_ = std::make_unique<Shared>();
     Shared& s = *shared_;
-    s.run = run_tool("d4-tls-fingerprint", {vector_path("tls.pcap"), "-w", (s.dir / "certs").string()}, s.dir);
+    s.run =
+        run_tool("d4-tls-fingerprint", {vector_path("tls.pcap"), "-w", (s.dir / "certs").string()}, s.dir);
     for (const auto& line : lines_of(s.run.out)) s.sessions.push_back(nlohmann::json::parse(line));
     for (const auto& l : lines_of(read_text(vector_path("tls.expected-ja3.psv")))) {
       std::vector<std::string> f;

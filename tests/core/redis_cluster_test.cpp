@@ -207,10 +207,16 @@ class RedisClusterRouting : public ::testing::Test {
   struct ConnectedAsync {
     d4::test::Loop loop;
     AsyncRedis async{loop.ioc, endpoint(), cluster_async_options()};
-    ConnectedAsync() { loop.run([&] { return async.start(), 0; }); }
-    ~ConnectedAsync() { loop.run([&] { return async.stop(), 0; }); }
+    ConnectedAsync() {
+      loop.run([&] { return async.start(), 0; });
+    }
+    ~ConnectedAsync() {
+      loop.run([&] { return async.stop(), 0; });
+    }
     bool connected() { return d4::test::wait_connected(loop, async); }
-    std::string last_error() { return loop.run([&] { return async.last_error(); }); }
+    std::string last_error() {
+      return loop.run([&] { return async.last_error(); });
+    }
   };
 
  private:
@@ -267,7 +273,8 @@ TEST_F(RedisClusterRouting, TheAsyncClientWritesEverySlotRangeAndAnswersInReques
   ConnectedAsync c;
   ASSERT_TRUE(c.connected()) << c.last_error();
   std::vector<std::vector<std::string>> async_sets;
-  for (const auto& [slot, key] : keys_of_slots(every_64th_slot(32), "a")) async_sets.push_back({"SET", key, "x"});
+  for (const auto& [slot, key] : keys_of_slots(every_64th_slot(32), "a"))
+    async_sets.push_back({"SET", key, "x"});
   auto [ec, replies] = d4::test::exec(c.loop, c.async, cluster_resp(async_sets),
                                       static_cast<std::uint32_t>(async_sets.size()), true);
   ASSERT_FALSE(ec) << ec.message();
@@ -277,7 +284,8 @@ TEST_F(RedisClusterRouting, TheAsyncClientWritesEverySlotRangeAndAnswersInReques
   auto [ec2, values] =
       d4::test::exec(c.loop, c.async, cluster_resp(gets), static_cast<std::uint32_t>(gets.size()), false);
   ASSERT_FALSE(ec2);
-  for (std::size_t i = 0; i < values.size(); ++i) EXPECT_EQ(values[i].str, std::to_string(i * 64)) << "in request order";
+  for (std::size_t i = 0; i < values.size(); ++i)
+    EXPECT_EQ(values[i].str, std::to_string(i * 64)) << "in request order";
 }
 
 TEST_F(RedisClusterRouting, TheAsyncClientRunsATransactionInOneSlot) {
@@ -285,8 +293,9 @@ TEST_F(RedisClusterRouting, TheAsyncClientRunsATransactionInOneSlot) {
   ASSERT_TRUE(c.connected()) << c.last_error();
   auto [ec, txr] = d4::test::exec(
       c.loop, c.async,
-      cluster_resp({{"WATCH", "{s2}x"}, {"MULTI"}, {"SET", "{s2}x", "1"}, {"SADD", "{s2}set", "m"}, {"EXEC"}}), 5,
-      false);
+      cluster_resp(
+          {{"WATCH", "{s2}x"}, {"MULTI"}, {"SET", "{s2}x", "1"}, {"SADD", "{s2}set", "m"}, {"EXEC"}}),
+      5, false);
   ASSERT_FALSE(ec);
   EXPECT_EQ(txr.back().elements.size(), 2u) << txr.back().describe();
 }
@@ -294,7 +303,8 @@ TEST_F(RedisClusterRouting, TheAsyncClientRunsATransactionInOneSlot) {
 TEST_F(RedisClusterRouting, TheAsyncClientRefusesARequestWithKeysOfSeveralSlotsWhole) {
   ConnectedAsync c;
   ASSERT_TRUE(c.connected()) << c.last_error();
-  auto [ec, refused] = d4::test::exec(c.loop, c.async, cluster_resp({{"SET", "a", "1"}, {"MGET", "a", "b"}}), 2, true);
+  auto [ec, refused] =
+      d4::test::exec(c.loop, c.async, cluster_resp({{"SET", "a", "1"}, {"MGET", "a", "b"}}), 2, true);
   ASSERT_FALSE(ec);
   ASSERT_EQ(refused.size(), 2u);
   EXPECT_TRUE(refused[1].is_error());

@@ -144,7 +144,8 @@ class ServerByteLimits : public ::testing::Test {
     return hash_int(stream, std::string(keys::kBacklogBytesBySensor), flooder());
   }
   // A flooding session sending 100 packets of 10 kB of `type`.
-  static void flood(std::unique_ptr<SensorConnection>& conn, std::unique_ptr<Sender>& sender, std::uint8_t type) {
+  static void flood(std::unique_ptr<SensorConnection>& conn, std::unique_ptr<Sender>& sender,
+                    std::uint8_t type) {
     conn = std::make_unique<SensorConnection>(s().server.tls_port(), true);
     SensorConnection& c = *conn;
     sender = std::make_unique<Sender>(c, [&c, type] {
@@ -156,8 +157,8 @@ class ServerByteLimits : public ::testing::Test {
   static void first_session_held() {
     if (s().flood_a) return;
     flood(s().a, s().flood_a, 3);
-    ASSERT_TRUE(eventually([] { return server_metric("d4_server_paused_sessions{cause=\"session_bytes\"}") == 1.0; },
-                           30s))
+    ASSERT_TRUE(eventually(
+        [] { return server_metric("d4_server_paused_sessions{cause=\"session_bytes\"}") == 1.0; }, 30s))
         << s().server.log();
   }
   // The flooder's second session, held by the sensor's limit: waited for on the count of times a
@@ -170,7 +171,9 @@ class ServerByteLimits : public ::testing::Test {
     if (s().flood_b) return;
     flood(s().b, s().flood_b, 8);
     ASSERT_TRUE(eventually(
-        [] { return server_metric("d4_server_backpressure_total{cause=\"sensor_bytes\"}").value_or(0) >= 1.0; },
+        [] {
+          return server_metric("d4_server_backpressure_total{cause=\"sensor_bytes\"}").value_or(0) >= 1.0;
+        },
         30s))
         << s().server.log();
   }
@@ -206,8 +209,8 @@ TEST_F(ServerByteLimits, ASecondSessionOfTheSensorStoresAtMostOnePacketBeyondThe
 
 TEST_F(ServerByteLimits, WithItsNextBacklogPollTheFirstSessionIsHeldByTheSensorLimitToo) {
   ASSERT_NO_FATAL_FAILURE(second_session_held());
-  EXPECT_TRUE(
-      eventually([] { return server_metric("d4_server_paused_sessions{cause=\"sensor_bytes\"}") == 2.0; }, 30s));
+  EXPECT_TRUE(eventually(
+      [] { return server_metric("d4_server_paused_sessions{cause=\"sensor_bytes\"}") == 2.0; }, 30s));
 }
 
 TEST_F(ServerByteLimits, AnotherSensorIsStoredWhileTheFlooderIsHeld) {
@@ -371,7 +374,9 @@ class ServerMemoryBudget : public ::testing::Test {
                           "\nstream_memory_share_from = " + std::to_string(s().share_from) + "\n";
     return o;
   }
-  static bool honest_sends() { return s().h->send(make_packet(s().honest, 3, kTestHmacKey, std::string(10'000, 'h'))); }
+  static bool honest_sends() {
+    return s().h->send(make_packet(s().honest, 3, kTestHmacKey, std::string(10'000, 'h')));
+  }
   static std::size_t honest_entries() {
     auto stream = server().stream();
     return total_entries(stream, 3);

@@ -10,9 +10,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <thread>
-#include <memory>
 #include <vector>
 
 #include "core/keys.hpp"
@@ -199,23 +199,28 @@ class Ipv6SourceRecords : public ::testing::Test {
     redis_ = std::make_unique<RedisServer>();
     ServerOptions o;
     o.plain_listen = "[::1]:0";
-    o.extra_server_toml = "reject_sources_max = " + std::to_string(kRanked) + "\nmax_connections_per_ip = 0\n";
+    o.extra_server_toml =
+        "reject_sources_max = " + std::to_string(kRanked) + "\nmax_connections_per_ip = 0\n";
     server_ = std::make_unique<ServerProcess>(*redis_, o);
     meta_ = std::make_unique<core::RedisClient>(server_->meta());
     stream_ = std::make_unique<core::RedisClient>(server_->stream());
     policy_ = std::make_unique<core::SensorPolicy>(*meta_, *stream_);
     for (const auto& a : one_network_) refused_from(server_->plain_port(), a);
-    ASSERT_TRUE(eventually([&] { return rejects() == kOneNetwork; }, std::chrono::seconds(30))) << server_->log();
+    ASSERT_TRUE(eventually([&] { return rejects() == kOneNetwork; }, std::chrono::seconds(30)))
+        << server_->log();
   }
   // The refusals of one address in each of the other /64s, counted and flushed with the ranking.
   void refuse_other_networks() {
     for (const auto& a : other_networks_) refused_from(server_->plain_port(), a);
-    ASSERT_TRUE(eventually([&] { return rejects() == kOneNetwork + kOtherNetworks; }, std::chrono::seconds(30)))
+    ASSERT_TRUE(
+        eventually([&] { return rejects() == kOneNetwork + kOtherNetworks; }, std::chrono::seconds(30)))
         << server_->log();
     ASSERT_TRUE(server_->wait_meta_flushed()) << server_->log();  // the ranking is written with the counts
   }
   long long rejects() {
-    return meta_->command({"HGET", std::string(keys::kServerRejects), "type_not_accepted"}).as_integer().value_or(0);
+    return meta_->command({"HGET", std::string(keys::kServerRejects), "type_not_accepted"})
+        .as_integer()
+        .value_or(0);
   }
   long long ranked() { return meta_->command({"ZCARD", std::string(keys::kRejectSources)}).integer; }
 

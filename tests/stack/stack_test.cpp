@@ -171,9 +171,9 @@ struct RunningStack {
       ASSERT_NO_FATAL_FAILURE(edit(config));
       write_text(data / "d4.toml", config);
     }
-    stack = std::make_unique<Process>(std::vector<std::string>{(bin_dir() / "d4-stack").string(), "--data-dir",
-                                                               data.string()},
-                                      Process::Options{{}, dir / "stack.out", dir / "stack.err", {}, {}});
+    stack = std::make_unique<Process>(
+        std::vector<std::string>{(bin_dir() / "d4-stack").string(), "--data-dir", data.string()},
+        Process::Options{{}, dir / "stack.out", dir / "stack.err", {}, {}});
     ASSERT_TRUE(eventually(
         [&] { return read_text(dir / "stack.out").find("Press Ctrl-C") != std::string::npos; }, 120s, 100ms))
         << read_text(dir / "stack.out") << read_text(dir / "stack.err");
@@ -306,8 +306,10 @@ void StackAnalyzers::expect_expected_victims() {
 }
 
 TEST_F(StackAnalyzers, TheSummaryNamesEachAnalyzersApi) {
-  EXPECT_NE(stack().summary.find("passive DNS API     http://" + s().pdns_api), std::string::npos) << stack().summary;
-  EXPECT_NE(stack().summary.find("passive SSL API     http://" + s().pssl_api), std::string::npos) << stack().summary;
+  EXPECT_NE(stack().summary.find("passive DNS API     http://" + s().pdns_api), std::string::npos)
+      << stack().summary;
+  EXPECT_NE(stack().summary.find("passive SSL API     http://" + s().pssl_api), std::string::npos)
+      << stack().summary;
 }
 
 // The worker closes the capture at the end of the session and queues its path; d4-pibs finds the
@@ -333,7 +335,9 @@ TEST_F(StackAnalyzers, PassiveDnsLinesOfTheSameAnswersAddTheirCountsToTheSameRec
 }
 
 // Passive SSL runs and answers (its data path is tested with the ja3-jl queue elsewhere).
-TEST_F(StackAnalyzers, PassiveSslAnswers) { EXPECT_EQ(http_get(s().pssl_api, "/info").first, 200); }
+TEST_F(StackAnalyzers, PassiveSslAnswers) {
+  EXPECT_EQ(http_get(s().pssl_api, "/info").first, 200);
+}
 
 // Once the sensors' data went through every analyzer.
 TEST_F(StackAnalyzers, EveryMetricTheDashboardPlotsIsExported) {
@@ -368,7 +372,8 @@ class StackDurableStream : public ::testing::Test {
     Shared& s = *shared_;
     ASSERT_NO_FATAL_FAILURE(expect_executables_built({"d4-stack", "d4-server", "d4-worker", "d4-client"}));
     ASSERT_NO_FATAL_FAILURE(s.stack.start([&](std::string& config) {
-      ASSERT_NE(config.find("durable_stream = false"), std::string::npos) << "the generated file shows the setting";
+      ASSERT_NE(config.find("durable_stream = false"), std::string::npos)
+          << "the generated file shows the setting";
       config = std::regex_replace(config, std::regex("durable_stream = false"), "durable_stream = true");
       config = std::regex_replace(config, std::regex("start_web = true"), "start_web = false");
       config = std::regex_replace(config, std::regex(R"(analyzers = \[[^\]]*\])"), "analyzers = []");
@@ -387,7 +392,8 @@ class StackDurableStream : public ::testing::Test {
   static std::string stored_type3(core::RedisClient& redis) {
     std::string all;
     for (const auto& k : redis.command({"KEYS", "stream:3:*"}).as_strings())
-      for (const auto& e : redis.command({"XRANGE", k, "-", "+"}).elements) all += e.elements[1].elements[1].str;
+      for (const auto& e : redis.command({"XRANGE", k, "-", "+"}).elements)
+        all += e.elements[1].elements[1].str;
     return all;
   }
   // auth.log sent once for the suite by a type 3 sensor, and stored.
@@ -412,7 +418,9 @@ TEST_F(StackDurableStream, TheStreamRedisWritesAnAppendOnlyFile) {
   EXPECT_EQ(redis.command({"CONFIG", "GET", "appendonly"}).as_strings().back(), "yes");
 }
 
-TEST_F(StackDurableStream, PacketsNoWorkerServesStayInTheStream) { ASSERT_NO_FATAL_FAILURE(log_stored()); }
+TEST_F(StackDurableStream, PacketsNoWorkerServesStayInTheStream) {
+  ASSERT_NO_FATAL_FAILURE(log_stored());
+}
 
 // Once the AOF holds what was acknowledged (nothing buffered, no fsync pending), the stream Redis
 // dies; d4-stack restarts it and the packets are still there.
@@ -430,7 +438,8 @@ TEST_F(StackDurableStream, UnprocessedPacketsSurviveTheStreamRedisKilledAndResta
   ASSERT_TRUE(eventually(
       [&] {
         try {
-          core::RedisClient again(*s().stream, {std::chrono::milliseconds(200), std::chrono::milliseconds(500)});
+          core::RedisClient again(*s().stream,
+                                  {std::chrono::milliseconds(200), std::chrono::milliseconds(500)});
           auto i = again.command({"INFO", "server"}).str;
           return std::stoi(i.substr(i.find("process_id:") + 11)) != pid;
         } catch (const std::exception&) {

@@ -8,12 +8,12 @@ namespace d4::test {
 
 // d4-worker, d4-web and the tools, the analyzers; d4-server adds +info.
 inline const std::vector<std::string> kComponentAclRules = {
-    "~*",     "resetchannels", "-@all",       "+@connection", "+@read",
-    "+@write", "+@transaction", "+@scripting", "-@dangerous", "+time"};
+    "~*",      "resetchannels", "-@all",       "+@connection", "+@read",
+    "+@write", "+@transaction", "+@scripting", "-@dangerous",  "+time"};
 
 // d4-client --source d4server: it pops the analyzer queues only.
-inline const std::vector<std::string> kForwarderAclRules = {"~analyzer:*", "resetchannels", "-@all", "+@connection",
-                                                            "+@list"};
+inline const std::vector<std::string> kForwarderAclRules = {"~analyzer:*", "resetchannels", "-@all",
+                                                            "+@connection", "+@list"};
 
 // An `ACL SETUSER` line: `name`, enabled, `password`, then `rules` and `extra` (rights added or taken).
 inline std::vector<std::string> acl_user(const std::string& name, const std::string& password,

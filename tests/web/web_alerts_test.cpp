@@ -24,8 +24,9 @@ namespace {
 constexpr const char* kAlertingSensor = "6d2a2b3e4f5a4b6c8d7e9f0a1b2c3d4e";
 constexpr int kMaxRules = 6;
 // The [alerts] settings d4-web shares with d4-alerts: the rule budget and the channel names.
-const std::string kAlertsConfig = "\n[alerts]\ninterval_ms = 200\nmax_rules = " + std::to_string(kMaxRules) +
-                                  "\n\n[alerts.webhook.ops]\nurl = \"http://127.0.0.1:9/hook\"\ntimeout_ms = 500\n";
+const std::string kAlertsConfig =
+    "\n[alerts]\ninterval_ms = 200\nmax_rules = " + std::to_string(kMaxRules) +
+    "\n\n[alerts.webhook.ops]\nurl = \"http://127.0.0.1:9/hook\"\ntimeout_ms = 500\n";
 
 class WebAlertsTest : public d4::webtest::SignedInWebTest {
  protected:
@@ -258,8 +259,9 @@ class WebAlertsOfTheDaemon : public ::testing::Test {
     s.daemon_output.stderr_file = s.daemon_output.stdout_file;
     const std::string redis = "127.0.0.1:" + std::to_string(s.web->redis().port());
     s.daemon = std::make_unique<d4::test::Process>(
-        std::vector<std::string>{(d4::test::bin_dir() / "d4-alerts").string(), "-c", s.web->config_path().string(),
-                                 "--meta", redis + "/0", "--analyzer", redis + "/2", "run"},
+        std::vector<std::string>{(d4::test::bin_dir() / "d4-alerts").string(), "-c",
+                                 s.web->config_path().string(), "--meta", redis + "/0", "--analyzer",
+                                 redis + "/2", "run"},
         s.daemon_output);
     ASSERT_TRUE(d4::test::eventually(
         [&] {
@@ -331,7 +333,8 @@ TEST_F(WebAlertsOfTheDaemon, TheAlertResolvesWhenTheSensorSendsAgainAndSaysSince
   EXPECT_EQ(alert["status"], "resolved");
   EXPECT_GE(alert["since"].get<double>(), s().firing["since"].get<double>());
   EXPECT_EQ(u.get("/api/v1/alerts").json()["firing"], 0);
-  EXPECT_NE(user_session().get("/alerts?status=resolved").body.find("badge ok\">resolved"), std::string::npos);
+  EXPECT_NE(user_session().get("/alerts?status=resolved").body.find("badge ok\">resolved"),
+            std::string::npos);
   EXPECT_EQ(s().daemon->stop(), 0);
 }
 

@@ -68,8 +68,9 @@ class WebFirstRun : public ::testing::Test {
     c.refresh_csrf();
   }
   HttpResult change_password(Client& c, const std::string& current, const std::string& next) {
-    return c.form("/change_password",
-                  {{"csrf_token", c.csrf}, {"current_password", current}, {"password1", next}, {"password2", next}});
+    return c.form(
+        "/change_password",
+        {{"csrf_token", c.csrf}, {"current_password", current}, {"password1", next}, {"password2", next}});
   }
 
   WebInstance web;  // random admin password
@@ -83,7 +84,8 @@ TEST_F(WebFirstRun, TheFirstPasswordIsInA0600FileOnlyAndStoredHashedWithArgon2id
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(first_line_user, kAdmin);
   EXPECT_GE(password.size(), 20u);
-  EXPECT_EQ(web.log().find(password), std::string::npos) << "the password is in the 0600 file only, not the log";
+  EXPECT_EQ(web.log().find(password), std::string::npos)
+      << "the password is in the 0600 file only, not the log";
   auto hash = cli_str(web.users(), {"HGET", "user:all", kAdmin});
   EXPECT_EQ(hash.rfind("$argon2id$", 0), 0u) << hash;
   EXPECT_EQ(hash.find(password), std::string::npos);

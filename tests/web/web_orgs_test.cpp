@@ -358,7 +358,8 @@ TEST_F(WebOrgsTest, EverySensorEndpointAnswersAForeignSensorExactlyLikeAnUnknown
   auto& m = web->meta();
   EXPECT_EQ(m.command({"HGET", "metadata_uuid:" + kB.sensor, "description"}).as_string(), kB.description);
   EXPECT_EQ(m.command({"SISMEMBER", "registered_uuid", kB.sensor}).integer, 1);
-  EXPECT_EQ(m.command({"SMEMBERS", "sensor:tags:" + kB.sensor}).as_strings(), std::vector<std::string>{kB.tag});
+  EXPECT_EQ(m.command({"SMEMBERS", "sensor:tags:" + kB.sensor}).as_strings(),
+            std::vector<std::string>{kB.tag});
 }
 
 // The dashed form, a queue of it, an alert rule on it, its alerts.

@@ -62,8 +62,10 @@ class RedisAclEndToEnd : public ::testing::Test {
     o.tls_cert = pki_->server_crt;
     o.tls_key = pki_->server_key;
     o.tls_ca = pki_->ca_crt;
-    o.acl_users = {component_acl_user("ingest", "ingest-pw", {"+info"}), component_acl_user("worker", "worker-pw"),
-                   component_acl_user("noscript", "noscript-pw", {"-@scripting"}), component_acl_user("pdns", "pdns-pw")};
+    o.acl_users = {component_acl_user("ingest", "ingest-pw", {"+info"}),
+                   component_acl_user("worker", "worker-pw"),
+                   component_acl_user("noscript", "noscript-pw", {"-@scripting"}),
+                   component_acl_user("pdns", "pdns-pw")};
     redis_ = std::make_unique<RedisServer>(o);
     write_text(dir_ / "ingest.pass", "ingest-pw\n");
     write_text(dir_ / "worker.pass", "worker-pw\n");

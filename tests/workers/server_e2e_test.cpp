@@ -444,7 +444,8 @@ TEST_F(ServersChainedByAQueueForwarder, ServerBKeepsTheForwardersLatestMetaHeade
 TEST_F(ServersChainedByAQueueForwarder, ServerBArchivesTheForwardedPassiveDnsStream) {
   ASSERT_NO_FATAL_FAILURE(wait_for_forwarded_items());
   ASSERT_TRUE(eventually([&] { return files_under(archive_b() / "8", ".gz").size() == 1; }));
-  EXPECT_EQ(gunzip_file(files_under(archive_b() / "8", ".gz")[0]), read_text(vector_path("dns.passivedns.csv")));
+  EXPECT_EQ(gunzip_file(files_under(archive_b() / "8", ".gz")[0]),
+            read_text(vector_path("dns.passivedns.csv")));
 }
 
 // One D4 stream of `type` from `sensor`: `data` cut into `size`-byte payloads.
@@ -477,8 +478,8 @@ class CoalescingServers : public ServerEndToEnd {
   void SetUp() override {
     ServerEndToEnd::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
-    ASSERT_NO_FATAL_FAILURE(
-        start_server("server-off", stream_ep(), meta_ep(), off_port_, off_server_, "coalesce_max_bytes = 0\n"));
+    ASSERT_NO_FATAL_FAILURE(start_server("server-off", stream_ep(), meta_ep(), off_port_, off_server_,
+                                         "coalesce_max_bytes = 0\n"));
     q1_ = create_queue("1");
     q8_ = create_queue("8");
     q3_ = create_queue("3");

@@ -14,7 +14,7 @@
 namespace d4::web {
 
 using core::random_token;  // core/random_token.hpp
-using core::sha256_hex;  // core/digest.hpp
+using core::sha256_hex;    // core/digest.hpp
 bool constant_time_equal(std::string_view a, std::string_view b);
 
 struct PasswordCheck {
