@@ -176,7 +176,7 @@ TEST(RedisClusterRouting, KeysOfCommandsAndGroupsOfTransactions) {
 
 // One cluster for the suite (three masters); every test uses keys of its own, so that each also
 // passes alone. One key per 64 slots covers every master's range.
-class RedisClusterRouting : public ::testing::Test {
+class RedisClusterClients : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { cluster_ = std::make_unique<d4::test::RedisCluster>(); }
   static void TearDownTestSuite() { cluster_.reset(); }
@@ -224,7 +224,7 @@ class RedisClusterRouting : public ::testing::Test {
   static inline bool written_ = false;
 };
 
-TEST_F(RedisClusterRouting, TheBlockingClientReadsAndWritesKeysOfEverySlotRange) {
+TEST_F(RedisClusterClients, TheBlockingClientReadsAndWritesKeysOfEverySlotRange) {
   ASSERT_NO_FATAL_FAILURE(written_every_64th_slot());
   RedisClient blocking(endpoint());
   auto values = blocking.pipeline(gets_of_every_64th_slot());
@@ -236,7 +236,7 @@ TEST_F(RedisClusterRouting, TheBlockingClientReadsAndWritesKeysOfEverySlotRange)
 }
 
 // A transaction, a multi-key command and a script within one slot ({session} tags).
-TEST_F(RedisClusterRouting, TheBlockingClientRunsTransactionsMultiKeyCommandsAndScriptsInOneSlot) {
+TEST_F(RedisClusterClients, TheBlockingClientRunsTransactionsMultiKeyCommandsAndScriptsInOneSlot) {
   RedisClient blocking(endpoint());
   auto tx = blocking.pipeline({{"MULTI"}, {"SET", "{s1}a", "1"}, {"INCR", "{s1}b"}, {"EXEC"}});
   ASSERT_EQ(tx.back().elements.size(), 2u) << tx.back().describe();
@@ -247,7 +247,7 @@ TEST_F(RedisClusterRouting, TheBlockingClientRunsTransactionsMultiKeyCommandsAnd
   EXPECT_EQ(r.integer, 6) << r.describe() << " sha " << sha;
 }
 
-TEST_F(RedisClusterRouting, TheBlockingClientRefusesKeysOfSeveralSlotsBeforeSending) {
+TEST_F(RedisClusterClients, TheBlockingClientRefusesKeysOfSeveralSlotsBeforeSending) {
   RedisClient blocking(endpoint());
   try {
     blocking.pipeline({{"MULTI"}, {"SET", "a", "1"}, {"SET", "b", "2"}, {"EXEC"}});
@@ -258,7 +258,7 @@ TEST_F(RedisClusterRouting, TheBlockingClientRefusesKeysOfSeveralSlotsBeforeSend
   EXPECT_EQ(owner_of("a").cli({"EXISTS", "a"}), "0\n");
 }
 
-TEST_F(RedisClusterRouting, AClusterEndpointWithAnotherDatabaseThanZeroIsRefused) {
+TEST_F(RedisClusterClients, AClusterEndpointWithAnotherDatabaseThanZeroIsRefused) {
   RedisClient in_db2(endpoint().with_db(2));
   try {
     in_db2.command({"PING"});
@@ -268,7 +268,7 @@ TEST_F(RedisClusterRouting, AClusterEndpointWithAnotherDatabaseThanZeroIsRefused
   }
 }
 
-TEST_F(RedisClusterRouting, TheAsyncClientWritesEverySlotRangeAndAnswersInRequestOrder) {
+TEST_F(RedisClusterClients, TheAsyncClientWritesEverySlotRangeAndAnswersInRequestOrder) {
   ASSERT_NO_FATAL_FAILURE(written_every_64th_slot());
   ConnectedAsync c;
   ASSERT_TRUE(c.connected()) << c.last_error();
@@ -288,7 +288,7 @@ TEST_F(RedisClusterRouting, TheAsyncClientWritesEverySlotRangeAndAnswersInReques
     EXPECT_EQ(values[i].str, std::to_string(i * 64)) << "in request order";
 }
 
-TEST_F(RedisClusterRouting, TheAsyncClientRunsATransactionInOneSlot) {
+TEST_F(RedisClusterClients, TheAsyncClientRunsATransactionInOneSlot) {
   ConnectedAsync c;
   ASSERT_TRUE(c.connected()) << c.last_error();
   auto [ec, txr] = d4::test::exec(
@@ -300,7 +300,7 @@ TEST_F(RedisClusterRouting, TheAsyncClientRunsATransactionInOneSlot) {
   EXPECT_EQ(txr.back().elements.size(), 2u) << txr.back().describe();
 }
 
-TEST_F(RedisClusterRouting, TheAsyncClientRefusesARequestWithKeysOfSeveralSlotsWhole) {
+TEST_F(RedisClusterClients, TheAsyncClientRefusesARequestWithKeysOfSeveralSlotsWhole) {
   ConnectedAsync c;
   ASSERT_TRUE(c.connected()) << c.last_error();
   auto [ec, refused] =
