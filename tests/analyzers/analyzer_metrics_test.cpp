@@ -95,8 +95,16 @@ TEST_F(PdnsIngestMetrics, CountsRecordsRejectsByReasonAndTheBacklog) {
   push("garbage");
   push("1||c||s||IN||q.org||A||999.0.0.1||60||1");
   const double fed = static_cast<double>(lines.size() + 2);
-  ASSERT_TRUE(
-      eventually([&] { return metric(d.port, "d4_pdns_records_total") == double(lines.size()); }, 20s, 100ms))
+  // The records and the two rejects may be taken in different batches: wait until every element
+  // fed was taken and its batch finished, then check each counter.
+  ASSERT_TRUE(eventually(
+      [&] {
+        return metric(d.port, "d4_analyzer_elements_total" + q) == fed &&
+               metric(d.port, "d4_pdns_records_total") == double(lines.size()) &&
+               metric(d.port, "d4_analyzer_processing_length" + q) == 0.0 &&
+               metric(d.port, "d4_pdns_write_batches_in_flight") == 0.0;
+      },
+      20s, 100ms))
       << scrape(d.port);
   EXPECT_EQ(metric(d.port, "d4_analyzer_elements_total" + q), fed);
   EXPECT_EQ(metric(d.port, "d4_pdns_rejects_total{reason=\"field_count\"}"), 1.0);
