@@ -15,25 +15,7 @@ work=$(mktemp -d); pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
 source "$(dirname "$0")/lib.sh"
-
-node() {  # node PORT [options]: a redis-server in the foreground of its own job
-  local port=$1; shift
-  mkdir -p "$work/$port"
-  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work/$port" \
-    --logfile "$work/$port/redis.log" "$@" >/dev/null &
-  pids+=($!)
-  for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && return 0; sleep 0.05; done
-  echo "redis-server on port $port did not start" >&2; return 1
-}
-
-redis_cpu() {  # Redis CPU seconds (user + sys) summed over the given ports
-  local total=0 p
-  for p in "$@"; do
-    total=$(redis-cli -p "$p" info cpu | tr -d '\r' | awk -F: -v t="$total" \
-      '/^used_cpu_(user|sys):/ { t += $2 } END { printf "%.3f", t }')
-  done
-  echo "$total"
-}
+source "$(dirname "$0")/cluster_lib.sh"
 
 now() { python3 -c 'import time; print(time.monotonic())'; }
 
@@ -77,19 +59,7 @@ printf '[redis]\nmeta = "127.0.0.1:%s/0"\nanalyzer = "127.0.0.1:%s/2"\n[analyzer
 fill "$single" 2
 ingest "one Redis (reference layout)" "$work/single.toml" "$single"
 
-ports=(); buses=()
-for i in 0 1 2; do
-  ports+=("$(free_port)"); buses+=("$(free_port)")
-  node "${ports[$i]}" --cluster-enabled yes --cluster-port "${buses[$i]}" --cluster-config-file "$work/nodes-$i.conf"
-  redis-cli -p "${ports[$i]}" cluster set-config-epoch $((i + 1)) >/dev/null
-  redis-cli -p "${ports[$i]}" cluster addslotsrange $((i * 16384 / 3)) $(((i + 1) * 16384 / 3 - 1)) >/dev/null
-done
-for i in 1 2; do redis-cli -p "${ports[0]}" cluster meet 127.0.0.1 "${ports[$i]}" "${buses[$i]}" >/dev/null; done
-for _ in $(seq 400); do
-  ok=0
-  for p in "${ports[@]}"; do redis-cli -p "$p" cluster info | grep -q 'cluster_state:ok' && ok=$((ok + 1)); done
-  [ "$ok" = 3 ] && break; sleep 0.05
-done
+start_cluster3
 seeds="redis-cluster://127.0.0.1:${ports[0]},127.0.0.1:${ports[1]},127.0.0.1:${ports[2]}"
 printf '[redis]\nkey_layout = "cluster"\nmeta = "%s"\n[analyzers.pdns]\nbackend = "%s"\n' "$seeds" "$seeds" > "$work/cluster.toml"
 slot=$(redis-cli -p "${ports[0]}" cluster keyslot analyzer:8:bench)
