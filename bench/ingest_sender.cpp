@@ -1,6 +1,6 @@
 // d4-ingest-bench: load generator for d4-server (or any D4 server storing into Redis streams).
 //
-//   d4-ingest-bench send --port P --redis HOST:PORT/DB [--plain] [--metrics-port M] FILE...
+//   d4-ingest-bench send --port P --redis HOST:PORT/DB... [--plain] [--metrics-port M] FILE...
 //     One sensor connection per file (pre-encapsulated D4 streams, e.g. from mkbench.sh), all
 //     connected before the clock starts, then sent at once as fast as possible, one thread per
 //     connection. The clock stops when every packet of the files is stored: d4-server's
@@ -8,7 +8,8 @@
 //     the server coalesces them), else the Redis streams' entries (sum of XLEN over stream:*, one
 //     per packet as the reference server stores them). Also prints the XADDs Redis ran. Prints MB/s,
 //     packets/s and, with --metrics-port, the server's p50/p99 socket-to-Redis latency and its CPU time per
-//     MB.
+//     MB. --redis may be given once per node of a Redis Cluster (one per master): the Redis CPU and
+//     XADDs are summed over them, and the stored packets need --metrics-port.
 //
 //   d4-ingest-bench idle --port P --connections N [--hold S] [--key K]
 //     Opens N TLS sensor connections, each sending one small packet (distinct sensor UUIDs), then
@@ -36,6 +37,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -182,7 +184,8 @@ double redis_cpu(d4::core::RedisClient& r) {
 }
 
 struct SendOptions {
-  std::string host = "127.0.0.1", redis_ep;
+  std::string host = "127.0.0.1";
+  std::vector<std::string> redis_eps;  // several: the masters of a cluster, figures summed
   int port = 0, metrics_port = 0;
   pid_t server_pid = 0;
   bool plain = false;
@@ -198,11 +201,21 @@ struct IdleOptions {
 };
 
 int cmd_send(const SendOptions& o) {
-  const auto& [host, redis_ep, port, metrics_port, server_pid, plain, timeout_s, rate_mbps, files,
+  const auto& [host, redis_eps, port, metrics_port, server_pid, plain, timeout_s, rate_mbps, files,
                only_type] = o;
-  auto ep = d4::core::RedisEndpoint::parse(redis_ep);
-  if (!ep) die("bad --redis endpoint");
-  d4::core::RedisClient redis(*ep);
+  std::vector<std::unique_ptr<d4::core::RedisClient>> nodes;
+  for (const auto& e : redis_eps) {
+    auto ep = d4::core::RedisEndpoint::parse(e);
+    if (!ep) die("bad --redis endpoint " + e);
+    nodes.push_back(std::make_unique<d4::core::RedisClient>(*ep));
+  }
+  if (nodes.size() > 1 && !metrics_port) die("several --redis nodes need --metrics-port");
+  d4::core::RedisClient& redis = *nodes.front();
+  auto sum_over_nodes = [&](auto measure) {
+    decltype(measure(redis)) total{};
+    for (auto& n : nodes) total += measure(*n);
+    return total;
+  };
   std::vector<std::vector<std::uint8_t>> data;
   std::uint64_t packets = 0, bytes = 0;
   for (const auto& f : files) {
@@ -226,8 +239,8 @@ int cmd_send(const SendOptions& o) {
   }
   std::string metrics_before = metrics_port ? http_get(metrics_port, "/metrics") : "";
   double server_cpu0 = server_pid ? cpu_seconds(server_pid) : 0;
-  double redis_cpu0 = redis_cpu(redis);
-  long long xadds0 = xadd_calls(redis);
+  double redis_cpu0 = sum_over_nodes(redis_cpu);
+  long long xadds0 = sum_over_nodes(xadd_calls);
   double self_cpu0 = cpu_seconds(getpid());
   auto t0 = Clock::now();
   std::vector<std::thread> threads;
@@ -263,8 +276,8 @@ int cmd_send(const SendOptions& o) {
   }
   for (auto& t : threads) t.join();
   double server_cpu = server_pid ? cpu_seconds(server_pid) - server_cpu0 : 0;
-  double redis_cpu_used = redis_cpu(redis) - redis_cpu0;
-  long long xadds = xadd_calls(redis) - xadds0;
+  double redis_cpu_used = sum_over_nodes(redis_cpu) - redis_cpu0;
+  long long xadds = sum_over_nodes(xadd_calls) - xadds0;
   double self_cpu = cpu_seconds(getpid()) - self_cpu0;
   double t_sent = 0;
   for (double s : sent_at) t_sent = std::max(t_sent, s);
@@ -408,7 +421,9 @@ int main(int argc, char** argv) {
       "send", "Send pre-encapsulated D4 streams, one connection per file, as fast as possible");
   s->add_option("--host", send.host, "Server address (IPv4)");
   s->add_option("--port", send.port, "Sensor port")->required();
-  s->add_option("--redis", send.redis_ep, "The server's stream Redis, HOST:PORT/DB")->required();
+  s->add_option("--redis", send.redis_eps,
+                "The server's stream Redis, HOST:PORT/DB; once per master for a Redis Cluster")
+      ->required();
   s->add_flag("--plain", send.plain, "Plain TCP instead of TLS");
   s->add_option("--metrics-port", send.metrics_port, "Read the server's latency histogram from /metrics");
   s->add_option("--server-pid", send.server_pid, "Report the server's CPU time");

@@ -39,6 +39,8 @@ make_redis_tls_files() {
 # start_d4_server REDIS_PORT TLS_PORT METRICS_PORT THREADS [extra [server] lines]: sets spid and
 # returns when /health answers. Shared-secret mode with the test key, one Redis for both roles
 # (D4_REDIS_ENDPOINT, e.g. "rediss://127.0.0.1:PORT", and D4_REDIS_QUERY replace the plain one).
+# D4_STREAM_REDIS and D4_META_REDIS replace each role's whole endpoint (e.g. a redis-cluster://
+# stream Redis), D4_REDIS_SECTION_EXTRA adds lines to [redis] (e.g. key_layout = "cluster").
 start_d4_server() {
   local rport=$1 sport=$2 mport=$3 threads=$4 extra=${5:-}
   "$build/bin/d4-server" --generate-cert "$work/certs" >/dev/null
@@ -46,8 +48,9 @@ start_d4_server() {
 [general]
 log_level = "warn"
 [redis]
-stream = "${D4_REDIS_ENDPOINT:-127.0.0.1:$rport}/0${D4_REDIS_QUERY:-}"
-meta = "${D4_REDIS_ENDPOINT:-127.0.0.1:$rport}/1${D4_REDIS_QUERY:-}"
+stream = "${D4_STREAM_REDIS:-${D4_REDIS_ENDPOINT:-127.0.0.1:$rport}/0${D4_REDIS_QUERY:-}}"
+meta = "${D4_META_REDIS:-${D4_REDIS_ENDPOINT:-127.0.0.1:$rport}/1${D4_REDIS_QUERY:-}}"
+${D4_REDIS_SECTION_EXTRA:-}
 [server]
 listen = ["127.0.0.1:$sport"]
 metrics_listen = "127.0.0.1:$mport"

@@ -2,7 +2,9 @@
 # Workers keeping up with ingest: d4-server and d4-worker run together against one Redis while
 # N sensors send M MB of pcap each (type 1, 4 KiB packets, made by ../shared/tools/mkbench.sh and
 # sent by ../shared/tools/send.py over TLS). Samples the total stream backlog (sum of XLEN over
-# stream:*) every 100 ms and reports its maximum and the time until every session is archived.
+# stream:*) every 100 ms and reports its maximum and the time until every session is archived,
+# and the CPU that Redis (ingest, the workers' reads and trims, the sampling), d4-server and
+# d4-worker spent per MB.
 # usage: bench/workers_with_ingest.sh BIN_DIR [N=4] [MB=50] [COMPRESSION=zstd]
 set -eu
 bin=$(cd "$1" && pwd); n=${2:-4}; mb=${3:-50}; comp=${4:-zstd}
@@ -42,8 +44,12 @@ TOML
 pids+=($!)
 "$bin/d4-worker" -c "$tmp/d4.toml" --types 1 2>"$tmp/worker.log" &
 pids+=($!)
+server_pid=${pids[1]}; worker_pid=${pids[2]}
+cpu_of() { awk '{ printf "%.3f", ($14 + $15) / '"$(getconf CLK_TCK)"' }' "/proc/$1/stat"; }
+redis_cpu() { redis-cli -p "$rport" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/ { t += $2 } END { printf "%.3f", t }'; }
 until curl -sf "http://127.0.0.1:$mport/health" >/dev/null 2>&1; do sleep 0.1; done
 start=$(date +%s.%N)
+cpu0="$(redis_cpu) $(cpu_of "$server_pid") $(cpu_of "$worker_pid")"
 python3 "$tools/send.py" 127.0.0.1 "$tport" 1 "$tmp"/streams/s*.d4 &
 sender=$!
 max=0; seen=0
@@ -56,11 +62,14 @@ while true; do
   sleep 0.1
 done
 end=$(date +%s.%N)
+cpu1="$(redis_cpu) $(cpu_of "$server_pid") $(cpu_of "$worker_pid")"
 files=$(find "$tmp/archive" -type f | wc -l)
 bytes=$((n * mb * 1000000))
-python3 - "$start" "$end" "$bytes" "$max" "$n" "$mb" "$comp" "$files" <<'PY'
+python3 - "$start" "$end" "$bytes" "$max" "$n" "$mb" "$comp" "$files" "$cpu0" "$cpu1" <<'PY'
 import sys
 s, e, b, mx, n, mb, comp, files = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7], sys.argv[8]
+used = [float(b1) - float(a) for a, b1 in zip(sys.argv[9].split(), sys.argv[10].split())]
 print(f"{n} sensors x {mb} MB pcap through d4-server + d4-worker ({comp}): {e - s:.1f} s, "
       f"{b / 1e6 / (e - s):.1f} MB/s end to end, max stream backlog {mx} packets, {files} archive files")
+print("CPU per MB: Redis %.2f ms, d4-server %.2f ms, d4-worker %.2f ms" % tuple(1e9 * u / b for u in used))
 PY
