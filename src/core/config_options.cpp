@@ -126,6 +126,7 @@ const std::vector<Section>& sections() {
         {"login_delay_max", I},
         {"login_source_max_failures", I},
         {"max_concurrent_password_checks", I},
+        {"password_hash", S},
         {"trusted_proxies", SL},
         {"trusted_proxy_header", S},
         {"user_block_min_prefix_v4", I},

@@ -25,7 +25,7 @@ Db::Db(const WebConfig& c)
       cache(connections_.client(c.common.redis.cache)),
       backscatter(connections_.client(c.backscatter_redis)),
       policy(meta, stream),
-      user_store(users),
+      user_store(users, c.password_hash),
       queue_store(meta, analyzer, c.queue_default_max_size, c.common.redis.layout) {}
 
 Db& Connections::this_thread() {

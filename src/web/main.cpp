@@ -37,6 +37,10 @@ int main(int argc, char** argv) {
       spdlog::warn(
           "[web] tls_cert and tls_key are empty: serving plain HTTP; passwords and session cookies travel "
           "in clear (use this only behind a TLS proxy or on loopback)");
+    if (cfg.password_hash == d4::web::PasswordHashCost::Minimum)
+      spdlog::warn(
+          "[web] password_hash = \"minimum\": password hashes are cheap to crack if the users database "
+          "leaks; meant for throw-away test instances only");
 
     d4::web::WebApp web(cfg);
     // Redis may still be starting (d4-stack starts everything at once): retry for a while.

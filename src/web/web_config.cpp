@@ -79,6 +79,14 @@ void read_budgets(const toml::table& root, WebConfig& c) {
   c.login_source_max_failures = positive(root, "login_source_max_failures", c.login_source_max_failures);
   c.max_concurrent_password_checks =
       positive_size(root, "max_concurrent_password_checks", c.max_concurrent_password_checks);
+  const auto cost_name = core::get_string(root, "web", "password_hash", "interactive");
+  const auto cost = parse_password_hash_cost(cost_name);
+  if (!cost)
+    throw core::ConfigError(
+        "[web] password_hash must be \"interactive\", \"moderate\", \"sensitive\" or "
+        "\"minimum\" (test instances only), not \"" +
+        cost_name + "\"");
+  c.password_hash = *cost;
   read_trusted_proxies(root, c);
   c.user_block_min_prefix_v4 = prefix_in(root, "user_block_min_prefix_v4", c.user_block_min_prefix_v4, 32);
   c.user_block_min_prefix_v6 = prefix_in(root, "user_block_min_prefix_v6", c.user_block_min_prefix_v6, 128);

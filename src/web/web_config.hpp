@@ -12,6 +12,7 @@
 #include "core/config.hpp"
 #include "core/ipnet.hpp"
 #include "core/keys.hpp"
+#include "web/auth/security.hpp"
 
 namespace d4::web {
 
@@ -36,6 +37,7 @@ struct WebConfig {
   std::chrono::seconds login_delay_max{300};
   long long login_source_max_failures = 20;
   std::size_t max_concurrent_password_checks = 2;  // Argon2id verifications at once (64 MiB each)
+  PasswordHashCost password_hash = PasswordHashCost::Interactive;  // new hashes; others re-hashed at login
   // Reverse proxies whose forwarding header names the client (docs/web.md); empty: the socket peer.
   std::vector<core::IpNetwork> trusted_proxies;
   std::string trusted_proxy_header = "X-Forwarded-For";  // or "Forwarded" (RFC 7239)

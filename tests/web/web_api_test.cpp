@@ -2,6 +2,7 @@
 // is checked for every role and for CSRF; the flows check the data written to Redis.
 #include <crypt.h>
 #include <gtest/gtest.h>
+#include <sodium.h>
 #include <sys/stat.h>
 
 #include <csignal>
@@ -994,6 +995,53 @@ TEST_F(WebApiTest, LegacyBcryptPasswordAndClearTokenAreMigrated) {
   EXPECT_EQ(t.get("/api/v1/me", {{"Authorization", legacy_token}}).status, 200);
   EXPECT_EQ(web->users().command({"HEXISTS", "user:tokens", legacy_token}).integer, 0) << "re-keyed";
   EXPECT_EQ(t.get("/api/v1/me", {{"Authorization", legacy_token}}).status, 200) << "still valid";
+}
+
+// The default cost is libsodium's interactive one (m=64 MiB, t=2); a hash of another cost (here
+// the minimum that the other tests run with) is re-hashed at the configured cost at login.
+TEST(WebPasswordHash, TheDefaultCostIsInteractiveAndOtherCostsAreReHashedAtLogin) {
+  WebOptions o;
+  o.admin_password = "Admin-Pass-0042";
+  o.extra_web_config = "# password_hash: not set, the default\n";
+  WebInstance web(o);
+  const std::string interactive = "$argon2id$v=19$m=65536,t=2,";
+  EXPECT_EQ(cli_str(web.users(), {"HGET", "user:all", kAdmin}).rfind(interactive, 0), 0u);
+  ASSERT_EQ(sodium_init() >= 0, true);
+  char cheap[crypto_pwhash_STRBYTES];
+  const std::string pw = "Cheap-Pass-0042";
+  ASSERT_EQ(crypto_pwhash_str_alg(cheap, pw.data(), pw.size(), crypto_pwhash_OPSLIMIT_MIN,
+                                  crypto_pwhash_MEMLIMIT_MIN, crypto_pwhash_ALG_ARGON2ID13),
+            0);
+  web.users().command({"HSET", "user:all", "cheap@example.test", cheap});
+  web.users().command({"HSET", "user_metadata:cheap@example.test", "role", "user"});
+  web.users().command({"SADD", "user_role:user", "cheap@example.test"});
+  Client c = web.client();
+  ASSERT_EQ(c.login("cheap@example.test", pw).header("Location"), "/");
+  EXPECT_EQ(cli_str(web.users(), {"HGET", "user:all", "cheap@example.test"}).rfind(interactive, 0), 0u);
+  EXPECT_EQ(web.log().find("password_hash = \"minimum\""), std::string::npos) << "no warning at the default";
+}
+
+TEST(WebPasswordHash, TheMinimumCostIsWarnedAboutAndAnUnknownCostRefused) {
+  WebOptions o;
+  o.admin_password = "Admin-Pass-0042";
+  WebInstance web(o);  // the test instances' "minimum"
+  EXPECT_EQ(cli_str(web.users(), {"HGET", "user:all", kAdmin}).rfind("$argon2id$v=19$m=8,t=1,", 0), 0u);
+  EXPECT_NE(web.log().find("password_hash = \"minimum\""), std::string::npos) << web.log();
+  // The same configuration with an unknown cost: a configuration error (exit status 78).
+  std::string text = d4::test::read_text(web.config_path());
+  const auto at = text.find("password_hash = \"minimum\"");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, std::string("password_hash = \"minimum\"").size(), "password_hash = \"weak\"");
+  d4::test::TempDir dir;
+  d4::test::write_text(dir / "d4.toml", text);
+  d4::test::Process::Options po;
+  po.stderr_file = dir / "err";
+  d4::test::Process check(
+      {(d4::test::bin_dir() / "d4-web").string(), "--config", (dir / "d4.toml").string(), "--check-config"},
+      po);
+  EXPECT_EQ(check.wait(std::chrono::seconds(10)), 78);
+  EXPECT_NE(d4::test::read_text(dir / "err").find("password_hash must be"), std::string::npos)
+      << d4::test::read_text(dir / "err");
 }
 
 // ---------------------------------------------------------------- throttling

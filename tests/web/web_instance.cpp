@@ -168,6 +168,10 @@ WebInstance::WebInstance(WebOptions options) : options_(std::move(options)) {
   cfg += "[redis]\nstream = \"" + endpoint(5) + "\"\n";
   cfg += "meta = \"" + endpoint(0) + "\"\n\n[web]\n";
   cfg += "listen = \"127.0.0.1:0\"\n";  // d4-web reports the port it got
+  // Argon2id at its interactive cost was most of the web tests' CPU (each test makes and signs in
+  // several users); tests of the cost itself set password_hash.
+  if (options_.extra_web_config.find("password_hash") == std::string::npos)
+    cfg += "password_hash = \"minimum\"\n";
   if (options_.tls) {
     std::string cmd =
         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost "

@@ -25,23 +25,52 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-std::string hash_password(std::string_view password) {
+namespace {
+struct Argon2Limits {
+  unsigned long long passes;
+  std::size_t memory;
+};
+Argon2Limits limits_of(PasswordHashCost cost) {
+  switch (cost) {
+    case PasswordHashCost::Minimum:
+      return {crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash_MEMLIMIT_MIN};
+    case PasswordHashCost::Moderate:
+      return {crypto_pwhash_OPSLIMIT_MODERATE, crypto_pwhash_MEMLIMIT_MODERATE};
+    case PasswordHashCost::Sensitive:
+      return {crypto_pwhash_OPSLIMIT_SENSITIVE, crypto_pwhash_MEMLIMIT_SENSITIVE};
+    case PasswordHashCost::Interactive:
+      break;
+  }
+  return {crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE};
+}
+}  // namespace
+
+std::optional<PasswordHashCost> parse_password_hash_cost(std::string_view name) {
+  if (name == "interactive") return PasswordHashCost::Interactive;
+  if (name == "moderate") return PasswordHashCost::Moderate;
+  if (name == "sensitive") return PasswordHashCost::Sensitive;
+  if (name == "minimum") return PasswordHashCost::Minimum;
+  return std::nullopt;
+}
+
+std::string hash_password(std::string_view password, PasswordHashCost cost) {
   init_sodium();
   char out[crypto_pwhash_STRBYTES];
-  if (crypto_pwhash_str_alg(out, password.data(), password.size(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                            crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13) != 0)
+  const auto limits = limits_of(cost);
+  if (crypto_pwhash_str_alg(out, password.data(), password.size(), limits.passes, limits.memory,
+                            crypto_pwhash_ALG_ARGON2ID13) != 0)
     throw std::runtime_error("password hashing failed (out of memory?)");
   return out;
 }
 
-PasswordCheck verify_password(std::string_view password, const std::string& stored) {
+PasswordCheck verify_password(std::string_view password, const std::string& stored, PasswordHashCost cost) {
   PasswordCheck r;
   if (stored.rfind("$argon2", 0) == 0) {
     init_sodium();
     r.ok = crypto_pwhash_str_verify(stored.c_str(), password.data(), password.size()) == 0;
+    const auto limits = limits_of(cost);
     r.needs_rehash =
-        r.ok && crypto_pwhash_str_needs_rehash(stored.c_str(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                                               crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0;
+        r.ok && crypto_pwhash_str_needs_rehash(stored.c_str(), limits.passes, limits.memory) != 0;
     return r;
   }
   // Users imported from the reference server carry bcrypt hashes ("$2b$..."): libxcrypt checks

@@ -22,10 +22,20 @@ struct PasswordCheck {
   bool needs_rehash = false;  // a legacy (bcrypt) or weaker Argon2id hash: rehash on login
 };
 
-// Argon2id, libsodium's interactive limits; the result is the self-describing "$argon2id$..."
-// string stored in user:all.
-std::string hash_password(std::string_view password);
-PasswordCheck verify_password(std::string_view password, const std::string& stored_hash);
+// The Argon2id cost of new password hashes ([web] password_hash). libsodium's named limits:
+// interactive (2 passes over 64 MiB, the default), moderate (3 over 256 MiB), sensitive (4 over
+// 1 GiB). Minimum (1 pass over 8 KiB) offers no protection of a stolen hash: it exists for
+// throw-away test instances, where hashing dominated the test suite's CPU, and d4-web warns when
+// it is configured.
+enum class PasswordHashCost { Minimum, Interactive, Moderate, Sensitive };
+std::optional<PasswordHashCost> parse_password_hash_cost(std::string_view name);
+
+// Argon2id at `cost`; the result is the self-describing "$argon2id$..." string stored in
+// user:all.
+std::string hash_password(std::string_view password, PasswordHashCost cost = PasswordHashCost::Interactive);
+// needs_rehash: a legacy (bcrypt) hash, or an Argon2id hash made at another cost than `cost`.
+PasswordCheck verify_password(std::string_view password, const std::string& stored_hash,
+                              PasswordHashCost cost = PasswordHashCost::Interactive);
 
 // The reference policy: 10..100 characters, >= 2 digits, >= 1 lower case and >= 1 upper case
 // letter. Returns the reason when the password is refused.

@@ -131,7 +131,7 @@ void UserStore::write_roles(std::string_view email, Role role) {
 
 void UserStore::write_password(std::string_view email, std::string_view password, bool must_change,
                                const char* what) {
-  std::string hash = hash_password(password);
+  std::string hash = hash_password(password, cost_);
   std::vector<std::vector<std::string>> cmds = {{"HSET", std::string(kAllUsers), std::string(email), hash}};
   if (must_change)
     cmds.push_back({"HSET", metadata_key(email), "change_passwd", "True"});
@@ -175,12 +175,13 @@ bool UserStore::check_password(std::string_view email, std::string_view password
   auto stored = db_.command({"HGET", kAllUsers, email}).as_string();
   if (!stored) {
     // Spend the same time as a real check so that timing does not reveal which users exist.
-    static const std::string dummy = hash_password("not-a-real-password-00");
-    (void)verify_password(password, dummy);
+    // (A store per thread: the dummy is made once per thread, at the configured cost.)
+    if (dummy_hash_.empty()) dummy_hash_ = hash_password("not-a-real-password-00", cost_);
+    (void)verify_password(password, dummy_hash_, cost_);
     return false;
   }
-  auto r = verify_password(password, *stored);
-  if (r.ok && r.needs_rehash) db_.command({"HSET", kAllUsers, email, hash_password(password)});
+  auto r = verify_password(password, *stored, cost_);
+  if (r.ok && r.needs_rehash) db_.command({"HSET", kAllUsers, email, hash_password(password, cost_)});
   return r.ok;
 }
 

@@ -46,7 +46,8 @@ struct NewToken {
 
 class UserStore {
  public:
-  explicit UserStore(core::RedisClient& users) : db_(users) {}
+  explicit UserStore(core::RedisClient& users, PasswordHashCost cost = PasswordHashCost::Interactive)
+      : db_(users), cost_(cost) {}
 
   void ensure_roles();
   bool exists(std::string_view email);
@@ -71,6 +72,8 @@ class UserStore {
   // The password hash and the must-change flag, in one pipeline; `what` names the write in errors.
   void write_password(std::string_view email, std::string_view password, bool must_change, const char* what);
   core::RedisClient& db_;
+  PasswordHashCost cost_;
+  std::string dummy_hash_;  // verified for unknown users, so that timing does not tell them apart
 };
 
 // Syntax check of an account name (an e-mail address, < 300 characters like the reference).
