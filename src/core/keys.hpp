@@ -510,6 +510,18 @@ inline constexpr std::string_view kServerBackpressure = "server:backpressure";
 // networks (a newcomer replaces the lowest and inherits its count; the replaced network's
 // ip:rejects/ip:errors keys are deleted). Bounds what unauthenticated peers can create.
 inline constexpr std::string_view kRejectSources = "server:reject_sources";
+// The same details in a layout. The cluster layout tags them with the ranking's own name
+// (ip:rejects:{server:reject_sources}:<network>; a tag equal to a key's whole name hashes like
+// that key), so that the ranking, the details it writes and those of the network it replaces,
+// which the flush script deletes, all lie in the ranking's slot.
+inline std::string ip_rejects(KeyLayout layout, std::string_view network) {
+  if (layout == KeyLayout::Cluster) return cat({"ip:rejects:{", kRejectSources, "}:", network});
+  return ip_rejects(network);
+}
+inline std::string ip_errors(KeyLayout layout, std::string_view network) {
+  if (layout == KeyLayout::Cluster) return cat({"ip:errors:{", kRejectSources, "}:", network});
+  return ip_errors(network);
+}
 // Every sensor that has a metadata_uuid:<uuid> hash written by this implementation (stored data,
 // registration, key or description set): the list d4-web shows, read without scanning the
 // keyspace. Built once from a SCAN by d4-server at start when it does not exist.
@@ -552,6 +564,13 @@ inline std::string stat_uuid_type_bytes(std::string_view date, std::string_view 
 // number of its last call applied (TTL one hour after the last flush).
 inline std::string flush_marker(std::string_view instance, std::string_view worker) {
   return cat({"server:flush:", instance, ":", worker});
+}
+// Cluster layout: a flush call touches the keys of one slot and its marker must be there too, so
+// each slot a worker writes to has its own marker, server:flush:<instance>:<worker>:{<tag>}, with
+// a tag of that slot (core::cluster_slot_tag). One sequence per worker still serves them all: the
+// calls of one slot carry increasing numbers, which is all a marker compares.
+inline std::string flush_marker_in_slot(std::string_view marker, std::string_view slot_tag) {
+  return cat({marker, ":{", slot_tag, "}"});
 }
 
 }  // namespace d4::core::keys

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "protocol/text.hpp"
 
@@ -67,6 +70,26 @@ int cluster_key_slot(std::string_view key) {
     if (close != std::string_view::npos && close > open + 1) key = key.substr(open + 1, close - open - 1);
   }
   return crc16_xmodem(key) & (kClusterSlots - 1);
+}
+
+const std::string& cluster_slot_tag(int slot) {
+  // Numbers in increasing order until every slot has one (about 170,000 checksums of short
+  // strings; bounded in case the checksum ever missed a slot).
+  static const std::vector<std::string> tags = [] {
+    std::vector<std::string> t(kClusterSlots);
+    int found = 0;
+    for (unsigned n = 0; found < kClusterSlots && n < 100'000'000; ++n) {
+      std::string s = std::to_string(n);
+      auto& entry = t[static_cast<std::size_t>(crc16_xmodem(s) & (kClusterSlots - 1))];
+      if (entry.empty()) {
+        entry = std::move(s);
+        ++found;
+      }
+    }
+    if (found < kClusterSlots) throw std::logic_error("cluster_slot_tag: a slot has no decimal tag");
+    return t;
+  }();
+  return tags.at(static_cast<std::size_t>(slot));
 }
 
 std::vector<std::string_view> cluster_command_keys(const std::vector<std::string_view>& args) {

@@ -27,6 +27,11 @@ inline constexpr int kClusterSlots = 16384;
 // empty, else of the whole key.
 int cluster_key_slot(std::string_view key);
 
+// A short hash tag (decimal digits) whose slot is `slot`: "{<tag>}" in a key name puts the key in
+// that slot. For bookkeeping that must sit next to keys whose names are fixed (a marker written
+// by the same script as the keys of one slot). The table is built once, on first use.
+const std::string& cluster_slot_tag(int slot);
+
 // The keys of one command (args[0] is its name, any case). Commands without keys (PING, INFO,
 // MULTI, EXEC, SCRIPT, CLUSTER...) have none and may go to any node.
 std::vector<std::string_view> cluster_command_keys(const std::vector<std::string_view>& args);

@@ -536,7 +536,7 @@ std::vector<SensorError> SensorPolicy::errors(std::string_view uuid_text, std::s
 
 std::map<std::string, long long> SensorPolicy::ip_rejects(std::string_view ip) {
   return hash_counts(
-      meta_.command_ok({"HGETALL", keys::ip_rejects(source_network_text(normalize_ip_text(ip)))}));
+      meta_.command_ok({"HGETALL", keys::ip_rejects(layout_, source_network_text(normalize_ip_text(ip)))}));
 }
 
 std::map<std::string, long long> SensorPolicy::reject_sources(std::size_t max) {
@@ -547,8 +547,9 @@ std::map<std::string, long long> SensorPolicy::reject_sources(std::size_t max) {
 
 std::vector<SensorError> SensorPolicy::ip_errors(std::string_view ip, std::size_t max) {
   if (max == 0) return {};
-  return parse_list(meta_.command_ok(
-      {"LRANGE", keys::ip_errors(source_network_text(normalize_ip_text(ip))), "0", std::to_string(max - 1)}));
+  return parse_list(
+      meta_.command_ok({"LRANGE", keys::ip_errors(layout_, source_network_text(normalize_ip_text(ip))), "0",
+                        std::to_string(max - 1)}));
 }
 
 std::map<std::string, long long> SensorPolicy::global_rejects() {

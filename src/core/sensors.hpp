@@ -78,7 +78,8 @@ struct SensorInfo {
 class SensorPolicy {
  public:
   // `meta` is the metadata Redis (reference 6380 db 0), `stream` the stream Redis (6379 db 0).
-  // `layout` names the stream Redis's keys (kicks, temporary blocks).
+  // `layout` names the stream Redis's keys (kicks, temporary blocks) and the source networks'
+  // reject details (keys::ip_rejects).
   SensorPolicy(RedisClient& meta, RedisClient& stream, keys::KeyLayout layout = keys::KeyLayout::Reference)
       : meta_(meta), stream_(stream), layout_(layout) {}
 

@@ -1,10 +1,12 @@
 #include "server/meta_batch.hpp"
 
+#include <algorithm>
 #include <ctime>
 #include <type_traits>
 
 #include "core/keys.hpp"
 #include "core/redis_async.hpp"
+#include "core/redis_cluster.hpp"
 #include "server/scripts.hpp"
 
 namespace d4::server {
@@ -160,9 +162,9 @@ void MetaBatch::source_ops(OpList& out) {
   for (auto& [source, r] : sources_) {
     // Rank first: taking a place in the top-N may evict another network and its details.
     out.push_back(meta_op::RankSource{std::string(keys::kRejectSources), source, r.total,
-                                      limits_.reject_sources_kept, keys::ip_rejects(""),
-                                      keys::ip_errors("")});
-    std::string rejects = keys::ip_rejects(source), errors = keys::ip_errors(source);
+                                      limits_.reject_sources_kept, keys::ip_rejects(layout_, ""),
+                                      keys::ip_errors(layout_, "")});
+    std::string rejects = keys::ip_rejects(layout_, source), errors = keys::ip_errors(layout_, source);
     for (const auto& [reason, n] : r.reasons) out.push_back(meta_op::HIncrBy{rejects, reason, n}, true);
     out.push_back(meta_op::Expire{rejects, ttl}, true);
     for (auto& e : r.entries) out.push_back(meta_op::LPushCapped{errors, std::move(e), r.list_cap}, true);
@@ -193,32 +195,69 @@ std::vector<std::string> MetaBatch::take_requests(const std::string& marker, std
 }
 
 // Cuts the operations into calls of at most max_ops_per_call (a joined group longer than that
-// stays whole), each an EVAL of the flush script with the next sequence number.
+// stays whole), each an EVAL of the flush script with the next sequence number. In the cluster
+// layout, first grouped by the slot of their key, in order within each slot (so the writes to one
+// key keep their order: a reject's Error after the stored data's HDEL of it).
 std::vector<std::string> MetaBatch::encode_calls(OpList& list, const std::string& marker,
                                                  std::uint64_t& seq) const {
   std::vector<std::string> requests;
   std::vector<std::vector<std::string>> ops;
   ops.reserve(list.ops.size());
   for (const auto& op : list.ops) ops.push_back(wire_args(op));
+  if (layout_ == core::keys::KeyLayout::Reference) {
+    std::vector<std::size_t> all(ops.size());
+    for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+    encode_run(ops, list.joined, all, marker, false, seq, requests);
+    return requests;
+  }
+  // Every operation's key is its first argument (wire_args); a joined operation writes the details
+  // of the ranking before it, which share its slot (keys::ip_rejects).
+  std::map<int, std::vector<std::size_t>> by_slot;
+  for (std::size_t i = 0; i < ops.size(); ++i) by_slot[core::cluster_key_slot(ops[i][1])].push_back(i);
+  for (const auto& [slot, indices] : by_slot) {
+    std::vector<bool> joined;
+    joined.reserve(indices.size());
+    for (std::size_t i : indices) joined.push_back(list.joined[i]);
+    encode_run(ops, joined, indices, core::keys::flush_marker_in_slot(marker, core::cluster_slot_tag(slot)),
+               true, seq, requests);
+  }
+  return requests;
+}
+
+void MetaBatch::encode_run(const std::vector<std::vector<std::string>>& ops, const std::vector<bool>& joined,
+                           const std::vector<std::size_t>& indices, const std::string& marker,
+                           bool declare_keys, std::uint64_t& seq, std::vector<std::string>& requests) const {
   const std::size_t per_call = std::max<std::size_t>(1, limits_.max_ops_per_call);
+  const std::size_t n = indices.size();
   std::size_t start = 0;
-  while (start < ops.size()) {
-    std::size_t end = std::min(ops.size(), start + per_call);
+  while (start < n) {
+    std::size_t end = std::min(n, start + per_call);
     std::size_t cut = end;
-    while (cut > start && cut < ops.size() && list.joined[cut]) --cut;
+    while (cut > start && cut < n && joined[cut]) --cut;
     if (cut > start) end = cut;
-    while (end < ops.size() && list.joined[end]) ++end;  // a group larger than a call
+    while (end < n && joined[end]) ++end;  // a group larger than a call
     std::size_t argc = 0;
-    for (std::size_t i = start; i < end; ++i) argc += ops[i].size();
+    std::vector<std::string_view> declared;  // each key written, once (declared after the marker)
+    for (std::size_t i = start; i < end; ++i) {
+      const auto& op = ops[indices[i]];
+      argc += op.size();
+      if (declare_keys && std::find(declared.begin(), declared.end(), op[1]) == declared.end())
+        declared.push_back(op[1]);
+    }
     std::string resp;
     core::RespWriter w(resp);
-    w.begin(5 + argc).arg("EVAL").arg(scripts::kFlushScript).arg(std::uint64_t{1}).arg(marker).arg(++seq);
+    w.begin(5 + declared.size() + argc)
+        .arg("EVAL")
+        .arg(scripts::kFlushScript)
+        .arg(std::uint64_t{1 + declared.size()})
+        .arg(marker);
+    for (auto key : declared) w.arg(key);
+    w.arg(++seq);
     for (std::size_t i = start; i < end; ++i)
-      for (const auto& a : ops[i]) w.arg(a);
+      for (const auto& a : ops[indices[i]]) w.arg(a);
     requests.push_back(std::move(resp));
     start = end;
   }
-  return requests;
 }
 
 }  // namespace d4::server

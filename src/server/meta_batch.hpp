@@ -11,6 +11,12 @@
 // dropped and counted). While the meta Redis is down the worker keeps aggregating here instead of
 // queueing one request per interval, so an outage costs bounded memory. A flush is cut into calls
 // of at most `max_ops_per_call` operations so that no call blocks Redis for long.
+//
+// In the cluster key layout (docs/redis-keys.md, "Key layouts") every call touches the keys of
+// one slot and declares them: the operations are grouped by the slot of their key, each group cut
+// into calls as above, each call with the marker of its slot (keys::flush_marker_in_slot). The
+// source networks' details are tagged by the ranking's name (keys::ip_rejects), so a ranking and
+// every detail it writes or deletes stay in one call.
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -20,6 +26,8 @@
 #include <tuple>
 #include <variant>
 #include <vector>
+
+#include "core/keys.hpp"
 
 namespace d4::server {
 
@@ -100,6 +108,7 @@ class MetaBatch {
   MetaBatch() = default;
   explicit MetaBatch(Limits limits) : limits_(limits) {}
   void set_limits(const Limits& limits) { limits_ = limits; }
+  void set_layout(core::keys::KeyLayout layout) { layout_ = layout; }
 
   // Aggregated writes (authenticated sensors, operators' sets, global counters).
   void incr(std::string_view key, std::string_view field, long long n = 1);         // HINCRBY
@@ -124,7 +133,8 @@ class MetaBatch {
 
   // The EVAL requests (RESP) for everything collected, in order, each with at most
   // max_ops_per_call operations and the next sequence number (++seq) for the exactly-once marker
-  // key `marker`; clears the batch. `date` is YYYYMMDD (local time), `now` epoch seconds.
+  // key `marker` (cluster layout: the marker of the call's slot, derived from it); clears the
+  // batch. `date` is YYYYMMDD (local time), `now` epoch seconds.
   std::vector<std::string> take_requests(const std::string& marker, std::uint64_t& seq,
                                          const std::string& date, long long now);
 
@@ -157,8 +167,14 @@ class MetaBatch {
   void stored_ops(OpList& out, const std::string& date, long long now);
   void source_ops(OpList& out);
   std::vector<std::string> encode_calls(OpList& list, const std::string& marker, std::uint64_t& seq) const;
+  // Appends the calls for ops[indices] (in that order) to `requests`; `declare_keys`: the call
+  // names every key its operations write after the marker (cluster layout).
+  void encode_run(const std::vector<std::vector<std::string>>& ops, const std::vector<bool>& joined,
+                  const std::vector<std::size_t>& indices, const std::string& marker, bool declare_keys,
+                  std::uint64_t& seq, std::vector<std::string>& requests) const;
 
   Limits limits_;
+  core::keys::KeyLayout layout_ = core::keys::KeyLayout::Reference;
   std::map<std::tuple<std::string, std::string, std::uint8_t>, Counts> stored_;
   std::map<std::pair<std::string, std::string>, long long> counters_;
   std::map<std::pair<std::string, std::string>, std::string> fields_;

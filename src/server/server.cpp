@@ -262,6 +262,10 @@ asio::awaitable<void> Server::write_startup_state() {
 asio::awaitable<void> Server::build_sensor_index() {
   // (No braced lists inside co_await expressions: GCC 12 rejects them.)
   Worker& w0 = *workers_.front();
+  // The cluster layout has no data of older versions or of the reference server to index (neither
+  // runs on a cluster): every sensor hash it has was written by this implementation, which adds
+  // the sensor to the index as it writes. (A SCAN names no key and would reach one master only.)
+  if (config_.common.redis.layout == core::keys::KeyLayout::Cluster) co_return;
   const std::string index(keys::kSensorIndex);
   std::vector<std::string> exists_args = {"EXISTS", index};
   auto exists = co_await w0.meta().command(std::move(exists_args), true);

@@ -41,6 +41,7 @@ Worker::Worker(Server& server, unsigned index)
       sweep_timer_(ioc_),
       flush_timer_(ioc_) {
   update_clock();
+  meta_batch_.set_layout(server.config().common.redis.layout);
   apply_meta_limits();
 }
 

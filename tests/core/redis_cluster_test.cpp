@@ -106,6 +106,18 @@ TEST(RedisClusterSlots, KeySlotMatchesClusterKeyslotOfARealServer) {
   EXPECT_GT(seen.size(), 1500u) << "the keys cover many slots";
 }
 
+// Every slot has a short decimal tag that hashes to it (the statistics flush marks each slot it
+// writes with one), and a key carrying "{<tag>}" lies in that slot.
+TEST(RedisClusterSlots, EverySlotHasADecimalTagOfItsOwn) {
+  for (int slot = 0; slot < d4::core::kClusterSlots; ++slot) {
+    const std::string& tag = d4::core::cluster_slot_tag(slot);
+    ASSERT_FALSE(tag.empty()) << slot;
+    ASSERT_EQ(tag.find_first_not_of("0123456789"), std::string::npos) << tag;
+    ASSERT_LE(tag.size(), 6u) << tag;
+    ASSERT_EQ(d4::core::cluster_key_slot("server:flush:i:0:{" + tag + "}"), slot) << tag;
+  }
+}
+
 TEST(RedisEndpointSyntax, ParsesClusterSeedsAndRefusesADatabase) {
   auto e = RedisEndpoint::parse("redis-cluster://ingest:pw@10.0.0.1:7000,[::1]:7001,n3");
   ASSERT_TRUE(e);

@@ -268,7 +268,11 @@ void ServerProcess::write_config(const ServerOptions& o) {
     << (o.stream_endpoint.empty()
             ? "127.0.0.1:" + std::to_string(redis_.port()) + "/" + std::to_string(o.stream_db)
             : o.stream_endpoint)
-    << "\"\nmeta = \"127.0.0.1:" << (o.meta_redis ? o.meta_redis->port() : redis_.port()) << "/" << o.meta_db
+    << "\"\nmeta = \""
+    << (o.meta_endpoint.empty()
+            ? "127.0.0.1:" + std::to_string(o.meta_redis ? o.meta_redis->port() : redis_.port()) + "/" +
+                  std::to_string(o.meta_db)
+            : o.meta_endpoint)
     << "\"\n"
     << (o.key_layout.empty() ? std::string() : "key_layout = \"" + o.key_layout + "\"\n") << "\n"
     << "[server]\n"
@@ -359,6 +363,8 @@ core::RedisClient ServerProcess::stream() {
   return core::RedisClient(*core::RedisEndpoint::parse(redis_.endpoint(options_.stream_db)));
 }
 core::RedisClient ServerProcess::meta() {
+  if (!options_.meta_endpoint.empty())
+    return core::RedisClient(*core::RedisEndpoint::parse(options_.meta_endpoint));
   RedisServer& r = options_.meta_redis ? *options_.meta_redis : redis_;
   return core::RedisClient(*core::RedisEndpoint::parse(r.endpoint(options_.meta_db)));
 }

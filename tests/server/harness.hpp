@@ -87,6 +87,7 @@ struct ServerOptions {
   int threads = 2;
   RedisServer* meta_redis = nullptr;  // a separate meta Redis (db 1 of it); default: db 1 of `redis`
   std::string stream_endpoint;     // [redis] stream as written (e.g. redis-sentinel://…); default: `redis`
+  std::string meta_endpoint;       // [redis] meta as written (e.g. redis-cluster://…); default: meta_redis
   int stream_db = 0, meta_db = 1;  // other databases: share a Redis laid out as another tool's
   std::string plain_listen = "127.0.0.1:0";  // "[::1]:0" for peers connecting from IPv6 sources
   // The server tests assert the reference's layout, one stream entry per packet (entry counts,

@@ -9,7 +9,9 @@
 
 #include "core/keys.hpp"
 #include "core/redis_client.hpp"
+#include "core/redis_cluster.hpp"
 #include "server/meta_batch.hpp"
+#include "support/redis_cluster.hpp"
 #include "support/redis_server.hpp"
 
 using namespace d4;
@@ -57,6 +59,20 @@ bool details_follow_their_ranking(const std::vector<std::string>& args) {
         return false;
   }
   return true;
+}
+
+// The keys a request declares (EVAL script numkeys key...).
+std::vector<std::string> declared_keys(const std::vector<std::string>& args) {
+  const auto n = static_cast<long>(std::stoul(args.at(2)));
+  return {args.begin() + 3, args.begin() + 3 + n};
+}
+
+// The operations of a call that declares its keys (EVAL script numkeys marker keys... seq ops).
+std::vector<std::vector<std::string>> declared_call_ops(const std::vector<std::string>& args) {
+  std::vector<std::string> shifted(args);
+  const auto extra = static_cast<long>(declared_keys(args).size() - 1);
+  shifted.erase(shifted.begin() + 4, shifted.begin() + 4 + extra);  // as if only the marker
+  return ops_of(shifted);
 }
 
 core::RedisClient client(test::RedisServer& r) {
@@ -136,4 +152,55 @@ TEST(MetaBatch, CallsAreShortTopSourcesBoundedAndAppliedExactlyOnce) {
   // Re-sent after a reconnect (the replies were lost): nothing is applied twice.
   for (const auto& req : reqs) EXPECT_EQ(r.command(decode_request(req)).integer, -1);
   EXPECT_EQ(r.command({"HGET", std::string(keys::kServerRejects), "hmac_mismatch"}).str, "10000");
+}
+
+// Cluster layout on a real 3-master cluster: every call declares the marker and each key it
+// writes, all of one slot (the cluster client refuses anything else before sending); applied,
+// the writes are those of the reference layout's names, the source networks' details under the
+// ranking's tag; sent again, nothing is applied twice.
+TEST(MetaBatch, ClusterLayoutCallsEachStayInOneSlotAndApplyOnce) {
+  test::RedisCluster cluster({.masters = 3});
+  ASSERT_TRUE(cluster.wait_ok());
+  core::RedisClient r(*core::RedisEndpoint::parse("redis-cluster://" + cluster.seeds()));
+  MetaBatch::Limits l;
+  l.reject_sources_kept = 4;
+  l.max_ops_per_call = 5;  // joined groups stay whole; cuts happen within a slot
+  MetaBatch b(l);
+  b.set_layout(keys::KeyLayout::Cluster);
+  for (int s = 0; s < 6; ++s) b.count_stored("sensor" + std::to_string(s), "192.0.2.1", 1, 10, 1000);
+  for (int i = 0; i < 10; ++i) {
+    b.count_source_reject("10.0." + std::to_string(i) + ".0/24", "hmac_mismatch", "{}", 50);
+    b.incr(keys::kServerRejects, "hmac_mismatch");
+  }
+  std::uint64_t seq = 0;
+  auto reqs = b.take_requests("server:flush:t:0", seq, "20260101", 1700000000);
+  std::set<int> slots;
+  for (const auto& req : reqs) {
+    auto args = decode_request(req);
+    auto declared = declared_keys(args);
+    const int slot = core::cluster_key_slot(declared.at(0));
+    EXPECT_TRUE(declared[0].starts_with("server:flush:t:0:{")) << declared[0];
+    for (const auto& key : declared) EXPECT_EQ(core::cluster_key_slot(key), slot) << key;
+    for (const auto& op : declared_call_ops(args))
+      EXPECT_NE(std::find(declared.begin(), declared.end(), op[1]), declared.end()) << op[1] << " undeclared";
+    slots.insert(slot);
+    auto reply = r.command(args);
+    ASSERT_FALSE(reply.is_error()) << reply.str;
+  }
+  EXPECT_GT(slots.size(), 10u) << "the per-day and per-sensor keys spread over slots";
+  EXPECT_EQ(r.command({"ZSCORE", keys::daily_uuid("20260101"), "sensor3"}).str, "10");
+  EXPECT_EQ(r.command({"HGET", keys::sensor_metadata("sensor5"), "last_seen"}).str, "1700000000");
+  EXPECT_EQ(r.command({"SCARD", std::string(keys::kSensorIndex)}).integer, 6);
+  EXPECT_EQ(r.command({"HGET", std::string(keys::kServerRejects), "hmac_mismatch"}).str, "10");
+  auto ranked = r.command({"ZRANGE", std::string(keys::kRejectSources), "0", "-1"}).as_strings();
+  ASSERT_EQ(ranked.size(), 4u);
+  for (int i = 0; i < 10; ++i) {
+    const std::string net = "10.0." + std::to_string(i) + ".0/24";
+    const long long held = std::find(ranked.begin(), ranked.end(), net) != ranked.end() ? 1 : 0;
+    EXPECT_EQ(r.command({"EXISTS", keys::ip_rejects(keys::KeyLayout::Cluster, net)}).integer, held) << net;
+    EXPECT_EQ(r.command({"EXISTS", keys::ip_errors(keys::KeyLayout::Cluster, net)}).integer, held) << net;
+  }
+  for (const auto& req : reqs) EXPECT_EQ(r.command(decode_request(req)).integer, -1);
+  EXPECT_EQ(r.command({"HGET", std::string(keys::kServerRejects), "hmac_mismatch"}).str, "10");
+  EXPECT_EQ(r.command({"ZSCORE", keys::daily_uuid("20260101"), "sensor3"}).str, "10");
 }

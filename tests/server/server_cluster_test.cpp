@@ -1,13 +1,17 @@
 // d4-server with the cluster key layout on a real Redis Cluster (support/redis_cluster.hpp) as
 // its stream Redis: sensors' sessions spread over the masters, each batch one MULTI in its
 // session's slot, its bookkeeping relayed once to the live slot (docs/redis-keys.md, "Key
-// layouts"); with replicas and wait_replicas, a master killed mid-stream loses nothing.
+// layouts"); with replicas and wait_replicas, a master killed mid-stream loses nothing. With the
+// meta Redis on the same cluster, the statistics flush writes each slot in calls of its own.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <set>
 
+#include "core/ipnet.hpp"
 #include "core/keys.hpp"
 #include "core/redis_client.hpp"
 #include "core/redis_cluster.hpp"
@@ -77,6 +81,34 @@ std::map<std::string, std::string> sessions_by_sensor(core::RedisClient& stream)
 
 double metric_value(const ServerProcess& server, const std::string& sample) {
   return metric(server.metrics_port(), sample).value_or(-1);
+}
+
+// Both roles, stream and meta, on the one cluster.
+ServerOptions whole_cluster(RedisCluster& cluster, const std::string& extra = {}) {
+  ServerOptions o;
+  o.stream_endpoint = o.meta_endpoint = "redis-cluster://" + cluster.seeds();
+  o.key_layout = "cluster";
+  o.extra_server_toml = extra;
+  return o;
+}
+
+// The server's date (YYYYMMDD, local time) of the daily statistics keys.
+std::string local_day() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char text[16];
+  std::strftime(text, sizeof text, "%Y%m%d", &tm);
+  return text;
+}
+
+// A member's score summed over the days given (a test that crosses midnight counts on two).
+long long score_over(core::RedisClient& meta, const std::set<std::string>& days,
+                     std::string (*key_of_day)(std::string_view), const std::string& member) {
+  long long total = 0;
+  for (const auto& d : days)
+    total += meta.command({"ZSCORE", key_of_day(d), member}).as_integer().value_or(0);
+  return total;
 }
 
 }  // namespace
@@ -237,4 +269,64 @@ TEST(ClusterLayout, AMasterKilledMidStreamLosesNothingAcknowledged) {
       },
       30s))
       << server.log();
+}
+
+// Stream and meta Redis on one 3-master cluster: the statistics of stored packets, the sensor's
+// metadata and the rejects of three source networks, ranked in a top 2, reach the cluster (every
+// flush call in one slot, none refused); the replaced network's details are gone, and d4-admin
+// reads the ranked ones under the cluster layout's names.
+TEST(ClusterLayout, StatisticsAndRejectRankingsFlushToAMetaRedisOnTheCluster) {
+  RedisCluster cluster({.masters = 3});
+  ASSERT_TRUE(cluster.wait_ok());
+  ServerProcess server(cluster.node(0), whole_cluster(cluster, "reject_sources_max = 2\n"));
+  auto meta = server.meta();
+  std::set<std::string> days{local_day()};
+  ClusterSensor sensor(server.tls_port());
+  ASSERT_TRUE(sensor.send(0, 30));
+  const std::vector<std::string> sources = {"127.0.1.1", "127.0.2.1", "127.0.3.1"};
+  for (const auto& source : sources) {
+    SensorConnection c(server.tls_port(), true, {}, {}, source);
+    ASSERT_TRUE(c.send(make_packet(random_uuid(), 1, "not the key", "x")));
+    EXPECT_TRUE(c.wait_closed(5s));
+  }
+  const std::string u = sensor.uuid();
+  ASSERT_TRUE(eventually([&] {
+    days.insert(local_day());
+    return score_over(meta, days, keys::daily_uuid, u) == 30 &&
+           meta.command({"HGET", std::string(keys::kServerRejects), "hmac_mismatch"}).str == "3" &&
+           meta.command({"ZCARD", std::string(keys::kRejectSources)}).integer == 2;
+  })) << server.log();
+  EXPECT_EQ(score_over(meta, days, keys::daily_type, "1"), 30);
+  EXPECT_EQ(score_over(meta, days, keys::daily_uuid_bytes, u), static_cast<long long>(sensor.sent().size()));
+  long long by_type = 0, by_ip = 0;
+  for (const auto& d : days) {
+    by_type += meta.command({"ZSCORE", keys::stat_uuid_type(d, u), "1"}).as_integer().value_or(0);
+    by_ip += meta.command({"ZSCORE", keys::stat_ip_uuid(d, "127.0.0.1"), u}).as_integer().value_or(0);
+  }
+  EXPECT_EQ(by_type, 30);
+  EXPECT_EQ(by_ip, 30);
+  EXPECT_FALSE(meta.command({"HGET", keys::sensor_metadata(u), "last_seen"}).str.empty());
+  EXPECT_EQ(meta.command({"SISMEMBER", std::string(keys::kSensorIndex), u}).integer, 1);
+  EXPECT_EQ(meta.command({"SISMEMBER", keys::sensor_all_types(u), "1"}).integer, 1);
+  EXPECT_EQ(meta.command({"LLEN", keys::sensor_last_ips(u)}).integer, 1);
+  // Two networks ranked with their details, the replaced one without (its count inherited).
+  auto ranked = meta.command({"ZRANGE", std::string(keys::kRejectSources), "0", "-1"}).as_strings();
+  int held = 0;
+  for (const auto& source : sources) {
+    const std::string net = core::source_network_text(source);
+    const bool is_ranked = std::find(ranked.begin(), ranked.end(), net) != ranked.end();
+    held += is_ranked;
+    EXPECT_EQ(
+        meta.command({"EXISTS", keys::ip_rejects(kCluster, net), keys::ip_errors(kCluster, net)}).integer,
+        is_ranked ? 2 : 0)
+        << net;
+    if (!is_ranked) continue;
+    Process admin(
+        {(bin_dir() / "d4-admin").string(), "-c", server.config_path().string(), "rejects", "--ip", source},
+        Process::Options{{}, server.dir() / "admin.out", server.dir() / "admin.err", {}, {}});
+    ASSERT_EQ(admin.wait(30s), 0) << read_text(server.dir() / "admin.err");
+    EXPECT_NE(read_text(server.dir() / "admin.out").find("hmac_mismatch"), std::string::npos) << source;
+  }
+  EXPECT_EQ(held, 2);
+  EXPECT_EQ(metric_value(server, "d4_server_meta_flush_errors_total"), 0) << server.log();
 }
