@@ -151,6 +151,10 @@ inline constexpr std::string_view kIncorrectTypeSessions = "Error:IncorrectType"
 // backlog. Admission limits and the memory budget's fair share are computed from them.
 inline constexpr std::string_view kBacklogBytesBySession = "d4:backlog:session";
 inline constexpr std::string_view kBacklogBytesBySensor = "d4:backlog:sensor";
+// Cluster layout only, live slot: stream key -> the last trim point (XTRIM MINID id) whose bytes
+// d4-worker subtracted from the two counts above; the trim itself runs in the stream's slot, after
+// it (workers/backlog.hpp says why the counts stay exact). Deleted with the session.
+inline constexpr std::string_view kBacklogTrimPoints = "d4:backlog:trimmed";
 
 // ---- meta Redis: configuration, sensors, statistics ----
 inline constexpr std::string_view kDefaultHmacKey = "server:hmac_default_key";

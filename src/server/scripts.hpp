@@ -183,13 +183,15 @@ return {now, redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES'), redis.call('SME
 // 4 session_uuid:<worker type>, 5 server:instance_sessions:<instance>.
 // ARGV: session, batch number, bytes, uuid, live-session value ('' : the instance is gone, not
 // recorded). Returns {1 applied | 0 already applied, session backlog bytes, sensor backlog bytes}.
+// A count this brings to 0 is deleted: d4-worker may have subtracted the batch already (it can
+// read the batch between its MULTI and this relay; workers/backlog.hpp), leaving it negative.
 inline constexpr std::string_view kRelayScript = R"lua(
 local session, n = ARGV[1], tonumber(ARGV[2])
 local applied = 0
 if tonumber(redis.call('HGET', KEYS[1], session) or '0') < n then
   redis.call('HSET', KEYS[1], session, n)
-  redis.call('HINCRBY', KEYS[2], session, ARGV[3])
-  redis.call('HINCRBY', KEYS[3], ARGV[4], ARGV[3])
+  if redis.call('HINCRBY', KEYS[2], session, ARGV[3]) == 0 then redis.call('HDEL', KEYS[2], session) end
+  if redis.call('HINCRBY', KEYS[3], ARGV[4], ARGV[3]) == 0 then redis.call('HDEL', KEYS[3], ARGV[4]) end
   applied = 1
 end
 redis.call('SADD', KEYS[4], session)

@@ -12,6 +12,7 @@
 #include "core/keys.hpp"
 #include "core/lease.hpp"
 #include "core/log_fields.hpp"
+#include "core/redis_cluster.hpp"
 #include "core/sensors.hpp"
 #include "protocol/uuid.hpp"
 #include "queues/queue_outbox.hpp"
@@ -143,8 +144,8 @@ class TypeRunner::Context : public SessionContext {
   void record_extended_type(const std::string& ext, const std::string& meta_header_json) override {
     s_.ext = ext;
     auto now_text = std::to_string(now());
-    r_.stream_.pipeline({{"SADD", keys::active_extended_types(s_.sensor), ext},
-                         {"HSET", std::string(keys::kSessionExtendedType), s_.id, ext}});
+    r_.stream_.pipeline({{"SADD", r_.live(keys::active_extended_types(s_.sensor)), ext},
+                         {"HSET", r_.live(keys::kSessionExtendedType), s_.id, ext}});
     auto meta_key = keys::sensor_extended_type_metadata(s_.sensor, ext);
     r_.meta_.pipeline({{"SADD", keys::sensor_all_extended_types(s_.sensor), ext},
                        {"HSETNX", meta_key, "first_seen", now_text},
@@ -223,6 +224,14 @@ std::string TypeRunner::progress_key(const std::string& session) const {
   return keys::worker_progress(type_, session, opt_.layout);
 }
 
+std::string TypeRunner::live(std::string_view reference_name) const {
+  return keys::live(opt_.layout, reference_name);
+}
+
+std::string TypeRunner::stream_key(int stream_type, const std::string& session) const {
+  return keys::stream(opt_.layout, std::to_string(stream_type), session);
+}
+
 void TypeRunner::relay(const std::string& session) {
   auto r = queues::relay_outbox(analyzer_, keys::worker_outbox(type_, session), type_ + ":" + session);
   if (r.skipped > 0)
@@ -234,7 +243,7 @@ void TypeRunner::relay(const std::string& session) {
 }
 
 void TypeRunner::discover() {
-  auto members = stream_.command({"SMEMBERS", keys::sessions_of_type(type_)});
+  auto members = stream_.command({"SMEMBERS", live(keys::sessions_of_type(type_))});
   if (members.is_error()) throw core::RedisError("SMEMBERS: " + members.str);
   auto now = Clock::now();
   for (const auto& id : members.as_strings()) {
@@ -293,7 +302,7 @@ void TypeRunner::try_claim(const std::string& id) {
       return;
     }
   }
-  stream_.command({"SADD", keys::working_sessions(type_), id});
+  stream_.command({"SADD", live(keys::working_sessions(type_)), id});
   // Entries processed before a crash but not yet trimmed.
   trim_processed(*s, s->last_id);
   if (!f.empty())
@@ -314,7 +323,7 @@ void TypeRunner::replay_kept_entries(Session& s, Context& ctx, BatchOutput& out)
     const std::string& last = s.last_id[t];
     if (last == "0-0" || !s.handler->keeps_entries(t)) continue;
     // Bounded: a handler keeps entries only while they are small (the meta header: 100 KB).
-    auto r = stream_.command({"XRANGE", keys::stream(std::to_string(t), s.id), "-", last});
+    auto r = stream_.command({"XRANGE", stream_key(t, s.id), "-", last});
     if (r.is_error()) throw core::RedisError("XRANGE: " + r.str);
     for (const auto& raw : r.elements)
       if (auto e = entry_of(raw); e && e->message) s.handler->on_entry(t, *e->message, ctx, out);
@@ -351,20 +360,16 @@ void TypeRunner::read_streams() {
     std::this_thread::sleep_for(opt_.block);
     return;
   }
-  std::vector<std::string> cmd{
-      "XREAD",  "COUNT", std::to_string(opt_.read_count), "BLOCK", std::to_string(opt_.block.count()),
-      "STREAMS"};
   std::map<std::string, std::pair<std::string, int>> by_key;  // stream key -> session id, stream type
+  std::vector<std::pair<std::string, std::string>> keys_and_ids;
   for (auto& [s, t] : active) {
-    auto key = keys::stream(std::to_string(t), s->id);
+    auto key = stream_key(t, s->id);
     by_key[key] = {s->id, t};
-    cmd.push_back(key);
+    keys_and_ids.emplace_back(key, s->last_id[t]);
   }
-  for (auto& [s, t] : active) cmd.push_back(s->last_id[t]);
-  auto reply = stream_.command(cmd);
-  if (reply.is_error()) throw core::RedisError("XREAD: " + reply.str);
-  if (reply.is_nil()) return;
-  for (const auto& stream : reply.elements) {
+  std::vector<core::RedisReply> replies;
+  for (const core::RedisReply* stream_reply : read_new_entries(keys_and_ids, replies)) {
+    const core::RedisReply& stream = *stream_reply;
     if (stream.elements.size() != 2) continue;
     auto it = by_key.find(stream.elements[0].str);
     if (it == by_key.end()) continue;
@@ -385,6 +390,45 @@ void TypeRunner::read_streams() {
       on_session_failure(id, s.sensor, e);
     }
   }
+}
+
+std::vector<const core::RedisReply*> TypeRunner::read_new_entries(
+    const std::vector<std::pair<std::string, std::string>>& keys_and_ids,
+    std::vector<core::RedisReply>& replies) {
+  const std::string count = std::to_string(opt_.read_count), block = std::to_string(opt_.block.count());
+  // XREAD [BLOCK ms] over the streams of `group`.
+  auto xread = [&](const std::vector<std::size_t>& group, bool blocking) {
+    std::vector<std::string> cmd{"XREAD", "COUNT", count};
+    if (blocking) cmd.insert(cmd.end(), {"BLOCK", block});
+    cmd.push_back("STREAMS");
+    for (std::size_t i : group) cmd.push_back(keys_and_ids[i].first);
+    for (std::size_t i : group) cmd.push_back(keys_and_ids[i].second);
+    return cmd;
+  };
+  std::vector<std::vector<std::string>> cmds;
+  if (opt_.layout == core::keys::KeyLayout::Reference) {
+    std::vector<std::size_t> all(keys_and_ids.size());
+    for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+    cmds.push_back(xread(all, true));
+  } else {
+    // A cluster refuses one command over keys of several slots, and each session's streams have
+    // their own slot: one XREAD per slot, pipelined (the client sends each node its share in one
+    // round trip). BLOCK only when there is one: a blocking read would hold the others behind it.
+    // With several and nothing new in any, the runner waits `block` before reading again, so data
+    // arriving at an idle worker waits at most that long, as behind a BLOCK.
+    std::map<int, std::vector<std::size_t>> by_slot;
+    for (std::size_t i = 0; i < keys_and_ids.size(); ++i)
+      by_slot[core::cluster_key_slot(keys_and_ids[i].first)].push_back(i);
+    for (const auto& [slot, group] : by_slot) cmds.push_back(xread(group, by_slot.size() == 1));
+  }
+  replies = stream_.pipeline(cmds);
+  std::vector<const core::RedisReply*> streams;
+  for (const auto& reply : replies) {
+    if (reply.is_error()) throw core::RedisError("XREAD: " + reply.str);
+    for (const auto& stream : reply.elements) streams.push_back(&stream);
+  }
+  if (streams.empty() && cmds.size() > 1) std::this_thread::sleep_for(opt_.block);
+  return streams;
 }
 
 void TypeRunner::process_entries(Session& s, int stream_type, const core::RedisReply& entries) {
@@ -560,7 +604,7 @@ void TypeRunner::record_rejects(const std::string& session, const std::string& s
   if (fatal) {
     meta_cmds.push_back({"HSET", keys::sensor_metadata(sensor), "Error", fatal_text});
     // The server closes the connection of a session listed here (reference handshake).
-    stream_.command({"SADD", keys::kIncorrectTypeSessions, session});
+    stream_.command({"SADD", live(keys::kIncorrectTypeSessions), session});
   }
   meta_.pipeline(meta_cmds);
 }
@@ -625,11 +669,10 @@ void TypeRunner::check_idle_and_ended() {
         sessions_.erase(id);
         continue;
       }
-      std::vector<std::vector<std::string>> cmds{{"SISMEMBER", std::string(keys::kEndedSessions), s.id},
-                                                 {"SISMEMBER", keys::sessions_of_type(type_), s.id}};
+      std::vector<std::vector<std::string>> cmds{{"SISMEMBER", live(keys::kEndedSessions), s.id},
+                                                 {"SISMEMBER", live(keys::sessions_of_type(type_)), s.id}};
       for (int t : streams_to_read(s))
-        cmds.push_back(
-            {"XRANGE", keys::stream(std::to_string(t), s.id), "(" + s.last_id[t], "+", "COUNT", "1"});
+        cmds.push_back({"XRANGE", stream_key(t, s.id), "(" + s.last_id[t], "+", "COUNT", "1"});
       auto replies = stream_.pipeline(cmds);
       bool ended = replies[0].integer == 1 || replies[1].integer == 0;
       bool drained = std::all_of(replies.begin() + 2, replies.end(),
@@ -653,7 +696,7 @@ void TypeRunner::finish(Session& s) {
          fmt::format("{} bytes received after the stream error were discarded", s.discarded_bytes)});
   for (int t : s.handler->streams()) {
     if (s.quarantined || t == s.handler->current_stream() || t == 2) continue;
-    auto n = stream_.command({"XLEN", keys::stream(std::to_string(t), s.id)});
+    auto n = stream_.command({"XLEN", stream_key(t, s.id)});
     if (n.integer > 0)
       out.rejects.push_back(
           {"session-data-discarded",
@@ -670,17 +713,19 @@ void TypeRunner::finish(Session& s) {
 
 void TypeRunner::cleanup(Session& s) {
   std::string id = s.id;
-  std::vector<std::vector<std::string>> cmds{{"SREM", keys::sessions_of_type(type_), id},
-                                             {"SREM", std::string(keys::kEndedSessions), id},
-                                             {"SREM", keys::working_sessions(type_), id},
-                                             {"SREM", std::string(keys::kIncorrectTypeSessions), id}};
-  for (int t : s.handler->streams()) cmds.push_back({"DEL", keys::stream(std::to_string(t), id)});
-  cmds.push_back(release_backlog_command(id, s.sensor));
+  std::vector<std::vector<std::string>> cmds{{"SREM", live(keys::sessions_of_type(type_)), id},
+                                             {"SREM", live(keys::kEndedSessions), id},
+                                             {"SREM", live(keys::working_sessions(type_)), id},
+                                             {"SREM", live(keys::kIncorrectTypeSessions), id}};
+  std::vector<std::string> streams;
+  for (int t : s.handler->streams()) streams.push_back(stream_key(t, id));
+  for (const auto& key : streams) cmds.push_back({"DEL", key});
+  cmds.push_back(release_backlog_command(opt_.layout, id, s.sensor, streams));
   if (opt_.type == 2) {
-    cmds.push_back({"SREM", keys::sessions_of_type("254"), id});
-    cmds.push_back({"HDEL", std::string(keys::kSessionExtendedType), id});
+    cmds.push_back({"SREM", live(keys::sessions_of_type("254")), id});
+    cmds.push_back({"HDEL", live(keys::kSessionExtendedType), id});
     if (!s.ext.empty() && !s.sensor.empty())
-      cmds.push_back({"SREM", keys::active_extended_types(s.sensor), s.ext});
+      cmds.push_back({"SREM", live(keys::active_extended_types(s.sensor)), s.ext});
   }
   // Cluster layout: the outbox is empty after every commit's relay, unless a relay failed (then
   // this one throws and the session is retried).
@@ -698,20 +743,28 @@ void TypeRunner::cleanup(Session& s) {
 void TypeRunner::trim_processed(Session& s, const std::map<int, std::string>& up_to) {
   // Processed entries leave the stream, and their bytes the sensor's backlog count. The bytes
   // stay recorded (untrimmed:<t>) until the next commit: a trim repeated after a crash removes
-  // nothing and so subtracts nothing.
+  // nothing and so subtracts nothing (reference layout: one script does both; cluster layout: the
+  // count by trim point in the live slot, then the trim in the session's slot, workers/backlog.hpp).
+  const bool cluster = opt_.layout == core::keys::KeyLayout::Cluster;
   std::vector<std::vector<std::string>> cmds;
   std::vector<int> types;
   for (const auto& [t, id] : up_to) {
     if (id == "0-0" || (!s.quarantined && s.handler->keeps_entries(t))) continue;
-    cmds.push_back(trim_and_count_command(keys::stream(std::to_string(t), s.id), next_id(id), s.id, s.sensor,
-                                          s.untrimmed[t]));
+    const std::string key = stream_key(t, s.id), min_id = next_id(id);
+    if (cluster) {
+      cmds.push_back(count_trimmed_command(key, min_id, s.id, s.sensor, s.untrimmed[t]));
+      cmds.push_back({"XTRIM", key, "MINID", min_id});
+    } else {
+      cmds.push_back(trim_and_count_command(key, min_id, s.id, s.sensor, s.untrimmed[t]));
+    }
     types.push_back(t);
   }
   if (cmds.empty()) return;
   auto replies = stream_.pipeline(cmds);
+  const std::size_t per_stream = cluster ? 2 : 1;
   for (std::size_t i = 0; i < replies.size(); ++i) {
     if (replies[i].is_error()) throw core::RedisError("trim: " + replies[i].str);
-    s.untrimmed[types[i]] = 0;
+    if ((i + 1) % per_stream == 0) s.untrimmed[types[i / per_stream]] = 0;
   }
 }
 

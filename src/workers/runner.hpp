@@ -16,6 +16,9 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/keys.hpp"
 #include "core/redis_client.hpp"
@@ -101,6 +104,15 @@ class TypeRunner {
   std::string progress_key(const std::string& session) const;
   // Cluster layout: pushes what the session's outbox holds to the queues (throws RedisError).
   void relay(const std::string& session);
+  // Stream Redis names in the configured layout: the live-connection and handshake sets
+  // (keys::live) and the session streams (stream:<t>:{<session>} in the cluster layout).
+  std::string live(std::string_view reference_name) const;
+  std::string stream_key(int stream_type, const std::string& session) const;
+  // One XREAD over every stream (reference layout), or one per slot (cluster layout): the
+  // replies' [stream key, entries] elements, kept alive in `replies`.
+  std::vector<const core::RedisReply*> read_new_entries(
+      const std::vector<std::pair<std::string, std::string>>& keys_and_ids,
+      std::vector<core::RedisReply>& replies);
 
   RunnerOptions opt_;
   WorkerSettings settings_;

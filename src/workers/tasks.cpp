@@ -14,9 +14,10 @@ namespace d4::workers {
 namespace keys = core::keys;
 namespace fs = std::filesystem;
 
-MonitorResult check_sensor_monitoring(core::RedisClient& meta, core::RedisClient& stream, std::time_t now) {
+MonitorResult check_sensor_monitoring(core::RedisClient& meta, core::RedisClient& stream, std::time_t now,
+                                      keys::KeyLayout layout) {
   MonitorResult res;
-  auto active_list = stream.command({"SMEMBERS", keys::kActiveConnection}).as_strings();
+  auto active_list = stream.command({"SMEMBERS", keys::live(layout, keys::kActiveConnection)}).as_strings();
   std::set<std::string> active(active_list.begin(), active_list.end());
   std::vector<std::vector<std::string>> writes;
   std::set<std::string> monitored_set;

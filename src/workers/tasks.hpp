@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 
+#include "core/keys.hpp"
 #include "core/redis_client.hpp"
 
 namespace d4::workers {
@@ -18,7 +19,9 @@ namespace d4::workers {
 struct MonitorResult {
   std::size_t monitored = 0, in_error = 0;
 };
-MonitorResult check_sensor_monitoring(core::RedisClient& meta, core::RedisClient& stream, std::time_t now);
+// `layout` names the stream Redis's live connections (keys::live).
+MonitorResult check_sensor_monitoring(core::RedisClient& meta, core::RedisClient& stream, std::time_t now,
+                                      core::keys::KeyLayout layout = core::keys::KeyLayout::Reference);
 
 struct RetentionRule {
   std::int64_t max_age_seconds = 0;  // 0: no age limit

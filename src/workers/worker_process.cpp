@@ -127,7 +127,7 @@ class PeriodicTasks {
     if (c_.monitor_interval.count() > 0 && now >= next_monitor_) {
       next_monitor_ = now + c_.monitor_interval;
       if (try_task_lock(meta_, "monitor", c_.name, c_.monitor_interval - std::chrono::milliseconds(500)))
-        check_sensor_monitoring(meta_, stream_, std::time(nullptr));
+        check_sensor_monitoring(meta_, stream_, std::time(nullptr), c_.common.redis.layout);
     }
     bool any_rule = c_.retention.all_types.active() || !c_.retention.per_type.empty();
     if (any_rule && c_.retention_interval.count() > 0 && now >= next_retention_) {

@@ -1,19 +1,26 @@
-// d4-worker in the cluster key layout, its queues and bookkeeping on a real 3-master Redis Cluster
-// (the stream Redis a single node): each commit goes to the session's outbox, then is relayed to
-// the queues. Workers SIGKILLed between the two steps and restarted: every record reaches every
-// queue exactly once, in order, and the session is cleaned up.
+// d4-worker in the cluster key layout, its streams, queues and bookkeeping on one real 3-master
+// Redis Cluster (the stream and meta Redis both the cluster, the keys as d4-server writes them
+// there: stream:<t>:{<session>}, {live}:session_uuid:<t>, {live}:d4:backlog:*). Each commit goes
+// to the session's outbox, then is relayed to the queues: workers SIGKILLed between the two steps
+// and restarted lose and duplicate nothing. The streams of several sessions are read per slot,
+// and the backlog counts every trimmed byte once (its two calls in two slots).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <fstream>
+#include <map>
+#include <set>
 
 #include <fmt/format.h>
 
 #include "core/keys.hpp"
+#include "core/redis_cluster.hpp"
 #include "queues/queue_store.hpp"
 #include "support/process.hpp"
 #include "support/redis_cluster.hpp"
 #include "support/redis_server.hpp"
+#include "workers/backlog.hpp"
 
 namespace d4::test {
 namespace {
@@ -23,7 +30,7 @@ constexpr auto kCluster = core::keys::KeyLayout::Cluster;
 class ClusterWorkerTest : public ::testing::Test {
  protected:
   ClusterWorkerTest()
-      : stream(core::RedisEndpoint{"127.0.0.1", stream_redis.port(), {}, 0, {}}),
+      : stream(*core::RedisEndpoint::parse("redis-cluster://" + cluster.seeds())),
         meta(*core::RedisEndpoint::parse("redis-cluster://" + cluster.seeds())),
         store(meta, meta, 100'000'000, kCluster) {
     meta.command_ok({"SADD", keys::kAcceptedTypes, "8"});
@@ -32,8 +39,8 @@ class ClusterWorkerTest : public ::testing::Test {
   std::filesystem::path config(const std::string& workers) {
     auto p = dir / ("d4-" + std::to_string(configs_++) + ".toml");
     std::ofstream f(p);
-    f << "[general]\nlog_level = \"warn\"\n\n[redis]\nkey_layout = \"cluster\"\nstream = \""
-      << stream_redis.endpoint(0) << "\"\nmeta = \"redis-cluster://" << cluster.seeds()
+    f << "[general]\nlog_level = \"warn\"\n\n[redis]\nkey_layout = \"cluster\"\nstream = \"redis-cluster://"
+      << cluster.seeds() << "\"\nmeta = \"redis-cluster://" << cluster.seeds()
       << "\"\n\n[workers]\narchive_dir = \"" << (dir / "archive").string()
       << "\"\nmonitor_interval_seconds = 0\n"
       << workers << "\n";
@@ -55,16 +62,32 @@ class ClusterWorkerTest : public ::testing::Test {
   long long queue_length(const std::string& queue) {
     return meta.command({"LLEN", keys::analyzer_list("8", queue)}).integer;
   }
-  bool cleaned() {
-    return stream.command({"EXISTS", keys::stream("8", session)}).integer == 0 &&
-           stream.command({"SISMEMBER", keys::sessions_of_type("8"), session}).integer == 0 &&
-           meta.command({"EXISTS", keys::worker_progress("8", session, kCluster)}).integer == 0 &&
-           meta.command({"EXISTS", keys::worker_lease("8", session, kCluster)}).integer == 0 &&
-           outbox_length() == 0;
+  bool cleaned(const std::string& id) {
+    return stream.command({"EXISTS", keys::stream(kCluster, "8", id)}).integer == 0 &&
+           stream.command({"SISMEMBER", live_name(keys::sessions_of_type("8")), id}).integer == 0 &&
+           meta.command({"EXISTS", keys::worker_progress("8", id, kCluster)}).integer == 0 &&
+           meta.command({"EXISTS", keys::worker_lease("8", id, kCluster)}).integer == 0 &&
+           meta.command({"LLEN", keys::worker_outbox("8", id)}).integer == 0;
+  }
+  bool cleaned() { return cleaned(session); }
+  static std::string live_name(std::string_view name) { return keys::live(kCluster, name); }
+  long long live_hlen(std::string_view name) { return stream.command({"HLEN", live_name(name)}).integer; }
+  // As d4-server stores a session in this layout: 61-byte payloads with increasing ids in the
+  // session's slot, each batch counted in the live slot's backlog (its relay), the session
+  // announced to its worker.
+  void store_session(const std::string& id, const std::string& sensor_id, const std::string& text) {
+    std::vector<std::vector<std::string>> cmds;
+    for (std::size_t off = 0, n = 1000; off < text.size(); off += 61, ++n)
+      cmds.push_back({"XADD", keys::stream(kCluster, "8", id), std::to_string(n) + "-0", "message",
+                      text.substr(off, 61), "uuid", sensor_id, "timestamp", "1700000000", "version", "1"});
+    const std::string bytes = std::to_string(text.size());
+    cmds.push_back({"HINCRBY", live_name(keys::kBacklogBytesBySession), id, bytes});
+    cmds.push_back({"HINCRBY", live_name(keys::kBacklogBytesBySensor), sensor_id, bytes});
+    cmds.push_back({"SADD", live_name(keys::sessions_of_type("8")), id});
+    for (const auto& r : stream.pipeline(cmds)) ASSERT_FALSE(r.is_error()) << r.str;
   }
 
   TempDir dir;
-  RedisServer stream_redis;
   RedisCluster cluster;
   core::RedisClient stream, meta;
   queues::QueueStore store;
@@ -89,14 +112,9 @@ TEST_F(ClusterWorkerTest, KilledBetweenCommitAndRelayTwiceLosesAndDuplicatesNoth
         i % 250));
     text += expected.back() + "\n";
   }
-  // As d4-server stores a session: 61-byte payloads, increasing ids, then the session ends.
-  std::vector<std::vector<std::string>> cmds;
-  for (std::size_t off = 0, id = 1000; off < text.size(); off += 61, ++id)
-    cmds.push_back({"XADD", keys::stream("8", session), std::to_string(id) + "-0", "message",
-                    text.substr(off, 61), "uuid", sensor, "timestamp", "1700000000", "version", "1"});
-  for (const auto& r : stream.pipeline(cmds)) ASSERT_FALSE(r.is_error()) << r.str;
-  stream.command_ok({"SADD", keys::sessions_of_type("8"), session});
-  stream.command_ok({"SADD", keys::kEndedSessions, session});
+  // As d4-server stores a session, then the session ends.
+  ASSERT_NO_FATAL_FAILURE(store_session(session, sensor, text));
+  stream.command_ok({"SADD", live_name(keys::kEndedSessions), session});
 
   // These workers sleep 4 s between a commit and its relay: killed there, the commit is in the
   // outbox only. The second one, on taking the session over, first relays what the first left.
@@ -130,6 +148,84 @@ TEST_F(ClusterWorkerTest, KilledBetweenCommitAndRelayTwiceLosesAndDuplicatesNoth
   EXPECT_EQ(items(q1), expected);
   EXPECT_EQ(items(q2), expected);
   EXPECT_EQ(store.stats(q1).pushed, static_cast<long long>(expected.size()));
+}
+
+// Four sessions of two sensors on three masters: one XREAD per slot; each line reaches the queue
+// once and in its session's order; the backlog counts reach exactly 0 while the sessions are live
+// (a byte subtracted twice would leave a negative count, one never subtracted a positive one), and
+// the trim points are forgotten with the sessions.
+TEST_F(ClusterWorkerTest, SessionsOnSeveralMastersAreReadPerSlotAndTheirBacklogCountsEachByteOnce) {
+  queues::QueueSpec every;
+  every.target = queues::QueueTarget::parse("8");
+  const std::string q = store.create(every).id;
+  std::map<std::string, std::vector<std::string>> lines;  // session -> its lines, in order
+  std::set<int> masters;
+  for (int s = 0; s < 4; ++s) {
+    const std::string id = fmt::format("c0c0c0c0-0000-4000-8000-00000000010{}", s);
+    std::string text;
+    for (int i = 0; i < 200; ++i) {
+      lines[id].push_back(
+          fmt::format("1700000000.{:06}||192.0.2.{}||198.51.100.53||IN||s{}-{}.example.||A||"
+                      "203.0.113.1||300||1",
+                      i, s, s, i));
+      text += lines[id].back() + "\n";
+    }
+    ASSERT_NO_FATAL_FAILURE(store_session(id, s % 2 ? sensor : "8bd5b2b23c8a4a399a5e1a4f1f2b7c02", text));
+    masters.insert(cluster.owner_of(core::cluster_key_slot(keys::stream(kCluster, "8", id))));
+  }
+  EXPECT_GE(masters.size(), 2u);
+  auto w = start_worker({"--types", "8", "--name", "reader"});
+  ASSERT_TRUE(eventually([&] { return queue_length(q) == 800; }, std::chrono::seconds(60)));
+  ASSERT_TRUE(eventually([&] {
+    return live_hlen(keys::kBacklogBytesBySession) == 0 && live_hlen(keys::kBacklogBytesBySensor) == 0 &&
+           live_hlen(keys::kBacklogTrimPoints) == 4;
+  })) << "sessions: "
+      << stream.command({"HGETALL", live_name(keys::kBacklogBytesBySession)}).describe();
+  std::map<std::string, std::vector<std::string>> queued;
+  for (const auto& item : items(q))
+    for (const auto& [id, own] : lines)
+      if (std::find(own.begin(), own.end(), item) != own.end()) queued[id].push_back(item);
+  EXPECT_EQ(queued, lines);
+  for (const auto& [id, own] : lines) stream.command_ok({"SADD", live_name(keys::kEndedSessions), id});
+  ASSERT_TRUE(eventually([&] {
+    return std::all_of(lines.begin(), lines.end(), [&](const auto& l) { return cleaned(l.first); });
+  }));
+  EXPECT_EQ(live_hlen(keys::kBacklogTrimPoints), 0);
+  EXPECT_EQ(stream.command({"SCARD", live_name(keys::kEndedSessions)}).integer, 0);
+  w.stop();
+}
+
+// The two calls of a trim in the cluster layout, repeated as a restarted worker repeats them: the
+// count of a trim point applies once, in either order with its XTRIM; a count taken before the
+// server's relay added the batch stays negative until the relay (never dropped); the release
+// subtracts what the session has left from its sensor and forgets its trim points.
+TEST_F(ClusterWorkerTest, ATrimPointIsCountedOnceAndANegativeCountWaitsForItsRelay) {
+  const std::string key = keys::stream(kCluster, "8", session);
+  ASSERT_NO_FATAL_FAILURE(store_session(session, sensor, std::string(61 * 3, 'x')));  // 3 entries
+  auto count = [&](const std::string& min_id, std::uint64_t bytes) {
+    return stream.command(workers::count_trimmed_command(key, min_id, session, sensor, bytes)).integer;
+  };
+  auto backlog = [&](std::string_view hash, const std::string& field) {
+    return stream.command({"HGET", live_name(hash), field}).as_integer();
+  };
+  EXPECT_EQ(stream.command({"XTRIM", key, "MINID", "1002-0"}).integer, 2);  // trimmed, then died
+  EXPECT_EQ(count("1002-0", 122), 1);
+  EXPECT_EQ(count("1002-0", 122), 0) << "repeated by the next owner";
+  EXPECT_EQ(count("1001-0", 61), 0) << "an older point";
+  EXPECT_EQ(stream.command({"XTRIM", key, "MINID", "1002-0"}).integer, 0);
+  EXPECT_EQ(backlog(keys::kBacklogBytesBySession, session), 61);
+  EXPECT_EQ(count("1003-0", 61), 1);
+  EXPECT_FALSE(backlog(keys::kBacklogBytesBySession, session)) << "deleted at exactly 0";
+  EXPECT_FALSE(backlog(keys::kBacklogBytesBySensor, sensor));
+  EXPECT_EQ(count("1004-0", 61), 1) << "a batch read before its relay";
+  EXPECT_EQ(backlog(keys::kBacklogBytesBySession, session), -61);
+  EXPECT_EQ(backlog(keys::kBacklogBytesBySensor, sensor), -61);
+  stream.command_ok({"HINCRBY", live_name(keys::kBacklogBytesBySensor), sensor, "100"});  // another session
+  auto released = stream.command(workers::release_backlog_command(kCluster, session, sensor, {key}));
+  ASSERT_FALSE(released.is_error()) << released.str;
+  EXPECT_FALSE(backlog(keys::kBacklogBytesBySession, session));
+  EXPECT_EQ(backlog(keys::kBacklogBytesBySensor, sensor), 100) << "the session's -61 left with it";
+  EXPECT_EQ(live_hlen(keys::kBacklogTrimPoints), 0);
 }
 
 }  // namespace
