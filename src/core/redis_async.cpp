@@ -560,6 +560,17 @@ void AsyncRedis::submit_returning_request(std::string resp, std::uint32_t comman
   impl_->submit(std::move(r));
 }
 
+void AsyncRedis::submit_to_every_master(std::string resp, std::uint32_t commands,
+                                        EveryMasterCallback callback) {
+  if (cluster_) return cluster_->submit_to_every_master(std::move(resp), commands, std::move(callback));
+  submit(std::move(resp), commands, false,
+         [cb = std::move(callback)](boost::system::error_code ec, RedisReplies&& replies) mutable {
+           std::vector<RedisReplies> each;
+           if (!ec) each.push_back(std::move(replies));
+           cb(ec, std::move(each));
+         });
+}
+
 asio::awaitable<RedisReply> AsyncRedis::command(std::vector<std::string> args, bool retry_on_reconnect) {
   std::string resp;
   RespWriter w(resp);

@@ -112,6 +112,8 @@ class AsyncRedis {
   using Callback = UniqueFunction<void(boost::system::error_code, RedisReplies&&)>;
   // Also receives the request's bytes back (to re-send them later, or to reuse the buffer).
   using ReturningCallback = UniqueFunction<void(boost::system::error_code, RedisReplies&&, std::string&&)>;
+  // One list of replies per master (one list for a single server).
+  using EveryMasterCallback = UniqueFunction<void(boost::system::error_code, std::vector<RedisReplies>&&)>;
 
   AsyncRedis(boost::asio::io_context& ioc, RedisEndpoint endpoint, Options options);
   AsyncRedis(boost::asio::io_context& ioc, RedisEndpoint endpoint)
@@ -147,6 +149,28 @@ class AsyncRedis {
                  });
         },
         token, std::move(resp), commands, retry_on_reconnect);
+  }
+
+  // Commands without keys (INFO...) sent to every master of a Cluster endpoint, or to the one
+  // server otherwise, so that what describes the whole data set (its memory) is read from all of
+  // it. Fail-fast, like a request without retry_on_reconnect; the callback gets each master's
+  // replies.
+  void submit_to_every_master(std::string resp, std::uint32_t commands, EveryMasterCallback callback);
+  template <typename Token>
+  auto async_exec_every_master(std::string resp, std::uint32_t commands, Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code, std::vector<RedisReplies>)>(
+        [this](auto handler, std::string r, std::uint32_t n) {
+          auto ex = boost::asio::get_associated_executor(handler, executor());
+          submit_to_every_master(std::move(r), n,
+                                 [h = std::move(handler), ex](boost::system::error_code ec,
+                                                              std::vector<RedisReplies>&& replies) mutable {
+                                   boost::asio::post(
+                                       ex, [h = std::move(h), ec, rs = std::move(replies)]() mutable {
+                                         std::move(h)(ec, std::move(rs));
+                                       });
+                                 });
+        },
+        token, std::move(resp), commands);
   }
 
   // Coroutine helpers (throw boost::system::system_error on connection errors).

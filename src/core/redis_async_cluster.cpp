@@ -22,6 +22,11 @@ struct AsyncRedisCluster::Op {
   AsyncRedis::ReturningCallback returning;
   std::vector<std::pair<std::size_t, std::size_t>> spans;  // offset, length of each command
   std::vector<ClusterGroup> groups;
+  // Groups sent to every master (SCRIPT LOAD/FLUSH): their copies still without a reply, and
+  // whether a copy answered (its reply kept unless a later copy's is an error).
+  std::vector<char> to_every_master;
+  std::vector<std::size_t> copies_pending;
+  std::vector<char> copy_answered;
   RedisReplies replies;
   std::size_t outstanding = 0;  // groups still without their final replies
   int redirects = 0;
@@ -114,6 +119,9 @@ void AsyncRedisCluster::submit(std::string resp, std::uint32_t commands, bool re
       args.push_back(std::move(c.args));
     }
     groups = cluster_groups(args, &error);
+    if (groups)
+      for (const auto& g : *groups)
+        op->to_every_master.push_back(g.count == 1 && cluster_command_to_every_master(args[g.first]));
   }
   if (!groups) {  // refused before sending: an error reply for each command, as Redis would
     RedisReply refusal;
@@ -124,10 +132,12 @@ void AsyncRedisCluster::submit(std::string resp, std::uint32_t commands, bool re
     return;
   }
   op->groups = std::move(*groups);
+  op->copies_pending.assign(op->groups.size(), 0);
+  op->copy_answered.assign(op->groups.size(), 0);
   op->replies.resize(op->commands);
   op->outstanding = op->groups.size();
   std::vector<Target> targets;
-  for (std::size_t g = 0; g < op->groups.size(); ++g) targets.push_back({g, std::nullopt});
+  for (std::size_t g = 0; g < op->groups.size(); ++g) targets.push_back({g, std::nullopt, std::nullopt});
   dispatch(op, std::move(targets));
 }
 
@@ -142,16 +152,29 @@ void AsyncRedisCluster::dispatch(const std::shared_ptr<Op>& op, std::vector<Targ
   }
   std::vector<std::pair<RedisNode, std::vector<Target>>> batches;
   std::vector<Target> unserved;
+  auto batch_of = [&](const RedisNode& node) -> std::vector<Target>& {
+    auto it = std::find_if(batches.begin(), batches.end(), [&](const auto& b) { return b.first == node; });
+    if (it == batches.end()) it = batches.insert(batches.end(), {node, {}});
+    return it->second;
+  };
   for (auto& t : targets) {
+    if (op->to_every_master[t.group] && !t.master) {
+      for (const auto& m : map_->masters()) {
+        ++op->copies_pending[t.group];
+        batch_of(m).push_back({t.group, std::nullopt, m});
+      }
+      continue;
+    }
     int slot = op->groups[t.group].slot;
-    const RedisNode* owner = t.ask ? &*t.ask : slot < 0 ? &map_->masters().front() : map_->owner(slot);
+    const RedisNode* owner = t.master   ? &*t.master
+                             : t.ask    ? &*t.ask
+                             : slot < 0 ? &map_->masters().front()
+                                        : map_->owner(slot);
     if (!owner) {
       unserved.push_back(std::move(t));
       continue;
     }
-    auto it = std::find_if(batches.begin(), batches.end(), [&](const auto& b) { return b.first == *owner; });
-    if (it == batches.end()) it = batches.insert(batches.end(), {*owner, {}});
-    it->second.push_back(std::move(t));
+    batch_of(*owner).push_back(std::move(t));
   }
   for (auto& [where, batch] : batches) send(op, where, std::move(batch));
   if (unserved.empty()) return;
@@ -167,7 +190,8 @@ void AsyncRedisCluster::send(const std::shared_ptr<Op>& op, const RedisNode& whe
   // The whole request to one node, nothing to ask first: its bytes go as they are (lent, returned
   // with the replies).
   bool whole = targets.size() == op->groups.size();
-  for (std::size_t i = 0; whole && i < targets.size(); ++i) whole = targets[i].group == i && !targets[i].ask;
+  for (std::size_t i = 0; whole && i < targets.size(); ++i)
+    whole = targets[i].group == i && !targets[i].ask && !targets[i].master;
   std::string bytes;
   std::uint32_t n = 0;
   if (whole) {
@@ -201,8 +225,19 @@ void AsyncRedisCluster::on_replies(const std::shared_ptr<Op>& op, std::vector<Ta
     if (ec == RedisAsyncError::stopped && !stopped_) {
       // The node left the map (a failover): a retry request goes to the new owner, in order.
       if (!op->retry) return finish(op, make_error_code(RedisAsyncError::connection_lost));
-      for (auto& t : targets) t.ask.reset();
-      return dispatch(op, std::move(targets));
+      std::vector<Target> again;
+      for (auto& t : targets) {
+        t.ask.reset();
+        if (t.master) {
+          // A copy for every master: sent again to every master of the new map, once.
+          --op->copies_pending[t.group];
+          if (std::any_of(again.begin(), again.end(), [&](const Target& a) { return a.group == t.group; }))
+            continue;
+          t.master.reset();
+        }
+        again.push_back(std::move(t));
+      }
+      return dispatch(op, std::move(again));
     }
     if (!stopped_) want_discovery();
     return finish(op, ec);
@@ -213,6 +248,14 @@ void AsyncRedisCluster::on_replies(const std::shared_ptr<Op>& op, std::vector<Ta
     if (t.ask) ++at;  // ASKING's +OK
     const ClusterGroup& g = op->groups[t.group];
     if (at + g.count > replies.size()) return finish(op, make_error_code(RedisAsyncError::connection_lost));
+    if (t.master) {
+      RedisReply& mine = replies[at++];
+      RedisReply& kept = op->replies[g.first];
+      if (!op->copy_answered[t.group] || (mine.is_error() && !kept.is_error())) kept = std::move(mine);
+      op->copy_answered[t.group] = 1;
+      if (--op->copies_pending[t.group] == 0) --op->outstanding;
+      continue;
+    }
     std::move(replies.begin() + static_cast<long>(at), replies.begin() + static_cast<long>(at + g.count),
               op->replies.begin() + static_cast<long>(g.first));
     at += g.count;
@@ -229,11 +272,44 @@ void AsyncRedisCluster::on_replies(const std::shared_ptr<Op>& op, std::vector<Ta
     }
     if (!redirect && bad->str.starts_with("CLUSTERDOWN")) want_discovery();
     (redirect ? again : later)
-        .push_back({t.group, redirect && redirect->ask ? std::optional(redirect->node) : std::nullopt});
+        .push_back({t.group, redirect && redirect->ask ? std::optional(redirect->node) : std::nullopt,
+                    std::nullopt});
   }
   if (!again.empty()) dispatch(op, std::move(again));
   if (!later.empty()) redispatch_later(op, std::move(later));
   if (op->outstanding == 0) finish(op, {});
+}
+
+void AsyncRedisCluster::submit_to_every_master(std::string resp, std::uint32_t commands,
+                                               AsyncRedis::EveryMasterCallback callback) {
+  struct Gather {
+    AsyncRedis::EveryMasterCallback callback;
+    std::vector<RedisReplies> replies;
+    std::size_t pending = 0;
+    boost::system::error_code ec;
+  };
+  auto gather = std::make_shared<Gather>();
+  gather->callback = std::move(callback);
+  if (stopped_ || !map_) {
+    auto ec = make_error_code(stopped_ ? RedisAsyncError::stopped : RedisAsyncError::not_connected);
+    asio::post(ioc_, [gather, ec] { gather->callback(ec, {}); });
+    return;
+  }
+  const auto masters = map_->masters();
+  gather->replies.resize(masters.size());
+  gather->pending = masters.size();
+  for (std::size_t i = 0; i < masters.size(); ++i)
+    node(masters[i])
+        .client->submit(resp, commands, false,
+                        [gather, i](boost::system::error_code ec, RedisReplies&& replies) {
+                          if (ec && !gather->ec) gather->ec = ec;
+                          gather->replies[i] = std::move(replies);
+                          if (--gather->pending > 0) return;
+                          if (gather->ec)
+                            gather->callback(gather->ec, {});
+                          else
+                            gather->callback({}, std::move(gather->replies));
+                        });
 }
 
 void AsyncRedisCluster::redispatch_later(const std::shared_ptr<Op>& op, std::vector<Target> targets) {

@@ -17,6 +17,12 @@
 //   owners. A fail-fast request fails with not_connected / connection_lost as on one node.
 // * The map is read again, from any known node (masters first, then the seeds), whenever a master's
 //   connection goes down, after MOVED and CLUSTERDOWN, and until every master is connected.
+// * SCRIPT LOAD and SCRIPT FLUSH (cluster_command_to_every_master) go to every master, since each
+//   node has its own script cache: an EVALSHA then finds its script on whichever master its keys
+//   live. The command's reply is the first master's, or the first error; after a failover a retry
+//   request sends it again to every master of the new map.
+// * submit_to_every_master() sends commands without keys (INFO) to every master and hands back
+//   each master's replies: what describes the whole cluster (its memory) is read from all of it.
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -45,6 +51,10 @@ class AsyncRedisCluster : public std::enable_shared_from_this<AsyncRedisCluster>
   void stop(bool invoke);
   void submit(std::string resp, std::uint32_t commands, bool retry, AsyncRedis::Callback callback,
               AsyncRedis::ReturningCallback returning);
+  // Fail-fast (as a request without retry): not_connected without a slot map or with a master
+  // down, connection_lost when a master's connection breaks before its replies.
+  void submit_to_every_master(std::string resp, std::uint32_t commands,
+                              AsyncRedis::EveryMasterCallback callback);
 
   const RedisEndpoint& endpoint() const { return endpoint_; }
   bool connected() const;
@@ -60,6 +70,7 @@ class AsyncRedisCluster : public std::enable_shared_from_this<AsyncRedisCluster>
   struct Target {
     std::size_t group = 0;
     std::optional<RedisNode> ask;
+    std::optional<RedisNode> master;  // a group sent to every master: this one's copy
   };
   struct Node {
     std::unique_ptr<AsyncRedis> client;

@@ -90,6 +90,20 @@ MemoryBudget compute_memory_budget(const RedisMemoryInfo& info, std::uint64_t se
   return b;
 }
 
+MemoryBudget compute_memory_budget(const std::vector<RedisMemoryInfo>& masters,
+                                   std::uint64_t sensors_with_backlog, const RuntimeOptions& rt) {
+  MemoryBudget nearest = compute_memory_budget(masters.at(0), sensors_with_backlog, rt);
+  for (std::size_t i = 1; i < masters.size(); ++i) {
+    MemoryBudget b = compute_memory_budget(masters[i], sensors_with_backlog, rt);
+    if (b.budget == 0) continue;  // no budget on this master (no maxmemory nor system memory known)
+    // used / budget compared without division: a master without a budget never decides.
+    const auto mine = static_cast<long double>(b.used) * static_cast<long double>(nearest.budget);
+    const auto theirs = static_cast<long double>(nearest.used) * static_cast<long double>(b.budget);
+    if (nearest.budget == 0 || mine > theirs) nearest = b;
+  }
+  return nearest;
+}
+
 bool MemoryGate::publish(const MemoryBudget& b, std::uint64_t stored_at_request) {
   MemoryBudget before = current();
   budget_.store(b.budget, std::memory_order_relaxed);

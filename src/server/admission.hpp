@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "server/server_config.hpp"
 
@@ -60,6 +61,13 @@ struct MemoryBudget {
 };
 MemoryBudget compute_memory_budget(const RedisMemoryInfo& info, std::uint64_t sensors_with_backlog,
                                    const RuntimeOptions& rt);
+// A stream Redis of several masters (a Redis Cluster): sessions spread over them by slot, and a
+// master that reaches its maxmemory refuses writes whatever the others hold, so each master gets
+// its own budget (as above, from its own INFO memory; stream_memory_budget applies per master) and
+// the one nearest its budget (highest used / budget) is the budget the sessions see. One master:
+// the same as above. `masters` must not be empty.
+MemoryBudget compute_memory_budget(const std::vector<RedisMemoryInfo>& masters,
+                                   std::uint64_t sensors_with_backlog, const RuntimeOptions& rt);
 
 // The current budget, published by the server's memory poll and read by every session. Between
 // polls the bytes the sessions store are added to the polled used_memory, so that a fast sensor

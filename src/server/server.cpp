@@ -542,23 +542,33 @@ asio::awaitable<void> Server::memory_budget_loop() {
 asio::awaitable<void> Server::poll_memory() {
   // The stream Redis's memory and the number of sensors holding a backlog give the global budget
   // and each sensor's fair share (admission.hpp); every session reads them from the gate.
+  // On a Redis Cluster INFO goes to every master, each with its own budget (admission.hpp).
   Worker& w0 = *workers_.front();
-  std::string req;
-  core::RespWriter(req)
-      .command({"INFO", "memory"})
-      .command({"HLEN", keys::live(config_.common.redis.layout, keys::kBacklogBytesBySensor)});
+  std::string info_req;
+  core::RespWriter(info_req).command({"INFO", "memory"});
   std::uint64_t stored_at_request = memory_gate_.stored_since_poll();
   error_code ec;
-  auto r = co_await w0.stream().async_exec(std::move(req), 2, false,
+  auto per_master = co_await w0.stream().async_exec_every_master(
+      std::move(info_req), 1, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec || per_master.empty()) co_return;  // unknown: keep the last state
+  std::vector<RedisMemoryInfo> infos;
+  for (const auto& replies : per_master) {
+    if (replies.size() != 1 || replies[0].is_error()) co_return;
+    auto info = parse_info_memory(replies[0].str);
+    if (!info) co_return;
+    infos.push_back(*info);
+  }
+  std::string hlen_req;
+  core::RespWriter(hlen_req).command(
+      {"HLEN", keys::live(config_.common.redis.layout, keys::kBacklogBytesBySensor)});
+  auto r = co_await w0.stream().async_exec(std::move(hlen_req), 1, false,
                                            asio::redirect_error(asio::use_awaitable, ec));
-  if (ec || r.size() != 2 || r[0].is_error()) co_return;  // unknown: keep the last state
-  auto info = parse_info_memory(r[0].str);
-  if (!info) co_return;
-  auto sensors = static_cast<std::uint64_t>(std::max(0LL, r[1].as_integer().value_or(0)));
+  if (ec || r.size() != 1 || r[0].is_error()) co_return;
+  auto sensors = static_cast<std::uint64_t>(std::max(0LL, r[0].as_integer().value_or(0)));
   auto before = memory_gate_.current();
-  auto budget = compute_memory_budget(*info, sensors, *runtime_);
+  auto budget = compute_memory_budget(infos, sensors, *runtime_);
   if (budget.full() != before.full() || (budget.fair_share() == 0) != (before.fair_share() == 0))
-    spdlog::warn("stream Redis memory {} of a {} budget: {}", info->used, budget.budget,
+    spdlog::warn("stream Redis memory {} of a {} budget: {}", budget.used, budget.budget,
                  budget.full() ? std::string("every session waits")
                  : budget.fair_share() != 0
                      ? "sensors share it, " + std::to_string(budget.fair_share()) + " bytes each (" +

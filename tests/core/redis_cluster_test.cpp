@@ -4,6 +4,7 @@
 // and a failover (a master killed) followed by both clients.
 #include <gtest/gtest.h>
 
+#include <future>
 #include <map>
 #include <memory>
 #include <set>
@@ -323,6 +324,71 @@ TEST_F(RedisClusterClients, TheAsyncClientRefusesARequestWithKeysOfSeveralSlotsW
   EXPECT_NE(refused[1].str.find("CROSSSLOT"), std::string::npos) << refused[1].str;
   EXPECT_TRUE(refused[0].is_error()) << "nothing of the request is sent";
   EXPECT_EQ(RedisClient(endpoint()).command({"EXISTS", "a"}).integer, 0);
+}
+
+// The asynchronous client sends SCRIPT LOAD to every master (a script cache is per node), so one
+// request that loads a script and runs it with EVALSHA on keys of every master works, as d4-pdns's
+// script mode sends it; SCRIPT FLUSH empties every master's cache.
+TEST_F(RedisClusterClients, TheAsyncClientLoadsScriptsOnEveryMasterSoEvalshaRunsOnAnyOfThem) {
+  ConnectedAsync c;
+  ASSERT_TRUE(c.connected()) << c.last_error();
+  const std::string script = "return redis.call('INCRBY', KEYS[1], ARGV[1])";
+  const std::string sha = d4::core::sha1_hex(script);
+  std::vector<std::vector<std::string>> cmds{{"SCRIPT", "LOAD", script}};
+  const auto keys = keys_of_slots(every_64th_slot(11), "async-script-");
+  for (const auto& [slot, key] : keys) cmds.push_back({"EVALSHA", sha, "1", key, "3"});
+  auto [ec, replies] =
+      d4::test::exec(c.loop, c.async, cluster_resp(cmds), static_cast<std::uint32_t>(cmds.size()), true);
+  ASSERT_FALSE(ec) << ec.message();
+  ASSERT_EQ(replies.size(), cmds.size());
+  EXPECT_EQ(replies.front().str, sha);
+  for (std::size_t i = 1; i < replies.size(); ++i) EXPECT_EQ(replies[i].integer, 3) << replies[i].describe();
+  // Every 64th slot from 11: the first, a middle and the last lie on the three masters' ranges.
+  EXPECT_EQ(
+      (std::set<int>{cluster().owner_of(keys.begin()->first),
+                     cluster().owner_of(std::next(keys.begin(), static_cast<long>(keys.size() / 2))->first),
+                     cluster().owner_of(keys.rbegin()->first)})
+          .size(),
+      3u)
+      << "the keys lie on every master";
+  for (std::size_t n = 0; n < 3; ++n)
+    EXPECT_EQ(cluster().node(n).cli({"SCRIPT", "EXISTS", sha}), "1\n") << "master " << n;
+
+  auto [flush_ec, flushed] = d4::test::exec(c.loop, c.async, cluster_resp({{"SCRIPT", "FLUSH"}}), 1, false);
+  ASSERT_FALSE(flush_ec) << flush_ec.message();
+  EXPECT_EQ(flushed.at(0).str, "OK");
+  for (std::size_t n = 0; n < 3; ++n)
+    EXPECT_EQ(cluster().node(n).cli({"SCRIPT", "EXISTS", sha}), "0\n") << "master " << n;
+}
+
+// What describes the whole cluster (INFO memory for d4-server's memory budget) is read from every
+// master: one reply list per master, each from another node.
+TEST_F(RedisClusterClients, TheAsyncClientSendsInfoToEveryMaster) {
+  ConnectedAsync c;
+  ASSERT_TRUE(c.connected()) << c.last_error();
+  std::promise<std::pair<boost::system::error_code, std::vector<RedisReplies>>> done;
+  auto got = done.get_future();
+  c.loop.run([&] {
+    c.async.submit_to_every_master(cluster_resp({{"INFO", "server"}, {"INFO", "memory"}}), 2,
+                                   [&done](boost::system::error_code ec, std::vector<RedisReplies>&& each) {
+                                     done.set_value({ec, std::move(each)});
+                                   });
+    return 0;
+  });
+  auto [ec, each] = got.get();
+  ASSERT_FALSE(ec) << ec.message();
+  ASSERT_EQ(each.size(), 3u);
+  std::set<std::string> ports, expected;
+  for (const auto& replies : each) {
+    ASSERT_EQ(replies.size(), 2u);
+    const std::string& server = replies[0].str;
+    auto at = server.find("tcp_port:");
+    ASSERT_NE(at, std::string::npos) << server;
+    ports.insert(server.substr(at + 9, server.find_first_of("\r\n", at) - at - 9));
+    EXPECT_NE(replies[1].str.find("used_memory:"), std::string::npos) << replies[1].str;
+  }
+  for (std::size_t n = 0; n < 3; ++n) expected.insert(std::to_string(cluster().node(n).port()));
+  EXPECT_EQ(ports, expected);
 }
 
 class RedisClusterTest : public ::testing::Test {

@@ -330,3 +330,28 @@ TEST(ClusterLayout, StatisticsAndRejectRankingsFlushToAMetaRedisOnTheCluster) {
   EXPECT_EQ(held, 2);
   EXPECT_EQ(metric_value(server, "d4_server_meta_flush_errors_total"), 0) << server.log();
 }
+
+// The memory budget of a stream Redis that is a cluster: INFO memory is read from every master and
+// the master nearest its own budget decides (admission.hpp). Here the last master has a maxmemory
+// and the others none (half of the machine's memory each), so its budget is the one shown; a
+// smaller maxmemory on another master takes over.
+TEST(ClusterLayout, TheMemoryBudgetIsReadFromEveryMasterAndTheFullestDecides) {
+  RedisCluster cluster({.masters = 3});
+  ASSERT_TRUE(cluster.wait_ok());
+  cluster.node(2).cli({"CONFIG", "SET", "maxmemory", std::to_string(64 << 20)});
+  RedisServer meta;
+  ServerProcess server(meta, cluster_layout(cluster, meta));
+  const auto budget_of = [](long long maxmemory) {
+    return static_cast<double>(static_cast<std::uint64_t>(static_cast<double>(maxmemory) * 0.9));
+  };
+  EXPECT_TRUE(eventually([&] {
+    return metric_value(server, "d4_server_stream_memory_budget_bytes") == budget_of(64 << 20);
+  })) << metric_value(server, "d4_server_stream_memory_budget_bytes");
+  EXPECT_GT(metric_value(server, "d4_server_stream_memory_used_bytes"), 0);
+
+  cluster.node(1).cli({"CONFIG", "SET", "maxmemory", std::to_string(32 << 20)});
+  EXPECT_TRUE(eventually([&] {
+    return metric_value(server, "d4_server_stream_memory_budget_bytes") == budget_of(32 << 20);
+  })) << metric_value(server, "d4_server_stream_memory_budget_bytes");
+  EXPECT_EQ(server.stop(), 0) << server.log();
+}
