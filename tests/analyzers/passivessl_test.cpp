@@ -18,9 +18,12 @@
 #include "analyzers/tls/tlsh.hpp"
 #include "analyzers/tls/x509_analysis.hpp"
 #include "cert_factory.hpp"
+#include "core/redis_cluster.hpp"
 #include "helpers.hpp"
 #include "protocol/encoding.hpp"
 #include "protocol/text.hpp"
+#include "redis_dump.hpp"
+#include "support/redis_cluster.hpp"
 #include "support/redis_server.hpp"
 
 using namespace d4::analyzers::tls;
@@ -640,4 +643,55 @@ TEST_F(PassiveSslInputs, AQueueElementMayNameACertificateFile) {
                     s().dir);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(cli({"HGET", "pssl:stats", "certificates_imported"}), "5\n");
+}
+
+// d4-passivessl on a real 3-master Redis Cluster: a public key's hash, its certificate set and the
+// all-keys zset lie in three slots there, so the key is written in per-slot steps (the script on
+// the hash, then the set, then the count in a second pipeline) instead of one script. The same
+// sessions, imported twice, give exactly the store they give on one Redis, key reuse included.
+TEST(PassiveSslCluster, SessionsImportedIntoAClusterGiveTheSameStoreAsOnOneRedis) {
+  TempDir dir;
+  Pki pki;
+  // A second leaf with the first leaf's key (a renewal without a new key).
+  Der leaf2 = make_certificate({{{"CN", "www2.test"}}, pki.inter_name, false, 9}, pki.leaf_key.get(),
+                               pki.inter_key.get());
+  d4::test::write_text(dir / "s.ndjson", session_line({&pki.leaf, &pki.inter, &pki.root}, "192.0.2.1") +
+                                             "\n" + session_line({&leaf2, &pki.inter}, "192.0.2.2") + "\n" +
+                                             session_line({&pki.leaf}, "192.0.2.3") + "\n");
+  RedisServer single;
+  d4::test::RedisCluster cluster;
+  ASSERT_TRUE(cluster.wait_ok());
+  const std::string seeds = "redis-cluster://" + cluster.seeds();
+  for (const std::string& storage : {single.endpoint(0), seeds})
+    for (int run = 0; run < 2; ++run) {  // twice: counters grow, a key's certificate count does not
+      auto r = run_tool("d4-passivessl", {"--storage", storage, "import", (dir / "s.ndjson").string()}, dir);
+      ASSERT_EQ(r.status, 0) << storage << ": " << r.err;
+    }
+
+  d4::core::RedisClient on_cluster_client(*d4::core::RedisEndpoint::parse(seeds));
+  const std::string key_hash =
+      on_cluster_client.command({"HGET", "pssl:cert:" + sha1_hex_of(pki.leaf), "spki_sha256"}).str;
+  ASSERT_EQ(key_hash.size(), 64u);
+  const std::set<int> slots{d4::core::cluster_key_slot("pssl:pubkey:" + key_hash),
+                            d4::core::cluster_key_slot("pssl:pubkey_certs:" + key_hash),
+                            d4::core::cluster_key_slot("pssl:all:pubkey")};
+  EXPECT_EQ(slots.size(), 3u) << "the script's three keys are in three slots";
+  EXPECT_EQ(on_cluster_client.command({"ZSCORE", "pssl:all:pubkey", key_hash}).str, "2")
+      << "two certificates";
+  EXPECT_EQ(on_cluster_client.command({"HGET", "pssl:pubkey:" + key_hash, "count"}).str, "6")
+      << "three sessions, imported twice";
+
+  std::map<std::string, std::string> on_single, on_cluster;
+  const auto every_key = [](const std::string&) { return true; };
+  dump_node(node_endpoint(single.port()), on_single, every_key);
+  std::set<int> masters;
+  for (std::size_t n = 0; n < cluster.size(); ++n) {
+    std::map<std::string, std::string> of_node;
+    dump_node(node_endpoint(cluster.node(n).port()), of_node, every_key);
+    if (!of_node.empty()) masters.insert(static_cast<int>(n));
+    on_cluster.insert(of_node.begin(), of_node.end());
+  }
+  ASSERT_EQ(on_single.at("pssl:all:pubkey").substr(0, 5), "zset ");
+  EXPECT_EQ(on_cluster, on_single);
+  EXPECT_EQ(masters.size(), 3u) << "the store is spread over every master";
 }

@@ -12,6 +12,7 @@
 #include "core/redis_client.hpp"
 #include "core/redis_cluster.hpp"
 #include "helpers.hpp"
+#include "redis_dump.hpp"
 #include "support/redis_cluster.hpp"
 #include "support/redis_server.hpp"
 
@@ -42,51 +43,10 @@ std::vector<std::string> input_lines() {
   return lines;
 }
 
-// A key's value in a comparable form, whatever its type.
-std::string dump_value(d4::core::RedisClient& c, const std::string& key) {
-  auto type = c.command({"TYPE", key}).str;
-  auto sorted = [](std::vector<std::string> v) {
-    std::sort(v.begin(), v.end());
-    std::string s;
-    for (const auto& e : v) s += e + "\n";
-    return s;
-  };
-  if (type == "string") return "string " + c.command({"GET", key}).str;
-  if (type == "set") return "set " + sorted(c.command({"SMEMBERS", key}).as_strings());
-  if (type == "hash") {
-    auto kv = c.command({"HGETALL", key}).as_strings();
-    std::vector<std::string> pairs;
-    for (std::size_t i = 0; i + 1 < kv.size(); i += 2) pairs.push_back(kv[i] + "=" + kv[i + 1]);
-    return "hash " + sorted(pairs);
-  }
-  if (type == "zset") {
-    auto v = c.command({"ZRANGE", key, "0", "-1", "WITHSCORES"}).as_strings();
-    std::string s = "zset ";
-    for (const auto& e : v) s += e + "\n";
-    return s;
-  }
-  if (type == "list") {
-    std::string s = "list ";
-    for (const auto& e : c.command({"LRANGE", key, "0", "-1"}).as_strings()) s += e + "\n";
-    return s;
-  }
-  return type;
-}
-
 // The passive DNS store of one node: every key but the queue machinery's (analyzer:*, d4:*).
 void dump_store(const d4::core::RedisEndpoint& node, std::map<std::string, std::string>& out) {
-  d4::core::RedisClient c(node);
-  std::string cursor = "0";
-  do {
-    auto r = c.command({"SCAN", cursor, "COUNT", "1000"});
-    cursor = r.elements.at(0).str;
-    for (const auto& k : r.elements.at(1).as_strings())
-      if (!k.starts_with("analyzer:") && !k.starts_with("d4:")) out[k] = dump_value(c, k);
-  } while (cursor != "0");
-}
-
-d4::core::RedisEndpoint node_endpoint(int port) {
-  return d4::core::RedisEndpoint{"127.0.0.1", port, {}, 0, {}};
+  dump_node(node, out,
+            [](const std::string& k) { return !k.starts_with("analyzer:") && !k.starts_with("d4:"); });
 }
 
 std::map<std::string, nlohmann::json> pdns_answers(const std::string& config, const TempDir& dir) {

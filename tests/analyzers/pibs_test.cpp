@@ -13,7 +13,10 @@
 #include "analyzers/pibs/classifier.hpp"
 #include "analyzers/pibs/syn_table.hpp"
 #include "analyzers/pibs/victims.hpp"
+#include "core/redis_cluster.hpp"
 #include "helpers.hpp"
+#include "redis_dump.hpp"
+#include "support/redis_cluster.hpp"
 #include "support/redis_server.hpp"
 
 using namespace d4::analyzers;
@@ -341,4 +344,48 @@ TEST(PibsCli, BadInputsAreReportedWithoutCrashing) {
   ASSERT_GT(r.out.size(), 100u);
   EXPECT_EQ(expected.substr(0, r.out.size()), r.out);
   EXPECT_EQ(run_tool("d4-pibs", {}, dir).status, 2) << "no input: a usage error";
+}
+
+// d4-pibs writing to a real 3-master Redis Cluster: a victim's hash, ports, series and the two
+// rankings lie in several slots there, so the victim script takes the hash alone and the rest is
+// written in per-slot steps (the ranking, the last seen time raised only, the expiries, the
+// distinct ports counted after the write). The capture written twice gives exactly the results it
+// gives on one Redis.
+TEST(PibsCluster, VictimsWrittenToAClusterAreStoredAsOnOneRedis) {
+  TempDir dir;
+  RedisServer single;
+  d4::test::RedisCluster cluster;
+  ASSERT_TRUE(cluster.wait_ok());
+  const std::string seeds = "redis-cluster://" + cluster.seeds();
+  for (const std::string& storage : {single.endpoint(0), seeds})
+    for (int run = 0; run < 2; ++run) {  // twice: the aggregates accumulate across runs
+      auto r = run_tool("d4-pibs", {"-r", vector_path("backscatter.pcap"), "--redis-endpoint", storage}, dir);
+      ASSERT_EQ(r.status, 0) << storage << ": " << r.err;
+    }
+
+  d4::core::RedisClient on_cluster_client(*d4::core::RedisEndpoint::parse(seeds));
+  std::map<std::string, long long> packets;
+  for (const auto& row : expected_rows()) ++packets[row.ip];
+  for (const auto& [ip, n] : packets) {
+    EXPECT_EQ(on_cluster_client.command({"HGET", "pibs:victim:" + ip, "packets"}).str, std::to_string(2 * n))
+        << ip;
+    EXPECT_EQ(on_cluster_client.command({"HGET", "pibs:victim:" + ip, "ports"}).as_integer(),
+              on_cluster_client.command({"ZCARD", "pibs:victim:" + ip + ":ports"}).integer)
+        << ip;
+  }
+  const std::string victim = "203.0.113.20";
+  EXPECT_EQ(on_cluster_client.command({"ZSCORE", "pibs:victim:" + victim + ":ports", "53"}).str, "240");
+  const std::set<int> slots{d4::core::cluster_key_slot("pibs:victim:" + victim),
+                            d4::core::cluster_key_slot("pibs:victim:" + victim + ":ports"),
+                            d4::core::cluster_key_slot("pibs:victims"),
+                            d4::core::cluster_key_slot("pibs:victims:last_seen")};
+  EXPECT_EQ(slots.size(), 4u) << "the victim script's keys are in several slots";
+
+  std::map<std::string, std::string> on_single, on_cluster;
+  const auto every_key = [](const std::string&) { return true; };
+  dump_node(node_endpoint(single.port()), on_single, every_key);
+  for (std::size_t n = 0; n < cluster.size(); ++n)
+    dump_node(node_endpoint(cluster.node(n).port()), on_cluster, every_key);
+  ASSERT_NE(on_single.at("pibs:victim:" + victim).find("(expires)"), std::string::npos);
+  EXPECT_EQ(on_cluster, on_single);
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/digest.hpp"
 #include "core/keys.hpp"
 
 namespace d4::analyzers::pibs {
@@ -9,6 +10,12 @@ namespace {
 
 // Per victim: KEYS = hash, ports zset, series hash, victims zset, last_seen zset;
 // ARGV = member, packets, first, last, ttl, then flag/field increments as name,value pairs.
+// On a Redis Cluster these five keys lie in several slots (and keep their names, which d4-web and
+// d4-misp-feed read), so the script gets the hash alone and the caller does the rest in per-slot
+// steps (RedisVictimWriter::write): ZINCRBY of the ranking, ZADD GT of the last seen time (the
+// script's "raise only"), the EXPIREs, ZCARD of the ports, then in a second pipeline the distinct
+// port count into the hash with kPortCountScript. The ports zset only grows while the hash lives,
+// so the raise-only count is the value the one script sets, whatever the order of writers.
 constexpr std::string_view kVictimScript = R"lua(
 local h = KEYS[1]
 redis.call('HINCRBY', h, 'packets', ARGV[2])
@@ -17,6 +24,10 @@ if not f or f > tonumber(ARGV[3]) then redis.call('HSET', h, 'first_seen', ARGV[
 local l = tonumber(redis.call('HGET', h, 'last_seen') or '')
 if not l or l < tonumber(ARGV[4]) then redis.call('HSET', h, 'last_seen', ARGV[4]) end
 for i = 6, #ARGV, 2 do redis.call('HINCRBY', h, ARGV[i], ARGV[i + 1]) end
+if #KEYS == 1 then
+  if tonumber(ARGV[5]) > 0 then redis.call('EXPIRE', h, ARGV[5]) end
+  return 1
+end
 redis.call('HSET', h, 'ports', redis.call('ZCARD', KEYS[2]))
 redis.call('ZINCRBY', KEYS[4], ARGV[2], ARGV[1])
 local cur = tonumber(redis.call('ZSCORE', KEYS[5], ARGV[1]) or '')
@@ -27,6 +38,15 @@ if ttl > 0 then
   redis.call('EXPIRE', KEYS[2], ttl)
   redis.call('EXPIRE', KEYS[3], ttl)
 end
+return 1
+)lua";
+
+// A Redis Cluster's second step: KEYS = victim hash, ARGV = distinct source ports counted after
+// this write; raised only, and only while the hash exists (it expires with the ports zset).
+constexpr std::string_view kPortCountScript = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local c = tonumber(redis.call('HGET', KEYS[1], 'ports') or '')
+if not c or c < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'ports', ARGV[1]) end
 return 1
 )lua";
 
@@ -121,24 +141,18 @@ void RedisVictimWriter::write(const VictimTable& delta, const ClassifierStats& s
     if (r.is_error()) throw core::RedisError("pibs SCRIPT LOAD: " + r.str);
     sha = r.str;
   }
+  // On a Redis Cluster: the victim hash and the index of its ports' ZCARD, for the second step.
+  const bool per_slot = redis_.endpoint().uses_cluster();
+  std::vector<std::pair<std::string, std::size_t>> port_counts;
   for (const auto& [ip, v] : delta.victims()) {
     std::string member = ip.to_string();
     const std::string base = core::keys::pibs_victim(options_.prefix, member);
     const std::string ports_key = core::keys::pibs_victim_ports(options_.prefix, member);
     const std::string series_key = core::keys::pibs_victim_series(options_.prefix, member);
-    std::vector<std::string> c{"EVALSHA",
-                               sha,
-                               "5",
-                               base,
-                               ports_key,
-                               series_key,
-                               victims_key,
-                               last_key,
-                               member,
-                               std::to_string(v.packets),
-                               std::to_string(v.first_seen),
-                               std::to_string(v.last_seen),
-                               ttl};
+    std::vector<std::string> c{"EVALSHA", sha, per_slot ? "1" : "5", base};
+    if (!per_slot) c.insert(c.end(), {ports_key, series_key, victims_key, last_key});
+    c.insert(c.end(), {member, std::to_string(v.packets), std::to_string(v.first_seen),
+                       std::to_string(v.last_seen), ttl});
     for (int i = 0; i < 5; ++i)
       if (v.flags[i]) {
         c.push_back(to_string(static_cast<FlagClass>(i)));
@@ -153,6 +167,16 @@ void RedisVictimWriter::write(const VictimTable& delta, const ClassifierStats& s
     for (const auto& [b, n] : v.buckets)
       cmds.push_back({"HINCRBY", series_key, std::to_string(b), std::to_string(n)});
     cmds.push_back(std::move(c));  // after the ports so that the distinct-port count is current
+    if (per_slot) {                // the script's other steps, each in its own slot
+      cmds.push_back({"ZINCRBY", victims_key, std::to_string(v.packets), member});
+      cmds.push_back({"ZADD", last_key, "GT", std::to_string(v.last_seen), member});
+      if (options_.victim_ttl_seconds > 0) {
+        cmds.push_back({"EXPIRE", ports_key, ttl});
+        cmds.push_back({"EXPIRE", series_key, ttl});
+      }
+      port_counts.emplace_back(base, cmds.size());
+      cmds.push_back({"ZCARD", ports_key});
+    }
   }
   const std::string stats_key = core::keys::pibs_stats(options_.prefix);
   auto stat = [&](const char* name, std::uint64_t n) {
@@ -175,6 +199,13 @@ void RedisVictimWriter::write(const VictimTable& delta, const ClassifierStats& s
   auto replies = redis_.pipeline(cmds);
   for (std::size_t i = 0; i < replies.size(); ++i)
     if (replies[i].is_error()) throw core::RedisError("pibs write (" + cmds[i][0] + "): " + replies[i].str);
+  if (port_counts.empty()) return;
+  std::vector<std::vector<std::string>> counts{{"SCRIPT", "LOAD", std::string(kPortCountScript)}};
+  const std::string count_sha = core::sha1_hex(kPortCountScript);
+  for (const auto& [victim, at] : port_counts)
+    counts.push_back({"EVALSHA", count_sha, "1", victim, std::to_string(replies.at(at).integer)});
+  for (const auto& r : redis_.pipeline(counts))
+    if (r.is_error()) throw core::RedisError("pibs write (distinct ports): " + r.str);
 }
 
 ClassifierStats operator-(const ClassifierStats& a, const ClassifierStats& b) {

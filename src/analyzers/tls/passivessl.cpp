@@ -47,6 +47,11 @@ return 1
 // A public key seen in a certificate. KEYS: key hash, its certificate set, the all-keys zset
 // (score = certificates using the key). ARGV: ts ("" outside sessions), increment, certificate
 // SHA-1, key SHA-256, then field/value pairs.
+// On a Redis Cluster the three keys lie in three slots (and keep their names, which d4-web,
+// d4-misp-feed and the query API read), so the script is given the key hash alone and the rest is
+// done in per-slot steps by the caller (certificate_commands): ZADD GT of the certificate, ZCARD of
+// the set, then ZADD GT of that count into the all-keys zset in a second pipeline. The set only
+// grows, so the GT writes give the values the one script gives, in any order and when repeated.
 constexpr std::string_view kPublicKeyScript = R"lua(
 local h = KEYS[1]
 redis.call('HINCRBY', h, 'count', ARGV[2])
@@ -59,6 +64,7 @@ if ARGV[1] ~= '' then
   if not l or l < ts then redis.call('HSET', h, 'last_seen', ARGV[1]) end
 end
 for i = 5, #ARGV, 2 do redis.call('HSET', h, ARGV[i], ARGV[i + 1]) end
+if #KEYS == 1 then return 1 end
 redis.call('ZADD', KEYS[2], 'GT', ts, ARGV[3])
 redis.call('ZADD', KEYS[3], redis.call('ZCARD', KEYS[2]), ARGV[4])
 return 1
@@ -375,6 +381,9 @@ struct WriteContext {
   const std::string& prefix;
   const std::string (&sha)[3];
   bool store_raw_certificates;
+  // On a Redis Cluster: where the public keys' certificate counts are read (index of the ZCARD in
+  // the pipeline, key SHA-256), for the all-keys zset's second step. nullptr: one script per key.
+  std::vector<std::pair<std::size_t, std::string>>* key_counts = nullptr;
 };
 
 // The certificate's own facts, its chain and its public key. ts "" (a certificate file): no
@@ -424,25 +433,23 @@ void certificate_commands(Commands& cmds, const WriteContext& w, const SslCertif
   }
   if (c.public_key && !c.public_key->sha256.empty()) {
     const auto& k = *c.public_key;
-    std::vector<std::string> kc{"EVALSHA",
-                                w.sha[2],
-                                "3",
-                                p + "pubkey:" + k.sha256,
-                                p + "pubkey_certs:" + k.sha256,
-                                p + "all:pubkey",
-                                ts,
-                                increment,
-                                c.sha1,
-                                k.sha256,
-                                "type",
-                                k.type,
-                                "bits",
-                                std::to_string(k.bits)};
+    const std::string certs_key = p + "pubkey_certs:" + k.sha256;
+    std::vector<std::string> kc{"EVALSHA", w.sha[2], w.key_counts ? "1" : "3", p + "pubkey:" + k.sha256};
+    if (!w.key_counts) {
+      kc.push_back(certs_key);
+      kc.push_back(p + "all:pubkey");
+    }
+    kc.insert(kc.end(), {ts, increment, c.sha1, k.sha256, "type", k.type, "bits", std::to_string(k.bits)});
     for (const auto& [name, value] : k.parameters) {
       kc.push_back(name);
       kc.push_back(value);
     }
     cmds.push_back(std::move(kc));
+    if (w.key_counts) {  // the script's other two steps, each in its own slot
+      cmds.push_back({"ZADD", certs_key, "GT", ts.empty() ? "0" : ts, c.sha1});
+      w.key_counts->emplace_back(cmds.size(), k.sha256);
+      cmds.push_back({"ZCARD", certs_key});
+    }
   }
 }
 
@@ -536,7 +543,9 @@ void PassiveSslStore::flush() {
   }
   std::uint64_t tlsh_invalid = 0;
 
-  const WriteContext w{p, sha, options_.store_raw_certificates};
+  std::vector<std::pair<std::size_t, std::string>> key_counts;
+  const bool per_slot = redis_.endpoint().uses_cluster();
+  const WriteContext w{p, sha, options_.store_raw_certificates, per_slot ? &key_counts : nullptr};
   for (const auto& r : pending_) session_commands(cmds, w, r, tlsh_invalid);
   for (const auto& c : certificates_) {
     certificate_commands(cmds, w, c, "");
@@ -551,6 +560,14 @@ void PassiveSslStore::flush() {
   for (std::size_t i = 0; i < replies.size(); ++i)
     if (replies[i].is_error())
       throw core::RedisError("passivessl write (" + cmds[i][0] + "): " + replies[i].str);
+  if (!key_counts.empty()) {
+    // A Redis Cluster: each key's certificate count into the all-keys zset (kPublicKeyScript).
+    std::vector<std::vector<std::string>> counts;
+    for (const auto& [at, key_sha] : key_counts)
+      counts.push_back({"ZADD", p + "all:pubkey", "GT", std::to_string(replies.at(at).integer), key_sha});
+    for (const auto& r : redis_.pipeline(counts))
+      if (r.is_error()) throw core::RedisError("passivessl write (ZADD all:pubkey): " + r.str);
+  }
   pending_.clear();
   certificates_.clear();
   rejects_.clear();
