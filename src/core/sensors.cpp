@@ -559,8 +559,12 @@ std::map<std::string, long long> SensorPolicy::global_rejects() {
 PolicyResult SensorPolicy::clear_errors(std::string_view uuid_text) {
   auto uuid = normalize_sensor_uuid(uuid_text);
   if (!uuid) return invalid_uuid();
-  meta_.command_ok({"DEL", keys::sensor_rejects(*uuid), keys::sensor_errors(*uuid),
-                    keys::sensor_unauth_errors(*uuid), keys::sensor_backpressure(*uuid)});
+  // One DEL per key: on a Redis Cluster they lie in different slots.
+  for (const auto& r : meta_.pipeline({{"DEL", keys::sensor_rejects(*uuid)},
+                                       {"DEL", keys::sensor_errors(*uuid)},
+                                       {"DEL", keys::sensor_unauth_errors(*uuid)},
+                                       {"DEL", keys::sensor_backpressure(*uuid)}}))
+    if (r.is_error()) throw RedisError("clear_errors: " + r.str);
   meta_.command_ok({"HDEL", keys::sensor_metadata(*uuid), "Error"});
   return PolicyResult::ok(*uuid);
 }

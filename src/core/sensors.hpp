@@ -148,8 +148,12 @@ class SensorPolicy {
   std::map<std::string, long long> global_rejects();
   PolicyResult clear_errors(std::string_view uuid);  // counters and lists of a sensor
 
- private:
+  // INCR of keys::kPolicyVersion: d4-server re-reads the policy sets it caches (accepted types,
+  // blocklists, registered sensors, default key) when it moved. Every change made here announces
+  // itself; a writer of those sets outside this class (d4-web forgetting a sensor) calls it.
   void announce_policy_change();
+
+ private:
   RedisClient& meta_;
   RedisClient& stream_;
   keys::KeyLayout layout_;

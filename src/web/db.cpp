@@ -24,8 +24,9 @@ Db::Db(const WebConfig& c)
       analyzer(connections_.client(c.common.redis.analyzer)),
       cache(connections_.client(c.common.redis.cache)),
       backscatter(connections_.client(c.backscatter_redis)),
-      policy(meta, stream),
-      user_store(users, c.password_hash),
+      layout(c.common.redis.layout),
+      policy(meta, stream, layout),
+      user_store(users, c.password_hash, core::keys::database_prefix(layout, core::keys::Database::Users)),
       queue_store(meta, analyzer, c.queue_default_max_size, c.common.redis.layout) {}
 
 Db& Connections::this_thread() {

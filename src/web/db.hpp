@@ -42,6 +42,9 @@ struct Db {
   core::RedisClient analyzer;     // the analyzer queues' lists
   core::RedisClient cache;        // sessions and login throttling
   core::RedisClient backscatter;  // d4-pibs results ([web] backscatter_redis)
+  // [redis] key_layout: the stream Redis's key names, and the users and cache databases as key
+  // prefixes in the cluster layout (core/keys.hpp).
+  core::keys::KeyLayout layout;
   core::SensorPolicy policy;
   UserStore user_store;
   queues::QueueStore queue_store;

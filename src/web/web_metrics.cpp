@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "core/http_metrics.hpp"
+#include "core/keys.hpp"
 #include "core/redis_client.hpp"
 #include "web/auth/sessions.hpp"
 
@@ -81,9 +82,11 @@ std::unique_ptr<core::metrics::Endpoint> WebMetrics::serve(
   auto cache = std::make_shared<WebRedisProbe>(cfg_.common.redis.cache);
   auto users = std::make_shared<WebRedisProbe>(cfg_.common.redis.users);
   const auto ttl = cfg_.session_ttl;
-  registry_.add_collector([cache, ttl](Exposition& e) {
+  const std::string cache_prefix(
+      core::keys::database_prefix(cfg_.common.redis.layout, core::keys::Database::Cache));
+  registry_.add_collector([cache, ttl, cache_prefix](Exposition& e) {
     std::lock_guard lock(cache->mu);
-    SessionStore sessions(cache->client, ttl);
+    SessionStore sessions(cache->client, ttl, cache_prefix);
     e.gauge("d4_web_sessions", "Browser sessions alive", {}, static_cast<double>(sessions.count_live()));
   });
   return std::make_unique<core::metrics::Endpoint>(

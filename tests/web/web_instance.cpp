@@ -166,7 +166,7 @@ WebInstance::WebInstance(WebOptions options) : options_(std::move(options)) {
                                    : "127.0.0.1:" + std::to_string(redis_->port()) + "/" + std::to_string(db);
   };
   cfg += "[redis]\nstream = \"" + endpoint(5) + "\"\n";
-  cfg += "meta = \"" + endpoint(0) + "\"\n\n[web]\n";
+  cfg += "meta = \"" + endpoint(0) + "\"\n" + options_.extra_redis_config + "\n[web]\n";
   cfg += "listen = \"127.0.0.1:0\"\n";  // d4-web reports the port it got
   // Argon2id at its interactive cost was most of the web tests' CPU (each test makes and signs in
   // several users); tests of the cost itself set password_hash.

@@ -69,6 +69,7 @@ struct WebOptions {
   // The [redis] endpoint d4-web is given for database `db` of that server; unset: plain TCP as the
   // default user. The tests' own clients (meta(), users(), …) always use the latter.
   std::function<std::string(const test::RedisServer&, int db)> redis_endpoint = {};
+  std::string extra_redis_config;  // lines added to the [redis] table (key_layout, users, cache…)
 };
 
 class WebInstance {

@@ -60,8 +60,10 @@ Authenticator::Authenticator(const WebConfig& config, WebCounters& counters, Con
       password_gate_(config.max_concurrent_password_checks) {}
 
 LoginThrottle Authenticator::throttle(Db& d) const {
-  return LoginThrottle(d.cache, ThrottlePolicy{cfg_.login_max_failures, cfg_.login_source_max_failures,
-                                               cfg_.login_failure_window, cfg_.login_delay_max});
+  return LoginThrottle(d.cache,
+                       ThrottlePolicy{cfg_.login_max_failures, cfg_.login_source_max_failures,
+                                      cfg_.login_failure_window, cfg_.login_delay_max},
+                       core::keys::database_prefix(d.layout, core::keys::Database::Cache));
 }
 
 void Authenticator::first_run() {
@@ -74,7 +76,7 @@ void Authenticator::first_run() {
   if (d.user_store.exists(cfg_.admin_email)) return;
   // Only the very first start creates an admin: an installation whose admin was renamed or
   // deleted on purpose does not get a new one behind the operator's back.
-  if (d.users.command({"HLEN", "user:all"}).integer > 0) return;
+  if (d.user_store.any_user()) return;
   bool generated = cfg_.admin_password.empty();
   std::string password = generated ? generate_password() : cfg_.admin_password;
   if (!generated) {

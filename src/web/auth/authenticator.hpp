@@ -77,7 +77,10 @@ class Authenticator {
 
  private:
   Authentication authenticate_token(Db& d, const http::Request& req);
-  SessionStore sessions(Db& d) const { return SessionStore(d.cache, cfg_.session_ttl); }
+  SessionStore sessions(Db& d) const {
+    return SessionStore(d.cache, cfg_.session_ttl,
+                        core::keys::database_prefix(d.layout, core::keys::Database::Cache));
+  }
   LoginThrottle throttle(Db& d) const;
   std::string session_cookie(const std::string& value, std::chrono::seconds max_age) const;
   http::Response login_form(const std::string& next, const std::string& error, int status) const;

@@ -1,5 +1,6 @@
 #pragma once
-// Browser sessions and login throttling, in the cache database (reference: 6380 db 3).
+// Browser sessions and login throttling, in the cache database (reference: 6380 db 3; in the
+// cluster layout each name below follows the prefix "{d4:cache}:").
 //   d4:web:session:<sha256(id)>   hash  user, csrf, created  (EXPIRE = session lifetime; the
 //                                       id itself only lives in the browser's cookie)
 //   d4:web:user_sessions:<user>   set   session hashes of a user (logout everywhere on a
@@ -32,7 +33,10 @@ struct NewSession {
 
 class SessionStore {
  public:
-  SessionStore(core::RedisClient& cache, std::chrono::seconds ttl) : db_(cache), ttl_(ttl) {}
+  // `prefix` starts every key: "" in the reference layout (the cache database is a database
+  // number), "{d4:cache}:" in the cluster layout (one hash tag: the whole store in one slot).
+  SessionStore(core::RedisClient& cache, std::chrono::seconds ttl, std::string_view prefix = {})
+      : db_(cache), ttl_(ttl), prefix_(prefix) {}
   NewSession create(std::string_view user);
   std::optional<Session> find(std::string_view cookie_value);
   void destroy(std::string_view cookie_value);
@@ -41,8 +45,12 @@ class SessionStore {
   long long count_live();
 
  private:
+  std::string session_key(std::string_view hash) const;
+  std::string user_sessions_key(std::string_view user) const;
+  std::string by_expiry_key() const;
   core::RedisClient& db_;
   std::chrono::seconds ttl_;
+  std::string prefix_;
 };
 
 // Login throttling by progressive delay instead of a lock-out: nobody can lock a user out from
@@ -56,7 +64,8 @@ struct ThrottlePolicy {
 
 class LoginThrottle {
  public:
-  LoginThrottle(core::RedisClient& cache, ThrottlePolicy policy) : db_(cache), policy_(policy) {}
+  LoginThrottle(core::RedisClient& cache, ThrottlePolicy policy, std::string_view prefix = {})
+      : db_(cache), policy_(policy), prefix_(prefix) {}
   // Seconds before (user, source) may try again, else 0.
   long long wait_for(std::string_view user, std::string_view source);
   void record_failure(std::string_view user, std::string_view source);
@@ -66,8 +75,12 @@ class LoginThrottle {
   void record_api_failure(std::string_view source);
 
  private:
+  std::string source_key(std::string_view source) const;
+  std::string pair_key(std::string_view user, std::string_view source) const;
+  std::string api_key(std::string_view source) const;
   core::RedisClient& db_;
   ThrottlePolicy policy_;
+  std::string prefix_;
 };
 
 // The throttling source of a client address: the IPv4 address, or the /64 of an IPv6 address

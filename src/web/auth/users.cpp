@@ -16,15 +16,7 @@ namespace {
 constexpr std::string_view kAllUsers = "user:all";
 constexpr std::string_view kTokens = "user:tokens";
 constexpr std::string_view kRoles = "d4:all_role";
-std::string metadata_key(std::string_view email) {
-  return "user_metadata:" + std::string(email);
-}
-std::string role_key(Role r) {
-  return "user_role:" + std::string(to_string(r));
-}
-std::string tokens_key(std::string_view email) {
-  return "d4:user_tokens:" + std::string(email);
-}
+
 constexpr Role kAllRoles[] = {Role::Admin, Role::User, Role::SensorRegister};
 
 void check(const std::vector<core::RedisReply>& replies, const char* what) {
@@ -32,6 +24,23 @@ void check(const std::vector<core::RedisReply>& replies, const char* what) {
     if (r.is_error()) throw core::RedisError(std::string(what) + ": " + r.str);
 }
 }  // namespace
+
+std::string UserStore::key(std::string_view name) const {
+  return prefix_ + std::string(name);
+}
+std::string UserStore::metadata_key(std::string_view email) const {
+  return key("user_metadata:") + std::string(email);
+}
+std::string UserStore::role_key(Role r) const {
+  return key("user_role:") + std::string(to_string(r));
+}
+std::string UserStore::tokens_key(std::string_view email) const {
+  return key("d4:user_tokens:") + std::string(email);
+}
+
+bool UserStore::any_user() {
+  return db_.command({"HLEN", key(kAllUsers)}).integer > 0;
+}
 
 std::optional<Role> parse_role(std::string_view text) {
   if (text == "admin") return Role::Admin;
@@ -67,18 +76,18 @@ std::optional<std::string> email_violation(std::string_view email) {
 }
 
 void UserStore::ensure_roles() {
-  check(db_.pipeline({{"ZADD", std::string(kRoles), "NX", "1", "admin"},
-                      {"ZADD", std::string(kRoles), "NX", "2", "user"},
-                      {"ZADD", std::string(kRoles), "NX", "20", "sensor_register"}}),
+  check(db_.pipeline({{"ZADD", key(kRoles), "NX", "1", "admin"},
+                      {"ZADD", key(kRoles), "NX", "2", "user"},
+                      {"ZADD", key(kRoles), "NX", "20", "sensor_register"}}),
         "ensure_roles");
 }
 
 bool UserStore::exists(std::string_view email) {
-  return db_.command({"HEXISTS", kAllUsers, email}).integer == 1;
+  return db_.command({"HEXISTS", key(kAllUsers), email}).integer == 1;
 }
 
 std::optional<UserInfo> UserStore::get(std::string_view email) {
-  auto r = db_.pipeline({{"HEXISTS", std::string(kAllUsers), std::string(email)},
+  auto r = db_.pipeline({{"HEXISTS", key(kAllUsers), std::string(email)},
                          {"HGETALL", metadata_key(email)},
                          {"HGETALL", tokens_key(email)}});
   check(r, "get user");
@@ -109,7 +118,7 @@ std::optional<UserInfo> UserStore::get(std::string_view email) {
 }
 
 std::vector<UserInfo> UserStore::list() {
-  auto names = db_.command({"HKEYS", kAllUsers}).as_strings();
+  auto names = db_.command({"HKEYS", key(kAllUsers)}).as_strings();
   std::sort(names.begin(), names.end());
   std::vector<UserInfo> out;
   for (const auto& n : names)
@@ -132,7 +141,7 @@ void UserStore::write_roles(std::string_view email, Role role) {
 void UserStore::write_password(std::string_view email, std::string_view password, bool must_change,
                                const char* what) {
   std::string hash = hash_password(password, cost_);
-  std::vector<std::vector<std::string>> cmds = {{"HSET", std::string(kAllUsers), std::string(email), hash}};
+  std::vector<std::vector<std::string>> cmds = {{"HSET", key(kAllUsers), std::string(email), hash}};
   if (must_change)
     cmds.push_back({"HSET", metadata_key(email), "change_passwd", "True"});
   else
@@ -161,18 +170,18 @@ void UserStore::remove(std::string_view email) {
   for (std::size_t i = 0; i + 1 < toks.size(); i += 2) {
     auto j = nlohmann::json::parse(toks[i + 1], nullptr, false);
     if (j.is_object() && j.contains("hash"))
-      cmds.push_back({"HDEL", std::string(kTokens), "sha256:" + j.value("hash", "")});
+      cmds.push_back({"HDEL", key(kTokens), "sha256:" + j.value("hash", "")});
   }
   if (auto legacy = db_.command({"HGET", metadata_key(email), "token"}).as_string())
-    cmds.push_back({"HDEL", std::string(kTokens), *legacy});
+    cmds.push_back({"HDEL", key(kTokens), *legacy});
   for (Role r : kAllRoles) cmds.push_back({"SREM", role_key(r), std::string(email)});
-  cmds.push_back({"HDEL", std::string(kAllUsers), std::string(email)});
+  cmds.push_back({"HDEL", key(kAllUsers), std::string(email)});
   cmds.push_back({"DEL", metadata_key(email), tokens_key(email)});
   check(db_.pipeline(cmds), "remove user");
 }
 
 bool UserStore::check_password(std::string_view email, std::string_view password) {
-  auto stored = db_.command({"HGET", kAllUsers, email}).as_string();
+  auto stored = db_.command({"HGET", key(kAllUsers), email}).as_string();
   if (!stored) {
     // Spend the same time as a real check so that timing does not reveal which users exist.
     // (A store per thread: the dummy is made once per thread, at the configured cost.)
@@ -181,7 +190,7 @@ bool UserStore::check_password(std::string_view email, std::string_view password
     return false;
   }
   auto r = verify_password(password, *stored, cost_);
-  if (r.ok && r.needs_rehash) db_.command({"HSET", kAllUsers, email, hash_password(password, cost_)});
+  if (r.ok && r.needs_rehash) db_.command({"HSET", key(kAllUsers), email, hash_password(password, cost_)});
   return r.ok;
 }
 
@@ -191,7 +200,7 @@ NewToken UserStore::create_token(std::string_view email, std::string_view name) 
   std::string hash = sha256_hex(t.token);
   t.id = hash.substr(0, 12);
   nlohmann::json meta = {{"name", std::string(name)}, {"created", clock::unix_seconds()}, {"hash", hash}};
-  check(db_.pipeline({{"HSET", std::string(kTokens), "sha256:" + hash, std::string(email)},
+  check(db_.pipeline({{"HSET", key(kTokens), "sha256:" + hash, std::string(email)},
                       {"HSET", tokens_key(email), t.id, meta.dump()}}),
         "create token");
   return t;
@@ -203,7 +212,7 @@ bool UserStore::revoke_token(std::string_view email, std::string_view id) {
   auto j = nlohmann::json::parse(*raw, nullptr, false);
   std::vector<std::vector<std::string>> cmds = {{"HDEL", tokens_key(email), std::string(id)}};
   if (j.is_object() && j.contains("hash"))
-    cmds.push_back({"HDEL", std::string(kTokens), "sha256:" + j.value("hash", "")});
+    cmds.push_back({"HDEL", key(kTokens), "sha256:" + j.value("hash", "")});
   check(db_.pipeline(cmds), "revoke token");
   return true;
 }
@@ -213,15 +222,15 @@ std::optional<std::string> UserStore::user_for_token(std::string_view token) {
   for (unsigned char c : token)
     if (!(std::isalnum(c) || c == '-' || c == '_')) return std::nullopt;
   std::string hash = sha256_hex(token);
-  if (auto u = db_.command({"HGET", kTokens, "sha256:" + hash}).as_string()) return u;
+  if (auto u = db_.command({"HGET", key(kTokens), "sha256:" + hash}).as_string()) return u;
   // A token issued by the reference server, stored in clear: accept it once and re-key it so
   // that it is not kept in clear any longer.
-  auto legacy = db_.command({"HGET", kTokens, token}).as_string();
+  auto legacy = db_.command({"HGET", key(kTokens), token}).as_string();
   if (!legacy) return std::nullopt;
   std::string id = hash.substr(0, 12);
   nlohmann::json meta = {{"name", "imported"}, {"created", clock::unix_seconds()}, {"hash", hash}};
-  check(db_.pipeline({{"HSET", std::string(kTokens), "sha256:" + hash, *legacy},
-                      {"HDEL", std::string(kTokens), std::string(token)},
+  check(db_.pipeline({{"HSET", key(kTokens), "sha256:" + hash, *legacy},
+                      {"HDEL", key(kTokens), std::string(token)},
                       {"HSET", tokens_key(*legacy), id, meta.dump()},
                       {"HDEL", metadata_key(*legacy), "token"}}),
         "migrate token");

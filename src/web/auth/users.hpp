@@ -1,6 +1,7 @@
 #pragma once
 // Web users, roles and API tokens in the users database (reference: 6380 db 1), with the
-// reference key names so that users created by either implementation keep working:
+// reference key names so that users created by either implementation keep working (in the cluster
+// layout each name follows the prefix "{d4:users}:"):
 //   user:all                hash  e-mail -> password hash (ours: Argon2id; reference: bcrypt)
 //   user_metadata:<e-mail>  hash  role, change_passwd ("True" while a password change is due)
 //   user_role:<role>        set   users holding the role (cumulative: an admin is in all three)
@@ -46,10 +47,14 @@ struct NewToken {
 
 class UserStore {
  public:
-  explicit UserStore(core::RedisClient& users, PasswordHashCost cost = PasswordHashCost::Interactive)
-      : db_(users), cost_(cost) {}
+  // `prefix` starts every key: "" in the reference layout (the users database is a database
+  // number), "{d4:users}:" in the cluster layout (one hash tag: the whole store in one slot).
+  explicit UserStore(core::RedisClient& users, PasswordHashCost cost = PasswordHashCost::Interactive,
+                     std::string_view prefix = {})
+      : db_(users), cost_(cost), prefix_(prefix) {}
 
   void ensure_roles();
+  bool any_user();  // some account exists (first run creates an administrator otherwise)
   bool exists(std::string_view email);
   std::optional<UserInfo> get(std::string_view email);
   std::vector<UserInfo> list();
@@ -71,9 +76,14 @@ class UserStore {
   void write_roles(std::string_view email, Role role);
   // The password hash and the must-change flag, in one pipeline; `what` names the write in errors.
   void write_password(std::string_view email, std::string_view password, bool must_change, const char* what);
+  std::string key(std::string_view name) const;  // the prefix, then `name`
+  std::string metadata_key(std::string_view email) const;
+  std::string role_key(Role r) const;
+  std::string tokens_key(std::string_view email) const;
   core::RedisClient& db_;
   PasswordHashCost cost_;
   std::string dummy_hash_;  // verified for unknown users, so that timing does not tell them apart
+  std::string prefix_;
 };
 
 // Syntax check of an account name (an e-mail address, < 300 characters like the reference).

@@ -41,7 +41,8 @@ DashboardView Statistics::dashboard(HealthView health, const Scope& scope) {
                            {"ZCARD", keys::daily_uuid(d)}});
   DashboardView v;
   v.date = iso_day(d);
-  v.connected_sensors = stream_.command({"SMEMBERS", keys::kActiveConnection}).as_strings();
+  v.connected_sensors =
+      stream_.command({"SMEMBERS", keys::live(layout_, keys::kActiveConnection)}).as_strings();
   std::sort(v.connected_sensors.begin(), v.connected_sensors.end());
   auto bytes = scored(m[1]);
   for (auto& [t, n] : scored(m[0])) v.types_today.push_back({t, n, score(bytes, t)});
@@ -95,7 +96,8 @@ void Statistics::fill_scoped_today(DashboardView& v, const std::string& d, const
   std::sort(v.sensors_in_error.begin(), v.sensors_in_error.end());
   v.registered_sensors = static_cast<long long>(scope.covered(m[1].as_strings()).size());
   v.pending_sensors = static_cast<long long>(scope.covered(m[2].as_strings()).size());
-  v.connected_sensors = scope.covered(stream_.command({"SMEMBERS", keys::kActiveConnection}).as_strings());
+  v.connected_sensors =
+      scope.covered(stream_.command({"SMEMBERS", keys::live(layout_, keys::kActiveConnection)}).as_strings());
   std::sort(v.connected_sensors.begin(), v.connected_sensors.end());
 }
 
@@ -215,12 +217,12 @@ HealthView Statistics::health(const std::string& ingest_metrics_url, std::map<st
 
 std::vector<WorkerState> Statistics::workers(long long& backlog_total) {
   std::vector<WorkerState> workers;
-  auto types = core::SensorPolicy(meta_, stream_).accepted_types();
+  auto types = policy_.accepted_types();
   std::vector<std::vector<std::string>> cmds;
   for (int t : types) {
-    cmds.push_back({"SCARD", keys::sessions_of_type(std::to_string(t))});
-    cmds.push_back({"SCARD", keys::working_sessions(std::to_string(t))});
-    cmds.push_back({"SMEMBERS", keys::sessions_of_type(std::to_string(t))});
+    cmds.push_back({"SCARD", keys::live(layout_, keys::sessions_of_type(std::to_string(t)))});
+    cmds.push_back({"SCARD", keys::live(layout_, keys::working_sessions(std::to_string(t)))});
+    cmds.push_back({"SMEMBERS", keys::live(layout_, keys::sessions_of_type(std::to_string(t)))});
   }
   auto r = cmds.empty() ? std::vector<core::RedisReply>{} : stream_.pipeline(cmds);
   for (std::size_t i = 0; i < types.size(); ++i) {
@@ -232,7 +234,8 @@ std::vector<WorkerState> Statistics::workers(long long& backlog_total) {
     long long backlog = 0;
     if (!sessions.empty()) {
       std::vector<std::vector<std::string>> x;
-      for (const auto& s : sessions) x.push_back({"XLEN", keys::stream(std::to_string(types[i]), s)});
+      for (const auto& s : sessions)
+        x.push_back({"XLEN", keys::stream(layout_, std::to_string(types[i]), s)});
       for (const auto& rep : stream_.pipeline(x)) backlog += rep.integer;
     }
     backlog_total += backlog;

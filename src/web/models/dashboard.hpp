@@ -91,10 +91,9 @@ TypeSeries type_series(const std::vector<std::string>& dates, const std::vector<
 
 class Statistics {
  public:
-  // `meta`: the metadata Redis (daily counters, sensors); `stream`: the stream Redis (connections,
-  // worker sessions).
-  Statistics(core::RedisClient& meta, core::RedisClient& stream) : meta_(meta), stream_(stream) {}
-  explicit Statistics(Db& db) : Statistics(db.meta, db.stream) {}
+  // The metadata Redis (daily counters, sensors) and the stream Redis (connections,
+  // worker sessions, named in the configured key layout).
+  explicit Statistics(Db& db) : meta_(db.meta), stream_(db.stream), policy_(db.policy), layout_(db.layout) {}
 
   // Today's figures with `health` (see health()); a restricted scope gets the sums of its own
   // sensors' counters instead of the server's totals.
@@ -116,6 +115,8 @@ class Statistics {
 
   core::RedisClient& meta_;
   core::RedisClient& stream_;
+  core::SensorPolicy& policy_;
+  core::keys::KeyLayout layout_;
 };
 
 }  // namespace d4::web::models

@@ -132,15 +132,14 @@ std::vector<std::string> Sensors::known_sensors() {
   // Every sensor the server knows: its index (never a scan of the keyspace), plus registration sets.
   auto indexed = meta_.command({"SMEMBERS", std::string(keys::kSensorIndex)}).as_strings();
   std::set<std::string> all(indexed.begin(), indexed.end());
-  core::SensorPolicy policy(meta_, stream_);
-  for (auto& u : policy.registered()) all.insert(u);
-  for (auto& u : policy.pending()) all.insert(u);
+  for (auto& u : policy_.registered()) all.insert(u);
+  for (auto& u : policy_.pending()) all.insert(u);
   return {all.begin(), all.end()};
 }
 
 SensorList Sensors::list(const SensorQuery& q, const Scope& scope) {
   auto known = known_sensors();
-  auto connected = set_of(stream_.command({"SMEMBERS", keys::kActiveConnection}));
+  auto connected = set_of(stream_.command({"SMEMBERS", keys::live(layout_, keys::kActiveConnection)}));
   std::set<std::string> all(known.begin(), known.end());
   all.insert(connected.begin(), connected.end());
 
@@ -197,7 +196,7 @@ SensorList Sensors::list(const SensorQuery& q, const Scope& scope) {
 }
 
 SensorDetail Sensors::detail(const std::string& uuid) {
-  auto info = core::SensorPolicy(meta_, stream_).info(uuid, 50);
+  auto info = policy_.info(uuid, 50);
   if (!info) throw ApiError(400, "Invalid uuid");
   const auto& u = info->uuid;
   // Types and extended types with their first/last seen.
@@ -212,7 +211,8 @@ SensorDetail Sensors::detail(const std::string& uuid) {
   cmds.push_back({"HGET", keys::monitored_sensor(u), "delta_time"});
   cmds.push_back({"SISMEMBER", std::string(keys::kSensorsInError), u});
   auto r = meta_.pipeline(cmds);
-  auto active_ext = stream_.command({"SMEMBERS", keys::active_extended_types(u)}).as_strings();
+  auto active_ext =
+      stream_.command({"SMEMBERS", keys::live(layout_, keys::active_extended_types(u))}).as_strings();
   auto contains = [](const std::vector<std::string>& v, const std::string& x) {
     return std::find(v.begin(), v.end(), x) != v.end();
   };
@@ -303,16 +303,20 @@ void Sensors::forget(const std::string& u) {
       {"HDEL", std::string(keys::kRateLimitByUuid), u},
       {"SREM", std::string(keys::kMonitoredSensors), u},
       {"SREM", std::string(keys::kSensorsInError), u},
-      {"DEL", keys::sensor_metadata(u), keys::sensor_tags(u), keys::sensor_all_types(u),
-       keys::sensor_all_extended_types(u), keys::sensor_last_ips(u), keys::monitored_sensor(u),
-       keys::sensor_rejects(u), keys::sensor_errors(u), keys::sensor_unauth_errors(u),
-       keys::sensor_backpressure(u)},
       {"SET", std::string(keys::kMonitoringLastUpdated), std::to_string(std::time(nullptr))}};
+  // One DEL per key: on a Redis Cluster they lie in different slots.
+  for (const auto& key : {keys::sensor_metadata(u), keys::sensor_tags(u), keys::sensor_all_types(u),
+                          keys::sensor_all_extended_types(u), keys::sensor_last_ips(u),
+                          keys::monitored_sensor(u), keys::sensor_rejects(u), keys::sensor_errors(u),
+                          keys::sensor_unauth_errors(u), keys::sensor_backpressure(u)})
+    cmds.push_back({"DEL", key});
   for (const auto& t : types) cmds.push_back({"DEL", keys::sensor_type_metadata(u, t)});
   for (const auto& e : ext) cmds.push_back({"DEL", keys::sensor_extended_type_metadata(u, e)});
   cmds.push_back({"HDEL", std::string(keys::kSensorOrganisation), u});
   for (const auto& r : meta_.pipeline(cmds))
     if (r.is_error()) throw core::RedisError("delete sensor: " + r.str);
+  // It may have been registered: the servers' cached policy changes.
+  policy_.announce_policy_change();
 }
 
 }  // namespace d4::web::models

@@ -81,8 +81,9 @@ void to_json(json& j, const SensorKey& k);
 
 class Sensors {
  public:
-  Sensors(core::RedisClient& meta, core::RedisClient& stream) : meta_(meta), stream_(stream) {}
-  explicit Sensors(Db& db) : Sensors(db.meta, db.stream) {}
+  // The stream Redis's keys are named in the configured key layout (db.layout), and the policy
+  // acts through db.policy, which announces its changes like d4-admin.
+  explicit Sensors(Db& db) : meta_(db.meta), stream_(db.stream), policy_(db.policy), layout_(db.layout) {}
 
   // The sensors of `scope` matching `q`.
   SensorList list(const SensorQuery& q, const Scope& scope);
@@ -105,6 +106,8 @@ class Sensors {
 
   core::RedisClient& meta_;
   core::RedisClient& stream_;
+  core::SensorPolicy& policy_;
+  core::keys::KeyLayout layout_;
 };
 
 }  // namespace d4::web::models

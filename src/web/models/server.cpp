@@ -51,7 +51,6 @@ ServerView Server::view(const Scope& scope) {
                             std::to_string(kTopRefusedSources - 1), "WITHSCORES"},
                            {"ZCARD", std::string(keys::kRejectSources)},
                            {"HGETALL", std::string(keys::kServerBackpressure)}});
-  core::SensorPolicy policy(meta_, stream_);
   ServerView v;
   auto key = r[0].as_string();
   v.default_key.set = key.has_value();
@@ -59,9 +58,9 @@ ServerView Server::view(const Scope& scope) {
   v.default_key.status = !key                                 ? "missing"
                          : v.default_key.is_reference_default ? "reference default (change it)"
                                                               : "set";
-  v.pending = sorted(policy.pending());
-  v.registered = sorted(policy.registered());
-  v.accepted_extended_types = sorted(policy.accepted_extended_types());
+  v.pending = sorted(policy_.pending());
+  v.registered = sorted(policy_.registered());
+  v.accepted_extended_types = sorted(policy_.accepted_extended_types());
   v.ips_blocked_by_uuid = sorted(r[6].as_strings());
   v.mode = r[1].as_string().value_or(default_mode_);
   v.registered_count = r[2].integer;
@@ -69,7 +68,7 @@ ServerView Server::view(const Scope& scope) {
   v.blocked_ip_count = r[4].integer;
   v.blocked_uuid_count = r[5].integer;
   v.first_date = r[7].as_string().value_or("");
-  v.accepted_types = policy.accepted_types();
+  v.accepted_types = policy_.accepted_types();
   v.refusals = refusals_of(&r[8]);
   if (!scope.unrestricted()) {
     v.pending = scope.covered(std::move(v.pending));
@@ -77,7 +76,7 @@ ServerView Server::view(const Scope& scope) {
     v.ips_blocked_by_uuid = scope.covered(std::move(v.ips_blocked_by_uuid));
     v.registered_count = static_cast<long long>(v.registered.size());
     v.pending_count = static_cast<long long>(v.pending.size());
-    v.blocked_uuid_count = static_cast<long long>(scope.covered(policy.blocked_uuids()).size());
+    v.blocked_uuid_count = static_cast<long long>(scope.covered(policy_.blocked_uuids()).size());
     v.refusals = Refusals{};
   }
   return v;
@@ -85,9 +84,8 @@ ServerView Server::view(const Scope& scope) {
 
 Blocklist Server::blocklist(BlocklistKind kind, const std::string& filter, long long page, long long per_page,
                             const Scope& scope) {
-  core::SensorPolicy policy(meta_, stream_);
   auto all =
-      sorted(kind == BlocklistKind::Ips ? policy.blocked_ips() : scope.covered(policy.blocked_uuids()));
+      sorted(kind == BlocklistKind::Ips ? policy_.blocked_ips() : scope.covered(policy_.blocked_uuids()));
   std::vector<std::string> hits;
   for (auto& e : all)
     if (filter.empty() || e.find(filter) != std::string::npos) hits.push_back(e);

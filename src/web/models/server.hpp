@@ -63,9 +63,7 @@ enum class BlocklistKind { Ips, Uuids };
 class Server {
  public:
   // `default_mode`: the mode shown when d4-server has not written it ([server] mode).
-  Server(core::RedisClient& meta, core::RedisClient& stream, std::string default_mode)
-      : meta_(meta), stream_(stream), default_mode_(std::move(default_mode)) {}
-  Server(Db& db, const WebConfig& c) : Server(db.meta, db.stream, c.server_mode) {}
+  Server(Db& db, const WebConfig& c) : meta_(db.meta), policy_(db.policy), default_mode_(c.server_mode) {}
 
   // A restricted scope sees its own sensors among the registrations and the UUID blocklist, and
   // none of the server-wide refusal counters (they count every organisation's sensors).
@@ -75,7 +73,7 @@ class Server {
 
  private:
   core::RedisClient& meta_;
-  core::RedisClient& stream_;
+  core::SensorPolicy& policy_;
   std::string default_mode_;
 };
 
