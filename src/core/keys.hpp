@@ -298,6 +298,20 @@ inline std::string dead_letter_info(std::string_view session) {
 inline std::string dead_letter_stream(std::string_view type, std::string_view session) {
   return cat({"d4:deadletter:stream:", type, ":", session});
 }
+// Cluster layout: a session's dead letters are tagged by the session, in the slot of its streams
+// (d4:deadletter:info:{<session>}, d4:deadletter:stream:<type>:{<session>}), so that moving them
+// aside is one script in one slot; the index and the counts are live-slot keys
+// ({live}:d4:deadletter, {live}:d4:deadletter:stats) with, per held session, what its eviction
+// subtracts: {live}:d4:deadletter:held (session -> "<entries> <bytes> <key> <key>...").
+inline constexpr std::string_view kDeadLettersHeld = "d4:deadletter:held";
+inline std::string dead_letter_info(std::string_view session, KeyLayout layout) {
+  if (layout == KeyLayout::Cluster) return cat({"d4:deadletter:info:{", session, "}"});
+  return dead_letter_info(session);
+}
+inline std::string dead_letter_stream(std::string_view type, std::string_view session, KeyLayout layout) {
+  if (layout == KeyLayout::Cluster) return cat({"d4:deadletter:stream:", type, ":{", session, "}"});
+  return dead_letter_stream(type, session);
+}
 // Short-lived locks so that only one worker process runs a periodic task at a time.
 inline std::string worker_task_lock(std::string_view task) {
   return cat({"d4:worker:lock:", task});

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/keys.hpp"
 #include "core/redis_client.hpp"
 
 namespace d4::workers {
@@ -28,13 +29,18 @@ struct DeadLetterResult {
 // True for failures of the machine rather than of the data (I/O errors).
 bool is_environment_error(const std::exception& e);
 
-// Moves stream:<t>:<session> for each t in `stream_types` to the dead letters, atomically.
+// Moves stream:<t>:<session> for each t in `stream_types` to the dead letters. Reference layout:
+// one script, atomically. Cluster layout (a script runs in one slot): the move in the session's
+// slot, then the index, the counts and the budget in the live slot, each step safe to repeat
+// (quarantine.cpp); a repetition after the move returns what the first call moved.
 DeadLetterResult move_to_dead_letter(core::RedisClient& stream, const std::string& session,
                                      const std::vector<int>& stream_types, const std::string& type,
                                      const std::string& sensor, const std::string& reason,
-                                     const DeadLetterBudget& budget);
+                                     const DeadLetterBudget& budget,
+                                     core::keys::KeyLayout layout = core::keys::KeyLayout::Reference);
 
 // The sensor-facing description of what happened to the data.
-std::string describe_dead_letter(const DeadLetterResult& r, const std::string& session);
+std::string describe_dead_letter(const DeadLetterResult& r, const std::string& session,
+                                 core::keys::KeyLayout layout = core::keys::KeyLayout::Reference);
 
 }  // namespace d4::workers

@@ -289,6 +289,9 @@ void TypeRunner::try_claim(const std::string& id) {
   s->quarantined = field(f, "quarantined") == "1";
   s->outbox_seq = std::max<std::uint64_t>(1, std::strtoull(field(f, "outbox_seq", "1").c_str(), nullptr, 10));
   s->had_failures = analyzer_.command({"HEXISTS", keys::worker_failures(type_), id}).integer == 1;
+  if (opt_.layout == core::keys::KeyLayout::Cluster && s->had_failures && !s->quarantined &&
+      finish_interrupted_quarantine(id, s->sensor))
+    return;
   BatchOutput out;
   Context ctx(*this, *s);
   if (!s->quarantined) {
@@ -796,9 +799,10 @@ void TypeRunner::on_session_failure(const std::string& id, std::string sensor, c
 void TypeRunner::quarantine(const std::string& id, const std::string& sensor, const std::string& what,
                             long long failures) {
   auto handler = make_session_handler(static_cast<protocol::PacketType>(opt_.type), settings_);
-  auto moved = move_to_dead_letter(stream_, id, handler->streams(), type_, sensor, what, opt_.dead_letter);
+  auto moved = move_to_dead_letter(stream_, id, handler->streams(), type_, sensor, what, opt_.dead_letter,
+                                   opt_.layout);
   std::string detail = fmt::format("session failed {} times ({}); {}; later data is discarded", failures,
-                                   what, describe_dead_letter(moved, id));
+                                   what, describe_dead_letter(moved, id, opt_.layout));
   // Marks the sensor (Error field, reject counted) and makes the server close the connection.
   record_rejects(
       id, sensor, {}, Reject{"session-unprocessable", detail},
@@ -818,6 +822,20 @@ void TypeRunner::quarantine(const std::string& id, const std::string& sensor, co
                      .add(core::log_key::kDetail, detail),
                  spdlog::level::err, "type {} session {} (sensor {}) quarantined: {}", type_, id, sensor,
                  detail);
+}
+
+bool TypeRunner::finish_interrupted_quarantine(const std::string& id, const std::string& sensor) {
+  // Cluster layout: the streams are moved aside before the live slot counts them and before the
+  // progress is marked (quarantine.cpp). A session with failures whose dead-letter record exists
+  // but which is not marked was being quarantined when its worker stopped: the quarantine is
+  // finished with what was moved then, and its data is not searched again for the failure.
+  auto info = stream_.command({"HMGET", keys::dead_letter_info(id, opt_.layout), "reason", "sensor"});
+  if (info.is_error()) throw core::RedisError("dead letter info: " + info.str);
+  if (info.elements.size() != 2 || !info.elements[0].is_string()) return false;
+  auto failures = analyzer_.command({"HGET", keys::worker_failures(type_), id});
+  quarantine(id, sensor.empty() ? info.elements[1].str : sensor, info.elements[0].str,
+             std::strtoll(failures.str.c_str(), nullptr, 10));
+  return true;
 }
 
 void TypeRunner::release(const std::string& id, const std::string& why) {

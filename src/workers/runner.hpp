@@ -99,6 +99,8 @@ class TypeRunner {
   void on_session_failure(const std::string& id, std::string sensor, const std::exception& e);
   void quarantine(const std::string& id, const std::string& sensor, const std::string& what,
                   long long failures);
+  // Cluster layout: finishes a quarantine its worker began but did not commit; false if none.
+  bool finish_interrupted_quarantine(const std::string& id, const std::string& sensor);
   bool lease_is_mine(Session& s);
   std::string lease_key(const std::string& session) const;
   std::string progress_key(const std::string& session) const;

@@ -228,5 +228,96 @@ TEST_F(ClusterWorkerTest, ATrimPointIsCountedOnceAndANegativeCountWaitsForItsRel
   EXPECT_EQ(live_hlen(keys::kBacklogTrimPoints), 0);
 }
 
+// The quarantine of the single-Redis tests (WorkerTest.SessionThatKeepsFailing...,
+// WorkerTest.DeadLetterBudget...) on the cluster, with the poisoned sessions on other masters than
+// the live slot: the streams move aside in their session's slot, the index and the counts in the
+// live slot, and the budget drops the older session, its keys and figures counted.
+TEST_F(ClusterWorkerTest, QuarantinedSessionsMoveAsideInTheirSlotsAndTheBudgetDropsTheOldestCounted) {
+  queues::QueueSpec every;
+  every.target = queues::QueueTarget::parse("8");
+  const std::string q = store.create(every).id;
+  const int live_master = cluster.owner_of(core::cluster_key_slot(live_name(keys::kDeadLetters)));
+  std::vector<std::string> bad;
+  for (int i = 0; bad.size() < 2 && i < 100; ++i) {
+    auto id = fmt::format("c0c0c0c0-0000-4000-8000-0000000002{:02}", i);
+    if (cluster.owner_of(core::cluster_key_slot(keys::stream(kCluster, "8", id))) != live_master)
+      bad.push_back(id);
+  }
+  ASSERT_EQ(bad.size(), 2u);
+  const std::string good = "c0c0c0c0-0000-4000-8000-000000000301";
+  const std::string other_sensor = "8bd5b2b23c8a4a399a5e1a4f1f2b7c02";
+  auto entry = [](std::string text) {  // one stored entry: 60 characters and a newline
+    text.resize(60, '.');
+    return text + "\n";
+  };
+  ASSERT_NO_FATAL_FAILURE(store_session(bad[0], sensor, entry("first") + entry("POISON") + entry("third")));
+  std::string good_text;
+  for (int i = 0; i < 100; ++i) good_text += "good line " + std::to_string(i) + "\n";
+  ASSERT_NO_FATAL_FAILURE(store_session(good, other_sensor, good_text));
+  stream.command_ok({"SADD", live_name(keys::kEndedSessions), good});
+  auto w = start_worker({"--types", "8", "--fail-entries-containing", "POISON"},
+                        "failure_retry_ms = 200\nmax_session_failures = 3\ndead_letter_max_sessions = 1\n");
+  const std::string log = (dir / ("worker-" + std::to_string(configs_) + ".log")).string();
+  ASSERT_TRUE(eventually([&] {
+    return meta.command({"HGET", keys::sensor_rejects(sensor), "session-unprocessable"}).str == "1";
+  })) << read_text(log);
+
+  // The sensor is marked and its error says where the data went; the data is held, counted.
+  EXPECT_EQ(meta.command({"HGET", keys::sensor_metadata(sensor), "Error"})
+                .str.rfind("Error: Type=8, session could not be processed", 0),
+            0u);
+  auto errors = meta.command({"LRANGE", keys::sensor_errors(sensor), "0", "0"}).as_strings();
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("failed 3 times"), std::string::npos) << errors[0];
+  EXPECT_NE(errors[0].find(keys::dead_letter_info(bad[0], kCluster)), std::string::npos) << errors[0];
+  EXPECT_EQ(stream.command({"SISMEMBER", live_name(keys::kIncorrectTypeSessions), bad[0]}).integer, 1);
+  EXPECT_EQ(stream.command({"EXISTS", keys::stream(kCluster, "8", bad[0])}).integer, 0);
+  auto held = stream.command({"XRANGE", keys::dead_letter_stream("8", bad[0], kCluster), "-", "+"});
+  ASSERT_EQ(held.elements.size(), 3u) << held.describe();
+  const auto& poisoned_fields = held.elements[1].elements.at(1).elements;  // message, <payload>, ...
+  ASSERT_GE(poisoned_fields.size(), 2u);
+  EXPECT_EQ(poisoned_fields[1].str, entry("POISON"));
+  EXPECT_EQ(stream.command({"HGET", keys::dead_letter_info(bad[0], kCluster), "sensor"}).str, sensor);
+  EXPECT_EQ(stream.command({"HGET", keys::dead_letter_info(bad[0], kCluster), "entries"}).str, "3");
+  EXPECT_FALSE(stream.command({"ZSCORE", live_name(keys::kDeadLetters), bad[0]}).is_nil());
+  const std::string stats = live_name(keys::kDeadLetterStats);
+  EXPECT_EQ(stream.command({"HGET", stats, "moved_sessions"}).str, "1");
+  EXPECT_EQ(stream.command({"HGET", stats, "held_sessions"}).str, "1");
+  EXPECT_EQ(stream.command({"HGET", stats, "held_entries"}).str, "3");
+  EXPECT_EQ(stream.command({"HEXISTS", live_name(keys::kBacklogBytesBySession), bad[0]}).integer, 0)
+      << "the session's unprocessed bytes left with its data";
+  EXPECT_EQ(read_text(log).find("failure 3 of 3"), std::string::npos) << "no retry after the last";
+  ASSERT_TRUE(eventually([&] { return cleaned(good); })) << read_text(log);
+  EXPECT_EQ(items(q).size(), 100u);
+
+  // A second quarantined session: the budget of one session drops the first, counted.
+  ASSERT_NO_FATAL_FAILURE(store_session(bad[1], sensor, entry("POISON again")));
+  ASSERT_TRUE(eventually([&] {
+    errors = meta.command({"LRANGE", keys::sensor_errors(sensor), "0", "0"}).as_strings();
+    return !errors.empty() && errors[0].find("older dead-letter session") != std::string::npos;
+  })) << read_text(log);
+  EXPECT_EQ(stream.command({"XLEN", keys::dead_letter_stream("8", bad[1], kCluster)}).integer, 1);
+  EXPECT_EQ(stream.command({"EXISTS", keys::dead_letter_info(bad[0], kCluster)}).integer, 0);
+  EXPECT_EQ(stream.command({"EXISTS", keys::dead_letter_stream("8", bad[0], kCluster)}).integer, 0);
+  EXPECT_EQ(stream.command({"HGET", stats, "evicted_sessions"}).str, "1");
+  EXPECT_EQ(stream.command({"HGET", stats, "evicted_entries"}).str, "3");
+  EXPECT_EQ(stream.command({"HGET", stats, "held_sessions"}).str, "1");
+  EXPECT_EQ(stream.command({"HGET", stats, "held_entries"}).str, "1");
+  EXPECT_EQ(stream.command({"HGET", stats, "moved_sessions"}).str, "2");
+  EXPECT_EQ(stream.command({"ZCARD", live_name(keys::kDeadLetters)}).integer, 1);
+  EXPECT_EQ(stream.command({"HKEYS", live_name(keys::kDeadLettersHeld)}).as_strings(),
+            std::vector<std::string>{bad[1]});
+
+  // What still arrives is drained and counted, never queued, and the sessions end normally.
+  ASSERT_NO_FATAL_FAILURE(store_session(bad[1], sensor, entry("late")));
+  for (const auto& id : bad) stream.command_ok({"SADD", live_name(keys::kEndedSessions), id});
+  ASSERT_TRUE(eventually([&] { return cleaned(bad[0]) && cleaned(bad[1]); })) << read_text(log);
+  EXPECT_EQ(meta.command({"HGET", keys::sensor_rejects(sensor), "session-data-discarded"}).str, "1");
+  EXPECT_EQ(meta.command({"EXISTS", keys::worker_failures("8")}).integer, 0);
+  EXPECT_EQ(items(q).size(), 100u) << "nothing of the quarantined sessions was queued";
+  EXPECT_EQ(stream.command({"XLEN", keys::dead_letter_stream("8", bad[1], kCluster)}).integer, 1);
+  w.stop();
+}
+
 }  // namespace
 }  // namespace d4::test
