@@ -21,6 +21,7 @@
 #include "support/redis_cluster.hpp"
 #include "support/redis_server.hpp"
 #include "workers/backlog.hpp"
+#include "workers/quarantine.hpp"
 
 namespace d4::test {
 namespace {
@@ -317,6 +318,49 @@ TEST_F(ClusterWorkerTest, QuarantinedSessionsMoveAsideInTheirSlotsAndTheBudgetDr
   EXPECT_EQ(items(q).size(), 100u) << "nothing of the quarantined sessions was queued";
   EXPECT_EQ(stream.command({"XLEN", keys::dead_letter_stream("8", bad[1], kCluster)}).integer, 1);
   w.stop();
+}
+
+// A worker stopped after the move of a quarantine (the session's slot) but before its live-slot
+// steps and its mark: the next owner finds the failures and the dead-letter record and finishes
+// the quarantine with the recorded figures; repeating the move then changes nothing.
+TEST_F(ClusterWorkerTest, AQuarantineStoppedAfterItsMoveIsFinishedByTheNextOwnerAndCountedOnce) {
+  ASSERT_NO_FATAL_FAILURE(store_session(session, sensor, std::string(61 * 3, 'x')));  // 3 entries
+  const std::string info = keys::dead_letter_info(session, kCluster);
+  const std::string held = keys::dead_letter_stream("8", session, kCluster);
+  // What the move script leaves, written as it writes it.
+  stream.command_ok({"RENAME", keys::stream(kCluster, "8", session), held});
+  stream.command_ok({"HSET", info, "sensor", sensor, "type", "8", "reason", "an injected failure", "time",
+                     "1700000000", "entries", "3", "bytes", "500", "keys", held});
+  meta.command_ok({"HSET", keys::worker_failures("8"), session, "3"});
+  auto w = start_worker({"--types", "8"}, "max_session_failures = 3\n");
+  const std::string log = (dir / ("worker-" + std::to_string(configs_) + ".log")).string();
+  ASSERT_TRUE(eventually([&] {
+    return meta.command({"HGET", keys::worker_progress("8", session, kCluster), "quarantined"}).str == "1";
+  })) << read_text(log);
+  EXPECT_EQ(meta.command({"HGET", keys::sensor_rejects(sensor), "session-unprocessable"}).str, "1");
+  auto errors = meta.command({"LRANGE", keys::sensor_errors(sensor), "0", "0"}).as_strings();
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("failed 3 times (an injected failure)"), std::string::npos) << errors[0];
+  EXPECT_NE(errors[0].find("3 unprocessed entries moved"), std::string::npos) << errors[0];
+  const std::string stats = live_name(keys::kDeadLetterStats);
+  auto counts = [&] {
+    return stream.command({"HMGET", stats, "moved_sessions", "held_sessions", "held_entries", "held_bytes"})
+        .as_strings();
+  };
+  EXPECT_EQ(counts(), (std::vector<std::string>{"1", "1", "3", "500"}));
+  EXPECT_EQ(stream.command({"ZCARD", live_name(keys::kDeadLetters)}).integer, 1);
+  EXPECT_EQ(stream.command({"XLEN", held}).integer, 3);
+  EXPECT_EQ(meta.command({"HEXISTS", keys::worker_failures("8"), session}).integer, 0);
+  ASSERT_EQ(w.stop(), 0);
+
+  // The whole move repeated, as a worker stopped before its mark repeats it: the same figures,
+  // nothing moved or counted again.
+  auto again = workers::move_to_dead_letter(stream, session, {8}, "8", sensor, "again", {}, kCluster);
+  EXPECT_EQ(again.entries, 3);
+  EXPECT_EQ(again.bytes, 500);
+  EXPECT_TRUE(again.kept);
+  EXPECT_EQ(counts(), (std::vector<std::string>{"1", "1", "3", "500"}));
+  EXPECT_EQ(stream.command({"HGET", info, "reason"}).str, "an injected failure");
 }
 
 }  // namespace
