@@ -1,5 +1,7 @@
 #include "server/harness.hpp"
 
+#include <ctime>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -413,6 +415,15 @@ std::string wait_stream(core::RedisClient& stream, int type, std::size_t bytes, 
       },
       timeout, 20ms);
   return data;
+}
+
+std::string local_day() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char text[16];
+  std::strftime(text, sizeof text, "%Y%m%d", &tm);
+  return text;
 }
 
 }  // namespace d4::test

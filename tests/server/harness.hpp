@@ -143,4 +143,7 @@ std::vector<std::string> stream_keys(core::RedisClient& stream, int type);
 std::string wait_stream(core::RedisClient& stream, int type, std::size_t bytes,
                         std::string* key_out = nullptr, std::chrono::milliseconds timeout = 20s);
 
+// Today's date as d4-server names its daily statistics keys (YYYYMMDD, local time).
+std::string local_day();
+
 }  // namespace d4::test

@@ -92,16 +92,6 @@ ServerOptions whole_cluster(RedisCluster& cluster, const std::string& extra = {}
   return o;
 }
 
-// The server's date (YYYYMMDD, local time) of the daily statistics keys.
-std::string local_day() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&now, &tm);
-  char text[16];
-  std::strftime(text, sizeof text, "%Y%m%d", &tm);
-  return text;
-}
-
 // A member's score summed over the days given (a test that crosses midnight counts on two).
 long long score_over(core::RedisClient& meta, const std::set<std::string>& days,
                      std::string (*key_of_day)(std::string_view), const std::string& member) {

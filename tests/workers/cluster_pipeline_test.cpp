@@ -34,16 +34,6 @@ constexpr auto kCluster = keys::KeyLayout::Cluster;
 const std::vector<std::string> kVectors = {"c-client-type1-dns.d4", "c-client-type8-passivedns.d4",
                                            "c-client-type3-log.d4"};
 
-// Today's date as d4-server names its daily keys (local time).
-std::string local_day() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&now, &tm);
-  char text[16];
-  std::strftime(text, sizeof text, "%Y%m%d", &tm);
-  return text;
-}
-
 // What the suite shares: the cluster and the processes running on it.
 struct Pipeline {
   TempDir dir;
