@@ -165,10 +165,12 @@ TEST_F(Network, TlsWithCaFileFlag) {
 TEST_F(Network, WrongCaIsRefusedReportedAndRetried) {
   Receiver rx(tls_receiver());
   make_config(tmp / "conf", 3, 4096);
-  ClientProcess p(
-      args(tmp / "conf", rx.destination(), {"--ca-file", pki().other_ca_crt, "--grace", "300ms"}));
-  p.write_stdin("must not be delivered\n");
+  ClientProcess p(args(tmp / "conf", rx.destination(),
+                       {"--ca-file", pki().other_ca_crt, "--grace", "300ms", "--stats-interval", "50ms"}));
+  const std::string line = "must not be delivered\n";
+  p.write_stdin(line);
   ASSERT_TRUE(p.wait_stderr("certificate verification failed", 20s, 3)) << p.err();
+  ASSERT_TRUE(p.wait_stderr("read=" + std::to_string(line.size()) + "B", 20s)) << p.err();
   EXPECT_EQ(rx.total_payload(), 0u);
   for (auto& s : rx.sessions()) EXPECT_TRUE(s.packets.empty());
   EXPECT_TRUE(p.running());
@@ -182,14 +184,17 @@ TEST_F(Network, WrongCaIsRefusedReportedAndRetried) {
 TEST_F(Network, HostNameMismatchIsRefused) {
   Receiver rx(tls_receiver());
   make_config(tmp / "conf", 3, 4096);
-  ClientProcess p(
-      args(tmp / "conf", rx.destination(),
-           {"--ca-file", pki().ca_crt, "--server-name", "sensor.example.org", "--grace", "200ms"}));
+  ClientProcess p(args(tmp / "conf", rx.destination(),
+                       {"--ca-file", pki().ca_crt, "--server-name", "sensor.example.org", "--grace", "200ms",
+                        "--stats-interval", "50ms"}));
   p.write_stdin("x\n");
   ASSERT_TRUE(p.wait_stderr("certificate verification failed", 20s)) << p.err();
+  // The signal must come after the client has read the line (a stop before the read leaves nothing
+  // undelivered, and the exit status 0 would be right): wait for its statistics to show the read.
+  ASSERT_TRUE(p.wait_stderr("read=2B", 20s)) << p.err();
   EXPECT_EQ(rx.total_payload(), 0u);
   p.signal(SIGTERM);
-  EXPECT_EQ(p.wait(10s), 1);
+  EXPECT_EQ(p.wait(10s), 1) << p.err();
 }
 
 TEST_F(Network, VerificationDisabledWorks) {
@@ -226,9 +231,11 @@ TEST_F(Network, MutualTls) {
   }
   {
     // Without a client certificate the server refuses the session: nothing delivered.
-    ClientProcess p(args(tmp / "conf", rx.destination(), {"--ca-file", pki().ca_crt, "--grace", "200ms"}));
+    ClientProcess p(args(tmp / "conf", rx.destination(),
+                         {"--ca-file", pki().ca_crt, "--grace", "200ms", "--stats-interval", "50ms"}));
     p.write_stdin("no certificate\n");
     ASSERT_TRUE(rx.wait_until([&] { return rx.handshake_failures() >= 2; }, 20s)) << p.err();
+    ASSERT_TRUE(p.wait_stderr("read=15B", 20s)) << p.err();
     EXPECT_EQ(rx.sessions().size(), 1u) << "no new session was accepted";
     p.signal(SIGTERM);
     EXPECT_EQ(p.wait(10s), 1) << p.err();
