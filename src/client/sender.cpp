@@ -427,7 +427,9 @@ int NetworkSender::run() {
         log_info("all data delivered");
         return 0;
       }
-    } else if (spool_.finished() && ack_pos_ == known_head_ && out_off_ == out_.size()) {
+    } else if (spool_.finished() && ack_pos_ == (known_head_ = spool_.head()) && out_off_ == out_.size()) {
+      // The head is read again after the producer is seen finished: its last packets may have
+      // been committed between the read at the top of the loop and finish().
       if (begin_close(now)) continue;
       if (state_ == State::Up && fd_ >= 0) ::shutdown(fd_, SHUT_WR);
       close_socket();
