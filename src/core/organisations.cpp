@@ -54,15 +54,25 @@ std::optional<std::string> OrganisationStore::default_id() {
 }
 
 std::string OrganisationStore::ensure_default(const std::string& name, const std::string& uuid_text) {
-  if (auto d = default_id(); d && !d->empty()) return *d;
-  auto uuid = normalized_org_uuid(uuid_text);
-  if (auto why = organisation_name_violation(name)) throw std::invalid_argument(*why);
-  // SET NX: two d4-web processes starting together agree on one default organisation.
-  auto set = meta_.command({"SET", keys::kDefaultOrganisation, uuid, "NX"});
-  if (set.is_nil()) return default_id().value_or(uuid);
-  meta_.pipeline(
-      {{"SADD", std::string(keys::kOrganisations), uuid},
-       {"HSET", keys::organisation(uuid), "name", name, "created", std::to_string(std::time(nullptr))}});
+  std::string uuid;
+  if (auto d = default_id(); d && !d->empty()) {
+    uuid = *d;
+  } else {
+    uuid = normalized_org_uuid(uuid_text);
+    if (auto why = organisation_name_violation(name)) throw std::invalid_argument(*why);
+    // SET NX: two d4-web processes starting together agree on one default organisation.
+    if (meta_.command({"SET", keys::kDefaultOrganisation, uuid, "NX"}).is_nil())
+      uuid = default_id().value_or(uuid);
+  }
+  // Listed and named at every start, not only the first: on a Redis Cluster these keys lie in
+  // different slots, so a first start stopped after the SET (a master unreachable) would otherwise
+  // leave the default organisation unlisted for good. SADD and HSETNX repeat safely and keep a
+  // name given since.
+  std::vector<std::vector<std::string>> cmds = {{"SADD", std::string(keys::kOrganisations), uuid}};
+  if (!organisation_name_violation(name)) cmds.push_back({"HSETNX", keys::organisation(uuid), "name", name});
+  cmds.push_back({"HSETNX", keys::organisation(uuid), "created", std::to_string(std::time(nullptr))});
+  for (const auto& r : meta_.pipeline(cmds))
+    if (r.is_error()) throw RedisError("default organisation: " + r.str);
   return uuid;
 }
 
@@ -117,12 +127,17 @@ bool OrganisationStore::remove(std::string_view text) {
   auto o = get(text);
   if (!o) return false;
   if (o->is_default) throw std::invalid_argument("the default organisation cannot be deleted");
-  std::vector<std::vector<std::string>> cmds = {{"SREM", std::string(keys::kOrganisations), o->uuid},
-                                                {"DEL", keys::organisation(o->uuid)}};
+  // Members and record first, the listing in d4:orgs last: on a Redis Cluster these keys lie in
+  // different slots (no transaction spans them), and an organisation still listed is one whose
+  // removal a repeat finishes (get() finds it, the HDELs and DEL repeat harmlessly).
+  std::vector<std::vector<std::string>> cmds;
   for (const auto& s : sensors_of(o->uuid))
     cmds.push_back({"HDEL", std::string(keys::kSensorOrganisation), s});
   for (const auto& u : users_of(o->uuid)) cmds.push_back({"HDEL", std::string(keys::kUserOrganisation), u});
-  meta_.pipeline(cmds);
+  cmds.push_back({"DEL", keys::organisation(o->uuid)});
+  for (const auto& r : meta_.pipeline(cmds))
+    if (r.is_error()) throw RedisError("remove organisation: " + r.str);
+  meta_.command_ok({"SREM", keys::kOrganisations, o->uuid});
   return true;
 }
 

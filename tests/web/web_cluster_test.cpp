@@ -1,8 +1,8 @@
 // d4-web in the cluster key layout on a real 3-master Redis Cluster, next to a d4-server of the same
 // layout: the stream Redis, the users and the cache databases are the cluster (users and cache as
-// the {d4:users}: and {d4:cache}: prefixes), the meta database is d4-server's meta Redis (which does
-// not run on a cluster yet, docs/redis-keys.md). Signing in works there, the sensor list, detail
-// pages and API show a sensor that streams through the cluster, and a kick or a block from the web
+// the {d4:users}: and {d4:cache}: prefixes), the meta database is d4-server's meta Redis on one
+// Redis (web_meta_cluster_test.cpp puts it on the cluster too). Signing in works there, the sensor list,
+// detail pages and API show a sensor that streams through the cluster, and a kick or a block from the web
 // reaches the running d4-server (the kick through the cluster's live slot, the block announced in
 // server:policy_version).
 #include <gtest/gtest.h>

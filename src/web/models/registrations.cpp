@@ -138,12 +138,34 @@ std::string Registrations::approve(const Identity& viewer, const std::string& uu
     throw ApiError(403, cfg_.sensor_registration == "org-approval"
                             ? "an administrator or one of the organisation's administrators approves it"
                             : "an administrator approves it");
-  result_or_throw(db_.policy.register_sensor(s.view.uuid, s.key, {}, s.view.description));
-  result_or_throw(db_.policy.approve(s.view.uuid));
+  // Steps that a repeat finishes: on a Redis Cluster the sensor's hash, the registered and pending
+  // sets, the index, the assignment and the registration record lie in different slots (no
+  // transaction spans them). The record goes last, so an approval stopped half-way (a master
+  // unreachable) stays listed, and approving it again finds the steps already made and goes on.
+  const std::string& u = s.view.uuid;
+  auto registered = db_.policy.register_sensor(u, s.key, {}, s.view.description);
+  if (!registered) {
+    // Registered already with the registration's own key: an earlier approval wrote the hash.
+    if (registered.code != core::PolicyResult::Code::Conflict ||
+        db_.meta.command({"HGET", keys::sensor_metadata(u), "hmac_key"}).as_string() != s.key)
+      result_or_throw(registered);
+    std::vector<std::vector<std::string>> rest = {{"SADD", std::string(keys::kSensorIndex), u}};
+    if (!s.view.description.empty())
+      rest.push_back({"HSETNX", keys::sensor_metadata(u), "description", s.view.description});
+    for (const auto& r : db_.meta.pipeline(rest))
+      if (r.is_error()) throw core::RedisError("approve registration: " + r.str);
+  }
+  auto approved = db_.policy.approve(u);
+  if (!approved) {
+    if (approved.code != core::PolicyResult::Code::Conflict) result_or_throw(approved);
+    // In registered_uuid already (an earlier approval): what followed its SADD is repeated.
+    db_.meta.command_ok({"SREM", keys::kPendingRegistrations, u});
+    db_.policy.announce_policy_change();
+  }
   core::OrganisationStore orgs(db_.meta);
-  if (!s.view.org.empty()) orgs.assign_sensor(s.view.uuid, s.view.org);
-  db_.meta.command_ok({"HDEL", keys::kSensorRegistrations, s.view.uuid});
-  return s.view.uuid;
+  if (!s.view.org.empty()) orgs.assign_sensor(u, s.view.org);
+  db_.meta.command_ok({"HDEL", keys::kSensorRegistrations, u});
+  return u;
 }
 
 void Registrations::reject(const Identity& viewer, const std::string& uuid) {
