@@ -264,6 +264,7 @@ const std::vector<Section>& sections() {
         {"published", B},
         {"sensor_tags", B},
         {"max_sensors", I},
+        {"sensor_scan_max_keys", I},
         {"max_organisations", I},
         {"max_tags_per_event", I},
         {"metrics_listen", S}}},

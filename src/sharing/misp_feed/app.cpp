@@ -58,6 +58,10 @@ void log_report(const ExportReport& r) {
   if (r.tags_dropped) spdlog::warn("{} tag(s) left out: max_tags_per_event reached", r.tags_dropped);
   if (r.sensors.sensors_not_read)
     spdlog::warn("{} sensor(s) not read: max_sensors reached", r.sensors.sensors_not_read);
+  if (r.sensors.sensor_scans_incomplete)
+    spdlog::warn(
+        "the scan of metadata_uuid:* for sensors missing from sensor:index stopped at sensor_scan_max_keys: "
+        "sensors that only the reference server registered may be left out");
   if (r.sensors.organisations_refused)
     spdlog::warn(
         "{} sensor(s) declare an organisation beyond max_organisations: their records are not published",

@@ -81,6 +81,8 @@ void read_general(const toml::table& root, FeedConfig& c) {
   c.published = core::get_bool(root, kSection, "published", true);
   c.sensor_tags = core::get_bool(root, kSection, "sensor_tags", true);
   c.max_sensors = count(root, "", "max_sensors", 100000);
+  c.sensor_scan_max_keys =
+      static_cast<std::uint64_t>(bounded(root, "", "sensor_scan_max_keys", 10000000, 0, 1000000000000LL));
   c.max_organisations = count(root, "", "max_organisations", 100);
   c.max_tags_per_event = count(root, "", "max_tags_per_event", 50);
 }

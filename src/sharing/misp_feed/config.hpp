@@ -62,6 +62,9 @@ struct FeedConfig {
   bool published = true;
   bool sensor_tags = true;  // carry the sensors' machine tags (tlp:..., misp-galaxy:...) into events
   std::size_t max_sensors = 100000;
+  // The reference layout's scan for sensors missing from the sensor index: keys examined at most
+  // (0: the index alone). Unused in the cluster layout, which reads the index alone.
+  std::uint64_t sensor_scan_max_keys = 10000000;
   std::size_t max_organisations = 100;
   std::size_t max_tags_per_event = 50;
   BackscatterSource backscatter;

@@ -48,7 +48,10 @@ class Run {
 
   ExportReport execute() {
     core::RedisClient meta(config_.common.redis.meta);
-    sensors_.load(meta, {config_.max_sensors, config_.max_organisations}, report_.sensors);
+    sensors_.load(meta,
+                  {config_.max_sensors, config_.max_organisations, config_.common.redis.layout,
+                   config_.sensor_scan_max_keys},
+                  report_.sensors);
     directory(config_.organisation);  // the default feed exists from the first run, even empty
     auto periods = selected_periods();
     const auto& kinds = request_.kinds.empty() ? config_.kinds : request_.kinds;
@@ -271,6 +274,7 @@ void record_run(core::RedisClient& meta, const ExportReport* report, const std::
         {"candidates_not_read", report->sources.candidates_not_read},
         {"unattributed_records", report->sources.unattributed_records},
         {"sensors_not_read", report->sensors.sensors_not_read},
+        {"sensor_scans_incomplete", report->sensors.sensor_scans_incomplete},
         {"organisations_refused", report->sensors.organisations_refused},
     };
     for (const auto& [name, n] : counts) cmds.push_back({"HINCRBY", key, name, std::to_string(n)});

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/keys.hpp"
+#include "core/sensors.hpp"
 #include "protocol/uuid.hpp"
 
 namespace d4::sharing::misp {
@@ -30,26 +31,53 @@ std::vector<std::string> members(const core::RedisReply& r) {
   return out;
 }
 
-// The sensor ids of metadata_uuid:<id> keys, at most `max`; the others are only counted.
-std::vector<std::string> scan_sensor_ids(core::RedisClient& meta, std::size_t max, std::uint64_t& not_read) {
-  std::vector<std::string> ids;
+// SCAN steps ask for this many keys: the bound on keys examined is counted in steps of it.
+constexpr std::uint64_t kScanStep = 1000;
+
+// Adds the sensors of metadata_uuid:<id> keys that `ids` does not hold yet, while it holds fewer
+// than `max` (the others are only counted); stops after about `max_keys` keys examined. False when
+// the bound stopped it before the end of the keyspace.
+bool scan_unindexed_sensors(core::RedisClient& meta, std::set<std::string>& ids, std::size_t max,
+                            std::uint64_t max_keys, std::uint64_t& not_read) {
+  const std::string pattern = std::string(kMetadataPrefix) + "*";
   std::string cursor = "0";
-  do {
-    auto r = meta.command({"SCAN", cursor, "MATCH", "metadata_uuid:*", "COUNT", "1000"});
-    if (r.is_error() || r.elements.size() != 2) throw core::RedisError("SCAN metadata_uuid:*: " + r.str);
+  for (std::uint64_t examined = 0; examined < max_keys; examined += kScanStep) {
+    auto r = meta.command({"SCAN", cursor, "MATCH", pattern, "COUNT", std::to_string(kScanStep)});
+    if (r.is_error() || r.elements.size() != 2) throw core::RedisError("SCAN " + pattern + ": " + r.str);
     cursor = r.elements[0].str;
     for (const auto& k : r.elements[1].elements) {
       auto id = protocol::normalize_uuid(std::string_view(k.str).substr(kMetadataPrefix.size()));
-      if (!id) continue;
+      if (!id || ids.count(*id)) continue;
       if (ids.size() < max)
-        ids.push_back(*id);
+        ids.insert(std::move(*id));
       else
         ++not_read;
     }
-  } while (cursor != "0");
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  return ids;
+    if (cursor == "0") return true;
+  }
+  return false;
+}
+
+// The sensors to read, sorted: the sensor index, and in the reference layout the unindexed ones a
+// bounded scan finds (none when the index alone reached max_sensors).
+std::vector<std::string> sensor_ids(core::RedisClient& meta, const SensorLimits& limits,
+                                    SensorCounters& counters) {
+  bool truncated = false;
+  auto indexed = core::read_sensor_index(meta, limits.max_sensors, truncated);
+  std::set<std::string> ids;
+  for (const auto& u : indexed)
+    if (auto id = protocol::normalize_uuid(u)) ids.insert(std::move(*id));
+  if (truncated) {
+    auto total = meta.command({"SCARD", keys::kSensorIndex});
+    if (total.is_error()) throw core::RedisError("SCARD sensor:index: " + total.str);
+    if (total.integer > static_cast<long long>(ids.size()))
+      counters.sensors_not_read += static_cast<std::uint64_t>(total.integer) - ids.size();
+    return {ids.begin(), ids.end()};
+  }
+  if (limits.layout == core::keys::KeyLayout::Reference && limits.scan_max_keys > 0 &&
+      !scan_unindexed_sensors(meta, ids, limits.max_sensors, limits.scan_max_keys, counters.sensors_not_read))
+    ++counters.sensor_scans_incomplete;
+  return {ids.begin(), ids.end()};
 }
 
 // The server's own assignments (d4:sensor:org, set in the web interface), each with its
@@ -168,7 +196,7 @@ void SensorDirectory::add(SensorRecord sensor, const SensorLimits& limits, Senso
 }
 
 void SensorDirectory::load(core::RedisClient& meta, const SensorLimits& limits, SensorCounters& counters) {
-  auto ids = scan_sensor_ids(meta, limits.max_sensors, counters.sensors_not_read);
+  const auto ids = sensor_ids(meta, limits, counters);
   const auto assigned = server_assignments(meta);
   for (std::size_t i = 0; i < ids.size(); i += kPipelineSensors) {
     std::size_t n = std::min(kPipelineSensors, ids.size() - i);

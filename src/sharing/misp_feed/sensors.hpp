@@ -7,8 +7,15 @@
 // machine tags ("namespace:predicate[=value]", as MISP taxonomies write them: tlp:amber,
 // misp-galaxy:sector="Finance") travel into events; free-form labels stay on the server.
 //
+// The sensors are those of the sensor index (sensor:index, which d4-server's statistics flush,
+// SensorPolicy and d4-web maintain): no keyspace scan, and on a Redis Cluster one key in one slot
+// where a SCAN would reach one master only. Every per-sensor read names one key, so a pipeline of
+// them is split per master by the cluster client. In the reference layout the reference server and
+// web interface may register sensors in the same Redis without indexing them, so a SCAN of
+// metadata_uuid:* adds those, bounded by the keys it may examine.
+//
 // Everything here comes from sensors or operators: bounded (sensors read, organisations declared,
-// tags per event), each bound counted when it bites.
+// tags per event, keys scanned), each bound counted when it bites.
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -17,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/keys.hpp"
 #include "core/redis_client.hpp"
 #include "sharing/misp_feed/event.hpp"
 
@@ -25,12 +33,19 @@ namespace d4::sharing::misp {
 struct SensorLimits {
   std::size_t max_sensors = 100000;
   std::size_t max_organisations = 100;  // declared by meta headers, besides the default one
+  // Where the sensor list comes from. The cluster layout: the sensor index alone. The reference
+  // layout: the index, then a SCAN of metadata_uuid:* for the sensors that only the reference
+  // server or web interface registered (they do not maintain the index), stopped after about
+  // `scan_max_keys` keys examined (0: no scan).
+  core::keys::KeyLayout layout = core::keys::KeyLayout::Reference;
+  std::uint64_t scan_max_keys = 10000000;
 };
 
 struct SensorCounters {
-  std::uint64_t sensors_not_read = 0;       // beyond max_sensors
-  std::uint64_t organisations_refused = 0;  // sensors whose declared organisation was over budget
-  std::uint64_t invalid_organisations = 0;  // "misp:org" that names no valid UUID
+  std::uint64_t sensors_not_read = 0;         // beyond max_sensors
+  std::uint64_t sensor_scans_incomplete = 0;  // scans of metadata_uuid:* stopped by scan_max_keys
+  std::uint64_t organisations_refused = 0;    // sensors whose declared organisation was over budget
+  std::uint64_t invalid_organisations = 0;    // "misp:org" that names no valid UUID
 };
 
 struct SensorRecord {
@@ -43,8 +58,9 @@ struct SensorRecord {
 class SensorDirectory {
  public:
   SensorDirectory(Organisation default_org) : default_(std::move(default_org)) {}
-  // Reads every sensor known to the metadata Redis (metadata_uuid:<uuid>) with the server's
-  // organisation assignments. Throws core::RedisError.
+  // Reads the sensors of the metadata Redis (see SensorLimits: the sensor index, and in the
+  // reference layout a bounded scan of metadata_uuid:<uuid>) with the server's organisation
+  // assignments. Throws core::RedisError.
   void load(core::RedisClient& meta, const SensorLimits& limits, SensorCounters& counters);
   // Adds a sensor (what load() does for each one; tests and callers with their own sources).
   void add(SensorRecord sensor, const SensorLimits& limits, SensorCounters& counters);
