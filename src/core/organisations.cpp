@@ -133,7 +133,13 @@ bool OrganisationStore::remove(std::string_view text) {
   std::vector<std::vector<std::string>> cmds;
   for (const auto& s : sensors_of(o->uuid))
     cmds.push_back({"HDEL", std::string(keys::kSensorOrganisation), s});
-  for (const auto& u : users_of(o->uuid)) cmds.push_back({"HDEL", std::string(keys::kUserOrganisation), u});
+  // Its members lose their organisation administrator right with it: a member left unassigned
+  // belongs to the default organisation, which the right would otherwise carry over to.
+  for (const auto& u : users_of(o->uuid)) {
+    cmds.push_back({"SREM", std::string(keys::kOrganisationAdmins), u});
+    cmds.push_back({"HDEL", std::string(keys::kUserOrganisation), u});
+  }
+  cmds.push_back({"DEL", keys::org_channels(o->uuid)});
   cmds.push_back({"DEL", keys::organisation(o->uuid)});
   for (const auto& r : meta_.pipeline(cmds))
     if (r.is_error()) throw RedisError("remove organisation: " + r.str);

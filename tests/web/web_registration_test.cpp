@@ -103,6 +103,38 @@ TEST_F(WebRegistrationTest, RegisteredPendingApprovedByTheOrganisationThenAccept
       << server.log();
 }
 
+TEST_F(WebRegistrationTest, ADeletedOrganisationsAdministratorDoesNotAdministerTheDefaultOne) {
+  start("org-approval");
+  // A registration pending in the default organisation, which admin@a.test must not approve.
+  auto def = admin.get("/api/v1/organisations").json();
+  std::string default_org;
+  for (const auto& o : def["items"])
+    if (o.value("is_default", false)) default_org = o["uuid"].get<std::string>();
+  ASSERT_FALSE(default_org.empty()) << def.dump();
+  auto loner_token = d4::webtest::create_user(admin, "loner@default.test", {});
+  Client loner = d4::webtest::bearer_client(*web, loner_token);
+  const std::string u = d4::test::random_uuid().dashless();
+  ASSERT_EQ(loner.call("POST", "/api/v1/registrations", {{"uuid", u}, {"hmac_key", kSensorKey}}).status, 200);
+  EXPECT_EQ(org_admin.call("POST", "/api/v1/registrations/" + u + "/approve").status, 404)
+      << "another organisation's registration";
+  ASSERT_EQ(web->meta()
+                .command({"HSET", keys::org_channels(org_a), "ops", R"({"type":"email","to":"a@a.test"})"})
+                .integer,
+            1);
+
+  ASSERT_EQ(admin.call("DELETE", "/api/v1/organisations/" + org_a).status, 200);
+  // Its administrator now belongs to the default organisation, without the right it had in Org A.
+  EXPECT_EQ(
+      web->meta().command({"SISMEMBER", std::string(keys::kOrganisationAdmins), "admin@a.test"}).integer, 0);
+  auto seen = org_admin.get("/api/v1/registrations").json();
+  ASSERT_EQ(seen["items"].size(), 1u) << seen.dump();
+  EXPECT_EQ(seen["items"][0]["may_approve"], false);
+  EXPECT_EQ(org_admin.call("POST", "/api/v1/registrations/" + u + "/approve").status, 403);
+  EXPECT_EQ(registered(u), 0);
+  EXPECT_EQ(web->meta().command({"EXISTS", keys::org_channels(org_a)}).integer, 0)
+      << "the organisation's notification channels go with it";
+}
+
 TEST_F(WebRegistrationTest, AdminApprovalModeAndOffMode) {
   start("admin-approval");
   auto uuid = d4::test::random_uuid();
