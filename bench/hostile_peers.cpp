@@ -22,9 +22,8 @@
 #include <thread>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
 #include "bench_net.hpp"
+#include "core/cli.hpp"
 #include "core/stop_signal.hpp"
 #include "protocol/encoder.hpp"
 
@@ -152,7 +151,7 @@ int cmd_failing(const FailingOptions& o) {
 
 int main(int argc, char** argv) {
   d4::core::install_stop_handlers();
-  CLI::App app{"d4-hostile-bench: peers that never authenticate, against a D4 server on loopback"};
+  d4::core::cli::App app{"d4-hostile-bench: peers that never authenticate, against a D4 server on loopback"};
   app.require_subcommand(1);
   PartialOptions partial;
   auto* p = app.add_subcommand("partial", "Hold connections that declare a large packet and send little");
@@ -160,7 +159,7 @@ int main(int argc, char** argv) {
   p->add_option("--port", partial.port, "Sensor TLS port")->required();
   p->add_option("--connections", partial.connections, "Connections held");
   p->add_option("--declare", partial.declare, "Declared payload size");
-  p->add_option("--send", partial.send, "Payload bytes sent")->check(CLI::Range(0, 1'000'000));
+  p->add_option("--send", partial.send, "Payload bytes sent")->check(d4::core::cli::Range(0, 1'000'000));
   p->add_option("--hold", partial.hold, "Seconds to hold them");
   p->add_flag("--reconnect", partial.reconnect, "Reopen the connections the server closes");
   FailingOptions failing;
@@ -171,7 +170,7 @@ int main(int argc, char** argv) {
   f->add_option("--first", failing.first, "Index of the first network");
   f->add_option("--threads", failing.threads, "Parallel connections");
   f->add_flag("--plain", failing.plain, "Plain TCP instead of TLS");
-  CLI11_PARSE(app, argc, argv);
+  if (auto status = d4::core::cli::parse_with_library_status(app, argc, argv)) return *status;
   if (partial.send > partial.declare) partial.send = partial.declare;
   return p->parsed() ? cmd_partial(partial) : cmd_failing(failing);
 }

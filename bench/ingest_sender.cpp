@@ -43,9 +43,8 @@
 #include <thread>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
 #include "bench_net.hpp"
+#include "core/cli.hpp"
 #include "core/redis_client.hpp"
 #include "core/stop_signal.hpp"
 #include "protocol/encoder.hpp"
@@ -414,7 +413,7 @@ int cmd_idle(const IdleOptions& o) {
 
 int main(int argc, char** argv) {
   d4::core::install_stop_handlers();
-  CLI::App app{"d4-ingest-bench: load generator for a D4 server storing into Redis streams"};
+  d4::core::cli::App app{"d4-ingest-bench: load generator for a D4 server storing into Redis streams"};
   app.require_subcommand(1);
   SendOptions send;
   auto* s = app.add_subcommand(
@@ -430,7 +429,7 @@ int main(int argc, char** argv) {
   s->add_option("--timeout", send.timeout_s, "Give up after this many seconds");
   s->add_option("--rate", send.rate_mbps, "Pace all connections to this many MB/s in total");
   s->add_option("--only-type", send.only_type, "Count only the streams of this type (stream:<type>:*)");
-  s->add_option("files", send.files, "D4 stream files")->required()->check(CLI::ExistingFile);
+  s->add_option("files", send.files, "D4 stream files")->required()->check(d4::core::cli::ExistingFile);
   IdleOptions idle;
   auto* i = app.add_subcommand("idle", "Hold many identified, idle TLS sensor connections open");
   i->add_option("--host", idle.host, "Server address (IPv4)");
@@ -448,7 +447,7 @@ int main(int argc, char** argv) {
   f->add_option("--retry-ms", flood.retry_ms, "Wait before reopening a closed or refused session");
   f->add_option("--ext", flood.ext, "Extended type of the meta header (must be accepted)");
   f->add_option("--key", flood.key, "HMAC key");
-  CLI11_PARSE(app, argc, argv);
+  if (auto status = d4::core::cli::parse_with_library_status(app, argc, argv)) return *status;
   if (f->parsed()) return cmd_flood(flood);
   return s->parsed() ? cmd_send(send) : cmd_idle(idle);
 }

@@ -6,8 +6,7 @@
 #include <cstdio>
 #include <string>
 
-#include <CLI/CLI.hpp>
-
+#include "core/cli.hpp"
 #include "core/redis_async.hpp"
 
 namespace {
@@ -36,7 +35,7 @@ struct PipelineRun {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"pipelined SET rate of the asynchronous Redis client"};
+  d4::core::cli::App app{"pipelined SET rate of the asynchronous Redis client"};
   std::string endpoint_text;
   std::size_t requests = 2000, per_request = 100, window = 32, value_bytes = 64;
   app.add_option("endpoint", endpoint_text, "Redis endpoint (docs/configuration.md)")->required();
@@ -44,7 +43,7 @@ int main(int argc, char** argv) {
   app.add_option("--per-request", per_request, "SET commands per request");
   app.add_option("--window", window, "requests in flight");
   app.add_option("--value-bytes", value_bytes, "bytes per value");
-  CLI11_PARSE(app, argc, argv);
+  if (auto status = d4::core::cli::parse_with_library_status(app, argc, argv)) return *status;
   std::string error;
   auto endpoint = d4::core::RedisEndpoint::parse(endpoint_text, &error);
   if (!endpoint) {

@@ -2,8 +2,6 @@
 // manages the rules and shows the alerts. See docs/alerts.md.
 #include <iostream>
 
-#include <CLI/CLI.hpp>
-
 #include "alerts/cli.hpp"
 #include "alerts/daemon.hpp"
 #include "core/cli.hpp"
@@ -21,7 +19,7 @@ struct RuleOptions {
   bool disabled = false;
   Rule rule;
 
-  void add_to(CLI::App& cmd) {
+  void add_to(d4::core::cli::App& cmd) {
     cmd.add_option("-k,--kind", kind,
                    "sensor_silent, sensor_error, queue_full, queue_stalled, worker_down or analyzer_down")
         ->required();
@@ -74,7 +72,8 @@ d4::alerts::AlertsConfig load_config(const std::string& path, const std::string&
 
 int main(int argc, char** argv) {
   d4::core::install_hangup_handler();
-  CLI::App app{"D4 alerts: evaluates alert rules and notifies by webhook and e-mail (default command: run)"};
+  d4::core::cli::App app{
+      "D4 alerts: evaluates alert rules and notifies by webhook and e-mail (default command: run)"};
   std::string config_path, meta_ep, analyzer_ep, metrics_listen, log_level;
   bool as_json = false;
   app.add_option("-c,--config", config_path, "D4 configuration file (TOML): [redis], [queues], [alerts]");

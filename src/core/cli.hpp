@@ -2,7 +2,8 @@
 // What every D4 executable's command line has in common: --version (one version string from the
 // build), the exit statuses of core/exit_codes.hpp whatever went wrong, --check-config, and the
 // SIGHUP/SIGTERM behaviour of daemons (core/stop_signal.hpp). A main declares its own options on a
-// CLI::App and hands the rest to one start-up block:
+// cli::App (core/options.hpp, CLI11 behind a header that does not include it) and hands the rest to
+// one start-up block:
 //
 //   return core::cli::run_daemon(app, argc, argv, "d4-tool", config_path,
 //                                [&] { return load_tool_config(...); },       // 78 when invalid
@@ -16,8 +17,7 @@
 #include <string>
 #include <string_view>
 
-#include <CLI/CLI.hpp>
-
+#include "core/options.hpp"
 #include "core/redis_endpoint.hpp"
 
 namespace d4::core::cli {
@@ -39,16 +39,19 @@ RedisEndpoint endpoint_argument_or(std::string_view text, const RedisEndpoint& f
 std::string version_line(std::string_view tool);
 
 // --version; and --check-config when `check_config` is given (it is set when the flag is present).
-void add_standard_flags(CLI::App& app, std::string_view tool, bool* check_config = nullptr);
+void add_standard_flags(App& app, std::string_view tool, bool* check_config = nullptr);
 
 // Parses the command line. Returns nothing when the program should go on, or the status to exit
 // with: 0 after --help or --version (printed on stdout), exit_status::kUsage after a parse error
 // (printed on stderr with a pointer to --help). CLI11's own exit codes (105, 109...) never leak out.
-std::optional<int> parse(CLI::App& app, int argc, const char* const* argv);
+std::optional<int> parse(App& app, int argc, const char* const* argv);
+
+// Parses the command line as CLI11_PARSE does, with CLI11's own exit statuses (the benchmarks).
+std::optional<int> parse_with_library_status(App& app, int argc, const char* const* argv);
 
 // For tools whose subcommand is optional with --check-config only (declared with
 // app.require_subcommand(0, 1)): throws UsageError when there is none and `check_config` is false.
-void require_subcommand_unless(const CLI::App& app, bool check_config);
+void require_subcommand_unless(const App& app, bool check_config);
 
 // Runs a main's body and maps what escapes it to an exit status: core::ConfigError prints
 // "<tool>: configuration error: <what>" and gives exit_status::kConfig, UsageError "<tool>: <what>"
@@ -64,14 +67,14 @@ int config_ok(std::string_view tool, const std::string& config_file);
 // The start-up block of every executable: adds --version and --check-config, parses the command
 // line (parse()), then runs `body(check_only)` under run(). `body` validates its configuration and
 // returns config_ok() when `check_only`, before it changes anything.
-int run_main(CLI::App& app, int argc, const char* const* argv, std::string_view tool,
+int run_main(App& app, int argc, const char* const* argv, std::string_view tool,
              const std::function<int(bool check_only)>& body);
 
 // run_main() for a daemon: `load()` reads and validates the configuration (the file named
 // `config_file`, read after parsing, with the environment and command-line overrides); with
 // --check-config the OK line is printed and 0 returned, otherwise `serve(config)` runs.
 template <class Load, class Serve>
-int run_daemon(CLI::App& app, int argc, const char* const* argv, std::string_view tool,
+int run_daemon(App& app, int argc, const char* const* argv, std::string_view tool,
                const std::string& config_file, Load&& load, Serve&& serve) {
   return run_main(app, argc, argv, tool, [&](bool check_only) {
     auto config = load();

@@ -2,15 +2,14 @@
 // commands are in queues/queue_cli.cpp.
 #include <filesystem>
 
-#include <CLI/CLI.hpp>
-
 #include "core/cli.hpp"
 #include "core/config.hpp"
 #include "core/logging.hpp"
 #include "queues/queue_cli.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"Manage D4 analyzer queues (Redis lists analyzer:<type|extended type>:<queue uuid>)"};
+  d4::core::cli::App app{
+      "Manage D4 analyzer queues (Redis lists analyzer:<type|extended type>:<queue uuid>)"};
   std::string config_path, meta_ep, analyzer_ep;
   app.add_option("-c,--config", config_path, "D4 configuration file (TOML)");
   app.add_option("--meta", meta_ep,

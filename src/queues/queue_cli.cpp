@@ -4,7 +4,6 @@
 #include <optional>
 
 #include <fmt/format.h>
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "core/exit_codes.hpp"
@@ -44,7 +43,7 @@ void print_text(const QueueInfo& q, const std::optional<QueueStats>& s, long lon
 
 }  // namespace
 
-void add_queue_commands(CLI::App& app, QueueCommands& c) {
+void add_queue_commands(d4::core::cli::App& app, QueueCommands& c) {
   app.require_subcommand(0, 1);  // required, except with --check-config
   app.add_flag("--json", c.as_json, "machine-readable output");
 
@@ -57,7 +56,7 @@ void add_queue_commands(CLI::App& app, QueueCommands& c) {
   c.create->add_option("--id", c.c_id, "queue UUID (default: a new random UUID)");
   c.create->add_option("-d,--description", c.c_desc, "free text");
   c.create->add_option("-m,--max-size", c.c_max, "maximum length; older elements are dropped and counted")
-      ->check(CLI::PositiveNumber);
+      ->check(d4::core::cli::PositiveNumber);
   c.create->add_option("-s,--sensor", c.c_sensors,
                        "feed only from this sensor UUID (repeatable): a group queue");
   c.create->add_flag("--group", c.c_group, "a group queue even with no sensor yet");
@@ -69,8 +68,8 @@ void add_queue_commands(CLI::App& app, QueueCommands& c) {
   c.edit = app.add_subcommand("edit", "change a queue");
   c.edit->add_option("queue", c.e_id, "queue UUID")->required();
   c.e_desc_opt = c.edit->add_option("-d,--description", c.e_desc, "new description");
-  c.e_max_opt =
-      c.edit->add_option("-m,--max-size", c.e_max, "new maximum length")->check(CLI::PositiveNumber);
+  c.e_max_opt = c.edit->add_option("-m,--max-size", c.e_max, "new maximum length")
+                    ->check(d4::core::cli::PositiveNumber);
   c.edit->add_flag("--default-max-size", c.e_default_max, "use the configured default maximum length")
       ->excludes(c.e_max_opt);
   c.edit->add_option("--add-sensor", c.e_add, "add a sensor (makes the queue a group queue)");

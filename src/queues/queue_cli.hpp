@@ -5,20 +5,16 @@
 #include <string>
 #include <vector>
 
+#include "core/options.hpp"
 #include "queues/queue_store.hpp"
-
-namespace CLI {
-class App;
-class Option;
-}  // namespace CLI
 
 namespace d4::queues {
 
 // The subcommands and their arguments, bound by add_queue_commands().
 struct QueueCommands {
   bool as_json = false;
-  CLI::App *list = nullptr, *create = nullptr, *show = nullptr, *edit = nullptr, *del = nullptr,
-           *empty = nullptr, *push = nullptr;
+  d4::core::cli::App *list = nullptr, *create = nullptr, *show = nullptr, *edit = nullptr, *del = nullptr,
+                     *empty = nullptr, *push = nullptr;
   std::string list_type;             // list
   std::string c_type, c_id, c_desc;  // create
   long long c_max = 0;
@@ -27,7 +23,7 @@ struct QueueCommands {
   std::string s_id;          // show
   std::string e_id, e_desc;  // edit
   long long e_max = 0;
-  CLI::Option *e_desc_opt = nullptr, *e_max_opt = nullptr;
+  d4::core::cli::Option *e_desc_opt = nullptr, *e_max_opt = nullptr;
   bool e_default_max = false;
   std::vector<std::string> e_add, e_remove;
   std::string d_id, em_id, p_id;  // delete, empty, push
@@ -35,7 +31,7 @@ struct QueueCommands {
 };
 
 // The subcommands (one of them required, except with --check-config) and --json.
-void add_queue_commands(CLI::App& app, QueueCommands& c);
+void add_queue_commands(d4::core::cli::App& app, QueueCommands& c);
 
 // Runs the subcommand that was given, printing on stdout (JSON with --json); the exit status.
 int run_queue_command(const QueueCommands& c, QueueStore& store);

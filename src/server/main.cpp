@@ -1,7 +1,6 @@
 // d4-server: the D4 ingest server (TLS listener for sensors -> Redis streams for workers).
 #include <signal.h>
 
-#include <CLI/CLI.hpp>
 #include <iostream>
 
 #include <spdlog/spdlog.h>
@@ -21,9 +20,9 @@ struct Overrides {
   std::string metrics_listen, redis_stream, redis_meta, log_level, log_format;
 };
 
-void add_override_options(CLI::App& app, Overrides& o) {
+void add_override_options(d4::core::cli::App& app, Overrides& o) {
   app.add_option("-c,--config", o.config_file, "TOML configuration file (without it: built-in defaults)")
-      ->check(CLI::ExistingFile);
+      ->check(d4::core::cli::ExistingFile);
   app.add_option("--listen", o.listen, "TLS listener host:port, repeatable (overrides server.listen)");
   app.add_option("--plain-listen", o.plain_listen,
                  "plain TCP listener (loopback), repeatable (overrides server.plain_listen)");
@@ -81,7 +80,7 @@ void check_tls_files(const d4::server::ServerConfig& c) {
 int main(int argc, char** argv) {
   // Until the server handles it (Server::run reloads on SIGHUP), a SIGHUP must not kill it.
   signal(SIGHUP, SIG_IGN);
-  CLI::App app{
+  d4::core::cli::App app{
       "d4-server: D4 ingest server. Accepts sensor streams over TLS, checks them (HMAC, sensor policy) and\n"
       "stores them in Redis streams for the workers. Configuration: the [general], [redis] and [server]\n"
       "sections of the D4 TOML file (docs/server.md). SIGHUP reloads it, SIGINT/SIGTERM stop cleanly."};

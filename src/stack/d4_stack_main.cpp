@@ -11,8 +11,6 @@
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
-#include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
@@ -171,7 +169,7 @@ struct StackOptions {
   bool no_web = false, no_analyzers = false, init_only = false, check_only = false;
 };
 
-void add_options(CLI::App& app, StackOptions& o) {
+void add_options(d4::core::cli::App& app, StackOptions& o) {
   app.add_option("-d,--data-dir", o.data_dir,
                  "Data directory (configuration, certificates, Redis data, archives)")
       ->capture_default_str();
@@ -325,7 +323,7 @@ int run_stack(const StackOptions& o, const fs::path& data, const fs::path& cfg_p
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{
+  d4::core::cli::App app{
       "d4-stack: run the whole D4 server stack (Redis, ingest server, workers, web UI) with an embedded "
       "default configuration"};
   StackOptions o;

@@ -4,8 +4,6 @@
 #include <thread>
 
 #include <spdlog/spdlog.h>
-#include <CLI/CLI.hpp>
-
 #include "core/cli.hpp"
 #include "core/config.hpp"
 #include "core/exit_codes.hpp"
@@ -17,7 +15,8 @@
 
 int main(int argc, char** argv) {
   d4::core::install_hangup_handler();
-  CLI::App app{"d4-web: web interface and REST API of the D4 server (HTTPS by default, see docs/web.md)"};
+  d4::core::cli::App app{
+      "d4-web: web interface and REST API of the D4 server (HTTPS by default, see docs/web.md)"};
   std::string config_file;
   // Required, checked after parsing so that an unknown option is reported as such first.
   app.add_option("-c,--config", config_file, "Configuration file (TOML), required");

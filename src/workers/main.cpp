@@ -2,8 +2,6 @@
 // d4-server (every type registered in workers/handlers/registry.cpp: 1, 2+254, 3 to 8). See
 // docs/workers.md; the process itself is workers/worker_process.cpp.
 #include <spdlog/spdlog.h>
-#include <CLI/CLI.hpp>
-
 #include "core/cli.hpp"
 #include "core/logging.hpp"
 #include "core/stop_signal.hpp"
@@ -11,7 +9,8 @@
 
 int main(int argc, char** argv) {
   d4::core::install_hangup_handler();
-  CLI::App app{"D4 worker: rebuilds session streams per type, archives them and feeds analyzer queues"};
+  d4::core::cli::App app{
+      "D4 worker: rebuilds session streams per type, archives them and feeds analyzer queues"};
   d4::workers::WorkerOverrides overrides;
   d4::workers::add_worker_options(app, overrides);
   return d4::core::cli::run_daemon(

@@ -6,8 +6,6 @@
 #include <thread>
 
 #include <spdlog/spdlog.h>
-#include <CLI/CLI.hpp>
-
 #include "core/exit_codes.hpp"
 #include "core/keys.hpp"
 #include "core/lease.hpp"
@@ -22,7 +20,7 @@
 
 namespace d4::workers {
 
-void add_worker_options(CLI::App& app, WorkerOverrides& o) {
+void add_worker_options(d4::core::cli::App& app, WorkerOverrides& o) {
   app.add_option("-c,--config", o.config_path,
                  "D4 configuration file (TOML): [general], [redis], [workers], [queues]");
   app.add_option("-t,--types", o.types, "types to serve, e.g. 1,3,8 (default: [workers] types, else all)");

@@ -13,7 +13,7 @@
 
 namespace d4::analyzers::cli {
 
-void add_common(CLI::App& app, CommonOptions& o, std::string_view tool) {
+void add_common(d4::core::cli::App& app, CommonOptions& o, std::string_view tool) {
   app.add_option("-c,--config", o.config_path, "D4 configuration file (TOML)");
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error");
   app.add_option("--log-format", o.log_format, "text or json");
@@ -27,7 +27,7 @@ AppConfig start(std::string_view tool, const CommonOptions& o) {
   return cfg;
 }
 
-void add_queue(CLI::App& app, QueueOptions& o, const std::string& queue_help) {
+void add_queue(d4::core::cli::App& app, QueueOptions& o, const std::string& queue_help) {
   app.add_option("-u,--queue", o.queue, queue_help);
   app.add_option("--analyzer-redis", o.analyzer_redis,
                  "D4 analyzer queues host:port/db (default [redis] analyzer)");
@@ -63,7 +63,7 @@ QueueConsumerOptions consumer_options(const QueueOptions& o, const AppConfig& cf
   return qo;
 }
 
-void add_capture(CLI::App& app, CaptureOptions& o) {
+void add_capture(d4::core::cli::App& app, CaptureOptions& o) {
   app.add_option("-r,--read", o.files, "capture file (pcap/pcapng, gzip allowed, - for stdin); repeatable");
   app.add_option("files", o.files, "more capture files");
   app.add_option("-i,--interface", o.interface, "live capture interface");
@@ -83,7 +83,7 @@ void drop_privileges(std::string_view tool, const AppConfig& cfg) {
   core::drop_privileges(tool, cfg.run_as);
 }
 
-void add_serve(CLI::App& app, ServeOptions& o, std::string_view default_listen) {
+void add_serve(d4::core::cli::App& app, ServeOptions& o, std::string_view default_listen) {
   app.add_option("-l,--listen", o.listen, "host:port (default " + std::string(default_listen) + ")");
   app.add_option("--token", o.tokens, "accepted bearer token (repeatable; default: api_tokens)");
   app.add_option("--threads", o.threads, "request handler threads");

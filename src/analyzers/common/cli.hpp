@@ -1,8 +1,6 @@
 #pragma once
 // The command-line option blocks the analyzer executables share, and what they resolve to with the
 // configuration: so each main only declares its own options and calls into its library.
-#include <CLI/CLI.hpp>
-
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +9,7 @@
 #include "analyzers/common/queue_consumer.hpp"
 #include "analyzers/packet/live_capture.hpp"
 #include "core/http_server.hpp"
+#include "core/options.hpp"
 
 namespace d4::analyzers::cli {
 
@@ -19,7 +18,7 @@ struct CommonOptions {
   std::string config_path, log_level, log_format;
   bool check_config = false;  // --check-config
 };
-void add_common(CLI::App& app, CommonOptions& o, std::string_view tool);
+void add_common(d4::core::cli::App& app, CommonOptions& o, std::string_view tool);
 // Loads the configuration and initialises logging for `tool` from it and the overrides.
 AppConfig start(std::string_view tool, const CommonOptions& o);
 
@@ -28,7 +27,7 @@ struct QueueOptions {
   std::string queue, analyzer_redis, consumer, metrics_listen;
   bool exit_when_empty = false;
 };
-void add_queue(CLI::App& app, QueueOptions& o, const std::string& queue_help);
+void add_queue(d4::core::cli::App& app, QueueOptions& o, const std::string& queue_help);
 // The consumer of `analyzer:<list_part>:<queue>`: --analyzer-redis or [redis] analyzer, --consumer
 // or [<section>] consumer_name (no section: not configurable) or <tool>:<queue>:<host>.
 QueueConsumerOptions consumer_options(const QueueOptions& o, const AppConfig& cfg, std::string_view section,
@@ -41,7 +40,7 @@ struct CaptureOptions {
   std::string interface, bpf;
   bool any() const { return !files.empty() || !interface.empty(); }
 };
-void add_capture(CLI::App& app, CaptureOptions& o);
+void add_capture(d4::core::cli::App& app, CaptureOptions& o);
 // The live capture of -i/-f; once the interface is open the process becomes [general] user.
 packet::LiveCapture::Options live_options(const CaptureOptions& o, std::string_view tool,
                                           const AppConfig& cfg);
@@ -63,7 +62,7 @@ struct ServeOptions {
   std::vector<std::string> tokens;
   int threads = 0;
 };
-void add_serve(CLI::App& app, ServeOptions& o, std::string_view default_listen);
+void add_serve(d4::core::cli::App& app, ServeOptions& o, std::string_view default_listen);
 
 // Serves `router` on --listen or [<section>] listen (default `default_listen`), with --threads or
 // [<section>] http_threads handlers and [<section>] tls_cert_file/tls_key_file; prints

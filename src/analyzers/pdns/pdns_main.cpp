@@ -12,7 +12,7 @@ using namespace d4::analyzers;
 int main(int argc, char** argv) {
   d4::core::install_stop_handlers();
   pdns::Settings s;
-  CLI::App app{"d4-pdns: passive DNS analyzer (ingestion into Redis/kvrocks, COF query API)"};
+  d4::core::cli::App app{"d4-pdns: passive DNS analyzer (ingestion into Redis/kvrocks, COF query API)"};
   app.require_subcommand(0, 1);  // required, except with --check-config
   cli::add_common(app, s.common, "d4-pdns");
   app.add_option("--backend", s.backend, "passive DNS storage host:port/db (default 127.0.0.1:6400/0)");
@@ -22,11 +22,11 @@ int main(int argc, char** argv) {
   auto* ingest = app.add_subcommand("ingest", "consume a D4 analyzer queue");
   cli::add_queue(*ingest, s.queue, "analyzer queue UUID");
   ingest->add_option("-t,--type", s.queue_type, "8: passivedns CSV lines, 1: pcap file paths, 4: dnscap text")
-      ->check(CLI::IsMember({"1", "4", "8"}));
+      ->check(d4::core::cli::IsMember({"1", "4", "8"}));
   ingest
       ->add_option("--batch", s.batch,
                    "queue elements per batch (default [analyzers.pdns] queue_batch, 10000)")
-      ->check(CLI::Range(1, 100000));
+      ->check(d4::core::cli::Range(1, 100000));
   ingest->add_option("--sensor-id", s.sensor_id,
                      "attribute records and rejects of this queue to a sensor UUID");
 
@@ -43,12 +43,12 @@ int main(int argc, char** argv) {
   cof->add_option("--websocket", s.websocket_url,
                   "ws:// or wss:// URL sending COF NDJSON messages; runs until SIGINT/SIGTERM");
   cof->add_option("--ca-file", s.ca_file, "PEM CA certificates for wss:// (default: the system store)")
-      ->check(CLI::ExistingFile);
+      ->check(d4::core::cli::ExistingFile);
   cof->add_flag("--insecure", s.insecure, "wss:// without certificate verification (testing only)");
   auto* extract = app.add_subcommand("extract", "print the DNS records of captures (no Redis)");
   extract->add_option("files", s.inputs, "pcap/pcapng files")->required();
   extract->add_option("--format", s.format, "csv: one passivedns line per answer; cof: distinct records")
-      ->check(CLI::IsMember({"csv", "cof"}));
+      ->check(d4::core::cli::IsMember({"csv", "cof"}));
   auto* serve = app.add_subcommand("serve", "serve the COF query API");
   cli::add_serve(*serve, s.serve, "127.0.0.1:8400");
   serve->add_option("--origin", s.origin, "origin field of the records");

@@ -14,7 +14,8 @@ using namespace d4::analyzers;
 int main(int argc, char** argv) {
   d4::core::install_stop_handlers();
   pibs::Settings s;
-  CLI::App app{"d4-pibs: passive identification of backscatter (DDoS victims answering spoofed traffic)"};
+  d4::core::cli::App app{
+      "d4-pibs: passive identification of backscatter (DDoS victims answering spoofed traffic)"};
   cli::add_common(app, s.common, "d4-pibs");
   cli::add_capture(app, s.capture);
   app.add_flag("-b,--csv", s.csv, "print potential backscatter as CSV on stdout (reference format)");
@@ -25,7 +26,7 @@ int main(int argc, char** argv) {
   app.add_flag("--isn", s.isn,
                "ISN detector (pibs-isn): print sequence numbers equal to the destination address");
   app.add_option("--isn-format", s.isn_format, "hex (reference) or json")
-      ->check(CLI::IsMember({"hex", "json"}));
+      ->check(d4::core::cli::IsMember({"hex", "json"}));
   cli::add_queue(app, s.queue, "consume the type-1 analyzer queue with this UUID");
   app.add_option("-z", s.queue_host, "analyzer Redis host (reference option)");
   app.add_option("-p", s.queue_port, "analyzer Redis port (reference option)");

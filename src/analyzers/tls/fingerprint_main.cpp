@@ -14,14 +14,14 @@ using namespace d4::analyzers;
 int main(int argc, char** argv) {
   d4::core::install_stop_handlers();
   tls::FingerprintSettings s;
-  CLI::App app{
+  d4::core::cli::App app{
       "d4-tls-fingerprint: TLS fingerprinting sensor (JA3/JA3S, certificates) producing ja3-jl lines"};
   cli::add_common(app, s.common, "d4-tls-fingerprint");
   cli::add_capture(app, s.capture);
   app.add_option(
          "--format", s.format,
          "ja3-jl (sessions) or psv (one line per hello: frame|src|sport|dst|dport|types|ja3|md5|ja3s|md5)")
-      ->check(CLI::IsMember({"ja3-jl", "psv"}));
+      ->check(d4::core::cli::IsMember({"ja3-jl", "psv"}));
   app.add_option("-j,--json-dir", s.json_dir,
                  "write each session to <dir>/<Timestamp>.json instead of stdout");
   app.add_option("-w,--cert-dir", s.cert_dir, "write each certificate as DER to <dir>/<sha1>.crt");

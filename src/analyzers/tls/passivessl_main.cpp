@@ -11,7 +11,7 @@ using namespace d4::analyzers;
 int main(int argc, char** argv) {
   d4::core::install_stop_handlers();
   tls::PassiveSslSettings s;
-  CLI::App app{
+  d4::core::cli::App app{
       "d4-passivessl: passive SSL analyzer (ja3-jl sessions, fingerprints and certificates in Redis)"};
   app.require_subcommand(0, 1);  // required, except with --check-config
   cli::add_common(app, s.common, "d4-passivessl");

@@ -3,8 +3,6 @@
 #include <algorithm>
 
 #include <spdlog/spdlog.h>
-#include <CLI/CLI.hpp>
-
 #include "core/cli.hpp"
 #include "core/exit_codes.hpp"
 #include "core/keys.hpp"
@@ -135,7 +133,7 @@ std::uint64_t run_export(ExportLoop& x) {
 
 }  // namespace
 
-void add_export_options(CLI::App& app, ExportOptions& o) {
+void add_export_options(d4::core::cli::App& app, ExportOptions& o) {
   app.add_option("-c,--config", o.config_path, "D4 configuration file (TOML): [redis], [export]");
   app.add_option("--meta", o.meta_ep, "metadata Redis (to look the queue up), host:port/db");
   app.add_option("--analyzer", o.analyzer_ep,
@@ -152,7 +150,7 @@ void add_export_options(CLI::App& app, ExportOptions& o) {
   app.add_option("--server-name", o.sink.server_name,
                  "TLS: name expected in the certificate (default: the host)");
   app.add_option("--facility", o.sink.syslog_facility, "syslog facility number (default 16, local0)")
-      ->check(CLI::Range(0, 23));
+      ->check(d4::core::cli::Range(0, 23));
   app.add_option("--severity", o.severity, "syslog severity: emerg alert crit err warning notice info debug");
   app.add_option("--app-name", o.sink.syslog_app, "syslog APP-NAME");
   app.add_option("--batch", o.batch, "elements moved per round trip (default [export] batch, 100)");

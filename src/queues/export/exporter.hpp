@@ -8,12 +8,9 @@
 #include <string>
 
 #include "core/config.hpp"
+#include "core/options.hpp"
 #include "core/privileges.hpp"
 #include "queues/export/sinks.hpp"
-
-namespace CLI {
-class App;
-}
 
 namespace d4::queues {
 
@@ -27,7 +24,7 @@ struct ExportOptions {
   long long reconnect_max_ms = 0;
 };
 
-void add_export_options(CLI::App& app, ExportOptions& o);
+void add_export_options(d4::core::cli::App& app, ExportOptions& o);
 
 // The configuration file under the command line: `o` completed with [export]'s values.
 struct ExportConfig {

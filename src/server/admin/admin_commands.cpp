@@ -2,7 +2,6 @@
 
 #include <iostream>
 
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 namespace d4::server::admin {
@@ -66,12 +65,12 @@ void print_errors(const AdminCommands& c, const std::vector<core::SensorError>& 
 }
 
 // `sub`, when given, makes `f` the action to run.
-void on(AdminCommands& a, CLI::App* sub, std::function<int(core::SensorPolicy&)> f) {
+void on(AdminCommands& a, d4::core::cli::App* sub, std::function<int(core::SensorPolicy&)> f) {
   sub->callback([&a, f = std::move(f)] { a.action = f; });
 }
 
 // sensor <show|register|approve|...> and sensors.
-void add_sensor_commands(CLI::App& app, AdminCommands& a) {
+void add_sensor_commands(d4::core::cli::App& app, AdminCommands& a) {
   auto* sensor = app.add_subcommand("sensor", "one sensor: register, approve, keys, limits, kick, errors");
   sensor->require_subcommand(1);
 
@@ -210,14 +209,14 @@ void add_sensor_commands(CLI::App& app, AdminCommands& a) {
 }
 
 // block and unblock <ip|uuid|ips-of>, blocklist.
-void add_block_commands(CLI::App& app, AdminCommands& a) {
+void add_block_commands(d4::core::cli::App& app, AdminCommands& a) {
   auto* block =
       app.add_subcommand("block", "block an IP address or CIDR range, a UUID, or every IP presenting a UUID");
   block->require_subcommand(1);
   auto* unblock = app.add_subcommand("unblock", "undo a block");
   unblock->require_subcommand(1);
   for (bool undo : {false, true}) {
-    CLI::App* parent = undo ? unblock : block;
+    d4::core::cli::App* parent = undo ? unblock : block;
     auto* ip = parent->add_subcommand("ip", "IPv4/IPv6 address or CIDR network (never expanded)");
     ip->add_option("address", a.target)->required();
     on(a, ip, [&a, undo](auto& p) {
@@ -246,7 +245,7 @@ void add_block_commands(CLI::App& app, AdminCommands& a) {
 }
 
 // kick-type, types, default-key, rejects.
-void add_policy_commands(CLI::App& app, AdminCommands& a) {
+void add_policy_commands(d4::core::cli::App& app, AdminCommands& a) {
   auto* kicktype =
       app.add_subcommand("kick-type", "close every live connection of a type (sensors may reconnect)");
   kicktype->add_option("type", a.type_number)->required();
@@ -298,7 +297,7 @@ void add_policy_commands(CLI::App& app, AdminCommands& a) {
 
 }  // namespace
 
-void add_admin_commands(CLI::App& app, AdminCommands& a) {
+void add_admin_commands(d4::core::cli::App& app, AdminCommands& a) {
   app.require_subcommand(0, 1);  // required, except with --check-config
   app.add_flag("--json", a.as_json, "machine-readable output");
   add_sensor_commands(app, a);

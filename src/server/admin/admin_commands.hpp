@@ -10,11 +10,8 @@
 #include <functional>
 #include <string>
 
+#include "core/options.hpp"
 #include "core/sensors.hpp"
-
-namespace CLI {
-class App;
-}
 
 namespace d4::server::admin {
 
@@ -30,6 +27,6 @@ struct AdminCommands {
 };
 
 // Declares every subcommand on `app`, bound to `a` (which must outlive the parse).
-void add_admin_commands(CLI::App& app, AdminCommands& a);
+void add_admin_commands(d4::core::cli::App& app, AdminCommands& a);
 
 }  // namespace d4::server::admin

@@ -7,18 +7,16 @@
 // registered/blocked...).
 #include <filesystem>
 
-#include <CLI/CLI.hpp>
-
 #include "core/cli.hpp"
 #include "core/config.hpp"
 #include "core/exit_codes.hpp"
 #include "server/admin/admin_commands.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"d4-admin: manage D4 sensors and the server policy stored in Redis"};
+  d4::core::cli::App app{"d4-admin: manage D4 sensors and the server policy stored in Redis"};
   std::string config_file, meta_endpoint, stream_endpoint;
   app.add_option("-c,--config", config_file, "D4 TOML configuration (for the [redis] endpoints)")
-      ->check(CLI::ExistingFile);
+      ->check(d4::core::cli::ExistingFile);
   app.add_option("--meta", meta_endpoint,
                  "metadata Redis host:port/db (default: config, else 127.0.0.1:6380/0)");
   app.add_option("--stream", stream_endpoint,

@@ -14,7 +14,7 @@ using namespace d4::sharing::misp;
 int main(int argc, char** argv) {
   d4::core::install_stop_handlers(false);
   Settings s;
-  CLI::App app{"d4-misp-feed: analyzer results as MISP feeds"};
+  d4::core::cli::App app{"d4-misp-feed: analyzer results as MISP feeds"};
   d4::analyzers::cli::add_common(app, s.common, "d4-misp-feed");
   app.add_option("--feed-dir", s.feed_dir, "feed directory (overrides [sharing.misp] feed_dir)");
   app.require_subcommand(0, 1);  // none only with --check-config
