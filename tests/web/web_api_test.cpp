@@ -11,6 +11,7 @@
 #include <fstream>
 #include <set>
 
+#include "server/harness.hpp"
 #include "support/bytes.hpp"
 #include "web_fixture.hpp"
 
@@ -769,13 +770,9 @@ TEST_F(WebApiTest, AcceptedTypesServerInfoAndKicks) {
 // Refusals d4-server counted, with their reasons, including those before authentication that no
 // sensor's page shows, and the source networks refused most (written as the server writes them).
 TEST_F(WebApiTest, ServerPageShowsEveryRefusalWithItsReasonAndTheNetworksRefusedMost) {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&now, &tm);
-  char day[16];
-  std::strftime(day, sizeof day, "%Y%m%d", &tm);
+  const std::string day = d4::test::local_day();
   web->meta().command({"HSET", "server:rejects", "hmac_mismatch", "7", "unauthenticated_budget", "2"});
-  web->meta().command({"HSET", std::string("server:rejects:") + day, "hmac_mismatch", "3"});
+  web->meta().command({"HSET", "server:rejects:" + day, "hmac_mismatch", "3"});
   web->meta().command({"ZADD", "server:reject_sources", "5", "192.0.2.0/24", "2", "2001:db8:1:2::/64", "9",
                        "198.51.100.0/24"});
   web->meta().command({"HSET", "server:backpressure", "sensor_bytes", "4"});
@@ -803,12 +800,8 @@ TEST_F(WebApiTest, ServerPageShowsEveryRefusalWithItsReasonAndTheNetworksRefused
 TEST_F(WebApiTest, DashboardAndSensorPagesNameTheTypes) {
   Client a = with_token(admin_token);
   ASSERT_EQ(a.call("POST", "/api/v1/server/types", {{"type", 200}}).status, 200);
-  char today[16];
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&now, &tm);
-  std::strftime(today, sizeof today, "%Y%m%d", &tm);
-  web->meta().command({"ZINCRBY", std::string("daily_type:") + today, "3", "7"});
+  const std::string today = d4::test::local_day();
+  web->meta().command({"ZINCRBY", "daily_type:" + today, "3", "7"});
   web->meta().command({"SADD", "sensor:index", kSensor});
   web->meta().command({"SADD", std::string("all_types_by_uuid:") + kSensor, "7"});
   EXPECT_NE(admin.get("/").body.find("<td>7 (yaf)</td>"), std::string::npos);
@@ -1068,12 +1061,7 @@ TEST(WebThrottle, ApiTokenFailuresAreLimitedPerIp) {
 // ---------------------------------------------------------------- statistics and pages
 
 TEST_F(WebApiTest, DashboardAndStatisticsComeFromTheDailyCounters) {
-  char buf[16];
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&now, &tm);
-  std::strftime(buf, sizeof buf, "%Y%m%d", &tm);
-  std::string today = buf;
+  const std::string today = d4::test::local_day();
   web->meta().command({"ZINCRBY", "daily_type:" + today, "42", "8"});
   web->meta().command({"ZINCRBY", "daily_type_bytes:" + today, "4200", "8"});
   web->meta().command({"ZINCRBY", "daily_uuid:" + today, "42", kSensor});

@@ -14,6 +14,7 @@
 
 #include "alerts/state.hpp"
 #include "core/keys.hpp"
+#include "server/harness.hpp"
 #include "web_fixture.hpp"
 
 using d4::webtest::Client;
@@ -62,15 +63,6 @@ const OrgSensor kD{"default",
 // Today's server total of type 3 (A + B + D): a user seeing it sees the others' statistics.
 const std::string kServerTotal = std::to_string(123457 + 987654 + 55501);
 
-std::string orgs_today() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  char b[16];
-  std::strftime(b, sizeof b, "%Y%m%d", &tm);
-  return b;
-}
-
 std::vector<std::string> markers(const OrgSensor& s) {
   return {s.sensor, s.dashed, s.description, s.tag, s.ip, s.error, s.packets, s.bytes};
 }
@@ -80,7 +72,7 @@ class WebOrgsTest : public d4::webtest::SignedInWebTest {
   void SetUp() override {
     SignedInWebTest::SetUp();
     for (const auto* s : {&kA, &kB, &kD}) seed_sensor(*s);
-    web->meta().command_ok({"ZINCRBY", "daily_type:" + orgs_today(), kServerTotal, "3"});
+    web->meta().command_ok({"ZINCRBY", "daily_type:" + d4::test::local_day(), kServerTotal, "3"});
     web->meta().command_ok({"SADD", "server:accepted_type", "3"});
     org_a = create_org("Org A");
     org_b = create_org("Org B");
@@ -106,7 +98,7 @@ class WebOrgsTest : public d4::webtest::SignedInWebTest {
 
   void seed_sensor(const OrgSensor& s) {
     auto& m = web->meta();
-    const std::string d = orgs_today(), now = std::to_string(std::time(nullptr));
+    const std::string d = d4::test::local_day(), now = std::to_string(std::time(nullptr));
     m.command_ok({"SADD", std::string(keys::kSensorIndex), s.sensor});
     m.command_ok({"SADD", "registered_uuid", s.sensor});
     m.command_ok({"HSET", "metadata_uuid:" + s.sensor, "description", s.description, "first_seen", now,
