@@ -83,6 +83,17 @@ class WebMetaOnACluster : public ::testing::Test {
     return meta->command({"SISMEMBER", set, member}).integer;
   }
   long long exists(const std::string& key) { return meta->command({"EXISTS", key}).integer; }
+  // What an approval leaves: the sensor registered and indexed with its key and description,
+  // assigned to `org`, no longer pending, its registration record gone.
+  void expect_approved(const std::string& u, const std::string& org, const std::string& description) {
+    EXPECT_EQ(is_member(std::string(keys::kRegisteredUuids), u), 1);
+    EXPECT_EQ(is_member(std::string(keys::kPendingRegistrations), u), 0);
+    EXPECT_EQ(is_member(std::string(keys::kSensorIndex), u), 1);
+    EXPECT_EQ(hget(keys::sensor_metadata(u), "hmac_key"), kRegisteredKey);
+    EXPECT_EQ(hget(keys::sensor_metadata(u), "description"), description);
+    EXPECT_EQ(hget(std::string(keys::kSensorOrganisation), u), org);
+    EXPECT_EQ(meta->command({"HEXISTS", std::string(keys::kSensorRegistrations), u}).integer, 0);
+  }
 
   // The masters holding `names`: the scenario's keys must span several for it to test anything.
   std::size_t masters_holding(const std::vector<std::string>& names) {
@@ -272,13 +283,7 @@ TEST_F(WebMetaOnACluster, ARegistrationApprovedByTheOrganisationIsAcceptedByTheS
 
   auto ok = org_admin.call("POST", "/api/v1/registrations/" + u + "/approve");
   ASSERT_EQ(ok.status, 200) << ok.body;
-  EXPECT_EQ(is_member(std::string(keys::kRegisteredUuids), u), 1);
-  EXPECT_EQ(is_member(std::string(keys::kPendingRegistrations), u), 0);
-  EXPECT_EQ(is_member(std::string(keys::kSensorIndex), u), 1);
-  EXPECT_EQ(hget(keys::sensor_metadata(u), "hmac_key"), kRegisteredKey);
-  EXPECT_EQ(hget(keys::sensor_metadata(u), "description"), "edge sensor");
-  EXPECT_EQ(hget(std::string(keys::kSensorOrganisation), u), org);
-  EXPECT_EQ(meta->command({"HEXISTS", std::string(keys::kSensorRegistrations), u}).integer, 0);
+  expect_approved(u, org, "edge sensor");
   EXPECT_EQ(member.get("/api/v1/registrations").json()["items"].size(), 0u);
   EXPECT_NE(member.get("/api/v1/sensors").body.find(u), std::string::npos);
   auto detail = member.get("/api/v1/sensors/" + u).json();
@@ -350,13 +355,7 @@ TEST_F(WebMetaOnACluster, AnApprovalStoppedHalfWayIsFinishedByApprovingAgain) {
 
   auto again = admin.call("POST", "/api/v1/registrations/" + u + "/approve");
   ASSERT_EQ(again.status, 200) << again.body;
-  EXPECT_EQ(is_member(std::string(keys::kSensorIndex), u), 1);
-  EXPECT_EQ(is_member(std::string(keys::kRegisteredUuids), u), 1);
-  EXPECT_EQ(is_member(std::string(keys::kPendingRegistrations), u), 0);
-  EXPECT_EQ(hget(keys::sensor_metadata(u), "hmac_key"), kRegisteredKey);
-  EXPECT_EQ(hget(keys::sensor_metadata(u), "description"), "edge");
-  EXPECT_EQ(hget(std::string(keys::kSensorOrganisation), u), org);
-  EXPECT_EQ(meta->command({"HEXISTS", std::string(keys::kSensorRegistrations), u}).integer, 0);
+  expect_approved(u, org, "edge");
   EXPECT_NE(member.get("/api/v1/sensors").body.find(u), std::string::npos);
 
   auto refused = admin.call("POST", "/api/v1/registrations/" + taken + "/approve");
