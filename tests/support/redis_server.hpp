@@ -2,7 +2,7 @@
 // A real redis-server for tests: started on a reserved loopback port (support/ports.hpp) with its
 // data in a temporary directory, no persistence unless asked; can be stopped and restarted on the
 // same port to inject faults. Options make it a TLS server (a TLS port beside the plain one, which
-// stays for the test's own redis-cli), give it ACL users, make it a replica, or run it as a
+// stays for the test's own commands, cli()), give it ACL users, make it a replica, or run it as a
 // Sentinel (redis-server <conf> --sentinel) watching a master.
 #include <filesystem>
 #include <memory>
@@ -20,7 +20,7 @@ struct RedisServerOptions {
   std::string tls_cert = {}, tls_key = {}, tls_ca = {};
   bool tls_auth_clients = false;
   // ACL users, each as ACL SETUSER arguments: {"worker", "on", ">secret", "~*", "+@all"}. The
-  // default user keeps every right (the test's own redis-cli uses it).
+  // default user keeps every right (the test's own commands, cli(), use it).
   std::vector<std::vector<std::string>> acl_users = {};
   int replica_of = 0;  // a port on 127.0.0.1: start as its replica
   // Sentinel mode: monitor this master (127.0.0.1:port) under sentinel_master, with short timeouts.
@@ -47,7 +47,8 @@ class RedisServer {
   void stop();       // SIGTERM and wait
   void kill_hard();  // SIGKILL: no chance to save
   bool running();
-  // Runs redis-cli against this server and returns its stdout (for assertions).
+  // Runs one command on this server (database `db`) and returns what `redis-cli` would print for
+  // it (for assertions): in the test process, not through a redis-cli process.
   std::string cli(const std::vector<std::string>& args, int db = 0);
   std::filesystem::path log_file() const { return dir_.path() / "redis.log"; }
 
