@@ -123,8 +123,9 @@ asio::awaitable<Transport::Wait> Transport::wait_readable(std::chrono::milliseco
 void Transport::look_at_first_bytes() {
   std::array<std::uint8_t, proxy::kSignature.size()> first{};
   ssize_t r = ::recv(socket_.native_handle(), first.data(), first.size(), MSG_PEEK | MSG_DONTWAIT);
-  if (r < 0) return;  // nothing yet (or an error the handshake reports)
+  if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // nothing yet
   first_bytes_seen_ = true;
+  if (r < 0) return;  // an error, which the handshake reports
   began_with_proxy_header_ =
       proxy::starts_like_proxy_header(std::span(first).first(static_cast<std::size_t>(r)));
 }
@@ -171,7 +172,16 @@ asio::awaitable<bool> Transport::handshake() {
   if (closed_) co_return false;
   if (!ssl_) co_return true;
   for (;;) {
-    if (!first_bytes_seen_) look_at_first_bytes();
+    if (!first_bytes_seen_) {
+      look_at_first_bytes();
+      // The client speaks first in TLS, so there is nothing to accept before its first bytes; and
+      // bytes that arrived between the peek and SSL_accept would be read by the handshake unseen,
+      // and a stray PROXY header reported as a TLS error.
+      if (!first_bytes_seen_) {
+        if (!co_await wait_read_ready()) break;
+        continue;
+      }
+    }
     ERR_clear_error();
     int r = SSL_accept(ssl_);
     if (r == 1) co_return true;
