@@ -3,8 +3,6 @@
 #include "client/resp.hpp"
 #include "support/text.hpp"
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -152,8 +150,9 @@ std::string raw_format(const client::RespReply& r) {
 }  // namespace
 
 // In the test process itself rather than through `sh -c redis-cli`: tests call it thousands of
-// times (readiness polls, assertions), and two processes per call were a tenth of the test suite's
-// CPU time. The output is what redis-cli prints (raw_format); nothing when the server does not answer.
+// times (readiness polls, assertions), and two processes per call were a third of the release
+// tests' CPU time (docs/BENCHMARKS.md). The output is what redis-cli prints (raw_format); nothing when the
+// server does not answer.
 std::string RedisServer::cli(const std::vector<std::string>& args, int db) {
   client::RedisAddress address;
   address.host = "127.0.0.1";
