@@ -40,15 +40,22 @@ TEST(QueueConsumer, DeliversInFifoOrderInBatches) {
   QueueConsumer c(options(redis, "analyzer:8:q", "fifo"));
   std::vector<std::string> got;
   std::vector<std::size_t> sizes;
+  std::vector<std::uint64_t> counted_before;  // stats().elements while each batch is being handled
   std::atomic<bool> stop{false};
   EXPECT_EQ(c.run(
                 [&](const std::vector<std::string>& b) {
+                  counted_before.push_back(c.stats().elements);
                   sizes.push_back(b.size());
                   got.insert(got.end(), b.begin(), b.end());
                 },
                 stop),
             10u);
   ASSERT_EQ(got.size(), 10u);
+  // An element is counted once handled, so that a scrape that sees it counted also sees what the
+  // handler published for it.
+  EXPECT_EQ(counted_before, (std::vector<std::uint64_t>{0, 3, 6, 9}));
+  EXPECT_EQ(c.stats().elements, 10u);
+  EXPECT_EQ(c.stats().batches, 4u);
   for (int i = 0; i < 10; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)], "item" + std::to_string(i));
   EXPECT_EQ(sizes, (std::vector<std::size_t>{3, 3, 3, 1}));
   EXPECT_EQ(redis.cli({"EXISTS", "d4:analyzer:processing:fifo"}, 2), "0\n");
@@ -70,6 +77,7 @@ TEST(QueueConsumer, RedisFailureInTheHandlerRedeliversTheSameBatch) {
   EXPECT_EQ(seen, (std::vector<std::string>{"x0", "x1", "x0", "x1", "x2", "x3"}));
   EXPECT_EQ(c.stats().redeliveries, 2u);
   EXPECT_EQ(c.stats().redis_errors, 1u);
+  EXPECT_EQ(c.stats().elements, 6u);  // the failed batch, its re-delivery and the last batch
 }
 
 TEST(QueueConsumer, PermanentFailuresAreKeptInTheFailedList) {

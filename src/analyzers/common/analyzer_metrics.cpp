@@ -26,8 +26,9 @@ class ConsumerCollector {
 
   void operator()(Exposition& e) {
     auto st = consumer_->stats();
-    e.counter("d4_analyzer_elements_total", "Queue elements handed to the analyzer (re-deliveries included)",
-              labels_, static_cast<double>(st.elements));
+    e.counter("d4_analyzer_elements_total",
+              "Queue elements the analyzer has handled (re-deliveries included)", labels_,
+              static_cast<double>(st.elements));
     e.counter("d4_analyzer_batches_total", "Batches of queue elements handled", labels_,
               static_cast<double>(st.batches));
     e.counter("d4_analyzer_redeliveries_total", "Elements handled again after an interrupted run", labels_,

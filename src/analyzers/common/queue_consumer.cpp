@@ -66,13 +66,20 @@ void QueueConsumer::mark_progress() {
 }
 
 void QueueConsumer::handle(const BatchHandler& handler, const std::vector<std::string>& batch) {
-  stats_.elements += batch.size();
-  ++stats_.batches;
+  // Counted once the handler returns (or fails), so that an element counted here has its effects
+  // (the analyzer's own counters, published by the handler) already visible to a scrape.
+  auto count_batch = [&] {
+    stats_.elements += batch.size();
+    ++stats_.batches;
+  };
   try {
     handler(batch);
+    count_batch();
   } catch (const core::RedisError&) {
+    count_batch();
     throw;  // storage unavailable: the batch stays in the processing list and is retried
   } catch (const std::exception& e) {
+    count_batch();
     // Not retryable (the handler counts per-element rejects itself; this is a whole-batch failure):
     // keep the elements in a capped dead-letter list so that nothing disappears unseen.
     ++stats_.failed_batches;

@@ -48,7 +48,7 @@ struct QueueConsumerOptions {
 
 // A snapshot of the consumer's counters (QueueConsumer::stats(); readable from any thread).
 struct QueueConsumerStats {
-  std::uint64_t elements = 0;  // elements handed to the handler (re-deliveries included)
+  std::uint64_t elements = 0;  // elements of batches the handler has finished (re-deliveries included)
   std::uint64_t batches = 0;
   std::uint64_t redeliveries = 0;  // elements found in the processing list at (re)start
   std::uint64_t redis_errors = 0;
