@@ -92,12 +92,21 @@ std::vector<std::string> RedisServer::arguments() {
 bool RedisServer::launch() {
   std::vector<std::string> argv = arguments();
   proc_ = Process(argv);
-  // Ready when *this* process answers: a PONG alone could come from another server on the port.
+  // Ready when *this* process answers (a PONG alone could come from another server on the port)
+  // and has loaded its data. INFO is no proof of the latter: a restart with an append-only file
+  // answered INFO with "loading:0" and then refused the next write with -LOADING (15 times in 100
+  // restarts); DBSIZE is itself refused while loading (0 in 300). A Sentinel has no data.
   std::string want = "process_id:" + std::to_string(proc_.pid());
+  const bool loads = options_.sentinel_of == 0;
+  auto is_integer = [](const std::string& reply) {
+    return reply.size() > 1 && reply.find_first_not_of("0123456789") == reply.size() - 1 &&
+           reply.back() == '\n';
+  };
   bool up = eventually(
       [&] {
         if (!proc_.running()) return true;  // exited (port taken): stop waiting
-        return cli({"INFO", "server"}).find(want) != std::string::npos;
+        return cli({"INFO", "server"}).find(want) != std::string::npos &&
+               (!loads || is_integer(cli({"DBSIZE"})));
       },
       std::chrono::milliseconds(10000), std::chrono::milliseconds(10));
   return up && proc_.running();
