@@ -107,10 +107,11 @@ bool MetaBatch::count_source_reject(const std::string& source, std::string_view 
 }
 
 void MetaBatch::count_stored(const std::string& uuid, const std::string& ip, std::uint8_t type,
-                             std::uint64_t packets, std::uint64_t bytes) {
+                             std::uint64_t packets, std::uint64_t bytes, bool clears_error) {
   auto& c = stored_[{uuid, ip, type}];
   c.packets += packets;
   c.bytes += bytes;
+  c.clears_error = c.clears_error || clears_error;
 }
 
 bool MetaBatch::empty() const {
@@ -122,7 +123,7 @@ void MetaBatch::stored_ops(OpList& out, const std::string& date, long long now) 
   std::string now_s = std::to_string(now);
   // Aggregate per key: the seven reference zsets count packets; ours count bytes.
   std::map<std::pair<std::string, std::string>, std::uint64_t> z;  // (key, member) -> increment
-  std::set<std::string> sensors;
+  std::set<std::string> sensors, clearing_error;
   std::set<std::pair<std::string, std::string>> sensor_types;
   for (const auto& [k, c] : stored_) {
     const auto& [uuid, ip, type] = k;
@@ -139,6 +140,7 @@ void MetaBatch::stored_ops(OpList& out, const std::string& date, long long now) 
     z[{keys::daily_type_bytes(date), t}] += c.bytes;
     z[{keys::stat_uuid_type_bytes(date, uuid), t}] += c.bytes;
     sensors.insert(uuid);
+    if (c.clears_error) clearing_error.insert(uuid);
     sensor_types.insert({uuid, t});
   }
   stored_.clear();
@@ -151,7 +153,7 @@ void MetaBatch::stored_ops(OpList& out, const std::string& date, long long now) 
     std::string meta = keys::sensor_metadata(u);
     seen(meta);
     // The reference clears the last error whenever a packet is stored.
-    out.push_back(meta_op::HDel{meta, "Error"});
+    if (clearing_error.count(u)) out.push_back(meta_op::HDel{meta, "Error"});
     out.push_back(meta_op::SAdd{std::string(keys::kSensorIndex), u});
   }
   for (const auto& [u, t] : sensor_types) seen(keys::sensor_type_metadata(u, t));

@@ -124,9 +124,12 @@ class MetaBatch {
   bool count_source_reject(const std::string& source, std::string_view reason, std::string entry,
                            std::size_t list_cap);
   // Packets confirmed stored for one (sensor, peer IP, type): feeds the seven reference daily
-  // zsets (packet counts), our byte counters and the first_seen/last_seen metadata.
+  // zsets (packet counts), our byte counters and the first_seen/last_seen metadata. Stored data
+  // clears the sensor's last Error (as in the reference) unless `clears_error` is false: packets
+  // of a session that was refused since they were read, whose confirmation comes after the reject
+  // (possibly in a later flush) but which were received before it.
   void count_stored(const std::string& uuid, const std::string& ip, std::uint8_t type, std::uint64_t packets,
-                    std::uint64_t bytes);
+                    std::uint64_t bytes, bool clears_error = true);
 
   bool empty() const;
   std::size_t sources_held() const { return sources_.size(); }
@@ -142,6 +145,7 @@ class MetaBatch {
   struct Counts {
     std::uint64_t packets = 0;
     std::uint64_t bytes = 0;
+    bool clears_error = false;
   };
   struct CappedList {
     std::deque<std::string> entries;  // oldest first

@@ -236,10 +236,13 @@ void Session::confirm_batch(const BatchOutcome& outcome) {
   m.stream_entries.fetch_add(in_flight_.entries - outcome.duplicates, std::memory_order_relaxed);
   auto now = SteadyClock::now();
   for (const auto& [t, n] : in_flight_.reads) m.ingest_latency.observe(now - t, n);
+  // Confirmed after this session was refused: read before the reject, so they must not clear the
+  // Error the reject recorded (it may already be in Redis, and this flush would delete it).
+  const bool clears_error = state_.ending() != SessionState::Ending::Refused;
   for (const auto& tc : in_flight_.types) {
     m.packets[tc.type].fetch_add(tc.packets, std::memory_order_relaxed);
     m.bytes[tc.type].fetch_add(tc.bytes, std::memory_order_relaxed);
-    worker_.meta_batch().count_stored(uuid_hex_, peer_.ip, tc.type, tc.packets, tc.bytes);
+    worker_.meta_batch().count_stored(uuid_hex_, peer_.ip, tc.type, tc.packets, tc.bytes, clears_error);
   }
   worker_.memory_gate().add_stored(in_flight_.bytes);
   const bool first = packets_stored_ == 0;

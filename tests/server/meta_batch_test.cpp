@@ -96,6 +96,32 @@ TEST(MetaBatch, EventsAggregateIntoOneOperationPerKeyAndField) {
   EXPECT_TRUE(b.empty());
 }
 
+// Stored packets clear the sensor's last Error (the reference's rule), except packets of a refused
+// session confirmed after its reject: they were read before it, and the Error may already be in
+// Redis from an earlier flush.
+TEST(MetaBatch, StoredDataClearsTheErrorUnlessReadBeforeTheReject) {
+  test::RedisServer redis;
+  auto r = client(redis);
+  const std::string meta = keys::sensor_metadata("s1");
+  std::uint64_t seq = 0;
+  auto flush = [&](MetaBatch& b) {
+    for (const auto& req : b.take_requests("server:flush:t:0", seq, "20260101", 1700000000))
+      ASSERT_FALSE(r.command(decode_request(req)).is_error());
+  };
+  MetaBatch b;
+  b.set_field(meta, "Error", "Error: Unexpected type change type=1, new type=3");
+  flush(b);
+  b.count_stored("s1", "192.0.2.1", 1, 1, 100, /*clears_error=*/false);
+  flush(b);
+  EXPECT_EQ(r.command({"HGET", meta, "Error"}).str, "Error: Unexpected type change type=1, new type=3");
+  EXPECT_EQ(r.command({"HGET", meta, "last_seen"}).str, "1700000000") << "still counted as seen";
+  b.count_stored("s1", "192.0.2.1", 1, 1, 100, false);
+  b.count_stored("s1", "192.0.2.1", 1, 1, 100);  // another session's packet, read after the reject
+  flush(b);
+  EXPECT_EQ(r.command({"HEXISTS", meta, "Error"}).integer, 0);
+  EXPECT_EQ(r.command({"ZSCORE", keys::daily_uuid("20260101"), "s1"}).str, "3");
+}
+
 TEST(MetaBatch, SourceNetworksHeldPerIntervalAreBounded) {
   MetaBatch::Limits l;
   l.max_sources = 3;
