@@ -217,18 +217,17 @@ TEST_F(AnalyzerMetricsTest, PibsCountsCapturesFramesAndBackscatterPerFile) {
   auto d = start_healthy("d4-pibs", {"-u", "bq", "--analyzer-redis", redis.endpoint(2)}, "pibs");
   const std::string q = "{analyzer=\"d4-pibs\",queue=\"analyzer:1:bq\"}";
   redis.cli({"LPUSH", "analyzer:1:bq", vector_path("backscatter.pcap")}, 2);
-  // Published once the file is handled.
-  ASSERT_TRUE(eventually([&] { return metric(d.port, "d4_pibs_capture_files_total") == 1.0; }, 20s, 100ms))
+  // An element is counted once its batch is handled, after the analyzer published its counters.
+  ASSERT_TRUE(eventually([&] { return metric(d.port, "d4_analyzer_elements_total" + q) == 1.0; }, 20s, 100ms))
       << scrape(d.port);
   // backscatter.pcap: 600 TCP packets, 400 of them backscatter (tests/data/vectors/MANIFEST.md).
-  EXPECT_EQ(metric(d.port, "d4_analyzer_elements_total" + q), 1.0);
+  EXPECT_EQ(metric(d.port, "d4_pibs_capture_files_total"), 1.0);
   EXPECT_EQ(metric(d.port, "d4_pibs_frames_total"), 600.0);
   EXPECT_EQ(metric(d.port, "d4_pibs_backscatter_packets_total"), 400.0);
   redis.cli({"LPUSH", "analyzer:1:bq", (dir / "missing.pcap").string()}, 2);
-  // An unreadable file counts as read, with its error.
-  ASSERT_TRUE(eventually([&] { return metric(d.port, "d4_pibs_capture_files_total") == 2.0; }, 20s, 100ms))
+  ASSERT_TRUE(eventually([&] { return metric(d.port, "d4_analyzer_elements_total" + q) == 2.0; }, 20s, 100ms))
       << scrape(d.port);
-  EXPECT_EQ(metric(d.port, "d4_analyzer_elements_total" + q), 2.0);
+  EXPECT_EQ(metric(d.port, "d4_pibs_capture_files_total"), 2.0) << "an unreadable file counts as read";
   EXPECT_EQ(metric(d.port, "d4_pibs_capture_file_errors_total{reason=\"unreadable\"}"), 1.0);
   EXPECT_EQ(metric(d.port, "d4_pibs_frames_total"), 600.0);
   redis.stop();
@@ -241,11 +240,11 @@ TEST_F(AnalyzerMetricsTest, TlsFingerprintCountsSessionsPerQueuedCapture) {
   const std::string q = "{analyzer=\"d4-tls-fingerprint\",queue=\"analyzer:1:tq\"}";
   redis.cli({"LPUSH", "analyzer:1:tq", vector_path("tls.pcap")}, 2);
   redis.cli({"LPUSH", "analyzer:1:tq", (dir / "missing.pcap").string()}, 2);
-  // Published once each file is handled; an unreadable file counts as read, with its error.
-  ASSERT_TRUE(
-      eventually([&] { return metric(d.port, "d4_tls_fingerprint_capture_files_total") == 2.0; }, 20s, 100ms))
+  // An element is counted once its batch is handled, after the analyzer published its counters.
+  ASSERT_TRUE(eventually([&] { return metric(d.port, "d4_analyzer_elements_total" + q) == 2.0; }, 20s, 100ms))
       << scrape(d.port);
-  EXPECT_EQ(metric(d.port, "d4_analyzer_elements_total" + q), 2.0);
+  // An unreadable file counts as read, with its error.
+  EXPECT_EQ(metric(d.port, "d4_tls_fingerprint_capture_files_total"), 2.0);
   // tls.pcap: five complete handshakes; sessions end with their flows (FIN) in the capture.
   EXPECT_EQ(metric(d.port, "d4_tls_fingerprint_sessions_total"), 5.0) << scrape(d.port);
   EXPECT_EQ(metric(d.port, "d4_tls_fingerprint_capture_file_errors_total{reason=\"unreadable\"}"), 1.0);

@@ -155,8 +155,13 @@ TEST_F(ExportTest, MetricsCountDeliveriesBytesFailuresRetriesAndBacklogPerSink) 
   EXPECT_EQ(metric(m, "d4_export_items_total{sink=\"tcp\"}"), 0.0);
   EXPECT_EQ(http_get(m, "/health")->status, 503);
   auto l = listener("TCP-LISTEN:" + std::to_string(port) + ",reuseaddr", dir / "tcp.txt");
-  ASSERT_TRUE(eventually([&] { return metric(m, "d4_export_items_total{sink=\"tcp\"}") == 4.0; },
-                         std::chrono::seconds(30)))
+  // A delivery is counted in items, then bytes, then its time: the last one is waited for.
+  ASSERT_TRUE(eventually(
+      [&] {
+        return metric(m, "d4_export_items_total{sink=\"tcp\"}") == 4.0 &&
+               metric(m, "d4_export_last_delivery_timestamp_seconds{sink=\"tcp\"}").value_or(0) > 0.0;
+      },
+      std::chrono::seconds(30)))
       << read_text(dir / "export.log");
   EXPECT_EQ(metric(m, "d4_export_bytes_total{sink=\"tcp\"}"),
             double(std::string("zero\none\ntwo\nthree\n").size()));

@@ -179,8 +179,13 @@ TEST_F(WorkerTest, MalformedAndUnsupportedMetaHeadersAreRejected) {
   add_packets(2, "66666666-0000-4000-8000-000000000002", {"{\"type\": \"not-accepted\"}"},
               "0a0b0c0d0e0f40008000000000000002");
   auto w = start_worker("", {"--types", "2"});
+  // The flags are in the stream Redis, the sensors' errors in the metadata Redis, written after
+  // the flag: two servers, so each is waited for.
   ASSERT_TRUE(eventually([&] {
-    return stream.command({"SCARD", keys::kIncorrectTypeSessions}).integer == 2;
+    return stream.command({"SCARD", keys::kIncorrectTypeSessions}).integer == 2 &&
+           meta.command({"HEXISTS", keys::sensor_metadata(kSensor), "Error"}).integer == 1 &&
+           meta.command({"HEXISTS", keys::sensor_metadata("0a0b0c0d0e0f40008000000000000002"), "Error"})
+                   .integer == 1;
   }));
   EXPECT_EQ(meta.command({"HGET", keys::sensor_metadata(kSensor), "Error"}).str,
             "Error: Type=2, Incorrect JSON object");
