@@ -123,7 +123,7 @@ void MetaBatch::stored_ops(OpList& out, const std::string& date, long long now) 
   std::string now_s = std::to_string(now);
   // Aggregate per key: the seven reference zsets count packets; ours count bytes.
   std::map<std::pair<std::string, std::string>, std::uint64_t> z;  // (key, member) -> increment
-  std::set<std::string> sensors, clearing_error;
+  std::map<std::string, bool> sensors;  // uuid -> some of its stored data clears its Error
   std::set<std::pair<std::string, std::string>> sensor_types;
   for (const auto& [k, c] : stored_) {
     const auto& [uuid, ip, type] = k;
@@ -139,8 +139,7 @@ void MetaBatch::stored_ops(OpList& out, const std::string& date, long long now) 
     z[{keys::daily_ip_bytes(date), ip}] += c.bytes;
     z[{keys::daily_type_bytes(date), t}] += c.bytes;
     z[{keys::stat_uuid_type_bytes(date, uuid), t}] += c.bytes;
-    sensors.insert(uuid);
-    if (c.clears_error) clearing_error.insert(uuid);
+    sensors[uuid] |= c.clears_error;
     sensor_types.insert({uuid, t});
   }
   stored_.clear();
@@ -149,11 +148,11 @@ void MetaBatch::stored_ops(OpList& out, const std::string& date, long long now) 
     out.push_back(meta_op::HSetNx{meta, "first_seen", now_s});
     out.push_back(meta_op::HSet{meta, "last_seen", now_s});
   };
-  for (const auto& u : sensors) {
+  for (const auto& [u, clears_error] : sensors) {
     std::string meta = keys::sensor_metadata(u);
     seen(meta);
     // The reference clears the last error whenever a packet is stored.
-    if (clearing_error.count(u)) out.push_back(meta_op::HDel{meta, "Error"});
+    if (clears_error) out.push_back(meta_op::HDel{meta, "Error"});
     out.push_back(meta_op::SAdd{std::string(keys::kSensorIndex), u});
   }
   for (const auto& [u, t] : sensor_types) seen(keys::sensor_type_metadata(u, t));
