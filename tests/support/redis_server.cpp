@@ -4,10 +4,29 @@
 #include "support/text.hpp"
 
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
 namespace d4::test {
+
+namespace {
+
+// One command on the server at 127.0.0.1:`port` (database `db`), in the test process: its reply,
+// or nothing when the server does not answer.
+std::optional<client::RespReply> command(int port, const RedisServerOptions& options,
+                                         const std::vector<std::string>& args, int db) {
+  client::RedisAddress address;
+  address.host = "127.0.0.1";
+  address.port = std::to_string(port);
+  if (options.sentinel_of == 0) address.db = db;
+  address.password = options.sentinel_password;
+  client::RespClient redis(address, -1, 30000);
+  if (!redis.connect()) return std::nullopt;
+  return redis.command(args);
+}
+
+}  // namespace
 
 RedisServer::RedisServer(bool persistent, std::vector<std::string> extra_args)
     : RedisServer(RedisServerOptions{.persistent = persistent, .extra_args = std::move(extra_args)}) {}
@@ -98,15 +117,13 @@ bool RedisServer::launch() {
   // restarts); DBSIZE is itself refused while loading (0 in 300). A Sentinel has no data.
   std::string want = "process_id:" + std::to_string(proc_.pid());
   const bool loads = options_.sentinel_of == 0;
-  auto is_integer = [](const std::string& reply) {
-    return reply.size() > 1 && reply.find_first_not_of("0123456789") == reply.size() - 1 &&
-           reply.back() == '\n';
-  };
   bool up = eventually(
       [&] {
         if (!proc_.running()) return true;  // exited (port taken): stop waiting
-        return cli({"INFO", "server"}).find(want) != std::string::npos &&
-               (!loads || is_integer(cli({"DBSIZE"})));
+        if (cli({"INFO", "server"}).find(want) == std::string::npos) return false;
+        if (!loads) return true;
+        auto dbsize = command(port_, options_, {"DBSIZE"}, 0);
+        return dbsize && dbsize->kind == client::RespReply::Kind::Integer;
       },
       std::chrono::milliseconds(10000), std::chrono::milliseconds(10));
   return up && proc_.running();
@@ -163,18 +180,8 @@ std::string raw_format(const client::RespReply& r) {
 // tests' CPU time (docs/BENCHMARKS.md). The output is what redis-cli prints (raw_format); nothing when the
 // server does not answer.
 std::string RedisServer::cli(const std::vector<std::string>& args, int db) {
-  client::RedisAddress address;
-  address.host = "127.0.0.1";
-  address.port = std::to_string(port_);
-  if (options_.sentinel_of == 0) address.db = db;
-  address.password = options_.sentinel_password;
-  client::RespClient redis(address, -1, 30000);
-  std::string out;
-  if (redis.connect()) {
-    auto reply = redis.command(args);
-    if (reply) out = raw_format(*reply) + "\n";
-  }
-  return out;
+  auto reply = command(port_, options_, args, db);
+  return reply ? raw_format(*reply) + "\n" : std::string();
 }
 
 }  // namespace d4::test
